@@ -1,0 +1,182 @@
+// One validated configuration for every tuspass command.
+// Each setting has a flag, an environment variable, a default and a doc line; load() reads them all,
+// collects every problem at once (naming the setting) and returns a frozen object.
+import path from 'node:path';
+import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
+
+export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
+export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+
+export interface Config {
+  /** Address the HTTP servers bind to. Default 127.0.0.1. */
+  host: string;
+  /** Port of the upload server (and of `tuspass start`). Default 1080. */
+  port: number;
+  /** Port of `tuspass completion-server` when it runs on its own. Default 1081. */
+  completionPort: number;
+  /** Directory for everything tuspass keeps: uploads, queue, catalog, secret. Default ./data. */
+  dataDir: string;
+  /** The shared store where uploads are written. Default DATA_DIR/uploads. */
+  storeDir: string;
+  /** Where the complete-form hook posts. Default: the in-process completion service of `tuspass start`. */
+  completionUrl: string;
+  /** HMAC-SHA256 key that signs completion forms. Default: generated once, kept in DATA_DIR/completion-secret. */
+  completionSecret: string | undefined;
+  /** Digests computed on the way in besides md5 and size, and put into the form. Default none. */
+  digests: readonly DigestAlgorithm[];
+  /** Upload metadata keys copied into the form as they are. Default ^(name|description|terminal|submit)$. */
+  passFields: RegExp;
+  /** Completion statuses after which the uploaded file is deleted. Default 400-501,505-599. */
+  cleanupStatuses: StatusRanges;
+  /** How long one completion POST may take, in ms. Default 30000. */
+  completionTimeoutMs: number;
+  /** First retry delay of a queued completion notice, in ms (doubles up to the max). Default 1000. */
+  retryMinMs: number;
+  /** Longest delay between retries of a queued notice, in ms. Default 300000. */
+  retryMaxMs: number;
+  /** SQLite file of the completion catalog. Default DATA_DIR/catalog.sqlite. */
+  catalogPath: string;
+  /** Largest upload accepted, in bytes; 0 means no limit. Default 0. */
+  maxSize: number;
+  /** Unfinished uploads expire after this many ms; 0 never. Default 0. */
+  expireAfterMs: number;
+}
+
+interface Setting {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  doc: string;
+  /** Parses the raw text; throws an Error whose message says what is wrong. */
+  parse?: (raw: string) => unknown;
+}
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string): number => {
+  if (!/^\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+};
+
+const digestList = (raw: string): DigestAlgorithm[] => {
+  const names = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const unknown = names.filter((n) => !(DIGEST_ALGORITHMS as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`unknown digest ${unknown.join(', ')}; known: ${DIGEST_ALGORITHMS.join(', ')}`);
+  return [...new Set(names)] as DigestAlgorithm[];
+};
+
+const regex = (raw: string): RegExp => {
+  try {
+    return new RegExp(raw);
+  } catch (e) {
+    throw new Error(`is not a valid regular expression: ${(e as Error).message}`);
+  }
+};
+
+const url = (raw: string): string => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`is not a URL: "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`must be http or https, got ${u.protocol}`);
+  return u.toString();
+};
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'host', flag: '--host', env: 'HOST', doc: 'address to listen on (default 127.0.0.1)' },
+  { key: 'port', flag: '--port', env: 'PORT', doc: 'upload server port (default 1080)', parse: integer(0, 65535) },
+  { key: 'completionPort', flag: '--completion-port', env: 'COMPLETION_PORT', doc: 'port of `completion-server` on its own (default 1081)', parse: integer(0, 65535) },
+  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', doc: 'data directory (default ./data)' },
+  { key: 'storeDir', flag: '--store-dir', env: 'STORE_DIR', doc: 'shared upload store (default DATA_DIR/uploads)' },
+  { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to (default http://127.0.0.1:PORT/complete/)', parse: url },
+  { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures (default generated into DATA_DIR/completion-secret)', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
+  { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
+  { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through (default ^(name|description|terminal|submit)$)', parse: regex },
+  { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload (default 400-501,505-599)', parse: parseStatusRanges },
+  { key: 'completionTimeoutMs', flag: '--completion-timeout', env: 'COMPLETION_TIMEOUT_MS', doc: 'completion POST timeout in ms (default 30000)', parse: integer(1) },
+  { key: 'retryMinMs', flag: '--retry-min', env: 'RETRY_MIN_MS', doc: 'first retry delay of a queued notice in ms (default 1000)', parse: integer(1) },
+  { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms (default 300000)', parse: integer(1) },
+  { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
+  { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload in bytes, 0 = no limit (default 0)', parse: integer(0) },
+  { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER_MS', doc: 'unfinished uploads expire after ms, 0 = never (default 0)', parse: integer(0) },
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads flags (which win) and environment variables. Returns the remaining positional
+ * arguments and unknown flags separately so the CLI can complain about them.
+ */
+export function load(env: Record<string, string | undefined>, argv: readonly string[] = []): { config: Config; rest: string[] } {
+  const problems: string[] = [];
+  const raw = new Map<keyof Config, { text: string; source: string }>();
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    if (v !== undefined && v !== '') raw.set(s.key, { text: v, source: s.env });
+  }
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const s = SETTINGS.find((x) => x.flag === name);
+    if (!s) {
+      rest.push(arg);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) problems.push(`${s.flag}: needs a value`);
+    else raw.set(s.key, { text: value, source: s.flag });
+  }
+
+  const values: Partial<Record<keyof Config, unknown>> = {};
+  for (const s of SETTINGS) {
+    const r = raw.get(s.key);
+    if (!r) continue;
+    try {
+      values[s.key] = s.parse ? s.parse(r.text) : r.text;
+    } catch (e) {
+      problems.push(`${r.source}: ${(e as Error).message}`);
+    }
+  }
+  const v = values as Partial<Config>;
+  if (v.retryMinMs !== undefined && v.retryMaxMs !== undefined && v.retryMinMs > v.retryMaxMs) {
+    problems.push(`RETRY_MIN_MS (${v.retryMinMs}) is larger than RETRY_MAX_MS (${v.retryMaxMs})`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const host = v.host ?? '127.0.0.1';
+  const port = v.port ?? 1080;
+  const dataDir = path.resolve(v.dataDir ?? './data');
+  const config: Config = {
+    host,
+    port,
+    completionPort: v.completionPort ?? 1081,
+    dataDir,
+    storeDir: path.resolve(v.storeDir ?? path.join(dataDir, 'uploads')),
+    completionUrl: v.completionUrl ?? `http://127.0.0.1:${port}/complete/`,
+    completionSecret: v.completionSecret,
+    digests: v.digests ?? [],
+    passFields: v.passFields ?? /^(name|description|terminal|submit)$/,
+    cleanupStatuses: v.cleanupStatuses ?? parseStatusRanges('400-501,505-599'),
+    completionTimeoutMs: v.completionTimeoutMs ?? 30_000,
+    retryMinMs: v.retryMinMs ?? 1000,
+    retryMaxMs: v.retryMaxMs ?? 300_000,
+    catalogPath: path.resolve(v.catalogPath ?? path.join(dataDir, 'catalog.sqlite')),
+    maxSize: v.maxSize ?? 0,
+    expireAfterMs: v.expireAfterMs ?? 0,
+  };
+  return { config: Object.freeze(config), rest };
+}
+
+/** A config for tests and embedding: defaults, then the given fields. */
+export function configFor(overrides: Partial<Config> & { dataDir: string }): Config {
+  const { config } = load({ DATA_DIR: overrides.dataDir });
+  return Object.freeze({ ...config, ...overrides });
+}
