@@ -17,10 +17,15 @@ export const ERRORS = table({
   ERR_FILE_MISSING: { status: 422, message: 'uploaded file not found in the store' },
   ERR_SIZE_MISMATCH: { status: 422, message: 'size on disk differs from the form' },
   ERR_RECORD_NOT_FOUND: { status: 404, message: 'no such upload record' },
+  ERR_RECORD_FILE_GONE: { status: 404, message: 'the recorded file is no longer in the store' },
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'upload not found' },
   ERR_COMPLETION_UNREACHABLE: { status: 502, message: 'completion service unreachable' },
   ERR_DIGEST_STATE: { status: 500, message: 'digest state of the upload is unreadable' },
   ERR_STORE_WRITE: { status: 500, message: 'writing the upload to the store failed' },
+  ERR_FORM_TOO_LARGE: { status: 413, message: 'completion form body is too large' },
+  ERR_FORM_UNREADABLE: { status: 400, message: 'completion form body could not be read' },
+  ERR_QUERY_INVALID: { status: 400, message: 'invalid query parameter' },
+  ERR_CATALOG_OPEN: { status: 500, message: 'the catalog (CATALOG_PATH) cannot be opened' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

@@ -1,0 +1,139 @@
+// The completion service: receives the signed completion form (docs/completion-form.md), records the
+// upload in the catalog and serves the catalog to the page (/api/uploads) with downloads.
+import express from 'express';
+import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import { completionSecret } from '../secret.ts';
+import { SIGNATURE_HEADER, verify } from '../signature.ts';
+import type { Catalog, UploadRecord } from './catalog.ts';
+import { parseCompletionForm } from './form.ts';
+import { checkStorePath } from './store-path.ts';
+
+export interface CompletionAppOptions {
+  /** Where error lines go; tests quiet it. Default console.error. */
+  log?: (line: string) => void;
+}
+
+/** A form is a handful of short fields; pass-through metadata is small too. */
+const FORM_LIMIT = '1mb';
+const LIST_DEFAULT = 100;
+const LIST_MAX = 1000;
+
+const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
+
+/** The public JSON shape of a record: snake_case, as the page and other apps read it. */
+function recordJson(r: UploadRecord) {
+  return {
+    id: r.id,
+    upload_id: r.uploadId,
+    name: r.name,
+    size: r.size,
+    md5: r.md5,
+    ...(r.sha1 && { sha1: r.sha1 }),
+    ...(r.crc32 && { crc32: r.crc32 }),
+    content_type: r.contentType,
+    path: r.path,
+    fields: r.fields,
+    created_at: r.createdAt,
+    url: fileUrl(r),
+  };
+}
+
+function queryInt(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) > max) {
+    throw new TuspassError(ERRORS.ERR_QUERY_INVALID, `${name} must be a whole number up to ${max}`);
+  }
+  return Number(value);
+}
+
+/** The record's type goes into a header as it is only when it looks like a media type. */
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;[\x20-\x7e]*)?$/i;
+
+/** Control characters in a name would end up in the saved file's name; the header encoding is content-disposition's. */
+const downloadName = (r: UploadRecord) => (r.name || r.uploadId).replace(/[\x00-\x1f\x7f]/g, '_');
+
+/** At download a missing file is a 404 for the record, not the form's 422. */
+const gone = (r: UploadRecord) => (e: unknown): never => {
+  if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, r.path);
+  throw e;
+};
+
+function bodyError(err: { type?: string; status?: number; message?: string }): TuspassError | undefined {
+  if (err.type === 'entity.too.large') return new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`);
+  if (err.type && err.status && err.status < 500) return new TuspassError(ERRORS.ERR_FORM_UNREADABLE, err.message);
+  return undefined;
+}
+
+export function createCompletionApp(config: Config, catalog: Catalog, options: CompletionAppOptions = {}): express.Express {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const secret = completionSecret(config);
+  const app = express();
+  app.disable('x-powered-by');
+
+  // Raw bytes whatever the Content-Type: the signature covers the body exactly as sent.
+  app.post('/complete/', express.raw({ type: () => true, limit: FORM_LIMIT }), async (req, res) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!verify(secret, body, req.get(SIGNATURE_HEADER))) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID);
+    const form = parseCompletionForm(body.toString('utf8'));
+    const onDisk = await checkStorePath(config.storeDir, form.path);
+    if (onDisk.size !== form.size) {
+      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${form.path}: form says ${form.size}, disk has ${onDisk.size}`);
+    }
+    const { field: _field, ...upload } = form;
+    // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
+    const { record } = await catalog.record(upload);
+    res.json({ id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) });
+  });
+
+  // The page may be served from the upload server's port, so the read-only API allows any origin.
+  app.use('/api/uploads', (req, res, next) => {
+    res.set('Access-Control-Allow-Origin', '*');
+    res.set('Access-Control-Expose-Headers', 'Content-Disposition, Content-Length, Content-Range, Accept-Ranges');
+    if (req.method !== 'OPTIONS') return next();
+    res.set('Access-Control-Allow-Methods', 'GET, HEAD');
+    res.set('Access-Control-Allow-Headers', 'Range');
+    res.status(204).end();
+  });
+
+  app.get('/api/uploads', async (req, res) => {
+    const limit = queryInt(req.query.limit, 'limit', LIST_DEFAULT, LIST_MAX);
+    const offset = queryInt(req.query.offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
+    res.json((await catalog.list({ limit, offset })).map(recordJson));
+  });
+
+  const findRecord = async (id: string) => {
+    const record = await catalog.get(id);
+    if (!record) throw new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND, id);
+    return record;
+  };
+
+  app.get('/api/uploads/:id', async (req, res) => {
+    res.json(recordJson(await findRecord(req.params.id)));
+  });
+
+  app.get('/api/uploads/:id/file', async (req, res, next) => {
+    const record = await findRecord(req.params.id);
+    // Checked again at download: the store may have changed since the form (a file swapped for a symlink).
+    const { realPath } = await checkStorePath(config.storeDir, record.path).catch(gone(record));
+    res.attachment(downloadName(record));
+    res.type(MEDIA_TYPE.test(record.contentType) ? record.contentType : 'application/octet-stream');
+    res.set('X-Content-Type-Options', 'nosniff');
+    // sendFile brings Content-Length, Range/206/416, ETag and HEAD; it keeps the Content-Type set above.
+    res.sendFile(realPath, { dotfiles: 'allow' }, (err?: NodeJS.ErrnoException) => {
+      if (!err || res.headersSent) return;
+      next(err.code === 'ENOENT' ? new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, record.path) : err);
+    });
+  });
+
+  // The one place errors become responses; every one is logged with its code, method and URL.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const e = err instanceof TuspassError ? err : bodyError(err as object) ?? new TuspassError(ERRORS.ERR_INTERNAL);
+    const cause = e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '';
+    log(`completion: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${cause}`);
+    if (res.headersSent) return void res.destroy();
+    res.status(e.status).json(e.toJSON());
+  });
+
+  return app;
+}

@@ -1,0 +1,82 @@
+// Parses the completion form (docs/completion-form.md, contract version 1) from its urlencoded body.
+// Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
+import path from 'node:path';
+import { ERRORS, TuspassError } from '../errors.ts';
+
+export interface CompletionForm {
+  /** `<field>`, the prefix of the file's keys (the upload's `fieldname` metadata). */
+  field: string;
+  uploadId: string;
+  name: string;
+  contentType: string;
+  path: string;
+  size: number;
+  md5: string;
+  sha1?: string;
+  crc32?: string;
+  /** Every key outside `<field>.*`: the pass-through metadata. */
+  fields: Record<string, string>;
+}
+
+const FIELD_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * `<field>` is whatever prefix carries `.path`. A pass-through key could also end in `.path`, so when
+ * several do, the one that also has `.size` wins; still more than one is ambiguous and refused.
+ */
+function findField(params: URLSearchParams): string {
+  const prefixes = [...new Set([...params.keys()].filter((k) => k.endsWith('.path')).map((k) => k.slice(0, -'.path'.length)))]
+    .filter((p) => FIELD_NAME.test(p));
+  if (prefixes.length === 0) throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, '<field>.path');
+  const withSize = prefixes.filter((p) => params.has(`${p}.size`));
+  const candidates = withSize.length ? withSize : prefixes;
+  if (candidates.length > 1) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `several file fields: ${candidates.join(', ')}`);
+  return candidates[0]!;
+}
+
+export function parseCompletionForm(body: string): CompletionForm {
+  const params = new URLSearchParams(body);
+  const field = findField(params);
+  const key = (name: string) => `${field}.${name}`;
+  const optional = (name: string) => params.get(key(name)) ?? undefined;
+  const required = (name: string): string => {
+    const v = params.get(key(name));
+    if (v === null || v === '') throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, key(name));
+    return v;
+  };
+  const hex = (name: string, value: string | undefined, length: number): string | undefined => {
+    if (value === undefined) return undefined;
+    if (!new RegExp(`^[0-9a-fA-F]{${length}}$`).test(value)) {
+      throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key(name)} must be ${length} hex digits`);
+    }
+    return value.toLowerCase();
+  };
+
+  const sizeText = required('size');
+  const size = Number(sizeText);
+  if (!/^\d+$/.test(sizeText) || !Number.isSafeInteger(size)) {
+    throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('size')} must be a decimal integer`);
+  }
+  const filePath = required('path');
+  // The store check resolves paths; a relative one would resolve against our cwd, which means nothing.
+  if (!path.isAbsolute(filePath)) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute`);
+
+  const fields: Record<string, string> = {};
+  for (const [k, v] of params) if (!k.startsWith(`${field}.`) && !(k in fields)) fields[k] = v;
+
+  const sha1 = hex('sha1', optional('sha1'), 40);
+  const crc32 = hex('crc32', optional('crc32'), 8);
+  return {
+    field,
+    uploadId: required('id'),
+    // The contract allows an empty name (no filename metadata) and defaults the type.
+    name: optional('name') ?? '',
+    contentType: optional('content_type') || 'application/octet-stream',
+    path: filePath,
+    size,
+    md5: hex('md5', required('md5'), 32)!,
+    ...(sha1 && { sha1 }),
+    ...(crc32 && { crc32 }),
+    fields,
+  };
+}

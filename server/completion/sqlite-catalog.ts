@@ -1,0 +1,126 @@
+// The default catalog: one SQLite file (CATALOG_PATH), WAL mode so that readers (the page's list,
+// downloads) do not wait for a writer. UNIQUE(upload_id) is what makes a repeated notice harmless,
+// also when a second process shares the file.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ERRORS, TuspassError } from '../errors.ts';
+import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS uploads (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  upload_id    TEXT NOT NULL UNIQUE,
+  name         TEXT NOT NULL,
+  size         INTEGER NOT NULL,
+  md5          TEXT NOT NULL,
+  sha1         TEXT,
+  crc32        TEXT,
+  content_type TEXT NOT NULL,
+  path         TEXT NOT NULL,
+  fields       TEXT NOT NULL,
+  created_at   TEXT NOT NULL
+);`;
+
+interface Row {
+  id: number;
+  upload_id: string;
+  name: string;
+  size: number;
+  md5: string;
+  sha1: string | null;
+  crc32: string | null;
+  content_type: string;
+  path: string;
+  fields: string;
+  created_at: string;
+}
+
+function toRecord(row: Row): UploadRecord {
+  return {
+    id: String(row.id),
+    uploadId: row.upload_id,
+    name: row.name,
+    size: row.size,
+    md5: row.md5,
+    ...(row.sha1 === null ? {} : { sha1: row.sha1 }),
+    ...(row.crc32 === null ? {} : { crc32: row.crc32 }),
+    contentType: row.content_type,
+    path: row.path,
+    fields: JSON.parse(row.fields) as Record<string, string>,
+    createdAt: row.created_at,
+  };
+}
+
+/** Opens the file, creating its directory and schema. Problems name CATALOG_PATH so start-up says what to fix. */
+function open(file: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    db = new Database(file);
+    // The first statements are where "file is not a database" shows, so they belong inside the try.
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    return db;
+  } catch (e) {
+    db?.close();
+    throw new TuspassError(ERRORS.ERR_CATALOG_OPEN, `CATALOG_PATH=${file}: ${(e as Error).message}`);
+  }
+}
+
+export class SqliteCatalog implements Catalog {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly selectById: Database.Statement;
+  private readonly selectByUploadId: Database.Statement;
+  private readonly selectPage: Database.Statement;
+
+  constructor(readonly file: string) {
+    this.db = open(file);
+    // ON CONFLICT DO NOTHING instead of catching the constraint error: the loser of a race gets no row
+    // back and reads the winner's record.
+    this.insert = this.db.prepare(`INSERT INTO uploads
+      (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, created_at)
+      VALUES (@uploadId, @name, @size, @md5, @sha1, @crc32, @contentType, @path, @fields, @createdAt)
+      ON CONFLICT(upload_id) DO NOTHING RETURNING *`);
+    this.selectById = this.db.prepare('SELECT * FROM uploads WHERE id = ?');
+    this.selectByUploadId = this.db.prepare('SELECT * FROM uploads WHERE upload_id = ?');
+    // id breaks ties between records made in the same millisecond.
+    this.selectPage = this.db.prepare('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
+  }
+
+  async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
+    const inserted = this.insert.get({
+      ...upload,
+      sha1: upload.sha1 ?? null,
+      crc32: upload.crc32 ?? null,
+      fields: JSON.stringify(upload.fields),
+      createdAt: new Date().toISOString(),
+    }) as Row | undefined;
+    if (inserted) return { record: toRecord(inserted), created: true };
+    const existing = this.selectByUploadId.get(upload.uploadId) as Row | undefined;
+    if (!existing) throw new Error(`catalog: upload ${upload.uploadId} neither inserted nor found`);
+    return { record: toRecord(existing), created: false };
+  }
+
+  async get(id: string): Promise<UploadRecord | undefined> {
+    // Catalog ids are decimal integers here; anything else cannot name a record.
+    if (!/^\d{1,15}$/.test(id)) return undefined;
+    const row = this.selectById.get(Number(id)) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  async byUploadId(uploadId: string): Promise<UploadRecord | undefined> {
+    const row = this.selectByUploadId.get(uploadId) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  async list({ limit, offset }: ListOptions): Promise<UploadRecord[]> {
+    return (this.selectPage.all(limit, offset) as Row[]).map(toRecord);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,148 @@
+// The Catalog contract: every implementation (SQLite now, PostgreSQL later) must pass catalogContract.
+// Another implementation's test imports catalogContract and passes its own store factory.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import type { Catalog, NewUploadRecord } from '../server/completion/catalog.ts';
+import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
+import { ERRORS, TuspassError } from '../server/errors.ts';
+import { tmpDir } from './helpers/tmp.ts';
+
+/** A fresh, empty store per test; open() may be called more than once and opens the same store again. */
+export type CatalogStore = (t: TestContext) => { open(): Promise<Catalog> };
+
+export const sampleUpload = (uploadId: string, extra: Partial<NewUploadRecord> = {}): NewUploadRecord => ({
+  uploadId,
+  name: `${uploadId}.bin`,
+  size: 11,
+  md5: '5eb63bbbe01eeed093cb22bb8f5acdc3',
+  contentType: 'application/octet-stream',
+  path: `/data/uploads/${uploadId}`,
+  fields: { description: 'holiday' },
+  ...extra,
+});
+
+export function catalogContract(name: string, makeStore: CatalogStore): void {
+  describe(`Catalog contract: ${name}`, () => {
+    const openCatalog = async (t: TestContext) => {
+      const store = makeStore(t);
+      const catalog = await store.open();
+      t.after(() => catalog.close());
+      return { store, catalog };
+    };
+
+    test('records an upload with an id and a creation time, and finds it by both ids', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const before = Date.now();
+      const { record, created } = await catalog.record(sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }));
+      assert.equal(created, true);
+      assert.equal(typeof record.id, 'string');
+      assert.ok(record.id.length > 0);
+      assert.ok(Date.parse(record.createdAt) >= before - 1000, record.createdAt);
+      assert.equal(new Date(record.createdAt).toISOString(), record.createdAt);
+      assert.deepEqual({ ...record, id: undefined, createdAt: undefined }, {
+        ...sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }), id: undefined, createdAt: undefined,
+      });
+      assert.deepEqual(await catalog.get(record.id), record);
+      assert.deepEqual(await catalog.byUploadId('u1'), record);
+    });
+
+    test('leaves optional digests out when absent and keeps sizes above 4 GiB exact', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const { record } = await catalog.record(sampleUpload('big', { size: 5 * 2 ** 30 + 7 }));
+      const got = await catalog.get(record.id);
+      assert.equal(got?.size, 5 * 2 ** 30 + 7);
+      assert.equal('sha1' in got!, false);
+      assert.equal('crc32' in got!, false);
+    });
+
+    test('answers undefined for unknown ids of any shape', async (t) => {
+      const { catalog } = await openCatalog(t);
+      for (const id of ['999', 'abc', '../1', '', '1 OR 1=1']) assert.equal(await catalog.get(id), undefined, id);
+      assert.equal(await catalog.byUploadId('nope'), undefined);
+    });
+
+    test('a repeated upload id answers the first record unchanged and creates nothing', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const first = await catalog.record(sampleUpload('u1'));
+      const again = await catalog.record(sampleUpload('u1', { name: 'other.bin' }));
+      assert.equal(again.created, false);
+      assert.deepEqual(again.record, first.record);
+      assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
+    });
+
+    test('concurrent identical records make exactly one', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const results = await Promise.all(Array.from({ length: 10 }, () => catalog.record(sampleUpload('same'))));
+      assert.equal(results.filter((r) => r.created).length, 1);
+      assert.equal(new Set(results.map((r) => r.record.id)).size, 1);
+      assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
+    });
+
+    test('two connections to one store recording the same upload make exactly one', async (t) => {
+      const { store, catalog } = await openCatalog(t);
+      const second = await store.open();
+      t.after(() => second.close());
+      const results = await Promise.all([catalog, second, catalog, second].map((c) => c.record(sampleUpload('shared'))));
+      assert.equal(results.filter((r) => r.created).length, 1);
+      assert.equal(new Set(results.map((r) => r.record.id)).size, 1);
+    });
+
+    test('lists newest first, with limit and offset', async (t) => {
+      const { catalog } = await openCatalog(t);
+      for (const id of ['a', 'b', 'c', 'd']) await catalog.record(sampleUpload(id));
+      const ids = async (limit: number, offset: number) => (await catalog.list({ limit, offset })).map((r) => r.uploadId);
+      assert.deepEqual(await ids(10, 0), ['d', 'c', 'b', 'a']);
+      assert.deepEqual(await ids(2, 1), ['c', 'b']);
+      assert.deepEqual(await ids(10, 4), []);
+    });
+
+    test('records persist after close and reopen', async (t) => {
+      const store = makeStore(t);
+      const first = await store.open();
+      const { record } = await first.record(sampleUpload('kept'));
+      await first.close();
+      const reopened = await store.open();
+      t.after(() => reopened.close());
+      assert.deepEqual(await reopened.get(record.id), record);
+      const again = await reopened.record(sampleUpload('kept'));
+      assert.equal(again.created, false);
+      assert.equal(again.record.id, record.id);
+    });
+  });
+}
+
+const sqliteStore: CatalogStore = (t) => {
+  const file = path.join(tmpDir(t), 'nested', 'dir', 'catalog.sqlite');
+  return { open: async () => new SqliteCatalog(file) };
+};
+
+catalogContract('SqliteCatalog', sqliteStore);
+
+describe('SqliteCatalog', () => {
+  test('creates its directory and uses WAL mode', async (t) => {
+    const file = path.join(tmpDir(t), 'a', 'b', 'catalog.sqlite');
+    const catalog = new SqliteCatalog(file);
+    t.after(() => catalog.close());
+    await catalog.record(sampleUpload('x'));
+    assert.ok(fs.existsSync(file));
+    assert.ok(fs.existsSync(`${file}-wal`), 'a -wal file beside the catalog');
+  });
+
+  test('a catalog that cannot be opened is a start-up error naming CATALOG_PATH', (t) => {
+    const dir = tmpDir(t);
+    const notADatabase = path.join(dir, 'junk.sqlite');
+    fs.writeFileSync(notADatabase, 'this is not sqlite, just text long enough to fill a header page'.repeat(20));
+    const underAFile = path.join(notADatabase, 'catalog.sqlite');
+    for (const file of [dir, notADatabase, underAFile]) {
+      assert.throws(() => new SqliteCatalog(file), (e: unknown) => {
+        assert.ok(e instanceof TuspassError);
+        assert.equal(e.code, ERRORS.ERR_CATALOG_OPEN.code);
+        assert.match(e.message, /CATALOG_PATH=/);
+        assert.ok(e.message.includes(file), e.message);
+        return true;
+      }, file);
+    }
+  });
+});
