@@ -18,8 +18,11 @@ export interface Config {
   dataDir: string;
   /** The shared store where uploads are written. Default DATA_DIR/uploads. */
   storeDir: string;
-  /** Where the complete-form hook posts. Default: the in-process completion service of `tuspass start`. */
-  completionUrl: string;
+  /**
+   * Where the complete-form hook posts. Default (undefined): `tuspass start` posts to its own in-process
+   * completion service, `tuspass upload-server` to http://127.0.0.1:COMPLETION_PORT/complete/.
+   */
+  completionUrl: string | undefined;
   /** HMAC-SHA256 key that signs completion forms. Default: generated once, kept in DATA_DIR/completion-secret. */
   completionSecret: string | undefined;
   /** Digests computed on the way in besides md5 and size, and put into the form. Default none. */
@@ -90,7 +93,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'completionPort', flag: '--completion-port', env: 'COMPLETION_PORT', doc: 'port of `completion-server` on its own (default 1081)', parse: integer(0, 65535) },
   { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', doc: 'data directory (default ./data)' },
   { key: 'storeDir', flag: '--store-dir', env: 'STORE_DIR', doc: 'shared upload store (default DATA_DIR/uploads)' },
-  { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to (default http://127.0.0.1:PORT/complete/)', parse: url },
+  { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to (default: the built-in completion service)', parse: url },
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures (default generated into DATA_DIR/completion-secret)', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
   { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through (default ^(name|description|terminal|submit)$)', parse: regex },
@@ -160,7 +163,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     completionPort: v.completionPort ?? 1081,
     dataDir,
     storeDir: path.resolve(v.storeDir ?? path.join(dataDir, 'uploads')),
-    completionUrl: v.completionUrl ?? `http://127.0.0.1:${port}/complete/`,
+    completionUrl: v.completionUrl,
     completionSecret: v.completionSecret,
     digests: v.digests ?? [],
     passFields: v.passFields ?? /^(name|description|terminal|submit)$/,

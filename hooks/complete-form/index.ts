@@ -1,0 +1,66 @@
+// The built-in `complete-form` hook: on pre-finish it posts the completion form and relays the app's
+// answer to the client's final PATCH, as nginx relays the backend behind `upload_pass`.
+// - delivered (2xx): the app's status and body reach the client;
+// - rejected (a cleanup status): the upload is refused, and so removed;
+// - unreachable or 502/503/504: the upload is kept, the form queued durably and retried until
+//   delivered; the client's PATCH succeeds with `Tuspass-Completion: pending`.
+import type { NoticeQueue } from '../queue.ts';
+import type { HookHandler, HookResponse } from '../types.ts';
+import { completionForm, type FormOptions } from './form.ts';
+import { postForm, type PostOutcome, type PostTarget } from './post.ts';
+
+export const COMPLETION_HEADER = 'Tuspass-Completion';
+const KIND = 'complete-form';
+
+interface QueuedForm {
+  uploadId: string;
+  form: string;
+}
+
+export interface CompleteFormDeps {
+  target: PostTarget;
+  form: FormOptions;
+  queue: NoticeQueue;
+  /** Removes an upload the app rejected after it was queued. */
+  removeUpload(id: string): Promise<void>;
+  log?: (message: string) => void;
+}
+
+export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
+  const log = deps.log ?? console.error;
+  deps.queue.handle(KIND, async (notice) => {
+    const { uploadId, form } = notice.payload as QueuedForm;
+    const outcome = await postForm(deps.target, new URLSearchParams(form), uploadId, notice.id);
+    if (outcome.kind === 'retry') return { done: false, error: outcome.error };
+    if (outcome.kind === 'rejected') {
+      log(`complete-form: upload ${uploadId} rejected by ${deps.target.url} with ${outcome.status}; removing it`);
+      await deps.removeUpload(uploadId).catch((e) => log(`complete-form: removing upload ${uploadId}: ${(e as Error).message}`));
+    }
+    return { done: true };
+  });
+
+  return {
+    name: KIND,
+    events: ['pre-finish'],
+    async invokeHook(request): Promise<HookResponse> {
+      const upload = request.Event.Upload;
+      const form = completionForm(upload, deps.form);
+      // One notice id per upload: retries and duplicates carry the same id.
+      const noticeId = `form-${upload.ID}`;
+      const outcome: PostOutcome = await postForm(deps.target, form, upload.ID, noticeId);
+      if (outcome.kind === 'retry') {
+        await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
+        log(`complete-form: upload ${upload.ID}: ${outcome.error}; form queued for retry`);
+        return { HTTPResponse: { StatusCode: 204, Header: { [COMPLETION_HEADER]: 'pending' } } };
+      }
+      return {
+        RejectUpload: outcome.kind === 'rejected',
+        HTTPResponse: {
+          StatusCode: outcome.status,
+          Body: outcome.body,
+          Header: { 'Content-Type': outcome.contentType, [COMPLETION_HEADER]: outcome.kind },
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
+import { push } from '../client/cli/push.ts';
+import { ConfigError, SETTINGS, load } from './config.ts';
+import { startCompletionServer } from './completion/server.ts';
+import { startTuspass } from './start.ts';
+
+const USAGE = `usage: tuspass <command> [options]
+
+commands:
+  start               upload server + completion service + page on one port (embedded defaults)
+  upload-server       the upload server alone (posts forms to COMPLETION_URL)
+  completion-server   the completion service alone (COMPLETION_PORT)
+  push FILE...        upload files (tuspass push --help)
+
+options (flag / environment variable):
+${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\n')}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === 'push') return push(args);
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (!['start', 'upload-server', 'completion-server'].includes(command)) {
+    process.stderr.write(`tuspass: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const { config, rest } = load(process.env, args);
+  if (rest.length) throw new ConfigError(rest.map((a) => `unknown option or argument "${a}" (see tuspass --help)`));
+
+  const running =
+    command === 'completion-server'
+      ? await startCompletionServer(config)
+      : await startTuspass(config, { completion: command === 'start' });
+  const what = command === 'completion-server' ? `completion service on ${running.url}/complete/` : `tus uploads on ${running.url}/files/, page on ${running.url}/`;
+  console.log(`tuspass ${command}: ${what} (data in ${config.dataDir})`);
+  if ('completionUrl' in running) console.log(`tuspass ${command}: completion forms go to ${running.completionUrl}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`tuspass ${command}: ${signal}, stopping`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await running.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(e instanceof ConfigError ? `tuspass: ${e.message}\n` : `tuspass: ${e.stack ?? e.message}\n`);
+    process.exit(e instanceof ConfigError ? 78 : 1);
+  },
+);

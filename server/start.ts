@@ -1,0 +1,117 @@
+// Composes and starts the upload server — with the completion service in the same process for
+// `tuspass start`, or alone for `tuspass upload-server`. A factory that tests call directly.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createCompleteFormHook } from '../hooks/complete-form/index.ts';
+import { NoticeQueue } from '../hooks/queue.ts';
+import { HookRunner } from '../hooks/runner.ts';
+import type { HookHandler } from '../hooks/types.ts';
+import { createCompletionApp } from './completion/app.ts';
+import { SqliteCatalog } from './completion/sqlite-catalog.ts';
+import { ConfigError, type Config } from './config.ts';
+import { completionSecret } from './secret.ts';
+import { createUploadApp } from './upload/app.ts';
+import { DigestFileStore } from './upload/digest-store.ts';
+import { createTusServer } from './upload/tus-server.ts';
+
+export interface StartOptions {
+  /** Serve the completion service (/complete/, /api/uploads) from the same process and port. Default true. */
+  completion?: boolean;
+  /** Extra hook handlers, called after complete-form. */
+  hooks?: HookHandler[];
+  log?: (line: string) => void;
+}
+
+export interface RunningTuspass {
+  /** Base URL, e.g. http://127.0.0.1:1080 (tus endpoint at `${url}/files/`). */
+  url: string;
+  /** Where completion forms go. */
+  completionUrl: string;
+  store: DigestFileStore;
+  queue: NoticeQueue;
+  close(): Promise<void>;
+}
+
+/** Creates a directory (and parents) and proves it writable, or names the setting that is wrong. */
+function writableDir(dir: string, setting: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const probe = path.join(dir, `.write-probe-${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (e) {
+    throw new ConfigError([`${setting}: ${dir} is not a writable directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+}
+
+export async function startTuspass(config: Config, options: StartOptions = {}): Promise<RunningTuspass> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const withCompletion = options.completion ?? true;
+  writableDir(config.dataDir, 'DATA_DIR');
+  writableDir(config.storeDir, 'STORE_DIR');
+  const secret = completionSecret(config);
+
+  const store = new DigestFileStore({
+    directory: config.storeDir,
+    algorithms: ['md5', ...config.digests],
+    expirationPeriodInMilliseconds: config.expireAfterMs,
+  });
+  const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, log });
+  // The URL is known only once we listen when the completion service is our own (port 0 in tests).
+  const target = {
+    url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
+    secret,
+    timeoutMs: config.completionTimeoutMs,
+    cleanupStatuses: config.cleanupStatuses,
+  };
+  const completeForm = createCompleteFormHook({
+    target,
+    form: { passFields: config.passFields },
+    queue,
+    removeUpload: (id) => store.remove(id),
+    log,
+  });
+  const hooks = new HookRunner([completeForm, ...(options.hooks ?? [])], { log });
+  await hooks.setup();
+
+  const app = createUploadApp(createTusServer(config, store, hooks));
+  const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
+  if (catalog) app.use(createCompletionApp(config, catalog, { log }));
+
+  const server = http.createServer(app);
+  // Uploads of many GiB take long: no request timeout, but idle sockets still close (node's default).
+  server.requestTimeout = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (e) {
+    await catalog?.close();
+    throw new ConfigError([`HOST/PORT: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`]);
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+  // A wildcard bind address is not one to connect to: the own service is then reached on loopback.
+  const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
+  if (withCompletion && !config.completionUrl) target.url = `http://${self}:${port}/complete/`;
+  await queue.start();
+
+  return {
+    url,
+    completionUrl: target.url,
+    store,
+    queue,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await queue.close();
+      await hooks.close();
+      await catalog?.close();
+    },
+  };
+}
