@@ -1,0 +1,130 @@
+// Uploads one file with tus-js-client and reports the completion service's answer.
+// The file goes in as an fs.ReadStream that has a path: tus-js-client's Node FileReader then
+// opens a fresh read stream per PATCH from the offset (its FileSource), so nothing is
+// buffered whatever the file size, and its fingerprint (path, size, mtime, endpoint) lets a
+// later run find the upload URL again.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Upload, type DetailedError, type HttpRequest, type HttpResponse } from 'tus-js-client';
+import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
+import { describeFailure } from '../shared/upload-failure.ts';
+import { formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
+import { contentTypeFor } from './content-type.ts';
+import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.ts';
+import type { JsonFileUrlStorage } from './fingerprint-store.ts';
+import type { LocalFile } from './local-files.ts';
+import { createProgressDisplay } from './progress-display.ts';
+import type { PushOptions } from './push-args.ts';
+import { backoffDelays, RetryPolicy } from './retry-policy.ts';
+
+export interface PushContext {
+  options: PushOptions;
+  storage: JsonFileUrlStorage;
+  progressMode: 'tty' | 'lines' | 'quiet';
+  out: NodeJS.WritableStream & { columns?: number };
+  err: NodeJS.WritableStream;
+  /** Aborted on Ctrl-C: the upload stops without being deleted, so the next run resumes. */
+  signal: AbortSignal;
+}
+
+type Ended =
+  | { how: 'success'; response: HttpResponse; viaHead: boolean }
+  | { how: 'error'; error: Error }
+  | { how: 'interrupted' };
+
+export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitCode> {
+  const { options } = ctx;
+  const name = path.basename(file.path);
+  const say = (line: string) => { if (ctx.progressMode !== 'quiet') ctx.out.write(`${line}\n`); };
+  const progress = createProgressDisplay(ctx.progressMode, name, ctx.out);
+  const retry = new RetryPolicy(options.retryForSeconds * 1000);
+  const started = Date.now();
+  let startOffset = 0;
+  let lastMethod = '';
+
+  say(`uploading ${name} (${formatBytes(file.size)}) to ${options.endpoint}`);
+  const ended = await new Promise<Ended>((resolve) => {
+    const upload = new Upload(fs.createReadStream(file.path), {
+      endpoint: options.endpoint,
+      metadata: { filename: name, filetype: contentTypeFor(file.path), ...options.fields },
+      chunkSize: options.chunkSize,
+      retryDelays: backoffDelays(),
+      urlStorage: ctx.storage,
+      storeFingerprintForResuming: true,
+      // A finished upload is not resumable: the next push of the same file is a new upload.
+      removeFingerprintOnSuccess: true,
+      onShouldRetry: (error, attempt, opts) => retry.shouldRetry(error, opts.retryDelays?.[attempt] ?? 0),
+      onAfterResponse: (req: HttpRequest, res: HttpResponse) => {
+        retry.answered(res.getStatus());
+        lastMethod = req.getMethod();
+        if (req.getMethod() === 'HEAD' && res.getStatus() < 300) {
+          // The HEAD of a resume carries the server's offset (tus 1.0.0, "HEAD": MUST include Upload-Offset).
+          startOffset = Number(res.getHeader('Upload-Offset')) || 0;
+          if (startOffset < file.size) say(`resuming ${name} at ${formatBytes(startOffset)} of ${formatBytes(file.size)}`);
+        }
+      },
+      onProgress: (done, total) => progress.update(done, total),
+      onSuccess: ({ lastResponse }) => resolve({ how: 'success', response: lastResponse, viaHead: lastMethod === 'HEAD' }),
+      onError: (error) => resolve({ how: 'error', error }),
+    });
+    ctx.signal.addEventListener('abort', () => { void upload.abort(false); resolve({ how: 'interrupted' }); }, { once: true });
+    void begin(upload, options.resume).catch((error: Error) => resolve({ how: 'error', error }));
+  });
+  progress.end();
+
+  if (ended.how === 'interrupted') {
+    ctx.err.write(`tuspass push: ${name}: interrupted; run the same command again to resume\n`);
+    return EXIT.INTERRUPTED;
+  }
+  if (ended.how === 'error') {
+    const failure = describeFailure(ended.error as DetailedError, options.endpoint);
+    const hint = failure.kind === 'unreachable' || failure.kind === 'server-error' ? ` (gave up after retrying for ${options.retryForSeconds}s)` : '';
+    ctx.err.write(`tuspass push: ${name}: ${failure.message}${hint}\n`);
+    return exitCodeFor(failure.kind);
+  }
+  if (ended.viaHead) {
+    say(`${name}: already complete on the server (finished by an earlier run)`);
+    return EXIT.OK;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const sent = file.size - startOffset;
+  say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} (${formatSpeed(sent / Math.max(seconds, 0.001))})`);
+  return reportAnswer(name, readCompletionAnswer(ended.response), ctx);
+}
+
+/** Resumes the newest earlier upload of this file unless --no-resume, which forgets them all. */
+async function begin(upload: Upload, resume: boolean): Promise<void> {
+  const previous = await upload.findPreviousUploads();
+  if (resume && previous.length > 0) {
+    previous.sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
+    upload.resumeFromPreviousUpload(previous[0]!);
+  } else {
+    for (const p of previous) await upload.options.urlStorage?.removeUpload(p.urlStorageKey);
+  }
+  upload.start();
+}
+
+function reportAnswer(name: string, answer: CompletionAnswer, ctx: PushContext): ExitCode {
+  const { out, err, options } = ctx;
+  switch (answer.kind) {
+    case 'delivered': {
+      out.write(`${name}: completion service answered ${answer.status}: ${answer.body.trim()}\n`);
+      const r = answer.record;
+      if (r && ctx.progressMode !== 'quiet') {
+        const download = r.url ? new URL(r.url, options.endpoint).toString() : '(no url)';
+        out.write(`${name}: record ${r.id}, md5 ${r.md5}, download ${download}\n`);
+      }
+      return EXIT.OK;
+    }
+    case 'pending':
+      err.write(`tuspass push: ${name}: uploaded, but the completion service did not answer yet; the server keeps retrying the notice\n`);
+      return EXIT.COMPLETION_PENDING;
+    case 'rejected':
+      // Normally a rejection arrives as a non-2xx PATCH (an error); a 2xx one is still a rejection.
+      err.write(`tuspass push: ${name}: rejected by the app (status ${answer.status}): ${answer.message}\n`);
+      return EXIT.REJECTED_BY_APP;
+    case 'unknown':
+      out.write(`${name}: uploaded (status ${answer.status}; the server sent no completion answer)\n`);
+      return EXIT.OK;
+  }
+}
