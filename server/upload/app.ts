@@ -3,6 +3,7 @@
 import express from 'express';
 import type { Server } from '@tus/server';
 import { pageRouter } from '../../client/web/serve.ts';
+import { patchContentType } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-server.ts';
 
 export function createUploadApp(tus: Server): express.Express {
@@ -14,7 +15,7 @@ export function createUploadApp(tus: Server): express.Express {
       if (!res.headersSent) res.status(500).end();
     });
   };
-  app.all([TUS_PATH, `${TUS_PATH}/*rest`], handle);
+  app.all([TUS_PATH, `${TUS_PATH}/*rest`], patchContentType, handle);
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });

@@ -21,6 +21,9 @@ export class DigestFileStore extends FileStore {
   private readonly dir: string;
 
   constructor(options: DigestStoreOptions) {
+    // FileStore creates its directory asynchronously and throws in the callback, which would crash
+    // the process; creating it first, synchronously, makes a failure surface here instead.
+    fs.mkdirSync(options.directory, { recursive: true });
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);

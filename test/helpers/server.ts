@@ -1,0 +1,33 @@
+// Starts tuspass (upload server + in-process completion service) on 127.0.0.1:0 for one test,
+// with a fresh data directory; stopped when the test ends.
+import type { TestContext } from 'node:test';
+import { configFor, type Config } from '../../server/config.ts';
+import { startTuspass, type RunningTuspass, type StartOptions } from '../../server/start.ts';
+import { tmpDir } from './tmp.ts';
+
+export interface TestServer extends RunningTuspass {
+  config: Config;
+  /** The tus endpoint, `${url}/files/`. */
+  endpoint: string;
+  /** Log lines the server wrote. */
+  logs: string[];
+}
+
+export async function startTestServer(
+  t: TestContext,
+  overrides: Partial<Config> = {},
+  options: StartOptions = {},
+): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tmpDir(t);
+  const config = configFor({ port: 0, completionSecret: 'test-secret-0123456789', retryMinMs: 100, retryMaxMs: 1000, ...overrides, dataDir });
+  const logs: string[] = [];
+  const running = await startTuspass(config, { log: (line) => logs.push(line), ...options });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await running.close();
+  };
+  t.after(close);
+  return { ...running, close, config, endpoint: `${running.url}/files/`, logs };
+}
