@@ -1,7 +1,51 @@
-// Serves the upload page — placeholder until the page lands.
+// Serves the upload page built by build.ts: `/` is index.html, `/assets/*` the bundle and CSS.
+// Everything else falls through to the next routes (tus, the completion service's API).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
+
+const DIST_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
+
+export const PAGE_NOT_BUILT = `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` (npm start and npm test do it for you).`;
+
+/**
+ * Only this origin: the page must fetch nothing from elsewhere (no CDN), and upload names or
+ * fields that slipped into HTML still could not run a script.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 export function pageRouter(): express.Router {
   const router = express.Router();
-  router.get('/', (_req, res) => { res.type('text/plain').send('tuspass: the page is not built yet'); });
+  const indexFile = path.join(DIST_DIR, 'index.html');
+  const built = fs.existsSync(indexFile);
+  if (!built) console.error(PAGE_NOT_BUILT);
+
+  router.get('/', (_req, res) => {
+    res.set({
+      'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'no-cache',
+    });
+    // Checked per request as well: a build run after the server started is picked up.
+    if (!fs.existsSync(indexFile)) {
+      res.status(503).type('text/plain').send(`${PAGE_NOT_BUILT}\n`);
+      return;
+    }
+    res.sendFile(indexFile);
+  });
+  // no-cache (revalidate by ETag): after a rebuild the browser gets the new bundle, without hashed names.
+  router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: false, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));
   return router;
 }

@@ -1,0 +1,88 @@
+// The list item of one upload: name, size, progress bar, bytes done of total, speed, time
+// left, status in plain words, Pause/Resume/Cancel/Retry, and the completion service's record.
+// Built once and updated in place, so a button is never replaced under the pointer mid-click.
+import { formatBytes, formatDuration, formatSpeed } from '../../shared/units.ts';
+import { el, safeHref } from './dom.ts';
+import type { UploadTask } from './upload-task.ts';
+
+export class UploadRow {
+  readonly element: HTMLLIElement;
+  private readonly bar: HTMLProgressElement;
+  private readonly stats: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly note: HTMLElement;
+  private readonly record: HTMLElement;
+  private readonly buttons: Record<'pause' | 'resume' | 'cancel' | 'retry', HTMLButtonElement>;
+
+  constructor(private readonly task: UploadTask) {
+    const button = (label: string, action: () => void) => {
+      const b = el('button', { text: label, attrs: { type: 'button', 'aria-label': `${label} ${task.file.name}` } });
+      b.addEventListener('click', action);
+      return b;
+    };
+    this.buttons = {
+      pause: button('Pause', () => task.pause()),
+      resume: button('Resume', () => task.resume()),
+      retry: button('Retry', () => task.retry()),
+      cancel: button('Cancel', () => task.cancel()),
+    };
+    this.bar = el('progress', { attrs: { max: String(Math.max(task.bytesTotal, 1)), value: '0', 'aria-label': `Progress of ${task.file.name}` } });
+    this.stats = el('div', { class: 'upload-stats' });
+    this.status = el('p', { class: 'upload-status', attrs: { role: 'status' } });
+    this.note = el('p', { class: 'upload-note' });
+    this.record = el('p', { class: 'upload-record' });
+    this.element = el(
+      'li',
+      { class: 'upload' },
+      el('div', { class: 'upload-head' },
+        el('span', { class: 'upload-name', text: task.file.name }),
+        el('span', { class: 'upload-size', text: formatBytes(task.bytesTotal) })),
+      this.bar,
+      this.stats,
+      this.status,
+      this.note,
+      this.record,
+      el('div', { class: 'upload-actions' }, this.buttons.pause, this.buttons.resume, this.buttons.retry, this.buttons.cancel),
+    );
+    this.update();
+  }
+
+  update(): void {
+    const t = this.task;
+    this.element.className = `upload ${t.state}`;
+    this.element.dataset.state = t.state;
+    this.bar.value = t.bytesDone;
+    const speed = t.meter.bytesPerSecond();
+    const moving = t.state === 'uploading' && speed > 0;
+    this.stats.textContent = [
+      `${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)}`,
+      moving ? formatSpeed(speed) : '',
+      moving ? `${formatDuration(t.meter.secondsLeft(t.bytesDone, t.bytesTotal))} left` : '',
+    ].filter(Boolean).join(' · ');
+    this.status.textContent = t.message;
+    this.note.textContent = t.note;
+    this.note.hidden = !t.note;
+    this.renderRecord();
+
+    this.buttons.pause.hidden = !(t.state === 'uploading' || t.state === 'retrying' || t.state === 'starting');
+    this.buttons.resume.hidden = t.state !== 'paused';
+    this.buttons.retry.hidden = !t.canRetry;
+    this.buttons.cancel.hidden = !(t.active || t.state === 'paused' || t.state === 'error') || t.state === 'finishing';
+  }
+
+  private renderRecord(): void {
+    const answer = this.task.answer;
+    if (!answer || answer.kind !== 'delivered' || !answer.record) {
+      this.record.replaceChildren();
+      return;
+    }
+    const r = answer.record;
+    const href = safeHref(r.url);
+    this.record.replaceChildren(
+      `Record ${r.id} · md5 `,
+      el('code', { text: r.md5 }),
+      ' · ',
+      href ? el('a', { text: 'Download', attrs: { href, download: '' } }) : 'no download link',
+    );
+  }
+}
