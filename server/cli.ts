@@ -1,5 +1,6 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { push } from '../client/cli/push.ts';
+import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
 import { ConfigError, SETTINGS, load } from './config.ts';
 import { startCompletionServer } from './completion/server.ts';
 import { startTuspass } from './start.ts';
@@ -7,9 +8,7 @@ import { startTuspass } from './start.ts';
 const USAGE = `usage: tuspass <command> [options]
 
 commands:
-  start               upload server + completion service + page on one port (embedded defaults)
-  upload-server       the upload server alone (posts forms to COMPLETION_URL)
-  completion-server   the completion service alone (COMPLETION_PORT)
+${Object.entries(SERVER_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
   push FILE...        upload files (tuspass push --help)
 
 options (flag / environment variable):
@@ -23,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  if (!['start', 'upload-server', 'completion-server'].includes(command)) {
+  if (!isServerCommand(command)) {
     process.stderr.write(`tuspass: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }

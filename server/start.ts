@@ -12,6 +12,7 @@ import { createCompletionApp } from './completion/app.ts';
 import { SqliteCatalog } from './completion/sqlite-catalog.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
+import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { createTusServer } from './upload/tus-server.ts';
@@ -78,7 +79,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
 
   const app = createUploadApp(createTusServer(config, store, hooks));
   const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
-  if (catalog) app.use(createCompletionApp(config, catalog, { log }));
+  app.use(catalog ? createCompletionApp(config, catalog, { log }) : apiProxy(target.url));
 
   const server = http.createServer(app);
   // Uploads of many GiB take long: no request timeout, but idle sockets still close (node's default).

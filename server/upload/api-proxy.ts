@@ -1,0 +1,30 @@
+// When the completion service runs elsewhere (docker-compose), the upload server still serves the
+// page, and the page reads /api/uploads from its own origin: those GETs are passed to the service.
+import { Readable } from 'node:stream';
+import express from 'express';
+import { request } from 'undici';
+import { ERRORS, TuspassError } from '../errors.ts';
+
+export function apiProxy(completionUrl: string): express.Router {
+  const origin = new URL(completionUrl).origin;
+  const router = express.Router();
+  router.get(['/api/uploads', '/api/uploads/*rest'], async (req, res) => {
+    const headers: Record<string, string> = {};
+    for (const name of ['range', 'if-none-match', 'if-modified-since']) {
+      const v = req.get(name);
+      if (v) headers[name] = v;
+    }
+    try {
+      const upstream = await request(origin + req.originalUrl, { headers });
+      res.status(upstream.statusCode);
+      for (const [k, v] of Object.entries(upstream.headers)) {
+        if (v !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(k)) res.setHeader(k, v);
+      }
+      Readable.from(upstream.body).pipe(res);
+    } catch (e) {
+      const error = new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, `${origin}: ${(e as Error).message}`);
+      res.status(error.status).json(error);
+    }
+  });
+  return router;
+}

@@ -1,0 +1,64 @@
+// The `tuspass` command as a person runs it: a real process, its output and exit codes.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { md5, patternBytes } from './helpers/files.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, patch } from './helpers/tus.ts';
+
+const BIN = path.resolve('bin/tuspass.js');
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+}
+
+test('a bad setting stops the start with exit code 78 and names the setting', () => {
+  const r = run(['start'], { PORT: 'abc', DIGESTS: 'sha3' });
+  assert.equal(r.status, 78);
+  assert.match(r.stderr, /PORT: must be a whole number, got "abc"/);
+  assert.match(r.stderr, /DIGESTS: unknown digest sha3/);
+});
+
+test('an unusable data directory is named at start', (t) => {
+  const file = path.join(tmpDir(t), 'a-file');
+  fs.writeFileSync(file, '');
+  const r = run(['start', '--port', '0', '--data-dir', path.join(file, 'data')]);
+  assert.equal(r.status, 78);
+  assert.match(r.stderr, /DATA_DIR: .* is not a writable directory \(ENOTDIR\)/);
+});
+
+test('unknown commands and options are refused', () => {
+  assert.equal(run(['serve']).status, 2);
+  const r = run(['start', '--prot', '1']);
+  assert.equal(r.status, 78);
+  assert.match(r.stderr, /unknown option or argument "--prot"/);
+  assert.match(run(['--help']).stdout, /completion-server/);
+});
+
+test('tuspass start serves uploads on its defaults, keeps a generated secret, stops on SIGTERM', async (t) => {
+  const dataDir = tmpDir(t);
+  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (c) => {
+      out += c;
+      const m = /tus uploads on (http:\/\/[^ ]+)\/files\//.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+  const bytes = patternBytes(50_000);
+  const upload = await create(`${url}/files/`, bytes.length, { filename: 'cli.bin' });
+  const last = await patch(upload, 0, bytes);
+  assert.equal(last.status, 200);
+  assert.equal(JSON.parse(last.body).md5, md5(bytes));
+  const secret = path.join(dataDir, 'completion-secret');
+  assert.match(fs.readFileSync(secret, 'utf8'), /^[0-9a-f]{64}\n$/);
+  assert.equal(fs.statSync(secret).mode & 0o777, 0o600);
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});

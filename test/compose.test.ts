@@ -1,0 +1,64 @@
+// docker-compose.yml cannot run here (no Docker engine), so this checks that it agrees with the CLI:
+// known subcommands, valid configuration, one shared volume, ports and the completion URL lining up.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { isServerCommand } from '../server/commands.ts';
+import { SETTINGS, load } from '../server/config.ts';
+
+interface Service {
+  build?: string;
+  command: string[];
+  environment: Record<string, string>;
+  ports: string[];
+  volumes: string[];
+}
+
+const compose = parse(fs.readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const { upload, completion } = compose.services;
+
+test('two services, each running a tuspass subcommand with a valid configuration', () => {
+  assert.deepEqual(Object.keys(compose.services).sort(), ['completion', 'upload']);
+  const known = new Set(SETTINGS.map((s) => s.env));
+  for (const [name, svc] of Object.entries(compose.services)) {
+    assert.ok(isServerCommand(svc.command[0]!), `${name}: ${svc.command[0]} is a tuspass command`);
+    for (const key of Object.keys(svc.environment)) assert.ok(known.has(key), `${name}: ${key} is a setting`);
+    assert.doesNotThrow(() => load(svc.environment, svc.command.slice(1)), `${name}: configuration loads`);
+  }
+  assert.equal(upload!.command[0], 'upload-server');
+  assert.equal(completion!.command[0], 'completion-server');
+});
+
+test('both services mount the one shared volume at their DATA_DIR and agree on STORE_DIR', () => {
+  const mounts = [upload!, completion!].map((s) => s.volumes[0]!.split(':'));
+  assert.equal(mounts[0]![0], mounts[1]![0]);
+  assert.ok(Object.hasOwn(compose.volumes, mounts[0]![0]!), 'volume declared');
+  assert.equal(mounts[0]![1], upload!.environment.DATA_DIR);
+  assert.equal(mounts[1]![1], completion!.environment.DATA_DIR);
+  assert.equal(load(upload!.environment).config.storeDir, load(completion!.environment).config.storeDir);
+});
+
+test('published ports match the listening ports, and the upload server posts to the completion service', () => {
+  const up = load(upload!.environment).config;
+  const done = load(completion!.environment).config;
+  assert.equal(up.host, '0.0.0.0');
+  assert.equal(done.host, '0.0.0.0');
+  assert.equal(upload!.ports[0]!.split(':')[1], String(up.port));
+  assert.equal(completion!.ports[0]!.split(':')[1], String(done.completionPort));
+  const target = new URL(up.completionUrl!);
+  assert.equal(target.hostname, 'completion', 'service name as host');
+  assert.equal(target.port, String(done.completionPort));
+  assert.equal(target.pathname, '/complete/');
+});
+
+test('the Dockerfile runs the same entry point as npm start', () => {
+  const dockerfile = fs.readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.match(dockerfile, /ENTRYPOINT \["node", "bin\/tuspass.js"\]/);
+  assert.equal(pkg.scripts.start, 'node bin/tuspass.js start');
+  assert.match(dockerfile, /npm ci/);
+});
