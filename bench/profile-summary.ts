@@ -1,0 +1,73 @@
+// Reads .cpuprofile files (node --cpu-prof) and prints where the time went: the functions with the
+// most self time, and the same grouped by package or project file. Run on its own:
+//   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> [top]
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** node_modules/<pkg> (scoped too), node: internals, or the file path inside the project. */
+function origin(url: string): string {
+  if (!url) return '(native / V8)';
+  if (url.startsWith('node:')) return url;
+  const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (mod) return mod[1]!;
+  const project = /\/(server|hooks|bench|client)\/.*$/.exec(url);
+  return project ? project[0].slice(1) : url;
+}
+
+export function summarizeProfile(file: string, top = 20): string {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  // timeDeltas[i] is the time before sample i; attributing it to sample i is how DevTools does it.
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const fns = new Map<string, number>();
+  const origins = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (const [id, us] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    total += us;
+    const name = `${functionName || '(anonymous)'}  ${origin(url)}${url ? `:${lineNumber + 1}` : ''}`;
+    fns.set(name, (fns.get(name) ?? 0) + us);
+    origins.set(origin(url), (origins.get(origin(url)) ?? 0) + us);
+  }
+  const rows = (m: Map<string, number>) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, us]) => `  ${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  return [
+    `${path.basename(file)}: ${(total / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle`,
+    ' top functions by self time:',
+    ...rows(fns),
+    ' by package / file:',
+    ...rows(origins).slice(0, 12),
+  ].join('\n');
+}
+
+export function profilesIn(target: string): string[] {
+  if (!fs.statSync(target).isDirectory()) return [target];
+  return fs.readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(target, f));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const [target, top] = process.argv.slice(2);
+  if (!target) {
+    console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> [top]');
+    process.exit(2);
+  }
+  for (const file of profilesIn(target)) console.log(`${summarizeProfile(file, Number(top) || 20)}\n`);
+}

@@ -1,0 +1,80 @@
+// Scenario 3: many small uploads — 16 KiB each with creation-with-upload (one POST carries the whole
+// file), 32 in flight at a time over keep-alive connections: uploads per second and latency.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { createWithUpload, uploadId } from './client.ts';
+import { rotate, Samples, type BenchContext, type ScenarioResult } from './scenario.ts';
+import { removeUpload, startServer, type ServerProcess, type Side } from './servers.ts';
+import { median, percentile, summarize } from './stats.ts';
+
+const SIDES: Side[] = ['tuspass', 'reference'];
+const SIZE = 16 * 1024;
+const CONCURRENCY = 32;
+const WARMUP = 64;
+
+/** Runs `count` uploads with `CONCURRENCY` workers; returns the wall time and each upload's latency. */
+async function burst(server: ServerProcess, body: Buffer, count: number): Promise<{ ms: number; latencies: number[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  const ids: string[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const t = await createWithUpload(server.url, body, agent);
+      latencies.push(t.answeredAt - t.startedAt);
+      ids.push(uploadId(t.location));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const ms = performance.now() - started;
+  agent.destroy();
+  for (const id of ids) removeUpload(server.storeDir, id);
+  return { ms, latencies };
+}
+
+export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
+  const count = ctx.quick ? 500 : 2000;
+  const body = crypto.randomBytes(SIZE);
+  const servers = new Map<Side, ServerProcess>();
+  for (const side of SIDES) {
+    servers.set(side, await startServer(side, path.join(ctx.tmp, `small-${side}`), { profileDir: side === 'tuspass' ? ctx.profileDir : undefined }));
+  }
+  const samples = new Samples();
+  try {
+    for (const server of servers.values()) await burst(server, body, WARMUP);
+    for (let round = 0; round < ctx.rounds; round++) {
+      for (const side of rotate(SIDES, round)) {
+        const { ms, latencies } = await burst(servers.get(side)!, body, count);
+        samples.add(`${side} rate`, count / (ms / 1000));
+        samples.add(`${side} p50`, percentile(latencies, 50));
+        samples.add(`${side} p99`, percentile(latencies, 99));
+      }
+      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(`${s} rate`).at(-1)!.toFixed(0)}/s p99 ${samples.get(`${s} p99`).at(-1)!.toFixed(1)} ms`).join('; ')}`);
+    }
+  } finally {
+    for (const server of servers.values()) await server.stop();
+  }
+
+  const ratio = samples.get('tuspass rate').map((v, i) => v / samples.get('reference rate')[i]!);
+  const rate = { tuspass: median(samples.get('tuspass rate')), reference: median(samples.get('reference rate')) };
+  return {
+    id: 'small',
+    title: `3. ${count} uploads of 16 KiB (creation-with-upload), ${CONCURRENCY} at a time`,
+    settings: { count, bytes: SIZE, concurrency: CONCURRENCY, warmup: WARMUP, rounds: ctx.rounds },
+    figures: [
+      ...SIDES.flatMap((side) => [
+        { metric: 'uploads per second', unit: '/s', side, summary: summarize(samples.get(`${side} rate`)) },
+        { metric: 'latency p50', unit: 'ms', side, summary: summarize(samples.get(`${side} p50`)) },
+        { metric: 'latency p99', unit: 'ms', side, summary: summarize(samples.get(`${side} p99`)) },
+      ]),
+      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/reference', summary: summarize(ratio) },
+    ],
+    targets: [
+      { id: 'small', rule: 'tuspass small uploads/s >= reference uploads/s (medians)', measured: rate.tuspass, limit: rate.reference, unit: '/s', pass: rate.tuspass >= rate.reference },
+    ],
+    checks: [],
+  };
+}

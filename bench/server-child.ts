@@ -1,0 +1,44 @@
+// A server in its own process, so the client and the server do not share one event loop and the
+// RSS measured is the server's alone. Started by servers.ts with fork():
+//   server-child.ts <tuspass|reference|raw> <dataDir>
+// Messages in: {type:'memory'} → answers {type:'memory', rss, peakRss}; {type:'stop'} → closes and
+// exits normally (so `--cpu-prof` gets to write its profile).
+import fs from 'node:fs';
+import path from 'node:path';
+import { configFor } from '../server/config.ts';
+import { startTuspass } from '../server/start.ts';
+import { startRawServer } from './raw-server.ts';
+import { startReferenceServer, type BenchServer } from './reference-server.ts';
+
+export type Side = 'tuspass' | 'reference' | 'raw';
+export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
+
+/** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
+function peakRss(): number {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+
+async function start(side: Side, dataDir: string): Promise<BenchServer & { storeDir: string }> {
+  const storeDir = path.join(dataDir, 'uploads');
+  fs.mkdirSync(storeDir, { recursive: true });
+  if (side === 'tuspass') {
+    // md5 is always on; the completion service runs in-process and the complete-form hook posts to it.
+    const running = await startTuspass(configFor({ dataDir, port: 0 }), { completion: true, log: () => undefined });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  const server = side === 'reference' ? await startReferenceServer(storeDir) : await startRawServer(storeDir);
+  return { ...server, storeDir };
+}
+
+const [side, dataDir] = process.argv.slice(2) as [Side, string];
+const server = await start(side, dataDir);
+const reply = (m: ChildMessage) => process.send?.(m);
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'memory') reply({ type: 'memory', rss: process.memoryUsage().rss, peakRss: peakRss() });
+  if (m.type === 'stop') void server.close().finally(() => process.exit(0));
+});
+// The parent going away (Ctrl-C, crash) must not leave servers behind.
+process.on('disconnect', () => process.exit(0));
+reply({ type: 'ready', url: server.url, storeDir: server.storeDir });

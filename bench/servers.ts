@@ -1,0 +1,90 @@
+// Starts and stops the server children (server-child.ts) and asks them for their memory.
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildMessage, Side } from './server-child.ts';
+
+export type { Side };
+const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
+const ROOT = path.dirname(path.dirname(CHILD));
+
+export interface ServerProcess {
+  side: Side;
+  url: string;
+  pid: number;
+  dataDir: string;
+  storeDir: string;
+  /** Current and peak (VmHWM) resident set of the server process, in bytes. */
+  memory(): Promise<{ rss: number; peakRss: number }>;
+  /** Closes the server and lets the process exit normally (profiles get written). */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash, for the resume scenario. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where `node --cpu-prof` writes this child's profile; undefined: no profiling. */
+  profileDir?: string;
+}
+
+function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: T, what: string): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: ChildMessage) => {
+      if (m.type !== type) return;
+      cleanup();
+      resolve(m as Extract<ChildMessage, { type: T }>);
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`${what}: server process exited (${code}) before answering ${type}`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+export async function startServer(side: Side, dataDir: string, options: StartOptions = {}): Promise<ServerProcess> {
+  const execArgv = ['--import', 'tsx'];
+  if (options.profileDir) {
+    fs.mkdirSync(options.profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${side}-${Date.now()}-${process.pid}.cpuprofile`);
+  }
+  const child = fork(CHILD, [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await nextMessage(child, 'ready', `${side} server`);
+  return {
+    side,
+    url: ready.url,
+    pid: child.pid!,
+    dataDir,
+    storeDir: ready.storeDir,
+    async memory() {
+      const answer = nextMessage(child, 'memory', `${side} server`);
+      child.send({ type: 'memory' });
+      const { rss, peakRss } = await answer;
+      return { rss, peakRss };
+    },
+    async stop() {
+      const done = exited(child);
+      if (child.connected) child.send({ type: 'stop' });
+      await done;
+    },
+    async kill() {
+      const done = exited(child);
+      child.kill('SIGKILL');
+      await done;
+    },
+  };
+}
+
+/** Deletes an upload's file and everything beside it (.json info, .digest state), so the disk does not fill up between rounds. */
+export function removeUpload(storeDir: string, id: string): void {
+  for (const name of fs.readdirSync(storeDir)) if (name.startsWith(id)) fs.rmSync(path.join(storeDir, name), { force: true });
+}
