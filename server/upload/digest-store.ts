@@ -1,19 +1,43 @@
-// A FileStore whose PATCH writes hash the bytes as they reach the disk. Each chunk is written first
-// and hashed after, so the saved digest state never covers bytes the file does not hold. If the
-// process dies between a write and the state save, the next write hashes the missing gap from disk
-// (only the gap, never the whole file).
+// A FileStore whose writes hash the bytes as they reach the disk. Each chunk is written first and
+// hashed after, so the saved digest state never covers bytes the file does not hold. If the process
+// dies between a write and the state save, the next write hashes the missing gap from disk (only the
+// gap, never the whole file).
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
-import { ERRORS as TUS_ERRORS, isPathInsideDirectory, type Upload } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, isPathInsideDirectory, Upload } from '@tus/utils';
+import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
 import { DigestState, type DigestName, type Digests } from './digest-state.ts';
+import { FileAppender } from './file-appender.ts';
 
 export interface DigestStoreOptions {
   directory: string;
   algorithms: readonly DigestName[];
   expirationPeriodInMilliseconds?: number;
+  /** The tus extensions this store serves (what OPTIONS advertises). */
+  extensions?: string[];
+}
+
+/** What the concatenation extension records in an upload's info file. */
+export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] };
+
+export interface AppendOptions {
+  /** Bytes accepted at most; more makes the result `exceeded` (the bytes up to the limit are kept). */
+  limit?: number;
+  /** Verify the body against this checksum; on mismatch nothing of the body is kept. */
+  checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
+}
+
+export interface AppendResult {
+  offset: number;
+  exceeded: boolean;
+}
+
+export class ChecksumMismatch extends Error {
+  readonly status_code = 460;
+  readonly body = 'Upload-Checksum does not match the body; nothing of it was kept\n';
 }
 
 export class DigestFileStore extends FileStore {
@@ -27,6 +51,7 @@ export class DigestFileStore extends FileStore {
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
+    if (options.extensions) this.extensions = options.extensions;
   }
 
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
@@ -41,44 +66,126 @@ export class DigestFileStore extends FileStore {
     return `${this.filePath(id)}.digest`;
   }
 
-  override async create(upload: Upload): Promise<Upload> {
+  /** Marks a checksummed PATCH in progress: its start offset, so a crash mid-way can be undone. */
+  private unverifiedPath(id: string): string {
+    return `${this.filePath(id)}.unverified`;
+  }
+
+  override async create(upload: Upload, concat?: ConcatInfo): Promise<Upload> {
     const created = await super.create(upload);
+    if (concat) await this.configstore.set(upload.id, { ...upload, concat } as unknown as Upload);
     await (await DigestState.fresh(this.algorithms)).save(this.statePath(upload.id));
     return created;
   }
 
+  /** Concatenation info of an upload, if it is a partial or a final one. */
+  async concatOf(id: string): Promise<ConcatInfo | undefined> {
+    const info = (await this.configstore.get(id)) as (Upload & { concat?: ConcatInfo }) | undefined;
+    return info?.concat;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    await this.undoUnverified(id);
+    return super.getUpload(id);
+  }
+
+  /** @tus/server's entry (creation-with-upload): a plain append. */
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const filePath = this.filePath(id);
+    return (await this.append(readable, id, offset)).offset;
+  }
+
+  /**
+   * Appends a body at `offset`, hashing it on the way. With a checksum the body is kept only if it
+   * matches: "the Server MUST respond with the 460 Checksum Mismatch status code and MUST NOT append
+   * the chunk" — the file is cut back and the digest state left as it was.
+   */
+  async append(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions = {}): Promise<AppendResult> {
     const state = await this.stateAt(id, offset);
-    const file = await fsp.open(filePath, 'r+');
-    let position = offset;
+    const checksum = options.checksum;
+    if (checksum) await fsp.writeFile(this.unverifiedPath(id), String(offset));
+    const appender = await FileAppender.open(this.filePath(id), offset, (chunk) => {
+      state.update(chunk);
+      checksum?.running.update(chunk);
+    });
+    let exceeded = false;
+    let failure: unknown;
     try {
-      for await (const chunk of readable as AsyncIterable<Buffer>) {
-        let done = 0;
-        while (done < chunk.byteLength) {
-          const { bytesWritten } = await file.write(chunk, done, chunk.byteLength - done, position + done);
-          done += bytesWritten;
-        }
-        state.update(chunk);
-        position += chunk.byteLength;
-      }
-    } catch {
-      throw TUS_ERRORS.FILE_WRITE_ERROR;
+      exceeded = await appender.pump(source, options.limit ?? Number.MAX_SAFE_INTEGER);
+    } catch (e) {
+      failure = e;
     } finally {
-      await file.close();
-      await state.save(this.statePath(id));
+      await appender.close();
     }
-    return position;
+    if (checksum) {
+      // An interrupted body cannot be verified, so it is dropped like a mismatching one.
+      const ok = failure === undefined && !exceeded && checksum.running.matches(checksum.expected);
+      if (!ok) {
+        await fsp.truncate(this.filePath(id), offset);
+        await fsp.rm(this.unverifiedPath(id), { force: true });
+        if (failure === undefined && !exceeded) throw new ChecksumMismatch();
+        if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
+        return { offset, exceeded };
+      }
+    }
+    await state.save(this.statePath(id));
+    if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
+    if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
+    return { offset: state.offset, exceeded };
+  }
+
+  /** Builds a final upload from finished partials, in order, hashing the whole on the way. */
+  async concatenate(finalId: string, parts: readonly string[]): Promise<number> {
+    let offset = 0;
+    for (const part of parts) {
+      const source = fs.createReadStream(this.filePath(part), { highWaterMark: 1 << 20 });
+      offset = (await this.append(source as AsyncIterable<Buffer>, finalId, offset)).offset;
+    }
+    return offset;
   }
 
   override async remove(id: string): Promise<void> {
     await super.remove(id);
     await fsp.rm(this.statePath(id), { force: true });
+    await fsp.rm(this.unverifiedPath(id), { force: true });
+  }
+
+  /**
+   * Removes unfinished uploads older than the expiration period. FileStore's own sweep compares the
+   * size with the offset saved at creation (always 0), so it would remove finished uploads too, and
+   * its listing misses uploads that have files beside them; this one looks at the file on disk.
+   */
+  override async deleteExpired(): Promise<number> {
+    const period = this.getExpiration();
+    if (period <= 0) return 0;
+    let removed = 0;
+    for (const name of await fsp.readdir(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const id = name.slice(0, -'.json'.length);
+      const info = (await this.configstore.get(id)) as Upload | undefined;
+      if (!info?.creation_date || Date.now() <= new Date(info.creation_date).getTime() + period) continue;
+      const size = await fsp.stat(this.filePath(id)).then((s) => s.size, () => -1);
+      if (info.size !== undefined && size === info.size) continue;
+      await this.remove(id).catch(() => undefined);
+      removed++;
+    }
+    return removed;
   }
 
   /** The digests of an upload's bytes so far (the whole file once it is finished). */
   async digests(id: string, offset: number): Promise<Digests> {
     return (await this.stateAt(id, offset)).digests();
+  }
+
+  /** A checksummed PATCH that never finished (crash) is undone: cut back to where it started. */
+  private async undoUnverified(id: string): Promise<void> {
+    let start: number;
+    try {
+      start = Number(await fsp.readFile(this.unverifiedPath(id), 'utf8'));
+    } catch {
+      return;
+    }
+    if (Number.isSafeInteger(start)) await fsp.truncate(this.filePath(id), start).catch(() => undefined);
+    await fsp.rm(this.unverifiedPath(id), { force: true });
   }
 
   /**

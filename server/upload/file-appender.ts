@@ -1,0 +1,90 @@
+// Appends a byte stream to a file at a position. Chunks are gathered into batches written with one
+// writev each while the next batch arrives (one write in flight), and each chunk is handed to
+// `onWritten` only after it is on disk, in order — the digest state never runs ahead of the file.
+import fsp from 'node:fs/promises';
+
+/** Bytes gathered before a writev: large enough to keep syscalls few, small enough to stay flat in memory. */
+const BATCH_BYTES = 1 << 20;
+
+export class FileAppender {
+  private inFlight: Promise<void> | undefined;
+
+  private constructor(
+    private readonly file: fsp.FileHandle,
+    private position: number,
+    private readonly onWritten: (chunk: Buffer) => void,
+  ) {}
+
+  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void): Promise<FileAppender> {
+    return new FileAppender(await fsp.open(path, 'r+'), position, onWritten);
+  }
+
+  /**
+   * Writes the source until it ends or `limit` bytes are reached. Returns true when the source had
+   * more than `limit` bytes (the rest is left unread, and the source not destroyed, so the caller can
+   * still answer). If the source fails, what arrived before is written, then the error is thrown.
+   */
+  async pump(source: AsyncIterable<Buffer>, limit: number): Promise<boolean> {
+    const it = source[Symbol.asyncIterator]();
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let total = 0;
+    let exceeded = false;
+    let sourceError: unknown;
+    try {
+      for (;;) {
+        const next = await it.next();
+        if (next.done) break;
+        let chunk = next.value;
+        if (total + chunk.byteLength > limit) {
+          chunk = chunk.subarray(0, limit - total);
+          exceeded = true;
+        }
+        total += chunk.byteLength;
+        batch.push(chunk);
+        batchBytes += chunk.byteLength;
+        if (batchBytes >= BATCH_BYTES) {
+          await this.inFlight;
+          this.inFlight = this.flush(batch);
+          batch = [];
+          batchBytes = 0;
+        }
+        if (exceeded) break;
+      }
+    } catch (e) {
+      sourceError = e;
+    }
+    await this.inFlight;
+    this.inFlight = undefined;
+    if (batch.length) await this.flush(batch);
+    if (sourceError !== undefined) throw sourceError;
+    return exceeded;
+  }
+
+  async close(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    await this.file.close();
+  }
+
+  private async flush(chunks: Buffer[]): Promise<void> {
+    let pending = chunks.filter((c) => c.byteLength > 0);
+    while (pending.length) {
+      const { bytesWritten } = await this.file.writev(pending, this.position);
+      this.position += bytesWritten;
+      // Hand over whole chunks that are on disk; a partly written chunk is split.
+      let left = bytesWritten;
+      const rest: Buffer[] = [];
+      for (const c of pending) {
+        if (left >= c.byteLength) {
+          this.onWritten(c);
+          left -= c.byteLength;
+        } else if (left > 0) {
+          this.onWritten(c.subarray(0, left));
+          rest.push(c.subarray(left));
+          left = 0;
+        } else rest.push(c);
+      }
+      pending = rest;
+    }
+  }
+}
