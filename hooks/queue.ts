@@ -40,7 +40,10 @@ export class NoticeQueue {
 
   constructor(private readonly options: QueueOptions) {}
 
-  /** Registers how notices of one kind are delivered. */
+  /**
+   * Registers how notices of one kind are delivered. A kind ending in `:*` catches the kinds with that
+   * prefix that have no deliverer of their own (e.g. notices for a hook no longer configured).
+   */
   handle(kind: string, deliver: Deliver): void {
     this.deliverers.set(kind, deliver);
   }
@@ -132,7 +135,7 @@ export class NoticeQueue {
   }
 
   private async attempt(notice: Notice): Promise<void> {
-    const deliver = this.deliverers.get(notice.kind);
+    const deliver = this.deliverers.get(notice.kind) ?? this.deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
     let result: DeliveryResult;
     try {
       result = deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
@@ -142,6 +145,7 @@ export class NoticeQueue {
     if (result.done) {
       this.notices.delete(notice.id);
       await fs.rm(this.file(notice.id), { force: true });
+      if (notice.attempts > 0 || this.waiting(notice.kind)) this.wake(notice.kind);
       return;
     }
     notice.attempts += 1;
@@ -151,6 +155,22 @@ export class NoticeQueue {
     notice.nextAt = Date.now() + Math.round(delay * (0.8 + Math.random() * 0.4));
     this.log(`queue: ${notice.kind} notice ${notice.id} attempt ${notice.attempts} failed (${result.error}); retry in ${delay} ms`);
     if (!this.closed) await this.persist(notice);
+  }
+
+  /** Whether notices of this kind are waiting out a backoff. */
+  private waiting(kind: string): boolean {
+    const now = Date.now();
+    for (const n of this.notices.values()) if (n.kind === kind && n.attempts > 0 && n.nextAt > now) return true;
+    return false;
+  }
+
+  /**
+   * A delivery of this kind just worked, so its receiver is back: the other notices of the kind stop
+   * waiting out their backoff (which may have grown to minutes during an outage) and go now.
+   */
+  private wake(kind: string): void {
+    const now = Date.now();
+    for (const n of this.notices.values()) if (n.kind === kind && n.nextAt > now) n.nextAt = now;
   }
 
   private async persist(notice: Notice): Promise<void> {

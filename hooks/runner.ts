@@ -1,6 +1,11 @@
 // Dispatches hook events to the configured handlers. Whether an event blocks is decided here, once,
 // by its name (tusd: `pre-*` block and may reject, `post-*` are notices that never slow an upload).
-import { isBlocking, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
+// Notices go through the durable NoticeQueue: stored before anything is tried, retried with backoff
+// until the handler takes them, delivered at least once with an id that stays the same on retries.
+import crypto from 'node:crypto';
+import { ERRORS, type ErrorEntry } from '../server/errors.ts';
+import type { NoticeQueue } from './queue.ts';
+import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
 
 export class HookRejection extends Error {
   constructor(
@@ -11,18 +16,52 @@ export class HookRejection extends Error {
   }
 }
 
+class HookTimeout extends Error {}
+
 export interface HookRunnerOptions {
   log?: (message: string) => void;
+  /** Where notices wait until delivered. Without one (embedding, unit tests) they are tried once, directly. */
+  queue?: NoticeQueue;
+  /** How long one handler may take on one event, in ms, unless the handler sets its own. Default 15000. */
+  timeoutMs?: number;
+  /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
+  failOpen?: boolean;
 }
+
+/** A notice as the queue stores it: which handler it is for, and the payload. */
+interface HookNotice {
+  handler: string;
+  request: HookRequest;
+}
+
+export type StopUploadListener = (uploadId: string, response: HookResponse) => void;
+
+const KIND_PREFIX = 'hook:';
 
 export class HookRunner {
   private readonly log: (message: string) => void;
+  private readonly stopListeners: StopUploadListener[] = [];
 
   constructor(
     private readonly handlers: readonly HookHandler[],
-    options: HookRunnerOptions = {},
+    private readonly options: HookRunnerOptions = {},
   ) {
     this.log = options.log ?? console.error;
+    const queue = options.queue;
+    if (!queue) return;
+    for (const handler of handlers) {
+      queue.handle(KIND_PREFIX + handler.name, (notice) => this.deliver(handler, (notice.payload as HookNotice).request, notice.id));
+    }
+    // Notices left from a run whose configuration had a handler this one lacks: nobody to give them to.
+    queue.handle(`${KIND_PREFIX}*`, async (notice) => {
+      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`);
+      return { done: true };
+    });
+  }
+
+  /** The handlers, in the order they run (for `tuspass hooks test` and the start-up log). */
+  list(): readonly HookHandler[] {
+    return this.handlers;
   }
 
   async setup(): Promise<void> {
@@ -33,26 +72,37 @@ export class HookRunner {
     for (const h of this.handlers) await h.close?.();
   }
 
-  wants(type: HookRequest['Type']): boolean {
+  wants(type: HookEventType): boolean {
     return this.handlers.some((h) => h.events.includes(type));
   }
 
   /**
+   * Called when a post-receive hook answers StopUpload, with the upload id and the hook's answer
+   * (HTTPResponse for the client): the upload server ends that upload's PATCH.
+   */
+  onStopUpload(listener: StopUploadListener): void {
+    this.stopListeners.push(listener);
+  }
+
+  /**
    * A blocking event: every subscribed handler in order; their answers merge (later ones win field by
-   * field). The first rejection stops the chain and is thrown as a HookRejection. A handler that
-   * throws rejects too (fail closed) with a 500 naming the hook.
+   * field). The first rejection stops the chain and is thrown as a HookRejection. A handler that fails
+   * or times out rejects too (fail closed: 500 ERR_HOOK_FAILED or 504 ERR_HOOK_TIMEOUT, naming the
+   * hook) unless failOpen is set; such a rejection never asks for the upload to be removed.
    */
   async block(request: HookRequest): Promise<HookResponse> {
     if (!isBlocking(request.Type)) throw new Error(`${request.Type} is not a blocking event`);
     const merged: HookResponse = {};
-    for (const handler of this.subscribed(request)) {
+    for (const handler of this.subscribed(request.Type)) {
       let answer: HookResponse;
       try {
-        answer = await handler.invokeHook(request);
+        answer = honoured(request.Type, await this.invoke(handler, request));
       } catch (e) {
-        const message = `hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
-        this.log(message);
-        throw new HookRejection(handler.name, { RejectUpload: true, HTTPResponse: { StatusCode: 500, Body: `${message}\n` } });
+        const entry: ErrorEntry = e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED;
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
+        this.log(this.options.failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message);
+        if (this.options.failOpen) continue;
+        throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${message}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
       }
       mergeInto(merged, answer);
       if (answer.RejectUpload || answer.RejectTermination) throw new HookRejection(handler.name, merged);
@@ -60,16 +110,65 @@ export class HookRunner {
     return merged;
   }
 
-  /** A notice: handlers run on the side; failures are logged with the event and upload id. */
+  /** A notice: stored durably for each subscribed handler and delivered on the side; never throws. */
   notify(request: HookRequest): void {
-    for (const handler of this.subscribed(request)) {
-      handler.invokeHook(request).catch((e) => this.log(`hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`));
+    for (const handler of this.subscribed(request.Type)) {
+      const queue = this.options.queue;
+      if (queue) {
+        queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request }).catch((e: Error) => {
+          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);
+        });
+      } else {
+        this.deliver(handler, request, crypto.randomUUID()).then(
+          (r) => { if (!r.done) this.log(`hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${r.error}`); },
+        );
+      }
     }
   }
 
-  private subscribed(request: HookRequest): HookHandler[] {
-    return this.handlers.filter((h) => h.events.includes(request.Type));
+  private async deliver(handler: HookHandler, request: HookRequest, noticeId: string): Promise<{ done: true } | { done: false; error: string }> {
+    let answer: HookResponse;
+    try {
+      answer = honoured(request.Type, await this.invoke(handler, request, noticeId));
+    } catch (e) {
+      return { done: false, error: `hook ${handler.name} on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}` };
+    }
+    if (answer.StopUpload) for (const listener of this.stopListeners) listener(request.Event.Upload.ID, answer);
+    return { done: true };
   }
+
+  /** One handler, one event, bounded by the timeout: the transport is told through the signal, and not waited for. */
+  private async invoke(handler: HookHandler, request: HookRequest, noticeId?: string): Promise<HookResponse> {
+    const ms = handler.timeoutMs ?? this.options.timeoutMs ?? 15_000;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new HookTimeout(`timed out after ${ms} ms`));
+        controller.abort();
+      }, ms);
+    });
+    try {
+      return await Promise.race([handler.invokeHook(request, { signal: controller.signal, noticeId }), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private subscribed(type: HookEventType): HookHandler[] {
+    return this.handlers.filter((h) => h.events.includes(type));
+  }
+}
+
+/** Keeps only the answer fields tusd respects for the event, so a stray flag cannot act elsewhere. */
+function honoured(type: HookEventType, answer: HookResponse): HookResponse {
+  const out: HookResponse = {};
+  if (answer.HTTPResponse && (isBlocking(type) || type === 'post-receive')) out.HTTPResponse = answer.HTTPResponse;
+  if (answer.RejectUpload && (type === 'pre-create' || type === 'pre-finish')) out.RejectUpload = true;
+  if (answer.RejectTermination && type === 'pre-terminate') out.RejectTermination = true;
+  if (answer.ChangeFileInfo && type === 'pre-create') out.ChangeFileInfo = answer.ChangeFileInfo;
+  if (answer.StopUpload && type === 'post-receive') out.StopUpload = true;
+  return out;
 }
 
 function mergeInto(target: HookResponse, answer: HookResponse): void {
@@ -79,7 +178,8 @@ function mergeInto(target: HookResponse, answer: HookResponse): void {
   }
   if (answer.ChangeFileInfo) {
     const prev = target.ChangeFileInfo ?? {};
-    target.ChangeFileInfo = { ...prev, ...answer.ChangeFileInfo };
+    target.ChangeFileInfo = { ...prev, ...answer.ChangeFileInfo, MetaData: answer.ChangeFileInfo.MetaData ?? prev.MetaData };
+    if (!target.ChangeFileInfo.MetaData) delete target.ChangeFileInfo.MetaData;
   }
   for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) if (answer[flag]) target[flag] = true;
 }

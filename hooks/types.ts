@@ -1,13 +1,19 @@
 // The hook contract. Payload and answer follow tusd v2's hook format field for field, so that a hook
 // written for tusd runs on tuspass unchanged; tuspass adds `Digests` to the upload.
+// Described for hook authors in docs/hooks.md; re-exported from hooks/index.ts.
 
 /** tusd's event names. `pre-*` events block the request and may reject it; `post-*` events are notices. */
 export const HOOK_EVENTS = ['pre-create', 'post-create', 'post-receive', 'pre-finish', 'post-finish', 'pre-terminate', 'post-terminate'] as const;
 export type HookEventType = (typeof HOOK_EVENTS)[number];
 
+/** tusd's default for -hooks-enabled-events: everything but pre-finish and pre-terminate. */
+export const DEFAULT_ENABLED_EVENTS: readonly HookEventType[] = ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish'];
+
 export const isBlocking = (type: HookEventType): boolean => type.startsWith('pre-');
+export const isHookEvent = (name: string): name is HookEventType => (HOOK_EVENTS as readonly string[]).includes(name);
 
 export interface HookUpload {
+  /** The upload's id (in pre-create: the id it will get unless a hook changes it). */
   ID: string;
   Size: number;
   SizeIsDeferred: boolean;
@@ -16,6 +22,7 @@ export interface HookUpload {
   IsPartial: boolean;
   IsFinal: boolean;
   PartialUploads: string[] | null;
+  /** Where the bytes are; null before the upload exists (pre-create) and after it is gone (post-terminate). */
   Storage: { Type: 'filestore'; Path: string; InfoPath: string } | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: { md5: string; sha1?: string; crc32?: string; size: number };
@@ -28,6 +35,7 @@ export interface HookHTTPRequest {
   Header: Record<string, string[]>;
 }
 
+/** The payload every hook gets (tusd: hooks.HookRequest). */
 export interface HookRequest {
   Type: HookEventType;
   Event: { Upload: HookUpload; HTTPRequest: HookHTTPRequest };
@@ -39,7 +47,9 @@ export interface HookHTTPResponse {
   Header?: Record<string, string>;
 }
 
+/** The answer a hook may give (tusd: hooks.HookResponse). Every field is optional; `{}` lets things go on. */
 export interface HookResponse {
+  /** Status, body and headers for the client's response (pre-create, pre-finish, pre-terminate, post-receive). */
   HTTPResponse?: HookHTTPResponse;
   /** pre-create / pre-finish: refuse the upload (pre-finish: the upload is removed). */
   RejectUpload?: boolean;
@@ -51,12 +61,23 @@ export interface HookResponse {
   StopUpload?: boolean;
 }
 
+/** What a transport gets besides the payload. */
+export interface InvokeContext {
+  /** Aborted when the hook timeout passes: a transport stops its work (kills the process, drops the request). */
+  signal: AbortSignal;
+  /** Set on notices (post-*): the same on every retry of one notice, for the receiver to drop duplicates. */
+  noticeId?: string;
+}
+
 /** A hook handler, shaped like tusd's: set up once, then invoked with one request per event. */
 export interface HookHandler {
+  /** Stable across restarts: queued notices find their handler by this name. */
   readonly name: string;
   /** The events this handler wants; others never reach it. */
   readonly events: readonly HookEventType[];
+  /** Overrides the runner's timeout for this handler (ms), e.g. when it has its own, longer one. */
+  readonly timeoutMs?: number;
   setup?(): Promise<void>;
-  invokeHook(request: HookRequest): Promise<HookResponse>;
+  invokeHook(request: HookRequest, context?: InvokeContext): Promise<HookResponse>;
   close?(): Promise<void>;
 }

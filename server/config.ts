@@ -3,6 +3,8 @@
 // collects every problem at once (naming the setting) and returns a frozen object.
 import path from 'node:path';
 import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
+import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration } from '../hooks/settings.ts';
+import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
 
 export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
 export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
@@ -43,6 +45,32 @@ export interface Config {
   maxSize: number;
   /** Unfinished uploads expire after this many ms; 0 never. Default 0. */
   expireAfterMs: number;
+  /** Command hooks: a directory of executables named after events (tusd -hooks-dir). Default none. */
+  hooksDir: string | undefined;
+  /** HTTP hooks: the URL hook payloads are POSTed to (tusd -hooks-http). Default none. */
+  hooksHttp: string | undefined;
+  /** Retries of an HTTP hook on a network error or 5xx, on blocking events (notices retry through the queue). Default 3. */
+  hooksHttpRetry: number;
+  /** Wait between those retries, in ms. Default 1000. */
+  hooksHttpBackoffMs: number;
+  /** Client request headers copied onto HTTP hook requests. Default none. */
+  hooksHttpForwardHeaders: readonly string[];
+  /** Events sent to command and HTTP hooks (tusd's default: all but pre-finish and pre-terminate). */
+  hooksEnabledEvents: readonly HookEventType[];
+  /** Events for command hooks only, when they must differ. Default HOOKS_ENABLED_EVENTS. */
+  hooksDirEvents: readonly HookEventType[] | undefined;
+  /** Events for HTTP hooks only, when they must differ. Default HOOKS_ENABLED_EVENTS. */
+  hooksHttpEvents: readonly HookEventType[] | undefined;
+  /** Module hooks: .ts/.js files run in-process, each getting the events it exports. Default none. */
+  hooksModules: readonly string[];
+  /** Built-in module hooks, run before HOOKS_MODULE. Default complete-form. */
+  hooksBuiltin: readonly string[];
+  /** How long a hook may take on one event, in ms; a command hook is then killed. Default 15000. */
+  hooksTimeoutMs: number;
+  /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
+  hooksFailOpen: boolean;
+  /** Interval of post-receive progress events per upload, in ms (tusd -progress-hooks-interval). Default 1000. */
+  progressHooksIntervalMs: number;
 }
 
 interface Setting {
@@ -52,6 +80,10 @@ interface Setting {
   doc: string;
   /** Parses the raw text; throws an Error whose message says what is wrong. */
   parse?: (raw: string) => unknown;
+  /** A flag that may stand alone (`--hooks-fail-open`), meaning true. */
+  boolean?: true;
+  /** A flag that may be given several times; the values join as one comma-separated list. */
+  repeatable?: true;
 }
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string): number => {
@@ -104,6 +136,19 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
   { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload in bytes, 0 = no limit (default 0)', parse: integer(0) },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER_MS', doc: 'unfinished uploads expire after ms, 0 = never (default 0)', parse: integer(0) },
+  { key: 'hooksDir', flag: '--hooks-dir', env: 'HOOKS_DIR', doc: 'command hooks: directory of executables named after events' },
+  { key: 'hooksHttp', flag: '--hooks-http', env: 'HOOKS_HTTP', doc: 'HTTP hooks: URL the hook payloads are POSTed to', parse: url },
+  { key: 'hooksHttpRetry', flag: '--hooks-http-retry', env: 'HOOKS_HTTP_RETRY', doc: 'retries of a failed HTTP hook on blocking events (default 3)', parse: integer(0, 100) },
+  { key: 'hooksHttpBackoffMs', flag: '--hooks-http-backoff', env: 'HOOKS_HTTP_BACKOFF', doc: 'wait between HTTP hook retries, e.g. 500ms, 2s (default 1s)', parse: parseDuration },
+  { key: 'hooksHttpForwardHeaders', flag: '--hooks-http-forward-headers', env: 'HOOKS_HTTP_FORWARD_HEADERS', doc: 'client headers copied onto HTTP hook requests, e.g. Authorization,Cookie', parse: parseList },
+  { key: 'hooksEnabledEvents', flag: '--hooks-enabled-events', env: 'HOOKS_ENABLED_EVENTS', doc: `events for command and HTTP hooks (default ${DEFAULT_ENABLED_EVENTS.join(',')})`, parse: parseEventList },
+  { key: 'hooksDirEvents', flag: '--hooks-dir-events', env: 'HOOKS_DIR_EVENTS', doc: 'events for command hooks only (default HOOKS_ENABLED_EVENTS)', parse: parseEventList },
+  { key: 'hooksHttpEvents', flag: '--hooks-http-events', env: 'HOOKS_HTTP_EVENTS', doc: 'events for HTTP hooks only (default HOOKS_ENABLED_EVENTS)', parse: parseEventList },
+  { key: 'hooksModules', flag: '--hooks-module', env: 'HOOKS_MODULE', doc: 'module hooks: .ts/.js files, comma-separated or repeated', parse: parseList, repeatable: true },
+  { key: 'hooksBuiltin', flag: '--hooks-builtin', env: 'HOOKS_BUILTIN', doc: 'built-in module hooks, or none (default complete-form)', parse: parseBuiltins },
+  { key: 'hooksTimeoutMs', flag: '--hooks-timeout', env: 'HOOKS_TIMEOUT', doc: 'time a hook may take per event, e.g. 15s (default 15s)', parse: parsePositiveDuration },
+  { key: 'hooksFailOpen', flag: '--hooks-fail-open', env: 'HOOKS_FAIL_OPEN', doc: 'a failing blocking hook lets the request pass (default false: reject)', parse: parseBoolean, boolean: true },
+  { key: 'progressHooksIntervalMs', flag: '--progress-hooks-interval', env: 'PROGRESS_HOOKS_INTERVAL', doc: 'interval of post-receive events per upload, e.g. 1s (default 1s)', parse: parsePositiveDuration },
 ];
 
 export class ConfigError extends Error {
@@ -133,8 +178,11 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
       rest.push(arg);
       continue;
     }
-    const value = inline ?? argv[++i];
+    // A boolean flag standing alone (end of line, or another flag next) means true.
+    const value = inline ?? (s.boolean && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--')) ? 'true' : argv[++i]);
+    const earlier = raw.get(s.key);
     if (value === undefined) problems.push(`${s.flag}: needs a value`);
+    else if (s.repeatable && earlier?.source === s.flag) raw.set(s.key, { text: `${earlier.text},${value}`, source: s.flag });
     else raw.set(s.key, { text: value, source: s.flag });
   }
 
@@ -174,6 +222,19 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     catalogPath: path.resolve(v.catalogPath ?? path.join(dataDir, 'catalog.sqlite')),
     maxSize: v.maxSize ?? 0,
     expireAfterMs: v.expireAfterMs ?? 0,
+    hooksDir: v.hooksDir === undefined ? undefined : path.resolve(v.hooksDir),
+    hooksHttp: v.hooksHttp,
+    hooksHttpRetry: v.hooksHttpRetry ?? 3,
+    hooksHttpBackoffMs: v.hooksHttpBackoffMs ?? 1000,
+    hooksHttpForwardHeaders: v.hooksHttpForwardHeaders ?? [],
+    hooksEnabledEvents: v.hooksEnabledEvents?.length ? v.hooksEnabledEvents : DEFAULT_ENABLED_EVENTS,
+    hooksDirEvents: v.hooksDirEvents,
+    hooksHttpEvents: v.hooksHttpEvents,
+    hooksModules: v.hooksModules ?? [],
+    hooksBuiltin: v.hooksBuiltin ?? ['complete-form'],
+    hooksTimeoutMs: v.hooksTimeoutMs ?? 15_000,
+    hooksFailOpen: v.hooksFailOpen ?? false,
+    progressHooksIntervalMs: v.progressHooksIntervalMs ?? 1000,
   };
   return { config: Object.freeze(config), rest };
 }

@@ -26,6 +26,8 @@ export const ERRORS = table({
   ERR_FORM_UNREADABLE: { status: 400, message: 'completion form body could not be read' },
   ERR_QUERY_INVALID: { status: 400, message: 'invalid query parameter' },
   ERR_CATALOG_OPEN: { status: 500, message: 'the catalog (CATALOG_PATH) cannot be opened' },
+  ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },
+  ERR_HOOK_TIMEOUT: { status: 504, message: 'a blocking hook did not answer in time' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createCompleteFormHook } from '../hooks/complete-form/index.ts';
+import { describeHandlers, loadHookHandlers } from '../hooks/load-handlers.ts';
 import { NoticeQueue } from '../hooks/queue.ts';
 import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
@@ -20,7 +20,7 @@ import { createTusServer } from './upload/tus-server.ts';
 export interface StartOptions {
   /** Serve the completion service (/complete/, /api/uploads) from the same process and port. Default true. */
   completion?: boolean;
-  /** Extra hook handlers, called after complete-form. */
+  /** Extra hook handlers, run after the configured ones and before the built-in complete-form. */
   hooks?: HookHandler[];
   log?: (line: string) => void;
 }
@@ -32,6 +32,7 @@ export interface RunningTuspass {
   completionUrl: string;
   store: DigestFileStore;
   queue: NoticeQueue;
+  hooks: HookRunner;
   close(): Promise<void>;
 }
 
@@ -67,15 +68,18 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     timeoutMs: config.completionTimeoutMs,
     cleanupStatuses: config.cleanupStatuses,
   };
-  const completeForm = createCompleteFormHook({
-    target,
-    form: { passFields: config.passFields },
-    queue,
-    removeUpload: (id) => store.remove(id),
-    log,
-  });
-  const hooks = new HookRunner([completeForm, ...(options.hooks ?? [])], { log });
-  await hooks.setup();
+  let hooks: HookRunner;
+  let handlers: HookHandler[];
+  // A hook module that does not load or a hooks dir that is not there is a configuration problem.
+  try {
+    const context = { config, log, queue, removeUpload: (id: string) => store.remove(id), completionTarget: target };
+    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks });
+    hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen });
+    await hooks.setup();
+  } catch (e) {
+    throw new ConfigError([(e as Error).message]);
+  }
+  for (const line of describeHandlers(handlers)) log(line);
 
   const app = createUploadApp(createTusServer(config, store, hooks));
   const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
@@ -106,6 +110,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     completionUrl: target.url,
     store,
     queue,
+    hooks,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -4,7 +4,10 @@
 // - rejected (a cleanup status): the upload is refused, and so removed;
 // - unreachable or 502/503/504: the upload is kept, the form queued durably and retried until
 //   delivered; the client's PATCH succeeds with `Tuspass-Completion: pending`.
+// It is one module hook among others: HOOKS_BUILTIN=complete-form (the default) loads the default
+// export below through the same loader as a user's --hooks-module.
 import type { NoticeQueue } from '../queue.ts';
+import { defineHooks, type HookModule, type HookModuleContext } from '../transports/module.ts';
 import type { HookHandler, HookResponse } from '../types.ts';
 import { completionForm, type FormOptions } from './form.ts';
 import { postForm, type PostOutcome, type PostTarget } from './post.ts';
@@ -64,3 +67,16 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     },
   };
 }
+
+/** The module-hook face of complete-form: what `loadModuleHook('complete-form', context)` loads. */
+export default defineHooks((context: HookModuleContext): HookModule => {
+  const hook = createCompleteFormHook({
+    target: context.completionTarget,
+    form: { passFields: context.config.passFields },
+    queue: context.queue,
+    removeUpload: context.removeUpload,
+    log: context.log,
+  });
+  // Its own POST timeout governs; the margin leaves time to queue the form when the app is slow.
+  return { timeoutMs: context.completionTarget.timeoutMs + 5000, 'pre-finish': (request) => hook.invokeHook(request) };
+});

@@ -1,0 +1,59 @@
+// Reads a hook's answer given as JSON text (command and HTTP hooks) into a HookResponse, refusing
+// shapes that would otherwise surface later as a confusing response to the client.
+import type { HookResponse } from './types.ts';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function stringMap(v: unknown, where: string): Record<string, string> {
+  if (!isObject(v)) throw new Error(`${where} must be an object of strings`);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new Error(`${where}.${k} must be a string`);
+  return v as Record<string, string>;
+}
+
+/** Empty text is an empty answer, as with tusd's file hooks that print nothing. */
+export function parseHookAnswer(text: string): HookResponse {
+  if (text.trim() === '') return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error(`answer is not JSON: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  return checkHookAnswer(raw);
+}
+
+export function checkHookAnswer(raw: unknown): HookResponse {
+  if (raw === null || raw === undefined) return {};
+  if (!isObject(raw)) throw new Error('answer must be a JSON object');
+  const answer: HookResponse = {};
+  for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) {
+    if (raw[flag] === undefined || raw[flag] === null) continue;
+    if (typeof raw[flag] !== 'boolean') throw new Error(`${flag} must be true or false`);
+    answer[flag] = raw[flag];
+  }
+  const http = raw.HTTPResponse;
+  if (http !== undefined && http !== null) {
+    if (!isObject(http)) throw new Error('HTTPResponse must be an object');
+    answer.HTTPResponse = {};
+    if (http.StatusCode !== undefined && http.StatusCode !== null && http.StatusCode !== 0) {
+      if (!Number.isInteger(http.StatusCode) || (http.StatusCode as number) < 100 || (http.StatusCode as number) > 599) throw new Error('HTTPResponse.StatusCode must be an HTTP status');
+      answer.HTTPResponse.StatusCode = http.StatusCode as number;
+    }
+    if (http.Body !== undefined && http.Body !== null) {
+      if (typeof http.Body !== 'string') throw new Error('HTTPResponse.Body must be a string');
+      answer.HTTPResponse.Body = http.Body;
+    }
+    if (http.Header !== undefined && http.Header !== null) answer.HTTPResponse.Header = stringMap(http.Header, 'HTTPResponse.Header');
+  }
+  const change = raw.ChangeFileInfo;
+  if (change !== undefined && change !== null) {
+    if (!isObject(change)) throw new Error('ChangeFileInfo must be an object');
+    answer.ChangeFileInfo = {};
+    if (change.ID !== undefined && change.ID !== null && change.ID !== '') {
+      if (typeof change.ID !== 'string') throw new Error('ChangeFileInfo.ID must be a string');
+      answer.ChangeFileInfo.ID = change.ID;
+    }
+    if (change.MetaData !== undefined && change.MetaData !== null) answer.ChangeFileInfo.MetaData = stringMap(change.MetaData, 'ChangeFileInfo.MetaData');
+  }
+  return answer;
+}

@@ -1,0 +1,82 @@
+// HTTP hooks, as tusd's: POST the JSON payload to one URL; a 2xx answer's body (JSON, may be empty)
+// is the hook's answer, anything else a failure. Network errors and 5xx are retried `retry` times,
+// `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
+// retries it. Every request is signed like the completion form (Tuspass-Signature over the body),
+// and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
+import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
+import { parseHookAnswer } from '../answer.ts';
+import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
+
+export const NOTICE_ID_HEADER = 'Hook-Notice-Id';
+
+export interface HttpHookOptions {
+  url: string;
+  events: readonly HookEventType[];
+  secret: string;
+  retry: number;
+  backoffMs: number;
+  /** Client request headers copied onto the hook request (tusd's -hooks-http-forward-headers). */
+  forwardHeaders: readonly string[];
+}
+
+/** A failure worth another try (tusd/pester: network errors and 500s). */
+class Retryable extends Error {}
+
+export function createHttpHook(options: HttpHookOptions): HookHandler {
+  return {
+    name: 'http',
+    events: options.events,
+    async invokeHook(request, context) {
+      const retries = context?.noticeId ? 0 : options.retry;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await post(options, request, context);
+        } catch (e) {
+          if (!(e instanceof Retryable) || attempt >= retries || context?.signal.aborted) throw e;
+        }
+        await sleep(options.backoffMs, context?.signal);
+      }
+    },
+  };
+}
+
+async function post(options: HttpHookOptions, request: HookRequest, context: InvokeContext | undefined): Promise<HookResponse> {
+  const body = JSON.stringify(request);
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    [SIGNATURE_HEADER]: sign(options.secret, body),
+  };
+  if (context?.noticeId) headers[NOTICE_ID_HEADER] = context.noticeId;
+  const clientHeaders = request.Event.HTTPRequest.Header;
+  for (const name of options.forwardHeaders) {
+    const values = clientHeaders[name] ?? clientHeaders[name.toLowerCase()];
+    if (values?.length) headers[name] = values.join(', ');
+  }
+  let response: Response;
+  try {
+    response = await fetch(options.url, { method: 'POST', body, headers, signal: context?.signal });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    throw new Retryable(`${options.url} unreachable: ${cause ?? (e as Error).message}`);
+  }
+  const text = await response.text().catch((e: Error) => {
+    throw new Retryable(`${options.url} answer cut off: ${e.message}`);
+  });
+  if (response.status >= 500) throw new Retryable(`${options.url} answered ${response.status}`);
+  if (response.status < 200 || response.status >= 300) throw new Error(`${options.url} answered ${response.status}: ${text.slice(0, 200)}`);
+  try {
+    return parseHookAnswer(text);
+  } catch (e) {
+    throw new Error(`${options.url}: ${(e as Error).message}`);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

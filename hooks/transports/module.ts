@@ -1,0 +1,87 @@
+// Module hooks: a TypeScript or JavaScript module with one function per event, run in-process (tsx
+// loads .ts files as they are). The module is the opt-in: it gets exactly the events it exports.
+// Accepted shapes, so a hook stays a few lines:
+//   export const preCreate: HookFunction = (req) => ...          (named, camelCase event names)
+//   export default defineHooks({ 'pre-create': (req) => ... })   (an object keyed by event name)
+//   export default defineHooks((ctx) => ({ ... }))               (a factory, for hooks needing setup)
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Config } from '../../server/config.ts';
+import type { PostTarget } from '../complete-form/post.ts';
+import type { NoticeQueue } from '../queue.ts';
+import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
+
+/** One event's hook in a module. Returning nothing means `{}`: go on unchanged. */
+export type HookFunction = (request: HookRequest, context: InvokeContext) => HookResponse | void | Promise<HookResponse | void>;
+
+export type HookModule = { [E in HookEventType]?: HookFunction } & {
+  /** This module's timeout in ms when it must differ from HOOKS_TIMEOUT (complete-form has its own). */
+  timeoutMs?: number;
+  close?(): void | Promise<void>;
+};
+
+/** What a factory module gets at start. */
+export interface HookModuleContext {
+  config: Config;
+  log(line: string): void;
+  /** The durable queue, for modules that deliver something elsewhere and must not lose it. */
+  queue: NoticeQueue;
+  removeUpload(id: string): Promise<void>;
+  /** Where completion forms go (the url is final once the server listens). */
+  completionTarget: PostTarget;
+}
+
+export type HookModuleFactory = (context: HookModuleContext) => HookModule | Promise<HookModule>;
+
+/** Types a module's default export; returns it unchanged. */
+export function defineHooks<T extends HookModule | HookModuleFactory>(hooks: T): T {
+  return hooks;
+}
+
+/** Modules shipped with tuspass, loadable by name. */
+const BUILTINS: Record<string, () => Promise<Record<string, unknown>>> = {
+  'complete-form': () => import('../complete-form/index.ts'),
+};
+export const BUILTIN_MODULES = Object.keys(BUILTINS);
+
+const camel = (event: string) => event.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+export async function loadModuleHook(spec: string, context: HookModuleContext): Promise<HookHandler> {
+  const exports = BUILTINS[spec] ? await BUILTINS[spec]() : await importFile(spec);
+  const hooks = await hookModuleOf(spec, exports, context);
+  const events = HOOK_EVENTS.filter((e) => typeof hooks[e] === 'function');
+  if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ${HOOK_EVENTS.map(camel).join(', ')})`);
+  return {
+    name: `module:${spec}`,
+    events,
+    timeoutMs: hooks.timeoutMs,
+    async invokeHook(request, invoke) {
+      const answer = await hooks[request.Type]!(request, invoke ?? { signal: new AbortController().signal });
+      return answer ?? {};
+    },
+    async close() {
+      await hooks.close?.();
+    },
+  };
+}
+
+async function importFile(spec: string): Promise<Record<string, unknown>> {
+  const file = path.resolve(spec);
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`HOOKS_MODULE: cannot load ${file}: ${(e as Error).message}`);
+  }
+}
+
+async function hookModuleOf(spec: string, exports: Record<string, unknown>, context: HookModuleContext): Promise<HookModule> {
+  let hooks: Record<string, unknown>;
+  if (typeof exports.default === 'function') hooks = (await (exports.default as HookModuleFactory)(context)) as Record<string, unknown>;
+  else if (typeof exports.default === 'object' && exports.default !== null) hooks = exports.default as Record<string, unknown>;
+  else hooks = Object.fromEntries(HOOK_EVENTS.filter((e) => typeof exports[camel(e)] === 'function').map((e) => [e, exports[camel(e)]]));
+  // A misspelt event would otherwise be silently never called.
+  for (const key of Object.keys(hooks)) {
+    if (/^(pre|post)-/.test(key) && !isHookEvent(key)) throw new Error(`HOOKS_MODULE: ${spec} exports unknown hook event "${key}"; known: ${HOOK_EVENTS.join(', ')}`);
+  }
+  return hooks as HookModule;
+}
