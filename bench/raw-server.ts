@@ -1,6 +1,7 @@
 // The third side: the least a node server can do for a tus PATCH with md5 — node:http, the body piped
 // through node's crypto md5 into the file. Just enough tus (POST, HEAD, PATCH) for the bench client;
 // no validation, no locking, offsets in memory. It shows what node itself allows on this machine.
+// Without md5 (`raw-plain`) it shows the HTTP + file-write limit alone, for comparison.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,7 @@ const hashing = (hash: crypto.Hash) =>
     },
   });
 
-export function startRawServer(storeDir: string): Promise<BenchServer> {
+export function startRawServer(storeDir: string, options: { md5: boolean }): Promise<BenchServer> {
   const uploads = new Map<string, RawUpload>();
   return listen(async (req, res) => {
     const headers = { 'Tus-Resumable': '1.0.0' };
@@ -47,10 +48,10 @@ export function startRawServer(storeDir: string): Promise<BenchServer> {
       }
       const offset = Number(req.headers['upload-offset']);
       const file = fs.createWriteStream(path.join(storeDir, id), { flags: 'r+', start: offset });
-      await pipeline(req, hashing(upload.md5), file);
+      await (options.md5 ? pipeline(req, hashing(upload.md5), file) : pipeline(req, file));
       upload.offset = offset + file.bytesWritten;
       const done = upload.offset === upload.length;
-      res.writeHead(204, { ...headers, 'Upload-Offset': upload.offset, ...(done && { 'Upload-Md5': upload.md5.digest('hex') }) }).end();
+      res.writeHead(204, { ...headers, 'Upload-Offset': upload.offset, ...(done && options.md5 && { 'Upload-Md5': upload.md5.digest('hex') }) }).end();
       if (done) uploads.delete(id);
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, headers).end((e as Error).message);

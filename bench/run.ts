@@ -35,7 +35,8 @@ if (unknown.length) {
   console.error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
   process.exit(2);
 }
-const rounds = args.rounds ? Number(args.rounds) : 3;
+// Full runs have the time for more rounds, which steadies the medians.
+const rounds = args.rounds ? Number(args.rounds) : args.quick ? 3 : 5;
 if (!Number.isInteger(rounds) || rounds < 1) {
   console.error(`--rounds must be a whole number >= 1, got ${args.rounds}`);
   process.exit(2);

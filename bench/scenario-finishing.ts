@@ -1,13 +1,15 @@
 // Scenario 2: what finishing costs — from the last byte handed to the socket to the final response —
 // for a 1 MiB and a 1 GiB upload. Digests are computed on the way in, so it must not grow with size.
-// tuspass's final response waits for the completion form's answer; the reference has no hook.
+// tuspass's final response waits for the completion form's answer; the reference has no hook. The raw
+// node:http + md5 server does no finishing work at all: its figures are what the bytes still in
+// flight (socket buffers) cost after the client's last write — the floor for every side.
 import path from 'node:path';
 import { createUpload, patchFile, uploadId } from './client.ts';
 import { GiB, MiB, rotate, Samples, type BenchContext, type ScenarioResult } from './scenario.ts';
 import { removeUpload, startServer, type ServerProcess, type Side } from './servers.ts';
 import { median, summarize } from './stats.ts';
 
-const SIDES: Side[] = ['tuspass', 'reference'];
+const SIDES: Side[] = ['tuspass', 'reference', 'raw'];
 /** 1 MiB uploads are quick and noisy: each round takes the median of several. */
 const SMALL_PER_ROUND = 7;
 const MAX_GROWTH = 2;

@@ -51,11 +51,17 @@ function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: 
 const exited = (child: ChildProcess) =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
+let profiled = 0;
+
 export async function startServer(side: Side, dataDir: string, options: StartOptions = {}): Promise<ServerProcess> {
   const execArgv = ['--import', 'tsx'];
   if (options.profileDir) {
-    fs.mkdirSync(options.profileDir, { recursive: true });
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${side}-${Date.now()}-${process.pid}.cpuprofile`);
+    // One directory per server process, named after its scenario. Node's default file names are kept:
+    // tsx's loader runs in a worker thread that writes its own profile, and a fixed name would let the
+    // two overwrite each other (the main thread's is the one with thread id 0).
+    const dir = path.join(options.profileDir, `${path.basename(dataDir)}-${++profiled}`);
+    fs.mkdirSync(dir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
   const child = fork(CHILD, [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await nextMessage(child, 'ready', `${side} server`);
