@@ -137,26 +137,32 @@ export class HookRunner {
     return { done: true };
   }
 
-  /** One handler, one event, bounded by the timeout: the transport is told through the signal, and not waited for. */
-  private async invoke(handler: HookHandler, request: HookRequest, noticeId?: string): Promise<HookResponse> {
-    const ms = handler.timeoutMs ?? this.options.timeoutMs ?? 15_000;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new HookTimeout(`timed out after ${ms} ms`));
-        controller.abort();
-      }, ms);
-    });
-    try {
-      return await Promise.race([handler.invokeHook(request, { signal: controller.signal, noticeId }), timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private invoke(handler: HookHandler, request: HookRequest, noticeId?: string): Promise<HookResponse> {
+    return invokeWithTimeout(handler, request, handler.timeoutMs ?? this.options.timeoutMs ?? 15_000, noticeId);
   }
 
   private subscribed(type: HookEventType): HookHandler[] {
     return this.handlers.filter((h) => h.events.includes(type));
+  }
+}
+
+/**
+ * One handler, one event, bounded by the timeout: the transport is told through the signal (a command
+ * hook is killed), and the caller does not wait for it beyond the timeout either way.
+ */
+export async function invokeWithTimeout(handler: HookHandler, request: HookRequest, ms: number, noticeId?: string): Promise<HookResponse> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new HookTimeout(`timed out after ${ms} ms`));
+      controller.abort();
+    }, ms);
+  });
+  try {
+    return await Promise.race([handler.invokeHook(request, { signal: controller.signal, noticeId }), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,6 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { push } from '../client/cli/push.ts';
+import { hooksCommand } from '../hooks/cli-test.ts';
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
 import { ConfigError, SETTINGS, load } from './config.ts';
 import { startCompletionServer } from './completion/server.ts';
@@ -10,6 +11,7 @@ const USAGE = `usage: tuspass <command> [options]
 commands:
 ${Object.entries(SERVER_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
   push FILE...        upload files (tuspass push --help)
+  hooks test EVENT    send a sample EVENT payload to the configured hooks (tuspass hooks --help)
 
 options (flag / environment variable):
 ${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\n')}
@@ -18,6 +20,7 @@ ${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (command === 'push') return push(args);
+  if (command === 'hooks') return hooksCommand(args);
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;

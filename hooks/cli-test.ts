@@ -1,0 +1,80 @@
+// `tuspass hooks test EVENT`: sends a sample payload for EVENT to each configured hook that takes it
+// (module, command, HTTP — not the built-in complete-form unless asked, so nothing reaches the app's
+// catalog), and prints each hook's answer or failure. Exit 0 when every hook answered, 1 otherwise.
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, load } from '../server/config.ts';
+import { completionSecret } from '../server/secret.ts';
+import { loadHookHandlers } from './load-handlers.ts';
+import { NoticeQueue } from './queue.ts';
+import { invokeWithTimeout } from './runner.ts';
+import { samplePayload } from './sample.ts';
+import { HOOK_EVENTS, isBlocking, isHookEvent } from './types.ts';
+
+export const HOOKS_USAGE = `usage: tuspass hooks test EVENT [--size BYTES] [--meta KEY=VALUE]... [--include-builtin] [options]
+
+Sends a sample ${'`'}EVENT${'`'} payload (one of ${HOOK_EVENTS.join(', ')}) to the configured hooks
+(--hooks-dir, --hooks-http, --hooks-module ...) and prints each answer.
+`;
+
+export async function hooksCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const [sub, event, ...rest] = args;
+  if (sub !== 'test' || !event || event === '--help') {
+    process.stdout.write(HOOKS_USAGE);
+    return sub === 'test' && event === '--help' ? 0 : 2;
+  }
+  if (!isHookEvent(event)) throw new ConfigError([`unknown hook event "${event}"; known: ${HOOK_EVENTS.join(', ')}`]);
+  const own = { size: undefined as number | undefined, metadata: undefined as Record<string, string> | undefined, builtins: false };
+  const configArgs: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === '--include-builtin') own.builtins = true;
+    else if (arg === '--size') own.size = Number(rest[++i]);
+    else if (arg === '--meta') {
+      const [key, ...value] = (rest[++i] ?? '').split('=');
+      (own.metadata ??= {})[key!] = value.join('=');
+    } else configArgs.push(arg);
+  }
+  const { config, rest: unknown } = load(env, configArgs);
+  if (unknown.length) throw new ConfigError(unknown.map((a) => `unknown option or argument "${a}" (see tuspass hooks --help)`));
+
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.
+  const queue = new NoticeQueue({ dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`), minMs: 1000, maxMs: 1000, log });
+  const handlers = await loadHookHandlers(
+    config,
+    {
+      config,
+      log,
+      queue,
+      removeUpload: async (id) => {
+        log(`(test: upload ${id} would be removed)`);
+      },
+      completionTarget: { url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`, secret: completionSecret(config), timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses },
+    },
+    { secret: completionSecret(config), builtins: own.builtins },
+  );
+  const subscribed = handlers.filter((h) => h.events.includes(event));
+  if (!subscribed.length) {
+    process.stderr.write(`tuspass hooks test: no configured hook takes ${event} (${handlers.length ? handlers.map((h) => `${h.name}: ${h.events.join(',')}`).join('; ') : 'no hooks configured'})\n`);
+    return 1;
+  }
+  const request = samplePayload(event, { size: own.size, metadata: own.metadata, storeDir: config.storeDir });
+  process.stdout.write(`payload:\n${JSON.stringify(request, null, 2)}\n`);
+  let failed = 0;
+  for (const handler of subscribed) {
+    await handler.setup?.();
+    const started = Date.now();
+    try {
+      const noticeId = isBlocking(event) ? undefined : `test-${request.Event.Upload.ID}`;
+      const answer = await invokeWithTimeout(handler, request, handler.timeoutMs ?? config.hooksTimeoutMs, noticeId);
+      process.stdout.write(`${handler.name}: answered in ${Date.now() - started} ms:\n${JSON.stringify(answer, null, 2)}\n`);
+    } catch (e) {
+      failed++;
+      process.stdout.write(`${handler.name}: FAILED after ${Date.now() - started} ms: ${(e as Error).message}\n`);
+    } finally {
+      await handler.close?.();
+    }
+  }
+  return failed ? 1 : 0;
+}
