@@ -45,6 +45,8 @@ export interface Config {
   maxSize: number;
   /** Unfinished uploads expire after this many ms; 0 never. Default 0. */
   expireAfterMs: number;
+  /** Keep partial uploads after a final upload was built from them (concatenation). Default false. */
+  keepPartials: boolean;
   /** Command hooks: a directory of executables named after events (tusd -hooks-dir). Default none. */
   hooksDir: string | undefined;
   /** HTTP hooks: the URL hook payloads are POSTed to (tusd -hooks-http). Default none. */
@@ -135,6 +137,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms (default 300000)', parse: integer(1) },
   { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
   { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload in bytes, 0 = no limit (default 0)', parse: integer(0) },
+  { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated (default false)', parse: parseBoolean, boolean: true },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER_MS', doc: 'unfinished uploads expire after ms, 0 = never (default 0)', parse: integer(0) },
   { key: 'hooksDir', flag: '--hooks-dir', env: 'HOOKS_DIR', doc: 'command hooks: directory of executables named after events' },
   { key: 'hooksHttp', flag: '--hooks-http', env: 'HOOKS_HTTP', doc: 'HTTP hooks: URL the hook payloads are POSTed to', parse: url },
@@ -222,6 +225,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     catalogPath: path.resolve(v.catalogPath ?? path.join(dataDir, 'catalog.sqlite')),
     maxSize: v.maxSize ?? 0,
     expireAfterMs: v.expireAfterMs ?? 0,
+    keepPartials: v.keepPartials ?? false,
     hooksDir: v.hooksDir === undefined ? undefined : path.resolve(v.hooksDir),
     hooksHttp: v.hooksHttp,
     hooksHttpRetry: v.hooksHttpRetry ?? 3,

@@ -28,6 +28,21 @@ export const ERRORS = table({
   ERR_CATALOG_OPEN: { status: 500, message: 'the catalog (CATALOG_PATH) cannot be opened' },
   ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },
   ERR_HOOK_TIMEOUT: { status: 504, message: 'a blocking hook did not answer in time' },
+  // tus requests (the protocol fixes most of these statuses).
+  ERR_OFFSET_INVALID: { status: 400, message: 'Upload-Offset missing or not a non-negative integer' },
+  ERR_OFFSET_MISMATCH: { status: 409, message: 'Upload-Offset does not match the upload offset' },
+  ERR_LENGTH_INVALID: { status: 400, message: 'Upload-Length invalid, or already set to another value' },
+  ERR_SIZE_EXCEEDED: { status: 413, message: 'the body goes past Upload-Length or the maximum size' },
+  ERR_MAX_SIZE_EXCEEDED: { status: 413, message: 'the upload is larger than the maximum size (MAX_SIZE)' },
+  ERR_CHECKSUM_HEADER: { status: 400, message: 'Upload-Checksum malformed or its algorithm unsupported' },
+  ERR_CHECKSUM_MISMATCH: { status: 460, message: 'Upload-Checksum does not match the body; nothing of it was kept' },
+  ERR_METADATA_INVALID: { status: 400, message: 'Upload-Metadata is not comma-separated "key base64" pairs' },
+  ERR_UPLOAD_EXPIRED: { status: 410, message: 'the upload expired' },
+  ERR_FINAL_UPLOAD_READONLY: { status: 403, message: 'a final upload cannot be patched' },
+  ERR_CONCAT_INVALID: { status: 400, message: 'Upload-Concat final list is empty, names foreign URLs, or comes with Upload-Length' },
+  ERR_CONCAT_PARTIAL_NOT_FOUND: { status: 404, message: 'a partial upload of the final upload does not exist' },
+  ERR_CONCAT_NOT_PARTIAL: { status: 400, message: 'an upload of the final upload was not created as partial' },
+  ERR_CONCAT_UNFINISHED: { status: 400, message: 'a partial upload of the final upload is not finished' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

@@ -15,7 +15,10 @@ import { completionSecret } from './secret.ts';
 import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
+import { startExpirySweep } from './upload/expiry.ts';
 import { createTusServer } from './upload/tus-server.ts';
+import { UploadEvents } from './upload/upload-events.ts';
+import { MemoryLocker } from '@tus/server';
 
 export interface StartOptions {
   /** Serve the completion service (/complete/, /api/uploads) from the same process and port. Default true. */
@@ -34,6 +37,12 @@ export interface RunningTuspass {
   queue: NoticeQueue;
   hooks: HookRunner;
   close(): Promise<void>;
+}
+
+/** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
+function tusExtensions(config: Config): string[] {
+  const all = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'concatenation'];
+  return config.expireAfterMs > 0 ? [...all, 'expiration'] : all;
 }
 
 /** Creates a directory (and parents) and proves it writable, or names the setting that is wrong. */
@@ -59,6 +68,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     directory: config.storeDir,
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
+    extensions: tusExtensions(config),
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
@@ -81,7 +91,12 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   for (const line of describeHandlers(handlers)) log(line);
 
-  const app = createUploadApp(createTusServer(config, store, hooks));
+  const events = new UploadEvents(store, hooks);
+  // One locker for @tus/server's handlers and ours: requests on one upload never interleave.
+  const locker = new MemoryLocker();
+  const tus = createTusServer(config, store, events, locker);
+  const app = createUploadApp({ config, tus, store, locker, events, log, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
   const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
   app.use(catalog ? createCompletionApp(config, catalog, { log }) : apiProxy(target.url));
 
@@ -112,6 +127,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     queue,
     hooks,
     async close() {
+      stopSweep();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -82,7 +82,7 @@ test('bad requests get tus statuses and leave the stored upload as it was', asyn
   // All PATCH requests MUST use Content-Type: application/offset+octet-stream, else 415.
   assert.equal((await tus('PATCH', url, { 'Upload-Offset': '400', 'Content-Type': 'text/plain' }, 'xx')).status, 415);
   // Missing or malformed Upload-Offset.
-  assert.equal((await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream' }, 'xx')).status, 403);
+  assert.equal((await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream' }, 'xx')).status, 400);
   assert.equal((await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 'abc' }, 'xx')).status, 400);
   // A body longer than what is left of Upload-Length.
   assert.equal((await patch(url, 400, Buffer.alloc(700))).status, 413);

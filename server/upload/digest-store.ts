@@ -10,6 +10,7 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS as TUS_ERRORS, isPathInsideDirectory, Upload } from '@tus/utils';
 import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
 import { DigestState, type DigestName, type Digests } from './digest-state.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
 import { FileAppender } from './file-appender.ts';
 
 export interface DigestStoreOptions {
@@ -28,6 +29,8 @@ export interface AppendOptions {
   limit?: number;
   /** Verify the body against this checksum; on mismatch nothing of the body is kept. */
   checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
+  /** Told the upload's offset each time a batch reaches the disk (for post-receive). */
+  onProgress?: (offset: number) => void;
 }
 
 export interface AppendResult {
@@ -35,19 +38,11 @@ export interface AppendResult {
   exceeded: boolean;
 }
 
-export class ChecksumMismatch extends Error {
-  readonly status_code = 460;
-  readonly body = 'Upload-Checksum does not match the body; nothing of it was kept\n';
-}
-
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
   private readonly dir: string;
 
   constructor(options: DigestStoreOptions) {
-    // FileStore creates its directory asynchronously and throws in the callback, which would crash
-    // the process; creating it first, synchronously, makes a failure surface here instead.
-    fs.mkdirSync(options.directory, { recursive: true });
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
@@ -71,7 +66,17 @@ export class DigestFileStore extends FileStore {
     return `${this.filePath(id)}.unverified`;
   }
 
-  override async create(upload: Upload, concat?: ConcatInfo): Promise<Upload> {
+  /** Concatenation roles announced for ids about to be created (creation goes through @tus/server). */
+  private readonly announced = new Map<string, ConcatInfo>();
+
+  /** Announces that the upload about to be created with this id is a partial or a final upload. */
+  announceConcat(id: string, concat: ConcatInfo): void {
+    this.announced.set(id, concat);
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    const concat = this.announced.get(upload.id);
+    this.announced.delete(upload.id);
     const created = await super.create(upload);
     if (concat) await this.configstore.set(upload.id, { ...upload, concat } as unknown as Upload);
     await (await DigestState.fresh(this.algorithms)).save(this.statePath(upload.id));
@@ -103,10 +108,15 @@ export class DigestFileStore extends FileStore {
     const state = await this.stateAt(id, offset);
     const checksum = options.checksum;
     if (checksum) await fsp.writeFile(this.unverifiedPath(id), String(offset));
-    const appender = await FileAppender.open(this.filePath(id), offset, (chunk) => {
-      state.update(chunk);
-      checksum?.running.update(chunk);
-    });
+    const appender = await FileAppender.open(
+      this.filePath(id),
+      offset,
+      (chunk) => {
+        state.update(chunk);
+        checksum?.running.update(chunk);
+      },
+      options.onProgress,
+    );
     let exceeded = false;
     let failure: unknown;
     try {
@@ -122,7 +132,7 @@ export class DigestFileStore extends FileStore {
       if (!ok) {
         await fsp.truncate(this.filePath(id), offset);
         await fsp.rm(this.unverifiedPath(id), { force: true });
-        if (failure === undefined && !exceeded) throw new ChecksumMismatch();
+        if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
         if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
         return { offset, exceeded };
       }
@@ -204,3 +214,12 @@ export class DigestFileStore extends FileStore {
     return state;
   }
 }
+
+// FileStore's constructor creates its directory asynchronously and throws inside the callback, where
+// nothing can catch it and the process dies. Replacing that (private) step with a synchronous mkdir
+// makes a failure surface in the constructor instead.
+Object.defineProperty(DigestFileStore.prototype, 'checkOrCreateDirectory', {
+  value(this: { directory: string }) {
+    fs.mkdirSync(this.directory, { recursive: true });
+  },
+});

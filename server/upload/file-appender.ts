@@ -13,10 +13,11 @@ export class FileAppender {
     private readonly file: fsp.FileHandle,
     private position: number,
     private readonly onWritten: (chunk: Buffer) => void,
+    private readonly onFlushed?: (position: number) => void,
   ) {}
 
-  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void): Promise<FileAppender> {
-    return new FileAppender(await fsp.open(path, 'r+'), position, onWritten);
+  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void, onFlushed?: (position: number) => void): Promise<FileAppender> {
+    return new FileAppender(await fsp.open(path, 'r+'), position, onWritten, onFlushed);
   }
 
   /**
@@ -86,5 +87,6 @@ export class FileAppender {
       }
       pending = rest;
     }
+    this.onFlushed?.(this.position);
   }
 }

@@ -1,5 +1,11 @@
-// Parsing of tus request headers shared by tuspass's own handlers.
+// tus names and header parsing shared by the upload server's modules.
+import { COMPLETION_HEADER } from '../../hooks/complete-form/index.ts';
+
 export const TUS_VERSION = '1.0.0';
+export const TUS_PATH = '/files';
+/** Headers browsers may send and read beyond @tus/server's own list. */
+export const EXTRA_ALLOWED_HEADERS = ['Upload-Checksum'];
+export const EXTRA_EXPOSED_HEADERS = [COMPLETION_HEADER, 'Upload-Expires', 'Tus-Checksum-Algorithm'];
 
 /** A non-negative decimal integer header value, or undefined when it is anything else. */
 export function nonNegativeInteger(value: string | undefined): number | undefined {

@@ -1,111 +1,65 @@
-// The @tus/server instance: tus 1.0.0 at /files/, our digesting store, and the hook events wired in.
+// The @tus/server instance: creation (plain and partial), OPTIONS and termination at /files/, on our
+// digesting store, with the hook events wired in. HEAD, PATCH and final concatenation are tuspass's
+// own handlers (they share this server's locker).
 import crypto from 'node:crypto';
-import { EVENTS, type Upload } from '@tus/utils';
 import { Server } from '@tus/server';
-import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
-import type { HookResponse } from '../../hooks/types.ts';
-import { COMPLETION_HEADER } from '../../hooks/complete-form/index.ts';
+import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import type { DigestFileStore } from './digest-store.ts';
-import { hookRequest, hookUploadOf } from './hook-request.ts';
+import { CONCAT_ROLE } from './protocol-guards.ts';
+import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
+import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
-export const TUS_PATH = '/files';
-const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-type TusAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };
-
-function answerOf(response: HookResponse, fallbackStatus: number): TusAnswer {
-  const http = response.HTTPResponse ?? {};
-  return { status_code: http.StatusCode ?? fallbackStatus, body: http.Body ?? '', headers: http.Header ?? {} };
-}
-
-/** A rejection as @tus/server expects a thrown error to look: it answers with status_code and body. */
-function rejectionError(rejection: HookRejection, fallbackStatus: number): TusAnswer & { message: string } {
-  const answer = answerOf(rejection.response, fallbackStatus);
-  return { ...answer, body: answer.body || `${rejection.message}\n`, message: rejection.message };
-}
-
-export function createTusServer(config: Config, store: DigestFileStore, hooks: HookRunner): Server {
-  const storePath = (id: string) => store.filePath(id);
-  // pre-create answers, kept from the naming step (where the id is chosen) to the creation step.
-  const preCreate = new WeakMap<Request, HookResponse>();
+export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker): Server {
+  // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
+  const changedMeta = new WeakMap<object, Record<string, string | null> | undefined>();
 
   const server = new Server({
     path: TUS_PATH,
     datastore: store,
+    locker,
     maxSize: config.maxSize || undefined,
-    exposedHeaders: [COMPLETION_HEADER],
+    allowedHeaders: EXTRA_ALLOWED_HEADERS,
+    exposedHeaders: EXTRA_EXPOSED_HEADERS,
     postReceiveInterval: 1000,
 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
-      let id = crypto.randomBytes(16).toString('hex');
-      if (!hooks.wants('pre-create')) return id;
+      const node = nodeRequestOf(req);
+      const role = CONCAT_ROLE.get(node);
       const length = req.headers.get('upload-length');
-      const meta: Record<string, string | null> = metadata ?? {};
-      const upload = hookUploadOf({ id, size: length === null ? undefined : Number(length), offset: 0, metadata: meta } as Upload, storePath);
-      upload.Storage = null;
-      try {
-        const answer = await hooks.block(hookRequest('pre-create', req, upload));
-        preCreate.set(req, answer);
-        const wanted = answer.ChangeFileInfo?.ID;
-        if (wanted !== undefined) {
-          if (!UPLOAD_ID.test(wanted)) throw { status_code: 500, body: `pre-create hook chose an invalid upload id ${JSON.stringify(wanted)}\n` };
-          id = wanted;
-        }
-      } catch (e) {
-        if (e instanceof HookRejection) throw rejectionError(e, 400);
-        throw e;
-      }
-      return id;
+      const proposed = { id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata };
+      const chosen = await events.preCreate(httpRequestOf(node), proposed as never, { isPartial: role === 'partial' });
+      changedMeta.set(req, chosen.metadata);
+      if (role === 'partial') store.announceConcat(chosen.id, { kind: 'partial' });
+      return chosen.id;
     },
 
-    async onUploadCreate(req, upload) {
-      const changed = preCreate.get(req)?.ChangeFileInfo?.MetaData;
-      return changed ? { metadata: changed } : {};
+    async onUploadCreate(req) {
+      return changedMeta.has(req) ? { metadata: changedMeta.get(req) } : {};
     },
 
-    // The Server MUST acknowledge successful PATCH requests with 204 — but like nginx behind
-    // upload_pass, tuspass relays the completion service's answer on the final PATCH; tus clients
-    // accept any 2xx there.
+    // Creation-with-upload (or Upload-Length: 0) can finish an upload in its POST.
     async onUploadFinish(req, upload) {
-      const digests = await store.digests(upload.id, upload.offset);
-      const request = hookRequest('pre-finish', req, hookUploadOf(upload, storePath, digests));
-      let answer: TusAnswer = {};
-      try {
-        if (hooks.wants('pre-finish')) answer = answerOf(await hooks.block(request), 204);
-      } catch (e) {
-        if (!(e instanceof HookRejection)) throw e;
-        if (e.response.RejectUpload) await store.remove(upload.id);
-        return answerOf(e.response, 400);
-      }
-      // A POST that finishes the upload (creation-with-upload) must stay 201 with its Location.
-      if (req.method === 'POST' && answer.status_code && answer.status_code < 300) delete answer.status_code;
-      hooks.notify({ ...request, Type: 'post-finish' });
+      const node = nodeRequestOf(req);
+      const answer = await events.finish(httpRequestOf(node), upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' });
+      // A POST that finishes the upload must stay 201 with its Location.
+      if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;
     },
 
     async onIncomingRequest(req, id) {
-      if (req.method !== 'DELETE' || !hooks.wants('pre-terminate')) return;
-      const upload = await store.getUpload(id);
-      try {
-        await hooks.block(hookRequest('pre-terminate', req, hookUploadOf(upload, storePath)));
-      } catch (e) {
-        if (e instanceof HookRejection) throw rejectionError(e, 403);
-        throw e;
-      }
+      if (req.method === 'DELETE') await events.preTerminate(httpRequestOf(nodeRequestOf(req)), await store.getUpload(id));
     },
   });
 
-  server.on(EVENTS.POST_CREATE, (req, upload) => hooks.notify(hookRequest('post-create', req, hookUploadOf(upload, storePath))));
-  server.on(EVENTS.POST_RECEIVE, (_body, upload) => {
-    if (!hooks.wants('post-receive')) return;
-    // @tus/server passes the body stream here, not the request: the payload names the PATCH by its URI.
-    const http = { Method: 'PATCH', URI: `${TUS_PATH}/${upload.id}`, RemoteAddr: '', Header: {} };
-    hooks.notify({ Type: 'post-receive', Event: { Upload: hookUploadOf(upload, storePath), HTTPRequest: http } });
+  server.on(EVENTS.POST_CREATE, (req, upload) => {
+    const node = nodeRequestOf(req);
+    events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' }));
   });
   server.on(EVENTS.POST_TERMINATE, (req, _res, id) => {
-    hooks.notify(hookRequest('post-terminate', req, { ...hookUploadOf({ id, offset: 0, metadata: {} } as Upload, storePath), Storage: null }));
+    events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, {}, false));
   });
   return server;
 }

@@ -1,0 +1,127 @@
+// PATCH /files/:id — tuspass's own, so the body streams from the socket into the store without the
+// web-stream round trip @tus/server makes, and so the checksum extension can verify it on the way.
+import type express from 'express';
+import type { Locker } from '@tus/utils';
+import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from './checksum.ts';
+import type { AppendOptions, DigestFileStore } from './digest-store.ts';
+import { expiresHeader, isExpired } from './expiry.ts';
+import { nonNegativeInteger } from './tus-headers.ts';
+import { sendTus, sendTusError } from './tus-response.ts';
+import type { HookResponse } from '../../hooks/types.ts';
+import { answerOf, httpRequestOf, type UploadEvents } from './upload-events.ts';
+import { withLock } from './upload-lock.ts';
+
+export interface PatchDeps {
+  config: Config;
+  store: DigestFileStore;
+  locker: Locker;
+  events: UploadEvents;
+  /** Least time between two post-receive notices of one upload, in ms. */
+  postReceiveIntervalMs: number;
+  log: (line: string) => void;
+}
+
+async function checksumOption(header: string | undefined): Promise<AppendOptions['checksum']> {
+  if (header === undefined) return undefined;
+  try {
+    const expected = parseUploadChecksum(header);
+    return { expected, running: await bodyChecksum(expected.algorithm) };
+  } catch (e) {
+    // "If the hash cannot be calculated at the Server because the algorithm is not supported, the
+    // Server MUST respond with the 400 Bad Request status."
+    if (e instanceof ChecksumHeaderError) throw new TuspassError(ERRORS.ERR_CHECKSUM_HEADER, e.message);
+    throw e;
+  }
+}
+
+/** The request body as a source that can be ended early without destroying the socket. */
+function stoppable(req: AsyncIterable<Buffer>): { source: AsyncIterable<Buffer>; stop(): void } {
+  let stop!: () => void;
+  const stopped = new Promise<IteratorResult<Buffer>>((resolve) => {
+    stop = () => resolve({ done: true, value: undefined });
+  });
+  const it = req[Symbol.asyncIterator]();
+  const source = { [Symbol.asyncIterator]: () => ({ next: () => Promise.race([it.next(), stopped]) }) };
+  return { source, stop };
+}
+
+export function patchHandler(deps: PatchDeps): express.RequestHandler {
+  const { config, store, locker, events } = deps;
+  return async (req, res) => {
+    const id = String(req.params.id);
+    try {
+      // "The Upload-Offset header MUST be included" (a non-negative integer).
+      const offset = nonNegativeInteger(req.get('upload-offset'));
+      if (offset === undefined) throw new TuspassError(ERRORS.ERR_OFFSET_INVALID);
+      const lengthHeader = req.get('upload-length');
+      const declared = nonNegativeInteger(lengthHeader);
+      if (lengthHeader !== undefined && declared === undefined) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID);
+      const checksum = await checksumOption(req.get('upload-checksum'));
+      const contentLength = nonNegativeInteger(req.get('content-length'));
+      const http = httpRequestOf(req);
+
+      const outcome = await withLock(locker, id, () => req.destroy(), async () => {
+        const upload = await store.getUpload(id);
+        if (isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+        const concat = await store.concatOf(id);
+        // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final
+        // upload URL and MUST NOT modify the final or its partial uploads."
+        if (concat?.kind === 'final') throw new TuspassError(ERRORS.ERR_FINAL_UPLOAD_READONLY);
+        // "If the offsets do not match, the Server MUST respond with the 409 Conflict status without
+        // modifying the upload resource."
+        if (upload.offset !== offset) throw new TuspassError(ERRORS.ERR_OFFSET_MISMATCH, `sent ${offset}, upload is at ${upload.offset}`);
+        if (declared !== undefined) {
+          // creation-defer-length: the length comes with a later PATCH and, once set, never changes.
+          if (upload.size !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
+          if (declared < upload.offset) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
+          if (config.maxSize && declared > config.maxSize) throw new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${declared} > ${config.maxSize}`);
+          if (upload.size === undefined) await store.declareUploadLength(id, declared);
+          upload.size = declared;
+        }
+        const room = upload.size !== undefined ? upload.size - offset : config.maxSize ? config.maxSize - offset : Number.MAX_SAFE_INTEGER;
+        // Refused before a byte is read when the declared body cannot fit.
+        if (contentLength !== undefined && contentLength > room) throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `${contentLength} bytes sent, ${room} left`);
+
+        let lastNotice = Date.now();
+        const onProgress = (now: number) => {
+          if (Date.now() - lastNotice < deps.postReceiveIntervalMs) return;
+          lastNotice = Date.now();
+          events.notify('post-receive', http, events.hookUpload({ ...upload, offset: now } as typeof upload, { isPartial: concat?.kind === 'partial' }));
+        };
+        const body = stoppable(req);
+        let stopped: HookResponse | undefined;
+        const unregister = events.whileWriting(id, (answer) => {
+          stopped = answer;
+          body.stop();
+        });
+        try {
+          const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress });
+          upload.offset = result.offset;
+          return { upload, concat, exceeded: result.exceeded, wrote: result.offset > offset, stopped };
+        } finally {
+          unregister();
+        }
+      });
+
+      const { upload, concat } = outcome;
+      if (outcome.stopped) {
+        // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.
+        await store.remove(id);
+        const { status_code, body, headers } = answerOf(outcome.stopped, 400);
+        throw { status_code, body: body || `upload ${id} stopped by a post-receive hook\n`, headers };
+      }
+      const headers = { 'Upload-Offset': String(upload.offset), ...expiresHeader(store, upload) };
+      if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
+      if (outcome.wrote && upload.size !== undefined && upload.offset === upload.size) {
+        const answer = await events.finish(http, upload, { isPartial: concat?.kind === 'partial' });
+        return sendTus(res, answer.status_code ?? 204, { ...headers, ...answer.headers }, answer.body);
+      }
+      // "The Server MUST acknowledge successful PATCH requests with the 204 No Content status."
+      sendTus(res, 204, headers);
+    } catch (e) {
+      sendTusError(res, req, e, deps.log);
+    }
+  };
+}

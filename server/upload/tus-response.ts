@@ -1,0 +1,41 @@
+// Responses of tuspass's own tus handlers: the common headers, and one mapping from errors (tus
+// errors, our error table, hook rejections) to a response.
+import type express from 'express';
+import { TuspassError } from '../errors.ts';
+import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
+
+const EXPOSED = [
+  'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Upload-Offset', 'Upload-Length',
+  'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat', ...EXTRA_EXPOSED_HEADERS,
+].join(', ');
+
+/** Browsers on other origins (Uppy, tus-js-client pages) must be able to read tus answers. */
+export const corsHeaders = () => ({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED });
+
+export function sendTus(res: express.Response, status: number, headers: Record<string, string> = {}, body = ''): void {
+  res.status(status).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, ...headers });
+  if (body && status !== 204) res.send(body);
+  else res.end();
+}
+
+/** Errors of any origin as a tus response; unknown errors are a 500 that names the request, logged. */
+export function sendTusError(res: express.Response, req: express.Request, e: unknown, log: (line: string) => void): void {
+  const err = e as { status_code?: number; body?: string; headers?: Record<string, string>; message?: string };
+  let status: number;
+  let body: string;
+  if (e instanceof TuspassError) {
+    status = e.status;
+    body = `${e.code}: ${e.message}\n`;
+  } else if (typeof err?.status_code === 'number') {
+    status = err.status_code;
+    body = err.body ?? '';
+  } else {
+    status = 500;
+    body = 'ERR_INTERNAL: internal error\n';
+    log(`tus ${req.method} ${req.originalUrl}: ${(e as Error)?.stack ?? String(e)}`);
+  }
+  if (res.headersSent) return;
+  // Unread request bytes are dropped with the connection rather than read to the end.
+  if (!req.complete) res.set('Connection', 'close');
+  sendTus(res, status, { 'Content-Type': 'text/plain; charset=utf-8', ...err?.headers }, body);
+}

@@ -1,0 +1,147 @@
+// Where the upload server meets the hooks: one function per moment of an upload, used by both
+// @tus/server's callbacks and tuspass's own handlers, so every path runs the same events.
+import type { IncomingMessage } from 'node:http';
+import type { Upload } from '@tus/utils';
+import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
+import type { HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
+import type { DigestFileStore } from './digest-store.ts';
+
+/** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
+export interface TusAnswer {
+  status_code?: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function answerOf(response: HookResponse, fallbackStatus?: number): TusAnswer {
+  const http = response.HTTPResponse ?? {};
+  return { status_code: http.StatusCode ?? fallbackStatus, body: http.Body ?? '', headers: http.Header ?? {} };
+}
+
+/** A rejection as an error @tus/server (and our error mapping) answers with: status_code and body. */
+export function rejectionError(rejection: HookRejection, fallbackStatus: number): Required<TusAnswer> & { message: string } {
+  const answer = answerOf(rejection.response, fallbackStatus) as Required<TusAnswer>;
+  return { ...answer, body: answer.body || `${rejection.message}\n`, message: rejection.message };
+}
+
+export function httpRequestOf(req: IncomingMessage): HookHTTPRequest {
+  const header: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) header[key] = Array.isArray(value) ? value : [value];
+  }
+  const socket = req.socket;
+  return {
+    Method: req.method ?? '',
+    URI: req.url ?? '',
+    RemoteAddr: socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort ?? 0}` : '',
+    Header: header,
+  };
+}
+
+/** @tus/server 2.x hands its callbacks a web Request with the node request attached by srvx. */
+export function nodeRequestOf(req: Request): IncomingMessage {
+  const node = (req as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
+  if (!node) throw new Error('tuspass runs @tus/server on node: the request has no node request attached');
+  return node;
+}
+
+export interface Concat {
+  isPartial?: boolean;
+  isFinal?: boolean;
+  parts?: string[];
+}
+
+export type StopListener = (response: HookResponse) => void;
+
+export class UploadEvents {
+  /** PATCHes in progress that a post-receive hook may stop (StopUpload), by upload id. */
+  private readonly stoppable = new Map<string, StopListener>();
+
+  constructor(
+    private readonly store: DigestFileStore,
+    private readonly hooks: HookRunner,
+  ) {
+    hooks.onStopUpload((id, response) => this.stoppable.get(id)?.(response));
+  }
+
+  /** Registers the PATCH writing this upload as the one a StopUpload answer stops; returns the unregister. */
+  whileWriting(id: string, onStop: StopListener): () => void {
+    this.stoppable.set(id, onStop);
+    return () => {
+      if (this.stoppable.get(id) === onStop) this.stoppable.delete(id);
+    };
+  }
+
+  hookUpload(upload: Upload, concat: Concat = {}, withStorage = true): HookUpload {
+    const meta: Record<string, string> = {};
+    for (const [k, v] of Object.entries(upload.metadata ?? {})) if (v !== null && v !== undefined) meta[k] = v;
+    const path = withStorage ? this.store.filePath(upload.id) : undefined;
+    return {
+      ID: upload.id,
+      Size: upload.size ?? 0,
+      SizeIsDeferred: upload.size === undefined,
+      Offset: upload.offset,
+      MetaData: meta,
+      IsPartial: concat.isPartial ?? false,
+      IsFinal: concat.isFinal ?? false,
+      PartialUploads: concat.parts ?? null,
+      Storage: path ? { Type: 'filestore', Path: path, InfoPath: `${path}.json` } : null,
+    };
+  }
+
+  /**
+   * pre-create: may reject (thrown as an error carrying the hook's status and body), change the
+   * metadata, or choose the id. Returns the id and metadata to create the upload with.
+   */
+  async preCreate(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<{ id: string; metadata: Upload['metadata'] }> {
+    if (!this.hooks.wants('pre-create')) return { id: upload.id, metadata: upload.metadata };
+    let answer: HookResponse;
+    try {
+      answer = await this.hooks.block({ Type: 'pre-create', Event: { Upload: this.hookUpload(upload, concat, false), HTTPRequest: http } });
+    } catch (e) {
+      if (e instanceof HookRejection) throw rejectionError(e, 400);
+      throw e;
+    }
+    const wanted = answer.ChangeFileInfo?.ID;
+    if (wanted !== undefined && !UPLOAD_ID.test(wanted)) {
+      throw { status_code: 500, body: `pre-create hook chose an invalid upload id ${JSON.stringify(wanted)}\n` };
+    }
+    return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
+  }
+
+  /**
+   * The upload is complete: pre-finish (the complete-form hook among them) decides the client's
+   * answer; a rejection removes the upload. Then post-finish is queued.
+   */
+  async finish(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<TusAnswer> {
+    const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset) };
+    const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http } };
+    let answer: TusAnswer = {};
+    try {
+      if (this.hooks.wants('pre-finish')) answer = answerOf(await this.hooks.block(request), 204);
+    } catch (e) {
+      if (!(e instanceof HookRejection)) throw e;
+      if (e.response.RejectUpload) await this.store.remove(upload.id);
+      return answerOf(e.response, 400);
+    }
+    this.hooks.notify({ ...request, Type: 'post-finish' });
+    return answer;
+  }
+
+  /** pre-terminate: may refuse the DELETE (403 unless the hook says otherwise). */
+  async preTerminate(http: HookHTTPRequest, upload: Upload): Promise<void> {
+    if (!this.hooks.wants('pre-terminate')) return;
+    try {
+      await this.hooks.block({ Type: 'pre-terminate', Event: { Upload: this.hookUpload(upload), HTTPRequest: http } });
+    } catch (e) {
+      if (e instanceof HookRejection) throw rejectionError(e, 403);
+      throw e;
+    }
+  }
+
+  notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {
+    if (this.hooks.wants(type)) this.hooks.notify({ Type: type, Event: { Upload: upload, HTTPRequest: http } });
+  }
+}
