@@ -1,4 +1,5 @@
 // The stdout table and the JSON file (bench/results/) that later runs are compared against.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { ScenarioResult } from './scenario.ts';
@@ -15,6 +16,8 @@ export interface Machine {
 export interface BenchReport {
   date: string;
   mode: 'quick' | 'full';
+  /** The code measured: git commit, "-dirty" when server/ or hooks/ had uncommitted changes. */
+  commit: string;
   machine: Machine;
   client: string;
   durationSeconds: number;
@@ -26,6 +29,18 @@ export interface BenchReport {
 export function machine(): Machine {
   const cpus = os.cpus();
   return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}` };
+}
+
+/** BENCH_COMMIT names the code when it is not a git checkout (a `git archive` snapshot). */
+export function commit(): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'hooks'], { encoding: 'utf8' }).trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 const fmt = (n: number): string => {
@@ -45,7 +60,7 @@ function table(rows: string[][]): string {
 export function render(report: BenchReport): string {
   const out: string[] = [];
   const m = report.machine;
-  out.push(`tuspass bench (${report.mode}) ${report.date} — ${m.cpus} CPUs ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${report.durationSeconds.toFixed(0)} s`);
+  out.push(`tuspass bench (${report.mode}) ${report.date} — ${m.cpus} CPUs ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, code ${report.commit}, ${report.durationSeconds.toFixed(0)} s`);
   out.push(`client: ${report.client}`);
   out.push('MB = 10^6 bytes; every figure is the median over rounds, with min..max and spread (max-min)/median.');
   for (const s of report.scenarios) {

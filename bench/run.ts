@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CLIENT_DESCRIPTION } from './client.ts';
 import { makeFile, md5File } from './files.ts';
 import { profilesIn, summarizeProfile } from './profile-summary.ts';
-import { machine, render, writeJson, type BenchReport } from './report.ts';
+import { commit, machine, render, writeJson, type BenchReport } from './report.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrency } from './scenario-concurrency.ts';
 import { finishing } from './scenario-finishing.ts';
@@ -81,6 +81,7 @@ try {
 const report: BenchReport = {
   date: new Date().toISOString(),
   mode: args.quick ? 'quick' : 'full',
+  commit: commit(),
   machine: machine(),
   client: CLIENT_DESCRIPTION,
   durationSeconds: (performance.now() - started) / 1000,

@@ -60,9 +60,6 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
       { metric: 'machine: file copy + md5, no HTTP', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('copy+md5')) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/reference', summary: summarize(ratio('tuspass', 'reference')) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw', summary: summarize(toRaw) },
-      // md5 runs on the event loop between socket reads and file writes, so its time adds to theirs:
-      // 1 / (1/plain + 1/md5) is what a single-threaded server with md5 can reach at best.
-      { metric: 'bound: 1/(1/raw-plain + 1/md5)', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('raw-plain').map((p, i) => 1 / (1 / p + 1 / samples.get('md5')[i]!))) },
     ],
     targets: [
       { id: 'throughput', rule: `tuspass single upload with md5 >= ${MIN_RATIO_TO_RAW} x raw node:http + md5`, measured: median(toRaw), limit: MIN_RATIO_TO_RAW, unit: 'x', pass: median(toRaw) >= MIN_RATIO_TO_RAW },
