@@ -100,7 +100,7 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   assert.deepEqual(session.foreignRequests, [], 'nothing fetched from outside the page origin');
 });
 
-test('keyboard opens the picker, several files at once, the table refreshes without reload', async (t) => {
+test('keyboard opens the picker, several files at once, drop, the table refreshes without reload', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'first.txt', 2000, 1);
@@ -120,7 +120,15 @@ test('keyboard opens the picker, several files at once, the table refreshes with
   const url = await create(server.endpoint, other.bytes.length, { filename: 'elsewhere.txt' });
   await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, other.bytes);
   await page.locator('#completed tbody tr').filter({ hasText: 'elsewhere.txt' }).waitFor({ timeout: 10_000 });
-  assert.equal(await page.locator('#completed tbody tr').count(), 3);
+  // Dropping a file on the zone uploads it too.
+  const dropped = await page.evaluateHandle(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['dropped on the zone'], 'dropped.txt', { type: 'text/plain' }));
+    return data;
+  });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
+  await page.locator('#completed tbody tr').filter({ hasText: 'dropped.txt' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#completed tbody tr').count(), 4);
 });
 
 test('plain-words errors: offline then back online, and a rejection by the app', async (t) => {

@@ -88,6 +88,21 @@ test('a push killed mid-way resumes from the server offset on the next run, and 
   assert.equal(md5(downloaded), file.md5);
 });
 
+test('Ctrl-C stops without deleting: exit 130 and a hint to run again', async (t) => {
+  const server = await startTestServer(t);
+  const dir = tmpDir(t);
+  const fp = path.join(dir, 'fp.json');
+  const file = writeTestFile(dir, 'stop.bin', 100 * 1024 * 1024, 5);
+  const run = spawnPush(['--endpoint', server.endpoint, '--chunk-size', '256k', file.path], fp);
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(fp) && Date.now() < deadline) await sleep(20);
+  run.child.kill('SIGINT');
+  const ended = await run.done;
+  assert.equal(ended.code, EXIT.INTERRUPTED, ended.stderr);
+  assert.match(ended.stderr, /stop\.bin: interrupted; run the same command again to resume/);
+  assert.equal(Object.keys(JSON.parse(fs.readFileSync(fp, 'utf8'))).length, 1, 'the upload URL is kept for the next run');
+});
+
 test('--no-resume starts over instead of resuming', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
