@@ -47,6 +47,8 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     events: ['pre-finish'],
     async invokeHook(request): Promise<HookResponse> {
       const upload = request.Event.Upload;
+      // A partial upload is a piece of a file, not one: the app hears of the final upload only.
+      if (upload.IsPartial) return {};
       const form = completionForm(upload, deps.form);
       // One notice id per upload: retries and duplicates carry the same id.
       const noticeId = `form-${upload.ID}`;

@@ -49,6 +49,9 @@ export const concatRole: express.RequestHandler = (req, res, next) => {
     // @tus/server refuses Upload-Concat outright; it creates the partial as a plain upload, and the
     // store records the role.
     delete req.headers['upload-concat'];
+    // srvx builds the web request's headers from rawHeaders (name, value, name, value, ...).
+    const raw = req.rawHeaders;
+    for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     return next();
   }
   if (/^final;/.test(value.trim())) {
