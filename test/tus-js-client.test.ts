@@ -82,3 +82,17 @@ test('an upload interrupted mid-way resumes after a server restart and ends with
   assert.equal(JSON.parse(outcome.body).md5, file.md5);
   assert.equal(await md5OfFile(s.store.filePath(url.split('/').pop()!)), file.md5);
 });
+
+test('tus-js-client parallelUploads: 4 partials concatenated into one upload with the right md5', async (t) => {
+  const s = await startTestServer(t);
+  const file = writeTestFile(tmpDir(t), 'parallel.bin', 48 * MiB + 5, 11);
+  const outcome = await send(file.path, s.endpoint, { parallelUploads: 4, chunkSize: 8 * MiB }).done;
+  assert.equal(outcome.completion, 'delivered');
+  assert.equal(JSON.parse(outcome.body).md5, file.md5);
+  const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+  assert.equal(list.length, 1, 'one record for the whole file, none for the partials');
+  assert.equal(list[0]!.size, file.bytes.length);
+  assert.equal(await md5OfFile(String(list[0]!.path)), file.md5);
+  const left = fs.readdirSync(s.config.storeDir).filter((f) => !f.includes('.'));
+  assert.equal(left.length, 1, 'partials removed after concatenation');
+});
