@@ -20,6 +20,7 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   }
   const samples = new Samples();
   const checks: Check[] = [];
+  const peaks = new Map<Side, number>();
   try {
     for (let round = 0; round < ctx.rounds; round++) {
       samples.add('copy', await copyMBps(file.path, path.join(ctx.tmp, 'copy.bin'), size));
@@ -38,6 +39,8 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
       }
       ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s; copy ${samples.get('copy').at(-1)!.toFixed(0)}, md5 ${samples.get('md5').at(-1)!.toFixed(0)}`);
     }
+    // Each side's process served every round: its VmHWM is the peak over all of them.
+    for (const [side, server] of servers) peaks.set(side, (await server.memory()).peakRss / 1e6);
   } finally {
     for (const server of servers.values()) await server.stop();
   }
@@ -58,6 +61,7 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
       { metric: 'machine: file copy (stream, 1 MiB reads)', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('copy')) },
       { metric: 'machine: node md5 of the file', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('md5')) },
       { metric: 'machine: file copy + md5, no HTTP', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('copy+md5')) },
+      ...SIDES.map((side) => ({ metric: 'server peak RSS over the rounds', unit: 'MB', side, summary: summarize([peaks.get(side)!]) })),
       { metric: 'ratio', unit: 'x', side: 'tuspass/reference', summary: summarize(ratio('tuspass', 'reference')) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw', summary: summarize(toRaw) },
     ],
