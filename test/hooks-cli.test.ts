@@ -1,0 +1,57 @@
+// `tuspass hooks test EVENT` as a person runs it: a sample payload to the configured hooks, each answer printed.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startHookReceiver } from './helpers/hook-receiver.ts';
+import { tmpDir } from './helpers/tmp.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BIN = path.join(ROOT, 'bin/tuspass.js');
+
+const run = (args: string[], env: Record<string, string> = {}) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    // Async spawn: the HTTP receiver in this process must keep answering while the command runs.
+    import('node:child_process').then(({ spawn }) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  });
+
+test('hooks test pre-create runs the example command hook and prints its rejection', async (t) => {
+  const dataDir = tmpDir(t);
+  const r = await run(['hooks', 'test', 'pre-create', '--hooks-dir', 'hooks/examples/command', '--size', '999999999999', '--meta', 'filename=big.iso', '--data-dir', dataDir]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /"Type": "pre-create"/);
+  assert.match(r.stdout, /command: answered in \d+ ms/);
+  assert.match(r.stdout, /"RejectUpload": true/);
+  assert.match(r.stdout, /"StatusCode": 413/);
+});
+
+test('hooks test post-finish reaches an HTTP hook with a notice id; no hook for an event exits 1', async (t) => {
+  const dataDir = tmpDir(t);
+  const receiver = await startHookReceiver(t);
+  const r = await run(['hooks', 'test', 'post-finish', '--data-dir', dataDir], { HOOKS_HTTP: receiver.url });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.equal(receiver.received.length, 1);
+  assert.equal(receiver.received[0]!.request.Type, 'post-finish');
+  assert.match(String(receiver.received[0]!.headers['hook-notice-id']), /^test-/);
+  assert.ok(receiver.received[0]!.request.Event.Upload.Digests?.md5);
+
+  const none = await run(['hooks', 'test', 'pre-finish', '--data-dir', dataDir], { HOOKS_HTTP: receiver.url });
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /no configured hook takes pre-finish/);
+});
+
+test('unknown events are refused by name, in hooks test and at start', () => {
+  const a = spawnSync(process.execPath, [BIN, 'hooks', 'test', 'pre-upload'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(a.status, 78);
+  assert.match(a.stderr, /unknown hook event "pre-upload"/);
+  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(b.status, 78);
+  assert.match(b.stderr, /--hooks-enabled-events: unknown hook event "post-upload"/);
+});
