@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { verify } from '../server/signature.ts';
 import { HOOK_EVENTS, isBlocking, type HookRequest } from '../hooks/types.ts';
@@ -44,7 +45,7 @@ async function slowPatch(url: string, offset: number, body: Buffer, chunks: numb
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': String(offset), 'Content-Length': String(body.length) }, body: slowly() });
+  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': String(offset), 'Content-Length': String(body.length) }, body: Readable.from(slowly()) });
   await res.body.text();
   return res.statusCode;
 }
