@@ -137,3 +137,23 @@ test('tusd\'s default events: pre-finish and pre-terminate are off unless enable
   assert.ok(types.has('pre-create') && types.has('post-create'));
   assert.ok(!types.has('pre-finish'));
 });
+
+test('a post-receive hook answering StopUpload ends the PATCH with its response', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'stop.mjs');
+  fs.writeFileSync(file, `export const postReceive = () => ({ StopUpload: true, HTTPResponse: { StatusCode: 400, Body: 'project closed' } });\n`);
+  const s = await startTestServer(t, { hooksModules: [file], progressHooksIntervalMs: 200 });
+  const bytes = patternBytes(64 * 1024);
+  const url = await create(s.endpoint, bytes.length, { filename: 'a.bin' });
+  const size = 2048;
+  async function* slowly() {
+    for (let i = 0; i < bytes.length; i += size) {
+      yield bytes.subarray(i, i + size);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) }, body: Readable.from(slowly()) }).catch((e: Error) => e);
+  if (res instanceof Error) assert.fail(`PATCH failed: ${res.message}`);
+  assert.equal(res.statusCode, 400);
+  assert.equal(await res.body.text(), 'project closed');
+});
