@@ -7,11 +7,12 @@ import { test } from 'node:test';
 import { EXIT } from '../client/cli/exit-codes.ts';
 import { createProgressDisplay } from '../client/cli/progress-display.ts';
 import { md5, writeTestFile } from './helpers/files.ts';
+import { readStoredUploads, storeEarlierUpload } from './helpers/push-fingerprints.ts';
 import { runPush, spawnPush } from './helpers/push-run.ts';
 import { startStubApp } from './helpers/push-stub-app.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
-import { create, PATCH_TYPE, tus } from './helpers/tus.ts';
+import { create, patch, PATCH_TYPE, tus } from './helpers/tus.ts';
 
 interface CatalogRow { id: string; name: string; size: number; md5: string; fields: Record<string, string> }
 
@@ -219,4 +220,108 @@ test('a bad command line: the usage exit code and every problem named', async (t
   assert.match(run.stderr, /--field must be KEY=VALUE, got "novalue"/);
   assert.match(run.stderr, /--chunk-size must be a size/);
   assert.match(run.stderr, /no FILE given/);
+});
+
+const MiB = 1024 * 1024;
+
+/** Bytes the server holds of a stored upload: its one URL, or the sum over a parallel upload's parts. */
+async function serverOffset(entry: { uploadUrl?: string | null; parallelUploadUrls?: (string | null)[] | null }): Promise<number> {
+  const urls = entry.parallelUploadUrls ?? [entry.uploadUrl];
+  let sum = 0;
+  for (const url of urls) if (url) sum += Number((await tus('HEAD', url)).headers['upload-offset']) || 0;
+  return sum;
+}
+
+test('--parallel 4: the file goes as four parts, one catalog record with the md5 of the whole', async (t) => {
+  const server = await startTestServer(t);
+  const dir = tmpDir(t);
+  const file = writeTestFile(dir, 'par.bin', 48 * MiB + 7, 21);
+  const run = await runPush(['--endpoint', server.endpoint, '--parallel', '4', file.path], path.join(dir, 'fp.json'));
+  assert.equal(run.code, EXIT.OK, run.stderr);
+  assert.match(run.stdout, new RegExp(`par\\.bin: record \\S+, md5 ${file.md5}`));
+  const rows = await catalog(server.url);
+  assert.equal(rows.length, 1, 'one record, none for the parts');
+  assert.equal(rows[0]!.md5, file.md5);
+  assert.equal(rows[0]!.size, file.bytes.length);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'fp.json'), 'utf8')), {});
+});
+
+test('--parallel: a push killed mid-way resumes its parts on the next run (whatever --parallel says now)', async (t) => {
+  const server = await startTestServer(t);
+  const dir = tmpDir(t);
+  const fp = path.join(dir, 'fp.json');
+  const file = writeTestFile(dir, 'parts.bin', 48 * MiB, 22);
+  const first = spawnPush(['--endpoint', server.endpoint, '--parallel', '4', '--chunk-size', '256k', file.path], fp);
+  // tus-js-client stores the parts' URLs (parallelUploadUrls) once every part has one.
+  let held = 0;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    await sleep(20);
+    const entry = readStoredUploads(fp)[0];
+    if (!entry?.parallelUploadUrls) continue;
+    held = await serverOffset(entry);
+    if (held > 8 * MiB) break;
+  }
+  first.child.kill('SIGKILL');
+  await first.done;
+  const entry = readStoredUploads(fp)[0];
+  assert.equal(entry?.parallelUploadUrls?.length, 4, 'four part URLs stored');
+  const atRestart = await serverOffset(entry!);
+  assert.ok(atRestart > 0 && atRestart < file.bytes.length, `parts hold ${atRestart} bytes at restart`);
+
+  const second = await runPush(['--endpoint', server.endpoint, file.path], fp);
+  assert.equal(second.code, EXIT.OK, second.stderr);
+  assert.match(second.stdout, /resuming parts\.bin at [\d.]+ MB of 50 MB \(4 parallel parts, as the earlier run\)/);
+  assert.doesNotMatch(second.stdout, /starting over/);
+  const sent = /parts\.bin: sent ([\d.]+) MB/.exec(second.stdout);
+  assert.ok(sent && Number(sent[1]) < 50, `second run sent only the rest: ${sent?.[0]}`);
+  const rows = await catalog(server.url);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]!.md5, file.md5);
+});
+
+test('--parallel must be a whole number from 1 to 16: the usage exit code otherwise', async (t) => {
+  const dir = tmpDir(t);
+  const file = writeTestFile(dir, 'p.bin', 10);
+  for (const bad of ['0', '17', '2.5', 'four', '-1']) {
+    const run = await runPush(['--endpoint', 'http://127.0.0.1:9/files/', `--parallel=${bad}`, file.path], path.join(dir, 'fp.json'));
+    assert.equal(run.code, EXIT.USAGE, `--parallel ${bad}`);
+    assert.match(run.stderr, new RegExp(`--parallel must be a whole number from 1 to 16, got "${bad.replace('.', '\\.')}"`));
+  }
+});
+
+test('an earlier upload that expired on the server (410, or 404 once swept): push says so and starts over', async (t) => {
+  const server = await startTestServer(t, { expireAfterMs: 1500 });
+  const dir = tmpDir(t);
+  const fp = path.join(dir, 'fp.json');
+  const gone = writeTestFile(dir, 'gone.bin', 300_000, 31);
+  const swept = writeTestFile(dir, 'swept.bin', 200_000, 32);
+  const parted = writeTestFile(dir, 'parted.bin', 400_000, 33);
+  // Earlier, unfinished uploads as killed runs leave them: a single one and a parallel one.
+  const earlier = await create(server.endpoint, 300_000, { filename: 'gone.bin' });
+  await patch(earlier, 0, gone.bytes.subarray(0, 5000));
+  storeEarlierUpload(fp, gone.path, server.endpoint, { uploadUrl: earlier });
+  const earlierSwept = await create(server.endpoint, 200_000, { filename: 'swept.bin' });
+  storeEarlierUpload(fp, swept.path, server.endpoint, { uploadUrl: earlierSwept });
+  const parts = [];
+  for (const size of [200_000, 200_000]) {
+    const res = await tus('POST', server.endpoint, { 'Upload-Length': String(size), 'Upload-Concat': 'partial' });
+    parts.push(new URL(res.headers.location!, server.endpoint).toString());
+  }
+  storeEarlierUpload(fp, parted.path, server.endpoint, { parallelUploadUrls: parts });
+
+  await sleep(2000);
+  assert.equal((await tus('HEAD', earlier)).status, 410, 'expired');
+  await server.store.deleteExpired();
+  assert.equal((await tus('HEAD', earlierSwept)).status, 404, 'swept');
+
+  const run = await runPush(['--endpoint', server.endpoint, gone.path, swept.path, parted.path], fp);
+  assert.equal(run.code, EXIT.OK, run.stderr);
+  for (const name of ['gone.bin', 'swept.bin', 'parted.bin']) {
+    assert.match(run.stdout, new RegExp(`the earlier upload of ${name.replace('.', '\\.')} expired on the server; starting over`));
+  }
+  assert.doesNotMatch(run.stdout, /resuming/);
+  const rows = await catalog(server.url);
+  for (const f of [gone, swept, parted]) assert.equal(rows.find((r) => r.name === path.basename(f.path))?.md5, f.md5);
+  assert.deepEqual(readStoredUploads(fp), [], 'the expired entries are forgotten');
 });

@@ -14,7 +14,12 @@ export interface PushOptions {
   retryForSeconds: number;
   /** Bytes per PATCH; Infinity streams the whole file in one request. */
   chunkSize: number;
+  /** Parts sent at once (tus concatenation extension); 1 is a single stream. */
+  parallel: number;
 }
+
+/** More connections than this stop helping on one server and only add partial uploads to clean up. */
+export const MAX_PARALLEL = 16;
 
 export const USAGE = `usage: tuspass push [options] FILE...
 
@@ -30,10 +35,15 @@ Uploads files to a tuspass (or any tus 1.0.0) server, resuming where an earlier 
   --no-resume          start over instead of resuming an earlier upload of the same file
   --retry-for SECONDS  keep retrying network errors and 5xx this long (default 60)
   --chunk-size SIZE    bytes per request, e.g. 8M (default: the whole file in one request)
+  --parallel N         send each file as N parts at once, 1-16 (default 1; needs the
+                       server's concatenation extension)
   -h, --help           this text
 
 Exit codes: see client/cli/README.md (0 ok, 3 local file, 4 unreachable, 5 rejected by the
-server, 6 rejected by the completion service, 7 completion pending).`;
+server, 6 rejected by the completion service, 7 completion pending).
+
+Environment: TUSPASS_FINGERPRINTS names the file that remembers started uploads
+(default $XDG_CONFIG_HOME/tuspass/uploads.json or ~/.config/tuspass/uploads.json).`;
 
 export class UsageError extends Error {}
 
@@ -55,6 +65,7 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
         'no-resume': { type: 'boolean', default: false },
         'retry-for': { type: 'string', default: '60' },
         'chunk-size': { type: 'string' },
+        parallel: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -89,6 +100,10 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
     if (size === undefined || size < 1) problems.push(`--chunk-size must be a size like 5242880, 512k or 8M, got "${values['chunk-size']}"`);
     else chunkSize = size;
   }
+  const parallel = Number(values.parallel);
+  if (!/^\d+$/.test(values.parallel) || parallel < 1 || parallel > MAX_PARALLEL) {
+    problems.push(`--parallel must be a whole number from 1 to ${MAX_PARALLEL}, got "${values.parallel}"`);
+  }
   if (positionals.length === 0) problems.push('no FILE given');
   if (problems.length) throw new UsageError(problems.join('\n'));
 
@@ -100,6 +115,7 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
     resume: !values['no-resume'],
     retryForSeconds: retryFor,
     chunkSize,
+    parallel,
   };
 }
 

@@ -2,11 +2,13 @@
 // The file goes in as an fs.ReadStream that has a path: tus-js-client's Node FileReader then
 // opens a fresh read stream per PATCH from the offset (its FileSource), so nothing is
 // buffered whatever the file size, and its fingerprint (path, size, mtime, endpoint) lets a
-// later run find the upload URL again.
+// later run find the upload URL again. With --parallel N, tus-js-client slices that stream
+// into N ranged read streams, each sent as a partial upload and concatenated by the server.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Upload, type DetailedError, type HttpRequest, type HttpResponse } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
+import { isPartFailureSeenByParent } from '../shared/parallel-retry.ts';
 import { describeFailure } from '../shared/upload-failure.ts';
 import { formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
 import { contentTypeFor } from './content-type.ts';
@@ -15,6 +17,7 @@ import type { JsonFileUrlStorage } from './fingerprint-store.ts';
 import type { LocalFile } from './local-files.ts';
 import { createProgressDisplay } from './progress-display.ts';
 import type { PushOptions } from './push-args.ts';
+import { prepareResume, type ResumeStart } from './resume-previous.ts';
 import { backoffDelays, RetryPolicy } from './retry-policy.ts';
 
 export interface PushContext {
@@ -39,11 +42,29 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   const progress = createProgressDisplay(ctx.progressMode, name, ctx.out);
   const retry = new RetryPolicy(options.retryForSeconds * 1000);
   const started = Date.now();
-  let startOffset = 0;
+  let resumed: ResumeStart = { offset: 0, announced: false };
   let lastMethod = '';
 
   say(`uploading ${name} (${formatBytes(file.size)}) to ${options.endpoint}`);
   const ended = await new Promise<Ended>((resolve) => {
+    // Fallback for what the check before the start could not see (no answer then, or the
+    // upload expired in between): tus-js-client's own HEAD of a resume. A part's HEAD only
+    // knows that part's offset, so only its expiry is worth a line.
+    const onHead = (req: HttpRequest, res: HttpResponse) => {
+      const status = res.getStatus();
+      const isPart = req.getHeader('Upload-Concat') === 'partial';
+      if (status === 404 || status === 410) {
+        say(isPart
+          ? `${name}: a part of the earlier upload expired on the server; sending that part again`
+          : `the earlier upload of ${name} expired on the server; starting over`);
+        resumed = { offset: 0, announced: true };
+      } else if (status < 300 && !isPart && !resumed.announced) {
+        // The HEAD of a resume carries the server's offset (tus 1.0.0, "HEAD": MUST include Upload-Offset).
+        const offset = Number(res.getHeader('Upload-Offset')) || 0;
+        if (offset < file.size) say(`resuming ${name} at ${formatBytes(offset)} of ${formatBytes(file.size)}`);
+        resumed = { offset, announced: true };
+      }
+    };
     const upload = new Upload(fs.createReadStream(file.path), {
       endpoint: options.endpoint,
       metadata: { filename: name, filetype: contentTypeFor(file.path), ...options.fields },
@@ -53,22 +74,29 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
       storeFingerprintForResuming: true,
       // A finished upload is not resumable: the next push of the same file is a new upload.
       removeFingerprintOnSuccess: true,
-      onShouldRetry: (error, attempt, opts) => retry.shouldRetry(error, opts.retryDelays?.[attempt] ?? 0),
+      parallelUploads: options.parallel,
+      onShouldRetry: (error, attempt, opts) =>
+        !isPartFailureSeenByParent(error, opts) && retry.shouldRetry(error, opts.retryDelays?.[attempt] ?? 0),
       onAfterResponse: (req: HttpRequest, res: HttpResponse) => {
         retry.answered(res.getStatus());
         lastMethod = req.getMethod();
-        if (req.getMethod() === 'HEAD' && res.getStatus() < 300) {
-          // The HEAD of a resume carries the server's offset (tus 1.0.0, "HEAD": MUST include Upload-Offset).
-          startOffset = Number(res.getHeader('Upload-Offset')) || 0;
-          if (startOffset < file.size) say(`resuming ${name} at ${formatBytes(startOffset)} of ${formatBytes(file.size)}`);
-        }
+        if (req.getMethod() === 'HEAD') onHead(req, res);
       },
       onProgress: (done, total) => progress.update(done, total),
       onSuccess: ({ lastResponse }) => resolve({ how: 'success', response: lastResponse, viaHead: lastMethod === 'HEAD' }),
-      onError: (error) => resolve({ how: 'error', error }),
+      onError: (error) => {
+        // When one part of a parallel upload gives up, the others would keep sending: stop them.
+        void upload.abort(false);
+        resolve({ how: 'error', error });
+      },
     });
     ctx.signal.addEventListener('abort', () => { void upload.abort(false); resolve({ how: 'interrupted' }); }, { once: true });
-    void begin(upload, options.resume).catch((error: Error) => resolve({ how: 'error', error }));
+    prepareResume(upload, { name, size: file.size }, options, say)
+      .then((start) => {
+        resumed = start;
+        upload.start();
+      })
+      .catch((error: Error) => resolve({ how: 'error', error }));
   });
   progress.end();
 
@@ -87,21 +115,9 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
     return EXIT.OK;
   }
   const seconds = (Date.now() - started) / 1000;
-  const sent = file.size - startOffset;
+  const sent = file.size - resumed.offset;
   say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} (${formatSpeed(sent / Math.max(seconds, 0.001))})`);
   return reportAnswer(name, readCompletionAnswer(ended.response), ctx);
-}
-
-/** Resumes the newest earlier upload of this file unless --no-resume, which forgets them all. */
-async function begin(upload: Upload, resume: boolean): Promise<void> {
-  const previous = await upload.findPreviousUploads();
-  if (resume && previous.length > 0) {
-    previous.sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
-    upload.resumeFromPreviousUpload(previous[0]!);
-  } else {
-    for (const p of previous) await upload.options.urlStorage?.removeUpload(p.urlStorageKey);
-  }
-  upload.start();
 }
 
 function reportAnswer(name: string, answer: CompletionAnswer, ctx: PushContext): ExitCode {
