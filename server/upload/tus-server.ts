@@ -22,7 +22,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     maxSize: config.maxSize || undefined,
     allowedHeaders: EXTRA_ALLOWED_HEADERS,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
-    postReceiveInterval: 1000,
+    postReceiveInterval: config.progressHooksIntervalMs,
 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
