@@ -58,6 +58,12 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     const node = nodeRequestOf(req);
     events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' }));
   });
+  server.on(EVENTS.POST_RECEIVE, (_body, upload) => {
+    // Creation-with-upload bodies: @tus/server passes the body stream here, not the request, so the
+    // payload names the request by method and URI only.
+    const http = { Method: 'POST', URI: `${TUS_PATH}/${upload.id}`, RemoteAddr: '', Header: {} };
+    events.notify('post-receive', http, events.hookUpload(upload));
+  });
   server.on(EVENTS.POST_TERMINATE, (req, _res, id) => {
     events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, {}, false));
   });
