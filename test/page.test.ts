@@ -165,3 +165,70 @@ test('the page is served with a same-origin-only content security policy', async
   assert.match(bundle.headers.get('content-type') ?? '', /javascript/);
   assert.ok(path.basename(screenshotPath('x.png')) === 'x.png');
 });
+
+test('parallel connections: the setting is remembered, a file goes up in three parts (paused and resumed), the table shows its md5', async (t) => {
+  const server = await startTestServer(t);
+  const dir = tmpDir(t);
+  const file = writeTestFile(dir, 'three-parts.bin', 12 * MB + 3, 41);
+  const session = await openPage(t, server.url);
+  const { page } = session;
+  const setting = page.getByLabel('Parallel connections');
+  assert.equal(await setting.inputValue(), '1', 'one stream by default');
+  await setting.fill('3');
+  await setting.dispatchEvent('change');
+  await page.reload();
+  assert.equal(await page.getByLabel('Parallel connections').inputValue(), '3', 'remembered across a reload');
+
+  const concat: string[] = [];
+  page.on('request', (req) => {
+    const header = req.headers()['upload-concat'];
+    if (req.method() === 'POST' && header) concat.push(header.split(';')[0]!);
+  });
+  await session.throttleUpload(4 * MB);
+  await page.setInputFiles('#file-input', file.path);
+  const item = uploadItem(page, 'three-parts.bin');
+  // Pause and resume mid-way: the parts continue from their offsets on the server.
+  await waitForBytes(page, 'three-parts.bin', 3 * MB);
+  await item.getByRole('button', { name: /^Pause/ }).click();
+  await item.locator('.upload-status').filter({ hasText: /^Paused at / }).waitFor();
+  await item.getByRole('button', { name: /^Resume/ }).click();
+  await session.throttleUpload(-1);
+  await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 30_000 });
+  assert.match((await item.locator('.upload-record').textContent()) ?? '', new RegExp(`md5 ${file.md5}`));
+  await page.locator('#completed tbody tr').filter({ hasText: file.md5 }).waitFor({ timeout: 10_000 });
+  assert.deepEqual(concat.sort(), ['final', 'partial', 'partial', 'partial'], 'three partial uploads (resumed, not created again) and one final');
+  const rows = (await (await fetch(`${server.url}/api/uploads`)).json()) as { md5: string }[];
+  assert.deepEqual(rows.map((r) => r.md5), [file.md5], 'one record for the whole file');
+
+  // Out-of-range values are clamped to 1-8.
+  await page.getByLabel('Parallel connections').fill('50');
+  await page.getByLabel('Parallel connections').dispatchEvent('change');
+  assert.equal(await page.getByLabel('Parallel connections').inputValue(), '8');
+});
+
+test('an earlier upload that expired on the server: choosing the file again says so and starts over', async (t) => {
+  const server = await startTestServer(t, { expireAfterMs: 2000 });
+  const dir = tmpDir(t);
+  const file = writeTestFile(dir, 'late.bin', 600_000, 42);
+  const session = await openPage(t, server.url);
+  const { page } = session;
+  await session.throttleUpload(100_000);
+  await page.setInputFiles('#file-input', file.path);
+  await waitForBytes(page, 'late.bin', 50_000);
+  await page.reload();
+  const stored = await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('tus::')).map(([, v]) => JSON.parse(v).uploadUrl as string));
+  assert.equal(stored.length, 1, 'the unfinished upload is remembered');
+  const deadline = Date.now() + 10_000;
+  while ((await tus('HEAD', stored[0]!)).status !== 410) {
+    assert.ok(Date.now() < deadline, 'the earlier upload expires');
+    await page.waitForTimeout(200);
+  }
+
+  await session.throttleUpload(-1);
+  await page.setInputFiles('#file-input', file.path);
+  const item = uploadItem(page, 'late.bin');
+  await item.locator('.upload-note').filter({ hasText: 'The earlier upload of this file expired on the server, so it started over from the beginning.' }).waitFor();
+  await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 15_000 });
+  await page.locator('#completed tbody tr').filter({ hasText: file.md5 }).waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: screenshotPath('page-expired-start-over.png'), fullPage: true });
+});

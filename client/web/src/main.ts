@@ -4,6 +4,7 @@
 import { CompletedTable } from './completed-table.ts';
 import { byId } from './dom.ts';
 import { attachDropZone } from './drop-zone.ts';
+import { attachParallelSetting } from './parallel-setting.ts';
 import { UploadRow } from './upload-row.ts';
 import { UploadTask } from './upload-task.ts';
 
@@ -14,6 +15,7 @@ const list = byId<HTMLUListElement>('uploads');
 const pageMessage = byId<HTMLParagraphElement>('page-message');
 const nameField = byId<HTMLInputElement>('field-name');
 const descriptionField = byId<HTMLTextAreaElement>('field-description');
+const parallelUploads = attachParallelSetting(byId<HTMLInputElement>('setting-parallel'));
 const completed = new CompletedTable(
   byId<HTMLTableElement>('completed').tBodies[0]!,
   byId('completed-status'),
@@ -42,7 +44,7 @@ function addFiles(files: File[]): void {
       busy.push(file.name);
       continue;
     }
-    const task = new UploadTask(file, fieldMetadata(), endpoint, (t) => rows.get(t)?.update(), () => void completed.refresh());
+    const task = new UploadTask(file, { metadata: fieldMetadata(), endpoint, parallelUploads: parallelUploads() }, (t) => rows.get(t)?.update(), () => void completed.refresh());
     const row = new UploadRow(task);
     tasks.push(task);
     rows.set(task, row);

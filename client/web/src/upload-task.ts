@@ -1,8 +1,11 @@
 // One file's upload on the page: a small state machine around a tus-js-client Upload with
 // pause (abort without deleting), resume, cancel (abort and delete on the server), retry,
-// and resume from an earlier visit through tus-js-client's fingerprints in localStorage.
-import { Upload, type DetailedError, type HttpRequest, type HttpResponse } from 'tus-js-client';
+// and resume from an earlier visit through tus-js-client's fingerprints in localStorage —
+// checked first, so an earlier upload that expired on the server starts over with a message.
+import { Upload, type DetailedError, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../../shared/completion-answer.ts';
+import { isPartFailureSeenByParent } from '../../shared/parallel-retry.ts';
+import { checkPreviousUpload, newestPreviousUpload } from '../../shared/previous-upload-check.ts';
 import { SpeedMeter } from '../../shared/speed-meter.ts';
 import { formatBytes } from '../../shared/units.ts';
 import { describeFailure, type UploadFailure } from '../../shared/upload-failure.ts';
@@ -11,6 +14,15 @@ export type TaskState = 'starting' | 'uploading' | 'retrying' | 'finishing' | 'p
 
 /** Waits before each automatic retry of a network error or 5xx; after the last, the page shows Retry. */
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10_000, 20_000, 30_000];
+
+export interface TaskSettings {
+  /** Pass-through fields of the completion form, sent as upload metadata. */
+  metadata: Record<string, string>;
+  /** tus creation endpoint. */
+  endpoint: string;
+  /** Parts sent at once (the page's "Parallel connections"); 1 is a single stream. */
+  parallelUploads: number;
+}
 
 export class UploadTask {
   state: TaskState = 'starting';
@@ -24,25 +36,43 @@ export class UploadTask {
   failure: UploadFailure | undefined;
   readonly meter = new SpeedMeter();
 
-  private readonly upload: Upload;
+  private upload: Upload;
+  private readonly settings: TaskSettings;
+  /** The first start may resume an earlier visit's upload; later ones continue this visit's. */
+  private firstStart = true;
   private lastMethod = '';
+  /** Resuming an earlier visit's upload whose offset the check before the start could not get. */
   private resumingEarlier = false;
+  readonly endpoint: string;
 
   constructor(
     readonly file: File,
-    metadata: Record<string, string>,
-    readonly endpoint: string,
+    settings: TaskSettings,
     private readonly changed: (task: UploadTask) => void,
     private readonly finished: (task: UploadTask) => void,
   ) {
     this.bytesTotal = file.size;
-    this.upload = new Upload(file, {
-      endpoint,
-      metadata: { filename: file.name, filetype: file.type || 'application/octet-stream', ...metadata },
+    this.endpoint = settings.endpoint;
+    this.settings = settings;
+    this.upload = this.newUpload();
+  }
+
+  /**
+   * A fresh tus-js-client Upload for every start, resume and retry, resumed from the URLs it
+   * stored: an aborted Upload keeps internal state (a parallel one stays "aborted" after a
+   * restart and would then swallow its errors), and starting afresh from storage is the same
+   * path as a reload, which is tested.
+   */
+  private newUpload(): Upload {
+    const { file, settings } = this;
+    return new Upload(file, {
+      endpoint: settings.endpoint,
+      metadata: { filename: file.name, filetype: file.type || 'application/octet-stream', ...settings.metadata },
       retryDelays: RETRY_DELAYS,
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
-      onShouldRetry: (err, attempt) => this.shouldRetry(err, attempt),
+      parallelUploads: settings.parallelUploads,
+      onShouldRetry: (err, attempt, options) => this.shouldRetry(err, attempt, options),
       onAfterResponse: (req, res) => this.afterResponse(req, res),
       onProgress: (done) => this.progress(done),
       onSuccess: ({ lastResponse }) => this.succeed(lastResponse),
@@ -60,18 +90,60 @@ export class UploadTask {
   }
 
   async start(): Promise<void> {
+    this.set('uploading', 'Connecting…');
+    await this.startFresh();
+  }
+
+  private async startFresh(): Promise<void> {
+    const upload = this.newUpload();
+    this.upload = upload;
     try {
-      const previous = await this.upload.findPreviousUploads();
-      if (previous.length > 0) {
-        previous.sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
-        this.upload.resumeFromPreviousUpload(previous[0]!);
-        this.resumingEarlier = true;
-      }
+      await this.resumeEarlierUpload();
     } catch {
       // No localStorage (private mode, disabled): the upload still works, it just cannot resume later.
     }
-    this.set('uploading', 'Connecting…');
-    this.upload.start();
+    this.firstStart = false;
+    // Paused or cancelled while the check ran: this upload must not start.
+    if (this.upload === upload && this.active) upload.start();
+  }
+
+  /**
+   * Resumes the newest earlier upload of this file if the server still has it; otherwise
+   * forgets it and says that this upload starts over. An earlier single-stream upload is
+   * resumed as one stream whatever the setting says now: tus-js-client would otherwise start
+   * a new parallel upload that it never stores, so a reload could not resume it.
+   */
+  private async resumeEarlierUpload(): Promise<void> {
+    const previous = await this.upload.findPreviousUploads();
+    const newest = newestPreviousUpload(previous);
+    if (!newest) return;
+    const state = await checkPreviousUpload(newest);
+    if (state.kind === 'gone') {
+      for (const p of previous) await this.upload.options.urlStorage?.removeUpload(p.urlStorageKey);
+      this.noteStartOver(state.expired, state.status);
+      return;
+    }
+    this.upload.resumeFromPreviousUpload(newest);
+    const parts = newest.parallelUploadUrls?.length ?? 0;
+    if (parts === 0) this.upload.options.parallelUploads = 1;
+    if (state.kind === 'resumable') this.noteResumed(state.offset, parts, this.firstStart);
+    else this.resumingEarlier = parts === 0 && this.firstStart;
+  }
+
+  /** `fromEarlierVisit` false: resuming after Pause or Retry, which the status line says already. */
+  private noteResumed(offset: number, parts: number, fromEarlierVisit: boolean): void {
+    this.bytesDone = offset;
+    if (!fromEarlierVisit) return;
+    if (offset >= this.bytesTotal && parts === 0) return;
+    const how = parts > 0 ? ` in ${parts} parallel parts` : '';
+    this.note = `Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)}${how} — this file was partly uploaded before.`;
+  }
+
+  private noteStartOver(expired: boolean, status: number): void {
+    this.bytesDone = 0;
+    this.note = expired
+      ? 'The earlier upload of this file expired on the server, so it started over from the beginning.'
+      : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the beginning.`;
   }
 
   pause(): void {
@@ -86,7 +158,7 @@ export class UploadTask {
     this.failure = undefined;
     this.meter.reset();
     this.set('uploading', 'Resuming…');
-    this.upload.start();
+    void this.startFresh();
   }
 
   retry(): void {
@@ -107,7 +179,8 @@ export class UploadTask {
     return this.state === 'error' && this.failure?.kind !== 'rejected-by-app' && this.failure?.status !== 413;
   }
 
-  private shouldRetry(err: DetailedError, attempt: number): boolean {
+  private shouldRetry(err: DetailedError, attempt: number, options: UploadOptions): boolean {
+    if (isPartFailureSeenByParent(err, options)) return false;
     const failure = describeFailure(err, this.endpoint);
     const retryable =
       failure.kind === 'unreachable' || failure.kind === 'server-error' || failure.status === 409 || failure.status === 423;
@@ -117,17 +190,27 @@ export class UploadTask {
     return true;
   }
 
+  /**
+   * tus-js-client's own HEAD of a resume: after Pause/Retry it gives the offset to continue
+   * from; a 404/410 means the upload expired meanwhile (e.g. paused too long) and tus-js-client
+   * starts it over, which the page says. A part's HEAD (parallel upload) knows only that
+   * part's offset, so only its expiry is shown.
+   */
   private afterResponse(req: HttpRequest, res: HttpResponse): void {
     this.lastMethod = req.getMethod();
-    if (this.lastMethod === 'HEAD' && res.getStatus() < 300) {
+    if (this.lastMethod !== 'HEAD') return;
+    const status = res.getStatus();
+    const expired = status === 404 || status === 410;
+    if (req.getHeader('Upload-Concat') === 'partial') {
+      if (expired) this.note = 'A part of this upload expired on the server; that part is being sent again.';
+    } else if (expired) {
+      this.noteStartOver(true, status);
+    } else if (status < 300) {
       const offset = Number(res.getHeader('Upload-Offset')) || 0;
-      this.bytesDone = offset;
-      if (this.resumingEarlier && offset < this.bytesTotal) {
-        this.note = `Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)} — this file was partly uploaded before.`;
-      }
-      this.resumingEarlier = false;
-      this.changed(this);
+      this.noteResumed(offset, 0, this.resumingEarlier);
     }
+    this.resumingEarlier = false;
+    this.changed(this);
   }
 
   private progress(done: number): void {
@@ -161,6 +244,10 @@ export class UploadTask {
   private fail(err: Error): void {
     if (this.state === 'cancelled' || this.state === 'paused') return;
     this.failure = describeFailure(err, this.endpoint);
+    // When one part of a parallel upload gives up, the others would keep sending: stop them
+    // (Retry starts them all again from the server's offsets). Only after reading the error:
+    // aborting clears the XHR whose status and body the error's response reads.
+    void this.upload.abort(false);
     const offline = navigator.onLine === false ? ' The browser says it is offline; the upload continues when you press Retry.' : '';
     this.set('error', `${capitalize(this.failure.message)}.${offline}`);
   }
