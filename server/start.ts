@@ -39,6 +39,26 @@ export interface RunningTuspass {
   close(): Promise<void>;
 }
 
+/**
+ * Uploads that were complete when the process stopped, before their completion was handled (hooks
+ * run, form delivered or queued): handled now, so no finished upload goes unannounced.
+ */
+function resumeCompletions(store: DigestFileStore, events: UploadEvents, log: (line: string) => void): void {
+  const http = { Method: 'PATCH', URI: '', RemoteAddr: '', Header: {} };
+  void (async () => {
+    for (const id of await store.awaitingCompletion()) {
+      try {
+        const upload = await store.getUpload(id);
+        const concat = await store.concatOf(id);
+        log(`completion: upload ${id} finished before the last stop; handling its completion now`);
+        await events.finish({ ...http, URI: `/files/${id}` }, upload, { isPartial: concat?.kind === 'partial', isFinal: concat?.kind === 'final', parts: concat?.kind === 'final' ? concat.parts : undefined });
+      } catch (e) {
+        log(`completion: upload ${id}: ${(e as Error).message}`);
+      }
+    }
+  })().catch((e: Error) => log(`completion: scanning the store: ${e.message}`));
+}
+
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
 function tusExtensions(config: Config): string[] {
   const all = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'concatenation'];
@@ -119,6 +139,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
   if (withCompletion && !config.completionUrl) target.url = `http://${self}:${port}/complete/`;
   await queue.start();
+  resumeCompletions(store, events, log);
 
   return {
     url,

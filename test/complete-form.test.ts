@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
@@ -137,4 +138,28 @@ test('a notice queued and later rejected removes the upload then', async (t) => 
   assert.equal(last.headers['tuspass-completion'], 'pending');
   assert.ok(await s.queue.drained(10_000));
   assert.equal(fs.existsSync(s.store.filePath(id)), false);
+});
+
+test('an upload complete when the process stopped, before its form went out, is announced at the next start', async (t) => {
+  const dataDir = tmpDir(t);
+  let s = await startTestServer(t, { dataDir });
+  const bytes = patternBytes(40_000, 21);
+  const url = await create(s.endpoint, bytes.length, { filename: 'crashed.bin' });
+  const id = url.split('/').pop()!;
+  const port = Number(new URL(s.url).port);
+  await s.close();
+  // What a crash between the last write and the completion leaves: all bytes, a "finished" state.
+  await s.store.append(Readable.from([bytes]), id, 0, { size: bytes.length });
+  assert.ok((await s.store.awaitingCompletion()).includes(id));
+
+  s = await startTestServer(t, { dataDir, port });
+  let list: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < 100 && !list.length; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+  }
+  assert.equal(list.length, 1, 'recorded after the restart');
+  assert.equal(list[0]!.md5, md5(bytes));
+  assert.equal(list[0]!.name, 'crashed.bin');
+  assert.deepEqual(await s.store.awaitingCompletion(), [], 'nothing left to announce');
 });

@@ -14,13 +14,32 @@ const FACTORIES: Record<DigestName, () => Promise<IHasher>> = {
   crc32: () => createCRC32(),
 };
 
+/**
+ * Each hash-wasm hasher is its own WebAssembly instance, costly to start (a profile of many small
+ * uploads showed instantiation among the top costs): hashers are reused.
+ */
+const POOL_LIMIT = 64;
+const pool: Record<DigestName, IHasher[]> = { md5: [], sha1: [], crc32: [] };
+
+async function acquire(name: DigestName): Promise<IHasher> {
+  return (pool[name].pop() ?? (await FACTORIES[name]())).init();
+}
+
+function release(name: DigestName, hasher: IHasher): void {
+  if (pool[name].length < POOL_LIMIT) pool[name].push(hasher);
+}
+
 interface SavedState {
   version: 1;
   offset: number;
+  /** The upload was complete when saved: its completion has not been handled yet. */
+  finished?: boolean;
   states: Partial<Record<DigestName, string>>;
 }
 
 export class DigestState {
+  private released = false;
+
   private constructor(
     /** Bytes of the upload the hashers have seen, from byte 0. */
     public offset: number,
@@ -29,30 +48,27 @@ export class DigestState {
 
   static async fresh(algorithms: readonly DigestName[]): Promise<DigestState> {
     const hashers = new Map<DigestName, IHasher>();
-    for (const name of algorithms) hashers.set(name, (await FACTORIES[name]()).init());
+    for (const name of algorithms) hashers.set(name, await acquire(name));
     return new DigestState(0, hashers);
   }
 
   /** Loads a saved state; algorithms missing from it (configuration changed) make it unusable: returns undefined. */
   static async load(file: string, algorithms: readonly DigestName[]): Promise<DigestState | undefined> {
-    let saved: SavedState;
-    try {
-      saved = JSON.parse(await fs.readFile(file, 'utf8')) as SavedState;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError) return undefined;
-      throw e;
-    }
-    if (saved.version !== 1 || !Number.isSafeInteger(saved.offset)) return undefined;
+    const saved = await readSaved(file);
+    if (!saved) return undefined;
+    if (!algorithms.every((name) => saved.states[name])) return undefined;
     const hashers = new Map<DigestName, IHasher>();
     for (const name of algorithms) {
-      const state = saved.states[name];
-      if (!state) return undefined;
-      const hasher = await FACTORIES[name]();
-      hasher.init();
-      hasher.load(Buffer.from(state, 'base64'));
+      const hasher = await acquire(name);
+      hasher.load(Buffer.from(saved.states[name]!, 'base64'));
       hashers.set(name, hasher);
     }
     return new DigestState(saved.offset, hashers);
+  }
+
+  /** Whether the state saved in this file says the upload was complete (its completion pending). */
+  static async isFinished(file: string): Promise<boolean> {
+    return (await readSaved(file))?.finished === true;
   }
 
   update(chunk: Uint8Array): void {
@@ -61,8 +77,8 @@ export class DigestState {
   }
 
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
-  async save(file: string): Promise<void> {
-    const saved: SavedState = { version: 1, offset: this.offset, states: {} };
+  async save(file: string, finished = false): Promise<void> {
+    const saved: SavedState = { version: 1, offset: this.offset, ...(finished ? { finished } : {}), states: {} };
     for (const [name, h] of this.hashers) saved.states[name] = Buffer.from(h.save()).toString('base64');
     const tmp = `${file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(saved));
@@ -73,11 +89,29 @@ export class DigestState {
   async digests(): Promise<Digests> {
     const out: Partial<Record<DigestName, string>> = {};
     for (const [name, h] of this.hashers) {
-      const copy = await FACTORIES[name]();
-      copy.init();
+      const copy = await acquire(name);
       copy.load(h.save());
       out[name] = copy.digest('hex');
+      release(name, copy);
     }
     return { ...(out as { md5: string }), size: this.offset };
   }
+
+  /** Gives the hashers back to the pool; the state is unusable afterwards. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const [name, h] of this.hashers) release(name, h);
+  }
+}
+
+async function readSaved(file: string): Promise<SavedState | undefined> {
+  let saved: SavedState;
+  try {
+    saved = JSON.parse(await fs.readFile(file, 'utf8')) as SavedState;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+  return saved.version === 1 && Number.isSafeInteger(saved.offset) ? saved : undefined;
 }

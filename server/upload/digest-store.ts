@@ -31,6 +31,8 @@ export interface AppendOptions {
   checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
   /** Told the upload's offset each time a batch reaches the disk (for post-receive). */
   onProgress?: (offset: number) => void;
+  /** The upload's length, when known: reaching it marks the saved state as awaiting completion. */
+  size?: number;
 }
 
 export interface AppendResult {
@@ -38,9 +40,13 @@ export interface AppendResult {
   exceeded: boolean;
 }
 
+/** Digest states kept in memory (the rest are on disk only). */
+const LIVE_STATES = 256;
+
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
   private readonly dir: string;
+  private readonly live = new Map<string, DigestState>();
 
   constructor(options: DigestStoreOptions) {
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
@@ -79,7 +85,7 @@ export class DigestFileStore extends FileStore {
     this.announced.delete(upload.id);
     const created = await super.create(upload);
     if (concat) await this.configstore.set(upload.id, { ...upload, concat } as unknown as Upload);
-    await (await DigestState.fresh(this.algorithms)).save(this.statePath(upload.id));
+    // No digest state file yet: a missing state is the fresh state at offset 0.
     return created;
   }
 
@@ -96,7 +102,8 @@ export class DigestFileStore extends FileStore {
 
   /** @tus/server's entry (creation-with-upload): a plain append. */
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    return (await this.append(readable, id, offset)).offset;
+    const size = ((await this.configstore.get(id)) as Upload | undefined)?.size;
+    return (await this.append(readable, id, offset, { size })).offset;
   }
 
   /**
@@ -130,6 +137,8 @@ export class DigestFileStore extends FileStore {
       // An interrupted body cannot be verified, so it is dropped like a mismatching one.
       const ok = failure === undefined && !exceeded && checksum.running.matches(checksum.expected);
       if (!ok) {
+        // The running digests took in the refused bytes: forget them; the saved state is still right.
+        this.forgetLive(id);
         await fsp.truncate(this.filePath(id), offset);
         await fsp.rm(this.unverifiedPath(id), { force: true });
         if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
@@ -137,23 +146,24 @@ export class DigestFileStore extends FileStore {
         return { offset, exceeded };
       }
     }
-    await state.save(this.statePath(id));
+    await state.save(this.statePath(id), state.offset === options.size);
     if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
     if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
     return { offset: state.offset, exceeded };
   }
 
   /** Builds a final upload from finished partials, in order, hashing the whole on the way. */
-  async concatenate(finalId: string, parts: readonly string[]): Promise<number> {
+  async concatenate(finalId: string, parts: readonly string[], total: number): Promise<number> {
     let offset = 0;
     for (const part of parts) {
       const source = fs.createReadStream(this.filePath(part), { highWaterMark: 1 << 20 });
-      offset = (await this.append(source as AsyncIterable<Buffer>, finalId, offset)).offset;
+      offset = (await this.append(source as AsyncIterable<Buffer>, finalId, offset, { size: total })).offset;
     }
     return offset;
   }
 
   override async remove(id: string): Promise<void> {
+    this.forgetLive(id);
     await super.remove(id);
     await fsp.rm(this.statePath(id), { force: true });
     await fsp.rm(this.unverifiedPath(id), { force: true });
@@ -186,6 +196,31 @@ export class DigestFileStore extends FileStore {
     return (await this.stateAt(id, offset)).digests();
   }
 
+  /**
+   * The completion of a finished upload was handled (hooks answered, the form delivered or queued):
+   * its digest state is no longer needed, and its absence tells a restart there is nothing to redo.
+   */
+  async completionHandled(id: string): Promise<void> {
+    this.forgetLive(id);
+    await fsp.rm(this.statePath(id), { force: true });
+  }
+
+  /** Finished uploads whose completion was not handled (the process stopped in between). */
+  async awaitingCompletion(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const name of await fsp.readdir(this.dir)) {
+      if (!name.endsWith('.digest')) continue;
+      const id = name.slice(0, -'.digest'.length);
+      if (await DigestState.isFinished(this.statePath(id))) ids.push(id);
+    }
+    return ids;
+  }
+
+  private forgetLive(id: string): void {
+    this.live.get(id)?.release();
+    this.live.delete(id);
+  }
+
   /** A checksummed PATCH that never finished (crash) is undone: cut back to where it started. */
   private async undoUnverified(id: string): Promise<void> {
     let start: number;
@@ -204,14 +239,32 @@ export class DigestFileStore extends FileStore {
    * (file truncated by hand, configuration changed) is rebuilt from the file.
    */
   private async stateAt(id: string, offset: number): Promise<DigestState> {
+    const live = this.live.get(id);
+    if (live && live.offset === offset) return live;
+    this.forgetLive(id);
     let state = await DigestState.load(this.statePath(id), this.algorithms);
-    if (!state || state.offset > offset) state = await DigestState.fresh(this.algorithms);
+    if (state && state.offset > offset) {
+      state.release();
+      state = undefined;
+    }
+    state ??= await DigestState.fresh(this.algorithms);
     if (state.offset < offset) {
       const gap = fs.createReadStream(this.filePath(id), { start: state.offset, end: offset - 1, highWaterMark: 1 << 20 });
       for await (const chunk of gap as AsyncIterable<Buffer>) state.update(chunk);
       await state.save(this.statePath(id));
     }
+    this.keepLive(id, state);
     return state;
+  }
+
+  /** Keeps the states of recently written uploads in memory, so a PATCH does not read them back. */
+  private keepLive(id: string, state: DigestState): void {
+    this.live.set(id, state);
+    if (this.live.size > LIVE_STATES) {
+      // Dropped, not released to the pool: with this many uploads at once it may still be in use.
+      const [oldest] = this.live.keys();
+      this.live.delete(oldest!);
+    }
   }
 }
 

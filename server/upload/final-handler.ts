@@ -72,7 +72,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         store.announceConcat(upload.id, { kind: 'final', parts });
         await store.create(upload);
         events.notify('post-create', http, events.hookUpload(upload, concat));
-        upload.offset = await store.concatenate(upload.id, parts);
+        upload.offset = await store.concatenate(upload.id, parts, size);
       });
       const answer = await events.finish(http, upload, concat);
       if (!deps.keepPartials) {

@@ -36,15 +36,37 @@ async function checksumOption(header: string | undefined): Promise<AppendOptions
   }
 }
 
-/** The request body as a source that can be ended early without destroying the socket. */
+/**
+ * The request body as a source that can be ended early without destroying the socket. (Not a
+ * Promise.race against one "stopped" promise: every race would stay attached to it, and keep its
+ * chunk alive, until the request ends — a whole body in memory.)
+ */
 function stoppable(req: AsyncIterable<Buffer>): { source: AsyncIterable<Buffer>; stop(): void } {
-  let stop!: () => void;
-  const stopped = new Promise<IteratorResult<Buffer>>((resolve) => {
-    stop = () => resolve({ done: true, value: undefined });
-  });
   const it = req[Symbol.asyncIterator]();
-  const source = { [Symbol.asyncIterator]: () => ({ next: () => Promise.race([it.next(), stopped]) }) };
-  return { source, stop };
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const done: IteratorResult<Buffer> = { done: true, value: undefined };
+  const next = (): Promise<IteratorResult<Buffer>> => {
+    if (stopped) return Promise.resolve(done);
+    return new Promise((resolve, reject) => {
+      wake = () => resolve(done);
+      it.next().then(
+        (r) => {
+          wake = undefined;
+          resolve(r);
+        },
+        (e) => {
+          wake = undefined;
+          reject(e);
+        },
+      );
+    });
+  };
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  return { source: { [Symbol.asyncIterator]: () => ({ next }) }, stop };
 }
 
 export function patchHandler(deps: PatchDeps): express.RequestHandler {
@@ -97,7 +119,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           body.stop();
         });
         try {
-          const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress });
+          const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
           upload.offset = result.offset;
           return { upload, concat, exceeded: result.exceeded, wrote: result.offset > offset, stopped };
         } finally {

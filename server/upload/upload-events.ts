@@ -124,9 +124,11 @@ export class UploadEvents {
     } catch (e) {
       if (!(e instanceof HookRejection)) throw e;
       if (e.response.RejectUpload) await this.store.remove(upload.id);
+      else await this.store.completionHandled(upload.id);
       return answerOf(e.response, 400);
     }
     this.hooks.notify({ ...request, Type: 'post-finish' });
+    await this.store.completionHandled(upload.id);
     return answer;
   }
 
