@@ -1,6 +1,6 @@
 // A server in its own process, so the client and the server do not share one event loop and the
 // RSS measured is the server's alone. Started by servers.ts with fork():
-//   server-child.ts <tuspass|reference|raw|raw-plain> <dataDir>
+//   server-child.ts <tuspass|tuspass-noform|reference|raw|raw-plain> <dataDir>
 // Messages in: {type:'memory'} → answers {type:'memory', rss, peakRss}; {type:'stop'} → closes and
 // exits normally (so `--cpu-prof` gets to write its profile).
 import fs from 'node:fs';
@@ -10,7 +10,7 @@ import { startTuspass } from '../server/start.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -26,6 +26,11 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass') {
     // md5 is always on; the completion service runs in-process and the complete-form hook posts to it.
     const running = await startTuspass(configFor({ dataDir, port: 0 }), { completion: true, log: () => undefined });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-noform') {
+    // The upload server alone, like for like with the reference: md5 on, no completion form.
+    const running = await startTuspass(configFor({ dataDir, port: 0, hooksBuiltin: [] }), { completion: false, log: () => undefined });
     return { url: running.url, close: running.close, storeDir };
   }
   const server = side === 'reference' ? await startReferenceServer(storeDir) : await startRawServer(storeDir, { md5: side === 'raw' });

@@ -43,10 +43,10 @@ export interface RunningTuspass {
  * Uploads that were complete when the process stopped, before their completion was handled (hooks
  * run, form delivered or queued): handled now, so no finished upload goes unannounced.
  */
-function resumeCompletions(store: DigestFileStore, events: UploadEvents, log: (line: string) => void): void {
+function resumeCompletions(ids: string[], store: DigestFileStore, events: UploadEvents, log: (line: string) => void): void {
   const http = { Method: 'PATCH', URI: '', RemoteAddr: '', Header: {} };
   void (async () => {
-    for (const id of await store.awaitingCompletion()) {
+    for (const id of ids) {
       try {
         const upload = await store.getUpload(id);
         const concat = await store.concatOf(id);
@@ -56,7 +56,7 @@ function resumeCompletions(store: DigestFileStore, events: UploadEvents, log: (l
         log(`completion: upload ${id}: ${(e as Error).message}`);
       }
     }
-  })().catch((e: Error) => log(`completion: scanning the store: ${e.message}`));
+  })();
 }
 
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
@@ -89,6 +89,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
     extensions: tusExtensions(config),
+    journalPath: path.join(config.dataDir, 'completions-handled'),
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
@@ -120,6 +121,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
   app.use(catalog ? createCompletionApp(config, catalog, { log }) : apiProxy(target.url));
 
+  // Before anything listens, so no upload finishing now is mistaken for one left from before.
+  const awaiting = await store.awaitingCompletion();
   const server = http.createServer(app);
   // Uploads of many GiB take long: no request timeout, but idle sockets still close (node's default).
   server.requestTimeout = 0;
@@ -139,7 +142,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
   if (withCompletion && !config.completionUrl) target.url = `http://${self}:${port}/complete/`;
   await queue.start();
-  resumeCompletions(store, events, log);
+  resumeCompletions(awaiting, store, events, log);
 
   return {
     url,

@@ -32,13 +32,13 @@ function release(name: DigestName, hasher: IHasher): void {
 interface SavedState {
   version: 1;
   offset: number;
-  /** The upload was complete when saved: its completion has not been handled yet. */
-  finished?: boolean;
   states: Partial<Record<DigestName, string>>;
 }
 
 export class DigestState {
   private released = false;
+  /** Whether a file holds (some version of) this state: loaded from one or saved to one. */
+  onDisk = false;
 
   private constructor(
     /** Bytes of the upload the hashers have seen, from byte 0. */
@@ -63,12 +63,9 @@ export class DigestState {
       hasher.load(Buffer.from(saved.states[name]!, 'base64'));
       hashers.set(name, hasher);
     }
-    return new DigestState(saved.offset, hashers);
-  }
-
-  /** Whether the state saved in this file says the upload was complete (its completion pending). */
-  static async isFinished(file: string): Promise<boolean> {
-    return (await readSaved(file))?.finished === true;
+    const state = new DigestState(saved.offset, hashers);
+    state.onDisk = true;
+    return state;
   }
 
   update(chunk: Uint8Array): void {
@@ -77,12 +74,13 @@ export class DigestState {
   }
 
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
-  async save(file: string, finished = false): Promise<void> {
-    const saved: SavedState = { version: 1, offset: this.offset, ...(finished ? { finished } : {}), states: {} };
+  async save(file: string): Promise<void> {
+    const saved: SavedState = { version: 1, offset: this.offset, states: {} };
     for (const [name, h] of this.hashers) saved.states[name] = Buffer.from(h.save()).toString('base64');
     const tmp = `${file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(saved));
     await fs.rename(tmp, file);
+    this.onDisk = true;
   }
 
   /** The digests of the bytes seen so far, without ending the running hashes. */

@@ -11,6 +11,7 @@ import { ERRORS as TUS_ERRORS, isPathInsideDirectory, Upload } from '@tus/utils'
 import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
 import { DigestState, type DigestName, type Digests } from './digest-state.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 
 export interface DigestStoreOptions {
@@ -19,6 +20,8 @@ export interface DigestStoreOptions {
   expirationPeriodInMilliseconds?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
+  /** The journal of handled completions (default: a hidden file in the store directory). */
+  journalPath?: string;
 }
 
 /** What the concatenation extension records in an upload's info file. */
@@ -31,7 +34,10 @@ export interface AppendOptions {
   checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
   /** Told the upload's offset each time a batch reaches the disk (for post-receive). */
   onProgress?: (offset: number) => void;
-  /** The upload's length, when known: reaching it marks the saved state as awaiting completion. */
+  /**
+   * The upload's length, when known. A write that completes the upload saves no state: if the
+   * process stops before the completion is handled, the gap since the last save is hashed again.
+   */
   size?: number;
 }
 
@@ -47,12 +53,15 @@ export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
   private readonly dir: string;
   private readonly live = new Map<string, DigestState>();
+  private readonly createdSizes = new Map<string, number | undefined>();
+  private readonly journal: CompletionJournal;
 
   constructor(options: DigestStoreOptions) {
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
     if (options.extensions) this.extensions = options.extensions;
+    this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'));
   }
 
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
@@ -85,6 +94,9 @@ export class DigestFileStore extends FileStore {
     this.announced.delete(upload.id);
     const created = await super.create(upload);
     if (concat) await this.configstore.set(upload.id, { ...upload, concat } as unknown as Upload);
+    // Creation-with-upload writes next: remember the length instead of reading the info back.
+    this.createdSizes.set(upload.id, upload.size);
+    if (this.createdSizes.size > 1024) this.createdSizes.delete(this.createdSizes.keys().next().value!);
     // No digest state file yet: a missing state is the fresh state at offset 0.
     return created;
   }
@@ -100,9 +112,10 @@ export class DigestFileStore extends FileStore {
     return super.getUpload(id);
   }
 
-  /** @tus/server's entry (creation-with-upload): a plain append. */
+  /** @tus/server's entry (creation-with-upload, right after create()): a plain append. */
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const size = ((await this.configstore.get(id)) as Upload | undefined)?.size;
+    const size = this.createdSizes.has(id) ? this.createdSizes.get(id) : ((await this.configstore.get(id)) as Upload | undefined)?.size;
+    this.createdSizes.delete(id);
     return (await this.append(readable, id, offset, { size })).offset;
   }
 
@@ -146,7 +159,7 @@ export class DigestFileStore extends FileStore {
         return { offset, exceeded };
       }
     }
-    await state.save(this.statePath(id), state.offset === options.size);
+    if (state.offset !== options.size) await state.save(this.statePath(id));
     if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
     if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
     return { offset: state.offset, exceeded };
@@ -164,6 +177,7 @@ export class DigestFileStore extends FileStore {
 
   override async remove(id: string): Promise<void> {
     this.forgetLive(id);
+    this.createdSizes.delete(id);
     await super.remove(id);
     await fsp.rm(this.statePath(id), { force: true });
     await fsp.rm(this.unverifiedPath(id), { force: true });
@@ -198,22 +212,34 @@ export class DigestFileStore extends FileStore {
 
   /**
    * The completion of a finished upload was handled (hooks answered, the form delivered or queued):
-   * its digest state is no longer needed, and its absence tells a restart there is nothing to redo.
+   * noted in the journal, and its digest state is no longer needed.
    */
   async completionHandled(id: string): Promise<void> {
+    const live = this.live.get(id);
     this.forgetLive(id);
-    await fsp.rm(this.statePath(id), { force: true });
+    await this.journal.handled(id);
+    if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
   }
 
-  /** Finished uploads whose completion was not handled (the process stopped in between). */
+  /**
+   * Finished uploads whose completion was never handled (the process stopped in between): complete
+   * on disk and missing from the journal. Also trims the journal to the uploads still stored.
+   */
   async awaitingCompletion(): Promise<string[]> {
-    const ids: string[] = [];
+    const handled = await this.journal.ids();
+    const waiting: string[] = [];
+    const stored = new Set<string>();
     for (const name of await fsp.readdir(this.dir)) {
-      if (!name.endsWith('.digest')) continue;
-      const id = name.slice(0, -'.digest'.length);
-      if (await DigestState.isFinished(this.statePath(id))) ids.push(id);
+      if (!name.endsWith('.json')) continue;
+      const id = name.slice(0, -'.json'.length);
+      stored.add(id);
+      if (handled.has(id)) continue;
+      const info = (await this.configstore.get(id)) as Upload | undefined;
+      const size = await fsp.stat(this.filePath(id)).then((s) => s.size, () => -1);
+      if (info?.size !== undefined && size === info.size) waiting.push(id);
     }
-    return ids;
+    await this.journal.compact(new Set([...handled].filter((id) => stored.has(id))));
+    return waiting;
   }
 
   private forgetLive(id: string): void {
@@ -242,6 +268,12 @@ export class DigestFileStore extends FileStore {
     const live = this.live.get(id);
     if (live && live.offset === offset) return live;
     this.forgetLive(id);
+    // Nothing written yet: the state is the fresh one, whatever the disk holds.
+    if (offset === 0) {
+      const fresh = await DigestState.fresh(this.algorithms);
+      this.keepLive(id, fresh);
+      return fresh;
+    }
     let state = await DigestState.load(this.statePath(id), this.algorithms);
     if (state && state.offset > offset) {
       state.release();

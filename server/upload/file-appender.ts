@@ -1,13 +1,15 @@
-// Appends a byte stream to a file at a position. Chunks are gathered into batches written with one
-// writev each while the next batch arrives (one write in flight), and each chunk is handed to
+// Appends a byte stream to a file at a position. A chunk is written at once when the disk is idle;
+// while a write is in flight the next chunks gather into a batch written with one writev (one write
+// in flight, at most BATCH_BYTES waiting), and each chunk is handed to
 // `onWritten` only after it is on disk, in order — the digest state never runs ahead of the file.
 import fsp from 'node:fs/promises';
 
 /** Bytes gathered before a writev: large enough to keep syscalls few, small enough to stay flat in memory. */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = 256 * 1024;
 
 export class FileAppender {
   private inFlight: Promise<void> | undefined;
+  private busy = false;
 
   private constructor(
     private readonly file: fsp.FileHandle,
@@ -44,9 +46,16 @@ export class FileAppender {
         total += chunk.byteLength;
         batch.push(chunk);
         batchBytes += chunk.byteLength;
-        if (batchBytes >= BATCH_BYTES) {
+        if (!this.busy || batchBytes >= BATCH_BYTES) {
           await this.inFlight;
-          this.inFlight = this.flush(batch);
+          this.busy = true;
+          const write = this.flush(batch).finally(() => {
+            this.busy = false;
+          });
+          // Awaited later (next batch or the end); marked handled now so a failing disk write that
+          // lands while we wait for the network is not an unhandled rejection.
+          write.catch(() => undefined);
+          this.inFlight = write;
           batch = [];
           batchBytes = 0;
         }

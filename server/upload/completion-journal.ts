@@ -1,0 +1,35 @@
+// Which finished uploads have had their completion handled (hooks answered, form delivered or
+// queued). One line per upload appended to one file, one write each: far cheaper per upload than a
+// marker file, and after a crash the finished uploads missing from it are the ones to announce.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+
+export class CompletionJournal {
+  private fd: number | undefined;
+
+  constructor(private readonly file: string) {}
+
+  async handled(id: string): Promise<void> {
+    this.fd ??= fs.openSync(this.file, 'a');
+    const fd = this.fd;
+    await new Promise<void>((resolve, reject) => fs.write(fd, `${id}\n`, (e) => (e ? reject(e) : resolve())));
+  }
+
+  async ids(): Promise<Set<string>> {
+    const text = await fsp.readFile(this.file, 'utf8').catch(() => '');
+    return new Set(text.split('\n').filter(Boolean));
+  }
+
+  /** Rewrites the journal with only the ids still wanted (uploads still in the store). */
+  async compact(keep: Set<string>): Promise<void> {
+    this.close();
+    const tmp = `${this.file}.tmp`;
+    await fsp.writeFile(tmp, [...keep].map((id) => `${id}\n`).join(''));
+    await fsp.rename(tmp, this.file);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
