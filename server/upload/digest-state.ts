@@ -1,33 +1,13 @@
 // The running digests of one upload (md5 always, sha1/crc32 when configured) and the number of bytes
-// they cover. The hashers' internal state is saved beside the upload after every PATCH, so a resumed
-// upload — even after a server restart — continues hashing where it stopped instead of re-reading.
+// they cover. The hashing itself runs on the hashing thread (hash-thread.ts); the hashers' internal
+// state is saved beside the upload after every PATCH, so a resumed upload — even after a server
+// restart — continues hashing where it stopped instead of re-reading.
 import fs from 'node:fs/promises';
-import { createCRC32, createMD5, createSHA1, type IHasher } from 'hash-wasm';
 import type { DigestAlgorithm } from '../config.ts';
+import { hashThread, type HashThread } from './hash-thread.ts';
 
 export type DigestName = 'md5' | DigestAlgorithm;
 export type Digests = Partial<Record<DigestName, string>> & { md5: string; size: number };
-
-const FACTORIES: Record<DigestName, () => Promise<IHasher>> = {
-  md5: createMD5,
-  sha1: createSHA1,
-  crc32: () => createCRC32(),
-};
-
-/**
- * Each hash-wasm hasher is its own WebAssembly instance, costly to start (a profile of many small
- * uploads showed instantiation among the top costs): hashers are reused.
- */
-const POOL_LIMIT = 64;
-const pool: Record<DigestName, IHasher[]> = { md5: [], sha1: [], crc32: [] };
-
-async function acquire(name: DigestName): Promise<IHasher> {
-  return (pool[name].pop() ?? (await FACTORIES[name]())).init();
-}
-
-function release(name: DigestName, hasher: IHasher): void {
-  if (pool[name].length < POOL_LIMIT) pool[name].push(hasher);
-}
 
 interface SavedState {
   version: 1;
@@ -43,40 +23,38 @@ export class DigestState {
   private constructor(
     /** Bytes of the upload the hashers have seen, from byte 0. */
     public offset: number,
-    private readonly hashers: Map<DigestName, IHasher>,
+    private readonly thread: HashThread,
+    private readonly key: number,
   ) {}
 
   static async fresh(algorithms: readonly DigestName[]): Promise<DigestState> {
-    const hashers = new Map<DigestName, IHasher>();
-    for (const name of algorithms) hashers.set(name, await acquire(name));
-    return new DigestState(0, hashers);
+    const thread = hashThread();
+    return new DigestState(0, thread, thread.open([...algorithms]));
   }
 
   /** Loads a saved state; algorithms missing from it (configuration changed) make it unusable: returns undefined. */
   static async load(file: string, algorithms: readonly DigestName[]): Promise<DigestState | undefined> {
     const saved = await readSaved(file);
-    if (!saved) return undefined;
-    if (!algorithms.every((name) => saved.states[name])) return undefined;
-    const hashers = new Map<DigestName, IHasher>();
-    for (const name of algorithms) {
-      const hasher = await acquire(name);
-      hasher.load(Buffer.from(saved.states[name]!, 'base64'));
-      hashers.set(name, hasher);
-    }
-    const state = new DigestState(saved.offset, hashers);
+    if (!saved || !algorithms.every((name) => saved.states[name])) return undefined;
+    const states: Partial<Record<DigestName, Uint8Array>> = {};
+    for (const name of algorithms) states[name] = Buffer.from(saved.states[name]!, 'base64');
+    const thread = hashThread();
+    const state = new DigestState(saved.offset, thread, thread.open([...algorithms], states));
     state.onDisk = true;
     return state;
   }
 
-  update(chunk: Uint8Array): void {
-    for (const h of this.hashers.values()) h.update(chunk);
+  /** Hashes a chunk (on the hashing thread). A promise means: too much waits to be hashed, wait for it. */
+  update(chunk: Uint8Array): void | Promise<void> {
     this.offset += chunk.byteLength;
+    return this.thread.update(this.key, chunk);
   }
 
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
   async save(file: string): Promise<void> {
+    const states = await this.thread.save(this.key);
     const saved: SavedState = { version: 1, offset: this.offset, states: {} };
-    for (const [name, h] of this.hashers) saved.states[name] = Buffer.from(h.save()).toString('base64');
+    for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
     const tmp = `${file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(saved));
     await fs.rename(tmp, file);
@@ -85,21 +63,14 @@ export class DigestState {
 
   /** The digests of the bytes seen so far, without ending the running hashes. */
   async digests(): Promise<Digests> {
-    const out: Partial<Record<DigestName, string>> = {};
-    for (const [name, h] of this.hashers) {
-      const copy = await acquire(name);
-      copy.load(h.save());
-      out[name] = copy.digest('hex');
-      release(name, copy);
-    }
-    return { ...(out as { md5: string }), size: this.offset };
+    return { ...((await this.thread.digest(this.key)) as { md5: string }), size: this.offset };
   }
 
-  /** Gives the hashers back to the pool; the state is unusable afterwards. */
+  /** Lets the hashing thread reuse the hashers; the state is unusable afterwards. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const [name, h] of this.hashers) release(name, h);
+    this.thread.close(this.key);
   }
 }
 

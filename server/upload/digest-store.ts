@@ -132,8 +132,8 @@ export class DigestFileStore extends FileStore {
       this.filePath(id),
       offset,
       (chunk) => {
-        state.update(chunk);
         checksum?.running.update(chunk);
+        return state.update(chunk);
       },
       options.onProgress,
     );
@@ -282,7 +282,7 @@ export class DigestFileStore extends FileStore {
     state ??= await DigestState.fresh(this.algorithms);
     if (state.offset < offset) {
       const gap = fs.createReadStream(this.filePath(id), { start: state.offset, end: offset - 1, highWaterMark: 1 << 20 });
-      for await (const chunk of gap as AsyncIterable<Buffer>) state.update(chunk);
+      for await (const chunk of gap as AsyncIterable<Buffer>) await state.update(chunk);
       await state.save(this.statePath(id));
     }
     this.keepLive(id, state);

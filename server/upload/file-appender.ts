@@ -14,11 +14,12 @@ export class FileAppender {
   private constructor(
     private readonly file: fsp.FileHandle,
     private position: number,
-    private readonly onWritten: (chunk: Buffer) => void,
+    private readonly onWritten: (chunk: Buffer) => void | Promise<void>,
     private readonly onFlushed?: (position: number) => void,
   ) {}
 
-  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void, onFlushed?: (position: number) => void): Promise<FileAppender> {
+  /** `onWritten` may return a promise to slow the writing down (the hashing thread has a backlog). */
+  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void): Promise<FileAppender> {
     return new FileAppender(await fsp.open(path, 'r+'), position, onWritten, onFlushed);
   }
 
@@ -86,10 +87,10 @@ export class FileAppender {
       const rest: Buffer[] = [];
       for (const c of pending) {
         if (left >= c.byteLength) {
-          this.onWritten(c);
+          await this.onWritten(c);
           left -= c.byteLength;
         } else if (left > 0) {
-          this.onWritten(c.subarray(0, left));
+          await this.onWritten(c.subarray(0, left));
           rest.push(c.subarray(left));
           left = 0;
         } else rest.push(c);
