@@ -28,7 +28,7 @@ export class DigestState {
   ) {}
 
   static async fresh(algorithms: readonly DigestName[]): Promise<DigestState> {
-    const thread = hashThread();
+    const thread = await hashThread();
     return new DigestState(0, thread, thread.open([...algorithms]));
   }
 
@@ -38,7 +38,7 @@ export class DigestState {
     if (!saved || !algorithms.every((name) => saved.states[name])) return undefined;
     const states: Partial<Record<DigestName, Uint8Array>> = {};
     for (const name of algorithms) states[name] = Buffer.from(saved.states[name]!, 'base64');
-    const thread = hashThread();
+    const thread = await hashThread();
     const state = new DigestState(saved.offset, thread, thread.open([...algorithms], states));
     state.onDisk = true;
     return state;

@@ -3,7 +3,7 @@
 // come back in order. When the ring is full, writers wait: memory stays at the ring's size.
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
+import { build } from 'esbuild';
 import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName } from './hash-protocol.ts';
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */
@@ -28,8 +28,8 @@ class HashThread {
   private written = 0;
   private dead: Error | undefined;
 
-  constructor() {
-    this.worker = new Worker(workerSource(), {
+  constructor(source: string) {
+    this.worker = new Worker(source, {
       eval: true,
       workerData: { ring: this.ring.buffer, control: this.control },
     });
@@ -154,11 +154,12 @@ class HashThread {
 
 /**
  * The worker's code, bundled once with esbuild (which tsx runs on too): a thread with tsx's loader
- * in it costs about 24 MB more memory than one running plain bundled JavaScript.
+ * in it costs about 24 MB more memory than one running plain bundled JavaScript. (esbuild's async
+ * API: its sync API would keep a thread of its own alive, some 20 MB more.)
  */
-let bundled: string | undefined;
-function workerSource(): string {
-  bundled ??= buildSync({
+let bundled: Promise<string> | undefined;
+function workerSource(): Promise<string> {
+  bundled ??= build({
     entryPoints: [fileURLToPath(new URL('./hash-worker.ts', import.meta.url))],
     bundle: true,
     platform: 'node',
@@ -166,15 +167,16 @@ function workerSource(): string {
     target: 'node20',
     write: false,
     logLevel: 'silent',
-  }).outputFiles[0]!.text;
+  }).then((r) => r.outputFiles[0]!.text);
   return bundled;
 }
 
 let thread: HashThread | undefined;
 
 /** The process's hashing thread (a new one if the last one died). */
-export function hashThread(): HashThread {
-  thread ??= new HashThread();
+export async function hashThread(): Promise<HashThread> {
+  const source = await workerSource();
+  thread ??= new HashThread(source);
   return thread;
 }
 
