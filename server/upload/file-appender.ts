@@ -5,7 +5,7 @@
 import fsp from 'node:fs/promises';
 
 /** Bytes gathered before a writev: large enough to keep syscalls few, small enough to stay flat in memory. */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 128 * 1024;
 
 export class FileAppender {
   private inFlight: Promise<void> | undefined;
