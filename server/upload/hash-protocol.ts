@@ -5,7 +5,7 @@
 // thread waits for room (the worker then says when it made some).
 export type HasherName = 'md5' | 'sha1' | 'crc32';
 
-export const RING_BYTES = 4 << 20;
+export const RING_BYTES = 1 << 20;
 export const CONTROL_BYTES = 16;
 
 export function controlViews(control: SharedArrayBuffer): { consumed: BigInt64Array; waiting: Int32Array } {
