@@ -42,7 +42,7 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
   const body = crypto.randomBytes(SIZE);
   const servers = new Map<Side, ServerProcess>();
   for (const side of SIDES) {
-    servers.set(side, await startServer(side, path.join(ctx.tmp, `small-${side}`), { profileDir: side === 'tuspass' ? ctx.profileDir : undefined }));
+    servers.set(side, await startServer(side, path.join(ctx.tmp, `small-${side}`), { profileDir: side.startsWith('tuspass') ? ctx.profileDir : undefined }));
   }
   const samples = new Samples();
   try {

@@ -17,13 +17,19 @@ export interface RingInit {
   control: SharedArrayBuffer;
 }
 
+/** Hashers to open under a key; sent along with the key's first request (a message less per upload). */
+export interface OpenHashers {
+  names: HasherName[];
+  states?: Partial<Record<HasherName, Uint8Array>>;
+}
+
 export type HashRequest =
-  | { op: 'open'; key: number; names: HasherName[]; states?: Partial<Record<HasherName, Uint8Array>> }
   /** `length` bytes written at ring position `start` (a running byte count; wraps modulo RING_BYTES). */
-  | { op: 'update'; key: number; start: number; length: number }
-  | { op: 'save'; key: number; id: number }
-  | { op: 'digest'; key: number; id: number }
-  | { op: 'close'; key: number };
+  | { op: 'update'; key: number; open?: OpenHashers; start: number; length: number }
+  | { op: 'save'; key: number; open?: OpenHashers; id: number }
+  | { op: 'digest'; key: number; open?: OpenHashers; id: number }
+  /** Keys done with, gathered into one message. */
+  | { op: 'close'; keys: number[] };
 
 export type HashReply =
   /** Room was freed in the ring while the main thread waited. */

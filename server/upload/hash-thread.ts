@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
-import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName } from './hash-protocol.ts';
+import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers } from './hash-protocol.ts';
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */
 const PIECE = RING_BYTES / 4;
@@ -21,6 +21,9 @@ class HashThread {
   private readonly views = controlViews(this.control);
   private readonly pending = new Map<number, Pending>();
   private readonly broken = new Map<number, string>();
+  /** Keys opened here and not yet announced to the worker: the open travels with their first request. */
+  private readonly unannounced = new Map<number, OpenHashers>();
+  private closing: number[] = [];
   private waiters: Array<() => void> = [];
   private nextId = 1;
   private nextKey = 1;
@@ -48,7 +51,7 @@ class HashThread {
 
   open(names: HasherName[], states?: Partial<Record<HasherName, Uint8Array>>): number {
     const key = this.nextKey++;
-    this.post({ op: 'open', key, names, states });
+    this.unannounced.set(key, { names, states });
     return key;
   }
 
@@ -59,18 +62,34 @@ class HashThread {
   }
 
   async save(key: number): Promise<Partial<Record<HasherName, Uint8Array>>> {
-    const r = await this.ask(key, (id) => ({ op: 'save', key, id }));
+    const r = await this.ask(key, (id) => ({ op: 'save', key, open: this.opening(key), id }));
     return (r as Extract<HashReply, { op: 'saved' }>).states;
   }
 
   async digest(key: number): Promise<Partial<Record<HasherName, string>>> {
-    const r = await this.ask(key, (id) => ({ op: 'digest', key, id }));
+    const r = await this.ask(key, (id) => ({ op: 'digest', key, open: this.opening(key), id }));
     return (r as Extract<HashReply, { op: 'digested' }>).digests;
   }
 
+  /** Closes are gathered and sent together, after the current turn of the event loop. */
   close(key: number): void {
     this.broken.delete(key);
-    if (!this.dead) this.post({ op: 'close', key });
+    if (this.unannounced.delete(key) || this.dead) return;
+    if (this.closing.length === 0) {
+      setImmediate(() => {
+        const keys = this.closing;
+        this.closing = [];
+        if (!this.dead) this.post({ op: 'close', keys });
+      });
+    }
+    this.closing.push(key);
+  }
+
+  /** The open request of a key, taken the first time the key is used. */
+  private opening(key: number): OpenHashers | undefined {
+    const open = this.unannounced.get(key);
+    this.unannounced.delete(key);
+    return open;
   }
 
   private free(): number {
@@ -105,7 +124,7 @@ class HashThread {
     const first = Math.min(chunk.byteLength, RING_BYTES - at);
     this.ring.set(chunk.subarray(0, first), at);
     if (first < chunk.byteLength) this.ring.set(chunk.subarray(first), 0);
-    this.post({ op: 'update', key, start: this.written, length: chunk.byteLength });
+    this.post({ op: 'update', key, open: this.opening(key), start: this.written, length: chunk.byteLength });
     this.written += chunk.byteLength;
   }
 

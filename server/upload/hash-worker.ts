@@ -4,7 +4,7 @@
 // order they were written. Speaks the protocol of hash-thread.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createCRC32, createMD5, createSHA1, type IHasher } from 'hash-wasm';
-import { controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type RingInit } from './hash-protocol.ts';
+import { controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers, type RingInit } from './hash-protocol.ts';
 
 const FACTORIES: Record<HasherName, () => Promise<IHasher>> = {
   md5: createMD5,
@@ -33,19 +33,20 @@ function hashersOf(key: number): Map<HasherName, IHasher> {
   return h;
 }
 
+async function openHashers(key: number, request: OpenHashers): Promise<void> {
+  const hashers = new Map<HasherName, IHasher>();
+  for (const name of request.names) {
+    const h = await acquire(name);
+    const saved = request.states?.[name];
+    if (saved) h.load(saved);
+    hashers.set(name, h);
+  }
+  open.set(key, hashers);
+}
+
 async function handle(m: HashRequest): Promise<void> {
+  if (m.op !== 'close' && m.open) await openHashers(m.key, m.open);
   switch (m.op) {
-    case 'open': {
-      const hashers = new Map<HasherName, IHasher>();
-      for (const name of m.names) {
-        const h = await acquire(name);
-        const saved = m.states?.[name];
-        if (saved) h.load(saved);
-        hashers.set(name, h);
-      }
-      open.set(m.key, hashers);
-      return;
-    }
     case 'update': {
       const hashers = hashersOf(m.key).values();
       const at = m.start % RING_BYTES;
@@ -77,8 +78,10 @@ async function handle(m: HashRequest): Promise<void> {
       return;
     }
     case 'close': {
-      for (const [name, h] of open.get(m.key) ?? []) release(name, h);
-      open.delete(m.key);
+      for (const key of m.keys) {
+        for (const [name, h] of open.get(key) ?? []) release(name, h);
+        open.delete(key);
+      }
       return;
     }
   }
@@ -90,5 +93,5 @@ let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: HashRequest) => {
   chain = chain
     .then(() => handle(m))
-    .catch((e: Error) => reply({ op: 'failed', key: m.key, id: 'id' in m ? m.id : undefined, message: e.message }));
+    .catch((e: Error) => reply({ op: 'failed', key: 'key' in m ? m.key : undefined, id: 'id' in m ? m.id : undefined, message: e.message }));
 });
