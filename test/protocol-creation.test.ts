@@ -106,6 +106,23 @@ test('expiration: Upload-Expires on creation and PATCH answers; an expired uploa
   assert.equal((await tus('HEAD', done)).status, 200, 'finished upload kept');
 });
 
+test('expiration counts from the last write: an upload still receiving bytes outlives the period', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 1200 });
+  const url = await create(s.endpoint, 100);
+  for (let offset = 0; offset < 30; offset += 10) {
+    const res = await patch(url, offset, Buffer.alloc(10));
+    assert.equal(res.status, 204, `PATCH at ${offset}`);
+    await new Promise((r) => setTimeout(r, 700));
+  }
+  // 2.1 s after creation, 0.7 s after the last write: alive.
+  const head = await tus('HEAD', url);
+  assert.equal(head.status, 200);
+  assert.ok(Date.parse(head.headers['upload-expires']!) > Date.now());
+  assert.equal(await s.store.deleteExpired(), 0, 'the sweep leaves it');
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal((await tus('HEAD', url)).status, 410);
+});
+
 test('no expiration configured: expiration is not advertised and no Upload-Expires is sent', async (t) => {
   const s = await startTestServer(t);
   assert.ok(!(await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));

@@ -184,7 +184,7 @@ export class DigestFileStore extends FileStore {
   }
 
   /**
-   * Removes unfinished uploads older than the expiration period. FileStore's own sweep compares the
+   * Removes unfinished uploads idle for longer than the expiration period. FileStore's own sweep compares the
    * size with the offset saved at creation (always 0), so it would remove finished uploads too, and
    * its listing misses uploads that have files beside them; this one looks at the file on disk.
    */
@@ -196,9 +196,11 @@ export class DigestFileStore extends FileStore {
       if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
       const info = (await this.configstore.get(id)) as Upload | undefined;
-      if (!info?.creation_date || Date.now() <= new Date(info.creation_date).getTime() + period) continue;
-      const size = await fsp.stat(this.filePath(id)).then((s) => s.size, () => -1);
-      if (info.size !== undefined && size === info.size) continue;
+      const file = await fsp.stat(this.filePath(id)).catch(() => undefined);
+      if (info?.size !== undefined && file?.size === info.size) continue;
+      // Expired once nothing was written for the period (see expiry.ts).
+      const created = info?.creation_date ? new Date(info.creation_date).getTime() : 0;
+      if (Date.now() <= Math.max(created, file?.mtimeMs ?? 0) + period) continue;
       await this.remove(id).catch(() => undefined);
       removed++;
     }

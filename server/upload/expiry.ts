@@ -1,24 +1,29 @@
-// The expiration extension: when an unfinished upload expires, and the header that says so.
+// The expiration extension. An unfinished upload expires EXPIRE_AFTER_MS after its last write (or its
+// creation, before any): an upload still receiving bytes never expires under its sender, however
+// long it takes. "Its value MAY change over time" — it moves with every PATCH.
+import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { DigestFileStore } from './digest-store.ts';
 import { httpDate } from './tus-headers.ts';
 
 /** When the upload expires, or undefined if it never will (no expiration set, or finished). */
-export function expiresAt(store: DigestFileStore, upload: Upload): number | undefined {
+export async function expiresAt(store: DigestFileStore, upload: Upload): Promise<number | undefined> {
   const period = store.getExpiration();
-  if (period <= 0 || !upload.creation_date) return undefined;
+  if (period <= 0) return undefined;
   if (upload.size !== undefined && upload.offset === upload.size) return undefined;
-  return new Date(upload.creation_date).getTime() + period;
+  const created = upload.creation_date ? new Date(upload.creation_date).getTime() : 0;
+  const written = await fsp.stat(store.filePath(upload.id)).then((s) => s.mtimeMs, () => 0);
+  return Math.max(created, written) + period;
 }
 
-export const isExpired = (store: DigestFileStore, upload: Upload) => {
-  const at = expiresAt(store, upload);
+export async function isExpired(store: DigestFileStore, upload: Upload): Promise<boolean> {
+  const at = await expiresAt(store, upload);
   return at !== undefined && Date.now() > at;
-};
+}
 
 /** "This header MUST be included in every PATCH response if the upload is going to expire." */
-export function expiresHeader(store: DigestFileStore, upload: Upload): Record<string, string> {
-  const at = expiresAt(store, upload);
+export async function expiresHeader(store: DigestFileStore, upload: Upload): Promise<Record<string, string>> {
+  const at = await expiresAt(store, upload);
   return at === undefined ? {} : { 'Upload-Expires': httpDate(at) };
 }
 

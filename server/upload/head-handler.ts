@@ -15,10 +15,10 @@ export function headHandler(store: DigestFileStore, locker: Locker, log: (line: 
       const { upload, concat } = await withLock(locker, id, () => {}, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
       // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
       // be used if the Server is keeping track of expired uploads."
-      if (isExpired(store, upload)) throw TUS_ERRORS.FILE_NO_LONGER_EXISTS;
+      if (await isExpired(store, upload)) throw TUS_ERRORS.FILE_NO_LONGER_EXISTS;
       // "The Server MUST prevent the client and/or proxies from caching the response by adding the
       // Cache-Control: no-store header" and "MUST always include the Upload-Offset header".
-      const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Upload-Offset': String(upload.offset), ...expiresHeader(store, upload) };
+      const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       // "If the size of the upload is known, the Server MUST include the Upload-Length header";
       // otherwise "MUST set Upload-Defer-Length: 1".
       if (upload.size === undefined) headers['Upload-Defer-Length'] = '1';

@@ -86,7 +86,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
 
       const outcome = await withLock(locker, id, () => req.destroy(), async () => {
         const upload = await store.getUpload(id);
-        if (isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+        if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
         const concat = await store.concatOf(id);
         // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final
         // upload URL and MUST NOT modify the final or its partial uploads."
@@ -134,7 +134,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         const { status_code, body, headers } = answerOf(outcome.stopped, 400);
         throw { status_code, body: body || `upload ${id} stopped by a post-receive hook\n`, headers };
       }
-      const headers = { 'Upload-Offset': String(upload.offset), ...expiresHeader(store, upload) };
+      const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
       if (outcome.wrote && upload.size !== undefined && upload.offset === upload.size) {
         const answer = await events.finish(http, upload, { isPartial: concat?.kind === 'partial' });
