@@ -82,8 +82,8 @@ export async function createWithUpload(base: string, body: Buffer, agent: http.A
 }
 
 /** PATCH bytes [start, end) of the file in one request. Any 2xx is success: tuspass relays the completion answer. */
-export async function patchFile(location: string, file: string, start: number, end: number): Promise<Timed> {
-  const headers = { 'Upload-Offset': start, 'Content-Type': OCTETS, 'Content-Length': end - start };
+export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}): Promise<Timed> {
+  const headers = { 'Upload-Offset': start, 'Content-Type': OCTETS, 'Content-Length': end - start, ...extra };
   return expect(await send(location, 'PATCH', headers, { file, start, end }), `PATCH ${location}`, (s) => s >= 200 && s < 300);
 }
 

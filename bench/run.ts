@@ -13,12 +13,13 @@ import { profilesIn, summarizeProfile } from './profile-summary.ts';
 import { commit, machine, render, writeJson, type BenchReport } from './report.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrency } from './scenario-concurrency.ts';
+import { extensions } from './scenario-extensions.ts';
 import { finishing } from './scenario-finishing.ts';
 import { resume } from './scenario-resume.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, finishing, small: smallUploads, concurrency, resume };
+const SCENARIOS: Record<string, Scenario> = { throughput, finishing, small: smallUploads, concurrency, resume, extensions };
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({

@@ -16,6 +16,7 @@ import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { startExpirySweep } from './upload/expiry.ts';
+import { hashThread } from './upload/hash-thread.ts';
 import { createTusServer } from './upload/tus-server.ts';
 import { UploadEvents } from './upload/upload-events.ts';
 import { MemoryLocker } from '@tus/server';
@@ -123,6 +124,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.
   const awaiting = await store.awaitingCompletion();
+  // The hashing thread is bundled and started now rather than by the first upload.
+  await hashThread();
   const server = http.createServer(app);
   // Uploads of many GiB take long: no request timeout, but idle sockets still close (node's default).
   server.requestTimeout = 0;
