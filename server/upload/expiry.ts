@@ -24,7 +24,8 @@ export async function isExpired(store: DigestFileStore, upload: Upload): Promise
 /** "This header MUST be included in every PATCH response if the upload is going to expire." */
 export async function expiresHeader(store: DigestFileStore, upload: Upload): Promise<Record<string, string>> {
   const at = await expiresAt(store, upload);
-  return at === undefined ? {} : { 'Upload-Expires': httpDate(at) };
+  // HTTP dates have whole seconds: rounded up, so the header never says "expired" too early.
+  return at === undefined ? {} : { 'Upload-Expires': httpDate(Math.ceil(at / 1000) * 1000) };
 }
 
 /** Removes expired uploads now and then; returns a function that stops it. */
