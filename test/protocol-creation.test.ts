@@ -53,6 +53,20 @@ test('creation-defer-length: Upload-Defer-Length: 1, HEAD says so, the length co
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });
 
+test('creation-defer-length: an empty last PATCH declaring the length finishes the upload', async (t) => {
+  const s = await startTestServer(t);
+  const url = (await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' })).headers.location!;
+  const bytes = patternBytes(5000);
+  assert.equal((await patch(url, 0, bytes)).status, 204);
+  const last = await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '5000' });
+  assert.equal(last.status, 200, last.body);
+  assert.equal(JSON.parse(last.body).md5, md5(bytes));
+  // Sent again (a client retrying after a lost answer), it neither fails nor announces twice.
+  assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '5000' })).status, 200);
+  const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as unknown[];
+  assert.equal(list.length, 1);
+});
+
 test('maximum size: Tus-Max-Size advertised; 413 at creation, for a deferred length and for a chunked body past it', async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   assert.equal((await tus('OPTIONS', s.endpoint)).headers['tus-max-size'], '1000');

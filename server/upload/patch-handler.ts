@@ -121,7 +121,10 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         try {
           const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
           upload.offset = result.offset;
-          return { upload, concat, exceeded: result.exceeded, wrote: result.offset > offset, stopped };
+          // Complete now, by bytes written or by a length declared equal to the offset (an empty last
+          // PATCH, as clients with a deferred length send when their stream ends).
+          const completedHere = result.offset > offset || declared !== undefined;
+          return { upload, concat, exceeded: result.exceeded, completedHere, stopped };
         } finally {
           unregister();
         }
@@ -136,7 +139,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       }
       const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
-      if (outcome.wrote && upload.size !== undefined && upload.offset === upload.size) {
+      if (outcome.completedHere && upload.size !== undefined && upload.offset === upload.size) {
         const answer = await events.finish(http, upload, { isPartial: concat?.kind === 'partial' });
         return sendTus(res, answer.status_code ?? 204, { ...headers, ...answer.headers }, answer.body);
       }
