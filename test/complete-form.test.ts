@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
@@ -162,4 +163,50 @@ test('an upload complete when the process stopped, before its form went out, is 
   assert.equal(list[0]!.md5, md5(bytes));
   assert.equal(list[0]!.name, 'crashed.bin');
   assert.deepEqual(await s.store.awaitingCompletion(), [], 'nothing left to announce');
+});
+
+test('a pre-finish hook that fails leaves the upload unannounced, and the next start announces it', async (t) => {
+  const dataDir = tmpDir(t);
+  const hook = path.join(tmpDir(t), 'broken.mjs');
+  fs.writeFileSync(hook, `export const preFinish = () => { throw new Error('database down'); };\n`);
+  let s = await startTestServer(t, { dataDir, hooksModules: [hook] });
+  const bytes = patternBytes(30_000, 31);
+  const { last } = await upload(s.endpoint, bytes, { filename: 'later.bin' });
+  assert.equal(last.status, 500);
+  assert.match(last.body, /ERR_HOOK_FAILED/);
+  assert.deepEqual(await (await fetch(`${s.url}/api/uploads`)).json(), []);
+  const port = Number(new URL(s.url).port);
+  await s.close();
+
+  s = await startTestServer(t, { dataDir, port });
+  let list: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < 100 && !list.length; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+  }
+  assert.equal(list.length, 1, 'announced once the hook works again');
+  assert.equal(list[0]!.md5, md5(bytes));
+});
+
+test('a body going past the end: the bytes that fit complete the upload, which is announced; the request gets 413', async (t) => {
+  const r = await receiver(t, [200]);
+  const s = await startTestServer(t, { completionUrl: r.url });
+  const bytes = patternBytes(1500, 32);
+  const url = await create(s.endpoint, 1000, { filename: 'over.bin' });
+  const res = await fetch(url, {
+    method: 'PATCH',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(bytes.subarray(0, 800));
+        c.enqueue(bytes.subarray(800));
+        c.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  assert.equal(res.status, 413);
+  assert.equal(res.headers.get('upload-offset'), '1000');
+  assert.equal(r.received.length, 1);
+  assert.equal(r.received[0]!.form.get('file1.md5'), md5(bytes.subarray(0, 1000)));
 });

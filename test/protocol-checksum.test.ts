@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import { crc32, md5, patternBytes } from './helpers/files.ts';
 import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
 
 const b64 = (algorithm: string, body: Buffer) => crypto.createHash(algorithm).update(body).digest('base64');
@@ -67,14 +68,53 @@ test('an unsupported algorithm or a malformed header gets 400 and nothing is wri
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], '0');
 });
 
-test('a checksummed PATCH interrupted by a crash is undone at the next request', async (t) => {
-  const s = await startTestServer(t);
+test('a checksummed PATCH interrupted by a crash is undone at the next start', async (t) => {
+  const dataDir = tmpDir(t);
+  let s = await startTestServer(t, { dataDir });
   const url = await create(s.endpoint, 1000);
   const id = url.split('/').pop()!;
   await patch(url, 0, Buffer.alloc(400, 1));
-  // What a crash mid-way through a checksummed PATCH leaves: extra bytes and the marker.
-  fs.appendFileSync(s.store.filePath(id), Buffer.alloc(300, 2));
+  const port = Number(new URL(s.url).port);
+  await s.close();
+  // What a crash mid-way through a checksummed PATCH leaves: unverified bytes and the marker. Even
+  // the whole rest: the upload must not count as complete.
+  fs.appendFileSync(s.store.filePath(id), Buffer.alloc(600, 2));
   fs.writeFileSync(`${s.store.filePath(id)}.unverified`, '400');
+  s = await startTestServer(t, { dataDir, port });
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], '400');
   assert.equal(fs.statSync(s.store.filePath(id)).size, 400);
+  assert.equal(fs.existsSync(`${s.store.filePath(id)}.unverified`), false);
+  const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as unknown[];
+  assert.equal(list.length, 0, 'nothing announced for the cut-back upload');
+});
+
+test('while a checksummed PATCH runs, other requests on the upload do not cut its file', async (t) => {
+  const s = await startTestServer(t);
+  const bytes = patternBytes(200_000, 8);
+  const url = await create(s.endpoint, bytes.length);
+  const id = url.split('/').pop()!;
+  const body = bytes.subarray(0, 100_000);
+  // A slow checksummed body: the marker is on disk while a GET and a refused final come in.
+  const slow = new ReadableStream({
+    async start(c) {
+      for (let i = 0; i < body.length; i += 10_000) {
+        c.enqueue(body.subarray(i, i + 10_000));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      c.close();
+    },
+  });
+  const sending = fetch(url, {
+    method: 'PATCH',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': `sha1 ${b64('sha1', body)}` },
+    body: slow,
+    duplex: 'half',
+  } as RequestInit);
+  await new Promise((r) => setTimeout(r, 120));
+  await fetch(url, { headers: { 'Tus-Resumable': '1.0.0' } });
+  await tus('POST', s.endpoint, { 'Upload-Concat': `final;${url}` });
+  assert.equal((await sending).status, 204);
+  assert.deepEqual(fs.readFileSync(s.store.filePath(id)), body);
+  const last = await patch(url, 100_000, bytes.subarray(100_000));
+  assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });

@@ -62,7 +62,8 @@ test('creation-defer-length: an empty last PATCH declaring the length finishes t
   assert.equal(last.status, 200, last.body);
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
   // Sent again (a client retrying after a lost answer), it neither fails nor announces twice.
-  assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '5000' })).status, 200);
+  assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '5000' })).status, 204);
+  assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '6000' })).status, 400, 'the length never changes');
   const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as unknown[];
   assert.equal(list.length, 1);
 });

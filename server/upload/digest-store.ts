@@ -54,6 +54,8 @@ export class DigestFileStore extends FileStore {
   private readonly dir: string;
   private readonly live = new Map<string, DigestState>();
   private readonly createdSizes = new Map<string, number | undefined>();
+  /** Uploads being appended to right now (their live states are in use). */
+  private readonly busy = new Set<string>();
   private readonly journal: CompletionJournal;
 
   constructor(options: DigestStoreOptions) {
@@ -107,11 +109,6 @@ export class DigestFileStore extends FileStore {
     return info?.concat;
   }
 
-  override async getUpload(id: string): Promise<Upload> {
-    await this.undoUnverified(id);
-    return super.getUpload(id);
-  }
-
   /** @tus/server's entry (creation-with-upload, right after create()): a plain append. */
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const size = this.createdSizes.has(id) ? this.createdSizes.get(id) : ((await this.configstore.get(id)) as Upload | undefined)?.size;
@@ -125,9 +122,22 @@ export class DigestFileStore extends FileStore {
    * the chunk" — the file is cut back and the digest state left as it was.
    */
   async append(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions = {}): Promise<AppendResult> {
+    this.busy.add(id);
+    try {
+      return await this.appendBusy(source, id, offset, options);
+    } catch (e) {
+      // Whatever state the failure left in memory is not trusted: the next request loads the saved one.
+      this.forgetLive(id);
+      throw e;
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async appendBusy(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
     const state = await this.stateAt(id, offset);
     const checksum = options.checksum;
-    if (checksum) await fsp.writeFile(this.unverifiedPath(id), String(offset));
+    if (checksum) await writeAtomically(this.unverifiedPath(id), String(offset));
     const appender = await FileAppender.open(
       this.filePath(id),
       offset,
@@ -195,6 +205,8 @@ export class DigestFileStore extends FileStore {
     for (const name of await fsp.readdir(this.dir)) {
       if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
+      // An upload being written to is active, however long since its last completed write.
+      if (this.busy.has(id)) continue;
       const info = (await this.configstore.get(id)) as Upload | undefined;
       const file = await fsp.stat(this.filePath(id)).catch(() => undefined);
       if (info?.size !== undefined && file?.size === info.size) continue;
@@ -228,6 +240,7 @@ export class DigestFileStore extends FileStore {
    * on disk and missing from the journal. Also trims the journal to the uploads still stored.
    */
   async awaitingCompletion(): Promise<string[]> {
+    await this.undoUnverified();
     const handled = await this.journal.ids();
     const waiting: string[] = [];
     const stored = new Set<string>();
@@ -249,16 +262,25 @@ export class DigestFileStore extends FileStore {
     this.live.delete(id);
   }
 
-  /** A checksummed PATCH that never finished (crash) is undone: cut back to where it started. */
-  private async undoUnverified(id: string): Promise<void> {
-    let start: number;
-    try {
-      start = Number(await fsp.readFile(this.unverifiedPath(id), 'utf8'));
-    } catch {
-      return;
+  /**
+   * Checksummed PATCHes that never finished (the process stopped mid-body) are undone: each file is
+   * cut back to where that PATCH started. Only at start, before anything listens: while running, a
+   * marker belongs to a PATCH in progress, which removes it itself.
+   */
+  async undoUnverified(): Promise<string[]> {
+    const undone: string[] = [];
+    for (const name of await fsp.readdir(this.dir)) {
+      if (!name.endsWith('.unverified')) continue;
+      const id = name.slice(0, -'.unverified'.length);
+      const text = await fsp.readFile(this.unverifiedPath(id), 'utf8').catch(() => '');
+      // A marker that is not a whole number (cut short) says nothing trustworthy: leave the file.
+      if (/^\d+$/.test(text)) {
+        await fsp.truncate(this.filePath(id), Number(text)).catch(() => undefined);
+        undone.push(id);
+      }
+      await fsp.rm(this.unverifiedPath(id), { force: true });
     }
-    if (Number.isSafeInteger(start)) await fsp.truncate(this.filePath(id), start).catch(() => undefined);
-    await fsp.rm(this.unverifiedPath(id), { force: true });
+    return undone;
   }
 
   /**
@@ -294,10 +316,12 @@ export class DigestFileStore extends FileStore {
   /** Keeps the states of recently written uploads in memory, so a PATCH does not read them back. */
   private keepLive(id: string, state: DigestState): void {
     this.live.set(id, state);
-    if (this.live.size > LIVE_STATES) {
-      // Dropped, not released to the pool: with this many uploads at once it may still be in use.
-      const [oldest] = this.live.keys();
-      this.live.delete(oldest!);
+    if (this.live.size <= LIVE_STATES) return;
+    // The oldest state not being written to goes (its hashers back to the pool; it is saved on disk).
+    for (const candidate of this.live.keys()) {
+      if (this.busy.has(candidate) || candidate === id) continue;
+      this.forgetLive(candidate);
+      return;
     }
   }
 }
@@ -310,3 +334,10 @@ Object.defineProperty(DigestFileStore.prototype, 'checkOrCreateDirectory', {
     fs.mkdirSync(this.directory, { recursive: true });
   },
 });
+
+/** Temp file + rename: a crash never leaves the file half-written. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await fsp.writeFile(tmp, text);
+  await fsp.rename(tmp, file);
+}

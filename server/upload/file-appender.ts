@@ -65,6 +65,10 @@ export class FileAppender {
     } catch (e) {
       sourceError = e;
     }
+    if (sourceError !== undefined) {
+      // Let the source go (a file being read for concatenation would otherwise stay open).
+      await Promise.resolve(it.return?.()).catch(() => undefined);
+    }
     await this.inFlight;
     this.inFlight = undefined;
     if (batch.length) await this.flush(batch);

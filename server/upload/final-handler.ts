@@ -68,14 +68,22 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       const chosen = await events.preCreate(http, proposed, concat);
       const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
 
-      await withLock(deps.locker, upload.id, () => {}, async () => {
-        store.announceConcat(upload.id, { kind: 'final', parts });
-        await store.create(upload);
-        events.notify('post-create', http, events.hookUpload(upload, concat));
-        upload.offset = await store.concatenate(upload.id, parts, size);
-      });
-      const answer = await events.finish(http, upload, concat);
-      if (!deps.keepPartials) {
+      try {
+        await withLock(deps.locker, upload.id, () => {}, async () => {
+          store.announceConcat(upload.id, { kind: 'final', parts });
+          await store.create(upload);
+          upload.offset = await store.concatenate(upload.id, parts, size);
+        });
+      } catch (e) {
+        // A half-built final upload could never be completed (PATCH on a final is refused): gone.
+        await store.remove(upload.id).catch(() => undefined);
+        throw e;
+      }
+      events.notify('post-create', http, events.hookUpload(upload, concat));
+      const { handled, ...answer } = await events.finish(http, upload, concat);
+      // The partials go only once the final upload's completion was handled: if a hook failed, the
+      // client can still build the final upload again from them.
+      if (handled && !deps.keepPartials) {
         for (const part of parts) await store.remove(part).catch((e: Error) => deps.log(`concat: removing partial ${part}: ${e.message}`));
       }
       // "The Server MUST acknowledge a successful upload creation with the 201 Created status" —

@@ -94,6 +94,11 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         // "If the offsets do not match, the Server MUST respond with the 409 Conflict status without
         // modifying the upload resource."
         if (upload.offset !== offset) throw new TuspassError(ERRORS.ERR_OFFSET_MISMATCH, `sent ${offset}, upload is at ${upload.offset}`);
+        // Complete already (a client repeating its last request): nothing to write or announce again.
+        if (upload.size !== undefined && upload.offset === upload.size) {
+          if (declared !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
+          return { upload, concat, exceeded: false, completedHere: false, stopped: undefined };
+        }
         if (declared !== undefined) {
           // creation-defer-length: the length comes with a later PATCH and, once set, never changes.
           if (upload.size !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
@@ -121,10 +126,11 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         try {
           const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
           upload.offset = result.offset;
-          // Complete now, by bytes written or by a length declared equal to the offset (an empty last
-          // PATCH, as clients with a deferred length send when their stream ends).
-          const completedHere = result.offset > offset || declared !== undefined;
-          return { upload, concat, exceeded: result.exceeded, completedHere, stopped };
+          // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.
+          if (stopped) await store.remove(id);
+          // Complete now: by bytes written, or by a length declared equal to the offset (an empty
+          // last PATCH, as clients with a deferred length send when their stream ends).
+          return { upload, concat, exceeded: result.exceeded, completedHere: true, stopped };
         } finally {
           unregister();
         }
@@ -132,15 +138,17 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
 
       const { upload, concat } = outcome;
       if (outcome.stopped) {
-        // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.
-        await store.remove(id);
         const { status_code, body, headers } = answerOf(outcome.stopped, 400);
         throw { status_code, body: body || `upload ${id} stopped by a post-receive hook\n`, headers };
       }
       const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
+      const complete = outcome.completedHere && upload.size !== undefined && upload.offset === upload.size;
+      // The upload is announced when it completes, also by the bytes kept of a body that went past
+      // its end (that request itself is still answered 413).
+      const finished = complete ? await events.finish(http, upload, { isPartial: concat?.kind === 'partial' }) : undefined;
       if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
-      if (outcome.completedHere && upload.size !== undefined && upload.offset === upload.size) {
-        const answer = await events.finish(http, upload, { isPartial: concat?.kind === 'partial' });
+      if (finished) {
+        const { handled: _handled, ...answer } = finished;
         return sendTus(res, answer.status_code ?? 204, { ...headers, ...answer.headers }, answer.body);
       }
       // "The Server MUST acknowledge successful PATCH requests with the 204 No Content status."

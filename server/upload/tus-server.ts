@@ -43,7 +43,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // Creation-with-upload (or Upload-Length: 0) can finish an upload in its POST.
     async onUploadFinish(req, upload) {
       const node = nodeRequestOf(req);
-      const answer = await events.finish(httpRequestOf(node), upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' });
+      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' });
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;

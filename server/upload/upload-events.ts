@@ -115,7 +115,7 @@ export class UploadEvents {
    * The upload is complete: pre-finish (the complete-form hook among them) decides the client's
    * answer; a rejection removes the upload. Then post-finish is queued.
    */
-  async finish(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<TusAnswer> {
+  async finish(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<TusAnswer & { handled: boolean }> {
     const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset) };
     const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http } };
     let answer: TusAnswer = {};
@@ -123,13 +123,16 @@ export class UploadEvents {
       if (this.hooks.wants('pre-finish')) answer = answerOf(await this.hooks.block(request), 204);
     } catch (e) {
       if (!(e instanceof HookRejection)) throw e;
-      if (e.response.RejectUpload) await this.store.remove(upload.id);
-      else await this.store.completionHandled(upload.id);
-      return answerOf(e.response, 400);
+      // A refusal (RejectUpload) removes the upload: handled. A hook that failed or timed out
+      // answered nothing: the upload stays unannounced, off the journal, so the next start runs its
+      // completion again.
+      if (!e.response.RejectUpload) return { ...answerOf(e.response, 500), handled: false };
+      await this.store.remove(upload.id);
+      return { ...answerOf(e.response, 400), handled: true };
     }
     this.hooks.notify({ ...request, Type: 'post-finish' });
     await this.store.completionHandled(upload.id);
-    return answer;
+    return { ...answer, handled: true };
   }
 
   /** pre-terminate: may refuse the DELETE (403 unless the hook says otherwise). */
