@@ -11,7 +11,7 @@ import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { verify } from '../server/signature.ts';
 import { crc32, md5, patternBytes, sha1 } from './helpers/files.ts';
-import { startTestServer } from './helpers/server.ts';
+import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
 
@@ -154,11 +154,7 @@ test('an upload complete when the process stopped, before its form went out, is 
   assert.ok((await s.store.awaitingCompletion()).includes(id));
 
   s = await startTestServer(t, { dataDir, port });
-  let list: Array<Record<string, unknown>> = [];
-  for (let i = 0; i < 100 && !list.length; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
-  }
+  const list = await recordsWhenPresent(s.url);
   assert.equal(list.length, 1, 'recorded after the restart');
   assert.equal(list[0]!.md5, md5(bytes));
   assert.equal(list[0]!.name, 'crashed.bin');
@@ -179,11 +175,7 @@ test('a pre-finish hook that fails leaves the upload unannounced, and the next s
   await s.close();
 
   s = await startTestServer(t, { dataDir, port });
-  let list: Array<Record<string, unknown>> = [];
-  for (let i = 0; i < 100 && !list.length; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
-  }
+  const list = await recordsWhenPresent(s.url);
   assert.equal(list.length, 1, 'announced once the hook works again');
   assert.equal(list[0]!.md5, md5(bytes));
 });

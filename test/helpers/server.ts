@@ -31,3 +31,13 @@ export async function startTestServer(
   t.after(close);
   return { ...running, close, config, endpoint: `${running.url}/files/`, logs };
 }
+
+/** The catalog's records once at least `count` are there (polled: completions may run in the background). */
+export async function recordsWhenPresent(baseUrl: string, count = 1, timeoutMs = 5000): Promise<Array<Record<string, unknown>>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const list = (await (await fetch(`${baseUrl}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+    if (list.length >= count || Date.now() > until) return list;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
