@@ -57,6 +57,8 @@ class HashThread {
 
   /** Hands a chunk over; a promise when it had to wait for room in the ring (updates stay in order). */
   update(key: number, chunk: Uint8Array): void | Promise<void> {
+    // A dead thread hashes nothing: fail the write now rather than at its save.
+    if (this.dead) throw this.dead;
     if (chunk.byteLength <= PIECE && this.free() >= chunk.byteLength) return this.put(key, chunk);
     return this.updateWhenRoom(key, chunk);
   }
