@@ -50,9 +50,8 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
     for (const id of ids) {
       try {
         const upload = await store.getUpload(id);
-        const concat = await store.concatOf(id);
         log(`completion: upload ${id} finished before the last stop; handling its completion now`);
-        await events.finish({ ...http, URI: `/files/${id}` }, upload, { isPartial: concat?.kind === 'partial', isFinal: concat?.kind === 'final', parts: concat?.kind === 'final' ? concat.parts : undefined });
+        await events.finish({ ...http, URI: `/files/${id}` }, upload, await store.concatOf(id));
       } catch (e) {
         log(`completion: upload ${id}: ${(e as Error).message}`);
       }

@@ -63,7 +63,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       const { parts, size } = await partsOf(store, req.get('upload-concat')!);
       if (config.maxSize && size > config.maxSize) throw new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${size} > ${config.maxSize}`);
       const http = httpRequestOf(req);
-      const concat = { isFinal: true, parts };
+      const concat = { kind: 'final' as const, parts };
       const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
       const chosen = await events.preCreate(http, proposed, concat);
       const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });

@@ -115,7 +115,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         const onProgress = (now: number) => {
           if (Date.now() - lastNotice < deps.postReceiveIntervalMs) return;
           lastNotice = Date.now();
-          events.notify('post-receive', http, events.hookUpload({ ...upload, offset: now } as typeof upload, { isPartial: concat?.kind === 'partial' }));
+          events.notify('post-receive', http, events.hookUpload({ ...upload, offset: now } as typeof upload, concat));
         };
         const body = stoppable(req);
         let stopped: HookResponse | undefined;
@@ -145,7 +145,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const complete = outcome.completedHere && upload.size !== undefined && upload.offset === upload.size;
       // The upload is announced when it completes, also by the bytes kept of a body that went past
       // its end (that request itself is still answered 413).
-      const finished = complete ? await events.finish(http, upload, { isPartial: concat?.kind === 'partial' }) : undefined;
+      const finished = complete ? await events.finish(http, upload, concat) : undefined;
       if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
       if (finished) {
         const { handled: _handled, ...answer } = finished;

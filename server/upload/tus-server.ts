@@ -5,11 +5,14 @@ import crypto from 'node:crypto';
 import { Server } from '@tus/server';
 import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
-import type { DigestFileStore } from './digest-store.ts';
+import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { CONCAT_ROLE } from './protocol-guards.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
+
+/** @tus/server creates partial uploads (never final ones): the role its request asked for. */
+const partialIf = (role: 'partial' | 'final' | undefined): ConcatInfo | undefined => (role === 'partial' ? { kind: 'partial' } : undefined);
 
 export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker): Server {
   // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
@@ -30,7 +33,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       const role = CONCAT_ROLE.get(node);
       const length = req.headers.get('upload-length');
       const proposed = { id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata };
-      const chosen = await events.preCreate(httpRequestOf(node), proposed as never, { isPartial: role === 'partial' });
+      const chosen = await events.preCreate(httpRequestOf(node), proposed as never, partialIf(role));
       changedMeta.set(req, chosen.metadata);
       if (role === 'partial') store.announceConcat(chosen.id, { kind: 'partial' });
       return chosen.id;
@@ -43,7 +46,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // Creation-with-upload (or Upload-Length: 0) can finish an upload in its POST.
     async onUploadFinish(req, upload) {
       const node = nodeRequestOf(req);
-      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' });
+      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, partialIf(CONCAT_ROLE.get(node)));
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;
@@ -56,7 +59,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
 
   server.on(EVENTS.POST_CREATE, (req, upload) => {
     const node = nodeRequestOf(req);
-    events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, { isPartial: CONCAT_ROLE.get(node) === 'partial' }));
+    events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, partialIf(CONCAT_ROLE.get(node))));
   });
   server.on(EVENTS.POST_RECEIVE, (_body, upload) => {
     // Creation-with-upload bodies: @tus/server passes the body stream here, not the request, so the
@@ -65,7 +68,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     events.notify('post-receive', http, events.hookUpload(upload));
   });
   server.on(EVENTS.POST_TERMINATE, (req, _res, id) => {
-    events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, {}, false));
+    events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, undefined, false));
   });
   return server;
 }

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
 import type { HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
-import type { DigestFileStore } from './digest-store.ts';
+import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -47,12 +47,6 @@ export function nodeRequestOf(req: Request): IncomingMessage {
   return node;
 }
 
-export interface Concat {
-  isPartial?: boolean;
-  isFinal?: boolean;
-  parts?: string[];
-}
-
 export type StopListener = (response: HookResponse) => void;
 
 export class UploadEvents {
@@ -74,7 +68,7 @@ export class UploadEvents {
     };
   }
 
-  hookUpload(upload: Upload, concat: Concat = {}, withStorage = true): HookUpload {
+  hookUpload(upload: Upload, concat?: ConcatInfo, withStorage = true): HookUpload {
     const meta: Record<string, string> = {};
     for (const [k, v] of Object.entries(upload.metadata ?? {})) if (v !== null && v !== undefined) meta[k] = v;
     const path = withStorage ? this.store.filePath(upload.id) : undefined;
@@ -84,9 +78,9 @@ export class UploadEvents {
       SizeIsDeferred: upload.size === undefined,
       Offset: upload.offset,
       MetaData: meta,
-      IsPartial: concat.isPartial ?? false,
-      IsFinal: concat.isFinal ?? false,
-      PartialUploads: concat.parts ?? null,
+      IsPartial: concat?.kind === 'partial',
+      IsFinal: concat?.kind === 'final',
+      PartialUploads: concat?.kind === 'final' ? concat.parts : null,
       Storage: path ? { Type: 'filestore', Path: path, InfoPath: `${path}.json` } : null,
     };
   }
@@ -95,7 +89,7 @@ export class UploadEvents {
    * pre-create: may reject (thrown as an error carrying the hook's status and body), change the
    * metadata, or choose the id. Returns the id and metadata to create the upload with.
    */
-  async preCreate(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<{ id: string; metadata: Upload['metadata'] }> {
+  async preCreate(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<{ id: string; metadata: Upload['metadata'] }> {
     if (!this.hooks.wants('pre-create')) return { id: upload.id, metadata: upload.metadata };
     let answer: HookResponse;
     try {
@@ -115,7 +109,7 @@ export class UploadEvents {
    * The upload is complete: pre-finish (the complete-form hook among them) decides the client's
    * answer; a rejection removes the upload. Then post-finish is queued.
    */
-  async finish(http: HookHTTPRequest, upload: Upload, concat: Concat = {}): Promise<TusAnswer & { handled: boolean }> {
+  async finish(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
     const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset) };
     const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http } };
     let answer: TusAnswer = {};
