@@ -17,6 +17,7 @@ import { createUploadApp } from './upload/app.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './upload/hash-thread.ts';
+import { TUS_PATH } from './upload/tus-headers.ts';
 import { createTusServer } from './upload/tus-server.ts';
 import { UploadEvents } from './upload/upload-events.ts';
 import { MemoryLocker } from '@tus/server';
@@ -51,7 +52,7 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
       try {
         const upload = await store.getUpload(id);
         log(`completion: upload ${id} finished before the last stop; handling its completion now`);
-        await events.finish({ ...http, URI: `/files/${id}` }, upload, await store.concatOf(id));
+        await events.finish({ ...http, URI: `${TUS_PATH}/${id}` }, upload, await store.concatOf(id));
       } catch (e) {
         log(`completion: upload ${id}: ${(e as Error).message}`);
       }
