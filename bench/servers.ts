@@ -3,11 +3,24 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import type { ChildMessage, Side } from './server-child.ts';
 
 export type { Side };
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const ROOT = path.dirname(path.dirname(CHILD));
+
+/**
+ * The server children run as a bundle in plain node, as `tuspass start` does (bin/bundle.js), not
+ * through tsx: tsx's loader thread adds some 35 MB to every process, the reference's as much as
+ * tuspass's, and the memory figures are about the servers.
+ */
+let childBundle: Promise<string> | undefined;
+function bundledChild(): Promise<string> {
+  const outfile = path.join(ROOT, 'dist', 'bench-server-child.mjs');
+  childBundle ??= build({ entryPoints: [CHILD], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' }).then(() => outfile);
+  return childBundle;
+}
 
 export interface ServerProcess {
   side: Side;
@@ -54,16 +67,16 @@ const exited = (child: ChildProcess) =>
 let profiled = 0;
 
 export async function startServer(side: Side, dataDir: string, options: StartOptions = {}): Promise<ServerProcess> {
-  const execArgv = ['--import', 'tsx'];
+  const execArgv: string[] = [];
   if (options.profileDir) {
     // One directory per server process, named after its scenario. Node's default file names are kept:
-    // tsx's loader runs in a worker thread that writes its own profile, and a fixed name would let the
-    // two overwrite each other (the main thread's is the one with thread id 0).
+    // the hashing thread writes a profile of its own, and a fixed name would let the two overwrite
+    // each other (the main thread's is the one with thread id 0).
     const dir = path.join(options.profileDir, `${path.basename(dataDir)}-${++profiled}`);
     fs.mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child = fork(CHILD, [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(await bundledChild(), [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await nextMessage(child, 'ready', `${side} server`);
   return {
     side,

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// The one entry point: TypeScript runs through tsx's loader, so there is no separate build for the server.
-import { register } from 'tsx/esm/api';
-register();
-await import('../server/cli.ts');
+// The one entry point: runs the server bundle (bin/bundle.js says why a bundle), rebuilding it first
+// when a source file is newer, so a checkout or an edit never runs stale code.
+import { pathToFileURL } from 'node:url';
+import { ensureBundle } from './bundle.js';
+
+await import(pathToFileURL(await ensureBundle()).href);

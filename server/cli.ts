@@ -1,6 +1,4 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
-import { push } from '../client/cli/push.ts';
-import { hooksCommand } from '../hooks/cli-test.ts';
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
 import { ConfigError, SETTINGS, load } from './config.ts';
 import { startCompletionServer } from './completion/server.ts';
@@ -19,8 +17,9 @@ ${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
-  if (command === 'push') return push(args);
-  if (command === 'hooks') return hooksCommand(args);
+  // Loaded on use: a server process has no need of tus-js-client and the rest (memory).
+  if (command === 'push') return (await import('../client/cli/push.ts')).push(args);
+  if (command === 'hooks') return (await import('../hooks/cli-test.ts')).hooksCommand(args);
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;

@@ -9,6 +9,8 @@ import { NoticeQueue } from '../hooks/queue.ts';
 import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { createCompletionApp } from './completion/app.ts';
+import { formReceiver, localCompletion } from './completion/receive.ts';
+import type { PostTarget } from '../hooks/complete-form/post.ts';
 import { SqliteCatalog } from './completion/sqlite-catalog.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
@@ -94,11 +96,15 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
-  const target = {
+  const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
+  const receive = catalog ? formReceiver(config, catalog) : undefined;
+  const target: PostTarget = {
     url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
     secret,
     timeoutMs: config.completionTimeoutMs,
     cleanupStatuses: config.cleanupStatuses,
+    // Our own service, unless COMPLETION_URL sends the forms elsewhere.
+    local: receive && !config.completionUrl ? localCompletion(receive, log) : undefined,
   };
   let hooks: HookRunner;
   let handlers: HookHandler[];
@@ -109,6 +115,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen });
     await hooks.setup();
   } catch (e) {
+    await catalog?.close();
     throw new ConfigError([(e as Error).message]);
   }
   for (const line of describeHandlers(handlers)) log(line);
@@ -119,8 +126,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const tus = createTusServer(config, store, events, locker);
   const app = createUploadApp({ config, tus, store, locker, events, log, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
-  const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
-  app.use(catalog ? createCompletionApp(config, catalog, { log }) : apiProxy(target.url));
+  app.use(catalog ? createCompletionApp(config, catalog, { log, receive }) : apiProxy(target.url));
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.
   const awaiting = await store.awaitingCompletion();

@@ -2,10 +2,10 @@
 // Everything else falls through to the next routes (tus, the completion service's API).
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
+import { PACKAGE_ROOT } from '../../server/package-root.ts';
 
-const DIST_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
+const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
 
 export const PAGE_NOT_BUILT = `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` (npm start and npm test do it for you).`;
 

@@ -2,13 +2,19 @@
 import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
 import type { StatusRanges } from '../../server/status-ranges.ts';
 import { FORM_VERSION } from './form.ts';
+import { requestText, TransportError, type ClientResponse } from '../../server/http-client.ts';
 
 export interface PostTarget {
   url: string;
   secret: string;
   timeoutMs: number;
   cleanupStatuses: StatusRanges;
+  /** The completion service of this process, when it runs here (`tuspass start`): forms go to it without HTTP. */
+  local?: LocalCompletion;
 }
+
+/** Takes a form's body and headers as they would be posted; answers as the service would. */
+export type LocalCompletion = (body: string, headers: Record<string, string>) => Promise<ClientResponse>;
 
 export type PostOutcome =
   /** 2xx: recorded by the app. */
@@ -20,31 +26,24 @@ export type PostOutcome =
 
 export async function postForm(target: PostTarget, form: URLSearchParams, uploadId: string, noticeId: string): Promise<PostOutcome> {
   const body = form.toString();
-  let response: Response;
+  const headers = {
+    'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+    [SIGNATURE_HEADER]: sign(target.secret, body),
+    'Tuspass-Form-Version': FORM_VERSION,
+    'Tuspass-Upload-Id': uploadId,
+    'Tuspass-Notice-Id': noticeId,
+  };
+  let response: ClientResponse;
   try {
-    response = await fetch(target.url, {
-      method: 'POST',
-      body,
-      headers: {
-        'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
-        [SIGNATURE_HEADER]: sign(target.secret, body),
-        'Tuspass-Form-Version': FORM_VERSION,
-        'Tuspass-Upload-Id': uploadId,
-        'Tuspass-Notice-Id': noticeId,
-      },
-      signal: AbortSignal.timeout(target.timeoutMs),
-    });
+    // In `tuspass start` the completion service is in this process: handed over directly, with the
+    // same signed body and headers, so it checks and records exactly what it would over HTTP.
+    response = target.local ? await target.local(body, headers) : await requestText(target.url, { method: 'POST', body, headers, timeoutMs: target.timeoutMs });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    return { kind: 'retry', error: `${target.url} unreachable: ${cause ?? (e as Error).message}` };
+    const cause = e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message;
+    return { kind: 'retry', error: `${target.url} unreachable: ${cause}` };
   }
-  let text: string;
-  try {
-    text = await response.text();
-  } catch (e) {
-    return { kind: 'retry', error: `${target.url} answer cut off: ${(e as Error).message}` };
-  }
-  const contentType = response.headers.get('content-type') ?? 'text/plain; charset=utf-8';
+  const text = response.body;
+  const contentType = String(response.headers['content-type'] ?? 'text/plain; charset=utf-8');
   if (response.status >= 200 && response.status < 300) return { kind: 'delivered', status: response.status, body: text, contentType };
   if (target.cleanupStatuses.has(response.status)) return { kind: 'rejected', status: response.status, body: text, contentType };
   return { kind: 'retry', error: `${target.url} answered ${response.status}` };

@@ -3,6 +3,7 @@
 // `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
 // retries it. Every request is signed like the completion form (Tuspass-Signature over the body),
 // and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
+import { requestText, TransportError, type ClientResponse } from '../../server/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
 import { parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
@@ -52,16 +53,13 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
     const values = clientHeaders[name] ?? clientHeaders[name.toLowerCase()];
     if (values?.length) headers[name] = values.join(', ');
   }
-  let response: Response;
+  let response: ClientResponse;
   try {
-    response = await fetch(options.url, { method: 'POST', body, headers, signal: context?.signal });
+    response = await requestText(options.url, { method: 'POST', body, headers, signal: context?.signal });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new Retryable(`${options.url} unreachable: ${cause ?? (e as Error).message}`);
+    throw new Retryable(`${options.url} unreachable: ${e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message}`);
   }
-  const text = await response.text().catch((e: Error) => {
-    throw new Retryable(`${options.url} answer cut off: ${e.message}`);
-  });
+  const text = response.body;
   if (response.status >= 500) throw new Retryable(`${options.url} answered ${response.status}`);
   if (response.status < 200 || response.status >= 300) throw new Error(`${options.url} answered ${response.status}: ${text.slice(0, 200)}`);
   try {

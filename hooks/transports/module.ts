@@ -65,9 +65,18 @@ export async function loadModuleHook(spec: string, context: HookModuleContext): 
   };
 }
 
+/**
+ * The server runs as plain JavaScript (bin/bundle.js), so a TypeScript hook module needs tsx's
+ * loader: registered on the first such module, and only then, because it costs memory for the life
+ * of the process.
+ */
+let typescriptLoader: Promise<unknown> | undefined;
+const TYPESCRIPT = /\.[cm]?tsx?$/;
+
 async function importFile(spec: string): Promise<Record<string, unknown>> {
   const file = path.resolve(spec);
   try {
+    if (TYPESCRIPT.test(file)) await (typescriptLoader ??= import('tsx/esm/api').then((tsx) => tsx.register()));
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (e) {
     throw new Error(`HOOKS_MODULE: cannot load ${file}: ${(e as Error).message}`);

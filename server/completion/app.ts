@@ -3,23 +3,22 @@
 import express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
-import { completionSecret } from '../secret.ts';
-import { SIGNATURE_HEADER, verify } from '../signature.ts';
+import { SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
-import { parseCompletionForm } from './form.ts';
+import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
 
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
   log?: (line: string) => void;
+  /** The form receiver, when the process also hands it forms directly (start.ts); made here otherwise. */
+  receive?: FormReceiver;
 }
 
 /** A form is a handful of short fields; pass-through metadata is small too. */
 const FORM_LIMIT = '1mb';
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
-
-const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
 
 /** The public JSON shape of a record: snake_case, as the page and other apps read it. */
 function recordJson(r: UploadRecord) {
@@ -67,23 +66,14 @@ function bodyError(err: { type?: string; status?: number; message?: string }): T
 
 export function createCompletionApp(config: Config, catalog: Catalog, options: CompletionAppOptions = {}): express.Express {
   const log = options.log ?? ((line: string) => console.error(line));
-  const secret = completionSecret(config);
+  const receive = options.receive ?? formReceiver(config, catalog);
   const app = express();
   app.disable('x-powered-by');
 
   // Raw bytes whatever the Content-Type: the signature covers the body exactly as sent.
   app.post('/complete/', express.raw({ type: () => true, limit: FORM_LIMIT }), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!verify(secret, body, req.get(SIGNATURE_HEADER))) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID);
-    const form = parseCompletionForm(body.toString('utf8'));
-    const onDisk = await checkStorePath(config.storeDir, form.path);
-    if (onDisk.size !== form.size) {
-      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${form.path}: form says ${form.size}, disk has ${onDisk.size}`);
-    }
-    const { field: _field, ...upload } = form;
-    // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
-    const { record } = await catalog.record(upload);
-    res.json({ id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) });
+    res.json(await receive(body, req.get(SIGNATURE_HEADER)));
   });
 
   // The page may be served from the upload server's port, so the read-only API allows any origin.

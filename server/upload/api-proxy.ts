@@ -1,8 +1,7 @@
 // When the completion service runs elsewhere (docker-compose), the upload server still serves the
 // page, and the page reads /api/uploads from its own origin: those GETs are passed to the service.
-import { Readable } from 'node:stream';
 import express from 'express';
-import { request } from 'undici';
+import { requestStream } from '../http-client.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
 
 export function apiProxy(completionUrl: string): express.Router {
@@ -15,12 +14,13 @@ export function apiProxy(completionUrl: string): express.Router {
       if (v) headers[name] = v;
     }
     try {
-      const upstream = await request(origin + req.originalUrl, { headers });
-      res.status(upstream.statusCode);
+      const upstream = await requestStream(origin + req.originalUrl, { headers });
+      res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
         if (v !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(k)) res.setHeader(k, v);
       }
-      Readable.from(upstream.body).pipe(res);
+      upstream.on('error', () => res.destroy());
+      upstream.pipe(res);
     } catch (e) {
       const error = new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, `${origin}: ${(e as Error).message}`);
       res.status(error.status).json(error);

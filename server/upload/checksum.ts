@@ -1,7 +1,7 @@
 // The checksum extension: `Upload-Checksum: <algorithm> <base64 digest>` covers one PATCH body.
 // Verified while the body streams into the store (nothing is buffered), compared at its end.
 import crypto from 'node:crypto';
-import { createCRC32, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 /** What `Tus-Checksum-Algorithm` advertises. "The Server MUST support at least the SHA1 checksum algorithm". */
 export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'sha512', 'crc32'] as const;
@@ -33,7 +33,9 @@ export interface BodyChecksum {
 
 export async function bodyChecksum(algorithm: ChecksumAlgorithm): Promise<BodyChecksum> {
   if (algorithm === 'crc32') {
-    // node 20 has no crc32 in crypto or zlib; hash-wasm's is fast (about 2.5 GB/s here).
+    // node 20 has no crc32 in crypto or zlib; hash-wasm's is fast (about 2.5 GB/s here). Loaded on
+    // first use: the main thread has no other need of hash-wasm (13 MB resident).
+    const { createCRC32 } = await import('hash-wasm');
     const h: IHasher = (await createCRC32()).init();
     return { update: (c) => void h.update(c), matches: (e) => Buffer.from(h.digest('binary')).equals(e.digest) };
   }

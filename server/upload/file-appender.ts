@@ -1,11 +1,28 @@
-// Appends a byte stream to a file at a position. A chunk is written at once when the disk is idle;
-// while a write is in flight the next chunks gather into a batch written with one writev (one write
-// in flight, at most BATCH_BYTES waiting), and each chunk is handed to
-// `onWritten` only after it is on disk, in order — the digest state never runs ahead of the file.
+// Appends a byte stream to a file at a position. Each arriving chunk is copied at once into one of
+// two write buffers of the upload: one is being written while the other fills (one write in flight,
+// at most BUFFER_BYTES waiting). A buffer is written at once when the disk is idle, or when full.
+// Each written buffer is handed to `onWritten` only after it is on disk, in order: the digest state
+// never runs ahead of the file.
+//
+// Why copy: the socket's chunks would otherwise stay referenced for as long as their write waits
+// behind other uploads' writes, live long enough to be promoted to V8's old generation, and then go
+// only at a full collection, which V8 starts after some 64 MB of such garbage. Copied, they die
+// young and go at the next scavenge; the buffers that hold the bytes are reused from a small pool.
+// With 64 uploads of 32 MiB in flight this keeps the peak resident memory under the bench's 200 MB.
 import fsp from 'node:fs/promises';
 
-/** Bytes gathered before a writev: large enough to keep syscalls few, small enough to stay flat in memory. */
-const BATCH_BYTES = 128 * 1024;
+/** Size of a write buffer: large enough to keep syscalls few, small enough to stay flat in memory. */
+export const BUFFER_BYTES = 128 * 1024;
+/** Free buffers kept for reuse (4 MiB); more than that are left to the garbage collector. */
+const POOL_LIMIT = 32;
+const pool: Buffer[] = [];
+
+// allocUnsafeSlow: a buffer of its own, not a slice of Node's shared slab; it is fully overwritten
+// before any byte of it is written out.
+const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
+const give = (b: Buffer): void => {
+  if (pool.length < POOL_LIMIT) pool.push(b);
+};
 
 export class FileAppender {
   private inFlight: Promise<void> | undefined;
@@ -14,12 +31,15 @@ export class FileAppender {
   private constructor(
     private readonly file: fsp.FileHandle,
     private position: number,
-    private readonly onWritten: (chunk: Buffer) => void | Promise<void>,
+    private readonly onWritten: (bytes: Buffer) => void | Promise<void>,
     private readonly onFlushed?: (position: number) => void,
   ) {}
 
-  /** `onWritten` may return a promise to slow the writing down (the hashing thread has a backlog). */
-  static async open(path: string, position: number, onWritten: (chunk: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void): Promise<FileAppender> {
+  /**
+   * `onWritten` may return a promise to slow the writing down (the hashing thread has a backlog). It
+   * must be done with the bytes when it returns (or its promise settles): the buffer is reused.
+   */
+  static async open(path: string, position: number, onWritten: (bytes: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void): Promise<FileAppender> {
     return new FileAppender(await fsp.open(path, 'r+'), position, onWritten, onFlushed);
   }
 
@@ -30,11 +50,24 @@ export class FileAppender {
    */
   async pump(source: AsyncIterable<Buffer>, limit: number): Promise<boolean> {
     const it = source[Symbol.asyncIterator]();
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
+    let filling: Buffer | undefined;
+    let filled = 0;
     let total = 0;
     let exceeded = false;
     let sourceError: unknown;
+    const send = async () => {
+      await this.inFlight;
+      this.busy = true;
+      const write = this.flush(filling!, filled).finally(() => {
+        this.busy = false;
+      });
+      // Awaited later (next buffer or the end); marked handled now so a failing disk write that
+      // lands while we wait for the network is not an unhandled rejection.
+      write.catch(() => undefined);
+      this.inFlight = write;
+      filling = undefined;
+      filled = 0;
+    };
     try {
       for (;;) {
         const next = await it.next();
@@ -45,21 +78,14 @@ export class FileAppender {
           exceeded = true;
         }
         total += chunk.byteLength;
-        batch.push(chunk);
-        batchBytes += chunk.byteLength;
-        if (!this.busy || batchBytes >= BATCH_BYTES) {
-          await this.inFlight;
-          this.busy = true;
-          const write = this.flush(batch).finally(() => {
-            this.busy = false;
-          });
-          // Awaited later (next batch or the end); marked handled now so a failing disk write that
-          // lands while we wait for the network is not an unhandled rejection.
-          write.catch(() => undefined);
-          this.inFlight = write;
-          batch = [];
-          batchBytes = 0;
+        for (let at = 0; at < chunk.byteLength; ) {
+          filling ??= take();
+          const copied = chunk.copy(filling, filled, at);
+          filled += copied;
+          at += copied;
+          if (filled === BUFFER_BYTES) await send();
         }
+        if (filled > 0 && !this.busy) await send();
         if (exceeded) break;
       }
     } catch (e) {
@@ -71,7 +97,8 @@ export class FileAppender {
     }
     await this.inFlight;
     this.inFlight = undefined;
-    if (batch.length) await this.flush(batch);
+    if (filled > 0) await this.flush(filling!, filled);
+    else if (filling) give(filling);
     if (sourceError !== undefined) throw sourceError;
     return exceeded;
   }
@@ -81,25 +108,17 @@ export class FileAppender {
     await this.file.close();
   }
 
-  private async flush(chunks: Buffer[]): Promise<void> {
-    let pending = chunks.filter((c) => c.byteLength > 0);
-    while (pending.length) {
-      const { bytesWritten } = await this.file.writev(pending, this.position);
-      this.position += bytesWritten;
-      // Hand over whole chunks that are on disk; a partly written chunk is split.
-      let left = bytesWritten;
-      const rest: Buffer[] = [];
-      for (const c of pending) {
-        if (left >= c.byteLength) {
-          await this.onWritten(c);
-          left -= c.byteLength;
-        } else if (left > 0) {
-          await this.onWritten(c.subarray(0, left));
-          rest.push(c.subarray(left));
-          left = 0;
-        } else rest.push(c);
+  /** Writes buffer[0, length) and hands it over; the buffer goes back to the pool either way. */
+  private async flush(buffer: Buffer, length: number): Promise<void> {
+    try {
+      for (let done = 0; done < length; ) {
+        const { bytesWritten } = await this.file.write(buffer, done, length - done, this.position);
+        this.position += bytesWritten;
+        done += bytesWritten;
       }
-      pending = rest;
+      await this.onWritten(buffer.subarray(0, length));
+    } finally {
+      give(buffer);
     }
     this.onFlushed?.(this.position);
   }

@@ -1,9 +1,10 @@
 // The main thread's side of the hashing thread (hash-worker.ts): one worker for the process, started
 // on first use. A chunk to hash is copied into the shared ring and announced by a message; answers
 // come back in order. When the ring is full, writers wait: memory stays at the ring's size.
-import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { build } from 'esbuild';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers } from './hash-protocol.ts';
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */
@@ -35,6 +36,9 @@ class HashThread {
     this.worker = new Worker(source, {
       eval: true,
       workerData: { ring: this.ring.buffer, control: this.control },
+      // The thread allocates only small messages, which die at once: a 2 MB young generation
+      // (V8's default grows to 48 MB) is plenty, and saves its size in resident memory under load.
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
     this.worker.unref();
     this.worker.on('message', (m: HashReply) => this.onReply(m));
@@ -174,21 +178,34 @@ class HashThread {
 }
 
 /**
- * The worker's code, bundled once with esbuild (which tsx runs on too): a thread with tsx's loader
- * in it costs about 24 MB more memory than one running plain bundled JavaScript. (esbuild's async
- * API: its sync API would keep a thread of its own alive, some 20 MB more.)
+ * The worker's code as one plain JavaScript bundle: a thread with tsx's loader in it costs about
+ * 24 MB more memory. `npm run build` writes it beside the server bundle (bin/bundle.js); when that
+ * file is missing or older than the worker's sources (running from source, in tests), esbuild makes
+ * it in memory. (esbuild's async API: its sync API would keep a thread of its own alive, some 20 MB
+ * more; and imported only then, as the server has no other use for it.)
  */
+const WORKER_SOURCES = ['hash-worker.ts', 'hash-protocol.ts'].map((f) => path.join(PACKAGE_ROOT, 'server', 'upload', f));
+const PREBUILT_WORKER = path.join(PACKAGE_ROOT, 'dist', 'hash-worker.cjs');
+
+function prebuiltWorker(): string | undefined {
+  try {
+    const built = fs.statSync(PREBUILT_WORKER).mtimeMs;
+    if (WORKER_SOURCES.some((f) => fs.statSync(f).mtimeMs > built)) return undefined;
+    return fs.readFileSync(PREBUILT_WORKER, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 let bundled: Promise<string> | undefined;
 function workerSource(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [fileURLToPath(new URL('./hash-worker.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-  }).then((r) => r.outputFiles[0]!.text);
+  bundled ??= Promise.resolve(prebuiltWorker()).then(
+    async (prebuilt) =>
+      prebuilt ??
+      (await import('esbuild'))
+        .build({ entryPoints: [WORKER_SOURCES[0]!], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false, logLevel: 'silent' })
+        .then((r) => r.outputFiles[0]!.text),
+  );
   return bundled;
 }
 

@@ -1,0 +1,59 @@
+// Receiving one completion form: the signature, the path (inside the store, a regular file), the size
+// on disk, then the catalog. One function for both ways a form arrives: POST /complete/ (app.ts) and,
+// in `tuspass start`, straight from the complete-form hook of the same process (localCompletion).
+import type { ClientResponse } from '../http-client.ts';
+import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import { completionSecret } from '../secret.ts';
+import { SIGNATURE_HEADER, verify } from '../signature.ts';
+import type { Catalog, UploadRecord } from './catalog.ts';
+import { parseCompletionForm } from './form.ts';
+import { checkStorePath } from './store-path.ts';
+
+export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
+
+/** What the service answers to a recorded form (the contract's 200 body). */
+export interface FormAnswer {
+  id: string;
+  name: string;
+  size: number;
+  md5: string;
+  url: string;
+}
+
+export type FormReceiver = (body: Buffer, signature: string | undefined) => Promise<FormAnswer>;
+
+/** Throws TuspassError (401 signature, 403 path, 422 missing file or size, 400 form) for a refused form. */
+export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
+  const secret = completionSecret(config);
+  return async (body, signature) => {
+    if (!verify(secret, body, signature)) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID);
+    const form = parseCompletionForm(body.toString('utf8'));
+    const onDisk = await checkStorePath(config.storeDir, form.path);
+    if (onDisk.size !== form.size) {
+      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${form.path}: form says ${form.size}, disk has ${onDisk.size}`);
+    }
+    const { field: _field, ...upload } = form;
+    // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
+    const { record } = await catalog.record(upload);
+    return { id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) };
+  };
+}
+
+/**
+ * The receiver as the complete-form hook's transport in `tuspass start`: the same signed body and
+ * headers, the same answers (status and JSON) as over HTTP, without a loopback connection per upload.
+ */
+export function localCompletion(receive: FormReceiver, log: (line: string) => void) {
+  return async (body: string, headers: Record<string, string>): Promise<ClientResponse> => {
+    const json = { 'content-type': 'application/json; charset=utf-8' };
+    try {
+      const answer = await receive(Buffer.from(body, 'utf8'), headers[SIGNATURE_HEADER]);
+      return { status: 200, headers: json, body: JSON.stringify(answer) };
+    } catch (e) {
+      if (!(e instanceof TuspassError)) throw e;
+      log(`completion: ${e.code} (in-process form): ${e.message}`);
+      return { status: e.status, headers: json, body: JSON.stringify(e.toJSON()) };
+    }
+  };
+}
