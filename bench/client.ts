@@ -28,7 +28,24 @@ export interface Timed {
   answeredAt: number;
 }
 
-type Body = Buffer | { file: string; start: number; end: number } | undefined;
+/**
+ * A file range; with `settle`, the last `tailBytes` are held back until the body before them has been
+ * handed to the socket and `ms` more have passed, so the server has read everything before the tail.
+ */
+type Body = Buffer | { file: string; start: number; end: number; settle?: { tailBytes: number; ms: number } } | undefined;
+
+/** The range as one stream, or as a generator that pauses before the tail. */
+function fileBody(body: Exclude<Body, Buffer | undefined>): AsyncIterable<Buffer> | fs.ReadStream {
+  const read = (start: number, end: number) => fs.createReadStream(body.file, { start, end: end - 1, highWaterMark: READ_SIZE });
+  const settle = body.settle;
+  if (!settle || body.end - body.start <= settle.tailBytes) return read(body.start, body.end);
+  const split = body.end - settle.tailBytes;
+  return (async function* () {
+    yield* read(body.start, split) as AsyncIterable<Buffer>;
+    await new Promise((resolve) => setTimeout(resolve, settle.ms));
+    yield* read(split, body.end) as AsyncIterable<Buffer>;
+  })();
+}
 
 /** One request; rejects on a network error, resolves with any status (callers decide what is wrong). */
 export function send(url: string, method: string, headers: http.OutgoingHttpHeaders, body: Body, agent?: http.Agent): Promise<Timed> {
@@ -53,9 +70,8 @@ export function send(url: string, method: string, headers: http.OutgoingHttpHead
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
     else {
-      const stream = fs.createReadStream(body.file, { start: body.start, end: body.end - 1, highWaterMark: READ_SIZE });
       // A failed request is reported by req's 'error' above; the pipeline's own rejection would repeat it.
-      pipeline(stream, req).catch(() => undefined);
+      pipeline(fileBody(body), req).catch(() => undefined);
     }
   });
 }
@@ -82,9 +98,9 @@ export async function createWithUpload(base: string, body: Buffer, agent: http.A
 }
 
 /** PATCH bytes [start, end) of the file in one request. Any 2xx is success: tuspass relays the completion answer. */
-export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}): Promise<Timed> {
+export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}, settle?: { tailBytes: number; ms: number }): Promise<Timed> {
   const headers = { 'Upload-Offset': start, 'Content-Type': OCTETS, 'Content-Length': end - start, ...extra };
-  return expect(await send(location, 'PATCH', headers, { file, start, end }), `PATCH ${location}`, (s) => s >= 200 && s < 300);
+  return expect(await send(location, 'PATCH', headers, { file, start, end, settle }), `PATCH ${location}`, (s) => s >= 200 && s < 300);
 }
 
 /** HEAD: the server's offset. */

@@ -1,10 +1,13 @@
 // Scenario 2: what finishing costs — from the last byte handed to the socket to the final response —
-// for a 1 MiB and a 1 GiB upload. Digests are computed on the way in, so it must not grow with size.
-// tuspass's final response waits for the completion form's answer; the reference has no hook. The raw
-// node:http + md5 server does no finishing work at all: its figures are what the bytes still in
-// flight (socket buffers) cost after the client's last write — the floor for every side.
-// To take those bytes in flight out, each size is also finished by a separate last PATCH of 1 MiB
-// (the rest sent and acknowledged first): then only work that depends on the upload's size remains.
+// for a 1 MiB and a 1 GiB upload, each in one PATCH. Digests are computed on the way in, so it must
+// not grow with size. tuspass's final response waits for the completion form's answer; the reference
+// has no hook; the raw node:http + md5 server does no finishing work at all.
+// Measured two ways:
+// - drained (the target): the client holds the last 64 KiB back until the server has had 300 ms to
+//   read everything before it, so the time measured is the server's work after its last byte;
+// - in flight: the body sent without a pause. Then the figure also holds the megabytes still queued in
+//   the two sockets' kernel buffers when the client's last write returns; the raw server shows what
+//   that transfer alone costs on this machine.
 import path from 'node:path';
 import { createUpload, patchFile, uploadId } from './client.ts';
 import { GiB, MiB, rotate, Samples, type BenchContext, type ScenarioResult } from './scenario.ts';
@@ -16,11 +19,12 @@ const SIDES: Side[] = ['tuspass', 'reference', 'raw'];
 const SMALL_PER_ROUND = 7;
 const MAX_GROWTH = 2;
 
-/** Last byte -> response of the PATCH that finishes the upload; `tail` bytes sent in it (all when undefined). */
-async function finishMs(server: ServerProcess, file: string, bytes: number, tail = bytes): Promise<number> {
+const SETTLE = { tailBytes: 64 * 1024, ms: 300 };
+
+/** Last byte -> response of one PATCH carrying the whole upload. */
+async function finishMs(server: ServerProcess, file: string, bytes: number, settle: typeof SETTLE | undefined): Promise<number> {
   const location = await createUpload(server.url, bytes);
-  if (tail < bytes) await patchFile(location, file, 0, bytes - tail);
-  const t = await patchFile(location, file, bytes - tail, bytes);
+  const t = await patchFile(location, file, 0, bytes, {}, settle);
   removeUpload(server.storeDir, uploadId(location));
   return t.answeredAt - t.lastByteAt;
 }
@@ -36,52 +40,57 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
   const samples = new Samples();
   try {
     // One untimed upload per side: the first request of a process pays for compiling its code paths.
-    for (const server of servers.values()) await finishMs(server, small.path, MiB);
+    for (const server of servers.values()) await finishMs(server, small.path, MiB, SETTLE);
     for (let round = 0; round < ctx.rounds; round++) {
       for (const side of rotate(SIDES, round)) {
         const server = servers.get(side)!;
-        const smalls: number[] = [];
-        for (let i = 0; i < SMALL_PER_ROUND; i++) smalls.push(await finishMs(server, small.path, MiB));
-        samples.add(`${side} small`, median(smalls));
-        samples.add(`${side} big`, await finishMs(server, big.path, bigSize));
-        samples.add(`${side} big, last MiB`, await finishMs(server, big.path, bigSize, MiB));
+        for (const [mode, settle] of [['drained', SETTLE], ['in flight', undefined]] as const) {
+          const smalls: number[] = [];
+          for (let i = 0; i < SMALL_PER_ROUND; i++) smalls.push(await finishMs(server, small.path, MiB, settle));
+          samples.add(`${side} small ${mode}`, median(smalls));
+          samples.add(`${side} big ${mode}`, await finishMs(server, big.path, bigSize, settle));
+        }
       }
-      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} 1 MiB ${samples.get(`${s} small`).at(-1)!.toFixed(1)} ms, ${bigSize / MiB} MiB ${samples.get(`${s} big`).at(-1)!.toFixed(1)} ms (final 1 MiB PATCH ${samples.get(`${s} big, last MiB`).at(-1)!.toFixed(1)} ms)`).join('; ')}`);
+      const at = (key: string) => samples.get(key).at(-1)!.toFixed(1);
+      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} 1 MiB ${at(`${s} small drained`)} ms, ${bigSize / MiB} MiB ${at(`${s} big drained`)} ms (in flight ${at(`${s} small in flight`)} / ${at(`${s} big in flight`)} ms)`).join('; ')}`);
     }
   } finally {
     for (const server of servers.values()) await server.stop();
   }
 
-  const growth = (side: Side) => samples.get(`${side} big`).map((v, i) => v / samples.get(`${side} small`)[i]!);
-  const tuspassGrowth = median(samples.get('tuspass big')) / median(samples.get('tuspass small'));
-  const tuspassFinalGrowth = median(samples.get('tuspass big, last MiB')) / median(samples.get('tuspass small'));
-  const figures = SIDES.flatMap((side) => [
-    { metric: 'finishing 1 MiB (last byte -> response)', unit: 'ms', side, summary: summarize(samples.get(`${side} small`)) },
-    { metric: `finishing ${bigSize / MiB} MiB (last byte -> response)`, unit: 'ms', side, summary: summarize(samples.get(`${side} big`)) },
-    { metric: `finishing ${bigSize / MiB} MiB / 1 MiB`, unit: 'x', side, summary: summarize(growth(side)) },
-    { metric: `finishing ${bigSize / MiB} MiB, final PATCH of 1 MiB`, unit: 'ms', side, summary: summarize(samples.get(`${side} big, last MiB`)) },
-  ]);
+  const growth = (side: Side, mode: string) => samples.get(`${side} big ${mode}`).map((v, i) => v / samples.get(`${side} small ${mode}`)[i]!);
+  const medianGrowth = (side: Side, mode: string) => median(samples.get(`${side} big ${mode}`)) / median(samples.get(`${side} small ${mode}`));
+  const figures = (['drained', 'in flight'] as const).flatMap((mode) =>
+    SIDES.flatMap((side) => [
+      { metric: `finishing 1 MiB, ${mode}`, unit: 'ms', side, summary: summarize(samples.get(`${side} small ${mode}`)) },
+      { metric: `finishing ${bigSize / MiB} MiB, ${mode}`, unit: 'ms', side, summary: summarize(samples.get(`${side} big ${mode}`)) },
+      { metric: `finishing ${bigSize / MiB} MiB / 1 MiB, ${mode}`, unit: 'x', side, summary: summarize(growth(side, mode)) },
+    ]),
+  );
+  const drained = medianGrowth('tuspass', 'drained');
+  const inFlight = medianGrowth('tuspass', 'in flight');
+  const rawInFlight = medianGrowth('raw', 'in flight');
   return {
     id: 'finishing',
-    title: `2. Finishing cost, 1 MiB vs ${bigSize / MiB} MiB`,
-    settings: { smallBytes: MiB, bigBytes: bigSize, smallPerRound: SMALL_PER_ROUND, rounds: ctx.rounds },
+    title: `2. Finishing cost, 1 MiB vs ${bigSize / MiB} MiB (one PATCH each)`,
+    settings: { smallBytes: MiB, bigBytes: bigSize, smallPerRound: SMALL_PER_ROUND, rounds: ctx.rounds, settle: SETTLE },
     figures,
     targets: [
       {
         id: 'finishing',
-        rule: `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians)`,
-        measured: tuspassGrowth,
+        rule: `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians; last 64 KiB sent after the server has read the rest)`,
+        measured: drained,
         limit: MAX_GROWTH,
         unit: 'x',
-        pass: tuspassGrowth <= MAX_GROWTH,
+        pass: drained <= MAX_GROWTH,
       },
       {
-        id: 'finishing-final-patch',
-        rule: `(supplementary) same, the ${bigSize / MiB} MiB upload finished by a 1 MiB PATCH: no bytes in flight`,
-        measured: tuspassFinalGrowth,
-        limit: MAX_GROWTH,
+        id: 'finishing-in-flight',
+        rule: `(context) the same with the body sent without a pause: tuspass's growth within 1.5 x the raw server's (${rawInFlight.toFixed(1)} x), which only moves bytes`,
+        measured: inFlight,
+        limit: rawInFlight * 1.5,
         unit: 'x',
-        pass: tuspassFinalGrowth <= MAX_GROWTH,
+        pass: inFlight <= rawInFlight * 1.5,
       },
     ],
     checks: [],

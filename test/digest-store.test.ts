@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { Upload } from '@tus/utils';
 import { DigestFileStore } from '../server/upload/digest-store.ts';
+import { INLINE_MAX_BYTES } from '../server/upload/inline-digests.ts';
 import { crc32, md5, patternBytes, sha1 } from './helpers/files.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
@@ -32,20 +33,21 @@ test('digests equal those of the whole file, across PATCHes and a new store inst
 
 test('a state behind the file (crash between write and save) is caught up from disk', async (t) => {
   const dir = tmpDir(t);
-  const bytes = patternBytes(120_000, 2);
+  // Larger than INLINE_MAX_BYTES: hashed on the hashing thread, whose state is saved after each write.
+  const bytes = patternBytes(INLINE_MAX_BYTES + 120_000, 2);
   const store = new DigestFileStore({ directory: dir, algorithms: ['md5'] });
   await newUpload(store, 'u2', bytes.length);
   await store.write(Readable.from([bytes.subarray(0, 50_000)]), 'u2', 0);
   const saved = fs.readFileSync(store.statePath('u2'));
-  await store.write(Readable.from([bytes.subarray(50_000, 80_000)]), 'u2', 50_000);
+  await store.write(Readable.from([bytes.subarray(50_000, 180_000)]), 'u2', 50_000);
   fs.writeFileSync(store.statePath('u2'), saved); // the save of the second write "did not happen"
-  await store.write(Readable.from([bytes.subarray(80_000)]), 'u2', 80_000);
+  await store.write(Readable.from([bytes.subarray(180_000)]), 'u2', 180_000);
   assert.equal((await store.digests('u2', bytes.length)).md5, md5(bytes));
 });
 
 test('a missing, corrupt or mismatched state is rebuilt from the file', async (t) => {
   const dir = tmpDir(t);
-  const bytes = patternBytes(90_000, 3);
+  const bytes = patternBytes(INLINE_MAX_BYTES + 90_000, 3);
   const store = new DigestFileStore({ directory: dir, algorithms: ['md5'] });
   await newUpload(store, 'u3', bytes.length);
   await store.write(Readable.from([bytes.subarray(0, 30_000)]), 'u3', 0);
@@ -57,6 +59,24 @@ test('a missing, corrupt or mismatched state is rebuilt from the file', async (t
   // Configuration changed to ask for sha1 as well: the old state lacks it and is rebuilt.
   const wider = new DigestFileStore({ directory: dir, algorithms: ['md5', 'sha1'] });
   assert.deepEqual(await wider.digests('u3', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
+});
+
+test('a small upload is hashed inline; stopped short, its next PATCH hashes the bytes so far from the file', async (t) => {
+  const dir = tmpDir(t);
+  const bytes = patternBytes(INLINE_MAX_BYTES, 5);
+  const store = new DigestFileStore({ directory: dir, algorithms: ['md5', 'sha1'] });
+  await newUpload(store, 'small', bytes.length);
+  assert.equal(await store.write(chunked(bytes.subarray(0, 100_000)), 'small', 0), 100_000);
+  // Inline states are never saved: nothing beside the file, and nothing to trust after a restart either.
+  assert.equal(fs.existsSync(store.statePath('small')), false);
+  const restarted = new DigestFileStore({ directory: dir, algorithms: ['md5', 'sha1'] });
+  assert.equal(await restarted.write(chunked(bytes.subarray(100_000)), 'small', 100_000), bytes.length);
+  assert.deepEqual(await restarted.digests('small', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
+  // In one go, in the same store: the same digests, and no state file written for it.
+  await newUpload(store, 'whole', bytes.length);
+  await store.write(chunked(bytes), 'whole', 0);
+  assert.deepEqual(await store.digests('whole', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
+  assert.equal(fs.existsSync(store.statePath('whole')), false);
 });
 
 test('a write that fails midway keeps the state consistent with the bytes on disk', async (t) => {

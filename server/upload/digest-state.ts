@@ -15,7 +15,22 @@ interface SavedState {
   states: Partial<Record<DigestName, string>>;
 }
 
-export class DigestState {
+/** The running digests of one upload: on the hashing thread (DigestState) or inline (inline-digests.ts). */
+export interface RunningDigests {
+  /** Bytes of the upload the hashers have seen, from byte 0. */
+  offset: number;
+  /** Whether a file holds (some version of) this state. */
+  readonly onDisk: boolean;
+  /** Whether save() can write it to disk (then a resumed upload continues from it). */
+  readonly resumable: boolean;
+  update(chunk: Uint8Array): void | Promise<void>;
+  save(file: string): Promise<void>;
+  digests(): Promise<Digests>;
+  release(): void;
+}
+
+export class DigestState implements RunningDigests {
+  readonly resumable = true;
   private released = false;
   /** Whether a file holds (some version of) this state: loaded from one or saved to one. */
   onDisk = false;

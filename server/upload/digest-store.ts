@@ -9,7 +9,8 @@ import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { ERRORS as TUS_ERRORS, isPathInsideDirectory, Upload } from '@tus/utils';
 import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
-import { DigestState, type DigestName, type Digests } from './digest-state.ts';
+import { DigestState, type DigestName, type Digests, type RunningDigests } from './digest-state.ts';
+import { canHashInline, InlineDigests } from './inline-digests.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
@@ -52,7 +53,7 @@ const LIVE_STATES = 256;
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
   private readonly dir: string;
-  private readonly live = new Map<string, DigestState>();
+  private readonly live = new Map<string, RunningDigests>();
   private readonly createdSizes = new Map<string, number | undefined>();
   /** Uploads being appended to right now (their live states are in use). */
   private readonly busy = new Set<string>();
@@ -135,7 +136,7 @@ export class DigestFileStore extends FileStore {
   }
 
   private async appendBusy(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
-    const state = await this.stateAt(id, offset);
+    const state = await this.stateAt(id, offset, options.size);
     const checksum = options.checksum;
     if (checksum) await writeAtomically(this.unverifiedPath(id), String(offset));
     const appender = await FileAppender.open(
@@ -169,7 +170,11 @@ export class DigestFileStore extends FileStore {
         return { offset, exceeded };
       }
     }
-    if (state.offset !== options.size) await state.save(this.statePath(id));
+    if (state.offset !== options.size) {
+      // Stopped short: saved for the next PATCH, or, for an inline state, dropped (it is rebuilt from the file).
+      if (state.resumable) await state.save(this.statePath(id));
+      else this.forgetLive(id);
+    }
     if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
     if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
     return { offset: state.offset, exceeded };
@@ -288,13 +293,13 @@ export class DigestFileStore extends FileStore {
    * before the save) is caught up by hashing the gap from disk; a missing, unreadable or ahead state
    * (file truncated by hand, configuration changed) is rebuilt from the file.
    */
-  private async stateAt(id: string, offset: number): Promise<DigestState> {
+  private async stateAt(id: string, offset: number, size?: number): Promise<RunningDigests> {
     const live = this.live.get(id);
     if (live && live.offset === offset) return live;
     this.forgetLive(id);
     // Nothing written yet: the state is the fresh one, whatever the disk holds.
     if (offset === 0) {
-      const fresh = await DigestState.fresh(this.algorithms);
+      const fresh = canHashInline(this.algorithms, size) ? new InlineDigests(this.algorithms) : await DigestState.fresh(this.algorithms);
       this.keepLive(id, fresh);
       return fresh;
     }
@@ -314,7 +319,7 @@ export class DigestFileStore extends FileStore {
   }
 
   /** Keeps the states of recently written uploads in memory, so a PATCH does not read them back. */
-  private keepLive(id: string, state: DigestState): void {
+  private keepLive(id: string, state: RunningDigests): void {
     this.live.set(id, state);
     if (this.live.size <= LIVE_STATES) return;
     // The oldest state not being written to goes (its hashers back to the pool; it is saved on disk).

@@ -40,7 +40,6 @@ class HashThread {
       // (V8's default grows to 48 MB) is plenty, and saves its size in resident memory under load.
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
-    this.worker.unref();
     this.worker.on('message', (m: HashReply) => this.onReply(m));
     const die = (e: Error) => {
       this.dead ??= e;
@@ -51,6 +50,9 @@ class HashThread {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`hash thread exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the thread again. An idle thread must not
+    // keep the process alive (it may never be used: small uploads are hashed inline).
+    this.worker.unref();
   }
 
   open(names: HasherName[], states?: Partial<Record<HasherName, Uint8Array>>): number {
