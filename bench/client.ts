@@ -32,7 +32,14 @@ export interface Timed {
  * A file range; with `settle`, the last `tailBytes` are held back until the body before them has been
  * handed to the socket and `ms` more have passed, so the server has read everything before the tail.
  */
-type Body = Buffer | { file: string; start: number; end: number; settle?: { tailBytes: number; ms: number } } | undefined;
+export interface Settle {
+  tailBytes: number;
+  ms: number;
+  /** Also awaited before the tail is sent (after the pause). */
+  before?: () => Promise<void>;
+}
+
+type Body = Buffer | { file: string; start: number; end: number; settle?: Settle } | undefined;
 
 /** The range as one stream, or as a generator that pauses before the tail. */
 function fileBody(body: Exclude<Body, Buffer | undefined>): AsyncIterable<Buffer> | fs.ReadStream {
@@ -43,6 +50,7 @@ function fileBody(body: Exclude<Body, Buffer | undefined>): AsyncIterable<Buffer
   return (async function* () {
     yield* read(body.start, split) as AsyncIterable<Buffer>;
     await new Promise((resolve) => setTimeout(resolve, settle.ms));
+    await settle.before?.();
     yield* read(split, body.end) as AsyncIterable<Buffer>;
   })();
 }
@@ -98,7 +106,7 @@ export async function createWithUpload(base: string, body: Buffer, agent: http.A
 }
 
 /** PATCH bytes [start, end) of the file in one request. Any 2xx is success: tuspass relays the completion answer. */
-export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}, settle?: { tailBytes: number; ms: number }): Promise<Timed> {
+export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}, settle?: Settle): Promise<Timed> {
   const headers = { 'Upload-Offset': start, 'Content-Type': OCTETS, 'Content-Length': end - start, ...extra };
   return expect(await send(location, 'PATCH', headers, { file, start, end, settle }), `PATCH ${location}`, (s) => s >= 200 && s < 300);
 }
