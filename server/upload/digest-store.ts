@@ -95,8 +95,16 @@ export class DigestFileStore extends FileStore {
   override async create(upload: Upload): Promise<Upload> {
     const concat = this.announced.get(upload.id);
     this.announced.delete(upload.id);
-    const created = await super.create(upload);
-    if (concat) await this.configstore.set(upload.id, { ...upload, concat } as unknown as Upload);
+    // FileStore.create, without its mkdir for ids that sit directly in the store (all of ours, the
+    // directory exists since the constructor) and with the concatenation role in the one info write.
+    const file = this.filePath(upload.id);
+    if (path.dirname(file) !== this.dir) await fsp.mkdir(path.dirname(file), { recursive: true });
+    await new Promise<void>((resolve, reject) =>
+      fs.open(file, 'w', (e, fd) => (e ? reject(e) : fs.close(fd, (e2) => (e2 ? reject(e2) : resolve())))),
+    );
+    await this.configstore.set(upload.id, (concat ? { ...upload, concat } : upload) as Upload);
+    upload.storage = { type: 'file', path: file };
+    const created = upload;
     // Creation-with-upload writes next: remember the length instead of reading the info back.
     this.createdSizes.set(upload.id, upload.size);
     if (this.createdSizes.size > 1024) this.createdSizes.delete(this.createdSizes.keys().next().value!);
