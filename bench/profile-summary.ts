@@ -24,6 +24,9 @@ function origin(url: string): string {
   if (url.startsWith('node:')) return url;
   const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (mod) return mod[1]!;
+  // The servers run as esbuild bundles (bin/bundle.js, servers.ts): their frames are the project's.
+  const bundle = /\/(dist\/[^/]+\.mjs)$/.exec(url);
+  if (bundle) return bundle[1]!;
   const project = /\/(server|hooks|bench|client)\/.*$/.exec(url);
   return project ? project[0].slice(1) : url;
 }
@@ -56,7 +59,7 @@ export function summarizeProfile(file: string, top = 20): string {
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const frame = byId.get(at)!.callFrame;
       const where = origin(frame.url);
-      if (!/^(server|hooks|client)\//.test(where)) continue;
+      if (!/^(server|hooks|client|dist)\//.test(where)) continue;
       const key = `${frame.functionName || '(anonymous)'}  ${where}:${frame.lineNumber + 1}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -14,6 +14,7 @@ import { canHashInline, InlineDigests } from './inline-digests.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
+import { InfoStore } from './info-store.ts';
 
 export interface DigestStoreOptions {
   directory: string;
@@ -60,7 +61,7 @@ export class DigestFileStore extends FileStore {
   private readonly journal: CompletionJournal;
 
   constructor(options: DigestStoreOptions) {
-    super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
+    super({ directory: options.directory, configstore: new InfoStore(options.directory), expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
     if (options.extensions) this.extensions = options.extensions;
