@@ -32,6 +32,16 @@ test('hooks test pre-create runs the example command hook and prints its rejecti
   assert.match(r.stdout, /"StatusCode": 413/);
 });
 
+test('a TypeScript hook module loads in the command, which runs as plain JavaScript (tsx registered on demand)', async (t) => {
+  const dataDir = tmpDir(t);
+  // The example refuses uploads over UPLOAD_MAX_BYTES with 413: an answer only the loaded module can give.
+  const r = await run(['hooks', 'test', 'pre-create', '--hooks-module', 'hooks/examples/validate-upload.ts', '--size', '2048', '--data-dir', dataDir], { UPLOAD_MAX_BYTES: '1024' });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /module:hooks\/examples\/validate-upload\.ts: answered in \d+ ms/);
+  assert.match(r.stdout, /"RejectUpload": true/);
+  assert.match(r.stdout, /"StatusCode": 413/);
+});
+
 test('hooks test post-finish reaches an HTTP hook with a notice id; no hook for an event exits 1', async (t) => {
   const dataDir = tmpDir(t);
   const receiver = await startHookReceiver(t);
