@@ -13,7 +13,8 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const BUNDLE = path.join(ROOT, 'dist', 'tuspass.mjs');
 // The hashing thread's code (server/upload/hash-thread.ts reads it; same name there).
 const HASH_WORKER = path.join(ROOT, 'dist', 'hash-worker.cjs');
-const SOURCES = ['server', 'hooks', 'client/cli', 'client/shared'];
+// Every directory the bundle draws from (client/web/serve.ts is the page's route in the server).
+const SOURCES = ['server', 'hooks', 'client'];
 
 function newestSource(dir) {
   let newest = 0;

