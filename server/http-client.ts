@@ -28,6 +28,9 @@ export class TransportError extends Error {
   }
 }
 
+/** How a failed request is named in logs and retries: the system's code when there is one. */
+export const failureOf = (e: unknown): string => (e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message);
+
 function send(url: string, options: RequestOptions): http.ClientRequest {
   const target = new URL(url);
   const lib = target.protocol === 'https:' ? https : http;

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { configFor, type Config } from '../server/config.ts';
+import { formReceiver, localCompletion } from '../server/completion/receive.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
+import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
 import { SIGNATURE_HEADER, sign } from '../server/signature.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
@@ -296,4 +298,33 @@ test('records survive a restart of the service', async (t) => {
   assert.equal(((await (await fetch(`${second.url}/api/uploads/${id}`)).json()) as { upload_id: string }).upload_id, 'persist');
   assert.equal(((await (await post(second.url)).json()) as { id: string }).id, id);
   assert.equal(await (await fetch(`${second.url}/api/uploads/${id}/file`)).text(), 'persisted');
+});
+
+test('in-process delivery (tuspass start) answers refusals as POST /complete/ does, and records the good form once', async (t) => {
+  const s = await startService(t);
+  const catalog = new SqliteCatalog(path.join(tmpDir(t), 'local.sqlite'));
+  t.after(() => catalog.close());
+  const logs: string[] = [];
+  const deliver = localCompletion(formReceiver(s.config, catalog), (line) => logs.push(line));
+  const form = s.upload('local', Buffer.from('twelve bytes'));
+  const signed = (fields: Record<string, string>, signature?: string) => {
+    const body = new URLSearchParams(fields).toString();
+    return deliver(body, { [SIGNATURE_HEADER]: signature ?? sign(SECRET, body) });
+  };
+  const cases: Array<[Promise<{ status: number; body: string }>, number, string]> = [
+    [signed(form, 'sha256=00'), 401, 'ERR_SIGNATURE_INVALID'],
+    [signed({ ...form, 'file1.path': '/etc/passwd' }), 403, 'ERR_PATH_OUTSIDE_STORE'],
+    [signed({ ...form, 'file1.size': '13' }), 422, 'ERR_SIZE_MISMATCH'],
+  ];
+  for (const [answer, status, code] of cases) {
+    const { status: got, body } = await answer;
+    assert.equal(got, status, body);
+    assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, code);
+  }
+  assert.equal(logs.length, 3);
+  const ok = await signed(form);
+  assert.equal(ok.status, 200, ok.body);
+  const again = await signed(form);
+  assert.equal(JSON.parse(again.body).id, JSON.parse(ok.body).id);
+  assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
 });

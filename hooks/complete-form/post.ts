@@ -2,7 +2,7 @@
 import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
 import type { StatusRanges } from '../../server/status-ranges.ts';
 import { FORM_VERSION } from './form.ts';
-import { requestText, TransportError, type ClientResponse } from '../../server/http-client.ts';
+import { failureOf, requestText, type ClientResponse } from '../../server/http-client.ts';
 
 export interface PostTarget {
   url: string;
@@ -39,8 +39,7 @@ export async function postForm(target: PostTarget, form: URLSearchParams, upload
     // same signed body and headers, so it checks and records exactly what it would over HTTP.
     response = target.local ? await target.local(body, headers) : await requestText(target.url, { method: 'POST', body, headers, timeoutMs: target.timeoutMs });
   } catch (e) {
-    const cause = e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message;
-    return { kind: 'retry', error: `${target.url} unreachable: ${cause}` };
+    return { kind: 'retry', error: `${target.url} unreachable: ${failureOf(e)}` };
   }
   const text = response.body;
   const contentType = String(response.headers['content-type'] ?? 'text/plain; charset=utf-8');

@@ -3,7 +3,7 @@
 // `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
 // retries it. Every request is signed like the completion form (Tuspass-Signature over the body),
 // and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
-import { requestText, TransportError, type ClientResponse } from '../../server/http-client.ts';
+import { failureOf, requestText, type ClientResponse } from '../../server/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
 import { parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
@@ -57,7 +57,7 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
   try {
     response = await requestText(options.url, { method: 'POST', body, headers, signal: context?.signal });
   } catch (e) {
-    throw new Retryable(`${options.url} unreachable: ${e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message}`);
+    throw new Retryable(`${options.url} unreachable: ${failureOf(e)}`);
   }
   const text = response.body;
   if (response.status >= 500) throw new Retryable(`${options.url} answered ${response.status}`);

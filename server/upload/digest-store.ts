@@ -105,12 +105,11 @@ export class DigestFileStore extends FileStore {
     );
     await this.configstore.set(upload.id, (concat ? { ...upload, concat } : upload) as Upload);
     upload.storage = { type: 'file', path: file };
-    const created = upload;
     // Creation-with-upload writes next: remember the length instead of reading the info back.
     this.createdSizes.set(upload.id, upload.size);
     if (this.createdSizes.size > 1024) this.createdSizes.delete(this.createdSizes.keys().next().value!);
     // No digest state file yet: a missing state is the fresh state at offset 0.
-    return created;
+    return upload;
   }
 
   /** Concatenation info of an upload, if it is a partial or a final one. */
