@@ -4,13 +4,14 @@
 import { HOOK_EVENTS, isHookEvent, type HookEventType } from './types.ts';
 import { BUILTIN_MODULES } from './transports/module.ts';
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+// `d` (days) is ours, beyond Go's units: expiry periods are counted in days.
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration in ms. */
 export function parseDuration(raw: string): number {
   const text = raw.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)];
   if (!parts.length || parts.map((p) => p[0]).join('') !== text) throw new Error(`is not a duration like 500ms, 2s or 1m30s: "${raw}"`);
   return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * UNIT_MS[p[2]!]!, 0));
 }
@@ -20,6 +21,17 @@ export function parsePositiveDuration(raw: string): number {
   const ms = parseDuration(raw);
   if (ms <= 0) throw new Error(`must be longer than 0, got "${raw}"`);
   return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** A size in bytes: a whole number of bytes, or a number with a unit (4MiB, 1GiB, 500MB; KiB = 1024, KB = 1000). */
+export function parseSize(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(raw.trim());
+  if (!m) throw new Error(`is not a size like 4MiB, 1GiB or a number of bytes: "${raw}"`);
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes)) throw new Error(`is too large: "${raw}"`);
+  return bytes;
 }
 
 export function parseEventList(raw: string): HookEventType[] {

@@ -3,7 +3,7 @@
 // collects every problem at once (naming the setting) and returns a frozen object.
 import path from 'node:path';
 import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
-import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration } from '../hooks/settings.ts';
+import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration, parseSize } from '../hooks/settings.ts';
 import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
 
 export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
@@ -43,8 +43,16 @@ export interface Config {
   catalogPath: string;
   /** Largest upload accepted, in bytes; 0 means no limit. Default 0. */
   maxSize: number;
-  /** Unfinished uploads expire after this many ms; 0 never. Default 0. */
+  /** Unfinished uploads expire this long after their last write, in ms; 0 never. Default 7 days. */
   expireAfterMs: number;
+  /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get 507. Default 1 GiB. */
+  minFreeSpace: number;
+  /** A request body that sends nothing for this long, in ms, is cut (bytes so far kept). Default 60 s. */
+  networkTimeoutMs: number;
+  /** Most partial uploads one final upload may list (concatenation). Default 100. */
+  maxConcatParts: number;
+  /** Most notices the durable queue holds; at the cap new creations get 503 with Retry-After. Default 10000. */
+  queueMax: number;
   /** Keep partial uploads after a final upload was built from them (concatenation). Default false. */
   keepPartials: boolean;
   /** Command hooks: a directory of executables named after events (tusd -hooks-dir). Default none. */
@@ -136,9 +144,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'retryMinMs', flag: '--retry-min', env: 'RETRY_MIN_MS', doc: 'first retry delay of a queued notice in ms (default 1000)', parse: integer(1) },
   { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms (default 300000)', parse: integer(1) },
   { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
-  { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload in bytes, 0 = no limit (default 0)', parse: integer(0) },
+  { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload, e.g. 10GiB or bytes, 0 = no limit (default 0)', parse: parseSize },
   { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated (default false)', parse: parseBoolean, boolean: true },
-  { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER_MS', doc: 'unfinished uploads expire after ms, 0 = never (default 0)', parse: integer(0) },
+  { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never (default 7d)', parse: parseDuration },
+  { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB (default 1GiB)', parse: parseSize },
+  { key: 'networkTimeoutMs', flag: '--network-timeout', env: 'NETWORK_TIMEOUT', doc: 'a request body idle this long is cut, bytes so far kept, e.g. 60s (default 60s)', parse: parsePositiveDuration },
+  { key: 'maxConcatParts', flag: '--max-concat-parts', env: 'MAX_CONCAT_PARTS', doc: 'most partial uploads one final upload may list (default 100)', parse: integer(1, 10_000) },
+  { key: 'queueMax', flag: '--queue-max', env: 'QUEUE_MAX', doc: 'most notices the queue holds before new uploads get 503 (default 10000)', parse: integer(1) },
   { key: 'hooksDir', flag: '--hooks-dir', env: 'HOOKS_DIR', doc: 'command hooks: directory of executables named after events' },
   { key: 'hooksHttp', flag: '--hooks-http', env: 'HOOKS_HTTP', doc: 'HTTP hooks: URL the hook payloads are POSTed to', parse: url },
   { key: 'hooksHttpRetry', flag: '--hooks-http-retry', env: 'HOOKS_HTTP_RETRY', doc: 'retries of a failed HTTP hook on blocking events (default 3)', parse: integer(0, 100) },
@@ -224,7 +236,11 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     retryMaxMs: v.retryMaxMs ?? 300_000,
     catalogPath: path.resolve(v.catalogPath ?? path.join(dataDir, 'catalog.sqlite')),
     maxSize: v.maxSize ?? 0,
-    expireAfterMs: v.expireAfterMs ?? 0,
+    expireAfterMs: v.expireAfterMs ?? 7 * 86_400_000,
+    minFreeSpace: v.minFreeSpace ?? 2 ** 30,
+    networkTimeoutMs: v.networkTimeoutMs ?? 60_000,
+    maxConcatParts: v.maxConcatParts ?? 100,
+    queueMax: v.queueMax ?? 10_000,
     keepPartials: v.keepPartials ?? false,
     hooksDir: v.hooksDir === undefined ? undefined : path.resolve(v.hooksDir),
     hooksHttp: v.hooksHttp,

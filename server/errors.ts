@@ -40,6 +40,13 @@ export const ERRORS = table({
   ERR_CONCAT_PARTIAL_NOT_FOUND: { status: 404, message: 'a partial upload of the final upload does not exist' },
   ERR_CONCAT_NOT_PARTIAL: { status: 400, message: 'an upload of the final upload was not created as partial' },
   ERR_CONCAT_UNFINISHED: { status: 400, message: 'a partial upload of the final upload is not finished' },
+  ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'no such upload' },
+  ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'the final upload lists more partial uploads than MAX_CONCAT_PARTS allows' },
+  ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
+  ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
+  ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
+  ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

@@ -138,11 +138,20 @@ test('expiration counts from the last write: an upload still receiving bytes out
   assert.equal((await tus('HEAD', url)).status, 410);
 });
 
-test('no expiration configured: expiration is not advertised and no Upload-Expires is sent', async (t) => {
-  const s = await startTestServer(t);
+test('expiry turned off (EXPIRE_AFTER=0): expiration is not advertised and no Upload-Expires is sent', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 0 });
   assert.ok(!(await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
   const url = await create(s.endpoint, 100);
   assert.equal((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'], undefined);
+});
+
+test('expiry by default: 7 days after the last write, advertised and sent with every PATCH', async (t) => {
+  const s = await startTestServer(t);
+  assert.ok((await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
+  const url = await create(s.endpoint, 100);
+  const expires = Date.parse((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires']!);
+  const week = 7 * 86_400_000;
+  assert.ok(Math.abs(expires - (Date.now() + week)) < 5000, `Upload-Expires ${new Date(expires).toISOString()} is a week away`);
 });
 
 test('X-HTTP-Method-Override: a POST carrying PATCH, HEAD or DELETE acts as that method', async (t) => {
