@@ -27,6 +27,8 @@ export interface QueueOptions {
   maxMs: number;
   /** Notices delivered at the same time. */
   concurrency?: number;
+  /** Most notices held before isFull() says so (QUEUE_MAX); new creations are then refused. Default Infinity. */
+  max?: number;
   log?: (message: string) => void;
 }
 
@@ -89,6 +91,11 @@ export class NoticeQueue {
   /** Notices not yet delivered (for status pages and tests). */
   pending(): Notice[] {
     return [...this.notices.values()];
+  }
+
+  /** Whether the queue holds its cap of notices or more: new uploads are refused until it drains (back-pressure). */
+  isFull(): boolean {
+    return this.notices.size >= (this.options.max ?? Infinity);
   }
 
   /** Resolves once the queue is empty (or the timeout passes: false). */
