@@ -47,3 +47,45 @@ test('ranges and lists parse', () => {
   assert.ok(config.cleanupStatuses.has(409) && config.cleanupStatuses.has(501) && !config.cleanupStatuses.has(410));
   assert.throws(() => load({ RETRY_MIN_MS: '5000', RETRY_MAX_MS: '10' }), /RETRY_MIN_MS/);
 });
+
+test('the protective defaults, and sizes and durations in the forms operators write', () => {
+  const { config } = load({});
+  assert.equal(config.expireAfterMs, 7 * 86_400_000);
+  assert.equal(config.minFreeSpace, 2 ** 30);
+  assert.equal(config.networkTimeoutMs, 60_000);
+  assert.equal(config.maxConcatParts, 100);
+  assert.equal(config.queueMax, 10_000);
+  const set = load({ MAX_SIZE: '10GiB', MIN_FREE_SPACE: '4MiB', EXPIRE_AFTER: '12h', NETWORK_TIMEOUT: '500ms' }).config;
+  assert.equal(set.maxSize, 10 * 2 ** 30);
+  assert.equal(set.minFreeSpace, 4 * 2 ** 20);
+  assert.equal(set.expireAfterMs, 12 * 3_600_000);
+  assert.equal(set.networkTimeoutMs, 500);
+  assert.equal(load({ MAX_SIZE: '1500' }).config.maxSize, 1500, 'a bare number is bytes');
+  assert.equal(load({ EXPIRE_AFTER: '0' }).config.expireAfterMs, 0, '0 turns expiry off');
+  assert.equal(load({ MIN_FREE_SPACE: '500MB' }).config.minFreeSpace, 500e6, 'MB is decimal, MiB binary');
+  const problems = (() => {
+    try {
+      load({ MAX_SIZE: '10 parsecs', MIN_FREE_SPACE: '99999999999TiB', NETWORK_TIMEOUT: '0', EXPIRE_AFTER: 'soon', MAX_CONCAT_PARTS: '0' });
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+    return [];
+  })();
+  assert.equal(problems.length, 5, problems.join('\n'));
+  for (const name of ['MAX_SIZE', 'MIN_FREE_SPACE', 'NETWORK_TIMEOUT', 'EXPIRE_AFTER', 'MAX_CONCAT_PARTS']) assert.ok(problems.some((p) => p.startsWith(name)), name);
+});
+
+test('docs: every setting is in the README tables, and every variable there is a setting', async () => {
+  const { SETTINGS } = await import('../server/config.ts');
+  const fs = await import('node:fs');
+  const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const rows = readme.split('\n').filter((line) => /^\| `--/.test(line));
+  const documented = new Set(rows.flatMap((row) => [...row.split('|')[2]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)));
+  const flags = new Set(rows.flatMap((row) => [...row.split('|')[1]!.matchAll(/`(--[a-z0-9-]+)`/g)].map((m) => m[1]!)));
+  for (const s of SETTINGS) {
+    assert.ok(documented.has(s.env), `${s.env} is in the README's configuration table`);
+    assert.ok(flags.has(s.flag), `${s.flag} is in the README's configuration table`);
+  }
+  const envs = new Set(SETTINGS.map((s) => s.env));
+  for (const name of documented) assert.ok(envs.has(name), `README lists ${name}, which is not a setting`);
+});
