@@ -41,6 +41,8 @@ export const ERRORS = table({
   ERR_CONCAT_NOT_PARTIAL: { status: 400, message: 'an upload of the final upload was not created as partial' },
   ERR_CONCAT_UNFINISHED: { status: 400, message: 'a partial upload of the final upload is not finished' },
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'no such upload' },
+  ERR_UPLOAD_UNFINISHED: { status: 404, message: 'the upload is not finished; only finished uploads can be downloaded' },
+  ERR_METHOD_OVERRIDE_INVALID: { status: 400, message: 'X-HTTP-Method-Override is honoured on POST only, naming GET, HEAD, PATCH, DELETE or OPTIONS' },
   ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'the final upload lists more partial uploads than MAX_CONCAT_PARTS allows' },
   ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
@@ -53,10 +55,13 @@ export const ERRORS = table({
 export class TuspassError extends Error {
   readonly code: string;
   readonly status: number;
-  constructor(entry: ErrorEntry, detail?: string) {
+  /** For the log only (absolute paths, causes): never part of the answer. */
+  readonly logDetail?: string;
+  constructor(entry: ErrorEntry, detail?: string, logDetail?: string) {
     super(detail ? `${entry.message}: ${detail}` : entry.message);
     this.code = entry.code;
     this.status = entry.status;
+    if (logDetail !== undefined) this.logDetail = logDetail;
   }
   toJSON() {
     return { error: { code: this.code, message: this.message } };
