@@ -3,7 +3,7 @@
 // Notices go through the durable NoticeQueue: stored before anything is tried, retried with backoff
 // until the handler takes them, delivered at least once with an id that stays the same on retries.
 import crypto from 'node:crypto';
-import { ERRORS, type ErrorEntry } from '../server/errors.ts';
+import { ERRORS, TuspassError, type ErrorEntry } from '../server/errors.ts';
 import type { NoticeQueue } from './queue.ts';
 import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
 
@@ -98,10 +98,14 @@ export class HookRunner {
       try {
         answer = honoured(request.Type, await this.invoke(handler, request));
       } catch (e) {
-        const entry: ErrorEntry = e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED;
+        // The server's own failure inside a hook (a full disk when the built-in complete-form queues its
+        // form) keeps its code, and is never let through by failOpen: passing would lose the announcement.
+        const own = e instanceof TuspassError ? (ERRORS as Record<string, ErrorEntry>)[e.code] : undefined;
+        const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
         const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
-        this.log(this.options.failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message);
-        if (this.options.failOpen) continue;
+        const failOpen = this.options.failOpen && !own;
+        this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message);
+        if (failOpen) continue;
         throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${message}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
       }
       mergeInto(merged, answer);

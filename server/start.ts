@@ -11,9 +11,10 @@ import type { HookHandler } from '../hooks/types.ts';
 import { createCompletionApp } from './completion/app.ts';
 import { formReceiver, localCompletion } from './completion/receive.ts';
 import type { PostTarget } from '../hooks/complete-form/post.ts';
-import { SqliteCatalog } from './completion/sqlite-catalog.ts';
+import { openCatalog } from './completion/sqlite-catalog.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
+import { creationGate } from './upload/admission.ts';
 import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
@@ -93,10 +94,11 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     expirationPeriodInMilliseconds: config.expireAfterMs,
     extensions: tusExtensions(config),
     journalPath: path.join(config.dataDir, 'completions-handled'),
+    minFreeSpace: config.minFreeSpace,
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
-  const catalog = withCompletion ? new SqliteCatalog(config.catalogPath) : undefined;
+  const catalog = withCompletion ? openCatalog(config.catalogPath) : undefined;
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
     url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
@@ -120,13 +122,15 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   for (const line of describeHandlers(handlers)) log(line);
 
-  const events = new UploadEvents(store, hooks);
+  const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave.
   const locker = new MemoryLocker();
   const tus = createTusServer(config, store, events, locker);
-  const app = createUploadApp({ config, tus, store, locker, events, log, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const admission = creationGate({ space: store.space, queue, log });
+  // The API routes go inside the upload app, before its last handlers (404, error answers).
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive }) : apiProxy(target.url);
+  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
-  app.use(catalog ? createCompletionApp(config, catalog, { log, receive }) : apiProxy(target.url));
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.
   const awaiting = await store.awaitingCompletion();
@@ -164,6 +168,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      events.close();
       await queue.close();
       await hooks.close();
       await catalog?.close();

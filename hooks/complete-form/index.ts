@@ -6,6 +6,7 @@
 //   delivered; the client's PATCH succeeds with `Tuspass-Completion: pending`.
 // It is one module hook among others: HOOKS_BUILTIN=complete-form (the default) loads the default
 // export below through the same loader as a user's --hooks-module.
+import { ERRORS, TuspassError } from '../../server/errors.ts';
 import type { NoticeQueue } from '../queue.ts';
 import { defineHooks, type HookModule, type HookModuleContext } from '../transports/module.ts';
 import type { HookHandler, HookResponse } from '../types.ts';
@@ -54,7 +55,16 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
       const noticeId = `form-${upload.ID}`;
       const outcome: PostOutcome = await postForm(deps.target, form, upload.ID, noticeId);
       if (outcome.kind === 'retry') {
-        await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
+        try {
+          await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${(e as Error).message}`);
+          // A full disk is not the hook's failure: the client hears 507 (try again later), and the
+          // upload's completion is handled again once it can be (see UploadEvents.finish).
+          if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');
+          throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
+        }
         log(`complete-form: upload ${upload.ID}: ${outcome.error}; form queued for retry`);
         return { HTTPResponse: { StatusCode: 204, Header: { [COMPLETION_HEADER]: 'pending' } } };
       }

@@ -1,9 +1,9 @@
 // Runs the completion service on its own port (`tuspass completion-server`), with the SQLite catalog.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../config.ts';
+import { ConfigError, type Config } from '../config.ts';
 import { createCompletionApp, type CompletionAppOptions } from './app.ts';
-import { SqliteCatalog } from './sqlite-catalog.ts';
+import { openCatalog } from './sqlite-catalog.ts';
 
 export interface RunningCompletionServer {
   /** Base URL, e.g. http://127.0.0.1:1081 (the form goes to `${url}/complete/`). */
@@ -12,7 +12,7 @@ export interface RunningCompletionServer {
 }
 
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
-  const catalog = new SqliteCatalog(config.catalogPath);
+  const catalog = openCatalog(config.catalogPath);
   const server = http.createServer(createCompletionApp(config, catalog, options));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -21,7 +21,7 @@ export async function startCompletionServer(config: Config, options: CompletionA
     });
   } catch (e) {
     await catalog.close();
-    throw new Error(`completion server cannot listen on ${config.host}:${config.completionPort} (HOST, COMPLETION_PORT): ${(e as Error).message}`);
+    throw new ConfigError([`HOST/COMPLETION_PORT: cannot listen on ${config.host}:${config.completionPort}: ${(e as Error).message}`]);
   }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

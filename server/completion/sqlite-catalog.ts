@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
@@ -125,5 +126,19 @@ export class SqliteCatalog implements Catalog {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * The catalog for a starting server: one that cannot be opened (a read-only or missing location, a
+ * file that is not a database) is a configuration error naming CATALOG_PATH — exit 78, no stack —
+ * like every other setting that is wrong at start.
+ */
+export function openCatalog(file: string): SqliteCatalog {
+  try {
+    return new SqliteCatalog(file);
+  } catch (e) {
+    if (e instanceof TuspassError && e.code === ERRORS.ERR_CATALOG_OPEN.code) throw new ConfigError([e.message.slice(e.message.indexOf('CATALOG_PATH='))]);
+    throw e;
   }
 }

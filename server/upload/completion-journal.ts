@@ -6,13 +6,20 @@ import fsp from 'node:fs/promises';
 
 export class CompletionJournal {
   private fd: number | undefined;
+  /** A write failed (a full disk) and may have left part of a line: the next one starts a fresh line. */
+  private torn = false;
 
   constructor(private readonly file: string) {}
 
   async handled(id: string): Promise<void> {
     this.fd ??= fs.openSync(this.file, 'a');
     const fd = this.fd;
-    await new Promise<void>((resolve, reject) => fs.write(fd, `${id}\n`, (e) => (e ? reject(e) : resolve())));
+    const line = `${this.torn ? '\n' : ''}${id}\n`;
+    this.torn = true;
+    await new Promise<void>((resolve, reject) =>
+      fs.write(fd, line, (e, written) => (e ? reject(e) : written < Buffer.byteLength(line) ? reject(Object.assign(new Error('short write to the completion journal'), { code: 'ENOSPC' })) : resolve())),
+    );
+    this.torn = false;
   }
 
   async ids(): Promise<Set<string>> {

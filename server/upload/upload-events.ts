@@ -5,6 +5,7 @@ import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
 import type { HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
+import { UPLOAD_ID } from './upload-url.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -12,8 +13,6 @@ export interface TusAnswer {
   body?: string;
   headers?: Record<string, string>;
 }
-
-const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 export function answerOf(response: HookResponse, fallbackStatus?: number): TusAnswer {
   const http = response.HTTPResponse ?? {};
@@ -49,15 +48,47 @@ export function nodeRequestOf(req: Request): IncomingMessage {
 
 export type StopListener = (response: HookResponse) => void;
 
+export interface UploadEventsOptions {
+  /** Back-off of a completion handled again after a failure, in ms (RETRY_MIN_MS, RETRY_MAX_MS). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  log?: (line: string) => void;
+}
+
+/** A completion to handle again: its whole handling, or only its journal line. */
+interface Redo {
+  what: 'finish' | 'journal';
+  attempts: number;
+  timer: NodeJS.Timeout;
+}
+
 export class UploadEvents {
   /** PATCHes in progress that a post-receive hook may stop (StopUpload), by upload id. */
   private readonly stoppable = new Map<string, StopListener>();
+  /** Finished uploads whose completion failed here (a hook failed, the disk was full), by upload id. */
+  private readonly redo = new Map<string, Redo>();
+  private closed = false;
+  private readonly log: (line: string) => void;
 
   constructor(
     private readonly store: DigestFileStore,
     private readonly hooks: HookRunner,
+    private readonly options: UploadEventsOptions = {},
   ) {
     hooks.onStopUpload((id, response) => this.stoppable.get(id)?.(response));
+    this.log = options.log ?? console.error;
+  }
+
+  /** Stops the retries of failed completions (the journal lacks them: the next start handles them). */
+  close(): void {
+    this.closed = true;
+    for (const r of this.redo.values()) clearTimeout(r.timer);
+    this.redo.clear();
+  }
+
+  /** Whether this upload's completion failed and waits to be handled again (for status answers and tests). */
+  completionPending(id: string): boolean {
+    return this.redo.has(id);
   }
 
   /** Registers the PATCH writing this upload as the one a StopUpload answer stops; returns the unregister. */
@@ -107,9 +138,32 @@ export class UploadEvents {
 
   /**
    * The upload is complete: pre-finish (the complete-form hook among them) decides the client's
-   * answer; a rejection removes the upload. Then post-finish is queued.
+   * answer; a rejection removes the upload. Then post-finish is queued and the journal noted.
+   * "A finished upload is announced exactly once, the moment it can be": a handling that fails (a
+   * hook failed or timed out, the form could neither be posted nor queued because the disk is full)
+   * is tried again here with back-off until it succeeds or the upload is gone, without a restart;
+   * a journal line that cannot be written after a successful handling is kept in memory and written
+   * later, and the client's answer is the handling's, not a 500 (a restart meanwhile only repeats
+   * the announcement, which the completion service drops by upload id).
    */
   async finish(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
+    let outcome: TusAnswer & { handled: boolean };
+    try {
+      outcome = await this.handleCompletion(http, upload, concat);
+    } catch (e) {
+      this.later(upload.id, 'finish', http);
+      throw e;
+    }
+    if (!outcome.handled) {
+      this.later(upload.id, 'finish', http);
+      return outcome;
+    }
+    this.settle(upload.id);
+    await this.noteHandled(upload.id, http);
+    return outcome;
+  }
+
+  private async handleCompletion(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
     const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset) };
     const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http } };
     let answer: TusAnswer = {};
@@ -118,15 +172,69 @@ export class UploadEvents {
     } catch (e) {
       if (!(e instanceof HookRejection)) throw e;
       // A refusal (RejectUpload) removes the upload: handled. A hook that failed or timed out
-      // answered nothing: the upload stays unannounced, off the journal, so the next start runs its
-      // completion again.
+      // answered nothing: the upload stays unannounced, off the journal, and is handled again.
       if (!e.response.RejectUpload) return { ...answerOf(e.response, 500), handled: false };
       await this.store.remove(upload.id);
       return { ...answerOf(e.response, 400), handled: true };
     }
     this.hooks.notify({ ...request, Type: 'post-finish' });
-    await this.store.completionHandled(upload.id);
     return { ...answer, handled: true };
+  }
+
+  /** Notes the handled completion in the journal; a failed write is retried, never answered as a failure. */
+  private async noteHandled(id: string, http: HookHTTPRequest): Promise<void> {
+    try {
+      await this.store.completionHandled(id);
+      this.settle(id);
+    } catch (e) {
+      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); trying again`);
+      this.later(id, 'journal', http);
+    }
+  }
+
+  private settle(id: string): void {
+    clearTimeout(this.redo.get(id)?.timer);
+    this.redo.delete(id);
+  }
+
+  /** Schedules the upload's completion (or only its journal line) again, backing off from RETRY_MIN_MS to RETRY_MAX_MS. */
+  private later(id: string, what: Redo['what'], http: HookHTTPRequest): void {
+    if (this.closed) return;
+    const prev = this.redo.get(id);
+    clearTimeout(prev?.timer);
+    const attempts = prev?.what === what ? prev.attempts + 1 : 1;
+    const min = this.options.retryMinMs ?? 1000;
+    const delay = Math.min(this.options.retryMaxMs ?? 300_000, min * 2 ** Math.min(attempts - 1, 30));
+    const timer = setTimeout(() => void this.again(id, what, http), delay);
+    timer.unref();
+    this.redo.set(id, { what, attempts, timer });
+  }
+
+  private async again(id: string, what: Redo['what'], http: HookHTTPRequest): Promise<void> {
+    if (this.closed) return;
+    if (what === 'journal') return this.noteHandled(id, http);
+    let upload: Upload;
+    let concat: ConcatInfo | undefined;
+    try {
+      upload = await this.store.getUpload(id);
+      concat = await this.store.concatOf(id);
+    } catch (e) {
+      if ((e as { status_code?: number }).status_code === 404) {
+        this.log(`completion: upload ${id} is gone; no longer handling its completion`);
+        this.settle(id);
+      } else {
+        this.log(`completion: upload ${id}: ${(e as Error).message}`);
+        this.later(id, what, http);
+      }
+      return;
+    }
+    this.log(`completion: handling upload ${id}'s completion again`);
+    try {
+      const { handled } = await this.finish(http, upload, concat);
+      if (handled) this.log(`completion: upload ${id} handled`);
+    } catch (e) {
+      this.log(`completion: upload ${id}: ${(e as Error).message}`);
+    }
   }
 
   /** pre-terminate: may refuse the DELETE (403 unless the hook says otherwise). */
