@@ -1,7 +1,6 @@
 // Composes and starts the upload server — with the completion service in the same process for
 // `tuspass start`, or alone for `tuspass upload-server`. A factory that tests call directly.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describeHandlers, loadHookHandlers } from '../hooks/load-handlers.ts';
@@ -14,6 +13,7 @@ import type { PostTarget } from '../hooks/complete-form/post.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
+import { createHttpServer } from './network-timeout.ts';
 import { creationGate } from './upload/admission.ts';
 import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
@@ -136,9 +136,9 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const awaiting = await store.awaitingCompletion();
   // The hashing thread is bundled and started now rather than by the first upload.
   await hashThread();
-  const server = http.createServer(app);
-  // Uploads of many GiB take long: no request timeout, but idle sockets still close (node's default).
-  server.requestTimeout = 0;
+  // No limit on a whole request (uploads of many GiB take long), only on connections that stop
+  // moving: NETWORK_TIMEOUT (network-timeout.ts).
+  const server = createHttpServer(app, config.networkTimeoutMs, log);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

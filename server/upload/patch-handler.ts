@@ -8,6 +8,7 @@ import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from './checks
 import type { AppendOptions, DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
+import { onBodyIdle } from '../network-timeout.ts';
 import { sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
 import { answerOf, httpRequestOf, type UploadEvents } from './upload-events.ts';
@@ -83,6 +84,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const checksum = await checksumOption(req.get('upload-checksum'));
       const contentLength = nonNegativeInteger(req.get('content-length'));
       const http = httpRequestOf(req);
+      let timedOut = false;
 
       const outcome = await withLock(locker, id, () => req.destroy(), async () => {
         const upload = await store.getUpload(id);
@@ -123,6 +125,12 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           stopped = answer;
           body.stop();
         });
+        // NETWORK_TIMEOUT: a body that stops arriving ends here like a short one; what came is kept
+        // and its digest state saved, and the lock goes with the answer.
+        const noLongerIdle = onBodyIdle(req, () => {
+          timedOut = true;
+          body.stop();
+        });
         try {
           const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
           upload.offset = result.offset;
@@ -131,8 +139,15 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           // Complete now: by bytes written, or by a length declared equal to the offset (an empty
           // last PATCH, as clients with a deferred length send when their stream ends).
           return { upload, concat, exceeded: result.exceeded, completedHere: true, stopped };
+        } catch (e) {
+          // A checksummed body cut short cannot be verified, so none of it was kept: still a timeout.
+          if (timedOut && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) {
+            throw Object.assign(new TuspassError(ERRORS.ERR_BODY_TIMEOUT, 'none of this checksummed body is kept'), { headers: { 'Upload-Offset': String(offset) } });
+          }
+          throw e;
         } finally {
           unregister();
+          noLongerIdle();
         }
       });
 
@@ -143,6 +158,8 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       }
       const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       const complete = outcome.completedHere && upload.size !== undefined && upload.offset === upload.size;
+      // 408 with Connection: close (sendTusError, the body is unread): the client resumes from Upload-Offset.
+      if (timedOut && !complete) throw Object.assign(new TuspassError(ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
       // The upload is announced when it completes, also by the bytes kept of a body that went past
       // its end (that request itself is still answered 413).
       const finished = complete ? await events.finish(http, upload, concat) : undefined;

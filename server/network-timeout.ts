@@ -1,0 +1,87 @@
+// tusd's network timeout (NETWORK_TIMEOUT): a connection that stops moving is cut, so clients that
+// open connections and go quiet cannot hold the server's descriptors and upload locks for ever.
+//
+// What counts as stopped, and what does not:
+// - headers that take longer than the timeout: node's headersTimeout (answered 408 by node, closed);
+// - a request body we are waiting for (nothing buffered) with no byte arriving for the timeout:
+//   cut. A body we hold back ourselves (the disk or the hashing thread is slow) is not idle;
+// - response bytes waiting for a client that stopped reading, none leaving for the timeout: cut;
+// - an idle keep-alive connection: node's keepAliveTimeout, at most the network timeout.
+// The time the server spends answering (a completion hook after the last byte) is not limited:
+// nothing is then owed by the client.
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+/** Handlers that replace "destroy the connection" when a request's body goes idle. */
+const bodyIdleHandlers = new WeakMap<http.IncomingMessage, () => void>();
+
+/**
+ * While `handler` is set, an idle body calls it instead of destroying the connection (a PATCH stops
+ * reading, keeps the bytes and answers 408). Returns the function that unsets it. If the body is
+ * still idle a timeout later (the handler's answer did not get out), the connection is destroyed.
+ */
+export function onBodyIdle(req: http.IncomingMessage, handler: () => void): () => void {
+  bodyIdleHandlers.set(req, handler);
+  return () => {
+    if (bodyIdleHandlers.get(req) === handler) bodyIdleHandlers.delete(req);
+  };
+}
+
+/** An HTTP server for `app` that cuts connections which stop moving for `timeoutMs`. */
+export function createHttpServer(app: http.RequestListener, timeoutMs: number, log: (line: string) => void): http.Server {
+  // node checks headersTimeout on this interval (default 30 s): a short timeout needs a short check.
+  const server = http.createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.ceil(timeoutMs / 4))) }, app);
+  // Uploads of many GiB take long: no limit on a whole request, only on a connection that stalls.
+  server.requestTimeout = 0;
+  server.headersTimeout = timeoutMs;
+  server.keepAliveTimeout = Math.min(server.keepAliveTimeout, timeoutMs);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => watch(req, res, timeoutMs, log));
+  return server;
+}
+
+/**
+ * Watches one request until its response closes: polled every quarter of the timeout (one timer per
+ * request, nothing per chunk), so a stall is cut between 1 and 1.25 timeouts after the last byte.
+ */
+function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: number, log: (line: string) => void): void {
+  const socket = req.socket;
+  const step = Math.max(10, Math.ceil(timeoutMs / 4));
+  let read = socket.bytesRead;
+  let written = socket.bytesWritten;
+  let since = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    timer = undefined;
+    if (socket.destroyed) return;
+    // Waiting for body bytes: the request is not complete and nothing of it is left unread.
+    const reading = !req.complete && !req.destroyed && req.readableLength === 0;
+    // Response bytes the client has not taken.
+    const writing = socket.writableLength > 0;
+    const now = performance.now();
+    if (socket.bytesRead !== read || socket.bytesWritten !== written || !(reading || writing)) {
+      read = socket.bytesRead;
+      written = socket.bytesWritten;
+      since = now;
+    } else if (now - since >= timeoutMs) {
+      const handler = reading ? bodyIdleHandlers.get(req) : undefined;
+      if (handler) {
+        bodyIdleHandlers.delete(req);
+        log(`network timeout: ${req.method} ${req.url}: no body byte for ${timeoutMs} ms; the bytes received are kept`);
+        handler();
+        since = now;
+      } else {
+        log(`network timeout: ${req.method} ${req.url}: ${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);
+        socket.destroy();
+        return;
+      }
+    }
+    timer = setTimeout(tick, step);
+    timer.unref();
+  };
+  timer = setTimeout(tick, step);
+  timer.unref();
+  res.once('close', () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  });
+}
