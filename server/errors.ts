@@ -67,3 +67,16 @@ export class TuspassError extends Error {
     return { error: { code: this.code, message: this.message } };
   }
 }
+
+/**
+ * Any error as one of ours, for the services' last error handlers: express's own errors keep their
+ * meaning (a URL that does not decode, a file not found by the static route); everything else is
+ * ERR_INTERNAL, whose details go to the log only.
+ */
+export function asTuspassError(err: unknown): TuspassError {
+  if (err instanceof TuspassError) return err;
+  const status = (err as { status?: unknown } | undefined)?.status;
+  if (err instanceof URIError) return new TuspassError(ERRORS.ERR_URL_INVALID);
+  if (status === 404) return new TuspassError(ERRORS.ERR_NOT_FOUND);
+  return new TuspassError(ERRORS.ERR_INTERNAL);
+}

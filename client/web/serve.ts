@@ -1,5 +1,6 @@
 // Serves the upload page built by build.ts: `/` is index.html, `/assets/*` the bundle and CSS.
-// Everything else falls through to the next routes (tus, the completion service's API).
+// Everything else, a missing asset included, falls through to the next routes (the completion
+// service's API, then the server's 404).
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
@@ -46,6 +47,7 @@ export function pageRouter(): express.Router {
     res.sendFile(indexFile);
   });
   // no-cache (revalidate by ETag): after a rebuild the browser gets the new bundle, without hashed names.
-  router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: false, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));
+  // A missing asset falls through to the server's last handler: its 404 names no path on this machine.
+  router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: true, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));
   return router;
 }

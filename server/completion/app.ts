@@ -2,7 +2,7 @@
 // upload in the catalog and serves the catalog to the page (/api/uploads) with downloads.
 import express from 'express';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
 import { SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
@@ -52,11 +52,19 @@ const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;[\x20-\x7e]*)?$/
 /** Control characters in a name would end up in the saved file's name; the header encoding is content-disposition's. */
 const downloadName = (r: UploadRecord) => (r.name || r.uploadId).replace(/[\x00-\x1f\x7f]/g, '_');
 
-/** At download a missing file is a 404 for the record, not the form's 422. */
+/** At download a missing file is a 404 for the record, not the form's 422; the answer names the record, the log its path. */
 const gone = (r: UploadRecord) => (e: unknown): never => {
-  if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, r.path);
+  if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw recordFileGone(r);
   throw e;
 };
+const recordFileGone = (r: UploadRecord) => new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, `record ${r.id}`, r.path);
+
+/** What the log gets beyond the answer: the error's log detail, and the stack of an internal error. */
+export function logDetailOf(e: TuspassError, cause: unknown): string {
+  const detail = e.logDetail ? ` (${e.logDetail})` : '';
+  const stack = e.code === ERRORS.ERR_INTERNAL.code && cause instanceof Error ? `\n${cause.stack}` : '';
+  return detail + stack;
+}
 
 function bodyError(err: { type?: string; status?: number; message?: string }): TuspassError | undefined {
   if (err.type === 'entity.too.large') return new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`);
@@ -112,15 +120,19 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     // sendFile brings Content-Length, Range/206/416, ETag and HEAD; it keeps the Content-Type set above.
     res.sendFile(realPath, { dotfiles: 'allow' }, (err?: NodeJS.ErrnoException) => {
       if (!err || res.headersSent) return;
-      next(err.code === 'ENOENT' ? new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, record.path) : err);
+      next(err.code === 'ENOENT' ? recordFileGone(record) : err);
     });
   });
 
-  // The one place errors become responses; every one is logged with its code, method and URL.
+  // Unknown paths: 404 here when the service runs alone; mounted in the upload server (tuspass
+  // start), they go on to that server's routes and its own last handlers.
+  app.use((_req, _res, next) => next((app as { parent?: unknown }).parent ? undefined : new TuspassError(ERRORS.ERR_NOT_FOUND)));
+
+  // The one place errors become responses; every one is logged with its code, method and URL. The
+  // answer is the code and message only: paths and stacks go to the log.
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const e = err instanceof TuspassError ? err : bodyError(err as object) ?? new TuspassError(ERRORS.ERR_INTERNAL);
-    const cause = e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '';
-    log(`completion: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${cause}`);
+    const e = err instanceof TuspassError ? err : bodyError(err as object) ?? asTuspassError(err);
+    log(`completion: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${logDetailOf(e, err)}`);
     if (res.headersSent) return void res.destroy();
     res.status(e.status).json(e.toJSON());
   });

@@ -8,7 +8,7 @@ import { completionSecret } from '../secret.ts';
 import { SIGNATURE_HEADER, verify } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { parseCompletionForm } from './form.ts';
-import { checkStorePath } from './store-path.ts';
+import { checkStorePath, inStoreName } from './store-path.ts';
 
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
 
@@ -31,7 +31,8 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
     const form = parseCompletionForm(body.toString('utf8'));
     const onDisk = await checkStorePath(config.storeDir, form.path);
     if (onDisk.size !== form.size) {
-      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${form.path}: form says ${form.size}, disk has ${onDisk.size}`);
+      // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the store.
+      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
     }
     const { field: _field, ...upload } = form;
     // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
@@ -52,7 +53,7 @@ export function localCompletion(receive: FormReceiver, log: (line: string) => vo
       return { status: 200, headers: json, body: JSON.stringify(answer) };
     } catch (e) {
       if (!(e instanceof TuspassError)) throw e;
-      log(`completion: ${e.code} (in-process form): ${e.message}`);
+      log(`completion: ${e.code} (in-process form): ${e.message}${e.logDetail ? ` (${e.logDetail})` : ''}`);
       return { status: e.status, headers: json, body: JSON.stringify(e.toJSON()) };
     }
   };

@@ -1,18 +1,24 @@
-// The upload server's express app: tus at /files/, the page at /, a health check.
-// tuspass's own handlers take HEAD, PATCH and final concatenation; @tus/server the rest. Nothing
-// here parses bodies on the tus routes: a PATCH body streams straight into the store.
+// The upload server's express app: tus at /files/, the page at /, a health check, then the API
+// routes given (the completion service or the pass-through to it), then the last handlers: 404 for
+// unknown paths and one mapping of every error to an answer without paths or stacks.
+// tuspass's own handlers take HEAD, GET, PATCH and final concatenation; @tus/server creation,
+// OPTIONS and termination. Nothing here parses bodies on the tus routes: a PATCH body streams
+// straight into the store.
 import express from 'express';
 import type { Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import { pageRouter } from '../../client/web/serve.ts';
 import type { Config } from '../config.ts';
+import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
 import { CHECKSUM_ALGORITHMS } from './checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { finalHandler } from './final-handler.ts';
+import { getHandler } from './get-handler.ts';
 import { headHandler } from './head-handler.ts';
 import { patchHandler } from './patch-handler.ts';
-import { CONCAT_ROLE, concatRole, methodOverride, patchContentType, requireTusResumable } from './protocol-guards.ts';
+import { canonicalPath, CONCAT_ROLE, concatRole, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
+import { sendTusError } from './tus-response.ts';
 import type { UploadEvents } from './upload-events.ts';
 
 export interface UploadAppDeps {
@@ -25,7 +31,14 @@ export interface UploadAppDeps {
   /** Least time between post-receive notices of one upload, ms. */
   postReceiveIntervalMs?: number;
   keepPartials?: boolean;
+  /** The creation gate (admission.ts): free space and queue room, before any creation. */
+  admission?: express.RequestHandler;
+  /** Routes served after the page: the completion service's app, or the pass-through to it. */
+  api?: express.RequestHandler;
 }
+
+/** Requests under /files (in any case: express routes case-insensitively) are answered in tus's format. */
+const TUS_ROUTE = new RegExp(`^${TUS_PATH}(?:[/?]|$)`, 'i');
 
 export function createUploadApp(deps: UploadAppDeps): express.Express {
   const { tus, log } = deps;
@@ -33,26 +46,45 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.disable('x-powered-by');
   const handle: express.RequestHandler = (req, res) => {
     tus.handle(req, res).catch((e: Error) => {
-      log(`tus ${req.method} ${req.originalUrl}: ${e.message}`);
-      if (!res.headersSent) res.status(500).end();
+      if (res.headersSent) {
+        log(`tus ${req.method} ${req.originalUrl}: ${e.message}`);
+        res.destroy();
+      } else sendTusError(res, req, e, log);
     });
   };
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 
-  app.use(TUS_PATH, methodOverride, requireTusResumable, patchContentType, concatRole);
+  // The path first: nothing (not even a 412) is decided about a request that names no upload.
+  app.use(TUS_PATH, canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatRole);
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], (_req, res, next) => {
     // "the Server MUST include the Tus-Checksum-Algorithm header" in the OPTIONS response.
     res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     next();
   });
   app.head(one, headHandler(deps.store, deps.locker, log));
+  // GET of the collection too: no GET reaches @tus/server's web-stream download.
+  app.get([TUS_PATH, one], getHandler(deps.store, deps.locker, log));
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
+  if (deps.admission) app.post(TUS_PATH, deps.admission);
   app.post(TUS_PATH, (req, res, next) => (CONCAT_ROLE.get(req) === 'final' ? final(req, res, next) : next()));
   app.all([TUS_PATH, `${TUS_PATH}/*rest`], handle);
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });
   app.use(pageRouter());
+  if (deps.api) app.use(deps.api);
+
+  app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
+  // The one place the upload server's errors become answers: tus routes as the tus handlers answer
+  // (`ERR_CODE: message`), the rest as the completion service does (JSON). Details only in the log.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const e = asTuspassError(err);
+    const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
+    if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${detail}`);
+    if (res.headersSent) return void res.destroy();
+    if (TUS_ROUTE.test(req.originalUrl)) return sendTusError(res, req, e, log);
+    res.status(e.status).json(e.toJSON());
+  });
   return app;
 }

@@ -1,21 +1,96 @@
-// Protocol checks that run before any tus handler: method override, the Tus-Resumable header, the
-// PATCH content type, and the concatenation role of a creation request.
-import type { IncomingMessage } from 'node:http';
+// Protocol checks that run before any tus handler: the request path (canonical upload ids only),
+// method override, the Tus-Resumable header, integer headers, the PATCH content type, and the
+// concatenation role of a creation request.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { TUS_VERSION } from './tus-headers.ts';
-import { corsHeaders } from './tus-response.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
+import { corsHeaders, sendTusError } from './tus-response.ts';
+import { tusPathForm } from './upload-url.ts';
 
 /** The concatenation role a POST asked for, read once from Upload-Concat. */
 export const CONCAT_ROLE = new WeakMap<IncomingMessage, 'partial' | 'final'>();
 
+/** A refusal from our error table (never logged: it is the client's mistake, not ours). */
+const refuse = (res: express.Response, req: express.Request, e: TuspassError) => sendTusError(res, req, e, () => {});
+
+/**
+ * Every /files/<...> request names an upload by its canonical id, or by nothing: anything else
+ * (escapes, dot segments, a trailing slash or path, another case of /files) is 404 here, before any
+ * handler takes a lock or opens a file under a second spelling of one id. OPTIONS touches no upload
+ * and keeps answering CORS preflights, so a browser sees the real request's 404.
+ */
+export const canonicalPath: express.RequestHandler = (req, res, next) => {
+  if (req.method === 'OPTIONS') return next();
+  const form = tusPathForm(req.originalUrl);
+  if (form === 'canonical') return next();
+  refuse(res, req, form === 'undecodable' ? new TuspassError(ERRORS.ERR_URL_INVALID) : new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND));
+};
+
+/** Methods a POST may stand for. */
+const OVERRIDABLE = new Set(['GET', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'POST']);
+
 /**
  * "The X-HTTP-Method-Override request header MUST be a string which MUST be interpreted as the
- * request's method by the Server, if the header is presented" — for clients behind proxies that
- * only pass GET and POST.
+ * request's method by the Server, if the header is presented" — for clients whose environment
+ * "does not support the PATCH or DELETE methods", which can always send POST. So it is honoured on
+ * a POST only, and must name a tus method; anything else is 400 rather than ignored (ignoring it
+ * would act on the method the client said not to use: a mistyped DELETE would create an upload).
  */
-export const methodOverride: express.RequestHandler = (req, _res, next) => {
+export const methodOverride: express.RequestHandler = (req, res, next) => {
   const override = req.get('x-http-method-override');
-  if (override) req.method = override.trim().toUpperCase();
+  if (override === undefined) return next();
+  const method = override.trim().toUpperCase();
+  if (req.method !== 'POST' || !OVERRIDABLE.has(method)) return refuse(res, req, new TuspassError(ERRORS.ERR_METHOD_OVERRIDE_INVALID));
+  req.method = method;
+  if (method === 'HEAD') headersOnly(res);
+  next();
+};
+
+/**
+ * A POST acting as HEAD gets a HEAD's headers, framed as what it really is: a POST answer with an
+ * empty body. Node frames the answer by the method on the wire and would send a body; express
+ * leaves the body out for HEAD but keeps its Content-Length — either way the next answer on the
+ * connection would be misread. So: no body bytes, and Content-Length: 0.
+ */
+function headersOnly(res: ServerResponse): void {
+  const { writeHead } = res;
+  const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+  const callbackOf = (args: unknown[]) => args.find((a): a is () => void => typeof a === 'function');
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    const framing = (name: unknown) => /^(content-length|transfer-encoding)$/i.test(String(name));
+    const strip = (h: unknown) => {
+      // Flat [name, value, name, value, ...] (as srvx writes @tus/server's answers) or an object.
+      if (Array.isArray(h)) return h.filter((_v, i) => !framing(h[i - (i % 2)]));
+      if (h && typeof h === 'object') return Object.fromEntries(Object.entries(h).filter(([k]) => !framing(k)));
+      return h;
+    };
+    this.removeHeader('Transfer-Encoding');
+    // "A server MUST NOT send a Content-Length header field in any response with a status code of 1xx or 204".
+    if (status === 204 || status === 304 || status < 200) this.removeHeader('Content-Length');
+    else this.setHeader('Content-Length', '0');
+    return writeHead.call(this, status, ...(rest.map(strip) as []));
+  } as typeof res.writeHead;
+  res.write = function (...args: unknown[]) {
+    callbackOf(args)?.();
+    return true;
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    const cb = callbackOf(args);
+    return cb ? end.call(this, cb) : end.call(this);
+  } as typeof res.end;
+}
+
+/**
+ * Upload-Length and Upload-Offset are non-negative integers — decimal digits only, and no larger than
+ * JavaScript counts exactly (2^53 - 1): an offset past that could not be compared or added without
+ * rounding. Checked on every method, before @tus/server reads them with Number().
+ */
+export const safeIntegers: express.RequestHandler = (req, res, next) => {
+  const length = req.get('upload-length');
+  if (length !== undefined && nonNegativeInteger(length) === undefined) return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_INVALID));
+  const offset = req.get('upload-offset');
+  if (offset !== undefined && nonNegativeInteger(offset) === undefined) return refuse(res, req, new TuspassError(ERRORS.ERR_OFFSET_INVALID));
   next();
 };
 

@@ -1,7 +1,8 @@
 // Responses of tuspass's own tus handlers: the common headers, and one mapping from errors (tus
 // errors, our error table, hook rejections) to a response.
 import type express from 'express';
-import { TuspassError } from '../errors.ts';
+import { ERRORS as TUS_ERRORS } from '@tus/utils';
+import { ERRORS, TuspassError } from '../errors.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 
 const EXPOSED = [
@@ -20,12 +21,15 @@ export function sendTus(res: express.Response, status: number, headers: Record<s
 
 /** Errors of any origin as a tus response; unknown errors are a 500 that names the request, logged. */
 export function sendTusError(res: express.Response, req: express.Request, e: unknown, log: (line: string) => void): void {
+  // The store's "not found" in our table's words, as every other refusal.
+  if (e === TUS_ERRORS.FILE_NOT_FOUND) e = new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND);
   const err = e as { status_code?: number; body?: string; headers?: Record<string, string>; message?: string };
   let status: number;
   let body: string;
   if (e instanceof TuspassError) {
     status = e.status;
     body = `${e.code}: ${e.message}\n`;
+    if (e.logDetail) log(`tus ${req.method} ${req.originalUrl}: ${e.code} ${e.message} (${e.logDetail})`);
   } else if (typeof err?.status_code === 'number') {
     status = err.status_code;
     body = err.body ?? '';
@@ -35,7 +39,10 @@ export function sendTusError(res: express.Response, req: express.Request, e: unk
     log(`tus ${req.method} ${req.originalUrl}: ${(e as Error)?.stack ?? String(e)}`);
   }
   if (res.headersSent) return;
-  // Unread request bytes are dropped with the connection rather than read to the end.
-  if (!req.complete) res.set('Connection', 'close');
+  // Unread request bytes are dropped with the connection rather than read to the end. A request
+  // without a body keeps its connection (a refusal in a guard comes before node has marked it complete).
+  if (!req.complete && hasBody(req)) res.set('Connection', 'close');
   sendTus(res, status, { 'Content-Type': 'text/plain; charset=utf-8', ...err?.headers }, body);
 }
+
+const hasBody = (req: express.Request) => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';

@@ -1,7 +1,15 @@
-// Upload URLs: made from the request (as @tus/server makes Location) and read back from
-// Upload-Concat lists, which may hold absolute or relative URLs.
+// Upload URLs and ids: made from the request (as @tus/server makes Location), read back from
+// Upload-Concat lists (absolute or relative URLs), and checked on every /files/<...> request.
 import type express from 'express';
 import { TUS_PATH } from './tus-headers.ts';
+
+/**
+ * The one form an upload id has: the store makes 32 lowercase hex digits, a pre-create hook may
+ * choose its own within this alphabet. No '.', '/', '%' or '\': an id names one file in the store
+ * and nothing beside it (`<id>.json`, `<id>.digest`), and it has exactly one spelling in a URL.
+ */
+const ID_CHARS = '[A-Za-z0-9_-]{1,128}';
+export const UPLOAD_ID = new RegExp(`^${ID_CHARS}$`);
 
 export function uploadUrl(req: express.Request, id: string): string {
   return `${req.protocol}://${req.get('host')}${TUS_PATH}/${id}`;
@@ -15,6 +23,27 @@ export function idFromUrl(url: string): string | undefined {
   } catch {
     return undefined;
   }
-  const m = new RegExp(`^${TUS_PATH}/([A-Za-z0-9_-]{1,128})$`).exec(path);
+  const m = new RegExp(`^${TUS_PATH}/(${ID_CHARS})$`).exec(path);
   return m?.[1];
+}
+
+/** `/files`, `/files/` or `/files/<id>`, exactly as the client wrote it: no escapes, no dot segments, no trailing parts. */
+const CANONICAL_TUS_PATH = new RegExp(`^${TUS_PATH}(?:/|/${ID_CHARS})?$`);
+
+/**
+ * How the raw request target names a tus resource: 'canonical', 'undecodable' (a malformed
+ * escape), or 'alias' for any other spelling. Read from the target as received — express and
+ * @tus/server decode `%2F` in ids, so `/files/x%2F..%2F<id>` would otherwise reach the same file
+ * under another lock key and another live digest state.
+ */
+export function tusPathForm(rawTarget: string): 'canonical' | 'undecodable' | 'alias' {
+  // An absolute-form target (`GET http://host/files/<id>`, as proxies may send) names its path after the authority.
+  const path = rawTarget.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split('?')[0]!;
+  if (CANONICAL_TUS_PATH.test(path)) return 'canonical';
+  try {
+    decodeURIComponent(path);
+  } catch {
+    return 'undecodable';
+  }
+  return 'alias';
 }
