@@ -1,5 +1,7 @@
 // docker-compose.yml cannot run here (no Docker engine), so this checks that it agrees with the CLI:
-// known subcommands, valid configuration, one shared volume, ports and the completion URL lining up.
+// known subcommands, valid configuration, one shared volume, ports and the completion URL lining up,
+// and the defaults that protect a server nobody tuned (issue 10): restarted after an exit, the
+// completion service not published, a non-root user.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
@@ -11,7 +13,9 @@ interface Service {
   build?: string;
   command: string[];
   environment: Record<string, string>;
-  ports: string[];
+  ports?: string[];
+  expose?: string[];
+  restart?: string;
   volumes: string[];
 }
 
@@ -42,17 +46,37 @@ test('both services mount the one shared volume at their DATA_DIR and agree on S
   assert.equal(load(upload!.environment).config.storeDir, load(completion!.environment).config.storeDir);
 });
 
-test('published ports match the listening ports, and the upload server posts to the completion service', () => {
+test('the upload port is published, the completion port only reachable by the upload server, and forms go there', () => {
   const up = load(upload!.environment).config;
   const done = load(completion!.environment).config;
   assert.equal(up.host, '0.0.0.0');
   assert.equal(done.host, '0.0.0.0');
-  assert.equal(upload!.ports[0]!.split(':')[1], String(up.port));
-  assert.equal(completion!.ports[0]!.split(':')[1], String(done.completionPort));
+  assert.equal(upload!.ports?.[0]!.split(':')[1], String(up.port));
+  // Signed forms and the catalog are for the upload server alone, over the compose network.
+  assert.equal(completion!.ports, undefined, 'the completion service publishes no port to the host');
+  assert.deepEqual(completion!.expose, [String(done.completionPort)]);
   const target = new URL(up.completionUrl!);
   assert.equal(target.hostname, 'completion', 'service name as host');
   assert.equal(target.port, String(done.completionPort));
   assert.equal(target.pathname, '/complete/');
+});
+
+test('both services come back after an exit (restart: unless-stopped)', () => {
+  for (const [name, svc] of Object.entries(compose.services)) assert.equal(svc.restart, 'unless-stopped', name);
+});
+
+test('the image runs as the unprivileged node user, owning /data, and takes nothing local into the image', () => {
+  const lines = fs.readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+  const users = lines.filter((l) => /^USER\s/.test(l));
+  assert.deepEqual(users.at(-1), 'USER node', 'the last USER is node');
+  const userAt = lines.indexOf('USER node');
+  assert.ok(userAt > lines.findIndex((l) => l.startsWith('RUN npm run build')), 'the build runs before, as root');
+  assert.ok(userAt < lines.findIndex((l) => l.startsWith('ENTRYPOINT')), 'the services run after, as node');
+  // A named volume takes the ownership of the image's directory when first created.
+  const chownAt = lines.findIndex((l) => /^RUN .*chown (-R )?node:node \/data\b/.test(l));
+  assert.ok(chownAt >= 0 && chownAt < lines.findIndex((l) => l.startsWith('VOLUME')), '/data is owned by node before VOLUME');
+  const ignored = fs.readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+  for (const entry of ['node_modules', 'data', 'dist']) assert.ok(ignored.includes(entry), `.dockerignore has ${entry}`);
 });
 
 test('the Dockerfile runs the same entry point as npm start', () => {
