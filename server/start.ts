@@ -125,7 +125,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave.
   const locker = new MemoryLocker();
-  const tus = createTusServer(config, store, events, locker);
+  const tus = createTusServer(config, store, events, locker, log);
   const admission = creationGate({ space: store.space, queue, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   const api = catalog ? createCompletionApp(config, catalog, { log, receive }) : apiProxy(target.url);

@@ -323,6 +323,8 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
     ['GET /files/%ff', tus('GET', `${s.endpoint}%ff`), 400, 'ERR_URL_INVALID'],
     ['GET broken', tus('GET', broken), 500, 'ERR_INTERNAL'],
     ['PATCH broken', patch(broken, 0, 'x'), 500, 'ERR_INTERNAL'],
+    // @tus/server's handlers (termination here) answer an unexpected error with its message: mapped too.
+    ['DELETE broken', tus('DELETE', broken), 500, 'ERR_INTERNAL'],
   ];
   for (const [what, answer, status, code] of tusAnswers) {
     const a = await answer;

@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import { Server } from '@tus/server';
 import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
+import { TuspassError } from '../errors.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { CONCAT_ROLE } from './protocol-guards.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
@@ -14,7 +15,7 @@ import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events
 /** @tus/server creates partial uploads (never final ones): the role its request asked for. */
 const partialIf = (role: 'partial' | 'final' | undefined): ConcatInfo | undefined => (role === 'partial' ? { kind: 'partial' } : undefined);
 
-export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker): Server {
+export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker, log: (line: string) => void = console.error): Server {
   // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
   const changedMeta = new WeakMap<object, Record<string, string | null> | undefined>();
 
@@ -50,6 +51,15 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;
+    },
+
+    // @tus/server answers an error it does not know with the error's message, which for a file-system
+    // error names the store's path: ERR_INTERNAL instead, the details in the log.
+    onResponseError(req, err) {
+      if (err instanceof TuspassError) return { status_code: err.status, body: `${err.code}: ${err.message}\n` };
+      if ('status_code' in err) return undefined;
+      log(`tus ${req.method} ${new URL(req.url).pathname}: ${err.stack ?? err.message}`);
+      return { status_code: 500, body: 'ERR_INTERNAL: internal error\n' };
     },
 
     async onIncomingRequest(req, id) {
