@@ -49,6 +49,8 @@ export const ERRORS = table({
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
+  ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the Range asked for lies outside the file' },
+  ERR_PRECONDITION_FAILED: { status: 412, message: 'a condition of the request (If-Match, If-Unmodified-Since) does not hold' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 
@@ -78,5 +80,8 @@ export function asTuspassError(err: unknown): TuspassError {
   const status = (err as { status?: unknown } | undefined)?.status;
   if (err instanceof URIError) return new TuspassError(ERRORS.ERR_URL_INVALID);
   if (status === 404) return new TuspassError(ERRORS.ERR_NOT_FOUND);
+  // A download's Range or condition that does not hold (express's sendFile) is the client's.
+  if (status === 416) return new TuspassError(ERRORS.ERR_RANGE_NOT_SATISFIABLE);
+  if (status === 412) return new TuspassError(ERRORS.ERR_PRECONDITION_FAILED);
   return new TuspassError(ERRORS.ERR_INTERNAL);
 }

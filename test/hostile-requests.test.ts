@@ -346,6 +346,9 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
     ['outside by symlink', form({ 'file1.path': path.join(store, 'elsewhere', 'passwd') }), 403, 'ERR_PATH_OUTSIDE_STORE'],
     ['missing', form({ 'file1.path': path.join(store, 'nothing-here') }), 422, 'ERR_FILE_MISSING'],
     ['size', form({ 'file1.size': '65' }), 422, 'ERR_SIZE_MISMATCH'],
+    // A download's Range past the end or a failed condition is the client's mistake, not a 500.
+    ['range', get(`/api/uploads/${record!.id}/file`, { headers: { Range: 'bytes=9999-' } }), 416, 'ERR_RANGE_NOT_SATISFIABLE'],
+    ['if-match', get(`/api/uploads/${record!.id}/file`, { headers: { 'If-Match': '"other"' } }), 412, 'ERR_PRECONDITION_FAILED'],
   ];
   for (const [what, answer, status, code] of jsonAnswers) {
     const a = await answer;

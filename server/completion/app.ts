@@ -134,6 +134,9 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     const e = err instanceof TuspassError ? err : bodyError(err as object) ?? asTuspassError(err);
     log(`completion: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${logDetailOf(e, err)}`);
     if (res.headersSent) return void res.destroy();
+    // A 416 says which range there is (Content-Range: bytes */<size>), as sendFile's error carries it.
+    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
+    if (e.status === 416 && headers) res.set(headers);
     res.status(e.status).json(e.toJSON());
   });
 
