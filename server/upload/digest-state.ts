@@ -70,9 +70,17 @@ export class DigestState implements RunningDigests {
     const states = await this.thread.save(this.key);
     const saved: SavedState = { version: 1, offset: this.offset, states: {} };
     for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
+    // Named by process: a temp file left by a kill between write and rename is a stale one, removed
+    // at the next start (DigestFileStore.awaitingCompletion).
     const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(saved));
-    await fs.rename(tmp, file);
+    try {
+      await fs.writeFile(tmp, JSON.stringify(saved));
+      await fs.rename(tmp, file);
+    } catch (e) {
+      // A full disk cuts the temp file short: it goes, the state saved before stays.
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    }
     this.onDisk = true;
   }
 

@@ -12,6 +12,7 @@ import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
 import { DigestState, type DigestName, type Digests, type RunningDigests } from './digest-state.ts';
 import { canHashInline, InlineDigests } from './inline-digests.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
@@ -24,6 +25,8 @@ export interface DigestStoreOptions {
   extensions?: string[];
   /** The journal of handled completions (default: a hidden file in the store directory). */
   journalPath?: string;
+  /** MIN_FREE_SPACE: bytes kept free beyond what unfinished uploads are owed (default 0). */
+  minFreeSpace?: number;
 }
 
 /** What the concatenation extension records in an upload's info file. */
@@ -59,11 +62,17 @@ export class DigestFileStore extends FileStore {
   /** Uploads being appended to right now (their live states are in use). */
   private readonly busy = new Set<string>();
   private readonly journal: CompletionJournal;
+  /** The bytes owed to unfinished uploads, for free-space admission (admission.ts). */
+  readonly space: SpaceLedger;
+  private readonly info: InfoStore;
 
   constructor(options: DigestStoreOptions) {
-    super({ directory: options.directory, configstore: new InfoStore(options.directory), expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
+    const info = new InfoStore(options.directory);
+    super({ directory: options.directory, configstore: info, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
+    this.info = info;
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
+    this.space = new SpaceLedger(this.dir, options.minFreeSpace ?? 0);
     if (options.extensions) this.extensions = options.extensions;
     this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'));
   }
@@ -99,11 +108,25 @@ export class DigestFileStore extends FileStore {
     // FileStore.create, without its mkdir for ids that sit directly in the store (all of ours, the
     // directory exists since the constructor) and with the concatenation role in the one info write.
     const file = this.filePath(upload.id);
-    if (path.dirname(file) !== this.dir) await fsp.mkdir(path.dirname(file), { recursive: true });
-    await new Promise<void>((resolve, reject) =>
-      fs.open(file, 'w', (e, fd) => (e ? reject(e) : fs.close(fd, (e2) => (e2 ? reject(e2) : resolve())))),
-    );
-    await this.configstore.set(upload.id, (concat ? { ...upload, concat } : upload) as Upload);
+    // Owed from now on: admissions that run while this one is created already count it.
+    if (upload.size !== undefined) this.space.owe(upload.id, upload.size, 0);
+    try {
+      if (path.dirname(file) !== this.dir) await fsp.mkdir(path.dirname(file), { recursive: true });
+      await new Promise<void>((resolve, reject) =>
+        fs.open(file, 'w', (e, fd) => (e ? reject(e) : fs.close(fd, (e2) => (e2 ? reject(e2) : resolve())))),
+      );
+      await this.configstore.set(upload.id, (concat ? { ...upload, concat } : upload) as Upload);
+    } catch (e) {
+      // Half a creation (an empty file, a cut info file) is no upload anyone can reach: gone.
+      this.space.forget(upload.id);
+      await fsp.rm(file, { force: true }).catch(() => undefined);
+      await fsp.rm(`${file}.json`, { force: true }).catch(() => undefined);
+      if (isNoSpace(e)) {
+        this.space.sawFull();
+        throw storageFull();
+      }
+      throw e;
+    }
     upload.storage = { type: 'file', path: file };
     // Creation-with-upload writes next: remember the length instead of reading the info back.
     this.createdSizes.set(upload.id, upload.size);
@@ -122,7 +145,39 @@ export class DigestFileStore extends FileStore {
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const size = this.createdSizes.has(id) ? this.createdSizes.get(id) : ((await this.configstore.get(id)) as Upload | undefined)?.size;
     this.createdSizes.delete(id);
-    return (await this.append(readable, id, offset, { size })).offset;
+    try {
+      return (await this.append(readable, id, offset, { size })).offset;
+    } catch (e) {
+      // The client of a creation-with-upload refused for space gets no Location: it cannot resume
+      // this upload, so it goes (and its owed bytes with it).
+      if (isNoSpace(e) || (e instanceof TuspassError && e.code === ERRORS.ERR_STORAGE_FULL.code)) await this.remove(id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * creation-defer-length: the length arrives with a PATCH. Admitted like a creation (507 when the
+   * store cannot hold the bytes still to come), and written atomically: a full disk must not leave
+   * the upload with a cut info file.
+   */
+  override async declareUploadLength(id: string, size: number): Promise<void> {
+    const info = await this.configstore.get(id);
+    if (!info) throw TUS_ERRORS.FILE_NOT_FOUND;
+    const written = await fsp.stat(this.filePath(id)).then((s) => s.size, () => 0);
+    const release = await this.space.admit(Math.max(0, size - written));
+    try {
+      await this.info.replace(id, { ...info, size } as Upload);
+      this.space.owe(id, size, written);
+      this.createdSizes.delete(id);
+    } catch (e) {
+      if (isNoSpace(e)) {
+        this.space.sawFull();
+        throw storageFull();
+      }
+      throw e;
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -147,6 +202,7 @@ export class DigestFileStore extends FileStore {
     const state = await this.stateAt(id, offset, options.size);
     const checksum = options.checksum;
     if (checksum) await writeAtomically(this.unverifiedPath(id), String(offset));
+    const onProgress = options.onProgress;
     const appender = await FileAppender.open(
       this.filePath(id),
       offset,
@@ -154,7 +210,10 @@ export class DigestFileStore extends FileStore {
         checksum?.running.update(chunk);
         return state.update(chunk);
       },
-      options.onProgress,
+      (position) => {
+        this.space.progress(id, position);
+        onProgress?.(position);
+      },
     );
     let exceeded = false;
     let failure: unknown;
@@ -172,33 +231,66 @@ export class DigestFileStore extends FileStore {
         // The running digests took in the refused bytes: forget them; the saved state is still right.
         this.forgetLive(id);
         await fsp.truncate(this.filePath(id), offset);
+        this.space.progress(id, offset);
         await fsp.rm(this.unverifiedPath(id), { force: true });
         if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
-        if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
+        if (failure !== undefined) throw this.writeFailure(failure);
         return { offset, exceeded };
       }
     }
     if (state.offset !== options.size) {
       // Stopped short: saved for the next PATCH, or, for an inline state, dropped (it is rebuilt from the file).
-      if (state.resumable) await state.save(this.statePath(id));
-      else this.forgetLive(id);
+      if (state.resumable) {
+        // A state that cannot be saved (full disk) is only a shortcut lost: the next PATCH hashes
+        // the gap since the last saved state from the file. The bytes written are kept.
+        await state.save(this.statePath(id)).catch((e: unknown) => {
+          if (!isNoSpace(e)) throw e;
+          this.forgetLive(id);
+        });
+      } else this.forgetLive(id);
     }
     if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
-    if (failure !== undefined) throw TUS_ERRORS.FILE_WRITE_ERROR;
+    if (failure !== undefined) throw this.writeFailure(failure);
     return { offset: state.offset, exceeded };
   }
 
-  /** Builds a final upload from finished partials, in order, hashing the whole on the way. */
+  /**
+   * What a failed append answers: 507 for a full disk — "A PATCH that still meets ENOSPC answers 507,
+   * keeps what was written" (the file keeps every byte written; its size is the offset a HEAD
+   * reports) — and otherwise @tus/server's write error, with the cause kept for the log.
+   */
+  private writeFailure(failure: unknown): unknown {
+    if (failure instanceof TuspassError) return failure;
+    if (isNoSpace(failure)) {
+      this.space.sawFull();
+      return storageFull();
+    }
+    return { ...TUS_ERRORS.FILE_WRITE_ERROR, cause: failure };
+  }
+
+  /**
+   * Builds a final upload from finished partials, in order, hashing the whole on the way. The caller
+   * holds the partials' locks (final-handler.ts), so none is removed meanwhile; a partial missing all
+   * the same (removed by hand) is ERR_CONCAT_PARTIAL_NOT_FOUND, found when it is opened — a read
+   * stream's open failing before anyone listens would be an unhandled 'error' (the crash of defect 2).
+   */
   async concatenate(finalId: string, parts: readonly string[], total: number): Promise<number> {
     let offset = 0;
     for (const part of parts) {
-      const source = fs.createReadStream(this.filePath(part), { highWaterMark: 1 << 20 });
-      offset = (await this.append(source as AsyncIterable<Buffer>, finalId, offset, { size: total })).offset;
+      const handle = await fsp.open(this.filePath(part), 'r').catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'ENOENT' ? new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, part) : e;
+      });
+      try {
+        offset = (await this.append(readChunks(handle, 0, Infinity), finalId, offset, { size: total })).offset;
+      } finally {
+        await handle.close();
+      }
     }
     return offset;
   }
 
   override async remove(id: string): Promise<void> {
+    this.space.forget(id);
     this.forgetLive(id);
     this.createdSizes.delete(id);
     await super.remove(id);
@@ -249,23 +341,52 @@ export class DigestFileStore extends FileStore {
   }
 
   /**
-   * Finished uploads whose completion was never handled (the process stopped in between): complete
-   * on disk and missing from the journal. Also trims the journal to the uploads still stored.
+   * The start-up pass over the store — one listing, each unfinished upload's info read once — before
+   * anything listens:
+   * - checksummed PATCHes cut short by a stop are undone (undoUnverified);
+   * - finished uploads whose completion was never handled (the process stopped in between) are
+   *   returned: complete on disk and missing from the journal. The journal is trimmed to the uploads
+   *   still stored;
+   * - unfinished uploads of known length are entered in the free-space ledger (what they are owed);
+   * - leftovers of a crash go: temp files of digest states and info files (a kill between write and
+   *   rename), digest states of uploads whose completion was handled or that are gone, and info
+   *   files whose upload file is gone (a kill during a removal).
    */
   async awaitingCompletion(): Promise<string[]> {
-    await this.undoUnverified();
+    const names = await fsp.readdir(this.dir);
+    await this.undoUnverified(names);
     const handled = await this.journal.ids();
+    const present = new Set(names);
     const waiting: string[] = [];
     const stored = new Set<string>();
-    for (const name of await fsp.readdir(this.dir)) {
+    const leftovers: string[] = [];
+    for (const name of names) {
+      if (TEMP_FILE.test(name)) {
+        leftovers.push(name);
+        continue;
+      }
       if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
+      if (!present.has(id)) {
+        leftovers.push(name);
+        continue;
+      }
       stored.add(id);
-      if (handled.has(id)) continue;
+      // Handled: finished and announced; its digest state is no longer needed.
+      if (handled.has(id)) {
+        if (present.has(`${id}.digest`)) leftovers.push(`${id}.digest`);
+        continue;
+      }
       const info = (await this.configstore.get(id)) as Upload | undefined;
       const size = await fsp.stat(this.filePath(id)).then((s) => s.size, () => -1);
-      if (info?.size !== undefined && size === info.size) waiting.push(id);
+      if (info?.size === undefined) continue;
+      if (size === info.size) waiting.push(id);
+      else if (size >= 0 && size < info.size) this.space.owe(id, info.size, size);
     }
+    for (const name of names) {
+      if (name.endsWith('.digest') && !stored.has(name.slice(0, -'.digest'.length))) leftovers.push(name);
+    }
+    for (const name of leftovers) await fsp.rm(path.join(this.dir, name), { force: true });
     await this.journal.compact(new Set([...handled].filter((id) => stored.has(id))));
     return waiting;
   }
@@ -280,15 +401,17 @@ export class DigestFileStore extends FileStore {
    * cut back to where that PATCH started. Only at start, before anything listens: while running, a
    * marker belongs to a PATCH in progress, which removes it itself.
    */
-  async undoUnverified(): Promise<string[]> {
+  async undoUnverified(names?: string[]): Promise<string[]> {
     const undone: string[] = [];
-    for (const name of await fsp.readdir(this.dir)) {
+    for (const name of names ?? (await fsp.readdir(this.dir))) {
       if (!name.endsWith('.unverified')) continue;
       const id = name.slice(0, -'.unverified'.length);
       const text = await fsp.readFile(this.unverifiedPath(id), 'utf8').catch(() => '');
       // A marker that is not a whole number (cut short) says nothing trustworthy: leave the file.
       if (/^\d+$/.test(text)) {
         await fsp.truncate(this.filePath(id), Number(text)).catch(() => undefined);
+        // A state saved by that PATCH would be ahead of the file: gone, rebuilt from the file.
+        await fsp.rm(this.statePath(id), { force: true });
         undone.push(id);
       }
       await fsp.rm(this.unverifiedPath(id), { force: true });
@@ -316,11 +439,22 @@ export class DigestFileStore extends FileStore {
       state.release();
       state = undefined;
     }
-    state ??= await DigestState.fresh(this.algorithms);
+    if (!state) {
+      // Missing, unusable or ahead of the file: whatever file is there says nothing true any more.
+      await fsp.rm(this.statePath(id), { force: true });
+      state = await DigestState.fresh(this.algorithms);
+    }
     if (state.offset < offset) {
-      const gap = fs.createReadStream(this.filePath(id), { start: state.offset, end: offset - 1, highWaterMark: 1 << 20 });
-      for await (const chunk of gap as AsyncIterable<Buffer>) await state.update(chunk);
-      await state.save(this.statePath(id));
+      const handle = await fsp.open(this.filePath(id), 'r');
+      try {
+        for await (const chunk of readChunks(handle, state.offset, offset)) await state.update(chunk);
+      } finally {
+        await handle.close();
+      }
+      // Only a shortcut for the next request: a full disk must not fail this one.
+      await state.save(this.statePath(id)).catch((e: unknown) => {
+        if (!isNoSpace(e)) throw e;
+      });
     }
     this.keepLive(id, state);
     return state;
@@ -348,9 +482,32 @@ Object.defineProperty(DigestFileStore.prototype, 'checkOrCreateDirectory', {
   },
 });
 
-/** Temp file + rename: a crash never leaves the file half-written. */
+/** Temp file + rename: a crash never leaves the file half-written; a full disk leaves no temp file. */
 async function writeAtomically(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp`;
-  await fsp.writeFile(tmp, text);
-  await fsp.rename(tmp, file);
+  try {
+    await fsp.writeFile(tmp, text);
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw isNoSpace(e) ? storageFull() : e;
+  }
 }
+
+/**
+ * Bytes [start, end) of an open file, in chunks of 1 MiB. A generator rather than a read stream: a
+ * stream's errors are events, lost (and fatal) when nothing listens yet; here a failed read is a
+ * rejection of the consumer's own next().
+ */
+async function* readChunks(handle: fsp.FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let position = start; position < end; ) {
+    const chunk = Buffer.allocUnsafe(Math.min(1 << 20, end - position));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.byteLength, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield chunk.subarray(0, bytesRead);
+  }
+}
+
+/** Temp files of digest states and info files (`<name>.<pid>.tmp`), and of checksum markers. */
+const TEMP_FILE = /\.(?:digest|json)\.\d+\.tmp$|\.unverified\.tmp$/;

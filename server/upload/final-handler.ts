@@ -1,6 +1,12 @@
 // POST /files/ with `Upload-Concat: final;<url> <url> ...` — the concatenation extension's final
 // upload, built from finished partial uploads in the order given. The parts are read once to write
 // the final file, and hashed during that same read, so the final's md5 costs no extra pass.
+//
+// While the final is built, the partials' locks are held (in id order, so two finals sharing a
+// partial cannot deadlock): a DELETE or HEAD of a partial waits for the build instead of pulling a
+// file from under it. A partial may be listed once only — the protocol does not forbid repeats, but
+// with them one small partial made a final of any size (300 × 100 KB = 30 MB from one POST); without
+// them, and with KEEP_PARTIALS off (the default), every byte of a final was sent by a client once.
 import crypto from 'node:crypto';
 import type express from 'express';
 import { Metadata, Upload, type Locker } from '@tus/utils';
@@ -10,6 +16,7 @@ import type { DigestFileStore } from './digest-store.ts';
 import { sendTus, sendTusError } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
+import { TUS_PATH } from './tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 
 export interface FinalDeps {
@@ -22,25 +29,42 @@ export interface FinalDeps {
   log: (line: string) => void;
 }
 
-/** Checks the partial uploads named by the header and returns their ids and total size. */
-async function partsOf(store: DigestFileStore, header: string): Promise<{ parts: string[]; size: number }> {
+/** The partial upload ids the header lists: at most MAX_CONCAT_PARTS, each once, all ours. */
+function listedParts(header: string, maxParts: number): string[] {
   const urls = header.trim().slice('final;'.length).trim().split(/\s+/).filter(Boolean);
   if (!urls.length) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'no partial upload URLs');
+  if (urls.length > maxParts) throw new TuspassError(ERRORS.ERR_CONCAT_TOO_MANY_PARTS, `${urls.length} listed, at most ${maxParts}`);
   const parts: string[] = [];
-  let size = 0;
   for (const url of urls) {
     const id = idFromUrl(url);
     if (!id) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, `${url} is not an upload URL of this server`);
+    if (parts.includes(id)) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, `${url} is listed more than once`);
+    parts.push(id);
+  }
+  return parts;
+}
+
+/** Checks the partial uploads and returns their total size. */
+async function sizeOf(store: DigestFileStore, parts: readonly string[]): Promise<number> {
+  let size = 0;
+  for (const id of parts) {
+    const url = `${TUS_PATH}/${id}`;
     const upload = await store.getUpload(id).catch(() => {
       throw new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, url);
     });
     if ((await store.concatOf(id))?.kind !== 'partial') throw new TuspassError(ERRORS.ERR_CONCAT_NOT_PARTIAL, url);
     // Concatenating unfinished partials would need the concatenation-unfinished extension.
     if (upload.size === undefined || upload.offset !== upload.size) throw new TuspassError(ERRORS.ERR_CONCAT_UNFINISHED, `${url} is at ${upload.offset} of ${upload.size ?? 'unknown'}`);
-    parts.push(id);
     size += upload.size;
   }
-  return { parts, size };
+  return size;
+}
+
+/** Runs `work` holding the locks of all `ids`, taken in sorted order; none is asked to let go early. */
+async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = [...ids].sort();
+  if (first === undefined) return work();
+  return withLock(locker, first, () => {}, () => withLocks(locker, rest, work));
 }
 
 function metadataOf(header: string | undefined): Record<string, string | null> | undefined {
@@ -55,29 +79,42 @@ function metadataOf(header: string | undefined): Record<string, string | null> |
 export function finalHandler(deps: FinalDeps): express.RequestHandler {
   const { config, store, events } = deps;
   return async (req, res) => {
+    let building: string | undefined;
     try {
       // "The Client MUST NOT include the Upload-Length header in the final upload creation."
       if (req.get('upload-length') !== undefined || req.get('upload-defer-length') !== undefined) {
         throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'a final upload takes its length from its partial uploads');
       }
-      const { parts, size } = await partsOf(store, req.get('upload-concat')!);
+      const parts = listedParts(req.get('upload-concat')!, config.maxConcatParts);
+      // Checked before any hook runs or lock is taken, for a quick answer; again under the locks.
+      const size = await sizeOf(store, parts);
       if (config.maxSize && size > config.maxSize) throw new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${size} > ${config.maxSize}`);
       const http = httpRequestOf(req);
       const concat = { kind: 'final' as const, parts };
-      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
-      const chosen = await events.preCreate(http, proposed, concat);
-      const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
-
+      // The whole final counts against the free space, as a creation of its size would.
+      const release = await store.space.admit(size);
+      let upload: Upload;
       try {
-        await withLock(deps.locker, upload.id, () => {}, async () => {
+        const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
+        const chosen = await events.preCreate(http, proposed, concat);
+        upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
+        await withLocks(deps.locker, [...parts, upload.id], async () => {
+          // A partial removed (or changed) while the hook ran is found here, before a byte is written.
+          if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
+          building = upload.id;
           store.announceConcat(upload.id, { kind: 'final', parts });
           await store.create(upload);
-          upload.offset = await store.concatenate(upload.id, parts, size);
+          release();
+          try {
+            upload.offset = await store.concatenate(upload.id, parts, size);
+          } catch (e) {
+            // A half-built final upload could never be completed (PATCH on a final is refused): gone.
+            await store.remove(upload.id).catch(() => undefined);
+            throw e;
+          }
         });
-      } catch (e) {
-        // A half-built final upload could never be completed (PATCH on a final is refused): gone.
-        await store.remove(upload.id).catch(() => undefined);
-        throw e;
+      } finally {
+        release();
       }
       events.notify('post-create', http, events.hookUpload(upload, concat));
       const { handled, ...answer } = await events.finish(http, upload, concat);
@@ -91,6 +128,9 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       const status = answer.status_code && answer.status_code >= 300 ? answer.status_code : 201;
       sendTus(res, status, { ...answer.headers, ...(status === 201 ? { Location: uploadUrl(req, upload.id) } : {}) }, answer.body);
     } catch (e) {
+      // Every refusal or failure is logged, with its cause (a client's answer never carries it).
+      const why = e instanceof TuspassError ? e.message : ((e as { cause?: Error }).cause?.message ?? (e as Error)?.message);
+      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
       sendTusError(res, req, e, deps.log);
     }
   };

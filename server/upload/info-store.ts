@@ -8,6 +8,8 @@ import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/ut
 
 const readFile = promisify(fs.readFile);
 const writeFile = promisify(fs.writeFile);
+const rename = promisify(fs.rename);
+const rm = promisify(fs.rm);
 
 export class InfoStore extends FileKvStore<Upload> {
   override async get(key: string): Promise<Upload | undefined> {
@@ -20,6 +22,23 @@ export class InfoStore extends FileKvStore<Upload> {
 
   override async set(key: string, value: Upload): Promise<void> {
     await writeFile(this.infoPath(key), JSON.stringify(value));
+  }
+
+  /**
+   * Rewrites the info of an existing upload atomically (temp file + rename): a write cut short by a
+   * full disk or a kill would otherwise leave a cut info file, and the upload unreadable. (A creation
+   * writes a new file with set(): one step fewer, and a creation that fails is removed whole.)
+   */
+  async replace(key: string, value: Upload): Promise<void> {
+    const file = this.infoPath(key);
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify(value));
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** FileKvStore's rule (its own is private): ids that would lead outside the store are not found. */

@@ -6,6 +6,7 @@ import { Server } from '@tus/server';
 import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { TuspassError } from '../errors.ts';
+import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { CONCAT_ROLE } from './protocol-guards.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
@@ -69,6 +70,8 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
 
   server.on(EVENTS.POST_CREATE, (req, upload) => {
     const node = nodeRequestOf(req);
+    // Recorded in the free-space ledger by the store now: the gate's reservation can go.
+    creationRecorded(node);
     events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, partialIf(CONCAT_ROLE.get(node))));
   });
   server.on(EVENTS.POST_RECEIVE, (_body, upload) => {

@@ -3,25 +3,29 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { TestContext } from 'node:test';
-import { tmpDir } from './tmp.ts';
+import os from 'node:os';
+import path from 'node:path';
 
 /** Mounts a tmpfs of `bytes` and returns its path, or undefined after skipping the test. */
 export function mountTmpfs(t: TestContext, bytes: number): string | undefined {
-  const dir = tmpDir(t, 'tuspass-tmpfs-');
+  // A mount point of our own (not tmpDir's): node runs after-hooks in the order they were registered,
+  // so tmpDir's removal would run first and fail on the still-mounted directory (EBUSY).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuspass-tmpfs-'));
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (e) {
     const why = (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message;
+    fs.rmSync(dir, { recursive: true, force: true });
     t.skip(`cannot mount a tmpfs here (needs root): ${why}`);
     return undefined;
   }
-  // Registered after tmpDir's removal, so it runs first (after-hooks run in reverse order).
   t.after(() => {
     try {
       execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
     } catch {
       // Already gone: nothing to do.
     }
+    fs.rmSync(dir, { recursive: true, force: true });
   });
   return dir;
 }
