@@ -48,6 +48,7 @@ export const ERRORS = table({
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the Range asked for lies outside the file' },
   ERR_PRECONDITION_FAILED: { status: 412, message: 'a condition of the request (If-Match, If-Unmodified-Since) does not hold' },

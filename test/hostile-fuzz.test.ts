@@ -10,19 +10,12 @@
 // Bounded: FUZZ_RUNS requests (default 400) and FUZZ_TIME_MS per property (default 20 s, shrinking included; two properties).
 // Reproduce a failure with the seed (and path) fast-check prints: FUZZ_SEED=<seed> FUZZ_PATH=<path>.
 //
-// Found by this suite and left to their owners (open when this was written; the suite asserts the
-// right behaviour and fails until they are fixed):
-// 1. A PATCH whose body has fully arrived loses its answer when another request on the same upload
-//    wants the lock: patch-handler.ts's lock release is `() => req.destroy()`, which also kills the
-//    requests pipelined behind it on that connection. One connection, written at once:
-//      PATCH /files/<finished id> (Tus-Resumable, Content-Type: application/offset+octet-stream,
-//      Upload-Offset: <its length>, Content-Length: 7, body "abcdefg") then HEAD /files/<same id>
-//    → the connection closes with no answer at all. Two connections (PATCH Content-Length: 0 and a
-//    HEAD at once) → the PATCH gets no answer. `if (!req.complete) req.destroy()` passes this suite.
-// 2. POST /files/<id> (any id-shaped segment, not the creation URL) reaches @tus/server's POST:
-//      POST /files/abc  Tus-Resumable: 1.0.0  Upload-Length: 10          → 201, an upload created
-//      POST /files/abc  Tus-Resumable: 1.0.0  Upload-Concat: final;/files/x → 501 "Concatenation
-//      extension is not (yet) supported" (a 5xx for bad input).
+// Found by this suite (fixed; each has its own test in hostile-requests.test.ts):
+// 1. A PATCH whose body had fully arrived lost its answer, and the requests pipelined behind it on its
+//    connection, when another request on the same upload wanted the lock (the release destroyed the
+//    socket; now only a body still arriving is cut).
+// 2. POST /files/<id> reached @tus/server's POST, which created an upload under any URL below /files
+//    (or answered 501 to Upload-Concat: final); now 405 with Allow.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -402,3 +402,39 @@ test('Upload-Length and Upload-Offset: decimal digits up to 2^53 - 1, on every m
   assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((f) => storeBefore.includes(f) || !f.startsWith(idOf(deferred.headers.location!))).sort(), storeBefore);
   assert.equal((await patch(url, 0, 'abc')).status, 204);
 });
+
+test('a PATCH whose body arrived whole is answered, and so is a HEAD pipelined behind it that wants the lock', async (t) => {
+  const s = await startTestServer(t);
+  const bytes = patternBytes(4096);
+  const url = await finished(s, bytes);
+  const target = new URL(url).pathname;
+  // A repeated last PATCH (the client did not see its answer) and a HEAD, written at once.
+  const [p, h] = await pipelined(url, [
+    request('PATCH', target, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(bytes.length) }, 'abcdefg'),
+    request('HEAD', target),
+  ]);
+  assert.ok(p!.status < 500, `PATCH answered ${p!.status}`);
+  assert.equal(h!.status, 200);
+  assert.equal(h!.headers['upload-offset'], String(bytes.length));
+  assert.equal(md5(fs.readFileSync(s.store.filePath(idOf(url)))), md5(bytes), 'the finished upload is unchanged');
+});
+
+test('POST under an upload URL, or any other method on a tus URL: 405 with Allow; nothing is created', async (t) => {
+  const s = await startTestServer(t);
+  const url = await create(s.endpoint, 10);
+  const before = fs.readdirSync(s.config.storeDir).sort();
+  for (const [method, target, headers] of [
+    ['POST', `${s.endpoint}abc`, { 'Upload-Length': '10' }],
+    ['POST', url, { 'Upload-Concat': `final;${new URL(url).pathname}` }],
+    ['PUT', url, {}],
+    ['PUT', s.endpoint, {}],
+    ['PATCH', s.endpoint, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }],
+    ['DELETE', s.endpoint, {}],
+  ] as const) {
+    const res = await tus(method, target, headers);
+    assert.equal(res.status, 405, `${method} ${target}: ${res.status} ${res.body}`);
+    assert.match(res.body, /^ERR_METHOD_NOT_ALLOWED/);
+    assert.ok(res.headers.allow, `${method} ${target}: Allow header`);
+  }
+  assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'nothing was created');
+});

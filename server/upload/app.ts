@@ -37,6 +37,12 @@ export interface UploadAppDeps {
   api?: express.RequestHandler;
 }
 
+/** Another method on a tus URL: 405 with the methods that URL takes (RFC 9110: "MUST generate an Allow header"). */
+const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, next) => {
+  res.set('Allow', allow);
+  next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
+};
+
 /** Requests under /files (in any case: express routes case-insensitively) are answered in tus's format. */
 const TUS_ROUTE = new RegExp(`^${TUS_PATH}(?:[/?]|$)`, 'i');
 
@@ -68,7 +74,13 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
   app.post(TUS_PATH, (req, res, next) => (CONCAT_ROLE.get(req) === 'final' ? final(req, res, next) : next()));
-  app.all([TUS_PATH, `${TUS_PATH}/*rest`], handle);
+  // @tus/server gets only what tuspass leaves to it: OPTIONS, creation on the collection, DELETE of
+  // one upload. Its POST handler would create an upload under any URL below /files.
+  app.options([TUS_PATH, `${TUS_PATH}/*rest`], handle);
+  app.post(TUS_PATH, handle);
+  app.delete(one, handle);
+  app.all(TUS_PATH, methodNotAllowed('OPTIONS, POST'));
+  app.all(one, methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });

@@ -86,7 +86,13 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const http = httpRequestOf(req);
       let timedOut = false;
 
-      const outcome = await withLock(locker, id, () => req.destroy(), async () => {
+      // Another request wants the upload (a client resuming after its old connection died): a body
+      // still arriving is cut, its bytes kept. A body that has arrived whole is written to the end
+      // and answered; destroying it would drop the answer and every request pipelined behind it.
+      const releaseIfUnfinished = () => {
+        if (!req.complete) req.destroy();
+      };
+      const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
         const upload = await store.getUpload(id);
         if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
         const concat = await store.concatOf(id);
