@@ -123,3 +123,24 @@ test('defect 9: digest states and temp files left by a kill are removed at the n
   assert.deepEqual(records.map((r) => r.md5).sort(), [md5(done), md5(open)].sort());
   assert.ok(!fs.existsSync(path.join(dir, `${openId}.digest`)), 'a finished upload\'s state goes once its completion is handled');
 });
+
+test('expiry (on by default) releases what an expired upload was owed; a creation-with-upload reads back right', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 1000, minFreeSpace: 0 });
+  const url = await create(s.endpoint, 5_000_000);
+  assert.equal(s.store.space.owed, 5_000_000);
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(await s.store.deleteExpired(), 1);
+  assert.equal(s.store.space.owed, 0, 'the sweep released the owed bytes');
+  assert.equal((await tus('HEAD', url)).status, 404);
+
+  // Creation-with-upload, unfinished: the POST answers from what it wrote (no read back), a HEAD from the disk.
+  const bytes = patternBytes(1000, 9);
+  const res = await tus('POST', s.endpoint, { 'Upload-Length': '3000', 'Content-Type': 'application/offset+octet-stream' }, bytes);
+  assert.equal(res.status, 201, res.body);
+  assert.equal(res.headers['upload-offset'], '1000');
+  assert.ok(res.headers['upload-expires'], 'an unfinished upload is told when it expires');
+  const created = new URL(res.headers.location!, s.endpoint).toString();
+  assert.equal((await tus('HEAD', created)).headers['upload-offset'], '1000');
+  assert.ok((await patch(created, 1000, patternBytes(2000, 10))).status < 300);
+  assert.equal((await tus('HEAD', created)).headers['upload-offset'], '3000');
+});

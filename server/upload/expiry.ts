@@ -28,15 +28,32 @@ export async function expiresHeader(store: DigestFileStore, upload: Upload): Pro
   return at === undefined ? {} : { 'Upload-Expires': httpDate(Math.ceil(at / 1000) * 1000) };
 }
 
-/** Removes expired uploads now and then; returns a function that stops it. */
+/** The first sweep after a start: soon, so a server restarted more often than `everyMs` still sweeps. */
+const FIRST_SWEEP_MS = 60_000;
+
+/**
+ * Removes expired uploads now and then (their owed bytes leave the free-space ledger with them, see
+ * DigestFileStore.remove); returns a function that stops it. Each sweep is scheduled when the last
+ * one ended, so a slow sweep over a large store never overlaps the next.
+ */
 export function startExpirySweep(store: DigestFileStore, everyMs: number, log: (line: string) => void): () => void {
   if (store.getExpiration() <= 0) return () => {};
-  const timer = setInterval(() => {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const later = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(sweep, ms);
+    timer.unref();
+  };
+  const sweep = () => {
     store.deleteExpired().then(
       (n) => n && log(`expiry: removed ${n} expired upload(s)`),
       (e: Error) => log(`expiry: sweep failed: ${e.message}`),
-    );
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+    ).finally(() => later(everyMs));
+  };
+  later(Math.min(everyMs, FIRST_SWEEP_MS));
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
