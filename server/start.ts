@@ -95,6 +95,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     extensions: tusExtensions(config),
     journalPath: path.join(config.dataDir, 'completions-handled'),
     minFreeSpace: config.minFreeSpace,
+    log,
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).

@@ -77,6 +77,7 @@ test('a PATCH into a full disk answers 507 and keeps what it wrote; once space i
   const full = await patch(url, MiB, bytes.subarray(MiB, 5 * MiB));
   assert.equal(full.status, 507, full.body);
   assert.match(full.body, /^ERR_STORAGE_FULL: /);
+  assert.ok(s.logs.some((l) => l.startsWith(`space: the store's disk is full: writing upload ${id}`)), s.logs.join('\n'));
   const offset = Number((await tus('HEAD', url)).headers['upload-offset']);
   assert.ok(offset > MiB && offset < 5 * MiB, `kept what was written (offset ${offset})`);
   assert.deepEqual(fs.readFileSync(s.store.filePath(id)), bytes.subarray(0, offset), 'the file holds exactly the bytes sent');

@@ -45,10 +45,14 @@ export class SpaceLedger {
   /** Bytes written to uploads since the sample was taken (not yet visible in it). */
   private writtenSinceSample = 0;
 
+  private lastFullLog = -Infinity;
+  private fullSinceLog = 0;
+
   constructor(
     private readonly dir: string,
     /** MIN_FREE_SPACE: kept free beyond what the unfinished uploads are owed. */
     private readonly minFree: number,
+    private readonly log: (line: string) => void = () => {},
   ) {}
 
   /** Bytes still owed to unfinished uploads (and to creations admitted, not yet recorded). */
@@ -83,9 +87,18 @@ export class SpaceLedger {
     this.uploads.delete(id);
   }
 
-  /** A write met a full disk: the sample is stale, the next admission samples again. */
-  sawFull(): void {
+  /**
+   * A write met a full disk (`what` says which): the sample is stale, the next admission samples
+   * again. Logged at most once a minute, with how many more there were.
+   */
+  sawFull(what: string): void {
     this.sample = undefined;
+    this.fullSinceLog++;
+    if (Date.now() - this.lastFullLog < 60_000) return;
+    const more = this.fullSinceLog > 1 ? ` (and ${this.fullSinceLog - 1} more in the last minute)` : '';
+    this.log(`space: the store's disk is full: ${what}; answered 507 ERR_STORAGE_FULL${more}`);
+    this.lastFullLog = Date.now();
+    this.fullSinceLog = 0;
   }
 
   /**

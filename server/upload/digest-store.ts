@@ -27,6 +27,8 @@ export interface DigestStoreOptions {
   journalPath?: string;
   /** MIN_FREE_SPACE: bytes kept free beyond what unfinished uploads are owed (default 0). */
   minFreeSpace?: number;
+  /** Where a full disk is reported. */
+  log?: (line: string) => void;
 }
 
 /** What the concatenation extension records in an upload's info file. */
@@ -79,7 +81,7 @@ export class DigestFileStore extends FileStore {
     this.info = info;
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
-    this.space = new SpaceLedger(this.dir, options.minFreeSpace ?? 0);
+    this.space = new SpaceLedger(this.dir, options.minFreeSpace ?? 0, options.log);
     if (options.extensions) this.extensions = options.extensions;
     this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'));
   }
@@ -129,7 +131,7 @@ export class DigestFileStore extends FileStore {
       await fsp.rm(file, { force: true }).catch(() => undefined);
       await fsp.rm(`${file}.json`, { force: true }).catch(() => undefined);
       if (isNoSpace(e)) {
-        this.space.sawFull();
+        this.space.sawFull(`creating upload ${upload.id}`);
         throw storageFull();
       }
       throw e;
@@ -193,7 +195,7 @@ export class DigestFileStore extends FileStore {
       this.created.delete(id);
     } catch (e) {
       if (isNoSpace(e)) {
-        this.space.sawFull();
+        this.space.sawFull(`declaring the length of upload ${id}`);
         throw storageFull();
       }
       throw e;
@@ -223,7 +225,11 @@ export class DigestFileStore extends FileStore {
   private async appendBusy(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
     const state = await this.stateAt(id, offset, options.size);
     const checksum = options.checksum;
-    if (checksum) await writeAtomically(this.unverifiedPath(id), String(offset));
+    if (checksum) {
+      await writeAtomically(this.unverifiedPath(id), String(offset)).catch((e: unknown) => {
+        throw isNoSpace(e) ? this.writeFailure(id, e) : e;
+      });
+    }
     const onProgress = options.onProgress;
     const appender = await FileAppender.open(
       this.filePath(id),
@@ -256,7 +262,7 @@ export class DigestFileStore extends FileStore {
         this.space.progress(id, offset);
         await fsp.rm(this.unverifiedPath(id), { force: true });
         if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
-        if (failure !== undefined) throw this.writeFailure(failure);
+        if (failure !== undefined) throw this.writeFailure(id, failure);
         return { offset, exceeded };
       }
     }
@@ -272,7 +278,7 @@ export class DigestFileStore extends FileStore {
       } else this.forgetLive(id);
     }
     if (checksum) await fsp.rm(this.unverifiedPath(id), { force: true });
-    if (failure !== undefined) throw this.writeFailure(failure);
+    if (failure !== undefined) throw this.writeFailure(id, failure);
     return { offset: state.offset, exceeded };
   }
 
@@ -281,10 +287,10 @@ export class DigestFileStore extends FileStore {
    * keeps what was written" (the file keeps every byte written; its size is the offset a HEAD
    * reports) — and otherwise @tus/server's write error, with the cause kept for the log.
    */
-  private writeFailure(failure: unknown): unknown {
+  private writeFailure(id: string, failure: unknown): unknown {
     if (failure instanceof TuspassError) return failure;
     if (isNoSpace(failure)) {
-      this.space.sawFull();
+      this.space.sawFull(`writing upload ${id}, the bytes written so far kept`);
       return storageFull();
     }
     return { ...TUS_ERRORS.FILE_WRITE_ERROR, cause: failure };
@@ -513,7 +519,7 @@ async function writeAtomically(file: string, text: string): Promise<void> {
     await fsp.rename(tmp, file);
   } catch (e) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw isNoSpace(e) ? storageFull() : e;
+    throw e;
   }
 }
 
