@@ -41,6 +41,8 @@ const KIND_PREFIX = 'hook:';
 export class HookRunner {
   private readonly log: (message: string) => void;
   private readonly stopListeners: StopUploadListener[] = [];
+  /** post-receive notices left out because the queue was at its cap (counted for the log). */
+  private droppedProgress = 0;
 
   constructor(
     private readonly handlers: readonly HookHandler[],
@@ -118,6 +120,13 @@ export class HookRunner {
   notify(request: HookRequest): void {
     for (const handler of this.subscribed(request.Type)) {
       const queue = this.options.queue;
+      // Progress notices are superseded by the next one and by post-finish: at the queue's cap they
+      // are the ones left out, so the cap holds while uploads keep sending bytes.
+      if (queue?.isFull() && request.Type === 'post-receive') {
+        this.droppedProgress++;
+        if (this.droppedProgress === 1 || this.droppedProgress % 1000 === 0) this.log(`hooks: the queue is full (QUEUE_MAX); ${this.droppedProgress} post-receive notice(s) not queued`);
+        continue;
+      }
       if (queue) {
         queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request }).catch((e: Error) => {
           this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);

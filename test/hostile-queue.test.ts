@@ -94,3 +94,26 @@ test('at QUEUE_MAX creations get 503 ERR_QUEUE_FULL with Retry-After; a finishin
   // Drained: creations are admitted again.
   await create(s.endpoint, 3);
 });
+
+test('at QUEUE_MAX progress notices (post-receive) are the ones left out, so a long upload cannot grow the queue past its cap', async (t) => {
+  const receiver = await startHookReceiver(t);
+  receiver.answer = () => [503, 'busy'];
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['post-create', 'post-receive'],
+    progressHooksIntervalMs: 1,
+    queueMax: 3,
+    minFreeSpace: 0,
+    retryMinMs: 5000,
+    retryMaxMs: 10_000,
+  });
+  const url = await create(s.endpoint, 100_000, { filename: 'long' });
+  await until('the post-create notice queued', () => s.queue.pending().length === 1);
+  // Many PATCHes, each past the progress interval: post-receive notices until the cap, then none.
+  for (let offset = 0; offset < 100_000; offset += 2000) {
+    assert.ok((await patch(url, offset, Buffer.alloc(2000))).status < 300);
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  assert.equal(s.queue.pending().length, 3, 'the queue stopped at its cap');
+  assert.ok(s.logs.some((l) => /post-receive notice\(s\) not queued/.test(l)), s.logs.join('\n'));
+});

@@ -57,6 +57,8 @@ function run(file: string, request: HookRequest, context: InvokeContext | undefi
         HOOK_NOTICE_ID: context?.noticeId ?? '',
       },
     });
+    // Errors become the client's answer (runner.ts): the hook is named by its setting, not its path here.
+    const shown = `HOOKS_DIR/${request.Type}`;
     let stdout = '';
     let stderr = '';
     let settled = false;
@@ -70,7 +72,7 @@ function run(file: string, request: HookRequest, context: InvokeContext | undefi
     };
     const onAbort = () => {
       killGroup(child.pid);
-      finish(new Error(`${file} killed: timed out`));
+      finish(new Error(`${shown} killed: timed out`));
     };
     if (context?.signal.aborted) return onAbort();
     context?.signal.addEventListener('abort', onAbort, { once: true });
@@ -78,19 +80,19 @@ function run(file: string, request: HookRequest, context: InvokeContext | undefi
       stdout += chunk;
       if (stdout.length > MAX_OUTPUT) {
         killGroup(child.pid);
-        finish(new Error(`${file} printed more than ${MAX_OUTPUT} bytes`));
+        finish(new Error(`${shown} printed more than ${MAX_OUTPUT} bytes`));
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       if (stderr.length < MAX_OUTPUT) stderr += chunk;
     });
-    child.on('error', (e) => finish(new Error(`${file} could not run: ${e.message}`)));
+    child.on('error', (e) => finish(new Error(`${shown} could not run: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)));
     child.on('close', (code, signal) => {
-      if (code !== 0) return finish(new Error(`${file} exited with ${signal ?? `code ${code}`}`));
+      if (code !== 0) return finish(new Error(`${shown} exited with ${signal ?? `code ${code}`}`));
       try {
         finish(undefined, parseHookAnswer(stdout));
       } catch (e) {
-        finish(new Error(`${file}: ${(e as Error).message}`));
+        finish(new Error(`${shown}: ${(e as Error).message}`));
       }
     });
     // A hook that does not read its stdin must not fail the event: EPIPE is ignored.

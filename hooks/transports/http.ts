@@ -53,19 +53,20 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
     const values = clientHeaders[name] ?? clientHeaders[name.toLowerCase()];
     if (values?.length) headers[name] = values.join(', ');
   }
+  // Errors become the client's answer (runner.ts): the receiver is named by its setting, not its address.
   let response: ClientResponse;
   try {
     response = await requestText(options.url, { method: 'POST', body, headers, signal: context?.signal });
   } catch (e) {
-    throw new Retryable(`${options.url} unreachable: ${failureOf(e)}`);
+    throw new Retryable(`HOOKS_HTTP unreachable: ${failureOf(e)}`);
   }
   const text = response.body;
-  if (response.status >= 500) throw new Retryable(`${options.url} answered ${response.status}`);
-  if (response.status < 200 || response.status >= 300) throw new Error(`${options.url} answered ${response.status}: ${text.slice(0, 200)}`);
+  if (response.status >= 500) throw new Retryable(`HOOKS_HTTP answered ${response.status}`);
+  if (response.status < 200 || response.status >= 300) throw new Error(`HOOKS_HTTP answered ${response.status}: ${text.slice(0, 200)}`);
   try {
     return parseHookAnswer(text);
   } catch (e) {
-    throw new Error(`${options.url}: ${(e as Error).message}`);
+    throw new Error(`HOOKS_HTTP: ${(e as Error).message}`);
   }
 }
 
