@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import type { HookHandler } from '../hooks/types.ts';
+import { startCompletionServer } from '../server/completion/server.ts';
+import { configFor } from '../server/config.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { openRaw, readResponse, type RawConnection } from './helpers/raw-http.ts';
 import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
 import { create, metadata, patch, tus } from './helpers/tus.ts';
 
 const TIMEOUT = 500;
@@ -191,4 +194,13 @@ test('exhaustion: stalled PATCHes, silent connections, slow headers and idle kee
   const done = await patch(url, 0, bytes);
   assert.equal(done.status, 200);
   assert.equal(JSON.parse(done.body).md5, md5(bytes));
+});
+
+test('the completion service on its own port cuts a form that stops arriving after NETWORK_TIMEOUT', async (t) => {
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789', networkTimeoutMs: TIMEOUT }), { log: () => {} });
+  t.after(() => service.close());
+  const conn = await openRaw(service.url);
+  const { host } = new URL(service.url);
+  conn.socket.write(`POST /complete/ HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfile1.name=a`);
+  await closedWithin(conn, TIMEOUT * 4, 'the stalled form');
 });

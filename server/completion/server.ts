@@ -1,5 +1,5 @@
 // Runs the completion service on its own port (`tuspass completion-server`), with the SQLite catalog.
-import http from 'node:http';
+import { createHttpServer } from '../network-timeout.ts';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from '../config.ts';
 import { createCompletionApp, type CompletionAppOptions } from './app.ts';
@@ -13,7 +13,8 @@ export interface RunningCompletionServer {
 
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
   const catalog = openCatalog(config.catalogPath);
-  const server = http.createServer(createCompletionApp(config, catalog, options));
+  // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
+  const server = createHttpServer(createCompletionApp(config, catalog, options), config.networkTimeoutMs, options.log ?? ((line: string) => console.error(line)));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
