@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
 import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration, parseSize } from '../hooks/settings.ts';
 import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
+import { parseOrigins } from './cors-origins.ts';
 
 export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
 export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
@@ -81,6 +82,18 @@ export interface Config {
   hooksFailOpen: boolean;
   /** Interval of post-receive progress events per upload, in ms (tusd -progress-hooks-interval). Default 1000. */
   progressHooksIntervalMs: number;
+  /** Origins whose pages may call tus, /api/uploads and downloads (CORS); ['*'] any; empty: same origin only. Default empty. */
+  corsOrigins: readonly string[];
+  /** Signed forms and hook payloads older than this (or dated this far ahead), in ms, are refused. Default 5 min. */
+  signatureToleranceMs: number;
+  /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as another user. Default false (0600/0700). */
+  sharedGroupRead: boolean;
+  /** PEM certificate (chain) served over HTTPS, with TLS_KEY. Default none (plain HTTP). */
+  tlsCert: string | undefined;
+  /** PEM private key of TLS_CERT. */
+  tlsKey: string | undefined;
+  /** Trust X-Forwarded-Proto/-Host and Forwarded for upload URLs (tusd -behind-proxy). Default false. */
+  behindProxy: boolean;
 }
 
 interface Setting {
@@ -164,6 +177,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'hooksTimeoutMs', flag: '--hooks-timeout', env: 'HOOKS_TIMEOUT', doc: 'time a hook may take per event, e.g. 15s (default 15s)', parse: parsePositiveDuration },
   { key: 'hooksFailOpen', flag: '--hooks-fail-open', env: 'HOOKS_FAIL_OPEN', doc: 'a failing blocking hook lets the request pass (default false: reject)', parse: parseBoolean, boolean: true },
   { key: 'progressHooksIntervalMs', flag: '--progress-hooks-interval', env: 'PROGRESS_HOOKS_INTERVAL', doc: 'interval of post-receive events per upload, e.g. 1s (default 1s)', parse: parsePositiveDuration },
+  { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or * (default none: same origin only)', parse: parseOrigins },
+  { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m (default 5m)', parse: parsePositiveDuration },
+  { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group (default false)', parse: parseBoolean, boolean: true },
+  { key: 'tlsCert', flag: '--tls-certificate', env: 'TLS_CERT', doc: 'PEM certificate file: serve HTTPS (with TLS_KEY)' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', doc: 'PEM private key file of TLS_CERT' },
+  { key: 'behindProxy', flag: '--behind-proxy', env: 'BEHIND_PROXY', doc: 'trust X-Forwarded-Proto/-Host and Forwarded for upload URLs (default false)', parse: parseBoolean, boolean: true },
 ];
 
 export class ConfigError extends Error {
@@ -215,6 +234,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   if (v.retryMinMs !== undefined && v.retryMaxMs !== undefined && v.retryMinMs > v.retryMaxMs) {
     problems.push(`RETRY_MIN_MS (${v.retryMinMs}) is larger than RETRY_MAX_MS (${v.retryMaxMs})`);
   }
+  if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) problems.push('TLS_CERT and TLS_KEY go together: set both or neither');
   if (problems.length) throw new ConfigError(problems);
 
   const host = v.host ?? '127.0.0.1';
@@ -255,6 +275,12 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     hooksTimeoutMs: v.hooksTimeoutMs ?? 15_000,
     hooksFailOpen: v.hooksFailOpen ?? false,
     progressHooksIntervalMs: v.progressHooksIntervalMs ?? 1000,
+    corsOrigins: v.corsOrigins ?? [],
+    signatureToleranceMs: v.signatureToleranceMs ?? 300_000,
+    sharedGroupRead: v.sharedGroupRead ?? false,
+    tlsCert: v.tlsCert === undefined ? undefined : path.resolve(v.tlsCert),
+    tlsKey: v.tlsKey === undefined ? undefined : path.resolve(v.tlsKey),
+    behindProxy: v.behindProxy ?? false,
   };
   return { config: Object.freeze(config), rest };
 }

@@ -3,6 +3,7 @@
 import express from 'express';
 import type { Config } from '../config.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
+import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
@@ -84,15 +85,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     res.json(await receive(body, req.get(SIGNATURE_HEADER)));
   });
 
-  // The page may be served from the upload server's port, so the read-only API allows any origin.
-  app.use('/api/uploads', (req, res, next) => {
-    res.set('Access-Control-Allow-Origin', '*');
-    res.set('Access-Control-Expose-Headers', 'Content-Disposition, Content-Length, Content-Range, Accept-Ranges');
-    if (req.method !== 'OPTIONS') return next();
-    res.set('Access-Control-Allow-Methods', 'GET, HEAD');
-    res.set('Access-Control-Allow-Headers', 'Range');
-    res.status(204).end();
-  });
+  // Pages on other origins read the API only when CORS_ORIGINS lists them (server/cors.ts).
+  app.use('/api/uploads', cors(corsPolicy(config.corsOrigins), API_CORS));
 
   app.get('/api/uploads', async (req, res) => {
     const limit = queryInt(req.query.limit, 'limit', LIST_DEFAULT, LIST_MAX);

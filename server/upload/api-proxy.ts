@@ -17,7 +17,10 @@ export function apiProxy(completionUrl: string): express.Router {
       const upstream = await requestStream(origin + req.originalUrl, { headers });
       res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
-        if (v !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(k)) res.setHeader(k, v);
+        // CORS is this server's own answer to the browser's Origin (server/cors.ts), not the service's.
+        if (v === undefined || ['connection', 'keep-alive', 'transfer-encoding'].includes(k) || k.startsWith('access-control-')) continue;
+        if (k === 'vary') res.vary(String(v));
+        else res.setHeader(k, v);
       }
       upstream.on('error', () => res.destroy());
       // A client gone mid-download must not leave the upstream answer paused on its pooled socket.

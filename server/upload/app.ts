@@ -9,6 +9,7 @@ import type { Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import { pageRouter } from '../../client/web/serve.ts';
 import type { Config } from '../config.ts';
+import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
 import { CHECKSUM_ALGORITHMS } from './checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
@@ -62,7 +63,9 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 
   // The path first: nothing (not even a 412) is decided about a request that names no upload.
-  app.use(TUS_PATH, canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatRole);
+  const origins = corsPolicy(deps.config.corsOrigins);
+  // CORS first: every answer, refusals included, says which origin may read it.
+  app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatRole);
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], (_req, res, next) => {
     // "the Server MUST include the Tus-Checksum-Algorithm header" in the OPTIONS response.
     res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
@@ -85,6 +88,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     res.json({ ok: true });
   });
   app.use(pageRouter());
+  app.use('/api/uploads', cors(origins, API_CORS));
   if (deps.api) app.use(deps.api);
 
   app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));

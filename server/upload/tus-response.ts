@@ -10,8 +10,11 @@ const EXPOSED = [
   'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat', ...EXTRA_EXPOSED_HEADERS,
 ].join(', ');
 
-/** Browsers on other origins (Uppy, tus-js-client pages) must be able to read tus answers. */
-export const corsHeaders = () => ({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED });
+/**
+ * Browsers on the origins CORS_ORIGINS allows (Uppy, tus-js-client pages) must be able to read tus
+ * answers. Which origin may read is set for the request by server/cors.ts before any handler runs.
+ */
+export const corsHeaders = () => ({ 'Access-Control-Expose-Headers': EXPOSED });
 
 export function sendTus(res: express.Response, status: number, headers: Record<string, string> = {}, body = ''): void {
   res.status(status).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, ...headers });

@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import { Server } from '@tus/server';
 import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
+import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { TuspassError } from '../errors.ts';
 import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
@@ -20,6 +21,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
   // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
   const changedMeta = new WeakMap<object, Record<string, string | null> | undefined>();
 
+  const origins = corsPolicy(config.corsOrigins);
   const server = new Server({
     path: TUS_PATH,
     datastore: store,
@@ -28,6 +30,8 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     allowedHeaders: EXTRA_ALLOWED_HEADERS,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
     postReceiveInterval: config.progressHooksIntervalMs,
+    // CORS_ORIGINS, as on every tus route (server/cors.ts): without it @tus/server answers `*` to all.
+    allowedOrigins: origins.any ? undefined : (origin) => allowedOrigin(origins, origin) !== undefined,
 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
