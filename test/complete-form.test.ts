@@ -66,9 +66,10 @@ test('the form carries nginx-style fields, pass-through fields, digests and a va
     name: 'Ann',
     description: 'sales',
   });
-  assert.ok(verify(SECRET, raw, headers['tuspass-signature'] as string), 'signed with the shared secret');
-  assert.ok(!verify('another-secret-000000', raw, headers['tuspass-signature'] as string));
-  assert.equal(headers['tuspass-form-version'], '1');
+  assert.ok(verify(SECRET, 'completion-form', raw, headers['tuspass-signature'] as string), 'signed with the form key of the shared secret');
+  assert.ok(!verify('another-secret-000000', 'completion-form', raw, headers['tuspass-signature'] as string));
+  assert.ok(!verify(SECRET, 'hook-payload', raw, headers['tuspass-signature'] as string), 'not with the hook key');
+  assert.equal(headers['tuspass-form-version'], '2');
   assert.equal(headers['tuspass-upload-id'], id);
   assert.equal(headers['content-type'], 'application/x-www-form-urlencoded; charset=utf-8');
 });

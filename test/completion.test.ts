@@ -52,7 +52,7 @@ async function startService(t: TestContext): Promise<Service> {
     post(form, signature) {
       const body = typeof form === 'string' ? form : new URLSearchParams(form).toString();
       const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
-      if (signature !== null) headers[SIGNATURE_HEADER] = signature ?? sign(SECRET, body);
+      if (signature !== null) headers[SIGNATURE_HEADER] = signature ?? sign(SECRET, 'completion-form', body);
       return fetch(`${server.url}/complete/`, { method: 'POST', headers, body });
     },
     async list() {
@@ -142,8 +142,8 @@ test('unsigned and wrongly signed forms are refused with 401 and record nothing'
   const form = s.upload('sig', Buffer.from('signed?'));
   const body = new URLSearchParams(form).toString();
   await assertError(await s.post(body, null), 401, 'ERR_SIGNATURE_INVALID');
-  await assertError(await s.post(body, sign('another-secret-of-some-length', body)), 401, 'ERR_SIGNATURE_INVALID');
-  await assertError(await s.post(body + '&extra=1', sign(SECRET, body)), 401, 'ERR_SIGNATURE_INVALID');
+  await assertError(await s.post(body, sign('another-secret-of-some-length', 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
+  await assertError(await s.post(body + '&extra=1', sign(SECRET, 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
   await assertError(await s.post(body, 'sha256=zz'), 401, 'ERR_SIGNATURE_INVALID');
   // The signature is checked before the form: an unsigned garbage body is still a 401, not a 400.
   await assertError(await s.post('garbage', null), 401, 'ERR_SIGNATURE_INVALID');
@@ -283,7 +283,7 @@ test('records survive a restart of the service', async (t) => {
   const body = new URLSearchParams({
     'file1.name': 'p.txt', 'file1.path': file, 'file1.md5': md5(Buffer.from('persisted')), 'file1.size': '9', 'file1.id': 'persist',
   }).toString();
-  const post = (url: string) => fetch(`${url}/complete/`, { method: 'POST', headers: { [SIGNATURE_HEADER]: sign(SECRET, body) }, body });
+  const post = (url: string) => fetch(`${url}/complete/`, { method: 'POST', headers: { [SIGNATURE_HEADER]: sign(SECRET, 'completion-form', body) }, body });
   const first = await startCompletionServer(config, { log: () => {} });
   const { id } = (await (await post(first.url)).json()) as { id: string };
   await first.close();
@@ -303,7 +303,7 @@ test('in-process delivery (tuspass start) answers refusals as POST /complete/ do
   const form = s.upload('local', Buffer.from('twelve bytes'));
   const signed = (fields: Record<string, string>, signature?: string) => {
     const body = new URLSearchParams(fields).toString();
-    return deliver(body, { [SIGNATURE_HEADER]: signature ?? sign(SECRET, body) });
+    return deliver(body, { [SIGNATURE_HEADER]: signature ?? sign(SECRET, 'completion-form', body) });
   };
   const cases: Array<[Promise<{ status: number; body: string }>, number, string]> = [
     [signed(form, 'sha256=00'), 401, 'ERR_SIGNATURE_INVALID'],

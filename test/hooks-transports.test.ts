@@ -124,7 +124,7 @@ test('module, command and HTTP hooks each get all seven events of real uploads, 
     assert.ok(progress.Offset > 0 && progress.Offset <= bytes.length, `${transport} post-receive offset ${progress.Offset}`);
   }
   // Every HTTP hook request is signed with the completion secret.
-  for (const r of receiver.received) assert.ok(verify(s.config.completionSecret!, r.body, r.headers['tuspass-signature'] as string), r.request.Type);
+  for (const r of receiver.received) assert.ok(verify(s.config.completionSecret!, 'hook-payload', r.body, r.headers['tuspass-signature'] as string), r.request.Type);
 });
 
 test('tusd\'s default events: pre-finish and pre-terminate are off unless enabled', async (t) => {

@@ -314,7 +314,7 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
       'file1.name': 'a.bin', 'file1.content_type': 'application/octet-stream', 'file1.path': path.join(store, idOf(url)),
       'file1.md5': md5(bytes), 'file1.size': String(bytes.length), 'file1.id': idOf(url), ...fields,
     }).toString();
-    return fetch(`${s.url}/complete/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', [SIGNATURE_HEADER]: sign(secret, body) }, body });
+    return fetch(`${s.url}/complete/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', [SIGNATURE_HEADER]: sign(secret, 'completion-form', body) }, body });
   };
   fs.symlinkSync('/etc', path.join(store, 'elsewhere'));
 

@@ -84,7 +84,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
 export default defineHooks((context: HookModuleContext): HookModule => {
   const hook = createCompleteFormHook({
     target: context.completionTarget,
-    form: { passFields: context.config.passFields },
+    form: { passFields: context.config.passFields, log: context.log },
     queue: context.queue,
     removeUpload: context.removeUpload,
     log: context.log,

@@ -28,7 +28,8 @@ export async function postForm(target: PostTarget, form: URLSearchParams, upload
   const body = form.toString();
   const headers = {
     'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
-    [SIGNATURE_HEADER]: sign(target.secret, body),
+    // Signed now, at each attempt (a queued form too): the receiver refuses signatures older than SIGNATURE_TOLERANCE.
+    [SIGNATURE_HEADER]: sign(target.secret, 'completion-form', body),
     'Tuspass-Form-Version': FORM_VERSION,
     'Tuspass-Upload-Id': uploadId,
     'Tuspass-Notice-Id': noticeId,

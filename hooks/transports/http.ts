@@ -1,8 +1,8 @@
 // HTTP hooks, as tusd's: POST the JSON payload to one URL; a 2xx answer's body (JSON, may be empty)
 // is the hook's answer, anything else a failure. Network errors and 5xx are retried `retry` times,
 // `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
-// retries it. Every request is signed like the completion form (Tuspass-Signature over the body),
-// and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
+// retries it. Every request is signed (Tuspass-Signature, timestamped, with the hook-payload key
+// derived from the secret: server/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
 import { failureOf, requestText, type ClientResponse } from '../../server/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
 import { parseHookAnswer } from '../answer.ts';
@@ -45,7 +45,8 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
   const body = JSON.stringify(request);
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',
-    [SIGNATURE_HEADER]: sign(options.secret, body),
+    // The hook key, not the form key: a signed payload can never pass as a completion form. Signed per attempt.
+    [SIGNATURE_HEADER]: sign(options.secret, 'hook-payload', body),
   };
   if (context?.noticeId) headers[NOTICE_ID_HEADER] = context.noticeId;
   const clientHeaders = request.Event.HTTPRequest.Header;

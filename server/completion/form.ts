@@ -1,7 +1,8 @@
-// Parses the completion form (docs/completion-form.md, contract version 1) from its urlencoded body.
+// Parses the completion form (docs/completion-form.md, contract version 2) from its urlencoded body.
 // Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
 import path from 'node:path';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { impersonatesGenerated } from '../../hooks/complete-form/form.ts';
 
 export interface CompletionForm {
   /** `<field>`, the prefix of the file's keys (the upload's `fieldname` metadata). */
@@ -62,7 +63,9 @@ export function parseCompletionForm(body: string): CompletionForm {
   if (!path.isAbsolute(filePath)) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute`);
 
   const fields: Record<string, string> = {};
-  for (const [k, v] of params) if (!k.startsWith(`${field}.`) && !(k in fields)) fields[k] = v;
+  // A key that reads as another field's generated one (`file2.md5`) is no pass-through field: the
+  // sender never passes such keys (contract version 2), so it is not recorded as one either.
+  for (const [k, v] of params) if (!k.startsWith(`${field}.`) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
 
   const sha1 = hex('sha1', optional('sha1'), 40);
   const crc32 = hex('crc32', optional('crc32'), 8);

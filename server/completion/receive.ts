@@ -5,7 +5,7 @@ import type { ClientResponse } from '../http-client.ts';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
 import { completionSecret } from '../secret.ts';
-import { SIGNATURE_HEADER, verify } from '../signature.ts';
+import { checkSignature, SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { parseCompletionForm } from './form.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
@@ -27,7 +27,9 @@ export type FormReceiver = (body: Buffer, signature: string | undefined) => Prom
 export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
   const secret = completionSecret(config);
   return async (body, signature) => {
-    if (!verify(secret, body, signature)) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID);
+    // The completion-form key, within SIGNATURE_TOLERANCE: a hook payload or an old form replayed here is refused.
+    const check = checkSignature(secret, 'completion-form', body, signature, { toleranceMs: config.signatureToleranceMs });
+    if (!check.ok) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID, undefined, `signature ${check.reason}`);
     const form = parseCompletionForm(body.toString('utf8'));
     const onDisk = await checkStorePath(config.storeDir, form.path);
     if (onDisk.size !== form.size) {
