@@ -26,6 +26,23 @@ export interface HookUpload {
   Storage: { Type: 'filestore'; Path: string; InfoPath: string } | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: { md5: string; sha1?: string; crc32?: string; size: number };
+  /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-finish and post-finish. */
+  Owner?: string;
+}
+
+/**
+ * tuspass's addition: the caller of the request, verified from its bearer token (server/auth/), so a
+ * hook can decide per user without seeing the token (the Authorization header is not forwarded).
+ * null when the server runs without authentication, or the event comes from no request (a
+ * completion handled again after a restart).
+ */
+export interface HookAuth {
+  /** The token's `sub`. */
+  Subject: string;
+  /** The token's scopes tuspass knows: upload, read, admin. */
+  Scopes: string[];
+  /** The token's `max_size` in bytes, when it has one. */
+  MaxSize?: number;
 }
 
 export interface HookHTTPRequest {
@@ -38,7 +55,7 @@ export interface HookHTTPRequest {
 /** The payload every hook gets (tusd: hooks.HookRequest). */
 export interface HookRequest {
   Type: HookEventType;
-  Event: { Upload: HookUpload; HTTPRequest: HookHTTPRequest };
+  Event: { Upload: HookUpload; HTTPRequest: HookHTTPRequest; Auth?: HookAuth | null };
 }
 
 export interface HookHTTPResponse {

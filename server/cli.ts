@@ -2,7 +2,9 @@
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
 import { ConfigError, SETTINGS, load } from './config.ts';
 import { startCompletionServer } from './completion/server.ts';
+import { firstStopSignal } from './signals.ts';
 import { startTuspass } from './start.ts';
+import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from './admin/index.ts';
 
 const USAGE = `usage: tuspass <command> [options]
 
@@ -10,6 +12,8 @@ commands:
 ${Object.entries(SERVER_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
   push FILE...        upload files (tuspass push --help)
   hooks test EVENT    send a sample EVENT payload to the configured hooks (tuspass hooks --help)
+  token               print a bearer token signed with AUTH_JWT_SECRET (tuspass token --help)
+${Object.entries(ADMIN_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
 
 options (flag / environment variable):
 ${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\n')}
@@ -20,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
   // Loaded on use: a server process has no need of tus-js-client and the rest (memory).
   if (command === 'push') return (await import('../client/cli/push.ts')).push(args);
   if (command === 'hooks') return (await import('../hooks/cli-test.ts')).hooksCommand(args);
+  if (command === 'token') return (await import('./auth/token-command.ts')).tokenCommand(args);
+  if (command && isAdminCommand(command)) return adminCommand(command, args);
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
@@ -39,15 +45,10 @@ async function main(argv: string[]): Promise<number> {
   console.log(`tuspass ${command}: ${what} (data in ${config.dataDir})`);
   if ('completionUrl' in running) console.log(`tuspass ${command}: completion forms go to ${running.completionUrl}`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.log(`tuspass ${command}: ${signal}, stopping`);
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
-  await running.close();
+  const signal = await firstStopSignal(command);
+  console.log(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once`);
+  await running.close(config.shutdownTimeoutMs);
+  console.log(`tuspass ${command}: stopped`);
   return 0;
 }
 

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
 import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration, parseSize } from '../hooks/settings.ts';
 import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
+import { parseJwtSecret, readJwtPublicKey, readJwtSecretFile, type JwtPublicKey } from './auth/key-settings.ts';
+import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log-settings.ts';
 import { parseOrigins } from './cors-origins.ts';
 
 export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
@@ -56,6 +58,14 @@ export interface Config {
   queueMax: number;
   /** Keep partial uploads after a final upload was built from them (concatenation). Default false. */
   keepPartials: boolean;
+  /** Count and serve Prometheus metrics (server/metrics.ts); false turns /metrics and the counting off. Default true. */
+  metrics: boolean;
+  /** Serve /metrics (and /healthz, /readyz) on this port of METRICS_HOST only, not on PORT. Default none. */
+  metricsPort: number | undefined;
+  /** Address of the METRICS_PORT listener. Default 127.0.0.1 (loopback). */
+  metricsHost: string;
+  /** On SIGTERM/SIGINT, how long requests in flight may finish before PATCHes are cut (bytes kept), in ms. Default 10 s. */
+  shutdownTimeoutMs: number;
   /** Command hooks: a directory of executables named after events (tusd -hooks-dir). Default none. */
   hooksDir: string | undefined;
   /** HTTP hooks: the URL hook payloads are POSTed to (tusd -hooks-http). Default none. */
@@ -80,8 +90,24 @@ export interface Config {
   hooksTimeoutMs: number;
   /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
   hooksFailOpen: boolean;
+  /** Log lines as JSON or readable text (server/logger.ts). Default text when stderr is a terminal, else json. */
+  logFormat: LogFormat;
+  /** Least level logged: fatal, error, warn, info, debug, trace, or silent. Default info. */
+  logLevel: LogLevel;
   /** Interval of post-receive progress events per upload, in ms (tusd -progress-hooks-interval). Default 1000. */
   progressHooksIntervalMs: number;
+  /** HS256 key bearer tokens are verified with (AUTH_JWT_SECRET, or the content of AUTH_JWT_SECRET_FILE). Default none. */
+  authJwtSecret: string | undefined;
+  /** The file AUTH_JWT_SECRET was read from, if it was. */
+  authJwtSecretFile: string | undefined;
+  /** Public key (PEM file) bearer tokens are verified with: RS256, ES256 or EdDSA by the key's type. Default none. */
+  authJwtPublicKey: JwtPublicKey | undefined;
+  /** Required `iss` claim of bearer tokens. Default none (not checked). */
+  authJwtIssuer: string | undefined;
+  /** Required `aud` claim of bearer tokens. Default none (not checked). */
+  authJwtAudience: string | undefined;
+  /** Serve without authentication on an address beyond loopback. Default false. */
+  allowAnonymous: boolean;
   /** Origins whose pages may call tus, /api/uploads and downloads (CORS); ['*'] any; empty: same origin only. Default empty. */
   corsOrigins: readonly string[];
   /** Signed forms and hook payloads older than this (or dated this far ahead), in ms, are refused. Default 5 min. */
@@ -114,6 +140,12 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string): n
   const n = Number(raw);
   if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
   return n;
+};
+
+const oneOf = <T extends string>(allowed: readonly T[]) => (raw: string): T => {
+  const v = raw.trim().toLowerCase();
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return v as T;
 };
 
 const digestList = (raw: string): DigestAlgorithm[] => {
@@ -158,6 +190,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms (default 300000)', parse: integer(1) },
   { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
   { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload, e.g. 10GiB or bytes, 0 = no limit (default 0)', parse: parseSize },
+  { key: 'metrics', flag: '--metrics', env: 'METRICS', doc: 'count and serve Prometheus metrics at /metrics (default true)', parse: parseBoolean, boolean: true },
+  { key: 'metricsPort', flag: '--metrics-port', env: 'METRICS_PORT', doc: 'serve /metrics, /healthz, /readyz on this port of METRICS_HOST instead of PORT (default none)', parse: integer(0, 65535) },
+  { key: 'metricsHost', flag: '--metrics-host', env: 'METRICS_HOST', doc: 'address of the METRICS_PORT listener (default 127.0.0.1)' },
+  { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', doc: 'on SIGTERM/SIGINT, time requests in flight get before uploads are cut, bytes kept, e.g. 10s (default 10s)', parse: parseDuration },
   { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated (default false)', parse: parseBoolean, boolean: true },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never (default 7d)', parse: parseDuration },
   { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB (default 1GiB)', parse: parseSize },
@@ -176,7 +212,15 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'hooksBuiltin', flag: '--hooks-builtin', env: 'HOOKS_BUILTIN', doc: 'built-in module hooks, or none (default complete-form)', parse: parseBuiltins },
   { key: 'hooksTimeoutMs', flag: '--hooks-timeout', env: 'HOOKS_TIMEOUT', doc: 'time a hook may take per event, e.g. 15s (default 15s)', parse: parsePositiveDuration },
   { key: 'hooksFailOpen', flag: '--hooks-fail-open', env: 'HOOKS_FAIL_OPEN', doc: 'a failing blocking hook lets the request pass (default false: reject)', parse: parseBoolean, boolean: true },
+  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', doc: 'json or text (default text on a terminal, json otherwise)', parse: oneOf(LOG_FORMATS) },
+  { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', doc: 'fatal, error, warn, info, debug, trace or silent (default info)', parse: oneOf(LOG_LEVELS) },
   { key: 'progressHooksIntervalMs', flag: '--progress-hooks-interval', env: 'PROGRESS_HOOKS_INTERVAL', doc: 'interval of post-receive events per upload, e.g. 1s (default 1s)', parse: parsePositiveDuration },
+  { key: 'authJwtSecret', flag: '--auth-jwt-secret', env: 'AUTH_JWT_SECRET', doc: 'HS256 key of bearer tokens (at least 32 bytes); turns authentication on', parse: parseJwtSecret },
+  { key: 'authJwtSecretFile', flag: '--auth-jwt-secret-file', env: 'AUTH_JWT_SECRET_FILE', doc: 'file holding the HS256 key (instead of AUTH_JWT_SECRET)', parse: readJwtSecretFile },
+  { key: 'authJwtPublicKey', flag: '--auth-jwt-public-key', env: 'AUTH_JWT_PUBLIC_KEY', doc: 'PEM file of the public key of bearer tokens: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)', parse: readJwtPublicKey },
+  { key: 'authJwtIssuer', flag: '--auth-jwt-issuer', env: 'AUTH_JWT_ISSUER', doc: 'required iss claim of bearer tokens (default not checked)' },
+  { key: 'authJwtAudience', flag: '--auth-jwt-audience', env: 'AUTH_JWT_AUDIENCE', doc: 'required aud claim of bearer tokens (default not checked)' },
+  { key: 'allowAnonymous', flag: '--allow-anonymous', env: 'ALLOW_ANONYMOUS', doc: 'serve without authentication on a HOST beyond loopback (default false)', parse: parseBoolean, boolean: true },
   { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or * (default none: same origin only)', parse: parseOrigins },
   { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m (default 5m)', parse: parsePositiveDuration },
   { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group (default false)', parse: parseBoolean, boolean: true },
@@ -235,6 +279,11 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     problems.push(`RETRY_MIN_MS (${v.retryMinMs}) is larger than RETRY_MAX_MS (${v.retryMaxMs})`);
   }
   if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) problems.push('TLS_CERT and TLS_KEY go together: set both or neither');
+  // One source of keys: a token must not verify under one key while the operator believes another rules.
+  if (v.authJwtSecret !== undefined && v.authJwtSecretFile !== undefined) problems.push('AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE are both set: give one');
+  if ((v.authJwtSecret ?? v.authJwtSecretFile) !== undefined && v.authJwtPublicKey !== undefined) {
+    problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both set: tokens are verified with a secret (HS256) or a public key, not both`);
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const host = v.host ?? '127.0.0.1';
@@ -262,6 +311,10 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     maxConcatParts: v.maxConcatParts ?? 100,
     queueMax: v.queueMax ?? 10_000,
     keepPartials: v.keepPartials ?? false,
+    metrics: v.metrics ?? true,
+    metricsPort: v.metricsPort,
+    metricsHost: v.metricsHost ?? '127.0.0.1',
+    shutdownTimeoutMs: v.shutdownTimeoutMs ?? 10_000,
     hooksDir: v.hooksDir === undefined ? undefined : path.resolve(v.hooksDir),
     hooksHttp: v.hooksHttp,
     hooksHttpRetry: v.hooksHttpRetry ?? 3,
@@ -274,7 +327,15 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     hooksBuiltin: v.hooksBuiltin ?? ['complete-form'],
     hooksTimeoutMs: v.hooksTimeoutMs ?? 15_000,
     hooksFailOpen: v.hooksFailOpen ?? false,
+    logFormat: v.logFormat ?? defaultLogFormat(),
+    logLevel: v.logLevel ?? 'info',
     progressHooksIntervalMs: v.progressHooksIntervalMs ?? 1000,
+    authJwtSecret: v.authJwtSecret ?? v.authJwtSecretFile,
+    authJwtSecretFile: raw.has('authJwtSecretFile') ? path.resolve(raw.get('authJwtSecretFile')!.text) : undefined,
+    authJwtPublicKey: v.authJwtPublicKey,
+    authJwtIssuer: v.authJwtIssuer,
+    authJwtAudience: v.authJwtAudience,
+    allowAnonymous: v.allowAnonymous ?? false,
     corsOrigins: v.corsOrigins ?? [],
     signatureToleranceMs: v.signatureToleranceMs ?? 300_000,
     sharedGroupRead: v.sharedGroupRead ?? false,

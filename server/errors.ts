@@ -47,11 +47,18 @@ export const ERRORS = table({
   ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
+  ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the Range asked for lies outside the file' },
   ERR_PRECONDITION_FAILED: { status: 412, message: 'a condition of the request (If-Match, If-Unmodified-Since) does not hold' },
+  // Authentication (server/auth/): bearer JWTs, scopes, ownership.
+  ERR_AUTH_REQUIRED: { status: 401, message: 'this server needs a bearer token (Authorization: Bearer <token>)' },
+  ERR_TOKEN_INVALID: { status: 401, message: 'the bearer token is malformed, expired, not yet valid or wrongly signed' },
+  ERR_SCOPE_MISSING: { status: 403, message: 'the bearer token lacks the scope this request needs' },
+  ERR_TOKEN_MAX_SIZE_EXCEEDED: { status: 413, message: 'the upload is larger than the token allows (max_size)' },
+  ERR_UPLOAD_FINISHED: { status: 403, message: 'a finished upload belongs to the catalog: remove it with DELETE /api/uploads/<id>' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

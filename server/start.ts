@@ -13,7 +13,13 @@ import type { PostTarget } from '../hooks/complete-form/post.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { createHttpServer } from './network-timeout.ts';
+import { createLog } from './logger.ts';
+import { requireAuthBeyondLoopback } from './auth/loopback.ts';
+import { listenOn } from './listen.ts';
+import { countConnections } from './metrics.ts';
+import { tlsServerOptions } from './tls.ts';
+import { createHttpServer, stopServer } from './network-timeout.ts';
+import { setUpOps } from './ops-server.ts';
 import { creationGate } from './upload/admission.ts';
 import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
@@ -38,11 +44,21 @@ export interface RunningTuspass {
   url: string;
   /** Where completion forms go. */
   completionUrl: string;
+  /** The METRICS_PORT listener's base URL (/metrics, /healthz, /readyz), when configured. */
+  metricsUrl?: string;
   store: DigestFileStore;
   queue: NoticeQueue;
   hooks: HookRunner;
-  close(): Promise<void>;
+  /**
+   * Stops. With `graceMs` (SHUTDOWN_TIMEOUT) gracefully: no new connections, requests in flight get
+   * that long, then uploads still sending are cut with their bytes kept (network-timeout.ts
+   * stopServer). Without it at once (tests).
+   */
+  close(graceMs?: number): Promise<void>;
 }
+
+/** How long deliveries of queued notices under way may take at a graceful stop; the rest are retried at the next start. */
+const QUEUE_CLOSE_MS = 300;
 
 /**
  * Uploads that were complete when the process stopped, before their completion was handled (hooks
@@ -82,11 +98,17 @@ function writableDir(dir: string, setting: string): void {
 }
 
 export async function startTuspass(config: Config, options: StartOptions = {}): Promise<RunningTuspass> {
-  const log = options.log ?? ((line: string) => console.error(line));
+  // pino to stderr, or text lines to the given function (tests, embedding): server/logger.ts.
+  const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   const withCompletion = options.completion ?? true;
+  // Anonymous only on loopback unless ALLOW_ANONYMOUS: a ConfigError (exit 78) before anything opens.
+  requireAuthBeyondLoopback(config);
   writableDir(config.dataDir, 'DATA_DIR');
   writableDir(config.storeDir, 'STORE_DIR');
   const secret = completionSecret(config);
+  // TLS_CERT/TLS_KEY read and checked before anything opens (a bad file names its setting).
+  const tls = tlsServerOptions(config);
+  const scheme = tls ? 'https' : 'http';
 
   const store = new DigestFileStore({
     directory: config.storeDir,
@@ -128,9 +150,11 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const locker = new MemoryLocker();
   const tus = createTusServer(config, store, events, locker, log);
   const admission = creationGate({ space: store.space, queue, log });
+  // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
+  const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive }) : apiProxy(target.url);
-  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => store.remove(id) }) : apiProxy(target.url);
+  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.
@@ -139,38 +163,49 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   await hashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop
   // moving: NETWORK_TIMEOUT (network-timeout.ts).
-  const server = createHttpServer(app, config.networkTimeoutMs, log);
+  const server = createHttpServer(app, config.networkTimeoutMs, log, tls);
+  if (config.metrics) countConnections(server);
+  let metricsUrl: string | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
+    // A busy port is named with the setting to change (listen.ts).
+    await listenOn(server, config.port, config.host, 'PORT');
+    metricsUrl = await ops.listen();
   } catch (e) {
+    if (server.listening) server.close();
+    stopSweep();
     await catalog?.close();
-    throw new ConfigError([`HOST/PORT: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`]);
+    throw e;
   }
+  if (metricsUrl) log(`metrics: /metrics, /healthz and /readyz on ${metricsUrl}`);
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
+  const url = `${scheme}://${host}:${port}`;
   // A wildcard bind address is not one to connect to: the own service is then reached on loopback.
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
-  if (withCompletion && !config.completionUrl) target.url = `http://${self}:${port}/complete/`;
+  if (withCompletion && !config.completionUrl) target.url = `${scheme}://${self}:${port}/complete/`;
   await queue.start();
   resumeCompletions(awaiting, store, events, log);
 
   return {
     url,
     completionUrl: target.url,
+    metricsUrl,
     store,
     queue,
     hooks,
-    async close() {
+    async close(graceMs?: number) {
       stopSweep();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      ops.stopping();
+      if (graceMs === undefined) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+      } else await stopServer(server, graceMs, log);
+      await ops.close();
       events.close();
-      await queue.close();
+      // A graceful stop does not wait out a slow receiver: the notices stay queued on disk.
+      if (graceMs === undefined) await queue.close();
+      else await Promise.race([queue.close(), new Promise((r) => setTimeout(r, QUEUE_CLOSE_MS).unref())]);
       await hooks.close();
       await catalog?.close();
     },

@@ -42,7 +42,7 @@ export function catalogContract(name: string, makeStore: CatalogStore): void {
       assert.ok(Date.parse(record.createdAt) >= before - 1000, record.createdAt);
       assert.equal(new Date(record.createdAt).toISOString(), record.createdAt);
       assert.deepEqual({ ...record, id: undefined, createdAt: undefined }, {
-        ...sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }), id: undefined, createdAt: undefined,
+        ...sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }), owner: '', id: undefined, createdAt: undefined,
       });
       assert.deepEqual(await catalog.get(record.id), record);
       assert.deepEqual(await catalog.byUploadId('u1'), record);

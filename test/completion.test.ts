@@ -87,6 +87,7 @@ test('a good signed form is recorded, listed and downloadable with the same byte
     md5: md5(bytes),
     content_type: 'application/x-test',
     path: form['file1.path'],
+    owner: '',
     fields: { description: 'holiday' },
     created_at: undefined,
     url: answer.url,

@@ -39,6 +39,8 @@ export function completionForm(upload: HookUpload, options: FormOptions): URLSea
   if (digests.sha1) form.set(`${field}.sha1`, digests.sha1);
   if (digests.crc32) form.set(`${field}.crc32`, digests.crc32);
   form.set(`${field}.id`, upload.ID);
+  // The verified subject that created the upload (server/auth/); empty when it was made anonymously.
+  form.set(`${field}.owner`, upload.Owner ?? '');
   // upload_pass_form_field equivalents.
   for (const [key, value] of Object.entries(meta)) {
     if (!options.passFields.test(key)) continue;

@@ -1,19 +1,29 @@
 // The completion service: receives the signed completion form (docs/completion-form.md), records the
 // upload in the catalog and serves the catalog to the page (/api/uploads) with downloads.
+import fsp from 'node:fs/promises';
 import express from 'express';
+import { apiScope, authenticate } from '../auth/middleware.ts';
+import { mayAccess, principalOf } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { SIGNATURE_HEADER } from '../signature.ts';
+import { pathForLog, type Log } from '../logger.ts';
+import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
 
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
-  log?: (line: string) => void;
+  log?: Log;
   /** The form receiver, when the process also hands it forms directly (start.ts); made here otherwise. */
   receive?: FormReceiver;
+  /**
+   * Removes a recorded upload's file by its tus id (DELETE /api/uploads/:id). In `tuspass start`, the
+   * store's own removal; alone, the file and its info and digest state beside it in the store.
+   */
+  removeUpload?: (uploadId: string, record: UploadRecord) => Promise<void>;
 }
 
 /** A form is a handful of short fields; pass-through metadata is small too. */
@@ -22,7 +32,7 @@ const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
 
 /** The public JSON shape of a record: snake_case, as the page and other apps read it. */
-function recordJson(r: UploadRecord) {
+function recordJson(r: UploadRecord, withPath = true) {
   return {
     id: r.id,
     upload_id: r.uploadId,
@@ -32,7 +42,9 @@ function recordJson(r: UploadRecord) {
     ...(r.sha1 && { sha1: r.sha1 }),
     ...(r.crc32 && { crc32: r.crc32 }),
     content_type: r.contentType,
-    path: r.path,
+    // The absolute path in the store is for admins (and a server without authentication) only.
+    ...(withPath && { path: r.path }),
+    owner: r.owner,
     fields: r.fields,
     created_at: r.createdAt,
     url: fileUrl(r),
@@ -73,11 +85,26 @@ function bodyError(err: { type?: string; status?: number; message?: string }): T
   return undefined;
 }
 
+/**
+ * The completion service on its own: the recorded file and what the upload server keeps beside it
+ * (<id>.json info, <id>.digest state), when the path is still a file inside the store.
+ */
+async function removeRecordedFile(storeDir: string, record: UploadRecord): Promise<void> {
+  const found = await checkStorePath(storeDir, record.path).catch((e: unknown) => {
+    if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) return undefined;
+    throw e;
+  });
+  if (!found) return;
+  for (const file of [found.realPath, `${found.realPath}.json`, `${found.realPath}.digest`]) await fsp.rm(file, { force: true });
+}
+
 export function createCompletionApp(config: Config, catalog: Catalog, options: CompletionAppOptions = {}): express.Express {
   const log = options.log ?? ((line: string) => console.error(line));
   const receive = options.receive ?? formReceiver(config, catalog);
   const app = express();
   app.disable('x-powered-by');
+  // A request id per request (kept when the upload server assigned one already); refusals logged.
+  app.use(requestIds(log));
 
   // Raw bytes whatever the Content-Type: the signature covers the body exactly as sent.
   app.post('/complete/', express.raw({ type: () => true, limit: FORM_LIMIT }), async (req, res) => {
@@ -88,24 +115,45 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   // Pages on other origins read the API only when CORS_ORIGINS lists them (server/cors.ts).
   app.use('/api/uploads', cors(corsPolicy(config.corsOrigins), API_CORS));
 
+  // Bearer tokens (server/auth/): reading needs `read`, removing `upload`; each caller sees their own records, admins all.
+  app.use('/api/uploads', authenticate(config, apiScope));
+  /** Whether the caller sees everything: an admin, or anyone on a server without authentication. */
+  const seesAll = (req: express.Request) => {
+    const caller = principalOf(req);
+    return !caller || caller.scopes.has('admin');
+  };
+
   app.get('/api/uploads', async (req, res) => {
     const limit = queryInt(req.query.limit, 'limit', LIST_DEFAULT, LIST_MAX);
     const offset = queryInt(req.query.offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
-    res.json((await catalog.list({ limit, offset })).map(recordJson));
+    const all = seesAll(req);
+    const owner = all ? undefined : principalOf(req)!.sub;
+    res.json((await catalog.list({ limit, offset, owner })).map((r) => recordJson(r, all)));
   });
 
-  const findRecord = async (id: string) => {
+  /** The record, when the caller may see it; someone else's record is answered as no record (existence not revealed). */
+  const findRecord = async (req: express.Request) => {
+    const id = String(req.params.id);
     const record = await catalog.get(id);
-    if (!record) throw new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND, id);
+    if (!record || !mayAccess(principalOf(req), record.owner)) throw new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND, id);
     return record;
   };
 
   app.get('/api/uploads/:id', async (req, res) => {
-    res.json(recordJson(await findRecord(req.params.id)));
+    res.json(recordJson(await findRecord(req), seesAll(req)));
+  });
+
+  // Finished uploads belong to the catalog: the file and its record go together (tus DELETE refuses them).
+  app.delete('/api/uploads/:id', async (req, res) => {
+    const record = await findRecord(req);
+    if (options.removeUpload) await options.removeUpload(record.uploadId, record);
+    else await removeRecordedFile(config.storeDir, record);
+    await catalog.remove(record.id);
+    res.status(204).end();
   });
 
   app.get('/api/uploads/:id/file', async (req, res, next) => {
-    const record = await findRecord(req.params.id);
+    const record = await findRecord(req);
     // Checked again at download: the store may have changed since the form (a file swapped for a symlink).
     const { realPath } = await checkStorePath(config.storeDir, record.path).catch(gone(record));
     res.attachment(downloadName(record));
@@ -126,7 +174,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   // answer is the code and message only: paths and stacks go to the log.
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const e = err instanceof TuspassError ? err : bodyError(err as object) ?? asTuspassError(err);
-    log(`completion: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${logDetailOf(e, err)}`);
+    noteErrorCode(res, e.code);
+    log(`completion: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${logDetailOf(e, err)}`, { request_id: requestIdOf(req), code: e.code, level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
     // A 416 says which range there is (Content-Range: bytes */<size>), as sendFile's error carries it.
     const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;

@@ -19,16 +19,20 @@ export interface UploadRecord {
   path: string;
   /** Pass-through fields of the completion form, as they came. */
   fields: Record<string, string>;
+  /** The subject that created the upload (its bearer token's `sub`); '' when created anonymously. */
+  owner: string;
   /** When the record was made, ISO 8601. */
   createdAt: string;
 }
 
 /** What a completion notice brings; the catalog adds id and createdAt. */
-export type NewUploadRecord = Omit<UploadRecord, 'id' | 'createdAt'>;
+export type NewUploadRecord = Omit<UploadRecord, 'id' | 'createdAt' | 'owner'> & { owner?: string };
 
 export interface ListOptions {
   limit: number;
   offset: number;
+  /** Only this owner's records; undefined: everyone's. */
+  owner?: string;
 }
 
 export interface Catalog {
@@ -41,5 +45,7 @@ export interface Catalog {
   byUploadId(uploadId: string): Promise<UploadRecord | undefined>;
   /** Newest first. */
   list(options: ListOptions): Promise<UploadRecord[]>;
+  /** Removes the record; false when there was none. */
+  remove(id: string): Promise<boolean>;
   close(): Promise<void>;
 }

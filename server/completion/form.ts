@@ -15,6 +15,8 @@ export interface CompletionForm {
   md5: string;
   sha1?: string;
   crc32?: string;
+  /** `<field>.owner`: the verified subject that created the upload; '' when anonymous (or a form without it). */
+  owner: string;
   /** Every key outside `<field>.*`: the pass-through metadata. */
   fields: Record<string, string>;
 }
@@ -75,6 +77,7 @@ export function parseCompletionForm(body: string): CompletionForm {
     // The contract allows an empty name (no filename metadata) and defaults the type.
     name: optional('name') ?? '',
     contentType: optional('content_type') || 'application/octet-stream',
+    owner: optional('owner') ?? '',
     path: filePath,
     size,
     md5: hex('md5', required('md5'), 32)!,

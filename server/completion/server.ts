@@ -1,38 +1,64 @@
 // Runs the completion service on its own port (`tuspass completion-server`), with the SQLite catalog.
-import { createHttpServer } from '../network-timeout.ts';
+import express from 'express';
+import { listenOn } from '../listen.ts';
+import { countConnections } from '../metrics.ts';
+import { createHttpServer, stopServer } from '../network-timeout.ts';
+import { setUpOps } from '../ops-server.ts';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import { createCompletionApp, type CompletionAppOptions } from './app.ts';
+import { tlsServerOptions } from '../tls.ts';
 import { openCatalog } from './sqlite-catalog.ts';
+import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
+import { createLog } from '../logger.ts';
 
 export interface RunningCompletionServer {
   /** Base URL, e.g. http://127.0.0.1:1081 (the form goes to `${url}/complete/`). */
   url: string;
-  close(): Promise<void>;
+  /** The METRICS_PORT listener's base URL, when configured. */
+  metricsUrl?: string;
+  /** Stops; with `graceMs` (SHUTDOWN_TIMEOUT) forms being received get that long first. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
+  // Before anything opens: anonymous only on loopback unless ALLOW_ANONYMOUS (exit 78 otherwise).
+  requireAuthBeyondLoopback(config);
   const catalog = openCatalog(config.catalogPath);
+  const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
-  const server = createHttpServer(createCompletionApp(config, catalog, options), config.networkTimeoutMs, options.log ?? ((line: string) => console.error(line)));
+  const service = createCompletionApp(config, catalog, { ...options, log });
+  // /healthz, /readyz (the catalog answers) and /metrics first; the service's routes and its 404 after
+  // (called, not mounted: a mounted app leaves unknown paths to its parent).
+  const ops = setUpOps(config, { catalog, log });
+  const outer = express().disable('x-powered-by').use(ops.routes).use((req: express.Request, res: express.Response) => service(req, res));
+  const tls = tlsServerOptions(config);
+  const server = createHttpServer(outer, config.networkTimeoutMs, log, tls);
+  if (config.metrics) countConnections(server);
+  let metricsUrl: string | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.completionPort, config.host, () => resolve());
-    });
+    // A busy port is named with the setting to change (listen.ts).
+    await listenOn(server, config.completionPort, config.host, 'COMPLETION_PORT');
+    metricsUrl = await ops.listen();
   } catch (e) {
+    if (server.listening) server.close();
     await catalog.close();
-    throw new ConfigError([`HOST/COMPLETION_PORT: cannot listen on ${config.host}:${config.completionPort}: ${(e as Error).message}`]);
+    throw e;
   }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    url: `http://${host}:${port}`,
-    async close() {
-      // Idle keep-alive connections would hold close() open until they time out.
-      const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-      server.closeAllConnections();
-      await closed;
+    url: `${tls ? 'https' : 'http'}://${host}:${port}`,
+    metricsUrl,
+    async close(graceMs?: number) {
+      ops.stopping();
+      if (graceMs === undefined) {
+        // Idle keep-alive connections would hold close() open until they time out.
+        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+        server.closeAllConnections();
+        await closed;
+      } else await stopServer(server, graceMs, log);
+      await ops.close();
       await catalog.close();
     },
   };

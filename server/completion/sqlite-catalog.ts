@@ -20,8 +20,21 @@ CREATE TABLE IF NOT EXISTS uploads (
   content_type TEXT NOT NULL,
   path         TEXT NOT NULL,
   fields       TEXT NOT NULL,
-  created_at   TEXT NOT NULL
+  created_at   TEXT NOT NULL,
+  owner        TEXT NOT NULL DEFAULT ''
 );`;
+
+/** Columns added since the first schema, for catalogs made before them (CREATE TABLE IF NOT EXISTS keeps an old table as it is). */
+const MIGRATIONS: Array<{ column: string; sql: string }> = [
+  // Ownership (issue 11): records made before have no owner, i.e. only admins see them once auth is on.
+  { column: 'owner', sql: "ALTER TABLE uploads ADD COLUMN owner TEXT NOT NULL DEFAULT ''" },
+];
+
+function migrate(db: Database.Database): void {
+  const have = new Set((db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>).map((c) => c.name));
+  for (const m of MIGRATIONS) if (!have.has(m.column)) db.exec(m.sql);
+  db.exec('CREATE INDEX IF NOT EXISTS uploads_owner ON uploads (owner, created_at)');
+}
 
 interface Row {
   id: number;
@@ -35,6 +48,7 @@ interface Row {
   path: string;
   fields: string;
   created_at: string;
+  owner: string;
 }
 
 function toRecord(row: Row): UploadRecord {
@@ -49,6 +63,7 @@ function toRecord(row: Row): UploadRecord {
     contentType: row.content_type,
     path: row.path,
     fields: JSON.parse(row.fields) as Record<string, string>,
+    owner: row.owner,
     createdAt: row.created_at,
   };
 }
@@ -66,6 +81,7 @@ function open(file: string): Database.Database {
     // lose the last records (the uploads' bytes are not fsynced either); a crash of the process loses none.
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    migrate(db);
     return db;
   } catch (e) {
     db?.close();
@@ -79,19 +95,23 @@ export class SqliteCatalog implements Catalog {
   private readonly selectById: Database.Statement;
   private readonly selectByUploadId: Database.Statement;
   private readonly selectPage: Database.Statement;
+  private readonly selectOwnersPage: Database.Statement;
+  private readonly deleteById: Database.Statement;
 
   constructor(readonly file: string) {
     this.db = open(file);
     // ON CONFLICT DO NOTHING instead of catching the constraint error: the loser of a race gets no row
     // back and reads the winner's record.
     this.insert = this.db.prepare(`INSERT INTO uploads
-      (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, created_at)
-      VALUES (@uploadId, @name, @size, @md5, @sha1, @crc32, @contentType, @path, @fields, @createdAt)
+      (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, created_at, owner)
+      VALUES (@uploadId, @name, @size, @md5, @sha1, @crc32, @contentType, @path, @fields, @createdAt, @owner)
       ON CONFLICT(upload_id) DO NOTHING RETURNING *`);
     this.selectById = this.db.prepare('SELECT * FROM uploads WHERE id = ?');
     this.selectByUploadId = this.db.prepare('SELECT * FROM uploads WHERE upload_id = ?');
     // id breaks ties between records made in the same millisecond.
     this.selectPage = this.db.prepare('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
+    this.selectOwnersPage = this.db.prepare('SELECT * FROM uploads WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
+    this.deleteById = this.db.prepare('DELETE FROM uploads WHERE id = ?');
   }
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
@@ -100,6 +120,7 @@ export class SqliteCatalog implements Catalog {
       sha1: upload.sha1 ?? null,
       crc32: upload.crc32 ?? null,
       fields: JSON.stringify(upload.fields),
+      owner: upload.owner ?? '',
       createdAt: new Date().toISOString(),
     }) as Row | undefined;
     if (inserted) return { record: toRecord(inserted), created: true };
@@ -120,8 +141,14 @@ export class SqliteCatalog implements Catalog {
     return row && toRecord(row);
   }
 
-  async list({ limit, offset }: ListOptions): Promise<UploadRecord[]> {
-    return (this.selectPage.all(limit, offset) as Row[]).map(toRecord);
+  async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
+    const rows = owner === undefined ? this.selectPage.all(limit, offset) : this.selectOwnersPage.all(owner, limit, offset);
+    return (rows as Row[]).map(toRecord);
+  }
+
+  async remove(id: string): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(id)) return false;
+    return this.deleteById.run(Number(id)).changes > 0;
   }
 
   async close(): Promise<void> {

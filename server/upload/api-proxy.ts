@@ -7,14 +7,17 @@ import { ERRORS, TuspassError } from '../errors.ts';
 export function apiProxy(completionUrl: string): express.Router {
   const origin = new URL(completionUrl).origin;
   const router = express.Router();
-  router.get(['/api/uploads', '/api/uploads/*rest'], async (req, res) => {
+  // GETs (list, record, download) and DELETE of a record; the caller's bearer token goes along: the
+  // service verifies it and decides what this caller may see (server/auth/).
+  router.all(['/api/uploads', '/api/uploads/*rest'], async (req, res, next) => {
+    if (!['GET', 'HEAD', 'DELETE'].includes(req.method)) return next();
     const headers: Record<string, string> = {};
-    for (const name of ['range', 'if-none-match', 'if-modified-since']) {
+    for (const name of ['authorization', 'range', 'if-none-match', 'if-modified-since']) {
       const v = req.get(name);
       if (v) headers[name] = v;
     }
     try {
-      const upstream = await requestStream(origin + req.originalUrl, { headers });
+      const upstream = await requestStream(origin + req.originalUrl, { method: req.method, headers });
       res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
         // CORS is this server's own answer to the browser's Origin (server/cors.ts), not the service's.

@@ -11,6 +11,11 @@ import { pageRouter } from '../../client/web/serve.ts';
 import type { Config } from '../config.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
+import { pathForLog, type Log } from '../logger.ts';
+import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
+import { authenticate, tusScope } from '../auth/middleware.ts';
+import { creationLimit, ownUpload } from '../auth/ownership.ts';
+import { countTusRequests } from '../metrics.ts';
 import { CHECKSUM_ALGORITHMS } from './checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { finalHandler } from './final-handler.ts';
@@ -20,6 +25,7 @@ import { patchHandler } from './patch-handler.ts';
 import { canonicalPath, CONCAT_ROLE, concatRole, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
+import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
 
 export interface UploadAppDeps {
@@ -28,7 +34,7 @@ export interface UploadAppDeps {
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
-  log: (line: string) => void;
+  log: Log;
   /** Least time between post-receive notices of one upload, ms. */
   postReceiveIntervalMs?: number;
   keepPartials?: boolean;
@@ -36,6 +42,8 @@ export interface UploadAppDeps {
   admission?: express.RequestHandler;
   /** Routes served after the page: the completion service's app, or the pass-through to it. */
   api?: express.RequestHandler;
+  /** /healthz, /readyz, /metrics (server/ops-routes.ts). */
+  ops?: express.RequestHandler;
 }
 
 /** Another method on a tus URL: 405 with the methods that URL takes (RFC 9110: "MUST generate an Allow header"). */
@@ -51,6 +59,10 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   const { tus, log } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // Upload URLs from X-Forwarded-* / Forwarded only when BEHIND_PROXY says a proxy sets them (public-origin.ts).
+  app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
+  // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
+  app.use(requestIds(log));
   const handle: express.RequestHandler = (req, res) => {
     tus.handle(req, res).catch((e: Error) => {
       if (res.headersSent) {
@@ -62,10 +74,17 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 
+  // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
+  if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
   // The path first: nothing (not even a 412) is decided about a request that names no upload.
   const origins = corsPolicy(deps.config.corsOrigins);
   // CORS first: every answer, refusals included, says which origin may read it.
   app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatRole);
+  // Bearer tokens (server/auth/), after the method override (a POST standing for a DELETE needs what
+  // a DELETE needs) and before any handler reads an upload: the scope, then the upload's owner.
+  app.use(TUS_PATH, authenticate(deps.config, tusScope));
+  app.all(one, ownUpload(deps.store));
+  app.post(TUS_PATH, creationLimit(deps.config));
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], (_req, res, next) => {
     // "the Server MUST include the Tus-Checksum-Algorithm header" in the OPTIONS response.
     res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
@@ -84,9 +103,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.delete(one, handle);
   app.all(TUS_PATH, methodNotAllowed('OPTIONS, POST'));
   app.all(one, methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
-  app.get('/health', (_req, res) => {
-    res.json({ ok: true });
-  });
+  // /health stays as an alias of /healthz.
+  if (deps.ops) app.use(deps.ops);
   app.use(pageRouter());
   app.use('/api/uploads', cors(origins, API_CORS));
   if (deps.api) app.use(deps.api);
@@ -97,7 +115,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const e = asTuspassError(err);
     const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
-    if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${req.originalUrl}: ${e.message}${detail}`);
+    noteErrorCode(res, e.code);
+    if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
     if (TUS_ROUTE.test(req.originalUrl)) return sendTusError(res, req, e, log);
     res.status(e.status).json(e.toJSON());

@@ -12,6 +12,8 @@ import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
 import { DigestState, type DigestName, type Digests, type RunningDigests } from './digest-state.ts';
 import { canHashInline, InlineDigests } from './inline-digests.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { bytesReceived } from '../metrics.ts';
+import type { Log } from '../logger.ts';
 import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
@@ -27,8 +29,8 @@ export interface DigestStoreOptions {
   journalPath?: string;
   /** MIN_FREE_SPACE: bytes kept free beyond what unfinished uploads are owed (default 0). */
   minFreeSpace?: number;
-  /** Where a full disk is reported. */
-  log?: (line: string) => void;
+  /** Where a full disk and expired uploads are reported. */
+  log?: Log;
 }
 
 /** What the concatenation extension records in an upload's info file. */
@@ -73,6 +75,7 @@ export class DigestFileStore extends FileStore {
   private readonly journal: CompletionJournal;
   /** The bytes owed to unfinished uploads, for free-space admission (admission.ts). */
   readonly space: SpaceLedger;
+  private readonly log: Log;
   private readonly info: InfoStore;
 
   constructor(options: DigestStoreOptions) {
@@ -82,6 +85,7 @@ export class DigestFileStore extends FileStore {
     this.algorithms = options.algorithms;
     this.dir = path.resolve(options.directory);
     this.space = new SpaceLedger(this.dir, options.minFreeSpace ?? 0, options.log);
+    this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
     this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'));
   }
@@ -111,9 +115,32 @@ export class DigestFileStore extends FileStore {
     this.announced.set(id, concat);
   }
 
+  /** Owners announced for ids about to be created: the verified subject of the creating request. */
+  private readonly announcedOwners = new Map<string, string>();
+  /** Owners of uploads read lately: an owner never changes, and HEAD/PATCH would read it on every request. */
+  private readonly owners = new Map<string, string | undefined>();
+
+  /** Announces who creates the upload about to be created with this id (kept in its info file, not in its metadata). */
+  announceOwner(id: string, owner: string): void {
+    this.announcedOwners.set(id, owner);
+  }
+
+  /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
+  async ownerOf(id: string): Promise<string | undefined> {
+    if (this.owners.has(id)) return this.owners.get(id);
+    const info = (await this.configstore.get(id)) as (Upload & { owner?: string }) | undefined;
+    if (!info) return undefined;
+    if (this.owners.size >= 4096) this.owners.delete(this.owners.keys().next().value!);
+    this.owners.set(id, info.owner);
+    return info.owner;
+  }
+
   override async create(upload: Upload): Promise<Upload> {
     const concat = this.announced.get(upload.id);
     this.announced.delete(upload.id);
+    const owner = this.announcedOwners.get(upload.id);
+    this.announcedOwners.delete(upload.id);
+    this.owners.delete(upload.id);
     // FileStore.create, without its mkdir for ids that sit directly in the store (all of ours, the
     // directory exists since the constructor) and with the concatenation role in the one info write.
     const file = this.filePath(upload.id);
@@ -124,7 +151,7 @@ export class DigestFileStore extends FileStore {
       await new Promise<void>((resolve, reject) =>
         fs.open(file, 'w', (e, fd) => (e ? reject(e) : fs.close(fd, (e2) => (e2 ? reject(e2) : resolve())))),
       );
-      await this.configstore.set(upload.id, (concat ? { ...upload, concat } : upload) as Upload);
+      await this.configstore.set(upload.id, { ...upload, ...(concat && { concat }), ...(owner !== undefined && { owner }) } as Upload);
     } catch (e) {
       // Half a creation (an empty file, a cut info file) is no upload anyone can reach: gone.
       this.space.forget(upload.id);
@@ -166,6 +193,7 @@ export class DigestFileStore extends FileStore {
     const size = created ? created.size : ((await this.configstore.get(id)) as Upload | undefined)?.size;
     try {
       const written = (await this.append(readable, id, offset, { size })).offset;
+      bytesReceived.inc(written - offset);
       if (created && this.getExpiration() > 0 && this.hasExtension('expiration')) {
         this.justWritten.set(id, new Upload({ ...created, offset: written, storage: { type: 'file', path: this.filePath(id) } }));
         if (this.justWritten.size > 1024) this.justWritten.delete(this.justWritten.keys().next().value!);
@@ -322,6 +350,7 @@ export class DigestFileStore extends FileStore {
     this.forgetLive(id);
     this.created.delete(id);
     this.justWritten.delete(id);
+    this.owners.delete(id);
     await super.remove(id);
     await fsp.rm(this.statePath(id), { force: true });
     await fsp.rm(this.unverifiedPath(id), { force: true });
@@ -347,8 +376,16 @@ export class DigestFileStore extends FileStore {
       // Expired once nothing was written for the period (see expiry.ts).
       const created = info?.creation_date ? new Date(info.creation_date).getTime() : 0;
       if (Date.now() <= Math.max(created, file?.mtimeMs ?? 0) + period) continue;
-      await this.remove(id).catch(() => undefined);
+      if (!(await this.remove(id).then(() => true, () => false))) continue;
       removed++;
+      const owner = (info as { owner?: unknown } | undefined)?.owner;
+      this.log(`upload ${id} expired: removed with ${file?.size ?? 0} of ${info?.size ?? 'unknown'} bytes received`, {
+        event: 'upload.expired',
+        upload_id: id,
+        offset: file?.size ?? 0,
+        size: info?.size,
+        owner: typeof owner === 'string' && owner ? owner : undefined,
+      });
     }
     return removed;
   }

@@ -12,6 +12,9 @@ import type express from 'express';
 import { Metadata, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
+import { mayAccess, principalOf } from '../auth/principal.ts';
+import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { sendTus, sendTusError } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
@@ -86,9 +89,14 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'a final upload takes its length from its partial uploads');
       }
       const parts = listedParts(req.get('upload-concat')!, config.maxConcatParts);
+      // Naming someone else's partial is answered as naming none: its existence is not revealed.
+      const caller = principalOf(req);
+      for (const id of parts) {
+        if (!mayAccess(caller, await store.ownerOf(id))) throw new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, `${TUS_PATH}/${id}`);
+      }
       // Checked before any hook runs or lock is taken, for a quick answer; again under the locks.
       const size = await sizeOf(store, parts);
-      if (config.maxSize && size > config.maxSize) throw new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${size} > ${config.maxSize}`);
+      if (size > maxSizeFor(config, req)) throw maxSizeError(config, req, size);
       const http = httpRequestOf(req);
       const concat = { kind: 'final' as const, parts };
       // The whole final counts against the free space, as a creation of its size would.
@@ -103,6 +111,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
           if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
           building = upload.id;
           store.announceConcat(upload.id, { kind: 'final', parts });
+          if (caller) store.announceOwner(upload.id, caller.sub);
           await store.create(upload);
           release();
           try {
@@ -116,7 +125,10 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       } finally {
         release();
       }
-      events.notify('post-create', http, events.hookUpload(upload, concat));
+      events.created(req, upload, concat);
+      // Created and finished in one request: both of tusd's counters.
+      uploadsCreated.inc();
+      uploadsFinished.inc();
       const { handled, ...answer } = await events.finish(http, upload, concat);
       // The partials go only once the final upload's completion was handled: if a hook failed, the
       // client can still build the final upload again from them.

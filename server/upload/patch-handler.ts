@@ -4,10 +4,12 @@ import type express from 'express';
 import type { Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
 import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from './checksum.ts';
 import type { AppendOptions, DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
+import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
 import { sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
@@ -85,6 +87,10 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const contentLength = nonNegativeInteger(req.get('content-length'));
       const http = httpRequestOf(req);
       let timedOut = false;
+      // Cut because the server is stopping (SHUTDOWN_TIMEOUT passed), not because the body went idle.
+      let shutdown = false;
+      // MAX_SIZE, or the token's max_size when smaller (Infinity: no limit).
+      const maxSize = maxSizeFor(config, req);
 
       // Another request wants the upload (a client resuming after its old connection died): a body
       // still arriving is cut, its bytes kept. A body that has arrived whole is written to the end
@@ -111,11 +117,11 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           // creation-defer-length: the length comes with a later PATCH and, once set, never changes.
           if (upload.size !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
           if (declared < upload.offset) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
-          if (config.maxSize && declared > config.maxSize) throw new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${declared} > ${config.maxSize}`);
+          if (declared > maxSize) throw maxSizeError(config, req, declared);
           if (upload.size === undefined) await store.declareUploadLength(id, declared);
           upload.size = declared;
         }
-        const room = upload.size !== undefined ? upload.size - offset : config.maxSize ? config.maxSize - offset : Number.MAX_SAFE_INTEGER;
+        const room = upload.size !== undefined ? upload.size - offset : Number.isFinite(maxSize) ? Math.max(0, maxSize - offset) : Number.MAX_SAFE_INTEGER;
         // Refused before a byte is read when the declared body cannot fit.
         if (contentLength !== undefined && contentLength > room) throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `${contentLength} bytes sent, ${room} left`);
 
@@ -133,13 +139,16 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         });
         // NETWORK_TIMEOUT: a body that stops arriving ends here like a short one; what came is kept
         // and its digest state saved, and the lock goes with the answer.
-        const noLongerIdle = onBodyIdle(req, () => {
+        // A stopping server cuts the body the same way once SHUTDOWN_TIMEOUT has passed.
+        const noLongerIdle = onBodyIdle(req, (reason) => {
           timedOut = true;
+          shutdown = reason === 'shutdown';
           body.stop();
         });
         try {
           const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
           upload.offset = result.offset;
+          bytesReceived.inc(result.offset - offset);
           // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.
           if (stopped) await store.remove(id);
           // Complete now: by bytes written, or by a length declared equal to the offset (an empty
@@ -148,7 +157,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
         } catch (e) {
           // A checksummed body cut short cannot be verified, so none of it was kept: still a timeout.
           if (timedOut && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) {
-            throw Object.assign(new TuspassError(ERRORS.ERR_BODY_TIMEOUT, 'none of this checksummed body is kept'), { headers: { 'Upload-Offset': String(offset) } });
+            throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, 'none of this checksummed body is kept'), { headers: { 'Upload-Offset': String(offset) } });
           }
           throw e;
         } finally {
@@ -164,8 +173,10 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       }
       const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       const complete = outcome.completedHere && upload.size !== undefined && upload.offset === upload.size;
+      if (complete) uploadsFinished.inc();
       // 408 with Connection: close (sendTusError, the body is unread): the client resumes from Upload-Offset.
-      if (timedOut && !complete) throw Object.assign(new TuspassError(ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
+      // 503 when the server is stopping: clients (tus-js-client) retry a 5xx, resuming once it is back.
+      if (timedOut && !complete) throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
       // The upload is announced when it completes, also by the bytes kept of a body that went past
       // its end (that request itself is still answered 413).
       const finished = complete ? await events.finish(http, upload, concat) : undefined;

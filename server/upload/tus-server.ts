@@ -6,10 +6,16 @@ import { Server } from '@tus/server';
 import { EVENTS, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
-import { TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import { maxSizeFor } from '../auth/middleware.ts';
+import { principalOf } from '../auth/principal.ts';
+import type { Log } from '../logger.ts';
+import { requestIdOf } from '../request-id.ts';
+import { countTusError, tusErrorCode, uploadsCreated, uploadsFinished, uploadsTerminated } from '../metrics.ts';
 import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { CONCAT_ROLE } from './protocol-guards.ts';
+import { publicOrigin } from './public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
@@ -17,7 +23,7 @@ import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events
 /** @tus/server creates partial uploads (never final ones): the role its request asked for. */
 const partialIf = (role: 'partial' | 'final' | undefined): ConcatInfo | undefined => (role === 'partial' ? { kind: 'partial' } : undefined);
 
-export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker, log: (line: string) => void = console.error): Server {
+export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker, log: Log = console.error): Server {
   // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
   const changedMeta = new WeakMap<object, Record<string, string | null> | undefined>();
 
@@ -26,12 +32,23 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     path: TUS_PATH,
     datastore: store,
     locker,
-    maxSize: config.maxSize || undefined,
+    // MAX_SIZE, or the token's max_size when smaller: also bounds a creation-with-upload body of
+    // deferred length (tuspass's own guard answers a too large Upload-Length before this runs).
+    maxSize: (req) => {
+      const limit = maxSizeFor(config, nodeRequestOf(req));
+      return Number.isFinite(limit) ? limit : 0;
+    },
     allowedHeaders: EXTRA_ALLOWED_HEADERS,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
     postReceiveInterval: config.progressHooksIntervalMs,
     // CORS_ORIGINS, as on every tus route (server/cors.ts): without it @tus/server answers `*` to all.
     allowedOrigins: origins.any ? undefined : (origin) => allowedOrigin(origins, origin) !== undefined,
+    // Location as our own handlers make upload URLs: https on TLS (@tus/server would say http), and
+    // X-Forwarded-* / Forwarded only with BEHIND_PROXY (public-origin.ts).
+    generateUrl(req, { path, id }) {
+      const { proto, host } = publicOrigin(nodeRequestOf(req), config.behindProxy);
+      return `${proto}://${host}${path}/${id}`;
+    },
 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
@@ -42,6 +59,9 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       const chosen = await events.preCreate(httpRequestOf(node), proposed as never, partialIf(role));
       changedMeta.set(req, chosen.metadata);
       if (role === 'partial') store.announceConcat(chosen.id, { kind: 'partial' });
+      // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
+      const owner = principalOf(node)?.sub;
+      if (owner !== undefined) store.announceOwner(chosen.id, owner);
       return chosen.id;
     },
 
@@ -52,6 +72,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // Creation-with-upload (or Upload-Length: 0) can finish an upload in its POST.
     async onUploadFinish(req, upload) {
       const node = nodeRequestOf(req);
+      uploadsFinished.inc();
       const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, partialIf(CONCAT_ROLE.get(node)));
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
@@ -61,14 +82,30 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // @tus/server answers an error it does not know with the error's message, which for a file-system
     // error names the store's path: ERR_INTERNAL instead, the details in the log.
     onResponseError(req, err) {
-      if (err instanceof TuspassError) return { status_code: err.status, body: `${err.code}: ${err.message}\n` };
-      if ('status_code' in err) return undefined;
+      // tusd_errors_total for the answers @tus/server writes (ours go through sendTus).
+      if (err instanceof TuspassError) {
+        countTusError(err.status, err.code);
+        return { status_code: err.status, body: `${err.code}: ${err.message}\n` };
+      }
+      if ('status_code' in err) {
+        countTusError(err.status_code, tusErrorCode(err.body));
+        return undefined;
+      }
+      countTusError(500, 'ERR_INTERNAL');
       log(`tus ${req.method} ${new URL(req.url).pathname}: ${err.stack ?? err.message}`);
       return { status_code: 500, body: 'ERR_INTERNAL: internal error\n' };
     },
 
     async onIncomingRequest(req, id) {
-      if (req.method === 'DELETE') await events.preTerminate(httpRequestOf(nodeRequestOf(req)), await store.getUpload(id));
+      if (req.method !== 'DELETE') return;
+      const upload = await store.getUpload(id);
+      // A finished upload has been announced and recorded: removing its file here would leave the
+      // record dangling. It goes with its record (DELETE /api/uploads/<id>). Partials stay removable:
+      // they are never recorded, only their final is.
+      if (upload.size !== undefined && upload.offset === upload.size && (await store.concatOf(id))?.kind !== 'partial') {
+        throw new TuspassError(ERRORS.ERR_UPLOAD_FINISHED);
+      }
+      await events.preTerminate(httpRequestOf(nodeRequestOf(req)), upload);
     },
   });
 
@@ -76,7 +113,8 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     const node = nodeRequestOf(req);
     // Recorded in the free-space ledger by the store now: the gate's reservation can go.
     creationRecorded(node);
-    events.notify('post-create', httpRequestOf(node), events.hookUpload(upload, partialIf(CONCAT_ROLE.get(node))));
+    uploadsCreated.inc();
+    events.created(node, upload, partialIf(CONCAT_ROLE.get(node)));
   });
   server.on(EVENTS.POST_RECEIVE, (_body, upload) => {
     // Creation-with-upload bodies: @tus/server passes the body stream here, not the request, so the
@@ -85,6 +123,8 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     events.notify('post-receive', http, events.hookUpload(upload));
   });
   server.on(EVENTS.POST_TERMINATE, (req, _res, id) => {
+    uploadsTerminated.inc();
+    log(`upload ${id} terminated`, { event: 'upload.terminated', upload_id: id, request_id: requestIdOf(nodeRequestOf(req)) });
     events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, undefined, false));
   });
   return server;

@@ -3,9 +3,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
-import type { HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
+import type { HookAuth, HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
+import { finishSeconds } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { UPLOAD_ID } from './upload-url.ts';
+import type { Log } from '../logger.ts';
+import { requestIdOf, requestIdOfHeaders } from '../request-id.ts';
+import { principalOf } from '../auth/principal.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -25,7 +29,20 @@ export function rejectionError(rejection: HookRejection, fallbackStatus: number)
   return { ...answer, body: answer.body || `${rejection.message}\n`, message: rejection.message };
 }
 
+/** The verified caller of the request a hook payload was made from (httpRequestOf), for Event.Auth. */
+const CALLERS = new WeakMap<HookHTTPRequest, HookAuth>();
+
+/** Event.Auth of a payload made from this request: the verified subject and scopes, or null. */
+export const authOfRequest = (http: HookHTTPRequest): HookAuth | null => CALLERS.get(http) ?? null;
+
 export function httpRequestOf(req: IncomingMessage): HookHTTPRequest {
+  const http = httpRequestFields(req);
+  const caller = principalOf(req);
+  if (caller) CALLERS.set(http, { Subject: caller.sub, Scopes: [...caller.scopes], ...(caller.maxSize !== undefined && { MaxSize: caller.maxSize }) });
+  return http;
+}
+
+function httpRequestFields(req: IncomingMessage): HookHTTPRequest {
   const header: Record<string, string[]> = {};
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) header[key] = Array.isArray(value) ? value : [value];
@@ -52,7 +69,7 @@ export interface UploadEventsOptions {
   /** Back-off of a completion handled again after a failure, in ms (RETRY_MIN_MS, RETRY_MAX_MS). */
   retryMinMs?: number;
   retryMaxMs?: number;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 /** A completion to handle again: its whole handling, or only its journal line. */
@@ -68,7 +85,7 @@ export class UploadEvents {
   /** Finished uploads whose completion failed here (a hook failed, the disk was full), by upload id. */
   private readonly redo = new Map<string, Redo>();
   private closed = false;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
 
   constructor(
     private readonly store: DigestFileStore,
@@ -124,7 +141,7 @@ export class UploadEvents {
     if (!this.hooks.wants('pre-create')) return { id: upload.id, metadata: upload.metadata };
     let answer: HookResponse;
     try {
-      answer = await this.hooks.block({ Type: 'pre-create', Event: { Upload: this.hookUpload(upload, concat, false), HTTPRequest: http } });
+      answer = await this.hooks.block({ Type: 'pre-create', Event: { Upload: this.hookUpload(upload, concat, false), HTTPRequest: http, Auth: authOfRequest(http) } });
     } catch (e) {
       if (e instanceof HookRejection) throw rejectionError(e, 400);
       throw e;
@@ -147,6 +164,7 @@ export class UploadEvents {
    * the announcement, which the completion service drops by upload id).
    */
   async finish(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
+    const started = performance.now();
     let outcome: TusAnswer & { handled: boolean };
     try {
       outcome = await this.handleCompletion(http, upload, concat);
@@ -159,13 +177,16 @@ export class UploadEvents {
       return outcome;
     }
     this.settle(upload.id);
+    finishSeconds.observe((performance.now() - started) / 1000);
     await this.noteHandled(upload.id, http);
     return outcome;
   }
 
   private async handleCompletion(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
-    const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset) };
-    const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http } };
+    const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset), Owner: (await this.store.ownerOf(upload.id)) ?? '' };
+    // Once per upload: not again when a failed completion is handled again.
+    if (!this.redo.has(upload.id)) this.logFinished(http, upload, hookUpload.Digests.md5);
+    const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http, Auth: authOfRequest(http) } };
     let answer: TusAnswer = {};
     try {
       if (this.hooks.wants('pre-finish')) answer = answerOf(await this.hooks.block(request), 204);
@@ -179,6 +200,23 @@ export class UploadEvents {
     }
     this.hooks.notify({ ...request, Type: 'post-finish' });
     return { ...answer, handled: true };
+  }
+
+  private logFinished(http: HookHTTPRequest, upload: Upload, md5: string): void {
+    const size = upload.offset;
+    const created = upload.creation_date ? Date.parse(upload.creation_date) : NaN;
+    const seconds = Number.isFinite(created) ? Math.max(0, (Date.now() - created) / 1000) : undefined;
+    // Since creation: pauses and resumes count, as a person waiting for the file sees it.
+    const mbps = seconds ? Math.round((size / 1e6 / seconds) * 100) / 100 : undefined;
+    this.log(`upload ${upload.id} finished: ${size} bytes${seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s (${mbps ?? '-'} MB/s)`}, md5 ${md5}`, {
+      event: 'upload.finished',
+      upload_id: upload.id,
+      request_id: requestIdOfHeaders(http.Header),
+      size,
+      duration_s: seconds === undefined ? undefined : Math.round(seconds * 1000) / 1000,
+      mb_per_s: mbps,
+      md5,
+    });
   }
 
   /** Notes the handled completion in the journal; a failed write is retried, never answered as a failure. */
@@ -241,14 +279,29 @@ export class UploadEvents {
   async preTerminate(http: HookHTTPRequest, upload: Upload): Promise<void> {
     if (!this.hooks.wants('pre-terminate')) return;
     try {
-      await this.hooks.block({ Type: 'pre-terminate', Event: { Upload: this.hookUpload(upload), HTTPRequest: http } });
+      await this.hooks.block({ Type: 'pre-terminate', Event: { Upload: this.hookUpload(upload), HTTPRequest: http, Auth: authOfRequest(http) } });
     } catch (e) {
       if (e instanceof HookRejection) throw rejectionError(e, 403);
       throw e;
     }
   }
 
+  /** A new upload: one log line (its id, size, owner, the request), then post-create. */
+  created(req: IncomingMessage, upload: Upload, concat?: ConcatInfo): void {
+    const owner = principalOf(req)?.sub;
+    const size = upload.size === undefined ? 'deferred' : `${upload.size} bytes`;
+    this.log(`upload ${upload.id} created (${size}${concat ? `, ${concat.kind}` : ''}${owner ? `, owner ${owner}` : ''})`, {
+      event: 'upload.created',
+      upload_id: upload.id,
+      request_id: requestIdOf(req),
+      size: upload.size,
+      concat: concat?.kind,
+      owner,
+    });
+    this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
+  }
+
   notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {
-    if (this.hooks.wants(type)) this.hooks.notify({ Type: type, Event: { Upload: upload, HTTPRequest: http } });
+    if (this.hooks.wants(type)) this.hooks.notify({ Type: type, Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http) } });
   }
 }

@@ -1,0 +1,29 @@
+// Ownership of uploads on the tus routes: the subject that created an upload (kept in its info file)
+// and admins may HEAD, PATCH, GET and DELETE it; anyone else is told there is no such upload, as for
+// an id that does not exist (existence is not revealed).
+import type express from 'express';
+import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../errors.ts';
+import type { DigestFileStore } from '../upload/digest-store.ts';
+import { nonNegativeInteger } from '../upload/tus-headers.ts';
+import { maxSizeError, maxSizeFor } from './middleware.ts';
+import { mayAccess, principalOf } from './principal.ts';
+
+export function ownUpload(store: DigestFileStore): express.RequestHandler {
+  return async (req, _res, next) => {
+    const caller = principalOf(req);
+    if (!caller || caller.scopes.has('admin')) return next();
+    const owner = await store.ownerOf(String(req.params.id)).catch(() => undefined);
+    if (mayAccess(caller, owner)) return next();
+    next(new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND));
+  };
+}
+
+/** A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is created. */
+export function creationLimit(config: Config): express.RequestHandler {
+  return (req, _res, next) => {
+    const length = nonNegativeInteger(req.get('upload-length'));
+    if (length !== undefined && length > maxSizeFor(config, req)) return next(maxSizeError(config, req, length));
+    next();
+  };
+}
