@@ -10,6 +10,7 @@
 // The time the server spends answering (a completion hook after the last byte) is not limited:
 // nothing is then owed by the client.
 import http from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
 /** Handlers that replace "destroy the connection" when a request's body goes idle. */
@@ -27,10 +28,15 @@ export function onBodyIdle(req: http.IncomingMessage, handler: () => void): () =
   };
 }
 
-/** An HTTP server for `app` that cuts connections which stop moving for `timeoutMs`. */
-export function createHttpServer(app: http.RequestListener, timeoutMs: number, log: (line: string) => void): http.Server {
+/**
+ * An HTTP server for `app` that cuts connections which stop moving for `timeoutMs`; HTTPS with `tls`
+ * (server/tls.ts). node's https.Server is its http server on TLS sockets: the same timeouts, events
+ * and request objects, so everything below (and callers typed on http.Server) holds for both.
+ */
+export function createHttpServer(app: http.RequestListener, timeoutMs: number, log: (line: string) => void, tls?: https.ServerOptions): http.Server {
   // node checks headersTimeout on this interval (default 30 s): a short timeout needs a short check.
-  const server = http.createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.ceil(timeoutMs / 4))) }, app);
+  const options = { connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.ceil(timeoutMs / 4))) };
+  const server = tls ? (https.createServer({ ...tls, ...options }, app) as unknown as http.Server) : http.createServer(options, app);
   // Uploads of many GiB take long: no limit on a whole request, only on a connection that stalls.
   server.requestTimeout = 0;
   server.headersTimeout = timeoutMs;

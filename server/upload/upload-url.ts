@@ -1,6 +1,7 @@
 // Upload URLs and ids: made from the request (as @tus/server makes Location), read back from
 // Upload-Concat lists (absolute or relative URLs), and checked on every /files/<...> request.
 import type express from 'express';
+import { publicOrigin } from './public-origin.ts';
 import { TUS_PATH } from './tus-headers.ts';
 
 /**
@@ -11,8 +12,12 @@ import { TUS_PATH } from './tus-headers.ts';
 const ID_CHARS = '[A-Za-z0-9_-]{1,128}';
 export const UPLOAD_ID = new RegExp(`^${ID_CHARS}$`);
 
+/** The express setting createUploadApp stores BEHIND_PROXY in, for the handlers that make upload URLs. */
+export const BEHIND_PROXY_SETTING = 'tuspass behind proxy';
+
 export function uploadUrl(req: express.Request, id: string): string {
-  return `${req.protocol}://${req.get('host')}${TUS_PATH}/${id}`;
+  const { proto, host } = publicOrigin(req, req.app?.get(BEHIND_PROXY_SETTING) === true);
+  return `${proto}://${host}${TUS_PATH}/${id}`;
 }
 
 /** The upload id a URL names, or undefined when it is not one of our upload URLs. */
