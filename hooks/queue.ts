@@ -9,8 +9,10 @@
 // QUEUE_MAX): at the cap isFull() says so and new uploads are refused (503 ERR_QUEUE_FULL), but
 // enqueue() itself never refuses, so a notice for an upload already under way is never dropped.
 import crypto from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Log, LogFields } from '../server/logger.ts';
 
 export interface Notice<T = unknown> {
   id: string;
@@ -34,7 +36,7 @@ export interface QueueOptions {
   concurrency?: number;
   /** Most notices held before isFull() says so (QUEUE_MAX); new creations are then refused. Default Infinity. */
   max?: number;
-  log?: (message: string) => void;
+  log?: Log;
 }
 
 /** What memory keeps of a queued notice: everything but the payload, which stays in its file. */
@@ -45,6 +47,7 @@ export class NoticeQueue {
   private readonly running = new Set<string>();
   private readonly deliverers = new Map<string, Deliver>();
   private timer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
   private closed = false;
   private readonly inflight = new Set<Promise<void>>();
   /** Payloads read from disk and held right now (the deliveries under way): at most `concurrency`. */
@@ -64,8 +67,9 @@ export class NoticeQueue {
   async start(): Promise<void> {
     await fs.mkdir(this.options.dir, { recursive: true });
     for (const name of await fs.readdir(this.options.dir)) {
-      // A write the process or the disk cut short (crash, ENOSPC) left only its temporary file.
-      if (name.endsWith('.tmp')) {
+      // A write the process or the disk cut short (crash, ENOSPC) left only its temporary file; an
+      // admin command's marker for a server that was not running is moot now (every notice is due).
+      if (name.endsWith('.tmp') || name.endsWith(RETRY_MARK) || name.endsWith(DROP_MARK)) {
         await fs.rm(path.join(this.options.dir, name), { force: true }).catch(() => {});
         continue;
       }
@@ -78,6 +82,7 @@ export class NoticeQueue {
         this.log(`queue: skipping unreadable notice file ${name}: ${(e as Error).message}`);
       }
     }
+    this.watchMarkers();
     this.schedule();
   }
 
@@ -129,7 +134,48 @@ export class NoticeQueue {
     return true;
   }
 
+  /**
+   * `tuspass queue retry|drop ID` (server/admin/queue.ts) leaves a marker file, <id>.retry or
+   * <id>.drop, in the queue directory: the running server's index follows at once (a retried notice
+   * is due now, a dropped one leaves the index and the count QUEUE_MAX is checked against). One
+   * inotify watch; the queue's own writes (.json, .tmp) are ignored by name, costing no syscall.
+   */
+  private watchMarkers(): void {
+    try {
+      this.watcher = watch(this.options.dir, (_event, name) => {
+        if (typeof name !== 'string') return;
+        if (name.endsWith(RETRY_MARK)) void this.marked(name.slice(0, -RETRY_MARK.length), RETRY_MARK);
+        else if (name.endsWith(DROP_MARK)) void this.marked(name.slice(0, -DROP_MARK.length), DROP_MARK);
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+      this.watcher.unref();
+    } catch (e) {
+      this.log(`queue: not watching ${this.options.dir} for admin commands (${(e as Error).message}); they act at the next start`);
+    }
+  }
+
+  private async marked(id: string, mark: string): Promise<void> {
+    // Whoever removes the marker acts on it (the watch reports a marker more than once).
+    try {
+      await fs.rm(path.join(this.options.dir, id + mark));
+    } catch {
+      return;
+    }
+    const entry = this.index.get(id);
+    if (!entry || this.closed) return;
+    if (mark === DROP_MARK) {
+      // A delivery under way finishes; failed() then finds it gone and writes no file back.
+      this.index.delete(id);
+      this.log(`queue: ${entry.kind} notice ${id} dropped by tuspass queue drop`, { event: 'queue.dropped', notice_id: id, kind: entry.kind });
+      return;
+    }
+    entry.nextAt = Date.now();
+    this.log(`queue: ${entry.kind} notice ${id} due now (tuspass queue retry)`, { event: 'queue.retry', notice_id: id, kind: entry.kind });
+    this.schedule();
+  }
+
   async close(): Promise<void> {
+    this.watcher?.close();
     this.closed = true;
     clearTimeout(this.timer);
     await Promise.allSettled([...this.inflight]);
@@ -222,8 +268,15 @@ export class NoticeQueue {
     const delay = Math.min(this.options.maxMs, this.options.minMs * 2 ** Math.min(entry.attempts - 1, 30));
     // Jitter (±20%) keeps many notices queued during one outage from retrying in lockstep.
     entry.nextAt = Date.now() + Math.round(delay * (0.8 + Math.random() * 0.4));
-    this.log(`queue: ${entry.kind} notice ${entry.id} attempt ${entry.attempts} failed (${error}); retry in ${delay} ms`);
-    if (this.closed || !notice) return;
+    this.log(`queue: ${entry.kind} notice ${entry.id} attempt ${entry.attempts} failed (${error}); retry in ${delay} ms`, {
+      event: entry.kind.startsWith('hook:') ? 'hook.failed' : 'notice.failed',
+      level: 'warn',
+      notice_id: entry.id,
+      kind: entry.kind,
+      attempts: entry.attempts,
+      retry_in_ms: delay,
+    });
+    if (this.closed || !notice || !this.index.has(entry.id)) return;
     await this.persist({ ...notice, ...entry }).catch((e: Error) => this.log(`queue: updating notice ${entry.id}: ${e.message}`));
   }
 
@@ -261,10 +314,14 @@ export class NoticeQueue {
     return path.join(this.options.dir, `${id}.json`);
   }
 
-  private log(message: string): void {
-    (this.options.log ?? console.error)(message);
+  private log(message: string, fields?: LogFields): void {
+    (this.options.log ?? console.error)(message, fields);
   }
 }
+
+/** Marker files of `tuspass queue retry ID` and `tuspass queue drop ID` (beside <id>.json). */
+export const RETRY_MARK = '.retry';
+export const DROP_MARK = '.drop';
 
 function withoutPayload(notice: Notice): QueuedNotice {
   const { payload: _payload, ...entry } = notice;

@@ -5,6 +5,8 @@
 import crypto from 'node:crypto';
 import { ERRORS, TuspassError, type ErrorEntry } from '../server/errors.ts';
 import type { NoticeQueue } from './queue.ts';
+import type { Log } from '../server/logger.ts';
+import { requestIdOfHeaders } from '../server/request-id.ts';
 import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
 
 export class HookRejection extends Error {
@@ -19,7 +21,7 @@ export class HookRejection extends Error {
 class HookTimeout extends Error {}
 
 export interface HookRunnerOptions {
-  log?: (message: string) => void;
+  log?: Log;
   /** Where notices wait until delivered. Without one (embedding, unit tests) they are tried once, directly. */
   queue?: NoticeQueue;
   /** How long one handler may take on one event, in ms, unless the handler sets its own. Default 15000. */
@@ -39,7 +41,7 @@ export type StopUploadListener = (uploadId: string, response: HookResponse) => v
 const KIND_PREFIX = 'hook:';
 
 export class HookRunner {
-  private readonly log: (message: string) => void;
+  private readonly log: Log;
   private readonly stopListeners: StopUploadListener[] = [];
   /** post-receive notices left out because the queue was at its cap (counted for the log). */
   private droppedProgress = 0;
@@ -106,7 +108,7 @@ export class HookRunner {
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
         const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
         const failOpen = this.options.failOpen && !own;
-        this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message);
+        this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;
         throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${message}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
       }

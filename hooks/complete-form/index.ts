@@ -7,6 +7,8 @@
 // It is one module hook among others: HOOKS_BUILTIN=complete-form (the default) loads the default
 // export below through the same loader as a user's --hooks-module.
 import { ERRORS, TuspassError } from '../../server/errors.ts';
+import type { Log } from '../../server/logger.ts';
+import { requestIdOfHeaders } from '../../server/request-id.ts';
 import type { NoticeQueue } from '../queue.ts';
 import { defineHooks, type HookModule, type HookModuleContext } from '../transports/module.ts';
 import type { HookHandler, HookResponse } from '../types.ts';
@@ -27,7 +29,7 @@ export interface CompleteFormDeps {
   queue: NoticeQueue;
   /** Removes an upload the app rejected after it was queued. */
   removeUpload(id: string): Promise<void>;
-  log?: (message: string) => void;
+  log?: Log;
 }
 
 export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
@@ -36,8 +38,10 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     const { uploadId, form } = notice.payload as QueuedForm;
     const outcome = await postForm(deps.target, new URLSearchParams(form), uploadId, notice.id);
     if (outcome.kind === 'retry') return { done: false, error: outcome.error };
+    const fields = { upload_id: uploadId, notice_id: notice.id, attempts: notice.attempts + 1, status: outcome.status };
+    if (outcome.kind === 'delivered') log(`completion: upload ${uploadId}'s queued form delivered (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: 'completion.delivered', ...fields });
     if (outcome.kind === 'rejected') {
-      log(`complete-form: upload ${uploadId} rejected by ${deps.target.url} with ${outcome.status}; removing it`);
+      log(`complete-form: upload ${uploadId} rejected by ${deps.target.url} with ${outcome.status}; removing it`, { event: 'completion.rejected', ...fields });
       await deps.removeUpload(uploadId).catch((e) => log(`complete-form: removing upload ${uploadId}: ${(e as Error).message}`));
     }
     return { done: true };
@@ -54,18 +58,24 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
       // One notice id per upload: retries and duplicates carry the same id.
       const noticeId = `form-${upload.ID}`;
       const outcome: PostOutcome = await postForm(deps.target, form, upload.ID, noticeId);
+      const requestId = requestIdOfHeaders(request.Event.HTTPRequest.Header);
+      if (outcome.kind !== 'retry') {
+        const fields = { upload_id: upload.ID, request_id: requestId, status: outcome.status };
+        if (outcome.kind === 'delivered') log(`completion: upload ${upload.ID}'s form delivered (${outcome.status})`, { event: 'completion.delivered', ...fields });
+        else log(`completion: upload ${upload.ID}'s form rejected (${outcome.status}); the upload is removed`, { event: 'completion.rejected', ...fields });
+      }
       if (outcome.kind === 'retry') {
         try {
           await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${(e as Error).message}`);
+          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${(e as Error).message}`, { event: 'completion.unqueued', upload_id: upload.ID, request_id: requestId, level: 'error' });
           // A full disk is not the hook's failure: the client hears 507 (try again later), and the
           // upload's completion is handled again once it can be (see UploadEvents.finish).
           if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');
           throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
         }
-        log(`complete-form: upload ${upload.ID}: ${outcome.error}; form queued for retry`);
+        log(`complete-form: upload ${upload.ID}: ${outcome.error}; form queued for retry`, { event: 'completion.queued', upload_id: upload.ID, request_id: requestId, notice_id: noticeId, level: 'warn' });
         return { HTTPResponse: { StatusCode: 204, Header: { [COMPLETION_HEADER]: 'pending' } } };
       }
       return {

@@ -3,6 +3,8 @@
 import type express from 'express';
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { pathForLog, type Log } from '../logger.ts';
+import { noteErrorCode, requestIdOf } from '../request-id.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 
 const EXPOSED = [
@@ -23,7 +25,7 @@ export function sendTus(res: express.Response, status: number, headers: Record<s
 }
 
 /** Errors of any origin as a tus response; unknown errors are a 500 that names the request, logged. */
-export function sendTusError(res: express.Response, req: express.Request, e: unknown, log: (line: string) => void): void {
+export function sendTusError(res: express.Response, req: express.Request, e: unknown, log: Log): void {
   // The store's "not found" in our table's words, as every other refusal.
   if (e === TUS_ERRORS.FILE_NOT_FOUND) e = new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND);
   const err = e as { status_code?: number; body?: string; headers?: Record<string, string>; message?: string };
@@ -32,14 +34,16 @@ export function sendTusError(res: express.Response, req: express.Request, e: unk
   if (e instanceof TuspassError) {
     status = e.status;
     body = `${e.code}: ${e.message}\n`;
-    if (e.logDetail) log(`tus ${req.method} ${req.originalUrl}: ${e.code} ${e.message} (${e.logDetail})`);
+    noteErrorCode(res, e.code);
+    if (e.logDetail) log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${e.code} ${e.message} (${e.logDetail})`, { request_id: requestIdOf(req) });
   } else if (typeof err?.status_code === 'number') {
     status = err.status_code;
     body = err.body ?? '';
   } else {
     status = 500;
     body = 'ERR_INTERNAL: internal error\n';
-    log(`tus ${req.method} ${req.originalUrl}: ${(e as Error)?.stack ?? String(e)}`);
+    noteErrorCode(res, ERRORS.ERR_INTERNAL.code);
+    log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.stack ?? String(e)}`, { request_id: requestIdOf(req), level: 'error' });
   }
   if (res.headersSent) return;
   // Unread request bytes are dropped with the connection rather than read to the end. A request

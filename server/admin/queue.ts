@@ -1,0 +1,125 @@
+// `tuspass queue list | retry ID | drop ID`: the durable notice queue, DATA_DIR/queue, one JSON file
+// per notice (hooks/queue.ts). Works with the server stopped or running: retry and drop change the
+// notice's file and leave a marker (<id>.retry, <id>.drop) that a running server's queue watches for,
+// so it acts at once; a stopped server finds every notice due at its next start anyway.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DROP_MARK, RETRY_MARK, type Notice } from '../../hooks/queue.ts';
+import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
+
+const ID = /^[A-Za-z0-9_.-]+$/;
+
+export interface NoticeRow {
+  id: string;
+  kind: string;
+  /** The upload the notice is about, when its payload names one. */
+  uploadId?: string;
+  attempts: number;
+  createdAt: string;
+  nextAt: string;
+  lastError?: string;
+}
+
+const queueDir = (dataDir: string) => path.join(dataDir, 'queue');
+
+function uploadIdOf(payload: unknown): string | undefined {
+  const p = payload as { uploadId?: unknown; request?: { Event?: { Upload?: { ID?: unknown } } } } | undefined;
+  const id = p?.uploadId ?? p?.request?.Event?.Upload?.ID;
+  return typeof id === 'string' && id ? id : undefined;
+}
+
+function rowOf(notice: Notice): NoticeRow {
+  return {
+    id: notice.id,
+    kind: notice.kind,
+    uploadId: uploadIdOf(notice.payload),
+    attempts: notice.attempts,
+    createdAt: notice.createdAt,
+    nextAt: new Date(notice.nextAt).toISOString(),
+    lastError: notice.lastError,
+  };
+}
+
+function readNotice(file: string): Notice | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Notice;
+  } catch {
+    return undefined;
+  }
+}
+
+export function listNotices(dataDir: string): NoticeRow[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(queueDir(dataDir));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const rows: NoticeRow[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    const notice = readNotice(path.join(queueDir(dataDir), name));
+    if (notice) rows.push(rowOf(notice));
+  }
+  return rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+function noticeFile(dataDir: string, id: string | undefined): string {
+  if (!id || !ID.test(id)) throw new UsageError(`expected a notice id (letters, digits, _ . -), got ${JSON.stringify(id ?? '')}`);
+  return path.join(queueDir(dataDir), `${id}.json`);
+}
+
+/** Written beside and renamed, as the queue writes its notices: never a half-written file. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
+
+export function queueCommand(args: readonly string[]): number {
+  const [sub, ...rest] = args;
+  const { config, json, positional } = parseAdminArgs(rest);
+  const dir = queueDir(config.dataDir);
+  if (sub === 'list') {
+    if (positional.length) throw new UsageError(`queue list takes no argument, got "${positional[0]}"`);
+    const rows = listNotices(config.dataDir);
+    if (json) return printJson(rows), ADMIN_EXIT.OK;
+    if (!rows.length) return process.stdout.write(`no notices queued in ${dir}\n`), ADMIN_EXIT.OK;
+    const now = Date.now();
+    process.stdout.write(table(
+      ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
+      rows.map((r) => {
+        const next = Date.parse(r.nextAt) - now;
+        return [r.id, r.kind, r.uploadId ?? '-', String(r.attempts), next <= 0 ? 'due' : `in ${span(next)}`, span(now - Date.parse(r.createdAt)), r.lastError ?? '-'];
+      }),
+    ));
+    return ADMIN_EXIT.OK;
+  }
+  if (sub === 'retry' || sub === 'drop') {
+    if (positional.length !== 1) throw new UsageError(`queue ${sub} takes one notice id (see tuspass queue list)`);
+    const file = noticeFile(config.dataDir, positional[0]);
+    const notice = readNotice(file);
+    if (!notice) {
+      process.stderr.write(`tuspass queue ${sub}: no notice ${positional[0]} in ${dir} (tuspass queue list shows what is queued)\n`);
+      return ADMIN_EXIT.FAILED;
+    }
+    const row = rowOf(notice);
+    if (sub === 'retry') {
+      writeAtomically(file, JSON.stringify({ ...notice, nextAt: Date.now() }));
+      fs.writeFileSync(path.join(dir, notice.id + RETRY_MARK), '');
+      if (json) printJson({ retried: { ...row, nextAt: new Date().toISOString() } });
+      else process.stdout.write(`notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at its next start\n`);
+    } else {
+      fs.rmSync(file);
+      // A running server drops it from its index at once (and from what QUEUE_MAX counts).
+      fs.writeFileSync(path.join(dir, notice.id + DROP_MARK), '');
+      if (json) printJson({ dropped: row });
+      else process.stdout.write(`dropped notice ${notice.id} (${describe(row)})${notice.kind === 'complete-form' ? `; the completion service will not hear of upload ${row.uploadId ?? '?'} unless it is announced again` : ''}\n`);
+    }
+    return ADMIN_EXIT.OK;
+  }
+  throw new UsageError(sub ? `unknown queue command "${sub}"` : 'queue needs a command');
+}

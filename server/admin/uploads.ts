@@ -1,0 +1,90 @@
+// `tuspass uploads list [--unfinished]`: the uploads in STORE_DIR, read from their info files
+// (<id>.json) and data files, as the server sees them: the offset is the data file's size, the
+// expiry EXPIRE_AFTER after the last write (server/upload/expiry.ts).
+import fs from 'node:fs';
+import path from 'node:path';
+import { UPLOAD_ID } from '../upload/upload-url.ts';
+import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
+
+export interface UploadRow {
+  id: string;
+  /** Undefined while the length is deferred. */
+  size?: number;
+  offset: number;
+  finished: boolean;
+  createdAt?: string;
+  /** When an unfinished upload expires (undefined: finished, or EXPIRE_AFTER=0). */
+  expiresAt?: string;
+  owner?: string;
+  name?: string;
+}
+
+interface Info {
+  size?: number;
+  creation_date?: string;
+  metadata?: Record<string, string | null>;
+  owner?: string;
+}
+
+export function listUploads(storeDir: string, expireAfterMs: number): UploadRow[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(storeDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const rows: UploadRow[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    const id = name.slice(0, -'.json'.length);
+    if (!UPLOAD_ID.test(id)) continue;
+    let info: Info;
+    try {
+      info = JSON.parse(fs.readFileSync(path.join(storeDir, name), 'utf8')) as Info;
+    } catch {
+      continue;
+    }
+    const data = fs.statSync(path.join(storeDir, id), { throwIfNoEntry: false });
+    const offset = data?.size ?? 0;
+    const finished = info.size !== undefined && offset === info.size;
+    const created = info.creation_date ? Date.parse(info.creation_date) : NaN;
+    const lastWrite = Math.max(Number.isFinite(created) ? created : 0, data?.mtimeMs ?? 0);
+    rows.push({
+      id,
+      size: info.size,
+      offset,
+      finished,
+      createdAt: Number.isFinite(created) ? new Date(created).toISOString() : undefined,
+      expiresAt: !finished && expireAfterMs > 0 && lastWrite > 0 ? new Date(lastWrite + expireAfterMs).toISOString() : undefined,
+      owner: typeof info.owner === 'string' && info.owner ? info.owner : undefined,
+      name: info.metadata?.filename ?? info.metadata?.name ?? undefined,
+    });
+  }
+  return rows.sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
+}
+
+export function uploadsCommand(args: readonly string[]): number {
+  const [sub, ...rest] = args;
+  if (sub !== 'list') throw new UsageError(sub ? `unknown uploads command "${sub}"` : 'uploads needs a command: list');
+  const { config, json, positional, flags } = parseAdminArgs(rest, ['--unfinished']);
+  if (positional.length) throw new UsageError(`uploads list takes no argument, got "${positional[0]}"`);
+  const unfinished = flags.has('--unfinished');
+  const rows = listUploads(config.storeDir, config.expireAfterMs).filter((r) => !unfinished || !r.finished);
+  if (json) return printJson(rows), ADMIN_EXIT.OK;
+  if (!rows.length) return process.stdout.write(`no ${unfinished ? 'unfinished ' : ''}uploads in ${config.storeDir}\n`), ADMIN_EXIT.OK;
+  const now = Date.now();
+  const showOwner = rows.some((r) => r.owner);
+  const headers = ['ID', 'SIZE', 'OFFSET', 'AGE', 'EXPIRES', ...(unfinished ? [] : ['STATE']), ...(showOwner ? ['OWNER'] : []), 'NAME'];
+  process.stdout.write(table(headers, rows.map((r) => [
+    r.id,
+    r.size === undefined ? 'deferred' : String(r.size),
+    String(r.offset),
+    r.createdAt ? span(now - Date.parse(r.createdAt)) : '-',
+    r.expiresAt ? `${r.expiresAt} (${Date.parse(r.expiresAt) < now ? 'expired' : `in ${span(Date.parse(r.expiresAt) - now)}`})` : '-',
+    ...(unfinished ? [] : [r.finished ? 'finished' : 'unfinished']),
+    ...(showOwner ? [r.owner ?? '-'] : []),
+    r.name ?? '-',
+  ])));
+  return ADMIN_EXIT.OK;
+}

@@ -1,0 +1,61 @@
+// One id per request, for following a request through the log (and through a proxy's and an app's
+// logs: an X-Request-Id a proxy set is kept). The id is echoed in the answer's X-Request-Id and put
+// back into the request's headers, so hook payloads (their HTTPRequest.Header) carry it too.
+// A refused request (status 400 or more) is logged once, when its answer is sent: status, ERR_ code,
+// method and path (never the query, which may hold a token).
+import crypto from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type express from 'express';
+import { pathForLog, type Log } from './logger.ts';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** What an incoming id may look like to be kept: short, printable, nothing that could forge a log line. */
+const SANE = /^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$/;
+
+const ASSIGNED = new WeakMap<IncomingMessage, string>();
+/** The ERR_ code an answer was refused with, noted where errors become answers. */
+const CODES = new WeakMap<ServerResponse, string>();
+
+/** The request's id (assigned by the middleware), if it went through it. */
+export function requestIdOf(req: IncomingMessage): string | undefined {
+  return ASSIGNED.get(req);
+}
+
+/** The request id a hook payload's headers carry (the middleware put it there). */
+export function requestIdOfHeaders(header: Record<string, string[] | undefined> | undefined): string | undefined {
+  return header?.[REQUEST_ID_HEADER]?.[0];
+}
+
+/** Notes the ERR_ code of an error answer, for the refused-request line. */
+export function noteErrorCode(res: ServerResponse, code: string): void {
+  CODES.set(res, code);
+}
+
+/** Assigns the request id (once per request, however many apps it passes through) and logs refusals. */
+export function requestIds(log: Log): express.RequestHandler {
+  return (req, res, next) => {
+    if (ASSIGNED.has(req)) return next();
+    const incoming = req.headers[REQUEST_ID_HEADER];
+    const id = typeof incoming === 'string' && SANE.test(incoming) ? incoming : crypto.randomUUID();
+    ASSIGNED.set(req, id);
+    req.headers[REQUEST_ID_HEADER] = id;
+    res.setHeader('X-Request-Id', id);
+    res.once('finish', () => {
+      if (res.statusCode < 400) return;
+      const code = CODES.get(res);
+      const uploadId = /^\/files\/([^/?#]+)/i.exec(req.originalUrl ?? req.url ?? '')?.[1];
+      log(`refused ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ${res.statusCode}${code ? ` ${code}` : ''}`, {
+        event: 'request.refused',
+        level: res.statusCode >= 500 ? 'error' : 'info',
+        status: res.statusCode,
+        code,
+        method: req.method,
+        path: pathForLog(req.originalUrl ?? req.url),
+        upload_id: uploadId,
+        request_id: id,
+      });
+    });
+    next();
+  };
+}
