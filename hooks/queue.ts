@@ -13,6 +13,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Log, LogFields } from '../server/logger.ts';
+import { PRIVATE_MODES, writeFileWithMode, type FileModes } from '../server/file-modes.ts';
 
 export interface Notice<T = unknown> {
   id: string;
@@ -37,6 +38,8 @@ export interface QueueOptions {
   /** Most notices held before isFull() says so (QUEUE_MAX); new creations are then refused. Default Infinity. */
   max?: number;
   log?: Log;
+  /** Modes of the queue's directory and notice files (server/file-modes.ts). Default 0700 / 0600. */
+  fileModes?: FileModes;
 }
 
 /** What memory keeps of a queued notice: everything but the payload, which stays in its file. */
@@ -65,7 +68,9 @@ export class NoticeQueue {
 
   /** Loads the notices left from an earlier run and starts delivering. */
   async start(): Promise<void> {
-    await fs.mkdir(this.options.dir, { recursive: true });
+    const modes = this.options.fileModes ?? PRIVATE_MODES;
+    await fs.mkdir(this.options.dir, { recursive: true, mode: modes.dir });
+    await fs.chmod(this.options.dir, modes.dir);
     for (const name of await fs.readdir(this.options.dir)) {
       // A write the process or the disk cut short (crash, ENOSPC) left only its temporary file; an
       // admin command's marker for a server that was not running is moot now (every notice is due).
@@ -112,6 +117,16 @@ export class NoticeQueue {
   /** Notices not yet delivered, without their payloads (for status pages and tests). */
   pending(): QueuedNotice[] {
     return [...this.index.values()].map((n) => ({ ...n }));
+  }
+
+  /** How many notices wait, and when the oldest was queued (ms since the epoch): for /metrics and /readyz. */
+  stats(): { depth: number; oldestCreatedAt?: number } {
+    let oldest = Infinity;
+    for (const n of this.index.values()) {
+      const at = Date.parse(n.createdAt);
+      if (at < oldest) oldest = at;
+    }
+    return { depth: this.index.size, oldestCreatedAt: oldest === Infinity ? undefined : oldest };
   }
 
   /** How many payloads are in memory now: only those being delivered, never the whole queue. */
@@ -301,7 +316,8 @@ export class NoticeQueue {
     const file = this.file(notice.id);
     const tmp = `${file}.tmp`;
     try {
-      await fs.writeFile(tmp, JSON.stringify(notice));
+      // Payloads carry upload metadata and request headers: the owner's (server/file-modes.ts).
+      await writeFileWithMode(tmp, JSON.stringify(notice), (this.options.fileModes ?? PRIVATE_MODES).file);
       await fs.rename(tmp, file);
     } catch (e) {
       await fs.rm(tmp, { force: true }).catch(() => {});

@@ -4,6 +4,7 @@
 // until the handler takes them, delivered at least once with an id that stays the same on retries.
 import crypto from 'node:crypto';
 import { ERRORS, TuspassError, type ErrorEntry } from '../server/errors.ts';
+import { hookErrorsTotal, hookInvocationsTotal } from '../server/metrics.ts';
 import type { NoticeQueue } from './queue.ts';
 import type { Log } from '../server/logger.ts';
 import { requestIdOfHeaders } from '../server/request-id.ts';
@@ -153,7 +154,11 @@ export class HookRunner {
   }
 
   private invoke(handler: HookHandler, request: HookRequest, noticeId?: string): Promise<HookResponse> {
-    return invokeWithTimeout(handler, request, handler.timeoutMs ?? this.options.timeoutMs ?? 15_000, noticeId);
+    // tusd's hook metrics: every invocation, and those that failed or timed out (a rejection is an answer).
+    hookInvocationsTotal.labels(request.Type).inc();
+    const answer = invokeWithTimeout(handler, request, handler.timeoutMs ?? this.options.timeoutMs ?? 15_000, noticeId);
+    answer.catch(() => hookErrorsTotal.labels(request.Type).inc());
+    return answer;
   }
 
   private subscribed(type: HookEventType): HookHandler[] {

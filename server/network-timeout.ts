@@ -13,15 +13,18 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
-/** Handlers that replace "destroy the connection" when a request's body goes idle. */
-const bodyIdleHandlers = new WeakMap<http.IncomingMessage, () => void>();
+/** Why a body is cut: it went idle (NETWORK_TIMEOUT), or the server is stopping (SHUTDOWN_TIMEOUT passed). */
+export type BodyCut = 'idle' | 'shutdown';
+
+/** Handlers that replace "destroy the connection" when a request's body goes idle or the server stops. */
+const bodyIdleHandlers = new WeakMap<http.IncomingMessage, (reason: BodyCut) => void>();
 
 /**
  * While `handler` is set, an idle body calls it instead of destroying the connection (a PATCH stops
  * reading, keeps the bytes and answers 408). Returns the function that unsets it. If the body is
  * still idle a timeout later (the handler's answer did not get out), the connection is destroyed.
  */
-export function onBodyIdle(req: http.IncomingMessage, handler: () => void): () => void {
+export function onBodyIdle(req: http.IncomingMessage, handler: (reason: BodyCut) => void): () => void {
   bodyIdleHandlers.set(req, handler);
   return () => {
     if (bodyIdleHandlers.get(req) === handler) bodyIdleHandlers.delete(req);
@@ -42,7 +45,72 @@ export function createHttpServer(app: http.RequestListener, timeoutMs: number, l
   server.headersTimeout = timeoutMs;
   server.keepAliveTimeout = Math.min(server.keepAliveTimeout, timeoutMs);
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => watch(req, res, timeoutMs, log));
+  trackRequests(server);
   return server;
+}
+
+/** A server's requests in flight, and whether it is stopping (for a graceful stop). */
+interface Tracked {
+  requests: Map<http.IncomingMessage, http.ServerResponse>;
+  stopping: boolean;
+}
+const tracked = new WeakMap<http.Server, Tracked>();
+
+function trackRequests(server: http.Server): void {
+  const state: Tracked = { requests: new Map(), stopping: false };
+  tracked.set(server, state);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    state.requests.set(req, res);
+    // A request that arrives on a kept-alive connection while stopping is served, then the connection closes.
+    if (state.stopping) res.shouldKeepAlive = false;
+    res.once('close', () => state.requests.delete(req));
+  });
+}
+
+/** Whether stopServer() was called on this server. */
+export function isStopping(server: http.Server): boolean {
+  return tracked.get(server)?.stopping ?? false;
+}
+
+/** After the grace period, how long cut PATCHes get to write their answers before connections are destroyed. */
+const CUT_ANSWER_MS = 500;
+
+/**
+ * A graceful stop (SHUTDOWN_TIMEOUT, tusd's -shutdown-timeout): no new connections; requests in flight
+ * get `graceMs` to finish, and every connection closes once its answer is out. Then bodies still
+ * arriving are cut as an idle body is — a PATCH stops reading, keeps the bytes received, saves its
+ * digest state and answers (503 ERR_SHUTTING_DOWN with Upload-Offset) — and what is left after
+ * CUT_ANSWER_MS more is destroyed. Resolves once every connection is closed.
+ */
+export async function stopServer(server: http.Server, graceMs: number, log: (line: string) => void): Promise<void> {
+  const state = tracked.get(server) ?? { requests: new Map(), stopping: false };
+  state.stopping = true;
+  for (const res of state.requests.values()) res.shouldKeepAlive = false;
+  let done = false;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => void (done = true));
+  // Connections whose answer went out before they were told to close are idle now, or will be.
+  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+  server.closeIdleConnections();
+  const within = (ms: number) => Promise.race([closed, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+  try {
+    await within(graceMs);
+    if (done) return;
+    let cut = 0;
+    for (const req of state.requests.keys()) {
+      const handler = bodyIdleHandlers.get(req);
+      if (!handler) continue;
+      bodyIdleHandlers.delete(req);
+      handler('shutdown');
+      cut++;
+    }
+    log(`shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`);
+    await within(CUT_ANSWER_MS);
+    if (done) return;
+    server.closeAllConnections();
+    await closed;
+  } finally {
+    clearInterval(sweeper);
+  }
 }
 
 /**
@@ -73,7 +141,7 @@ function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: n
       if (handler) {
         bodyIdleHandlers.delete(req);
         log(`network timeout: ${req.method} ${req.url}: no body byte for ${timeoutMs} ms; the bytes received are kept`);
-        handler();
+        handler('idle');
         since = now;
       } else {
         log(`network timeout: ${req.method} ${req.url}: ${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);

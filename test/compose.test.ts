@@ -17,6 +17,9 @@ interface Service {
   expose?: string[];
   restart?: string;
   volumes: string[];
+  healthcheck?: { test: string[]; interval?: string; timeout?: string; retries?: number };
+  stop_grace_period?: string;
+  depends_on?: unknown;
 }
 
 const compose = parse(fs.readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
@@ -59,6 +62,22 @@ test('the upload port is published, the completion port only reachable by the up
   assert.equal(target.hostname, 'completion', 'service name as host');
   assert.equal(target.port, String(done.completionPort));
   assert.equal(target.pathname, '/complete/');
+});
+
+test('healthchecks ask /readyz on the port of each service with node (the image has no curl); the upload server waits for a healthy completion service', () => {
+  for (const [name, svc, port] of [['upload', upload!, load(upload!.environment).config.port], ['completion', completion!, load(completion!.environment).config.completionPort]] as const) {
+    const check = svc.healthcheck;
+    assert.ok(check, `${name} has a healthcheck`);
+    assert.deepEqual(check.test.slice(0, 3), ['CMD', 'node', '-e'], `${name}: exec form, node only`);
+    const script = check.test[3]!;
+    assert.match(script, new RegExp(`fetch\\('http://127\\.0\\.0\\.1:${port}/readyz'\\)`), `${name}: its own port`);
+    assert.match(script, /process\.exit\(r\.ok \? 0 : 1\)/, `${name}: a 503 is unhealthy`);
+    assert.match(script, /\(\) => process\.exit\(1\)/, `${name}: no answer is unhealthy`);
+    // Docker waits this long after SIGTERM before SIGKILL: longer than SHUTDOWN_TIMEOUT, or uploads are not cut cleanly.
+    const grace = Number(/^(\d+)s$/.exec(svc.stop_grace_period ?? '')?.[1]) * 1000;
+    assert.ok(grace > load(svc.environment).config.shutdownTimeoutMs, `${name}: stop_grace_period ${svc.stop_grace_period} exceeds SHUTDOWN_TIMEOUT`);
+  }
+  assert.deepEqual(upload!.depends_on, { completion: { condition: 'service_healthy' } });
 });
 
 test('both services come back after an exit (restart: unless-stopped)', () => {

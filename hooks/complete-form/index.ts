@@ -7,6 +7,7 @@
 // It is one module hook among others: HOOKS_BUILTIN=complete-form (the default) loads the default
 // export below through the same loader as a user's --hooks-module.
 import { ERRORS, TuspassError } from '../../server/errors.ts';
+import { completionNotices } from '../../server/metrics.ts';
 import type { Log } from '../../server/logger.ts';
 import { requestIdOfHeaders } from '../../server/request-id.ts';
 import type { NoticeQueue } from '../queue.ts';
@@ -38,6 +39,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     const { uploadId, form } = notice.payload as QueuedForm;
     const outcome = await postForm(deps.target, new URLSearchParams(form), uploadId, notice.id);
     if (outcome.kind === 'retry') return { done: false, error: outcome.error };
+    completionNotices.labels(outcome.kind).inc();
     const fields = { upload_id: uploadId, notice_id: notice.id, attempts: notice.attempts + 1, status: outcome.status };
     if (outcome.kind === 'delivered') log(`completion: upload ${uploadId}'s queued form delivered (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: 'completion.delivered', ...fields });
     if (outcome.kind === 'rejected') {
@@ -75,9 +77,11 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
           if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');
           throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
         }
+        completionNotices.labels('queued').inc();
         log(`complete-form: upload ${upload.ID}: ${outcome.error}; form queued for retry`, { event: 'completion.queued', upload_id: upload.ID, request_id: requestId, notice_id: noticeId, level: 'warn' });
         return { HTTPResponse: { StatusCode: 204, Header: { [COMPLETION_HEADER]: 'pending' } } };
       }
+      completionNotices.labels(outcome.kind).inc();
       return {
         RejectUpload: outcome.kind === 'rejected',
         HTTPResponse: {

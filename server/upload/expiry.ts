@@ -3,6 +3,7 @@
 // long it takes. "Its value MAY change over time" — it moves with every PATCH.
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
+import { uploadsExpired } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { httpDate } from './tus-headers.ts';
 
@@ -47,7 +48,10 @@ export function startExpirySweep(store: DigestFileStore, everyMs: number, log: (
   };
   const sweep = () => {
     store.deleteExpired().then(
-      (n) => n && log(`expiry: removed ${n} expired upload(s)`),
+      (n) => {
+        uploadsExpired.inc(n);
+        if (n) log(`expiry: removed ${n} expired upload(s)`);
+      },
       (e: Error) => log(`expiry: sweep failed: ${e.message}`),
     ).finally(() => later(everyMs));
   };

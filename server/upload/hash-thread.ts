@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { hashRingWaits } from '../metrics.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers } from './hash-protocol.ts';
 
@@ -117,6 +118,7 @@ class HashThread {
 
   /** Waits for the worker to say it freed room (it is asked to, through the shared flag). */
   private roomMade(needed: number): Promise<void> {
+    hashRingWaits.inc();
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       Atomics.store(this.views.waiting, 0, 1);

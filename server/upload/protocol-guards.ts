@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { countTusError } from '../metrics.ts';
 import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
 import { corsHeaders, sendTusError } from './tus-response.ts';
 import { tusPathForm } from './upload-url.ts';
@@ -101,6 +102,7 @@ export const safeIntegers: express.RequestHandler = (req, res, next) => {
  */
 export const requireTusResumable: express.RequestHandler = (req, res, next) => {
   if (req.method === 'OPTIONS' || req.get('tus-resumable') === TUS_VERSION) return next();
+  countTusError(412, 'ERR_UNSUPPORTED_VERSION'); // tusd's code for this answer
   res.status(412).set({ ...corsHeaders(), 'Tus-Version': TUS_VERSION, 'Tus-Resumable': TUS_VERSION }).type('text/plain').send(`Tus-Resumable ${TUS_VERSION} required\n`);
 };
 
@@ -112,6 +114,7 @@ export const patchContentType: express.RequestHandler = (req, res, next) => {
   if (req.method !== 'PATCH') return next();
   const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/offset+octet-stream') return next();
+  countTusError(415, 'ERR_INVALID_CONTENT_TYPE'); // tusd's code for this answer
   res.status(415).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION }).type('text/plain').send('Content-Type must be application/offset+octet-stream\n');
 };
 
@@ -133,5 +136,6 @@ export const concatRole: express.RequestHandler = (req, res, next) => {
     CONCAT_ROLE.set(req, 'final');
     return next();
   }
+  countTusError(400, ERRORS.ERR_CONCAT_INVALID.code);
   res.status(400).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION }).type('text/plain').send('Upload-Concat must be "partial" or "final;<url> <url> ..."\n');
 };

@@ -3,6 +3,7 @@
 import type express from 'express';
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { countTusError, tusErrorCode } from '../metrics.ts';
 import { pathForLog, type Log } from '../logger.ts';
 import { noteErrorCode, requestIdOf } from '../request-id.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
@@ -19,6 +20,8 @@ const EXPOSED = [
 export const corsHeaders = () => ({ 'Access-Control-Expose-Headers': EXPOSED });
 
 export function sendTus(res: express.Response, status: number, headers: Record<string, string> = {}, body = ''): void {
+  // tusd_errors_total: every tus answer of 400 and above leaves through here or @tus/server's onResponseError.
+  if (status >= 400) countTusError(status, tusErrorCode(body));
   res.status(status).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, ...headers });
   if (body && status !== 204) res.send(body);
   else res.end();

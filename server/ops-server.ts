@@ -1,0 +1,89 @@
+// What a server process offers its operator, put together once for `start`, `upload-server` and
+// `completion-server`: the /healthz, /readyz and /metrics routes for the main port, the metrics
+// sources (queue, free-space ledger), and the METRICS_PORT listener when one is configured.
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Config } from './config.ts';
+import { ERRORS, TuspassError } from './errors.ts';
+import { listenOn } from './listen.ts';
+import { addMetricsSource, collectProcessMetrics, type MetricsSource } from './metrics.ts';
+import { createHttpServer, stopServer } from './network-timeout.ts';
+import { opsRoutes } from './ops-routes.ts';
+import { freeBytes, readiness, type ReadinessDeps } from './readiness.ts';
+
+export interface OpsDeps {
+  /** The notice queue (stats for /metrics, QUEUE_MAX for /readyz). */
+  queue?: ReadinessDeps['queue'] & NonNullable<MetricsSource['queue']>;
+  /** The store's free-space ledger: bytes owed to unfinished uploads. */
+  space?: { readonly owed: number };
+  /** Checked by /readyz: store writable and above MIN_FREE_SPACE (the upload server). */
+  storeDir?: string;
+  catalog?: ReadinessDeps['catalog'];
+  /** What /metrics on the main port must pass (the admin scope when authentication is on). */
+  metricsGuard?: express.RequestHandler;
+  log: (line: string) => void;
+}
+
+export interface Ops {
+  /** /healthz, /health, /readyz and (unless METRICS_PORT or METRICS=false) /metrics, for the main app. */
+  routes: express.Router;
+  /** Starts the METRICS_PORT listener if configured; its URL, or undefined. */
+  listen(): Promise<string | undefined>;
+  /** /readyz answers 503 "shutdown" from now on. */
+  stopping(): void;
+  /** Closes the METRICS_PORT listener and leaves the metrics sources. */
+  close(): Promise<void>;
+}
+
+export function setUpOps(config: Config, deps: OpsDeps): Ops {
+  let stopping = false;
+  const ready = readiness({
+    storeDir: deps.storeDir,
+    minFreeSpace: config.minFreeSpace,
+    catalog: deps.catalog,
+    queue: deps.queue,
+    stopping: () => stopping,
+  });
+  let leave = () => {};
+  if (config.metrics) {
+    collectProcessMetrics();
+    const storeDir = deps.storeDir;
+    const space = deps.space;
+    leave = addMetricsSource({
+      queue: deps.queue,
+      space: storeDir && space ? { free: () => freeBytes(storeDir), get owed() { return space.owed; } } : undefined,
+    });
+  }
+  const ownPort = config.metricsPort !== undefined;
+  const routes = opsRoutes({ ready, metrics: config.metrics && !ownPort, metricsGuard: deps.metricsGuard });
+  let server: ReturnType<typeof createHttpServer> | undefined;
+
+  return {
+    routes,
+    async listen() {
+      if (!ownPort) return undefined;
+      const app = express();
+      app.disable('x-powered-by');
+      // On its own listener, reachable only where METRICS_HOST is: no token asked.
+      app.use(opsRoutes({ ready, metrics: config.metrics }));
+      app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
+      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        const e = err instanceof TuspassError ? err : new TuspassError(ERRORS.ERR_INTERNAL);
+        if (e.code === ERRORS.ERR_INTERNAL.code) deps.log(`metrics listener: ${(err as Error)?.stack ?? String(err)}`);
+        res.status(e.status).json(e.toJSON());
+      });
+      server = createHttpServer(app, config.networkTimeoutMs, deps.log);
+      await listenOn(server, config.metricsPort!, config.metricsHost, 'METRICS_PORT', 'METRICS_HOST');
+      const { port } = server.address() as AddressInfo;
+      const host = config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost;
+      return `http://${host}:${port}`;
+    },
+    stopping() {
+      stopping = true;
+    },
+    async close() {
+      leave();
+      if (server) await stopServer(server, 0, deps.log);
+    },
+  };
+}

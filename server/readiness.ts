@@ -1,0 +1,109 @@
+// /readyz: whether this process should be sent new work. Each check is named in the answer, with
+// what failed in plain words (no paths, no numbers an anonymous caller need not know: those are
+// in /metrics). A load balancer or compose healthcheck polls it; a hostile client may too, so the
+// result is kept for a second and one probe runs at a time (no disk write per request).
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Check {
+  ok: boolean;
+  /** Why not, when not ok: plain words naming the setting concerned. */
+  reason?: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Each check by name: store, space, catalog, queue, shutdown (those that apply to this process). */
+  checks: Record<string, Check>;
+  /** The names of the checks that failed. */
+  failed: string[];
+}
+
+export interface ReadinessDeps {
+  /** The shared store, where uploads are written (proved writable by writing a probe file). */
+  storeDir?: string;
+  /** MIN_FREE_SPACE: the store's free space must stay above it. */
+  minFreeSpace?: number;
+  /** The catalog (completion service): reachable if a one-row read answers. */
+  catalog?: { list(options: { limit: number; offset: number }): Promise<unknown> };
+  /** The notice queue: ready while below QUEUE_MAX. */
+  queue?: { isFull(): boolean };
+  /** True once the process is stopping (SIGTERM): no new work. */
+  stopping?: () => boolean;
+}
+
+/** How long one result is answered before the checks run again. */
+const KEEP_MS = 1000;
+
+/** Free bytes available to this process on the file system holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const s = await fs.promises.statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+async function storeWritable(dir: string): Promise<Check> {
+  const probe = path.join(dir, `.ready-probe-${process.pid}`);
+  try {
+    await fs.promises.writeFile(probe, '');
+    await fs.promises.rm(probe, { force: true });
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `the store (STORE_DIR) is not writable (${codeOf(e)})` };
+  }
+}
+
+async function spaceAboveReserve(dir: string, reserve: number): Promise<Check> {
+  try {
+    if ((await freeBytes(dir)) > reserve) return { ok: true };
+    return { ok: false, reason: "the store's free space is at or below MIN_FREE_SPACE" };
+  } catch (e) {
+    return { ok: false, reason: `the store's free space cannot be read (${codeOf(e)})` };
+  }
+}
+
+async function catalogReachable(catalog: NonNullable<ReadinessDeps['catalog']>): Promise<Check> {
+  try {
+    await catalog.list({ limit: 1, offset: 0 });
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `the catalog (CATALOG_PATH) does not answer (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+}
+
+/** The readiness of one process, computed at most once a second. */
+export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
+  let last: { at: number; result: Readiness } | undefined;
+  let running: Promise<Readiness> | undefined;
+  const run = async (): Promise<Readiness> => {
+    const checks: Record<string, Check> = {};
+    const [store, space, catalog] = await Promise.all([
+      deps.storeDir ? storeWritable(deps.storeDir) : undefined,
+      deps.storeDir ? spaceAboveReserve(deps.storeDir, deps.minFreeSpace ?? 0) : undefined,
+      deps.catalog ? catalogReachable(deps.catalog) : undefined,
+    ]);
+    if (store) checks.store = store;
+    if (space) checks.space = space;
+    if (catalog) checks.catalog = catalog;
+    if (deps.queue) checks.queue = deps.queue.isFull() ? { ok: false, reason: 'the notice queue is at QUEUE_MAX (a receiver is down?)' } : { ok: true };
+    return summary(checks);
+  };
+  return async () => {
+    // Stopping is known at once: a load balancer must stop sending work the moment it starts.
+    if (deps.stopping?.()) {
+      const kept = last?.result.checks ?? {};
+      return summary({ ...kept, shutdown: { ok: false, reason: 'the server is shutting down' } });
+    }
+    if (last && performance.now() - last.at < KEEP_MS) return last.result;
+    running ??= run().finally(() => (running = undefined));
+    const result = await running;
+    last = { at: performance.now(), result };
+    return result;
+  };
+}
+
+function summary(checks: Record<string, Check>): Readiness {
+  const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
+  return { ready: failed.length === 0, checks, failed };
+}

@@ -1,0 +1,120 @@
+// /healthz and /readyz: alive vs ready, each check named; 503 naming the failed check for a store
+// remounted read-only, for the queue at QUEUE_MAX, for a closed catalog, and while shutting down.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startCompletionServer } from '../server/completion/server.ts';
+import { openCatalog } from '../server/completion/sqlite-catalog.ts';
+import { configFor } from '../server/config.ts';
+import { readiness } from '../server/readiness.ts';
+import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { mountTmpfs } from './helpers/tmpfs.ts';
+import { create, patch } from './helpers/tus.ts';
+
+interface Ready {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; reason?: string }>;
+  failed: string[];
+}
+
+async function readyz(base: string): Promise<{ status: number; body: Ready }> {
+  const res = await fetch(`${base}/readyz`);
+  return { status: res.status, body: (await res.json()) as Ready };
+}
+
+/** /readyz keeps a result for a second: polls until `want` holds. */
+async function readyzUntil(base: string, want: (r: { status: number; body: Ready }) => boolean): Promise<{ status: number; body: Ready }> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const r = await readyz(base);
+    if (want(r) || Date.now() > until) return r;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+test('a fresh server: /healthz and /health alive, /readyz 200 naming store, space, catalog and queue', async (t) => {
+  const s = await startTestServer(t, { minFreeSpace: 0 });
+  for (const p of ['/healthz', '/health']) {
+    const res = await fetch(`${s.url}${p}`);
+    assert.equal(res.status, 200, p);
+    assert.deepEqual(await res.json(), { ok: true });
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  }
+  const r = await readyz(s.url);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, { ready: true, checks: { store: { ok: true }, space: { ok: true }, catalog: { ok: true }, queue: { ok: true } }, failed: [] });
+  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => n.startsWith('.ready-probe')), [], 'no probe file left');
+});
+
+test('a store remounted read-only: /readyz 503 naming the store; /healthz still 200; writable again: 200', async (t) => {
+  const mount = mountTmpfs(t, 8 * 1024 * 1024);
+  if (!mount) return;
+  const s = await startTestServer(t, { storeDir: path.join(mount, 'uploads'), minFreeSpace: 0 });
+  assert.equal((await readyz(s.url)).status, 200);
+  execFileSync('mount', ['-o', 'remount,ro', mount]);
+  const r = await readyzUntil(s.url, (x) => x.status === 503);
+  assert.equal(r.status, 503);
+  assert.equal(r.body.ready, false);
+  assert.deepEqual(r.body.failed, ['store']);
+  assert.match(r.body.checks.store!.reason!, /STORE_DIR.*not writable \(EROFS\)/);
+  assert.doesNotMatch(JSON.stringify(r.body), new RegExp(mount), 'no path in the answer');
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200, 'alive all the same');
+  execFileSync('mount', ['-o', 'remount,rw', mount]);
+  assert.equal((await readyzUntil(s.url, (x) => x.status === 200)).status, 200);
+});
+
+test('free space at or below MIN_FREE_SPACE: /readyz 503 naming space', async (t) => {
+  const mount = mountTmpfs(t, 4 * 1024 * 1024);
+  if (!mount) return;
+  // The whole tmpfs is less than the reserve asked for.
+  const s = await startTestServer(t, { storeDir: path.join(mount, 'uploads'), minFreeSpace: 8 * 1024 * 1024 });
+  const r = await readyz(s.url);
+  assert.equal(r.status, 503);
+  assert.deepEqual(r.body.failed, ['space']);
+  assert.match(r.body.checks.space!.reason!, /MIN_FREE_SPACE/);
+});
+
+test('the queue at QUEUE_MAX: /readyz 503 naming the queue', async (t) => {
+  // Forms go to a port nobody listens on: each finished upload leaves one queued notice.
+  const s = await startTestServer(t, { queueMax: 2, minFreeSpace: 0, completionUrl: 'http://127.0.0.1:9/complete/', retryMinMs: 60_000, retryMaxMs: 60_000 });
+  for (let i = 0; i < 2; i++) {
+    const u = await create(s.endpoint, 1);
+    assert.equal((await patch(u, 0, 'x')).status, 204);
+  }
+  const r = await readyzUntil(s.url, (x) => x.status === 503);
+  assert.equal(r.status, 503);
+  assert.deepEqual(r.body.failed, ['queue']);
+  assert.match(r.body.checks.queue!.reason!, /QUEUE_MAX/);
+  assert.equal(r.body.checks.store!.ok, true);
+});
+
+test('readiness: a catalog that no longer answers, and a stopping process, are named', async (t) => {
+  const catalog = openCatalog(path.join(tmpDir(t), 'catalog.sqlite'));
+  let stopping = false;
+  const ready = readiness({ catalog, stopping: () => stopping });
+  assert.deepEqual(await ready(), { ready: true, checks: { catalog: { ok: true } }, failed: [] });
+  await catalog.close();
+  // Kept for a second, then asked again.
+  await new Promise((r) => setTimeout(r, 1050));
+  const closed = await ready();
+  assert.deepEqual(closed.failed, ['catalog']);
+  assert.match(closed.checks.catalog!.reason!, /CATALOG_PATH/);
+  // Stopping is known at once, without waiting out the kept result.
+  stopping = true;
+  const r = await ready();
+  assert.equal(r.ready, false);
+  assert.ok(r.failed.includes('shutdown'));
+});
+
+test('completion-server: /healthz, /readyz checking its catalog, and its own 404 kept', async (t) => {
+  const dir = tmpDir(t);
+  const c = await startCompletionServer(configFor({ dataDir: dir, completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  t.after(() => c.close().catch(() => {}));
+  assert.equal((await fetch(`${c.url}/healthz`)).status, 200);
+  const r = await readyz(c.url);
+  assert.deepEqual(r, { status: 200, body: { ready: true, checks: { catalog: { ok: true } }, failed: [] } });
+  assert.equal((await fetch(`${c.url}/nothing-here`)).status, 404, 'the service keeps its own 404');
+});
