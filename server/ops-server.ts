@@ -3,6 +3,7 @@
 // sources (queue, free-space ledger), and the METRICS_PORT listener when one is configured.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { authenticate } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { ERRORS, TuspassError } from './errors.ts';
 import { listenOn } from './listen.ts';
@@ -19,7 +20,7 @@ export interface OpsDeps {
   /** Checked by /readyz: store writable and above MIN_FREE_SPACE (the upload server). */
   storeDir?: string;
   catalog?: ReadinessDeps['catalog'];
-  /** What /metrics on the main port must pass (the admin scope when authentication is on). */
+  /** What /metrics on the main port must pass. Default: a bearer token with the admin scope when authentication is on. */
   metricsGuard?: express.RequestHandler;
   log: (line: string) => void;
 }
@@ -55,7 +56,9 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
     });
   }
   const ownPort = config.metricsPort !== undefined;
-  const routes = opsRoutes({ ready, metrics: config.metrics && !ownPort, metricsGuard: deps.metricsGuard });
+  // On the main port /metrics needs the admin scope once authentication is on (a no-op while it is off).
+  const metricsGuard = deps.metricsGuard ?? authenticate(config, () => 'admin');
+  const routes = opsRoutes({ ready, metrics: config.metrics && !ownPort, metricsGuard });
   let server: ReturnType<typeof createHttpServer> | undefined;
 
   return {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HookHandler } from '../hooks/types.ts';
 import { patternBytes } from './helpers/files.ts';
+import { algNone, inSeconds, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { delta, scrape, series } from './helpers/metrics.ts';
 import { startTestServer } from './helpers/server.ts';
 import { create, patch, tus } from './helpers/tus.ts';
@@ -139,4 +140,27 @@ test('METRICS_PORT: /metrics, /healthz and /readyz on their own loopback listene
   for (const p of ['/files/', '/', '/api/uploads']) assert.equal((await fetch(`${s.metricsUrl}${p}`)).status, 404, p);
   await s.close();
   await assert.rejects(fetch(`${s.metricsUrl}/metrics`), 'closed with the server');
+});
+
+test('authentication on: /metrics on the main port needs an admin token; health needs none; METRICS_PORT needs none', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  const get = (token?: string) => fetch(`${s.url}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const none = await get();
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
+  assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'ERR_AUTH_REQUIRED');
+  const upload = await get(tokenFor('alice', 'upload read'));
+  assert.equal(upload.status, 403);
+  assert.match(upload.headers.get('www-authenticate') ?? '', /insufficient_scope/);
+  assert.equal((await get(tokenFor('root', 'admin', { exp: inSeconds(-120) }))).status, 401, 'expired');
+  assert.equal((await get(tokenFor('root', 'admin', {}, 'another-secret-0123456789abcdef-0123456789'))).status, 401, 'signed with another key');
+  assert.equal((await get(algNone({ sub: 'root', scope: 'admin', exp: inSeconds(3600) }))).status, 401, 'alg none');
+  const admin = await get(tokenFor('root', 'admin'));
+  assert.equal(admin.status, 200);
+  assert.match(await admin.text(), /^# HELP /m);
+  for (const p of ['/healthz', '/readyz']) assert.equal((await fetch(`${s.url}${p}`)).status, 200, `${p} without a token`);
+
+  const own = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, metricsPort: 0 });
+  assert.equal((await fetch(`${own.url}/metrics`, { headers: { Authorization: `Bearer ${tokenFor('root', 'admin')}` } })).status, 404, 'not on PORT');
+  assert.equal((await fetch(`${own.metricsUrl}/metrics`)).status, 200, 'on METRICS_PORT without a token');
 });
