@@ -105,3 +105,20 @@ test('the Dockerfile runs the same entry point as npm start', () => {
   assert.equal(pkg.scripts.start, 'node bin/tuspass.js start');
   assert.match(dockerfile, /npm ci/);
 });
+
+test('docker compose up is authenticated: both services require AUTH_JWT_SECRET from .env (never committed), without it the start is refused', async () => {
+  const { requireAuthBeyondLoopback } = await import('../server/auth/loopback.ts');
+  const secret = 'a'.repeat(64);
+  for (const [name, svc] of Object.entries(compose.services)) {
+    // ${VAR:?message}: compose itself refuses to start when .env (or the environment) lacks it.
+    assert.match(svc.environment.AUTH_JWT_SECRET ?? '', /^\$\{AUTH_JWT_SECRET:\?[^}]+\}$/, `${name}: AUTH_JWT_SECRET required from .env`);
+    const env = { ...svc.environment, AUTH_JWT_SECRET: secret };
+    assert.doesNotThrow(() => requireAuthBeyondLoopback(load(env).config), `${name}: starts with the secret`);
+    const { AUTH_JWT_SECRET: _none, ...anonymous } = svc.environment;
+    assert.throws(() => requireAuthBeyondLoopback(load(anonymous).config), /AUTH_JWT_SECRET/, `${name}: refused without it`);
+  }
+  for (const file of ['../.gitignore', '../.dockerignore']) {
+    const lines = fs.readFileSync(new URL(file, import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+    assert.ok(lines.includes('.env'), `${file} keeps .env out`);
+  }
+});

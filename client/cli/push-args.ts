@@ -16,6 +16,8 @@ export interface PushOptions {
   chunkSize: number;
   /** Parts sent at once (tus concatenation extension); 1 is a single stream. */
   parallel: number;
+  /** Bearer token sent on every request (--token, or TUSPASS_TOKEN). */
+  token?: string;
 }
 
 /** More connections than this stop helping on one server and only add partial uploads to clean up. */
@@ -37,18 +39,19 @@ Uploads files to a tuspass (or any tus 1.0.0) server, resuming where an earlier 
   --chunk-size SIZE    bytes per request, e.g. 8M (default: the whole file in one request)
   --parallel N         send each file as N parts at once, 1-16 (default 1; needs the
                        server's concatenation extension)
+  --token JWT          bearer token sent on every request (default: TUSPASS_TOKEN)
   -h, --help           this text
 
 Exit codes: see client/cli/README.md (0 ok, 3 local file, 4 unreachable, 5 rejected by the
 server, 6 rejected by the completion service, 7 completion pending).
 
-Environment: TUSPASS_FINGERPRINTS names the file that remembers started uploads
+Environment: TUSPASS_TOKEN is the bearer token when --token is not given. TUSPASS_FINGERPRINTS names the file that remembers started uploads
 (default $XDG_CONFIG_HOME/tuspass/uploads.json or ~/.config/tuspass/uploads.json).`;
 
 export class UsageError extends Error {}
 
 /** Parses argv; throws UsageError naming every problem at once. Returns 'help' for -h/--help. */
-export function parsePushArgs(argv: string[]): PushOptions | 'help' {
+export function parsePushArgs(argv: string[], env: Record<string, string | undefined> = process.env): PushOptions | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -66,6 +69,7 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
         'retry-for': { type: 'string', default: '60' },
         'chunk-size': { type: 'string' },
         parallel: { type: 'string', default: '1' },
+        token: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -105,6 +109,9 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
     problems.push(`--parallel must be a whole number from 1 to ${MAX_PARALLEL}, got "${values.parallel}"`);
   }
   if (positionals.length === 0) problems.push('no FILE given');
+  const token = (values.token ?? env.TUSPASS_TOKEN)?.trim() || undefined;
+  // A header value cannot hold line breaks or spaces; a token with them is a copy-paste mistake.
+  if (token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) problems.push('--token / TUSPASS_TOKEN is not a bearer token (letters, digits and -._~+/ only)');
   if (problems.length) throw new UsageError(problems.join('\n'));
 
   return {
@@ -116,6 +123,7 @@ export function parsePushArgs(argv: string[]): PushOptions | 'help' {
     retryForSeconds: retryFor,
     chunkSize,
     parallel,
+    ...(token !== undefined && { token }),
   };
 }
 

@@ -69,6 +69,8 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
       endpoint: options.endpoint,
       metadata: { filename: name, filetype: contentTypeFor(file.path), ...options.fields },
       chunkSize: options.chunkSize,
+      // Every request of the upload (creation, PATCH, HEAD of a resume, final concatenation).
+      headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
       retryDelays: backoffDelays(),
       urlStorage: ctx.storage,
       storeFingerprintForResuming: true,

@@ -33,7 +33,7 @@ export async function prepareResume(
   const newest = newestPreviousUpload(previous);
   if (!newest) return { offset: 0, announced: false };
 
-  const state = await checkPreviousUpload(newest);
+  const state = await checkPreviousUpload(newest, fetch, upload.options.headers);
   if (state.kind === 'gone') {
     await forgetAll();
     say(state.expired

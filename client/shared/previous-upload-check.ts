@@ -24,13 +24,14 @@ export function previousUploadUrls(previous: PreviousUpload): string[] {
   return previous.uploadUrl ? [previous.uploadUrl] : [];
 }
 
-export async function checkPreviousUpload(previous: PreviousUpload, fetchFn: typeof fetch = fetch): Promise<PreviousUploadState> {
+/** `headers`: the upload's own (its bearer token), so the server knows whose upload is asked about. */
+export async function checkPreviousUpload(previous: PreviousUpload, fetchFn: typeof fetch = fetch, headers: Record<string, string> = {}): Promise<PreviousUploadState> {
   const urls = previousUploadUrls(previous);
   // A parallel upload killed before every part had a URL stores holes; those parts start afresh.
   if (urls.length === 0 || urls.some((u) => !u)) return { kind: 'unknown' };
   let answers: Response[];
   try {
-    answers = await Promise.all(urls.map((url) => fetchFn(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' }, cache: 'no-store' })));
+    answers = await Promise.all(urls.map((url) => fetchFn(url, { method: 'HEAD', headers: { ...headers, 'Tus-Resumable': '1.0.0' }, cache: 'no-store' })));
   } catch {
     return { kind: 'unknown' };
   }

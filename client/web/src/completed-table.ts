@@ -23,6 +23,8 @@ export class CompletedTable {
     private readonly body: HTMLTableSectionElement,
     private readonly status: HTMLElement,
     private readonly listUrl: string,
+    /** The bearer token's header, for the list and downloads. */
+    private readonly headers: () => Record<string, string> = () => ({}),
   ) {}
 
   start(): void {
@@ -42,9 +44,15 @@ export class CompletedTable {
   private async load(): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(this.listUrl, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      res = await fetch(this.listUrl, { headers: { ...this.headers(), Accept: 'application/json' }, cache: 'no-store' });
     } catch {
       this.status.textContent = 'Cannot reach the server to list completed uploads; trying again.';
+      return;
+    }
+    if (res.status === 401 || res.status === 403) {
+      this.status.textContent = 'This server needs an access token (Settings) to list your completed uploads.';
+      this.lastJson = '';
+      this.body.replaceChildren();
       return;
     }
     if (!res.ok) {
@@ -78,7 +86,34 @@ export class CompletedTable {
       el('td', {}, el('code', { text: row.md5 })),
       el('td', { text: row.fields?.description ?? '' }),
       el('td', {}, el('time', { text: Number.isNaN(when.getTime()) ? row.created_at : when.toLocaleString(), attrs: { datetime: row.created_at } })),
-      el('td', {}, el('a', { text: 'Download', attrs: { href: download.toString(), download: '' } })),
+      el('td', {}, this.downloadLink(download.toString(), row.name)),
     );
+  }
+
+  /**
+   * A plain link cannot carry the bearer token: with a token, the click fetches the file with it
+   * and saves what came (held in memory until saved).
+   */
+  private downloadLink(url: string, name: string): HTMLAnchorElement {
+    const link = el('a', { text: 'Download', attrs: { href: url, download: '' } });
+    link.addEventListener('click', (event) => {
+      const headers = this.headers();
+      if (!headers.Authorization) return;
+      event.preventDefault();
+      void (async () => {
+        const res = await fetch(url, { headers, cache: 'no-store' });
+        if (!res.ok) {
+          this.status.textContent = `The download of ${name} failed (status ${res.status}).`;
+          return;
+        }
+        const blob = URL.createObjectURL(await res.blob());
+        const save = el('a', { attrs: { href: blob, download: name || 'download' } });
+        document.body.append(save);
+        save.click();
+        save.remove();
+        setTimeout(() => URL.revokeObjectURL(blob), 60_000);
+      })();
+    });
+    return link;
   }
 }

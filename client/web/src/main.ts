@@ -5,6 +5,7 @@ import { CompletedTable } from './completed-table.ts';
 import { byId } from './dom.ts';
 import { attachDropZone } from './drop-zone.ts';
 import { attachParallelSetting } from './parallel-setting.ts';
+import { attachTokenSetting, authHeaders } from './token-setting.ts';
 import { UploadRow } from './upload-row.ts';
 import { UploadTask } from './upload-task.ts';
 
@@ -16,10 +17,14 @@ const pageMessage = byId<HTMLParagraphElement>('page-message');
 const nameField = byId<HTMLInputElement>('field-name');
 const descriptionField = byId<HTMLTextAreaElement>('field-description');
 const parallelUploads = attachParallelSetting(byId<HTMLInputElement>('setting-parallel'));
+// First, before anything is fetched: a #token= fragment is taken out of the address bar at once.
+const token = attachTokenSetting(byId<HTMLInputElement>('setting-token'));
+const headers = () => authHeaders(token());
 const completed = new CompletedTable(
   byId<HTMLTableElement>('completed').tBodies[0]!,
   byId('completed-status'),
   new URL('api/uploads', document.baseURI).toString(),
+  headers,
 );
 
 function showPageMessage(text: string): void {
@@ -44,7 +49,7 @@ function addFiles(files: File[]): void {
       busy.push(file.name);
       continue;
     }
-    const task = new UploadTask(file, { metadata: fieldMetadata(), endpoint, parallelUploads: parallelUploads() }, (t) => rows.get(t)?.update(), () => void completed.refresh());
+    const task = new UploadTask(file, { metadata: fieldMetadata(), endpoint, parallelUploads: parallelUploads(), headers }, (t) => rows.get(t)?.update(), () => void completed.refresh());
     const row = new UploadRow(task);
     tasks.push(task);
     rows.set(task, row);

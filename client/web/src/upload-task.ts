@@ -22,6 +22,8 @@ export interface TaskSettings {
   endpoint: string;
   /** Parts sent at once (the page's "Parallel connections"); 1 is a single stream. */
   parallelUploads: number;
+  /** Headers of every request (the bearer token), read at each start so a changed token applies to a retry. */
+  headers?: () => Record<string, string>;
 }
 
 export class UploadTask {
@@ -67,6 +69,7 @@ export class UploadTask {
     const { file, settings } = this;
     return new Upload(file, {
       endpoint: settings.endpoint,
+      headers: settings.headers?.() ?? {},
       metadata: { filename: file.name, filetype: file.type || 'application/octet-stream', ...settings.metadata },
       retryDelays: RETRY_DELAYS,
       storeFingerprintForResuming: true,
@@ -117,7 +120,7 @@ export class UploadTask {
     const previous = await this.upload.findPreviousUploads();
     const newest = newestPreviousUpload(previous);
     if (!newest) return;
-    const state = await checkPreviousUpload(newest);
+    const state = await checkPreviousUpload(newest, fetch, this.upload.options.headers);
     if (state.kind === 'gone') {
       for (const p of previous) await this.upload.options.urlStorage?.removeUpload(p.urlStorageKey);
       this.noteStartOver(state.expired, state.status);
