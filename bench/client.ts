@@ -98,8 +98,8 @@ export async function createUpload(base: string, length: number, name = 'bench.b
 }
 
 /** POST with the whole body (creation-with-upload). */
-export async function createWithUpload(base: string, body: Buffer, agent: http.Agent): Promise<Timed & { location: string }> {
-  const headers = { 'Upload-Length': body.byteLength, 'Upload-Metadata': metadata('small.bin'), 'Content-Type': OCTETS, 'Content-Length': body.byteLength };
+export async function createWithUpload(base: string, body: Buffer, agent: http.Agent, extra: http.OutgoingHttpHeaders = {}): Promise<Timed & { location: string }> {
+  const headers = { 'Upload-Length': body.byteLength, 'Upload-Metadata': metadata('small.bin'), 'Content-Type': OCTETS, 'Content-Length': body.byteLength, ...extra };
   const t = expect(await send(`${base}/files/`, 'POST', headers, body, agent), 'create-with-upload', (s) => s === 201);
   if (t.answer.headers['upload-offset'] !== String(body.byteLength)) throw new Error(`create-with-upload: offset ${t.answer.headers['upload-offset']}, sent ${body.byteLength}`);
   return { ...t, location: new URL(String(t.answer.headers.location), base).toString() };

@@ -1,6 +1,7 @@
 // Scenario 3: many small uploads — 16 KiB each with creation-with-upload (one POST carries the whole
 // file), 32 in flight at a time over keep-alive connections: uploads per second and latency.
 import crypto from 'node:crypto';
+import { benchToken } from './auth-token.ts';
 import http from 'node:http';
 import path from 'node:path';
 import { createWithUpload, uploadId } from './client.ts';
@@ -10,7 +11,10 @@ import { median, percentile, summarize } from './stats.ts';
 
 // tuspass twice: as configured by default (md5 + completion form posted and recorded in SQLite for
 // every upload), and as the upload server alone (md5, no form), which is the reference's work.
-const SIDES: Side[] = ['tuspass', 'tuspass-noform', 'reference'];
+// And 'tuspass-quiet': as 'tuspass' with metrics and logging switched off, to measure what they cost in the same run.
+// And 'tuspass-auth': as 'tuspass' with bearer tokens required, each upload with a token of its own
+// (no verified token is reused: the whole cost of verification every time).
+const SIDES: Side[] = ['tuspass', 'tuspass-auth', 'tuspass-quiet', 'tuspass-noform', 'reference'];
 const SIZE = 16 * 1024;
 const CONCURRENCY = 32;
 const WARMUP = 64;
@@ -25,7 +29,7 @@ async function burst(server: ServerProcess, body: Buffer, count: number): Promis
   const worker = async () => {
     while (next < count) {
       next++;
-      const t = await createWithUpload(server.url, body, agent);
+      const t = await createWithUpload(server.url, body, agent, server.side === 'tuspass-auth' ? { Authorization: `Bearer ${benchToken()}` } : {});
       latencies.push(t.answeredAt - t.startedAt);
       ids.push(uploadId(t.location));
     }
@@ -62,6 +66,10 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
 
   const ratioTo = (side: Side) => samples.get(`${side} rate`).map((v, i) => v / samples.get('reference rate')[i]!);
   const rate = { tuspass: median(samples.get('tuspass rate')), noform: median(samples.get('tuspass-noform rate')), reference: median(samples.get('reference rate')) };
+  // Metrics and logs on vs off, round by round (the sides alternate within each round).
+  const onOff = samples.get('tuspass rate').map((v, i) => v / samples.get('tuspass-quiet rate')[i]!);
+  // Authentication on vs off, round by round.
+  const authOnOff = samples.get('tuspass-auth rate').map((v, i) => v / samples.get('tuspass rate')[i]!);
   return {
     id: 'small',
     title: `3. ${count} uploads of 16 KiB (creation-with-upload), ${CONCURRENCY} at a time`,
@@ -74,9 +82,13 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
       ]),
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/reference', summary: summarize(ratioTo('tuspass')) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-noform/reference', summary: summarize(ratioTo('tuspass-noform')) },
+      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/tuspass-quiet (metrics+logs on/off)', summary: summarize(onOff) },
+      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-auth/tuspass (auth on/off)', summary: summarize(authOnOff) },
     ],
     targets: [
       { id: 'small', rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)', measured: rate.noform, limit: rate.reference, unit: '/s', pass: rate.noform >= rate.reference },
+      { id: 'small-metrics-logs', rule: 'metrics and logging cost at most 3% of uploads/s: tuspass / tuspass-quiet (median of rounds) >= 0.97', measured: median(onOff), limit: 0.97, unit: 'x', pass: median(onOff) >= 0.97 },
+      { id: 'small-auth', rule: 'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of rounds) >= 0.95', measured: median(authOnOff), limit: 0.95, unit: 'x', pass: median(authOnOff) >= 0.95 },
       { id: 'small-with-form', rule: 'tuspass with the completion form uploads/s >= reference uploads/s (medians)', measured: rate.tuspass, limit: rate.reference, unit: '/s', pass: rate.tuspass >= rate.reference },
     ],
     checks: [],

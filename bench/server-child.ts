@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configFor } from '../server/config.ts';
 import { startTuspass } from '../server/start.ts';
+import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -26,6 +27,16 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass') {
     // md5 is always on; the completion service runs in-process and the complete-form hook posts to it.
     const running = await startTuspass(configFor({ dataDir, port: 0 }), { completion: true, log: () => undefined });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-auth') {
+    // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
+    const running = await startTuspass(configFor({ dataDir, port: 0, authJwtSecret: BENCH_JWT_SECRET }), { completion: true, log: () => undefined });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-quiet') {
+    // As 'tuspass' with metrics (METRICS=false) and logging (LOG_LEVEL=silent) off: the difference is their cost.
+    const running = await startTuspass(configFor({ dataDir, port: 0, metrics: false, logLevel: 'silent' }), { completion: true, log: () => undefined });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-noform') {
