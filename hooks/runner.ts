@@ -29,6 +29,28 @@ export interface HookRunnerOptions {
   timeoutMs?: number;
   /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
   failOpen?: boolean;
+  /**
+   * The client request headers a notice keeps when it is stored in the queue (HOOKS_HTTP_FORWARD_HEADERS);
+   * the others are left out of the stored payload, and credentials always (NEVER_STORED_HEADERS). Default none.
+   */
+  storedHeaders?: readonly string[];
+}
+
+/**
+ * Never written to disk, even when named in HOOKS_HTTP_FORWARD_HEADERS: a queue file is read by
+ * whoever can read DATA_DIR and outlives the request. Blocking hooks (never stored) still get them,
+ * as tusd's do; notices carry the verified caller (Event.Auth) instead.
+ */
+export const NEVER_STORED_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** The payload as a queue file keeps it: only the headers named to keep, never credentials. */
+export function storedPayload(request: HookRequest, keep: ReadonlySet<string>): HookRequest {
+  const Header: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(request.Event.HTTPRequest.Header)) {
+    const lower = name.toLowerCase();
+    if (keep.has(lower) && !NEVER_STORED_HEADERS.has(lower)) Header[name] = values;
+  }
+  return { ...request, Event: { ...request.Event, HTTPRequest: { ...request.Event.HTTPRequest, Header } } };
 }
 
 /** A notice as the queue stores it: which handler it is for, and the payload. */
@@ -44,6 +66,7 @@ const KIND_PREFIX = 'hook:';
 export class HookRunner {
   private readonly log: Log;
   private readonly stopListeners: StopUploadListener[] = [];
+  private readonly storedHeaders: ReadonlySet<string>;
   /** post-receive notices left out because the queue was at its cap (counted for the log). */
   private droppedProgress = 0;
 
@@ -52,6 +75,7 @@ export class HookRunner {
     private readonly options: HookRunnerOptions = {},
   ) {
     this.log = options.log ?? console.error;
+    this.storedHeaders = new Set((options.storedHeaders ?? []).map((h) => h.toLowerCase()));
     const queue = options.queue;
     if (!queue) return;
     for (const handler of handlers) {
@@ -131,7 +155,8 @@ export class HookRunner {
         continue;
       }
       if (queue) {
-        queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request }).catch((e: Error) => {
+        const stored = storedPayload(request, this.storedHeaders);
+        queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored }).catch((e: Error) => {
           this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);
         });
       } else {

@@ -1,15 +1,24 @@
 // The completion secret: taken from the configuration, or generated at first start and kept in the
-// data directory (mode 0600) so that restarts and separate processes sharing the volume agree on it.
+// data directory (mode 0600, server/file-modes.ts) so that restarts and separate processes sharing the volume agree on it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.ts';
+import { fileModesOf, needsChmod } from './file-modes.ts';
 
 export function completionSecret(config: Config): string {
   if (config.completionSecret) return config.completionSecret;
   const file = path.join(config.dataDir, 'completion-secret');
+  // 0600, or 0640 with SHARED_GROUP_READ: a completion service running as another user reads it too.
+  const mode = fileModesOf(config).file;
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    const secret = fs.readFileSync(file, 'utf8').trim();
+    try {
+      if ((fs.statSync(file).mode & 0o777) !== mode) fs.chmodSync(file, mode);
+    } catch {
+      // Not ours to change (the other user of a split deployment): it is readable, which is what matters here.
+    }
+    return secret;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -17,7 +26,8 @@ export function completionSecret(config: Config): string {
   const secret = crypto.randomBytes(32).toString('hex');
   try {
     // 'wx' so that two processes starting together keep the first one's secret.
-    fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(file, secret + '\n', { mode, flag: 'wx' });
+    if (needsChmod(mode)) fs.chmodSync(file, mode);
     return secret;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();

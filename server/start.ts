@@ -18,6 +18,7 @@ import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { listenOn } from './listen.ts';
 import { countConnections } from './metrics.ts';
 import { tlsServerOptions } from './tls.ts';
+import { ensureDirMode, fileModesOf } from './file-modes.ts';
 import { createHttpServer, stopServer } from './network-timeout.ts';
 import { setUpOps } from './ops-server.ts';
 import { creationGate } from './upload/admission.ts';
@@ -105,6 +106,11 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   requireAuthBeyondLoopback(config);
   writableDir(config.dataDir, 'DATA_DIR');
   writableDir(config.storeDir, 'STORE_DIR');
+  // DATA_DIR holds the secret, queued payloads, the journal and the catalog: the owner's (or the
+  // group's with SHARED_GROUP_READ), also when an earlier version made it 0755.
+  const modes = fileModesOf(config);
+  ensureDirMode(config.dataDir, modes.dir, 'DATA_DIR', log);
+  if (!path.relative(config.dataDir, config.storeDir).startsWith('..')) ensureDirMode(config.storeDir, modes.dir, 'STORE_DIR', log);
   const secret = completionSecret(config);
   // TLS_CERT/TLS_KEY read and checked before anything opens (a bad file names its setting).
   const tls = tlsServerOptions(config);
@@ -117,11 +123,12 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     extensions: tusExtensions(config),
     journalPath: path.join(config.dataDir, 'completions-handled'),
     minFreeSpace: config.minFreeSpace,
+    fileModes: modes,
     log,
   });
-  const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, log });
+  const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
-  const catalog = withCompletion ? openCatalog(config.catalogPath) : undefined;
+  const catalog = withCompletion ? openCatalog(config.catalogPath, modes.file) : undefined;
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
     url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
@@ -137,7 +144,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   try {
     const context = { config, log, queue, removeUpload: (id: string) => store.remove(id), completionTarget: target };
     handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks });
-    hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen });
+    hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
     await hooks.setup();
   } catch (e) {
     await catalog?.close();

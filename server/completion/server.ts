@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.ts';
 import { createCompletionApp, type CompletionAppOptions } from './app.ts';
 import { tlsServerOptions } from '../tls.ts';
+import { fileModesOf } from '../file-modes.ts';
 import { openCatalog } from './sqlite-catalog.ts';
 import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
 import { createLog } from '../logger.ts';
@@ -24,7 +25,7 @@ export interface RunningCompletionServer {
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
   // Before anything opens: anonymous only on loopback unless ALLOW_ANONYMOUS (exit 78 otherwise).
   requireAuthBeyondLoopback(config);
-  const catalog = openCatalog(config.catalogPath);
+  const catalog = openCatalog(config.catalogPath, fileModesOf(config).file);
   const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
   const service = createCompletionApp(config, catalog, { ...options, log });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../config.ts';
 import { ERRORS, TuspassError } from '../errors.ts';
+import { PRIVATE_MODES } from '../file-modes.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
 const SCHEMA = `
@@ -69,10 +70,20 @@ function toRecord(row: Row): UploadRecord {
 }
 
 /** Opens the file, creating its directory and schema. Problems name CATALOG_PATH so start-up says what to fix. */
-function open(file: string): Database.Database {
+function open(file: string, mode: number): Database.Database {
   let db: Database.Database | undefined;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Created with its mode before SQLite opens it (SQLite makes -wal and -shm with the database's
+    // mode), and set on a catalog an earlier version left 0644: records name every stored file.
+    fs.closeSync(fs.openSync(file, 'a', mode));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        if ((fs.statSync(f).mode & 0o777) !== mode) fs.chmodSync(f, mode);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
     db = new Database(file);
     // The first statements are where "file is not a database" shows, so they belong inside the try.
     db.pragma('journal_mode = WAL');
@@ -98,8 +109,8 @@ export class SqliteCatalog implements Catalog {
   private readonly selectOwnersPage: Database.Statement;
   private readonly deleteById: Database.Statement;
 
-  constructor(readonly file: string) {
-    this.db = open(file);
+  constructor(readonly file: string, mode = PRIVATE_MODES.file) {
+    this.db = open(file, mode);
     // ON CONFLICT DO NOTHING instead of catching the constraint error: the loser of a race gets no row
     // back and reads the winner's record.
     this.insert = this.db.prepare(`INSERT INTO uploads
@@ -161,9 +172,9 @@ export class SqliteCatalog implements Catalog {
  * file that is not a database) is a configuration error naming CATALOG_PATH — exit 78, no stack —
  * like every other setting that is wrong at start.
  */
-export function openCatalog(file: string): SqliteCatalog {
+export function openCatalog(file: string, mode = PRIVATE_MODES.file): SqliteCatalog {
   try {
-    return new SqliteCatalog(file);
+    return new SqliteCatalog(file, mode);
   } catch (e) {
     if (e instanceof TuspassError && e.code === ERRORS.ERR_CATALOG_OPEN.code) throw new ConfigError([e.message.slice(e.message.indexOf('CATALOG_PATH='))]);
     throw e;

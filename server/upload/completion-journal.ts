@@ -3,16 +3,27 @@
 // marker file, and after a crash the finished uploads missing from it are the ones to announce.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { PRIVATE_MODES, writeFileWithMode } from '../file-modes.ts';
 
 export class CompletionJournal {
   private fd: number | undefined;
   /** A write failed (a full disk) and may have left part of a line: the next one starts a fresh line. */
   private torn = false;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly mode = PRIVATE_MODES.file,
+  ) {}
+
+  /** Opened with its mode, and the mode set on the descriptor: also fixes a journal an earlier version left 0644. */
+  private open(): number {
+    const fd = fs.openSync(this.file, 'a', this.mode);
+    fs.fchmodSync(fd, this.mode);
+    return fd;
+  }
 
   async handled(id: string): Promise<void> {
-    this.fd ??= fs.openSync(this.file, 'a');
+    this.fd ??= this.open();
     const fd = this.fd;
     const line = `${this.torn ? '\n' : ''}${id}\n`;
     this.torn = true;
@@ -31,7 +42,7 @@ export class CompletionJournal {
   async compact(keep: Set<string>): Promise<void> {
     this.close();
     const tmp = `${this.file}.tmp`;
-    await fsp.writeFile(tmp, [...keep].map((id) => `${id}\n`).join(''));
+    await writeFileWithMode(tmp, [...keep].map((id) => `${id}\n`).join(''), this.mode);
     await fsp.rename(tmp, this.file);
   }
 

@@ -4,6 +4,7 @@
 // restart — continues hashing where it stopped instead of re-reading.
 import fs from 'node:fs/promises';
 import type { DigestAlgorithm } from '../config.ts';
+import { writeFileWithMode } from '../file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
 export type DigestName = 'md5' | DigestAlgorithm;
@@ -24,7 +25,7 @@ export interface RunningDigests {
   /** Whether save() can write it to disk (then a resumed upload continues from it). */
   readonly resumable: boolean;
   update(chunk: Uint8Array): void | Promise<void>;
-  save(file: string): Promise<void>;
+  save(file: string, mode: number): Promise<void>;
   digests(): Promise<Digests>;
   release(): void;
 }
@@ -66,7 +67,7 @@ export class DigestState implements RunningDigests {
   }
 
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
-  async save(file: string): Promise<void> {
+  async save(file: string, mode: number): Promise<void> {
     const states = await this.thread.save(this.key);
     const saved: SavedState = { version: 1, offset: this.offset, states: {} };
     for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
@@ -74,7 +75,7 @@ export class DigestState implements RunningDigests {
     // at the next start (DigestFileStore.awaitingCompletion).
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await fs.writeFile(tmp, JSON.stringify(saved));
+      await writeFileWithMode(tmp, JSON.stringify(saved), mode);
       await fs.rename(tmp, file);
     } catch (e) {
       // A full disk cuts the temp file short: it goes, the state saved before stays.

@@ -18,6 +18,7 @@ import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
+import { needsChmod, PRIVATE_MODES, writeFileWithMode, type FileModes } from '../file-modes.ts';
 
 export interface DigestStoreOptions {
   directory: string;
@@ -31,6 +32,8 @@ export interface DigestStoreOptions {
   minFreeSpace?: number;
   /** Where a full disk and expired uploads are reported. */
   log?: Log;
+  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (server/file-modes.ts). Default 0600. */
+  fileModes?: FileModes;
 }
 
 /** What the concatenation extension records in an upload's info file. */
@@ -77,9 +80,12 @@ export class DigestFileStore extends FileStore {
   readonly space: SpaceLedger;
   private readonly log: Log;
   private readonly info: InfoStore;
+  /** Mode of every file the store creates. */
+  private readonly fileMode: number;
 
   constructor(options: DigestStoreOptions) {
     const info = new InfoStore(options.directory);
+    info.fileMode = options.fileModes?.file ?? PRIVATE_MODES.file;
     super({ directory: options.directory, configstore: info, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
     this.info = info;
     this.algorithms = options.algorithms;
@@ -87,7 +93,8 @@ export class DigestFileStore extends FileStore {
     this.space = new SpaceLedger(this.dir, options.minFreeSpace ?? 0, options.log);
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
-    this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'));
+    this.fileMode = options.fileModes?.file ?? PRIVATE_MODES.file;
+    this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'), this.fileMode);
   }
 
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
@@ -149,7 +156,13 @@ export class DigestFileStore extends FileStore {
     try {
       if (path.dirname(file) !== this.dir) await fsp.mkdir(path.dirname(file), { recursive: true });
       await new Promise<void>((resolve, reject) =>
-        fs.open(file, 'w', (e, fd) => (e ? reject(e) : fs.close(fd, (e2) => (e2 ? reject(e2) : resolve())))),
+        fs.open(file, 'w', this.fileMode, (e, fd) => {
+          if (e) return reject(e);
+          // The umask may have narrowed a group-readable mode: set it on the descriptor.
+          const close = (e1?: Error | null) => fs.close(fd, (e2) => (e1 || e2 ? reject(e1 ?? e2) : resolve()));
+          if (needsChmod(this.fileMode)) fs.fchmod(fd, this.fileMode, close);
+          else close();
+        }),
       );
       await this.configstore.set(upload.id, { ...upload, ...(concat && { concat }), ...(owner !== undefined && { owner }) } as Upload);
     } catch (e) {
@@ -254,7 +267,7 @@ export class DigestFileStore extends FileStore {
     const state = await this.stateAt(id, offset, options.size);
     const checksum = options.checksum;
     if (checksum) {
-      await writeAtomically(this.unverifiedPath(id), String(offset)).catch((e: unknown) => {
+      await writeAtomically(this.unverifiedPath(id), String(offset), this.fileMode).catch((e: unknown) => {
         throw isNoSpace(e) ? this.writeFailure(id, e) : e;
       });
     }
@@ -299,7 +312,7 @@ export class DigestFileStore extends FileStore {
       if (state.resumable) {
         // A state that cannot be saved (full disk) is only a shortcut lost: the next PATCH hashes
         // the gap since the last saved state from the file. The bytes written are kept.
-        await state.save(this.statePath(id)).catch((e: unknown) => {
+        await state.save(this.statePath(id), this.fileMode).catch((e: unknown) => {
           if (!isNoSpace(e)) throw e;
           this.forgetLive(id);
         });
@@ -518,7 +531,7 @@ export class DigestFileStore extends FileStore {
         await handle.close();
       }
       // Only a shortcut for the next request: a full disk must not fail this one.
-      await state.save(this.statePath(id)).catch((e: unknown) => {
+      await state.save(this.statePath(id), this.fileMode).catch((e: unknown) => {
         if (!isNoSpace(e)) throw e;
       });
     }
@@ -549,10 +562,10 @@ Object.defineProperty(DigestFileStore.prototype, 'checkOrCreateDirectory', {
 });
 
 /** Temp file + rename: a crash never leaves the file half-written; a full disk leaves no temp file. */
-async function writeAtomically(file: string, text: string): Promise<void> {
+async function writeAtomically(file: string, text: string, mode: number): Promise<void> {
   const tmp = `${file}.tmp`;
   try {
-    await fsp.writeFile(tmp, text);
+    await writeFileWithMode(tmp, text, mode);
     await fsp.rename(tmp, file);
   } catch (e) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);

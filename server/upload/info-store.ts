@@ -5,13 +5,18 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
+import { needsChmod, PRIVATE_MODES } from '../file-modes.ts';
 
 const readFile = promisify(fs.readFile);
 const writeFile = promisify(fs.writeFile);
 const rename = promisify(fs.rename);
 const rm = promisify(fs.rm);
+const chmod = promisify(fs.chmod);
 
 export class InfoStore extends FileKvStore<Upload> {
+  /** Mode of the info files (server/file-modes.ts): metadata names files and their owners. */
+  fileMode = PRIVATE_MODES.file;
+
   override async get(key: string): Promise<Upload | undefined> {
     try {
       return JSON.parse(await readFile(this.infoPath(key), 'utf8')) as Upload;
@@ -21,7 +26,9 @@ export class InfoStore extends FileKvStore<Upload> {
   }
 
   override async set(key: string, value: Upload): Promise<void> {
-    await writeFile(this.infoPath(key), JSON.stringify(value));
+    const file = this.infoPath(key);
+    await writeFile(file, JSON.stringify(value), { mode: this.fileMode });
+    if (needsChmod(this.fileMode)) await chmod(file, this.fileMode);
   }
 
   /**
@@ -33,7 +40,8 @@ export class InfoStore extends FileKvStore<Upload> {
     const file = this.infoPath(key);
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(value));
+      await writeFile(tmp, JSON.stringify(value), { mode: this.fileMode });
+      if (needsChmod(this.fileMode)) await chmod(tmp, this.fileMode);
       await rename(tmp, file);
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined);
