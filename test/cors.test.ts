@@ -102,3 +102,19 @@ test('CORS_ORIGINS is checked at start: origins only, or * alone', async () => {
     assert.throws(() => load({ CORS_ORIGINS: bad }), (e: unknown) => e instanceof ConfigError && /CORS_ORIGINS/.test(e.message), bad);
   }
 });
+
+test('with authentication on, refusals reach a listed page (401 readable), and preflights need no token', async (t) => {
+  const s = await startTestServer(t, { corsOrigins: [APP], authJwtSecret: 'a-jwt-secret-for-the-cors-test-0123456789' });
+  for (const [method, url] of [['POST', s.endpoint], ['HEAD', `${s.endpoint}0000000000000000000000000000dead`], ['GET', `${s.url}/api/uploads`]] as const) {
+    const refused = await tus(method, url, { Origin: APP, 'Upload-Length': '1' });
+    assert.equal(refused.status, 401, `${method} ${url}`);
+    assert.equal(refused.headers['access-control-allow-origin'], APP, `${method}: the page can read the 401`);
+    const other = await tus(method, url, { Origin: EVIL, 'Upload-Length': '1' });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  }
+  for (const url of [s.endpoint, `${s.url}/api/uploads/1`]) {
+    const preflight = await tus('OPTIONS', url, { Origin: APP, 'Access-Control-Request-Method': url.includes('/api/') ? 'DELETE' : 'POST', 'Access-Control-Request-Headers': 'authorization' });
+    assert.ok(preflight.status === 204 || preflight.status === 200, `${url}: ${preflight.status}`);
+    assert.equal(preflight.headers['access-control-allow-origin'], APP);
+  }
+});
