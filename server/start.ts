@@ -15,6 +15,7 @@ import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
 import { createLog } from './logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
+import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
 import { countConnections } from './metrics.ts';
 import { tlsServerOptions } from './tls.ts';
@@ -160,7 +161,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => store.remove(id) }) : apiProxy(target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(target.url);
   const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
 

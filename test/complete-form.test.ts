@@ -63,6 +63,7 @@ test('the form carries nginx-style fields, pass-through fields, digests and a va
     'upload.sha1': sha1(bytes),
     'upload.crc32': crc32(bytes),
     'upload.id': id,
+    'upload.owner': '',
     name: 'Ann',
     description: 'sales',
   });

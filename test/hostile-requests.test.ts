@@ -20,6 +20,14 @@ const run = promisify(execFile);
 const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
 
 /** A finished upload of `bytes`; its URL. */
+/** Removes a finished upload the only way there is (tus DELETE answers 403 for it): with its catalog record. */
+async function removeFinished(s: TestServer, url: string): Promise<{ status: number }> {
+  const records = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<{ id: string; upload_id: string }>;
+  const record = records.find((r) => r.upload_id === idOf(url));
+  assert.ok(record, `a record of ${url}`);
+  return fetch(`${s.url}/api/uploads/${record.id}`, { method: 'DELETE' });
+}
+
 async function finished(s: TestServer, bytes: Buffer, meta: Record<string, string> = {}): Promise<string> {
   const url = await create(s.endpoint, bytes.length, meta);
   const res = await patch(url, 0, bytes);
@@ -134,7 +142,7 @@ test('GET racing DELETE: a download under way reads to the end; racing GETs answ
       res.once('data', () => {
         res.pause();
         void (async () => {
-          const del = await tus('DELETE', url);
+          const del = await removeFinished(s, url);
           assert.equal(del.status, 204);
           assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((f) => f.startsWith(idOf(url))), []);
           res.resume();
@@ -155,8 +163,9 @@ test('GET racing DELETE: a download under way reads to the end; racing GETs answ
     const res = await fetch(url2, { headers: { 'Tus-Resumable': '1.0.0' } });
     return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
   };
+  await recordsWhenPresent(s.url, 1);
   const before = Array.from({ length: 12 }, download);
-  const del = tus('DELETE', url2);
+  const del = removeFinished(s, url2);
   const after = Array.from({ length: 12 }, download);
   assert.equal((await del).status, 204);
   const statuses = new Set<number>();
