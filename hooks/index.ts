@@ -7,6 +7,7 @@ export {
   type HookEventType,
   type HookUpload,
   type HookHTTPRequest,
+  type HookAuth,
   type HookRequest,
   type HookHTTPResponse,
   type HookResponse,
