@@ -41,7 +41,9 @@ test('defect 2: a final concatenation racing a DELETE of a partial never crashes
     if (fin.status === 201) {
       const id = idOf(fin.headers.location!);
       assert.equal(md5(fs.readFileSync(s.store.filePath(id))), md5(Buffer.concat([a, b])), 'the final holds both partials whole');
-      assert.equal((await tus('DELETE', fin.headers.location!)).status, 204);
+      // A finished upload belongs to the catalog (a tus DELETE answers 403): removed from the store here.
+      assert.equal((await tus('DELETE', fin.headers.location!)).status, 403);
+      await s.store.remove(id);
     } else {
       assert.match(fin.body, /^ERR_CONCAT_PARTIAL_NOT_FOUND/);
     }
@@ -129,7 +131,9 @@ test('expiry (on by default) releases what an expired upload was owed; a creatio
   const url = await create(s.endpoint, 5_000_000);
   assert.equal(s.store.space.owed, 5_000_000);
   await new Promise((r) => setTimeout(r, 1100));
-  assert.equal(await s.store.deleteExpired(), 1);
+  // The periodic sweep (every second at this period) may have removed it already: either way, once.
+  const removedNow = await s.store.deleteExpired();
+  assert.ok(removedNow === 1 || s.logs.some((l) => /expired upload/.test(l)), `removed now: ${removedNow}; ${s.logs.join('\n')}`);
   assert.equal(s.store.space.owed, 0, 'the sweep released the owed bytes');
   assert.equal((await tus('HEAD', url)).status, 404);
 
