@@ -20,11 +20,12 @@ const CONCURRENCY = 32;
 const WARMUP = 64;
 
 /** Runs `count` uploads with `CONCURRENCY` workers; returns the wall time and each upload's latency. */
-async function burst(server: ServerProcess, body: Buffer, count: number): Promise<{ ms: number; latencies: number[] }> {
+async function burst(server: ServerProcess, body: Buffer, count: number): Promise<{ ms: number; latencies: number[]; cpuMs: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const latencies: number[] = [];
   const ids: string[] = [];
   let next = 0;
+  const cpuBefore = server.cpuMs();
   const started = performance.now();
   const worker = async () => {
     while (next < count) {
@@ -36,9 +37,11 @@ async function burst(server: ServerProcess, body: Buffer, count: number): Promis
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const ms = performance.now() - started;
+  // Read before the removals below, which are the client's work.
+  const cpuMs = server.cpuMs() - cpuBefore;
   agent.destroy();
   for (const id of ids) removeUpload(server.storeDir, id);
-  return { ms, latencies };
+  return { ms, latencies, cpuMs };
 }
 
 export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
@@ -53,8 +56,9 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
     for (const server of servers.values()) await burst(server, body, WARMUP);
     for (let round = 0; round < ctx.rounds; round++) {
       for (const side of rotate(SIDES, round)) {
-        const { ms, latencies } = await burst(servers.get(side)!, body, count);
+        const { ms, latencies, cpuMs } = await burst(servers.get(side)!, body, count);
         samples.add(`${side} rate`, count / (ms / 1000));
+        samples.add(`${side} cpu`, (cpuMs * 1000) / count);
         samples.add(`${side} p50`, percentile(latencies, 50));
         samples.add(`${side} p99`, percentile(latencies, 99));
       }
@@ -70,6 +74,11 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
   const onOff = samples.get('tuspass rate').map((v, i) => v / samples.get('tuspass-quiet rate')[i]!);
   // Authentication on vs off, round by round.
   const authOnOff = samples.get('tuspass-auth rate').map((v, i) => v / samples.get('tuspass rate')[i]!);
+  // The same costs as server CPU time per upload (steadier on a shared machine): off / on, so 0.97
+  // means the feature adds 3% to what an upload costs the server.
+  const cpuRatio = (on: Side, off: Side) => samples.get(`${off} cpu`).map((v, i) => v / samples.get(`${on} cpu`)[i]!);
+  const onOffCpu = cpuRatio('tuspass', 'tuspass-quiet');
+  const authOnOffCpu = cpuRatio('tuspass-auth', 'tuspass');
   return {
     id: 'small',
     title: `3. ${count} uploads of 16 KiB (creation-with-upload), ${CONCURRENCY} at a time`,
@@ -79,11 +88,14 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
         { metric: 'uploads per second', unit: '/s', side, summary: summarize(samples.get(`${side} rate`)) },
         { metric: 'latency p50', unit: 'ms', side, summary: summarize(samples.get(`${side} p50`)) },
         { metric: 'latency p99', unit: 'ms', side, summary: summarize(samples.get(`${side} p99`)) },
+        { metric: 'server CPU per upload', unit: 'µs', side, summary: summarize(samples.get(`${side} cpu`)) },
       ]),
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/reference', summary: summarize(ratioTo('tuspass')) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-noform/reference', summary: summarize(ratioTo('tuspass-noform')) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/tuspass-quiet (metrics+logs on/off)', summary: summarize(onOff) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-auth/tuspass (auth on/off)', summary: summarize(authOnOff) },
+      { metric: 'ratio CPU per upload', unit: 'x', side: 'quiet/tuspass (metrics+logs off/on)', summary: summarize(onOffCpu) },
+      { metric: 'ratio CPU per upload', unit: 'x', side: 'tuspass/tuspass-auth (auth off/on)', summary: summarize(authOnOffCpu) },
     ],
     targets: [
       { id: 'small', rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)', measured: rate.noform, limit: rate.reference, unit: '/s', pass: rate.noform >= rate.reference },

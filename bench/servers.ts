@@ -1,5 +1,5 @@
 // Starts and stops the server children (server-child.ts) and asks them for their memory.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ export interface ServerProcess {
   storeDir: string;
   /** Current and peak (VmHWM) resident set of the server process, in bytes. */
   memory(): Promise<{ rss: number; peakRss: number }>;
+  /** CPU time the server process (all its threads) has used so far, in ms (/proc/<pid>/stat). */
+  cpuMs(): number;
   /** Closes the server and lets the process exit normally (profiles get written). */
   stop(): Promise<void>;
   /** SIGKILL: a crash, for the resume scenario. */
@@ -82,6 +84,7 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
     side,
     url: ready.url,
     pid: child.pid!,
+    cpuMs: () => processCpuMs(child.pid!),
     dataDir,
     storeDir: ready.storeDir,
     async memory() {
@@ -106,4 +109,20 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
 /** Deletes an upload's file and everything beside it (.json info, .digest state), so the disk does not fill up between rounds. */
 export function removeUpload(storeDir: string, id: string): void {
   for (const name of fs.readdirSync(storeDir)) if (name.startsWith(id)) fs.rmSync(path.join(storeDir, name), { force: true });
+}
+
+/** Clock ticks per second of /proc's times (USER_HZ): 100 on Linux unless the kernel says otherwise. */
+let ticksPerSecond: number | undefined;
+
+/**
+ * utime + stime of a process, all threads included, in ms. Server CPU time per upload is steadier
+ * than uploads per second on a shared 2-core machine: it does not count the time a server waited
+ * for the client or for a core.
+ */
+export function processCpuMs(pid: number): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, in parentheses): utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }
