@@ -26,22 +26,22 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   fs.mkdirSync(storeDir, { recursive: true });
   if (side === 'tuspass') {
     // md5 is always on; the completion service runs in-process and the complete-form hook posts to it.
-    const running = await startTuspass(configFor({ dataDir, port: 0 }), { completion: true, log: () => undefined });
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-auth') {
     // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
-    const running = await startTuspass(configFor({ dataDir, port: 0, authJwtSecret: BENCH_JWT_SECRET }), { completion: true, log: () => undefined });
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', authJwtSecret: BENCH_JWT_SECRET }), { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-quiet') {
     // As 'tuspass' with metrics (METRICS=false) and logging (LOG_LEVEL=silent) off: the difference is their cost.
-    const running = await startTuspass(configFor({ dataDir, port: 0, metrics: false, logLevel: 'silent' }), { completion: true, log: () => undefined });
+    const running = await startTuspass(configFor({ dataDir, port: 0, metrics: false, logLevel: 'silent' }), { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-noform') {
     // The upload server alone, like for like with the reference: md5 on, no completion form.
-    const running = await startTuspass(configFor({ dataDir, port: 0, hooksBuiltin: [] }), { completion: false, log: () => undefined });
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', hooksBuiltin: [] }), { completion: false });
     return { url: running.url, close: running.close, storeDir };
   }
   const server = side === 'reference' ? await startReferenceServer(storeDir) : await startRawServer(storeDir, { md5: side === 'raw' });

@@ -78,8 +78,16 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
     fs.mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child = fork(await bundledChild(), [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ready = await nextMessage(child, 'ready', `${side} server`);
+  // The server's log goes to a file beside its data directory, as a deployment's would (a terminal
+  // or a discarded sink would price logging wrongly); its last lines are printed if it fails to start.
+  const logFile = `${dataDir}.log`;
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const logFd = fs.openSync(logFile, 'a');
+  const child = fork(await bundledChild(), [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', logFd, 'ipc'] });
+  fs.closeSync(logFd);
+  const ready = await nextMessage(child, 'ready', `${side} server`).catch((e: Error) => {
+    throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n')}`);
+  });
   return {
     side,
     url: ready.url,
