@@ -26,8 +26,15 @@ function newestSource(dir) {
   return newest;
 }
 
+/**
+ * An installed package (npm pack / npm install -g) ships the bundles built at pack time (prepack) and
+ * no server sources: it never rebuilds, so nothing is written into the install directory at run time.
+ */
+export const INSTALLED = !fs.existsSync(path.join(ROOT, 'server'));
+
 /** True when the bundle is missing or older than a source file (a checkout, an edit). */
 export function bundleIsStale() {
+  if (INSTALLED) return false;
   let built;
   try {
     built = fs.statSync(BUNDLE).mtimeMs;
@@ -66,6 +73,7 @@ export async function buildBundle() {
 }
 
 export async function ensureBundle() {
+  if (INSTALLED && !fs.existsSync(BUNDLE)) throw new Error(`tuspass: this package has no ${path.relative(ROOT, BUNDLE)}; it was packed without \`npm run build\` (prepack)`);
   if (bundleIsStale()) await buildBundle();
   return BUNDLE;
 }

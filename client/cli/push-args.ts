@@ -1,6 +1,7 @@
 // Command line of `tuspass push`: flags as in the old nginx-upload push script
 // (--host/--port/--schema) plus --endpoint, metadata, and resume/retry knobs.
 import { parseArgs } from 'node:util';
+import { UNIT_CONVENTION } from '../shared/units.ts';
 
 export interface PushOptions {
   /** tus creation endpoint, e.g. http://127.0.0.1:1080/files/ */
@@ -41,6 +42,8 @@ Uploads files to a tuspass (or any tus 1.0.0) server, resuming where an earlier 
                        server's concatenation extension)
   --token JWT          bearer token sent on every request (default: TUSPASS_TOKEN)
   -h, --help           this text
+
+Sizes and speeds are decimal, as disks and networks count them: ${UNIT_CONVENTION}.
 
 Exit codes: see client/cli/README.md (0 ok, 3 local file, 4 unreachable, 5 rejected by the
 server, 6 rejected by the completion service, 7 completion pending).

@@ -3,6 +3,12 @@
 
 const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'] as const;
 
+/**
+ * The one convention, said where sizes are shown (the page's footer, `tuspass push --help`): decimal
+ * SI units, as disk makers and network speeds count, so a 1 GiB file shows as "1.1 GB".
+ */
+export const UNIT_CONVENTION = '1 kB = 1000 bytes, 1 MB = 1000 kB, 1 GB = 1000 MB (a 1 GiB file shows as 1.1 GB)';
+
 /** Decimal units (1 kB = 1000 B) like the issue's "412 MB of 1.0 GB"; one decimal below 10. */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '?';

@@ -194,7 +194,8 @@ const PREBUILT_WORKER = path.join(PACKAGE_ROOT, 'dist', 'hash-worker.cjs');
 function prebuiltWorker(): string | undefined {
   try {
     const built = fs.statSync(PREBUILT_WORKER).mtimeMs;
-    if (WORKER_SOURCES.some((f) => fs.statSync(f).mtimeMs > built)) return undefined;
+    // An installed package ships no sources (bin/bundle.js INSTALLED): the prebuilt worker is all there is.
+    if (WORKER_SOURCES.some((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs > built)) return undefined;
     return fs.readFileSync(PREBUILT_WORKER, 'utf8');
   } catch {
     return undefined;
