@@ -47,6 +47,10 @@ export const ERRORS = table({
   ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
+  // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).
+  ERR_UPLOAD_LOCKED: { status: 423, message: 'another request holds this upload and did not let go in time; try again' },
+  ERR_LOCK_UNAVAILABLE: { status: 503, message: 'the lock service (Redis) cannot be reached; nothing was written; try again later' },
+  ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },

@@ -32,6 +32,7 @@ import { TUS_PATH } from './upload/tus-headers.ts';
 import { createTusServer } from './upload/tus-server.ts';
 import { UploadEvents } from './upload/upload-events.ts';
 import { MemoryLocker } from '@tus/server';
+import { RedisLocker } from './upload/redis-locker.ts';
 
 export interface StartOptions {
   /** Serve the completion service (/complete/, /api/uploads) from the same process and port. Default true. */
@@ -39,6 +40,8 @@ export interface StartOptions {
   /** Extra hook handlers, run after the configured ones and before the built-in complete-form. */
   hooks?: HookHandler[];
   log?: (line: string) => void;
+  /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one Redis. */
+  redisPrefix?: string;
 }
 
 export interface RunningTuspass {
@@ -122,7 +125,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
     extensions: tusExtensions(config),
-    journalPath: path.join(config.dataDir, 'completions-handled'),
+    // Several instances on one store (REDIS_URL) share the journal beside the uploads.
+    journalPath: config.redisUrl ? undefined : path.join(config.dataDir, 'completions-handled'),
     minFreeSpace: config.minFreeSpace,
     fileModes: modes,
     log,
@@ -154,8 +158,20 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   for (const line of describeHandlers(handlers)) log(line);
 
   const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
-  // One locker for @tus/server's handlers and ours: requests on one upload never interleave.
-  const locker = new MemoryLocker();
+  // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
+  // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
+  let redisLocker: RedisLocker | undefined;
+  if (config.redisUrl) {
+    try {
+      redisLocker = await RedisLocker.connect(config.redisUrl, { ttlMs: config.redisLockTtlMs, log, prefix: options.redisPrefix });
+    } catch (e) {
+      await hooks.close();
+      await catalog?.close();
+      throw new ConfigError([(e as Error).message]);
+    }
+    store.fence = redisLocker;
+  }
+  const locker = redisLocker ?? new MemoryLocker();
   const tus = createTusServer(config, store, events, locker, log);
   const admission = creationGate({ space: store.space, queue, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
@@ -216,6 +232,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
       else await Promise.race([queue.close(), new Promise((r) => setTimeout(r, QUEUE_CLOSE_MS).unref())]);
       await hooks.close();
       await catalog?.close();
+      await redisLocker?.close();
     },
   };
 }

@@ -18,6 +18,7 @@ import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
 import { CompletionJournal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
+import type { WriteFence } from './redis-locker.ts';
 import { needsChmod, PRIVATE_MODES, writeFileWithMode, type FileModes } from '../file-modes.ts';
 
 export interface DigestStoreOptions {
@@ -82,6 +83,13 @@ export class DigestFileStore extends FileStore {
   private readonly info: InfoStore;
   /** Mode of every file the store creates. */
   private readonly fileMode: number;
+  /**
+   * With several instances on one store (REDIS_URL): every write proves its lock first, and the
+   * version of the bytes it ends at is kept beside the live state. A live state whose version is no
+   * longer the shared one was overtaken by another instance's writes: loaded again from the shared file.
+   */
+  fence: WriteFence | undefined;
+  private readonly liveVersions = new Map<string, number>();
 
   constructor(options: DigestStoreOptions) {
     const info = new InfoStore(options.directory);
@@ -264,7 +272,21 @@ export class DigestFileStore extends FileStore {
   }
 
   private async appendBusy(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
+    const fence = this.fence;
+    let version = 0;
+    if (fence) {
+      version = await fence.begin(id);
+      // Another instance wrote since this one's live state was made (same offset or not): not trusted.
+      if (this.liveVersions.get(id) !== version) this.forgetLive(id);
+    }
     const state = await this.stateAt(id, offset, options.size);
+    const beforeWrite = fence
+      ? async (end: number) => {
+          version = await fence.advance(id, version, end);
+          this.liveVersions.set(id, version);
+        }
+      : undefined;
+    if (fence) this.liveVersions.set(id, version);
     const checksum = options.checksum;
     if (checksum) {
       await writeAtomically(this.unverifiedPath(id), String(offset), this.fileMode).catch((e: unknown) => {
@@ -283,6 +305,7 @@ export class DigestFileStore extends FileStore {
         this.space.progress(id, position);
         onProgress?.(position);
       },
+      beforeWrite,
     );
     let exceeded = false;
     let failure: unknown;
@@ -292,6 +315,13 @@ export class DigestFileStore extends FileStore {
       failure = e;
     } finally {
       await appender.close();
+    }
+    // A writer that lost its lock writes nothing more, not even its digest state or a checksum undo
+    // (the next holder may already have moved the upload on): its live state goes, the saved one is
+    // caught up from the file. (A checksummed body's marker stays: undone at the next start.)
+    if (failure instanceof TuspassError && (failure.code === ERRORS.ERR_LOCK_LOST.code || failure.code === ERRORS.ERR_LOCK_UNAVAILABLE.code)) {
+      this.forgetLive(id);
+      throw failure;
     }
     if (checksum) {
       // An interrupted body cannot be verified, so it is dropped like a mismatching one.
@@ -433,7 +463,9 @@ export class DigestFileStore extends FileStore {
    */
   async awaitingCompletion(): Promise<string[]> {
     const names = await fsp.readdir(this.dir);
-    await this.undoUnverified(names);
+    // On a store shared by several instances (fence set), a marker may belong to a PATCH running
+    // on another instance right now: not undone here.
+    if (!this.fence) await this.undoUnverified(names);
     const handled = await this.journal.ids();
     const present = new Set(names);
     const waiting: string[] = [];
@@ -441,6 +473,8 @@ export class DigestFileStore extends FileStore {
     const leftovers: string[] = [];
     for (const name of names) {
       if (TEMP_FILE.test(name)) {
+        // Shared store: another instance's temp file, about to be renamed.
+        if (this.fence) continue;
         leftovers.push(name);
         continue;
       }
@@ -473,6 +507,7 @@ export class DigestFileStore extends FileStore {
   private forgetLive(id: string): void {
     this.live.get(id)?.release();
     this.live.delete(id);
+    this.liveVersions.delete(id);
   }
 
   /**

@@ -41,14 +41,19 @@ export class FileAppender {
     private position: number,
     private readonly onWritten: (bytes: Buffer) => void | Promise<void>,
     private readonly onFlushed?: (position: number) => void,
+    private readonly beforeWrite?: (end: number) => Promise<void>,
   ) {}
 
   /**
    * `onWritten` may return a promise to slow the writing down (the hashing thread has a backlog). It
    * must be done with the bytes when it returns (or its promise settles): the buffer is reused.
    */
-  static async open(path: string, position: number, onWritten: (bytes: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void): Promise<FileAppender> {
-    return new FileAppender(await open(path, 'r+'), position, onWritten, onFlushed);
+  /**
+   * `beforeWrite` runs before each buffer is written, told where the file will end: a fence
+   * (redis-locker.ts) that throws when this writer no longer holds the upload, so nothing more is written.
+   */
+  static async open(path: string, position: number, onWritten: (bytes: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void, beforeWrite?: (end: number) => Promise<void>): Promise<FileAppender> {
+    return new FileAppender(await open(path, 'r+'), position, onWritten, onFlushed, beforeWrite);
   }
 
   /**
@@ -119,6 +124,7 @@ export class FileAppender {
   /** Writes buffer[0, length) and hands it over; the buffer goes back to the pool either way. */
   private async flush(buffer: Buffer, length: number): Promise<void> {
     try {
+      if (this.beforeWrite) await this.beforeWrite(this.position + length);
       for (let done = 0; done < length; ) {
         const bytesWritten = await write(this.fd, buffer, done, length - done, this.position);
         this.position += bytesWritten;
