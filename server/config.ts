@@ -2,6 +2,7 @@
 // Each setting has a flag, an environment variable, a default and a doc line; load() reads them all,
 // collects every problem at once (naming the setting) and returns a frozen object.
 import path from 'node:path';
+import { DEFAULT_FORM_FIELDS, parseFormTemplates, type FormTemplates } from './upload/multipart/templates.ts';
 import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
 import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration, parseSize } from '../hooks/settings.ts';
 import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
@@ -40,6 +41,10 @@ export interface Config {
   passFields: RegExp;
   /** Completion statuses after which the uploaded file is deleted. Default 400-501,505-599. */
   cleanupStatuses: StatusRanges;
+  /** Path of the nginx-upload-module style multipart endpoint (also with a trailing slash). Default /upload. */
+  uploadFormPath: string;
+  /** The multipart form's per-file field templates (upload_set_form_field/upload_aggregate_form_field). Default the seed's. */
+  multipartFormFields: FormTemplates;
   /** How long one completion POST may take, in ms. Default 30000. */
   completionTimeoutMs: number;
   /** First retry delay of a queued completion notice, in ms (doubles up to the max). Default 1000. */
@@ -190,6 +195,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures (default generated into DATA_DIR/completion-secret)', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
   { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through (default ^(name|description|terminal|submit)$)', parse: regex },
+  { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash (default /upload)', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
+  { key: 'multipartFormFields', flag: '--multipart-form-fields', env: 'MULTIPART_FORM_FIELDS', doc: 'per-file fields of the multipart form, <name>=<value> comma-separated with the upload module\'s variables (default the seed\'s .name .content_type .path .md5 .size)', parse: parseFormTemplates },
   { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload (default 400-501,505-599)', parse: parseStatusRanges },
   { key: 'completionTimeoutMs', flag: '--completion-timeout', env: 'COMPLETION_TIMEOUT_MS', doc: 'completion POST timeout in ms (default 30000)', parse: integer(1) },
   { key: 'retryMinMs', flag: '--retry-min', env: 'RETRY_MIN_MS', doc: 'first retry delay of a queued notice in ms (default 1000)', parse: integer(1) },
@@ -308,6 +315,8 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     digests: v.digests ?? [],
     passFields: v.passFields ?? /^(name|description|terminal|submit)$/,
     cleanupStatuses: v.cleanupStatuses ?? parseStatusRanges('400-501,505-599'),
+    uploadFormPath: v.uploadFormPath ?? '/upload',
+    multipartFormFields: v.multipartFormFields ?? parseFormTemplates(DEFAULT_FORM_FIELDS),
     completionTimeoutMs: v.completionTimeoutMs ?? 30_000,
     retryMinMs: v.retryMinMs ?? 1000,
     retryMaxMs: v.retryMaxMs ?? 300_000,

@@ -63,6 +63,12 @@ export const ERRORS = table({
   ERR_SCOPE_MISSING: { status: 403, message: 'the bearer token lacks the scope this request needs' },
   ERR_TOKEN_MAX_SIZE_EXCEEDED: { status: 413, message: 'the upload is larger than the token allows (max_size)' },
   ERR_UPLOAD_FINISHED: { status: 403, message: 'a finished upload belongs to the catalog: remove it with DELETE /api/uploads/<id>' },
+  // The nginx upload module's endpoint (server/upload/multipart/): multipart/form-data and its resumable mode.
+  ERR_MULTIPART_INVALID: { status: 400, message: 'the multipart/form-data body is malformed (no boundary, cut short, part headers too large or too many parts); nothing of it is kept' },
+  ERR_MULTIPART_NO_FILE: { status: 400, message: 'the multipart/form-data body holds no file' },
+  ERR_MULTIPART_TIMEOUT: { status: 408, message: 'the multipart body stopped arriving (NETWORK_TIMEOUT); nothing of it is kept' },
+  ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing or malformed' },
+  ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the body length)' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

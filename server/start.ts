@@ -25,6 +25,8 @@ import { setUpOps } from './ops-server.ts';
 import { creationGate } from './upload/admission.ts';
 import { apiProxy } from './upload/api-proxy.ts';
 import { createUploadApp } from './upload/app.ts';
+import { MultipartCompletion } from './upload/multipart/completion.ts';
+import { multipartRoutes } from './upload/multipart/routes.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './upload/hash-thread.ts';
@@ -178,7 +180,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(target.url);
-  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
+  const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
+  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, log });
+  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.

@@ -75,7 +75,7 @@ test('a good signed form is recorded, listed and downloadable with the same byte
   const res = await s.post(form);
   assert.equal(res.status, 200);
   const answer = (await res.json()) as { id: string; url: string };
-  assert.deepEqual(answer, { id: answer.id, name: 'abc123.bin', size: bytes.length, md5: md5(bytes), url: `/api/uploads/${answer.id}/file` });
+  assert.deepEqual(answer, { message: 'Upload Complete', id: answer.id, name: 'abc123.bin', size: bytes.length, md5: md5(bytes), url: `/api/uploads/${answer.id}/file` });
 
   const list = await s.list();
   assert.equal(list.length, 1);

@@ -37,9 +37,26 @@ function findField(params: URLSearchParams): string {
   return candidates[0]!;
 }
 
+/**
+ * Every file of a form: a multipart request's form (server/upload/multipart/) names several, each
+ * under its own prefix with all of `.path`, `.size`, `.md5` and `.id`; the pass-through fields are
+ * the keys under none of them. A form with one such prefix is parseCompletionForm's.
+ */
+export function parseCompletionForms(body: string): CompletionForm[] {
+  const params = new URLSearchParams(body);
+  const complete = [...new Set([...params.keys()].filter((k) => k.endsWith('.path')).map((k) => k.slice(0, -'.path'.length)))]
+    .filter((p) => FIELD_NAME.test(p) && ['size', 'md5', 'id'].every((s) => params.has(`${p}.${s}`)));
+  if (complete.length < 2) return [parseCompletionForm(body)];
+  return complete.map((field) => parseFields(params, field, complete));
+}
+
 export function parseCompletionForm(body: string): CompletionForm {
   const params = new URLSearchParams(body);
   const field = findField(params);
+  return parseFields(params, field, [field]);
+}
+
+function parseFields(params: URLSearchParams, field: string, files: string[]): CompletionForm {
   const key = (name: string) => `${field}.${name}`;
   const optional = (name: string) => params.get(key(name)) ?? undefined;
   const required = (name: string): string => {
@@ -67,7 +84,7 @@ export function parseCompletionForm(body: string): CompletionForm {
   const fields: Record<string, string> = {};
   // A key that reads as another field's generated one (`file2.md5`) is no pass-through field: the
   // sender never passes such keys (contract version 2), so it is not recorded as one either.
-  for (const [k, v] of params) if (!k.startsWith(`${field}.`) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
+  for (const [k, v] of params) if (!files.some((f) => k.startsWith(`${f}.`)) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
 
   const sha1 = hex('sha1', optional('sha1'), 40);
   const crc32 = hex('crc32', optional('crc32'), 8);

@@ -7,19 +7,25 @@ import { ERRORS, TuspassError } from '../errors.ts';
 import { completionSecret } from '../secret.ts';
 import { checkSignature, SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
-import { parseCompletionForm } from './form.ts';
+import { parseCompletionForms } from './form.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
 
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
 
 /** What the service answers to a recorded form (the contract's 200 body). */
 export interface FormAnswer {
+  /** What the seed's Django view answered ({"message": "Upload Complete"}): its clients read it. */
+  message: string;
   id: string;
   name: string;
   size: number;
   md5: string;
   url: string;
+  /** Every file of a multipart request's form, when it names several (the first one's record is the answer's own). */
+  files?: Array<Omit<FormAnswer, 'message' | 'files'>>;
 }
+
+export const UPLOAD_COMPLETE = 'Upload Complete';
 
 export type FormReceiver = (body: Buffer, signature: string | undefined) => Promise<FormAnswer>;
 
@@ -30,16 +36,23 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
     // The completion-form key, within SIGNATURE_TOLERANCE: a hook payload or an old form replayed here is refused.
     const check = checkSignature(secret, 'completion-form', body, signature, { toleranceMs: config.signatureToleranceMs });
     if (!check.ok) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID, undefined, `signature ${check.reason}`);
-    const form = parseCompletionForm(body.toString('utf8'));
-    const onDisk = await checkStorePath(config.storeDir, form.path);
-    if (onDisk.size !== form.size) {
-      // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the store.
-      throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
+    const forms = parseCompletionForms(body.toString('utf8'));
+    // Every file checked before any is recorded: a form is recorded whole or not at all.
+    for (const form of forms) {
+      const onDisk = await checkStorePath(config.storeDir, form.path);
+      if (onDisk.size !== form.size) {
+        // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the store.
+        throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
+      }
     }
-    const { field: _field, ...upload } = form;
-    // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
-    const { record } = await catalog.record(upload);
-    return { id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) };
+    const answers = [];
+    for (const form of forms) {
+      const { field: _field, ...upload } = form;
+      // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
+      const { record } = await catalog.record(upload);
+      answers.push({ id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) });
+    }
+    return { message: UPLOAD_COMPLETE, ...answers[0]!, ...(answers.length > 1 && { files: answers }) };
   };
 }
 

@@ -44,6 +44,8 @@ export interface UploadAppDeps {
   api?: express.RequestHandler;
   /** /healthz, /readyz, /metrics (server/ops-routes.ts). */
   ops?: express.RequestHandler;
+  /** POST UPLOAD_FORM_PATH: the nginx upload module's multipart and resumable uploads (multipart/routes.ts). */
+  multipart?: express.RequestHandler;
 }
 
 /** Another method on a tus URL: 405 with the methods that URL takes (RFC 9110: "MUST generate an Allow header"). */
@@ -105,6 +107,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.all(one, methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
   // /health stays as an alias of /healthz.
   if (deps.ops) app.use(deps.ops);
+  if (deps.multipart) app.use(deps.multipart);
   app.use(pageRouter());
   app.use('/api/uploads', cors(origins, API_CORS));
   if (deps.api) app.use(deps.api);

@@ -1,0 +1,134 @@
+// The altered form of one multipart request, as the nginx upload module builds it: every file under
+// its own prefix (its form-field name), the pass-through fields once, signed and posted exactly like
+// the tus path's form (hooks/complete-form: contract version 2, same headers, same queueing when the
+// app is down, CLEANUP_STATUSES removing the request's files).
+import type { DigestFileStore } from '../digest-store.ts';
+import type { Digests } from '../digest-state.ts';
+import type { Log } from '../../logger.ts';
+import type { NoticeQueue } from '../../../hooks/queue.ts';
+import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
+import { impersonatesGenerated } from '../../../hooks/complete-form/form.ts';
+import { postForm, type PostTarget } from '../../../hooks/complete-form/post.ts';
+import { completionNotices } from '../../metrics.ts';
+import type { FormTemplates, Variable } from './templates.ts';
+
+/** One file of the request, written and hashed. */
+export interface ReceivedFile {
+  /** The store's upload id of the file. */
+  id: string;
+  /** `<field>`: the part's form-field name, made unique within the request. */
+  field: string;
+  name: string;
+  contentType: string;
+  digests: Digests;
+  owner: string;
+}
+
+const KIND = 'complete-multipart';
+
+interface QueuedForm {
+  uploadIds: string[];
+  form: string;
+}
+
+export interface MultipartCompletionDeps {
+  store: DigestFileStore;
+  target: PostTarget;
+  queue: NoticeQueue;
+  passFields: RegExp;
+  templates: FormTemplates;
+  log: Log;
+}
+
+export interface CompletionAnswer {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+  /** The form reached the built-in completion service and was recorded. */
+  recordedHere: boolean;
+}
+
+/** The form: per file what FORM templates say (the seed's fields by default), then the pass-through fields. */
+export function multipartForm(files: ReceivedFile[], fields: Array<[string, string]>, deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>): URLSearchParams {
+  const form = new URLSearchParams();
+  files.forEach((f, i) => {
+    const path = deps.store.filePath(f.id);
+    const d = f.digests;
+    const vars: Record<Variable, string> = {
+      upload_field_name: f.field,
+      upload_file_name: f.name,
+      upload_content_type: f.contentType,
+      upload_tmp_path: path,
+      upload_file_md5: d.md5,
+      upload_file_md5_uc: d.md5.toUpperCase(),
+      upload_file_sha1: d.sha1 ?? '',
+      upload_file_sha1_uc: (d.sha1 ?? '').toUpperCase(),
+      upload_file_crc32: d.crc32 ?? '',
+      upload_file_size: String(d.size),
+      upload_file_number: String(i + 1),
+    };
+    for (const [k, v] of deps.templates.apply(vars)) form.append(k, v);
+    // The contract's keys, as the tus path's form has them (hooks/complete-form/form.ts).
+    const contract: Array<[string, string | undefined]> = [['sha1', d.sha1], ['crc32', d.crc32], ['id', f.id], ['owner', f.owner]];
+    for (const [suffix, value] of contract) if (value !== undefined && !form.has(`${f.field}.${suffix}`)) form.set(`${f.field}.${suffix}`, value);
+  });
+  // upload_pass_form_field: non-file fields matching PASS_FIELDS, the first of a repeated name only.
+  for (const [key, value] of fields) {
+    if (!deps.passFields.test(key) || form.has(key)) continue;
+    if (impersonatesGenerated(key)) {
+      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`);
+      continue;
+    }
+    form.set(key, value);
+  }
+  return form;
+}
+
+export class MultipartCompletion {
+  constructor(private readonly deps: MultipartCompletionDeps) {
+    const { queue, target, store, log } = deps;
+    queue.handle(KIND, async (notice) => {
+      const { uploadIds, form } = notice.payload as QueuedForm;
+      const outcome = await postForm(target, new URLSearchParams(form), uploadIds[0]!, notice.id);
+      if (outcome.kind === 'retry') return { done: false, error: outcome.error };
+      completionNotices.labels(outcome.kind).inc();
+      log(`completion: multipart form of ${uploadIds.join(', ')} ${outcome.kind} (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: `completion.${outcome.kind}`, upload_id: uploadIds[0], notice_id: notice.id });
+      if (outcome.kind === 'rejected') for (const id of uploadIds) await store.remove(id).catch((e: unknown) => log(`multipart: removing upload ${id}: ${(e as Error).message}`));
+      return { done: true };
+    });
+  }
+
+  /** Posts the form; the app's answer is the client's. Rejected: the files go. Unreachable: queued, 204 pending. */
+  async complete(files: ReceivedFile[], fields: Array<[string, string]>): Promise<CompletionAnswer> {
+    const { store, target, queue, log } = this.deps;
+    const form = multipartForm(files, fields, this.deps);
+    const ids = files.map((f) => f.id);
+    // One notice id per request (its first file): retries and duplicates carry the same id.
+    const noticeId = `form-${ids[0]}`;
+    const outcome = await postForm(target, form, ids[0]!, noticeId);
+    if (outcome.kind === 'retry') {
+      await queue.enqueue<QueuedForm>(KIND, { uploadIds: ids, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
+      completionNotices.labels('queued').inc();
+      log(`multipart: ${outcome.error}; form of ${ids.join(', ')} queued for retry`, { event: 'completion.queued', upload_id: ids[0], notice_id: noticeId, level: 'warn' });
+      await this.journal(ids);
+      return { status: 204, body: '', headers: { [COMPLETION_HEADER]: 'pending' }, recordedHere: false };
+    }
+    completionNotices.labels(outcome.kind).inc();
+    log(`completion: multipart form of ${ids.join(', ')} ${outcome.kind} (${outcome.status})`, { event: `completion.${outcome.kind}`, upload_id: ids[0] });
+    if (outcome.kind === 'rejected') for (const id of ids) await store.remove(id);
+    else await this.journal(ids);
+    return {
+      status: outcome.status,
+      body: outcome.body,
+      headers: { 'Content-Type': outcome.contentType, [COMPLETION_HEADER]: outcome.kind },
+      recordedHere: outcome.kind === 'delivered' && target.local !== undefined,
+    };
+  }
+
+  /** Handled: the journal says so, so a restart does not announce these files again one by one. */
+  private async journal(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      await this.deps.store.completionHandled(id).catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${(e as Error).message}`));
+    }
+  }
+}

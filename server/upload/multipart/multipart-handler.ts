@@ -1,0 +1,143 @@
+// POST /upload/ with multipart/form-data, as the nginx upload module takes it: parsed as a stream by
+// busboy, each file part written straight into the store through the tus path's digesting append
+// (md5 always, sha1/crc32 per DIGESTS, size) with back-pressure — busboy pauses the socket while a
+// part's stream is not read, and the store reads it only as fast as the disk takes it. No temporary
+// copy: the file in the store is the file the form names. A request that fails in any way keeps
+// nothing: every file it created is removed.
+import crypto from 'node:crypto';
+import type express from 'express';
+import busboy from 'busboy';
+import { Upload } from '@tus/utils';
+import type { Config } from '../../config.ts';
+import { ERRORS, TuspassError } from '../../errors.ts';
+import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
+import { principalOf } from '../../auth/principal.ts';
+import { onBodyIdle } from '../../network-timeout.ts';
+import { bytesReceived, uploadsFinished } from '../../metrics.ts';
+import type { Log } from '../../logger.ts';
+import type { DigestFileStore } from '../digest-store.ts';
+import type { MultipartCompletion, ReceivedFile } from './completion.ts';
+
+export interface MultipartDeps {
+  config: Config;
+  store: DigestFileStore;
+  completion: MultipartCompletion;
+  log: Log;
+}
+
+const FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Non-file fields are a handful of short values; more is no upload form. */
+const LIMITS = { fields: 256, fieldSize: 64 * 1024, files: 64, parts: 320, headerPairs: 32 };
+
+/** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the caller). */
+export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, owner: string, limit: number, created: string[]): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+  const id = crypto.randomBytes(16).toString('hex');
+  const upload = new Upload({ id, offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
+  if (owner) store.announceOwner(id, owner);
+  created.push(id);
+  await store.create(upload);
+  const result = await store.append(source, id, 0, { limit });
+  bytesReceived.inc(result.offset);
+  if (result.exceeded) return { file: undefined as never, exceeded: true };
+  // The length is known now: the upload is complete, as a finished tus upload is.
+  await store.declareUploadLength(id, result.offset);
+  const digests = await store.digests(id, result.offset);
+  uploadsFinished.inc();
+  return { file: { id, field: meta.field, name: meta.name, contentType: meta.contentType, digests, owner }, exceeded: false };
+}
+
+/** Whether a browser posted the form: the seed's page sends terminal=no; browsers accept text/html first. */
+export function isBrowserPost(req: express.Request, fields: Array<[string, string]>): boolean {
+  if (fields.some(([k, v]) => k === 'terminal' && v === 'no')) return true;
+  return req.accepts(['application/json', 'text/html']) === 'text/html' && !!req.get('accept')?.includes('text/html');
+}
+
+export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
+  const { config, store, log } = deps;
+  return async (req, res, next) => {
+    const created: string[] = [];
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: LIMITS, preservePath: false, defParamCharset: 'utf8' });
+    } catch (e) {
+      // "Multipart: Boundary not found", "Unsupported content type".
+      return next(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
+    }
+    const owner = principalOf(req)?.sub ?? '';
+    const limit = maxSizeFor(config, req);
+    const fields: Array<[string, string]> = [];
+    const files: ReceivedFile[] = [];
+    const used = new Set<string>();
+    let failure: unknown;
+    let chain = Promise.resolve();
+    const fail = (e: unknown) => {
+      failure ??= e;
+      // The file being written gets the error and ends; the socket stops being read.
+      req.unpipe(bb);
+      bb.destroy(e instanceof Error ? e : new Error(String(e)));
+    };
+    const noLongerIdle = onBodyIdle(req, () => fail(new TuspassError(ERRORS.ERR_MULTIPART_TIMEOUT)));
+    const malformed = (what: string) => () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, what));
+
+    bb.on('field', (name, value, info) => {
+      if (info.nameTruncated || info.valueTruncated) return fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `field ${name.slice(0, 64)} too long`));
+      fields.push([name, value]);
+    });
+    bb.on('file', (name, stream, info) => {
+      // A file input left empty: browsers send a part with an empty filename and no bytes.
+      if (!info.filename) return void stream.resume();
+      let field = FIELD_NAME.test(name) ? name : `file${files.length + created.length + 1}`;
+      // Every file its own prefix: a repeated field name (<input multiple>) gets _2, _3...
+      for (let n = 2; used.has(field); n++) field = `${FIELD_NAME.test(name) ? name : 'file'}_${n}`;
+      used.add(field);
+      const meta = { name: info.filename, contentType: info.mimeType || 'application/octet-stream', field };
+      chain = chain.then(async () => {
+        if (failure) return void stream.resume();
+        try {
+          const { file, exceeded } = await storeFile(store, stream, meta, owner, limit, created);
+          if (exceeded) return fail(maxSizeError(config, req, limit + 1));
+          files.push(file);
+        } catch (e) {
+          fail(e);
+        }
+      });
+    });
+    bb.on('partsLimit', malformed('too many parts'));
+    bb.on('filesLimit', malformed('too many files'));
+    bb.on('fieldsLimit', malformed('too many fields'));
+
+    const parsed = new Promise<void>((resolve) => {
+      bb.on('close', resolve);
+      bb.on('error', (e: Error) => {
+        fail(e instanceof TuspassError ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message));
+        resolve();
+      });
+      req.on('error', (e) => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message)));
+      req.on('aborted', () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, 'the client went away')));
+    });
+    req.pipe(bb);
+    await parsed;
+    await chain;
+    noLongerIdle();
+    try {
+      if (failure) throw failure;
+      if (files.length === 0) throw new TuspassError(ERRORS.ERR_MULTIPART_NO_FILE);
+    } catch (e) {
+      for (const id of created) await store.remove(id).catch(() => undefined);
+      // The rest of the body is not read: the connection cannot be reused.
+      res.set('Connection', 'close');
+      return next(e instanceof TuspassError || (e as { status_code?: number }).status_code ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
+    }
+    let answer;
+    try {
+      answer = await deps.completion.complete(files, fields);
+    } catch (e) {
+      for (const id of created) await store.remove(id).catch(() => undefined);
+      return next(e);
+    }
+    log(`multipart: ${files.length} file(s) received: ${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
+    // The built-in service answers as the seed's Django view: a browser goes on to the table.
+    if (answer.recordedHere && isBrowserPost(req, fields)) return void res.redirect(303, '/#completed');
+    res.status(answer.status).set(answer.headers).send(answer.body);
+  };
+}

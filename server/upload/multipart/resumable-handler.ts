@@ -1,0 +1,233 @@
+// The nginx upload module's resumable mode (its upload-protocol.md): each segment of a file is a POST
+// of raw bytes with `Content-Disposition: attachment; filename="…"`, `X-Content-Range` (or
+// `Content-Range`): `bytes a-b/total`, and `Session-ID` (or `X-Session-ID`). "Server acknowledges
+// reception of each segment with … 201 Created whenever … not all segments of the file were
+// received", with "a Range header containing enumeration of all byte ranges … received" and
+// "identical list of ranges in response body". The segment that completes the file posts the form
+// and relays the app's answer. "The order of transmission of a segment is not defined": segments may
+// come in any order and again; a segment already received is answered with the ranges as they are.
+//
+// Bytes at the front of the file (from the end of the received prefix) go through the store's
+// digesting append, hashed as they arrive; a segment further on is written in place and hashed from
+// disk when the prefix reaches it. Segments of one session are handled one at a time ("it is
+// prohibited to send 2 or more requests with overlapping ranges within one session": serialising
+// them makes that harmless).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type express from 'express';
+import { Upload } from '@tus/utils';
+import type { Config } from '../../config.ts';
+import { ERRORS, TuspassError } from '../../errors.ts';
+import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
+import { principalOf } from '../../auth/principal.ts';
+import { onBodyIdle } from '../../network-timeout.ts';
+import type { Log } from '../../logger.ts';
+import type { DigestFileStore } from '../digest-store.ts';
+import { nonNegativeInteger } from '../tus-headers.ts';
+import type { MultipartCompletion } from './completion.ts';
+
+type Range = [start: number, end: number];
+
+interface Session {
+  uploadId: string;
+  total: number;
+  /** Received byte ranges, inclusive ends, sorted and merged. */
+  ranges: Range[];
+  name: string;
+  contentType: string;
+  owner: string;
+  /** Segments run one after another. */
+  tail: Promise<unknown>;
+  /** When the session last moved (sessions idle past the store's expiry are forgotten with their upload). */
+  touched: number;
+}
+
+const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
+
+export const isResumable = (req: express.Request): boolean =>
+  !/^multipart\//i.test(req.get('content-type') ?? '') &&
+  ['session-id', 'x-session-id', 'x-content-range', 'content-disposition'].some((h) => req.get(h) !== undefined);
+
+export function formatRanges(ranges: Range[], total: number): string {
+  return `${ranges.map(([a, b]) => `${a}-${b}`).join(',')}/${total}`;
+}
+
+export function addRange(ranges: Range[], [a, b]: Range): Range[] {
+  const all = [...ranges, [a, b] as Range].sort((x, y) => x[0] - y[0]);
+  const out: Range[] = [];
+  for (const r of all) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** The end (exclusive) of the prefix received from byte 0. */
+const prefixEnd = (ranges: Range[]) => (ranges[0]?.[0] === 0 ? ranges[0][1] + 1 : 0);
+const covered = (ranges: Range[], [a, b]: Range) => ranges.some(([x, y]) => x <= a && b <= y);
+
+/** filename="…" (or filename*=UTF-8''…) of an attachment disposition. */
+export function attachmentName(header: string | undefined): string | undefined {
+  if (!header || !/^\s*attachment\s*[;,]/i.test(header)) return undefined;
+  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1]!.trim());
+    } catch {
+      return undefined;
+    }
+  }
+  const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(header);
+  if (quoted) return quoted[1]!.replace(/\\(.)/g, '$1');
+  return /filename\s*=\s*([^;\s]+)/i.exec(header)?.[1];
+}
+
+/** Skips the first `n` bytes of a body (the part of a segment already in the hashed prefix). */
+async function* skip(source: AsyncIterable<Buffer>, n: number): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if (n >= chunk.length) {
+      n -= chunk.length;
+      continue;
+    }
+    yield n > 0 ? chunk.subarray(n) : chunk;
+    n = 0;
+  }
+}
+
+/** Counts what passes; stops taking more than `limit` bytes. */
+async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    seen.bytes += chunk.length;
+    if (seen.bytes > limit) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, 'the body is longer than its range');
+    yield chunk;
+  }
+}
+
+export class ResumableSessions {
+  private readonly sessions = new Map<string, Session>();
+
+  get(key: string): Session | undefined {
+    return this.sessions.get(key);
+  }
+
+  set(key: string, session: Session): void {
+    this.sessions.set(key, session);
+  }
+
+  delete(key: string): void {
+    this.sessions.delete(key);
+  }
+
+  /** Sessions idle past the period are forgotten (their partial files expire through the store's sweep). */
+  sweep(periodMs: number): void {
+    const now = Date.now();
+    for (const [key, s] of this.sessions) if (now - s.touched > periodMs) this.sessions.delete(key);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}
+
+export interface ResumableDeps {
+  config: Config;
+  store: DigestFileStore;
+  completion: MultipartCompletion;
+  sessions: ResumableSessions;
+  log: Log;
+}
+
+export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
+  const { config, store, sessions, log } = deps;
+  return async (req, res, next) => {
+    try {
+      const sessionId = req.get('session-id') ?? req.get('x-session-id');
+      const rangeText = req.get('x-content-range') ?? req.get('content-range');
+      const name = attachmentName(req.get('content-disposition'));
+      const m = rangeText ? CONTENT_RANGE.exec(rangeText.trim()) : null;
+      if (!sessionId || !SESSION_ID.test(sessionId) || !m || name === undefined) throw new TuspassError(ERRORS.ERR_RESUMABLE_HEADERS);
+      const [a, b, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      if (!(a <= b && b < total)) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `bytes ${a}-${b}/${total}`);
+      const length = b - a + 1;
+      const contentLength = nonNegativeInteger(req.get('content-length'));
+      if (contentLength !== undefined && contentLength !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${length} bytes`);
+      const limit = maxSizeFor(config, req);
+      if (total > limit) throw maxSizeError(config, req, total);
+      const owner = principalOf(req)?.sub ?? '';
+      // A session belongs to whoever started it: another caller's Session-ID is another session.
+      const key = `${owner}\n${sessionId}`;
+      sessions.sweep(Math.max(config.expireAfterMs, 3_600_000));
+      let session = sessions.get(key);
+      if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
+      if (!session) {
+        const uploadId = crypto.randomBytes(16).toString('hex');
+        const contentType = req.get('content-type') || 'application/octet-stream';
+        if (owner) store.announceOwner(uploadId, owner);
+        const release = await store.space.admit(total);
+        try {
+          await store.create(new Upload({ id: uploadId, size: total, offset: 0, metadata: { filename: name, filetype: contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() }));
+        } finally {
+          release();
+        }
+        session = { uploadId, total, ranges: [], name, contentType, owner, tail: Promise.resolve(), touched: Date.now() };
+        sessions.set(key, session);
+      }
+      const s = session;
+      const run = s.tail.then(() => segment(s, [a, b], req));
+      s.tail = run.catch(() => undefined);
+      const done = await run;
+      if (!done) {
+        const ranges = formatRanges(s.ranges, s.total);
+        res.status(201).set('Range', ranges).type('text/plain').send(`${ranges}\n`);
+        return;
+      }
+      sessions.delete(key);
+      const digests = await store.digests(s.uploadId, s.total);
+      await store.completionHandled(s.uploadId).catch(() => undefined);
+      log(`resumable: session ${sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
+      const answer = await deps.completion.complete([{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }], []);
+      res.status(answer.status).set(answer.headers).send(answer.body);
+    } catch (e) {
+      res.set('Connection', 'close');
+      next(e);
+    }
+  };
+
+  /** Writes one segment; true when it completed the file. */
+  async function segment(s: Session, range: Range, req: express.Request): Promise<boolean> {
+    s.touched = Date.now();
+    const [a, b] = range;
+    const length = b - a + 1;
+    // Received already (a repeat): the bytes are not written again, the answer is the ranges.
+    if (covered(s.ranges, range)) {
+      req.resume();
+      return false;
+    }
+    const front = prefixEnd(s.ranges);
+    const seen = { bytes: 0 };
+    let cut = false;
+    const noLongerIdle = onBodyIdle(req, () => {
+      cut = true;
+      req.destroy();
+    });
+    try {
+      if (a <= front) {
+        // At the front: through the digesting append (the part before the front is hashed already).
+        const result = await store.append(skip(counted(req, length, seen), front - a), s.uploadId, front, { limit: b + 1 - front, size: s.total });
+        if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(cut ? ERRORS.ERR_MULTIPART_TIMEOUT : ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+      } else {
+        // Further on: in place; hashed from disk once the prefix reaches it.
+        await pipeline(counted(req, length, seen), fs.createWriteStream(store.filePath(s.uploadId), { flags: 'r+', start: a }));
+        if (seen.bytes !== length) throw new TuspassError(cut ? ERRORS.ERR_MULTIPART_TIMEOUT : ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+      }
+    } finally {
+      noLongerIdle();
+    }
+    s.ranges = addRange(s.ranges, range);
+    s.touched = Date.now();
+    return prefixEnd(s.ranges) === s.total;
+  }
+}

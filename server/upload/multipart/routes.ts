@@ -1,0 +1,53 @@
+// The nginx upload module's endpoint: POST UPLOAD_FORM_PATH (default /upload, and /upload/), either
+// multipart/form-data (multipart-handler.ts) or the module's resumable mode (resumable-handler.ts:
+// a raw body with Session-ID and X-Content-Range). The same gates as a tus creation run first: a
+// bearer token with the upload scope when authentication is on, the notice queue's room, the store's
+// free space for the body's length.
+import express from 'express';
+import type { Config } from '../../config.ts';
+import { ERRORS, TuspassError } from '../../errors.ts';
+import { authenticate } from '../../auth/middleware.ts';
+import type { Log } from '../../logger.ts';
+import type { NoticeQueue } from '../../../hooks/queue.ts';
+import type { DigestFileStore } from '../digest-store.ts';
+import { nonNegativeInteger } from '../tus-headers.ts';
+import type { MultipartCompletion } from './completion.ts';
+import { multipartHandler } from './multipart-handler.ts';
+import { isResumable, resumableHandler, ResumableSessions } from './resumable-handler.ts';
+
+export interface MultipartRoutesDeps {
+  config: Config;
+  store: DigestFileStore;
+  queue: NoticeQueue;
+  completion: MultipartCompletion;
+  log: Log;
+}
+
+export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
+  const router = express.Router({ strict: false, caseSensitive: true });
+  const path = deps.config.uploadFormPath;
+  const paths = [path, `${path}/`];
+  const sessions = new ResumableSessions();
+  router.post(paths, authenticate(deps.config, () => 'upload'), async (req, res, next) => {
+    try {
+      if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
+      // Free space for the whole body (a multipart body is a little larger than its files: never too little).
+      const release = await deps.store.space.admit(nonNegativeInteger(req.get('content-length')) ?? 0);
+      res.once('close', release);
+      next();
+    } catch (e) {
+      res.set('Connection', 'close');
+      const headers = (e as { headers?: Record<string, string> }).headers;
+      if (headers) res.set(headers);
+      next(e);
+    }
+  });
+  const multipart = multipartHandler(deps);
+  const resumable = resumableHandler({ ...deps, sessions });
+  router.post(paths, (req, res, next) => (isResumable(req) ? resumable(req, res, next) : multipart(req, res, next)));
+  router.all(paths, (_req, res, next) => {
+    res.set('Allow', 'POST');
+    next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
+  });
+  return router;
+}

@@ -1,0 +1,115 @@
+// The nginx upload module's resumable mode on POST /upload: raw segments with Session-ID and X-Content-Range.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { md5, patternBytes } from './helpers/files.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
+import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
+import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
+
+const SIZE = 300_000;
+const bytes = patternBytes(SIZE, 7);
+
+async function segment(url: string, session: string, a: number, b: number, extra: Record<string, string> = {}, body = bytes.subarray(a, b + 1)) {
+  const r = await fetch(`${url}/upload`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'Content-Disposition': 'attachment; filename="big.TXT"',
+      'X-Content-Range': `bytes ${a}-${b}/${SIZE}`,
+      'Session-ID': session,
+      ...extra,
+    },
+    body: new Uint8Array(body),
+  });
+  return { status: r.status, range: r.headers.get('range'), body: await r.text() };
+}
+
+test('in order: 201 with the ranges so far for each segment but the last; the last completes and answers as the app', async (t) => {
+  const s = await startTestServer(t);
+  let r = await segment(s.url, '1111215056', 0, 99_999);
+  assert.equal(r.status, 201);
+  assert.equal(r.range, '0-99999/300000');
+  assert.equal(r.body.trim(), '0-99999/300000');
+  r = await segment(s.url, '1111215056', 100_000, 199_999);
+  assert.equal(r.status, 201);
+  assert.equal(r.body.trim(), '0-199999/300000');
+  r = await segment(s.url, '1111215056', 200_000, SIZE - 1);
+  assert.equal(r.status, 200, r.body);
+  const answer = JSON.parse(r.body);
+  assert.equal(answer.message, 'Upload Complete');
+  assert.equal(answer.md5, md5(bytes));
+  assert.equal(answer.name, 'big.TXT');
+  const [record] = await recordsWhenPresent(s.url, 1);
+  assert.equal(record!.size, SIZE);
+});
+
+test('out of order and repeated segments: ranges merge, repeats change nothing, the md5 is the whole file\'s', async (t) => {
+  const s = await startTestServer(t, { digests: ['sha1'] });
+  const session = 'ooo-1';
+  let r = await segment(s.url, session, 200_000, SIZE - 1);
+  assert.equal(r.body.trim(), '200000-299999/300000');
+  r = await segment(s.url, session, 50_000, 99_999);
+  assert.equal(r.body.trim(), '50000-99999,200000-299999/300000');
+  // A repeat of a received segment: answered with the ranges as they are.
+  r = await segment(s.url, session, 50_000, 99_999);
+  assert.equal(r.status, 201);
+  assert.equal(r.body.trim(), '50000-99999,200000-299999/300000');
+  r = await segment(s.url, session, 0, 49_999);
+  assert.equal(r.body.trim(), '0-99999,200000-299999/300000');
+  // Overlapping what the front has already: the new part is taken.
+  r = await segment(s.url, session, 90_000, 149_999);
+  assert.equal(r.body.trim(), '0-149999,200000-299999/300000');
+  r = await segment(s.url, session, 150_000, 199_999);
+  assert.equal(r.status, 200, r.body);
+  assert.equal(JSON.parse(r.body).md5, md5(bytes));
+  const [record] = await recordsWhenPresent(s.url, 1);
+  assert.equal(record!.md5, md5(bytes));
+  // After completion the session is gone: the same id starts anew.
+  r = await segment(s.url, session, 0, 9);
+  assert.equal(r.status, 201);
+  assert.equal(r.body.trim(), '0-9/300000');
+});
+
+test('bad segments: missing headers 400, a range past the total or not matching the body 416, another total 416', async (t) => {
+  const s = await startTestServer(t);
+  let r = await segment(s.url, 'x', 0, 9, { 'Session-ID': '' });
+  assert.equal(r.status, 400);
+  assert.match(r.body, /ERR_RESUMABLE_HEADERS/);
+  r = await segment(s.url, 'x', 0, 9, { 'Content-Disposition': 'inline' });
+  assert.equal(r.status, 400);
+  r = await segment(s.url, 'x', 0, 9, { 'X-Content-Range': 'bytes 0-9/5' });
+  assert.equal(r.status, 416);
+  r = await segment(s.url, 'x', 0, 9, {}, Buffer.alloc(5));
+  assert.equal(r.status, 416);
+  r = await segment(s.url, 'x', 0, 9);
+  assert.equal(r.status, 201);
+  r = await segment(s.url, 'x', 10, 19, { 'X-Content-Range': 'bytes 10-19/999999' });
+  assert.equal(r.status, 416);
+  // MAX_SIZE: the total is the file's size.
+  const small = await startTestServer(t, { maxSize: 1000 });
+  r = await segment(small.url, 'y', 0, 9);
+  assert.equal(r.status, 413);
+});
+
+test('a session belongs to its owner: another caller with the same Session-ID has a session of their own', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  assert.equal((await segment(s.url, 'shared', 0, 99_999)).status, 401);
+  const ann = bearer(tokenFor('ann', 'upload'));
+  const bob = bearer(tokenFor('bob', 'upload'));
+  assert.equal((await segment(s.url, 'shared', 0, 99_999, ann)).body.trim(), '0-99999/300000');
+  const r = await segment(s.url, 'shared', 100_000, SIZE - 1, bob);
+  assert.equal(r.status, 201);
+  assert.equal(r.body.trim(), '100000-299999/300000');
+});
+
+test('the last segment relays a rejecting app, and the file is removed', async (t) => {
+  const app = await startCaptureApp(t, 409, { error: 'duplicate' });
+  const s = await startTestServer(t, { completionUrl: app.url });
+  await segment(s.url, 'rej', 0, 149_999);
+  const r = await segment(s.url, 'rej', 150_000, SIZE - 1);
+  assert.equal(r.status, 409);
+  assert.deepEqual(JSON.parse(r.body), { error: 'duplicate' });
+  assert.equal(app.forms[0]!.params.get('file1.name'), 'big.TXT');
+  assert.equal(app.forms[0]!.params.get('file1.md5'), md5(bytes));
+  assert.deepEqual(storeFiles(s.config.storeDir), []);
+});
