@@ -14,7 +14,7 @@ import { median, percentile, summarize } from './stats.ts';
 // And 'tuspass-quiet': as 'tuspass' with metrics and logging switched off, to measure what they cost in the same run.
 // And 'tuspass-auth': as 'tuspass' with bearer tokens required, each upload with a token of its own
 // (no verified token is reused: the whole cost of verification every time).
-const SIDES: Side[] = ['tuspass', 'tuspass-auth', 'tuspass-quiet', 'tuspass-noform', 'reference'];
+const SIDES: Side[] = ['tuspass', 'tuspass-redis', 'tuspass-auth', 'tuspass-quiet', 'tuspass-noform', 'reference'];
 const SIZE = 16 * 1024;
 const CONCURRENCY = 32;
 const WARMUP = 64;
@@ -79,6 +79,8 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
   const cpuRatio = (on: Side, off: Side) => samples.get(`${off} cpu`).map((v, i) => v / samples.get(`${on} cpu`)[i]!);
   const onOffCpu = cpuRatio('tuspass', 'tuspass-quiet');
   const authOnOffCpu = cpuRatio('tuspass-auth', 'tuspass');
+  // The Redis locker (REDIS_URL) against the memory locker, round by round.
+  const redisMemory = samples.get('tuspass-redis rate').map((v, i) => v / samples.get('tuspass rate')[i]!);
   return {
     id: 'small',
     title: `3. ${count} uploads of 16 KiB (creation-with-upload), ${CONCURRENCY} at a time`,
@@ -94,6 +96,7 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-noform/reference', summary: summarize(ratioTo('tuspass-noform')) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/tuspass-quiet (metrics+logs on/off)', summary: summarize(onOff) },
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-auth/tuspass (auth on/off)', summary: summarize(authOnOff) },
+      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-redis/tuspass (Redis locker/memory locker)', summary: summarize(redisMemory) },
       { metric: 'ratio CPU per upload', unit: 'x', side: 'quiet/tuspass (metrics+logs off/on)', summary: summarize(onOffCpu) },
       { metric: 'ratio CPU per upload', unit: 'x', side: 'tuspass/tuspass-auth (auth off/on)', summary: summarize(authOnOffCpu) },
     ],

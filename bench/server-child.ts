@@ -11,7 +11,7 @@ import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -27,6 +27,12 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass') {
     // md5 is always on; the completion service runs in-process and the complete-form hook posts to it.
     const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), { completion: true });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-redis') {
+    // As 'tuspass' with the Redis locker (BENCH_REDIS_URL, default the local Redis): the difference is
+    // the lock round trips and the fence before each write.
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }), { completion: true, redisPrefix: `tuspass-bench-${process.pid}:` });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-auth') {
