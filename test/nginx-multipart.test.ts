@@ -209,3 +209,22 @@ test('other methods on /upload → 405 with Allow: POST; UPLOAD_FORM_PATH moves 
   assert.equal(get.headers.allow, 'POST');
   assert.equal((await curl(['-F', `file1=@${f.path}`, `${s.url}/upload`])).status, 404);
 });
+
+test('MULTIPART_FORM_FIELDS changes the per-file fields; unknown variables are refused at start', async (t) => {
+  const { parseFormTemplates } = await import('../server/upload/multipart/templates.ts');
+  assert.throws(() => parseFormTemplates('$upload_field_name.x=$upload_nope'), /unknown variable \$upload_nope/);
+  assert.throws(() => parseFormTemplates('no-equals-sign'), /<name>=<value>/);
+  const app = await startCaptureApp(t);
+  const templates = parseFormTemplates('${upload_field_name}_file=$upload_file_name,$upload_field_name.checksum=$upload_file_md5_uc,$upload_field_name.n=$upload_file_number,$upload_field_name.path=$upload_tmp_path');
+  const s = await startTestServer(t, { completionUrl: app.url, multipartFormFields: templates });
+  const dir = tmpDir(t);
+  const a = writeTestFile(dir, 'a.txt', 10, 1);
+  const b = writeTestFile(dir, 'b.txt', 20, 2);
+  assert.equal((await curl(['-F', `doc=@${a.path}`, '-F', `img=@${b.path}`, `${s.url}/upload`])).status, 200);
+  const p = app.forms[0]!.params;
+  assert.equal(p.get('doc_file'), 'a.txt');
+  assert.equal(p.get('doc.checksum'), a.md5.toUpperCase());
+  assert.equal(p.get('img.n'), '2');
+  assert.equal(p.get('doc.md5'), null, 'only what the templates say, then the contract keys');
+  assert.match(p.get('doc.id') ?? '', /^[0-9a-f]{32}$/);
+});

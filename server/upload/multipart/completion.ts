@@ -84,6 +84,20 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
   return form;
 }
 
+/**
+ * Whether the answer is the built-in completion service's (tuspass completion-server behind
+ * COMPLETION_URL, as in the compose file): its record JSON with the seed's message. Another app's
+ * answer is relayed as it is, redirects included.
+ */
+function isBuiltInAnswer(body: string): boolean {
+  try {
+    const json = JSON.parse(body) as { message?: unknown; url?: unknown };
+    return json.message === 'Upload Complete' && typeof json.url === 'string' && json.url.startsWith('/api/uploads/');
+  } catch {
+    return false;
+  }
+}
+
 export class MultipartCompletion {
   constructor(private readonly deps: MultipartCompletionDeps) {
     const { queue, target, store, log } = deps;
@@ -121,7 +135,7 @@ export class MultipartCompletion {
       status: outcome.status,
       body: outcome.body,
       headers: { 'Content-Type': outcome.contentType, [COMPLETION_HEADER]: outcome.kind },
-      recordedHere: outcome.kind === 'delivered' && target.local !== undefined,
+      recordedHere: outcome.kind === 'delivered' && (target.local !== undefined || isBuiltInAnswer(outcome.body)),
     };
   }
 
