@@ -15,11 +15,12 @@ import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrency } from './scenario-concurrency.ts';
 import { extensions } from './scenario-extensions.ts';
 import { finishing } from './scenario-finishing.ts';
+import { multipart } from './scenario-multipart.ts';
 import { resume } from './scenario-resume.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, finishing, small: smallUploads, concurrency, resume, extensions };
+const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions };
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({
