@@ -41,6 +41,7 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   const session = await openPage(t, server.url);
   const { page } = session;
 
+  await page.locator('#details-fold summary').click();
   await page.fill('#field-name', 'holiday');
   await page.fill('#field-description', '<b>not bold</b>');
   await session.throttleUpload(8 * MB);
@@ -83,9 +84,11 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   const row = page.locator('#completed tbody tr').filter({ hasText: file.md5 });
   await row.waitFor({ timeout: 10_000 });
   const cells = await row.locator('td').allTextContents();
-  assert.equal(cells[0], name);
+  assert.equal(await row.locator('.cell-name .ellipsis').textContent(), name);
   assert.equal(cells[1], '42 MB');
-  assert.equal(cells[3], '<b>not bold</b>');
+  // The Details column shows where the optional details went: the form fields name and description.
+  assert.equal(cells[3], 'name: holiday · description: <b>not bold</b>');
+  assert.equal(await done.locator('.upload-details').textContent(), 'name: holiday · description: <b>not bold</b>');
   assert.equal(await page.locator('#completed img, #uploads img, #completed b').count(), 0, 'no markup from upload data');
   assert.equal(await page.evaluate(() => (window as { __xss?: number }).__xss), undefined);
 
@@ -172,11 +175,13 @@ test('parallel connections: the setting is remembered, a file goes up in three p
   const file = writeTestFile(dir, 'three-parts.bin', 12 * MB + 3, 41);
   const session = await openPage(t, server.url);
   const { page } = session;
+  await page.locator('#settings-fold summary').click();
   const setting = page.getByLabel('Parallel connections');
   assert.equal(await setting.inputValue(), '1', 'one stream by default');
   await setting.fill('3');
   await setting.dispatchEvent('change');
   await page.reload();
+  await page.locator('#settings-fold summary').click();
   assert.equal(await page.getByLabel('Parallel connections').inputValue(), '3', 'remembered across a reload');
 
   const concat: string[] = [];

@@ -2,6 +2,8 @@
 // polled so that uploads finished in other tabs or by `tuspass push` appear without a reload.
 import { formatBytes } from '../../shared/units.ts';
 import { el } from './dom.ts';
+import { fileIcon } from './file-icon.ts';
+import { describeDetails } from './upload-row.ts';
 
 const POLL_MS = 3000;
 
@@ -25,6 +27,8 @@ export class CompletedTable {
     private readonly listUrl: string,
     /** The bearer token's header, for the list and downloads. */
     private readonly headers: () => Record<string, string> = () => ({}),
+    /** Called when the server wants a token: the page unfolds its settings, where the token goes. */
+    private readonly needsToken: () => void = () => {},
   ) {}
 
   start(): void {
@@ -51,6 +55,7 @@ export class CompletedTable {
     }
     if (res.status === 401 || res.status === 403) {
       this.status.textContent = 'This server needs an access token (Settings) to list your completed uploads.';
+      this.needsToken();
       this.lastJson = '';
       this.body.replaceChildren();
       return;
@@ -78,16 +83,33 @@ export class CompletedTable {
   private renderRow(row: CatalogRow): HTMLTableRowElement {
     const when = new Date(row.created_at);
     const download = new URL(`${encodeURIComponent(row.id)}/file`, new URL(this.listUrl.replace(/\/?$/, '/'), document.baseURI));
+    const details = describeDetails(row.fields ?? {});
+    // Names, hashes and details never wrap mid-word: one line with an ellipsis, the full value on hover (title).
     return el(
       'tr',
       { attrs: { 'data-id': row.id } },
-      el('td', { text: row.name }),
-      el('td', { text: formatBytes(Number(row.size)) }),
-      el('td', {}, el('code', { text: row.md5 })),
-      el('td', { text: row.fields?.description ?? '' }),
-      el('td', {}, el('time', { text: Number.isNaN(when.getTime()) ? row.created_at : when.toLocaleString(), attrs: { datetime: row.created_at } })),
+      el('td', { class: 'cell-name', attrs: { 'data-label': 'File' } }, el('div', { class: 'cell-flex' },
+        fileIcon(row.name, row.content_type),
+        el('span', { class: 'ellipsis', text: row.name, attrs: { title: row.name } }))),
+      el('td', { text: formatBytes(Number(row.size)), attrs: { 'data-label': 'Size' } }),
+      el('td', { class: 'cell-md5', attrs: { 'data-label': 'MD5' } }, el('div', { class: 'cell-flex' },
+        el('code', { class: 'ellipsis', text: row.md5, attrs: { title: row.md5 } }),
+        this.copyButton(row.md5, row.name))),
+      el('td', { attrs: { 'data-label': 'Details' } }, el('span', { class: 'ellipsis', text: details, attrs: { title: details } })),
+      el('td', { attrs: { 'data-label': 'When' } }, el('time', { text: Number.isNaN(when.getTime()) ? row.created_at : when.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }), attrs: { datetime: row.created_at, title: when.toString() } })),
       el('td', {}, this.downloadLink(download.toString(), row.name)),
     );
+  }
+
+  private copyButton(md5: string, name: string): HTMLButtonElement {
+    const button = el('button', { class: 'copy', text: 'Copy', attrs: { type: 'button', 'aria-label': `Copy the md5 of ${name}` } });
+    button.addEventListener('click', () => {
+      void navigator.clipboard.writeText(md5).then(
+        () => { this.status.textContent = `Copied the md5 of ${name}.`; },
+        () => { this.status.textContent = `The browser did not allow copying; the md5 of ${name} is ${md5}.`; },
+      );
+    });
+    return button;
   }
 
   /**

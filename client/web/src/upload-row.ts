@@ -3,6 +3,7 @@
 // Built once and updated in place, so a button is never replaced under the pointer mid-click.
 import { formatBytes, formatDuration, formatSpeed } from '../../shared/units.ts';
 import { el, safeHref } from './dom.ts';
+import { fileThumbnail } from './file-icon.ts';
 import type { UploadTask } from './upload-task.ts';
 
 export class UploadRow {
@@ -12,6 +13,7 @@ export class UploadRow {
   private readonly status: HTMLElement;
   private readonly note: HTMLElement;
   private readonly record: HTMLElement;
+  private readonly details: HTMLElement;
   private readonly buttons: Record<'pause' | 'resume' | 'cancel' | 'retry', HTMLButtonElement>;
 
   constructor(private readonly task: UploadTask) {
@@ -31,12 +33,15 @@ export class UploadRow {
     this.status = el('p', { class: 'upload-status', attrs: { role: 'status' } });
     this.note = el('p', { class: 'upload-note' });
     this.record = el('p', { class: 'upload-record' });
+    this.details = el('p', { class: 'upload-details' });
     this.element = el(
       'li',
-      { class: 'upload' },
+      { class: 'upload', attrs: { tabindex: '-1' } },
       el('div', { class: 'upload-head' },
-        el('span', { class: 'upload-name', text: task.file.name }),
+        fileThumbnail(task.file),
+        el('span', { class: 'upload-name ellipsis', text: task.file.name, attrs: { title: task.file.name } }),
         el('span', { class: 'upload-size', text: formatBytes(task.bytesTotal) })),
+      this.details,
       this.bar,
       this.stats,
       this.status,
@@ -54,20 +59,38 @@ export class UploadRow {
     this.bar.value = t.bytesDone;
     const speed = t.meter.bytesPerSecond();
     const moving = t.state === 'uploading' && speed > 0;
-    this.stats.textContent = [
-      `${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)}`,
-      moving ? formatSpeed(speed) : '',
-      moving ? `${formatDuration(t.meter.secondsLeft(t.bytesDone, t.bytesTotal))} left` : '',
-    ].filter(Boolean).join(' · ');
+    const average = t.averageBytesPerSecond();
+    // Finished: what it took, kept on the row (time spent sending in this visit, paused time not counted).
+    this.stats.textContent = t.state === 'done'
+      ? [
+          `${formatBytes(t.bytesTotal)} of ${formatBytes(t.bytesTotal)}`,
+          `in ${formatDuration(t.elapsedMs() / 1000)}`,
+          t.sentBytes > 0 && average > 0 ? `average ${formatSpeed(average)}` : '',
+        ].filter(Boolean).join(' · ')
+      : [
+          `${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)}`,
+          moving ? formatSpeed(speed) : '',
+          moving ? `${formatDuration(t.meter.secondsLeft(t.bytesDone, t.bytesTotal))} left` : '',
+        ].filter(Boolean).join(' · ');
+    const details = describeDetails(t.details);
+    this.details.textContent = details;
+    this.details.hidden = !details;
     this.status.textContent = t.message;
     this.note.textContent = t.note;
     this.note.hidden = !t.note;
     this.renderRecord();
 
+    const focused = Object.values(this.buttons).find((b) => b === document.activeElement);
     this.buttons.pause.hidden = !(t.state === 'uploading' || t.state === 'retrying' || t.state === 'starting');
     this.buttons.resume.hidden = t.state !== 'paused';
     this.buttons.retry.hidden = !t.canRetry;
     this.buttons.cancel.hidden = !(t.active || t.state === 'paused' || t.state === 'error') || t.state === 'finishing';
+    // Keyboard users: Pause turns into Resume (and back) under the focus instead of dropping it to the page.
+    if (focused?.hidden) (Object.values(this.buttons).find((b) => !b.hidden) ?? this.element).focus();
+  }
+
+  get finished(): boolean {
+    return this.task.state === 'done' || this.task.state === 'cancelled';
   }
 
   private renderRecord(): void {
@@ -85,4 +108,12 @@ export class UploadRow {
       href ? el('a', { text: 'Download', attrs: { href, download: '' } }) : 'no download link',
     );
   }
+}
+
+/** Where the optional details went, as the row shows them: the completion form's fields. */
+export function describeDetails(details: Record<string, string>): string {
+  return Object.entries(details)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(' · ');
 }

@@ -37,6 +37,14 @@ export class UploadTask {
   answer: CompletionAnswer | undefined;
   failure: UploadFailure | undefined;
   readonly meter = new SpeedMeter();
+  /** The details this upload carries: the ones typed now, or an earlier visit's when it resumes that upload. */
+  details: Record<string, string>;
+  /** Time spent sending (paused and failed time not counted), for "in 12s · average 26 MB/s". */
+  activeMs = 0;
+  /** Bytes sent in this visit (a resumed upload's earlier bytes not counted). */
+  sentBytes = 0;
+  private activeSince: number | undefined = Date.now();
+  private progressBase = 0;
 
   private upload: Upload;
   private readonly settings: TaskSettings;
@@ -56,6 +64,7 @@ export class UploadTask {
     this.bytesTotal = file.size;
     this.endpoint = settings.endpoint;
     this.settings = settings;
+    this.details = { ...settings.metadata };
     this.upload = this.newUpload();
   }
 
@@ -127,6 +136,9 @@ export class UploadTask {
       return;
     }
     this.upload.resumeFromPreviousUpload(newest);
+    // The server keeps the metadata the upload was created with: show those details, not the fields' current text.
+    const { filename: _f, filetype: _t, ...details } = newest.metadata ?? {};
+    this.details = details;
     const parts = newest.parallelUploadUrls?.length ?? 0;
     if (parts === 0) this.upload.options.parallelUploads = 1;
     if (state.kind === 'resumable') this.noteResumed(state.offset, parts, this.firstStart);
@@ -136,6 +148,7 @@ export class UploadTask {
   /** `fromEarlierVisit` false: resuming after Pause or Retry, which the status line says already. */
   private noteResumed(offset: number, parts: number, fromEarlierVisit: boolean): void {
     this.bytesDone = offset;
+    this.progressBase = offset;
     if (!fromEarlierVisit) return;
     if (offset >= this.bytesTotal && parts === 0) return;
     const how = parts > 0 ? ` in ${parts} parallel parts` : '';
@@ -144,6 +157,7 @@ export class UploadTask {
 
   private noteStartOver(expired: boolean, status: number): void {
     this.bytesDone = 0;
+    this.progressBase = 0;
     this.note = expired
       ? 'The earlier upload of this file expired on the server, so it started over from the beginning.'
       : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the beginning.`;
@@ -160,6 +174,7 @@ export class UploadTask {
     if (this.state !== 'paused' && this.state !== 'error') return;
     this.failure = undefined;
     this.meter.reset();
+    this.progressBase = this.bytesDone;
     this.set('uploading', 'Resuming…');
     void this.startFresh();
   }
@@ -218,6 +233,9 @@ export class UploadTask {
 
   private progress(done: number): void {
     if (!this.active) return;
+    // Counted from the last known offset: a parallel upload's first report after a resume may start lower.
+    if (done > this.progressBase) this.sentBytes += done - this.progressBase;
+    this.progressBase = done;
     this.bytesDone = done;
     this.meter.record(done);
     if (done >= this.bytesTotal) this.set('finishing', 'All bytes sent — waiting for the app to confirm…');
@@ -255,8 +273,24 @@ export class UploadTask {
     this.set('error', `${capitalize(this.failure.message)}.${offline}`);
   }
 
+  /** Average speed over the time spent sending; NaN before any time passed. */
+  averageBytesPerSecond(): number {
+    const ms = this.elapsedMs();
+    return ms > 0 ? (this.sentBytes * 1000) / ms : Number.NaN;
+  }
+
+  elapsedMs(): number {
+    return this.activeMs + (this.activeSince === undefined ? 0 : Date.now() - this.activeSince);
+  }
+
   private set(state: TaskState, message: string): void {
+    const wasActive = this.active;
     this.state = state;
+    if (this.active && !wasActive) this.activeSince = Date.now();
+    if (!this.active && wasActive && this.activeSince !== undefined) {
+      this.activeMs += Date.now() - this.activeSince;
+      this.activeSince = undefined;
+    }
     this.message = message;
     this.changed(this);
   }
