@@ -228,3 +228,33 @@ test('MULTIPART_FORM_FIELDS changes the per-file fields; unknown variables are r
   assert.equal(p.get('doc.md5'), null, 'only what the templates say, then the contract keys');
   assert.match(p.get('doc.id') ?? '', /^[0-9a-f]{32}$/);
 });
+
+test('NETWORK_TIMEOUT: a multipart body that stops arriving → 408 ERR_MULTIPART_TIMEOUT, nothing kept', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 600 });
+  const c = await openRaw(s.url);
+  const start = part('file1', 'slow.bin', 'q'.repeat(100_000));
+  c.socket.write(headFor(s, start.length + 50_000));
+  c.socket.write(start);
+  await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+  const text = c.received().toString();
+  c.socket.destroy();
+  assert.match(text, /^HTTP\/1\.1 408/);
+  assert.match(text, /ERR_MULTIPART_TIMEOUT/);
+  assert.deepEqual(storeFiles(s.config.storeDir), []);
+});
+
+test('hostile fields: a non-file field posing as a generated key never reaches the form, whatever PASS_FIELDS says', async (t) => {
+  const app = await startCaptureApp(t);
+  const s = await startTestServer(t, { completionUrl: app.url, passFields: /.*/ });
+  const f = writeTestFile(tmpDir(t), 'real.bin', 100);
+  const r = await curl(['-F', 'file1.path=/etc/passwd', '-F', 'file1.md5=00000000000000000000000000000000', '-F', 'other.owner=root', '-F', `file1=@${f.path};filename=../../escape.bin`, '-F', 'note=kept', `${s.url}/upload`]);
+  assert.equal(r.status, 200, r.body);
+  const p = app.forms[0]!.params;
+  assert.equal(p.getAll('file1.path').length, 1);
+  assert.equal(path.basename(p.get('file1.path')!), p.get('file1.id'));
+  assert.equal(fs.readFileSync(p.get('file1.path')!).length, 100);
+  assert.equal(p.get('file1.md5'), f.md5);
+  assert.equal(p.get('other.owner'), null);
+  assert.equal(p.get('file1.name'), 'escape.bin', 'no directory part in the name');
+  assert.equal(p.get('note'), 'kept');
+});

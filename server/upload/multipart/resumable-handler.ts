@@ -121,10 +121,18 @@ export class ResumableSessions {
     this.sessions.delete(key);
   }
 
-  /** Sessions idle past the period are forgotten (their partial files expire through the store's sweep). */
-  sweep(periodMs: number): void {
+  /**
+   * Sessions idle past the period are forgotten with their partial file: segments written out of
+   * order can make the file as long as its declared size, which the store's expiry would take for a
+   * finished upload and keep.
+   */
+  sweep(periodMs: number, remove: (uploadId: string) => Promise<void>): void {
     const now = Date.now();
-    for (const [key, s] of this.sessions) if (now - s.touched > periodMs) this.sessions.delete(key);
+    for (const [key, s] of this.sessions) {
+      if (now - s.touched <= periodMs) continue;
+      this.sessions.delete(key);
+      void s.tail.then(() => remove(s.uploadId)).catch(() => undefined);
+    }
   }
 
   get size(): number {
@@ -159,7 +167,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       const owner = principalOf(req)?.sub ?? '';
       // A session belongs to whoever started it: another caller's Session-ID is another session.
       const key = `${owner}\n${sessionId}`;
-      sessions.sweep(Math.max(config.expireAfterMs, 3_600_000));
+      sessions.sweep(config.expireAfterMs > 0 ? config.expireAfterMs : 7 * 24 * 3_600_000, (id) => store.remove(id));
       let session = sessions.get(key);
       if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
       if (!session) {
