@@ -123,6 +123,8 @@ export interface Config {
   signatureToleranceMs: number;
   /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as another user. Default false (0600/0700). */
   sharedGroupRead: boolean;
+  /** Duplicate uploads: 'md5' answers the existing record of the same owner, name and md5 instead of recording another. Default 'off'. */
+  dedupe: 'off' | 'md5';
   /** PEM certificate (chain) served over HTTPS, with TLS_KEY. Default none (plain HTTP). */
   tlsCert: string | undefined;
   /** PEM private key of TLS_CERT. */
@@ -236,6 +238,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'allowAnonymous', flag: '--allow-anonymous', env: 'ALLOW_ANONYMOUS', doc: 'serve without authentication on a HOST beyond loopback (default false)', parse: parseBoolean, boolean: true },
   { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or * (default none: same origin only)', parse: parseOrigins },
   { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m (default 5m)', parse: parsePositiveDuration },
+  { key: 'dedupe', flag: '--dedupe', env: 'DEDUPE', doc: 'off, or md5: a finished upload with the same owner, name and md5 as a recorded one gets that record as its answer, and no second record (default off)', parse: oneOf(['off', 'md5'] as const) },
   { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group (default false)', parse: parseBoolean, boolean: true },
   { key: 'tlsCert', flag: '--tls-certificate', env: 'TLS_CERT', doc: 'PEM certificate file: serve HTTPS (with TLS_KEY)' },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', doc: 'PEM private key file of TLS_CERT' },
@@ -356,6 +359,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     corsOrigins: v.corsOrigins ?? [],
     signatureToleranceMs: v.signatureToleranceMs ?? 300_000,
     sharedGroupRead: v.sharedGroupRead ?? false,
+    dedupe: v.dedupe ?? 'off',
     tlsCert: v.tlsCert === undefined ? undefined : path.resolve(v.tlsCert),
     tlsKey: v.tlsKey === undefined ? undefined : path.resolve(v.tlsKey),
     behindProxy: v.behindProxy ?? false,

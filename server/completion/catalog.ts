@@ -45,6 +45,11 @@ export interface Catalog {
   byUploadId(uploadId: string): Promise<UploadRecord | undefined>;
   /** Newest first. */
   list(options: ListOptions): Promise<UploadRecord[]>;
+  /**
+   * The oldest record of this owner with this name and md5 (DEDUPE=md5). Optional: without it the
+   * receiver pages through the owner's records (server/completion/dedupe.ts).
+   */
+  findDuplicate?(owner: string, name: string, md5: string): Promise<UploadRecord | undefined>;
   /** Removes the record; false when there was none. */
   remove(id: string): Promise<boolean>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { ERRORS, TuspassError } from '../errors.ts';
 import { completionSecret } from '../secret.ts';
 import { checkSignature, SIGNATURE_HEADER } from '../signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
+import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms } from './form.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
 
@@ -21,6 +22,8 @@ export interface FormAnswer {
   size: number;
   md5: string;
   url: string;
+  /** DEDUPE=md5: this upload duplicates the record answered, which an earlier upload made (server/completion/dedupe.ts). */
+  duplicate?: true;
   /** Every file of a multipart request's form, when it names several (the first one's record is the answer's own). */
   files?: Array<Omit<FormAnswer, 'message' | 'files'>>;
 }
@@ -48,6 +51,13 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
     const answers = [];
     for (const form of forms) {
       const { field: _field, ...upload } = form;
+      // DEDUPE=md5: the same owner's same file (name and md5) answers the first record (dedupe.ts).
+      // A repeated notice of an upload already recorded is not a duplicate: catalog.record answers it below.
+      const first = config.dedupe === 'md5' && !(await catalog.byUploadId(upload.uploadId)) ? await findDuplicate(catalog, upload) : undefined;
+      if (first) {
+        answers.push({ id: first.id, name: first.name, size: first.size, md5: first.md5, url: fileUrl(first), duplicate: true as const });
+        continue;
+      }
       // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.
       const { record } = await catalog.record(upload);
       answers.push({ id: record.id, name: record.name, size: record.size, md5: record.md5, url: fileUrl(record) });

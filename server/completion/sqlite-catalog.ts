@@ -108,6 +108,7 @@ export class SqliteCatalog implements Catalog {
   private readonly selectPage: Database.Statement;
   private readonly selectOwnersPage: Database.Statement;
   private readonly deleteById: Database.Statement;
+  private readonly selectDuplicate: Database.Statement;
 
   constructor(readonly file: string, mode = PRIVATE_MODES.file) {
     this.db = open(file, mode);
@@ -123,6 +124,7 @@ export class SqliteCatalog implements Catalog {
     this.selectPage = this.db.prepare('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
     this.selectOwnersPage = this.db.prepare('SELECT * FROM uploads WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
     this.deleteById = this.db.prepare('DELETE FROM uploads WHERE id = ?');
+    this.selectDuplicate = this.db.prepare('SELECT * FROM uploads WHERE owner = ? AND md5 = ? AND name = ? ORDER BY id LIMIT 1');
   }
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
@@ -155,6 +157,11 @@ export class SqliteCatalog implements Catalog {
   async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
     const rows = owner === undefined ? this.selectPage.all(limit, offset) : this.selectOwnersPage.all(owner, limit, offset);
     return (rows as Row[]).map(toRecord);
+  }
+
+  async findDuplicate(owner: string, name: string, md5: string): Promise<UploadRecord | undefined> {
+    const row = this.selectDuplicate.get(owner, md5, name) as Row | undefined;
+    return row && toRecord(row);
   }
 
   async remove(id: string): Promise<boolean> {
