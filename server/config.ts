@@ -45,6 +45,8 @@ export interface Config {
   uploadFormPath: string;
   /** The multipart form's per-file field templates (upload_set_form_field/upload_aggregate_form_field). Default the seed's. */
   multipartFormFields: FormTemplates;
+  /** Most resumable-mode sessions (nginx upload module's Session-ID) open at once; more get 503. Default 1000. */
+  resumableSessionsMax: number;
   /** How long one completion POST may take, in ms. Default 30000. */
   completionTimeoutMs: number;
   /** First retry delay of a queued completion notice, in ms (doubles up to the max). Default 1000. */
@@ -198,6 +200,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
   { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through (default ^(name|description|terminal|submit)$)', parse: regex },
   { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash (default /upload)', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
+  { key: 'resumableSessionsMax', flag: '--resumable-sessions-max', env: 'RESUMABLE_SESSIONS_MAX', doc: 'most resumable-mode (Session-ID) uploads open at once; more get 503 (default 1000)', parse: integer(1) },
   { key: 'multipartFormFields', flag: '--multipart-form-fields', env: 'MULTIPART_FORM_FIELDS', doc: 'per-file fields of the multipart form, <name>=<value> comma-separated with the upload module\'s variables (default the seed\'s .name .content_type .path .md5 .size)', parse: parseFormTemplates },
   { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload (default 400-501,505-599)', parse: parseStatusRanges },
   { key: 'completionTimeoutMs', flag: '--completion-timeout', env: 'COMPLETION_TIMEOUT_MS', doc: 'completion POST timeout in ms (default 30000)', parse: integer(1) },
@@ -320,6 +323,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     cleanupStatuses: v.cleanupStatuses ?? parseStatusRanges('400-501,505-599'),
     uploadFormPath: v.uploadFormPath ?? '/upload',
     multipartFormFields: v.multipartFormFields ?? parseFormTemplates(DEFAULT_FORM_FIELDS),
+    resumableSessionsMax: v.resumableSessionsMax ?? 1000,
     completionTimeoutMs: v.completionTimeoutMs ?? 30_000,
     retryMinMs: v.retryMinMs ?? 1000,
     retryMaxMs: v.retryMaxMs ?? 300_000,

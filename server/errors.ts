@@ -68,6 +68,7 @@ export const ERRORS = table({
   ERR_MULTIPART_NO_FILE: { status: 400, message: 'the multipart/form-data body holds no file' },
   ERR_MULTIPART_TIMEOUT: { status: 408, message: 'the multipart body stopped arriving (NETWORK_TIMEOUT); nothing of it is kept' },
   ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing or malformed' },
+  ERR_RESUMABLE_SESSIONS_FULL: { status: 503, message: 'resumable upload: too many sessions are open (RESUMABLE_SESSIONS_MAX); finish one or try again later' },
   ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the body length)' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });

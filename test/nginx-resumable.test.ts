@@ -113,3 +113,19 @@ test('the last segment relays a rejecting app, and the file is removed', async (
   assert.equal(app.forms[0]!.params.get('file1.md5'), md5(bytes));
   assert.deepEqual(storeFiles(s.config.storeDir), []);
 });
+
+test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs past it get 503 with Retry-After; finishing one makes room', async (t) => {
+  const s = await startTestServer(t, { resumableSessionsMax: 3 });
+  for (const id of ['1000000001', '1000000002', '1000000003']) assert.equal((await segment(s.url, id, 0, 99)).status, 201, id);
+  const refused = await fetch(`${s.url}/upload`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="x.bin"', 'X-Content-Range': `bytes 0-99/${SIZE}`, 'Session-ID': '1000000004' },
+    body: new Uint8Array(bytes.subarray(0, 100)),
+  });
+  assert.equal(refused.status, 503);
+  assert.match(await refused.text(), /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal(refused.headers.get('retry-after'), '60');
+  // An open session still takes its segments; once it completes, a new session is admitted.
+  assert.equal((await segment(s.url, '1000000001', 100, SIZE - 1)).status, 200);
+  assert.equal((await segment(s.url, '1000000004', 0, 99)).status, 201);
+});

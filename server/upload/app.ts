@@ -122,6 +122,9 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
     if (TUS_ROUTE.test(req.originalUrl)) return sendTusError(res, req, e, log);
+    // Headers an error carries (Retry-After with a 503) go out with it, as on the tus routes.
+    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
+    if (headers) res.set(headers);
     res.status(e.status).json(e.toJSON());
   });
   return app;

@@ -109,6 +109,13 @@ async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { by
 export class ResumableSessions {
   private readonly sessions = new Map<string, Session>();
 
+  /** Sessions live in memory and each holds a file: capped, so Session-IDs cannot be made up without end. */
+  constructor(readonly max = 1000) {}
+
+  get full(): boolean {
+    return this.sessions.size >= this.max;
+  }
+
   get(key: string): Session | undefined {
     return this.sessions.get(key);
   }
@@ -171,6 +178,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       let session = sessions.get(key);
       if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
       if (!session) {
+        if (sessions.full) throw Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL), { headers: { 'Retry-After': '60' } });
         const uploadId = crypto.randomBytes(16).toString('hex');
         const contentType = req.get('content-type') || 'application/octet-stream';
         if (owner) store.announceOwner(uploadId, owner);

@@ -27,7 +27,7 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const path = deps.config.uploadFormPath;
   const paths = [path, `${path}/`];
-  const sessions = new ResumableSessions();
+  const sessions = new ResumableSessions(deps.config.resumableSessionsMax);
   router.post(paths, authenticate(deps.config, () => 'upload'), async (req, res, next) => {
     try {
       if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
