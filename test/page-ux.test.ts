@@ -124,6 +124,7 @@ test('every state at 1280 and 390 px with axe-core; waiting to resume after a re
   await waitingItem.filter({ hasText: /[\d.]+ MB of 24 MB — choose it again/ }).waitFor();
   assert.match((await waitingItem.textContent()) ?? '', /name “holiday”, description “the long one”/);
   assert.equal(await page.locator('#waiting').isVisible(), true);
+  await capture(page, 'waiting', problems);
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), waitingItem.getByRole('button', { name: /Choose .* again/ }).click()]);
   await page.locator('#details-fold summary').click();
   await page.fill('#field-name', 'typed later');

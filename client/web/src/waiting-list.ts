@@ -104,7 +104,7 @@ export class WaitingList {
   private renderItem(w: WaitingUpload): HTMLLIElement {
     const held = w.offset === undefined ? 'partly uploaded' : `${formatBytes(w.offset)} of ${formatBytes(w.size)}`;
     const details = [w.metadata.name && `name “${w.metadata.name}”`, w.metadata.description && `description “${w.metadata.description}”`].filter(Boolean).join(', ');
-    const button = el('button', { text: 'Choose it again', attrs: { type: 'button', 'aria-label': `Choose ${w.name} again to resume it` } });
+    const button = el('button', { text: 'Choose it again', attrs: { type: 'button', 'aria-label': `Choose it again: ${w.name}` } });
     button.addEventListener('click', this.openPicker);
     return el(
       'li',
