@@ -86,6 +86,8 @@ test('docs: every setting is in the README tables, and every variable there is a
     assert.ok(documented.has(s.env), `${s.env} is in the README's configuration table`);
     assert.ok(flags.has(s.flag), `${s.flag} is in the README's configuration table`);
   }
+  const firstColumns = rows.map((row) => row.split('|')[1]!.trim());
+  assert.deepEqual(firstColumns.filter((c, i) => firstColumns.indexOf(c) !== i), [], 'each setting has one row');
   const envs = new Set(SETTINGS.map((s) => s.env));
   for (const name of documented) assert.ok(envs.has(name), `README lists ${name}, which is not a setting`);
 });
