@@ -17,11 +17,14 @@ import { bytesReceived, uploadsFinished } from '../../metrics.ts';
 import type { Log } from '../../logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
+import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
 
 export interface MultipartDeps {
   config: Config;
   store: DigestFileStore;
   completion: MultipartCompletion;
+  hooks?: MultipartHooks;
   log: Log;
 }
 
@@ -29,13 +32,27 @@ const FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Non-file fields are a handful of short values; more is no upload form. */
 const LIMITS = { fields: 256, fieldSize: 64 * 1024, files: 64, parts: 320, headerPairs: 32 };
 
+/** The request's hooks: pre-create before a file is created (may refuse, rename), post-create after. */
+export interface FileHooks {
+  hooks: MultipartHooks;
+  req: express.Request;
+  http: ReturnType<MultipartHooks['http']>;
+}
+
 /** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the caller). */
-export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, owner: string, limit: number, created: string[]): Promise<{ file: ReceivedFile; exceeded: boolean }> {
-  const id = crypto.randomBytes(16).toString('hex');
-  const upload = new Upload({ id, offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
+export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, owner: string, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+  const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
+  if (hooks) {
+    // Before a byte of the part is read: a refusal leaves it unread (busboy holds the socket).
+    const chosen = await hooks.hooks.preCreate(hooks.http, upload);
+    upload.id = chosen.id;
+    upload.metadata = chosen.metadata;
+  }
+  const id = upload.id;
   if (owner) store.announceOwner(id, owner);
-  created.push(id);
+  created.push(upload);
   await store.create(upload);
+  hooks?.hooks.created(hooks.req, upload);
   const result = await store.append(source, id, 0, { limit });
   bytesReceived.inc(result.offset);
   if (result.exceeded) return { file: undefined as never, exceeded: true };
@@ -55,7 +72,7 @@ export function isBrowserPost(req: express.Request, fields: Array<[string, strin
 export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
   const { config, store, log } = deps;
   return async (req, res, next) => {
-    const created: string[] = [];
+    const created: Upload[] = [];
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: req.headers, limits: LIMITS, preservePath: false, defParamCharset: 'utf8' });
@@ -65,6 +82,14 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     }
     const owner = principalOf(req)?.sub ?? '';
     const limit = maxSizeFor(config, req);
+    const hooks = deps.hooks;
+    const http = hooks?.http(req);
+    const fileHooks = hooks && http ? { hooks, req, http } : undefined;
+    /** Removes every file the request made; those announced by post-create get post-terminate. */
+    const removeAll = async () => {
+      for (const upload of created) await store.remove(upload.id).catch(() => undefined);
+      if (hooks && http) hooks.terminated(http, created.map((upload) => ({ id: upload.id, upload })));
+    };
     const fields: Array<[string, string]> = [];
     const files: ReceivedFile[] = [];
     const used = new Set<string>();
@@ -94,7 +119,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       chain = chain.then(async () => {
         if (failure) return void stream.resume();
         try {
-          const { file, exceeded } = await storeFile(store, stream, meta, owner, limit, created);
+          const { file, exceeded } = await storeFile(store, stream, meta, owner, limit, created, fileHooks);
           if (exceeded) return fail(maxSizeError(config, req, limit + 1));
           files.push(file);
         } catch (e) {
@@ -123,17 +148,26 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       if (failure) throw failure;
       if (files.length === 0) throw new TuspassError(ERRORS.ERR_MULTIPART_NO_FILE);
     } catch (e) {
-      for (const id of created) await store.remove(id).catch(() => undefined);
+      await removeAll();
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
+      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       return next(e instanceof TuspassError || (e as { status_code?: number }).status_code ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
     }
     let answer;
     try {
+      // The user's pre-finish hooks, before the form is posted: a refusal keeps nothing.
+      if (hooks && http) await hooks.preFinish(http, files);
       answer = await deps.completion.complete(files, fields);
     } catch (e) {
-      for (const id of created) await store.remove(id).catch(() => undefined);
+      await removeAll();
+      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       return next(e);
+    }
+    if (hooks && http) {
+      // A cleanup status removed the files (completion.ts); delivered or queued, they are finished.
+      if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
+      else hooks.finished(http, files);
     }
     log(`multipart: ${files.length} file(s) received: ${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
     // The built-in service answers as the seed's Django view: a browser goes on to the table.

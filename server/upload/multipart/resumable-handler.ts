@@ -25,11 +25,15 @@ import { onBodyIdle } from '../../network-timeout.ts';
 import type { Log } from '../../logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
-import type { MultipartCompletion } from './completion.ts';
+import type { MultipartCompletion, ReceivedFile } from './completion.ts';
+import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
+import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import type { SessionRecord, SessionStates } from './session-state.ts';
 
 type Range = [start: number, end: number];
 
 interface Session {
+  sessionId: string;
   uploadId: string;
   total: number;
   /** Received byte ranges, inclusive ends, sorted and merged. */
@@ -109,8 +113,37 @@ async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { by
 export class ResumableSessions {
   private readonly sessions = new Map<string, Session>();
 
-  /** Sessions live in memory and each holds a file: capped, so Session-IDs cannot be made up without end. */
-  constructor(readonly max = 1000) {}
+  /**
+   * Sessions live in memory and each holds a file: capped, so Session-IDs cannot be made up without
+   * end. With `states`, each is also kept beside its upload and outlives a restart (session-state.ts).
+   */
+  constructor(
+    readonly max = 1000,
+    private readonly states?: SessionStates,
+  ) {}
+
+  /** The sessions of the last run (SessionStates.load), open again. */
+  restore(records: SessionRecord[]): void {
+    for (const r of records) this.sessions.set(`${r.owner}\n${r.sessionId}`, { ...r, tail: Promise.resolve() });
+  }
+
+  /** Whether an open session writes this upload (its file may be full length with gaps: not finished). */
+  holds(uploadId: string): boolean {
+    for (const s of this.sessions.values()) if (s.uploadId === uploadId) return true;
+    return false;
+  }
+
+  /** Writes the session's state (after its bytes: a crash loses only the claim). */
+  async persist(s: Session): Promise<void> {
+    const { sessionId, owner, uploadId, total, ranges, name, contentType, touched } = s;
+    await this.states?.save({ sessionId, owner, uploadId, total, ranges, name, contentType, touched });
+  }
+
+  /** The session is over (completed, refused, swept): forgotten, with its state. */
+  async forget(key: string, s: Session): Promise<void> {
+    if (this.sessions.get(key) === s) this.sessions.delete(key);
+    await this.states?.remove(s.uploadId);
+  }
 
   get full(): boolean {
     return this.sessions.size >= this.max;
@@ -138,7 +171,7 @@ export class ResumableSessions {
     for (const [key, s] of this.sessions) {
       if (now - s.touched <= periodMs) continue;
       this.sessions.delete(key);
-      void s.tail.then(() => remove(s.uploadId)).catch(() => undefined);
+      void s.tail.then(() => remove(s.uploadId)).then(() => this.states?.remove(s.uploadId)).catch(() => undefined);
     }
   }
 
@@ -152,6 +185,7 @@ export interface ResumableDeps {
   store: DigestFileStore;
   completion: MultipartCompletion;
   sessions: ResumableSessions;
+  hooks?: MultipartHooks;
   log: Log;
 }
 
@@ -179,17 +213,26 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
       if (!session) {
         if (sessions.full) throw Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL), { headers: { 'Retry-After': '60' } });
-        const uploadId = crypto.randomBytes(16).toString('hex');
         const contentType = req.get('content-type') || 'application/octet-stream';
+        const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: total, offset: 0, metadata: { filename: name, filetype: contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
+        // pre-create once per session, before its first byte is stored: it may refuse or rename.
+        if (deps.hooks) {
+          const chosen = await deps.hooks.preCreate(deps.hooks.http(req), upload);
+          upload.id = chosen.id;
+          upload.metadata = chosen.metadata;
+        }
+        const uploadId = upload.id;
         if (owner) store.announceOwner(uploadId, owner);
         const release = await store.space.admit(total);
         try {
-          await store.create(new Upload({ id: uploadId, size: total, offset: 0, metadata: { filename: name, filetype: contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() }));
+          await store.create(upload);
         } finally {
           release();
         }
-        session = { uploadId, total, ranges: [], name, contentType, owner, tail: Promise.resolve(), touched: Date.now() };
+        deps.hooks?.created(req, upload);
+        session = { sessionId, uploadId, total, ranges: [], name, contentType, owner, tail: Promise.resolve(), touched: Date.now() };
         sessions.set(key, session);
+        await persist(session);
       }
       const s = session;
       const run = s.tail.then(() => segment(s, [a, b], req));
@@ -200,17 +243,38 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
         res.status(201).set('Range', ranges).type('text/plain').send(`${ranges}\n`);
         return;
       }
-      sessions.delete(key);
+      await sessions.forget(key, s);
       const digests = await store.digests(s.uploadId, s.total);
       await store.completionHandled(s.uploadId).catch(() => undefined);
       log(`resumable: session ${sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
-      const answer = await deps.completion.complete([{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }], []);
+      const files: ReceivedFile[] = [{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }];
+      const hooks = deps.hooks;
+      const http = hooks?.http(req);
+      try {
+        // The user's pre-finish hooks, before the form is posted: a refusal removes the file.
+        if (hooks && http) await hooks.preFinish(http, files);
+      } catch (e) {
+        await store.remove(s.uploadId).catch(() => undefined);
+        if (hooks && http) hooks.terminated(http, files);
+        throw e;
+      }
+      const answer = await deps.completion.complete(files, []);
+      if (hooks && http) {
+        if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
+        else hooks.finished(http, files);
+      }
       res.status(answer.status).set(answer.headers).send(answer.body);
     } catch (e) {
       res.set('Connection', 'close');
+      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       next(e);
     }
   };
+
+  /** A state that cannot be written is logged, not the client's failure: only a restart would miss it. */
+  async function persist(s: Session): Promise<void> {
+    await sessions.persist(s).catch((e: unknown) => log(`resumable: the state of upload ${s.uploadId} could not be written: ${(e as Error).message}`));
+  }
 
   /** Writes one segment; true when it completed the file. */
   async function segment(s: Session, range: Range, req: express.Request): Promise<boolean> {
@@ -220,7 +284,8 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Received already (a repeat): the bytes are not written again, the answer is the ranges.
     if (covered(s.ranges, range)) {
       req.resume();
-      return false;
+      // Complete already (a restart came between the last bytes and the form): this repeat finishes it.
+      return prefixEnd(s.ranges) === s.total;
     }
     const front = prefixEnd(s.ranges);
     const seen = { bytes: 0 };
@@ -244,6 +309,8 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     }
     s.ranges = addRange(s.ranges, range);
     s.touched = Date.now();
-    return prefixEnd(s.ranges) === s.total;
+    const complete = prefixEnd(s.ranges) === s.total;
+    if (!complete) await persist(s);
+    return complete;
   }
 }

@@ -13,6 +13,7 @@ import type { DigestFileStore } from '../digest-store.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion } from './completion.ts';
 import { multipartHandler } from './multipart-handler.ts';
+import type { MultipartHooks } from './multipart-hooks.ts';
 import { isResumable, resumableHandler, ResumableSessions } from './resumable-handler.ts';
 
 export interface MultipartRoutesDeps {
@@ -20,6 +21,10 @@ export interface MultipartRoutesDeps {
   store: DigestFileStore;
   queue: NoticeQueue;
   completion: MultipartCompletion;
+  /** The user's hooks on this path (multipart-hooks.ts). */
+  hooks?: MultipartHooks;
+  /** The resumable sessions (restored from the store at start); new ones in memory only without. */
+  sessions?: ResumableSessions;
   log: Log;
 }
 
@@ -27,7 +32,7 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const path = deps.config.uploadFormPath;
   const paths = [path, `${path}/`];
-  const sessions = new ResumableSessions(deps.config.resumableSessionsMax);
+  const sessions = deps.sessions ?? new ResumableSessions(deps.config.resumableSessionsMax);
   router.post(paths, authenticate(deps.config, () => 'upload'), async (req, res, next) => {
     try {
       if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });

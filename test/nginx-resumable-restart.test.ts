@@ -1,0 +1,86 @@
+// Resumable sessions outlive a restart, as the nginx upload module's state files do: the state sits
+// beside the upload (`<id>.session`), is loaded at start, and goes when the session completes.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { md5, patternBytes } from './helpers/files.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
+import { storeFiles } from './helpers/multipart.ts';
+import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+
+const SIZE = 300_000;
+const bytes = patternBytes(SIZE, 11);
+
+async function segment(url: string, session: string, a: number, b: number, extra: Record<string, string> = {}) {
+  const r = await fetch(`${url}/upload`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/plain', 'Content-Disposition': 'attachment; filename="kept.txt"', 'X-Content-Range': `bytes ${a}-${b}/${SIZE}`, 'Session-ID': session, ...extra },
+    body: new Uint8Array(bytes.subarray(a, b + 1)),
+  });
+  return { status: r.status, body: await r.text() };
+}
+
+const sessionFiles = (dir: string) => storeFiles(dir).filter((n) => n.endsWith('.session'));
+
+async function records(url: string, headers: Record<string, string> = {}): Promise<Array<Record<string, unknown>>> {
+  return (await (await fetch(`${url}/api/uploads`, { headers })).json()) as Array<Record<string, unknown>>;
+}
+
+test('segments, a restart, the rest of the segments: the right md5 and one record; the state file is private and goes at the end', async (t) => {
+  const dataDir = tmpDir(t);
+  const first = await startTestServer(t, { dataDir });
+  // Out of order: the file reaches its full length with a hole at the front before the restart.
+  assert.equal((await segment(first.url, 'restart-1', 200_000, SIZE - 1)).status, 201);
+  assert.equal((await segment(first.url, 'restart-1', 100_000, 199_999)).body.trim(), '100000-299999/300000');
+  // A second session whose upload is removed while the server is down: dropped at start.
+  assert.equal((await segment(first.url, 'restart-2', 0, 999)).status, 201);
+  const [state, other] = sessionFiles(first.config.storeDir).map((n) => path.join(first.config.storeDir, n)).sort((x, y) => JSON.parse(fs.readFileSync(x, 'utf8')).sessionId.localeCompare(JSON.parse(fs.readFileSync(y, 'utf8')).sessionId));
+  assert.ok(state && other, 'one state per session');
+  assert.equal(fs.statSync(state).mode & 0o777, 0o600);
+  const saved = JSON.parse(fs.readFileSync(state, 'utf8'));
+  assert.deepEqual([saved.sessionId, saved.total, saved.ranges, saved.name, saved.contentType, saved.owner], ['restart-1', SIZE, [[100_000, 299_999]], 'kept.txt', 'text/plain', '']);
+  await first.close();
+  const goneId = JSON.parse(fs.readFileSync(other, 'utf8')).uploadId as string;
+  fs.rmSync(path.join(first.config.storeDir, goneId));
+  fs.rmSync(path.join(first.config.storeDir, `${goneId}.json`));
+
+  const second = await startTestServer(t, { dataDir });
+  assert.ok(!fs.existsSync(other), 'the state of a session whose upload is gone is dropped');
+  // The full-length file with its hole is not taken for a finished upload.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await records(second.url)).length, 0, 'nothing announced before the front arrives');
+  // The ranges received before the restart are known: a repeat answers them.
+  assert.equal((await segment(second.url, 'restart-1', 100_000, 199_999)).body.trim(), '100000-299999/300000');
+  const done = await segment(second.url, 'restart-1', 0, 99_999);
+  assert.equal(done.status, 200, done.body);
+  const answer = JSON.parse(done.body);
+  assert.equal(answer.message, 'Upload Complete');
+  assert.equal(answer.md5, md5(bytes));
+  assert.equal(answer.size, SIZE);
+  await new Promise((r) => setTimeout(r, 300));
+  const list = await records(second.url);
+  assert.equal(list.length, 1, 'one record');
+  assert.equal(list[0]!.md5, md5(bytes));
+  assert.deepEqual(sessionFiles(second.config.storeDir), [], 'the state goes when the session completes');
+  // The restored session is over: the same Session-ID starts a new one.
+  assert.equal((await segment(second.url, 'restart-1', 0, 99)).body.trim(), '0-99/300000');
+});
+
+test('a restored session keeps its owner: another caller with the same Session-ID has a session of their own', async (t) => {
+  const dataDir = tmpDir(t);
+  const ann = bearer(tokenFor('ann', 'upload'));
+  const bob = bearer(tokenFor('bob', 'upload'));
+  const first = await startTestServer(t, { dataDir, authJwtSecret: TEST_JWT_SECRET });
+  assert.equal((await segment(first.url, 'shared', 0, 149_999, ann)).status, 201);
+  await first.close();
+  const second = await startTestServer(t, { dataDir, authJwtSecret: TEST_JWT_SECRET });
+  assert.equal((await segment(second.url, 'shared', 150_000, SIZE - 1, bob)).body.trim(), '150000-299999/300000', "bob does not finish ann's file");
+  const done = await segment(second.url, 'shared', 150_000, SIZE - 1, ann);
+  assert.equal(done.status, 200, done.body);
+  assert.equal(JSON.parse(done.body).md5, md5(bytes));
+  const list = await records(second.url, bearer(tokenFor('ann', 'read')));
+  assert.equal(list.length, 1);
+  assert.equal(list[0]!.owner, 'ann');
+});
