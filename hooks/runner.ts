@@ -136,7 +136,9 @@ export class HookRunner {
         const failOpen = this.options.failOpen && !own;
         this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;
-        throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${message}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
+        // The answer names a module hook by its file name only: HOOKS_MODULE may be a path on this machine.
+        const shown = message.replace(`hook ${handler.name} `, `hook ${publicName(handler.name)} `);
+        throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${shown}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
       }
       mergeInto(merged, answer);
       if (answer.RejectUpload || answer.RejectTermination) throw new HookRejection(handler.name, merged);
@@ -211,6 +213,9 @@ export async function invokeWithTimeout(handler: HookHandler, request: HookReque
     clearTimeout(timer);
   }
 }
+
+/** `module:/srv/hooks/check.ts` → `module:check.ts`; other names (command, http, built-ins) as they are. */
+const publicName = (name: string): string => (name.startsWith('module:') ? `module:${name.slice('module:'.length).split(/[\\/]/).pop()}` : name);
 
 /** Keeps only the answer fields tusd respects for the event, so a stray flag cannot act elsewhere. */
 function honoured(type: HookEventType, answer: HookResponse): HookResponse {

@@ -165,3 +165,15 @@ export const preFinish = (r: { Event: { Upload: { MetaData: Record<string, strin
   assert.ok(!fs.existsSync(s.store.filePath(bad.split('/').pop()!)));
   assert.deepEqual(await (await fetch(`${s.url}/api/uploads`)).json(), []);
 });
+
+test('a module hook that throws: the answer names it by its file name, not by its path on this machine', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'picky-hook.mjs');
+  fs.writeFileSync(file, "export async function preCreate() { throw new Error('no thanks'); }\n");
+  const s = await startTestServer(t, { hooksModules: [file] });
+  const res = await tus('POST', s.endpoint, { 'Upload-Length': '10' });
+  assert.equal(res.status, 500);
+  assert.match(res.body, /ERR_HOOK_FAILED: hook module:picky-hook\.mjs failed on pre-create .*no thanks/);
+  assert.ok(!res.body.includes(dir), res.body);
+  assert.ok(s.logs.some((l) => l.includes(file)), 'the log keeps the path');
+});
