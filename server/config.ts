@@ -33,6 +33,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** Lease of an upload lock in Redis, in ms, renewed while held. Default 10000. */
   redisLockTtlMs: number;
+  /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/pg/). Default none: SQLite and files. */
+  databaseUrl: string | undefined;
   /** HMAC-SHA256 key that signs completion forms. Default: generated once, kept in DATA_DIR/completion-secret. */
   completionSecret: string | undefined;
   /** Digests computed on the way in besides md5 and size, and put into the form. Default none. */
@@ -195,6 +197,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'storeDir', flag: '--store-dir', env: 'STORE_DIR', doc: 'shared upload store (default DATA_DIR/uploads)' },
   { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing (default none: in-memory locks)', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
   { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s (default 10s)', parse: parsePositiveDuration },
+  { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances (default none: SQLite catalog, queue and journal in DATA_DIR)', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
   { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to (default: the built-in completion service)', parse: url },
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures (default generated into DATA_DIR/completion-secret)', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
@@ -316,6 +319,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     storeDir: path.resolve(v.storeDir ?? path.join(dataDir, 'uploads')),
     redisUrl: v.redisUrl,
     redisLockTtlMs: v.redisLockTtlMs ?? 10_000,
+    databaseUrl: v.databaseUrl,
     completionUrl: v.completionUrl,
     completionSecret: v.completionSecret,
     digests: v.digests ?? [],

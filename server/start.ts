@@ -11,6 +11,8 @@ import { createCompletionApp } from './completion/app.ts';
 import { formReceiver, localCompletion } from './completion/receive.ts';
 import type { PostTarget } from '../hooks/complete-form/post.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
+import { PgCatalog } from './completion/pg-catalog.ts';
+import { openDatabase } from './pg/database.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
 import { createLog } from './logger.ts';
@@ -138,7 +140,9 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   });
   const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
-  const catalog = withCompletion ? openCatalog(config.catalogPath, modes.file) : undefined;
+  // DATABASE_URL: one pool for what the instances share (server/pg/); unreachable at start: exit 78.
+  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : undefined;
+  const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
     url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
@@ -158,6 +162,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     await hooks.setup();
   } catch (e) {
     await catalog?.close();
+    await db?.end();
     throw new ConfigError([(e as Error).message]);
   }
   for (const line of describeHandlers(handlers)) log(line);
@@ -172,6 +177,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     } catch (e) {
       await hooks.close();
       await catalog?.close();
+      await db?.end();
       throw new ConfigError([(e as Error).message]);
     }
     store.fence = redisLocker;
@@ -211,6 +217,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     if (server.listening) server.close();
     stopSweep();
     await catalog?.close();
+    await db?.end();
     throw e;
   }
   if (metricsUrl) log(`metrics: /metrics, /healthz and /readyz on ${metricsUrl}`);
@@ -246,6 +253,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
       await hooks.close();
       await catalog?.close();
       await redisLocker?.close();
+      await db?.end();
     },
   };
 }

@@ -1,4 +1,4 @@
-// The Catalog contract: every implementation (SQLite now, PostgreSQL later) must pass catalogContract.
+// The Catalog contract: every implementation (SQLite and PostgreSQL) must pass catalogContract.
 // Another implementation's test imports catalogContract and passes its own store factory.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -6,7 +6,11 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Catalog, NewUploadRecord } from '../server/completion/catalog.ts';
 import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
+import { PgCatalog } from '../server/completion/pg-catalog.ts';
+import { MIGRATIONS, openDatabase } from '../server/pg/database.ts';
+import { pgDatabase } from './helpers/pg.ts';
 import { ERRORS, TuspassError } from '../server/errors.ts';
+import { ConfigError } from '../server/config.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 /** A fresh, empty store per test; open() may be called more than once and opens the same store again. */
@@ -110,6 +114,52 @@ export function catalogContract(name: string, makeStore: CatalogStore): void {
       assert.equal(again.created, false);
       assert.equal(again.record.id, record.id);
     });
+
+    test("lists one owner's records only, newest first", async (t) => {
+      const { catalog } = await openCatalog(t);
+      await catalog.record(sampleUpload('a1', { owner: 'alice' }));
+      await catalog.record(sampleUpload('b1', { owner: 'bob' }));
+      await catalog.record(sampleUpload('a2', { owner: 'alice' }));
+      await catalog.record(sampleUpload('anon'));
+      const ids = async (owner: string) => (await catalog.list({ limit: 10, offset: 0, owner })).map((r) => r.uploadId);
+      assert.deepEqual(await ids('alice'), ['a2', 'a1']);
+      assert.deepEqual(await ids('bob'), ['b1']);
+      assert.deepEqual(await ids(''), ['anon']);
+      assert.deepEqual(await ids("alice' OR '1'='1"), []);
+      assert.equal((await catalog.get((await catalog.byUploadId('a1'))!.id))?.owner, 'alice');
+    });
+
+    test('finds the oldest duplicate of one owner by name and md5', async (t) => {
+      const { catalog } = await openCatalog(t);
+      if (!catalog.findDuplicate) return t.skip('no findDuplicate');
+      const first = await catalog.record(sampleUpload('d1', { owner: 'alice', name: 'x.bin' }));
+      await catalog.record(sampleUpload('d2', { owner: 'alice', name: 'x.bin' }));
+      await catalog.record(sampleUpload('d3', { owner: 'bob', name: 'x.bin' }));
+      assert.deepEqual(await catalog.findDuplicate('alice', 'x.bin', sampleUpload('d1').md5), first.record);
+      assert.equal(await catalog.findDuplicate('alice', 'y.bin', sampleUpload('d1').md5), undefined);
+      assert.equal(await catalog.findDuplicate('alice', 'x.bin', 'f'.repeat(32)), undefined);
+      assert.equal(await catalog.findDuplicate('carol', 'x.bin', sampleUpload('d1').md5), undefined);
+    });
+
+    test('removes a record once; unknown ids of any shape remove nothing', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const { record } = await catalog.record(sampleUpload('gone'));
+      const kept = await catalog.record(sampleUpload('kept'));
+      for (const id of ['999', 'abc', '', '1 OR 1=1']) assert.equal(await catalog.remove(id), false, id);
+      assert.equal(await catalog.remove(record.id), true);
+      assert.equal(await catalog.remove(record.id), false);
+      assert.equal(await catalog.get(record.id), undefined);
+      assert.equal(await catalog.byUploadId('gone'), undefined);
+      assert.deepEqual(await catalog.get(kept.record.id), kept.record);
+    });
+
+    test('keeps pass-through fields in their order, with any text', async (t) => {
+      const { catalog } = await openCatalog(t);
+      const fields = { zeta: '1', alpha: 'ünïcødé "quoted" \\ back', mid: '' };
+      const { record } = await catalog.record(sampleUpload('f', { fields }));
+      assert.deepEqual(Object.keys((await catalog.get(record.id))!.fields), ['zeta', 'alpha', 'mid']);
+      assert.deepEqual((await catalog.get(record.id))!.fields, fields);
+    });
   });
 }
 
@@ -143,6 +193,35 @@ describe('SqliteCatalog', () => {
         assert.ok(e.message.includes(file), e.message);
         return true;
       }, file);
+    }
+  });
+});
+
+const pgStore: CatalogStore = (t) => {
+  let url: Promise<string> | undefined;
+  return { open: async () => PgCatalog.open(await (url ??= pgDatabase(t))) };
+};
+
+catalogContract('PgCatalog', pgStore);
+
+describe('PgCatalog', () => {
+  test('migrations: numbered steps recorded once in schema_migrations, also when instances start together', async (t) => {
+    const url = await pgDatabase(t);
+    const pools = await Promise.all([openDatabase(url), openDatabase(url), openDatabase(url)]);
+    t.after(() => Promise.all(pools.map((p) => p.end())));
+    const rows = (await pools[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows;
+    assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+    assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1), 'numbered 1, 2, 3…');
+  });
+
+  test('a database that cannot be reached is a start-up error naming DATABASE_URL, without the password', async () => {
+    for (const url of ['postgres://postgres:s3cret@127.0.0.1:1/test', 'postgres://postgres:s3cret@127.0.0.1:5432/no_such_database_here']) {
+      await assert.rejects(PgCatalog.open(url), (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, /DATABASE_URL/);
+        assert.doesNotMatch(e.message, /s3cret/);
+        return true;
+      }, url);
     }
   });
 });

@@ -1,4 +1,5 @@
-// Runs the completion service on its own port (`tuspass completion-server`), with the SQLite catalog.
+// Runs the completion service on its own port (`tuspass completion-server`), with the SQLite catalog
+// (or PostgreSQL's with DATABASE_URL).
 import express from 'express';
 import { listenOn } from '../listen.ts';
 import { countConnections } from '../metrics.ts';
@@ -10,6 +11,7 @@ import { createCompletionApp, type CompletionAppOptions } from './app.ts';
 import { tlsServerOptions } from '../tls.ts';
 import { fileModesOf } from '../file-modes.ts';
 import { openCatalog } from './sqlite-catalog.ts';
+import { PgCatalog } from './pg-catalog.ts';
 import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
 import { createLog } from '../logger.ts';
 
@@ -25,7 +27,8 @@ export interface RunningCompletionServer {
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
   // Before anything opens: anonymous only on loopback unless ALLOW_ANONYMOUS (exit 78 otherwise).
   requireAuthBeyondLoopback(config);
-  const catalog = openCatalog(config.catalogPath, fileModesOf(config).file);
+  // DATABASE_URL: the catalog every instance shares (PostgreSQL); one that cannot be reached exits 78.
+  const catalog = config.databaseUrl ? await PgCatalog.open(config.databaseUrl) : openCatalog(config.catalogPath, fileModesOf(config).file);
   const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
   const service = createCompletionApp(config, catalog, { ...options, log });

@@ -1,0 +1,105 @@
+// The catalog on PostgreSQL (DATABASE_URL): what several completion services (or `tuspass start`
+// instances) share. The same contract as SqliteCatalog (test/catalog-contract.test.ts runs against
+// both); UNIQUE(upload_id) with ON CONFLICT DO NOTHING is again what makes a repeated notice
+// harmless, across connections and instances. The schema comes from server/pg/database.ts.
+import type pg from 'pg';
+import { openDatabase } from '../pg/database.ts';
+import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
+
+interface Row {
+  id: string;
+  upload_id: string;
+  name: string;
+  /** BIGINT comes back as a string (pg does not guess at precision). */
+  size: string;
+  md5: string;
+  sha1: string | null;
+  crc32: string | null;
+  content_type: string;
+  path: string;
+  fields: Record<string, string>;
+  owner: string;
+  created_at: Date;
+}
+
+function toRecord(row: Row): UploadRecord {
+  return {
+    id: String(row.id),
+    uploadId: row.upload_id,
+    name: row.name,
+    size: Number(row.size),
+    md5: row.md5,
+    ...(row.sha1 === null ? {} : { sha1: row.sha1 }),
+    ...(row.crc32 === null ? {} : { crc32: row.crc32 }),
+    contentType: row.content_type,
+    path: row.path,
+    fields: row.fields,
+    owner: row.owner,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+/** Catalog ids are decimal BIGSERIALs; anything else names no record (and never reaches SQL as text). */
+const isId = (id: string) => /^\d{1,15}$/.test(id);
+
+export class PgCatalog implements Catalog {
+  /** @param ownsPool close() ends the pool (false when the process shares it with the queue and journal). */
+  constructor(private readonly pool: pg.Pool, private readonly ownsPool = false) {}
+
+  /** Connects and migrates; a database that cannot be used is a ConfigError naming DATABASE_URL (exit 78). */
+  static async open(url: string): Promise<PgCatalog> {
+    return new PgCatalog(await openDatabase(url), true);
+  }
+
+  async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
+    // The loser of a race waits for the winner's commit, inserts nothing and reads the winner's row.
+    const inserted = await this.pool.query<Row>(
+      `INSERT INTO uploads (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, owner, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (upload_id) DO NOTHING RETURNING *`,
+      [upload.uploadId, upload.name, upload.size, upload.md5, upload.sha1 ?? null, upload.crc32 ?? null, upload.contentType, upload.path, JSON.stringify(upload.fields), upload.owner ?? '', new Date()],
+    );
+    if (inserted.rows[0]) return { record: toRecord(inserted.rows[0]), created: true };
+    const existing = await this.byUploadId(upload.uploadId);
+    if (!existing) throw new Error(`catalog: upload ${upload.uploadId} neither inserted nor found`);
+    return { record: existing, created: false };
+  }
+
+  async get(id: string): Promise<UploadRecord | undefined> {
+    if (!isId(id)) return undefined;
+    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE id = $1', [id])).rows[0];
+    return row && toRecord(row);
+  }
+
+  async byUploadId(uploadId: string): Promise<UploadRecord | undefined> {
+    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE upload_id = $1', [uploadId])).rows[0];
+    return row && toRecord(row);
+  }
+
+  async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
+    // id breaks ties between records made in the same millisecond.
+    const rows = owner === undefined
+      ? await this.pool.query<Row>('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2', [limit, offset])
+      : await this.pool.query<Row>('SELECT * FROM uploads WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3', [owner, limit, offset]);
+    return rows.rows.map(toRecord);
+  }
+
+  async findDuplicate(owner: string, name: string, md5: string): Promise<UploadRecord | undefined> {
+    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE owner = $1 AND md5 = $2 AND name = $3 ORDER BY id LIMIT 1', [owner, md5, name])).rows[0];
+    return row && toRecord(row);
+  }
+
+  async remove(id: string): Promise<boolean> {
+    if (!isId(id)) return false;
+    return ((await this.pool.query('DELETE FROM uploads WHERE id = $1', [id])).rowCount ?? 0) > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool && !this.closed) {
+      this.closed = true;
+      await this.pool.end();
+    }
+  }
+
+  private closed = false;
+}

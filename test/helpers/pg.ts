@@ -1,0 +1,31 @@
+// A fresh PostgreSQL database per test (127.0.0.1:5432, trust authentication, user postgres, or
+// TEST_PG_URL), dropped when the test ends. Real engine, no mocks.
+import crypto from 'node:crypto';
+import type { TestContext } from 'node:test';
+import pg from 'pg';
+
+const ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Creates tuspass_test_<random> and answers its URL; the database is dropped (connections and all) after the test. */
+export async function pgDatabase(t: TestContext): Promise<string> {
+  const name = `tuspass_test_${crypto.randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: ADMIN_URL });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  });
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -1,0 +1,85 @@
+// PostgreSQL (DATABASE_URL) holding what several instances share: the catalog, the notice queue and
+// the completion journal. Real PostgreSQL on 127.0.0.1:5432 (.ci/run starts it); each test has its
+// own database, dropped after.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import pg from 'pg';
+import { startCompletionServer } from '../server/completion/server.ts';
+import { configFor } from '../server/config.ts';
+import { md5, patternBytes } from './helpers/files.ts';
+import { pgDatabase } from './helpers/pg.ts';
+import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, tus } from './helpers/tus.ts';
+
+const BIN = path.resolve('bin/tuspass.js');
+
+async function rows<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function upload(endpoint: string, body: Buffer, name: string): Promise<string> {
+  const url = await create(endpoint, body.length, { filename: name, name });
+  const r = await tus('PATCH', url, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body);
+  assert.ok(r.status === 200 || r.status === 204, `PATCH ${r.status}`);
+  return url;
+}
+
+test('with DATABASE_URL, tuspass start records completed uploads in PostgreSQL; another instance on the same database lists them', async (t) => {
+  const db = await pgDatabase(t);
+  const storeDir = tmpDir(t);
+  const a = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0 });
+  const body = patternBytes(70_000, 3);
+  await upload(a.endpoint, body, 'one.bin');
+  const list = await recordsWhenPresent(a.url, 1);
+  assert.equal(list.length, 1);
+  assert.equal(list[0]!.md5, md5(body));
+  const inDb = await rows<{ md5: string; size: string }>(db, 'SELECT md5, size FROM uploads');
+  assert.deepEqual(inDb, [{ md5: md5(body), size: '70000' }]);
+  // A second instance with its own DATA_DIR (its own SQLite would be empty) sees the same catalog.
+  const b = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0 });
+  const seen = await recordsWhenPresent(b.url, 1);
+  assert.deepEqual(seen.map((r) => r.md5), [md5(body)]);
+});
+
+test('tuspass completion-server with DATABASE_URL keeps its catalog in PostgreSQL', async (t) => {
+  const db = await pgDatabase(t);
+  const storeDir = tmpDir(t);
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: 0, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
+  t.after(() => service.close());
+  const up = await startTestServer(t, { completionUrl: `${service.url}/complete/`, storeDir, minFreeSpace: 0 }, { completion: false });
+  const body = patternBytes(5000, 9);
+  await upload(up.endpoint, body, 'two.bin');
+  const until = Date.now() + 5000;
+  let found: Array<{ md5: string }> = [];
+  while (Date.now() < until && found.length === 0) {
+    found = await rows<{ md5: string }>(db, 'SELECT md5 FROM uploads');
+    if (!found.length) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(found, [{ md5: md5(body) }]);
+});
+
+test('a DATABASE_URL that cannot be reached or is not a postgres URL: exit 78 naming DATABASE_URL, no password, no stack', (t) => {
+  const dataDir = tmpDir(t);
+  for (const [command, url] of [
+    ['start', 'postgres://postgres:hunter22@127.0.0.1:1/test'],
+    ['completion-server', 'postgres://postgres:hunter22@127.0.0.1:1/test'],
+    ['start', 'mysql://127.0.0.1/test'],
+  ] as const) {
+    const r = spawnSync(process.execPath, [BIN, command, '--port', '0', '--completion-port', '0', '--data-dir', dataDir], {
+      env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8', timeout: 30_000,
+    });
+    assert.equal(r.status, 78, `${command} ${url}: ${r.stderr}`);
+    assert.match(r.stderr, /DATABASE_URL/);
+    assert.doesNotMatch(r.stderr, /hunter22/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
