@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Log, LogFields } from '../server/logger.ts';
 import { PRIVATE_MODES, writeFileWithMode, type FileModes } from '../server/file-modes.ts';
+import type { Notices } from './notices.ts';
 
 export interface Notice<T = unknown> {
   id: string;
@@ -45,7 +46,7 @@ export interface QueueOptions {
 /** What memory keeps of a queued notice: everything but the payload, which stays in its file. */
 export type QueuedNotice = Omit<Notice, 'payload'>;
 
-export class NoticeQueue {
+export class NoticeQueue implements Notices {
   private readonly index = new Map<string, QueuedNotice>();
   private readonly running = new Set<string>();
   private readonly deliverers = new Map<string, Deliver>();

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { ERRORS, TuspassError, type ErrorEntry } from '../server/errors.ts';
 import { hookErrorsTotal, hookInvocationsTotal } from '../server/metrics.ts';
-import type { NoticeQueue } from './queue.ts';
+import type { Notices } from './notices.ts';
 import type { Log } from '../server/logger.ts';
 import { requestIdOfHeaders } from '../server/request-id.ts';
 import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
@@ -24,7 +24,7 @@ class HookTimeout extends Error {}
 export interface HookRunnerOptions {
   log?: Log;
   /** Where notices wait until delivered. Without one (embedding, unit tests) they are tried once, directly. */
-  queue?: NoticeQueue;
+  queue?: Notices;
   /** How long one handler may take on one event, in ms, unless the handler sets its own. Default 15000. */
   timeoutMs?: number;
   /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */

@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describeHandlers, loadHookHandlers } from '../hooks/load-handlers.ts';
 import { NoticeQueue } from '../hooks/queue.ts';
+import { PgNoticeQueue } from '../hooks/pg-queue.ts';
+import type { Notices } from '../hooks/notices.ts';
 import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { createCompletionApp } from './completion/app.ts';
@@ -59,7 +61,7 @@ export interface RunningTuspass {
   /** The METRICS_PORT listener's base URL (/metrics, /healthz, /readyz), when configured. */
   metricsUrl?: string;
   store: DigestFileStore;
-  queue: NoticeQueue;
+  queue: Notices;
   hooks: HookRunner;
   /**
    * Stops. With `graceMs` (SHUTDOWN_TIMEOUT) gracefully: no new connections, requests in flight get
@@ -138,11 +140,14 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     fileModes: modes,
     log,
   });
-  const queue = new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
   // DATABASE_URL: one pool for what the instances share (server/pg/); unreachable at start: exit 78.
   const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : undefined;
   const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
+  // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies leaves none behind.
+  const queue: Notices = db
+    ? new PgNoticeQueue({ pool: db, minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, log })
+    : new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
     url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,

@@ -10,7 +10,7 @@ import { ERRORS, TuspassError } from '../../server/errors.ts';
 import { completionNotices } from '../../server/metrics.ts';
 import type { Log } from '../../server/logger.ts';
 import { requestIdOfHeaders } from '../../server/request-id.ts';
-import type { NoticeQueue } from '../queue.ts';
+import type { Notices } from '../notices.ts';
 import { defineHooks, type HookModule, type HookModuleContext } from '../transports/module.ts';
 import type { HookHandler, HookResponse } from '../types.ts';
 import { completionForm, type FormOptions } from './form.ts';
@@ -27,7 +27,7 @@ interface QueuedForm {
 export interface CompleteFormDeps {
   target: PostTarget;
   form: FormOptions;
-  queue: NoticeQueue;
+  queue: Notices;
   /** Removes an upload the app rejected after it was queued. */
   removeUpload(id: string): Promise<void>;
   log?: Log;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Config } from '../../server/config.ts';
 import type { PostTarget } from '../complete-form/post.ts';
-import type { NoticeQueue } from '../queue.ts';
+import type { Notices } from '../notices.ts';
 import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
 
 /** One event's hook in a module. Returning nothing means `{}`: go on unchanged. */
@@ -25,7 +25,7 @@ export interface HookModuleContext {
   config: Config;
   log(line: string): void;
   /** The durable queue, for modules that deliver something elsewhere and must not lose it. */
-  queue: NoticeQueue;
+  queue: Notices;
   removeUpload(id: string): Promise<void>;
   /** Where completion forms go (the url is final once the server listens). */
   completionTarget: PostTarget;

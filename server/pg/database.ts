@@ -31,6 +31,21 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     CREATE INDEX uploads_owner ON uploads (owner, created_at);
     CREATE INDEX uploads_duplicate ON uploads (owner, md5, name);`,
   },
+  {
+    version: 2,
+    name: 'notice queue',
+    // One row per queued notice; the id is the notice's for its whole life (every attempt, the admin commands).
+    sql: `CREATE TABLE notices (
+      id         TEXT PRIMARY KEY,
+      kind       TEXT NOT NULL,
+      payload    JSON NOT NULL,
+      attempts   INTEGER NOT NULL DEFAULT 0,
+      next_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+      last_error TEXT,
+      created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX notices_due ON notices (next_at);`,
+  },
 ];
 
 /** Any number will do as long as it is the same in every instance. */

@@ -5,7 +5,7 @@
 import type { DigestFileStore } from '../digest-store.ts';
 import type { Digests } from '../digest-state.ts';
 import type { Log } from '../../logger.ts';
-import type { NoticeQueue } from '../../../hooks/queue.ts';
+import type { Notices } from '../../../hooks/notices.ts';
 import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
 import { impersonatesGenerated } from '../../../hooks/complete-form/form.ts';
 import { postForm, type PostTarget } from '../../../hooks/complete-form/post.ts';
@@ -34,7 +34,7 @@ interface QueuedForm {
 export interface MultipartCompletionDeps {
   store: DigestFileStore;
   target: PostTarget;
-  queue: NoticeQueue;
+  queue: Notices;
   passFields: RegExp;
   templates: FormTemplates;
   log: Log;

@@ -8,7 +8,7 @@ import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../errors.ts';
 import { authenticate } from '../../auth/middleware.ts';
 import type { Log } from '../../logger.ts';
-import type { NoticeQueue } from '../../../hooks/queue.ts';
+import type { Notices } from '../../../hooks/notices.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion } from './completion.ts';
@@ -19,7 +19,7 @@ import { isResumable, resumableHandler, ResumableSessions } from './resumable-ha
 export interface MultipartRoutesDeps {
   config: Config;
   store: DigestFileStore;
-  queue: NoticeQueue;
+  queue: Notices;
   completion: MultipartCompletion;
   /** The user's hooks on this path (multipart-hooks.ts). */
   hooks?: MultipartHooks;

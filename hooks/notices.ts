@@ -1,0 +1,27 @@
+// What the durable notice queue offers its users (the hook runner, the complete-form hook, the
+// multipart completion, admission, /metrics and /readyz): one interface, two engines. NoticeQueue
+// (hooks/queue.ts) keeps each notice as a file in DATA_DIR/queue, one instance's; PgNoticeQueue
+// (hooks/pg-queue.ts) keeps them as rows in PostgreSQL (DATABASE_URL) that any instance delivers.
+import type { Deliver, QueuedNotice } from './queue.ts';
+
+export interface Notices {
+  /** How notices of one kind are delivered; a kind ending in `:*` catches that prefix's kinds without their own. */
+  handle(kind: string, deliver: Deliver): void;
+  /** Starts delivering (notices left from before included). */
+  start(): Promise<void>;
+  /**
+   * Stores a notice durably before it returns, then delivers it at least once with the same id on every
+   * attempt. `failedWith`: the caller tried once already; the first retry waits out the first back-off.
+   */
+  enqueue<T>(kind: string, payload: T, options?: { id?: string; failedWith?: string }): Promise<string>;
+  /** Notices not yet delivered, without payloads (a shared queue: as of its last look at the database). */
+  pending(): QueuedNotice[];
+  /** Depth and the oldest notice's creation (ms since the epoch), for /metrics. */
+  stats(): { depth: number; oldestCreatedAt?: number };
+  /** At QUEUE_MAX or beyond: new uploads are refused (503 ERR_QUEUE_FULL) until it drains. */
+  isFull(): boolean;
+  /** Resolves true once the queue is empty, false at the timeout. */
+  drained(timeoutMs?: number): Promise<boolean>;
+  /** Stops delivering; deliveries under way finish first. */
+  close(): Promise<void>;
+}

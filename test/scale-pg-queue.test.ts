@@ -1,0 +1,153 @@
+// The notice queue on PostgreSQL (DATABASE_URL, hooks/pg-queue.ts): rows any instance claims with
+// SELECT … FOR UPDATE SKIP LOCKED, so a notice queued by an instance that is gone is delivered by
+// another. Real PostgreSQL; each test its own database.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import pg from 'pg';
+import { PgNoticeQueue } from '../hooks/pg-queue.ts';
+import type { Notice } from '../hooks/queue.ts';
+import { startCompletionServer } from '../server/completion/server.ts';
+import { configFor } from '../server/config.ts';
+import { openDatabase } from '../server/pg/database.ts';
+import { md5, patternBytes } from './helpers/files.ts';
+import { pgDatabase } from './helpers/pg.ts';
+import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, tus } from './helpers/tus.ts';
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await what();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A port nothing listens on (yet): the completion service's, while it is down. */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('a notice queued by A while the completion service is down, A stopped, the service back: B delivers it, exactly one record', async (t) => {
+  const db = await pgDatabase(t);
+  const storeDir = tmpDir(t);
+  const port = await freePort();
+  const completionUrl = `http://127.0.0.1:${port}/complete/`;
+  const common = { databaseUrl: db, storeDir, completionUrl, minFreeSpace: 0, retryMinMs: 200, retryMaxMs: 500 };
+  const a = await startTestServer(t, common, { completion: false });
+  const body = patternBytes(40_000, 5);
+  const url = await create(a.endpoint, body.length, { name: 'late.bin' });
+  const r = await tus('PATCH', url, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body);
+  assert.ok(r.status === 200 || r.status === 204, `PATCH ${r.status}`);
+  // The form could not be delivered: it is a row in PostgreSQL now, not a file in A's DATA_DIR.
+  const queued = await until(() => query<{ id: string; kind: string }>(db, 'SELECT id, kind FROM notices'), (rows) => rows.length === 1);
+  assert.equal(queued.length, 1, 'one notice queued');
+  await a.close();
+  const stillThere = await query<{ id: string; attempts: number }>(db, 'SELECT id, attempts FROM notices');
+  assert.deepEqual(stillThere.map((n) => n.id), [queued[0]!.id], 'A stopped: the notice stays in the database under its id');
+
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
+  t.after(() => service.close());
+  const b = await startTestServer(t, common, { completion: false });
+  const records = await until(() => query<{ md5: string; upload_id: string }>(db, 'SELECT md5, upload_id FROM uploads'), (rows) => rows.length > 0);
+  assert.deepEqual(records.map((x) => x.md5), [md5(body)]);
+  assert.equal(records[0]!.upload_id, new URL(url).pathname.split('/').pop());
+  assert.deepEqual(await until(() => query(db, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'delivered, removed');
+  assert.equal(await b.queue.drained(5000), true);
+  // Still one record a while later (nothing delivers it twice).
+  await new Promise((res) => setTimeout(res, 600));
+  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1);
+});
+
+test('two instances claiming one queue: every notice delivered once, with its id; failures back off and keep the id', async (t) => {
+  const db = await pgDatabase(t);
+  const pools = await Promise.all([openDatabase(db), openDatabase(db)]);
+  t.after(() => Promise.all(pools.map((p) => p.end())));
+  const delivered = new Map<string, number>();
+  const failures = new Map<string, number>();
+  const seenIds = new Map<string, Set<string>>();
+  const queues = pools.map((pool) => new PgNoticeQueue({ pool, minMs: 30, maxMs: 100, pollMs: 50, log: () => {} }));
+  for (const q of queues) {
+    q.handle('test:ok', async (n: Notice) => {
+      delivered.set(n.id, (delivered.get(n.id) ?? 0) + 1);
+      return { done: true };
+    });
+    // Fails twice, then works: the same id each time, attempts counted.
+    q.handle('test:flaky', async (n: Notice) => {
+      const key = (n.payload as { key: string }).key;
+      (seenIds.get(key) ?? seenIds.set(key, new Set()).get(key)!).add(n.id);
+      const f = failures.get(key) ?? 0;
+      if (f < 2) {
+        failures.set(key, f + 1);
+        assert.equal(n.attempts, f);
+        return { done: false, error: 'receiver down' };
+      }
+      return { done: true };
+    });
+  }
+  t.after(() => Promise.all(queues.map((q) => q.close())));
+  const ids: string[] = [];
+  for (let i = 0; i < 60; i++) ids.push(await queues[i % 2]!.enqueue('test:ok', { i }));
+  await queues[0]!.enqueue('test:flaky', { key: 'f' }, { id: 'stable-id-1' });
+  await Promise.all(queues.map((q) => q.start()));
+  assert.equal(await queues[0]!.drained(20_000), true);
+  assert.deepEqual([...delivered.keys()].sort(), [...ids].sort());
+  assert.ok([...delivered.values()].every((n) => n === 1), 'each delivered once');
+  assert.deepEqual([...seenIds.get('f')!], ['stable-id-1']);
+  assert.equal(failures.get('f'), 2);
+  // The same id enqueued again (a completion handled again) is still one row.
+  await queues[0]!.close();
+  await queues[1]!.close();
+  const q = new PgNoticeQueue({ pool: pools[0]!, minMs: 30, maxMs: 100, max: 2, log: () => {} });
+  await q.enqueue('test:none', {}, { id: 'dup' });
+  await q.enqueue('test:none', {}, { id: 'dup' });
+  assert.equal((await query(db, "SELECT id FROM notices WHERE id = 'dup'")).length, 1);
+  assert.equal(q.isFull(), false);
+  await q.enqueue('test:none', {});
+  assert.equal(q.isFull(), true, 'QUEUE_MAX counts the shared queue');
+});
+
+test('a claim held by an instance whose connection dies is released: another delivers it', async (t) => {
+  const db = await pgDatabase(t);
+  const [pa, pb] = await Promise.all([openDatabase(db), openDatabase(db)]);
+  t.after(() => pb.end());
+  let releaseA: () => void = () => {};
+  const a = new PgNoticeQueue({ pool: pa, minMs: 30, maxMs: 100, pollMs: 50, concurrency: 1, log: () => {} });
+  let aGot = 0;
+  // A's delivery hangs (a process stuck or about to die) while it holds the row.
+  a.handle('test:x', () => { aGot++; return new Promise((r) => { releaseA = () => r({ done: false, error: 'gone' }); }); });
+  await a.enqueue('test:x', { n: 1 }, { id: 'held' });
+  await a.start();
+  await until(async () => aGot, (n) => n === 1);
+  const b = new PgNoticeQueue({ pool: pb, minMs: 30, maxMs: 100, pollMs: 50, log: () => {} });
+  let bGot = 0;
+  b.handle('test:x', async () => { bGot++; return { done: true }; });
+  await b.start();
+  t.after(() => b.close());
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(bGot, 0, 'SKIP LOCKED: B does not take a row A holds');
+  // A's connections end the way a killed process's do.
+  await query(db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
+  await until(async () => bGot, (n) => n === 1);
+  assert.equal(bGot, 1);
+  releaseA();
+  await a.close();
+  await pa.end().catch(() => {});
+  assert.deepEqual(await query(db, 'SELECT id FROM notices'), []);
+});
