@@ -35,6 +35,7 @@ import { MultipartHooks } from './upload/multipart/multipart-hooks.ts';
 import { ResumableSessions } from './upload/multipart/resumable-handler.ts';
 import { SessionStates } from './upload/multipart/session-state.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
+import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './upload/hash-thread.ts';
 import { TUS_PATH } from './upload/tus-headers.ts';
@@ -129,20 +130,22 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const tls = tlsServerOptions(config);
   const scheme = tls ? 'https' : 'http';
 
+  // DATABASE_URL: one pool for what the instances share (server/pg/); unreachable at start: exit 78.
+  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : undefined;
   const store = new DigestFileStore({
     directory: config.storeDir,
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
     extensions: tusExtensions(config),
     // Several instances on one store (REDIS_URL) share the journal beside the uploads.
+    // With DATABASE_URL the journal is a table every instance shares (pg-journal.ts).
     journalPath: config.redisUrl ? undefined : path.join(config.dataDir, 'completions-handled'),
+    journal: db ? new PgCompletionJournal(db) : undefined,
     minFreeSpace: config.minFreeSpace,
     fileModes: modes,
     log,
   });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
-  // DATABASE_URL: one pool for what the instances share (server/pg/); unreachable at start: exit 78.
-  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : undefined;
   const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
   // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies leaves none behind.
   const queue: Notices = db

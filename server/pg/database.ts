@@ -46,6 +46,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     );
     CREATE INDEX notices_due ON notices (next_at);`,
   },
+  {
+    version: 3,
+    name: 'completion journal',
+    // Which finished uploads were announced (server/upload/pg-journal.ts).
+    sql: `CREATE TABLE completions_handled (
+      upload_id  TEXT PRIMARY KEY,
+      handled_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );`,
+  },
 ];
 
 /** Any number will do as long as it is the same in every instance. */

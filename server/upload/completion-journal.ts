@@ -5,7 +5,16 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { PRIVATE_MODES, writeFileWithMode } from '../file-modes.ts';
 
-export class CompletionJournal {
+/** What the store needs of a journal: this file, or PostgreSQL's table (pg-journal.ts) shared by instances. */
+export interface Journal {
+  handled(id: string): Promise<void>;
+  ids(): Promise<Set<string>>;
+  /** Keeps only these ids (uploads still in the store). */
+  compact(keep: Set<string>): Promise<void>;
+  close(): void;
+}
+
+export class CompletionJournal implements Journal {
   private fd: number | undefined;
   /** A write failed (a full disk) and may have left part of a line: the next one starts a fresh line. */
   private torn = false;

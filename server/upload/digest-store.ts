@@ -15,7 +15,7 @@ import { ERRORS, TuspassError } from '../errors.ts';
 import { bytesReceived } from '../metrics.ts';
 import type { Log } from '../logger.ts';
 import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
-import { CompletionJournal } from './completion-journal.ts';
+import { CompletionJournal, type Journal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
 import type { WriteFence } from './redis-locker.ts';
@@ -29,6 +29,8 @@ export interface DigestStoreOptions {
   extensions?: string[];
   /** The journal of handled completions (default: a hidden file in the store directory). */
   journalPath?: string;
+  /** A journal kept elsewhere (PostgreSQL with DATABASE_URL: pg-journal.ts); journalPath is then unused. */
+  journal?: Journal;
   /** MIN_FREE_SPACE: bytes kept free beyond what unfinished uploads are owed (default 0). */
   minFreeSpace?: number;
   /** Where a full disk and expired uploads are reported. */
@@ -76,7 +78,7 @@ export class DigestFileStore extends FileStore {
   private readonly justWritten = new Map<string, Upload>();
   /** Uploads being appended to right now (their live states are in use). */
   private readonly busy = new Set<string>();
-  private readonly journal: CompletionJournal;
+  private readonly journal: Journal;
   /** The bytes owed to unfinished uploads, for free-space admission (admission.ts). */
   readonly space: SpaceLedger;
   private readonly log: Log;
@@ -102,7 +104,7 @@ export class DigestFileStore extends FileStore {
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
     this.fileMode = options.fileModes?.file ?? PRIVATE_MODES.file;
-    this.journal = new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'), this.fileMode);
+    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.dir, '.completions-handled'), this.fileMode);
   }
 
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
