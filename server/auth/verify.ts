@@ -84,6 +84,9 @@ export class TokenVerifier {
 /** The claims tuspass reads: sub, scope (space-separated; unknown scopes ignored), max_size. */
 function principalOfClaims(payload: JWTPayload): Principal {
   if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) throw new TokenRejected('sub must be a non-empty string of at most 256 characters');
+  // The subject becomes the owner written into log lines, forms and `tuspass uploads` tables: a line
+  // break or a terminal escape in it would forge a log line or rewrite the operator's screen.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(payload.sub)) throw new TokenRejected('sub must not contain control characters');
   const scope = payload.scope;
   if (scope !== undefined && typeof scope !== 'string') throw new TokenRejected('scope must be a space-separated string');
   const scopes = new Set((scope ?? '').split(' ').filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)));

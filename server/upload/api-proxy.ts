@@ -11,13 +11,17 @@ export function apiProxy(completionUrl: string): express.Router {
   // service verifies it and decides what this caller may see (server/auth/).
   router.all(['/api/uploads', '/api/uploads/*rest'], async (req, res, next) => {
     if (!['GET', 'HEAD', 'DELETE'].includes(req.method)) return next();
+    // The URL as the service will see it: dot segments (`/api/uploads/../../readyz`, also as %2e)
+    // are resolved by URL parsing, so what is forwarded must still be under /api/uploads.
+    const target = new URL(req.originalUrl, origin);
+    if (target.origin !== origin || !/^\/api\/uploads(?:\/|$)/i.test(target.pathname)) return next();
     const headers: Record<string, string> = {};
     for (const name of ['authorization', 'range', 'if-none-match', 'if-modified-since']) {
       const v = req.get(name);
       if (v) headers[name] = v;
     }
     try {
-      const upstream = await requestStream(origin + req.originalUrl, { method: req.method, headers });
+      const upstream = await requestStream(target.href, { method: req.method, headers });
       res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
         // CORS is this server's own answer to the browser's Origin (server/cors.ts), not the service's.
