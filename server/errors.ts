@@ -23,6 +23,7 @@ export const ERRORS = table({
   ERR_FORM_UNREADABLE: { status: 400, message: 'completion form body could not be read' },
   ERR_QUERY_INVALID: { status: 400, message: 'invalid query parameter' },
   ERR_CATALOG_OPEN: { status: 500, message: 'the catalog (CATALOG_PATH) cannot be opened' },
+  ERR_CATALOG_UNAVAILABLE: { status: 503, message: 'the catalog (DATABASE_URL) cannot be reached; nothing was recorded; try again later' },
   ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },
   ERR_HOOK_TIMEOUT: { status: 504, message: 'a blocking hook did not answer in time' },
   // tus requests (the protocol fixes most of these statuses).
@@ -53,6 +54,8 @@ export const ERRORS = table({
   ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  ERR_HOST_NOT_LOOPBACK: { status: 421, message: 'without authentication this server answers only requests addressed to this machine (Host localhost or 127.0.0.1); set AUTH_JWT_SECRET, or ALLOW_ANONYMOUS=true to serve other names' },
+  ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'a page on another origin may not post here; list it in CORS_ORIGINS' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the Range asked for lies outside the file' },

@@ -50,3 +50,45 @@ test('the /api/uploads pass-through forwards only /api/uploads: dot segments do 
   assert.equal(list.status, 200);
   assert.deepEqual(await list.json(), []);
 });
+
+test('DNS rebinding: an anonymous server answers only requests addressed to this machine by name; with a key or ALLOW_ANONYMOUS, any name', async (t) => {
+  const s = await startTestServer(t);
+  const port = new URL(s.url).port;
+  for (const host of [`evil.test:${port}`, 'evil.test', `10.0.0.7:${port}`]) {
+    for (const path of ['/api/uploads', '/files/', '/', '/healthz']) {
+      const res = await rawRequest(s.url, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0`);
+      assert.equal(res.status, 421, `${host} ${path}: ${res.body}`);
+      assert.match(res.body, /ERR_HOST_NOT_LOOPBACK/);
+    }
+  }
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, '127.0.0.2']) {
+    assert.equal((await rawRequest(s.url, `GET /api/uploads HTTP/1.1\r\nHost: ${host}`)).status, 200, host);
+  }
+  const anonymous = await startTestServer(t, { allowAnonymous: true });
+  assert.equal((await rawRequest(anonymous.url, 'GET /api/uploads HTTP/1.1\r\nHost: uploads.example.com')).status, 200);
+  const keyed = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  assert.equal((await rawRequest(keyed.url, `GET /api/uploads HTTP/1.1\r\nHost: uploads.example.com\r\nAuthorization: Bearer ${tokenFor('alice', 'read')}`)).status, 200);
+  // The completion service on its own port as well.
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  t.after(() => service.close());
+  assert.equal((await rawRequest(service.url, 'GET /api/uploads HTTP/1.1\r\nHost: evil.test')).status, 421);
+});
+
+test('a form posted from another site (Origin not this server and not in CORS_ORIGINS) is refused; own pages, listed origins and non-browsers pass', async (t) => {
+  const post = (url: string, origin?: string) => {
+    const form = new FormData();
+    form.set('name', 'x');
+    form.set('file1', new Blob(['hello']), 'x.txt');
+    return fetch(`${url}/upload`, { method: 'POST', body: form, headers: origin ? { Origin: origin } : {} });
+  };
+  const s = await startTestServer(t, { corsOrigins: ['https://app.example.com'] });
+  const evil = await post(s.url, 'https://evil.test');
+  assert.equal(evil.status, 403);
+  assert.match(await evil.text(), /ERR_ORIGIN_FORBIDDEN/);
+  assert.equal((await post(s.url, 'null')).status, 403, 'an opaque origin (sandboxed page, file://)');
+  assert.equal((await (await fetch(`${s.url}/api/uploads`)).json() as unknown[]).length, 0, 'nothing recorded');
+  for (const origin of [new URL(s.url).origin, 'https://app.example.com', undefined]) {
+    const ok = await post(s.url, origin);
+    assert.equal(ok.status, 200, `${origin}: ${await ok.text()}`);
+  }
+});

@@ -332,7 +332,7 @@ const mayAppend = (b: Built): boolean => b.method === 'PATCH' || (b.method === '
 async function exchange(url: string, b: Built, headPath: string): Promise<{ first?: RawResponse; second?: RawResponse; raw: Buffer }> {
   const conn = await openRaw(url);
   conn.socket.write(b.wire);
-  if (b.followUp) conn.socket.write(`HEAD ${headPath} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
+  if (b.followUp) conn.socket.write(`HEAD ${headPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
   let timer: NodeJS.Timeout | undefined;
   const held = await Promise.race([conn.closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), EXCHANGE_MS)))]);
   clearTimeout(timer);

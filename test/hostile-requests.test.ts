@@ -62,7 +62,7 @@ async function pipelined(url: string, requests: string[]): Promise<RawResponse[]
 
 /** A request as bytes; Content-Length from the body unless given. */
 const request = (method: string, target: string, headers: Record<string, string> = {}, body = '') => {
-  const all: Record<string, string> = { Host: 'test', 'Tus-Resumable': '1.0.0', ...headers };
+  const all: Record<string, string> = { Host: '127.0.0.1', 'Tus-Resumable': '1.0.0', ...headers };
   if (!('Content-Length' in all) && (body || method === 'POST' || method === 'PATCH')) all['Content-Length'] = String(Buffer.byteLength(body, 'latin1'));
   return `${method} ${target} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;
 };
@@ -283,7 +283,7 @@ test('X-HTTP-Method-Override: on a kept-alive connection every answer is framed 
     request('POST', `/files/${id}`, { 'X-HTTP-Method-Override': 'GET' }),
     request('POST', `/files/${id}`, { 'X-HTTP-Method-Override': 'BREW' }),
     request('PATCH', `/files/${id}`, { 'X-HTTP-Method-Override': 'DELETE', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }),
-    'GET /health HTTP/1.1\r\nHost: test\r\n\r\n',
+    'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
   ]);
   const [getHeadMissing, getHead, postHeadMissing, postHead, postGet, brew, patchDelete, health] = answers;
   for (const a of [getHeadMissing, getHead, brew, patchDelete]) {

@@ -134,7 +134,7 @@ test('a client that stops reading answers is cut once nothing leaves for NETWORK
   const before = openDescriptors();
   const conn = await openRaw(url);
   conn.socket.pause();
-  conn.socket.write(`GET ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n`);
+  conn.socket.write(`GET ${new URL(url).pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n\r\n`);
   await sleep(TIMEOUT * 4);
   // Reading again: what the kernel held arrives, then the end (the server let go meanwhile).
   conn.socket.resume();
@@ -156,9 +156,9 @@ test('exhaustion: stalled PATCHes, silent connections, slow headers and idle kee
     patching.socket.write(patchHead(urls[i]!, 0, 1000) + 'x'.repeat(10));
     const silent = await openRaw(s.url);
     const slowHeaders = await openRaw(s.url);
-    slowHeaders.socket.write(`HEAD ${new URL(urls[i]!).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n`);
+    slowHeaders.socket.write(`HEAD ${new URL(urls[i]!).pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n`);
     const keepAlive = await openRaw(s.url);
-    keepAlive.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    keepAlive.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     conns.push({ conn: patching, kind: 'stalled PATCH' }, { conn: silent, kind: 'silent' }, { conn: slowHeaders, kind: 'slow headers' }, { conn: keepAlive, kind: 'idle keep-alive' });
   }
   // A header trickled one byte at a time keeps bytes moving; the headers still must end in time.

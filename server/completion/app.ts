@@ -2,6 +2,7 @@
 // upload in the catalog and serves the catalog to the page (/api/uploads) with downloads.
 import fsp from 'node:fs/promises';
 import express from 'express';
+import { loopbackHostOnly } from '../auth/loopback.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
@@ -103,6 +104,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   const receive = options.receive ?? formReceiver(config, catalog);
   const app = express();
   app.disable('x-powered-by');
+  // An anonymous completion service serves only requests addressed to this machine (DNS rebinding).
+  app.use(loopbackHostOnly(config));
   // A request id per request (kept when the upload server assigned one already); refusals logged.
   app.use(requestIds(log));
 

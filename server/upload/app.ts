@@ -10,6 +10,7 @@ import type { Locker } from '@tus/utils';
 import { pageRouter } from '../../client/web/serve.ts';
 import type { Config } from '../config.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
+import { loopbackHostOnly } from '../auth/loopback.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../errors.ts';
 import { pathForLog, type Log } from '../logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
@@ -61,6 +62,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   const { tus, log } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // Before anything answers: an anonymous server serves only requests addressed to this machine.
+  app.use(loopbackHostOnly(deps.config));
   // Upload URLs from X-Forwarded-* / Forwarded only when BEHIND_PROXY says a proxy sets them (public-origin.ts).
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.

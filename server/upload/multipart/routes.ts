@@ -7,6 +7,8 @@ import express from 'express';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../errors.ts';
 import { authenticate } from '../../auth/middleware.ts';
+import { allowedOrigin, corsPolicy } from '../../cors.ts';
+import { publicOrigin } from '../public-origin.ts';
 import type { Log } from '../../logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import type { DigestFileStore } from '../digest-store.ts';
@@ -28,12 +30,29 @@ export interface MultipartRoutesDeps {
   log: Log;
 }
 
+/**
+ * A plain HTML form needs no CORS preflight, so a page on any other site could post files here
+ * from a visitor's browser (and, without authentication, have them recorded). Browsers say where a
+ * POST comes from in Origin: only this server's own pages and the CORS_ORIGINS may post. Clients
+ * that are not browsers (curl, scripts) send no Origin and are not concerned.
+ */
+function sameOriginOrListed(config: Config): express.RequestHandler {
+  const policy = corsPolicy(config.corsOrigins);
+  return (req, _res, next) => {
+    const origin = req.get('origin');
+    if (origin === undefined || allowedOrigin(policy, origin)) return next();
+    const own = publicOrigin(req, config.behindProxy);
+    if (origin === `${own.proto}://${own.host}`) return next();
+    next(new TuspassError(ERRORS.ERR_ORIGIN_FORBIDDEN, undefined, `Origin ${JSON.stringify(origin.slice(0, 200))}`));
+  };
+}
+
 export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const path = deps.config.uploadFormPath;
   const paths = [path, `${path}/`];
   const sessions = deps.sessions ?? new ResumableSessions(deps.config.resumableSessionsMax);
-  router.post(paths, authenticate(deps.config, () => 'upload'), async (req, res, next) => {
+  router.post(paths, sameOriginOrListed(deps.config), authenticate(deps.config, () => 'upload'), async (req, res, next) => {
     try {
       if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
       // Free space for the whole body (a multipart body is a little larger than its files: never too little).
