@@ -129,3 +129,15 @@ test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs pas
   assert.equal((await segment(s.url, '1000000001', 100, SIZE - 1)).status, 200);
   assert.equal((await segment(s.url, '1000000004', 0, 99)).status, 201);
 });
+
+test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, resumableSessionsMax: 20 });
+  const ann = bearer(tokenFor('ann', 'upload'));
+  const bob = bearer(tokenFor('bob', 'upload'));
+  for (let i = 0; i < 2; i++) assert.equal((await segment(s.url, `200000000${i}`, 0, 99, ann)).status, 201);
+  const third = await segment(s.url, '2000000009', 0, 99, ann);
+  assert.equal(third.status, 503);
+  assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal((await segment(s.url, '3000000001', 0, 99, bob)).status, 201, 'another caller still gets a session');
+  assert.equal((await segment(s.url, '2000000000', 100, 199, ann)).status, 201, 'an open session of the first caller goes on');
+});

@@ -149,6 +149,18 @@ export class ResumableSessions {
     return this.sessions.size >= this.max;
   }
 
+  /**
+   * Whether this owner may open another session: with authentication, one caller holds at most a
+   * tenth of the cap, so one token cannot fill it for everyone. (Anonymous callers share it.)
+   */
+  ownerFull(owner: string): boolean {
+    if (!owner) return false;
+    const share = Math.max(1, Math.floor(this.max / 10));
+    let held = 0;
+    for (const s of this.sessions.values()) if (s.owner === owner && ++held >= share) return true;
+    return false;
+  }
+
   get(key: string): Session | undefined {
     return this.sessions.get(key);
   }
@@ -212,7 +224,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       let session = sessions.get(key);
       if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
       if (!session) {
-        if (sessions.full) throw Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL), { headers: { 'Retry-After': '60' } });
+        if (sessions.full || sessions.ownerFull(owner)) throw Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL), { headers: { 'Retry-After': '60' } });
         const contentType = req.get('content-type') || 'application/octet-stream';
         const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: total, offset: 0, metadata: { filename: name, filetype: contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
         // pre-create once per session, before its first byte is stored: it may refuse or rename.
