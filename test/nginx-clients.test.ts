@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { writeTestFile } from './helpers/files.ts';
 import { openPage } from './helpers/page-browser.ts';
@@ -56,15 +58,23 @@ test('a requests-toolbelt push client (MultipartEncoder + Monitor) posts name, t
 });
 
 test('a plain HTML form (the seed page’s) submitted in Chromium ends on the table with the file listed', async (t) => {
-  const s = await startTestServer(t);
-  const f = writeTestFile(tmpDir(t), 'form-upload.bin', 200_000);
-  const { page } = await openPage(t, s.url);
-  // The seed's form, as a page of its own (not under the tuspass page's CSP): POST multipart to
-  // /upload with a hidden terminal=no.
-  await page.goto('about:blank');
-  await page.setContent(`<form method="POST" enctype="multipart/form-data" action="${s.url}/upload">
+  // The seed's form, as the app's own page on the app's origin (another port here), which the
+  // operator lists in CORS_ORIGINS: POST multipart to /upload with a hidden terminal=no.
+  let action = '';
+  const app = http.createServer((_req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.end(`<!doctype html><form method="POST" enctype="multipart/form-data" action="${action}">
     <input type="hidden" name="terminal" value="no"><input type="text" name="description" value="from a form">
     <input type="file" name="file1"><input type="submit" name="submit" value="Upload"></form>`);
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => app.close(() => resolve())));
+  const appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const s = await startTestServer(t, { corsOrigins: [appOrigin] });
+  action = `${s.url}/upload`;
+  const f = writeTestFile(tmpDir(t), 'form-upload.bin', 200_000);
+  const { page } = await openPage(t, s.url);
+  await page.goto(`${appOrigin}/`);
   await page.setInputFiles('input[type=file]', f.path);
   await Promise.all([page.waitForURL(/\/#completed$/), page.click('input[type=submit]')]);
   await page.locator('#completed').getByText('form-upload.bin').first().waitFor({ timeout: 10_000 });
