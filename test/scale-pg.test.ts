@@ -83,3 +83,41 @@ test('a DATABASE_URL that cannot be reached or is not a postgres URL: exit 78 na
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
 });
+
+test('PostgreSQL unreachable mid-run: the upload is kept (a 503, never a cleanup status), its completion retried, recorded once when the database is back', async (t) => {
+  const db = await pgDatabase(t);
+  const name = new URL(db).pathname.slice(1);
+  const admin = new URL(db);
+  admin.pathname = '/postgres';
+  const block = async (allow: boolean) => {
+    const c = new pg.Client({ connectionString: admin.toString() });
+    await c.connect();
+    try {
+      await c.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${allow}`);
+      if (!allow) await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+    } finally {
+      await c.end();
+    }
+  };
+  t.after(() => block(true).catch(() => {}));
+  const storeDir = tmpDir(t);
+  const s = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0, retryMinMs: 100, retryMaxMs: 300 });
+  await block(false);
+  const body = patternBytes(50_000, 11);
+  const url = await create(s.endpoint, body.length, { filename: 'outage.bin', name: 'outage.bin' });
+  // The last PATCH's bytes are stored; its answer says the completion could not be handled now.
+  const last = await tus('PATCH', url, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body);
+  assert.ok(last.status >= 500, `PATCH ${last.status}`);
+  const id = new URL(url).pathname.split('/').pop()!;
+  const list = await fetch(`${s.url}/api/uploads`);
+  assert.equal(list.status, 503, 'the catalog answers 503 while the database is away');
+  assert.equal(((await list.json()) as { error: { code: string } }).error.code, 'ERR_CATALOG_UNAVAILABLE');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await tus('HEAD', url)).headers['upload-offset'], String(body.length), 'the upload is still there');
+  assert.ok(s.logs.some((l) => l.includes(id)), 'its completion failure is logged');
+  await block(true);
+  const records = await recordsWhenPresent(s.url, 1, 10_000);
+  assert.deepEqual(records.map((r) => r.md5), [md5(body)]);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal((await rows(db, 'SELECT id FROM uploads')).length, 1);
+});

@@ -3,6 +3,7 @@
 // both); UNIQUE(upload_id) with ON CONFLICT DO NOTHING is again what makes a repeated notice
 // harmless, across connections and instances. The schema comes from server/pg/database.ts.
 import type pg from 'pg';
+import { ERRORS, TuspassError } from '../errors.ts';
 import { openDatabase } from '../pg/database.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
@@ -42,6 +43,19 @@ function toRecord(row: Row): UploadRecord {
 /** Catalog ids are decimal BIGSERIALs; anything else names no record (and never reaches SQL as text). */
 const isId = (id: string) => /^\d{1,15}$/.test(id);
 
+/**
+ * Every query goes through here: a database that does not answer is a 503 (ERR_CATALOG_UNAVAILABLE),
+ * never a 500 — the upload server deletes an upload whose form gets a CLEANUP_STATUSES answer (500 is
+ * one by default) and queues it on a 503, to be recorded when PostgreSQL is back.
+ */
+async function q<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>(sql, params);
+  } catch (e) {
+    throw new TuspassError(ERRORS.ERR_CATALOG_UNAVAILABLE, undefined, (e as Error).message);
+  }
+}
+
 export class PgCatalog implements Catalog {
   /** @param ownsPool close() ends the pool (false when the process shares it with the queue and journal). */
   constructor(private readonly pool: pg.Pool, private readonly ownsPool = false) {}
@@ -53,7 +67,7 @@ export class PgCatalog implements Catalog {
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
     // The loser of a race waits for the winner's commit, inserts nothing and reads the winner's row.
-    const inserted = await this.pool.query<Row>(
+    const inserted = await q<Row>(this.pool,
       `INSERT INTO uploads (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, owner, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (upload_id) DO NOTHING RETURNING *`,
@@ -67,31 +81,31 @@ export class PgCatalog implements Catalog {
 
   async get(id: string): Promise<UploadRecord | undefined> {
     if (!isId(id)) return undefined;
-    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE id = $1', [id])).rows[0];
+    const row = (await q<Row>(this.pool, 'SELECT * FROM uploads WHERE id = $1', [id])).rows[0];
     return row && toRecord(row);
   }
 
   async byUploadId(uploadId: string): Promise<UploadRecord | undefined> {
-    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE upload_id = $1', [uploadId])).rows[0];
+    const row = (await q<Row>(this.pool, 'SELECT * FROM uploads WHERE upload_id = $1', [uploadId])).rows[0];
     return row && toRecord(row);
   }
 
   async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
     // id breaks ties between records made in the same millisecond.
     const rows = owner === undefined
-      ? await this.pool.query<Row>('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2', [limit, offset])
-      : await this.pool.query<Row>('SELECT * FROM uploads WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3', [owner, limit, offset]);
+      ? await q<Row>(this.pool, 'SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2', [limit, offset])
+      : await q<Row>(this.pool, 'SELECT * FROM uploads WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3', [owner, limit, offset]);
     return rows.rows.map(toRecord);
   }
 
   async findDuplicate(owner: string, name: string, md5: string): Promise<UploadRecord | undefined> {
-    const row = (await this.pool.query<Row>('SELECT * FROM uploads WHERE owner = $1 AND md5 = $2 AND name = $3 ORDER BY id LIMIT 1', [owner, md5, name])).rows[0];
+    const row = (await q<Row>(this.pool, 'SELECT * FROM uploads WHERE owner = $1 AND md5 = $2 AND name = $3 ORDER BY id LIMIT 1', [owner, md5, name])).rows[0];
     return row && toRecord(row);
   }
 
   async remove(id: string): Promise<boolean> {
     if (!isId(id)) return false;
-    return ((await this.pool.query('DELETE FROM uploads WHERE id = $1', [id])).rowCount ?? 0) > 0;
+    return ((await q(this.pool, 'DELETE FROM uploads WHERE id = $1', [id])).rowCount ?? 0) > 0;
   }
 
   async close(): Promise<void> {
