@@ -1,5 +1,6 @@
 // Composes and starts the upload server — with the completion service in the same process for
 // `tuspass start`, or alone for `tuspass upload-server`. A factory that tests call directly.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -104,7 +105,8 @@ function tusExtensions(config: Config): string[] {
 function writableDir(dir: string, setting: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true });
-    const probe = path.join(dir, `.write-probe-${process.pid}`);
+    // pid and a random part: containers sharing a store all run as pid 1, and must not remove each other's probe.
+    const probe = path.join(dir, `.write-probe-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {
