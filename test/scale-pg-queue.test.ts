@@ -3,6 +3,7 @@
 // another. Real PostgreSQL; each test its own database.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import path from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
 import { PgNoticeQueue } from '../hooks/pg-queue.ts';
@@ -150,4 +151,37 @@ test('a claim held by an instance whose connection dies is released: another del
   await a.close();
   await pa.end().catch(() => {});
   assert.deepEqual(await query(db, 'SELECT id FROM notices'), []);
+});
+
+test('tuspass queue list, retry and drop with DATABASE_URL act on the shared rows', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { ADMIN_EXIT } = await import('../server/admin/output.ts');
+  const db = await pgDatabase(t);
+  const pool = await openDatabase(db);
+  t.after(() => pool.end());
+  // Not started: nothing delivers, the rows just wait an hour.
+  const q = new PgNoticeQueue({ pool, minMs: 3_600_000, maxMs: 3_600_000, log: () => {} });
+  await q.enqueue('complete-form', { uploadId: 'up-1', form: 'x' }, { id: 'n-1', failedWith: 'receiver down' });
+  await q.enqueue('hook:h', { handler: 'h' }, { id: 'n-2', failedWith: 'hook down' });
+  const run = (...args: string[]) => spawnSync(process.execPath, [path.resolve('bin/tuspass.js'), 'queue', ...args, '--data-dir', tmpDir(t)], { env: { ...process.env, DATABASE_URL: db }, encoding: 'utf8', timeout: 30_000 });
+  const list = run('list', '--json');
+  assert.equal(list.status, ADMIN_EXIT.OK, list.stderr);
+  const rows = JSON.parse(list.stdout) as Array<{ id: string; uploadId?: string; attempts: number; lastError?: string }>;
+  assert.deepEqual(rows.map((r) => [r.id, r.uploadId, r.attempts, r.lastError]), [['n-1', 'up-1', 1, 'receiver down'], ['n-2', undefined, 1, 'hook down']]);
+  assert.match(run('list').stdout, /n-1\s+complete-form\s+up-1/);
+  const before = (await query<{ next_at: Date }>(db, "SELECT next_at FROM notices WHERE id = 'n-1'"))[0]!.next_at;
+  assert.ok(before.getTime() > Date.now() + 60_000);
+  assert.equal(run('retry', 'n-1').status, ADMIN_EXIT.OK);
+  const after = (await query<{ next_at: Date }>(db, "SELECT next_at FROM notices WHERE id = 'n-1'"))[0]!.next_at;
+  assert.ok(after.getTime() <= Date.now() + 1000, 'due now');
+  const drop = run('drop', 'n-2', '--json');
+  assert.equal(drop.status, ADMIN_EXIT.OK, drop.stderr);
+  assert.equal((JSON.parse(drop.stdout) as { dropped: { id: string } }).dropped.id, 'n-2');
+  assert.deepEqual((await query<{ id: string }>(db, 'SELECT id FROM notices')).map((r) => r.id), ['n-1']);
+  for (const id of ['nope', "n-1' OR '1'='1", '']) {
+    const r = run('drop', id);
+    assert.equal(r.status, ADMIN_EXIT.FAILED, `${id}: ${r.status} ${r.stderr}`);
+  }
+  assert.equal((await query(db, 'SELECT id FROM notices')).length, 1, 'nothing else dropped');
+  assert.equal(run('frobnicate').status, ADMIN_EXIT.USAGE);
 });

@@ -15,7 +15,7 @@ export const isAdminCommand = (name: string) => name === 'queue' || name === 'up
 
 export async function adminCommand(command: string, args: readonly string[]): Promise<number> {
   try {
-    if (command === 'queue') return (await import('./queue.ts')).queueCommand(args);
+    if (command === 'queue') return await (await import('./queue.ts')).queueCommand(args);
     if (command === 'uploads') return (await import('./uploads.ts')).uploadsCommand(args);
     return await (await import('./doctor.ts')).doctorCommand(args);
   } catch (e) {

@@ -28,7 +28,7 @@ function uploadIdOf(payload: unknown): string | undefined {
   return typeof id === 'string' && id ? id : undefined;
 }
 
-function rowOf(notice: Notice): NoticeRow {
+export function rowOf(notice: Notice): NoticeRow {
   return {
     id: notice.id,
     kind: notice.kind,
@@ -77,26 +77,17 @@ function writeAtomically(file: string, text: string): void {
   fs.renameSync(tmp, file);
 }
 
-const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
+export const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
 
-export function queueCommand(args: readonly string[]): number {
+export function queueCommand(args: readonly string[]): number | Promise<number> {
   const [sub, ...rest] = args;
   const { config, json, positional } = parseAdminArgs(rest);
+  // DATABASE_URL: the queue is PostgreSQL's notices table, shared by the instances (pg-queue.ts).
+  if (config.databaseUrl) return import('./pg-queue.ts').then((m) => m.pgQueueCommand(config.databaseUrl!, sub, positional, json));
   const dir = queueDir(config.dataDir);
   if (sub === 'list') {
     if (positional.length) throw new UsageError(`queue list takes no argument, got "${positional[0]}"`);
-    const rows = listNotices(config.dataDir);
-    if (json) return printJson(rows), ADMIN_EXIT.OK;
-    if (!rows.length) return process.stdout.write(`no notices queued in ${dir}\n`), ADMIN_EXIT.OK;
-    const now = Date.now();
-    process.stdout.write(table(
-      ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
-      rows.map((r) => {
-        const next = Date.parse(r.nextAt) - now;
-        return [r.id, r.kind, r.uploadId ?? '-', String(r.attempts), next <= 0 ? 'due' : `in ${span(next)}`, span(now - Date.parse(r.createdAt)), r.lastError ?? '-'];
-      }),
-    ));
-    return ADMIN_EXIT.OK;
+    return printNotices(listNotices(config.dataDir), json, dir);
   }
   if (sub === 'retry' || sub === 'drop') {
     if (positional.length !== 1) throw new UsageError(`queue ${sub} takes one notice id (see tuspass queue list)`);
@@ -122,4 +113,19 @@ export function queueCommand(args: readonly string[]): number {
     return ADMIN_EXIT.OK;
   }
   throw new UsageError(sub ? `unknown queue command "${sub}"` : 'queue needs a command');
+}
+
+/** `queue list` output, for both engines: a table (or JSON) of the notices, oldest first. */
+export function printNotices(rows: NoticeRow[], json: boolean, where: string): number {
+  if (json) return printJson(rows), ADMIN_EXIT.OK;
+  if (!rows.length) return process.stdout.write(`no notices queued in ${where}\n`), ADMIN_EXIT.OK;
+  const now = Date.now();
+  process.stdout.write(table(
+    ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
+    rows.map((r) => {
+      const next = Date.parse(r.nextAt) - now;
+      return [r.id, r.kind, r.uploadId ?? '-', String(r.attempts), next <= 0 ? 'due' : `in ${span(next)}`, span(now - Date.parse(r.createdAt)), r.lastError ?? '-'];
+    }),
+  ));
+  return ADMIN_EXIT.OK;
 }
