@@ -7,7 +7,7 @@ import type { Journal } from './completion-journal.ts';
 
 export class PgCompletionJournal implements Journal {
   /** When ids() last read the table: compact() leaves younger rows alone (uploads finished since the store was listed). */
-  private readAt: Date | undefined;
+  private readAt: string | undefined;
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -17,8 +17,9 @@ export class PgCompletionJournal implements Journal {
   }
 
   async ids(): Promise<Set<string>> {
-    // The database's clock, not this machine's: handled_at is written by it too.
-    const r = await this.pool.query<{ at: Date; ids: string[] | null }>('SELECT now() AS at, array_agg(upload_id) AS ids FROM completions_handled');
+    // The database's clock, not this machine's: handled_at is written by it too. As text: a JS Date
+    // would cut the microseconds, and a row handled in the same millisecond would never be compacted.
+    const r = await this.pool.query<{ at: string; ids: string[] | null }>('SELECT now()::text AS at, array_agg(upload_id) AS ids FROM completions_handled');
     this.readAt = r.rows[0]!.at;
     return new Set(r.rows[0]!.ids ?? []);
   }
@@ -28,7 +29,7 @@ export class PgCompletionJournal implements Journal {
    * instances go on finishing uploads this one's listing did not see, and those rows must stay.
    */
   async compact(keep: Set<string>): Promise<void> {
-    await this.pool.query('DELETE FROM completions_handled WHERE handled_at < $1 AND NOT (upload_id = ANY($2::text[]))', [this.readAt ?? new Date(0), [...keep]]);
+    await this.pool.query('DELETE FROM completions_handled WHERE handled_at < $1::timestamptz AND NOT (upload_id = ANY($2::text[]))', [this.readAt ?? '-infinity', [...keep]]);
   }
 
   close(): void {

@@ -17,12 +17,20 @@ export async function pgDatabase(t: TestContext): Promise<string> {
     await admin.end();
   }
   t.after(async () => {
-    const c = new pg.Client({ connectionString: ADMIN_URL });
-    await c.connect();
-    try {
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    } finally {
-      await c.end();
+    // A pool of the test may still be connecting while it ends: FORCE ends its sessions, and a race
+    // with one more is retried.
+    for (let attempt = 1; ; attempt++) {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      try {
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        return;
+      } catch (e) {
+        if (attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        await c.end().catch(() => {});
+      }
     }
   });
   const url = new URL(ADMIN_URL);
