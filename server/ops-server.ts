@@ -42,6 +42,7 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
     storeDir: deps.storeDir,
     minFreeSpace: config.minFreeSpace,
     catalog: deps.catalog,
+    catalogSetting: config.databaseUrl ? 'DATABASE_URL' : 'CATALOG_PATH',
     queue: deps.queue,
     stopping: () => stopping,
   });

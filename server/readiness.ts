@@ -26,6 +26,8 @@ export interface ReadinessDeps {
   minFreeSpace?: number;
   /** The catalog (completion service): reachable if a one-row read answers. */
   catalog?: { list(options: { limit: number; offset: number }): Promise<unknown> };
+  /** The setting that names the catalog, for the reason an operator reads. Default CATALOG_PATH. */
+  catalogSetting?: 'CATALOG_PATH' | 'DATABASE_URL';
   /** The notice queue: ready while below QUEUE_MAX. */
   queue?: { isFull(): boolean };
   /** True once the process is stopping (SIGTERM): no new work. */
@@ -63,12 +65,12 @@ async function spaceAboveReserve(dir: string, reserve: number): Promise<Check> {
   }
 }
 
-async function catalogReachable(catalog: NonNullable<ReadinessDeps['catalog']>): Promise<Check> {
+async function catalogReachable(catalog: NonNullable<ReadinessDeps['catalog']>, setting: string): Promise<Check> {
   try {
     await catalog.list({ limit: 1, offset: 0 });
     return { ok: true };
   } catch (e) {
-    return { ok: false, reason: `the catalog (CATALOG_PATH) does not answer (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
+    return { ok: false, reason: `the catalog (${setting}) does not answer (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
   }
 }
 
@@ -81,7 +83,7 @@ export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
     const [store, space, catalog] = await Promise.all([
       deps.storeDir ? storeWritable(deps.storeDir) : undefined,
       deps.storeDir ? spaceAboveReserve(deps.storeDir, deps.minFreeSpace ?? 0) : undefined,
-      deps.catalog ? catalogReachable(deps.catalog) : undefined,
+      deps.catalog ? catalogReachable(deps.catalog, deps.catalogSetting ?? 'CATALOG_PATH') : undefined,
     ]);
     if (store) checks.store = store;
     if (space) checks.space = space;
