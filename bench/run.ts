@@ -12,6 +12,7 @@ import { makeFile, md5File } from './files.ts';
 import { profilesIn, summarizeProfile } from './profile-summary.ts';
 import { commit, machine, render, writeJson, type BenchReport } from './report.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
+import { balancer } from './scenario-balancer.ts';
 import { concurrency } from './scenario-concurrency.ts';
 import { extensions } from './scenario-extensions.ts';
 import { finishing } from './scenario-finishing.ts';
@@ -20,7 +21,7 @@ import { resume } from './scenario-resume.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions };
+const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer };
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({

@@ -104,6 +104,7 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
       { id: 'small', rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)', measured: rate.noform, limit: rate.reference, unit: '/s', pass: rate.noform >= rate.reference },
       { id: 'small-metrics-logs', rule: 'metrics and logging cost at most 3% of uploads/s: tuspass / tuspass-quiet (median of rounds) >= 0.97', measured: median(onOff), limit: 0.97, unit: 'x', pass: median(onOff) >= 0.97 },
       { id: 'small-auth', rule: 'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of rounds) >= 0.95', measured: median(authOnOff), limit: 0.95, unit: 'x', pass: median(authOnOff) >= 0.95 },
+      { id: 'small-redis', rule: 'the Redis locker costs at most 10% of uploads/s: tuspass-redis / tuspass (median of rounds) >= 0.90', measured: median(redisMemory), limit: 0.9, unit: 'x', pass: median(redisMemory) >= 0.9 },
       { id: 'small-with-form', rule: 'tuspass with the completion form uploads/s >= reference uploads/s (medians)', measured: rate.tuspass, limit: rate.reference, unit: '/s', pass: rate.tuspass >= rate.reference },
     ],
     checks: [],

@@ -11,7 +11,7 @@ import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -34,6 +34,25 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
     // the lock round trips and the fence before each write.
     const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }), { completion: true, redisPrefix: `tuspass-bench-${process.pid}:` });
     return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-lb') {
+    // One of several upload servers behind a load balancer (scenario-balancer.ts): a data directory
+    // each, one store shared by all (the balancer-store directory beside the data directories), the
+    // upload locks in Redis under one prefix per bench run (the parent's pid), one form secret,
+    // upload URLs from the proxy's X-Forwarded-* headers. Each runs its own completion service.
+    const shared = path.join(path.dirname(dataDir), 'balancer-store');
+    fs.mkdirSync(shared, { recursive: true });
+    const config = configFor({
+      dataDir,
+      storeDir: shared,
+      port: 0,
+      logFormat: 'json',
+      behindProxy: true,
+      completionSecret: 'bench-balancer-shared-secret',
+      redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    });
+    const running = await startTuspass(config, { completion: true, redisPrefix: `tuspass-bench-lb-${process.ppid}:` });
+    return { url: running.url, close: running.close, storeDir: shared };
   }
   if (side === 'tuspass-auth') {
     // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
