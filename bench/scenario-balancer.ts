@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createUpload, patchFile, uploadId } from './client.ts';
+import { deleteRedisPrefix } from './redis-cleanup.ts';
 import { GiB, MiB, rotate, Samples, type BenchContext, type Check, type ScenarioResult } from './scenario.ts';
 import { removeUpload, startServer, type ServerProcess } from './servers.ts';
 import { mbps, summarize } from './stats.ts';
@@ -172,6 +173,8 @@ export async function balancer(ctx: BenchContext): Promise<ScenarioResult> {
   } finally {
     await nginx?.stop();
     for (const server of servers) await server.stop();
+    // server-child.ts's prefix for 'tuspass-lb': this process's pid.
+    await deleteRedisPrefix(`tuspass-bench-lb-${process.pid}:`);
   }
 
   const ratio = samples.get('nginx').map((v, i) => v / samples.get('direct')[i]!);

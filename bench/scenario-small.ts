@@ -5,6 +5,7 @@ import { benchToken } from './auth-token.ts';
 import http from 'node:http';
 import path from 'node:path';
 import { createWithUpload, uploadId } from './client.ts';
+import { deleteRedisPrefix } from './redis-cleanup.ts';
 import { rotate, Samples, type BenchContext, type ScenarioResult } from './scenario.ts';
 import { removeUpload, startServer, type ServerProcess, type Side } from './servers.ts';
 import { median, percentile, summarize } from './stats.ts';
@@ -66,6 +67,9 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
     }
   } finally {
     for (const server of servers.values()) await server.stop();
+    // server-child.ts's prefix for 'tuspass-redis': the server process's pid.
+    const redis = servers.get('tuspass-redis');
+    if (redis) await deleteRedisPrefix(`tuspass-bench-${redis.pid}:`);
   }
 
   const ratioTo = (side: Side) => samples.get(`${side} rate`).map((v, i) => v / samples.get('reference rate')[i]!);
