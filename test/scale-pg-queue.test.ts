@@ -76,6 +76,65 @@ test('a notice queued by A while the completion service is down, A stopped, the 
   assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1);
 });
 
+test('a notice queued by A (a real process) while the completion service is down, A killed with SIGKILL, the service back: B delivers it, exactly one record', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const db = await pgDatabase(t);
+  const storeDir = tmpDir(t);
+  const port = await freePort();
+  const completionUrl = `http://127.0.0.1:${port}/complete/`;
+  const aPort = await freePort();
+  const a = spawn(process.execPath, [path.resolve('bin/tuspass.js'), 'upload-server', '--port', String(aPort), '--host', '127.0.0.1', '--data-dir', tmpDir(t)], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db,
+      STORE_DIR: storeDir,
+      COMPLETION_URL: completionUrl,
+      COMPLETION_SECRET: 'test-secret-0123456789',
+      MIN_FREE_SPACE: '0',
+      RETRY_MIN_MS: '200',
+      RETRY_MAX_MS: '500',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let aOut = '';
+  a.stdout.on('data', (d: Buffer) => (aOut += d));
+  a.stderr.on('data', (d: Buffer) => (aOut += d));
+  const exited = new Promise<NodeJS.Signals | number | null>((r) => a.on('exit', (code, signal) => r(signal ?? code)));
+  t.after(async () => {
+    if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL');
+    await exited;
+  });
+  const aUrl = `http://127.0.0.1:${aPort}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${aUrl}/files/`, { method: 'OPTIONS' }).then((r) => r.ok, () => false);
+    if (ok) break;
+    assert.ok(i < 300, `A did not start: ${aOut}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const body = patternBytes(40_000, 7);
+  const url = await create(`${aUrl}/files/`, body.length, { name: 'killed-late.bin' });
+  const r = await tus('PATCH', url, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body);
+  assert.ok(r.status === 200 || r.status === 204, `PATCH ${r.status}`);
+  // The form could not be delivered: A queued it as a row in PostgreSQL.
+  const queued = await until(() => query<{ id: string; kind: string }>(db, 'SELECT id, kind FROM notices'), (rows) => rows.length === 1);
+  assert.equal(queued.length, 1, `one notice queued: ${aOut}`);
+  a.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  const stillThere = await query<{ id: string }>(db, 'SELECT id FROM notices');
+  assert.deepEqual(stillThere.map((n) => n.id), [queued[0]!.id], 'A killed: the notice stays in the database under its id');
+
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
+  t.after(() => service.close());
+  const b = await startTestServer(t, { databaseUrl: db, storeDir, completionUrl, minFreeSpace: 0, retryMinMs: 200, retryMaxMs: 500 }, { completion: false });
+  const records = await until(() => query<{ md5: string; upload_id: string }>(db, 'SELECT md5, upload_id FROM uploads'), (rows) => rows.length > 0);
+  assert.deepEqual(records.map((x) => x.md5), [md5(body)]);
+  assert.equal(records[0]!.upload_id, new URL(url).pathname.split('/').pop());
+  assert.deepEqual(await until(() => query(db, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'delivered, removed');
+  assert.equal(await b.queue.drained(5000), true);
+  await new Promise((res) => setTimeout(res, 600));
+  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1, 'exactly one record');
+});
+
 test('two instances claiming one queue: every notice delivered once, with its id; failures back off and keep the id', async (t) => {
   const db = await pgDatabase(t);
   const pools = await Promise.all([openDatabase(db), openDatabase(db)]);
