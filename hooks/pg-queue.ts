@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Log, LogFields } from '../server/logger.ts';
 import type { Notices } from './notices.ts';
-import type { Deliver, DeliveryResult, Notice, QueuedNotice } from './queue.ts';
+import { deliverNotice, type Deliver, type Notice, type QueuedNotice } from './queue.ts';
 
 export interface PgQueueOptions {
   pool: pg.Pool;
@@ -25,7 +25,8 @@ export interface PgQueueOptions {
   log?: Log;
 }
 
-interface Row {
+/** A notice as a row of the notices table (also read by `tuspass queue` with DATABASE_URL). */
+export interface NoticeRow {
   id: string;
   kind: string;
   payload: unknown;
@@ -38,7 +39,7 @@ interface Row {
 /** How much of the queue pending() shows: enough for status pages and tests, never the whole table in memory. */
 const PENDING_SHOWN = 1000;
 
-const toEntry = (r: Omit<Row, 'payload'>): QueuedNotice => ({
+const toEntry = (r: Omit<NoticeRow, 'payload'>): QueuedNotice => ({
   id: r.id,
   kind: r.kind,
   attempts: r.attempts,
@@ -117,7 +118,7 @@ export class PgNoticeQueue implements Notices {
   private async refresh(): Promise<void> {
     const [count, rows] = await Promise.all([
       this.options.pool.query<{ depth: string; oldest: Date | null }>('SELECT count(*) AS depth, min(created_at) AS oldest FROM notices'),
-      this.options.pool.query<Omit<Row, 'payload'>>('SELECT id, kind, attempts, created_at, next_at, last_error FROM notices ORDER BY created_at, id LIMIT $1', [PENDING_SHOWN]),
+      this.options.pool.query<Omit<NoticeRow, 'payload'>>('SELECT id, kind, attempts, created_at, next_at, last_error FROM notices ORDER BY created_at, id LIMIT $1', [PENDING_SHOWN]),
     ]);
     const oldest = count.rows[0]?.oldest;
     this.snapshot = { depth: Number(count.rows[0]?.depth ?? 0), oldestCreatedAt: oldest ? oldest.getTime() : undefined, pending: rows.rows.map(toEntry) };
@@ -157,7 +158,7 @@ export class PgNoticeQueue implements Notices {
     client.on('error', dropped);
     try {
       await client.query('BEGIN');
-      const row = (await client.query<Row>(
+      const row = (await client.query<NoticeRow>(
         'SELECT * FROM notices WHERE next_at <= now() ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED',
       )).rows[0];
       if (!row) {
@@ -165,13 +166,7 @@ export class PgNoticeQueue implements Notices {
         return false;
       }
       const notice: Notice = { ...toEntry(row), payload: row.payload };
-      const deliver = this.deliverers.get(notice.kind) ?? this.deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
-      let result: DeliveryResult;
-      try {
-        result = deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
-      } catch (e) {
-        result = { done: false, error: (e as Error).message };
-      }
+      const result = await deliverNotice(this.deliverers, notice);
       if (result.done) {
         await client.query('DELETE FROM notices WHERE id = $1', [notice.id]);
         // The receiver is back: the notices of this kind waiting out a back-off go now.

@@ -30,6 +30,19 @@ export interface Notice<T = unknown> {
 export type DeliveryResult = { done: true } | { done: false; error: string };
 export type Deliver = (notice: Notice) => Promise<DeliveryResult>;
 
+/**
+ * Hands a notice to the deliverer of its kind — or of its prefix (`hook:*`) when the kind has none of
+ * its own — and turns a throw into a failed attempt. Both queues (files, PostgreSQL) deliver this way.
+ */
+export async function deliverNotice(deliverers: ReadonlyMap<string, Deliver>, notice: Notice): Promise<DeliveryResult> {
+  const deliver = deliverers.get(notice.kind) ?? deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
+  try {
+    return deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
+  } catch (e) {
+    return { done: false, error: (e as Error).message };
+  }
+}
+
 export interface QueueOptions {
   dir: string;
   minMs: number;
@@ -258,13 +271,7 @@ export class NoticeQueue implements Notices {
     this.resident++;
     try {
       notice.attempts = entry.attempts;
-      const deliver = this.deliverers.get(notice.kind) ?? this.deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
-      let result: DeliveryResult;
-      try {
-        result = deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
-      } catch (e) {
-        result = { done: false, error: (e as Error).message };
-      }
+      const result = await deliverNotice(this.deliverers, notice);
       if (result.done) {
         this.index.delete(entry.id);
         await fs.rm(this.file(entry.id), { force: true }).catch((e: Error) => this.log(`queue: removing delivered notice ${entry.id}: ${e.message}`));

@@ -4,20 +4,12 @@
 // locked by its deliverer: retry and drop wait for that delivery to settle (at most COMPLETION_TIMEOUT).
 import { openDatabase, redactUrl } from '../pg/database.ts';
 import type { Notice } from '../../hooks/queue.ts';
+import type { NoticeRow } from '../../hooks/pg-queue.ts';
 import { ADMIN_EXIT, printJson, UsageError } from './output.ts';
 import { describe, printNotices, rowOf } from './queue.ts';
 
-interface Row {
-  id: string;
-  kind: string;
-  payload: unknown;
-  attempts: number;
-  created_at: Date;
-  next_at: Date;
-  last_error: string | null;
-}
 
-const noticeOf = (r: Row): Notice => ({
+const noticeOf = (r: NoticeRow): Notice => ({
   id: r.id,
   kind: r.kind,
   payload: r.payload,
@@ -35,13 +27,13 @@ export async function pgQueueCommand(url: string, sub: string | undefined, posit
   try {
     const where = `PostgreSQL (${redactUrl(url)})`;
     if (sub === 'list') {
-      const rows = (await pool.query<Row>('SELECT * FROM notices ORDER BY created_at, id')).rows;
+      const rows = (await pool.query<NoticeRow>('SELECT * FROM notices ORDER BY created_at, id')).rows;
       return printNotices(rows.map((r) => rowOf(noticeOf(r))), json, where);
     }
     const id = positional[0]!;
     const r = sub === 'retry'
-      ? await pool.query<Row>('UPDATE notices SET next_at = now() WHERE id = $1 RETURNING *', [id])
-      : await pool.query<Row>('DELETE FROM notices WHERE id = $1 RETURNING *', [id]);
+      ? await pool.query<NoticeRow>('UPDATE notices SET next_at = now() WHERE id = $1 RETURNING *', [id])
+      : await pool.query<NoticeRow>('DELETE FROM notices WHERE id = $1 RETURNING *', [id]);
     const found = r.rows[0];
     if (!found) {
       process.stderr.write(`tuspass queue ${sub}: no notice ${id} in ${where} (tuspass queue list shows what is queued)\n`);
