@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startTestServer } from './helpers/server.ts';
+import { freePort } from './helpers/ports.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
 
@@ -25,13 +26,6 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ status
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function until(what: () => boolean, message: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

@@ -4,25 +4,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { md5, patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
+import { freePort } from './helpers/ports.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BIN = path.resolve('bin/tuspass.js');
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('A killed with SIGKILL mid-PATCH: the upload resumes through B to the right md5, one record', async (t) => {
   const storeDir = tmpDir(t);

@@ -2,24 +2,14 @@
 // uploads were announced, shared by the instances on one store. Real PostgreSQL, a database per test.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
 import { openDatabase } from '../server/pg/database.ts';
 import { PgCompletionJournal } from '../server/upload/pg-journal.ts';
 import { md5, patternBytes } from './helpers/files.ts';
-import { pgDatabase } from './helpers/pg.ts';
+import { pgDatabase, query } from './helpers/pg.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 test('an upload announced by A is not announced again by B starting on the same store; one missing from the journal is', async (t) => {
   const db = await pgDatabase(t);

@@ -2,30 +2,20 @@
 // SELECT … FOR UPDATE SKIP LOCKED, so a notice queued by an instance that is gone is delivered by
 // another. Real PostgreSQL; each test its own database.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import pg from 'pg';
 import { PgNoticeQueue } from '../hooks/pg-queue.ts';
 import type { Notice } from '../hooks/queue.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { openDatabase } from '../server/pg/database.ts';
 import { md5, patternBytes } from './helpers/files.ts';
-import { pgDatabase } from './helpers/pg.ts';
+import { pgDatabase, query } from './helpers/pg.ts';
 import { startTestServer } from './helpers/server.ts';
+import { freePort } from './helpers/ports.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -36,14 +26,6 @@ async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, timeoutMs
   }
 }
 
-/** A port nothing listens on (yet): the completion service's, while it is down. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('a notice queued by A while the completion service is down, A stopped, the service back: B delivers it, exactly one record', async (t) => {
   const db = await pgDatabase(t);

@@ -9,22 +9,13 @@ import pg from 'pg';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { md5, patternBytes } from './helpers/files.ts';
-import { pgDatabase } from './helpers/pg.ts';
+import { pgDatabase, query } from './helpers/pg.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 
-async function rows<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function upload(endpoint: string, body: Buffer, name: string): Promise<string> {
   const url = await create(endpoint, body.length, { filename: name, name });
@@ -42,7 +33,7 @@ test('with DATABASE_URL, tuspass start records completed uploads in PostgreSQL; 
   const list = await recordsWhenPresent(a.url, 1);
   assert.equal(list.length, 1);
   assert.equal(list[0]!.md5, md5(body));
-  const inDb = await rows<{ md5: string; size: string }>(db, 'SELECT md5, size FROM uploads');
+  const inDb = await query<{ md5: string; size: string }>(db, 'SELECT md5, size FROM uploads');
   assert.deepEqual(inDb, [{ md5: md5(body), size: '70000' }]);
   // A second instance with its own DATA_DIR (its own SQLite would be empty) sees the same catalog.
   const b = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0 });
@@ -61,7 +52,7 @@ test('tuspass completion-server with DATABASE_URL keeps its catalog in PostgreSQ
   const until = Date.now() + 5000;
   let found: Array<{ md5: string }> = [];
   while (Date.now() < until && found.length === 0) {
-    found = await rows<{ md5: string }>(db, 'SELECT md5 FROM uploads');
+    found = await query<{ md5: string }>(db, 'SELECT md5 FROM uploads');
     if (!found.length) await new Promise((r) => setTimeout(r, 50));
   }
   assert.deepEqual(found, [{ md5: md5(body) }]);
@@ -119,5 +110,5 @@ test('PostgreSQL unreachable mid-run: the upload is kept (a 503, never a cleanup
   const records = await recordsWhenPresent(s.url, 1, 10_000);
   assert.deepEqual(records.map((r) => r.md5), [md5(body)]);
   await new Promise((r) => setTimeout(r, 600));
-  assert.equal((await rows(db, 'SELECT id FROM uploads')).length, 1);
+  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1);
 });

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { md5, patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
+import { freePort } from './helpers/ports.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
 
@@ -175,14 +176,6 @@ test('fencing: a holder whose lock was taken over writes nothing more', async (t
   await slow.answer;
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function ownRedis(t: TestContext, port: number): Promise<{ stop(): Promise<void> }> {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

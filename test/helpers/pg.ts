@@ -37,3 +37,14 @@ export async function pgDatabase(t: TestContext): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** One query on its own connection (the tests read the engine's rows as they are). */
+export async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
