@@ -3,6 +3,7 @@
 // sources (queue, free-space ledger), and the METRICS_PORT listener when one is configured.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { isLoopback, loopbackNamesOnly } from './auth/loopback.ts';
 import { authenticate } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { ERRORS, TuspassError } from './errors.ts';
@@ -68,7 +69,9 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
       if (!ownPort) return undefined;
       const app = express();
       app.disable('x-powered-by');
-      // On its own listener, reachable only where METRICS_HOST is: no token asked.
+      // On its own listener, reachable only where METRICS_HOST is: no token asked. On a loopback
+      // address only requests addressed to this machine by name are answered (DNS rebinding).
+      if (isLoopback(config.metricsHost)) app.use(loopbackNamesOnly);
       app.use(opsRoutes({ ready, metrics: config.metrics }));
       app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
       app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {

@@ -72,6 +72,10 @@ test('DNS rebinding: an anonymous server answers only requests addressed to this
   const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
   t.after(() => service.close());
   assert.equal((await rawRequest(service.url, 'GET /api/uploads HTTP/1.1\r\nHost: evil.test')).status, 421);
+  // The METRICS_PORT listener on loopback asks no token, with or without authentication: names checked there too.
+  const ops = await startTestServer(t, { metricsPort: 0, authJwtSecret: TEST_JWT_SECRET });
+  assert.equal((await rawRequest(ops.metricsUrl!, 'GET /metrics HTTP/1.1\r\nHost: evil.test')).status, 421);
+  assert.equal((await rawRequest(ops.metricsUrl!, `GET /metrics HTTP/1.1\r\nHost: ${new URL(ops.metricsUrl!).host}`)).status, 200);
 });
 
 test('a form posted from another site (Origin not this server and not in CORS_ORIGINS) is refused; own pages, listed origins and non-browsers pass', async (t) => {

@@ -31,14 +31,19 @@ export function requireAuthBeyondLoopback(config: Config): void {
  * token to send, and with ALLOW_ANONYMOUS the operator chose to serve any name. A request without a
  * Host (HTTP/1.0) names nothing and passes.
  */
-export function loopbackHostOnly(config: Config): (req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => void {
+export function loopbackHostOnly(config: Config): Middleware {
   if (authEnabled(config) || config.allowAnonymous) return (_req, _res, next) => next();
-  return (req, _res, next) => {
-    const host = req.headers.host;
-    if (host === undefined || isLoopback(hostname(host))) return next();
-    next(new TuspassError(ERRORS.ERR_HOST_NOT_LOOPBACK, undefined, `Host ${JSON.stringify(host.slice(0, 200))}`));
-  };
+  return loopbackNamesOnly;
 }
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => void;
+
+/** Requests addressed to this machine by name pass; any other Host is 421 (see loopbackHostOnly). */
+export const loopbackNamesOnly: Middleware = (req, _res, next) => {
+  const host = req.headers.host;
+  if (host === undefined || isLoopback(hostname(host))) return next();
+  next(new TuspassError(ERRORS.ERR_HOST_NOT_LOOPBACK, undefined, `Host ${JSON.stringify(host.slice(0, 200))}`));
+};
 
 /** The name part of a Host header: `[::1]:1080` → `[::1]`, `localhost:1080` → `localhost`. */
 const hostname = (host: string): string => (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, ''));
