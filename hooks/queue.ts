@@ -13,7 +13,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Log, LogFields } from '../server/logger.ts';
-import { PRIVATE_MODES, writeFileWithMode, type FileModes } from '../server/file-modes.ts';
+import { PRIVATE_MODES, writeAtomically, type FileModes } from '../server/file-modes.ts';
 import type { Notices } from './notices.ts';
 
 export interface Notice<T = unknown> {
@@ -322,15 +322,8 @@ export class NoticeQueue implements Notices {
   /** Written whole or not at all: a write that fails (ENOSPC) leaves no temporary file behind. */
   private async persist(notice: Notice): Promise<void> {
     const file = this.file(notice.id);
-    const tmp = `${file}.tmp`;
-    try {
-      // Payloads carry upload metadata and request headers: the owner's (server/file-modes.ts).
-      await writeFileWithMode(tmp, JSON.stringify(notice), (this.options.fileModes ?? PRIVATE_MODES).file);
-      await fs.rename(tmp, file);
-    } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => {});
-      throw e;
-    }
+    // Payloads carry upload metadata and request headers: the owner's (server/file-modes.ts).
+    await writeAtomically(file, JSON.stringify(notice), (this.options.fileModes ?? PRIVATE_MODES).file);
   }
 
   private file(id: string): string {

@@ -27,6 +27,20 @@ export async function writeFileWithMode(file: string, data: string | Buffer, mod
 }
 
 /**
+ * Temp file + rename: a crash never leaves the file half-written, and a failed write (a full disk)
+ * leaves no temp file behind. `tmp` names the temp file when several writers may save one file at once.
+ */
+export async function writeAtomically(file: string, data: string | Buffer, mode: number, tmp = `${file}.tmp`): Promise<void> {
+  try {
+    await writeFileWithMode(tmp, data, mode);
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
  * Creates a directory with `mode`, and sets the mode of one that exists (a DATA_DIR made 0755 by an
  * earlier version). A directory owned by someone else cannot be changed: said in the log, not fatal.
  */

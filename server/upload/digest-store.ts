@@ -19,7 +19,7 @@ import { CompletionJournal, type Journal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { needsChmod, PRIVATE_MODES, writeFileWithMode, type FileModes } from '../file-modes.ts';
+import { needsChmod, PRIVATE_MODES, writeAtomically, type FileModes } from '../file-modes.ts';
 
 export interface DigestStoreOptions {
   directory: string;
@@ -598,17 +598,6 @@ Object.defineProperty(DigestFileStore.prototype, 'checkOrCreateDirectory', {
   },
 });
 
-/** Temp file + rename: a crash never leaves the file half-written; a full disk leaves no temp file. */
-async function writeAtomically(file: string, text: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp`;
-  try {
-    await writeFileWithMode(tmp, text, mode);
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
-  }
-}
 
 /**
  * Bytes [start, end) of an open file, in chunks of 1 MiB. A generator rather than a read stream: a

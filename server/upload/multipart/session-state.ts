@@ -9,7 +9,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../../logger.ts';
-import { writeFileWithMode } from '../../file-modes.ts';
+import { writeAtomically } from '../../file-modes.ts';
 import { UPLOAD_ID } from '../upload-url.ts';
 
 export type Range = [start: number, end: number];
@@ -69,14 +69,7 @@ export class SessionStates {
 
   async save(record: SessionRecord): Promise<void> {
     const file = this.pathOf(record.uploadId);
-    const temp = `${file}.${process.pid}.${++this.serial}.tmp`;
-    try {
-      await writeFileWithMode(temp, JSON.stringify(record), this.fileMode);
-      await fsp.rename(temp, file);
-    } catch (e) {
-      await fsp.rm(temp, { force: true }).catch(() => undefined);
-      throw e;
-    }
+    await writeAtomically(file, JSON.stringify(record), this.fileMode, `${file}.${process.pid}.${++this.serial}.tmp`);
   }
 
   async remove(uploadId: string): Promise<void> {
