@@ -1,4 +1,4 @@
-// Builds the server bundle, dist/tuspass.mjs, from server/cli.ts with esbuild; bin/tuspass.js runs it.
+// Builds the server bundle, dist/tuspass.mjs, from cli/main.ts with esbuild; bin/tuspass.js runs it.
 // Also the hashing thread's bundle, dist/hash-worker.cjs, which the server loads into its worker.
 // Why a bundle and not tsx's loader at run time: the loader keeps a second thread with its own V8
 // heap for the life of the process, about 35 MB of resident memory (an idle `tuspass start` is
@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const BUNDLE = path.join(ROOT, 'dist', 'tuspass.mjs');
-// The hashing thread's code (server/upload/hash-thread.ts reads it; same name there).
+// The hashing thread's code (server/hashing/hash-thread.ts reads it; same name there).
 const HASH_WORKER = path.join(ROOT, 'dist', 'hash-worker.cjs');
-// Every directory the bundle draws from (client/web/serve.ts is the page's route in the server).
-const SOURCES = ['server', 'hooks', 'client'];
+// Every directory the bundle draws from (cli/ dispatches; client/cli is loaded by `tuspass push`).
+const SOURCES = ['cli', 'core', 'hooks', 'server', 'client'];
 
 function newestSource(dir) {
   let newest = 0;
@@ -49,7 +49,7 @@ export async function buildBundle() {
   // Written beside and renamed, so two processes starting at once never run a half-written file.
   const temporary = `${BUNDLE}.${process.pid}.tmp`;
   await build({
-    entryPoints: [path.join(ROOT, 'server', 'cli.ts')],
+    entryPoints: [path.join(ROOT, 'cli', 'main.ts')],
     outfile: temporary,
     bundle: true,
     platform: 'node',
@@ -59,7 +59,7 @@ export async function buildBundle() {
     logLevel: 'warning',
   });
   await build({
-    entryPoints: [path.join(ROOT, 'server', 'upload', 'hash-worker.ts')],
+    entryPoints: [path.join(ROOT, 'server', 'hashing', 'hash-worker.ts')],
     outfile: `${HASH_WORKER}.${process.pid}.tmp`,
     bundle: true,
     platform: 'node',

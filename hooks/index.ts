@@ -16,4 +16,4 @@ export {
 } from './types.ts';
 export { defineHooks, type HookFunction, type HookModule, type HookModuleContext, type HookModuleFactory } from './transports/module.ts';
 export { NOTICE_ID_HEADER } from './transports/http.ts';
-export { SIGNATURE_HEADER, SIGNATURE_PURPOSES, checkSignature, purposeKey, verify as verifySignature, type SignaturePurpose } from '../server/signature.ts';
+export { SIGNATURE_HEADER, SIGNATURE_PURPOSES, checkSignature, purposeKey, verify as verifySignature, type SignaturePurpose } from '../core/signature.ts';

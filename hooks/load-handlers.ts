@@ -2,22 +2,40 @@
 // user's hooks first (module, command, HTTP), so a validation hook can refuse an upload before the
 // built-in complete-form posts its completion form; then the built-ins, whose answer (the app's
 // response) reaches the client last and so wins the merge.
-import type { Config } from '../server/config.ts';
 import { createCommandHook } from './transports/command.ts';
 import { createHttpHook } from './transports/http.ts';
-import { loadModuleHook, type HookModuleContext } from './transports/module.ts';
-import type { HookHandler } from './types.ts';
+import { loadModuleHook, type HookModuleContext, type HookModuleFactory } from './transports/module.ts';
+import type { HookEventType, HookHandler } from './types.ts';
+
+/** The hook settings (the server's configuration satisfies this; HOOKS_* in the README). */
+export interface HookSettings {
+  hooksModules: readonly string[];
+  hooksDir?: string;
+  hooksDirEvents?: readonly HookEventType[];
+  hooksEnabledEvents: readonly HookEventType[];
+  hooksHttp?: string;
+  hooksHttpEvents?: readonly HookEventType[];
+  hooksHttpRetry: number;
+  hooksHttpBackoffMs: number;
+  hooksHttpForwardHeaders: readonly string[];
+  /** Names of built-in hooks to load, each made by `LoadOptions.builtins`. */
+  hooksBuiltin: readonly string[];
+}
 
 export interface LoadOptions {
   /** Key that signs HTTP hook requests (the completion secret). */
   secret: string;
-  /** Leave out the built-in modules (`tuspass hooks test` checks the user's hooks only). */
-  builtins?: boolean;
+  /**
+   * The built-in hooks by name, registered by the server (the hook layer knows none of them); those
+   * named in `hooksBuiltin` are loaded. None given: no built-ins (`tuspass hooks test` checks the
+   * user's hooks only).
+   */
+  builtins?: Readonly<Record<string, HookModuleFactory>>;
   /** Handlers given in code (embedding, tests): they run after the configured ones, before the built-ins. */
   extra?: readonly HookHandler[];
 }
 
-export async function loadHookHandlers(config: Config, context: HookModuleContext, options: LoadOptions): Promise<HookHandler[]> {
+export async function loadHookHandlers(config: HookSettings, context: HookModuleContext, options: LoadOptions): Promise<HookHandler[]> {
   const handlers: HookHandler[] = [];
   for (const spec of config.hooksModules) handlers.push(await loadModuleHook(spec, context));
   if (config.hooksDir) {
@@ -36,7 +54,13 @@ export async function loadHookHandlers(config: Config, context: HookModuleContex
     );
   }
   handlers.push(...(options.extra ?? []));
-  if (options.builtins ?? true) for (const name of config.hooksBuiltin) handlers.push(await loadModuleHook(name, context));
+  if (options.builtins) {
+    for (const name of config.hooksBuiltin) {
+      const factory = options.builtins[name];
+      if (!factory) throw new Error(`HOOKS_BUILTIN: no built-in hook "${name}"; known: ${Object.keys(options.builtins).join(', ')}`);
+      handlers.push(await loadModuleHook(name, context, factory));
+    }
+  }
   return handlers;
 }
 

@@ -2,7 +2,35 @@
 // multipart completion, admission, /metrics and /readyz): one interface, two engines. NoticeQueue
 // (hooks/queue.ts) keeps each notice as a file in DATA_DIR/queue, one instance's; PgNoticeQueue
 // (hooks/pg-queue.ts) keeps them as rows in PostgreSQL (DATABASE_URL) that any instance delivers.
-import type { Deliver, QueuedNotice } from './queue.ts';
+export interface Notice<T = unknown> {
+  id: string;
+  kind: string;
+  payload: T;
+  attempts: number;
+  createdAt: string;
+  nextAt: number;
+  lastError?: string;
+}
+
+/** What a delivery attempt says: done (remove it), or try again later with the reason. */
+export type DeliveryResult = { done: true } | { done: false; error: string };
+export type Deliver = (notice: Notice) => Promise<DeliveryResult>;
+
+/**
+ * Hands a notice to the deliverer of its kind — or of its prefix (`hook:*`) when the kind has none of
+ * its own — and turns a throw into a failed attempt. Both queues (files, PostgreSQL) deliver this way.
+ */
+export async function deliverNotice(deliverers: ReadonlyMap<string, Deliver>, notice: Notice): Promise<DeliveryResult> {
+  const deliver = deliverers.get(notice.kind) ?? deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
+  try {
+    return deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
+  } catch (e) {
+    return { done: false, error: (e as Error).message };
+  }
+}
+
+/** What memory keeps of a queued notice: everything but the payload, which stays in its file. */
+export type QueuedNotice = Omit<Notice, 'payload'>;
 
 export interface Notices {
   /** How notices of one kind are delivered; a kind ending in `:*` catches that prefix's kinds without their own. */

@@ -8,9 +8,8 @@
 // waiting notices of its kind due at once. The schema: server/pg/database.ts.
 import crypto from 'node:crypto';
 import type pg from 'pg';
-import type { Log, LogFields } from '../server/logger.ts';
-import type { Notices } from './notices.ts';
-import { deliverNotice, type Deliver, type Notice, type QueuedNotice } from './queue.ts';
+import type { Log, LogFields } from '../core/logger.ts';
+import { deliverNotice, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
 
 export interface PgQueueOptions {
   pool: pg.Pool;

@@ -12,36 +12,9 @@ import crypto from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Log, LogFields } from '../server/logger.ts';
-import { PRIVATE_MODES, writeAtomically, type FileModes } from '../server/file-modes.ts';
-import type { Notices } from './notices.ts';
-
-export interface Notice<T = unknown> {
-  id: string;
-  kind: string;
-  payload: T;
-  attempts: number;
-  createdAt: string;
-  nextAt: number;
-  lastError?: string;
-}
-
-/** What a delivery attempt says: done (remove it), or try again later with the reason. */
-export type DeliveryResult = { done: true } | { done: false; error: string };
-export type Deliver = (notice: Notice) => Promise<DeliveryResult>;
-
-/**
- * Hands a notice to the deliverer of its kind — or of its prefix (`hook:*`) when the kind has none of
- * its own — and turns a throw into a failed attempt. Both queues (files, PostgreSQL) deliver this way.
- */
-export async function deliverNotice(deliverers: ReadonlyMap<string, Deliver>, notice: Notice): Promise<DeliveryResult> {
-  const deliver = deliverers.get(notice.kind) ?? deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
-  try {
-    return deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
-  } catch (e) {
-    return { done: false, error: (e as Error).message };
-  }
-}
+import type { Log, LogFields } from '../core/logger.ts';
+import { PRIVATE_MODES, writeAtomically, type FileModes } from '../core/file-modes.ts';
+import { deliverNotice, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
 
 export interface QueueOptions {
   dir: string;
@@ -52,12 +25,9 @@ export interface QueueOptions {
   /** Most notices held before isFull() says so (QUEUE_MAX); new creations are then refused. Default Infinity. */
   max?: number;
   log?: Log;
-  /** Modes of the queue's directory and notice files (server/file-modes.ts). Default 0700 / 0600. */
+  /** Modes of the queue's directory and notice files (core/file-modes.ts). Default 0700 / 0600. */
   fileModes?: FileModes;
 }
-
-/** What memory keeps of a queued notice: everything but the payload, which stays in its file. */
-export type QueuedNotice = Omit<Notice, 'payload'>;
 
 export class NoticeQueue implements Notices {
   private readonly index = new Map<string, QueuedNotice>();
@@ -322,7 +292,7 @@ export class NoticeQueue implements Notices {
   /** Written whole or not at all: a write that fails (ENOSPC) leaves no temporary file behind. */
   private async persist(notice: Notice): Promise<void> {
     const file = this.file(notice.id);
-    // Payloads carry upload metadata and request headers: the owner's (server/file-modes.ts).
+    // Payloads carry upload metadata and request headers: the owner's (core/file-modes.ts).
     await writeAtomically(file, JSON.stringify(notice), (this.options.fileModes ?? PRIVATE_MODES).file);
   }
 

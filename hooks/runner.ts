@@ -3,11 +3,11 @@
 // Notices go through the durable NoticeQueue: stored before anything is tried, retried with backoff
 // until the handler takes them, delivered at least once with an id that stays the same on retries.
 import crypto from 'node:crypto';
-import { ERRORS, TuspassError, type ErrorEntry } from '../server/errors.ts';
-import { hookErrorsTotal, hookInvocationsTotal } from '../server/metrics.ts';
+import { ERRORS, TuspassError, type ErrorEntry } from '../core/errors.ts';
+import { hookErrorsTotal, hookInvocationsTotal } from './metrics.ts';
 import type { Notices } from './notices.ts';
-import type { Log } from '../server/logger.ts';
-import { requestIdOfHeaders } from '../server/request-id.ts';
+import type { Log } from '../core/logger.ts';
+import { requestIdOfHeaders } from '../core/wire.ts';
 import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
 
 export class HookRejection extends Error {

@@ -12,6 +12,14 @@ export const DEFAULT_ENABLED_EVENTS: readonly HookEventType[] = ['pre-create', '
 export const isBlocking = (type: HookEventType): boolean => type.startsWith('pre-');
 export const isHookEvent = (name: string): name is HookEventType => (HOOK_EVENTS as readonly string[]).includes(name);
 
+/** A comma-separated list of event names (HOOKS_ENABLED_EVENTS and the like); unknown names are refused by name. */
+export function parseEventList(raw: string): HookEventType[] {
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !isHookEvent(n));
+  if (unknown.length) throw new Error(`unknown hook event ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${HOOK_EVENTS.join(', ')}`);
+  return [...new Set(names)] as HookEventType[];
+}
+
 export interface HookUpload {
   /** The upload's id (in pre-create: the id it will get unless a hook changes it). */
   ID: string;

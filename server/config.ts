@@ -3,11 +3,12 @@
 // collects every problem at once (naming the setting) and returns a frozen object.
 import path from 'node:path';
 import { DEFAULT_FORM_FIELDS, parseFormTemplates, type FormTemplates } from './upload/multipart/templates.ts';
-import { parseStatusRanges, type StatusRanges } from './status-ranges.ts';
-import { parseBoolean, parseBuiltins, parseDuration, parseEventList, parseList, parsePositiveDuration, parseSize } from '../hooks/settings.ts';
-import { DEFAULT_ENABLED_EVENTS, type HookEventType } from '../hooks/types.ts';
+import { parseStatusRanges, type StatusRanges } from '../core/status-ranges.ts';
+import { parseBoolean, parseDuration, parseList, parsePositiveDuration, parseSize } from '../core/parse.ts';
+import { DEFAULT_ENABLED_EVENTS, parseEventList, type HookEventType } from '../hooks/types.ts';
+import { parseBuiltins } from './builtin-hooks.ts';
 import { parseJwtSecret, readJwtPublicKey, readJwtSecretFile, type JwtPublicKey } from './auth/key-settings.ts';
-import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log-settings.ts';
+import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/log-settings.ts';
 import { parseOrigins } from './cors-origins.ts';
 
 export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
@@ -103,7 +104,7 @@ export interface Config {
   hooksTimeoutMs: number;
   /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
   hooksFailOpen: boolean;
-  /** Log lines as JSON or readable text (server/logger.ts). Default text when stderr is a terminal, else json. */
+  /** Log lines as JSON or readable text (core/logger.ts). Default text when stderr is a terminal, else json. */
   logFormat: LogFormat;
   /** Least level logged: fatal, error, warn, info, debug, trace, or silent. Default info. */
   logLevel: LogLevel;

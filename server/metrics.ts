@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { HOOK_EVENTS } from '../hooks/types.ts';
+import { HOOK_METRICS } from '../hooks/metrics.ts';
 
 export const registry = new Registry();
 const registers = [registry];
@@ -26,18 +26,12 @@ export const uploadsCreated = new Counter({ name: 'tusd_uploads_created', help: 
 export const uploadsFinished = new Counter({ name: 'tusd_uploads_finished', help: 'Number of finished uploads.', registers });
 export const uploadsTerminated = new Counter({ name: 'tusd_uploads_terminated', help: 'Number of terminated uploads.', registers });
 export const connectionsOpen = new Gauge({ name: 'tusd_connections_open', help: 'Current number of open connections.', registers });
-/** One per hook handler invoked on one event (a queued notice's every delivery attempt counts). */
-export const hookInvocationsTotal = new Counter({ name: 'tusd_hook_invocations_total', help: 'Total number of invocations per hook type.', labelNames: ['hooktype'], registers });
-/** Invocations that failed or timed out (a hook's deliberate rejection is an answer, not an error). */
-export const hookErrorsTotal = new Counter({ name: 'tusd_hook_errors_total', help: 'Total number of execution errors per hook type.', labelNames: ['hooktype'], registers });
+// tusd_hook_invocations_total and tusd_hook_errors_total are the hook layer's own (hooks/metrics.ts), as in tusd's pkg/hooks.
+for (const metric of HOOK_METRICS) registry.registerMetric(metric);
 
 // tusd reports these series at 0 from the start, so a rate() has a first point.
 const METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const byMethod = new Map(METHODS.map((m) => [m as string, requestsTotal.labels(m)]));
-for (const type of HOOK_EVENTS) {
-  hookInvocationsTotal.labels(type).inc(0);
-  hookErrorsTotal.labels(type).inc(0);
-}
 
 // ---- tuspass_* -----------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 // only a caller whose token has the admin scope once it is on — the metrics name no uploads, but
 // they tell an outsider how busy the server is and how full its disk is.
 import express from 'express';
-import { TuspassError } from './errors.ts';
+import { TuspassError } from '../core/errors.ts';
 import { METRICS_CONTENT_TYPE, registry } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 

@@ -6,7 +6,7 @@ import express from 'express';
 import { isLoopback, loopbackNamesOnly } from './auth/loopback.ts';
 import { authenticate } from './auth/middleware.ts';
 import type { Config } from './config.ts';
-import { ERRORS, TuspassError } from './errors.ts';
+import { ERRORS, TuspassError } from '../core/errors.ts';
 import { listenOn } from './listen.ts';
 import { addMetricsSource, collectProcessMetrics, type MetricsSource } from './metrics.ts';
 import { createHttpServer, stopServer } from './network-timeout.ts';

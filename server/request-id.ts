@@ -6,9 +6,9 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { pathForLog, type Log } from './logger.ts';
+import { pathForLog, type Log } from '../core/logger.ts';
+import { REQUEST_ID_HEADER } from '../core/wire.ts';
 
-export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** What an incoming id may look like to be kept: short, printable, nothing that could forge a log line. */
 const SANE = /^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$/;
@@ -20,11 +20,6 @@ const CODES = new WeakMap<ServerResponse, string>();
 /** The request's id (assigned by the middleware), if it went through it. */
 export function requestIdOf(req: IncomingMessage): string | undefined {
   return ASSIGNED.get(req);
-}
-
-/** The request id a hook payload's headers carry (the middleware put it there). */
-export function requestIdOfHeaders(header: Record<string, string[] | undefined> | undefined): string | undefined {
-  return header?.[REQUEST_ID_HEADER]?.[0];
 }
 
 /** Notes the ERR_ code of an error answer, for the refused-request line. */

@@ -1,10 +1,10 @@
 // The completion secret: taken from the configuration, or generated at first start and kept in the
-// data directory (mode 0600, server/file-modes.ts) so that restarts and separate processes sharing the volume agree on it.
+// data directory (mode 0600, core/file-modes.ts) so that restarts and separate processes sharing the volume agree on it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.ts';
-import { fileModesOf, needsChmod } from './file-modes.ts';
+import { fileModesOf, needsChmod } from '../core/file-modes.ts';
 
 export function completionSecret(config: Config): string {
   if (config.completionSecret) return config.completionSecret;

@@ -10,21 +10,22 @@ import { PgNoticeQueue } from '../hooks/pg-queue.ts';
 import type { Notices } from '../hooks/notices.ts';
 import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
+import { builtinHooks } from './builtin-hooks.ts';
 import { createCompletionApp } from './completion/app.ts';
 import { formReceiver, localCompletion } from './completion/receive.ts';
-import type { PostTarget } from '../hooks/complete-form/post.ts';
+import type { PostTarget } from './complete-form/post.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
 import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { createLog } from './logger.ts';
+import { createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
 import { countConnections } from './metrics.ts';
 import { tlsServerOptions } from './tls.ts';
-import { ensureDirMode, fileModesOf } from './file-modes.ts';
+import { ensureDirMode, fileModesOf } from '../core/file-modes.ts';
 import { createHttpServer, stopServer } from './network-timeout.ts';
 import { setUpOps } from './ops-server.ts';
 import { creationGate } from './upload/admission.ts';
@@ -38,7 +39,7 @@ import { SessionStates } from './upload/multipart/session-state.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
-import { hashThread } from './upload/hash-thread.ts';
+import { hashThread } from './hashing/hash-thread.ts';
 import { TUS_PATH } from './upload/tus-headers.ts';
 import { createTusServer } from './upload/tus-server.ts';
 import { UploadEvents } from './upload/upload-events.ts';
@@ -115,7 +116,7 @@ function writableDir(dir: string, setting: string): void {
 }
 
 export async function startTuspass(config: Config, options: StartOptions = {}): Promise<RunningTuspass> {
-  // pino to stderr, or text lines to the given function (tests, embedding): server/logger.ts.
+  // pino to stderr, or text lines to the given function (tests, embedding): core/logger.ts.
   const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   const withCompletion = options.completion ?? true;
   // Anonymous only on loopback unless ALLOW_ANONYMOUS: a ConfigError (exit 78) before anything opens.
@@ -166,8 +167,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
   try {
-    const context = { config, log, queue, removeUpload: (id: string) => store.remove(id), completionTarget: target };
-    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks });
+    const context = { log, queue, removeUpload: (id: string) => store.remove(id) };
+    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ target, passFields: config.passFields }) });
     hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
     await hooks.setup();
   } catch (e) {

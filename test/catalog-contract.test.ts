@@ -9,7 +9,7 @@ import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
 import { PgCatalog } from '../server/completion/pg-catalog.ts';
 import { MIGRATIONS, openDatabase } from '../server/pg/database.ts';
 import { pgDatabase } from './helpers/pg.ts';
-import { ERRORS, TuspassError } from '../server/errors.ts';
+import { ERRORS, TuspassError } from '../core/errors.ts';
 import { ConfigError } from '../server/config.ts';
 import { tmpDir } from './helpers/tmp.ts';
 

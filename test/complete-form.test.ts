@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
-import { verify } from '../server/signature.ts';
+import { verify } from '../core/signature.ts';
 import { crc32, md5, patternBytes, sha1 } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';

@@ -8,7 +8,7 @@ import { configFor, type Config } from '../server/config.ts';
 import { formReceiver, localCompletion } from '../server/completion/receive.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
-import { SIGNATURE_HEADER, sign } from '../server/signature.ts';
+import { SIGNATURE_HEADER, sign } from '../core/signature.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 const SECRET = 'test-completion-secret-0123456789';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { isServerCommand } from '../server/commands.ts';
+import { isServerCommand } from '../cli/commands.ts';
 import { SETTINGS, load } from '../server/config.ts';
 
 interface Service {

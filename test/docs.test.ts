@@ -18,7 +18,7 @@ const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 const DOCS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 async function helpCommands(): Promise<Set<string>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server', 'cli.ts'), '--help'], { cwd: ROOT });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli', 'main.ts'), '--help'], { cwd: ROOT });
   const section = stdout.slice(stdout.indexOf('commands:'), stdout.indexOf('\noptions'));
   return new Set([...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!));
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseHookAnswer } from '../hooks/answer.ts';
-import { parseDuration } from '../hooks/settings.ts';
+import { parseDuration } from '../core/parse.ts';
 import { ConfigError, configFor, load } from '../server/config.ts';
 import { startTuspass } from '../server/start.ts';
 import { tmpDir } from './helpers/tmp.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Notice } from '../hooks/queue.ts';
+import type { Notice } from '../hooks/notices.ts';
 import { startHookReceiver, type ReceivedHook } from './helpers/hook-receiver.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';

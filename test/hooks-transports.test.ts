@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { verify } from '../server/signature.ts';
+import { verify } from '../core/signature.ts';
 import { HOOK_EVENTS, isBlocking, type HookRequest } from '../hooks/types.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { startHookReceiver } from './helpers/hook-receiver.ts';

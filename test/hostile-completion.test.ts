@@ -87,8 +87,8 @@ function underGc(body: string, env: Record<string, string>, limitMs = 15_000): P
 test('GC: the completion form POST times out after a major GC (a service that never answers)', async (t) => {
   const url = await silentServer(t);
   const run = await underGc(
-    `const { postForm } = await import(process.env.ROOT + '/hooks/complete-form/post.ts');
-     const { parseStatusRanges } = await import(process.env.ROOT + '/server/status-ranges.ts');
+    `const { postForm } = await import(process.env.ROOT + '/server/complete-form/post.ts');
+     const { parseStatusRanges } = await import(process.env.ROOT + '/core/status-ranges.ts');
      result = await postForm({ url: process.env.URL, secret: 's', timeoutMs: 1000, cleanupStatuses: parseStatusRanges('400-501') }, new URLSearchParams('a=1'), 'u1', 'form-u1');`,
     { URL: url },
   );

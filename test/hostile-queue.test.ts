@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { NoticeQueue, type Notice } from '../hooks/queue.ts';
+import { NoticeQueue } from '../hooks/queue.ts';
+import type { Notice } from '../hooks/notices.ts';
 import { startHookReceiver } from './helpers/hook-receiver.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';

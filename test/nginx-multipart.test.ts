@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { checkSignature } from '../server/signature.ts';
+import { checkSignature } from '../core/signature.ts';
 import { md5, sha1, writeTestFile } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { curl, startCaptureApp, storeFiles } from './helpers/multipart.ts';

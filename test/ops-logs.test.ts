@@ -164,7 +164,7 @@ test('the injected log function of startTuspass gets one readable line per event
 });
 
 test('scrubbing: tokens in free-text lines are replaced', async () => {
-  const { scrub, pathForLog } = await import('../server/logger.ts');
+  const { scrub, pathForLog } = await import('../core/logger.ts');
   assert.equal(scrub('tus GET /files/x?token=abc&y=1'), 'tus GET /files/x?token=[redacted]&y=1');
   assert.equal(scrub('upstream said Authorization: Bearer abc.def.ghi'), 'upstream said Authorization: [redacted]');
   assert.equal(scrub('Bearer abc.def'), 'Bearer [redacted]');

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { test } from 'node:test';
-import { completionForm } from '../hooks/complete-form/form.ts';
-import { parseCompletionForm } from '../server/completion/form.ts';
+import { completionForm } from '../server/complete-form/write.ts';
+import { parseCompletionForm } from '../server/complete-form/read.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { metadata, PATCH_TYPE, tus } from './helpers/tus.ts';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { PgNoticeQueue } from '../hooks/pg-queue.ts';
-import type { Notice } from '../hooks/queue.ts';
+import type { Notice } from '../hooks/notices.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { openDatabase } from '../server/pg/database.ts';

@@ -1,5 +1,5 @@
 // `tuspass push FILE...`: checks the files, then uploads them one after the other and returns
-// the exit code (client/cli/README.md). Dispatched from server/cli.ts.
+// the exit code (client/cli/README.md). Dispatched from cli/main.ts.
 import { EXIT } from './exit-codes.ts';
 import { fingerprintFilePath, JsonFileUrlStorage } from './fingerprint-store.ts';
 import { checkLocalFiles } from './local-files.ts';

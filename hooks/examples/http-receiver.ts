@@ -5,7 +5,7 @@
 //   tuspass start --hooks-http http://127.0.0.1:8081/hooks --completion-secret <same secret>
 // Answers are tusd hook responses, so this receiver serves tusd too (its signature check aside).
 import http from 'node:http';
-import { parseDuration } from '../settings.ts';
+import { parseDuration } from '../../core/parse.ts';
 import { NOTICE_ID_HEADER, SIGNATURE_HEADER, verifySignature, type HookRequest, type HookResponse } from '../index.ts';
 
 const secret = process.env.HOOK_SECRET;

@@ -2,9 +2,9 @@
 // is the hook's answer, anything else a failure. Network errors and 5xx are retried `retry` times,
 // `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
 // retries it. Every request is signed (Tuspass-Signature, timestamped, with the hook-payload key
-// derived from the secret: server/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
-import { failureOf, requestText, type ClientResponse } from '../../server/http-client.ts';
-import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
+// derived from the secret: core/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
+import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
+import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
 import { parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
 

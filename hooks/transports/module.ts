@@ -6,8 +6,6 @@
 //   export default defineHooks((ctx) => ({ ... }))               (a factory, for hooks needing setup)
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Config } from '../../server/config.ts';
-import type { PostTarget } from '../complete-form/post.ts';
 import type { Notices } from '../notices.ts';
 import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
 
@@ -20,15 +18,15 @@ export type HookModule = { [E in HookEventType]?: HookFunction } & {
   close?(): void | Promise<void>;
 };
 
-/** What a factory module gets at start. */
+/**
+ * What a factory module gets at start: the hook contract's services, never the server's own
+ * configuration (a module reads its own settings, e.g. from the environment).
+ */
 export interface HookModuleContext {
-  config: Config;
   log(line: string): void;
   /** The durable queue, for modules that deliver something elsewhere and must not lose it. */
   queue: Notices;
   removeUpload(id: string): Promise<void>;
-  /** Where completion forms go (the url is final once the server listens). */
-  completionTarget: PostTarget;
 }
 
 export type HookModuleFactory = (context: HookModuleContext) => HookModule | Promise<HookModule>;
@@ -38,16 +36,15 @@ export function defineHooks<T extends HookModule | HookModuleFactory>(hooks: T):
   return hooks;
 }
 
-/** Modules shipped with tuspass, loadable by name. */
-const BUILTINS: Record<string, () => Promise<Record<string, unknown>>> = {
-  'complete-form': () => import('../complete-form/index.ts'),
-};
-export const BUILTIN_MODULES = Object.keys(BUILTINS);
-
 const camel = (event: string) => event.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
-export async function loadModuleHook(spec: string, context: HookModuleContext): Promise<HookHandler> {
-  const exports = BUILTINS[spec] ? await BUILTINS[spec]() : await importFile(spec);
+/**
+ * Loads the module hook at `spec` (a file), or, given `factory`, the module it makes: that is how the
+ * server's built-in hooks (HOOKS_BUILTIN) load, registered by name by the server, which the hook
+ * layer never imports.
+ */
+export async function loadModuleHook(spec: string, context: HookModuleContext, factory?: HookModuleFactory): Promise<HookHandler> {
+  const exports = factory ? { default: factory } : await importFile(spec);
   const hooks = await hookModuleOf(spec, exports, context);
   const events = HOOK_EVENTS.filter((e) => typeof hooks[e] === 'function');
   if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ${HOOK_EVENTS.map(camel).join(', ')})`);

@@ -3,10 +3,10 @@
 // next look, within a second); a dropped row is gone for all. A row being delivered right now is
 // locked by its deliverer: retry and drop wait for that delivery to settle (at most COMPLETION_TIMEOUT).
 import { openDatabase, redactUrl } from '../pg/database.ts';
-import type { Notice } from '../../hooks/queue.ts';
+import type { Notice } from '../../hooks/notices.ts';
 import type { NoticeRow } from '../../hooks/pg-queue.ts';
 import { ADMIN_EXIT, printJson, UsageError } from './output.ts';
-import { describe, printNotices, rowOf } from './queue.ts';
+import { describe, printNotices, rowOf } from './notice-rows.ts';
 
 
 const noticeOf = (r: NoticeRow): Notice => ({

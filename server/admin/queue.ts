@@ -4,41 +4,14 @@
 // so it acts at once; a stopped server finds every notice due at its next start anyway.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DROP_MARK, RETRY_MARK, type Notice } from '../../hooks/queue.ts';
-import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
+import { DROP_MARK, RETRY_MARK } from '../../hooks/queue.ts';
+import type { Notice } from '../../hooks/notices.ts';
+import { describe, printNotices, rowOf, type NoticeRow } from './notice-rows.ts';
+import { ADMIN_EXIT, parseAdminArgs, printJson, UsageError } from './output.ts';
 
 const ID = /^[A-Za-z0-9_.-]+$/;
 
-export interface NoticeRow {
-  id: string;
-  kind: string;
-  /** The upload the notice is about, when its payload names one. */
-  uploadId?: string;
-  attempts: number;
-  createdAt: string;
-  nextAt: string;
-  lastError?: string;
-}
-
 const queueDir = (dataDir: string) => path.join(dataDir, 'queue');
-
-function uploadIdOf(payload: unknown): string | undefined {
-  const p = payload as { uploadId?: unknown; request?: { Event?: { Upload?: { ID?: unknown } } } } | undefined;
-  const id = p?.uploadId ?? p?.request?.Event?.Upload?.ID;
-  return typeof id === 'string' && id ? id : undefined;
-}
-
-export function rowOf(notice: Notice): NoticeRow {
-  return {
-    id: notice.id,
-    kind: notice.kind,
-    uploadId: uploadIdOf(notice.payload),
-    attempts: notice.attempts,
-    createdAt: notice.createdAt,
-    nextAt: new Date(notice.nextAt).toISOString(),
-    lastError: notice.lastError,
-  };
-}
 
 function readNotice(file: string): Notice | undefined {
   try {
@@ -77,8 +50,6 @@ function writeAtomically(file: string, text: string): void {
   fs.renameSync(tmp, file);
 }
 
-export const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
-
 export function queueCommand(args: readonly string[]): number | Promise<number> {
   const [sub, ...rest] = args;
   const { config, json, positional } = parseAdminArgs(rest);
@@ -113,19 +84,4 @@ export function queueCommand(args: readonly string[]): number | Promise<number> 
     return ADMIN_EXIT.OK;
   }
   throw new UsageError(sub ? `unknown queue command "${sub}"` : 'queue needs a command');
-}
-
-/** `queue list` output, for both engines: a table (or JSON) of the notices, oldest first. */
-export function printNotices(rows: NoticeRow[], json: boolean, where: string): number {
-  if (json) return printJson(rows), ADMIN_EXIT.OK;
-  if (!rows.length) return process.stdout.write(`no notices queued in ${where}\n`), ADMIN_EXIT.OK;
-  const now = Date.now();
-  process.stdout.write(table(
-    ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
-    rows.map((r) => {
-      const next = Date.parse(r.nextAt) - now;
-      return [r.id, r.kind, r.uploadId ?? '-', String(r.attempts), next <= 0 ? 'due' : `in ${span(next)}`, span(now - Date.parse(r.createdAt)), r.lastError ?? '-'];
-    }),
-  ));
-  return ADMIN_EXIT.OK;
 }

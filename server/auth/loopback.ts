@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { ConfigError, type Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { authEnabled } from './verify.ts';
 
 /** 127.0.0.0/8, ::1, ::ffff:127.x and `localhost`: reachable from this machine only. */

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { principalOf, setPrincipal, type Principal, type Scope } from './principal.ts';
 import { TokenRejected, tokenVerifier } from './verify.ts';
 

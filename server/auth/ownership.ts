@@ -3,7 +3,7 @@
 // an id that does not exist (existence is not revealed).
 import type express from 'express';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from '../upload/digest-store.ts';
 import { nonNegativeInteger } from '../upload/tus-headers.ts';
 import { maxSizeError, maxSizeFor } from './middleware.ts';

@@ -2,7 +2,7 @@
 // token signed with the configured AUTH_JWT_SECRET (HS256) — for trying things out, scripts and
 // admins. Apps mint the same token with their own JWT library (README, "Authentication").
 import { SignJWT } from 'jose';
-import { parsePositiveDuration, parseSize } from '../../hooks/settings.ts';
+import { parsePositiveDuration, parseSize } from '../../core/parse.ts';
 import { ConfigError, load } from '../config.ts';
 import { SCOPES } from './verify.ts';
 

@@ -3,7 +3,7 @@
 // both); UNIQUE(upload_id) with ON CONFLICT DO NOTHING is again what makes a repeated notice
 // harmless, across connections and instances. The schema comes from server/pg/database.ts.
 import type pg from 'pg';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { openDatabase } from '../pg/database.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 

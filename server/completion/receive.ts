@@ -1,14 +1,14 @@
 // Receiving one completion form: the signature, the path (inside the store, a regular file), the size
 // on disk, then the catalog. One function for both ways a form arrives: POST /complete/ (app.ts) and,
 // in `tuspass start`, straight from the complete-form hook of the same process (localCompletion).
-import type { ClientResponse } from '../http-client.ts';
+import type { ClientResponse } from '../../core/http-client.ts';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { completionSecret } from '../secret.ts';
-import { checkSignature, SIGNATURE_HEADER } from '../signature.ts';
+import { checkSignature, SIGNATURE_HEADER } from '../../core/signature.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { findDuplicate } from './dedupe.ts';
-import { parseCompletionForms } from './form.ts';
+import { parseCompletionForms } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
 
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;

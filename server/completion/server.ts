@@ -9,11 +9,11 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.ts';
 import { createCompletionApp, type CompletionAppOptions } from './app.ts';
 import { tlsServerOptions } from '../tls.ts';
-import { fileModesOf } from '../file-modes.ts';
+import { fileModesOf } from '../../core/file-modes.ts';
 import { openCatalog } from './sqlite-catalog.ts';
 import { PgCatalog } from './pg-catalog.ts';
 import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
-import { createLog } from '../logger.ts';
+import { createLog } from '../../core/logger.ts';
 
 export interface RunningCompletionServer {
   /** Base URL, e.g. http://127.0.0.1:1081 (the form goes to `${url}/complete/`). */

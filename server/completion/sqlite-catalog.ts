@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
-import { PRIVATE_MODES } from '../file-modes.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { PRIVATE_MODES } from '../../core/file-modes.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
 const SCHEMA = `

@@ -3,7 +3,7 @@
 // download route into a reader of any file on the machine.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 
 /** True when `target` is strictly below `root` (both absolute, already normalised). */
 function isBelow(root: string, target: string): boolean {

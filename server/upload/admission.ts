@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { CONCAT_ROLE } from './protocol-guards.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';

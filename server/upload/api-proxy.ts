@@ -1,8 +1,8 @@
 // When the completion service runs elsewhere (docker-compose), the upload server still serves the
 // page, and the page reads /api/uploads from its own origin: those GETs are passed to the service.
 import express from 'express';
-import { requestStream } from '../http-client.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { requestStream } from '../../core/http-client.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 
 export function apiProxy(completionUrl: string): express.Router {
   const origin = new URL(completionUrl).origin;

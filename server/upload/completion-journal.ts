@@ -3,7 +3,7 @@
 // marker file, and after a crash the finished uploads missing from it are the ones to announce.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { PRIVATE_MODES, writeFileWithMode } from '../file-modes.ts';
+import { PRIVATE_MODES, writeFileWithMode } from '../../core/file-modes.ts';
 
 /** What the store needs of a journal: this file, or PostgreSQL's table (pg-journal.ts) shared by instances. */
 export interface Journal {

@@ -8,18 +8,18 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { ERRORS as TUS_ERRORS, isPathInsideDirectory, Upload } from '@tus/utils';
-import type { BodyChecksum, ExpectedChecksum } from './checksum.ts';
-import { DigestState, type DigestName, type Digests, type RunningDigests } from './digest-state.ts';
-import { canHashInline, InlineDigests } from './inline-digests.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import type { BodyChecksum, ExpectedChecksum } from '../hashing/checksum.ts';
+import { DigestState, type DigestName, type Digests, type RunningDigests } from '../hashing/digest-state.ts';
+import { canHashInline, InlineDigests } from '../hashing/inline-digests.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { bytesReceived } from '../metrics.ts';
-import type { Log } from '../logger.ts';
+import type { Log } from '../../core/logger.ts';
 import { isNoSpace, SpaceLedger, storageFull } from './admission.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import { FileAppender } from './file-appender.ts';
 import { InfoStore } from './info-store.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { needsChmod, PRIVATE_MODES, writeAtomically, type FileModes } from '../file-modes.ts';
+import { needsChmod, PRIVATE_MODES, writeAtomically, type FileModes } from '../../core/file-modes.ts';
 
 export interface DigestStoreOptions {
   directory: string;
@@ -35,7 +35,7 @@ export interface DigestStoreOptions {
   minFreeSpace?: number;
   /** Where a full disk and expired uploads are reported. */
   log?: Log;
-  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (server/file-modes.ts). Default 0600. */
+  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default 0600. */
   fileModes?: FileModes;
 }
 

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import type express from 'express';
 import { Metadata, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import type express from 'express';
 import { ERRORS as TUS_ERRORS, type Locker, type Upload } from '@tus/utils';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { corsHeaders, sendTusError } from './tus-response.ts';
 import { TUS_PATH, TUS_VERSION } from './tus-headers.ts';

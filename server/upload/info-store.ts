@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
-import { needsChmod, PRIVATE_MODES } from '../file-modes.ts';
+import { needsChmod, PRIVATE_MODES } from '../../core/file-modes.ts';
 
 const readFile = promisify(fs.readFile);
 const writeFile = promisify(fs.writeFile);
@@ -14,7 +14,7 @@ const rm = promisify(fs.rm);
 const chmod = promisify(fs.chmod);
 
 export class InfoStore extends FileKvStore<Upload> {
-  /** Mode of the info files (server/file-modes.ts): metadata names files and their owners. */
+  /** Mode of the info files (core/file-modes.ts): metadata names files and their owners. */
   fileMode = PRIVATE_MODES.file;
 
   override async get(key: string): Promise<Upload | undefined> {

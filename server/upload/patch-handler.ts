@@ -3,9 +3,9 @@
 import type express from 'express';
 import type { Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
-import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from './checksum.ts';
+import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from '../hashing/checksum.ts';
 import type { AppendOptions, DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';

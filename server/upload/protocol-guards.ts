@@ -3,7 +3,7 @@
 // concatenation role of a creation request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { countTusError } from '../metrics.ts';
 import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
 import { corsHeaders, sendTusError } from './tus-response.ts';

@@ -18,8 +18,8 @@
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
-import { ERRORS, TuspassError } from '../errors.ts';
-import type { Log } from '../logger.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import type { Log } from '../../core/logger.ts';
 
 /** What a writer calls around its writes; implemented by RedisLocker. */
 export interface WriteFence {

@@ -1,5 +1,5 @@
 // tus names and header parsing shared by the upload server's modules.
-import { COMPLETION_HEADER } from '../../hooks/complete-form/index.ts';
+import { COMPLETION_HEADER } from '../../core/wire.ts';
 
 export const TUS_VERSION = '1.0.0';
 export const TUS_PATH = '/files';

@@ -2,9 +2,9 @@
 // errors, our error table, hook rejections) to a response.
 import type express from 'express';
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
-import { ERRORS, TuspassError } from '../errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { countTusError, tusErrorCode } from '../metrics.ts';
-import { pathForLog, type Log } from '../logger.ts';
+import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf } from '../request-id.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 

@@ -7,8 +7,9 @@ import type { HookAuth, HookEventType, HookHTTPRequest, HookResponse, HookUpload
 import { finishSeconds } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { UPLOAD_ID } from './upload-url.ts';
-import type { Log } from '../logger.ts';
-import { requestIdOf, requestIdOfHeaders } from '../request-id.ts';
+import type { Log } from '../../core/logger.ts';
+import { requestIdOf } from '../request-id.ts';
+import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */

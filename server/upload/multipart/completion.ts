@@ -1,14 +1,14 @@
 // The altered form of one multipart request, as the nginx upload module builds it: every file under
 // its own prefix (its form-field name), the pass-through fields once, signed and posted exactly like
-// the tus path's form (hooks/complete-form: contract version 2, same headers, same queueing when the
+// the tus path's form (server/complete-form: contract version 2, same headers, same queueing when the
 // app is down, CLEANUP_STATUSES removing the request's files).
 import type { DigestFileStore } from '../digest-store.ts';
-import type { Digests } from '../digest-state.ts';
-import type { Log } from '../../logger.ts';
+import type { Digests } from '../../hashing/digest-state.ts';
+import type { Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
-import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
-import { impersonatesGenerated } from '../../../hooks/complete-form/form.ts';
-import { postForm, type PostTarget } from '../../../hooks/complete-form/post.ts';
+import { COMPLETION_HEADER } from '../../../core/wire.ts';
+import { impersonatesGenerated } from '../../complete-form/write.ts';
+import { postForm, type PostTarget } from '../../complete-form/post.ts';
 import { completionNotices } from '../../metrics.ts';
 import type { FormTemplates, Variable } from './templates.ts';
 
@@ -68,7 +68,7 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
       upload_file_number: String(i + 1),
     };
     for (const [k, v] of deps.templates.apply(vars)) form.append(k, v);
-    // The contract's keys, as the tus path's form has them (hooks/complete-form/form.ts).
+    // The contract's keys, as the tus path's form has them (server/complete-form/write.ts).
     const contract: Array<[string, string | undefined]> = [['sha1', d.sha1], ['crc32', d.crc32], ['id', f.id], ['owner', f.owner]];
     for (const [suffix, value] of contract) if (value !== undefined && !form.has(`${f.field}.${suffix}`)) form.set(`${f.field}.${suffix}`, value);
   });

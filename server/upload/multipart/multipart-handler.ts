@@ -9,16 +9,16 @@ import type express from 'express';
 import busboy from 'busboy';
 import { Upload } from '@tus/utils';
 import type { Config } from '../../config.ts';
-import { ERRORS, TuspassError } from '../../errors.ts';
+import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
-import type { Log } from '../../logger.ts';
+import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
-import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
+import { COMPLETION_HEADER } from '../../../core/wire.ts';
 
 export interface MultipartDeps {
   config: Config;

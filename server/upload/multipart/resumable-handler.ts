@@ -18,15 +18,15 @@ import { pipeline } from 'node:stream/promises';
 import type express from 'express';
 import { Upload } from '@tus/utils';
 import type { Config } from '../../config.ts';
-import { ERRORS, TuspassError } from '../../errors.ts';
+import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
-import type { Log } from '../../logger.ts';
+import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
-import { COMPLETION_HEADER } from '../../../hooks/complete-form/index.ts';
+import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
 import type { SessionRecord, SessionStates } from './session-state.ts';
 

@@ -5,11 +5,11 @@
 // free space for the body's length.
 import express from 'express';
 import type { Config } from '../../config.ts';
-import { ERRORS, TuspassError } from '../../errors.ts';
+import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { authenticate } from '../../auth/middleware.ts';
 import { allowedOrigin, corsPolicy } from '../../cors.ts';
 import { publicOrigin } from '../public-origin.ts';
-import type { Log } from '../../logger.ts';
+import type { Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';

@@ -8,8 +8,8 @@
 // sends that segment again.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Log } from '../../logger.ts';
-import { writeAtomically } from '../../file-modes.ts';
+import type { Log } from '../../../core/logger.ts';
+import { writeAtomically } from '../../../core/file-modes.ts';
 import { UPLOAD_ID } from '../upload-url.ts';
 
 export type Range = [start: number, end: number];

@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, load } from '../server/config.ts';
 import { completionSecret } from '../server/secret.ts';
-import { loadHookHandlers } from './load-handlers.ts';
-import { NoticeQueue } from './queue.ts';
-import { invokeWithTimeout } from './runner.ts';
-import { samplePayload } from './sample.ts';
-import { HOOK_EVENTS, isBlocking, isHookEvent } from './types.ts';
+import { builtinHooks } from '../server/builtin-hooks.ts';
+import { loadHookHandlers } from '../hooks/load-handlers.ts';
+import { NoticeQueue } from '../hooks/queue.ts';
+import { invokeWithTimeout } from '../hooks/runner.ts';
+import { samplePayload } from '../hooks/sample.ts';
+import { HOOK_EVENTS, isBlocking, isHookEvent } from '../hooks/types.ts';
 
 export const HOOKS_USAGE = `usage: tuspass hooks test EVENT [--size BYTES] [--meta KEY=VALUE]... [--include-builtin] [options]
 
@@ -41,18 +42,18 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.
   const queue = new NoticeQueue({ dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`), minMs: 1000, maxMs: 1000, log });
+  const secret = completionSecret(config);
+  const target = { url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`, secret, timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses };
   const handlers = await loadHookHandlers(
     config,
     {
-      config,
       log,
       queue,
       removeUpload: async (id) => {
         log(`(test: upload ${id} would be removed)`);
       },
-      completionTarget: { url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`, secret: completionSecret(config), timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses },
     },
-    { secret: completionSecret(config), builtins: own.builtins },
+    { secret, builtins: own.builtins ? builtinHooks({ target, passFields: config.passFields }) : undefined },
   );
   const subscribed = handlers.filter((h) => h.events.includes(event));
   if (!subscribed.length) {

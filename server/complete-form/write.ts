@@ -1,5 +1,5 @@
 // Builds the nginx-upload-module style "altered form" for a finished upload (docs/completion-form.md).
-import type { HookUpload } from '../types.ts';
+import type { HookUpload } from '../../hooks/types.ts';
 
 /** 2: purpose-bound, timestamped signatures (`t=…,v1=…`); generated keys never come from metadata. */
 export const FORM_VERSION = '2';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
-import { PACKAGE_ROOT } from '../../server/package-root.ts';
+import { PACKAGE_ROOT } from './package-root.ts';
 
 const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
 

@@ -1,15 +1,15 @@
 // Measures post-finish notice delivery through the durable queue (figures for issue 4's closing note):
 //  1. receiver up: delay from the client's final PATCH answer to the notice's arrival, over 100 uploads;
 //  2. receiver down for 30 s under 50 uploads: how many arrive, how long after it is back, duplicates.
-//   node --import tsx hooks/examples/measure-notices.ts [--outage-seconds 30] [--uploads 100] [--outage-uploads 50]
+//   node --import tsx bench/measure-notices.ts [--outage-seconds 30] [--uploads 100] [--outage-uploads 50]
 // Uses the default queue backoff (RETRY_MIN_MS 1000, RETRY_MAX_MS 300000) unless set in the environment.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { configFor } from '../../server/config.ts';
-import { startTuspass } from '../../server/start.ts';
-import type { HookRequest } from '../types.ts';
+import { configFor } from '../server/config.ts';
+import { startTuspass } from '../server/start.ts';
+import type { HookRequest } from '../hooks/types.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

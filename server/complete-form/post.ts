@@ -1,8 +1,8 @@
 // Sends one signed completion form and classifies the answer.
-import { SIGNATURE_HEADER, sign } from '../../server/signature.ts';
-import type { StatusRanges } from '../../server/status-ranges.ts';
-import { FORM_VERSION } from './form.ts';
-import { failureOf, requestText, type ClientResponse } from '../../server/http-client.ts';
+import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
+import type { StatusRanges } from '../../core/status-ranges.ts';
+import { FORM_VERSION } from './write.ts';
+import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 
 export interface PostTarget {
   url: string;

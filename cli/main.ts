@@ -1,10 +1,10 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
-import { ConfigError, SETTINGS, load } from './config.ts';
-import { startCompletionServer } from './completion/server.ts';
-import { firstStopSignal } from './signals.ts';
-import { startTuspass } from './start.ts';
-import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from './admin/index.ts';
+import { ConfigError, SETTINGS, load } from '../server/config.ts';
+import { startCompletionServer } from '../server/completion/server.ts';
+import { firstStopSignal } from '../server/signals.ts';
+import { startTuspass } from '../server/start.ts';
+import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from '../server/admin/index.ts';
 
 const USAGE = `usage: tuspass <command> [options]
 
@@ -23,8 +23,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   // Loaded on use: a server process has no need of tus-js-client and the rest (memory).
   if (command === 'push') return (await import('../client/cli/push.ts')).push(args);
-  if (command === 'hooks') return (await import('../hooks/cli-test.ts')).hooksCommand(args);
-  if (command === 'token') return (await import('./auth/token-command.ts')).tokenCommand(args);
+  if (command === 'hooks') return (await import('./hooks-test.ts')).hooksCommand(args);
+  if (command === 'token') return (await import('../server/auth/token-command.ts')).tokenCommand(args);
   if (command && isAdminCommand(command)) return adminCommand(command, args);
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);

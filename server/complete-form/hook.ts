@@ -4,19 +4,18 @@
 // - rejected (a cleanup status): the upload is refused, and so removed;
 // - unreachable or 502/503/504: the upload is kept, the form queued durably and retried until
 //   delivered; the client's PATCH succeeds with `Tuspass-Completion: pending`.
-// It is one module hook among others: HOOKS_BUILTIN=complete-form (the default) loads the default
-// export below through the same loader as a user's --hooks-module.
-import { ERRORS, TuspassError } from '../../server/errors.ts';
-import { completionNotices } from '../../server/metrics.ts';
-import type { Log } from '../../server/logger.ts';
-import { requestIdOfHeaders } from '../../server/request-id.ts';
-import type { Notices } from '../notices.ts';
-import { defineHooks, type HookModule, type HookModuleContext } from '../transports/module.ts';
-import type { HookHandler, HookResponse } from '../types.ts';
-import { completionForm, type FormOptions } from './form.ts';
+// It is one module hook among others: the server registers it by name (server/builtin-hooks.ts) and
+// HOOKS_BUILTIN=complete-form (the default) loads it through the same loader as a user's --hooks-module.
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { completionNotices } from '../metrics.ts';
+import type { Log } from '../../core/logger.ts';
+import { COMPLETION_HEADER, requestIdOfHeaders } from '../../core/wire.ts';
+import type { Notices } from '../../hooks/notices.ts';
+import type { HookModule, HookModuleContext } from '../../hooks/transports/module.ts';
+import type { HookHandler, HookResponse } from '../../hooks/types.ts';
+import { completionForm, type FormOptions } from './write.ts';
 import { postForm, type PostOutcome, type PostTarget } from './post.ts';
 
-export const COMPLETION_HEADER = 'Tuspass-Completion';
 const KIND = 'complete-form';
 
 interface QueuedForm {
@@ -94,15 +93,15 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
   };
 }
 
-/** The module-hook face of complete-form: what `loadModuleHook('complete-form', context)` loads. */
-export default defineHooks((context: HookModuleContext): HookModule => {
+/** The module-hook face of complete-form: what HOOKS_BUILTIN=complete-form loads (server/builtin-hooks.ts). */
+export function completeFormModule(context: HookModuleContext, settings: { target: PostTarget; passFields: RegExp }): HookModule {
   const hook = createCompleteFormHook({
-    target: context.completionTarget,
-    form: { passFields: context.config.passFields, log: context.log },
+    target: settings.target,
+    form: { passFields: settings.passFields, log: context.log },
     queue: context.queue,
     removeUpload: context.removeUpload,
     log: context.log,
   });
   // Its own POST timeout governs; the margin leaves time to queue the form when the app is slow.
-  return { timeoutMs: context.completionTarget.timeoutMs + 5000, 'pre-finish': (request) => hook.invokeHook(request) };
-});
+  return { timeoutMs: settings.target.timeoutMs + 5000, 'pre-finish': (request) => hook.invokeHook(request) };
+}

@@ -188,7 +188,7 @@ class HashThread {
  * it in memory. (esbuild's async API: its sync API would keep a thread of its own alive, some 20 MB
  * more; and imported only then, as the server has no other use for it.)
  */
-const WORKER_SOURCES = ['hash-worker.ts', 'hash-protocol.ts'].map((f) => path.join(PACKAGE_ROOT, 'server', 'upload', f));
+const WORKER_SOURCES = ['hash-worker.ts', 'hash-protocol.ts'].map((f) => path.join(PACKAGE_ROOT, 'server', 'hashing', f));
 const PREBUILT_WORKER = path.join(PACKAGE_ROOT, 'dist', 'hash-worker.cjs');
 
 function prebuiltWorker(): string | undefined {

@@ -1,8 +1,8 @@
 // Parses the completion form (docs/completion-form.md, contract version 2) from its urlencoded body.
 // Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
 import path from 'node:path';
-import { ERRORS, TuspassError } from '../errors.ts';
-import { impersonatesGenerated } from '../../hooks/complete-form/form.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { impersonatesGenerated } from './write.ts';
 
 export interface CompletionForm {
   /** `<field>`, the prefix of the file's keys (the upload's `fieldname` metadata). */

@@ -1,8 +1,6 @@
-// Parsers for the hook settings in server/config.ts, written to accept what tusd's flags accept so a
-// tusd command line carries over: Go durations (500ms, 1s, 1m30s; a bare number is seconds, as older
-// tusd took it) and comma-separated event lists whose unknown names are refused by name.
-import { HOOK_EVENTS, isHookEvent, type HookEventType } from './types.ts';
-import { BUILTIN_MODULES } from './transports/module.ts';
+// Parsers of setting values (server/config.ts, the token command, hook examples), written to accept
+// what tusd's flags accept so a tusd command line carries over: Go durations (500ms, 1s, 1m30s; a bare
+// number is seconds, as older tusd took it), sizes with units, comma-separated lists, booleans.
 
 // `d` (days) is ours, beyond Go's units: expiry periods are counted in days.
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -34,24 +32,8 @@ export function parseSize(raw: string): number {
   return bytes;
 }
 
-export function parseEventList(raw: string): HookEventType[] {
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = names.filter((n) => !isHookEvent(n));
-  if (unknown.length) throw new Error(`unknown hook event ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${HOOK_EVENTS.join(', ')}`);
-  return [...new Set(names)] as HookEventType[];
-}
-
 export function parseList(raw: string): string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-/** Built-in module names; `none` turns them all off. */
-export function parseBuiltins(raw: string): string[] {
-  const names = parseList(raw);
-  if (names.length === 1 && names[0] === 'none') return [];
-  const unknown = names.filter((n) => !BUILTIN_MODULES.includes(n));
-  if (unknown.length) throw new Error(`unknown built-in hook ${unknown.join(', ')}; known: ${BUILTIN_MODULES.join(', ')}, or none`);
-  return names;
 }
 
 export function parseBoolean(raw: string): boolean {

@@ -4,7 +4,7 @@
 // restart — continues hashing where it stopped instead of re-reading.
 import fs from 'node:fs/promises';
 import type { DigestAlgorithm } from '../config.ts';
-import { writeFileWithMode } from '../file-modes.ts';
+import { writeFileWithMode } from '../../core/file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
 export type DigestName = 'md5' | DigestAlgorithm;

@@ -1,0 +1,30 @@
+// The hooks tuspass ships, registered by name for HOOKS_BUILTIN. The hook layer loads them as module
+// hooks but never imports them: the server hands it the factories (as tusd's command line builds and
+// registers its hooks), so hooks/ knows the hook contract only.
+import type { HookModuleFactory } from '../hooks/transports/module.ts';
+import type { PostTarget } from './complete-form/post.ts';
+
+export const BUILTIN_HOOKS = ['complete-form'] as const;
+
+export interface BuiltinHookSettings {
+  /** Where completion forms go (the url is final once the server listens). */
+  target: PostTarget;
+  /** PASS_FIELDS. */
+  passFields: RegExp;
+}
+
+/** The built-in hooks' factories by name; each is imported when it is loaded. */
+export function builtinHooks(settings: BuiltinHookSettings): Record<(typeof BUILTIN_HOOKS)[number], HookModuleFactory> {
+  return {
+    'complete-form': async (context) => (await import('./complete-form/hook.ts')).completeFormModule(context, settings),
+  };
+}
+
+/** HOOKS_BUILTIN: built-in hook names; `none` turns them all off. */
+export function parseBuiltins(raw: string): string[] {
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 1 && names[0] === 'none') return [];
+  const unknown = names.filter((n) => !(BUILTIN_HOOKS as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`unknown built-in hook ${unknown.join(', ')}; known: ${BUILTIN_HOOKS.join(', ')}, or none`);
+  return names;
+}
