@@ -21,7 +21,7 @@ export const fileModesOf = (config: { sharedGroupRead: boolean }): FileModes => 
 export const needsChmod = (mode: number): boolean => (mode & 0o077) !== 0;
 
 /** Writes a new file with `mode` (temp files of atomic writes: rename keeps the mode). */
-export async function writeFileWithMode(file: string, data: string | Buffer, mode: number): Promise<void> {
+async function writeFileWithMode(file: string, data: string | Buffer, mode: number): Promise<void> {
   await fsp.writeFile(file, data, { mode });
   if (needsChmod(mode)) await fsp.chmod(file, mode);
 }
@@ -36,6 +36,18 @@ export async function writeAtomically(file: string, data: string | Buffer, mode:
     await fsp.rename(tmp, file);
   } catch (e) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** writeAtomically for the command line (`tuspass queue retry`), which has nothing else to do meanwhile. */
+export function writeAtomicallySync(file: string, data: string | Buffer, mode: number, tmp = `${file}.tmp`): void {
+  try {
+    fs.writeFileSync(tmp, data, { mode });
+    if (needsChmod(mode)) fs.chmodSync(tmp, mode);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
     throw e;
   }
 }

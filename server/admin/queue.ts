@@ -4,6 +4,7 @@
 // so it acts at once; a stopped server finds every notice due at its next start anyway.
 import fs from 'node:fs';
 import path from 'node:path';
+import { PRIVATE_MODES, writeAtomicallySync } from '../../core/file-modes.ts';
 import { DROP_MARK, RETRY_MARK } from '../../hooks/queue.ts';
 import type { Notice } from '../../hooks/notices.ts';
 import { describe, printNotices, rowOf, type NoticeRow } from './notice-rows.ts';
@@ -43,13 +44,6 @@ function noticeFile(dataDir: string, id: string | undefined): string {
   return path.join(queueDir(dataDir), `${id}.json`);
 }
 
-/** Written beside and renamed, as the queue writes its notices: never a half-written file. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
-}
-
 export function queueCommand(args: readonly string[]): number | Promise<number> {
   const [sub, ...rest] = args;
   const { config, json, positional } = parseAdminArgs(rest);
@@ -70,7 +64,9 @@ export function queueCommand(args: readonly string[]): number | Promise<number> 
     }
     const row = rowOf(notice);
     if (sub === 'retry') {
-      writeAtomically(file, JSON.stringify({ ...notice, nextAt: Date.now() }));
+      // Written beside and renamed, as the queue writes its notices: never a half-written file. The temp
+      // file is named by process: a running server's queue may be saving the same notice right now.
+      writeAtomicallySync(file, JSON.stringify({ ...notice, nextAt: Date.now() }), PRIVATE_MODES.file, `${file}.${process.pid}.tmp`);
       fs.writeFileSync(path.join(dir, notice.id + RETRY_MARK), '');
       if (json) printJson({ retried: { ...row, nextAt: new Date().toISOString() } });
       else process.stdout.write(`notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at its next start\n`);

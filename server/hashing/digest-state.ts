@@ -4,7 +4,7 @@
 // restart — continues hashing where it stopped instead of re-reading.
 import fs from 'node:fs/promises';
 import type { DigestAlgorithm } from '../config.ts';
-import { writeFileWithMode } from '../../core/file-modes.ts';
+import { writeAtomically } from '../../core/file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
 export type DigestName = 'md5' | DigestAlgorithm;
@@ -73,15 +73,8 @@ export class DigestState implements RunningDigests {
     for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
     // Named by process: a temp file left by a kill between write and rename is a stale one, removed
     // at the next start (DigestFileStore.awaitingCompletion).
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      await writeFileWithMode(tmp, JSON.stringify(saved), mode);
-      await fs.rename(tmp, file);
-    } catch (e) {
-      // A full disk cuts the temp file short: it goes, the state saved before stays.
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
-      throw e;
-    }
+    // A full disk cuts the temp file short: it goes, the state saved before stays.
+    await writeAtomically(file, JSON.stringify(saved), mode, `${file}.${process.pid}.tmp`);
     this.onDisk = true;
   }
 

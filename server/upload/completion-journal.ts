@@ -3,7 +3,7 @@
 // marker file, and after a crash the finished uploads missing from it are the ones to announce.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { PRIVATE_MODES, writeFileWithMode } from '../../core/file-modes.ts';
+import { PRIVATE_MODES, writeAtomically } from '../../core/file-modes.ts';
 
 /** What the store needs of a journal: this file, or PostgreSQL's table (pg-journal.ts) shared by instances. */
 export interface Journal {
@@ -50,9 +50,7 @@ export class CompletionJournal implements Journal {
   /** Rewrites the journal with only the ids still wanted (uploads still in the store). */
   async compact(keep: Set<string>): Promise<void> {
     this.close();
-    const tmp = `${this.file}.tmp`;
-    await writeFileWithMode(tmp, [...keep].map((id) => `${id}\n`).join(''), this.mode);
-    await fsp.rename(tmp, this.file);
+    await writeAtomically(this.file, [...keep].map((id) => `${id}\n`).join(''), this.mode);
   }
 
   close(): void {
