@@ -26,7 +26,15 @@ export const ERRORS = table({
   ERR_CATALOG_UNAVAILABLE: { status: 503, message: 'the catalog (DATABASE_URL) cannot be reached; nothing was recorded; try again later' },
   ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },
   ERR_HOOK_TIMEOUT: { status: 504, message: 'a blocking hook did not answer in time' },
-  // tus requests (the protocol fixes most of these statuses).
+  // tus requests (the protocol fixes most of these statuses). Where tusd has a code for the same
+  // answer and dashboards count it (tusd_errors_total), its name is kept: ERR_UNSUPPORTED_VERSION,
+  // ERR_INVALID_CONTENT_TYPE, ERR_UPLOAD_STOPPED, ERR_UPLOAD_INTERRUPTED.
+  ERR_UNSUPPORTED_VERSION: { status: 412, message: 'Tus-Resumable 1.0.0 required: the only tus version this server speaks' },
+  ERR_INVALID_CONTENT_TYPE: { status: 415, message: 'Content-Type must be application/offset+octet-stream' },
+  ERR_LENGTH_REQUIRED: { status: 400, message: 'a creation needs Upload-Length or Upload-Defer-Length: 1 (one of them, not both)' },
+  ERR_HEADER_INVALID: { status: 400, message: 'a request header has a value the tus protocol does not allow' },
+  ERR_UPLOAD_STOPPED: { status: 400, message: 'the upload was stopped by a post-receive hook and removed' },
+  ERR_UPLOAD_INTERRUPTED: { status: 400, message: 'the request was cut: the client went away or another request took the upload; resume from HEAD' },
   ERR_OFFSET_INVALID: { status: 400, message: 'Upload-Offset missing or not a non-negative integer' },
   ERR_OFFSET_MISMATCH: { status: 409, message: 'Upload-Offset does not match the upload offset' },
   ERR_LENGTH_INVALID: { status: 400, message: 'Upload-Length invalid, or already set to another value' },

@@ -7,7 +7,6 @@
 // once per PATCH or creation-with-upload. Values read from elsewhere (queue depth, free space) are
 // computed when /metrics is scraped, not kept up to date.
 import type http from 'node:http';
-import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { HOOK_METRICS } from '../hooks/metrics.ts';
 
@@ -115,16 +114,13 @@ export function countTusRequest(method: string): void {
   byMethod.get(method)?.inc();
 }
 
-/** tus error bodies of @tus/server (its ERRORS table) by text: their ERR_ code for the label. */
-const TUS_BODY_CODES = new Map<string, string>(Object.entries(TUS_ERRORS).map(([key, e]) => [e.body, key.startsWith('ERR_') ? key : `ERR_${key}`]));
-
 /**
- * The ERR_ code of a tus answer's body: ours start with it (`ERR_X: message`), @tus/server's are
- * looked up; anything else is a hook's answer (tusd's ERR_UPLOAD_REJECTED).
+ * The ERR_ code of a tus answer's body: every tus error answer starts with it (`ERR_X: message`,
+ * server/upload/tus-response.ts, @tus/server's errors included); anything else is a hook's own
+ * answer (tusd's ERR_UPLOAD_REJECTED).
  */
 export function tusErrorCode(body: string | undefined): string {
-  const own = body ? /^(ERR_[A-Z0-9_]+):/.exec(body)?.[1] : undefined;
-  return own ?? TUS_BODY_CODES.get(body ?? '') ?? 'ERR_UPLOAD_REJECTED';
+  return (body ? /^(ERR_[A-Z0-9_]+):/.exec(body)?.[1] : undefined) ?? 'ERR_UPLOAD_REJECTED';
 }
 
 /** Counts a tus answer of 400 or above. */

@@ -194,7 +194,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     store.fence = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
-  const tus = createTusServer(config, store, events, locker, log);
+  const tus = createTusServer(config, store, events, locker);
   const admission = creationGate({ space: store.space, queue, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { CONCAT_ROLE } from './protocol-guards.ts';
+import { concatRoleOf } from './protocol-guards.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
 
@@ -26,8 +26,9 @@ export const isNoSpace = (e: unknown): boolean => {
 };
 
 /**
- * 507 ERR_STORAGE_FULL, answerable by our handlers (a TuspassError) and by @tus/server's (which reads
- * `status_code` and `body`), with a plain message and no path.
+ * 507 ERR_STORAGE_FULL with a plain message and no path. (`status_code` and `body` are what
+ * @tus/server's own answer would read; every tus answer now goes through sendTusError, which takes
+ * it as the TuspassError it is.)
  */
 export function storageFull(detail?: string): TuspassError & { status_code: number; body: string } {
   const e = new TuspassError(ERRORS.ERR_STORAGE_FULL, detail);
@@ -165,7 +166,7 @@ export function creationGate(deps: { space: SpaceLedger; queue: QueueGauge; log:
       if (deps.queue.isFull()) {
         throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': String(QUEUE_RETRY_AFTER_S) } });
       }
-      if (CONCAT_ROLE.get(req) === 'final') return next();
+      if (concatRoleOf(req) === 'final') return next();
       // A malformed length is @tus/server's to refuse (400); a deferred one is 0 bytes for now.
       const release = await deps.space.admit(nonNegativeInteger(req.get('upload-length')) ?? 0);
       admitted.set(req, release);

@@ -1,9 +1,9 @@
 // The upload server's express app: tus at /files/, the page at /, a health check, then the API
 // routes given (the completion service or the pass-through to it), then the last handlers: 404 for
 // unknown paths and one mapping of every error to an answer without paths or stacks.
-// tuspass's own handlers take HEAD, GET, PATCH and final concatenation; @tus/server creation,
-// OPTIONS and termination. Nothing here parses bodies on the tus routes: a PATCH body streams
-// straight into the store.
+// tuspass's own handlers take HEAD, GET, PATCH, DELETE and final concatenation; @tus/server creation
+// and OPTIONS. Nothing here parses bodies on the tus routes: a PATCH body streams straight into the
+// store. Every tus error answer, @tus/server's included, leaves through sendTusError (tus-response.ts).
 import express from 'express';
 import type { Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
@@ -23,9 +23,11 @@ import { finalHandler } from './final-handler.ts';
 import { getHandler } from './get-handler.ts';
 import { headHandler } from './head-handler.ts';
 import { patchHandler } from './patch-handler.ts';
-import { canonicalPath, CONCAT_ROLE, concatRole, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
+import { deleteHandler } from './delete-handler.ts';
+import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
+import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
 
@@ -68,14 +70,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
   app.use(requestIds(log));
-  const handle: express.RequestHandler = (req, res) => {
-    tus.handle(req, res).catch((e: Error) => {
-      if (res.headersSent) {
-        log(`tus ${req.method} ${req.originalUrl}: ${e.message}`);
-        res.destroy();
-      } else sendTusError(res, req, e, log);
-    });
-  };
+  const handle = tusServerHandler(tus, log);
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 
@@ -84,7 +79,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // The path first: nothing (not even a 412) is decided about a request that names no upload.
   const origins = corsPolicy(deps.config.corsOrigins);
   // CORS first: every answer, refusals included, says which origin may read it.
-  app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatRole);
+  app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatHeader);
   // Bearer tokens (server/auth/), after the method override (a POST standing for a DELETE needs what
   // a DELETE needs) and before any handler reads an upload: the scope, then the upload's owner.
   app.use(TUS_PATH, authenticate(deps.config, tusScope));
@@ -99,13 +94,14 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // GET of the collection too: no GET reaches @tus/server's web-stream download.
   app.get([TUS_PATH, one], getHandler(deps.store, deps.locker, log));
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
+  app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
-  app.post(TUS_PATH, (req, res, next) => (CONCAT_ROLE.get(req) === 'final' ? final(req, res, next) : next()));
-  // @tus/server gets only what tuspass leaves to it: OPTIONS, creation on the collection, DELETE of
-  // one upload. Its POST handler would create an upload under any URL below /files.
+  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' ? final(req, res, next) : next()));
+  // @tus/server gets only what tuspass leaves to it: OPTIONS, and creation on the collection (its
+  // POST handler would create an upload under any URL below /files), after the header values it
+  // would refuse in its own words.
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], handle);
-  app.post(TUS_PATH, handle);
-  app.delete(one, handle);
+  app.post(TUS_PATH, creationHeaders, handle);
   app.all(TUS_PATH, methodNotAllowed('OPTIONS, POST'));
   app.all(one, methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
   // /health stays as an alias of /healthz.

@@ -1,6 +1,7 @@
 // HEAD /files/:id — the upload's offset and what is known about it, including its concatenation role.
 import type express from 'express';
-import { ERRORS as TUS_ERRORS, Metadata, type Locker } from '@tus/utils';
+import { Metadata, type Locker } from '@tus/utils';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { uploadUrl } from './upload-url.ts';
@@ -15,7 +16,8 @@ export function headHandler(store: DigestFileStore, locker: Locker, log: (line: 
       const { upload, concat } = await withLock(locker, id, () => {}, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
       // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
       // be used if the Server is keeping track of expired uploads."
-      if (await isExpired(store, upload)) throw TUS_ERRORS.FILE_NO_LONGER_EXISTS;
+      // The same answer as a PATCH of it (patch-handler.ts): 410 ERR_UPLOAD_EXPIRED.
+      if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
       // "The Server MUST prevent the client and/or proxies from caching the response by adding the
       // Cache-Control: no-store header" and "MUST always include the Upload-Offset header".
       const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };

@@ -11,7 +11,7 @@ import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
-import { sendTus, sendTusError } from './tus-response.ts';
+import { HookRefusal, sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
 import { answerOf, httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
@@ -168,8 +168,10 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
 
       const { upload, concat } = outcome;
       if (outcome.stopped) {
-        const { status_code, body, headers } = answerOf(outcome.stopped, 400);
-        throw { status_code, body: body || `upload ${id} stopped by a post-receive hook\n`, headers };
+        // tusd's StopUpload: the hook's HTTPResponse, over tusd's ERR_UPLOAD_STOPPED 400 where it says nothing.
+        const stopped = ERRORS.ERR_UPLOAD_STOPPED;
+        const { status_code, body, headers } = answerOf(outcome.stopped, stopped.status);
+        throw new HookRefusal(status_code ?? stopped.status, body || `${stopped.code}: ${stopped.message}\n`, headers);
       }
       const headers = { 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
       const complete = outcome.completedHere && upload.size !== undefined && upload.offset === upload.size;

@@ -1,16 +1,14 @@
 // Protocol checks that run before any tus handler: the request path (canonical upload ids only),
-// method override, the Tus-Resumable header, integer headers, the PATCH content type, and the
-// concatenation role of a creation request.
+// method override, the Tus-Resumable header, integer headers, the PATCH content type, the
+// Upload-Concat of a creation, and the header values @tus/server would refuse in its own words.
+// Every refusal is one of the error table's, answered by sendTusError like any other.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
+import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { countTusError } from '../metrics.ts';
 import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
-import { corsHeaders, sendTusError } from './tus-response.ts';
+import { sendTusError } from './tus-response.ts';
 import { tusPathForm } from './upload-url.ts';
-
-/** The concatenation role a POST asked for, read once from Upload-Concat. */
-export const CONCAT_ROLE = new WeakMap<IncomingMessage, 'partial' | 'final'>();
 
 /** A refusal from our error table (never logged: it is the client's mistake, not ours). */
 const refuse = (res: express.Response, req: express.Request, e: TuspassError) => sendTusError(res, req, e, () => {});
@@ -98,12 +96,12 @@ export const safeIntegers: express.RequestHandler = (req, res, next) => {
 /**
  * "The Tus-Resumable header MUST be included in every request and response except for OPTIONS
  * requests ... If the version specified by the Client is not supported by the Server, it MUST
- * respond with the 412 Precondition Failed status and MUST include the Tus-Version header".
+ * respond with the 412 Precondition Failed status and MUST include the Tus-Version header"
+ * (sendTusError adds it to ERR_UNSUPPORTED_VERSION, tusd's code for this answer).
  */
 export const requireTusResumable: express.RequestHandler = (req, res, next) => {
   if (req.method === 'OPTIONS' || req.get('tus-resumable') === TUS_VERSION) return next();
-  countTusError(412, 'ERR_UNSUPPORTED_VERSION'); // tusd's code for this answer
-  res.status(412).set({ ...corsHeaders(), 'Tus-Version': TUS_VERSION, 'Tus-Resumable': TUS_VERSION }).type('text/plain').send(`Tus-Resumable ${TUS_VERSION} required\n`);
+  refuse(res, req, new TuspassError(ERRORS.ERR_UNSUPPORTED_VERSION));
 };
 
 /**
@@ -114,28 +112,50 @@ export const patchContentType: express.RequestHandler = (req, res, next) => {
   if (req.method !== 'PATCH') return next();
   const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/offset+octet-stream') return next();
-  countTusError(415, 'ERR_INVALID_CONTENT_TYPE'); // tusd's code for this answer
-  res.status(415).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION }).type('text/plain').send('Content-Type must be application/offset+octet-stream\n');
+  refuse(res, req, new TuspassError(ERRORS.ERR_INVALID_CONTENT_TYPE));
 };
 
-/** Reads Upload-Concat on creation: `partial`, `final;<urls>`, or a 400 for anything else. */
-export const concatRole: express.RequestHandler = (req, res, next) => {
-  const value = req.get('upload-concat');
-  if (req.method !== 'POST' || value === undefined) return next();
-  if (value.trim() === 'partial') {
-    CONCAT_ROLE.set(req, 'partial');
-    // @tus/server refuses Upload-Concat outright; it creates the partial as a plain upload, and the
-    // store records the role.
-    delete req.headers['upload-concat'];
-    // srvx builds the web request's headers from rawHeaders (name, value, name, value, ...).
-    const raw = req.rawHeaders;
-    for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
-    return next();
-  }
-  if (/^final;/.test(value.trim())) {
-    CONCAT_ROLE.set(req, 'final');
-    return next();
-  }
-  countTusError(400, ERRORS.ERR_CONCAT_INVALID.code);
-  res.status(400).set({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION }).type('text/plain').send('Upload-Concat must be "partial" or "final;<url> <url> ..."\n');
+/** The concatenation role a creation asks for in Upload-Concat (checked by concatHeader). */
+export function concatRoleOf(req: IncomingMessage): 'partial' | 'final' | undefined {
+  const value = req.headers['upload-concat'];
+  if (typeof value !== 'string') return undefined;
+  if (value.trim() === 'partial') return 'partial';
+  return /^final;/.test(value.trim()) ? 'final' : undefined;
+}
+
+/** Upload-Concat on creation is `partial` or `final;<urls>`: 400 ERR_CONCAT_INVALID for anything else. */
+export const concatHeader: express.RequestHandler = (req, res, next) => {
+  if (req.method !== 'POST' || req.get('upload-concat') === undefined || concatRoleOf(req) !== undefined) return next();
+  refuse(res, req, new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'Upload-Concat must be "partial" or "final;<url> <url> ..."'));
 };
+
+/**
+ * The header values @tus/server checks before any handler of its own runs (its HeaderValidator):
+ * it answers those itself, in its own words and past its onResponseError, so they are refused here
+ * first, from our table. For the creations handed to it (tus-server.ts); OPTIONS it does not check.
+ */
+export const creationHeaders: express.RequestHandler = (req, res, next) => {
+  // Number() read back the same: no leading zeros, no sign (safeIntegers has checked the rest).
+  const canonical = (v: string | undefined) => v === undefined || String(Number(v)) === v;
+  if (!canonical(req.get('upload-length'))) return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_INVALID));
+  if (!canonical(req.get('upload-offset'))) return refuse(res, req, new TuspassError(ERRORS.ERR_OFFSET_INVALID));
+  // "Its value MUST be 1. If the length of an upload is not deferred, this header MUST be omitted."
+  const defer = req.get('upload-defer-length');
+  if (defer !== undefined && defer !== '1') return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
+  const metadata = req.get('upload-metadata');
+  if (metadata !== undefined && !validMetadata(metadata)) return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
+  const proto = req.get('x-forwarded-proto');
+  if (proto !== undefined && proto !== 'http' && proto !== 'https') return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, 'X-Forwarded-Proto must be http or https'));
+  const version = req.get('tus-version');
+  if (version !== undefined && version !== TUS_VERSION) return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, `Tus-Version must be ${TUS_VERSION}`));
+  next();
+};
+
+function validMetadata(header: string): boolean {
+  try {
+    Metadata.parse(header);
+    return true;
+  } catch {
+    return false;
+  }
+}

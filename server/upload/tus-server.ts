@@ -1,30 +1,62 @@
-// The @tus/server instance: creation (plain and partial), OPTIONS and termination at /files/, on our
-// digesting store, with the hook events wired in. HEAD, PATCH and final concatenation are tuspass's
-// own handlers (they share this server's locker).
+// The @tus/server instance: creation (plain and partial) and OPTIONS at /files/, on our digesting
+// store, with the hook events wired in. HEAD, GET, PATCH, DELETE and final concatenation are
+// tuspass's own handlers (they share this server's locker). Its errors are answered by ours
+// (sendTusError), so a client never reads @tus/server's wording.
 import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type express from 'express';
 import { Server } from '@tus/server';
-import { EVENTS, type Locker } from '@tus/utils';
+import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
-import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
 import { principalOf } from '../auth/principal.ts';
-import type { Log } from '../../core/logger.ts';
-import { requestIdOf } from '../request-id.ts';
-import { countTusError, tusErrorCode, uploadsCreated, uploadsFinished, uploadsTerminated } from '../metrics.ts';
+import { pathForLog, type Log } from '../../core/logger.ts';
+import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
-import { CONCAT_ROLE } from './protocol-guards.ts';
+import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
+import { sendTusError } from './tus-response.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
+/**
+ * Creations handed to @tus/server as partial uploads. It refuses any Upload-Concat (it looks for a
+ * store extension spelled "concatentation"), and its callbacks receive only the web Request it made
+ * from the node request, so the role rides beside the node request here: @tus/server gives no other
+ * way to carry it from the request to namingFunction and its events.
+ */
+const PARTIAL = new WeakSet<IncomingMessage>();
 
-/** @tus/server creates partial uploads (never final ones): the role its request asked for. */
-const partialIf = (role: 'partial' | 'final' | undefined): ConcatInfo | undefined => (role === 'partial' ? { kind: 'partial' } : undefined);
+const concatOf = (node: IncomingMessage): ConcatInfo | undefined => (PARTIAL.has(node) ? { kind: 'partial' } : undefined);
 
-export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker, log: Log = console.error): Server {
-  // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation.
+/**
+ * The route handler that hands a request (a creation, an OPTIONS) to @tus/server. A partial
+ * creation loses its Upload-Concat on the way (above); srvx builds the web request's headers from
+ * rawHeaders (name, value, name, value, ...). Every error of @tus/server's comes back here
+ * (onResponseError rethrows it) and is answered by sendTusError, as every other tus route's.
+ */
+export function tusServerHandler(tus: Server, log: Log): express.RequestHandler {
+  return (req, res) => {
+    if (req.method === 'POST' && concatRoleOf(req) === 'partial') {
+      PARTIAL.add(req);
+      delete req.headers['upload-concat'];
+      const raw = req.rawHeaders;
+      for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
+    }
+    tus.handle(req, res).catch((e: unknown) => {
+      if (!res.headersSent) return sendTusError(res, req, e, log);
+      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.message ?? String(e)}`);
+      res.destroy();
+    });
+  };
+}
+
+export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker): Server {
+  // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation:
+  // namingFunction returns only the id, so the metadata waits here, keyed by @tus/server's web
+  // request (it offers no other way from one callback to the next).
   const changedMeta = new WeakMap<object, Record<string, string | null> | undefined>();
 
   const origins = corsPolicy(config.corsOrigins);
@@ -53,12 +85,12 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
       const node = nodeRequestOf(req);
-      const role = CONCAT_ROLE.get(node);
+      const concat = concatOf(node);
       const length = req.headers.get('upload-length');
-      const proposed = { id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata };
-      const chosen = await events.preCreate(httpRequestOf(node), proposed as never, partialIf(role));
+      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata });
+      const chosen = await events.preCreate(httpRequestOf(node), proposed, concat);
       changedMeta.set(req, chosen.metadata);
-      if (role === 'partial') store.announceConcat(chosen.id, { kind: 'partial' });
+      if (concat) store.announceConcat(chosen.id, concat);
       // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
       const owner = principalOf(node)?.sub;
       if (owner !== undefined) store.announceOwner(chosen.id, owner);
@@ -73,39 +105,19 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     async onUploadFinish(req, upload) {
       const node = nodeRequestOf(req);
       uploadsFinished.inc();
-      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, partialIf(CONCAT_ROLE.get(node)));
+      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, concatOf(node));
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;
     },
 
-    // @tus/server answers an error it does not know with the error's message, which for a file-system
-    // error names the store's path: ERR_INTERNAL instead, the details in the log.
-    onResponseError(req, err) {
-      // tusd_errors_total for the answers @tus/server writes (ours go through sendTus).
-      if (err instanceof TuspassError) {
-        countTusError(err.status, err.code);
-        return { status_code: err.status, body: `${err.code}: ${err.message}\n` };
-      }
-      if ('status_code' in err) {
-        countTusError(err.status_code, tusErrorCode(err.body));
-        return undefined;
-      }
-      countTusError(500, 'ERR_INTERNAL');
-      log(`tus ${req.method} ${new URL(req.url).pathname}: ${err.stack ?? err.message}`);
-      return { status_code: 500, body: 'ERR_INTERNAL: internal error\n' };
-    },
-
-    async onIncomingRequest(req, id) {
-      if (req.method !== 'DELETE') return;
-      const upload = await store.getUpload(id);
-      // A finished upload has been announced and recorded: removing its file here would leave the
-      // record dangling. It goes with its record (DELETE /api/uploads/<id>). Partials stay removable:
-      // they are never recorded, only their final is.
-      if (upload.size !== undefined && upload.offset === upload.size && (await store.concatOf(id))?.kind !== 'partial') {
-        throw new TuspassError(ERRORS.ERR_UPLOAD_FINISHED);
-      }
-      await events.preTerminate(httpRequestOf(nodeRequestOf(req)), upload);
+    // Every error @tus/server would answer (its own table's, a hook's refusal, ours thrown from the
+    // callbacks above, a file-system error naming the store's path) goes back to tusServerHandler,
+    // to be answered by sendTusError like every other tus route's: one format, one count, and no
+    // @tus/server wording or path reaches a client. (Its answers to malformed headers skip this
+    // callback; protocol-guards.ts creationHeaders refuses those first.)
+    onResponseError(_req, err) {
+      throw err;
     },
   });
 
@@ -114,18 +126,13 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // Recorded in the free-space ledger by the store now: the gate's reservation can go.
     creationRecorded(node);
     uploadsCreated.inc();
-    events.created(node, upload, partialIf(CONCAT_ROLE.get(node)));
+    events.created(node, upload, concatOf(node));
   });
   server.on(EVENTS.POST_RECEIVE, (_body, upload) => {
     // Creation-with-upload bodies: @tus/server passes the body stream here, not the request, so the
     // payload names the request by method and URI only.
     const http = { Method: 'POST', URI: `${TUS_PATH}/${upload.id}`, RemoteAddr: '', Header: {} };
     events.notify('post-receive', http, events.hookUpload(upload));
-  });
-  server.on(EVENTS.POST_TERMINATE, (req, _res, id) => {
-    uploadsTerminated.inc();
-    log(`upload ${id} terminated`, { event: 'upload.terminated', upload_id: id, request_id: requestIdOf(nodeRequestOf(req)) });
-    events.notify('post-terminate', httpRequestOf(nodeRequestOf(req)), events.hookUpload({ id, offset: 0, metadata: {} } as never, undefined, false));
   });
   return server;
 }

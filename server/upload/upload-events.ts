@@ -6,11 +6,13 @@ import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
 import type { HookAuth, HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
 import { finishSeconds } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
-import { UPLOAD_ID } from './upload-url.ts';
+import { UPLOAD_ID } from '../../core/wire.ts';
 import type { Log } from '../../core/logger.ts';
 import { requestIdOf } from '../request-id.ts';
 import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { HookRefusal } from './tus-response.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -24,10 +26,10 @@ export function answerOf(response: HookResponse, fallbackStatus?: number): TusAn
   return { status_code: http.StatusCode ?? fallbackStatus, body: http.Body ?? '', headers: http.Header ?? {} };
 }
 
-/** A rejection as an error @tus/server (and our error mapping) answers with: status_code and body. */
-export function rejectionError(rejection: HookRejection, fallbackStatus: number): Required<TusAnswer> & { message: string } {
-  const answer = answerOf(rejection.response, fallbackStatus) as Required<TusAnswer>;
-  return { ...answer, body: answer.body || `${rejection.message}\n`, message: rejection.message };
+/** A hook's rejection as the error every tus route answers with the hook's own status, body and headers. */
+export function rejectionError(rejection: HookRejection, fallbackStatus: number): HookRefusal {
+  const answer = answerOf(rejection.response, fallbackStatus);
+  return new HookRefusal(answer.status_code ?? fallbackStatus, answer.body || `${rejection.message}\n`, answer.headers);
 }
 
 /** The verified caller of the request a hook payload was made from (httpRequestOf), for Event.Auth. */
@@ -149,7 +151,7 @@ export class UploadEvents {
     }
     const wanted = answer.ChangeFileInfo?.ID;
     if (wanted !== undefined && !UPLOAD_ID.test(wanted)) {
-      throw { status_code: 500, body: `pre-create hook chose an invalid upload id ${JSON.stringify(wanted)}\n` };
+      throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose an invalid upload id', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
     }
     return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
   }
