@@ -5,12 +5,10 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERRORS, FileKvStore, isPathInsideDirectory, type Upload } from '@tus/utils';
-import { needsChmod, PRIVATE_MODES } from '../../core/file-modes.ts';
+import { needsChmod, PRIVATE_MODES, writeAtomically } from '../../../core/file-modes.ts';
 
 const readFile = promisify(fs.readFile);
 const writeFile = promisify(fs.writeFile);
-const rename = promisify(fs.rename);
-const rm = promisify(fs.rm);
 const chmod = promisify(fs.chmod);
 
 export class InfoStore extends FileKvStore<Upload> {
@@ -37,16 +35,9 @@ export class InfoStore extends FileKvStore<Upload> {
    * writes a new file with set(): one step fewer, and a creation that fails is removed whole.)
    */
   async replace(key: string, value: Upload): Promise<void> {
+    // Named by process, like the digest states' temp files: a kill's leftover is removed at the next start.
     const file = this.infoPath(key);
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      await writeFile(tmp, JSON.stringify(value), { mode: this.fileMode });
-      if (needsChmod(this.fileMode)) await chmod(tmp, this.fileMode);
-      await rename(tmp, file);
-    } catch (e) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw e;
-    }
+    await writeAtomically(file, JSON.stringify(value), this.fileMode, `${file}.${process.pid}.tmp`);
   }
 
   /** FileKvStore's rule (its own is private): ids that would lead outside the store are not found. */

@@ -1,0 +1,62 @@
+// The start-up pass over the store — one listing, each unfinished upload's info read once — before
+// anything listens:
+// - checksummed PATCHes cut short by a stop are undone (unverified-marks.ts);
+// - finished uploads whose completion was never handled (the process stopped in between) are
+//   returned: complete on disk and missing from the journal. The journal is trimmed to the uploads
+//   still stored;
+// - unfinished uploads of known length are entered in the free-space ledger (what they are owed);
+// - leftovers of a crash go: temp files of digest states and info files (a kill between write and
+//   rename), digest states of uploads whose completion was handled or that are gone, and info
+//   files whose upload file is gone (a kill during a removal).
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Upload } from '@tus/utils';
+import type { SpaceLedger } from '../admission.ts';
+import type { Journal } from '../completion-journal.ts';
+import { idsBy, TEMP_FILE, type StorePaths } from './store-paths.ts';
+import { readStored } from './stored-upload.ts';
+import type { UnverifiedMarks } from './unverified-marks.ts';
+
+export interface StartPassDeps {
+  paths: StorePaths;
+  info: { get(id: string): Promise<Upload | undefined> };
+  journal: Journal;
+  space: SpaceLedger;
+  marks: UnverifiedMarks;
+  /** A store shared by several instances (REDIS_URL): markers and temp files may be another instance's, in use. */
+  shared: boolean;
+}
+
+/** Runs the pass; returns the finished uploads whose completion is still to be handled. */
+export async function awaitingCompletion({ paths, info, journal, space, marks, shared }: StartPassDeps): Promise<string[]> {
+  const names = await fsp.readdir(paths.dir);
+  // On a shared store, a marker may belong to a PATCH running on another instance right now: not undone here.
+  if (!shared) await marks.undoAll(names);
+  const handled = await journal.ids();
+  const present = new Set(names);
+  const waiting: string[] = [];
+  const stored = new Set<string>();
+  // Shared store: another instance's temp files, about to be renamed, stay.
+  const leftovers = shared ? [] : names.filter((name) => TEMP_FILE.test(name));
+  for (const id of idsBy(names, '.json')) {
+    if (!present.has(id)) {
+      leftovers.push(`${id}.json`);
+      continue;
+    }
+    stored.add(id);
+    // Handled: finished and announced; its digest state is no longer needed.
+    if (handled.has(id)) {
+      if (present.has(`${id}.digest`)) leftovers.push(`${id}.digest`);
+      continue;
+    }
+    const { info: upload, file } = await readStored(id, info, paths);
+    if (upload?.size === undefined) continue;
+    const size = file?.size ?? -1;
+    if (size === upload.size) waiting.push(id);
+    else if (size >= 0 && size < upload.size) space.owe(id, upload.size, size);
+  }
+  for (const id of idsBy(names, '.digest')) if (!stored.has(id)) leftovers.push(`${id}.digest`);
+  for (const name of leftovers) await fsp.rm(path.join(paths.dir, name), { force: true });
+  await journal.compact(new Set([...handled].filter((id) => stored.has(id))));
+  return waiting;
+}
