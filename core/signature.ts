@@ -8,8 +8,8 @@
 //   captured message cannot be replayed later. A queued form is signed again at each attempt.
 import crypto from 'node:crypto';
 
-/** The header that carries the signature. */
-export const SIGNATURE_HEADER = 'Tuspass-Signature';
+/** The header that carries the signature (its home is core/wire.ts, with the other names on the wire). */
+export { SIGNATURE_HEADER } from './wire.ts';
 
 /** HKDF `info` labels: one key per kind of message. A new signing scheme gets new labels. */
 export const SIGNATURE_PURPOSES = {

@@ -1,6 +1,7 @@
 // The hook contract. Payload and answer follow tusd v2's hook format field for field, so that a hook
 // written for tusd runs on tuspass unchanged; tuspass adds `Digests` to the upload.
 // Described for hook authors in docs/hooks.md; re-exported from hooks/index.ts.
+import type { Digests } from '../core/wire.ts';
 
 /** tusd's event names. `pre-*` events block the request and may reject it; `post-*` events are notices. */
 export const HOOK_EVENTS = ['pre-create', 'post-create', 'post-receive', 'pre-finish', 'post-finish', 'pre-terminate', 'post-terminate'] as const;
@@ -33,7 +34,7 @@ export interface HookUpload {
   /** Where the bytes are; null before the upload exists (pre-create) and after it is gone (post-terminate). */
   Storage: { Type: 'filestore'; Path: string; InfoPath: string } | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
-  Digests?: { md5: string; sha1?: string; crc32?: string; size: number };
+  Digests?: Digests;
   /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-finish and post-finish. */
   Owner?: string;
 }

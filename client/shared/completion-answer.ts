@@ -1,6 +1,9 @@
 // Reads what the upload server answered to the final PATCH of an upload
 // (docs/completion-form.md, "Answer and what it causes"): the completion service's record,
-// a pending notice, or its rejection. Shared by the page and `tuspass push`.
+// a pending notice, or its rejection. Shared by the page and `tuspass push`. The header and the
+// record's shape are the server's own (core/wire.ts, core/record.ts).
+import type { CompletionRecord } from '../../core/record.ts';
+import { COMPLETION_HEADER } from '../../core/wire.ts';
 
 /** The part of a tus-js-client HttpResponse this module needs (same shape in Node and browsers). */
 export interface AnswerResponse {
@@ -9,23 +12,12 @@ export interface AnswerResponse {
   getBody(): string;
 }
 
-/** The completion service's record: `200 {"id","name","size","md5","url"}`. */
-export interface CompletionRecord {
-  id: string;
-  name: string;
-  size: number;
-  md5: string;
-  url: string;
-}
-
 export type CompletionAnswer =
   | { kind: 'delivered'; status: number; record: CompletionRecord | undefined; body: string }
   | { kind: 'pending'; status: number }
   | { kind: 'rejected'; status: number; code: string | undefined; message: string }
   /** No Tuspass-Completion header: a plain tus server, or a proxy stripped it. */
   | { kind: 'unknown'; status: number; body: string };
-
-export const COMPLETION_HEADER = 'Tuspass-Completion';
 
 export function readCompletionAnswer(res: AnswerResponse): CompletionAnswer {
   const status = res.getStatus();

@@ -5,10 +5,12 @@
 // derived from the secret: core/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
 import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
+import { HOOK_NOTICE_ID_HEADER as NOTICE_ID_HEADER } from '../../core/wire.ts';
 import { parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
 
-export const NOTICE_ID_HEADER = 'Hook-Notice-Id';
+/** The notice id's header (core/wire.ts), exported under this name for hook authors (hooks/index.ts). */
+export { NOTICE_ID_HEADER };
 
 export interface HttpHookOptions {
   url: string;

@@ -3,7 +3,7 @@
 // expiry EXPIRE_AFTER after the last write (server/upload/expiry.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { UPLOAD_ID } from '../upload/upload-url.ts';
+import { UPLOAD_ID } from '../../core/wire.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
 
 export interface UploadRow {

@@ -1,7 +1,8 @@
 // Sends one signed completion form and classifies the answer.
-import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
+import { sign } from '../../core/signature.ts';
 import type { StatusRanges } from '../../core/status-ranges.ts';
-import { FORM_VERSION } from './write.ts';
+import { FORM_NOTICE_ID_HEADER, FORM_UPLOAD_ID_HEADER, FORM_VERSION_HEADER, SIGNATURE_HEADER } from '../../core/wire.ts';
+import { FORM_VERSION } from './fields.ts';
 import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 
 export interface PostTarget {
@@ -30,9 +31,9 @@ export async function postForm(target: PostTarget, form: URLSearchParams, upload
     'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
     // Signed now, at each attempt (a queued form too): the receiver refuses signatures older than SIGNATURE_TOLERANCE.
     [SIGNATURE_HEADER]: sign(target.secret, 'completion-form', body),
-    'Tuspass-Form-Version': FORM_VERSION,
-    'Tuspass-Upload-Id': uploadId,
-    'Tuspass-Notice-Id': noticeId,
+    [FORM_VERSION_HEADER]: FORM_VERSION,
+    [FORM_UPLOAD_ID_HEADER]: uploadId,
+    [FORM_NOTICE_ID_HEADER]: noticeId,
   };
   let response: ClientResponse;
   try {

@@ -1,8 +1,9 @@
-// Parses the completion form (docs/completion-form.md, contract version 2) from its urlencoded body.
+// Parses the completion form (docs/completion-form.md, contract version 2) from its urlencoded body,
+// with the keys write.ts builds (fields.ts).
 // Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
 import path from 'node:path';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { impersonatesGenerated } from './write.ts';
+import { DEFAULT_CONTENT_TYPE, fieldOfKey, FILE_SUFFIXES, formKey, impersonatesGenerated, type GeneratedSuffix } from './fields.ts';
 
 export interface CompletionForm {
   /** `<field>`, the prefix of the file's keys (the upload's `fieldname` metadata). */
@@ -21,17 +22,18 @@ export interface CompletionForm {
   fields: Record<string, string>;
 }
 
-const FIELD_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Every `<field>` some key of the form names with `.path`. */
+const pathFields = (params: URLSearchParams): string[] =>
+  [...new Set([...params.keys()].map((k) => fieldOfKey(k, 'path')).filter((f) => f !== undefined))];
 
 /**
  * `<field>` is whatever prefix carries `.path`. A pass-through key could also end in `.path`, so when
  * several do, the one that also has `.size` wins; still more than one is ambiguous and refused.
  */
 function findField(params: URLSearchParams): string {
-  const prefixes = [...new Set([...params.keys()].filter((k) => k.endsWith('.path')).map((k) => k.slice(0, -'.path'.length)))]
-    .filter((p) => FIELD_NAME.test(p));
-  if (prefixes.length === 0) throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, '<field>.path');
-  const withSize = prefixes.filter((p) => params.has(`${p}.size`));
+  const prefixes = pathFields(params);
+  if (prefixes.length === 0) throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, formKey('<field>', 'path'));
+  const withSize = prefixes.filter((p) => params.has(formKey(p, 'size')));
   const candidates = withSize.length ? withSize : prefixes;
   if (candidates.length > 1) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `several file fields: ${candidates.join(', ')}`);
   return candidates[0]!;
@@ -44,8 +46,7 @@ function findField(params: URLSearchParams): string {
  */
 export function parseCompletionForms(body: string): CompletionForm[] {
   const params = new URLSearchParams(body);
-  const complete = [...new Set([...params.keys()].filter((k) => k.endsWith('.path')).map((k) => k.slice(0, -'.path'.length)))]
-    .filter((p) => FIELD_NAME.test(p) && ['size', 'md5', 'id'].every((s) => params.has(`${p}.${s}`)));
+  const complete = pathFields(params).filter((p) => FILE_SUFFIXES.every((s) => params.has(formKey(p, s))));
   if (complete.length < 2) return [parseCompletionForm(body)];
   return complete.map((field) => parseFields(params, field, complete));
 }
@@ -57,14 +58,14 @@ export function parseCompletionForm(body: string): CompletionForm {
 }
 
 function parseFields(params: URLSearchParams, field: string, files: string[]): CompletionForm {
-  const key = (name: string) => `${field}.${name}`;
-  const optional = (name: string) => params.get(key(name)) ?? undefined;
-  const required = (name: string): string => {
+  const key = (name: GeneratedSuffix) => formKey(field, name);
+  const optional = (name: GeneratedSuffix) => params.get(key(name)) ?? undefined;
+  const required = (name: GeneratedSuffix): string => {
     const v = params.get(key(name));
     if (v === null || v === '') throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, key(name));
     return v;
   };
-  const hex = (name: string, value: string | undefined, length: number): string | undefined => {
+  const hex = (name: GeneratedSuffix, value: string | undefined, length: number): string | undefined => {
     if (value === undefined) return undefined;
     if (!new RegExp(`^[0-9a-fA-F]{${length}}$`).test(value)) {
       throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key(name)} must be ${length} hex digits`);
@@ -93,7 +94,7 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
     uploadId: required('id'),
     // The contract allows an empty name (no filename metadata) and defaults the type.
     name: optional('name') ?? '',
-    contentType: optional('content_type') || 'application/octet-stream',
+    contentType: optional('content_type') || DEFAULT_CONTENT_TYPE,
     owner: optional('owner') ?? '',
     path: filePath,
     size,

@@ -8,7 +8,8 @@ import { mayAccess, principalOf } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../../core/errors.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
-import { SIGNATURE_HEADER } from '../../core/signature.ts';
+import type { RecordJson } from '../../core/record.ts';
+import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
@@ -32,8 +33,8 @@ const FORM_LIMIT = '1mb';
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
 
-/** The public JSON shape of a record: snake_case, as the page and other apps read it. */
-function recordJson(r: UploadRecord, withPath = true) {
+/** The public JSON shape of a record (core/record.ts): snake_case, as the page and other apps read it. */
+function recordJson(r: UploadRecord, withPath = true): RecordJson {
   return {
     id: r.id,
     upload_id: r.uploadId,

@@ -5,30 +5,16 @@ import type { ClientResponse } from '../../core/http-client.ts';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { completionSecret } from '../secret.ts';
-import { checkSignature, SIGNATURE_HEADER } from '../../core/signature.ts';
+import { checkSignature } from '../../core/signature.ts';
+import { UPLOAD_COMPLETE, type CompletionRecord, type FormAnswer } from '../../core/record.ts';
+import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
 
+/** A record's download URL: CompletionRecord's `url`. */
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
-
-/** What the service answers to a recorded form (the contract's 200 body). */
-export interface FormAnswer {
-  /** What the seed's Django view answered ({"message": "Upload Complete"}): its clients read it. */
-  message: string;
-  id: string;
-  name: string;
-  size: number;
-  md5: string;
-  url: string;
-  /** DEDUPE=md5: this upload duplicates the record answered, which an earlier upload made (server/completion/dedupe.ts). */
-  duplicate?: true;
-  /** Every file of a multipart request's form, when it names several (the first one's record is the answer's own). */
-  files?: Array<Omit<FormAnswer, 'message' | 'files'>>;
-}
-
-export const UPLOAD_COMPLETE = 'Upload Complete';
 
 export type FormReceiver = (body: Buffer, signature: string | undefined) => Promise<FormAnswer>;
 
@@ -48,14 +34,14 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
         throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
       }
     }
-    const answers = [];
+    const answers: CompletionRecord[] = [];
     for (const form of forms) {
       const { field: _field, ...upload } = form;
       // DEDUPE=md5: the same owner's same file (name and md5) answers the first record (dedupe.ts).
       // A repeated notice of an upload already recorded is not a duplicate: catalog.record answers it below.
       const first = config.dedupe === 'md5' && !(await catalog.byUploadId(upload.uploadId)) ? await findDuplicate(catalog, upload) : undefined;
       if (first) {
-        answers.push({ id: first.id, name: first.name, size: first.size, md5: first.md5, url: fileUrl(first), duplicate: true as const });
+        answers.push({ id: first.id, name: first.name, size: first.size, md5: first.md5, url: fileUrl(first), duplicate: true });
         continue;
       }
       // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.

@@ -3,7 +3,10 @@
 // names where in the ring its bytes are. The control block is shared too: `consumed` counts the
 // bytes the worker has hashed (the main thread may overwrite them), `waiting` is 1 while the main
 // thread waits for room (the worker then says when it made some).
-export type HasherName = 'md5' | 'sha1' | 'crc32';
+import type { DigestName } from '../../core/wire.ts';
+
+/** The hashers there are: one per digest name on the wire (core/wire.ts). */
+export type HasherName = DigestName;
 
 export const RING_BYTES = 1 << 20;
 export const CONTROL_BYTES = 16;

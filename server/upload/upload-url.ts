@@ -3,14 +3,8 @@
 import type express from 'express';
 import { publicOrigin } from './public-origin.ts';
 import { TUS_PATH } from './tus-headers.ts';
-
-/**
- * The one form an upload id has: the store makes 32 lowercase hex digits, a pre-create hook may
- * choose its own within this alphabet. No '.', '/', '%' or '\': an id names one file in the store
- * and nothing beside it (`<id>.json`, `<id>.digest`), and it has exactly one spelling in a URL.
- */
-const ID_CHARS = '[A-Za-z0-9_-]{1,128}';
-export const UPLOAD_ID = new RegExp(`^${ID_CHARS}$`);
+// The id's one form (UPLOAD_ID) is a name on the wire: core/wire.ts.
+import { UPLOAD_ID_CHARS } from '../../core/wire.ts';
 
 /** The express setting createUploadApp stores BEHIND_PROXY in, for the handlers that make upload URLs. */
 export const BEHIND_PROXY_SETTING = 'tuspass behind proxy';
@@ -28,12 +22,12 @@ export function idFromUrl(url: string): string | undefined {
   } catch {
     return undefined;
   }
-  const m = new RegExp(`^${TUS_PATH}/(${ID_CHARS})$`).exec(path);
+  const m = new RegExp(`^${TUS_PATH}/(${UPLOAD_ID_CHARS})$`).exec(path);
   return m?.[1];
 }
 
 /** `/files`, `/files/` or `/files/<id>`, exactly as the client wrote it: no escapes, no dot segments, no trailing parts. */
-const CANONICAL_TUS_PATH = new RegExp(`^${TUS_PATH}(?:/|/${ID_CHARS})?$`);
+const CANONICAL_TUS_PATH = new RegExp(`^${TUS_PATH}(?:/|/${UPLOAD_ID_CHARS})?$`);
 
 /**
  * How the raw request target names a tus resource: 'canonical', 'undecodable' (a malformed

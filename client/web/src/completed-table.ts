@@ -1,21 +1,12 @@
 // The table of completed uploads from the completion service's catalog (GET api/uploads),
 // polled so that uploads finished in other tabs or by `tuspass push` appear without a reload.
+import type { RecordJson } from '../../../core/record.ts';
 import { formatBytes } from '../../shared/units.ts';
 import { el } from './dom.ts';
 import { fileIcon } from './file-icon.ts';
 import { describeDetails } from './upload-row.ts';
 
 const POLL_MS = 3000;
-
-interface CatalogRow {
-  id: string;
-  name: string;
-  size: number;
-  md5: string;
-  content_type?: string;
-  fields?: Record<string, string>;
-  created_at: string;
-}
 
 export class CompletedTable {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -66,9 +57,9 @@ export class CompletedTable {
     }
     const text = await res.text();
     if (text === this.lastJson) return;
-    let rows: CatalogRow[];
+    let rows: RecordJson[];
     try {
-      rows = JSON.parse(text) as CatalogRow[];
+      rows = JSON.parse(text) as RecordJson[];
       if (!Array.isArray(rows)) throw new Error('not a list');
     } catch {
       this.status.textContent = 'The server answered the list of completed uploads with something unreadable.';
@@ -80,7 +71,7 @@ export class CompletedTable {
     this.status.textContent = rows.length ? `${rows.length} completed upload${rows.length === 1 ? '' : 's'}.` : 'No completed uploads yet.';
   }
 
-  private renderRow(row: CatalogRow): HTMLTableRowElement {
+  private renderRow(row: RecordJson): HTMLTableRowElement {
     const when = new Date(row.created_at);
     const download = new URL(`${encodeURIComponent(row.id)}/file`, new URL(this.listUrl.replace(/\/?$/, '/'), document.baseURI));
     const details = describeDetails(row.fields ?? {});

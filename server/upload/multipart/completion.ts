@@ -7,7 +7,8 @@ import type { Digests } from '../../hashing/digest-state.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
-import { impersonatesGenerated } from '../../complete-form/write.ts';
+import { UPLOAD_COMPLETE } from '../../../core/record.ts';
+import { formKey, impersonatesGenerated } from '../../complete-form/fields.ts';
 import { postForm, type PostTarget } from '../../complete-form/post.ts';
 import { completionNotices } from '../../metrics.ts';
 import type { FormTemplates, Variable } from './templates.ts';
@@ -68,9 +69,9 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
       upload_file_number: String(i + 1),
     };
     for (const [k, v] of deps.templates.apply(vars)) form.append(k, v);
-    // The contract's keys, as the tus path's form has them (server/complete-form/write.ts).
-    const contract: Array<[string, string | undefined]> = [['sha1', d.sha1], ['crc32', d.crc32], ['id', f.id], ['owner', f.owner]];
-    for (const [suffix, value] of contract) if (value !== undefined && !form.has(`${f.field}.${suffix}`)) form.set(`${f.field}.${suffix}`, value);
+    // The contract's keys, as the tus path's form has them (server/complete-form/fields.ts).
+    const contract = [['sha1', d.sha1], ['crc32', d.crc32], ['id', f.id], ['owner', f.owner]] as const;
+    for (const [suffix, value] of contract) if (value !== undefined && !form.has(formKey(f.field, suffix))) form.set(formKey(f.field, suffix), value);
   });
   // upload_pass_form_field: non-file fields matching PASS_FIELDS, the first of a repeated name only.
   for (const [key, value] of fields) {
@@ -92,7 +93,7 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
 function isBuiltInAnswer(body: string): boolean {
   try {
     const json = JSON.parse(body) as { message?: unknown; url?: unknown };
-    return json.message === 'Upload Complete' && typeof json.url === 'string' && json.url.startsWith('/api/uploads/');
+    return json.message === UPLOAD_COMPLETE && typeof json.url === 'string' && json.url.startsWith('/api/uploads/');
   } catch {
     return false;
   }

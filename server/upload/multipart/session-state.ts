@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../../../core/logger.ts';
 import { writeAtomically } from '../../../core/file-modes.ts';
-import { UPLOAD_ID } from '../upload-url.ts';
+import { UPLOAD_ID } from '../../../core/wire.ts';
 
 export type Range = [start: number, end: number];
 
