@@ -3,24 +3,12 @@
 // queue and store, prom-client's process metrics are there; METRICS=false and METRICS_PORT.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { HookHandler } from '../hooks/types.ts';
 import { patternBytes } from './helpers/files.ts';
+import { gatekeeper } from './helpers/gatekeeper.ts';
 import { algNone, inSeconds, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { delta, scrape, series } from './helpers/metrics.ts';
 import { startTestServer } from './helpers/server.ts';
 import { create, patch, tus } from './helpers/tus.ts';
-
-/** A pre-create hook that refuses uploads named "refuse" and fails (throws) on uploads named "explode". */
-const gatekeeper: HookHandler = {
-  name: 'gatekeeper',
-  events: ['pre-create'],
-  async invokeHook(request) {
-    const name = request.Event.Upload.MetaData.name;
-    if (name === 'explode') throw new Error('the gatekeeper fell over');
-    if (name === 'refuse') return { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one' } };
-    return {};
-  },
-};
 
 test('tusd counters, hook counters and completion outcomes move by what real uploads did', async (t) => {
   const s = await startTestServer(t, {}, { hooks: [gatekeeper] });
