@@ -3,7 +3,7 @@
 // catalog), and prints each hook's answer or failure. Exit 0 when every hook answered, 1 otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, load } from '../server/config.ts';
+import { completionUrlOf, ConfigError, load } from '../server/config.ts';
 import { completionSecret } from '../server/secret.ts';
 import { builtinHooks } from '../server/builtin-hooks.ts';
 import { loadHookHandlers } from '../hooks/load-handlers.ts';
@@ -43,7 +43,7 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
   // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.
   const queue = new NoticeQueue({ dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`), minMs: 1000, maxMs: 1000, log });
   const secret = completionSecret(config);
-  const target = { url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`, secret, timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses };
+  const target = { url: completionUrlOf(config), secret, timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses };
   const handlers = await loadHookHandlers(
     config,
     {

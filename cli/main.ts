@@ -1,6 +1,6 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
-import { ConfigError, SETTINGS, load } from '../server/config.ts';
+import { ConfigError, SETTINGS, load, settingHelp } from '../server/config.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { firstStopSignal } from '../server/signals.ts';
 import { startTuspass } from '../server/start.ts';
@@ -16,7 +16,7 @@ ${Object.entries(SERVER_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${do
 ${Object.entries(ADMIN_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
 
 options (flag / environment variable):
-${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${s.doc}`).join('\n')}
+${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${settingHelp(s)}`).join('\n')}
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 // One validated configuration for every tuspass command.
-// Each setting has a flag, an environment variable, a default and a doc line; load() reads them all,
-// collects every problem at once (naming the setting) and returns a frozen object.
+// Each setting has a flag, an environment variable, a default and a doc line (SETTINGS: each default
+// written there once, and --help, the README check and load() all take it from there); load() reads
+// them all, collects every problem at once (naming the setting) and returns a frozen object.
 import path from 'node:path';
 import { DEFAULT_FORM_FIELDS, parseFormTemplates, type FormTemplates } from './upload/multipart/templates.ts';
 import { parseStatusRanges, type StatusRanges } from '../core/status-ranges.ts';
@@ -10,131 +11,133 @@ import { parseBuiltins } from './builtin-hooks.ts';
 import { parseJwtSecret, readJwtPublicKey, readJwtSecretFile, type JwtPublicKey } from './auth/key-settings.ts';
 import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/log-settings.ts';
 import { parseOrigins } from './cors-origins.ts';
+import { DEFAULT_TOLERANCE_MS } from '../core/signature.ts';
+import { DIGEST_NAMES, type DigestName } from '../core/wire.ts';
 
-export const DIGEST_ALGORITHMS = ['md5', 'sha1', 'crc32'] as const;
-export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+/** A digest DIGESTS may name: the names on the wire (core/wire.ts). */
+export type DigestAlgorithm = DigestName;
 
+/** The settings as loaded; each one's default is its entry's in SETTINGS. */
 export interface Config {
-  /** Address the HTTP servers bind to. Default 127.0.0.1. */
+  /** Address the HTTP servers bind to. */
   host: string;
-  /** Port of the upload server (and of `tuspass start`). Default 1080. */
+  /** Port of the upload server (and of `tuspass start`). */
   port: number;
-  /** Port of `tuspass completion-server` when it runs on its own. Default 1081. */
+  /** Port of `tuspass completion-server` when it runs on its own. */
   completionPort: number;
-  /** Directory for everything tuspass keeps: uploads, queue, catalog, secret. Default ./data. */
+  /** Directory for everything tuspass keeps: uploads, queue, catalog, secret. */
   dataDir: string;
-  /** The shared store where uploads are written. Default DATA_DIR/uploads. */
+  /** The shared store where uploads are written. */
   storeDir: string;
   /**
-   * Where the complete-form hook posts. Default (undefined): `tuspass start` posts to its own in-process
-   * completion service, `tuspass upload-server` to http://127.0.0.1:COMPLETION_PORT/complete/.
+   * Where the complete-form hook posts; undefined: the built-in completion service (completionUrlOf).
    */
   completionUrl: string | undefined;
-  /** REDIS_URL: the upload locks shared by several upload servers (redis-locker.ts). Default none: in-memory locks. */
+  /** REDIS_URL: the upload locks shared by several upload servers (redis-locker.ts). */
   redisUrl: string | undefined;
-  /** Lease of an upload lock in Redis, in ms, renewed while held. Default 10000. */
+  /** Lease of an upload lock in Redis, in ms, renewed while held. */
   redisLockTtlMs: number;
-  /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/pg/). Default none: SQLite and files. */
+  /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/pg/). */
   databaseUrl: string | undefined;
-  /** HMAC-SHA256 key that signs completion forms. Default: generated once, kept in DATA_DIR/completion-secret. */
+  /** HMAC-SHA256 key that signs completion forms. */
   completionSecret: string | undefined;
-  /** Digests computed on the way in besides md5 and size, and put into the form. Default none. */
+  /** Digests computed on the way in besides md5 and size, and put into the form. */
   digests: readonly DigestAlgorithm[];
-  /** Upload metadata keys copied into the form as they are. Default ^(name|description|terminal|submit)$. */
+  /** Upload metadata keys copied into the form as they are. */
   passFields: RegExp;
-  /** Completion statuses after which the uploaded file is deleted. Default 400-501,505-599. */
+  /** Completion statuses after which the uploaded file is deleted. */
   cleanupStatuses: StatusRanges;
-  /** Path of the nginx-upload-module style multipart endpoint (also with a trailing slash). Default /upload. */
+  /** Path of the nginx-upload-module style multipart endpoint (also with a trailing slash). */
   uploadFormPath: string;
-  /** The multipart form's per-file field templates (upload_set_form_field/upload_aggregate_form_field). Default the seed's. */
+  /** The multipart form's per-file field templates (upload_set_form_field/upload_aggregate_form_field). */
   multipartFormFields: FormTemplates;
-  /** Most resumable-mode sessions (nginx upload module's Session-ID) open at once; more get 503. Default 1000. */
+  /** Most resumable-mode sessions (nginx upload module's Session-ID) open at once; more get 503. */
   resumableSessionsMax: number;
-  /** How long one completion POST may take, in ms. Default 30000. */
+  /** How long one completion POST may take, in ms. */
   completionTimeoutMs: number;
-  /** First retry delay of a queued completion notice, in ms (doubles up to the max). Default 1000. */
+  /** First retry delay of a queued completion notice, in ms (doubles up to the max). */
   retryMinMs: number;
-  /** Longest delay between retries of a queued notice, in ms. Default 300000. */
+  /** Longest delay between retries of a queued notice, in ms. */
   retryMaxMs: number;
-  /** SQLite file of the completion catalog. Default DATA_DIR/catalog.sqlite. */
+  /** SQLite file of the completion catalog. */
   catalogPath: string;
-  /** Largest upload accepted, in bytes; 0 means no limit. Default 0. */
+  /** Largest upload accepted, in bytes; 0 means no limit. */
   maxSize: number;
-  /** Unfinished uploads expire this long after their last write, in ms; 0 never. Default 7 days. */
+  /** Unfinished uploads expire this long after their last write, in ms; 0 never. */
   expireAfterMs: number;
-  /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get 507. Default 1 GiB. */
+  /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get 507. */
   minFreeSpace: number;
-  /** A request body that sends nothing for this long, in ms, is cut (bytes so far kept). Default 60 s. */
+  /** A request body that sends nothing for this long, in ms, is cut (bytes so far kept). */
   networkTimeoutMs: number;
-  /** Most partial uploads one final upload may list (concatenation). Default 100. */
+  /** Most partial uploads one final upload may list (concatenation). */
   maxConcatParts: number;
-  /** Most notices the durable queue holds; at the cap new creations get 503 with Retry-After. Default 10000. */
+  /** Most notices the durable queue holds; at the cap new creations get 503 with Retry-After. */
   queueMax: number;
-  /** Keep partial uploads after a final upload was built from them (concatenation). Default false. */
+  /** Keep partial uploads after a final upload was built from them (concatenation). */
   keepPartials: boolean;
-  /** Count and serve Prometheus metrics (server/metrics.ts); false turns /metrics and the counting off. Default true. */
+  /** Count and serve Prometheus metrics (server/metrics.ts); false turns /metrics and the counting off. */
   metrics: boolean;
-  /** Serve /metrics (and /healthz, /readyz) on this port of METRICS_HOST only, not on PORT. Default none. */
+  /** Serve /metrics (and /healthz, /readyz) on this port of METRICS_HOST only, not on PORT. */
   metricsPort: number | undefined;
-  /** Address of the METRICS_PORT listener. Default 127.0.0.1 (loopback). */
+  /** Address of the METRICS_PORT listener. */
   metricsHost: string;
-  /** On SIGTERM/SIGINT, how long requests in flight may finish before PATCHes are cut (bytes kept), in ms. Default 10 s. */
+  /** On SIGTERM/SIGINT, how long requests in flight may finish before PATCHes are cut (bytes kept), in ms. */
   shutdownTimeoutMs: number;
-  /** Command hooks: a directory of executables named after events (tusd -hooks-dir). Default none. */
+  /** Command hooks: a directory of executables named after events (tusd -hooks-dir). */
   hooksDir: string | undefined;
-  /** HTTP hooks: the URL hook payloads are POSTed to (tusd -hooks-http). Default none. */
+  /** HTTP hooks: the URL hook payloads are POSTed to (tusd -hooks-http). */
   hooksHttp: string | undefined;
-  /** Retries of an HTTP hook on a network error or 5xx, on blocking events (notices retry through the queue). Default 3. */
+  /** Retries of an HTTP hook on a network error or 5xx, on blocking events (notices retry through the queue). */
   hooksHttpRetry: number;
-  /** Wait between those retries, in ms. Default 1000. */
+  /** Wait between those retries, in ms. */
   hooksHttpBackoffMs: number;
-  /** Client request headers copied onto HTTP hook requests. Default none. */
+  /** Client request headers copied onto HTTP hook requests. */
   hooksHttpForwardHeaders: readonly string[];
   /** Events sent to command and HTTP hooks (tusd's default: all but pre-finish and pre-terminate). */
   hooksEnabledEvents: readonly HookEventType[];
-  /** Events for command hooks only, when they must differ. Default HOOKS_ENABLED_EVENTS. */
+  /** Events for command hooks only, when they must differ. */
   hooksDirEvents: readonly HookEventType[] | undefined;
-  /** Events for HTTP hooks only, when they must differ. Default HOOKS_ENABLED_EVENTS. */
+  /** Events for HTTP hooks only, when they must differ. */
   hooksHttpEvents: readonly HookEventType[] | undefined;
-  /** Module hooks: .ts/.js files run in-process, each getting the events it exports. Default none. */
+  /** Module hooks: .ts/.js files run in-process, each getting the events it exports. */
   hooksModules: readonly string[];
-  /** Built-in module hooks, run before HOOKS_MODULE. Default complete-form. */
+  /** Built-in module hooks, run before HOOKS_MODULE. */
   hooksBuiltin: readonly string[];
-  /** How long a hook may take on one event, in ms; a command hook is then killed. Default 15000. */
+  /** How long a hook may take on one event, in ms; a command hook is then killed. */
   hooksTimeoutMs: number;
-  /** A blocking hook that fails or times out lets the request pass instead of rejecting it. Default false. */
+  /** A blocking hook that fails or times out lets the request pass instead of rejecting it. */
   hooksFailOpen: boolean;
-  /** Log lines as JSON or readable text (core/logger.ts). Default text when stderr is a terminal, else json. */
+  /** Log lines as JSON or readable text (core/logger.ts). */
   logFormat: LogFormat;
-  /** Least level logged: fatal, error, warn, info, debug, trace, or silent. Default info. */
+  /** Least level logged: fatal, error, warn, info, debug, trace, or silent. */
   logLevel: LogLevel;
-  /** Interval of post-receive progress events per upload, in ms (tusd -progress-hooks-interval). Default 1000. */
+  /** Interval of post-receive progress events per upload, in ms (tusd -progress-hooks-interval). */
   progressHooksIntervalMs: number;
-  /** HS256 key bearer tokens are verified with (AUTH_JWT_SECRET, or the content of AUTH_JWT_SECRET_FILE). Default none. */
+  /** HS256 key bearer tokens are verified with (AUTH_JWT_SECRET, or the content of AUTH_JWT_SECRET_FILE). */
   authJwtSecret: string | undefined;
   /** The file AUTH_JWT_SECRET was read from, if it was. */
   authJwtSecretFile: string | undefined;
-  /** Public key (PEM file) bearer tokens are verified with: RS256, ES256 or EdDSA by the key's type. Default none. */
+  /** Public key (PEM file) bearer tokens are verified with: RS256, ES256 or EdDSA by the key's type. */
   authJwtPublicKey: JwtPublicKey | undefined;
-  /** Required `iss` claim of bearer tokens. Default none (not checked). */
+  /** Required `iss` claim of bearer tokens. */
   authJwtIssuer: string | undefined;
-  /** Required `aud` claim of bearer tokens. Default none (not checked). */
+  /** Required `aud` claim of bearer tokens. */
   authJwtAudience: string | undefined;
-  /** Serve without authentication on an address beyond loopback. Default false. */
+  /** Serve without authentication on an address beyond loopback. */
   allowAnonymous: boolean;
-  /** Origins whose pages may call tus, /api/uploads and downloads (CORS); ['*'] any; empty: same origin only. Default empty. */
+  /** Origins whose pages may call tus, /api/uploads and downloads (CORS); ['*'] any; empty: same origin only. */
   corsOrigins: readonly string[];
-  /** Signed forms and hook payloads older than this (or dated this far ahead), in ms, are refused. Default 5 min. */
+  /** Signed forms and hook payloads older than this (or dated this far ahead), in ms, are refused. */
   signatureToleranceMs: number;
-  /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as another user. Default false (0600/0700). */
+  /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as another user. */
   sharedGroupRead: boolean;
-  /** Duplicate uploads: 'md5' answers the existing record of the same owner, name and md5 instead of recording another. Default 'off'. */
+  /** Duplicate uploads: 'md5' answers the existing record of the same owner, name and md5 instead of recording another. */
   dedupe: 'off' | 'md5';
-  /** PEM certificate (chain) served over HTTPS, with TLS_KEY. Default none (plain HTTP). */
+  /** PEM certificate (chain) served over HTTPS, with TLS_KEY. */
   tlsCert: string | undefined;
   /** PEM private key of TLS_CERT. */
   tlsKey: string | undefined;
-  /** Trust X-Forwarded-Proto/-Host and Forwarded for upload URLs (tusd -behind-proxy). Default false. */
+  /** Trust X-Forwarded-Proto/-Host and Forwarded for upload URLs (tusd -behind-proxy). */
   behindProxy: boolean;
 }
 
@@ -142,7 +145,17 @@ interface Setting {
   key: keyof Config;
   flag: string;
   env: string;
+  /** What the setting is, for --help and the README; the default is added from `default` / `defaultDoc`. */
   doc: string;
+  /**
+   * The default, written once and as an operator would write it: the loader parses it like a given
+   * value, --help shows it ('' shows as none). The README's default column is checked against it.
+   */
+  default?: string;
+  /** The default when it follows from other settings (applied after them), e.g. DATA_DIR/uploads. */
+  derive?: (config: Readonly<Partial<Config>>) => unknown;
+  /** The default in words, when it is no value to write (derived, generated, or none with a meaning). */
+  defaultDoc?: string;
   /** Parses the raw text; throws an Error whose message says what is wrong. */
   parse?: (raw: string) => unknown;
   /** A flag that may stand alone (`--hooks-fail-open`), meaning true. */
@@ -166,8 +179,8 @@ const oneOf = <T extends string>(allowed: readonly T[]) => (raw: string): T => {
 
 const digestList = (raw: string): DigestAlgorithm[] => {
   const names = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  const unknown = names.filter((n) => !(DIGEST_ALGORITHMS as readonly string[]).includes(n));
-  if (unknown.length) throw new Error(`unknown digest ${unknown.join(', ')}; known: ${DIGEST_ALGORITHMS.join(', ')}`);
+  const unknown = names.filter((n) => !(DIGEST_NAMES as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`unknown digest ${unknown.join(', ')}; known: ${DIGEST_NAMES.join(', ')}`);
   return [...new Set(names)] as DigestAlgorithm[];
 };
 
@@ -190,67 +203,87 @@ const url = (raw: string): string => {
   return u.toString();
 };
 
+/** A path setting: resolved against the working directory once, at load. */
+const filePath = (raw: string): string => path.resolve(raw);
+
 export const SETTINGS: readonly Setting[] = [
-  { key: 'host', flag: '--host', env: 'HOST', doc: 'address to listen on (default 127.0.0.1)' },
-  { key: 'port', flag: '--port', env: 'PORT', doc: 'upload server port (default 1080)', parse: integer(0, 65535) },
-  { key: 'completionPort', flag: '--completion-port', env: 'COMPLETION_PORT', doc: 'port of `completion-server` on its own (default 1081)', parse: integer(0, 65535) },
-  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', doc: 'data directory (default ./data)' },
-  { key: 'storeDir', flag: '--store-dir', env: 'STORE_DIR', doc: 'shared upload store (default DATA_DIR/uploads)' },
-  { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing (default none: in-memory locks)', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
-  { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s (default 10s)', parse: parsePositiveDuration },
-  { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances (default none: SQLite catalog, queue and journal in DATA_DIR)', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
-  { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to (default: the built-in completion service)', parse: url },
-  { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures (default generated into DATA_DIR/completion-secret)', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
-  { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32 (md5 and size always)', parse: digestList },
-  { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through (default ^(name|description|terminal|submit)$)', parse: regex },
-  { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash (default /upload)', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
-  { key: 'resumableSessionsMax', flag: '--resumable-sessions-max', env: 'RESUMABLE_SESSIONS_MAX', doc: 'most resumable-mode (Session-ID) uploads open at once; more get 503 (default 1000)', parse: integer(1) },
-  { key: 'multipartFormFields', flag: '--multipart-form-fields', env: 'MULTIPART_FORM_FIELDS', doc: 'per-file fields of the multipart form, <name>=<value> comma-separated with the upload module\'s variables (default the seed\'s .name .content_type .path .md5 .size)', parse: parseFormTemplates },
-  { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload (default 400-501,505-599)', parse: parseStatusRanges },
-  { key: 'completionTimeoutMs', flag: '--completion-timeout', env: 'COMPLETION_TIMEOUT_MS', doc: 'completion POST timeout in ms (default 30000)', parse: integer(1) },
-  { key: 'retryMinMs', flag: '--retry-min', env: 'RETRY_MIN_MS', doc: 'first retry delay of a queued notice in ms (default 1000)', parse: integer(1) },
-  { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms (default 300000)', parse: integer(1) },
-  { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file (default DATA_DIR/catalog.sqlite)' },
-  { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload, e.g. 10GiB or bytes, 0 = no limit (default 0)', parse: parseSize },
-  { key: 'metrics', flag: '--metrics', env: 'METRICS', doc: 'count and serve Prometheus metrics at /metrics (default true)', parse: parseBoolean, boolean: true },
-  { key: 'metricsPort', flag: '--metrics-port', env: 'METRICS_PORT', doc: 'serve /metrics, /healthz, /readyz on this port of METRICS_HOST instead of PORT (default none)', parse: integer(0, 65535) },
-  { key: 'metricsHost', flag: '--metrics-host', env: 'METRICS_HOST', doc: 'address of the METRICS_PORT listener (default 127.0.0.1)' },
-  { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', doc: 'on SIGTERM/SIGINT, time requests in flight get before uploads are cut, bytes kept, e.g. 10s (default 10s)', parse: parseDuration },
-  { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated (default false)', parse: parseBoolean, boolean: true },
-  { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never (default 7d)', parse: parseDuration },
-  { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB (default 1GiB)', parse: parseSize },
-  { key: 'networkTimeoutMs', flag: '--network-timeout', env: 'NETWORK_TIMEOUT', doc: 'a request body idle this long is cut, bytes so far kept, e.g. 60s (default 60s)', parse: parsePositiveDuration },
-  { key: 'maxConcatParts', flag: '--max-concat-parts', env: 'MAX_CONCAT_PARTS', doc: 'most partial uploads one final upload may list (default 100)', parse: integer(1, 10_000) },
-  { key: 'queueMax', flag: '--queue-max', env: 'QUEUE_MAX', doc: 'most notices the queue holds before new uploads get 503 (default 10000)', parse: integer(1) },
-  { key: 'hooksDir', flag: '--hooks-dir', env: 'HOOKS_DIR', doc: 'command hooks: directory of executables named after events' },
+  { key: 'host', flag: '--host', env: 'HOST', doc: 'address to listen on', default: '127.0.0.1' },
+  { key: 'port', flag: '--port', env: 'PORT', doc: 'upload server port', default: '1080', parse: integer(0, 65535) },
+  { key: 'completionPort', flag: '--completion-port', env: 'COMPLETION_PORT', doc: 'port of `completion-server` on its own', default: '1081', parse: integer(0, 65535) },
+  { key: 'dataDir', flag: '--data-dir', env: 'DATA_DIR', doc: 'data directory', default: './data', parse: filePath },
+  { key: 'storeDir', flag: '--store-dir', env: 'STORE_DIR', doc: 'shared upload store', defaultDoc: 'DATA_DIR/uploads', derive: (c) => path.join(c.dataDir!, 'uploads'), parse: filePath },
+  { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing', defaultDoc: 'none: in-memory locks', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
+  { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s', default: '10s', parse: parsePositiveDuration },
+  { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances', defaultDoc: 'none: SQLite catalog, queue and journal in DATA_DIR', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
+  { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to', defaultDoc: 'the built-in completion service', parse: url },
+  { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures', defaultDoc: 'generated into DATA_DIR/completion-secret', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
+  { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32; md5 and size always', default: '', parse: digestList },
+  { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through', default: '^(name|description|terminal|submit)$', parse: regex },
+  { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash', default: '/upload', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
+  { key: 'resumableSessionsMax', flag: '--resumable-sessions-max', env: 'RESUMABLE_SESSIONS_MAX', doc: 'most resumable-mode (Session-ID) uploads open at once; more get 503', default: '1000', parse: integer(1) },
+  { key: 'multipartFormFields', flag: '--multipart-form-fields', env: 'MULTIPART_FORM_FIELDS', doc: 'per-file fields of the multipart form, <name>=<value> comma-separated with the upload module\'s variables', default: DEFAULT_FORM_FIELDS, defaultDoc: 'the seed\'s .name .content_type .path .md5 .size', parse: parseFormTemplates },
+  { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload', default: '400-501,505-599', parse: parseStatusRanges },
+  { key: 'completionTimeoutMs', flag: '--completion-timeout', env: 'COMPLETION_TIMEOUT_MS', doc: 'completion POST timeout in ms', default: '30000', parse: integer(1) },
+  { key: 'retryMinMs', flag: '--retry-min', env: 'RETRY_MIN_MS', doc: 'first retry delay of a queued notice in ms', default: '1000', parse: integer(1) },
+  { key: 'retryMaxMs', flag: '--retry-max', env: 'RETRY_MAX_MS', doc: 'longest retry delay in ms', default: '300000', parse: integer(1) },
+  { key: 'catalogPath', flag: '--catalog', env: 'CATALOG_PATH', doc: 'SQLite catalog file', defaultDoc: 'DATA_DIR/catalog.sqlite', derive: (c) => path.join(c.dataDir!, 'catalog.sqlite'), parse: filePath },
+  { key: 'maxSize', flag: '--max-size', env: 'MAX_SIZE', doc: 'largest upload, e.g. 10GiB or bytes, 0 = no limit', default: '0', parse: parseSize },
+  { key: 'metrics', flag: '--metrics', env: 'METRICS', doc: 'count and serve Prometheus metrics at /metrics', default: 'true', parse: parseBoolean, boolean: true },
+  { key: 'metricsPort', flag: '--metrics-port', env: 'METRICS_PORT', doc: 'serve /metrics, /healthz, /readyz on this port of METRICS_HOST instead of PORT', defaultDoc: 'none', parse: integer(0, 65535) },
+  { key: 'metricsHost', flag: '--metrics-host', env: 'METRICS_HOST', doc: 'address of the METRICS_PORT listener', default: '127.0.0.1' },
+  { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', doc: 'on SIGTERM/SIGINT, time requests in flight get before uploads are cut, bytes kept, e.g. 10s', default: '10s', parse: parseDuration },
+  { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never', default: '7d', parse: parseDuration },
+  { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB', default: '1GiB', parse: parseSize },
+  { key: 'networkTimeoutMs', flag: '--network-timeout', env: 'NETWORK_TIMEOUT', doc: 'a request body idle this long is cut, bytes so far kept, e.g. 60s', default: '60s', parse: parsePositiveDuration },
+  { key: 'maxConcatParts', flag: '--max-concat-parts', env: 'MAX_CONCAT_PARTS', doc: 'most partial uploads one final upload may list', default: '100', parse: integer(1, 10_000) },
+  { key: 'queueMax', flag: '--queue-max', env: 'QUEUE_MAX', doc: 'most notices the queue holds before new uploads get 503', default: '10000', parse: integer(1) },
+  { key: 'hooksDir', flag: '--hooks-dir', env: 'HOOKS_DIR', doc: 'command hooks: directory of executables named after events', parse: filePath },
   { key: 'hooksHttp', flag: '--hooks-http', env: 'HOOKS_HTTP', doc: 'HTTP hooks: URL the hook payloads are POSTed to', parse: url },
-  { key: 'hooksHttpRetry', flag: '--hooks-http-retry', env: 'HOOKS_HTTP_RETRY', doc: 'retries of a failed HTTP hook on blocking events (default 3)', parse: integer(0, 100) },
-  { key: 'hooksHttpBackoffMs', flag: '--hooks-http-backoff', env: 'HOOKS_HTTP_BACKOFF', doc: 'wait between HTTP hook retries, e.g. 500ms, 2s (default 1s)', parse: parseDuration },
-  { key: 'hooksHttpForwardHeaders', flag: '--hooks-http-forward-headers', env: 'HOOKS_HTTP_FORWARD_HEADERS', doc: 'client headers copied onto HTTP hook requests, e.g. Authorization,Cookie', parse: parseList },
-  { key: 'hooksEnabledEvents', flag: '--hooks-enabled-events', env: 'HOOKS_ENABLED_EVENTS', doc: `events for command and HTTP hooks (default ${DEFAULT_ENABLED_EVENTS.join(',')})`, parse: parseEventList },
-  { key: 'hooksDirEvents', flag: '--hooks-dir-events', env: 'HOOKS_DIR_EVENTS', doc: 'events for command hooks only (default HOOKS_ENABLED_EVENTS)', parse: parseEventList },
-  { key: 'hooksHttpEvents', flag: '--hooks-http-events', env: 'HOOKS_HTTP_EVENTS', doc: 'events for HTTP hooks only (default HOOKS_ENABLED_EVENTS)', parse: parseEventList },
-  { key: 'hooksModules', flag: '--hooks-module', env: 'HOOKS_MODULE', doc: 'module hooks: .ts/.js files, comma-separated or repeated', parse: parseList, repeatable: true },
-  { key: 'hooksBuiltin', flag: '--hooks-builtin', env: 'HOOKS_BUILTIN', doc: 'built-in module hooks, or none (default complete-form)', parse: parseBuiltins },
-  { key: 'hooksTimeoutMs', flag: '--hooks-timeout', env: 'HOOKS_TIMEOUT', doc: 'time a hook may take per event, e.g. 15s (default 15s)', parse: parsePositiveDuration },
-  { key: 'hooksFailOpen', flag: '--hooks-fail-open', env: 'HOOKS_FAIL_OPEN', doc: 'a failing blocking hook lets the request pass (default false: reject)', parse: parseBoolean, boolean: true },
-  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', doc: 'json or text (default text on a terminal, json otherwise)', parse: oneOf(LOG_FORMATS) },
-  { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', doc: 'fatal, error, warn, info, debug, trace or silent (default info)', parse: oneOf(LOG_LEVELS) },
-  { key: 'progressHooksIntervalMs', flag: '--progress-hooks-interval', env: 'PROGRESS_HOOKS_INTERVAL', doc: 'interval of post-receive events per upload, e.g. 1s (default 1s)', parse: parsePositiveDuration },
+  { key: 'hooksHttpRetry', flag: '--hooks-http-retry', env: 'HOOKS_HTTP_RETRY', doc: 'retries of a failed HTTP hook on blocking events', default: '3', parse: integer(0, 100) },
+  { key: 'hooksHttpBackoffMs', flag: '--hooks-http-backoff', env: 'HOOKS_HTTP_BACKOFF', doc: 'wait between HTTP hook retries, e.g. 500ms, 2s', default: '1s', parse: parseDuration },
+  { key: 'hooksHttpForwardHeaders', flag: '--hooks-http-forward-headers', env: 'HOOKS_HTTP_FORWARD_HEADERS', doc: 'client headers copied onto HTTP hook requests, e.g. Authorization,Cookie', default: '', parse: parseList },
+  // An empty list is no choice of events: tusd's default stands.
+  { key: 'hooksEnabledEvents', flag: '--hooks-enabled-events', env: 'HOOKS_ENABLED_EVENTS', doc: 'events for command and HTTP hooks', default: DEFAULT_ENABLED_EVENTS.join(','), parse: (raw) => { const events = parseEventList(raw); return events.length ? events : DEFAULT_ENABLED_EVENTS; } },
+  { key: 'hooksDirEvents', flag: '--hooks-dir-events', env: 'HOOKS_DIR_EVENTS', doc: 'events for command hooks only', defaultDoc: 'HOOKS_ENABLED_EVENTS', parse: parseEventList },
+  { key: 'hooksHttpEvents', flag: '--hooks-http-events', env: 'HOOKS_HTTP_EVENTS', doc: 'events for HTTP hooks only', defaultDoc: 'HOOKS_ENABLED_EVENTS', parse: parseEventList },
+  { key: 'hooksModules', flag: '--hooks-module', env: 'HOOKS_MODULE', doc: 'module hooks: .ts/.js files, comma-separated or repeated', default: '', parse: parseList, repeatable: true },
+  { key: 'hooksBuiltin', flag: '--hooks-builtin', env: 'HOOKS_BUILTIN', doc: 'built-in module hooks, or none', default: 'complete-form', parse: parseBuiltins },
+  { key: 'hooksTimeoutMs', flag: '--hooks-timeout', env: 'HOOKS_TIMEOUT', doc: 'time a hook may take per event, e.g. 15s', default: '15s', parse: parsePositiveDuration },
+  { key: 'hooksFailOpen', flag: '--hooks-fail-open', env: 'HOOKS_FAIL_OPEN', doc: 'a failing blocking hook lets the request pass instead of being rejected', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'logFormat', flag: '--log-format', env: 'LOG_FORMAT', doc: 'json or text', defaultDoc: 'text on a terminal, json otherwise', derive: () => defaultLogFormat(), parse: oneOf(LOG_FORMATS) },
+  { key: 'logLevel', flag: '--log-level', env: 'LOG_LEVEL', doc: 'fatal, error, warn, info, debug, trace or silent', default: 'info', parse: oneOf(LOG_LEVELS) },
+  { key: 'progressHooksIntervalMs', flag: '--progress-hooks-interval', env: 'PROGRESS_HOOKS_INTERVAL', doc: 'interval of post-receive events per upload, e.g. 1s', default: '1s', parse: parsePositiveDuration },
   { key: 'authJwtSecret', flag: '--auth-jwt-secret', env: 'AUTH_JWT_SECRET', doc: 'HS256 key of bearer tokens (at least 32 bytes); turns authentication on', parse: parseJwtSecret },
   { key: 'authJwtSecretFile', flag: '--auth-jwt-secret-file', env: 'AUTH_JWT_SECRET_FILE', doc: 'file holding the HS256 key (instead of AUTH_JWT_SECRET)', parse: readJwtSecretFile },
   { key: 'authJwtPublicKey', flag: '--auth-jwt-public-key', env: 'AUTH_JWT_PUBLIC_KEY', doc: 'PEM file of the public key of bearer tokens: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)', parse: readJwtPublicKey },
-  { key: 'authJwtIssuer', flag: '--auth-jwt-issuer', env: 'AUTH_JWT_ISSUER', doc: 'required iss claim of bearer tokens (default not checked)' },
-  { key: 'authJwtAudience', flag: '--auth-jwt-audience', env: 'AUTH_JWT_AUDIENCE', doc: 'required aud claim of bearer tokens (default not checked)' },
-  { key: 'allowAnonymous', flag: '--allow-anonymous', env: 'ALLOW_ANONYMOUS', doc: 'serve without authentication on a HOST beyond loopback (default false)', parse: parseBoolean, boolean: true },
-  { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or * (default none: same origin only)', parse: parseOrigins },
-  { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m (default 5m)', parse: parsePositiveDuration },
-  { key: 'dedupe', flag: '--dedupe', env: 'DEDUPE', doc: 'off, or md5: a finished upload with the same owner, name and md5 as a recorded one gets that record as its answer, and no second record (default off)', parse: oneOf(['off', 'md5'] as const) },
-  { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group (default false)', parse: parseBoolean, boolean: true },
-  { key: 'tlsCert', flag: '--tls-certificate', env: 'TLS_CERT', doc: 'PEM certificate file: serve HTTPS (with TLS_KEY)' },
-  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', doc: 'PEM private key file of TLS_CERT' },
-  { key: 'behindProxy', flag: '--behind-proxy', env: 'BEHIND_PROXY', doc: 'trust X-Forwarded-Proto/-Host and Forwarded for upload URLs (default false)', parse: parseBoolean, boolean: true },
+  { key: 'authJwtIssuer', flag: '--auth-jwt-issuer', env: 'AUTH_JWT_ISSUER', doc: 'required iss claim of bearer tokens', defaultDoc: 'not checked' },
+  { key: 'authJwtAudience', flag: '--auth-jwt-audience', env: 'AUTH_JWT_AUDIENCE', doc: 'required aud claim of bearer tokens', defaultDoc: 'not checked' },
+  { key: 'allowAnonymous', flag: '--allow-anonymous', env: 'ALLOW_ANONYMOUS', doc: 'serve without authentication on a HOST beyond loopback', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or *', default: '', defaultDoc: 'none: same origin only', parse: parseOrigins },
+  // The tolerance receivers apply when not told (core/signature.ts), as a duration an operator writes.
+  { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m', default: `${DEFAULT_TOLERANCE_MS / 60_000}m`, parse: parsePositiveDuration },
+  { key: 'dedupe', flag: '--dedupe', env: 'DEDUPE', doc: 'off, or md5: a finished upload with the same owner, name and md5 as a recorded one gets that record as its answer, and no second record', default: 'off', parse: oneOf(['off', 'md5'] as const) },
+  { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'tlsCert', flag: '--tls-certificate', env: 'TLS_CERT', doc: 'PEM certificate file: serve HTTPS (with TLS_KEY)', parse: filePath },
+  { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', doc: 'PEM private key file of TLS_CERT', parse: filePath },
+  { key: 'behindProxy', flag: '--behind-proxy', env: 'BEHIND_PROXY', doc: 'trust X-Forwarded-Proto/-Host and Forwarded for upload URLs', default: 'false', parse: parseBoolean, boolean: true },
 ];
+
+/** A setting's default as --help and the README show it: its words, its value ('' is none), or nothing. */
+export function defaultText(s: Setting): string | undefined {
+  return s.defaultDoc ?? (s.default === '' ? 'none' : s.default);
+}
+
+/** A setting's line of --help: what it is, and its default. */
+export function settingHelp(s: Setting): string {
+  const shown = defaultText(s);
+  return shown === undefined ? s.doc : `${s.doc} (default ${shown})`;
+}
+
+/** Where the complete-form hook posts: COMPLETION_URL, else the completion service on COMPLETION_PORT of this machine. */
+export const completionUrlOf = (config: Pick<Config, 'completionUrl' | 'completionPort'>): string =>
+  config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -309,71 +342,17 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const host = v.host ?? '127.0.0.1';
-  const port = v.port ?? 1080;
-  const dataDir = path.resolve(v.dataDir ?? './data');
-  const config: Config = {
-    host,
-    port,
-    completionPort: v.completionPort ?? 1081,
-    dataDir,
-    storeDir: path.resolve(v.storeDir ?? path.join(dataDir, 'uploads')),
-    redisUrl: v.redisUrl,
-    redisLockTtlMs: v.redisLockTtlMs ?? 10_000,
-    databaseUrl: v.databaseUrl,
-    completionUrl: v.completionUrl,
-    completionSecret: v.completionSecret,
-    digests: v.digests ?? [],
-    passFields: v.passFields ?? /^(name|description|terminal|submit)$/,
-    cleanupStatuses: v.cleanupStatuses ?? parseStatusRanges('400-501,505-599'),
-    uploadFormPath: v.uploadFormPath ?? '/upload',
-    multipartFormFields: v.multipartFormFields ?? parseFormTemplates(DEFAULT_FORM_FIELDS),
-    resumableSessionsMax: v.resumableSessionsMax ?? 1000,
-    completionTimeoutMs: v.completionTimeoutMs ?? 30_000,
-    retryMinMs: v.retryMinMs ?? 1000,
-    retryMaxMs: v.retryMaxMs ?? 300_000,
-    catalogPath: path.resolve(v.catalogPath ?? path.join(dataDir, 'catalog.sqlite')),
-    maxSize: v.maxSize ?? 0,
-    expireAfterMs: v.expireAfterMs ?? 7 * 86_400_000,
-    minFreeSpace: v.minFreeSpace ?? 2 ** 30,
-    networkTimeoutMs: v.networkTimeoutMs ?? 60_000,
-    maxConcatParts: v.maxConcatParts ?? 100,
-    queueMax: v.queueMax ?? 10_000,
-    keepPartials: v.keepPartials ?? false,
-    metrics: v.metrics ?? true,
-    metricsPort: v.metricsPort,
-    metricsHost: v.metricsHost ?? '127.0.0.1',
-    shutdownTimeoutMs: v.shutdownTimeoutMs ?? 10_000,
-    hooksDir: v.hooksDir === undefined ? undefined : path.resolve(v.hooksDir),
-    hooksHttp: v.hooksHttp,
-    hooksHttpRetry: v.hooksHttpRetry ?? 3,
-    hooksHttpBackoffMs: v.hooksHttpBackoffMs ?? 1000,
-    hooksHttpForwardHeaders: v.hooksHttpForwardHeaders ?? [],
-    hooksEnabledEvents: v.hooksEnabledEvents?.length ? v.hooksEnabledEvents : DEFAULT_ENABLED_EVENTS,
-    hooksDirEvents: v.hooksDirEvents,
-    hooksHttpEvents: v.hooksHttpEvents,
-    hooksModules: v.hooksModules ?? [],
-    hooksBuiltin: v.hooksBuiltin ?? ['complete-form'],
-    hooksTimeoutMs: v.hooksTimeoutMs ?? 15_000,
-    hooksFailOpen: v.hooksFailOpen ?? false,
-    logFormat: v.logFormat ?? defaultLogFormat(),
-    logLevel: v.logLevel ?? 'info',
-    progressHooksIntervalMs: v.progressHooksIntervalMs ?? 1000,
-    authJwtSecret: v.authJwtSecret ?? v.authJwtSecretFile,
-    authJwtSecretFile: raw.has('authJwtSecretFile') ? path.resolve(raw.get('authJwtSecretFile')!.text) : undefined,
-    authJwtPublicKey: v.authJwtPublicKey,
-    authJwtIssuer: v.authJwtIssuer,
-    authJwtAudience: v.authJwtAudience,
-    allowAnonymous: v.allowAnonymous ?? false,
-    corsOrigins: v.corsOrigins ?? [],
-    signatureToleranceMs: v.signatureToleranceMs ?? 300_000,
-    sharedGroupRead: v.sharedGroupRead ?? false,
-    dedupe: v.dedupe ?? 'off',
-    tlsCert: v.tlsCert === undefined ? undefined : path.resolve(v.tlsCert),
-    tlsKey: v.tlsKey === undefined ? undefined : path.resolve(v.tlsKey),
-    behindProxy: v.behindProxy ?? false,
-  };
-  return { config: Object.freeze(config), rest };
+  // Defaults, each from its setting: written values first (parsed as given ones), then the derived.
+  for (const s of SETTINGS) if (values[s.key] === undefined && s.default !== undefined) values[s.key] = s.parse ? s.parse(s.default) : s.default;
+  for (const s of SETTINGS) if (values[s.key] === undefined && s.derive) values[s.key] = s.derive(v);
+  // AUTH_JWT_SECRET_FILE parses to the key it holds: the key is the secret, the setting keeps the file's path.
+  if (v.authJwtSecretFile !== undefined) {
+    values.authJwtSecret = v.authJwtSecretFile;
+    values.authJwtSecretFile = path.resolve(raw.get('authJwtSecretFile')!.text);
+  }
+  const config = {} as Record<keyof Config, unknown>;
+  for (const s of SETTINGS) config[s.key] = values[s.key];
+  return { config: Object.freeze(config as Config), rest };
 }
 
 /** A config for tests and embedding: defaults, then the given fields. */

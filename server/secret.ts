@@ -6,9 +6,12 @@ import path from 'node:path';
 import type { Config } from './config.ts';
 import { fileModesOf, needsChmod } from '../core/file-modes.ts';
 
+/** Where the generated secret is kept (COMPLETION_SECRET's default). */
+export const secretFile = (config: Pick<Config, 'dataDir'>): string => path.join(config.dataDir, 'completion-secret');
+
 export function completionSecret(config: Config): string {
   if (config.completionSecret) return config.completionSecret;
-  const file = path.join(config.dataDir, 'completion-secret');
+  const file = secretFile(config);
   // 0600, or 0640 with SHARED_GROUP_READ: a completion service running as another user reads it too.
   const mode = fileModesOf(config).file;
   try {

@@ -17,7 +17,7 @@ import type { PostTarget } from './complete-form/post.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
 import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
-import { ConfigError, type Config } from './config.ts';
+import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
 import { createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
@@ -156,7 +156,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     : new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
-    url: config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`,
+    url: completionUrlOf(config),
     secret,
     timeoutMs: config.completionTimeoutMs,
     cleanupStatuses: config.cleanupStatuses,

@@ -91,3 +91,30 @@ test('docs: every setting is in the README tables, and every variable there is a
   const envs = new Set(SETTINGS.map((s) => s.env));
   for (const name of documented) assert.ok(envs.has(name), `README lists ${name}, which is not a setting`);
 });
+
+test('docs: the README\'s default column says the default SETTINGS gives (written once, there)', async () => {
+  const { SETTINGS } = await import('../server/config.ts');
+  const fs = await import('node:fs');
+  const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  // Cells split on unescaped pipes; `\|` inside a cell is a pipe of its value.
+  const rows = readme.split('\n').filter((line) => /^\| `--/.test(line)).map((row) => row.split(/(?<!\\)\|/).map((cell) => cell.trim().replaceAll('\\|', '|')));
+  let checked = 0;
+  for (const s of SETTINGS) {
+    // Derived or worded defaults (DATA_DIR/uploads, "same origin only") are prose in both places.
+    if (s.default === undefined || s.defaultDoc !== undefined) continue;
+    const row = rows.find((cells) => cells[1] === `\`${s.flag}\``);
+    assert.ok(row, `${s.flag} has a row of its own`);
+    if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: README default is none`);
+    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: README default ${row[3]} shows \`${s.default}\``);
+    checked++;
+  }
+  assert.ok(checked > 30, `${checked} defaults checked`);
+});
+
+test('every default parses as the value it stands for, and each setting feeds one Config field', async () => {
+  const { SETTINGS } = await import('../server/config.ts');
+  for (const s of SETTINGS) if (s.default !== undefined && s.parse) assert.doesNotThrow(() => s.parse!(s.default!), s.env);
+  const { config } = load({});
+  assert.deepEqual(new Set(Object.keys(config)), new Set(SETTINGS.map((s) => s.key)));
+  assert.equal(SETTINGS.length, new Set(SETTINGS.map((s) => s.key)).size);
+});

@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError, load, type Config } from '../config.ts';
+import { secretFile } from '../secret.ts';
 import { ADMIN_EXIT, printJson, UsageError } from './output.ts';
 
 export interface Check {
@@ -101,7 +102,7 @@ async function catalogCheck(config: Config): Promise<Check> {
 
 function secretCheck(config: Config): Check {
   if (config.completionSecret) return { check: 'secret', ok: true, detail: 'from COMPLETION_SECRET' };
-  const file = path.join(config.dataDir, 'completion-secret');
+  const file = secretFile(config);
   const st = statOf(file);
   if (!st) return { check: 'secret', ok: true, detail: `${file} does not exist yet; generated at the first start (mode 0600)` };
   if (!st.isFile()) return { check: 'secret', ok: false, detail: `${file} is not a regular file`, remedy: `remove ${file}; a new secret is generated at the next start (the completion service must get it too)` };
