@@ -1,9 +1,11 @@
 // `tuspass uploads list [--unfinished]`: the uploads in STORE_DIR, read from their info files
 // (<id>.json) and data files, as the server sees them: the offset is the data file's size, the
-// expiry EXPIRE_AFTER after the last write (server/upload/expiry.ts).
+// expiry EXPIRE_AFTER after the last write (server/upload/expiry.ts). The same reading of the store as
+// the server's (server/upload/store/stored-upload.ts), synchronous: a command has nothing else to do.
 import fs from 'node:fs';
 import path from 'node:path';
 import { UPLOAD_ID } from '../../core/wire.ts';
+import { idsBy, lastWriteAt } from '../upload/store/stored-upload.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
 
 export interface UploadRow {
@@ -35,13 +37,11 @@ export function listUploads(storeDir: string, expireAfterMs: number): UploadRow[
     throw e;
   }
   const rows: UploadRow[] = [];
-  for (const name of names) {
-    if (!name.endsWith('.json')) continue;
-    const id = name.slice(0, -'.json'.length);
+  for (const id of idsBy(names, '.json')) {
     if (!UPLOAD_ID.test(id)) continue;
     let info: Info;
     try {
-      info = JSON.parse(fs.readFileSync(path.join(storeDir, name), 'utf8')) as Info;
+      info = JSON.parse(fs.readFileSync(path.join(storeDir, `${id}.json`), 'utf8')) as Info;
     } catch {
       continue;
     }
@@ -49,7 +49,7 @@ export function listUploads(storeDir: string, expireAfterMs: number): UploadRow[
     const offset = data?.size ?? 0;
     const finished = info.size !== undefined && offset === info.size;
     const created = info.creation_date ? Date.parse(info.creation_date) : NaN;
-    const lastWrite = Math.max(Number.isFinite(created) ? created : 0, data?.mtimeMs ?? 0);
+    const lastWrite = lastWriteAt(info, data);
     rows.push({
       id,
       size: info.size,

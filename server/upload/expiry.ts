@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import { uploadsExpired } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
+import { lastWriteAt } from './store/stored-upload.ts';
 import { httpDate } from './tus-headers.ts';
 
 /** When the upload expires, or undefined if it never will (no expiration set, or finished). */
@@ -12,9 +13,8 @@ export async function expiresAt(store: DigestFileStore, upload: Upload): Promise
   const period = store.getExpiration();
   if (period <= 0) return undefined;
   if (upload.size !== undefined && upload.offset === upload.size) return undefined;
-  const created = upload.creation_date ? new Date(upload.creation_date).getTime() : 0;
-  const written = await fsp.stat(store.filePath(upload.id)).then((s) => s.mtimeMs, () => 0);
-  return Math.max(created, written) + period;
+  const file = await fsp.stat(store.filePath(upload.id)).catch(() => undefined);
+  return lastWriteAt(upload, file) + period;
 }
 
 export async function isExpired(store: DigestFileStore, upload: Upload): Promise<boolean> {

@@ -5,8 +5,8 @@
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { Log } from '../../../core/logger.ts';
-import { idsBy, type StorePaths } from './store-paths.ts';
-import { readStored } from './stored-upload.ts';
+import type { StorePaths } from './store-paths.ts';
+import { idsBy, lastWriteAt, readStored } from './stored-upload.ts';
 
 export interface ExpiredUploadsDeps {
   paths: StorePaths;
@@ -28,8 +28,7 @@ export async function removeExpired({ paths, info, period, inUse, remove, log }:
     const { info: upload, file } = await readStored(id, info, paths);
     if (upload?.size !== undefined && file?.size === upload.size) continue;
     // Expired once nothing was written for the period (see expiry.ts).
-    const created = upload?.creation_date ? new Date(upload.creation_date).getTime() : 0;
-    if (Date.now() <= Math.max(created, file?.mtimeMs ?? 0) + period) continue;
+    if (Date.now() <= lastWriteAt(upload, file) + period) continue;
     if (!(await remove(id).then(() => true, () => false))) continue;
     removed++;
     const owner: unknown = upload?.owner;

@@ -13,8 +13,8 @@ import path from 'node:path';
 import type { Upload } from '@tus/utils';
 import type { SpaceLedger } from '../admission.ts';
 import type { Journal } from '../completion-journal.ts';
-import { idsBy, TEMP_FILE, type StorePaths } from './store-paths.ts';
-import { readStored } from './stored-upload.ts';
+import { TEMP_FILE, type StorePaths } from './store-paths.ts';
+import { idsBy, readStored } from './stored-upload.ts';
 import type { UnverifiedMarks } from './unverified-marks.ts';
 
 export interface StartPassDeps {

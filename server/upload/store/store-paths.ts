@@ -29,9 +29,5 @@ export class StorePaths {
   }
 }
 
-/** The ids of the store's entries named `<id><suffix>` (`.json`: the uploads, each has an info file). */
-export const idsBy = (names: readonly string[], suffix: string): string[] =>
-  names.filter((name) => name.endsWith(suffix)).map((name) => name.slice(0, -suffix.length));
-
 /** Temp files of digest states and info files (`<name>.<pid>.tmp`), and of checksum markers. */
 export const TEMP_FILE = /\.(?:digest|json)\.\d+\.tmp$|\.unverified\.tmp$/;

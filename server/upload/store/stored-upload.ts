@@ -1,10 +1,23 @@
-// One upload as the store holds it, read the same way by the start-up pass and the expiry sweep:
-// its info file and its file on disk.
+// The uploads as the store holds them, read the same way by the start-up pass, the expiry sweep and
+// `tuspass uploads list`: the store's listing, each upload's info file and its file on disk.
 import type { Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { StoredInfo } from './announcements.ts';
 import type { StorePaths } from './store-paths.ts';
+
+/** The ids of the store's entries named `<id><suffix>` (`.json`: the uploads, each has an info file). */
+export const idsBy = (names: readonly string[], suffix: string): string[] =>
+  names.filter((name) => name.endsWith(suffix)).map((name) => name.slice(0, -suffix.length));
+
+/**
+ * When the upload was last written to — its creation, before any write: expiry counts from here
+ * (expiry.ts). A creation date that does not parse counts as none.
+ */
+export function lastWriteAt(info: { creation_date?: string } | undefined, file: { mtimeMs: number } | undefined): number {
+  const created = info?.creation_date ? Date.parse(info.creation_date) : 0;
+  return Math.max(Number.isFinite(created) ? created : 0, file?.mtimeMs ?? 0);
+}
 
 export interface StoredUpload {
   /** Undefined when the info file is missing or unreadable. */

@@ -4,7 +4,8 @@
 // at the next start.
 import fsp from 'node:fs/promises';
 import { writeAtomically } from '../../../core/file-modes.ts';
-import { idsBy, type StorePaths } from './store-paths.ts';
+import type { StorePaths } from './store-paths.ts';
+import { idsBy } from './stored-upload.ts';
 
 export class UnverifiedMarks {
   constructor(
