@@ -1,5 +1,6 @@
 // Where the upload server meets the hooks: one function per moment of an upload, used by both
 // @tus/server's callbacks and tuspass's own handlers, so every path runs the same events.
+import fsp from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
@@ -82,6 +83,8 @@ interface Redo {
   timer: NodeJS.Timeout;
 }
 
+const present = (file: string) => fsp.stat(file).then(() => true, () => false);
+
 export class UploadEvents {
   /** PATCHes in progress that a post-receive hook may stop (StopUpload), by upload id. */
   private readonly stoppable = new Map<string, StopListener>();
@@ -152,6 +155,12 @@ export class UploadEvents {
     const wanted = answer.ChangeFileInfo?.ID;
     if (wanted !== undefined && !UPLOAD_ID.test(wanted)) {
       throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose an invalid upload id', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
+    }
+    // Creating opens the file for writing and writes a new info file: under an existing upload's id
+    // it would empty that upload (someone else's, with a hook that derives ids from metadata).
+    const path = wanted === undefined ? undefined : this.store.filePath(wanted);
+    if (path !== undefined && ((await present(path)) || (await present(`${path}.json`)))) {
+      throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose the id of an existing upload', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
     }
     return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
   }

@@ -1,0 +1,329 @@
+// Attacks on the routes issue 12 changed: tuspass's own DELETE (other spellings of an id, someone
+// else's token, method override, a body never sent, races with HEAD, concatenation, the expiry sweep,
+// a PATCH mid-body and a second DELETE, hooks that hang or throw, an id reused through a pre-create
+// hook), the one error format (requests that reach @tus/server in ways its error map might miss), the
+// hook context module hooks get, HOOKS_BUILTIN, and empty setting values. Real server, raw sockets.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
+import { load, SETTINGS, ConfigError } from '../server/config.ts';
+import type { HookHandler } from '../hooks/types.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
+import { openRaw, parseResponse, readResponse, rawExchange, type RawResponse } from './helpers/raw-http.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, metadata, patch, PATCH_TYPE, tus, type TusAnswer } from './helpers/tus.ts';
+
+const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
+const hostOf = (s: TestServer) => new URL(s.url).host;
+
+/** Wordings of @tus/server's own answers: none may reach a client. */
+const TUS_SERVER_WORDS = [...Object.values(TUS_SERVER_ERRORS).map((e) => e.body.trim()), 'Tus-Resumable Required', 'Invalid ', 'Not found'];
+
+/** The one format: status below 500 (unless `serverFault`), `ERR_CODE: ` body (none for HEAD, OPTIONS, 204), Tus-Resumable. */
+function assertTusAnswer(what: string, a: { status: number; headers: Record<string, string>; body: string }, method: string, serverFault = false): void {
+  const where = `${what}: ${a.status} ${JSON.stringify(a.body.slice(0, 200))}`;
+  if (!serverFault) assert.ok(a.status < 500, where);
+  if (method === 'HEAD' || method === 'OPTIONS' || a.status === 204 || a.status < 300) {
+    if (method === 'HEAD' || a.status === 204) assert.equal(a.body, '', where);
+  } else assert.match(a.body, /^ERR_[A-Z_]+: /, where);
+  assert.equal(a.headers['tus-resumable'], '1.0.0', where);
+  for (const words of TUS_SERVER_WORDS) assert.ok(!a.body.includes(words), `${where}: @tus/server's wording "${words}"`);
+}
+
+const asAnswer = (r: RawResponse): TusAnswer => ({ status: r.status, headers: r.headers, body: r.body.toString('utf8') });
+
+/** One raw request on its own connection (closed after), for targets and headers no client would send. */
+async function raw(s: TestServer, lines: string[], body = '', head = false): Promise<TusAnswer> {
+  const conn = await openRaw(s.url);
+  conn.socket.write(`${lines.join('\r\n')}\r\nHost: ${hostOf(s)}\r\nConnection: close\r\n\r\n${body}`);
+  const res = await readResponse(conn, 5000, head);
+  conn.socket.destroy();
+  assert.ok(res, `an answer to ${lines[0]}`);
+  return asAnswer(res);
+}
+
+async function healthy(s: TestServer): Promise<void> {
+  const res = await fetch(`${s.url}/healthz`);
+  assert.equal(res.status, 200, 'the server is still up');
+}
+
+const exists = (s: TestServer, id: string) => fs.existsSync(s.store.filePath(id));
+
+/** An unfinished upload with `written` bytes of `length`. */
+async function unfinished(s: TestServer, length = 10, written = 3, headers: Record<string, string> = {}): Promise<string> {
+  const res = await tus('POST', s.endpoint, { 'Upload-Length': String(length), ...headers });
+  assert.equal(res.status, 201, res.body);
+  const url = new URL(res.headers.location!, s.endpoint).toString();
+  if (written) assert.equal((await patch(url, 0, 'x'.repeat(written), headers)).status, 204);
+  return url;
+}
+
+/** Unhandled rejections in this process (the server runs in it) while `work` runs. */
+async function noUnhandledRejection(work: () => Promise<void>): Promise<void> {
+  const seen: unknown[] = [];
+  const note = (e: unknown) => seen.push(e);
+  process.on('unhandledRejection', note);
+  try {
+    await work();
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    process.off('unhandledRejection', note);
+  }
+  assert.deepEqual(seen, [], 'no unhandled rejection');
+}
+
+async function metric(s: TestServer, name: string): Promise<number> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  assert.ok(m, `${name} in /metrics`);
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------- DELETE
+
+test('DELETE under another spelling of the id: 404 (or 400 undecodable) in our format, nothing removed', async (t) => {
+  const s = await startTestServer(t);
+  const url = await unfinished(s);
+  const id = idOf(url);
+  const spellings = [
+    `/files/${id.toUpperCase()}`, `/files/${id}/`, `/files/./${id}`, `/files/x/../${id}`, `/files/${id}/.`,
+    `/files%2F${id}`, `/files/${id}%2F`, `/files/%2e%2e/files/${id}`, `/files//${id}`, `/FILES/${id}`, `/Files/${id}`,
+    `/files/${id.slice(0, 5)}%${id.slice(5)}`, `/files/%${id}`, `/files/${id}%00`, `/files/${id};x`, `/files/%${id.charCodeAt(0).toString(16)}${id.slice(1)}`,
+  ];
+  for (const target of spellings) {
+    const a = await raw(s, [`DELETE ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0']);
+    assert.ok([404, 400].includes(a.status), `${target}: ${a.status} ${a.body}`);
+    // `/files%2F…` is no tus route: the site's JSON 404.
+    if (target.startsWith('/files%2F')) assert.match(a.body, /"ERR_NOT_FOUND"/);
+    else assertTusAnswer(`DELETE ${target}`, a, 'DELETE');
+    assert.ok(exists(s, id), `${target} removed nothing`);
+  }
+  assert.equal((await tus('HEAD', url)).status, 200);
+  await healthy(s);
+});
+
+test('DELETE with someone else\'s token, directly or through a method override: 404 and nothing removed', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  const alice = bearer(tokenFor('alice', 'upload read'));
+  const bob = bearer(tokenFor('bob', 'upload read'));
+  const url = await unfinished(s, 10, 3, alice);
+  const id = idOf(url);
+  for (const [what, answer] of [
+    ['bob DELETE', await tus('DELETE', url, bob)],
+    ['bob POST override DELETE', await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': 'DELETE' })],
+    ['bob POST override delete (lower case, spaces)', await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': ' delete ' })],
+  ] as const) {
+    assert.equal(answer.status, 404, `${what}: ${answer.body}`);
+    assert.match(answer.body, /^ERR_UPLOAD_NOT_FOUND: /, what);
+    assertTusAnswer(what, answer, 'DELETE');
+    assert.ok(exists(s, id), `${what} removed nothing`);
+  }
+  const anonymous = await tus('DELETE', url);
+  assert.equal(anonymous.status, 401, anonymous.body);
+  assertTusAnswer('anonymous DELETE', anonymous, 'DELETE');
+  assert.ok(exists(s, id));
+  // A read-only token of the owner may not delete either.
+  const readOnly = await tus('DELETE', url, bearer(tokenFor('alice', 'read')));
+  assert.equal(readOnly.status, 403, readOnly.body);
+  assertTusAnswer('read-only DELETE', readOnly, 'DELETE');
+  assert.ok(exists(s, id));
+  // The owner may, through the override as directly.
+  const own = await tus('POST', url, { ...alice, 'X-HTTP-Method-Override': 'DELETE' });
+  assert.equal(own.status, 204, own.body);
+  assert.ok(!exists(s, id));
+  await healthy(s);
+});
+
+test('DELETE announcing a body it never sends: answered at once, the lock free for the next request', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 60_000 });
+  const url = await unfinished(s);
+  const id = idOf(url);
+  const conn = await openRaw(s.url);
+  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: 1000000\r\n\r\nabc`);
+  const res = await readResponse(conn, 3000);
+  assert.ok(res);
+  assert.equal(res.status, 204, res.body.toString());
+  assert.ok(!exists(s, id));
+  // Nothing waits on that connection's body: the id is free (a HEAD answers at once, a new upload under no lock).
+  const started = Date.now();
+  assert.equal((await tus('HEAD', url)).status, 404);
+  assert.ok(Date.now() - started < 1000);
+  conn.socket.destroy();
+  // The same with a chunked body that never ends.
+  const url2 = await unfinished(s);
+  const conn2 = await openRaw(s.url);
+  conn2.socket.write(`DELETE /files/${idOf(url2)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n`);
+  const res2 = await readResponse(conn2, 3000);
+  assert.equal(res2?.status, 204);
+  conn2.socket.destroy();
+  await healthy(s);
+});
+
+test('DELETE racing a HEAD: each answers in the format, never a 500', async (t) => {
+  const s = await startTestServer(t);
+  await noUnhandledRejection(async () => {
+    for (let i = 0; i < 20; i++) {
+      const url = await unfinished(s, 10, 3);
+      const [del, head] = await Promise.all([tus('DELETE', url), tus('HEAD', url)]);
+      assert.equal(del.status, 204, del.body);
+      assert.ok([200, 404].includes(head.status), `HEAD ${head.status}`);
+      assertTusAnswer('HEAD raced', head, 'HEAD');
+      if (head.status === 200) assert.equal(head.headers['upload-offset'], '3');
+      assert.ok(!exists(s, idOf(url)));
+    }
+  });
+  await healthy(s);
+});
+
+test('DELETE of a partial racing a final that lists it: the final has all its bytes, or is refused in the format', async (t) => {
+  const s = await startTestServer(t);
+  await noUnhandledRejection(async () => {
+    for (let i = 0; i < 15; i++) {
+      const made = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
+      assert.equal(made.status, 201, made.body);
+      const partialUrl = new URL(made.headers.location!, s.endpoint).toString();
+      assert.equal((await patch(partialUrl, 0, 'abc')).status, 204);
+      const [del, final] = await Promise.all([tus('DELETE', partialUrl), tus('POST', s.endpoint, { 'Upload-Concat': `final;${partialUrl}` })]);
+      assertTusAnswer('DELETE of the partial', del, 'DELETE');
+      assertTusAnswer('final raced', final, 'POST');
+      assert.ok([204, 404].includes(del.status), `DELETE ${del.status} ${del.body}`);
+      if (final.status === 201) {
+        const finalUrl = new URL(final.headers.location!, s.endpoint).toString();
+        const head = await tus('HEAD', finalUrl);
+        assert.equal(head.headers['upload-offset'], '3');
+        assert.equal(fs.readFileSync(s.store.filePath(idOf(finalUrl)), 'utf8'), 'abc');
+      } else assert.equal(final.status, 404, final.body);
+    }
+  });
+  await healthy(s);
+});
+
+test('DELETE racing the expiry sweep: one of them removes the upload, neither throws', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 150 });
+  await noUnhandledRejection(async () => {
+    for (let i = 0; i < 10; i++) {
+      const url = await unfinished(s, 10, 3);
+      await new Promise((r) => setTimeout(r, 200));
+      const [del] = await Promise.all([tus('DELETE', url), s.store.deleteExpired()]);
+      assert.ok([204, 404, 410].includes(del.status), `${del.status} ${del.body}`);
+      assertTusAnswer('DELETE raced with the sweep', del, 'DELETE');
+      assert.ok(!exists(s, idOf(url)));
+      assert.ok(!fs.existsSync(`${s.store.filePath(idOf(url))}.json`));
+    }
+  });
+  await healthy(s);
+});
+
+test('DELETE while a PATCH is mid-body: the PATCH stops, file, info and digest state go, the owed bytes leave the ledger', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 60_000, digests: ['sha1'] });
+  const length = 1_000_000;
+  const url = await unfinished(s, length, 0);
+  const id = idOf(url);
+  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), length);
+  await noUnhandledRejection(async () => {
+    const conn = await openRaw(s.url);
+    conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(Buffer.alloc(200_000, 7));
+    const until = Date.now() + 5000;
+    while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < 100_000 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    const del = await tus('DELETE', url);
+    assert.equal(del.status, 204, del.body);
+    assert.ok(Date.now() - started < 5000, 'the PATCH gave way');
+    // The PATCH was answered (or its connection closed), and never with a 500.
+    await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
+    const got = conn.received();
+    if (got.length) {
+      const answer = parseResponse(got, true);
+      assert.ok(answer && answer.status < 500, got.toString('latin1').slice(0, 200));
+    }
+    conn.socket.destroy();
+  });
+  assert.ok(!exists(s, id), 'the file is gone');
+  assert.ok(!fs.existsSync(`${s.store.filePath(id)}.json`), 'the info file is gone');
+  assert.ok(!fs.existsSync(s.store.statePath(id)), 'the digest state is gone');
+  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), 0);
+  assert.equal((await tus('HEAD', url)).status, 404);
+  await healthy(s);
+});
+
+test('two DELETEs at once: one 204, the other 404, no unhandled rejection', async (t) => {
+  const s = await startTestServer(t);
+  await noUnhandledRejection(async () => {
+    for (let i = 0; i < 15; i++) {
+      const url = await unfinished(s, 10, i % 2 ? 3 : 0);
+      const answers = await Promise.all([tus('DELETE', url), tus('DELETE', url), tus('POST', url, { 'X-HTTP-Method-Override': 'DELETE' })]);
+      for (const a of answers) assertTusAnswer('DELETE twice', a, 'DELETE');
+      assert.deepEqual(answers.map((a) => a.status).sort(), [204, 404, 404]);
+    }
+  });
+  await healthy(s);
+});
+
+test('DELETE whose pre-terminate hook hangs past HOOKS_TIMEOUT or throws: refused in the format, upload kept, lock released', async (t) => {
+  const terminator: HookHandler = {
+    name: 'terminator',
+    events: ['pre-terminate'],
+    async invokeHook(request) {
+      const offset = request.Event.Upload.Offset;
+      if (offset === 1) await new Promise(() => undefined); // hangs forever, ignores the signal
+      if (offset === 2) throw new Error('the terminator fell over');
+      return {};
+    },
+  };
+  const s = await startTestServer(t, { hooksTimeoutMs: 300 }, { hooks: [terminator] });
+  await noUnhandledRejection(async () => {
+    for (const [written, code] of [[1, 'ERR_HOOK_TIMEOUT'], [2, 'ERR_HOOK_FAILED']] as const) {
+      const url = await unfinished(s, 10, written);
+      const del = await tus('DELETE', url);
+      assert.match(del.body, new RegExp(`^${code}: `), del.body);
+      assertTusAnswer(`DELETE with a hook ${code}`, del, 'DELETE', true);
+      assert.ok(exists(s, idOf(url)));
+      // The lock was let go: the upload goes on.
+      const started = Date.now();
+      const head = await tus('HEAD', url);
+      assert.equal(head.status, 200);
+      assert.equal((await patch(url, written, 'y')).status, 204);
+      assert.ok(Date.now() - started < 2000);
+    }
+  });
+  await healthy(s);
+});
+
+test('DELETE, then the same id made again through a pre-create hook: a new upload, nothing of the old one', async (t) => {
+  const fixedId = 'a'.repeat(32);
+  const chooser: HookHandler = {
+    name: 'chooser',
+    events: ['pre-create'],
+    async invokeHook(request) {
+      return request.Event.Upload.MetaData.name === 'fixed' ? { ChangeFileInfo: { ID: fixedId } } : {};
+    },
+  };
+  const s = await startTestServer(t, { digests: ['sha1'] }, { hooks: [chooser] });
+  const fixed = { 'Upload-Metadata': metadata({ name: 'fixed' }) };
+  const first = await tus('POST', s.endpoint, { 'Upload-Length': '10', ...fixed });
+  assert.equal(first.status, 201, first.body);
+  const url = new URL(first.headers.location!, s.endpoint).toString();
+  assert.equal(idOf(url), fixedId);
+  assert.equal((await patch(url, 0, 'old')).status, 204);
+  // While it exists, a second creation under its id must not take it over.
+  const clash = await tus('POST', s.endpoint, { 'Upload-Length': '5', ...fixed });
+  assert.match(clash.body, /^ERR_HOOK_FAILED: /, clash.body);
+  assertTusAnswer('creation under an existing id', clash, 'POST', true);
+  assert.equal((await tus('HEAD', url)).headers['upload-offset'], '3');
+  assert.equal((await tus('DELETE', url)).status, 204);
+  const again = await tus('POST', s.endpoint, { 'Upload-Length': '3', ...fixed });
+  assert.equal(again.status, 201, again.body);
+  const head = await tus('HEAD', url);
+  assert.equal(head.headers['upload-offset'], '0');
+  assert.equal(head.headers['upload-length'], '3');
+  const done = await patch(url, 0, 'new');
+  assert.ok([200, 204].includes(done.status), done.body);
+  assert.equal(fs.readFileSync(s.store.filePath(fixedId), 'utf8'), 'new');
+  await healthy(s);
+});
