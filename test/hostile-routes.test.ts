@@ -327,3 +327,122 @@ test('DELETE, then the same id made again through a pre-create hook: a new uploa
   assert.equal(fs.readFileSync(s.store.filePath(fixedId), 'utf8'), 'new');
   await healthy(s);
 });
+
+// ---------------------------------------------------------------- the one error format
+
+/** Raw creation requests: each must be answered in the format, below 500. */
+function oddCreations(): Array<[name: string, headers: string[], body?: string]> {
+  return [
+    ['metadata key with spaces', ['Upload-Length: 5', 'Upload-Metadata: a b c']],
+    ['metadata key only (empty value)', ['Upload-Length: 5', 'Upload-Metadata: name']],
+    ['metadata key and a space, empty value', ['Upload-Length: 5', 'Upload-Metadata: name ']],
+    ['metadata empty', ['Upload-Length: 5', 'Upload-Metadata: ']],
+    ['metadata only commas', ['Upload-Length: 5', 'Upload-Metadata: ,,,']],
+    ['metadata non-base64', ['Upload-Length: 5', 'Upload-Metadata: name ***']],
+    ['metadata base64 of invalid UTF-8', ['Upload-Length: 5', `Upload-Metadata: name ${Buffer.from([0xff, 0xfe]).toString('base64')}`]],
+    ['metadata non-ASCII key', ['Upload-Length: 5', 'Upload-Metadata: n\u00e4me YQ==']],
+    ['metadata 1,500 pairs (within node\'s 16 KiB of headers)', ['Upload-Length: 5', `Upload-Metadata: ${Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',')}`]],
+    ['metadata __proto__ key', ['Upload-Length: 5', 'Upload-Metadata: __proto__ YQ==,constructor YQ==']],
+    ['two Upload-Metadata headers', ['Upload-Length: 5', 'Upload-Metadata: a YQ==', 'Upload-Metadata: b YQ==']],
+    ['defer and length', ['Upload-Length: 5', 'Upload-Defer-Length: 1']],
+    ['defer 0', ['Upload-Defer-Length: 0']],
+    ['defer empty', ['Upload-Defer-Length: ']],
+    ['length negative', ['Upload-Length: -5']],
+    ['length float', ['Upload-Length: 5.0']],
+    ['length hex', ['Upload-Length: 0x10']],
+    ['length exponent', ['Upload-Length: 1e3']],
+    ['length plus', ['Upload-Length: +5']],
+    ['length empty', ['Upload-Length: ']],
+    ['length with spaces inside', ['Upload-Length: 5 5']],
+    ['length Infinity', ['Upload-Length: Infinity']],
+    ['two Upload-Length headers, same', ['Upload-Length: 5', 'Upload-Length: 5']],
+    ['two Upload-Length headers, different', ['Upload-Length: 5', 'Upload-Length: 500000']],
+    ['Upload-Offset on a creation', ['Upload-Length: 5', 'Upload-Offset: 01']],
+    ['Tus-Resumable twice', ['Upload-Length: 5', 'Tus-Resumable: 1.0.0']],
+    ['Tus-Version odd', ['Upload-Length: 5', 'Tus-Version: 0.2.0']],
+    ['Tus-Version twice', ['Upload-Length: 5', 'Tus-Version: 1.0.0', 'Tus-Version: 1.0.0']],
+    ['X-Forwarded-Proto twice', ['Upload-Length: 5', 'X-Forwarded-Proto: https', 'X-Forwarded-Proto: http']],
+    ['Upload-Concat partial twice', ['Upload-Length: 5', 'Upload-Concat: partial', 'Upload-Concat: partial']],
+    ['Upload-Concat partial with a defer', ['Upload-Defer-Length: 1', 'Upload-Concat: partial']],
+    ['Upload-Concat final; nothing', ['Upload-Concat: final;  ']],
+    ['Upload-Concat final with a dot-segment part', ['Upload-Concat: final;/files/../files/x']],
+    ['Content-Type offset+octet-stream, no body', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 0']],
+    ['body but no Content-Type', ['Upload-Length: 5', 'Content-Length: 5'], 'abcde'],
+    ['body with another Content-Type', ['Upload-Length: 5', 'Content-Type: text/plain', 'Content-Length: 5'], 'abcde'],
+    ['chunked creation-with-upload past Upload-Length', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
+    ['chunked deferred creation-with-upload past MAX_SIZE', ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
+    ['Content-Length past Upload-Length', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 10'], 'x'.repeat(10)],
+    ['Content-Length past MAX_SIZE, deferred', ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Content-Length: 5000'], 'x'.repeat(5000)],
+  ];
+}
+
+test('creations that reach @tus/server in odd ways: every answer in the format, below 500, the server up', async (t) => {
+  const s = await startTestServer(t, { maxSize: 1000 });
+  const failures: string[] = [];
+  for (const [name, headers, body] of oddCreations()) {
+    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', ...headers], body ?? '');
+    try {
+      assertTusAnswer(name, answer, 'POST');
+    } catch (e) {
+      failures.push((e as Error).message.split('\n')[0]!);
+    }
+  }
+  await healthy(s);
+  assert.deepEqual(failures, []);
+  // A chunked body past the limit is the same refusal as a Content-Length past it (StreamLimiter's error mapped).
+  for (const [name, headers, body] of oddCreations().filter(([n]) => n.startsWith('chunked'))) {
+    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', ...headers], body);
+    assert.equal(answer.status, 413, name);
+    assert.match(answer.body, /^ERR_SIZE_EXCEEDED: /, name);
+  }
+  // Headers past node's limit (16 KiB) are refused by node's HTTP parser before any route runs: 431,
+  // no request, no tus answer (left as node's); the server stays up.
+  const many = Array.from({ length: 10_000 }, (_, i) => `k${i} YQ==`).join(',');
+  for (const value of [many, `name ${Buffer.alloc(48 * 1024, 1).toString('base64')}`]) {
+    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Upload-Length: 5', `Upload-Metadata: ${value}`]);
+    assert.equal(answer.status, 431);
+  }
+  await healthy(s);
+});
+
+test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', async (t) => {
+  const s = await startTestServer(t, { maxSize: 1000 });
+  const url = await unfinished(s, 10, 3);
+  const target = new URL(url).pathname;
+  const cases: Array<[string, string[], string?]> = [
+    ['OPTIONS with a wrong Tus-Resumable', ['OPTIONS /files/ HTTP/1.1', 'Tus-Resumable: 0.0.1']],
+    ['OPTIONS with a bad Upload-Length', ['OPTIONS /files/ HTTP/1.1', 'Upload-Length: abc']],
+    ['OPTIONS preflight of a DELETE from a foreign origin', ['OPTIONS ' + target + ' HTTP/1.1', 'Origin: https://evil.example', 'Access-Control-Request-Method: DELETE', 'Access-Control-Request-Headers: tus-resumable, x-http-method-override']],
+    ['OPTIONS with Upload-Metadata garbage', ['OPTIONS /files/ HTTP/1.1', 'Upload-Metadata: ***']],
+    ['OPTIONS with Tus-Version garbage', ['OPTIONS /files/ HTTP/1.1', 'Tus-Version: x']],
+    ['OPTIONS with X-Forwarded-Proto ftp', ['OPTIONS /files/ HTTP/1.1', 'X-Forwarded-Proto: ftp']],
+    ['OPTIONS with a body', ['OPTIONS /files/ HTTP/1.1', 'Content-Length: 3'], 'abc'],
+    ['POST override OPTIONS', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: OPTIONS', 'Tus-Resumable: 1.0.0']],
+    ['POST override HEAD on the collection', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: HEAD', 'Tus-Resumable: 1.0.0']],
+    ['POST override TRACE', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: TRACE', 'Tus-Resumable: 1.0.0']],
+    ['POST override twice', ['POST ' + target + ' HTTP/1.1', 'X-HTTP-Method-Override: DELETE', 'X-HTTP-Method-Override: HEAD', 'Tus-Resumable: 1.0.0']],
+    ['HEAD with Upload-Metadata garbage', ['HEAD ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Upload-Metadata: ***']],
+    ['PATCH with Upload-Length garbage', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Length: 1e3', 'Content-Length: 1'], 'y'],
+    ['PATCH with Upload-Length on a known length', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Length: 20', 'Content-Length: 1'], 'y'],
+    ['chunked PATCH past Upload-Length', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
+    ['PATCH with two Upload-Offset headers', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Offset: 3', 'Content-Length: 1'], 'y'],
+    ['PATCH with Content-Type and parameters', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream; charset=x', 'Upload-Offset: 3', 'Content-Length: 1'], 'y'],
+    ['PATCH with a bad checksum header', ['PATCH ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 4', 'Upload-Checksum: sha1', 'Content-Length: 1'], 'y'],
+    ['DELETE with Upload-Offset garbage', ['DELETE ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Upload-Offset: x']],
+    ['GET with Range garbage', ['GET ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Range: bytes=9-1']],
+    ['unknown method', ['PROPFIND ' + target + ' HTTP/1.1', 'Tus-Resumable: 1.0.0']],
+  ];
+  const failures: string[] = [];
+  for (const [name, lines, body] of cases) {
+    const method = lines[0]!.split(' ')[0]!;
+    const answer = await raw(s, lines, body ?? '', method === 'HEAD');
+    try {
+      if (method === 'OPTIONS' && answer.status < 300) assert.equal(answer.headers['tus-resumable'], '1.0.0', name);
+      else assertTusAnswer(name, answer, method === 'POST' && /Override: (OPTIONS|HEAD)/.test(lines.join()) ? lines.find((l) => l.startsWith('X-HTTP'))!.split(': ')[1]! : method);
+    } catch (e) {
+      failures.push((e as Error).message.split('\n')[0]!);
+    }
+  }
+  await healthy(s);
+  assert.deepEqual(failures, []);
+});

@@ -75,6 +75,10 @@ export function asTusError(e: unknown): TuspassError | HookRefusal | undefined {
   if (e instanceof TuspassError || e instanceof HookRefusal) return e;
   const entry = typeof e === 'object' && e !== null ? BY_TUS_SERVER_ENTRY.get(e) : undefined;
   if (entry && entry !== ERRORS.ERR_INTERNAL) return new TuspassError(entry);
+  // StreamLimiter's error, a class @tus/utils does not export (a chunked creation-with-upload body
+  // past the upload's length or MAX_SIZE): in its words the table's ERR_MAX_SIZE_EXCEEDED, as a
+  // refusal the one a Content-Length past the same limit gets.
+  if (e instanceof Error && (e as { body?: unknown }).body === TUS_SERVER_ERRORS.ERR_MAX_SIZE_EXCEEDED.body) return new TuspassError(ERRORS.ERR_SIZE_EXCEEDED);
   return undefined;
 }
 
