@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
 import { load, SETTINGS, ConfigError } from '../server/config.ts';
 import type { HookHandler } from '../hooks/types.ts';
@@ -445,4 +446,81 @@ test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', 
   }
   await healthy(s);
   assert.deepEqual(failures, []);
+});
+
+// ---------------------------------------------------------------- hooks and settings
+
+test('a module hook\'s factory gets { log, queue, removeUpload }: no server configuration to read', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'peek.mjs');
+  fs.writeFileSync(file, `export default (context) => {
+  globalThis.__hostileRoutesContext = { keys: Object.keys(context).sort(), config: context.config, secret: JSON.stringify(context).includes('test-secret') };
+  return { 'pre-create': () => ({}) };
+};\n`);
+  const s = await startTestServer(t, { hooksModules: [file] });
+  const seen = (globalThis as { __hostileRoutesContext?: { keys: string[]; config: unknown; secret: boolean } }).__hostileRoutesContext;
+  assert.ok(seen, 'the factory ran');
+  assert.deepEqual(seen.keys, ['log', 'queue', 'removeUpload']);
+  assert.equal(seen.config, undefined);
+  assert.equal(seen.secret, false, 'no secret reachable from the context');
+  assert.match(fs.readFileSync(path.join(import.meta.dirname, '..', 'docs', 'hooks.md'), 'utf8'), /`\{ log, queue, removeUpload \}`/);
+  await healthy(s);
+});
+
+test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none posts no completion form', async (t) => {
+  const dataDir = tmpDir(t);
+  for (const [env, argv, named] of [
+    [{ HOOKS_BUILTIN: 'bogus' }, [], 'HOOKS_BUILTIN'],
+    [{ HOOKS_BUILTIN: 'complete-form,bogus' }, [], 'HOOKS_BUILTIN'],
+    [{}, ['--hooks-builtin', 'bogus'], '--hooks-builtin'],
+  ] as const) {
+    assert.throws(() => load({ DATA_DIR: dataDir, ...env }, argv), (e: unknown) => e instanceof ConfigError && e.message.includes(named) && e.message.includes('bogus'));
+  }
+  // A receiver counting the forms it is sent.
+  let forms = 0;
+  const receiver = http.createServer((req, res) => {
+    forms++;
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => receiver.close());
+  const completionUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/complete/`;
+  for (const [builtin, expected] of [['none', 0], ['complete-form', 1]] as const) {
+    const { config } = load({ DATA_DIR: tmpDir(t), HOOKS_BUILTIN: builtin });
+    forms = 0;
+    const s = await startTestServer(t, { hooksBuiltin: config.hooksBuiltin, completionUrl }, { completion: false });
+    const url = await create(s.endpoint, 3);
+    const done = await patch(url, 0, 'abc');
+    assert.ok([200, 204].includes(done.status), done.body);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(forms, expected, `HOOKS_BUILTIN=${builtin}`);
+    await s.close();
+  }
+});
+
+test('a setting given as an empty string: its default (environment), refused naming it (flag), never something else', () => {
+  const dataDir = tmpDir({ after: () => undefined } as never);
+  const base = load({ DATA_DIR: dataDir }).config;
+  const problems: string[] = [];
+  for (const s of SETTINGS) {
+    const env = s.env === 'DATA_DIR' ? { [s.env]: '' } : { DATA_DIR: dataDir, [s.env]: '' };
+    const expected = s.env === 'DATA_DIR' ? load({}).config : base;
+    try {
+      const { config } = load(env);
+      assert.equal(inspect(config[s.key], { depth: 8 }), inspect(expected[s.key], { depth: 8 }));
+    } catch (e) {
+      problems.push(`${s.env}='': ${(e as Error).message.split('\n')[0]}`);
+    }
+    // A flag given nothing is refused, whatever it would parse to: `--host=` is no address.
+    for (const argv of [[`${s.flag}=`], [s.flag, '']]) {
+      try {
+        load({ DATA_DIR: dataDir }, argv);
+        problems.push(`${argv.join(' ')}: accepted`);
+      } catch (e) {
+        if (!(e instanceof ConfigError && e.message.includes(`${s.flag}: needs a value`))) problems.push(`${argv.join(' ')}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
 });
