@@ -329,6 +329,84 @@ test('DELETE, then the same id made again through a pre-create hook: a new uploa
   await healthy(s);
 });
 
+test('DELETE with a body that holds another request: the body is a body, the next request on the connection answered once', async (t) => {
+  const s = await startTestServer(t);
+  const url = await unfinished(s);
+  const other = await unfinished(s);
+  const id = idOf(url);
+  const smuggled = `DELETE /files/${idOf(other)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\n\r\n`;
+  const conn = await openRaw(s.url);
+  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  conn.socket.write(`HEAD /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
+  await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
+  const all = conn.received();
+  const first = parseResponse(all, true);
+  assert.equal(first?.status, 204);
+  const second = parseResponse(all.subarray(first!.length), true, true);
+  assert.equal(second?.status, 404, 'the HEAD that followed');
+  assert.equal(second!.length, all.length - first!.length, 'no third answer: the body was not a request');
+  conn.socket.destroy();
+  assert.ok(!exists(s, id));
+  assert.ok(exists(s, idOf(other)), 'the upload named in the body is untouched');
+  await healthy(s);
+});
+
+test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook): the POST stops, nothing of the upload comes back', async (t) => {
+  const fixedId = 'b'.repeat(32);
+  const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
+  const s = await startTestServer(t, { networkTimeoutMs: 60_000, digests: ['sha1'] }, { hooks: [chooser] });
+  const length = 1_000_000;
+  await noUnhandledRejection(async () => {
+    const conn = await openRaw(s.url);
+    conn.socket.write(`POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(Buffer.alloc(200_000, 7));
+    const until = Date.now() + 5000;
+    while ((fs.statSync(s.store.filePath(fixedId), { throwIfNoEntry: false })?.size ?? 0) < 100_000 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const del = await tus('DELETE', `${s.endpoint}${fixedId}`);
+    assert.equal(del.status, 204, del.body);
+    // More bytes after the removal must not bring any of it back.
+    conn.socket.write(Buffer.alloc(100_000, 8));
+    await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
+    const got = conn.received();
+    if (got.length) {
+      const answer = parseResponse(got, true);
+      // @tus/server answers a creation that gave way to another request with what it had (201): the
+      // upload is gone all the same, as a resuming client learns from its HEAD (404).
+      assert.ok(answer && answer.status < 500, got.toString('latin1').slice(0, 300));
+    }
+    conn.socket.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+  });
+  assert.ok(!exists(s, fixedId), 'the file is gone');
+  assert.ok(!fs.existsSync(`${s.store.filePath(fixedId)}.json`), 'the info file is gone');
+  assert.ok(!fs.existsSync(s.store.statePath(fixedId)), 'the digest state is gone');
+  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), 0);
+  await healthy(s);
+});
+
+// The existence check of a hook-chosen id (upload-events.ts) runs before @tus/server takes the id's
+// lock: two creations that a hook gives one id at the same moment both pass it, and the second's
+// create() opens the file with 'w' (store/new-upload.ts), emptying the first. Left to the store's
+// owner: opening with 'wx' makes the second creation fail instead.
+test('two creations given one id by a hook at the same moment: one upload, never one emptied by the other', { todo: 'store/new-upload.ts opens the file with "w"; "wx" closes it' }, async (t) => {
+  const fixedId = 'c'.repeat(32);
+  const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
+  const s = await startTestServer(t, {}, { hooks: [chooser] });
+  const answers = await Promise.all([
+    tus('POST', s.endpoint, { 'Upload-Length': '3', ...PATCH_TYPE }, 'abc'),
+    tus('POST', s.endpoint, { 'Upload-Length': '5' }),
+  ]);
+  const summary = answers.map((a) => `${a.status} ${a.body}`).join(' | ');
+  // One creation made the upload; the other is refused as a creation under an existing id is.
+  const made = answers.findIndex((a) => a.status === 201);
+  assert.ok(made >= 0, summary);
+  assert.match(answers[1 - made]!.body, /^ERR_HOOK_FAILED: /, summary);
+  const head = await tus('HEAD', `${s.endpoint}${fixedId}`);
+  assert.equal(head.headers['upload-length'], made === 0 ? '3' : '5', summary);
+  assert.equal(head.headers['upload-offset'], made === 0 ? '3' : '0', summary);
+  await healthy(s);
+});
+
 // ---------------------------------------------------------------- the one error format
 
 /** Raw creation requests: each must be answered in the format, below 500. */
