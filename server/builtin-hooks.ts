@@ -26,5 +26,6 @@ export function parseBuiltins(raw: string): string[] {
   if (names.length === 1 && names[0] === 'none') return [];
   const unknown = names.filter((n) => !(BUILTIN_HOOKS as readonly string[]).includes(n));
   if (unknown.length) throw new Error(`unknown built-in hook ${unknown.join(', ')}; known: ${BUILTIN_HOOKS.join(', ')}, or none`);
-  return names;
+  // Each once: a name given twice would load the hook twice (complete-form posting every form twice).
+  return [...new Set(names)];
 }

@@ -4,6 +4,7 @@
 // hook), the one error format (requests that reach @tus/server in ways its error map might miss), the
 // hook context module hooks get, HOOKS_BUILTIN, and empty setting values. Real server, raw sockets.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +16,7 @@ import { load, SETTINGS, ConfigError } from '../server/config.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { openRaw, parseResponse, readResponse, rawExchange, type RawResponse } from './helpers/raw-http.ts';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, metadata, patch, PATCH_TYPE, tus, type TusAnswer } from './helpers/tus.ts';
 
@@ -326,6 +327,10 @@ test('DELETE, then the same id made again through a pre-create hook: a new uploa
   const done = await patch(url, 0, 'new');
   assert.ok([200, 204].includes(done.status), done.body);
   assert.equal(fs.readFileSync(s.store.filePath(fixedId), 'utf8'), 'new');
+  // The digests are of the new bytes only: the old upload's digest state went with it.
+  const [record] = await recordsWhenPresent(s.url, 1);
+  assert.equal(record?.md5, crypto.createHash('md5').update('new').digest('hex'));
+  assert.equal(record?.sha1, crypto.createHash('sha1').update('new').digest('hex'));
   await healthy(s);
 });
 
@@ -545,7 +550,7 @@ test('a module hook\'s factory gets { log, queue, removeUpload }: no server conf
   await healthy(s);
 });
 
-test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none posts no completion form', async (t) => {
+test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none posts no completion form; a name twice posts it once', async (t) => {
   const dataDir = tmpDir(t);
   for (const [env, argv, named] of [
     [{ HOOKS_BUILTIN: 'bogus' }, [], 'HOOKS_BUILTIN'],
@@ -564,7 +569,7 @@ test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none po
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   t.after(() => receiver.close());
   const completionUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/complete/`;
-  for (const [builtin, expected] of [['none', 0], ['complete-form', 1]] as const) {
+  for (const [builtin, expected] of [['none', 0], ['complete-form', 1], ['complete-form, complete-form', 1]] as const) {
     const { config } = load({ DATA_DIR: tmpDir(t), HOOKS_BUILTIN: builtin });
     forms = 0;
     const s = await startTestServer(t, { hooksBuiltin: config.hooksBuiltin, completionUrl }, { completion: false });
