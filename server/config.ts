@@ -301,7 +301,8 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   const raw = new Map<keyof Config, { text: string; source: string }>();
   for (const s of SETTINGS) {
     const v = env[s.env];
-    if (v !== undefined && v !== '') raw.set(s.key, { text: v, source: s.env });
+    // Empty or blank is unset (HOST= in a compose file): the default, never a parse of nothing.
+    if (v !== undefined && v.trim() !== '') raw.set(s.key, { text: v, source: s.env });
   }
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -316,10 +317,10 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
     const value = inline ?? (s.boolean && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--')) ? 'true' : argv[++i]);
     const earlier = raw.get(s.key);
     if (value === undefined) problems.push(`${s.flag}: needs a value`);
-    // An empty value (`--host=`, often a shell variable that was not set) is no choice: refused, as it
+    // An empty or blank value (`--host=`, often a shell variable that was not set) is no choice: refused, as it
     // would otherwise parse to something else than the default (all interfaces, the working directory,
     // every metadata key passed, no built-in hooks). In the environment, '' is unset: the default.
-    else if (value === '') problems.push(`${s.flag}: needs a value (leave the flag out for the default)`);
+    else if (value.trim() === '') problems.push(`${s.flag}: needs a value (leave the flag out for the default)`);
     else if (s.repeatable && earlier?.source === s.flag) raw.set(s.key, { text: `${earlier.text},${value}`, source: s.flag });
     else raw.set(s.key, { text: value, source: s.flag });
   }

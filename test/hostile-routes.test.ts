@@ -582,21 +582,21 @@ test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none po
   }
 });
 
-test('a setting given as an empty string: its default (environment), refused naming it (flag), never something else', () => {
+test('a setting given as an empty (or blank) string: its default (environment), refused naming it (flag), never something else', () => {
   const dataDir = tmpDir({ after: () => undefined } as never);
   const base = load({ DATA_DIR: dataDir }).config;
   const problems: string[] = [];
-  for (const s of SETTINGS) {
-    const env = s.env === 'DATA_DIR' ? { [s.env]: '' } : { DATA_DIR: dataDir, [s.env]: '' };
+  for (const s of SETTINGS) for (const empty of ['', ' ', '\t \t']) {
+    const env = s.env === 'DATA_DIR' ? { [s.env]: empty } : { DATA_DIR: dataDir, [s.env]: empty };
     const expected = s.env === 'DATA_DIR' ? load({}).config : base;
     try {
       const { config } = load(env);
       assert.equal(inspect(config[s.key], { depth: 8 }), inspect(expected[s.key], { depth: 8 }));
     } catch (e) {
-      problems.push(`${s.env}='': ${(e as Error).message.split('\n')[0]}`);
+      problems.push(`${s.env}=${JSON.stringify(empty)}: ${(e as Error).message.split('\n')[0]}`);
     }
     // A flag given nothing is refused, whatever it would parse to: `--host=` is no address.
-    for (const argv of [[`${s.flag}=`], [s.flag, '']]) {
+    for (const argv of [[`${s.flag}=${empty}`], [s.flag, empty]]) {
       try {
         load({ DATA_DIR: dataDir }, argv);
         problems.push(`${argv.join(' ')}: accepted`);
