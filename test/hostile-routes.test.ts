@@ -15,7 +15,7 @@ import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
 import { load, SETTINGS, ConfigError } from '../server/config.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
-import { openRaw, parseResponse, readResponse, rawExchange, type RawResponse } from './helpers/raw-http.ts';
+import { openRaw, parseResponse, readResponse, type RawConnection, type RawResponse } from './helpers/raw-http.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, metadata, patch, PATCH_TYPE, tus, type TusAnswer } from './helpers/tus.ts';
@@ -84,6 +84,31 @@ async function metric(s: TestServer, name: string): Promise<number> {
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   assert.ok(m, `${name} in /metrics`);
   return Number(m[1]);
+}
+
+/** Waits until the upload's file holds `bytes` (a body under way has reached the store). */
+async function untilWritten(s: TestServer, id: string, bytes: number): Promise<void> {
+  const until = Date.now() + 5000;
+  while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < bytes && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** A request cut by a DELETE was answered below 500 (@tus/server answers a creation that gave way with what it had, 201), or its connection closed. */
+async function cutAnswered(conn: RawConnection): Promise<void> {
+  await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
+  const got = conn.received();
+  if (got.length) {
+    const answer = parseResponse(got, true);
+    assert.ok(answer && answer.status < 500, got.toString('latin1').slice(0, 300));
+  }
+  conn.socket.destroy();
+}
+
+/** Nothing of the upload is left: file, info, digest state, owed bytes. */
+async function assertRemoved(s: TestServer, id: string): Promise<void> {
+  assert.ok(!exists(s, id), 'the file is gone');
+  assert.ok(!fs.existsSync(`${s.store.filePath(id)}.json`), 'the info file is gone');
+  assert.ok(!fs.existsSync(s.store.statePath(id)), 'the digest state is gone');
+  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), 0);
 }
 
 // ---------------------------------------------------------------- DELETE
@@ -231,25 +256,14 @@ test('DELETE while a PATCH is mid-body: the PATCH stops, file, info and digest s
     const conn = await openRaw(s.url);
     conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
     conn.socket.write(Buffer.alloc(200_000, 7));
-    const until = Date.now() + 5000;
-    while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < 100_000 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await untilWritten(s, id, 100_000);
     const started = Date.now();
     const del = await tus('DELETE', url);
     assert.equal(del.status, 204, del.body);
     assert.ok(Date.now() - started < 5000, 'the PATCH gave way');
-    // The PATCH was answered (or its connection closed), and never with a 500.
-    await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
-    const got = conn.received();
-    if (got.length) {
-      const answer = parseResponse(got, true);
-      assert.ok(answer && answer.status < 500, got.toString('latin1').slice(0, 200));
-    }
-    conn.socket.destroy();
+    await cutAnswered(conn);
   });
-  assert.ok(!exists(s, id), 'the file is gone');
-  assert.ok(!fs.existsSync(`${s.store.filePath(id)}.json`), 'the info file is gone');
-  assert.ok(!fs.existsSync(s.store.statePath(id)), 'the digest state is gone');
-  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), 0);
+  await assertRemoved(s, id);
   assert.equal((await tus('HEAD', url)).status, 404);
   await healthy(s);
 });
@@ -365,27 +379,15 @@ test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook)
     const conn = await openRaw(s.url);
     conn.socket.write(`POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
     conn.socket.write(Buffer.alloc(200_000, 7));
-    const until = Date.now() + 5000;
-    while ((fs.statSync(s.store.filePath(fixedId), { throwIfNoEntry: false })?.size ?? 0) < 100_000 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await untilWritten(s, fixedId, 100_000);
     const del = await tus('DELETE', `${s.endpoint}${fixedId}`);
     assert.equal(del.status, 204, del.body);
     // More bytes after the removal must not bring any of it back.
     conn.socket.write(Buffer.alloc(100_000, 8));
-    await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
-    const got = conn.received();
-    if (got.length) {
-      const answer = parseResponse(got, true);
-      // @tus/server answers a creation that gave way to another request with what it had (201): the
-      // upload is gone all the same, as a resuming client learns from its HEAD (404).
-      assert.ok(answer && answer.status < 500, got.toString('latin1').slice(0, 300));
-    }
-    conn.socket.destroy();
+    await cutAnswered(conn);
     await new Promise((r) => setTimeout(r, 200));
   });
-  assert.ok(!exists(s, fixedId), 'the file is gone');
-  assert.ok(!fs.existsSync(`${s.store.filePath(fixedId)}.json`), 'the info file is gone');
-  assert.ok(!fs.existsSync(s.store.statePath(fixedId)), 'the digest state is gone');
-  assert.equal(await metric(s, 'tuspass_store_owed_bytes'), 0);
+  await assertRemoved(s, fixedId);
   await healthy(s);
 });
 
