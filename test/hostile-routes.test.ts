@@ -491,6 +491,40 @@ test('creations that reach @tus/server in odd ways: every answer in the format, 
   await healthy(s);
 });
 
+test('final concatenations (tuspass\'s own handler) with odd headers: in the format, below 500, nothing made of refused ones', async (t) => {
+  const s = await startTestServer(t, { maxSize: 1000 });
+  const partial = async () => {
+    const made = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
+    const part = new URL(made.headers.location!, s.endpoint).pathname;
+    assert.equal((await patch(new URL(part, s.endpoint).toString(), 0, 'abc')).status, 204);
+    return part;
+  };
+  const cases: Array<[string, string[]]> = [
+    ['metadata non-base64', ['Upload-Metadata: name ***']],
+    ['metadata repeated key', ['Upload-Metadata: a YQ==,a YQ==']],
+    ['with Upload-Defer-Length', ['Upload-Defer-Length: 1']],
+    ['with Upload-Length', ['Upload-Length: 3']],
+    ['Tus-Version garbage', ['Tus-Version: 9']],
+    ['X-Forwarded-Proto ftp', ['X-Forwarded-Proto: ftp']],
+    ['with Upload-Offset', ['Upload-Offset: 0']],
+    ['with a body', ['Content-Type: application/offset+octet-stream', 'Content-Length: 3']],
+  ];
+  const failures: string[] = [];
+  for (const [name, headers] of cases) {
+    const part = await partial();
+    const before = fs.readdirSync(s.config.storeDir).length;
+    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', `Upload-Concat: final;${part}`, ...headers], headers.some((h) => h.startsWith('Content-Length')) ? 'xyz' : '');
+    try {
+      assertTusAnswer(`final ${name}`, answer, 'POST');
+      if (answer.status !== 201) assert.equal(fs.readdirSync(s.config.storeDir).length, before, `final ${name}: nothing made`);
+    } catch (e) {
+      failures.push((e as Error).message.split('\n')[0]!);
+    }
+  }
+  await healthy(s);
+  assert.deepEqual(failures, []);
+});
+
 test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   const url = await unfinished(s, 10, 3);
