@@ -643,3 +643,19 @@ test('a setting given as an empty (or blank) string: its default (environment), 
   }
   assert.deepEqual(problems, []);
 });
+
+test('a page on another origin cannot get a DELETE or an overriding POST past its preflight (CORS_ORIGINS unset)', async (t) => {
+  const s = await startTestServer(t);
+  const url = await unfinished(s);
+  const target = new URL(url).pathname;
+  for (const [method, headers] of [['DELETE', 'tus-resumable'], ['POST', 'tus-resumable, x-http-method-override']]) {
+    const answer = await raw(s, [`OPTIONS ${target} HTTP/1.1`, 'Origin: https://evil.example', `Access-Control-Request-Method: ${method}`, `Access-Control-Request-Headers: ${headers}`]);
+    assert.ok(answer.status < 500, `${answer.status}`);
+    const allowed = answer.headers['access-control-allow-origin'];
+    assert.ok(allowed === undefined || (allowed !== '*' && allowed !== 'https://evil.example'), `${method} preflight allowed ${allowed}`);
+  }
+  // Without a preflight a form can only send a simple request: no Tus-Resumable, so nothing is done.
+  const simple = await raw(s, [`POST ${target} HTTP/1.1`, 'Origin: https://evil.example', 'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 0']);
+  assert.notEqual(simple.status, 204);
+  assert.ok(exists(s, idOf(url)));
+});
