@@ -98,3 +98,15 @@ test('ids that would lead outside the store are not found', async (t) => {
   const store = new DigestFileStore({ directory: tmpDir(t), algorithms: ['md5'] });
   assert.throws(() => store.filePath('../escape'), { status_code: 404 });
 });
+
+test('a creation under the id of an existing upload is refused and leaves that upload whole (file, info, owed bytes)', async (t) => {
+  const dir = tmpDir(t);
+  const store = new DigestFileStore({ directory: dir, algorithms: ['md5'] });
+  await newUpload(store, 'taken', 10);
+  await store.write(Readable.from([Buffer.from('abc')]), 'taken', 0);
+  const owed = store.space.owed;
+  await assert.rejects(newUpload(store, 'taken', 99), { code: 'ERR_HOOK_FAILED' });
+  assert.equal(fs.readFileSync(store.filePath('taken'), 'utf8'), 'abc');
+  assert.equal((await store.getUpload('taken')).size, 10);
+  assert.equal(store.space.owed, owed, 'still owed the 7 bytes the first upload awaits');
+});

@@ -32,9 +32,10 @@ import { concatenateParts } from './store/concatenate.ts';
 import { removeExpired } from './store/expired-uploads.ts';
 import { fullDiskAnswer } from './store/full-disk.ts';
 import { InfoStore } from './store/info-store.ts';
-import { createUploadFiles } from './store/new-upload.ts';
+import { createUploadFiles, idTaken, isIdTaken } from './store/new-upload.ts';
 import { awaitingCompletion } from './store/start-pass.ts';
 import { StorePaths } from './store/store-paths.ts';
+import { readStored } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
@@ -151,6 +152,12 @@ export class DigestFileStore extends FileStore {
       await createUploadFiles(this.paths.dir, file, this.fileMode, () => this.configstore.set(upload.id, stored));
     } catch (e) {
       this.space.forget(upload.id);
+      if (isIdTaken(e)) {
+        // The other creation's upload, owed again as the disk has it (this one's owe replaced it).
+        const { info, file: onDisk } = await readStored(upload.id, this.info, this.paths);
+        if (info?.size !== undefined && onDisk) this.space.owe(upload.id, info.size, onDisk.size);
+        throw idTaken(upload.id);
+      }
       throw fullDiskAnswer(this.space, e, `creating upload ${upload.id}`);
     }
     upload.storage = { type: 'file', path: file };
