@@ -54,6 +54,8 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one Redis. */
   redisPrefix?: string;
+  /** How often the expiry sweep runs (default a quarter of EXPIRE_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
+  expirySweepMs?: number;
 }
 
 export interface RunningTuspass {
@@ -208,7 +210,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   sessions.restore(await sessionStates.load());
   const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, log });
   const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
-  const stopSweep = startExpirySweep(store, Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
+  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before.
   // An open resumable session's file may be full length with gaps in it: not finished.

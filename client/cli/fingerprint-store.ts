@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { PreviousUpload, UrlStorage } from 'tus-js-client';
+import { writeAtomicallySync } from '../../core/file-modes.ts';
 
 export const FINGERPRINTS_ENV = 'TUSPASS_FINGERPRINTS';
 
@@ -79,8 +80,7 @@ export class JsonFileUrlStorage implements UrlStorage {
     const entries = this.read();
     change(entries);
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
+    // A temporary file of this process's own: two pushes at once never write into one.
+    writeAtomicallySync(this.file, `${JSON.stringify(entries, null, 2)}\n`, 0o600, `${this.file}.${process.pid}.tmp`);
   }
 }
