@@ -392,10 +392,9 @@ test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook)
 });
 
 // The existence check of a hook-chosen id (upload-events.ts) runs before @tus/server takes the id's
-// lock: two creations that a hook gives one id at the same moment both pass it, and the second's
-// create() opens the file with 'w' (store/new-upload.ts), emptying the first. Left to the store's
-// owner: opening with 'wx' makes the second creation fail instead.
-test('two creations given one id by a hook at the same moment: one upload, never one emptied by the other', { todo: 'store/new-upload.ts opens the file with "w"; "wx" closes it' }, async (t) => {
+// lock: two creations that a hook gives one id at the same moment both pass it; the store's create()
+// opening the file with 'wx' (store/new-upload.ts) refuses the second.
+test('two creations given one id by a hook at the same moment: one upload, never one emptied by the other', async (t) => {
   const fixedId = 'c'.repeat(32);
   const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
   const s = await startTestServer(t, {}, { hooks: [chooser] });
