@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { HookRequest } from '../hooks/types.ts';
+import type { HookHandler, HookRequest } from '../hooks/types.ts';
 import { md5, patternBytes, writeTestFile } from './helpers/files.ts';
 import { startHookReceiver } from './helpers/hook-receiver.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { curl, startCaptureApp, storeFiles } from './helpers/multipart.ts';
 import { startTestServer } from './helpers/server.ts';
+import { tus } from './helpers/tus.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 /** A command hook for post-finish that saves each payload as one JSON file in `out`. */
@@ -171,4 +172,41 @@ test('resumable: pre-create once when a session starts (may refuse: nothing stor
   assert.equal(fin!.Event.Upload.Digests?.md5, md5(bytes));
   assert.equal(fin!.Event.Upload.MetaData.filename, 'seg.bin');
   assert.equal(ofType(receiver.received, 'post-create').length, 1);
+});
+
+test('multipart: a part a pre-create hook gives the id of a tus upload created at the same moment is refused, and that upload is kept', async (t) => {
+  // Both creations are held in the hook until both have asked, so both pass the existence check
+  // before either creates: the store's exclusive open decides, and the loser must not remove the winner.
+  const fixedId = 'd'.repeat(32);
+  let waiting: Array<() => void> = [];
+  const barrier: HookHandler = {
+    name: 'barrier',
+    events: ['pre-create'],
+    async invokeHook() {
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length === 2) for (const go of waiting.splice(0)) go();
+      });
+      return { ChangeFileInfo: { ID: fixedId } };
+    },
+  };
+  const s = await startTestServer(t, {}, { hooks: [barrier] });
+  const file = writeTestFile(tmpDir(t), 'part.bin', 2048);
+  const [multipart, creation] = await Promise.all([
+    curl(['-F', `file1=@${file.path}`, `${s.url}/upload`]),
+    tus('POST', s.endpoint, { 'Upload-Length': '5' }),
+  ]);
+  waiting = [];
+  const summary = `multipart ${multipart.status} ${multipart.body} | tus ${creation.status} ${creation.body}`;
+  const head = await tus('HEAD', `${s.endpoint}${fixedId}`);
+  assert.equal(head.status, 200, `the upload under the id survives: ${summary}`);
+  if (creation.status === 201) {
+    assert.equal(multipart.status, 500, summary);
+    assert.match(multipart.body, /ERR_HOOK_FAILED/, summary);
+    assert.equal(head.headers['upload-length'], '5', summary);
+    assert.equal(head.headers['upload-offset'], '0', summary);
+  } else {
+    assert.match(creation.body, /^ERR_HOOK_FAILED: /, summary);
+    assert.equal(head.headers['upload-offset'], '2048', summary);
+  }
 });

@@ -50,8 +50,10 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
   }
   const id = upload.id;
   if (owner) store.announceOwner(id, owner);
-  created.push(upload);
+  // Listed for the request's cleanup only once it is this request's: a creation refused because a
+  // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
   await store.create(upload);
+  created.push(upload);
   hooks?.hooks.created(hooks.req, upload);
   const result = await store.append(source, id, 0, { limit });
   bytesReceived.inc(result.offset);
