@@ -66,6 +66,10 @@ export const ERRORS = table({
   ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'a page on another origin may not post here; list it in CORS_ORIGINS' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
+  // Refused by node's HTTP parser before any route (server/client-errors.ts).
+  ERR_REQUEST_MALFORMED: { status: 400, message: 'the request is not valid HTTP/1.1 (request line or a header malformed)' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than 16 KiB (Upload-Metadata counts): send less metadata' },
+  ERR_HEADERS_TIMEOUT: { status: 408, message: 'the request headers did not arrive within NETWORK_TIMEOUT' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the Range asked for lies outside the file' },
   ERR_PRECONDITION_FAILED: { status: 412, message: 'a condition of the request (If-Match, If-Unmodified-Since) does not hold' },
   // Authentication (server/auth/): bearer JWTs, scopes, ownership.

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { answerClientErrors } from './client-errors.ts';
 
 /** Why a body is cut: it went idle (NETWORK_TIMEOUT), or the server is stopping (SHUTDOWN_TIMEOUT passed). */
 export type BodyCut = 'idle' | 'shutdown';
@@ -45,6 +46,7 @@ export function createHttpServer(app: http.RequestListener, timeoutMs: number, l
   server.headersTimeout = timeoutMs;
   server.keepAliveTimeout = Math.min(server.keepAliveTimeout, timeoutMs);
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => watch(req, res, timeoutMs, log));
+  answerClientErrors(server, log);
   trackRequests(server);
   return server;
 }

@@ -480,12 +480,20 @@ test('creations that reach @tus/server in odd ways: every answer in the format, 
     assert.equal(answer.status, 413, name);
     assert.match(answer.body, /^ERR_SIZE_EXCEEDED: /, name);
   }
-  // Headers past node's limit (16 KiB) are refused by node's HTTP parser before any route runs: 431,
-  // no request, no tus answer (left as node's); the server stays up.
+  // Headers past node's limit (16 KiB) are refused by node's HTTP parser before any route runs,
+  // answered from the table all the same (server/client-errors.ts); the server stays up.
   const many = Array.from({ length: 10_000 }, (_, i) => `k${i} YQ==`).join(',');
   for (const value of [many, `name ${Buffer.alloc(48 * 1024, 1).toString('base64')}`]) {
     const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Upload-Length: 5', `Upload-Metadata: ${value}`]);
     assert.equal(answer.status, 431);
+    assert.match(answer.body, /^ERR_HEADERS_TOO_LARGE: /);
+    assert.equal(answer.headers['tus-resumable'], '1.0.0');
+  }
+  // A request node cannot parse at all: 400 in the same form.
+  for (const lines of [['PATCH /files/x HTTP/1.1', 'Bad Header Line'], ['GARBAGE', 'Host: x'], ['POST /files/ HTTP/1.1', 'Content-Length: 1', 'Content-Length: 2']]) {
+    const answer = await raw(s, lines);
+    assert.equal(answer.status, 400, lines.join(' | '));
+    assert.match(answer.body, /^ERR_REQUEST_MALFORMED: /, lines.join(' | '));
   }
   await healthy(s);
 });

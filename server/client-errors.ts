@@ -1,0 +1,41 @@
+// Requests node's HTTP parser refuses before any route runs — headers past its limit (16 KiB), a
+// malformed request line or header, headers slower than NETWORK_TIMEOUT — get node's own answer by
+// default: a bare status line, no code, no Tus-Resumable. They are answered here from the error
+// table instead. The route is unknown before the request is parsed, so the answer takes the tus
+// routes' form (`ERR_CODE: message`, Tus-Resumable): tus clients are the ones whose requests carry
+// large headers (Upload-Metadata), and the code reads the same in any client.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ERRORS, type ErrorEntry } from '../core/errors.ts';
+import type { Log } from '../core/logger.ts';
+import { countTusError } from './metrics.ts';
+import { TUS_VERSION } from './upload/tus-headers.ts';
+
+/** node's parser and timeout error codes, by what they mean to the client. */
+const BY_NODE_CODE: Record<string, ErrorEntry> = {
+  HPE_HEADER_OVERFLOW: ERRORS.ERR_HEADERS_TOO_LARGE,
+  ERR_HTTP_REQUEST_TIMEOUT: ERRORS.ERR_HEADERS_TIMEOUT,
+};
+
+/** Answers the requests `server`'s parser refuses in the one error format (node's 'clientError'). */
+export function answerClientErrors(server: http.Server, log: Log): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Nothing to answer on a connection the client already dropped, or one whose answer has begun
+    // (node's own handler makes the same checks).
+    const answering = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) return void socket.destroy();
+    const entry = BY_NODE_CODE[err.code ?? ''] ?? ERRORS.ERR_REQUEST_MALFORMED;
+    const body = `${entry.code}: ${entry.message}\n`;
+    socket.end(
+      `HTTP/1.1 ${entry.status} ${http.STATUS_CODES[entry.status]}\r\n` +
+        `Tus-Resumable: ${TUS_VERSION}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    countTusError(entry.status, entry.code);
+    log(`refused a request node could not parse: ${entry.status} ${entry.code} (${err.code ?? err.message})`, {
+      event: 'request.refused',
+      status: entry.status,
+      code: entry.code,
+    });
+  });
+}
