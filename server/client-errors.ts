@@ -25,7 +25,9 @@ export function answerClientErrors(server: http.Server, log: Log): void {
     const answering = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) return void socket.destroy();
     const entry = BY_NODE_CODE[err.code ?? ''] ?? ERRORS.ERR_REQUEST_MALFORMED;
-    const body = `${entry.code}: ${entry.message}\n`;
+    // An answer to HEAD has no body, whatever its status (a client reads none and would take the
+    // body's bytes for the next answer).
+    const body = failedOnHead(err) ? '' : `${entry.code}: ${entry.message}\n`;
     socket.end(
       `HTTP/1.1 ${entry.status} ${http.STATUS_CODES[entry.status]}\r\n` +
         `Tus-Resumable: ${TUS_VERSION}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -38,4 +40,20 @@ export function answerClientErrors(server: http.Server, log: Log): void {
       code: entry.code,
     });
   });
+}
+
+/** The last request line node's parser met before it failed: `METHOD target HTTP/1.x`. */
+const REQUEST_LINE = /([A-Z]+) [^ \r\n]+ HTTP\/1\.\d\r?\n/g;
+
+/**
+ * Whether the request node failed on is a HEAD: the last request line in the bytes parsed before the
+ * failure (node hands them over as rawPacket and bytesParsed). Unknown is not HEAD.
+ */
+function failedOnHead(err: Error & { rawPacket?: Buffer; bytesParsed?: number }): boolean {
+  const raw = err.rawPacket;
+  if (!Buffer.isBuffer(raw)) return false;
+  const text = raw.subarray(0, Math.min(raw.length, (err.bytesParsed ?? raw.length) + 1)).toString('latin1');
+  let method: string | undefined;
+  for (const line of text.matchAll(REQUEST_LINE)) method = line[1];
+  return method === 'HEAD';
 }
