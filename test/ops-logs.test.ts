@@ -172,3 +172,43 @@ test('scrubbing: tokens in free-text lines are replaced', async () => {
   assert.equal(scrub('Tuspass-Signature: t=1,v2=abcdef'), 'Tuspass-Signature: [redacted]');
   assert.equal(pathForLog('/files/abc?token=x#y'), '/files/abc');
 });
+
+test('JSON lines to a closed stderr pipe: the process still exits at once, and with its pipe open none of its lines is lost', async () => {
+  // Lines logged in one turn and then process.exit: they are written by the exit handler. With the
+  // reader gone (a log collector that died) that write fails with EPIPE, and must end logging, not
+  // retry for ever (as sonic-boom's flushSync does, core/logger.ts).
+  const script = `
+    const { createLog } = await import(${JSON.stringify(path.resolve('core/logger.ts'))});
+    const log = createLog({ format: 'json', level: 'info' });
+    process.stdin.once('data', () => {
+      for (let i = 0; i < 20000; i++) log('line ' + i, { event: 'test.line', upload_id: 'u' + i, token: 'never-logged' });
+      process.exit(0);
+    });
+    process.stdout.write('ready\\n');`;
+  const run = (closeEarly: boolean) =>
+    new Promise<{ code: number | null; lines: string[]; ms: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      let err = '';
+      let started = 0;
+      child.stderr!.on('data', (c) => (err += c));
+      child.stdout!.once('data', () => {
+        if (closeEarly) child.stderr!.destroy();
+        started = Date.now();
+        child.stdin!.write('go\n');
+      });
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(killer);
+        resolve({ code, lines: err.split('\n').filter(Boolean), ms: Date.now() - started });
+      });
+    });
+  const closed = await run(true);
+  assert.equal(closed.code, 0, `exited by itself, not killed after 20 s (${closed.ms} ms)`);
+  const open = await run(false);
+  assert.equal(open.code, 0);
+  assert.equal(open.lines.length, 20000, 'every line written before the exit');
+  const last = JSON.parse(open.lines.at(-1)!) as Record<string, unknown>;
+  assert.equal(last.msg, 'line 19999');
+  assert.equal(last.token, '[redacted]');
+});
