@@ -2,6 +2,9 @@
 // multipart completion, admission, /metrics and /readyz): one interface, two engines. NoticeQueue
 // (hooks/queue.ts) keeps each notice as a file in DATA_DIR/queue, one instance's; PgNoticeQueue
 // (hooks/pg-queue.ts) keeps them as rows in PostgreSQL (DATABASE_URL) that any instance delivers.
+/** A notice id: also its file's name in the queue directory (`<id>.json`), so no path separator may pass. */
+export const NOTICE_ID = /^[A-Za-z0-9_.-]+$/;
+
 export interface Notice<T = unknown> {
   id: string;
   kind: string;

@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Log, LogFields } from '../core/logger.ts';
 import { PRIVATE_MODES, writeAtomically, type FileModes } from '../core/file-modes.ts';
-import { deliverNotice, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
+import { deliverNotice, NOTICE_ID, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
 
 export interface QueueOptions {
   dir: string;
@@ -297,7 +297,7 @@ export class NoticeQueue implements Notices {
   }
 
   private file(id: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new Error(`queue: invalid notice id ${JSON.stringify(id)}`);
+    if (!NOTICE_ID.test(id)) throw new Error(`queue: invalid notice id ${JSON.stringify(id)}`);
     return path.join(this.options.dir, `${id}.json`);
   }
 

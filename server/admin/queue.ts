@@ -6,11 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PRIVATE_MODES, writeAtomicallySync } from '../../core/file-modes.ts';
 import { DROP_MARK, RETRY_MARK } from '../../hooks/queue.ts';
-import type { Notice } from '../../hooks/notices.ts';
+import { NOTICE_ID, type Notice } from '../../hooks/notices.ts';
 import { describe, printNotices, rowOf, type NoticeRow } from './notice-rows.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, UsageError } from './output.ts';
 
-const ID = /^[A-Za-z0-9_.-]+$/;
 
 const queueDir = (dataDir: string) => path.join(dataDir, 'queue');
 
@@ -40,7 +39,7 @@ export function listNotices(dataDir: string): NoticeRow[] {
 }
 
 function noticeFile(dataDir: string, id: string | undefined): string {
-  if (!id || !ID.test(id)) throw new UsageError(`expected a notice id (letters, digits, _ . -), got ${JSON.stringify(id ?? '')}`);
+  if (!id || !NOTICE_ID.test(id)) throw new UsageError(`expected a notice id (letters, digits, _ . -), got ${JSON.stringify(id ?? '')}`);
   return path.join(queueDir(dataDir), `${id}.json`);
 }
 
