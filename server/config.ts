@@ -15,7 +15,6 @@ import { DEFAULT_TOLERANCE_MS } from '../core/signature.ts';
 import { DIGEST_NAMES, type DigestName } from '../core/wire.ts';
 
 /** A digest DIGESTS may name: the names on the wire (core/wire.ts). */
-export type DigestAlgorithm = DigestName;
 
 /** The settings as loaded; each one's default is its entry's in SETTINGS. */
 export interface Config {
@@ -42,7 +41,7 @@ export interface Config {
   /** HMAC-SHA256 key that signs completion forms. */
   completionSecret: string | undefined;
   /** Digests computed on the way in besides md5 and size, and put into the form. */
-  digests: readonly DigestAlgorithm[];
+  digests: readonly DigestName[];
   /** Upload metadata keys copied into the form as they are. */
   passFields: RegExp;
   /** Completion statuses after which the uploaded file is deleted. */
@@ -177,11 +176,11 @@ const oneOf = <T extends string>(allowed: readonly T[]) => (raw: string): T => {
   return v as T;
 };
 
-const digestList = (raw: string): DigestAlgorithm[] => {
+const digestList = (raw: string): DigestName[] => {
   const names = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   const unknown = names.filter((n) => !(DIGEST_NAMES as readonly string[]).includes(n));
   if (unknown.length) throw new Error(`unknown digest ${unknown.join(', ')}; known: ${DIGEST_NAMES.join(', ')}`);
-  return [...new Set(names)] as DigestAlgorithm[];
+  return [...new Set(names)] as DigestName[];
 };
 
 const regex = (raw: string): RegExp => {

@@ -3,12 +3,10 @@
 // state is saved beside the upload after every PATCH, so a resumed upload — even after a server
 // restart — continues hashing where it stopped instead of re-reading.
 import fs from 'node:fs/promises';
-import type { DigestAlgorithm } from '../config.ts';
+import type { DigestName, Digests } from '../../core/wire.ts';
 import { writeAtomically } from '../../core/file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
-export type DigestName = 'md5' | DigestAlgorithm;
-export type Digests = Partial<Record<DigestName, string>> & { md5: string; size: number };
 
 interface SavedState {
   version: 1;

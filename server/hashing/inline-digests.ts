@@ -5,7 +5,8 @@
 // when the upload stops short, it is dropped and the next PATCH hashes the bytes so far from the file
 // (at most INLINE_MAX_BYTES) on the hashing thread, as after a crash.
 import crypto from 'node:crypto';
-import type { DigestName, Digests, RunningDigests } from './digest-state.ts';
+import type { DigestName, Digests } from '../../core/wire.ts';
+import type { RunningDigests } from './digest-state.ts';
 
 /** Uploads up to this length are hashed here when their first bytes arrive. */
 export const INLINE_MAX_BYTES = 256 * 1024;

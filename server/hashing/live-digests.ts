@@ -2,7 +2,8 @@
 // to get the state that covers an upload's first `offset` bytes: from memory, from its saved file
 // (caught up from the upload's bytes when behind), or fresh.
 import fsp from 'node:fs/promises';
-import { DigestState, type DigestName, type RunningDigests } from './digest-state.ts';
+import type { DigestName } from '../../core/wire.ts';
+import { DigestState, type RunningDigests } from './digest-state.ts';
 import { canHashInline, InlineDigests } from './inline-digests.ts';
 import { readChunks } from './read-chunks.ts';
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
-import type { DigestName, Digests } from '../hashing/digest-state.ts';
+import type { DigestName, Digests } from '../../core/wire.ts';
 import { LiveDigests } from '../hashing/live-digests.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';

@@ -3,7 +3,7 @@
 // the tus path's form (server/complete-form: contract version 2, same headers, same queueing when the
 // app is down, CLEANUP_STATUSES removing the request's files).
 import type { DigestFileStore } from '../digest-store.ts';
-import type { Digests } from '../../hashing/digest-state.ts';
+import type { Digests } from '../../../core/wire.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
