@@ -3,7 +3,7 @@
 // another. Real PostgreSQL; each test its own database.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { PgNoticeQueue } from '../hooks/pg-queue.ts';
 import type { Notice } from '../hooks/notices.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
@@ -27,6 +27,27 @@ async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, timeoutMs
 }
 
 
+/**
+ * The completion service comes back on `port` and B starts on the same store and database: B
+ * delivers the queued form of `url`, the row leaves the queue, and one record stays (nothing
+ * delivers it twice).
+ */
+async function serviceBackThenBDelivers(t: TestContext, db: string, storeDir: string, port: number, url: string, body: Buffer): Promise<void> {
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
+  t.after(() => service.close());
+  const completionUrl = `http://127.0.0.1:${port}/complete/`;
+  const b = await startTestServer(t, { databaseUrl: db, storeDir, completionUrl, minFreeSpace: 0, retryMinMs: 200, retryMaxMs: 500 }, { completion: false });
+  const records = await until(() => query<{ md5: string; upload_id: string }>(db, 'SELECT md5, upload_id FROM uploads'), (rows) => rows.length > 0);
+  assert.deepEqual(records.map((x) => x.md5), [md5(body)]);
+  assert.equal(records[0]!.upload_id, new URL(url).pathname.split('/').pop());
+  assert.deepEqual(await until(() => query(db, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'delivered, removed');
+  assert.equal(await b.queue.drained(5000), true);
+  // Still one record a while later.
+  await new Promise((res) => setTimeout(res, 600));
+  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1, 'exactly one record');
+}
+
+
 test('a notice queued by A while the completion service is down, A stopped, the service back: B delivers it, exactly one record', async (t) => {
   const db = await pgDatabase(t);
   const storeDir = tmpDir(t);
@@ -45,17 +66,7 @@ test('a notice queued by A while the completion service is down, A stopped, the 
   const stillThere = await query<{ id: string; attempts: number }>(db, 'SELECT id, attempts FROM notices');
   assert.deepEqual(stillThere.map((n) => n.id), [queued[0]!.id], 'A stopped: the notice stays in the database under its id');
 
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
-  t.after(() => service.close());
-  const b = await startTestServer(t, common, { completion: false });
-  const records = await until(() => query<{ md5: string; upload_id: string }>(db, 'SELECT md5, upload_id FROM uploads'), (rows) => rows.length > 0);
-  assert.deepEqual(records.map((x) => x.md5), [md5(body)]);
-  assert.equal(records[0]!.upload_id, new URL(url).pathname.split('/').pop());
-  assert.deepEqual(await until(() => query(db, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'delivered, removed');
-  assert.equal(await b.queue.drained(5000), true);
-  // Still one record a while later (nothing delivers it twice).
-  await new Promise((res) => setTimeout(res, 600));
-  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1);
+  await serviceBackThenBDelivers(t, db, storeDir, port, url, body);
 });
 
 test('a notice queued by A (a real process) while the completion service is down, A killed with SIGKILL, the service back: B delivers it, exactly one record', async (t) => {
@@ -105,16 +116,7 @@ test('a notice queued by A (a real process) while the completion service is down
   const stillThere = await query<{ id: string }>(db, 'SELECT id FROM notices');
   assert.deepEqual(stillThere.map((n) => n.id), [queued[0]!.id], 'A killed: the notice stays in the database under its id');
 
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789', databaseUrl: db }), { log: () => {} });
-  t.after(() => service.close());
-  const b = await startTestServer(t, { databaseUrl: db, storeDir, completionUrl, minFreeSpace: 0, retryMinMs: 200, retryMaxMs: 500 }, { completion: false });
-  const records = await until(() => query<{ md5: string; upload_id: string }>(db, 'SELECT md5, upload_id FROM uploads'), (rows) => rows.length > 0);
-  assert.deepEqual(records.map((x) => x.md5), [md5(body)]);
-  assert.equal(records[0]!.upload_id, new URL(url).pathname.split('/').pop());
-  assert.deepEqual(await until(() => query(db, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'delivered, removed');
-  assert.equal(await b.queue.drained(5000), true);
-  await new Promise((res) => setTimeout(res, 600));
-  assert.equal((await query(db, 'SELECT id FROM uploads')).length, 1, 'exactly one record');
+  await serviceBackThenBDelivers(t, db, storeDir, port, url, body);
 });
 
 test('two instances claiming one queue: every notice delivered once, with its id; failures back off and keep the id', async (t) => {
