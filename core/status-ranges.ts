@@ -1,4 +1,6 @@
 // Status ranges such as "400-501,505-599", used to decide which completion answers delete an upload.
+import { parseList } from './parse.ts';
+
 export interface StatusRanges {
   readonly text: string;
   has(status: number): boolean;
@@ -6,7 +8,7 @@ export interface StatusRanges {
 
 export function parseStatusRanges(text: string): StatusRanges {
   const ranges: Array<[number, number]> = [];
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of parseList(text)) {
     const m = /^(\d{3})(?:-(\d{3}))?$/.exec(part);
     if (!m) throw new Error(`"${part}" is not a status or a range like 400-499`);
     const lo = Number(m[1]);

@@ -1,6 +1,7 @@
 // The hook contract. Payload and answer follow tusd v2's hook format field for field, so that a hook
 // written for tusd runs on tuspass unchanged; tuspass adds `Digests` to the upload.
 // Described for hook authors in docs/hooks.md; re-exported from hooks/index.ts.
+import { parseList } from '../core/parse.ts';
 import type { Digests } from '../core/wire.ts';
 
 /** tusd's event names. `pre-*` events block the request and may reject it; `post-*` events are notices. */
@@ -15,7 +16,7 @@ export const isHookEvent = (name: string): name is HookEventType => (HOOK_EVENTS
 
 /** A comma-separated list of event names (HOOKS_ENABLED_EVENTS and the like); unknown names are refused by name. */
 export function parseEventList(raw: string): HookEventType[] {
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = parseList(raw);
   const unknown = names.filter((n) => !isHookEvent(n));
   if (unknown.length) throw new Error(`unknown hook event ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${HOOK_EVENTS.join(', ')}`);
   return [...new Set(names)] as HookEventType[];

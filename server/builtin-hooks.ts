@@ -1,6 +1,7 @@
 // The hooks tuspass ships, registered by name for HOOKS_BUILTIN. The hook layer loads them as module
 // hooks but never imports them: the server hands it the factories (as tusd's command line builds and
 // registers its hooks), so hooks/ knows the hook contract only.
+import { parseList } from '../core/parse.ts';
 import type { HookModuleFactory } from '../hooks/transports/module.ts';
 import type { PostTarget } from './complete-form/post.ts';
 
@@ -22,7 +23,7 @@ export function builtinHooks(settings: BuiltinHookSettings): Record<(typeof BUIL
 
 /** HOOKS_BUILTIN: built-in hook names; `none` turns them all off. */
 export function parseBuiltins(raw: string): string[] {
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = parseList(raw);
   if (names.length === 1 && names[0] === 'none') return [];
   const unknown = names.filter((n) => !(BUILTIN_HOOKS as readonly string[]).includes(n));
   if (unknown.length) throw new Error(`unknown built-in hook ${unknown.join(', ')}; known: ${BUILTIN_HOOKS.join(', ')}, or none`);

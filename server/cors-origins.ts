@@ -1,9 +1,10 @@
 // CORS_ORIGINS: which other origins' pages may call tuspass from a browser. Parsed here (no express),
 // so the configuration can check it at start; server/cors.ts applies it to requests.
+import { parseList } from '../core/parse.ts';
 
 /** `*` alone, or origins as browsers send them in `Origin`: scheme://host[:port], nothing after. */
 export function parseOrigins(raw: string): string[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = parseList(raw);
   if (items.includes('*')) {
     if (items.length > 1) throw new Error('is either * alone or a list of origins, not both');
     return ['*'];
