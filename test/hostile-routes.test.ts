@@ -495,6 +495,14 @@ test('creations that reach @tus/server in odd ways: every answer in the format, 
     assert.equal(answer.status, 400, lines.join(' | '));
     assert.match(answer.body, /^ERR_REQUEST_MALFORMED: /, lines.join(' | '));
   }
+  // The same refusal of a HEAD has no body: its bytes would be read as the next answer.
+  const conn = await openRaw(s.url);
+  conn.socket.write(`HEAD /files/x HTTP/1.1\r\nHost: ${hostOf(s)}\r\nBad Header Line\r\n\r\n`);
+  await conn.closed;
+  const wire = conn.received().toString('latin1');
+  assert.match(wire, /^HTTP\/1\.1 400 /);
+  assert.match(wire, /\r\ncontent-length: 0\r\n/i);
+  assert.ok(wire.endsWith('\r\n\r\n'), `nothing after the head: ${JSON.stringify(wire)}`);
   await healthy(s);
 });
 
