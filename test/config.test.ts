@@ -75,27 +75,27 @@ test('the protective defaults, and sizes and durations in the forms operators wr
   for (const name of ['MAX_SIZE', 'MIN_FREE_SPACE', 'NETWORK_TIMEOUT', 'EXPIRE_AFTER', 'MAX_CONCAT_PARTS']) assert.ok(problems.some((p) => p.startsWith(name)), name);
 });
 
-test('docs: every setting is in the README tables, and every variable there is a setting', async () => {
+test('docs: every setting is in the configuration tables (docs/configuration.md), and every variable there is a setting', async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
-  const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   const rows = readme.split('\n').filter((line) => /^\| `--/.test(line));
   const documented = new Set(rows.flatMap((row) => [...row.split('|')[2]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)));
   const flags = new Set(rows.flatMap((row) => [...row.split('|')[1]!.matchAll(/`(--[a-z0-9-]+)`/g)].map((m) => m[1]!)));
   for (const s of SETTINGS) {
-    assert.ok(documented.has(s.env), `${s.env} is in the README's configuration table`);
-    assert.ok(flags.has(s.flag), `${s.flag} is in the README's configuration table`);
+    assert.ok(documented.has(s.env), `${s.env} is in the configuration table`);
+    assert.ok(flags.has(s.flag), `${s.flag} is in the configuration table`);
   }
   const firstColumns = rows.map((row) => row.split('|')[1]!.trim());
   assert.deepEqual(firstColumns.filter((c, i) => firstColumns.indexOf(c) !== i), [], 'each setting has one row');
   const envs = new Set(SETTINGS.map((s) => s.env));
-  for (const name of documented) assert.ok(envs.has(name), `README lists ${name}, which is not a setting`);
+  for (const name of documented) assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
 });
 
-test('docs: the README\'s default column says the default SETTINGS gives (written once, there)', async () => {
+test('docs: the configuration table's default column says the default SETTINGS gives (written once, there)', async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
-  const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   // Cells split on unescaped pipes; `\|` inside a cell is a pipe of its value.
   const rows = readme.split('\n').filter((line) => /^\| `--/.test(line)).map((row) => row.split(/(?<!\\)\|/).map((cell) => cell.trim().replaceAll('\\|', '|')));
   let checked = 0;
