@@ -14,7 +14,8 @@ import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
-import type { Log } from '../../../core/logger.ts';
+import { pathForLog, type Log } from '../../../core/logger.ts';
+import { requestIdOf } from '../../request-id.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
@@ -96,6 +97,9 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     const files: ReceivedFile[] = [];
     const used = new Set<string>();
     let failure: unknown;
+    /** Bytes of the body read so far; where the client went away, if it did. */
+    let received = 0;
+    let goneAt: number | undefined;
     let chain = Promise.resolve();
     const fail = (e: unknown) => {
       failure ??= e;
@@ -103,19 +107,46 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       req.unpipe(bb);
       bb.destroy(e instanceof Error ? e : new Error(String(e)));
     };
+    const malformed = (what: string) => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, what));
     const noLongerIdle = onBodyIdle(req, () => fail(new TuspassError(ERRORS.ERR_MULTIPART_TIMEOUT)));
-    const malformed = (what: string) => () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, what));
 
-    bb.on('field', (name, value, info) => {
-      if (info.nameTruncated || info.valueTruncated) return fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `field ${name.slice(0, 64)} too long`));
+    // Every stream of the request has its error handled where it is made — the request and busboy
+    // here, each part's stream in 'file' — never later, when its turn comes: busboy ends a cut body
+    // by destroying the part being read with "Unexpected end of form", and an 'error' with no
+    // listener ends the process.
+    req.on('data', (chunk: Buffer) => (received += chunk.length));
+    const clientGone = () => {
+      goneAt ??= received;
+      fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `the client closed the connection at byte ${goneAt} of the body`));
+    };
+    req.on('aborted', clientGone);
+    req.on('error', clientGone);
+    // Gone while the gates before this handler ran (their events went unheard).
+    if (req.destroyed) clientGone();
+    const parsed = new Promise<void>((resolve) => {
+      bb.on('close', resolve);
+      bb.on('error', (e: Error) => {
+        // busboy's own words say what is wrong: "Unexpected end of form", "Malformed part header"
+        // (an error of ours it was destroyed with is the failure already).
+        malformed(e.message);
+        resolve();
+      });
+    });
+
+    bb.on('field', (name: string | undefined, value, info) => {
+      // A part with no name has nowhere to go in the form.
+      if (name === undefined) return;
+      if (info.nameTruncated || info.valueTruncated) return malformed(`field ${name.slice(0, 64)} too long`);
       fields.push([name, value]);
     });
-    bb.on('file', (name, stream, info) => {
+    bb.on('file', (name: string | undefined, stream, info) => {
+      stream.on('error', (e) => malformed(e.message));
       // A file input left empty: browsers send a part with an empty filename and no bytes.
       if (!info.filename) return void stream.resume();
-      let field = FIELD_NAME.test(name) ? name : `file${files.length + created.length + 1}`;
+      const named = name !== undefined && FIELD_NAME.test(name);
+      let field = named ? name : `file${files.length + created.length + 1}`;
       // Every file its own prefix: a repeated field name (<input multiple>) gets _2, _3...
-      for (let n = 2; used.has(field); n++) field = `${FIELD_NAME.test(name) ? name : 'file'}_${n}`;
+      for (let n = 2; used.has(field); n++) field = `${named ? name : 'file'}_${n}`;
       used.add(field);
       const meta = { name: info.filename, contentType: info.mimeType || 'application/octet-stream', field };
       chain = chain.then(async () => {
@@ -129,23 +160,20 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
         }
       });
     });
-    bb.on('partsLimit', malformed('too many parts'));
-    bb.on('filesLimit', malformed('too many files'));
-    bb.on('fieldsLimit', malformed('too many fields'));
+    bb.on('partsLimit', () => malformed('too many parts'));
+    bb.on('filesLimit', () => malformed('too many files'));
+    bb.on('fieldsLimit', () => malformed('too many fields'));
 
-    const parsed = new Promise<void>((resolve) => {
-      bb.on('close', resolve);
-      bb.on('error', (e: Error) => {
-        fail(e instanceof TuspassError ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message));
-        resolve();
-      });
-      req.on('error', (e) => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message)));
-      req.on('aborted', () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, 'the client went away')));
-    });
-    req.pipe(bb);
+    if (!failure) req.pipe(bb);
     await parsed;
     await chain;
     noLongerIdle();
+    if (goneAt !== undefined) {
+      // Nobody to answer: one line says why, the request keeps nothing.
+      await removeAll();
+      log(`multipart: ${req.method} ${pathForLog(req.originalUrl)}: the client closed the connection at byte ${goneAt} of the body; nothing kept (${created.length} file(s) removed)`, { event: 'upload.interrupted', request_id: requestIdOf(req) });
+      return void res.destroy();
+    }
     try {
       if (failure) throw failure;
       if (files.length === 0) throw new TuspassError(ERRORS.ERR_MULTIPART_NO_FILE);
@@ -154,7 +182,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
       if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
-      return next(e instanceof TuspassError || (e as { status_code?: number }).status_code ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
+      return next(e);
     }
     let answer;
     try {
