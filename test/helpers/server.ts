@@ -22,8 +22,8 @@ export async function startTestServer(
   const dataDir = overrides.dataDir ?? tmpDir(t);
   const config = configFor({ port: 0, completionSecret: 'test-secret-0123456789', retryMinMs: 100, retryMaxMs: 1000, ...overrides, dataDir });
   const logs: string[] = [];
-  const uncaught = watchUncaught();
   const running = await startTuspass(config, { log: (line) => logs.push(line), ...options });
+  const uncaught = watchUncaught();
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -32,6 +32,8 @@ export async function startTestServer(
   };
   t.after(async () => {
     await close();
+    // Callbacks the close left queued run before the check.
+    await new Promise((resolve) => setImmediate(resolve));
     uncaught.check();
   });
   return { ...running, close, config, endpoint: `${running.url}/files/`, logs };
