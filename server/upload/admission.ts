@@ -1,11 +1,10 @@
 // The creation gate: an upload is admitted only while the notice queue can still take its
 // completion, and — an early answer, before any hook runs — only if the store and the owner's share
-// can hold it. What is owed and to whom is kept by the store's free-space ledger (space-ledger.ts),
-// which decides again, atomically, when the upload is created.
+// can hold it. What is owed and to whom is kept by the store's free-space ledger (space-ledger.ts
+// SpaceLedger.check), which decides again, atomically, when the upload is created.
 import type express from 'express';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { concatRoleOf } from './protocol-guards.ts';
-import type { SpaceLedger } from './space-ledger.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
 import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
@@ -40,7 +39,7 @@ const QUEUE_RETRY_AFTER_S = 60;
  * hold its Upload-Length, and with 429 when its owner is at its limits. Finals are checked by
  * final-handler.ts once their total is known; a deferred length when a PATCH declares it.
  */
-export function creationGate(deps: { space: SpaceLedger; queue: QueueGauge; behindProxy: boolean; log: (line: string) => void }): express.RequestHandler {
+export function creationGate(deps: { space: { check(bytes: number, owner: string | undefined): Promise<void> }; queue: QueueGauge; behindProxy: boolean; log: (line: string) => void }): express.RequestHandler {
   return async (req, res, next) => {
     try {
       if (deps.queue.isFull()) {

@@ -4,7 +4,7 @@
 // under the new id just before, and the store takes them when it writes the info (the body's when it
 // writes the body).
 import type { Upload } from '@tus/utils';
-import type { AppendOptions } from './append.ts';
+import type { ChecksumCheck } from '../../hashing/checksum.ts';
 import type { UploadOwner } from '../upload-owner.ts';
 import { remember } from './bounded-map.ts';
 
@@ -17,8 +17,12 @@ export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] 
  */
 export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string };
 
-/** What a creation-with-upload's body comes with. */
-export type BodyInfo = Pick<AppendOptions, 'checksum' | 'expected'>;
+/** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
+export interface BodyInfo {
+  checksum?: ChecksumCheck;
+  /** Its Content-Length. */
+  expected?: number;
+}
 
 /** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */
 const OWNERS_CACHED = 4096;

@@ -4,7 +4,7 @@
 // gap, never the whole file).
 import fsp from 'node:fs/promises';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import type { BodyChecksum, ExpectedChecksum } from '../../hashing/checksum.ts';
+import type { ChecksumCheck } from '../../hashing/checksum.ts';
 import type { LiveDigests } from '../../hashing/live-digests.ts';
 import type { BodyAdmission, SpaceLedger } from '../space-ledger.ts';
 import type { WriteFence } from '../redis-locker.ts';
@@ -17,7 +17,7 @@ export interface AppendOptions {
   /** Bytes accepted at most; more makes the result `exceeded` (the bytes up to the limit are kept). */
   limit?: number;
   /** Verify the body against this checksum; on mismatch nothing of the body is kept. */
-  checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
+  checksum?: ChecksumCheck;
   /** Told the upload's offset each time a batch reaches the disk (for post-receive). */
   onProgress?: (offset: number) => void;
   /**
