@@ -11,12 +11,12 @@ import { Upload } from '@tus/utils';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
 import { pathForLog, type Log } from '../../../core/logger.ts';
 import { requestIdOf } from '../../request-id.ts';
 import type { DigestFileStore } from '../digest-store.ts';
+import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
@@ -41,7 +41,8 @@ export interface FileHooks {
 }
 
 /** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the caller). */
-export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, owner: string, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, creator: UploadOwner, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+  const owner = creator.sub ?? '';
   const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
   if (hooks) {
     // Before a byte of the part is read: a refusal leaves it unread (busboy holds the socket).
@@ -50,7 +51,7 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
     upload.metadata = chosen.metadata;
   }
   const id = upload.id;
-  if (owner) store.announceOwner(id, owner);
+  store.announceOwner(id, creator);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
   await store.create(upload);
@@ -83,7 +84,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // "Multipart: Boundary not found", "Unsupported content type".
       return next(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
     }
-    const owner = principalOf(req)?.sub ?? '';
+    const owner = uploadOwnerOf(req, config.behindProxy);
     const limit = maxSizeFor(config, req);
     const hooks = deps.hooks;
     const http = hooks?.http(req);
