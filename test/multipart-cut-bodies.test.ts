@@ -5,11 +5,14 @@
 // there is one) is 400 ERR_MULTIPART_INVALID, and nothing of the request is kept — no file in the
 // store, no record, no form posted.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { patternBytes } from './helpers/files.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
-import { openRaw, readResponse, type RawResponse } from './helpers/raw-http.ts';
+import { openRaw, readResponse, type RawConnection, type RawResponse } from './helpers/raw-http.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
+import { mountTmpfs } from './helpers/tmpfs.ts';
 
 const B = 'cutBodyBoundary0123456789';
 const PREAMBLE = 'a preamble, which every parser skips\r\n';
@@ -225,4 +228,67 @@ test('odd part headers, nesting, many parts, nameless parts, huge header lines: 
     assert.ok(![...params.keys()].some((k) => k.startsWith('undefined')), `${c.what}: no field named "undefined"`);
   }
   assertLogClean(s);
+});
+
+const MiB = 2 ** 20;
+
+/** The next time the connection drains, receives or closes. */
+function socketEvent(c: RawConnection): Promise<void> {
+  const events = ['drain', 'data', 'close'] as const;
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const e of events) c.socket.off(e, done);
+      resolve();
+    };
+    for (const e of events) c.socket.on(e, done);
+  });
+}
+
+test('a chunked multipart body is refused 507 as it streams, once it would go into MIN_FREE_SPACE; nothing of the request is kept', async (t) => {
+  // 96 MiB of which 80 are the reserve: about 16 MiB may be written.
+  const dir = mountTmpfs(t, 96 * MiB);
+  if (!dir) return;
+  const reserve = 80 * MiB;
+  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: reserve });
+  const c = await openRaw(s.url);
+  c.socket.write(requestHead(s, 'chunked', 0));
+  // A first file that fits, then a second that does not; the rest of the body is sent only as
+  // long as no answer has come, up to far more than the disk holds.
+  const head = (n: number) => Buffer.from(`${n > 1 ? '\r\n' : ''}--${B}\r\nContent-Disposition: form-data; name="file${n}"; filename="${n}.bin"\r\n\r\n`);
+  const block = patternBytes(MiB, 9);
+  const pieces = [head(1), ...Array<Buffer>(4).fill(block), head(2), ...Array<Buffer>(200).fill(block)];
+  const answered = () => c.received().length > 0 || c.isClosed();
+  let sent = 0;
+  for (const piece of pieces) {
+    if (answered()) break;
+    sent += piece.length;
+    if (!c.socket.write(chunked(piece, false))) await socketEvent(c);
+  }
+  while (!answered()) await socketEvent(c);
+  // The server stops reading the body and closes: the kernel resets a connection closed with
+  // unread bytes, and a client still writing may lose the answer to that reset (a refusal on the
+  // way cannot avoid unread bytes). The server's log line is its answer's record.
+  const answer = c.received().length > 0 ? await readResponse(c, 30_000) : undefined;
+  c.socket.destroy();
+  if (answer) {
+    assert.equal(answer.status, 507, answer.body.toString());
+    assert.equal(JSON.parse(answer.body.toString()).error.code, 'ERR_STORAGE_FULL');
+  }
+  await logged(s, /^upload: ERR_STORAGE_FULL POST \/upload: /, 1);
+  assert.deepEqual(storeFiles(s.config.storeDir), [], 'nothing kept, the first file neither');
+  assert.deepEqual(await (await fetch(`${s.url}/api/uploads`)).json(), []);
+  const free = fs.statfsSync(dir);
+  assert.ok(free.bavail * free.bsize >= reserve, 'the reserve is free again');
+  // Refused before the reserve was crossed: a body written until the check, or until the disk
+  // said no, would have met ENOSPC at 96 MiB.
+  assert.ok(s.logs.every((l) => !/space: the store's disk is full/.test(l)), 'no write met a full disk');
+  assert.ok(sent < pieces.reduce((n, p) => n + p.length, 0), 'the client was still sending');
+
+  // With a Content-Length past the room, the answer comes before a byte of the body is sent.
+  const early = await openRaw(s.url);
+  early.socket.write(requestHead(s, 'content-length', 50 * MiB));
+  const refused = await readResponse(early, 30_000);
+  early.socket.destroy();
+  assert.equal(refused?.status, 507, refused?.body.toString());
+  assert.deepEqual(storeFiles(s.config.storeDir), []);
 });

@@ -113,8 +113,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
 
     // Every stream of the request has its error handled where it is made — the request and busboy
     // here, each part's stream in 'file' — never later, when its turn comes: busboy ends a cut body
-    // by destroying the part being read with "Unexpected end of form", and an 'error' with no
-    // listener ends the process.
+    // by destroying the part being read, and an 'error' with no listener ends the process.
     req.on('data', (chunk: Buffer) => (received += chunk.length));
     const clientGone = () => {
       goneAt ??= received;
@@ -141,7 +140,10 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       fields.push([name, value]);
     });
     bb.on('file', (name: string | undefined, stream, info) => {
-      stream.on('error', (e) => malformed(e.message));
+      // Its error is either busboy's, which busboy emits too (handled below), or ours: a part its
+      // reader left (the store refused it) is destroyed with an AbortError. The listener is what
+      // matters: a part still waiting for its turn has no reader yet.
+      stream.on('error', () => undefined);
       // A file input left empty: browsers send a part with an empty filename and no bytes.
       if (!info.filename) return void stream.resume();
       const named = name !== undefined && FIELD_NAME.test(name);
@@ -157,7 +159,9 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
           if (exceeded) return fail(maxSizeError(config, req, limit + 1));
           files.push(file);
         } catch (e) {
-          fail(e);
+          // The part's own error is the body's (busboy's words); any other is the store's or a hook's.
+          if (e === stream.errored) malformed((e as Error).message);
+          else fail(e);
         }
       });
     });
