@@ -13,8 +13,7 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
-import { pathForLog, type Log } from '../../../core/logger.ts';
-import { requestIdOf } from '../../request-id.ts';
+import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
@@ -98,9 +97,8 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     const files: ReceivedFile[] = [];
     const used = new Set<string>();
     let failure: unknown;
-    /** Bytes of the body read so far; where the client went away, if it did. */
+    /** Bytes of the body read so far. */
     let received = 0;
-    let goneAt: number | undefined;
     let chain = Promise.resolve();
     const fail = (e: unknown) => {
       failure ??= e;
@@ -115,10 +113,9 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     // here, each part's stream in 'file' — never later, when its turn comes: busboy ends a cut body
     // by destroying the part being read, and an 'error' with no listener ends the process.
     req.on('data', (chunk: Buffer) => (received += chunk.length));
-    const clientGone = () => {
-      goneAt ??= received;
-      fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `the client closed the connection at byte ${goneAt} of the body`));
-    };
+    // Where the body stopped is the one thing the answer's error handler cannot know: it goes in
+    // the error (there is no one to answer; the handler logs the line).
+    const clientGone = () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `the client closed the connection at byte ${received} of the body`));
     req.on('aborted', clientGone);
     req.on('error', clientGone);
     // Gone while the gates before this handler ran (their events went unheard).
@@ -173,12 +170,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     await parsed;
     await chain;
     noLongerIdle();
-    if (goneAt !== undefined) {
-      // Nobody to answer: one line says why, the request keeps nothing.
-      await removeAll();
-      log(`multipart: ${req.method} ${pathForLog(req.originalUrl)}: the client closed the connection at byte ${goneAt} of the body; nothing kept (${created.length} file(s) removed)`, { event: 'upload.interrupted', request_id: requestIdOf(req) });
-      return void res.destroy();
-    }
     try {
       if (failure) throw failure;
       if (files.length === 0) throw new TuspassError(ERRORS.ERR_MULTIPART_NO_FILE);
