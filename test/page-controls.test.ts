@@ -103,7 +103,8 @@ test('pause all, resume all, cancel all; the total shows speed and time left; Ca
   const two = writeTestFile(dir, 'two.bin', 6 * MB, 22);
   const session = await openPage(t, server.url);
   const { page } = session;
-  await session.throttleUpload(1 * MB);
+  // Slow enough that neither finishes (about 30 s) before Cancel all, on a loaded machine too.
+  await session.throttleUpload(400_000);
   await page.setInputFiles('#file-input', [one.path, two.path]);
   await page.getByRole('button', { name: 'Upload 2 files' }).click();
   await waitForBytes(page, 'one.bin', 100_000);
@@ -236,5 +237,6 @@ test('an outage reads as a warning with "Retry now": the server busy (503, Retry
   const lateItem = uploadItem(page, 'late.bin');
   await lateItem.getByRole('button', { name: 'Retry now late.bin' }).waitFor();
   await startTestServer(t, settings);
-  await lateItem.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 30_000 });
+  // The page may be in its longest wait (30 s) when the server comes back.
+  await lateItem.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 60_000 });
 });

@@ -67,6 +67,8 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Every form of HTTP-date begins with the day's name; Date.parse alone would take "-5" for a year.
+  if (!/^[A-Za-z]{3}/.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
