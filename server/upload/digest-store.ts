@@ -284,6 +284,8 @@ export class DigestFileStore extends FileStore {
    * noted in the journal, and its digest state is no longer needed.
    */
   async completionHandled(id: string): Promise<void> {
+    // Finished: owed nothing, no longer open (also where its last bytes did not come through append).
+    this.space.forget(id);
     const live = this.live.forget(id);
     await this.journal.handled(id);
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
