@@ -175,7 +175,7 @@ export class DigestFileStore extends FileStore {
     } catch (e) {
       this.space.forget(upload.id);
       if (isIdTaken(e)) {
-        // The other creation's upload, owed again as the disk has it (this one's owe replaced it).
+        // The other creation's upload, recorded again as the disk has it.
         const { info, file: onDisk } = await readStored(upload.id, this.info, this.paths);
         if (info && onDisk) this.space.restore(upload.id, storedOwnerKey(info), info.size, onDisk.size);
         throw idTaken(upload.id);
