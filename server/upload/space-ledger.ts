@@ -21,6 +21,7 @@
 // date by the store on every creation, write, declared length and removal (expiry included).
 import fs from 'node:fs';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import type { SizeOrShare } from '../../core/parse.ts';
 import { storageFull } from './admission.ts';
 
 /** How long a statfs sample is used. Measured: a statfs costs ~10 µs of a libuv thread. */
@@ -29,11 +30,9 @@ const SAMPLE_MS = 1000;
 /** A body of unknown length is admitted this far ahead of its writes (or less, when less is left). */
 export const BODY_STEP = 8 * 2 ** 20;
 
-/** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 = no limit. */
-export type OwedLimit = { bytes: number } | { share: number };
-
 export interface OwnerLimits {
-  maxOwed: OwedLimit;
+  /** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 bytes or 100%: no limit. */
+  maxOwed: SizeOrShare;
   /** OWNER_MAX_OPEN: unfinished uploads one owner may hold; 0 = no limit. */
   maxOpen: number;
 }
@@ -121,9 +120,11 @@ export class SpaceLedger {
    */
   async open(id: string, owner: string | undefined, size: number | undefined): Promise<void> {
     const usable = await this.usable();
-    this.forget(id);
     const refused = this.refusal(usable, size ?? 0, owner, true);
     if (refused) throw refused;
+    // Empty: finished as it is created. Known already: the id is taken, this creation fails
+    // (store/new-upload.ts) and the upload that has it stays as recorded.
+    if (size === 0 || this.uploads.has(id)) return;
     this.record(id, { owner, size, written: 0 });
   }
 
@@ -139,11 +140,14 @@ export class SpaceLedger {
    * (free space and the owner's share) and owed from now on. Throws 507 or 429; nothing changes then.
    */
   async declare(id: string, size: number, written: number): Promise<void> {
-    const usable = await this.usable();
     const entry = this.uploads.get(id);
     const owner = entry?.owner;
-    const refused = this.refusal(usable, Math.max(0, size - written), owner, false);
-    if (refused) throw refused;
+    // A length equal to what was written (a multipart part's end, a deferred upload's last PATCH)
+    // asks for nothing: never refused, even on a store past its reserve.
+    if (size > written) {
+      const refused = this.refusal(await this.usable(), size - written, owner, false);
+      if (refused) throw refused;
+    }
     this.forget(id);
     if (written < size) this.record(id, { owner, size, written });
   }
