@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
+import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
 const SIZE = 300_000;
@@ -116,18 +117,28 @@ test('the last segment relays a rejecting app, and the file is removed', async (
 
 test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs past it get 503 with Retry-After; finishing one makes room', async (t) => {
   const s = await startTestServer(t, { resumableSessionsMax: 3 });
-  for (const id of ['1000000001', '1000000002', '1000000003']) assert.equal((await segment(s.url, id, 0, 99)).status, 201, id);
-  const refused = await fetch(`${s.url}/upload`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="x.bin"', 'X-Content-Range': `bytes 0-99/${SIZE}`, 'Session-ID': '1000000004' },
-    body: new Uint8Array(bytes.subarray(0, 100)),
-  });
+  // Three anonymous callers (client addresses), one session each: a tenth of 3 is one.
+  const from = (n: number) => ({ bytes, filename: 'x.bin', localAddress: `127.0.0.${n}` });
+  for (const n of [1, 2, 3]) assert.equal((await sendSegment(s.url, `100000000${n}`, [0, 99], from(n))).status, 201, `caller ${n}`);
+  const refused = await sendSegment(s.url, '1000000004', [0, 99], from(4));
   assert.equal(refused.status, 503);
-  assert.match(await refused.text(), /ERR_RESUMABLE_SESSIONS_FULL/);
-  assert.equal(refused.headers.get('retry-after'), '60');
+  assert.match(refused.body, /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal(refused.headers['retry-after'], '60');
   // An open session still takes its segments; once it completes, a new session is admitted.
-  assert.equal((await segment(s.url, '1000000001', 100, SIZE - 1)).status, 200);
-  assert.equal((await segment(s.url, '1000000004', 0, 99)).status, 201);
+  assert.equal((await sendSegment(s.url, '1000000001', [100, SIZE - 1], from(1))).status, 200);
+  assert.equal((await sendSegment(s.url, '1000000004', [0, 99], from(4))).status, 201);
+});
+
+test('anonymous callers: one client address holds at most a tenth of RESUMABLE_SESSIONS_MAX, others still get sessions', async (t) => {
+  const s = await startTestServer(t, { resumableSessionsMax: 20 });
+  const one = { bytes, localAddress: '127.0.0.1' };
+  const other = { bytes, localAddress: '127.0.0.2' };
+  for (let i = 0; i < 2; i++) assert.equal((await sendSegment(s.url, `400000000${i}`, [0, 99], one)).status, 201);
+  const third = await sendSegment(s.url, '4000000009', [0, 99], one);
+  assert.equal(third.status, 503, third.body);
+  assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal((await sendSegment(s.url, '5000000001', [0, 99], other)).status, 201, 'another address still gets a session');
+  assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
 });
 
 test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {

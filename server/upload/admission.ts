@@ -37,7 +37,7 @@ export function storageFull(detail?: string): TuspassError & { status_code: numb
 
 export class SpaceLedger {
   /** Unfinished uploads of known length: their length and the bytes written so far. */
-  private readonly uploads = new Map<string, { size: number; written: number }>();
+  private readonly uploads = new Map<string, { size: number; written: number; segmented?: true }>();
   private owedTotal = 0;
   /** Bytes admitted to creations not yet recorded (their request is still before store.create). */
   private reserved = 0;
@@ -69,10 +69,25 @@ export class SpaceLedger {
     this.owedTotal += size - written;
   }
 
+  /**
+   * An upload written in segments, in any order (the resumable mode): `received` of its `size` bytes
+   * are on disk, wherever they sit. Only this moves it: its file's end says nothing of the holes
+   * before it, so progress() leaves it alone.
+   */
+  segments(id: string, size: number, received: number): void {
+    const before = this.uploads.get(id);
+    // Received since it was last known here: on disk, not yet in the statfs sample.
+    if (before) this.writtenSinceSample += received - before.written;
+    this.forget(id);
+    if (received >= size) return;
+    this.uploads.set(id, { size, written: received, segmented: true });
+    this.owedTotal += size - received;
+  }
+
   /** The upload's file now ends at `position` (after a write, or a cut back to a checksum's start). */
   progress(id: string, position: number): void {
     const u = this.uploads.get(id);
-    if (!u) return;
+    if (!u || u.segmented) return;
     const to = Math.min(position, u.size);
     this.owedTotal -= to - u.written;
     this.writtenSinceSample += to - u.written;

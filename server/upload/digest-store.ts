@@ -25,7 +25,7 @@ import { bytesReceived } from '../metrics.ts';
 import { isNoSpace, SpaceLedger } from './admission.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { Announcements, type ConcatInfo } from './store/announcements.ts';
+import { Announcements, type ConcatInfo, type StoredInfo } from './store/announcements.ts';
 import { appendHashed, type AppendOptions, type AppendResult } from './store/append.ts';
 import { remember } from './store/bounded-map.ts';
 import { concatenateParts } from './store/concatenate.ts';
@@ -131,6 +131,38 @@ export class DigestFileStore extends FileStore {
   /** Announces who creates the upload about to be created with this id (kept in its info file, not in its metadata). */
   announceOwner(id: string, owner: string): void {
     this.announced.owner(id, owner);
+  }
+
+  /** Announces that the upload about to be created with this id is written in segments (StoredInfo.resumable). */
+  announceResumable(id: string): void {
+    this.announced.resumable(id);
+  }
+
+  /**
+   * Whether the upload is written in segments and not finished ('open'), is an upload like any other
+   * ('plain': never in segments, or its segments settled), or is gone (undefined). Read from disk each
+   * time: another instance may have settled or removed it.
+   */
+  async segmentsOf(id: string): Promise<'open' | 'plain' | undefined> {
+    const { info, file } = await readStored(id, this.info, this.paths);
+    if (!info || !file) return undefined;
+    return info.resumable ? 'open' : 'plain';
+  }
+
+  /**
+   * The segments of an upload cover it: its mark goes, atomically, and from then on it is a finished
+   * upload like any other (announced at start if its completion was never handled).
+   */
+  async settleSegments(id: string): Promise<void> {
+    const info = (await this.info.get(id)) as StoredInfo | undefined;
+    if (!info?.resumable) return;
+    const { resumable: _, ...settled } = info;
+    try {
+      await this.info.replace(id, settled as Upload);
+    } catch (e) {
+      throw fullDiskAnswer(this.space, e, `settling upload ${id}`);
+    }
+    this.space.forget(id);
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
@@ -267,10 +299,13 @@ export class DigestFileStore extends FileStore {
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
   }
 
-  /** The start-up pass over the store, before anything listens (store/start-pass.ts): the finished uploads still to announce. */
-  awaitingCompletion(): Promise<string[]> {
+  /**
+   * The start-up pass over the store, before anything listens (store/start-pass.ts): the finished
+   * uploads still to announce. `received`: what each upload written in segments has received.
+   */
+  awaitingCompletion(received?: (id: string) => number | undefined): Promise<string[]> {
     // On a store shared by several instances (fence set), markers and temp files may be another's.
-    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined });
+    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received });
   }
 
   /** Checksummed PATCHes that never finished are undone (store/unverified-marks.ts). Only at start. */

@@ -26,7 +26,8 @@ export async function removeExpired({ paths, info, period, inUse, remove, log }:
   for (const id of idsBy(await fsp.readdir(paths.dir), '.json')) {
     if (inUse(id)) continue;
     const { info: upload, file } = await readStored(id, info, paths);
-    if (upload?.size !== undefined && file?.size === upload.size) continue;
+    // Finished (full length), unless written in segments: that file may be full length with holes.
+    if (upload?.size !== undefined && file?.size === upload.size && !upload.resumable) continue;
     // Expired once nothing was written for the period (see expiry.ts).
     if (Date.now() <= lastWriteAt(upload, file) + period) continue;
     if (!(await remove(id).then(() => true, () => false))) continue;

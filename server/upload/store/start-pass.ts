@@ -5,6 +5,9 @@
 //   returned: complete on disk and missing from the journal. The journal is trimmed to the uploads
 //   still stored;
 // - unfinished uploads of known length are entered in the free-space ledger (what they are owed);
+// - an upload written in segments (the resumable mode, StoredInfo.resumable) is never taken for a
+//   finished one by its file's size: out-of-order segments make it full length with holes in it. It
+//   is owed what its session has not received;
 // - leftovers of a crash go: temp files of digest states and info files (a kill between write and
 //   rename), digest states of uploads whose completion was handled or that are gone, and info
 //   files whose upload file is gone (a kill during a removal).
@@ -25,10 +28,12 @@ export interface StartPassDeps {
   marks: UnverifiedMarks;
   /** A store shared by several instances (REDIS_URL): markers and temp files may be another instance's, in use. */
   shared: boolean;
+  /** The bytes an upload written in segments has received, by its session's state (none: 0). */
+  received?: (id: string) => number | undefined;
 }
 
 /** Runs the pass; returns the finished uploads whose completion is still to be handled. */
-export async function awaitingCompletion({ paths, info, journal, space, marks, shared }: StartPassDeps): Promise<string[]> {
+export async function awaitingCompletion({ paths, info, journal, space, marks, shared, received }: StartPassDeps): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
   // On a shared store, a marker may belong to a PATCH running on another instance right now: not undone here.
   if (!shared) await marks.undoAll(names);
@@ -51,6 +56,10 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
     }
     const { info: upload, file } = await readStored(id, info, paths);
     if (upload?.size === undefined) continue;
+    if (upload.resumable) {
+      if (file) space.segments(id, upload.size, received?.(id) ?? 0);
+      continue;
+    }
     const size = file?.size ?? -1;
     if (size === upload.size) waiting.push(id);
     else if (size >= 0 && size < upload.size) space.owe(id, upload.size, size);
