@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
+import { openRaw } from './helpers/raw-http.ts';
 import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
@@ -151,4 +152,47 @@ test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS
   assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
   assert.equal((await segment(s.url, '3000000001', 0, 99, bob)).status, 201, 'another caller still gets a session');
   assert.equal((await segment(s.url, '2000000000', 100, 199, ann)).status, 201, 'an open session of the first caller goes on');
+});
+
+/** The first log line matching `pattern`, once there is one. */
+async function logLine(logs: string[], pattern: RegExp): Promise<string> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const line = logs.find((l) => pattern.test(l));
+    if (line) return line;
+    assert.ok(Date.now() < until, `no log line matching ${pattern}:\n${logs.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a segment the client drops (closed, or gone quiet past NETWORK_TIMEOUT): one info line with its cause and what was kept, not an error; the session goes on', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 500 });
+  const head = (session: string, [a, b]: [number, number]) =>
+    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+  const closed = await openRaw(s.url);
+  closed.socket.write(head('drop-1', [0, 199_999]));
+  closed.socket.end(bytes.subarray(0, 80_000));
+  const quiet = await openRaw(s.url);
+  quiet.socket.write(head('drop-2', [0, 199_999]));
+  quiet.socket.write(bytes.subarray(0, 80_000));
+  const lineClosed = await logLine(s.logs, /session drop-1, segment 0-199999/);
+  const lineQuiet = await logLine(s.logs, /session drop-2, segment 0-199999/);
+  quiet.socket.destroy();
+  assert.match(lineClosed, /the client closed the connection after \d+ of 200000 bytes; \d+ bytes kept/);
+  assert.match(lineQuiet, /no body byte for NETWORK_TIMEOUT \(500 ms\) after \d+ of 200000 bytes; \d+ bytes kept/);
+  for (const line of [lineClosed, lineQuiet]) assert.doesNotMatch(line, /level=(error|fatal)/);
+  // The bytes kept are in the session (all 80000 of the quiet one: it had them before it went quiet):
+  // the rest completes the file, with the right md5.
+  const keptOf = (line: string) => Number(/; (\d+) bytes kept/.exec(line)![1]);
+  assert.equal(keptOf(lineQuiet), 80_000);
+  for (const [session, line] of [['drop-1', lineClosed], ['drop-2', lineQuiet]] as const) {
+    const r = await sendSegment(s.url, session, [keptOf(line), SIZE - 1], { bytes });
+    assert.equal(r.status, 200, `${session}: ${r.status} ${r.body}`);
+    assert.equal(JSON.parse(r.body).md5, md5(bytes));
+  }
+  assert.equal(s.logs.filter((l) => /drop-[12], segment/.test(l)).length, 2, 'one line per dropped segment');
+  for (const line of s.logs) {
+    assert.doesNotMatch(line, /\[object Object\]/);
+    assert.doesNotMatch(line, /ERR_INTERNAL/);
+  }
 });

@@ -278,10 +278,16 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     try {
       if (a <= front) {
         // At the front: through the digesting append (the part before the front is hashed already).
-        const result = await store.append(skip(counted(req, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total });
-        // Even from a segment cut short, the bytes at the front are the client's, hashed: recorded.
-        if (result.offset > front) record.ranges = addRange(record.ranges, [front, result.offset - 1]);
-        if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        // Even from a segment cut short, the bytes that reached the disk at the front are the
+        // client's: recorded (the digest state catches up from the file).
+        let reached = front;
+        try {
+          const result = await store.append(skip(counted(req, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) });
+          reached = result.offset;
+          if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        } finally {
+          if (reached > front) record.ranges = addRange(record.ranges, [front, reached - 1]);
+        }
       } else {
         // Further on: in place; hashed from disk once the prefix reaches it.
         await pipeline(counted(req, length, seen), fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }));
