@@ -15,7 +15,7 @@ import { startTestServer } from './helpers/server.ts';
 const uploadsIn = (dir: string) => storeFiles(dir).filter((n) => !n.includes('.'));
 
 async function records(url: string): Promise<Array<Record<string, unknown>>> {
-  return (await (await fetch(`${url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+  return (await (await fetch(`${url}/api/uploads?limit=1000`)).json()) as Array<Record<string, unknown>>;
 }
 
 /** Splits [0, size) at the given points into consecutive ranges. */
@@ -109,8 +109,13 @@ test('two instances on one store with the Redis locker: segments of one session 
   assert.ok(fs.readFileSync(`${storeDir}/${uploadsIn(storeDir)[0]}`).equals(bytes));
 });
 
-test('random segments (order, duplicates, overlaps, several at once): the answers agree, the md5 is right, one record per session', async (t) => {
-  const s = await startTestServer(t);
+/**
+ * Random sessions against `urls` (each wave of segments goes to one of them at random): segments
+ * in random order, with duplicates and overlaps, several at once. The answers must agree, the last
+ * segment completes with the right md5, one record and one file per session.
+ */
+async function fuzzSessions(urls: string[], storeDir: string, numRuns: number): Promise<void> {
+  const catalog = urls[0]!;
   let run = 0;
   const segmentation = fc
     .record({
@@ -120,8 +125,9 @@ test('random segments (order, duplicates, overlaps, several at once): the answer
       keystone: fc.nat(),
       order: fc.array(fc.nat(), { minLength: 16, maxLength: 16 }),
       together: fc.integer({ min: 1, max: 6 }),
+      targets: fc.array(fc.nat({ max: urls.length - 1 }), { minLength: 16, maxLength: 16 }),
     })
-    .map(({ size, cuts, extras, keystone, order, together }) => {
+    .map(({ size, cuts, extras, keystone, order, together, targets }) => {
       const pieces = piecesOf(size, cuts);
       // The keystone completes the file: no other segment touches it, so it is sent last.
       const key = pieces[keystone % pieces.length]!;
@@ -133,30 +139,42 @@ test('random segments (order, duplicates, overlaps, several at once): the answer
         if (clipped[0] <= clipped[1]) rest.push(clipped);
       }
       const shuffled = rest.map((r, i) => ({ r, k: order[i % order.length]! + i / 100 })).sort((p, q) => p.k - q.k).map((p) => p.r);
-      return { size, key, rest: shuffled, together };
+      return { size, key, rest: shuffled, together, targets };
     });
   await fc.assert(
-    fc.asyncProperty(segmentation, async ({ size, key, rest, together }) => {
+    fc.asyncProperty(segmentation, async ({ size, key, rest, together, targets }) => {
       run++;
       const bytes = patternBytes(size, 1000 + run);
       const session = `fuzz-${run}-${size}`;
       const answers: SegmentAnswer[] = [];
       for (let i = 0; i < rest.length; i += together) {
-        const wave = rest.slice(i, i + together);
-        const held = await holdSegments(s.url, session, wave, { bytes });
-        held.sendBodies();
-        answers.push(...(await held.answers));
+        // One wave at once, each segment to its own instance.
+        const wave = rest.slice(i, i + together).map((range, j) => ({ range, url: urls[targets[(i + j) % targets.length]!]! }));
+        const held = await Promise.all(urls.map((url) => holdSegments(url, session, wave.filter((w) => w.url === url).map((w) => w.range), { bytes })));
+        for (const h of held) h.sendBodies();
+        const byUrl = await Promise.all(held.map((h) => h.answers));
+        for (const w of wave) answers.push(byUrl[urls.indexOf(w.url)]!.shift()!);
       }
       const largest = assertOneHistory(rest, answers);
       assert.deepEqual(largest, mergeRanges(rest), 'the last answer lists every range received');
-      const before = (await records(s.url)).length;
-      const done = await sendSegment(s.url, session, key, { bytes });
+      const before = (await records(catalog)).length;
+      const done = await sendSegment(urls[targets[0]!]!, session, key, { bytes });
       assert.equal(done.status, 200, done.body);
       assert.equal(JSON.parse(done.body).md5, md5(bytes));
-      const list = await records(s.url);
+      const list = await records(catalog);
       assert.equal(list.length, before + 1, 'one record for the session');
-      assert.equal(uploadsIn(s.config.storeDir).length, run, 'one file per session');
+      assert.equal(uploadsIn(storeDir).length, run, 'one file per session');
     }),
-    { numRuns: 25 },
+    { numRuns },
   );
+}
+
+test('random segments (order, duplicates, overlaps, several at once): the answers agree, the md5 is right, one record per session', async (t) => {
+  const s = await startTestServer(t);
+  await fuzzSessions([s.url], s.config.storeDir, 25);
+});
+
+test('random segments sent to two instances with the Redis locker: the same', async (t) => {
+  const { a, b, storeDir } = await redisPair(t);
+  await fuzzSessions([a.url, b.url], storeDir, 10);
 });
