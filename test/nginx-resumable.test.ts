@@ -1,5 +1,7 @@
 // The nginx upload module's resumable mode on POST /upload: raw segments with Session-ID and X-Content-Range.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
@@ -195,4 +197,23 @@ test('a segment the client drops (closed, or gone quiet past NETWORK_TIMEOUT): o
     assert.doesNotMatch(line, /\[object Object\]/);
     assert.doesNotMatch(line, /ERR_INTERNAL/);
   }
+});
+
+test('the full-length file of an unfinished session expires like any unfinished upload (EXPIRE_AFTER); a finished one stays; the Session-ID then starts anew', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 1 }, { expirySweepMs: 3_600_000 });
+  const dir = s.config.storeDir;
+  const uploads = () => storeFiles(dir).filter((n) => !n.includes('.')).sort();
+  assert.equal((await segment(s.url, 'finished', 0, SIZE - 1)).status, 200);
+  const [finished] = uploads();
+  // Only the last segment: full length, holes before.
+  assert.equal((await segment(s.url, 'open', 200_000, SIZE - 1)).status, 201);
+  const open = uploads().find((id) => id !== finished)!;
+  assert.equal(fs.statSync(path.join(dir, open)).size, SIZE);
+  // Past the period (1 ms) whatever the load: it only grows more expired.
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await s.store.deleteExpired(), 1);
+  assert.deepEqual(uploads(), [finished]);
+  const again = await segment(s.url, 'open', 0, 99);
+  assert.equal(again.status, 201);
+  assert.equal(again.body.trim(), '0-99/300000', 'a new session: the expired one\'s ranges are gone');
 });
