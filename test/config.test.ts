@@ -92,7 +92,7 @@ test('docs: every setting is in the configuration tables (docs/configuration.md)
   for (const name of documented) assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
 });
 
-test('docs: the configuration table's default column says the default SETTINGS gives (written once, there)', async () => {
+test("docs: the configuration table's default column says the default SETTINGS gives (written once, there)", async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
@@ -104,8 +104,8 @@ test('docs: the configuration table's default column says the default SETTINGS g
     if (s.default === undefined || s.defaultDoc !== undefined) continue;
     const row = rows.find((cells) => cells[1] === `\`${s.flag}\``);
     assert.ok(row, `${s.flag} has a row of its own`);
-    if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: README default is none`);
-    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: README default ${row[3]} shows \`${s.default}\``);
+    if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: documented default is none`);
+    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: documented default ${row[3]} shows \`${s.default}\``);
     checked++;
   }
   assert.ok(checked > 30, `${checked} defaults checked`);

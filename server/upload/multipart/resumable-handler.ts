@@ -27,13 +27,13 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import type { Log } from '../../../core/logger.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { principalOf } from '../../auth/principal.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
 import { onBodyIdle, type BodyCut } from '../../network-timeout.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { fullDiskAnswer } from '../store/full-disk.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
 import { withLock } from '../upload-lock.ts';
+import { ownerKey, uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd, type Range } from './byte-ranges.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
@@ -91,8 +91,8 @@ interface Segment {
   sessionId: string;
   /** The token's `sub`, '' when anonymous. */
   owner: string;
-  /** Whose share of the session cap a new session takes: the subject, or the anonymous client's address. */
-  holder: string;
+  /** Whose upload a new session's is, and whose limits and share of the session cap it counts against. */
+  creator: UploadOwner;
   key: string;
   range: Range;
   total: number;
@@ -111,9 +111,6 @@ interface BodyProgress {
 
 type Outcome = { kind: 'recorded'; record: SessionRecord } | { kind: 'complete'; record: SessionRecord };
 
-/** The client's address, as the socket has it (an IPv4 client over an IPv6 socket as IPv4). */
-const clientAddress = (req: express.Request): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
-
 function parseSegment(req: express.Request, config: Config): Segment {
   const sessionId = req.get('session-id') ?? req.get('x-session-id');
   const rangeText = req.get('x-content-range') ?? req.get('content-range');
@@ -125,9 +122,10 @@ function parseSegment(req: express.Request, config: Config): Segment {
   const contentLength = nonNegativeInteger(req.get('content-length'));
   if (contentLength !== undefined && contentLength !== b - a + 1) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${b - a + 1} bytes`);
   if (total > maxSizeFor(config, req)) throw maxSizeError(config, req, total);
-  const owner = principalOf(req)?.sub ?? '';
+  const creator = uploadOwnerOf(req, config.behindProxy);
+  const owner = creator.sub ?? '';
   // A session belongs to whoever started it: another caller's Session-ID is another session.
-  return { sessionId, owner, holder: owner || clientAddress(req), key: sessionKey(owner, sessionId), range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
+  return { sessionId, owner, creator, key: sessionKey(owner, sessionId), range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
 }
 
 /** Aborted when the client goes before its answer. */
@@ -216,7 +214,8 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
 
   /** A new session: its place in the cap, pre-create, the whole file's space reserved, the upload, its state. */
   async function open(seg: Segment, req: express.Request): Promise<SessionRecord> {
-    await sessions.reserve(seg.key, seg.holder);
+    const holder = ownerKey(seg.creator);
+    await sessions.reserve(seg.key, holder);
     try {
       const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: seg.total, offset: 0, metadata: { filename: seg.name, filetype: seg.contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
       // pre-create once per session, before its first byte is stored: it may refuse or rename.
@@ -225,17 +224,13 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
         upload.id = chosen.id;
         upload.metadata = chosen.metadata;
       }
-      // The session's total is known at its first segment: reserved whole, as a tus creation's Upload-Length is.
-      const release = await store.space.admit(seg.total);
-      try {
-        if (seg.owner) store.announceOwner(upload.id, seg.owner);
-        store.announceResumable(upload.id);
-        await store.create(upload);
-      } finally {
-        release();
-      }
+      // The session's total is known at its first segment: admitted whole by the store's creation
+      // (free space, the owner's limits), as a tus creation's Upload-Length is.
+      store.announceOwner(upload.id, seg.creator);
+      store.announceResumable(upload.id);
+      await store.create(upload);
       deps.hooks?.created(req, upload);
-      const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder: seg.holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
+      const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
       try {
         await save(record);
       } catch (e) {
@@ -307,7 +302,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       return { kind: 'recorded', record };
     }
     bytesReceived.inc(received - before);
-    store.space.segments(record.uploadId, record.total, received);
+    store.space.segments(record.uploadId, received);
     record.touched = Date.now();
     // Recorded (covering the file or not) before anything else: once covered, a stop from here on
     // leaves a session the next start settles and announces.

@@ -19,7 +19,7 @@ export interface SessionRecord {
   sessionId: string;
   /** The token's `sub` ('' when anonymous): part of the session's key, and the form's owner. */
   owner: string;
-  /** Whose share of RESUMABLE_SESSIONS_MAX the session counts against (resumable-sessions.ts). */
+  /** Whose share of RESUMABLE_SESSIONS_MAX the session counts against (upload-owner.ts ownerKey). */
   holder: string;
   uploadId: string;
   total: number;
@@ -49,6 +49,7 @@ function parseRecord(text: string): SessionRecord | undefined {
   const ok =
     typeof v.sessionId === 'string' &&
     typeof v.owner === 'string' &&
+    typeof v.holder === 'string' &&
     typeof v.uploadId === 'string' &&
     UPLOAD_ID.test(v.uploadId) &&
     Number.isSafeInteger(v.total) &&
@@ -58,8 +59,7 @@ function parseRecord(text: string): SessionRecord | undefined {
     typeof v.name === 'string' &&
     typeof v.contentType === 'string' &&
     Number.isFinite(v.touched);
-  // A state written before sessions had a holder counts against its owner's share.
-  return ok ? ({ ...v, holder: typeof v.holder === 'string' ? v.holder : v.owner } as SessionRecord) : undefined;
+  return ok ? (v as SessionRecord) : undefined;
 }
 
 export class SessionStates {

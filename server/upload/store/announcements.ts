@@ -1,25 +1,38 @@
 // What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
-// the verified subject of the creating request, and whether it is written in segments. Creation goes through @tus/server, so the route
-// announces them under the new id just before, and the store takes them when it writes the info.
+// the creating owner (upload-owner.ts), whether it is written in segments (the resumable mode) and,
+// for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
+// under the new id just before, and the store takes them when it writes the info (the body's when it
+// writes the body).
 import type { Upload } from '@tus/utils';
+import type { ChecksumCheck } from '../../hashing/checksum.ts';
+import type { UploadOwner } from '../upload-owner.ts';
 import { remember } from './bounded-map.ts';
 
 /** What the concatenation extension records in an upload's info file. */
 export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] };
 
 /**
- * The info file's fields beyond @tus/server's Upload. `resumable`: written in segments of the nginx
- * module's resumable mode, in any order, so its file may be full length with holes in it: it is
- * finished only when its session says so (the mark then goes), never by the file's size.
+ * The info file's fields beyond @tus/server's Upload: `owner` is the creating token's `sub`,
+ * `address` the creating client's address when it had no token. `resumable`: written in segments of
+ * the nginx module's resumable mode, in any order, so its file may be full length with holes in it:
+ * it is finished only when its session says so (the mark then goes), never by the file's size.
  */
-export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; resumable?: true };
+export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string; resumable?: true };
+
+/** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
+export interface BodyInfo {
+  checksum?: ChecksumCheck;
+  /** Its Content-Length. */
+  expected?: number;
+}
 
 /** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */
 const OWNERS_CACHED = 4096;
 
 export class Announcements {
   private readonly concats = new Map<string, ConcatInfo>();
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new Map<string, UploadOwner>();
+  private readonly bodies = new Map<string, BodyInfo>();
   private readonly segmented = new Set<string>();
   /** Owners of uploads read lately. */
   private readonly known = new Map<string, string | undefined>();
@@ -30,12 +43,27 @@ export class Announcements {
     this.concats.set(id, concat);
   }
 
-  owner(id: string, owner: string): void {
+  owner(id: string, owner: UploadOwner): void {
     this.owners.set(id, owner);
   }
 
   resumable(id: string): void {
     this.segmented.add(id);
+  }
+
+  /** Announced until taken or withdrawn (by the creating request's end: see tus-server.ts). */
+  body(id: string, body: BodyInfo): () => void {
+    this.bodies.set(id, body);
+    return () => {
+      if (this.bodies.get(id) === body) this.bodies.delete(id);
+    };
+  }
+
+  /** What the body of the upload's creation comes with, taken (once). */
+  takeBody(id: string): BodyInfo | undefined {
+    const body = this.bodies.get(id);
+    this.bodies.delete(id);
+    return body;
   }
 
   /** The upload's info as created: what was announced for its id, taken (announced once, used once). */
@@ -46,7 +74,7 @@ export class Announcements {
     this.owners.delete(upload.id);
     const resumable = this.segmented.delete(upload.id);
     this.known.delete(upload.id);
-    return { ...upload, ...(concat && { concat }), ...(owner !== undefined && { owner }), ...(resumable && { resumable }) } as StoredInfo;
+    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable && { resumable }) } as StoredInfo;
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
@@ -65,5 +93,6 @@ export class Announcements {
 
   forget(id: string): void {
     this.known.delete(id);
+    this.bodies.delete(id);
   }
 }

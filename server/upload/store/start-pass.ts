@@ -4,7 +4,8 @@
 // - finished uploads whose completion was never handled (the process stopped in between) are
 //   returned: complete on disk and missing from the journal. The journal is trimmed to the uploads
 //   still stored;
-// - unfinished uploads of known length are entered in the free-space ledger (what they are owed);
+// - unfinished uploads are entered in the free-space ledger (what they are owed, and their owner's
+//   totals for the per-owner limits);
 // - an upload written in segments (the resumable mode, StoredInfo.resumable) is never taken for a
 //   finished one by its file's size: out-of-order segments make it full length with holes in it. It
 //   is owed what its session has not received;
@@ -14,7 +15,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Upload } from '@tus/utils';
-import type { SpaceLedger } from '../admission.ts';
+import type { SpaceLedger } from '../space-ledger.ts';
+import { storedOwnerKey } from '../upload-owner.ts';
 import type { Journal } from '../completion-journal.ts';
 import { TEMP_FILE, type StorePaths } from './store-paths.ts';
 import { idsBy, readStored } from './stored-upload.ts';
@@ -55,14 +57,15 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
       continue;
     }
     const { info: upload, file } = await readStored(id, info, paths);
-    if (upload?.size === undefined) continue;
+    if (!upload || !file) continue;
     if (upload.resumable) {
-      if (file) space.segments(id, upload.size, received?.(id) ?? 0);
+      const got = received?.(id) ?? 0;
+      space.restore(id, storedOwnerKey(upload), upload.size, got);
+      space.segments(id, got);
       continue;
     }
-    const size = file?.size ?? -1;
-    if (size === upload.size) waiting.push(id);
-    else if (size >= 0 && size < upload.size) space.owe(id, upload.size, size);
+    if (upload.size === file.size) waiting.push(id);
+    else if (upload.size === undefined || file.size < upload.size) space.restore(id, storedOwnerKey(upload), upload.size, file.size);
   }
   for (const id of idsBy(names, '.digest')) if (!stored.has(id)) leftovers.push(`${id}.digest`);
   for (const name of leftovers) await fsp.rm(path.join(paths.dir, name), { force: true });
