@@ -51,7 +51,7 @@ export const finishSeconds = new Histogram({
   registers,
 });
 export const hashRingWaits = new Counter({ name: 'tuspass_hash_ring_waits_total', help: 'Times a write waited for room in the hashing thread ring (the hashing thread is behind the disk).', registers });
-export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER).', registers });
+export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER, EXPIRE_UNSTARTED_AFTER).', registers });
 
 /** What a running server lets the scrape read: its queue and its store's free-space ledger. */
 export interface MetricsSource {

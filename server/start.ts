@@ -54,7 +54,7 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one Redis. */
   redisPrefix?: string;
-  /** How often the expiry sweep runs (default a quarter of EXPIRE_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
+  /** How often the expiry sweep runs (default a quarter of the shorter of EXPIRE_AFTER and EXPIRE_UNSTARTED_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
   expirySweepMs?: number;
 }
 
@@ -101,7 +101,13 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
 function tusExtensions(config: Config): string[] {
   const all = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'concatenation'];
-  return config.expireAfterMs > 0 ? [...all, 'expiration'] : all;
+  return config.expireAfterMs > 0 || config.expireUnstartedAfterMs > 0 ? [...all, 'expiration'] : all;
+}
+
+/** How often the expiry sweep runs: a quarter of the shorter expiry period, 1 s to 1 h. */
+function sweepEvery(config: Config): number {
+  const periods = [config.expireAfterMs, config.expireUnstartedAfterMs].filter((p) => p > 0);
+  return Math.max(1000, Math.min(Math.min(...periods) / 4, 3_600_000));
 }
 
 /** Creates a directory (and parents) and proves it writable, or names the setting that is wrong. */
@@ -141,12 +147,14 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     directory: config.storeDir,
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
+    unstartedExpirationMs: config.expireUnstartedAfterMs,
     extensions: tusExtensions(config),
     // Several instances on one store (REDIS_URL) share the journal beside the uploads.
     // With DATABASE_URL the journal is a table every instance shares (pg-journal.ts).
     journalPath: config.redisUrl ? undefined : path.join(config.dataDir, 'completions-handled'),
     journal: db ? new PgCompletionJournal(db) : undefined,
     minFreeSpace: config.minFreeSpace,
+    ownerLimits: { maxOpen: config.ownerMaxOpen, maxOwed: config.ownerMaxOwed },
     fileModes: modes,
     log,
   });
@@ -210,7 +218,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   await sessions.restore(store, redisLocker !== undefined);
   const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
   const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
-  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
+  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An
   // upload written in segments is never finished by its size (store/start-pass.ts).

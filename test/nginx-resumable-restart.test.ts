@@ -110,3 +110,29 @@ test('after a restart, the full-length file of an unfinished session is not anno
   assert.equal(second.store.space.owed, SIZE, 'sparse-2 is still owed');
   assert.equal(storeFiles(dir).filter((n) => !n.includes('.')).length, 2, 'sparse-2 is kept, for its expiry');
 });
+
+test("a session counts against its owner's limits (OWNER_MAX_OPEN, OWNER_MAX_OWED) as any upload does, by what it has not received, after a restart too", async (t) => {
+  const dataDir = tmpDir(t);
+  const limits = { dataDir, ownerMaxOwed: { bytes: 1_000_000 }, ownerMaxOpen: 2 };
+  const total = (n: number) => ({ 'X-Content-Range': `bytes 0-99/${n}` });
+  const first = await startTestServer(t, limits);
+  // A: 900000 bytes, only its last 100000 sent: full length on disk, 800000 still to come.
+  const a = await fetch(`${first.url}/upload`, {
+    method: 'POST',
+    headers: { 'Content-Disposition': 'attachment; filename="a.bin"', 'X-Content-Range': 'bytes 800000-899999/900000', 'Session-ID': 'owed-a' },
+    body: new Uint8Array(100_000),
+  });
+  assert.equal(a.status, 201);
+  assert.equal((await segment(first.url, 'owed-b', 0, 99, total(300_000))).status, 429, 'B would take the owner past 1000000 bytes to come');
+  await first.close();
+
+  const second = await startTestServer(t, limits);
+  const refused = await segment(second.url, 'owed-b', 0, 99, total(300_000));
+  assert.equal(refused.status, 429, refused.body);
+  assert.match(refused.body, /ERR_OWNER_SPACE_LIMIT/);
+  assert.equal((await segment(second.url, 'owed-c', 0, 99, total(150_000))).status, 201, '800000 + 150000 fit');
+  const third = await segment(second.url, 'owed-d', 0, 99, total(1000));
+  assert.equal(third.status, 429, 'two sessions open: OWNER_MAX_OPEN');
+  assert.match(third.body, /ERR_OWNER_UPLOADS_LIMIT/);
+  assert.deepEqual(sessionFiles(second.config.storeDir).length, 2, 'the refused sessions left no state');
+});

@@ -17,7 +17,7 @@ test('a session reserves its file at its first segment, its segments are not cou
   const dir = mountTmpfs(t, 32 * MiB);
   if (!dir) return;
   const dataDir = path.join(dir, 'data');
-  const first = await startTestServer(t, { dataDir, minFreeSpace: MiB });
+  const first = await startTestServer(t, { dataDir, minFreeSpace: MiB, ownerMaxOwed: { bytes: 0 } });
   const storeDir = first.config.storeDir;
   const s = fs.statfsSync(storeDir);
   const room = s.bavail * s.bsize - MiB;
@@ -39,7 +39,7 @@ test('a session reserves its file at its first segment, its segments are not cou
   await first.close();
 
   // After a restart A is owed what it has not received, not judged by its file's full length.
-  const second = await startTestServer(t, { dataDir, minFreeSpace: MiB });
+  const second = await startTestServer(t, { dataDir, minFreeSpace: MiB, ownerMaxOwed: { bytes: 0 } });
   await refuse(second.url);
   const done = await sendSegment(second.url, 'space-a', [0, a.length - tail - 1], { bytes: a });
   assert.equal(done.status, 200, done.body);

@@ -37,7 +37,7 @@ import { InfoStore } from './store/info-store.ts';
 import { createUploadFiles, idTaken, isIdTaken } from './store/new-upload.ts';
 import { awaitingCompletion } from './store/start-pass.ts';
 import { StorePaths } from './store/store-paths.ts';
-import { readStored } from './store/stored-upload.ts';
+import { readStored, type ExpiryPeriods } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
@@ -47,6 +47,8 @@ export interface DigestStoreOptions {
   directory: string;
   algorithms: readonly DigestName[];
   expirationPeriodInMilliseconds?: number;
+  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this rule). */
+  unstartedExpirationMs?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
   /** The journal of handled completions (default: a hidden file in the store directory). */
@@ -68,6 +70,8 @@ const RECENT_UPLOADS = 1024;
 
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
+  /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
+  readonly expiry: ExpiryPeriods;
   /** Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts). */
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (store/append.ts). */
@@ -100,6 +104,7 @@ export class DigestFileStore extends FileStore {
     this.info = info;
     this.fileMode = fileMode;
     this.algorithms = options.algorithms;
+    this.expiry = { afterLastWrite: options.expirationPeriodInMilliseconds ?? 0, unstarted: options.unstartedExpirationMs ?? 0 };
     this.paths = new StorePaths(options.directory);
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
@@ -296,9 +301,9 @@ export class DigestFileStore extends FileStore {
     await this.marks.clear(id);
   }
 
-  /** Removes unfinished uploads idle for longer than the expiration period (store/expired-uploads.ts). */
+  /** Removes unfinished uploads past their expiry (store/expired-uploads.ts); their owed bytes and owners' shares go with them. */
   override deleteExpired(): Promise<number> {
-    return removeExpired({ paths: this.paths, info: this.info, period: this.getExpiration(), inUse: (id) => this.busy.has(id), remove: (id) => this.remove(id), log: this.log });
+    return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id), remove: (id) => this.remove(id), log: this.log });
   }
 
   /** The digests of an upload's bytes so far (the whole file once it is finished). */

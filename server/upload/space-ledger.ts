@@ -21,6 +21,7 @@
 // date by the store on every creation, write, declared length and removal (expiry included).
 import fs from 'node:fs';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import type { SizeOrShare } from '../../core/parse.ts';
 import { storageFull } from './admission.ts';
 
 /** How long a statfs sample is used. Measured: a statfs costs ~10 µs of a libuv thread. */
@@ -29,11 +30,9 @@ const SAMPLE_MS = 1000;
 /** A body of unknown length is admitted this far ahead of its writes (or less, when less is left). */
 export const BODY_STEP = 8 * 2 ** 20;
 
-/** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 = no limit. */
-export type OwedLimit = { bytes: number } | { share: number };
-
 export interface OwnerLimits {
-  maxOwed: OwedLimit;
+  /** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 bytes or 100%: no limit. */
+  maxOwed: SizeOrShare;
   /** OWNER_MAX_OPEN: unfinished uploads one owner may hold; 0 = no limit. */
   maxOpen: number;
 }

@@ -3,11 +3,13 @@
 // tuspass's own handlers (they share this server's locker). Its errors are answered by ours
 // (sendTusError), so a client never reads @tus/server's wording.
 import crypto from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Server } from '@tus/server';
 import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { requestChecksum } from '../hashing/checksum.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
@@ -15,7 +17,8 @@ import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
-import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
+import { expiresAt } from './store/stored-upload.ts';
+import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, httpDate, nonNegativeInteger, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
 import { uploadOwnerOf } from './upload-owner.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
@@ -30,14 +33,44 @@ const PARTIAL = new WeakSet<IncomingMessage>();
 
 const concatOf = (node: IncomingMessage): ConcatInfo | undefined => (PARTIAL.has(node) ? { kind: 'partial' } : undefined);
 
+/** The upload a creation made, and its URL, by request: for its answer (below), which @tus/server writes. */
+const CREATED = new WeakMap<IncomingMessage, { upload: Upload; url: string }>();
+
+/**
+ * @tus/server dates a creation's Upload-Expires EXPIRE_AFTER after the creation (and sends none with
+ * EXPIRE_AFTER=0); the store's rule decides (store/stored-upload.ts expiresAt: an upload that
+ * received no byte expires after EXPIRE_UNSTARTED_AFTER). "If the expiration is known at the
+ * creation, the Upload-Expires header MUST be included in the response to the initial POST request."
+ * srvx writes @tus/server's answer with writeHead(status, statusText, rawHeaders).
+ */
+function creationExpiry(req: IncomingMessage, res: ServerResponse, store: DigestFileStore): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    const raw = rest.find(Array.isArray) as string[] | undefined;
+    const created = CREATED.get(req);
+    if (status === 201 && raw && created) {
+      const named = (name: string) => raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === name);
+      const at = named('upload-offset');
+      const offset = at < 0 ? 0 : Number(raw[at + 1]);
+      const expires = expiresAt(created.upload, { size: offset, mtimeMs: Date.now() }, store.expiry);
+      const i = named('upload-expires');
+      if (i >= 0) raw.splice(i, 2);
+      // Whole seconds, rounded up: the header never says "expired" too early.
+      if (expires !== undefined) raw.push('Upload-Expires', httpDate(Math.ceil(expires / 1000) * 1000));
+    }
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as typeof res.writeHead;
+}
+
 /**
  * The route handler that hands a request (a creation, an OPTIONS) to @tus/server. A partial
  * creation loses its Upload-Concat on the way (above); srvx builds the web request's headers from
  * rawHeaders (name, value, name, value, ...). Every error of @tus/server's comes back here
  * (onResponseError rethrows it) and is answered by sendTusError, as every other tus route's.
  */
-export function tusServerHandler(tus: Server, log: Log): express.RequestHandler {
+export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log): express.RequestHandler {
   return (req, res) => {
+    if (req.method === 'POST') creationExpiry(req, res, store);
     if (req.method === 'POST' && concatRoleOf(req) === 'partial') {
       PARTIAL.add(req);
       delete req.headers['upload-concat'];
@@ -45,6 +78,10 @@ export function tusServerHandler(tus: Server, log: Log): express.RequestHandler 
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
     tus.handle(req, res).catch((e: unknown) => {
+      // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
+      // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
+      const created = CREATED.get(req);
+      if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
       if (!res.headersSent) return sendTusError(res, req, e, log);
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.message ?? String(e)}`);
       res.destroy();
@@ -84,6 +121,10 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
       const node = nodeRequestOf(req);
+      // creation-with-upload: its body is checked against Upload-Checksum as a PATCH's is (a
+      // malformed header is 400 before anything is created; a mismatch 460, nothing of the body kept).
+      const withBody = node.headers['content-type'] === 'application/offset+octet-stream';
+      const checksum = withBody ? await requestChecksum(node.headers['upload-checksum'] as string | undefined) : undefined;
       const concat = concatOf(node);
       const length = req.headers.get('upload-length');
       const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata });
@@ -92,6 +133,10 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       if (concat) store.announceConcat(chosen.id, concat);
       // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
       store.announceOwner(chosen.id, uploadOwnerOf(node, config.behindProxy));
+      if (withBody) {
+        const withdraw = store.announceBody(chosen.id, { checksum, expected: nonNegativeInteger(node.headers['content-length']) });
+        (node as Partial<express.Request>).res?.once('close', withdraw);
+      }
       return chosen.id;
     },
 
@@ -119,8 +164,9 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     },
   });
 
-  server.on(EVENTS.POST_CREATE, (req, upload) => {
+  server.on(EVENTS.POST_CREATE, (req, upload, url) => {
     const node = nodeRequestOf(req);
+    CREATED.set(node, { upload, url });
     uploadsCreated.inc();
     events.created(node, upload, concatOf(node));
   });
