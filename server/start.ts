@@ -201,7 +201,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files beside the uploads).
