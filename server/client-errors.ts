@@ -24,6 +24,9 @@ export function answerClientErrors(server: http.Server, log: Log): void {
     // (node's own handler makes the same checks).
     const answering = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) return void socket.destroy();
+    // The connection ended in the middle of a request a route is serving (its body cut short): no
+    // malformed request, a dropped one, which that route logs and counts (dropped-requests.ts).
+    if (err.code === 'HPE_INVALID_EOF_STATE' && answering) return void socket.destroy();
     const entry = BY_NODE_CODE[err.code ?? ''] ?? ERRORS.ERR_REQUEST_MALFORMED;
     // An answer to HEAD has no body, whatever its status (a client reads none and would take the
     // body's bytes for the next answer).

@@ -19,7 +19,7 @@ import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { createLog } from '../core/logger.ts';
+import { errorText, createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -92,7 +92,7 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
         log(`completion: upload ${id} finished before the last stop; handling its completion now`);
         await events.finish({ ...http, URI: `${TUS_PATH}/${id}` }, upload, await store.concatOf(id));
       } catch (e) {
-        log(`completion: upload ${id}: ${(e as Error).message}`);
+        log(`completion: upload ${id}: ${errorText(e)}`);
       }
     }
   })();

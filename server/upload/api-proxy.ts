@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { requestStream } from '../../core/http-client.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
+import { errorText } from '../../core/logger.ts';
 
 export function apiProxy(config: Config, completionUrl: string): express.Router {
   const origin = new URL(completionUrl).origin;
@@ -43,7 +44,7 @@ export function apiProxy(config: Config, completionUrl: string): express.Router 
     } catch (e) {
       // The service's address and the socket's error are the operator's to read (the app's error
       // handler logs logDetail), not the caller's.
-      next(new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, undefined, `${origin}: ${(e as Error).message}`));
+      next(new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, undefined, `${origin}: ${errorText(e)}`));
     }
   });
   return router;

@@ -11,7 +11,8 @@ import type { Config } from '../config.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
 import { principalOf } from '../auth/principal.ts';
-import { pathForLog, type Log } from '../../core/logger.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
@@ -19,6 +20,7 @@ import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
+import { BodyInterrupted, noteDropped } from '../dropped-requests.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
 /**
@@ -30,6 +32,21 @@ import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events
 const PARTIAL = new WeakSet<IncomingMessage>();
 
 const concatOf = (node: IncomingMessage): ConcatInfo | undefined => (PARTIAL.has(node) ? { kind: 'partial' } : undefined);
+
+/** The upload each creation made, for a creation-with-upload whose client goes mid-body (below). */
+const CREATED = new WeakMap<IncomingMessage, string>();
+
+/**
+ * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
+ * there as if it were whole (its abort handler), keeps what was written and "answers" 201 to no one.
+ * Said and counted as the dropped request it is, with what the upload kept.
+ */
+async function noteCutCreation(tus: Server, req: express.Request, res: express.Response, log: Log): Promise<void> {
+  if (req.complete) return;
+  const id = CREATED.get(req);
+  const kept = id === undefined ? 0 : await tus.datastore.getUpload(id).then((u) => u.offset, () => 0);
+  noteDropped(req, res, id === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED) : new BodyInterrupted(id, kept, kept, kept, 'the request body ended early'), log, true);
+}
 
 /**
  * The route handler that hands a request (a creation, an OPTIONS) to @tus/server. A partial
@@ -45,9 +62,9 @@ export function tusServerHandler(tus: Server, log: Log): express.RequestHandler 
       const raw = req.rawHeaders;
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
-    tus.handle(req, res).catch((e: unknown) => {
+    tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch((e: unknown) => {
       if (!res.headersSent) return sendTusError(res, req, e, log);
-      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.message ?? String(e)}`);
+      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
     });
   };
@@ -123,6 +140,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
 
   server.on(EVENTS.POST_CREATE, (req, upload) => {
     const node = nodeRequestOf(req);
+    CREATED.set(node, upload.id);
     // Recorded in the free-space ledger by the store now: the gate's reservation can go.
     creationRecorded(node);
     uploadsCreated.inc();
