@@ -54,6 +54,12 @@ export const ERRORS = table({
   ERR_METHOD_OVERRIDE_INVALID: { status: 400, message: 'X-HTTP-Method-Override is honoured on POST only, naming GET, HEAD, PATCH, DELETE or OPTIONS' },
   ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'the final upload lists more partial uploads than MAX_CONCAT_PARTS allows' },
   ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
+  // One owner's share of the store (OWNER_MAX_OPEN, OWNER_MAX_OWED). 429, not 507: the store is not
+  // full, this owner's own unfinished uploads stand in the way; tus clients (tus-js-client) retry a
+  // 5xx but report a 4xx at once, with this message. Not 403: the caller may upload once it finishes
+  // or removes an upload, or its unstarted ones expire.
+  ERR_OWNER_UPLOADS_LIMIT: { status: 429, message: 'you have too many unfinished uploads; finish or remove one (DELETE), or wait until those that received no byte expire' },
+  ERR_OWNER_SPACE_LIMIT: { status: 429, message: 'your unfinished uploads already hold your share of the store; finish or remove one (DELETE), or wait until those that received no byte expire' },
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).

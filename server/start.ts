@@ -197,7 +197,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   const locker = redisLocker ?? new MemoryLocker();
   const tus = createTusServer(config, store, events, locker);
-  const admission = creationGate({ space: store.space, queue, log });
+  const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).

@@ -104,8 +104,8 @@ test("docs: the configuration table's default column says the default SETTINGS g
     if (s.default === undefined || s.defaultDoc !== undefined) continue;
     const row = rows.find((cells) => cells[1] === `\`${s.flag}\``);
     assert.ok(row, `${s.flag} has a row of its own`);
-    if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: README default is none`);
-    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: README default ${row[3]} shows \`${s.default}\``);
+    if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: documented default is none`);
+    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: documented default ${row[3]} shows \`${s.default}\``);
     checked++;
   }
   assert.ok(checked > 30, `${checked} defaults checked`);

@@ -4,11 +4,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { fillDisk, mountTmpfs } from './helpers/tmpfs.ts';
-import { create, patch, tus } from './helpers/tus.ts';
+import { request } from 'undici';
+import { curl } from './helpers/multipart.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, patch, PATCH_TYPE, TUS, tus } from './helpers/tus.ts';
 
 const MiB = 2 ** 20;
 
@@ -97,4 +101,60 @@ test('a PATCH into a full disk answers 507 and keeps what it wrote; once space i
   assert.equal(records.length, 1, 'one catalog record');
   assert.equal(records[0]!.md5, md5(bytes), 'the md5 of every byte, though the digest state could not be saved on the full disk');
   assert.equal(s.store.space.owed, 0);
+});
+
+/** A body sent chunked (no Content-Length), in 1 MiB pieces. */
+async function* chunked(bytes: Buffer): AsyncGenerator<Buffer> {
+  for (let at = 0; at < bytes.length; at += MiB) yield bytes.subarray(at, at + MiB);
+}
+
+const freeOf = (dir: string) => {
+  const s = fs.statfsSync(dir);
+  return s.bavail * s.bsize;
+};
+
+test('an upload of deferred length is admitted as its bytes stream: a PATCH past the reserve is refused 507, the bytes before it kept', async (t) => {
+  const dir = mountTmpfs(t, 64 * MiB);
+  if (!dir) return;
+  // About 24 MiB admissible: 40 MiB of the 64 are the reserve.
+  const reserve = 40 * MiB;
+  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: reserve });
+  const created = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
+  assert.equal(created.status, 201, created.body);
+  const url = new URL(created.headers.location!, s.endpoint).toString();
+  const id = url.split('/').pop()!;
+  const bytes = patternBytes(32 * MiB, 7);
+
+  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0' }, body: Readable.from(chunked(bytes)) });
+  const body = await res.body.text();
+  assert.equal(res.statusCode, 507, body);
+  assert.match(body, /^ERR_STORAGE_FULL: /);
+  // The bytes written before the refusal stay (the offset a HEAD reports is valid, as after ENOSPC).
+  const kept = Number((await tus('HEAD', url)).headers['upload-offset']);
+  assert.ok(kept > 0 && kept < 32 * MiB, `kept ${kept}`);
+  assert.deepEqual(fs.readFileSync(s.store.filePath(id)), bytes.subarray(0, kept));
+  assert.ok(freeOf(dir) >= reserve - MiB, `the reserve is kept: ${freeOf(dir)} bytes free`);
+
+  // With a Content-Length past the room, nothing is read.
+  const whole = await patch(url, kept, bytes.subarray(kept));
+  assert.equal(whole.status, 507, whole.body);
+  assert.equal((await tus('HEAD', url)).headers['upload-offset'], String(kept));
+  // Removing it frees its bytes for the next upload.
+  assert.equal((await tus('DELETE', url)).status, 204);
+  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': String(16 * MiB) })).status, 201);
+});
+
+test('a chunked multipart body past the reserve is refused 507 on the way, and nothing of it is kept', async (t) => {
+  const dir = mountTmpfs(t, 64 * MiB);
+  if (!dir) return;
+  const reserve = 40 * MiB;
+  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: reserve });
+  const file = path.join(tmpDir(t), 'big.bin');
+  fs.writeFileSync(file, patternBytes(32 * MiB, 8));
+  const r = await curl(['-H', 'Transfer-Encoding: chunked', '-F', `file1=@${file}`, `${s.url}/upload`]);
+  assert.equal(r.status, 507, r.body);
+  assert.equal(JSON.parse(r.body).error.code, 'ERR_STORAGE_FULL');
+  assert.deepEqual(storeFiles(s.config.storeDir), [], 'nothing kept');
+  assert.deepEqual(await recordsWhenPresent(s.url, 0), []);
+  assert.ok(freeOf(dir) >= reserve - MiB, `the reserve is kept: ${freeOf(dir)} bytes free`);
 });

@@ -9,6 +9,7 @@ import { md5, patternBytes } from './helpers/files.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { patch, tus } from './helpers/tus.ts';
+import { watchChild } from './helpers/child-crash.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 const SECRET_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.TOPSECRETsignature';
@@ -26,6 +27,7 @@ async function startChild(t: TestContext, env: Record<string, string>): Promise<
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
+  watchChild(t, child);
   let out = '';
   let err = '';
   child.stderr!.on('data', (c) => (err += c));

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
+import { watchChild } from './helpers/child-crash.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 const SECRET = 'test-secret-0123456789';
@@ -27,6 +28,7 @@ async function startChild(t: TestContext, dataDir: string, env: Record<string, s
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   t.after(() => proc.kill('SIGKILL'));
+  watchChild(t, proc);
   let out = '';
   proc.stdout.on('data', (c) => (out += c));
   proc.stderr.on('data', (c) => (out += c));

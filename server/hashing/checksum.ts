@@ -31,6 +31,12 @@ export interface BodyChecksum {
   matches(expected: ExpectedChecksum): boolean;
 }
 
+/** What a body is verified against, and its running checksum. */
+export interface ChecksumCheck {
+  expected: ExpectedChecksum;
+  running: BodyChecksum;
+}
+
 export async function bodyChecksum(algorithm: ChecksumAlgorithm): Promise<BodyChecksum> {
   if (algorithm === 'crc32') {
     // node 20 has no crc32 in crypto or zlib; hash-wasm's is fast (about 2.5 GB/s here). Loaded on

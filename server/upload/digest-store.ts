@@ -23,10 +23,12 @@ import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
 import type { Log } from '../../core/logger.ts';
 import { bytesReceived } from '../metrics.ts';
 import { BodyInterrupted } from '../dropped-requests.ts';
-import { isNoSpace, SpaceLedger } from './admission.ts';
+import { isNoSpace } from './admission.ts';
+import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
+import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { Announcements, type ConcatInfo } from './store/announcements.ts';
+import { Announcements, type BodyInfo, type ConcatInfo, type StoredInfo } from './store/announcements.ts';
 import { appendHashed, type AppendOptions, type AppendResult } from './store/append.ts';
 import { remember } from './store/bounded-map.ts';
 import { concatenateParts } from './store/concatenate.ts';
@@ -40,7 +42,7 @@ import { readStored } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
-export type { AppendOptions, AppendResult, ConcatInfo };
+export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo };
 
 export interface DigestStoreOptions {
   directory: string;
@@ -54,6 +56,8 @@ export interface DigestStoreOptions {
   journal?: Journal;
   /** MIN_FREE_SPACE: bytes kept free beyond what unfinished uploads are owed (default 0). */
   minFreeSpace?: number;
+  /** OWNER_MAX_OPEN, OWNER_MAX_OWED (default: no limits). */
+  ownerLimits?: OwnerLimits;
   /** Where a full disk and expired uploads are reported. */
   log?: Log;
   /** Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default 0600. */
@@ -65,7 +69,7 @@ const RECENT_UPLOADS = 1024;
 
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
-  /** The bytes owed to unfinished uploads, for free-space admission (admission.ts). */
+  /** Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts). */
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (store/append.ts). */
   fence: WriteFence | undefined;
@@ -98,7 +102,7 @@ export class DigestFileStore extends FileStore {
     this.fileMode = fileMode;
     this.algorithms = options.algorithms;
     this.paths = new StorePaths(options.directory);
-    this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log);
+    this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
     this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode);
@@ -129,9 +133,21 @@ export class DigestFileStore extends FileStore {
     this.announced.concat(id, concat);
   }
 
-  /** Announces who creates the upload about to be created with this id (kept in its info file, not in its metadata). */
-  announceOwner(id: string, owner: string): void {
+  /**
+   * Announces who creates the upload about to be created with this id (upload-owner.ts
+   * uploadOwnerOf): kept in its info file, not in its metadata; who may act on it, and whose limits
+   * it counts against. Every creation route announces it.
+   */
+  announceOwner(id: string, owner: UploadOwner): void {
     this.announced.owner(id, owner);
+  }
+
+  /**
+   * Announces what the body of a creation-with-upload comes with (its checksum, its length), for
+   * write(), which @tus/server calls with the body only. Returns the withdrawal, for the request's end.
+   */
+  announceBody(id: string, body: BodyInfo): () => void {
+    return this.announced.body(id, body);
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
@@ -147,8 +163,9 @@ export class DigestFileStore extends FileStore {
   override async create(upload: Upload): Promise<Upload> {
     const stored = this.announced.take(upload);
     const file = this.filePath(upload.id);
-    // Owed from now on: admissions that run while this one is created already count it.
-    if (upload.size !== undefined) this.space.owe(upload.id, upload.size, 0);
+    // Admitted (free space, the owner's limits) and owed from now on, in one step: admissions that
+    // run while this one is created already count it.
+    await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
     try {
       await createUploadFiles(this.paths.dir, file, this.fileMode, () => this.configstore.set(upload.id, stored));
     } catch (e) {
@@ -156,7 +173,7 @@ export class DigestFileStore extends FileStore {
       if (isIdTaken(e)) {
         // The other creation's upload, owed again as the disk has it (this one's owe replaced it).
         const { info, file: onDisk } = await readStored(upload.id, this.info, this.paths);
-        if (info?.size !== undefined && onDisk) this.space.owe(upload.id, info.size, onDisk.size);
+        if (info && onDisk) this.space.restore(upload.id, storedOwnerKey(info), info.size, onDisk.size);
         throw idTaken(upload.id);
       }
       throw fullDiskAnswer(this.space, e, `creating upload ${upload.id}`);
@@ -183,7 +200,7 @@ export class DigestFileStore extends FileStore {
     this.created.delete(id);
     const size = created ? created.size : (await this.configstore.get(id))?.size;
     try {
-      const written = (await this.append(readable, id, offset, { size })).offset;
+      const written = (await this.append(readable, id, offset, { size, ...this.announced.takeBody(id) })).offset;
       bytesReceived.inc(written - offset);
       if (created && this.getExpiration() > 0 && this.hasExtension('expiration')) {
         remember(this.justWritten, id, new Upload({ ...created, offset: written, storage: { type: 'file', path: this.filePath(id) } }), RECENT_UPLOADS);
@@ -200,23 +217,22 @@ export class DigestFileStore extends FileStore {
   }
 
   /**
-   * creation-defer-length: the length arrives with a PATCH. Admitted like a creation (507 when the
-   * store cannot hold the bytes still to come), and written atomically: a full disk must not leave
-   * the upload with a cut info file.
+   * creation-defer-length: the length arrives with a PATCH (or a multipart part's end). Admitted
+   * like a creation (507 when the store cannot hold the bytes still to come, 429 past the owner's
+   * share), and written atomically: a full disk must not leave the upload with a cut info file.
    */
   override async declareUploadLength(id: string, size: number): Promise<void> {
     const info = await this.configstore.get(id);
     if (!info) throw TUS_ERRORS.FILE_NOT_FOUND;
     const written = await fsp.stat(this.filePath(id)).then((s) => s.size, () => 0);
-    const release = await this.space.admit(Math.max(0, size - written));
+    await this.space.declare(id, size, written);
     try {
       await this.info.replace(id, { ...info, size } as Upload);
-      this.space.owe(id, size, written);
       this.created.delete(id);
     } catch (e) {
+      // Still of unknown length: owed nothing, as before.
+      this.space.restore(id, storedOwnerKey(info as StoredInfo), undefined, written);
       throw fullDiskAnswer(this.space, e, `declaring the length of upload ${id}`);
-    } finally {
-      release();
     }
   }
 
@@ -246,6 +262,7 @@ export class DigestFileStore extends FileStore {
     this.justWritten.delete(id);
     this.announced.forget(id);
     await super.remove(id);
+    this.space.freed();
     await fsp.rm(this.statePath(id), { force: true });
     await this.marks.clear(id);
   }

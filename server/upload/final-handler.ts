@@ -22,6 +22,7 @@ import { withLock } from './upload-lock.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 import { errorText } from '../../core/logger.ts';
+import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
 
 export interface FinalDeps {
   config: Config;
@@ -100,32 +101,28 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       if (size > maxSizeFor(config, req)) throw maxSizeError(config, req, size);
       const http = httpRequestOf(req);
       const concat = { kind: 'final' as const, parts };
-      // The whole final counts against the free space, as a creation of its size would.
-      const release = await store.space.admit(size);
-      let upload: Upload;
-      try {
-        const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
-        const chosen = await events.preCreate(http, proposed, concat);
-        upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
-        await withLocks(deps.locker, [...parts, upload.id], async () => {
-          // A partial removed (or changed) while the hook ran is found here, before a byte is written.
-          if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
-          building = upload.id;
-          store.announceConcat(upload.id, { kind: 'final', parts });
-          if (caller) store.announceOwner(upload.id, caller.sub);
-          await store.create(upload);
-          release();
-          try {
-            upload.offset = await store.concatenate(upload.id, parts, size);
-          } catch (e) {
-            // A half-built final upload could never be completed (PATCH on a final is refused): gone.
-            await store.remove(upload.id).catch(() => undefined);
-            throw e;
-          }
-        });
-      } finally {
-        release();
-      }
+      // The whole final counts against the free space and its owner's share, as a creation of its
+      // size would: answered here before any hook runs, decided by store.create.
+      const owner = uploadOwnerOf(req, config.behindProxy);
+      await store.space.check(size, ownerKey(owner));
+      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
+      const chosen = await events.preCreate(http, proposed, concat);
+      const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
+      await withLocks(deps.locker, [...parts, upload.id], async () => {
+        // A partial removed (or changed) while the hook ran is found here, before a byte is written.
+        if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
+        building = upload.id;
+        store.announceConcat(upload.id, { kind: 'final', parts });
+        store.announceOwner(upload.id, owner);
+        await store.create(upload);
+        try {
+          upload.offset = await store.concatenate(upload.id, parts, size);
+        } catch (e) {
+          // A half-built final upload could never be completed (PATCH on a final is refused): gone.
+          await store.remove(upload.id).catch(() => undefined);
+          throw e;
+        }
+      });
       events.created(req, upload, concat);
       // Created and finished in one request: both of tusd's counters.
       uploadsCreated.inc();

@@ -149,7 +149,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           body.stop();
         });
         try {
-          const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size });
+          const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size, expected: contentLength });
           upload.offset = result.offset;
           bytesReceived.inc(result.offset - offset);
           // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.

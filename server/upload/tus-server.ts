@@ -10,17 +10,16 @@ import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
-import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
-import { creationRecorded } from './admission.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
 import { BodyInterrupted, noteDropped } from '../dropped-requests.ts';
+import { uploadOwnerOf } from './upload-owner.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
 /**
@@ -109,8 +108,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       changedMeta.set(req, chosen.metadata);
       if (concat) store.announceConcat(chosen.id, concat);
       // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
-      const owner = principalOf(node)?.sub;
-      if (owner !== undefined) store.announceOwner(chosen.id, owner);
+      store.announceOwner(chosen.id, uploadOwnerOf(node, config.behindProxy));
       return chosen.id;
     },
 
@@ -141,8 +139,6 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
   server.on(EVENTS.POST_CREATE, (req, upload) => {
     const node = nodeRequestOf(req);
     CREATED.set(node, upload.id);
-    // Recorded in the free-space ledger by the store now: the gate's reservation can go.
-    creationRecorded(node);
     uploadsCreated.inc();
     events.created(node, upload, concatOf(node));
   });

@@ -1,5 +1,6 @@
 // Starts tuspass (upload server + in-process completion service) on 127.0.0.1:0 for one test,
 // with a fresh data directory; stopped when the test ends.
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { configFor, type Config } from '../../server/config.ts';
 import { startTuspass, type RunningTuspass, type StartOptions } from '../../server/start.ts';
@@ -22,13 +23,19 @@ export async function startTestServer(
   const config = configFor({ port: 0, completionSecret: 'test-secret-0123456789', retryMinMs: 100, retryMaxMs: 1000, ...overrides, dataDir });
   const logs: string[] = [];
   const running = await startTuspass(config, { log: (line) => logs.push(line), ...options });
+  const uncaught = watchUncaught();
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await running.close();
   };
-  t.after(close);
+  t.after(async () => {
+    await close();
+    // Callbacks the close left queued run before the check.
+    await new Promise((resolve) => setImmediate(resolve));
+    uncaught.check();
+  });
   return { ...running, close, config, endpoint: `${running.url}/files/`, logs };
 }
 
@@ -40,4 +47,23 @@ export async function recordsWhenPresent(baseUrl: string, count = 1, timeoutMs =
     if (list.length >= count || Date.now() > until) return list;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Records the exceptions that reached process level while a server ran in this process; check()
+ * fails the test if there was one. node's test runner catches them (the process would otherwise
+ * have died), so a request that crashes the server would show only as some test's odd failure.
+ */
+export function watchUncaught(): { check(): void } {
+  const seen: unknown[] = [];
+  const monitor = (e: unknown) => seen.push(e);
+  process.on('uncaughtExceptionMonitor', monitor);
+  let checked = false;
+  const check = () => {
+    if (checked) return;
+    checked = true;
+    process.off('uncaughtExceptionMonitor', monitor);
+    assert.deepEqual(seen.map((e) => (e instanceof Error ? e.stack : String(e))), [], 'an exception reached process level while the server ran (a tuspass process would have exited)');
+  };
+  return { check };
 }

@@ -11,11 +11,11 @@ import { Upload } from '@tus/utils';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
+import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
@@ -40,7 +40,8 @@ export interface FileHooks {
 }
 
 /** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the caller). */
-export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, owner: string, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, creator: UploadOwner, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+  const owner = creator.sub ?? '';
   const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
   if (hooks) {
     // Before a byte of the part is read: a refusal leaves it unread (busboy holds the socket).
@@ -49,7 +50,7 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
     upload.metadata = chosen.metadata;
   }
   const id = upload.id;
-  if (owner) store.announceOwner(id, owner);
+  store.announceOwner(id, creator);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
   await store.create(upload);
@@ -82,7 +83,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // "Multipart: Boundary not found", "Unsupported content type".
       return next(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
     }
-    const owner = principalOf(req)?.sub ?? '';
+    const owner = uploadOwnerOf(req, config.behindProxy);
     const limit = maxSizeFor(config, req);
     const hooks = deps.hooks;
     const http = hooks?.http(req);
@@ -96,6 +97,8 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     const files: ReceivedFile[] = [];
     const used = new Set<string>();
     let failure: unknown;
+    /** Bytes of the body read so far. */
+    let received = 0;
     let chain = Promise.resolve();
     const fail = (e: unknown) => {
       failure ??= e;
@@ -103,19 +106,47 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       req.unpipe(bb);
       bb.destroy(e instanceof Error ? e : new Error(String(e)));
     };
+    const malformed = (what: string) => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, what));
     const noLongerIdle = onBodyIdle(req, () => fail(new TuspassError(ERRORS.ERR_MULTIPART_TIMEOUT)));
-    const malformed = (what: string) => () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, what));
 
-    bb.on('field', (name, value, info) => {
-      if (info.nameTruncated || info.valueTruncated) return fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `field ${name.slice(0, 64)} too long`));
+    // Every stream of the request has its error handled where it is made — the request and busboy
+    // here, each part's stream in 'file' — never later, when its turn comes: busboy ends a cut body
+    // by destroying the part being read, and an 'error' with no listener ends the process.
+    req.on('data', (chunk: Buffer) => (received += chunk.length));
+    // Where the body stopped is the one thing the answer's error handler cannot know: it goes in
+    // the error (there is no one to answer; the handler logs the line).
+    const clientGone = () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `the client closed the connection at byte ${received} of the body`));
+    req.on('aborted', clientGone);
+    req.on('error', clientGone);
+    // Gone while the gates before this handler ran (their events went unheard).
+    if (req.destroyed) clientGone();
+    const parsed = new Promise<void>((resolve) => {
+      bb.on('close', resolve);
+      bb.on('error', (e: Error) => {
+        // busboy's own words say what is wrong: "Unexpected end of form", "Malformed part header"
+        // (an error of ours it was destroyed with is the failure already).
+        malformed(e.message);
+        resolve();
+      });
+    });
+
+    bb.on('field', (name: string | undefined, value, info) => {
+      // A part with no name has nowhere to go in the form.
+      if (name === undefined) return;
+      if (info.nameTruncated || info.valueTruncated) return malformed(`field ${name.slice(0, 64)} too long`);
       fields.push([name, value]);
     });
-    bb.on('file', (name, stream, info) => {
+    bb.on('file', (name: string | undefined, stream, info) => {
+      // Its error is either busboy's, which busboy emits too (handled below), or ours: a part its
+      // reader left (the store refused it) is destroyed with an AbortError. The listener is what
+      // matters: a part still waiting for its turn has no reader yet.
+      stream.on('error', () => undefined);
       // A file input left empty: browsers send a part with an empty filename and no bytes.
       if (!info.filename) return void stream.resume();
-      let field = FIELD_NAME.test(name) ? name : `file${files.length + created.length + 1}`;
+      const named = name !== undefined && FIELD_NAME.test(name);
+      let field = named ? name : `file${files.length + created.length + 1}`;
       // Every file its own prefix: a repeated field name (<input multiple>) gets _2, _3...
-      for (let n = 2; used.has(field); n++) field = `${FIELD_NAME.test(name) ? name : 'file'}_${n}`;
+      for (let n = 2; used.has(field); n++) field = `${named ? name : 'file'}_${n}`;
       used.add(field);
       const meta = { name: info.filename, contentType: info.mimeType || 'application/octet-stream', field };
       chain = chain.then(async () => {
@@ -125,24 +156,17 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
           if (exceeded) return fail(maxSizeError(config, req, limit + 1));
           files.push(file);
         } catch (e) {
-          fail(e);
+          // The part's own error is the body's (busboy's words); any other is the store's or a hook's.
+          if (e === stream.errored) malformed((e as Error).message);
+          else fail(e);
         }
       });
     });
-    bb.on('partsLimit', malformed('too many parts'));
-    bb.on('filesLimit', malformed('too many files'));
-    bb.on('fieldsLimit', malformed('too many fields'));
+    bb.on('partsLimit', () => malformed('too many parts'));
+    bb.on('filesLimit', () => malformed('too many files'));
+    bb.on('fieldsLimit', () => malformed('too many fields'));
 
-    const parsed = new Promise<void>((resolve) => {
-      bb.on('close', resolve);
-      bb.on('error', (e: Error) => {
-        fail(e instanceof TuspassError ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message));
-        resolve();
-      });
-      req.on('error', (e) => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, e.message)));
-      req.on('aborted', () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, 'the client went away')));
-    });
-    req.pipe(bb);
+    if (!failure) req.pipe(bb);
     await parsed;
     await chain;
     noLongerIdle();
@@ -154,7 +178,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
       if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
-      return next(e instanceof TuspassError || (e as { status_code?: number }).status_code ? e : new TuspassError(ERRORS.ERR_MULTIPART_INVALID, (e as Error).message));
+      return next(e);
     }
     let answer;
     try {

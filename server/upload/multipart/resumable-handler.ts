@@ -24,6 +24,7 @@ import { principalOf } from '../../auth/principal.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
+import { uploadOwnerOf } from '../upload-owner.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
@@ -234,13 +235,9 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
           upload.metadata = chosen.metadata;
         }
         const uploadId = upload.id;
-        if (owner) store.announceOwner(uploadId, owner);
-        const release = await store.space.admit(total);
-        try {
-          await store.create(upload);
-        } finally {
-          release();
-        }
+        // Admitted whole (free space, the owner's limits) by the store's creation.
+        store.announceOwner(uploadId, uploadOwnerOf(req, config.behindProxy));
+        await store.create(upload);
         deps.hooks?.created(req, upload);
         session = { sessionId, uploadId, total, ranges: [], name, contentType, owner, tail: Promise.resolve(), touched: Date.now() };
         sessions.set(key, session);

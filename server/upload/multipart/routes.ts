@@ -55,9 +55,9 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   router.post(paths, sameOriginOrListed(deps.config), authenticate(deps.config, () => 'upload'), async (req, res, next) => {
     try {
       if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
-      // Free space for the whole body (a multipart body is a little larger than its files: never too little).
-      const release = await deps.store.space.admit(nonNegativeInteger(req.get('content-length')) ?? 0);
-      res.once('close', release);
+      // An early answer for a body that cannot fit (a multipart body is a little larger than its
+      // files: never too little). Each part's bytes are admitted as they are written (the store's append).
+      await deps.store.space.check(nonNegativeInteger(req.get('content-length')) ?? 0, undefined);
       next();
     } catch (e) {
       res.set('Connection', 'close');

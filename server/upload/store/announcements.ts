@@ -1,21 +1,36 @@
-// What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role and
-// the verified subject of the creating request. Creation goes through @tus/server, so the route
-// announces them under the new id just before, and the store takes them when it writes the info.
+// What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
+// the creating owner (upload-owner.ts) and, for a creation-with-upload, what its body comes with
+// (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
+// under the new id just before, and the store takes them when it writes the info (the body's when it
+// writes the body).
 import type { Upload } from '@tus/utils';
+import type { ChecksumCheck } from '../../hashing/checksum.ts';
+import type { UploadOwner } from '../upload-owner.ts';
 import { remember } from './bounded-map.ts';
 
 /** What the concatenation extension records in an upload's info file. */
 export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] };
 
-/** The info file's fields beyond @tus/server's Upload. */
-export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string };
+/**
+ * The info file's fields beyond @tus/server's Upload: `owner` is the creating token's `sub`,
+ * `address` the creating client's address when it had no token.
+ */
+export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string };
+
+/** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
+export interface BodyInfo {
+  checksum?: ChecksumCheck;
+  /** Its Content-Length. */
+  expected?: number;
+}
 
 /** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */
 const OWNERS_CACHED = 4096;
 
 export class Announcements {
   private readonly concats = new Map<string, ConcatInfo>();
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new Map<string, UploadOwner>();
+  private readonly bodies = new Map<string, BodyInfo>();
   /** Owners of uploads read lately. */
   private readonly known = new Map<string, string | undefined>();
 
@@ -25,8 +40,23 @@ export class Announcements {
     this.concats.set(id, concat);
   }
 
-  owner(id: string, owner: string): void {
+  owner(id: string, owner: UploadOwner): void {
     this.owners.set(id, owner);
+  }
+
+  /** Announced until taken or withdrawn (by the creating request's end: see tus-server.ts). */
+  body(id: string, body: BodyInfo): () => void {
+    this.bodies.set(id, body);
+    return () => {
+      if (this.bodies.get(id) === body) this.bodies.delete(id);
+    };
+  }
+
+  /** What the body of the upload's creation comes with, taken (once). */
+  takeBody(id: string): BodyInfo | undefined {
+    const body = this.bodies.get(id);
+    this.bodies.delete(id);
+    return body;
   }
 
   /** The upload's info as created: what was announced for its id, taken (announced once, used once). */
@@ -36,7 +66,7 @@ export class Announcements {
     const owner = this.owners.get(upload.id);
     this.owners.delete(upload.id);
     this.known.delete(upload.id);
-    return { ...upload, ...(concat && { concat }), ...(owner !== undefined && { owner }) } as StoredInfo;
+    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }) } as StoredInfo;
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
@@ -55,5 +85,6 @@ export class Announcements {
 
   forget(id: string): void {
     this.known.delete(id);
+    this.bodies.delete(id);
   }
 }

@@ -4,9 +4,9 @@
 // gap, never the whole file).
 import fsp from 'node:fs/promises';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import type { BodyChecksum, ExpectedChecksum } from '../../hashing/checksum.ts';
+import type { ChecksumCheck } from '../../hashing/checksum.ts';
 import type { LiveDigests } from '../../hashing/live-digests.ts';
-import type { SpaceLedger } from '../admission.ts';
+import type { BodyAdmission, SpaceLedger } from '../space-ledger.ts';
 import type { WriteFence } from '../redis-locker.ts';
 import { BodyInterrupted, isConnectionGone } from '../../dropped-requests.ts';
 import { FileAppender, SourceFailed } from './file-appender.ts';
@@ -18,7 +18,7 @@ export interface AppendOptions {
   /** Bytes accepted at most; more makes the result `exceeded` (the bytes up to the limit are kept). */
   limit?: number;
   /** Verify the body against this checksum; on mismatch nothing of the body is kept. */
-  checksum?: { expected: ExpectedChecksum; running: BodyChecksum };
+  checksum?: ChecksumCheck;
   /** Told the upload's offset each time a batch reaches the disk (for post-receive). */
   onProgress?: (offset: number) => void;
   /**
@@ -26,6 +26,12 @@ export interface AppendOptions {
    * process stops before the completion is handled, the gap since the last save is hashed again.
    */
   size?: number;
+  /**
+   * The body's length when the request says it (Content-Length): an upload the free-space ledger
+   * owes nothing (deferred length, a multipart part) admits that much at once — a body that cannot
+   * fit is refused before a byte is read — instead of step by step (space-ledger.ts body()).
+   */
+  expected?: number;
 }
 
 export interface AppendResult {
@@ -49,9 +55,24 @@ export interface AppendDeps {
  * Appends a body at `offset`, hashing it on the way. With a checksum the body is kept only if it
  * matches: "the Server MUST respond with the 460 Checksum Mismatch status code and MUST NOT append
  * the chunk" — the file is cut back and the digest state left as it was.
+ *
+ * Every buffer is admitted by the free-space ledger before it is written (space-ledger.ts body()):
+ * a body that would go into MIN_FREE_SPACE ends there with 507 ERR_STORAGE_FULL, what was written
+ * before kept (as on a full disk) — unless it carries a checksum, then nothing of it is kept.
  */
 export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
+  const admission = deps.space.body(id, offset, options.expected);
+  try {
+    return await admitted(deps, admission, source, id, offset, options);
+  } finally {
+    admission.end();
+  }
+}
+
+async function admitted(deps: AppendDeps, admission: BodyAdmission, source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
   const { paths, digests, marks, space, fence } = deps;
+  // A body that cannot fit whole is refused before a byte of it is read.
+  if (options.expected !== undefined) await admission.before(offset + Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
   let version = 0;
   if (fence) {
     version = await fence.begin(id);
@@ -59,12 +80,12 @@ export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffe
     digests.trustOnlyAt(id, version);
   }
   const state = await digests.at(id, offset, options.size);
-  const beforeWrite = fence
-    ? async (end: number) => {
-        version = await fence.advance(id, version, end);
-        digests.setVersion(id, version);
-      }
-    : undefined;
+  const beforeWrite = async (end: number) => {
+    await admission.before(end);
+    if (!fence) return;
+    version = await fence.advance(id, version, end);
+    digests.setVersion(id, version);
+  };
   if (fence) digests.setVersion(id, version);
   const checksum = options.checksum;
   if (checksum) {
@@ -81,7 +102,7 @@ export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffe
       return state.update(chunk);
     },
     (position) => {
-      space.progress(id, position);
+      admission.written(position);
       onProgress?.(position);
     },
     beforeWrite,
@@ -116,7 +137,7 @@ export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffe
       // The running digests took in the refused bytes: forget them; the saved state is still right.
       digests.forget(id);
       await fsp.truncate(paths.filePath(id), offset);
-      space.progress(id, offset);
+      admission.written(offset);
       await marks.clear(id);
       if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
       if (failure !== undefined) throw thrown(0, offset);

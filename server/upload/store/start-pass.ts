@@ -4,14 +4,16 @@
 // - finished uploads whose completion was never handled (the process stopped in between) are
 //   returned: complete on disk and missing from the journal. The journal is trimmed to the uploads
 //   still stored;
-// - unfinished uploads of known length are entered in the free-space ledger (what they are owed);
+// - unfinished uploads are entered in the free-space ledger (what they are owed, and their owner's
+//   totals for the per-owner limits);
 // - leftovers of a crash go: temp files of digest states and info files (a kill between write and
 //   rename), digest states of uploads whose completion was handled or that are gone, and info
 //   files whose upload file is gone (a kill during a removal).
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Upload } from '@tus/utils';
-import type { SpaceLedger } from '../admission.ts';
+import type { SpaceLedger } from '../space-ledger.ts';
+import { storedOwnerKey } from '../upload-owner.ts';
 import type { Journal } from '../completion-journal.ts';
 import { TEMP_FILE, type StorePaths } from './store-paths.ts';
 import { idsBy, readStored } from './stored-upload.ts';
@@ -50,10 +52,9 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
       continue;
     }
     const { info: upload, file } = await readStored(id, info, paths);
-    if (upload?.size === undefined) continue;
-    const size = file?.size ?? -1;
-    if (size === upload.size) waiting.push(id);
-    else if (size >= 0 && size < upload.size) space.owe(id, upload.size, size);
+    if (!upload || !file) continue;
+    if (upload.size === file.size) waiting.push(id);
+    else if (upload.size === undefined || file.size < upload.size) space.restore(id, storedOwnerKey(upload), upload.size, file.size);
   }
   for (const id of idsBy(names, '.digest')) if (!stored.has(id)) leftovers.push(`${id}.digest`);
   for (const name of leftovers) await fsp.rm(path.join(paths.dir, name), { force: true });
