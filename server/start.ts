@@ -19,7 +19,7 @@ import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { createLog } from '../core/logger.ts';
+import { errorText, createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -92,7 +92,7 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
         log(`completion: upload ${id} finished before the last stop; handling its completion now`);
         await events.finish({ ...http, URI: `${TUS_PATH}/${id}` }, upload, await store.concatOf(id));
       } catch (e) {
-        log(`completion: upload ${id}: ${(e as Error).message}`);
+        log(`completion: upload ${id}: ${errorText(e)}`);
       }
     }
   })();
@@ -209,7 +209,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that

@@ -22,6 +22,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
 import type { Log } from '../../core/logger.ts';
 import { bytesReceived } from '../metrics.ts';
+import { BodyInterrupted } from '../dropped-requests.ts';
 import { isNoSpace } from './admission.ts';
 import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
 import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
@@ -243,6 +244,8 @@ export class DigestFileStore extends FileStore {
       }
       return written;
     } catch (e) {
+      // A body whose connection went keeps what it brought.
+      if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
       // The client of a creation-with-upload refused for space gets no Location: it cannot resume
       // this upload, so it goes (and its owed bytes with it).
       if (isNoSpace(e) || (e instanceof TuspassError && e.code === ERRORS.ERR_STORAGE_FULL.code)) await this.remove(id).catch(() => undefined);

@@ -27,8 +27,9 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import type { Log } from '../../../core/logger.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
+import { BodyInterrupted, markCut, noteDropped } from '../../dropped-requests.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
-import { onBodyIdle, type BodyCut } from '../../network-timeout.ts';
+import { onBodyIdle } from '../../network-timeout.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { fullDiskAnswer } from '../store/full-disk.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
@@ -100,13 +101,14 @@ interface Segment {
   contentType: string;
 }
 
-/** What became of a segment's body, for the log line of a segment the client dropped. */
+/** What became of a segment's body, for the line of a segment whose client went (dropped-requests.ts). */
 interface BodyProgress {
   uploadId?: string;
   received: number;
   /** Bytes of it recorded in the session. */
   kept: number;
-  cut?: BodyCut;
+  /** The end of the run the session has received from byte 0. */
+  front: number;
 }
 
 type Outcome = { kind: 'recorded'; record: SessionRecord } | { kind: 'complete'; record: SessionRecord };
@@ -158,10 +160,9 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
 
   return async (req, res, next) => {
     const gone = clientGone(res);
-    const progress: BodyProgress = { received: 0, kept: 0 };
-    let segment: Segment | undefined;
+    const progress: BodyProgress = { received: 0, kept: 0, front: 0 };
     try {
-      const seg = (segment = parseSegment(req, config));
+      const seg = parseSegment(req, config);
       sessions.sweep(idlePeriod, expire);
       const outcome = await sessions.serial(seg.key, async () => {
         gone.throwIfAborted();
@@ -174,25 +175,14 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       }
       await finish(outcome.record, req, res);
     } catch (e) {
-      if (gone.aborted && segment) return dropped(segment, progress);
+      // No one to answer: one line and a count (dropped-requests.ts), with what the session kept.
+      const p = progress;
+      if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
       res.set('Connection', 'close');
       if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       next(e);
     }
   };
-
-  /** One line for a segment whose client went before its answer: where and why, and what was kept. */
-  function dropped(seg: Segment, p: BodyProgress): void {
-    const [a, b] = seg.range;
-    const cause = p.cut === 'idle' ? `no body byte for NETWORK_TIMEOUT (${config.networkTimeoutMs} ms)` : p.cut === 'shutdown' ? 'the server is stopping' : 'the client closed the connection';
-    const where = p.uploadId ? ` of upload ${p.uploadId}` : '';
-    log(`resumable: session ${seg.sessionId.slice(0, 64)}, segment ${a}-${b}${where}: ${cause} after ${p.received} of ${b - a + 1} bytes; ${p.kept} bytes kept`, {
-      event: 'segment.dropped',
-      upload_id: p.uploadId,
-      cause: p.cut === 'idle' ? 'network_timeout' : (p.cut ?? 'client_closed'),
-      level: 'info',
-    });
-  }
 
   /** One segment, under the session's lock: the session as recorded, opened if there is none; the bytes; the range. */
   async function step(seg: Segment, req: express.Request, gone: AbortSignal, progress: BodyProgress): Promise<Outcome> {
@@ -266,7 +256,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     const front = prefixEnd(record.ranges);
     const seen = { bytes: 0 };
     const noLongerIdle = onBodyIdle(req, (why) => {
-      progress.cut = why;
+      markCut(req, why === 'idle' ? 'network_timeout' : 'shutdown');
       req.destroy();
     });
     let failure: unknown;
@@ -297,6 +287,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     }
     const received = bytesIn(record.ranges);
     progress.kept = received - before;
+    progress.front = prefixEnd(record.ranges);
     if (received === before) {
       if (failure !== undefined) throw failure;
       return { kind: 'recorded', record };
