@@ -25,46 +25,23 @@ import { Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
-import type { Log } from '../../../core/logger.ts';
-import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
+import { errorText, type Log } from '../../../core/logger.ts';
 import { BodyInterrupted, markCut, noteDropped } from '../../dropped-requests.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
 import { onBodyIdle } from '../../network-timeout.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { fullDiskAnswer } from '../store/full-disk.ts';
-import { nonNegativeInteger } from '../tus-headers.ts';
 import { withLock } from '../upload-lock.ts';
-import { ownerKey, uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
-import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd, type Range } from './byte-ranges.ts';
+import { ownerKey } from '../upload-owner.ts';
+import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
+import { parseSegment, type Segment } from './segment-headers.ts';
 import { sessionKey, type SessionRecord } from './session-state.ts';
 
-const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
 /** Sessions idle this long are removed when uploads never expire (EXPIRE_AFTER 0): the cap must free up. */
 const IDLE_WITHOUT_EXPIRY_MS = 7 * 24 * 3_600_000;
-
-export const isResumable = (req: express.Request): boolean =>
-  !/^multipart\//i.test(req.get('content-type') ?? '') &&
-  ['session-id', 'x-session-id', 'x-content-range', 'content-disposition'].some((h) => req.get(h) !== undefined);
-
-/** filename="…" (or filename*=UTF-8''…) of an attachment disposition. */
-export function attachmentName(header: string | undefined): string | undefined {
-  if (!header || !/^\s*attachment\s*[;,]/i.test(header)) return undefined;
-  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
-  if (star) {
-    try {
-      return decodeURIComponent(star[1]!.trim());
-    } catch {
-      return undefined;
-    }
-  }
-  const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(header);
-  if (quoted) return quoted[1]!.replace(/\\(.)/g, '$1');
-  return /filename\s*=\s*([^;\s]+)/i.exec(header)?.[1];
-}
 
 /** Skips the first `n` bytes of a body (the part of a segment already in the hashed prefix). */
 async function* skip(source: AsyncIterable<Buffer>, n: number): AsyncGenerator<Buffer> {
@@ -87,20 +64,6 @@ async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { by
   }
 }
 
-/** One segment, as its headers describe it. */
-interface Segment {
-  sessionId: string;
-  /** The token's `sub`, '' when anonymous. */
-  owner: string;
-  /** Whose upload a new session's is, and whose limits and share of the session cap it counts against. */
-  creator: UploadOwner;
-  key: string;
-  range: Range;
-  total: number;
-  name: string;
-  contentType: string;
-}
-
 /** What became of a segment's body, for the line of a segment whose client went (dropped-requests.ts). */
 interface BodyProgress {
   uploadId?: string;
@@ -112,23 +75,6 @@ interface BodyProgress {
 }
 
 type Outcome = { kind: 'recorded'; record: SessionRecord } | { kind: 'complete'; record: SessionRecord };
-
-function parseSegment(req: express.Request, config: Config): Segment {
-  const sessionId = req.get('session-id') ?? req.get('x-session-id');
-  const rangeText = req.get('x-content-range') ?? req.get('content-range');
-  const name = attachmentName(req.get('content-disposition'));
-  const m = rangeText ? CONTENT_RANGE.exec(rangeText.trim()) : null;
-  if (!sessionId || !SESSION_ID.test(sessionId) || !m || name === undefined) throw new TuspassError(ERRORS.ERR_RESUMABLE_HEADERS);
-  const [a, b, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (!(a <= b && b < total)) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `bytes ${a}-${b}/${total}`);
-  const contentLength = nonNegativeInteger(req.get('content-length'));
-  if (contentLength !== undefined && contentLength !== b - a + 1) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${b - a + 1} bytes`);
-  if (total > maxSizeFor(config, req)) throw maxSizeError(config, req, total);
-  const creator = uploadOwnerOf(req, config.behindProxy);
-  const owner = creator.sub ?? '';
-  // A session belongs to whoever started it: another caller's Session-ID is another session.
-  return { sessionId, owner, creator, key: sessionKey(owner, sessionId), range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
-}
 
 /** Aborted when the client goes before its answer. */
 function clientGone(res: express.Response): AbortSignal {
@@ -340,6 +286,6 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       await states.remove(r);
       log(`resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`, { event: 'upload.expired', upload_id: r.uploadId });
     };
-    sessions.serial(key, () => withLock(locker, lockIdOf(key), noRelease, work)).catch((e: unknown) => log(`resumable: expiring session ${key}: ${e instanceof Error ? e.message : JSON.stringify(e)}`, { level: 'warn' }));
+    sessions.serial(key, () => withLock(locker, lockIdOf(key), noRelease, work)).catch((e: unknown) => log(`resumable: expiring session ${key}: ${errorText(e)}`, { level: 'warn' }));
   }
 }

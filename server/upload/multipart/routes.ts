@@ -18,7 +18,8 @@ import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion } from './completion.ts';
 import { multipartHandler } from './multipart-handler.ts';
 import type { MultipartHooks } from './multipart-hooks.ts';
-import { isResumable, resumableHandler } from './resumable-handler.ts';
+import { resumableHandler } from './resumable-handler.ts';
+import { isResumable } from './segment-headers.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
 
 export interface MultipartRoutesDeps {
