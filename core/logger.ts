@@ -61,6 +61,40 @@ export function pathForLog(url: string | undefined): string {
 }
 
 /**
+ * Any thrown value as text for a log line: an Error's message with its code (and its stack when
+ * asked), a library's error object (@tus/server throws plain `{ status_code, body }` objects) by its
+ * fields, and the cause of either. Every log line that names an error writes it through here, so
+ * none reads `[object Object]` or `undefined`.
+ */
+export function errorText(e: unknown, options: { stack?: boolean } = {}, depth = 0): string {
+  let text: string;
+  let cause: unknown;
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    text = (options.stack && e.stack) || e.message || e.name;
+    if ((typeof code === 'string' || typeof code === 'number') && !text.includes(String(code))) text += ` (${code})`;
+    const detail = (e as { logDetail?: unknown }).logDetail;
+    if (typeof detail === 'string' && detail) text += `; ${detail}`;
+    cause = e.cause;
+  } else if (typeof e === 'object' && e !== null) {
+    const { status_code: status, body, message, cause: inner } = e as Record<string, unknown>;
+    const words = typeof body === 'string' ? body.trim() : typeof message === 'string' ? message : undefined;
+    if (words !== undefined) text = typeof status === 'number' ? `${status} ${words}` : words;
+    else {
+      try {
+        text = JSON.stringify(e)?.slice(0, 500) ?? 'an object';
+      } catch {
+        text = `a ${(e as object).constructor?.name ?? 'null-prototype'} object`;
+      }
+    }
+    cause = inner;
+  } else text = String(e);
+  // Causes nest (an error wrapping one wrapping another); a few levels say enough.
+  if (cause !== undefined && cause !== null && depth < 3) text += `: ${errorText(cause, options, depth + 1)}`;
+  return text;
+}
+
+/**
  * Fields whose values are never logged, wherever they appear in a record: at the top level, and one
  * level down under any field (a `headers` or `Header` object carries its own few more). Checked here
  * (redactFields) rather than by pino's `redact`: a wildcard path there (`*.token`) runs its redactor

@@ -2,6 +2,8 @@
 // multipart completion, admission, /metrics and /readyz): one interface, two engines. NoticeQueue
 // (hooks/queue.ts) keeps each notice as a file in DATA_DIR/queue, one instance's; PgNoticeQueue
 // (hooks/pg-queue.ts) keeps them as rows in PostgreSQL (DATABASE_URL) that any instance delivers.
+import { errorText } from '../core/logger.ts';
+
 /** A notice id: also its file's name in the queue directory (`<id>.json`), so no path separator may pass. */
 export const NOTICE_ID = /^[A-Za-z0-9_.-]+$/;
 
@@ -28,7 +30,7 @@ export async function deliverNotice(deliverers: ReadonlyMap<string, Deliver>, no
   try {
     return deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
   } catch (e) {
-    return { done: false, error: (e as Error).message };
+    return { done: false, error: errorText(e) };
   }
 }
 

@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Log, LogFields } from '../core/logger.ts';
 import { PRIVATE_MODES, writeAtomically, type FileModes } from '../core/file-modes.ts';
 import { deliverNotice, NOTICE_ID, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
+import { errorText } from '../core/logger.ts';
 
 export interface QueueOptions {
   dir: string;
@@ -68,7 +69,7 @@ export class NoticeQueue implements Notices {
         entry.nextAt = Date.now();
         this.index.set(entry.id, entry);
       } catch (e) {
-        this.log(`queue: skipping unreadable notice file ${name}: ${(e as Error).message}`);
+        this.log(`queue: skipping unreadable notice file ${name}: ${errorText(e)}`);
       }
     }
     this.watchMarkers();
@@ -149,7 +150,7 @@ export class NoticeQueue implements Notices {
       this.watcher.on('error', () => this.watcher?.close());
       this.watcher.unref();
     } catch (e) {
-      this.log(`queue: not watching ${this.options.dir} for admin commands (${(e as Error).message}); they act at the next start`);
+      this.log(`queue: not watching ${this.options.dir} for admin commands (${errorText(e)}); they act at the next start`);
     }
   }
 
@@ -232,11 +233,11 @@ export class NoticeQueue implements Notices {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError) {
         // Gone or unreadable: nothing left to deliver; never retried forever.
-        this.log(`queue: dropping ${entry.kind} notice ${entry.id}: its file cannot be read (${(e as Error).message})`);
+        this.log(`queue: dropping ${entry.kind} notice ${entry.id}: its file cannot be read (${errorText(e)})`);
         this.index.delete(entry.id);
         return;
       }
-      return this.failed(entry, undefined, `reading the notice: ${(e as Error).message}`);
+      return this.failed(entry, undefined, `reading the notice: ${errorText(e)}`);
     }
     this.resident++;
     try {

@@ -9,6 +9,7 @@ import type { Notices } from './notices.ts';
 import type { Log } from '../core/logger.ts';
 import { requestIdOfHeaders } from '../core/wire.ts';
 import { isBlocking, type HookEventType, type HookHandler, type HookRequest, type HookResponse } from './types.ts';
+import { errorText } from '../core/logger.ts';
 
 export class HookRejection extends Error {
   constructor(
@@ -175,7 +176,7 @@ export class HookRunner {
     try {
       answer = honoured(request.Type, await this.invoke(handler, request, noticeId));
     } catch (e) {
-      return { done: false, error: `hook ${handler.name} on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}` };
+      return { done: false, error: `hook ${handler.name} on ${request.Type} for upload ${request.Event.Upload.ID}: ${errorText(e)}` };
     }
     if (answer.StopUpload) for (const listener of this.stopListeners) listener(request.Event.Upload.ID, answer);
     return { done: true };

@@ -51,6 +51,20 @@ export const finishSeconds = new Histogram({
   registers,
 });
 export const hashRingWaits = new Counter({ name: 'tuspass_hash_ring_waits_total', help: 'Times a write waited for room in the hashing thread ring (the hashing thread is behind the disk).', registers });
+/**
+ * Requests that got no answer because their connection went before it (tusd has no metric of its
+ * own for them: it counts a cut body in tusd_errors_total as a 500 ERR_CONNECTION_RESET or a 400
+ * ERR_UNEXPECTED_EOF, so an alert on server errors fired on ordinary disconnects). By cause:
+ * client_closed, taken_over (another request on the upload cut it: a client resuming),
+ * network_timeout, shutdown.
+ */
+export const requestsDropped = new Counter({
+  name: 'tuspass_requests_dropped_total',
+  help: 'Requests whose connection went before their answer (the bytes their body brought are kept where the route keeps partial bodies), by cause: client_closed, taken_over, network_timeout, shutdown.',
+  labelNames: ['cause'],
+  registers,
+});
+for (const cause of ['client_closed', 'taken_over', 'network_timeout', 'shutdown']) requestsDropped.labels(cause).inc(0);
 export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER, EXPIRE_UNSTARTED_AFTER).', registers });
 
 /** What a running server lets the scrape read: its queue and its store's free-space ledger. */

@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { answerClientErrors } from './client-errors.ts';
+import { markCut } from './dropped-requests.ts';
 
 /** Why a body is cut: it went idle (NETWORK_TIMEOUT), or the server is stopping (SHUTDOWN_TIMEOUT passed). */
 export type BodyCut = 'idle' | 'shutdown';
@@ -108,6 +109,7 @@ export async function stopServer(server: http.Server, graceMs: number, log: (lin
     log(`shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`);
     await within(CUT_ANSWER_MS);
     if (done) return;
+    for (const req of state.requests.keys()) markCut(req, 'shutdown');
     server.closeAllConnections();
     await closed;
   } finally {
@@ -147,6 +149,7 @@ function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: n
         since = now;
       } else {
         log(`network timeout: ${req.method} ${req.url}: ${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);
+        markCut(req, 'network_timeout');
         socket.destroy();
         return;
       }

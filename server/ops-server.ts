@@ -12,6 +12,7 @@ import { addMetricsSource, collectProcessMetrics, type MetricsSource } from './m
 import { createHttpServer, stopServer } from './network-timeout.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { freeBytes, readiness, type ReadinessDeps } from './readiness.ts';
+import { errorText } from '../core/logger.ts';
 
 export interface OpsDeps {
   /** The notice queue (stats for /metrics, QUEUE_MAX for /readyz). */
@@ -76,7 +77,7 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
       app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
       app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
         const e = err instanceof TuspassError ? err : new TuspassError(ERRORS.ERR_INTERNAL);
-        if (e.code === ERRORS.ERR_INTERNAL.code) deps.log(`metrics listener: ${(err as Error)?.stack ?? String(err)}`);
+        if (e.code === ERRORS.ERR_INTERNAL.code) deps.log(`metrics listener: ${errorText(err, { stack: true })}`);
         res.status(e.status).json(e.toJSON());
       });
       server = createHttpServer(app, config.networkTimeoutMs, deps.log);

@@ -19,7 +19,7 @@ import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { createLog } from '../core/logger.ts';
+import { errorText, createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -34,7 +34,7 @@ import { createUploadApp } from './upload/app.ts';
 import { MultipartCompletion } from './upload/multipart/completion.ts';
 import { multipartRoutes } from './upload/multipart/routes.ts';
 import { MultipartHooks } from './upload/multipart/multipart-hooks.ts';
-import { ResumableSessions } from './upload/multipart/resumable-handler.ts';
+import { ResumableSessions } from './upload/multipart/resumable-sessions.ts';
 import { SessionStates } from './upload/multipart/session-state.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
@@ -92,7 +92,7 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
         log(`completion: upload ${id} finished before the last stop; handling its completion now`);
         await events.finish({ ...http, URI: `${TUS_PATH}/${id}` }, upload, await store.concatOf(id));
       } catch (e) {
-        log(`completion: upload ${id}: ${(e as Error).message}`);
+        log(`completion: upload ${id}: ${errorText(e)}`);
       }
     }
   })();
@@ -209,20 +209,20 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
-  // Resumable sessions of the last run, open again (their state files beside the uploads).
-  const sessionStates = new SessionStates(config.storeDir, modes.file, log);
-  const sessions = new ResumableSessions(config.resumableSessionsMax, sessionStates);
-  sessions.restore(await sessionStates.load());
-  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, log });
+  // Resumable sessions of the last run, open again (their state files in the store); those that
+  // covered their file when the process stopped are settled, for the pass below to announce.
+  const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
+  await sessions.restore(store, redisLocker !== undefined);
+  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
   const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
 
-  // Before anything listens, so no upload finishing now is mistaken for one left from before.
-  // An open resumable session's file may be full length with gaps in it: not finished.
-  const awaiting = (await store.awaitingCompletion()).filter((id) => !sessions.holds(id));
+  // Before anything listens, so no upload finishing now is mistaken for one left from before. An
+  // upload written in segments is never finished by its size (store/start-pass.ts).
+  const awaiting = await store.awaitingCompletion((id) => sessions.receivedBy(id));
   // The hashing thread is bundled and started now rather than by the first upload.
   await hashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
+import { ERRORS } from '../core/errors.ts';
 import { md5, patternBytes } from './helpers/files.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
+import { freePort } from './helpers/ports.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
@@ -30,5 +33,37 @@ test('the upload server passes /api/uploads and downloads through, and says 502 
   serviceUp = false;
   const gone = await fetch(`${s.url}/api/uploads`);
   assert.equal(gone.status, 502);
-  assert.equal(((await gone.json()) as { error: { code: string } }).error.code, 'ERR_COMPLETION_UNREACHABLE');
+  const answer502 = await gone.text();
+  assert.equal((JSON.parse(answer502) as { error: { code: string } }).error.code, 'ERR_COMPLETION_UNREACHABLE');
+  assert.ok(!answer502.includes(new URL(service.url).host), answer502);
+});
+
+test("the pass-through checks the caller's token and scope before forwarding, and names no address when the service is gone", async (t) => {
+  // Nothing listens on the service's port: every request forwarded would fail with a socket error.
+  const port = await freePort();
+  const s = await startTestServer(t, { completionUrl: `http://127.0.0.1:${port}/complete/`, authJwtSecret: TEST_JWT_SECRET }, { completion: false });
+  const ask = async (headers: Record<string, string> = {}, method = 'GET', path = '/api/uploads') => {
+    const res = await fetch(`${s.url}${path}`, { method, headers });
+    return { status: res.status, text: await res.text(), challenge: res.headers.get('www-authenticate') ?? '' };
+  };
+
+  const anonymous = await ask();
+  assert.equal(anonymous.status, 401, anonymous.text);
+  assert.match(anonymous.text, /ERR_AUTH_REQUIRED/);
+  assert.match(anonymous.challenge, /^Bearer /);
+  assert.equal((await ask({ Authorization: 'Bearer not.a.token' })).status, 401);
+  assert.equal((await ask(bearer(tokenFor('alice', 'read', {}, 'another-secret-0123456789abcdef-0123')))).status, 401);
+  const noRead = await ask(bearer(tokenFor('alice', 'upload')), 'GET', '/api/uploads/12');
+  assert.equal(noRead.status, 403, noRead.text);
+  assert.match(noRead.text, /ERR_SCOPE_MISSING/);
+  assert.equal((await ask(bearer(tokenFor('alice', 'read')), 'DELETE', '/api/uploads/12')).status, 403);
+
+  const gone = await ask(bearer(tokenFor('alice', 'read')));
+  assert.equal(gone.status, 502, gone.text);
+  const { error } = JSON.parse(gone.text) as { error: { code: string; message: string } };
+  assert.equal(error.code, 'ERR_COMPLETION_UNREACHABLE');
+  assert.equal(error.message, ERRORS.ERR_COMPLETION_UNREACHABLE.message);
+  for (const leak of ['127.0.0.1', String(port), 'ECONNREFUSED', 'connect']) assert.ok(!gone.text.includes(leak), `${leak} in ${gone.text}`);
+  // The operator reads where the service was and why it was not reached.
+  assert.ok(s.logs.some((l) => l.includes('ERR_COMPLETION_UNREACHABLE') && l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED')), s.logs.join('\n'));
 });

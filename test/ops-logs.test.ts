@@ -175,6 +175,24 @@ test('scrubbing: tokens in free-text lines are replaced', async () => {
   assert.equal(pathForLog('/files/abc?token=x#y'), '/files/abc');
 });
 
+test('errorText: any thrown value reads as words in a log line (library error objects, causes, codes), never [object Object]', async () => {
+  const { errorText } = await import('../core/logger.ts');
+  const { ERRORS: TUS_ERRORS } = await import('@tus/utils');
+  const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+  // @tus/server's write error: a plain object, its cause the request's abort.
+  const text = errorText({ ...TUS_ERRORS.FILE_WRITE_ERROR, cause: aborted });
+  assert.equal(text, '500 Something went wrong receiving the file: aborted (ECONNRESET)');
+  assert.equal(errorText(TUS_ERRORS.ABORTED), `${TUS_ERRORS.ABORTED.status_code} ${TUS_ERRORS.ABORTED.body.trim()}`);
+  assert.equal(errorText({ some: 'thing' }), '{"some":"thing"}');
+  assert.equal(errorText('plain'), 'plain');
+  assert.equal(errorText(undefined), 'undefined');
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.equal(errorText(cyclic), 'a Object object');
+  assert.match(errorText(new Error('outer', { cause: aborted }), { stack: true }), /^Error: outer\n {4}at .*: Error: aborted\n {4}at .* \(ECONNRESET\)$/s);
+  for (const e of [{ ...TUS_ERRORS.FILE_WRITE_ERROR, cause: {} }, Object.create(null), [1, 2], new (class Odd {})()]) assert.ok(!errorText(e).includes('[object'), errorText(e));
+});
+
 test('JSON lines to a closed stderr pipe: the process still exits at once, and with its pipe open none of its lines is lost', async () => {
   // Lines logged in one turn and then process.exit: they are written by the exit handler. With the
   // reader gone (a log collector that died) that write fails with EPIPE, and must end logging, not

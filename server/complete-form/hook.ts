@@ -15,6 +15,7 @@ import type { HookModule, HookModuleContext } from '../../hooks/transports/modul
 import type { HookHandler, HookResponse } from '../../hooks/types.ts';
 import { completionForm, type FormOptions } from './write.ts';
 import { postForm, type PostOutcome, type PostTarget } from './post.ts';
+import { errorText } from '../../core/logger.ts';
 
 const KIND = 'complete-form';
 
@@ -43,7 +44,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     if (outcome.kind === 'delivered') log(`completion: upload ${uploadId}'s queued form delivered (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: 'completion.delivered', ...fields });
     if (outcome.kind === 'rejected') {
       log(`complete-form: upload ${uploadId} rejected by ${deps.target.url} with ${outcome.status}; removing it`, { event: 'completion.rejected', ...fields });
-      await deps.removeUpload(uploadId).catch((e) => log(`complete-form: removing upload ${uploadId}: ${(e as Error).message}`));
+      await deps.removeUpload(uploadId).catch((e) => log(`complete-form: removing upload ${uploadId}: ${errorText(e)}`));
     }
     return { done: true };
   });
@@ -70,7 +71,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
           await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${(e as Error).message}`, { event: 'completion.unqueued', upload_id: upload.ID, request_id: requestId, level: 'error' });
+          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${errorText(e)}`, { event: 'completion.unqueued', upload_id: upload.ID, request_id: requestId, level: 'error' });
           // A full disk is not the hook's failure: the client hears 507 (try again later), and the
           // upload's completion is handled again once it can be (see UploadEvents.finish).
           if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');

@@ -1,14 +1,20 @@
 // When the completion service runs elsewhere (docker-compose), the upload server still serves the
 // page, and the page reads /api/uploads from its own origin: those GETs are passed to the service.
 import express from 'express';
+import type { Config } from '../config.ts';
 import { requestStream } from '../../core/http-client.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { apiScope, authenticate } from '../auth/middleware.ts';
+import { errorText } from '../../core/logger.ts';
 
-export function apiProxy(completionUrl: string): express.Router {
+export function apiProxy(config: Config, completionUrl: string): express.Router {
   const origin = new URL(completionUrl).origin;
   const router = express.Router();
-  // GETs (list, record, download) and DELETE of a record; the caller's bearer token goes along: the
-  // service verifies it and decides what this caller may see (server/auth/).
+  // The token and its scope are checked here, as the service checks them, before anything is
+  // forwarded: a caller the service would refuse learns nothing of the service (not even whether it
+  // is up). The token still goes along: the service decides what this caller may see (server/auth/).
+  router.use('/api/uploads', authenticate(config, apiScope));
+  // GETs (list, record, download) and DELETE of a record.
   router.all(['/api/uploads', '/api/uploads/*rest'], async (req, res, next) => {
     if (!['GET', 'HEAD', 'DELETE'].includes(req.method)) return next();
     // The URL as the service will see it: dot segments (`/api/uploads/../../readyz`, also as %2e)
@@ -36,8 +42,9 @@ export function apiProxy(completionUrl: string): express.Router {
       });
       upstream.pipe(res);
     } catch (e) {
-      const error = new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, `${origin}: ${(e as Error).message}`);
-      res.status(error.status).json(error);
+      // The service's address and the socket's error are the operator's to read (the app's error
+      // handler logs logDetail), not the caller's.
+      next(new TuspassError(ERRORS.ERR_COMPLETION_UNREACHABLE, undefined, `${origin}: ${errorText(e)}`));
     }
   });
   return router;

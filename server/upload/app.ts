@@ -14,6 +14,7 @@ import { loopbackHostOnly } from '../auth/loopback.ts';
 import { asTuspassError, ERRORS, TuspassError } from '../../core/errors.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
+import { noteDropped } from '../dropped-requests.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
 import { creationLimit, ownUpload } from '../auth/ownership.ts';
 import { countTusRequests } from '../metrics.ts';
@@ -115,12 +116,15 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // The one place the upload server's errors become answers: tus routes as the tus handlers answer
   // (`ERR_CODE: message`), the rest as the completion service does (JSON). Details only in the log.
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const tusRoute = TUS_ROUTE.test(req.originalUrl);
+    // No one to answer: one line and a count of its own (dropped-requests.ts), whatever the error.
+    if (noteDropped(req, res, err, log, tusRoute)) return;
     const e = asTuspassError(err);
     const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
     noteErrorCode(res, e.code);
     if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
-    if (TUS_ROUTE.test(req.originalUrl)) return sendTusError(res, req, e, log);
+    if (tusRoute) return sendTusError(res, req, e, log);
     // Headers an error carries (Retry-After with a 503) go out with it, as on the tus routes.
     const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
     if (headers) res.set(headers);

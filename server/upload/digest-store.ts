@@ -22,6 +22,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
 import type { Log } from '../../core/logger.ts';
 import { bytesReceived } from '../metrics.ts';
+import { BodyInterrupted } from '../dropped-requests.ts';
 import { isNoSpace } from './admission.ts';
 import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
 import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
@@ -146,6 +147,38 @@ export class DigestFileStore extends FileStore {
     this.announced.owner(id, owner);
   }
 
+  /** Announces that the upload about to be created with this id is written in segments (StoredInfo.resumable). */
+  announceResumable(id: string): void {
+    this.announced.resumable(id);
+  }
+
+  /**
+   * Whether the upload is written in segments and not finished ('open'), is an upload like any other
+   * ('plain': never in segments, or its segments settled), or is gone (undefined). Read from disk each
+   * time: another instance may have settled or removed it.
+   */
+  async segmentsOf(id: string): Promise<'open' | 'plain' | undefined> {
+    const { info, file } = await readStored(id, this.info, this.paths);
+    if (!info || !file) return undefined;
+    return info.resumable ? 'open' : 'plain';
+  }
+
+  /**
+   * The segments of an upload cover it: its mark goes, atomically, and from then on it is a finished
+   * upload like any other (announced at start if its completion was never handled).
+   */
+  async settleSegments(id: string): Promise<void> {
+    const info = (await this.info.get(id)) as StoredInfo | undefined;
+    if (!info?.resumable) return;
+    const { resumable: _, ...settled } = info;
+    try {
+      await this.info.replace(id, settled as Upload);
+    } catch (e) {
+      throw fullDiskAnswer(this.space, e, `settling upload ${id}`);
+    }
+    this.space.forget(id);
+  }
+
   /**
    * Announces what the body of a creation-with-upload comes with (its checksum, its length), for
    * write(), which @tus/server calls with the body only. Returns the withdrawal, for the request's end.
@@ -211,6 +244,8 @@ export class DigestFileStore extends FileStore {
       }
       return written;
     } catch (e) {
+      // A body whose connection went keeps what it brought.
+      if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
       // The client of a creation-with-upload refused for space gets no Location: it cannot resume
       // this upload, so it goes (and its owed bytes with it).
       if (isNoSpace(e) || (e instanceof TuspassError && e.code === ERRORS.ERR_STORAGE_FULL.code)) await this.remove(id).catch(() => undefined);
@@ -291,10 +326,13 @@ export class DigestFileStore extends FileStore {
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
   }
 
-  /** The start-up pass over the store, before anything listens (store/start-pass.ts): the finished uploads still to announce. */
-  awaitingCompletion(): Promise<string[]> {
+  /**
+   * The start-up pass over the store, before anything listens (store/start-pass.ts): the finished
+   * uploads still to announce. `received`: what each upload written in segments has received.
+   */
+  awaitingCompletion(received?: (id: string) => number | undefined): Promise<string[]> {
     // On a store shared by several instances (fence set), markers and temp files may be another's.
-    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined });
+    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received });
   }
 
   /** Checksummed PATCHes that never finished are undone (store/unverified-marks.ts). Only at start. */

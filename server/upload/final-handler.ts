@@ -21,6 +21,7 @@ import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
+import { errorText } from '../../core/logger.ts';
 import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
 
 export interface FinalDeps {
@@ -138,7 +139,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       sendTus(res, status, { ...answer.headers, ...(status === 201 ? { Location: uploadUrl(req, upload.id) } : {}) }, answer.body);
     } catch (e) {
       // Every refusal or failure is logged, with its cause (a client's answer never carries it).
-      const why = e instanceof TuspassError ? e.message : ((e as { cause?: Error }).cause?.message ?? (e as Error)?.message);
+      const why = e instanceof TuspassError ? e.message : errorText(e);
       deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
       sendTusError(res, req, e, deps.log);
     }

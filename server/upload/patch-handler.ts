@@ -11,6 +11,7 @@ import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
+import { BodyInterrupted, markCut } from '../dropped-requests.ts';
 import { HookRefusal, sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
 import { answerOf, httpRequestOf, type UploadEvents } from './upload-events.ts';
@@ -83,7 +84,9 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       // still arriving is cut, its bytes kept. A body that has arrived whole is written to the end
       // and answered; destroying it would drop the answer and every request pipelined behind it.
       const releaseIfUnfinished = () => {
-        if (!req.complete) req.destroy();
+        if (req.complete) return;
+        markCut(req, 'taken_over');
+        req.destroy();
       };
       const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
         const upload = await store.getUpload(id);
@@ -142,6 +145,8 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
           // last PATCH, as clients with a deferred length send when their stream ends).
           return { upload, concat, exceeded: result.exceeded, completedHere: true, stopped };
         } catch (e) {
+          // A body whose connection went keeps what it brought (none of a checksummed one).
+          if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
           // A checksummed body cut short cannot be verified, so none of it was kept: still a timeout.
           if (timedOut && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) {
             throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, 'none of this checksummed body is kept'), { headers: { 'Upload-Offset': String(offset) } });

@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { Log } from '../../core/logger.ts';
+import { errorText } from '../../core/logger.ts';
 
 /** What a writer calls around its writes; implemented by RedisLocker. */
 export interface WriteFence {
@@ -165,7 +166,7 @@ export class RedisLocker implements Locker, WriteFence {
       try {
         taken = (await this.redis.set(this.lockKey(id), token, 'PX', this.ttlMs, 'NX')) === 'OK';
       } catch (e) {
-        throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, (e as Error).message);
+        throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, errorText(e));
       }
       if (taken) break;
       if (Date.now() - asked >= ASK_AGAIN_MS) {
@@ -203,7 +204,7 @@ export class RedisLocker implements Locker, WriteFence {
     try {
       ok = (await this.scripts.tuspassExtend(this.lockKey(id), held.token, this.ttlMs)) === 1;
     } catch (e) {
-      this.log(`redis: the lock of upload ${id} could not be renewed: ${(e as Error).message}`, { level: 'warn' });
+      this.log(`redis: the lock of upload ${id} could not be renewed: ${errorText(e)}`, { level: 'warn' });
     }
     if (ok || held.lost) return;
     // Lost, or not sure to be held any more: stop writing (the fence refuses the next buffer) and let go.
@@ -223,7 +224,7 @@ export class RedisLocker implements Locker, WriteFence {
       await this.scripts.tuspassRelease(this.lockKey(id), token, this.unlockedChannel, id);
     } catch (e) {
       // The lease ends by itself within REDIS_LOCK_TTL; the request that held it is answered all the same.
-      this.log(`redis: the lock of upload ${id} could not be released (it expires by itself): ${(e as Error).message}`, { level: 'warn' });
+      this.log(`redis: the lock of upload ${id} could not be released (it expires by itself): ${errorText(e)}`, { level: 'warn' });
     }
   }
 
@@ -238,7 +239,7 @@ export class RedisLocker implements Locker, WriteFence {
     try {
       answer = await run();
     } catch (e) {
-      throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, (e as Error).message);
+      throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, errorText(e));
     }
     if (answer === -1) throw new TuspassError(ERRORS.ERR_LOCK_LOST, `upload ${id}`);
     if (answer === -2) throw new TuspassError(ERRORS.ERR_LOCK_LOST, `upload ${id} was written by another request`);

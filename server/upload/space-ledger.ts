@@ -39,11 +39,15 @@ export interface OwnerLimits {
 
 export const NO_OWNER_LIMITS: OwnerLimits = { maxOwed: { bytes: 0 }, maxOpen: 0 };
 
-/** One unfinished upload: its owner's key, its length (undefined while deferred) and the bytes on disk. */
+/**
+ * One unfinished upload: its owner's key, its length (undefined while deferred) and the bytes on
+ * disk; `segmented` when written in segments in any order (the resumable mode: see segments()).
+ */
 interface Entry {
   owner: string | undefined;
   size: number | undefined;
   written: number;
+  segmented?: true;
 }
 
 interface OwnerTotals {
@@ -155,7 +159,23 @@ export class SpaceLedger {
   /** The upload's file now ends at `position`: bytes written are no longer owed (or, cut back, owed again). */
   progress(id: string, position: number): void {
     const u = this.uploads.get(id);
+    if (u && !u.segmented) this.wrote(id, u, position);
+  }
+
+  /**
+   * An upload written in segments, in any order (the resumable mode): `received` of its bytes are on
+   * disk, wherever they sit. From then on only this moves it: progress() (its appends at the front)
+   * leaves it alone, as its file's end says nothing of the holes before it.
+   */
+  segments(id: string, received: number): void {
+    const u = this.uploads.get(id);
     if (!u) return;
+    u.segmented = true;
+    this.wrote(id, u, received);
+  }
+
+  /** `position` bytes of the upload are on disk now. */
+  private wrote(id: string, u: Entry, position: number): void {
     const to = u.size === undefined ? position : Math.min(position, u.size);
     const delta = to - u.written;
     this.writtenSinceSample += delta;

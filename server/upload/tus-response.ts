@@ -7,7 +7,8 @@ import type express from 'express';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
 import { ERRORS, TuspassError, type ErrorEntry } from '../../core/errors.ts';
 import { countTusError, tusErrorCode } from '../metrics.ts';
-import { pathForLog, type Log } from '../../core/logger.ts';
+import { errorText, pathForLog, type Log } from '../../core/logger.ts';
+import { noteDropped } from '../dropped-requests.ts';
 import { noteErrorCode, requestIdOf } from '../request-id.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 
@@ -92,6 +93,8 @@ export function sendTus(res: express.Response, status: number, headers: Record<s
 
 /** Errors of any origin as a tus response; unknown errors are a 500 that names the request, logged. */
 export function sendTusError(res: express.Response, req: express.Request, e: unknown, log: Log): void {
+  // No one to answer: one line and a count of its own (dropped-requests.ts), whatever the error.
+  if (noteDropped(req, res, e, log, true)) return;
   const known = asTusError(e);
   // Headers an error carries: Upload-Offset with a 408 or 413, Retry-After with a 503, a hook's own.
   const carried = (e as { headers?: Record<string, string> } | undefined)?.headers;
@@ -113,7 +116,7 @@ export function sendTusError(res: express.Response, req: express.Request, e: unk
     status = 500;
     body = `${ERRORS.ERR_INTERNAL.code}: ${ERRORS.ERR_INTERNAL.message}\n`;
     noteErrorCode(res, ERRORS.ERR_INTERNAL.code);
-    log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.stack ?? String(e)}`, { request_id: requestIdOf(req), level: 'error' });
+    log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e, { stack: true })}`, { request_id: requestIdOf(req), level: 'error' });
   }
   if (res.headersSent) return;
   // Unread request bytes are dropped with the connection rather than read to the end. A request

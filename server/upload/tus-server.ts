@@ -12,7 +12,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { requestChecksum } from '../hashing/checksum.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
-import { pathForLog, type Log } from '../../core/logger.ts';
+import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { concatRoleOf } from './protocol-guards.ts';
@@ -20,6 +20,7 @@ import { publicOrigin } from './public-origin.ts';
 import { expiresAt } from './store/stored-upload.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, httpDate, nonNegativeInteger, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
+import { BodyInterrupted, noteDropped } from '../dropped-requests.ts';
 import { uploadOwnerOf } from './upload-owner.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
@@ -63,6 +64,18 @@ function creationExpiry(req: IncomingMessage, res: ServerResponse, store: Digest
 }
 
 /**
+ * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
+ * there as if it were whole (its abort handler), keeps what was written and "answers" 201 to no one.
+ * Said and counted as the dropped request it is, with what the upload kept.
+ */
+async function noteCutCreation(tus: Server, req: express.Request, res: express.Response, log: Log): Promise<void> {
+  if (req.complete) return;
+  const id = CREATED.get(req)?.upload.id;
+  const kept = id === undefined ? 0 : await tus.datastore.getUpload(id).then((u) => u.offset, () => 0);
+  noteDropped(req, res, id === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED) : new BodyInterrupted(id, kept, kept, kept, 'the request body ended early'), log, true);
+}
+
+/**
  * The route handler that hands a request (a creation, an OPTIONS) to @tus/server. A partial
  * creation loses its Upload-Concat on the way (above); srvx builds the web request's headers from
  * rawHeaders (name, value, name, value, ...). Every error of @tus/server's comes back here
@@ -77,13 +90,13 @@ export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log):
       const raw = req.rawHeaders;
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
-    tus.handle(req, res).catch((e: unknown) => {
+    tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch((e: unknown) => {
       // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
       // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
       const created = CREATED.get(req);
       if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
       if (!res.headersSent) return sendTusError(res, req, e, log);
-      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${(e as Error)?.message ?? String(e)}`);
+      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
     });
   };

@@ -14,6 +14,7 @@ import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { HookRefusal } from './tus-response.ts';
+import { errorText } from '../../core/logger.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -237,7 +238,7 @@ export class UploadEvents {
       await this.store.completionHandled(id);
       this.settle(id);
     } catch (e) {
-      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); trying again`);
+      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${errorText(e)}); trying again`);
       this.later(id, 'journal', http);
     }
   }
@@ -273,7 +274,7 @@ export class UploadEvents {
         this.log(`completion: upload ${id} is gone; no longer handling its completion`);
         this.settle(id);
       } else {
-        this.log(`completion: upload ${id}: ${(e as Error).message}`);
+        this.log(`completion: upload ${id}: ${errorText(e)}`);
         this.later(id, what, http);
       }
       return;
@@ -283,7 +284,7 @@ export class UploadEvents {
       const { handled } = await this.finish(http, upload, concat);
       if (handled) this.log(`completion: upload ${id} handled`);
     } catch (e) {
-      this.log(`completion: upload ${id}: ${(e as Error).message}`);
+      this.log(`completion: upload ${id}: ${errorText(e)}`);
     }
   }
 

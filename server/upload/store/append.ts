@@ -8,7 +8,8 @@ import type { ChecksumCheck } from '../../hashing/checksum.ts';
 import type { LiveDigests } from '../../hashing/live-digests.ts';
 import type { BodyAdmission, SpaceLedger } from '../space-ledger.ts';
 import type { WriteFence } from '../redis-locker.ts';
-import { FileAppender } from './file-appender.ts';
+import { BodyInterrupted, isConnectionGone } from '../../dropped-requests.ts';
+import { FileAppender, SourceFailed } from './file-appender.ts';
 import { fullDiskAnswer, writeFailure } from './full-disk.ts';
 import type { StorePaths } from './store-paths.ts';
 import type { UnverifiedMarks } from './unverified-marks.ts';
@@ -108,13 +109,20 @@ async function admitted(deps: AppendDeps, admission: BodyAdmission, source: Asyn
   );
   let exceeded = false;
   let failure: unknown;
+  let read: number | undefined;
   try {
     exceeded = await appender.pump(source, options.limit ?? Number.MAX_SAFE_INTEGER);
   } catch (e) {
-    failure = e;
+    if (e instanceof SourceFailed) {
+      failure = e.cause;
+      read = e.read;
+    } else failure = e;
   } finally {
     await appender.close();
   }
+  /** What a failure is thrown as: a body whose connection went says what was read and kept; the rest as writeFailure says. */
+  const thrown = (kept: number, at: number) =>
+    read !== undefined && isConnectionGone(failure) ? new BodyInterrupted(id, read, kept, at, failure) : writeFailure(space, id, failure);
   // A writer that lost its lock writes nothing more, not even its digest state or a checksum undo
   // (the next holder may already have moved the upload on): its live state goes, the saved one is
   // caught up from the file. (A checksummed body's marker stays: undone at the next start.)
@@ -132,7 +140,7 @@ async function admitted(deps: AppendDeps, admission: BodyAdmission, source: Asyn
       admission.written(offset);
       await marks.clear(id);
       if (failure === undefined && !exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
-      if (failure !== undefined) throw writeFailure(space, id, failure);
+      if (failure !== undefined) throw thrown(0, offset);
       return { offset, exceeded };
     }
   }
@@ -142,6 +150,6 @@ async function admitted(deps: AppendDeps, admission: BodyAdmission, source: Asyn
     if (!state.resumable || !(await digests.save(id, state))) digests.forget(id);
   }
   if (checksum) await marks.clear(id);
-  if (failure !== undefined) throw writeFailure(space, id, failure);
+  if (failure !== undefined) throw thrown(state.offset - offset, state.offset);
   return { offset: state.offset, exceeded };
 }

@@ -32,6 +32,14 @@ const give = (b: Buffer): void => {
   if (pool.length < POOL_LIMIT) pool.push(b);
 };
 
+/** The source failed (not the disk): its error, and how many of its bytes were read (and written) before. */
+export class SourceFailed {
+  constructor(
+    readonly cause: unknown,
+    readonly read: number,
+  ) {}
+}
+
 export class FileAppender {
   private inFlight: Promise<void> | undefined;
   private busy = false;
@@ -59,7 +67,7 @@ export class FileAppender {
   /**
    * Writes the source until it ends or `limit` bytes are reached. Returns true when the source had
    * more than `limit` bytes (the rest is left unread, and the source not destroyed, so the caller can
-   * still answer). If the source fails, what arrived before is written, then the error is thrown.
+   * still answer). If the source fails, what arrived before is written, then SourceFailed is thrown.
    */
   async pump(source: AsyncIterable<Buffer>, limit: number): Promise<boolean> {
     const it = source[Symbol.asyncIterator]();
@@ -112,7 +120,7 @@ export class FileAppender {
     this.inFlight = undefined;
     if (filled > 0) await this.flush(filling!, filled);
     else if (filling) give(filling);
-    if (sourceError !== undefined) throw sourceError;
+    if (sourceError !== undefined) throw new SourceFailed(sourceError, total);
     return exceeded;
   }
 

@@ -34,8 +34,9 @@ export interface ExpiryPeriods {
  * store's space without using them: it goes after EXPIRE_UNSTARTED_AFTER (its first byte starts
  * EXPIRE_AFTER's count instead).
  */
-export function expiresAt(info: { size?: number; creation_date?: string } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
-  if (info?.size !== undefined && file?.size === info.size) return undefined;
+export function expiresAt(info: { size?: number; creation_date?: string; resumable?: true } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
+  // Finished (full length), unless written in segments: that file may be full length with holes.
+  if (info?.size !== undefined && file?.size === info.size && !info.resumable) return undefined;
   const at: number[] = [];
   if (periods.afterLastWrite > 0) at.push(lastWriteAt(info, file) + periods.afterLastWrite);
   if (periods.unstarted > 0 && (file?.size ?? 0) === 0) {
