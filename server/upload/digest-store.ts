@@ -192,6 +192,11 @@ export class DigestFileStore extends FileStore {
     return this.announced.ownerOf(id);
   }
 
+  /** Who created the upload and whether its segments are still being written (undefined: no such upload). */
+  accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
+    return this.announced.accessOf(id);
+  }
+
   /** Concatenation info of an upload, if it is a partial or a final one. */
   concatOf(id: string): Promise<ConcatInfo | undefined> {
     return this.announced.concatOf(id);
