@@ -9,6 +9,8 @@ import { PRIVATE_MODES, writeAtomically } from '../../core/file-modes.ts';
 export interface Journal {
   handled(id: string): Promise<void>;
   ids(): Promise<Set<string>>;
+  /** Whether this upload's completion is noted (asked again under its claim, completion-sweep.ts). */
+  has(id: string): Promise<boolean>;
   /** Keeps only these ids (uploads still in the store). */
   compact(keep: Set<string>): Promise<void>;
   close(): void;
@@ -45,6 +47,10 @@ export class CompletionJournal implements Journal {
   async ids(): Promise<Set<string>> {
     const text = await fsp.readFile(this.file, 'utf8').catch(() => '');
     return new Set(text.split('\n').filter(Boolean));
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await this.ids()).has(id);
   }
 
   /** Rewrites the journal with only the ids still wanted (uploads still in the store). */
