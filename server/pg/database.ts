@@ -103,6 +103,9 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** The longest one query may take: every query tuspass makes is a short one. */
+const QUERY_TIMEOUT_MS = 10_000;
+
 /** SQLSTATEs that mean "not now" rather than "not this": connection exceptions (08), too many connections (53), the server shutting down or starting up (57P01-57P03). */
 const NOT_NOW = /^(08|53|57P0[1-3])/;
 
@@ -129,7 +132,8 @@ export async function openDatabase(url: string, options: { connectTimeoutMs?: nu
 }
 
 async function openOnce(url: string, connectTimeoutMs: number): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs });
+  // A server that stops answering without closing its connections is a server down too: no query waits on it for ever.
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs, query_timeout: QUERY_TIMEOUT_MS });
   // An idle client whose connection drops emits 'error' on the pool; without a listener that would end the process.
   pool.on('error', () => {});
   try {
