@@ -17,6 +17,8 @@ import { startTuspassProcess, until } from './helpers/instances.ts';
 import { recordsWhenPresent } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { tusJsUpload } from './helpers/tus-js.ts';
+import { probeEveryRoute, setUpProbes } from './helpers/route-probes.ts';
+import { tus } from './helpers/tus.ts';
 
 const MiB = 1024 * 1024;
 const SECRET = 'test-secret-0123456789';
@@ -40,6 +42,7 @@ test('Redis killed mid-upload for longer than the client retries, three instance
   const env = { STORE_DIR: storeDir, REDIS_URL: redis.url, REDIS_LOCK_TTL: '2s', COMPLETION_URL: `${service.url}/complete/`, COMPLETION_SECRET: SECRET, MIN_FREE_SPACE: '0' };
   const instances = await Promise.all([0, 1, 2].map(() => startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: tmpDir(t) })));
   const lb = await startBalancer(t, instances.map((i) => i.url), { bytesPerSecond: MiB });
+  const probes = await setUpProbes(`${instances[1]!.url}/files/`);
 
   const files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `r${i}.bin`, bytes: patternBytes((3 + (i % 3)) * MiB + i * 1000, 100 + i) }));
   const uploads = files.map((f) => tusJsUpload(`${lb.url}/files/`, f.bytes, f.name));
@@ -56,25 +59,32 @@ test('Redis killed mid-upload for longer than the client retries, three instance
   assert.equal(ready.status, 503);
   assert.equal(ready.body.checks.redis?.ok, false);
   assert.match(ready.body.checks.redis!.reason!, /REDIS_URL/);
+  // Every tus route, asked during the outage: answered once it can be, never with "start over".
+  const routes = probeEveryRoute(probes);
   await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - down))));
   await redis.start();
   const up = Date.now();
 
   const outcomes = await Promise.all(uploads);
   const recovered = Date.now() - up;
+  const probed = await routes;
   const during = lb.exchanges.filter((x) => x.at >= down && x.at <= up);
-  t.diagnostic(`outage ${up - down} ms; answers meanwhile: ${JSON.stringify(countBy(during))}; all uploads done ${recovered} ms after Redis returned`);
+  t.diagnostic(`outage ${up - down} ms; answers meanwhile: ${JSON.stringify(countBy(during))}; all uploads done ${recovered} ms after Redis returned; routes asked during it: ${JSON.stringify(countBy(probed))}`);
   assert.deepEqual(startOverAnswers(lb.exchanges), [], 'no answer made a client start over or give up');
+  assert.deepEqual(startOverAnswers(probed.map((x) => ({ ...x, at: 0, backend: '' }))), [], JSON.stringify(probed));
+  assert.ok(probed.every((x) => x.status >= 200 && x.status < 300), `every route served once Redis was back: ${JSON.stringify(probed)}`);
   assert.equal(created().length, files.length, 'one creation per upload');
   assert.ok(during.some((x) => x.method === 'HEAD' && x.status === 200), 'HEADs answered the offset during the outage');
-  const records = await recordsWhenPresent(service.url, files.length, 10_000);
-  assert.equal(records.length, files.length, 'one record per upload');
+  const records = await recordsWhenPresent(service.url, files.length + 1, 10_000);
+  assert.equal(records.length, files.length + 1, 'one record per upload (and the probes\' finished one)');
   for (const [i, f] of files.entries()) {
     const id = outcomes[i]!.url.split('/').pop();
     assert.equal(records.find((r) => r.upload_id === id)?.md5, md5(f.bytes), f.name);
   }
   assert.equal((await until(() => fetch(`${instances[0]!.url}/readyz`), (r) => r.ok)).status, 200, 'ready again');
-  // Nothing per upload outlives the upload: locks released, versions and claims removed.
+  // Nothing per upload outlives the upload: locks released, versions and claims removed (the probes'
+  // unfinished upload has its version until it is deleted).
+  assert.equal((await tus('DELETE', probes.unfinished)).status, 204);
   assert.deepEqual(await until(() => keysIn(redis.url), (k) => k.length === 0, 5000), []);
 });
 
