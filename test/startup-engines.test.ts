@@ -12,23 +12,6 @@ import { tmpDir } from './helpers/tmp.ts';
 const SECRET = 'test-secret-0123456789';
 const WAITING = /does not answer yet/;
 
-test('a wrong setting exits 78 at once, naming it, without waiting: Redis refusing the password, a database that does not exist', async (t) => {
-  const redis = await ownRedis(t, { password: 'right-password' });
-  const db = await ownPostgres(t);
-  const missing = db.url.replace(/\/postgres$/, '/no_such_database');
-  const runs: Array<{ command: string; env: Record<string, string>; setting: string }> = [
-    { command: 'upload-server', env: { REDIS_URL: redis.url.replace('redis://', 'redis://:wrong-password@') }, setting: 'REDIS_URL' },
-    { command: 'upload-server', env: { DATABASE_URL: missing }, setting: 'DATABASE_URL' },
-    { command: 'completion-server', env: { DATABASE_URL: missing }, setting: 'DATABASE_URL' },
-  ];
-  for (const run of runs) {
-    const p = await spawnTuspass(t, run.command, { ...run.env, DATA_DIR: tmpDir(t), COMPLETION_SECRET: SECRET, STARTUP_TIMEOUT: '60s' });
-    assert.equal(await p.exited, 78, `${run.command} ${run.setting}: ${p.output()}`);
-    assert.match(p.output(), new RegExp(run.setting));
-    assert.doesNotMatch(p.output(), WAITING, 'no try again for a wrong setting');
-  }
-});
-
 test('PostgreSQL and Redis not answering at start: each try logged; started late, the instance comes up and is ready', async (t) => {
   const redis = await ownRedis(t, { start: false });
   const db = await ownPostgres(t, { start: false });
@@ -48,17 +31,32 @@ test('PostgreSQL and Redis not answering at start: each try logged; started late
   assert.equal(await p.exited, 0);
 });
 
-test('an engine that never answers: tried until STARTUP_TIMEOUT, then exit 69 naming it', async (t) => {
+test('an engine that never answers: tried until STARTUP_TIMEOUT, each try logged, then exit 69 naming it; a wrong setting of the same engine: exit 78 at once, no try', async (t) => {
   const nothing = await freePort();
-  const runs: Array<{ command: string; env: Record<string, string>; setting: string; engine: string }> = [
+  const unanswered: Array<{ command: string; env: Record<string, string>; setting: string; engine: string }> = [
     { command: 'upload-server', env: { REDIS_URL: `redis://127.0.0.1:${nothing}` }, setting: 'REDIS_URL', engine: 'Redis' },
     { command: 'completion-server', env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${nothing}/postgres` }, setting: 'DATABASE_URL', engine: 'PostgreSQL' },
   ];
-  for (const run of runs) {
+  for (const run of unanswered) {
     const p = await spawnTuspass(t, run.command, { ...run.env, DATA_DIR: tmpDir(t), COMPLETION_SECRET: SECRET, STARTUP_TIMEOUT: '2s' });
     assert.equal(await p.exited, 69, `${run.command}: ${p.output()}`);
     assert.match(p.output(), new RegExp(`${run.setting}: ${run.engine} did not answer within STARTUP_TIMEOUT`));
     assert.ok(p.output().split('\n').filter((l) => WAITING.test(l)).length >= 2, `each try logged: ${p.output()}`);
     assert.doesNotMatch(p.output(), /\n\s+at /, 'no stack');
+  }
+  // Answering, but refusing: Redis the password, PostgreSQL the database. Nothing to wait for.
+  const redis = await ownRedis(t, { password: 'right-password' });
+  const db = await ownPostgres(t);
+  const missing = db.url.replace(/\/postgres$/, '/no_such_database');
+  const wrong: Array<{ command: string; env: Record<string, string>; setting: string }> = [
+    { command: 'upload-server', env: { REDIS_URL: redis.url.replace('redis://', 'redis://:wrong-password@') }, setting: 'REDIS_URL' },
+    { command: 'upload-server', env: { DATABASE_URL: missing }, setting: 'DATABASE_URL' },
+    { command: 'completion-server', env: { DATABASE_URL: missing }, setting: 'DATABASE_URL' },
+  ];
+  for (const run of wrong) {
+    const p = await spawnTuspass(t, run.command, { ...run.env, DATA_DIR: tmpDir(t), COMPLETION_SECRET: SECRET, STARTUP_TIMEOUT: '60s' });
+    assert.equal(await p.exited, 78, `${run.command} ${run.setting}: ${p.output()}`);
+    assert.match(p.output(), new RegExp(run.setting));
+    assert.doesNotMatch(p.output(), WAITING, 'no try again for a wrong setting');
   }
 });
