@@ -9,25 +9,18 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { configFor } from '../server/config.ts';
 import { ownRedis } from './helpers/engines.ts';
 import { md5, patternBytes } from './helpers/files.ts';
-import { startTuspassProcess, until } from './helpers/instances.ts';
+import { startCluster } from './helpers/cluster.ts';
+import { until } from './helpers/instances.ts';
 import { recordsWhenPresent } from './helpers/server.ts';
-import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
 const KiB = 1024;
-const SECRET = 'test-secret-0123456789';
 
 test('a lock holder stopped (SIGSTOP) past its lease while B takes over and finishes: resumed, none of its late bytes land; the right md5, one record', async (t) => {
   const redis = await ownRedis(t);
-  const storeDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: 0, completionSecret: SECRET }), { log: () => {} });
-  t.after(() => service.close());
-  const env = { STORE_DIR: storeDir, REDIS_URL: redis.url, REDIS_LOCK_TTL: '2s', COMPLETION_URL: `${service.url}/complete/`, COMPLETION_SECRET: SECRET, MIN_FREE_SPACE: '0' };
-  const [a, b] = await Promise.all([0, 1].map(() => startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: tmpDir(t) })));
+  const { storeDir, service, instances: [a, b] } = await startCluster(t, 2, { redisUrl: redis.url });
   // SIGKILL ends a stopped process too, but a stopped process keeps the test's after-hooks waiting on nothing else.
   t.after(() => void a!.child.kill('SIGCONT'));
 

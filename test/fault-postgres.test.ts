@@ -8,51 +8,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { configFor } from '../server/config.ts';
 import { startBalancer, startOverAnswers } from './helpers/balancer.ts';
+import { startCluster, uploadsUnderWay } from './helpers/cluster.ts';
 import { ownPostgres, ownRedis } from './helpers/engines.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { startTuspassProcess, until } from './helpers/instances.ts';
 import { query } from './helpers/pg.ts';
-import { tmpDir } from './helpers/tmp.ts';
-import { tusJsUpload } from './helpers/tus-js.ts';
 import { probeEveryRoute, setUpProbes } from './helpers/route-probes.ts';
 
 const MiB = 1024 * 1024;
-const SECRET = 'test-secret-0123456789';
 
-const spooled = (dataDir: string) => (fs.readdirSync(path.join(dataDir, 'spool'), { withFileTypes: true }) ?? []).filter((e) => e.name.endsWith('.json')).length;
+const spooled = (dataDir: string) => fs.readdirSync(path.join(dataDir, 'spool')).filter((name) => name.endsWith('.json')).length;
 
 test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance that answered some is killed and the others announce its uploads once PostgreSQL is back; restarted, its spool adds nothing: one record each', async (t) => {
   const db = await ownPostgres(t);
   const redis = await ownRedis(t);
-  const storeDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: 0, completionSecret: SECRET, databaseUrl: db.url }), { log: () => {} });
-  t.after(() => service.close());
-  const env = {
-    STORE_DIR: storeDir,
-    REDIS_URL: redis.url,
-    DATABASE_URL: db.url,
-    COMPLETION_URL: `${service.url}/complete/`,
-    COMPLETION_SECRET: SECRET,
-    REDIS_LOCK_TTL: '2s',
-    COMPLETION_SWEEP: '1s',
-    RETRY_MIN_MS: '200',
-    RETRY_MAX_MS: '1000',
-    MIN_FREE_SPACE: '0',
-  };
-  const dataDirs = [0, 1, 2].map(() => tmpDir(t));
-  const instances = await Promise.all(dataDirs.map((dir) => startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: dir })));
+  const { storeDir, env, dataDirs, instances } = await startCluster(t, 3, { redisUrl: redis.url, databaseUrl: db.url }, { COMPLETION_SWEEP: '1s', RETRY_MIN_MS: '200', RETRY_MAX_MS: '1000' });
   const lb = await startBalancer(t, instances.map((i) => i.url), { bytesPerSecond: MiB });
   const probes = await setUpProbes(`${instances[1]!.url}/files/`);
 
   const files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `p${i}.bin`, bytes: patternBytes((2 + (i % 3)) * MiB + i * 1000, 200 + i) }));
-  const uploads = files.map((f) => tusJsUpload(`${lb.url}/files/`, f.bytes, f.name));
-  uploads.forEach((u) => u.catch(() => {}));
-  const created = () => lb.exchanges.filter((x) => x.method === 'POST' && x.status === 201);
-  const onDisk = (x: { location?: string }) => fs.statSync(path.join(storeDir, x.location!.split('/').pop()!), { throwIfNoEntry: false })?.size ?? 0;
-  await until(() => created(), (c) => c.length === files.length && c.every((x) => onDisk(x) >= MiB / 2));
+  const uploads = await uploadsUnderWay(lb, storeDir, files, MiB / 2);
 
   const down = Date.now();
   await db.stop();

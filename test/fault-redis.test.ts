@@ -4,24 +4,18 @@
 // uploads must go on where they were: one creation each, never an answer that makes the client start
 // over, the right md5 and one record each, /readyz naming Redis meanwhile, no key left in Redis.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { configFor } from '../server/config.ts';
 import { startBalancer, startOverAnswers } from './helpers/balancer.ts';
+import { startCluster, uploadsUnderWay } from './helpers/cluster.ts';
 import { ownRedis } from './helpers/engines.ts';
 import { md5, patternBytes } from './helpers/files.ts';
-import { startTuspassProcess, until } from './helpers/instances.ts';
+import { until } from './helpers/instances.ts';
 import { recordsWhenPresent } from './helpers/server.ts';
-import { tmpDir } from './helpers/tmp.ts';
-import { tusJsUpload } from './helpers/tus-js.ts';
 import { probeEveryRoute, setUpProbes } from './helpers/route-probes.ts';
 import { tus } from './helpers/tus.ts';
 
 const MiB = 1024 * 1024;
-const SECRET = 'test-secret-0123456789';
 /** Longer than tus-js-client's own retries last with its default delays (0, 1, 3, 5 s). */
 const OUTAGE_MS = 12_000;
 
@@ -36,22 +30,13 @@ async function keysIn(url: string): Promise<string[]> {
 
 test('Redis killed mid-upload for longer than the client retries, three instances: tus-js-client never starts over, one creation and one record per upload with the right md5; /readyz names redis; no key left', async (t) => {
   const redis = await ownRedis(t);
-  const storeDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: 0, completionSecret: SECRET }), { log: () => {} });
-  t.after(() => service.close());
-  const env = { STORE_DIR: storeDir, REDIS_URL: redis.url, REDIS_LOCK_TTL: '2s', COMPLETION_URL: `${service.url}/complete/`, COMPLETION_SECRET: SECRET, MIN_FREE_SPACE: '0' };
-  const instances = await Promise.all([0, 1, 2].map(() => startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: tmpDir(t) })));
+  const { storeDir, service, instances } = await startCluster(t, 3, { redisUrl: redis.url });
   const lb = await startBalancer(t, instances.map((i) => i.url), { bytesPerSecond: MiB });
   const probes = await setUpProbes(`${instances[1]!.url}/files/`);
 
   const files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `r${i}.bin`, bytes: patternBytes((3 + (i % 3)) * MiB + i * 1000, 100 + i) }));
-  const uploads = files.map((f) => tusJsUpload(`${lb.url}/files/`, f.bytes, f.name));
-  uploads.forEach((u) => u.catch(() => {}));
-  // Mid-upload: every upload created and a MiB of it on disk.
+  const uploads = await uploadsUnderWay(lb, storeDir, files, MiB);
   const created = () => lb.exchanges.filter((x) => x.method === 'POST' && x.status === 201);
-  const onDisk = (x: { location?: string }) => fs.statSync(path.join(storeDir, x.location!.split('/').pop()!), { throwIfNoEntry: false })?.size ?? 0;
-  await until(() => created(), (c) => c.length === files.length && c.every((x) => onDisk(x) >= MiB));
-  assert.equal(created().length, files.length, 'all created before the outage');
 
   const down = Date.now();
   await redis.stop();

@@ -238,6 +238,21 @@ test('nothing kept per upload outlives it in Redis: finished (through two instan
   assert.deepEqual(await keys(), [], 'no lock, version or claim left');
 });
 
+test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, whose lines all land', async (t) => {
+  const { a, storeDir, prefix } = await pair(t);
+  const journal = () => fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
+  const finish = async (seed: number) => {
+    const url = await create(a.endpoint, 1000);
+    done((await patch(url, 0, patternBytes(1000, seed))).status);
+    return new URL(url).pathname.split('/').pop()!;
+  };
+  const first = await finish(40);
+  // Another instance starts on the store (its start-up pass reads the journal), then A finishes one more.
+  await startTestServer(t, { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const second = await finish(41);
+  assert.deepEqual(journal().filter((id) => id === first || id === second), [first, second]);
+});
+
 test('REDIS_URL that cannot be reached fails the start once STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
   const port = await freePort();
   await assert.rejects(startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }), (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message));

@@ -21,9 +21,16 @@ export class CompletionJournal implements Journal {
   /** A write failed (a full disk) and may have left part of a line: the next one starts a fresh line. */
   private torn = false;
 
+  /**
+   * `shared`: the journal beside the uploads, appended to by every instance on the store (REDIS_URL
+   * without DATABASE_URL). It is then never rewritten: the rename would leave the other instances
+   * appending to the file it replaced, and lose the lines they add meanwhile; two instances starting
+   * together would rename over each other. It grows by one line per finished upload instead.
+   */
   constructor(
     private readonly file: string,
     private readonly mode = PRIVATE_MODES.file,
+    private readonly shared = false,
   ) {}
 
   /** Opened with its mode, and the mode set on the descriptor: also fixes a journal an earlier version left 0644. */
@@ -55,6 +62,7 @@ export class CompletionJournal implements Journal {
 
   /** Rewrites the journal with only the ids still wanted (uploads still in the store). */
   async compact(keep: Set<string>): Promise<void> {
+    if (this.shared) return;
     this.close();
     await writeAtomically(this.file, [...keep].map((id) => `${id}\n`).join(''), this.mode);
   }

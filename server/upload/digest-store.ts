@@ -48,7 +48,7 @@ export interface DigestStoreOptions {
   expirationPeriodInMilliseconds?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
-  /** The journal of handled completions (default: a hidden file in the store directory). */
+  /** The journal of handled completions (default: a hidden file in the store directory, shared by the instances on it). */
   journalPath?: string;
   /** A journal kept elsewhere (PostgreSQL with DATABASE_URL: pg-journal.ts); journalPath is then unused. */
   journal?: Journal;
@@ -109,7 +109,8 @@ export class DigestFileStore extends FileStore {
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log);
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
-    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode);
+    // Beside the uploads it is the journal of every instance on the store.
+    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode, options.journalPath === undefined);
     this.announced = new Announcements(info);
     this.marks = new UnverifiedMarks(this.paths, fileMode);
     this.live = new LiveDigests({
