@@ -27,7 +27,7 @@ test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance
   const lb = await startBalancer(t, instances.map((i) => i.url), { bytesPerSecond: MiB });
   const probes = await setUpProbes(`${instances[1]!.url}/files/`);
 
-  const files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `p${i}.bin`, bytes: patternBytes((2 + (i % 3)) * MiB + i * 1000, 200 + i) }));
+  const files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `p${i}.bin`, bytes: patternBytes((3 + (i % 3)) * MiB + i * 1000, 200 + i) }));
   const uploads = await uploadsUnderWay(lb, storeDir, files, MiB / 2);
 
   const down = Date.now();
@@ -71,11 +71,14 @@ test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance
   assert.deepEqual(startOverAnswers(lb.exchanges), [], 'no answer made a client start over or give up');
 
   // Back with its DATA_DIR: the spool goes into PostgreSQL, the forms are delivered again and dropped as repeats.
-  await startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: dataDirs[victim]! }, instances[victim]!.port);
+  const restarted = await startTuspassProcess(t, 'upload-server', { ...env, DATA_DIR: dataDirs[victim]! }, instances[victim]!.port);
   assert.equal(await until(() => spooled(dataDirs[victim]!), (n) => n === 0), 0, 'the spool moved into PostgreSQL');
   assert.deepEqual(await until(() => query(db.url, 'SELECT id FROM notices'), (rows) => rows.length === 0), [], 'every notice delivered');
   assert.equal((await uploaded()).length, files.length, 'still one record per upload');
   assert.equal((await query(db.url, 'SELECT upload_id FROM completions_handled WHERE upload_id = ANY($1)', [ids])).length, files.length);
+  // Gone before the cluster's directories are removed.
+  restarted.child.kill('SIGKILL');
+  await restarted.exited;
 });
 
 function mostCommon(xs: string[]): string {

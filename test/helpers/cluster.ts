@@ -2,13 +2,13 @@
 // processes on one store and the test's own Redis (and PostgreSQL, if given), posting their forms to
 // a completion service in the test's process; and uploads by tus-js-client under way through a balancer.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { startCompletionServer, type RunningCompletionServer } from '../../server/completion/server.ts';
 import { configFor } from '../../server/config.ts';
 import type { Balancer } from './balancer.ts';
 import { startTuspassProcess, until, type Instance } from './instances.ts';
-import { tmpDir } from './tmp.ts';
 import { tusJsUpload, type TusJsOutcome } from './tus-js.ts';
 
 export const SECRET = 'test-secret-0123456789';
@@ -24,22 +24,39 @@ export interface Cluster {
 
 /** `count` instances with a lease of 2 s; `env` adds or overrides settings. */
 export async function startCluster(t: TestContext, count: number, engines: { redisUrl: string; databaseUrl?: string }, env: Record<string, string> = {}): Promise<Cluster> {
-  const storeDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: 0, completionSecret: SECRET, databaseUrl: engines.databaseUrl }), { log: () => {} });
-  t.after(() => service.close());
-  const common = {
-    STORE_DIR: storeDir,
-    REDIS_URL: engines.redisUrl,
-    ...(engines.databaseUrl && { DATABASE_URL: engines.databaseUrl }),
-    REDIS_LOCK_TTL: '2s',
-    COMPLETION_URL: `${service.url}/complete/`,
-    COMPLETION_SECRET: SECRET,
-    MIN_FREE_SPACE: '0',
-    ...env,
+  // Its directories go once the processes writing into them are gone: after-hooks run in the order
+  // they were added, so their removal is added after the instances' (tmpDir's would come first).
+  const dirs: string[] = [];
+  const dir = () => {
+    const made = fs.mkdtempSync(path.join(os.tmpdir(), 'tuspass-'));
+    dirs.push(made);
+    return made;
   };
-  const dataDirs = Array.from({ length: count }, () => tmpDir(t));
-  const instances = await Promise.all(dataDirs.map((dir) => startTuspassProcess(t, 'upload-server', { ...common, DATA_DIR: dir })));
-  return { storeDir, service, env: common, dataDirs, instances };
+  const removeDirs = () => {
+    for (const made of dirs) fs.rmSync(made, { recursive: true, force: true });
+  };
+  try {
+    const storeDir = dir();
+    const service = await startCompletionServer(configFor({ dataDir: dir(), storeDir, completionPort: 0, completionSecret: SECRET, databaseUrl: engines.databaseUrl }), { log: () => {} });
+    t.after(() => service.close());
+    const common = {
+      STORE_DIR: storeDir,
+      REDIS_URL: engines.redisUrl,
+      ...(engines.databaseUrl && { DATABASE_URL: engines.databaseUrl }),
+      REDIS_LOCK_TTL: '2s',
+      COMPLETION_URL: `${service.url}/complete/`,
+      COMPLETION_SECRET: SECRET,
+      MIN_FREE_SPACE: '0',
+      ...env,
+    };
+    const dataDirs = Array.from({ length: count }, () => dir());
+    const instances = await Promise.all(dataDirs.map((dataDir) => startTuspassProcess(t, 'upload-server', { ...common, DATA_DIR: dataDir })));
+    t.after(removeDirs);
+    return { storeDir, service, env: common, dataDirs, instances };
+  } catch (e) {
+    t.after(removeDirs);
+    throw e;
+  }
 }
 
 /**
