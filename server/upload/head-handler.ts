@@ -22,7 +22,8 @@ function retryable(e: unknown): unknown {
   const known = asTusError(e);
   const status = known instanceof TuspassError ? known.status : known ? known.status_code : 500;
   if (status < 500) return e;
-  const detail = known instanceof TuspassError ? `${known.code}${known.logDetail ? ` ${known.logDetail}` : ''}` : (e as Error)?.message ?? String(e);
+  // For the log only: the original code and cause, or the unexpected error's stack.
+  const detail = known instanceof TuspassError ? `${known.code}${known.logDetail ? ` ${known.logDetail}` : ''}` : ((e as Error)?.stack ?? String(e));
   return new TuspassError(ERRORS.ERR_UPLOAD_UNAVAILABLE, undefined, detail);
 }
 

@@ -63,6 +63,8 @@ const ASK_AGAIN_MS = 1000;
 interface Held {
   /** What the lock is, for the log: `upload <id>` or `claim <name>`. */
   label: string;
+  /** The upload whose writes it guards; none for a claim. */
+  upload?: string;
   token: string;
   onRelease: RequestRelease;
   watchdog: NodeJS.Timeout;
@@ -226,7 +228,7 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
       }
       await this.unlockedOrAfter(id, signal, 250);
     }
-    this.hold(id, `upload ${id}`, token, onRelease);
+    this.hold(id, { label: `upload ${id}`, upload: id }, token, onRelease);
     return token;
   }
 
@@ -241,13 +243,13 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     }
     if (!taken) return undefined;
     // A claim is not given up on request: a waiter (an upload lock named like it) waits for its release.
-    this.hold(name, `claim ${name}`, token, () => {});
+    this.hold(name, { label: `claim ${name}` }, token, () => {});
     return { release: () => this.release(name, token) };
   }
 
   /** Held from now on: renewed every ttl/3 until released or lost. */
-  private hold(id: string, label: string, token: string, onRelease: RequestRelease): void {
-    const held: Held = { label, token, onRelease, lost: false, watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))) };
+  private hold(id: string, what: Pick<Held, 'label' | 'upload'>, token: string, onRelease: RequestRelease): void {
+    const held: Held = { ...what, token, onRelease, lost: false, watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))) };
     held.watchdog.unref();
     this.held.set(id, held);
   }
@@ -296,7 +298,7 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     // Lost, or not sure to be held any more: stop writing (the fence refuses the next buffer) and let go.
     held.lost = true;
     clearInterval(held.watchdog);
-    this.log(`${held.label}: lock lost${held.label.startsWith('upload') ? ', writing stopped' : ''}`, { event: 'lock.lost', upload_id: held.label.startsWith('upload') ? id : undefined, level: 'warn' });
+    this.log(`${held.label}: lock lost${held.upload ? ', writing stopped' : ''}`, { event: 'lock.lost', upload_id: held.upload, level: 'warn' });
     void Promise.resolve(held.onRelease()).catch(() => undefined);
   }
 
