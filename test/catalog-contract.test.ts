@@ -11,6 +11,7 @@ import { MIGRATIONS, openDatabase } from '../server/pg/database.ts';
 import { pgDatabase } from './helpers/pg.ts';
 import { ERRORS, TuspassError } from '../core/errors.ts';
 import { ConfigError } from '../server/config.ts';
+import { EngineUnavailableError } from '../server/engine-wait.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 /** A fresh, empty store per test; open() may be called more than once and opens the same store again. */
@@ -214,10 +215,14 @@ describe('PgCatalog', () => {
     assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1), 'numbered 1, 2, 3…');
   });
 
-  test('a database that cannot be reached is a start-up error naming DATABASE_URL, without the password', async () => {
-    for (const url of ['postgres://postgres:s3cret@127.0.0.1:1/test', 'postgres://postgres:s3cret@127.0.0.1:5432/no_such_database_here']) {
+  test('a database that does not answer is an engine away, one that does not exist a wrong setting: each names DATABASE_URL, without the password', async () => {
+    const cases = [
+      { url: 'postgres://postgres:s3cret@127.0.0.1:1/test', kind: EngineUnavailableError },
+      { url: 'postgres://postgres:s3cret@127.0.0.1:5432/no_such_database_here', kind: ConfigError },
+    ];
+    for (const { url, kind } of cases) {
       await assert.rejects(PgCatalog.open(url), (e: unknown) => {
-        assert.ok(e instanceof ConfigError, String(e));
+        assert.ok(e instanceof kind, String(e));
         assert.match(e.message, /DATABASE_URL/);
         assert.doesNotMatch(e.message, /s3cret/);
         return true;
