@@ -86,6 +86,10 @@ export interface AppendAsk {
   lastBody?: boolean;
   /** Called with the offset as bytes are stored (the draft's 104 progress answers). */
   onStored?: (offset: number) => void;
+  /** Runs once the request holds the upload's lock, before a byte is read (the draft's 104 goes out then). */
+  onLocked?: () => void;
+  /** Runs once the upload is complete, before it is announced; throwing refuses the completion (the draft's Repr-Digest). */
+  beforeFinish?: (upload: Upload) => Promise<void>;
 }
 
 /** What an append did: the upload after it, the headers every answer carries, the completion's answer. */
@@ -128,6 +132,7 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
     if (!req.complete) req.destroy();
   };
   const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
+    ask.onLocked?.();
     const upload = await store.getUpload(id);
     if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
     const concat = await store.concatOf(id);
@@ -221,6 +226,7 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
   if (timedOut && !completedHere) throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
   // The upload is announced when it completes, also by the bytes kept of a body that went past
   // its end (that request itself is still answered 413).
+  if (completedHere && !outcome.exceeded) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
   if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
   if (finished) {
