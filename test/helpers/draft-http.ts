@@ -1,6 +1,7 @@
 // A raw HTTP/1.1 client for the IETF Resumable Uploads draft: sends one request on its own
 // connection and reads every answer to it, 104 interim answers first, then the final one.
 import crypto from 'node:crypto';
+import tls from 'node:tls';
 import { openRaw, parseResponse, type RawConnection, type RawResponse } from './raw-http.ts';
 
 export interface DraftExchange {
@@ -75,3 +76,36 @@ export async function exchange(method: string, url: string, headers: Record<stri
 
 export const md5Hex = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 export const digestB64 = (alg: string, b: Buffer) => crypto.createHash(alg).update(b).digest('base64');
+
+/** A raw connection over TLS (any certificate accepted: the test made its own). */
+export function openRawTls(url: string): Promise<RawConnection> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: hostname, port: Number(port), rejectUnauthorized: false });
+    const chunks: Buffer[] = [];
+    let closedNow = false;
+    const closed = new Promise<void>((done) => socket.once('close', () => ((closedNow = true), done())));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.once('secureConnect', () => resolve({ socket, received: () => Buffer.concat(chunks), closed, isClosed: () => closedNow }));
+    socket.once('error', reject);
+  });
+}
+
+/** Every answer on the connection, in order, until `finals` final (non-1xx) answers have come. */
+export async function readSequence(conn: RawConnection, finals: number): Promise<RawResponse[]> {
+  for (;;) {
+    const answers: RawResponse[] = [];
+    let at = 0;
+    let count = 0;
+    for (;;) {
+      const parsed = parseResponse(conn.received().subarray(at), conn.isClosed(), false);
+      if (!parsed) break;
+      answers.push(parsed);
+      at += parsed.length;
+      if (parsed.status >= 200 && ++count === finals) return answers;
+    }
+    if (conn.isClosed()) throw new Error(`connection closed after ${answers.length} answers`);
+    await nextData(conn);
+  }
+}
