@@ -169,3 +169,11 @@ test('IETF_DRAFT=false leaves /files/ to tus: a draft request is a tus request w
   assert.equal(r.final.status, 412);
   assert.match(r.final.body.toString(), /^ERR_UNSUPPORTED_VERSION/);
 });
+
+test("a browser's preflight for a draft request is allowed its headers", async (t) => {
+  const s = await startTestServer(t);
+  const r = await exchange('OPTIONS', s.endpoint, { Origin: 'http://page.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'upload-draft-interop-version, upload-complete, content-disposition' });
+  assert.ok(r.final.status < 300);
+  const allowed = (r.final.headers['access-control-allow-headers'] ?? '').toLowerCase();
+  for (const h of ['upload-draft-interop-version', 'upload-complete', 'content-disposition']) assert.ok(allowed.includes(h), `${h} in ${allowed}`);
+});
