@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { openRaw } from './helpers/raw-http.ts';
 import { digestB64, exchange, md5Hex, readAnswers, readInterim, requestHead } from './helpers/draft-http.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 
 const VERSIONS = [3, 4, 5, 6, 7, 8];
 /** The completeness field of a version: Upload-Incomplete (inverted) in 3, Upload-Complete from 4. */
@@ -176,4 +177,36 @@ test("a browser's preflight for a draft request is allowed its headers", async (
   assert.ok(r.final.status < 300);
   const allowed = (r.final.headers['access-control-allow-headers'] ?? '').toLowerCase();
   for (const h of ['upload-draft-interop-version', 'upload-complete', 'content-disposition']) assert.ok(allowed.includes(h), `${h} in ${allowed}`);
+});
+
+test('bearer tokens and ownership as on tus: 401 without a token, 404 for another subject, the owner appends', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  const v8 = { 'Upload-Draft-Interop-Version': 8 };
+  const anon = await exchange('POST', s.endpoint, { ...v8, 'Upload-Complete': '?0' });
+  assert.equal(anon.final.status, 401);
+  assert.equal(JSON.parse(anon.final.body.toString()).code, 'ERR_AUTH_REQUIRED');
+  assert.match(anon.final.headers['www-authenticate'] ?? '', /^Bearer/);
+  const alice = bearer(tokenFor('alice', 'upload'));
+  const created = await exchange('POST', s.endpoint, { ...v8, ...alice, 'Upload-Complete': '?0' }, Buffer.from('abc'));
+  assert.equal(created.final.status, 201);
+  const url = created.final.headers.location!;
+  const bob = bearer(tokenFor('bob', 'upload'));
+  assert.equal((await exchange('HEAD', url, { ...v8, ...bob })).final.status, 404);
+  const bobs = await exchange('PATCH', url, { ...v8, ...bob, 'Upload-Complete': '?1', 'Upload-Offset': 3, 'Content-Type': 'application/partial-upload' }, Buffer.from('def'));
+  assert.equal(bobs.final.status, 404);
+  const own = await exchange('PATCH', url, { ...v8, ...alice, 'Upload-Complete': '?1', 'Upload-Offset': 3, 'Content-Type': 'application/partial-upload' }, Buffer.from('def'));
+  assert.equal(own.final.status, 200, own.final.body.toString());
+  assert.equal(JSON.parse(own.final.body.toString()).md5, md5Hex(Buffer.from('abcdef')));
+});
+
+test('a draft upload expires like any other: 410 once its time has passed', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 1 });
+  const v8 = { 'Upload-Draft-Interop-Version': 8 };
+  const created = await exchange('POST', s.endpoint, { ...v8, 'Upload-Complete': '?0', 'Upload-Length': 10 });
+  assert.equal(created.final.status, 201, created.final.body.toString());
+  const url = created.final.headers.location!;
+  // Another request on the server first: more than the 1 ms lifetime has passed by the HEAD.
+  await exchange('OPTIONS', s.endpoint, v8);
+  const head = await exchange('HEAD', url, v8);
+  assert.equal(head.final.status, 410);
 });
