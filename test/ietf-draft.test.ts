@@ -210,3 +210,59 @@ test('a draft upload expires like any other: 410 once its time has passed', asyn
   const head = await exchange('HEAD', url, v8);
   assert.equal(head.final.status, 410);
 });
+
+test('a last body of unknown length (chunked) records the length when it has arrived whole', async (t) => {
+  const s = await startTestServer(t);
+  const body = bytes(150_000, 9);
+  const chunked = (b: Buffer) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n0\r\n\r\n')]);
+  const conn = await openRaw(s.endpoint);
+  conn.socket.write(Buffer.concat([Buffer.from(requestHead('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Transfer-Encoding': 'chunked' }), 'latin1'), chunked(body)]));
+  const whole = await readAnswers(conn);
+  conn.socket.destroy();
+  assert.equal(whole.final.status, 200, whole.final.body.toString());
+  assert.equal(JSON.parse(whole.final.body.toString()).md5, md5Hex(body));
+  // Created with a part, completed by a chunked append.
+  const created = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0' }, body.subarray(0, 1000));
+  const url = created.final.headers.location!;
+  const append = await openRaw(url);
+  append.socket.write(Buffer.concat([Buffer.from(requestHead('PATCH', url, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Upload-Offset': 1000, 'Content-Type': 'application/partial-upload', 'Transfer-Encoding': 'chunked' }), 'latin1'), chunked(body.subarray(1000))]));
+  const last = await readAnswers(append);
+  append.socket.destroy();
+  assert.equal(last.final.status, 200, last.final.body.toString());
+  assert.equal(last.final.headers['upload-complete'], '?1');
+  const head = await exchange('HEAD', url, { 'Upload-Draft-Interop-Version': 8 });
+  assert.equal(head.final.headers['upload-length'], String(body.length));
+});
+
+test('progress: 104 answers with Upload-Offset (and no Location) while an append body arrives', async (t) => {
+  const s = await startTestServer(t);
+  const created = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0' });
+  const url = created.final.headers.location!;
+  const body = bytes(4_000_000, 4);
+  const conn = await openRaw(url);
+  conn.socket.write(requestHead('PATCH', url, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Upload-Offset': 0, 'Content-Type': 'application/partial-upload', 'Content-Length': body.length }));
+  // The body dribbles in until a progress answer has come (the server sends one a second at most).
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent >= body.length - 1) return;
+    const end = Math.min(body.length - 1, sent + 32 * 1024);
+    conn.socket.write(body.subarray(sent, end));
+    sent = end;
+  }, 50);
+  let progress;
+  try {
+    [progress] = await readInterim(conn, 1);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.equal(progress!.status, 104);
+  assert.equal(progress!.headers.location, undefined);
+  assert.equal(progress!.headers['upload-draft-interop-version'], '8');
+  const at = Number(progress!.headers['upload-offset']);
+  assert.ok(at > 0 && at <= sent, `progress ${at} of ${sent} sent`);
+  conn.socket.write(body.subarray(sent));
+  const { final } = await readAnswers(conn);
+  conn.socket.destroy();
+  assert.equal(final.status, 200, final.body.toString());
+  assert.equal(JSON.parse(final.body.toString()).md5, md5Hex(body));
+});
