@@ -142,6 +142,7 @@ test('a creation without its completeness field, and a v6+ append without applic
   // A creation past MAX_SIZE: 413 before anything is made.
   const big = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0', 'Upload-Length': 2_000_000 });
   assert.equal(big.final.status, 413);
+  assert.equal(big.final.headers['upload-limit'], 'max-size=1000000', 'a 413 of the limits names them');
   assert.equal(big.interim.length, 0);
 });
 

@@ -5,11 +5,13 @@
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import { authenticate, tusScope } from '../../auth/middleware.ts';
+import { authenticate, maxSizeFor, tusScope } from '../../auth/middleware.ts';
 import { creationLimit, ownUpload } from '../../auth/ownership.ts';
 import { cors, corsPolicy } from '../../cors.ts';
 import { getHandler } from '../get-handler.ts';
+import { asTusError } from '../tus-response.ts';
 import { tusPathForm } from '../upload-url.ts';
+import { uploadLimit } from './fields.ts';
 import { appendUpload, cancelUpload, createUpload, draftOptions, offsetOf, type DraftDeps } from './handlers.ts';
 import { sendDraftError } from './responses.ts';
 import { draftVersionOf, INTEROP_HEADER, type DraftVersion } from './versions.ts';
@@ -19,6 +21,11 @@ export interface DraftRouteDeps extends DraftDeps {
   /** The creation gate (admission.ts), as on tus creations. */
   admission?: express.RequestHandler;
 }
+
+const tooLarge = (err: unknown) => {
+  const known = asTusError(err);
+  return known instanceof TuspassError && known.status === 413;
+};
 
 const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, next) => {
   res.set('Allow', allow);
@@ -59,6 +66,11 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
   router.all('/', methodNotAllowed('OPTIONS, POST'));
   router.all('/:id', methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
   router.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // "A server responding with a 413 Content Too Large status code as a result of its upload
+    // limits MUST include the Upload-Limit header in this response."
+    const version = res.locals.draftVersion as DraftVersion | undefined;
+    const maxSize = maxSizeFor(deps.config, req);
+    if (version?.limitAgeKey && tooLarge(err) && Number.isFinite(maxSize) && !res.headersSent) res.set('Upload-Limit', uploadLimit({ 'max-size': maxSize })!);
     sendDraftError(res, req, err, res.locals.draftVersion as DraftVersion | undefined, deps.log);
   });
   return router;
