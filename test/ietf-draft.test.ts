@@ -125,6 +125,10 @@ test('an unknown interop version is refused, with no 104', async (t) => {
     assert.equal(r.final.status, 412);
     assert.equal(JSON.parse(r.final.body.toString()).code, 'ERR_DRAFT_VERSION_UNSUPPORTED');
   }
+  // A tus request with a stray unknown version stays a tus request.
+  const tusToo = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': '99', 'Tus-Resumable': '1.0.0', 'Upload-Length': 3 });
+  assert.equal(tusToo.final.status, 201);
+  assert.equal(tusToo.final.headers['tus-resumable'], '1.0.0');
 });
 
 test('a creation without its completeness field, and a v6+ append without application/partial-upload, are refused', async (t) => {

@@ -36,7 +36,8 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
   const router = express.Router({ caseSensitive: false });
   router.use((req, res, next) => {
     const version = draftVersionOf(req.get(INTEROP_HEADER));
-    if (version === undefined) return next('router');
+    // No draft named, or one not served on a request that also speaks tus: the tus routes' request.
+    if (version === undefined || (version === null && req.get('tus-resumable') !== undefined)) return next('router');
     // A version this server does not serve: refused, and never a 104 ("Server implementations ...
     // MUST NOT send a 104 (Upload Resumption Supported) informational response when the interop
     // version ... is missing or mismatching").
