@@ -54,11 +54,11 @@ function send(protocol: Protocol, file: string, endpoint: string, extra: Partial
 }
 
 for (const protocol of ['ietf-draft-03', 'ietf-draft-05'] as const) {
-  test(`tus-js-client ${protocol}: one upload of 1 MiB and one of 24 MiB; md5 in the answer and the catalog`, async (t) => {
+  test(`tus-js-client ${protocol}: one upload of 1 MiB and one of 100 MiB; md5 in the answer and the catalog`, async (t) => {
     const s = await startTestServer(t);
     const dir = tmpDir(t);
     const small = writeTestFile(dir, 'small.bin', MiB, 3);
-    const large = writeTestFile(dir, 'large.bin', 24 * MiB + 17, 4);
+    const large = writeTestFile(dir, 'large.bin', 100 * MiB + 17, 4);
     for (const file of [small, large]) {
       const outcome = await send(protocol, file.path, s.endpoint).done;
       assert.equal(JSON.parse(outcome.body).md5, file.md5);
