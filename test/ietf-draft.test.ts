@@ -163,8 +163,11 @@ test('Content-Digest is checked like Upload-Checksum; Repr-Digest against the wh
   assert.equal(JSON.parse(badRepr.final.body.toString()).code, 'ERR_DRAFT_DIGEST_MISMATCH');
   const gone = await exchange('HEAD', badRepr.interim[0]!.headers.location!, { 'Upload-Draft-Interop-Version': 8 });
   assert.equal(gone.final.status, 404, 'the upload whose Repr-Digest differs was removed');
-  const malformed = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Content-Digest': 'sha-256=abc' }, body);
-  assert.equal(malformed.final.status, 400);
+  for (const field of ['Content-Digest', 'Repr-Digest']) {
+    const malformed = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', [field]: 'sha-256=abc' }, body);
+    assert.equal(malformed.final.status, 400);
+    assert.equal(malformed.interim.length, 0, `a malformed ${field} creates nothing`);
+  }
   assert.equal((await recordsWhenPresent(s.url, 1)).length, 1, 'only the good upload is recorded');
 });
 

@@ -122,7 +122,9 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       const last = completeness(req, version, true);
       const declared = declaredLength(req, 0, last);
       if (declared !== undefined && declared > maxSizeFor(config, req)) throw maxSizeError(config, req, declared);
+      // Both digest fields are read before anything is made: a malformed one creates nothing.
       const checksum = await contentChecksum(req);
+      const checkRepr = reprDigestCheck(req, store);
       const http = httpRequestOf(req);
       // An empty upload is complete only once announced by its (empty) last request, below.
       const size = declared === 0 ? undefined : declared;
@@ -155,7 +157,7 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
         contentLength: bodyless ? 0 : contentLength,
         lastBody: last,
         onStored: progressInterim(req, res, version),
-        beforeFinish: reprDigestCheck(req, store),
+        beforeFinish: checkRepr,
       });
       const all = { ...headers, ...done.headers };
       if (done.finished) return sendCompleted(res, version, 201, all, done.finished);
