@@ -2,6 +2,7 @@
 // following the drafts' own examples: 104 interim answers read off the socket before the final one.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import { openRaw } from './helpers/raw-http.ts';
 import { digestB64, exchange, md5Hex, readAnswers, readInterim, requestHead } from './helpers/draft-http.ts';
@@ -168,6 +169,8 @@ test('Content-Digest is checked like Upload-Checksum; Repr-Digest against the wh
     assert.equal(malformed.final.status, 400);
     assert.equal(malformed.interim.length, 0, `a malformed ${field} creates nothing`);
   }
+  // Stored: the good upload and the one whose body was refused (created before its body came).
+  assert.equal(fs.readdirSync(s.config.storeDir).filter((f) => /^[0-9a-f]{32}\.json$/.test(f)).length, 2);
   assert.equal((await recordsWhenPresent(s.url, 1)).length, 1, 'only the good upload is recorded');
 });
 
