@@ -16,12 +16,13 @@ import { balancer } from './scenario-balancer.ts';
 import { concurrency } from './scenario-concurrency.ts';
 import { extensions } from './scenario-extensions.ts';
 import { finishing } from './scenario-finishing.ts';
+import { ietf } from './scenario-ietf.ts';
 import { multipart } from './scenario-multipart.ts';
 import { resume } from './scenario-resume.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer };
+const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer, ietf };
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({

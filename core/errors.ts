@@ -94,6 +94,13 @@ export const ERRORS = table({
   ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing or malformed' },
   ERR_RESUMABLE_SESSIONS_FULL: { status: 503, message: 'resumable upload: too many sessions are open (RESUMABLE_SESSIONS_MAX); finish one or try again later' },
   ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the body length)' },
+  // The IETF Resumable Uploads draft on the tus endpoint (server/upload/ietf/).
+  ERR_DRAFT_VERSION_UNSUPPORTED: { status: 412, message: 'Upload-Draft-Interop-Version names a draft this server does not serve (it serves 3 to 8)' },
+  ERR_DRAFT_COMPLETE_INVALID: { status: 400, message: 'Upload-Complete (Upload-Incomplete in interop version 3) missing or not a structured boolean, ?0 or ?1' },
+  ERR_DRAFT_CONTENT_TYPE: { status: 415, message: 'an append must be Content-Type: application/partial-upload' },
+  ERR_DRAFT_UPLOAD_COMPLETED: { status: 400, message: 'the upload is already complete: nothing can be appended to it' },
+  ERR_DRAFT_DIGEST_INVALID: { status: 400, message: 'Repr-Digest or Content-Digest is not a dictionary of byte sequences (RFC 9530)' },
+  ERR_DRAFT_DIGEST_MISMATCH: { status: 400, message: 'Repr-Digest does not match the uploaded bytes; the upload was removed' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
 

@@ -84,6 +84,8 @@ export interface Config {
   queueMax: number;
   /** Keep partial uploads after a final upload was built from them (concatenation). */
   keepPartials: boolean;
+  /** IETF_DRAFT: serve the IETF Resumable Uploads draft on the tus endpoint beside tus 1.0.0. */
+  ietfDraft: boolean;
   /** Count and serve Prometheus metrics (server/metrics.ts); false turns /metrics and the counting off. */
   metrics: boolean;
   /** Serve /metrics (and /healthz, /readyz) on this port of METRICS_HOST only, not on PORT. */
@@ -244,6 +246,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'metricsHost', flag: '--metrics-host', env: 'METRICS_HOST', doc: 'address of the METRICS_PORT listener', default: '127.0.0.1' },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', doc: 'on SIGTERM/SIGINT, time requests in flight get before uploads are cut, bytes kept, e.g. 10s', default: '10s', parse: parseDuration },
   { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'ietfDraft', flag: '--ietf-draft', env: 'IETF_DRAFT', doc: 'serve the IETF Resumable Uploads draft (interop versions 3-8) beside tus on /files/', default: 'true', parse: parseBoolean, boolean: true },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never', default: '7d', parse: parseDuration },
   { key: 'expireUnstartedAfterMs', flag: '--expire-unstarted-after', env: 'EXPIRE_UNSTARTED_AFTER', doc: 'uploads that received no byte expire this long after their creation (their space is no longer held), e.g. 1h, 0 = only EXPIRE_AFTER', default: '1h', parse: parseDuration },
   { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB', default: '1GiB', parse: parseSize },

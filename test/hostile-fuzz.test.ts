@@ -1,4 +1,4 @@
-// Issue 10: a property-based pass over tus requests (fast-check). Random and malformed Upload-Offset,
+// Issue 10: a property-based pass over tus requests and the IETF draft's (fast-check). Random and malformed Upload-Offset,
 // Upload-Length, Upload-Metadata, Upload-Concat, Upload-Checksum, X-HTTP-Method-Override, ids in
 // every spelling, methods, framings and bodies, written on raw sockets so that malformed headers
 // really reach the server, against one real server holding a few stored uploads. Asserted after
@@ -127,6 +127,13 @@ const HEADER_VALUES: Record<string, fc.Arbitrary<string>> = {
   // Downloads of finished uploads.
   Range: fc.oneof(fc.constantFrom('bytes=0-10', 'bytes=-5', 'bytes=999-', 'bytes=1000-', 'bytes=5-1', 'bytes=0-0,2-3', 'bytes=-0', 'bytes=9007199254740992-', 'items=0-1', 'bytes='), junk),
   'If-Match': fc.oneof(fc.constantFrom('*', '"x"', 'W/"x"'), junk),
+  // The IETF draft's requests (server/upload/ietf/). Repr-Digest is left out: a wrong one on a
+  // request that completes an upload removes it, as the draft asks.
+  'Upload-Draft-Interop-Version': fc.oneof(fc.constantFrom('3', '4', '5', '6', '7', '8', '2', '9', '8;x', '08', '-1', ''), junk),
+  'Upload-Complete': fc.oneof(fc.constantFrom('?0', '?1', '?1;a=1', 'true', '1', '?2', ''), junk),
+  'Upload-Incomplete': fc.oneof(fc.constantFrom('?0', '?1', 'false', ''), junk),
+  'Content-Digest': fc.oneof(fc.constantFrom('sha-256=:AAAA:', 'md5=:@md5:', 'sha=:x:', 'unixsum=:AA==:', 'sha-256=abc', 'md5=:@md5:, sha-512=:AA==:', ''), junk),
+  'Content-Disposition': fc.oneof(fc.constantFrom('inline; filename="a.bin"', "inline; filename*=UTF-8''%E2%82%AC.bin", 'attachment; filename="../../etc/passwd"', 'inline; filename*=UTF-8\'\'%ZZ', 'inline'), junk),
 };
 const HEADER_NAMES = Object.keys(HEADER_VALUES);
 
@@ -146,7 +153,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 /** What a well-formed tus client would send, before mutation. */
-const KINDS = ['create', 'create-with-upload', 'create-deferred', 'partial', 'final', 'patch', 'patch', 'patch-checksum', 'patch-length', 'head', 'get', 'delete', 'options'] as const;
+const KINDS = [
+  'create', 'create-with-upload', 'create-deferred', 'partial', 'final', 'patch', 'patch', 'patch-checksum', 'patch-length', 'head', 'get', 'delete', 'options',
+  'draft-create', 'draft-create-part', 'draft-patch', 'draft-patch-last', 'draft-head', 'draft-options',
+] as const;
 type Kind = (typeof KINDS)[number];
 
 interface Sketch {
@@ -184,12 +194,15 @@ const sketch: fc.Arbitrary<Sketch> = fc.record({
 const METHOD_OF: Record<Kind, string> = {
   create: 'POST', 'create-with-upload': 'POST', 'create-deferred': 'POST', partial: 'POST', final: 'POST',
   patch: 'PATCH', 'patch-checksum': 'PATCH', 'patch-length': 'PATCH', head: 'HEAD', get: 'GET', delete: 'DELETE', options: 'OPTIONS',
+  'draft-create': 'POST', 'draft-create-part': 'POST', 'draft-patch': 'PATCH', 'draft-patch-last': 'PATCH', 'draft-head': 'HEAD', 'draft-options': 'OPTIONS',
 };
 
 /** The headers of the unmutated request. */
 function baseHeaders(kind: Kind): Array<[string, string]> {
   const tus: Array<[string, string]> = [['Tus-Resumable', '1.0.0']];
   const octets: [string, string] = ['Content-Type', 'application/offset+octet-stream'];
+  const draft: Array<[string, string]> = [['Upload-Draft-Interop-Version', '8']];
+  const partial: [string, string] = ['Content-Type', 'application/partial-upload'];
   switch (kind) {
     case 'create': return [...tus, ['Upload-Length', '5000'], ['Upload-Metadata', `filename ${b64('n.bin')}`]];
     case 'create-with-upload': return [...tus, ['Upload-Length', '@body'], octets];
@@ -199,6 +212,11 @@ function baseHeaders(kind: Kind): Array<[string, string]> {
     case 'patch': return [...tus, octets, ['Upload-Offset', '@off']];
     case 'patch-checksum': return [...tus, octets, ['Upload-Offset', '@off'], ['Upload-Checksum', '@right']];
     case 'patch-length': return [...tus, octets, ['Upload-Offset', '@off'], ['Upload-Length', '@len']];
+    case 'draft-create': return [...draft, ['Upload-Complete', '?1'], ['Content-Disposition', 'inline; filename="d.bin"']];
+    case 'draft-create-part': return [...draft, ['Upload-Complete', '?0'], ['Upload-Length', '5000']];
+    case 'draft-patch': return [...draft, partial, ['Upload-Complete', '?0'], ['Upload-Offset', '@off']];
+    case 'draft-patch-last': return [...draft, partial, ['Upload-Complete', '?1'], ['Upload-Offset', '@off'], ['Content-Digest', 'md5=:@md5:']];
+    case 'draft-head': case 'draft-options': return draft;
     default: return tus;
   }
 }
@@ -254,7 +272,7 @@ interface Built {
 type Standing = (i: number) => { offset: number; length: number | undefined };
 
 function build(sk: Sketch, ids: string[], standing: Standing, host: string): Built {
-  const creating = ['create', 'create-with-upload', 'create-deferred', 'partial', 'final'].includes(sk.kind);
+  const creating = ['create', 'create-with-upload', 'create-deferred', 'partial', 'final', 'draft-create', 'draft-create-part'].includes(sk.kind);
   const path = creating && sk.spelling === 'canonical' ? '/files/' : pathFor(sk, ids);
   const body = Buffer.from(sk.body);
   let method = METHOD_OF[sk.kind];
@@ -275,6 +293,7 @@ function build(sk: Sketch, ids: string[], standing: Standing, host: string): Bui
   const resolve = (v: string) =>
     v
       .replace(/@right/g, `sha1 ${crypto.createHash('sha1').update(body).digest('base64')}`)
+      .replace(/@md5/g, crypto.createHash('md5').update(body).digest('base64'))
       .replace(/@(off|len|body)([+-]1)?/g, (_, what: string, delta?: string) => {
         const n = what === 'off' ? here.offset : what === 'len' ? (here.length ?? 1_000_000) : body.length;
         return String(n + (delta ? Number(delta) : 0));

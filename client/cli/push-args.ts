@@ -19,6 +19,8 @@ export interface PushOptions {
   parallel: number;
   /** Bearer token sent on every request (--token, or TUSPASS_TOKEN). */
   token?: string;
+  /** tus 1.0.0, or the IETF Resumable Uploads draft (tus-js-client's ietf-draft-05, interop version 6). */
+  protocol: 'tus' | 'ietf';
 }
 
 /** More connections than this stop helping on one server and only add partial uploads to clean up. */
@@ -41,6 +43,8 @@ Uploads files to a tuspass (or any tus 1.0.0) server, resuming where an earlier 
   --parallel N         send each file as N parts at once, 1-16 (default 1; needs the
                        server's concatenation extension)
   --token JWT          bearer token sent on every request (default: TUSPASS_TOKEN)
+  --protocol tus|ietf  tus 1.0.0 (default), or the IETF Resumable Uploads draft
+                       (interop version 6; no --parallel)
   -h, --help           this text
 
 Sizes and speeds are decimal, as disks and networks count them: ${UNIT_CONVENTION}.
@@ -73,6 +77,7 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
         'chunk-size': { type: 'string' },
         parallel: { type: 'string', default: '1' },
         token: { type: 'string' },
+        protocol: { type: 'string', default: 'tus' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -111,6 +116,10 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
   if (!/^\d+$/.test(values.parallel) || parallel < 1 || parallel > MAX_PARALLEL) {
     problems.push(`--parallel must be a whole number from 1 to ${MAX_PARALLEL}, got "${values.parallel}"`);
   }
+  const protocol = values.protocol;
+  if (protocol !== 'tus' && protocol !== 'ietf') problems.push(`--protocol must be tus or ietf, got "${protocol}"`);
+  // The draft has no concatenation: one upload resource per file.
+  else if (protocol === 'ietf' && parallel > 1) problems.push('--parallel needs --protocol tus (the IETF draft has no concatenation)');
   if (positionals.length === 0) problems.push('no FILE given');
   const token = (values.token ?? env.TUSPASS_TOKEN)?.trim() || undefined;
   // A header value cannot hold line breaks or spaces; a token with them is a copy-paste mistake.
@@ -126,6 +135,7 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
     retryForSeconds: retryFor,
     chunkSize,
     parallel,
+    protocol: protocol === 'ietf' ? 'ietf' : 'tus',
     ...(token !== undefined && { token }),
   };
 }

@@ -6,7 +6,7 @@
 // into N ranged read streams, each sent as a partial upload and concatenated by the server.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Upload, type DetailedError, type HttpRequest, type HttpResponse } from 'tus-js-client';
+import { Upload, type DetailedError, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
 import { isPartFailureSeenByParent } from '../shared/parallel-retry.ts';
 import { describeFailure } from '../shared/upload-failure.ts';
@@ -77,6 +77,8 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
       // A finished upload is not resumable: the next push of the same file is a new upload.
       removeFingerprintOnSuccess: true,
       parallelUploads: options.parallel,
+      // tus-js-client's option (missing from its type declarations): its ietf-draft-05 is interop version 6.
+      ...({ protocol: options.protocol === 'ietf' ? 'ietf-draft-05' : 'tus-v1' } as Partial<UploadOptions>),
       onShouldRetry: (error, attempt, opts) =>
         !isPartFailureSeenByParent(error, opts) && retry.shouldRetry(error, opts.retryDelays?.[attempt] ?? 0),
       onAfterResponse: (req: HttpRequest, res: HttpResponse) => {

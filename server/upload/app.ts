@@ -31,6 +31,7 @@ import { sendTusError } from './tus-response.ts';
 import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
+import { draftRoutes } from './ietf/routes.ts';
 
 export interface UploadAppDeps {
   config: Config;
@@ -77,6 +78,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
 
   // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
   if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
+  // The IETF Resumable Uploads draft: requests naming an interop version (ietf/routes.ts); the rest go on.
+  if (deps.config.ietfDraft) app.use(TUS_PATH, draftRoutes({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   // The path first: nothing (not even a 412) is decided about a request that names no upload.
   const origins = corsPolicy(deps.config.corsOrigins);
   // CORS first: every answer, refusals included, says which origin may read it.

@@ -1,0 +1,251 @@
+// The draft's operations on tuspass's pipeline: creation (POST to /files/ with the whole body, a
+// part of it, or none), offset retrieval (HEAD), append (PATCH), cancellation (DELETE) and OPTIONS.
+// No rule of its own: the offset, length, size, expiry, lock and hook rules are the tus PATCH's
+// and DELETE's (appendRequest, terminateUpload); creation runs the same pre-create hook, owner
+// announcement, store creation (free space, owner limits) and post-create as @tus/server's.
+import crypto from 'node:crypto';
+import type express from 'express';
+import { Metadata, Upload } from '@tus/utils';
+import { ERRORS, TuspassError } from '../../../core/errors.ts';
+import type { Log } from '../../../core/logger.ts';
+import type { Config } from '../../config.ts';
+import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
+import { uploadsCreated } from '../../metrics.ts';
+import { terminateUpload } from '../delete-handler.ts';
+import type { DigestFileStore } from '../digest-store.ts';
+import { expiresAt, isExpired } from '../expiry.ts';
+import { appendRequest, type AppendAsk, type PatchDeps } from '../patch-handler.ts';
+import type { UploadEvents } from '../upload-events.ts';
+import { httpRequestOf } from '../upload-events.ts';
+import { withLock } from '../upload-lock.ts';
+import { uploadOwnerOf } from '../upload-owner.ts';
+import { uploadUrl } from '../upload-url.ts';
+import { contentChecksum, reprDigestCheck } from './digests.ts';
+import { dispositionFilename, sfBoolean, sfNonNegativeInteger, uploadLimit } from './fields.ts';
+import { sendInterim } from './interim.ts';
+import { sendDraft } from './responses.ts';
+import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion } from './versions.ts';
+
+export interface DraftDeps extends PatchDeps {
+  config: Config;
+  store: DigestFileStore;
+  events: UploadEvents;
+  log: Log;
+}
+
+/** The version the router found on the request (routes.ts). */
+export const versionOf = (res: express.Response): DraftVersion => res.locals.draftVersion as DraftVersion;
+
+/** Least time between two progress 104 answers of one request. */
+const PROGRESS_INTERVAL_MS = 1000;
+
+/** Upload-Limit of this version: the caller's largest upload, and the upload's remaining lifetime. */
+async function limitsOf(deps: DraftDeps, req: express.Request, version: DraftVersion, upload?: Upload): Promise<Record<string, string>> {
+  if (!version.limitAgeKey) return {};
+  const maxSize = maxSizeFor(deps.config, req);
+  let age: number | undefined;
+  if (upload) {
+    const at = await expiresAt(deps.store, upload);
+    if (at !== undefined) age = Math.max(0, Math.floor((at - Date.now()) / 1000));
+  } else if (deps.store.getExpiration() > 0) age = Math.floor(deps.store.getExpiration() / 1000);
+  const value = uploadLimit({ 'max-size': Number.isFinite(maxSize) ? maxSize : undefined, [version.limitAgeKey]: age });
+  return value ? { 'Upload-Limit': value } : {};
+}
+
+/** Whether the request says it carries the last of the upload; a version's required field absent is 400. */
+function completeness(req: express.Request, version: DraftVersion, required: boolean): boolean {
+  const value = sfBoolean(req.get(version.completeHeader));
+  if (value === undefined) {
+    // Interop 3 appends: no Upload-Incomplete is the last append (-01 required the field on creation only).
+    if (!required) return true;
+    throw new TuspassError(ERRORS.ERR_DRAFT_COMPLETE_INVALID);
+  }
+  return version.completeHeader === 'Upload-Complete' ? value : !value;
+}
+
+/**
+ * The length a request declares: Upload-Length, and the offset plus Content-Length of a last
+ * request. "If indicators (1) and (2) are both present in the same request, their indicated
+ * lengths MUST match" — otherwise inconsistent-upload-length.
+ */
+function declaredLength(req: express.Request, offset: number, last: boolean): number | undefined {
+  const header = sfNonNegativeInteger(req.get('upload-length'));
+  const contentLength = sfNonNegativeInteger(req.get('content-length'));
+  const byContent = last && contentLength !== undefined ? offset + contentLength : undefined;
+  if (header !== undefined && byContent !== undefined && header !== byContent) {
+    throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `Upload-Length ${header}, the last body ends at ${byContent}`);
+  }
+  return header ?? byContent;
+}
+
+/** 104 progress answers (Upload-Offset) while a body arrives, where the version has them. */
+function progressInterim(req: express.Request, res: express.Response, version: DraftVersion): AppendAsk['onStored'] {
+  if (!version.progress) return undefined;
+  let last = Date.now();
+  return (offset) => {
+    if (Date.now() - last < PROGRESS_INTERVAL_MS) return;
+    last = Date.now();
+    sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), 'Upload-Offset': String(offset) });
+  };
+}
+
+/** The request's metadata: tus-js-client's Upload-Metadata, Content-Disposition's filename, Content-Type. */
+function metadataOf(req: express.Request): Record<string, string | null> {
+  const meta: Record<string, string | null> = {};
+  const header = req.get('upload-metadata');
+  if (header !== undefined) {
+    try {
+      Object.assign(meta, Metadata.parse(header));
+    } catch {
+      throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
+    }
+  }
+  const filename = dispositionFilename(req.get('content-disposition'));
+  if (filename !== undefined) meta.filename = filename;
+  const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type && type !== PARTIAL_UPLOAD_TYPE && type !== 'application/offset+octet-stream' && meta.filetype === undefined) meta.filetype = type;
+  return meta;
+}
+
+/** The answer to the request that completed an upload: the completion's (the form's), marked complete. */
+function sendCompleted(res: express.Response, version: DraftVersion, status: number, headers: Record<string, string>, answer: { status_code?: number; headers?: Record<string, string>; body?: string }): void {
+  // "the server SHOULD generate the response that matches what the resource ... would have generated":
+  // the completion form's answer (a pre-finish hook's), else the route's own.
+  sendDraft(res, answer.status_code ?? status, { ...headers, ...answer.headers, ...completeField(version, true) }, answer.body);
+}
+
+export function createUpload(deps: DraftDeps): express.RequestHandler {
+  const { config, store, events } = deps;
+  return async (req, res, next) => {
+    try {
+      const version = versionOf(res);
+      const last = completeness(req, version, true);
+      const declared = declaredLength(req, 0, last);
+      if (declared !== undefined && declared > maxSizeFor(config, req)) throw maxSizeError(config, req, declared);
+      // Both digest fields are read before anything is made: a malformed one creates nothing.
+      const checksum = await contentChecksum(req);
+      const checkRepr = reprDigestCheck(req, store);
+      const http = httpRequestOf(req);
+      // An empty upload is complete only once announced by its (empty) last request, below.
+      const size = declared === 0 ? undefined : declared;
+      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req), creation_date: new Date().toISOString() });
+      const chosen = await events.preCreate(http, proposed, undefined);
+      const upload = new Upload({ ...proposed, id: chosen.id, metadata: chosen.metadata });
+      store.announceOwner(upload.id, uploadOwnerOf(req, config.behindProxy));
+      await store.create(upload);
+      uploadsCreated.inc();
+      events.created(req, upload);
+      const location = uploadUrl(req, upload.id);
+      const limits = await limitsOf(deps, req, version, upload);
+      // "the server SHOULD announce the upload resource by sending an interim response with the
+      // 104 (Upload Resumption Supported) status code ... it MUST include Location". Sent once the
+      // body's append holds the upload's lock: a client that resumes from this Location is then
+      // told an offset the cut creation can no longer move.
+      const announce = () => void sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), Location: location, ...limits });
+      const contentLength = sfNonNegativeInteger(req.get('content-length'));
+      const headers = { Location: location, ...limits };
+      const bodyless = contentLength === 0 || (contentLength === undefined && req.headers['transfer-encoding'] === undefined);
+      if (bodyless && !last) {
+        announce();
+        return sendDraft(res, 201, { ...headers, 'Upload-Offset': '0', ...completeField(version, false) });
+      }
+      const done = await appendRequest(deps, req, upload.id, {
+        offset: 0,
+        onLocked: announce,
+        declared: last ? (declared ?? (bodyless ? 0 : undefined)) : declared,
+        checksum,
+        contentLength: bodyless ? 0 : contentLength,
+        lastBody: last,
+        onStored: progressInterim(req, res, version),
+        beforeFinish: checkRepr,
+      });
+      const all = { ...headers, ...done.headers };
+      if (done.finished) return sendCompleted(res, version, 201, all, done.finished);
+      sendDraft(res, 201, { ...all, ...completeField(version, done.complete) });
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+export function appendUpload(deps: DraftDeps): express.RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const version = versionOf(res);
+      const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (version.partialUploadType && type !== PARTIAL_UPLOAD_TYPE) throw new TuspassError(ERRORS.ERR_DRAFT_CONTENT_TYPE);
+      // "The client MUST indicate the offset of the request content ... by including the Upload-Offset header field."
+      const offset = sfNonNegativeInteger(req.get('upload-offset'));
+      if (offset === undefined) throw new TuspassError(ERRORS.ERR_OFFSET_INVALID);
+      const last = completeness(req, version, version.interop > 3);
+      const contentLength = sfNonNegativeInteger(req.get('content-length'));
+      const done = await appendRequest(deps, req, String(req.params.id), {
+        offset,
+        declared: declaredLength(req, offset, last),
+        checksum: await contentChecksum(req),
+        contentLength,
+        lastBody: last,
+        onStored: progressInterim(req, res, version),
+        beforeFinish: reprDigestCheck(req, deps.store),
+      });
+      // "If the upload is already complete, the server MUST NOT modify the upload resource and MUST
+      // reject the request": a non-empty body is an inconsistent length, an empty one completed-upload.
+      if (done.alreadyComplete) {
+        if (contentLength !== 0) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `the upload is complete at ${done.upload.offset} bytes`);
+        throw new TuspassError(ERRORS.ERR_DRAFT_UPLOAD_COMPLETED);
+      }
+      if (done.finished) return sendCompleted(res, version, 204, done.headers, done.finished);
+      sendDraft(res, 204, { ...done.headers, ...completeField(version, done.complete) });
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+export function offsetOf(deps: DraftDeps): express.RequestHandler {
+  const { store, locker } = deps;
+  return async (req, res, next) => {
+    try {
+      const version = versionOf(res);
+      const id = String(req.params.id);
+      // Taking the lock makes a stale append of this upload (dead connection) let go first: "the
+      // server MUST NOT send outdated information in responses when retrieving the offset".
+      const upload = await withLock(locker, id, () => {}, () => store.getUpload(id));
+      if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+      const complete = upload.size !== undefined && upload.offset === upload.size;
+      const headers: Record<string, string> = {
+        'Upload-Offset': String(upload.offset),
+        ...completeField(version, complete),
+        ...(upload.size !== undefined && { 'Upload-Length': String(upload.size) }),
+        ...(complete ? {} : await limitsOf(deps, req, version, upload)),
+        'Cache-Control': 'no-store',
+      };
+      sendDraft(res, 204, headers);
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+export function cancelUpload(deps: DraftDeps): express.RequestHandler {
+  return async (req, res, next) => {
+    try {
+      await terminateUpload(deps, req, String(req.params.id));
+      sendDraft(res, 204);
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+/** OPTIONS: "the server MUST include the Accept-Patch header field"; Upload-Limit "SHOULD be included". */
+export function draftOptions(deps: DraftDeps): express.RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const version = versionOf(res);
+      sendDraft(res, 204, { 'Accept-Patch': PARTIAL_UPLOAD_TYPE, ...(await limitsOf(deps, req, version)) });
+    } catch (e) {
+      next(e);
+    }
+  };
+}
