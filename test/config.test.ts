@@ -92,7 +92,7 @@ test('docs: every setting is in the configuration tables (docs/configuration.md)
   for (const name of documented) assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
 });
 
-test('docs: the configuration table's default column says the default SETTINGS gives (written once, there)', async () => {
+test("docs: the configuration table's default column says the default SETTINGS gives (written once, there)", async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
