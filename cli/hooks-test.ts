@@ -3,7 +3,7 @@
 // catalog), and prints each hook's answer or failure. Exit 0 when every hook answered, 1 otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import { completionUrlOf, ConfigError, load } from '../server/config.ts';
+import { completionUrlOf, ConfigError, load, unknownArgument } from '../server/config.ts';
 import { completionSecret } from '../server/secret.ts';
 import { builtinHooks } from '../server/builtin-hooks.ts';
 import { loadHookHandlers } from '../hooks/load-handlers.ts';
@@ -36,8 +36,8 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
       (own.metadata ??= {})[key!] = value.join('=');
     } else configArgs.push(arg);
   }
-  const { config, rest: unknown } = load(env, configArgs);
-  if (unknown.length) throw new ConfigError(unknown.map((a) => `unknown option or argument "${a}" (see tuspass hooks --help)`));
+  const { config, rest: unknown } = load(env, configArgs, 'tuspass hooks --help');
+  if (unknown.length) throw new ConfigError(unknown.map((a) => unknownArgument(a, 'tuspass hooks --help')));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.

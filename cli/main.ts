@@ -1,6 +1,6 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
-import { ConfigError, SETTINGS, load, settingHelp } from '../server/config.ts';
+import { ConfigError, SETTINGS, load, settingHelp, unknownArgument } from '../server/config.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { firstStopSignal } from '../server/signals.ts';
 import { startTuspass } from '../server/start.ts';
@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { config, rest } = load(process.env, args);
-  if (rest.length) throw new ConfigError(rest.map((a) => `unknown option or argument "${a}" (see tuspass --help)`));
+  if (rest.length) throw new ConfigError(rest.map((a) => unknownArgument(a)));
 
   const running =
     command === 'completion-server'

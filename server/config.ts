@@ -284,6 +284,9 @@ export function settingHelp(s: Setting): string {
 export const completionUrlOf = (config: Pick<Config, 'completionUrl' | 'completionPort'>): string =>
   config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`;
 
+/** An argument no setting (and not the command) takes, as every command names it. */
+export const unknownArgument = (arg: string, help = 'tuspass --help'): string => `unknown option or argument "${arg}" (see ${help})`;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -293,9 +296,11 @@ export class ConfigError extends Error {
 
 /**
  * Reads flags (which win) and environment variables. Returns the remaining positional
- * arguments and unknown flags separately so the CLI can complain about them.
+ * arguments and unknown flags separately so the CLI can complain about them. When the
+ * configuration is refused, unknown flags are among the problems named (`help` says where to
+ * look them up): a person fixing a setting learns of the misspelt flag in the same run.
  */
-export function load(env: Record<string, string | undefined>, argv: readonly string[] = []): { config: Config; rest: string[] } {
+export function load(env: Record<string, string | undefined>, argv: readonly string[] = [], help = 'tuspass --help'): { config: Config; rest: string[] } {
   const problems: string[] = [];
   const raw = new Map<keyof Config, { text: string; source: string }>();
   for (const s of SETTINGS) {
@@ -344,7 +349,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   if ((v.authJwtSecret ?? v.authJwtSecretFile) !== undefined && v.authJwtPublicKey !== undefined) {
     problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both set: tokens are verified with a secret (HS256) or a public key, not both`);
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigError([...problems, ...rest.filter((a) => a.startsWith('-')).map((a) => unknownArgument(a, help))]);
 
   // Defaults, each from its setting: written values first (parsed as given ones), then the derived.
   for (const s of SETTINGS) if (values[s.key] === undefined && s.default !== undefined) values[s.key] = s.parse ? s.parse(s.default) : s.default;

@@ -78,6 +78,17 @@ test('unknown commands and options are refused', () => {
   assert.match(run(['--help']).stdout, /completion-server/);
 });
 
+test('an unknown flag is named along with bad variables, in one run', () => {
+  const r = run(['start', '--prot', '1', '--port=0'], { DIGESTS: 'sha3', LOG_FORMAT: 'text' });
+  assert.equal(r.status, 78);
+  assert.match(r.stderr, /DIGESTS: unknown digest sha3/);
+  assert.match(r.stderr, /unknown option or argument "--prot" \(see tuspass --help\)/);
+  const token = run(['token', '--sub', 'alice', '--scope', 'upload', '--ttl-days', '3'], { PORT: 'abc', AUTH_JWT_SECRET: 'x'.repeat(32) });
+  assert.equal(token.status, 78);
+  assert.match(token.stderr, /PORT: must be a whole number/);
+  assert.match(token.stderr, /unknown option or argument "--ttl-days" \(see tuspass token --help\)/);
+});
+
 test('tuspass start serves uploads on its defaults, keeps a generated secret, stops on SIGTERM', async (t) => {
   const dataDir = tmpDir(t);
   const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
