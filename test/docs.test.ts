@@ -64,7 +64,8 @@ test('docs: the page elements the docs describe exist, and no doc says expiry co
 
 test('units: one decimal convention, stated where sizes are shown', () => {
   assert.equal(formatBytes(1024 ** 3), '1.1 GB', 'a GiB shows as 1.1 GB, as the convention says');
-  assert.equal(formatBytes(999_999), '1000 kB');
+  assert.equal(formatBytes(999_999), '1.0 MB', 'never "1000 kB": a value rounding to 1000 shows in the next unit');
+  assert.equal(formatBytes(999_960_000), '1.0 GB');
   assert.equal(formatBytes(1_000_000), '1.0 MB');
   assert.match(UNIT_CONVENTION, /1 kB = 1000 bytes/);
   assert.ok(PUSH_USAGE.includes(UNIT_CONVENTION), 'push --help states it');

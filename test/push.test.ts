@@ -163,6 +163,31 @@ test('output when stdout is not a terminal: plain lines, no carriage returns or 
   assert.match(quiet.stdout, /^plain\.bin: completion service answered 200: \{.*\}\n$/);
 });
 
+test('a small file piped: its 100% line once (tus-js-client reports the last byte twice)', async (t) => {
+  const server = await startTestServer(t);
+  const dir = tmpDir(t);
+  const file = writeTestFile(dir, 'small.bin', 5000);
+  const run = await runPush(['--endpoint', server.endpoint, file.path], path.join(dir, 'fp.json'));
+  assert.equal(run.code, EXIT.OK, run.stderr);
+  assert.equal(run.stdout.split('\n').filter((l) => /^small\.bin: 100%/.test(l)).length, 1, run.stdout);
+});
+
+test('the terminal bar keeps its width as speed and time left come and go, and never reads "1000 MB"', async () => {
+  let written = '';
+  const display = createProgressDisplay('tty', 'big.iso', { write: (s: string) => { written += s; }, columns: 100 });
+  // Each step after the bar's redraw interval (100 ms), so each one is drawn.
+  for (const done of [0, 412_000_000, 999_960_000, 1_000_000_000]) {
+    display.update(done, 1_000_000_000);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  display.end();
+  const drawn = written.split('\r').filter(Boolean).map((d) => d.replace(/\x1b\[K\n?$/, ''));
+  assert.equal(drawn.length, 4, JSON.stringify(written));
+  assert.deepEqual(new Set(drawn.map((d) => d.length)).size, 1, `one width:\n${drawn.join('\n')}`);
+  assert.ok(drawn.every((d) => !/1000 [kMG]B/.test(d)), drawn.join('\n'));
+  assert.match(drawn[2]!, /1\.0 GB of 1\.0 GB/);
+});
+
 test('on a terminal the progress bar redraws one line', () => {
   let written = '';
   const display = createProgressDisplay('tty', 'big.iso', { write: (s: string) => { written += s; }, columns: 100 });
