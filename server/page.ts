@@ -47,6 +47,9 @@ export function pageRouter(): express.Router {
     }
     res.sendFile(indexFile);
   });
+  // The nginx upload module's apps listed their uploads at /table (django-nginx-upload's form links
+  // there): it is the page's table of completed uploads now.
+  router.get(['/table', '/table/'], (_req, res) => res.redirect(302, '/#completed'));
   // no-cache (revalidate by ETag): after a rebuild the browser gets the new bundle, without hashed names.
   // A missing asset falls through to the server's last handler: its 404 names no path on this machine.
   router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: true, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));
