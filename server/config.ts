@@ -288,7 +288,14 @@ export const completionUrlOf = (config: Pick<Config, 'completionUrl' | 'completi
 export const unknownArgument = (arg: string, help = 'tuspass --help'): string => `unknown option or argument "${arg}" (see ${help})`;
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  /**
+   * `logFormat`: the LOG_FORMAT the refused configuration asked for (or the default), so the refusal
+   * reads as the command's other output would have.
+   */
+  constructor(
+    readonly problems: string[],
+    readonly logFormat?: LogFormat,
+  ) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
@@ -349,7 +356,10 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   if ((v.authJwtSecret ?? v.authJwtSecretFile) !== undefined && v.authJwtPublicKey !== undefined) {
     problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both set: tokens are verified with a secret (HS256) or a public key, not both`);
   }
-  if (problems.length) throw new ConfigError([...problems, ...rest.filter((a) => a.startsWith('-')).map((a) => unknownArgument(a, help))]);
+  if (problems.length) {
+    const unknown = rest.filter((a) => a.startsWith('-')).map((a) => unknownArgument(a, help));
+    throw new ConfigError([...problems, ...unknown], (values.logFormat as LogFormat | undefined) ?? defaultLogFormat());
+  }
 
   // Defaults, each from its setting: written values first (parsed as given ones), then the derived.
   for (const s of SETTINGS) if (values[s.key] === undefined && s.default !== undefined) values[s.key] = s.parse ? s.parse(s.default) : s.default;

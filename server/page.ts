@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import type { Log } from '../core/logger.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 
 const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
@@ -27,11 +28,10 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export function pageRouter(): express.Router {
+export function pageRouter(log: Log): express.Router {
   const router = express.Router();
   const indexFile = path.join(DIST_DIR, 'index.html');
-  const built = fs.existsSync(indexFile);
-  if (!built) console.error(PAGE_NOT_BUILT);
+  if (!fs.existsSync(indexFile)) log(PAGE_NOT_BUILT, { level: 'warn' });
 
   router.get('/', (_req, res) => {
     res.set({

@@ -25,14 +25,14 @@ function watchParent(gone: () => void): void {
 
 /**
  * Resolves with what asked the process to stop: the first stop signal, or (run by npm) its parent's
- * going away. A second signal exits the process at once with 128 + its number.
+ * going away. A second signal exits the process at once with 128 + its number, said through `say`.
  */
-export function firstStopSignal(name: string): Promise<string> {
+export function firstStopSignal(name: string, say: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<string> {
   return new Promise((resolve) => {
     let stopping = false;
     const on = (signal: NodeJS.Signals) => {
       if (stopping) {
-        process.stderr.write(`tuspass ${name}: second ${signal}, exiting now\n`);
+        say(`tuspass ${name}: second ${signal}, exiting now`);
         process.exit(128 + (os.constants.signals[signal] ?? 0));
       }
       stopping = true;

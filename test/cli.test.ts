@@ -10,8 +10,9 @@ import { create, patch } from './helpers/tus.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 
+/** As at a terminal: text output (a pipe would make the server commands' default JSON lines). */
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_FORMAT: 'text', ...env }, encoding: 'utf8', timeout: 30_000 });
 }
 
 test('a bad setting stops the start with exit code 78 and names the setting', () => {

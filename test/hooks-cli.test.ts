@@ -93,7 +93,7 @@ test('unknown events are refused by name, in hooks test and at start', () => {
   const a = spawnSync(process.execPath, [BIN, 'hooks', 'test', 'pre-upload'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(a.status, 78);
   assert.match(a.stderr, /unknown hook event "pre-upload"/);
-  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8' });
+  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
   assert.equal(b.status, 78);
   assert.match(b.stderr, /--hooks-enabled-events: unknown hook event "post-upload"/);
 });
