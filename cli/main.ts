@@ -61,11 +61,11 @@ let output: ServerOutput | undefined;
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
-    const config = e instanceof ConfigError;
-    const last = output ?? (config && e.logFormat && isServerCommand(process.argv[2] ?? '') ? serverOutput(e.logFormat) : serverOutput('text'));
-    if (config) last.fail(`tuspass: ${e.message}`, { event: 'config.invalid', problems: e.problems });
+    const refused = e instanceof ConfigError;
+    const last = output ?? (refused && e.logFormat && isServerCommand(process.argv[2] ?? '') ? serverOutput(e.logFormat) : serverOutput('text'));
+    if (refused) last.fail(`tuspass: ${e.message}`, { event: 'config.invalid', problems: e.problems });
     else if (last.json) last.fail(`tuspass: ${e.message}`, { event: 'process.failed', stack: e.stack });
     else last.fail(`tuspass: ${e.stack ?? e.message}`);
-    process.exit(config ? 78 : 1);
+    process.exit(refused ? 78 : 1);
   },
 );
