@@ -13,6 +13,9 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const BUNDLE = path.join(ROOT, 'dist', 'tuspass.mjs');
 // The hashing thread's code (server/hashing/hash-thread.ts reads it; same name there).
 const HASH_WORKER = path.join(ROOT, 'dist', 'hash-worker.cjs');
+// What hook authors import as `tuspass/hooks` (package.json "exports"): hooks/index.ts as plain
+// JavaScript, so it loads in plain node. Its types are written at pack time (npm run build:types).
+const HOOKS_API = path.join(ROOT, 'dist', 'hooks.js');
 // Every directory the bundle draws from (cli/ dispatches; client/cli is loaded by `tuspass push`).
 const SOURCES = ['cli', 'core', 'hooks', 'server', 'client'];
 
@@ -46,29 +49,19 @@ export function bundleIsStale() {
 
 export async function buildBundle() {
   const { build } = await import('esbuild');
-  // Written beside and renamed, so two processes starting at once never run a half-written file.
-  const temporary = `${BUNDLE}.${process.pid}.tmp`;
-  await build({
-    entryPoints: [path.join(ROOT, 'cli', 'main.ts')],
-    outfile: temporary,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  await build({
-    entryPoints: [path.join(ROOT, 'server', 'hashing', 'hash-worker.ts')],
-    outfile: `${HASH_WORKER}.${process.pid}.tmp`,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    logLevel: 'warning',
-  });
-  fs.renameSync(`${HASH_WORKER}.${process.pid}.tmp`, HASH_WORKER);
-  fs.renameSync(temporary, BUNDLE);
+  // The hashing thread's bundle takes its one package (hash-wasm) inside; the others load theirs
+  // from node_modules. The server bundle comes last: its time is what bundleIsStale compares.
+  const outputs = [
+    { entry: path.join(ROOT, 'server', 'hashing', 'hash-worker.ts'), outfile: HASH_WORKER, format: 'cjs' },
+    { entry: path.join(ROOT, 'hooks', 'index.ts'), outfile: HOOKS_API, format: 'esm', packages: 'external' },
+    { entry: path.join(ROOT, 'cli', 'main.ts'), outfile: BUNDLE, format: 'esm', packages: 'external' },
+  ];
+  for (const { entry, outfile, format, packages } of outputs) {
+    // Written beside and renamed, so two processes starting at once never run a half-written file.
+    const temporary = `${outfile}.${process.pid}.tmp`;
+    await build({ entryPoints: [entry], outfile: temporary, bundle: true, platform: 'node', format, target: 'node20', packages, logLevel: 'warning' });
+    fs.renameSync(temporary, outfile);
+  }
   return BUNDLE;
 }
 

@@ -3,7 +3,7 @@
 // catalog), and prints each hook's answer or failure. Exit 0 when every hook answered, 1 otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import { completionUrlOf, ConfigError, load } from '../server/config.ts';
+import { completionUrlOf, ConfigError, load, unknownArgument } from '../server/config.ts';
 import { completionSecret } from '../server/secret.ts';
 import { builtinHooks } from '../server/builtin-hooks.ts';
 import { loadHookHandlers } from '../hooks/load-handlers.ts';
@@ -36,35 +36,41 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
       (own.metadata ??= {})[key!] = value.join('=');
     } else configArgs.push(arg);
   }
-  const { config, rest: unknown } = load(env, configArgs);
-  if (unknown.length) throw new ConfigError(unknown.map((a) => `unknown option or argument "${a}" (see tuspass hooks --help)`));
+  const { config, rest: unknown } = load(env, configArgs, 'tuspass hooks --help');
+  if (unknown.length) throw new ConfigError(unknown.map((a) => unknownArgument(a, 'tuspass hooks --help')));
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.
   const queue = new NoticeQueue({ dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`), minMs: 1000, maxMs: 1000, log });
   const secret = completionSecret(config);
   const target = { url: completionUrlOf(config), secret, timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses };
-  const handlers = await loadHookHandlers(
-    config,
-    {
-      log,
-      queue,
-      removeUpload: async (id) => {
-        log(`(test: upload ${id} would be removed)`);
-      },
+  const context = {
+    log,
+    queue,
+    removeUpload: async (id: string) => {
+      log(`(test: upload ${id} would be removed)`);
     },
-    { secret, builtins: own.builtins ? builtinHooks({ target, passFields: config.passFields }) : undefined },
-  );
+  };
+  // A hooks directory that is not there or a module that does not load is a configuration problem,
+  // said as such (exit 78), as `tuspass start` says it.
+  const handlers = await loadHookHandlers(config, context, { secret, builtins: own.builtins ? builtinHooks({ target, passFields: config.passFields }) : undefined }).catch((e: Error) => {
+    throw new ConfigError([e.message]);
+  });
   const subscribed = handlers.filter((h) => h.events.includes(event));
   if (!subscribed.length) {
     process.stderr.write(`tuspass hooks test: no configured hook takes ${event} (${handlers.length ? handlers.map((h) => `${h.name}: ${h.events.join(',')}`).join('; ') : 'no hooks configured'})\n`);
     return 1;
   }
+  // What `tuspass start` checks at start (a hooks directory that is there, a reachable setup): the same words, before any payload.
+  for (const handler of subscribed) {
+    await Promise.resolve(handler.setup?.()).catch((e: Error) => {
+      throw new ConfigError([e.message]);
+    });
+  }
   const request = samplePayload(event, { size: own.size, metadata: own.metadata, storeDir: config.storeDir });
   process.stdout.write(`payload:\n${JSON.stringify(request, null, 2)}\n`);
   let failed = 0;
   for (const handler of subscribed) {
-    await handler.setup?.();
     const started = Date.now();
     try {
       const noticeId = isBlocking(event) ? undefined : `test-${request.Event.Upload.ID}`;

@@ -1,9 +1,10 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
-import { ConfigError, SETTINGS, load, settingHelp } from '../server/config.ts';
+import { ConfigError, SETTINGS, load, settingHelp, unknownArgument } from '../server/config.ts';
 import { EngineUnavailableError, EXIT_UNAVAILABLE } from '../server/engine-wait.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { firstStopSignal } from '../server/signals.ts';
+import { jsonProcessOutput, serverOutput, type ServerOutput } from './server-output.ts';
 import { startTuspass } from '../server/start.ts';
 import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from '../server/admin/index.ts';
 
@@ -36,29 +37,39 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { config, rest } = load(process.env, args);
-  if (rest.length) throw new ConfigError(rest.map((a) => `unknown option or argument "${a}" (see tuspass --help)`));
+  output = serverOutput(config.logFormat);
+  if (config.logFormat === 'json') jsonProcessOutput(command);
+  if (rest.length) throw new ConfigError(rest.map((a) => unknownArgument(a)));
 
   const running =
     command === 'completion-server'
       ? await startCompletionServer(config)
       : await startTuspass(config, { completion: command === 'start' });
   const what = command === 'completion-server' ? `completion service on ${running.url}/complete/` : `tus uploads on ${running.url}/files/, page on ${running.url}/`;
-  console.log(`tuspass ${command}: ${what} (data in ${config.dataDir})`);
-  if ('completionUrl' in running) console.log(`tuspass ${command}: completion forms go to ${running.completionUrl}`);
+  output.say(`tuspass ${command}: ${what} (data in ${config.dataDir})`, { event: 'server.listening', url: running.url });
+  if ('completionUrl' in running) output.say(`tuspass ${command}: completion forms go to ${running.completionUrl}`, { event: 'server.completion_url', url: running.completionUrl });
 
-  const signal = await firstStopSignal(command);
-  console.log(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once`);
+  const signal = await firstStopSignal(command, (line) => output!.fail(line, { event: 'server.exit' }));
+  output.say(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once`, { event: 'server.stopping' });
   await running.close(config.shutdownTimeoutMs);
-  console.log(`tuspass ${command}: stopped`);
+  output.say(`tuspass ${command}: stopped`, { event: 'server.stopped' });
   return 0;
 }
+
+/** A server command's output, once its format is known (the configuration's, or what a refused one asked for). */
+let output: ServerOutput | undefined;
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
     // A wrong setting (78) and an engine that did not answer in STARTUP_TIMEOUT (69) are said in words.
-    const expected = e instanceof ConfigError || e instanceof EngineUnavailableError;
-    process.stderr.write(expected ? `tuspass: ${e.message}\n` : `tuspass: ${e.stack ?? e.message}\n`);
-    process.exit(e instanceof ConfigError ? 78 : e instanceof EngineUnavailableError ? EXIT_UNAVAILABLE : 1);
+    const refused = e instanceof ConfigError;
+    const unavailable = e instanceof EngineUnavailableError;
+    const last = output ?? (refused && e.logFormat && isServerCommand(process.argv[2] ?? '') ? serverOutput(e.logFormat) : serverOutput('text'));
+    if (refused) last.fail(`tuspass: ${e.message}`, { event: 'config.invalid', problems: e.problems });
+    else if (unavailable) last.fail(`tuspass: ${e.message}`, { event: 'engine.unavailable' });
+    else if (last.json) last.fail(`tuspass: ${e.message}`, { event: 'process.failed', stack: e.stack });
+    else last.fail(`tuspass: ${e.stack ?? e.message}`);
+    process.exit(refused ? 78 : unavailable ? EXIT_UNAVAILABLE : 1);
   },
 );

@@ -115,8 +115,12 @@ export class TuspassError extends Error {
     this.status = entry.status;
     if (logDetail !== undefined) this.logDetail = logDetail;
   }
+  /**
+   * The JSON answer: the code and message, and the message again at the top, where clients of the
+   * nginx upload module's app read it (django-nginx-upload's push.py prints `r.json()["message"]`).
+   */
   toJSON() {
-    return { error: { code: this.code, message: this.message } };
+    return { error: { code: this.code, message: this.message }, message: this.message };
   }
 }
 

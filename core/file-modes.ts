@@ -6,6 +6,7 @@
 // bits away, so a group-readable mode is also set explicitly (chmod) after creation.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { makeDirectory } from './make-directory.ts';
 
 export interface FileModes {
   file: number;
@@ -57,7 +58,7 @@ export function writeAtomicallySync(file: string, data: string | Buffer, mode: n
  * earlier version). A directory owned by someone else cannot be changed: said in the log, not fatal.
  */
 export function ensureDirMode(dir: string, mode: number, setting: string, log: (line: string) => void): void {
-  fs.mkdirSync(dir, { recursive: true, mode });
+  makeDirectory(dir, mode);
   try {
     if ((fs.statSync(dir).mode & 0o777) !== mode) fs.chmodSync(dir, mode);
   } catch (e) {

@@ -31,6 +31,8 @@ export interface LoggerOptions {
    * starts with its message, whatever `format` says.
    */
   sink?: (line: string) => void;
+  /** The stream written (default stderr); stdout for what a command says it did (cli/main.ts). */
+  fd?: 1 | 2;
 }
 
 const REDACTED = '[redacted]';
@@ -211,7 +213,7 @@ function writeAllSync(fd: number, text: string, broken: () => void): void {
 }
 
 /**
- * stderr for JSON lines, shared by every logger of the process: the lines of one event-loop turn
+ * stderr (or stdout) for JSON lines, shared by every logger of the process: the lines of one event-loop turn
  * are written together at the end of that turn (setImmediate), one write(2) instead of one per line
  * (the system call, and sonic-boom's bookkeeping around it, cost more than making the line). Still
  * synchronous and on this thread; what is waiting when the process exits (process.exit, an uncaught
@@ -220,34 +222,37 @@ function writeAllSync(fd: number, text: string, broken: () => void): void {
  * with sonic-boom's flushSync, which retries every failed write — on a closed pipe (EPIPE: a log
  * collector gone, `tuspass start | head`) for ever, so the process never exits.
  */
-let stderrLines: pino.DestinationStream | undefined;
-function stderrJson(): pino.DestinationStream {
-  if (stderrLines) return stderrLines;
+const jsonDestinations = new Map<1 | 2, pino.DestinationStream>();
+function jsonLines(fd: 1 | 2): pino.DestinationStream {
+  const existing = jsonDestinations.get(fd);
+  if (existing) return existing;
   let pending = '';
   let open = true;
   const flush = () => {
     if (pending === '') return;
     const text = pending;
     pending = '';
-    if (open) writeAllSync(2, text, () => (open = false));
+    if (open) writeAllSync(fd, text, () => (open = false));
   };
   process.on('exit', flush);
-  stderrLines = {
+  const destination = {
     write(line: string) {
       if (pending === '') setImmediate(flush);
       pending += line;
     },
   };
-  return stderrLines;
+  jsonDestinations.set(fd, destination);
+  return destination;
 }
 
 /** A Log on pino: to stderr (synchronously, no worker thread), or to the given sink as text lines. */
 export function createLog(options: LoggerOptions): Log & { logger: pino.Logger } {
+  const stream = options.fd === 1 ? process.stdout : process.stderr;
   const destination = options.sink
     ? textDestination(options.sink, false)
     : options.format === 'json'
-      ? stderrJson()
-      : textDestination((line) => process.stderr.write(`${line}\n`), true);
+      ? jsonLines(options.fd ?? 2)
+      : textDestination((line) => stream.write(`${line}\n`), true);
   const logger = pino(
     {
       level: options.level,

@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Log, LogFields } from '../core/logger.ts';
 import { PRIVATE_MODES, writeAtomically, type FileModes } from '../core/file-modes.ts';
+import { makeDirectory } from '../core/make-directory.ts';
 import { deliverNotice, NOTICE_ID, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
 import { errorText } from '../core/logger.ts';
 
@@ -54,7 +55,7 @@ export class NoticeQueue implements Notices {
   /** Loads the notices left from an earlier run and starts delivering. */
   async start(): Promise<void> {
     const modes = this.options.fileModes ?? PRIVATE_MODES;
-    await fs.mkdir(this.options.dir, { recursive: true, mode: modes.dir });
+    makeDirectory(this.options.dir, modes.dir);
     await fs.chmod(this.options.dir, modes.dir);
     for (const name of await fs.readdir(this.options.dir)) {
       // A write the process or the disk cut short (crash, ENOSPC) left only its temporary file; an

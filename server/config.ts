@@ -232,7 +232,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures', defaultDoc: 'generated into DATA_DIR/completion-secret', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32; md5 and size always', default: '', parse: digestList },
   { key: 'passFields', flag: '--pass-fields', env: 'PASS_FIELDS', doc: 'regular expression of metadata keys passed through', default: '^(name|description|terminal|submit)$', parse: regex },
-  { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash', default: '/upload', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
+  { key: 'uploadFormPath', flag: '--upload-form-path', env: 'UPLOAD_FORM_PATH', doc: 'path of the multipart/form-data endpoint of the nginx upload module, also with a trailing slash', default: '/upload', parse: (raw) => { if (!/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/.test(raw) || /^\/(?:files|api|complete|healthz|readyz|metrics|health|table|assets)(?:\/|$)/.test(raw)) throw new Error('must be a path like /upload, not one of tuspass\'s own'); return raw; } },
   { key: 'resumableSessionsMax', flag: '--resumable-sessions-max', env: 'RESUMABLE_SESSIONS_MAX', doc: 'most resumable-mode (Session-ID) uploads open at once; more get 503', default: '1000', parse: integer(1) },
   { key: 'multipartFormFields', flag: '--multipart-form-fields', env: 'MULTIPART_FORM_FIELDS', doc: 'per-file fields of the multipart form, <name>=<value> comma-separated with the upload module\'s variables', default: DEFAULT_FORM_FIELDS, defaultDoc: 'the seed\'s .name .content_type .path .md5 .size', parse: parseFormTemplates },
   { key: 'cleanupStatuses', flag: '--cleanup-statuses', env: 'CLEANUP_STATUSES', doc: 'completion statuses that delete the upload', default: '400-501,505-599', parse: parseStatusRanges },
@@ -302,8 +302,18 @@ export function settingHelp(s: Setting): string {
 export const completionUrlOf = (config: Pick<Config, 'completionUrl' | 'completionPort'>): string =>
   config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`;
 
+/** An argument no setting (and not the command) takes, as every command names it. */
+export const unknownArgument = (arg: string, help = 'tuspass --help'): string => `unknown option or argument "${arg}" (see ${help})`;
+
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  /**
+   * `logFormat`: the LOG_FORMAT the refused configuration asked for (or the default), so the refusal
+   * reads as the command's other output would have.
+   */
+  constructor(
+    readonly problems: string[],
+    readonly logFormat?: LogFormat,
+  ) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
@@ -311,9 +321,11 @@ export class ConfigError extends Error {
 
 /**
  * Reads flags (which win) and environment variables. Returns the remaining positional
- * arguments and unknown flags separately so the CLI can complain about them.
+ * arguments and unknown flags separately so the CLI can complain about them. When the
+ * configuration is refused, unknown flags are among the problems named (`help` says where to
+ * look them up): a person fixing a setting learns of the misspelt flag in the same run.
  */
-export function load(env: Record<string, string | undefined>, argv: readonly string[] = []): { config: Config; rest: string[] } {
+export function load(env: Record<string, string | undefined>, argv: readonly string[] = [], help = 'tuspass --help'): { config: Config; rest: string[] } {
   const problems: string[] = [];
   const raw = new Map<keyof Config, { text: string; source: string }>();
   for (const s of SETTINGS) {
@@ -362,7 +374,10 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   if ((v.authJwtSecret ?? v.authJwtSecretFile) !== undefined && v.authJwtPublicKey !== undefined) {
     problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both set: tokens are verified with a secret (HS256) or a public key, not both`);
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) {
+    const unknown = rest.filter((a) => a.startsWith('-')).map((a) => unknownArgument(a, help));
+    throw new ConfigError([...problems, ...unknown], (values.logFormat as LogFormat | undefined) ?? defaultLogFormat());
+  }
 
   // Defaults, each from its setting: written values first (parsed as given ones), then the derived.
   for (const s of SETTINGS) if (values[s.key] === undefined && s.default !== undefined) values[s.key] = s.parse ? s.parse(s.default) : s.default;

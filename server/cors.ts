@@ -54,9 +54,17 @@ export function cors(policy: CorsPolicy, routes: CorsRoutes = {}): express.Reque
   };
 }
 
+/**
+ * What pages on listed origins may read of every answer: its request id (request-id.ts sets it on
+ * each), which Uppy and tus-js-client put in their error messages ("request id: …").
+ */
+export const ALWAYS_EXPOSED = ['X-Request-Id'];
+/** A download's headers (server/download.ts), on /files/:id and /api/uploads/:id/file alike. */
+export const DOWNLOAD_EXPOSED = ['Content-Disposition', 'Content-Length', 'Content-Range', 'Accept-Ranges', 'ETag'];
+
 /** /api/uploads and its downloads: reads, ranges, and removal of a record (DELETE). */
 export const API_CORS: CorsRoutes = {
   methods: 'GET, HEAD, DELETE',
   allowHeaders: 'Authorization, Range',
-  exposeHeaders: 'Content-Disposition, Content-Length, Content-Range, Accept-Ranges, ETag',
+  exposeHeaders: [...DOWNLOAD_EXPOSED, ...ALWAYS_EXPOSED].join(', '),
 };

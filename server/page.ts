@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import type { Log } from '../core/logger.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 
 const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
@@ -27,11 +28,10 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export function pageRouter(): express.Router {
+export function pageRouter(log: Log): express.Router {
   const router = express.Router();
   const indexFile = path.join(DIST_DIR, 'index.html');
-  const built = fs.existsSync(indexFile);
-  if (!built) console.error(PAGE_NOT_BUILT);
+  if (!fs.existsSync(indexFile)) log(PAGE_NOT_BUILT, { level: 'warn' });
 
   router.get('/', (_req, res) => {
     res.set({
@@ -47,6 +47,9 @@ export function pageRouter(): express.Router {
     }
     res.sendFile(indexFile);
   });
+  // The nginx upload module's apps listed their uploads at /table (django-nginx-upload's form links
+  // there): it is the page's table of completed uploads now.
+  router.get(['/table', '/table/'], (_req, res) => res.redirect(302, '/#completed'));
   // no-cache (revalidate by ETag): after a rebuild the browser gets the new bundle, without hashed names.
   // A missing asset falls through to the server's last handler: its 404 names no path on this machine.
   router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: true, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));

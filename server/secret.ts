@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
+import { makeDirectory } from '../core/make-directory.ts';
 import { fileModesOf, needsChmod } from '../core/file-modes.ts';
 
 /** Where the generated secret is kept (COMPLETION_SECRET's default). */
@@ -25,15 +26,16 @@ export function completionSecret(config: Config): string {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  fs.mkdirSync(config.dataDir, { recursive: true });
   const secret = crypto.randomBytes(32).toString('hex');
   try {
+    makeDirectory(config.dataDir);
     // 'wx' so that two processes starting together keep the first one's secret.
     fs.writeFileSync(file, secret + '\n', { mode, flag: 'wx' });
     if (needsChmod(mode)) fs.chmodSync(file, mode);
     return secret;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();
+    throw new ConfigError([`DATA_DIR: cannot keep the generated completion secret in ${file} (${code ?? (e as Error).message}); make DATA_DIR writable, or set COMPLETION_SECRET`]);
   }
 }

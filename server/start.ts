@@ -29,6 +29,7 @@ import { listenOn } from './listen.ts';
 import { countConnections } from './metrics.ts';
 import { tlsServerOptions } from './tls.ts';
 import { ensureDirMode, fileModesOf } from '../core/file-modes.ts';
+import { makeDirectory } from '../core/make-directory.ts';
 import { createHttpServer, stopServer } from './network-timeout.ts';
 import { setUpOps } from './ops-server.ts';
 import { creationGate } from './upload/admission.ts';
@@ -97,7 +98,7 @@ function sweepEvery(config: Config): number {
 /** Creates a directory (and parents) and proves it writable, or names the setting that is wrong. */
 function writableDir(dir: string, setting: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     // pid and a random part: containers sharing a store all run as pid 1, and must not remove each other's probe.
     const probe = path.join(dir, `.write-probe-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     fs.writeFileSync(probe, '');

@@ -85,6 +85,10 @@ test('tuspass push --token and TUSPASS_TOKEN send the bearer token; without one 
 
   const without = await runPush(['--endpoint', endpoint, '--quiet', '--no-resume', file.path], fingerprints, { TUSPASS_TOKEN: '' });
   assert.equal(without.code, 5, without.stderr);
+  assert.match(without.stderr, /status 401.*give one with --token TOKEN or TUSPASS_TOKEN=TOKEN/, 'says how to give a token');
+  const expired = await runPush(['--endpoint', endpoint, '--quiet', '--no-resume', '--token', tokenFor('alice', 'upload', { exp: Math.floor(Date.now() / 1000) - 3600 }), file.path], fingerprints);
+  assert.equal(expired.code, 5, expired.stderr);
+  assert.match(expired.stderr, /status 401.*the token was refused .*--token or TUSPASS_TOKEN/, 'says the token given was refused');
   const withFlag = await runPush(['--endpoint', endpoint, '--quiet', '--token', tokenFor('alice', 'upload'), file.path], fingerprints);
   assert.equal(withFlag.code, 0, withFlag.stderr);
   const withEnv = await runPush(['--endpoint', endpoint, '--quiet', file.path], fingerprints, { TUSPASS_TOKEN: tokenFor('bob', 'upload') });

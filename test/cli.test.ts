@@ -10,8 +10,9 @@ import { create, patch } from './helpers/tus.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 
+/** As at a terminal: text output (a pipe would make the server commands' default JSON lines). */
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_FORMAT: 'text', ...env }, encoding: 'utf8', timeout: 30_000 });
 }
 
 test('a bad setting stops the start with exit code 78 and names the setting', () => {
@@ -29,12 +30,64 @@ test('an unusable data directory is named at start', (t) => {
   assert.match(r.stderr, /DATA_DIR: .* is not a writable directory \(ENOTDIR\)/);
 });
 
+// Under /proc, mkdir answers ENOENT although the parent exists: node's recursive mkdir then loops for
+// ever, synchronously (signals unheard). Each directory setting, for each server command: exit 78
+// naming the setting, with no stack trace. A hang fails by the test's timeout.
+test('a directory that cannot be made (under /proc): exit 78 naming its setting, for every server command', { timeout: 120_000 }, (t) => {
+  const dir = tmpDir(t);
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['start', { DATA_DIR: '/proc/tuspass-data' }, /DATA_DIR: \/proc\/tuspass-data is not a writable directory \(ENOENT\)/],
+    ['upload-server', { DATA_DIR: '/proc/tuspass-data' }, /DATA_DIR: \/proc\/tuspass-data is not a writable directory/],
+    ['start', { DATA_DIR: path.join(dir, 'data'), STORE_DIR: '/proc/tuspass-store/uploads' }, /STORE_DIR: \/proc\/tuspass-store\/uploads is not a writable directory/],
+    ['completion-server', { DATA_DIR: '/proc/tuspass-data' }, /CATALOG_PATH=\/proc\/tuspass-data\/catalog\.sqlite/],
+    ['completion-server', { DATA_DIR: path.join(dir, 'data'), CATALOG_PATH: '/proc/tuspass-catalog/catalog.sqlite' }, /CATALOG_PATH=\/proc\/tuspass-catalog/],
+    ['completion-server', { DATA_DIR: '/proc/tuspass-data', CATALOG_PATH: path.join(dir, 'catalog.sqlite'), COMPLETION_SECRET: '' }, /DATA_DIR: cannot keep the generated completion secret in \/proc\/tuspass-data/],
+  ];
+  for (const [command, env, named] of cases) {
+    const r = spawnSync(process.execPath, [BIN, command], { env: { ...process.env, PORT: '0', COMPLETION_PORT: '0', LOG_FORMAT: 'text', ...env }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+    const what = `${command} ${JSON.stringify(env)}`;
+    assert.equal(r.signal, null, `${what}: still running after 30 s (SIGKILL: it ignored SIGTERM)`);
+    assert.equal(r.status, 78, `${what}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, named, what);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: a stack trace`);
+  }
+});
+
+test('directories are made by core/make-directory.ts only (node\'s recursive mkdir loops under /proc)', () => {
+  const offenders: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (file.endsWith('.ts') && !file.endsWith('make-directory.ts')) {
+        fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+          if (/mkdir(?:Sync)?\([^)]*recursive/.test(line) && !/^\s*\/\//.test(line)) offenders.push(`${file}:${i + 1}`);
+        });
+      }
+    }
+  };
+  // What runs in a server or a command (client/web is the page, built ahead of time).
+  for (const dir of ['cli', 'core', 'hooks', 'server', 'client/cli', 'client/shared']) walk(dir);
+  assert.deepEqual(offenders, []);
+});
+
 test('unknown commands and options are refused', () => {
   assert.equal(run(['serve']).status, 2);
   const r = run(['start', '--prot', '1']);
   assert.equal(r.status, 78);
   assert.match(r.stderr, /unknown option or argument "--prot"/);
   assert.match(run(['--help']).stdout, /completion-server/);
+});
+
+test('an unknown flag is named along with bad variables, in one run', () => {
+  const r = run(['start', '--prot', '1', '--port=0'], { DIGESTS: 'sha3', LOG_FORMAT: 'text' });
+  assert.equal(r.status, 78);
+  assert.match(r.stderr, /DIGESTS: unknown digest sha3/);
+  assert.match(r.stderr, /unknown option or argument "--prot" \(see tuspass --help\)/);
+  const token = run(['token', '--sub', 'alice', '--scope', 'upload', '--ttl-days', '3'], { PORT: 'abc', AUTH_JWT_SECRET: 'x'.repeat(32) });
+  assert.equal(token.status, 78);
+  assert.match(token.stderr, /PORT: must be a whole number/);
+  assert.match(token.stderr, /unknown option or argument "--ttl-days" \(see tuspass token --help\)/);
 });
 
 test('tuspass start serves uploads on its defaults, keeps a generated secret, stops on SIGTERM', async (t) => {

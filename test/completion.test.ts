@@ -99,7 +99,7 @@ test('a good signed form is recorded, listed and downloadable with the same byte
   assert.equal(file.status, 200);
   assert.equal(file.headers.get('content-type'), 'application/x-test');
   assert.equal(file.headers.get('content-length'), String(bytes.length));
-  assert.equal(file.headers.get('content-disposition'), 'attachment; filename=abc123.bin');
+  assert.equal(file.headers.get('content-disposition'), 'attachment; filename="abc123.bin"; filename*=UTF-8\'\'abc123.bin');
   assert.ok(Buffer.from(await file.arrayBuffer()).equals(bytes));
 
   const part = await fetch(s.url + answer.url, { headers: { range: 'bytes=1000-1999' } });

@@ -102,7 +102,8 @@ test('the Dockerfile runs the same entry point as npm start', () => {
   const dockerfile = fs.readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
   const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   assert.match(dockerfile, /ENTRYPOINT \["node", "bin\/tuspass.js"\]/);
-  assert.equal(pkg.scripts.start, 'node bin/tuspass.js start');
+  // exec: npm's shell becomes the server, so a SIGTERM to npm start reaches it (test/npm-start.test.ts).
+  assert.equal(pkg.scripts.start, 'exec node bin/tuspass.js start');
   assert.match(dockerfile, /npm ci/);
 });
 
@@ -121,4 +122,19 @@ test('docker compose up is authenticated: both services require AUTH_JWT_SECRET 
     const lines = fs.readFileSync(new URL(file, import.meta.url), 'utf8').split('\n').map((l) => l.trim());
     assert.ok(lines.includes('.env'), `${file} keeps .env out`);
   }
+});
+
+test('docs/docker.md, linked from the README, covers both compose files: each service, each volume, each secret .env must hold', () => {
+  const doc = fs.readFileSync(new URL('../docs/docker.md', import.meta.url), 'utf8');
+  assert.match(fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8'), /\]\(docs\/docker\.md\)/, 'the README points to it');
+  for (const file of ['docker-compose.yml', 'docker-compose.scale.yml']) {
+    const text = fs.readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+    const parsed = parse(text) as { services: Record<string, unknown>; volumes: Record<string, unknown> };
+    assert.ok(doc.includes(`\`${file}\``), `names ${file}`);
+    for (const volume of Object.keys(parsed.volumes)) assert.ok(doc.includes(`| \`${volume}\` |`), `${file}: what volume ${volume} holds`);
+    for (const [variable] of text.matchAll(/(?<=\$\{)[A-Z_]+(?=:\?)/g)) assert.ok(doc.includes(`echo "${variable}=`), `${file}: how to put ${variable} in .env`);
+    for (const service of Object.keys(parsed.services)) assert.ok(new RegExp(`\\b${service.replace(/\d$/, '')}`).test(doc), `${file}: service ${service}`);
+  }
+  // What DATA_DIR holds, as start.ts lays it out.
+  for (const entry of ['/data/uploads/', '/data/completion-secret', '/data/queue/', '/data/completions-handled', '/data/catalog.sqlite']) assert.ok(doc.includes(entry), entry);
 });

@@ -40,9 +40,14 @@ test('a listed origin is echoed with Vary: Origin; an unlisted one and a request
     assert.equal(a.headers['access-control-allow-origin'], APP, name);
     assert.match(a.headers['vary'] ?? '', /\bOrigin\b/i, `${name}: Vary`);
   }
-  // Exposed headers let tus-js-client read Location and Upload-Offset.
-  const head = (await answers(u, APP))['tus HEAD'];
-  assert.match(head.headers['access-control-expose-headers'] ?? '', /Upload-Offset/);
+  // Exposed headers let tus-js-client read Location and Upload-Offset; and every answer's request
+  // id, which Uppy and tus-js-client name in their error messages.
+  const listed = await answers(u, APP);
+  assert.match(listed['tus HEAD'].headers['access-control-expose-headers'] ?? '', /Upload-Offset/);
+  for (const [name, a] of Object.entries(listed)) {
+    assert.ok(a.headers['x-request-id'], `${name}: X-Request-Id`);
+    assert.ok((a.headers['access-control-expose-headers'] ?? '').split(/,\s*/).includes('X-Request-Id'), `${name} exposes X-Request-Id: ${a.headers['access-control-expose-headers']}`);
+  }
   for (const origin of [EVIL, `${APP}.evil.net`, 'https://APP.example.com:444', 'null', undefined]) {
     for (const [name, a] of Object.entries(await answers(u, origin))) {
       assert.equal(a.headers['access-control-allow-origin'], undefined, `${name} from ${origin}`);

@@ -5,6 +5,7 @@
 // configuration table against config.ts.)
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { tmpDir } from './helpers/tmp.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -62,9 +63,74 @@ test('docs: the page elements the docs describe exist, and no doc says expiry co
   }
 });
 
+// ---- the docs' commands, run as written ---------------------------------------------------------
+
+/** Words that stand for something the reader fills in: not a command to run as written. */
+const PLACEHOLDER = /\b(?:FILE|NAME|ID|EVENT|EVENTS|URL|DIR|PATH|T|H|P|BYTES|KEY|VALUE|SECONDS|SIZE|N)\b|\.\.\.|…|\[|\||\bv\d\b/;
+/**
+ * Commands that answer and end without a server to talk to (servers run until stopped; push needs
+ * one and files), written out in full: `tuspass token` alone names the command, it is no example.
+ */
+const RUNNABLE = /^(?:[A-Z_]+=\S+ )*(?:npx )?tuspass (?:token --|hooks test [a-z]|doctor|queue list|uploads list|--help|push --help)/;
+
+interface DocCommand {
+  file: string;
+  command: string;
+  /** The paragraph (or table row, or code block) the command sits in: what a reader sees beside it. */
+  context: string;
+}
+
+function docCommands(): DocCommand[] {
+  const found: DocCommand[] = [];
+  for (const file of [...DOCS, 'client/cli/README.md']) {
+    const text = read(file);
+    // Paragraphs: runs of lines between blank lines (a fenced block is one run unless it has blank lines).
+    for (const context of text.split(/\n\s*\n/)) {
+      const inline = [...context.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!);
+      const lines = context.includes('```') ? context.split('\n').map((l) => l.replace(/\s+#.*$/, '').replace(/^\$ /, '')) : [];
+      for (const command of [...inline, ...lines]) {
+        if (RUNNABLE.test(command) && !PLACEHOLDER.test(command)) found.push({ file, command: command.trim(), context });
+      }
+    }
+  }
+  return found;
+}
+
+test('docs: each command of the docs that runs without a server runs as written — or says clearly what is missing, as the text beside it does', { timeout: 300_000 }, async (t) => {
+  const { SETTINGS } = await import('../server/config.ts');
+  const commands = docCommands();
+  const named = commands.map((c) => c.command);
+  for (const wanted of ['tuspass token --sub alice --scope "upload read"', 'tuspass hooks test pre-create --hooks-dir ./hooks.d --size 5000000 --meta filename=a.pdf', 'tuspass doctor']) {
+    assert.ok(named.some((c) => c.endsWith(wanted)), `found ${wanted} among ${JSON.stringify(named)}`);
+  }
+  // `tuspass` as an installed package puts it on PATH; a person's shell, in a directory of their own.
+  const bin = tmpDir(t);
+  fs.writeFileSync(path.join(bin, 'tuspass'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(ROOT, 'bin', 'tuspass.js')}" "$@"\n`, { mode: 0o755 });
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(?:AUTH_|TUSPASS_|COMPLETION_|HOOKS_|DATA_DIR|STORE_DIR|PORT)/.test(k)));
+  for (const { file, command, context } of commands) {
+    const cwd = tmpDir(t);
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('/bin/sh', ['-c', command], { cwd, env: { ...env, PATH: `${bin}:${env.PATH}`, HOME: cwd, LOG_FORMAT: 'text', PORT: '0', COMPLETION_PORT: '0' }, timeout: 60_000 }, (e, stdout, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      );
+    });
+    const what = `${file}: \`${command}\` exited ${r.code}\n${r.stderr}${r.stdout}`;
+    assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at .+:\d+:\d+/, `${what}: a stack trace`);
+    if (r.code === 0) continue;
+    // Not a dead end: a refused configuration (78) names what to set, and the text beside the
+    // example names it too (or the command sets it with its own flag).
+    assert.equal(r.code, 78, what);
+    const settings = SETTINGS.filter((s) => r.stderr.includes(s.env) || r.stderr.includes(s.flag));
+    assert.ok(settings.length > 0, `${what}: names no setting`);
+    // (A message may offer alternatives, "AUTH_JWT_SECRET (or AUTH_JWT_SECRET_FILE)": one of them said is enough.)
+    assert.ok(settings.some((s) => context.includes(s.env) || command.includes(s.flag)), `${what}: the text beside the example does not say ${settings.map((s) => s.env).join(' or ')} is needed`);
+  }
+});
+
 test('units: one decimal convention, stated where sizes are shown', () => {
   assert.equal(formatBytes(1024 ** 3), '1.1 GB', 'a GiB shows as 1.1 GB, as the convention says');
-  assert.equal(formatBytes(999_999), '1000 kB');
+  assert.equal(formatBytes(999_999), '1.0 MB', 'never "1000 kB": a value rounding to 1000 shows in the next unit');
+  assert.equal(formatBytes(999_960_000), '1.0 GB');
   assert.equal(formatBytes(1_000_000), '1.0 MB');
   assert.match(UNIT_CONVENTION, /1 kB = 1000 bytes/);
   assert.ok(PUSH_USAGE.includes(UNIT_CONVENTION), 'push --help states it');

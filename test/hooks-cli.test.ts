@@ -1,6 +1,7 @@
 // `tuspass hooks test EVENT` as a person runs it: a sample payload to the configured hooks, each answer printed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startHookReceiver } from './helpers/hook-receiver.ts';
@@ -9,11 +10,11 @@ import { tmpDir } from './helpers/tmp.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/tuspass.js');
 
-const run = (args: string[], env: Record<string, string> = {}) =>
+const run = (args: string[], env: Record<string, string> = {}, cwd = ROOT) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     // Async spawn: the HTTP receiver in this process must keep answering while the command runs.
     import('node:child_process').then(({ spawn }) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+      const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c) => (stdout += c));
@@ -42,6 +43,37 @@ test('a TypeScript hook module loads in the command, which runs as plain JavaScr
   assert.match(r.stdout, /"StatusCode": 413/);
 });
 
+// Outside a "type": "module" package a .ts file counts as CommonJS; with tsx's ESM loader alone, node
+// then refused it ("Cannot require() ES Module … in a cycle").
+test('a TypeScript hook module loads wherever it sits: a CommonJS project, no package.json at all, with the .ts files it imports', async (t) => {
+  const hook = `import type { HookRequest, HookResponse } from 'tuspass/hooks';
+import { tooLarge } from './rules.js';
+export function preCreate(request: HookRequest): HookResponse | void {
+  if (tooLarge(request.Event.Upload.Size ?? 0)) return { RejectUpload: true, HTTPResponse: { StatusCode: 413, Body: 'too large' } };
+}
+`;
+  for (const packageJson of ['{ "name": "an-app", "private": true }', undefined]) {
+    const project = tmpDir(t);
+    if (packageJson) fs.writeFileSync(path.join(project, 'package.json'), packageJson);
+    fs.writeFileSync(path.join(project, 'hooks.ts'), hook);
+    fs.writeFileSync(path.join(project, 'rules.ts'), 'export const tooLarge = (size: number): boolean => size > 1024;\n');
+    const what = packageJson ? 'in a CommonJS package' : 'in no package';
+    const r = await run(['hooks', 'test', 'pre-create', '--size', '2048', '--data-dir', path.join(project, 'data')], { HOOKS_MODULE: './hooks.ts' }, project);
+    assert.equal(r.status, 0, `${what}: ${r.stderr}${r.stdout}`);
+    assert.match(r.stdout, /module:\.\/hooks\.ts: answered in \d+ ms/, what);
+    assert.match(r.stdout, /"StatusCode": 413/, what);
+  }
+});
+
+test('a hooks directory that is not there: exit 78 naming HOOKS_DIR, no payload sent, no stack trace', async (t) => {
+  const project = tmpDir(t);
+  const r = await run(['hooks', 'test', 'pre-create', '--hooks-dir', './hooks.d', '--size', '5000000', '--meta', 'filename=a.pdf', '--data-dir', path.join(project, 'data')], {}, project);
+  assert.equal(r.status, 78, r.stderr);
+  assert.match(r.stderr, /HOOKS_DIR: \S*\/hooks\.d is not a directory/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(r.stdout, '', 'nothing sent');
+});
+
 test('hooks test post-finish reaches an HTTP hook with a notice id; no hook for an event exits 1', async (t) => {
   const dataDir = tmpDir(t);
   const receiver = await startHookReceiver(t);
@@ -61,7 +93,7 @@ test('unknown events are refused by name, in hooks test and at start', () => {
   const a = spawnSync(process.execPath, [BIN, 'hooks', 'test', 'pre-upload'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(a.status, 78);
   assert.match(a.stderr, /unknown hook event "pre-upload"/);
-  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8' });
+  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
   assert.equal(b.status, 78);
   assert.match(b.stderr, /--hooks-enabled-events: unknown hook event "post-upload"/);
 });

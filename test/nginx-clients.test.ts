@@ -11,6 +11,7 @@ import { writeTestFile } from './helpers/files.ts';
 import { openPage } from './helpers/page-browser.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
+import { TEST_JWT_SECRET } from './helpers/jwt.ts';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -55,6 +56,32 @@ test('a requests-toolbelt push client (MultipartEncoder + Monitor) posts name, t
   assert.equal(record!.name, 'notes.txt');
   assert.equal(record!.content_type, 'text/plain');
   assert.deepEqual(record!.fields, { name: 'notes.txt', terminal: 'yes' });
+});
+
+test('refused, push.py still prints the answer\'s "message" (a 401 without a token): every JSON error carries one', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  const dir = tmpDir(t);
+  const script = path.join(dir, 'push.py');
+  fs.writeFileSync(script, PUSH_SCRIPT);
+  const r = await python([script, s.url, writeTestFile(dir, 'notes.txt', 1000).path]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^\[Return status 401 .*token.*\]$/m);
+  const answer = await fetch(`${s.url}/upload`, { method: 'POST' });
+  const json = (await answer.json()) as { message?: string; error?: { code: string; message: string } };
+  assert.equal(json.error?.code, 'ERR_AUTH_REQUIRED');
+  assert.equal(json.message, json.error?.message, 'the message beside the code');
+});
+
+test('the seed page\'s table link, /table (and /table/), leads to the page\'s table', async (t) => {
+  const s = await startTestServer(t);
+  for (const link of ['/table', '/table/']) {
+    const res = await fetch(`${s.url}${link}`, { redirect: 'manual' });
+    assert.equal(res.status, 302, link);
+    assert.equal(res.headers.get('location'), '/#completed', link);
+  }
+  const page = await fetch(`${s.url}/table`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /id="completed"/);
 });
 
 test('a plain HTML form (the seed page’s) submitted in Chromium ends on the table with the file listed', async (t) => {

@@ -2,7 +2,7 @@
 // line is JSON, each upload's events name it and a request id, no credential reaches the log; the
 // text format is one readable line per event; X-Request-Id is honoured when sane, replaced when not.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
@@ -16,6 +16,7 @@ const SECRET_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.TOPSECRETsignatur
 
 interface Child {
   url: string;
+  stdout: () => string;
   stderr: () => string;
   stop(): Promise<number | null>;
 }
@@ -41,6 +42,7 @@ async function startChild(t: TestContext, env: Record<string, string>): Promise<
   });
   return {
     url,
+    stdout: () => out,
     stderr: () => err,
     stop: () => {
       const exited = new Promise<number | null>((r) => child.once('exit', r));
@@ -48,6 +50,17 @@ async function startChild(t: TestContext, env: Record<string, string>): Promise<
       return exited;
     },
   };
+}
+
+/** Each line of `text` as a JSON record; a line that is not JSON fails the test. */
+function jsonLines(text: string, stream: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter(Boolean).map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      assert.fail(`a ${stream} line is not JSON: ${line}`);
+    }
+  });
 }
 
 async function createUpload(url: string, length: number, headers: Record<string, string> = {}): Promise<{ url: string; id: string; requestId: string }> {
@@ -86,14 +99,11 @@ test('LOG_FORMAT=json: every stderr line is JSON; created, finished, terminated 
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(await s.stop(), 0);
   const text = s.stderr();
-  const lines = text.split('\n').filter(Boolean);
-  const records = lines.map((line) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      assert.fail(`a stderr line is not JSON: ${line}`);
-    }
-  });
+  const records = jsonLines(text, 'stderr');
+  // stdout too: where it listens, that it stops — a container's log (both streams) is all JSON.
+  const said = jsonLines(s.stdout(), 'stdout');
+  assert.deepEqual(said.map((r) => r.event), ['server.listening', 'server.completion_url', 'server.stopping', 'server.stopped'], s.stdout());
+  assert.equal(said[0]!.url, s.url);
   assert.ok(!text.includes('TOPSECRET') && !text.includes('c2VjcmV0LXBheWxvYWQ'), `no token in the log:\n${text}`);
   for (const r of records) {
     assert.equal(typeof r.time, 'string');
@@ -133,6 +143,19 @@ test('LOG_FORMAT=json: every stderr line is JSON; created, finished, terminated 
   assert.equal(notFound.code, 'ERR_UPLOAD_NOT_FOUND');
   // Every line about an upload carries a request id (the event lines above, and any other).
   for (const r of records.filter((x) => x.upload_id && x.event !== 'upload.expired')) assert.ok(r.request_id, `no request id: ${JSON.stringify(r)}`);
+});
+
+test('LOG_FORMAT=json: a refused configuration and a directory that cannot be made are one JSON line each, exit 78', async (t) => {
+  for (const [args, event] of [[['--port', 'abc', '--bogus'], 'config.invalid'], [['--port', '0', '--data-dir', '/proc/tuspass-json'], 'config.invalid']] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'start', ...args], { env: { ...process.env, LOG_FORMAT: 'json', DATA_DIR: tmpDir(t) }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+    assert.equal(r.status, 78, r.stderr);
+    const [record, ...more] = jsonLines(r.stderr, 'stderr');
+    assert.deepEqual(more, [], r.stderr);
+    assert.equal(record!.level, 'fatal');
+    assert.equal(record!.event, event);
+    assert.ok(Array.isArray(record!.problems) && (record!.problems as string[]).length > 0, r.stderr);
+    assert.equal(r.stdout, '');
+  }
 });
 
 test('LOG_FORMAT=text: one readable line per event (time, level, message, fields); LOG_LEVEL=warn keeps only warnings', async (t) => {

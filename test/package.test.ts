@@ -71,7 +71,7 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
   assert.ok(tarball, 'npm pack wrote tuspass-<version>.tgz');
   const { stdout: listing } = await run('tar', ['tzf', path.join(packDir, tarball)]);
   const files = listing.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const wanted of ['bin/tuspass.js', 'dist/tuspass.mjs', 'dist/hash-worker.cjs', 'client/web/dist/index.html', 'client/web/dist/assets/app.js', 'README.md']) {
+  for (const wanted of ['bin/tuspass.js', 'dist/tuspass.mjs', 'dist/hash-worker.cjs', 'dist/hooks.js', 'dist/types/hooks/index.d.ts', 'client/web/dist/index.html', 'client/web/dist/assets/app.js', 'README.md']) {
     assert.ok(files.includes(wanted), `${wanted} is packed`);
   }
   assert.equal(files.filter((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('client/web/src/')).length, 0, 'no sources or tests packed');
@@ -116,6 +116,34 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
   const listed = (await (await fetch(`${completionUrl}/api/uploads`)).json()) as unknown[];
   assert.equal(listed.length, 1, 'completion-server reads the same catalog');
   assert.equal(await completion.stop(), 0);
+
+  // `tuspass/hooks` in an app that has tuspass among its packages (a CommonJS one): plain node, both
+  // module systems; TypeScript sees its types; a TypeScript hook module importing it runs.
+  const app = path.join(work, 'app');
+  fs.mkdirSync(path.join(app, 'node_modules'), { recursive: true });
+  fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "an-app", "private": true }\n');
+  fs.symlinkSync(installed, path.join(app, 'node_modules', 'tuspass'));
+  const esm = await run(process.execPath, ['--input-type=module', '-e', `
+    import crypto from 'node:crypto';
+    import { checkSignature, defineHooks, purposeKey, HOOK_EVENTS } from 'tuspass/hooks';
+    const t = Math.floor(Date.now() / 1000);
+    const v1 = crypto.createHmac('sha256', purposeKey('s3cret', 'completion-form')).update(t + '.a=1').digest('hex');
+    console.log(JSON.stringify([checkSignature('s3cret', 'completion-form', Buffer.from('a=1'), 't=' + t + ',v1=' + v1).ok, typeof defineHooks, HOOK_EVENTS.length]));`], { cwd: app });
+  assert.equal(esm.stdout.trim(), '[true,"function",7]', 'import from plain node (ESM)');
+  const cjs = await run(process.execPath, ['-e', "const h = require('tuspass/hooks'); console.log(typeof h.checkSignature, typeof h.defineHooks)"], { cwd: app });
+  assert.equal(cjs.stdout.trim(), 'function function', 'require from plain node (CommonJS)');
+  fs.writeFileSync(path.join(app, 'hooks.ts'), `import { defineHooks, type HookRequest } from 'tuspass/hooks';
+export default defineHooks({
+  'pre-create': (request: HookRequest) => (request.Event.Upload.Size ?? 0) > 1024 ? { RejectUpload: true, HTTPResponse: { StatusCode: 413 } } : {},
+});
+`);
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] },
+    files: ['hooks.ts'],
+  }));
+  await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app }).catch((e: { stdout?: string }) => assert.fail(`tsc: ${e.stdout}`));
+  const hook = await run(bin, ['hooks', 'test', 'pre-create', '--hooks-module', './hooks.ts', '--size', '2048'], { cwd: app });
+  assert.match(hook.stdout, /"StatusCode": 413/, 'the TypeScript hook module importing tuspass/hooks ran');
 
   assert.deepEqual(snapshot(installed), before, 'nothing was written into the install directory at run time');
 });

@@ -158,9 +158,29 @@ test('output when stdout is not a terminal: plain lines, no carriage returns or 
   assert.ok(lines.some((l) => /^plain\.bin: \d+%  [\d.]+ [kMG]?B of 2\.0 MB  /.test(l)), run.stdout);
   assert.match(run.stdout, /^plain\.bin: sent 2\.0 MB in [\d.]+s \([\d.]+ [kMG]?B\/s\)$/m);
 
+  // tus-js-client reports the last byte twice (sent, then acknowledged); a small file got both printed.
+  const small = await runPush(['--endpoint', server.endpoint, writeTestFile(dir, 'small.bin', 5000).path], path.join(dir, 'fp.json'));
+  assert.equal(small.stdout.split('\n').filter((l) => /^small\.bin: 100%/.test(l)).length, 1, `the 100% line once:\n${small.stdout}`);
+
   const quiet = await runPush(['--endpoint', server.endpoint, '--quiet', file.path], path.join(dir, 'fp.json'));
   assert.equal(quiet.code, EXIT.OK, quiet.stderr);
   assert.match(quiet.stdout, /^plain\.bin: completion service answered 200: \{.*\}\n$/);
+});
+
+test('the terminal bar keeps its width as speed and time left come and go, and never reads "1000 MB"', async () => {
+  let written = '';
+  const display = createProgressDisplay('tty', 'big.iso', { write: (s: string) => { written += s; }, columns: 100 });
+  // Each step after the bar's redraw interval (100 ms), so each one is drawn.
+  for (const done of [0, 412_000_000, 999_960_000, 1_000_000_000]) {
+    display.update(done, 1_000_000_000);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  display.end();
+  const drawn = written.split('\r').filter(Boolean).map((d) => d.replace(/\x1b\[K\n?$/, ''));
+  assert.equal(drawn.length, 4, JSON.stringify(written));
+  assert.deepEqual(new Set(drawn.map((d) => d.length)).size, 1, `one width:\n${drawn.join('\n')}`);
+  assert.ok(drawn.every((d) => !/1000 [kMG]B/.test(d)), drawn.join('\n'));
+  assert.match(drawn[2]!, /1\.0 GB of 1\.0 GB/);
 });
 
 test('on a terminal the progress bar redraws one line', () => {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PreviousUpload, UrlStorage } from 'tus-js-client';
 import { writeAtomicallySync } from '../../core/file-modes.ts';
+import { makeDirectory } from '../../core/make-directory.ts';
 
 export const FINGERPRINTS_ENV = 'TUSPASS_FINGERPRINTS';
 
@@ -79,7 +80,7 @@ export class JsonFileUrlStorage implements UrlStorage {
   private update(change: (entries: Entries) => void): void {
     const entries = this.read();
     change(entries);
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    makeDirectory(path.dirname(this.file));
     // A temporary file of this process's own: two pushes at once never write into one.
     writeAtomicallySync(this.file, `${JSON.stringify(entries, null, 2)}\n`, 0o600, `${this.file}.${process.pid}.tmp`);
   }

@@ -1,7 +1,7 @@
 // Progress of one file on stdout: a redrawn bar on a terminal, a plain line every few
 // seconds when stdout is a pipe or a log file (no carriage returns to garble it), or
 // nothing with --quiet.
-import { formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
+import { BYTES_WIDTH, formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
 import { SpeedMeter } from '../shared/speed-meter.ts';
 
 export interface ProgressDisplay {
@@ -23,6 +23,7 @@ export function createProgressDisplay(mode: 'tty' | 'lines' | 'quiet', name: str
 abstract class MeteredDisplay implements ProgressDisplay {
   protected readonly meter = new SpeedMeter();
   private lastDrawn = 0;
+  private drewComplete = false;
 
   constructor(
     protected readonly name: string,
@@ -32,20 +33,29 @@ abstract class MeteredDisplay implements ProgressDisplay {
 
   update(bytesDone: number, bytesTotal: number): void {
     this.meter.record(bytesDone);
+    const complete = bytesDone >= bytesTotal;
+    // tus-js-client reports the last byte twice (once sent, once the server's answer says so): drawn once.
+    if (complete && this.drewComplete) return;
     const now = Date.now();
-    if (now - this.lastDrawn < this.intervalMs && bytesDone < bytesTotal) return;
+    if (now - this.lastDrawn < this.intervalMs && !complete) return;
     this.lastDrawn = now;
+    this.drewComplete = complete;
     this.draw(bytesDone, bytesTotal);
   }
 
   abstract end(): void;
   protected abstract draw(bytesDone: number, bytesTotal: number): void;
 
-  protected summary(bytesDone: number, bytesTotal: number): string {
+  /** "412 MB of 1.0 GB  85 MB/s  ETA 7s"; `columns`: each value padded to its widest, so a redrawn bar keeps its width. */
+  protected summary(bytesDone: number, bytesTotal: number, columns = false): string {
     const speed = this.meter.bytesPerSecond();
     const left = this.meter.secondsLeft(bytesDone, bytesTotal);
     const speedText = Number.isNaN(speed) ? '–' : formatSpeed(speed);
-    return `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}  ${speedText}  ETA ${formatDuration(left)}`;
+    const done = formatBytes(bytesDone);
+    const eta = formatDuration(left);
+    if (!columns) return `${done} of ${formatBytes(bytesTotal)}  ${speedText}  ETA ${eta}`;
+    // A speed is a size and "/s"; "1h 02m" is the widest time left below 10 hours.
+    return `${done.padStart(BYTES_WIDTH)} of ${formatBytes(bytesTotal)}  ${speedText.padStart(BYTES_WIDTH + 2)}  ETA ${eta.padEnd(6)}`;
   }
 }
 
@@ -59,7 +69,7 @@ class BarDisplay extends MeteredDisplay {
   protected draw(bytesDone: number, bytesTotal: number): void {
     const width = this.out.columns ?? 80;
     const ratio = bytesTotal > 0 ? Math.min(1, bytesDone / bytesTotal) : 1;
-    const text = `${String(Math.floor(ratio * 100)).padStart(3)}%  ${this.summary(bytesDone, bytesTotal)}`;
+    const text = `${String(Math.floor(ratio * 100)).padStart(3)}%  ${this.summary(bytesDone, bytesTotal, true)}`;
     const name = this.name.length > 24 ? `${this.name.slice(0, 23)}…` : this.name;
     const barWidth = Math.max(10, width - text.length - name.length - 6);
     const filled = Math.round(ratio * barWidth);

@@ -110,7 +110,7 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   }
   if (ended.how === 'error') {
     const failure = describeFailure(ended.error as DetailedError, options.endpoint);
-    const hint = failure.kind === 'unreachable' || failure.kind === 'server-error' ? ` (gave up after retrying for ${options.retryForSeconds}s)` : '';
+    const hint = failure.kind === 'unreachable' || failure.kind === 'server-error' ? ` (gave up after retrying for ${options.retryForSeconds}s)` : authHint(failure.status, options.token !== undefined);
     ctx.err.write(`tuspass push: ${name}: ${failure.message}${hint}\n`);
     return exitCodeFor(failure.kind);
   }
@@ -122,6 +122,14 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   const sent = file.size - resumed.offset;
   say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} (${formatSpeed(sent / Math.max(seconds, 0.001))})`);
   return reportAnswer(name, readCompletionAnswer(ended.response), ctx);
+}
+
+/** What to do about a 401 (RFC 6750: no token, or one the server does not accept). */
+function authHint(status: number | undefined, withToken: boolean): string {
+  if (status !== 401) return '';
+  return withToken
+    ? '; the token was refused (expired, or not signed with the server\'s key): give a valid one with --token or TUSPASS_TOKEN'
+    : '; this server wants a bearer token: give one with --token TOKEN or TUSPASS_TOKEN=TOKEN';
 }
 
 function reportAnswer(name: string, answer: CompletionAnswer, ctx: PushContext): ExitCode {

@@ -9,7 +9,10 @@ const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'] as const;
  */
 export const UNIT_CONVENTION = '1 kB = 1000 bytes, 1 MB = 1000 kB, 1 GB = 1000 MB (a 1 GiB file shows as 1.1 GB)';
 
-/** Decimal units (1 kB = 1000 B) like the issue's "412 MB of 1.0 GB"; one decimal below 10. */
+/**
+ * Decimal units (1 kB = 1000 B): "412 MB of 1.0 GB"; one decimal below 10. At most three digits:
+ * a value that rounds up to 1000 is shown in the next unit (999.96 MB is "1.0 GB", never "1000 MB").
+ */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '?';
   let value = bytes;
@@ -19,9 +22,17 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   if (unit === 0) return `${bytes} B`;
-  const digits = value < 10 ? 1 : 0;
+  if (Math.round(value) >= 1000 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  // 9.96 would read "10.0": past 9.95 no decimal, as from 10 on.
+  const digits = value < 9.95 ? 1 : 0;
   return `${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
 }
+
+/** The most characters formatBytes writes below 1000 TB ("999 MB", "9.9 kB"): a column that does not move. */
+export const BYTES_WIDTH = 6;
 
 export function formatSpeed(bytesPerSecond: number): string {
   return `${formatBytes(Math.round(bytesPerSecond))}/s`;

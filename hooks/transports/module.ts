@@ -64,20 +64,33 @@ export async function loadModuleHook(spec: string, context: HookModuleContext, f
 
 /**
  * The server runs as plain JavaScript (bin/bundle.js), so a TypeScript hook module needs tsx's
- * loader: registered on the first such module, and only then, because it costs memory for the life
- * of the process.
+ * loader, loaded only then (it costs memory for the life of the process). tsImport, not a global
+ * register(): outside a `"type": "module"` package a `.ts` file counts as CommonJS, and with only the
+ * ESM loader registered node requires it as an ES module — "Cannot require() ES Module … in a cycle".
+ * tsImport loads the module and what it imports with tsx's ESM and CommonJS loaders both, wherever
+ * the file sits.
  */
-let typescriptLoader: Promise<unknown> | undefined;
 const TYPESCRIPT = /\.[cm]?tsx?$/;
 
 async function importFile(spec: string): Promise<Record<string, unknown>> {
   const file = path.resolve(spec);
+  const url = pathToFileURL(file).href;
   try {
-    if (TYPESCRIPT.test(file)) await (typescriptLoader ??= import('tsx/esm/api').then((tsx) => tsx.register()));
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    if (TYPESCRIPT.test(file)) return moduleExports((await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as Record<string, unknown>);
+    return moduleExports((await import(url)) as Record<string, unknown>);
   } catch (e) {
     throw new Error(`HOOKS_MODULE: cannot load ${file}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The module's own exports. A module compiled to CommonJS (a `.ts` file outside a `"type": "module"`
+ * package, or a `.js` one built that way) reaches import() as `{ default: module.exports }`, its
+ * exports marked `__esModule`: those are the ones the author wrote.
+ */
+function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const inner = namespace.default as { __esModule?: unknown } | null | undefined;
+  return typeof inner === 'object' && inner !== null && inner.__esModule === true ? (inner as Record<string, unknown>) : namespace;
 }
 
 async function hookModuleOf(spec: string, exports: Record<string, unknown>, context: HookModuleContext): Promise<HookModule> {

@@ -3,7 +3,7 @@
 // admins. Apps mint the same token with their own JWT library (README, "Authentication").
 import { SignJWT } from 'jose';
 import { parsePositiveDuration, parseSize } from '../../core/parse.ts';
-import { ConfigError, load } from '../config.ts';
+import { ConfigError, load, unknownArgument } from '../config.ts';
 import { SCOPES } from './verify.ts';
 
 const USAGE = `usage: tuspass token --sub NAME --scope "upload read" [--ttl 24h] [--max-size 10GiB]
@@ -33,8 +33,8 @@ export async function tokenCommand(args: string[]): Promise<number> {
       own.set(name, value);
     } else rest.push(arg);
   }
-  const { config, rest: unknown } = load(process.env, rest);
-  const problems = unknown.map((a) => `unknown option or argument "${a}" (see tuspass token --help)`);
+  const { config, rest: unknown } = load(process.env, rest, 'tuspass token --help');
+  const problems = unknown.map((a) => unknownArgument(a, 'tuspass token --help'));
   const sub = own.get('--sub');
   if (!sub) problems.push('--sub: the subject (owner) is required');
   const scopes = (own.get('--scope') ?? '').split(/\s+/).filter(Boolean);

@@ -1,6 +1,6 @@
 // The built-in `complete-form` hook: on pre-finish it posts the completion form and relays the app's
 // answer to the client's final PATCH, as nginx relays the backend behind `upload_pass`.
-// - delivered (2xx): the app's status and body reach the client;
+// - delivered (2xx, or 3xx): the app's status and body (and a redirect's Location) reach the client;
 // - rejected (a cleanup status): the upload is refused, and so removed;
 // - unreachable or 502/503/504: the upload is kept, the form queued durably and retried until
 //   delivered; the client's PATCH succeeds with `Tuspass-Completion: pending`.
@@ -87,7 +87,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
         HTTPResponse: {
           StatusCode: outcome.status,
           Body: outcome.body,
-          Header: { 'Content-Type': outcome.contentType, [COMPLETION_HEADER]: outcome.kind },
+          Header: { ...outcome.headers, [COMPLETION_HEADER]: outcome.kind },
         },
       };
     },

@@ -17,11 +17,14 @@ export interface PostTarget {
 /** Takes a form's body and headers as they would be posted; answers as the service would. */
 export type LocalCompletion = (body: string, headers: Record<string, string>) => Promise<ClientResponse>;
 
+/** The app's headers that reach the client with its answer: Content-Type, and a redirect's Location. */
+export type RelayedHeaders = Record<string, string>;
+
 export type PostOutcome =
-  /** 2xx: recorded by the app. */
-  | { kind: 'delivered'; status: number; body: string; contentType: string }
+  /** 2xx, or 3xx (recorded, and the browser sent on: django-nginx-upload's view redirects its web form to the table). */
+  | { kind: 'delivered'; status: number; body: string; headers: RelayedHeaders }
   /** A status in the cleanup ranges: the app refused the file. */
-  | { kind: 'rejected'; status: number; body: string; contentType: string }
+  | { kind: 'rejected'; status: number; body: string; headers: RelayedHeaders }
   /** Unreachable, timed out, or any other status (502/503/504 by default): try again later. */
   | { kind: 'retry'; error: string };
 
@@ -44,8 +47,11 @@ export async function postForm(target: PostTarget, form: URLSearchParams, upload
     return { kind: 'retry', error: `${target.url} unreachable: ${failureOf(e)}` };
   }
   const text = response.body;
-  const contentType = String(response.headers['content-type'] ?? 'text/plain; charset=utf-8');
-  if (response.status >= 200 && response.status < 300) return { kind: 'delivered', status: response.status, body: text, contentType };
-  if (target.cleanupStatuses.has(response.status)) return { kind: 'rejected', status: response.status, body: text, contentType };
+  const relayed: RelayedHeaders = { 'Content-Type': String(response.headers['content-type'] ?? 'text/plain; charset=utf-8') };
+  const location = response.headers.location;
+  // As nginx relays the app behind upload_pass: its answer, a redirect included, is the client's.
+  if (typeof location === 'string' && response.status >= 300 && response.status < 400) relayed.Location = location;
+  if (response.status >= 200 && response.status < 400) return { kind: 'delivered', status: response.status, body: text, headers: relayed };
+  if (target.cleanupStatuses.has(response.status)) return { kind: 'rejected', status: response.status, body: text, headers: relayed };
   return { kind: 'retry', error: `${target.url} answered ${response.status}` };
 }

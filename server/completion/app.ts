@@ -15,6 +15,7 @@ import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
+import { sendDownload } from '../download.ts';
 
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
@@ -60,12 +61,6 @@ function queryInt(value: unknown, name: string, fallback: number, max: number): 
   }
   return Number(value);
 }
-
-/** The record's type goes into a header as it is only when it looks like a media type. */
-const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;[\x20-\x7e]*)?$/i;
-
-/** Control characters in a name would end up in the saved file's name; the header encoding is content-disposition's. */
-const downloadName = (r: UploadRecord) => (r.name || r.uploadId).replace(/[\x00-\x1f\x7f]/g, '_');
 
 /** At download a missing file is a 404 for the record, not the form's 422; the answer names the record, the log its path. */
 const gone = (r: UploadRecord) => (e: unknown): never => {
@@ -156,18 +151,20 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     res.status(204).end();
   });
 
-  app.get('/api/uploads/:id/file', async (req, res, next) => {
+  app.get('/api/uploads/:id/file', async (req, res) => {
     const record = await findRecord(req);
     // Checked again at download: the store may have changed since the form (a file swapped for a symlink).
     const { realPath } = await checkStorePath(config.storeDir, record.path).catch(gone(record));
-    res.attachment(downloadName(record));
-    res.type(MEDIA_TYPE.test(record.contentType) ? record.contentType : 'application/octet-stream');
-    res.set('X-Content-Type-Options', 'nosniff');
-    // sendFile brings Content-Length, Range/206/416, ETag and HEAD; it keeps the Content-Type set above.
-    res.sendFile(realPath, { dotfiles: 'allow' }, (err?: NodeJS.ErrnoException) => {
-      if (!err || res.headersSent) return;
-      next(err.code === 'ENOENT' ? recordFileGone(record) : err);
+    const file = await fsp.open(realPath, 'r').catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? recordFileGone(record) : e;
     });
+    const stat = await file.stat().catch(async (e: unknown) => {
+      await file.close();
+      throw e;
+    });
+    // The answer every download gets (server/download.ts), GET /files/:id's too; here always an attachment.
+    const naming = { name: record.name || record.uploadId, contentType: record.contentType, disposition: 'attachment' } as const;
+    await sendDownload(req, res, { file, size: stat.size, modified: stat.mtime, ...naming }, (err) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`));
   });
 
   // Unknown paths: 404 here when the service runs alone; mounted in the upload server (tuspass
@@ -181,7 +178,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     noteErrorCode(res, e.code);
     log(`completion: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${logDetailOf(e, err)}`, { request_id: requestIdOf(req), code: e.code, level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
-    // A 416 says which range there is (Content-Range: bytes */<size>), as sendFile's error carries it.
+    // A 416 says which range there is (Content-Range: bytes */<size>, carried by the error).
     const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
     if (e.status === 416 && headers) res.set(headers);
     res.status(e.status).json(e.toJSON());

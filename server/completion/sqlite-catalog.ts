@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { ConfigError } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES } from '../../core/file-modes.ts';
+import { makeDirectory } from '../../core/make-directory.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
 const SCHEMA = `
@@ -73,7 +74,7 @@ function toRecord(row: Row): UploadRecord {
 function open(file: string, mode: number): Database.Database {
   let db: Database.Database | undefined;
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectory(path.dirname(file));
     // Created with its mode before SQLite opens it (SQLite makes -wal and -shm with the database's
     // mode), and set on a catalog an earlier version left 0644: records name every stored file.
     fs.closeSync(fs.openSync(file, 'a', mode));

@@ -111,7 +111,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // /health stays as an alias of /healthz.
   if (deps.ops) app.use(deps.ops);
   if (deps.multipart) app.use(deps.multipart);
-  app.use(pageRouter());
+  app.use(pageRouter(log));
   app.use('/api/uploads', cors(origins, API_CORS));
   if (deps.api) app.use(deps.api);
 

@@ -98,9 +98,11 @@ export const safeIntegers: express.RequestHandler = (req, res, next) => {
  * requests ... If the version specified by the Client is not supported by the Server, it MUST
  * respond with the 412 Precondition Failed status and MUST include the Tus-Version header"
  * (sendTusError adds it to ERR_UNSUPPORTED_VERSION, tusd's code for this answer).
+ * GET is no tus request (the protocol has no download): a browser following a link or curl sends no
+ * Tus-Resumable, so a download needs none, as tusd serves it.
  */
 export const requireTusResumable: express.RequestHandler = (req, res, next) => {
-  if (req.method === 'OPTIONS' || req.get('tus-resumable') === TUS_VERSION) return next();
+  if (req.method === 'OPTIONS' || req.method === 'GET' || req.get('tus-resumable') === TUS_VERSION) return next();
   refuse(res, req, new TuspassError(ERRORS.ERR_UNSUPPORTED_VERSION));
 };
 

@@ -1,5 +1,6 @@
 // tus names and header parsing shared by the upload server's modules.
 import { COMPLETION_HEADER } from '../../core/wire.ts';
+import { ALWAYS_EXPOSED, DOWNLOAD_EXPOSED } from '../cors.ts';
 
 export const TUS_VERSION = '1.0.0';
 export const TUS_PATH = '/files';
@@ -10,7 +11,7 @@ export const TUS_PATH = '/files';
 const DRAFT_REQUEST_HEADERS = ['Upload-Draft-Interop-Version', 'Upload-Complete', 'Upload-Incomplete', 'Content-Digest', 'Repr-Digest', 'Content-Disposition'];
 /** Headers browsers may send and read beyond @tus/server's own list. */
 export const EXTRA_ALLOWED_HEADERS = ['Upload-Checksum', ...DRAFT_REQUEST_HEADERS];
-export const EXTRA_EXPOSED_HEADERS = [COMPLETION_HEADER, 'Upload-Expires', 'Tus-Checksum-Algorithm'];
+export const EXTRA_EXPOSED_HEADERS = [COMPLETION_HEADER, 'Upload-Expires', 'Tus-Checksum-Algorithm', ...ALWAYS_EXPOSED, ...DOWNLOAD_EXPOSED];
 
 /** A non-negative decimal integer header value, or undefined when it is anything else. */
 export function nonNegativeInteger(value: string | undefined): number | undefined {

@@ -135,7 +135,7 @@ export class MultipartCompletion {
     return {
       status: outcome.status,
       body: outcome.body,
-      headers: { 'Content-Type': outcome.contentType, [COMPLETION_HEADER]: outcome.kind },
+      headers: { ...outcome.headers, [COMPLETION_HEADER]: outcome.kind },
       recordedHere: outcome.kind === 'delivered' && (target.local !== undefined || isBuiltInAnswer(outcome.body)),
     };
   }

@@ -8,6 +8,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { needsChmod } from '../../../core/file-modes.ts';
+import { makeDirectory } from '../../../core/make-directory.ts';
 
 /** The id is taken: refused as upload-events.ts refuses a hook's choice of an existing upload's id. */
 export const idTaken = (id: string): TuspassError =>
@@ -21,7 +22,7 @@ export const isIdTaken = (e: unknown): boolean => (e as NodeJS.ErrnoException | 
  */
 export async function createUploadFiles(dir: string, file: string, mode: number, writeInfo: () => Promise<void>): Promise<void> {
   try {
-    if (path.dirname(file) !== dir) await fsp.mkdir(path.dirname(file), { recursive: true });
+    if (path.dirname(file) !== dir) makeDirectory(path.dirname(file));
     // Callback fs: fs/promises opens a FileHandle per call, a cost seen in profiles of many small uploads.
     await new Promise<void>((resolve, reject) =>
       fs.open(file, 'wx', mode, (e, fd) => {

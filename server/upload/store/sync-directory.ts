@@ -10,13 +10,13 @@
 // directory goes meanwhile (measured: a store made and its directory removed in a test). So the one
 // step is replaced on the subclass's prototype with a synchronous mkdir, whose failure surfaces in
 // the constructor instead.
-import fs from 'node:fs';
 import type { FileStore } from '@tus/file-store';
+import { makeDirectory } from '../../../core/make-directory.ts';
 
 export function createDirectoryInConstructor(store: abstract new (...args: never[]) => FileStore): void {
   Object.defineProperty(store.prototype, 'checkOrCreateDirectory', {
     value(this: { directory: string }) {
-      fs.mkdirSync(this.directory, { recursive: true });
+      makeDirectory(this.directory);
     },
   });
 }
