@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PRIVATE_MODES, writeAtomically, type FileModes } from '../core/file-modes.ts';
+import { makeDirectory } from '../core/make-directory.ts';
 import type { Log } from '../core/logger.ts';
 import { NOTICE_ID, type Notice } from './notices.ts';
 
@@ -22,7 +23,7 @@ export class NoticeSpool {
 
   /** Creates the directory and takes up what an earlier run left (a cut write's temporary file goes). */
   async open(): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true, mode: this.modes.dir });
+    makeDirectory(this.dir, this.modes.dir);
     await fs.chmod(this.dir, this.modes.dir);
     for (const name of await fs.readdir(this.dir)) {
       if (name.endsWith('.json')) this.waiting.add(name.slice(0, -'.json'.length));
