@@ -1,0 +1,71 @@
+// The draft's requests as a hostile or broken client sends them, over raw sockets: bodies that go
+// past the length they declared while a Repr-Digest vouches for them, creations cut mid-body. What
+// must hold: nothing announced that the client's digest disowns, a dropped request counted as one.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { delta, scrape, series } from './helpers/metrics.ts';
+import { digestB64, readAnswers, requestHead } from './helpers/draft-http.ts';
+import { openRaw } from './helpers/raw-http.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+const draft = (extra: Record<string, string | number>) => ({ 'Upload-Draft-Interop-Version': 8, ...extra });
+
+/** One request with a chunked body sent whole; its answers. */
+async function chunked(url: string, method: string, headers: Record<string, string | number>, body: Buffer) {
+  const conn = await openRaw(url);
+  const head = requestHead(method, url, { ...headers, 'Transfer-Encoding': 'chunked' });
+  conn.socket.write(Buffer.concat([Buffer.from(`${head}${body.length.toString(16)}\r\n`, 'latin1'), body, Buffer.from('\r\n0\r\n\r\n')]));
+  const answers = await readAnswers(conn);
+  conn.socket.destroy();
+  return answers;
+}
+
+const catalog = async (s: TestServer) => (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+
+test('a body past its Upload-Length whose Repr-Digest is not of the bytes kept: the upload is removed, never announced', async (t) => {
+  const s = await startTestServer(t);
+  const sent = Buffer.from('0123456789');
+  // The client says the representation is these 10 bytes but declares 5: the 5 kept are not what it vouched for.
+  const { interim, final } = await chunked(s.endpoint, 'POST', draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent)}:` }), sent);
+  assert.equal(interim[0]?.status, 104);
+  assert.equal(JSON.parse(final.body.toString()).code, 'ERR_DRAFT_DIGEST_MISMATCH', final.body.toString());
+  // The completion runs before the answer: the catalog is settled once it has come.
+  assert.deepEqual(await catalog(s), []);
+  const conn = await openRaw(interim[0]!.headers.location!);
+  conn.socket.write(requestHead('HEAD', interim[0]!.headers.location!, { 'Upload-Draft-Interop-Version': 8 }));
+  const head = await readAnswers(conn, true);
+  conn.socket.destroy();
+  assert.equal(head.final.status, 404);
+});
+
+test('a body past its Upload-Length whose Repr-Digest is of the bytes kept: announced, the request still 413', async (t) => {
+  const s = await startTestServer(t);
+  const sent = Buffer.from('0123456789');
+  const { final } = await chunked(s.endpoint, 'POST', draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent.subarray(0, 5))}:` }), sent);
+  assert.equal(final.status, 413);
+  const [record] = await catalog(s);
+  assert.equal(record?.size, 5);
+});
+
+test('a draft creation whose client goes mid-body is a dropped request: one info line and its count, not an error answer', async (t) => {
+  const s = await startTestServer(t, { metrics: true });
+  const metricsUrl = `${s.url}/metrics`;
+  const before = (await scrape(metricsUrl)).metrics;
+  const conn = await openRaw(s.endpoint);
+  conn.socket.write(requestHead('POST', s.endpoint, draft({ 'Upload-Complete': '?1', 'Content-Length': 100 })) + 'abc');
+  // The 104 says the body's append holds the upload: the three bytes are being read.
+  await new Promise<void>((resolve) => {
+    const check = () => (conn.received().includes('104 Upload Resumption Supported') ? resolve() : conn.socket.once('data', check));
+    check();
+  });
+  conn.socket.end();
+  await conn.closed;
+  // Waits for the request's end (either line); the deadline only names a failure.
+  const ended = () => s.logs.find((l) => l.includes('event=request.dropped') || l.includes('ERR_UPLOAD_INTERRUPTED'));
+  const until = Date.now() + 60_000;
+  while (!ended() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.match(ended() ?? '', /event=request\.dropped/);
+  const after = (await scrape(metricsUrl)).metrics;
+  assert.equal(delta(before, after, series('tuspass_requests_dropped_total', { cause: 'client_closed' })), 1);
+  assert.equal(delta(before, after, series('tusd_errors_total', { code: 'ERR_UPLOAD_INTERRUPTED', status: '400' })), 0);
+});
