@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { delta, scrape, series } from './helpers/metrics.ts';
-import { digestB64, readAnswers, requestHead } from './helpers/draft-http.ts';
+import { digestB64, exchange, readAnswers, requestHead } from './helpers/draft-http.ts';
 import { openRaw } from './helpers/raw-http.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -68,4 +68,21 @@ test('a draft creation whose client goes mid-body is a dropped request: one info
   const after = (await scrape(metricsUrl)).metrics;
   assert.equal(delta(before, after, series('tuspass_requests_dropped_total', { cause: 'client_closed' })), 1);
   assert.equal(delta(before, after, series('tusd_errors_total', { code: 'ERR_UPLOAD_INTERRUPTED', status: '400' })), 0);
+});
+
+test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatchMethod sends it: a POST standing for PATCH appends, one naming no method is refused", async (t) => {
+  const s = await startTestServer(t);
+  const body = Buffer.from('0123456789');
+  const created = await exchange('POST', s.endpoint, draft({ 'Upload-Complete': '?0', 'Upload-Length': body.length }), body.subarray(0, 4));
+  assert.equal(created.final.status, 201);
+  const url = created.final.headers.location!;
+  const append = { 'Upload-Draft-Interop-Version': 6, 'Content-Type': 'application/partial-upload', 'Upload-Complete': '?1', 'Upload-Offset': 4 };
+  const wrong = await exchange('POST', url, { ...append, 'X-HTTP-Method-Override': 'PUT' }, body.subarray(4));
+  assert.equal(wrong.final.status, 400);
+  assert.equal(JSON.parse(wrong.final.body.toString()).code, 'ERR_METHOD_OVERRIDE_INVALID');
+  const last = await exchange('POST', url, { ...append, 'X-HTTP-Method-Override': 'PATCH' }, body.subarray(4));
+  assert.equal(last.final.status, 200, last.final.body.toString());
+  assert.equal(last.final.headers['upload-complete'], '?1');
+  const [record] = await catalog(s);
+  assert.equal(record?.size, body.length);
 });
