@@ -2,9 +2,11 @@
 // past the length they declared while a Repr-Digest vouches for them, creations cut mid-body. What
 // must hold: nothing announced that the client's digest disowns, a dropped request counted as one.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { test } from 'node:test';
+import { sendInterim } from '../server/upload/ietf/interim.ts';
 import { delta, scrape, series } from './helpers/metrics.ts';
-import { digestB64, exchange, readAnswers, requestHead } from './helpers/draft-http.ts';
+import { digestB64, exchange, readAnswers, readSequence, requestHead } from './helpers/draft-http.ts';
 import { openRaw } from './helpers/raw-http.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -85,4 +87,34 @@ test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatc
   assert.equal(last.final.headers['upload-complete'], '?1');
   const [record] = await catalog(s);
   assert.equal(record?.size, body.length);
+});
+
+test('a 104 of a pipelined request whose final answer is made while the answer before it is still pending: never inside its own answer', async (t) => {
+  let releaseFirst!: () => void;
+  const firstMayAnswer = new Promise<void>((resolve) => (releaseFirst = resolve));
+  const server = http.createServer((req, res) => {
+    if (req.url === '/first') {
+      // The first request's answer waits until the second's is made (a slow hook, a completion).
+      void firstMayAnswer.then(() => res.end(Buffer.from('one')));
+      return;
+    }
+    // Queued behind the first answer: the 104 cannot go out yet, and the final answer is made at
+    // once, with a Buffer body as express sends one.
+    sendInterim(req, res, { Location: 'http://127.0.0.1/files/x' });
+    res.writeHead(200, { 'Content-Length': '3' });
+    res.end(Buffer.from('two'));
+    releaseFirst();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const conn = await openRaw(url);
+  conn.socket.write(requestHead('GET', `${url}/first`, {}) + requestHead('GET', `${url}/second`, {}));
+  const answers = await readSequence(conn, 2);
+  conn.socket.destroy();
+  const finals = answers.filter((a) => a.status >= 200);
+  assert.deepEqual(finals.map((a) => [a.status, a.body.toString()]), [[200, 'one'], [200, 'two']]);
+  // Whatever interim answers came, each came before the final answer it belongs to, whole.
+  assert.deepEqual(answers.map((a) => a.status).filter((status) => status !== 104), [200, 200]);
+  assert.doesNotMatch(conn.received().toString('latin1').split('two')[1] ?? '', /./, 'nothing after the last answer');
 });
