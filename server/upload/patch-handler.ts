@@ -217,8 +217,9 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
   // 503 when the server is stopping: clients (tus-js-client) retry a 5xx, resuming once it is back.
   if (timedOut && !completedHere) throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
   // The upload is announced when it completes, also by the bytes kept of a body that went past
-  // its end (that request itself is still answered 413).
-  if (completedHere && !outcome.exceeded) await ask.beforeFinish?.(upload);
+  // its end (that request itself is still answered 413) — once the completion's own check (the
+  // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
+  if (completedHere) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
   if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
   if (finished) {

@@ -36,13 +36,20 @@ const OVERRIDABLE = new Set(['GET', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'POST'
  * a POST only, and must name a tus method; anything else is 400 rather than ignored (ignoring it
  * would act on the method the client said not to use: a mistyped DELETE would create an upload).
  */
-export const methodOverride: express.RequestHandler = (req, res, next) => {
+export function applyMethodOverride(req: express.Request, res: express.Response): TuspassError | undefined {
   const override = req.get('x-http-method-override');
-  if (override === undefined) return next();
+  if (override === undefined) return undefined;
   const method = override.trim().toUpperCase();
-  if (req.method !== 'POST' || !OVERRIDABLE.has(method)) return refuse(res, req, new TuspassError(ERRORS.ERR_METHOD_OVERRIDE_INVALID));
+  if (req.method !== 'POST' || !OVERRIDABLE.has(method)) return new TuspassError(ERRORS.ERR_METHOD_OVERRIDE_INVALID);
   req.method = method;
   if (method === 'HEAD') headersOnly(res);
+  return undefined;
+}
+
+/** The override on the tus routes; the draft's routes apply the same rule (ietf/routes.ts). */
+export const methodOverride: express.RequestHandler = (req, res, next) => {
+  const refusal = applyMethodOverride(req, res);
+  if (refusal) return refuse(res, req, refusal);
   next();
 };
 

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type express from 'express';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { pathForLog, type Log } from '../../../core/logger.ts';
+import { noteDropped } from '../../dropped-requests.ts';
 import { countTusError } from '../../metrics.ts';
 import { noteErrorCode, requestIdOf } from '../../request-id.ts';
 import type { OffsetMismatch } from '../patch-handler.ts';
@@ -31,6 +32,8 @@ const PROBLEM_BASE = 'https://iana.org/assignments/http-problem-types#';
 
 /** Errors of any origin as a draft answer; unknown errors are a 500 that names the request, logged. */
 export function sendDraftError(res: express.Response, req: express.Request, e: unknown, version: DraftVersion | undefined, log: Log): void {
+  // No one to answer: one line and a count of its own (dropped-requests.ts), as on the tus routes.
+  if (noteDropped(req, res, e, log, true)) return;
   const known = asTusError(e);
   const carried = (e as { headers?: Record<string, string> } | undefined)?.headers;
   if (res.headersSent) {

@@ -1,7 +1,7 @@
 // The draft on the tus endpoint: requests carrying Upload-Draft-Interop-Version are served here by
 // the rules of the version they name; every other request goes on to the tus routes untouched.
-// The same gates as tus's, in the same order: CORS, the canonical path, the bearer token and its
-// scope, the upload's owner, the caller's size limit and the creation gate (admission).
+// The same gates as tus's, in the same order: CORS, the canonical path, the method override, the
+// bearer token and its scope, the upload's owner, the caller's size limit and the creation gate.
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
@@ -9,6 +9,7 @@ import { authenticate, maxSizeFor, tusScope } from '../../auth/middleware.ts';
 import { creationLimit, ownUpload } from '../../auth/ownership.ts';
 import { cors, corsPolicy } from '../../cors.ts';
 import { getHandler } from '../get-handler.ts';
+import { applyMethodOverride } from '../protocol-guards.ts';
 import { asTusError } from '../tus-response.ts';
 import { tusPathForm } from '../upload-url.ts';
 import { uploadLimit } from './fields.ts';
@@ -53,6 +54,9 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
     if (form === 'canonical') return next();
     next(new TuspassError(form === 'undecodable' ? ERRORS.ERR_URL_INVALID : ERRORS.ERR_UPLOAD_NOT_FOUND));
   });
+  // X-HTTP-Method-Override as on tus: tus-js-client's overridePatchMethod sends its draft appends as
+  // POST to the upload, and a mistyped override must not create an upload.
+  router.use((req, res, next) => next(applyMethodOverride(req, res)));
   router.use(authenticate(deps.config, tusScope));
   router.all('/:id', ownUpload(deps.store));
   router.options(['/', '/:id'], draftOptions(deps));
