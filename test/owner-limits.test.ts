@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
@@ -132,6 +133,15 @@ test('without authentication the owner is the client address: with BEHIND_PROXY 
   const form = new FormData();
   form.append('file1', new Blob([fs.readFileSync(file)]), 'f.txt');
   assert.equal((await fetch(`${direct.url}/upload`, { method: 'POST', body: form })).status, 429, 'the part could not be opened');
+});
+
+test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), a Forwarded header of the client\'s own does not choose its owner', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
+  // What nginx's $proxy_add_x_forwarded_for makes of a client at 10.0.0.1 that wrote no X-Forwarded-For.
+  const proxied = (forwarded: string) => ({ 'X-Forwarded-For': '10.0.0.1', Forwarded: forwarded, 'Upload-Length': '10' });
+  for (let i = 0; i < 2; i++) assert.equal((await post(s.endpoint, proxied(`for=10.9.9.${i}`))).status, 201);
+  refused(await post(s.endpoint, proxied('for=10.9.9.7')), 'ERR_OWNER_UPLOADS_LIMIT');
+  assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
 });
 
 test('the per-owner totals are rebuilt at start from the stored uploads', async (t) => {

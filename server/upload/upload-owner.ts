@@ -30,14 +30,18 @@ export function storedOwnerKey(info: { owner?: string; address?: string } | unde
  * The client's address: the connection's, or with BEHIND_PROXY the one the proxy saw. A proxy adds
  * the address it saw at the end of X-Forwarded-For (nginx: $proxy_add_x_forwarded_for) or of
  * Forwarded; what comes before is whatever the client wrote, so only the last element is read — a
- * client cannot pick another address to count under. (Upload URLs read the first element's host and
- * proto, public-origin.ts: those a client may only spoil for itself.)
+ * client cannot pick another address to count under. X-Forwarded-For is read first, Forwarded only
+ * when there is none: a proxy that appends to one passes the other through as the client wrote it
+ * (the nginx of deploy/ sets X-Forwarded-For and forwards a client's Forwarded untouched), so the
+ * header a proxy adds to must win. (Upload URLs read the first element's host and proto,
+ * public-origin.ts: those a client may only spoil for itself.)
  */
 export function clientAddress(req: IncomingMessage, behindProxy: boolean): string {
   if (behindProxy) {
     const forwarded = lastElement(req.headers.forwarded);
     const forwardedFor = forwarded ? /(?:^|;)\s*for\s*=\s*("?)([^";]*)\1/i.exec(forwarded)?.[2] : undefined;
-    const address = ipOf(forwardedFor) ?? ipOf(lastElement(req.headers['x-forwarded-for']));
+    const xff = req.headers['x-forwarded-for'];
+    const address = xff !== undefined ? ipOf(lastElement(xff)) : ipOf(forwardedFor);
     if (address) return address;
   }
   return plainIp(req.socket.remoteAddress ?? '');
