@@ -144,6 +144,28 @@ test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forw
   assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
 });
 
+test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, maxSize: 100 });
+  const withBody = { 'Content-Type': 'application/offset+octet-stream' };
+  const attempts = [
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, 'x'.repeat(20)),
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Defer-Length': '1' }, 'x'.repeat(200)),
+    // Chunked: the length is found past only as the body streams.
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, Readable.from([Buffer.alloc(8, 1), Buffer.alloc(8, 2)]) as never),
+  ];
+  for (let round = 0; round < 2; round++) {
+    for (const attempt of attempts) {
+      const res = await attempt();
+      assert.equal(res.status, 413, res.body);
+      assert.equal(res.headers.location, undefined);
+    }
+  }
+  assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
+  assert.equal(s.store.space.owed, 0);
+  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')), []);
+  assert.equal((await post(s.endpoint, { 'Upload-Length': '10' })).status, 201);
+});
+
 test('the per-owner totals are rebuilt at start from the stored uploads', async (t) => {
   const dataDir = tmpDir(t);
   const settings = { dataDir, authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 2, ownerMaxOwed: { bytes: 100 }, minFreeSpace: 0 };
