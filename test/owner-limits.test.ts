@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { patternBytes } from './helpers/files.ts';
+import { openRaw, readResponse } from './helpers/raw-http.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -111,6 +112,27 @@ test('OWNER_MAX_OWED by default: half the space uploads may use; one owner canno
   assert.ok(made < 8, `${made} more made`);
   // What the store has left is bob's to use.
   assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': String(25 * MiB) })).status, 201);
+});
+
+test('a body of unknown length announcing a large Content-Length holds no more than a step of the store while it trickles in: another owner can still create', async (t) => {
+  const dir = mountTmpfs(t, 64 * MiB);
+  if (!dir) return;
+  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
+  const mallory = bearer(tokenFor('mallory', 'upload'));
+  const deferred = new URL(urlOf(s.endpoint, await post(s.endpoint, { ...mallory, 'Upload-Defer-Length': '1' })));
+  const headOf = (length: number) =>
+    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`;
+  // A body that cannot fit is still refused before a byte of it is read.
+  const first = await openRaw(s.url);
+  t.after(() => first.socket.destroy());
+  first.socket.write(headOf(70 * MiB));
+  assert.equal((await readResponse(first, 10_000))?.status, 507);
+  // One byte of 60 MiB announced, and the rest (as far as the server can tell) still to come.
+  const conn = await openRaw(s.url);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`${headOf(60 * MiB)}x`);
+  while (s.store.space.owed === 0) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status, 201, 'the trickling body does not hold the store');
 });
 
 test('without authentication the owner is the client address: with BEHIND_PROXY the one the proxy saw, which a client cannot choose', async (t) => {
