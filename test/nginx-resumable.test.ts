@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
-import { openRaw } from './helpers/raw-http.ts';
+import { openRaw, readResponse } from './helpers/raw-http.ts';
 import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
@@ -93,6 +93,31 @@ test('bad segments: missing headers 400, a range past the total or not matching 
   const small = await startTestServer(t, { maxSize: 1000 });
   r = await segment(small.url, 'y', 0, 9);
   assert.equal(r.status, 413);
+});
+
+test('a chunked segment longer than its range is answered 416 (at the front and further on), not left without an answer; the session goes on', async (t) => {
+  const s = await startTestServer(t);
+  /** A segment whose chunked body carries `extra` bytes past its range. */
+  const tooLong = async (a: number, b: number, extra: number) => {
+    const conn = await openRaw(s.url);
+    t.after(() => conn.socket.destroy());
+    const body = Buffer.concat([bytes.subarray(a, b + 1), Buffer.alloc(extra, 0x55)]);
+    conn.socket.write(
+      `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
+        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+    );
+    conn.socket.write(body);
+    conn.socket.write('\r\n0\r\n\r\n');
+    return readResponse(conn, 10_000);
+  };
+  for (const [a, b] of [[0, 99_999], [200_000, 249_999]] as const) {
+    const answer = await tooLong(a, b, 1000);
+    assert.equal(answer?.status, 416, answer?.body.toString());
+    assert.match(answer!.body.toString(), /ERR_RESUMABLE_RANGE/);
+  }
+  for (const [a, b] of [[0, 99_999], [100_000, 199_999], [200_000, SIZE - 1]]) await segment(s.url, 'long', a, b);
+  const [record] = await recordsWhenPresent(s.url);
+  assert.equal(record!.md5, md5(bytes));
 });
 
 test('a session belongs to its owner: another caller with the same Session-ID has a session of their own', async (t) => {

@@ -55,12 +55,17 @@ async function* skip(source: AsyncIterable<Buffer>, n: number): AsyncGenerator<B
   }
 }
 
-/** Counts what passes; stops taking more than `limit` bytes. */
+/**
+ * Counts what passes; stops taking more than `limit` bytes. The request is read through its
+ * iterator's next() only: leaving a `for await` over it (a throw, a consumer that stops) would
+ * destroy the request, and with it the answer — a body longer than its range got none.
+ */
 async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    seen.bytes += chunk.length;
+  const it = source[Symbol.asyncIterator]();
+  for (let next = await it.next(); !next.done; next = await it.next()) {
+    seen.bytes += next.value.length;
     if (seen.bytes > limit) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, 'the body is longer than its range');
-    yield chunk;
+    yield next.value;
   }
 }
 
