@@ -166,6 +166,17 @@ test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forw
   assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
 });
 
+test('an IPv6 client is counted by its /64: one host has a whole /64 of addresses to send from (its per-owner limits, and so its share of the resumable sessions)', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
+  const from = (address: string) => ({ 'X-Forwarded-For': address, 'Upload-Length': '10' });
+  assert.equal((await post(s.endpoint, from('2001:db8:0:7::1'))).status, 201);
+  assert.equal((await post(s.endpoint, from('[2001:db8:0:7::2]:5000'))).status, 201);
+  refused(await post(s.endpoint, from('2001:db8:0:7:ffff:ffff:ffff:ffff')), 'ERR_OWNER_UPLOADS_LIMIT');
+  refused(await post(s.endpoint, from('2001:0DB8:0000:0007::3')), 'ERR_OWNER_UPLOADS_LIMIT');
+  assert.equal((await post(s.endpoint, from('2001:db8:0:8::1'))).status, 201, 'another /64 is another client');
+  assert.equal((await post(s.endpoint, from('10.0.0.1'))).status, 201);
+});
+
 test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, maxSize: 100 });
   const withBody = { 'Content-Type': 'application/offset+octet-stream' };
