@@ -120,6 +120,24 @@ test('a chunked segment longer than its range is answered 416 (at the front and 
   assert.equal(record!.md5, md5(bytes));
 });
 
+test('a segment whose bytes complete the file completes the session, even when its chunked body goes on past its range', async (t) => {
+  const s = await startTestServer(t);
+  assert.equal((await segment(s.url, 'past', 100_000, SIZE - 1)).status, 201);
+  const conn = await openRaw(s.url);
+  t.after(() => conn.socket.destroy());
+  // The range in one chunk of the body, then a chunk past it.
+  conn.socket.write(
+    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
+      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
+  );
+  conn.socket.write(bytes.subarray(0, 100_000));
+  conn.socket.write(`\r\n${(1000).toString(16)}\r\n${'U'.repeat(1000)}\r\n0\r\n\r\n`);
+  const answer = await readResponse(conn, 10_000);
+  assert.equal(answer?.status, 200, answer?.body.toString());
+  const [record] = await recordsWhenPresent(s.url);
+  assert.equal(record!.md5, md5(bytes));
+});
+
 test('a session belongs to its owner: another caller with the same Session-ID has a session of their own', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   assert.equal((await segment(s.url, 'shared', 0, 99_999)).status, 401);

@@ -201,7 +201,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Received already (a repeat): the bytes are not written again, the answer is the ranges.
     if (covered(record.ranges, seg.range)) {
       req.resume();
-      return { kind: 'recorded', record };
+      return coversAll(record.ranges, record.total) ? complete(seg, record) : { kind: 'recorded', record };
     }
     const before = bytesIn(record.ranges);
     const front = prefixEnd(record.ranges);
@@ -249,8 +249,16 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Recorded (covering the file or not) before anything else: once covered, a stop from here on
     // leaves a session the next start settles and announces.
     await save(record);
+    // Covered, the file is complete whatever became of the rest of this body (bytes past its range,
+    // its connection gone after the last byte needed): refused instead, the session would answer
+    // every later segment as a repeat and its file would wait for a restart to be announced.
+    if (coversAll(record.ranges, record.total)) return complete(seg, record);
     if (failure !== undefined) throw failure;
-    if (!coversAll(record.ranges, record.total)) return { kind: 'recorded', record };
+    return { kind: 'recorded', record };
+  }
+
+  /** The session's ranges cover its file: settled (a finished upload like any other), its state gone. */
+  async function complete(seg: Segment, record: SessionRecord): Promise<Outcome> {
     await store.settleSegments(record.uploadId);
     await states.remove(record);
     sessions.forget(seg.key);
