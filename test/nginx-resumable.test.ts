@@ -187,6 +187,19 @@ test('anonymous callers: one client address holds at most a tenth of RESUMABLE_S
   assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
 });
 
+test('anonymous callers: a session is its client address\'s; another address sending the same Session-ID first has a session of its own, and its bytes are not in the first caller\'s file', async (t) => {
+  const s = await startTestServer(t);
+  const owner = { bytes, localAddress: '127.0.0.1' };
+  const guesser = { bytes: Buffer.alloc(SIZE, 0x55), localAddress: '127.0.0.2' };
+  const planted = await sendSegment(s.url, '4242', [0, 99_999], guesser);
+  assert.equal(planted.status, 201);
+  assert.equal((await sendSegment(s.url, '4242', [200_000, SIZE - 1], owner)).range, `200000-${SIZE - 1}/${SIZE}`, "the guesser's range is not the owner's");
+  assert.equal((await sendSegment(s.url, '4242', [0, 99_999], owner)).status, 201);
+  const done = await sendSegment(s.url, '4242', [100_000, 199_999], owner);
+  assert.equal(done.status, 200, done.body);
+  assert.equal(JSON.parse(done.body).md5, md5(bytes));
+});
+
 test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, resumableSessionsMax: 20 });
   const ann = bearer(tokenFor('ann', 'upload'));

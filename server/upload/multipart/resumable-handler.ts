@@ -188,7 +188,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
 
   /** The session's state, written while its lock is still this request's (with REDIS_URL: proved first). */
   async function save(record: SessionRecord): Promise<void> {
-    await store.fence?.begin(lockIdOf(sessionKey(record.owner, record.sessionId)));
+    await store.fence?.begin(lockIdOf(sessionKey(record)));
     await states.save(record).catch((e: unknown) => {
       throw fullDiskAnswer(store.space, e, `saving the state of resumable upload ${record.uploadId}`);
     });
