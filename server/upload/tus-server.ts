@@ -114,7 +114,8 @@ export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log):
       // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
       const created = CREATED.get(req);
       if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
-      await dropRefusedCreation(store, req, e, log);
+      // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
+      if (!res.headersSent) await dropRefusedCreation(store, req, e, log);
       if (!res.headersSent) return sendTusError(res, req, e, log);
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
