@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
-import { openRaw } from './helpers/raw-http.ts';
+import { openRaw, readResponse } from './helpers/raw-http.ts';
 import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
@@ -95,6 +95,49 @@ test('bad segments: missing headers 400, a range past the total or not matching 
   assert.equal(r.status, 413);
 });
 
+test('a chunked segment longer than its range is answered 416 (at the front and further on), not left without an answer; the session goes on', async (t) => {
+  const s = await startTestServer(t);
+  /** A segment whose chunked body carries `extra` bytes past its range. */
+  const tooLong = async (a: number, b: number, extra: number) => {
+    const conn = await openRaw(s.url);
+    t.after(() => conn.socket.destroy());
+    const body = Buffer.concat([bytes.subarray(a, b + 1), Buffer.alloc(extra, 0x55)]);
+    conn.socket.write(
+      `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
+        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+    );
+    conn.socket.write(body);
+    conn.socket.write('\r\n0\r\n\r\n');
+    return readResponse(conn, 10_000);
+  };
+  for (const [a, b] of [[0, 99_999], [200_000, 249_999]] as const) {
+    const answer = await tooLong(a, b, 1000);
+    assert.equal(answer?.status, 416, answer?.body.toString());
+    assert.match(answer!.body.toString(), /ERR_RESUMABLE_RANGE/);
+  }
+  for (const [a, b] of [[0, 99_999], [100_000, 199_999], [200_000, SIZE - 1]]) await segment(s.url, 'long', a, b);
+  const [record] = await recordsWhenPresent(s.url);
+  assert.equal(record!.md5, md5(bytes));
+});
+
+test('a segment whose bytes complete the file completes the session, even when its chunked body goes on past its range', async (t) => {
+  const s = await startTestServer(t);
+  assert.equal((await segment(s.url, 'past', 100_000, SIZE - 1)).status, 201);
+  const conn = await openRaw(s.url);
+  t.after(() => conn.socket.destroy());
+  // The range in one chunk of the body, then a chunk past it.
+  conn.socket.write(
+    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
+      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
+  );
+  conn.socket.write(bytes.subarray(0, 100_000));
+  conn.socket.write(`\r\n${(1000).toString(16)}\r\n${'U'.repeat(1000)}\r\n0\r\n\r\n`);
+  const answer = await readResponse(conn, 10_000);
+  assert.equal(answer?.status, 200, answer?.body.toString());
+  const [record] = await recordsWhenPresent(s.url);
+  assert.equal(record!.md5, md5(bytes));
+});
+
 test('a session belongs to its owner: another caller with the same Session-ID has a session of their own', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   assert.equal((await segment(s.url, 'shared', 0, 99_999)).status, 401);
@@ -142,6 +185,19 @@ test('anonymous callers: one client address holds at most a tenth of RESUMABLE_S
   assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
   assert.equal((await sendSegment(s.url, '5000000001', [0, 99], other)).status, 201, 'another address still gets a session');
   assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
+});
+
+test('anonymous callers: a session is its client address\'s; another address sending the same Session-ID first has a session of its own, and its bytes are not in the first caller\'s file', async (t) => {
+  const s = await startTestServer(t);
+  const owner = { bytes, localAddress: '127.0.0.1' };
+  const guesser = { bytes: Buffer.alloc(SIZE, 0x55), localAddress: '127.0.0.2' };
+  const planted = await sendSegment(s.url, '4242', [0, 99_999], guesser);
+  assert.equal(planted.status, 201);
+  assert.equal((await sendSegment(s.url, '4242', [200_000, SIZE - 1], owner)).range, `200000-${SIZE - 1}/${SIZE}`, "the guesser's range is not the owner's");
+  assert.equal((await sendSegment(s.url, '4242', [0, 99_999], owner)).status, 201);
+  const done = await sendSegment(s.url, '4242', [100_000, 199_999], owner);
+  assert.equal(done.status, 200, done.body);
+  assert.equal(JSON.parse(done.body).md5, md5(bytes));
 });
 
 test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {

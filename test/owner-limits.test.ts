@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { patternBytes } from './helpers/files.ts';
+import { openRaw, readResponse } from './helpers/raw-http.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -112,6 +114,27 @@ test('OWNER_MAX_OWED by default: half the space uploads may use; one owner canno
   assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': String(25 * MiB) })).status, 201);
 });
 
+test('a body of unknown length announcing a large Content-Length holds no more than a step of the store while it trickles in: another owner can still create', async (t) => {
+  const dir = mountTmpfs(t, 64 * MiB);
+  if (!dir) return;
+  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
+  const mallory = bearer(tokenFor('mallory', 'upload'));
+  const deferred = new URL(urlOf(s.endpoint, await post(s.endpoint, { ...mallory, 'Upload-Defer-Length': '1' })));
+  const headOf = (length: number) =>
+    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`;
+  // A body that cannot fit is still refused before a byte of it is read.
+  const first = await openRaw(s.url);
+  t.after(() => first.socket.destroy());
+  first.socket.write(headOf(70 * MiB));
+  assert.equal((await readResponse(first, 10_000))?.status, 507);
+  // One byte of 60 MiB announced, and the rest (as far as the server can tell) still to come.
+  const conn = await openRaw(s.url);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`${headOf(60 * MiB)}x`);
+  while (s.store.space.owed === 0) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status, 201, 'the trickling body does not hold the store');
+});
+
 test('without authentication the owner is the client address: with BEHIND_PROXY the one the proxy saw, which a client cannot choose', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
   const from = (address: string) => ({ 'X-Forwarded-For': address, 'Upload-Length': '10' });
@@ -132,6 +155,48 @@ test('without authentication the owner is the client address: with BEHIND_PROXY 
   const form = new FormData();
   form.append('file1', new Blob([fs.readFileSync(file)]), 'f.txt');
   assert.equal((await fetch(`${direct.url}/upload`, { method: 'POST', body: form })).status, 429, 'the part could not be opened');
+});
+
+test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), a Forwarded header of the client\'s own does not choose its owner', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
+  // What nginx's $proxy_add_x_forwarded_for makes of a client at 10.0.0.1 that wrote no X-Forwarded-For.
+  const proxied = (forwarded: string) => ({ 'X-Forwarded-For': '10.0.0.1', Forwarded: forwarded, 'Upload-Length': '10' });
+  for (let i = 0; i < 2; i++) assert.equal((await post(s.endpoint, proxied(`for=10.9.9.${i}`))).status, 201);
+  refused(await post(s.endpoint, proxied('for=10.9.9.7')), 'ERR_OWNER_UPLOADS_LIMIT');
+  assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
+});
+
+test('an IPv6 client is counted by its /64: one host has a whole /64 of addresses to send from (its per-owner limits, and so its share of the resumable sessions)', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
+  const from = (address: string) => ({ 'X-Forwarded-For': address, 'Upload-Length': '10' });
+  assert.equal((await post(s.endpoint, from('2001:db8:0:7::1'))).status, 201);
+  assert.equal((await post(s.endpoint, from('[2001:db8:0:7::2]:5000'))).status, 201);
+  refused(await post(s.endpoint, from('2001:db8:0:7:ffff:ffff:ffff:ffff')), 'ERR_OWNER_UPLOADS_LIMIT');
+  refused(await post(s.endpoint, from('2001:0DB8:0000:0007::3')), 'ERR_OWNER_UPLOADS_LIMIT');
+  assert.equal((await post(s.endpoint, from('2001:db8:0:8::1'))).status, 201, 'another /64 is another client');
+  assert.equal((await post(s.endpoint, from('10.0.0.1'))).status, 201);
+});
+
+test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, maxSize: 100 });
+  const withBody = { 'Content-Type': 'application/offset+octet-stream' };
+  const attempts = [
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, 'x'.repeat(20)),
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Defer-Length': '1' }, 'x'.repeat(200)),
+    // Chunked: the length is found past only as the body streams.
+    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, Readable.from([Buffer.alloc(8, 1), Buffer.alloc(8, 2)]) as never),
+  ];
+  for (let round = 0; round < 2; round++) {
+    for (const attempt of attempts) {
+      const res = await attempt();
+      assert.equal(res.status, 413, res.body);
+      assert.equal(res.headers.location, undefined);
+    }
+  }
+  assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
+  assert.equal(s.store.space.owed, 0);
+  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')), []);
+  assert.equal((await post(s.endpoint, { 'Upload-Length': '10' })).status, 201);
 });
 
 test('the per-owner totals are rebuilt at start from the stored uploads', async (t) => {

@@ -18,7 +18,6 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../core/wire.ts';
 import { LiveDigests } from '../hashing/live-digests.ts';
-import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
 import { errorText, type Log } from '../../core/logger.ts';
 import { bytesReceived } from '../metrics.ts';
@@ -259,11 +258,9 @@ export class DigestFileStore extends FileStore {
       }
       return written;
     } catch (e) {
-      // A body whose connection went keeps what it brought.
+      // A body whose connection went keeps what it brought. (A creation refused otherwise leaves
+      // no upload: tus-server.ts dropRefusedCreation.)
       if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
-      // The client of a creation-with-upload refused for space gets no Location: it cannot resume
-      // this upload, so it goes (and its owed bytes with it).
-      if (isNoSpace(e) || (e instanceof TuspassError && e.code === ERRORS.ERR_STORAGE_FULL.code)) await this.remove(id).catch(() => undefined);
       throw e;
     }
   }

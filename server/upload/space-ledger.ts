@@ -61,6 +61,11 @@ interface OwnerTotals {
  * bytes are admitted before they are written, BODY_STEP (or the body's announced length) at a time.
  */
 export interface BodyAdmission {
+  /**
+   * Before a byte is read: throws 507 when the body's announced `bytes` (its Content-Length) do not
+   * fit now. Holds nothing: what a body holds of the store is admitted as it is written (before()).
+   */
+  fits(bytes: number): Promise<void>;
   /** Before the bytes up to file position `end` are written: admits what is not yet, or throws 507. */
   before(end: number): Promise<void>;
   /** The file now ends at `position` (after a write, or cut back to a checksum's start). */
@@ -208,12 +213,15 @@ export class SpaceLedger {
   /**
    * The admission of one append at `offset` (store/append.ts). An upload of known length is owed
    * already: nothing more to admit. Otherwise (a deferred length, a multipart part, an upload this
-   * process does not know) the bytes are admitted as they come: `expected` of them (the body's
-   * Content-Length) at once when known, else BODY_STEP at a time.
+   * process does not know) the bytes are admitted as they come, BODY_STEP at a time (or what is
+   * left of `expected`, the body's Content-Length, when less). Not the whole Content-Length at once:
+   * it is a number the client writes, and a body that announces most of the store and then sends a
+   * byte now and then would hold all of it for as long as its connection lives (no owner's share
+   * counts bytes admitted ahead). A body that cannot fit whole is still refused first (fits()).
    */
   body(id: string, offset: number, expected?: number): BodyAdmission {
     if (this.uploads.get(id)?.size !== undefined) {
-      return { before: async () => {}, written: (position) => this.progress(id, position), end: () => {} };
+      return { fits: async () => {}, before: async () => {}, written: (position) => this.progress(id, position), end: () => {} };
     }
     /** Admitted up to this file position. */
     let covered = offset;
@@ -221,11 +229,14 @@ export class SpaceLedger {
     let ahead = 0;
     let at = offset;
     return {
+      fits: async (bytes) => {
+        if (bytes > (await this.room())) throw storageFull(`the body's ${bytes} bytes do not fit (uploads in progress and MIN_FREE_SPACE are kept)`);
+      },
       before: async (end) => {
         if (end <= covered) return;
         const need = end - covered;
-        const announced = expected !== undefined ? offset + expected - covered : BODY_STEP;
-        const taken = await this.admitAhead(need, Math.max(need, announced));
+        const step = expected !== undefined ? Math.min(BODY_STEP, offset + expected - covered) : BODY_STEP;
+        const taken = await this.admitAhead(need, Math.max(need, step));
         covered += taken;
         ahead += taken;
       },

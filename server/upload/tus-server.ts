@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Server } from '@tus/server';
-import { EVENTS, Upload, type Locker } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { requestChecksum } from '../hashing/checksum.ts';
@@ -63,6 +63,25 @@ function creationExpiry(req: IncomingMessage, res: ServerResponse, store: Digest
   } as typeof res.writeHead;
 }
 
+/** Creations whose upload is complete and handed to onUploadFinish: an error from there is the completion's, handled again later. */
+const FINISHING = new WeakSet<IncomingMessage>();
+
+/**
+ * A creation refused once its upload was made — its body past Upload-Length or the maximum size
+ * (@tus/server checks both only after creating), the store full, a failing disk — is answered with
+ * no Location: its client cannot resume that upload, so it goes, and with it the place it took in
+ * its owner's count and the space it was owed (it would otherwise hold them until it expired).
+ * Kept: a checksum mismatch's (answered with its Location), a body whose connection went (what it
+ * brought is kept, as on PATCH), and a complete upload whose completion failed (handled again).
+ */
+async function dropRefusedCreation(store: DigestFileStore, req: IncomingMessage, e: unknown, log: Log): Promise<void> {
+  const created = CREATED.get(req);
+  if (!created || FINISHING.has(req)) return;
+  if (e instanceof BodyInterrupted || e === TUS_ERRORS.ABORTED) return;
+  if (e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) return;
+  await store.remove(created.upload.id).catch((failure: unknown) => log(`tus POST: removing upload ${created.upload.id} of a refused creation: ${errorText(failure)}`));
+}
+
 /**
  * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
  * there as if it were whole (its abort handler), keeps what was written and "answers" 201 to no one.
@@ -90,11 +109,13 @@ export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log):
       const raw = req.rawHeaders;
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
-    tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch((e: unknown) => {
+    tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch(async (e: unknown) => {
       // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
       // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
       const created = CREATED.get(req);
       if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
+      // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
+      if (!res.headersSent) await dropRefusedCreation(store, req, e, log);
       if (!res.headersSent) return sendTusError(res, req, e, log);
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
@@ -160,6 +181,7 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // Creation-with-upload (or Upload-Length: 0) can finish an upload in its POST.
     async onUploadFinish(req, upload) {
       const node = nodeRequestOf(req);
+      FINISHING.add(node);
       uploadsFinished.inc();
       const { handled: _handled, ...answer } = await events.finish(httpRequestOf(node), upload, concatOf(node));
       // A POST that finishes the upload must stay 201 with its Location.

@@ -55,12 +55,17 @@ async function* skip(source: AsyncIterable<Buffer>, n: number): AsyncGenerator<B
   }
 }
 
-/** Counts what passes; stops taking more than `limit` bytes. */
+/**
+ * Counts what passes; stops taking more than `limit` bytes. The request is read through its
+ * iterator's next() only: leaving a `for await` over it (a throw, a consumer that stops) would
+ * destroy the request, and with it the answer — a body longer than its range got none.
+ */
 async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    seen.bytes += chunk.length;
+  const it = source[Symbol.asyncIterator]();
+  for (let next = await it.next(); !next.done; next = await it.next()) {
+    seen.bytes += next.value.length;
     if (seen.bytes > limit) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, 'the body is longer than its range');
-    yield chunk;
+    yield next.value;
   }
 }
 
@@ -183,7 +188,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
 
   /** The session's state, written while its lock is still this request's (with REDIS_URL: proved first). */
   async function save(record: SessionRecord): Promise<void> {
-    await store.fence?.begin(lockIdOf(sessionKey(record.owner, record.sessionId)));
+    await store.fence?.begin(lockIdOf(sessionKey(record)));
     await states.save(record).catch((e: unknown) => {
       throw fullDiskAnswer(store.space, e, `saving the state of resumable upload ${record.uploadId}`);
     });
@@ -196,7 +201,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Received already (a repeat): the bytes are not written again, the answer is the ranges.
     if (covered(record.ranges, seg.range)) {
       req.resume();
-      return { kind: 'recorded', record };
+      return coversAll(record.ranges, record.total) ? complete(seg, record) : { kind: 'recorded', record };
     }
     const before = bytesIn(record.ranges);
     const front = prefixEnd(record.ranges);
@@ -244,8 +249,16 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Recorded (covering the file or not) before anything else: once covered, a stop from here on
     // leaves a session the next start settles and announces.
     await save(record);
+    // Covered, the file is complete whatever became of the rest of this body (bytes past its range,
+    // its connection gone after the last byte needed): refused instead, the session would answer
+    // every later segment as a repeat and its file would wait for a restart to be announced.
+    if (coversAll(record.ranges, record.total)) return complete(seg, record);
     if (failure !== undefined) throw failure;
-    if (!coversAll(record.ranges, record.total)) return { kind: 'recorded', record };
+    return { kind: 'recorded', record };
+  }
+
+  /** The session's ranges cover its file: settled (a finished upload like any other), its state gone. */
+  async function complete(seg: Segment, record: SessionRecord): Promise<Outcome> {
     await store.settleSegments(record.uploadId);
     await states.remove(record);
     sessions.forget(seg.key);

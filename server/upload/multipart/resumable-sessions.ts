@@ -54,7 +54,7 @@ export class ResumableSessions {
         await this.states.remove(r);
         continue;
       }
-      this.known.set(sessionKey(r.owner, r.sessionId), { uploadId: r.uploadId, holder: r.holder, touched: r.touched });
+      this.known.set(sessionKey(r), { uploadId: r.uploadId, holder: r.holder, touched: r.touched });
       this.receivedAtStart.set(r.uploadId, bytesIn(r.ranges));
     }
   }

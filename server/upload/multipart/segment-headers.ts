@@ -6,7 +6,7 @@ import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { nonNegativeInteger } from '../tus-headers.ts';
-import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
+import { ownerKey, uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { Range } from './byte-ranges.ts';
 import { sessionKey } from './session-state.ts';
 
@@ -62,6 +62,8 @@ export function parseSegment(req: express.Request, config: Config): Segment {
   if (total > maxSizeFor(config, req)) throw maxSizeError(config, req, total);
   const creator = uploadOwnerOf(req, config.behindProxy);
   const owner = creator.sub ?? '';
-  // A session belongs to whoever started it: another caller's Session-ID is another session.
-  return { sessionId, owner, creator, key: sessionKey(owner, sessionId), range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
+  // A session belongs to whoever started it (a subject, or an anonymous caller's address): another
+  // caller's Session-ID is another session.
+  const key = sessionKey({ owner, holder: ownerKey(creator), sessionId });
+  return { sessionId, owner, creator, key, range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
 }

@@ -33,8 +33,14 @@ export interface SessionRecord {
 const SUFFIX = '.session';
 const TEMP = /\.session\.\d+\.\d+\.tmp$/;
 
-/** The key a session is found by: the same for every instance, never a path a caller chooses. */
-export const sessionKey = (owner: string, sessionId: string): string => crypto.createHash('sha256').update(`${owner}\n${sessionId}`).digest('hex');
+/**
+ * The key a session is found by: the same for every instance, never a path a caller chooses. Whose
+ * it is: the token's subject, or for an anonymous caller its address (its holder, upload-owner.ts
+ * ownerKey) — Session-IDs are the client's choice, often a small number, and a session any address
+ * could join would take the bytes of whoever sent a range first as the owner's.
+ */
+export const sessionKey = (who: Pick<SessionRecord, 'owner' | 'holder' | 'sessionId'>): string =>
+  crypto.createHash('sha256').update(`${who.owner || who.holder}\n${who.sessionId}`).digest('hex');
 
 const isRange = (r: unknown): r is Range => Array.isArray(r) && r.length === 2 && r.every((n) => Number.isSafeInteger(n) && n >= 0) && r[0] <= r[1];
 
@@ -83,18 +89,18 @@ export class SessionStates {
     });
     if (text === undefined) return undefined;
     const record = parseRecord(text);
-    if (record && sessionKey(record.owner, record.sessionId) === key) return record;
+    if (record && sessionKey(record) === key) return record;
     this.log(`resumable: the session state ${key}${SUFFIX} is not one this version reads; the session starts over`, { level: 'warn' });
     return undefined;
   }
 
   async save(record: SessionRecord): Promise<void> {
-    const file = this.pathOf(sessionKey(record.owner, record.sessionId));
+    const file = this.pathOf(sessionKey(record));
     await writeAtomically(file, JSON.stringify(record), this.fileMode, `${file}.${process.pid}.${++this.serial}.tmp`);
   }
 
-  async remove(record: Pick<SessionRecord, 'owner' | 'sessionId'>): Promise<void> {
-    await fsp.rm(this.pathOf(sessionKey(record.owner, record.sessionId)), { force: true });
+  async remove(record: Pick<SessionRecord, 'owner' | 'holder' | 'sessionId'>): Promise<void> {
+    await fsp.rm(this.pathOf(sessionKey(record)), { force: true });
   }
 
   /**
@@ -112,7 +118,7 @@ export class SessionStates {
       if (!name.endsWith(SUFFIX)) continue;
       const file = path.join(this.dir, name);
       const record = parseRecord(await fsp.readFile(file, 'utf8').catch(() => ''));
-      if (!record || name !== `${sessionKey(record.owner, record.sessionId)}${SUFFIX}`) {
+      if (!record || name !== `${sessionKey(record)}${SUFFIX}`) {
         this.log(`resumable: dropping ${name}: not a session state`);
         await fsp.rm(file, { force: true }).catch(() => undefined);
         continue;

@@ -27,9 +27,9 @@ export interface AppendOptions {
    */
   size?: number;
   /**
-   * The body's length when the request says it (Content-Length): an upload the free-space ledger
-   * owes nothing (deferred length, a multipart part) admits that much at once — a body that cannot
-   * fit is refused before a byte is read — instead of step by step (space-ledger.ts body()).
+   * The body's length when the request says it (Content-Length): for an upload the free-space
+   * ledger owes nothing (deferred length, a multipart part), a body that cannot fit is refused
+   * before a byte is read; its bytes are still admitted step by step (space-ledger.ts body()).
    */
   expected?: number;
 }
@@ -72,7 +72,7 @@ export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffe
 async function admitted(deps: AppendDeps, admission: BodyAdmission, source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
   const { paths, digests, marks, space, fence } = deps;
   // A body that cannot fit whole is refused before a byte of it is read.
-  if (options.expected !== undefined) await admission.before(offset + Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
+  if (options.expected !== undefined) await admission.fits(Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
   let version = 0;
   if (fence) {
     version = await fence.begin(id);
