@@ -193,6 +193,8 @@ test('a claim held by an instance whose connection dies is released: another del
   releaseA();
   await a.close();
   await pa.end().catch(() => {});
+  // B removes the row once its delivery is counted: wait for the removal, not the moment bGot moved.
+  await until(async () => (await query(db, 'SELECT id FROM notices')).length, (n) => n === 0);
   assert.deepEqual(await query(db, 'SELECT id FROM notices'), []);
 });
 
