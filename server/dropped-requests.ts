@@ -1,7 +1,8 @@
 // A request whose connection goes before its answer is no failure of the server: nothing can be
-// answered, and what its body brought stays where the route keeps partial bodies (a tus PATCH or
-// creation-with-upload keeps every byte written, a resumable segment what reached the front of its
-// file; a checksummed body and a multipart request keep nothing of a cut body). Such a request is one info line (where its body
+// answered, and what its body brought stays where the route keeps partial bodies (a tus PATCH keeps
+// every byte written, a resumable segment what reached the front of its file; a checksummed body, a
+// multipart request and a tus creation-with-upload — whose client never got its Location — keep
+// nothing of a cut body). Such a request is one info line (where its body
 // stopped, what was kept, why the connection went) and one count in tuspass_requests_dropped_total:
 // never a 500, never ERR_INTERNAL, and not in tusd_errors_total, which counts answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -51,15 +52,20 @@ const CONNECTION_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STR
 
 export const isConnectionGone = (e: unknown): boolean => CONNECTION_GONE.has(String((e as { code?: unknown } | undefined)?.code));
 
+/** No answer reached the client, nor can one now: its connection went before the answer was sent whole. */
+export function answerLost(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as IncomingMessage['socket'] | null;
+  // An answer sent whole was not dropped, whatever became of the connection after.
+  return !(res.writableFinished || (!res.destroyed && socket && !socket.destroyed));
+}
+
 /**
  * For each service's error responder, before it answers: when the request's connection is gone, logs
  * the one line, counts it, and returns true (there is no one to answer). `keepsPartialBodies`: the
  * route keeps the bytes of a cut body (the tus routes) rather than none of them.
  */
 export function noteDropped(req: IncomingMessage, res: ServerResponse, e: unknown, log: Log, keepsPartialBodies: boolean): boolean {
-  const socket = req.socket as IncomingMessage['socket'] | null;
-  // An answer sent whole was not dropped, whatever became of the connection after.
-  if (res.writableFinished || (!res.destroyed && socket && !socket.destroyed)) return false;
+  if (!answerLost(req, res)) return false;
   const cause = cutBy.get(req) ?? 'client_closed';
   requestsDropped.labels(cause).inc();
   const path = pathForLog((req as { originalUrl?: string }).originalUrl ?? req.url);

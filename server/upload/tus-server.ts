@@ -20,7 +20,7 @@ import { publicOrigin } from './public-origin.ts';
 import { expiresAt } from './store/stored-upload.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, httpDate, nonNegativeInteger, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
-import { BodyInterrupted, noteDropped } from '../dropped-requests.ts';
+import { answerLost, BodyInterrupted, noteDropped } from '../dropped-requests.ts';
 import { uploadOwnerOf } from './upload-owner.ts';
 import { httpRequestOf, nodeRequestOf, type UploadEvents } from './upload-events.ts';
 
@@ -71,27 +71,32 @@ const FINISHING = new WeakSet<IncomingMessage>();
  * (@tus/server checks both only after creating), the store full, a failing disk — is answered with
  * no Location: its client cannot resume that upload, so it goes, and with it the place it took in
  * its owner's count and the space it was owed (it would otherwise hold them until it expired).
- * Kept: a checksum mismatch's (answered with its Location), a body whose connection went (what it
- * brought is kept, as on PATCH), and a complete upload whose completion failed (handled again).
+ * Kept: a checksum mismatch's (answered with its Location), and a complete upload whose completion
+ * failed (handled again). A body whose connection went goes too: its client never got the Location.
  */
-async function dropRefusedCreation(store: DigestFileStore, req: IncomingMessage, e: unknown, log: Log): Promise<void> {
+async function dropRefusedCreation(store: DigestFileStore, req: IncomingMessage, e: unknown, log: Log): Promise<unknown> {
   const created = CREATED.get(req);
-  if (!created || FINISHING.has(req)) return;
-  if (e instanceof BodyInterrupted || e === TUS_ERRORS.ABORTED) return;
-  if (e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) return;
+  if (!created || FINISHING.has(req)) return e;
+  if (e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) return e;
   await store.remove(created.upload.id).catch((failure: unknown) => log(`tus POST: removing upload ${created.upload.id} of a refused creation: ${errorText(failure)}`));
+  // A body whose connection went: said as what it is, nothing of it kept.
+  return e instanceof BodyInterrupted ? new BodyInterrupted(e.uploadId, e.received, 0, 0, e.logDetail ?? e.message) : e;
 }
 
 /**
  * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
  * there as if it were whole (its abort handler), keeps what was written and "answers" 201 to no one.
- * Said and counted as the dropped request it is, with what the upload kept.
+ * Its client never got the Location, so nobody can resume that upload (tus-js-client creates a new
+ * one): it goes, and with it the place it took in its owner's count (OWNER_MAX_OPEN) and the space it
+ * was owed — kept, it would hold them until EXPIRE_AFTER. Said and counted as the dropped request it is.
  */
-async function noteCutCreation(tus: Server, req: express.Request, res: express.Response, log: Log): Promise<void> {
-  if (req.complete) return;
+async function noteCutCreation(store: DigestFileStore, req: express.Request, res: express.Response, log: Log): Promise<void> {
+  if (req.complete || !answerLost(req, res)) return;
   const id = CREATED.get(req)?.upload.id;
-  const kept = id === undefined ? 0 : await tus.datastore.getUpload(id).then((u) => u.offset, () => 0);
-  noteDropped(req, res, id === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED) : new BodyInterrupted(id, kept, kept, kept, 'the request body ended early'), log, true);
+  if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);
+  const received = await store.getUpload(id).then((u) => u.offset, () => 0);
+  await store.remove(id).catch((failure: unknown) => log(`tus POST: removing upload ${id} of a cut creation: ${errorText(failure)}`));
+  noteDropped(req, res, new BodyInterrupted(id, received, 0, 0, 'the request body ended early'), log, false);
 }
 
 /**
@@ -109,14 +114,13 @@ export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log):
       const raw = req.rawHeaders;
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
-    tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch(async (e: unknown) => {
+    tus.handle(req, res).then(() => noteCutCreation(store, req, res, log)).catch(async (e: unknown) => {
       // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
       // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
       const created = CREATED.get(req);
       if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
       // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
-      if (!res.headersSent) await dropRefusedCreation(store, req, e, log);
-      if (!res.headersSent) return sendTusError(res, req, e, log);
+      if (!res.headersSent) return sendTusError(res, req, await dropRefusedCreation(store, req, e, log), log);
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
     });
