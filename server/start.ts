@@ -19,7 +19,7 @@ import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { completionSecret } from './secret.ts';
-import { errorText, createLog } from '../core/logger.ts';
+import { errorText, createLog, type Log } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -83,7 +83,9 @@ const QUEUE_CLOSE_MS = 300;
  * Uploads that were complete when the process stopped, before their completion was handled (hooks
  * run, form delivered or queued): handled now, so no finished upload goes unannounced.
  */
-function resumeCompletions(ids: string[], store: DigestFileStore, events: UploadEvents, log: (line: string) => void): void {
+function resumeCompletions(ids: string[], store: DigestFileStore, events: UploadEvents, log: Log): void {
+  // Said at every start, none or some: what this start announces is known before any is handled.
+  log(`completion: ${ids.length} upload(s) finished before the last stop without their completion handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.resumed', count: ids.length, upload_ids: ids.slice(0, 1000) });
   const http = { Method: 'PATCH', URI: '', RemoteAddr: '', Header: {} };
   void (async () => {
     for (const id of ids) {
