@@ -32,6 +32,18 @@ export function parseSize(raw: string): number {
   return bytes;
 }
 
+/** A size, or a share of something (`50%`, kept as 0.5). */
+export type SizeOrShare = { bytes: number } | { share: number };
+
+/** `50%` (more than 0, at most 100) or a size as parseSize reads it. */
+export function parseSizeOrShare(raw: string): SizeOrShare {
+  const m = /^(\d+(?:\.\d+)?)\s*%$/.exec(raw.trim());
+  if (!m) return { bytes: parseSize(raw) };
+  const percent = Number(m[1]);
+  if (percent <= 0 || percent > 100) throw new Error(`must be a percentage above 0 and at most 100, got "${raw}"`);
+  return { share: percent / 100 };
+}
+
 export function parseList(raw: string): string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { DEFAULT_FORM_FIELDS, parseFormTemplates, type FormTemplates } from './upload/multipart/templates.ts';
 import { parseStatusRanges, type StatusRanges } from '../core/status-ranges.ts';
-import { parseBoolean, parseDuration, parseList, parsePositiveDuration, parseSize } from '../core/parse.ts';
+import { parseBoolean, parseDuration, parseList, parsePositiveDuration, parseSize, parseSizeOrShare, type SizeOrShare } from '../core/parse.ts';
 import { DEFAULT_ENABLED_EVENTS, parseEventList, type HookEventType } from '../hooks/types.ts';
 import { parseBuiltins } from './builtin-hooks.ts';
 import { parseJwtSecret, readJwtPublicKey, readJwtSecretFile, type JwtPublicKey } from './auth/key-settings.ts';
@@ -64,8 +64,14 @@ export interface Config {
   maxSize: number;
   /** Unfinished uploads expire this long after their last write, in ms; 0 never. */
   expireAfterMs: number;
+  /** Uploads that received no byte expire this long after their creation, in ms; 0 never (EXPIRE_AFTER still applies). */
+  expireUnstartedAfterMs: number;
   /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get 507. */
   minFreeSpace: number;
+  /** Most unfinished uploads one owner (token subject, or client address when anonymous) holds; 0 no limit. */
+  ownerMaxOpen: number;
+  /** Most bytes one owner's unfinished uploads may still be owed: bytes, or a share of the space above MIN_FREE_SPACE. */
+  ownerMaxOwed: SizeOrShare;
   /** A request body that sends nothing for this long, in ms, is cut (bytes so far kept). */
   networkTimeoutMs: number;
   /** Most partial uploads one final upload may list (concatenation). */
@@ -233,7 +239,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', doc: 'on SIGTERM/SIGINT, time requests in flight get before uploads are cut, bytes kept, e.g. 10s', default: '10s', parse: parseDuration },
   { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated', default: 'false', parse: parseBoolean, boolean: true },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never', default: '7d', parse: parseDuration },
+  { key: 'expireUnstartedAfterMs', flag: '--expire-unstarted-after', env: 'EXPIRE_UNSTARTED_AFTER', doc: 'uploads that received no byte expire this long after their creation (their space is no longer held), e.g. 1h, 0 = only EXPIRE_AFTER', default: '1h', parse: parseDuration },
   { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB', default: '1GiB', parse: parseSize },
+  { key: 'ownerMaxOpen', flag: '--owner-max-open', env: 'OWNER_MAX_OPEN', doc: 'most unfinished uploads one owner (token subject; client address without authentication) holds; more get 429, 0 = no limit', default: '100', parse: integer(0) },
+  { key: 'ownerMaxOwed', flag: '--owner-max-owed', env: 'OWNER_MAX_OWED', doc: 'most bytes one owner\'s unfinished uploads may declare and not yet have sent: a share of the free space above MIN_FREE_SPACE (50%) or a size (10GiB); more get 429, 100% or 0 = no limit', default: '50%', parse: parseSizeOrShare },
   { key: 'networkTimeoutMs', flag: '--network-timeout', env: 'NETWORK_TIMEOUT', doc: 'a request body idle this long is cut, bytes so far kept, e.g. 60s', default: '60s', parse: parsePositiveDuration },
   { key: 'maxConcatParts', flag: '--max-concat-parts', env: 'MAX_CONCAT_PARTS', doc: 'most partial uploads one final upload may list', default: '100', parse: integer(1, 10_000) },
   { key: 'queueMax', flag: '--queue-max', env: 'QUEUE_MAX', doc: 'most notices the queue holds before new uploads get 503', default: '10000', parse: integer(1) },

@@ -1,7 +1,7 @@
 // A request whose connection goes before its answer is no failure of the server: nothing can be
 // answered, and what its body brought stays where the route keeps partial bodies (a tus PATCH or
-// creation-with-upload keeps every byte written; a checksummed body, a multipart request and a
-// resumable segment keep nothing of a cut body). Such a request is one info line (where its body
+// creation-with-upload keeps every byte written, a resumable segment what reached the front of its
+// file; a checksummed body and a multipart request keep nothing of a cut body). Such a request is one info line (where its body
 // stopped, what was kept, why the connection went) and one count in tuspass_requests_dropped_total:
 // never a 500, never ERR_INTERNAL, and not in tusd_errors_total, which counts answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -65,7 +65,7 @@ export const requestsDropped = new Counter({
   registers,
 });
 for (const cause of ['client_closed', 'taken_over', 'network_timeout', 'shutdown']) requestsDropped.labels(cause).inc(0);
-export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER).', registers });
+export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER, EXPIRE_UNSTARTED_AFTER).', registers });
 
 /** What a running server lets the scrape read: its queue and its store's free-space ledger. */
 export interface MetricsSource {

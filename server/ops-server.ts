@@ -17,9 +17,9 @@ import { errorText } from '../core/logger.ts';
 export interface OpsDeps {
   /** The notice queue (stats for /metrics, QUEUE_MAX for /readyz). */
   queue?: ReadinessDeps['queue'] & NonNullable<MetricsSource['queue']>;
-  /** The store's free-space ledger: bytes owed to unfinished uploads. */
-  space?: { readonly owed: number };
-  /** Checked by /readyz: store writable and above MIN_FREE_SPACE (the upload server). */
+  /** The store's free-space ledger: bytes owed to unfinished uploads (/metrics), and the room left (/readyz). */
+  space?: { readonly owed: number; room(): Promise<number> };
+  /** Checked by /readyz: the store is writable (the upload server). */
   storeDir?: string;
   catalog?: ReadinessDeps['catalog'];
   /** What /metrics on the main port must pass. Default: a bearer token with the admin scope when authentication is on. */
@@ -42,7 +42,7 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
   let stopping = false;
   const ready = readiness({
     storeDir: deps.storeDir,
-    minFreeSpace: config.minFreeSpace,
+    space: deps.space,
     catalog: deps.catalog,
     catalogSetting: config.databaseUrl ? 'DATABASE_URL' : 'CATALOG_PATH',
     queue: deps.queue,

@@ -22,8 +22,11 @@ export interface Readiness {
 export interface ReadinessDeps {
   /** The shared store, where uploads are written (proved writable by writing a probe file). */
   storeDir?: string;
-  /** MIN_FREE_SPACE: the store's free space must stay above it. */
-  minFreeSpace?: number;
+  /**
+   * The store's free-space ledger (upload/space-ledger.ts): ready while it would admit a byte — free
+   * space less what unfinished uploads are owed, above MIN_FREE_SPACE — as a creation's admission reads it.
+   */
+  space?: { room(): Promise<number> };
   /** The catalog (completion service): reachable if a one-row read answers. */
   catalog?: { list(options: { limit: number; offset: number }): Promise<unknown> };
   /** The setting that names the catalog, for the reason an operator reads. Default CATALOG_PATH. */
@@ -56,10 +59,10 @@ async function storeWritable(dir: string): Promise<Check> {
   }
 }
 
-async function spaceAboveReserve(dir: string, reserve: number): Promise<Check> {
+async function spaceAboveReserve(space: NonNullable<ReadinessDeps['space']>): Promise<Check> {
   try {
-    if ((await freeBytes(dir)) > reserve) return { ok: true };
-    return { ok: false, reason: "the store's free space is at or below MIN_FREE_SPACE" };
+    if ((await space.room()) > 0) return { ok: true };
+    return { ok: false, reason: "the store's free space, less what unfinished uploads are still owed, is at or below MIN_FREE_SPACE" };
   } catch (e) {
     return { ok: false, reason: `the store's free space cannot be read (${codeOf(e)})` };
   }
@@ -82,7 +85,7 @@ export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
     const checks: Record<string, Check> = {};
     const [store, space, catalog] = await Promise.all([
       deps.storeDir ? storeWritable(deps.storeDir) : undefined,
-      deps.storeDir ? spaceAboveReserve(deps.storeDir, deps.minFreeSpace ?? 0) : undefined,
+      deps.space ? spaceAboveReserve(deps.space) : undefined,
       deps.catalog ? catalogReachable(deps.catalog, deps.catalogSetting ?? 'CATALOG_PATH') : undefined,
     ]);
     if (store) checks.store = store;

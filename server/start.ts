@@ -34,7 +34,7 @@ import { createUploadApp } from './upload/app.ts';
 import { MultipartCompletion } from './upload/multipart/completion.ts';
 import { multipartRoutes } from './upload/multipart/routes.ts';
 import { MultipartHooks } from './upload/multipart/multipart-hooks.ts';
-import { ResumableSessions } from './upload/multipart/resumable-handler.ts';
+import { ResumableSessions } from './upload/multipart/resumable-sessions.ts';
 import { SessionStates } from './upload/multipart/session-state.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
@@ -54,7 +54,7 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one Redis. */
   redisPrefix?: string;
-  /** How often the expiry sweep runs (default a quarter of EXPIRE_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
+  /** How often the expiry sweep runs (default a quarter of the shorter of EXPIRE_AFTER and EXPIRE_UNSTARTED_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
   expirySweepMs?: number;
 }
 
@@ -103,7 +103,13 @@ function resumeCompletions(ids: string[], store: DigestFileStore, events: Upload
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
 function tusExtensions(config: Config): string[] {
   const all = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'concatenation'];
-  return config.expireAfterMs > 0 ? [...all, 'expiration'] : all;
+  return config.expireAfterMs > 0 || config.expireUnstartedAfterMs > 0 ? [...all, 'expiration'] : all;
+}
+
+/** How often the expiry sweep runs: a quarter of the shorter expiry period, 1 s to 1 h. */
+function sweepEvery(config: Config): number {
+  const periods = [config.expireAfterMs, config.expireUnstartedAfterMs].filter((p) => p > 0);
+  return Math.max(1000, Math.min(Math.min(...periods) / 4, 3_600_000));
 }
 
 /** Creates a directory (and parents) and proves it writable, or names the setting that is wrong. */
@@ -143,12 +149,14 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     directory: config.storeDir,
     algorithms: ['md5', ...config.digests],
     expirationPeriodInMilliseconds: config.expireAfterMs,
+    unstartedExpirationMs: config.expireUnstartedAfterMs,
     extensions: tusExtensions(config),
     // Several instances on one store (REDIS_URL) share the journal beside the uploads.
     // With DATABASE_URL the journal is a table every instance shares (pg-journal.ts).
     journalPath: config.redisUrl ? undefined : path.join(config.dataDir, 'completions-handled'),
     journal: db ? new PgCompletionJournal(db) : undefined,
     minFreeSpace: config.minFreeSpace,
+    ownerLimits: { maxOpen: config.ownerMaxOpen, maxOwed: config.ownerMaxOwed },
     fileModes: modes,
     log,
   });
@@ -206,17 +214,17 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
-  // Resumable sessions of the last run, open again (their state files beside the uploads).
-  const sessionStates = new SessionStates(config.storeDir, modes.file, log);
-  const sessions = new ResumableSessions(config.resumableSessionsMax, sessionStates);
-  sessions.restore(await sessionStates.load());
-  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, log });
+  // Resumable sessions of the last run, open again (their state files in the store); those that
+  // covered their file when the process stopped are settled, for the pass below to announce.
+  const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
+  await sessions.restore(store, redisLocker !== undefined);
+  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
   const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
-  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? Math.max(1000, Math.min(config.expireAfterMs / 4, 3_600_000)), log);
+  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
 
-  // Before anything listens, so no upload finishing now is mistaken for one left from before.
-  // An open resumable session's file may be full length with gaps in it: not finished.
-  const awaiting = (await store.awaitingCompletion()).filter((id) => !sessions.holds(id));
+  // Before anything listens, so no upload finishing now is mistaken for one left from before. An
+  // upload written in segments is never finished by its size (store/start-pass.ts).
+  const awaiting = await store.awaitingCompletion((id) => sessions.receivedBy(id));
   // The hashing thread is bundled and started now rather than by the first upload.
   await hashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop

@@ -84,3 +84,55 @@ test('a restored session keeps its owner: another caller with the same Session-I
   assert.equal(list.length, 1);
   assert.equal(list[0]!.owner, 'ann');
 });
+
+test('after a restart, the full-length file of an unfinished session is not announced, with its state or without one; what it has not received is still owed', async (t) => {
+  const dataDir = tmpDir(t);
+  const first = await startTestServer(t, { dataDir });
+  const dir = first.config.storeDir;
+  // Only the last segment of each: the files are full length, with holes before.
+  assert.equal((await segment(first.url, 'sparse-1', 200_000, SIZE - 1)).status, 201);
+  assert.equal((await segment(first.url, 'sparse-2', 200_000, SIZE - 1)).status, 201);
+  const uploads = storeFiles(dir).filter((n) => !n.includes('.'));
+  assert.equal(uploads.length, 2);
+  for (const id of uploads) assert.equal(fs.statSync(path.join(dir, id)).size, SIZE);
+  // sparse-2's state is lost (a session without a state cannot be told finished).
+  const lost = sessionFiles(dir).find((n) => JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')).sessionId === 'sparse-2')!;
+  fs.rmSync(path.join(dir, lost));
+  await first.close();
+
+  const second = await startTestServer(t, { dataDir });
+  assert.equal(second.store.space.owed, SIZE - 100_000 + SIZE, 'sparse-1 is owed what it has not received, sparse-2 all of it');
+  const done = await segment(second.url, 'sparse-1', 0, 199_999);
+  assert.equal(done.status, 200, done.body);
+  assert.equal(JSON.parse(done.body).md5, md5(bytes));
+  const list = await records(second.url);
+  assert.deepEqual(list.map((r) => r.md5), [md5(bytes)], 'one record: the session that finished');
+  assert.equal(second.store.space.owed, SIZE, 'sparse-2 is still owed');
+  assert.equal(storeFiles(dir).filter((n) => !n.includes('.')).length, 2, 'sparse-2 is kept, for its expiry');
+});
+
+test("a session counts against its owner's limits (OWNER_MAX_OPEN, OWNER_MAX_OWED) as any upload does, by what it has not received, after a restart too", async (t) => {
+  const dataDir = tmpDir(t);
+  const limits = { dataDir, ownerMaxOwed: { bytes: 1_000_000 }, ownerMaxOpen: 2 };
+  const total = (n: number) => ({ 'X-Content-Range': `bytes 0-99/${n}` });
+  const first = await startTestServer(t, limits);
+  // A: 900000 bytes, only its last 100000 sent: full length on disk, 800000 still to come.
+  const a = await fetch(`${first.url}/upload`, {
+    method: 'POST',
+    headers: { 'Content-Disposition': 'attachment; filename="a.bin"', 'X-Content-Range': 'bytes 800000-899999/900000', 'Session-ID': 'owed-a' },
+    body: new Uint8Array(100_000),
+  });
+  assert.equal(a.status, 201);
+  assert.equal((await segment(first.url, 'owed-b', 0, 99, total(300_000))).status, 429, 'B would take the owner past 1000000 bytes to come');
+  await first.close();
+
+  const second = await startTestServer(t, limits);
+  const refused = await segment(second.url, 'owed-b', 0, 99, total(300_000));
+  assert.equal(refused.status, 429, refused.body);
+  assert.match(refused.body, /ERR_OWNER_SPACE_LIMIT/);
+  assert.equal((await segment(second.url, 'owed-c', 0, 99, total(150_000))).status, 201, '800000 + 150000 fit');
+  const third = await segment(second.url, 'owed-d', 0, 99, total(1000));
+  assert.equal(third.status, 429, 'two sessions open: OWNER_MAX_OPEN');
+  assert.match(third.body, /ERR_OWNER_UPLOADS_LIMIT/);
+  assert.deepEqual(sessionFiles(second.config.storeDir).length, 2, 'the refused sessions left no state');
+});

@@ -1,9 +1,13 @@
 // The nginx upload module's resumable mode on POST /upload: raw segments with Session-ID and X-Content-Range.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
+import { openRaw } from './helpers/raw-http.ts';
+import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
 const SIZE = 300_000;
@@ -116,18 +120,28 @@ test('the last segment relays a rejecting app, and the file is removed', async (
 
 test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs past it get 503 with Retry-After; finishing one makes room', async (t) => {
   const s = await startTestServer(t, { resumableSessionsMax: 3 });
-  for (const id of ['1000000001', '1000000002', '1000000003']) assert.equal((await segment(s.url, id, 0, 99)).status, 201, id);
-  const refused = await fetch(`${s.url}/upload`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="x.bin"', 'X-Content-Range': `bytes 0-99/${SIZE}`, 'Session-ID': '1000000004' },
-    body: new Uint8Array(bytes.subarray(0, 100)),
-  });
+  // Three anonymous callers (client addresses), one session each: a tenth of 3 is one.
+  const from = (n: number) => ({ bytes, filename: 'x.bin', localAddress: `127.0.0.${n}` });
+  for (const n of [1, 2, 3]) assert.equal((await sendSegment(s.url, `100000000${n}`, [0, 99], from(n))).status, 201, `caller ${n}`);
+  const refused = await sendSegment(s.url, '1000000004', [0, 99], from(4));
   assert.equal(refused.status, 503);
-  assert.match(await refused.text(), /ERR_RESUMABLE_SESSIONS_FULL/);
-  assert.equal(refused.headers.get('retry-after'), '60');
+  assert.match(refused.body, /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal(refused.headers['retry-after'], '60');
   // An open session still takes its segments; once it completes, a new session is admitted.
-  assert.equal((await segment(s.url, '1000000001', 100, SIZE - 1)).status, 200);
-  assert.equal((await segment(s.url, '1000000004', 0, 99)).status, 201);
+  assert.equal((await sendSegment(s.url, '1000000001', [100, SIZE - 1], from(1))).status, 200);
+  assert.equal((await sendSegment(s.url, '1000000004', [0, 99], from(4))).status, 201);
+});
+
+test('anonymous callers: one client address holds at most a tenth of RESUMABLE_SESSIONS_MAX, others still get sessions', async (t) => {
+  const s = await startTestServer(t, { resumableSessionsMax: 20 });
+  const one = { bytes, localAddress: '127.0.0.1' };
+  const other = { bytes, localAddress: '127.0.0.2' };
+  for (let i = 0; i < 2; i++) assert.equal((await sendSegment(s.url, `400000000${i}`, [0, 99], one)).status, 201);
+  const third = await sendSegment(s.url, '4000000009', [0, 99], one);
+  assert.equal(third.status, 503, third.body);
+  assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
+  assert.equal((await sendSegment(s.url, '5000000001', [0, 99], other)).status, 201, 'another address still gets a session');
+  assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
 });
 
 test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {
@@ -140,4 +154,67 @@ test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS
   assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
   assert.equal((await segment(s.url, '3000000001', 0, 99, bob)).status, 201, 'another caller still gets a session');
   assert.equal((await segment(s.url, '2000000000', 100, 199, ann)).status, 201, 'an open session of the first caller goes on');
+});
+
+/** The first log line matching `pattern`, once there is one. */
+async function logLine(logs: string[], pattern: RegExp): Promise<string> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const line = logs.find((l) => pattern.test(l));
+    if (line) return line;
+    assert.ok(Date.now() < until, `no log line matching ${pattern}:\n${logs.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a segment the client drops (closed, or gone quiet past NETWORK_TIMEOUT): one info line with its cause and what was kept, not an error; the session goes on', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 500 });
+  const head = (session: string, [a, b]: [number, number]) =>
+    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+  const dropped = () => s.logs.filter((l) => /^dropped POST \/upload/.test(l));
+  const closed = await openRaw(s.url);
+  closed.socket.write(head('drop-1', [0, 199_999]));
+  closed.socket.end(bytes.subarray(0, 80_000));
+  const lineClosed = await logLine(s.logs, /^dropped POST \/upload/);
+  const quiet = await openRaw(s.url);
+  quiet.socket.write(head('drop-2', [0, 199_999]));
+  quiet.socket.write(bytes.subarray(0, 80_000));
+  await logLine(s.logs, /^dropped POST \/upload.*NETWORK_TIMEOUT/);
+  quiet.socket.destroy();
+  const lineQuiet = dropped()[1]!;
+  assert.match(lineClosed, /the client closed the connection at byte \d+ of the body \(Content-Length 200000\); \d+ bytes of it kept/);
+  assert.match(lineQuiet, /cut by NETWORK_TIMEOUT at byte 80000 of the body \(Content-Length 200000\); 80000 bytes of it kept/);
+  for (const line of [lineClosed, lineQuiet]) assert.doesNotMatch(line, /level=(error|fatal)/);
+  // The bytes kept are in the session (all 80000 of the quiet one: it had them before it went quiet):
+  // the rest completes the file, with the right md5.
+  const keptOf = (line: string) => Number(/; (\d+) bytes of it kept/.exec(line)![1]);
+  for (const [session, line] of [['drop-1', lineClosed], ['drop-2', lineQuiet]] as const) {
+    const r = await sendSegment(s.url, session, [keptOf(line), SIZE - 1], { bytes });
+    assert.equal(r.status, 200, `${session}: ${r.status} ${r.body}`);
+    assert.equal(JSON.parse(r.body).md5, md5(bytes));
+  }
+  assert.equal(dropped().length, 2, 'one line per dropped segment');
+  for (const line of s.logs) {
+    assert.doesNotMatch(line, /\[object Object\]/);
+    assert.doesNotMatch(line, /ERR_INTERNAL/);
+  }
+});
+
+test('the full-length file of an unfinished session expires like any unfinished upload (EXPIRE_AFTER); a finished one stays; the Session-ID then starts anew', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 1 }, { expirySweepMs: 3_600_000 });
+  const dir = s.config.storeDir;
+  const uploads = () => storeFiles(dir).filter((n) => !n.includes('.')).sort();
+  assert.equal((await segment(s.url, 'finished', 0, SIZE - 1)).status, 200);
+  const [finished] = uploads();
+  // Only the last segment: full length, holes before.
+  assert.equal((await segment(s.url, 'open', 200_000, SIZE - 1)).status, 201);
+  const open = uploads().find((id) => id !== finished)!;
+  assert.equal(fs.statSync(path.join(dir, open)).size, SIZE);
+  // Past the period (1 ms) whatever the load: it only grows more expired.
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await s.store.deleteExpired(), 1);
+  assert.deepEqual(uploads(), [finished]);
+  const again = await segment(s.url, 'open', 0, 99);
+  assert.equal(again.status, 201);
+  assert.equal(again.body.trim(), '0-99/300000', 'a new session: the expired one\'s ranges are gone');
 });

@@ -12,7 +12,7 @@ import { readiness } from '../server/readiness.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { mountTmpfs } from './helpers/tmpfs.ts';
-import { create, patch } from './helpers/tus.ts';
+import { create, patch, tus } from './helpers/tus.ts';
 
 interface Ready {
   ready: boolean;
@@ -75,6 +75,26 @@ test('free space at or below MIN_FREE_SPACE: /readyz 503 naming space', async (t
   assert.equal(r.status, 503);
   assert.deepEqual(r.body.failed, ['space']);
   assert.match(r.body.checks.space!.reason!, /MIN_FREE_SPACE/);
+});
+
+test('/readyz counts what unfinished uploads are owed, as admission does: not ready exactly when a creation would get 507', async (t) => {
+  const MiB = 2 ** 20;
+  const mount = mountTmpfs(t, 64 * MiB);
+  if (!mount) return;
+  const s = await startTestServer(t, { storeDir: path.join(mount, 'uploads'), minFreeSpace: 8 * MiB, ownerMaxOwed: { share: 1 } });
+  assert.equal((await readyz(s.url)).status, 200);
+  const owed = await create(s.endpoint, 40 * MiB);
+  // Written by someone else: the disk still has more than MIN_FREE_SPACE free, but not what the upload is owed.
+  fs.writeFileSync(path.join(mount, 'other.bin'), Buffer.alloc(20 * MiB));
+  const r = await readyzUntil(s.url, (x) => x.status === 503);
+  assert.equal(r.status, 503, JSON.stringify(r.body));
+  assert.deepEqual(r.body.failed, ['space']);
+  assert.match(r.body.checks.space!.reason!, /owed.*MIN_FREE_SPACE/);
+  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '1' })).status, 507, 'admission agrees');
+  // The owed upload removed: ready, and admitted, again.
+  assert.equal((await tus('DELETE', owed)).status, 204);
+  assert.equal((await readyzUntil(s.url, (x) => x.status === 200)).status, 200);
+  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '1' })).status, 201, 'admission agrees');
 });
 
 test('the queue at QUEUE_MAX: /readyz 503 naming the queue', async (t) => {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { crc32, md5, patternBytes } from './helpers/files.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
+import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
 import { create, patch, tus } from './helpers/tus.ts';
 
 const b64 = (algorithm: string, body: Buffer) => crypto.createHash(algorithm).update(body).digest('base64');
@@ -117,4 +118,42 @@ test('while a checksummed PATCH runs, other requests on the upload do not cut it
   assert.deepEqual(fs.readFileSync(s.store.filePath(id)), body);
   const last = await patch(url, 100_000, bytes.subarray(100_000));
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
+});
+
+test('creation-with-upload is checked as a PATCH is: a mismatch is 460 and keeps the created upload at offset 0, nothing announced; a malformed header is 400 and creates nothing', async (t) => {
+  const app = await startCaptureApp(t);
+  const s = await startTestServer(t, { completionUrl: app.url });
+  const bytes = patternBytes(100_000, 9);
+  const withBody = (checksum: string) =>
+    tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': checksum }, bytes);
+
+  const wrong = await withBody(`sha1 ${b64('sha1', Buffer.from('something else'))}`);
+  // "the Server MUST respond with the 460 Checksum Mismatch status code ... and MUST NOT append the chunk"
+  assert.equal(wrong.status, 460, wrong.body);
+  assert.match(wrong.body, /^ERR_CHECKSUM_MISMATCH: /);
+  // The creation stands, as tusd keeps it: empty, at offset 0, and its URL is in the answer.
+  const url = new URL(wrong.headers.location!, s.endpoint).toString();
+  const head = await tus('HEAD', url);
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['upload-offset'], '0');
+  assert.equal(fs.statSync(s.store.filePath(url.split('/').pop()!)).size, 0);
+
+  // Malformed or of an unknown algorithm: 400 before anything is created.
+  const before = storeFiles(s.config.storeDir);
+  for (const header of ['sha1', 'sha1 not*base64', 'whirlpool AAAA']) {
+    const bad = await withBody(header);
+    assert.equal(bad.status, 400, `${header}: ${bad.body}`);
+    assert.match(bad.body, /^ERR_CHECKSUM_HEADER: /);
+  }
+  assert.deepEqual(storeFiles(s.config.storeDir), before, 'nothing created');
+  assert.equal(app.forms.length, 0, 'no form posted');
+  assert.deepEqual(await (await fetch(`${s.url}/api/uploads`)).json(), [], 'nothing in the catalog');
+
+  // The kept upload takes the body with the right checksum; a right checksum at creation finishes in one request.
+  const resumed = await patch(url, 0, bytes, { 'Upload-Checksum': `md5 ${b64('md5', bytes)}` });
+  assert.ok(resumed.status < 300, resumed.body);
+  const right = await withBody(`crc32 ${crc32b64(bytes)}`);
+  assert.equal(right.status, 201, right.body);
+  assert.equal(app.forms.length, 2);
+  for (const form of app.forms) assert.ok([...form.params.values()].includes(md5(bytes)), form.params.toString());
 });

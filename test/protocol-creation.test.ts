@@ -139,11 +139,26 @@ test('expiration counts from the last write: an upload still receiving bytes out
   assert.equal((await tus('HEAD', url)).status, 410);
 });
 
-test('expiry turned off (EXPIRE_AFTER=0): expiration is not advertised and no Upload-Expires is sent', async (t) => {
-  const s = await startTestServer(t, { expireAfterMs: 0 });
+test('expiry turned off (EXPIRE_AFTER=0, EXPIRE_UNSTARTED_AFTER=0): expiration is not advertised and no Upload-Expires is sent', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 0, expireUnstartedAfterMs: 0 });
   assert.ok(!(await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
   const url = await create(s.endpoint, 100);
   assert.equal((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'], undefined);
+});
+
+test('EXPIRE_AFTER=0 with EXPIRE_UNSTARTED_AFTER: expiration advertised, the creation says when it expires, its first byte ends that', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 0, expireUnstartedAfterMs: 3_600_000 });
+  assert.ok((await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
+  const created = await tus('POST', s.endpoint, { 'Upload-Length': '100' });
+  // "If the expiration is known at the creation, the Upload-Expires header MUST be included in the response to the initial POST request."
+  const expires = Date.parse(created.headers['upload-expires']!);
+  assert.ok(Math.abs(expires - (Date.now() + 3_600_000)) < 5000, created.headers['upload-expires']);
+  const url = new URL(created.headers.location!, s.endpoint).toString();
+  assert.equal((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'], undefined, 'a started upload never expires with EXPIRE_AFTER=0');
+  // A creation-with-upload that brought bytes is started.
+  const withBody = await tus('POST', s.endpoint, { 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' }, Buffer.alloc(10));
+  assert.equal(withBody.status, 201);
+  assert.equal(withBody.headers['upload-expires'], undefined);
 });
 
 test('expiry by default: 7 days after the last write, advertised and sent with every PATCH', async (t) => {

@@ -13,37 +13,9 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { md5, patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
+import { REDIS, redisPair as pair } from './helpers/redis-pair.ts';
 import { freePort } from './helpers/ports.ts';
-import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
-
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function prefixFor(t: TestContext, url = REDIS): string {
-  const prefix = `tuspass-test-${crypto.randomBytes(6).toString('hex')}:`;
-  t.after(async () => {
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await r.connect();
-      const keys = await r.keys(`${prefix}*`);
-      if (keys.length) await r.del(...keys);
-    } catch {
-      // The test's own Redis is gone already: nothing left to clean.
-    } finally {
-      r.disconnect();
-    }
-  });
-  return prefix;
-}
-
-/** Two instances on one store and one Redis prefix: A keeps the catalog, B posts its forms to A. */
-async function pair(t: TestContext, url = REDIS, ttlMs = 3000): Promise<{ a: TestServer; b: TestServer; storeDir: string; prefix: string }> {
-  const storeDir = tmpDir(t);
-  const prefix = prefixFor(t, url);
-  const a = await startTestServer(t, { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0 }, { redisPrefix: prefix });
-  const b = await startTestServer(t, { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
-  return { a, b, storeDir, prefix };
-}
 
 /** A PATCH that completes the upload answers with the completion's answer (200) or 204. */
 const done = (status: number) => assert.ok(status === 200 || status === 204, `status ${status}`);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UPLOAD_ID } from '../../core/wire.ts';
-import { idsBy, lastWriteAt } from '../upload/store/stored-upload.ts';
+import { expiresAt, idsBy, lastWriteAt, type ExpiryPeriods } from '../upload/store/stored-upload.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
 
 export interface UploadRow {
@@ -15,7 +15,7 @@ export interface UploadRow {
   offset: number;
   finished: boolean;
   createdAt?: string;
-  /** When an unfinished upload expires (undefined: finished, or EXPIRE_AFTER=0). */
+  /** When an unfinished upload expires (undefined: finished, or it never will: EXPIRE_AFTER=0 and it received a byte). */
   expiresAt?: string;
   owner?: string;
   name?: string;
@@ -28,7 +28,7 @@ interface Info {
   owner?: string;
 }
 
-export function listUploads(storeDir: string, expireAfterMs: number): UploadRow[] {
+export function listUploads(storeDir: string, periods: ExpiryPeriods): UploadRow[] {
   let names: string[];
   try {
     names = fs.readdirSync(storeDir);
@@ -49,14 +49,14 @@ export function listUploads(storeDir: string, expireAfterMs: number): UploadRow[
     const offset = data?.size ?? 0;
     const finished = info.size !== undefined && offset === info.size;
     const created = info.creation_date ? Date.parse(info.creation_date) : NaN;
-    const lastWrite = lastWriteAt(info, data);
+    const expires = lastWriteAt(info, data) > 0 ? expiresAt(info, data, periods) : undefined;
     rows.push({
       id,
       size: info.size,
       offset,
       finished,
       createdAt: Number.isFinite(created) ? new Date(created).toISOString() : undefined,
-      expiresAt: !finished && expireAfterMs > 0 && lastWrite > 0 ? new Date(lastWrite + expireAfterMs).toISOString() : undefined,
+      expiresAt: expires !== undefined ? new Date(expires).toISOString() : undefined,
       owner: typeof info.owner === 'string' && info.owner ? info.owner : undefined,
       name: info.metadata?.filename ?? info.metadata?.name ?? undefined,
     });
@@ -70,7 +70,7 @@ export function uploadsCommand(args: readonly string[]): number {
   const { config, json, positional, flags } = parseAdminArgs(rest, ['--unfinished']);
   if (positional.length) throw new UsageError(`uploads list takes no argument, got "${positional[0]}"`);
   const unfinished = flags.has('--unfinished');
-  const rows = listUploads(config.storeDir, config.expireAfterMs).filter((r) => !unfinished || !r.finished);
+  const rows = listUploads(config.storeDir, { afterLastWrite: config.expireAfterMs, unstarted: config.expireUnstartedAfterMs }).filter((r) => !unfinished || !r.finished);
   if (json) return printJson(rows), ADMIN_EXIT.OK;
   if (!rows.length) return process.stdout.write(`no ${unfinished ? 'unfinished ' : ''}uploads in ${config.storeDir}\n`), ADMIN_EXIT.OK;
   const now = Date.now();

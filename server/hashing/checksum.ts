@@ -1,7 +1,10 @@
-// The checksum extension: `Upload-Checksum: <algorithm> <base64 digest>` covers one PATCH body.
-// Verified while the body streams into the store (nothing is buffered), compared at its end.
+// The checksum extension: `Upload-Checksum: <algorithm> <base64 digest>` covers one request body —
+// a PATCH's, or a creation-with-upload's (the same rule for both: requestChecksum below). Verified
+// while the body streams into the store (nothing is buffered), compared at its end; on a mismatch
+// the store keeps nothing of the body (store/append.ts).
 import crypto from 'node:crypto';
 import type { IHasher } from 'hash-wasm';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 
 /** What `Tus-Checksum-Algorithm` advertises. "The Server MUST support at least the SHA1 checksum algorithm". */
 export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'sha512', 'crc32'] as const;
@@ -47,4 +50,21 @@ export async function bodyChecksum(algorithm: ChecksumAlgorithm): Promise<BodyCh
   }
   const h = crypto.createHash(algorithm);
   return { update: (c) => void h.update(c), matches: (e) => h.digest().equals(e.digest) };
+}
+
+/**
+ * The check of a body that came with this Upload-Checksum header (none without one). "If the hash
+ * cannot be calculated at the Server because the algorithm is not supported, the Server MUST respond
+ * with the 400 Bad Request status": so is a malformed header (ERR_CHECKSUM_HEADER).
+ */
+export async function requestChecksum(header: string | undefined): Promise<ChecksumCheck | undefined> {
+  if (header === undefined) return undefined;
+  let expected: ExpectedChecksum;
+  try {
+    expected = parseUploadChecksum(header);
+  } catch (e) {
+    if (e instanceof ChecksumHeaderError) throw new TuspassError(ERRORS.ERR_CHECKSUM_HEADER, e.message);
+    throw e;
+  }
+  return { expected, running: await bodyChecksum(expected.algorithm) };
 }

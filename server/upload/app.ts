@@ -71,7 +71,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
   app.use(requestIds(log));
-  const handle = tusServerHandler(tus, log);
+  const handle = tusServerHandler(tus, deps.store, log);
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 

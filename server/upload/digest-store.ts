@@ -38,7 +38,7 @@ import { InfoStore } from './store/info-store.ts';
 import { createUploadFiles, idTaken, isIdTaken } from './store/new-upload.ts';
 import { awaitingCompletion } from './store/start-pass.ts';
 import { StorePaths } from './store/store-paths.ts';
-import { readStored } from './store/stored-upload.ts';
+import { readStored, type ExpiryPeriods } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
@@ -48,6 +48,8 @@ export interface DigestStoreOptions {
   directory: string;
   algorithms: readonly DigestName[];
   expirationPeriodInMilliseconds?: number;
+  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this rule). */
+  unstartedExpirationMs?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
   /** The journal of handled completions (default: a hidden file in the store directory). */
@@ -69,6 +71,8 @@ const RECENT_UPLOADS = 1024;
 
 export class DigestFileStore extends FileStore {
   readonly algorithms: readonly DigestName[];
+  /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
+  readonly expiry: ExpiryPeriods;
   /** Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts). */
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (store/append.ts). */
@@ -101,6 +105,7 @@ export class DigestFileStore extends FileStore {
     this.info = info;
     this.fileMode = fileMode;
     this.algorithms = options.algorithms;
+    this.expiry = { afterLastWrite: options.expirationPeriodInMilliseconds ?? 0, unstarted: options.unstartedExpirationMs ?? 0 };
     this.paths = new StorePaths(options.directory);
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
@@ -140,6 +145,38 @@ export class DigestFileStore extends FileStore {
    */
   announceOwner(id: string, owner: UploadOwner): void {
     this.announced.owner(id, owner);
+  }
+
+  /** Announces that the upload about to be created with this id is written in segments (StoredInfo.resumable). */
+  announceResumable(id: string): void {
+    this.announced.resumable(id);
+  }
+
+  /**
+   * Whether the upload is written in segments and not finished ('open'), is an upload like any other
+   * ('plain': never in segments, or its segments settled), or is gone (undefined). Read from disk each
+   * time: another instance may have settled or removed it.
+   */
+  async segmentsOf(id: string): Promise<'open' | 'plain' | undefined> {
+    const { info, file } = await readStored(id, this.info, this.paths);
+    if (!info || !file) return undefined;
+    return info.resumable ? 'open' : 'plain';
+  }
+
+  /**
+   * The segments of an upload cover it: its mark goes, atomically, and from then on it is a finished
+   * upload like any other (announced at start if its completion was never handled).
+   */
+  async settleSegments(id: string): Promise<void> {
+    const info = (await this.info.get(id)) as StoredInfo | undefined;
+    if (!info?.resumable) return;
+    const { resumable: _, ...settled } = info;
+    try {
+      await this.info.replace(id, settled as Upload);
+    } catch (e) {
+      throw fullDiskAnswer(this.space, e, `settling upload ${id}`);
+    }
+    this.space.forget(id);
   }
 
   /**
@@ -267,9 +304,9 @@ export class DigestFileStore extends FileStore {
     await this.marks.clear(id);
   }
 
-  /** Removes unfinished uploads idle for longer than the expiration period (store/expired-uploads.ts). */
+  /** Removes unfinished uploads past their expiry (store/expired-uploads.ts); their owed bytes and owners' shares go with them. */
   override deleteExpired(): Promise<number> {
-    return removeExpired({ paths: this.paths, info: this.info, period: this.getExpiration(), inUse: (id) => this.busy.has(id), remove: (id) => this.remove(id), log: this.log });
+    return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id), remove: (id) => this.remove(id), log: this.log });
   }
 
   /** The digests of an upload's bytes so far (the whole file once it is finished). */
@@ -287,10 +324,13 @@ export class DigestFileStore extends FileStore {
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
   }
 
-  /** The start-up pass over the store, before anything listens (store/start-pass.ts): the finished uploads still to announce. */
-  awaitingCompletion(): Promise<string[]> {
+  /**
+   * The start-up pass over the store, before anything listens (store/start-pass.ts): the finished
+   * uploads still to announce. `received`: what each upload written in segments has received.
+   */
+  awaitingCompletion(received?: (id: string) => number | undefined): Promise<string[]> {
     // On a store shared by several instances (fence set), markers and temp files may be another's.
-    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined });
+    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received });
   }
 
   /** Checksummed PATCHes that never finished are undone (store/unverified-marks.ts). Only at start. */

@@ -1,20 +1,19 @@
-// The expiration extension. An unfinished upload expires EXPIRE_AFTER_MS after its last write (or its
+// The expiration extension. An unfinished upload expires EXPIRE_AFTER after its last write (or its
 // creation, before any): an upload still receiving bytes never expires under its sender, however
-// long it takes. "Its value MAY change over time" — it moves with every PATCH.
+// long it takes. "Its value MAY change over time" — it moves with every PATCH. One that received no
+// byte expires EXPIRE_UNSTARTED_AFTER after its creation (store/stored-upload.ts expiresAt).
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import { uploadsExpired } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
-import { lastWriteAt } from './store/stored-upload.ts';
+import { expiresAt as expiryOf } from './store/stored-upload.ts';
 import { httpDate } from './tus-headers.ts';
 
 /** When the upload expires, or undefined if it never will (no expiration set, or finished). */
 export async function expiresAt(store: DigestFileStore, upload: Upload): Promise<number | undefined> {
-  const period = store.getExpiration();
-  if (period <= 0) return undefined;
   if (upload.size !== undefined && upload.offset === upload.size) return undefined;
   const file = await fsp.stat(store.filePath(upload.id)).catch(() => undefined);
-  return lastWriteAt(upload, file) + period;
+  return expiryOf(upload, file, store.expiry);
 }
 
 export async function isExpired(store: DigestFileStore, upload: Upload): Promise<boolean> {
@@ -38,7 +37,7 @@ const FIRST_SWEEP_MS = 60_000;
  * one ended, so a slow sweep over a large store never overlaps the next.
  */
 export function startExpirySweep(store: DigestFileStore, everyMs: number, log: (line: string) => void): () => void {
-  if (store.getExpiration() <= 0) return () => {};
+  if (store.expiry.afterLastWrite <= 0 && store.expiry.unstarted <= 0) return () => {};
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const later = (ms: number) => {

@@ -5,8 +5,8 @@ import type { Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
-import { bodyChecksum, ChecksumHeaderError, parseUploadChecksum } from '../hashing/checksum.ts';
-import type { AppendOptions, DigestFileStore } from './digest-store.ts';
+import { requestChecksum } from '../hashing/checksum.ts';
+import type { DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../metrics.ts';
@@ -25,19 +25,6 @@ export interface PatchDeps {
   /** Least time between two post-receive notices of one upload, in ms. */
   postReceiveIntervalMs: number;
   log: (line: string) => void;
-}
-
-async function checksumOption(header: string | undefined): Promise<AppendOptions['checksum']> {
-  if (header === undefined) return undefined;
-  try {
-    const expected = parseUploadChecksum(header);
-    return { expected, running: await bodyChecksum(expected.algorithm) };
-  } catch (e) {
-    // "If the hash cannot be calculated at the Server because the algorithm is not supported, the
-    // Server MUST respond with the 400 Bad Request status."
-    if (e instanceof ChecksumHeaderError) throw new TuspassError(ERRORS.ERR_CHECKSUM_HEADER, e.message);
-    throw e;
-  }
 }
 
 /**
@@ -84,7 +71,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const lengthHeader = req.get('upload-length');
       const declared = nonNegativeInteger(lengthHeader);
       if (lengthHeader !== undefined && declared === undefined) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID);
-      const checksum = await checksumOption(req.get('upload-checksum'));
+      const checksum = await requestChecksum(req.get('upload-checksum'));
       const contentLength = nonNegativeInteger(req.get('content-length'));
       const http = httpRequestOf(req);
       let timedOut = false;

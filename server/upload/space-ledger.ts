@@ -21,6 +21,7 @@
 // date by the store on every creation, write, declared length and removal (expiry included).
 import fs from 'node:fs';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import type { SizeOrShare } from '../../core/parse.ts';
 import { storageFull } from './admission.ts';
 
 /** How long a statfs sample is used. Measured: a statfs costs ~10 µs of a libuv thread. */
@@ -29,22 +30,24 @@ const SAMPLE_MS = 1000;
 /** A body of unknown length is admitted this far ahead of its writes (or less, when less is left). */
 export const BODY_STEP = 8 * 2 ** 20;
 
-/** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 = no limit. */
-export type OwedLimit = { bytes: number } | { share: number };
-
 export interface OwnerLimits {
-  maxOwed: OwedLimit;
+  /** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 bytes or 100%: no limit. */
+  maxOwed: SizeOrShare;
   /** OWNER_MAX_OPEN: unfinished uploads one owner may hold; 0 = no limit. */
   maxOpen: number;
 }
 
 export const NO_OWNER_LIMITS: OwnerLimits = { maxOwed: { bytes: 0 }, maxOpen: 0 };
 
-/** One unfinished upload: its owner's key, its length (undefined while deferred) and the bytes on disk. */
+/**
+ * One unfinished upload: its owner's key, its length (undefined while deferred) and the bytes on
+ * disk; `segmented` when written in segments in any order (the resumable mode: see segments()).
+ */
 interface Entry {
   owner: string | undefined;
   size: number | undefined;
   written: number;
+  segmented?: true;
 }
 
 interface OwnerTotals {
@@ -151,7 +154,23 @@ export class SpaceLedger {
   /** The upload's file now ends at `position`: bytes written are no longer owed (or, cut back, owed again). */
   progress(id: string, position: number): void {
     const u = this.uploads.get(id);
+    if (u && !u.segmented) this.wrote(id, u, position);
+  }
+
+  /**
+   * An upload written in segments, in any order (the resumable mode): `received` of its bytes are on
+   * disk, wherever they sit. From then on only this moves it: progress() (its appends at the front)
+   * leaves it alone, as its file's end says nothing of the holes before it.
+   */
+  segments(id: string, received: number): void {
+    const u = this.uploads.get(id);
     if (!u) return;
+    u.segmented = true;
+    this.wrote(id, u, received);
+  }
+
+  /** `position` bytes of the upload are on disk now. */
+  private wrote(id: string, u: Entry, position: number): void {
     const to = u.size === undefined ? position : Math.min(position, u.size);
     const delta = to - u.written;
     this.writtenSinceSample += delta;

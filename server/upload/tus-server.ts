@@ -3,20 +3,22 @@
 // tuspass's own handlers (they share this server's locker). Its errors are answered by ours
 // (sendTusError), so a client never reads @tus/server's wording.
 import crypto from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Server } from '@tus/server';
 import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { requestChecksum } from '../hashing/checksum.ts';
 import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
-import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
-import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, TUS_PATH } from './tus-headers.ts';
+import { expiresAt } from './store/stored-upload.ts';
+import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, httpDate, nonNegativeInteger, TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
 import { BodyInterrupted, noteDropped } from '../dropped-requests.ts';
 import { uploadOwnerOf } from './upload-owner.ts';
@@ -32,8 +34,34 @@ const PARTIAL = new WeakSet<IncomingMessage>();
 
 const concatOf = (node: IncomingMessage): ConcatInfo | undefined => (PARTIAL.has(node) ? { kind: 'partial' } : undefined);
 
-/** The upload each creation made, for a creation-with-upload whose client goes mid-body (below). */
-const CREATED = new WeakMap<IncomingMessage, string>();
+/** The upload a creation made, and its URL, by request: for its answer (below), which @tus/server writes. */
+const CREATED = new WeakMap<IncomingMessage, { upload: Upload; url: string }>();
+
+/**
+ * @tus/server dates a creation's Upload-Expires EXPIRE_AFTER after the creation (and sends none with
+ * EXPIRE_AFTER=0); the store's rule decides (store/stored-upload.ts expiresAt: an upload that
+ * received no byte expires after EXPIRE_UNSTARTED_AFTER). "If the expiration is known at the
+ * creation, the Upload-Expires header MUST be included in the response to the initial POST request."
+ * srvx writes @tus/server's answer with writeHead(status, statusText, rawHeaders).
+ */
+function creationExpiry(req: IncomingMessage, res: ServerResponse, store: DigestFileStore): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    const raw = rest.find(Array.isArray) as string[] | undefined;
+    const created = CREATED.get(req);
+    if (status === 201 && raw && created) {
+      const named = (name: string) => raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === name);
+      const at = named('upload-offset');
+      const offset = at < 0 ? 0 : Number(raw[at + 1]);
+      const expires = expiresAt(created.upload, { size: offset, mtimeMs: Date.now() }, store.expiry);
+      const i = named('upload-expires');
+      if (i >= 0) raw.splice(i, 2);
+      // Whole seconds, rounded up: the header never says "expired" too early.
+      if (expires !== undefined) raw.push('Upload-Expires', httpDate(Math.ceil(expires / 1000) * 1000));
+    }
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as typeof res.writeHead;
+}
 
 /**
  * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
@@ -42,7 +70,7 @@ const CREATED = new WeakMap<IncomingMessage, string>();
  */
 async function noteCutCreation(tus: Server, req: express.Request, res: express.Response, log: Log): Promise<void> {
   if (req.complete) return;
-  const id = CREATED.get(req);
+  const id = CREATED.get(req)?.upload.id;
   const kept = id === undefined ? 0 : await tus.datastore.getUpload(id).then((u) => u.offset, () => 0);
   noteDropped(req, res, id === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED) : new BodyInterrupted(id, kept, kept, kept, 'the request body ended early'), log, true);
 }
@@ -53,8 +81,9 @@ async function noteCutCreation(tus: Server, req: express.Request, res: express.R
  * rawHeaders (name, value, name, value, ...). Every error of @tus/server's comes back here
  * (onResponseError rethrows it) and is answered by sendTusError, as every other tus route's.
  */
-export function tusServerHandler(tus: Server, log: Log): express.RequestHandler {
+export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log): express.RequestHandler {
   return (req, res) => {
+    if (req.method === 'POST') creationExpiry(req, res, store);
     if (req.method === 'POST' && concatRoleOf(req) === 'partial') {
       PARTIAL.add(req);
       delete req.headers['upload-concat'];
@@ -62,6 +91,10 @@ export function tusServerHandler(tus: Server, log: Log): express.RequestHandler 
       for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
     }
     tus.handle(req, res).then(() => noteCutCreation(tus, req, res, log)).catch((e: unknown) => {
+      // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
+      // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
+      const created = CREATED.get(req);
+      if (created && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: created.url } });
       if (!res.headersSent) return sendTusError(res, req, e, log);
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
@@ -101,6 +134,10 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     // pre-create runs here because a pre-create hook may choose the upload's id (ChangeFileInfo.ID).
     async namingFunction(req, metadata) {
       const node = nodeRequestOf(req);
+      // creation-with-upload: its body is checked against Upload-Checksum as a PATCH's is (a
+      // malformed header is 400 before anything is created; a mismatch 460, nothing of the body kept).
+      const withBody = node.headers['content-type'] === 'application/offset+octet-stream';
+      const checksum = withBody ? await requestChecksum(node.headers['upload-checksum'] as string | undefined) : undefined;
       const concat = concatOf(node);
       const length = req.headers.get('upload-length');
       const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata });
@@ -109,6 +146,10 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
       if (concat) store.announceConcat(chosen.id, concat);
       // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
       store.announceOwner(chosen.id, uploadOwnerOf(node, config.behindProxy));
+      if (withBody) {
+        const withdraw = store.announceBody(chosen.id, { checksum, expected: nonNegativeInteger(node.headers['content-length']) });
+        (node as Partial<express.Request>).res?.once('close', withdraw);
+      }
       return chosen.id;
     },
 
@@ -136,9 +177,9 @@ export function createTusServer(config: Config, store: DigestFileStore, events: 
     },
   });
 
-  server.on(EVENTS.POST_CREATE, (req, upload) => {
+  server.on(EVENTS.POST_CREATE, (req, upload, url) => {
     const node = nodeRequestOf(req);
-    CREATED.set(node, upload.id);
+    CREATED.set(node, { upload, url });
     uploadsCreated.inc();
     events.created(node, upload, concatOf(node));
   });

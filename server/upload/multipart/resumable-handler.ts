@@ -7,88 +7,41 @@
 // and relays the app's answer. "The order of transmission of a segment is not defined": segments may
 // come in any order and again; a segment already received is answered with the ranges as they are.
 //
+// One session per (owner, Session-ID), whichever instance a segment reaches: each segment runs under
+// the session's lock (the locker of the tus routes: memory, or Redis across instances), reads the
+// session's state (session-state.ts), opens the session when there is none — so the first segments
+// of a new session sent at once join one session and one file — writes its bytes, and records its
+// range before the lock goes. "It is prohibited to send 2 or more requests with overlapping ranges
+// within one session": serialising a session's segments makes that harmless.
+//
 // Bytes at the front of the file (from the end of the received prefix) go through the store's
 // digesting append, hashed as they arrive; a segment further on is written in place and hashed from
-// disk when the prefix reaches it. Segments of one session are handled one at a time ("it is
-// prohibited to send 2 or more requests with overlapping ranges within one session": serialising
-// them makes that harmless).
+// disk when the prefix reaches it. The file is finished only when the recorded ranges cover it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type express from 'express';
-import { Upload } from '@tus/utils';
+import { Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { principalOf } from '../../auth/principal.ts';
-import { onBodyIdle } from '../../network-timeout.ts';
-import type { Log } from '../../../core/logger.ts';
-import type { DigestFileStore } from '../digest-store.ts';
-import { uploadOwnerOf } from '../upload-owner.ts';
-import { nonNegativeInteger } from '../tus-headers.ts';
-import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
+import { errorText, type Log } from '../../../core/logger.ts';
+import { BodyInterrupted, markCut, noteDropped } from '../../dropped-requests.ts';
+import { bytesReceived, uploadsFinished } from '../../metrics.ts';
+import { onBodyIdle } from '../../network-timeout.ts';
+import type { DigestFileStore } from '../digest-store.ts';
+import { fullDiskAnswer } from '../store/full-disk.ts';
+import { withLock } from '../upload-lock.ts';
+import { ownerKey } from '../upload-owner.ts';
+import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
+import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
-import type { SessionRecord, SessionStates } from './session-state.ts';
+import type { ResumableSessions } from './resumable-sessions.ts';
+import { parseSegment, type Segment } from './segment-headers.ts';
+import { sessionKey, type SessionRecord } from './session-state.ts';
 
-type Range = [start: number, end: number];
-
-interface Session {
-  sessionId: string;
-  uploadId: string;
-  total: number;
-  /** Received byte ranges, inclusive ends, sorted and merged. */
-  ranges: Range[];
-  name: string;
-  contentType: string;
-  owner: string;
-  /** Segments run one after another. */
-  tail: Promise<unknown>;
-  /** When the session last moved (sessions idle past the store's expiry are forgotten with their upload). */
-  touched: number;
-}
-
-const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
-
-export const isResumable = (req: express.Request): boolean =>
-  !/^multipart\//i.test(req.get('content-type') ?? '') &&
-  ['session-id', 'x-session-id', 'x-content-range', 'content-disposition'].some((h) => req.get(h) !== undefined);
-
-export function formatRanges(ranges: Range[], total: number): string {
-  return `${ranges.map(([a, b]) => `${a}-${b}`).join(',')}/${total}`;
-}
-
-export function addRange(ranges: Range[], [a, b]: Range): Range[] {
-  const all = [...ranges, [a, b] as Range].sort((x, y) => x[0] - y[0]);
-  const out: Range[] = [];
-  for (const r of all) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-    else out.push([r[0], r[1]]);
-  }
-  return out;
-}
-
-/** The end (exclusive) of the prefix received from byte 0. */
-const prefixEnd = (ranges: Range[]) => (ranges[0]?.[0] === 0 ? ranges[0][1] + 1 : 0);
-const covered = (ranges: Range[], [a, b]: Range) => ranges.some(([x, y]) => x <= a && b <= y);
-
-/** filename="…" (or filename*=UTF-8''…) of an attachment disposition. */
-export function attachmentName(header: string | undefined): string | undefined {
-  if (!header || !/^\s*attachment\s*[;,]/i.test(header)) return undefined;
-  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
-  if (star) {
-    try {
-      return decodeURIComponent(star[1]!.trim());
-    } catch {
-      return undefined;
-    }
-  }
-  const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(header);
-  if (quoted) return quoted[1]!.replace(/\\(.)/g, '$1');
-  return /filename\s*=\s*([^;\s]+)/i.exec(header)?.[1];
-}
+/** Sessions idle this long are removed when uploads never expire (EXPIRE_AFTER 0): the cap must free up. */
+const IDLE_WITHOUT_EXPIRY_MS = 7 * 24 * 3_600_000;
 
 /** Skips the first `n` bytes of a body (the part of a segment already in the hashed prefix). */
 async function* skip(source: AsyncIterable<Buffer>, n: number): AsyncGenerator<Buffer> {
@@ -111,91 +64,35 @@ async function* counted(source: AsyncIterable<Buffer>, limit: number, seen: { by
   }
 }
 
-export class ResumableSessions {
-  private readonly sessions = new Map<string, Session>();
-
-  /**
-   * Sessions live in memory and each holds a file: capped, so Session-IDs cannot be made up without
-   * end. With `states`, each is also kept beside its upload and outlives a restart (session-state.ts).
-   */
-  constructor(
-    readonly max = 1000,
-    private readonly states?: SessionStates,
-  ) {}
-
-  /** The sessions of the last run (SessionStates.load), open again. */
-  restore(records: SessionRecord[]): void {
-    for (const r of records) this.sessions.set(`${r.owner}\n${r.sessionId}`, { ...r, tail: Promise.resolve() });
-  }
-
-  /** Whether an open session writes this upload (its file may be full length with gaps: not finished). */
-  holds(uploadId: string): boolean {
-    for (const s of this.sessions.values()) if (s.uploadId === uploadId) return true;
-    return false;
-  }
-
-  /** Writes the session's state (after its bytes: a crash loses only the claim). */
-  async persist(s: Session): Promise<void> {
-    const { sessionId, owner, uploadId, total, ranges, name, contentType, touched } = s;
-    await this.states?.save({ sessionId, owner, uploadId, total, ranges, name, contentType, touched });
-  }
-
-  /** The session is over (completed, refused, swept): forgotten, with its state. */
-  async forget(key: string, s: Session): Promise<void> {
-    if (this.sessions.get(key) === s) this.sessions.delete(key);
-    await this.states?.remove(s.uploadId);
-  }
-
-  get full(): boolean {
-    return this.sessions.size >= this.max;
-  }
-
-  /**
-   * Whether this owner may open another session: with authentication, one caller holds at most a
-   * tenth of the cap, so one token cannot fill it for everyone. (Anonymous callers share it.)
-   */
-  ownerFull(owner: string): boolean {
-    if (!owner) return false;
-    const share = Math.max(1, Math.floor(this.max / 10));
-    let held = 0;
-    for (const s of this.sessions.values()) if (s.owner === owner && ++held >= share) return true;
-    return false;
-  }
-
-  get(key: string): Session | undefined {
-    return this.sessions.get(key);
-  }
-
-  set(key: string, session: Session): void {
-    this.sessions.set(key, session);
-  }
-
-  delete(key: string): void {
-    this.sessions.delete(key);
-  }
-
-  /**
-   * Sessions idle past the period are forgotten with their partial file: segments written out of
-   * order can make the file as long as its declared size, which the store's expiry would take for a
-   * finished upload and keep.
-   */
-  sweep(periodMs: number, remove: (uploadId: string) => Promise<void>): void {
-    const now = Date.now();
-    for (const [key, s] of this.sessions) {
-      if (now - s.touched <= periodMs) continue;
-      this.sessions.delete(key);
-      void s.tail.then(() => remove(s.uploadId)).then(() => this.states?.remove(s.uploadId)).catch(() => undefined);
-    }
-  }
-
-  get size(): number {
-    return this.sessions.size;
-  }
+/** What became of a segment's body, for the line of a segment whose client went (dropped-requests.ts). */
+interface BodyProgress {
+  uploadId?: string;
+  received: number;
+  /** Bytes of it recorded in the session. */
+  kept: number;
+  /** The end of the run the session has received from byte 0. */
+  front: number;
 }
+
+type Outcome = { kind: 'recorded'; record: SessionRecord } | { kind: 'complete'; record: SessionRecord };
+
+/** Aborted when the client goes before its answer. */
+function clientGone(res: express.Response): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone.signal;
+}
+
+const lockIdOf = (key: string) => `resumable-${key}`;
+const noRelease = () => {};
 
 export interface ResumableDeps {
   config: Config;
   store: DigestFileStore;
+  /** The tus routes' locker (MemoryLocker, or the Redis locker with REDIS_URL). */
+  locker: Locker;
   completion: MultipartCompletion;
   sessions: ResumableSessions;
   hooks?: MultipartHooks;
@@ -203,123 +100,192 @@ export interface ResumableDeps {
 }
 
 export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
-  const { config, store, sessions, log } = deps;
+  const { config, store, locker, sessions, log } = deps;
+  const states = sessions.states;
+  const idlePeriod = config.expireAfterMs > 0 ? config.expireAfterMs : IDLE_WITHOUT_EXPIRY_MS;
+
   return async (req, res, next) => {
+    const gone = clientGone(res);
+    const progress: BodyProgress = { received: 0, kept: 0, front: 0 };
     try {
-      const sessionId = req.get('session-id') ?? req.get('x-session-id');
-      const rangeText = req.get('x-content-range') ?? req.get('content-range');
-      const name = attachmentName(req.get('content-disposition'));
-      const m = rangeText ? CONTENT_RANGE.exec(rangeText.trim()) : null;
-      if (!sessionId || !SESSION_ID.test(sessionId) || !m || name === undefined) throw new TuspassError(ERRORS.ERR_RESUMABLE_HEADERS);
-      const [a, b, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
-      if (!(a <= b && b < total)) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `bytes ${a}-${b}/${total}`);
-      const length = b - a + 1;
-      const contentLength = nonNegativeInteger(req.get('content-length'));
-      if (contentLength !== undefined && contentLength !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${length} bytes`);
-      const limit = maxSizeFor(config, req);
-      if (total > limit) throw maxSizeError(config, req, total);
-      const owner = principalOf(req)?.sub ?? '';
-      // A session belongs to whoever started it: another caller's Session-ID is another session.
-      const key = `${owner}\n${sessionId}`;
-      sessions.sweep(config.expireAfterMs > 0 ? config.expireAfterMs : 7 * 24 * 3_600_000, (id) => store.remove(id));
-      let session = sessions.get(key);
-      if (session && session.total !== total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${session.total}`);
-      if (!session) {
-        if (sessions.full || sessions.ownerFull(owner)) throw Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL), { headers: { 'Retry-After': '60' } });
-        const contentType = req.get('content-type') || 'application/octet-stream';
-        const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: total, offset: 0, metadata: { filename: name, filetype: contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
-        // pre-create once per session, before its first byte is stored: it may refuse or rename.
-        if (deps.hooks) {
-          const chosen = await deps.hooks.preCreate(deps.hooks.http(req), upload);
-          upload.id = chosen.id;
-          upload.metadata = chosen.metadata;
-        }
-        const uploadId = upload.id;
-        // Admitted whole (free space, the owner's limits) by the store's creation.
-        store.announceOwner(uploadId, uploadOwnerOf(req, config.behindProxy));
-        await store.create(upload);
-        deps.hooks?.created(req, upload);
-        session = { sessionId, uploadId, total, ranges: [], name, contentType, owner, tail: Promise.resolve(), touched: Date.now() };
-        sessions.set(key, session);
-        await persist(session);
-      }
-      const s = session;
-      const run = s.tail.then(() => segment(s, [a, b], req));
-      s.tail = run.catch(() => undefined);
-      const done = await run;
-      if (!done) {
-        const ranges = formatRanges(s.ranges, s.total);
+      const seg = parseSegment(req, config);
+      sessions.sweep(idlePeriod, expire);
+      const outcome = await sessions.serial(seg.key, async () => {
+        gone.throwIfAborted();
+        return withLock(locker, lockIdOf(seg.key), noRelease, () => step(seg, req, gone, progress), gone);
+      });
+      if (outcome.kind === 'recorded') {
+        const ranges = formatRanges(outcome.record.ranges, outcome.record.total);
         res.status(201).set('Range', ranges).type('text/plain').send(`${ranges}\n`);
         return;
       }
-      await sessions.forget(key, s);
-      const digests = await store.digests(s.uploadId, s.total);
-      await store.completionHandled(s.uploadId).catch(() => undefined);
-      log(`resumable: session ${sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
-      const files: ReceivedFile[] = [{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }];
-      const hooks = deps.hooks;
-      const http = hooks?.http(req);
-      try {
-        // The user's pre-finish hooks, before the form is posted: a refusal removes the file.
-        if (hooks && http) await hooks.preFinish(http, files);
-      } catch (e) {
-        await store.remove(s.uploadId).catch(() => undefined);
-        if (hooks && http) hooks.terminated(http, files);
-        throw e;
-      }
-      const answer = await deps.completion.complete(files, []);
-      if (hooks && http) {
-        if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
-        else hooks.finished(http, files);
-      }
-      res.status(answer.status).set(answer.headers).send(answer.body);
+      await finish(outcome.record, req, res);
     } catch (e) {
+      // No one to answer: one line and a count (dropped-requests.ts), with what the session kept.
+      const p = progress;
+      if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
       res.set('Connection', 'close');
       if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       next(e);
     }
   };
 
-  /** A state that cannot be written is logged, not the client's failure: only a restart would miss it. */
-  async function persist(s: Session): Promise<void> {
-    await sessions.persist(s).catch((e: unknown) => log(`resumable: the state of upload ${s.uploadId} could not be written: ${(e as Error).message}`));
+  /** One segment, under the session's lock: the session as recorded, opened if there is none; the bytes; the range. */
+  async function step(seg: Segment, req: express.Request, gone: AbortSignal, progress: BodyProgress): Promise<Outcome> {
+    let record = await states.read(seg.key);
+    // A state whose upload is gone (removed, expired) or finished is over: the Session-ID starts anew.
+    if (record && (await store.segmentsOf(record.uploadId)) !== 'open') {
+      await states.remove(record);
+      sessions.forget(seg.key);
+      record = undefined;
+    }
+    if (record && record.total !== seg.total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${record.total}`);
+    record ??= await open(seg, req);
+    sessions.note(seg.key, record);
+    progress.uploadId = record.uploadId;
+    const r = record;
+    // The upload's own lock too: with REDIS_URL every write into it is fenced by that lock (store/append.ts).
+    return withLock(locker, r.uploadId, noRelease, () => write(seg, r, req, progress), gone);
   }
 
-  /** Writes one segment; true when it completed the file. */
-  async function segment(s: Session, range: Range, req: express.Request): Promise<boolean> {
-    s.touched = Date.now();
-    const [a, b] = range;
+  /** A new session: its place in the cap, pre-create, the whole file's space reserved, the upload, its state. */
+  async function open(seg: Segment, req: express.Request): Promise<SessionRecord> {
+    const holder = ownerKey(seg.creator);
+    await sessions.reserve(seg.key, holder);
+    try {
+      const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: seg.total, offset: 0, metadata: { filename: seg.name, filetype: seg.contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
+      // pre-create once per session, before its first byte is stored: it may refuse or rename.
+      if (deps.hooks) {
+        const chosen = await deps.hooks.preCreate(deps.hooks.http(req), upload);
+        upload.id = chosen.id;
+        upload.metadata = chosen.metadata;
+      }
+      // The session's total is known at its first segment: admitted whole by the store's creation
+      // (free space, the owner's limits), as a tus creation's Upload-Length is.
+      store.announceOwner(upload.id, seg.creator);
+      store.announceResumable(upload.id);
+      await store.create(upload);
+      deps.hooks?.created(req, upload);
+      const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
+      try {
+        await save(record);
+      } catch (e) {
+        // A session nobody can find again: its upload goes with it.
+        await store.remove(upload.id).catch(() => undefined);
+        throw e;
+      }
+      return record;
+    } catch (e) {
+      sessions.forget(seg.key);
+      throw e;
+    }
+  }
+
+  /** The session's state, written while its lock is still this request's (with REDIS_URL: proved first). */
+  async function save(record: SessionRecord): Promise<void> {
+    await store.fence?.begin(lockIdOf(sessionKey(record.owner, record.sessionId)));
+    await states.save(record).catch((e: unknown) => {
+      throw fullDiskAnswer(store.space, e, `saving the state of resumable upload ${record.uploadId}`);
+    });
+  }
+
+  /** Writes one segment and records its range; complete when the ranges cover the file. */
+  async function write(seg: Segment, record: SessionRecord, req: express.Request, progress: BodyProgress): Promise<Outcome> {
+    const [a, b] = seg.range;
     const length = b - a + 1;
     // Received already (a repeat): the bytes are not written again, the answer is the ranges.
-    if (covered(s.ranges, range)) {
+    if (covered(record.ranges, seg.range)) {
       req.resume();
-      // Complete already (a restart came between the last bytes and the form): this repeat finishes it.
-      return prefixEnd(s.ranges) === s.total;
+      return { kind: 'recorded', record };
     }
-    const front = prefixEnd(s.ranges);
+    const before = bytesIn(record.ranges);
+    const front = prefixEnd(record.ranges);
     const seen = { bytes: 0 };
-    let cut = false;
-    const noLongerIdle = onBodyIdle(req, () => {
-      cut = true;
+    const noLongerIdle = onBodyIdle(req, (why) => {
+      markCut(req, why === 'idle' ? 'network_timeout' : 'shutdown');
       req.destroy();
     });
+    let failure: unknown;
     try {
       if (a <= front) {
         // At the front: through the digesting append (the part before the front is hashed already).
-        const result = await store.append(skip(counted(req, length, seen), front - a), s.uploadId, front, { limit: b + 1 - front, size: s.total });
-        if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(cut ? ERRORS.ERR_MULTIPART_TIMEOUT : ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        // Even from a segment cut short, the bytes that reached the disk at the front are the
+        // client's: recorded (the digest state catches up from the file).
+        let reached = front;
+        try {
+          const result = await store.append(skip(counted(req, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) });
+          reached = result.offset;
+          if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        } finally {
+          if (reached > front) record.ranges = addRange(record.ranges, [front, reached - 1]);
+        }
       } else {
         // Further on: in place; hashed from disk once the prefix reaches it.
-        await pipeline(counted(req, length, seen), fs.createWriteStream(store.filePath(s.uploadId), { flags: 'r+', start: a }));
-        if (seen.bytes !== length) throw new TuspassError(cut ? ERRORS.ERR_MULTIPART_TIMEOUT : ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        await pipeline(counted(req, length, seen), fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }));
+        if (seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        record.ranges = addRange(record.ranges, seg.range);
       }
+    } catch (e) {
+      failure = fullDiskAnswer(store.space, e, `writing resumable upload ${record.uploadId}`);
     } finally {
       noLongerIdle();
+      progress.received = seen.bytes;
     }
-    s.ranges = addRange(s.ranges, range);
-    s.touched = Date.now();
-    const complete = prefixEnd(s.ranges) === s.total;
-    if (!complete) await persist(s);
-    return complete;
+    const received = bytesIn(record.ranges);
+    progress.kept = received - before;
+    progress.front = prefixEnd(record.ranges);
+    if (received === before) {
+      if (failure !== undefined) throw failure;
+      return { kind: 'recorded', record };
+    }
+    bytesReceived.inc(received - before);
+    store.space.segments(record.uploadId, received);
+    record.touched = Date.now();
+    // Recorded (covering the file or not) before anything else: once covered, a stop from here on
+    // leaves a session the next start settles and announces.
+    await save(record);
+    if (failure !== undefined) throw failure;
+    if (!coversAll(record.ranges, record.total)) return { kind: 'recorded', record };
+    await store.settleSegments(record.uploadId);
+    await states.remove(record);
+    sessions.forget(seg.key);
+    return { kind: 'complete', record };
+  }
+
+  /** The file is complete: pre-finish, the form, the app's answer relayed. */
+  async function finish(s: SessionRecord, req: express.Request, res: express.Response): Promise<void> {
+    const digests = await store.digests(s.uploadId, s.total);
+    uploadsFinished.inc();
+    log(`resumable: session ${s.sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
+    const files: ReceivedFile[] = [{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }];
+    const hooks = deps.hooks;
+    const http = hooks?.http(req);
+    try {
+      // The user's pre-finish hooks, before the form is posted: a refusal removes the file.
+      if (hooks && http) await hooks.preFinish(http, files);
+    } catch (e) {
+      await store.remove(s.uploadId).catch(() => undefined);
+      if (hooks && http) hooks.terminated(http, files);
+      throw e;
+    }
+    const answer = await deps.completion.complete(files, []);
+    if (hooks && http) {
+      if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
+      else hooks.finished(http, files);
+    }
+    res.status(answer.status).set(answer.headers).send(answer.body);
+  }
+
+  /** A session idle past the period (as this instance saw it): removed with its upload, unless it moved elsewhere since. */
+  function expire(key: string): void {
+    const work = async () => {
+      const r = await states.read(key);
+      if (!r) return;
+      if (Date.now() - r.touched <= idlePeriod) return sessions.note(key, r);
+      if ((await store.segmentsOf(r.uploadId)) === 'open') await store.remove(r.uploadId);
+      await states.remove(r);
+      log(`resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`, { event: 'upload.expired', upload_id: r.uploadId });
+    };
+    sessions.serial(key, () => withLock(locker, lockIdOf(key), noRelease, work)).catch((e: unknown) => log(`resumable: expiring session ${key}: ${errorText(e)}`, { level: 'warn' }));
   }
 }

@@ -2,8 +2,10 @@
 // multipart/form-data (multipart-handler.ts) or the module's resumable mode (resumable-handler.ts:
 // a raw body with Session-ID and X-Content-Range). The same gates as a tus creation run first: a
 // bearer token with the upload scope when authentication is on, the notice queue's room, the store's
-// free space for the body's length.
+// free space for a multipart body's length (a resumable session reserves its whole file at its first
+// segment, and its segments write within it).
 import express from 'express';
+import type { Locker } from '@tus/utils';
 import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { authenticate } from '../../auth/middleware.ts';
@@ -16,7 +18,9 @@ import { nonNegativeInteger } from '../tus-headers.ts';
 import type { MultipartCompletion } from './completion.ts';
 import { multipartHandler } from './multipart-handler.ts';
 import type { MultipartHooks } from './multipart-hooks.ts';
-import { isResumable, resumableHandler, ResumableSessions } from './resumable-handler.ts';
+import { resumableHandler } from './resumable-handler.ts';
+import { isResumable } from './segment-headers.ts';
+import type { ResumableSessions } from './resumable-sessions.ts';
 
 export interface MultipartRoutesDeps {
   config: Config;
@@ -25,8 +29,10 @@ export interface MultipartRoutesDeps {
   completion: MultipartCompletion;
   /** The user's hooks on this path (multipart-hooks.ts). */
   hooks?: MultipartHooks;
-  /** The resumable sessions (restored from the store at start); new ones in memory only without. */
-  sessions?: ResumableSessions;
+  /** The resumable sessions (restored from the store at start). */
+  sessions: ResumableSessions;
+  /** The tus routes' locker: a resumable session's segments run under it. */
+  locker: Locker;
   log: Log;
 }
 
@@ -51,10 +57,11 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const path = deps.config.uploadFormPath;
   const paths = [path, `${path}/`];
-  const sessions = deps.sessions ?? new ResumableSessions(deps.config.resumableSessionsMax);
   router.post(paths, sameOriginOrListed(deps.config), authenticate(deps.config, () => 'upload'), async (req, res, next) => {
     try {
       if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
+      // A resumable segment writes within its session's file, reserved whole at its first segment.
+      if (isResumable(req)) return next();
       // An early answer for a body that cannot fit (a multipart body is a little larger than its
       // files: never too little). Each part's bytes are admitted as they are written (the store's append).
       await deps.store.space.check(nonNegativeInteger(req.get('content-length')) ?? 0, undefined);
@@ -67,7 +74,7 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
     }
   });
   const multipart = multipartHandler(deps);
-  const resumable = resumableHandler({ ...deps, sessions });
+  const resumable = resumableHandler(deps);
   router.post(paths, (req, res, next) => (isResumable(req) ? resumable(req, res, next) : multipart(req, res, next)));
   router.all(paths, (_req, res, next) => {
     res.set('Allow', 'POST');

@@ -1,22 +1,26 @@
-// Resumable sessions outlive a restart, as the nginx upload module's state files do: each session's
-// state (its Session-ID, owner, upload id, total, ranges received, name, content type) sits beside its
-// upload in the store as `<upload id>.session`, written whole to a temp file and renamed (a crash
-// leaves the old state or the new one, never half of one), with the store's file mode. Loaded at
-// start; a state whose upload is gone (expired, removed while the server was down) is dropped. The
-// state is removed when the session completes or is swept.
-// The ranges are written after their bytes: a crash in between loses only the claim, and the client
-// sends that segment again.
+// Resumable sessions live in state files in the store, as the nginx upload module keeps its state
+// files: one per session, named by the session's key — a hash of (owner, Session-ID), so any
+// instance on the store finds a session from a segment's headers alone — holding its upload id,
+// total, the ranges received, name, content type and when it last moved. The state is read under
+// the session's lock at every segment, so every instance sees the ranges the others recorded.
+//
+// Written whole to a temp file and renamed (a crash leaves the old state or the new one, never half
+// of one), with the store's file mode. The ranges are written after their bytes: a crash in between
+// loses only the claim, and the client sends that segment again.
+import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../../../core/logger.ts';
 import { writeAtomically } from '../../../core/file-modes.ts';
 import { UPLOAD_ID } from '../../../core/wire.ts';
-
-export type Range = [start: number, end: number];
+import type { Range } from './byte-ranges.ts';
 
 export interface SessionRecord {
   sessionId: string;
+  /** The token's `sub` ('' when anonymous): part of the session's key, and the form's owner. */
   owner: string;
+  /** Whose share of RESUMABLE_SESSIONS_MAX the session counts against (upload-owner.ts ownerKey). */
+  holder: string;
   uploadId: string;
   total: number;
   ranges: Range[];
@@ -28,6 +32,9 @@ export interface SessionRecord {
 
 const SUFFIX = '.session';
 const TEMP = /\.session\.\d+\.\d+\.tmp$/;
+
+/** The key a session is found by: the same for every instance, never a path a caller chooses. */
+export const sessionKey = (owner: string, sessionId: string): string => crypto.createHash('sha256').update(`${owner}\n${sessionId}`).digest('hex');
 
 const isRange = (r: unknown): r is Range => Array.isArray(r) && r.length === 2 && r.every((n) => Number.isSafeInteger(n) && n >= 0) && r[0] <= r[1];
 
@@ -42,6 +49,7 @@ function parseRecord(text: string): SessionRecord | undefined {
   const ok =
     typeof v.sessionId === 'string' &&
     typeof v.owner === 'string' &&
+    typeof v.holder === 'string' &&
     typeof v.uploadId === 'string' &&
     UPLOAD_ID.test(v.uploadId) &&
     Number.isSafeInteger(v.total) &&
@@ -63,35 +71,49 @@ export class SessionStates {
     private readonly log: Log,
   ) {}
 
-  private pathOf(uploadId: string): string {
-    return path.join(this.dir, `${uploadId}${SUFFIX}`);
+  private pathOf(key: string): string {
+    return path.join(this.dir, `${key}${SUFFIX}`);
+  }
+
+  /** The session's state, or undefined when there is none (or it is unreadable: the session starts over). */
+  async read(key: string): Promise<SessionRecord | undefined> {
+    const text = await fsp.readFile(this.pathOf(key), 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (text === undefined) return undefined;
+    const record = parseRecord(text);
+    if (record && sessionKey(record.owner, record.sessionId) === key) return record;
+    this.log(`resumable: the session state ${key}${SUFFIX} is not one this version reads; the session starts over`, { level: 'warn' });
+    return undefined;
   }
 
   async save(record: SessionRecord): Promise<void> {
-    const file = this.pathOf(record.uploadId);
+    const file = this.pathOf(sessionKey(record.owner, record.sessionId));
     await writeAtomically(file, JSON.stringify(record), this.fileMode, `${file}.${process.pid}.${++this.serial}.tmp`);
   }
 
-  async remove(uploadId: string): Promise<void> {
-    await fsp.rm(this.pathOf(uploadId), { force: true });
+  async remove(record: Pick<SessionRecord, 'owner' | 'sessionId'>): Promise<void> {
+    await fsp.rm(this.pathOf(sessionKey(record.owner, record.sessionId)), { force: true });
   }
 
-  /** Every session left by the last run whose upload is still stored; the others' states go. */
-  async load(): Promise<SessionRecord[]> {
+  /**
+   * Every session state in the store (at start); unreadable ones go. `shared`: another instance uses
+   * the store, and a temp file may be its write in progress.
+   */
+  async load(shared: boolean): Promise<SessionRecord[]> {
     const out: SessionRecord[] = [];
     for (const name of await fsp.readdir(this.dir)) {
       // A crash between write and rename.
       if (TEMP.test(name)) {
-        await fsp.rm(path.join(this.dir, name), { force: true }).catch(() => undefined);
+        if (!shared) await fsp.rm(path.join(this.dir, name), { force: true }).catch(() => undefined);
         continue;
       }
       if (!name.endsWith(SUFFIX)) continue;
       const file = path.join(this.dir, name);
       const record = parseRecord(await fsp.readFile(file, 'utf8').catch(() => ''));
-      const id = name.slice(0, -SUFFIX.length);
-      const stored = record?.uploadId === id && (await fsp.stat(path.join(this.dir, id)).then(() => fsp.stat(path.join(this.dir, `${id}.json`))).then(() => true, () => false));
-      if (!record || !stored) {
-        this.log(`resumable: dropping the session state ${name}: ${record ? 'its upload is gone' : 'not a session state'}`);
+      if (!record || name !== `${sessionKey(record.owner, record.sessionId)}${SUFFIX}`) {
+        this.log(`resumable: dropping ${name}: not a session state`);
         await fsp.rm(file, { force: true }).catch(() => undefined);
         continue;
       }

@@ -1,6 +1,6 @@
 // What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
-// the creating owner (upload-owner.ts) and, for a creation-with-upload, what its body comes with
-// (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
+// the creating owner (upload-owner.ts), whether it is written in segments (the resumable mode) and,
+// for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
 // under the new id just before, and the store takes them when it writes the info (the body's when it
 // writes the body).
 import type { Upload } from '@tus/utils';
@@ -13,9 +13,11 @@ export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] 
 
 /**
  * The info file's fields beyond @tus/server's Upload: `owner` is the creating token's `sub`,
- * `address` the creating client's address when it had no token.
+ * `address` the creating client's address when it had no token. `resumable`: written in segments of
+ * the nginx module's resumable mode, in any order, so its file may be full length with holes in it:
+ * it is finished only when its session says so (the mark then goes), never by the file's size.
  */
-export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string };
+export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string; resumable?: true };
 
 /** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
 export interface BodyInfo {
@@ -31,6 +33,7 @@ export class Announcements {
   private readonly concats = new Map<string, ConcatInfo>();
   private readonly owners = new Map<string, UploadOwner>();
   private readonly bodies = new Map<string, BodyInfo>();
+  private readonly segmented = new Set<string>();
   /** Owners of uploads read lately. */
   private readonly known = new Map<string, string | undefined>();
 
@@ -42,6 +45,10 @@ export class Announcements {
 
   owner(id: string, owner: UploadOwner): void {
     this.owners.set(id, owner);
+  }
+
+  resumable(id: string): void {
+    this.segmented.add(id);
   }
 
   /** Announced until taken or withdrawn (by the creating request's end: see tus-server.ts). */
@@ -65,8 +72,9 @@ export class Announcements {
     this.concats.delete(upload.id);
     const owner = this.owners.get(upload.id);
     this.owners.delete(upload.id);
+    const resumable = this.segmented.delete(upload.id);
     this.known.delete(upload.id);
-    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }) } as StoredInfo;
+    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable && { resumable }) } as StoredInfo;
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */

@@ -6,6 +6,9 @@
 //   still stored;
 // - unfinished uploads are entered in the free-space ledger (what they are owed, and their owner's
 //   totals for the per-owner limits);
+// - an upload written in segments (the resumable mode, StoredInfo.resumable) is never taken for a
+//   finished one by its file's size: out-of-order segments make it full length with holes in it. It
+//   is owed what its session has not received;
 // - leftovers of a crash go: temp files of digest states and info files (a kill between write and
 //   rename), digest states of uploads whose completion was handled or that are gone, and info
 //   files whose upload file is gone (a kill during a removal).
@@ -27,10 +30,12 @@ export interface StartPassDeps {
   marks: UnverifiedMarks;
   /** A store shared by several instances (REDIS_URL): markers and temp files may be another instance's, in use. */
   shared: boolean;
+  /** The bytes an upload written in segments has received, by its session's state (none: 0). */
+  received?: (id: string) => number | undefined;
 }
 
 /** Runs the pass; returns the finished uploads whose completion is still to be handled. */
-export async function awaitingCompletion({ paths, info, journal, space, marks, shared }: StartPassDeps): Promise<string[]> {
+export async function awaitingCompletion({ paths, info, journal, space, marks, shared, received }: StartPassDeps): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
   // On a shared store, a marker may belong to a PATCH running on another instance right now: not undone here.
   if (!shared) await marks.undoAll(names);
@@ -53,6 +58,12 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
     }
     const { info: upload, file } = await readStored(id, info, paths);
     if (!upload || !file) continue;
+    if (upload.resumable) {
+      const got = received?.(id) ?? 0;
+      space.restore(id, storedOwnerKey(upload), upload.size, got);
+      space.segments(id, got);
+      continue;
+    }
     if (upload.size === file.size) waiting.push(id);
     else if (upload.size === undefined || file.size < upload.size) space.restore(id, storedOwnerKey(upload), upload.size, file.size);
   }

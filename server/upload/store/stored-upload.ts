@@ -19,6 +19,33 @@ export function lastWriteAt(info: { creation_date?: string } | undefined, file: 
   return Math.max(Number.isFinite(created) ? created : 0, file?.mtimeMs ?? 0);
 }
 
+/** The expiration extension's periods, in ms (0 or less: that rule is off). */
+export interface ExpiryPeriods {
+  /** EXPIRE_AFTER: an unfinished upload expires this long after its last write (or its creation, before any). */
+  afterLastWrite: number;
+  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation. */
+  unstarted: number;
+}
+
+/**
+ * When an unfinished upload expires (ms since the epoch), or undefined if it never will (finished,
+ * or no period set): the one rule the expiry sweep, HEAD, PATCH, the creation's answer and
+ * `tuspass uploads list` read. An upload that received no byte holds its owner's share and the
+ * store's space without using them: it goes after EXPIRE_UNSTARTED_AFTER (its first byte starts
+ * EXPIRE_AFTER's count instead).
+ */
+export function expiresAt(info: { size?: number; creation_date?: string; resumable?: true } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
+  // Finished (full length), unless written in segments: that file may be full length with holes.
+  if (info?.size !== undefined && file?.size === info.size && !info.resumable) return undefined;
+  const at: number[] = [];
+  if (periods.afterLastWrite > 0) at.push(lastWriteAt(info, file) + periods.afterLastWrite);
+  if (periods.unstarted > 0 && (file?.size ?? 0) === 0) {
+    const created = info?.creation_date ? Date.parse(info.creation_date) : NaN;
+    at.push((Number.isFinite(created) ? created : lastWriteAt(info, file)) + periods.unstarted);
+  }
+  return at.length ? Math.min(...at) : undefined;
+}
+
 export interface StoredUpload {
   /** Undefined when the info file is missing or unreadable. */
   info: StoredInfo | undefined;
