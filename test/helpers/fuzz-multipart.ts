@@ -173,7 +173,11 @@ export function buildMultipart(sk: MultipartSketch, host: string): BuiltMultipar
     if (p.kind === 'file' || p.kind === 'nested') files.push(body);
     else if (p.kind === 'field') {
       fields++;
-      if (body.length > 64 * 1024) bigField = true;
+      // A field with no name is dropped unread (nginx-migration.md): only a named one is too long.
+      if (body.length > 64 * 1024) {
+        if (p.name && !p.odd.includes('no-name') && !p.odd.includes('no-disposition')) bigField = true;
+        else harmless = false;
+      }
     }
   });
   // The closing delimiter; its "--" ends the body (without it, busboy waits for another part).
@@ -185,8 +189,9 @@ export function buildMultipart(sk: MultipartSketch, host: string): BuiltMultipar
   // Where a cut falls: a point of the chosen region (the epilogue or the end when the body has none).
   let cutAt: number | undefined;
   if (sk.cut) {
-    const inRegion = regions.filter((r) => r.region === sk.cut!.region && r.end > r.start);
+    const inRegion = regions.filter((r) => r.region === sk.cut!.region);
     const r = inRegion[Math.min(inRegion.length - 1, Math.floor(sk.cut.at * inRegion.length))];
+    // A region with no bytes (an empty preamble) is cut where it would be.
     cutAt = r ? Math.min(r.end, r.start + Math.floor(sk.cut.at * (r.end - r.start + 1))) : body.length;
     cutAt = Math.min(cutAt, body.length);
   }
