@@ -218,3 +218,31 @@ test('the full-length file of an unfinished session expires like any unfinished 
   assert.equal(again.status, 201);
   assert.equal(again.body.trim(), '0-99/300000', 'a new session: the expired one\'s ranges are gone');
 });
+
+test('an upload still written in segments is no tus upload: HEAD, GET, PATCH and DELETE of its id are 404 until its segments cover it', async (t) => {
+  const s = await startTestServer(t);
+  const session = 'holes-1';
+  // The last segment first: the file is full length at once, with a hole where bytes never came.
+  let r = await segment(s.url, session, 200_000, SIZE - 1);
+  assert.equal(r.status, 201);
+  const storeDir = path.join(s.config.dataDir, 'uploads');
+  const [info] = storeFiles(storeDir).filter((n) => n.endsWith('.json'));
+  const id = info!.slice(0, -'.json'.length);
+  assert.equal(fs.statSync(path.join(storeDir, id)).size, SIZE, 'the file is full length');
+  const tus = { 'Tus-Resumable': '1.0.0' };
+  const head = await fetch(`${s.endpoint}${id}`, { method: 'HEAD', headers: tus });
+  assert.equal(head.status, 404, 'HEAD does not report bytes never sent');
+  const get = await fetch(`${s.endpoint}${id}`, { headers: tus });
+  assert.equal(get.status, 404, 'GET does not serve the holes');
+  assert.match(await get.text(), /^ERR_UPLOAD_NOT_FOUND/);
+  const patch = await fetch(`${s.endpoint}${id}`, { method: 'PATCH', headers: { ...tus, 'Upload-Offset': String(SIZE), 'Content-Type': 'application/offset+octet-stream' }, body: '' });
+  assert.equal(patch.status, 404, 'PATCH cannot finish it behind its session');
+  const del = await fetch(`${s.endpoint}${id}`, { method: 'DELETE', headers: tus });
+  assert.equal(del.status, 404, 'DELETE cannot remove it');
+  // The session itself goes on and finishes; then the upload is a finished upload like any other.
+  r = await segment(s.url, session, 0, 199_999);
+  assert.equal(r.status, 200, r.body);
+  const done = await fetch(`${s.endpoint}${id}`, { headers: tus });
+  assert.equal(done.status, 200);
+  assert.equal(md5(Buffer.from(await done.arrayBuffer())), md5(bytes));
+});

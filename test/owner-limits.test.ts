@@ -47,6 +47,25 @@ test('OWNER_MAX_OPEN: an owner at its count of unfinished uploads gets 429; anot
   // Nor is a removed one.
   assert.equal((await tus('DELETE', mine[1]!, alice)).status, 204);
   assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': '10' })).status, 201);
+  // Bob holds 1 of 3: empty uploads are finished as they are created, and never held open.
+  for (let i = 0; i < 4; i++) assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': '0' })).status, 201);
+  assert.deepEqual(s.store.space.ownerTotals('sub:bob'), { owed: 10, open: 1 });
+});
+
+test('a resumable session finished by segments sent out of order is no longer open', async (t) => {
+  const s = await startTestServer(t, { ownerMaxOpen: 1, minFreeSpace: 0 });
+  const bytes = patternBytes(200_000, 4);
+  const segment = (a: number, b: number) =>
+    fetch(`${s.url}/upload`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="r.bin"', 'X-Content-Range': `bytes ${a}-${b}/${bytes.length}`, 'Session-ID': '4242' },
+      body: new Uint8Array(bytes.subarray(a, b + 1)),
+    });
+  assert.equal((await segment(100_000, 199_999)).status, 201);
+  refused(await post(s.endpoint, { 'Upload-Length': '10' }), 'ERR_OWNER_UPLOADS_LIMIT');
+  assert.equal((await segment(0, 99_999)).status, 200);
+  assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
+  assert.equal((await post(s.endpoint, { 'Upload-Length': '10' })).status, 201);
 });
 
 test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at creation, for a deferred length and for a final', async (t) => {

@@ -4,33 +4,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Page } from 'playwright-core';
 import { md5, writeTestFile } from './helpers/files.ts';
-import { openPage, screenshotPath } from './helpers/page-browser.ts';
+import { bytesDone, leaveUnfinished, openPage, screenshotPath, storedUploadUrls, uploadItem, waitForBytes } from './helpers/page-browser.ts';
 import { startStubApp } from './helpers/push-stub-app.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { tus } from './helpers/tus.ts';
 
 const MB = 1024 * 1024;
-
-function uploadItem(page: Page, name: string) {
-  return page.locator('#uploads > li').filter({ hasText: name });
-}
-
-async function bytesDone(page: Page, name: string): Promise<number> {
-  return uploadItem(page, name).locator('progress').evaluate((bar) => (bar as HTMLProgressElement).value);
-}
-
-async function waitForBytes(page: Page, name: string, atLeast: number): Promise<number> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const done = await bytesDone(page, name);
-    if (done >= atLeast) return done;
-    if (Date.now() > deadline) throw new Error(`${name}: only ${done} bytes after 30 s, waited for ${atLeast}`);
-    await page.waitForTimeout(50);
-  }
-}
 
 test('upload through the file input: pause, resume, reload and resume, table, download md5, screenshot', async (t) => {
   const server = await startTestServer(t);
@@ -67,7 +48,7 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   // Reload mid-upload: the server kept the bytes, and choosing the same file again resumes.
   await waitForBytes(page, name, 16 * MB);
   await page.reload();
-  const stored = await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('tus::')).map(([, v]) => JSON.parse(v).uploadUrl as string));
+  const stored = await storedUploadUrls(page);
   assert.equal(stored.length, 1, 'one fingerprint kept across the reload');
   const serverOffset = Number((await tus('HEAD', stored[0]!)).headers['upload-offset']);
   assert.ok(serverOffset > 0 && serverOffset < file.bytes.length, `server offset after reload: ${serverOffset}`);
@@ -92,7 +73,7 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   assert.equal(await page.locator('#completed img, #uploads img, #completed b').count(), 0, 'no markup from upload data');
   assert.equal(await page.evaluate(() => (window as { __xss?: number }).__xss), undefined);
 
-  const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'Download' }).click()]);
+  const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: `Download ${name}`, exact: true }).click()]);
   const downloaded = fs.readFileSync(await download.path());
   assert.equal(md5(downloaded), file.md5, 'downloaded bytes match');
   // The catalog got the pass-through fields from the form.
@@ -103,7 +84,7 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   assert.deepEqual(session.foreignRequests, [], 'nothing fetched from outside the page origin');
 });
 
-test('keyboard opens the picker, several files at once, drop, the table refreshes without reload', async (t) => {
+test('keyboard opens the picker, several files at once (reviewed, then uploaded), drop, the table refreshes without reload', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'first.txt', 2000, 1);
@@ -114,6 +95,8 @@ test('keyboard opens the picker, several files at once, drop, the table refreshe
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
   assert.ok(chooser.isMultiple());
   await chooser.setFiles([a.path, b.path]);
+  // Several files wait in the review list until asked to go.
+  await page.getByRole('button', { name: 'Upload 2 files' }).click();
   for (const f of [a, b]) {
     await page.locator('#completed tbody tr').filter({ hasText: f.md5 }).waitFor({ timeout: 15_000 });
   }
@@ -217,11 +200,7 @@ test('an earlier upload that expired on the server: choosing the file again says
   const file = writeTestFile(dir, 'late.bin', 600_000, 42);
   const session = await openPage(t, server.url);
   const { page } = session;
-  await session.throttleUpload(100_000);
-  await page.setInputFiles('#file-input', file.path);
-  await waitForBytes(page, 'late.bin', 50_000);
-  await page.reload();
-  const stored = await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('tus::')).map(([, v]) => JSON.parse(v).uploadUrl as string));
+  const stored = await leaveUnfinished(session, file, 50_000, 100_000);
   assert.equal(stored.length, 1, 'the unfinished upload is remembered');
   const deadline = Date.now() + 10_000;
   // 410 Gone once expired, 404 once the server's sweep removed it: both mean expired.

@@ -3,7 +3,8 @@
 // parent upload, which would ask onShouldRetry again and, on yes, start every part afresh
 // while the other parts are still running — two uploads of one part fighting over its offset.
 // So the parent never retries an error a part already gave up on; the client stops the
-// remaining parts and reports it (or, on the page, offers Retry).
+// remaining parts and reports it. (`tuspass push` uses tus-js-client's retries; the page
+// waits out outages itself, client/web/src/upload-task.ts, and needs no such rule.)
 import type { DetailedError, UploadOptions } from 'tus-js-client';
 
 const CONCAT_HEADER = 'Upload-Concat';

@@ -1,6 +1,9 @@
-// Ownership of uploads on the tus routes: the subject that created an upload (kept in its info file)
-// and admins may HEAD, PATCH, GET and DELETE it; anyone else is told there is no such upload, as for
-// an id that does not exist (existence is not revealed).
+// Access to an existing upload on the tus routes: the subject that created an upload (kept in its
+// info file) and admins may HEAD, PATCH, GET and DELETE it; anyone else is told there is no such
+// upload, as for an id that does not exist (existence is not revealed). An upload the nginx module's
+// resumable mode is still writing in segments is no tus upload yet, for anyone: its file may be full
+// length with holes in it, so a HEAD would report bytes never sent, a GET serve the holes and a PATCH
+// finish it behind its session's back.
 import type express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
@@ -11,11 +14,12 @@ import { mayAccess, principalOf } from './principal.ts';
 
 export function ownUpload(store: DigestFileStore): express.RequestHandler {
   return async (req, _res, next) => {
+    const access = await store.accessOf(String(req.params.id)).catch(() => undefined);
+    // No such upload: the route's handler answers as it does for any missing upload.
+    if (!access) return next();
     const caller = principalOf(req);
-    if (!caller || caller.scopes.has('admin')) return next();
-    const owner = await store.ownerOf(String(req.params.id)).catch(() => undefined);
-    if (mayAccess(caller, owner)) return next();
-    next(new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND));
+    const allowed = !access.segmented && mayAccess(caller, access.owner);
+    next(allowed ? undefined : new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND));
   };
 }
 

@@ -192,6 +192,11 @@ export class DigestFileStore extends FileStore {
     return this.announced.ownerOf(id);
   }
 
+  /** Who created the upload and whether its segments are still being written (undefined: no such upload). */
+  accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
+    return this.announced.accessOf(id);
+  }
+
   /** Concatenation info of an upload, if it is a partial or a final one. */
   concatOf(id: string): Promise<ConcatInfo | undefined> {
     return this.announced.concatOf(id);
@@ -208,7 +213,7 @@ export class DigestFileStore extends FileStore {
     } catch (e) {
       this.space.forget(upload.id);
       if (isIdTaken(e)) {
-        // The other creation's upload, owed again as the disk has it (this one's owe replaced it).
+        // The other creation's upload, recorded again as the disk has it.
         const { info, file: onDisk } = await readStored(upload.id, this.info, this.paths);
         if (info && onDisk) this.space.restore(upload.id, storedOwnerKey(info), info.size, onDisk.size);
         throw idTaken(upload.id);
@@ -319,6 +324,8 @@ export class DigestFileStore extends FileStore {
    * noted in the journal, and its digest state is no longer needed.
    */
   async completionHandled(id: string): Promise<void> {
+    // Finished: owed nothing, no longer open (also where its last bytes did not come through append).
+    this.space.forget(id);
     const live = this.live.forget(id);
     await this.journal.handled(id);
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });

@@ -124,9 +124,11 @@ export class SpaceLedger {
    */
   async open(id: string, owner: string | undefined, size: number | undefined): Promise<void> {
     const usable = await this.usable();
-    this.forget(id);
     const refused = this.refusal(usable, size ?? 0, owner, true);
     if (refused) throw refused;
+    // Empty: finished as it is created. Known already: the id is taken, this creation fails
+    // (store/new-upload.ts) and the upload that has it stays as recorded.
+    if (size === 0 || this.uploads.has(id)) return;
     this.record(id, { owner, size, written: 0 });
   }
 
@@ -142,11 +144,14 @@ export class SpaceLedger {
    * (free space and the owner's share) and owed from now on. Throws 507 or 429; nothing changes then.
    */
   async declare(id: string, size: number, written: number): Promise<void> {
-    const usable = await this.usable();
     const entry = this.uploads.get(id);
     const owner = entry?.owner;
-    const refused = this.refusal(usable, Math.max(0, size - written), owner, false);
-    if (refused) throw refused;
+    // A length equal to what was written (a multipart part's end, a deferred upload's last PATCH)
+    // asks for nothing: never refused, even on a store past its reserve.
+    if (size > written) {
+      const refused = this.refusal(await this.usable(), size - written, owner, false);
+      if (refused) throw refused;
+    }
     this.forget(id);
     if (written < size) this.record(id, { owner, size, written });
   }

@@ -45,6 +45,8 @@ export interface RawResponse {
 export function parseResponse(buf: Buffer, eof = false, head = false): (RawResponse & { length: number }) | undefined {
   const end = buf.indexOf('\r\n\r\n');
   if (end < 0) {
+    // Nothing at all before the close is no answer, not a malformed one.
+    if (eof && buf.length === 0) return undefined;
     if (eof) throw new Error(`connection ended inside the response head: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`);
     return undefined;
   }

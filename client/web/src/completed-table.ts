@@ -2,7 +2,7 @@
 // polled so that uploads finished in other tabs or by `tuspass push` appear without a reload.
 import type { RecordJson } from '../../../core/record.ts';
 import { formatBytes } from '../../shared/units.ts';
-import { el } from './dom.ts';
+import { downloadLink, el } from './dom.ts';
 import { fileIcon } from './file-icon.ts';
 import { describeDetails } from './upload-row.ts';
 
@@ -16,10 +16,14 @@ export class CompletedTable {
     private readonly body: HTMLTableSectionElement,
     private readonly status: HTMLElement,
     private readonly listUrl: string,
-    /** The bearer token's header, for the list and downloads. */
-    private readonly headers: () => Record<string, string> = () => ({}),
-    /** Called when the server wants a token: the page unfolds its settings, where the token goes. */
-    private readonly needsToken: () => void = () => {},
+    private readonly auth: {
+      /** The bearer token's header, for the list and downloads. */
+      headers(): Record<string, string>;
+      /** The server wants a token (another one): the page shows its token field. */
+      needsToken(): void;
+      /** The list loaded: whatever token was sent, it was good for this. */
+      listed(): void;
+    },
   ) {}
 
   start(): void {
@@ -39,14 +43,14 @@ export class CompletedTable {
   private async load(): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(this.listUrl, { headers: { ...this.headers(), Accept: 'application/json' }, cache: 'no-store' });
+      res = await fetch(this.listUrl, { headers: { ...this.auth.headers(), Accept: 'application/json' }, cache: 'no-store' });
     } catch {
       this.status.textContent = 'Cannot reach the server to list completed uploads; trying again.';
       return;
     }
     if (res.status === 401 || res.status === 403) {
-      this.status.textContent = 'This server needs an access token (Settings) to list your completed uploads.';
-      this.needsToken();
+      this.status.textContent = 'This server needs an access token (the field above) to list your completed uploads.';
+      this.auth.needsToken();
       this.lastJson = '';
       this.body.replaceChildren();
       return;
@@ -55,6 +59,7 @@ export class CompletedTable {
       this.status.textContent = `The server could not list completed uploads (status ${res.status}); trying again.`;
       return;
     }
+    this.auth.listed();
     const text = await res.text();
     if (text === this.lastJson) return;
     let rows: RecordJson[];
@@ -75,7 +80,8 @@ export class CompletedTable {
     const when = new Date(row.created_at);
     const download = new URL(`${encodeURIComponent(row.id)}/file`, new URL(this.listUrl.replace(/\/?$/, '/'), document.baseURI));
     const details = describeDetails(row.fields ?? {});
-    // Names, hashes and details never wrap mid-word: one line with an ellipsis, the full value on hover (title).
+    // The name: one line with an ellipsis, the full name on hover (title) and in the download link's name.
+    // The md5 whole at any width, in two halves of 16 when the column is narrow; the details wrap, never cut.
     return el(
       'tr',
       { attrs: { 'data-id': row.id } },
@@ -84,9 +90,9 @@ export class CompletedTable {
         el('span', { class: 'ellipsis', text: row.name, attrs: { title: row.name } }))),
       el('td', { text: formatBytes(Number(row.size)), attrs: { 'data-label': 'Size' } }),
       el('td', { class: 'cell-md5', attrs: { 'data-label': 'MD5' } }, el('div', { class: 'cell-flex' },
-        el('code', { class: 'ellipsis', text: row.md5, attrs: { title: row.md5 } }),
+        el('code', { class: 'md5' }, row.md5.slice(0, 16), el('wbr'), row.md5.slice(16)),
         this.copyButton(row.md5, row.name))),
-      el('td', { attrs: { 'data-label': 'Details' } }, el('span', { class: 'ellipsis', text: details, attrs: { title: details } })),
+      el('td', { class: 'cell-details', attrs: { 'data-label': 'Details' } }, el('span', { class: 'details-text', text: details })),
       el('td', { attrs: { 'data-label': 'When' } }, el('time', { text: Number.isNaN(when.getTime()) ? row.created_at : when.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }), attrs: { datetime: row.created_at, title: when.toString() } })),
       el('td', {}, this.downloadLink(download.toString(), row.name)),
     );
@@ -108,9 +114,9 @@ export class CompletedTable {
    * and saves what came (held in memory until saved).
    */
   private downloadLink(url: string, name: string): HTMLAnchorElement {
-    const link = el('a', { text: 'Download', attrs: { href: url, download: '' } });
+    const link = downloadLink(url, name);
     link.addEventListener('click', (event) => {
-      const headers = this.headers();
+      const headers = this.auth.headers();
       if (!headers.Authorization) return;
       event.preventDefault();
       void (async () => {

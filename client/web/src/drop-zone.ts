@@ -1,5 +1,5 @@
 // The drop zone: dropping files, clicking, or Enter/Space on it (it is a focusable button)
-// all end in the same onFiles call.
+// all end in the same onFiles call. Other parts of the page (the review list) take drops too.
 
 export function attachDropZone(zone: HTMLElement, input: HTMLInputElement, onFiles: (files: File[]) => void): void {
   const openPicker = () => input.click();
@@ -16,29 +16,33 @@ export function attachDropZone(zone: HTMLElement, input: HTMLInputElement, onFil
     input.value = '';
     if (files.length) onFiles(files);
   });
+  acceptDrops(zone, onFiles);
+  // A file dropped beside a drop target would make the browser navigate away from the uploads.
+  window.addEventListener('dragover', (event) => event.preventDefault());
+  window.addEventListener('drop', (event) => event.preventDefault());
+}
 
+/** Files dropped on `target` go to onFiles; the target is marked (class "dragging") while files hover over it. */
+export function acceptDrops(target: HTMLElement, onFiles: (files: File[]) => void): void {
   let depth = 0; // dragenter/dragleave fire for every child element crossed
-  zone.addEventListener('dragenter', (event) => {
+  target.addEventListener('dragenter', (event) => {
     event.preventDefault();
     depth++;
-    zone.classList.add('dragging');
+    target.classList.add('dragging');
   });
-  zone.addEventListener('dragleave', () => {
+  target.addEventListener('dragleave', () => {
     depth = Math.max(0, depth - 1);
-    if (depth === 0) zone.classList.remove('dragging');
+    if (depth === 0) target.classList.remove('dragging');
   });
-  zone.addEventListener('dragover', (event) => {
+  target.addEventListener('dragover', (event) => {
     event.preventDefault();
     if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
   });
-  zone.addEventListener('drop', (event) => {
+  target.addEventListener('drop', (event) => {
     event.preventDefault();
     depth = 0;
-    zone.classList.remove('dragging');
+    target.classList.remove('dragging');
     const files = [...(event.dataTransfer?.files ?? [])];
     if (files.length) onFiles(files);
   });
-  // A file dropped beside the zone would make the browser navigate away from the uploads.
-  window.addEventListener('dragover', (event) => event.preventDefault());
-  window.addEventListener('drop', (event) => event.preventDefault());
 }

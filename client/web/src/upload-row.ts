@@ -1,8 +1,10 @@
 // The list item of one upload: name, size, progress bar, bytes done of total, speed, time
 // left, status in plain words, Pause/Resume/Cancel/Retry, and the completion service's record.
 // Built once and updated in place, so a button is never replaced under the pointer mid-click.
+// An outage shows as a warning (amber, a warning sign, "Retry now"); a failure as an error.
 import { formatBytes, formatDuration, formatSpeed } from '../../shared/units.ts';
-import { el, safeHref } from './dom.ts';
+import { confirmCancel } from './cancel-question.ts';
+import { downloadLink, el, safeHref } from './dom.ts';
 import { fileThumbnail } from './file-icon.ts';
 import type { UploadTask } from './upload-task.ts';
 
@@ -14,6 +16,8 @@ export class UploadRow {
   private readonly note: HTMLElement;
   private readonly record: HTMLElement;
   private readonly details: HTMLElement;
+  /** The warning sign beside the status of an outage or an error (the words say it; the sign is for the eye). */
+  private readonly sign: HTMLElement;
   private readonly buttons: Record<'pause' | 'resume' | 'cancel' | 'retry', HTMLButtonElement>;
 
   constructor(private readonly task: UploadTask) {
@@ -25,12 +29,13 @@ export class UploadRow {
     this.buttons = {
       pause: button('Pause', () => task.pause()),
       resume: button('Resume', () => task.resume()),
-      retry: button('Retry', () => task.retry()),
-      cancel: button('Cancel', () => task.cancel()),
+      retry: button('Retry', () => (task.waitingToRetry ? task.retryNow() : task.retry())),
+      cancel: button('Cancel', () => void confirmCancel([task]).then((yes) => yes && task.cancel())),
     };
     this.bar = el('progress', { attrs: { max: String(Math.max(task.bytesTotal, 1)), value: '0', 'aria-label': `Progress of ${task.file.name}` } });
     this.stats = el('div', { class: 'upload-stats' });
     this.status = el('p', { class: 'upload-status', attrs: { role: 'status' } });
+    this.sign = el('span', { class: 'warning-icon', text: '!', attrs: { 'aria-hidden': 'true' } });
     this.note = el('p', { class: 'upload-note' });
     this.record = el('p', { class: 'upload-record' });
     this.details = el('p', { class: 'upload-details' });
@@ -44,7 +49,7 @@ export class UploadRow {
       this.details,
       this.bar,
       this.stats,
-      this.status,
+      el('div', { class: 'upload-state' }, this.sign, this.status),
       this.note,
       this.record,
       el('div', { class: 'upload-actions' }, this.buttons.pause, this.buttons.resume, this.buttons.retry, this.buttons.cancel),
@@ -54,7 +59,8 @@ export class UploadRow {
 
   update(): void {
     const t = this.task;
-    this.element.className = `upload ${t.state}`;
+    // 'warning': an outage the page waits out; 'error': stopped until the person acts.
+    this.element.className = `upload ${t.state}${t.state === 'retrying' ? ' warning' : ''}`;
     this.element.dataset.state = t.state;
     this.bar.value = t.bytesDone;
     const speed = t.meter.bytesPerSecond();
@@ -74,6 +80,7 @@ export class UploadRow {
         ].filter(Boolean).join(' · ');
     const details = describeDetails(t.details);
     this.details.textContent = details;
+    this.details.title = details;
     this.details.hidden = !details;
     this.status.textContent = t.message;
     this.note.textContent = t.note;
@@ -81,10 +88,13 @@ export class UploadRow {
     this.renderRecord();
 
     const focused = Object.values(this.buttons).find((b) => b === document.activeElement);
-    this.buttons.pause.hidden = !(t.state === 'uploading' || t.state === 'retrying' || t.state === 'starting');
+    this.buttons.pause.hidden = !t.pausable;
     this.buttons.resume.hidden = t.state !== 'paused';
-    this.buttons.retry.hidden = !t.canRetry;
-    this.buttons.cancel.hidden = !(t.active || t.state === 'paused' || t.state === 'error') || t.state === 'finishing';
+    this.buttons.retry.hidden = !(t.canRetry || t.waitingToRetry);
+    const retryLabel = t.waitingToRetry ? 'Retry now' : 'Retry';
+    this.buttons.retry.textContent = retryLabel;
+    this.buttons.retry.setAttribute('aria-label', `${retryLabel} ${t.file.name}`);
+    this.buttons.cancel.hidden = !t.cancellable;
     // Keyboard users: Pause turns into Resume (and back) under the focus instead of dropping it to the page.
     if (focused?.hidden) (Object.values(this.buttons).find((b) => !b.hidden) ?? this.element).focus();
   }
@@ -105,7 +115,7 @@ export class UploadRow {
       `Record ${r.id} · md5 `,
       el('code', { text: r.md5 }),
       ' · ',
-      href ? el('a', { text: 'Download', attrs: { href, download: '' } }) : 'no download link',
+      href ? downloadLink(href, r.name || this.task.file.name) : 'no download link',
     );
   }
 }

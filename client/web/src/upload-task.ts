@@ -2,17 +2,24 @@
 // pause (abort without deleting), resume, cancel (abort and delete on the server), retry,
 // and resume from an earlier visit through tus-js-client's fingerprints in localStorage —
 // checked first, so an earlier upload that expired on the server starts over with a message.
-import { Upload, type DetailedError, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
+// An outage (server unreachable, failing, or asking to wait) is waited out here rather than in
+// tus-js-client, so the page can show when it tries again, honour Retry-After, and try at once
+// on "Retry now"; every try starts afresh from the stored upload URLs, as a reload would.
+import { Upload, type DetailedError, type HttpRequest, type HttpResponse } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../../shared/completion-answer.ts';
-import { isPartFailureSeenByParent } from '../../shared/parallel-retry.ts';
 import { checkPreviousUpload, newestPreviousUpload } from '../../shared/previous-upload-check.ts';
 import { SpeedMeter } from '../../shared/speed-meter.ts';
 import { formatBytes } from '../../shared/units.ts';
 import { describeFailure, type UploadFailure } from '../../shared/upload-failure.ts';
+import { isOutage, outageText, retryAfterMs, serverError, TOKEN_ADVICE, tokenProblem, type TokenProblem } from './failure-advice.ts';
 
+/** 'retrying': an outage, waited out (then tried again) by the task itself. */
 export type TaskState = 'starting' | 'uploading' | 'retrying' | 'finishing' | 'paused' | 'done' | 'error' | 'cancelled';
 
-/** Waits before each automatic retry of a network error or 5xx; after the last, the page shows Retry. */
+/**
+ * Waits before each try after an outage (longer when the server's Retry-After says so); the last
+ * repeats for as long as the page is open: a resumable upload outlives a server restart.
+ */
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10_000, 20_000, 30_000];
 
 export interface TaskSettings {
@@ -36,6 +43,10 @@ export class UploadTask {
   note = '';
   answer: CompletionAnswer | undefined;
   failure: UploadFailure | undefined;
+  /** Why the server refused the token, when that is why the upload stopped. */
+  tokenProblem: TokenProblem | undefined;
+  /** In an outage, between tries: the page may try at once ("Retry now"). */
+  waitingToRetry = false;
   readonly meter = new SpeedMeter();
   /** The details this upload carries: the ones typed now, or an earlier visit's when it resumes that upload. */
   details: Record<string, string>;
@@ -51,6 +62,13 @@ export class UploadTask {
   /** The first start may resume an earlier visit's upload; later ones continue this visit's. */
   private firstStart = true;
   private lastMethod = '';
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Tries since the last byte moved, picking the wait before the next. */
+  private outageTries = 0;
+  /** The server's own words of the last failure (`ERR_CODE: message` → message). */
+  private serverMessage: string | undefined;
+  /** Tried again after a failure in this visit (a HEAD that finds all bytes then means the answer was lost). */
+  private triedAgain = false;
   /** Resuming an earlier visit's upload whose offset the check before the start could not get. */
   private resumingEarlier = false;
   readonly endpoint: string;
@@ -58,8 +76,7 @@ export class UploadTask {
   constructor(
     readonly file: File,
     settings: TaskSettings,
-    private readonly changed: (task: UploadTask) => void,
-    private readonly finished: (task: UploadTask) => void,
+    private readonly events: { changed(task: UploadTask): void; finished(task: UploadTask): void },
   ) {
     this.bytesTotal = file.size;
     this.endpoint = settings.endpoint;
@@ -80,11 +97,11 @@ export class UploadTask {
       endpoint: settings.endpoint,
       headers: settings.headers?.() ?? {},
       metadata: { filename: file.name, filetype: file.type || 'application/octet-stream', ...settings.metadata },
-      retryDelays: RETRY_DELAYS,
+      // No retries inside tus-js-client: outages are waited out by this task (waitOutOutage).
+      retryDelays: [],
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       parallelUploads: settings.parallelUploads,
-      onShouldRetry: (err, attempt, options) => this.shouldRetry(err, attempt, options),
       onAfterResponse: (req, res) => this.afterResponse(req, res),
       onProgress: (done) => this.progress(done),
       onSuccess: ({ lastResponse }) => this.succeed(lastResponse),
@@ -99,6 +116,16 @@ export class UploadTask {
 
   get active(): boolean {
     return this.state === 'starting' || this.state === 'uploading' || this.state === 'retrying' || this.state === 'finishing';
+  }
+
+  /** Pause applies: sending, connecting or waiting out an outage (not once all bytes are sent). */
+  get pausable(): boolean {
+    return this.active && this.state !== 'finishing';
+  }
+
+  /** Cancel applies: not finished, and not past the last byte (the app is deciding then). */
+  get cancellable(): boolean {
+    return (this.active || this.state === 'paused' || this.state === 'error') && this.state !== 'finishing';
   }
 
   async start(): Promise<void> {
@@ -165,6 +192,7 @@ export class UploadTask {
 
   pause(): void {
     if (!this.active) return;
+    this.stopWaiting();
     void this.upload.abort(false);
     this.meter.reset();
     this.set('paused', `Paused at ${formatBytes(this.bytesDone)} of ${formatBytes(this.bytesTotal)}`);
@@ -173,6 +201,9 @@ export class UploadTask {
   resume(): void {
     if (this.state !== 'paused' && this.state !== 'error') return;
     this.failure = undefined;
+    this.tokenProblem = undefined;
+    this.outageTries = 0;
+    this.triedAgain = true;
     this.meter.reset();
     this.progressBase = this.bytesDone;
     this.set('uploading', 'Resuming…');
@@ -186,6 +217,7 @@ export class UploadTask {
   /** Stops and deletes the partial upload on the server (tus termination extension). */
   cancel(): void {
     if (this.state === 'done' || this.state === 'cancelled') return;
+    this.stopWaiting();
     this.set('cancelled', 'Cancelled');
     this.upload.abort(true).catch(() => {
       // The server may be gone; the partial upload then expires there on its own.
@@ -197,15 +229,42 @@ export class UploadTask {
     return this.state === 'error' && this.failure?.kind !== 'rejected-by-app' && this.failure?.status !== 413;
   }
 
-  private shouldRetry(err: DetailedError, attempt: number, options: UploadOptions): boolean {
-    if (isPartFailureSeenByParent(err, options)) return false;
-    const failure = describeFailure(err, this.endpoint);
-    const retryable =
-      failure.kind === 'unreachable' || failure.kind === 'server-error' || failure.status === 409 || failure.status === 423;
-    if (!retryable || navigator.onLine === false) return false;
-    const delay = RETRY_DELAYS[attempt] ?? 0;
-    this.set('retrying', `${capitalize(failure.message)} — trying again${delay >= 1000 ? ` in ${Math.round(delay / 1000)} s` : ''}…`);
-    return true;
+  /** In an outage, between tries: tries now instead of waiting ("Retry now", or the browser back online). */
+  retryNow(): void {
+    if (this.state !== 'retrying' || !this.waitingToRetry) return;
+    this.stopWaiting();
+    this.triedAgain = true;
+    this.set('retrying', `${this.outageSentence()} Trying again now…`);
+    void this.startFresh();
+  }
+
+  private stopWaiting(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.waitingToRetry = false;
+  }
+
+  private outageSentence(): string {
+    const failure = this.failure ?? { kind: 'unreachable' as const, status: undefined, message: '' };
+    return outageText(failure, this.endpoint, this.serverMessage, navigator.onLine === false);
+  }
+
+  /**
+   * Waits before trying again: the next of RETRY_DELAYS, or the server's Retry-After when longer.
+   * Offline, the browser's 'online' event tries again (main.ts); there is nothing to wait for before.
+   */
+  private waitOutOutage(retryAfter: number | undefined): void {
+    this.meter.reset();
+    this.waitingToRetry = true;
+    if (navigator.onLine === false) {
+      this.set('retrying', this.outageSentence());
+      return;
+    }
+    const delay = Math.max(RETRY_DELAYS[Math.min(this.outageTries, RETRY_DELAYS.length - 1)]!, retryAfter ?? 0);
+    this.outageTries++;
+    this.retryTimer = setTimeout(() => this.retryNow(), delay);
+    const when = delay < 1000 ? 'Trying again now…' : `The upload waits and tries again in ${Math.round(delay / 1000)} s.`;
+    this.set('retrying', `${this.outageSentence()} ${when}`);
   }
 
   /**
@@ -228,11 +287,12 @@ export class UploadTask {
       this.noteResumed(offset, 0, this.resumingEarlier);
     }
     this.resumingEarlier = false;
-    this.changed(this);
+    this.events.changed(this);
   }
 
   private progress(done: number): void {
     if (!this.active) return;
+    this.outageTries = 0;
     // Counted from the last known offset: a parallel upload's first report after a resume may start lower.
     if (done > this.progressBase) this.sentBytes += done - this.progressBase;
     this.progressBase = done;
@@ -245,8 +305,11 @@ export class UploadTask {
   private succeed(res: HttpResponse): void {
     this.bytesDone = this.bytesTotal;
     if (this.lastMethod === 'HEAD') {
-      this.set('done', 'Already uploaded completely in an earlier visit.');
-      this.finished(this);
+      // All bytes were on the server already: sent in an earlier visit, or in this one when the answer to the last write was lost.
+      this.set('done', this.triedAgain
+        ? 'Uploaded. The server’s answer was lost on the way; the table below lists the file once the app accepted it.'
+        : 'Already uploaded completely in an earlier visit.');
+      this.events.finished(this);
       return;
     }
     const answer = readCompletionAnswer(res);
@@ -259,18 +322,27 @@ export class UploadTask {
     } else {
       this.set('done', 'Uploaded and accepted.');
     }
-    this.finished(this);
+    this.events.finished(this);
   }
 
   private fail(err: Error): void {
     if (this.state === 'cancelled' || this.state === 'paused') return;
     this.failure = describeFailure(err, this.endpoint);
+    const res = (err as DetailedError).originalResponse ?? null;
+    const said = serverError(res?.getBody() ?? '');
+    const retryAfter = retryAfterMs(res?.getHeader('Retry-After'));
+    const tokenSent = Boolean(this.upload.options.headers?.Authorization);
     // When one part of a parallel upload gives up, the others would keep sending: stop them
-    // (Retry starts them all again from the server's offsets). Only after reading the error:
+    // (a new try starts them all again from the server's offsets). Only after reading the error:
     // aborting clears the XHR whose status and body the error's response reads.
     void this.upload.abort(false);
-    const offline = navigator.onLine === false ? ' The browser says it is offline; the upload continues when you press Retry.' : '';
-    this.set('error', `${capitalize(this.failure.message)}.${offline}`);
+    this.serverMessage = said.message;
+    if (isOutage(this.failure)) {
+      this.waitOutOutage(retryAfter);
+      return;
+    }
+    this.tokenProblem = tokenProblem(this.failure.status, said.code, tokenSent);
+    this.set('error', this.tokenProblem ? TOKEN_ADVICE[this.tokenProblem] : `${capitalize(this.failure.message)}.`);
   }
 
   /** Average speed over the time spent sending; NaN before any time passed. */
@@ -283,16 +355,21 @@ export class UploadTask {
     return this.activeMs + (this.activeSince === undefined ? 0 : Date.now() - this.activeSince);
   }
 
+  /** Sending, for the time taken: active and not waiting out an outage. */
+  private get sending(): boolean {
+    return this.active && !this.waitingToRetry;
+  }
+
   private set(state: TaskState, message: string): void {
-    const wasActive = this.active;
+    const wasSending = this.activeSince !== undefined;
     this.state = state;
-    if (this.active && !wasActive) this.activeSince = Date.now();
-    if (!this.active && wasActive && this.activeSince !== undefined) {
-      this.activeMs += Date.now() - this.activeSince;
+    if (this.sending && !wasSending) this.activeSince = Date.now();
+    if (!this.sending && wasSending) {
+      this.activeMs += Date.now() - this.activeSince!;
       this.activeSince = undefined;
     }
     this.message = message;
-    this.changed(this);
+    this.events.changed(this);
   }
 }
 

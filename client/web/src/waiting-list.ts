@@ -2,13 +2,20 @@
 // keeps in localStorage (`tus::<fingerprint>::<n>` → size, metadata, upload URL(s)). A browser cannot
 // reopen a file by itself, so the list names each one with the bytes the server holds (a HEAD per
 // upload URL, parts summed) and the details typed for it, and offers the file picker: choosing the
-// same file resumes it (UploadTask), with the details it started with.
+// same file resumes it (UploadTask), with the details it started with. An entry can be discarded:
+// once the person confirms, its stored URLs are forgotten and the server deletes what it holds
+// (tus termination), so neither this page nor the server keeps a partial upload nobody will finish.
 import { formatBytes } from '../../shared/units.ts';
+import { confirmAction } from './confirm-dialog.ts';
 import { el } from './dom.ts';
 import { fileIcon } from './file-icon.ts';
 
 export interface WaitingUpload {
   key: string;
+  /** Every stored entry of this file (tus-js-client may have kept more than one), forgotten together. */
+  keys: string[];
+  /** The upload URLs of all those entries, deleted together. */
+  allUrls: string[];
   name: string;
   size: number;
   metadata: Record<string, string>;
@@ -28,6 +35,7 @@ interface StoredUpload {
 /** The newest entry per file (name and size), as tus-js-client would resume it. */
 export function readWaitingUploads(storage: Storage = localStorage): WaitingUpload[] {
   const found = new Map<string, WaitingUpload & { created: number }>();
+  const entries = new Map<string, { keys: string[]; urls: string[] }>();
   for (let i = 0; i < storage.length; i++) {
     const key = storage.key(i);
     if (!key?.startsWith('tus::')) continue;
@@ -42,9 +50,13 @@ export function readWaitingUploads(storage: Storage = localStorage): WaitingUplo
     if (!name || typeof value.size !== 'number' || urls.length === 0) continue;
     const created = Date.parse(value.creationTime ?? '') || 0;
     const id = `${name}\u0000${value.size}`;
+    const all = entries.get(id) ?? { keys: [], urls: [] };
+    all.keys.push(key);
+    all.urls.push(...urls);
+    entries.set(id, all);
     const existing = found.get(id);
     if (existing && existing.created >= created) continue;
-    found.set(id, { key, name, size: value.size, metadata: value.metadata ?? {}, urls, created });
+    found.set(id, { key, keys: all.keys, allUrls: all.urls, name, size: value.size, metadata: value.metadata ?? {}, urls, created });
   }
   return [...found.values()].sort((a, b) => b.created - a.created).map(({ created: _created, ...w }) => w);
 }
@@ -72,6 +84,8 @@ export class WaitingList {
     private readonly list: HTMLUListElement,
     private readonly openPicker: () => void,
     private readonly headers: () => Record<string, string>,
+    /** Where the focus goes when the last entry is discarded. */
+    private readonly home: HTMLElement,
   ) {}
 
   async load(): Promise<void> {
@@ -96,6 +110,31 @@ export class WaitingList {
     if (this.items.length !== before) this.render();
   }
 
+  /** After the person confirms: forget the entry here and delete its bytes on the server. */
+  private async discard(w: WaitingUpload): Promise<void> {
+    const held = w.offset === undefined ? 'The bytes the server holds' : `The ${formatBytes(w.offset)} the server holds`;
+    const yes = await confirmAction({
+      title: `Discard the partly uploaded ${w.name}?`,
+      text: `${held} are deleted, and this browser forgets the upload: choosing the file again starts it from the beginning.`,
+      keep: 'Keep it',
+      confirm: 'Discard',
+    });
+    if (!yes) return;
+    const at = this.items.indexOf(w);
+    try {
+      for (const key of w.keys) localStorage.removeItem(key);
+    } catch {
+      // No localStorage: nothing was remembered to forget.
+    }
+    this.items = this.items.filter((x) => x !== w);
+    this.render();
+    const buttons = this.list.querySelectorAll<HTMLButtonElement>('button.discard');
+    (buttons[Math.min(at, buttons.length - 1)] ?? this.home).focus();
+    // tus termination: the server "SHOULD free associated resources" on DELETE; when it cannot be
+    // reached or refuses, the partial upload expires there on its own.
+    await Promise.all(w.allUrls.map((url) => fetch(url, { method: 'DELETE', headers: { ...this.headers(), 'Tus-Resumable': '1.0.0' } }).catch(() => undefined)));
+  }
+
   private render(): void {
     this.section.hidden = this.items.length === 0;
     this.list.replaceChildren(...this.items.map((w) => this.renderItem(w)));
@@ -106,6 +145,8 @@ export class WaitingList {
     const details = [w.metadata.name && `name “${w.metadata.name}”`, w.metadata.description && `description “${w.metadata.description}”`].filter(Boolean).join(', ');
     const button = el('button', { text: 'Choose it again', attrs: { type: 'button', 'aria-label': `Choose it again: ${w.name}` } });
     button.addEventListener('click', this.openPicker);
+    const discard = el('button', { text: 'Discard', class: 'plain discard', attrs: { type: 'button', 'aria-label': `Discard ${w.name}` } });
+    discard.addEventListener('click', () => void this.discard(w));
     return el(
       'li',
       { class: 'waiting-item', attrs: { 'data-name': w.name } },
@@ -114,7 +155,7 @@ export class WaitingList {
         el('span', { class: 'ellipsis waiting-name', text: w.name, attrs: { title: w.name } }),
         el('span', { class: 'waiting-held', text: `${held} — choose it again` }),
         details ? el('span', { class: 'waiting-details ellipsis', text: details, attrs: { title: details } }) : null),
-      button,
+      el('span', { class: 'waiting-actions' }, button, discard),
     );
   }
 }

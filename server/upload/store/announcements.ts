@@ -79,11 +79,21 @@ export class Announcements {
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
   async ownerOf(id: string): Promise<string | undefined> {
-    if (this.known.has(id)) return this.known.get(id);
+    return (await this.accessOf(id))?.owner;
+  }
+
+  /**
+   * Who created the upload, and whether it is still written in segments (StoredInfo.resumable);
+   * undefined when it does not exist. Only uploads not in segments are cached: a mark is removed by
+   * whichever instance settles the segments, so it is read from disk while it may still be there.
+   */
+  async accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
+    if (this.known.has(id)) return { owner: this.known.get(id), segmented: false };
     const info = (await this.info.get(id)) as StoredInfo | undefined;
     if (!info) return undefined;
+    if (info.resumable) return { owner: info.owner, segmented: true };
     remember(this.known, id, info.owner, OWNERS_CACHED);
-    return info.owner;
+    return { owner: info.owner, segmented: false };
   }
 
   /** Concatenation info of an upload, if it is a partial or a final one. */

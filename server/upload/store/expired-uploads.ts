@@ -1,7 +1,8 @@
 // The expiration extension's sweep (expiry.ts schedules it): removes unfinished uploads past their
-// expiry (stored-upload.ts expiresAt: idle for EXPIRE_AFTER, or no byte for EXPIRE_UNSTARTED_AFTER). FileStore's own sweep compares the size with the offset saved at
-// creation (always 0), so it would remove finished uploads too, and its listing misses uploads that
-// have files beside them; this one looks at the file on disk.
+// expiry (stored-upload.ts expiresAt: idle for EXPIRE_AFTER, or no byte for EXPIRE_UNSTARTED_AFTER).
+// FileStore's own sweep compares the size with the offset saved at creation (always 0), so it would
+// remove finished uploads too, and its listing misses uploads that have files beside them; this one
+// looks at the file on disk.
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { Log } from '../../../core/logger.ts';
