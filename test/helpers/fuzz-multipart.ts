@@ -118,7 +118,9 @@ function partHead(p: PartSketch, index: number, eol: string): { head: string; ha
   const odd = new Set(p.odd);
   let disposition = `form-data; ${odd.has('name-unquoted') ? `name=${p.name.replace(/\s/g, '_') || 'n'}` : `name="${p.name}"`}`;
   if (odd.has('no-name')) disposition = 'form-data';
-  if (filename !== undefined) {
+  // A file input left empty sends filename="" whatever else is odd about its part.
+  if (filename === '') disposition += '; filename=""';
+  else if (filename !== undefined) {
     if (odd.has('filename-star')) disposition += `; filename*=UTF-8''${encodeURIComponent(`ünï-${filename}`)}`;
     else if (odd.has('filename-path')) disposition += `; filename="C:\\\\Users\\\\me\\\\..\\\\${filename}"`;
     else if (odd.has('filename-utf8')) disposition += `; filename="żółw-${filename}"`;
