@@ -101,7 +101,9 @@ export type Expectation =
   /** Odd in a way busboy decides: a refusal keeping nothing, or 200 with md5s among these. */
   | { kind: 'either'; md5s: string[] }
   /** The client goes: no answer to read; a body it sent whole may be recorded (these md5s). */
-  | { kind: 'dropped'; md5s: string[] };
+  | { kind: 'dropped'; md5s: string[] }
+  /** The form arrived whole but the body never ended: answered or cut, its files (these md5s) may be recorded. */
+  | { kind: 'whole-stalled'; md5s: string[] };
 
 export interface BuiltMultipart {
   wire: Buffer;
@@ -231,8 +233,9 @@ export function buildMultipart(sk: MultipartSketch, host: string): BuiltMultipar
   else if (!whole || !headerOk || overLimits) expect = { kind: 'refused' };
   else if (harmless && !ambiguous && boundaryAsToken && underLimits && sk.contentType !== 'mixed') expect = { kind: 'files', md5s };
   else expect = { kind: 'either', md5s };
-  // A body whose client waits past the network timeout is refused, whatever was in it.
-  if (sk.cut?.how === 'stall') expect = whole ? { kind: 'either', md5s } : { kind: 'refused' };
+  // A body whose client waits past the network timeout is refused — or, when its form was whole, may
+  // be recorded with the connection cut at NETWORK_TIMEOUT before the answer (the body never ended).
+  if (sk.cut?.how === 'stall') expect = whole && headerOk ? { kind: 'whole-stalled', md5s } : { kind: 'refused' };
 
   const head = [`POST ${sk.path} HTTP/1.1`, `Host: ${host}`, `Content-Type: ${contentType}`, 'Accept: application/json'];
   let payload: Buffer;

@@ -245,12 +245,22 @@ export class FuzzServer {
         this.unanswered.set(r.md5, left - 1);
         this.finished.add(r.id);
       }
-      assert.ok(this.finished.has(r.id), `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told it finished (after ${after})`);
+      assert.ok(this.finished.has(r.id), `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told it finished (after ${after}); the server's lines about it:\n${this.linesAbout(r.upload_id)}`);
       const bytes = fs.readFileSync(this.filePath(r.upload_id));
       assert.equal(bytes.length, r.size, `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`);
       assert.equal(crypto.createHash('md5').update(bytes).digest('hex'), r.md5, `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`);
     }
     return records;
+  }
+
+  /** The log lines naming an upload, or the request that made it. */
+  linesAbout(uploadId: string): string {
+    const lines = this.logLines();
+    const requests = new Set(lines.filter((l) => JSON.stringify(l).includes(uploadId) && l.request_id).map((l) => l.request_id));
+    return lines
+      .filter((l) => JSON.stringify(l).includes(uploadId) || requests.has(l.request_id))
+      .map((l) => JSON.stringify(l).slice(0, 400))
+      .join('\n');
   }
 
   /** Upload ids in the store (their info files), for "nothing of it kept". */
