@@ -40,7 +40,7 @@ export async function fixtures(s: FuzzServer): Promise<Fixture[]> {
   const a = await create(endpoint, small.length, { filename: 'a.txt' });
   assert.equal(finishes(await patch(a, 0, small)), 200);
   made.push({ name: 'finished', id: idOf(a), writable: false });
-  // Larger than 64 KiB with a filename: the size and metadata of defect 1's GET.
+  // Larger than 64 KiB with a filename: a download past 64 KiB on a kept-alive connection once crashed the process.
   const big = patternBytes(70_000, 12);
   const b = await create(endpoint, big.length, { filename: 'b.bin' });
   assert.equal(finishes(await patch(b, 0, big)), 200);
