@@ -1,6 +1,7 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
 import { ConfigError, SETTINGS, load, settingHelp } from '../server/config.ts';
+import { EngineUnavailableError, EXIT_UNAVAILABLE } from '../server/engine-wait.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { firstStopSignal } from '../server/signals.ts';
 import { startTuspass } from '../server/start.ts';
@@ -55,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
-    process.stderr.write(e instanceof ConfigError ? `tuspass: ${e.message}\n` : `tuspass: ${e.stack ?? e.message}\n`);
-    process.exit(e instanceof ConfigError ? 78 : 1);
+    // A wrong setting (78) and an engine that did not answer in STARTUP_TIMEOUT (69) are said in words.
+    const expected = e instanceof ConfigError || e instanceof EngineUnavailableError;
+    process.stderr.write(expected ? `tuspass: ${e.message}\n` : `tuspass: ${e.stack ?? e.message}\n`);
+    process.exit(e instanceof ConfigError ? 78 : e instanceof EngineUnavailableError ? EXIT_UNAVAILABLE : 1);
   },
 );

@@ -64,6 +64,9 @@ export const ERRORS = table({
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).
   ERR_UPLOAD_LOCKED: { status: 423, message: 'another request holds this upload and did not let go in time; try again' },
+  // What a HEAD answers when it cannot read the upload now: tus clients (tus-js-client, Uppy) retry a
+  // HEAD answered 423 and start the upload over on any other failure (server/upload/head-handler.ts).
+  ERR_UPLOAD_UNAVAILABLE: { status: 423, message: 'the upload cannot be read right now; its bytes are kept: try again' },
   ERR_LOCK_UNAVAILABLE: { status: 503, message: 'the lock service (Redis) cannot be reached; nothing was written; try again later' },
   ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },

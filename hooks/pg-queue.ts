@@ -6,9 +6,13 @@
 // attempt (the receiver drops duplicates by it). The back-off is the file queue's (hooks/queue.ts):
 // from minMs doubling to maxMs, ±20% jitter; a delivery that works after failures makes the other
 // waiting notices of its kind due at once. The schema: server/pg/database.ts.
+// While PostgreSQL does not answer, enqueue() still stores each notice durably before it returns: in
+// this instance's spool (notice-spool.ts), moved into the table at the first look that finds
+// PostgreSQL back. So a finished upload's form is never refused because the database is away.
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Log, LogFields } from '../core/logger.ts';
+import type { NoticeSpool } from './notice-spool.ts';
 import { deliverNotice, type Deliver, type Notice, type Notices, type QueuedNotice } from './notices.ts';
 
 export interface PgQueueOptions {
@@ -21,6 +25,8 @@ export interface PgQueueOptions {
   max?: number;
   /** How often the queue is looked at for notices due (others' included), and the counts refreshed. Default 1000. */
   pollMs?: number;
+  /** Where notices wait while PostgreSQL does not answer; without one, enqueue() then throws. */
+  spool?: NoticeSpool;
   log?: Log;
 }
 
@@ -53,6 +59,10 @@ export class PgNoticeQueue implements Notices {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private started = false;
+  /** The last delivery failure logged. */
+  private lastFailure = '';
+  /** The spool being moved into the table, while it is. */
+  private moving: Promise<void> | undefined;
   /** The last look at the whole queue (pending(), stats(), isFull() are synchronous). */
   private snapshot: { depth: number; oldestCreatedAt?: number; pending: QueuedNotice[] } = { depth: 0, pending: [] };
 
@@ -64,25 +74,61 @@ export class PgNoticeQueue implements Notices {
 
   async start(): Promise<void> {
     this.started = true;
-    await this.refresh();
+    await this.options.spool?.open();
+    await this.refresh().catch((e: Error) => this.log(`queue: PostgreSQL does not answer (${e.message}); looking again every ${this.options.pollMs ?? 1000} ms`, { level: 'warn' }));
     this.poll();
   }
 
   async enqueue<T>(kind: string, payload: T, options: { id?: string; failedWith?: string } = {}): Promise<string> {
-    const id = options.id ?? crypto.randomUUID();
     const failed = options.failedWith !== undefined;
-    // A notice enqueued again under its id (a completion handled again after a restart) stays one row.
-    const r = await this.options.pool.query(
-      `INSERT INTO notices (id, kind, payload, attempts, next_at, last_error) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (id) DO NOTHING`,
-      [id, kind, JSON.stringify(payload), failed ? 1 : 0, new Date(Date.now() + (failed ? this.options.minMs : 0)), options.failedWith ?? null],
-    );
-    if (r.rowCount) {
+    const notice: Notice<T> = {
+      id: options.id ?? crypto.randomUUID(),
+      kind,
+      payload,
+      attempts: failed ? 1 : 0,
+      createdAt: new Date().toISOString(),
+      nextAt: Date.now() + (failed ? this.options.minMs : 0),
+      ...(options.failedWith !== undefined && { lastError: options.failedWith }),
+    };
+    let added: boolean;
+    try {
+      added = await this.insert(notice);
+    } catch (e) {
+      const spool = this.options.spool;
+      if (!spool) throw e;
+      await spool.put(notice);
+      this.log(`queue: PostgreSQL does not answer (${(e as Error).message}); ${kind} notice ${notice.id} kept in this instance's spool until it does`, { event: 'notice.spooled', level: 'warn', notice_id: notice.id, kind });
+      return notice.id;
+    }
+    if (added) {
       this.snapshot.depth += 1;
       this.snapshot.oldestCreatedAt ??= Date.now();
     }
     if (!failed) this.poll();
-    return id;
+    return notice.id;
+  }
+
+  /** One row; a notice stored again under its id (a completion handled again, a spooled one moved twice) stays one. */
+  private async insert(notice: Notice): Promise<boolean> {
+    const r = await this.options.pool.query(
+      `INSERT INTO notices (id, kind, payload, attempts, next_at, last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO NOTHING`,
+      [notice.id, notice.kind, JSON.stringify(notice.payload), notice.attempts, new Date(notice.nextAt), notice.lastError ?? null, new Date(notice.createdAt)],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Moves the spooled notices into the table, once PostgreSQL answers; one pass at a time. */
+  private moveSpooled(): void {
+    const spool = this.options.spool;
+    if (!spool?.size || this.moving) return;
+    this.moving = spool
+      .drain((notice) => this.insert(notice).then(() => undefined))
+      .then(
+        (n) => { if (n) this.log(`queue: PostgreSQL answers again; ${n} spooled notice(s) moved into it`, { event: 'notice.unspooled', count: n }); },
+        () => {},
+      )
+      .finally(() => (this.moving = undefined));
   }
 
   pending(): QueuedNotice[] {
@@ -90,18 +136,18 @@ export class PgNoticeQueue implements Notices {
   }
 
   stats(): { depth: number; oldestCreatedAt?: number } {
-    return { depth: this.snapshot.depth, oldestCreatedAt: this.snapshot.oldestCreatedAt };
+    return { depth: this.snapshot.depth + (this.options.spool?.size ?? 0), oldestCreatedAt: this.snapshot.oldestCreatedAt };
   }
 
   isFull(): boolean {
-    return this.snapshot.depth >= (this.options.max ?? Infinity);
+    return this.stats().depth >= (this.options.max ?? Infinity);
   }
 
   async drained(timeoutMs = 30_000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       await this.refresh();
-      if (this.snapshot.depth === 0) return true;
+      if (this.stats().depth === 0) return true;
       if (Date.now() > until) return false;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -110,7 +156,7 @@ export class PgNoticeQueue implements Notices {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await Promise.allSettled([...this.inflight]);
+    await Promise.allSettled([...this.inflight, this.moving]);
   }
 
   /** Counts and the first rows of the whole queue, every instance's notices. */
@@ -129,17 +175,21 @@ export class PgNoticeQueue implements Notices {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.poll(), this.options.pollMs ?? 1000);
     this.timer.unref();
+    this.moveSpooled();
     const free = (this.options.concurrency ?? 4) - this.inflight.size;
     // One claim per free slot; each takes the earliest due row no other delivery holds.
     for (let i = 0; i < free; i++) {
       const p: Promise<void> = this.claimOne()
         .then((claimed) => {
           this.inflight.delete(p);
+          this.lastFailure = '';
           if (claimed) this.poll(); // there may be more due
         })
         .catch((e: Error) => {
           this.inflight.delete(p);
-          this.log(`queue: ${e.message}`, { event: 'queue.error', level: 'warn' });
+          // PostgreSQL away: said once, not by every claim of every look.
+          if (e.message !== this.lastFailure) this.log(`queue: ${e.message}`, { event: 'queue.error', level: 'warn' });
+          this.lastFailure = e.message;
         });
       this.inflight.add(p);
     }

@@ -38,6 +38,10 @@ export interface Config {
   redisLockTtlMs: number;
   /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/pg/). */
   databaseUrl: string | undefined;
+  /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms (server/engine-wait.ts). */
+  startupTimeoutMs: number;
+  /** With REDIS_URL: how often each instance looks for finished uploads nobody announced, in ms (completion-sweep.ts). */
+  completionSweepMs: number;
   /** HMAC-SHA256 key that signs completion forms. */
   completionSecret: string | undefined;
   /** Digests computed on the way in besides md5 and size, and put into the form. */
@@ -220,6 +224,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing', defaultDoc: 'none: in-memory locks', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
   { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s', default: '10s', parse: parsePositiveDuration },
   { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances', defaultDoc: 'none: SQLite catalog, queue and journal in DATA_DIR', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
+  { key: 'startupTimeoutMs', flag: '--startup-timeout', env: 'STARTUP_TIMEOUT', doc: 'at start, how long Redis and PostgreSQL are waited for while they do not answer (tried again with back-off, each try logged), then exit 69; a wrong setting exits 78 at once, e.g. 60s', default: '60s', parse: parseDuration },
+  { key: 'completionSweepMs', flag: '--completion-sweep', env: 'COMPLETION_SWEEP', doc: 'with REDIS_URL, how often each instance looks for finished uploads nobody announced (their instance died first) and announces them, e.g. 30s', default: '30s', parse: parsePositiveDuration },
   { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to', defaultDoc: 'the built-in completion service', parse: url },
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures', defaultDoc: 'generated into DATA_DIR/completion-secret', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32; md5 and size always', default: '', parse: digestList },

@@ -22,6 +22,8 @@ export interface OpsDeps {
   /** Checked by /readyz: the store is writable (the upload server). */
   storeDir?: string;
   catalog?: ReadinessDeps['catalog'];
+  /** The engines /readyz asks besides the store (readiness.ts): redis, postgres, completion. */
+  engines?: ReadinessDeps['engines'];
   /** What /metrics on the main port must pass. Default: a bearer token with the admin scope when authentication is on. */
   metricsGuard?: express.RequestHandler;
   log: (line: string) => void;
@@ -46,6 +48,7 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
     catalog: deps.catalog,
     catalogSetting: config.databaseUrl ? 'DATABASE_URL' : 'CATALOG_PATH',
     queue: deps.queue,
+    engines: deps.engines,
     stopping: () => stopping,
   });
   let leave = () => {};

@@ -2,8 +2,13 @@
 // what failed in plain words (no paths, no numbers an anonymous caller need not know: those are
 // in /metrics). A load balancer or compose healthcheck polls it; a hostile client may too, so the
 // result is kept for a second and one probe runs at a time (no disk write per request).
+// Every engine the process depends on is a check of its own, by name: the store (and its space),
+// Redis, PostgreSQL, the completion service when it runs apart, the catalog. One that does not answer
+// makes the process not ready, though it may go on serving what does not need it (uploads go on while
+// PostgreSQL or the completion service is away: forms wait, docs/scaling.md).
 import fs from 'node:fs';
 import path from 'node:path';
+import { failureOf, requestText } from '../core/http-client.ts';
 
 export interface Check {
   ok: boolean;
@@ -11,9 +16,12 @@ export interface Check {
   reason?: string;
 }
 
+/** Asks one engine whether it answers now. */
+export type Probe = () => Promise<Check>;
+
 export interface Readiness {
   ready: boolean;
-  /** Each check by name: store, space, catalog, queue, shutdown (those that apply to this process). */
+  /** Each check by name: store, space, catalog, queue, redis, postgres, completion, shutdown (those that apply to this process). */
   checks: Record<string, Check>;
   /** The names of the checks that failed. */
   failed: string[];
@@ -33,12 +41,16 @@ export interface ReadinessDeps {
   catalogSetting?: 'CATALOG_PATH' | 'DATABASE_URL';
   /** The notice queue: ready while below QUEUE_MAX. */
   queue?: { isFull(): boolean };
+  /** The engines this process depends on beyond the store, by their check's name (redis, postgres, completion). */
+  engines?: Record<string, Probe>;
   /** True once the process is stopping (SIGTERM): no new work. */
   stopping?: () => boolean;
 }
 
 /** How long one result is answered before the checks run again. */
 const KEEP_MS = 1000;
+/** How long an engine has to answer a probe: readiness is asked often, and a silent engine is a down one. */
+const PROBE_MS = 2000;
 
 /** Free bytes available to this process on the file system holding `dir`. */
 export async function freeBytes(dir: string): Promise<number> {
@@ -77,20 +89,62 @@ async function catalogReachable(catalog: NonNullable<ReadinessDeps['catalog']>, 
   }
 }
 
+/** Redis (REDIS_URL): answers a PING. */
+export const redisProbe = (redis: { ping(): Promise<boolean> }): Probe => async () =>
+  (await redis.ping()) ? { ok: true } : { ok: false, reason: 'Redis (REDIS_URL) does not answer: no upload can be locked, so no PATCH is written' };
+
+/** PostgreSQL (DATABASE_URL): answers a query. */
+export const postgresProbe = (pool: { query(sql: string): Promise<unknown> }): Probe => async () => {
+  try {
+    await pool.query('SELECT 1');
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `PostgreSQL (DATABASE_URL) does not answer (${codeOf(e)}): completion forms wait in this instance's spool` };
+  }
+};
+
+/**
+ * The completion service running apart (COMPLETION_URL): its /readyz, where tuspass's own service
+ * says whether its catalog answers. Any answer but 502, 503 or 504 — the statuses a form is retried
+ * on — counts as up: an app of one's own may well have no /readyz.
+ */
+export const completionProbe = (url: () => string): Probe => async () => {
+  try {
+    const r = await requestText(new URL('/readyz', url()).toString(), { timeoutMs: PROBE_MS });
+    if (![502, 503, 504].includes(r.status)) return { ok: true };
+    return { ok: false, reason: `the completion service (COMPLETION_URL) is not ready (${r.status}): completion forms are queued` };
+  } catch (e) {
+    return { ok: false, reason: `the completion service (COMPLETION_URL) does not answer (${failureOf(e)}): completion forms are queued` };
+  }
+};
+
+/** A probe that has not answered in PROBE_MS has failed. */
+function bounded(name: string, probe: Probe): Promise<Check> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Check>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, reason: `${name} did not answer within ${PROBE_MS / 1000} s` }), PROBE_MS);
+  });
+  const answer = probe().catch((e: unknown): Check => ({ ok: false, reason: `${name} does not answer (${codeOf(e)})` }));
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
 /** The readiness of one process, computed at most once a second. */
 export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
   let last: { at: number; result: Readiness } | undefined;
   let running: Promise<Readiness> | undefined;
   const run = async (): Promise<Readiness> => {
     const checks: Record<string, Check> = {};
-    const [store, space, catalog] = await Promise.all([
+    const engines = Object.entries(deps.engines ?? {});
+    const [store, space, catalog, ...answers] = await Promise.all([
       deps.storeDir ? storeWritable(deps.storeDir) : undefined,
       deps.space ? spaceAboveReserve(deps.space) : undefined,
       deps.catalog ? catalogReachable(deps.catalog, deps.catalogSetting ?? 'CATALOG_PATH') : undefined,
+      ...engines.map(([name, probe]) => bounded(name, probe)),
     ]);
     if (store) checks.store = store;
     if (space) checks.space = space;
     if (catalog) checks.catalog = catalog;
+    engines.forEach(([name], i) => (checks[name] = answers[i]!));
     if (deps.queue) checks.queue = deps.queue.isFull() ? { ok: false, reason: 'the notice queue is at QUEUE_MAX (a receiver is down?)' } : { ok: true };
     return summary(checks);
   };

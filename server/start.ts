@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { describeHandlers, loadHookHandlers } from '../hooks/load-handlers.ts';
 import { NoticeQueue } from '../hooks/queue.ts';
 import { PgNoticeQueue } from '../hooks/pg-queue.ts';
+import { NoticeSpool } from '../hooks/notice-spool.ts';
 import type { Notices } from '../hooks/notices.ts';
 import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
@@ -18,8 +19,10 @@ import { openCatalog } from './completion/sqlite-catalog.ts';
 import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
 import { completionUrlOf, ConfigError, type Config } from './config.ts';
+import { waitForEngine } from './engine-wait.ts';
+import { completionProbe, postgresProbe, redisProbe } from './readiness.ts';
 import { completionSecret } from './secret.ts';
-import { errorText, createLog, type Log } from '../core/logger.ts';
+import { errorText, createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -40,11 +43,11 @@ import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './hashing/hash-thread.ts';
-import { TUS_PATH } from './upload/tus-headers.ts';
 import { createTusServer } from './upload/tus-server.ts';
 import { UploadEvents } from './upload/upload-events.ts';
 import { MemoryLocker } from '@tus/server';
-import { RedisLocker } from './upload/redis-locker.ts';
+import { RedisConnectError, RedisLocker } from './upload/redis-locker.ts';
+import { announce, startCompletionSweep } from './upload/completion-sweep.ts';
 
 export interface StartOptions {
   /** Serve the completion service (/complete/, /api/uploads) from the same process and port. Default true. */
@@ -78,27 +81,6 @@ export interface RunningTuspass {
 
 /** How long deliveries of queued notices under way may take at a graceful stop; the rest are retried at the next start. */
 const QUEUE_CLOSE_MS = 300;
-
-/**
- * Uploads that were complete when the process stopped, before their completion was handled (hooks
- * run, form delivered or queued): handled now, so no finished upload goes unannounced.
- */
-function resumeCompletions(ids: string[], store: DigestFileStore, events: UploadEvents, log: Log): void {
-  // Said at every start, none or some: what this start announces is known before any is handled.
-  log(`completion: ${ids.length} upload(s) finished before the last stop without their completion handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.resumed', count: ids.length, upload_ids: ids.slice(0, 1000) });
-  const http = { Method: 'PATCH', URI: '', RemoteAddr: '', Header: {} };
-  void (async () => {
-    for (const id of ids) {
-      try {
-        const upload = await store.getUpload(id);
-        log(`completion: upload ${id} finished before the last stop; handling its completion now`);
-        await events.finish({ ...http, URI: `${TUS_PATH}/${id}` }, upload, await store.concatOf(id));
-      } catch (e) {
-        log(`completion: upload ${id}: ${errorText(e)}`);
-      }
-    }
-  })();
-}
 
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */
 function tusExtensions(config: Config): string[] {
@@ -143,8 +125,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const tls = tlsServerOptions(config);
   const scheme = tls ? 'https' : 'http';
 
-  // DATABASE_URL: one pool for what the instances share (server/pg/); unreachable at start: exit 78.
-  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : undefined;
+  // Redis and PostgreSQL not answering yet are waited for, up to STARTUP_TIMEOUT from here (exit 69).
+  const wait = { until: Date.now() + config.startupTimeoutMs, log };
+  // DATABASE_URL: one pool for what the instances share (server/pg/).
+  const db = config.databaseUrl ? await openDatabase(config.databaseUrl, { wait }) : undefined;
   const store = new DigestFileStore({
     directory: config.storeDir,
     algorithms: ['md5', ...config.digests],
@@ -162,9 +146,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   });
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
   const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
-  // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies leaves none behind.
+  // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies
+  // leaves none behind. While PostgreSQL is away they wait in this instance's spool (DATA_DIR/spool).
   const queue: Notices = db
-    ? new PgNoticeQueue({ pool: db, minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, log })
+    ? new PgNoticeQueue({ pool: db, minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, spool: new NoticeSpool(path.join(config.dataDir, 'spool'), log, modes), log })
     : new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
   const receive = catalog ? formReceiver(config, catalog) : undefined;
   const target: PostTarget = {
@@ -194,22 +179,34 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
   // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
   let redisLocker: RedisLocker | undefined;
-  if (config.redisUrl) {
+  const redisUrl = config.redisUrl;
+  if (redisUrl) {
+    // Redis refusing us (a password, an ACL) is a wrong setting; not answering, a wait.
+    const connect = () => RedisLocker.connect(redisUrl, { ttlMs: config.redisLockTtlMs, log, prefix: options.redisPrefix }).catch((e: unknown) => {
+      throw e instanceof RedisConnectError && e.refused ? new ConfigError([e.message]) : e;
+    });
     try {
-      redisLocker = await RedisLocker.connect(config.redisUrl, { ttlMs: config.redisLockTtlMs, log, prefix: options.redisPrefix });
+      redisLocker = await waitForEngine({ name: 'Redis', setting: 'REDIS_URL' }, connect, wait);
     } catch (e) {
       await hooks.close();
       await catalog?.close();
       await db?.end();
-      throw new ConfigError([(e as Error).message]);
+      throw e;
     }
     store.fence = redisLocker;
+    store.claims = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
   const tus = createTusServer(config, store, events, locker);
   const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
-  const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, log });
+  // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
+  const engines = {
+    ...(redisLocker && { redis: redisProbe(redisLocker) }),
+    ...(db && { postgres: postgresProbe(db) }),
+    ...(!target.local && { completion: completionProbe(() => target.url) }),
+  };
+  const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
@@ -251,7 +248,11 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
   if (withCompletion && !config.completionUrl) target.url = `${scheme}://${self}:${port}/complete/`;
   await queue.start();
-  resumeCompletions(awaiting, store, events, log);
+  announce(awaiting, store, events, log, redisLocker !== undefined);
+  // Several instances on one store: a dead instance's finished uploads are announced by the others.
+  const stopCompletionSweep = redisLocker
+    ? startCompletionSweep({ store, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
+    : () => {};
 
   return {
     url,
@@ -262,6 +263,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     hooks,
     async close(graceMs?: number) {
       stopSweep();
+      stopCompletionSweep();
       ops.stopping();
       if (graceMs === undefined) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -275,6 +277,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
       else await Promise.race([queue.close(), new Promise((r) => setTimeout(r, QUEUE_CLOSE_MS).unref())]);
       await hooks.close();
       await catalog?.close();
+      // Completions still unhandled here are another instance's to take over from now on.
+      await store.releaseClaims();
       await redisLocker?.close();
       await db?.end();
     },

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { parse } from 'yaml';
 import { isServerCommand } from '../cli/commands.ts';
 import { SETTINGS, load } from '../server/config.ts';
+import { parseDuration } from '../core/parse.ts';
 
 interface Service {
   image?: string;
@@ -18,7 +19,7 @@ interface Service {
   expose?: string[];
   restart?: string;
   volumes?: string[];
-  healthcheck?: { test: string[] };
+  healthcheck?: { test: string[]; start_period?: string };
   stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
 }
@@ -120,4 +121,12 @@ test('secrets come from .env only: AUTH_JWT_SECRET, COMPLETION_SECRET and the da
   assert.match(services.postgres!.environment!.POSTGRES_PASSWORD!, /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/);
   const lines = fs.readFileSync(new URL('../.gitignore', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
   assert.ok(lines.includes('.env'));
+});
+
+test('every tuspass service waits for Redis and PostgreSQL at start (STARTUP_TIMEOUT), and its healthcheck gives it that long', () => {
+  for (const [name, svc] of tuspass) {
+    const c = load(resolved(svc.environment!)).config;
+    assert.equal(c.startupTimeoutMs, 60_000, `${name}: STARTUP_TIMEOUT as docs/scaling.md says`);
+    assert.ok(parseDuration(svc.healthcheck!.start_period!) > c.startupTimeoutMs, `${name}: start_period covers STARTUP_TIMEOUT`);
+  }
 });

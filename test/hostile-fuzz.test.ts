@@ -334,7 +334,7 @@ test('after the fuzzing: stored uploads whole, a restart announces nothing no cl
   await s.stop();
   await s.start();
   // Said at start: what this start announces (server/start.ts), before any of it is handled.
-  const resumed = await s.logLine((l) => l.event === 'completion.resumed');
+  const resumed = await s.logLine((l) => l.event === 'completion.awaiting');
   const announced = resumed.upload_ids as string[];
   for (const id of announced) assert.ok(finishedUploads.has(id), `the restart announces upload ${id}, which no client finished (${fs.statSync(s.filePath(id)).size} bytes)`);
   const head = await tus('HEAD', `${s.url}/files/${ids[0]}`);

@@ -104,9 +104,10 @@ test('the queue at QUEUE_MAX: /readyz 503 naming the queue', async (t) => {
     const u = await create(s.endpoint, 1);
     assert.equal((await patch(u, 0, 'x')).status, 204);
   }
-  const r = await readyzUntil(s.url, (x) => x.status === 503);
+  const r = await readyzUntil(s.url, (x) => x.status === 503 && x.body.failed.includes('queue'));
   assert.equal(r.status, 503);
-  assert.deepEqual(r.body.failed, ['queue']);
+  // The receiver that fills the queue is named too: the completion service apart does not answer.
+  assert.deepEqual(r.body.failed, ['completion', 'queue']);
   assert.match(r.body.checks.queue!.reason!, /QUEUE_MAX/);
   assert.equal(r.body.checks.store!.ok, true);
 });
@@ -137,4 +138,22 @@ test('completion-server: /healthz, /readyz checking its catalog, and its own 404
   const r = await readyz(c.url);
   assert.deepEqual(r, { status: 200, body: { ready: true, checks: { catalog: { ok: true } }, failed: [] } });
   assert.equal((await fetch(`${c.url}/nothing-here`)).status, 404, 'the service keeps its own 404');
+});
+
+test('upload-server with REDIS_URL, DATABASE_URL and a completion service apart: /readyz names each engine; the service away: 503 naming completion, back: 200', async (t) => {
+  const { pgDatabase } = await import('./helpers/pg.ts');
+  const { freePort } = await import('./helpers/ports.ts');
+  const port = await freePort();
+  const storeDir = tmpDir(t);
+  const s = await startTestServer(t, { storeDir, minFreeSpace: 0, redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', databaseUrl: await pgDatabase(t), completionUrl: `http://127.0.0.1:${port}/complete/` }, { completion: false, redisPrefix: `tuspass-ready-${process.pid}:` });
+  const away = await readyz(s.url);
+  assert.equal(away.status, 503);
+  assert.deepEqual(Object.keys(away.body.checks).sort(), ['completion', 'postgres', 'queue', 'redis', 'space', 'store']);
+  assert.deepEqual(away.body.failed, ['completion']);
+  assert.match(away.body.checks.completion!.reason!, /COMPLETION_URL.*ECONNREFUSED/);
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  t.after(() => service.close());
+  const back = await readyzUntil(s.url, (r) => r.status === 200);
+  assert.deepEqual(back.body.failed, []);
+  assert.equal(back.body.checks.redis!.ok && back.body.checks.postgres!.ok && back.body.checks.completion!.ok, true);
 });

@@ -2,11 +2,9 @@
 // request of an upload, locks are handed over across instances, and writes are fenced.
 // Real Redis on 127.0.0.1:6379 (.ci/run starts it); each test has its own key prefix, removed after.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
@@ -16,6 +14,8 @@ import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/
 import { REDIS, redisPair as pair } from './helpers/redis-pair.ts';
 import { freePort } from './helpers/ports.ts';
 import { create, patch, tus } from './helpers/tus.ts';
+import { ownRedis } from './helpers/engines.ts';
+import { EngineUnavailableError } from '../server/engine-wait.ts';
 
 /** A PATCH that completes the upload answers with the completion's answer (200) or 204. */
 const done = (status: number) => assert.ok(status === 200 || status === 204, `status ${status}`);
@@ -149,49 +149,83 @@ test('fencing: a holder whose lock was taken over writes nothing more', async (t
 });
 
 
-async function ownRedis(t: TestContext, port: number): Promise<{ stop(): Promise<void> }> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  t.after(() => proc.kill('SIGKILL'));
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => net.connect(port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
-    if (ok) break;
-    if (i > 100) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { stop: async () => { proc.kill('SIGKILL'); await exited; } };
-}
-
-test('Redis going away mid-upload: writes refused with 503, nothing corrupted, recovery when it returns', async (t) => {
-  const port = await freePort();
-  let redis = await ownRedis(t, port);
-  const url0 = `redis://127.0.0.1:${port}`;
-  const { a, b } = await pair(t, url0);
+test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and a creation wait for it and go on when it returns; nothing written meanwhile', async (t) => {
+  const redis = await ownRedis(t);
+  const { a, b } = await pair(t, redis.url);
   const bytes = patternBytes(300_000, 7);
   const url = await create(a.endpoint, bytes.length);
   const id = new URL(url).pathname.split('/').pop()!;
   assert.equal((await patch(on(a, url), 0, bytes.subarray(0, 100_000))).status, 204);
   await redis.stop();
-  const refused = await patch(on(b, url), 100_000, bytes.subarray(100_000, 200_000));
-  assert.equal(refused.status, 503);
-  assert.match(refused.body, /^ERR_LOCK_UNAVAILABLE/);
-  const creation = await tus('POST', a.endpoint, { 'Upload-Length': '10' });
-  assert.equal(creation.status, 503, creation.body);
-  assert.equal(fs.statSync(path.join(a.config.storeDir, id)).size, 100_000);
-  redis = await ownRedis(t, port);
-  // ioredis reconnects within its retry delay (at most 2 s).
-  let head;
-  for (let i = 0; i < 50; i++) {
-    head = await tus('HEAD', on(b, url));
-    if (head.status === 200) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.equal(head!.headers['upload-offset'], '100000');
-  done((await patch(on(b, url), 100_000, bytes.subarray(100_000))).status);
+  // A read: answered without the lock (no write can happen meanwhile), never a status tus clients take for "start over".
+  const head = await tus('HEAD', on(b, url));
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['upload-offset'], '100000');
+  const waiting = patch(on(b, url), 100_000, bytes.subarray(100_000, 200_000));
+  const creation = tus('POST', a.endpoint, { 'Upload-Length': '10' });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(fs.statSync(path.join(a.config.storeDir, id)).size, 100_000, 'nothing written while Redis is away');
+  await redis.start();
+  // ioredis reconnects within its retry delay (at most 2 s); the waiting requests take their locks then.
+  assert.equal((await waiting).status, 204);
+  assert.equal((await creation).status, 201);
+  done((await patch(on(b, url), 200_000, bytes.subarray(200_000))).status);
   assert.equal(await recordMd5(a.url, id), md5(bytes));
 });
 
-test('REDIS_URL that cannot be reached fails the start, naming the setting', async (t) => {
+test('nothing kept per upload outlives it in Redis: finished (through two instances, by concatenation), deleted, expired', async (t) => {
+  const { a, b, prefix } = await pair(t);
+  const keys = async () => {
+    const r = new Redis(REDIS, { maxRetriesPerRequest: 1 });
+    try {
+      return await r.keys(`${prefix}*`);
+    } finally {
+      r.disconnect();
+    }
+  };
+  const bytes = patternBytes(200_000, 21);
+  const finished = await create(a.endpoint, bytes.length);
+  assert.equal((await patch(on(a, finished), 0, bytes.subarray(0, 100_000))).status, 204);
+  assert.equal((await tus('HEAD', on(b, finished))).status, 200);
+  assert.ok((await keys()).includes(`${prefix}upload:${new URL(finished).pathname.split('/').pop()}`), 'an unfinished upload keeps its version');
+  done((await patch(on(b, finished), 100_000, bytes.subarray(100_000))).status);
+  const parts = await Promise.all([0, 1].map(async (i) => {
+    const part = await tus('POST', a.endpoint, { 'Upload-Length': '1000', 'Upload-Concat': 'partial' });
+    const partUrl = new URL(part.headers.location!, a.endpoint).toString();
+    assert.equal((await patch(on(b, partUrl), 0, patternBytes(1000, 30 + i))).status, 204);
+    return new URL(partUrl).pathname;
+  }));
+  assert.equal((await tus('POST', b.endpoint, { 'Upload-Concat': `final;${parts.join(' ')}` })).status, 201);
+  const deleted = await create(b.endpoint, 50_000);
+  assert.equal((await patch(on(a, deleted), 0, patternBytes(20_000, 22))).status, 204);
+  assert.equal((await tus('DELETE', on(b, deleted))).status, 204);
+  const expired = await create(a.endpoint, 50_000);
+  assert.equal((await patch(on(b, expired), 0, patternBytes(20_000, 23))).status, 204);
+  const old = new Date(Date.now() - 60_000);
+  const expiredId = new URL(expired).pathname.split('/').pop()!;
+  fs.utimesSync(path.join(a.config.storeDir, expiredId), old, old);
+  fs.writeFileSync(path.join(a.config.storeDir, `${expiredId}.json`), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(a.config.storeDir, `${expiredId}.json`), 'utf8')), creation_date: old.toISOString() }));
+  const sweeper = await startTestServer(t, { storeDir: a.config.storeDir, redisUrl: REDIS, minFreeSpace: 0, expireAfterMs: 30_000, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false, expirySweepMs: 3_600_000 });
+  assert.equal(await sweeper.store.deleteExpired(), 1);
+  assert.deepEqual(await keys(), [], 'no lock, version or claim left');
+});
+
+test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, whose lines all land', async (t) => {
+  const { a, storeDir, prefix } = await pair(t);
+  const journal = () => fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
+  const finish = async (seed: number) => {
+    const url = await create(a.endpoint, 1000);
+    done((await patch(url, 0, patternBytes(1000, seed))).status);
+    return new URL(url).pathname.split('/').pop()!;
+  };
+  const first = await finish(40);
+  // Another instance starts on the store (its start-up pass reads the journal), then A finishes one more.
+  await startTestServer(t, { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const second = await finish(41);
+  assert.deepEqual(journal().filter((id) => id === first || id === second), [first, second]);
+});
+
+test('REDIS_URL that cannot be reached fails the start once STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
   const port = await freePort();
-  await assert.rejects(startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}` }), /REDIS_URL/);
+  await assert.rejects(startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }), (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message));
 });

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { openDatabase } from '../pg/database.ts';
+import type { StartupWait } from '../engine-wait.ts';
 import type { Catalog, ListOptions, NewUploadRecord, UploadRecord } from './catalog.ts';
 
 interface Row {
@@ -61,8 +62,9 @@ export class PgCatalog implements Catalog {
   constructor(private readonly pool: pg.Pool, private readonly ownsPool = false) {}
 
   /** Connects and migrates; a database that cannot be used is a ConfigError naming DATABASE_URL (exit 78). */
-  static async open(url: string): Promise<PgCatalog> {
-    return new PgCatalog(await openDatabase(url), true);
+  /** `wait`: at start, a database that does not answer yet is waited for (server/engine-wait.ts). */
+  static async open(url: string, wait?: StartupWait): Promise<PgCatalog> {
+    return new PgCatalog(await openDatabase(url, { wait }), true);
   }
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {

@@ -27,9 +27,10 @@ export interface RunningCompletionServer {
 export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
   // Before anything opens: anonymous only on loopback unless ALLOW_ANONYMOUS (exit 78 otherwise).
   requireAuthBeyondLoopback(config);
-  // DATABASE_URL: the catalog every instance shares (PostgreSQL); one that cannot be reached exits 78.
-  const catalog = config.databaseUrl ? await PgCatalog.open(config.databaseUrl) : openCatalog(config.catalogPath, fileModesOf(config).file);
   const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
+  // DATABASE_URL: the catalog every instance shares (PostgreSQL), waited for up to STARTUP_TIMEOUT.
+  const wait = { until: Date.now() + config.startupTimeoutMs, log };
+  const catalog = config.databaseUrl ? await PgCatalog.open(config.databaseUrl, wait) : openCatalog(config.catalogPath, fileModesOf(config).file);
   // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
   const service = createCompletionApp(config, catalog, { ...options, log });
   // /healthz, /readyz (the catalog answers) and /metrics first; the service's routes and its 404 after

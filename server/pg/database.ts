@@ -4,6 +4,7 @@
 // do not run a step twice.
 import pg from 'pg';
 import { ConfigError } from '../config.ts';
+import { EngineUnavailableError, waitForEngine, type StartupWait } from '../engine-wait.ts';
 
 /**
  * The schema, one step per number, never edited once released: a new need is a new step. Each runs
@@ -79,8 +80,8 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
         await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [step.version, step.name]);
         await client.query('COMMIT');
       } catch (e) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${step.version} (${step.name}): ${(e as Error).message}`);
+        await client.query('ROLLBACK').catch(() => {});
+        throw new Error(`migration ${step.version} (${step.name}): ${(e as Error).message}`, { cause: e });
       }
       applied.push(step.version);
     }
@@ -102,12 +103,37 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** The longest one query may take: every query tuspass makes is a short one. */
+const QUERY_TIMEOUT_MS = 10_000;
+
+/** SQLSTATEs that mean "not now" rather than "not this": connection exceptions (08), too many connections (53), the server shutting down or starting up (57P01-57P03). */
+const NOT_NOW = /^(08|53|57P0[1-3])/;
+
 /**
- * Connects and migrates, or throws a ConfigError naming DATABASE_URL (exit 78 at start): a database
- * that cannot be reached is found at start, not at the first completed upload.
+ * Whether PostgreSQL (or the URL) said no for good: a password or role refused, a database that does
+ * not exist, a URL that does not parse. Anything else (refused connections, names that do not resolve
+ * yet, a server starting up) is PostgreSQL not answering yet.
  */
-export async function openDatabase(url: string, options: { connectTimeoutMs?: number } = {}): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 });
+function wrongSetting(e: unknown): boolean {
+  const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+  if (cause instanceof pg.DatabaseError) return !NOT_NOW.test(cause.code ?? '');
+  // pg's own refusals before the server could say anything: no password where one is asked for, a bad URL.
+  return cause instanceof TypeError || /\bSASL\b|password/i.test((cause as Error)?.message ?? '');
+}
+
+/**
+ * Connects and migrates. A wrong setting is a ConfigError naming DATABASE_URL (exit 78 at start); a
+ * database that does not answer is waited for with `wait` (at start, STARTUP_TIMEOUT), and is an
+ * EngineUnavailableError (exit 69) once that has passed — at once without `wait`.
+ */
+export async function openDatabase(url: string, options: { connectTimeoutMs?: number; wait?: StartupWait } = {}): Promise<pg.Pool> {
+  const open = () => openOnce(url, options.connectTimeoutMs ?? 5000);
+  return options.wait ? waitForEngine({ name: 'PostgreSQL', setting: 'DATABASE_URL' }, open, options.wait) : open();
+}
+
+async function openOnce(url: string, connectTimeoutMs: number): Promise<pg.Pool> {
+  // A server that stops answering without closing its connections is a server down too: no query waits on it for ever.
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs, query_timeout: QUERY_TIMEOUT_MS });
   // An idle client whose connection drops emits 'error' on the pool; without a listener that would end the process.
   pool.on('error', () => {});
   try {
@@ -115,6 +141,7 @@ export async function openDatabase(url: string, options: { connectTimeoutMs?: nu
     return pool;
   } catch (e) {
     await pool.end().catch(() => {});
-    throw new ConfigError([`DATABASE_URL: cannot use ${redactUrl(url)}: ${(e as Error).message}`]);
+    const message = `DATABASE_URL: cannot use ${redactUrl(url)}: ${(e as Error).message}`;
+    throw wrongSetting(e) ? new ConfigError([message]) : new EngineUnavailableError(message);
   }
 }

@@ -9,6 +9,8 @@ import { PRIVATE_MODES, writeAtomically } from '../../core/file-modes.ts';
 export interface Journal {
   handled(id: string): Promise<void>;
   ids(): Promise<Set<string>>;
+  /** Whether this upload's completion is noted (asked again under its claim, completion-sweep.ts). */
+  has(id: string): Promise<boolean>;
   /** Keeps only these ids (uploads still in the store). */
   compact(keep: Set<string>): Promise<void>;
   close(): void;
@@ -19,9 +21,16 @@ export class CompletionJournal implements Journal {
   /** A write failed (a full disk) and may have left part of a line: the next one starts a fresh line. */
   private torn = false;
 
+  /**
+   * `shared`: the journal beside the uploads, appended to by every instance on the store (REDIS_URL
+   * without DATABASE_URL). It is then never rewritten: the rename would leave the other instances
+   * appending to the file it replaced, and lose the lines they add meanwhile; two instances starting
+   * together would rename over each other. It grows by one line per finished upload instead.
+   */
   constructor(
     private readonly file: string,
     private readonly mode = PRIVATE_MODES.file,
+    private readonly shared = false,
   ) {}
 
   /** Opened with its mode, and the mode set on the descriptor: also fixes a journal an earlier version left 0644. */
@@ -47,8 +56,13 @@ export class CompletionJournal implements Journal {
     return new Set(text.split('\n').filter(Boolean));
   }
 
+  async has(id: string): Promise<boolean> {
+    return (await this.ids()).has(id);
+  }
+
   /** Rewrites the journal with only the ids still wanted (uploads still in the store). */
   async compact(keep: Set<string>): Promise<void> {
+    if (this.shared) return;
     this.close();
     await writeAtomically(this.file, [...keep].map((id) => `${id}\n`).join(''), this.mode);
   }

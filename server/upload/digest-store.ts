@@ -20,12 +20,13 @@ import type { DigestName, Digests } from '../../core/wire.ts';
 import { LiveDigests } from '../hashing/live-digests.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
-import type { Log } from '../../core/logger.ts';
+import { errorText, type Log } from '../../core/logger.ts';
 import { bytesReceived } from '../metrics.ts';
 import { BodyInterrupted } from '../dropped-requests.ts';
 import { isNoSpace } from './admission.ts';
 import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
 import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
+import { completionClaim, type Claim, type Claims } from './claims.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';
 import { Announcements, type BodyInfo, type ConcatInfo, type StoredInfo } from './store/announcements.ts';
@@ -38,7 +39,7 @@ import { InfoStore } from './store/info-store.ts';
 import { createUploadFiles, idTaken, isIdTaken } from './store/new-upload.ts';
 import { awaitingCompletion } from './store/start-pass.ts';
 import { StorePaths } from './store/store-paths.ts';
-import { readStored, type ExpiryPeriods } from './store/stored-upload.ts';
+import { finishedUnannounced, readStored, type ExpiryPeriods } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
@@ -52,7 +53,7 @@ export interface DigestStoreOptions {
   unstartedExpirationMs?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
-  /** The journal of handled completions (default: a hidden file in the store directory). */
+  /** The journal of handled completions (default: a hidden file in the store directory, shared by the instances on it). */
   journalPath?: string;
   /** A journal kept elsewhere (PostgreSQL with DATABASE_URL: pg-journal.ts); journalPath is then unused. */
   journal?: Journal;
@@ -77,6 +78,14 @@ export class DigestFileStore extends FileStore {
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (store/append.ts). */
   fence: WriteFence | undefined;
+  /**
+   * With several instances on one store (REDIS_URL): the instance whose write completes an upload
+   * claims its completion until the journal has it, so no other instance's sweep announces it
+   * meanwhile (claims.ts, completion-sweep.ts).
+   */
+  claims: Claims | undefined;
+  /** Completions claimed by this instance and not yet in the journal, by upload id. */
+  private readonly completing = new Map<string, Claim>();
   private readonly paths: StorePaths;
   private readonly info: InfoStore;
   private readonly journal: Journal;
@@ -110,7 +119,8 @@ export class DigestFileStore extends FileStore {
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
-    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode);
+    // Beside the uploads it is the journal of every instance on the store.
+    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode, options.journalPath === undefined);
     this.announced = new Announcements(info);
     this.marks = new UnverifiedMarks(this.paths, fileMode);
     this.live = new LiveDigests({
@@ -269,6 +279,9 @@ export class DigestFileStore extends FileStore {
     const written = await fsp.stat(this.filePath(id)).then((s) => s.size, () => 0);
     await this.space.declare(id, size, written);
     try {
+      // Complete once the length is written (the multipart endpoint declares it after the bytes):
+      // claimed before the info says so, so no sweep takes it for an upload nobody handles.
+      if (size === written) await this.completed(id);
       await this.info.replace(id, { ...info, size } as Upload);
       this.created.delete(id);
     } catch (e) {
@@ -282,7 +295,10 @@ export class DigestFileStore extends FileStore {
   async append(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions = {}): Promise<AppendResult> {
     this.busy.add(id);
     try {
-      return await appendHashed({ paths: this.paths, digests: this.live, marks: this.marks, space: this.space, fence: this.fence }, source, id, offset, options);
+      const result = await appendHashed({ paths: this.paths, digests: this.live, marks: this.marks, space: this.space, fence: this.fence }, source, id, offset, options);
+      // Still under the upload's lock: its completion is claimed before any sweep can see it unlocked.
+      if (options.size !== undefined && result.offset === options.size) await this.completed(id);
+      return result;
     } catch (e) {
       // Whatever state the failure left in memory is not trusted: the next request loads the saved one.
       this.live.forget(id);
@@ -298,6 +314,7 @@ export class DigestFileStore extends FileStore {
   }
 
   override async remove(id: string): Promise<void> {
+    await this.settled(id);
     this.space.forget(id);
     this.live.forget(id);
     this.created.delete(id);
@@ -328,7 +345,76 @@ export class DigestFileStore extends FileStore {
     this.space.forget(id);
     const live = this.live.forget(id);
     await this.journal.handled(id);
+    await this.settled(id);
     if (!live || live.onDisk) await fsp.rm(this.statePath(id), { force: true });
+  }
+
+  /** Complete: no more writes, so its version goes; its completion is this instance's to handle. */
+  private async completed(id: string): Promise<void> {
+    await this.fence?.forget(id);
+    if (!this.claims || this.completing.has(id)) return;
+    try {
+      const claim = await this.claims.claim(completionClaim(id));
+      if (claim) this.completing.set(id, claim);
+      else this.log(`upload ${id}: another instance holds its completion`, { level: 'warn' });
+    } catch (e) {
+      // Handled all the same: at worst another instance announces it too, and the service drops the repeat.
+      this.log(`upload ${id}: its completion could not be claimed (${errorText(e)}); handling it unclaimed`, { level: 'warn' });
+    }
+  }
+
+  /** Announced (or gone): nothing is kept for it in Redis any more, its completion claim included. */
+  async settled(id: string): Promise<void> {
+    const claim = this.completing.get(id);
+    this.completing.delete(id);
+    await claim?.release();
+    await this.fence?.forget(id);
+  }
+
+  /**
+   * For the completion sweep: takes over a finished upload's completion that nobody handles — no
+   * request holds its lock (one completing it claims the completion before it lets go), no instance
+   * holds its completion, and the journal, asked again now, still lacks it. True when this instance
+   * holds its completion now. Throws when Redis or the journal cannot be reached.
+   */
+  async takeOverCompletion(id: string): Promise<boolean> {
+    const claims = this.claims;
+    if (!claims || this.completing.has(id)) return false;
+    const lock = await claims.claim(id);
+    if (!lock) return false;
+    try {
+      const claim = await claims.claim(completionClaim(id));
+      if (!claim) return false;
+      let noted: boolean;
+      try {
+        noted = await this.journal.has(id);
+      } catch (e) {
+        await claim.release();
+        throw e;
+      }
+      if (noted) {
+        await claim.release();
+        return false;
+      }
+      this.completing.set(id, claim);
+      return true;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Lets every completion claim go (a stopping instance): another instance's sweep takes them over. */
+  async releaseClaims(): Promise<void> {
+    for (const id of [...this.completing.keys()]) {
+      const claim = this.completing.get(id);
+      this.completing.delete(id);
+      await claim?.release();
+    }
+  }
+
+  /** Finished uploads missing from the journal (read only), for the completion sweep. */
+  unannounced(): Promise<string[]> {
+    return finishedUnannounced(this.paths, this.info, this.journal);
   }
 
   /**

@@ -6,12 +6,12 @@
 import fsp from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import type express from 'express';
-import { ERRORS as TUS_ERRORS, type Locker, type Upload } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { corsHeaders, sendTusError } from './tus-response.ts';
 import { TUS_PATH, TUS_VERSION } from './tus-headers.ts';
-import { withLock } from './upload-lock.ts';
+import { withReadLock, type UploadLocker } from './upload-lock.ts';
 
 /** RFC 1341 media types with parameters (as @tus/server checks `filetype` before using it). */
 const MEDIA_TYPE =
@@ -54,7 +54,7 @@ function notFound(e: unknown): never {
   throw e;
 }
 
-export function getHandler(store: DigestFileStore, locker: Locker, log: (line: string) => void): express.RequestHandler {
+export function getHandler(store: DigestFileStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
   return async (req, res) => {
     // Undefined on the collection URL, which names no upload.
     const id = req.params.id as string | undefined;
@@ -67,8 +67,9 @@ export function getHandler(store: DigestFileStore, locker: Locker, log: (line: s
       if (!finished(await store.getUpload(id).catch(notFound))) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
       // Under the lock, a checksummed PATCH that wrote the last bytes has verified them (or cut them
       // off) and a DELETE has finished. The file is opened before the lock is let go: a DELETE from
-      // then on unlinks it, and this open file still reads to the end.
-      const upload = await withLock(locker, id, () => {}, async () => {
+      // then on unlinks it, and this open file still reads to the end. (While the lock service is away
+      // it is read without the lock, as a HEAD is: no write or DELETE goes ahead then.)
+      const upload = await withReadLock(locker, id, async () => {
         const again = await store.getUpload(id).catch(notFound);
         if (!finished(again)) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
         file = await fsp.open(store.filePath(id), 'r').catch(notFound);

@@ -1,19 +1,38 @@
 // HEAD /files/:id — the upload's offset and what is known about it, including its concatenation role.
+//
+// A HEAD is how a tus client resumes, and the one answer it may take for "start over": tus-js-client
+// 4.3 (and so Uppy) retries a HEAD answered 423 and otherwise, on any status outside 2xx, creates a
+// new upload — 4xx also drops the upload's URL from its storage (node_modules/tus-js-client/lib/
+// upload.js, `_resumeUpload`: `if (status === 423) { ... retry later }`, then `this._createUpload()`).
+// Its PATCH and POST failures are retried unless 4xx other than 409 and 423 (`defaultOnShouldRetry`),
+// each retry resuming with a HEAD. So a HEAD answers 404 or 410 only for an upload that is gone, and
+// 423 whenever it cannot answer now: the lock service away (then it reads without the lock,
+// upload-lock.ts withReadLock), the store unreadable, anything else that would be a 5xx.
 import type express from 'express';
-import { Metadata, type Locker } from '@tus/utils';
+import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { uploadUrl } from './upload-url.ts';
-import { sendTus, sendTusError } from './tus-response.ts';
-import { withLock } from './upload-lock.ts';
+import { asTusError, sendTus, sendTusError } from './tus-response.ts';
+import { withReadLock, type UploadLocker } from './upload-lock.ts';
 
-export function headHandler(store: DigestFileStore, locker: Locker, log: (line: string) => void): express.RequestHandler {
+/** A failure of the server's (5xx, or unexpected) as the 423 clients retry; the client's own errors as they are. */
+function retryable(e: unknown): unknown {
+  const known = asTusError(e);
+  const status = known instanceof TuspassError ? known.status : known ? known.status_code : 500;
+  if (status < 500) return e;
+  // For the log only: the original code and cause, or the unexpected error's stack.
+  const detail = known instanceof TuspassError ? `${known.code}${known.logDetail ? ` ${known.logDetail}` : ''}` : ((e as Error)?.stack ?? String(e));
+  return new TuspassError(ERRORS.ERR_UPLOAD_UNAVAILABLE, undefined, detail);
+}
+
+export function headHandler(store: DigestFileStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
   return async (req, res) => {
     const id = String(req.params.id);
     try {
       // Taking the lock makes a stale PATCH of this upload (dead connection) let go first.
-      const { upload, concat } = await withLock(locker, id, () => {}, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
+      const { upload, concat } = await withReadLock(locker, id, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
       // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
       // be used if the Server is keeping track of expired uploads."
       // The same answer as a PATCH of it (patch-handler.ts): 410 ERR_UPLOAD_EXPIRED.
@@ -32,7 +51,7 @@ export function headHandler(store: DigestFileStore, locker: Locker, log: (line: 
       if (concat?.kind === 'final') headers['Upload-Concat'] = `final;${concat.parts.map((p) => uploadUrl(req, p)).join(' ')}`;
       sendTus(res, 200, headers);
     } catch (e) {
-      sendTusError(res, req, e, log);
+      sendTusError(res, req, retryable(e), log);
     }
   };
 }

@@ -24,6 +24,10 @@ export class PgCompletionJournal implements Journal {
     return new Set(r.rows[0]!.ids ?? []);
   }
 
+  async has(id: string): Promise<boolean> {
+    return (await this.pool.query('SELECT 1 FROM completions_handled WHERE upload_id = $1', [id])).rowCount === 1;
+  }
+
   /**
    * Forgets uploads no longer stored. Only rows from before the last ids(): on a shared store, other
    * instances go on finishing uploads this one's listing did not see, and those rows must stay.

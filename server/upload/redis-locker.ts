@@ -15,12 +15,20 @@
 //   Redis is compared and set, with the offset written so far. A holder that paused past its lease
 //   (a stopped process, a long GC) finds the token changed and writes nothing more.
 //   The window left is the time between one check and its write syscall (microseconds, not a lease).
+//   The version starts at a random number, so a version forgotten (a finished upload) or lost (Redis
+//   restarted empty) never comes back equal to one an instance's digest cache remembers;
+// - unreachable: a request that needs the lock waits for Redis to come back, up to LOCK_WAIT_MS, then
+//   answers 503 ERR_LOCK_UNAVAILABLE (clients retry it); a read (HEAD, GET) does not wait: it reads
+//   without the lock (upload-lock.ts withReadLock);
+// - claims (claims.ts): taken once or not at all, kept alive by the same watchdog.
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Lock, Locker, RequestRelease } from '@tus/utils';
+import type { Lock, RequestRelease } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { Log } from '../../core/logger.ts';
 import { errorText } from '../../core/logger.ts';
+import type { Claim, Claims } from './claims.ts';
+import { LOCK_WAIT_MS, type LockOptions, type UploadLocker } from './upload-lock.ts';
 
 /** What a writer calls around its writes; implemented by RedisLocker. */
 export interface WriteFence {
@@ -28,11 +36,18 @@ export interface WriteFence {
   begin(id: string): Promise<number>;
   /** Before writing up to `offset`: still the holder and still at `version`? Returns the next version. */
   advance(id: string, version: number, offset: number): Promise<number>;
+  /** The upload is finished or gone: its version is no longer kept (never throws). */
+  forget(id: string): Promise<void>;
 }
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) redis.call('publish', ARGV[2], ARGV[3]) return 1 end return 0`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
-const BEGIN = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end return tonumber(redis.call('hget', KEYS[2], 'version') or '0')`;
+const BEGIN = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
+local v = redis.call('hget', KEYS[2], 'version')
+if v then return tonumber(v) end
+redis.call('hset', KEYS[2], 'version', ARGV[2])
+redis.call('pexpire', KEYS[2], ARGV[3])
+return tonumber(ARGV[2])`;
 const ADVANCE = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 local v = tonumber(redis.call('hget', KEYS[2], 'version') or '0')
 if v ~= tonumber(ARGV[2]) then return -2 end
@@ -47,6 +62,10 @@ const INFO_TTL_MS = 30 * 86_400_000;
 const ASK_AGAIN_MS = 1000;
 
 interface Held {
+  /** What the lock is, for the log: `upload <id>` or `claim <name>`. */
+  label: string;
+  /** The upload whose writes it guards; none for a claim. */
+  upload?: string;
   token: string;
   onRelease: RequestRelease;
   watchdog: NodeJS.Timeout;
@@ -55,6 +74,20 @@ interface Held {
 
 type Scripts = Record<'tuspassRelease' | 'tuspassExtend' | 'tuspassBegin' | 'tuspassAdvance', (...args: (string | number)[]) => Promise<number>>;
 
+/** A start that could not connect: `refused` when Redis answered no (a password, an ACL: the setting is wrong), else it did not answer. */
+export class RedisConnectError extends Error {
+  constructor(
+    message: string,
+    readonly refused: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Redis's own answers that mean "not now" rather than "not you". */
+const BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+const isRefusal = (e: Error) => e.name === 'ReplyError' && !BUSY_REPLY.test(e.message);
+
 export interface RedisLockerOptions {
   /** Key and channel prefix (several tuspass deployments, or tests, on one Redis). */
   prefix?: string;
@@ -62,7 +95,7 @@ export interface RedisLockerOptions {
   log?: Log;
 }
 
-export class RedisLocker implements Locker, WriteFence {
+export class RedisLocker implements UploadLocker, WriteFence, Claims {
   private readonly held = new Map<string, Held>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly prefix: string;
@@ -79,30 +112,39 @@ export class RedisLocker implements Locker, WriteFence {
     this.log = options.log ?? (() => {});
   }
 
-  /** Connects (both connections up, or this throws): a wrong REDIS_URL is found at start, not at the first upload. */
+  /**
+   * Connects (both connections up, or this throws RedisConnectError): a wrong REDIS_URL is found at
+   * start, not at the first upload. One try: server/engine-wait.ts tries again while Redis does not answer.
+   */
   static async connect(url: string, options: RedisLockerOptions): Promise<RedisLocker> {
     const commandTimeout = Math.max(500, Math.floor(options.ttlMs / 3));
     // No offline queue and one retry: while Redis is away a lock or a fence fails at once (503)
     // instead of waiting in a queue — a write never goes ahead without its lock.
     const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout, retryStrategy: (n) => Math.min(n * 200, 2000) });
     const sub = new Redis(url, { lazyConnect: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
-    // ioredis reports connection errors as events; without listeners they would be unhandled.
-    let lastError = '';
-    for (const connection of [redis, sub]) {
-      connection.on('error', (e: Error) => {
-        if (e.message === lastError) return;
-        lastError = e.message;
-        options.log?.(`redis: ${e.message}`, { level: 'warn' });
-      });
-      connection.on('ready', () => (lastError = ''));
-    }
+    // ioredis reports connection errors as events (connect() itself only says "Connection is
+    // closed."); without listeners they would be unhandled.
+    let failure: Error | undefined;
+    const whileConnecting = (e: Error) => (failure ??= e);
+    for (const connection of [redis, sub]) connection.on('error', whileConnecting);
     try {
       await redis.connect();
       await sub.connect();
     } catch (e) {
       redis.disconnect();
       sub.disconnect();
-      throw new Error(`REDIS_URL: cannot connect: ${(e as Error).message}`);
+      const cause = failure ?? (e as Error);
+      throw new RedisConnectError(`REDIS_URL: cannot connect: ${cause.message}`, isRefusal(cause));
+    }
+    let lastError = '';
+    for (const connection of [redis, sub]) {
+      connection.off('error', whileConnecting);
+      connection.on('error', (e: Error) => {
+        if (e.message === lastError) return;
+        lastError = e.message;
+        options.log?.(`redis: ${e.message}`, { level: 'warn' });
+      });
+      connection.on('ready', () => (lastError = ''));
     }
     redis.defineCommand('tuspassRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('tuspassExtend', { numberOfKeys: 1, lua: EXTEND });
@@ -134,11 +176,11 @@ export class RedisLocker implements Locker, WriteFence {
     return this.redis as unknown as Scripts;
   }
 
-  newLock(id: string): Lock {
+  newLock(id: string, options: LockOptions = {}): Lock {
     let token: string | undefined;
     return {
       lock: async (signal, onRelease) => {
-        token = await this.acquire(id, signal, onRelease);
+        token = await this.acquire(id, signal, onRelease, options.readOnly ?? false);
       },
       unlock: async () => {
         if (token !== undefined) await this.release(id, token);
@@ -156,18 +198,30 @@ export class RedisLocker implements Locker, WriteFence {
     }
   }
 
-  private async acquire(id: string, signal: AbortSignal, onRelease: RequestRelease): Promise<string> {
+  private async acquire(id: string, signal: AbortSignal, onRelease: RequestRelease, readOnly: boolean): Promise<string> {
     const token = crypto.randomBytes(16).toString('hex');
+    // @tus/server's creation hands a signal that only a client going away aborts: bounded here too.
+    const until = Date.now() + LOCK_WAIT_MS;
     let asked = 0;
+    /** Why Redis did not answer the last try, while it does not. */
+    let unreachable: string | undefined;
     for (;;) {
-      // tusd answers an upload it cannot lock 423 Locked (ERR_UPLOAD_LOCKED).
-      if (signal.aborted) throw new TuspassError(ERRORS.ERR_UPLOAD_LOCKED);
+      if (signal.aborted || Date.now() >= until) {
+        // tusd answers an upload it cannot lock 423 Locked (ERR_UPLOAD_LOCKED); Redis still away: 503.
+        throw unreachable === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_LOCKED) : new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, unreachable);
+      }
       let taken: boolean;
       try {
         taken = (await this.redis.set(this.lockKey(id), token, 'PX', this.ttlMs, 'NX')) === 'OK';
       } catch (e) {
-        throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, errorText(e));
+        if (readOnly) throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, errorText(e));
+        // Waiting for Redis (a restart, a failover) rides out an outage far longer than a client's own
+        // retries would (tus-js-client's default: 4 retries within 9 s).
+        unreachable = errorText(e);
+        await this.reachableOrAfter(signal, Math.max(0, Math.min(500, until - Date.now())));
+        continue;
       }
+      unreachable = undefined;
       if (taken) break;
       if (Date.now() - asked >= ASK_AGAIN_MS) {
         asked = Date.now();
@@ -175,10 +229,45 @@ export class RedisLocker implements Locker, WriteFence {
       }
       await this.unlockedOrAfter(id, signal, 250);
     }
-    const held: Held = { token, onRelease, lost: false, watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))) };
+    this.hold(id, { label: `upload ${id}`, upload: id }, token, onRelease);
+    return token;
+  }
+
+  /** Takes `name` if nobody holds it (claims.ts): no waiting, no release request to the holder. */
+  async claim(name: string): Promise<Claim | undefined> {
+    const token = crypto.randomBytes(16).toString('hex');
+    let taken: boolean;
+    try {
+      taken = (await this.redis.set(this.lockKey(name), token, 'PX', this.ttlMs, 'NX')) === 'OK';
+    } catch (e) {
+      throw new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, errorText(e));
+    }
+    if (!taken) return undefined;
+    // A claim is not given up on request: a waiter (an upload lock named like it) waits for its release.
+    this.hold(name, { label: `claim ${name}` }, token, () => {});
+    return { release: () => this.release(name, token) };
+  }
+
+  /** Held from now on: renewed every ttl/3 until released or lost. */
+  private hold(id: string, what: Pick<Held, 'label' | 'upload'>, token: string, onRelease: RequestRelease): void {
+    const held: Held = { ...what, token, onRelease, lost: false, watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))) };
     held.watchdog.unref();
     this.held.set(id, held);
-    return token;
+  }
+
+  /** Resolves once Redis is connected again, after `ms`, or when the signal aborts. */
+  private reachableOrAfter(signal: AbortSignal, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
+      this.redis.once('ready', done);
+    });
   }
 
   /** Resolves when the lock of `id` is published free, after `ms`, or when the signal aborts. */
@@ -204,13 +293,13 @@ export class RedisLocker implements Locker, WriteFence {
     try {
       ok = (await this.scripts.tuspassExtend(this.lockKey(id), held.token, this.ttlMs)) === 1;
     } catch (e) {
-      this.log(`redis: the lock of upload ${id} could not be renewed: ${errorText(e)}`, { level: 'warn' });
+      this.log(`redis: the lock of ${held.label} could not be renewed: ${errorText(e)}`, { level: 'warn' });
     }
     if (ok || held.lost) return;
     // Lost, or not sure to be held any more: stop writing (the fence refuses the next buffer) and let go.
     held.lost = true;
     clearInterval(held.watchdog);
-    this.log(`upload ${id}: lock lost, writing stopped`, { event: 'lock.lost', upload_id: id, level: 'warn' });
+    this.log(`${held.label}: lock lost${held.upload ? ', writing stopped' : ''}`, { event: 'lock.lost', upload_id: held.upload, level: 'warn' });
     void Promise.resolve(held.onRelease()).catch(() => undefined);
   }
 
@@ -224,7 +313,7 @@ export class RedisLocker implements Locker, WriteFence {
       await this.scripts.tuspassRelease(this.lockKey(id), token, this.unlockedChannel, id);
     } catch (e) {
       // The lease ends by itself within REDIS_LOCK_TTL; the request that held it is answered all the same.
-      this.log(`redis: the lock of upload ${id} could not be released (it expires by itself): ${errorText(e)}`, { level: 'warn' });
+      this.log(`redis: the lock of ${held?.label ?? id} could not be released (it expires by itself): ${errorText(e)}`, { level: 'warn' });
     }
   }
 
@@ -248,12 +337,21 @@ export class RedisLocker implements Locker, WriteFence {
 
   async begin(id: string): Promise<number> {
     const { token } = this.holder(id);
-    return this.fenced(id, () => this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token));
+    // Lua numbers are doubles: a start below 2^40 leaves room for 2^13 times as many writes, exactly.
+    return this.fenced(id, () => this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token, crypto.randomInt(1, 2 ** 40), INFO_TTL_MS));
   }
 
   async advance(id: string, version: number, offset: number): Promise<number> {
     const { token } = this.holder(id);
     return this.fenced(id, () => this.scripts.tuspassAdvance(this.lockKey(id), this.infoKey(id), token, version, offset, INFO_TTL_MS));
+  }
+
+  async forget(id: string): Promise<void> {
+    try {
+      await this.redis.del(this.infoKey(id));
+    } catch (e) {
+      this.log(`redis: the version of upload ${id} could not be removed (it expires by itself): ${errorText(e)}`, { level: 'warn' });
+    }
   }
 
   /** Whether Redis answers now (readiness). */

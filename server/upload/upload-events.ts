@@ -273,6 +273,8 @@ export class UploadEvents {
       if ((e as { status_code?: number }).status_code === 404) {
         this.log(`completion: upload ${id} is gone; no longer handling its completion`);
         this.settle(id);
+        // Removed by another instance (an expiry, a DELETE of its record): its claim goes here.
+        await this.store.settled(id);
       } else {
         this.log(`completion: upload ${id}: ${errorText(e)}`);
         this.later(id, what, http);

@@ -3,6 +3,7 @@
 import type { Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
+import type { Journal } from '../completion-journal.ts';
 import type { StoredInfo } from './announcements.ts';
 import type { StorePaths } from './store-paths.ts';
 
@@ -58,4 +59,21 @@ export async function readStored(id: string, info: { get(id: string): Promise<Up
     info: (await info.get(id)) as StoredInfo | undefined,
     file: await fsp.stat(paths.filePath(id)).catch(() => undefined),
   };
+}
+
+/**
+ * Finished uploads (the file as long as the declared length) that the journal does not have. An
+ * upload written in segments is never finished by its size: its file may be full length with holes.
+ */
+export async function finishedUnannounced(paths: StorePaths, info: { get(id: string): Promise<Upload | undefined> }, journal: Journal): Promise<string[]> {
+  const names = await fsp.readdir(paths.dir);
+  const handled = await journal.ids();
+  const present = new Set(names);
+  const found: string[] = [];
+  for (const id of idsBy(names, '.json')) {
+    if (handled.has(id) || !present.has(id)) continue;
+    const { info: upload, file } = await readStored(id, info, paths);
+    if (upload?.size !== undefined && file?.size === upload.size && !(upload as StoredInfo).resumable) found.push(id);
+  }
+  return found;
 }
