@@ -150,7 +150,7 @@ function partBody(p: PartSketch): Buffer {
   return Buffer.concat([Buffer.from('--inner-boundary-0123\r\nContent-Disposition: attachment; filename="in.bin"\r\n\r\n'), inner, Buffer.from('\r\n--inner-boundary-0123--\r\n')]);
 }
 
-export function buildMultipart(sk: MultipartSketch, host: string): BuiltMultipart {
+export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'fz-multipart'): BuiltMultipart {
   const eol = '\r\n';
   const b = sk.boundary;
   const regions: Array<{ region: Region; start: number; end: number }> = [];
@@ -237,7 +237,7 @@ export function buildMultipart(sk: MultipartSketch, host: string): BuiltMultipar
   // be recorded with the connection cut at NETWORK_TIMEOUT before the answer (the body never ended).
   if (sk.cut?.how === 'stall') expect = whole && headerOk ? { kind: 'whole-stalled', md5s } : { kind: 'refused' };
 
-  const head = [`POST ${sk.path} HTTP/1.1`, `Host: ${host}`, `Content-Type: ${contentType}`, 'Accept: application/json'];
+  const head = [`POST ${sk.path} HTTP/1.1`, `Host: ${host}`, `Content-Type: ${contentType}`, 'Accept: application/json', `X-Request-Id: ${requestId}`];
   let payload: Buffer;
   let stall = false;
   const chunked = sk.cut?.how === 'chunked' || (sk.chunked && sk.cut?.how !== 'length' && sk.cut?.how !== 'stall');

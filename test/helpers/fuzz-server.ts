@@ -38,6 +38,8 @@ export class FuzzServer {
   readonly storeDir: string;
   private proc: ChildProcess | undefined;
   private stderr = '';
+  /** The log of the processes before this one (a restart). */
+  private before = '';
   private exited: string | undefined;
   /** Catalog ids of the uploads a client was told were finished (a 2xx answer carrying the record). */
   readonly finished = new Set<string>();
@@ -68,6 +70,7 @@ export class FuzzServer {
 
   async start(): Promise<void> {
     this.exited = undefined;
+    this.before += this.stderr;
     this.stderr = '';
     const proc = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', this.dataDir], {
       env: {
@@ -125,10 +128,10 @@ export class FuzzServer {
     assert.equal(this.exited, undefined, `the tuspass process ${this.exited}${what ? ` after ${what}` : ''}:\n${this.stderr.slice(-4000)}`);
   }
 
-  /** Its log lines (JSON, one per event). */
-  logLines(): Array<Record<string, unknown>> {
+  /** Its log lines (JSON, one per event); `all`: those of the processes before it too. */
+  logLines(all = false): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
-    for (const line of this.stderr.split('\n')) {
+    for (const line of (all ? this.before + this.stderr : this.stderr).split('\n')) {
       if (!line.startsWith('{')) continue;
       try {
         out.push(JSON.parse(line) as Record<string, unknown>);
@@ -233,13 +236,18 @@ export class FuzzServer {
     }
   }
 
+  /** Records whose file was read and found as recorded. */
+  private readonly verified = new Set<string>();
+
   /**
    * Nothing announced that no client finished: every record of the catalog was named to a client as
-   * finished, and its file holds the bytes the record says (size and md5), whatever came after.
+   * finished, and its file holds the bytes the record says (size and md5) — read for new records,
+   * and for every record with `all` (whatever came after did not change them).
    */
-  async checkCatalog(after: string): Promise<CatalogRecord[]> {
+  async checkCatalog(after: string, all = false): Promise<CatalogRecord[]> {
     const records = await this.catalog();
     for (const r of records) {
+      if (!all && this.verified.has(r.id)) continue;
       const left = this.unanswered.get(r.md5) ?? 0;
       if (!this.finished.has(r.id) && left > 0) {
         this.unanswered.set(r.md5, left - 1);
@@ -249,13 +257,14 @@ export class FuzzServer {
       const bytes = fs.readFileSync(this.filePath(r.upload_id));
       assert.equal(bytes.length, r.size, `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`);
       assert.equal(crypto.createHash('md5').update(bytes).digest('hex'), r.md5, `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`);
+      this.verified.add(r.id);
     }
     return records;
   }
 
   /** The log lines naming an upload, or the request that made it. */
   linesAbout(uploadId: string): string {
-    const lines = this.logLines();
+    const lines = this.logLines(true);
     const requests = new Set(lines.filter((l) => JSON.stringify(l).includes(uploadId) && l.request_id).map((l) => l.request_id));
     return lines
       .filter((l) => JSON.stringify(l).includes(uploadId) || requests.has(l.request_id))
