@@ -222,7 +222,25 @@ export class FuzzServer {
 
   /** Files a client sent whole and went without reading the answer: they may be recorded. */
   finishedUnanswered(md5s: string[]): void {
-    for (const h of md5s) this.unanswered.set(h, (this.unanswered.get(h) ?? 0) + 1);
+    for (const h of md5s) {
+      this.unanswered.set(h, (this.unanswered.get(h) ?? 0) + 1);
+      this.everUnanswered.add(h);
+    }
+  }
+
+  private readonly everUnanswered = new Set<string>();
+
+  /** Whether a file with these bytes was sent whole by a client that went unanswered. */
+  sentUnanswered(md5: string): boolean {
+    return this.everUnanswered.has(md5);
+  }
+
+  /** Requests whose client went mid-body: the server ends each with a line naming its request id. */
+  readonly cut: string[] = [];
+
+  /** Waits until the server has ended every request whose client went (its cleanup done). */
+  async cutRequestsEnded(): Promise<void> {
+    for (const id of this.cut) await this.logLine((l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'));
   }
 
   async catalog(): Promise<CatalogRecord[]> {
@@ -236,18 +254,26 @@ export class FuzzServer {
     }
   }
 
-  /** Records whose file was read and found as recorded. */
-  private readonly verified = new Set<string>();
+  /** Records whose file was read and found as recorded: the file as it was then (inode, size, mtime). */
+  private readonly verified = new Map<string, string>();
 
   /**
    * Nothing announced that no client finished: every record of the catalog was named to a client as
-   * finished, and its file holds the bytes the record says (size and md5) — read for new records,
-   * and for every record with `all` (whatever came after did not change them).
+   * finished, and its file holds the bytes the record says (size and md5) — read for new records;
+   * with `all`, every record's file is also the very file read then, not written since.
    */
   async checkCatalog(after: string, all = false): Promise<CatalogRecord[]> {
     const records = await this.catalog();
+    const stamp = (id: string) => {
+      const st = fs.statSync(this.filePath(id), { throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'gone';
+    };
     for (const r of records) {
-      if (!all && this.verified.has(r.id)) continue;
+      const seen = this.verified.get(r.id);
+      if (seen !== undefined) {
+        if (all) assert.equal(stamp(r.upload_id), seen, `upload ${r.upload_id}: its file was replaced or written since it was recorded (after ${after})`);
+        continue;
+      }
       const left = this.unanswered.get(r.md5) ?? 0;
       if (!this.finished.has(r.id) && left > 0) {
         this.unanswered.set(r.md5, left - 1);
@@ -257,7 +283,7 @@ export class FuzzServer {
       const bytes = fs.readFileSync(this.filePath(r.upload_id));
       assert.equal(bytes.length, r.size, `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`);
       assert.equal(crypto.createHash('md5').update(bytes).digest('hex'), r.md5, `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`);
-      this.verified.add(r.id);
+      this.verified.set(r.id, stamp(r.upload_id));
     }
     return records;
   }
