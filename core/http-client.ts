@@ -4,6 +4,7 @@
 // Connections are kept alive and reused, one pool per protocol.
 import http from 'node:http';
 import https from 'node:https';
+import { errorText } from './logger.ts';
 
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
@@ -29,7 +30,7 @@ export class TransportError extends Error {
 }
 
 /** How a failed request is named in logs and retries: the system's code when there is one. */
-export const failureOf = (e: unknown): string => (e instanceof TransportError ? (e.code ?? e.message) : (e as Error).message);
+export const failureOf = (e: unknown): string => (e instanceof TransportError ? (e.code ?? e.message) : errorText(e));
 
 /**
  * Starts a request. The timeout is a plain timer, strongly held until the exchange settles, that

@@ -49,7 +49,49 @@ export function createHttpServer(app: http.RequestListener, timeoutMs: number, l
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => watch(req, res, timeoutMs, log));
   answerClientErrors(server, log);
   trackRequests(server);
+  lingerBeforeClosing(server, timeoutMs);
   return server;
+}
+
+/** Longest a connection answered before its request body arrived keeps taking that body in (nginx's lingering_time is 30 s). */
+const LINGER_MS = 5000;
+
+/**
+ * An answer that closes the connection (Connection: close) before the request's body has arrived —
+ * a refusal that reads none of it (413, 507, 400) — must reach a client that is still sending: TCP
+ * resets a connection closed with unread bytes in it, and the reset makes the client's system drop
+ * the answer it had received and not yet read (a client that reads once it has sent everything lost
+ * every such answer). So the connection closes its sending side after the answer and keeps taking in,
+ * and dropping, what the client still sends: until the body ends, the client closes, or LINGER_MS
+ * (at most NETWORK_TIMEOUT) has passed — nginx's lingering close.
+ */
+function lingerBeforeClosing(server: http.Server, timeoutMs: number): void {
+  const current = new WeakMap<object, http.IncomingMessage>();
+  server.on('request', (req: http.IncomingMessage) => {
+    const socket = req.socket as http.IncomingMessage['socket'] & { destroySoon?: () => void };
+    const first = !current.has(socket);
+    current.set(socket, req);
+    // node closes a connection after its last answer with destroySoon(): end, then destroy once the
+    // answer is written.
+    if (!first || typeof socket.destroySoon !== 'function') return;
+    const destroySoon = socket.destroySoon.bind(socket);
+    socket.destroySoon = () => {
+      const unread = current.get(socket);
+      if (!unread || unread.complete || socket.destroyed || !socket.writable) return destroySoon();
+      // Whoever read the body has stopped: what still comes is dropped.
+      unread.unpipe();
+      unread.removeAllListeners('readable');
+      unread.on('data', () => undefined);
+      unread.resume();
+      const timer = setTimeout(() => socket.destroy(), Math.min(LINGER_MS, timeoutMs));
+      timer.unref();
+      const done = () => socket.destroy();
+      unread.once('end', done);
+      unread.once('error', done);
+      socket.once('close', () => clearTimeout(timer));
+      socket.end();
+    };
+  });
 }
 
 /** A server's requests in flight, and whether it is stopping (for a graceful stop). */

@@ -448,3 +448,31 @@ test('POST under an upload URL, or any other method on a tus URL: 405 with Allow
   }
   assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'nothing was created');
 });
+
+test('a refusal that reads none of a large body reaches a client that reads only once it has sent everything (the connection is not reset under it)', async (t) => {
+  const s = await startTestServer(t);
+  const size = 4 * 1024 * 1024;
+  /** Sends the head and `size` body bytes, reading nothing until the last write is done (or failed); the answer then. */
+  const sendThenRead = async (head: string) => {
+    const conn = await openRaw(s.url);
+    conn.socket.pause();
+    conn.socket.write(head);
+    let failed: string | undefined;
+    for (let at = 0; at < size && !failed; at += 65_536) {
+      await new Promise<void>((resolve) => conn.socket.write(Buffer.alloc(65_536, 1), (e) => ((failed = e?.message), resolve())));
+    }
+    conn.socket.resume();
+    await conn.closed;
+    return { failed, answer: conn.received().toString('latin1') };
+  };
+  const url = await create(s.endpoint, 1000);
+  const patchHead = `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${size}\r\n\r\n`;
+  const tooLarge = await sendThenRead(patchHead);
+  assert.equal(tooLarge.failed, undefined, 'every byte was taken');
+  assert.match(tooLarge.answer, /^HTTP\/1\.1 413 [^]*\r\n\r\nERR_SIZE_EXCEEDED: /);
+  const noBoundary = await sendThenRead(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data\r\nContent-Length: ${size}\r\n\r\n`);
+  assert.equal(noBoundary.failed, undefined, 'every byte was taken');
+  assert.match(noBoundary.answer, /^HTTP\/1\.1 400 [^]*"ERR_MULTIPART_INVALID"/);
+  // Nothing was written of either.
+  assert.equal((await tus('HEAD', url)).headers['upload-offset'], '0');
+});

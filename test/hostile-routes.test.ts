@@ -1,4 +1,4 @@
-// Attacks on the routes issue 12 changed: tuspass's own DELETE (other spellings of an id, someone
+// Attacks on tuspass's own routes: its DELETE (other spellings of an id, someone
 // else's token, method override, a body never sent, races with HEAD, concatenation, the expiry sweep,
 // a PATCH mid-body and a second DELETE, hooks that hang or throw, an id reused through a pre-create
 // hook), the one error format (requests that reach @tus/server in ways its error map might miss), the

@@ -1,4 +1,4 @@
-// Structured logs (issue 14 item 4): a real `tuspass start` child with LOG_FORMAT=json — every stderr
+// Structured logs: a real `tuspass start` child with LOG_FORMAT=json — every stderr
 // line is JSON, each upload's events name it and a request id, no credential reaches the log; the
 // text format is one readable line per event; X-Request-Id is honoured when sane, replaced when not.
 import assert from 'node:assert/strict';

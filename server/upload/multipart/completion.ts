@@ -4,7 +4,7 @@
 // app is down, CLEANUP_STATUSES removing the request's files).
 import type { DigestFileStore } from '../digest-store.ts';
 import type { Digests } from '../../../core/wire.ts';
-import type { Log } from '../../../core/logger.ts';
+import { errorText, type Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import { UPLOAD_COMPLETE } from '../../../core/record.ts';
@@ -108,7 +108,7 @@ export class MultipartCompletion {
       if (outcome.kind === 'retry') return { done: false, error: outcome.error };
       completionNotices.labels(outcome.kind).inc();
       log(`completion: multipart form of ${uploadIds.join(', ')} ${outcome.kind} (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: `completion.${outcome.kind}`, upload_id: uploadIds[0], notice_id: notice.id });
-      if (outcome.kind === 'rejected') for (const id of uploadIds) await store.remove(id).catch((e: unknown) => log(`multipart: removing upload ${id}: ${(e as Error).message}`));
+      if (outcome.kind === 'rejected') for (const id of uploadIds) await store.remove(id).catch((e: unknown) => log(`multipart: removing upload ${id}: ${errorText(e)}`));
       return { done: true };
     });
   }
@@ -143,7 +143,7 @@ export class MultipartCompletion {
   /** Handled: the journal says so, so a restart does not announce these files again one by one. */
   private async journal(ids: string[]): Promise<void> {
     for (const id of ids) {
-      await this.deps.store.completionHandled(id).catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${(e as Error).message}`));
+      await this.deps.store.completionHandled(id).catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${errorText(e)}`));
     }
   }
 }
