@@ -1,4 +1,4 @@
-// Measures post-finish notice delivery through the durable queue (figures for issue 4's closing note):
+// Measures post-finish notice delivery through the durable queue (figures for a report):
 //  1. receiver up: delay from the client's final PATCH answer to the notice's arrival, over 100 uploads;
 //  2. receiver down for 30 s under 50 uploads: how many arrive, how long after it is back, duplicates.
 //   node --import tsx bench/measure-notices.ts [--outage-seconds 30] [--uploads 100] [--outage-uploads 50]

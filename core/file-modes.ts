@@ -1,4 +1,4 @@
-// Who may read what tuspass keeps (issue 11 item 7). Uploads, their info and digest state, queued
+// Who may read what tuspass keeps. Uploads, their info and digest state, queued
 // notices, the completion journal, the catalog and the secret are the owner's alone (files 0600,
 // directories 0700). SHARED_GROUP_READ=true makes them group-readable (0640 / 0750) for a split
 // deployment whose completion service runs as another user of the same group.

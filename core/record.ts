@@ -4,7 +4,7 @@
 // them (client/shared/completion-answer.ts, client/web/src/completed-table.ts). The page bundles
 // this file: types and constants only, no node: imports.
 
-/** The message of the answer, as the seed's Django view answered (`{"message": "Upload Complete"}`): its clients read it. */
+/** The message of the answer, as django-nginx-upload's Django view answered (`{"message": "Upload Complete"}`): its clients read it. */
 export const UPLOAD_COMPLETE = 'Upload Complete';
 
 /** A recorded upload as an answer names it: `200 {"id","name","size","md5","url"}` (docs/completion-form.md). */

@@ -1,6 +1,6 @@
 // docker-compose.yml cannot run here (no Docker engine), so this checks that it agrees with the CLI:
 // known subcommands, valid configuration, one shared volume, ports and the completion URL lining up,
-// and the defaults that protect a server nobody tuned (issue 10): restarted after an exit, the
+// and the defaults that protect a server nobody tuned: restarted after an exit, the
 // completion service not published, a non-root user.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Duplicate uploads (issue 16 item 4): by default every upload is recorded, a second of the same file
+// Duplicate uploads: by default every upload is recorded, a second of the same file
 // too; DEDUPE=md5 answers the first record to the same owner sending the same name and md5, and
 // records nothing new — never across owners, never for another name or other bytes.
 import assert from 'node:assert/strict';

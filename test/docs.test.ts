@@ -1,4 +1,4 @@
-// Docs that match the code (issue 16 item 2), where a check is cheap: every `tuspass <command>` the
+// Docs that match the code, where a check is cheap: every `tuspass <command>` the
 // README and docs/ name exists, every command exists in the README, every `tuspass push` flag is in
 // docs/clients.md's table and back, the page's element ids the docs and tests rely on are in the
 // page, and the unit convention is the one units.ts states. (test/config.test.ts checks the README's

@@ -48,7 +48,7 @@ async function tusUpload(endpoint: string, bytes: Buffer, meta: Record<string, s
   return patch(url, 0, bytes);
 }
 
-/** What push.py and the seed's web form send: a multipart POST to /upload. */
+/** What push.py and django-nginx-upload's web form send: a multipart POST to /upload. */
 function multipartPost(url: string, bytes: Buffer, name: string, terminal: 'yes' | 'no') {
   const form = new FormData();
   form.set('name', name);

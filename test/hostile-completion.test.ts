@@ -1,4 +1,4 @@
-// Defects 11, 12 and 13 of issue 10, around the completion of an upload:
+// Around the completion of an upload:
 // 11. every outgoing timeout (completion form, HTTP hook, command hook) fires after a major GC;
 // 12. a full disk at the moment of completion: the finished upload is announced exactly once, as
 //     soon as it can be, without a restart;

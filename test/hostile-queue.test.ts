@@ -1,4 +1,4 @@
-// Defect 6 of issue 10: the notice queue is bounded. While a receiver is away, memory holds an
+// The notice queue is bounded. While a receiver is away, memory holds an
 // index of the queued notices, not their payloads; at QUEUE_MAX new uploads are refused with 503
 // and Retry-After (back-pressure) while nothing already queued, or owed to an upload under way, is
 // dropped: once the receiver is back every notice arrives.

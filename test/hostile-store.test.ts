@@ -22,7 +22,7 @@ const idOf = (url: string) => url.split('/').pop()!;
 /** The uploads in the store (ids of their .json info files). */
 const storedIds = (s: TestServer) => fs.readdirSync(s.config.storeDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort();
 
-test('defect 2: a final concatenation racing a DELETE of a partial never crashes; answers are clean; nothing corrupt', async (t) => {
+test('a final concatenation racing a DELETE of a partial never crashes; answers are clean; nothing corrupt', async (t) => {
   const s = await startTestServer(t, { minFreeSpace: 0 });
   const a = patternBytes(300_000, 1);
   const b = patternBytes(200_000, 2);
@@ -56,7 +56,7 @@ test('defect 2: a final concatenation racing a DELETE of a partial never crashes
   t.diagnostic(`final/DELETE outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
 });
 
-test('defect 5: one partial listed many times builds nothing; repeats and lists over MAX_CONCAT_PARTS are refused', async (t) => {
+test('one partial listed many times builds nothing; repeats and lists over MAX_CONCAT_PARTS are refused', async (t) => {
   const s = await startTestServer(t, { minFreeSpace: 0, maxConcatParts: 3 });
   const bytes = patternBytes(100_000, 5);
   const one = await partial(s, bytes);
@@ -90,7 +90,7 @@ test('back-pressure: while the notice queue is full, creations get 503 ERR_QUEUE
   assert.deepEqual(storedIds(s), [], 'nothing created');
 });
 
-test('defect 9: digest states and temp files left by a kill are removed at the next start; a resumed upload keeps its state', async (t) => {
+test('digest states and temp files left by a kill are removed at the next start; a resumed upload keeps its state', async (t) => {
   const dataDir = tmpDir(t);
   const s1 = await startTestServer(t, { dataDir, minFreeSpace: 0 });
   const done = patternBytes(50_000, 7);

@@ -1,4 +1,4 @@
-// Issue 10, defect 4: connections that go quiet must not hold the server. NETWORK_TIMEOUT (tusd's
+// Connections that go quiet must not hold the server. NETWORK_TIMEOUT (tusd's
 // --network-timeout): a request body idle that long is cut — the bytes so far kept, the digest state
 // saved, the lock released, the upload resumable; slow headers, idle keep-alive connections and
 // clients that stop reading answers are closed as well. Real sockets (node:net), short timeouts.

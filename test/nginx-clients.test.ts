@@ -1,4 +1,4 @@
-// Real clients of the nginx upload module's endpoint: a requests-toolbelt script like the seed's push
+// Real clients of the nginx upload module's endpoint: a requests-toolbelt script like django-nginx-upload's push
 // client (Debian's /usr/bin/python3 with python3-requests-toolbelt) and a plain HTML form in Chromium.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,7 +15,7 @@ import { TEST_JWT_SECRET } from './helpers/jwt.ts';
 
 const PYTHON = '/usr/bin/python3';
 
-// The seed's push client, in short: MultipartEncoder (name, terminal=yes, file1 as text/plain)
+// django-nginx-upload's push client, in short: MultipartEncoder (name, terminal=yes, file1 as text/plain)
 // wrapped in a MultipartEncoderMonitor, streamed to <url>/upload, printing the answer's message.
 const PUSH_SCRIPT = `
 import os, sys, requests
@@ -72,7 +72,7 @@ test('refused, push.py still prints the answer\'s "message" (a 401 without a tok
   assert.equal(json.message, json.error?.message, 'the message beside the code');
 });
 
-test('the seed page\'s table link, /table (and /table/), leads to the page\'s table', async (t) => {
+test('the table link of django-nginx-upload\'s page, /table (and /table/), leads to the page\'s table', async (t) => {
   const s = await startTestServer(t);
   for (const link of ['/table', '/table/']) {
     const res = await fetch(`${s.url}${link}`, { redirect: 'manual' });
@@ -84,8 +84,8 @@ test('the seed page\'s table link, /table (and /table/), leads to the page\'s ta
   assert.match(await page.text(), /id="completed"/);
 });
 
-test('a plain HTML form (the seed page’s) submitted in Chromium ends on the table with the file listed', async (t) => {
-  // The seed's form, as the app's own page on the app's origin (another port here), which the
+test('a plain HTML form (django-nginx-upload’s page) submitted in Chromium ends on the table with the file listed', async (t) => {
+  // django-nginx-upload's form, as the app's own page on the app's origin (another port here), which the
   // operator lists in CORS_ORIGINS: POST multipart to /upload with a hidden terminal=no.
   let action = '';
   const app = http.createServer((_req, res) => {

@@ -57,7 +57,7 @@ test('curl -F: two files in one request → each its own prefix in one signed fo
   assert.match(params.get('file2.crc32') ?? '', /^[0-9a-f]{8}$/);
   assert.equal(params.get('name'), 'pair');
   assert.equal(params.get('other'), null);
-  // The seed's order: .name, .content_type, .path, .md5, .size first.
+  // django-nginx-upload's order: .name, .content_type, .path, .md5, .size first.
   assert.deepEqual([...params.keys()].slice(0, 5), ['file1.name', 'file1.content_type', 'file1.path', 'file1.md5', 'file1.size']);
   assert.equal(fs.readFileSync(params.get('file1.path')!).length, a.bytes.length);
 });

@@ -1,4 +1,4 @@
-// Admin commands (issue 14 item 5) as an operator runs them: real `tuspass` child processes against
+// Admin commands as an operator runs them: real `tuspass` child processes against
 // a real queue, store and ports. The server runs in this process (its queue watches for the commands'
 // markers); the completion service is a port with nobody on it until the test opens it.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The installable package (issue 16 item 3): `npm pack` builds the bundles (prepack) and packs them;
+// The installable package: `npm pack` builds the bundles (prepack) and packs them;
 // `npm install -g` into a temporary prefix gives a `tuspass` that starts, takes an upload from
 // `tuspass push` and runs `completion-server`, from a directory that is not the clone, without
 // writing into its install directory and without the clone's sources or dev dependencies.

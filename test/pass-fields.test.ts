@@ -1,4 +1,4 @@
-// Pass-through fields cannot impersonate generated ones (issue 11 item 8): with PASS_FIELDS='.*',
+// Pass-through fields cannot impersonate generated ones: with PASS_FIELDS='.*',
 // metadata keys like file1.path or file2.md5 are dropped and logged; the real ones reach the app.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

@@ -1,4 +1,4 @@
-// Secrets at rest (issue 11 item 7): after a real upload, everything tuspass keeps is the owner's
+// Secrets at rest: after a real upload, everything tuspass keeps is the owner's
 // alone (0600 files, 0700 directories) even under a umask of 0 — modes are set, not left to the
 // umask; SHARED_GROUP_READ makes them 0640/0750 even under a umask of 077; an existing DATA_DIR
 // and catalog are fixed at start; queued notices keep no Authorization or Cookie.

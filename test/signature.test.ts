@@ -1,4 +1,4 @@
-// Signatures bound to purpose and time (issue 11 item 6): the replay of a signed hook payload to
+// Signatures bound to purpose and time: the replay of a signed hook payload to
 // /complete/, forms outside the window, a queued form re-signed at each attempt, the hook example
 // receiver verifying with the hook key, and the docs' Python and Node snippets against our signer.
 import assert from 'node:assert/strict';

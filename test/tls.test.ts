@@ -1,4 +1,4 @@
-// TLS_CERT / TLS_KEY and BEHIND_PROXY (issue 11 item 9): a real HTTPS server with a certificate this
+// TLS_CERT / TLS_KEY and BEHIND_PROXY: a real HTTPS server with a certificate this
 // test makes with openssl, tus-js-client over it, https Location URLs, TLS 1.1 refused, start-up
 // errors naming the setting, NETWORK_TIMEOUT over TLS, and forged X-Forwarded-* headers.
 import assert from 'node:assert/strict';

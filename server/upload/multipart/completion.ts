@@ -49,7 +49,7 @@ export interface CompletionAnswer {
   recordedHere: boolean;
 }
 
-/** The form: per file what FORM templates say (the seed's fields by default), then the pass-through fields. */
+/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields. */
 export function multipartForm(files: ReceivedFile[], fields: Array<[string, string]>, deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>): URLSearchParams {
   const form = new URLSearchParams();
   files.forEach((f, i) => {
@@ -87,7 +87,7 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
 
 /**
  * Whether the answer is the built-in completion service's (tuspass completion-server behind
- * COMPLETION_URL, as in the compose file): its record JSON with the seed's message. Another app's
+ * COMPLETION_URL, as in the compose file): its record JSON with django-nginx-upload's message. Another app's
  * answer is relayed as it is, redirects included.
  */
 function isBuiltInAnswer(body: string): boolean {

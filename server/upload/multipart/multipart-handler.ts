@@ -66,7 +66,7 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
   return { file: { id, field: meta.field, name: meta.name, contentType: meta.contentType, digests, owner }, exceeded: false };
 }
 
-/** Whether a browser posted the form: the seed's page sends terminal=no; browsers accept text/html first. */
+/** Whether a browser posted the form: django-nginx-upload's page sends terminal=no; browsers accept text/html first. */
 export function isBrowserPost(req: express.Request, fields: Array<[string, string]>): boolean {
   if (fields.some(([k, v]) => k === 'terminal' && v === 'no')) return true;
   return req.accepts(['application/json', 'text/html']) === 'text/html' && !!req.get('accept')?.includes('text/html');
@@ -196,7 +196,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       else hooks.finished(http, files);
     }
     log(`multipart: ${files.length} file(s) received: ${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
-    // The built-in service answers as the seed's Django view: a browser goes on to the table.
+    // The built-in service answers as django-nginx-upload's Django view: a browser goes on to the table.
     if (answer.recordedHere && isBrowserPost(req, fields)) return void res.redirect(303, '/#completed');
     res.status(answer.status).set(answer.headers).send(answer.body);
   };

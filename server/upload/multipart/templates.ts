@@ -1,6 +1,6 @@
 // Field templates like the nginx upload module's upload_set_form_field and upload_aggregate_form_field
 // directives: `<name template>=<value template>`, comma-separated, with the module's variables. The
-// default reproduces the seed's configuration exactly:
+// default reproduces django-nginx-upload's configuration exactly:
 //   upload_set_form_field $upload_field_name.name "$upload_file_name";
 //   upload_set_form_field $upload_field_name.content_type "$upload_content_type";
 //   upload_set_form_field $upload_field_name.path "$upload_tmp_path";

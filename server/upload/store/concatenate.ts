@@ -8,7 +8,7 @@ import { readChunks } from '../../hashing/read-chunks.ts';
  * final upload's offset. The caller holds the partials' locks (final-handler.ts), so none is removed
  * meanwhile; a partial missing all the same (removed by hand) is ERR_CONCAT_PARTIAL_NOT_FOUND, found
  * when it is opened — a read stream's open failing before anyone listens would be an unhandled
- * 'error' (the crash of defect 2).
+ * 'error'.
  */
 export async function concatenateParts(parts: readonly string[], filePath: (id: string) => string, append: (source: AsyncIterable<Buffer>, offset: number) => Promise<number>): Promise<number> {
   let offset = 0;
