@@ -3,7 +3,9 @@
 // (md5 always, sha1/crc32 per DIGESTS, size) with back-pressure — busboy pauses the socket while a
 // part's stream is not read, and the store reads it only as fast as the disk takes it. No temporary
 // copy: the file in the store is the file the form names. A request that fails in any way keeps
-// nothing: every file it created is removed.
+// nothing: every file it created is removed. Each file carries a mark in its info until the form is
+// handled (StoredInfo.resumable 'multipart'): complete on disk, it is still no finished upload, so a
+// process stopped mid-request announces none of it, and the next start removes it.
 import crypto from 'node:crypto';
 import type express from 'express';
 import busboy from 'busboy';
@@ -51,6 +53,7 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
   }
   const id = upload.id;
   store.announceOwner(id, creator);
+  store.announceMultipartPart(id);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
   await store.create(upload);
