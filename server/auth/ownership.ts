@@ -4,7 +4,7 @@
 // nginx module is still writing (StoredInfo.resumable) is no tus upload yet, for anyone: a resumable
 // session's file may be full length with holes in it, so a HEAD would report bytes never sent, a GET
 // serve the holes and a PATCH finish it behind its session's back; a multipart request's part is not
-// finished before its request's form is handled (refused, it is removed).
+// finished before its request posts the form (refused by a hook, it is removed).
 import type express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';

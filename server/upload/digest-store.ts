@@ -105,8 +105,8 @@ export class DigestFileStore extends FileStore {
    */
   private readonly justWritten = new Map<string, Upload>();
   /**
-   * Parts of the multipart requests running here: marked unfinished until their form is handled, yet
-   * no expiry of theirs while the request writes its other parts or posts its form.
+   * Parts of the multipart requests running here: marked unfinished until their form goes, yet no
+   * expiry of theirs while the request writes its other parts or runs its pre-finish hooks.
    */
   private readonly requestRunning = new Set<string>();
 
@@ -168,9 +168,9 @@ export class DigestFileStore extends FileStore {
 
   /**
    * Announces that the upload about to be created with this id is a file part of a multipart
-   * request (StoredInfo.resumable 'multipart'): not finished, whatever its size, until the request's
-   * form is handled (settleSegments then) — a request the process stopped in the middle of never
-   * posted its form, and its parts are removed at the next start (store/start-pass.ts).
+   * request (StoredInfo.resumable 'multipart'): not finished, whatever its size, until its request
+   * posts the form (settleSegments then) — a request the process stopped in the middle of never
+   * posted it, and its parts are removed at the next start (store/start-pass.ts).
    */
   announceMultipartPart(id: string): void {
     this.announced.resumable(id, 'multipart');
@@ -189,8 +189,9 @@ export class DigestFileStore extends FileStore {
 
   /**
    * The request of the nginx module that writes the upload says it is finished (a session's segments
-   * cover it; a multipart request's form was handled): its mark goes, atomically, and from then on it
-   * is a finished upload like any other (announced at start if its completion was never handled).
+   * cover it; a multipart request is about to post its form): its mark goes, atomically, and from
+   * then on it is a finished upload like any other (announced at start if its completion was never
+   * handled).
    */
   async settleSegments(id: string): Promise<void> {
     this.requestRunning.delete(id);

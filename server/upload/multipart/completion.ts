@@ -140,17 +140,10 @@ export class MultipartCompletion {
     };
   }
 
-  /**
-   * Handled: each file's mark goes (a finished upload from now on), then the journal says so, so a
-   * restart does not announce these files again one by one. In that order: a stop in between leaves
-   * a finished upload announced again (the service drops the repeat), never a handled one still
-   * marked, which the next start would remove as part of a request that died.
-   */
+  /** Handled: the journal says so, so a restart does not announce these files again one by one. */
   private async journal(ids: string[]): Promise<void> {
-    const { store, log } = this.deps;
     for (const id of ids) {
-      await store.settleSegments(id).catch((e: unknown) => log(`multipart: settling ${id}: ${errorText(e)}`));
-      await store.completionHandled(id).catch((e: unknown) => log(`multipart: journal of ${id}: ${errorText(e)}`));
+      await this.deps.store.completionHandled(id).catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${errorText(e)}`));
     }
   }
 }

@@ -19,7 +19,7 @@ export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] 
  * finished only when that request says so (the mark then goes). `true`: written in segments of the
  * resumable mode, in any order (its file may be full length with holes in it), finished when its
  * session's ranges cover it. `'multipart'`: a file part of a multipart request, finished when the
- * request's form is handled; one found at start belongs to a request that died (store/start-pass.ts
+ * request posts its form; one found at start belongs to a request that died (store/start-pass.ts
  * removes it).
  */
 export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string; resumable?: OpenMark };

@@ -37,7 +37,7 @@ export interface ExpiryPeriods {
  */
 export function expiresAt(info: { size?: number; creation_date?: string; resumable?: OpenMark } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
   // Finished (full length), unless a request of the nginx module still writes it (StoredInfo.resumable):
-  // a session's file may be full length with holes, a multipart part awaits its request's form.
+  // a session's file may be full length with holes, a multipart part awaits its request's end.
   if (info?.size !== undefined && file?.size === info.size && !info.resumable) return undefined;
   const at: number[] = [];
   if (periods.afterLastWrite > 0) at.push(lastWriteAt(info, file) + periods.afterLastWrite);
@@ -65,7 +65,7 @@ export async function readStored(id: string, info: { get(id: string): Promise<Up
 /**
  * Finished uploads (the file as long as the declared length) that the journal does not have. An
  * upload a request of the nginx module still writes (StoredInfo.resumable) is never finished by its
- * size: a session's file may be full length with holes, a multipart part awaits its request's form.
+ * size: a session's file may be full length with holes, a multipart part awaits its request's end.
  */
 export async function finishedUnannounced(paths: StorePaths, info: { get(id: string): Promise<Upload | undefined> }, journal: Journal): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
