@@ -1,9 +1,10 @@
 // Access to an existing upload on the tus routes: the subject that created an upload (kept in its
 // info file) and admins may HEAD, PATCH, GET and DELETE it; anyone else is told there is no such
-// upload, as for an id that does not exist (existence is not revealed). An upload the nginx module's
-// resumable mode is still writing in segments is no tus upload yet, for anyone: its file may be full
-// length with holes in it, so a HEAD would report bytes never sent, a GET serve the holes and a PATCH
-// finish it behind its session's back.
+// upload, as for an id that does not exist (existence is not revealed). An upload a request of the
+// nginx module is still writing (StoredInfo.resumable) is no tus upload yet, for anyone: a resumable
+// session's file may be full length with holes in it, so a HEAD would report bytes never sent, a GET
+// serve the holes and a PATCH finish it behind its session's back; a multipart request's part is not
+// finished before its request posts the form (refused by a hook, it is removed).
 import type express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';

@@ -104,6 +104,11 @@ export class DigestFileStore extends FileStore {
    * (info file + stat) cost 15% of the CPU time of a small upload with expiry on.
    */
   private readonly justWritten = new Map<string, Upload>();
+  /**
+   * Parts of the multipart requests running here: marked unfinished until their form goes, yet no
+   * expiry of theirs while the request writes its other parts or runs its pre-finish hooks.
+   */
+  private readonly requestRunning = new Set<string>();
 
   constructor(options: DigestStoreOptions) {
     const fileMode = options.fileModes?.file ?? PRIVATE_MODES.file;
@@ -158,7 +163,17 @@ export class DigestFileStore extends FileStore {
 
   /** Announces that the upload about to be created with this id is written in segments (StoredInfo.resumable). */
   announceResumable(id: string): void {
-    this.announced.resumable(id);
+    this.announced.resumable(id, true);
+  }
+
+  /**
+   * Announces that the upload about to be created with this id is a file part of a multipart
+   * request (StoredInfo.resumable 'multipart'): not finished, whatever its size, until its request
+   * posts the form (settleSegments then) — a request the process stopped in the middle of never
+   * posted it, and its parts are removed at the next start (store/start-pass.ts).
+   */
+  announceMultipartPart(id: string): void {
+    this.announced.resumable(id, 'multipart');
   }
 
   /**
@@ -173,10 +188,13 @@ export class DigestFileStore extends FileStore {
   }
 
   /**
-   * The segments of an upload cover it: its mark goes, atomically, and from then on it is a finished
-   * upload like any other (announced at start if its completion was never handled).
+   * The request of the nginx module that writes the upload says it is finished (a session's segments
+   * cover it; a multipart request is about to post its form): its mark goes, atomically, and from
+   * then on it is a finished upload like any other (announced at start if its completion was never
+   * handled).
    */
   async settleSegments(id: string): Promise<void> {
+    this.requestRunning.delete(id);
     const info = (await this.info.get(id)) as StoredInfo | undefined;
     if (!info?.resumable) return;
     const { resumable: _, ...settled } = info;
@@ -230,6 +248,7 @@ export class DigestFileStore extends FileStore {
       throw fullDiskAnswer(this.space, e, `creating upload ${upload.id}`);
     }
     upload.storage = { type: 'file', path: file };
+    if (stored.resumable === 'multipart') this.requestRunning.add(upload.id);
     // Creation-with-upload writes next: remember the length instead of reading the info back.
     remember(this.created, upload.id, upload, RECENT_UPLOADS);
     // No digest state file yet: a missing state is the fresh state at offset 0.
@@ -316,6 +335,7 @@ export class DigestFileStore extends FileStore {
     this.live.forget(id);
     this.created.delete(id);
     this.justWritten.delete(id);
+    this.requestRunning.delete(id);
     this.announced.forget(id);
     await super.remove(id);
     this.space.freed();
@@ -325,7 +345,7 @@ export class DigestFileStore extends FileStore {
 
   /** Removes unfinished uploads past their expiry (store/expired-uploads.ts); their owed bytes and owners' shares go with them. */
   override deleteExpired(): Promise<number> {
-    return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id), remove: (id) => this.remove(id), log: this.log });
+    return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id) || this.requestRunning.has(id), remove: (id) => this.remove(id), log: this.log });
   }
 
   /** The digests of an upload's bytes so far (the whole file once it is finished). */
@@ -420,7 +440,7 @@ export class DigestFileStore extends FileStore {
    */
   awaitingCompletion(received?: (id: string) => number | undefined): Promise<string[]> {
     // On a store shared by several instances (fence set), markers and temp files may be another's.
-    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received });
+    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received, log: this.log });
   }
 
   /** Checksummed PATCHes that never finished are undone (store/unverified-marks.ts). Only at start. */

@@ -3,7 +3,10 @@
 // (md5 always, sha1/crc32 per DIGESTS, size) with back-pressure — busboy pauses the socket while a
 // part's stream is not read, and the store reads it only as fast as the disk takes it. No temporary
 // copy: the file in the store is the file the form names. A request that fails in any way keeps
-// nothing: every file it created is removed.
+// nothing: every file it created is removed. Each file carries a mark in its info until the body has
+// arrived whole and the pre-finish hooks let the form go (StoredInfo.resumable 'multipart'): complete
+// on disk, it is still no finished upload, so a process stopped mid-request announces none of it,
+// and the next start removes it.
 import crypto from 'node:crypto';
 import type express from 'express';
 import busboy from 'busboy';
@@ -51,6 +54,7 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
   }
   const id = upload.id;
   store.announceOwner(id, creator);
+  store.announceMultipartPart(id);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
   await store.create(upload);
@@ -184,6 +188,10 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     try {
       // The user's pre-finish hooks, before the form is posted: a refusal keeps nothing.
       if (hooks && http) await hooks.preFinish(http, files);
+      // Finished uploads from now on, before the form goes: a stop while it is posted leaves them
+      // announced again at the next start (the service drops a repeat by upload id), never removed
+      // as a dead request's parts while the app may hold a record of them.
+      for (const file of files) await store.settleSegments(file.id);
       answer = await deps.completion.complete(files, fields);
     } catch (e) {
       await removeAll();

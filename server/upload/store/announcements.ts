@@ -1,5 +1,6 @@
 // What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
-// the creating owner (upload-owner.ts), whether it is written in segments (the resumable mode) and,
+// the creating owner (upload-owner.ts), whether a request of the nginx module still writes it (the
+// resumable mode's segments, or a multipart request's part: StoredInfo.resumable) and,
 // for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
 // under the new id just before, and the store takes them when it writes the info (the body's when it
 // writes the body).
@@ -13,11 +14,18 @@ export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] 
 
 /**
  * The info file's fields beyond @tus/server's Upload: `owner` is the creating token's `sub`,
- * `address` the creating client's address when it had no token. `resumable`: written in segments of
- * the nginx module's resumable mode, in any order, so its file may be full length with holes in it:
- * it is finished only when its session says so (the mark then goes), never by the file's size.
+ * `address` the creating client's address when it had no token. `resumable`: written by a request of
+ * the nginx module that has not finished, so its file's size does not say it is finished; it is
+ * finished only when that request says so (the mark then goes). `true`: written in segments of the
+ * resumable mode, in any order (its file may be full length with holes in it), finished when its
+ * session's ranges cover it. `'multipart'`: a file part of a multipart request, finished when the
+ * request posts its form; one found at start belongs to a request that died (store/start-pass.ts
+ * removes it).
  */
-export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string; resumable?: true };
+export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address?: string; resumable?: OpenMark };
+
+/** Which request of the nginx module writes a marked upload (StoredInfo.resumable). */
+export type OpenMark = true | 'multipart';
 
 /** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
 export interface BodyInfo {
@@ -33,7 +41,7 @@ export class Announcements {
   private readonly concats = new Map<string, ConcatInfo>();
   private readonly owners = new Map<string, UploadOwner>();
   private readonly bodies = new Map<string, BodyInfo>();
-  private readonly segmented = new Set<string>();
+  private readonly segmented = new Map<string, OpenMark>();
   /** Owners of uploads read lately. */
   private readonly known = new Map<string, string | undefined>();
 
@@ -47,8 +55,8 @@ export class Announcements {
     this.owners.set(id, owner);
   }
 
-  resumable(id: string): void {
-    this.segmented.add(id);
+  resumable(id: string, mark: OpenMark): void {
+    this.segmented.set(id, mark);
   }
 
   /** Announced until taken or withdrawn (by the creating request's end: see tus-server.ts). */
@@ -72,9 +80,10 @@ export class Announcements {
     this.concats.delete(upload.id);
     const owner = this.owners.get(upload.id);
     this.owners.delete(upload.id);
-    const resumable = this.segmented.delete(upload.id);
+    const resumable = this.segmented.get(upload.id);
+    this.segmented.delete(upload.id);
     this.known.delete(upload.id);
-    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable && { resumable }) } as StoredInfo;
+    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable !== undefined && { resumable }) } as StoredInfo;
   }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
@@ -83,8 +92,8 @@ export class Announcements {
   }
 
   /**
-   * Who created the upload, and whether it is still written in segments (StoredInfo.resumable);
-   * undefined when it does not exist. Only uploads not in segments are cached: a mark is removed by
+   * Who created the upload, and whether a request of the nginx module still writes it
+   * (StoredInfo.resumable: segments, or a multipart request's part); undefined when it does not exist. Only uploads not in segments are cached: a mark is removed by
    * whichever instance settles the segments, so it is read from disk while it may still be there.
    */
   async accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
@@ -103,6 +112,7 @@ export class Announcements {
 
   forget(id: string): void {
     this.known.delete(id);
+    this.segmented.delete(id);
     this.bodies.delete(id);
   }
 }

@@ -9,12 +9,17 @@
 // - an upload written in segments (the resumable mode, StoredInfo.resumable) is never taken for a
 //   finished one by its file's size: out-of-order segments make it full length with holes in it. It
 //   is owed what its session has not received;
+// - a file part of a multipart request still marked (StoredInfo.resumable 'multipart') belongs to a
+//   request the process stopped in the middle of: its form was never posted and its client never
+//   answered, so nobody finished it. It is removed, owing nothing (on a shared store it may be a
+//   request running on another instance: kept, unfinished, for that request or its expiry);
 // - leftovers of a crash go: temp files of digest states and info files (a kill between write and
 //   rename), digest states of uploads whose completion was handled or that are gone, and info
 //   files whose upload file is gone (a kill during a removal).
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Upload } from '@tus/utils';
+import type { Log } from '../../../core/logger.ts';
 import type { SpaceLedger } from '../space-ledger.ts';
 import { storedOwnerKey } from '../upload-owner.ts';
 import type { Journal } from '../completion-journal.ts';
@@ -32,10 +37,11 @@ export interface StartPassDeps {
   shared: boolean;
   /** The bytes an upload written in segments has received, by its session's state (none: 0). */
   received?: (id: string) => number | undefined;
+  log?: Log;
 }
 
 /** Runs the pass; returns the finished uploads whose completion is still to be handled. */
-export async function awaitingCompletion({ paths, info, journal, space, marks, shared, received }: StartPassDeps): Promise<string[]> {
+export async function awaitingCompletion({ paths, info, journal, space, marks, shared, received, log }: StartPassDeps): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
   // On a shared store, a marker may belong to a PATCH running on another instance right now: not undone here.
   if (!shared) await marks.undoAll(names);
@@ -58,6 +64,17 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
     }
     const { info: upload, file } = await readStored(id, info, paths);
     if (!upload || !file) continue;
+    if (upload.resumable === 'multipart' && !shared) {
+      // The file first: a stop in between leaves an info file without its upload, a leftover above.
+      leftovers.push(id, `${id}.json`);
+      stored.delete(id);
+      log?.(`upload ${id}: a part of a multipart request that never finished (the process stopped): removed`);
+      continue;
+    }
+    if (upload.resumable === 'multipart') {
+      space.restore(id, storedOwnerKey(upload), upload.size, file.size);
+      continue;
+    }
     if (upload.resumable) {
       const got = received?.(id) ?? 0;
       space.restore(id, storedOwnerKey(upload), upload.size, got);

@@ -4,7 +4,7 @@ import type { Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { Journal } from '../completion-journal.ts';
-import type { StoredInfo } from './announcements.ts';
+import type { OpenMark, StoredInfo } from './announcements.ts';
 import type { StorePaths } from './store-paths.ts';
 
 /** The ids of the store's entries named `<id><suffix>` (`.json`: the uploads, each has an info file). */
@@ -35,8 +35,9 @@ export interface ExpiryPeriods {
  * store's space without using them: it goes after EXPIRE_UNSTARTED_AFTER (its first byte starts
  * EXPIRE_AFTER's count instead).
  */
-export function expiresAt(info: { size?: number; creation_date?: string; resumable?: true } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
-  // Finished (full length), unless written in segments: that file may be full length with holes.
+export function expiresAt(info: { size?: number; creation_date?: string; resumable?: OpenMark } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
+  // Finished (full length), unless a request of the nginx module still writes it (StoredInfo.resumable):
+  // a session's file may be full length with holes, a multipart part awaits its request's end.
   if (info?.size !== undefined && file?.size === info.size && !info.resumable) return undefined;
   const at: number[] = [];
   if (periods.afterLastWrite > 0) at.push(lastWriteAt(info, file) + periods.afterLastWrite);
@@ -63,7 +64,8 @@ export async function readStored(id: string, info: { get(id: string): Promise<Up
 
 /**
  * Finished uploads (the file as long as the declared length) that the journal does not have. An
- * upload written in segments is never finished by its size: its file may be full length with holes.
+ * upload a request of the nginx module still writes (StoredInfo.resumable) is never finished by its
+ * size: a session's file may be full length with holes, a multipart part awaits its request's end.
  */
 export async function finishedUnannounced(paths: StorePaths, info: { get(id: string): Promise<Upload | undefined> }, journal: Journal): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
