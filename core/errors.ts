@@ -4,6 +4,12 @@ export interface ErrorEntry {
   readonly code: string;
   readonly status: number;
   readonly message: string;
+  /**
+   * A refusal by design, not a fault: the server is busy or full, or a caller is at its limits
+   * (503, 507, 429 that say "try again later"). Logged once, at warn (server/request-id.ts), so an
+   * alert on error lines does not fire on them.
+   */
+  readonly capacity?: true;
 }
 
 const table = <T extends Record<string, Omit<ErrorEntry, 'code'>>>(t: T) =>
@@ -53,14 +59,14 @@ export const ERRORS = table({
   ERR_UPLOAD_UNFINISHED: { status: 404, message: 'the upload is not finished; only finished uploads can be downloaded' },
   ERR_METHOD_OVERRIDE_INVALID: { status: 400, message: 'X-HTTP-Method-Override is honoured on POST only, naming GET, HEAD, PATCH, DELETE or OPTIONS' },
   ERR_CONCAT_TOO_MANY_PARTS: { status: 400, message: 'the final upload lists more partial uploads than MAX_CONCAT_PARTS allows' },
-  ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later' },
+  ERR_STORAGE_FULL: { status: 507, message: 'not enough free space in the store for this upload; try again later', capacity: true },
   // One owner's share of the store (OWNER_MAX_OPEN, OWNER_MAX_OWED). 429, not 507: the store is not
   // full, this owner's own unfinished uploads stand in the way; tus clients (tus-js-client) retry a
   // 5xx but report a 4xx at once, with this message. Not 403: the caller may upload once it finishes
   // or removes an upload, or its unstarted ones expire.
-  ERR_OWNER_UPLOADS_LIMIT: { status: 429, message: 'you have too many unfinished uploads; finish or remove one (DELETE), or wait until those that received no byte expire' },
-  ERR_OWNER_SPACE_LIMIT: { status: 429, message: 'your unfinished uploads already hold your share of the store; finish or remove one (DELETE), or wait until those that received no byte expire' },
-  ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later' },
+  ERR_OWNER_UPLOADS_LIMIT: { status: 429, message: 'you have too many unfinished uploads; finish or remove one (DELETE), or wait until those that received no byte expire', capacity: true },
+  ERR_OWNER_SPACE_LIMIT: { status: 429, message: 'your unfinished uploads already hold your share of the store; finish or remove one (DELETE), or wait until those that received no byte expire', capacity: true },
+  ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later', capacity: true },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).
   ERR_UPLOAD_LOCKED: { status: 423, message: 'another request holds this upload and did not let go in time; try again' },
@@ -92,7 +98,7 @@ export const ERRORS = table({
   ERR_MULTIPART_NO_FILE: { status: 400, message: 'the multipart/form-data body holds no file' },
   ERR_MULTIPART_TIMEOUT: { status: 408, message: 'the multipart body stopped arriving (NETWORK_TIMEOUT); nothing of it is kept' },
   ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing or malformed' },
-  ERR_RESUMABLE_SESSIONS_FULL: { status: 503, message: 'resumable upload: too many sessions are open (RESUMABLE_SESSIONS_MAX); finish one or try again later' },
+  ERR_RESUMABLE_SESSIONS_FULL: { status: 503, message: 'resumable upload: too many sessions are open (RESUMABLE_SESSIONS_MAX); finish one or try again later', capacity: true },
   ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the body length)' },
   // The IETF Resumable Uploads draft on the tus endpoint (server/upload/ietf/).
   ERR_DRAFT_VERSION_UNSUPPORTED: { status: 412, message: 'Upload-Draft-Interop-Version names a draft this server does not serve (it serves 3 to 8)' },
@@ -103,6 +109,11 @@ export const ERRORS = table({
   ERR_DRAFT_DIGEST_MISMATCH: { status: 400, message: 'Repr-Digest does not match the uploaded bytes; the upload was removed' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 });
+
+const BY_CODE = new Map<string, ErrorEntry>(Object.values(ERRORS).map((e) => [e.code, e]));
+
+/** Whether an answer's ERR_ code is a refusal by design (ErrorEntry.capacity). */
+export const isCapacityRefusal = (code: string | undefined): boolean => code !== undefined && BY_CODE.get(code)?.capacity === true;
 
 export class TuspassError extends Error {
   readonly code: string;

@@ -275,7 +275,7 @@ test('a chunked multipart body is refused 507 as it streams, once it would go in
     assert.equal(answer.status, 507, answer.body.toString());
     assert.equal(JSON.parse(answer.body.toString()).error.code, 'ERR_STORAGE_FULL');
   }
-  await logged(s, /^upload: ERR_STORAGE_FULL POST \/upload: /, 1);
+  await logged(s, /^refused POST \/upload: 507 ERR_STORAGE_FULL .*level=warn/, 1);
   assert.deepEqual(storeFiles(s.config.storeDir), [], 'nothing kept, the first file neither');
   assert.deepEqual(await (await fetch(`${s.url}/api/uploads`)).json(), []);
   const free = fs.statfsSync(dir);

@@ -223,37 +223,53 @@ async function logLine(logs: string[], pattern: RegExp): Promise<string> {
   }
 }
 
-test('a segment the client drops (closed, or gone quiet past NETWORK_TIMEOUT): one info line with its cause and what was kept, not an error; the session goes on', async (t) => {
-  const s = await startTestServer(t, { networkTimeoutMs: 500 });
-  const head = (session: string, [a, b]: [number, number]) =>
-    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+const segmentHead = (session: string, [a, b]: [number, number]) =>
+  `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+
+test('a segment the client drops (closed before its end): one info line with its cause and what was kept, not an error; the session goes on', async (t) => {
+  const s = await startTestServer(t);
   const dropped = () => s.logs.filter((l) => /^dropped POST \/upload/.test(l));
   const closed = await openRaw(s.url);
-  closed.socket.write(head('drop-1', [0, 199_999]));
+  closed.socket.write(segmentHead('drop-1', [0, 199_999]));
   closed.socket.end(bytes.subarray(0, 80_000));
-  const lineClosed = await logLine(s.logs, /^dropped POST \/upload/);
+  const line = await logLine(s.logs, /^dropped POST \/upload/);
+  assert.match(line, /the client closed the connection at byte \d+ of the body \(Content-Length 200000\); \d+ bytes of it kept/);
+  assert.doesNotMatch(line, /level=(error|fatal)/);
+  // The bytes kept are in the session: the rest completes the file, with the right md5.
+  const kept = Number(/; (\d+) bytes of it kept/.exec(line)![1]);
+  const r = await sendSegment(s.url, 'drop-1', [kept, SIZE - 1], { bytes });
+  assert.equal(r.status, 200, `${r.status} ${r.body}`);
+  assert.equal(JSON.parse(r.body).md5, md5(bytes));
+  assert.equal(dropped().length, 1, 'one line for the dropped segment');
+  for (const l of s.logs) {
+    assert.doesNotMatch(l, /\[object Object\]/);
+    assert.doesNotMatch(l, /ERR_INTERNAL/);
+  }
+});
+
+test('a segment whose body stops past NETWORK_TIMEOUT is answered 408 with the ranges kept (Range and the message) and closed; the session resumes to the right md5', async (t) => {
+  const s = await startTestServer(t, { networkTimeoutMs: 500 });
+  // A first segment further on, so the ranges answered are more than the cut segment's own.
+  assert.equal((await sendSegment(s.url, 'quiet-1', [250_000, SIZE - 1], { bytes })).status, 201);
   const quiet = await openRaw(s.url);
-  quiet.socket.write(head('drop-2', [0, 199_999]));
+  quiet.socket.write(segmentHead('quiet-1', [0, 199_999]));
   quiet.socket.write(bytes.subarray(0, 80_000));
-  await logLine(s.logs, /^dropped POST \/upload.*NETWORK_TIMEOUT/);
-  quiet.socket.destroy();
-  const lineQuiet = dropped()[1]!;
-  assert.match(lineClosed, /the client closed the connection at byte \d+ of the body \(Content-Length 200000\); \d+ bytes of it kept/);
-  assert.match(lineQuiet, /cut by NETWORK_TIMEOUT at byte 80000 of the body \(Content-Length 200000\); 80000 bytes of it kept/);
-  for (const line of [lineClosed, lineQuiet]) assert.doesNotMatch(line, /level=(error|fatal)/);
-  // The bytes kept are in the session (all 80000 of the quiet one: it had them before it went quiet):
-  // the rest completes the file, with the right md5.
-  const keptOf = (line: string) => Number(/; (\d+) bytes of it kept/.exec(line)![1]);
-  for (const [session, line] of [['drop-1', lineClosed], ['drop-2', lineQuiet]] as const) {
-    const r = await sendSegment(s.url, session, [keptOf(line), SIZE - 1], { bytes });
-    assert.equal(r.status, 200, `${session}: ${r.status} ${r.body}`);
-    assert.equal(JSON.parse(r.body).md5, md5(bytes));
-  }
-  assert.equal(dropped().length, 2, 'one line per dropped segment');
-  for (const line of s.logs) {
-    assert.doesNotMatch(line, /\[object Object\]/);
-    assert.doesNotMatch(line, /ERR_INTERNAL/);
-  }
+  const answer = await readResponse(quiet, 10_000);
+  assert.ok(answer, 'answered before the connection closed');
+  assert.equal(answer.status, 408, answer.body.toString());
+  assert.equal(answer.headers.connection, 'close');
+  const ranges = `0-79999,250000-${SIZE - 1}/${SIZE}`;
+  assert.equal(answer.headers.range, ranges, 'the bytes that reached the front are kept');
+  const body = JSON.parse(answer.body.toString());
+  assert.equal(body.error.code, 'ERR_BODY_TIMEOUT');
+  assert.ok(body.message.endsWith(ranges), body.message);
+  await quiet.closed;
+  assert.ok(!s.logs.some((l) => /^dropped POST \/upload/.test(l)), 'answered, not dropped');
+  // The rest, as the ranges say: the file completes with the right md5.
+  assert.equal((await sendSegment(s.url, 'quiet-1', [80_000, 199_999], { bytes })).status, 201);
+  const last = await sendSegment(s.url, 'quiet-1', [200_000, 249_999], { bytes });
+  assert.equal(last.status, 200, `${last.status} ${last.body}`);
+  assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });
 
 test('the full-length file of an unfinished session expires like any unfinished upload (EXPIRE_AFTER); a finished one stays; the Session-ID then starts anew', async (t) => {

@@ -160,6 +160,11 @@ test('doctor: ok on a fresh data dir; exit 1 naming the remedy for an unusable s
   const bad = await run(['doctor', '--data-dir', path.join(root, 'data'), '--store-dir', path.join(file, 'store'), '--port', '0', '--completion-port', '0'], env);
   assert.equal(bad.status, 1);
   assert.match(bad.stdout, /^FAIL {2}store dir: .*a-file is not a directory\n {6}→ set STORE_DIR to a directory path/m);
+  // DATA_DIR where no directory can be made (/proc refuses every mkdir), as tuspass start refuses it.
+  const proc = await run(['doctor', '--data-dir', '/proc/x', '--port', '0', '--completion-port', '0'], env);
+  assert.equal(proc.status, 1, proc.stdout);
+  assert.match(proc.stdout, /^FAIL {2}data dir: \/proc\/x cannot be created: .*\n {6}→ set DATA_DIR to a path on a writable file system/m);
+  assert.doesNotMatch(proc.stdout, /created at the first start/);
   const json = await run(['doctor', '--json', '--data-dir', path.join(root, 'data'), '--store-dir', path.join(file, 'store'), '--port', '0', '--completion-port', '0'], env);
   assert.equal(json.status, 1);
   const checks = JSON.parse(json.stdout) as Array<{ check: string; ok: boolean; remedy?: string }>;

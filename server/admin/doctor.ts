@@ -1,6 +1,7 @@
 // `tuspass doctor`: checks what `tuspass start` needs before it is started (or while it runs), each
 // line "ok" or what to do. Changes nothing: a directory not there yet is fine when its parent lets the
-// server create it; a write probe is made and removed, as the server's own start does.
+// server create it; a write probe (a file, or a directory where one is to be made) is made and removed,
+// as the server's own start does.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -46,10 +47,18 @@ function directoryCheck(name: string, setting: string, dir: string): Check {
     if (!ps?.isDirectory()) {
       return { check: name, ok: false, detail: `${dir} cannot be created: ${parent} is not a directory`, remedy: `set ${setting} to a directory path, or remove the file ${parent}` };
     }
+    // A probe directory made and removed, not a look at the parent's mode: root passes any access
+    // check, and a file system may refuse every mkdir whatever the modes say (/proc answers ENOENT).
+    const probe = path.join(parent, `.doctor-probe-${process.pid}`);
     try {
-      fs.accessSync(parent, fs.constants.W_OK | fs.constants.X_OK);
-    } catch {
-      return { check: name, ok: false, detail: `${dir} does not exist and ${parent} is not writable`, remedy: `create ${dir} owned by the user running tuspass (mkdir -p ${dir}), or set ${setting}` };
+      fs.mkdirSync(probe);
+      fs.rmdirSync(probe);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      if (code === 'EACCES' || code === 'EPERM') {
+        return { check: name, ok: false, detail: `${dir} does not exist and ${parent} is not writable`, remedy: `create ${dir} owned by the user running tuspass (mkdir -p ${dir}), or set ${setting}` };
+      }
+      return { check: name, ok: false, detail: `${dir} cannot be created: no directory can be made in ${parent} (${code}): tuspass start would refuse it`, remedy: `set ${setting} to a path on a writable file system` };
     }
     return { check: name, ok: true, detail: `${dir} does not exist yet; created at the first start (in ${parent})` };
   }

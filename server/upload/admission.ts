@@ -3,7 +3,7 @@
 // can hold it. What is owed and to whom is kept by the store's free-space ledger (space-ledger.ts
 // SpaceLedger.check), which decides again, atomically, when the upload is created.
 import type express from 'express';
-import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { ERRORS, isCapacityRefusal, TuspassError } from '../../core/errors.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
@@ -50,7 +50,8 @@ export function creationGate(deps: { space: { check(bytes: number, owner: string
       await deps.space.check(nonNegativeInteger(req.get('upload-length')) ?? 0, ownerKey(uploadOwnerOf(req, deps.behindProxy)));
       next();
     } catch (e) {
-      if (e instanceof TuspassError) deps.log(`tus POST ${req.originalUrl}: ${e.code}: ${e.message}`);
+      // Its refusals by design are logged once, by the refused-request line (server/request-id.ts).
+      if (e instanceof TuspassError && !isCapacityRefusal(e.code)) deps.log(`tus POST ${req.originalUrl}: ${e.code}: ${e.message}`);
       sendTusError(res, req, e, deps.log);
     }
   };

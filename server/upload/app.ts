@@ -11,7 +11,7 @@ import { pageRouter } from '../page.ts';
 import type { Config } from '../config.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { loopbackHostOnly } from '../auth/loopback.ts';
-import { asTuspassError, ERRORS, TuspassError } from '../../core/errors.ts';
+import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError } from '../../core/errors.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import { noteDropped } from '../dropped-requests.ts';
@@ -124,8 +124,9 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     if (noteDropped(req, res, err, log, tusRoute)) return;
     const e = asTuspassError(err);
     const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
-    noteErrorCode(res, e.code);
-    if (e.code !== ERRORS.ERR_NOT_FOUND.code || detail) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
+    noteErrorCode(res, e.code, e.logDetail);
+    // A refusal by design is logged once, by the refused-request line (request-id.ts).
+    if (!isCapacityRefusal(e.code) && (e.code !== ERRORS.ERR_NOT_FOUND.code || detail)) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
     if (res.headersSent) return void res.destroy();
     if (tusRoute) return sendTusError(res, req, e, log);
     // Headers an error carries (Retry-After with a 503) go out with it, as on the tus routes.

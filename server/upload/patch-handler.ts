@@ -11,6 +11,7 @@ import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
+import { stoppable } from './stoppable-body.ts';
 import { BodyInterrupted, markCut } from '../dropped-requests.ts';
 import { HookRefusal, sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
@@ -25,39 +26,6 @@ export interface PatchDeps {
   /** Least time between two post-receive notices of one upload, in ms. */
   postReceiveIntervalMs: number;
   log: (line: string) => void;
-}
-
-/**
- * The request body as a source that can be ended early without destroying the socket. (Not a
- * Promise.race against one "stopped" promise: every race would stay attached to it, and keep its
- * chunk alive, until the request ends — a whole body in memory.)
- */
-function stoppable(req: AsyncIterable<Buffer>): { source: AsyncIterable<Buffer>; stop(): void } {
-  const it = req[Symbol.asyncIterator]();
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const done: IteratorResult<Buffer> = { done: true, value: undefined };
-  const next = (): Promise<IteratorResult<Buffer>> => {
-    if (stopped) return Promise.resolve(done);
-    return new Promise((resolve, reject) => {
-      wake = () => resolve(done);
-      it.next().then(
-        (r) => {
-          wake = undefined;
-          resolve(r);
-        },
-        (e) => {
-          wake = undefined;
-          reject(e);
-        },
-      );
-    });
-  };
-  const stop = () => {
-    stopped = true;
-    wake?.();
-  };
-  return { source: { [Symbol.asyncIterator]: () => ({ next }) }, stop };
 }
 
 /** What one request appends: its offset, a length it declares, the checksum its body must match. */

@@ -5,7 +5,7 @@
 // exception is a hook's own answer (HookRefusal), relayed as the hook wrote it.
 import type express from 'express';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
-import { ERRORS, TuspassError, type ErrorEntry } from '../../core/errors.ts';
+import { ERRORS, isCapacityRefusal, TuspassError, type ErrorEntry } from '../../core/errors.ts';
 import { countTusError, tusErrorCode } from '../metrics.ts';
 import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { noteDropped } from '../dropped-requests.ts';
@@ -104,8 +104,9 @@ export function sendTusError(res: express.Response, req: express.Request, e: unk
   if (known instanceof TuspassError) {
     status = known.status;
     body = `${known.code}: ${known.message}\n`;
-    noteErrorCode(res, known.code);
-    if (known.logDetail) log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${known.code} ${known.message} (${known.logDetail})`, { request_id: requestIdOf(req) });
+    noteErrorCode(res, known.code, known.logDetail);
+    // A refusal by design is logged once, with its detail, by the refused-request line (request-id.ts).
+    if (known.logDetail && !isCapacityRefusal(known.code)) log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${known.code} ${known.message} (${known.logDetail})`, { request_id: requestIdOf(req) });
     // "it MUST respond with the 412 Precondition Failed status and MUST include the Tus-Version header".
     if (known.code === ERRORS.ERR_UNSUPPORTED_VERSION.code) headers['Tus-Version'] = TUS_VERSION;
   } else if (known instanceof HookRefusal) {

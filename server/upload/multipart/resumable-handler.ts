@@ -26,11 +26,12 @@ import type { Config } from '../../config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import { errorText, type Log } from '../../../core/logger.ts';
-import { BodyInterrupted, markCut, noteDropped } from '../../dropped-requests.ts';
+import { BodyInterrupted, noteDropped } from '../../dropped-requests.ts';
 import { bytesReceived, uploadsFinished } from '../../metrics.ts';
-import { onBodyIdle } from '../../network-timeout.ts';
+import { onBodyIdle, type BodyCut } from '../../network-timeout.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { fullDiskAnswer } from '../store/full-disk.ts';
+import { stoppable } from '../stoppable-body.ts';
 import { withLock } from '../upload-lock.ts';
 import { ownerKey } from '../upload-owner.ts';
 import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
@@ -206,9 +207,13 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     const before = bytesIn(record.ranges);
     const front = prefixEnd(record.ranges);
     const seen = { bytes: 0 };
+    // A body that stops arriving (NETWORK_TIMEOUT) or the server stopping: the body ends here, what
+    // reached the front is kept and recorded, and the segment is answered (as a tus PATCH is).
+    const body = stoppable(req);
+    let cut: BodyCut | undefined;
     const noLongerIdle = onBodyIdle(req, (why) => {
-      markCut(req, why === 'idle' ? 'network_timeout' : 'shutdown');
-      req.destroy();
+      cut = why;
+      body.stop();
     });
     let failure: unknown;
     try {
@@ -218,7 +223,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
         // client's: recorded (the digest state catches up from the file).
         let reached = front;
         try {
-          const result = await store.append(skip(counted(req, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) });
+          const result = await store.append(skip(counted(body.source, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) });
           reached = result.offset;
           if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
         } finally {
@@ -226,7 +231,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
         }
       } else {
         // Further on: in place; hashed from disk once the prefix reaches it.
-        await pipeline(counted(req, length, seen), fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }));
+        await pipeline(counted(body.source, length, seen), fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }));
         if (seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
         record.ranges = addRange(record.ranges, seg.range);
       }
@@ -239,6 +244,12 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     const received = bytesIn(record.ranges);
     progress.kept = received - before;
     progress.front = prefixEnd(record.ranges);
+    // Cut short: 408 (503 when the server is stopping) with the ranges received so far, in the
+    // Range header and the message, as a 201 lists them; the client resends the rest.
+    if (cut && failure !== undefined) {
+      const ranges = formatRanges(record.ranges, record.total);
+      failure = Object.assign(new TuspassError(cut === 'shutdown' ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `ranges received: ${ranges}`), { headers: { Range: ranges } });
+    }
     if (received === before) {
       if (failure !== undefined) throw failure;
       return { kind: 'recorded', record };
