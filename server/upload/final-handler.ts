@@ -130,8 +130,12 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       const { handled, ...answer } = await events.finish(http, upload, concat);
       // The partials go only once the final upload's completion was handled: if a hook failed, the
       // client can still build the final upload again from them.
+      // Under their locks, as every removal: a DELETE of a partial meanwhile finds it whole or gone, never
+      // its info without its file (which reads as an expired upload, 410).
       if (handled && !deps.keepPartials) {
-        for (const part of parts) await store.remove(part).catch((e: Error) => deps.log(`concat: removing partial ${part}: ${e.message}`));
+        await withLocks(deps.locker, parts, async () => {
+          for (const part of parts) await store.remove(part).catch((e: unknown) => deps.log(`concat: removing partial ${part}: ${errorText(e)}`));
+        });
       }
       // "The Server MUST acknowledge a successful upload creation with the 201 Created status" —
       // kept when the completion service answered 2xx; its refusals are relayed.
