@@ -158,3 +158,26 @@ test('requests the client drops mid-body: one info line each with where the body
   // Nothing more came after (no second line for any of them).
   assert.equal(dropLines(s).length, total);
 });
+
+test('a creation-with-upload cut after every byte its Upload-Length asked for is complete: kept and announced, not removed', async (t) => {
+  const s = await startTestServer(t);
+  const size = 100_000;
+  const body = patternBytes(size * 2, 5);
+  const u = new URL(s.endpoint);
+  // A chunked body that stops right after the upload's length, before its last chunk: the upload is whole.
+  const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${size}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n`;
+  const chunk = Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body.subarray(0, size), Buffer.from('\r\n')]);
+  await cutRequest(s.endpoint, head, chunk, { sent: chunk.length, close: 'end' });
+  const records = await (async () => {
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+      const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<{ upload_id: string; md5: string; size: number }>;
+      if (list.length > 0) return list;
+    }
+    return [];
+  })();
+  assert.equal(records.length, 1, 'announced once');
+  assert.equal(records[0]!.size, size);
+  assert.equal(records[0]!.md5, crypto.createHash('md5').update(body.subarray(0, size)).digest('hex'));
+  const stored = await fetch(`${s.endpoint}${records[0]!.upload_id}`);
+  assert.equal(stored.status, 200, 'its file is still there for the record');
+});

@@ -94,7 +94,12 @@ async function noteCutCreation(store: DigestFileStore, req: express.Request, res
   if (req.complete || !answerLost(req, res)) return;
   const id = CREATED.get(req)?.upload.id;
   if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);
-  const received = await store.getUpload(id).then((u) => u.offset, () => 0);
+  const upload = await store.getUpload(id).catch(() => undefined);
+  const received = upload?.offset ?? 0;
+  // Complete all the same (the bytes it was owed came before the cut): finished and announced, kept.
+  if (FINISHING.has(req) || (upload?.size !== undefined && upload.offset === upload.size)) {
+    return void noteDropped(req, res, new BodyInterrupted(id, received, received, received, 'the request body ended early'), log, true);
+  }
   await store.remove(id).catch((failure: unknown) => log(`tus POST: removing upload ${id} of a cut creation: ${errorText(failure)}`));
   noteDropped(req, res, new BodyInterrupted(id, received, 0, 0, 'the request body ended early'), log, false);
 }
