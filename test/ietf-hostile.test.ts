@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { sendInterim } from '../server/upload/ietf/interim.ts';
 import { delta, scrape, series } from './helpers/metrics.ts';
 import { digestB64, exchange, readAnswers, readSequence, requestHead } from './helpers/draft-http.ts';
-import { openRaw } from './helpers/raw-http.ts';
+import { openRaw, rawExchange } from './helpers/raw-http.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 const draft = (extra: Record<string, string | number>) => ({ 'Upload-Draft-Interop-Version': 8, ...extra });
@@ -117,4 +117,15 @@ test('a 104 of a pipelined request whose final answer is made while the answer b
   // Whatever interim answers came, each came before the final answer it belongs to, whole.
   assert.deepEqual(answers.map((a) => a.status).filter((status) => status !== 104), [200, 200]);
   assert.doesNotMatch(conn.received().toString('latin1').split('two')[1] ?? '', /./, 'nothing after the last answer');
+});
+
+test('an upload id that cannot be decoded (%ff) is the client\'s error on every draft method, OPTIONS included: 400, never a 500', async (t) => {
+  const s = await startTestServer(t);
+  const host = new URL(s.url).host;
+  for (const method of ['OPTIONS', 'HEAD', 'GET', 'PATCH', 'DELETE']) {
+    const { raw } = await rawExchange(s.url, `${method} /files/%ffbacf HTTP/1.1\r\nHost: ${host}\r\nUpload-Draft-Interop-Version: 8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw.toString('latin1'))?.[1]);
+    assert.equal(status, 400, `${method}: ${raw.toString('latin1').slice(0, 200)}`);
+  }
+  assert.deepEqual(s.logs.filter((l) => /ERR_INTERNAL|level=error/.test(l)), []);
 });

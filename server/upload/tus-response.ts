@@ -5,7 +5,7 @@
 // exception is a hook's own answer (HookRefusal), relayed as the hook wrote it.
 import type express from 'express';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
-import { ERRORS, isCapacityRefusal, TuspassError, type ErrorEntry } from '../../core/errors.ts';
+import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError, type ErrorEntry } from '../../core/errors.ts';
 import { countTusError, tusErrorCode } from '../metrics.ts';
 import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { noteDropped } from '../dropped-requests.ts';
@@ -80,7 +80,10 @@ export function asTusError(e: unknown): TuspassError | HookRefusal | undefined {
   // past the upload's length or MAX_SIZE): in its words the table's ERR_MAX_SIZE_EXCEEDED, as a
   // refusal the one a Content-Length past the same limit gets.
   if (e instanceof Error && (e as { body?: unknown }).body === TUS_SERVER_ERRORS.ERR_MAX_SIZE_EXCEEDED.body) return new TuspassError(ERRORS.ERR_SIZE_EXCEEDED);
-  return undefined;
+  // Every other foreign error as every service maps it (core/errors.ts): an id express cannot decode is
+  // the client's (400 ERR_URL_INVALID), not a 500.
+  const mapped = asTuspassError(e);
+  return mapped.code === ERRORS.ERR_INTERNAL.code ? undefined : mapped;
 }
 
 export function sendTus(res: express.Response, status: number, headers: Record<string, string> = {}, body = ''): void {
