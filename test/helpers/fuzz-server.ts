@@ -142,19 +142,27 @@ export class FuzzServer {
     return out;
   }
 
-  /** Waits for the first log line of this run matching `test` (an event the server says it reached). */
-  async logLine(test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  /**
+   * Waits for the first log line of this run matching `test` (an event the server says it reached);
+   * fails after `timeoutMs` rather than wait for ever (a line that never comes is a finding, and a
+   * hung suite tells nothing).
+   */
+  async logLine(test: (line: Record<string, unknown>) => boolean, what = 'a log line', timeoutMs = 60_000): Promise<Record<string, unknown>> {
+    const until = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logLines().find(test);
       if (found) return found;
-      this.assertUp('waiting for a log line');
+      this.assertUp(`waiting for ${what}`);
+      assert.ok(Date.now() < until, `${what} never came within ${timeoutMs} ms`);
       const proc = this.proc!;
       await new Promise<void>((resolve) => {
-        const done = () => {
+        const timer = setTimeout(done, 1000);
+        function done() {
+          clearTimeout(timer);
           proc.stderr!.off('data', done);
           proc.off('exit', done);
           resolve();
-        };
+        }
         proc.stderr!.on('data', done);
         proc.on('exit', done);
       });
@@ -240,7 +248,7 @@ export class FuzzServer {
 
   /** Waits until the server has ended every request whose client went (its cleanup done). */
   async cutRequestsEnded(): Promise<void> {
-    for (const id of this.cut) await this.logLine((l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'));
+    for (const id of this.cut) await this.logLine((l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'), `the end of cut request ${id}`);
   }
 
   async catalog(): Promise<CatalogRecord[]> {
