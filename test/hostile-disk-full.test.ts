@@ -50,11 +50,11 @@ test('creation is admitted only when the store holds it, counting what unfinishe
 
   // A final counts whole: two 8 MiB partials (16 MiB used) and b's 40 MiB owed leave no room for 16 MiB more.
   const parts: string[] = [];
-  for (const seed of [1, 2]) {
+  for (const variant of [1, 2]) {
     const res = await tus('POST', s.endpoint, { 'Upload-Length': String(8 * MiB), 'Upload-Concat': 'partial' });
     assert.equal(res.status, 201, res.body);
     const url = new URL(res.headers.location!, s.endpoint).toString();
-    assert.equal((await patch(url, 0, patternBytes(8 * MiB, seed))).status, 204);
+    assert.equal((await patch(url, 0, patternBytes(8 * MiB, variant))).status, 204);
     parts.push(url);
   }
   const before = storeFiles(s.config.storeDir);

@@ -14,7 +14,7 @@ const VERSIONS = [3, 4, 5, 6, 7, 8];
 const complete = (v: number, yes: boolean): Record<string, string> => (v === 3 ? { 'Upload-Incomplete': yes ? '?0' : '?1' } : { 'Upload-Complete': yes ? '?1' : '?0' });
 const isComplete = (v: number, headers: Record<string, string>) => (v === 3 ? headers['upload-incomplete'] === '?0' : headers['upload-complete'] === '?1');
 const appendType = (v: number): Record<string, string> => (v >= 6 ? { 'Content-Type': 'application/partial-upload' } : {});
-const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + (i >> 8)) & 0xff));
+const bytes = (n: number, variant = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + variant * 7 + (i >> 8)) & 0xff));
 
 for (const v of VERSIONS) {
   test(`interop ${v}: creation with the whole body answers 104 with Location, then the completion; the catalog has the md5`, async (t) => {

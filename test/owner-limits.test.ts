@@ -88,9 +88,9 @@ test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at 
 
   // A final counts whole while it is built: 9 owed + 2 > 10.
   const parts: string[] = [];
-  for (const seed of [1, 2]) {
+  for (const variant of [1, 2]) {
     const part = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': String(MiB), 'Upload-Concat': 'partial' }));
-    assert.equal((await patch(part, 0, patternBytes(MiB, seed), alice)).status, 204);
+    assert.equal((await patch(part, 0, patternBytes(MiB, variant), alice)).status, 204);
     parts.push(part);
   }
   const final = () => post(s.endpoint, { ...alice, 'Upload-Concat': `final;${parts.join(' ')}` });

@@ -213,9 +213,9 @@ test('nothing kept per upload outlives it in Redis: finished (through two instan
 test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, whose lines all land', async (t) => {
   const { a, storeDir, prefix } = await pair(t);
   const journal = () => fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
-  const finish = async (seed: number) => {
+  const finish = async (variant: number) => {
     const url = await create(a.endpoint, 1000);
-    done((await patch(url, 0, patternBytes(1000, seed))).status);
+    done((await patch(url, 0, patternBytes(1000, variant))).status);
     return new URL(url).pathname.split('/').pop()!;
   };
   const first = await finish(40);

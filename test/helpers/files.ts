@@ -3,10 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Deterministic pseudo-random bytes (fast to make, not compressible, same every run). */
-export function patternBytes(size: number, seed = 1): Buffer {
+/** Deterministic pseudo-random bytes (fast to make, not compressible, the same every run for one `variant`). */
+export function patternBytes(size: number, variant = 1): Buffer {
   const out = Buffer.allocUnsafe(size);
-  let block = crypto.createHash('sha256').update(String(seed)).digest();
+  let block = crypto.createHash('sha256').update(String(variant)).digest();
   for (let i = 0; i < size; i += block.length) {
     block.copy(out, i, 0, Math.min(block.length, size - i));
     if (i % 4096 === 0) block = crypto.createHash('sha256').update(block).digest();
@@ -14,8 +14,8 @@ export function patternBytes(size: number, seed = 1): Buffer {
   return out;
 }
 
-export function writeTestFile(dir: string, name: string, size: number, seed = 1): { path: string; bytes: Buffer; md5: string } {
-  const bytes = patternBytes(size, seed);
+export function writeTestFile(dir: string, name: string, size: number, variant = 1): { path: string; bytes: Buffer; md5: string } {
+  const bytes = patternBytes(size, variant);
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return { path: file, bytes, md5: md5(bytes) };

@@ -32,7 +32,7 @@ const HARMLESS: ReadonlySet<Odd> = new Set(['filename-star', 'filename-path', 'f
 export interface PartSketch {
   kind: 'file' | 'field' | 'empty-input' | 'nested';
   name: string;
-  content: Uint8Array | { size: number; seed: number };
+  content: Uint8Array | { size: number; variant: number };
   odd: Odd[];
 }
 
@@ -57,8 +57,8 @@ const BOUNDARIES = ['----WebKitFormBoundary7MA4YWxkTrZu0gW', '----geckoformbound
 
 const contentArb: fc.Arbitrary<PartSketch['content']> = fc.oneof(
   { weight: 6, arbitrary: fc.uint8Array({ maxLength: 300 }) },
-  { weight: 3, arbitrary: fc.record({ size: fc.integer({ min: 1000, max: 40_000 }), seed: fc.nat({ max: 1000 }) }) },
-  { weight: 1, arbitrary: fc.record({ size: fc.integer({ min: 100_000, max: 300_000 }), seed: fc.nat({ max: 1000 }) }) },
+  { weight: 3, arbitrary: fc.record({ size: fc.integer({ min: 1000, max: 40_000 }), variant: fc.nat({ max: 1000 }) }) },
+  { weight: 1, arbitrary: fc.record({ size: fc.integer({ min: 100_000, max: 300_000 }), variant: fc.nat({ max: 1000 }) }) },
 );
 
 const oddArb: fc.Arbitrary<Odd[]> = fc.oneof(
@@ -90,7 +90,7 @@ export const multipartSketch: fc.Arbitrary<MultipartSketch> = fc.record({
   followUp: fc.boolean(),
 }).map(({ cut, ...sk }) => (cut ? { ...sk, cut, followUp: false } : sk));
 
-const bytesOf = (c: PartSketch['content']): Buffer => (c instanceof Uint8Array ? Buffer.from(c) : patternBytes(c.size, c.seed));
+const bytesOf = (c: PartSketch['content']): Buffer => (c instanceof Uint8Array ? Buffer.from(c) : patternBytes(c.size, c.variant));
 
 /** What the request must get, decided from what it is. */
 export type Expectation =

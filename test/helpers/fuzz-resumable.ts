@@ -23,7 +23,7 @@ const VALID: ReadonlySet<Odd> = new Set(['content-range', 'x-session-id', 'chunk
 
 export interface SessionSketch {
   total: number;
-  seed: number;
+  variant: number;
   /** Where the file is cut into segments (fractions of its length). */
   cuts: number[];
   /** Segments sent again (indices), and extra ranges overlapping others (fractions). */
@@ -42,7 +42,7 @@ const FILENAMES = ['big.TXT', 'a b.bin', 'ünï.dat', 'x', 'quote"d.bin', '../..
 
 export const sessionSketch: fc.Arbitrary<SessionSketch> = fc.record({
   total: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 5000 }) }, { weight: 2, arbitrary: fc.integer({ min: 5000, max: 80_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) }),
-  seed: fc.nat({ max: 10_000 }),
+  variant: fc.nat({ max: 10_000 }),
   cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }),
   repeats: fc.array(fc.nat({ max: 6 }), { maxLength: 2 }),
   overlaps: fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { maxLength: 2 }),
@@ -87,7 +87,7 @@ const rangeOf = (total: number, [x, y]: [number, number]): [number, number] => {
 
 export function buildSession(sk: SessionSketch, sessionId: string, host: string): BuiltSession {
   const { total } = sk;
-  const content = patternBytes(total, sk.seed);
+  const content = patternBytes(total, sk.variant);
   // The pieces that cover the file, then repeats and overlaps.
   const points = [...new Set(sk.cuts.map((c) => Math.floor(c * total)).filter((p) => p > 0 && p < total))].sort((x, y) => x - y);
   const bounds = [0, ...points, total];
