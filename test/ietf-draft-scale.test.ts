@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { exchange, md5Hex } from './helpers/draft-http.ts';
+import { ownRedis } from './helpers/engines.ts';
 import { patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -55,4 +56,18 @@ test('a draft upload is an upload: created by the draft on A, finished by tus on
   const res = await patch(`${b.url}${path}`, 100_000, bytes.subarray(100_000));
   assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
   assert.equal((await recordsWhenPresent(a.url, 1))[0]!.md5, md5Hex(bytes));
+});
+
+test('Redis away: the draft\'s offset retrieval reads the offset from the store, as tus\'s HEAD does (never an answer a client reads as "start over")', async (t) => {
+  const redis = await ownRedis(t);
+  const s = await startTestServer(t, { redisUrl: redis.url, minFreeSpace: 0 }, { redisPrefix: `tuspass-test-${crypto.randomUUID()}:` });
+  const bytes = patternBytes(300_000, 9);
+  const created = await exchange('POST', s.endpoint, { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length }, bytes.subarray(0, 120_000));
+  assert.equal(created.final.status, 201);
+  const url = new URL(created.final.headers.location!, s.endpoint).toString();
+  await redis.stop();
+  const head = await exchange('HEAD', url, v8);
+  assert.equal(head.final.status, 204, JSON.stringify(head.final.headers));
+  assert.equal(head.final.headers['upload-offset'], '120000');
+  await redis.start();
 });

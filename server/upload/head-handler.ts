@@ -18,7 +18,7 @@ import { asTusError, sendTus, sendTusError } from './tus-response.ts';
 import { withReadLock, type UploadLocker } from './upload-lock.ts';
 
 /** A failure of the server's (5xx, or unexpected) as the 423 clients retry; the client's own errors as they are. */
-function retryable(e: unknown): unknown {
+export function retryable(e: unknown): unknown {
   const known = asTusError(e);
   const status = known instanceof TuspassError ? known.status : known ? known.status_code : 500;
   if (status < 500) return e;
@@ -27,16 +27,25 @@ function retryable(e: unknown): unknown {
   return new TuspassError(ERRORS.ERR_UPLOAD_UNAVAILABLE, undefined, detail);
 }
 
+/**
+ * The upload as a client resuming it asks for it (tus's HEAD, the IETF draft's offset retrieval):
+ * under its read lock, so a stale append of it (dead connection) lets go first, and without the lock
+ * while the lock service is away. 410 once expired.
+ */
+export async function uploadForResume(store: DigestFileStore, locker: UploadLocker, id: string) {
+  const found = await withReadLock(locker, id, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
+  // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
+  // be used if the Server is keeping track of expired uploads."
+  // The same answer as a PATCH of it (patch-handler.ts): 410 ERR_UPLOAD_EXPIRED.
+  if (await isExpired(store, found.upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+  return found;
+}
+
 export function headHandler(store: DigestFileStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
   return async (req, res) => {
     const id = String(req.params.id);
     try {
-      // Taking the lock makes a stale PATCH of this upload (dead connection) let go first.
-      const { upload, concat } = await withReadLock(locker, id, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
-      // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
-      // be used if the Server is keeping track of expired uploads."
-      // The same answer as a PATCH of it (patch-handler.ts): 410 ERR_UPLOAD_EXPIRED.
-      if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+      const { upload, concat } = await uploadForResume(store, locker, id);
       // "The Server MUST prevent the client and/or proxies from caching the response by adding the
       // Cache-Control: no-store header" and "MUST always include the Upload-Offset header".
       const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };

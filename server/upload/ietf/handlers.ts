@@ -12,12 +12,12 @@ import type { Config } from '../../config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { uploadsCreated } from '../../metrics.ts';
 import { terminateUpload } from '../delete-handler.ts';
+import { retryable, uploadForResume } from '../head-handler.ts';
 import type { DigestFileStore } from '../digest-store.ts';
-import { expiresAt, isExpired } from '../expiry.ts';
+import { expiresAt } from '../expiry.ts';
 import { appendRequest, type AppendAsk, type PatchDeps } from '../patch-handler.ts';
 import type { UploadEvents } from '../upload-events.ts';
 import { httpRequestOf } from '../upload-events.ts';
-import { withLock } from '../upload-lock.ts';
 import { uploadOwnerOf } from '../upload-owner.ts';
 import { uploadUrl } from '../upload-url.ts';
 import { contentChecksum, reprDigestCheck } from './digests.ts';
@@ -208,10 +208,10 @@ export function offsetOf(deps: DraftDeps): express.RequestHandler {
     try {
       const version = versionOf(res);
       const id = String(req.params.id);
-      // Taking the lock makes a stale append of this upload (dead connection) let go first: "the
-      // server MUST NOT send outdated information in responses when retrieving the offset".
-      const upload = await withLock(locker, id, () => {}, () => store.getUpload(id));
-      if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+      // As tus's HEAD reads it: a stale append lets go first ("the server MUST NOT send outdated
+      // information in responses when retrieving the offset"), and the lock service away is no reason
+      // to answer anything a client reads as "start over".
+      const { upload } = await uploadForResume(store, locker, id);
       const complete = upload.size !== undefined && upload.offset === upload.size;
       const headers: Record<string, string> = {
         'Upload-Offset': String(upload.offset),
@@ -222,7 +222,7 @@ export function offsetOf(deps: DraftDeps): express.RequestHandler {
       };
       sendDraft(res, 204, headers);
     } catch (e) {
-      next(e);
+      next(retryable(e));
     }
   };
 }
