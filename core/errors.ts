@@ -28,6 +28,7 @@ export const ERRORS = table({
   ERR_FORM_TOO_LARGE: { status: 413, message: 'completion form body is too large' },
   ERR_FORM_UNREADABLE: { status: 400, message: 'completion form body could not be read' },
   ERR_QUERY_INVALID: { status: 400, message: 'invalid query parameter' },
+  ERR_PAGE_NOT_BUILT: { status: 503, message: 'the upload page is not built: run `npm run build` (npm start and npm test do it)' },
   ERR_CATALOG_OPEN: { status: 500, message: 'the catalog (CATALOG_PATH) cannot be opened' },
   ERR_CATALOG_UNAVAILABLE: { status: 503, message: 'the catalog (DATABASE_URL) cannot be reached; nothing was recorded; try again later' },
   ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },

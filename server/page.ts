@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import { ERRORS, TuspassError } from '../core/errors.ts';
 import type { Log } from '../core/logger.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 
@@ -33,18 +34,16 @@ export function pageRouter(log: Log): express.Router {
   const indexFile = path.join(DIST_DIR, 'index.html');
   if (!fs.existsSync(indexFile)) log(PAGE_NOT_BUILT, { level: 'warn' });
 
-  router.get('/', (_req, res) => {
+  router.get('/', (_req, res, next) => {
     res.set({
       'Content-Security-Policy': CONTENT_SECURITY_POLICY,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
       'Cache-Control': 'no-cache',
     });
-    // Checked per request as well: a build run after the server started is picked up.
-    if (!fs.existsSync(indexFile)) {
-      res.status(503).type('text/plain').send(`${PAGE_NOT_BUILT}\n`);
-      return;
-    }
+    // Checked per request as well: a build run after the server started is picked up. The answer
+    // names no path on this machine (the start-up line above does, for the operator).
+    if (!fs.existsSync(indexFile)) return next(new TuspassError(ERRORS.ERR_PAGE_NOT_BUILT));
     res.sendFile(indexFile);
   });
   // The nginx upload module's apps listed their uploads at /table (django-nginx-upload's form links

@@ -8,6 +8,7 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { startCaptureApp, storeFiles } from './helpers/multipart.ts';
 import { create, patch, tus } from './helpers/tus.ts';
+import { exchange } from './helpers/draft-http.ts';
 
 const b64 = (algorithm: string, body: Buffer) => crypto.createHash(algorithm).update(body).digest('base64');
 const crc32b64 = (body: Buffer) => Buffer.from(crc32(body), 'hex').toString('base64');
@@ -156,4 +157,36 @@ test('creation-with-upload is checked as a PATCH is: a mismatch is 460 and keeps
   assert.equal(right.status, 201, right.body);
   assert.equal(app.forms.length, 2);
   for (const form of app.forms) assert.ok([...form.params.values()].includes(md5(bytes)), form.params.toString());
+});
+
+test('a length declared with a body that failed its checksum is not kept: the upload stays of deferred length, never finished', async (t) => {
+  const app = await startCaptureApp(t);
+  const s = await startTestServer(t, { completionUrl: app.url });
+  const wrongSha1 = `sha1 ${b64('sha1', Buffer.from('something else'))}`;
+  const deferred = async () => {
+    const res = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
+    assert.equal(res.status, 201);
+    return new URL(res.headers.location!, s.endpoint).toString();
+  };
+  // tus: the last PATCH of a deferred upload, declaring its length, refused by its checksum.
+  const bytes = patternBytes(10_000, 3);
+  const tusUrl = await deferred();
+  const refused = await patch(tusUrl, 0, bytes, { 'Upload-Length': String(bytes.length), 'Upload-Checksum': wrongSha1 });
+  assert.equal(refused.status, 460);
+  const head = await tus('HEAD', tusUrl);
+  assert.equal(head.headers['upload-offset'], '0');
+  assert.equal(head.headers['upload-defer-length'], '1', 'the length the refused PATCH carried is not kept');
+  assert.equal(head.headers['upload-length'], undefined);
+  // An empty last PATCH whose checksum fails: had its length (0) been kept, the upload would be complete unannounced.
+  const empty = await deferred();
+  assert.equal((await patch(empty, 0, Buffer.alloc(0), { 'Upload-Length': '0', 'Upload-Checksum': wrongSha1 })).status, 460);
+  assert.equal((await tus('HEAD', empty)).headers['upload-defer-length'], '1');
+  // The draft: an empty complete creation whose Content-Digest fails.
+  const draft = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Content-Digest': `sha-256=:${b64('sha256', Buffer.from('x'))}:` });
+  assert.equal(draft.final.status, 460);
+  assert.deepEqual(await s.store.unannounced(), [], 'no upload is complete on disk without having been announced');
+  // The right body then declares the length and finishes the upload.
+  const right = await patch(tusUrl, 0, bytes, { 'Upload-Length': String(bytes.length), 'Upload-Checksum': `md5 ${b64('md5', bytes)}` });
+  assert.equal(right.status, 200, right.body);
+  assert.equal(app.forms.length, 1);
 });

@@ -92,6 +92,8 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
   const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
     ask.onLocked?.();
     const upload = await store.getUpload(id);
+    /** A length this checksummed request declares, written once its body has matched. */
+    let declaring: number | undefined;
     if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
     const concat = await store.concatOf(id);
     // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final
@@ -113,7 +115,10 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
       if (upload.size !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
       if (declared < upload.offset) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
       if (declared > maxSize) throw maxSizeError(config, req, declared);
-      if (upload.size === undefined) await store.declareUploadLength(id, declared);
+      // A checksummed body declares its length only once it has matched: a refused body (460)
+      // leaves nothing behind, not even the length it carried (declared below, after the append).
+      if (upload.size === undefined && !checksum) await store.declareUploadLength(id, declared);
+      else if (upload.size === undefined) declaring = declared;
       upload.size = declared;
     }
     const room = upload.size !== undefined ? upload.size - offset : Number.isFinite(maxSize) ? Math.max(0, maxSize - offset) : Number.MAX_SAFE_INTEGER;
@@ -143,6 +148,7 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
     });
     try {
       const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size, expected: contentLength });
+      if (declaring !== undefined) await store.declareUploadLength(id, declaring);
       upload.offset = result.offset;
       bytesReceived.inc(result.offset - offset);
       // tusd's StopUpload: the PATCH ends with the hook's answer and the upload is terminated.
