@@ -1,13 +1,25 @@
 // Where `tuspass push` remembers the upload URL of each file it started, so a second run on
-// the same file resumes from the server's offset (tus-js-client's UrlStorage interface).
-// A JSON file: $TUSPASS_FINGERPRINTS, else $XDG_CONFIG_HOME/tuspass/uploads.json,
+// the same file resumes from the server's offset. The storage is tus-js-client's own
+// FileUrlStorage (Node build): a JSON object of `tus::<fingerprint>::<id>` keys, each change
+// made under a lock file (proper-lockfile), so two pushes at once keep both entries.
+// The file: $TUSPASS_FINGERPRINTS, else $XDG_CONFIG_HOME/tuspass/uploads.json,
 // else ~/.config/tuspass/uploads.json.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { PreviousUpload, UrlStorage } from 'tus-js-client';
-import { writeAtomicallySync } from '../../core/file-modes.ts';
+import { FileUrlStorage, type PreviousUpload, type UrlStorage } from 'tus-js-client';
 import { makeDirectory } from '../../core/make-directory.ts';
+
+declare module 'tus-js-client' {
+  // Exported by tus-js-client's Node build, missing from its type declarations.
+  export class FileUrlStorage implements UrlStorage {
+    constructor(filePath: string);
+    findAllUploads(): Promise<PreviousUpload[]>;
+    findUploadsByFingerprint(fingerprint: string): Promise<PreviousUpload[]>;
+    removeUpload(urlStorageKey: string): Promise<void>;
+    addUpload(fingerprint: string, upload: PreviousUpload): Promise<string>;
+  }
+}
 
 export const FINGERPRINTS_ENV = 'TUSPASS_FINGERPRINTS';
 
@@ -17,71 +29,72 @@ export function fingerprintFilePath(env: NodeJS.ProcessEnv = process.env): strin
   return path.join(configHome, 'tuspass', 'uploads.json');
 }
 
-type Entries = Record<string, Omit<PreviousUpload, 'urlStorageKey'>>;
+/** FileUrlStorage, plus what push needs around it: a private file, a damaged one forgotten, writes waited for. */
+export class SavedUploads implements UrlStorage {
+  private readonly storage: FileUrlStorage;
+  private readonly pending = new Set<Promise<unknown>>();
 
-export class JsonFileUrlStorage implements UrlStorage {
-  constructor(readonly file: string) {}
-
-  async findAllUploads(): Promise<PreviousUpload[]> {
-    return this.find('tus::');
+  constructor(readonly file: string) {
+    makeDirectory(path.dirname(file));
+    forgetIfDamaged(file);
+    this.storage = new FileUrlStorage(file);
   }
 
-  async findUploadsByFingerprint(fingerprint: string): Promise<PreviousUpload[]> {
-    return this.find(`tus::${fingerprint}::`);
+  findAllUploads(): Promise<PreviousUpload[]> {
+    return this.storage.findAllUploads();
   }
 
-  async removeUpload(urlStorageKey: string): Promise<void> {
-    this.update((entries) => {
-      delete entries[urlStorageKey];
-    });
+  findUploadsByFingerprint(fingerprint: string): Promise<PreviousUpload[]> {
+    return this.storage.findUploadsByFingerprint(fingerprint);
   }
 
-  async addUpload(fingerprint: string, upload: PreviousUpload): Promise<string> {
-    const key = `tus::${fingerprint}::${Date.now()}${Math.floor(Math.random() * 1e6)}`;
-    this.update((entries) => {
-      const { urlStorageKey: _ignored, ...rest } = upload;
-      entries[key] = rest;
-    });
-    return key;
+  removeUpload(urlStorageKey: string): Promise<void> {
+    return this.track(this.storage.removeUpload(urlStorageKey));
   }
 
-  /** Forgets every upload of this fingerprint (--no-resume starts over cleanly). */
-  async removeFingerprint(fingerprint: string): Promise<void> {
-    this.update((entries) => {
-      for (const key of Object.keys(entries)) if (key.startsWith(`tus::${fingerprint}::`)) delete entries[key];
-    });
+  addUpload(fingerprint: string, upload: PreviousUpload): Promise<string> {
+    const add = async () => {
+      createPrivately(this.file);
+      return this.storage.addUpload(fingerprint, upload);
+    };
+    return this.track(add());
   }
 
-  private find(prefix: string): PreviousUpload[] {
-    const entries = this.read();
-    return Object.entries(entries)
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => ({ ...value, urlStorageKey: key }));
+  /** tus-js-client forgets a finished upload without waiting for the write: push waits here before it exits. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
   }
 
-  private read(): Entries {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw e;
-    }
-    try {
-      const parsed = JSON.parse(text) as unknown;
-      return parsed && typeof parsed === 'object' ? (parsed as Entries) : {};
-    } catch {
-      // A damaged file only costs the ability to resume; never refuse to upload over it.
-      return {};
-    }
+  private track<T>(write: Promise<T>): Promise<T> {
+    this.pending.add(write);
+    const done = () => this.pending.delete(write);
+    write.then(done, done);
+    return write;
   }
+}
 
-  /** Read-modify-write through a temporary file and rename, so a kill mid-write leaves the old file whole. */
-  private update(change: (entries: Entries) => void): void {
-    const entries = this.read();
-    change(entries);
-    makeDirectory(path.dirname(this.file));
-    // A temporary file of this process's own: two pushes at once never write into one.
-    writeAtomicallySync(this.file, `${JSON.stringify(entries, null, 2)}\n`, 0o600, `${this.file}.${process.pid}.tmp`);
+/** Made here, 0600: FileUrlStorage would create it 0660 less the umask, and an upload URL lets
+ * whoever reads it write to or delete the upload. Only once there is something to keep. */
+function createPrivately(file: string): void {
+  try {
+    fs.writeFileSync(file, '{}\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
+/** A damaged file (FileUrlStorage refuses to read one) only costs the ability to resume; never refuse to upload over it. */
+function forgetIfDamaged(file: string): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try {
+    if (text.trim()) JSON.parse(text);
+  } catch {
+    fs.writeFileSync(file, '{}\n');
   }
 }

@@ -6,14 +6,13 @@
 // into N ranged read streams, each sent as a partial upload and concatenated by the server.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Upload, type DetailedError, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
+import { Upload, type DetailedError, type UrlStorage, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
 import { isPartFailureSeenByParent } from '../shared/parallel-retry.ts';
 import { describeFailure } from '../shared/upload-failure.ts';
 import { formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
 import { contentTypeFor } from './content-type.ts';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.ts';
-import type { JsonFileUrlStorage } from './fingerprint-store.ts';
 import type { LocalFile } from './local-files.ts';
 import { createProgressDisplay } from './progress-display.ts';
 import type { PushOptions } from './push-args.ts';
@@ -22,7 +21,7 @@ import { backoffDelays, RetryPolicy } from './retry-policy.ts';
 
 export interface PushContext {
   options: PushOptions;
-  storage: JsonFileUrlStorage;
+  storage: UrlStorage;
   progressMode: 'tty' | 'lines' | 'quiet';
   out: NodeJS.WritableStream & { columns?: number };
   err: NodeJS.WritableStream;

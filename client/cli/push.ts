@@ -1,7 +1,7 @@
 // `tuspass push FILE...`: checks the files, then uploads them one after the other and returns
 // the exit code (client/cli/README.md). Dispatched from cli/main.ts.
 import { EXIT } from './exit-codes.ts';
-import { fingerprintFilePath, JsonFileUrlStorage } from './fingerprint-store.ts';
+import { fingerprintFilePath, SavedUploads } from './fingerprint-store.ts';
 import { checkLocalFiles } from './local-files.ts';
 import { parsePushArgs, USAGE, UsageError } from './push-args.ts';
 import { pushFile } from './push-file.ts';
@@ -29,10 +29,11 @@ export async function push(argv: string[]): Promise<number> {
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort();
   process.once('SIGINT', onSigint);
+  const storage = new SavedUploads(fingerprintFilePath());
   try {
     const ctx = {
       options,
-      storage: new JsonFileUrlStorage(fingerprintFilePath()),
+      storage,
       progressMode: options.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'lines',
       out: process.stdout,
       err: process.stderr,
@@ -48,5 +49,6 @@ export async function push(argv: string[]): Promise<number> {
     return firstFailure;
   } finally {
     process.off('SIGINT', onSigint);
+    await storage.settled();
   }
 }
