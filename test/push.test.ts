@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { contentTypeFor } from '../client/cli/content-type.ts';
 import { EXIT } from '../client/cli/exit-codes.ts';
 import { checkPreviousUpload } from '../client/shared/previous-upload-check.ts';
 import { createProgressDisplay } from '../client/cli/progress-display.ts';
@@ -362,4 +363,13 @@ test('the check before a resume: 410 and 404 mean expired, other 4xx gone, offse
   assert.deepEqual(await checkPreviousUpload(stored(['http://x/a', 'http://x/b']), answer(200, 4, 10)), { kind: 'resumable', offset: 8, length: 20, parts: 2 });
   assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(503)), { kind: 'unknown' });
   assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), async () => { throw new TypeError('fetch failed'); }), { kind: 'unknown' });
+});
+
+test('the type sent for a pushed file comes from its extension, whatever its case; unknown ones are octet-stream', () => {
+  assert.equal(contentTypeFor('/photos/IMG_0001.HEIC'), 'image/heic');
+  assert.equal(contentTypeFor('notes.md'), 'text/markdown');
+  assert.equal(contentTypeFor('backup.tgz'), 'application/gzip');
+  assert.equal(contentTypeFor('disk.iso'), 'application/x-iso9660-image');
+  assert.equal(contentTypeFor('data.unknownext'), 'application/octet-stream');
+  assert.equal(contentTypeFor('Makefile'), 'application/octet-stream');
 });
