@@ -3,6 +3,7 @@
 // with the public key as a secret — is refused by the library before any claim is read.
 import crypto from 'node:crypto';
 import { errors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config.ts';
 import type { Principal, Scope } from './principal.ts';
 
@@ -30,7 +31,7 @@ export class TokenVerifier {
    */
   private readonly key: Promise<CryptoKey>;
   private readonly algorithm: string;
-  private readonly cache = new Map<string, Cached>();
+  private readonly cache = new LRUCache<string, Cached>({ max: CACHE_SIZE });
 
   constructor(private readonly config: Config) {
     if (config.authJwtPublicKey) {
@@ -75,7 +76,6 @@ export class TokenVerifier {
       throw new TokenRejected(describe(e));
     }
     const principal = principalOfClaims(payload);
-    if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(token, { principal, exp: payload.exp!, nbf: typeof payload.nbf === 'number' ? payload.nbf : 0 });
     return principal;
   }

@@ -5,9 +5,9 @@
 // under the new id just before, and the store takes them when it writes the info (the body's when it
 // writes the body).
 import type { Upload } from '@tus/utils';
+import { LRUCache } from 'lru-cache';
 import type { ChecksumCheck } from '../../hashing/checksum.ts';
 import type { UploadOwner } from '../upload-owner.ts';
-import { remember } from './bounded-map.ts';
 
 /** What the concatenation extension records in an upload's info file. */
 export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] };
@@ -43,7 +43,7 @@ export class Announcements {
   private readonly bodies = new Map<string, BodyInfo>();
   private readonly segmented = new Map<string, OpenMark>();
   /** Owners of uploads read lately. */
-  private readonly known = new Map<string, string | undefined>();
+  private readonly known = new LRUCache<string, { owner: string | undefined }>({ max: OWNERS_CACHED });
 
   constructor(private readonly info: { get(id: string): Promise<Upload | undefined> }) {}
 
@@ -97,11 +97,12 @@ export class Announcements {
    * whichever instance settles the segments, so it is read from disk while it may still be there.
    */
   async accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
-    if (this.known.has(id)) return { owner: this.known.get(id), segmented: false };
+    const cached = this.known.get(id);
+    if (cached) return { owner: cached.owner, segmented: false };
     const info = (await this.info.get(id)) as StoredInfo | undefined;
     if (!info) return undefined;
     if (info.resumable) return { owner: info.owner, segmented: true };
-    remember(this.known, id, info.owner, OWNERS_CACHED);
+    this.known.set(id, { owner: info.owner });
     return { owner: info.owner, segmented: false };
   }
 
