@@ -12,7 +12,6 @@ import { removeUpload, startServer } from './servers.ts';
 import { mbps, median, summarize } from './stats.ts';
 
 const PROTOCOLS = ['draft', 'tus'] as const;
-type Protocol = (typeof PROTOCOLS)[number];
 const SMALL = 16 * 1024;
 const CONCURRENCY = 32;
 const MIN_RATIO = 0.95;

@@ -109,7 +109,7 @@ const SECRET_NESTED: Record<string, readonly string[]> = Object.assign(Object.cr
   Header: [...SECRET_FIELDS, 'Authorization', 'Cookie'],
 });
 
-const has = (o: object, key: string) => Object.prototype.hasOwnProperty.call(o, key);
+const has = (o: object, key: string) => Object.hasOwn(o, key);
 
 /** The object with its secret fields censored: a copy when there is one, else the object itself. */
 function redactObject(value: object, names: readonly string[]): object {

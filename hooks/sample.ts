@@ -2,7 +2,7 @@
 // (`tuspass hooks test EVENT`), shaped like what the upload server sends.
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { type HookEventType, type HookRequest } from './types.ts';
+import type { HookEventType, HookRequest } from './types.ts';
 
 export interface SampleOptions {
   size?: number;

@@ -20,7 +20,7 @@ export function parseOrigins(raw: string): string[] {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`"${item}" must be http or https`);
     // An origin has no path, query or credentials: a browser's Origin header never carries them, so
     // an entry with them would never match (and probably means a mistake).
-    if (u.origin + '/' !== u.href) {
+    if (`${u.origin}/` !== u.href) {
       throw new Error(`"${item}" is not an origin (scheme://host[:port], no path): did you mean ${u.origin}?`);
     }
     origins.push(u.origin);

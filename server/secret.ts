@@ -30,7 +30,7 @@ export function completionSecret(config: Config): string {
   try {
     makeDirectory(config.dataDir);
     // 'wx' so that two processes starting together keep the first one's secret.
-    fs.writeFileSync(file, secret + '\n', { mode, flag: 'wx' });
+    fs.writeFileSync(file, `${secret}\n`, { mode, flag: 'wx' });
     if (needsChmod(mode)) fs.chmodSync(file, mode);
     return secret;
   } catch (e) {

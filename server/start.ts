@@ -22,7 +22,7 @@ import { completionUrlOf, ConfigError, type Config } from './config.ts';
 import { waitForEngine } from './engine-wait.ts';
 import { completionProbe, postgresProbe, redisProbe } from './readiness.ts';
 import { completionSecret } from './secret.ts';
-import { errorText, createLog } from '../core/logger.ts';
+import { createLog } from '../core/logger.ts';
 import { requireAuthBeyondLoopback } from './auth/loopback.ts';
 import { withLock } from './upload/upload-lock.ts';
 import { listenOn } from './listen.ts';

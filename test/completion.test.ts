@@ -144,7 +144,7 @@ test('unsigned and wrongly signed forms are refused with 401 and record nothing'
   const body = new URLSearchParams(form).toString();
   await assertError(await s.post(body, null), 401, 'ERR_SIGNATURE_INVALID');
   await assertError(await s.post(body, sign('another-secret-of-some-length', 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
-  await assertError(await s.post(body + '&extra=1', sign(SECRET, 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
+  await assertError(await s.post(`${body}&extra=1`, sign(SECRET, 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
   await assertError(await s.post(body, 'sha256=zz'), 401, 'ERR_SIGNATURE_INVALID');
   // The signature is checked before the form: an unsigned garbage body is still a 401, not a 400.
   await assertError(await s.post('garbage', null), 401, 'ERR_SIGNATURE_INVALID');
@@ -263,7 +263,7 @@ test('the list pages newest first', async (t) => {
 
 test('an oversized form body is refused with 413', async (t) => {
   const s = await startService(t);
-  const body = 'x=' + 'y'.repeat(2 * 1024 * 1024);
+  const body = `x=${'y'.repeat(2 * 1024 * 1024)}`;
   await assertError(await s.post(body), 413, 'ERR_FORM_TOO_LARGE');
 });
 

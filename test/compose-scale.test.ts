@@ -77,7 +77,7 @@ test('the upload servers share one volume, one STORE_DIR, one Redis and one data
 
 test('only nginx is published; the upload servers wait for the completion service, Redis and PostgreSQL to be healthy', () => {
   for (const [name, svc] of Object.entries(services)) if (name !== 'nginx') assert.equal(svc.ports, undefined, `${name} publishes nothing`);
-  assert.equal(services.nginx!.ports?.[0]!.split(':')[1], '80');
+  assert.equal(services.nginx!.ports![0]!.split(':')[1], '80');
   for (const [name, svc] of uploads) {
     assert.deepEqual(svc.expose, [String(load(resolved(svc.environment!)).config.port)], name);
     for (const dep of ['completion', 'redis', 'postgres']) assert.equal(svc.depends_on?.[dep]?.condition, 'service_healthy', `${name} waits for ${dep}`);

@@ -54,7 +54,7 @@ test('the upload port is published, the completion port only reachable by the up
   const done = load(completion!.environment).config;
   assert.equal(up.host, '0.0.0.0');
   assert.equal(done.host, '0.0.0.0');
-  assert.equal(upload!.ports?.[0]!.split(':')[1], String(up.port));
+  assert.equal(upload!.ports![0]!.split(':')[1], String(up.port));
   // Signed forms and the catalog are for the upload server alone, over the compose network.
   assert.equal(completion!.ports, undefined, 'the completion service publishes no port to the host');
   assert.deepEqual(completion!.expose, [String(done.completionPort)]);

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { fillDisk, mountTmpfs } from './helpers/tmpfs.ts';
-import { create, patch, tus } from './helpers/tus.ts';
+import { create, patch, } from './helpers/tus.ts';
 
 const ROOT = pathToFileURL(path.resolve('.')).href;
 const BIN = path.resolve('bin/tuspass.js');

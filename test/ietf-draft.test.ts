@@ -1,7 +1,6 @@
 // The IETF Resumable Uploads draft on /files/, raw HTTP/1.1 for every interop version (3 to 8),
 // following the drafts' own examples: 104 interim answers read off the socket before the final one.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { openRaw } from './helpers/raw-http.ts';

@@ -54,7 +54,7 @@ test('a draft creation whose client goes mid-body is a dropped request: one info
   const metricsUrl = `${s.url}/metrics`;
   const before = (await scrape(metricsUrl)).metrics;
   const conn = await openRaw(s.endpoint);
-  conn.socket.write(requestHead('POST', s.endpoint, draft({ 'Upload-Complete': '?1', 'Content-Length': 100 })) + 'abc');
+  conn.socket.write(`${requestHead('POST', s.endpoint, draft({ 'Upload-Complete': '?1', 'Content-Length': 100 }))}abc`);
   // The 104 says the body's append holds the upload: the three bytes are being read.
   await new Promise<void>((resolve) => {
     const check = () => (conn.received().includes('104 Upload Resumption Supported') ? resolve() : conn.socket.once('data', check));

@@ -215,6 +215,7 @@ test('MULTIPART_FORM_FIELDS changes the per-file fields; unknown variables are r
   assert.throws(() => parseFormTemplates('$upload_field_name.x=$upload_nope'), /unknown variable \$upload_nope/);
   assert.throws(() => parseFormTemplates('no-equals-sign'), /<name>=<value>/);
   const app = await startCaptureApp(t);
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's own ${name} variable syntax, not a template
   const templates = parseFormTemplates('${upload_field_name}_file=$upload_file_name,$upload_field_name.checksum=$upload_file_md5_uc,$upload_field_name.n=$upload_file_number,$upload_field_name.path=$upload_tmp_path');
   const s = await startTestServer(t, { completionUrl: app.url, multipartFormFields: templates });
   const dir = tmpDir(t);

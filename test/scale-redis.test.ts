@@ -6,7 +6,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { md5, patternBytes } from './helpers/files.ts';

@@ -41,7 +41,7 @@ test('each purpose has its own key; signatures carry their time and expire both 
   // The time is signed: another t with the same v1 fails.
   const v1 = form.split(',v1=')[1];
   assert.deepEqual(checkSignature(SECRET, 'completion-form', body, `t=${Math.floor(now / 1000) + 1},v1=${v1}`), { ok: false, reason: 'mismatch' });
-  for (const bad of ['', 't=1', 'v1=' + v1, 't=x,v1=' + v1, `t=1,t=2,v1=${v1}`, `t=${Math.floor(now / 1000)},v1=zz`]) {
+  for (const bad of ['', 't=1', `v1=${v1}`, `t=x,v1=${v1}`, `t=1,t=2,v1=${v1}`, `t=${Math.floor(now / 1000)},v1=zz`]) {
     assert.equal(verify(SECRET, 'completion-form', body, bad), false, bad);
   }
 });
@@ -158,7 +158,8 @@ test('the example hook receiver verifies with the hook key: a real hook passes, 
 /** A fenced code block of the docs, by language, so the test runs exactly what readers copy. */
 function docSnippet(lang: string): string {
   const text = fs.readFileSync('docs/completion-form.md', 'utf8');
-  const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(text);
+  const fence = '```';
+  const m = new RegExp(`${fence}${lang}\\n([\\s\\S]*?)${fence}`).exec(text);
   assert.ok(m, `docs/completion-form.md has a ${lang} snippet`);
   return m[1]!;
 }
@@ -169,7 +170,7 @@ test("the docs' Python and Node snippets verify tuspass's form signatures and re
     [sign(SECRET, 'completion-form', body), true],
     [sign(SECRET, 'hook-payload', body), false],
     [sign(SECRET, 'completion-form', body, Date.now() - 10 * 60_000), false],
-    [sign(SECRET, 'completion-form', body + 'x'), false],
+    [sign(SECRET, 'completion-form', `${body}x`), false],
     ['garbage', false],
   ];
   const env = { ...process.env, SECRET, BODY: body, CASES: JSON.stringify(cases.map(([h]) => h)) };

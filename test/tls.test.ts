@@ -88,7 +88,7 @@ test('HTTPS: tus-js-client uploads over TLS, Location says https, the page and t
   const head = await httpsRequest(String(final.headers.location), pki.ca, 'HEAD', { 'Tus-Resumable': '1.0.0' });
   assert.match(String(head.headers['upload-concat']), /^final;https:\/\//);
   // Plain HTTP on the TLS port is no way around it.
-  await assert.rejects(fetch(s.url.replace('https:', 'http:') + '/health'));
+  await assert.rejects(fetch(`${s.url.replace('https:', 'http:')}/health`));
 });
 
 test('TLS 1.1 is refused by the server; TLS 1.2 is accepted', async (t) => {

@@ -10,6 +10,7 @@ import type { Notices } from '../notices.ts';
 import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
 
 /** One event's hook in a module. Returning nothing means `{}`: go on unchanged. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook function with no return statement returns void
 export type HookFunction = (request: HookRequest, context: InvokeContext) => HookResponse | void | Promise<HookResponse | void>;
 
 export type HookModule = { [E in HookEventType]?: HookFunction } & {

@@ -43,7 +43,7 @@ export function table(headers: readonly string[], unsafeRows: readonly (readonly
   const rows = unsafeRows.map((r) => r.map(inert));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
 export function printJson(value: unknown): void {

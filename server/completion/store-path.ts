@@ -8,7 +8,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 /** True when `target` is strictly below `root` (both absolute, already normalised). */
 function isBelow(root: string, target: string): boolean {
   const rel = path.relative(root, target);
-  return rel !== '' && rel !== '..' && !rel.startsWith('..' + path.sep) && !path.isAbsolute(rel);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /**
@@ -17,7 +17,7 @@ function isBelow(root: string, target: string): boolean {
  */
 export function inStoreName(storeDir: string, filePath: string): string | undefined {
   const rel = path.relative(path.resolve(storeDir), path.resolve(filePath));
-  return rel === '' || rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel) ? undefined : rel;
+  return rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel) ? undefined : rel;
 }
 
 /**

@@ -73,7 +73,7 @@ export interface OffsetMismatch {
 export async function appendRequest(deps: PatchDeps, req: express.Request, id: string, ask: AppendAsk): Promise<AppendDone> {
   const { config, store, locker, events } = deps;
   const { offset, checksum, contentLength } = ask;
-  let declared = ask.declared;
+  const declared = ask.declared;
   const http = httpRequestOf(req);
   let timedOut = false;
   // Cut because the server is stopping (SHUTDOWN_TIMEOUT passed), not because the body went idle.

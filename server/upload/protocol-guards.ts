@@ -77,10 +77,10 @@ function headersOnly(res: ServerResponse): void {
     else this.setHeader('Content-Length', '0');
     return writeHead.call(this, status, ...(rest.map(strip) as []));
   } as typeof res.writeHead;
-  res.write = function (...args: unknown[]) {
+  res.write = ((...args: unknown[]) => {
     callbackOf(args)?.();
     return true;
-  } as typeof res.write;
+  }) as typeof res.write;
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     const cb = callbackOf(args);
     return cb ? end.call(this, cb) : end.call(this);

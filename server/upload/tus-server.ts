@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Server } from '@tus/server';
-import { ERRORS as TUS_ERRORS, EVENTS, Upload, type Locker } from '@tus/utils';
+import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { requestChecksum } from '../hashing/checksum.ts';

@@ -105,7 +105,7 @@ export class UploadRow {
 
   private renderRecord(): void {
     const answer = this.task.answer;
-    if (!answer || answer.kind !== 'delivered' || !answer.record) {
+    if (answer?.kind !== 'delivered' || !answer.record) {
       this.record.replaceChildren();
       return;
     }

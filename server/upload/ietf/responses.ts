@@ -11,7 +11,7 @@ import { countTusError } from '../../metrics.ts';
 import { noteErrorCode, requestIdOf } from '../../request-id.ts';
 import type { OffsetMismatch } from '../patch-handler.ts';
 import { asTusError, HookRefusal } from '../tus-response.ts';
-import { type DraftVersion, type ProblemType } from './versions.ts';
+import type { DraftVersion, ProblemType } from './versions.ts';
 
 /** What a browser page may read of a draft answer. */
 const EXPOSED = ['Location', 'Upload-Offset', 'Upload-Length', 'Upload-Complete', 'Upload-Incomplete', 'Upload-Limit', 'Upload-Draft-Interop-Version', 'Tuspass-Completion', 'Upload-Expires'].join(', ');
