@@ -6,7 +6,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 
-export const CLIENT_DESCRIPTION = 'node:http requests (tus 1.0.0 by hand), bodies streamed from the file with fs.createReadStream (1 MiB reads); small uploads from a Buffer over a keep-alive agent';
+export const CLIENT_DESCRIPTION = 'node:http requests (tus 1.0.0 by hand), bodies streamed from the file with fs.createReadStream (1 MiB reads); ' + 'small uploads from a Buffer over a keep-alive agent';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const OCTETS = 'application/offset+octet-stream';

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       while (!arrivals.has(id)) await new Promise((r) => setTimeout(r, 1));
       delays.push(arrivals.get(id)!.at - finishedAt);
     }
-    console.log(`receiver up, ${UPLOADS} uploads: post-finish notice after the final PATCH answer: median ${median(delays)} ms, p90 ${pct(delays, 90)} ms, max ${Math.max(...delays)} ms`);
+    console.log(`receiver up, ${UPLOADS} uploads: post-finish notice after the final PATCH answer: median ${median(delays)} ` + `ms, p90 ${pct(delays, 90)} ms, max ${Math.max(...delays)} ms`);
 
     // 2. Receiver down for the outage, uploads spread over it.
     arrivals.clear();
@@ -107,8 +107,8 @@ async function main(): Promise<void> {
     const copies = [...arrivals.values()].reduce((n, a) => n + a.noticeIds.length, 0);
     const withoutId = [...arrivals.values()].flatMap((a) => a.noticeIds).filter((x) => !/^[0-9a-f-]{36}$/.test(x)).length;
     console.log(
-      `receiver down ${OUTAGE_MS / 1000} s, ${OUTAGE_UPLOADS} uploads: ${deliveredDuringOutage} delivered during the outage, ${pendingAtReturn} queued when it came back; ` +
-        `${got.length}/${OUTAGE_UPLOADS} delivered in the end (queue drained: ${drained}), first ${firstAfter} ms and last ${lastAt - upAt} ms after it came back; ` +
+      `receiver down ${OUTAGE_MS / 1000} s, ${OUTAGE_UPLOADS} uploads: ${deliveredDuringOutage} delivered during ` + `the outage, ${pendingAtReturn} queued when it came back; ` +
+        `${got.length}/${OUTAGE_UPLOADS} delivered in the end (queue drained: ${drained}), first ${firstAfter} ms ` + `and last ${lastAt - upAt} ms after it came back; ` +
         `${copies - got.length} duplicate deliveries, ${withoutId} without a notice id`,
     );
   } finally {

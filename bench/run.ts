@@ -101,7 +101,7 @@ writeJson(path.join(RESULTS, name), report);
 if (name === 'latest.json') writeJson(path.join(RESULTS, `${report.mode}.json`), report);
 console.log(`\nresults: ${path.relative(process.cwd(), path.join(RESULTS, name))}`);
 if (profileDir) {
-  console.log(`\nCPU profiles of tuspass's server processes (open in Chrome DevTools or speedscope): ${path.relative(process.cwd(), profileDir)}`);
+  console.log(`\nCPU profiles of tuspass's server processes (open in Chrome DevTools or speedscope): ` + `${path.relative(process.cwd(), profileDir)}`);
   for (const file of profilesIn(profileDir)) console.log(`\n${summarizeProfile(file, 15)}`);
 }
 if (!report.checksPassed) process.exitCode = 1;

@@ -181,7 +181,7 @@ export async function balancer(ctx: BenchContext): Promise<ScenarioResult> {
   const mb = (side: string, metric: string) => ({ metric, unit: 'MB/s', side, summary: summarize(samples.get(side)) });
   return {
     id: 'balancer',
-    title: `Balancer: one upload of ${size / MiB} MiB (POST + one PATCH) through nginx before ${INSTANCES} upload servers (Redis locks, one store) vs direct to one of them`,
+    title: `Balancer: one upload of ${size / MiB} MiB (POST + one PATCH) through nginx before ${INSTANCES} upload ` + 'servers (Redis locks, one store) vs direct to one of them',
     settings: { bytes: size, rounds: ctx.rounds, instances: INSTANCES, nginx: nginxBinary },
     figures: [
       mb('nginx', 'POST + PATCH throughput'),

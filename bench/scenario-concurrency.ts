@@ -41,7 +41,9 @@ export async function concurrency(ctx: BenchContext): Promise<ScenarioResult> {
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
     }
-    ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(`${s} MB/s`).at(-1)!.toFixed(0)} MB/s, peak RSS ${samples.get(`${s} peak`).at(-1)!.toFixed(0)} MB`).join('; ')}`);
+    const last = (s: Side, what: string) => samples.get(`${s} ${what}`).at(-1)!.toFixed(0);
+    const line = SIDES.map((s) => `${s} ${last(s, 'MB/s')} MB/s, peak RSS ${last(s, 'peak')} MB`).join('; ');
+    ctx.log(`  round ${round + 1}: ${line}`);
   }
 
   const worstPeak = Math.max(...samples.get('tuspass peak'));

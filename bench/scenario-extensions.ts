@@ -56,7 +56,8 @@ export async function extensions(ctx: BenchContext): Promise<ScenarioResult> {
         samples.add(`tus-js-client x${parallel}`, mbps(size, performance.now() - started));
         checks.push({ name: `round ${round + 1}: parallelUploads ${parallel}: completion md5 = file md5`, pass: md5 === file.md5, detail: `${md5} vs ${file.md5}` });
       }
-      ctx.log(`  round ${round + 1}: ${[...sides, 'tus-js-client x1', 'tus-js-client x4'].map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s`);
+      const measured = [...sides, 'tus-js-client x1', 'tus-js-client x4'];
+      ctx.log(`  round ${round + 1}: ${measured.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s`);
       // Uploads made by tus-js-client: clear the store between rounds.
       for (const name of fs.readdirSync(server.storeDir)) fs.rmSync(path.join(server.storeDir, name), { force: true });
     }

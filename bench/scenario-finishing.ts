@@ -68,7 +68,9 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
         }
       }
       const at = (key: string) => samples.get(key).at(-1)!.toFixed(1);
-      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} 1 MiB ${at(`${s} small drained`)} ms, ${bigSize / MiB} MiB ${at(`${s} big drained`)} ms (in flight ${at(`${s} small in flight`)} / ${at(`${s} big in flight`)} ms)`).join('; ')}`);
+      const drained = (s: Side) => `${s} 1 MiB ${at(`${s} small drained`)} ms, ${bigSize / MiB} MiB ${at(`${s} big drained`)} ms`;
+      const inFlight = (s: Side) => `(in flight ${at(`${s} small in flight`)} / ${at(`${s} big in flight`)} ms)`;
+      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${drained(s)} ${inFlight(s)}`).join('; ')}`);
     }
   } finally {
     for (const server of servers.values()) await server.stop();
@@ -94,7 +96,7 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
     targets: [
       {
         id: 'finishing',
-        rule: `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians; last 64 KiB sent once the server has read and flushed the rest)`,
+        rule: `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians; last 64 KiB sent ` + 'once the server has read and flushed the rest)',
         measured: drained,
         limit: MAX_GROWTH,
         unit: 'x',
@@ -102,7 +104,7 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
       },
       {
         id: 'finishing-in-flight',
-        rule: `(context) the same with the body sent without a pause: tuspass's growth within 1.5 x the raw server's (${rawInFlight.toFixed(1)} x), which only moves bytes`,
+        rule: `(context) the same with the body sent without a pause: tuspass's growth within 1.5 x the raw server's ` + `(${rawInFlight.toFixed(1)} x), which only moves bytes`,
         measured: inFlight,
         limit: rawInFlight * 1.5,
         unit: 'x',

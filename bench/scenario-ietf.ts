@@ -68,7 +68,7 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
         agent.destroy();
         for (const id of ids) removeUpload(server.storeDir, id);
       }
-      ctx.log(`  round ${round + 1}: large draft ${samples.get('draft large').at(-1)!.toFixed(0)} / tus ${samples.get('tus large').at(-1)!.toFixed(0)} MB/s; small draft ${samples.get('draft small').at(-1)!.toFixed(0)} / tus ${samples.get('tus small').at(-1)!.toFixed(0)} per s`);
+      ctx.log(`  round ${round + 1}: large draft ${samples.get('draft large').at(-1)!.toFixed(0)} / tus ` + `${samples.get('tus large').at(-1)!.toFixed(0)} MB/s; small draft ` + `${samples.get('draft small').at(-1)!.toFixed(0)} / tus ${samples.get('tus small').at(-1)!.toFixed(0)} ` + 'per s');
     }
   } finally {
     await server.stop();
@@ -78,7 +78,7 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
   const smallRatio = median(ratio('small'));
   return {
     id: 'ietf',
-    title: `IETF draft vs tus on one tuspass: one upload of ${size / MiB} MiB, ${count} of 16 KiB (${CONCURRENCY} at a time)`,
+    title: `IETF draft vs tus on one tuspass: one upload of ${size / MiB} MiB, ${count} of 16 KiB (${CONCURRENCY} at a ` + 'time)',
     settings: { bytes: size, count, smallBytes: SMALL, concurrency: CONCURRENCY, rounds: ctx.rounds },
     figures: [
       ...PROTOCOLS.map((p) => ({ metric: 'large upload throughput', unit: 'MB/s', side: p, summary: summarize(samples.get(`${p} large`)) })),

@@ -17,7 +17,7 @@ const BOUNDARY = '----tuspassBench7MA4YWxkTrZu0gW';
 
 /** POST <base>/upload with one file part streamed from disk (1 MiB reads), as curl -F would send it. */
 function postMultipart(base: string, file: string, size: number): Promise<{ status: number; body: string; ms: number }> {
-  const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="terminal"\r\n\r\nyes\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="file1"; filename="bench.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; ` + `name="terminal"\r\n\r\nyes\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="file1"; ` + 'filename="bench.bin"\r\nContent-Type: application/octet-stream\r\n\r\n');
   const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
   return new Promise((resolve, reject) => {
     const started = performance.now();

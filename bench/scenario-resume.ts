@@ -44,7 +44,9 @@ export async function resume(ctx: BenchContext): Promise<ScenarioResult> {
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
     }
-    ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} HEAD ${samples.get(`${s} head`).at(-1)!.toFixed(1)} ms, rest ${samples.get(`${s} patch`).at(-1)!.toFixed(0)} ms`).join('; ')}`);
+    const last = (s: Side, what: string, digits: number) => samples.get(`${s} ${what}`).at(-1)!.toFixed(digits);
+    const line = SIDES.map((s) => `${s} HEAD ${last(s, 'head', 1)} ms, rest ${last(s, 'patch', 0)} ms`).join('; ');
+    ctx.log(`  round ${round + 1}: ${line}`);
   }
 
   return {

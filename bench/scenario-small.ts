@@ -63,7 +63,9 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
         samples.add(`${side} p50`, percentile(latencies, 50));
         samples.add(`${side} p99`, percentile(latencies, 99));
       }
-      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(`${s} rate`).at(-1)!.toFixed(0)}/s p99 ${samples.get(`${s} p99`).at(-1)!.toFixed(1)} ms`).join('; ')}`);
+      const last = (s: Side, what: string, digits: number) => samples.get(`${s} ${what}`).at(-1)!.toFixed(digits);
+      const line = SIDES.map((s) => `${s} ${last(s, 'rate', 0)}/s p99 ${last(s, 'p99', 1)} ms`).join('; ');
+      ctx.log(`  round ${round + 1}: ${line}`);
     }
   } finally {
     for (const server of servers.values()) await server.stop();
@@ -107,7 +109,7 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
     targets: [
       { id: 'small', rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)', measured: rate.noform, limit: rate.reference, unit: '/s', pass: rate.noform >= rate.reference },
       { id: 'small-metrics-logs', rule: 'metrics and logging cost at most 3% of uploads/s: tuspass / tuspass-quiet (median of rounds) >= 0.97', measured: median(onOff), limit: 0.97, unit: 'x', pass: median(onOff) >= 0.97 },
-      { id: 'small-auth', rule: 'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of rounds) >= 0.95', measured: median(authOnOff), limit: 0.95, unit: 'x', pass: median(authOnOff) >= 0.95 },
+      { id: 'small-auth', rule: 'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of ' + 'rounds) >= 0.95', measured: median(authOnOff), limit: 0.95, unit: 'x', pass: median(authOnOff) >= 0.95 },
       { id: 'small-redis', rule: 'the Redis locker costs at most 10% of uploads/s: tuspass-redis / tuspass (median of rounds) >= 0.90', measured: median(redisMemory), limit: 0.9, unit: 'x', pass: median(redisMemory) >= 0.9 },
       { id: 'small-with-form', rule: 'tuspass with the completion form uploads/s >= reference uploads/s (medians)', measured: rate.tuspass, limit: rate.reference, unit: '/s', pass: rate.tuspass >= rate.reference },
     ],

@@ -37,7 +37,7 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         }
         removeUpload(server.storeDir, uploadId(location));
       }
-      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s; copy ${samples.get('copy').at(-1)!.toFixed(0)}, md5 ${samples.get('md5').at(-1)!.toFixed(0)}`);
+      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s; ` + `copy ${samples.get('copy').at(-1)!.toFixed(0)}, md5 ${samples.get('md5').at(-1)!.toFixed(0)}`);
     }
     // Each side's process served every round: its VmHWM is the peak over all of them.
     for (const [side, server] of servers) peaks.set(side, (await server.memory()).peakRss / 1e6);

@@ -114,7 +114,8 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
   };
 }
 
-/** Deletes an upload's file and everything beside it (.json info, .digest state), so the disk does not fill up between rounds. */
+/** Deletes an upload's file and everything beside it (.json info, .digest state), so the disk does not fill up between
+ * rounds. */
 export function removeUpload(storeDir: string, id: string): void {
   for (const name of fs.readdirSync(storeDir)) if (name.startsWith(id)) fs.rmSync(path.join(storeDir, name), { force: true });
 }

@@ -12,7 +12,8 @@ import { invokeWithTimeout } from '../hooks/runner.ts';
 import { samplePayload } from '../hooks/sample.ts';
 import { HOOK_EVENTS, isBlocking, isHookEvent } from '../hooks/types.ts';
 
-export const HOOKS_USAGE = `usage: tuspass hooks test EVENT [--size BYTES] [--meta KEY=VALUE]... [--include-builtin] [options]
+export const HOOKS_USAGE = `usage: tuspass hooks test EVENT [--size BYTES] [--meta KEY=VALUE]... \
+[--include-builtin] [options]
 
 Sends a sample ${'`'}EVENT${'`'} payload (one of ${HOOK_EVENTS.join(', ')}) to the configured hooks
 (--hooks-dir, --hooks-http, --hooks-module ...) and prints each answer.
@@ -58,10 +59,12 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
   });
   const subscribed = handlers.filter((h) => h.events.includes(event));
   if (!subscribed.length) {
-    process.stderr.write(`tuspass hooks test: no configured hook takes ${event} (${handlers.length ? handlers.map((h) => `${h.name}: ${h.events.join(',')}`).join('; ') : 'no hooks configured'})\n`);
+    const configured = handlers.map((h) => `${h.name}: ${h.events.join(',')}`).join('; ') || 'no hooks configured';
+    process.stderr.write(`tuspass hooks test: no configured hook takes ${event} (${configured})\n`);
     return 1;
   }
-  // What `tuspass start` checks at start (a hooks directory that is there, a reachable setup): the same words, before any payload.
+  // What `tuspass start` checks at start (a hooks directory that is there, a reachable setup): the same words, before
+  // any payload.
   for (const handler of subscribed) {
     await Promise.resolve(handler.setup?.()).catch((e: Error) => {
       throw new ConfigError([e.message]);

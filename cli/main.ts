@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   if ('completionUrl' in running) output.say(`tuspass ${command}: completion forms go to ${running.completionUrl}`, { event: 'server.completion_url', url: running.completionUrl });
 
   const signal = await firstStopSignal(command, (line) => output!.fail(line, { event: 'server.exit' }));
-  output.say(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once`, { event: 'server.stopping' });
+  output.say(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms ` + '(SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once', { event: 'server.stopping' });
   await running.close(config.shutdownTimeoutMs);
   output.say(`tuspass ${command}: stopped`, { event: 'server.stopped' });
   return 0;

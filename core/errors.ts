@@ -65,8 +65,8 @@ export const ERRORS = table({
   // full, this owner's own unfinished uploads stand in the way; tus clients (tus-js-client) retry a
   // 5xx but report a 4xx at once, with this message. Not 403: the caller may upload once it finishes
   // or removes an upload, or its unstarted ones expire.
-  ERR_OWNER_UPLOADS_LIMIT: { status: 429, message: 'you have too many unfinished uploads; finish or remove one (DELETE), or wait until those that received no byte expire', capacity: true },
-  ERR_OWNER_SPACE_LIMIT: { status: 429, message: 'your unfinished uploads already hold your share of the store; finish or remove one (DELETE), or wait until those that received no byte expire', capacity: true },
+  ERR_OWNER_UPLOADS_LIMIT: { status: 429, message: 'you have too many unfinished uploads; finish or remove one (DELETE), or wait until those that received no ' + 'byte expire', capacity: true },
+  ERR_OWNER_SPACE_LIMIT: { status: 429, message: 'your unfinished uploads already hold your share of the store; finish or remove one (DELETE), or wait until ' + 'those that received no byte expire', capacity: true },
   ERR_QUEUE_FULL: { status: 503, message: 'too many completion notices are waiting for delivery; try again later', capacity: true },
   ERR_BODY_TIMEOUT: { status: 408, message: 'the request body stopped arriving (NETWORK_TIMEOUT); the bytes received are kept' },
   // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).
@@ -78,7 +78,7 @@ export const ERRORS = table({
   ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
-  ERR_HOST_NOT_LOOPBACK: { status: 421, message: 'without authentication this server answers only requests addressed to this machine (Host localhost or 127.0.0.1); set AUTH_JWT_SECRET, or ALLOW_ANONYMOUS=true to serve other names' },
+  ERR_HOST_NOT_LOOPBACK: { status: 421, message: 'without authentication this server answers only requests addressed to this machine (Host localhost or ' + '127.0.0.1); set AUTH_JWT_SECRET, or ALLOW_ANONYMOUS=true to serve other names' },
   ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'a page on another origin may not post here; list it in CORS_ORIGINS' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
@@ -95,12 +95,12 @@ export const ERRORS = table({
   ERR_TOKEN_MAX_SIZE_EXCEEDED: { status: 413, message: 'the upload is larger than the token allows (max_size)' },
   ERR_UPLOAD_FINISHED: { status: 403, message: 'a finished upload belongs to the catalog: remove it with DELETE /api/uploads/<id>' },
   // The nginx upload module's endpoint (server/upload/multipart/): multipart/form-data and its resumable mode.
-  ERR_MULTIPART_INVALID: { status: 400, message: 'the multipart/form-data body is malformed (no boundary, cut short, part headers too large or too many parts); nothing of it is kept' },
+  ERR_MULTIPART_INVALID: { status: 400, message: 'the multipart/form-data body is malformed (no boundary, cut short, part headers too large or too many ' + 'parts); nothing of it is kept' },
   ERR_MULTIPART_NO_FILE: { status: 400, message: 'the multipart/form-data body holds no file' },
   ERR_MULTIPART_TIMEOUT: { status: 408, message: 'the multipart body stopped arriving (NETWORK_TIMEOUT); nothing of it is kept' },
-  ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing or malformed' },
+  ERR_RESUMABLE_HEADERS: { status: 400, message: 'resumable upload: Session-ID, X-Content-Range (bytes a-b/total) or Content-Disposition (filename) missing ' + 'or malformed' },
   ERR_RESUMABLE_SESSIONS_FULL: { status: 503, message: 'resumable upload: too many sessions are open (RESUMABLE_SESSIONS_MAX); finish one or try again later', capacity: true },
-  ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the body length)' },
+  ERR_RESUMABLE_RANGE: { status: 416, message: 'resumable upload: the range does not fit the session (another total, past the end, or not matching the ' + 'body length)' },
   // The IETF Resumable Uploads draft on the tus endpoint (server/upload/ietf/).
   ERR_DRAFT_VERSION_UNSUPPORTED: { status: 412, message: 'Upload-Draft-Interop-Version names a draft this server does not serve (it serves 3 to 8)' },
   ERR_DRAFT_COMPLETE_INVALID: { status: 400, message: 'Upload-Complete (Upload-Incomplete in interop version 3) missing or not a structured boolean, ?0 or ?1' },

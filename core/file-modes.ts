@@ -62,6 +62,6 @@ export function ensureDirMode(dir: string, mode: number, setting: string, log: (
   try {
     if ((fs.statSync(dir).mode & 0o777) !== mode) fs.chmodSync(dir, mode);
   } catch (e) {
-    log(`${setting}: could not set ${dir} to mode ${mode.toString(8)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set it yourself`);
+    log(`${setting}: could not set ${dir} to mode ${mode.toString(8)} ` + `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set it yourself`);
   }
 }

@@ -22,7 +22,8 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-/** A failure before a whole answer arrived: unreachable, timed out, aborted, or cut off. `code` is the system's (ECONNREFUSED...). */
+/** A failure before a whole answer arrived: unreachable, timed out, aborted, or cut off. `code` is the system's
+ * (ECONNREFUSED...). */
 export class TransportError extends Error {
   constructor(message: string, readonly code: string | undefined) {
     super(message);

@@ -4,7 +4,8 @@
 // them (client/shared/completion-answer.ts, client/web/src/completed-table.ts). The page bundles
 // this file: types and constants only, no node: imports.
 
-/** The message of the answer, as django-nginx-upload's Django view answered (`{"message": "Upload Complete"}`): its clients read it. */
+/** The message of the answer, as django-nginx-upload's Django view answered (`{"message": "Upload Complete"}`): its
+ * clients read it. */
 export const UPLOAD_COMPLETE = 'Upload Complete';
 
 /** A recorded upload as an answer names it: `200 {"id","name","size","md5","url"}` (docs/completion-form.md). */
@@ -17,7 +18,8 @@ export interface CompletionRecord {
   md5: string;
   /** Where the file is downloaded: `/api/uploads/<id>/file`. */
   url: string;
-  /** DEDUPE=md5: this upload duplicates the record answered, which an earlier upload made (server/completion/dedupe.ts). */
+  /** DEDUPE=md5: this upload duplicates the record answered, which an earlier upload made
+   * (server/completion/dedupe.ts). */
   duplicate?: true;
 }
 

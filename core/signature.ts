@@ -22,7 +22,8 @@ export const DEFAULT_TOLERANCE_MS = 5 * 60_000;
 
 const keys = new Map<string, Buffer>();
 
-/** The purpose's key: HKDF-SHA256(secret, salt empty, info label), 32 bytes. What receivers in other languages derive too. */
+/** The purpose's key: HKDF-SHA256(secret, salt empty, info label), 32 bytes. What receivers in other languages derive
+ * too. */
 export function purposeKey(secret: string, purpose: SignaturePurpose): Buffer {
   const id = `${purpose}\0${secret}`;
   let key = keys.get(id);

@@ -35,7 +35,8 @@ export const HOOK_NOTICE_ID_HEADER = 'Hook-Notice-Id';
 export const UPLOAD_ID_CHARS = '[A-Za-z0-9_-]{1,128}';
 export const UPLOAD_ID = new RegExp(`^${UPLOAD_ID_CHARS}$`);
 
-/** The digests tuspass computes on the way in: md5 always, the others when DIGESTS asks. Their names are form keys (`<field>.md5`) and hook payload fields. */
+/** The digests tuspass computes on the way in: md5 always, the others when DIGESTS asks. Their names are form keys
+ * (`<field>.md5`) and hook payload fields. */
 export const DIGEST_NAMES = ['md5', 'sha1', 'crc32'] as const;
 export type DigestName = (typeof DIGEST_NAMES)[number];
 

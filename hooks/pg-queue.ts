@@ -97,7 +97,7 @@ export class PgNoticeQueue implements Notices {
       const spool = this.options.spool;
       if (!spool) throw e;
       await spool.put(notice);
-      this.log(`queue: PostgreSQL does not answer (${(e as Error).message}); ${kind} notice ${notice.id} kept in this instance's spool until it does`, { event: 'notice.spooled', level: 'warn', notice_id: notice.id, kind });
+      this.log(`queue: PostgreSQL does not answer (${(e as Error).message}); ${kind} notice ${notice.id} kept in this ` + `instance's spool until it does`, { event: 'notice.spooled', level: 'warn', notice_id: notice.id, kind });
       return notice.id;
     }
     if (added) {
@@ -111,8 +111,8 @@ export class PgNoticeQueue implements Notices {
   /** One row; a notice stored again under its id (a completion handled again, a spooled one moved twice) stays one. */
   private async insert(notice: Notice): Promise<boolean> {
     const r = await this.options.pool.query(
-      `INSERT INTO notices (id, kind, payload, attempts, next_at, last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO notices (id, kind, payload, attempts, next_at, last_error, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
       [notice.id, notice.kind, JSON.stringify(notice.payload), notice.attempts, new Date(notice.nextAt), notice.lastError ?? null, new Date(notice.createdAt)],
     );
     return (r.rowCount ?? 0) > 0;

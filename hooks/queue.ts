@@ -256,7 +256,8 @@ export class NoticeQueue implements Notices {
     }
   }
 
-  /** A failed attempt: the next one after the backoff; the file is updated when it can be (a full disk keeps the old one). */
+  /** A failed attempt: the next one after the backoff; the file is updated when it can be (a full disk keeps the old
+   * one). */
   private async failed(entry: QueuedNotice, notice: Notice | undefined, error: string): Promise<void> {
     entry.attempts += 1;
     entry.lastError = error;

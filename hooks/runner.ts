@@ -84,7 +84,7 @@ export class HookRunner {
     }
     // Notices left from a run whose configuration had a handler this one lacks: nobody to give them to.
     queue.handle(`${KIND_PREFIX}*`, async (notice) => {
-      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`);
+      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ` + `${(notice.payload as HookNotice).handler} is no longer configured`);
       return { done: true };
     });
   }
@@ -123,7 +123,8 @@ export class HookRunner {
   async block(request: HookRequest, options: { skip?: ReadonlySet<string> } = {}): Promise<HookResponse> {
     if (!isBlocking(request.Type)) throw new Error(`${request.Type} is not a blocking event`);
     const merged: HookResponse = {};
-    // skip: handlers a path replaces with its own (POST /upload posts one form per request, not complete-form's one per upload).
+    // skip: handlers a path replaces with its own (POST /upload posts one form per request, not complete-form's one per
+    // upload).
     for (const handler of this.subscribed(request.Type).filter((h) => !options.skip?.has(h.name))) {
       let answer: HookResponse;
       try {
@@ -133,7 +134,7 @@ export class HookRunner {
         // form) keeps its code, and is never let through by failOpen: passing would lose the announcement.
         const own = e instanceof TuspassError ? (ERRORS as Record<string, ErrorEntry>)[e.code] : undefined;
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
-        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ` + `${(e as Error).message}`;
         const failOpen = this.options.failOpen && !own;
         this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;
@@ -161,7 +162,7 @@ export class HookRunner {
       if (queue) {
         const stored = storedPayload(request, this.storedHeaders);
         queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored }).catch((e: Error) => {
-          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);
+          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ` + `${handler.name}): ${e.message}`);
         });
       } else {
         this.deliver(handler, request, crypto.randomUUID()).then(

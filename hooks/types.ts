@@ -36,7 +36,8 @@ export interface HookUpload {
   Storage: { Type: 'filestore'; Path: string; InfoPath: string } | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: Digests;
-  /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-finish and post-finish. */
+  /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-finish and
+   * post-finish. */
   Owner?: string;
 }
 

@@ -38,9 +38,11 @@ export interface Config {
   redisLockTtlMs: number;
   /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/pg/). */
   databaseUrl: string | undefined;
-  /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms (server/engine-wait.ts). */
+  /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms
+   * (server/engine-wait.ts). */
   startupTimeoutMs: number;
-  /** With REDIS_URL: how often each instance looks for finished uploads nobody announced, in ms (completion-sweep.ts). */
+  /** With REDIS_URL: how often each instance looks for finished uploads nobody announced, in ms
+   * (completion-sweep.ts). */
   completionSweepMs: number;
   /** HMAC-SHA256 key that signs completion forms. */
   completionSecret: string | undefined;
@@ -68,13 +70,16 @@ export interface Config {
   maxSize: number;
   /** Unfinished uploads expire this long after their last write, in ms; 0 never. */
   expireAfterMs: number;
-  /** Uploads that received no byte expire this long after their creation, in ms; 0 never (EXPIRE_AFTER still applies). */
+  /** Uploads that received no byte expire this long after their creation, in ms; 0 never (EXPIRE_AFTER still
+   * applies). */
   expireUnstartedAfterMs: number;
-  /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get 507. */
+  /** Free space the store keeps beyond what unfinished uploads are owed, in bytes; creations that would eat into it get
+   * 507. */
   minFreeSpace: number;
   /** Most unfinished uploads one owner (token subject, or client address when anonymous) holds; 0 no limit. */
   ownerMaxOpen: number;
-  /** Most bytes one owner's unfinished uploads may still be owed: bytes, or a share of the space above MIN_FREE_SPACE. */
+  /** Most bytes one owner's unfinished uploads may still be owed: bytes, or a share of the space above
+   * MIN_FREE_SPACE. */
   ownerMaxOwed: SizeOrShare;
   /** A request body that sends nothing for this long, in ms, is cut (bytes so far kept). */
   networkTimeoutMs: number;
@@ -140,9 +145,11 @@ export interface Config {
   corsOrigins: readonly string[];
   /** Signed forms and hook payloads older than this (or dated this far ahead), in ms, are refused. */
   signatureToleranceMs: number;
-  /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as another user. */
+  /** Files in DATA_DIR and the store group-readable (0640, directories 0750) for a completion service running as
+   * another user. */
   sharedGroupRead: boolean;
-  /** Duplicate uploads: 'md5' answers the existing record of the same owner, name and md5 instead of recording another. */
+  /** Duplicate uploads: 'md5' answers the existing record of the same owner, name and md5 instead of recording
+   * another. */
   dedupe: 'off' | 'md5';
   /** PEM certificate (chain) served over HTTPS, with TLS_KEY. */
   tlsCert: string | undefined;
@@ -226,8 +233,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing', defaultDoc: 'none: in-memory locks', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
   { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s', default: '10s', parse: parsePositiveDuration },
   { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances', defaultDoc: 'none: SQLite catalog, queue and journal in DATA_DIR', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
-  { key: 'startupTimeoutMs', flag: '--startup-timeout', env: 'STARTUP_TIMEOUT', doc: 'at start, how long Redis and PostgreSQL are waited for while they do not answer (tried again with back-off, each try logged), then exit 69; a wrong setting exits 78 at once, e.g. 60s', default: '60s', parse: parseDuration },
-  { key: 'completionSweepMs', flag: '--completion-sweep', env: 'COMPLETION_SWEEP', doc: 'with REDIS_URL, how often each instance looks for finished uploads nobody announced (their instance died first) and announces them, e.g. 30s', default: '30s', parse: parsePositiveDuration },
+  { key: 'startupTimeoutMs', flag: '--startup-timeout', env: 'STARTUP_TIMEOUT', doc: 'at start, how long Redis and PostgreSQL are waited for while they do not answer (tried again with back-off, ' + 'each try logged), then exit 69; a wrong setting exits 78 at once, e.g. 60s', default: '60s', parse: parseDuration },
+  { key: 'completionSweepMs', flag: '--completion-sweep', env: 'COMPLETION_SWEEP', doc: 'with REDIS_URL, how often each instance looks for finished uploads nobody announced (their instance died ' + 'first) and announces them, e.g. 30s', default: '30s', parse: parsePositiveDuration },
   { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to', defaultDoc: 'the built-in completion service', parse: url },
   { key: 'completionSecret', flag: '--completion-secret', env: 'COMPLETION_SECRET', doc: 'HMAC key for form signatures', defaultDoc: 'generated into DATA_DIR/completion-secret', parse: (raw) => { if (raw.length < 16) throw new Error('must be at least 16 characters'); return raw; } },
   { key: 'digests', flag: '--digests', env: 'DIGESTS', doc: 'extra digests for the form: sha1,crc32; md5 and size always', default: '', parse: digestList },
@@ -248,10 +255,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'keepPartials', flag: '--keep-partials', env: 'KEEP_PARTIALS', doc: 'keep partial uploads once concatenated', default: 'false', parse: parseBoolean, boolean: true },
   { key: 'ietfDraft', flag: '--ietf-draft', env: 'IETF_DRAFT', doc: 'serve the IETF Resumable Uploads draft (interop versions 3-8) beside tus on /files/', default: 'true', parse: parseBoolean, boolean: true },
   { key: 'expireAfterMs', flag: '--expire-after', env: 'EXPIRE_AFTER', doc: 'unfinished uploads expire this long after their last write, e.g. 7d, 12h, 0 = never', default: '7d', parse: parseDuration },
-  { key: 'expireUnstartedAfterMs', flag: '--expire-unstarted-after', env: 'EXPIRE_UNSTARTED_AFTER', doc: 'uploads that received no byte expire this long after their creation (their space is no longer held), e.g. 1h, 0 = only EXPIRE_AFTER', default: '1h', parse: parseDuration },
+  { key: 'expireUnstartedAfterMs', flag: '--expire-unstarted-after', env: 'EXPIRE_UNSTARTED_AFTER', doc: 'uploads that received no byte expire this long after their creation (their space is no longer held), e.g. ' + '1h, 0 = only EXPIRE_AFTER', default: '1h', parse: parseDuration },
   { key: 'minFreeSpace', flag: '--min-free-space', env: 'MIN_FREE_SPACE', doc: 'free space kept in the store beyond what unfinished uploads are owed, e.g. 4MiB, 1GiB', default: '1GiB', parse: parseSize },
-  { key: 'ownerMaxOpen', flag: '--owner-max-open', env: 'OWNER_MAX_OPEN', doc: 'most unfinished uploads one owner (token subject; client address without authentication) holds; more get 429, 0 = no limit', default: '100', parse: integer(0) },
-  { key: 'ownerMaxOwed', flag: '--owner-max-owed', env: 'OWNER_MAX_OWED', doc: 'most bytes one owner\'s unfinished uploads may declare and not yet have sent: a share of the free space above MIN_FREE_SPACE (50%) or a size (10GiB); more get 429, 100% or 0 = no limit', default: '50%', parse: parseSizeOrShare },
+  { key: 'ownerMaxOpen', flag: '--owner-max-open', env: 'OWNER_MAX_OPEN', doc: 'most unfinished uploads one owner (token subject; client address without authentication) holds; more get ' + '429, 0 = no limit', default: '100', parse: integer(0) },
+  { key: 'ownerMaxOwed', flag: '--owner-max-owed', env: 'OWNER_MAX_OWED', doc: 'most bytes one owner\'s unfinished uploads may declare and not yet have sent: a share of the free space ' + 'above MIN_FREE_SPACE (50%) or a size (10GiB); more get 429, 100% or 0 = no limit', default: '50%', parse: parseSizeOrShare },
   { key: 'networkTimeoutMs', flag: '--network-timeout', env: 'NETWORK_TIMEOUT', doc: 'a request body idle this long is cut, bytes so far kept, e.g. 60s', default: '60s', parse: parsePositiveDuration },
   { key: 'maxConcatParts', flag: '--max-concat-parts', env: 'MAX_CONCAT_PARTS', doc: 'most partial uploads one final upload may list', default: '100', parse: integer(1, 10_000) },
   { key: 'queueMax', flag: '--queue-max', env: 'QUEUE_MAX', doc: 'most notices the queue holds before new uploads get 503', default: '10000', parse: integer(1) },
@@ -280,8 +287,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'corsOrigins', flag: '--cors-origins', env: 'CORS_ORIGINS', doc: 'origins whose pages may use tus and the API, comma-separated, or *', default: '', defaultDoc: 'none: same origin only', parse: parseOrigins },
   // The tolerance receivers apply when not told (core/signature.ts), as a duration an operator writes.
   { key: 'signatureToleranceMs', flag: '--signature-tolerance', env: 'SIGNATURE_TOLERANCE', doc: 'signed forms and hook payloads older (or newer) than this are refused, e.g. 5m', default: `${DEFAULT_TOLERANCE_MS / 60_000}m`, parse: parsePositiveDuration },
-  { key: 'dedupe', flag: '--dedupe', env: 'DEDUPE', doc: 'off, or md5: a finished upload with the same owner, name and md5 as a recorded one gets that record as its answer, and no second record', default: 'off', parse: oneOf(['off', 'md5'] as const) },
-  { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in the group', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 'dedupe', flag: '--dedupe', env: 'DEDUPE', doc: 'off, or md5: a finished upload with the same owner, name and md5 as a recorded one gets that record as its ' + 'answer, and no second record', default: 'off', parse: oneOf(['off', 'md5'] as const) },
+  { key: 'sharedGroupRead', flag: '--shared-group-read', env: 'SHARED_GROUP_READ', doc: 'files 0640 and directories 0750 instead of 0600/0700, for a completion service running as another user in ' + 'the group', default: 'false', parse: parseBoolean, boolean: true },
   { key: 'tlsCert', flag: '--tls-certificate', env: 'TLS_CERT', doc: 'PEM certificate file: serve HTTPS (with TLS_KEY)', parse: filePath },
   { key: 'tlsKey', flag: '--tls-key', env: 'TLS_KEY', doc: 'PEM private key file of TLS_CERT', parse: filePath },
   { key: 'behindProxy', flag: '--behind-proxy', env: 'BEHIND_PROXY', doc: 'trust X-Forwarded-Proto/-Host and Forwarded for upload URLs', default: 'false', parse: parseBoolean, boolean: true },
@@ -298,7 +305,8 @@ export function settingHelp(s: Setting): string {
   return shown === undefined ? s.doc : `${s.doc} (default ${shown})`;
 }
 
-/** Where the complete-form hook posts: COMPLETION_URL, else the completion service on COMPLETION_PORT of this machine. */
+/** Where the complete-form hook posts: COMPLETION_URL, else the completion service on COMPLETION_PORT of this
+ * machine. */
 export const completionUrlOf = (config: Pick<Config, 'completionUrl' | 'completionPort'>): string =>
   config.completionUrl ?? `http://127.0.0.1:${config.completionPort}/complete/`;
 
@@ -372,7 +380,7 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   // One source of keys: a token must not verify under one key while the operator believes another rules.
   if (v.authJwtSecret !== undefined && v.authJwtSecretFile !== undefined) problems.push('AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE are both set: give one');
   if ((v.authJwtSecret ?? v.authJwtSecretFile) !== undefined && v.authJwtPublicKey !== undefined) {
-    problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both set: tokens are verified with a secret (HS256) or a public key, not both`);
+    problems.push(`${raw.has('authJwtSecret') ? 'AUTH_JWT_SECRET' : 'AUTH_JWT_SECRET_FILE'} and AUTH_JWT_PUBLIC_KEY are both ` + 'set: tokens are verified with a secret (HS256) or a public key, not both');
   }
   if (problems.length) {
     const unknown = rest.filter((a) => a.startsWith('-')).map((a) => unknownArgument(a, help));

@@ -10,8 +10,11 @@ import type express from 'express';
 import { ERRORS, TuspassError } from '../core/errors.ts';
 
 /** RFC 1341 media types with parameters (as @tus/server checks `filetype` before using it). */
-const MEDIA_TYPE =
-  /^(?:application|audio|example|font|haptics|image|message|model|multipart|text|video|x-(?:[0-9A-Za-z!#$%&'*+.^_`|~-]+))\/([0-9A-Za-z!#$%&'*+.^_`|~-]+)((?:[ \t]*;[ \t]*[0-9A-Za-z!#$%&'*+.^_`|~-]+=(?:[0-9A-Za-z!#$%&'*+.^_`|~-]+|"(?:[^"\\]|\.)*"))*)$/;
+const TOKEN = "[0-9A-Za-z!#$%&'*+.^_`|~-]+";
+const MEDIA_TYPE = new RegExp(
+  `^(?:application|audio|example|font|haptics|image|message|model|multipart|text|video|x-(?:${TOKEN}))\\/(${TOKEN})` +
+    `((?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\.)*"))*)$`,
+);
 
 /**
  * Types a browser may show in place (@tus/server's list). Everything else is an attachment: HTML or

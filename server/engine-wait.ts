@@ -42,10 +42,10 @@ export async function waitForEngine<T>(engine: { name: string; setting: string }
       const left = wait.until - Date.now();
       const why = (e as Error).message;
       if (left <= 0) {
-        throw new EngineUnavailableError(`${engine.setting}: ${engine.name} did not answer within STARTUP_TIMEOUT (${attempt} tries; the last: ${why})`);
+        throw new EngineUnavailableError(`${engine.setting}: ${engine.name} did not answer within STARTUP_TIMEOUT (${attempt} tries; the last: ` + `${why})`);
       }
       const next = Math.min(delay, left);
-      wait.log(`startup: ${engine.name} (${engine.setting}) does not answer yet (${why}); try ${attempt} failed, the next in ${next} ms (STARTUP_TIMEOUT ends in ${Math.ceil(left / 1000)} s)`, {
+      wait.log(`startup: ${engine.name} (${engine.setting}) does not answer yet (${why}); try ${attempt} failed, the ` + `next in ${next} ms (STARTUP_TIMEOUT ends in ${Math.ceil(left / 1000)} s)`, {
         event: 'startup.waiting',
         level: 'warn',
         engine: engine.name,

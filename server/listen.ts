@@ -17,13 +17,13 @@ export function listenProblem(e: NodeJS.ErrnoException, host: string, port: numb
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch (e.code) {
     case 'EADDRINUSE':
-      return `${setting}: port ${port} is already in use on ${host} (EADDRINUSE): set ${named(setting)} to a free port, or stop the program using it`;
+      return `${setting}: port ${port} is already in use on ${host} (EADDRINUSE): set ${named(setting)} to a free port, ` + 'or stop the program using it';
     case 'EACCES':
-      return `${setting}: not allowed to listen on ${where} (EACCES): ports below 1024 need privileges; set ${named(setting)} to 1024 or above`;
+      return `${setting}: not allowed to listen on ${where} (EACCES): ports below 1024 need privileges; set ` + `${named(setting)} to 1024 or above`;
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `${hostSetting}: ${host} is not an address of this machine (${e.code}): set ${named(hostSetting)} to one of its addresses, 127.0.0.1 or 0.0.0.0`;
+      return `${hostSetting}: ${host} is not an address of this machine (${e.code}): set ${named(hostSetting)} to one of ` + 'its addresses, 127.0.0.1 or 0.0.0.0';
     default:
       return `${hostSetting}/${setting}: cannot listen on ${where}: ${e.message}`;
   }

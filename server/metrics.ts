@@ -25,7 +25,8 @@ export const uploadsCreated = new Counter({ name: 'tusd_uploads_created', help: 
 export const uploadsFinished = new Counter({ name: 'tusd_uploads_finished', help: 'Number of finished uploads.', registers });
 export const uploadsTerminated = new Counter({ name: 'tusd_uploads_terminated', help: 'Number of terminated uploads.', registers });
 export const connectionsOpen = new Gauge({ name: 'tusd_connections_open', help: 'Current number of open connections.', registers });
-// tusd_hook_invocations_total and tusd_hook_errors_total are the hook layer's own (hooks/metrics.ts), as in tusd's pkg/hooks.
+// tusd_hook_invocations_total and tusd_hook_errors_total are the hook layer's own (hooks/metrics.ts), as in tusd's
+// pkg/hooks.
 for (const metric of HOOK_METRICS) registry.registerMetric(metric);
 
 // tusd reports these series at 0 from the start, so a rate() has a first point.
@@ -37,7 +38,7 @@ const byMethod = new Map(METHODS.map((m) => [m as string, requestsTotal.labels(m
 /** Completion forms by outcome: delivered (2xx), queued (to be retried), rejected (a cleanup status). */
 export const completionNotices = new Counter({
   name: 'tuspass_completion_notices_total',
-  help: 'Completion forms by outcome: delivered (the app answered 2xx), queued (unreachable or 502/503/504: kept and retried), rejected (a CLEANUP_STATUSES answer; the upload removed).',
+  help: 'Completion forms by outcome: delivered (the app answered 2xx), queued (unreachable or 502/503/504: kept and ' + 'retried), rejected (a CLEANUP_STATUSES answer; the upload removed).',
   labelNames: ['outcome'],
   registers,
 });
@@ -46,7 +47,7 @@ for (const outcome of ['delivered', 'queued', 'rejected']) completionNotices.lab
 /** From an upload's last byte to its completion handled: digests, pre-finish hooks, the form delivered or queued. */
 export const finishSeconds = new Histogram({
   name: 'tuspass_finish_duration_seconds',
-  help: "Time from an upload's last byte to its completion handled (digests, pre-finish hooks, completion form delivered or queued).",
+  help: "Time from an upload's last byte to its completion handled (digests, pre-finish hooks, completion form " + "delivered or queued).",
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers,
 });
@@ -60,7 +61,7 @@ export const hashRingWaits = new Counter({ name: 'tuspass_hash_ring_waits_total'
  */
 export const requestsDropped = new Counter({
   name: 'tuspass_requests_dropped_total',
-  help: 'Requests whose connection went before their answer (the bytes their body brought are kept where the route keeps partial bodies), by cause: client_closed, taken_over, network_timeout, shutdown.',
+  help: 'Requests whose connection went before their answer (the bytes their body brought are kept where the route ' + 'keeps partial bodies), by cause: client_closed, taken_over, network_timeout, shutdown.',
   labelNames: ['cause'],
   registers,
 });
@@ -112,7 +113,7 @@ new Gauge({
 });
 new Gauge({
   name: 'tuspass_store_owed_bytes',
-  help: 'Bytes promised to unfinished uploads of known length (declared lengths not yet written); with MIN_FREE_SPACE kept out of new admissions.',
+  help: 'Bytes promised to unfinished uploads of known length (declared lengths not yet written); with MIN_FREE_SPACE ' + 'kept out of new admissions.',
   registers,
   collect() {
     let owed = 0;

@@ -53,7 +53,8 @@ export function createHttpServer(app: http.RequestListener, timeoutMs: number, l
   return server;
 }
 
-/** Longest a connection answered before its request body arrived keeps taking that body in (nginx's lingering_time is 30 s). */
+/** Longest a connection answered before its request body arrived keeps taking that body in (nginx's lingering_time is
+ * 30 s). */
 const LINGER_MS = 5000;
 
 /**
@@ -148,7 +149,7 @@ export async function stopServer(server: http.Server, graceMs: number, log: (lin
       handler('shutdown');
       cut++;
     }
-    log(`shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`);
+    log(`shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ` + `ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`);
     await within(CUT_ANSWER_MS);
     if (done) return;
     for (const req of state.requests.keys()) markCut(req, 'shutdown');
@@ -190,7 +191,7 @@ function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: n
         handler('idle');
         since = now;
       } else {
-        log(`network timeout: ${req.method} ${req.url}: ${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);
+        log(`network timeout: ${req.method} ${req.url}: ` + `${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);
         markCut(req, 'network_timeout');
         socket.destroy();
         return;

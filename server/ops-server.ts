@@ -24,7 +24,8 @@ export interface OpsDeps {
   catalog?: ReadinessDeps['catalog'];
   /** The engines /readyz asks besides the store (readiness.ts): redis, postgres, completion. */
   engines?: ReadinessDeps['engines'];
-  /** What /metrics on the main port must pass. Default: a bearer token with the admin scope when authentication is on. */
+  /** What /metrics on the main port must pass. Default: a bearer token with the admin scope when authentication is
+   * on. */
   metricsGuard?: express.RequestHandler;
   log: (line: string) => void;
 }

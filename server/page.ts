@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from './package-root.ts';
 
 const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
 
-export const PAGE_NOT_BUILT = `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` (npm start and npm test do it for you).`;
+export const PAGE_NOT_BUILT = `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` ` + '(npm start and npm test do it for you).';
 
 /**
  * Only this origin: the page must fetch nothing from elsewhere (no CDN), and upload names or

@@ -21,7 +21,8 @@ export type Probe = () => Promise<Check>;
 
 export interface Readiness {
   ready: boolean;
-  /** Each check by name: store, space, catalog, queue, redis, postgres, completion, shutdown (those that apply to this process). */
+  /** Each check by name: store, space, catalog, queue, redis, postgres, completion, shutdown (those that apply to this
+   * process). */
   checks: Record<string, Check>;
   /** The names of the checks that failed. */
   failed: string[];
@@ -99,7 +100,7 @@ export const postgresProbe = (pool: { query(sql: string): Promise<unknown> }): P
     await pool.query('SELECT 1');
     return { ok: true };
   } catch (e) {
-    return { ok: false, reason: `PostgreSQL (DATABASE_URL) does not answer (${codeOf(e)}): completion forms wait in this instance's spool` };
+    return { ok: false, reason: 'PostgreSQL (DATABASE_URL) does not answer ' + `(${codeOf(e)}): completion forms wait in this instance's ` + 'spool' };
   }
 };
 
@@ -114,7 +115,7 @@ export const completionProbe = (url: () => string): Probe => async () => {
     if (![502, 503, 504].includes(r.status)) return { ok: true };
     return { ok: false, reason: `the completion service (COMPLETION_URL) is not ready (${r.status}): completion forms are queued` };
   } catch (e) {
-    return { ok: false, reason: `the completion service (COMPLETION_URL) does not answer (${failureOf(e)}): completion forms are queued` };
+    return { ok: false, reason: 'the completion service (COMPLETION_URL) does not answer ' + `(${failureOf(e)}): completion forms are queued` };
   }
 };
 

@@ -46,7 +46,7 @@ export function requestIds(log: Log): express.RequestHandler {
       const capacity = isCapacityRefusal(code);
       const uploadId = /^\/files\/([^/?#]+)/i.exec(req.originalUrl ?? req.url ?? '')?.[1];
       const detail = capacity && logDetail ? ` (${logDetail})` : '';
-      log(`refused ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ${res.statusCode}${code ? ` ${code}` : ''}${detail}`, {
+      log(`refused ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ` + `${res.statusCode}${code ? ` ${code}` : ''}${detail}`, {
         event: 'request.refused',
         level: capacity ? 'warn' : res.statusCode >= 500 ? 'error' : 'info',
         status: res.statusCode,

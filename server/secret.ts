@@ -1,5 +1,6 @@
 // The completion secret: taken from the configuration, or generated at first start and kept in the
-// data directory (mode 0600, core/file-modes.ts) so that restarts and separate processes sharing the volume agree on it.
+// data directory (mode 0600, core/file-modes.ts) so that restarts and separate processes sharing the volume agree on
+// it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,6 @@ export function completionSecret(config: Config): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();
-    throw new ConfigError([`DATA_DIR: cannot keep the generated completion secret in ${file} (${code ?? (e as Error).message}); make DATA_DIR writable, or set COMPLETION_SECRET`]);
+    throw new ConfigError([`DATA_DIR: cannot keep the generated completion secret in ${file} (${code ?? (e as Error).message}); make ` + 'DATA_DIR writable, or set COMPLETION_SECRET']);
   }
 }

@@ -56,9 +56,11 @@ export interface StartOptions {
   /** Extra hook handlers, run after the configured ones and before the built-in complete-form. */
   hooks?: HookHandler[];
   log?: (line: string) => void;
-  /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one Redis. */
+  /** Prefix of the Redis keys and channels (REDIS_URL); default `tuspass:`. Several deployments or tests on one
+   * Redis. */
   redisPrefix?: string;
-  /** How often the expiry sweep runs (default a quarter of the shorter of EXPIRE_AFTER and EXPIRE_UNSTARTED_AFTER, 1 s to 1 h); a test that sweeps by hand sets it long. */
+  /** How often the expiry sweep runs (default a quarter of the shorter of EXPIRE_AFTER and EXPIRE_UNSTARTED_AFTER, 1 s
+   * to 1 h); a test that sweeps by hand sets it long. */
   expirySweepMs?: number;
 }
 
@@ -80,7 +82,8 @@ export interface RunningTuspass {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How long deliveries of queued notices under way may take at a graceful stop; the rest are retried at the next start. */
+/** How long deliveries of queued notices under way may take at a graceful stop; the rest are retried at the next
+ * start. */
 const QUEUE_CLOSE_MS = 300;
 
 /** What OPTIONS advertises: every tus 1.0.0 extension, expiration only when uploads do expire. */

@@ -12,7 +12,8 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
 
-test('the upload server passes /api/uploads and downloads through, and says 502 when the service is gone', async (t) => {
+test('the upload server passes /api/uploads and downloads \
+through, and says 502 when the service is gone', async (t) => {
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
   let serviceUp = true;
@@ -38,7 +39,8 @@ test('the upload server passes /api/uploads and downloads through, and says 502 
   assert.ok(!answer502.includes(new URL(service.url).host), answer502);
 });
 
-test("the pass-through checks the caller's token and scope before forwarding, and names no address when the service is gone", async (t) => {
+test("the pass-through checks the caller's token and scope before forwarding, and names no address when the service is \
+gone", async (t) => {
   // Nothing listens on the service's port: every request forwarded would fail with a socket error.
   const port = await freePort();
   const s = await startTestServer(t, { completionUrl: `http://127.0.0.1:${port}/complete/`, authJwtSecret: TEST_JWT_SECRET }, { completion: false });

@@ -16,7 +16,8 @@ const BIN = path.resolve('bin/tuspass.js');
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
 
-test('without authentication, a HOST beyond loopback refuses to start (exit 78) naming AUTH_JWT_SECRET and --allow-anonymous', (t) => {
+test('without authentication, a HOST beyond loopback refuses to start (exit 78) naming AUTH_JWT_SECRET and \
+--allow-anonymous', (t) => {
   const dataDir = tmpDir(t);
   for (const command of ['start', 'upload-server', 'completion-server']) {
     const r = run([command, '--port', '0', '--completion-port', '0', '--data-dir', dataDir], { HOST: '0.0.0.0' });
@@ -37,7 +38,8 @@ test('without authentication, a HOST beyond loopback refuses to start (exit 78) 
   assert.match(bad.stderr, /AUTH_JWT_PUBLIC_KEY: .*is not a PEM public key/);
 });
 
-test('isLoopback and the start check: loopback and anonymous, beyond loopback with a key or ALLOW_ANONYMOUS', async () => {
+test('isLoopback and the start check: loopback and anonymous, \
+beyond loopback with a key or ALLOW_ANONYMOUS', async () => {
   const { isLoopback, requireAuthBeyondLoopback } = await import('../server/auth/loopback.ts');
   const { configFor } = await import('../server/config.ts');
   for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopback(h), h);
@@ -76,7 +78,8 @@ test('tuspass token prints an HS256 token with the claims asked for, which the s
   assert.match(noKey.stderr, /AUTH_JWT_SECRET .*not set/);
 });
 
-test('tuspass push --token and TUSPASS_TOKEN send the bearer token; without one the server refuses (exit 5)', async (t) => {
+test('tuspass push --token and TUSPASS_TOKEN send the bearer \
+token; without one the server refuses (exit 5)', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const dir = tmpDir(t);
   const fingerprints = path.join(dir, 'fp.json');

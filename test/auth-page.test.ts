@@ -50,7 +50,8 @@ test('the page uploads with a token from its field and from #token=, and lists o
   assert.deepEqual(records.map((r) => [r.name, r.owner]).sort(), [['alice.bin', 'alice'], ['bob.bin', 'bob']]);
 });
 
-test('on a phone, an upload refused for want of a token: the error stays in view, says what to do, and the token field is focused', async (t) => {
+test('on a phone, an upload refused for want of a token: the error stays in view, says what to do, and the token field \
+is focused', async (t) => {
   const server = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'phone.jpg', 200_000, 7);
@@ -61,7 +62,7 @@ test('on a phone, an upload refused for want of a token: the error stays in view
   await page.setInputFiles('#file-input', file.path);
   const item = uploadItem(page, 'phone.jpg');
   const status = item.locator('.upload-status');
-  await status.filter({ hasText: /^This server needs an access token\. Paste the one your site gave you into “Access token” above, then press Retry\.$/ }).waitFor();
+  await status.filter({ hasText: new RegExp(String.raw`^This server needs an access token\. Paste the one your site gave you into “Access token” ` + String.raw`above, then press Retry\.$`) }).waitFor();
   const field = page.getByLabel('Access token', { exact: true });
   assert.ok(await field.evaluate((e) => e === document.activeElement), 'the field named "Access token" has the focus');
   assert.equal(await field.getAttribute('aria-invalid'), 'true');
@@ -81,7 +82,7 @@ test('on a phone, an upload refused for want of a token: the error stays in view
   // A token without the upload scope: refused again (403), said so.
   await field.fill(tokenFor('carol', 'read'));
   await page.getByRole('button', { name: 'Use this token and retry' }).click();
-  await status.filter({ hasText: /^Your access token does not allow uploading here\. Ask your site for one that does, paste it into “Access token” above, then press Retry\.$/ }).waitFor();
+  await status.filter({ hasText: new RegExp(String.raw`^Your access token does not allow uploading here\. Ask your site for one that does, ` + String.raw`paste it into “Access token” above, then press Retry\.$`) }).waitFor();
   assert.ok(await field.evaluate((e) => e === document.activeElement));
 
   // The right token: one press retries the refused upload, and the field is no longer marked.

@@ -37,7 +37,8 @@ async function api(s: TestServer, method: string, path: string, who: Record<stri
   return { status: res.status, headers: res.headers, text, json: json as { error?: { code: string } } & Record<string, unknown> };
 }
 
-test('tus routes: creation needs a token with upload; HEAD, PATCH, GET and DELETE only for the owner or an admin, 404 for others', async (t) => {
+test('tus routes: creation needs a token with upload; HEAD, PATCH, GET and DELETE only for the owner or an admin, 404 \
+for others', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
 
   // Anonymous: 401 with a bare Bearer challenge (RFC 6750 §3: no error code without credentials).
@@ -111,7 +112,8 @@ test('tus routes: creation needs a token with upload; HEAD, PATCH, GET and DELET
   assert.ok(pre.status < 300, `preflight answered ${pre.status}`);
 });
 
-test("concatenation: a final may name only the caller's own partials (or any, for an admin); the final is the caller's", async (t) => {
+test("concatenation: a final may name only the caller's own \
+partials (or any, for an admin); the final is the caller's", async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, keepPartials: true });
   const part = async (who: Record<string, string>, body: Buffer) => {
     const url = await createAs(s, who, body.length, { 'Upload-Concat': 'partial' });
@@ -142,7 +144,8 @@ test("concatenation: a final may name only the caller's own partials (or any, fo
   assert.equal((await tus('HEAD', adminFinal, alice)).status, 404, "the admin's final is the admin's");
 });
 
-test('/api/uploads: each caller lists and reads their own records, without server paths; admins all; DELETE removes record and file', async (t) => {
+test('/api/uploads: each caller lists and reads their own records, without server paths; admins all; DELETE removes \
+record and file', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const upload = async (who: Record<string, string>, text: string) => {
     const url = await createAs(s, who, text.length);
@@ -194,7 +197,8 @@ test('/api/uploads: each caller lists and reads their own records, without serve
   assert.deepEqual((await api(s, 'GET', '/api/uploads', admin)).json, []);
 });
 
-test('without authentication configured (loopback), everything works anonymously as before, records keep their paths', async (t) => {
+test('without authentication configured (loopback), everything \
+works anonymously as before, records keep their paths', async (t) => {
   const s = await startTestServer(t);
   const url = await createAs(s, anonymous, 3);
   assert.equal((await patch(url, 0, 'abc')).status, 200);

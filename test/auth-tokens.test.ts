@@ -19,7 +19,8 @@ import { metadata, patch, tus } from './helpers/tus.ts';
 
 const create = (endpoint: string, headers: Record<string, string>, length = 10) => tus('POST', endpoint, { 'Upload-Length': String(length), ...headers });
 
-test('HS256: expired, not yet valid, wrong issuer or audience, alg none, wrong secret, no exp, no sub, malformed: 401 invalid_token', async (t) => {
+test('HS256: expired, not yet valid, wrong issuer or audience, alg none, wrong secret, no exp, no sub, malformed: 401 \
+invalid_token', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, authJwtIssuer: 'https://app.example', authJwtAudience: 'tuspass' });
   const good = { sub: 'alice', scope: 'upload read', iss: 'https://app.example', aud: 'tuspass', exp: inSeconds(600) };
   assert.equal((await create(s.endpoint, bearer(hs256(good)))).status, 201);
@@ -42,11 +43,13 @@ test('HS256: expired, not yet valid, wrong issuer or audience, alg none, wrong s
     'max_size not a number': hs256({ ...good, max_size: '10GB' }),
     'payload changed after signing': (() => {
       const [h, , sig] = hs256(good).split('.');
-      return `${h}.${Buffer.from(JSON.stringify({ ...good, sub: 'root', scope: 'admin' })).toString('base64url')}.${sig}`;
+      const forged = Buffer.from(JSON.stringify({ ...good, sub: 'root', scope: 'admin' })).toString('base64url');
+      return `${h}.${forged}.${sig}`;
     })(),
     garbage: 'not-a-jwt',
     'HS512 with the right secret': (() => {
-      const input = `${Buffer.from(JSON.stringify({ alg: 'HS512', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(good)).toString('base64url')}`;
+      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const input = `${part({ alg: 'HS512', typ: 'JWT' })}.${part(good)}`;
       return `${input}.${crypto.createHmac('sha512', TEST_JWT_SECRET).update(input).digest('base64url')}`;
     })(),
   };
@@ -69,7 +72,8 @@ test('HS256: expired, not yet valid, wrong issuer or audience, alg none, wrong s
 });
 
 for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
-  test(`${alg}: a public key from a PEM file verifies tokens signed with its private key; HS256 signed with the public key is refused`, async (t) => {
+  test(`${alg}: a public key from a PEM file verifies tokens signed with its private key; HS256 signed with the public \
+key is refused`, async (t) => {
     const dir = tmpDir(t);
     const pair =
       alg === 'RS256'
@@ -94,7 +98,8 @@ for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
   });
 }
 
-test('settings: unreadable files, bad PEM, private keys, short secrets, and two key sources are start-up errors naming the setting', (t) => {
+test('settings: unreadable files, bad PEM, private keys, short secrets, and two key sources are start-up errors naming \
+the setting', (t) => {
   const dir = tmpDir(t);
   const problems = (env: Record<string, string>) => {
     try {
@@ -123,7 +128,8 @@ test('settings: unreadable files, bad PEM, private keys, short secrets, and two 
   assert.match(problems({ AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: path.join(dir, 'ec.pem') }), /AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY are both set/);
 });
 
-test('max_size: a creation past the token limit is 413 before anything exists, a deferred length past it too; MAX_SIZE still applies', async (t) => {
+test('max_size: a creation past the token limit is 413 before anything exists, a deferred length past it too; MAX_SIZE \
+still applies', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, maxSize: 10_000 });
   const small = bearer(tokenFor('alice', 'upload', { max_size: 100 }));
   const big = bearer(tokenFor('alice', 'upload', { max_size: 1_000_000 }));
@@ -160,7 +166,8 @@ test('max_size: a creation past the token limit is 413 before anything exists, a
   assert.match(final.body, /^ERR_TOKEN_MAX_SIZE_EXCEEDED/);
 });
 
-test('hook payloads carry the verified subject and scopes (Event.Auth), finish events the owner; the form and the record carry the owner', async (t) => {
+test('hook payloads carry the verified subject and scopes (Event.Auth), finish events the owner; the form and the \
+record carry the owner', async (t) => {
   const seen: HookRequest[] = [];
   const recorder: HookHandler = {
     name: 'recorder',
@@ -197,10 +204,11 @@ test('a catalog made before owners gets the owner column; old records belong to 
   const dir = tmpDir(t);
   const file = path.join(dir, 'catalog.sqlite');
   const db = new Database(file);
-  db.exec(`CREATE TABLE uploads (id INTEGER PRIMARY KEY AUTOINCREMENT, upload_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-    size INTEGER NOT NULL, md5 TEXT NOT NULL, sha1 TEXT, crc32 TEXT, content_type TEXT NOT NULL, path TEXT NOT NULL,
+  db.exec(`CREATE TABLE uploads (id INTEGER PRIMARY KEY AUTOINCREMENT, upload_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL, sha1 TEXT, crc32 TEXT, content_type TEXT NOT NULL,
+    path TEXT NOT NULL,
     fields TEXT NOT NULL, created_at TEXT NOT NULL)`);
-  db.prepare(`INSERT INTO uploads (upload_id, name, size, md5, content_type, path, fields, created_at) VALUES ('old', 'old.bin', 1, ?, 'x/y', '/data/old', '{}', ?)`).run('0'.repeat(32), new Date().toISOString());
+  db.prepare(`INSERT INTO uploads (upload_id, name, size, md5, content_type, path, fields, created_at) VALUES ('old', ` + `'old.bin', 1, ?, 'x/y', '/data/old', '{}', ?)`).run('0'.repeat(32), new Date().toISOString());
   db.close();
   const catalog = new SqliteCatalog(file);
   t.after(() => catalog.close());
@@ -212,7 +220,8 @@ test('a catalog made before owners gets the owner column; old records belong to 
   assert.equal(await catalog.remove('12345'), false);
 });
 
-test("split deployment: the upload server passes the caller's token to the completion service, which decides what they see and may delete", async (t) => {
+test("split deployment: the upload server passes the caller's token to the completion service, which decides what they \
+see and may delete", async (t) => {
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }), { log: () => {} });
   t.after(() => service.close());

@@ -41,7 +41,8 @@ test('503 ERR_RESUMABLE_SESSIONS_FULL on POST /upload is one warn line', async (
   await assertOneWarnLine(s, refused, 503, 'ERR_RESUMABLE_SESSIONS_FULL');
 });
 
-test('503 ERR_QUEUE_FULL, on the tus endpoint and on POST /upload, with the receiver down, is one warn line each', async (t) => {
+test('503 ERR_QUEUE_FULL, on the tus endpoint and on POST \
+/upload, with the receiver down, is one warn line each', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = () => [503, 'busy'];
   const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['post-create'], queueMax: 1, minFreeSpace: 0 });

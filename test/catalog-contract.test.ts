@@ -206,7 +206,8 @@ const pgStore: CatalogStore = (t) => {
 catalogContract('PgCatalog', pgStore);
 
 describe('PgCatalog', () => {
-  test('migrations: numbered steps recorded once in schema_migrations, also when instances start together', async (t) => {
+  test('migrations: numbered steps recorded once in \
+schema_migrations, also when instances start together', async (t) => {
     const url = await pgDatabase(t);
     const pools = await Promise.all([openDatabase(url), openDatabase(url), openDatabase(url)]);
     t.after(() => Promise.all(pools.map((p) => p.end())));
@@ -215,7 +216,8 @@ describe('PgCatalog', () => {
     assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1), 'numbered 1, 2, 3…');
   });
 
-  test('a database that does not answer is an engine away, one that does not exist a wrong setting: each names DATABASE_URL, without the password', async () => {
+  test('a database that does not answer is an engine away, one that does not exist a wrong setting: each names \
+DATABASE_URL, without the password', async () => {
     const cases = [
       { url: 'postgres://postgres:s3cret@127.0.0.1:1/test', kind: EngineUnavailableError },
       { url: 'postgres://postgres:s3cret@127.0.0.1:5432/no_such_database_here', kind: ConfigError },

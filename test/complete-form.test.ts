@@ -90,7 +90,8 @@ test('a rejection in the cleanup range deletes the upload and reaches the client
   }
 });
 
-test('503 then 200: the upload is kept, the PATCH says pending, the form is retried with the same notice id', async (t) => {
+test('503 then 200: the upload is kept, the PATCH says \
+pending, the form is retried with the same notice id', async (t) => {
   const r = await receiver(t, [503, 503, 200]);
   const s = await startTestServer(t, { completionUrl: r.url, retryMinMs: 50, retryMaxMs: 200 });
   const bytes = patternBytes(9000);
@@ -105,7 +106,8 @@ test('503 then 200: the upload is kept, the PATCH says pending, the form is retr
   assert.deepEqual(fs.readFileSync(s.store.filePath(id)), bytes, 'upload kept');
 });
 
-test('completion service down, upload server restarted, service back: the notice is delivered, nothing lost', async (t) => {
+test('completion service down, upload server restarted, \
+service back: the notice is delivered, nothing lost', async (t) => {
   const dataDir = tmpDir(t);
   const completionConfig = configFor({ dataDir, completionPort: 0, completionSecret: SECRET });
   // Learn a free port, then stop: the service is "down" at a known address.
@@ -143,7 +145,8 @@ test('a notice queued and later rejected removes the upload then', async (t) => 
   assert.equal(fs.existsSync(s.store.filePath(id)), false);
 });
 
-test('an upload complete when the process stopped, before its form went out, is announced at the next start', async (t) => {
+test('an upload complete when the process stopped, before its \
+form went out, is announced at the next start', async (t) => {
   const dataDir = tmpDir(t);
   let s = await startTestServer(t, { dataDir });
   const bytes = patternBytes(40_000, 21);
@@ -182,7 +185,8 @@ test('a pre-finish hook that fails leaves the upload unannounced, and the next s
   assert.equal(list[0]!.md5, md5(bytes));
 });
 
-test('a body going past the end: the bytes that fit complete the upload, which is announced; the request gets 413', async (t) => {
+test('a body going past the end: the bytes that fit complete the \
+upload, which is announced; the request gets 413', async (t) => {
   const r = await receiver(t, [200]);
   const s = await startTestServer(t, { completionUrl: r.url });
   const bytes = patternBytes(1500, 32);

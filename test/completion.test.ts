@@ -295,7 +295,8 @@ test('records survive a restart of the service', async (t) => {
   assert.equal(await (await fetch(`${second.url}/api/uploads/${id}/file`)).text(), 'persisted');
 });
 
-test('in-process delivery (tuspass start) answers refusals as POST /complete/ does, and records the good form once', async (t) => {
+test('in-process delivery (tuspass start) answers refusals as \
+POST /complete/ does, and records the good form once', async (t) => {
   const s = await startService(t);
   const catalog = new SqliteCatalog(path.join(tmpDir(t), 'local.sqlite'));
   t.after(() => catalog.close());

@@ -40,7 +40,8 @@ const nginxMount = services.nginx?.volumes?.find((v) => v.endsWith(':/etc/nginx/
 const nginxConf = fs.readFileSync(new URL(`../${nginxMount!.split(':')[0]!.replace(/^\.\//, '')}`, import.meta.url), 'utf8')
   .split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join('\n');
 
-test('nginx, three upload servers, one completion service, Redis and PostgreSQL; every tuspass service runs a tuspass command with a valid configuration', () => {
+test('nginx, three upload servers, one completion service, Redis and PostgreSQL; every tuspass service runs a tuspass \
+command with a valid configuration', () => {
   assert.deepEqual(Object.keys(services).sort(), ['completion', 'nginx', 'postgres', 'redis', 'upload1', 'upload2', 'upload3']);
   assert.equal(uploads.length, 3);
   assert.equal(completion.command?.[0], 'completion-server');
@@ -53,7 +54,8 @@ test('nginx, three upload servers, one completion service, Redis and PostgreSQL;
   }
 });
 
-test('the upload servers share one volume, one STORE_DIR, one Redis and one database with the completion service; each has its own DATA_DIR', () => {
+test('the upload servers share one volume, one STORE_DIR, one Redis and one database with the completion service; each \
+has its own DATA_DIR', () => {
   const configs = uploads.map(([, s]) => load(resolved(s.environment!)).config);
   const done = load(resolved(completion.environment!)).config;
   const volumes = [...uploads.map(([, s]) => s.volumes!), completion.volumes!].map((v) => v[0]!.split(':')[0]);
@@ -75,7 +77,8 @@ test('the upload servers share one volume, one STORE_DIR, one Redis and one data
   for (const c of [...configs, done]) assert.ok(!c.storeDir.startsWith(`${c.dataDir}/`), c.dataDir);
 });
 
-test('only nginx is published; the upload servers wait for the completion service, Redis and PostgreSQL to be healthy', () => {
+test('only nginx is published; the upload servers wait for the \
+completion service, Redis and PostgreSQL to be healthy', () => {
   for (const [name, svc] of Object.entries(services)) if (name !== 'nginx') assert.equal(svc.ports, undefined, `${name} publishes nothing`);
   assert.equal(services.nginx!.ports![0]!.split(':')[1], '80');
   for (const [name, svc] of uploads) {
@@ -113,7 +116,8 @@ test('nginx streams bodies of any size and forwards the client origin', () => {
   assert.ok(seconds * 1000 > up.networkTimeoutMs, `${seconds}s exceeds NETWORK_TIMEOUT`);
 });
 
-test('secrets come from .env only: AUTH_JWT_SECRET, COMPLETION_SECRET and the database password are required, never written here', () => {
+test('secrets come from .env only: AUTH_JWT_SECRET, COMPLETION_SECRET and the database password are required, never \
+written here', () => {
   for (const [name, svc] of tuspass) {
     for (const key of ['AUTH_JWT_SECRET', 'COMPLETION_SECRET']) assert.match(svc.environment![key] ?? '', new RegExp(`^\\$\\{${key}:\\?[^}]+\\}$`), `${name}: ${key}`);
     assert.match(svc.environment!.DATABASE_URL!, /^postgres:\/\/tuspass:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432\/tuspass$/, name);
@@ -123,7 +127,8 @@ test('secrets come from .env only: AUTH_JWT_SECRET, COMPLETION_SECRET and the da
   assert.ok(lines.includes('.env'));
 });
 
-test('every tuspass service waits for Redis and PostgreSQL at start (STARTUP_TIMEOUT), and its healthcheck gives it that long', () => {
+test('every tuspass service waits for Redis and PostgreSQL at start (STARTUP_TIMEOUT), and its healthcheck gives it \
+that long', () => {
   for (const [name, svc] of tuspass) {
     const c = load(resolved(svc.environment!)).config;
     assert.equal(c.startupTimeoutMs, 60_000, `${name}: STARTUP_TIMEOUT as docs/scaling.md says`);

@@ -49,7 +49,8 @@ test('both services mount the one shared volume at their DATA_DIR and agree on S
   assert.equal(load(upload!.environment).config.storeDir, load(completion!.environment).config.storeDir);
 });
 
-test('the upload port is published, the completion port only reachable by the upload server, and forms go there', () => {
+test('the upload port is published, the completion port only \
+reachable by the upload server, and forms go there', () => {
   const up = load(upload!.environment).config;
   const done = load(completion!.environment).config;
   assert.equal(up.host, '0.0.0.0');
@@ -64,7 +65,8 @@ test('the upload port is published, the completion port only reachable by the up
   assert.equal(target.pathname, '/complete/');
 });
 
-test('healthchecks ask /readyz on the port of each service with node (the image has no curl); the upload server waits for a healthy completion service', () => {
+test('healthchecks ask /readyz on the port of each service with node (the image has no curl); the upload server waits \
+for a healthy completion service', () => {
   for (const [name, svc, port] of [['upload', upload!, load(upload!.environment).config.port], ['completion', completion!, load(completion!.environment).config.completionPort]] as const) {
     const check = svc.healthcheck;
     assert.ok(check, `${name} has a healthcheck`);
@@ -73,7 +75,8 @@ test('healthchecks ask /readyz on the port of each service with node (the image 
     assert.match(script, new RegExp(`fetch\\('http://127\\.0\\.0\\.1:${port}/readyz'\\)`), `${name}: its own port`);
     assert.match(script, /process\.exit\(r\.ok \? 0 : 1\)/, `${name}: a 503 is unhealthy`);
     assert.match(script, /\(\) => process\.exit\(1\)/, `${name}: no answer is unhealthy`);
-    // Docker waits this long after SIGTERM before SIGKILL: longer than SHUTDOWN_TIMEOUT, or uploads are not cut cleanly.
+    // Docker waits this long after SIGTERM before SIGKILL: longer than SHUTDOWN_TIMEOUT, or uploads are not cut
+    // cleanly.
     const grace = Number(/^(\d+)s$/.exec(svc.stop_grace_period ?? '')?.[1]) * 1000;
     assert.ok(grace > load(svc.environment).config.shutdownTimeoutMs, `${name}: stop_grace_period ${svc.stop_grace_period} exceeds SHUTDOWN_TIMEOUT`);
   }
@@ -107,7 +110,8 @@ test('the Dockerfile runs the same entry point as npm start', () => {
   assert.match(dockerfile, /npm ci/);
 });
 
-test('docker compose up is authenticated: both services require AUTH_JWT_SECRET from .env (never committed), without it the start is refused', async () => {
+test('docker compose up is authenticated: both services require AUTH_JWT_SECRET from .env (never committed), without \
+it the start is refused', async () => {
   const { requireAuthBeyondLoopback } = await import('../server/auth/loopback.ts');
   const secret = 'a'.repeat(64);
   for (const [name, svc] of Object.entries(compose.services)) {
@@ -124,7 +128,8 @@ test('docker compose up is authenticated: both services require AUTH_JWT_SECRET 
   }
 });
 
-test('docs/docker.md, linked from the README, covers both compose files: each service, each volume, each secret .env must hold', () => {
+test('docs/docker.md, linked from the README, covers both compose files: each service, each volume, each secret .env \
+must hold', () => {
   const doc = fs.readFileSync(new URL('../docs/docker.md', import.meta.url), 'utf8');
   assert.match(fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8'), /\]\(docs\/docker\.md\)/, 'the README points to it');
   for (const file of ['docker-compose.yml', 'docker-compose.scale.yml']) {

@@ -75,7 +75,8 @@ test('the protective defaults, and sizes and durations in the forms operators wr
   for (const name of ['MAX_SIZE', 'MIN_FREE_SPACE', 'NETWORK_TIMEOUT', 'EXPIRE_AFTER', 'MAX_CONCAT_PARTS']) assert.ok(problems.some((p) => p.startsWith(name)), name);
 });
 
-test('docs: every setting is in the configuration tables (docs/configuration.md), and every variable there is a setting', async () => {
+test('docs: every setting is in the configuration tables \
+(docs/configuration.md), and every variable there is a setting', async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
@@ -92,7 +93,8 @@ test('docs: every setting is in the configuration tables (docs/configuration.md)
   for (const name of documented) assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
 });
 
-test("docs: the configuration table's default column says the default SETTINGS gives (written once, there)", async () => {
+test("docs: the configuration table's default column says \
+the default SETTINGS gives (written once, there)", async () => {
   const { SETTINGS } = await import('../server/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');

@@ -19,7 +19,8 @@ async function withUpload(t: TestContext, corsOrigins: string[]) {
   return { s, uploadUrl, recordUrl: `${s.url}/api/uploads/${record.id}`, fileUrl: `${s.url}${record.url}` };
 }
 
-/** The answers a page on `origin` would read, one per kind of route (tus handlers of both kinds, errors, API, download). */
+/** The answers a page on `origin` would read, one per kind of route (tus handlers of both kinds, errors, API,
+ * download). */
 async function answers(u: Awaited<ReturnType<typeof withUpload>>, origin: string | undefined) {
   const o: Record<string, string> = origin ? { Origin: origin } : {};
   return {
@@ -34,7 +35,8 @@ async function answers(u: Awaited<ReturnType<typeof withUpload>>, origin: string
   };
 }
 
-test('a listed origin is echoed with Vary: Origin; an unlisted one and a request without Origin get no CORS answer', async (t) => {
+test('a listed origin is echoed with Vary: Origin; an unlisted \
+one and a request without Origin get no CORS answer', async (t) => {
   const u = await withUpload(t, [APP, 'http://localhost:5173']);
   for (const [name, a] of Object.entries(await answers(u, APP))) {
     assert.equal(a.headers['access-control-allow-origin'], APP, name);

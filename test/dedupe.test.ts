@@ -40,7 +40,8 @@ test('DEDUPE off (the default): the same file uploaded twice makes two records',
   assert.equal((await records(server.url)).length, 2);
 });
 
-test('DEDUPE=md5: the same name and md5 answers the first record; another name or other bytes are recorded', async (t) => {
+test('DEDUPE=md5: the same name and md5 answers the first \
+record; another name or other bytes are recorded', async (t) => {
   const server = await startTestServer(t, { dedupe: 'md5' });
   const bytes = Buffer.from('a file sent again');
   const first = await upload(server.endpoint, 'report.pdf', bytes);
@@ -62,7 +63,8 @@ test('DEDUPE=md5: the same name and md5 answers the first record; another name o
   assert.equal((await records(server.url)).length, 3);
 });
 
-test('DEDUPE=md5 never crosses owners: bob sending alice’s file gets his own record, and learns nothing of hers', async (t) => {
+test('DEDUPE=md5 never crosses owners: bob sending alice’s file \
+gets his own record, and learns nothing of hers', async (t) => {
   const server = await startTestServer(t, { dedupe: 'md5', authJwtSecret: TEST_JWT_SECRET });
   const alice = bearer(tokenFor('alice', 'upload read'));
   const bob = bearer(tokenFor('bob', 'upload read'));

@@ -61,7 +61,8 @@ test('a missing, corrupt or mismatched state is rebuilt from the file', async (t
   assert.deepEqual(await wider.digests('u3', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
 });
 
-test('a small upload is hashed inline; stopped short, its next PATCH hashes the bytes so far from the file', async (t) => {
+test('a small upload is hashed inline; stopped short, its \
+next PATCH hashes the bytes so far from the file', async (t) => {
   const dir = tmpDir(t);
   const bytes = patternBytes(INLINE_MAX_BYTES, 5);
   const store = new DigestFileStore({ directory: dir, algorithms: ['md5', 'sha1'] });
@@ -99,7 +100,8 @@ test('ids that would lead outside the store are not found', async (t) => {
   assert.throws(() => store.filePath('../escape'), { status_code: 404 });
 });
 
-test('a creation under the id of an existing upload is refused and leaves that upload whole (file, info, owed bytes)', async (t) => {
+test('a creation under the id of an existing upload is refused \
+and leaves that upload whole (file, info, owed bytes)', async (t) => {
   const dir = tmpDir(t);
   const store = new DigestFileStore({ directory: dir, algorithms: ['md5'] });
   await newUpload(store, 'taken', 10);

@@ -24,7 +24,8 @@ async function helpCommands(): Promise<Set<string>> {
   return new Set([...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!));
 }
 
-test('docs: every `tuspass <command>` named in README.md and docs/ exists, and every command is in the README', async () => {
+test('docs: every `tuspass <command>` named in README.md and \
+docs/ exists, and every command is in the README', async () => {
   const commands = await helpCommands();
   assert.ok(commands.has('start') && commands.has('push') && commands.has('completion-server'), `parsed the help: ${[...commands].join(' ')}`);
   for (const file of DOCS) {
@@ -96,7 +97,8 @@ function docCommands(): DocCommand[] {
   return found;
 }
 
-test('docs: each command of the docs that runs without a server runs as written — or says clearly what is missing, as the text beside it does', { timeout: 300_000 }, async (t) => {
+test('docs: each command of the docs that runs without a server runs as written — or says clearly what is missing, as \
+the text beside it does', { timeout: 300_000 }, async (t) => {
   const { SETTINGS } = await import('../server/config.ts');
   const commands = docCommands();
   const named = commands.map((c) => c.command);

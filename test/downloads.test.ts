@@ -25,7 +25,8 @@ async function finishedUpload(t: Parameters<typeof startTestServer>[0]) {
 
 const body = async (res: Response) => Buffer.from(await res.arrayBuffer());
 
-test('GET /files/<id> without Tus-Resumable: the whole file, with Accept-Ranges, its name and validators, as /api/uploads/:id/file', async (t) => {
+test('GET /files/<id> without Tus-Resumable: the whole file, with Accept-Ranges, its name and validators, as \
+/api/uploads/:id/file', async (t) => {
   const { bytes, tusUrl, apiUrl } = await finishedUpload(t);
   for (const [route, url] of [['tus', tusUrl], ['api', apiUrl]] as const) {
     const res = await fetch(url);
@@ -41,7 +42,8 @@ test('GET /files/<id> without Tus-Resumable: the whole file, with Accept-Ranges,
   }
 });
 
-test('ranges on both routes: 206 with Content-Range, a suffix range, 416 naming the size, If-Range and If-None-Match', async (t) => {
+test('ranges on both routes: 206 with Content-Range, a suffix \
+range, 416 naming the size, If-Range and If-None-Match', async (t) => {
   const { bytes, tusUrl, apiUrl } = await finishedUpload(t);
   for (const [route, url] of [['tus', tusUrl], ['api', apiUrl]] as const) {
     const part = await fetch(url, { headers: { Range: 'bytes=1000-1999' } });

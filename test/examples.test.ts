@@ -57,7 +57,8 @@ function multipartPost(url: string, bytes: Buffer, name: string, terminal: 'yes'
   return fetch(`${url}/upload`, { method: 'POST', body: form, redirect: 'manual' });
 }
 
-test('examples/django: the django-nginx-upload view and model receive tuspass\'s form — tus, push.py\'s POST and the web form\'s', { timeout: 120_000 }, async (t) => {
+test('examples/django: the django-nginx-upload view and model receive tuspass\'s form — tus, push.py\'s POST and the \
+web form\'s', { timeout: 120_000 }, async (t) => {
   const dataDir = tmpDir(t);
   const cwd = path.join(ROOT, 'examples', 'django');
   const env = { ...process.env, TUSPASS_SECRET: SECRET, TUSPASS_STORE_DIR: path.join(dataDir, 'uploads'), DJANGO_DB: path.join(tmpDir(t), 'db.sqlite3'), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };

@@ -18,7 +18,8 @@ import { create, tus } from './helpers/tus.ts';
 
 const KiB = 1024;
 
-test('a lock holder stopped (SIGSTOP) past its lease while B takes over and finishes: resumed, none of its late bytes land; the right md5, one record', async (t) => {
+test('a lock holder stopped (SIGSTOP) past its lease while B takes over and finishes: resumed, none of its late bytes \
+land; the right md5, one record', async (t) => {
   const redis = await ownRedis(t);
   const { storeDir, service, instances: [a, b] } = await startCluster(t, 2, { redisUrl: redis.url });
   // SIGKILL ends a stopped process too, but a stopped process keeps the test's after-hooks waiting on nothing else.

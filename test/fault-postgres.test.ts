@@ -20,7 +20,9 @@ const MiB = 1024 * 1024;
 
 const spooled = (dataDir: string) => fs.readdirSync(path.join(dataDir, 'spool')).filter((name) => name.endsWith('.json')).length;
 
-test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance that answered some is killed and the others announce its uploads once PostgreSQL is back; restarted, its spool adds nothing: one record each', async (t) => {
+test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance that answered some is killed and the \
+others announce its uploads once PostgreSQL is back; restarted, its spool adds nothing: one record \
+each', async (t) => {
   const db = await ownPostgres(t);
   const redis = await ownRedis(t);
   const { storeDir, env, dataDirs, instances } = await startCluster(t, 3, { redisUrl: redis.url, databaseUrl: db.url }, { COMPLETION_SWEEP: '1s', RETRY_MIN_MS: '200', RETRY_MAX_MS: '1000' });
@@ -63,7 +65,7 @@ test('PostgreSQL down as uploads finish: final PATCHes 2xx pending; the instance
   const uploaded = () => query<{ upload_id: string; md5: string }>(db.url, 'SELECT upload_id, md5 FROM uploads WHERE upload_id = ANY($1)', [ids]);
   const records = await until(uploaded, (rows) => rows.length >= files.length, 60_000);
   const recovered = Date.now() - back;
-  t.diagnostic(`PostgreSQL down ${back - down} ms (uploads done ${finished - down} ms in); ${itsUploads.length} of ${files.length} uploads on the killed instance; every record in ${recovered} ms after PostgreSQL returned`);
+  t.diagnostic(`PostgreSQL down ${back - down} ms (uploads done ${finished - down} ms in); ${itsUploads.length} of ` + `${files.length} uploads on the killed instance; every record in ${recovered} ms after PostgreSQL returned`);
   assert.deepEqual(records.map((r) => r.upload_id).sort(), [...ids].sort(), 'one record per upload');
   for (const [i, f] of files.entries()) assert.equal(records.find((r) => r.upload_id === ids[i])?.md5, md5(f.bytes), f.name);
   const survivors = instances.filter((_, i) => i !== victim).map((i) => i.output()).join('\n');

@@ -28,7 +28,8 @@ async function keysIn(url: string): Promise<string[]> {
   }
 }
 
-test('Redis killed mid-upload for longer than the client retries, three instances: tus-js-client never starts over, one creation and one record per upload with the right md5; /readyz names redis; no key left', async (t) => {
+test('Redis killed mid-upload for longer than the client retries, three instances: tus-js-client never starts over, \
+one creation and one record per upload with the right md5; /readyz names redis; no key left', async (t) => {
   const redis = await ownRedis(t);
   const { storeDir, service, instances } = await startCluster(t, 3, { redisUrl: redis.url });
   const lb = await startBalancer(t, instances.map((i) => i.url), { bytesPerSecond: MiB });
@@ -54,7 +55,7 @@ test('Redis killed mid-upload for longer than the client retries, three instance
   const recovered = Date.now() - up;
   const probed = await routes;
   const during = lb.exchanges.filter((x) => x.at >= down && x.at <= up);
-  t.diagnostic(`outage ${up - down} ms; answers meanwhile: ${JSON.stringify(countBy(during))}; all uploads done ${recovered} ms after Redis returned; routes asked during it: ${JSON.stringify(countBy(probed))}`);
+  t.diagnostic(`outage ${up - down} ms; answers meanwhile: ${JSON.stringify(countBy(during))}; all uploads done ${recovered} ` + `ms after Redis returned; routes asked during it: ${JSON.stringify(countBy(probed))}`);
   assert.deepEqual(startOverAnswers(lb.exchanges), [], 'no answer made a client start over or give up');
   assert.deepEqual(startOverAnswers(probed.map((x) => ({ ...x, at: 0, backend: '' }))), [], JSON.stringify(probed));
   assert.ok(probed.every((x) => x.status >= 200 && x.status < 300), `every route served once Redis was back: ${JSON.stringify(probed)}`);

@@ -52,7 +52,8 @@ test('the example command hook rejects pre-create by size and by name', async (t
   assert.equal((await createRaw(s.endpoint, 10, { filename: 'notes.txt' })).status, 201);
 });
 
-test('the example module hook: token, size and type checks; a path in the filename is cut to its base name in the completion form', async (t) => {
+test('the example module hook: token, size and type checks; a path in the filename is cut to its base name in the \
+completion form', async (t) => {
   process.env.UPLOAD_TOKEN = 'sesame';
   process.env.UPLOAD_TYPES = 'image/*,application/pdf';
   process.env.UPLOAD_MAX_BYTES = '100000';
@@ -76,7 +77,8 @@ test('the example module hook: token, size and type checks; a path in the filena
   assert.deepEqual(list[0]!.fields, { description: 'holiday' });
 });
 
-test('metadata a hook adds in pre-create is in the completion form; an HTTP hook may choose the upload id', async (t) => {
+test('metadata a hook adds in pre-create is in the \
+completion form; an HTTP hook may choose the upload id', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = (r) => ({ ChangeFileInfo: { ID: `chosen-${r.Event.Upload.MetaData.filename}`, MetaData: { ...r.Event.Upload.MetaData, description: 'added by hook' } } });
   const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'] });
@@ -147,9 +149,14 @@ test('pre-terminate: a module hook refuses a DELETE; pre-finish: a rejection rem
   const dir = tmpDir(t);
   const file = path.join(dir, 'guard.ts');
   fs.writeFileSync(file, `
-export const preTerminate = () => ({ RejectTermination: true, HTTPResponse: { StatusCode: 423, Body: 'kept for audit' } });
+export const preTerminate = () => ({
+  RejectTermination: true,
+  HTTPResponse: { StatusCode: 423, Body: 'kept for audit' },
+});
 export const preFinish = (r: { Event: { Upload: { MetaData: Record<string, string> } } }) =>
-  r.Event.Upload.MetaData.filename === 'bad' ? { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'virus found' } } : {};
+  r.Event.Upload.MetaData.filename === 'bad'
+    ? { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'virus found' } }
+    : {};
 `);
   const s = await startTestServer(t, { hooksModules: [file] });
   const kept = await create(s.endpoint, 10, { filename: 'k' });

@@ -33,7 +33,8 @@ test('hooks test pre-create runs the example command hook and prints its rejecti
   assert.match(r.stdout, /"StatusCode": 413/);
 });
 
-test('a TypeScript hook module loads in the command, which runs as plain JavaScript (tsx registered on demand)', async (t) => {
+test('a TypeScript hook module loads in the command, which \
+runs as plain JavaScript (tsx registered on demand)', async (t) => {
   const dataDir = tmpDir(t);
   // The example refuses uploads over UPLOAD_MAX_BYTES with 413: an answer only the loaded module can give.
   const r = await run(['hooks', 'test', 'pre-create', '--hooks-module', 'hooks/examples/validate-upload.ts', '--size', '2048', '--data-dir', dataDir], { UPLOAD_MAX_BYTES: '1024' });
@@ -45,11 +46,14 @@ test('a TypeScript hook module loads in the command, which runs as plain JavaScr
 
 // Outside a "type": "module" package a .ts file counts as CommonJS; with tsx's ESM loader alone, node
 // then refused it ("Cannot require() ES Module … in a cycle").
-test('a TypeScript hook module loads wherever it sits: a CommonJS project, no package.json at all, with the .ts files it imports', async (t) => {
+test('a TypeScript hook module loads wherever it sits: a CommonJS project, no package.json at all, with the .ts files \
+it imports', async (t) => {
   const hook = `import type { HookRequest, HookResponse } from 'tuspass/hooks';
 import { tooLarge } from './rules.js';
 export function preCreate(request: HookRequest): HookResponse | void {
-  if (tooLarge(request.Event.Upload.Size ?? 0)) return { RejectUpload: true, HTTPResponse: { StatusCode: 413, Body: 'too large' } };
+  if (tooLarge(request.Event.Upload.Size ?? 0)) {
+    return { RejectUpload: true, HTTPResponse: { StatusCode: 413, Body: 'too large' } };
+  }
 }
 `;
   for (const packageJson of ['{ "name": "an-app", "private": true }', undefined]) {

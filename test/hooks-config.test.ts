@@ -19,7 +19,8 @@ const problems = (f: () => unknown): string => {
   assert.fail('no ConfigError');
 };
 
-test('defaults follow tusd: events all but pre-finish and pre-terminate, 3 retries 1 s apart; complete-form built in', () => {
+test('defaults follow tusd: events all but pre-finish and \
+pre-terminate, 3 retries 1 s apart; complete-form built in', () => {
   const { config } = load({});
   assert.deepEqual(config.hooksEnabledEvents, ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish']);
   assert.equal(config.hooksHttpRetry, 3);
@@ -70,7 +71,8 @@ test('Go durations', () => {
   assert.throws(() => parseDuration('5x'));
 });
 
-test('a hooks dir that is not there, or a module that does not load or names an unknown event, stops the start', async (t) => {
+test('a hooks dir that is not there, or a module that does not \
+load or names an unknown event, stops the start', async (t) => {
   const dir = tmpDir(t);
   const start = (o: Parameters<typeof configFor>[0]) => startTuspass(configFor({ port: 0, ...o }), { log: () => {} });
   await assert.rejects(start({ dataDir: dir, hooksDir: path.join(dir, 'nope') }), (e: ConfigError) => /HOOKS_DIR: .*nope is not a directory/.test(e.problems[0]!));

@@ -23,14 +23,14 @@ interface Seen {
 function commandHooks(dir: string, out: string): void {
   for (const event of HOOK_EVENTS) {
     const file = path.join(dir, event);
-    fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf '{"noticeId":"%s","request":%s}' "\${HOOK_NOTICE_ID:-}" "$payload" > "$f.tmp"\nmv "$f.tmp" "$f"\necho '{}'\n`);
+    fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf ` + `'{"noticeId":"%s","request":%s}' "\${HOOK_NOTICE_ID:-}" "$payload" > "$f.tmp"\nmv "$f.tmp" "$f"\necho ` + `'{}'\n`);
     fs.chmodSync(file, 0o755);
   }
 }
 
 /** A module hook for every event that appends its payload and notice id to a JSON-lines file. */
 function moduleHook(file: string, out: string): void {
-  const body = HOOK_EVENTS.map((e) => `  '${e}': (request, context) => { fs.appendFileSync(${JSON.stringify(out)}, JSON.stringify({ noticeId: context.noticeId ?? '', request }) + '\\n'); },`).join('\n');
+  const body = HOOK_EVENTS.map((e) => `  '${e}': (request, context) => { fs.appendFileSync(${JSON.stringify(out)}, JSON.stringify({ noticeId: ` + `context.noticeId ?? '', request }) + '\\n'); },`).join('\n');
   fs.writeFileSync(file, `import fs from 'node:fs';\nexport default {\n${body}\n};\n`);
 }
 
@@ -92,7 +92,11 @@ test('module, command and HTTP hooks each get all seven events of real uploads, 
 
   const all = (seen: Seen[]) => HOOK_EVENTS.every((e) => seen.some((x) => x.request.Type === e));
   const fromHttp = (): Seen[] => receiver.received.map((r) => ({ request: r.request, noticeId: String(r.headers['hook-notice-id'] ?? '') }));
-  await until(() => all(fromHttp()) && all(readDir(commandOut)) && all(readLines(moduleOut)), `every transport to see every event: http ${fromHttp().map((x) => x.request.Type)}; command ${readDir(commandOut).map((x) => x.request.Type)}; module ${readLines(moduleOut).map((x) => x.request.Type)}; logs ${s.logs.join(" / ")}`);
+  const types = (seen: Seen[]) => seen.map((x) => x.request.Type);
+  const waitingFor =
+    `every transport to see every event: http ${types(fromHttp())}; command ${types(readDir(commandOut))}; ` +
+    `module ${types(readLines(moduleOut))}; logs ${s.logs.join(' / ')}`;
+  await until(() => all(fromHttp()) && all(readDir(commandOut)) && all(readLines(moduleOut)), waitingFor);
 
   for (const [transport, seen] of [['http', fromHttp()], ['command', readDir(commandOut)], ['module', readLines(moduleOut)]] as const) {
     for (const event of HOOK_EVENTS) {
@@ -141,7 +145,7 @@ test('tusd\'s default events: pre-finish and pre-terminate are off unless enable
 test('a post-receive hook answering StopUpload ends the PATCH with its response', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'stop.mjs');
-  fs.writeFileSync(file, `export const postReceive = () => ({ StopUpload: true, HTTPResponse: { StatusCode: 400, Body: 'project closed' } });\n`);
+  fs.writeFileSync(file, `export const postReceive = () => ({ StopUpload: true, HTTPResponse: { StatusCode: 400, Body: 'project ` + `closed' } });\n`);
   const s = await startTestServer(t, { hooksModules: [file], progressHooksIntervalMs: 200 });
   const bytes = patternBytes(64 * 1024);
   const url = await create(s.endpoint, bytes.length, { filename: 'a.bin' });

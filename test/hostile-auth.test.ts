@@ -19,7 +19,8 @@ async function rawRequest(url: string, head: string): Promise<{ status: number; 
   return { status: res.status, body: res.body.toString('utf8') };
 }
 
-test('a token whose sub holds control characters is refused: the owner is written into log lines and operator tables', async (t) => {
+test('a token whose sub holds control characters is refused: the \
+owner is written into log lines and operator tables', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   for (const sub of ['alice\nrefused GET /x: 200 forged', 'alice\u001b[2J', 'alice\u0000', 'alice\u0085']) {
     const token = hs256({ sub, scope: 'upload read', exp: inSeconds(60) });
@@ -33,7 +34,8 @@ test('a token whose sub holds control characters is refused: the owner is writte
   assert.equal(ok.status, 201);
 });
 
-test('the /api/uploads pass-through forwards only /api/uploads: dot segments do not reach the service\'s other routes', async (t) => {
+test('the /api/uploads pass-through forwards only /api/uploads: \
+dot segments do not reach the service\'s other routes', async (t) => {
   const dataDir = tmpDir(t);
   const config = configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET });
   const service = await startCompletionServer(config, { log: () => {} });
@@ -51,7 +53,8 @@ test('the /api/uploads pass-through forwards only /api/uploads: dot segments do 
   assert.deepEqual(await list.json(), []);
 });
 
-test('DNS rebinding: an anonymous server answers only requests addressed to this machine by name; with a key or ALLOW_ANONYMOUS, any name', async (t) => {
+test('DNS rebinding: an anonymous server answers only requests addressed to this machine by name; with a key or \
+ALLOW_ANONYMOUS, any name', async (t) => {
   const s = await startTestServer(t);
   const port = new URL(s.url).port;
   for (const host of [`evil.test:${port}`, 'evil.test', `10.0.0.7:${port}`]) {
@@ -78,7 +81,8 @@ test('DNS rebinding: an anonymous server answers only requests addressed to this
   assert.equal((await rawRequest(ops.metricsUrl!, `GET /metrics HTTP/1.1\r\nHost: ${new URL(ops.metricsUrl!).host}`)).status, 200);
 });
 
-test('a form posted from another site (Origin not this server and not in CORS_ORIGINS) is refused; own pages, listed origins and non-browsers pass', async (t) => {
+test('a form posted from another site (Origin not this server and not in CORS_ORIGINS) is refused; own pages, listed \
+origins and non-browsers pass', async (t) => {
   const post = (url: string, origin?: string) => {
     const form = new FormData();
     form.set('name', 'x');

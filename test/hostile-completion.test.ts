@@ -48,7 +48,8 @@ function running(pid: number): boolean {
 }
 
 const SAMPLE_REQUEST = `{ Type: 'pre-create', Event: {
-  Upload: { ID: 'u1', Size: 3, SizeIsDeferred: false, Offset: 0, MetaData: {}, IsPartial: false, IsFinal: false, PartialUploads: null, Storage: null },
+  Upload: { ID: 'u1', Size: 3, SizeIsDeferred: false, Offset: 0, MetaData: {}, IsPartial: false, IsFinal: false,
+    PartialUploads: null, Storage: null },
   HTTPRequest: { Method: 'POST', URI: '/files/', RemoteAddr: '127.0.0.1:1', Header: {} } } }`;
 
 /**
@@ -89,7 +90,9 @@ test('GC: the completion form POST times out after a major GC (a service that ne
   const run = await underGc(
     `const { postForm } = await import(process.env.ROOT + '/server/complete-form/post.ts');
      const { parseStatusRanges } = await import(process.env.ROOT + '/core/status-ranges.ts');
-     result = await postForm({ url: process.env.URL, secret: 's', timeoutMs: 1000, cleanupStatuses: parseStatusRanges('400-501') }, new URLSearchParams('a=1'), 'u1', 'form-u1');`,
+     const cleanupStatuses = parseStatusRanges('400-501');
+     const target = { url: process.env.URL, secret: 's', timeoutMs: 1000, cleanupStatuses };
+     result = await postForm(target, new URLSearchParams('a=1'), 'u1', 'form-u1');`,
     { URL: url },
   );
   assert.notEqual(run, 'hung', 'the form POST never timed out');
@@ -104,7 +107,9 @@ test('GC: an HTTP hook times out after a major GC', async (t) => {
   const run = await underGc(
     `const { createHttpHook } = await import(process.env.ROOT + '/hooks/transports/http.ts');
      const { HookRunner } = await import(process.env.ROOT + '/hooks/runner.ts');
-     const hook = createHttpHook({ url: process.env.URL, events: ['pre-create'], secret: 's', retry: 0, backoffMs: 0, forwardHeaders: [] });
+     const hook = createHttpHook({
+       url: process.env.URL, events: ['pre-create'], secret: 's', retry: 0, backoffMs: 0, forwardHeaders: [],
+     });
      const runner = new HookRunner([hook], { timeoutMs: 1000, log: () => {} });
      try { await runner.block(${SAMPLE_REQUEST}); result = { answered: true }; }
      catch (e) { result = { status: e.response?.HTTPResponse?.StatusCode, body: e.response?.HTTPResponse?.Body }; }`,
@@ -173,7 +178,8 @@ const until = async (what: string, predicate: () => boolean, timeoutMs = 10_000)
 
 const journalIds = (dataDir: string) => fs.readFileSync(path.join(dataDir, 'completions-handled'), 'utf8').split('\n').filter(Boolean);
 
-test('disk full: a form that can be neither posted nor queued answers 507, leaves no .tmp, and is delivered once when space is back', async (t) => {
+test('disk full: a form that can be neither posted nor queued answers 507, leaves no .tmp, and is delivered once when \
+space is back', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const receiver = await formReceiver(t);
@@ -205,7 +211,8 @@ test('disk full: a form that can be neither posted nor queued answers 507, leave
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'queue')), []);
 });
 
-test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not deliver again', async (t) => {
+test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not \
+deliver again', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const storeDir = tmpDir(t);

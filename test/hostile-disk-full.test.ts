@@ -26,7 +26,8 @@ async function serverOnTmpfs(t: TestContext, bytes: number) {
 
 const storeFiles = (dir: string) => fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
 
-test('creation is admitted only when the store holds it, counting what unfinished uploads and finals are owed', async (t) => {
+test('creation is admitted only when the store holds it, \
+counting what unfinished uploads and finals are owed', async (t) => {
   const on = await serverOnTmpfs(t, 64 * MiB);
   if (!on) return;
   const { s } = on;
@@ -68,7 +69,8 @@ test('creation is admitted only when the store holds it, counting what unfinishe
   assert.equal(JSON.parse(built.body).md5, md5(Buffer.concat([patternBytes(8 * MiB, 1), patternBytes(8 * MiB, 2)])));
 });
 
-test('a PATCH into a full disk answers 507 and keeps what it wrote; once space is freed the upload resumes to the right md5', async (t) => {
+test('a PATCH into a full disk answers 507 and keeps what it wrote; once space is freed the upload resumes to the \
+right md5', async (t) => {
   const on = await serverOnTmpfs(t, 32 * MiB);
   if (!on) return;
   const { s, dir } = on;
@@ -114,7 +116,8 @@ const freeOf = (dir: string) => {
   return s.bavail * s.bsize;
 };
 
-test('an upload of deferred length is admitted as its bytes stream: a PATCH past the reserve is refused 507, the bytes before it kept', async (t) => {
+test('an upload of deferred length is admitted as its bytes stream: a PATCH past the reserve is refused 507, the bytes \
+before it kept', async (t) => {
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
   // About 24 MiB admissible: 40 MiB of the 64 are the reserve.

@@ -99,7 +99,7 @@ async function check<T>(t: TestContext, n: number, arbitrary: fc.Arbitrary<T>, r
   );
   t.diagnostic(`seed ${SEED + n} (FUZZ_SEED=${SEED}): ${ran} run(s)${ran < details.numRuns ? ', stopped by FUZZ_TIME_MS' : ''}`);
   if (details.failed) {
-    throw new Error(`${fc.defaultReportMessage(details)}\nRun again: FUZZ_SEED=${SEED} node --import tsx --test test/hostile-fuzz.test.ts (this counterexample alone: FUZZ_PATH=${n}:${details.counterexamplePath})`);
+    throw new Error(`${fc.defaultReportMessage(details)}\nRun again: FUZZ_SEED=${SEED} node --import tsx --test ` + `test/hostile-fuzz.test.ts (this counterexample alone: FUZZ_PATH=${n}:${details.counterexamplePath})`);
   }
 }
 
@@ -162,7 +162,8 @@ async function sendTus(sk: Sketch): Promise<Sent> {
   return { b, answer: first };
 }
 
-test('fuzz, tus: malformed requests get well-formed answers (4xx for bad input) and change no stored upload', async (t) => {
+test('fuzz, tus: malformed requests get well-formed answers \
+(4xx for bad input) and change no stored upload', async (t) => {
   await check(
     t,
     1,
@@ -176,7 +177,8 @@ test('fuzz, tus: malformed requests get well-formed answers (4xx for bad input) 
   await s.checkCatalog('the tus requests', true);
 });
 
-test('fuzz, tus: requests on the same upload at once (aliases, PATCH against PATCH, HEAD, DELETE of an alias) keep every stored upload whole', async (t) => {
+test('fuzz, tus: requests on the same upload at once (aliases, PATCH against PATCH, HEAD, DELETE of an alias) keep \
+every stored upload whole', async (t) => {
   await check(
     t,
     2,
@@ -245,7 +247,8 @@ async function sendMultipart(sk: MultipartSketch): Promise<void> {
   }
 }
 
-test('fuzz, multipart: bodies cut at every kind of position, odd part headers, nested and many parts; whole ones recorded with their md5s, the rest refused keeping nothing', async (t) => {
+test('fuzz, multipart: bodies cut at every kind of position, odd part headers, nested and many parts; whole ones \
+recorded with their md5s, the rest refused keeping nothing', async (t) => {
   await check(
     t,
     3,
@@ -270,7 +273,7 @@ async function sendSession(built: BuiltSession): Promise<void> {
   for (const wave of built.waves) {
     await Promise.all(
       wave.map(async (seg) => {
-        const what = `resumable ${built.sessionId} bytes ${seg.a}-${seg.b}/${built.total}${seg.odd ? ` (${seg.odd})` : ''}`;
+        const what = `resumable ${built.sessionId} bytes ` + `${seg.a}-${seg.b}/${built.total}${seg.odd ? ` (${seg.odd})` : ''}`;
         const { first } = await s.exchange(seg.wire, { cutAfter: seg.cutAfter });
         s.assertUp(what);
         if (seg.cutAfter !== undefined) return answered.push({ seg, body: '' });
@@ -282,7 +285,11 @@ async function sendSession(built: BuiltSession): Promise<void> {
       }),
     );
   }
-  const said = (a: (typeof answered)[number]) => `resumable ${built.sessionId} (${built.total} bytes) bytes ${a.seg.a}-${a.seg.b}${a.seg.odd ? ` (${a.seg.odd})` : ''}: ${a.status} ${a.body.slice(0, 200)}; all answers: ${answered.map((x) => `${x.seg.a}-${x.seg.b}${x.seg.odd ? `(${x.seg.odd})` : ''}→${x.status ?? 'dropped'}`).join(' ')}`;
+  const range = (x: (typeof answered)[number], gap: string) => `${x.seg.a}-${x.seg.b}${x.seg.odd ? `${gap}(${x.seg.odd})` : ''}`;
+  const all = () => answered.map((x) => `${range(x, '')}→${x.status ?? 'dropped'}`).join(' ');
+  const said = (a: (typeof answered)[number]) =>
+    `resumable ${built.sessionId} (${built.total} bytes) bytes ${range(a, ' ')}: ${a.status} ` + `${a.body.slice(0, 200)}; ` +
+    `all answers: ${all()}`;
   let busy = false;
   for (const a of answered) {
     if (a.status === undefined) continue;
@@ -309,7 +316,7 @@ async function sendSession(built: BuiltSession): Promise<void> {
   const valid = answered.filter((a) => isValid(a.seg));
   const accepted = valid.every((a) => a.status === 200 || a.status === 201);
   if (!busy && !built.poisoned && valid.length && accepted && covers(valid.map((a) => [a.seg.a, a.seg.b]), 0, built.total - 1)) {
-    assert.ok(valid.some((a) => a.status === 200), `resumable ${built.sessionId}: every segment was accepted and they cover the ${built.total} bytes, but none finished the upload: ${valid.map((a) => `${a.seg.a}-${a.seg.b}→${a.status} ${a.body.trim().slice(0, 60)}`).join(', ')}`);
+    assert.ok(valid.some((a) => a.status === 200), `resumable ${built.sessionId}: every segment was accepted and they cover the ${built.total} bytes, but none ` + 'finished the upload: ' + `${valid.map((a) => `${a.seg.a}-${a.seg.b}→${a.status} ${a.body.trim().slice(0, 60)}`).join(', ')}`);
   }
 }
 
@@ -320,7 +327,8 @@ async function sendSessions(sketches: SessionSketch[]): Promise<void> {
   await Promise.all(sketches.map((sk) => sendSession(buildSession(sk, `fz-${SEED}-${++sessions}`, s.host))));
 }
 
-test('fuzz, resumable: segments with random ranges, Session-IDs and concurrency; a session all of whose segments were accepted is finished with its file\'s md5', async (t) => {
+test('fuzz, resumable: segments with random ranges, Session-IDs and concurrency; a session all of whose segments were \
+accepted is finished with its file\'s md5', async (t) => {
   await check(
     t,
     4,
@@ -337,7 +345,8 @@ test('fuzz, resumable: segments with random ranges, Session-IDs and concurrency;
 
 // ---- all at once ----
 
-test('fuzz, every entry point at once: tus requests, multipart bodies and resumable sessions at the same moment', async (t) => {
+test('fuzz, every entry point at once: tus requests, multipart \
+bodies and resumable sessions at the same moment', async (t) => {
   await check(
     t,
     5,
@@ -358,7 +367,7 @@ test('after the fuzzing: stored uploads whole, a restart announces nothing no cl
   for (const f of stored.filter((x) => !x.writable)) assert.equal(md5(fs.readFileSync(s.filePath(f.id))), md5(f.bytes));
   const records = await s.checkCatalog('the fuzzing', true);
   const finishedUploads = new Set(records.map((r) => r.upload_id));
-  t.diagnostic(`statuses ${JSON.stringify(Object.fromEntries([...s.statuses].sort()))}; stored uploads grown by PATCH ${appended} times; ${records.length} records`);
+  t.diagnostic(`statuses ${JSON.stringify(Object.fromEntries([...s.statuses].sort()))}; stored uploads grown by PATCH ` + `${appended} times; ${records.length} records`);
   const odd = s.oddLogLines();
   for (const line of odd) t.diagnostic(`logged: ${line}`);
   assert.deepEqual(odd.filter((l) => l.includes('[object Object]')), [], 'an error written as [object Object]');
@@ -371,7 +380,7 @@ test('after the fuzzing: stored uploads whole, a restart announces nothing no cl
   // Said at start: what this start announces (completion-sweep.ts announce), before any of it is handled.
   const resumed = await s.logLine((l) => l.event === 'completion.awaiting');
   const announced = resumed.upload_ids as string[];
-  for (const id of announced) assert.ok(finishedUploads.has(id) || s.sentUnanswered(md5(fs.readFileSync(s.filePath(id)))), `the restart announces upload ${id}, which no client finished (${fs.statSync(s.filePath(id)).size} bytes); the server's lines about it:\n${s.linesAbout(id)}`);
+  for (const id of announced) assert.ok(finishedUploads.has(id) || s.sentUnanswered(md5(fs.readFileSync(s.filePath(id)))), `the restart announces upload ${id}, which no client finished (${fs.statSync(s.filePath(id)).size} bytes); ` + `the server's lines about it:\n${s.linesAbout(id)}`);
   const head = await tus('HEAD', `${s.url}/files/${ids[0]}`);
   assert.equal(head.status, 200);
   await s.checkCatalog('the restart', true);

@@ -20,7 +20,8 @@ function run(args: string[]): Promise<{ status: number | null; stdout: string; s
   });
 }
 
-test('tuspass uploads list: a file name with terminal escapes and line breaks is printed inert, one row per upload', async (t) => {
+test('tuspass uploads list: a file name with terminal escapes \
+and line breaks is printed inert, one row per upload', async (t) => {
   const s = await startTestServer(t);
   // Clears the operator's screen, sets the window title and adds a made-up row.
   const hostile = 'a.bin\u001b[2J\u001b]0;pwned\u0007\r\nffffffffffffffffffffffffffffffff  1  0  fake';

@@ -57,7 +57,8 @@ test('queued notices are not kept in memory: only those being delivered are read
   await until('every file removed', () => fs.readdirSync(dir).length === 0);
 });
 
-test('at QUEUE_MAX creations get 503 ERR_QUEUE_FULL with Retry-After; a finishing upload still gets its notices; all arrive later', async (t) => {
+test('at QUEUE_MAX creations get 503 ERR_QUEUE_FULL with Retry-After; a finishing upload still gets its notices; all \
+arrive later', async (t) => {
   const receiver = await startHookReceiver(t);
   let down = true;
   receiver.answer = () => (down ? [503, 'busy'] : {});
@@ -97,7 +98,8 @@ test('at QUEUE_MAX creations get 503 ERR_QUEUE_FULL with Retry-After; a finishin
   await create(s.endpoint, 3);
 });
 
-test('at QUEUE_MAX progress notices (post-receive) are the ones left out, so a long upload cannot grow the queue past its cap', async (t) => {
+test('at QUEUE_MAX progress notices (post-receive) are the ones left out, so a long upload cannot grow the queue past \
+its cap', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = () => [503, 'busy'];
   const s = await startTestServer(t, {

@@ -77,7 +77,8 @@ async function raw(url: string, method: string, target: string, headers: Record<
   return answer;
 }
 
-test('GET of a finished upload: curl on one kept-alive connection at 65,537 bytes and 3 MiB, the process stays up', async (t) => {
+test('GET of a finished upload: curl on one kept-alive \
+connection at 65,537 bytes and 3 MiB, the process stays up', async (t) => {
   try {
     await run('curl', ['--version']);
   } catch {
@@ -129,7 +130,8 @@ test('GET of a finished upload: curl on one kept-alive connection at 65,537 byte
   assert.equal((await tus('GET', s.endpoint)).status, 404);
 });
 
-test('GET racing DELETE: a download under way reads to the end; racing GETs answer the whole file or 404', async (t) => {
+test('GET racing DELETE: a download under way reads to the \
+end; racing GETs answer the whole file or 404', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(8 * 1024 * 1024, 7);
   const url = await finished(s, bytes, { filename: 'big.bin' });
@@ -182,7 +184,8 @@ test('GET racing DELETE: a download under way reads to the end; racing GETs answ
   assert.ok(!s.logs.some((l) => /GET/.test(l) && /Error/.test(l)), s.logs.join('\n'));
 });
 
-test('alias ids: any other spelling of an upload is refused before any lock, file or digest state is touched', async (t) => {
+test('alias ids: any other spelling of an upload is refused \
+before any lock, file or digest state is touched', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(1000, 3);
   const url = await finished(s, bytes, { filename: 'kept.bin' });
@@ -270,7 +273,8 @@ test('alias ids: a PATCH under another spelling never gets past a PATCH holding 
   assert.equal(records[0]?.md5, md5(bytes));
 });
 
-test('X-HTTP-Method-Override: on a kept-alive connection every answer is framed as the method sent; POST only, tus methods only', async (t) => {
+test('X-HTTP-Method-Override: on a kept-alive connection every answer is framed as the method sent; POST only, tus \
+methods only', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(100, 5);
   const id = idOf(await finished(s, bytes));
@@ -385,7 +389,8 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
   }
 });
 
-test('Upload-Length and Upload-Offset: decimal digits up to 2^53 - 1, on every method, before @tus/server', async (t) => {
+test('Upload-Length and Upload-Offset: decimal digits up to \
+2^53 - 1, on every method, before @tus/server', async (t) => {
   const s = await startTestServer(t);
   const url = await create(s.endpoint, 10);
   const storeBefore = fs.readdirSync(s.config.storeDir).sort();
@@ -413,7 +418,8 @@ test('Upload-Length and Upload-Offset: decimal digits up to 2^53 - 1, on every m
   assert.equal((await patch(url, 0, 'abc')).status, 204);
 });
 
-test('a PATCH whose body arrived whole is answered, and so is a HEAD pipelined behind it that wants the lock', async (t) => {
+test('a PATCH whose body arrived whole is answered, and so is \
+a HEAD pipelined behind it that wants the lock', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(4096);
   const url = await finished(s, bytes);
@@ -449,10 +455,12 @@ test('POST under an upload URL, or any other method on a tus URL: 405 with Allow
   assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'nothing was created');
 });
 
-test('a refusal that reads none of a large body reaches a client that reads only once it has sent everything (the connection is not reset under it)', async (t) => {
+test('a refusal that reads none of a large body reaches a client that reads only once it has sent everything (the \
+connection is not reset under it)', async (t) => {
   const s = await startTestServer(t);
   const size = 4 * 1024 * 1024;
-  /** Sends the head and `size` body bytes, reading nothing until the last write is done (or failed); the answer then. */
+  /** Sends the head and `size` body bytes, reading nothing until the last write is done (or failed); the answer
+   * then. */
   const sendThenRead = async (head: string) => {
     const conn = await openRaw(s.url);
     conn.socket.pause();
@@ -466,11 +474,11 @@ test('a refusal that reads none of a large body reaches a client that reads only
     return { failed, answer: conn.received().toString('latin1') };
   };
   const url = await create(s.endpoint, 1000);
-  const patchHead = `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${size}\r\n\r\n`;
+  const patchHead = `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${size}\r\n\r\n`;
   const tooLarge = await sendThenRead(patchHead);
   assert.equal(tooLarge.failed, undefined, 'every byte was taken');
   assert.match(tooLarge.answer, /^HTTP\/1\.1 413 [\s\S]*\r\n\r\nERR_SIZE_EXCEEDED: /);
-  const noBoundary = await sendThenRead(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data\r\nContent-Length: ${size}\r\n\r\n`);
+  const noBoundary = await sendThenRead(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ` + `multipart/form-data\r\nContent-Length: ${size}\r\n\r\n`);
   assert.equal(noBoundary.failed, undefined, 'every byte was taken');
   assert.match(noBoundary.answer, /^HTTP\/1\.1 400 [\s\S]*"ERR_MULTIPART_INVALID"/);
   // Nothing was written of either.

@@ -26,7 +26,8 @@ const hostOf = (s: TestServer) => new URL(s.url).host;
 /** Wordings of @tus/server's own answers: none may reach a client. */
 const TUS_SERVER_WORDS = [...Object.values(TUS_SERVER_ERRORS).map((e) => e.body.trim()), 'Tus-Resumable Required', 'Invalid ', 'Not found'];
 
-/** The one format: status below 500 (unless `serverFault`), `ERR_CODE: ` body (none for HEAD, OPTIONS, 204), Tus-Resumable. */
+/** The one format: status below 500 (unless `serverFault`), `ERR_CODE: ` body (none for HEAD, OPTIONS, 204),
+ * Tus-Resumable. */
 function assertTusAnswer(what: string, a: { status: number; headers: Record<string, string>; body: string }, method: string, serverFault = false): void {
   const where = `${what}: ${a.status} ${JSON.stringify(a.body.slice(0, 200))}`;
   if (!serverFault) assert.ok(a.status < 500, where);
@@ -92,7 +93,8 @@ async function untilWritten(s: TestServer, id: string, bytes: number): Promise<v
   while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < bytes && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** A request cut by a DELETE was answered below 500 (@tus/server answers a creation that gave way with what it had, 201), or its connection closed. */
+/** A request cut by a DELETE was answered below 500 (@tus/server answers a creation that gave way with what it had,
+ * 201), or its connection closed. */
 async function cutAnswered(conn: RawConnection): Promise<void> {
   await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
   const got = conn.received();
@@ -184,7 +186,7 @@ test('DELETE announcing a body it never sends: answered at once, the lock free f
   // The same with a chunked body that never ends.
   const url2 = await unfinished(s);
   const conn2 = await openRaw(s.url);
-  conn2.socket.write(`DELETE /files/${idOf(url2)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n`);
+  conn2.socket.write(`DELETE /files/${idOf(url2)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nTransfer-Encoding: ` + 'chunked\r\n\r\n5\r\nabcde\r\n');
   const res2 = await readResponse(conn2, 3000);
   assert.equal(res2?.status, 204);
   conn2.socket.destroy();
@@ -207,7 +209,8 @@ test('DELETE racing a HEAD: each answers in the format, never a 500', async (t) 
   await healthy(s);
 });
 
-test('DELETE of a partial racing a final that lists it: the final has all its bytes, or is refused in the format', async (t) => {
+test('DELETE of a partial racing a final that lists it: the \
+final has all its bytes, or is refused in the format', async (t) => {
   const s = await startTestServer(t);
   await noUnhandledRejection(async () => {
     for (let i = 0; i < 15; i++) {
@@ -251,7 +254,8 @@ test('DELETE racing the expiry sweep: one of them removes the upload, neither th
   await healthy(s);
 });
 
-test('DELETE while a PATCH is mid-body: the PATCH stops, file, info and digest state go, the owed bytes leave the ledger', async (t) => {
+test('DELETE while a PATCH is mid-body: the PATCH stops, file, info and digest state go, the owed bytes leave the \
+ledger', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: 60_000, digests: ['sha1'] });
   const length = 1_000_000;
   const url = await unfinished(s, length, 0);
@@ -259,7 +263,7 @@ test('DELETE while a PATCH is mid-body: the PATCH stops, file, info and digest s
   assert.equal(await metric(s, 'tuspass_store_owed_bytes'), length);
   await noUnhandledRejection(async () => {
     const conn = await openRaw(s.url);
-    conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
     conn.socket.write(Buffer.alloc(200_000, 7));
     await untilWritten(s, id, 100_000);
     const started = Date.now();
@@ -286,7 +290,8 @@ test('two DELETEs at once: one 204, the other 404, no unhandled rejection', asyn
   await healthy(s);
 });
 
-test('DELETE whose pre-terminate hook hangs past HOOKS_TIMEOUT or throws: refused in the format, upload kept, lock released', async (t) => {
+test('DELETE whose pre-terminate hook hangs past HOOKS_TIMEOUT or throws: refused in the format, upload kept, lock \
+released', async (t) => {
   const terminator: HookHandler = {
     name: 'terminator',
     events: ['pre-terminate'],
@@ -316,7 +321,8 @@ test('DELETE whose pre-terminate hook hangs past HOOKS_TIMEOUT or throws: refuse
   await healthy(s);
 });
 
-test('DELETE, then the same id made again through a pre-create hook: a new upload, nothing of the old one', async (t) => {
+test('DELETE, then the same id made again through a \
+pre-create hook: a new upload, nothing of the old one', async (t) => {
   const fixedId = 'a'.repeat(32);
   const chooser: HookHandler = {
     name: 'chooser',
@@ -353,14 +359,15 @@ test('DELETE, then the same id made again through a pre-create hook: a new uploa
   await healthy(s);
 });
 
-test('DELETE with a body that holds another request: the body is a body, the next request on the connection answered once', async (t) => {
+test('DELETE with a body that holds another request: the body is a body, the next request on the connection answered \
+once', async (t) => {
   const s = await startTestServer(t);
   const url = await unfinished(s);
   const other = await unfinished(s);
   const id = idOf(url);
   const smuggled = `DELETE /files/${idOf(other)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\n\r\n`;
   const conn = await openRaw(s.url);
-  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: ` + `${smuggled.length}\r\n\r\n${smuggled}`);
   conn.socket.write(`HEAD /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
   await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
   const all = conn.received();
@@ -375,14 +382,15 @@ test('DELETE with a body that holds another request: the body is a body, the nex
   await healthy(s);
 });
 
-test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook): the POST stops, nothing of the upload comes back', async (t) => {
+test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook): the POST stops, nothing of the \
+upload comes back', async (t) => {
   const fixedId = 'b'.repeat(32);
   const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
   const s = await startTestServer(t, { networkTimeoutMs: 60_000, digests: ['sha1'] }, { hooks: [chooser] });
   const length = 1_000_000;
   await noUnhandledRejection(async () => {
     const conn = await openRaw(s.url);
-    conn.socket.write(`POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(`POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
     conn.socket.write(Buffer.alloc(200_000, 7));
     await untilWritten(s, fixedId, 100_000);
     const del = await tus('DELETE', `${s.endpoint}${fixedId}`);
@@ -399,7 +407,8 @@ test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook)
 // The existence check of a hook-chosen id (upload-events.ts) runs before @tus/server takes the id's
 // lock: two creations that a hook gives one id at the same moment both pass it; the store's create()
 // opening the file with 'wx' (store/new-upload.ts) refuses the second.
-test('two creations given one id by a hook at the same moment: one upload, never one emptied by the other', async (t) => {
+test('two creations given one id by a hook at the same \
+moment: one upload, never one emptied by the other', async (t) => {
   const fixedId = 'c'.repeat(32);
   const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
   const s = await startTestServer(t, {}, { hooks: [chooser] });
@@ -466,7 +475,8 @@ function oddCreations(): Array<[name: string, headers: string[], body?: string]>
   ];
 }
 
-test('creations that reach @tus/server in odd ways: every answer in the format, below 500, the server up', async (t) => {
+test('creations that reach @tus/server in odd ways: every \
+answer in the format, below 500, the server up', async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   const failures: string[] = [];
   for (const [name, headers, body] of oddCreations()) {
@@ -513,7 +523,8 @@ test('creations that reach @tus/server in odd ways: every answer in the format, 
   await healthy(s);
 });
 
-test('final concatenations (tuspass\'s own handler) with odd headers: in the format, below 500, nothing made of refused ones', async (t) => {
+test('final concatenations (tuspass\'s own handler) with odd headers: in the format, below 500, nothing made of \
+refused ones', async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   const partial = async () => {
     const made = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
@@ -595,7 +606,8 @@ test('a module hook\'s factory gets { log, queue, removeUpload }: no server conf
   const dir = tmpDir(t);
   const file = path.join(dir, 'peek.mjs');
   fs.writeFileSync(file, `export default (context) => {
-  globalThis.__hostileRoutesContext = { keys: Object.keys(context).sort(), config: context.config, secret: JSON.stringify(context).includes('test-secret') };
+  const secret = JSON.stringify(context).includes('test-secret');
+  globalThis.__hostileRoutesContext = { keys: Object.keys(context).sort(), config: context.config, secret };
   return { 'pre-create': () => ({}) };
 };\n`);
   const s = await startTestServer(t, { hooksModules: [file] });
@@ -608,7 +620,8 @@ test('a module hook\'s factory gets { log, queue, removeUpload }: no server conf
   await healthy(s);
 });
 
-test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none posts no completion form; a name twice posts it once', async (t) => {
+test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none posts no completion form; a name twice \
+posts it once', async (t) => {
   const dataDir = tmpDir(t);
   for (const [env, argv, named] of [
     [{ HOOKS_BUILTIN: 'bogus' }, [], 'HOOKS_BUILTIN'],
@@ -640,7 +653,8 @@ test('HOOKS_BUILTIN: an unknown name stops the start naming the setting; none po
   }
 });
 
-test('a setting given as an empty (or blank) string: its default (environment), refused naming it (flag), never something else', () => {
+test('a setting given as an empty (or blank) string: its default (environment), refused naming it (flag), never \
+something else', () => {
   const dataDir = tmpDir({ after: () => undefined } as never);
   const base = load({ DATA_DIR: dataDir }).config;
   const problems: string[] = [];
@@ -666,7 +680,8 @@ test('a setting given as an empty (or blank) string: its default (environment), 
   assert.deepEqual(problems, []);
 });
 
-test('a page on another origin cannot get a DELETE or an overriding POST past its preflight (CORS_ORIGINS unset)', async (t) => {
+test('a page on another origin cannot get a DELETE or an \
+overriding POST past its preflight (CORS_ORIGINS unset)', async (t) => {
   const s = await startTestServer(t);
   const url = await unfinished(s);
   const target = new URL(url).pathname;

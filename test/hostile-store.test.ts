@@ -22,7 +22,8 @@ const idOf = (url: string) => url.split('/').pop()!;
 /** The uploads in the store (ids of their .json info files). */
 const storedIds = (s: TestServer) => fs.readdirSync(s.config.storeDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort();
 
-test('a final concatenation racing a DELETE of a partial never crashes; answers are clean; nothing corrupt', async (t) => {
+test('a final concatenation racing a DELETE of a partial \
+never crashes; answers are clean; nothing corrupt', async (t) => {
   const s = await startTestServer(t, { minFreeSpace: 0 });
   const a = patternBytes(300_000, 1);
   const b = patternBytes(200_000, 2);
@@ -90,7 +91,8 @@ test('back-pressure: while the notice queue is full, creations get 503 ERR_QUEUE
   assert.deepEqual(storedIds(s), [], 'nothing created');
 });
 
-test('digest states and temp files left by a kill are removed at the next start; a resumed upload keeps its state', async (t) => {
+test('digest states and temp files left by a kill are removed at \
+the next start; a resumed upload keeps its state', async (t) => {
   const dataDir = tmpDir(t);
   const s1 = await startTestServer(t, { dataDir, minFreeSpace: 0 });
   const done = patternBytes(50_000, 7);
@@ -126,7 +128,8 @@ test('digest states and temp files left by a kill are removed at the next start;
   assert.ok(!fs.existsSync(path.join(dir, `${openId}.digest`)), 'a finished upload\'s state goes once its completion is handled');
 });
 
-test('expiry (on by default) releases what an expired upload was owed; a creation-with-upload reads back right', async (t) => {
+test('expiry (on by default) releases what an expired upload \
+was owed; a creation-with-upload reads back right', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 1000, minFreeSpace: 0 });
   const url = await create(s.endpoint, 5_000_000);
   assert.equal(s.store.space.owed, 5_000_000);

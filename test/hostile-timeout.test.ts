@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function patchHead(url: string, offset: number, contentLength: number, extra = ''): string {
   const { pathname, host } = new URL(url);
-  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`;
+  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`;
 }
 
 /** Resolves once the connection is closed; rejects if that takes longer than `ms`. */
@@ -33,7 +33,8 @@ async function closedWithin(conn: RawConnection, ms: number, what: string): Prom
   clearTimeout(timer);
 }
 
-test('a PATCH body that stops is cut after NETWORK_TIMEOUT: 408, bytes kept, lock released, resumable to the right md5', async (t) => {
+test('a PATCH body that stops is cut after NETWORK_TIMEOUT: 408, \
+bytes kept, lock released, resumable to the right md5', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: TIMEOUT });
   const bytes = patternBytes(1_000_000);
   const url = await create(s.endpoint, bytes.length, { filename: 'stalled.bin' });
@@ -71,7 +72,8 @@ test('a PATCH with its headers and no body byte is cut as well (408, offset unch
   assert.equal((await patch(url, 0, patternBytes(1000))).status, 200);
 });
 
-test('a checksummed PATCH that stops keeps nothing of its body (it cannot be verified) and frees the upload', async (t) => {
+test('a checksummed PATCH that stops keeps nothing of its \
+body (it cannot be verified) and frees the upload', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: TIMEOUT });
   const bytes = patternBytes(1000);
   const url = await create(s.endpoint, bytes.length);
@@ -85,14 +87,15 @@ test('a checksummed PATCH that stops keeps nothing of its body (it cannot be ver
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], '0');
 });
 
-test('a creation-with-upload POST whose body stops is closed unanswered, and nothing of it is kept: its client never got the Location', async (t) => {
+test('a creation-with-upload POST whose body stops is closed unanswered, and nothing of it is kept: its client never \
+got the Location', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: TIMEOUT });
   const bytes = patternBytes(200_000);
   const conn = await openRaw(s.endpoint);
   const { host } = new URL(s.endpoint);
   conn.socket.write(
     `POST /files/ HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${bytes.length}\r\n` +
-      `Upload-Metadata: ${metadata({ filename: 'post.bin' })}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`,
+      `Upload-Metadata: ${metadata({ filename: 'post.bin' })}\r\nContent-Type: ` + `application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`,
   );
   conn.socket.write(bytes.subarray(0, 50_000));
   await closedWithin(conn, TIMEOUT * 6, 'the stalled POST');
@@ -145,7 +148,8 @@ test('a client that stops reading answers is cut once nothing leaves for NETWORK
   assert.ok(s.logs.some((l) => l.includes('took no response byte')), 'the cut is logged');
 });
 
-test('exhaustion: stalled PATCHes, silent connections, slow headers and idle keep-alives are all closed after NETWORK_TIMEOUT; others are served', async (t) => {
+test('exhaustion: stalled PATCHes, silent connections, slow headers and idle keep-alives are all closed after \
+NETWORK_TIMEOUT; others are served', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: TIMEOUT });
   const N = 40;
   const urls = await Promise.all(Array.from({ length: N }, () => create(s.endpoint, 1000)));
@@ -181,7 +185,7 @@ test('exhaustion: stalled PATCHes, silent connections, slow headers and idle kee
   clearInterval(dribble);
   await sleep(100);
   const after = openDescriptors();
-  t.diagnostic(`${conns.length} idle connections; descriptors: ${baseline} before, ${peak} while open, ${after} after; all closed ${allClosedMs} ms after opening (timeout ${TIMEOUT} ms; slowest by kind: ${JSON.stringify(slowest)})`);
+  t.diagnostic(`${conns.length} idle connections; descriptors: ${baseline} before, ${peak} while open, ${after} after; all ` + `closed ${allClosedMs} ms after opening (timeout ${TIMEOUT} ms; slowest by kind: ${JSON.stringify(slowest)})`);
   assert.ok(after <= baseline + 2, `descriptors back to the baseline: ${after} vs ${baseline}`);
 
   // Every stalled PATCH had its 408 and let go of its upload's lock.
@@ -201,6 +205,6 @@ test('the completion service on its own port cuts a form that stops arriving aft
   t.after(() => service.close());
   const conn = await openRaw(service.url);
   const { host } = new URL(service.url);
-  conn.socket.write(`POST /complete/ HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfile1.name=a`);
+  conn.socket.write(`POST /complete/ HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ` + 'application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfile1.name=a');
   await closedWithin(conn, TIMEOUT * 4, 'the stalled form');
 });

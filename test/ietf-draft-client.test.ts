@@ -54,7 +54,8 @@ function send(protocol: Protocol, file: string, endpoint: string, extra: Partial
 }
 
 for (const protocol of ['ietf-draft-03', 'ietf-draft-05'] as const) {
-  test(`tus-js-client ${protocol}: one upload of 1 MiB and one of 100 MiB; md5 in the answer and the catalog`, async (t) => {
+  test(`tus-js-client ${protocol}: one upload of 1 MiB and one \
+of 100 MiB; md5 in the answer and the catalog`, async (t) => {
     const s = await startTestServer(t);
     const dir = tmpDir(t);
     const small = writeTestFile(dir, 'small.bin', MiB, 3);

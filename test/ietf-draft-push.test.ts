@@ -8,7 +8,8 @@ import { runPush } from './helpers/push-run.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
-test('push --protocol ietf uploads by the draft: the catalog has each md5; a server without the draft refuses it', async (t) => {
+test('push --protocol ietf uploads by the draft: the catalog \
+has each md5; a server without the draft refuses it', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const files = [writeTestFile(dir, 'a.bin', 1000, 1), writeTestFile(dir, 'b.bin', 3_000_000, 2)];

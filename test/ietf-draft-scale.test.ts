@@ -58,7 +58,8 @@ test('a draft upload is an upload: created by the draft on A, finished by tus on
   assert.equal((await recordsWhenPresent(a.url, 1))[0]!.md5, md5Hex(bytes));
 });
 
-test('Redis away: the draft\'s offset retrieval reads the offset from the store, as tus\'s HEAD does (never an answer a client reads as "start over")', async (t) => {
+test('Redis away: the draft\'s offset retrieval reads the offset from the store, as tus\'s HEAD does (never an answer \
+a client reads as "start over")', async (t) => {
   const redis = await ownRedis(t);
   const s = await startTestServer(t, { redisUrl: redis.url, minFreeSpace: 0 }, { redisPrefix: `tuspass-test-${crypto.randomUUID()}:` });
   const bytes = patternBytes(300_000, 9);

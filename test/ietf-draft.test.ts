@@ -16,7 +16,8 @@ const appendType = (v: number): Record<string, string> => (v >= 6 ? { 'Content-T
 const bytes = (n: number, variant = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + variant * 7 + (i >> 8)) & 0xff));
 
 for (const v of VERSIONS) {
-  test(`interop ${v}: creation with the whole body answers 104 with Location, then the completion; the catalog has the md5`, async (t) => {
+  test(`interop ${v}: creation with the whole body answers 104 with Location, then the completion; the catalog has the \
+md5`, async (t) => {
     const s = await startTestServer(t);
     const body = bytes(300_000, v);
     const { interim, final } = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': v, ...complete(v, true), 'Content-Disposition': `inline; filename="draft ${v}.bin"` }, body);
@@ -84,7 +85,8 @@ for (const v of VERSIONS) {
     assert.equal((await recordsWhenPresent(s.url, 1)).length, 1, 'announced once');
   });
 
-  test(`interop ${v}: a creation cut mid-body resumes from the 104's Location (the final answer never seen)`, async (t) => {
+  test(`interop ${v}: a creation cut mid-body resumes from the \
+104's Location (the final answer never seen)`, async (t) => {
     const s = await startTestServer(t);
     const body = bytes(1_000_000, v + 20);
     const conn = await openRaw(s.endpoint);
@@ -131,7 +133,8 @@ test('an unknown interop version is refused, with no 104', async (t) => {
   assert.equal(tusToo.final.headers['tus-resumable'], '1.0.0');
 });
 
-test('a creation without its completeness field, and a v6+ append without application/partial-upload, are refused', async (t) => {
+test('a creation without its completeness field, and a v6+ \
+append without application/partial-upload, are refused', async (t) => {
   const s = await startTestServer(t, { maxSize: 1_000_000 });
   const none = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8 }, Buffer.from('abc'));
   assert.equal(none.final.status, 400);
@@ -189,7 +192,8 @@ test("a browser's preflight for a draft request is allowed its headers", async (
   for (const h of ['upload-draft-interop-version', 'upload-complete', 'content-disposition']) assert.ok(allowed.includes(h), `${h} in ${allowed}`);
 });
 
-test('bearer tokens and ownership as on tus: 401 without a token, 404 for another subject, the owner appends', async (t) => {
+test('bearer tokens and ownership as on tus: 401 without a \
+token, 404 for another subject, the owner appends', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const v8 = { 'Upload-Draft-Interop-Version': 8 };
   const anon = await exchange('POST', s.endpoint, { ...v8, 'Upload-Complete': '?0' });

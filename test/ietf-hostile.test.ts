@@ -24,7 +24,8 @@ async function chunked(url: string, method: string, headers: Record<string, stri
 
 const catalog = async (s: TestServer) => (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
 
-test('a body past its Upload-Length whose Repr-Digest is not of the bytes kept: the upload is removed, never announced', async (t) => {
+test('a body past its Upload-Length whose Repr-Digest is not of \
+the bytes kept: the upload is removed, never announced', async (t) => {
   const s = await startTestServer(t);
   const sent = Buffer.from('0123456789');
   // The client says the representation is these 10 bytes but declares 5: the 5 kept are not what it vouched for.
@@ -40,7 +41,8 @@ test('a body past its Upload-Length whose Repr-Digest is not of the bytes kept: 
   assert.equal(head.final.status, 404);
 });
 
-test('a body past its Upload-Length whose Repr-Digest is of the bytes kept: announced, the request still 413', async (t) => {
+test('a body past its Upload-Length whose Repr-Digest is of \
+the bytes kept: announced, the request still 413', async (t) => {
   const s = await startTestServer(t);
   const sent = Buffer.from('0123456789');
   const { final } = await chunked(s.endpoint, 'POST', draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent.subarray(0, 5))}:` }), sent);
@@ -49,7 +51,8 @@ test('a body past its Upload-Length whose Repr-Digest is of the bytes kept: anno
   assert.equal(record?.size, 5);
 });
 
-test('a draft creation whose client goes mid-body is a dropped request: one info line and its count, not an error answer', async (t) => {
+test('a draft creation whose client goes mid-body is a dropped request: one info line and its count, not an error \
+answer', async (t) => {
   const s = await startTestServer(t, { metrics: true });
   const metricsUrl = `${s.url}/metrics`;
   const before = (await scrape(metricsUrl)).metrics;
@@ -72,7 +75,8 @@ test('a draft creation whose client goes mid-body is a dropped request: one info
   assert.equal(delta(before, after, series('tusd_errors_total', { code: 'ERR_UPLOAD_INTERRUPTED', status: '400' })), 0);
 });
 
-test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatchMethod sends it: a POST standing for PATCH appends, one naming no method is refused", async (t) => {
+test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatchMethod sends it: a POST standing for \
+PATCH appends, one naming no method is refused", async (t) => {
   const s = await startTestServer(t);
   const body = Buffer.from('0123456789');
   const created = await exchange('POST', s.endpoint, draft({ 'Upload-Complete': '?0', 'Upload-Length': body.length }), body.subarray(0, 4));
@@ -89,7 +93,8 @@ test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatc
   assert.equal(record?.size, body.length);
 });
 
-test('a 104 of a pipelined request whose final answer is made while the answer before it is still pending: never inside its own answer', async (t) => {
+test('a 104 of a pipelined request whose final answer is made while the answer before it is still pending: never \
+inside its own answer', async (t) => {
   let releaseFirst!: () => void;
   const firstMayAnswer = new Promise<void>((resolve) => (releaseFirst = resolve));
   const server = http.createServer((req, res) => {
@@ -119,11 +124,12 @@ test('a 104 of a pipelined request whose final answer is made while the answer b
   assert.doesNotMatch(conn.received().toString('latin1').split('two')[1] ?? '', /./, 'nothing after the last answer');
 });
 
-test('an upload id that cannot be decoded (%ff) is the client\'s error on every draft method, OPTIONS included: 400, never a 500', async (t) => {
+test('an upload id that cannot be decoded (%ff) is the client\'s error on every draft method, OPTIONS included: 400, \
+never a 500', async (t) => {
   const s = await startTestServer(t);
   const host = new URL(s.url).host;
   for (const method of ['OPTIONS', 'HEAD', 'GET', 'PATCH', 'DELETE']) {
-    const { raw } = await rawExchange(s.url, `${method} /files/%ffbacf HTTP/1.1\r\nHost: ${host}\r\nUpload-Draft-Interop-Version: 8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const { raw } = await rawExchange(s.url, `${method} /files/%ffbacf HTTP/1.1\r\nHost: ${host}\r\nUpload-Draft-Interop-Version: 8\r\nContent-Length: ` + '0\r\nConnection: close\r\n\r\n');
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw.toString('latin1'))?.[1]);
     assert.equal(status, 400, `${method}: ${raw.toString('latin1').slice(0, 200)}`);
   }

@@ -75,14 +75,15 @@ test('no 104 to an HTTP/1.0 client', async (t) => {
   const s = await startTestServer(t);
   const conn = await openRaw(s.endpoint);
   const u = new URL(s.endpoint);
-  conn.socket.write(`POST ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ?1\r\nContent-Length: 3\r\n\r\nabc`);
+  conn.socket.write(`POST ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ` + '?1\r\nContent-Length: 3\r\n\r\nabc');
   const { interim, final } = await readAnswers(conn);
   conn.socket.destroy();
   assert.equal(interim.length, 0);
   assert.equal(final.status, 200);
 });
 
-test('sendInterim writes nothing once the final header went out, or with a field that would end its line', async (t) => {
+test('sendInterim writes nothing once the final header went \
+out, or with a field that would end its line', async (t) => {
   const results: boolean[] = [];
   const server = http.createServer((req, res) => {
     results.push(sendInterim(req, res, { Location: 'http://x/\r\nInjected: 1' }));

@@ -16,7 +16,7 @@ import { mountTmpfs } from './helpers/tmpfs.ts';
 
 const B = 'cutBodyBoundary0123456789';
 const PREAMBLE = 'a preamble, which every parser skips\r\n';
-const HEAD1 = `--${B}\r\nContent-Disposition: form-data; name="file1"; filename="one.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+const HEAD1 = `--${B}\r\nContent-Disposition: form-data; name="file1"; filename="one.bin"\r\nContent-Type: ` + 'application/octet-stream\r\n\r\n';
 const DATA1 = patternBytes(200_000, 1);
 const HEAD2 = `\r\n--${B}\r\nContent-Disposition: form-data; name="file2"; filename="two.bin"\r\n\r\n`;
 const DATA2 = patternBytes(50_000, 2);
@@ -51,7 +51,7 @@ type Framing = 'content-length' | 'chunked';
 
 function requestHead(s: TestServer, framing: Framing, length: number): string {
   const framingHeader = framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`;
-  return `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; boundary=${B}\r\n${framingHeader}\r\nConnection: close\r\n\r\n`;
+  return `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` + `boundary=${B}\r\n${framingHeader}\r\nConnection: close\r\n\r\n`;
 }
 
 /** The body in chunked coding, in chunks of 64 KiB, with (or without) its last chunk. */
@@ -99,7 +99,8 @@ function assertLogClean(s: TestServer, gone = 0): void {
 }
 
 for (const framing of ['content-length', 'chunked'] as const) {
-  test(`a body whole at the HTTP level (${framing}) but cut inside the form → 400 ERR_MULTIPART_INVALID, nothing kept, the process up`, async (t: TestContext) => {
+  test(`a body whole at the HTTP level (${framing}) but cut inside the form → 400 ERR_MULTIPART_INVALID, nothing kept, \
+the process up`, async (t: TestContext) => {
     const s = await startTestServer(t);
     for (const [where, at] of CUTS) {
       const body = FULL.subarray(0, at);
@@ -118,7 +119,8 @@ for (const framing of ['content-length', 'chunked'] as const) {
 }
 
 for (const framing of ['content-length', 'chunked'] as const) {
-  test(`a client that half-closes inside the body (${framing}) → no answer or a 400, one line with the byte it stopped at, nothing kept`, async (t: TestContext) => {
+  test(`a client that half-closes inside the body (${framing}) → no answer or a 400, one line with the byte it stopped \
+at, nothing kept`, async (t: TestContext) => {
     const s = await startTestServer(t);
     let gone = 0;
     for (const [where, at] of CUTS) {
@@ -141,7 +143,8 @@ for (const framing of ['content-length', 'chunked'] as const) {
   });
 }
 
-test('a client that resets the connection inside a file → one line with the byte it stopped at, nothing kept, the process up', async (t) => {
+test('a client that resets the connection inside a file → one line with the byte it stopped at, nothing kept, the \
+process up', async (t) => {
   const s = await startTestServer(t);
   let gone = 0;
   for (const framing of ['content-length', 'chunked'] as const) {
@@ -202,14 +205,15 @@ const ODD: OddCase[] = [
   { what: 'bytes after the closing boundary', body: `${plainFile()}${CLOSE}junk\r\n--${O}\r\n`, status: 200, form: { 'f0.name': 'a0.txt' } },
 ];
 
-test('odd part headers, nesting, many parts, nameless parts, huge header lines: well-framed 200 or 400, a refused request keeps nothing, the process up', async (t) => {
+test('odd part headers, nesting, many parts, nameless parts, huge header lines: well-framed 200 or 400, a refused \
+request keeps nothing, the process up', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url });
   for (const c of ODD) {
     const before = storeFiles(s.config.storeDir).sort();
     const forms = app.forms.length;
     const conn = await openRaw(s.url);
-    conn.socket.write(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; boundary=${O}\r\nContent-Length: ${Buffer.byteLength(c.body)}\r\nConnection: close\r\n\r\n`);
+    conn.socket.write(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` + `boundary=${O}\r\nContent-Length: ${Buffer.byteLength(c.body)}\r\nConnection: close\r\n\r\n`);
     conn.socket.write(c.body);
     const answer = await readResponse(conn, 30_000);
     conn.socket.destroy();
@@ -245,7 +249,8 @@ function socketEvent(c: RawConnection): Promise<void> {
   });
 }
 
-test('a chunked multipart body is refused 507 as it streams, once it would go into MIN_FREE_SPACE; nothing of the request is kept', async (t) => {
+test('a chunked multipart body is refused 507 as it streams, once it would go into MIN_FREE_SPACE; nothing of the \
+request is kept', async (t) => {
   // 96 MiB of which 80 are the reserve: about 16 MiB may be written.
   const dir = mountTmpfs(t, 96 * MiB);
   if (!dir) return;

@@ -1,6 +1,7 @@
 // A multipart request the process stopped in the middle of (SIGKILL, or a SIGTERM, which does not
-// wait for a request still in its pre-finish hook) never finished: its form was never posted, so none of its files may be announced — not even
-// the parts it had written whole. A real `tuspass start` process, restarted on the same data dir.
+// wait for a request still in its pre-finish hook) never finished: its form was never posted, so none of its files may
+// be announced — not even the parts it had written whole. A real `tuspass start` process, restarted on the same data
+// dir.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -85,7 +86,8 @@ async function records(url: string): Promise<Array<Record<string, unknown>>> {
   return (await (await fetch(`${url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
 }
 
-test('SIGKILL after the first part of a two-file request: after a restart no record, no form, the parts gone', async (t) => {
+test('SIGKILL after the first part of a two-file request: \
+after a restart no record, no form, the parts gone', async (t) => {
   const dataDir = tmpDir(t);
   const first = await startChild(t, dataDir);
   const req = halfSentRequest(first.url);
@@ -99,13 +101,14 @@ test('SIGKILL after the first part of a two-file request: after a restart no rec
   await nothingKept(t, await startChild(t, dataDir));
 });
 
-test('SIGTERM while the pre-finish hook of a request sent whole still runs: the stop does not wait for it; after a restart no record, no form, the files gone', async (t) => {
+test('SIGTERM while the pre-finish hook of a request sent whole still runs: the stop does not wait for it; after a \
+restart no record, no form, the files gone', async (t) => {
   const dataDir = tmpDir(t);
   const hooks = tmpDir(t);
   const started = path.join(hooks, 'started');
   const release = path.join(hooks, 'release');
   // A pre-finish hook that holds the request until the test lets it go (or its directory is gone).
-  fs.writeFileSync(path.join(hooks, 'pre-finish'), `#!/bin/sh\ncat >/dev/null\ntouch '${started}'\nwhile [ -e '${started}' ] && [ ! -e '${release}' ]; do sleep 0.05; done\necho '{}'\n`);
+  fs.writeFileSync(path.join(hooks, 'pre-finish'), `#!/bin/sh\ncat >/dev/null\ntouch '${started}'\nwhile [ -e '${started}' ] && [ ! -e '${release}' ]; do sleep ` + `0.05; done\necho '{}'\n`);
   fs.chmodSync(path.join(hooks, 'pre-finish'), 0o755);
   const first = await startChild(t, dataDir, { HOOKS_DIR: hooks, HOOKS_ENABLED_EVENTS: 'pre-finish' });
   const dir = tmpDir(t);

@@ -39,7 +39,8 @@ function python(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-test('a requests-toolbelt push client (MultipartEncoder + Monitor) posts name, terminal, file1 to /upload and reads "message"', async (t) => {
+test('a requests-toolbelt push client (MultipartEncoder + Monitor) posts name, terminal, file1 to /upload and reads \
+"message"', async (t) => {
   const s = await startTestServer(t);
   const dir = tmpDir(t);
   const script = path.join(dir, 'push.py');
@@ -58,7 +59,8 @@ test('a requests-toolbelt push client (MultipartEncoder + Monitor) posts name, t
   assert.deepEqual(record!.fields, { name: 'notes.txt', terminal: 'yes' });
 });
 
-test('refused, push.py still prints the answer\'s "message" (a 401 without a token): every JSON error carries one', async (t) => {
+test('refused, push.py still prints the answer\'s "message" (a \
+401 without a token): every JSON error carries one', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const dir = tmpDir(t);
   const script = path.join(dir, 'push.py');
@@ -84,7 +86,8 @@ test('the table link of django-nginx-upload\'s page, /table (and /table/), leads
   assert.match(await page.text(), /id="completed"/);
 });
 
-test('a plain HTML form (django-nginx-upload’s page) submitted in Chromium ends on the table with the file listed', async (t) => {
+test('a plain HTML form (django-nginx-upload’s page) submitted \
+in Chromium ends on the table with the file listed', async (t) => {
   // django-nginx-upload's form, as the app's own page on the app's origin (another port here), which the
   // operator lists in CORS_ORIGINS: POST multipart to /upload with a hidden terminal=no.
   let action = '';

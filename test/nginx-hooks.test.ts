@@ -17,7 +17,7 @@ import { tmpDir } from './helpers/tmp.ts';
 /** A command hook for post-finish that saves each payload as one JSON file in `out`. */
 function commandHook(dir: string, out: string): void {
   const file = path.join(dir, 'post-finish');
-  fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf '%s' "$payload" > "$f.tmp"\nmv "$f.tmp" "$f"\necho '{}'\n`);
+  fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf '%s' "$payload" > "$f.tmp"\nmv ` + `"$f.tmp" "$f"\necho '{}'\n`);
   fs.chmodSync(file, 0o755);
 }
 
@@ -33,7 +33,8 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
 
 const ofType = (received: Array<{ request: HookRequest }>, type: string) => received.filter((r) => r.request.Type === type).map((r) => r.request);
 
-test('multipart: pre-create refuses a file part → the hook\'s answer, nothing of the request kept, post-terminate for the part already stored', async (t) => {
+test('multipart: pre-create refuses a file part → the hook\'s answer, nothing of the request kept, post-terminate for \
+the part already stored', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = (r) => (r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'bad.txt' ? { RejectUpload: true, HTTPResponse: { StatusCode: 403, Body: 'bad.txt is not welcome', Header: { 'X-Why': 'policy' } } } : {});
   const s = await startTestServer(t, { hooksHttp: receiver.url });
@@ -60,7 +61,8 @@ test('multipart: pre-create refuses a file part → the hook\'s answer, nothing 
   assert.equal(pre[1]!.Event.HTTPRequest.Method, 'POST');
 });
 
-test('multipart: notices for each file (HTTP and command hooks) with the tus path\'s payload; Event.Auth of the caller', async (t) => {
+test('multipart: notices for each file (HTTP and command hooks) \
+with the tus path\'s payload; Event.Auth of the caller', async (t) => {
   const receiver = await startHookReceiver(t);
   const dir = tmpDir(t);
   const hooksDir = path.join(dir, 'hooks');
@@ -95,11 +97,12 @@ test('multipart: notices for each file (HTTP and command hooks) with the tus pat
   assert.deepEqual(readDir(out).map((p) => p.Event.Upload.ID).sort(), finished.map((f) => f.Event.Upload.ID).sort());
 });
 
-test('multipart: a rejecting pre-finish module hook removes the files and no form is posted; an accepting one lets one form per request through', async (t) => {
+test('multipart: a rejecting pre-finish module hook removes the files and no form is posted; an accepting one lets one \
+form per request through', async (t) => {
   const app = await startCaptureApp(t);
   const dir = tmpDir(t);
   const moduleFile = path.join(dir, 'gate.mjs');
-  fs.writeFileSync(moduleFile, `export default {\n  'pre-finish': (r) => r.Event.Upload.MetaData.filename.startsWith('no-') ? { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one' } } : {},\n};\n`);
+  fs.writeFileSync(moduleFile, `export default {\n  'pre-finish': (r) => r.Event.Upload.MetaData.filename.startsWith('no-') ? { ` + `RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one' } } : {},\n};\n`);
   const s = await startTestServer(t, { hooksModules: [moduleFile], completionUrl: app.url });
   const yes = writeTestFile(dir, 'yes.txt', 40_000, 5);
   const no = writeTestFile(dir, 'no-thanks.txt', 40_000, 6);
@@ -154,7 +157,8 @@ async function segment(url: string, session: string, a: number, b: number, name 
   return { status: r.status, body: await r.text() };
 }
 
-test('resumable: pre-create once when a session starts (may refuse: nothing stored), post-finish when it completes', async (t) => {
+test('resumable: pre-create once when a session starts (may \
+refuse: nothing stored), post-finish when it completes', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = (r) => (r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'secret.bin' ? { RejectUpload: true, HTTPResponse: { StatusCode: 451, Body: 'refused' } } : {});
   const s = await startTestServer(t, { hooksHttp: receiver.url });
@@ -174,7 +178,8 @@ test('resumable: pre-create once when a session starts (may refuse: nothing stor
   assert.equal(ofType(receiver.received, 'post-create').length, 1);
 });
 
-test('multipart: a part a pre-create hook gives the id of a tus upload created at the same moment is refused, and that upload is kept', async (t) => {
+test('multipart: a part a pre-create hook gives the id of a tus upload created at the same moment is refused, and that \
+upload is kept', async (t) => {
   // Both creations are held in the hook until both have asked, so both pass the existence check
   // before either creates: the store's exclusive open decides, and the loser must not remove the winner.
   const fixedId = 'd'.repeat(32);

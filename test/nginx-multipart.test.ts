@@ -62,7 +62,8 @@ test('curl -F: two files in one request → each its own prefix in one signed fo
   assert.equal(fs.readFileSync(params.get('file1.path')!).length, a.bytes.length);
 });
 
-test('the built-in service records every file of a multi-file request; a repeated field name gets its own prefix', async (t) => {
+test('the built-in service records every file of a multi-file \
+request; a repeated field name gets its own prefix', async (t) => {
   const s = await startTestServer(t);
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'one.txt', 1000, 3);
@@ -87,7 +88,8 @@ test('a browser form post (terminal=no, or Accept text/html) ends with a 303 to 
   assert.equal(json.status, 200);
 });
 
-test('a rejecting app: its status and body are the answer, and the request\'s files are removed (CLEANUP_STATUSES)', async (t) => {
+test('a rejecting app: its status and body are the answer, and \
+the request\'s files are removed (CLEANUP_STATUSES)', async (t) => {
   const app = await startCaptureApp(t, 422, { error: 'not this one' });
   const s = await startTestServer(t, { completionUrl: app.url });
   const dir = tmpDir(t);
@@ -118,7 +120,7 @@ test('the app down: 204 pending, the form queued, then delivered once the app is
 
 const boundary = '----tuspassBoundary7MA4YWxk';
 const part = (name: string, filename: string, body: string) =>
-  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: text/plain\r\n\r\n${body}\r\n`;
+  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ` + `text/plain\r\n\r\n${body}\r\n`;
 
 async function rawPost(url: string, head: string, body: Buffer | string): Promise<{ status: number; text: string }> {
   const c = await openRaw(url);
@@ -131,9 +133,10 @@ async function rawPost(url: string, head: string, body: Buffer | string): Promis
 }
 
 const headFor = (s: { url: string }, length: number, contentType = `multipart/form-data; boundary=${boundary}`) =>
-  `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+  `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ${contentType}\r\nContent-Length: ` + `${length}\r\nConnection: close\r\n\r\n`;
 
-test('malformed bodies → 400 ERR_MULTIPART_INVALID and nothing kept: truncated, no boundary, huge part headers', async (t) => {
+test('malformed bodies → 400 ERR_MULTIPART_INVALID and nothing \
+kept: truncated, no boundary, huge part headers', async (t) => {
   const s = await startTestServer(t);
   // Cut before the closing boundary (the HTTP body itself is whole).
   const truncated = part('file1', 'cut.txt', 'x'.repeat(100_000)).slice(0, 60_000);
@@ -146,7 +149,7 @@ test('malformed bodies → 400 ERR_MULTIPART_INVALID and nothing kept: truncated
   assert.equal(r.status, 400, r.text);
   assert.match(r.text, /ERR_MULTIPART_INVALID/);
   // Part headers past 16 KiB.
-  const huge = `--${boundary}\r\nContent-Disposition: form-data; name="file1"; filename="a.txt"\r\nX-Pad: ${'p'.repeat(20_000)}\r\n\r\nabc\r\n--${boundary}--\r\n`;
+  const huge = `--${boundary}\r\nContent-Disposition: form-data; name="file1"; filename="a.txt"\r\nX-Pad: ` + `${'p'.repeat(20_000)}\r\n\r\nabc\r\n--${boundary}--\r\n`;
   r = await rawPost(s.url, headFor(s, huge.length), huge);
   assert.equal(r.status, 400, r.text);
   assert.match(r.text, /ERR_MULTIPART_INVALID/);
@@ -181,7 +184,8 @@ test('MAX_SIZE applies per file: 413 and nothing kept', async (t) => {
   assert.deepEqual(storeFiles(s.config.storeDir), []);
 });
 
-test('authentication on: no token → 401, a read-only token → 403, an upload token → recorded as its owner', async (t) => {
+test('authentication on: no token → 401, a read-only token → \
+403, an upload token → recorded as its owner', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const f = writeTestFile(tmpDir(t), 'owned.bin', 1234);
   const none = await curl(['-F', `file1=@${f.path}`, `${s.url}/upload`]);
@@ -215,8 +219,11 @@ test('MULTIPART_FORM_FIELDS changes the per-file fields; unknown variables are r
   assert.throws(() => parseFormTemplates('$upload_field_name.x=$upload_nope'), /unknown variable \$upload_nope/);
   assert.throws(() => parseFormTemplates('no-equals-sign'), /<name>=<value>/);
   const app = await startCaptureApp(t);
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's own ${name} variable syntax, not a template
-  const templates = parseFormTemplates('${upload_field_name}_file=$upload_file_name,$upload_field_name.checksum=$upload_file_md5_uc,$upload_field_name.n=$upload_file_number,$upload_field_name.path=$upload_tmp_path');
+  const templates = parseFormTemplates(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's own ${name} variable syntax, not a template
+    '${upload_field_name}_file=$upload_file_name,$upload_field_name.checksum=$upload_file_md5_uc,' +
+      '$upload_field_name.n=$upload_file_number,$upload_field_name.path=$upload_tmp_path',
+  );
   const s = await startTestServer(t, { completionUrl: app.url, multipartFormFields: templates });
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'a.txt', 10, 1);
@@ -244,7 +251,8 @@ test('NETWORK_TIMEOUT: a multipart body that stops arriving → 408 ERR_MULTIPAR
   assert.deepEqual(storeFiles(s.config.storeDir), []);
 });
 
-test('hostile fields: a non-file field posing as a generated key never reaches the form, whatever PASS_FIELDS says', async (t) => {
+test('hostile fields: a non-file field posing as a generated key \
+never reaches the form, whatever PASS_FIELDS says', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url, passFields: /.*/ });
   const f = writeTestFile(tmpDir(t), 'real.bin', 100);

@@ -43,7 +43,8 @@ function assertOneHistory(sent: Range[], answers: SegmentAnswer[]): Range[] {
   return lists[lists.length - 1] ?? [];
 }
 
-test('the first segments of a new Session-ID, all at once: one session and one file, every answer lists the session\'s ranges, one record', async (t) => {
+test('the first segments of a new Session-ID, all at once: one session and one file, every answer lists the session\'s \
+ranges, one record', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(400_000, 21);
   const pieces = piecesOf(bytes.length, [100_000, 200_000, 300_000]);
@@ -62,7 +63,8 @@ test('the first segments of a new Session-ID, all at once: one session and one f
   assert.equal(uploadsIn(s.config.storeDir).length, 1);
 });
 
-test('every segment of a session at once, the front last to arrive: one completes, the others list the ranges so far', async (t) => {
+test('every segment of a session at once, the front last to \
+arrive: one completes, the others list the ranges so far', async (t) => {
   const s = await startTestServer(t, { digests: ['sha1', 'crc32'] });
   const bytes = patternBytes(600_000, 22);
   const pieces = piecesOf(bytes.length, [50_000, 150_000, 151_000, 400_000]).reverse();
@@ -79,7 +81,8 @@ test('every segment of a session at once, the front last to arrive: one complete
   assert.deepEqual(uploadsIn(s.config.storeDir).length, 1);
 });
 
-test('two instances on one store with the Redis locker: segments of one session sent to both, at once and in turn: one file, the right md5, one record', async (t) => {
+test('two instances on one store with the Redis locker: segments of one session sent to both, at once and in turn: one \
+file, the right md5, one record', async (t) => {
   const { a, b, storeDir } = await redisPair(t);
   const bytes = patternBytes(700_000, 23);
   const pieces = piecesOf(bytes.length, [100_000, 200_000, 300_000, 400_000, 500_000, 600_000]);
@@ -169,7 +172,8 @@ async function fuzzSessions(urls: string[], storeDir: string, numRuns: number): 
   );
 }
 
-test('random segments (order, duplicates, overlaps, several at once): the answers agree, the md5 is right, one record per session', async (t) => {
+test('random segments (order, duplicates, overlaps, several at once): the answers agree, the md5 is right, one record \
+per session', async (t) => {
   const s = await startTestServer(t);
   await fuzzSessions([s.url], s.config.storeDir, 25);
 });

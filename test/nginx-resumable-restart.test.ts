@@ -28,7 +28,8 @@ async function records(url: string, headers: Record<string, string> = {}): Promi
   return (await (await fetch(`${url}/api/uploads`, { headers })).json()) as Array<Record<string, unknown>>;
 }
 
-test('segments, a restart, the rest of the segments: the right md5 and one record; the state file is private and goes at the end', async (t) => {
+test('segments, a restart, the rest of the segments: the right md5 and one record; the state file is private and goes \
+at the end', async (t) => {
   const dataDir = tmpDir(t);
   const first = await startTestServer(t, { dataDir });
   // Out of order: the file reaches its full length with a hole at the front before the restart.
@@ -68,7 +69,8 @@ test('segments, a restart, the rest of the segments: the right md5 and one recor
   assert.equal((await segment(second.url, 'restart-1', 0, 99)).body.trim(), '0-99/300000');
 });
 
-test('a restored session keeps its owner: another caller with the same Session-ID has a session of their own', async (t) => {
+test('a restored session keeps its owner: another caller with \
+the same Session-ID has a session of their own', async (t) => {
   const dataDir = tmpDir(t);
   const ann = bearer(tokenFor('ann', 'upload'));
   const bob = bearer(tokenFor('bob', 'upload'));
@@ -85,7 +87,8 @@ test('a restored session keeps its owner: another caller with the same Session-I
   assert.equal(list[0]!.owner, 'ann');
 });
 
-test('after a restart, the full-length file of an unfinished session is not announced, with its state or without one; what it has not received is still owed', async (t) => {
+test('after a restart, the full-length file of an unfinished session is not announced, with its state or without one; \
+what it has not received is still owed', async (t) => {
   const dataDir = tmpDir(t);
   const first = await startTestServer(t, { dataDir });
   const dir = first.config.storeDir;
@@ -111,7 +114,8 @@ test('after a restart, the full-length file of an unfinished session is not anno
   assert.equal(storeFiles(dir).filter((n) => !n.includes('.')).length, 2, 'sparse-2 is kept, for its expiry');
 });
 
-test("a session counts against its owner's limits (OWNER_MAX_OPEN, OWNER_MAX_OWED) as any upload does, by what it has not received, after a restart too", async (t) => {
+test("a session counts against its owner's limits (OWNER_MAX_OPEN, OWNER_MAX_OWED) as any upload does, by what it has \
+not received, after a restart too", async (t) => {
   const dataDir = tmpDir(t);
   const limits = { dataDir, ownerMaxOwed: { bytes: 1_000_000 }, ownerMaxOpen: 2 };
   const total = (n: number) => ({ 'X-Content-Range': `bytes 0-99/${n}` });

@@ -13,7 +13,8 @@ import { mountTmpfs } from './helpers/tmpfs.ts';
 
 const MiB = 2 ** 20;
 
-test('a session reserves its file at its first segment, its segments are not counted again; a session that does not fit is 507, nothing kept, after a restart too', async (t) => {
+test('a session reserves its file at its first segment, its segments are not counted again; a session that does not \
+fit is 507, nothing kept, after a restart too', async (t) => {
   const dir = mountTmpfs(t, 32 * MiB);
   if (!dir) return;
   const dataDir = path.join(dir, 'data');

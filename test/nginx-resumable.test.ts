@@ -28,7 +28,8 @@ async function segment(url: string, session: string, a: number, b: number, extra
   return { status: r.status, range: r.headers.get('range'), body: await r.text() };
 }
 
-test('in order: 201 with the ranges so far for each segment but the last; the last completes and answers as the app', async (t) => {
+test('in order: 201 with the ranges so far for each segment but \
+the last; the last completes and answers as the app', async (t) => {
   const s = await startTestServer(t);
   let r = await segment(s.url, '1111215056', 0, 99_999);
   assert.equal(r.status, 201);
@@ -47,7 +48,8 @@ test('in order: 201 with the ranges so far for each segment but the last; the la
   assert.equal(record!.size, SIZE);
 });
 
-test('out of order and repeated segments: ranges merge, repeats change nothing, the md5 is the whole file\'s', async (t) => {
+test('out of order and repeated segments: ranges merge, \
+repeats change nothing, the md5 is the whole file\'s', async (t) => {
   const s = await startTestServer(t, { digests: ['sha1'] });
   const session = 'ooo-1';
   let r = await segment(s.url, session, 200_000, SIZE - 1);
@@ -74,7 +76,8 @@ test('out of order and repeated segments: ranges merge, repeats change nothing, 
   assert.equal(r.body.trim(), '0-9/300000');
 });
 
-test('bad segments: missing headers 400, a range past the total or not matching the body 416, another total 416', async (t) => {
+test('bad segments: missing headers 400, a range past the total \
+or not matching the body 416, another total 416', async (t) => {
   const s = await startTestServer(t);
   let r = await segment(s.url, 'x', 0, 9, { 'Session-ID': '' });
   assert.equal(r.status, 400);
@@ -95,7 +98,8 @@ test('bad segments: missing headers 400, a range past the total or not matching 
   assert.equal(r.status, 413);
 });
 
-test('a chunked segment longer than its range is answered 416 (at the front and further on), not left without an answer; the session goes on', async (t) => {
+test('a chunked segment longer than its range is answered 416 (at the front and further on), not left without an \
+answer; the session goes on', async (t) => {
   const s = await startTestServer(t);
   /** A segment whose chunked body carries `extra` bytes past its range. */
   const tooLong = async (a: number, b: number, extra: number) => {
@@ -103,8 +107,8 @@ test('a chunked segment longer than its range is answered 416 (at the front and 
     t.after(() => conn.socket.destroy());
     const body = Buffer.concat([bytes.subarray(a, b + 1), Buffer.alloc(extra, 0x55)]);
     conn.socket.write(
-      `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
-        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+      'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + 'attachment; filename="big.TXT"\r\n' +
+        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: ` + `chunked\r\n\r\n${body.length.toString(16)}\r\n`,
     );
     conn.socket.write(body);
     conn.socket.write('\r\n0\r\n\r\n');
@@ -120,15 +124,16 @@ test('a chunked segment longer than its range is answered 416 (at the front and 
   assert.equal(record!.md5, md5(bytes));
 });
 
-test('a segment whose bytes complete the file completes the session, even when its chunked body goes on past its range', async (t) => {
+test('a segment whose bytes complete the file completes the \
+session, even when its chunked body goes on past its range', async (t) => {
   const s = await startTestServer(t);
   assert.equal((await segment(s.url, 'past', 100_000, SIZE - 1)).status, 201);
   const conn = await openRaw(s.url);
   t.after(() => conn.socket.destroy());
   // The range in one chunk of the body, then a chunk past it.
   conn.socket.write(
-    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.TXT"\r\n` +
-      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
+    'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + 'attachment; filename="big.TXT"\r\n' +
+      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: ` + `chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
   );
   conn.socket.write(bytes.subarray(0, 100_000));
   conn.socket.write(`\r\n${(1000).toString(16)}\r\n${'U'.repeat(1000)}\r\n0\r\n\r\n`);
@@ -138,7 +143,8 @@ test('a segment whose bytes complete the file completes the session, even when i
   assert.equal(record!.md5, md5(bytes));
 });
 
-test('a session belongs to its owner: another caller with the same Session-ID has a session of their own', async (t) => {
+test('a session belongs to its owner: another caller with \
+the same Session-ID has a session of their own', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   assert.equal((await segment(s.url, 'shared', 0, 99_999)).status, 401);
   const ann = bearer(tokenFor('ann', 'upload'));
@@ -161,7 +167,8 @@ test('the last segment relays a rejecting app, and the file is removed', async (
   assert.deepEqual(storeFiles(s.config.storeDir), []);
 });
 
-test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs past it get 503 with Retry-After; finishing one makes room', async (t) => {
+test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs past it get 503 with Retry-After; \
+finishing one makes room', async (t) => {
   const s = await startTestServer(t, { resumableSessionsMax: 3 });
   // Three anonymous callers (client addresses), one session each: a tenth of 3 is one.
   const from = (n: number) => ({ bytes, filename: 'x.bin', localAddress: `127.0.0.${n}` });
@@ -175,7 +182,8 @@ test('open sessions are capped (RESUMABLE_SESSIONS_MAX): made-up Session-IDs pas
   assert.equal((await sendSegment(s.url, '1000000004', [0, 99], from(4))).status, 201);
 });
 
-test('anonymous callers: one client address holds at most a tenth of RESUMABLE_SESSIONS_MAX, others still get sessions', async (t) => {
+test('anonymous callers: one client address holds at most a tenth \
+of RESUMABLE_SESSIONS_MAX, others still get sessions', async (t) => {
   const s = await startTestServer(t, { resumableSessionsMax: 20 });
   const one = { bytes, localAddress: '127.0.0.1' };
   const other = { bytes, localAddress: '127.0.0.2' };
@@ -187,7 +195,8 @@ test('anonymous callers: one client address holds at most a tenth of RESUMABLE_S
   assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
 });
 
-test('anonymous callers: a session is its client address\'s; another address sending the same Session-ID first has a session of its own, and its bytes are not in the first caller\'s file', async (t) => {
+test('anonymous callers: a session is its client address\'s; another address sending the same Session-ID first has a \
+session of its own, and its bytes are not in the first caller\'s file', async (t) => {
   const s = await startTestServer(t);
   const owner = { bytes, localAddress: '127.0.0.1' };
   const guesser = { bytes: Buffer.alloc(SIZE, 0x55), localAddress: '127.0.0.2' };
@@ -200,7 +209,8 @@ test('anonymous callers: a session is its client address\'s; another address sen
   assert.equal(JSON.parse(done.body).md5, md5(bytes));
 });
 
-test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for everyone', async (t) => {
+test('with authentication one caller holds at most a tenth of RESUMABLE_SESSIONS_MAX: one token cannot fill it for \
+everyone', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, resumableSessionsMax: 20 });
   const ann = bearer(tokenFor('ann', 'upload'));
   const bob = bearer(tokenFor('bob', 'upload'));
@@ -224,9 +234,10 @@ async function logLine(logs: string[], pattern: RegExp): Promise<string> {
 }
 
 const segmentHead = (session: string, [a, b]: [number, number]) =>
-  `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+  'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + `attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ` + `${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
 
-test('a segment the client drops (closed before its end): one info line with its cause and what was kept, not an error; the session goes on', async (t) => {
+test('a segment the client drops (closed before its end): one info line with its cause and what was kept, not an \
+error; the session goes on', async (t) => {
   const s = await startTestServer(t);
   const dropped = () => s.logs.filter((l) => /^dropped POST \/upload/.test(l));
   const closed = await openRaw(s.url);
@@ -247,7 +258,8 @@ test('a segment the client drops (closed before its end): one info line with its
   }
 });
 
-test('a segment whose body stops past NETWORK_TIMEOUT is answered 408 with the ranges kept (Range and the message) and closed; the session resumes to the right md5', async (t) => {
+test('a segment whose body stops past NETWORK_TIMEOUT is answered 408 with the ranges kept (Range and the message) and \
+closed; the session resumes to the right md5', async (t) => {
   const s = await startTestServer(t, { networkTimeoutMs: 500 });
   // A first segment further on, so the ranges answered are more than the cut segment's own.
   assert.equal((await sendSegment(s.url, 'quiet-1', [250_000, SIZE - 1], { bytes })).status, 201);
@@ -272,7 +284,8 @@ test('a segment whose body stops past NETWORK_TIMEOUT is answered 408 with the r
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });
 
-test('the full-length file of an unfinished session expires like any unfinished upload (EXPIRE_AFTER); a finished one stays; the Session-ID then starts anew', async (t) => {
+test('the full-length file of an unfinished session expires like any unfinished upload (EXPIRE_AFTER); a finished one \
+stays; the Session-ID then starts anew', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 1 }, { expirySweepMs: 3_600_000 });
   const dir = s.config.storeDir;
   const uploads = () => storeFiles(dir).filter((n) => !n.includes('.')).sort();
@@ -291,7 +304,8 @@ test('the full-length file of an unfinished session expires like any unfinished 
   assert.equal(again.body.trim(), '0-99/300000', 'a new session: the expired one\'s ranges are gone');
 });
 
-test('an upload still written in segments is no tus upload: HEAD, GET, PATCH and DELETE of its id are 404 until its segments cover it', async (t) => {
+test('an upload still written in segments is no tus upload: HEAD, GET, PATCH and DELETE of its id are 404 until its \
+segments cover it', async (t) => {
   const s = await startTestServer(t);
   const session = 'holes-1';
   // The last segment first: the file is full length at once, with a hole where bytes never came.

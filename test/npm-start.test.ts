@@ -46,7 +46,8 @@ function descendants(pid: number): number[] {
 
 const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
-/** The processes of `pids` still running once they had a generous while to stop (an orphan cannot be waited on: polled). */
+/** The processes of `pids` still running once they had a generous while to stop (an orphan cannot be waited on:
+ * polled). */
 async function stillRunning(pids: number[], withinMs = 30_000): Promise<number[]> {
   const until = Date.now() + withinMs;
   for (;;) {

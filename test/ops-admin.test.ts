@@ -101,7 +101,8 @@ test('queue list, retry and drop against notices queued while the completion ser
   assert.equal((await run(['queue', 'list', '--bogus', ...dataDir])).status, 64);
 });
 
-test('a retry with the server stopped: the notice file says due now (a start makes every notice due anyway)', async (t) => {
+test('a retry with the server stopped: the notice file says \
+due now (a start makes every notice due anyway)', async (t) => {
   const port = await freePort();
   const dataDir = tmpDir(t);
   const first = await startTestServer(t, { dataDir, completionUrl: `http://127.0.0.1:${port}/complete/`, retryMinMs: 3_600_000, retryMaxMs: 3_600_000 });
@@ -116,7 +117,8 @@ test('a retry with the server stopped: the notice file says due now (a start mak
   assert.ok(onDisk.nextAt <= Date.now());
 });
 
-test('uploads list --unfinished: real unfinished uploads with size, offset, age and expiry; finished ones left out', async (t) => {
+test('uploads list --unfinished: real unfinished uploads with \
+size, offset, age and expiry; finished ones left out', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 3_600_000 });
   const half = await create(s.endpoint, 10, { filename: 'half.bin' });
   assert.equal((await patch(half, 0, 'hello')).status, 204);
@@ -145,7 +147,8 @@ test('uploads list --unfinished: real unfinished uploads with size, offset, age 
   assert.equal((JSON.parse(all.stdout) as unknown[]).length, 3);
 });
 
-test('doctor: ok on a fresh data dir; exit 1 naming the remedy for an unusable store, an open secret, a port taken by another program', async (t) => {
+test('doctor: ok on a fresh data dir; exit 1 naming the remedy for an unusable store, an open secret, a port taken by \
+another program', async (t) => {
   const root = tmpDir(t);
   const env = { MIN_FREE_SPACE: '1MiB' };
   const fresh = await run(['doctor', '--data-dir', path.join(root, 'data'), '--port', '0', '--completion-port', '0'], env);
@@ -189,7 +192,7 @@ test('doctor: ok on a fresh data dir; exit 1 naming the remedy for an unusable s
   const failing = await run(['doctor', '--data-dir', s.config.dataDir, '--port', otherPort, '--completion-port', '0'], env);
   assert.equal(failing.status, 1);
   assert.match(failing.stdout, /^FAIL {2}secret: .*mode 0644.*\n {6}→ chmod 600 /m);
-  assert.match(failing.stdout, new RegExp(`^FAIL {2}port: 127\\.0\\.0\\.1:${otherPort} is in use by another program\\n {6}→ set PORT \\(or --port\\) to a free port`, 'm'));
+  assert.match(failing.stdout, new RegExp(`^FAIL {2}port: 127\\.0\\.0\\.1:${otherPort} is in use by another program\\n {6}→ set PORT \\(or --port\\) ` + 'to a free port', 'm'));
 
   // A bad setting is a failing check, not a crash; an unknown argument is a usage error.
   const config = await run(['doctor', '--data-dir', path.join(root, 'data')], { ...env, PORT: 'abc' });

@@ -50,7 +50,7 @@ async function cutRequest(url: string, head: string, body: Buffer, drop: Drop): 
 
 function patchHead(url: string, length: number, extra = ''): string {
   const u = new URL(url);
-  return `PATCH ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n${extra}${length >= 0 ? `Content-Length: ${length}\r\n` : 'Transfer-Encoding: chunked\r\n'}`;
+  return `PATCH ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + 'application/offset+octet-stream\r\nUpload-Offset: ' + `0\r\n${extra}${length >= 0 ? `Content-Length: ${length}\r\n` : 'Transfer-Encoding: chunked\r\n'}`;
 }
 
 /** The server's lines about dropped requests (the log sink gives one text line per event). */
@@ -65,7 +65,8 @@ async function dropLinesReach(s: TestServer, count: number): Promise<string[]> {
 
 const field = (line: string, name: string) => new RegExp(` ${name}=(\\S+)`).exec(line)?.[1];
 
-test('requests the client drops mid-body: one info line each with where the body stopped and what was kept, their own count, no error line, no [object Object], no ERR_INTERNAL', async (t) => {
+test('requests the client drops mid-body: one info line each with where the body stopped and what was kept, their own \
+count, no error line, no [object Object], no ERR_INTERNAL', async (t) => {
   const s = await startTestServer(t);
   const metricsUrl = `${s.url}/metrics`;
   const before = (await scrape(metricsUrl)).metrics;
@@ -94,7 +95,7 @@ test('requests the client drops mid-body: one info line each with where the body
   const creations = 4;
   for (let i = 0; i < creations; i++) {
     const u = new URL(s.endpoint);
-    const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${size}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${size}\r\n`;
+    const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${size}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${size}\r\n`;
     await cutRequest(s.endpoint, head, body, { sent: 200 * KiB, close: i % 2 ? 'reset' : 'end' });
   }
   // tus-js-client's abort while a PATCH is sending.
@@ -159,13 +160,14 @@ test('requests the client drops mid-body: one info line each with where the body
   assert.equal(dropLines(s).length, total);
 });
 
-test('a creation-with-upload cut after every byte its Upload-Length asked for is complete: kept and announced, not removed', async (t) => {
+test('a creation-with-upload cut after every byte its Upload-Length asked for is complete: kept and announced, not \
+removed', async (t) => {
   const s = await startTestServer(t);
   const size = 100_000;
   const body = patternBytes(size * 2, 5);
   const u = new URL(s.endpoint);
   // A chunked body that stops right after the upload's length, before its last chunk: the upload is whole.
-  const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${size}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n`;
+  const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${size}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n`;
   const chunk = Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body.subarray(0, size), Buffer.from('\r\n')]);
   await cutRequest(s.endpoint, head, chunk, { sent: chunk.length, close: 'end' });
   const records = await (async () => {

@@ -49,7 +49,8 @@ test('a fresh server: /healthz and /health alive, /readyz 200 naming store, spac
   assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => n.startsWith('.ready-probe')), [], 'no probe file left');
 });
 
-test('a store remounted read-only: /readyz 503 naming the store; /healthz still 200; writable again: 200', async (t) => {
+test('a store remounted read-only: /readyz 503 naming the \
+store; /healthz still 200; writable again: 200', async (t) => {
   const mount = mountTmpfs(t, 8 * 1024 * 1024);
   if (!mount) return;
   const s = await startTestServer(t, { storeDir: path.join(mount, 'uploads'), minFreeSpace: 0 });
@@ -77,7 +78,8 @@ test('free space at or below MIN_FREE_SPACE: /readyz 503 naming space', async (t
   assert.match(r.body.checks.space!.reason!, /MIN_FREE_SPACE/);
 });
 
-test('/readyz counts what unfinished uploads are owed, as admission does: not ready exactly when a creation would get 507', async (t) => {
+test('/readyz counts what unfinished uploads are owed, as admission does: not ready exactly when a creation would get \
+507', async (t) => {
   const MiB = 2 ** 20;
   const mount = mountTmpfs(t, 64 * MiB);
   if (!mount) return;
@@ -140,7 +142,8 @@ test('completion-server: /healthz, /readyz checking its catalog, and its own 404
   assert.equal((await fetch(`${c.url}/nothing-here`)).status, 404, 'the service keeps its own 404');
 });
 
-test('upload-server with REDIS_URL, DATABASE_URL and a completion service apart: /readyz names each engine; the service away: 503 naming completion, back: 200', async (t) => {
+test('upload-server with REDIS_URL, DATABASE_URL and a completion service apart: /readyz names each engine; the \
+service away: 503 naming completion, back: 200', async (t) => {
   const { pgDatabase } = await import('./helpers/pg.ts');
   const { freePort } = await import('./helpers/ports.ts');
   const port = await freePort();

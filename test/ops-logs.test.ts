@@ -70,7 +70,8 @@ async function createUpload(url: string, length: number, headers: Record<string,
   return { url: location, id: location.split('/').pop()!, requestId: res.headers['x-request-id']! };
 }
 
-test('LOG_FORMAT=json: every stderr line is JSON; created, finished, terminated and refused name the upload and a request id; no credential logged', async (t) => {
+test('LOG_FORMAT=json: every stderr line is JSON; created, finished, terminated and refused name the upload and a \
+request id; no credential logged', async (t) => {
   const s = await startChild(t, { LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
   const auth = { Authorization: `Bearer ${SECRET_TOKEN}`, Cookie: `session=${SECRET_TOKEN}` };
 
@@ -145,7 +146,8 @@ test('LOG_FORMAT=json: every stderr line is JSON; created, finished, terminated 
   for (const r of records.filter((x) => x.upload_id && x.event !== 'upload.expired')) assert.ok(r.request_id, `no request id: ${JSON.stringify(r)}`);
 });
 
-test('LOG_FORMAT=json: a refused configuration and a directory that cannot be made are one JSON line each, exit 78', async (t) => {
+test('LOG_FORMAT=json: a refused configuration and a directory \
+that cannot be made are one JSON line each, exit 78', async (t) => {
   for (const [args, event] of [[['--port', 'abc', '--bogus'], 'config.invalid'], [['--port', '0', '--data-dir', '/proc/tuspass-json'], 'config.invalid']] as const) {
     const r = spawnSync(process.execPath, [BIN, 'start', ...args], { env: { ...process.env, LOG_FORMAT: 'json', DATA_DIR: tmpDir(t) }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
     assert.equal(r.status, 78, r.stderr);
@@ -158,7 +160,8 @@ test('LOG_FORMAT=json: a refused configuration and a directory that cannot be ma
   }
 });
 
-test('LOG_FORMAT=text: one readable line per event (time, level, message, fields); LOG_LEVEL=warn keeps only warnings', async (t) => {
+test('LOG_FORMAT=text: one readable line per event (time, level, \
+message, fields); LOG_LEVEL=warn keeps only warnings', async (t) => {
   const s = await startChild(t, { LOG_FORMAT: 'text' });
   const up = await createUpload(s.url, 5, { 'X-Request-Id': 'text-req-1' });
   assert.equal((await patch(up.url, 0, 'hello')).status, 200);
@@ -166,7 +169,8 @@ test('LOG_FORMAT=text: one readable line per event (time, level, message, fields
   const lines = s.stderr().split('\n').filter(Boolean);
   const created = lines.find((l) => l.includes(`upload ${up.id} created`));
   assert.ok(created, s.stderr());
-  assert.match(created, /^\d\d:\d\d:\d\d\.\d{3} INFO  upload [0-9a-f]{32} created \(5 bytes\) event=upload\.created upload_id=[0-9a-f]{32} request_id=text-req-1 size=5$/);
+  const line = String.raw`^\d\d:\d\d:\d\d\.\d{3} INFO  upload [0-9a-f]{32} created \(5 bytes\) event=upload\.created ` + 'upload_id=[0-9a-f]{32} request_id=text-req-1 size=5$';
+  assert.match(created, new RegExp(line));
   assert.ok(lines.some((l) => /INFO  upload [0-9a-f]{32} finished: 5 bytes in .* md5 5d41402abc4b2a76b9719d911017c592 /.test(l)), s.stderr());
   for (const l of lines) assert.doesNotMatch(l, /^\{/, 'no JSON in text format');
 
@@ -198,7 +202,8 @@ test('scrubbing: tokens in free-text lines are replaced', async () => {
   assert.equal(pathForLog('/files/abc?token=x#y'), '/files/abc');
 });
 
-test('errorText: any thrown value reads as words in a log line (library error objects, causes, codes), never [object Object]', async () => {
+test('errorText: any thrown value reads as words in a log line (library error objects, causes, codes), never [object \
+Object]', async () => {
   const { errorText } = await import('../core/logger.ts');
   const { ERRORS: TUS_ERRORS } = await import('@tus/utils');
   const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
@@ -216,7 +221,8 @@ test('errorText: any thrown value reads as words in a log line (library error ob
   for (const e of [{ ...TUS_ERRORS.FILE_WRITE_ERROR, cause: {} }, Object.create(null), [1, 2], new (class Odd {})()]) assert.ok(!errorText(e).includes('[object'), errorText(e));
 });
 
-test('JSON lines to a closed stderr pipe: the process still exits at once, and with its pipe open none of its lines is lost', async () => {
+test('JSON lines to a closed stderr pipe: the process still exits at once, and with its pipe open none of its lines is \
+lost', async () => {
   // Lines logged in one turn and then process.exit: they are written by the exit handler. With the
   // reader gone (a log collector that died) that write fails with EPIPE, and must end logging, not
   // retry for ever (as sonic-boom's flushSync does, core/logger.ts).
@@ -224,7 +230,9 @@ test('JSON lines to a closed stderr pipe: the process still exits at once, and w
     const { createLog } = await import(${JSON.stringify(path.resolve('core/logger.ts'))});
     const log = createLog({ format: 'json', level: 'info' });
     process.stdin.once('data', () => {
-      for (let i = 0; i < 20000; i++) log('line ' + i, { event: 'test.line', upload_id: 'u' + i, token: 'never-logged' });
+      for (let i = 0; i < 20000; i++) {
+        log('line ' + i, { event: 'test.line', upload_id: 'u' + i, token: 'never-logged' });
+      }
       process.exit(0);
     });
     process.stdout.write('ready\\n');`;

@@ -114,7 +114,8 @@ test('METRICS=false: no /metrics', async (t) => {
   assert.equal((await fetch(`${s.url}/healthz`)).status, 200, 'health stays');
 });
 
-test('METRICS_PORT: /metrics, /healthz and /readyz on their own loopback listener, /metrics gone from PORT', async (t) => {
+test('METRICS_PORT: /metrics, /healthz and /readyz on their \
+own loopback listener, /metrics gone from PORT', async (t) => {
   const s = await startTestServer(t, { metricsPort: 0 });
   assert.ok(s.metricsUrl, 'the listener is up');
   assert.match(s.metricsUrl!, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -130,7 +131,8 @@ test('METRICS_PORT: /metrics, /healthz and /readyz on their own loopback listene
   await assert.rejects(fetch(`${s.metricsUrl}/metrics`), 'closed with the server');
 });
 
-test('authentication on: /metrics on the main port needs an admin token; health needs none; METRICS_PORT needs none', async (t) => {
+test('authentication on: /metrics on the main port needs an admin \
+token; health needs none; METRICS_PORT needs none', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const get = (token?: string) => fetch(`${s.url}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   const none = await get();

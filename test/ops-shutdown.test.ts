@@ -89,7 +89,8 @@ const until = async (what: () => boolean, ms = 10_000) => {
   }
 };
 
-test('SIGTERM during a slow PATCH: exit 0 within SHUTDOWN_TIMEOUT + 1 s, the bytes kept, resumed after a restart to the right md5', async (t) => {
+test('SIGTERM during a slow PATCH: exit 0 within SHUTDOWN_TIMEOUT + 1 s, the bytes kept, resumed after a restart to \
+the right md5', async (t) => {
   const dataDir = tmpDir(t);
   const first = await startChild(t, dataDir, { SHUTDOWN_TIMEOUT: '2s' });
   const bytes = patternBytes(2 * 1024 * 1024, 7);
@@ -146,7 +147,8 @@ test('a PATCH that ends within SHUTDOWN_TIMEOUT is finished and answered, then t
   assert.ok(at - signalled < 5000, `exited once the PATCH was done (${Math.round(at - signalled)} ms), not after the whole timeout`);
 });
 
-test('nothing in flight: SIGINT stops at once with exit 0; a second SIGTERM during a long grace exits at once', async (t) => {
+test('nothing in flight: SIGINT stops at once with exit 0; a \
+second SIGTERM during a long grace exits at once', async (t) => {
   const idle = await startChild(t, tmpDir(t), { SHUTDOWN_TIMEOUT: '30s' });
   let signalled = performance.now();
   idle.proc.kill('SIGINT');
@@ -185,7 +187,7 @@ function runCommand(args: string[], env: Record<string, string>) {
 test('a busy port names the setting to change: PORT, COMPLETION_PORT, METRICS_PORT (exit 78, no stack)', async (t) => {
   const port = await busyPort(t);
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
-    [['start'], { PORT: String(port) }, new RegExp(`PORT: port ${port} is already in use on 127\\.0\\.0\\.1 \\(EADDRINUSE\\): set PORT \\(--port\\) to a free port`)],
+    [['start'], { PORT: String(port) }, new RegExp(`PORT: port ${port} is already in use on 127\\.0\\.0\\.1 \\(EADDRINUSE\\): set PORT \\(--port\\) to a ` + 'free port')],
     [['upload-server', '--port', String(port)], {}, /set PORT \(--port\) to a free port/],
     [['completion-server'], { COMPLETION_PORT: String(port) }, /COMPLETION_PORT: port \d+ is already in use .*set COMPLETION_PORT \(--completion-port\) to a free port/],
     [['start', '--port', '0'], { METRICS_PORT: String(port) }, /METRICS_PORT: port \d+ is already in use .*set METRICS_PORT \(--metrics-port\) to a free port/],

@@ -27,7 +27,8 @@ function refused(res: TusAnswer, code: string): void {
   assert.match(res.body, new RegExp(`^${code}: `));
 }
 
-test('OWNER_MAX_OPEN: an owner at its count of unfinished uploads gets 429; another owner does not; finishing or removing one makes room', async (t) => {
+test('OWNER_MAX_OPEN: an owner at its count of unfinished uploads gets 429; another owner does not; finishing or \
+removing one makes room', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 3, minFreeSpace: 0 });
   const mine: string[] = [];
   for (const length of ['10', '10']) mine.push(urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': length })));
@@ -70,7 +71,8 @@ test('a resumable session finished by segments sent out of order is no longer op
   assert.equal((await post(s.endpoint, { 'Upload-Length': '10' })).status, 201);
 });
 
-test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at creation, for a deferred length and for a final', async (t) => {
+test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at creation, for a deferred length and \
+for a final', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOwed: { bytes: 10 * MiB }, minFreeSpace: 0 });
   const first = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': String(6 * MiB) }));
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': String(6 * MiB) }), 'ERR_OWNER_SPACE_LIMIT');
@@ -99,7 +101,8 @@ test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at 
   assert.equal((await final()).status, 201);
 });
 
-test('OWNER_MAX_OWED by default: half the space uploads may use; one owner cannot take the store from another', async (t) => {
+test('OWNER_MAX_OWED by default: half the space uploads may \
+use; one owner cannot take the store from another', async (t) => {
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
   const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
@@ -114,14 +117,15 @@ test('OWNER_MAX_OWED by default: half the space uploads may use; one owner canno
   assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': String(25 * MiB) })).status, 201);
 });
 
-test('a body of unknown length announcing a large Content-Length holds no more than a step of the store while it trickles in: another owner can still create', async (t) => {
+test('a body of unknown length announcing a large Content-Length holds no more than a step of the store while it \
+trickles in: another owner can still create', async (t) => {
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
   const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
   const mallory = bearer(tokenFor('mallory', 'upload'));
   const deferred = new URL(urlOf(s.endpoint, await post(s.endpoint, { ...mallory, 'Upload-Defer-Length': '1' })));
   const headOf = (length: number) =>
-    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`;
+    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ` + `${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: ` + `0\r\nContent-Length: ${length}\r\n\r\n`;
   // A body that cannot fit is still refused before a byte of it is read.
   const first = await openRaw(s.url);
   t.after(() => first.socket.destroy());
@@ -135,7 +139,8 @@ test('a body of unknown length announcing a large Content-Length holds no more t
   assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status, 201, 'the trickling body does not hold the store');
 });
 
-test('without authentication the owner is the client address: with BEHIND_PROXY the one the proxy saw, which a client cannot choose', async (t) => {
+test('without authentication the owner is the client address: with BEHIND_PROXY the one the proxy saw, which a client \
+cannot choose', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
   const from = (address: string) => ({ 'X-Forwarded-For': address, 'Upload-Length': '10' });
   for (let i = 0; i < 2; i++) assert.equal((await post(s.endpoint, from('10.0.0.1'))).status, 201);
@@ -157,7 +162,8 @@ test('without authentication the owner is the client address: with BEHIND_PROXY 
   assert.equal((await fetch(`${direct.url}/upload`, { method: 'POST', body: form })).status, 429, 'the part could not be opened');
 });
 
-test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), a Forwarded header of the client\'s own does not choose its owner', async (t) => {
+test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), \
+a Forwarded header of the client\'s own does not choose its owner', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
   // What nginx's $proxy_add_x_forwarded_for makes of a client at 10.0.0.1 that wrote no X-Forwarded-For.
   const proxied = (forwarded: string) => ({ 'X-Forwarded-For': '10.0.0.1', Forwarded: forwarded, 'Upload-Length': '10' });
@@ -166,7 +172,8 @@ test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forw
   assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
 });
 
-test('an IPv6 client is counted by its /64: one host has a whole /64 of addresses to send from (its per-owner limits, and so its share of the resumable sessions)', async (t) => {
+test('an IPv6 client is counted by its /64: one host has a whole /64 of addresses to send from (its per-owner limits, \
+and so its share of the resumable sessions)', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
   const from = (address: string) => ({ 'X-Forwarded-For': address, 'Upload-Length': '10' });
   assert.equal((await post(s.endpoint, from('2001:db8:0:7::1'))).status, 201);
@@ -177,7 +184,8 @@ test('an IPv6 client is counted by its /64: one host has a whole /64 of addresse
   assert.equal((await post(s.endpoint, from('10.0.0.1'))).status, 201);
 });
 
-test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
+test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred \
+length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, maxSize: 100 });
   const withBody = { 'Content-Type': 'application/offset+octet-stream' };
   const attempts = [
@@ -225,12 +233,14 @@ function age(storeDir: string, url: string, ms: number): void {
   fs.utimesSync(path.join(storeDir, id), new Date(then), new Date(then));
 }
 
-test('EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires (410, then 404 once swept) and frees its owner\'s share; one that received a byte does not', async (t) => {
+test('EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires (410, then 404 once swept) and frees its \
+owner\'s share; one that received a byte does not', async (t) => {
   // The test sweeps by hand (store.deleteExpired), after moving the uploads' creation into the past.
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 2, expireUnstartedAfterMs: 3_600_000, minFreeSpace: 0 }, { expirySweepMs: 3_600_000 });
   const created = await post(s.endpoint, { ...alice, 'Upload-Length': '10' });
   const idle = urlOf(s.endpoint, created);
-  // "If the expiration is known at the creation, the Upload-Expires header MUST be included": an hour, not EXPIRE_AFTER's 7 days.
+  // "If the expiration is known at the creation, the Upload-Expires header MUST be included": an hour, not
+  // EXPIRE_AFTER's 7 days.
   const expires = Date.parse(created.headers['upload-expires']!);
   assert.ok(expires > Date.now() + 3_500_000 && expires <= Date.now() + 3_601_000, created.headers['upload-expires']);
   const started = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': '10' }));

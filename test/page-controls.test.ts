@@ -29,7 +29,8 @@ async function waitUntilGone(url: string): Promise<void> {
   }
 }
 
-test('review list: remove a file, add more, then "Upload n files"; one file starts at once; the setting (remembered) says always or never', async (t) => {
+test('review list: remove a file, add more, then "Upload n files"; one file starts at once; the setting (remembered) \
+says always or never', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const [a, b, c, d, e, f, g, h] = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt', 'g.txt', 'h.txt'].map((n, i) => writeTestFile(dir, n, 1000 + i, i + 1));
@@ -96,7 +97,8 @@ test('review list: remove a file, add more, then "Upload n files"; one file star
   assert.equal(await review.isHidden(), true);
 });
 
-test('pause all, resume all, cancel all; the total shows speed and time left; Cancel asks once bytes were sent and then deletes them', async (t) => {
+test('pause all, resume all, cancel all; the total shows speed and time left; Cancel asks once bytes were sent and \
+then deletes them', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const one = writeTestFile(dir, 'one.bin', 6 * MB, 21);
@@ -150,7 +152,8 @@ test('pause all, resume all, cancel all; the total shows speed and time left; Ca
   assert.equal(await page.getByRole('button', { name: 'Cancel all' }).isHidden(), true);
 });
 
-test('an entry under "Waiting to resume" can be discarded: the page forgets it and the server deletes its bytes', async (t) => {
+test('an entry under "Waiting to resume" can be discarded: the \
+page forgets it and the server deletes its bytes', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'left-behind.bin', 3 * MB, 31);
@@ -176,7 +179,8 @@ test('an entry under "Waiting to resume" can be discarded: the page forgets it a
   assert.equal(await page.locator('#waiting').isHidden(), true, 'still gone after a reload');
 });
 
-test('an outage reads as a warning with "Retry now": the server busy (503, Retry-After) and the server gone; Cancel before any byte asks nothing', async (t) => {
+test('an outage reads as a warning with "Retry now": the server busy (503, Retry-After) and the server gone; Cancel \
+before any byte asks nothing', async (t) => {
   const port = await freePort();
   const appPort = await freePort();
   const dataDir = tmpDir(t);
@@ -195,7 +199,7 @@ test('an outage reads as a warning with "Retry now": the server busy (503, Retry
   await page.setInputFiles('#file-input', busy.path);
   const item = uploadItem(page, 'busy.bin');
   const status = item.getByRole('status');
-  await status.filter({ hasText: /^The upload server is not available right now \(status 503: .+\)\. The upload waits and tries again in 60 s\.$/ }).waitFor();
+  await status.filter({ hasText: new RegExp(String.raw`^The upload server is not available right now \(status 503: .+\)\. ` + String.raw`The upload waits and tries again in 60 s\.$`) }).waitFor();
   assert.equal(await item.getAttribute('data-state'), 'retrying');
   assert.match((await item.getAttribute('class')) ?? '', /\bwarning\b/, 'styled as a warning');
   assert.ok(await item.locator('.warning-icon').isVisible(), 'with the warning sign');

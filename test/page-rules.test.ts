@@ -24,7 +24,8 @@ test('the server’s words from a tus answer (ERR_CODE: message) and from a JSON
   assert.deepEqual(serverError(''), { message: undefined });
 });
 
-test('a token problem: 401 missing or refused (by code, else by whether one was sent), 403 only for a missing scope', () => {
+test('a token problem: 401 missing or refused (by code, else by \
+whether one was sent), 403 only for a missing scope', () => {
   assert.equal(tokenProblem(401, 'ERR_AUTH_REQUIRED', true), 'missing');
   assert.equal(tokenProblem(401, 'ERR_TOKEN_INVALID', false), 'refused');
   assert.equal(tokenProblem(401, undefined, false), 'missing');
@@ -43,7 +44,8 @@ test('an outage: unreachable, 5xx, or a status asking to wait; a refusal is not 
   assert.ok(!isOutage({ kind: 'rejected-by-app', status: 422, message: '' }));
 });
 
-test('review: several files by default, one file only when the setting says always, never when it says never, always while files already wait', () => {
+test('review: several files by default, one file only when the setting says always, never when it says never, always \
+while files already wait', () => {
   assert.equal(shouldReview('several', 1, false), false);
   assert.equal(shouldReview('several', 2, false), true);
   assert.equal(shouldReview('always', 1, false), true);

@@ -15,25 +15,27 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 const MB = 1000 * 1000;
-const DESCRIPTION = 'the long one, with a description that needs more than one line of the table at every width: where it came from and what it is for';
+const DESCRIPTION = 'the long one, with a description that needs more than one line of the table at every width: where it came from ' + 'and what it is for';
 
 
 
 
-/** What of a table cell the eye cannot reach: the cell's content wider or taller than the cell, or cut with an ellipsis. */
+/** What of a table cell the eye cannot reach: the cell's content wider or taller than the cell, or cut with an
+ * ellipsis. */
 async function cutInCell(value: Locator): Promise<string | undefined> {
   return value.evaluate((e) => {
     const cell = e.closest('td')!;
     const box = e.getBoundingClientRect();
     const cellBox = cell.getBoundingClientRect();
     if (getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth) return 'ends in an ellipsis';
-    if (cell.scrollWidth > cell.clientWidth || cell.scrollHeight > cell.clientHeight) return `overflows its cell (${cell.scrollWidth}x${cell.scrollHeight} in ${cell.clientWidth}x${cell.clientHeight})`;
+    if (cell.scrollWidth > cell.clientWidth || cell.scrollHeight > cell.clientHeight) return 'overflows its cell ' + `(${cell.scrollWidth}x${cell.scrollHeight} in ` + `${cell.clientWidth}x${cell.clientHeight})`;
     if (box.right > cellBox.right + 0.5 || box.bottom > cellBox.bottom + 0.5) return 'reaches past its cell';
     return undefined;
   });
 }
 
-test('every state at 1280×800 and 390×844 with axe-core; review list; waiting to resume after a reload; limits; total with speed and time left; the finished table', async (t) => {
+test('every state at 1280×800 and 390×844 with axe-core; review list; waiting to resume after a reload; limits; total \
+with speed and time left; the finished table', async (t) => {
   const server = await startTestServer(t, { maxSize: 40 * MB });
   const dir = tmpDir(t);
   const bigName = 'f300-with-a-rather-long-name-that-would-wrap-mid-word.bin';
@@ -124,7 +126,8 @@ test('every state at 1280×800 and 390×844 with axe-core; review list; waiting 
   await row.waitFor({ timeout: 10_000 });
   assert.equal(await row.getByRole('link', { name: `Download ${bigName}`, exact: true }).count(), 1);
   assert.equal(await page.locator('#completed tbody tr').filter({ hasText: 'holiday.png' }).getByRole('link', { name: 'Download holiday.png', exact: true }).count(), 1);
-  // The whole md5 and the whole details at any width; the md5 on one line at a desktop's; the name on one line, in full on hover.
+  // The whole md5 and the whole details at any width; the md5 on one line at a desktop's; the name on one line, in full
+  // on hover.
   for (const width of [1280, 1000, 800, 640, 390, 320]) {
     await page.setViewportSize({ width, height: 800 });
     const md5 = row.locator('.cell-md5 code');
@@ -160,7 +163,8 @@ test('every state at 1280×800 and 390×844 with axe-core; review list; waiting 
   assert.deepEqual(session.foreignRequests, [], 'nothing fetched from outside the page origin');
 });
 
-test('keyboard only: open the picker, pause and resume with the focus kept, open the details, clear finished', async (t) => {
+test('keyboard only: open the picker, pause and resume with \
+the focus kept, open the details, clear finished', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'keys.bin', 6 * MB, 5);

@@ -84,7 +84,8 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   assert.deepEqual(session.foreignRequests, [], 'nothing fetched from outside the page origin');
 });
 
-test('keyboard opens the picker, several files at once (reviewed, then uploaded), drop, the table refreshes without reload', async (t) => {
+test('keyboard opens the picker, several files at once (reviewed, then uploaded), drop, the table refreshes without \
+reload', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'first.txt', 2000, 1);
@@ -152,7 +153,8 @@ test('the page is served with a same-origin-only content security policy', async
   assert.ok(path.basename(screenshotPath('x.png')) === 'x.png');
 });
 
-test('parallel connections: the setting is remembered, a file goes up in three parts (paused and resumed), the table shows its md5', async (t) => {
+test('parallel connections: the setting is remembered, a file goes up in three parts (paused and resumed), the table \
+shows its md5', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'three-parts.bin', 12 * MB + 3, 41);

@@ -23,7 +23,8 @@ const FORGED = {
   'z.crc32': 'deadbeef',
 };
 
-test("PASS_FIELDS='.*': metadata keys that read as generated fields are dropped and logged, the rest passes", async (t) => {
+test("PASS_FIELDS='.*': metadata keys that read as generated \
+fields are dropped and logged, the rest passes", async (t) => {
   const s = await startTestServer(t, { passFields: /.*/ });
   const bytes = Buffer.from('real bytes');
   const created = await tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), ...PATCH_TYPE, 'Upload-Metadata': metadata({ filename: 'real.txt', description: 'holiday', 'notes.pathology': 'kept', ...FORGED }) }, bytes);

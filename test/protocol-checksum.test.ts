@@ -121,7 +121,8 @@ test('while a checksummed PATCH runs, other requests on the upload do not cut it
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });
 
-test('creation-with-upload is checked as a PATCH is: a mismatch is 460 and keeps the created upload at offset 0, nothing announced; a malformed header is 400 and creates nothing', async (t) => {
+test('creation-with-upload is checked as a PATCH is: a mismatch is 460 and keeps the created upload at offset 0, \
+nothing announced; a malformed header is 400 and creates nothing', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url });
   const bytes = patternBytes(100_000, 9);
@@ -159,7 +160,8 @@ test('creation-with-upload is checked as a PATCH is: a mismatch is 460 and keeps
   for (const form of app.forms) assert.ok([...form.params.values()].includes(md5(bytes)), form.params.toString());
 });
 
-test('a length declared with a body that failed its checksum is not kept: the upload stays of deferred length, never finished', async (t) => {
+test('a length declared with a body that failed its checksum is not kept: the upload stays of deferred length, never \
+finished', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url });
   const wrongSha1 = `sha1 ${b64('sha1', Buffer.from('something else'))}`;

@@ -65,7 +65,8 @@ test('KEEP_PARTIALS keeps the partials', async (t) => {
   assert.equal((await tus('HEAD', url)).status, 200);
 });
 
-test('refused finals: unfinished, not partial, missing, foreign, with Upload-Length, malformed; nothing created', async (t) => {
+test('refused finals: unfinished, not partial, missing, \
+foreign, with Upload-Length, malformed; nothing created', async (t) => {
   const s = await startTestServer(t);
   const done = await partial(s, patternBytes(100));
   const unfinished = await partial(s, patternBytes(100), false);

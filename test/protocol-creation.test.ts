@@ -29,7 +29,8 @@ test('creation: 201 with an absolute Location; the new upload starts at offset 0
   assert.equal((await tus('HEAD', res.headers.location!)).headers['upload-offset'], '0');
 });
 
-test('creation-defer-length: Upload-Defer-Length: 1, HEAD says so, the length comes with a PATCH and then stays', async (t) => {
+test('creation-defer-length: Upload-Defer-Length: 1, HEAD says \
+so, the length comes with a PATCH and then stays', async (t) => {
   const s = await startTestServer(t);
   assert.ok((await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('creation-defer-length'));
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Defer-Length': '2' })).status, 400, 'only 1 is valid');
@@ -68,7 +69,8 @@ test('creation-defer-length: an empty last PATCH declaring the length finishes t
   assert.equal(list.length, 1);
 });
 
-test('maximum size: Tus-Max-Size advertised; 413 at creation, for a deferred length and for a chunked body past it', async (t) => {
+test('maximum size: Tus-Max-Size advertised; 413 at creation, \
+for a deferred length and for a chunked body past it', async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   assert.equal((await tus('OPTIONS', s.endpoint)).headers['tus-max-size'], '1000');
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '1001' })).status, 413);
@@ -93,7 +95,8 @@ test('maximum size: Tus-Max-Size advertised; 413 at creation, for a deferred len
   assert.equal(chunked.headers.get('upload-offset'), '1000');
 });
 
-test('expiration: Upload-Expires on creation and PATCH answers; an expired upload gets 410, then 404 once swept', async (t) => {
+test('expiration: Upload-Expires on creation and PATCH answers; \
+an expired upload gets 410, then 404 once swept', async (t) => {
   // The background sweep would race the 410 checks below: this test sweeps by hand.
   const s = await startTestServer(t, { expireAfterMs: 1500 }, { expirySweepMs: 3_600_000 });
   assert.ok((await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.split(',').includes('expiration'));
@@ -139,18 +142,21 @@ test('expiration counts from the last write: an upload still receiving bytes out
   assert.equal((await tus('HEAD', url)).status, 410);
 });
 
-test('expiry turned off (EXPIRE_AFTER=0, EXPIRE_UNSTARTED_AFTER=0): expiration is not advertised and no Upload-Expires is sent', async (t) => {
+test('expiry turned off (EXPIRE_AFTER=0, EXPIRE_UNSTARTED_AFTER=0): expiration is not advertised and no Upload-Expires \
+is sent', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 0, expireUnstartedAfterMs: 0 });
   assert.ok(!(await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
   const url = await create(s.endpoint, 100);
   assert.equal((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'], undefined);
 });
 
-test('EXPIRE_AFTER=0 with EXPIRE_UNSTARTED_AFTER: expiration advertised, the creation says when it expires, its first byte ends that', async (t) => {
+test('EXPIRE_AFTER=0 with EXPIRE_UNSTARTED_AFTER: expiration advertised, the creation says when it expires, its first \
+byte ends that', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 0, expireUnstartedAfterMs: 3_600_000 });
   assert.ok((await tus('OPTIONS', s.endpoint)).headers['tus-extension']!.includes('expiration'));
   const created = await tus('POST', s.endpoint, { 'Upload-Length': '100' });
-  // "If the expiration is known at the creation, the Upload-Expires header MUST be included in the response to the initial POST request."
+  // "If the expiration is known at the creation, the Upload-Expires header MUST be included in the response to the
+  // initial POST request."
   const expires = Date.parse(created.headers['upload-expires']!);
   assert.ok(Math.abs(expires - (Date.now() + 3_600_000)) < 5000, created.headers['upload-expires']);
   const url = new URL(created.headers.location!, s.endpoint).toString();

@@ -133,7 +133,7 @@ test('a stopped server: a clear message and the unreachable exit code', async (t
   const started = Date.now();
   const run = await runPush(['--endpoint', server.endpoint, '--retry-for', '1', file.path], path.join(dir, 'fp.json'));
   assert.equal(run.code, EXIT.UNREACHABLE);
-  assert.match(run.stderr, new RegExp(`x\\.bin: cannot reach the upload server at ${server.endpoint} \\(ECONNREFUSED\\) \\(gave up after retrying for 1s\\)`));
+  assert.match(run.stderr, new RegExp(`x\\.bin: cannot reach the upload server at ${server.endpoint} \\(ECONNREFUSED\\) \\(gave up after retrying ` + 'for 1s\\)'));
   assert.ok(Date.now() - started < 10_000, 'gave up about when --retry-for said');
 });
 
@@ -268,7 +268,8 @@ test('--parallel 4: the file goes as four parts, one catalog record with the md5
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'fp.json'), 'utf8')), {});
 });
 
-test('--parallel: a push killed mid-way resumes its parts on the next run (whatever --parallel says now)', async (t) => {
+test('--parallel: a push killed mid-way resumes its parts \
+on the next run (whatever --parallel says now)', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const fp = path.join(dir, 'fp.json');
@@ -312,7 +313,8 @@ test('--parallel must be a whole number from 1 to 16: the usage exit code otherw
   }
 });
 
-test('an earlier upload that expired on the server (410, or 404 once swept): push says so and starts over', async (t) => {
+test('an earlier upload that expired on the server (410, or \
+404 once swept): push says so and starts over', async (t) => {
   const server = await startTestServer(t, { expireAfterMs: 1500 });
   const dir = tmpDir(t);
   const fp = path.join(dir, 'fp.json');
@@ -353,7 +355,8 @@ test('an earlier upload that expired on the server (410, or 404 once swept): pus
   assert.deepEqual(readStoredUploads(fp), [], 'the expired entries are forgotten');
 });
 
-test('the check before a resume: 410 and 404 mean expired, other 4xx gone, offsets of parts summed, no answer unknown', async () => {
+test('the check before a resume: 410 and 404 mean expired, other \
+4xx gone, offsets of parts summed, no answer unknown', async () => {
   const answer = (status: number, offset = 0, length = 10) => async () =>
     new Response(null, { status, headers: { 'Upload-Offset': String(offset), 'Upload-Length': String(length) } });
   const stored = (urls: string[]) => ({ size: 20, metadata: {}, creationTime: '', urlStorageKey: 'k', uploadUrl: urls.length === 1 ? urls[0]! : null, parallelUploadUrls: urls.length > 1 ? urls : null });
@@ -365,7 +368,8 @@ test('the check before a resume: 410 and 404 mean expired, other 4xx gone, offse
   assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), async () => { throw new TypeError('fetch failed'); }), { kind: 'unknown' });
 });
 
-test('the type sent for a pushed file comes from its extension, whatever its case; unknown ones are octet-stream', () => {
+test('the type sent for a pushed file comes from its extension, \
+whatever its case; unknown ones are octet-stream', () => {
   assert.equal(contentTypeFor('/photos/IMG_0001.HEIC'), 'image/heic');
   assert.equal(contentTypeFor('notes.md'), 'text/markdown');
   assert.equal(contentTypeFor('backup.tgz'), 'application/gzip');

@@ -11,7 +11,8 @@ import { tmpDir } from './helpers/tmp.ts';
 import { create, tus } from './helpers/tus.ts';
 
 
-test('an upload announced by A is not announced again by B starting on the same store; one missing from the journal is', async (t) => {
+test('an upload announced by A is not announced again by B \
+starting on the same store; one missing from the journal is', async (t) => {
   const db = await pgDatabase(t);
   const storeDir = tmpDir(t);
   const a = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0 });
@@ -41,7 +42,8 @@ test('an upload announced by A is not announced again by B starting on the same 
   assert.equal((await query(db, 'SELECT 1 FROM completions_handled')).length, 1);
 });
 
-test('compact forgets uploads no longer stored, but not rows written after the listing (another instance)', async (t) => {
+test('compact forgets uploads no longer stored, but not rows \
+written after the listing (another instance)', async (t) => {
   const db = await pgDatabase(t);
   const pool = await openDatabase(db);
   t.after(() => pool.end());

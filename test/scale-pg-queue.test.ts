@@ -48,7 +48,8 @@ async function serviceBackThenBDelivers(t: TestContext, db: string, storeDir: st
 }
 
 
-test('a notice queued by A while the completion service is down, A stopped, the service back: B delivers it, exactly one record', async (t) => {
+test('a notice queued by A while the completion service is down, A stopped, the service back: B delivers it, exactly \
+one record', async (t) => {
   const db = await pgDatabase(t);
   const storeDir = tmpDir(t);
   const port = await freePort();
@@ -69,7 +70,8 @@ test('a notice queued by A while the completion service is down, A stopped, the 
   await serviceBackThenBDelivers(t, db, storeDir, port, url, body);
 });
 
-test('a notice queued by A (a real process) while the completion service is down, A killed with SIGKILL, the service back: B delivers it, exactly one record', async (t) => {
+test('a notice queued by A (a real process) while the completion service is down, A killed with SIGKILL, the service \
+back: B delivers it, exactly one record', async (t) => {
   const { spawn } = await import('node:child_process');
   const db = await pgDatabase(t);
   const storeDir = tmpDir(t);
@@ -119,7 +121,8 @@ test('a notice queued by A (a real process) while the completion service is down
   await serviceBackThenBDelivers(t, db, storeDir, port, url, body);
 });
 
-test('two instances claiming one queue: every notice delivered once, with its id; failures back off and keep the id', async (t) => {
+test('two instances claiming one queue: every notice delivered \
+once, with its id; failures back off and keep the id', async (t) => {
   const db = await pgDatabase(t);
   const pools = await Promise.all([openDatabase(db), openDatabase(db)]);
   t.after(() => Promise.all(pools.map((p) => p.end())));
@@ -187,7 +190,7 @@ test('a claim held by an instance whose connection dies is released: another del
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(bGot, 0, 'SKIP LOCKED: B does not take a row A holds');
   // A's connections end the way a killed process's do.
-  await query(db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`);
+  await query(db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle ` + `in transaction'`);
   await until(async () => bGot, (n) => n === 1);
   assert.equal(bGot, 1);
   releaseA();

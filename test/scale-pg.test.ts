@@ -25,7 +25,8 @@ async function upload(endpoint: string, body: Buffer, name: string): Promise<str
   return url;
 }
 
-test('with DATABASE_URL, tuspass start records completed uploads in PostgreSQL; another instance on the same database lists them', async (t) => {
+test('with DATABASE_URL, tuspass start records completed uploads in PostgreSQL; another instance on the same database \
+lists them', async (t) => {
   const db = await pgDatabase(t);
   const storeDir = tmpDir(t);
   const a = await startTestServer(t, { databaseUrl: db, storeDir, minFreeSpace: 0 });
@@ -59,7 +60,8 @@ test('tuspass completion-server with DATABASE_URL keeps its catalog in PostgreSQ
   assert.deepEqual(found, [{ md5: md5(body) }]);
 });
 
-test('a DATABASE_URL that is not a postgres URL: exit 78 at once; one that cannot be reached: exit 69 once STARTUP_TIMEOUT has passed; naming DATABASE_URL, no password, no stack', (t) => {
+test('a DATABASE_URL that is not a postgres URL: exit 78 at once; one that cannot be reached: exit 69 once \
+STARTUP_TIMEOUT has passed; naming DATABASE_URL, no password, no stack', (t) => {
   const dataDir = tmpDir(t);
   for (const [command, url, code] of [
     ['start', 'postgres://postgres:hunter22@127.0.0.1:1/test', 69],
@@ -76,7 +78,8 @@ test('a DATABASE_URL that is not a postgres URL: exit 78 at once; one that canno
   }
 });
 
-test('PostgreSQL unreachable mid-run: the last PATCH succeeds with its form pending in the spool (the catalog answered 503, never a cleanup status), recorded once when the database is back', async (t) => {
+test('PostgreSQL unreachable mid-run: the last PATCH succeeds with its form pending in the spool (the catalog answered \
+503, never a cleanup status), recorded once when the database is back', async (t) => {
   const db = await pgDatabase(t);
   const name = new URL(db).pathname.slice(1);
   const admin = new URL(db);

@@ -31,7 +31,8 @@ async function recordMd5(base: string, id: string): Promise<string | undefined> 
   }
 }
 
-test('an upload written through A, then B, then A: each sees the other\'s offset; one record, the right md5', async (t) => {
+test('an upload written through A, then B, then A: each sees \
+the other\'s offset; one record, the right md5', async (t) => {
   const { a, b } = await pair(t);
   const bytes = patternBytes(300_000, 3);
   const url = await create(a.endpoint, bytes.length, { name: 'abc.bin' });
@@ -148,7 +149,8 @@ test('fencing: a holder whose lock was taken over writes nothing more', async (t
 });
 
 
-test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and a creation wait for it and go on when it returns; nothing written meanwhile', async (t) => {
+test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and a creation wait for it and go on when \
+it returns; nothing written meanwhile', async (t) => {
   const redis = await ownRedis(t);
   const { a, b } = await pair(t, redis.url);
   const bytes = patternBytes(300_000, 7);
@@ -156,7 +158,8 @@ test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and 
   const id = new URL(url).pathname.split('/').pop()!;
   assert.equal((await patch(on(a, url), 0, bytes.subarray(0, 100_000))).status, 204);
   await redis.stop();
-  // A read: answered without the lock (no write can happen meanwhile), never a status tus clients take for "start over".
+  // A read: answered without the lock (no write can happen meanwhile), never a status tus clients take for "start
+  // over".
   const head = await tus('HEAD', on(b, url));
   assert.equal(head.status, 200);
   assert.equal(head.headers['upload-offset'], '100000');
@@ -172,7 +175,8 @@ test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and 
   assert.equal(await recordMd5(a.url, id), md5(bytes));
 });
 
-test('nothing kept per upload outlives it in Redis: finished (through two instances, by concatenation), deleted, expired', async (t) => {
+test('nothing kept per upload outlives it in Redis: finished (through two instances, by concatenation), deleted, \
+expired', async (t) => {
   const { a, b, prefix } = await pair(t);
   const keys = async () => {
     const r = new Redis(REDIS, { maxRetriesPerRequest: 1 });
@@ -209,7 +213,8 @@ test('nothing kept per upload outlives it in Redis: finished (through two instan
   assert.deepEqual(await keys(), [], 'no lock, version or claim left');
 });
 
-test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, whose lines all land', async (t) => {
+test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, \
+whose lines all land', async (t) => {
   const { a, storeDir, prefix } = await pair(t);
   const journal = () => fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
   const finish = async (variant: number) => {
@@ -224,7 +229,8 @@ test('the completion journal beside the uploads is shared: an instance starting 
   assert.deepEqual(journal().filter((id) => id === first || id === second), [first, second]);
 });
 
-test('REDIS_URL that cannot be reached fails the start once STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
+test('REDIS_URL that cannot be reached fails the start once \
+STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
   const port = await freePort();
   await assert.rejects(startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }), (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message));
 });

@@ -92,7 +92,8 @@ test('an existing DATA_DIR, catalog and journal left readable by others are fixe
   assert.equal(modeOf(path.join(dataDir, 'completions-handled')).toString(8), '600');
 });
 
-test('queued notices keep only HOOKS_HTTP_FORWARD_HEADERS, never Authorization or Cookie (even when named)', async (t) => {
+test('queued notices keep only HOOKS_HTTP_FORWARD_HEADERS, \
+never Authorization or Cookie (even when named)', async (t) => {
   const { s, receiver } = await fill(t, { hooksHttpForwardHeaders: ['Authorization', 'Cookie', 'X-Tenant'] });
   const headers = { Authorization: 'Bearer secret-token-h7x', Cookie: 'session=cookie-value-h7x', 'X-Tenant': 'tenant-h7x', 'X-Other': 'other-h7x', 'Proxy-Authorization': 'Basic proxy-h7x' };
   const created = await tus('POST', s.endpoint, { 'Upload-Length': '3', ...PATCH_TYPE, ...headers }, 'abc');
@@ -119,7 +120,8 @@ test('queued notices keep only HOOKS_HTTP_FORWARD_HEADERS, never Authorization o
   }
 });
 
-test('a blocking hook (never stored) still gets the named headers, Authorization included, as tusd forwards them', async (t) => {
+test('a blocking hook (never stored) still gets the named \
+headers, Authorization included, as tusd forwards them', async (t) => {
   const receiver = await startHookReceiver(t);
   const s = await startTestServer(t, { hooksHttp: receiver.url, hooksHttpEvents: ['pre-create'], hooksHttpForwardHeaders: ['Authorization'] });
   const created = await tus('POST', s.endpoint, { 'Upload-Length': '1', Authorization: 'Bearer for-the-pre-create-hook' });

@@ -46,7 +46,8 @@ test('each purpose has its own key; signatures carry their time and expire both 
   }
 });
 
-test('replay: a signed pre-create hook payload whose file name reads as a form, posted to /complete/, is refused', async (t) => {
+test('replay: a signed pre-create hook payload whose file name \
+reads as a form, posted to /complete/, is refused', async (t) => {
   const receiver = await startHookReceiver(t);
   const s = await startTestServer(t, { hooksHttp: receiver.url, completionSecret: SECRET });
   // Someone else's finished upload: the forged record would point at it.
@@ -56,7 +57,9 @@ test('replay: a signed pre-create hook payload whose file name reads as a form, 
   const victimPath = path.join(s.config.storeDir, created.headers.location!.split('/').pop()!);
   await recordsWhenPresent(s.url, 1);
   // The attacker's file name: the payload's JSON, read as urlencoded, names the victim's file.
-  const filename = `x&file1.path=${victimPath}&file1.size=${victimBytes.length}&file1.md5=${'0'.repeat(32)}&file1.name=FORGED.exe&file1.id=forged&file1.content_type=application/x-msdownload&z=`;
+  const filename =
+    `x&file1.path=${victimPath}&file1.size=${victimBytes.length}&file1.md5=${'0'.repeat(32)}&file1.name=FORGED.exe` +
+    '&file1.id=forged&file1.content_type=application/x-msdownload&z=';
   const attack = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Metadata': metadata({ filename }) });
   assert.equal(attack.status, 201);
   await receiver.until((r) => r.some((h) => h.request.Type === 'pre-create' && h.request.Event.Upload.MetaData.filename === filename));
@@ -89,7 +92,8 @@ test('a form older than the window (or dated ahead) is refused; within it, recor
   assert.equal((await post(Date.now() - 4 * 60_000)).status, 200);
 });
 
-test('a queued form delivered later than the window after queueing is accepted: it is signed again at each attempt', async (t) => {
+test('a queued form delivered later than the window after \
+queueing is accepted: it is signed again at each attempt', async (t) => {
   const dataDir = tmpDir(t);
   const toleranceMs = 1000;
   const service = await startCompletionServer(
@@ -131,7 +135,8 @@ test('a queued form delivered later than the window after queueing is accepted: 
   assert.ok(tOf(last.signature) >= tOf(first.signature) + 2, `re-signed: t ${tOf(first.signature)} then ${tOf(last.signature)}`);
 });
 
-test('the example hook receiver verifies with the hook key: a real hook passes, a form-key or stale signature does not', async (t) => {
+test('the example hook receiver verifies with the hook key: a real \
+hook passes, a form-key or stale signature does not', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'hooks/examples/http-receiver.ts', '0'], { env: { ...process.env, HOOK_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill());
   const url = await new Promise<string>((resolve, reject) => {
@@ -174,11 +179,22 @@ test("the docs' Python and Node snippets verify tuspass's form signatures and re
     ['garbage', false],
   ];
   const env = { ...process.env, SECRET, BODY: body, CASES: JSON.stringify(cases.map(([h]) => h)) };
-  const python = spawnSync('python3', ['-c', `import os, json\nSECRET = os.environ["SECRET"]\n${docSnippet('python')}\nprint(json.dumps([verify_tuspass(os.environ["BODY"].encode(), h) for h in json.loads(os.environ["CASES"])]))`], { env, encoding: 'utf8' });
+  const pythonCode = [
+    'import os, json',
+    'SECRET = os.environ["SECRET"]',
+    docSnippet('python'),
+    'print(json.dumps([verify_tuspass(os.environ["BODY"].encode(), h) for h in json.loads(os.environ["CASES"])]))',
+  ].join('\n');
+  const python = spawnSync('python3', ['-c', pythonCode], { env, encoding: 'utf8' });
   if (python.error && (python.error as NodeJS.ErrnoException).code === 'ENOENT') return t.skip('python3 is not installed');
   assert.equal(python.status, 0, python.stderr);
   assert.deepEqual(JSON.parse(python.stdout), cases.map(([, ok]) => ok), 'python');
-  const node = spawnSync(process.execPath, ['-e', `const SECRET = process.env.SECRET;\n${docSnippet('js')}\nconsole.log(JSON.stringify(JSON.parse(process.env.CASES).map((h) => verifyTuspass(Buffer.from(process.env.BODY), h))))`], { env, encoding: 'utf8' });
+  const nodeCode = [
+    'const SECRET = process.env.SECRET;',
+    docSnippet('js'),
+    'console.log(JSON.stringify(JSON.parse(process.env.CASES).map((h) => ' + 'verifyTuspass(Buffer.from(process.env.BODY), h))))',
+  ].join('\n');
+  const node = spawnSync(process.execPath, ['-e', nodeCode], { env, encoding: 'utf8' });
   assert.equal(node.status, 0, node.stderr);
   assert.deepEqual(JSON.parse(node.stdout), cases.map(([, ok]) => ok), 'node');
 });

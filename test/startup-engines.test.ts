@@ -12,7 +12,8 @@ import { tmpDir } from './helpers/tmp.ts';
 const SECRET = 'test-secret-0123456789';
 const WAITING = /does not answer yet/;
 
-test('PostgreSQL and Redis not answering at start: each try logged; started late, the instance comes up and is ready', async (t) => {
+test('PostgreSQL and Redis not answering at start: each try \
+logged; started late, the instance comes up and is ready', async (t) => {
   const redis = await ownRedis(t, { start: false });
   const db = await ownPostgres(t, { start: false });
   const p = await spawnTuspass(t, 'upload-server', { REDIS_URL: redis.url, DATABASE_URL: db.url, DATA_DIR: tmpDir(t), STORE_DIR: tmpDir(t), COMPLETION_URL: 'http://127.0.0.1:9/complete/', COMPLETION_SECRET: SECRET, STARTUP_TIMEOUT: '5m' });
@@ -31,7 +32,8 @@ test('PostgreSQL and Redis not answering at start: each try logged; started late
   assert.equal(await p.exited, 0);
 });
 
-test('an engine that never answers: tried until STARTUP_TIMEOUT, each try logged, then exit 69 naming it; a wrong setting of the same engine: exit 78 at once, no try', async (t) => {
+test('an engine that never answers: tried until STARTUP_TIMEOUT, each try logged, then exit 69 naming it; a wrong \
+setting of the same engine: exit 78 at once, no try', async (t) => {
   const nothing = await freePort();
   const unanswered: Array<{ command: string; env: Record<string, string>; setting: string; engine: string }> = [
     { command: 'upload-server', env: { REDIS_URL: `redis://127.0.0.1:${nothing}` }, setting: 'REDIS_URL', engine: 'Redis' },

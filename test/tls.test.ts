@@ -110,7 +110,9 @@ test('TLS 1.1 is refused by the server; TLS 1.2 is accepted', async (t) => {
   await assert.rejects(connect('TLSv1.1'), (e: NodeJS.ErrnoException) => e.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'the server answers a protocol_version alert');
 });
 
-test('start-up errors name the setting: an unreadable certificate, a key that does not match, one without the other', async (t) => {
+test('start-up errors name the setting: an unreadable \
+certificate, a key that does not match, one without the \
+other', async (t) => {
   const pki = makePki(t);
   if (!pki) return t.skip('openssl is not installed');
   const refused = async (overrides: Record<string, string>, pattern: RegExp) => {
@@ -133,7 +135,7 @@ test('NETWORK_TIMEOUT holds over TLS: a PATCH body that stops is cut, the bytes 
   const socket = tls.connect({ host: '127.0.0.1', port: Number(uploadUrl.port), ca: pki.ca });
   await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
   const started = Date.now();
-  socket.write(`PATCH ${uploadUrl.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\nabc`);
+  socket.write(`PATCH ${uploadUrl.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ` + '0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\nabc');
   let answer = '';
   socket.on('data', (c: Buffer) => (answer += c.toString()));
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -144,7 +146,8 @@ test('NETWORK_TIMEOUT holds over TLS: a PATCH body that stops is cut, the bytes 
   assert.equal(head.headers['upload-offset'], '3', 'the bytes received are kept');
 });
 
-test('BEHIND_PROXY: off, forged X-Forwarded-Host/-Proto and Forwarded are ignored; on, they make the upload URLs', async (t) => {
+test('BEHIND_PROXY: off, forged X-Forwarded-Host/-Proto and \
+Forwarded are ignored; on, they make the upload URLs', async (t) => {
   const forged = { 'X-Forwarded-Host': 'evil.example.net', 'X-Forwarded-Proto': 'https' };
   const off = await startTestServer(t);
   const plain = new URL(off.url);

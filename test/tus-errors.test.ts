@@ -141,7 +141,8 @@ test('every tus error path: status, ERR_ code, headers, no path, counted by its 
   }
 });
 
-test('a hook refusing a creation: its own status, body and headers (as tusd relays them), counted as ERR_UPLOAD_REJECTED', async (t) => {
+test('a hook refusing a creation: its own status, body and headers (as tusd relays them), counted as \
+ERR_UPLOAD_REJECTED', async (t) => {
   const s = await startTestServer(t, {}, { hooks: [gatekeeper] });
   const before = (await scrape(`${s.url}/metrics`)).metrics;
   const answer = await tus('POST', s.endpoint, { 'Upload-Length': '5', 'Upload-Metadata': metadata({ name: 'refuse' }) });
@@ -177,7 +178,8 @@ test('an expired upload: the same 410 ERR_UPLOAD_EXPIRED on HEAD and PATCH', asy
   }
 });
 
-test('DELETE racing the last PATCH, 40 rounds: the PATCH wins (recorded, file kept, DELETE 403) or the DELETE does (PATCH 404, nothing recorded)', async (t) => {
+test('DELETE racing the last PATCH, 40 rounds: the PATCH wins (recorded, file kept, DELETE 403) or the DELETE does \
+(PATCH 404, nothing recorded)', async (t) => {
   const s = await startTestServer(t);
   const rounds = 40;
   const outcomes: Array<{ id: string; patchWon: boolean }> = [];

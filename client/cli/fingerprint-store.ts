@@ -83,7 +83,8 @@ function createPrivately(file: string): void {
   }
 }
 
-/** A damaged file (FileUrlStorage refuses to read one) only costs the ability to resume; never refuse to upload over it. */
+/** A damaged file (FileUrlStorage refuses to read one) only costs the ability to resume; never refuse to upload over
+ * it. */
 function forgetIfDamaged(file: string): void {
   let text: string;
   try {

@@ -46,7 +46,8 @@ abstract class MeteredDisplay implements ProgressDisplay {
   abstract end(): void;
   protected abstract draw(bytesDone: number, bytesTotal: number): void;
 
-  /** "412 MB of 1.0 GB  85 MB/s  ETA 7s"; `columns`: each value padded to its widest, so a redrawn bar keeps its width. */
+  /** "412 MB of 1.0 GB 85 MB/s ETA 7s"; `columns`: each value padded to its widest, so a redrawn bar keeps its
+   * width. */
   protected summary(bytesDone: number, bytesTotal: number, columns = false): string {
     const speed = this.meter.bytesPerSecond();
     const left = this.meter.secondsLeft(bytesDone, bytesTotal);
@@ -55,7 +56,7 @@ abstract class MeteredDisplay implements ProgressDisplay {
     const eta = formatDuration(left);
     if (!columns) return `${done} of ${formatBytes(bytesTotal)}  ${speedText}  ETA ${eta}`;
     // A speed is a size and "/s"; "1h 02m" is the widest time left below 10 hours.
-    return `${done.padStart(BYTES_WIDTH)} of ${formatBytes(bytesTotal)}  ${speedText.padStart(BYTES_WIDTH + 2)}  ETA ${eta.padEnd(6)}`;
+    return `${done.padStart(BYTES_WIDTH)} of ${formatBytes(bytesTotal)}  ${speedText.padStart(BYTES_WIDTH + 2)}  ETA ` + `${eta.padEnd(6)}`;
   }
 }
 

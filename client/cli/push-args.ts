@@ -52,8 +52,8 @@ Sizes and speeds are decimal, as disks and networks count them: ${UNIT_CONVENTIO
 Exit codes: see client/cli/README.md (0 ok, 3 local file, 4 unreachable, 5 rejected by the
 server, 6 rejected by the completion service, 7 completion pending).
 
-Environment: TUSPASS_TOKEN is the bearer token when --token is not given. TUSPASS_FINGERPRINTS names the file that remembers started uploads
-(default $XDG_CONFIG_HOME/tuspass/uploads.json or ~/.config/tuspass/uploads.json).`;
+Environment: TUSPASS_TOKEN is the bearer token when --token is not given. TUSPASS_FINGERPRINTS names the file that
+remembers started uploads (default $XDG_CONFIG_HOME/tuspass/uploads.json or ~/.config/tuspass/uploads.json).`;
 
 export class UsageError extends Error {}
 

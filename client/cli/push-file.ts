@@ -119,7 +119,7 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   }
   const seconds = (Date.now() - started) / 1000;
   const sent = file.size - resumed.offset;
-  say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} (${formatSpeed(sent / Math.max(seconds, 0.001))})`);
+  say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} ` + `(${formatSpeed(sent / Math.max(seconds, 0.001))})`);
   return reportAnswer(name, readCompletionAnswer(ended.response), ctx);
 }
 
@@ -127,7 +127,7 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
 function authHint(status: number | undefined, withToken: boolean): string {
   if (status !== 401) return '';
   return withToken
-    ? '; the token was refused (expired, or not signed with the server\'s key): give a valid one with --token or TUSPASS_TOKEN'
+    ? '; the token was refused (expired, or not signed with the server\'s key): give a valid one with --token or ' + 'TUSPASS_TOKEN'
     : '; this server wants a bearer token: give one with --token TOKEN or TUSPASS_TOKEN=TOKEN';
 }
 
@@ -144,7 +144,7 @@ function reportAnswer(name: string, answer: CompletionAnswer, ctx: PushContext):
       return EXIT.OK;
     }
     case 'pending':
-      err.write(`tuspass push: ${name}: uploaded, but the completion service did not answer yet; the server keeps retrying the notice\n`);
+      err.write(`tuspass push: ${name}: uploaded, but the completion service did not answer yet; the server keeps ` + 'retrying the notice\n');
       return EXIT.COMPLETION_PENDING;
     case 'rejected':
       // Normally a rejection arrives as a non-2xx PATCH (an error); a 2xx one is still a rejection.

@@ -41,7 +41,8 @@ const app = express();
 app.post('/complete/', express.raw({ type: () => true, limit: '1mb' }), (req, res) => {
   if (!verifyTuspass(req.body, req.get('Tuspass-Signature'))) return res.status(403).json({ message: 'Tuspass-Signature missing or wrong' });
   const form = new URLSearchParams(req.body.toString('utf8'));
-  // One form per tus upload (file1 unless the client named the field); a multipart POST to /upload sends all its files in one.
+  // One form per tus upload (file1 unless the client named the field); a multipart POST to /upload sends all its files
+  // in one.
   const prefixes = [...form.keys()].filter((k) => k.endsWith('.path')).map((k) => k.slice(0, -'.path'.length));
   if (prefixes.length === 0) return res.status(400).json({ message: 'no file in the form' });
   const recorded = [];

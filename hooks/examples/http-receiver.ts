@@ -38,7 +38,7 @@ const server = http.createServer((req, res) => {
       console.log(`${request.Type} ${request.Event.Upload.ID}: duplicate notice ${noticeId}, ignored`);
     } else {
       if (noticeId) seen.add(noticeId);
-      console.log(`${request.Type} ${request.Event.Upload.ID} offset ${request.Event.Upload.Offset}/${request.Event.Upload.Size}${noticeId ? ` notice ${noticeId}` : ''}`);
+      console.log(`${request.Type} ${request.Event.Upload.ID} offset ` + `${request.Event.Upload.Offset}/${request.Event.Upload.Size}${noticeId ? ` notice ${noticeId}` : ''}`);
     }
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer(request)));
   });

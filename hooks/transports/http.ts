@@ -2,7 +2,8 @@
 // is the hook's answer, anything else a failure. Network errors and 5xx are retried `retry` times,
 // `backoffMs` apart, on blocking events; a notice gets one try per delivery because the durable queue
 // retries it. Every request is signed (Tuspass-Signature, timestamped, with the hook-payload key
-// derived from the secret: core/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the receiver to drop duplicates.
+// derived from the secret: core/signature.ts), and a notice carries Hook-Notice-Id, the same on every retry, for the
+// receiver to drop duplicates.
 import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
 import { HOOK_NOTICE_ID_HEADER as NOTICE_ID_HEADER } from '../../core/wire.ts';

@@ -48,7 +48,7 @@ export async function loadModuleHook(spec: string, context: HookModuleContext, f
   const exports = factory ? { default: factory } : await importFile(spec);
   const hooks = await hookModuleOf(spec, exports, context);
   const events = HOOK_EVENTS.filter((e) => typeof hooks[e] === 'function');
-  if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ${HOOK_EVENTS.map(camel).join(', ')})`);
+  if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ` + `${HOOK_EVENTS.map(camel).join(', ')})`);
   return {
     name: `module:${spec}`,
     events,

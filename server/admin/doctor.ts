@@ -58,7 +58,7 @@ function directoryCheck(name: string, setting: string, dir: string): Check {
       if (code === 'EACCES' || code === 'EPERM') {
         return { check: name, ok: false, detail: `${dir} does not exist and ${parent} is not writable`, remedy: `create ${dir} owned by the user running tuspass (mkdir -p ${dir}), or set ${setting}` };
       }
-      return { check: name, ok: false, detail: `${dir} cannot be created: no directory can be made in ${parent} (${code}): tuspass start would refuse it`, remedy: `set ${setting} to a path on a writable file system` };
+      return { check: name, ok: false, detail: `${dir} cannot be created: no directory can be made in ` + `${parent} (${code}): tuspass start would refuse it`, remedy: `set ${setting} to a path on a writable file system` };
     }
     return { check: name, ok: true, detail: `${dir} does not exist yet; created at the first start (in ${parent})` };
   }
@@ -68,7 +68,7 @@ function directoryCheck(name: string, setting: string, dir: string): Check {
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {
-    return { check: name, ok: false, detail: `${dir} (mode ${mode(st.mode)}) is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, remedy: `chown the directory to the user running tuspass, or chmod u+rwx ${dir}, or set ${setting}` };
+    return { check: name, ok: false, detail: `${dir} (mode ${mode(st.mode)}) is not writable ` + `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, remedy: `chown the directory to the user running tuspass, or chmod u+rwx ${dir}, or set ${setting}` };
   }
   const open = st.mode & 0o007 ? `; others may ${st.mode & 0o002 ? 'write to' : 'read'} it — chmod o-rwx ${dir}` : '';
   return { check: name, ok: true, detail: `${dir} writable, mode ${mode(st.mode)}${open}` };
@@ -84,7 +84,7 @@ function freeSpaceCheck(config: Config): Check {
     return { check: 'free space', ok: false, detail: `cannot read the free space of ${dir}: ${(e as Error).message}`, remedy: 'check that STORE_DIR is on a mounted file system' };
   }
   if (free <= config.minFreeSpace) {
-    return { check: 'free space', ok: false, detail: `${gib(free)} free in ${dir}, MIN_FREE_SPACE is ${gib(config.minFreeSpace)}: every new upload would be refused (507)`, remedy: 'free disk space, move STORE_DIR to a larger disk, or lower MIN_FREE_SPACE' };
+    return { check: 'free space', ok: false, detail: `${gib(free)} free in ${dir}, MIN_FREE_SPACE is ${gib(config.minFreeSpace)}: every new upload would be ` + 'refused (507)', remedy: 'free disk space, move STORE_DIR to a larger disk, or lower MIN_FREE_SPACE' };
   }
   return { check: 'free space', ok: true, detail: `${gib(free)} free in ${dir} (MIN_FREE_SPACE ${gib(config.minFreeSpace)})` };
 }
@@ -105,7 +105,7 @@ async function catalogCheck(config: Config): Promise<Check> {
       db.close();
     }
   } catch (e) {
-    return { check: 'catalog', ok: false, detail: `${file} does not open: ${(e as Error).message}`, remedy: 'check its owner and mode (the user running tuspass reads and writes it), or move the damaged file away and start again (the catalog is rebuilt empty)' };
+    return { check: 'catalog', ok: false, detail: `${file} does not open: ${(e as Error).message}`, remedy: 'check its owner and mode (the user running tuspass reads and writes it), or move the damaged file away ' + 'and start again (the catalog is rebuilt empty)' };
   }
 }
 

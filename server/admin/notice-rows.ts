@@ -31,7 +31,7 @@ export function rowOf(notice: Notice): NoticeRow {
   };
 }
 
-export const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
+export const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} ` + `attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
 
 /** `queue list` output, for both engines: a table (or JSON) of the notices, oldest first. */
 export function printNotices(rows: NoticeRow[], json: boolean, where: string): number {

@@ -43,8 +43,11 @@ export async function pgQueueCommand(url: string, sub: string | undefined, posit
     if (sub === 'retry') {
       if (json) printJson({ retried: row });
       else process.stdout.write(`notice ${id} (${describe(row)}) is due now; a running instance tries it within a second\n`);
-    } else if (json) printJson({ dropped: row });
-    else process.stdout.write(`dropped notice ${id} (${describe(row)})${row.kind === 'complete-form' ? `; the completion service will not hear of upload ${row.uploadId ?? '?'} unless it is announced again` : ''}\n`);
+    } else {
+      const unheard = '; the completion service will not hear of upload ' + `${row.uploadId ?? '?'} unless it is announced again`;
+      if (json) printJson({ dropped: row });
+      else process.stdout.write(`dropped notice ${id} (${describe(row)})${row.kind === 'complete-form' ? unheard : ''}\n`);
+    }
     return ADMIN_EXIT.OK;
   } finally {
     await pool.end();

@@ -68,13 +68,14 @@ export function queueCommand(args: readonly string[]): number | Promise<number> 
       writeAtomicallySync(file, JSON.stringify({ ...notice, nextAt: Date.now() }), PRIVATE_MODES.file, `${file}.${process.pid}.tmp`);
       fs.writeFileSync(path.join(dir, notice.id + RETRY_MARK), '');
       if (json) printJson({ retried: { ...row, nextAt: new Date().toISOString() } });
-      else process.stdout.write(`notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at its next start\n`);
+      else process.stdout.write(`notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at ` + 'its next start\n');
     } else {
       fs.rmSync(file);
       // A running server drops it from its index at once (and from what QUEUE_MAX counts).
       fs.writeFileSync(path.join(dir, notice.id + DROP_MARK), '');
+      const unheard = '; the completion service will not hear of upload ' + `${row.uploadId ?? '?'} unless it is announced again`;
       if (json) printJson({ dropped: row });
-      else process.stdout.write(`dropped notice ${notice.id} (${describe(row)})${notice.kind === 'complete-form' ? `; the completion service will not hear of upload ${row.uploadId ?? '?'} unless it is announced again` : ''}\n`);
+      else process.stdout.write(`dropped notice ${notice.id} (${describe(row)})${notice.kind === 'complete-form' ? unheard : ''}\n`);
     }
     return ADMIN_EXIT.OK;
   }

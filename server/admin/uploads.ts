@@ -15,7 +15,8 @@ export interface UploadRow {
   offset: number;
   finished: boolean;
   createdAt?: string;
-  /** When an unfinished upload expires (undefined: finished, or it never will: EXPIRE_AFTER=0 and it received a byte). */
+  /** When an unfinished upload expires (undefined: finished, or it never will: EXPIRE_AFTER=0 and it received a
+   * byte). */
   expiresAt?: string;
   owner?: string;
   name?: string;
@@ -81,7 +82,7 @@ export function uploadsCommand(args: readonly string[]): number {
     r.size === undefined ? 'deferred' : String(r.size),
     String(r.offset),
     r.createdAt ? span(now - Date.parse(r.createdAt)) : '-',
-    r.expiresAt ? `${r.expiresAt} (${Date.parse(r.expiresAt) < now ? 'expired' : `in ${span(Date.parse(r.expiresAt) - now)}`})` : '-',
+    r.expiresAt ? `${r.expiresAt} ` + `(${Date.parse(r.expiresAt) < now ? 'expired' : `in ${span(Date.parse(r.expiresAt) - now)}`})` : '-',
     ...(unfinished ? [] : [r.finished ? 'finished' : 'unfinished']),
     ...(showOwner ? [r.owner ?? '-'] : []),
     r.name ?? '-',

@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
-/** HS256 keys at least as long as the hash (RFC 7518 §3.2: "A key of the same size as the hash output ... or larger MUST be used"). */
+/** HS256 keys at least as long as the hash (RFC 7518 §3.2: "A key of the same size as the hash output ... or larger
+ * MUST be used"). */
 const MIN_SECRET = 32;
 
 export type PublicKeyAlgorithm = 'RS256' | 'ES256' | 'EdDSA';
@@ -52,6 +53,6 @@ export function readJwtPublicKey(file: string): JwtPublicKey {
     algorithm = 'RS256';
   } else if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') algorithm = 'ES256';
   else if (type === 'ed25519') algorithm = 'EdDSA';
-  else throw new Error(`${file}: a ${type}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} key; tuspass verifies RSA (RS256), EC P-256 (ES256) and Ed25519 (EdDSA)`);
+  else throw new Error(`${file}: a ${type}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} ` + 'key; tuspass verifies RSA (RS256), EC P-256 (ES256) and Ed25519 (EdDSA)');
   return { file, pem: key.export({ type: 'spki', format: 'pem' }).toString(), algorithm };
 }

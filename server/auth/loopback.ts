@@ -20,7 +20,7 @@ export function requireAuthBeyondLoopback(config: Config): void {
   if (authEnabled(config) || config.allowAnonymous || isLoopback(config.host)) return;
   throw new ConfigError([
     `HOST=${config.host} is reachable beyond this machine and no authentication is configured: set AUTH_JWT_SECRET ` +
-      '(or AUTH_JWT_SECRET_FILE / AUTH_JWT_PUBLIC_KEY) so uploads need a bearer token, or --allow-anonymous / ALLOW_ANONYMOUS=true to let anyone upload, read and delete',
+      '(or AUTH_JWT_SECRET_FILE / AUTH_JWT_PUBLIC_KEY) so uploads need a bearer token, or --allow-anonymous / ' + 'ALLOW_ANONYMOUS=true to let anyone upload, read and delete',
   ]);
 }
 

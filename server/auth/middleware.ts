@@ -70,7 +70,8 @@ export function authenticate(config: Config, scopeOf: (req: express.Request) => 
 /** The scopes of tus requests: downloads read, everything else (create, append, status, terminate) uploads. */
 export const tusScope = (req: express.Request): Scope | undefined => (req.method === 'GET' ? 'read' : req.method === 'OPTIONS' ? undefined : 'upload');
 
-/** The scopes of /api/uploads: reading the catalog reads, removing a record is an uploader's act on their own upload. */
+/** The scopes of /api/uploads: reading the catalog reads, removing a record is an uploader's act on their own
+ * upload. */
 export const apiScope = (req: express.Request): Scope | undefined => (req.method === 'DELETE' ? 'upload' : req.method === 'OPTIONS' ? undefined : 'read');
 
 /** The largest upload the caller may create: the smaller of MAX_SIZE and the token's max_size (Infinity: no limit). */

@@ -4,7 +4,8 @@
 // it, so what is sent and what is read cannot drift apart.
 import { DIGEST_NAMES } from '../../core/wire.ts';
 
-/** 2: purpose-bound, timestamped signatures (`t=…,v1=…`); generated keys never come from metadata. Sent as Tuspass-Form-Version. */
+/** 2: purpose-bound, timestamped signatures (`t=…,v1=…`); generated keys never come from metadata. Sent as
+ * Tuspass-Form-Version. */
 export const FORM_VERSION = '2';
 
 /** `<field>`: the upload's `fieldname` metadata when it matches, else DEFAULT_FIELD. */
@@ -14,7 +15,8 @@ export const DEFAULT_FIELD = 'file1';
 /** `<field>.content_type` when the metadata names no type (and when a form carries none). */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
-/** The keys the form generates for a file: `<field>.<suffix>`, the digests by their names on the wire. H6's `.owner` included. */
+/** The keys the form generates for a file: `<field>.<suffix>`, the digests by their names on the wire. H6's `.owner`
+ * included. */
 export const GENERATED_SUFFIXES = ['name', 'content_type', 'path', ...DIGEST_NAMES, 'size', 'id', 'owner'] as const;
 export type GeneratedSuffix = (typeof GENERATED_SUFFIXES)[number];
 

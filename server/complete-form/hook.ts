@@ -41,7 +41,7 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
     if (outcome.kind === 'retry') return { done: false, error: outcome.error };
     completionNotices.labels(outcome.kind).inc();
     const fields = { upload_id: uploadId, notice_id: notice.id, attempts: notice.attempts + 1, status: outcome.status };
-    if (outcome.kind === 'delivered') log(`completion: upload ${uploadId}'s queued form delivered (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: 'completion.delivered', ...fields });
+    if (outcome.kind === 'delivered') log(`completion: upload ${uploadId}'s queued form delivered (${outcome.status}) after ${notice.attempts + 1} ` + 'attempts', { event: 'completion.delivered', ...fields });
     if (outcome.kind === 'rejected') {
       log(`complete-form: upload ${uploadId} rejected by ${deps.target.url} with ${outcome.status}; removing it`, { event: 'completion.rejected', ...fields });
       await deps.removeUpload(uploadId).catch((e) => log(`complete-form: removing upload ${uploadId}: ${errorText(e)}`));
@@ -71,10 +71,10 @@ export function createCompleteFormHook(deps: CompleteFormDeps): HookHandler {
           await deps.queue.enqueue<QueuedForm>(KIND, { uploadId: upload.ID, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ${errorText(e)}`, { event: 'completion.unqueued', upload_id: upload.ID, request_id: requestId, level: 'error' });
+          log(`complete-form: upload ${upload.ID}: ${outcome.error}; the form could not be queued either: ` + `${errorText(e)}`, { event: 'completion.unqueued', upload_id: upload.ID, request_id: requestId, level: 'error' });
           // A full disk is not the hook's failure: the client hears 507 (try again later), and the
           // upload's completion is handled again once it can be (see UploadEvents.finish).
-          if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');
+          if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once ' + 'there is space');
           throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
         }
         completionNotices.labels('queued').inc();

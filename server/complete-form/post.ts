@@ -21,7 +21,8 @@ export type LocalCompletion = (body: string, headers: Record<string, string>) =>
 export type RelayedHeaders = Record<string, string>;
 
 export type PostOutcome =
-  /** 2xx, or 3xx (recorded, and the browser sent on: django-nginx-upload's view redirects its web form to the table). */
+  /** 2xx, or 3xx (recorded, and the browser sent on: django-nginx-upload's view redirects its web form to the
+   * table). */
   | { kind: 'delivered'; status: number; body: string; headers: RelayedHeaders }
   /** A status in the cleanup ranges: the app refused the file. */
   | { kind: 'rejected'; status: number; body: string; headers: RelayedHeaders }

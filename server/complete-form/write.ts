@@ -34,7 +34,7 @@ export function completionForm(upload: HookUpload, options: FormOptions): URLSea
     if (!options.passFields.test(name)) continue;
     // Before the has() check: a key colliding with this field's own generated one is reported too.
     if (impersonatesGenerated(name)) {
-      options.log?.(`complete-form: upload ${upload.ID}: metadata key ${JSON.stringify(name.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`);
+      options.log?.(`complete-form: upload ${upload.ID}: metadata key ${JSON.stringify(name.slice(0, 100))} dropped: it reads ` + 'as a generated form field (PASS_FIELDS cannot pass it)');
       continue;
     }
     if (!form.has(name)) form.set(name, value);

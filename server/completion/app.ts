@@ -62,7 +62,8 @@ function queryInt(value: unknown, name: string, fallback: number, max: number): 
   return Number(value);
 }
 
-/** At download a missing file is a 404 for the record, not the form's 422; the answer names the record, the log its path. */
+/** At download a missing file is a 404 for the record, not the form's 422; the answer names the record, the log its
+ * path. */
 const gone = (r: UploadRecord) => (e: unknown): never => {
   if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw recordFileGone(r);
   throw e;
@@ -114,7 +115,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   // Pages on other origins read the API only when CORS_ORIGINS lists them (server/cors.ts).
   app.use('/api/uploads', cors(corsPolicy(config.corsOrigins), API_CORS));
 
-  // Bearer tokens (server/auth/): reading needs `read`, removing `upload`; each caller sees their own records, admins all.
+  // Bearer tokens (server/auth/): reading needs `read`, removing `upload`; each caller sees their own records, admins
+  // all.
   app.use('/api/uploads', authenticate(config, apiScope));
   /** Whether the caller sees everything: an admin, or anyone on a server without authentication. */
   const seesAll = (req: express.Request) => {
@@ -130,7 +132,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     res.json((await catalog.list({ limit, offset, owner })).map((r) => recordJson(r, all)));
   });
 
-  /** The record, when the caller may see it; someone else's record is answered as no record (existence not revealed). */
+  /** The record, when the caller may see it; someone else's record is answered as no record (existence not
+   * revealed). */
   const findRecord = async (req: express.Request) => {
     const id = String(req.params.id);
     const record = await catalog.get(id);

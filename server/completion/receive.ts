@@ -30,7 +30,8 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
     for (const form of forms) {
       const onDisk = await checkStorePath(config.storeDir, form.path);
       if (onDisk.size !== form.size) {
-        // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the store.
+        // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the
+        // store.
         throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
       }
     }

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS uploads (
   owner        TEXT NOT NULL DEFAULT ''
 );`;
 
-/** Columns added since the first schema, for catalogs made before them (CREATE TABLE IF NOT EXISTS keeps an old table as it is). */
+/** Columns added since the first schema, for catalogs made before them (CREATE TABLE IF NOT EXISTS keeps an old table
+ * as it is). */
 const MIGRATIONS: Array<{ column: string; sql: string }> = [
   // Ownership: records made before have no owner, i.e. only admins see them once auth is on.
   { column: 'owner', sql: "ALTER TABLE uploads ADD COLUMN owner TEXT NOT NULL DEFAULT ''" },

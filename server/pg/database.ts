@@ -106,7 +106,8 @@ export function redactUrl(url: string): string {
 /** The longest one query may take: every query tuspass makes is a short one. */
 const QUERY_TIMEOUT_MS = 10_000;
 
-/** SQLSTATEs that mean "not now" rather than "not this": connection exceptions (08), too many connections (53), the server shutting down or starting up (57P01-57P03). */
+/** SQLSTATEs that mean "not now" rather than "not this": connection exceptions (08), too many connections (53), the
+ * server shutting down or starting up (57P01-57P03). */
 const NOT_NOW = /^(08|53|57P0[1-3])/;
 
 /**

@@ -10,11 +10,13 @@ export interface Claim {
 }
 
 export interface Claims {
-  /** The claim, or undefined when another holds it. Throws ERR_LOCK_UNAVAILABLE when the lock service cannot be reached. */
+  /** The claim, or undefined when another holds it. Throws ERR_LOCK_UNAVAILABLE when the lock service cannot be
+   * reached. */
   claim(name: string): Promise<Claim | undefined>;
 }
 
-/** The claim of an upload's completion: held from the write that completes it until its completion is in the journal. */
+/** The claim of an upload's completion: held from the write that completes it until its completion is in the
+ * journal. */
 export const completionClaim = (id: string) => `completion:${id}`;
 
 /** The claim of the completion sweep: one instance sweeps at a time. (Upload ids never hold a colon.) */

@@ -39,7 +39,7 @@ async function announceOne(id: string, store: DigestFileStore, events: UploadEve
  */
 export function announce(ids: readonly string[], store: DigestFileStore, events: UploadEvents, log: Log, shared: boolean): void {
   // Said at every start, none or some: what this start announces is known before any is handled.
-  log(`completion: ${ids.length} upload(s) finished before the last stop without their completion handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.awaiting', count: ids.length, upload_ids: ids.slice(0, 1000) });
+  log(`completion: ${ids.length} upload(s) finished before the last stop without their completion ` + `handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.awaiting', count: ids.length, upload_ids: ids.slice(0, 1000) });
   void (async () => {
     for (const id of ids) {
       if (shared && !(await store.takeOverCompletion(id).catch(() => false))) continue;

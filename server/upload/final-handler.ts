@@ -144,7 +144,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
     } catch (e) {
       // Every refusal or failure is logged, with its cause (a client's answer never carries it).
       const why = e instanceof TuspassError ? e.message : errorText(e);
-      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
+      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ` + `${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
       sendTusError(res, req, e, deps.log);
     }
   };

@@ -44,7 +44,8 @@ export interface AppendAsk {
   onStored?: (offset: number) => void;
   /** Runs once the request holds the upload's lock, before a byte is read (the draft's 104 goes out then). */
   onLocked?: () => void;
-  /** Runs once the upload is complete, before it is announced; throwing refuses the completion (the draft's Repr-Digest). */
+  /** Runs once the upload is complete, before it is announced; throwing refuses the completion (the draft's
+   * Repr-Digest). */
   beforeFinish?: (upload: Upload) => Promise<void>;
 }
 

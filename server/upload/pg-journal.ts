@@ -6,7 +6,8 @@ import type pg from 'pg';
 import type { Journal } from './completion-journal.ts';
 
 export class PgCompletionJournal implements Journal {
-  /** When ids() last read the table: compact() leaves younger rows alone (uploads finished since the store was listed). */
+  /** When ids() last read the table: compact() leaves younger rows alone (uploads finished since the store was
+   * listed). */
   private readAt: string | undefined;
 
   constructor(private readonly pool: pg.Pool) {}

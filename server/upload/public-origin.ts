@@ -5,7 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
-/** A host[:port] as a URL authority may carry it: a name, IPv4 or a bracketed IPv6, nothing else (no `/`, `@`, spaces). */
+/** A host[:port] as a URL authority may carry it: a name, IPv4 or a bracketed IPv6, nothing else (no `/`, `@`,
+ * spaces). */
 const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 const validHost = (h: string | undefined) => (h !== undefined && HOST.test(h) ? h : undefined);

@@ -40,8 +40,8 @@ export interface WriteFence {
   forget(id: string): Promise<void>;
 }
 
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) redis.call('publish', ARGV[2], ARGV[3]) return 1 end return 0`;
-const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) redis.call('publish', ARGV[2], ARGV[3]) ` + 'return 1 end return 0';
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return ` + `redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
 const BEGIN = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 local v = redis.call('hget', KEYS[2], 'version')
 if v then return tonumber(v) end
@@ -74,7 +74,8 @@ interface Held {
 
 type Scripts = Record<'tuspassRelease' | 'tuspassExtend' | 'tuspassBegin' | 'tuspassAdvance', (...args: (string | number)[]) => Promise<number>>;
 
-/** A start that could not connect: `refused` when Redis answered no (a password, an ACL: the setting is wrong), else it did not answer. */
+/** A start that could not connect: `refused` when Redis answered no (a password, an ACL: the setting is wrong), else it
+ * did not answer. */
 export class RedisConnectError extends Error {
   constructor(
     message: string,

@@ -31,7 +31,8 @@ const SAMPLE_MS = 1000;
 export const BODY_STEP = 8 * 2 ** 20;
 
 export interface OwnerLimits {
-  /** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 bytes or 100%: no limit. */
+  /** OWNER_MAX_OWED: bytes, or a share of the space uploads may use (free space less MIN_FREE_SPACE); 0 bytes or 100%:
+   * no limit. */
   maxOwed: SizeOrShare;
   /** OWNER_MAX_OPEN: unfinished uploads one owner may hold; 0 = no limit. */
   maxOpen: number;

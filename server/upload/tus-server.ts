@@ -63,7 +63,8 @@ function creationExpiry(req: IncomingMessage, res: ServerResponse, store: Digest
   } as typeof res.writeHead;
 }
 
-/** Creations whose upload is complete and handed to onUploadFinish: an error from there is the completion's, handled again later. */
+/** Creations whose upload is complete and handed to onUploadFinish: an error from there is the completion's, handled
+ * again later. */
 const FINISHING = new WeakSet<IncomingMessage>();
 
 /**

@@ -221,7 +221,7 @@ export class UploadEvents {
     const seconds = Number.isFinite(created) ? Math.max(0, (Date.now() - created) / 1000) : undefined;
     // Since creation: pauses and resumes count, as a person waiting for the file sees it.
     const mbps = seconds ? Math.round((size / 1e6 / seconds) * 100) / 100 : undefined;
-    this.log(`upload ${upload.id} finished: ${size} bytes${seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s (${mbps ?? '-'} MB/s)`}, md5 ${md5}`, {
+    this.log(`upload ${upload.id} finished: ${size} ` + `bytes${seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s (${mbps ?? '-'} MB/s)`}, md5 ${md5}`, {
       event: 'upload.finished',
       upload_id: upload.id,
       request_id: requestIdOfHeaders(http.Header),
@@ -238,7 +238,7 @@ export class UploadEvents {
       await this.store.completionHandled(id);
       this.settle(id);
     } catch (e) {
-      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${errorText(e)}); trying again`);
+      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${errorText(e)}); ` + 'trying again');
       this.later(id, 'journal', http);
     }
   }
@@ -248,7 +248,8 @@ export class UploadEvents {
     this.redo.delete(id);
   }
 
-  /** Schedules the upload's completion (or only its journal line) again, backing off from RETRY_MIN_MS to RETRY_MAX_MS. */
+  /** Schedules the upload's completion (or only its journal line) again, backing off from RETRY_MIN_MS to
+   * RETRY_MAX_MS. */
   private later(id: string, what: Redo['what'], http: HookHTTPRequest): void {
     if (this.closed) return;
     const prev = this.redo.get(id);

@@ -18,7 +18,8 @@ export interface LockOptions {
   readOnly?: boolean;
 }
 
-/** @tus/server's Locker whose locks take LockOptions (RedisLocker; MemoryLocker is always reachable and ignores them). */
+/** @tus/server's Locker whose locks take LockOptions (RedisLocker; MemoryLocker is always reachable and ignores
+ * them). */
 export interface UploadLocker extends Locker {
   newLock(id: string, options?: LockOptions): Lock;
 }

@@ -64,7 +64,8 @@ export function clientAddress(req: IncomingMessage, behindProxy: boolean): strin
 const lastElement = (header: string | string[] | undefined): string | undefined =>
   (Array.isArray(header) ? header.join(',') : header)?.split(',').pop()?.trim();
 
-/** An address as a proxy writes it (`[v6]:port`, `v4:port`, bare), or undefined when it is none (`unknown`, `_hidden`). */
+/** An address as a proxy writes it (`[v6]:port`, `v4:port`, bare), or undefined when it is none (`unknown`,
+ * `_hidden`). */
 function ipOf(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(value);

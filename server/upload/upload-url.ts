@@ -26,7 +26,8 @@ export function idFromUrl(url: string): string | undefined {
   return m?.[1];
 }
 
-/** `/files`, `/files/` or `/files/<id>`, exactly as the client wrote it: no escapes, no dot segments, no trailing parts. */
+/** `/files`, `/files/` or `/files/<id>`, exactly as the client wrote it: no escapes, no dot segments, no trailing
+ * parts. */
 const CANONICAL_TUS_PATH = new RegExp(`^${TUS_PATH}(?:/|/${UPLOAD_ID_CHARS})?$`);
 
 /**

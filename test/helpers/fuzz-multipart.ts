@@ -118,7 +118,7 @@ export interface BuiltMultipart {
 function partHead(p: PartSketch, index: number, eol: string): { head: string; harmless: boolean } {
   const filename = p.kind === 'file' || p.kind === 'nested' ? `f${index}.bin` : p.kind === 'empty-input' ? '' : undefined;
   const odd = new Set(p.odd);
-  let disposition = `form-data; ${odd.has('name-unquoted') ? `name=${p.name.replace(/\s/g, '_') || 'n'}` : `name="${p.name}"`}`;
+  let disposition = 'form-data; ' + `${odd.has('name-unquoted') ? `name=${p.name.replace(/\s/g, '_') || 'n'}` : `name="${p.name}"`}`;
   if (odd.has('no-name')) disposition = 'form-data';
   // A file input left empty sends filename="" whatever else is odd about its part.
   if (filename === '') disposition += '; filename=""';
@@ -266,6 +266,10 @@ export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'f
   if (!sk.followUp) head.push('Connection: close');
   const wire = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), payload]);
   const headerBytes = wire.length - payload.length;
-  const describe = `${sk.parts.length} part(s) [${sk.parts.map((p) => `${p.kind}${p.odd.length ? `(${p.odd.join(',')})` : ''}:${bytesOf(p.content).length}`).slice(0, 8).join(' ')}${sk.parts.length > 8 ? ' …' : ''}], content-type ${sk.contentType}, closing ${sk.closing}${sk.cut ? `, cut in the ${sk.cut.region} at byte ${cutAt} of ${regions.at(-1)!.end} by ${sk.cut.how}` : ''}${chunked ? ', chunked' : ''}`;
+  const partsSaid = sk.parts.map((p) => `${p.kind}${p.odd.length ? `(${p.odd.join(',')})` : ''}:${bytesOf(p.content).length}`);
+  const cutSaid = sk.cut ? `, cut in the ${sk.cut.region} at byte ${cutAt} of ${regions.at(-1)!.end} by ${sk.cut.how}` : '';
+  const describe =
+    `${sk.parts.length} part(s) [${partsSaid.slice(0, 8).join(' ')}${sk.parts.length > 8 ? ' …' : ''}], ` +
+    `content-type ${sk.contentType}, closing ${sk.closing}${cutSaid}${chunked ? ', chunked' : ''}`;
   return { wire, cutAfter: sk.cut?.how === 'drop' ? headerBytes + (cutAt ?? 0) : undefined, stall, expect, describe };
 }

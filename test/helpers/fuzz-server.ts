@@ -189,7 +189,7 @@ export class FuzzServer {
     clearTimeout(timer);
     conn.socket.destroy();
     const raw = conn.received();
-    if (held) throw new Error(`connection still open after ${EXCHANGE_MS} ms; received ${JSON.stringify(raw.toString('latin1').slice(0, 300))}`);
+    if (held) throw new Error(`connection still open after ${EXCHANGE_MS} ms; received ` + `${JSON.stringify(raw.toString('latin1').slice(0, 300))}`);
     if (raw.length === 0) return { raw };
     // Interim answers (100 Continue to an Expect) come first; then the answer.
     let at = 0;
@@ -287,7 +287,7 @@ export class FuzzServer {
         this.unanswered.set(r.md5, left - 1);
         this.finished.add(r.id);
       }
-      assert.ok(this.finished.has(r.id), `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told it finished (after ${after}); the server's lines about it:\n${this.linesAbout(r.upload_id)}`);
+      assert.ok(this.finished.has(r.id), `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told ` + `it finished (after ${after}); the server's lines about it:\n${this.linesAbout(r.upload_id)}`);
       const bytes = fs.readFileSync(this.filePath(r.upload_id));
       assert.equal(bytes.length, r.size, `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`);
       assert.equal(crypto.createHash('md5').update(bytes).digest('hex'), r.md5, `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`);
@@ -311,7 +311,8 @@ export class FuzzServer {
     return new Set(fs.readdirSync(this.storeDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
   }
 
-  /** Lines the process logged at error level, and lines reading [object Object], by what they say (ids and numbers aside), counted. */
+  /** Lines the process logged at error level, and lines reading [object Object], by what they say (ids and numbers
+   * aside), counted. */
   oddLogLines(): string[] {
     const kinds = new Map<string, number>();
     for (const l of this.logLines()) {

@@ -1,8 +1,8 @@
-// The tus requests of the fuzz suite (test/hostile-fuzz.test.ts), and the IETF draft's: stored uploads of every kind to aim
-// at, and requests sketched as a well-formed tus client would send them, then mutated — random and
-// malformed Upload-Offset, Upload-Length, Upload-Metadata, Upload-Concat, Upload-Checksum,
-// X-HTTP-Method-Override, ids in every spelling, methods, framings and bodies — and written out
-// byte for byte, so that malformed headers really reach the server.
+// The tus requests of the fuzz suite (test/hostile-fuzz.test.ts), and the IETF draft's: stored uploads of every kind to
+// aim at, and requests sketched as a well-formed tus client would send them, then mutated — random and malformed
+// Upload-Offset, Upload-Length, Upload-Metadata, Upload-Concat, Upload-Checksum, X-HTTP-Method-Override, ids in every
+// spelling, methods, framings and bodies — and written out byte for byte, so that malformed headers really reach the
+// server.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -38,7 +38,8 @@ export async function spawnTuspass(t: TestContext, command: string, env: Record<
   return { url: `http://127.0.0.1:${own}`, port: own, child, output: () => out, exited };
 }
 
-/** Resolves once the instance answers /healthz; throws with its output if it exits first or takes past `tries` × 50 ms. */
+/** Resolves once the instance answers /healthz; throws with its output if it exits first or takes past `tries` × 50
+ * ms. */
 export async function answering(instance: Instance, tries = 1200): Promise<Instance> {
   for (let i = 0; ; i++) {
     if (instance.child.exitCode !== null || instance.child.signalCode !== null) throw new Error(`the instance exited (${instance.child.exitCode ?? instance.child.signalCode}): ${instance.output()}`);

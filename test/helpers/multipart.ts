@@ -1,4 +1,5 @@
-// Helpers for the nginx-upload-module endpoint tests: curl as the client, a capturing stand-in app, the store's contents.
+// Helpers for the nginx-upload-module endpoint tests: curl as the client, a capturing stand-in app, the store's
+// contents.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';

@@ -83,7 +83,8 @@ interface AxeViolation {
   nodes: Array<{ target: string[] }>;
 }
 
-/** Every axe-core violation on the page, of any impact (run through the debugging protocol, which the page's CSP does not govern). */
+/** Every axe-core violation on the page, of any impact (run through the debugging protocol, which the page's CSP does
+ * not govern). */
 export async function axeViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {

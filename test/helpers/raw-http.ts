@@ -109,7 +109,7 @@ export async function readResponse(conn: RawConnection, timeoutMs: number, head 
     const parsed = parseResponse(conn.received(), eof, head);
     if (parsed) return parsed;
     if (eof) return undefined;
-    if (Date.now() > until) throw new Error(`no complete response within ${timeoutMs} ms: ${JSON.stringify(conn.received().toString('latin1').slice(0, 200))}`);
+    if (Date.now() > until) throw new Error(`no complete response within ${timeoutMs} ms: ` + `${JSON.stringify(conn.received().toString('latin1').slice(0, 200))}`);
     let wake: () => void = () => undefined;
     const more = new Promise<void>((r) => (wake = r));
     conn.socket.once('data', wake);

@@ -9,17 +9,18 @@ export type TokenProblem = 'missing' | 'refused' | 'scope';
 /** Said in the upload's row; the token field itself is focused and says which upload was refused. */
 export const TOKEN_ADVICE: Record<TokenProblem, string> = {
   missing: 'This server needs an access token. Paste the one your site gave you into “Access token” above, then press Retry.',
-  refused: 'The server did not accept your access token: it may have expired or be mistyped. Paste a new one into “Access token” above, then press Retry.',
-  scope: 'Your access token does not allow uploading here. Ask your site for one that does, paste it into “Access token” above, then press Retry.',
+  refused: 'The server did not accept your access token: it may have expired or be mistyped. Paste a new one into ' + '“Access token” above, then press Retry.',
+  scope: 'Your access token does not allow uploading here. Ask your site for one that does, paste it into “Access ' + 'token” above, then press Retry.',
 };
 
 /** Beside the token field, naming the upload that was refused. */
 export function tokenFieldMessage(problem: TokenProblem, fileName: string): string {
   const why = { missing: 'this server needs an access token', refused: 'the server did not accept this access token', scope: 'this access token does not allow uploading' }[problem];
-  return `The upload of ${fileName} was refused: ${why}. Paste the token your site gave you here, then press “Use this token and retry”.`;
+  return `The upload of ${fileName} was refused: ${why}. Paste the token your site gave you here, then press “Use this ` + 'token and retry”.';
 }
 
-/** The server's answer split in code and words: tus routes answer `ERR_CODE: message`, the others `{"error":{"code","message"}}`. */
+/** The server's answer split in code and words: tus routes answer `ERR_CODE: message`, the others
+ * `{"error":{"code","message"}}`. */
 export function serverError(body: string): { code?: string; message?: string } {
   const text = body.trim();
   const line = /^(ERR_[A-Z0-9_]+):\s*(.*)$/m.exec(text);
@@ -32,7 +33,8 @@ export function serverError(body: string): { code?: string; message?: string } {
   }
 }
 
-/** 401 is a token missing or refused (by its code, else by whether one was sent); 403 only when the token lacks the scope. */
+/** 401 is a token missing or refused (by its code, else by whether one was sent); 403 only when the token lacks the
+ * scope. */
 export function tokenProblem(status: number | undefined, code: string | undefined, tokenSent: boolean): TokenProblem | undefined {
   if (status === 401) {
     if (code === 'ERR_AUTH_REQUIRED') return 'missing';
@@ -55,7 +57,7 @@ export function isOutage(failure: UploadFailure): boolean {
 export function outageText(failure: UploadFailure, endpoint: string, serverMessage: string | undefined, offline: boolean): string {
   if (failure.kind === 'unreachable') {
     return offline
-      ? `Cannot reach the upload server at ${endpoint}: the browser is offline. The upload continues when the connection is back.`
+      ? `Cannot reach the upload server at ${endpoint}: the browser is offline. The upload continues when the ` + 'connection is back.'
       : `Cannot reach the upload server at ${endpoint}.`;
   }
   const status = `status ${failure.status}${serverMessage ? `: ${serverMessage}` : ''}`;

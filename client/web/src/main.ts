@@ -43,7 +43,7 @@ const review = new ReviewList((files) => {
   startUploads(files);
   current.focusTitle();
 }, openPicker, dropZone, () => ({
-  several: 'Several files chosen at once wait here, and a single file starts at once; Settings, “Review before uploading”, changes that.',
+  several: 'Several files chosen at once wait here, and a single file starts at once; Settings, “Review before ' + 'uploading”, changes that.',
   always: 'Every chosen file waits here until you upload it; Settings, “Review before uploading”, changes that.',
   never: 'These files wait here until you upload them.',
 })[reviewMode()]);
@@ -91,7 +91,7 @@ function addFiles(files: File[]): void {
   for (const file of files) {
     // Refused here, before any request: the server would answer 413 to the creation anyway.
     if (maxSize !== undefined && file.size > maxSize) {
-      problems.push(`${file.name} is ${formatBytes(file.size)}, larger than the ${formatBytes(maxSize)} this server accepts, so it was not uploaded.`);
+      problems.push(`${file.name} is ${formatBytes(file.size)}, larger than the ${formatBytes(maxSize)} this server accepts, ` + 'so it was not uploaded.');
       continue;
     }
     // Two uploads of one file would fight over the same server upload (it is locked per request).

@@ -179,7 +179,7 @@ export class UploadTask {
     if (!fromEarlierVisit) return;
     if (offset >= this.bytesTotal && parts === 0) return;
     const how = parts > 0 ? ` in ${parts} parallel parts` : '';
-    this.note = `Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)}${how} — this file was partly uploaded before.`;
+    this.note = (`Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)}${how} — this file was partly uploaded ` + 'before.');
   }
 
   private noteStartOver(expired: boolean, status: number): void {
@@ -187,7 +187,7 @@ export class UploadTask {
     this.progressBase = 0;
     this.note = expired
       ? 'The earlier upload of this file expired on the server, so it started over from the beginning.'
-      : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the beginning.`;
+      : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the ` + 'beginning.';
   }
 
   pause(): void {
@@ -305,9 +305,10 @@ export class UploadTask {
   private succeed(res: HttpResponse): void {
     this.bytesDone = this.bytesTotal;
     if (this.lastMethod === 'HEAD') {
-      // All bytes were on the server already: sent in an earlier visit, or in this one when the answer to the last write was lost.
+      // All bytes were on the server already: sent in an earlier visit, or in this one when the answer to the last
+      // write was lost.
       this.set('done', this.triedAgain
-        ? 'Uploaded. The server’s answer was lost on the way; the table below lists the file once the app accepted it.'
+        ? 'Uploaded. The server’s answer was lost on the way; the table below lists the file once the app ' + 'accepted it.'
         : 'Already uploaded completely in an earlier visit.');
       this.events.finished(this);
       return;

@@ -115,7 +115,7 @@ export class WaitingList {
     const held = w.offset === undefined ? 'The bytes the server holds' : `The ${formatBytes(w.offset)} the server holds`;
     const yes = await confirmAction({
       title: `Discard the partly uploaded ${w.name}?`,
-      text: `${held} are deleted, and this browser forgets the upload: choosing the file again starts it from the beginning.`,
+      text: `${held} are deleted, and this browser forgets the upload: choosing the file again starts it from the ` + 'beginning.',
       keep: 'Keep it',
       confirm: 'Discard',
     });

@@ -49,7 +49,8 @@ export interface CompletionAnswer {
   recordedHere: boolean;
 }
 
-/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields. */
+/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through
+ * fields. */
 export function multipartForm(files: ReceivedFile[], fields: Array<[string, string]>, deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>): URLSearchParams {
   const form = new URLSearchParams();
   files.forEach((f, i) => {
@@ -77,7 +78,7 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
   for (const [key, value] of fields) {
     if (!deps.passFields.test(key) || form.has(key)) continue;
     if (impersonatesGenerated(key)) {
-      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`);
+      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field ` + '(PASS_FIELDS cannot pass it)');
       continue;
     }
     form.set(key, value);
@@ -107,7 +108,7 @@ export class MultipartCompletion {
       const outcome = await postForm(target, new URLSearchParams(form), uploadIds[0]!, notice.id);
       if (outcome.kind === 'retry') return { done: false, error: outcome.error };
       completionNotices.labels(outcome.kind).inc();
-      log(`completion: multipart form of ${uploadIds.join(', ')} ${outcome.kind} (${outcome.status}) after ${notice.attempts + 1} attempts`, { event: `completion.${outcome.kind}`, upload_id: uploadIds[0], notice_id: notice.id });
+      log(`completion: multipart form of ${uploadIds.join(', ')} ${outcome.kind} (${outcome.status}) after ` + `${notice.attempts + 1} attempts`, { event: `completion.${outcome.kind}`, upload_id: uploadIds[0], notice_id: notice.id });
       if (outcome.kind === 'rejected') for (const id of uploadIds) await store.remove(id).catch((e: unknown) => log(`multipart: removing upload ${id}: ${errorText(e)}`));
       return { done: true };
     });

@@ -42,7 +42,8 @@ export interface FileHooks {
   http: ReturnType<MultipartHooks['http']>;
 }
 
-/** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the caller). */
+/** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the
+ * caller). */
 export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, creator: UploadOwner, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
   const owner = creator.sub ?? '';
   const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
@@ -203,7 +204,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
       else hooks.finished(http, files);
     }
-    log(`multipart: ${files.length} file(s) received: ${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
+    log(`multipart: ${files.length} file(s) received: ` + `${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
     // The built-in service answers as django-nginx-upload's Django view: a browser goes on to the table.
     if (answer.recordedHere && isBrowserPost(req, fields)) return void res.redirect(303, '/#completed');
     res.status(answer.status).set(answer.headers).send(answer.body);

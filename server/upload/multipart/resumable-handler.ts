@@ -280,7 +280,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
   async function finish(s: SessionRecord, req: express.Request, res: express.Response): Promise<void> {
     const digests = await store.digests(s.uploadId, s.total);
     uploadsFinished.inc();
-    log(`resumable: session ${s.sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
+    log(`resumable: session ${s.sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ` + `${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
     const files: ReceivedFile[] = [{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }];
     const hooks = deps.hooks;
     const http = hooks?.http(req);
@@ -300,7 +300,8 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     res.status(answer.status).set(answer.headers).send(answer.body);
   }
 
-  /** A session idle past the period (as this instance saw it): removed with its upload, unless it moved elsewhere since. */
+  /** A session idle past the period (as this instance saw it): removed with its upload, unless it moved elsewhere
+   * since. */
   function expire(key: string): void {
     const work = async () => {
       const r = await states.read(key);
@@ -308,7 +309,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       if (Date.now() - r.touched <= idlePeriod) return sessions.note(key, r);
       if ((await store.segmentsOf(r.uploadId)) === 'open') await store.remove(r.uploadId);
       await states.remove(r);
-      log(`resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`, { event: 'upload.expired', upload_id: r.uploadId });
+      log(`resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} ` + `s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`, { event: 'upload.expired', upload_id: r.uploadId });
     };
     sessions.serial(key, () => withLock(locker, lockIdOf(key), noRelease, work)).catch((e: unknown) => log(`resumable: expiring session ${key}: ${errorText(e)}`, { level: 'warn' }));
   }

@@ -1,9 +1,9 @@
 // What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
 // the creating owner (upload-owner.ts), whether a request of the nginx module still writes it (the
 // resumable mode's segments, or a multipart request's part: StoredInfo.resumable) and,
-// for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through @tus/server, so the route announces them
-// under the new id just before, and the store takes them when it writes the info (the body's when it
-// writes the body).
+// for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through
+// @tus/server, so the route announces them under the new id just before, and the store takes them when it writes the
+// info (the body's when it writes the body).
 import type { Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { ChecksumCheck } from '../../hashing/checksum.ts';
@@ -93,8 +93,9 @@ export class Announcements {
 
   /**
    * Who created the upload, and whether a request of the nginx module still writes it
-   * (StoredInfo.resumable: segments, or a multipart request's part); undefined when it does not exist. Only uploads not in segments are cached: a mark is removed by
-   * whichever instance settles the segments, so it is read from disk while it may still be there.
+   * (StoredInfo.resumable: segments, or a multipart request's part); undefined when it does not exist. Only uploads not
+   * in segments are cached: a mark is removed by whichever instance settles the segments, so it is read from disk while
+   * it may still be there.
    */
   async accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
     const cached = this.known.get(id);

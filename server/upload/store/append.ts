@@ -120,7 +120,8 @@ async function admitted(deps: AppendDeps, admission: BodyAdmission, source: Asyn
   } finally {
     await appender.close();
   }
-  /** What a failure is thrown as: a body whose connection went says what was read and kept; the rest as writeFailure says. */
+  /** What a failure is thrown as: a body whose connection went says what was read and kept; the rest as writeFailure
+   * says. */
   const thrown = (kept: number, at: number) =>
     read !== undefined && isConnectionGone(failure) ? new BodyInterrupted(id, read, kept, at, failure) : writeFailure(space, id, failure);
   // A writer that lost its lock writes nothing more, not even its digest state or a checksum undo
