@@ -9,9 +9,10 @@ import { pathToFileURL } from 'node:url';
 import type { Notices } from '../notices.ts';
 import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
 
-/** One event's hook in a module. Returning nothing means `{}`: go on unchanged. */
 // biome-ignore lint/suspicious/noConfusingVoidType: a hook function with no return statement returns void
-export type HookFunction = (request: HookRequest, context: InvokeContext) => HookResponse | void | Promise<HookResponse | void>;
+type HookResult = HookResponse | void;
+/** One event's hook in a module. Returning nothing means `{}`: go on unchanged. */
+export type HookFunction = (request: HookRequest, context: InvokeContext) => HookResult | Promise<HookResult>;
 
 export type HookModule = { [E in HookEventType]?: HookFunction } & {
   /** This module's timeout in ms when it must differ from HOOKS_TIMEOUT (complete-form has its own). */
