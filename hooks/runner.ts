@@ -102,8 +102,8 @@ export class HookRunner {
     for (const h of this.handlers) await h.close?.();
   }
 
-  wants(type: HookEventType, skip?: ReadonlySet<string>): boolean {
-    return this.handlers.some((h) => h.events.includes(type) && !skip?.has(h.name));
+  wants(type: HookEventType, skip?: ReadonlySet<HookHandler>): boolean {
+    return this.handlers.some((h) => h.events.includes(type) && !skip?.has(h));
   }
 
   /**
@@ -120,11 +120,12 @@ export class HookRunner {
    * or times out rejects too (fail closed: 500 ERR_HOOK_FAILED or 504 ERR_HOOK_TIMEOUT, naming the
    * hook) unless failOpen is set; such a rejection never asks for the upload to be removed.
    */
-  async block(request: HookRequest, options: { skip?: ReadonlySet<string> } = {}): Promise<HookResponse> {
+  async block(request: HookRequest, options: { skip?: ReadonlySet<HookHandler> } = {}): Promise<HookResponse> {
     if (!isBlocking(request.Type)) throw new Error(`${request.Type} is not a blocking event`);
     const merged: HookResponse = {};
-    // skip: handlers a path replaces with its own (POST /upload posts one form per request, not complete-form's one per upload).
-    for (const handler of this.subscribed(request.Type).filter((h) => !options.skip?.has(h.name))) {
+    // skip: handlers a path replaces with its own work, by identity (the multipart paths deliver one
+    // completion form per request themselves, where the complete-form hook would post one per file).
+    for (const handler of this.subscribed(request.Type).filter((h) => !options.skip?.has(h))) {
       let answer: HookResponse;
       try {
         answer = honoured(request.Type, await this.invoke(handler, request));
