@@ -38,6 +38,8 @@ export interface CompletionDelivery {
   uploadIds: readonly string[];
   /** The request that finished them, for the log. */
   requestId?: string;
+  /** What the client is told becomes of the uploads when the form can be neither sent nor queued (a full disk). */
+  whenUnqueued: string;
 }
 
 export interface DelivererDeps {
@@ -99,9 +101,10 @@ export class CompletionDeliverer {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         log(`completion: ${formName(ids)}: ${outcome.error}; the form could not be queued either: ${errorText(e)}`, { event: 'completion.unqueued', upload_id: ids[0], request_id, level: 'error' });
-        // A full disk is not the hook's failure: the client hears 507 (try again later), and the
-        // upload's completion is handled again once it can be (see UploadEvents.finish).
-        if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, 'the completion form could not be queued (DATA_DIR is full); the upload is kept and announced once there is space');
+        // A full disk is not the hook's failure: the client hears 507 (try again later); a tus
+        // upload's completion is handled again once it can be (UploadEvents.finish), a multipart
+        // request's files are removed (the client sends them again).
+        if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, `the completion form could not be queued (DATA_DIR is full); ${delivery.whenUnqueued}`);
         throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
       }
       completionNotices.labels('queued').inc();

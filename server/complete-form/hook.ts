@@ -26,7 +26,13 @@ export function createCompleteFormHook(deliverer: CompletionDeliverer, form: For
       const upload = request.Event.Upload;
       // A partial upload is a piece of a file, not one: the app hears of the final upload only.
       if (upload.IsPartial) return {};
-      return deliverer.deliver({ form: completionForm(upload, form), uploadIds: [upload.ID], requestId: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
+      return deliverer.deliver({
+        form: completionForm(upload, form),
+        uploadIds: [upload.ID],
+        requestId: requestIdOfHeaders(request.Event.HTTPRequest.Header),
+        // A finished upload whose completion fails is handled again (UploadEvents.finish).
+        whenUnqueued: 'the upload is kept and announced once there is space',
+      });
     },
   };
   MADE.add(handler);

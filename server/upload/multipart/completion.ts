@@ -90,10 +90,10 @@ export class MultipartCompletion {
    * rejected`): the files are removed. Delivered or queued: the journal notes them handled.
    * `recordedHere`: the form reached the built-in completion service and was recorded.
    */
-  async complete(files: ReceivedFile[], fields: Array<[string, string]>, requestId?: string): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
+  async complete(files: ReceivedFile[], fields: Array<[string, string]>, request: { requestId?: string; whenUnqueued: string }): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
     const { store, deliverer } = this.deps;
     const ids = files.map((f) => f.id);
-    const response = await deliverer.deliver({ form: multipartForm(files, fields, this.deps), uploadIds: ids, requestId });
+    const response = await deliverer.deliver({ form: multipartForm(files, fields, this.deps), uploadIds: ids, ...request });
     if (response.RejectUpload) for (const id of ids) await store.remove(id);
     else await this.journal(ids);
     const { status_code = 204, body = '', headers = {} } = answerOf(response);

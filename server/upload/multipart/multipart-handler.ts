@@ -194,7 +194,8 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // announced again at the next start (the service drops a repeat by upload id), never removed
       // as a dead request's parts while the app may hold a record of them.
       for (const file of files) await store.settleSegments(file.id);
-      answer = await deps.completion.complete(files, fields, requestIdOf(req));
+      // A failure here removes the request's files (removeAll below): nothing is kept.
+      answer = await deps.completion.complete(files, fields, { requestId: requestIdOf(req), whenUnqueued: 'nothing of the request is kept; send it again once there is space' });
     } catch (e) {
       await removeAll();
       if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);

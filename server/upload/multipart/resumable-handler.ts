@@ -294,7 +294,8 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       if (hooks && http) hooks.terminated(http, files);
       throw e;
     }
-    const answer = await deps.completion.complete(files, [], requestIdOf(req));
+    // The file is settled (complete above): a failure here leaves it for the next start to announce.
+    const answer = await deps.completion.complete(files, [], { requestId: requestIdOf(req), whenUnqueued: 'the file is kept and announced at the next start' });
     if (hooks && http) {
       if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
       else hooks.finished(http, files);
