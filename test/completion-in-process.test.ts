@@ -72,17 +72,21 @@ test('tuspass start records finished uploads (tus and multipart) without an HTTP
 test('the record made in process equals the one the completion service makes from the signed HTTP form, for tus and multipart', async (t) => {
   // The same upload twice: to `tuspass start`, and to an upload server whose forms go over HTTP to a
   // completion service of its own (COMPLETION_URL), on the same store.
-  const inProcess = await startTestServer(t, { digests: ['sha1', 'crc32'] });
+  // Every metadata key passes, so hostile ones reach the form's writer: keys posing as generated
+  // ones (dropped by the writer and the reader alike), values with the form encoding's own characters.
+  const passFields = /.*/;
+  const inProcess = await startTestServer(t, { digests: ['sha1', 'crc32'], passFields });
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(configFor({ dataDir, completionSecret: SECRET, completionPort: 0, host: '127.0.0.1' }), { log: () => {} });
   t.after(() => service.close());
   const storeDir = configFor({ dataDir }).storeDir;
   fs.mkdirSync(storeDir, { recursive: true });
-  const overHttp = await startTestServer(t, { dataDir, storeDir, digests: ['sha1', 'crc32'], completionUrl: `${service.url}/complete/` }, { completion: false });
+  const overHttp = await startTestServer(t, { dataDir, storeDir, digests: ['sha1', 'crc32'], passFields, completionUrl: `${service.url}/complete/` }, { completion: false });
+  const hostile = { 'doc.path': '/etc/passwd', 'other.md5': '0'.repeat(32), 'doc.owner': 'root', note: 'a+b=c%20d&e\n\u0000é' };
   const bytes = patternBytes(70_001);
 
   for (const s of [inProcess, overHttp]) {
-    const { last } = await tusUpload(s.endpoint, bytes, { ...META, fieldname: 'doc' });
+    const { last } = await tusUpload(s.endpoint, bytes, { ...META, fieldname: 'doc', ...hostile });
     assert.equal(last.status, 200, last.body);
     const multipart = await multipartUpload(s.url, bytes);
     assert.equal(multipart.status, 200, multipart.body);
@@ -99,8 +103,12 @@ test('the record made in process equals the one the completion service makes fro
     assert.equal(r.size, bytes.length);
     assert.equal(r.name, META.filename);
     assert.equal((r.fields as Record<string, string>).description, 'sales & more');
-    assert.equal((r.fields as Record<string, string>).secret_note, undefined, 'PASS_FIELDS holds in process too');
+    assert.equal(r.owner, '');
+    assert.ok(String(r.path).startsWith(inProcess.config.storeDir), 'the path is the store\'s, not a metadata key\'s');
+    for (const key of ['doc.path', 'other.md5', 'doc.owner']) assert.equal((r.fields as Record<string, string>)[key], undefined, key);
   }
+  const tus = here.find((r) => (r.fields as Record<string, string>).note !== undefined)!;
+  assert.equal((tus.fields as Record<string, string>).note, hostile.note, 'the value as sent, over the form encoding or not');
 });
 
 test('in process, a file whose size on disk is not the form\'s is refused (422), the upload removed, nothing recorded', async (t) => {
