@@ -205,6 +205,27 @@ test('disk full: a form that can be neither posted nor queued answers 507, leave
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'queue')), []);
 });
 
+test('disk full: a multipart form that can be neither posted nor queued answers 507 saying nothing is kept, and keeps nothing', async (t) => {
+  const dataDir = mountTmpfs(t, 1024 * 1024);
+  if (!dataDir) return;
+  const receiver = await formReceiver(t);
+  const storeDir = tmpDir(t);
+  const s = await startTestServer(t, { dataDir, storeDir, completionUrl: receiver.url, minFreeSpace: 0 }, { completion: false });
+  const filler = fillDisk(dataDir);
+  t.after(() => fs.rmSync(filler, { force: true }));
+  const body = new FormData();
+  body.set('file1', new Blob(['abc']), 'full.txt');
+  const res = await fetch(`${s.url}/upload`, { method: 'POST', body });
+  const text = await res.text();
+  assert.equal(res.status, 507, text);
+  assert.match(text, /ERR_STORAGE_FULL/);
+  assert.match(text, /nothing of the request is kept/);
+  assert.ok(!text.includes(dataDir), 'no absolute path in the answer');
+  assert.equal(receiver.state.posts, 1, 'the form was tried');
+  assert.deepEqual(fs.readdirSync(path.join(dataDir, 'queue')), [], 'nothing left in the queue, no .tmp');
+  assert.deepEqual(fs.readdirSync(storeDir).filter((n) => !n.startsWith('.')), [], 'the request\'s file is removed');
+});
+
 test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not deliver again', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
