@@ -54,7 +54,10 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
   };
   // A hooks directory that is not there or a module that does not load is a configuration problem,
   // said as such (exit 78), as `tuspass start` says it.
-  const handlers = await loadHookHandlers(config, context, { secret, builtins: own.builtins ? builtinHooks({ target, passFields: config.passFields }) : undefined }).catch((e: Error) => {
+  // The deliverer (and the metrics it counts into) is loaded only when the built-ins are tested.
+  const deliverer = async () => new (await import('../server/complete-form/deliver.ts')).CompletionDeliverer({ target, queue, removeUpload: context.removeUpload, log });
+  const builtins = own.builtins ? builtinHooks({ deliverer: await deliverer(), passFields: config.passFields, completionTimeoutMs: config.completionTimeoutMs, log }) : undefined;
+  const handlers = await loadHookHandlers(config, context, { secret, builtins }).catch((e: Error) => {
     throw new ConfigError([e.message]);
   });
   const subscribed = handlers.filter((h) => h.events.includes(event));

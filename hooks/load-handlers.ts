@@ -4,7 +4,7 @@
 // response) reaches the client last and so wins the merge.
 import { createCommandHook } from './transports/command.ts';
 import { createHttpHook } from './transports/http.ts';
-import { loadModuleHook, type HookModuleContext, type HookModuleFactory } from './transports/module.ts';
+import { loadModuleHook, type HookModuleContext } from './transports/module.ts';
 import type { HookEventType, HookHandler } from './types.ts';
 
 /** The hook settings (the server's configuration satisfies this; HOOKS_* in the README). */
@@ -30,7 +30,7 @@ export interface LoadOptions {
    * named in `hooksBuiltin` are loaded. None given: no built-ins (`tuspass hooks test` checks the
    * user's hooks only).
    */
-  builtins?: Readonly<Record<string, HookModuleFactory>>;
+  builtins?: Readonly<Record<string, () => Promise<HookHandler>>>;
   /** Handlers given in code (embedding, tests): they run after the configured ones, before the built-ins. */
   extra?: readonly HookHandler[];
 }
@@ -58,7 +58,7 @@ export async function loadHookHandlers(config: HookSettings, context: HookModule
     for (const name of config.hooksBuiltin) {
       const factory = options.builtins[name];
       if (!factory) throw new Error(`HOOKS_BUILTIN: no built-in hook "${name}"; known: ${Object.keys(options.builtins).join(', ')}`);
-      handlers.push(await loadModuleHook(name, context, factory));
+      handlers.push(await factory());
     }
   }
   return handlers;

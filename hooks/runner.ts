@@ -84,7 +84,7 @@ export class HookRunner {
     }
     // Notices left from a run whose configuration had a handler this one lacks: nobody to give them to.
     queue.handle(`${KIND_PREFIX}*`, async (notice) => {
-      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ` + `${(notice.payload as HookNotice).handler} is no longer configured`);
+      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`);
       return { done: true };
     });
   }
@@ -102,8 +102,8 @@ export class HookRunner {
     for (const h of this.handlers) await h.close?.();
   }
 
-  wants(type: HookEventType, skip?: ReadonlySet<string>): boolean {
-    return this.handlers.some((h) => h.events.includes(type) && !skip?.has(h.name));
+  wants(type: HookEventType, skip?: ReadonlySet<HookHandler>): boolean {
+    return this.handlers.some((h) => h.events.includes(type) && !skip?.has(h));
   }
 
   /**
@@ -120,12 +120,12 @@ export class HookRunner {
    * or times out rejects too (fail closed: 500 ERR_HOOK_FAILED or 504 ERR_HOOK_TIMEOUT, naming the
    * hook) unless failOpen is set; such a rejection never asks for the upload to be removed.
    */
-  async block(request: HookRequest, options: { skip?: ReadonlySet<string> } = {}): Promise<HookResponse> {
+  async block(request: HookRequest, options: { skip?: ReadonlySet<HookHandler> } = {}): Promise<HookResponse> {
     if (!isBlocking(request.Type)) throw new Error(`${request.Type} is not a blocking event`);
     const merged: HookResponse = {};
-    // skip: handlers a path replaces with its own (POST /upload posts one form per request, not complete-form's one per
-    // upload).
-    for (const handler of this.subscribed(request.Type).filter((h) => !options.skip?.has(h.name))) {
+    // skip: handlers a path replaces with its own work, by identity (the multipart paths deliver one
+    // completion form per request themselves, where the complete-form hook would post one per file).
+    for (const handler of this.subscribed(request.Type).filter((h) => !options.skip?.has(h))) {
       let answer: HookResponse;
       try {
         answer = honoured(request.Type, await this.invoke(handler, request));
@@ -134,7 +134,7 @@ export class HookRunner {
         // form) keeps its code, and is never let through by failOpen: passing would lose the announcement.
         const own = e instanceof TuspassError ? (ERRORS as Record<string, ErrorEntry>)[e.code] : undefined;
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
-        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ` + `${(e as Error).message}`;
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
         const failOpen = this.options.failOpen && !own;
         this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;
@@ -162,7 +162,7 @@ export class HookRunner {
       if (queue) {
         const stored = storedPayload(request, this.storedHeaders);
         queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored }).catch((e: Error) => {
-          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ` + `${handler.name}): ${e.message}`);
+          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);
         });
       } else {
         this.deliver(handler, request, crypto.randomUUID()).then(

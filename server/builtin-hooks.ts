@@ -1,23 +1,26 @@
-// The hooks tuspass ships, registered by name for HOOKS_BUILTIN. The hook layer loads them as module
-// hooks but never imports them: the server hands it the factories (as tusd's command line builds and
-// registers its hooks), so hooks/ knows the hook contract only.
+// The hooks tuspass ships, registered by name for HOOKS_BUILTIN. The hook layer loads them but never
+// imports them: the server hands it their factories (as tusd's command line builds and registers its
+// hooks), so hooks/ knows the hook contract only.
 import { parseList } from '../core/parse.ts';
-import type { HookModuleFactory } from '../hooks/transports/module.ts';
-import type { PostTarget } from './complete-form/post.ts';
+import type { HookHandler } from '../hooks/types.ts';
+import type { CompletionDeliverer } from './complete-form/deliver.ts';
 
 export const BUILTIN_HOOKS = ['complete-form'] as const;
 
 export interface BuiltinHookSettings {
-  /** Where completion forms go (the url is final once the server listens). */
-  target: PostTarget;
+  /** Where every front-end's completion form goes. */
+  deliverer: CompletionDeliverer;
   /** PASS_FIELDS. */
   passFields: RegExp;
+  /** COMPLETION_TIMEOUT, in ms. */
+  completionTimeoutMs: number;
+  log: (line: string) => void;
 }
 
 /** The built-in hooks' factories by name; each is imported when it is loaded. */
-export function builtinHooks(settings: BuiltinHookSettings): Record<(typeof BUILTIN_HOOKS)[number], HookModuleFactory> {
+export function builtinHooks(settings: BuiltinHookSettings): Record<(typeof BUILTIN_HOOKS)[number], () => Promise<HookHandler>> {
   return {
-    'complete-form': async (context) => (await import('./complete-form/hook.ts')).completeFormModule(context, settings),
+    'complete-form': async () => (await import('./complete-form/hook.ts')).createCompleteFormHook(settings.deliverer, { passFields: settings.passFields, log: settings.log }, settings.completionTimeoutMs),
   };
 }
 

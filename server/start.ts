@@ -13,8 +13,9 @@ import { HookRunner } from '../hooks/runner.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { builtinHooks } from './builtin-hooks.ts';
 import { createCompletionApp } from './completion/app.ts';
-import { formReceiver, localCompletion } from './completion/receive.ts';
+import { formRecorder, localCompletion } from './completion/receive.ts';
 import type { PostTarget } from './complete-form/post.ts';
+import { CompletionDeliverer } from './complete-form/deliver.ts';
 import { openCatalog } from './completion/sqlite-catalog.ts';
 import { PgCatalog } from './completion/pg-catalog.ts';
 import { openDatabase } from './pg/database.ts';
@@ -155,21 +156,24 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const queue: Notices = db
     ? new PgNoticeQueue({ pool: db, minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, spool: new NoticeSpool(path.join(config.dataDir, 'spool'), log, modes), log })
     : new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
-  const receive = catalog ? formReceiver(config, catalog) : undefined;
+  // The checks and the catalog of a form, for both ways one arrives: POST /complete/ and a direct call.
+  const record = catalog ? formRecorder(config, catalog) : undefined;
   const target: PostTarget = {
     url: completionUrlOf(config),
     secret,
     timeoutMs: config.completionTimeoutMs,
     cleanupStatuses: config.cleanupStatuses,
-    // Our own service, unless COMPLETION_URL sends the forms elsewhere.
-    local: receive && !config.completionUrl ? localCompletion(receive, log) : undefined,
+    // Our own service, unless COMPLETION_URL sends the forms elsewhere: a direct call, no HTTP.
+    local: record && !config.completionUrl ? localCompletion(record, log) : undefined,
   };
+  // The one completion deliverer, every front-end's (tus and the draft through complete-form, the multipart paths).
+  const deliverer = new CompletionDeliverer({ target, queue, removeUpload: (id) => store.remove(id), log });
   let hooks: HookRunner;
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
   try {
     const context = { log, queue, removeUpload: (id: string) => store.remove(id) };
-    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ target, passFields: config.passFields }) });
+    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ deliverer, passFields: config.passFields, completionTimeoutMs: config.completionTimeoutMs, log }) });
     hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
     await hooks.setup();
   } catch (e) {
@@ -212,9 +216,9 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   };
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, record, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
-  const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
+  const multipartCompletion = new MultipartCompletion({ store, deliverer, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that
   // covered their file when the process stopped are settled, for the pass below to announce.
   const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { configFor, type Config } from '../server/config.ts';
-import { formReceiver, localCompletion } from '../server/completion/receive.ts';
+import { formRecorder, localCompletion } from '../server/completion/receive.ts';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
 import { SIGNATURE_HEADER, sign } from '../core/signature.ts';
@@ -301,26 +301,63 @@ POST /complete/ does, and records the good form once', async (t) => {
   const catalog = new SqliteCatalog(path.join(tmpDir(t), 'local.sqlite'));
   t.after(() => catalog.close());
   const logs: string[] = [];
-  const deliver = localCompletion(formReceiver(s.config, catalog), (line) => logs.push(line));
+  const deliver = localCompletion(formRecorder(s.config, catalog), (line) => logs.push(line));
   const form = s.upload('local', Buffer.from('twelve bytes'));
-  const signed = (fields: Record<string, string>, signature?: string) => {
-    const body = new URLSearchParams(fields).toString();
-    return deliver(body, { [SIGNATURE_HEADER]: signature ?? sign(SECRET, 'completion-form', body) });
-  };
-  const cases: Array<[Promise<{ status: number; body: string }>, number, string]> = [
-    [signed(form, 'sha256=00'), 401, 'ERR_SIGNATURE_INVALID'],
-    [signed({ ...form, 'file1.path': '/etc/passwd' }), 403, 'ERR_PATH_OUTSIDE_STORE'],
-    [signed({ ...form, 'file1.size': '13' }), 422, 'ERR_SIZE_MISMATCH'],
+  // Nothing is signed in process: the form as built goes straight to the checks.
+  const handed = (fields: Record<string, string>) => deliver(new URLSearchParams(fields));
+  const cases: Array<[Record<string, string>, number, string]> = [
+    [{ ...form, 'file1.path': '/etc/passwd' }, 403, 'ERR_PATH_OUTSIDE_STORE'],
+    [{ ...form, 'file1.path': path.join(s.config.storeDir, '..', 'elsewhere') }, 403, 'ERR_PATH_OUTSIDE_STORE'],
+    [{ ...form, 'file1.size': '13' }, 422, 'ERR_SIZE_MISMATCH'],
+    [{ ...form, 'file1.path': path.join(s.config.storeDir, 'never-written') }, 422, 'ERR_FILE_MISSING'],
+    [{ ...form, 'file1.md5': 'not-hex' }, 400, 'ERR_FORM_FIELD_INVALID'],
   ];
-  for (const [answer, status, code] of cases) {
-    const { status: got, body } = await answer;
+  for (const [fields, status, code] of cases) {
+    const { status: got, body } = await handed(fields);
+    const over = await s.post(fields);
     assert.equal(got, status, body);
+    assert.equal(over.status, status, 'the same status over HTTP');
     assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, code);
+    assert.equal(((await over.json()) as { error: { code: string } }).error.code, code, 'the same code over HTTP');
   }
-  assert.equal(logs.length, 3);
-  const ok = await signed(form);
+  assert.equal(logs.length, cases.length);
+  assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 0, 'a refused form records nothing');
+  const ok = await handed(form);
   assert.equal(ok.status, 200, ok.body);
-  const again = await signed(form);
-  assert.equal(JSON.parse(again.body).id, JSON.parse(ok.body).id);
+  const again = await handed(form);
+  assert.equal(JSON.parse(again.body).id, JSON.parse(ok.body).id, 'a repeated form of one upload id answers the first record');
   assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
+});
+
+test('the record made in process equals the one made over HTTP for the same form: fields, digests, size, name, pass-through', async (t) => {
+  const s = await startService(t);
+  const catalog = new SqliteCatalog(path.join(tmpDir(t), 'local.sqlite'));
+  t.after(() => catalog.close());
+  const bytes = crypto.randomBytes(5000);
+  const form = s.upload('same', bytes, {
+    'file1.name': 'Résumé "final"\n.pdf',
+    'file1.sha1': crypto.createHash('sha1').update(bytes).digest('hex').toUpperCase(),
+    'file1.crc32': '0a1b2c3d',
+    'file1.owner': 'alice',
+    note: 'a & b = c',
+    'x.y.md5': '1'.repeat(32),
+  });
+  const local = await localCompletion(formRecorder(s.config, catalog), () => {})(new URLSearchParams(form));
+  assert.equal(local.status, 200, local.body);
+  const over = await s.post(form);
+  assert.equal(over.status, 200);
+  const [viaHttp] = await s.list();
+  const [inProcess] = await catalog.list({ limit: 1, offset: 0 });
+  const comparable = (r: Record<string, unknown>) => {
+    const { id: _id, createdAt: _c, created_at: _ca, url: _u, ...rest } = r;
+    return rest;
+  };
+  assert.ok(viaHttp && inProcess);
+  assert.deepEqual(
+    comparable({ upload_id: inProcess.uploadId, name: inProcess.name, size: inProcess.size, md5: inProcess.md5, sha1: inProcess.sha1, crc32: inProcess.crc32, content_type: inProcess.contentType, path: inProcess.path, owner: inProcess.owner, fields: inProcess.fields }),
+    comparable(viaHttp),
+  );
+  assert.equal(inProcess.md5, md5(bytes));
+  assert.equal(inProcess.size, bytes.length);
+  assert.deepEqual(inProcess.fields, { description: 'holiday', note: 'a & b = c' });
 });

@@ -118,6 +118,36 @@ test('the app down: 204 pending, the form queued, then delivered once the app is
   assert.equal(app.forms[0]!.params.get('name'), 'later');
 });
 
+test('a multipart form is queued under the one completion kind; one an earlier version queued as complete-multipart is still delivered, and its rejection removes every file', async (t) => {
+  const app = await startCaptureApp(t, 422, { error: 'not these' });
+  await app.down();
+  const dataDir = tmpDir(t);
+  const first = await startTestServer(t, { dataDir, completionUrl: app.url });
+  const a = writeTestFile(tmpDir(t), 'a.bin', 2048);
+  const b = writeTestFile(tmpDir(t), 'b.bin', 3000, 2);
+  const r = await curl(['-F', `file1=@${a.path}`, '-F', `file2=@${b.path}`, `${first.url}/upload`]);
+  assert.equal(r.status, 204);
+  await first.close();
+  const queueDir = path.join(dataDir, 'queue');
+  const [name, ...more] = fs.readdirSync(queueDir).filter((n) => n.endsWith('.json'));
+  assert.equal(more.length, 0);
+  const notice = JSON.parse(fs.readFileSync(path.join(queueDir, name!), 'utf8')) as { kind: string; payload: { uploadId: string; uploadIds: string[]; form: string } };
+  assert.equal(notice.kind, 'complete-form', 'every completion form is queued under one kind');
+  assert.equal(notice.payload.uploadIds.length, 2);
+  assert.equal(notice.payload.uploadId, notice.payload.uploadIds[0], 'the first upload names it for `tuspass queue list`');
+  // As an earlier version wrote it: its own kind, no uploadId.
+  const { uploadId: _first, ...earlier } = notice.payload;
+  fs.writeFileSync(path.join(queueDir, name!), JSON.stringify({ ...notice, kind: 'complete-multipart', payload: earlier }));
+  assert.equal(storeFiles(first.config.storeDir).length, 4, 'both files and their info are kept meanwhile');
+
+  await app.up();
+  const second = await startTestServer(t, { dataDir, completionUrl: app.url });
+  assert.ok(await second.queue.drained(10_000), 'the earlier notice is delivered');
+  assert.equal(app.forms.length, 1);
+  assert.equal(app.forms[0]!.params.get('file2.md5'), b.md5);
+  assert.deepEqual(storeFiles(second.config.storeDir), [], 'the rejection removed both files');
+});
+
 const boundary = '----tuspassBoundary7MA4YWxk';
 const part = (name: string, filename: string, body: string) =>
   `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ` + `text/plain\r\n\r\n${body}\r\n`;

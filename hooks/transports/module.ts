@@ -15,7 +15,7 @@ type HookResult = HookResponse | void;
 export type HookFunction = (request: HookRequest, context: InvokeContext) => HookResult | Promise<HookResult>;
 
 export type HookModule = { [E in HookEventType]?: HookFunction } & {
-  /** This module's timeout in ms when it must differ from HOOKS_TIMEOUT (complete-form has its own). */
+  /** This module's timeout in ms when it must differ from HOOKS_TIMEOUT. */
   timeoutMs?: number;
   close?(): void | Promise<void>;
 };
@@ -40,13 +40,9 @@ export function defineHooks<T extends HookModule | HookModuleFactory>(hooks: T):
 
 const camel = (event: string) => event.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
-/**
- * Loads the module hook at `spec` (a file), or, given `factory`, the module it makes: that is how the
- * server's built-in hooks (HOOKS_BUILTIN) load, registered by name by the server, which the hook
- * layer never imports.
- */
-export async function loadModuleHook(spec: string, context: HookModuleContext, factory?: HookModuleFactory): Promise<HookHandler> {
-  const exports = factory ? { default: factory } : await importFile(spec);
+/** Loads the module hook at `spec` (a file). */
+export async function loadModuleHook(spec: string, context: HookModuleContext): Promise<HookHandler> {
+  const exports = await importFile(spec);
   const hooks = await hookModuleOf(spec, exports, context);
   const events = HOOK_EVENTS.filter((e) => typeof hooks[e] === 'function');
   if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ` + `${HOOK_EVENTS.map(camel).join(', ')})`);

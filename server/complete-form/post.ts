@@ -1,4 +1,5 @@
-// Sends one signed completion form and classifies the answer.
+// Sends one completion form and classifies the answer: signed over HTTP to COMPLETION_URL, or handed
+// to the completion service of this process (`tuspass start`). Used by the deliverer (deliver.ts) only.
 import { sign } from '../../core/signature.ts';
 import type { StatusRanges } from '../../core/status-ranges.ts';
 import { FORM_NOTICE_ID_HEADER, FORM_UPLOAD_ID_HEADER, FORM_VERSION_HEADER, SIGNATURE_HEADER } from '../../core/wire.ts';
@@ -14,8 +15,12 @@ export interface PostTarget {
   local?: LocalCompletion;
 }
 
-/** Takes a form's body and headers as they would be posted; answers as the service would. */
-export type LocalCompletion = (body: string, headers: Record<string, string>) => Promise<ClientResponse>;
+/**
+ * Takes the form as built; answers as POST /complete/ would (server/completion/receive.ts). Throws
+ * when the service cannot record it (its database away): the form is then retried like an
+ * unreachable app's.
+ */
+export type LocalCompletion = (form: URLSearchParams) => Promise<ClientResponse>;
 
 /** The app's headers that reach the client with its answer: Content-Type, and a redirect's Location. */
 export type RelayedHeaders = Record<string, string>;
@@ -30,20 +35,11 @@ export type PostOutcome =
   | { kind: 'retry'; error: string };
 
 export async function postForm(target: PostTarget, form: URLSearchParams, uploadId: string, noticeId: string): Promise<PostOutcome> {
-  const body = form.toString();
-  const headers = {
-    'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
-    // Signed now, at each attempt (a queued form too): the receiver refuses signatures older than SIGNATURE_TOLERANCE.
-    [SIGNATURE_HEADER]: sign(target.secret, 'completion-form', body),
-    [FORM_VERSION_HEADER]: FORM_VERSION,
-    [FORM_UPLOAD_ID_HEADER]: uploadId,
-    [FORM_NOTICE_ID_HEADER]: noticeId,
-  };
   let response: ClientResponse;
   try {
-    // In `tuspass start` the completion service is in this process: handed over directly, with the
-    // same signed body and headers, so it checks and records exactly what it would over HTTP.
-    response = target.local ? await target.local(body, headers) : await requestText(target.url, { method: 'POST', body, headers, timeoutMs: target.timeoutMs });
+    // In `tuspass start` the completion service is in this process: a direct call with the same
+    // checks, nothing signed or sent (receive.ts localCompletion).
+    response = target.local ? await target.local(form) : await requestText(target.url, signedPost(target, form, uploadId, noticeId));
   } catch (e) {
     return { kind: 'retry', error: `${target.url} unreachable: ${failureOf(e)}` };
   }
@@ -55,4 +51,18 @@ export async function postForm(target: PostTarget, form: URLSearchParams, upload
   if (response.status >= 200 && response.status < 400) return { kind: 'delivered', status: response.status, body: text, headers: relayed };
   if (target.cleanupStatuses.has(response.status)) return { kind: 'rejected', status: response.status, body: text, headers: relayed };
   return { kind: 'retry', error: `${target.url} answered ${response.status}` };
+}
+
+/** The form's POST to an app (docs/completion-form.md, "Request"). */
+function signedPost(target: PostTarget, form: URLSearchParams, uploadId: string, noticeId: string) {
+  const body = form.toString();
+  const headers = {
+    'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+    // Signed now, at each attempt (a queued form too): the receiver refuses signatures older than SIGNATURE_TOLERANCE.
+    [SIGNATURE_HEADER]: sign(target.secret, 'completion-form', body),
+    [FORM_VERSION_HEADER]: FORM_VERSION,
+    [FORM_UPLOAD_ID_HEADER]: uploadId,
+    [FORM_NOTICE_ID_HEADER]: noticeId,
+  };
+  return { method: 'POST', body, headers, timeoutMs: target.timeoutMs };
 }

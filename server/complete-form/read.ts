@@ -44,15 +44,17 @@ function findField(params: URLSearchParams): string {
  * under its own prefix with all of `.path`, `.size`, `.md5` and `.id`; the pass-through fields are
  * the keys under none of them. A form with one such prefix is parseCompletionForm's.
  */
-export function parseCompletionForms(body: string): CompletionForm[] {
-  const params = new URLSearchParams(body);
+export function parseCompletionForms(body: string | URLSearchParams): CompletionForm[] {
+  // In `tuspass start` the form arrives as the writer built it (receive.ts localCompletion): its
+  // fields are read as they are, never turned into text and parsed back.
+  const params = typeof body === 'string' ? new URLSearchParams(body) : body;
   const complete = pathFields(params).filter((p) => FILE_SUFFIXES.every((s) => params.has(formKey(p, s))));
-  if (complete.length < 2) return [parseCompletionForm(body)];
+  if (complete.length < 2) return [parseCompletionForm(params)];
   return complete.map((field) => parseFields(params, field, complete));
 }
 
-export function parseCompletionForm(body: string): CompletionForm {
-  const params = new URLSearchParams(body);
+export function parseCompletionForm(body: string | URLSearchParams): CompletionForm {
+  const params = typeof body === 'string' ? new URLSearchParams(body) : body;
   const field = findField(params);
   return parseFields(params, field, [field]);
 }

@@ -13,15 +13,15 @@ import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
-import { fileUrl, formReceiver, type FormReceiver } from './receive.ts';
+import { fileUrl, formReceiver, formRecorder, type FormRecorder } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
 import { sendDownload } from '../download.ts';
 
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
   log?: Log;
-  /** The form receiver, when the process also hands it forms directly (start.ts); made here otherwise. */
-  receive?: FormReceiver;
+  /** What records a form after its signature, when the process also hands it forms directly (start.ts); made here otherwise. */
+  record?: FormRecorder;
   /**
    * Removes a recorded upload's file by its tus id (DELETE /api/uploads/:id). In `tuspass start`, the
    * store's own removal; alone, the file and its info and digest state beside it in the store.
@@ -98,7 +98,7 @@ async function removeRecordedFile(storeDir: string, record: UploadRecord): Promi
 
 export function createCompletionApp(config: Config, catalog: Catalog, options: CompletionAppOptions = {}): express.Express {
   const log = options.log ?? ((line: string) => console.error(line));
-  const receive = options.receive ?? formReceiver(config, catalog);
+  const receive = formReceiver(config, options.record ?? formRecorder(config, catalog));
   const app = express();
   app.disable('x-powered-by');
   // An anonymous completion service serves only requests addressed to this machine (DNS rebinding).

@@ -1,16 +1,16 @@
 // Receiving one completion form: the signature, the path (inside the store, a regular file), the size
-// on disk, then the catalog. One function for both ways a form arrives: POST /complete/ (app.ts) and,
-// in `tuspass start`, straight from the complete-form hook of the same process (localCompletion).
+// on disk, then the catalog. The checks and the catalog are one function (formRecorder) for both ways a
+// form arrives: signed over HTTP to POST /complete/ (app.ts, formReceiver), and in `tuspass start` as
+// a direct call from the completion deliverer of the same process (localCompletion).
 import type { ClientResponse } from '../../core/http-client.ts';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { completionSecret } from '../secret.ts';
 import { checkSignature } from '../../core/signature.ts';
 import { UPLOAD_COMPLETE, type CompletionRecord, type FormAnswer } from '../../core/record.ts';
-import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { findDuplicate } from './dedupe.ts';
-import { parseCompletionForms } from '../complete-form/read.ts';
+import { parseCompletionForms, type CompletionForm } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
 
 /** A record's download URL: CompletionRecord's `url`. */
@@ -18,14 +18,26 @@ export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r
 
 export type FormReceiver = (body: Buffer, signature: string | undefined) => Promise<FormAnswer>;
 
+/** Records the files of one form (parsed already): the checks, then the catalog. */
+export type FormRecorder = (forms: CompletionForm[]) => Promise<FormAnswer>;
+
 /** Throws TuspassError (401 signature, 403 path, 422 missing file or size, 400 form) for a refused form. */
-export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
+export function formReceiver(config: Config, record: FormRecorder): FormReceiver {
   const secret = completionSecret(config);
   return async (body, signature) => {
     // The completion-form key, within SIGNATURE_TOLERANCE: a hook payload or an old form replayed here is refused.
     const check = checkSignature(secret, 'completion-form', body, signature, { toleranceMs: config.signatureToleranceMs });
     if (!check.ok) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID, undefined, `signature ${check.reason}`);
-    const forms = parseCompletionForms(body.toString('utf8'));
+    return record(parseCompletionForms(body.toString('utf8')));
+  };
+}
+
+/**
+ * What every form goes through, however it arrived: each file inside the store and of the size the
+ * form says (403, 422), then the catalog, deduplicated by upload id (and by md5 with DEDUPE=md5).
+ */
+export function formRecorder(config: Config, catalog: Catalog): FormRecorder {
+  return async (forms) => {
     // Every file checked before any is recorded: a form is recorded whole or not at all.
     for (const form of forms) {
       const onDisk = await checkStorePath(config.storeDir, form.path);
@@ -54,14 +66,17 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
 }
 
 /**
- * The receiver as the complete-form hook's transport in `tuspass start`: the same signed body and
- * headers, the same answers (status and JSON) as over HTTP, without a loopback connection per upload.
+ * The completion service as the deliverer's transport in `tuspass start` (complete-form/post.ts):
+ * the form as the writer built it goes straight to the recorder — no HTTP, no signature (nothing
+ * leaves the process), the fields not turned into text and parsed back — and answers as POST
+ * /complete/ does (status and JSON), so the client's answer is the same either way. An error that is
+ * not a refusal (the catalog's database away) is thrown: the deliverer queues the form and retries.
  */
-export function localCompletion(receive: FormReceiver, log: (line: string) => void) {
-  return async (body: string, headers: Record<string, string>): Promise<ClientResponse> => {
+export function localCompletion(record: FormRecorder, log: (line: string) => void) {
+  return async (form: URLSearchParams): Promise<ClientResponse> => {
     const json = { 'content-type': 'application/json; charset=utf-8' };
     try {
-      const answer = await receive(Buffer.from(body, 'utf8'), headers[SIGNATURE_HEADER]);
+      const answer = await record(parseCompletionForms(form));
       return { status: 200, headers: json, body: JSON.stringify(answer) };
     } catch (e) {
       if (!(e instanceof TuspassError)) throw e;

@@ -1,16 +1,15 @@
 // The altered form of one multipart request, as the nginx upload module builds it: every file under
-// its own prefix (its form-field name), the pass-through fields once, signed and posted exactly like
-// the tus path's form (server/complete-form: contract version 2, same headers, same queueing when the
-// app is down, CLEANUP_STATUSES removing the request's files).
+// its own prefix (its form-field name), the pass-through fields once; delivered by the one completion
+// deliverer (server/complete-form/deliver.ts) exactly like the tus path's form: the same contract
+// (version 2), headers, queueing when the app is down, CLEANUP_STATUSES removing the request's files.
 import type { DigestFileStore } from '../digest-store.ts';
 import type { Digests } from '../../../core/wire.ts';
 import { errorText, type Log } from '../../../core/logger.ts';
-import type { Notices } from '../../../hooks/notices.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 import { UPLOAD_COMPLETE } from '../../../core/record.ts';
 import { formKey, impersonatesGenerated } from '../../complete-form/fields.ts';
-import { postForm, type PostTarget } from '../../complete-form/post.ts';
-import { completionNotices } from '../../metrics.ts';
+import type { CompletionDeliverer } from '../../complete-form/deliver.ts';
+import { answerOf, type TusAnswer } from '../upload-events.ts';
 import type { FormTemplates, Variable } from './templates.ts';
 
 /** One file of the request, written and hashed. */
@@ -25,32 +24,15 @@ export interface ReceivedFile {
   owner: string;
 }
 
-const KIND = 'complete-multipart';
-
-interface QueuedForm {
-  uploadIds: string[];
-  form: string;
-}
-
 export interface MultipartCompletionDeps {
   store: DigestFileStore;
-  target: PostTarget;
-  queue: Notices;
+  deliverer: CompletionDeliverer;
   passFields: RegExp;
   templates: FormTemplates;
   log: Log;
 }
 
-export interface CompletionAnswer {
-  status: number;
-  body: string;
-  headers: Record<string, string>;
-  /** The form reached the built-in completion service and was recorded. */
-  recordedHere: boolean;
-}
-
-/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through
- * fields. */
+/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields. */
 export function multipartForm(files: ReceivedFile[], fields: Array<[string, string]>, deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>): URLSearchParams {
   const form = new URLSearchParams();
   files.forEach((f, i) => {
@@ -78,7 +60,7 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
   for (const [key, value] of fields) {
     if (!deps.passFields.test(key) || form.has(key)) continue;
     if (impersonatesGenerated(key)) {
-      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field ` + '(PASS_FIELDS cannot pass it)');
+      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`);
       continue;
     }
     form.set(key, value);
@@ -101,44 +83,22 @@ function isBuiltInAnswer(body: string): boolean {
 }
 
 export class MultipartCompletion {
-  constructor(private readonly deps: MultipartCompletionDeps) {
-    const { queue, target, store, log } = deps;
-    queue.handle(KIND, async (notice) => {
-      const { uploadIds, form } = notice.payload as QueuedForm;
-      const outcome = await postForm(target, new URLSearchParams(form), uploadIds[0]!, notice.id);
-      if (outcome.kind === 'retry') return { done: false, error: outcome.error };
-      completionNotices.labels(outcome.kind).inc();
-      log(`completion: multipart form of ${uploadIds.join(', ')} ${outcome.kind} (${outcome.status}) after ` + `${notice.attempts + 1} attempts`, { event: `completion.${outcome.kind}`, upload_id: uploadIds[0], notice_id: notice.id });
-      if (outcome.kind === 'rejected') for (const id of uploadIds) await store.remove(id).catch((e: unknown) => log(`multipart: removing upload ${id}: ${errorText(e)}`));
-      return { done: true };
-    });
-  }
+  constructor(private readonly deps: MultipartCompletionDeps) {}
 
-  /** Posts the form; the app's answer is the client's. Rejected: the files go. Unreachable: queued, 204 pending. */
-  async complete(files: ReceivedFile[], fields: Array<[string, string]>): Promise<CompletionAnswer> {
-    const { store, target, queue, log } = this.deps;
-    const form = multipartForm(files, fields, this.deps);
+  /**
+   * Delivers the request's form; the answer is the client's. Rejected (`Tuspass-Completion:
+   * rejected`): the files are removed. Delivered or queued: the journal notes them handled.
+   * `recordedHere`: the form reached the built-in completion service and was recorded.
+   */
+  async complete(files: ReceivedFile[], fields: Array<[string, string]>, request: { requestId?: string; whenUnqueued: string }): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
+    const { store, deliverer } = this.deps;
     const ids = files.map((f) => f.id);
-    // One notice id per request (its first file): retries and duplicates carry the same id.
-    const noticeId = `form-${ids[0]}`;
-    const outcome = await postForm(target, form, ids[0]!, noticeId);
-    if (outcome.kind === 'retry') {
-      await queue.enqueue<QueuedForm>(KIND, { uploadIds: ids, form: form.toString() }, { id: noticeId, failedWith: outcome.error });
-      completionNotices.labels('queued').inc();
-      log(`multipart: ${outcome.error}; form of ${ids.join(', ')} queued for retry`, { event: 'completion.queued', upload_id: ids[0], notice_id: noticeId, level: 'warn' });
-      await this.journal(ids);
-      return { status: 204, body: '', headers: { [COMPLETION_HEADER]: 'pending' }, recordedHere: false };
-    }
-    completionNotices.labels(outcome.kind).inc();
-    log(`completion: multipart form of ${ids.join(', ')} ${outcome.kind} (${outcome.status})`, { event: `completion.${outcome.kind}`, upload_id: ids[0] });
-    if (outcome.kind === 'rejected') for (const id of ids) await store.remove(id);
+    const response = await deliverer.deliver({ form: multipartForm(files, fields, this.deps), uploadIds: ids, ...request });
+    if (response.RejectUpload) for (const id of ids) await store.remove(id);
     else await this.journal(ids);
-    return {
-      status: outcome.status,
-      body: outcome.body,
-      headers: { ...outcome.headers, [COMPLETION_HEADER]: outcome.kind },
-      recordedHere: outcome.kind === 'delivered' && (target.local !== undefined || isBuiltInAnswer(outcome.body)),
-    };
+    const { status_code = 204, body = '', headers = {} } = answerOf(response);
+    const delivered = headers[COMPLETION_HEADER] === 'delivered';
+    return { status_code, body, headers, recordedHere: delivered && (deliverer.recordsHere || isBuiltInAnswer(body)) };
   }
 
   /** Handled: the journal says so, so a restart does not announce these files again one by one. */

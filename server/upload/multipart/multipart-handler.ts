@@ -20,7 +20,9 @@ import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
-import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import type { MultipartHooks } from './multipart-hooks.ts';
+import { requestIdOf } from '../../request-id.ts';
+import { HookRefusal } from '../tus-response.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 
 export interface MultipartDeps {
@@ -182,7 +184,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       await removeAll();
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
+      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       return next(e);
     }
     let answer;
@@ -193,10 +195,11 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // announced again at the next start (the service drops a repeat by upload id), never removed
       // as a dead request's parts while the app may hold a record of them.
       for (const file of files) await store.settleSegments(file.id);
-      answer = await deps.completion.complete(files, fields);
+      // A failure here removes the request's files (removeAll below): nothing is kept.
+      answer = await deps.completion.complete(files, fields, { requestId: requestIdOf(req), whenUnqueued: 'nothing of the request is kept; send it again once there is space' });
     } catch (e) {
       await removeAll();
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
+      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       return next(e);
     }
     if (hooks && http) {
@@ -207,6 +210,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     log(`multipart: ${files.length} file(s) received: ` + `${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
     // The built-in service answers as django-nginx-upload's Django view: a browser goes on to the table.
     if (answer.recordedHere && isBrowserPost(req, fields)) return void res.redirect(303, '/#completed');
-    res.status(answer.status).set(answer.headers).send(answer.body);
+    res.status(answer.status_code).set(answer.headers).send(answer.body);
   };
 }

@@ -2,42 +2,35 @@
 // pre-create for each file before a byte of it is stored, post-create, pre-finish before the
 // request's form is posted, post-finish once it is handled, post-terminate for files the request
 // made and then removed. Payloads are the tus path's (UploadEvents.hookUpload, httpRequestOf,
-// Event.Auth). The built-in complete-form is not run on pre-finish: this path posts its own form, one
-// per request (completion.ts), where complete-form would post one per file.
+// Event.Auth). The built-in complete-form hook is not run on pre-finish: this path hands the
+// completion deliverer one form per request (completion.ts), where the hook would make one per file.
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../../hooks/runner.ts';
-import type { HookHTTPRequest, HookUpload } from '../../../hooks/types.ts';
+import type { HookHandler, HookHTTPRequest, HookUpload } from '../../../hooks/types.ts';
+import { isCompleteFormHook } from '../../complete-form/hook.ts';
+import { HookRefusal } from '../tus-response.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { answerOf, authOfRequest, httpRequestOf, type UploadEvents } from '../upload-events.ts';
 import type { ReceivedFile } from './completion.ts';
 
-/** Handlers this path replaces with its own form (the built-in, as HOOKS_BUILTIN loads it). */
-const REPLACED: ReadonlySet<string> = new Set(['module:complete-form']);
-
-/** A hook's answer that ends the request: its status, body and headers go to the client. */
-export class HookAnswer extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-    readonly headers: Record<string, string>,
-  ) {
-    super(`hook answered ${status}`);
-  }
-}
-
 export class MultipartHooks {
+  /** The handlers this path replaces with its own form: the built-in complete-form, when loaded. */
+  private readonly replaced: ReadonlySet<HookHandler>;
+
   constructor(
     private readonly events: UploadEvents,
     private readonly hooks: HookRunner,
     private readonly store: DigestFileStore,
-  ) {}
+  ) {
+    this.replaced = new Set(hooks.list().filter(isCompleteFormHook));
+  }
 
   http(req: IncomingMessage): HookHTTPRequest {
     return httpRequestOf(req);
   }
 
-  /** pre-create: the id and metadata to create the upload with, or a HookAnswer thrown. */
+  /** pre-create: the id and metadata to create the upload with, or a HookRefusal thrown. */
   async preCreate(http: HookHTTPRequest, upload: Upload): Promise<{ id: string; metadata: Upload['metadata'] }> {
     try {
       return await this.events.preCreate(http, upload);
@@ -45,7 +38,7 @@ export class MultipartHooks {
       const status = (e as { status_code?: unknown }).status_code;
       if (typeof status !== 'number') throw e;
       const { body, headers } = e as { body?: string; headers?: Record<string, string> };
-      throw new HookAnswer(status, body ?? '', headers ?? {});
+      throw new HookRefusal(status, body ?? '', headers ?? {});
     }
   }
 
@@ -77,18 +70,18 @@ export class MultipartHooks {
    * the request's files — a multipart request is answered once, so nothing waits to be handled again.
    */
   async preFinish(http: HookHTTPRequest, files: ReceivedFile[]): Promise<void> {
-    if (!this.hooks.wants('pre-finish', REPLACED)) return;
+    if (!this.hooks.wants('pre-finish', this.replaced)) return;
     for (const file of files) {
       try {
-        await this.hooks.block({ Type: 'pre-finish', Event: { Upload: this.hookUpload(file), HTTPRequest: http, Auth: authOfRequest(http) } }, { skip: REPLACED });
+        await this.hooks.block({ Type: 'pre-finish', Event: { Upload: this.hookUpload(file), HTTPRequest: http, Auth: authOfRequest(http) } }, { skip: this.replaced });
       } catch (e) {
         if (!(e instanceof HookRejection)) throw e;
         const answer = answerOf(e.response, e.response.RejectUpload ? 400 : 500);
-        if (e.response.RejectUpload) throw new HookAnswer(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
+        if (e.response.RejectUpload) throw new HookRefusal(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
         // A hook that failed or timed out: its code only; the runner's message names the hook (a
         // module's path) and is in the log already.
         const code = /^(ERR_[A-Z_]+)/.exec(answer.body ?? '')?.[1] ?? 'ERR_HOOK_FAILED';
-        throw new HookAnswer(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
+        throw new HookRefusal(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
       }
     }
   }

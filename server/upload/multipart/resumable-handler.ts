@@ -36,7 +36,9 @@ import { withLock } from '../upload-lock.ts';
 import { ownerKey } from '../upload-owner.ts';
 import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
-import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import type { MultipartHooks } from './multipart-hooks.ts';
+import { requestIdOf } from '../../request-id.ts';
+import { HookRefusal } from '../tus-response.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
 import { parseSegment, type Segment } from './segment-headers.ts';
 import { sessionKey, type SessionRecord } from './session-state.ts';
@@ -131,7 +133,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       const p = progress;
       if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
       res.set('Connection', 'close');
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
+      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       next(e);
     }
   };
@@ -292,12 +294,13 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       if (hooks && http) hooks.terminated(http, files);
       throw e;
     }
-    const answer = await deps.completion.complete(files, []);
+    // The file is settled (complete above): a failure here leaves it for the next start to announce.
+    const answer = await deps.completion.complete(files, [], { requestId: requestIdOf(req), whenUnqueued: 'the file is kept and announced at the next start' });
     if (hooks && http) {
       if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
       else hooks.finished(http, files);
     }
-    res.status(answer.status).set(answer.headers).send(answer.body);
+    res.status(answer.status_code).set(answer.headers).send(answer.body);
   }
 
   /** A session idle past the period (as this instance saw it): removed with its upload, unless it moved elsewhere
