@@ -5,7 +5,6 @@
 // and OPTIONS. Nothing here parses bodies on the tus routes: a PATCH body streams straight into the
 // store. Every tus error answer, @tus/server's included, leaves through sendTusError (tus-response.ts).
 import express from 'express';
-import type { Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import { pageRouter } from '../page.ts';
 import type { Config } from '../config.ts';
@@ -28,14 +27,14 @@ import { deleteHandler } from './delete-handler.ts';
 import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { sendTusError } from './tus-response.ts';
-import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { draftRoutes } from './ietf/routes.ts';
 
 export interface UploadAppDeps {
   config: Config;
-  tus: Server;
+  /** The creation engine's route handler (tus-engine/): creation and OPTIONS go to @tus/server through it. */
+  creation: express.RequestHandler;
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
@@ -63,7 +62,7 @@ const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, 
 const TUS_ROUTE = new RegExp(`^${TUS_PATH}(?:[/?]|$)`, 'i');
 
 export function createUploadApp(deps: UploadAppDeps): express.Express {
-  const { tus, log } = deps;
+  const { log } = deps;
   const app = express();
   app.disable('x-powered-by');
   // Before anything answers: an anonymous server serves only requests addressed to this machine.
@@ -72,7 +71,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
   app.use(requestIds(log));
-  const handle = tusServerHandler(tus, deps.store, log);
+  const handle = deps.creation;
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 

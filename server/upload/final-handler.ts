@@ -112,9 +112,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         // A partial removed (or changed) while the hook ran is found here, before a byte is written.
         if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
         building = upload.id;
-        store.announceConcat(upload.id, { kind: 'final', parts });
-        store.announceOwner(upload.id, owner);
-        await store.create(upload);
+        await store.create(upload, { owner, concat });
         try {
           upload.offset = await store.concatenate(upload.id, parts, size);
         } catch (e) {

@@ -141,7 +141,7 @@ export const concatHeader: express.RequestHandler = (req, res, next) => {
 /**
  * The header values @tus/server checks before any handler of its own runs (its HeaderValidator):
  * it answers those itself, in its own words and past its onResponseError, so they are refused here
- * first, from our table. For the creations handed to it (tus-server.ts); OPTIONS it does not check.
+ * first, from our table. For the creations handed to it (tus-engine/); OPTIONS it does not check.
  */
 export const creationHeaders: express.RequestHandler = (req, res, next) => {
   // Number() read back the same: no leading zeros, no sign (safeIntegers has checked the rest).

@@ -1,6 +1,6 @@
 // Responses of the tus routes: the common headers, and the one mapping from errors to a response.
 // Every tus error answer — our handlers', the guards', and @tus/server's (its onResponseError hands
-// its errors here, tus-server.ts) — is `ERR_CODE: message` with the status of the error table
+// its errors here, tus-engine/) — is `ERR_CODE: message` with the status of the error table
 // (core/errors.ts), the same headers, and is counted in tusd_errors_total by its code. The one
 // exception is a hook's own answer (HookRefusal), relayed as the hook wrote it.
 import type express from 'express';
@@ -62,7 +62,7 @@ const FROM_TUS_SERVER: Record<keyof typeof TUS_SERVER_ERRORS, ErrorEntry> = {
   INVALID_METADATA: ERRORS.ERR_METADATA_INVALID,
   UNKNOWN_ERROR: ERRORS.ERR_INTERNAL,
   FILE_WRITE_ERROR: ERRORS.ERR_INTERNAL,
-  // Not reached: partial creations reach @tus/server without Upload-Concat, finals never (tus-server.ts).
+  // Not reached: partial creations reach @tus/server without Upload-Concat, finals never (tus-engine/).
   UNSUPPORTED_CONCATENATION_EXTENSION: ERRORS.ERR_CONCAT_INVALID,
   UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION: ERRORS.ERR_LENGTH_REQUIRED,
   UNSUPPORTED_EXPIRATION_EXTENSION: ERRORS.ERR_INTERNAL,

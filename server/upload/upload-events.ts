@@ -61,13 +61,6 @@ function httpRequestFields(req: IncomingMessage): HookHTTPRequest {
   };
 }
 
-/** @tus/server 2.x hands its callbacks a web Request with the node request attached by srvx. */
-export function nodeRequestOf(req: Request): IncomingMessage {
-  const node = (req as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-  if (!node) throw new Error('tuspass runs @tus/server on node: the request has no node request attached');
-  return node;
-}
-
 export type StopListener = (response: HookResponse) => void;
 
 export interface UploadEventsOptions {

@@ -53,11 +53,9 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
     upload.metadata = chosen.metadata;
   }
   const id = upload.id;
-  store.announceOwner(id, creator);
-  store.announceMultipartPart(id);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
-  await store.create(upload);
+  await store.create(upload, { owner: creator, resumable: 'multipart' });
   created.push(upload);
   hooks?.hooks.created(hooks.req, upload);
   const result = await store.append(source, id, 0, { limit });

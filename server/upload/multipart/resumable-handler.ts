@@ -168,9 +168,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       }
       // The session's total is known at its first segment: admitted whole by the store's creation
       // (free space, the owner's limits), as a tus creation's Upload-Length is.
-      store.announceOwner(upload.id, seg.creator);
-      store.announceResumable(upload.id);
-      await store.create(upload);
+      await store.create(upload, { owner: seg.creator, resumable: true });
       deps.hooks?.created(req, upload);
       const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
       try {
