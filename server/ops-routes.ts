@@ -10,6 +10,7 @@ import express from 'express';
 import { TuspassError } from '../core/errors.ts';
 import { METRICS_CONTENT_TYPE, registry } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
+import { answerError } from './error-answer.ts';
 
 export interface OpsRoutesOptions {
   /** The readiness of this process (readiness.ts). */
@@ -49,9 +50,9 @@ export function opsRoutes(options: OpsRoutesOptions): express.Router {
   }
   // Refusals of the guard (401/403 with their WWW-Authenticate) answered here, as JSON, in every app
   // this router is used in.
-  router.use((err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+  router.use((err: unknown, req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!(err instanceof TuspassError) || res.headersSent) return next(err);
-    res.status(err.status).json(err.toJSON());
+    answerError(req, res, err, { log: () => {}, form: 'json' });
   });
   return router;
 }

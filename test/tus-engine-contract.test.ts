@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -37,6 +38,8 @@ interface Trace {
   writeHead?: unknown[];
   /** What tus.handle() rejected with, if anything. */
   rejected?: unknown;
+  /** Settled when tus.handle() has: 'resolved' or 'rejected'. */
+  handled?: Promise<'resolved' | 'rejected'>;
   body?: Buffer;
 }
 
@@ -128,21 +131,40 @@ async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, 
       trace.writeHead = args;
       return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
     } as typeof res.writeHead;
-    server.handle(req, res).catch((e: unknown) => {
-      trace.rejected = e;
-      if (!res.headersSent) res.writeHead(599).end();
-    });
+    const mine = trace;
+    mine.handled = server.handle(req, res).then(
+      () => 'resolved' as const,
+      (e: unknown) => {
+        mine.rejected = e;
+        if (!res.headersSent) res.writeHead(599).end();
+        return 'rejected' as const;
+      },
+    );
   });
   await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => node.close(resolve)));
   const url = `http://127.0.0.1:${(node.address() as AddressInfo).port}/files`;
   const send = async (headers: Record<string, string>, body?: Buffer): Promise<{ status: number; trace: Trace }> => {
     trace = { calls: [] };
-    const res = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', ...headers }, body });
+    const res = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', ...headers }, body: body && new Uint8Array(body) });
     await res.arrayBuffer();
     return { status: res.status, trace };
   };
-  return { send, store };
+  /** Sends a creation-with-upload whose connection goes after `sent` of `length` bytes; the trace once handle() settled. */
+  const cut = async (length: number, sent: number): Promise<Trace> => {
+    trace = { calls: [] };
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
+    socket.write(Buffer.alloc(sent, 0x61));
+    // The body has reached the store before the connection goes.
+    while (!trace.calls.some((c) => c.startsWith('store.write'))) await new Promise((r) => setTimeout(r, 5));
+    socket.destroy();
+    while (!trace.handled) await new Promise((r) => setTimeout(r, 5));
+    await trace.handled;
+    return trace;
+  };
+  return { send, cut, store };
 }
 
 test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.create, POST_CREATE, then the unlock', async (t) => {
@@ -176,6 +198,15 @@ test('PostHandler: store.getUpload is called after the write only when the store
   engine.store.expirationMs = 60_000;
   ({ trace } = await engine.send(withBody, Buffer.from('abc')));
   assert.deepEqual(trace.calls.slice(-2), ['unlock u1', 'store.getUpload u1']);
+});
+
+test('PostHandler: a creation-with-upload whose connection goes mid-body ends its body there and resolves handle() as if answered (the adapter notes the request as dropped and removes the upload)', { timeout: 30_000 }, async (t) => {
+  const engine = await bareEngine(t);
+  const trace = await engine.cut(100_000, 1000);
+  assert.equal(await trace.handled, 'resolved');
+  assert.ok(trace.calls.includes('store.write u1 0'), trace.calls.join(', '));
+  assert.ok(trace.body!.length < 100_000, 'the store saw only the bytes that came');
+  assert.ok(!trace.calls.includes('onUploadFinish'));
 });
 
 test('srvx: the web Request given to the callbacks carries the node request handled (runtime.node.req)', async (t) => {

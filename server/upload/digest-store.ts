@@ -23,7 +23,7 @@ import { bytesReceived } from '../metrics.ts';
 import { BodyInterrupted } from '../dropped-requests.ts';
 import { isNoSpace } from './admission.ts';
 import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
-import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
+import { storedOwnerKey } from './upload-owner.ts';
 import { completionClaim, type Claim, type Claims } from './claims.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';

@@ -13,8 +13,8 @@ import { requestIdOf } from '../request-id.ts';
 import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { HookRefusal } from './tus-response.ts';
 import { errorText } from '../../core/logger.ts';
+import { HookRefusal } from '../error-answer.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {

@@ -20,7 +20,7 @@ import type { Log } from '../../../core/logger.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
-import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import type { MultipartHooks } from './multipart-hooks.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 
 export interface MultipartDeps {
@@ -179,7 +179,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       await removeAll();
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       return next(e);
     }
     let answer;
@@ -193,7 +192,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       answer = await deps.completion.complete(files, fields);
     } catch (e) {
       await removeAll();
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       return next(e);
     }
     if (hooks && http) {

@@ -11,20 +11,11 @@ import type { HookHTTPRequest, HookUpload } from '../../../hooks/types.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { answerOf, authOfRequest, httpRequestOf, type UploadEvents } from '../upload-events.ts';
 import type { ReceivedFile } from './completion.ts';
+import { HookRefusal } from '../../error-answer.ts';
 
 /** Handlers this path replaces with its own form (the built-in, as HOOKS_BUILTIN loads it). */
 const REPLACED: ReadonlySet<string> = new Set(['module:complete-form']);
 
-/** A hook's answer that ends the request: its status, body and headers go to the client. */
-export class HookAnswer extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-    readonly headers: Record<string, string>,
-  ) {
-    super(`hook answered ${status}`);
-  }
-}
 
 export class MultipartHooks {
   constructor(
@@ -37,7 +28,7 @@ export class MultipartHooks {
     return httpRequestOf(req);
   }
 
-  /** pre-create: the id and metadata to create the upload with, or a HookAnswer thrown. */
+  /** pre-create: the id and metadata to create the upload with, or a HookRefusal thrown (relayed by the error responder). */
   async preCreate(http: HookHTTPRequest, upload: Upload): Promise<{ id: string; metadata: Upload['metadata'] }> {
     try {
       return await this.events.preCreate(http, upload);
@@ -45,7 +36,7 @@ export class MultipartHooks {
       const status = (e as { status_code?: unknown }).status_code;
       if (typeof status !== 'number') throw e;
       const { body, headers } = e as { body?: string; headers?: Record<string, string> };
-      throw new HookAnswer(status, body ?? '', headers ?? {});
+      throw new HookRefusal(status, body ?? '', headers ?? {});
     }
   }
 
@@ -84,11 +75,11 @@ export class MultipartHooks {
       } catch (e) {
         if (!(e instanceof HookRejection)) throw e;
         const answer = answerOf(e.response, e.response.RejectUpload ? 400 : 500);
-        if (e.response.RejectUpload) throw new HookAnswer(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
+        if (e.response.RejectUpload) throw new HookRefusal(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
         // A hook that failed or timed out: its code only; the runner's message names the hook (a
         // module's path) and is in the log already.
         const code = /^(ERR_[A-Z_]+)/.exec(answer.body ?? '')?.[1] ?? 'ERR_HOOK_FAILED';
-        throw new HookAnswer(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
+        throw new HookRefusal(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
       }
     }
   }

@@ -36,7 +36,7 @@ import { withLock } from '../upload-lock.ts';
 import { ownerKey } from '../upload-owner.ts';
 import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
-import { HookAnswer, type MultipartHooks } from './multipart-hooks.ts';
+import type { MultipartHooks } from './multipart-hooks.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
 import { parseSegment, type Segment } from './segment-headers.ts';
 import { sessionKey, type SessionRecord } from './session-state.ts';
@@ -131,7 +131,6 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       const p = progress;
       if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
       res.set('Connection', 'close');
-      if (e instanceof HookAnswer) return void res.status(e.status).set(e.headers).send(e.body);
       next(e);
     }
   };

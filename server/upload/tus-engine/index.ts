@@ -26,13 +26,13 @@ import type { DigestFileStore } from '../digest-store.ts';
 import { concatRoleOf } from '../protocol-guards.ts';
 import { publicOrigin } from '../public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, nonNegativeInteger, TUS_PATH } from '../tus-headers.ts';
-import { sendTusError } from '../tus-response.ts';
 import { uploadOwnerOf } from '../upload-owner.ts';
 import { httpRequestOf, type UploadEvents } from '../upload-events.ts';
 import { creationExpiry, dropRefusedCreation, noteCutCreation } from './creation-answers.ts';
 import { CreationStore } from './creation-store.ts';
 import { Creations, type Creation } from './creations.ts';
 import { nodeRequestOf } from './web-request.ts';
+import { answerError } from '../../error-answer.ts';
 
 export { EngineFileStore } from './file-store.ts';
 
@@ -54,7 +54,8 @@ export interface TusEngineDeps {
 /**
  * The route handler that hands a creation (POST on the collection) or an OPTIONS to @tus/server.
  * Every error of @tus/server's comes back here (onResponseError rethrows it) and is answered by
- * sendTusError, as every other tus route's: one format, one count, no @tus/server wording.
+ * the error responder (error-answer.ts answerError) as every other tus route's: one format, one
+ * count, no @tus/server wording.
  */
 export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
   const { store, log } = deps;
@@ -81,7 +82,7 @@ export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
       const made = creation?.made;
       if (made && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: made.url } });
       // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
-      if (!res.headersSent) return sendTusError(res, req, await dropRefusedCreation(store, creation, e, log), log);
+      if (!res.headersSent) return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
     });
@@ -158,7 +159,7 @@ function engineServer({ config, store, events, locker }: TusEngineDeps, creation
 
     // Every error @tus/server would answer (its own table's, a hook's refusal, ours thrown from the
     // callbacks above, a file-system error naming the store's path) goes back to the route handler,
-    // to be answered by sendTusError like every other tus route's. (Its answers to malformed headers
+    // to be answered by the error responder like every other tus route's. (Its answers to malformed headers
     // skip this callback; protocol-guards.ts creationHeaders refuses those first.)
     onResponseError(_req, err) {
       throw err;

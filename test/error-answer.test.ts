@@ -1,0 +1,45 @@
+// The one error responder (server/error-answer.ts): one mapping of every error to the table, the
+// answer in the form of the front that serves the request, the same rules for every listener.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { startTestServer } from './helpers/server.ts';
+
+test('one mapping, each front its form: an id that does not decode is 400 ERR_URL_INVALID as tus text, as problem details on a draft request, as JSON with "message" on the API', async (t) => {
+  const s = await startTestServer(t);
+  const tus = await fetch(`${s.endpoint}%ff`, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } });
+  assert.equal(tus.status, 400);
+  assert.equal(tus.headers.get('tus-resumable'), '1.0.0');
+  assert.match(await tus.text(), /^ERR_URL_INVALID: /);
+
+  const draft = await fetch(`${s.endpoint}%ff`, { method: 'DELETE', headers: { 'Upload-Draft-Interop-Version': '6' } });
+  assert.equal(draft.status, 400);
+  assert.match(draft.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  const problem = (await draft.json()) as Record<string, unknown>;
+  assert.equal(problem.code, 'ERR_URL_INVALID');
+  assert.equal(problem.status, 400);
+
+  const api = await fetch(`${s.url}/api/uploads/%ff`);
+  assert.equal(api.status, 400);
+  const json = (await api.json()) as { error: { code: string; message: string }; message: string };
+  assert.equal(json.error.code, 'ERR_URL_INVALID');
+  assert.equal(json.message, json.error.message);
+});
+
+test('an error answered before a JSON route read its body closes the connection, as on the tus routes: the rest of the body is never read', { timeout: 20_000 }, async (t) => {
+  const s = await startTestServer(t);
+  const { port } = new URL(s.url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // Content-Length promises 10 MB; only a few bytes come. The answer must not wait for the rest.
+  socket.write(`POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\nabc`);
+  await closed;
+  const [head, body] = received.split('\r\n\r\n');
+  assert.match(head!, /^HTTP\/1\.1 404 /);
+  assert.match(head!, /\r\nConnection: close\r\n/i);
+  assert.equal((JSON.parse(body!) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
+});
