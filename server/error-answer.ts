@@ -80,7 +80,8 @@ export function knownError(e: unknown): TuspassError | HookRefusal | undefined {
   // StreamLimiter's error, a class @tus/utils does not export (a chunked creation-with-upload body
   // past the upload's length or MAX_SIZE): in its words the table's ERR_MAX_SIZE_EXCEEDED, as a
   // refusal the one a Content-Length past the same limit gets.
-  if (e instanceof Error && (e as { body?: unknown }).body === TUS_SERVER_ERRORS.ERR_MAX_SIZE_EXCEEDED.body) return new TuspassError(ERRORS.ERR_SIZE_EXCEEDED);
+  const limiter = e instanceof Error && (e as { body?: unknown }).body === TUS_SERVER_ERRORS.ERR_MAX_SIZE_EXCEEDED.body;
+  if (limiter) return new TuspassError(ERRORS.ERR_SIZE_EXCEEDED);
   // express's own errors keep their meaning (core/errors.ts): an id express cannot decode is the
   // client's (400 ERR_URL_INVALID), not a 500.
   const mapped = asTuspassError(e);
@@ -152,12 +153,22 @@ export function answerError(req: express.Request, res: express.Response, err: un
  * the log — and on the JSON routes every refusal, as their services always did. A refusal by design
  * is logged once, by the refused-request line (request-id.ts).
  */
-function logError(req: express.Request, cause: unknown, e: TuspassError, form: ErrorForm, service: string, unexpected: boolean, log: Log): void {
+function logError(
+  req: express.Request,
+  cause: unknown,
+  e: TuspassError,
+  form: ErrorForm,
+  service: string,
+  unexpected: boolean,
+  log: Log,
+): void {
   if (!unexpected && isCapacityRefusal(e.code)) return;
   const detail = e.logDetail ? ` (${e.logDetail})` : '';
   if (!unexpected && !detail && (form !== 'json' || e.code === ERRORS.ERR_NOT_FOUND.code)) return;
   const stack = unexpected ? `\n${errorText(cause, { stack: true })}` : '';
-  log(`${service}: ${e.code} ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ${e.message}${detail}${stack}`, { request_id: requestIdOf(req), code: e.code, level: e.status >= 500 ? 'error' : 'info' });
+  const where = `${req.method} ${pathForLog(req.originalUrl ?? req.url)}`;
+  const level = e.status >= 500 ? 'error' : 'info';
+  log(`${service}: ${e.code} ${where}: ${e.message}${detail}${stack}`, { request_id: requestIdOf(req), code: e.code, level });
 }
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' };
@@ -170,7 +181,7 @@ function relay(res: express.Response, form: ErrorForm, hook: HookRefusal): void 
   res.status(hook.status_code).set(headers).send(hook.body);
 }
 
-function tusAnswer(res: express.Response, e: TuspassError, carried: Record<string, string> | undefined): void {
+function tusAnswer(res: express.Response, e: TuspassError, carried: Carried): void {
   const headers: Record<string, string> = { ...TEXT, ...carried };
   // "it MUST respond with the 412 Precondition Failed status and MUST include the Tus-Version header".
   if (e.code === ERRORS.ERR_UNSUPPORTED_VERSION.code) headers['Tus-Version'] = TUS_VERSION;
@@ -186,7 +197,9 @@ const PROBLEMS: Record<string, string> = {
 
 const PROBLEM_BASE = 'https://iana.org/assignments/http-problem-types#';
 
-function draftAnswer(res: express.Response, e: TuspassError, carried: Record<string, string> | undefined, cause: unknown): void {
+type Carried = Record<string, string> | undefined;
+
+function draftAnswer(res: express.Response, e: TuspassError, carried: Carried, cause: unknown): void {
   countTusError(e.status, e.code);
   const version = res.locals.draftRequest as DraftRequest;
   const problem = PROBLEMS[e.code];
@@ -209,7 +222,8 @@ function draftAnswer(res: express.Response, e: TuspassError, carried: Record<str
   sendDraft(res, e.status, headers, JSON.stringify(body));
 }
 
-const hasBody = (req: express.Request) => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+const hasBody = (req: express.Request) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 
 /**
  * A request node's parser refused before any route (client-errors.ts), answered on its socket. The
@@ -225,5 +239,6 @@ export function answerUnparsed(socket: Duplex, entry: ErrorEntry, onHead: boolea
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   countTusError(entry.status, entry.code);
-  log(`refused a request node could not parse: ${entry.status} ${entry.code} (${cause})`, { event: 'request.refused', status: entry.status, code: entry.code });
+  const fields = { event: 'request.refused', status: entry.status, code: entry.code };
+  log(`refused a request node could not parse: ${entry.status} ${entry.code} (${cause})`, fields);
 }

@@ -45,7 +45,13 @@ export interface BodyInfo {
 
 /** The upload's info file as created. */
 export function storedInfo(upload: Upload, { owner, concat, resumable }: NewUploadInfo = {}): StoredInfo {
-  return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable !== undefined && { resumable }) } as StoredInfo;
+  return {
+    ...upload,
+    ...(concat && { concat }),
+    ...(owner?.sub !== undefined && { owner: owner.sub }),
+    ...(owner?.address !== undefined && { address: owner.address }),
+    ...(resumable !== undefined && { resumable }),
+  } as StoredInfo;
 }
 
 /** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */

@@ -33,16 +33,18 @@ export interface Creation {
 export class Creations {
   private readonly byNode = new WeakMap<IncomingMessage, Creation>();
   private readonly byUpload = new WeakMap<Upload, Creation>();
-  /** Creations whose upload the store made, until their request ends (creation-with-upload writes next). */
+  /** Creations whose upload the store made, until @tus/server is done with their request (the body's write is next). */
   private readonly byId = new Map<string, Creation>();
 
-  begin(node: IncomingMessage, concat: ConcatInfo | undefined, ended: (done: () => void) => void): Creation {
+  begin(node: IncomingMessage, concat: ConcatInfo | undefined): Creation {
     const creation: Creation = { node, concat, finishing: false };
     this.byNode.set(node, creation);
-    ended(() => {
-      if (creation.id !== undefined && this.byId.get(creation.id) === creation) this.byId.delete(creation.id);
-    });
     return creation;
+  }
+
+  /** The creation's request is over (@tus/server's handling settled): nothing more is found by its id. */
+  end(creation: Creation): void {
+    if (creation.id !== undefined && this.byId.get(creation.id) === creation) this.byId.delete(creation.id);
   }
 
   of(node: IncomingMessage): Creation | undefined {

@@ -40,7 +40,11 @@ export { EngineFileStore } from './file-store.ts';
  * The versions this adapter was checked against (package.json must ask for these ranges; the
  * contract test fails otherwise): a new major of either may change any of what is relied on here.
  */
-export const ENGINE_VERSIONS = { '@tus/server': '^2.4.5', '@tus/file-store': '^2.1.1', '@tus/utils': '^0.7.1' } as const;
+export const ENGINE_VERSIONS = {
+  '@tus/server': '^2.4.5',
+  '@tus/file-store': '^2.1.1',
+  '@tus/utils': '^0.7.1',
+} as const;
 
 export interface TusEngineDeps {
   config: Config;
@@ -68,7 +72,7 @@ export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
       // "concatentation"): a partial creation reaches it without the header, its role carried by
       // the creation. srvx builds the web request's headers from rawHeaders (name, value, ...).
       const partial = concatRoleOf(req) === 'partial';
-      creation = creations.begin(req, partial ? { kind: 'partial' } : undefined, (done) => res.once('close', done));
+      creation = creations.begin(req, partial ? { kind: 'partial' } : undefined);
       creationExpiry(creation, res, store);
       if (partial) {
         delete req.headers['upload-concat'];
@@ -76,13 +80,19 @@ export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
         for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'upload-concat') raw.splice(i, 2);
       }
     }
-    tus.handle(req, res).then(() => noteCutCreation(store, creation, req, res, log)).catch(async (e: unknown) => {
+    // Settled only once @tus/server is done with the request (a cut body included): then nothing of
+    // the creation is kept.
+    const handled = tus.handle(req, res).finally(() => creation && creations.end(creation));
+    handled.then(() => noteCutCreation(store, creation, req, res, log)).catch(async (e: unknown) => {
       // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
       // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
       const made = creation?.made;
-      if (made && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) Object.assign(e, { headers: { Location: made.url } });
+      const mismatch = e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code;
+      if (made && mismatch) Object.assign(e, { headers: { Location: made.url } });
       // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
-      if (!res.headersSent) return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
+      if (!res.headersSent) {
+        return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
+      }
       log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
       res.destroy();
     });
@@ -127,9 +137,11 @@ function engineServer({ config, store, events, locker }: TusEngineDeps, creation
       // creation-with-upload: its body is checked against Upload-Checksum as a PATCH's is (a
       // malformed header is 400 before anything is created; a mismatch 460, nothing of the body kept).
       const withBody = node.headers['content-type'] === 'application/offset+octet-stream';
-      const checksum = withBody ? await requestChecksum(node.headers['upload-checksum'] as string | undefined) : undefined;
+      const header = node.headers['upload-checksum'] as string | undefined;
+      const checksum = withBody ? await requestChecksum(header) : undefined;
       const length = req.headers.get('upload-length');
-      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: length === null ? undefined : Number(length), offset: 0, metadata });
+      const size = length === null ? undefined : Number(length);
+      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata });
       const chosen = await events.preCreate(httpRequestOf(node), proposed, creation.concat);
       creation.metadata = chosen.metadata;
       // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
@@ -151,7 +163,8 @@ function engineServer({ config, store, events, locker }: TusEngineDeps, creation
       const creation = creationOf(req);
       creation.finishing = true;
       uploadsFinished.inc();
-      const { handled: _handled, ...answer } = await events.finish(httpRequestOf(creation.node), upload, creation.concat);
+      const http = httpRequestOf(creation.node);
+      const { handled: _handled, ...answer } = await events.finish(http, upload, creation.concat);
       // A POST that finishes the upload must stay 201 with its Location.
       if (answer.status_code && answer.status_code < 300) delete answer.status_code;
       return answer;
