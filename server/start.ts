@@ -44,9 +44,8 @@ import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './hashing/hash-thread.ts';
-import { createTusEngine } from './upload/tus-engine/index.ts';
+import { createTusEngine, MemoryLocker } from './upload/tus-engine/index.ts';
 import { UploadEvents } from './upload/upload-events.ts';
-import { MemoryLocker } from '@tus/server';
 import { RedisConnectError, RedisLocker } from './upload/redis-locker.ts';
 import { announce, startCompletionSweep } from './upload/completion-sweep.ts';
 

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
+import ts from 'typescript';
 import { FileStore } from '@tus/file-store';
 import { MemoryLocker, Server, type ServerOptions } from '@tus/server';
 import { DataStore, EVENTS, Upload, type Lock, type Locker } from '@tus/utils';
@@ -304,6 +305,22 @@ test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS
   assert.equal((await tus('HEAD', withBody.headers.location!)).headers['upload-offset'], '5');
   const options = await tus('OPTIONS', s.endpoint);
   assert.match(options.headers['tus-extension']!, /\bconcatenation\b/, 'OPTIONS advertises the store\'s extensions, concatenation included');
+});
+
+test('no side channel: only the adapter imports @tus/server and @tus/file-store in the server', () => {
+  const outside: string[] = [];
+  const visit = (dir: string) => {
+    for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, entry.name);
+      if (entry.isDirectory()) visit(rel);
+      else if (entry.name.endsWith('.ts') && !rel.startsWith(path.join('server', 'upload', 'tus-engine'))) {
+        const { importedFiles } = ts.preProcessFile(fs.readFileSync(path.join(ROOT, rel), 'utf8'), true, true);
+        for (const { fileName } of importedFiles) if (/^@tus\/(server|file-store)(\/|$)/.test(fileName)) outside.push(`${rel} -> ${fileName}`);
+      }
+    }
+  };
+  visit('server');
+  assert.deepEqual(outside, [], 'the rest of the server reaches @tus/server and @tus/file-store through server/upload/tus-engine/');
 });
 
 /** Whether `version` is in a caret range (`^x.y.z`): same major (same minor below 1.0), not lower. */

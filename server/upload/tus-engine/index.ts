@@ -4,7 +4,8 @@
 // @tus/file-store work inside — the order of PostHandler's calls, the headers it reads from
 // rawHeaders, srvx's node request behind the web Request, FileStore's private directory step — is
 // in this folder, and test/tus-engine-contract.test.ts checks each of those against the installed
-// versions. The rest of the server sees createTusEngine and EngineFileStore only.
+// versions. The rest of the server sees createTusEngine, EngineFileStore and MemoryLocker only (the
+// contract test checks that nothing else imports @tus/server or @tus/file-store).
 //
 //   creations.ts        one creation, followed from the node request to the store and back
 //   creation-store.ts   the datastore @tus/server is given (the store, completed by the creation)
@@ -35,6 +36,8 @@ import { nodeRequestOf } from './web-request.ts';
 import { answerError } from '../../error-answer.ts';
 
 export { EngineFileStore } from './file-store.ts';
+/** The locker of a single instance (without REDIS_URL), shared by @tus/server and tuspass's own handlers. */
+export { MemoryLocker } from '@tus/server';
 
 /**
  * The versions this adapter was checked against (package.json must ask for these ranges; the
