@@ -39,6 +39,8 @@ interface Trace {
   writeHead?: unknown[];
   /** What tus.handle() rejected with, if anything. */
   rejected?: unknown;
+  /** What POST_CREATE was emitted with. */
+  postCreate?: { node: http.IncomingMessage; upload: Upload; url: string };
   /** Settled when tus.handle() has: 'resolved' or 'rejected'. */
   handled?: Promise<'resolved' | 'rejected'>;
   body?: Buffer;
@@ -123,7 +125,10 @@ async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, 
     },
     ...options,
   });
-  server.on(EVENTS.POST_CREATE, () => trace.calls.push('POST_CREATE'));
+  server.on(EVENTS.POST_CREATE, (req: Request, upload: Upload, url: string) => {
+    trace.calls.push('POST_CREATE');
+    trace.postCreate = { node: nodeRequestOf(req), upload, url };
+  });
   const node = http.createServer((req, res) => {
     trace.node = req;
     before?.(req);
@@ -145,11 +150,11 @@ async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, 
   await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => node.close(resolve)));
   const url = `http://127.0.0.1:${(node.address() as AddressInfo).port}/files`;
-  const send = async (headers: Record<string, string>, body?: Buffer): Promise<{ status: number; trace: Trace }> => {
+  const send = async (headers: Record<string, string>, body?: Buffer) => {
     trace = { calls: [] };
-    const res = await fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', ...headers }, body: body && new Uint8Array(body) });
-    await res.arrayBuffer();
-    return { status: res.status, trace };
+    const init = { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', ...headers }, body: body && new Uint8Array(body) };
+    const res = await fetch(url, init);
+    return { status: res.status, headers: res.headers, text: await res.text(), trace };
   };
   /** Sends a creation-with-upload whose connection goes after `sent` of `length` bytes; the trace once handle() settled. */
   const cut = async (length: number, sent: number): Promise<Trace> => {
@@ -173,6 +178,10 @@ test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.
   const { status, trace } = await engine.send({ 'Upload-Length': '100' });
   assert.equal(status, 201);
   assert.deepEqual(trace.calls, ['namingFunction', 'onUploadCreate', 'lock u1', 'store.create u1', 'POST_CREATE', 'unlock u1']);
+  // POST_CREATE(req, upload, url): the adapter keeps the upload and its Location by request.
+  assert.equal(trace.postCreate?.node, trace.node);
+  assert.equal(trace.postCreate?.upload, trace.uploadAtStore);
+  assert.match(trace.postCreate?.url ?? '', /\/files\/u1$/);
 });
 
 test('PostHandler: onUploadCreate receives the very Upload that store.create receives next (the adapter finds the creation by it)', async (t) => {
@@ -208,6 +217,43 @@ test('PostHandler: a creation-with-upload whose connection goes mid-body ends it
   assert.ok(trace.calls.includes('store.write u1 0'), trace.calls.join(', '));
   assert.ok(trace.body!.length < 100_000, 'the store saw only the bytes that came');
   assert.ok(!trace.calls.includes('onUploadFinish'));
+});
+
+test('PostHandler: namingFunction gets the parsed Upload-Metadata; maxSize(req, id) and generateUrl(req, { path, id }) get the web request, after it', async (t) => {
+  const seen: unknown[] = [];
+  const engine = await bareEngine(t, {
+    namingFunction(_req, metadata) {
+      seen.push(['namingFunction', metadata]);
+      return 'u1';
+    },
+    maxSize(req, id) {
+      seen.push(['maxSize', nodeRequestOf(req).method, id]);
+      return 0;
+    },
+    generateUrl(req, { path, id }) {
+      seen.push(['generateUrl', nodeRequestOf(req).method, path, id]);
+      return `http://example.test${path}/${id}`;
+    },
+  });
+  const metadata = `filename ${Buffer.from('a.txt').toString('base64')},empty`;
+  const { headers } = await engine.send({ 'Upload-Length': '1', 'Upload-Metadata': metadata });
+  assert.deepEqual(seen, [
+    ['namingFunction', { filename: 'a.txt', empty: null }],
+    ['maxSize', 'POST', 'u1'],
+    ['generateUrl', 'POST', '/files', 'u1'],
+  ]);
+  assert.equal(headers.get('location'), 'http://example.test/files/u1');
+});
+
+test('PostHandler: what onUploadFinish returns is applied to the answer — its status too, which the adapter drops below 300 so a finishing POST stays 201', async (t) => {
+  const engine = await bareEngine(t, {
+    onUploadFinish: () => Promise.resolve({ status_code: 200, body: 'from the hook\n', headers: { 'X-From-Hook': 'yes' } }),
+  });
+  const { status, headers, text } = await engine.send({ 'Upload-Length': '0' });
+  assert.equal(status, 200, 'a status the callback returns replaces 201');
+  assert.equal(headers.get('location'), null, 'and with it the Location');
+  assert.equal(text, 'from the hook\n');
+  assert.equal(headers.get('x-from-hook'), 'yes');
 });
 
 test('srvx: the web Request given to the callbacks carries the node request handled (runtime.node.req)', async (t) => {
