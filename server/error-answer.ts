@@ -212,7 +212,7 @@ function draftAnswer(res: express.Response, e: TuspassError, carried: Carried, c
     detail: e.message,
   };
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json', ...carried };
-  const mismatch = (cause as { mismatch?: { expected: number; provided: number } }).mismatch;
+  const mismatch = (cause as { mismatch?: { expected: number; provided: number } } | null | undefined)?.mismatch;
   if (mismatch) {
     // "The response MUST include the correct offset in the Upload-Offset header field."
     headers['Upload-Offset'] = String(mismatch.expected);

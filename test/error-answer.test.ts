@@ -1,8 +1,12 @@
 // The one error responder (server/error-answer.ts): one mapping of every error to the table, the
 // answer in the form of the front that serves the request, the same rules for every listener.
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import express from 'express';
 import { test } from 'node:test';
+import { ERRORS } from '../core/errors.ts';
+import { answerError, servedAsDraft } from '../server/error-answer.ts';
 import { startTestServer } from './helpers/server.ts';
 
 test('one mapping, each front its form: an id that does not decode is 400 ERR_URL_INVALID as tus text, as problem details on a draft request, as JSON with "message" on the API', async (t) => {
@@ -43,3 +47,32 @@ test('an error answered before a JSON route read its body closes the connection,
   assert.match(head!, /\r\nConnection: close\r\n/i);
   assert.equal((JSON.parse(body!) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
 });
+
+test('whatever is passed on as an error — a string, a number, a plain or prototype-less object — is a 500 ERR_INTERNAL in every form, its words in the log only', async (t) => {
+  const logs: string[] = [];
+  const app = express();
+  const thrown: unknown[] = ['a string with /secret/path', 42, { odd: true }, Object.create(null)];
+  app.all('/files/:n', (req, res, next) => {
+    if (req.get('upload-draft-interop-version')) servedAsDraft(res, null);
+    next(thrown[Number(req.params.n)]);
+  });
+  app.all('/json/:n', (req, _res, next) => next(thrown[Number(req.params.n)]));
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log: (line) => logs.push(line) }));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  for (const n of thrown.keys()) {
+    const tus = await fetch(`${base}/files/${n}`, { method: 'DELETE' });
+    assert.equal(tus.status, 500);
+    assert.equal(await tus.text(), `ERR_INTERNAL: ${ERRORS.ERR_INTERNAL.message}\n`);
+    const draft = await fetch(`${base}/files/${n}`, { method: 'DELETE', headers: { 'Upload-Draft-Interop-Version': '6' } });
+    assert.equal(draft.status, 500);
+    assert.equal(((await draft.json()) as { code: string }).code, 'ERR_INTERNAL');
+    const json = await fetch(`${base}/json/${n}`);
+    assert.equal(json.status, 500);
+    assert.equal(((await json.json()) as { error: { code: string } }).error.code, 'ERR_INTERNAL');
+  }
+  assert.ok(logs.some((l) => l.includes('/secret/path')), 'the thrown words are in the log');
+});
+
