@@ -269,6 +269,11 @@ test('srvx: the web request\'s headers are built from rawHeaders when the handle
   const refused = await plain.send({ 'Upload-Length': '1', 'Upload-Concat': 'partial' });
   assert.notEqual(refused.status, 201, 'a partial creation reaching @tus/server with its header is refused');
   assert.ok(!refused.trace.calls.includes('namingFunction'));
+  // Taken out of req.headers alone: still seen — the web request's headers come from rawHeaders.
+  const headersOnly = await bareEngine(t, {}, (req) => {
+    delete req.headers['upload-concat'];
+  });
+  assert.notEqual((await headersOnly.send({ 'Upload-Length': '1', 'Upload-Concat': 'partial' })).status, 201);
   // Taken out the way the adapter does: created, and namingFunction never sees it.
   const stripped = await bareEngine(t, {}, (req) => {
     delete req.headers['upload-concat'];
