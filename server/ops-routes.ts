@@ -7,10 +7,8 @@
 // only a caller whose token has the admin scope once it is on — the metrics name no uploads, but
 // they tell an outsider how busy the server is and how full its disk is.
 import express from 'express';
-import { TuspassError } from '../core/errors.ts';
 import { METRICS_CONTENT_TYPE, registry } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
-import { answerError } from './error-answer.ts';
 
 export interface OpsRoutesOptions {
   /** The readiness of this process (readiness.ts). */
@@ -48,11 +46,7 @@ export function opsRoutes(options: OpsRoutesOptions): express.Router {
       }
     });
   }
-  // Refusals of the guard (401/403 with their WWW-Authenticate) answered here, as JSON, in every app
-  // this router is used in.
-  router.use((err: unknown, req: express.Request, res: express.Response, next: express.NextFunction) => {
-    if (!(err instanceof TuspassError) || res.headersSent) return next(err);
-    answerError(req, res, err, { log: () => {}, form: 'json' });
-  });
+  // Refusals of the guard (401/403 with their WWW-Authenticate) go on to the app's error responder
+  // (error-answer.ts), as JSON: the upload app's and the metrics listener's both end in it.
   return router;
 }

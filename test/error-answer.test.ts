@@ -6,8 +6,12 @@ import net, { type AddressInfo } from 'node:net';
 import express from 'express';
 import { test } from 'node:test';
 import { ERRORS } from '../core/errors.ts';
+import { configFor } from '../server/config.ts';
+import { startCompletionServer } from '../server/completion/server.ts';
 import { answerError, servedAsDraft } from '../server/error-answer.ts';
+import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
 
 test('one mapping, each front its form: an id that does not decode is 400 ERR_URL_INVALID as tus text, as problem details on a draft request, as JSON with "message" on the API', async (t) => {
   const s = await startTestServer(t);
@@ -76,3 +80,20 @@ test('whatever is passed on as an error — a string, a number, a plain or proto
   assert.ok(logs.some((l) => l.includes('/secret/path')), 'the thrown words are in the log');
 });
 
+
+test('a /metrics caller without the admin scope is refused 401 as JSON with its challenge on every listener that serves it: the upload server and the completion service alone', async (t) => {
+  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
+  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }), { log: () => {} });
+  t.after(() => service.close());
+  for (const base of [s.url, service.url]) {
+    const res = await fetch(`${base}/metrics`, { headers: bearer(tokenFor('alice', 'read')) });
+    assert.ok(res.status === 401 || res.status === 403, `${base}: ${res.status}`);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/, base);
+    const json = (await res.json()) as { error: { code: string }; message: string };
+    assert.match(json.error.code, /^ERR_/, base);
+    assert.equal(typeof json.message, 'string');
+    const anonymous = await fetch(`${base}/metrics`);
+    assert.equal(anonymous.status, 401, base);
+    assert.ok(anonymous.headers.get('www-authenticate')?.startsWith('Bearer'), base);
+  }
+});
