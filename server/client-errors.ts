@@ -1,15 +1,12 @@
 // Requests node's HTTP parser refuses before any route runs — headers past its limit (16 KiB), a
 // malformed request line or header, headers slower than NETWORK_TIMEOUT — get node's own answer by
-// default: a bare status line, no code, no Tus-Resumable. They are answered here from the error
-// table instead. The route is unknown before the request is parsed, so the answer takes the tus
-// routes' form (`ERR_CODE: message`, Tus-Resumable): tus clients are the ones whose requests carry
-// large headers (Upload-Metadata), and the code reads the same in any client.
-import http from 'node:http';
+// default: a bare status line, no code, no Tus-Resumable. They are answered from the error table
+// instead, by the one error responder (error-answer.ts answerUnparsed), in the tus routes' form.
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorEntry } from '../core/errors.ts';
 import type { Log } from '../core/logger.ts';
-import { countTusError } from './metrics.ts';
-import { TUS_VERSION } from './upload/tus-headers.ts';
+import { answerUnparsed } from './error-answer.ts';
 
 /** node's parser and timeout error codes, by what they mean to the client. */
 const BY_NODE_CODE: Record<string, ErrorEntry> = {
@@ -30,18 +27,7 @@ export function answerClientErrors(server: http.Server, log: Log): void {
     const entry = BY_NODE_CODE[err.code ?? ''] ?? ERRORS.ERR_REQUEST_MALFORMED;
     // An answer to HEAD has no body, whatever its status (a client reads none and would take the
     // body's bytes for the next answer).
-    const body = failedOnHead(err) ? '' : `${entry.code}: ${entry.message}\n`;
-    socket.end(
-      `HTTP/1.1 ${entry.status} ${http.STATUS_CODES[entry.status]}\r\n` +
-        `Tus-Resumable: ${TUS_VERSION}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    countTusError(entry.status, entry.code);
-    log(`refused a request node could not parse: ${entry.status} ${entry.code} (${err.code ?? err.message})`, {
-      event: 'request.refused',
-      status: entry.status,
-      code: entry.code,
-    });
+    answerUnparsed(socket, entry, failedOnHead(err), err.code ?? err.message, log);
   });
 }
 

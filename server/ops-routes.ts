@@ -7,7 +7,6 @@
 // only a caller whose token has the admin scope once it is on — the metrics name no uploads, but
 // they tell an outsider how busy the server is and how full its disk is.
 import express from 'express';
-import { TuspassError } from '../core/errors.ts';
 import { METRICS_CONTENT_TYPE, registry } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 
@@ -47,11 +46,7 @@ export function opsRoutes(options: OpsRoutesOptions): express.Router {
       }
     });
   }
-  // Refusals of the guard (401/403 with their WWW-Authenticate) answered here, as JSON, in every app
-  // this router is used in.
-  router.use((err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    if (!(err instanceof TuspassError) || res.headersSent) return next(err);
-    res.status(err.status).json(err.toJSON());
-  });
+  // Refusals of the guard (401/403 with their WWW-Authenticate) go on to the app's error responder
+  // (error-answer.ts), as JSON: the upload app's and the metrics listener's both end in it.
   return router;
 }

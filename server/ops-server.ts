@@ -12,7 +12,7 @@ import { addMetricsSource, collectProcessMetrics, type MetricsSource } from './m
 import { createHttpServer, stopServer } from './network-timeout.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { freeBytes, readiness, type ReadinessDeps } from './readiness.ts';
-import { errorText } from '../core/logger.ts';
+import { answerError } from './error-answer.ts';
 
 export interface OpsDeps {
   /** The notice queue (stats for /metrics, QUEUE_MAX for /readyz). */
@@ -79,11 +79,7 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
       if (isLoopback(config.metricsHost)) app.use(loopbackNamesOnly);
       app.use(opsRoutes({ ready, metrics: config.metrics }));
       app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
-      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-        const e = err instanceof TuspassError ? err : new TuspassError(ERRORS.ERR_INTERNAL);
-        if (e.code === ERRORS.ERR_INTERNAL.code) deps.log(`metrics listener: ${errorText(err, { stack: true })}`);
-        res.status(e.status).json(e.toJSON());
-      });
+      app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log: deps.log, service: 'metrics listener', form: 'json' }));
       server = createHttpServer(app, config.networkTimeoutMs, deps.log);
       await listenOn(server, config.metricsPort!, config.metricsHost, 'METRICS_PORT', 'METRICS_HOST');
       const { port } = server.address() as AddressInfo;

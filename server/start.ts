@@ -45,9 +45,8 @@ import { DigestFileStore } from './upload/digest-store.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './hashing/hash-thread.ts';
-import { createTusServer } from './upload/tus-server.ts';
+import { createTusEngine, MemoryLocker } from './upload/tus-engine/index.ts';
 import { UploadEvents } from './upload/upload-events.ts';
-import { MemoryLocker } from '@tus/server';
 import { RedisConnectError, RedisLocker } from './upload/redis-locker.ts';
 import { announce, startCompletionSweep } from './upload/completion-sweep.ts';
 
@@ -205,7 +204,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     store.claims = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
-  const tus = createTusServer(config, store, events, locker);
+  const creation = createTusEngine({ config, store, events, locker, log });
   const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
@@ -224,7 +223,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
   await sessions.restore(store, redisLocker !== undefined);
   const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
-  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const app = createUploadApp({ config, creation, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An

@@ -6,12 +6,13 @@ import { loopbackHostOnly } from '../auth/loopback.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
-import { asTuspassError, ERRORS, TuspassError } from '../../core/errors.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import type { RecordJson } from '../../core/record.ts';
 import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
-import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
+import { requestIds } from '../request-id.ts';
+import { answerError } from '../error-answer.ts';
 import type { Catalog, UploadRecord } from './catalog.ts';
 import { fileUrl, formReceiver, formRecorder, type FormRecorder } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
@@ -71,16 +72,16 @@ const gone = (r: UploadRecord) => (e: unknown): never => {
 const recordFileGone = (r: UploadRecord) => new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, `record ${r.id}`, r.path);
 
 /** What the log gets beyond the answer: the error's log detail, and the stack of an internal error. */
-export function logDetailOf(e: TuspassError, cause: unknown): string {
-  const detail = e.logDetail ? ` (${e.logDetail})` : '';
-  const stack = e.code === ERRORS.ERR_INTERNAL.code && cause instanceof Error ? `\n${cause.stack}` : '';
-  return detail + stack;
-}
-
-function bodyError(err: { type?: string; status?: number; message?: string }): TuspassError | undefined {
-  if (err.type === 'entity.too.large') return new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`);
-  if (err.type && err.status && err.status < 500) return new TuspassError(ERRORS.ERR_FORM_UNREADABLE, err.message);
-  return undefined;
+/** The form's body, read whole; the body parser's refusals in the table's words, where they arise. */
+function formBody(): express.RequestHandler {
+  const raw = express.raw({ type: () => true, limit: FORM_LIMIT });
+  return (req, res, next) =>
+    raw(req, res, (err?: unknown) => {
+      const parser = (err ?? {}) as { type?: string; status?: number; message?: string };
+      if (parser.type === 'entity.too.large') return next(new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`));
+      if (parser.type && parser.status && parser.status < 500) return next(new TuspassError(ERRORS.ERR_FORM_UNREADABLE, parser.message));
+      next(err);
+    });
 }
 
 /**
@@ -107,7 +108,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   app.use(requestIds(log));
 
   // Raw bytes whatever the Content-Type: the signature covers the body exactly as sent.
-  app.post('/complete/', express.raw({ type: () => true, limit: FORM_LIMIT }), async (req, res) => {
+  app.post('/complete/', formBody(), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     res.json(await receive(body, req.get(SIGNATURE_HEADER)));
   });
@@ -174,18 +175,9 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   // start), they go on to that server's routes and its own last handlers.
   app.use((_req, _res, next) => next((app as { parent?: unknown }).parent ? undefined : new TuspassError(ERRORS.ERR_NOT_FOUND)));
 
-  // The one place errors become responses; every one is logged with its code, method and URL. The
-  // answer is the code and message only: paths and stacks go to the log.
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const e = err instanceof TuspassError ? err : bodyError(err as object) ?? asTuspassError(err);
-    noteErrorCode(res, e.code);
-    log(`completion: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${logDetailOf(e, err)}`, { request_id: requestIdOf(req), code: e.code, level: e.status >= 500 ? 'error' : 'info' });
-    if (res.headersSent) return void res.destroy();
-    // A 416 says which range there is (Content-Range: bytes */<size>, carried by the error).
-    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
-    if (e.status === 416 && headers) res.set(headers);
-    res.status(e.status).json(e.toJSON());
-  });
+  // Errors become answers in the one error responder (error-answer.ts): JSON, each logged with its
+  // code, method and URL; paths and stacks go to the log only. A 416 carries its Content-Range.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log, service: 'completion', form: 'json' }));
 
   return app;
 }

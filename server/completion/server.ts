@@ -14,6 +14,7 @@ import { openCatalog } from './sqlite-catalog.ts';
 import { PgCatalog } from './pg-catalog.ts';
 import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
 import { createLog } from '../../core/logger.ts';
+import { answerError } from '../error-answer.ts';
 
 export interface RunningCompletionServer {
   /** Base URL, e.g. http://127.0.0.1:1081 (the form goes to `${url}/complete/`). */
@@ -37,6 +38,8 @@ export async function startCompletionServer(config: Config, options: CompletionA
   // (called, not mounted: a mounted app leaves unknown paths to its parent).
   const ops = setUpOps(config, { catalog, log });
   const outer = express().disable('x-powered-by').use(ops.routes).use((req: express.Request, res: express.Response) => service(req, res));
+  // The ops routes' refusals (a /metrics caller without the admin scope) answered as the service's are.
+  outer.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log, service: 'completion', form: 'json' }));
   const tls = tlsServerOptions(config);
   const server = createHttpServer(outer, config.networkTimeoutMs, log, tls);
   if (config.metrics) countConnections(server);

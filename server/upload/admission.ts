@@ -6,8 +6,8 @@ import type express from 'express';
 import { ERRORS, isCapacityRefusal, TuspassError } from '../../core/errors.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
-import { sendTusError } from './tus-response.ts';
 import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
+import { answerError } from '../error-answer.ts';
 
 /** "No space" errors of the file system: the disk, or the user's quota, is full. */
 export const isNoSpace = (e: unknown): boolean => {
@@ -17,7 +17,7 @@ export const isNoSpace = (e: unknown): boolean => {
 
 /**
  * 507 ERR_STORAGE_FULL with a plain message and no path. (`status_code` and `body` are what
- * @tus/server's own answer would read; every tus answer now goes through sendTusError, which takes
+ * @tus/server's own answer would read; every tus error answer now goes through the error responder, which takes
  * it as the TuspassError it is.)
  */
 export function storageFull(detail?: string): TuspassError & { status_code: number; body: string } {
@@ -52,7 +52,7 @@ export function creationGate(deps: { space: { check(bytes: number, owner: string
     } catch (e) {
       // Its refusals by design are logged once, by the refused-request line (server/request-id.ts).
       if (e instanceof TuspassError && !isCapacityRefusal(e.code)) deps.log(`tus POST ${req.originalUrl}: ${e.code}: ${e.message}`);
-      sendTusError(res, req, e, deps.log);
+      answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };
 }

@@ -3,18 +3,16 @@
 // unknown paths and one mapping of every error to an answer without paths or stacks.
 // tuspass's own handlers take HEAD, GET, PATCH, DELETE and final concatenation; @tus/server creation
 // and OPTIONS. Nothing here parses bodies on the tus routes: a PATCH body streams straight into the
-// store. Every tus error answer, @tus/server's included, leaves through sendTusError (tus-response.ts).
+// store. Every tus error answer, @tus/server's included, leaves through the error responder (error-answer.ts).
 import express from 'express';
-import type { Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import { pageRouter } from '../page.ts';
 import type { Config } from '../config.ts';
 import { API_CORS, cors, corsPolicy } from '../cors.ts';
 import { loopbackHostOnly } from '../auth/loopback.ts';
-import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError } from '../../core/errors.ts';
-import { pathForLog, type Log } from '../../core/logger.ts';
-import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
-import { noteDropped } from '../dropped-requests.ts';
+import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { type Log } from '../../core/logger.ts';
+import { requestIds } from '../request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
 import { creationLimit, ownUpload } from '../auth/ownership.ts';
 import { countTusRequests } from '../metrics.ts';
@@ -27,15 +25,15 @@ import { patchHandler } from './patch-handler.ts';
 import { deleteHandler } from './delete-handler.ts';
 import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
-import { sendTusError } from './tus-response.ts';
-import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { draftRoutes } from './ietf/routes.ts';
+import { answerError } from '../error-answer.ts';
 
 export interface UploadAppDeps {
   config: Config;
-  tus: Server;
+  /** The creation engine's route handler (tus-engine/): creation and OPTIONS go to @tus/server through it. */
+  creation: express.RequestHandler;
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
@@ -59,11 +57,8 @@ const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, 
   next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
 };
 
-/** Requests under /files (in any case: express routes case-insensitively) are answered in tus's format. */
-const TUS_ROUTE = new RegExp(`^${TUS_PATH}(?:[/?]|$)`, 'i');
-
 export function createUploadApp(deps: UploadAppDeps): express.Express {
-  const { tus, log } = deps;
+  const { log } = deps;
   const app = express();
   app.disable('x-powered-by');
   // Before anything answers: an anonymous server serves only requests addressed to this machine.
@@ -72,7 +67,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
   app.use(requestIds(log));
-  const handle = tusServerHandler(tus, deps.store, log);
+  const handle = deps.creation;
   const one = `${TUS_PATH}/:id`;
   const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
 
@@ -116,23 +111,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   if (deps.api) app.use(deps.api);
 
   app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
-  // The one place the upload server's errors become answers: tus routes as the tus handlers answer
-  // (`ERR_CODE: message`), the rest as the completion service does (JSON). Details only in the log.
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const tusRoute = TUS_ROUTE.test(req.originalUrl);
-    // No one to answer: one line and a count of its own (dropped-requests.ts), whatever the error.
-    if (noteDropped(req, res, err, log, tusRoute)) return;
-    const e = asTuspassError(err);
-    const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
-    noteErrorCode(res, e.code, e.logDetail);
-    // A refusal by design is logged once, by the refused-request line (request-id.ts).
-    if (!isCapacityRefusal(e.code) && (e.code !== ERRORS.ERR_NOT_FOUND.code || detail)) log(`upload: ${e.code} ${req.method} ${pathForLog(req.originalUrl)}: ${e.message}${detail}`, { request_id: requestIdOf(req), level: e.status >= 500 ? 'error' : 'info' });
-    if (res.headersSent) return void res.destroy();
-    if (tusRoute) return sendTusError(res, req, e, log);
-    // Headers an error carries (Retry-After with a 503) go out with it, as on the tus routes.
-    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers;
-    if (headers) res.set(headers);
-    res.status(e.status).json(e.toJSON());
-  });
+  // Every error the routes above pass on is answered by the one error responder (error-answer.ts),
+  // in the form of the request's front: tus's text on /files, JSON (with "message") elsewhere.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log }));
   return app;
 }

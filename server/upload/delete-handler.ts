@@ -9,9 +9,10 @@ import type { Log } from '../../core/logger.ts';
 import { uploadsTerminated } from '../metrics.ts';
 import { requestIdOf } from '../request-id.ts';
 import type { DigestFileStore } from './digest-store.ts';
-import { sendTus, sendTusError } from './tus-response.ts';
+import { sendTus } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
+import { answerError } from '../error-answer.ts';
 
 export interface DeleteDeps {
   store: DigestFileStore;
@@ -51,7 +52,7 @@ export function deleteHandler(deps: DeleteDeps): express.RequestHandler {
       // "The Server MUST respond with the 204 No Content status" on a successful termination.
       sendTus(res, 204);
     } catch (e) {
-      sendTusError(res, req, e, deps.log);
+      answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };
 }

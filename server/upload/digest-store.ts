@@ -2,7 +2,7 @@
 // the composition @tus/server and the routes see; each concern sits in its own file:
 //   store/store-paths.ts       where an upload's files sit (file, .json, .digest, .unverified)
 //   store/info-store.ts        the .json info files
-//   store/announcements.ts     concatenation role and owner, announced before @tus/server creates
+//   store/stored-info.ts       the info file's own fields (owner, concatenation role, marks), who owns an upload
 //   store/new-upload.ts        the files of a creation
 //   store/append.ts            one append, hashed on the way (hashing/live-digests.ts holds the states)
 //   store/unverified-marks.ts  checksummed PATCHes in progress, undone at start when cut short
@@ -10,13 +10,11 @@
 //   store/start-pass.ts        the start-up pass (awaiting completions, ledger, leftovers)
 //   store/expired-uploads.ts   the expiry sweep
 //   store/concatenate.ts       a final upload from its partials
-//   store/sync-directory.ts    the store directory, created where a failure can be caught
+// @tus/server reaches this store only through the adapter (tus-engine/), which also gives it its base class.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { FileStore } from '@tus/file-store';
-import { ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
-import { LRUCache } from 'lru-cache';
+import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../core/wire.ts';
 import { LiveDigests } from '../hashing/live-digests.ts';
 import { PRIVATE_MODES, type FileModes } from '../../core/file-modes.ts';
@@ -25,11 +23,11 @@ import { bytesReceived } from '../metrics.ts';
 import { BodyInterrupted } from '../dropped-requests.ts';
 import { isNoSpace } from './admission.ts';
 import { SpaceLedger, type OwnerLimits } from './space-ledger.ts';
-import { storedOwnerKey, type UploadOwner } from './upload-owner.ts';
+import { storedOwnerKey } from './upload-owner.ts';
 import { completionClaim, type Claim, type Claims } from './claims.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { Announcements, type BodyInfo, type ConcatInfo, type StoredInfo } from './store/announcements.ts';
+import { storedInfo, UploadAccess, type BodyInfo, type ConcatInfo, type NewUploadInfo, type StoredInfo } from './store/stored-info.ts';
 import { appendHashed, type AppendOptions, type AppendResult } from './store/append.ts';
 import { concatenateParts } from './store/concatenate.ts';
 import { removeExpired } from './store/expired-uploads.ts';
@@ -39,22 +37,20 @@ import { createUploadFiles, idTaken, isIdTaken } from './store/new-upload.ts';
 import { awaitingCompletion } from './store/start-pass.ts';
 import { StorePaths } from './store/store-paths.ts';
 import { finishedUnannounced, readStored, type ExpiryPeriods } from './store/stored-upload.ts';
-import { createDirectoryInConstructor } from './store/sync-directory.ts';
+import { EngineFileStore } from './tus-engine/file-store.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 
-export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo };
+export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo, NewUploadInfo };
 
 export interface DigestStoreOptions {
   directory: string;
   algorithms: readonly DigestName[];
   expirationPeriodInMilliseconds?: number;
-  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this
-   * rule). */
+  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this rule). */
   unstartedExpirationMs?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
-  /** The journal of handled completions (default: a hidden file in the store directory, shared by the instances on
-   * it). */
+  /** The journal of handled completions (default: a hidden file in the store directory, shared by the instances on it). */
   journalPath?: string;
   /** A journal kept elsewhere (PostgreSQL with DATABASE_URL: pg-journal.ts); journalPath is then unused. */
   journal?: Journal;
@@ -64,20 +60,15 @@ export interface DigestStoreOptions {
   ownerLimits?: OwnerLimits;
   /** Where a full disk and expired uploads are reported. */
   log?: Log;
-  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default
-   * 0600. */
+  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default 0600. */
   fileModes?: FileModes;
 }
 
-/** Uploads remembered just created / just written (see below). */
-const RECENT_UPLOADS = 1024;
-
-export class DigestFileStore extends FileStore {
+export class DigestFileStore extends EngineFileStore {
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
   readonly expiry: ExpiryPeriods;
-  /** Free space and per-owner limits: every creation, declared length and append is admitted there
-   * (space-ledger.ts). */
+  /** Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts). */
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (store/append.ts). */
   fence: WriteFence | undefined;
@@ -95,19 +86,11 @@ export class DigestFileStore extends FileStore {
   private readonly log: Log;
   /** Mode of every file the store creates. */
   private readonly fileMode: number;
-  private readonly announced: Announcements;
+  private readonly access: UploadAccess;
   private readonly marks: UnverifiedMarks;
   private readonly live: LiveDigests;
   /** Uploads being appended to right now (their live states are in use). */
   private readonly busy = new Set<string>();
-  /** Uploads just created, until their first write (creation-with-upload writes next). */
-  private readonly created = new LRUCache<string, Upload>({ max: RECENT_UPLOADS });
-  /**
-   * Uploads a creation-with-upload just wrote, as @tus/server's POST reads them back right away
-   * (only to see whether to send Upload-Expires): answered once from memory. Measured: that read
-   * (info file + stat) cost 15% of the CPU time of a small upload with expiry on.
-   */
-  private readonly justWritten = new LRUCache<string, Upload>({ max: RECENT_UPLOADS });
   /**
    * Parts of the multipart requests running here: marked unfinished until their form goes, yet no
    * expiry of theirs while the request writes its other parts or runs its pre-finish hooks.
@@ -129,7 +112,7 @@ export class DigestFileStore extends FileStore {
     if (options.extensions) this.extensions = options.extensions;
     // Beside the uploads it is the journal of every instance on the store.
     this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode, options.journalPath === undefined);
-    this.announced = new Announcements(info);
+    this.access = new UploadAccess(info);
     this.marks = new UnverifiedMarks(this.paths, fileMode);
     this.live = new LiveDigests({
       algorithms: this.algorithms,
@@ -149,35 +132,6 @@ export class DigestFileStore extends FileStore {
   /** Where the digest state of an upload is kept: beside the file and its .json info. */
   statePath(id: string): string {
     return this.paths.statePath(id);
-  }
-
-  /** Announces that the upload about to be created with this id is a partial or a final upload. */
-  announceConcat(id: string, concat: ConcatInfo): void {
-    this.announced.concat(id, concat);
-  }
-
-  /**
-   * Announces who creates the upload about to be created with this id (upload-owner.ts
-   * uploadOwnerOf): kept in its info file, not in its metadata; who may act on it, and whose limits
-   * it counts against. Every creation route announces it.
-   */
-  announceOwner(id: string, owner: UploadOwner): void {
-    this.announced.owner(id, owner);
-  }
-
-  /** Announces that the upload about to be created with this id is written in segments (StoredInfo.resumable). */
-  announceResumable(id: string): void {
-    this.announced.resumable(id, true);
-  }
-
-  /**
-   * Announces that the upload about to be created with this id is a file part of a multipart
-   * request (StoredInfo.resumable 'multipart'): not finished, whatever its size, until its request
-   * posts the form (settleSegments then) — a request the process stopped in the middle of never
-   * posted it, and its parts are removed at the next start (store/start-pass.ts).
-   */
-  announceMultipartPart(id: string): void {
-    this.announced.resumable(id, 'multipart');
   }
 
   /**
@@ -210,31 +164,28 @@ export class DigestFileStore extends FileStore {
     this.space.forget(id);
   }
 
-  /**
-   * Announces what the body of a creation-with-upload comes with (its checksum, its length), for
-   * write(), which @tus/server calls with the body only. Returns the withdrawal, for the request's end.
-   */
-  announceBody(id: string, body: BodyInfo): () => void {
-    return this.announced.body(id, body);
-  }
-
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
   ownerOf(id: string): Promise<string | undefined> {
-    return this.announced.ownerOf(id);
+    return this.access.ownerOf(id);
   }
 
   /** Who created the upload and whether its segments are still being written (undefined: no such upload). */
   accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
-    return this.announced.accessOf(id);
+    return this.access.accessOf(id);
   }
 
   /** Concatenation info of an upload, if it is a partial or a final one. */
   concatOf(id: string): Promise<ConcatInfo | undefined> {
-    return this.announced.concatOf(id);
+    return this.access.concatOf(id);
   }
 
-  override async create(upload: Upload): Promise<Upload> {
-    const stored = this.announced.take(upload);
+  /**
+   * Creates the upload's files, with what its creation route knows of it (NewUploadInfo: its creator,
+   * concatenation role, mark) in its info file.
+   */
+  override async create(upload: Upload, created: NewUploadInfo = {}): Promise<Upload> {
+    const stored = storedInfo(upload, created);
+    this.access.forget(upload.id);
     const file = this.filePath(upload.id);
     // Admitted (free space, the owner's limits) and owed from now on, in one step: admissions that
     // run while this one is created already count it.
@@ -253,36 +204,20 @@ export class DigestFileStore extends FileStore {
     }
     upload.storage = { type: 'file', path: file };
     if (stored.resumable === 'multipart') this.requestRunning.add(upload.id);
-    // Creation-with-upload writes next: remember the length instead of reading the info back.
-    this.created.set(upload.id, upload);
     // No digest state file yet: a missing state is the fresh state at offset 0.
     return upload;
   }
 
-  override async getUpload(id: string): Promise<Upload> {
-    const just = this.justWritten.get(id);
-    if (just) {
-      this.justWritten.delete(id);
-      return just;
-    }
-    return super.getUpload(id);
-  }
-
-  /** @tus/server's entry (creation-with-upload, right after create()): a plain append. */
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const created = this.created.get(id);
-    this.created.delete(id);
-    const size = created ? created.size : (await this.configstore.get(id))?.size;
+  /** A plain append of a whole body at `offset` (DataStore's write), counted as received. */
+  override async write(readable: Readable, id: string, offset: number, body: BodyInfo & { size?: number } = {}): Promise<number> {
+    const size = 'size' in body ? body.size : (await this.configstore.get(id))?.size;
     try {
-      const written = (await this.append(readable, id, offset, { size, ...this.announced.takeBody(id) })).offset;
+      const written = (await this.append(readable, id, offset, { ...body, size })).offset;
       bytesReceived.inc(written - offset);
-      if (created && this.getExpiration() > 0 && this.hasExtension('expiration')) {
-        this.justWritten.set(id, new Upload({ ...created, offset: written, storage: { type: 'file', path: this.filePath(id) } }));
-      }
       return written;
     } catch (e) {
       // A body whose connection went keeps what it brought. (A creation refused otherwise leaves
-      // no upload: tus-server.ts dropRefusedCreation.)
+      // no upload: tus-engine/creations.ts dropRefusedCreation.)
       if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
       throw e;
     }
@@ -303,7 +238,6 @@ export class DigestFileStore extends FileStore {
       // claimed before the info says so, so no sweep takes it for an upload nobody handles.
       if (size === written) await this.completed(id);
       await this.info.replace(id, { ...info, size } as Upload);
-      this.created.delete(id);
     } catch (e) {
       // Still of unknown length: owed nothing, as before.
       this.space.restore(id, storedOwnerKey(info as StoredInfo), undefined, written);
@@ -337,18 +271,15 @@ export class DigestFileStore extends FileStore {
     await this.settled(id);
     this.space.forget(id);
     this.live.forget(id);
-    this.created.delete(id);
-    this.justWritten.delete(id);
     this.requestRunning.delete(id);
-    this.announced.forget(id);
+    this.access.forget(id);
     await super.remove(id);
     this.space.freed();
     await fsp.rm(this.statePath(id), { force: true });
     await this.marks.clear(id);
   }
 
-  /** Removes unfinished uploads past their expiry (store/expired-uploads.ts); their owed bytes and owners' shares go
-   * with them. */
+  /** Removes unfinished uploads past their expiry (store/expired-uploads.ts); their owed bytes and owners' shares go with them. */
   override deleteExpired(): Promise<number> {
     return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id) || this.requestRunning.has(id), remove: (id) => this.remove(id), log: this.log });
   }
@@ -453,6 +384,3 @@ export class DigestFileStore extends FileStore {
     return this.marks.undoAll(names ?? (await fsp.readdir(this.paths.dir)));
   }
 }
-
-// FileStore's constructor creates the directory where a failure cannot be caught (store/sync-directory.ts).
-createDirectoryInConstructor(DigestFileStore);

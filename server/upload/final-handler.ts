@@ -16,13 +16,14 @@ import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
-import { sendTus, sendTusError } from './tus-response.ts';
+import { sendTus } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 import { errorText } from '../../core/logger.ts';
 import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
+import { answerError } from '../error-answer.ts';
 
 export interface FinalDeps {
   config: Config;
@@ -112,9 +113,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         // A partial removed (or changed) while the hook ran is found here, before a byte is written.
         if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
         building = upload.id;
-        store.announceConcat(upload.id, { kind: 'final', parts });
-        store.announceOwner(upload.id, owner);
-        await store.create(upload);
+        await store.create(upload, { owner, concat });
         try {
           upload.offset = await store.concatenate(upload.id, parts, size);
         } catch (e) {
@@ -144,8 +143,8 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
     } catch (e) {
       // Every refusal or failure is logged, with its cause (a client's answer never carries it).
       const why = e instanceof TuspassError ? e.message : errorText(e);
-      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ` + `${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
-      sendTusError(res, req, e, deps.log);
+      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
+      answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };
 }

@@ -9,9 +9,10 @@ import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { sendDownload } from '../download.ts';
-import { corsHeaders, sendTusError } from './tus-response.ts';
+import { corsHeaders } from './tus-response.ts';
 import { TUS_PATH, TUS_VERSION } from './tus-headers.ts';
 import { withReadLock, type UploadLocker } from './upload-lock.ts';
+import { answerError } from '../error-answer.ts';
 
 const finished = (u: Upload) => u.size !== undefined && u.offset === u.size;
 
@@ -54,7 +55,7 @@ export function getHandler(store: DigestFileStore, locker: UploadLocker, log: (l
       await sendDownload(req, res, { file: opened, size: upload.size!, modified, ...naming }, (err) => log(`tus GET ${TUS_PATH}/${id}: ${err.message}`));
     } catch (e) {
       await file?.close().catch(() => {});
-      sendTusError(res, req, e, log);
+      answerError(req, res, e, { log, form: 'tus' });
     }
   };
 }

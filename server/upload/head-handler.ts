@@ -14,12 +14,13 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { uploadUrl } from './upload-url.ts';
-import { asTusError, sendTus, sendTusError } from './tus-response.ts';
+import { sendTus } from './tus-response.ts';
 import { withReadLock, type UploadLocker } from './upload-lock.ts';
+import { answerError, knownError } from '../error-answer.ts';
 
 /** A failure of the server's (5xx, or unexpected) as the 423 clients retry; the client's own errors as they are. */
 export function retryable(e: unknown): unknown {
-  const known = asTusError(e);
+  const known = knownError(e);
   const status = known instanceof TuspassError ? known.status : known ? known.status_code : 500;
   if (status < 500) return e;
   // For the log only: the original code and cause, or the unexpected error's stack.
@@ -60,7 +61,7 @@ export function headHandler(store: DigestFileStore, locker: UploadLocker, log: (
       if (concat?.kind === 'final') headers['Upload-Concat'] = `final;${concat.parts.map((p) => uploadUrl(req, p)).join(' ')}`;
       sendTus(res, 200, headers);
     } catch (e) {
-      sendTusError(res, req, retryable(e), log);
+      answerError(req, res, retryable(e), { log, form: 'tus' });
     }
   };
 }

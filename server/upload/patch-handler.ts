@@ -13,10 +13,11 @@ import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
 import { stoppable } from './stoppable-body.ts';
 import { BodyInterrupted, markCut } from '../dropped-requests.ts';
-import { HookRefusal, sendTus, sendTusError } from './tus-response.ts';
+import { sendTus } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
 import { answerOf, httpRequestOf, type TusAnswer, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
+import { HookRefusal, answerError } from '../error-answer.ts';
 
 export interface PatchDeps {
   config: Config;
@@ -188,7 +189,7 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
   const complete = upload.size !== undefined && upload.offset === upload.size;
   const completedHere = outcome.completedHere && complete;
   if (completedHere) uploadsFinished.inc();
-  // 408 with Connection: close (sendTusError, the body is unread): the client resumes from Upload-Offset.
+  // 408 with Connection: close (error-answer.ts, the body is unread): the client resumes from Upload-Offset.
   // 503 when the server is stopping: clients (tus-js-client) retry a 5xx, resuming once it is back.
   if (timedOut && !completedHere) throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
   // The upload is announced when it completes, also by the bytes kept of a body that went past
@@ -221,7 +222,7 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       // "The Server MUST acknowledge successful PATCH requests with the 204 No Content status."
       sendTus(res, 204, headers);
     } catch (e) {
-      sendTusError(res, req, e, deps.log);
+      answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };
 }

@@ -1,17 +1,17 @@
 // Protocol checks that run before any tus handler: the request path (canonical upload ids only),
 // method override, the Tus-Resumable header, integer headers, the PATCH content type, the
 // Upload-Concat of a creation, and the header values @tus/server would refuse in its own words.
-// Every refusal is one of the error table's, answered by sendTusError like any other.
+// Every refusal is one of the error table's, answered by the error responder (error-answer.ts) like any other.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
-import { sendTusError } from './tus-response.ts';
 import { tusPathForm } from './upload-url.ts';
+import { answerError } from '../error-answer.ts';
 
 /** A refusal from our error table (never logged: it is the client's mistake, not ours). */
-const refuse = (res: express.Response, req: express.Request, e: TuspassError) => sendTusError(res, req, e, () => {});
+const refuse = (res: express.Response, req: express.Request, e: TuspassError) => answerError(req, res, e, { log: () => {}, form: 'tus' });
 
 /**
  * Every /files/<...> request names an upload by its canonical id, or by nothing: anything else
@@ -104,7 +104,7 @@ export const safeIntegers: express.RequestHandler = (req, res, next) => {
  * "The Tus-Resumable header MUST be included in every request and response except for OPTIONS
  * requests ... If the version specified by the Client is not supported by the Server, it MUST
  * respond with the 412 Precondition Failed status and MUST include the Tus-Version header"
- * (sendTusError adds it to ERR_UNSUPPORTED_VERSION, tusd's code for this answer).
+ * (the error responder adds it to ERR_UNSUPPORTED_VERSION, tusd's code for this answer).
  * GET is no tus request (the protocol has no download): a browser following a link or curl sends no
  * Tus-Resumable, so a download needs none, as tusd serves it.
  */
@@ -141,7 +141,7 @@ export const concatHeader: express.RequestHandler = (req, res, next) => {
 /**
  * The header values @tus/server checks before any handler of its own runs (its HeaderValidator):
  * it answers those itself, in its own words and past its onResponseError, so they are refused here
- * first, from our table. For the creations handed to it (tus-server.ts); OPTIONS it does not check.
+ * first, from our table. For the creations handed to it (tus-engine/); OPTIONS it does not check.
  */
 export const creationHeaders: express.RequestHandler = (req, res, next) => {
   // Number() read back the same: no leading zeros, no sign (safeIntegers has checked the rest).

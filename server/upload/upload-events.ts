@@ -13,8 +13,8 @@ import { requestIdOf } from '../request-id.ts';
 import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { HookRefusal } from './tus-response.ts';
 import { errorText } from '../../core/logger.ts';
+import { HookRefusal } from '../error-answer.ts';
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {
@@ -59,13 +59,6 @@ function httpRequestFields(req: IncomingMessage): HookHTTPRequest {
     RemoteAddr: socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort ?? 0}` : '',
     Header: header,
   };
-}
-
-/** @tus/server 2.x hands its callbacks a web Request with the node request attached by srvx. */
-export function nodeRequestOf(req: Request): IncomingMessage {
-  const node = (req as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-  if (!node) throw new Error('tuspass runs @tus/server on node: the request has no node request attached');
-  return node;
 }
 
 export type StopListener = (response: HookResponse) => void;

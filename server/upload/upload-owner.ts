@@ -1,7 +1,7 @@
 // Who creates an upload: the bearer token's `sub` when authentication is on, else the client's
 // address. The `sub` decides who may act on the upload (auth/principal.ts mayAccess); both count
-// for the per-owner limits (space-ledger.ts). Every creation route announces it to the store
-// (store.announceOwner) before the store creates the upload; it is kept in the upload's info file,
+// for the per-owner limits (space-ledger.ts). Every creation route hands it to the store with the
+// creation (store.create, NewUploadInfo); it is kept in the upload's info file,
 // so the limits are rebuilt at start.
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
@@ -34,7 +34,7 @@ function network64(address: string): string {
   return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }
 
-/** The key of the owner an info file names (store/announcements.ts StoredInfo); undefined for none. */
+/** The key of the owner an info file names (store/stored-info.ts StoredInfo); undefined for none. */
 export function storedOwnerKey(info: { owner?: string; address?: string } | undefined): string | undefined {
   if (info?.owner !== undefined) return ownerKey({ sub: info.owner });
   return info?.address !== undefined ? ownerKey({ address: info.address }) : undefined;

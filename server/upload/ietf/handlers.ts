@@ -131,8 +131,7 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req), creation_date: new Date().toISOString() });
       const chosen = await events.preCreate(http, proposed, undefined);
       const upload = new Upload({ ...proposed, id: chosen.id, metadata: chosen.metadata });
-      store.announceOwner(upload.id, uploadOwnerOf(req, config.behindProxy));
-      await store.create(upload);
+      await store.create(upload, { owner: uploadOwnerOf(req, config.behindProxy) });
       uploadsCreated.inc();
       events.created(req, upload);
       const location = uploadUrl(req, upload.id);

@@ -10,12 +10,11 @@ import { creationLimit, ownUpload } from '../../auth/ownership.ts';
 import { cors, corsPolicy } from '../../cors.ts';
 import { getHandler } from '../get-handler.ts';
 import { applyMethodOverride } from '../protocol-guards.ts';
-import { asTusError } from '../tus-response.ts';
 import { tusPathForm } from '../upload-url.ts';
 import { uploadLimit } from './fields.ts';
 import { appendUpload, cancelUpload, createUpload, draftOptions, offsetOf, type DraftDeps } from './handlers.ts';
-import { sendDraftError } from './responses.ts';
 import { draftVersionOf, INTEROP_HEADER, type DraftVersion } from './versions.ts';
+import { answerError, knownError, servedAsDraft } from '../../error-answer.ts';
 
 export interface DraftRouteDeps extends DraftDeps {
   locker: Locker;
@@ -24,7 +23,7 @@ export interface DraftRouteDeps extends DraftDeps {
 }
 
 const tooLarge = (err: unknown) => {
-  const known = asTusError(err);
+  const known = knownError(err);
   return known instanceof TuspassError && known.status === 413;
 };
 
@@ -39,6 +38,8 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
     const version = draftVersionOf(req.get(INTEROP_HEADER));
     // No draft named, or one not served on a request that also speaks tus: the tus routes' request.
     if (version === undefined || (version === null && req.get('tus-resumable') !== undefined)) return next('router');
+    // The draft's request from here on: its errors are answered as problem details (error-answer.ts).
+    servedAsDraft(res, version);
     // A version this server does not serve: refused, and never a 104 ("Server implementations ...
     // MUST NOT send a 104 (Upload Resumption Supported) informational response when the interop
     // version ... is missing or mismatching").
@@ -76,7 +77,7 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
     const version = res.locals.draftVersion as DraftVersion | undefined;
     const maxSize = maxSizeFor(deps.config, req);
     if (version?.limitAgeKey && tooLarge(err) && Number.isFinite(maxSize) && !res.headersSent) res.set('Upload-Limit', uploadLimit({ 'max-size': maxSize })!);
-    sendDraftError(res, req, err, res.locals.draftVersion as DraftVersion | undefined, deps.log);
+    answerError(req, res, err, { log: deps.log });
   });
   return router;
 }

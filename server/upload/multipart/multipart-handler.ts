@@ -22,7 +22,6 @@ import { uploadOwnerOf, type UploadOwner } from '../upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import type { MultipartHooks } from './multipart-hooks.ts';
 import { requestIdOf } from '../../request-id.ts';
-import { HookRefusal } from '../tus-response.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
 
 export interface MultipartDeps {
@@ -56,11 +55,9 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
     upload.metadata = chosen.metadata;
   }
   const id = upload.id;
-  store.announceOwner(id, creator);
-  store.announceMultipartPart(id);
   // Listed for the request's cleanup only once it is this request's: a creation refused because a
   // hook gave it the id of another upload (store/new-upload.ts) must not remove that upload.
-  await store.create(upload);
+  await store.create(upload, { owner: creator, resumable: 'multipart' });
   created.push(upload);
   hooks?.hooks.created(hooks.req, upload);
   const result = await store.append(source, id, 0, { limit });
@@ -184,7 +181,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       await removeAll();
       // The rest of the body is not read: the connection cannot be reused.
       res.set('Connection', 'close');
-      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       return next(e);
     }
     let answer;
@@ -199,7 +195,6 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       answer = await deps.completion.complete(files, fields, { requestId: requestIdOf(req), whenUnqueued: 'nothing of the request is kept; send it again once there is space' });
     } catch (e) {
       await removeAll();
-      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       return next(e);
     }
     if (hooks && http) {

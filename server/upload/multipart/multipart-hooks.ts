@@ -9,10 +9,10 @@ import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../../hooks/runner.ts';
 import type { HookHandler, HookHTTPRequest, HookUpload } from '../../../hooks/types.ts';
 import { isCompleteFormHook } from '../../complete-form/hook.ts';
-import { HookRefusal } from '../tus-response.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { answerOf, authOfRequest, httpRequestOf, type UploadEvents } from '../upload-events.ts';
 import type { ReceivedFile } from './completion.ts';
+import { HookRefusal } from '../../error-answer.ts';
 
 export class MultipartHooks {
   /** The handlers this path replaces with its own form: the built-in complete-form, when loaded. */
@@ -30,7 +30,7 @@ export class MultipartHooks {
     return httpRequestOf(req);
   }
 
-  /** pre-create: the id and metadata to create the upload with, or a HookRefusal thrown. */
+  /** pre-create: the id and metadata to create the upload with, or a HookRefusal thrown (relayed by the error responder). */
   async preCreate(http: HookHTTPRequest, upload: Upload): Promise<{ id: string; metadata: Upload['metadata'] }> {
     try {
       return await this.events.preCreate(http, upload);

@@ -38,7 +38,6 @@ import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from '
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import type { MultipartHooks } from './multipart-hooks.ts';
 import { requestIdOf } from '../../request-id.ts';
-import { HookRefusal } from '../tus-response.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
 import { parseSegment, type Segment } from './segment-headers.ts';
 import { sessionKey, type SessionRecord } from './session-state.ts';
@@ -133,7 +132,6 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       const p = progress;
       if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
       res.set('Connection', 'close');
-      if (e instanceof HookRefusal) return void res.status(e.status_code).set(e.headers).send(e.body);
       next(e);
     }
   };
@@ -170,9 +168,7 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       }
       // The session's total is known at its first segment: admitted whole by the store's creation
       // (free space, the owner's limits), as a tus creation's Upload-Length is.
-      store.announceOwner(upload.id, seg.creator);
-      store.announceResumable(upload.id);
-      await store.create(upload);
+      await store.create(upload, { owner: seg.creator, resumable: true });
       deps.hooks?.created(req, upload);
       const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
       try {

@@ -4,7 +4,7 @@ import type { Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import type { Journal } from '../completion-journal.ts';
-import type { OpenMark, StoredInfo } from './announcements.ts';
+import type { OpenMark, StoredInfo } from './stored-info.ts';
 import type { StorePaths } from './store-paths.ts';
 
 /** The ids of the store's entries named `<id><suffix>` (`.json`: the uploads, each has an info file). */

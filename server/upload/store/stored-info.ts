@@ -1,9 +1,7 @@
-// What a creation knows that @tus/server's POST cannot pass to the store: the concatenation role,
-// the creating owner (upload-owner.ts), whether a request of the nginx module still writes it (the
-// resumable mode's segments, or a multipart request's part: StoredInfo.resumable) and,
-// for a creation-with-upload, what its body comes with (Upload-Checksum, Content-Length). Creation goes through
-// @tus/server, so the route announces them under the new id just before, and the store takes them when it writes the
-// info (the body's when it writes the body).
+// What an upload's info file holds beyond @tus/server's Upload, and who may act on an upload (its
+// owner, read back from that file). Every creation route hands the store what it knows of the new
+// upload (NewUploadInfo) with the creation itself; @tus/server's POST cannot, so the adapter around it
+// (tus-engine/) passes it on the same way.
 import type { Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { ChecksumCheck } from '../../hashing/checksum.ts';
@@ -27,6 +25,17 @@ export type StoredInfo = Upload & { concat?: ConcatInfo; owner?: string; address
 /** Which request of the nginx module writes a marked upload (StoredInfo.resumable). */
 export type OpenMark = true | 'multipart';
 
+/**
+ * What a creation route knows of the upload it creates, kept in its info file: its creator
+ * (upload-owner.ts uploadOwnerOf: who may act on it, whose limits it counts against), its
+ * concatenation role, and whether a request of the nginx module still writes it.
+ */
+export interface NewUploadInfo {
+  owner?: UploadOwner;
+  concat?: ConcatInfo;
+  resumable?: OpenMark;
+}
+
 /** What a creation-with-upload's body comes with (as store/append.ts AppendOptions takes them). */
 export interface BodyInfo {
   checksum?: ChecksumCheck;
@@ -34,57 +43,26 @@ export interface BodyInfo {
   expected?: number;
 }
 
+/** The upload's info file as created. */
+export function storedInfo(upload: Upload, { owner, concat, resumable }: NewUploadInfo = {}): StoredInfo {
+  return {
+    ...upload,
+    ...(concat && { concat }),
+    ...(owner?.sub !== undefined && { owner: owner.sub }),
+    ...(owner?.address !== undefined && { address: owner.address }),
+    ...(resumable !== undefined && { resumable }),
+  } as StoredInfo;
+}
+
 /** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */
 const OWNERS_CACHED = 4096;
 
-export class Announcements {
-  private readonly concats = new Map<string, ConcatInfo>();
-  private readonly owners = new Map<string, UploadOwner>();
-  private readonly bodies = new Map<string, BodyInfo>();
-  private readonly segmented = new Map<string, OpenMark>();
+/** Who created each upload and whether its segments are still written, read from its info file. */
+export class UploadAccess {
   /** Owners of uploads read lately. */
   private readonly known = new LRUCache<string, { owner: string | undefined }>({ max: OWNERS_CACHED });
 
   constructor(private readonly info: { get(id: string): Promise<Upload | undefined> }) {}
-
-  concat(id: string, concat: ConcatInfo): void {
-    this.concats.set(id, concat);
-  }
-
-  owner(id: string, owner: UploadOwner): void {
-    this.owners.set(id, owner);
-  }
-
-  resumable(id: string, mark: OpenMark): void {
-    this.segmented.set(id, mark);
-  }
-
-  /** Announced until taken or withdrawn (by the creating request's end: see tus-server.ts). */
-  body(id: string, body: BodyInfo): () => void {
-    this.bodies.set(id, body);
-    return () => {
-      if (this.bodies.get(id) === body) this.bodies.delete(id);
-    };
-  }
-
-  /** What the body of the upload's creation comes with, taken (once). */
-  takeBody(id: string): BodyInfo | undefined {
-    const body = this.bodies.get(id);
-    this.bodies.delete(id);
-    return body;
-  }
-
-  /** The upload's info as created: what was announced for its id, taken (announced once, used once). */
-  take(upload: Upload): StoredInfo {
-    const concat = this.concats.get(upload.id);
-    this.concats.delete(upload.id);
-    const owner = this.owners.get(upload.id);
-    this.owners.delete(upload.id);
-    const resumable = this.segmented.get(upload.id);
-    this.segmented.delete(upload.id);
-    this.known.delete(upload.id);
-    return { ...upload, ...(concat && { concat }), ...(owner?.sub !== undefined && { owner: owner.sub }), ...(owner?.address !== undefined && { address: owner.address }), ...(resumable !== undefined && { resumable }) } as StoredInfo;
-  }
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
   async ownerOf(id: string): Promise<string | undefined> {
@@ -112,9 +90,8 @@ export class Announcements {
     return ((await this.info.get(id)) as StoredInfo | undefined)?.concat;
   }
 
+  /** A new upload under this id (a pre-create hook may reuse one), or one gone: read afresh. */
   forget(id: string): void {
     this.known.delete(id);
-    this.segmented.delete(id);
-    this.bodies.delete(id);
   }
 }
