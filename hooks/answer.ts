@@ -26,7 +26,7 @@ export function checkHookAnswer(raw: unknown): HookResponse {
   if (raw === null || raw === undefined) return {};
   if (!isObject(raw)) throw new Error('answer must be a JSON object');
   const answer: HookResponse = {};
-  for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) {
+  for (const flag of ['RejectUpload', 'RejectTermination', 'RejectAccess', 'StopUpload'] as const) {
     if (raw[flag] === undefined || raw[flag] === null) continue;
     if (typeof raw[flag] !== 'boolean') throw new Error(`${flag} must be true or false`);
     answer[flag] = raw[flag];

@@ -15,8 +15,7 @@ import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError } from '../../c
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import { noteDropped } from '../dropped-requests.ts';
-import { authenticate, tusScope } from '../auth/middleware.ts';
-import { creationLimit, ownUpload } from '../auth/ownership.ts';
+import { authenticate, creationLimit, tusScope } from '../auth/middleware.ts';
 import { countTusRequests } from '../metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
@@ -31,6 +30,7 @@ import { sendTusError } from './tus-response.ts';
 import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
+import type { UploadAccess } from './upload-access.ts';
 import { draftRoutes } from './ietf/routes.ts';
 
 export interface UploadAppDeps {
@@ -39,6 +39,8 @@ export interface UploadAppDeps {
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
+  /** The access step every request on an existing upload passes (upload-access.ts): its owner, the pre-access hook. */
+  access: UploadAccess;
   log: Log;
   /** Least time between post-receive notices of one upload, ms. */
   postReceiveIntervalMs?: number;
@@ -85,9 +87,10 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // CORS first: every answer, refusals included, says which origin may read it.
   app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatHeader);
   // Bearer tokens (server/auth/), after the method override (a POST standing for a DELETE needs what
-  // a DELETE needs) and before any handler reads an upload: the scope, then the upload's owner.
+  // a DELETE needs) and before any handler reads an upload: the scope, then the access step (the
+  // upload's owner, the pre-access hook: upload-access.ts).
   app.use(TUS_PATH, authenticate(deps.config, tusScope));
-  app.all(one, ownUpload(deps.store));
+  app.all(one, deps.access.middleware());
   app.post(TUS_PATH, creationLimit(deps.config));
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], (_req, res, next) => {
     // "the Server MUST include the Tus-Checksum-Algorithm header" in the OPTIONS response.
