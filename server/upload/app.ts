@@ -26,7 +26,7 @@ import { patchHandler } from './patch-handler.ts';
 import { deleteHandler } from './delete-handler.ts';
 import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
-import { sendTusError } from './tus-response.ts';
+import { HookRefusal, sendTusError } from './tus-response.ts';
 import { tusServerHandler } from './tus-server.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
@@ -125,6 +125,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     const tusRoute = TUS_ROUTE.test(req.originalUrl);
     // No one to answer: one line and a count of its own (dropped-requests.ts), whatever the error.
     if (noteDropped(req, res, err, log, tusRoute)) return;
+    // A hook's own answer (a pre-access refusal in the access step) is relayed as the hook wrote it.
+    if (tusRoute && err instanceof HookRefusal) return sendTusError(res, req, err, log);
     const e = asTuspassError(err);
     const detail = (e.logDetail ? ` (${e.logDetail})` : '') + (e.code === ERRORS.ERR_INTERNAL.code && err instanceof Error ? `\n${err.stack}` : '');
     noteErrorCode(res, e.code, e.logDetail);
