@@ -380,3 +380,20 @@ test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mo
   const usage = spawnSync(process.execPath, [bin, 'hooks'], { encoding: 'utf8' });
   assert.match(usage.stdout, /pre-access/);
 });
+
+test('a refusal whose headers cannot be sent (a line break in a value) is the hook\'s failure: 500 ERR_HOOK_FAILED, nothing smuggled, the server goes on', async (t) => {
+  const hook = await startHookReceiver(t);
+  hook.answer = (r) => (r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass'] ? { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-Bad': 'a\r\nSet-Cookie: x=1' } } } : {});
+  const s = await startTestServer(t, { hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0 });
+  const { url, id } = await upload(s, 10, Buffer.from('01234'));
+  for (const method of ['HEAD', 'DELETE'] as const) {
+    const answer = await tus(method, url);
+    assert.equal(answer.status, 500, `${method}: ${answer.status}`);
+    if (method === 'DELETE') assert.match(answer.body, /^ERR_HOOK_FAILED: .*line break/);
+    assert.equal(answer.headers['set-cookie'], undefined, 'a header was smuggled into the answer');
+  }
+  const draft = await exchange('DELETE', url, { 'Upload-Draft-Interop-Version': 8 });
+  assert.ok(draft.final.status >= 400);
+  assert.equal(onDisk(s, id).toString(), '01234');
+  assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
+});
