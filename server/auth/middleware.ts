@@ -1,14 +1,13 @@
 // The bearer-token gate in front of the tus routes and the /api/uploads API (RFC 6750). It verifies
-// the token, attaches the caller (principal.ts) and checks the scope the request needs, and the
-// caller's size limit on a creation; ownership of one upload or record is checked where that upload is
-// known (upload/upload-access.ts, completion/app.ts).
+// the token, attaches the caller (principal.ts) and checks the scope the request needs; ownership
+// of one upload or record is checked where that upload is known (upload/upload-access.ts,
+// completion/app.ts), the caller's size limit where a size is known (maxSizeFor).
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { principalOf, setPrincipal, type Principal, type Scope } from './principal.ts';
 import { TokenRejected, tokenVerifier } from './verify.ts';
-import { nonNegativeInteger } from '../upload/tus-headers.ts';
 
 /** Longer Authorization values are no token we made sense of (and are not kept in the verifier's memory). */
 const MAX_TOKEN = 8192;
@@ -85,13 +84,4 @@ export function maxSizeError(config: Config, req: IncomingMessage, size: number)
   const own = principalOf(req)?.maxSize;
   if (own !== undefined && own < (config.maxSize || Infinity)) return new TuspassError(ERRORS.ERR_TOKEN_MAX_SIZE_EXCEEDED, `${size} > ${own}`);
   return new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${size} > ${config.maxSize}`);
-}
-
-/** A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is created. */
-export function creationLimit(config: Config): express.RequestHandler {
-  return (req, _res, next) => {
-    const length = nonNegativeInteger(req.get('upload-length'));
-    if (length !== undefined && length > maxSizeFor(config, req)) return next(maxSizeError(config, req, length));
-    next();
-  };
 }

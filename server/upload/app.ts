@@ -15,7 +15,7 @@ import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError } from '../../c
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { noteErrorCode, requestIdOf, requestIds } from '../request-id.ts';
 import { noteDropped } from '../dropped-requests.ts';
-import { authenticate, creationLimit, tusScope } from '../auth/middleware.ts';
+import { authenticate, tusScope } from '../auth/middleware.ts';
 import { countTusRequests } from '../metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
@@ -24,7 +24,7 @@ import { getHandler } from './get-handler.ts';
 import { headHandler } from './head-handler.ts';
 import { patchHandler } from './patch-handler.ts';
 import { deleteHandler } from './delete-handler.ts';
-import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
+import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, creationLimit, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { HookRefusal, sendTusError } from './tus-response.ts';
 import { tusServerHandler } from './tus-server.ts';

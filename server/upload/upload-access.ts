@@ -49,7 +49,7 @@ export class UploadAccess {
    * Asked once: the hook handlers are fixed for the life of the server. Without a pre-access hook the
    * step is the owner check it always was: no read, no await, no allocation added per request.
    */
-  readonly hooked: boolean;
+  private readonly hooked: boolean;
 
   constructor(
     private readonly store: DigestFileStore,

@@ -6,10 +6,10 @@
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import { authenticate, creationLimit, maxSizeFor, tusScope } from '../../auth/middleware.ts';
+import { authenticate, maxSizeFor, tusScope } from '../../auth/middleware.ts';
 import { cors, corsPolicy } from '../../cors.ts';
 import { getHandler } from '../get-handler.ts';
-import { applyMethodOverride } from '../protocol-guards.ts';
+import { applyMethodOverride, creationLimit } from '../protocol-guards.ts';
 import { asTusError } from '../tus-response.ts';
 import type { UploadAccess } from '../upload-access.ts';
 import { tusPathForm } from '../upload-url.ts';
