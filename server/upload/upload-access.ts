@@ -96,15 +96,14 @@ export class UploadAccess {
   }
 
   private async hook(req: IncomingMessage, id: string, mode: AccessMode, owner: string | undefined): Promise<void> {
-    let upload;
-    let concat;
+    let found;
     try {
-      upload = await this.store.getUpload(id);
-      concat = await this.store.concatOf(id);
+      found = await Promise.all([this.store.getUpload(id), this.store.concatOf(id)]);
     } catch (e) {
       if (gone(e)) return;
       throw e;
     }
+    const [upload, concat] = found;
     await this.events.preAccess(httpRequestOf(req), { ...this.events.hookUpload(upload, concat), Owner: owner ?? '' }, mode);
   }
 }
