@@ -175,12 +175,29 @@ test('a final upload naming partials: each partial passes the hook; a refusal bu
   assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'the refused final left something in the store');
   assert.deepEqual(accesses(hook).map((r) => [r.Event.Upload.ID, r.Event.Upload.IsPartial, r.Event.Access?.Mode]), [[parts[0]!.id, true, 'write']]);
 
+  // A partial that does not exist is not the hook's to judge: the final is refused as before.
+  hook.received.length = 0;
+  const missing = crypto.randomBytes(16).toString('hex');
+  const unknown = await tus('POST', s.endpoint, { 'Upload-Concat': `final;/files/${parts[0]!.id} /files/${missing}`, ...PASS });
+  assert.match(unknown.body, /^ERR_CONCAT_PARTIAL_NOT_FOUND/);
+  assert.deepEqual(accesses(hook).map((r) => r.Event.Upload.ID), [parts[0]!.id]);
+
   hook.received.length = 0;
   const built = await tus('POST', s.endpoint, { 'Upload-Concat': concat, ...PASS });
   assert.equal(built.status, 201, built.body);
   assert.deepEqual(accesses(hook).map((r) => r.Event.Upload.ID), parts.map((p) => p.id));
   const final = new URL(built.headers.location!, s.endpoint).toString();
   assert.equal((await tus('GET', final, PASS)).body, 'abcdef');
+});
+
+test('with KEEP_PARTIALS a final only reads its partials: the hook is asked for read', async (t) => {
+  const { s, hook } = await serverWithPolicy(t, { keepPartials: true });
+  const created = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
+  const url = new URL(created.headers.location!, s.endpoint).toString();
+  assert.ok((await patch(url, 0, 'abc', PASS)).status < 300);
+  hook.received.length = 0;
+  assert.equal((await tus('POST', s.endpoint, { 'Upload-Concat': `final;${url}`, ...PASS })).status, 201);
+  assert.deepEqual(accesses(hook).map((r) => r.Event.Access?.Mode), ['read']);
 });
 
 test('the IETF draft\'s HEAD, GET, PATCH and DELETE: the hook\'s answer relayed, or 403 as problem details; the upload untouched', async (t) => {
