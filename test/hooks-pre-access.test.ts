@@ -332,6 +332,7 @@ export function preAccess(request: Request) {
   const locked = request.Event.Upload.MetaData.filename?.startsWith('locked');
   const writes = request.Event.Access?.Mode === 'write';
   if (locked && writes && !request.Event.HTTPRequest.Header['x-pass']) return { RejectAccess: true };
+  if (request.Event.Upload.MetaData.filename === 'smuggle') return { RejectAccess: true, HTTPResponse: { Header: { 'X-A': 'b\\r\\nSet-Cookie: x=1' } } };
 }
 `);
   const s = await startTestServer(t, { hooksModules: [file] });
@@ -343,6 +344,12 @@ export function preAccess(request: Request) {
   // Reading is left to it: allowed.
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], '5');
   assert.equal(onDisk(s, id).toString(), '01234');
+  // An answer whose header cannot be sent is the module's failure, as a command's or HTTP hook's is.
+  const smuggle = await upload(s, 3, Buffer.alloc(0), { filename: 'smuggle' });
+  const failed = await tus('DELETE', smuggle.url);
+  assert.equal(failed.status, 500);
+  assert.match(failed.body, /^ERR_HOOK_FAILED: .*line break/);
+  assert.equal(failed.headers['set-cookie'], undefined);
   const free = await upload(s, 3, Buffer.alloc(0), { filename: 'free.txt' });
   assert.ok((await patch(free.url, 0, 'abc')).status < 300);
 });
@@ -410,7 +417,8 @@ test('a refusal whose headers cannot be sent (a line break in a value) is the ho
     assert.equal(answer.headers['set-cookie'], undefined, 'a header was smuggled into the answer');
   }
   const draft = await exchange('DELETE', url, { 'Upload-Draft-Interop-Version': 8 });
-  assert.ok(draft.final.status >= 400);
+  assert.equal(draft.final.status, 500);
+  assert.equal(draft.final.headers['set-cookie'], undefined);
   assert.equal(onDisk(s, id).toString(), '01234');
   assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
 });
