@@ -42,7 +42,9 @@ type Found = { owner: string | undefined; segmented: boolean };
 
 /** Missing, removed or expired meanwhile: the route answers that; the hook is not called. */
 const gone = (e: unknown) =>
-  e === TUS_ERRORS.FILE_NOT_FOUND || e === TUS_ERRORS.FILE_NO_LONGER_EXISTS || (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+  e === TUS_ERRORS.FILE_NOT_FOUND ||
+  e === TUS_ERRORS.FILE_NO_LONGER_EXISTS ||
+  (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 export class UploadAccess {
   /**
@@ -58,7 +60,7 @@ export class UploadAccess {
     this.hooked = events.wants('pre-access');
   }
 
-  /** The step for the routes of one upload (`/files/:id`, the draft's `/:id`): refusals go to the route's error handler. */
+  /** The step for the routes of one upload (`/files/:id`, the draft's `/:id`); refusals go to their error handler. */
   middleware(): express.RequestHandler {
     const hidden = () => new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND);
     return async (req, _res, next) => {
@@ -104,6 +106,7 @@ export class UploadAccess {
       throw e;
     }
     const [upload, concat] = found;
-    await this.events.preAccess(httpRequestOf(req), { ...this.events.hookUpload(upload, concat), Owner: owner ?? '' }, mode);
+    const hookUpload = { ...this.events.hookUpload(upload, concat), Owner: owner ?? '' };
+    await this.events.preAccess(httpRequestOf(req), hookUpload, mode);
   }
 }
