@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configFor } from '../server/config.ts';
 import { startTuspass } from '../server/start.ts';
+import type { HookHandler } from '../hooks/types.ts';
 import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-access' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -57,6 +58,14 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass-auth') {
     // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
     const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', authJwtSecret: BENCH_JWT_SECRET }), { completion: true });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-access') {
+    // As 'tuspass' with a pre-access hook that lets everything through, in-process (a module hook's
+    // path without loading a file): the difference is the access step's hook call (the upload's info
+    // read, the payload, the runner) on every HEAD, GET, PATCH and DELETE.
+    const allow: HookHandler = { name: 'bench-allow', events: ['pre-access'], invokeHook: async () => ({}) };
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), { completion: true, hooks: [allow] });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-quiet') {

@@ -33,6 +33,8 @@ export const ERRORS = table({
   ERR_CATALOG_UNAVAILABLE: { status: 503, message: 'the catalog (DATABASE_URL) cannot be reached; nothing was recorded; try again later' },
   ERR_HOOK_FAILED: { status: 500, message: 'a blocking hook failed' },
   ERR_HOOK_TIMEOUT: { status: 504, message: 'a blocking hook did not answer in time' },
+  // A pre-access hook's RejectAccess without an HTTPResponse of its own (tusd's proposed pre-access: 403).
+  ERR_ACCESS_DENIED: { status: 403, message: 'access to this upload was refused by a hook' },
   // tus requests (the protocol fixes most of these statuses). Where tusd has a code for the same
   // answer and dashboards count it (tusd_errors_total), its name is kept: ERR_UNSUPPORTED_VERSION,
   // ERR_INVALID_CONTENT_TYPE, ERR_UPLOAD_STOPPED, ERR_UPLOAD_INTERRUPTED.

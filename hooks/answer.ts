@@ -10,6 +10,20 @@ function stringMap(v: unknown, where: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+/** RFC 9110's field name (a token) and a field value node sends (no CR, LF or NUL, nothing past Latin-1). */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Headers the client's answer can carry: a name or value that cannot be sent is the hook's failure, not the server's. */
+function headerMap(v: unknown): Record<string, string> {
+  const headers = stringMap(v, 'HTTPResponse.Header');
+  for (const [name, value] of Object.entries(headers)) {
+    if (!FIELD_NAME.test(name)) throw new Error(`HTTPResponse.Header: ${JSON.stringify(name.slice(0, 100))} is no header name`);
+    if (!FIELD_VALUE.test(value)) throw new Error(`HTTPResponse.Header.${name} holds a line break or control character`);
+  }
+  return headers;
+}
+
 /** Empty text is an empty answer, as with tusd's file hooks that print nothing. */
 export function parseHookAnswer(text: string): HookResponse {
   if (text.trim() === '') return {};
@@ -26,7 +40,7 @@ export function checkHookAnswer(raw: unknown): HookResponse {
   if (raw === null || raw === undefined) return {};
   if (!isObject(raw)) throw new Error('answer must be a JSON object');
   const answer: HookResponse = {};
-  for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) {
+  for (const flag of ['RejectUpload', 'RejectTermination', 'RejectAccess', 'StopUpload'] as const) {
     if (raw[flag] === undefined || raw[flag] === null) continue;
     if (typeof raw[flag] !== 'boolean') throw new Error(`${flag} must be true or false`);
     answer[flag] = raw[flag];
@@ -43,7 +57,7 @@ export function checkHookAnswer(raw: unknown): HookResponse {
       if (typeof http.Body !== 'string') throw new Error('HTTPResponse.Body must be a string');
       answer.HTTPResponse.Body = http.Body;
     }
-    if (http.Header !== undefined && http.Header !== null) answer.HTTPResponse.Header = stringMap(http.Header, 'HTTPResponse.Header');
+    if (http.Header !== undefined && http.Header !== null) answer.HTTPResponse.Header = headerMap(http.Header);
   }
   const change = raw.ChangeFileInfo;
   if (change !== undefined && change !== null) {

@@ -8,6 +8,7 @@ export {
   type HookUpload,
   type HookHTTPRequest,
   type HookAuth,
+  type HookAccess,
   type HookRequest,
   type HookHTTPResponse,
   type HookResponse,

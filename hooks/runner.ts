@@ -143,7 +143,7 @@ export class HookRunner {
         throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${shown}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
       }
       mergeInto(merged, answer);
-      if (answer.RejectUpload || answer.RejectTermination) throw new HookRejection(handler.name, merged);
+      if (answer.RejectUpload || answer.RejectTermination || answer.RejectAccess) throw new HookRejection(handler.name, merged);
     }
     return merged;
   }
@@ -225,6 +225,7 @@ function honoured(type: HookEventType, answer: HookResponse): HookResponse {
   if (answer.HTTPResponse && (isBlocking(type) || type === 'post-receive')) out.HTTPResponse = answer.HTTPResponse;
   if (answer.RejectUpload && (type === 'pre-create' || type === 'pre-finish')) out.RejectUpload = true;
   if (answer.RejectTermination && type === 'pre-terminate') out.RejectTermination = true;
+  if (answer.RejectAccess && type === 'pre-access') out.RejectAccess = true;
   if (answer.ChangeFileInfo && type === 'pre-create') out.ChangeFileInfo = answer.ChangeFileInfo;
   if (answer.StopUpload && type === 'post-receive') out.StopUpload = true;
   return out;
@@ -240,5 +241,5 @@ function mergeInto(target: HookResponse, answer: HookResponse): void {
     target.ChangeFileInfo = { ...prev, ...answer.ChangeFileInfo, MetaData: answer.ChangeFileInfo.MetaData ?? prev.MetaData };
     if (!target.ChangeFileInfo.MetaData) delete target.ChangeFileInfo.MetaData;
   }
-  for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) if (answer[flag]) target[flag] = true;
+  for (const flag of ['RejectUpload', 'RejectTermination', 'RejectAccess', 'StopUpload'] as const) if (answer[flag]) target[flag] = true;
 }

@@ -38,6 +38,8 @@ export function samplePayload(type: HookEventType, options: SampleOptions = {}):
         RemoteAddr: '127.0.0.1:50000',
         Header: { 'Tus-Resumable': ['1.0.0'], 'User-Agent': ['tuspass hooks test'] },
       },
+      // pre-access says what the request does to the upload (a PATCH writes).
+      ...(type === 'pre-access' ? { Access: { Mode: 'write' as const } } : {}),
     },
   };
 }

@@ -10,9 +10,10 @@ import { PgNoticeQueue } from '../hooks/pg-queue.ts';
 import { NoticeSpool } from '../hooks/notice-spool.ts';
 import type { Notices } from '../hooks/notices.ts';
 import { HookRunner } from '../hooks/runner.ts';
+import { ERRORS, TuspassError } from '../core/errors.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { builtinHooks } from './builtin-hooks.ts';
-import { createCompletionApp } from './completion/app.ts';
+import { createCompletionApp, type CompletionAppOptions } from './completion/app.ts';
 import { formRecorder, localCompletion } from './completion/receive.ts';
 import type { PostTarget } from './complete-form/post.ts';
 import { CompletionDeliverer } from './complete-form/deliver.ts';
@@ -47,6 +48,7 @@ import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './hashing/hash-thread.ts';
 import { createTusEngine, MemoryLocker } from './upload/tus-engine/index.ts';
 import { UploadEvents } from './upload/upload-events.ts';
+import { UploadAccess } from './upload/upload-access.ts';
 import { RedisConnectError, RedisLocker } from './upload/redis-locker.ts';
 import { announce, startCompletionSweep } from './upload/completion-sweep.ts';
 
@@ -183,6 +185,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   for (const line of describeHandlers(handlers)) log(line);
 
   const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
+  // The one access step of every request on an existing upload, whichever front-end it came by.
+  const access = new UploadAccess(store, events);
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
   // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
   let redisLocker: RedisLocker | undefined;
@@ -215,15 +219,17 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   };
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, record, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
+  // A record's file is its upload's: downloaded or removed through the access step.
+  const recordAccess: CompletionAppOptions['access'] = (req, id, mode) => access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND) });
+  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, deliverer, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that
   // covered their file when the process stopped are settled, for the pass below to announce.
   const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
   await sessions.restore(store, redisLocker !== undefined);
-  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
-  const app = createUploadApp({ config, creation, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, access, log });
+  const app = createUploadApp({ config, creation, store, locker, events, access, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
   const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An

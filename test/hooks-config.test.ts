@@ -94,4 +94,6 @@ test('hook answers are checked: tusd fields, types, empty text', () => {
   assert.throws(() => parseHookAnswer('{"RejectUpload":"yes"}'), /RejectUpload must be true or false/);
   assert.throws(() => parseHookAnswer('{"HTTPResponse":{"StatusCode":42}}'), /StatusCode/);
   assert.throws(() => parseHookAnswer('{"ChangeFileInfo":{"MetaData":{"a":1}}}'), /MetaData\.a must be a string/);
+  assert.throws(() => parseHookAnswer('{"HTTPResponse":{"Header":{"X-A":"1\\r\\nSet-Cookie: x=1"}}}'), /line break/);
+  assert.throws(() => parseHookAnswer('{"HTTPResponse":{"Header":{"X A":"1"}}}'), /no header name/);
 });

@@ -6,6 +6,7 @@
 //   export default defineHooks((ctx) => ({ ... }))               (a factory, for hooks needing setup)
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { checkHookAnswer } from '../answer.ts';
 import type { Notices } from '../notices.ts';
 import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
 
@@ -52,7 +53,9 @@ export async function loadModuleHook(spec: string, context: HookModuleContext): 
     timeoutMs: hooks.timeoutMs,
     async invokeHook(request, invoke) {
       const answer = await hooks[request.Type]!(request, invoke ?? { signal: new AbortController().signal });
-      return answer ?? {};
+      // Checked as a command's or HTTP hook's answer is (answer.ts): a header that cannot be sent is
+      // the hook's failure, not one smuggled into the client's answer.
+      return checkHookAnswer(answer ?? {});
     },
     async close() {
       await hooks.close?.();

@@ -1,6 +1,7 @@
 // The bearer-token gate in front of the tus routes and the /api/uploads API (RFC 6750). It verifies
 // the token, attaches the caller (principal.ts) and checks the scope the request needs; ownership
-// of one upload or record is checked where that upload is known (ownership.ts, completion/app.ts).
+// of one upload or record is checked where that upload is known (upload/upload-access.ts,
+// completion/app.ts), the caller's size limit where a size is known (maxSizeFor).
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
 import type { Config } from '../config.ts';

@@ -28,6 +28,13 @@ export interface CompletionAppOptions {
    * store's own removal; alone, the file and its info and digest state beside it in the store.
    */
   removeUpload?: (uploadId: string, record: UploadRecord) => Promise<void>;
+  /**
+   * The upload server's access step for the upload a record's file is (`tuspass start`: its owner and
+   * the pre-access hook), before the file is downloaded (`read`) or removed (`write`). Throws the
+   * error table's errors, or a hook's own answer to relay as written ({ status_code, body, headers }).
+   * Alone, the service serves records without it: it runs no hooks.
+   */
+  access?: (req: express.Request, uploadId: string, mode: 'read' | 'write') => Promise<void>;
 }
 
 /** A form is a handful of short fields; pass-through metadata is small too. */
@@ -149,6 +156,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
   // Finished uploads belong to the catalog: the file and its record go together (tus DELETE refuses them).
   app.delete('/api/uploads/:id', async (req, res) => {
     const record = await findRecord(req);
+    await options.access?.(req, record.uploadId, 'write');
     if (options.removeUpload) await options.removeUpload(record.uploadId, record);
     else await removeRecordedFile(config.storeDir, record);
     await catalog.remove(record.id);
@@ -157,6 +165,8 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
 
   app.get('/api/uploads/:id/file', async (req, res) => {
     const record = await findRecord(req);
+    // The record's file is its upload's: read as GET /files/<upload id> reads it, through the same step.
+    await options.access?.(req, record.uploadId, 'read');
     // Checked again at download: the store may have changed since the form (a file swapped for a symlink).
     const { realPath } = await checkStorePath(config.storeDir, record.path).catch(gone(record));
     const file = await fsp.open(realPath, 'r').catch((e: NodeJS.ErrnoException) => {

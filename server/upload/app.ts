@@ -14,7 +14,6 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { type Log } from '../../core/logger.ts';
 import { requestIds } from '../request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
-import { creationLimit, ownUpload } from '../auth/ownership.ts';
 import { countTusRequests } from '../metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
 import type { DigestFileStore } from './digest-store.ts';
@@ -23,10 +22,11 @@ import { getHandler } from './get-handler.ts';
 import { headHandler } from './head-handler.ts';
 import { patchHandler } from './patch-handler.ts';
 import { deleteHandler } from './delete-handler.ts';
-import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
+import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, creationLimit, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { BEHIND_PROXY_SETTING } from './upload-url.ts';
 import type { UploadEvents } from './upload-events.ts';
+import type { UploadAccess } from './upload-access.ts';
 import { draftRoutes } from './ietf/routes.ts';
 import { answerError } from '../error-answer.ts';
 
@@ -37,6 +37,8 @@ export interface UploadAppDeps {
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
+  /** The access step every request on an existing upload passes (upload-access.ts): its owner, the pre-access hook. */
+  access: UploadAccess;
   log: Log;
   /** Least time between post-receive notices of one upload, ms. */
   postReceiveIntervalMs?: number;
@@ -80,9 +82,10 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // CORS first: every answer, refusals included, says which origin may read it.
   app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatHeader);
   // Bearer tokens (server/auth/), after the method override (a POST standing for a DELETE needs what
-  // a DELETE needs) and before any handler reads an upload: the scope, then the upload's owner.
+  // a DELETE needs) and before any handler reads an upload: the scope, then the access step (the
+  // upload's owner, the pre-access hook: upload-access.ts).
   app.use(TUS_PATH, authenticate(deps.config, tusScope));
-  app.all(one, ownUpload(deps.store));
+  app.all(one, deps.access.middleware());
   app.post(TUS_PATH, creationLimit(deps.config));
   app.options([TUS_PATH, `${TUS_PATH}/*rest`], (_req, res, next) => {
     // "the Server MUST include the Tus-Checksum-Algorithm header" in the OPTIONS response.

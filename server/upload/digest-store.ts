@@ -27,7 +27,7 @@ import { storedOwnerKey } from './upload-owner.ts';
 import { completionClaim, type Claim, type Claims } from './claims.ts';
 import { CompletionJournal, type Journal } from './completion-journal.ts';
 import type { WriteFence } from './redis-locker.ts';
-import { storedInfo, UploadAccess, type BodyInfo, type ConcatInfo, type NewUploadInfo, type StoredInfo } from './store/stored-info.ts';
+import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo, type StoredInfo } from './store/stored-info.ts';
 import { appendHashed, type AppendOptions, type AppendResult } from './store/append.ts';
 import { concatenateParts } from './store/concatenate.ts';
 import { removeExpired } from './store/expired-uploads.ts';
@@ -86,7 +86,7 @@ export class DigestFileStore extends EngineFileStore {
   private readonly log: Log;
   /** Mode of every file the store creates. */
   private readonly fileMode: number;
-  private readonly access: UploadAccess;
+  private readonly owners: UploadOwners;
   private readonly marks: UnverifiedMarks;
   private readonly live: LiveDigests;
   /** Uploads being appended to right now (their live states are in use). */
@@ -112,7 +112,7 @@ export class DigestFileStore extends EngineFileStore {
     if (options.extensions) this.extensions = options.extensions;
     // Beside the uploads it is the journal of every instance on the store.
     this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode, options.journalPath === undefined);
-    this.access = new UploadAccess(info);
+    this.owners = new UploadOwners(info);
     this.marks = new UnverifiedMarks(this.paths, fileMode);
     this.live = new LiveDigests({
       algorithms: this.algorithms,
@@ -166,17 +166,17 @@ export class DigestFileStore extends EngineFileStore {
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
   ownerOf(id: string): Promise<string | undefined> {
-    return this.access.ownerOf(id);
+    return this.owners.ownerOf(id);
   }
 
   /** Who created the upload and whether its segments are still being written (undefined: no such upload). */
   accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
-    return this.access.accessOf(id);
+    return this.owners.accessOf(id);
   }
 
   /** Concatenation info of an upload, if it is a partial or a final one. */
   concatOf(id: string): Promise<ConcatInfo | undefined> {
-    return this.access.concatOf(id);
+    return this.owners.concatOf(id);
   }
 
   /**
@@ -185,7 +185,7 @@ export class DigestFileStore extends EngineFileStore {
    */
   override async create(upload: Upload, created: NewUploadInfo = {}): Promise<Upload> {
     const stored = storedInfo(upload, created);
-    this.access.forget(upload.id);
+    this.owners.forget(upload.id);
     const file = this.filePath(upload.id);
     // Admitted (free space, the owner's limits) and owed from now on, in one step: admissions that
     // run while this one is created already count it.
@@ -272,7 +272,7 @@ export class DigestFileStore extends EngineFileStore {
     this.space.forget(id);
     this.live.forget(id);
     this.requestRunning.delete(id);
-    this.access.forget(id);
+    this.owners.forget(id);
     await super.remove(id);
     this.space.freed();
     await fsp.rm(this.statePath(id), { force: true });

@@ -13,12 +13,12 @@ import { Metadata, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
-import { mayAccess, principalOf } from '../auth/principal.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
 import type { DigestFileStore } from './digest-store.ts';
 import { sendTus } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
+import type { UploadAccess } from './upload-access.ts';
 import { TUS_PATH } from './tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 import { errorText } from '../../core/logger.ts';
@@ -30,6 +30,8 @@ export interface FinalDeps {
   store: DigestFileStore;
   locker: Locker;
   events: UploadEvents;
+  /** The access step (upload-access.ts): each partial is accessed, as by a request naming it. */
+  access: UploadAccess;
   /** Keep the partial uploads once the final one is built (default: remove them). */
   keepPartials: boolean;
   log: (line: string) => void;
@@ -92,10 +94,12 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'a final upload takes its length from its partial uploads');
       }
       const parts = listedParts(req.get('upload-concat')!, config.maxConcatParts);
-      // Naming someone else's partial is answered as naming none: its existence is not revealed.
-      const caller = principalOf(req);
+      // Each partial passes the access step, in the order listed: naming someone else's partial is
+      // answered as naming none (its existence is not revealed), and the pre-access hook may refuse
+      // it. Building the final reads the partials; with KEEP_PARTIALS off it removes them too.
+      const mode = deps.keepPartials ? 'read' : 'write';
       for (const id of parts) {
-        if (!mayAccess(caller, await store.ownerOf(id))) throw new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, `${TUS_PATH}/${id}`);
+        await deps.access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, `${TUS_PATH}/${id}`) });
       }
       // Checked before any hook runs or lock is taken, for a quick answer; again under the locks.
       const size = await sizeOf(store, parts);

@@ -1,11 +1,14 @@
 // Protocol checks that run before any tus handler: the request path (canonical upload ids only),
 // method override, the Tus-Resumable header, integer headers, the PATCH content type, the
-// Upload-Concat of a creation, and the header values @tus/server would refuse in its own words.
+// Upload-Concat of a creation, the header values @tus/server would refuse in its own words, and a
+// creation's length past the caller's limit (the draft's creations too).
 // Every refusal is one of the error table's, answered by the error responder (error-answer.ts) like any other.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import type { Config } from '../config.ts';
+import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
 import { nonNegativeInteger, TUS_VERSION } from './tus-headers.ts';
 import { tusPathForm } from './upload-url.ts';
 import { answerError } from '../error-answer.ts';
@@ -167,4 +170,13 @@ function validMetadata(header: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is created. */
+export function creationLimit(config: Config): express.RequestHandler {
+  return (req, _res, next) => {
+    const length = nonNegativeInteger(req.get('upload-length'));
+    if (length !== undefined && length > maxSizeFor(config, req)) return next(maxSizeError(config, req, length));
+    next();
+  };
 }

@@ -284,6 +284,30 @@ export class UploadEvents {
     }
   }
 
+  /** Whether a hook takes this event (asked once by the steps that skip the event otherwise: upload-access.ts). */
+  wants(type: HookEventType): boolean {
+    return this.hooks.wants(type);
+  }
+
+  /**
+   * pre-access: may refuse the request (RejectAccess). A refusal with an HTTPResponse is relayed as the
+   * hook wrote it (403 and the table's text where it left them out); one without is 403
+   * ERR_ACCESS_DENIED in the route's own error form. A hook that failed or timed out refuses as on
+   * every blocking event (ERR_HOOK_FAILED, ERR_HOOK_TIMEOUT). Called by the access step only.
+   */
+  async preAccess(http: HookHTTPRequest, upload: HookUpload, mode: 'read' | 'write'): Promise<void> {
+    try {
+      await this.hooks.block({ Type: 'pre-access', Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http), Access: { Mode: mode } } });
+    } catch (e) {
+      if (!(e instanceof HookRejection)) throw e;
+      if (!e.response.RejectAccess) throw rejectionError(e, 500);
+      const written = e.response.HTTPResponse;
+      if (!written) throw new TuspassError(ERRORS.ERR_ACCESS_DENIED);
+      const { code, message } = ERRORS.ERR_ACCESS_DENIED;
+      throw new HookRefusal(written.StatusCode ?? 403, written.Body || `${code}: ${message}\n`, written.Header ?? {});
+    }
+  }
+
   /** pre-terminate: may refuse the DELETE (403 unless the hook says otherwise). */
   async preTerminate(http: HookHTTPRequest, upload: Upload): Promise<void> {
     if (!this.hooks.wants('pre-terminate')) return;

@@ -1,15 +1,16 @@
 // The draft on the tus endpoint: requests carrying Upload-Draft-Interop-Version are served here by
 // the rules of the version they name; every other request goes on to the tus routes untouched.
 // The same gates as tus's, in the same order: CORS, the canonical path, the method override, the
-// bearer token and its scope, the upload's owner, the caller's size limit and the creation gate.
+// bearer token and its scope, the access step (the upload's owner, the pre-access hook), the caller's
+// size limit and the creation gate.
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { authenticate, maxSizeFor, tusScope } from '../../auth/middleware.ts';
-import { creationLimit, ownUpload } from '../../auth/ownership.ts';
 import { cors, corsPolicy } from '../../cors.ts';
 import { getHandler } from '../get-handler.ts';
-import { applyMethodOverride } from '../protocol-guards.ts';
+import { applyMethodOverride, creationLimit } from '../protocol-guards.ts';
+import type { UploadAccess } from '../upload-access.ts';
 import { tusPathForm } from '../upload-url.ts';
 import { uploadLimit } from './fields.ts';
 import { appendUpload, cancelUpload, createUpload, draftOptions, offsetOf, type DraftDeps } from './handlers.ts';
@@ -18,6 +19,8 @@ import { answerError, knownError, servedAsDraft } from '../../error-answer.ts';
 
 export interface DraftRouteDeps extends DraftDeps {
   locker: Locker;
+  /** The access step, as on tus (upload-access.ts). */
+  access: UploadAccess;
   /** The creation gate (admission.ts), as on tus creations. */
   admission?: express.RequestHandler;
 }
@@ -59,7 +62,7 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
   // POST to the upload, and a mistyped override must not create an upload.
   router.use((req, res, next) => next(applyMethodOverride(req, res)));
   router.use(authenticate(deps.config, tusScope));
-  router.all('/:id', ownUpload(deps.store));
+  router.all('/:id', deps.access.middleware());
   router.options(['/', '/:id'], draftOptions(deps));
   router.post('/', creationLimit(deps.config));
   if (deps.admission) router.post('/', deps.admission);

@@ -32,6 +32,8 @@ import { onBodyIdle, type BodyCut } from '../../network-timeout.ts';
 import type { DigestFileStore } from '../digest-store.ts';
 import { fullDiskAnswer } from '../store/full-disk.ts';
 import { stoppable } from '../stoppable-body.ts';
+import { HookRefusal } from '../../error-answer.ts';
+import type { UploadAccess } from '../upload-access.ts';
 import { withLock } from '../upload-lock.ts';
 import { ownerKey } from '../upload-owner.ts';
 import { addRange, bytesIn, covered, coversAll, formatRanges, prefixEnd } from './byte-ranges.ts';
@@ -103,6 +105,8 @@ export interface ResumableDeps {
   completion: MultipartCompletion;
   sessions: ResumableSessions;
   hooks?: MultipartHooks;
+  /** The access step (upload-access.ts): a segment of an open session writes an existing upload. */
+  access: UploadAccess;
   log: Log;
 }
 
@@ -146,6 +150,9 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       record = undefined;
     }
     if (record && record.total !== seg.total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${record.total}`);
+    // A segment of an open session writes its upload (or reads its ranges, for a repeat): the access
+    // step first, before a byte is read. The session is the caller's own (keyed by its owner).
+    if (record) await deps.access.check(req, record.uploadId, { mode: 'write', segmented: true, hidden: () => new TuspassError(ERRORS.ERR_NOT_FOUND) });
     record ??= await open(seg, req);
     sessions.note(seg.key, record);
     progress.uploadId = record.uploadId;

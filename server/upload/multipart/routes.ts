@@ -21,6 +21,7 @@ import type { MultipartHooks } from './multipart-hooks.ts';
 import { resumableHandler } from './resumable-handler.ts';
 import { isResumable } from './segment-headers.ts';
 import type { ResumableSessions } from './resumable-sessions.ts';
+import type { UploadAccess } from '../upload-access.ts';
 
 export interface MultipartRoutesDeps {
   config: Config;
@@ -33,6 +34,8 @@ export interface MultipartRoutesDeps {
   sessions: ResumableSessions;
   /** The tus routes' locker: a resumable session's segments run under it. */
   locker: Locker;
+  /** The access step: a segment of an open session passes it as a tus PATCH does (upload-access.ts). */
+  access: UploadAccess;
   log: Log;
 }
 

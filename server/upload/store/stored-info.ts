@@ -58,7 +58,7 @@ export function storedInfo(upload: Upload, { owner, concat, resumable }: NewUplo
 const OWNERS_CACHED = 4096;
 
 /** Who created each upload and whether its segments are still written, read from its info file. */
-export class UploadAccess {
+export class UploadOwners {
   /** Owners of uploads read lately. */
   private readonly known = new LRUCache<string, { owner: string | undefined }>({ max: OWNERS_CACHED });
 
