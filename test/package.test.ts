@@ -130,7 +130,7 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
     const v1 = crypto.createHmac('sha256', purposeKey('s3cret', 'completion-form')).update(t + '.a=1').digest('hex');
     const checked = checkSignature('s3cret', 'completion-form', Buffer.from('a=1'), 't=' + t + ',v1=' + v1);
     console.log(JSON.stringify([checked.ok, typeof defineHooks, HOOK_EVENTS.length]));`], { cwd: app });
-  assert.equal(esm.stdout.trim(), '[true,"function",7]', 'import from plain node (ESM)');
+  assert.equal(esm.stdout.trim(), '[true,"function",8]', 'import from plain node (ESM)');
   const cjs = await run(process.execPath, ['-e', "const h = require('tuspass/hooks'); console.log(typeof h.checkSignature, typeof h.defineHooks)"], { cwd: app });
   assert.equal(cjs.stdout.trim(), 'function function', 'require from plain node (CommonJS)');
   fs.writeFileSync(path.join(app, 'hooks.ts'), `import { defineHooks, type HookRequest } from 'tuspass/hooks';

@@ -192,3 +192,15 @@ finished', async (t) => {
   assert.equal(right.status, 200, right.body);
   assert.equal(app.forms.length, 1);
 });
+
+test('an empty creation (Upload-Length: 0) whose body fails its checksum is not kept: no finished upload nobody was told of', async (t) => {
+  const app = await startCaptureApp(t);
+  const s = await startTestServer(t, { completionUrl: app.url });
+  const before = storeFiles(s.config.storeDir);
+  const res = await tus('POST', s.endpoint, { 'Upload-Length': '0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': `sha1 ${b64('sha1', Buffer.from('x'))}` }, Buffer.alloc(0));
+  assert.equal(res.status, 460, res.body);
+  assert.equal(res.headers.location, undefined, 'no upload to resume');
+  assert.deepEqual(storeFiles(s.config.storeDir), before, 'nothing kept');
+  assert.deepEqual(await s.store.unannounced(), []);
+  assert.equal(app.forms.length, 0);
+});

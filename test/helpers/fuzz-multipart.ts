@@ -118,7 +118,8 @@ export interface BuiltMultipart {
 function partHead(p: PartSketch, index: number, eol: string): { head: string; harmless: boolean } {
   const filename = p.kind === 'file' || p.kind === 'nested' ? `f${index}.bin` : p.kind === 'empty-input' ? '' : undefined;
   const odd = new Set(p.odd);
-  let disposition = 'form-data; ' + `${odd.has('name-unquoted') ? `name=${p.name.replace(/\s/g, '_') || 'n'}` : `name="${p.name}"`}`;
+  // Unquoted, a name is an RFC 9110 token (a name with other characters must be quoted to be read).
+  let disposition = 'form-data; ' + `${odd.has('name-unquoted') ? `name=${p.name.replace(/[^!#$%&'*+.^_`|~0-9A-Za-z-]/g, '_') || 'n'}` : `name="${p.name}"`}`;
   if (odd.has('no-name')) disposition = 'form-data';
   // A file input left empty sends filename="" whatever else is odd about its part.
   if (filename === '') disposition += '; filename=""';

@@ -38,6 +38,16 @@ export function creationExpiry(creation: Creation, res: ServerResponse, store: D
 }
 
 /**
+ * A creation-with-upload whose body did not match its checksum keeps the upload it created, at
+ * offset 0 (as a PATCH leaves the offset unchanged; tusd does the same) — unless that upload is
+ * complete as created (Upload-Length: 0): kept, it would be a finished upload no client was told of.
+ */
+export function keptAfterMismatch(creation: Creation | undefined, e: unknown): boolean {
+  const mismatch = e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code;
+  return mismatch && creation?.made !== undefined && creation.made.upload.size !== 0;
+}
+
+/**
  * A creation refused once its upload was made — its body past Upload-Length or the maximum size
  * (@tus/server checks both only after creating), the store full, a failing disk — is answered with
  * no Location: its client cannot resume that upload, so it goes, and with it the place it took in
@@ -48,7 +58,7 @@ export function creationExpiry(creation: Creation, res: ServerResponse, store: D
 export async function dropRefusedCreation(store: DigestFileStore, creation: Creation | undefined, e: unknown, log: Log): Promise<unknown> {
   const made = creation?.made;
   if (!made || creation.finishing) return e;
-  if (e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) return e;
+  if (keptAfterMismatch(creation, e)) return e;
   await store.remove(made.upload.id).catch((failure: unknown) => log(`tus POST: removing upload ${made.upload.id} of a refused creation: ${errorText(failure)}`));
   // A body whose connection went: said as what it is, nothing of it kept.
   return e instanceof BodyInterrupted ? new BodyInterrupted(e.uploadId, e.received, 0, 0, e.logDetail ?? e.message) : e;

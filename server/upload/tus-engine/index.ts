@@ -17,7 +17,7 @@ import type express from 'express';
 import { Server } from '@tus/server';
 import { EVENTS, Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config.ts';
-import { ERRORS, TuspassError } from '../../../core/errors.ts';
+import type { TuspassError } from '../../../core/errors.ts';
 import { requestChecksum } from '../../hashing/checksum.ts';
 import { allowedOrigin, corsPolicy } from '../../cors.ts';
 import { maxSizeFor } from '../../auth/middleware.ts';
@@ -29,7 +29,7 @@ import { publicOrigin } from '../public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, nonNegativeInteger, TUS_PATH } from '../tus-headers.ts';
 import { uploadOwnerOf } from '../upload-owner.ts';
 import { httpRequestOf, type UploadEvents } from '../upload-events.ts';
-import { creationExpiry, dropRefusedCreation, noteCutCreation } from './creation-answers.ts';
+import { creationExpiry, dropRefusedCreation, keptAfterMismatch, noteCutCreation } from './creation-answers.ts';
 import { CreationStore } from './creation-store.ts';
 import { Creations, type Creation } from './creations.ts';
 import { nodeRequestOf } from './web-request.ts';
@@ -87,11 +87,9 @@ export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
     // the creation is kept.
     const handled = tus.handle(req, res).finally(() => creation && creations.end(creation));
     handled.then(() => noteCutCreation(store, creation, req, res, log)).catch(async (e: unknown) => {
-      // A creation-with-upload whose body did not match its checksum keeps the upload it created, at
-      // offset 0 (as a PATCH leaves the offset unchanged; tusd does the same), and says where it is.
+      // A creation kept after its body failed its checksum says where its upload is.
       const made = creation?.made;
-      const mismatch = e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code;
-      if (made && mismatch) Object.assign(e, { headers: { Location: made.url } });
+      if (made && keptAfterMismatch(creation, e)) Object.assign(e as TuspassError, { headers: { Location: made.url } });
       // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
       if (!res.headersSent) {
         return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
