@@ -12,6 +12,7 @@ import type { HookHandler } from '../hooks/types.ts';
 import { COMPLETION_HEADER } from '../core/wire.ts';
 import { md5, patternBytes, sha1 } from './helpers/files.ts';
 import { ownPostgres } from './helpers/engines.ts';
+import { pgDatabase } from './helpers/pg.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
@@ -148,4 +149,21 @@ test('in process with PostgreSQL away: the final PATCH says pending, and the for
   assert.equal(records[0]!.md5, md5(bytes));
   assert.ok(await s.queue.drained(30_000), 'the queue empties');
   assert.deepEqual(served.filter((line) => line.startsWith('POST /complete')), []);
+});
+
+test('a NUL in a client\'s metadata is refused as the form\'s fault (400, the upload removed) on PostgreSQL and SQLite alike, never queued and retried as an unavailable catalog', async (t) => {
+  const database = await pgDatabase(t);
+  for (const overrides of [{ databaseUrl: database }, {}]) {
+    const s = await startTestServer(t, { ...overrides, retryMinMs: 100, retryMaxMs: 500 });
+    for (const meta of [{ ...META, filename: 'a\u0000b.pdf' }, { ...META, description: 'x\u0000' }]) {
+      const { id, last } = await tusUpload(s.endpoint, patternBytes(100), meta);
+      const where = `${overrides.databaseUrl ? 'PostgreSQL' : 'SQLite'} ${JSON.stringify(meta)}`;
+      assert.equal(last.status, 400, `${where}: ${last.body}`);
+      assert.equal(last.headers[COMPLETION_HEADER.toLowerCase()], 'rejected', where);
+      assert.equal((JSON.parse(last.body) as { error: { code: string } }).error.code, 'ERR_FORM_FIELD_INVALID', where);
+      assert.ok(!fs.existsSync(s.store.filePath(id)), `${where}: the refused upload is removed`);
+    }
+    assert.ok(await s.queue.drained(5000), 'nothing is queued');
+    assert.deepEqual(await recordsWhenPresent(s.url, 1, 200), []);
+  }
 });
