@@ -134,7 +134,9 @@ export class HookRunner {
         // form) keeps its code, and is never let through by failOpen: passing would lose the announcement.
         const own = e instanceof TuspassError ? (ERRORS as Record<string, ErrorEntry>)[e.code] : undefined;
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
-        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
+        // A module may throw anything (null, a string): its words, never a TypeError of ours instead.
+        const why = e instanceof Error ? e.message : errorText(e);
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${why}`;
         const failOpen = this.options.failOpen && !own;
         this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;

@@ -184,3 +184,22 @@ test('a module hook that throws: the answer names it by its file name, not by it
   assert.ok(!res.body.includes(dir), res.body);
   assert.ok(s.logs.some((l) => l.includes(file)), 'the log keeps the path');
 });
+
+test('a module hook that throws no Error (null, undefined, a string, a symbol) fails as any failing hook: 500 ERR_HOOK_FAILED, or passes with HOOKS_FAIL_OPEN', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'throws.mjs');
+  fs.writeFileSync(file, `const THROWN = { null: null, undefined: undefined, text: 'plain words', symbol: Symbol('s') };
+export async function preCreate(request) { throw THROWN[request.Event.Upload.MetaData.filename]; }
+`);
+  for (const failOpen of [false, true]) {
+    const s = await startTestServer(t, { hooksModules: [file], hooksFailOpen: failOpen });
+    for (const thrown of ['null', 'undefined', 'text', 'symbol']) {
+      const res = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': metadata({ filename: thrown }) });
+      if (failOpen) assert.equal(res.status, 201, `${thrown}: ${res.status} ${res.body}`);
+      else {
+        assert.equal(res.status, 500, `${thrown}: ${res.body}`);
+        assert.match(res.body, /^ERR_HOOK_FAILED: hook module:throws\.mjs failed on pre-create /, thrown);
+      }
+    }
+  }
+});
