@@ -203,3 +203,23 @@ export async function preCreate(request) { throw THROWN[request.Event.Upload.Met
     }
   }
 });
+
+test('what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command\'s output) is in the log only: the client\'s 500 says why in our words', async (t) => {
+  const INTERNAL = 'Traceback at /srv/hooks/app.py talking to 10.0.0.5:5432';
+  const receiver = await startHookReceiver(t);
+  for (const answer of [[200, INTERNAL], [404, `<h1>${INTERNAL}</h1>`]] as const) {
+    receiver.answer = () => [answer[0], answer[1]];
+    const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'], hooksHttpRetry: 0 });
+    const res = await createRaw(s.endpoint, 10, { filename: 'a' });
+    assert.equal(res.status, 500, res.body);
+    assert.match(res.body, /^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: HOOKS_HTTP( answered 404|: answer is not JSON)\n$/);
+    assert.ok(s.logs.some((l) => l.includes(INTERNAL)), `the log keeps what the hook said: ${s.logs.join('\n')}`);
+  }
+  const dir = tmpDir(t);
+  script(dir, 'pre-create', `echo '${INTERNAL}'`);
+  const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['pre-create'] });
+  const res = await createRaw(s.endpoint, 10, { filename: 'a' });
+  assert.equal(res.status, 500, res.body);
+  assert.match(res.body, /^ERR_HOOK_FAILED: hook command failed on pre-create .*HOOKS_DIR\/pre-create: answer is not JSON\n$/);
+  assert.ok(s.logs.some((l) => l.includes(INTERNAL)), s.logs.join('\n'));
+});

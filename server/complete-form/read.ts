@@ -52,7 +52,9 @@ export function parseCompletionForms(body: string | URLSearchParams): Completion
   // read as an unavailable catalog would queue the form and retry it forever, and SQLite's would keep
   // it. Refused as the form's fault, as by either way the form arrives.
   for (const [k, v] of params) {
-    if (k.includes('\0') || v.includes('\0')) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${JSON.stringify(k.slice(0, 100))} holds a NUL`);
+    if (k.includes('\0') || v.includes('\0')) {
+      throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${JSON.stringify(k.slice(0, 100))} holds a NUL`);
+    }
   }
   const complete = pathFields(params).filter((p) => FILE_SUFFIXES.every((s) => params.has(formKey(p, s))));
   if (complete.length < 2) return [parseCompletionForm(params)];
