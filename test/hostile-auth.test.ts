@@ -2,15 +2,14 @@
 // would make them over real HTTP: odd token claims, other spellings of a path through the
 // pass-through to the completion service.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Redis } from 'ioredis';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { bearer, hs256, inSeconds, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { openRaw, parseResponse } from './helpers/raw-http.ts';
+import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { metadata, patch, tus } from './helpers/tus.ts';
@@ -108,14 +107,7 @@ origins and non-browsers pass', async (t) => {
 
 test('two instances on one store: an upload id a pre-create hook gives again, after its upload was removed, is its new \
 owner\'s on every instance (no instance remembers the old owner)', async (t) => {
-  const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = `tuspass-owner-${crypto.randomBytes(6).toString('hex')}:`;
-  t.after(async () => {
-    const r = new Redis(REDIS, { maxRetriesPerRequest: 1 });
-    const keys = await r.keys(`${prefix}*`);
-    if (keys.length) await r.del(...keys);
-    r.disconnect();
-  });
+  const prefix = prefixFor(t);
   // The hook names uploads by a slot in their metadata, as an application keying uploads by its own ids does.
   const dir = tmpDir(t);
   const hook = path.join(dir, 'slots.mjs');
