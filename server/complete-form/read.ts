@@ -48,14 +48,6 @@ export function parseCompletionForms(body: string | URLSearchParams): Completion
   // In `tuspass start` the form arrives as the writer built it (receive.ts localCompletion): its
   // fields are read as they are, never turned into text and parsed back.
   const params = typeof body === 'string' ? new URLSearchParams(body) : body;
-  // A NUL (a client's metadata may decode to one) is no text: PostgreSQL's catalog refuses it, which
-  // read as an unavailable catalog would queue the form and retry it forever, and SQLite's would keep
-  // it. Refused as the form's fault, as by either way the form arrives.
-  for (const [k, v] of params) {
-    if (k.includes('\0') || v.includes('\0')) {
-      throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${JSON.stringify(k.slice(0, 100))} holds a NUL`);
-    }
-  }
   const complete = pathFields(params).filter((p) => FILE_SUFFIXES.every((s) => params.has(formKey(p, s))));
   if (complete.length < 2) return [parseCompletionForm(params)];
   return complete.map((field) => parseFields(params, field, complete));
