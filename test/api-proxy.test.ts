@@ -11,7 +11,7 @@ import { freePort } from './helpers/ports.ts';
 import { startHookReceiver } from './helpers/hook-receiver.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
-import { create, patch } from './helpers/tus.ts';
+import { create, metadata, patch, tus } from './helpers/tus.ts';
 
 test('the upload server passes /api/uploads and downloads \
 through, and says 502 when the service is gone', async (t) => {
@@ -115,4 +115,40 @@ test('through the pass-through a record\'s file is downloaded and removed only p
   assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`)).status, 200);
   assert.deepEqual(asked(), []);
   assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`, { method: 'DELETE', headers: { 'X-Pass': 'yes' } })).status, 204);
+});
+
+test('through the pass-through a token that may remove but not read is still refused by the pre-access hook: the record it \
+cannot read is not forwarded for removal', async (t) => {
+  const dataDir = tmpDir(t);
+  const service = await startCompletionServer(
+    configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }),
+    { log: () => {} },
+  );
+  t.after(() => service.close());
+  const hook = await startHookReceiver(t);
+  hook.answer = (r) => (r.Type === 'pre-access' && r.Event.HTTPRequest.Method === 'DELETE' ? { RejectAccess: true } : {});
+  const s = await startTestServer(
+    t,
+    {
+      dataDir,
+      completionUrl: `${service.url}/complete/`,
+      authJwtSecret: TEST_JWT_SECRET,
+      hooksHttp: hook.url,
+      hooksEnabledEvents: ['pre-access'],
+      hooksHttpRetry: 0,
+    },
+    { completion: false },
+  );
+  const alice = bearer(tokenFor('alice', 'upload read'));
+  const bytes = patternBytes(100, 3);
+  const made = await tus('POST', s.endpoint, { ...alice, 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata({ filename: 'kept.bin' }) });
+  const url = new URL(made.headers.location!, s.endpoint).toString();
+  const answer = JSON.parse((await patch(url, 0, bytes, alice)).body) as { id: string };
+  const removeOnly = bearer(tokenFor('alice', 'upload'));
+  const removed = await fetch(`${s.url}/api/uploads/${answer.id}`, { method: 'DELETE', headers: removeOnly });
+  const text = await removed.text();
+  // Its record cannot be read with this token, so its upload cannot be put to the hook: refused as the service refuses the read.
+  assert.equal(removed.status, 403, text);
+  assert.match(text, /ERR_SCOPE_MISSING/);
+  assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`, { headers: alice })).status, 200, 'the record is still there');
 });

@@ -8,7 +8,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { errorText } from '../../core/logger.ts';
 
-/** The upload server's access step for a record's upload (upload-access.ts), as the in-process API gets it. */
+/** The upload server's access step for a record's upload (upload-access.ts): given when a pre-access hook is configured. */
 export type RecordAccess = (req: express.Request, uploadId: string, mode: 'read' | 'write') => Promise<void>;
 
 /**
@@ -53,15 +53,21 @@ export function apiProxy(config: Config, completionUrl: string, access?: RecordA
     }
     try {
       // A record's file is its upload's: downloaded or removed past this server's access step (the
-      // upload's owner, the pre-access hook), as the service in this process does it (app.ts) — the
-      // service apart runs no hooks. Its record names the upload; a record the caller may not see is
-      // the service's to answer.
+      // pre-access hook), as the service in this process does it (app.ts) — the service apart runs no
+      // hooks. Its record names the upload. Fail closed: a record the caller cannot read (none, someone
+      // else's, a token without the read scope) is answered as the service answered that, and nothing
+      // is forwarded.
       const touches = access && fileAccessOf(req.method, target.pathname);
       if (touches) {
         const recordUrl = new URL(`/api/uploads/${encodeURIComponent(touches.record)}`, origin).href;
         const found = await requestText(recordUrl, { headers: pick(headers, 'authorization') });
-        const uploadId = found.status === 200 ? (JSON.parse(found.body) as { upload_id?: unknown }).upload_id : undefined;
-        if (typeof uploadId === 'string') await access(req, uploadId, touches.mode);
+        if (found.status !== 200) {
+          res.status(found.status).type(String(found.headers['content-type'] ?? 'application/json')).send(found.body);
+          return;
+        }
+        const uploadId = (JSON.parse(found.body) as { upload_id?: unknown }).upload_id;
+        if (typeof uploadId !== 'string') throw new Error(`${recordUrl} answered a record without upload_id`);
+        await access(req, uploadId, touches.mode);
       }
       const upstream = await requestStream(target.href, { method: req.method, headers });
       res.status(upstream.statusCode ?? 502);
