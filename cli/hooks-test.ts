@@ -10,6 +10,7 @@ import { loadHookHandlers } from '../hooks/load-handlers.ts';
 import { NoticeQueue } from '../hooks/queue.ts';
 import { invokeWithTimeout } from '../hooks/runner.ts';
 import { samplePayload } from '../hooks/sample.ts';
+import { errorText } from '../core/logger.ts';
 import { HOOK_EVENTS, isBlocking, isHookEvent } from '../hooks/types.ts';
 
 export const HOOKS_USAGE = `usage: tuspass hooks test EVENT [--size BYTES] [--meta KEY=VALUE]... \
@@ -84,7 +85,8 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
       process.stdout.write(`${handler.name}: answered in ${Date.now() - started} ms:\n${JSON.stringify(answer, null, 2)}\n`);
     } catch (e) {
       failed++;
-      process.stdout.write(`${handler.name}: FAILED after ${Date.now() - started} ms: ${(e as Error).message}\n`);
+      // With what the hook printed or answered (logDetail): this is its author at the terminal.
+      process.stdout.write(`${handler.name}: FAILED after ${Date.now() - started} ms: ${errorText(e)}\n`);
     } finally {
       await handler.close?.();
     }

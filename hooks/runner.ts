@@ -134,9 +134,14 @@ export class HookRunner {
         // form) keeps its code, and is never let through by failOpen: passing would lose the announcement.
         const own = e instanceof TuspassError ? (ERRORS as Record<string, ErrorEntry>)[e.code] : undefined;
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
-        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${(e as Error).message}`;
+        // A module may throw anything (null, a string): its words, never a TypeError of ours instead.
+        const why = e instanceof Error ? e.message : errorText(e);
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${why}`;
+        // What the hook printed or answered (logDetail: answer.ts hookFailure) goes to the log only.
+        const detail = (e as { logDetail?: unknown } | null | undefined)?.logDetail;
+        const logged = typeof detail === 'string' && detail ? `${message} (${detail})` : message;
         const failOpen = this.options.failOpen && !own;
-        this.log(failOpen ? `${message}; letting the request pass (HOOKS_FAIL_OPEN)` : message, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
+        this.log(failOpen ? `${logged}; letting the request pass (HOOKS_FAIL_OPEN)` : logged, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
         if (failOpen) continue;
         // The answer names a module hook by its file name only: HOOKS_MODULE may be a path on this machine.
         const shown = message.replace(`hook ${handler.name} `, `hook ${publicName(handler.name)} `);

@@ -221,7 +221,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   // A record's file is its upload's: downloaded or removed through the access step.
   const recordAccess: CompletionAppOptions['access'] = (req, id, mode) => access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND) });
-  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, deliverer, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that

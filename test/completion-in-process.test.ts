@@ -2,6 +2,7 @@
 // reaches its catalog by a direct call — with the checks the signed HTTP form gets, the same record,
 // no HTTP request to itself — and is queued and retried when the catalog cannot take it.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -12,6 +13,7 @@ import type { HookHandler } from '../hooks/types.ts';
 import { COMPLETION_HEADER } from '../core/wire.ts';
 import { md5, patternBytes, sha1 } from './helpers/files.ts';
 import { ownPostgres } from './helpers/engines.ts';
+import { pgDatabase } from './helpers/pg.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
@@ -148,4 +150,29 @@ test('in process with PostgreSQL away: the final PATCH says pending, and the for
   assert.equal(records[0]!.md5, md5(bytes));
   assert.ok(await s.queue.drained(30_000), 'the queue empties');
   assert.deepEqual(served.filter((line) => line.startsWith('POST /complete')), []);
+});
+
+test('with PostgreSQL, metadata it cannot keep (a NUL, a name too long for its index) is refused as the form\'s fault \
+(400, the upload removed), not queued and retried forever as an unavailable catalog; the catalog goes on', async (t) => {
+  const s = await startTestServer(t, { databaseUrl: await pgDatabase(t), retryMinMs: 100, retryMaxMs: 500 });
+  for (const meta of [
+    { ...META, filename: crypto.randomBytes(3000).toString('base64url') },
+    { ...META, filename: 'a\u0000b.pdf' },
+  ]) {
+    const { id, last } = await tusUpload(s.endpoint, patternBytes(100), meta);
+    const what = JSON.stringify(meta).slice(0, 60);
+    assert.equal(last.status, 400, `${what}: ${last.body}`);
+    assert.equal(last.headers[COMPLETION_HEADER.toLowerCase()], 'rejected');
+    const { error } = JSON.parse(last.body) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'ERR_FORM_FIELD_INVALID');
+    assert.ok(!/index|UTF8|uploads_/.test(error.message), `PostgreSQL's words stay in the log: ${error.message}`);
+    assert.ok(!fs.existsSync(s.store.filePath(id)), `${what}: the refused upload is removed`);
+  }
+  assert.ok(s.logs.some((l) => l.includes('uploads_duplicate')), s.logs.join('\n'));
+  assert.ok(await s.queue.drained(5000), 'nothing is queued');
+  // A NUL in a pass-through field is kept (the fields are stored as JSON text), as with SQLite.
+  const fine = await tusUpload(s.endpoint, patternBytes(100), { ...META, description: 'x\u0000' });
+  assert.equal(fine.last.status, 200, fine.last.body);
+  const [record] = await recordsWhenPresent(s.url, 1);
+  assert.equal((record!.fields as Record<string, string>).description, 'x\u0000');
 });

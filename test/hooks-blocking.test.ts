@@ -184,3 +184,42 @@ test('a module hook that throws: the answer names it by its file name, not by it
   assert.ok(!res.body.includes(dir), res.body);
   assert.ok(s.logs.some((l) => l.includes(file)), 'the log keeps the path');
 });
+
+test('a module hook that throws no Error (null, undefined, a string, a symbol) fails as any failing hook: 500 ERR_HOOK_FAILED, or passes with HOOKS_FAIL_OPEN', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'throws.mjs');
+  fs.writeFileSync(file, `const THROWN = { null: null, undefined: undefined, text: 'plain words', symbol: Symbol('s') };
+export async function preCreate(request) { throw THROWN[request.Event.Upload.MetaData.filename]; }
+`);
+  for (const failOpen of [false, true]) {
+    const s = await startTestServer(t, { hooksModules: [file], hooksFailOpen: failOpen });
+    for (const thrown of ['null', 'undefined', 'text', 'symbol']) {
+      const res = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': metadata({ filename: thrown }) });
+      if (failOpen) assert.equal(res.status, 201, `${thrown}: ${res.status} ${res.body}`);
+      else {
+        assert.equal(res.status, 500, `${thrown}: ${res.body}`);
+        assert.match(res.body, /^ERR_HOOK_FAILED: hook module:throws\.mjs failed on pre-create /, thrown);
+      }
+    }
+  }
+});
+
+test('what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command\'s output) is in the log only: the client\'s 500 says why in our words', async (t) => {
+  const INTERNAL = 'Traceback at /srv/hooks/app.py talking to 10.0.0.5:5432';
+  const receiver = await startHookReceiver(t);
+  for (const answer of [[200, INTERNAL], [404, `<h1>${INTERNAL}</h1>`]] as const) {
+    receiver.answer = () => [answer[0], answer[1]];
+    const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'], hooksHttpRetry: 0 });
+    const res = await createRaw(s.endpoint, 10, { filename: 'a' });
+    assert.equal(res.status, 500, res.body);
+    assert.match(res.body, /^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: HOOKS_HTTP( answered 404|: answer is not JSON)\n$/);
+    assert.ok(s.logs.some((l) => l.includes(INTERNAL)), `the log keeps what the hook said: ${s.logs.join('\n')}`);
+  }
+  const dir = tmpDir(t);
+  script(dir, 'pre-create', `echo '${INTERNAL}'`);
+  const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['pre-create'] });
+  const res = await createRaw(s.endpoint, 10, { filename: 'a' });
+  assert.equal(res.status, 500, res.body);
+  assert.match(res.body, /^ERR_HOOK_FAILED: hook command failed on pre-create .*HOOKS_DIR\/pre-create: answer is not JSON\n$/);
+  assert.ok(s.logs.some((l) => l.includes(INTERNAL)), s.logs.join('\n'));
+});

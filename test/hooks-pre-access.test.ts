@@ -13,7 +13,7 @@ import type { HookHandler, HookRequest, HookResponse } from '../hooks/types.ts';
 import { exchange } from './helpers/draft-http.ts';
 import { startHookReceiver, type HookReceiver } from './helpers/hook-receiver.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
-import { openRaw } from './helpers/raw-http.ts';
+import { openRaw, parseResponse } from './helpers/raw-http.ts';
 import { sendSegment } from './helpers/resumable.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -422,3 +422,48 @@ test('a refusal whose headers cannot be sent (a line break in a value) is the ho
   assert.equal(onDisk(s, id).toString(), '01234');
   assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
 });
+
+test('a refusal with a 1xx status or a header that frames the answer (Content-Length, Connection, Upgrade) is the hook\'s failure: the next answer on the connection is read as its own', async (t) => {
+  const answers: Record<string, HookResponse> = {
+    continue: { RejectAccess: true, HTTPResponse: { StatusCode: 100, Body: 'wait' } },
+    switch: { RejectAccess: true, HTTPResponse: { StatusCode: 101, Body: 'no', Header: { Upgrade: 'websocket' } } },
+    length: { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'Content-Length': '50' } } },
+    connection: { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { connection: 'Upgrade' } } },
+  };
+  const hook = await startHookReceiver(t);
+  hook.answer = (r) => (r.Type === 'pre-access' ? (answers[r.Event.HTTPRequest.Header['x-case']?.[0] ?? ''] ?? {}) : {});
+  const s = await startTestServer(t, { hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0 });
+  const { url, id } = await upload(s, 10, Buffer.from('01234'));
+  const { pathname, host } = new URL(url);
+  for (const name of Object.keys(answers)) {
+    for (const method of ['HEAD', 'DELETE']) {
+      // Two requests on one connection: the second's answer must not be taken for the first's.
+      const raw = await openRaw(url);
+      t.after(() => raw.socket.destroy());
+      raw.socket.write(
+        `${method} ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nX-Case: ${name}\r\n\r\n` +
+          `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      );
+      const [first, second] = await readResponses(raw, method === 'HEAD');
+      assert.equal(first!.status, 500, `${name} ${method}: ${first!.statusLine}`);
+      if (method === 'DELETE') assert.match(first!.body.toString(), /^ERR_HOOK_FAILED: /);
+      assert.equal(first!.headers.upgrade, undefined, `${name} ${method}`);
+      assert.equal(second!.status, 200, `${name} ${method}: the next answer`);
+      raw.socket.destroy();
+    }
+  }
+  assert.equal(onDisk(s, id).toString(), '01234');
+  assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
+});
+
+/** The first two answers on a raw connection. */
+async function readResponses(raw: Awaited<ReturnType<typeof openRaw>>, head: boolean) {
+  for (;;) {
+    const buf = raw.received();
+    const first = parseResponse(buf, raw.isClosed(), head);
+    const second = first && parseResponse(buf.subarray(first.length), raw.isClosed());
+    if (second) return [first, second];
+    if (raw.isClosed()) throw new Error(`connection closed: ${JSON.stringify(buf.toString('latin1'))}`);
+    await new Promise((r) => raw.socket.once('data', r).once('close', r));
+  }
+}

@@ -2,13 +2,17 @@
 // would make them over real HTTP: odd token claims, other spellings of a path through the
 // pass-through to the completion service.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { startCompletionServer } from '../server/completion/server.ts';
 import { configFor } from '../server/config.ts';
 import { bearer, hs256, inSeconds, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { openRaw, parseResponse } from './helpers/raw-http.ts';
+import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
+import { metadata, patch, tus } from './helpers/tus.ts';
 
 /** One request over a raw socket (paths no HTTP client sends as written), its parsed answer. */
 async function rawRequest(url: string, head: string): Promise<{ status: number; body: string }> {
@@ -99,4 +103,36 @@ origins and non-browsers pass', async (t) => {
     const ok = await post(s.url, origin);
     assert.equal(ok.status, 200, `${origin}: ${await ok.text()}`);
   }
+});
+
+test('two instances on one store: an upload id a pre-create hook gives again, after its upload was removed, is its new \
+owner\'s on every instance (no instance remembers the old owner)', async (t) => {
+  const prefix = prefixFor(t);
+  // The hook names uploads by a slot in their metadata, as an application keying uploads by its own ids does.
+  const dir = tmpDir(t);
+  const hook = path.join(dir, 'slots.mjs');
+  fs.writeFileSync(hook, 'export function preCreate(r) { return { ChangeFileInfo: { ID: `slot-${r.Event.Upload.MetaData.slot}` } }; }\n');
+  const storeDir = tmpDir(t);
+  const settings = { storeDir, redisUrl: REDIS, minFreeSpace: 0, authJwtSecret: TEST_JWT_SECRET, hooksModules: [hook] };
+  const a = await startTestServer(t, settings, { redisPrefix: prefix });
+  const b = await startTestServer(t, { ...settings, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const alice = bearer(tokenFor('alice', 'upload read'));
+  const bob = bearer(tokenFor('bob', 'upload read'));
+  const meta = metadata({ filename: 'a.bin', slot: '1' });
+
+  const first = await tus('POST', a.endpoint, { ...alice, 'Upload-Length': '10', 'Upload-Metadata': meta });
+  assert.equal(first.status, 201, first.body);
+  const url = (base: string) => `${base}slot-1`;
+  assert.equal((await tus('HEAD', url(b.endpoint), alice)).status, 200, 'alice reads her upload on B');
+  assert.equal((await tus('DELETE', url(a.endpoint), alice)).status, 204);
+  const again = await tus('POST', a.endpoint, { ...bob, 'Upload-Length': '10', 'Upload-Metadata': meta });
+  assert.equal(again.status, 201, again.body);
+
+  for (const s of [a, b]) {
+    assert.equal((await tus('HEAD', url(s.endpoint), alice)).status, 404, `alice on ${s === a ? 'A' : 'B'}: bob's upload`);
+    const written = await patch(url(s.endpoint), 0, 'alice', alice);
+    assert.equal(written.status, 404, `alice writes bob's upload on ${s === a ? 'A' : 'B'}`);
+    assert.equal((await tus('HEAD', url(s.endpoint), bob)).status, 200);
+  }
+  assert.equal((await tus('HEAD', url(b.endpoint), bob)).headers['upload-offset'], '0');
 });

@@ -11,6 +11,7 @@ import { patternBytes } from './helpers/files.ts';
 import { openRaw, readResponse } from './helpers/raw-http.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
+import { until } from './helpers/instances.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { mountTmpfs } from './helpers/tmpfs.ts';
 import { patch, tus, type TusAnswer } from './helpers/tus.ts';
@@ -260,4 +261,32 @@ owner\'s share; one that received a byte does not', async (t) => {
   assert.equal((await tus('HEAD', idle, alice)).status, 404);
   assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': '10' })).status, 201);
   assert.ok(s.logs.some((l) => l.includes('expired: removed with 0 of 10 bytes')), s.logs.join('\n'));
+});
+
+test('a creation whose client left before its answer (while pre-create ran) leaves no upload, with or without a body: \
+nobody got its Location, and its owner\'s count is not held', async (t) => {
+  // The hook holds each creation until the test has closed its connection (the same process: a shared gate).
+  const gate = { entered: [] as Array<() => void>, release: () => {} };
+  const released = new Promise<void>((resolve) => (gate.release = resolve));
+  Object.assign(globalThis, { creationGate: { enter: () => gate.entered.shift()?.(), released } });
+  t.after(() => Reflect.deleteProperty(globalThis, 'creationGate'));
+  const dir = tmpDir(t);
+  const hook = path.join(dir, 'gate.mjs');
+  fs.writeFileSync(hook, 'export async function preCreate() { globalThis.creationGate.enter(); await globalThis.creationGate.released; }\n');
+  const s = await startTestServer(t, { hooksModules: [hook], ownerMaxOpen: 2, minFreeSpace: 0 });
+  const { host } = new URL(s.endpoint);
+  const head = `POST /files/ HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 10\r\n`;
+  for (const request of [`${head}\r\n`, `${head}Content-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n0123456789`]) {
+    const entered = new Promise<void>((resolve) => gate.entered.push(resolve));
+    const conn = await openRaw(s.endpoint);
+    conn.socket.write(request);
+    await entered;
+    conn.socket.destroy();
+  }
+  gate.release();
+  const dropped = () => s.logs.filter((l) => l.startsWith('dropped POST /files/')).length;
+  await until(dropped, (n) => n === 2, 10_000);
+  assert.equal(dropped(), 2, s.logs.join('\n'));
+  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')), []);
+  assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
 });

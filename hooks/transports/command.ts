@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseHookAnswer } from '../answer.ts';
+import { hookFailureIn, parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
 
 export interface CommandHookOptions {
@@ -92,7 +92,7 @@ function run(file: string, request: HookRequest, context: InvokeContext | undefi
       try {
         finish(undefined, parseHookAnswer(stdout));
       } catch (e) {
-        finish(new Error(`${shown}: ${(e as Error).message}`));
+        finish(hookFailureIn(shown, e));
       }
     });
     // A hook that does not read its stdin must not fail the event: EPIPE is ignored.

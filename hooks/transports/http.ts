@@ -7,7 +7,7 @@
 import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 import { SIGNATURE_HEADER, sign } from '../../core/signature.ts';
 import { HOOK_NOTICE_ID_HEADER as NOTICE_ID_HEADER } from '../../core/wire.ts';
-import { parseHookAnswer } from '../answer.ts';
+import { hookFailure, hookFailureIn, parseHookAnswer } from '../answer.ts';
 import type { HookEventType, HookHandler, HookRequest, HookResponse, InvokeContext } from '../types.ts';
 
 /** The notice id's header (core/wire.ts), exported under this name for hook authors (hooks/index.ts). */
@@ -66,11 +66,11 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
   }
   const text = response.body;
   if (response.status >= 500) throw new Retryable(`HOOKS_HTTP answered ${response.status}`);
-  if (response.status < 200 || response.status >= 300) throw new Error(`HOOKS_HTTP answered ${response.status}: ${text.slice(0, 200)}`);
+  if (response.status < 200 || response.status >= 300) throw hookFailure(`HOOKS_HTTP answered ${response.status}`, text.slice(0, 200));
   try {
     return parseHookAnswer(text);
   } catch (e) {
-    throw new Error(`HOOKS_HTTP: ${(e as Error).message}`);
+    throw hookFailureIn('HOOKS_HTTP', e);
   }
 }
 

@@ -53,6 +53,13 @@ async function q<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params
   try {
     return await pool.query<R>(sql, params);
   } catch (e) {
+    // A value PostgreSQL will never keep — a data exception (class 22) or past a limit (class 54: a
+    // name too long for its index) — is the form's fault, not an unavailable catalog: queued, it
+    // would be retried forever and its upload left pending; refused, the upload goes (CLEANUP_STATUSES).
+    const state = (e as { code?: unknown }).code;
+    if (typeof state === 'string' && /^(22|54)/.test(state)) {
+      throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, 'a field of the form cannot be recorded (too long, or not text)', (e as Error).message);
+    }
     throw new TuspassError(ERRORS.ERR_CATALOG_UNAVAILABLE, undefined, (e as Error).message);
   }
 }

@@ -166,12 +166,20 @@ export class DigestFileStore extends EngineFileStore {
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
   ownerOf(id: string): Promise<string | undefined> {
-    return this.owners.ownerOf(id);
+    return this.owners.ownerOf(id, this.ownersCached());
   }
 
   /** Who created the upload and whether its segments are still being written (undefined: no such upload). */
   accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
-    return this.owners.accessOf(id);
+    return this.owners.accessOf(id, this.ownersCached());
+  }
+
+  /**
+   * Another instance on this store (REDIS_URL) may remove an upload, and a pre-create hook there give
+   * its id to someone else: an owner remembered here would let the old one in. Read from disk then.
+   */
+  private ownersCached(): { cached: boolean } {
+    return { cached: this.fence === undefined };
   }
 
   /** Concatenation info of an upload, if it is a partial or a final one. */

@@ -54,7 +54,7 @@ export function storedInfo(upload: Upload, { owner, concat, resumable }: NewUplo
   } as StoredInfo;
 }
 
-/** Owners cached: an owner never changes, and HEAD/PATCH would read it on every request. */
+/** Owners cached: an owner never changes while its upload lives, and HEAD/PATCH would read it on every request. */
 const OWNERS_CACHED = 4096;
 
 /** Who created each upload and whether its segments are still written, read from its info file. */
@@ -65,8 +65,8 @@ export class UploadOwners {
   constructor(private readonly info: { get(id: string): Promise<Upload | undefined> }) {}
 
   /** The subject that created the upload; undefined for an anonymous creation or an upload that does not exist. */
-  async ownerOf(id: string): Promise<string | undefined> {
-    return (await this.accessOf(id))?.owner;
+  async ownerOf(id: string, options: { cached: boolean }): Promise<string | undefined> {
+    return (await this.accessOf(id, options))?.owner;
   }
 
   /**
@@ -75,13 +75,13 @@ export class UploadOwners {
    * in segments are cached: a mark is removed by whichever instance settles the segments, so it is read from disk while
    * it may still be there.
    */
-  async accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
-    const cached = this.known.get(id);
+  async accessOf(id: string, options: { cached: boolean }): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
+    const cached = options.cached && this.known.get(id);
     if (cached) return { owner: cached.owner, segmented: false };
     const info = (await this.info.get(id)) as StoredInfo | undefined;
     if (!info) return undefined;
     if (info.resumable) return { owner: info.owner, segmented: true };
-    this.known.set(id, { owner: info.owner });
+    if (options.cached) this.known.set(id, { owner: info.owner });
     return { owner: info.owner, segmented: false };
   }
 

@@ -65,14 +65,15 @@ export async function dropRefusedCreation(store: DigestFileStore, creation: Crea
 }
 
 /**
- * A creation-with-upload whose connection went in the middle of its body: @tus/server ends the body
- * there as if it were whole (its abort handler), keeps what was written and "answers" 201 to no one.
+ * A creation whose connection went before its answer: in the middle of its body (@tus/server ends the
+ * body there as if it were whole, its abort handler, keeps what was written and "answers" 201 to no
+ * one), or while pre-create ran or the upload was made (its request, bodiless or whole, was complete).
  * Its client never got the Location, so nobody can resume that upload (tus-js-client creates a new
  * one): it goes, and with it the place it took in its owner's count (OWNER_MAX_OPEN) and the space it
  * was owed — kept, it would hold them until EXPIRE_AFTER. Said and counted as the dropped request it is.
  */
 export async function noteCutCreation(store: DigestFileStore, creation: Creation | undefined, req: express.Request, res: express.Response, log: Log): Promise<void> {
-  if (req.complete || !answerLost(req, res)) return;
+  if (!answerLost(req, res)) return;
   const id = creation?.made?.upload.id;
   if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);
   const upload = await store.getUpload(id).catch(() => undefined);
@@ -82,5 +83,8 @@ export async function noteCutCreation(store: DigestFileStore, creation: Creation
     return void noteDropped(req, res, new BodyInterrupted(id, received, received, received, 'the request body ended early'), log, true);
   }
   await store.remove(id).catch((failure: unknown) => log(`tus POST: removing upload ${id} of a cut creation: ${errorText(failure)}`));
-  noteDropped(req, res, new BodyInterrupted(id, received, 0, 0, 'the request body ended early'), log, false);
+  const gone = req.complete
+    ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED, undefined, `upload ${id} removed: nobody got its Location`)
+    : new BodyInterrupted(id, received, 0, 0, 'the request body ended early');
+  noteDropped(req, res, gone, log, false);
 }
