@@ -13,9 +13,9 @@ import { bytesReceived, uploadsFinished } from '../metrics.ts';
 import { onBodyIdle } from '../network-timeout.ts';
 import { stoppable } from './stoppable-body.ts';
 import { BodyInterrupted, markCut } from '../dropped-requests.ts';
-import { HookRefusal, sendTus, sendTusError } from './tus-response.ts';
+import { sendTus, sendTusError } from './tus-response.ts';
 import type { HookResponse } from '../../hooks/types.ts';
-import { answerOf, httpRequestOf, type TusAnswer, type UploadEvents } from './upload-events.ts';
+import { answerOf, HookRefusal, httpRequestOf, type TusAnswer, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
 
 export interface PatchDeps {

@@ -2,7 +2,7 @@
 // Every tus error answer — our handlers', the guards', and @tus/server's (its onResponseError hands
 // its errors here, tus-server.ts) — is `ERR_CODE: message` with the status of the error table
 // (core/errors.ts), the same headers, and is counted in tusd_errors_total by its code. The one
-// exception is a hook's own answer (HookRefusal), relayed as the hook wrote it.
+// exception is a hook's own answer (HookRefusal, upload-events.ts), relayed as the hook wrote it.
 import type express from 'express';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
 import { asTuspassError, ERRORS, isCapacityRefusal, TuspassError, type ErrorEntry } from '../../core/errors.ts';
@@ -11,6 +11,7 @@ import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { noteDropped } from '../dropped-requests.ts';
 import { noteErrorCode, requestIdOf } from '../request-id.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
+import { HookRefusal } from './upload-events.ts';
 
 const EXPOSED = [
   'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Upload-Offset', 'Upload-Length',
@@ -22,24 +23,6 @@ const EXPOSED = [
  * answers. Which origin may read is set for the request by server/cors.ts before any handler runs.
  */
 export const corsHeaders = () => ({ 'Access-Control-Expose-Headers': EXPOSED });
-
-/**
- * A hook's own answer: a pre-create or pre-terminate rejection, a pre-finish RejectUpload, a
- * post-receive StopUpload. Its status, body and headers go to the client as the hook wrote them —
- * tusd relays a hook's HTTPResponse unchanged, and the answer is the hook author's to word (the
- * client of their application reads it); a hook that failed or timed out answers from our table
- * (hooks/runner.ts: ERR_HOOK_FAILED, ERR_HOOK_TIMEOUT). `status_code` and `body` are the names the
- * multipart path (multipart/multipart-hooks.ts) reads.
- */
-export class HookRefusal extends Error {
-  constructor(
-    readonly status_code: number,
-    readonly body: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(body.trim() || `a hook answered ${status_code}`);
-  }
-}
 
 /**
  * @tus/server's errors (its ERRORS table, thrown by its handlers, its lockers and FileStore) in our

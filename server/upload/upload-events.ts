@@ -13,8 +13,25 @@ import { requestIdOf } from '../request-id.ts';
 import { requestIdOfHeaders } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { HookRefusal } from './tus-response.ts';
 import { errorText } from '../../core/logger.ts';
+
+/**
+ * A hook's own answer: a pre-create or pre-terminate rejection, a pre-finish RejectUpload, a
+ * post-receive StopUpload. Its status, body and headers go to the client as the hook wrote them —
+ * tusd relays a hook's HTTPResponse unchanged, and the answer is the hook author's to word (the
+ * client of their application reads it); a hook that failed or timed out answers from our table
+ * (hooks/runner.ts: ERR_HOOK_FAILED, ERR_HOOK_TIMEOUT). `status_code` and `body` are the names the
+ * multipart path (multipart/multipart-hooks.ts) reads.
+ */
+export class HookRefusal extends Error {
+  constructor(
+    readonly status_code: number,
+    readonly body: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(body.trim() || `a hook answered ${status_code}`);
+  }
+}
 
 /** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
 export interface TusAnswer {

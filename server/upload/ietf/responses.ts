@@ -10,7 +10,8 @@ import { noteDropped } from '../../dropped-requests.ts';
 import { countTusError } from '../../metrics.ts';
 import { noteErrorCode, requestIdOf } from '../../request-id.ts';
 import type { OffsetMismatch } from '../patch-handler.ts';
-import { asTusError, HookRefusal } from '../tus-response.ts';
+import { asTusError } from '../tus-response.ts';
+import { HookRefusal } from '../upload-events.ts';
 import { type DraftVersion, type ProblemType } from './versions.ts';
 
 /** What a browser page may read of a draft answer. */
