@@ -7,7 +7,6 @@ import { DEFAULT_FORM_FIELDS, parseFormTemplates, type FormTemplates } from './u
 import { parseStatusRanges, type StatusRanges } from '../core/status-ranges.ts';
 import { parseBoolean, parseDuration, parseList, parsePositiveDuration, parseSize, parseSizeOrShare, type SizeOrShare } from '../core/parse.ts';
 import { DEFAULT_ENABLED_EVENTS, parseEventList, type HookEventType } from '../hooks/types.ts';
-import { parseBuiltins } from './builtin-hooks.ts';
 import { parseJwtSecret, readJwtPublicKey, readJwtSecretFile, type JwtPublicKey } from './auth/key-settings.ts';
 import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/log-settings.ts';
 import { parseOrigins } from './cors-origins.ts';
@@ -223,6 +222,19 @@ const url = (raw: string): string => {
 
 /** A path setting: resolved against the working directory once, at load. */
 const filePath = (raw: string): string => path.resolve(raw);
+
+/** The hooks tuspass ships (server/builtin-hooks.ts makes them), by the names HOOKS_BUILTIN takes. */
+export const BUILTIN_HOOKS = ['complete-form'] as const;
+
+/** HOOKS_BUILTIN: built-in hook names; `none` turns them all off. */
+export function parseBuiltins(raw: string): string[] {
+  const names = parseList(raw);
+  if (names.length === 1 && names[0] === 'none') return [];
+  const unknown = names.filter((n) => !(BUILTIN_HOOKS as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`unknown built-in hook ${unknown.join(', ')}; known: ${BUILTIN_HOOKS.join(', ')}, or none`);
+  // Each once: a name given twice would load the hook twice (complete-form posting every form twice).
+  return [...new Set(names)];
+}
 
 export const SETTINGS: readonly Setting[] = [
   { key: 'host', flag: '--host', env: 'HOST', doc: 'address to listen on', default: '127.0.0.1' },

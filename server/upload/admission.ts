@@ -9,22 +9,6 @@ import { nonNegativeInteger } from './tus-headers.ts';
 import { ownerKey, uploadOwnerOf } from './upload-owner.ts';
 import { answerError } from '../error-answer.ts';
 
-/** "No space" errors of the file system: the disk, or the user's quota, is full. */
-export const isNoSpace = (e: unknown): boolean => {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-};
-
-/**
- * 507 ERR_STORAGE_FULL with a plain message and no path. (`status_code` and `body` are what
- * @tus/server's own answer would read; every tus error answer now goes through the error responder, which takes
- * it as the TuspassError it is.)
- */
-export function storageFull(detail?: string): TuspassError & { status_code: number; body: string } {
-  const e = new TuspassError(ERRORS.ERR_STORAGE_FULL, detail);
-  return Object.assign(e, { status_code: e.status, body: `${e.code}: ${e.message}\n` });
-}
-
 /** What the gate needs of the notice queue (hooks/queue.ts NoticeQueue). */
 export interface QueueGauge {
   isFull(): boolean;

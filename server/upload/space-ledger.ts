@@ -22,7 +22,22 @@
 import fs from 'node:fs';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { SizeOrShare } from '../../core/parse.ts';
-import { storageFull } from './admission.ts';
+
+/** "No space" errors of the file system: the disk, or the user's quota, is full. */
+export const isNoSpace = (e: unknown): boolean => {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+};
+
+/**
+ * 507 ERR_STORAGE_FULL with a plain message and no path. (`status_code` and `body` are what
+ * @tus/server's own answer would read; every tus answer now goes through sendTusError, which takes
+ * it as the TuspassError it is.)
+ */
+export function storageFull(detail?: string): TuspassError & { status_code: number; body: string } {
+  const e = new TuspassError(ERRORS.ERR_STORAGE_FULL, detail);
+  return Object.assign(e, { status_code: e.status, body: `${e.code}: ${e.message}\n` });
+}
 
 /** How long a statfs sample is used. Measured: a statfs costs ~10 µs of a libuv thread. */
 const SAMPLE_MS = 1000;

@@ -2,8 +2,7 @@
 // saw the disk full, for admission.ts); any other error passes as it is.
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { TuspassError } from '../../../core/errors.ts';
-import { isNoSpace, storageFull } from '../admission.ts';
-import type { SpaceLedger } from '../space-ledger.ts';
+import { isNoSpace, storageFull, type SpaceLedger } from '../space-ledger.ts';
 
 /** 507 for a full disk met while `doing` (said in the log); any other error as it is. */
 export function fullDiskAnswer(space: SpaceLedger, e: unknown, doing: string): unknown {
