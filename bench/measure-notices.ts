@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { configFor } from '../server/config.ts';
-import { startTuspass } from '../server/start.ts';
+import { configFor } from '../server/config/config.ts';
+import { startTuspass } from '../server/start/start.ts';
 import type { HookRequest } from '../hooks/types.ts';
 
 const arg = (name: string, fallback: number) => {

@@ -5,8 +5,8 @@
 // exits normally (so `--cpu-prof` gets to write its profile).
 import fs from 'node:fs';
 import path from 'node:path';
-import { configFor } from '../server/config.ts';
-import { startTuspass } from '../server/start.ts';
+import { configFor } from '../server/config/config.ts';
+import { startTuspass } from '../server/start/start.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';

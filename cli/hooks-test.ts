@@ -3,9 +3,9 @@
 // catalog), and prints each hook's answer or failure. Exit 0 when every hook answered, 1 otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import { completionUrlOf, ConfigError, load, unknownArgument } from '../server/config.ts';
-import { completionSecret } from '../server/secret.ts';
-import { builtinHooks } from '../server/builtin-hooks.ts';
+import { completionUrlOf, ConfigError, load, unknownArgument } from '../server/config/config.ts';
+import { completionSecret } from '../server/config/secret.ts';
+import { builtinHooks } from '../server/start/builtin-hooks.ts';
 import { loadHookHandlers } from '../hooks/load-handlers.ts';
 import { NoticeQueue } from '../hooks/queue.ts';
 import { invokeWithTimeout } from '../hooks/runner.ts';

@@ -1,11 +1,11 @@
 // The `tuspass` command: parses the subcommand and configuration, starts what was asked, nothing else.
 import { SERVER_COMMANDS, isServerCommand } from './commands.ts';
-import { ConfigError, SETTINGS, load, settingHelp, unknownArgument } from '../server/config.ts';
-import { EngineUnavailableError, EXIT_UNAVAILABLE } from '../server/engine-wait.ts';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { firstStopSignal } from '../server/signals.ts';
+import { ConfigError, SETTINGS, load, settingHelp, unknownArgument } from '../server/config/config.ts';
+import { EngineUnavailableError, EXIT_UNAVAILABLE } from '../server/backends/engine-wait.ts';
+import { startCompletionServer } from '../server/start/completion-server.ts';
+import { firstStopSignal } from '../server/start/signals.ts';
 import { jsonProcessOutput, serverOutput, type ServerOutput } from './server-output.ts';
-import { startTuspass } from '../server/start.ts';
+import { startTuspass } from '../server/start/start.ts';
 import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from '../server/admin/index.ts';
 
 const USAGE = `usage: tuspass <command> [options]

@@ -6,7 +6,7 @@ export interface ErrorEntry {
   readonly message: string;
   /**
    * A refusal by design, not a fault: the server is busy or full, or a caller is at its limits
-   * (503, 507, 429 that say "try again later"). Logged once, at warn (server/request-id.ts), so an
+   * (503, 507, 429 that say "try again later"). Logged once, at warn (server/http/request-id.ts), so an
    * alert on error lines does not fire on them.
    */
   readonly capacity?: true;
@@ -74,7 +74,7 @@ export const ERRORS = table({
   // tusd's answer for an upload another request holds (ERR_UPLOAD_LOCKED, 423 Locked).
   ERR_UPLOAD_LOCKED: { status: 423, message: 'another request holds this upload and did not let go in time; try again' },
   // What a HEAD answers when it cannot read the upload now: tus clients (tus-js-client, Uppy) retry a
-  // HEAD answered 423 and start the upload over on any other failure (server/upload/head-handler.ts).
+  // HEAD answered 423 and start the upload over on any other failure (server/upload/tus/head-handler.ts).
   ERR_UPLOAD_UNAVAILABLE: { status: 423, message: 'the upload cannot be read right now; its bytes are kept: try again' },
   ERR_LOCK_UNAVAILABLE: { status: 503, message: 'the lock service (Redis) cannot be reached; nothing was written; try again later' },
   ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
@@ -84,7 +84,7 @@ export const ERRORS = table({
   ERR_ORIGIN_FORBIDDEN: { status: 403, message: 'a page on another origin may not post here; list it in CORS_ORIGINS' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this URL' },
   ERR_URL_INVALID: { status: 400, message: 'the request URL is malformed' },
-  // Refused by node's HTTP parser before any route (server/client-errors.ts).
+  // Refused by node's HTTP parser before any route (server/http/client-errors.ts).
   ERR_REQUEST_MALFORMED: { status: 400, message: 'the request is not valid HTTP/1.1 (request line or a header malformed)' },
   ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than 16 KiB (Upload-Metadata counts): send less metadata' },
   ERR_HEADERS_TIMEOUT: { status: 408, message: 'the request headers did not arrive within NETWORK_TIMEOUT' },
@@ -96,7 +96,7 @@ export const ERRORS = table({
   ERR_SCOPE_MISSING: { status: 403, message: 'the bearer token lacks the scope this request needs' },
   ERR_TOKEN_MAX_SIZE_EXCEEDED: { status: 413, message: 'the upload is larger than the token allows (max_size)' },
   ERR_UPLOAD_FINISHED: { status: 403, message: 'a finished upload belongs to the catalog: remove it with DELETE /api/uploads/<id>' },
-  // The nginx upload module's endpoint (server/upload/multipart/): multipart/form-data and its resumable mode.
+  // The nginx upload module's endpoint (server/upload/nginx/): multipart/form-data and its resumable mode.
   ERR_MULTIPART_INVALID: { status: 400, message: 'the multipart/form-data body is malformed (no boundary, cut short, part headers too large or too many ' + 'parts); nothing of it is kept' },
   ERR_MULTIPART_NO_FILE: { status: 400, message: 'the multipart/form-data body holds no file' },
   ERR_MULTIPART_TIMEOUT: { status: 408, message: 'the multipart body stopped arriving (NETWORK_TIMEOUT); nothing of it is kept' },

@@ -1,4 +1,4 @@
-// Parsers of setting values (server/config.ts, the token command, hook examples), written to accept
+// Parsers of setting values (server/config/config.ts, the token command, hook examples), written to accept
 // what tusd's flags accept so a tusd command line carries over: Go durations (500ms, 1s, 1m30s; a bare
 // number is seconds, as older tusd took it), sizes with units, comma-separated lists, booleans.
 

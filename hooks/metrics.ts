@@ -1,5 +1,5 @@
 // The hook layer's metrics, named as tusd's pkg/hooks names them so tusd dashboards work. Registered
-// in no registry here: the server adds them to its own (server/metrics.ts), and a process without a
+// in no registry here: the server adds them to its own (server/ops/metrics.ts), and a process without a
 // server (`tuspass hooks test`) counts into nothing.
 import { Counter } from 'prom-client';
 import { HOOK_EVENTS } from './types.ts';

@@ -5,7 +5,7 @@
 // transaction and the row is free again — at least once, with the notice's id the same on every
 // attempt (the receiver drops duplicates by it). The back-off is the file queue's (hooks/queue.ts):
 // from minMs doubling to maxMs, ±20% jitter; a delivery that works after failures makes the other
-// waiting notices of its kind due at once. The schema: server/pg/database.ts.
+// waiting notices of its kind due at once. The schema: server/backends/pg/database.ts.
 // While PostgreSQL does not answer, enqueue() still stores each notice durably before it returns: in
 // this instance's spool (notice-spool.ts), moved into the table at the first look that finds
 // PostgreSQL back. So a finished upload's form is never refused because the database is away.

@@ -2,8 +2,8 @@
 // through to the completion service running on its own.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { configFor } from '../server/config.ts';
+import { startCompletionServer } from '../server/start/completion-server.ts';
+import { configFor } from '../server/config/config.ts';
 import { ERRORS } from '../core/errors.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';

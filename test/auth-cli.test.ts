@@ -41,7 +41,7 @@ test('without authentication, a HOST beyond loopback refuses to start (exit 78) 
 test('isLoopback and the start check: loopback and anonymous, \
 beyond loopback with a key or ALLOW_ANONYMOUS', async () => {
   const { isLoopback, requireAuthBeyondLoopback } = await import('../server/auth/loopback.ts');
-  const { configFor } = await import('../server/config.ts');
+  const { configFor } = await import('../server/config/config.ts');
   for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopback(h), h);
   for (const h of ['0.0.0.0', '::', '192.168.1.5', 'example.org', '128.0.0.1', '::ffff:10.0.0.1']) assert.ok(!isLoopback(h), h);
   const base = { dataDir: '/nonexistent' };

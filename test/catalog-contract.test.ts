@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import type { Catalog, NewUploadRecord } from '../server/completion/catalog.ts';
-import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
-import { PgCatalog } from '../server/completion/pg-catalog.ts';
-import { MIGRATIONS, openDatabase } from '../server/pg/database.ts';
+import type { Catalog, NewUploadRecord } from '../server/backends/catalog/catalog.ts';
+import { SqliteCatalog } from '../server/backends/catalog/sqlite-catalog.ts';
+import { PgCatalog } from '../server/backends/catalog/pg-catalog.ts';
+import { MIGRATIONS, openDatabase } from '../server/backends/pg/database.ts';
 import { pgDatabase } from './helpers/pg.ts';
 import { ERRORS, TuspassError } from '../core/errors.ts';
-import { ConfigError } from '../server/config.ts';
-import { EngineUnavailableError } from '../server/engine-wait.ts';
+import { ConfigError } from '../server/config/config.ts';
+import { EngineUnavailableError } from '../server/backends/engine-wait.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 /** A fresh, empty store per test; open() may be called more than once and opens the same store again. */

@@ -4,10 +4,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { configFor, type Config } from '../server/config.ts';
+import { configFor, type Config } from '../server/config/config.ts';
 import { formRecorder, localCompletion } from '../server/completion/receive.ts';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { SqliteCatalog } from '../server/completion/sqlite-catalog.ts';
+import { startCompletionServer } from '../server/start/completion-server.ts';
+import { SqliteCatalog } from '../server/backends/catalog/sqlite-catalog.ts';
 import { SIGNATURE_HEADER, sign } from '../core/signature.ts';
 import { tmpDir } from './helpers/tmp.ts';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { isServerCommand } from '../cli/commands.ts';
-import { SETTINGS, load } from '../server/config.ts';
+import { SETTINGS, load } from '../server/config/config.ts';
 
 interface Service {
   build?: string;

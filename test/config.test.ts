@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, load } from '../server/config.ts';
+import { ConfigError, load } from '../server/config/config.ts';
 
 test('defaults: port 1080, ./data, md5 only, the nginx-like pass-through fields', () => {
   const { config } = load({});
@@ -77,7 +77,7 @@ test('the protective defaults, and sizes and durations in the forms operators wr
 
 test('docs: every setting is in the configuration tables \
 (docs/configuration.md), and every variable there is a setting', async () => {
-  const { SETTINGS } = await import('../server/config.ts');
+  const { SETTINGS } = await import('../server/config/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   const rows = readme.split('\n').filter((line) => /^\| `--/.test(line));
@@ -95,7 +95,7 @@ test('docs: every setting is in the configuration tables \
 
 test("docs: the configuration table's default column says \
 the default SETTINGS gives (written once, there)", async () => {
-  const { SETTINGS } = await import('../server/config.ts');
+  const { SETTINGS } = await import('../server/config/config.ts');
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   // Cells split on unescaped pipes; `\|` inside a cell is a pipe of its value.
@@ -114,7 +114,7 @@ the default SETTINGS gives (written once, there)", async () => {
 });
 
 test('every default parses as the value it stands for, and each setting feeds one Config field', async () => {
-  const { SETTINGS } = await import('../server/config.ts');
+  const { SETTINGS } = await import('../server/config/config.ts');
   for (const s of SETTINGS) if (s.default !== undefined && s.parse) assert.doesNotThrow(() => s.parse!(s.default!), s.env);
   const { config } = load({});
   assert.deepEqual(new Set(Object.keys(config)), new Set(SETTINGS.map((s) => s.key)));

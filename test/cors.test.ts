@@ -103,7 +103,7 @@ test('preflights for PATCH and DELETE with Authorization: allowed for a listed o
 });
 
 test('CORS_ORIGINS is checked at start: origins only, or * alone', async () => {
-  const { load, ConfigError } = await import('../server/config.ts');
+  const { load, ConfigError } = await import('../server/config/config.ts');
   assert.deepEqual(load({ CORS_ORIGINS: 'https://App.Example.com:443/, http://localhost:5173' }).config.corsOrigins, [APP, 'http://localhost:5173']);
   for (const bad of ['https://app.example.com/upload', '*,https://a.example', 'app.example.com', 'ftp://a.example']) {
     assert.throws(() => load({ CORS_ORIGINS: bad }), (e: unknown) => e instanceof ConfigError && /CORS_ORIGINS/.test(e.message), bad);

@@ -3,7 +3,7 @@
 // records nothing new — never across owners, never for another name or other bytes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, load } from '../server/config.ts';
+import { ConfigError, load } from '../server/config/config.ts';
 import { md5 } from './helpers/files.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';

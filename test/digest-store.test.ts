@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { Upload } from '@tus/utils';
-import { DigestFileStore } from '../server/upload/digest-store.ts';
+import { DigestFileStore } from '../server/backends/store/digest-store.ts';
 import { INLINE_MAX_BYTES } from '../server/hashing/inline-digests.ts';
 import { crc32, md5, patternBytes, sha1 } from './helpers/files.ts';
 import { tmpDir } from './helpers/tmp.ts';

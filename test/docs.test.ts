@@ -99,7 +99,7 @@ function docCommands(): DocCommand[] {
 
 test('docs: each command of the docs that runs without a server runs as written — or says clearly what is missing, as \
 the text beside it does', { timeout: 300_000 }, async (t) => {
-  const { SETTINGS } = await import('../server/config.ts');
+  const { SETTINGS } = await import('../server/config/config.ts');
   const commands = docCommands();
   const named = commands.map((c) => c.command);
   for (const wanted of ['tuspass token --sub alice --scope "upload read"', 'tuspass hooks test pre-create --hooks-dir ./hooks.d --size 5000000 --meta filename=a.pdf', 'tuspass doctor']) {

@@ -1,5 +1,5 @@
 // Downloads: GET /files/<id> of a finished upload answers as /api/uploads/:id/file does (one code,
-// server/download.ts) — without Tus-Resumable (a browser's link or curl sends none, and tusd serves
+// server/http/download.ts) — without Tus-Resumable (a browser's link or curl sends none, and tusd serves
 // GET without it), with Range/206/416, Accept-Ranges, validators and the file's name.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

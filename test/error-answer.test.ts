@@ -1,4 +1,4 @@
-// The one error responder (server/error-answer.ts): one mapping of every error to the table, the
+// The one error responder (server/http/error-answer.ts): one mapping of every error to the table, the
 // answer in the form of the front that serves the request, the same rules for every listener.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -6,9 +6,9 @@ import net, { type AddressInfo } from 'node:net';
 import express from 'express';
 import { test } from 'node:test';
 import { ERRORS } from '../core/errors.ts';
-import { configFor } from '../server/config.ts';
-import { startCompletionServer } from '../server/completion/server.ts';
-import { answerError, servedAsDraft } from '../server/error-answer.ts';
+import { configFor } from '../server/config/config.ts';
+import { startCompletionServer } from '../server/start/completion-server.ts';
+import { answerError, servedAsDraft } from '../server/http/error-answer.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseHookAnswer } from '../hooks/answer.ts';
 import { parseDuration } from '../core/parse.ts';
-import { ConfigError, configFor, load } from '../server/config.ts';
-import { startTuspass } from '../server/start.ts';
+import { ConfigError, configFor, load } from '../server/config/config.ts';
+import { startTuspass } from '../server/start/start.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 const problems = (f: () => unknown): string => {

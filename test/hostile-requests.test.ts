@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../server/package-root.ts';
+import { PACKAGE_ROOT } from '../server/config/package-root.ts';
 import { SIGNATURE_HEADER, sign } from '../core/signature.ts';
 import { md5, md5OfFile, patternBytes } from './helpers/files.ts';
 import { openRaw, parseResponse, readResponse, type RawResponse } from './helpers/raw-http.ts';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { ERRORS as TUS_SERVER_ERRORS } from '@tus/utils';
-import { load, SETTINGS, ConfigError } from '../server/config.ts';
+import { load, SETTINGS, ConfigError } from '../server/config/config.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { openRaw, parseResponse, readResponse, type RawConnection, type RawResponse } from './helpers/raw-http.ts';
@@ -496,7 +496,7 @@ answer in the format, below 500, the server up', async (t) => {
     assert.match(answer.body, /^ERR_SIZE_EXCEEDED: /, name);
   }
   // Headers past node's limit (16 KiB) are refused by node's HTTP parser before any route runs,
-  // answered from the table all the same (server/client-errors.ts); the server stays up. The second
+  // answered from the table all the same (server/http/client-errors.ts); the server stays up. The second
   // value is 64 KiB of capital letters (base64 of 0x01 bytes, "AQEB…"), which a pattern looking for
   // a request line (`METHOD target HTTP/1.x`) must not take seconds over.
   const many = Array.from({ length: 10_000 }, (_, i) => `k${i} YQ==`).join(',');

@@ -245,7 +245,7 @@ test('other methods on /upload → 405 with Allow: POST; UPLOAD_FORM_PATH moves 
 });
 
 test('MULTIPART_FORM_FIELDS changes the per-file fields; unknown variables are refused at start', async (t) => {
-  const { parseFormTemplates } = await import('../server/upload/multipart/templates.ts');
+  const { parseFormTemplates } = await import('../server/config/form-templates.ts');
   assert.throws(() => parseFormTemplates('$upload_field_name.x=$upload_nope'), /unknown variable \$upload_nope/);
   assert.throws(() => parseFormTemplates('no-equals-sign'), /<name>=<value>/);
   const app = await startCaptureApp(t);

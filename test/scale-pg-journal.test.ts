@@ -1,9 +1,9 @@
-// The completion journal on PostgreSQL (DATABASE_URL, server/upload/pg-journal.ts): which finished
+// The completion journal on PostgreSQL (DATABASE_URL, server/backends/journal/pg-journal.ts): which finished
 // uploads were announced, shared by the instances on one store. Real PostgreSQL, a database per test.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openDatabase } from '../server/pg/database.ts';
-import { PgCompletionJournal } from '../server/upload/pg-journal.ts';
+import { openDatabase } from '../server/backends/pg/database.ts';
+import { PgCompletionJournal } from '../server/backends/journal/pg-journal.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { pgDatabase, query } from './helpers/pg.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';

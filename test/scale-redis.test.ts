@@ -14,7 +14,7 @@ import { REDIS, redisPair as pair } from './helpers/redis-pair.ts';
 import { freePort } from './helpers/ports.ts';
 import { create, patch, tus } from './helpers/tus.ts';
 import { ownRedis } from './helpers/engines.ts';
-import { EngineUnavailableError } from '../server/engine-wait.ts';
+import { EngineUnavailableError } from '../server/backends/engine-wait.ts';
 
 /** A PATCH that completes the upload answers with the completion's answer (200) or 204. */
 const done = (status: number) => assert.ok(status === 200 || status === 204, `status ${status}`);

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseCompletionForm } from '../server/complete-form/read.ts';
-import { startCompletionServer } from '../server/completion/server.ts';
+import { startCompletionServer } from '../server/start/completion-server.ts';
 import { checkSignature, sign, SIGNATURE_HEADER, verify } from '../core/signature.ts';
 import { startHookReceiver } from './helpers/hook-receiver.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
@@ -97,7 +97,7 @@ queueing is accepted: it is signed again at each attempt', async (t) => {
   const dataDir = tmpDir(t);
   const toleranceMs = 1000;
   const service = await startCompletionServer(
-    (await import('../server/config.ts')).configFor({ dataDir, completionSecret: SECRET, completionPort: 0, signatureToleranceMs: toleranceMs }),
+    (await import('../server/config/config.ts')).configFor({ dataDir, completionSecret: SECRET, completionPort: 0, signatureToleranceMs: toleranceMs }),
     { log: () => {} },
   );
   t.after(() => service.close());

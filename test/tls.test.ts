@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import * as tusClient from 'tus-js-client';
-import { ConfigError } from '../server/config.ts';
+import { ConfigError } from '../server/config/config.ts';
 import { startTestServer } from './helpers/server.ts';
 import { metadata, PATCH_TYPE, tus } from './helpers/tus.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -122,7 +122,7 @@ other', async (t) => {
   await refused({ tlsCert: pki.cert, tlsKey: pki.otherKey }, /TLS_KEY: .* does not belong to the certificate in TLS_CERT/);
   await refused({ tlsCert: pki.key, tlsKey: pki.key }, /TLS_CERT: .* is not a PEM certificate/);
   await refused({ tlsCert: pki.cert, tlsKey: pki.cert }, /TLS_KEY: .* is not a PEM private key/);
-  const { load } = await import('../server/config.ts');
+  const { load } = await import('../server/config/config.ts');
   assert.throws(() => load({ TLS_CERT: pki.cert }), /TLS_CERT and TLS_KEY go together/);
 });
 

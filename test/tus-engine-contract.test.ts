@@ -1,4 +1,4 @@
-// What the creation engine's adapter (server/upload/tus-engine/) relies on in @tus/server,
+// What the creation engine's adapter (server/upload/tus/engine/) relies on in @tus/server,
 // @tus/file-store and srvx, each checked against the installed versions through real requests on a
 // real @tus/server (a recording datastore and locker, no tuspass code in the way), then through
 // tuspass itself. An upgrade that changes one of them fails here, named, before it fails somewhere
@@ -15,9 +15,9 @@ import ts from 'typescript';
 import { FileStore } from '@tus/file-store';
 import { MemoryLocker, Server, type ServerOptions } from '@tus/server';
 import { DataStore, EVENTS, Upload, type Lock, type Locker } from '@tus/utils';
-import { DIRECTORY_STEP } from '../server/upload/tus-engine/file-store.ts';
-import { ENGINE_VERSIONS, EngineFileStore } from '../server/upload/tus-engine/index.ts';
-import { nodeRequestOf } from '../server/upload/tus-engine/web-request.ts';
+import { DIRECTORY_STEP } from '../server/backends/store/file-store.ts';
+import { ENGINE_VERSIONS, EngineFileStore } from '../server/upload/tus/engine/index.ts';
+import { nodeRequestOf } from '../server/upload/tus/engine/web-request.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { tus } from './helpers/tus.ts';
@@ -371,7 +371,7 @@ test('no side channel: only the adapter imports @tus/server and @tus/file-store 
     }
   };
   visit('server');
-  assert.deepEqual(outside, [], 'the rest of the server reaches @tus/server and @tus/file-store through server/upload/tus-engine/');
+  assert.deepEqual(outside, [], 'the rest of the server reaches @tus/server and @tus/file-store through server/upload/tus/engine/');
 });
 
 /** Whether `version` is in a caret range (`^x.y.z`): same major (same minor below 1.0), not lower. */

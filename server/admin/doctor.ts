@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError, load, type Config } from '../config.ts';
-import { secretFile } from '../secret.ts';
+import { ConfigError, load, type Config } from '../config/config.ts';
+import { secretFile } from '../config/secret.ts';
 import { ADMIN_EXIT, printJson, UsageError } from './output.ts';
 
 export interface Check {

@@ -1,6 +1,6 @@
 // What admin commands share: exit codes (sysexits, as the server's 78 for a bad configuration),
 // argument splitting, and printing a table for people or JSON for scripts.
-import { ConfigError, load, type Config } from '../config.ts';
+import { ConfigError, load, type Config } from '../config/config.ts';
 
 export const ADMIN_EXIT = {
   OK: 0,

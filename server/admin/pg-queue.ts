@@ -2,7 +2,7 @@
 // (hooks/pg-queue.ts), shared by every instance. A retried row is due now (an instance takes it at its
 // next look, within a second); a dropped row is gone for all. A row being delivered right now is
 // locked by its deliverer: retry and drop wait for that delivery to settle (at most COMPLETION_TIMEOUT).
-import { openDatabase, redactUrl } from '../pg/database.ts';
+import { openDatabase, redactUrl } from '../backends/pg/database.ts';
 import type { Notice } from '../../hooks/notices.ts';
 import type { NoticeRow } from '../../hooks/pg-queue.ts';
 import { ADMIN_EXIT, printJson, UsageError } from './output.ts';

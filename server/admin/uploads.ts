@@ -1,11 +1,11 @@
 // `tuspass uploads list [--unfinished]`: the uploads in STORE_DIR, read from their info files
 // (<id>.json) and data files, as the server sees them: the offset is the data file's size, the
-// expiry EXPIRE_AFTER after the last write (server/upload/expiry.ts). The same reading of the store as
-// the server's (server/upload/store/stored-upload.ts), synchronous: a command has nothing else to do.
+// expiry EXPIRE_AFTER after the last write (server/pipeline/expiry.ts). The same reading of the store as
+// the server's (server/backends/store/stored-upload.ts), synchronous: a command has nothing else to do.
 import fs from 'node:fs';
 import path from 'node:path';
 import { UPLOAD_ID } from '../../core/wire.ts';
-import { expiresAt, idsBy, lastWriteAt, type ExpiryPeriods } from '../upload/store/stored-upload.ts';
+import { expiresAt, idsBy, lastWriteAt, type ExpiryPeriods } from '../backends/store/stored-upload.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, span, table, UsageError } from './output.ts';
 
 export interface UploadRow {

@@ -2,7 +2,7 @@
 // on loopback unless the operator says so outright (ALLOW_ANONYMOUS).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, type Config } from '../config/config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { authEnabled } from './verify.ts';
 

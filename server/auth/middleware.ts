@@ -1,10 +1,10 @@
 // The bearer-token gate in front of the tus routes and the /api/uploads API (RFC 6750). It verifies
 // the token, attaches the caller (principal.ts) and checks the scope the request needs; ownership
-// of one upload or record is checked where that upload is known (upload/upload-access.ts,
+// of one upload or record is checked where that upload is known (pipeline/upload-access.ts,
 // completion/app.ts), the caller's size limit where a size is known (maxSizeFor).
 import type { IncomingMessage } from 'node:http';
 import type express from 'express';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { principalOf, setPrincipal, type Principal, type Scope } from './principal.ts';
 import { TokenRejected, tokenVerifier } from './verify.ts';

@@ -3,7 +3,7 @@
 // admins. Apps mint the same token with their own JWT library (README, "Authentication").
 import { SignJWT } from 'jose';
 import { parsePositiveDuration, parseSize } from '../../core/parse.ts';
-import { ConfigError, load, unknownArgument } from '../config.ts';
+import { ConfigError, load, unknownArgument } from '../config/config.ts';
 import { SCOPES } from './verify.ts';
 
 const USAGE = `usage: tuspass token --sub NAME --scope "upload read" [--ttl 24h] [--max-size 10GiB]

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import { errors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { Principal, Scope } from './principal.ts';
 
 export const SCOPES: readonly Scope[] = ['upload', 'read', 'admin'];

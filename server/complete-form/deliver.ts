@@ -1,6 +1,6 @@
 // The one completion deliverer: every front-end's finished upload (tus and the IETF draft through the
 // built-in complete-form hook, hook.ts; a multipart request and a resumable session's file through
-// server/upload/multipart/completion.ts) reaches the completion service here. It sends the form
+// server/upload/nginx/completion.ts) reaches the completion service here. It sends the form
 // (post.ts: signed over HTTP to COMPLETION_URL, or a direct call to the service of this process),
 // classifies the answer, counts and logs it, and when the app cannot take the form now queues it
 // durably under one kind and retries it until it is taken — as nginx relays the backend behind
@@ -16,7 +16,7 @@ import { errorText, type Log } from '../../core/logger.ts';
 import { COMPLETION_HEADER } from '../../core/wire.ts';
 import type { Notices } from '../../hooks/notices.ts';
 import type { HookResponse } from '../../hooks/types.ts';
-import { completionNotices } from '../metrics.ts';
+import { completionNotices } from '../ops/metrics.ts';
 import { postForm, type PostTarget } from './post.ts';
 
 /** The queue kind of every completion form, whichever front-end's. */

@@ -1,6 +1,6 @@
 // The completion form's one definition (docs/completion-form.md, contract version 2): its version, the
 // `<field>` name, the keys generated for a file and how they are spelled. The writers (write.ts, and
-// the multipart path's server/upload/multipart/completion.ts) and the reader (read.ts) all go through
+// the multipart path's server/upload/nginx/completion.ts) and the reader (read.ts) all go through
 // it, so what is sent and what is read cannot drift apart.
 import { DIGEST_NAMES } from '../../core/wire.ts';
 

@@ -2,7 +2,7 @@
 // builds the completion form of the finished upload and hands it to the completion deliverer
 // (deliver.ts), whose answer (the app's, or 204 pending) is the hook's and so the client's final
 // answer; a rejection (RejectUpload) removes the upload, as any pre-finish refusal does. A plain hook
-// handler, registered by name by the server (server/builtin-hooks.ts) and run by the hook runner
+// handler, registered by name by the server (server/start/builtin-hooks.ts) and run by the hook runner
 // after the user's hooks, so a validation hook can refuse an upload before its form goes.
 import type { HookHandler } from '../../hooks/types.ts';
 import { requestIdOfHeaders } from '../../core/wire.ts';

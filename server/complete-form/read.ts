@@ -40,7 +40,7 @@ function findField(params: URLSearchParams): string {
 }
 
 /**
- * Every file of a form: a multipart request's form (server/upload/multipart/) names several, each
+ * Every file of a form: a multipart request's form (server/upload/nginx/) names several, each
  * under its own prefix with all of `.path`, `.size`, `.md5` and `.id`; the pass-through fields are
  * the keys under none of them. A form with one such prefix is parseCompletionForm's.
  */

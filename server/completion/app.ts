@@ -5,18 +5,18 @@ import express from 'express';
 import { loopbackHostOnly } from '../auth/loopback.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { API_CORS, cors, corsPolicy } from '../cors.ts';
+import { API_CORS, cors, corsPolicy } from '../http/cors.ts';
 import type { RecordJson } from '../../core/record.ts';
 import { SIGNATURE_HEADER } from '../../core/wire.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
-import { requestIds } from '../request-id.ts';
-import { answerError } from '../error-answer.ts';
-import type { Catalog, UploadRecord } from './catalog.ts';
+import { requestIds } from '../http/request-id.ts';
+import { answerError } from '../http/error-answer.ts';
+import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { fileUrl, formReceiver, formRecorder, type FormRecorder } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
-import { sendDownload } from '../download.ts';
+import { sendDownload } from '../http/download.ts';
 
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
@@ -120,7 +120,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     res.json(await receive(body, req.get(SIGNATURE_HEADER)));
   });
 
-  // Pages on other origins read the API only when CORS_ORIGINS lists them (server/cors.ts).
+  // Pages on other origins read the API only when CORS_ORIGINS lists them (server/http/cors.ts).
   app.use('/api/uploads', cors(corsPolicy(config.corsOrigins), API_CORS));
 
   // Bearer tokens (server/auth/): reading needs `read`, removing `upload`; each caller sees their own records, admins
@@ -176,7 +176,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
       await file.close();
       throw e;
     });
-    // The answer every download gets (server/download.ts), GET /files/:id's too; here always an attachment.
+    // The answer every download gets (server/http/download.ts), GET /files/:id's too; here always an attachment.
     const naming = { name: record.name || record.uploadId, contentType: record.contentType, disposition: 'attachment' } as const;
     await sendDownload(req, res, { file, size: stat.size, modified: stat.mtime, ...naming }, (err) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`));
   });

@@ -8,7 +8,7 @@
 // upload (pre-finish), and removing its file underneath would break the client's final PATCH.
 // Two identical uploads finishing at the same moment may both be recorded (the look-up and the
 // insert are not one transaction); the next one then answers the oldest.
-import type { Catalog, NewUploadRecord, UploadRecord } from './catalog.ts';
+import type { Catalog, NewUploadRecord, UploadRecord } from '../backends/catalog/catalog.ts';
 
 const PAGE = 500;
 

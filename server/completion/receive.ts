@@ -3,12 +3,12 @@
 // form arrives: signed over HTTP to POST /complete/ (app.ts, formReceiver), and in `tuspass start` as
 // a direct call from the completion deliverer of the same process (localCompletion).
 import type { ClientResponse } from '../../core/http-client.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { completionSecret } from '../secret.ts';
+import { completionSecret } from '../config/secret.ts';
 import { checkSignature } from '../../core/signature.ts';
 import { UPLOAD_COMPLETE, type CompletionRecord, type FormAnswer } from '../../core/record.ts';
-import type { Catalog, UploadRecord } from './catalog.ts';
+import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms, type CompletionForm } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';

@@ -70,7 +70,7 @@ export class DigestState implements RunningDigests {
     const saved: SavedState = { version: 1, offset: this.offset, states: {} };
     for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
     // Named by process: a temp file left by a kill between write and rename is a stale one, removed
-    // at the next start (upload/store/start-pass.ts).
+    // at the next start (backends/store/start-pass.ts).
     // A full disk cuts the temp file short: it goes, the state saved before stays.
     await writeAtomically(file, JSON.stringify(saved), mode, `${file}.${process.pid}.tmp`);
     this.onDisk = true;

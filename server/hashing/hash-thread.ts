@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { hashRingWaits } from '../metrics.ts';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { hashRingWaits } from '../ops/metrics.ts';
+import { PACKAGE_ROOT } from '../config/package-root.ts';
 import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers } from './hash-protocol.ts';
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */

@@ -1,9 +1,9 @@
 // When the completion service runs elsewhere (docker-compose), the upload server still serves the
 // page, and the page reads /api/uploads from its own origin: those GETs are passed to the service.
 import express from 'express';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { requestStream, requestText } from '../../core/http-client.ts';
-import { knownError } from '../error-answer.ts';
+import { knownError } from '../http/error-answer.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { errorText } from '../../core/logger.ts';
@@ -72,7 +72,7 @@ export function apiProxy(config: Config, completionUrl: string, access?: RecordA
       const upstream = await requestStream(target.href, { method: req.method, headers });
       res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
-        // CORS is this server's own answer to the browser's Origin (server/cors.ts), not the service's.
+        // CORS is this server's own answer to the browser's Origin (server/http/cors.ts), not the service's.
         if (v === undefined || ['connection', 'keep-alive', 'transfer-encoding'].includes(k) || k.startsWith('access-control-')) continue;
         if (k === 'vary') res.vary(String(v));
         else res.setHeader(k, v);

@@ -6,29 +6,29 @@
 // store. Every tus error answer, @tus/server's included, leaves through the error responder (error-answer.ts).
 import express from 'express';
 import type { Locker } from '@tus/utils';
-import { pageRouter } from '../page.ts';
-import type { Config } from '../config.ts';
-import { API_CORS, cors, corsPolicy } from '../cors.ts';
+import { pageRouter } from './page.ts';
+import type { Config } from '../config/config.ts';
+import { API_CORS, cors, corsPolicy } from '../http/cors.ts';
 import { loopbackHostOnly } from '../auth/loopback.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { type Log } from '../../core/logger.ts';
-import { requestIds } from '../request-id.ts';
+import { requestIds } from '../http/request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
-import { countTusRequests } from '../metrics.ts';
+import { countTusRequests } from '../ops/metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
-import type { DigestFileStore } from './digest-store.ts';
-import { finalHandler } from './final-handler.ts';
-import { getHandler } from './get-handler.ts';
-import { headHandler } from './head-handler.ts';
-import { patchHandler } from './patch-handler.ts';
-import { deleteHandler } from './delete-handler.ts';
-import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, creationLimit, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './protocol-guards.ts';
-import { TUS_PATH } from './tus-headers.ts';
-import { BEHIND_PROXY_SETTING } from './upload-url.ts';
-import type { UploadEvents } from './upload-events.ts';
-import type { UploadAccess } from './upload-access.ts';
+import type { DigestFileStore } from '../backends/store/digest-store.ts';
+import { finalHandler } from './tus/final-handler.ts';
+import { getHandler } from './tus/get-handler.ts';
+import { headHandler } from './tus/head-handler.ts';
+import { patchHandler } from './tus/patch-handler.ts';
+import { deleteHandler } from './tus/delete-handler.ts';
+import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, creationLimit, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './tus/protocol-guards.ts';
+import { TUS_PATH } from '../http/tus-headers.ts';
+import { BEHIND_PROXY_SETTING } from './tus/upload-url.ts';
+import type { UploadEvents } from '../pipeline/upload-events.ts';
+import type { UploadAccess } from '../pipeline/upload-access.ts';
 import { draftRoutes } from './ietf/routes.ts';
-import { answerError } from '../error-answer.ts';
+import { answerError } from '../http/error-answer.ts';
 
 export interface UploadAppDeps {
   config: Config;
@@ -47,9 +47,9 @@ export interface UploadAppDeps {
   admission?: express.RequestHandler;
   /** Routes served after the page: the completion service's app, or the pass-through to it. */
   api?: express.RequestHandler;
-  /** /healthz, /readyz, /metrics (server/ops-routes.ts). */
+  /** /healthz, /readyz, /metrics (server/start/ops-routes.ts). */
   ops?: express.RequestHandler;
-  /** POST UPLOAD_FORM_PATH: the nginx upload module's multipart and resumable uploads (multipart/routes.ts). */
+  /** POST UPLOAD_FORM_PATH: the nginx upload module's multipart and resumable uploads (nginx/routes.ts). */
   multipart?: express.RequestHandler;
 }
 

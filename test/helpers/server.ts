@@ -2,8 +2,8 @@
 // with a fresh data directory; stopped when the test ends.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { configFor, type Config } from '../../server/config.ts';
-import { startTuspass, type RunningTuspass, type StartOptions } from '../../server/start.ts';
+import { configFor, type Config } from '../../server/config/config.ts';
+import { startTuspass, type RunningTuspass, type StartOptions } from '../../server/start/start.ts';
 import { tmpDir } from './tmp.ts';
 
 export interface TestServer extends RunningTuspass {

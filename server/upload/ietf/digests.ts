@@ -6,7 +6,7 @@ import type express from 'express';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Upload } from '@tus/utils';
 import { bodyChecksum } from '../../hashing/checksum.ts';
-import type { AppendOptions, DigestFileStore } from '../digest-store.ts';
+import type { AppendOptions, DigestFileStore } from '../../backends/store/digest-store.ts';
 import { DigestFieldError, digestField, type FieldDigest } from './fields.ts';
 
 function digestsOf(req: express.Request, name: string): FieldDigest[] {

@@ -1,5 +1,5 @@
 // The draft routes' answers. Their errors become answers in the one error responder
-// (server/error-answer.ts): problem details (RFC 9457) with the draft's problem types.
+// (server/http/error-answer.ts): problem details (RFC 9457) with the draft's problem types.
 import type express from 'express';
 
 /** What a browser page may read of a draft answer. */

@@ -7,15 +7,15 @@ import express from 'express';
 import type { Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { authenticate, maxSizeFor, tusScope } from '../../auth/middleware.ts';
-import { cors, corsPolicy } from '../../cors.ts';
-import { getHandler } from '../get-handler.ts';
-import { applyMethodOverride, creationLimit } from '../protocol-guards.ts';
-import type { UploadAccess } from '../upload-access.ts';
-import { tusPathForm } from '../upload-url.ts';
+import { cors, corsPolicy } from '../../http/cors.ts';
+import { getHandler } from '../tus/get-handler.ts';
+import { applyMethodOverride, creationLimit } from '../tus/protocol-guards.ts';
+import type { UploadAccess } from '../../pipeline/upload-access.ts';
+import { tusPathForm } from '../tus/upload-url.ts';
 import { uploadLimit } from './fields.ts';
 import { appendUpload, cancelUpload, createUpload, draftOptions, offsetOf, type DraftDeps } from './handlers.ts';
 import { draftVersionOf, INTEROP_HEADER, type DraftVersion } from './versions.ts';
-import { answerError, knownError, servedAsDraft } from '../../error-answer.ts';
+import { answerError, knownError, servedAsDraft } from '../../http/error-answer.ts';
 
 export interface DraftRouteDeps extends DraftDeps {
   locker: Locker;
