@@ -18,8 +18,8 @@ import { noteDropped } from './dropped-requests.ts';
 import { countTusError } from '../ops/metrics.ts';
 import { noteErrorCode, requestIdOf } from './request-id.ts';
 import { TUS_PATH, TUS_VERSION } from './tus-headers.ts';
-import { sendTus } from '../upload/tus/tus-response.ts';
-import { sendDraft } from '../upload/ietf/responses.ts';
+import { sendTus } from './tus-response.ts';
+import { sendDraft } from './draft-response.ts';
 
 /**
  * A hook's own answer: a pre-create or pre-terminate rejection, a pre-finish RejectUpload, a

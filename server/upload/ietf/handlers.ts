@@ -23,7 +23,7 @@ import { uploadUrl } from '../tus/upload-url.ts';
 import { contentChecksum, reprDigestCheck } from './digests.ts';
 import { dispositionFilename, sfBoolean, sfNonNegativeInteger, uploadLimit } from './fields.ts';
 import { sendInterim } from './interim.ts';
-import { sendDraft } from './responses.ts';
+import { sendDraft } from '../../http/draft-response.ts';
 import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion } from './versions.ts';
 
 export interface DraftDeps extends PatchDeps {

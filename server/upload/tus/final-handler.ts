@@ -15,7 +15,7 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { uploadsCreated, uploadsFinished } from '../../ops/metrics.ts';
 import type { DigestFileStore } from '../../backends/store/digest-store.ts';
-import { sendTus } from './tus-response.ts';
+import { sendTus } from '../../http/tus-response.ts';
 import { httpRequestOf, type UploadEvents } from '../../pipeline/upload-events.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';
 import type { UploadAccess } from '../../pipeline/upload-access.ts';

@@ -9,7 +9,7 @@ import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { DigestFileStore } from '../../backends/store/digest-store.ts';
 import { sendDownload } from '../../http/download.ts';
-import { corsHeaders } from './tus-response.ts';
+import { corsHeaders } from '../../http/tus-response.ts';
 import { TUS_PATH, TUS_VERSION } from '../../http/tus-headers.ts';
 import { withReadLock, type UploadLocker } from '../../backends/locker/upload-lock.ts';
 import { answerError } from '../../http/error-answer.ts';

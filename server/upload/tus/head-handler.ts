@@ -14,7 +14,7 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { DigestFileStore } from '../../backends/store/digest-store.ts';
 import { expiresHeader, isExpired } from '../../pipeline/expiry.ts';
 import { uploadUrl } from './upload-url.ts';
-import { sendTus } from './tus-response.ts';
+import { sendTus } from '../../http/tus-response.ts';
 import { withReadLock, type UploadLocker } from '../../backends/locker/upload-lock.ts';
 import { answerError, knownError } from '../../http/error-answer.ts';
 

@@ -13,7 +13,7 @@ import { bytesReceived, uploadsFinished } from '../../ops/metrics.ts';
 import { onBodyIdle } from '../../http/network-timeout.ts';
 import { stoppable } from '../../http/stoppable-body.ts';
 import { BodyInterrupted, markCut } from '../../http/dropped-requests.ts';
-import { sendTus } from './tus-response.ts';
+import { sendTus } from '../../http/tus-response.ts';
 import type { HookResponse } from '../../../hooks/types.ts';
 import { answerOf, httpRequestOf, type TusAnswer, type UploadEvents } from '../../pipeline/upload-events.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';

@@ -2,8 +2,8 @@
 // in tusd_errors_total. Errors become answers in the one error responder (server/http/error-answer.ts),
 // which writes the tus routes' through sendTus.
 import type express from 'express';
-import { countTusError, tusErrorCode } from '../../ops/metrics.ts';
-import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from '../../http/tus-headers.ts';
+import { countTusError, tusErrorCode } from '../ops/metrics.ts';
+import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 
 const EXPOSED = [
   'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Upload-Offset', 'Upload-Length',
