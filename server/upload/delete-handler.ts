@@ -8,13 +8,13 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { Log } from '../../core/logger.ts';
 import { uploadsTerminated } from '../metrics.ts';
 import { requestIdOf } from '../request-id.ts';
-import type { DigestFileStore } from './digest-store.ts';
+import type { UploadStore } from './store/upload-store.ts';
 import { sendTus, sendTusError } from './tus-response.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 import { withLock } from './upload-lock.ts';
 
 export interface DeleteDeps {
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   log: Log;

@@ -41,6 +41,7 @@ import { StorePaths } from './store/store-paths.ts';
 import { finishedUnannounced, readStored, type ExpiryPeriods } from './store/stored-upload.ts';
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
+import type { UploadStore, WrittenBytes } from './store/upload-store.ts';
 
 export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo };
 
@@ -69,7 +70,7 @@ export interface DigestStoreOptions {
 /** Uploads remembered just created / just written (see below). */
 const RECENT_UPLOADS = 1024;
 
-export class DigestFileStore extends FileStore {
+export class DigestFileStore extends FileStore implements UploadStore {
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
   readonly expiry: ExpiryPeriods;
@@ -140,6 +141,16 @@ export class DigestFileStore extends FileStore {
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
   filePath(id: string): string {
     return this.paths.filePath(id);
+  }
+
+  /** The completion form's `.path`: the upload's file. */
+  location(id: string): string {
+    return this.paths.filePath(id);
+  }
+
+  /** The file's size and last write (undefined: no file). */
+  async written(id: string): Promise<WrittenBytes | undefined> {
+    return fsp.stat(this.paths.filePath(id)).then((s) => ({ size: s.size, mtimeMs: s.mtimeMs }), () => undefined);
   }
 
   /** Where the digest state of an upload is kept: beside the file and its .json info. */

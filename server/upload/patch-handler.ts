@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../auth/middleware.ts';
 import { requestChecksum } from '../hashing/checksum.ts';
-import type { AppendOptions, DigestFileStore } from './digest-store.ts';
+import type { AppendOptions, UploadStore } from './store/upload-store.ts';
 import { expiresHeader, isExpired } from './expiry.ts';
 import { nonNegativeInteger } from './tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../metrics.ts';
@@ -20,7 +20,7 @@ import { withLock } from './upload-lock.ts';
 
 export interface PatchDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   /** Least time between two post-receive notices of one upload, in ms. */
