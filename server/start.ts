@@ -41,6 +41,11 @@ import { MultipartHooks } from './upload/multipart/multipart-hooks.ts';
 import { ResumableSessions } from './upload/multipart/resumable-sessions.ts';
 import { SessionStates } from './upload/multipart/session-state.ts';
 import { DigestFileStore } from './upload/digest-store.ts';
+import { S3UploadStore } from './upload/store/s3/s3-store.ts';
+import { s3ClientOf } from './upload/store/s3/s3-client.ts';
+import type { UploadStore } from './upload/store/upload-store.ts';
+import express from 'express';
+import { ERRORS, TuspassError } from '../core/errors.ts';
 import { PgCompletionJournal } from './upload/pg-journal.ts';
 import { startExpirySweep } from './upload/expiry.ts';
 import { hashThread } from './hashing/hash-thread.ts';
@@ -70,6 +75,8 @@ export interface RunningTuspass {
   /** The METRICS_PORT listener's base URL (/metrics, /healthz, /readyz), when configured. */
   metricsUrl?: string;
   store: DigestFileStore;
+  /** The store the uploads go to: the S3 store with S3_BUCKET, `store` otherwise. */
+  uploads: UploadStore;
   queue: Notices;
   hooks: HookRunner;
   /**
@@ -145,6 +152,24 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     fileModes: modes,
     log,
   });
+  // S3_BUCKET: the tus routes and the IETF draft's write to the bucket (upload/store/s3/); the file
+  // store above stays for what lives beside it (the journal) and holds no upload.
+  const s3 = config.s3Bucket
+    ? new S3UploadStore({
+        s3: s3ClientOf(config),
+        bucket: config.s3Bucket,
+        prefix: config.s3Prefix,
+        algorithms: ['md5', ...config.digests],
+        partSize: config.s3PartSize,
+        equalParts: config.s3EqualParts,
+        partsInFlight: config.s3PartsInFlight,
+        expirationPeriodInMilliseconds: config.expireAfterMs,
+        unstartedExpirationMs: config.expireUnstartedAfterMs,
+        extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),
+        log,
+      })
+    : undefined;
+  const uploads: UploadStore = s3 ?? store;
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
   const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
   // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies
@@ -165,7 +190,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
   try {
-    const context = { log, queue, removeUpload: (id: string) => store.remove(id) };
+    const context = { log, queue, removeUpload: (id: string) => uploads.remove(id) };
     handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ target, passFields: config.passFields }) });
     hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
     await hooks.setup();
@@ -176,7 +201,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   for (const line of describeHandlers(handlers)) log(line);
 
-  const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
+  const events = new UploadEvents(uploads, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
   // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
   let redisLocker: RedisLocker | undefined;
@@ -198,7 +223,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     store.claims = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
-  const tus = createTusServer(config, store, events, locker);
+  const tus = createTusServer(config, uploads, events, locker);
   const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
@@ -209,16 +234,17 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   };
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
-  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url);
+  const api = catalog ? createCompletionApp(config, catalog, { log, receive, removeUpload: (id) => withLock(locker, id, () => {}, () => uploads.remove(id)) }) : apiProxy(config, target.url);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, target, queue, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that
   // covered their file when the process stopped are settled, for the pass below to announce.
   const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
   await sessions.restore(store, redisLocker !== undefined);
-  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
-  const app = createUploadApp({ config, tus, store, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
-  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
+  // The nginx module's endpoints write files of the file store: with S3_BUCKET they answer why not.
+  const multipart = s3 ? express.Router().all([config.uploadFormPath, `${config.uploadFormPath}/`], (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'the nginx upload module endpoint'))) : multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, log });
+  const app = createUploadApp({ config, tus, store: uploads, locker, events, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const stopSweep = startExpirySweep(uploads, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An
   // upload written in segments is never finished by its size (store/start-pass.ts).
@@ -260,6 +286,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     completionUrl: target.url,
     metricsUrl,
     store,
+    uploads,
     queue,
     hooks,
     async close(graceMs?: number) {

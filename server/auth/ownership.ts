@@ -8,12 +8,12 @@
 import type express from 'express';
 import type { Config } from '../config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import type { DigestFileStore } from '../upload/digest-store.ts';
+import type { UploadStore } from '../upload/store/upload-store.ts';
 import { nonNegativeInteger } from '../upload/tus-headers.ts';
 import { maxSizeError, maxSizeFor } from './middleware.ts';
 import { mayAccess, principalOf } from './principal.ts';
 
-export function ownUpload(store: DigestFileStore): express.RequestHandler {
+export function ownUpload(store: UploadStore): express.RequestHandler {
   return async (req, _res, next) => {
     const access = await store.accessOf(String(req.params.id)).catch(() => undefined);
     // No such upload: the route's handler answers as it does for any missing upload.

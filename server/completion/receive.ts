@@ -12,6 +12,7 @@ import type { Catalog, UploadRecord } from './catalog.ts';
 import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
+import { checkStoreObject, isObjectUrl } from './store-object.ts';
 
 /** A record's download URL: CompletionRecord's `url`. */
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
@@ -28,7 +29,7 @@ export function formReceiver(config: Config, catalog: Catalog): FormReceiver {
     const forms = parseCompletionForms(body.toString('utf8'));
     // Every file checked before any is recorded: a form is recorded whole or not at all.
     for (const form of forms) {
-      const onDisk = await checkStorePath(config.storeDir, form.path);
+      const onDisk = isObjectUrl(form.path) ? await checkStoreObject(config, form.path) : await checkStorePath(config.storeDir, form.path);
       if (onDisk.size !== form.size) {
         // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the store.
         throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);

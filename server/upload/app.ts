@@ -19,7 +19,8 @@ import { authenticate, tusScope } from '../auth/middleware.ts';
 import { creationLimit, ownUpload } from '../auth/ownership.ts';
 import { countTusRequests } from '../metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
-import type { DigestFileStore } from './digest-store.ts';
+import { DigestFileStore } from './digest-store.ts';
+import type { UploadStore } from './store/upload-store.ts';
 import { finalHandler } from './final-handler.ts';
 import { getHandler } from './get-handler.ts';
 import { headHandler } from './head-handler.ts';
@@ -36,7 +37,7 @@ import { draftRoutes } from './ietf/routes.ts';
 export interface UploadAppDeps {
   config: Config;
   tus: Server;
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   log: Log;
@@ -74,7 +75,11 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.use(requestIds(log));
   const handle = tusServerHandler(tus, deps.store, log);
   const one = `${TUS_PATH}/:id`;
-  const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
+  // Concatenation builds the final upload's file from the partials' files: the file store's alone.
+  // On S3 (UploadPartCopy could copy parts of 5 MiB or more, not the small partials clients send)
+  // both kinds of concatenated creation are refused with the reason.
+  const store = deps.store;
+  const final: express.RequestHandler = store instanceof DigestFileStore ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false }) : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'concatenation'));
 
   // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
   if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
@@ -100,7 +105,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
-  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' ? final(req, res, next) : next()));
+  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !(store instanceof DigestFileStore)) ? final(req, res, next) : next()));
   // @tus/server gets only what tuspass leaves to it: OPTIONS, and creation on the collection (its
   // POST handler would create an upload under any URL below /files), after the header values it
   // would refuse in its own words.

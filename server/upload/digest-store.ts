@@ -42,6 +42,7 @@ import { finishedUnannounced, readStored, type ExpiryPeriods } from './store/sto
 import { createDirectoryInConstructor } from './store/sync-directory.ts';
 import { UnverifiedMarks } from './store/unverified-marks.ts';
 import type { UploadStore, WrittenBytes } from './store/upload-store.ts';
+import type { DownloadSource } from '../download.ts';
 
 export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo };
 
@@ -146,6 +147,18 @@ export class DigestFileStore extends FileStore implements UploadStore {
   /** The completion form's `.path`: the upload's file. */
   location(id: string): string {
     return this.paths.filePath(id);
+  }
+
+  /** The finished upload's file, open. */
+  async openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }> {
+    const file = await fsp.open(this.paths.filePath(id), 'r');
+    try {
+      const stat = await file.stat();
+      return { file, size: stat.size, modified: stat.mtime };
+    } catch (e) {
+      await file.close();
+      throw e;
+    }
   }
 
   /** The file's size and last write (undefined: no file). */

@@ -14,7 +14,7 @@ import { allowedOrigin, corsPolicy } from '../cors.ts';
 import { maxSizeFor } from '../auth/middleware.ts';
 import { errorText, pathForLog, type Log } from '../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../metrics.ts';
-import type { ConcatInfo, DigestFileStore } from './digest-store.ts';
+import type { ConcatInfo, UploadStore } from './store/upload-store.ts';
 import { concatRoleOf } from './protocol-guards.ts';
 import { publicOrigin } from './public-origin.ts';
 import { expiresAt } from './store/stored-upload.ts';
@@ -44,7 +44,7 @@ const CREATED = new WeakMap<IncomingMessage, { upload: Upload; url: string }>();
  * creation, the Upload-Expires header MUST be included in the response to the initial POST request."
  * srvx writes @tus/server's answer with writeHead(status, statusText, rawHeaders).
  */
-function creationExpiry(req: IncomingMessage, res: ServerResponse, store: DigestFileStore): void {
+function creationExpiry(req: IncomingMessage, res: ServerResponse, store: UploadStore): void {
   const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
     const raw = rest.find(Array.isArray) as string[] | undefined;
@@ -74,7 +74,7 @@ const FINISHING = new WeakSet<IncomingMessage>();
  * Kept: a checksum mismatch's (answered with its Location), and a complete upload whose completion
  * failed (handled again). A body whose connection went goes too: its client never got the Location.
  */
-async function dropRefusedCreation(store: DigestFileStore, req: IncomingMessage, e: unknown, log: Log): Promise<unknown> {
+async function dropRefusedCreation(store: UploadStore, req: IncomingMessage, e: unknown, log: Log): Promise<unknown> {
   const created = CREATED.get(req);
   if (!created || FINISHING.has(req)) return e;
   if (e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) return e;
@@ -90,7 +90,7 @@ async function dropRefusedCreation(store: DigestFileStore, req: IncomingMessage,
  * one): it goes, and with it the place it took in its owner's count (OWNER_MAX_OPEN) and the space it
  * was owed — kept, it would hold them until EXPIRE_AFTER. Said and counted as the dropped request it is.
  */
-async function noteCutCreation(store: DigestFileStore, req: express.Request, res: express.Response, log: Log): Promise<void> {
+async function noteCutCreation(store: UploadStore, req: express.Request, res: express.Response, log: Log): Promise<void> {
   if (req.complete || !answerLost(req, res)) return;
   const id = CREATED.get(req)?.upload.id;
   if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);
@@ -110,7 +110,7 @@ async function noteCutCreation(store: DigestFileStore, req: express.Request, res
  * rawHeaders (name, value, name, value, ...). Every error of @tus/server's comes back here
  * (onResponseError rethrows it) and is answered by sendTusError, as every other tus route's.
  */
-export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log): express.RequestHandler {
+export function tusServerHandler(tus: Server, store: UploadStore, log: Log): express.RequestHandler {
   return (req, res) => {
     if (req.method === 'POST') creationExpiry(req, res, store);
     if (req.method === 'POST' && concatRoleOf(req) === 'partial') {
@@ -132,7 +132,7 @@ export function tusServerHandler(tus: Server, store: DigestFileStore, log: Log):
   };
 }
 
-export function createTusServer(config: Config, store: DigestFileStore, events: UploadEvents, locker: Locker): Server {
+export function createTusServer(config: Config, store: UploadStore, events: UploadEvents, locker: Locker): Server {
   // Metadata changed by pre-create, kept from the naming step (where the id is chosen) to creation:
   // namingFunction returns only the id, so the metadata waits here, keyed by @tus/server's web
   // request (it offers no other way from one callback to the next).

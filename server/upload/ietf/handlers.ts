@@ -13,7 +13,7 @@ import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { uploadsCreated } from '../../metrics.ts';
 import { terminateUpload } from '../delete-handler.ts';
 import { retryable, uploadForResume } from '../head-handler.ts';
-import type { DigestFileStore } from '../digest-store.ts';
+import type { UploadStore } from '../store/upload-store.ts';
 import { expiresAt } from '../expiry.ts';
 import { appendRequest, type AppendAsk, type PatchDeps } from '../patch-handler.ts';
 import type { UploadEvents } from '../upload-events.ts';
@@ -28,7 +28,7 @@ import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion }
 
 export interface DraftDeps extends PatchDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
   events: UploadEvents;
   log: Log;
 }

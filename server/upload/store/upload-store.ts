@@ -7,8 +7,9 @@
 // upload, so a resumed upload (another request, another instance, after a restart) continues the
 // hash instead of reading the bytes again.
 import type { Readable } from 'node:stream';
-import type { Upload } from '@tus/utils';
+import type { DataStore, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../core/wire.ts';
+import type { DownloadSource } from '../../download.ts';
 import type { UploadOwner } from '../upload-owner.ts';
 import type { AppendOptions, AppendResult } from './append.ts';
 import type { BodyInfo, ConcatInfo } from './announcements.ts';
@@ -22,7 +23,8 @@ export interface WrittenBytes {
   mtimeMs: number;
 }
 
-export interface UploadStore {
+/** A DataStore: @tus/server serves creation on it. */
+export interface UploadStore extends DataStore {
   /** The digests computed on the way in besides md5 (md5 always). */
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
@@ -39,6 +41,8 @@ export interface UploadStore {
   declareUploadLength(id: string, size: number): Promise<void>;
   /** Removes unfinished uploads past their expiry; returns how many went. */
   deleteExpired(): Promise<number>;
+  /** EXPIRE_AFTER in ms (0: never), as @tus/server reads it. */
+  getExpiration(): number;
 
   /**
    * Appends a body at `offset`, hashing it on the way. With `options.checksum`, nothing of a body
@@ -49,6 +53,11 @@ export interface UploadStore {
   digests(id: string, offset: number): Promise<Digests>;
   /** How many bytes the store holds of the upload and when it last wrote one (undefined: gone). */
   written(id: string): Promise<WrittenBytes | undefined>;
+  /**
+   * A finished upload's bytes, open for reading (a DELETE from then on does not cut a download
+   * under way on the file store), with their size and last change. Throws ENOENT-like when gone.
+   */
+  openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }>;
   /** Where the finished upload's bytes are, as the completion form's `.path` says it: a file path, or s3://bucket/key. */
   location(id: string): string;
 

@@ -6,12 +6,13 @@
 // (measured on this machine behind @tus/server: 22 MB/s against 77 MB/s for the same bucket's
 // multipart upload), it knows nothing of digests (md5 while bytes arrive, with the state kept across
 // requests, is the point of tuspass), and its part size grows only with the length it is told.
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
+import type { DownloadSource } from '../../../download.ts';
 import type { UploadOwner } from '../../upload-owner.ts';
 import { Announcements, type BodyInfo, type ConcatInfo } from '../announcements.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
@@ -249,6 +250,34 @@ export class S3UploadStore extends DataStore implements UploadStore {
   async written(id: string): Promise<WrittenBytes | undefined> {
     const record = await this.record(id);
     return record && { size: recordOffset(record), mtimeMs: record.writtenAt };
+  }
+
+  /**
+   * The finished object, read by range as the client asks (GetObject with Range: S3 sends only
+   * those bytes). Nothing is held open: a DELETE meanwhile makes the read fail.
+   */
+  async openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }> {
+    const { s3, bucket } = this;
+    const Key = this.keys.object(id);
+    let head;
+    try {
+      head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotFound') throw TUS_ERRORS.FILE_NOT_FOUND;
+      throw objectStoreFailure(id, e);
+    }
+    const file: DownloadSource = {
+      createReadStream: ({ start, end }) =>
+        Readable.from(
+          (async function* () {
+            const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key, Range: `bytes=${start}-${end}` }));
+            yield* got.Body as AsyncIterable<Uint8Array>;
+          })(),
+          { objectMode: false },
+        ),
+      close: async () => {},
+    };
+    return { file, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0) };
   }
 
   /** The object's size as S3 has it (HeadObject): what the completion service checks instead of a path. */

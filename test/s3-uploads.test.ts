@@ -1,0 +1,178 @@
+// Uploads through tuspass into S3 (S3_BUCKET), against a real S3 server (Ceph's radosgw, started for
+// this file): tus-js-client with the md5 in the catalog and on the object, a server killed with
+// SIGKILL mid-upload and the upload resumed on another to the right md5, DELETE aborting the
+// multipart upload, deferred length, a download with Range, concatenation refused with the reason.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { test } from 'node:test';
+import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import * as tusClient from 'tus-js-client';
+import { S3UploadStore } from '../server/upload/store/s3/s3-store.ts';
+import { watchChild } from './helpers/child-crash.ts';
+import { md5, patternBytes } from './helpers/files.ts';
+import { freePort } from './helpers/ports.ts';
+import { startS3Server } from './helpers/s3-server.ts';
+import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
+import { tmpDir } from './helpers/tmp.ts';
+import { create, patch, tus } from './helpers/tus.ts';
+
+const MIB = 2 ** 20;
+const BIN = path.resolve('bin/tuspass.js');
+const server = await startS3Server();
+const skip = typeof server === 'string' ? server : false;
+let n = 0;
+
+/** tuspass on the S3 server, each test under its own prefix. */
+function s3Settings() {
+  if (typeof server === 'string') throw new Error(server);
+  return {
+    s3Bucket: server.bucket,
+    s3Endpoint: server.endpoint,
+    s3Region: server.region,
+    s3AccessKeyId: server.accessKeyId,
+    s3SecretAccessKey: server.secretAccessKey,
+    s3ForcePathStyle: true,
+    s3Prefix: `uploads-${process.pid}-${++n}/`,
+    s3PartSize: 5 * MIB,
+  };
+}
+
+const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
+
+test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path the object, GET with Range from S3', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  const s = await startTestServer(t, settings);
+  const bytes = patternBytes(17 * MIB + 4321, 21);
+  const outcome = await new Promise<{ url: string; body: string; completion: string | undefined }>((resolve, reject) => {
+    const upload: tusClient.Upload = new tusClient.Upload(bytes, {
+      endpoint: s.endpoint,
+      chunkSize: 6 * MIB,
+      retryDelays: [],
+      metadata: { filename: 'to-s3.bin', filetype: 'application/octet-stream' },
+      onSuccess: ({ lastResponse }) => resolve({ url: upload.url!, body: lastResponse.getBody(), completion: lastResponse.getHeader('Tuspass-Completion') }),
+      onError: reject,
+    });
+    upload.start();
+  });
+  assert.equal(outcome.completion, 'delivered');
+  assert.equal(JSON.parse(outcome.body).md5, md5(bytes));
+  const id = idOf(outcome.url);
+  const [record] = await recordsWhenPresent(s.url, 1, 30_000);
+  assert.equal(record!.md5, md5(bytes));
+  const key = `${settings.s3Prefix}${id}`;
+  const object = await server.client.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }));
+  assert.equal(md5(Buffer.from(await object.Body!.transformToByteArray())), md5(bytes));
+  assert.equal(object.ContentType, 'application/octet-stream');
+  // The form's .path is the object, as the completion service checked it (HeadObject).
+  const detail = (await (await fetch(`${s.url}/api/uploads/${record!.id}`)).json()) as { path?: string };
+  if (detail.path !== undefined) assert.equal(detail.path, `s3://${server.bucket}/${key}`);
+  const ranged = await fetch(outcome.url, { headers: { 'Tus-Resumable': '1.0.0', Range: 'bytes=5242870-5242889' } });
+  assert.equal(ranged.status, 206);
+  assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(5242870, 5242890)));
+});
+
+test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the right md5', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  const b = await startTestServer(t, settings);
+  const port = await freePort();
+  const a = spawn(process.execPath, [BIN, 'upload-server', '--port', String(port), '--host', '127.0.0.1', '--data-dir', tmpDir(t)], {
+    env: {
+      ...process.env,
+      S3_BUCKET: server.bucket,
+      S3_ENDPOINT: server.endpoint,
+      S3_REGION: server.region,
+      S3_ACCESS_KEY_ID: server.accessKeyId,
+      S3_SECRET_ACCESS_KEY: server.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_PREFIX: settings.s3Prefix,
+      S3_PART_SIZE: '5MiB',
+      COMPLETION_URL: b.completionUrl,
+      COMPLETION_SECRET: 'test-secret-0123456789',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  watchChild(t, a);
+  let out = '';
+  a.stdout.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise((r) => a.on('exit', (code, signal) => r(signal ?? code)));
+  t.after(() => {
+    if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL');
+  });
+  const aUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; !(await fetch(`${aUrl}/files/`, { method: 'OPTIONS' }).then((r) => r.ok, () => false)); i++) {
+    assert.ok(i < 1200, `A did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const bytes = patternBytes(23 * MIB + 99, 22);
+  const url = await create(`${aUrl}/files/`, bytes.length, { filename: 'killed.bin' });
+  const id = idOf(url);
+  const req = http.request(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(bytes.length) } });
+  req.on('error', () => {});
+  req.write(bytes.subarray(0, 16 * MIB));
+  // A holds the lock: watch the record in the bucket until it names two parts sent.
+  const reader = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 1 });
+  for (let i = 0; ((await reader.written(id))?.size ?? 0) < 10 * MIB; i++) {
+    assert.ok(i < 2400, 'A sent no part');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  a.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  req.destroy();
+
+  const onB = `${b.url}${new URL(url).pathname}`;
+  const head = await tus('HEAD', onB);
+  assert.equal(head.status, 200);
+  const offset = Number(head.headers['upload-offset']);
+  assert.ok(offset >= 10 * MIB && offset <= 16 * MIB && offset % (5 * MIB) === 0, `offset ${offset}`);
+  const rest = await patch(onB, offset, bytes.subarray(offset));
+  // 200 with the completion's answer (the upload finished with this PATCH).
+  assert.equal(rest.status, 200, rest.body);
+  assert.equal(JSON.parse(rest.body).md5, md5(bytes));
+  const records = await recordsWhenPresent(b.url, 1, 30_000);
+  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+});
+
+test('DELETE of an unfinished S3 upload aborts its multipart upload; the upload is gone', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  const s = await startTestServer(t, settings);
+  const url = await create(s.endpoint, 12 * MIB);
+  assert.equal((await patch(url, 0, patternBytes(6 * MIB, 23))).status, 204);
+  const uploads = async () => ((await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix }))).Uploads ?? []).length;
+  assert.equal(await uploads(), 1);
+  assert.equal((await tus('DELETE', url)).status, 204);
+  assert.equal(await uploads(), 0);
+  assert.equal((await tus('HEAD', url)).status, 404);
+  assert.equal((await tus('DELETE', url)).status, 404);
+});
+
+test('deferred length on S3: bytes before the length, the length with the last PATCH, the right md5', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const s = await startTestServer(t, s3Settings());
+  const bytes = patternBytes(7 * MIB + 5, 24);
+  const created = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
+  assert.equal(created.status, 201);
+  const url = new URL(created.headers.location!, s.endpoint).toString();
+  assert.equal((await patch(url, 0, bytes.subarray(0, 3 * MIB))).status, 204);
+  const head = await tus('HEAD', url);
+  assert.equal(head.headers['upload-defer-length'], '1');
+  assert.equal(head.headers['upload-offset'], String(3 * MIB));
+  const last = await patch(url, 3 * MIB, bytes.subarray(3 * MIB), { 'Upload-Length': String(bytes.length) });
+  assert.equal(last.status, 200, last.body);
+  const records = await recordsWhenPresent(s.url, 1, 30_000);
+  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+});
+
+test('concatenation on S3 is refused with the reason (501), nothing created', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const s = await startTestServer(t, s3Settings());
+  const partial = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Concat': 'partial' });
+  assert.equal(partial.status, 501);
+  assert.match(partial.body, /ERR_NOT_ON_S3/);
+  const options = await tus('OPTIONS', s.endpoint);
+  assert.doesNotMatch(options.headers['tus-extension'] ?? '', /concatenation/);
+});
