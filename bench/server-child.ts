@@ -5,13 +5,13 @@
 // exits normally (so `--cpu-prof` gets to write its profile).
 import fs from 'node:fs';
 import path from 'node:path';
-import { configFor } from '../server/config.ts';
+import { configFor, load } from '../server/config.ts';
 import { startTuspass } from '../server/start.ts';
 import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-s3' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -57,6 +57,12 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass-auth') {
     // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
     const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', authJwtSecret: BENCH_JWT_SECRET }), { completion: true });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-s3') {
+    // As 'tuspass' with the S3 store: S3_* from the environment the scenario sets (scenario-s3.ts).
+    const config = load({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('S3_'))), DATA_DIR: dataDir, PORT: '0', LOG_FORMAT: 'json' }).config;
+    const running = await startTuspass(config, { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-quiet') {

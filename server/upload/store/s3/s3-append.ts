@@ -18,6 +18,9 @@ import type { AppendOptions, AppendResult } from '../append.ts';
 import { partSize } from './part-size.ts';
 import { recordOffset, writeRecord, type S3Keys, type S3Record, type SentPart } from './s3-record.ts';
 
+/** Bytes of a part buffer hashed at a time. */
+const HASH_BATCH = 1 << 20;
+
 export interface S3AppendDeps {
   s3: S3Client;
   bucket: string;
@@ -151,20 +154,24 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
 
   const send = (buffer: Buffer, length: number) => {
     const PartNumber = parts.length + flights.length + 1;
+    // The part's bytes are hashed (queued already) before its snapshot is taken.
+    const hashedHere = hashing;
     const flight: Flight = {
       part: { PartNumber, ETag: '', size: length },
-      digest: state.snapshot(),
+      digest: hashedHere.then(() => state.snapshot()),
       settled: false,
       done: Promise.resolve(),
     };
     flight.digest.catch(() => undefined);
-    flight.done = s3
-      .send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length }))
-      .then(async (answer) => {
+    const upload = s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length }));
+    // Its slot (and buffer) is free once S3 has the part and the hashing thread has its bytes.
+    flight.done = Promise.all([upload, hashedHere])
+      .then(async ([answer]) => {
         flight.part.ETag = answer.ETag!;
         flight.settled = true;
         free.push(buffer);
-        return advance();
+        // The record is written behind (chained, awaited at the end): the part's slot is free now.
+        void advance().catch(() => undefined);
       });
     flight.done.catch(() => undefined);
     flights.push(flight);
@@ -173,6 +180,23 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
   /** Waits until fewer than S3_PARTS_IN_FLIGHT parts are in flight (the body is not read meanwhile). */
   const room = async () => {
     while (flights.filter((f) => !f.settled).length >= deps.partsInFlight) await Promise.race(flights.filter((f) => !f.settled).map((f) => f.done));
+  };
+
+  /**
+   * The part buffer is hashed in batches of HASH_BATCH as it fills (one message to the hashing thread
+   * per batch, not per socket chunk). The batches queue behind each other (the hashing thread keeps
+   * their order) and the body is read on meanwhile: a hashing thread slowed by a busy machine holds
+   * up reading only through the parts in flight, whose slots wait for their bytes to be hashed.
+   */
+  let hashed = filled;
+  let hashing: Promise<void> = Promise.resolve();
+  const hash = () => {
+    if (filled > hashed) {
+      const batch = filling.subarray(hashed, filled);
+      hashing = hashing.then(() => state.update(batch));
+      hashing.catch(() => undefined);
+    }
+    hashed = filled;
   };
 
   let read = 0;
@@ -192,17 +216,16 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       checksum?.running.update(chunk);
       for (let at = 0; at < chunk.byteLength; ) {
         const n = Math.min(chosen - filled, chunk.byteLength - at);
-        const piece = chunk.subarray(at, at + n);
-        // Awaited: a snapshot asked for after it must include it (hash-thread.ts keeps the order).
-        await state.update(piece);
-        piece.copy(filling, filled);
+        chunk.copy(filling, filled, at, at + n);
         filled += n;
         at += n;
+        if (filled - hashed >= HASH_BATCH || filled === chosen) hash();
         if (filled === chosen) {
           await room();
           send(filling, filled);
           filling = take();
           filled = 0;
+          hashed = 0;
         }
       }
       if (exceeded) break;
@@ -211,6 +234,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     sourceFailure = e;
     await Promise.resolve(it.return?.()).catch(() => undefined);
   }
+  hash();
   try {
     // Every part in flight lands (or one fails: the record stays at the last part sent in order).
     const results = await Promise.allSettled(flights.map((f) => f.done));
@@ -241,6 +265,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: tailKey, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.tail = { key: tailKey, size: filled };
     }
+    await hashing;
     next.digest = await state.snapshot();
     if (complete) await completeObject(deps, id, next);
     await writeRecord(s3, bucket, keys.record(id), next);
