@@ -81,3 +81,23 @@ test('part size: no upload needs more than 10,000 parts; equal parts never chang
   assert.ok(Math.ceil((200_000 * MIB - 9_000 * 8 * MIB) / later) <= 1_000);
   assert.equal(partSize(8 * MIB, 200_000 * MIB, 0, 0, true, 8 * MIB), 8 * MIB);
 });
+
+test('S3 store: expiry aborts the multipart uploads of expired unfinished uploads and keeps the rest', { skip }, async () => {
+  if (typeof server === 'string') return;
+  const expiring = s3Store({ prefix: `expiry-${process.pid}/`, unstartedExpirationMs: 1, expirationPeriodInMilliseconds: 60_000 });
+  const unstarted = `unstarted-${process.pid}`;
+  const started = `started-${process.pid}`;
+  const finished = `finished-${process.pid}`;
+  await expiring.create(new Upload({ id: unstarted, size: 6 * MIB, offset: 0, metadata: {}, creation_date: new Date(Date.now() - 1000).toISOString() }));
+  await expiring.create(new Upload({ id: started, size: 6 * MIB, offset: 0, metadata: {} }));
+  await expiring.append(pieces(patternBytes(1000, 11)), started, 0, { size: 6 * MIB });
+  await expiring.create(new Upload({ id: finished, size: 10, offset: 0, metadata: {}, creation_date: new Date(Date.now() - 120_000).toISOString() }));
+  await expiring.append(pieces(patternBytes(10, 12)), finished, 0, { size: 10 });
+  const listed = async () => ((await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: `expiry-${process.pid}/` }))).Uploads ?? []).map((u) => u.Key).sort();
+  assert.deepEqual(await listed(), [`expiry-${process.pid}/${started}`, `expiry-${process.pid}/${unstarted}`].sort());
+  assert.equal(await expiring.deleteExpired(), 1);
+  assert.deepEqual(await listed(), [`expiry-${process.pid}/${started}`]);
+  await assert.rejects(expiring.getUpload(unstarted));
+  assert.equal((await expiring.getUpload(started)).offset, 1000);
+  assert.equal((await expiring.getUpload(finished)).offset, 10);
+});
