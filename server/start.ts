@@ -224,7 +224,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   const locker = redisLocker ?? new MemoryLocker();
   const tus = createTusServer(config, uploads, events, locker);
-  const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
+  // The disk's free space says nothing of a bucket: with S3_BUCKET only the queue's room is checked.
+  const admission = creationGate({ space: s3 ? { check: async () => {} } : store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
   const engines = {

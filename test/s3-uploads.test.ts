@@ -176,3 +176,22 @@ test('concatenation on S3 is refused with the reason (501), nothing created', { 
   const options = await tus('OPTIONS', s.endpoint);
   assert.doesNotMatch(options.headers['tus-extension'] ?? '', /concatenation/);
 });
+
+test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing kept), an Upload-Length past 5 TiB (413)', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const s = await startTestServer(t, s3Settings());
+  const bytes = patternBytes(6 * MIB + 1, 25);
+  const first = bytes.subarray(0, 2 * MIB);
+  const created = await tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream' }, first);
+  assert.equal(created.status, 201, created.body);
+  assert.equal(created.headers['upload-offset'], String(first.length));
+  const url = new URL(created.headers.location!, s.endpoint).toString();
+  const wrong = await patch(url, first.length, bytes.subarray(first.length), { 'Upload-Checksum': `md5 ${Buffer.from(md5('not this'), 'hex').toString('base64')}` });
+  assert.equal(wrong.status, 460);
+  assert.equal((await tus('HEAD', url)).headers['upload-offset'], String(first.length));
+  const right = await patch(url, first.length, bytes.subarray(first.length), { 'Upload-Checksum': `md5 ${Buffer.from(md5(bytes.subarray(first.length)), 'hex').toString('base64')}` });
+  assert.equal(right.status, 200, right.body);
+  assert.equal(JSON.parse(right.body).md5, md5(bytes));
+  const huge = await tus('POST', s.endpoint, { 'Upload-Length': String(5 * 2 ** 40 + 1) });
+  assert.equal(huge.status, 413, huge.body);
+});

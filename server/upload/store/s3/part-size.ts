@@ -6,6 +6,8 @@
 export const MAX_PARTS = 10_000;
 export const MIN_PART = 5 * 2 ** 20;
 export const MAX_PART = 5 * 2 ** 30;
+/** S3's largest object: a longer Upload-Length is refused at once. */
+export const MAX_OBJECT = 5 * 2 ** 40;
 const MIB = 2 ** 20;
 
 /**

@@ -15,7 +15,7 @@ import type { DigestName } from '../../../../core/wire.ts';
 import { BodyInterrupted, isConnectionGone } from '../../../dropped-requests.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
-import { partSize } from './part-size.ts';
+import { capacity, partSize } from './part-size.ts';
 import { recordOffset, writeRecord, type S3Keys, type S3Record, type SentPart } from './s3-record.ts';
 
 /** Bytes of a part buffer hashed at a time. */
@@ -102,7 +102,11 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
   const state = await digestsOf(deps, id, record);
   const checksum = options.checksum;
   const oldTail = record.tail;
-  const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+  // A length not known yet: no further than the parts left can hold at this size.
+  const limit = Math.min(options.limit ?? Number.MAX_SAFE_INTEGER, size === undefined ? capacity(chosen, sentBefore, record.parts.length) - start : Number.MAX_SAFE_INTEGER);
+  // The memory of one append stays within (S3_PARTS_IN_FLIGHT + 1) × S3_PART_SIZE where it can: parts
+  // made larger by a long Upload-Length go fewer at a time (at least one in flight, two buffers).
+  const inFlight = Math.max(1, Math.min(deps.partsInFlight, Math.floor(((deps.partsInFlight + 1) * deps.minPartSize) / chosen) - 1));
 
   /** The record as the parts sent in order make it; written as it moves on (without a checksum). */
   const parts: SentPart[] = [...record.parts];
@@ -179,7 +183,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
 
   /** Waits until fewer than S3_PARTS_IN_FLIGHT parts are in flight (the body is not read meanwhile). */
   const room = async () => {
-    while (flights.filter((f) => !f.settled).length >= deps.partsInFlight) await Promise.race(flights.filter((f) => !f.settled).map((f) => f.done));
+    while (flights.filter((f) => !f.settled).length >= inFlight) await Promise.race(flights.filter((f) => !f.settled).map((f) => f.done));
   };
 
   /**

@@ -19,7 +19,7 @@ import type { AppendOptions, AppendResult } from '../append.ts';
 import { idTaken } from '../new-upload.ts';
 import { expiresAt, type ExpiryPeriods } from '../stored-upload.ts';
 import type { UploadStore, WrittenBytes } from '../upload-store.ts';
-import { MAX_PARTS, partSize } from './part-size.ts';
+import { MAX_OBJECT, MAX_PARTS, partSize } from './part-size.ts';
 import { appendParts, completeObject, objectHeaders, objectStoreFailure, type S3AppendDeps } from './s3-append.ts';
 import { readRecord, recordOffset, S3Keys, writeRecord, type S3Record } from './s3-record.ts';
 
@@ -124,6 +124,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
    */
   override async create(upload: Upload): Promise<Upload> {
     const stored = this.announced.take(upload);
+    if (upload.size !== undefined && upload.size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
     const info: S3Record['info'] = { id: stored.id, size: stored.size, metadata: stored.metadata, creation_date: stored.creation_date, concat: stored.concat, owner: stored.owner, address: stored.address };
     const Key = this.keys.object(upload.id);
     try {
@@ -168,6 +169,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const record = await this.existing(id);
     const at = recordOffset(record);
     const sent = at - (record.tail?.size ?? 0);
+    if (size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
     if (this.deps.equalParts && size - sent > record.partSize * (MAX_PARTS - record.parts.length)) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
     record.info.size = size;
     try {
