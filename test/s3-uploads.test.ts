@@ -1,7 +1,8 @@
 // Uploads through tuspass into S3 (S3_BUCKET), against a real S3 server (Ceph's radosgw, started for
 // this file): tus-js-client with the md5 in the catalog and on the object, a server killed with
 // SIGKILL mid-upload and the upload resumed on another to the right md5, DELETE aborting the
-// multipart upload, deferred length, a download with Range, concatenation refused with the reason.
+// multipart upload, deferred length, a download with Range, concatenation refused with the reason,
+// two instances on one bucket with the Redis locker.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { watchChild } from './helpers/child-crash.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { freePort } from './helpers/ports.ts';
 import { startS3Server } from './helpers/s3-server.ts';
+import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
@@ -194,4 +196,36 @@ test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing ke
   assert.equal(JSON.parse(right.body).md5, md5(bytes));
   const huge = await tus('POST', s.endpoint, { 'Upload-Length': String(5 * 2 ** 40 + 1) });
   assert.equal(huge.status, 413, huge.body);
+});
+
+test('two instances on one bucket with Redis: a PATCH on A is taken over by a HEAD on B, which continues the upload to the right md5', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  const prefix = prefixFor(t);
+  const a = await startTestServer(t, { ...settings, redisUrl: REDIS, redisLockTtlMs: 3000 }, { redisPrefix: prefix });
+  const b = await startTestServer(t, { ...settings, redisUrl: REDIS, redisLockTtlMs: 3000, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const bytes = patternBytes(13 * MIB + 7, 26);
+  const url = await create(a.endpoint, bytes.length, { filename: 'two.bin' });
+  const id = idOf(url);
+  const req = http.request(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(bytes.length) } });
+  req.on('error', () => {});
+  req.write(bytes.subarray(0, 8 * MIB));
+  // The first part in the bucket's record: A is writing.
+  const reader = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 1 });
+  for (let i = 0; ((await reader.written(id))?.size ?? 0) < 5 * MIB; i++) {
+    assert.ok(i < 2400, 'A sent no part');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // B's HEAD asks A to let go: A keeps what it read (its last bytes as the tail) and B answers that offset.
+  const onB = `${b.url}${new URL(url).pathname}`;
+  const head = await tus('HEAD', onB);
+  assert.equal(head.status, 200);
+  const offset = Number(head.headers['upload-offset']);
+  assert.ok(offset >= 5 * MIB && offset <= 8 * MIB, `offset ${offset}`);
+  req.destroy();
+  const rest = await patch(onB, offset, bytes.subarray(offset));
+  assert.equal(rest.status, 200, rest.body);
+  assert.equal(JSON.parse(rest.body).md5, md5(bytes));
+  const records = await recordsWhenPresent(a.url, 1, 30_000);
+  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
 });
