@@ -221,6 +221,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     }
     store.fence = redisLocker;
     store.claims = redisLocker;
+    if (s3) s3.fence = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
   const tus = createTusServer(config, uploads, events, locker);

@@ -15,6 +15,7 @@ import type { DigestName } from '../../../../core/wire.ts';
 import { BodyInterrupted, isConnectionGone } from '../../../dropped-requests.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
+import type { WriteFence } from '../../redis-locker.ts';
 import { capacity, partSize } from './part-size.ts';
 import { recordOffset, writeRecord, type S3Keys, type S3Record, type SentPart } from './s3-record.ts';
 
@@ -30,6 +31,12 @@ export interface S3AppendDeps {
   minPartSize: number;
   equalParts: boolean;
   partsInFlight: number;
+  /**
+   * With several instances (REDIS_URL): every part and every record written proves the upload's lock
+   * first (redis-locker.ts), so an instance that paused past its lease sends nothing more — a part it
+   * sent late under a number the next holder used would make the upload impossible to complete.
+   */
+  fence?: WriteFence;
 }
 
 /** A failure of S3's (not the client's): answered 503, the bytes in the record kept. */
@@ -99,6 +106,17 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
   const size = record.info.size;
   const sentBefore = record.parts.reduce((n, p) => n + p.size, 0);
   const chosen = partSize(deps.minPartSize, size, sentBefore, record.parts.length, deps.equalParts, record.parts.length || record.tail ? record.partSize : undefined);
+  const fence = deps.fence;
+  let version = fence ? await fence.begin(id) : 0;
+  let fencing: Promise<void> = Promise.resolve();
+  /** Still the lock's holder before writing up to `end` (the proofs one after another: each moves the version on). */
+  const prove = (end: number): Promise<void> => {
+    if (!fence) return Promise.resolve();
+    fencing = fencing.then(async () => {
+      version = await fence.advance(id, version, end);
+    });
+    return fencing;
+  };
   const state = await digestsOf(deps, id, record);
   const checksum = options.checksum;
   const oldTail = record.tail;
@@ -146,6 +164,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     const at = digest;
     checkpoint = checkpoint.then(async () => {
       const snapshot: S3Record = { ...record, partSize: chosen, parts: sent, tail: undefined, digest: await at, writtenAt: Date.now() };
+      await prove(recordOffset(snapshot));
       await writeRecord(s3, bucket, keys.record(id), snapshot);
       options.onProgress?.(recordOffset(snapshot));
       if (oldTail && !tailGone) {
@@ -167,7 +186,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       done: Promise.resolve(),
     };
     flight.digest.catch(() => undefined);
-    const upload = s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length }));
+    const upload = prove(start + read).then(() => s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length })));
     // Its slot (and buffer) is free once S3 has the part and the hashing thread has its bytes.
     flight.done = Promise.all([upload, hashedHere])
       .then(async ([answer]) => {
@@ -262,6 +281,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     const complete = size !== undefined && offset === size;
     if (filled > 0 && complete) {
       const PartNumber = parts.length + 1;
+      await prove(offset);
       const answer = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.parts.push({ PartNumber, ETag: answer.ETag!, size: filled });
     } else if (filled > 0) {
@@ -271,8 +291,10 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     }
     await hashing;
     next.digest = await state.snapshot();
+    await prove(offset);
     if (complete) await completeObject(deps, id, next);
     await writeRecord(s3, bucket, keys.record(id), next);
+    if (complete) await fence?.forget(id);
     if (oldTail && !tailGone && next.tail?.key !== oldTail.key) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
     options.onProgress?.(offset);
     if (sourceFailure !== undefined) {

@@ -14,6 +14,7 @@ import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
 import type { DownloadSource } from '../../../download.ts';
 import type { UploadOwner } from '../../upload-owner.ts';
+import type { WriteFence } from '../../redis-locker.ts';
 import { Announcements, type BodyInfo, type ConcatInfo } from '../announcements.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
 import { idTaken } from '../new-upload.ts';
@@ -68,6 +69,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
     this.log = options.log ?? (() => {});
     this.deps = { s3: this.s3, bucket: this.bucket, keys: this.keys, algorithms: this.algorithms, minPartSize: options.partSize, equalParts: options.equalParts, partsInFlight: options.partsInFlight };
     this.announced = new Announcements({ get: async (id) => this.infoOf(await this.record(id)) });
+  }
+
+  /** With several instances (REDIS_URL): the lock every part and record write proves first (s3-append.ts). */
+  set fence(fence: WriteFence | undefined) {
+    this.deps.fence = fence;
   }
 
   override getExpiration(): number {
