@@ -74,6 +74,11 @@ test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path th
   const ranged = await fetch(outcome.url, { headers: { 'Tus-Resumable': '1.0.0', Range: 'bytes=5242870-5242889' } });
   assert.equal(ranged.status, 206);
   assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(5242870, 5242890)));
+  // The catalog's download reads the object too; removing the record removes the object.
+  const download = Buffer.from(await (await fetch(`${s.url}${JSON.parse(outcome.body).url}`)).arrayBuffer());
+  assert.equal(md5(download), md5(bytes));
+  assert.equal((await fetch(`${s.url}/api/uploads/${record!.id}`, { method: 'DELETE' })).status, 204);
+  await assert.rejects(server.client.send(new GetObjectCommand({ Bucket: server.bucket, Key: key })));
 });
 
 test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the right md5', { skip }, async (t) => {
