@@ -35,7 +35,10 @@ export interface S3Record {
 /** The bytes a record accounts for: its parts and its tail. */
 export const recordOffset = (r: S3Record): number => r.parts.reduce((n, p) => n + p.size, 0) + (r.tail?.size ?? 0);
 
-/** The object names of one upload under S3_PREFIX. */
+/**
+ * The object names of one upload under S3_PREFIX. Upload ids have no dot (core/wire.ts UPLOAD_ID), so
+ * one upload's objects never take the names of another's (`<id>.info` is no id).
+ */
 export class S3Keys {
   constructor(readonly prefix: string) {}
   object(id: string): string {
