@@ -22,6 +22,10 @@ export interface S3Server {
   /** The variables that point tuspass at it. */
   env: Record<string, string>;
   client: ReturnType<typeof s3ClientOf>;
+  /** Stops the daemons, keeping their data (the S3 server is away). */
+  pause(): Promise<void>;
+  /** Starts them again on the same data and ports (the S3 server is back, with every object). */
+  resume(): Promise<void>;
 }
 
 /** Starts the server for this test file (stopped after its tests); a string is why it cannot run here. */
@@ -43,5 +47,7 @@ export async function startS3Server(): Promise<S3Server | string> {
   const server = { endpoint: env.S3_ENDPOINT!, region: env.S3_REGION!, accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY!, bucket: env.S3_BUCKET!, env };
   const client = s3ClientOf({ s3Endpoint: server.endpoint, s3Region: server.region, s3AccessKeyId: server.accessKeyId, s3SecretAccessKey: server.secretAccessKey, s3ForcePathStyle: true });
   after(() => client.destroy());
-  return { ...server, client };
+  const pause = async () => void (await run(SCRIPT, ['stop', dir, '--keep']));
+  const resume = async () => void (await run(SCRIPT, ['start', dir], { timeout: 600_000 }));
+  return { ...server, client, pause, resume };
 }
