@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../../config.ts';
 
 export function s3ClientOf(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     region: config.s3Region,
     ...(config.s3Endpoint && { endpoint: config.s3Endpoint }),
     ...(config.s3AccessKeyId && config.s3SecretAccessKey && { credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } }),
@@ -15,4 +15,17 @@ export function s3ClientOf(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3A
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  // The signature covers the headers, not the body: the SDK would otherwise hash every part with
+  // SHA-256 to sign it (a third pass over each byte, after md5 and the copy), the busiest work of an
+  // upload on a small machine. TLS protects the body on https:// endpoints; on plain http:// (a server
+  // on the same host or private network) the body goes unsigned, as it does over TLS.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'tuspassUnsignedPayload' },
+  );
+  return client;
 }
