@@ -285,7 +285,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       const answer = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.parts.push({ PartNumber, ETag: answer.ETag!, size: filled });
     } else if (filled > 0) {
-      const tailKey = keys.tail(id, offset - filled);
+      const tailKey = keys.tail(id, offset);
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: tailKey, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.tail = { key: tailKey, size: filled };
     }

@@ -47,9 +47,16 @@ export class S3Keys {
   record(id: string): string {
     return `${this.prefix}${id}.info`;
   }
-  /** A tail is named by where it starts: a new one never overwrites the one the record names. */
-  tail(id: string, at: number): string {
-    return `${this.prefix}${id}.tail.${at}`;
+  /**
+   * A tail is named by the offset it ends at: a tail with more bytes never overwrites the one the
+   * record names (a kill between the two writes would leave the record naming bytes that are gone).
+   */
+  tail(id: string, end: number): string {
+    return `${this.tails(id)}${end}`;
+  }
+  /** What every tail of the upload's key starts with (removal lists them: a kill can leave one unnamed). */
+  tails(id: string): string {
+    return `${this.prefix}${id}.tail.`;
   }
   /** The id of a record's key, or undefined for the other objects. */
   idOfRecord(key: string): string | undefined {

@@ -208,7 +208,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
         });
       }
       if (record.completed) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
-      if (record.tail) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: record.tail.key }));
+      // Every tail, also one a killed request wrote and never named in the record.
+      const tails = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.tails(id) }));
+      for (const tail of tails.Contents ?? []) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tail.Key! }));
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keys.record(id) }));
     } catch (e) {
       throw objectStoreFailure(id, e);
