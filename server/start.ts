@@ -231,6 +231,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
   const engines = {
     ...(redisLocker && { redis: redisProbe(redisLocker) }),
+    ...(s3 && { s3: () => s3.ready() }),
     ...(db && { postgres: postgresProbe(db) }),
     ...(!target.local && { completion: completionProbe(() => target.url) }),
   };

@@ -246,9 +246,13 @@ test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), an
     const refused = await patch(url, 6 * MIB, bytes.subarray(6 * MIB));
     assert.equal(refused.status, 503, refused.body);
     assert.equal((await tus('HEAD', url)).status, 423);
+    const ready = await fetch(`${s.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /S3_BUCKET/);
   } finally {
     await server.resume();
   }
+  assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
   const head = await tus('HEAD', url);
   assert.equal(head.status, 200);
   const offset = Number(head.headers['upload-offset']);

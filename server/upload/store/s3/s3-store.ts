@@ -6,7 +6,7 @@
 // (measured on this machine behind @tus/server: 22 MB/s against 77 MB/s for the same bucket's
 // multipart upload), it knows nothing of digests (md5 while bytes arrive, with the state kept across
 // requests, is the point of tuspass), and its part size grows only with the length it is told.
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
@@ -277,6 +277,16 @@ export class S3UploadStore extends DataStore implements UploadStore {
     } catch (e) {
       if ((e as { name?: string }).name === 'NotFound') return undefined;
       throw e;
+    }
+  }
+
+  /** For /readyz: the bucket answers (HeadBucket). */
+  async ready(): Promise<{ ok: boolean; reason?: string }> {
+    try {
+      await this.s3.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can be written` };
     }
   }
 
