@@ -251,7 +251,13 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An
   // upload written in segments is never finished by its size (store/start-pass.ts).
-  const awaiting = await store.awaitingCompletion((id) => sessions.receivedBy(id));
+  // The S3 store's finished uploads never handled are in their records in the bucket.
+  const awaiting = s3
+    ? await s3.awaitingCompletion().catch((e: unknown) => {
+        log(`completion: the bucket could not be listed for uploads finished without their completion handled: ${errorText(e)}`, { level: 'warn' });
+        return [];
+      })
+    : await store.awaitingCompletion((id) => sessions.receivedBy(id));
   // The hashing thread is bundled and started now rather than by the first upload.
   await hashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop
@@ -278,7 +284,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
   if (withCompletion && !config.completionUrl) target.url = `${scheme}://${self}:${port}/complete/`;
   await queue.start();
-  announce(awaiting, store, events, log, redisLocker !== undefined);
+  announce(awaiting, uploads, events, log, redisLocker !== undefined);
   // Several instances on one store: a dead instance's finished uploads are announced by the others.
   const stopCompletionSweep = redisLocker
     ? startCompletionSweep({ store, events, claims: redisLocker, everyMs: config.completionSweepMs, log })

@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@tus/utils';
 import * as tusClient from 'tus-js-client';
 import { S3UploadStore } from '../server/upload/store/s3/s3-store.ts';
 import { watchChild } from './helpers/child-crash.ts';
@@ -19,6 +20,7 @@ import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, tus } from './helpers/tus.ts';
+import { pieces } from './helpers/store-contract.ts';
 
 const MIB = 2 ** 20;
 const BIN = path.resolve('bin/tuspass.js');
@@ -260,4 +262,25 @@ test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), an
   const rest = await patch(url, offset, bytes.subarray(offset));
   assert.equal(rest.status, 200, rest.body);
   assert.equal(JSON.parse(rest.body).md5, md5(bytes));
+});
+
+test('an S3 upload finished before a stop without its completion handled is announced at the next start, once', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  // What a process killed between the last byte and the form leaves: the object complete, its record not marked handled.
+  const store = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 2 });
+  const bytes = patternBytes(5 * MIB + 17, 28);
+  await store.create(new Upload({ id: 'finishedbeforestop', size: bytes.length, offset: 0, metadata: { filename: 'early.bin' } }));
+  await store.append(pieces(bytes), 'finishedbeforestop', 0, { size: bytes.length });
+  const s = await startTestServer(t, settings);
+  const records = await recordsWhenPresent(s.url, 1, 30_000);
+  assert.deepEqual(records.map((r) => [r.name, r.md5]), [['early.bin', md5(bytes)]]);
+  // Marked handled: a second start announces nothing.
+  for (let i = 0; (await store.awaitingCompletion()).length > 0; i++) {
+    assert.ok(i < 600, 'never marked handled');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await s.close();
+  const again = await startTestServer(t, { ...settings, dataDir: s.config.dataDir });
+  assert.ok(again.logs.some((line) => /0 upload\(s\) finished before the last stop/.test(line)), again.logs.join('\n'));
 });

@@ -28,6 +28,8 @@ export interface S3Record {
   digest?: SavedState;
   /** The object is complete (CompleteMultipartUpload answered). */
   completed?: boolean;
+  /** Its completion was handled (hooks answered, form delivered or queued): not announced again at a start. */
+  handled?: boolean;
   /** When the upload was last written to, ms since the epoch. */
   writtenAt: number;
 }

@@ -221,25 +221,17 @@ export class S3UploadStore extends DataStore implements UploadStore {
   override async deleteExpired(): Promise<number> {
     if (this.expiry.afterLastWrite <= 0 && this.expiry.unstarted <= 0) return 0;
     let removed = 0;
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }));
-      for (const object of page.Contents ?? []) {
-        const id = object.Key && this.keys.idOfRecord(object.Key);
-        if (!id) continue;
-        const record = await this.record(id).catch(() => undefined);
-        if (!record || record.completed) continue;
-        const at = expiresAt(record.info, { size: recordOffset(record), mtimeMs: record.writtenAt }, this.expiry);
-        if (at === undefined || Date.now() <= at) continue;
-        try {
-          await this.remove(id);
-          removed++;
-        } catch (e) {
-          this.log(`expiry: upload ${id} could not be removed: ${errorText(e)}`, { level: 'warn' });
-        }
+    await this.eachRecord(async (id, record) => {
+      if (record.completed) return;
+      const at = expiresAt(record.info, { size: recordOffset(record), mtimeMs: record.writtenAt }, this.expiry);
+      if (at === undefined || Date.now() <= at) return;
+      try {
+        await this.remove(id);
+        removed++;
+      } catch (e) {
+        this.log(`expiry: upload ${id} could not be removed: ${errorText(e)}`, { level: 'warn' });
       }
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+    });
     return removed;
   }
 
@@ -290,8 +282,42 @@ export class S3UploadStore extends DataStore implements UploadStore {
     }
   }
 
-  /** The record stays (HEAD answers a finished upload from it); nothing else is kept for a completion. */
-  async completionHandled(_id: string): Promise<void> {}
+  /** Noted in the record (which stays: HEAD answers a finished upload from it), so no start announces it again. */
+  async completionHandled(id: string): Promise<void> {
+    const record = await this.record(id);
+    if (!record || record.handled) return;
+    await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch((e: unknown) => {
+      throw objectStoreFailure(id, e);
+    });
+  }
+
+  /**
+   * At start: finished uploads whose completion was never handled (the process stopped between the
+   * last byte and the form), to announce again. The completion service drops a repeated form by
+   * upload id.
+   */
+  async awaitingCompletion(): Promise<string[]> {
+    const found: string[] = [];
+    await this.eachRecord((id, record) => {
+      if (record.completed && !record.handled) found.push(id);
+    });
+    return found;
+  }
+
+  /** Every upload's record under S3_PREFIX. */
+  private async eachRecord(visit: (id: string, record: S3Record) => void | Promise<void>): Promise<void> {
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }));
+      for (const object of page.Contents ?? []) {
+        const id = object.Key && this.keys.idOfRecord(object.Key);
+        if (!id) continue;
+        const record = await this.record(id).catch(() => undefined);
+        if (record) await visit(id, record);
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+  }
 
   async settled(_id: string): Promise<void> {}
 }
