@@ -71,7 +71,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   const { stdout } = await run(SCRIPT, ['start', cephDir], { timeout: 600_000 });
   const env = Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   const settings = { ...env, S3_PART_SIZE: `${PART / MiB}MiB`, S3_PARTS_IN_FLIGHT: String(IN_FLIGHT) };
-  const s3 = s3ClientOf({ s3Endpoint: env.S3_ENDPOINT, s3Region: env.S3_REGION!, s3AccessKeyId: env.S3_ACCESS_KEY_ID, s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY, s3ForcePathStyle: true });
+  const s3 = await s3ClientOf({ s3Endpoint: env.S3_ENDPOINT, s3Region: env.S3_REGION!, s3AccessKeyId: env.S3_ACCESS_KEY_ID, s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY, s3ForcePathStyle: true });
   const bucket = env.S3_BUCKET!;
   // The child takes its S3 settings from the environment it inherits.
   Object.assign(process.env, settings);

@@ -156,7 +156,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // store above stays for what lives beside it (the journal) and holds no upload.
   const s3 = config.s3Bucket
     ? new S3UploadStore({
-        s3: s3ClientOf(config),
+        s3: await s3ClientOf(config),
         bucket: config.s3Bucket,
         prefix: config.s3Prefix,
         algorithms: ['md5', ...config.digests],

@@ -1,7 +1,8 @@
 // The completion form of an upload in the S3 store names its object (s3://bucket/key) where the file
 // store's names a path; the service checks the object as it checks a path: ours (S3_BUCKET, under
 // S3_PREFIX), there, and of the size the form says (HeadObject).
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sdk } from '../upload/store/s3/s3-sdk.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import type { Config } from '../config.ts';
 import { s3ClientOf } from '../upload/store/s3/s3-client.ts';
@@ -10,8 +11,8 @@ import { S3Keys } from '../upload/store/s3/s3-record.ts';
 
 export const isObjectUrl = (location: string): boolean => location.startsWith('s3://');
 
-let client: { config: Config; s3: S3Client } | undefined;
-const s3Of = (config: Config): S3Client => {
+let client: { config: Config; s3: Promise<S3Client> } | undefined;
+const s3Of = (config: Config): Promise<S3Client> => {
   if (client?.config !== config) client = { config, s3: s3ClientOf(config) };
   return client.s3;
 };
@@ -27,7 +28,7 @@ function keyOf(config: Config, location: string): string {
 export async function checkStoreObject(config: Config, location: string): Promise<{ key: string; size: number }> {
   const key = keyOf(config, location);
   try {
-    const head = await s3Of(config).send(new HeadObjectCommand({ Bucket: config.s3Bucket, Key: key }));
+    const head = await (await s3Of(config)).send(new sdk.HeadObjectCommand({ Bucket: config.s3Bucket, Key: key }));
     return { key, size: head.ContentLength ?? 0 };
   } catch (e) {
     if ((e as { name?: string }).name === 'NotFound') throw new TuspassError(ERRORS.ERR_FILE_MISSING, key.slice(config.s3Prefix.length), location);
@@ -38,7 +39,7 @@ export async function checkStoreObject(config: Config, location: string): Promis
 /** The recorded object, open for a download (/api/uploads/:id/file); ERR_FILE_MISSING when gone. */
 export async function openStoreObject(config: Config, location: string): Promise<OpenObject> {
   const key = keyOf(config, location);
-  const opened = await openObject(s3Of(config), config.s3Bucket!, key);
+  const opened = await openObject(await s3Of(config), config.s3Bucket!, key);
   if (!opened) throw new TuspassError(ERRORS.ERR_FILE_MISSING, key.slice(config.s3Prefix.length), location);
   return opened;
 }
@@ -47,5 +48,5 @@ export async function openStoreObject(config: Config, location: string): Promise
 export async function removeStoreObject(config: Config, location: string): Promise<void> {
   const keys = new S3Keys(config.s3Prefix);
   const id = keyOf(config, location).slice(config.s3Prefix.length);
-  for (const Key of [keys.object(id), keys.record(id)]) await s3Of(config).send(new DeleteObjectCommand({ Bucket: config.s3Bucket, Key }));
+  for (const Key of [keys.object(id), keys.record(id)]) await (await s3Of(config)).send(new sdk.DeleteObjectCommand({ Bucket: config.s3Bucket, Key }));
 }

@@ -21,7 +21,7 @@ export interface S3Server {
   bucket: string;
   /** The variables that point tuspass at it. */
   env: Record<string, string>;
-  client: ReturnType<typeof s3ClientOf>;
+  client: Awaited<ReturnType<typeof s3ClientOf>>;
   /** Stops the daemons, keeping their data (the S3 server is away). */
   pause(): Promise<void>;
   /** Starts them again on the same data and ports (the S3 server is back, with every object). */
@@ -45,7 +45,7 @@ export async function startS3Server(): Promise<S3Server | string> {
   }
   const env = Object.fromEntries(stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
   const server = { endpoint: env.S3_ENDPOINT!, region: env.S3_REGION!, accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY!, bucket: env.S3_BUCKET!, env };
-  const client = s3ClientOf({ s3Endpoint: server.endpoint, s3Region: server.region, s3AccessKeyId: server.accessKeyId, s3SecretAccessKey: server.secretAccessKey, s3ForcePathStyle: true });
+  const client = await s3ClientOf({ s3Endpoint: server.endpoint, s3Region: server.region, s3AccessKeyId: server.accessKeyId, s3SecretAccessKey: server.secretAccessKey, s3ForcePathStyle: true });
   after(() => client.destroy());
   const pause = async () => void (await run(SCRIPT, ['stop', dir, '--keep']));
   const resume = async () => void (await run(SCRIPT, ['start', dir], { timeout: 600_000 }));

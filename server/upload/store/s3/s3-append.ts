@@ -9,7 +9,8 @@
 // where the record says. Bytes left after the last full part go to a tail object until the next
 // append (S3 wants parts of at least 5 MiB but the last), unless the upload is complete: then they
 // are its last part and the multipart upload is completed.
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sdk } from './s3-sdk.ts';
 import { ERRORS, TuspassError } from '../../../../core/errors.ts';
 import type { DigestName } from '../../../../core/wire.ts';
 import { BodyInterrupted, isConnectionGone } from '../../../dropped-requests.ts';
@@ -59,7 +60,7 @@ async function digestsOf(deps: S3AppendDeps, id: string, record: S3Record): Prom
 }
 
 async function readTail(deps: S3AppendDeps, tail: { key: string; size: number }, into: Buffer): Promise<void> {
-  const got = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: tail.key }));
+  const got = await deps.s3.send(new sdk.GetObjectCommand({ Bucket: deps.bucket, Key: tail.key }));
   let at = 0;
   for await (const chunk of got.Body as AsyncIterable<Uint8Array>) {
     into.set(chunk, at);
@@ -72,11 +73,11 @@ async function readTail(deps: S3AppendDeps, tail: { key: string; size: number },
 export async function completeObject(deps: S3AppendDeps, id: string, record: S3Record): Promise<void> {
   const Key = deps.keys.object(id);
   if (record.parts.length === 0) {
-    await deps.s3.send(new AbortMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId }));
-    await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key, Body: Buffer.alloc(0), ...objectHeaders(record) }));
+    await deps.s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId }));
+    await deps.s3.send(new sdk.PutObjectCommand({ Bucket: deps.bucket, Key, Body: Buffer.alloc(0), ...objectHeaders(record) }));
   } else {
     const Parts = record.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
-    await deps.s3.send(new CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId, MultipartUpload: { Parts } }));
+    await deps.s3.send(new sdk.CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId, MultipartUpload: { Parts } }));
   }
   record.completed = true;
   delete record.uploadId;
@@ -169,7 +170,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       options.onProgress?.(recordOffset(snapshot));
       if (oldTail && !tailGone) {
         tailGone = true;
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
+        await s3.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
       }
     });
     return checkpoint;
@@ -186,7 +187,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       done: Promise.resolve(),
     };
     flight.digest.catch(() => undefined);
-    const upload = prove(start + read).then(() => s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length })));
+    const upload = prove(start + read).then(() => s3.send(new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length })));
     // Its slot (and buffer) is free once S3 has the part and the hashing thread has its bytes.
     flight.done = Promise.all([upload, hashedHere])
       .then(async ([answer]) => {
@@ -282,11 +283,11 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     if (filled > 0 && complete) {
       const PartNumber = parts.length + 1;
       await prove(offset);
-      const answer = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: filling.subarray(0, filled), ContentLength: filled }));
+      const answer = await s3.send(new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.parts.push({ PartNumber, ETag: answer.ETag!, size: filled });
     } else if (filled > 0) {
       const tailKey = keys.tail(id, offset);
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: tailKey, Body: filling.subarray(0, filled), ContentLength: filled }));
+      await s3.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: tailKey, Body: filling.subarray(0, filled), ContentLength: filled }));
       next.tail = { key: tailKey, size: filled };
     }
     await hashing;
@@ -295,7 +296,7 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     if (complete) await completeObject(deps, id, next);
     await writeRecord(s3, bucket, keys.record(id), next);
     if (complete) await fence?.forget(id);
-    if (oldTail && !tailGone && next.tail?.key !== oldTail.key) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
+    if (oldTail && !tailGone && next.tail?.key !== oldTail.key) await s3.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
     options.onProgress?.(offset);
     if (sourceFailure !== undefined) {
       if (isConnectionGone(sourceFailure)) throw new BodyInterrupted(id, read, read, offset, sourceFailure);

@@ -1,9 +1,11 @@
 // The S3 client of the settings (S3_ENDPOINT, S3_REGION, the keys or the SDK's credential chain,
 // S3_FORCE_PATH_STYLE).
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { loadSdk } from './s3-sdk.ts';
 import type { Config } from '../../../config.ts';
 
-export function s3ClientOf(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>): S3Client {
+export async function s3ClientOf(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>): Promise<S3Client> {
+  const { S3Client } = await loadSdk();
   const client = new S3Client({
     region: config.s3Region,
     ...(config.s3Endpoint && { endpoint: config.s3Endpoint }),

@@ -2,7 +2,8 @@
 // range the client asks (S3 sends only those bytes). Nothing is held open: an object deleted
 // meanwhile makes the read fail. GET /files/:id (s3-store.ts) and /api/uploads/:id/file
 // (completion/store-object.ts) read objects through it.
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sdk } from './s3-sdk.ts';
 import { Readable } from 'node:stream';
 import type { DownloadSource } from '../../../download.ts';
 
@@ -16,7 +17,7 @@ export interface OpenObject {
 export async function openObject(s3: S3Client, bucket: string, key: string): Promise<OpenObject | undefined> {
   let head;
   try {
-    head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    head = await s3.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
   } catch (e) {
     if ((e as { name?: string }).name === 'NotFound') return undefined;
     throw e;
@@ -25,7 +26,7 @@ export async function openObject(s3: S3Client, bucket: string, key: string): Pro
     createReadStream: ({ start, end }) =>
       Readable.from(
         (async function* () {
-          const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end}` }));
+          const got = await s3.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end}` }));
           yield* got.Body as AsyncIterable<Uint8Array>;
         })(),
         { objectMode: false },

@@ -3,7 +3,8 @@
 // the file store keeps in its .json and .digest files: the upload's info, its multipart upload, the
 // parts sent and their ETags, the bytes not yet in a part (the tail object) and the digest state at
 // exactly the offset the parts and the tail make. Any instance reads it to continue the upload.
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sdk } from './s3-sdk.ts';
 import type { SavedState } from '../../../hashing/digest-state.ts';
 import type { StoredInfo } from '../announcements.ts';
 
@@ -68,15 +69,15 @@ export class S3Keys {
 
 export async function readRecord(s3: S3Client, bucket: string, key: string): Promise<S3Record | undefined> {
   try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const got = await s3.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
     const record = JSON.parse(await got.Body!.transformToString()) as S3Record;
     return record.version === 1 ? record : undefined;
   } catch (e) {
-    if (e instanceof NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
+    if (e instanceof sdk.NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
     throw e;
   }
 }
 
 export async function writeRecord(s3: S3Client, bucket: string, key: string, record: S3Record): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(record), ContentType: 'application/json' }));
+  await s3.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(record), ContentType: 'application/json' }));
 }

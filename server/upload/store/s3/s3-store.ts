@@ -6,7 +6,8 @@
 // (measured on this machine behind @tus/server: 22 MB/s against 77 MB/s for the same bucket's
 // multipart upload), it knows nothing of digests (md5 while bytes arrive, with the state kept across
 // requests, is the point of tuspass), and its part size grows only with the length it is told.
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sdk } from './s3-sdk.ts';
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
@@ -136,7 +137,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     try {
       if (await this.record(upload.id)) throw idTaken(upload.id);
       const record: S3Record = { version: 1, info, partSize: partSize(this.deps.minPartSize, upload.size, 0, 0, this.deps.equalParts), parts: [], writtenAt: Date.now() };
-      const created = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }));
+      const created = await this.s3.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }));
       record.uploadId = created.UploadId;
       // An empty upload is complete at its creation.
       if (upload.size === 0) await completeObject(this.deps, upload.id, record);
@@ -201,17 +202,17 @@ export class S3UploadStore extends DataStore implements UploadStore {
     try {
       const Key = this.keys.object(id);
       if (record.uploadId && !record.completed) {
-        await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId })).catch((e: unknown) => {
+        await this.s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId })).catch((e: unknown) => {
           // Aborted already (a remove that stopped half way): radosgw says NoSuchKey, AWS NoSuchUpload.
           const name = (e as { name?: string }).name;
           if (name !== 'NoSuchUpload' && name !== 'NoSuchKey') throw e;
         });
       }
-      if (record.completed) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+      if (record.completed) await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }));
       // Every tail, also one a killed request wrote and never named in the record.
-      const tails = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.tails(id) }));
-      for (const tail of tails.Contents ?? []) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tail.Key! }));
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keys.record(id) }));
+      const tails = await this.s3.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.tails(id) }));
+      for (const tail of tails.Contents ?? []) await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: tail.Key! }));
+      await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.keys.record(id) }));
     } catch (e) {
       throw objectStoreFailure(id, e);
     }
@@ -265,7 +266,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
   /** The object's size as S3 has it (HeadObject): what the completion service checks instead of a path. */
   async objectSize(id: string): Promise<number | undefined> {
     try {
-      return (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }))).ContentLength;
+      return (await this.s3.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }))).ContentLength;
     } catch (e) {
       if ((e as { name?: string }).name === 'NotFound') return undefined;
       throw e;
@@ -275,7 +276,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
   /** For /readyz: the bucket answers (HeadBucket). */
   async ready(): Promise<{ ok: boolean; reason?: string }> {
     try {
-      await this.s3.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.s3.send(new sdk.HeadBucketCommand({ Bucket: this.bucket }));
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can be written` };
@@ -308,7 +309,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private async eachRecord(visit: (id: string, record: S3Record) => void | Promise<void>): Promise<void> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }));
+      const page = await this.s3.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }));
       for (const object of page.Contents ?? []) {
         const id = object.Key && this.keys.idOfRecord(object.Key);
         if (!id) continue;
