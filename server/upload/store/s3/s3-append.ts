@@ -145,7 +145,6 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     settled: boolean;
   }
   const flights: Flight[] = [];
-  let failure: unknown;
   let checkpoint: Promise<void> = Promise.resolve();
   let tailGone = false;
 
