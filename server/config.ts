@@ -57,6 +57,8 @@ export interface Config {
   s3EqualParts: boolean;
   /** S3_PARTS_IN_FLIGHT: parts of one upload sent to S3 at once while its bytes arrive. */
   s3PartsInFlight: number;
+  /** S3_DOWNLOAD_REDIRECT: GET of a finished upload redirects to a presigned URL valid this long, in ms; 0 streams it through tuspass. */
+  s3DownloadRedirectMs: number;
   /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms (server/engine-wait.ts). */
   startupTimeoutMs: number;
   /** With REDIS_URL: how often each instance looks for finished uploads nobody announced, in ms (completion-sweep.ts). */
@@ -261,6 +263,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 's3PartSize', flag: '--s3-part-size', env: 'S3_PART_SIZE', doc: 'smallest multipart part (5MiB-5GiB); larger when Upload-Length needs it to stay within 10,000 parts', default: '8MiB', parse: (raw) => { const n = parseSize(raw); if (n < 5 * 2 ** 20 || n > 5 * 2 ** 30) throw new Error('must be between 5MiB and 5GiB'); return n; } },
   { key: 's3EqualParts', flag: '--s3-equal-parts', env: 'S3_EQUAL_PARTS', doc: 'every part but the last of one size, as some stores (Cloudflare R2) require; an upload of unknown length then uses S3_PART_SIZE', default: 'false', parse: parseBoolean, boolean: true },
   { key: 's3PartsInFlight', flag: '--s3-parts-in-flight', env: 'S3_PARTS_IN_FLIGHT', doc: 'parts of one upload sent at once while its bytes arrive; memory per upload at most (this + 1) × part size', default: '4', parse: integer(1, 64) },
+  { key: 's3DownloadRedirectMs', flag: '--s3-download-redirect', env: 'S3_DOWNLOAD_REDIRECT', doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 streams the object through tuspass', default: '0', parse: (raw) => { const ms = parseDuration(raw); if (ms !== 0 && (ms < 1000 || ms > 7 * 86_400_000)) throw new Error('must be 0 or between 1s and 7d (what S3 allows)'); return ms; } },
   { key: 'startupTimeoutMs', flag: '--startup-timeout', env: 'STARTUP_TIMEOUT', doc: 'at start, how long Redis and PostgreSQL are waited for while they do not answer (tried again with back-off, each try logged), then exit 69; a wrong setting exits 78 at once, e.g. 60s', default: '60s', parse: parseDuration },
   { key: 'completionSweepMs', flag: '--completion-sweep', env: 'COMPLETION_SWEEP', doc: 'with REDIS_URL, how often each instance looks for finished uploads nobody announced (their instance died first) and announces them, e.g. 30s', default: '30s', parse: parsePositiveDuration },
   { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to', defaultDoc: 'the built-in completion service', parse: url },

@@ -163,6 +163,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
         partSize: config.s3PartSize,
         equalParts: config.s3EqualParts,
         partsInFlight: config.s3PartsInFlight,
+        downloadRedirectMs: config.s3DownloadRedirectMs,
         expirationPeriodInMilliseconds: config.expireAfterMs,
         unstartedExpirationMs: config.expireUnstartedAfterMs,
         extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),

@@ -33,6 +33,12 @@ export function getHandler(store: UploadStore, locker: UploadLocker, log: (line:
       // download that is not the whole file would pass for it. Answered without the lock, so a GET
       // never asks a running PATCH to stop.
       if (!finished(await store.getUpload(id).catch(notFound))) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
+      // S3_DOWNLOAD_REDIRECT: the client fetches the object from S3 itself, with a URL that expires.
+      const redirect = await store.downloadUrl?.(id);
+      if (redirect) {
+        for (const [name, value] of Object.entries({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, 'Cache-Control': 'no-store' })) res.setHeader(name, value);
+        return res.redirect(302, redirect);
+      }
       // Under the lock, a checksummed PATCH that wrote the last bytes has verified them (or cut them
       // off) and a DELETE has finished. The file is opened before the lock is let go: a DELETE from
       // then on unlinks it, and this open file still reads to the end. (While the lock service is away

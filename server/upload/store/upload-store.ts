@@ -58,6 +58,8 @@ export interface UploadStore extends DataStore {
    * under way on the file store), with their size and last change. Throws ENOENT-like when gone.
    */
   openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }>;
+  /** Where a client may fetch the finished upload's bytes itself (a presigned URL), if the store offers that. */
+  downloadUrl?(id: string): Promise<string | undefined>;
   /** Where the finished upload's bytes are, as the completion form's `.path` says it: a file path, or s3://bucket/key. */
   location(id: string): string;
 

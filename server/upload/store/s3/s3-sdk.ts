@@ -6,6 +6,9 @@ import type * as Sdk from '@aws-sdk/client-s3';
 
 export let sdk: typeof Sdk;
 
+/** The presigner (S3_DOWNLOAD_REDIRECT), loaded the same way. */
+export const loadPresigner = () => import('@aws-sdk/s3-request-presigner');
+
 export async function loadSdk(): Promise<typeof Sdk> {
   sdk ??= await import('@aws-sdk/client-s3');
   return sdk;

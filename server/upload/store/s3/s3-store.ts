@@ -7,7 +7,7 @@
 // multipart upload), it knows nothing of digests (md5 while bytes arrive, with the state kept across
 // requests, is the point of tuspass), and its part size grows only with the length it is told.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { sdk } from './s3-sdk.ts';
+import { loadPresigner, sdk } from './s3-sdk.ts';
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
@@ -37,6 +37,8 @@ export interface S3StoreOptions {
   equalParts: boolean;
   /** S3_PARTS_IN_FLIGHT. */
   partsInFlight: number;
+  /** S3_DOWNLOAD_REDIRECT in ms; 0: downloads stream through tuspass. */
+  downloadRedirectMs?: number;
   expirationPeriodInMilliseconds?: number;
   unstartedExpirationMs?: number;
   extensions?: string[];
@@ -57,6 +59,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private readonly announced: Announcements;
   private readonly log: Log;
   private readonly expirationMs: number;
+  private readonly downloadRedirectMs: number;
 
   constructor(options: S3StoreOptions) {
     super();
@@ -65,6 +68,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     this.keys = new S3Keys(options.prefix);
     this.algorithms = options.algorithms;
     this.expirationMs = options.expirationPeriodInMilliseconds ?? 0;
+    this.downloadRedirectMs = options.downloadRedirectMs ?? 0;
     this.expiry = { afterLastWrite: this.expirationMs, unstarted: options.unstartedExpirationMs ?? 0 };
     this.extensions = options.extensions ?? ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration'];
     this.log = options.log ?? (() => {});
@@ -253,6 +257,16 @@ export class S3UploadStore extends DataStore implements UploadStore {
   async written(id: string): Promise<WrittenBytes | undefined> {
     const record = await this.record(id);
     return record && { size: recordOffset(record), mtimeMs: record.writtenAt };
+  }
+
+  /**
+   * S3_DOWNLOAD_REDIRECT: a presigned GetObject URL of the finished object, valid that long (the
+   * signature is made here, no request to S3); undefined when downloads stream through tuspass.
+   */
+  async downloadUrl(id: string): Promise<string | undefined> {
+    if (this.downloadRedirectMs <= 0) return undefined;
+    const { getSignedUrl } = await loadPresigner();
+    return getSignedUrl(this.s3, new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }), { expiresIn: Math.ceil(this.downloadRedirectMs / 1000) });
   }
 
   /** The finished object, read by range as the client asks (s3-object.ts). */
