@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
-import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Upload } from '@tus/utils';
 import * as tusClient from 'tus-js-client';
 import { S3UploadStore } from '../server/upload/store/s3/s3-store.ts';
@@ -321,4 +321,16 @@ test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned 
   assert.equal(fromS3.status, 200);
   assert.equal(md5(Buffer.from(await fromS3.arrayBuffer())), md5(bytes));
   assert.notEqual((await fetch(unfinished, { redirect: 'manual' })).status, 302);
+});
+
+test('S3: a creation-with-upload whose body runs past its Upload-Length is refused (413) and leaves nothing in the bucket', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  const s = await startTestServer(t, settings);
+  const created = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' }, patternBytes(20, 31));
+  assert.equal(created.status, 413, created.body);
+  const listed = await server.client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: settings.s3Prefix }));
+  assert.deepEqual((listed.Contents ?? []).map((o) => o.Key), []);
+  const multipart = await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix }));
+  assert.equal((multipart.Uploads ?? []).length, 0);
 });

@@ -121,8 +121,9 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
   const state = await digestsOf(deps, id, record);
   const checksum = options.checksum;
   const oldTail = record.tail;
-  // A length not known yet: no further than the parts left can hold at this size.
-  const limit = Math.min(options.limit ?? Number.MAX_SAFE_INTEGER, size === undefined ? capacity(chosen, sentBefore, record.parts.length) - start : Number.MAX_SAFE_INTEGER);
+  // Never past the length (a body longer than the upload is cut there, `exceeded`); a length not known
+  // yet: no further than the parts left can hold at this size.
+  const limit = Math.min(options.limit ?? Number.MAX_SAFE_INTEGER, size === undefined ? capacity(chosen, sentBefore, record.parts.length) - start : size - start);
   // The memory of one append stays within (S3_PARTS_IN_FLIGHT + 1) × S3_PART_SIZE where it can: parts
   // made larger by a long Upload-Length go fewer at a time (at least one in flight, two buffers).
   const inFlight = Math.max(1, Math.min(deps.partsInFlight, Math.floor(((deps.partsInFlight + 1) * deps.minPartSize) / chosen) - 1));
