@@ -19,10 +19,11 @@ import { finishing } from './scenario-finishing.ts';
 import { ietf } from './scenario-ietf.ts';
 import { multipart } from './scenario-multipart.ts';
 import { resume } from './scenario-resume.ts';
+import { s3 } from './scenario-s3.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer, ietf };
+const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer, ietf, s3 };
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({

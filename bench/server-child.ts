@@ -5,14 +5,14 @@
 // exits normally (so `--cpu-prof` gets to write its profile).
 import fs from 'node:fs';
 import path from 'node:path';
-import { configFor } from '../server/config/config.ts';
+import { configFor, load } from '../server/config/config.ts';
 import { startTuspass } from '../server/start/start.ts';
 import type { HookHandler } from '../hooks/types.ts';
 import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-access' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
+export type Side = 'tuspass' | 'tuspass-s3' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-access' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
 export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
@@ -66,6 +66,12 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
     // read, the payload, the runner) on every HEAD, GET, PATCH and DELETE.
     const allow: HookHandler = { name: 'bench-allow', events: ['pre-access'], invokeHook: async () => ({}) };
     const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), { completion: true, hooks: [allow] });
+    return { url: running.url, close: running.close, storeDir };
+  }
+  if (side === 'tuspass-s3') {
+    // As 'tuspass' with the S3 store: S3_* from the environment the scenario sets (scenario-s3.ts).
+    const config = load({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('S3_'))), DATA_DIR: dataDir, PORT: '0', LOG_FORMAT: 'json' }).config;
+    const running = await startTuspass(config, { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-quiet') {

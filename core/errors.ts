@@ -78,6 +78,8 @@ export const ERRORS = table({
   ERR_UPLOAD_UNAVAILABLE: { status: 423, message: 'the upload cannot be read right now; its bytes are kept: try again' },
   ERR_LOCK_UNAVAILABLE: { status: 503, message: 'the lock service (Redis) cannot be reached; nothing was written; try again later' },
   ERR_LOCK_LOST: { status: 503, message: 'this request lost the upload lock; writing stopped, the bytes written before are kept: resume from HEAD' },
+  ERR_NOT_ON_S3: { status: 501, message: 'not served with the S3 store (S3_BUCKET): this needs the file store (STORE_DIR)' },
+  ERR_OBJECT_STORE_UNAVAILABLE: { status: 503, message: 'the object store (S3_BUCKET) did not take the bytes; what it took before is kept: resume from HEAD' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; the bytes received are kept: resume from Upload-Offset' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_HOST_NOT_LOOPBACK: { status: 421, message: 'without authentication this server answers only requests addressed to this machine (Host localhost or ' + '127.0.0.1); set AUTH_JWT_SECRET, or ALLOW_ANONYMOUS=true to serve other names' },

@@ -36,8 +36,11 @@ export interface HookUpload {
   IsPartial: boolean;
   IsFinal: boolean;
   PartialUploads: string[] | null;
-  /** Where the bytes are; null before the upload exists (pre-create) and after it is gone (post-terminate). */
-  Storage: { Type: 'filestore'; Path: string; InfoPath: string } | null;
+  /**
+   * Where the bytes are; null before the upload exists (pre-create) and after it is gone (post-terminate).
+   * With the S3 store (S3_BUCKET) as tusd's s3store says it, Path being the object's s3://bucket/key.
+   */
+  Storage: { Type: 'filestore'; Path: string; InfoPath: string } | { Type: 's3store'; Bucket: string; Key: string; Path: string } | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: Digests;
   /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-access, pre-finish and post-finish. */

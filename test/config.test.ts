@@ -120,3 +120,20 @@ test('every default parses as the value it stands for, and each setting feeds on
   assert.deepEqual(new Set(Object.keys(config)), new Set(SETTINGS.map((s) => s.key)));
   assert.equal(SETTINGS.length, new Set(SETTINGS.map((s) => s.key)).size);
 });
+
+test('S3: nothing without S3_BUCKET; keys go in pairs; part size within what S3 allows', () => {
+  const plain = load({}).config;
+  assert.equal(plain.s3Bucket, undefined);
+  assert.equal(plain.s3PartSize, 8 * 2 ** 20);
+  assert.equal(plain.s3PartsInFlight, 4);
+  const set = load({ S3_BUCKET: 'up-loads.1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b', S3_FORCE_PATH_STYLE: 'true', S3_PREFIX: 'tus/', S3_PART_SIZE: '16MiB' }).config;
+  assert.equal(set.s3Bucket, 'up-loads.1');
+  assert.equal(set.s3ForcePathStyle, true);
+  assert.equal(set.s3Prefix, 'tus/');
+  assert.equal(set.s3PartSize, 16 * 2 ** 20);
+  assert.throws(() => load({ S3_BUCKET: 'b1x', S3_ACCESS_KEY_ID: 'a' }), /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+  assert.throws(() => load({ S3_ENDPOINT: 'http://127.0.0.1:9000' }), /only with S3_BUCKET/);
+  assert.throws(() => load({ S3_BUCKET: 'Not_A_Bucket' }), /S3_BUCKET/);
+  assert.throws(() => load({ S3_BUCKET: 'b1x', S3_PART_SIZE: '1MiB' }), /S3_PART_SIZE/);
+  assert.throws(() => load({ S3_BUCKET: 'b1x', S3_PREFIX: '/abs' }), /S3_PREFIX/);
+});

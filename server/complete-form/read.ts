@@ -82,7 +82,8 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
   }
   const filePath = required('path');
   // The store check resolves paths; a relative one would resolve against our cwd, which means nothing.
-  if (!path.isAbsolute(filePath)) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute`);
+  // An upload in the S3 store is named by its object's URL (s3://bucket/key).
+  if (!path.isAbsolute(filePath) && !filePath.startsWith('s3://')) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute or s3://`);
 
   const fields: Record<string, string> = {};
   // A key that reads as another field's generated one (`file2.md5`) is no pass-through field: the

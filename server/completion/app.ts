@@ -16,6 +16,7 @@ import { answerError } from '../http/error-answer.ts';
 import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { fileUrl, formReceiver, formRecorder, type FormRecorder } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
+import { isObjectUrl, openStoreObject, removeStoreObject } from './store-object.ts';
 import { sendDownload } from '../http/download.ts';
 
 export interface CompletionAppOptions {
@@ -95,7 +96,8 @@ function formBody(): express.RequestHandler {
  * The completion service on its own: the recorded file and what the upload server keeps beside it
  * (<id>.json info, <id>.digest state), when the path is still a file inside the store.
  */
-async function removeRecordedFile(storeDir: string, record: UploadRecord): Promise<void> {
+async function removeRecordedFile(storeDir: string, record: UploadRecord, config: Config): Promise<void> {
+  if (isObjectUrl(record.path)) return removeStoreObject(config, record.path);
   const found = await checkStorePath(storeDir, record.path).catch((e: unknown) => {
     if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) return undefined;
     throw e;
@@ -158,7 +160,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     const record = await findRecord(req);
     await options.access?.(req, record.uploadId, 'write');
     if (options.removeUpload) await options.removeUpload(record.uploadId, record);
-    else await removeRecordedFile(config.storeDir, record);
+    else await removeRecordedFile(config.storeDir, record, config);
     await catalog.remove(record.id);
     res.status(204).end();
   });
@@ -167,6 +169,13 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     const record = await findRecord(req);
     // The record's file is its upload's: read as GET /files/<upload id> reads it, through the same step.
     await options.access?.(req, record.uploadId, 'read');
+    const naming = { name: record.name || record.uploadId, contentType: record.contentType, disposition: 'attachment' } as const;
+    const onStreamError = (err: Error) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`);
+    // An upload in the S3 store: its object, read by range.
+    if (isObjectUrl(record.path)) {
+      const object = await openStoreObject(config, record.path).catch(gone(record));
+      return sendDownload(req, res, { ...object, ...naming }, onStreamError);
+    }
     // Checked again at download: the store may have changed since the form (a file swapped for a symlink).
     const { realPath } = await checkStorePath(config.storeDir, record.path).catch(gone(record));
     const file = await fsp.open(realPath, 'r').catch((e: NodeJS.ErrnoException) => {
@@ -177,8 +186,7 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
       throw e;
     });
     // The answer every download gets (server/http/download.ts), GET /files/:id's too; here always an attachment.
-    const naming = { name: record.name || record.uploadId, contentType: record.contentType, disposition: 'attachment' } as const;
-    await sendDownload(req, res, { file, size: stat.size, modified: stat.mtime, ...naming }, (err) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`));
+    await sendDownload(req, res, { file, size: stat.size, modified: stat.mtime, ...naming }, onStreamError);
   });
 
   // Unknown paths: 404 here when the service runs alone; mounted in the upload server (tuspass

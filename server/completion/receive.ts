@@ -12,6 +12,7 @@ import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms, type CompletionForm } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
+import { checkStoreObject, isObjectUrl } from './store-object.ts';
 
 /** A record's download URL: CompletionRecord's `url`. */
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
@@ -40,7 +41,7 @@ export function formRecorder(config: Config, catalog: Catalog): FormRecorder {
   return async (forms) => {
     // Every file checked before any is recorded: a form is recorded whole or not at all.
     for (const form of forms) {
-      const onDisk = await checkStorePath(config.storeDir, form.path);
+      const onDisk = isObjectUrl(form.path) ? await checkStoreObject(config, form.path) : await checkStorePath(config.storeDir, form.path);
       if (onDisk.size !== form.size) {
         // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the
         // store.

@@ -37,6 +37,27 @@ export interface Config {
   redisLockTtlMs: number;
   /** DATABASE_URL: the catalog, notice queue and completion journal on PostgreSQL (server/backends/pg/). */
   databaseUrl: string | undefined;
+  /** S3_BUCKET: uploads go to this S3 bucket as multipart uploads instead of STORE_DIR (backends/store/s3/). */
+  s3Bucket: string | undefined;
+  /** S3_ENDPOINT: an S3-compatible server's URL; undefined: AWS's endpoint for S3_REGION. */
+  s3Endpoint: string | undefined;
+  /** S3_REGION: the region requests are signed for. */
+  s3Region: string;
+  /** S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: both or neither; neither: the SDK's credential chain. */
+  s3AccessKeyId: string | undefined;
+  s3SecretAccessKey: string | undefined;
+  /** S3_FORCE_PATH_STYLE: bucket in the path (http://host/bucket/key), as most S3-compatible servers want. */
+  s3ForcePathStyle: boolean;
+  /** S3_PREFIX: where in the bucket the uploads' objects are named (prefix + id). */
+  s3Prefix: string;
+  /** S3_PART_SIZE: smallest multipart part, in bytes; larger when the upload's length needs it to stay within 10,000 parts. */
+  s3PartSize: number;
+  /** S3_EQUAL_PARTS: every part but the last of one size (stores such as R2 require it). */
+  s3EqualParts: boolean;
+  /** S3_PARTS_IN_FLIGHT: parts of one upload sent to S3 at once while its bytes arrive. */
+  s3PartsInFlight: number;
+  /** S3_DOWNLOAD_REDIRECT: GET of a finished upload redirects to a presigned URL valid this long, in ms; 0 streams it through tuspass. */
+  s3DownloadRedirectMs: number;
   /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms
    * (server/backends/engine-wait.ts). */
   startupTimeoutMs: number;
@@ -220,6 +241,12 @@ const url = (raw: string): string => {
   return u.toString();
 };
 
+/** An S3 bucket name as AWS's rules have it: 3-63 lower-case letters, digits, dots and hyphens. */
+const s3BucketName = (raw: string): string => {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(raw)) throw new Error(`is not an S3 bucket name: "${raw}"`);
+  return raw;
+};
+
 /** A path setting: resolved against the working directory once, at load. */
 const filePath = (raw: string): string => path.resolve(raw);
 
@@ -245,6 +272,17 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'redisUrl', flag: '--redis-url', env: 'REDIS_URL', doc: 'redis://… : upload locks shared by several upload servers, with handover and fencing', defaultDoc: 'none: in-memory locks', parse: (raw) => { if (!/^rediss?:\/\/./.test(raw)) throw new Error('must be a redis:// or rediss:// URL'); return raw; } },
   { key: 'redisLockTtlMs', flag: '--redis-lock-ttl', env: 'REDIS_LOCK_TTL', doc: 'lease of an upload lock in Redis, renewed while held; a dead holder blocks its upload this long, e.g. 10s', default: '10s', parse: parsePositiveDuration },
   { key: 'databaseUrl', flag: '--database-url', env: 'DATABASE_URL', doc: 'postgres://… : the catalog, the notice queue and the completion journal shared by several instances', defaultDoc: 'none: SQLite catalog, queue and journal in DATA_DIR', parse: (raw) => { if (!/^postgres(ql)?:\/\/./.test(raw)) throw new Error('must be a postgres:// or postgresql:// URL'); return raw; } },
+  { key: 's3Bucket', flag: '--s3-bucket', env: 'S3_BUCKET', doc: 'store uploads in this S3 bucket (multipart uploads) instead of STORE_DIR', defaultDoc: 'none: the file store in STORE_DIR', parse: s3BucketName },
+  { key: 's3Endpoint', flag: '--s3-endpoint', env: 'S3_ENDPOINT', doc: 'URL of an S3-compatible server (MinIO, Ceph radosgw, R2…)', defaultDoc: "AWS's endpoint of S3_REGION", parse: url },
+  { key: 's3Region', flag: '--s3-region', env: 'S3_REGION', doc: 'region S3 requests are signed for', default: 'us-east-1' },
+  { key: 's3AccessKeyId', flag: '--s3-access-key-id', env: 'S3_ACCESS_KEY_ID', doc: 'S3 access key (with S3_SECRET_ACCESS_KEY)', defaultDoc: "the AWS SDK's credential chain (AWS_* variables, profile, instance role)" },
+  { key: 's3SecretAccessKey', flag: '--s3-secret-access-key', env: 'S3_SECRET_ACCESS_KEY', doc: 'S3 secret key (with S3_ACCESS_KEY_ID)', defaultDoc: "the AWS SDK's credential chain" },
+  { key: 's3ForcePathStyle', flag: '--s3-force-path-style', env: 'S3_FORCE_PATH_STYLE', doc: 'name the bucket in the path (http://host/bucket/key) rather than the host name, as most S3-compatible servers want', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 's3Prefix', flag: '--s3-prefix', env: 'S3_PREFIX', doc: "prefix of the uploads' object keys in the bucket, e.g. uploads/", default: '', parse: (raw) => { if (raw.startsWith('/') || raw.length > 512) throw new Error('must not start with / and must be at most 512 characters'); return raw; } },
+  { key: 's3PartSize', flag: '--s3-part-size', env: 'S3_PART_SIZE', doc: 'smallest multipart part (5MiB-5GiB); larger when Upload-Length needs it to stay within 10,000 parts', default: '8MiB', parse: (raw) => { const n = parseSize(raw); if (n < 5 * 2 ** 20 || n > 5 * 2 ** 30) throw new Error('must be between 5MiB and 5GiB'); return n; } },
+  { key: 's3EqualParts', flag: '--s3-equal-parts', env: 'S3_EQUAL_PARTS', doc: 'every part but the last of one size, as some stores (Cloudflare R2) require; an upload of unknown length then uses S3_PART_SIZE', default: 'false', parse: parseBoolean, boolean: true },
+  { key: 's3PartsInFlight', flag: '--s3-parts-in-flight', env: 'S3_PARTS_IN_FLIGHT', doc: 'parts of one upload sent at once while its bytes arrive; memory per upload at most (this + 1) × part size', default: '4', parse: integer(1, 64) },
+  { key: 's3DownloadRedirectMs', flag: '--s3-download-redirect', env: 'S3_DOWNLOAD_REDIRECT', doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 streams the object through tuspass', default: '0', parse: (raw) => { const ms = parseDuration(raw); if (ms !== 0 && (ms < 1000 || ms > 7 * 86_400_000)) throw new Error('must be 0 or between 1s and 7d (what S3 allows)'); return ms; } },
   { key: 'startupTimeoutMs', flag: '--startup-timeout', env: 'STARTUP_TIMEOUT', doc: 'at start, how long Redis and PostgreSQL are waited for while they do not answer (tried again with back-off, ' + 'each try logged), then exit 69; a wrong setting exits 78 at once, e.g. 60s', default: '60s', parse: parseDuration },
   { key: 'completionSweepMs', flag: '--completion-sweep', env: 'COMPLETION_SWEEP', doc: 'with REDIS_URL, how often each instance looks for finished uploads nobody announced (their instance died ' + 'first) and announces them, e.g. 30s', default: '30s', parse: parsePositiveDuration },
   { key: 'completionUrl', flag: '--completion-url', env: 'COMPLETION_URL', doc: 'URL the completion form is posted to', defaultDoc: 'the built-in completion service', parse: url },
@@ -388,6 +426,8 @@ export function load(env: Record<string, string | undefined>, argv: readonly str
   if (v.retryMinMs !== undefined && v.retryMaxMs !== undefined && v.retryMinMs > v.retryMaxMs) {
     problems.push(`RETRY_MIN_MS (${v.retryMinMs}) is larger than RETRY_MAX_MS (${v.retryMaxMs})`);
   }
+  if ((v.s3AccessKeyId === undefined) !== (v.s3SecretAccessKey === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither (neither: the AWS SDK finds credentials itself)');
+  if ((v.s3Endpoint ?? v.s3AccessKeyId ?? v.s3Prefix) !== undefined && v.s3Bucket === undefined) problems.push('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_PREFIX take effect only with S3_BUCKET: set it');
   if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) problems.push('TLS_CERT and TLS_KEY go together: set both or neither');
   // One source of keys: a token must not verify under one key while the operator believes another rules.
   if (v.authJwtSecret !== undefined && v.authJwtSecretFile !== undefined) problems.push('AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE are both set: give one');

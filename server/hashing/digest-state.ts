@@ -8,7 +8,8 @@ import { writeAtomically } from '../../core/file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
 
-interface SavedState {
+/** A state as saved: beside the upload's file (save) or inside another store's record (snapshot). */
+export interface SavedState {
   version: 1;
   offset: number;
   states: Partial<Record<DigestName, string>>;
@@ -49,7 +50,12 @@ export class DigestState implements RunningDigests {
   /** Loads a saved state; algorithms missing from it (configuration changed) make it unusable: returns undefined. */
   static async load(file: string, algorithms: readonly DigestName[]): Promise<DigestState | undefined> {
     const saved = await readSaved(file);
-    if (!saved || !algorithms.every((name) => saved.states[name])) return undefined;
+    return saved && DigestState.fromSnapshot(saved, algorithms);
+  }
+
+  /** A state from a snapshot() kept elsewhere (an object store's record); undefined as load() says. */
+  static async fromSnapshot(saved: SavedState, algorithms: readonly DigestName[]): Promise<DigestState | undefined> {
+    if (saved.version !== 1 || !Number.isSafeInteger(saved.offset) || !algorithms.every((name) => saved.states[name])) return undefined;
     const states: Partial<Record<DigestName, Uint8Array>> = {};
     for (const name of algorithms) states[name] = Buffer.from(saved.states[name]!, 'base64');
     const thread = await hashThread();
@@ -66,14 +72,24 @@ export class DigestState implements RunningDigests {
 
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
   async save(file: string, mode: number): Promise<void> {
-    const states = await this.thread.save(this.key);
-    const saved: SavedState = { version: 1, offset: this.offset, states: {} };
-    for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
+    const saved = await this.snapshot();
     // Named by process: a temp file left by a kill between write and rename is a stale one, removed
     // at the next start (backends/store/start-pass.ts).
     // A full disk cuts the temp file short: it goes, the state saved before stays.
     await writeAtomically(file, JSON.stringify(saved), mode, `${file}.${process.pid}.tmp`);
     this.onDisk = true;
+  }
+
+  /**
+   * The state as it is once the chunks updated so far are hashed (asked for now, in order behind
+   * them, so later updates do not enter it). Its offset is the one at the call.
+   */
+  async snapshot(): Promise<SavedState> {
+    const offset = this.offset;
+    const states = await this.thread.save(this.key);
+    const saved: SavedState = { version: 1, offset, states: {} };
+    for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
+    return saved;
   }
 
   /** The digests of the bytes seen so far, without ending the running hashes. */

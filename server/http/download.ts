@@ -4,8 +4,7 @@
 // with `Content-Range: bytes */<size>`), validators (ETag, Last-Modified; 304, If-Range, If-Match,
 // If-Unmodified-Since), the name as Content-Disposition. The body is a node file stream piped with
 // stream.pipeline, so a file removed mid-read or a client gone reaches one callback.
-import type fsp from 'node:fs/promises';
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type express from 'express';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 
@@ -54,9 +53,15 @@ export function downloadHeaders({ name, contentType, disposition }: DownloadNami
   return { 'Content-Type': type, 'Content-Disposition': value, 'X-Content-Type-Options': 'nosniff' };
 }
 
+/** Bytes to send: an open file (fs/promises' FileHandle is one), or an object in S3 read by range. */
+export interface DownloadSource {
+  createReadStream(range: { start: number; end: number; highWaterMark?: number }): Readable;
+  close(): Promise<void>;
+}
+
 export interface Download extends DownloadNaming {
-  /** The file, open; closed here once sent (or not sent). */
-  file: fsp.FileHandle;
+  /** The bytes, open; closed here once sent (or not sent). */
+  file: DownloadSource;
   size: number;
   modified: Date;
 }

@@ -9,6 +9,7 @@
 import { errorText, type Log } from '../../core/logger.ts';
 import { SWEEP_CLAIM, type Claims } from '../backends/locker/claims.ts';
 import type { DigestFileStore } from '../backends/store/digest-store.ts';
+import type { UploadStore } from '../backends/store/upload-store.ts';
 import { TUS_PATH } from '../http/tus-headers.ts';
 import type { UploadEvents } from './upload-events.ts';
 
@@ -22,7 +23,7 @@ export interface SweepDeps {
 }
 
 /** Handles the completion of a finished upload nobody handled; failures go on in the background (UploadEvents). */
-async function announceOne(id: string, store: DigestFileStore, events: UploadEvents, log: Log, why: string): Promise<void> {
+async function announceOne(id: string, store: Pick<UploadStore, 'getUpload' | 'concatOf'>, events: UploadEvents, log: Log, why: string): Promise<void> {
   try {
     const upload = await store.getUpload(id);
     log(`completion: upload ${id} ${why}; handling its completion now`, { event: 'completion.resumed', upload_id: id });
@@ -37,12 +38,12 @@ async function announceOne(id: string, store: DigestFileStore, events: UploadEve
  * the background. On a shared store (claims) each is taken over first: another instance may be
  * handling it right now.
  */
-export function announce(ids: readonly string[], store: DigestFileStore, events: UploadEvents, log: Log, shared: boolean): void {
+export function announce(ids: readonly string[], store: Pick<UploadStore, 'getUpload' | 'concatOf'> & Partial<Pick<DigestFileStore, 'takeOverCompletion'>>, events: UploadEvents, log: Log, shared: boolean): void {
   // Said at every start, none or some: what this start announces is known before any is handled.
   log(`completion: ${ids.length} upload(s) finished before the last stop without their completion ` + `handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.awaiting', count: ids.length, upload_ids: ids.slice(0, 1000) });
   void (async () => {
     for (const id of ids) {
-      if (shared && !(await store.takeOverCompletion(id).catch(() => false))) continue;
+      if (shared && store.takeOverCompletion && !(await store.takeOverCompletion(id).catch(() => false))) continue;
       await announceOne(id, store, events, log, 'finished before the last stop');
     }
   })();

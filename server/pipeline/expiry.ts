@@ -2,27 +2,25 @@
 // creation, before any): an upload still receiving bytes never expires under its sender, however
 // long it takes. "Its value MAY change over time" — it moves with every PATCH. One that received no
 // byte expires EXPIRE_UNSTARTED_AFTER after its creation (backends/store/stored-upload.ts expiresAt).
-import fsp from 'node:fs/promises';
 import type { Upload } from '@tus/utils';
 import { uploadsExpired } from '../ops/metrics.ts';
-import type { DigestFileStore } from '../backends/store/digest-store.ts';
+import type { UploadStore } from '../backends/store/upload-store.ts';
 import { expiresAt as expiryOf } from '../backends/store/stored-upload.ts';
 import { httpDate } from '../http/tus-headers.ts';
 
 /** When the upload expires, or undefined if it never will (no expiration set, or finished). */
-export async function expiresAt(store: DigestFileStore, upload: Upload): Promise<number | undefined> {
+export async function expiresAt(store: UploadStore, upload: Upload): Promise<number | undefined> {
   if (upload.size !== undefined && upload.offset === upload.size) return undefined;
-  const file = await fsp.stat(store.filePath(upload.id)).catch(() => undefined);
-  return expiryOf(upload, file, store.expiry);
+  return expiryOf(upload, await store.written(upload.id), store.expiry);
 }
 
-export async function isExpired(store: DigestFileStore, upload: Upload): Promise<boolean> {
+export async function isExpired(store: UploadStore, upload: Upload): Promise<boolean> {
   const at = await expiresAt(store, upload);
   return at !== undefined && Date.now() > at;
 }
 
 /** "This header MUST be included in every PATCH response if the upload is going to expire." */
-export async function expiresHeader(store: DigestFileStore, upload: Upload): Promise<Record<string, string>> {
+export async function expiresHeader(store: UploadStore, upload: Upload): Promise<Record<string, string>> {
   const at = await expiresAt(store, upload);
   // HTTP dates have whole seconds: rounded up, so the header never says "expired" too early.
   return at === undefined ? {} : { 'Upload-Expires': httpDate(Math.ceil(at / 1000) * 1000) };
@@ -33,10 +31,10 @@ const FIRST_SWEEP_MS = 60_000;
 
 /**
  * Removes expired uploads now and then (their owed bytes leave the free-space ledger with them, see
- * DigestFileStore.remove); returns a function that stops it. Each sweep is scheduled when the last
+ * the store's remove); returns a function that stops it. Each sweep is scheduled when the last
  * one ended, so a slow sweep over a large store never overlaps the next.
  */
-export function startExpirySweep(store: DigestFileStore, everyMs: number, log: (line: string) => void): () => void {
+export function startExpirySweep(store: UploadStore, everyMs: number, log: (line: string) => void): () => void {
   if (store.expiry.afterLastWrite <= 0 && store.expiry.unstarted <= 0) return () => {};
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

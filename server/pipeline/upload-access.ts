@@ -22,7 +22,7 @@ import type express from 'express';
 import { ERRORS as TUS_ERRORS } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { mayAccess, principalOf } from '../auth/principal.ts';
-import type { DigestFileStore } from '../backends/store/digest-store.ts';
+import type { UploadStore } from '../backends/store/upload-store.ts';
 import { httpRequestOf, type UploadEvents } from './upload-events.ts';
 
 export type AccessMode = 'read' | 'write';
@@ -54,7 +54,7 @@ export class UploadAccess {
   private readonly hooked: boolean;
 
   constructor(
-    private readonly store: DigestFileStore,
+    private readonly store: UploadStore,
     private readonly events: UploadEvents,
   ) {
     this.hooked = events.wants('pre-access');

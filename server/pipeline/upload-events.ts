@@ -6,7 +6,7 @@ import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
 import type { HookAuth, HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
 import { finishSeconds } from '../ops/metrics.ts';
-import type { ConcatInfo, DigestFileStore } from '../backends/store/digest-store.ts';
+import type { ConcatInfo, UploadStore } from '../backends/store/upload-store.ts';
 import { UPLOAD_ID } from '../../core/wire.ts';
 import type { Log } from '../../core/logger.ts';
 import { requestIdOf } from '../http/request-id.ts';
@@ -79,6 +79,12 @@ interface Redo {
 
 const present = (file: string) => fsp.stat(file).then(() => true, () => false);
 
+/** Where a hook reads the bytes: the file, or (S3 store) the object, as tusd's filestore and s3store say it. */
+function storageOf(path: string): HookUpload['Storage'] {
+  const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(path);
+  return s3 ? { Type: 's3store', Bucket: s3[1]!, Key: s3[2]!, Path: path } : { Type: 'filestore', Path: path, InfoPath: `${path}.json` };
+}
+
 export class UploadEvents {
   /** PATCHes in progress that a post-receive hook may stop (StopUpload), by upload id. */
   private readonly stoppable = new Map<string, StopListener>();
@@ -88,7 +94,7 @@ export class UploadEvents {
   private readonly log: Log;
 
   constructor(
-    private readonly store: DigestFileStore,
+    private readonly store: UploadStore,
     private readonly hooks: HookRunner,
     private readonly options: UploadEventsOptions = {},
   ) {
@@ -119,7 +125,7 @@ export class UploadEvents {
   hookUpload(upload: Upload, concat?: ConcatInfo, withStorage = true): HookUpload {
     const meta: Record<string, string> = {};
     for (const [k, v] of Object.entries(upload.metadata ?? {})) if (v !== null && v !== undefined) meta[k] = v;
-    const path = withStorage ? this.store.filePath(upload.id) : undefined;
+    const path = withStorage ? this.store.location(upload.id) : undefined;
     return {
       ID: upload.id,
       Size: upload.size ?? 0,
@@ -129,7 +135,7 @@ export class UploadEvents {
       IsPartial: concat?.kind === 'partial',
       IsFinal: concat?.kind === 'final',
       PartialUploads: concat?.kind === 'final' ? concat.parts : null,
-      Storage: path ? { Type: 'filestore', Path: path, InfoPath: `${path}.json` } : null,
+      Storage: path ? storageOf(path) : null,
     };
   }
 
@@ -152,7 +158,7 @@ export class UploadEvents {
     }
     // Creating opens the file for writing and writes a new info file: under an existing upload's id
     // it would empty that upload (someone else's, with a hook that derives ids from metadata).
-    const path = wanted === undefined ? undefined : this.store.filePath(wanted);
+    const path = wanted === undefined ? undefined : this.store.location(wanted);
     if (path !== undefined && ((await present(path)) || (await present(`${path}.json`)))) {
       throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose the id of an existing upload', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
     }

@@ -24,7 +24,7 @@ import { completionUrlOf, ConfigError, type Config } from '../config/config.ts';
 import { waitForEngine } from '../backends/engine-wait.ts';
 import { completionProbe, postgresProbe, redisProbe } from '../ops/readiness.ts';
 import { completionSecret } from '../config/secret.ts';
-import { createLog } from '../../core/logger.ts';
+import { createLog, errorText } from '../../core/logger.ts';
 import { requireAuthBeyondLoopback } from '../auth/loopback.ts';
 import { withLock } from '../backends/locker/upload-lock.ts';
 import { listenOn } from './listen.ts';
@@ -43,6 +43,10 @@ import { MultipartHooks } from '../upload/nginx/multipart-hooks.ts';
 import { ResumableSessions } from '../upload/nginx/resumable-sessions.ts';
 import { SessionStates } from '../upload/nginx/session-state.ts';
 import { DigestFileStore } from '../backends/store/digest-store.ts';
+import { S3UploadStore } from '../backends/store/s3/s3-store.ts';
+import { s3ClientOf } from '../backends/store/s3/s3-client.ts';
+import type { UploadStore } from '../backends/store/upload-store.ts';
+import express from 'express';
 import { PgCompletionJournal } from '../backends/journal/pg-journal.ts';
 import { startExpirySweep } from '../pipeline/expiry.ts';
 import { hashThread } from '../hashing/hash-thread.ts';
@@ -74,6 +78,8 @@ export interface RunningTuspass {
   /** The METRICS_PORT listener's base URL (/metrics, /healthz, /readyz), when configured. */
   metricsUrl?: string;
   store: DigestFileStore;
+  /** The store the uploads go to: the S3 store with S3_BUCKET, `store` otherwise. */
+  uploads: UploadStore;
   queue: Notices;
   hooks: HookRunner;
   /**
@@ -150,6 +156,25 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     fileModes: modes,
     log,
   });
+  // S3_BUCKET: the tus routes and the IETF draft's write to the bucket (backends/store/s3/); the file
+  // store above stays for what lives beside it (the journal) and holds no upload.
+  const s3 = config.s3Bucket
+    ? new S3UploadStore({
+        s3: await s3ClientOf(config),
+        bucket: config.s3Bucket,
+        prefix: config.s3Prefix,
+        algorithms: ['md5', ...config.digests],
+        partSize: config.s3PartSize,
+        equalParts: config.s3EqualParts,
+        partsInFlight: config.s3PartsInFlight,
+        downloadRedirectMs: config.s3DownloadRedirectMs,
+        expirationPeriodInMilliseconds: config.expireAfterMs,
+        unstartedExpirationMs: config.expireUnstartedAfterMs,
+        extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),
+        log,
+      })
+    : undefined;
+  const uploads: UploadStore = s3 ?? store;
   // The URL is known only once we listen when the completion service is our own (port 0 in tests).
   const catalog = !withCompletion ? undefined : db ? new PgCatalog(db) : openCatalog(config.catalogPath, modes.file);
   // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies
@@ -173,7 +198,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
   try {
-    const context = { log, queue, removeUpload: (id: string) => store.remove(id) };
+    const context = { log, queue, removeUpload: (id: string) => uploads.remove(id) };
     handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ deliverer, passFields: config.passFields, completionTimeoutMs: config.completionTimeoutMs, log }) });
     hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
     await hooks.setup();
@@ -184,9 +209,9 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   for (const line of describeHandlers(handlers)) log(line);
 
-  const events = new UploadEvents(store, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
+  const events = new UploadEvents(uploads, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
   // The one access step of every request on an existing upload, whichever front-end it came by.
-  const access = new UploadAccess(store, events);
+  const access = new UploadAccess(uploads, events);
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
   // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
   let redisLocker: RedisLocker | undefined;
@@ -206,14 +231,17 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     }
     store.fence = redisLocker;
     store.claims = redisLocker;
+    if (s3) s3.fence = redisLocker;
   }
   const locker = redisLocker ?? new MemoryLocker();
-  const creation = createTusEngine({ config, store, events, locker, log });
-  const admission = creationGate({ space: store.space, queue, behindProxy: config.behindProxy, log });
+  const creation = createTusEngine({ config, store: uploads, events, locker, log });
+  // The disk's free space says nothing of a bucket: with S3_BUCKET only the queue's room is checked.
+  const admission = creationGate({ space: s3 ? { check: async () => {} } : store.space, queue, behindProxy: config.behindProxy, log });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
   const engines = {
     ...(redisLocker && { redis: redisProbe(redisLocker) }),
+    ...(s3 && { s3: () => s3.ready() }),
     ...(db && { postgres: postgresProbe(db) }),
     ...(!target.local && { completion: completionProbe(() => target.url) }),
   };
@@ -221,20 +249,29 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   // A record's file is its upload's: downloaded or removed through the access step.
   const recordAccess: CompletionAppOptions['access'] = (req, id, mode) => access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND) });
-  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => store.remove(id)) }) : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
+  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => uploads.remove(id)) }) : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({ store, deliverer, passFields: config.passFields, templates: config.multipartFormFields, log });
   // Resumable sessions of the last run, open again (their state files in the store); those that
   // covered their file when the process stopped are settled, for the pass below to announce.
   const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
   await sessions.restore(store, redisLocker !== undefined);
-  const multipart = multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, access, log });
-  const app = createUploadApp({ config, creation, store, locker, events, access, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
-  const stopSweep = startExpirySweep(store, options.expirySweepMs ?? sweepEvery(config), log);
+  // The nginx module's endpoints write files of the file store: with S3_BUCKET they answer why not.
+  const multipart = s3
+    ? express.Router().all([config.uploadFormPath, `${config.uploadFormPath}/`], (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'the nginx upload module endpoint')))
+    : multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, access, log });
+  const app = createUploadApp({ config, creation, store: uploads, locker, events, access, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+  const stopSweep = startExpirySweep(uploads, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An
   // upload written in segments is never finished by its size (store/start-pass.ts).
-  const awaiting = await store.awaitingCompletion((id) => sessions.receivedBy(id));
+  // The S3 store's finished uploads never handled are in their records in the bucket.
+  const awaiting = s3
+    ? await s3.awaitingCompletion().catch((e: unknown) => {
+        log(`completion: the bucket could not be listed for uploads finished without their completion handled: ${errorText(e)}`, { level: 'warn' });
+        return [];
+      })
+    : await store.awaitingCompletion((id) => sessions.receivedBy(id));
   // The hashing thread is bundled and started now rather than by the first upload.
   await hashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop
@@ -261,7 +298,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const self = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : host;
   if (withCompletion && !config.completionUrl) target.url = `${scheme}://${self}:${port}/complete/`;
   await queue.start();
-  announce(awaiting, store, events, log, redisLocker !== undefined);
+  announce(awaiting, uploads, events, log, redisLocker !== undefined);
   // Several instances on one store: a dead instance's finished uploads are announced by the others.
   const stopCompletionSweep = redisLocker
     ? startCompletionSweep({ store, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
@@ -272,6 +309,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     completionUrl: target.url,
     metricsUrl,
     store,
+    uploads,
     queue,
     hooks,
     async close(graceMs?: number) {

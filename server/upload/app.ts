@@ -16,7 +16,8 @@ import { requestIds } from '../http/request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
 import { countTusRequests } from '../ops/metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
-import type { DigestFileStore } from '../backends/store/digest-store.ts';
+import { DigestFileStore } from '../backends/store/digest-store.ts';
+import type { UploadStore } from '../backends/store/upload-store.ts';
 import { finalHandler } from './tus/final-handler.ts';
 import { getHandler } from './tus/get-handler.ts';
 import { headHandler } from './tus/head-handler.ts';
@@ -34,7 +35,7 @@ export interface UploadAppDeps {
   config: Config;
   /** The creation engine's route handler (tus-engine/): creation and OPTIONS go to @tus/server through it. */
   creation: express.RequestHandler;
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   /** The access step every request on an existing upload passes (upload-access.ts): its owner, the pre-access hook. */
@@ -71,7 +72,11 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.use(requestIds(log));
   const handle = deps.creation;
   const one = `${TUS_PATH}/:id`;
-  const final = finalHandler({ ...deps, keepPartials: deps.keepPartials ?? false });
+  // Concatenation builds the final upload's file from the partials' files: the file store's alone.
+  // On S3 (UploadPartCopy could copy parts of 5 MiB or more, not the small partials clients send)
+  // both kinds of concatenated creation are refused with the reason.
+  const store = deps.store;
+  const final: express.RequestHandler = store instanceof DigestFileStore ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false }) : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'concatenation'));
 
   // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
   if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
@@ -98,7 +103,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
-  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' ? final(req, res, next) : next()));
+  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !(store instanceof DigestFileStore)) ? final(req, res, next) : next()));
   // @tus/server gets only what tuspass leaves to it: OPTIONS, and creation on the collection (its
   // POST handler would create an upload under any URL below /files), after the header values it
   // would refuse in its own words.

@@ -38,6 +38,8 @@ import { StorePaths } from './store-paths.ts';
 import { finishedUnannounced, readStored, type ExpiryPeriods } from './stored-upload.ts';
 import { EngineFileStore } from './file-store.ts';
 import { UnverifiedMarks } from './unverified-marks.ts';
+import type { UploadStore, WrittenBytes } from './upload-store.ts';
+import type { DownloadSource } from '../../http/download.ts';
 
 export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo, NewUploadInfo };
 
@@ -63,7 +65,7 @@ export interface DigestStoreOptions {
   fileModes?: FileModes;
 }
 
-export class DigestFileStore extends EngineFileStore {
+export class DigestFileStore extends EngineFileStore implements UploadStore {
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (stored-upload.ts expiresAt). */
   readonly expiry: ExpiryPeriods;
@@ -126,6 +128,28 @@ export class DigestFileStore extends EngineFileStore {
   /** The upload's file in the store; ids that would lead outside it are not found (as FileStore does). */
   filePath(id: string): string {
     return this.paths.filePath(id);
+  }
+
+  /** The completion form's `.path`: the upload's file. */
+  location(id: string): string {
+    return this.paths.filePath(id);
+  }
+
+  /** The finished upload's file, open. */
+  async openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }> {
+    const file = await fsp.open(this.paths.filePath(id), 'r');
+    try {
+      const stat = await file.stat();
+      return { file, size: stat.size, modified: stat.mtime };
+    } catch (e) {
+      await file.close();
+      throw e;
+    }
+  }
+
+  /** The file's size and last write (undefined: no file). */
+  async written(id: string): Promise<WrittenBytes | undefined> {
+    return fsp.stat(this.paths.filePath(id)).then((s) => ({ size: s.size, mtimeMs: s.mtimeMs }), () => undefined);
   }
 
   /** Where the digest state of an upload is kept: beside the file and its .json info. */

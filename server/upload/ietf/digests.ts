@@ -6,7 +6,7 @@ import type express from 'express';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Upload } from '@tus/utils';
 import { bodyChecksum } from '../../hashing/checksum.ts';
-import type { AppendOptions, DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { AppendOptions, UploadStore } from '../../backends/store/upload-store.ts';
 import { DigestFieldError, digestField, type FieldDigest } from './fields.ts';
 
 function digestsOf(req: express.Request, name: string): FieldDigest[] {
@@ -32,7 +32,7 @@ const STORED = { md5: 'md5', sha1: 'sha1' } as const;
  * the server SHOULD consider the upload failed, not process the representation further" — the
  * upload is removed before any completion hook or form sees it.
  */
-export function reprDigestCheck(req: express.Request, store: DigestFileStore): ((upload: Upload) => Promise<void>) | undefined {
+export function reprDigestCheck(req: express.Request, store: UploadStore): ((upload: Upload) => Promise<void>) | undefined {
   const wanted = digestsOf(req, 'repr-digest').filter((d) => d.algorithm === 'md5' || (d.algorithm === 'sha1' && store.algorithms.includes('sha1')));
   if (!wanted.length) return undefined;
   return async (upload) => {

@@ -13,7 +13,7 @@ import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { uploadsCreated } from '../../ops/metrics.ts';
 import { terminateUpload } from '../tus/delete-handler.ts';
 import { retryable, uploadForResume } from '../tus/head-handler.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresAt } from '../../pipeline/expiry.ts';
 import { appendRequest, type AppendAsk, type PatchDeps } from '../tus/patch-handler.ts';
 import type { UploadEvents } from '../../pipeline/upload-events.ts';
@@ -28,7 +28,7 @@ import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion }
 
 export interface DraftDeps extends PatchDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
   events: UploadEvents;
   log: Log;
 }

@@ -8,14 +8,14 @@ import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/logger.ts';
 import { uploadsTerminated } from '../../ops/metrics.ts';
 import { requestIdOf } from '../../http/request-id.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { sendTus } from '../../http/tus-response.ts';
 import { httpRequestOf, type UploadEvents } from '../../pipeline/upload-events.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';
 import { answerError } from '../../http/error-answer.ts';
 
 export interface DeleteDeps {
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   log: Log;

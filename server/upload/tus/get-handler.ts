@@ -3,12 +3,11 @@
 // fetching more than 64 KiB closed the web stream twice and took the process down
 // (ERR_INVALID_STATE from a microtask, where no handler can catch it). The answer is the one every
 // download gets (server/http/download.ts: ranges, validators, the name), /api/uploads/:id/file's too.
-import fsp from 'node:fs/promises';
 import type express from 'express';
 import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
-import { sendDownload } from '../../http/download.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
+import { sendDownload, type DownloadSource } from '../../http/download.ts';
 import { corsHeaders } from '../../http/tus-response.ts';
 import { TUS_PATH, TUS_VERSION } from '../../http/tus-headers.ts';
 import { withReadLock, type UploadLocker } from '../../backends/locker/upload-lock.ts';
@@ -24,17 +23,23 @@ function notFound(e: unknown): never {
   throw e;
 }
 
-export function getHandler(store: DigestFileStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
+export function getHandler(store: UploadStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
   return async (req, res) => {
     // Undefined on the collection URL, which names no upload.
     const id = req.params.id as string | undefined;
-    let file: fsp.FileHandle | undefined;
+    let file: DownloadSource | undefined;
     try {
       if (id === undefined) throw new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND);
       // Unfinished uploads are not served (as @tus/server did; tusd serves the bytes so far): a
       // download that is not the whole file would pass for it. Answered without the lock, so a GET
       // never asks a running PATCH to stop.
       if (!finished(await store.getUpload(id).catch(notFound))) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
+      // S3_DOWNLOAD_REDIRECT: the client fetches the object from S3 itself, with a URL that expires.
+      const redirect = await store.downloadUrl?.(id);
+      if (redirect) {
+        for (const [name, value] of Object.entries({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, 'Cache-Control': 'no-store' })) res.setHeader(name, value);
+        return res.redirect(302, redirect);
+      }
       // Under the lock, a checksummed PATCH that wrote the last bytes has verified them (or cut them
       // off) and a DELETE has finished. The file is opened before the lock is let go: a DELETE from
       // then on unlinks it, and this open file still reads to the end. (While the lock service is away
@@ -42,10 +47,10 @@ export function getHandler(store: DigestFileStore, locker: UploadLocker, log: (l
       const { upload, modified } = await withReadLock(locker, id, async () => {
         const again = await store.getUpload(id).catch(notFound);
         if (!finished(again)) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
-        file = await fsp.open(store.filePath(id), 'r').catch(notFound);
-        const stat = await file.stat();
-        if (stat.size !== again.size) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
-        return { upload: again, modified: stat.mtime };
+        const opened = await store.openFinished(id).catch(notFound);
+        file = opened.file;
+        if (opened.size !== again.size) throw new TuspassError(ERRORS.ERR_UPLOAD_UNFINISHED);
+        return { upload: again, modified: opened.modified };
       });
       const opened = file!;
       file = undefined;

@@ -11,7 +11,7 @@
 import type express from 'express';
 import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresHeader, isExpired } from '../../pipeline/expiry.ts';
 import { uploadUrl } from './upload-url.ts';
 import { sendTus } from '../../http/tus-response.ts';
@@ -33,7 +33,7 @@ export function retryable(e: unknown): unknown {
  * under its read lock, so a stale append of it (dead connection) lets go first, and without the lock
  * while the lock service is away. 410 once expired.
  */
-export async function uploadForResume(store: DigestFileStore, locker: UploadLocker, id: string) {
+export async function uploadForResume(store: UploadStore, locker: UploadLocker, id: string) {
   const found = await withReadLock(locker, id, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
   // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
   // be used if the Server is keeping track of expired uploads."
@@ -42,7 +42,7 @@ export async function uploadForResume(store: DigestFileStore, locker: UploadLock
   return found;
 }
 
-export function headHandler(store: DigestFileStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
+export function headHandler(store: UploadStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
   return async (req, res) => {
     const id = String(req.params.id);
     try {

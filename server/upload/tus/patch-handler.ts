@@ -6,7 +6,7 @@ import type { Config } from '../../config/config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { requestChecksum } from '../../hashing/checksum.ts';
-import type { AppendOptions, DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { AppendOptions, UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresHeader, isExpired } from '../../pipeline/expiry.ts';
 import { nonNegativeInteger } from '../../http/tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../../ops/metrics.ts';
@@ -21,7 +21,7 @@ import { HookRefusal, answerError } from '../../http/error-answer.ts';
 
 export interface PatchDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
   locker: Locker;
   events: UploadEvents;
   /** Least time between two post-receive notices of one upload, in ms. */

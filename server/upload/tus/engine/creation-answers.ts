@@ -6,7 +6,7 @@ import type express from 'express';
 import { ERRORS, TuspassError } from '../../../../core/errors.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { answerLost, BodyInterrupted, noteDropped } from '../../../http/dropped-requests.ts';
-import type { DigestFileStore } from '../../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import { expiresAt } from '../../../backends/store/stored-upload.ts';
 import { httpDate } from '../../../http/tus-headers.ts';
 import type { Creation } from './creations.ts';
@@ -18,7 +18,7 @@ import type { Creation } from './creations.ts';
  * creation, the Upload-Expires header MUST be included in the response to the initial POST request."
  * srvx writes @tus/server's answer with writeHead(status, statusText, rawHeaders).
  */
-export function creationExpiry(creation: Creation, res: ServerResponse, store: DigestFileStore): void {
+export function creationExpiry(creation: Creation, res: ServerResponse, store: UploadStore): void {
   const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
     const raw = rest.find(Array.isArray) as string[] | undefined;
@@ -55,7 +55,7 @@ export function keptAfterMismatch(creation: Creation | undefined, e: unknown): b
  * Kept: a checksum mismatch's (answered with its Location), and a complete upload whose completion
  * failed (handled again). A body whose connection went goes too: its client never got the Location.
  */
-export async function dropRefusedCreation(store: DigestFileStore, creation: Creation | undefined, e: unknown, log: Log): Promise<unknown> {
+export async function dropRefusedCreation(store: UploadStore, creation: Creation | undefined, e: unknown, log: Log): Promise<unknown> {
   const made = creation?.made;
   if (!made || creation.finishing) return e;
   if (keptAfterMismatch(creation, e)) return e;
@@ -72,7 +72,7 @@ export async function dropRefusedCreation(store: DigestFileStore, creation: Crea
  * one): it goes, and with it the place it took in its owner's count (OWNER_MAX_OPEN) and the space it
  * was owed — kept, it would hold them until EXPIRE_AFTER. Said and counted as the dropped request it is.
  */
-export async function noteCutCreation(store: DigestFileStore, creation: Creation | undefined, req: express.Request, res: express.Response, log: Log): Promise<void> {
+export async function noteCutCreation(store: UploadStore, creation: Creation | undefined, req: express.Request, res: express.Response, log: Log): Promise<void> {
   if (!answerLost(req, res)) return;
   const id = creation?.made?.upload.id;
   if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);

@@ -5,12 +5,12 @@
 // store itself takes everything as arguments and keeps no per-request state for @tus/server.
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
-import type { DigestFileStore } from '../../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import type { Creations } from './creations.ts';
 
 export class CreationStore extends DataStore {
   constructor(
-    private readonly store: DigestFileStore,
+    private readonly store: UploadStore,
     private readonly creations: Creations,
   ) {
     super();
@@ -40,7 +40,9 @@ export class CreationStore extends DataStore {
     creation.body = undefined;
     const written = await this.store.write(readable, id, offset, { ...body, size: creation.size });
     if (this.getExpiration() > 0 && this.hasExtension('expiration')) {
-      const storage = { type: 'file', path: this.store.filePath(id) };
+      // Where the bytes are as the store says it: a path, or (S3 store) s3://bucket/key.
+      const path = this.store.location(id);
+      const storage = { type: path.startsWith('s3://') ? 's3' : 'file', path };
       creation.written = new Upload({ ...creation.made?.upload, id, size: creation.size, offset: written, storage });
     }
     return written;

@@ -6,7 +6,7 @@
 // sees it.
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
-import type { BodyInfo, ConcatInfo, NewUploadInfo } from '../../../backends/store/digest-store.ts';
+import type { BodyInfo, ConcatInfo, NewUploadInfo } from '../../../backends/store/upload-store.ts';
 
 export interface Creation {
   readonly node: IncomingMessage;

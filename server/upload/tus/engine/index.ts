@@ -23,7 +23,7 @@ import { allowedOrigin, corsPolicy } from '../../../http/cors.ts';
 import { maxSizeFor } from '../../../auth/middleware.ts';
 import { errorText, pathForLog, type Log } from '../../../../core/logger.ts';
 import { uploadsCreated, uploadsFinished } from '../../../ops/metrics.ts';
-import type { DigestFileStore } from '../../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import { concatRoleOf } from '../protocol-guards.ts';
 import { publicOrigin } from '../../../http/public-origin.ts';
 import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, nonNegativeInteger, TUS_PATH } from '../../../http/tus-headers.ts';
@@ -51,7 +51,7 @@ export const ENGINE_VERSIONS = {
 
 export interface TusEngineDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
   events: UploadEvents;
   /** Shared with tuspass's own handlers: requests on one upload never interleave. */
   locker: Locker;
