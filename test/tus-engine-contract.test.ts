@@ -358,13 +358,20 @@ test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS
   assert.match(options.headers['tus-extension']!, /\bconcatenation\b/, 'OPTIONS advertises the store\'s extensions, concatenation included');
 });
 
+/**
+ * Where @tus/server and @tus/file-store may be imported: the adapter's folder, and the store's base
+ * class (FileStore with its directory step replaced), which sits with the store it is the base of
+ * (backends/ may not import upload/) and is checked by the tests above.
+ */
+const ADAPTER = [path.join('server', 'upload', 'tus', 'engine') + path.sep, path.join('server', 'backends', 'store', 'file-store.ts')];
+
 test('no side channel: only the adapter imports @tus/server and @tus/file-store in the server', () => {
   const outside: string[] = [];
   const visit = (dir: string) => {
     for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
       const rel = path.join(dir, entry.name);
       if (entry.isDirectory()) visit(rel);
-      else if (entry.name.endsWith('.ts') && !rel.startsWith(path.join('server', 'upload', 'tus-engine'))) {
+      else if (entry.name.endsWith('.ts') && !ADAPTER.some((place) => rel.startsWith(place))) {
         const { importedFiles } = ts.preProcessFile(fs.readFileSync(path.join(ROOT, rel), 'utf8'), true, true);
         for (const { fileName } of importedFiles) if (/^@tus\/(server|file-store)(\/|$)/.test(fileName)) outside.push(`${rel} -> ${fileName}`);
       }
