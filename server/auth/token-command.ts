@@ -1,7 +1,6 @@
 // `tuspass token --sub NAME --scope "upload read" [--ttl 24h] [--max-size 10GiB]`: prints a bearer
 // token signed with the configured AUTH_JWT_SECRET (HS256) — for trying things out, scripts and
 // admins. Apps mint the same token with their own JWT library (README, "Authentication").
-import { SignJWT } from 'jose';
 import { parsePositiveDuration, parseSize } from '../../core/parse.ts';
 import { ConfigError, load, unknownArgument } from '../config/config.ts';
 import { SCOPES } from './verify.ts';
@@ -63,6 +62,8 @@ export async function tokenCommand(args: string[]): Promise<number> {
   }
   if (problems.length) throw new ConfigError(problems);
 
+  // Imported here, not at the top: the server's bundle holds this command too, and would load jose at every start.
+  const { SignJWT } = await import('jose');
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({ scope: scopes.join(' '), ...(maxSize !== undefined && { max_size: maxSize }) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -2,10 +2,15 @@
 // or EdDSA by the public key's type), so a token naming another algorithm — `none`, or HS256 signed
 // with the public key as a secret — is refused by the library before any claim is read.
 import crypto from 'node:crypto';
-import { errors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/config.ts';
 import type { Principal, Scope } from './principal.ts';
+
+// Imported when the first verifier is made: a server without authentication never loads jose.
+type Jose = typeof import('jose');
+let joseModule: Promise<Jose> | undefined;
+const jose = (): Promise<Jose> => (joseModule ??= import('jose'));
 
 export const SCOPES: readonly Scope[] = ['upload', 'read', 'admin'];
 
@@ -38,7 +43,8 @@ export class TokenVerifier {
       this.algorithm = config.authJwtPublicKey.algorithm;
       // Any PEM form node reads (SPKI, PKCS#1, a certificate's key), handed to jose as SPKI.
       const spki = crypto.createPublicKey(config.authJwtPublicKey.pem).export({ type: 'spki', format: 'pem' }) as string;
-      this.key = importSPKI(spki, this.algorithm);
+      const algorithm = this.algorithm;
+      this.key = jose().then((j) => j.importSPKI(spki, algorithm));
     } else if (config.authJwtSecret) {
       this.algorithm = 'HS256';
       this.key = crypto.subtle.importKey('raw', Buffer.from(config.authJwtSecret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
@@ -63,6 +69,7 @@ export class TokenVerifier {
       if (now < hit.nbf - CLOCK_TOLERANCE_S) throw new TokenRejected('the token is not valid yet (nbf)');
       return hit.principal;
     }
+    const { jwtVerify, errors } = await jose();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, await this.key, {
@@ -73,7 +80,7 @@ export class TokenVerifier {
         ...(this.config.authJwtAudience !== undefined && { audience: this.config.authJwtAudience }),
       }));
     } catch (e) {
-      throw new TokenRejected(describe(e));
+      throw new TokenRejected(describe(e, errors));
     }
     const principal = principalOfClaims(payload);
     this.cache.set(token, { principal, exp: payload.exp!, nbf: typeof payload.nbf === 'number' ? payload.nbf : 0 });
@@ -98,7 +105,7 @@ function principalOfClaims(payload: JWTPayload): Principal {
 }
 
 /** jose's reasons in words a client can act on (no key material, no token). */
-function describe(e: unknown): string {
+function describe(e: unknown, errors: Jose['errors']): string {
   if (e instanceof TokenRejected) return e.message;
   if (e instanceof errors.JWTExpired) return 'the token has expired';
   if (e instanceof errors.JWTClaimValidationFailed) {

@@ -22,7 +22,9 @@
 //   without the lock (upload-lock.ts withReadLock);
 // - claims (claims.ts): taken once or not at all, kept alive by the same watchdog.
 import crypto from 'node:crypto';
-import { Redis } from 'ioredis';
+// Loaded when REDIS_URL is set (connect): ioredis and what it brings are some 20 MB of an idle
+// server's memory that a deployment without Redis never uses.
+import type { Redis } from 'ioredis';
 import type { Lock, RequestRelease } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/logger.ts';
@@ -118,6 +120,7 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
    * start, not at the first upload. One try: server/backends/engine-wait.ts tries again while Redis does not answer.
    */
   static async connect(url: string, options: RedisLockerOptions): Promise<RedisLocker> {
+    const { Redis } = await import('ioredis');
     const commandTimeout = Math.max(500, Math.floor(options.ttlMs / 3));
     // No offline queue and one retry: while Redis is away a lock or a fence fails at once (503)
     // instead of waiting in a queue — a write never goes ahead without its lock.

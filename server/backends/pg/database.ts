@@ -2,7 +2,9 @@
 // the completion journal. Opened once per process; the schema is brought up to date by numbered
 // steps recorded in schema_migrations, under an advisory lock so that instances starting together
 // do not run a step twice.
-import pg from 'pg';
+// Loaded when DATABASE_URL is set (openDatabase): pg and its dependencies are some 17 MB of an idle
+// server's memory that a deployment without PostgreSQL never uses.
+import type pg from 'pg';
 import { ConfigError } from '../../config/config.ts';
 import { EngineUnavailableError, waitForEngine, type StartupWait } from '../engine-wait.ts';
 
@@ -115,9 +117,9 @@ const NOT_NOW = /^(08|53|57P0[1-3])/;
  * not exist, a URL that does not parse. Anything else (refused connections, names that do not resolve
  * yet, a server starting up) is PostgreSQL not answering yet.
  */
-function wrongSetting(e: unknown): boolean {
+function wrongSetting(pgModule: typeof pg, e: unknown): boolean {
   const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
-  if (cause instanceof pg.DatabaseError) return !NOT_NOW.test(cause.code ?? '');
+  if (cause instanceof pgModule.DatabaseError) return !NOT_NOW.test(cause.code ?? '');
   // pg's own refusals before the server could say anything: no password where one is asked for, a bad URL.
   return cause instanceof TypeError || /\bSASL\b|password/i.test((cause as Error)?.message ?? '');
 }
@@ -133,8 +135,9 @@ export async function openDatabase(url: string, options: { connectTimeoutMs?: nu
 }
 
 async function openOnce(url: string, connectTimeoutMs: number): Promise<pg.Pool> {
+  const { default: pgModule } = await import('pg');
   // A server that stops answering without closing its connections is a server down too: no query waits on it for ever.
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs, query_timeout: QUERY_TIMEOUT_MS });
+  const pool = new pgModule.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs, query_timeout: QUERY_TIMEOUT_MS });
   // An idle client whose connection drops emits 'error' on the pool; without a listener that would end the process.
   pool.on('error', () => {});
   try {
@@ -143,6 +146,6 @@ async function openOnce(url: string, connectTimeoutMs: number): Promise<pg.Pool>
   } catch (e) {
     await pool.end().catch(() => {});
     const message = `DATABASE_URL: cannot use ${redactUrl(url)}: ${(e as Error).message}`;
-    throw wrongSetting(e) ? new ConfigError([message]) : new EngineUnavailableError(message);
+    throw wrongSetting(pgModule, e) ? new ConfigError([message]) : new EngineUnavailableError(message);
   }
 }

@@ -233,6 +233,7 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
       }
       throw fullDiskAnswer(this.space, e, `creating upload ${upload.id}`);
     }
+    this.owners.created(upload.id, stored);
     upload.storage = { type: 'file', path: file };
     if (stored.resumable === 'multipart') this.requestRunning.add(upload.id);
     // No digest state file yet: a missing state is the fresh state at offset 0.

@@ -94,4 +94,13 @@ export class UploadOwners {
   forget(id: string): void {
     this.known.delete(id);
   }
+
+  /**
+   * The info file this process just created: its owner is known without reading it back (a small
+   * upload's completion asks for it in the same request). A marked upload is read from disk, as above.
+   */
+  created(id: string, info: StoredInfo): void {
+    if (info.resumable) this.known.delete(id);
+    else this.known.set(id, { owner: info.owner });
+  }
 }
