@@ -6,7 +6,9 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 
-export const CLIENT_DESCRIPTION = 'node:http requests (tus 1.0.0 by hand), bodies streamed from the file with fs.createReadStream (1 MiB reads); ' + 'small uploads from a Buffer over a keep-alive agent';
+export const CLIENT_DESCRIPTION =
+  'node:http requests (tus 1.0.0 by hand), bodies streamed from the file with fs.createReadStream (1 MiB reads); ' +
+  'small uploads from a Buffer over a keep-alive agent';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const OCTETS = 'application/offset+octet-stream';
@@ -43,7 +45,8 @@ type Body = Buffer | { file: string; start: number; end: number; settle?: Settle
 
 /** The range as one stream, or as a generator that pauses before the tail. */
 function fileBody(body: Exclude<Body, Buffer | undefined>): AsyncIterable<Buffer> | fs.ReadStream {
-  const read = (start: number, end: number) => fs.createReadStream(body.file, { start, end: end - 1, highWaterMark: READ_SIZE });
+  const read = (start: number, end: number) =>
+    fs.createReadStream(body.file, { start, end: end - 1, highWaterMark: READ_SIZE });
   const settle = body.settle;
   if (!settle || body.end - body.start <= settle.tailBytes) return read(body.start, body.end);
   const split = body.end - settle.tailBytes;
@@ -56,7 +59,13 @@ function fileBody(body: Exclude<Body, Buffer | undefined>): AsyncIterable<Buffer
 }
 
 /** One request; rejects on a network error, resolves with any status (callers decide what is wrong). */
-export function send(url: string, method: string, headers: http.OutgoingHttpHeaders, body: Body, agent?: http.Agent): Promise<Timed> {
+export function send(
+  url: string,
+  method: string,
+  headers: http.OutgoingHttpHeaders,
+  body: Body,
+  agent?: http.Agent,
+): Promise<Timed> {
   return new Promise<Timed>((resolve, reject) => {
     const startedAt = performance.now();
     let lastByteAt = Number.NaN;
@@ -68,7 +77,12 @@ export function send(url: string, method: string, headers: http.OutgoingHttpHead
         const answeredAt = performance.now();
         // A server may answer before it has read the whole body (an error): then "last byte" is the answer.
         if (Number.isNaN(lastByteAt)) lastByteAt = answeredAt;
-        resolve({ answer: { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }, startedAt, lastByteAt, answeredAt });
+        resolve({
+          answer: { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') },
+          startedAt,
+          lastByteAt,
+          answeredAt,
+        });
       });
     });
     req.on('finish', () => {
@@ -92,23 +106,61 @@ function expect(t: Timed, what: string, ok: (status: number) => boolean): Timed 
 const metadata = (name: string) => `filename ${Buffer.from(name).toString('base64')}`;
 
 /** POST: creates an upload of `length` bytes; returns its absolute URL. */
-export async function createUpload(base: string, length: number, name = 'bench.bin', agent?: http.Agent): Promise<string> {
-  const t = expect(await send(`${base}/files/`, 'POST', { 'Upload-Length': length, 'Upload-Metadata': metadata(name) }, undefined, agent), 'create', (s) => s === 201);
+export async function createUpload(
+  base: string,
+  length: number,
+  name = 'bench.bin',
+  agent?: http.Agent,
+): Promise<string> {
+  const t = expect(
+    await send(
+      `${base}/files/`,
+      'POST',
+      { 'Upload-Length': length, 'Upload-Metadata': metadata(name) },
+      undefined,
+      agent,
+    ),
+    'create',
+    (s) => s === 201,
+  );
   return new URL(String(t.answer.headers.location), base).toString();
 }
 
 /** POST with the whole body (creation-with-upload). */
-export async function createWithUpload(base: string, body: Buffer, agent: http.Agent, extra: http.OutgoingHttpHeaders = {}): Promise<Timed & { location: string }> {
-  const headers = { 'Upload-Length': body.byteLength, 'Upload-Metadata': metadata('small.bin'), 'Content-Type': OCTETS, 'Content-Length': body.byteLength, ...extra };
+export async function createWithUpload(
+  base: string,
+  body: Buffer,
+  agent: http.Agent,
+  extra: http.OutgoingHttpHeaders = {},
+): Promise<Timed & { location: string }> {
+  const headers = {
+    'Upload-Length': body.byteLength,
+    'Upload-Metadata': metadata('small.bin'),
+    'Content-Type': OCTETS,
+    'Content-Length': body.byteLength,
+    ...extra,
+  };
   const t = expect(await send(`${base}/files/`, 'POST', headers, body, agent), 'create-with-upload', (s) => s === 201);
-  if (t.answer.headers['upload-offset'] !== String(body.byteLength)) throw new Error(`create-with-upload: offset ${t.answer.headers['upload-offset']}, sent ${body.byteLength}`);
+  if (t.answer.headers['upload-offset'] !== String(body.byteLength))
+    throw new Error(`create-with-upload: offset ${t.answer.headers['upload-offset']}, sent ${body.byteLength}`);
   return { ...t, location: new URL(String(t.answer.headers.location), base).toString() };
 }
 
 /** PATCH bytes [start, end) of the file in one request. Any 2xx is success: tuspass relays the completion answer. */
-export async function patchFile(location: string, file: string, start: number, end: number, extra: http.OutgoingHttpHeaders = {}, settle?: Settle): Promise<Timed> {
+export async function patchFile(
+  location: string,
+  file: string,
+  start: number,
+  end: number,
+  extra: http.OutgoingHttpHeaders = {},
+  settle?: Settle,
+): Promise<Timed> {
   const headers = { 'Upload-Offset': start, 'Content-Type': OCTETS, 'Content-Length': end - start, ...extra };
-  return expect(await send(location, 'PATCH', headers, { file, start, end, settle }), `PATCH ${location}`, (s) => s >= 200 && s < 300);
+  return expect(
+    await send(location, 'PATCH', headers, { file, start, end, settle }),
+    `PATCH ${location}`,
+    (s) => s >= 200 && s < 300,
+  );
 }
 
 /** HEAD: the server's offset. */
@@ -118,4 +170,5 @@ export async function headOffset(location: string): Promise<Timed & { offset: nu
 }
 
 /** The upload id: the last path segment of its URL. */
-export const uploadId = (location: string): string => decodeURIComponent(new URL(location).pathname.split('/').pop() ?? '');
+export const uploadId = (location: string): string =>
+  decodeURIComponent(new URL(location).pathname.split('/').pop() ?? '');

@@ -24,6 +24,7 @@ export async function makeFile(path: string, bytes: number): Promise<void> {
 export async function md5File(path: string): Promise<{ md5: string; ms: number }> {
   const started = performance.now();
   const hash = crypto.createHash('md5');
-  for await (const chunk of fs.createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of fs.createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return { md5: hash.digest('hex'), ms: performance.now() - started };
 }

@@ -20,7 +20,8 @@ export async function copyMBps(file: string, target: string, bytes: number): Pro
 export async function md5MBps(file: string, bytes: number): Promise<number> {
   const started = performance.now();
   const hash = crypto.createHash('md5');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   hash.digest();
   return mbps(bytes, performance.now() - started);
 }

@@ -50,9 +50,20 @@ async function receiverDown(): Promise<void> {
 
 const tusHeaders = { 'Tus-Resumable': '1.0.0' };
 async function upload(base: string, i: number): Promise<{ id: string; finishedAt: number }> {
-  const post = await fetch(`${base}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '1024', 'Upload-Metadata': `filename ${Buffer.from(`m${i}.bin`).toString('base64')}` } });
+  const post = await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: {
+      ...tusHeaders,
+      'Upload-Length': '1024',
+      'Upload-Metadata': `filename ${Buffer.from(`m${i}.bin`).toString('base64')}`,
+    },
+  });
   const url = new URL(post.headers.get('location')!, base).toString();
-  const patch = await fetch(url, { method: 'PATCH', headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: Buffer.alloc(1024, i) });
+  const patch = await fetch(url, {
+    method: 'PATCH',
+    headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: Buffer.alloc(1024, i),
+  });
   await patch.text();
   if (patch.status >= 300) throw new Error(`upload ${i}: PATCH answered ${patch.status}`);
   return { id: url.split('/').pop()!, finishedAt: Date.now() };
@@ -62,7 +73,8 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function main(): Promise<void> {
   await receiverUp();
@@ -84,7 +96,10 @@ async function main(): Promise<void> {
       while (!arrivals.has(id)) await new Promise((r) => setTimeout(r, 1));
       delays.push(arrivals.get(id)!.at - finishedAt);
     }
-    console.log(`receiver up, ${UPLOADS} uploads: post-finish notice after the final PATCH answer: median ${median(delays)} ` + `ms, p90 ${pct(delays, 90)} ms, max ${Math.max(...delays)} ms`);
+    console.log(
+      `receiver up, ${UPLOADS} uploads: post-finish notice after the final PATCH answer: median ${median(delays)} ` +
+        `ms, p90 ${pct(delays, 90)} ms, max ${Math.max(...delays)} ms`,
+    );
 
     // 2. Receiver down for the outage, uploads spread over it.
     arrivals.clear();
@@ -105,10 +120,14 @@ async function main(): Promise<void> {
     const got = ids.filter((id) => arrivals.has(id));
     const firstAfter = Math.min(...got.map((id) => arrivals.get(id)!.at)) - upAt;
     const copies = [...arrivals.values()].reduce((n, a) => n + a.noticeIds.length, 0);
-    const withoutId = [...arrivals.values()].flatMap((a) => a.noticeIds).filter((x) => !/^[0-9a-f-]{36}$/.test(x)).length;
+    const withoutId = [...arrivals.values()]
+      .flatMap((a) => a.noticeIds)
+      .filter((x) => !/^[0-9a-f-]{36}$/.test(x)).length;
     console.log(
-      `receiver down ${OUTAGE_MS / 1000} s, ${OUTAGE_UPLOADS} uploads: ${deliveredDuringOutage} delivered during ` + `the outage, ${pendingAtReturn} queued when it came back; ` +
-        `${got.length}/${OUTAGE_UPLOADS} delivered in the end (queue drained: ${drained}), first ${firstAfter} ms ` + `and last ${lastAt - upAt} ms after it came back; ` +
+      `receiver down ${OUTAGE_MS / 1000} s, ${OUTAGE_UPLOADS} uploads: ${deliveredDuringOutage} delivered during ` +
+        `the outage, ${pendingAtReturn} queued when it came back; ` +
+        `${got.length}/${OUTAGE_UPLOADS} delivered in the end (queue drained: ${drained}), first ${firstAfter} ms ` +
+        `and last ${lastAt - upAt} ms after it came back; ` +
         `${copies - got.length} duplicate deliveries, ${withoutId} without a notice id`,
     );
   } finally {

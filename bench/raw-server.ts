@@ -51,7 +51,13 @@ export function startRawServer(storeDir: string, options: { md5: boolean }): Pro
       await (options.md5 ? pipeline(req, hashing(upload.md5), file) : pipeline(req, file));
       upload.offset = offset + file.bytesWritten;
       const done = upload.offset === upload.length;
-      res.writeHead(204, { ...headers, 'Upload-Offset': upload.offset, ...(done && options.md5 && { 'Upload-Md5': upload.md5.digest('hex') }) }).end();
+      res
+        .writeHead(204, {
+          ...headers,
+          'Upload-Offset': upload.offset,
+          ...(done && options.md5 && { 'Upload-Md5': upload.md5.digest('hex') }),
+        })
+        .end();
       if (done) uploads.delete(id);
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, headers).end((e as Error).message);

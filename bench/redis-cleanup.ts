@@ -2,7 +2,10 @@
 // live under a prefix of its own and are deleted when its servers have stopped.
 import { Redis } from 'ioredis';
 
-export async function deleteRedisPrefix(prefix: string, url = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<number> {
+export async function deleteRedisPrefix(
+  prefix: string,
+  url = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+): Promise<number> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   let deleted = 0;
   try {

@@ -28,7 +28,13 @@ export interface BenchReport {
 
 export function machine(): Machine {
   const cpus = os.cpus();
-  return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
 }
 
 /** BENCH_COMMIT names the code when it is not a git checkout (a `git archive` snapshot). */
@@ -60,17 +66,37 @@ function table(rows: string[][]): string {
 export function render(report: BenchReport): string {
   const out: string[] = [];
   const m = report.machine;
-  out.push(`tuspass bench (${report.mode}) ${report.date} — ${m.cpus} CPUs ${m.cpuModel}, ` + `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, code ${report.commit}, ` + `${report.durationSeconds.toFixed(0)} s`);
+  out.push(
+    `tuspass bench (${report.mode}) ${report.date} — ${m.cpus} CPUs ${m.cpuModel}, ` +
+      `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, code ${report.commit}, ` +
+      `${report.durationSeconds.toFixed(0)} s`,
+  );
   out.push(`client: ${report.client}`);
   out.push('MB = 10^6 bytes; every figure is the median over rounds, with min..max and spread (max-min)/median.');
   for (const s of report.scenarios) {
     out.push('', s.title);
-    out.push(table([['metric', 'side', 'unit', 'median', 'min..max', 'spread'], ...s.figures.map((f) => [f.metric, f.side, f.unit, ...cells(f.summary)])]));
+    out.push(
+      table([
+        ['metric', 'side', 'unit', 'median', 'min..max', 'spread'],
+        ...s.figures.map((f) => [f.metric, f.side, f.unit, ...cells(f.summary)]),
+      ]),
+    );
     const failed = s.checks.filter((c) => !c.pass);
-    if (s.checks.length) out.push(failed.length ? `checks: ${failed.length} of ${s.checks.length} FAILED: ` + `${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}` : `checks: ${s.checks.length} passed`);
+    if (s.checks.length)
+      out.push(
+        failed.length
+          ? `checks: ${failed.length} of ${s.checks.length} FAILED: ` +
+              `${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`
+          : `checks: ${s.checks.length} passed`,
+      );
   }
   out.push('', 'Targets');
-  out.push(table([['target', 'rule', 'unit', 'measured', 'limit', 'result'], ...report.targets.map((t) => [t.id, t.rule, t.unit, fmt(t.measured), fmt(t.limit), t.pass ? 'pass' : 'FAIL'])]));
+  out.push(
+    table([
+      ['target', 'rule', 'unit', 'measured', 'limit', 'result'],
+      ...report.targets.map((t) => [t.id, t.rule, t.unit, fmt(t.measured), fmt(t.limit), t.pass ? 'pass' : 'FAIL']),
+    ]),
+  );
   return out.join('\n');
 }
 

@@ -23,7 +23,18 @@ import { s3 } from './scenario-s3.ts';
 import { smallUploads } from './scenario-small.ts';
 import { throughput } from './scenario-throughput.ts';
 
-const SCENARIOS: Record<string, Scenario> = { throughput, multipart, finishing, small: smallUploads, concurrency, resume, extensions, balancer, ietf, s3 };
+const SCENARIOS: Record<string, Scenario> = {
+  throughput,
+  multipart,
+  finishing,
+  small: smallUploads,
+  concurrency,
+  resume,
+  extensions,
+  balancer,
+  ietf,
+  s3,
+};
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const { values: args } = parseArgs({
@@ -53,7 +64,9 @@ process.on('SIGINT', () => {
   cleanup();
   process.exit(130);
 });
-const profileDir = args.profile ? path.join(RESULTS, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
+const profileDir = args.profile
+  ? path.join(RESULTS, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'))
+  : undefined;
 const files = new Map<number, Promise<{ path: string; md5: string }>>();
 const ctx: BenchContext = {
   quick: args.quick,
@@ -102,7 +115,10 @@ writeJson(path.join(RESULTS, name), report);
 if (name === 'latest.json') writeJson(path.join(RESULTS, `${report.mode}.json`), report);
 console.log(`\nresults: ${path.relative(process.cwd(), path.join(RESULTS, name))}`);
 if (profileDir) {
-  console.log(`\nCPU profiles of tuspass's server processes (open in Chrome DevTools or speedscope): ` + `${path.relative(process.cwd(), profileDir)}`);
+  console.log(
+    `\nCPU profiles of tuspass's server processes (open in Chrome DevTools or speedscope): ` +
+      `${path.relative(process.cwd(), profileDir)}`,
+  );
   for (const file of profilesIn(profileDir)) console.log(`\n${summarizeProfile(file, 15)}`);
 }
 if (!report.checksPassed) process.exitCode = 1;

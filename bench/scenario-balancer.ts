@@ -18,7 +18,12 @@ const SIDES = ['nginx', 'direct'] as const;
 type BalancerSide = (typeof SIDES)[number];
 
 function findNginx(): string | undefined {
-  for (const candidate of [process.env.BENCH_NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
+  for (const candidate of [
+    process.env.BENCH_NGINX,
+    '/usr/sbin/nginx',
+    '/usr/local/sbin/nginx',
+    '/usr/local/nginx/sbin/nginx',
+  ]) {
     if (candidate && fs.existsSync(candidate)) return candidate;
   }
   const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
@@ -88,13 +93,21 @@ ${upstreams.map((u) => `    server ${u};`).join('\n')}
 `;
 }
 
-async function startNginx(binary: string, dir: string, upstreams: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+async function startNginx(
+  binary: string,
+  dir: string,
+  upstreams: string[],
+): Promise<{ url: string; stop(): Promise<void> }> {
   fs.mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
   fs.writeFileSync(conf, nginxConfig(dir, port, upstreams));
   // -e: the error log before the config is read (else nginx opens its compiled-in /var/log path).
-  const child: ChildProcess = spawn(binary, ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    binary,
+    ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', conf, '-g', 'daemon off;'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -145,12 +158,17 @@ export async function balancer(ctx: BenchContext): Promise<ScenarioResult> {
   const file = await ctx.file(size);
   const servers: ServerProcess[] = [];
   // One after another: the first start creates the shared store directory.
-  for (let i = 1; i <= INSTANCES; i++) servers.push(await startServer('tuspass-lb', path.join(ctx.tmp, `balancer-${i}`), { profileDir: ctx.profileDir }));
+  for (let i = 1; i <= INSTANCES; i++)
+    servers.push(await startServer('tuspass-lb', path.join(ctx.tmp, `balancer-${i}`), { profileDir: ctx.profileDir }));
   const samples = new Samples();
   const checks: Check[] = [];
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   try {
-    nginx = await startNginx(nginxBinary, path.join(ctx.tmp, 'balancer-nginx'), servers.map((s) => new URL(s.url).host));
+    nginx = await startNginx(
+      nginxBinary,
+      path.join(ctx.tmp, 'balancer-nginx'),
+      servers.map((s) => new URL(s.url).host),
+    );
     const base: Record<BalancerSide, string> = { nginx: nginx.url, direct: servers[0]!.url };
     for (let round = 0; round < ctx.rounds; round++) {
       for (const side of rotate(SIDES, round)) {
@@ -165,7 +183,11 @@ export async function balancer(ctx: BenchContext): Promise<ScenarioResult> {
           checks.push({ name: 'balancer: upload URL points at nginx (BEHIND_PROXY)', pass: via, detail: location });
         }
         const md5 = (JSON.parse(t.answer.body || '{}') as { md5?: string }).md5;
-        checks.push({ name: `round ${round + 1}: ${side} completion md5 = file md5`, pass: md5 === file.md5, detail: `${md5} vs ${file.md5}` });
+        checks.push({
+          name: `round ${round + 1}: ${side} completion md5 = file md5`,
+          pass: md5 === file.md5,
+          detail: `${md5} vs ${file.md5}`,
+        });
         removeUpload(servers[0]!.storeDir, uploadId(location));
       }
       ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s`);
@@ -181,7 +203,9 @@ export async function balancer(ctx: BenchContext): Promise<ScenarioResult> {
   const mb = (side: string, metric: string) => ({ metric, unit: 'MB/s', side, summary: summarize(samples.get(side)) });
   return {
     id: 'balancer',
-    title: `Balancer: one upload of ${size / MiB} MiB (POST + one PATCH) through nginx before ${INSTANCES} upload ` + 'servers (Redis locks, one store) vs direct to one of them',
+    title:
+      `Balancer: one upload of ${size / MiB} MiB (POST + one PATCH) through nginx before ${INSTANCES} upload ` +
+      'servers (Redis locks, one store) vs direct to one of them',
     settings: { bytes: size, rounds: ctx.rounds, instances: INSTANCES, nginx: nginxBinary },
     figures: [
       mb('nginx', 'POST + PATCH throughput'),

@@ -54,10 +54,22 @@ export async function concurrency(ctx: BenchContext): Promise<ScenarioResult> {
     figures: SIDES.flatMap((side) => [
       { metric: 'aggregate throughput', unit: 'MB/s', side, summary: summarize(samples.get(`${side} MB/s`)) },
       { metric: 'server peak RSS (VmHWM)', unit: 'MB', side, summary: summarize(samples.get(`${side} peak`)) },
-      { metric: 'server RSS when idle, before the uploads', unit: 'MB', side, summary: summarize(samples.get(`${side} idle`)) },
+      {
+        metric: 'server RSS when idle, before the uploads',
+        unit: 'MB',
+        side,
+        summary: summarize(samples.get(`${side} idle`)),
+      },
     ]),
     targets: [
-      { id: 'memory', rule: `tuspass peak RSS with ${count} x 32 MiB in flight < ${MAX_PEAK_MB} MB (worst round)`, measured: worstPeak, limit: MAX_PEAK_MB, unit: 'MB', pass: worstPeak < MAX_PEAK_MB },
+      {
+        id: 'memory',
+        rule: `tuspass peak RSS with ${count} x 32 MiB in flight < ${MAX_PEAK_MB} MB (worst round)`,
+        measured: worstPeak,
+        limit: MAX_PEAK_MB,
+        unit: 'MB',
+        pass: worstPeak < MAX_PEAK_MB,
+      },
     ],
     checks: [],
   };

@@ -54,10 +54,16 @@ export async function extensions(ctx: BenchContext): Promise<ScenarioResult> {
         const started = performance.now();
         const md5 = await tusJsUpload(`${server.url}/files/`, file.path, parallel);
         samples.add(`tus-js-client x${parallel}`, mbps(size, performance.now() - started));
-        checks.push({ name: `round ${round + 1}: parallelUploads ${parallel}: completion md5 = file md5`, pass: md5 === file.md5, detail: `${md5} vs ${file.md5}` });
+        checks.push({
+          name: `round ${round + 1}: parallelUploads ${parallel}: completion md5 = file md5`,
+          pass: md5 === file.md5,
+          detail: `${md5} vs ${file.md5}`,
+        });
       }
       const measured = [...sides, 'tus-js-client x1', 'tus-js-client x4'];
-      ctx.log(`  round ${round + 1}: ${measured.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s`);
+      ctx.log(
+        `  round ${round + 1}: ${measured.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s`,
+      );
       // Uploads made by tus-js-client: clear the store between rounds.
       for (const name of fs.readdirSync(server.storeDir)) fs.rmSync(path.join(server.storeDir, name), { force: true });
     }
@@ -71,12 +77,32 @@ export async function extensions(ctx: BenchContext): Promise<ScenarioResult> {
     settings: { bytes: size, rounds: ctx.rounds },
     figures: [
       { metric: 'single PATCH, no checksum', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('plain')) },
-      { metric: 'single PATCH, Upload-Checksum sha1', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('sha1')) },
-      { metric: 'single PATCH, Upload-Checksum md5', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('md5')) },
+      {
+        metric: 'single PATCH, Upload-Checksum sha1',
+        unit: 'MB/s',
+        side: 'tuspass',
+        summary: summarize(samples.get('sha1')),
+      },
+      {
+        metric: 'single PATCH, Upload-Checksum md5',
+        unit: 'MB/s',
+        side: 'tuspass',
+        summary: summarize(samples.get('md5')),
+      },
       { metric: 'with sha1 checksum / without', unit: 'x', side: 'tuspass', summary: summarize(ratio('sha1')) },
       { metric: 'with md5 checksum / without', unit: 'x', side: 'tuspass', summary: summarize(ratio('md5')) },
-      { metric: 'tus-js-client, one stream', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('tus-js-client x1')) },
-      { metric: 'tus-js-client, parallelUploads 4', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('tus-js-client x4')) },
+      {
+        metric: 'tus-js-client, one stream',
+        unit: 'MB/s',
+        side: 'tuspass',
+        summary: summarize(samples.get('tus-js-client x1')),
+      },
+      {
+        metric: 'tus-js-client, parallelUploads 4',
+        unit: 'MB/s',
+        side: 'tuspass',
+        summary: summarize(samples.get('tus-js-client x4')),
+      },
     ],
     targets: [],
     checks,

@@ -37,7 +37,12 @@ async function flushed(file: string): Promise<void> {
 }
 
 /** Last byte -> response of one PATCH carrying the whole upload. */
-async function finishMs(server: ServerProcess, file: string, bytes: number, settle: typeof SETTLE | undefined): Promise<number> {
+async function finishMs(
+  server: ServerProcess,
+  file: string,
+  bytes: number,
+  settle: typeof SETTLE | undefined,
+): Promise<number> {
   const location = await createUpload(server.url, bytes);
   const stored = path.join(server.storeDir, uploadId(location));
   const t = await patchFile(location, file, 0, bytes, {}, settle && { ...settle, before: () => flushed(stored) });
@@ -51,7 +56,12 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
   const big = await ctx.file(bigSize);
   const servers = new Map<Side, ServerProcess>();
   for (const side of SIDES) {
-    servers.set(side, await startServer(side, path.join(ctx.tmp, `finishing-${side}`), { profileDir: side === 'tuspass' ? ctx.profileDir : undefined }));
+    servers.set(
+      side,
+      await startServer(side, path.join(ctx.tmp, `finishing-${side}`), {
+        profileDir: side === 'tuspass' ? ctx.profileDir : undefined,
+      }),
+    );
   }
   const samples = new Samples();
   try {
@@ -60,7 +70,10 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
     for (let round = 0; round < ctx.rounds; round++) {
       for (const side of rotate(SIDES, round)) {
         const server = servers.get(side)!;
-        for (const [mode, settle] of [['drained', SETTLE], ['in flight', undefined]] as const) {
+        for (const [mode, settle] of [
+          ['drained', SETTLE],
+          ['in flight', undefined],
+        ] as const) {
           const smalls: number[] = [];
           for (let i = 0; i < SMALL_PER_ROUND; i++) smalls.push(await finishMs(server, small.path, MiB, settle));
           samples.add(`${side} small ${mode}`, median(smalls));
@@ -68,7 +81,8 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
         }
       }
       const at = (key: string) => samples.get(key).at(-1)!.toFixed(1);
-      const drained = (s: Side) => `${s} 1 MiB ${at(`${s} small drained`)} ms, ${bigSize / MiB} MiB ${at(`${s} big drained`)} ms`;
+      const drained = (s: Side) =>
+        `${s} 1 MiB ${at(`${s} small drained`)} ms, ${bigSize / MiB} MiB ${at(`${s} big drained`)} ms`;
       const inFlight = (s: Side) => `(in flight ${at(`${s} small in flight`)} / ${at(`${s} big in flight`)} ms)`;
       ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${drained(s)} ${inFlight(s)}`).join('; ')}`);
     }
@@ -76,13 +90,30 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
     for (const server of servers.values()) await server.stop();
   }
 
-  const growth = (side: Side, mode: string) => samples.get(`${side} big ${mode}`).map((v, i) => v / samples.get(`${side} small ${mode}`)[i]!);
-  const medianGrowth = (side: Side, mode: string) => median(samples.get(`${side} big ${mode}`)) / median(samples.get(`${side} small ${mode}`));
+  const growth = (side: Side, mode: string) =>
+    samples.get(`${side} big ${mode}`).map((v, i) => v / samples.get(`${side} small ${mode}`)[i]!);
+  const medianGrowth = (side: Side, mode: string) =>
+    median(samples.get(`${side} big ${mode}`)) / median(samples.get(`${side} small ${mode}`));
   const figures = (['drained', 'in flight'] as const).flatMap((mode) =>
     SIDES.flatMap((side) => [
-      { metric: `finishing 1 MiB, ${mode}`, unit: 'ms', side, summary: summarize(samples.get(`${side} small ${mode}`)) },
-      { metric: `finishing ${bigSize / MiB} MiB, ${mode}`, unit: 'ms', side, summary: summarize(samples.get(`${side} big ${mode}`)) },
-      { metric: `finishing ${bigSize / MiB} MiB / 1 MiB, ${mode}`, unit: 'x', side, summary: summarize(growth(side, mode)) },
+      {
+        metric: `finishing 1 MiB, ${mode}`,
+        unit: 'ms',
+        side,
+        summary: summarize(samples.get(`${side} small ${mode}`)),
+      },
+      {
+        metric: `finishing ${bigSize / MiB} MiB, ${mode}`,
+        unit: 'ms',
+        side,
+        summary: summarize(samples.get(`${side} big ${mode}`)),
+      },
+      {
+        metric: `finishing ${bigSize / MiB} MiB / 1 MiB, ${mode}`,
+        unit: 'x',
+        side,
+        summary: summarize(growth(side, mode)),
+      },
     ]),
   );
   const drained = medianGrowth('tuspass', 'drained');
@@ -91,12 +122,20 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     id: 'finishing',
     title: `2. Finishing cost, 1 MiB vs ${bigSize / MiB} MiB (one PATCH each)`,
-    settings: { smallBytes: MiB, bigBytes: bigSize, smallPerRound: SMALL_PER_ROUND, rounds: ctx.rounds, settle: SETTLE },
+    settings: {
+      smallBytes: MiB,
+      bigBytes: bigSize,
+      smallPerRound: SMALL_PER_ROUND,
+      rounds: ctx.rounds,
+      settle: SETTLE,
+    },
     figures,
     targets: [
       {
         id: 'finishing',
-        rule: `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians; last 64 KiB sent ` + 'once the server has read and flushed the rest)',
+        rule:
+          `tuspass finishing ${bigSize / MiB} MiB <= ${MAX_GROWTH} x finishing 1 MiB (medians; last 64 KiB sent ` +
+          'once the server has read and flushed the rest)',
         measured: drained,
         limit: MAX_GROWTH,
         unit: 'x',
@@ -104,7 +143,9 @@ export async function finishing(ctx: BenchContext): Promise<ScenarioResult> {
       },
       {
         id: 'finishing-in-flight',
-        rule: `(context) the same with the body sent without a pause: tuspass's growth within 1.5 x the raw server's ` + `(${rawInFlight.toFixed(1)} x), which only moves bytes`,
+        rule:
+          `(context) the same with the body sent without a pause: tuspass's growth within 1.5 x the raw server's ` +
+          `(${rawInFlight.toFixed(1)} x), which only moves bytes`,
         measured: inFlight,
         limit: rawInFlight * 1.5,
         unit: 'x',

@@ -18,8 +18,19 @@ const MIN_RATIO = 0.95;
 const DRAFT = { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1' };
 
 /** The draft's creation with the whole body: its final answer (node's client skips the 104s). */
-async function draftUpload(base: string, body: Buffer | { file: string; start: number; end: number }, length: number, agent?: http.Agent): Promise<Timed & { location: string }> {
-  const t = await send(`${base}/files/`, 'POST', { ...DRAFT, 'Content-Length': length, 'Content-Disposition': 'inline; filename="bench.bin"' }, body, agent);
+async function draftUpload(
+  base: string,
+  body: Buffer | { file: string; start: number; end: number },
+  length: number,
+  agent?: http.Agent,
+): Promise<Timed & { location: string }> {
+  const t = await send(
+    `${base}/files/`,
+    'POST',
+    { ...DRAFT, 'Content-Length': length, 'Content-Disposition': 'inline; filename="bench.bin"' },
+    body,
+    agent,
+  );
   if (t.answer.status !== 200) throw new Error(`draft POST answered ${t.answer.status} ${t.answer.body.slice(0, 200)}`);
   return { ...t, location: new URL(String(t.answer.headers.location), base).toString() };
 }
@@ -48,7 +59,11 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
           t = { ...(await patchFile(location, file.path, 0, size)), startedAt: started };
         }
         samples.add(`${protocol} large`, mbps(size, t.answeredAt - t.startedAt));
-        checks.push({ name: `round ${round + 1}: ${protocol} completion md5 = file md5`, pass: md5Of(t) === file.md5, detail: `${md5Of(t)} vs ${file.md5}` });
+        checks.push({
+          name: `round ${round + 1}: ${protocol} completion md5 = file md5`,
+          pass: md5Of(t) === file.md5,
+          detail: `${md5Of(t)} vs ${file.md5}`,
+        });
         removeUpload(server.storeDir, uploadId(location));
       }
       for (const protocol of rotate(PROTOCOLS, round)) {
@@ -59,7 +74,10 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
         const worker = async () => {
           while (next < count) {
             next++;
-            const t = protocol === 'draft' ? await draftUpload(server.url, small, SMALL, agent) : await createWithUpload(server.url, small, agent);
+            const t =
+              protocol === 'draft'
+                ? await draftUpload(server.url, small, SMALL, agent)
+                : await createWithUpload(server.url, small, agent);
             ids.push(uploadId(t.location));
           }
         };
@@ -68,7 +86,12 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
         agent.destroy();
         for (const id of ids) removeUpload(server.storeDir, id);
       }
-      ctx.log(`  round ${round + 1}: large draft ${samples.get('draft large').at(-1)!.toFixed(0)} / tus ` + `${samples.get('tus large').at(-1)!.toFixed(0)} MB/s; small draft ` + `${samples.get('draft small').at(-1)!.toFixed(0)} / tus ${samples.get('tus small').at(-1)!.toFixed(0)} ` + 'per s');
+      ctx.log(
+        `  round ${round + 1}: large draft ${samples.get('draft large').at(-1)!.toFixed(0)} / tus ` +
+          `${samples.get('tus large').at(-1)!.toFixed(0)} MB/s; small draft ` +
+          `${samples.get('draft small').at(-1)!.toFixed(0)} / tus ${samples.get('tus small').at(-1)!.toFixed(0)} ` +
+          'per s',
+      );
     }
   } finally {
     await server.stop();
@@ -78,17 +101,43 @@ export async function ietf(ctx: BenchContext): Promise<ScenarioResult> {
   const smallRatio = median(ratio('small'));
   return {
     id: 'ietf',
-    title: `IETF draft vs tus on one tuspass: one upload of ${size / MiB} MiB, ${count} of 16 KiB (${CONCURRENCY} at a ` + 'time)',
+    title:
+      `IETF draft vs tus on one tuspass: one upload of ${size / MiB} MiB, ${count} of 16 KiB (${CONCURRENCY} at a ` +
+      'time)',
     settings: { bytes: size, count, smallBytes: SMALL, concurrency: CONCURRENCY, rounds: ctx.rounds },
     figures: [
-      ...PROTOCOLS.map((p) => ({ metric: 'large upload throughput', unit: 'MB/s', side: p, summary: summarize(samples.get(`${p} large`)) })),
-      ...PROTOCOLS.map((p) => ({ metric: 'small uploads per second', unit: '/s', side: p, summary: summarize(samples.get(`${p} small`)) })),
+      ...PROTOCOLS.map((p) => ({
+        metric: 'large upload throughput',
+        unit: 'MB/s',
+        side: p,
+        summary: summarize(samples.get(`${p} large`)),
+      })),
+      ...PROTOCOLS.map((p) => ({
+        metric: 'small uploads per second',
+        unit: '/s',
+        side: p,
+        summary: summarize(samples.get(`${p} small`)),
+      })),
       { metric: 'ratio large MB/s', unit: 'x', side: 'draft/tus', summary: summarize(ratio('large')) },
       { metric: 'ratio small uploads/s', unit: 'x', side: 'draft/tus', summary: summarize(ratio('small')) },
     ],
     targets: [
-      { id: 'ietf-large', rule: `one large upload by the draft / by tus (median of rounds) >= ${MIN_RATIO}`, measured: large, limit: MIN_RATIO, unit: 'x', pass: large >= MIN_RATIO },
-      { id: 'ietf-small', rule: `small uploads by the draft / by tus (median of rounds) >= ${MIN_RATIO}`, measured: smallRatio, limit: MIN_RATIO, unit: 'x', pass: smallRatio >= MIN_RATIO },
+      {
+        id: 'ietf-large',
+        rule: `one large upload by the draft / by tus (median of rounds) >= ${MIN_RATIO}`,
+        measured: large,
+        limit: MIN_RATIO,
+        unit: 'x',
+        pass: large >= MIN_RATIO,
+      },
+      {
+        id: 'ietf-small',
+        rule: `small uploads by the draft / by tus (median of rounds) >= ${MIN_RATIO}`,
+        measured: smallRatio,
+        limit: MIN_RATIO,
+        unit: 'x',
+        pass: smallRatio >= MIN_RATIO,
+      },
     ],
     checks,
   };

@@ -32,13 +32,26 @@ export async function resume(ctx: BenchContext): Promise<ScenarioResult> {
         // The restarted server has a new port; the upload's path stays the same.
         const resumed = new URL(new URL(location).pathname, server.url).toString();
         const head = await headOffset(resumed);
-        checks.push({ name: `round ${round + 1}: ${side} HEAD offset after restart = ${half}`, pass: head.offset === half, detail: `got ${head.offset}` });
+        checks.push({
+          name: `round ${round + 1}: ${side} HEAD offset after restart = ${half}`,
+          pass: head.offset === half,
+          detail: `got ${head.offset}`,
+        });
         const rest = await patchFile(resumed, file.path, head.offset, size);
         samples.add(`${side} head`, head.answeredAt - head.startedAt);
         samples.add(`${side} patch`, rest.answeredAt - rest.startedAt);
         samples.add(`${side} MB/s`, mbps(size - head.offset, rest.answeredAt - rest.startedAt));
         samples.add(`${side} finish`, rest.answeredAt - rest.lastByteAt);
-        if (side === 'tuspass') checks.push(...(await digestChecks(round, server.url, rest.answer.body, path.join(server.storeDir, uploadId(resumed)), file.md5)));
+        if (side === 'tuspass')
+          checks.push(
+            ...(await digestChecks(
+              round,
+              server.url,
+              rest.answer.body,
+              path.join(server.storeDir, uploadId(resumed)),
+              file.md5,
+            )),
+          );
       } finally {
         await server.stop();
         fs.rmSync(dataDir, { recursive: true, force: true });
@@ -52,12 +65,27 @@ export async function resume(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     id: 'resume',
     title: `5. Resume at 50% of ${size / MiB} MiB after a server restart`,
-    settings: { bytes: size, interruptedAt: half, interruption: 'first half sent and acknowledged, then the server process SIGKILLed and restarted', rounds: ctx.rounds },
+    settings: {
+      bytes: size,
+      interruptedAt: half,
+      interruption: 'first half sent and acknowledged, then the server process SIGKILLed and restarted',
+      rounds: ctx.rounds,
+    },
     figures: SIDES.flatMap((side) => [
       { metric: 'HEAD after restart', unit: 'ms', side, summary: summarize(samples.get(`${side} head`)) },
-      { metric: 'resumed PATCH of the rest, start -> response', unit: 'ms', side, summary: summarize(samples.get(`${side} patch`)) },
+      {
+        metric: 'resumed PATCH of the rest, start -> response',
+        unit: 'ms',
+        side,
+        summary: summarize(samples.get(`${side} patch`)),
+      },
       { metric: 'resumed PATCH throughput', unit: 'MB/s', side, summary: summarize(samples.get(`${side} MB/s`)) },
-      { metric: 'resumed PATCH finishing (last byte -> response)', unit: 'ms', side, summary: summarize(samples.get(`${side} finish`)) },
+      {
+        metric: 'resumed PATCH finishing (last byte -> response)',
+        unit: 'ms',
+        side,
+        summary: summarize(samples.get(`${side} finish`)),
+      },
     ]),
     targets: [],
     checks,
@@ -65,13 +93,29 @@ export async function resume(ctx: BenchContext): Promise<ScenarioResult> {
 }
 
 /** The md5 tuspass reported (final answer and catalog) against the source file's and the stored file's. */
-async function digestChecks(round: number, url: string, answerBody: string, storedFile: string, sourceMd5: string): Promise<Check[]> {
-  const answered = (JSON.parse(answerBody || '{}') as { id?: string; md5?: string });
-  const record = answered.id ? await send(`${url}/api/uploads/${encodeURIComponent(answered.id)}`, 'GET', {}, undefined) : undefined;
+async function digestChecks(
+  round: number,
+  url: string,
+  answerBody: string,
+  storedFile: string,
+  sourceMd5: string,
+): Promise<Check[]> {
+  const answered = JSON.parse(answerBody || '{}') as { id?: string; md5?: string };
+  const record = answered.id
+    ? await send(`${url}/api/uploads/${encodeURIComponent(answered.id)}`, 'GET', {}, undefined)
+    : undefined;
   const catalogMd5 = record ? (JSON.parse(record.answer.body) as { md5?: string }).md5 : undefined;
   const stored = await md5File(storedFile);
   return [
-    { name: `round ${round + 1}: tuspass completion-answer md5 = stored file md5`, pass: answered.md5 === stored.md5 && stored.md5 === sourceMd5, detail: `answer ${answered.md5}, stored ${stored.md5}, source ${sourceMd5}` },
-    { name: `round ${round + 1}: tuspass catalog md5 = stored file md5`, pass: catalogMd5 === stored.md5, detail: `catalog ${catalogMd5}, stored ${stored.md5}` },
+    {
+      name: `round ${round + 1}: tuspass completion-answer md5 = stored file md5`,
+      pass: answered.md5 === stored.md5 && stored.md5 === sourceMd5,
+      detail: `answer ${answered.md5}, stored ${stored.md5}, source ${sourceMd5}`,
+    },
+    {
+      name: `round ${round + 1}: tuspass catalog md5 = stored file md5`,
+      pass: catalogMd5 === stored.md5,
+      detail: `catalog ${catalogMd5}, stored ${stored.md5}`,
+    },
   ];
 }

@@ -9,7 +9,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, ListObjectsV2Command, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { s3ClientOf } from '../server/backends/store/s3/s3-client.ts';
 import { createUpload, patchFile } from './client.ts';
 import { MiB, rotate, Samples, type BenchContext, type Check, type ScenarioResult } from './scenario.ts';
@@ -27,7 +35,14 @@ const IN_FLIGHT = 4;
  * with UploadPart while at most IN_FLIGHT are in flight, Complete. With `md5`, each piece is hashed
  * (node's crypto, in order) before it is sent: the raw upload plus the digest tuspass computes.
  */
-async function rawMultipart(s3: S3Client, bucket: string, key: string, file: string, size: number, md5: boolean): Promise<{ mbps: number; md5?: string }> {
+async function rawMultipart(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  size: number,
+  md5: boolean,
+): Promise<{ mbps: number; md5?: string }> {
   const started = performance.now();
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   const handle = await fs.promises.open(file, 'r');
@@ -41,14 +56,27 @@ async function rawMultipart(s3: S3Client, bucket: string, key: string, file: str
       await handle.read(body, 0, length, index * PART);
       hash?.update(body);
       while (flying.size >= IN_FLIGHT) await Promise.race(flying);
-      const sent: Promise<void> = s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: index + 1, Body: body, ContentLength: length })).then((answer) => {
-        parts[index] = { PartNumber: index + 1, ETag: answer.ETag! };
-        flying.delete(sent);
-      });
+      const sent: Promise<void> = s3
+        .send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            PartNumber: index + 1,
+            Body: body,
+            ContentLength: length,
+          }),
+        )
+        .then((answer) => {
+          parts[index] = { PartNumber: index + 1, ETag: answer.ETag! };
+          flying.delete(sent);
+        });
       flying.add(sent);
     }
     await Promise.all(flying);
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
   } catch (e) {
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
     throw e;
@@ -69,9 +97,20 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   const file = await ctx.file(size);
   const cephDir = path.join(ctx.tmp, 'ceph');
   const { stdout } = await run(SCRIPT, ['start', cephDir], { timeout: 600_000 });
-  const env = Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const env = Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   const settings = { ...env, S3_PART_SIZE: `${PART / MiB}MiB`, S3_PARTS_IN_FLIGHT: String(IN_FLIGHT) };
-  const s3 = await s3ClientOf({ s3Endpoint: env.S3_ENDPOINT, s3Region: env.S3_REGION!, s3AccessKeyId: env.S3_ACCESS_KEY_ID, s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY, s3ForcePathStyle: true });
+  const s3 = await s3ClientOf({
+    s3Endpoint: env.S3_ENDPOINT,
+    s3Region: env.S3_REGION!,
+    s3AccessKeyId: env.S3_ACCESS_KEY_ID,
+    s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    s3ForcePathStyle: true,
+  });
   const bucket = env.S3_BUCKET!;
   // The child takes its S3 settings from the environment it inherits.
   Object.assign(process.env, settings);
@@ -86,17 +125,28 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
           if (side !== 'tuspass') {
             const raw = await rawMultipart(s3, bucket, `raw-${round}`, file.path, size, side === 'raw+md5');
             samples.add(side, raw.mbps);
-            if (raw.md5) checks.push({ name: `round ${round + 1}: raw+md5 md5 = file md5`, pass: raw.md5 === file.md5, detail: `${raw.md5} vs ${file.md5}` });
+            if (raw.md5)
+              checks.push({
+                name: `round ${round + 1}: raw+md5 md5 = file md5`,
+                pass: raw.md5 === file.md5,
+                detail: `${raw.md5} vs ${file.md5}`,
+              });
           } else {
             const location = await createUpload(tuspass.url, size);
             const t = await patchFile(location, file.path, 0, size);
             samples.add('tuspass', mbps(size, t.answeredAt - t.startedAt));
             const md5 = (JSON.parse(t.answer.body || '{}') as { md5?: string }).md5;
-            checks.push({ name: `round ${round + 1}: tuspass (S3) completion md5 = file md5`, pass: md5 === file.md5, detail: `${md5} vs ${file.md5}` });
+            checks.push({
+              name: `round ${round + 1}: tuspass (S3) completion md5 = file md5`,
+              pass: md5 === file.md5,
+              detail: `${md5} vs ${file.md5}`,
+            });
           }
           await emptyBucket(s3, bucket);
         }
-        ctx.log(`  round ${round + 1}: tuspass→S3 ${samples.get('tuspass').at(-1)!.toFixed(0)} MB/s, raw S3 multipart ${samples.get('raw').at(-1)!.toFixed(0)} MB/s, raw + md5 ${samples.get('raw+md5').at(-1)!.toFixed(0)} MB/s`);
+        ctx.log(
+          `  round ${round + 1}: tuspass→S3 ${samples.get('tuspass').at(-1)!.toFixed(0)} MB/s, raw S3 multipart ${samples.get('raw').at(-1)!.toFixed(0)} MB/s, raw + md5 ${samples.get('raw+md5').at(-1)!.toFixed(0)} MB/s`,
+        );
       }
       peak = (await tuspass.memory()).peakRss / 1e6;
     } finally {
@@ -113,14 +163,38 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     title: `S3 store: one upload of ${size / MiB} MiB into radosgw, ${PART / MiB} MiB parts, ${IN_FLIGHT} in flight`,
     settings: { bytes: size, rounds: ctx.rounds, partBytes: PART, partsInFlight: IN_FLIGHT },
     figures: [
-      { metric: 'one PATCH into S3 (md5 on the way, completion form)', unit: 'MB/s', side: 'tuspass', summary: summarize(samples.get('tuspass')) },
-      { metric: 'S3 multipart upload by the SDK (no md5)', unit: 'MB/s', side: 'raw', summary: summarize(samples.get('raw')) },
-      { metric: 'the same with md5 of every part, in order', unit: 'MB/s', side: 'raw+md5', summary: summarize(samples.get('raw+md5')) },
+      {
+        metric: 'one PATCH into S3 (md5 on the way, completion form)',
+        unit: 'MB/s',
+        side: 'tuspass',
+        summary: summarize(samples.get('tuspass')),
+      },
+      {
+        metric: 'S3 multipart upload by the SDK (no md5)',
+        unit: 'MB/s',
+        side: 'raw',
+        summary: summarize(samples.get('raw')),
+      },
+      {
+        metric: 'the same with md5 of every part, in order',
+        unit: 'MB/s',
+        side: 'raw+md5',
+        summary: summarize(samples.get('raw+md5')),
+      },
       { metric: 'server peak RSS over the rounds', unit: 'MB', side: 'tuspass', summary: summarize([peak]) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw', summary: summarize(ratio) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw+md5', summary: summarize(ratioMd5) },
     ],
-    targets: [{ id: 's3-throughput', rule: `tuspass into S3 >= ${MIN_RATIO_TO_RAW} x the raw S3 multipart upload, same parts in flight`, measured: median(ratio), limit: MIN_RATIO_TO_RAW, unit: 'x', pass: median(ratio) >= MIN_RATIO_TO_RAW }],
+    targets: [
+      {
+        id: 's3-throughput',
+        rule: `tuspass into S3 >= ${MIN_RATIO_TO_RAW} x the raw S3 multipart upload, same parts in flight`,
+        measured: median(ratio),
+        limit: MIN_RATIO_TO_RAW,
+        unit: 'x',
+        pass: median(ratio) >= MIN_RATIO_TO_RAW,
+      },
+    ],
     checks,
   };
 }

@@ -21,7 +21,11 @@ const CONCURRENCY = 32;
 const WARMUP = 64;
 
 /** Runs `count` uploads with `CONCURRENCY` workers; returns the wall time and each upload's latency. */
-async function burst(server: ServerProcess, body: Buffer, count: number): Promise<{ ms: number; latencies: number[]; cpuMs: number }> {
+async function burst(
+  server: ServerProcess,
+  body: Buffer,
+  count: number,
+): Promise<{ ms: number; latencies: number[]; cpuMs: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const latencies: number[] = [];
   const ids: string[] = [];
@@ -31,7 +35,12 @@ async function burst(server: ServerProcess, body: Buffer, count: number): Promis
   const worker = async () => {
     while (next < count) {
       next++;
-      const t = await createWithUpload(server.url, body, agent, server.side === 'tuspass-auth' ? { Authorization: `Bearer ${benchToken()}` } : {});
+      const t = await createWithUpload(
+        server.url,
+        body,
+        agent,
+        server.side === 'tuspass-auth' ? { Authorization: `Bearer ${benchToken()}` } : {},
+      );
       latencies.push(t.answeredAt - t.startedAt);
       ids.push(uploadId(t.location));
     }
@@ -50,7 +59,12 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
   const body = crypto.randomBytes(SIZE);
   const servers = new Map<Side, ServerProcess>();
   for (const side of SIDES) {
-    servers.set(side, await startServer(side, path.join(ctx.tmp, `small-${side}`), { profileDir: side.startsWith('tuspass') ? ctx.profileDir : undefined }));
+    servers.set(
+      side,
+      await startServer(side, path.join(ctx.tmp, `small-${side}`), {
+        profileDir: side.startsWith('tuspass') ? ctx.profileDir : undefined,
+      }),
+    );
   }
   const samples = new Samples();
   try {
@@ -75,7 +89,11 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
   }
 
   const ratioTo = (side: Side) => samples.get(`${side} rate`).map((v, i) => v / samples.get('reference rate')[i]!);
-  const rate = { tuspass: median(samples.get('tuspass rate')), noform: median(samples.get('tuspass-noform rate')), reference: median(samples.get('reference rate')) };
+  const rate = {
+    tuspass: median(samples.get('tuspass rate')),
+    noform: median(samples.get('tuspass-noform rate')),
+    reference: median(samples.get('reference rate')),
+  };
   // Metrics and logs on vs off, round by round (the sides alternate within each round).
   const onOff = samples.get('tuspass rate').map((v, i) => v / samples.get('tuspass-quiet rate')[i]!);
   // Authentication on vs off, round by round.
@@ -99,19 +117,86 @@ export async function smallUploads(ctx: BenchContext): Promise<ScenarioResult> {
         { metric: 'server CPU per upload', unit: 'µs', side, summary: summarize(samples.get(`${side} cpu`)) },
       ]),
       { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/reference', summary: summarize(ratioTo('tuspass')) },
-      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-noform/reference', summary: summarize(ratioTo('tuspass-noform')) },
-      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass/tuspass-quiet (metrics+logs on/off)', summary: summarize(onOff) },
-      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-auth/tuspass (auth on/off)', summary: summarize(authOnOff) },
-      { metric: 'ratio uploads/s', unit: 'x', side: 'tuspass-redis/tuspass (Redis locker/memory locker)', summary: summarize(redisMemory) },
-      { metric: 'ratio CPU per upload', unit: 'x', side: 'quiet/tuspass (metrics+logs off/on)', summary: summarize(onOffCpu) },
-      { metric: 'ratio CPU per upload', unit: 'x', side: 'tuspass/tuspass-auth (auth off/on)', summary: summarize(authOnOffCpu) },
+      {
+        metric: 'ratio uploads/s',
+        unit: 'x',
+        side: 'tuspass-noform/reference',
+        summary: summarize(ratioTo('tuspass-noform')),
+      },
+      {
+        metric: 'ratio uploads/s',
+        unit: 'x',
+        side: 'tuspass/tuspass-quiet (metrics+logs on/off)',
+        summary: summarize(onOff),
+      },
+      {
+        metric: 'ratio uploads/s',
+        unit: 'x',
+        side: 'tuspass-auth/tuspass (auth on/off)',
+        summary: summarize(authOnOff),
+      },
+      {
+        metric: 'ratio uploads/s',
+        unit: 'x',
+        side: 'tuspass-redis/tuspass (Redis locker/memory locker)',
+        summary: summarize(redisMemory),
+      },
+      {
+        metric: 'ratio CPU per upload',
+        unit: 'x',
+        side: 'quiet/tuspass (metrics+logs off/on)',
+        summary: summarize(onOffCpu),
+      },
+      {
+        metric: 'ratio CPU per upload',
+        unit: 'x',
+        side: 'tuspass/tuspass-auth (auth off/on)',
+        summary: summarize(authOnOffCpu),
+      },
     ],
     targets: [
-      { id: 'small', rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)', measured: rate.noform, limit: rate.reference, unit: '/s', pass: rate.noform >= rate.reference },
-      { id: 'small-metrics-logs', rule: 'metrics and logging cost at most 3% of uploads/s: tuspass / tuspass-quiet (median of rounds) >= 0.97', measured: median(onOff), limit: 0.97, unit: 'x', pass: median(onOff) >= 0.97 },
-      { id: 'small-auth', rule: 'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of ' + 'rounds) >= 0.95', measured: median(authOnOff), limit: 0.95, unit: 'x', pass: median(authOnOff) >= 0.95 },
-      { id: 'small-redis', rule: 'the Redis locker costs at most 10% of uploads/s: tuspass-redis / tuspass (median of rounds) >= 0.90', measured: median(redisMemory), limit: 0.9, unit: 'x', pass: median(redisMemory) >= 0.9 },
-      { id: 'small-with-form', rule: 'tuspass with the completion form uploads/s >= reference uploads/s (medians)', measured: rate.tuspass, limit: rate.reference, unit: '/s', pass: rate.tuspass >= rate.reference },
+      {
+        id: 'small',
+        rule: 'tuspass upload server (md5, no form) uploads/s >= reference uploads/s (medians)',
+        measured: rate.noform,
+        limit: rate.reference,
+        unit: '/s',
+        pass: rate.noform >= rate.reference,
+      },
+      {
+        id: 'small-metrics-logs',
+        rule: 'metrics and logging cost at most 3% of uploads/s: tuspass / tuspass-quiet (median of rounds) >= 0.97',
+        measured: median(onOff),
+        limit: 0.97,
+        unit: 'x',
+        pass: median(onOff) >= 0.97,
+      },
+      {
+        id: 'small-auth',
+        rule:
+          'bearer-token verification and ownership cost at most 5% of uploads/s: tuspass-auth / tuspass (median of ' +
+          'rounds) >= 0.95',
+        measured: median(authOnOff),
+        limit: 0.95,
+        unit: 'x',
+        pass: median(authOnOff) >= 0.95,
+      },
+      {
+        id: 'small-redis',
+        rule: 'the Redis locker costs at most 10% of uploads/s: tuspass-redis / tuspass (median of rounds) >= 0.90',
+        measured: median(redisMemory),
+        limit: 0.9,
+        unit: 'x',
+        pass: median(redisMemory) >= 0.9,
+      },
+      {
+        id: 'small-with-form',
+        rule: 'tuspass with the completion form uploads/s >= reference uploads/s (medians)',
+        measured: rate.tuspass,
+        limit: rate.reference,
+        unit: '/s',
+        pass: rate.tuspass >= rate.reference,
+      },
     ],
     checks: [],
   };

@@ -16,7 +16,12 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   const file = await ctx.file(size);
   const servers = new Map<Side, ServerProcess>();
   for (const side of SIDES) {
-    servers.set(side, await startServer(side, path.join(ctx.tmp, `throughput-${side}`), { profileDir: side === 'tuspass' ? ctx.profileDir : undefined }));
+    servers.set(
+      side,
+      await startServer(side, path.join(ctx.tmp, `throughput-${side}`), {
+        profileDir: side === 'tuspass' ? ctx.profileDir : undefined,
+      }),
+    );
   }
   const samples = new Samples();
   const checks: Check[] = [];
@@ -33,11 +38,18 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         samples.add(side, mbps(size, t.answeredAt - t.startedAt));
         if (side === 'tuspass') {
           const md5 = (JSON.parse(t.answer.body || '{}') as { md5?: string }).md5;
-          checks.push({ name: `round ${round + 1}: tuspass completion md5 = file md5`, pass: md5 === file.md5, detail: `${md5} vs ${file.md5}` });
+          checks.push({
+            name: `round ${round + 1}: tuspass completion md5 = file md5`,
+            pass: md5 === file.md5,
+            detail: `${md5} vs ${file.md5}`,
+          });
         }
         removeUpload(server.storeDir, uploadId(location));
       }
-      ctx.log(`  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s; ` + `copy ${samples.get('copy').at(-1)!.toFixed(0)}, md5 ${samples.get('md5').at(-1)!.toFixed(0)}`);
+      ctx.log(
+        `  round ${round + 1}: ${SIDES.map((s) => `${s} ${samples.get(s).at(-1)!.toFixed(0)}`).join(', ')} MB/s; ` +
+          `copy ${samples.get('copy').at(-1)!.toFixed(0)}, md5 ${samples.get('md5').at(-1)!.toFixed(0)}`,
+      );
     }
     // Each side's process served every round: its VmHWM is the peak over all of them.
     for (const [side, server] of servers) peaks.set(side, (await server.memory()).peakRss / 1e6);
@@ -48,7 +60,12 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   // Ratios round by round: both sides of a ratio ran back to back, so they saw the same machine.
   const ratio = (a: Side, b: Side) => samples.get(a).map((v, i) => v / samples.get(b)[i]!);
   const toRaw = ratio('tuspass', 'raw');
-  const mb = (side: string) => ({ metric: 'single PATCH throughput', unit: 'MB/s', side, summary: summarize(samples.get(side)) });
+  const mb = (side: string) => ({
+    metric: 'single PATCH throughput',
+    unit: 'MB/s',
+    side,
+    summary: summarize(samples.get(side)),
+  });
   return {
     id: 'throughput',
     title: `1. Large upload, one PATCH of ${size / MiB} MiB`,
@@ -58,15 +75,42 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
       mb('reference'),
       mb('raw'),
       mb('raw-plain'),
-      { metric: 'machine: file copy (stream, 1 MiB reads)', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('copy')) },
-      { metric: 'machine: node md5 of the file', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('md5')) },
-      { metric: 'machine: file copy + md5, no HTTP', unit: 'MB/s', side: 'machine', summary: summarize(samples.get('copy+md5')) },
-      ...SIDES.map((side) => ({ metric: 'server peak RSS over the rounds', unit: 'MB', side, summary: summarize([peaks.get(side)!]) })),
+      {
+        metric: 'machine: file copy (stream, 1 MiB reads)',
+        unit: 'MB/s',
+        side: 'machine',
+        summary: summarize(samples.get('copy')),
+      },
+      {
+        metric: 'machine: node md5 of the file',
+        unit: 'MB/s',
+        side: 'machine',
+        summary: summarize(samples.get('md5')),
+      },
+      {
+        metric: 'machine: file copy + md5, no HTTP',
+        unit: 'MB/s',
+        side: 'machine',
+        summary: summarize(samples.get('copy+md5')),
+      },
+      ...SIDES.map((side) => ({
+        metric: 'server peak RSS over the rounds',
+        unit: 'MB',
+        side,
+        summary: summarize([peaks.get(side)!]),
+      })),
       { metric: 'ratio', unit: 'x', side: 'tuspass/reference', summary: summarize(ratio('tuspass', 'reference')) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw', summary: summarize(toRaw) },
     ],
     targets: [
-      { id: 'throughput', rule: `tuspass single upload with md5 >= ${MIN_RATIO_TO_RAW} x raw node:http + md5`, measured: median(toRaw), limit: MIN_RATIO_TO_RAW, unit: 'x', pass: median(toRaw) >= MIN_RATIO_TO_RAW },
+      {
+        id: 'throughput',
+        rule: `tuspass single upload with md5 >= ${MIN_RATIO_TO_RAW} x raw node:http + md5`,
+        measured: median(toRaw),
+        limit: MIN_RATIO_TO_RAW,
+        unit: 'x',
+        pass: median(toRaw) >= MIN_RATIO_TO_RAW,
+      },
     ],
     checks,
   };

@@ -12,8 +12,21 @@ import { BENCH_JWT_SECRET } from './auth-token.ts';
 import { startRawServer } from './raw-server.ts';
 import { startReferenceServer, type BenchServer } from './reference-server.ts';
 
-export type Side = 'tuspass' | 'tuspass-s3' | 'tuspass-redis' | 'tuspass-lb' | 'tuspass-auth' | 'tuspass-access' | 'tuspass-quiet' | 'tuspass-noform' | 'reference' | 'raw' | 'raw-plain';
-export type ChildMessage = { type: 'ready'; url: string; storeDir: string } | { type: 'memory'; rss: number; peakRss: number };
+export type Side =
+  | 'tuspass'
+  | 'tuspass-s3'
+  | 'tuspass-redis'
+  | 'tuspass-lb'
+  | 'tuspass-auth'
+  | 'tuspass-access'
+  | 'tuspass-quiet'
+  | 'tuspass-noform'
+  | 'reference'
+  | 'raw'
+  | 'raw-plain';
+export type ChildMessage =
+  | { type: 'ready'; url: string; storeDir: string }
+  | { type: 'memory'; rss: number; peakRss: number };
 
 /** Peak resident set (VmHWM) in bytes; the kernel keeps it, so no sampling can miss a spike. */
 function peakRss(): number {
@@ -33,7 +46,15 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   if (side === 'tuspass-redis') {
     // As 'tuspass' with the Redis locker (BENCH_REDIS_URL, default the local Redis): the difference is
     // the lock round trips and the fence before each write.
-    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }), { completion: true, redisPrefix: `tuspass-bench-${process.pid}:` });
+    const running = await startTuspass(
+      configFor({
+        dataDir,
+        port: 0,
+        logFormat: 'json',
+        redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      }),
+      { completion: true, redisPrefix: `tuspass-bench-${process.pid}:` },
+    );
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-lb') {
@@ -57,7 +78,10 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
   }
   if (side === 'tuspass-auth') {
     // As 'tuspass' with bearer tokens required (AUTH_JWT_SECRET): the difference is verification and ownership.
-    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', authJwtSecret: BENCH_JWT_SECRET }), { completion: true });
+    const running = await startTuspass(
+      configFor({ dataDir, port: 0, logFormat: 'json', authJwtSecret: BENCH_JWT_SECRET }),
+      { completion: true },
+    );
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-access') {
@@ -65,26 +89,41 @@ async function start(side: Side, dataDir: string): Promise<BenchServer & { store
     // path without loading a file): the difference is the access step's hook call (the upload's info
     // read, the payload, the runner) on every HEAD, GET, PATCH and DELETE.
     const allow: HookHandler = { name: 'bench-allow', events: ['pre-access'], invokeHook: async () => ({}) };
-    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), { completion: true, hooks: [allow] });
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json' }), {
+      completion: true,
+      hooks: [allow],
+    });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-s3') {
     // As 'tuspass' with the S3 store: S3_* from the environment the scenario sets (scenario-s3.ts).
-    const config = load({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('S3_'))), DATA_DIR: dataDir, PORT: '0', LOG_FORMAT: 'json' }).config;
+    const config = load({
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('S3_'))),
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_FORMAT: 'json',
+    }).config;
     const running = await startTuspass(config, { completion: true });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-quiet') {
     // As 'tuspass' with metrics (METRICS=false) and logging (LOG_LEVEL=silent) off: the difference is their cost.
-    const running = await startTuspass(configFor({ dataDir, port: 0, metrics: false, logLevel: 'silent' }), { completion: true });
+    const running = await startTuspass(configFor({ dataDir, port: 0, metrics: false, logLevel: 'silent' }), {
+      completion: true,
+    });
     return { url: running.url, close: running.close, storeDir };
   }
   if (side === 'tuspass-noform') {
     // The upload server alone, like for like with the reference: md5 on, no completion form.
-    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', hooksBuiltin: [] }), { completion: false });
+    const running = await startTuspass(configFor({ dataDir, port: 0, logFormat: 'json', hooksBuiltin: [] }), {
+      completion: false,
+    });
     return { url: running.url, close: running.close, storeDir };
   }
-  const server = side === 'reference' ? await startReferenceServer(storeDir) : await startRawServer(storeDir, { md5: side === 'raw' });
+  const server =
+    side === 'reference'
+      ? await startReferenceServer(storeDir)
+      : await startRawServer(storeDir, { md5: side === 'raw' });
   return { ...server, storeDir };
 }
 

@@ -18,7 +18,16 @@ const ROOT = path.dirname(path.dirname(CHILD));
 let childBundle: Promise<string> | undefined;
 function bundledChild(): Promise<string> {
   const outfile = path.join(ROOT, 'dist', 'bench-server-child.mjs');
-  childBundle ??= build({ entryPoints: [CHILD], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' }).then(() => outfile);
+  childBundle ??= build({
+    entryPoints: [CHILD],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  }).then(() => outfile);
   return childBundle;
 }
 
@@ -43,7 +52,11 @@ export interface StartOptions {
   profileDir?: string;
 }
 
-function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: T, what: string): Promise<Extract<ChildMessage, { type: T }>> {
+function nextMessage<T extends ChildMessage['type']>(
+  child: ChildProcess,
+  type: T,
+  what: string,
+): Promise<Extract<ChildMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: ChildMessage) => {
       if (m.type !== type) return;
@@ -64,7 +77,9 @@ function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: 
 }
 
 const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
 let profiled = 0;
 
@@ -83,7 +98,11 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
   const logFile = `${dataDir}.log`;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = fs.openSync(logFile, 'a');
-  const child = fork(await bundledChild(), [side, dataDir], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', logFd, 'ipc'] });
+  const child = fork(await bundledChild(), [side, dataDir], {
+    cwd: ROOT,
+    execArgv,
+    stdio: ['ignore', 'inherit', logFd, 'ipc'],
+  });
   fs.closeSync(logFd);
   const ready = await nextMessage(child, 'ready', `${side} server`).catch((e: Error) => {
     throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n')}`);
@@ -117,7 +136,8 @@ export async function startServer(side: Side, dataDir: string, options: StartOpt
 /** Deletes an upload's file and everything beside it (.json info, .digest state), so the disk does not fill up between
  * rounds. */
 export function removeUpload(storeDir: string, id: string): void {
-  for (const name of fs.readdirSync(storeDir)) if (name.startsWith(id)) fs.rmSync(path.join(storeDir, name), { force: true });
+  for (const name of fs.readdirSync(storeDir))
+    if (name.startsWith(id)) fs.rmSync(path.join(storeDir, name), { force: true });
 }
 
 /** Clock ticks per second of /proc's times (USER_HZ): 100 on Linux unless the kernel says otherwise. */

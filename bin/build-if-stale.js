@@ -11,7 +11,15 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const PAGE = path.join(ROOT, 'client', 'web', 'dist', 'index.html');
 // What the page bundle is made of (client/web/build.ts): the page, client/shared and the names on the wire it takes
 // from core/.
-const PAGE_SOURCES = ['client/web/src', 'client/web/index.html', 'client/web/style.css', 'client/web/build.ts', 'client/shared', 'core/wire.ts', 'core/record.ts'];
+const PAGE_SOURCES = [
+  'client/web/src',
+  'client/web/index.html',
+  'client/web/style.css',
+  'client/web/build.ts',
+  'client/shared',
+  'core/wire.ts',
+  'core/record.ts',
+];
 
 function newest(file) {
   const stat = fs.statSync(file);

@@ -59,14 +59,26 @@ export async function buildBundle() {
   for (const { entry, outfile, format, packages } of outputs) {
     // Written beside and renamed, so two processes starting at once never run a half-written file.
     const temporary = `${outfile}.${process.pid}.tmp`;
-    await build({ entryPoints: [entry], outfile: temporary, bundle: true, platform: 'node', format, target: 'node20', packages, logLevel: 'warning' });
+    await build({
+      entryPoints: [entry],
+      outfile: temporary,
+      bundle: true,
+      platform: 'node',
+      format,
+      target: 'node20',
+      packages,
+      logLevel: 'warning',
+    });
     fs.renameSync(temporary, outfile);
   }
   return BUNDLE;
 }
 
 export async function ensureBundle() {
-  if (INSTALLED && !fs.existsSync(BUNDLE)) throw new Error(`tuspass: this package has no ${path.relative(ROOT, BUNDLE)}; it was packed without \`npm run build\` (prepack)`);
+  if (INSTALLED && !fs.existsSync(BUNDLE))
+    throw new Error(
+      `tuspass: this package has no ${path.relative(ROOT, BUNDLE)}; it was packed without \`npm run build\` (prepack)`,
+    );
   if (bundleIsStale()) await buildBundle();
   return BUNDLE;
 }

@@ -20,14 +20,21 @@ Sends a sample ${'`'}EVENT${'`'} payload (one of ${HOOK_EVENTS.join(', ')}) to t
 (--hooks-dir, --hooks-http, --hooks-module ...) and prints each answer.
 `;
 
-export async function hooksCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+export async function hooksCommand(
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   const [sub, event, ...rest] = args;
   if (sub !== 'test' || !event || event === '--help') {
     process.stdout.write(HOOKS_USAGE);
     return sub === 'test' && event === '--help' ? 0 : 2;
   }
   if (!isHookEvent(event)) throw new ConfigError([`unknown hook event "${event}"; known: ${HOOK_EVENTS.join(', ')}`]);
-  const own = { size: undefined as number | undefined, metadata: undefined as Record<string, string> | undefined, builtins: false };
+  const own = {
+    size: undefined as number | undefined,
+    metadata: undefined as Record<string, string> | undefined,
+    builtins: false,
+  };
   const configArgs: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -43,9 +50,19 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // A queue nobody starts, in a scratch directory: what a module queues during a test goes nowhere.
-  const queue = new NoticeQueue({ dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`), minMs: 1000, maxMs: 1000, log });
+  const queue = new NoticeQueue({
+    dir: path.join(os.tmpdir(), `tuspass-hooks-test-${process.pid}`),
+    minMs: 1000,
+    maxMs: 1000,
+    log,
+  });
   const secret = completionSecret(config);
-  const target = { url: completionUrlOf(config), secret, timeoutMs: config.completionTimeoutMs, cleanupStatuses: config.cleanupStatuses };
+  const target = {
+    url: completionUrlOf(config),
+    secret,
+    timeoutMs: config.completionTimeoutMs,
+    cleanupStatuses: config.cleanupStatuses,
+  };
   const context = {
     log,
     queue,
@@ -56,8 +73,21 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
   // A hooks directory that is not there or a module that does not load is a configuration problem,
   // said as such (exit 78), as `tuspass start` says it.
   // The deliverer (and the metrics it counts into) is loaded only when the built-ins are tested.
-  const deliverer = async () => new (await import('../server/complete-form/deliver.ts')).CompletionDeliverer({ target, queue, removeUpload: context.removeUpload, log });
-  const builtins = own.builtins ? builtinHooks({ deliverer: await deliverer(), passFields: config.passFields, completionTimeoutMs: config.completionTimeoutMs, log }) : undefined;
+  const deliverer = async () =>
+    new (await import('../server/complete-form/deliver.ts')).CompletionDeliverer({
+      target,
+      queue,
+      removeUpload: context.removeUpload,
+      log,
+    });
+  const builtins = own.builtins
+    ? builtinHooks({
+        deliverer: await deliverer(),
+        passFields: config.passFields,
+        completionTimeoutMs: config.completionTimeoutMs,
+        log,
+      })
+    : undefined;
   const handlers = await loadHookHandlers(config, context, { secret, builtins }).catch((e: Error) => {
     throw new ConfigError([e.message]);
   });
@@ -82,7 +112,9 @@ export async function hooksCommand(args: string[], env: Record<string, string | 
     try {
       const noticeId = isBlocking(event) ? undefined : `test-${request.Event.Upload.ID}`;
       const answer = await invokeWithTimeout(handler, request, handler.timeoutMs ?? config.hooksTimeoutMs, noticeId);
-      process.stdout.write(`${handler.name}: answered in ${Date.now() - started} ms:\n${JSON.stringify(answer, null, 2)}\n`);
+      process.stdout.write(
+        `${handler.name}: answered in ${Date.now() - started} ms:\n${JSON.stringify(answer, null, 2)}\n`,
+      );
     } catch (e) {
       failed++;
       // With what the hook printed or answered (logDetail): this is its author at the terminal.

@@ -11,11 +11,15 @@ import { ADMIN_COMMANDS, adminCommand, isAdminCommand } from '../server/admin/in
 const USAGE = `usage: tuspass <command> [options]
 
 commands:
-${Object.entries(SERVER_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
+${Object.entries(SERVER_COMMANDS)
+  .map(([name, doc]) => `  ${name.padEnd(20)}${doc}`)
+  .join('\n')}
   push FILE...        upload files (tuspass push --help)
   hooks test EVENT    send a sample EVENT payload to the configured hooks (tuspass hooks --help)
   token               print a bearer token signed with AUTH_JWT_SECRET (tuspass token --help)
-${Object.entries(ADMIN_COMMANDS).map(([name, doc]) => `  ${name.padEnd(20)}${doc}`).join('\n')}
+${Object.entries(ADMIN_COMMANDS)
+  .map(([name, doc]) => `  ${name.padEnd(20)}${doc}`)
+  .join('\n')}
 
 options (flag / environment variable):
 ${SETTINGS.map((s) => `  ${`${s.flag} / ${s.env}`.padEnd(44)} ${settingHelp(s)}`).join('\n')}
@@ -45,12 +49,26 @@ async function main(argv: string[]): Promise<number> {
     command === 'completion-server'
       ? await startCompletionServer(config)
       : await startTuspass(config, { completion: command === 'start' });
-  const what = command === 'completion-server' ? `completion service on ${running.url}/complete/` : `tus uploads on ${running.url}/files/, page on ${running.url}/`;
-  output.say(`tuspass ${command}: ${what} (data in ${config.dataDir})`, { event: 'server.listening', url: running.url });
-  if ('completionUrl' in running) output.say(`tuspass ${command}: completion forms go to ${running.completionUrl}`, { event: 'server.completion_url', url: running.completionUrl });
+  const what =
+    command === 'completion-server'
+      ? `completion service on ${running.url}/complete/`
+      : `tus uploads on ${running.url}/files/, page on ${running.url}/`;
+  output.say(`tuspass ${command}: ${what} (data in ${config.dataDir})`, {
+    event: 'server.listening',
+    url: running.url,
+  });
+  if ('completionUrl' in running)
+    output.say(`tuspass ${command}: completion forms go to ${running.completionUrl}`, {
+      event: 'server.completion_url',
+      url: running.completionUrl,
+    });
 
   const signal = await firstStopSignal(command, (line) => output!.fail(line, { event: 'server.exit' }));
-  output.say(`tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms ` + '(SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once', { event: 'server.stopping' });
+  output.say(
+    `tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms ` +
+      '(SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once',
+    { event: 'server.stopping' },
+  );
   await running.close(config.shutdownTimeoutMs);
   output.say(`tuspass ${command}: stopped`, { event: 'server.stopped' });
   return 0;
@@ -65,7 +83,11 @@ main(process.argv.slice(2)).then(
     // A wrong setting (78) and an engine that did not answer in STARTUP_TIMEOUT (69) are said in words.
     const refused = e instanceof ConfigError;
     const unavailable = e instanceof EngineUnavailableError;
-    const last = output ?? (refused && e.logFormat && isServerCommand(process.argv[2] ?? '') ? serverOutput(e.logFormat) : serverOutput('text'));
+    const last =
+      output ??
+      (refused && e.logFormat && isServerCommand(process.argv[2] ?? '')
+        ? serverOutput(e.logFormat)
+        : serverOutput('text'));
     if (refused) last.fail(`tuspass: ${e.message}`, { event: 'config.invalid', problems: e.problems });
     else if (unavailable) last.fail(`tuspass: ${e.message}`, { event: 'engine.unavailable' });
     else if (last.json) last.fail(`tuspass: ${e.message}`, { event: 'process.failed', stack: e.stack });

@@ -40,9 +40,15 @@ export function serverOutput(format: LogFormat): ServerOutput {
 export function jsonProcessOutput(command: string): void {
   const stderr = createLog({ format: 'json', level: 'info' });
   process.removeAllListeners('warning');
-  process.on('warning', (w) => stderr(`${w.name}: ${w.message}`, { level: 'warn', event: 'process.warning', code: (w as { code?: string }).code }));
+  process.on('warning', (w) =>
+    stderr(`${w.name}: ${w.message}`, { level: 'warn', event: 'process.warning', code: (w as { code?: string }).code }),
+  );
   process.on('uncaughtException', (e) => {
-    stderr(`tuspass ${command}: uncaught ${e instanceof Error ? e.message : String(e)}`, { level: 'fatal', event: 'process.crashed', stack: e instanceof Error ? e.stack : undefined });
+    stderr(`tuspass ${command}: uncaught ${e instanceof Error ? e.message : String(e)}`, {
+      level: 'fatal',
+      event: 'process.crashed',
+      stack: e instanceof Error ? e.stack : undefined,
+    });
     process.exit(1);
   });
 }

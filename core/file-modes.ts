@@ -16,7 +16,8 @@ export interface FileModes {
 export const PRIVATE_MODES: FileModes = Object.freeze({ file: 0o600, dir: 0o700 });
 export const GROUP_READ_MODES: FileModes = Object.freeze({ file: 0o640, dir: 0o750 });
 
-export const fileModesOf = (config: { sharedGroupRead: boolean }): FileModes => (config.sharedGroupRead ? GROUP_READ_MODES : PRIVATE_MODES);
+export const fileModesOf = (config: { sharedGroupRead: boolean }): FileModes =>
+  config.sharedGroupRead ? GROUP_READ_MODES : PRIVATE_MODES;
 
 /** A mode the umask may have narrowed at creation: one that grants anything beyond the owner. */
 export const needsChmod = (mode: number): boolean => (mode & 0o077) !== 0;
@@ -31,7 +32,12 @@ async function writeFileWithMode(file: string, data: string | Buffer, mode: numb
  * Temp file + rename: a crash never leaves the file half-written, and a failed write (a full disk)
  * leaves no temp file behind. `tmp` names the temp file when several writers may save one file at once.
  */
-export async function writeAtomically(file: string, data: string | Buffer, mode: number, tmp = `${file}.tmp`): Promise<void> {
+export async function writeAtomically(
+  file: string,
+  data: string | Buffer,
+  mode: number,
+  tmp = `${file}.tmp`,
+): Promise<void> {
   try {
     await writeFileWithMode(tmp, data, mode);
     await fsp.rename(tmp, file);
@@ -62,6 +68,9 @@ export function ensureDirMode(dir: string, mode: number, setting: string, log: (
   try {
     if ((fs.statSync(dir).mode & 0o777) !== mode) fs.chmodSync(dir, mode);
   } catch (e) {
-    log(`${setting}: could not set ${dir} to mode ${mode.toString(8)} ` + `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set it yourself`);
+    log(
+      `${setting}: could not set ${dir} to mode ${mode.toString(8)} ` +
+        `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set it yourself`,
+    );
   }
 }

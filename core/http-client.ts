@@ -25,7 +25,10 @@ export interface RequestOptions {
 /** A failure before a whole answer arrived: unreachable, timed out, aborted, or cut off. `code` is the system's
  * (ECONNREFUSED...). */
 export class TransportError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message);
   }
 }
@@ -44,7 +47,12 @@ function send(url: string, options: RequestOptions): { req: http.ClientRequest; 
   const lib = target.protocol === 'https:' ? https : http;
   const headers: Record<string, string | number> = { ...options.headers };
   if (options.body !== undefined) headers['Content-Length'] = Buffer.byteLength(options.body);
-  const req = lib.request(target, { method: options.method ?? 'GET', headers, agent: agents[target.protocol as 'http:' | 'https:'], signal: options.signal });
+  const req = lib.request(target, {
+    method: options.method ?? 'GET',
+    headers,
+    agent: agents[target.protocol as 'http:' | 'https:'],
+    signal: options.signal,
+  });
   let timer: NodeJS.Timeout | undefined;
   if (options.timeoutMs !== undefined) {
     const ms = options.timeoutMs;

@@ -42,7 +42,10 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   // token=…, access_token=…, signature=… in a query or a fragment.
   [/([?&#;](?:[\w.-]*token|jwt|signature|sig|secret|password|key)=)[^&#\s"']*/gi, `$1${REDACTED}`],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`],
-  [/\b(authorization|cookie|set-cookie|tuspass-signature|proxy-authorization)(["']?\s*[:=]\s*["']?)[^"'\n}]+/gi, `$1$2${REDACTED}`],
+  [
+    /\b(authorization|cookie|set-cookie|tuspass-signature|proxy-authorization)(["']?\s*[:=]\s*["']?)[^"'\n}]+/gi,
+    `$1$2${REDACTED}`,
+  ],
 ];
 
 /** A text with anything that looks like a credential replaced. */
@@ -104,10 +107,13 @@ export function errorText(e: unknown, options: { stack?: boolean } = {}, depth =
  */
 const SECRET_FIELDS: readonly string[] = ['authorization', 'cookie', 'token', 'secret', 'signature'];
 const SECRET_FIELD_SET = new Set(SECRET_FIELDS);
-const SECRET_NESTED: Record<string, readonly string[]> = Object.assign(Object.create(null) as Record<string, readonly string[]>, {
-  headers: [...SECRET_FIELDS, 'tuspass-signature', 'proxy-authorization'],
-  Header: [...SECRET_FIELDS, 'Authorization', 'Cookie'],
-});
+const SECRET_NESTED: Record<string, readonly string[]> = Object.assign(
+  Object.create(null) as Record<string, readonly string[]>,
+  {
+    headers: [...SECRET_FIELDS, 'tuspass-signature', 'proxy-authorization'],
+    Header: [...SECRET_FIELDS, 'Authorization', 'Cookie'],
+  },
+);
 
 const has = (o: object, key: string) => Object.hasOwn(o, key);
 
@@ -116,7 +122,10 @@ function redactObject(value: object, names: readonly string[]): object {
   let copy: Record<string, unknown> | undefined;
   for (const name of names) {
     if (!has(value, name)) continue;
-    copy ??= Object.defineProperties(Object.create(Object.getPrototypeOf(value) as object | null), Object.getOwnPropertyDescriptors(value)) as Record<string, unknown>;
+    copy ??= Object.defineProperties(
+      Object.create(Object.getPrototypeOf(value) as object | null),
+      Object.getOwnPropertyDescriptors(value),
+    ) as Record<string, unknown>;
     Object.defineProperty(copy, name, { value: REDACTED, enumerable: true, writable: true, configurable: true });
   }
   return copy ?? value;
@@ -131,7 +140,8 @@ function redactFields(fields: Record<string, unknown>): void {
     const value = fields[key];
     if (SECRET_FIELD_SET.has(key)) fields[key] = REDACTED;
     else if (typeof value === 'string') fields[key] = scrub(value);
-    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) fields[key] = redactObject(value, SECRET_NESTED[key] ?? SECRET_FIELDS);
+    else if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      fields[key] = redactObject(value, SECRET_NESTED[key] ?? SECRET_FIELDS);
   }
 }
 
@@ -160,7 +170,8 @@ function textValue(v: unknown): string {
 export function formatText(record: Record<string, unknown>, withTime: boolean): string {
   const level = String(record.level ?? 'info');
   let line = String(record.msg ?? '');
-  for (const [k, v] of Object.entries(record)) if (!TEXT_SKIP.has(k) && v !== undefined) line += ` ${k}=${textValue(v)}`;
+  for (const [k, v] of Object.entries(record))
+    if (!TEXT_SKIP.has(k) && v !== undefined) line += ` ${k}=${textValue(v)}`;
   if (withTime) {
     const time = typeof record.time === 'string' ? record.time.slice(11, 23) : '';
     return `${time} ${level.toUpperCase().padEnd(5)} ${line}`;

@@ -3,14 +3,24 @@
 // number is seconds, as older tusd took it), sizes with units, comma-separated lists, booleans.
 
 // `d` (days) is ours, beyond Go's units: expiry periods are counted in days.
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 
 /** A duration in ms. */
 export function parseDuration(raw: string): number {
   const text = raw.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== text) throw new Error(`is not a duration like 500ms, 2s or 1m30s: "${raw}"`);
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text)
+    throw new Error(`is not a duration like 500ms, 2s or 1m30s: "${raw}"`);
   return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * UNIT_MS[p[2]!]!, 0));
 }
 
@@ -21,7 +31,17 @@ export function parsePositiveDuration(raw: string): number {
   return ms;
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
 
 /** A size in bytes: a whole number of bytes, or a number with a unit (4MiB, 1GiB, 500MB; KiB = 1024, KB = 1000). */
 export function parseSize(raw: string): number {
@@ -45,7 +65,10 @@ export function parseSizeOrShare(raw: string): SizeOrShare {
 }
 
 export function parseList(raw: string): string[] {
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function parseBoolean(raw: string): boolean {

@@ -45,7 +45,9 @@ export function sign(secret: string, purpose: SignaturePurpose, body: string | B
   return `t=${t},v1=${mac(purposeKey(secret, purpose), t, body)}`;
 }
 
-export type SignatureCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'expired' | 'future' | 'mismatch' };
+export type SignatureCheck =
+  | { ok: true }
+  | { ok: false; reason: 'missing' | 'malformed' | 'expired' | 'future' | 'mismatch' };
 
 export interface VerifyOptions {
   /** Oldest (and furthest ahead) a signature may be dated, in ms. Default 5 minutes. */
@@ -59,7 +61,13 @@ export interface VerifyOptions {
  * several v1 entries (a sender rotating secrets) pass when one matches. The reason is for the
  * receiver's log, not for the sender: answer every failure alike.
  */
-export function checkSignature(secret: string, purpose: SignaturePurpose, body: string | Buffer, header: string | undefined, options: VerifyOptions = {}): SignatureCheck {
+export function checkSignature(
+  secret: string,
+  purpose: SignaturePurpose,
+  body: string | Buffer,
+  header: string | undefined,
+  options: VerifyOptions = {},
+): SignatureCheck {
   if (!header) return { ok: false, reason: 'missing' };
   let t: number | undefined;
   const given: Buffer[] = [];
@@ -87,6 +95,12 @@ export function checkSignature(secret: string, purpose: SignaturePurpose, body: 
 }
 
 /** checkSignature as a yes or no. */
-export function verify(secret: string, purpose: SignaturePurpose, body: string | Buffer, header: string | undefined, options: VerifyOptions = {}): boolean {
+export function verify(
+  secret: string,
+  purpose: SignaturePurpose,
+  body: string | Buffer,
+  header: string | undefined,
+  options: VerifyOptions = {},
+): boolean {
   return checkSignature(secret, purpose, body, header, options).ok;
 }

@@ -21,18 +21,27 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  * about this one connection, not the hook's message.
  */
 const FRAMING = new Set([
-  'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
 ]);
 
 /** Headers the client's answer can carry: a name or value that cannot be sent is the hook's failure, not the server's. */
 function headerMap(v: unknown): Record<string, string> {
   const headers = stringMap(v, 'HTTPResponse.Header');
   for (const [name, value] of Object.entries(headers)) {
-    if (!FIELD_NAME.test(name)) throw new Error(`HTTPResponse.Header: ${JSON.stringify(name.slice(0, 100))} is no header name`);
+    if (!FIELD_NAME.test(name))
+      throw new Error(`HTTPResponse.Header: ${JSON.stringify(name.slice(0, 100))} is no header name`);
     if (FRAMING.has(name.toLowerCase())) {
       throw new Error(`HTTPResponse.Header.${name} frames the answer or the connection: the server sets it`);
     }
-    if (!FIELD_VALUE.test(value)) throw new Error(`HTTPResponse.Header.${name} holds a line break or control character`);
+    if (!FIELD_VALUE.test(value))
+      throw new Error(`HTTPResponse.Header.${name} holds a line break or control character`);
   }
   return headers;
 }
@@ -41,7 +50,8 @@ function headerMap(v: unknown): Record<string, string> {
  * A hook's failure in our words (`message`, the client's answer), and what the hook itself wrote
  * (`logDetail`: its output, which may hold its paths or addresses) for the log only.
  */
-export const hookFailure = (message: string, logDetail?: string): Error => Object.assign(new Error(message), logDetail ? { logDetail } : {});
+export const hookFailure = (message: string, logDetail?: string): Error =>
+  Object.assign(new Error(message), logDetail ? { logDetail } : {});
 
 /** The same failure, said by the transport (`HOOKS_HTTP: …`), its log detail kept. */
 export const hookFailureIn = (where: string, e: unknown): Error =>
@@ -96,7 +106,8 @@ export function checkHookAnswer(raw: unknown): HookResponse {
       if (typeof change.ID !== 'string') throw new Error('ChangeFileInfo.ID must be a string');
       answer.ChangeFileInfo.ID = change.ID;
     }
-    if (change.MetaData !== undefined && change.MetaData !== null) answer.ChangeFileInfo.MetaData = stringMap(change.MetaData, 'ChangeFileInfo.MetaData');
+    if (change.MetaData !== undefined && change.MetaData !== null)
+      answer.ChangeFileInfo.MetaData = stringMap(change.MetaData, 'ChangeFileInfo.MetaData');
   }
   return answer;
 }

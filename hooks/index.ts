@@ -15,6 +15,19 @@ export {
   type HookHandler,
   type InvokeContext,
 } from './types.ts';
-export { defineHooks, type HookFunction, type HookModule, type HookModuleContext, type HookModuleFactory } from './transports/module.ts';
+export {
+  defineHooks,
+  type HookFunction,
+  type HookModule,
+  type HookModuleContext,
+  type HookModuleFactory,
+} from './transports/module.ts';
 export { NOTICE_ID_HEADER } from './transports/http.ts';
-export { SIGNATURE_HEADER, SIGNATURE_PURPOSES, checkSignature, purposeKey, verify as verifySignature, type SignaturePurpose } from '../core/signature.ts';
+export {
+  SIGNATURE_HEADER,
+  SIGNATURE_PURPOSES,
+  checkSignature,
+  purposeKey,
+  verify as verifySignature,
+  type SignaturePurpose,
+} from '../core/signature.ts';

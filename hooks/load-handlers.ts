@@ -35,11 +35,21 @@ export interface LoadOptions {
   extra?: readonly HookHandler[];
 }
 
-export async function loadHookHandlers(config: HookSettings, context: HookModuleContext, options: LoadOptions): Promise<HookHandler[]> {
+export async function loadHookHandlers(
+  config: HookSettings,
+  context: HookModuleContext,
+  options: LoadOptions,
+): Promise<HookHandler[]> {
   const handlers: HookHandler[] = [];
   for (const spec of config.hooksModules) handlers.push(await loadModuleHook(spec, context));
   if (config.hooksDir) {
-    handlers.push(createCommandHook({ dir: config.hooksDir, events: config.hooksDirEvents ?? config.hooksEnabledEvents, log: context.log }));
+    handlers.push(
+      createCommandHook({
+        dir: config.hooksDir,
+        events: config.hooksDirEvents ?? config.hooksEnabledEvents,
+        log: context.log,
+      }),
+    );
   }
   if (config.hooksHttp) {
     handlers.push(
@@ -57,7 +67,10 @@ export async function loadHookHandlers(config: HookSettings, context: HookModule
   if (options.builtins) {
     for (const name of config.hooksBuiltin) {
       const factory = options.builtins[name];
-      if (!factory) throw new Error(`HOOKS_BUILTIN: no built-in hook "${name}"; known: ${Object.keys(options.builtins).join(', ')}`);
+      if (!factory)
+        throw new Error(
+          `HOOKS_BUILTIN: no built-in hook "${name}"; known: ${Object.keys(options.builtins).join(', ')}`,
+        );
       handlers.push(await factory());
     }
   }

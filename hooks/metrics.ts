@@ -5,9 +5,19 @@ import { Counter } from 'prom-client';
 import { HOOK_EVENTS } from './types.ts';
 
 /** One per hook handler invoked on one event (a queued notice's every delivery attempt counts). */
-export const hookInvocationsTotal = new Counter({ name: 'tusd_hook_invocations_total', help: 'Total number of invocations per hook type.', labelNames: ['hooktype'], registers: [] });
+export const hookInvocationsTotal = new Counter({
+  name: 'tusd_hook_invocations_total',
+  help: 'Total number of invocations per hook type.',
+  labelNames: ['hooktype'],
+  registers: [],
+});
 /** Invocations that failed or timed out (a hook's deliberate rejection is an answer, not an error). */
-export const hookErrorsTotal = new Counter({ name: 'tusd_hook_errors_total', help: 'Total number of execution errors per hook type.', labelNames: ['hooktype'], registers: [] });
+export const hookErrorsTotal = new Counter({
+  name: 'tusd_hook_errors_total',
+  help: 'Total number of execution errors per hook type.',
+  labelNames: ['hooktype'],
+  registers: [],
+});
 
 // tusd reports these series at 0 from the start, so a rate() has a first point.
 for (const type of HOOK_EVENTS) {

@@ -54,7 +54,9 @@ export class NoticeSpool {
         notice = JSON.parse(await fs.readFile(this.file(id), 'utf8')) as Notice;
       } catch (e) {
         // Gone or unreadable: nothing to move, never tried forever (as the file queue drops such a file).
-        this.log(`queue: dropping spooled notice ${id}: it cannot be read (${(e as Error).message})`, { level: 'warn' });
+        this.log(`queue: dropping spooled notice ${id}: it cannot be read (${(e as Error).message})`, {
+          level: 'warn',
+        });
         this.waiting.delete(id);
         await fs.rm(this.file(id), { force: true });
         continue;

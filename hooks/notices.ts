@@ -26,7 +26,8 @@ export type Deliver = (notice: Notice) => Promise<DeliveryResult>;
  * its own — and turns a throw into a failed attempt. Both queues (files, PostgreSQL) deliver this way.
  */
 export async function deliverNotice(deliverers: ReadonlyMap<string, Deliver>, notice: Notice): Promise<DeliveryResult> {
-  const deliver = deliverers.get(notice.kind) ?? deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
+  const deliver =
+    deliverers.get(notice.kind) ?? deliverers.get(`${notice.kind.slice(0, notice.kind.indexOf(':') + 1)}*`);
   try {
     return deliver ? await deliver(notice) : { done: false, error: `no deliverer for kind ${notice.kind}` };
   } catch (e) {

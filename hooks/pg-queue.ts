@@ -75,7 +75,12 @@ export class PgNoticeQueue implements Notices {
   async start(): Promise<void> {
     this.started = true;
     await this.options.spool?.open();
-    await this.refresh().catch((e: Error) => this.log(`queue: PostgreSQL does not answer (${e.message}); looking again every ${this.options.pollMs ?? 1000} ms`, { level: 'warn' }));
+    await this.refresh().catch((e: Error) =>
+      this.log(
+        `queue: PostgreSQL does not answer (${e.message}); looking again every ${this.options.pollMs ?? 1000} ms`,
+        { level: 'warn' },
+      ),
+    );
     this.poll();
   }
 
@@ -97,7 +102,11 @@ export class PgNoticeQueue implements Notices {
       const spool = this.options.spool;
       if (!spool) throw e;
       await spool.put(notice);
-      this.log(`queue: PostgreSQL does not answer (${(e as Error).message}); ${kind} notice ${notice.id} kept in this ` + `instance's spool until it does`, { event: 'notice.spooled', level: 'warn', notice_id: notice.id, kind });
+      this.log(
+        `queue: PostgreSQL does not answer (${(e as Error).message}); ${kind} notice ${notice.id} kept in this ` +
+          `instance's spool until it does`,
+        { event: 'notice.spooled', level: 'warn', notice_id: notice.id, kind },
+      );
       return notice.id;
     }
     if (added) {
@@ -113,7 +122,15 @@ export class PgNoticeQueue implements Notices {
     const r = await this.options.pool.query(
       `INSERT INTO notices (id, kind, payload, attempts, next_at, last_error, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-      [notice.id, notice.kind, JSON.stringify(notice.payload), notice.attempts, new Date(notice.nextAt), notice.lastError ?? null, new Date(notice.createdAt)],
+      [
+        notice.id,
+        notice.kind,
+        JSON.stringify(notice.payload),
+        notice.attempts,
+        new Date(notice.nextAt),
+        notice.lastError ?? null,
+        new Date(notice.createdAt),
+      ],
     );
     return (r.rowCount ?? 0) > 0;
   }
@@ -125,7 +142,13 @@ export class PgNoticeQueue implements Notices {
     this.moving = spool
       .drain((notice) => this.insert(notice).then(() => undefined))
       .then(
-        (n) => { if (n) this.log(`queue: PostgreSQL answers again; ${n} spooled notice(s) moved into it`, { event: 'notice.unspooled', count: n }); },
+        (n) => {
+          if (n)
+            this.log(`queue: PostgreSQL answers again; ${n} spooled notice(s) moved into it`, {
+              event: 'notice.unspooled',
+              count: n,
+            });
+        },
         () => {},
       )
       .finally(() => (this.moving = undefined));
@@ -136,7 +159,10 @@ export class PgNoticeQueue implements Notices {
   }
 
   stats(): { depth: number; oldestCreatedAt?: number } {
-    return { depth: this.snapshot.depth + (this.options.spool?.size ?? 0), oldestCreatedAt: this.snapshot.oldestCreatedAt };
+    return {
+      depth: this.snapshot.depth + (this.options.spool?.size ?? 0),
+      oldestCreatedAt: this.snapshot.oldestCreatedAt,
+    };
   }
 
   isFull(): boolean {
@@ -162,11 +188,20 @@ export class PgNoticeQueue implements Notices {
   /** Counts and the first rows of the whole queue, every instance's notices. */
   private async refresh(): Promise<void> {
     const [count, rows] = await Promise.all([
-      this.options.pool.query<{ depth: string; oldest: Date | null }>('SELECT count(*) AS depth, min(created_at) AS oldest FROM notices'),
-      this.options.pool.query<Omit<NoticeRow, 'payload'>>('SELECT id, kind, attempts, created_at, next_at, last_error FROM notices ORDER BY created_at, id LIMIT $1', [PENDING_SHOWN]),
+      this.options.pool.query<{ depth: string; oldest: Date | null }>(
+        'SELECT count(*) AS depth, min(created_at) AS oldest FROM notices',
+      ),
+      this.options.pool.query<Omit<NoticeRow, 'payload'>>(
+        'SELECT id, kind, attempts, created_at, next_at, last_error FROM notices ORDER BY created_at, id LIMIT $1',
+        [PENDING_SHOWN],
+      ),
     ]);
     const oldest = count.rows[0]?.oldest;
-    this.snapshot = { depth: Number(count.rows[0]?.depth ?? 0), oldestCreatedAt: oldest ? oldest.getTime() : undefined, pending: rows.rows.map(toEntry) };
+    this.snapshot = {
+      depth: Number(count.rows[0]?.depth ?? 0),
+      oldestCreatedAt: oldest ? oldest.getTime() : undefined,
+      pending: rows.rows.map(toEntry),
+    };
   }
 
   /** Looks for due notices now, and again after pollMs: others' notices, and retries come due. */
@@ -203,13 +238,17 @@ export class PgNoticeQueue implements Notices {
     let broken: Error | undefined;
     // The connection may drop while a delivery holds it (PostgreSQL restarted): without a listener
     // that 'error' event would end the process; the next query fails instead and the claim is retried.
-    const dropped = (e: Error) => { broken = e; };
+    const dropped = (e: Error) => {
+      broken = e;
+    };
     client.on('error', dropped);
     try {
       await client.query('BEGIN');
-      const row = (await client.query<NoticeRow>(
-        'SELECT * FROM notices WHERE next_at <= now() ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED',
-      )).rows[0];
+      const row = (
+        await client.query<NoticeRow>(
+          'SELECT * FROM notices WHERE next_at <= now() ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED',
+        )
+      ).rows[0];
       if (!row) {
         await client.query('COMMIT');
         return false;
@@ -219,7 +258,8 @@ export class PgNoticeQueue implements Notices {
       if (result.done) {
         await client.query('DELETE FROM notices WHERE id = $1', [notice.id]);
         // The receiver is back: the notices of this kind waiting out a back-off go now.
-        if (notice.attempts > 0) await client.query('UPDATE notices SET next_at = now() WHERE kind = $1 AND next_at > now()', [notice.kind]);
+        if (notice.attempts > 0)
+          await client.query('UPDATE notices SET next_at = now() WHERE kind = $1 AND next_at > now()', [notice.kind]);
         await client.query('COMMIT');
         this.snapshot.depth = Math.max(0, this.snapshot.depth - 1);
         this.snapshot.pending = this.snapshot.pending.filter((n) => n.id !== notice.id);
@@ -229,16 +269,24 @@ export class PgNoticeQueue implements Notices {
       const delay = Math.min(this.options.maxMs, this.options.minMs * 2 ** Math.min(attempts - 1, 30));
       // Jitter (±20%) keeps the notices of one outage from retrying in lockstep.
       const nextAt = new Date(Date.now() + Math.round(delay * (0.8 + Math.random() * 0.4)));
-      await client.query('UPDATE notices SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1', [notice.id, attempts, nextAt, result.error]);
-      await client.query('COMMIT');
-      this.log(`queue: ${notice.kind} notice ${notice.id} attempt ${attempts} failed (${result.error}); retry in ${delay} ms`, {
-        event: notice.kind.startsWith('hook:') ? 'hook.failed' : 'notice.failed',
-        level: 'warn',
-        notice_id: notice.id,
-        kind: notice.kind,
+      await client.query('UPDATE notices SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1', [
+        notice.id,
         attempts,
-        retry_in_ms: delay,
-      });
+        nextAt,
+        result.error,
+      ]);
+      await client.query('COMMIT');
+      this.log(
+        `queue: ${notice.kind} notice ${notice.id} attempt ${attempts} failed (${result.error}); retry in ${delay} ms`,
+        {
+          event: notice.kind.startsWith('hook:') ? 'hook.failed' : 'notice.failed',
+          level: 'warn',
+          notice_id: notice.id,
+          kind: notice.kind,
+          attempts,
+          retry_in_ms: delay,
+        },
+      );
       return true;
     } catch (e) {
       broken = e as Error;

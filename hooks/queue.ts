@@ -66,7 +66,9 @@ export class NoticeQueue implements Notices {
       }
       if (!name.endsWith('.json')) continue;
       try {
-        const { payload: _payload, ...entry } = JSON.parse(await fs.readFile(path.join(this.options.dir, name), 'utf8')) as Notice;
+        const { payload: _payload, ...entry } = JSON.parse(
+          await fs.readFile(path.join(this.options.dir, name), 'utf8'),
+        ) as Notice;
         entry.nextAt = Date.now();
         this.index.set(entry.id, entry);
       } catch (e) {
@@ -151,7 +153,9 @@ export class NoticeQueue implements Notices {
       this.watcher.on('error', () => this.watcher?.close());
       this.watcher.unref();
     } catch (e) {
-      this.log(`queue: not watching ${this.options.dir} for admin commands (${errorText(e)}); they act at the next start`);
+      this.log(
+        `queue: not watching ${this.options.dir} for admin commands (${errorText(e)}); they act at the next start`,
+      );
     }
   }
 
@@ -167,11 +171,19 @@ export class NoticeQueue implements Notices {
     if (mark === DROP_MARK) {
       // A delivery under way finishes; failed() then finds it gone and writes no file back.
       this.index.delete(id);
-      this.log(`queue: ${entry.kind} notice ${id} dropped by tuspass queue drop`, { event: 'queue.dropped', notice_id: id, kind: entry.kind });
+      this.log(`queue: ${entry.kind} notice ${id} dropped by tuspass queue drop`, {
+        event: 'queue.dropped',
+        notice_id: id,
+        kind: entry.kind,
+      });
       return;
     }
     entry.nextAt = Date.now();
-    this.log(`queue: ${entry.kind} notice ${id} due now (tuspass queue retry)`, { event: 'queue.retry', notice_id: id, kind: entry.kind });
+    this.log(`queue: ${entry.kind} notice ${id} due now (tuspass queue retry)`, {
+      event: 'queue.retry',
+      notice_id: id,
+      kind: entry.kind,
+    });
     this.schedule();
   }
 
@@ -246,7 +258,9 @@ export class NoticeQueue implements Notices {
       const result = await deliverNotice(this.deliverers, notice);
       if (result.done) {
         this.index.delete(entry.id);
-        await fs.rm(this.file(entry.id), { force: true }).catch((e: Error) => this.log(`queue: removing delivered notice ${entry.id}: ${e.message}`));
+        await fs
+          .rm(this.file(entry.id), { force: true })
+          .catch((e: Error) => this.log(`queue: removing delivered notice ${entry.id}: ${e.message}`));
         if (entry.attempts > 0 || this.waiting(entry.kind)) this.wake(entry.kind);
         return;
       }
@@ -264,16 +278,21 @@ export class NoticeQueue implements Notices {
     const delay = Math.min(this.options.maxMs, this.options.minMs * 2 ** Math.min(entry.attempts - 1, 30));
     // Jitter (±20%) keeps many notices queued during one outage from retrying in lockstep.
     entry.nextAt = Date.now() + Math.round(delay * (0.8 + Math.random() * 0.4));
-    this.log(`queue: ${entry.kind} notice ${entry.id} attempt ${entry.attempts} failed (${error}); retry in ${delay} ms`, {
-      event: entry.kind.startsWith('hook:') ? 'hook.failed' : 'notice.failed',
-      level: 'warn',
-      notice_id: entry.id,
-      kind: entry.kind,
-      attempts: entry.attempts,
-      retry_in_ms: delay,
-    });
+    this.log(
+      `queue: ${entry.kind} notice ${entry.id} attempt ${entry.attempts} failed (${error}); retry in ${delay} ms`,
+      {
+        event: entry.kind.startsWith('hook:') ? 'hook.failed' : 'notice.failed',
+        level: 'warn',
+        notice_id: entry.id,
+        kind: entry.kind,
+        attempts: entry.attempts,
+        retry_in_ms: delay,
+      },
+    );
     if (this.closed || !notice || !this.index.has(entry.id)) return;
-    await this.persist({ ...notice, ...entry }).catch((e: Error) => this.log(`queue: updating notice ${entry.id}: ${e.message}`));
+    await this.persist({ ...notice, ...entry }).catch((e: Error) =>
+      this.log(`queue: updating notice ${entry.id}: ${e.message}`),
+    );
   }
 
   /** Whether notices of this kind are waiting out a backoff. */

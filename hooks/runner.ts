@@ -80,11 +80,15 @@ export class HookRunner {
     const queue = options.queue;
     if (!queue) return;
     for (const handler of handlers) {
-      queue.handle(KIND_PREFIX + handler.name, (notice) => this.deliver(handler, (notice.payload as HookNotice).request, notice.id));
+      queue.handle(KIND_PREFIX + handler.name, (notice) =>
+        this.deliver(handler, (notice.payload as HookNotice).request, notice.id),
+      );
     }
     // Notices left from a run whose configuration had a handler this one lacks: nobody to give them to.
     queue.handle(`${KIND_PREFIX}*`, async (notice) => {
-      this.log(`hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`);
+      this.log(
+        `hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`,
+      );
       return { done: true };
     });
   }
@@ -141,14 +145,29 @@ export class HookRunner {
         const detail = (e as { logDetail?: unknown } | null | undefined)?.logDetail;
         const logged = typeof detail === 'string' && detail ? `${message} (${detail})` : message;
         const failOpen = this.options.failOpen && !own;
-        this.log(failOpen ? `${logged}; letting the request pass (HOOKS_FAIL_OPEN)` : logged, { event: 'hook.failed', level: 'warn', hook: handler.name, hook_type: request.Type, code: entry.code, upload_id: request.Event.Upload.ID || undefined, request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header) });
+        this.log(failOpen ? `${logged}; letting the request pass (HOOKS_FAIL_OPEN)` : logged, {
+          event: 'hook.failed',
+          level: 'warn',
+          hook: handler.name,
+          hook_type: request.Type,
+          code: entry.code,
+          upload_id: request.Event.Upload.ID || undefined,
+          request_id: requestIdOfHeaders(request.Event.HTTPRequest.Header),
+        });
         if (failOpen) continue;
         // The answer names a module hook by its file name only: HOOKS_MODULE may be a path on this machine.
         const shown = message.replace(`hook ${handler.name} `, `hook ${publicName(handler.name)} `);
-        throw new HookRejection(handler.name, { HTTPResponse: { StatusCode: entry.status, Body: `${shown}\n`, Header: { 'Content-Type': 'text/plain; charset=utf-8' } } });
+        throw new HookRejection(handler.name, {
+          HTTPResponse: {
+            StatusCode: entry.status,
+            Body: `${shown}\n`,
+            Header: { 'Content-Type': 'text/plain; charset=utf-8' },
+          },
+        });
       }
       mergeInto(merged, answer);
-      if (answer.RejectUpload || answer.RejectTermination || answer.RejectAccess) throw new HookRejection(handler.name, merged);
+      if (answer.RejectUpload || answer.RejectTermination || answer.RejectAccess)
+        throw new HookRejection(handler.name, merged);
     }
     return merged;
   }
@@ -161,28 +180,43 @@ export class HookRunner {
       // are the ones left out, so the cap holds while uploads keep sending bytes.
       if (queue?.isFull() && request.Type === 'post-receive') {
         this.droppedProgress++;
-        if (this.droppedProgress === 1 || this.droppedProgress % 1000 === 0) this.log(`hooks: the queue is full (QUEUE_MAX); ${this.droppedProgress} post-receive notice(s) not queued`);
+        if (this.droppedProgress === 1 || this.droppedProgress % 1000 === 0)
+          this.log(`hooks: the queue is full (QUEUE_MAX); ${this.droppedProgress} post-receive notice(s) not queued`);
         continue;
       }
       if (queue) {
         const stored = storedPayload(request, this.storedHeaders);
-        queue.enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored }).catch((e: Error) => {
-          this.log(`hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`);
-        });
+        queue
+          .enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored })
+          .catch((e: Error) => {
+            this.log(
+              `hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`,
+            );
+          });
       } else {
-        this.deliver(handler, request, crypto.randomUUID()).then(
-          (r) => { if (!r.done) this.log(`hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${r.error}`); },
-        );
+        this.deliver(handler, request, crypto.randomUUID()).then((r) => {
+          if (!r.done)
+            this.log(
+              `hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${r.error}`,
+            );
+        });
       }
     }
   }
 
-  private async deliver(handler: HookHandler, request: HookRequest, noticeId: string): Promise<{ done: true } | { done: false; error: string }> {
+  private async deliver(
+    handler: HookHandler,
+    request: HookRequest,
+    noticeId: string,
+  ): Promise<{ done: true } | { done: false; error: string }> {
     let answer: HookResponse;
     try {
       answer = honoured(request.Type, await this.invoke(handler, request, noticeId));
     } catch (e) {
-      return { done: false, error: `hook ${handler.name} on ${request.Type} for upload ${request.Event.Upload.ID}: ${errorText(e)}` };
+      return {
+        done: false,
+        error: `hook ${handler.name} on ${request.Type} for upload ${request.Event.Upload.ID}: ${errorText(e)}`,
+      };
     }
     if (answer.StopUpload) for (const listener of this.stopListeners) listener(request.Event.Upload.ID, answer);
     return { done: true };
@@ -205,7 +239,12 @@ export class HookRunner {
  * One handler, one event, bounded by the timeout: the transport is told through the signal (a command
  * hook is killed), and the caller does not wait for it beyond the timeout either way.
  */
-export async function invokeWithTimeout(handler: HookHandler, request: HookRequest, ms: number, noticeId?: string): Promise<HookResponse> {
+export async function invokeWithTimeout(
+  handler: HookHandler,
+  request: HookRequest,
+  ms: number,
+  noticeId?: string,
+): Promise<HookResponse> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -222,7 +261,8 @@ export async function invokeWithTimeout(handler: HookHandler, request: HookReque
 }
 
 /** `module:/srv/hooks/check.ts` → `module:check.ts`; other names (command, http, built-ins) as they are. */
-const publicName = (name: string): string => (name.startsWith('module:') ? `module:${name.slice('module:'.length).split(/[\\/]/).pop()}` : name);
+const publicName = (name: string): string =>
+  name.startsWith('module:') ? `module:${name.slice('module:'.length).split(/[\\/]/).pop()}` : name;
 
 /** Keeps only the answer fields tusd respects for the event, so a stray flag cannot act elsewhere. */
 function honoured(type: HookEventType, answer: HookResponse): HookResponse {
@@ -239,12 +279,21 @@ function honoured(type: HookEventType, answer: HookResponse): HookResponse {
 function mergeInto(target: HookResponse, answer: HookResponse): void {
   if (answer.HTTPResponse) {
     const prev = target.HTTPResponse ?? {};
-    target.HTTPResponse = { ...prev, ...answer.HTTPResponse, Header: { ...prev.Header, ...answer.HTTPResponse.Header } };
+    target.HTTPResponse = {
+      ...prev,
+      ...answer.HTTPResponse,
+      Header: { ...prev.Header, ...answer.HTTPResponse.Header },
+    };
   }
   if (answer.ChangeFileInfo) {
     const prev = target.ChangeFileInfo ?? {};
-    target.ChangeFileInfo = { ...prev, ...answer.ChangeFileInfo, MetaData: answer.ChangeFileInfo.MetaData ?? prev.MetaData };
+    target.ChangeFileInfo = {
+      ...prev,
+      ...answer.ChangeFileInfo,
+      MetaData: answer.ChangeFileInfo.MetaData ?? prev.MetaData,
+    };
     if (!target.ChangeFileInfo.MetaData) delete target.ChangeFileInfo.MetaData;
   }
-  for (const flag of ['RejectUpload', 'RejectTermination', 'RejectAccess', 'StopUpload'] as const) if (answer[flag]) target[flag] = true;
+  for (const flag of ['RejectUpload', 'RejectTermination', 'RejectAccess', 'StopUpload'] as const)
+    if (answer[flag]) target[flag] = true;
 }

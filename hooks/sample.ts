@@ -16,7 +16,10 @@ export function samplePayload(type: HookEventType, options: SampleOptions = {}):
   const finished = type === 'pre-finish' || type === 'post-finish';
   const offset = type === 'pre-create' || type === 'post-create' ? 0 : finished ? size : Math.floor(size / 2);
   const file = path.join(options.storeDir ?? '/data/uploads', id);
-  const method = { 'pre-create': 'POST', 'post-create': 'POST', 'pre-terminate': 'DELETE', 'post-terminate': 'DELETE' }[type as string] ?? 'PATCH';
+  const method =
+    { 'pre-create': 'POST', 'post-create': 'POST', 'pre-terminate': 'DELETE', 'post-terminate': 'DELETE' }[
+      type as string
+    ] ?? 'PATCH';
   return {
     Type: type,
     Event: {
@@ -29,7 +32,10 @@ export function samplePayload(type: HookEventType, options: SampleOptions = {}):
         IsPartial: false,
         IsFinal: false,
         PartialUploads: null,
-        Storage: type === 'pre-create' || type === 'post-terminate' ? null : { Type: 'filestore', Path: file, InfoPath: `${file}.json` },
+        Storage:
+          type === 'pre-create' || type === 'post-terminate'
+            ? null
+            : { Type: 'filestore', Path: file, InfoPath: `${file}.json` },
         ...(finished ? { Digests: { md5: crypto.createHash('md5').update(id).digest('hex'), size } } : {}),
       },
       HTTPRequest: {

@@ -9,11 +9,26 @@ import type { Digests } from '../core/wire.ts';
  * `pre-access` is the per-upload authorization tusd users have long asked for, named and answered
  * as tusd's proposed `pre-access` hook: before any request reads or writes an existing upload.
  */
-export const HOOK_EVENTS = ['pre-create', 'post-create', 'pre-access', 'post-receive', 'pre-finish', 'post-finish', 'pre-terminate', 'post-terminate'] as const;
+export const HOOK_EVENTS = [
+  'pre-create',
+  'post-create',
+  'pre-access',
+  'post-receive',
+  'pre-finish',
+  'post-finish',
+  'pre-terminate',
+  'post-terminate',
+] as const;
 export type HookEventType = (typeof HOOK_EVENTS)[number];
 
 /** tusd's default for -hooks-enabled-events: everything but pre-finish and pre-terminate (and pre-access, off unless asked for, as proposed for tusd). */
-export const DEFAULT_ENABLED_EVENTS: readonly HookEventType[] = ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish'];
+export const DEFAULT_ENABLED_EVENTS: readonly HookEventType[] = [
+  'pre-create',
+  'post-create',
+  'post-receive',
+  'post-terminate',
+  'post-finish',
+];
 
 export const isBlocking = (type: HookEventType): boolean => type.startsWith('pre-');
 export const isHookEvent = (name: string): name is HookEventType => (HOOK_EVENTS as readonly string[]).includes(name);
@@ -22,7 +37,8 @@ export const isHookEvent = (name: string): name is HookEventType => (HOOK_EVENTS
 export function parseEventList(raw: string): HookEventType[] {
   const names = parseList(raw);
   const unknown = names.filter((n) => !isHookEvent(n));
-  if (unknown.length) throw new Error(`unknown hook event ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${HOOK_EVENTS.join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown hook event ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${HOOK_EVENTS.join(', ')}`);
   return [...new Set(names)] as HookEventType[];
 }
 
@@ -40,7 +56,10 @@ export interface HookUpload {
    * Where the bytes are; null before the upload exists (pre-create) and after it is gone (post-terminate).
    * With the S3 store (S3_BUCKET) as tusd's s3store says it, Path being the object's s3://bucket/key.
    */
-  Storage: { Type: 'filestore'; Path: string; InfoPath: string } | { Type: 's3store'; Bucket: string; Key: string; Path: string } | null;
+  Storage:
+    | { Type: 'filestore'; Path: string; InfoPath: string }
+    | { Type: 's3store'; Bucket: string; Key: string; Path: string }
+    | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: Digests;
   /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-access, pre-finish and post-finish. */

@@ -16,7 +16,10 @@ import { create, metadata, patch, tus } from './helpers/tus.ts';
 test('the upload server passes /api/uploads and downloads \
 through, and says 502 when the service is gone', async (t) => {
   const dataDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }),
+    { log: () => {} },
+  );
   let serviceUp = true;
   t.after(() => (serviceUp ? service.close() : undefined));
   const s = await startTestServer(t, { dataDir, completionUrl: `${service.url}/complete/` }, { completion: false });
@@ -44,7 +47,11 @@ test("the pass-through checks the caller's token and scope before forwarding, an
 gone", async (t) => {
   // Nothing listens on the service's port: every request forwarded would fail with a socket error.
   const port = await freePort();
-  const s = await startTestServer(t, { completionUrl: `http://127.0.0.1:${port}/complete/`, authJwtSecret: TEST_JWT_SECRET }, { completion: false });
+  const s = await startTestServer(
+    t,
+    { completionUrl: `http://127.0.0.1:${port}/complete/`, authJwtSecret: TEST_JWT_SECRET },
+    { completion: false },
+  );
   const ask = async (headers: Record<string, string> = {}, method = 'GET', path = '/api/uploads') => {
     const res = await fetch(`${s.url}${path}`, { method, headers });
     return { status: res.status, text: await res.text(), challenge: res.headers.get('www-authenticate') ?? '' };
@@ -66,28 +73,49 @@ gone", async (t) => {
   const { error } = JSON.parse(gone.text) as { error: { code: string; message: string } };
   assert.equal(error.code, 'ERR_COMPLETION_UNREACHABLE');
   assert.equal(error.message, ERRORS.ERR_COMPLETION_UNREACHABLE.message);
-  for (const leak of ['127.0.0.1', String(port), 'ECONNREFUSED', 'connect']) assert.ok(!gone.text.includes(leak), `${leak} in ${gone.text}`);
+  for (const leak of ['127.0.0.1', String(port), 'ECONNREFUSED', 'connect'])
+    assert.ok(!gone.text.includes(leak), `${leak} in ${gone.text}`);
   // The operator reads where the service was and why it was not reached.
-  assert.ok(s.logs.some((l) => l.includes('ERR_COMPLETION_UNREACHABLE') && l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED')), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some(
+      (l) => l.includes('ERR_COMPLETION_UNREACHABLE') && l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED'),
+    ),
+    s.logs.join('\n'),
+  );
 });
 
-test('through the pass-through a record\'s file is downloaded and removed only past the upload server\'s access step: the pre-access hook refuses them as in tuspass start', async (t) => {
+test("through the pass-through a record's file is downloaded and removed only past the upload server's access step: the pre-access hook refuses them as in tuspass start", async (t) => {
   const dataDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   const hook = await startHookReceiver(t);
   // Reads and writes of the upload pass only with X-Pass (the hook's own policy).
-  hook.answer = (r) => (r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass'] ? { RejectAccess: true, HTTPResponse: { StatusCode: 451, Body: 'frozen' } } : {});
+  hook.answer = (r) =>
+    r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass']
+      ? { RejectAccess: true, HTTPResponse: { StatusCode: 451, Body: 'frozen' } }
+      : {};
   const s = await startTestServer(
     t,
-    { dataDir, completionUrl: `${service.url}/complete/`, hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0 },
+    {
+      dataDir,
+      completionUrl: `${service.url}/complete/`,
+      hooksHttp: hook.url,
+      hooksEnabledEvents: ['pre-access'],
+      hooksHttpRetry: 0,
+    },
     { completion: false },
   );
   const bytes = patternBytes(1000, 7);
   const url = await create(s.endpoint, bytes.length, { filename: 'frozen.bin' });
   const answer = JSON.parse((await patch(url, 0, bytes, { 'X-Pass': 'yes' })).body) as { id: string; url: string };
   const id = url.split('/').pop()!;
-  const asked = () => hook.received.filter((r) => r.request.Type === 'pre-access').map((r) => [r.request.Event.Upload.ID, r.request.Event.Access?.Mode]);
+  const asked = () =>
+    hook.received
+      .filter((r) => r.request.Type === 'pre-access')
+      .map((r) => [r.request.Event.Upload.ID, r.request.Event.Access?.Mode]);
   hook.received.length = 0;
 
   // Every spelling the service's router takes for the download and the removal.
@@ -114,19 +142,28 @@ test('through the pass-through a record\'s file is downloaded and removed only p
   hook.received.length = 0;
   assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`)).status, 200);
   assert.deepEqual(asked(), []);
-  assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`, { method: 'DELETE', headers: { 'X-Pass': 'yes' } })).status, 204);
+  assert.equal(
+    (await fetch(`${s.url}/api/uploads/${answer.id}`, { method: 'DELETE', headers: { 'X-Pass': 'yes' } })).status,
+    204,
+  );
 });
 
 test('through the pass-through a token that may remove but not read is still refused by the pre-access hook: the record it \
 cannot read is not forwarded for removal', async (t) => {
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(
-    configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }),
+    configFor({
+      dataDir,
+      completionPort: 0,
+      completionSecret: 'test-secret-0123456789',
+      authJwtSecret: TEST_JWT_SECRET,
+    }),
     { log: () => {} },
   );
   t.after(() => service.close());
   const hook = await startHookReceiver(t);
-  hook.answer = (r) => (r.Type === 'pre-access' && r.Event.HTTPRequest.Method === 'DELETE' ? { RejectAccess: true } : {});
+  hook.answer = (r) =>
+    r.Type === 'pre-access' && r.Event.HTTPRequest.Method === 'DELETE' ? { RejectAccess: true } : {};
   const s = await startTestServer(
     t,
     {
@@ -141,7 +178,11 @@ cannot read is not forwarded for removal', async (t) => {
   );
   const alice = bearer(tokenFor('alice', 'upload read'));
   const bytes = patternBytes(100, 3);
-  const made = await tus('POST', s.endpoint, { ...alice, 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata({ filename: 'kept.bin' }) });
+  const made = await tus('POST', s.endpoint, {
+    ...alice,
+    'Upload-Length': String(bytes.length),
+    'Upload-Metadata': metadata({ filename: 'kept.bin' }),
+  });
   const url = new URL(made.headers.location!, s.endpoint).toString();
   const answer = JSON.parse((await patch(url, 0, bytes, alice)).body) as { id: string };
   const removeOnly = bearer(tokenFor('alice', 'upload'));
@@ -150,5 +191,9 @@ cannot read is not forwarded for removal', async (t) => {
   // Its record cannot be read with this token, so its upload cannot be put to the hook: refused as the service refuses the read.
   assert.equal(removed.status, 403, text);
   assert.match(text, /ERR_SCOPE_MISSING/);
-  assert.equal((await fetch(`${s.url}/api/uploads/${answer.id}`, { headers: alice })).status, 200, 'the record is still there');
+  assert.equal(
+    (await fetch(`${s.url}/api/uploads/${answer.id}`, { headers: alice })).status,
+    200,
+    'the record is still there',
+  );
 });

@@ -29,11 +29,15 @@ test('without authentication, a HOST beyond loopback refuses to start (exit 78) 
   // Other addresses beyond loopback too; loopback spellings start (checked without listening through load + the check).
   assert.equal(run(['start', '--port', '0', '--data-dir', dataDir, '--host', '::']).status, 78);
   // Unreadable key files and bad PEM name their setting, exit 78.
-  const missing = run(['start', '--port', '0', '--data-dir', dataDir], { AUTH_JWT_SECRET_FILE: path.join(dataDir, 'nope') });
+  const missing = run(['start', '--port', '0', '--data-dir', dataDir], {
+    AUTH_JWT_SECRET_FILE: path.join(dataDir, 'nope'),
+  });
   assert.equal(missing.status, 78);
   assert.match(missing.stderr, /AUTH_JWT_SECRET_FILE: cannot read/);
   fs.writeFileSync(path.join(dataDir, 'bad.pem'), 'not a key');
-  const bad = run(['start', '--port', '0', '--data-dir', dataDir], { AUTH_JWT_PUBLIC_KEY: path.join(dataDir, 'bad.pem') });
+  const bad = run(['start', '--port', '0', '--data-dir', dataDir], {
+    AUTH_JWT_PUBLIC_KEY: path.join(dataDir, 'bad.pem'),
+  });
   assert.equal(bad.status, 78);
   assert.match(bad.stderr, /AUTH_JWT_PUBLIC_KEY: .*is not a PEM public key/);
 });
@@ -42,17 +46,24 @@ test('isLoopback and the start check: loopback and anonymous, \
 beyond loopback with a key or ALLOW_ANONYMOUS', async () => {
   const { isLoopback, requireAuthBeyondLoopback } = await import('../server/auth/loopback.ts');
   const { configFor } = await import('../server/config/config.ts');
-  for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopback(h), h);
-  for (const h of ['0.0.0.0', '::', '192.168.1.5', 'example.org', '128.0.0.1', '::ffff:10.0.0.1']) assert.ok(!isLoopback(h), h);
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1'])
+    assert.ok(isLoopback(h), h);
+  for (const h of ['0.0.0.0', '::', '192.168.1.5', 'example.org', '128.0.0.1', '::ffff:10.0.0.1'])
+    assert.ok(!isLoopback(h), h);
   const base = { dataDir: '/nonexistent' };
   assert.throws(() => requireAuthBeyondLoopback(configFor({ ...base, host: '10.0.0.1' })), /AUTH_JWT_SECRET/);
-  assert.doesNotThrow(() => requireAuthBeyondLoopback(configFor({ ...base, host: '10.0.0.1', authJwtSecret: TEST_JWT_SECRET })));
+  assert.doesNotThrow(() =>
+    requireAuthBeyondLoopback(configFor({ ...base, host: '10.0.0.1', authJwtSecret: TEST_JWT_SECRET })),
+  );
   assert.doesNotThrow(() => requireAuthBeyondLoopback(configFor({ ...base, host: '10.0.0.1', allowAnonymous: true })));
   assert.doesNotThrow(() => requireAuthBeyondLoopback(configFor({ ...base, host: '127.0.0.1' })));
 });
 
 test('tuspass token prints an HS256 token with the claims asked for, which the server accepts', async (t) => {
-  const r = run(['token', '--sub', 'alice', '--scope', 'upload read', '--ttl', '2h', '--max-size', '1MiB'], { AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_ISSUER: 'https://app.example' });
+  const r = run(['token', '--sub', 'alice', '--scope', 'upload read', '--ttl', '2h', '--max-size', '1MiB'], {
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    AUTH_JWT_ISSUER: 'https://app.example',
+  });
   assert.equal(r.status, 0, r.stderr);
   const token = r.stdout.trim();
   const [h, p, sig] = token.split('.');
@@ -67,7 +78,10 @@ test('tuspass token prints an HS256 token with the claims asked for, which the s
   assert.ok(Math.abs((claims.exp as number) - (Date.now() / 1000 + 7200)) < 60);
 
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, authJwtIssuer: 'https://app.example' });
-  const res = await fetch(`${s.url}/files/`, { method: 'POST', headers: { ...bearer(token), 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' } });
+  const res = await fetch(`${s.url}/files/`, {
+    method: 'POST',
+    headers: { ...bearer(token), 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' },
+  });
   assert.equal(res.status, 201);
 
   const refused = run(['token', '--sub', 'alice', '--scope', 'upload write'], { AUTH_JWT_SECRET: TEST_JWT_SECRET });
@@ -86,17 +100,45 @@ token; without one the server refuses (exit 5)', async (t) => {
   const file = writeTestFile(dir, 'pushed.bin', 100_000, 9);
   const endpoint = `${s.url}/files/`;
 
-  const without = await runPush(['--endpoint', endpoint, '--quiet', '--no-resume', file.path], fingerprints, { TUSPASS_TOKEN: '' });
+  const without = await runPush(['--endpoint', endpoint, '--quiet', '--no-resume', file.path], fingerprints, {
+    TUSPASS_TOKEN: '',
+  });
   assert.equal(without.code, 5, without.stderr);
-  assert.match(without.stderr, /status 401.*give one with --token TOKEN or TUSPASS_TOKEN=TOKEN/, 'says how to give a token');
-  const expired = await runPush(['--endpoint', endpoint, '--quiet', '--no-resume', '--token', tokenFor('alice', 'upload', { exp: Math.floor(Date.now() / 1000) - 3600 }), file.path], fingerprints);
+  assert.match(
+    without.stderr,
+    /status 401.*give one with --token TOKEN or TUSPASS_TOKEN=TOKEN/,
+    'says how to give a token',
+  );
+  const expired = await runPush(
+    [
+      '--endpoint',
+      endpoint,
+      '--quiet',
+      '--no-resume',
+      '--token',
+      tokenFor('alice', 'upload', { exp: Math.floor(Date.now() / 1000) - 3600 }),
+      file.path,
+    ],
+    fingerprints,
+  );
   assert.equal(expired.code, 5, expired.stderr);
-  assert.match(expired.stderr, /status 401.*the token was refused .*--token or TUSPASS_TOKEN/, 'says the token given was refused');
-  const withFlag = await runPush(['--endpoint', endpoint, '--quiet', '--token', tokenFor('alice', 'upload'), file.path], fingerprints);
+  assert.match(
+    expired.stderr,
+    /status 401.*the token was refused .*--token or TUSPASS_TOKEN/,
+    'says the token given was refused',
+  );
+  const withFlag = await runPush(
+    ['--endpoint', endpoint, '--quiet', '--token', tokenFor('alice', 'upload'), file.path],
+    fingerprints,
+  );
   assert.equal(withFlag.code, 0, withFlag.stderr);
-  const withEnv = await runPush(['--endpoint', endpoint, '--quiet', file.path], fingerprints, { TUSPASS_TOKEN: tokenFor('bob', 'upload') });
+  const withEnv = await runPush(['--endpoint', endpoint, '--quiet', file.path], fingerprints, {
+    TUSPASS_TOKEN: tokenFor('bob', 'upload'),
+  });
   assert.equal(withEnv.code, 0, withEnv.stderr);
-  const records = (await (await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('root', 'admin')) })).json()) as Array<{ owner: string }>;
+  const records = (await (
+    await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('root', 'admin')) })
+  ).json()) as Array<{ owner: string }>;
   assert.deepEqual(records.map((r) => r.owner).sort(), ['alice', 'bob']);
   const junk = await runPush(['--endpoint', endpoint, '--token', 'two words', file.path], fingerprints);
   assert.equal(junk.code, 2);

@@ -19,7 +19,12 @@ const anonymous = {};
 
 const code = (a: TusAnswer) => a.body.split(':')[0];
 
-async function createAs(s: TestServer, who: Record<string, string>, length: number, extra: Record<string, string> = {}): Promise<string> {
+async function createAs(
+  s: TestServer,
+  who: Record<string, string>,
+  length: number,
+  extra: Record<string, string> = {},
+): Promise<string> {
   const res = await tus('POST', s.endpoint, { ...who, 'Upload-Length': String(length), ...extra });
   assert.equal(res.status, 201, res.body);
   return new URL(res.headers.location!, s.endpoint).toString();
@@ -34,7 +39,12 @@ async function api(s: TestServer, method: string, path: string, who: Record<stri
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, text, json: json as { error?: { code: string } } & Record<string, unknown> };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    json: json as { error?: { code: string } } & Record<string, unknown>,
+  };
 }
 
 test('tus routes: creation needs a token with upload; HEAD, PATCH, GET and DELETE only for the owner or an admin, 404 \
@@ -57,7 +67,9 @@ for others', async (t) => {
   assert.match(basic.headers['www-authenticate']!, /error="invalid_token"/);
 
   const bytes = patternBytes(5000, 3);
-  const url = await createAs(s, alice, bytes.length, { 'Upload-Metadata': `filename ${Buffer.from('a.bin').toString('base64')}` });
+  const url = await createAs(s, alice, bytes.length, {
+    'Upload-Metadata': `filename ${Buffer.from('a.bin').toString('base64')}`,
+  });
   // HEAD: owner yes, others as if it did not exist.
   assert.equal((await tus('HEAD', url, alice)).status, 200);
   assert.equal((await tus('HEAD', url, admin)).status, 200);
@@ -66,9 +78,18 @@ for others', async (t) => {
   assert.equal((await tus('HEAD', url, aliceReadOnly)).status, 403);
   const nowhere = url.replace(/[0-9a-f]{32}$/, '0'.repeat(32));
   const otherAnswer = await tus('PATCH', url, { ...bob, ...PATCH_TYPE, 'Upload-Offset': '0' }, bytes.subarray(0, 10));
-  const missingAnswer = await tus('PATCH', nowhere, { ...bob, ...PATCH_TYPE, 'Upload-Offset': '0' }, bytes.subarray(0, 10));
+  const missingAnswer = await tus(
+    'PATCH',
+    nowhere,
+    { ...bob, ...PATCH_TYPE, 'Upload-Offset': '0' },
+    bytes.subarray(0, 10),
+  );
   assert.equal(otherAnswer.status, 404);
-  assert.deepEqual([otherAnswer.status, otherAnswer.body], [missingAnswer.status, missingAnswer.body], "someone else's upload answers as no upload");
+  assert.deepEqual(
+    [otherAnswer.status, otherAnswer.body],
+    [missingAnswer.status, missingAnswer.body],
+    "someone else's upload answers as no upload",
+  );
   // X-HTTP-Method-Override cannot turn bob's POST into a DELETE of alice's upload.
   assert.equal((await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': 'DELETE' })).status, 404);
   assert.equal((await tus('HEAD', url, alice)).headers['upload-offset'], '0', 'nothing written by bob');
@@ -108,7 +129,10 @@ for others', async (t) => {
   assert.equal((await tus('DELETE', third, admin)).status, 204);
 
   // CORS preflights pass without a token.
-  const pre = await fetch(s.endpoint, { method: 'OPTIONS', headers: { Origin: 'http://x.invalid', 'Access-Control-Request-Method': 'POST' } });
+  const pre = await fetch(s.endpoint, {
+    method: 'OPTIONS',
+    headers: { Origin: 'http://x.invalid', 'Access-Control-Request-Method': 'POST' },
+  });
   assert.ok(pre.status < 300, `preflight answered ${pre.status}`);
 });
 
@@ -126,7 +150,10 @@ partials (or any, for an admin); the final is the caller's", async (t) => {
   const stolen = await tus('POST', s.endpoint, { ...bob, 'Upload-Concat': `final;${b} ${a}` });
   assert.equal(stolen.status, 404);
   assert.equal(code(stolen), 'ERR_CONCAT_PARTIAL_NOT_FOUND');
-  const missing = await tus('POST', s.endpoint, { ...bob, 'Upload-Concat': `final;${b} ${a.replace(/.{4}$/, '0000')}` });
+  const missing = await tus('POST', s.endpoint, {
+    ...bob,
+    'Upload-Concat': `final;${b} ${a.replace(/.{4}$/, '0000')}`,
+  });
   assert.deepEqual([missing.status, code(missing)], [stolen.status, code(stolen)]);
   // A partial is the owner's to delete (never recorded in the catalog).
   const a2 = await part(alice, Buffer.from('x'));
@@ -163,12 +190,18 @@ record and file', async (t) => {
   assert.equal(uploadOnly.json.error!.code, 'ERR_SCOPE_MISSING');
 
   const mine = (await api(s, 'GET', '/api/uploads', aliceReadOnly)).json as unknown as Array<Record<string, unknown>>;
-  assert.deepEqual(mine.map((r) => r.id), [a.id]);
+  assert.deepEqual(
+    mine.map((r) => r.id),
+    [a.id],
+  );
   assert.equal(mine[0]!.owner, 'alice');
   assert.equal('path' in mine[0]!, false, 'no absolute server path for non-admins');
   const all = (await api(s, 'GET', '/api/uploads', admin)).json as unknown as Array<Record<string, unknown>>;
   assert.deepEqual(all.map((r) => r.id).sort(), [a.id, b.id].sort());
-  assert.ok(all.every((r) => typeof r.path === 'string'), 'admins see paths');
+  assert.ok(
+    all.every((r) => typeof r.path === 'string'),
+    'admins see paths',
+  );
 
   // One record and its file: bob's view of alice's record is "no such record".
   assert.equal((await api(s, 'GET', `/api/uploads/${a.id}`, alice)).status, 200);
@@ -182,7 +215,7 @@ record and file', async (t) => {
   assert.equal((await api(s, 'GET', a.url, admin)).text, 'alice file');
 
   // DELETE: bob cannot, a read-only token cannot, alice can; the file goes with the record.
-  const path = (all.find((r) => r.id === a.id)!.path as string);
+  const path = all.find((r) => r.id === a.id)!.path as string;
   assert.ok(fs.existsSync(path));
   assert.equal((await api(s, 'DELETE', `/api/uploads/${a.id}`, bob)).status, 404);
   assert.equal((await api(s, 'DELETE', `/api/uploads/${a.id}`, aliceReadOnly)).status, 403);

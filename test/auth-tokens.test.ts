@@ -17,15 +17,23 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { metadata, patch, tus } from './helpers/tus.ts';
 
-const create = (endpoint: string, headers: Record<string, string>, length = 10) => tus('POST', endpoint, { 'Upload-Length': String(length), ...headers });
+const create = (endpoint: string, headers: Record<string, string>, length = 10) =>
+  tus('POST', endpoint, { 'Upload-Length': String(length), ...headers });
 
 test('HS256: expired, not yet valid, wrong issuer or audience, alg none, wrong secret, no exp, no sub, malformed: 401 \
 invalid_token', async (t) => {
-  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, authJwtIssuer: 'https://app.example', authJwtAudience: 'tuspass' });
+  const s = await startTestServer(t, {
+    authJwtSecret: TEST_JWT_SECRET,
+    authJwtIssuer: 'https://app.example',
+    authJwtAudience: 'tuspass',
+  });
   const good = { sub: 'alice', scope: 'upload read', iss: 'https://app.example', aud: 'tuspass', exp: inSeconds(600) };
   assert.equal((await create(s.endpoint, bearer(hs256(good)))).status, 201);
   // nbf in the past and a list audience are fine.
-  assert.equal((await create(s.endpoint, bearer(hs256({ ...good, nbf: inSeconds(-10), aud: ['other', 'tuspass'] })))).status, 201);
+  assert.equal(
+    (await create(s.endpoint, bearer(hs256({ ...good, nbf: inSeconds(-10), aud: ['other', 'tuspass'] })))).status,
+    201,
+  );
 
   const refused: Record<string, string> = {
     expired: hs256({ ...good, exp: inSeconds(-3600) }),
@@ -58,14 +66,28 @@ invalid_token', async (t) => {
     assert.equal(res.status, 401, `${why}: ${res.body}`);
     assert.match(res.body, /^ERR_TOKEN_INVALID: /, why);
     assert.match(res.headers['www-authenticate']!, /^Bearer realm="tuspass", error="invalid_token"/, why);
-    assert.doesNotMatch(res.body, new RegExp(token.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), `${why}: the token is not echoed`);
+    assert.doesNotMatch(
+      res.body,
+      new RegExp(token.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+      `${why}: the token is not echoed`,
+    );
   }
   // Other spellings of the header.
-  for (const header of ['Bearer', 'Bearer  ', `Token ${hs256(good)}`, `Bearer ${hs256(good)} extra`, `Bearer ${'a'.repeat(9000)}`]) {
+  for (const header of [
+    'Bearer',
+    'Bearer  ',
+    `Token ${hs256(good)}`,
+    `Bearer ${hs256(good)} extra`,
+    `Bearer ${'a'.repeat(9000)}`,
+  ]) {
     const res = await create(s.endpoint, { Authorization: header });
     assert.equal(res.status, 401, header.slice(0, 30));
   }
-  assert.equal((await create(s.endpoint, { Authorization: `bearer ${hs256(good)}` })).status, 201, 'the scheme is case-insensitive');
+  assert.equal(
+    (await create(s.endpoint, { Authorization: `bearer ${hs256(good)}` })).status,
+    201,
+    'the scheme is case-insensitive',
+  );
   // A token seen before and expired since is refused too (the verifier remembers tokens).
   const short = hs256({ ...good, exp: inSeconds(-31) });
   assert.equal((await create(s.endpoint, bearer(short))).status, 401);
@@ -92,8 +114,17 @@ key is refused`, async (t) => {
     assert.equal(ok.status, 201, ok.body);
     // Algorithm confusion: the public key (which anyone may have) used as an HMAC secret.
     assert.equal((await create(s.endpoint, bearer(hs256(claims, pem)))).status, 401);
-    const other = alg === 'RS256' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : alg === 'ES256' ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }) : crypto.generateKeyPairSync('ed25519');
-    assert.equal((await create(s.endpoint, bearer(signAsymmetric(alg, other.privateKey, claims)))).status, 401, 'wrong key');
+    const other =
+      alg === 'RS256'
+        ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : alg === 'ES256'
+          ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+          : crypto.generateKeyPairSync('ed25519');
+    assert.equal(
+      (await create(s.endpoint, bearer(signAsymmetric(alg, other.privateKey, claims)))).status,
+      401,
+      'wrong key',
+    );
     assert.equal((await create(s.endpoint, bearer(algNone(claims)))).status, 401, 'alg none');
   });
 }
@@ -110,9 +141,15 @@ the setting', (t) => {
     }
     return '';
   };
-  assert.match(problems({ AUTH_JWT_SECRET_FILE: path.join(dir, 'missing') }), /AUTH_JWT_SECRET_FILE: cannot read .*ENOENT/);
+  assert.match(
+    problems({ AUTH_JWT_SECRET_FILE: path.join(dir, 'missing') }),
+    /AUTH_JWT_SECRET_FILE: cannot read .*ENOENT/,
+  );
   fs.writeFileSync(path.join(dir, 'bad.pem'), '-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n');
-  assert.match(problems({ AUTH_JWT_PUBLIC_KEY: path.join(dir, 'bad.pem') }), /AUTH_JWT_PUBLIC_KEY: .*is not a PEM public key/);
+  assert.match(
+    problems({ AUTH_JWT_PUBLIC_KEY: path.join(dir, 'bad.pem') }),
+    /AUTH_JWT_PUBLIC_KEY: .*is not a PEM public key/,
+  );
   const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   fs.writeFileSync(path.join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   assert.match(problems({ AUTH_JWT_PUBLIC_KEY: path.join(dir, 'private.pem') }), /AUTH_JWT_PUBLIC_KEY: .*private key/);
@@ -121,11 +158,21 @@ the setting', (t) => {
   assert.match(problems({ AUTH_JWT_PUBLIC_KEY: path.join(dir, 'p384.pem') }), /AUTH_JWT_PUBLIC_KEY: .*secp384r1/);
   assert.match(problems({ AUTH_JWT_SECRET: 'short' }), /AUTH_JWT_SECRET: must be at least 32 bytes/);
   fs.writeFileSync(path.join(dir, 'secret'), `${TEST_JWT_SECRET}\n`);
-  assert.equal(load({ AUTH_JWT_SECRET_FILE: path.join(dir, 'secret') }).config.authJwtSecret, TEST_JWT_SECRET, 'the trailing newline is not part of the secret');
-  assert.match(problems({ AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_SECRET_FILE: path.join(dir, 'secret') }), /AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE are both set/);
+  assert.equal(
+    load({ AUTH_JWT_SECRET_FILE: path.join(dir, 'secret') }).config.authJwtSecret,
+    TEST_JWT_SECRET,
+    'the trailing newline is not part of the secret',
+  );
+  assert.match(
+    problems({ AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_SECRET_FILE: path.join(dir, 'secret') }),
+    /AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE are both set/,
+  );
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
   fs.writeFileSync(path.join(dir, 'ec.pem'), ec.export({ type: 'spki', format: 'pem' }));
-  assert.match(problems({ AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: path.join(dir, 'ec.pem') }), /AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY are both set/);
+  assert.match(
+    problems({ AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: path.join(dir, 'ec.pem') }),
+    /AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY are both set/,
+  );
 });
 
 test('max_size: a creation past the token limit is 413 before anything exists, a deferred length past it too; MAX_SIZE \
@@ -154,7 +201,12 @@ still applies', async (t) => {
   assert.equal((await tus('HEAD', url, small)).headers['upload-offset'], '0');
   assert.equal((await patch(url, 0, 'x'.repeat(100), small)).status, 204, 'up to the limit is fine');
   // Creation-with-upload, deferred length, body past the token's limit.
-  const withBody = await tus('POST', s.endpoint, { ...small, 'Upload-Defer-Length': '1', 'Content-Type': 'application/offset+octet-stream' }, 'y'.repeat(150));
+  const withBody = await tus(
+    'POST',
+    s.endpoint,
+    { ...small, 'Upload-Defer-Length': '1', 'Content-Type': 'application/offset+octet-stream' },
+    'y'.repeat(150),
+  );
   assert.equal(withBody.status, 413, withBody.body);
   // A final upload past the limit.
   const part = await tus('POST', s.endpoint, { ...big, 'Upload-Length': '150', 'Upload-Concat': 'partial' });
@@ -179,7 +231,11 @@ record carry the owner', async (t) => {
   };
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET }, { hooks: [recorder] });
   const token = tokenFor('alice@example.org', 'upload read', { max_size: 5000 });
-  const res = await tus('POST', s.endpoint, { ...bearer(token), 'Upload-Length': '4', 'Upload-Metadata': metadata({ filename: 'a.txt' }) });
+  const res = await tus('POST', s.endpoint, {
+    ...bearer(token),
+    'Upload-Length': '4',
+    'Upload-Metadata': metadata({ filename: 'a.txt' }),
+  });
   const url = new URL(res.headers.location!, s.endpoint).toString();
   const done = await patch(url, 0, 'abcd', bearer(token));
   assert.equal(done.status, 200, done.body);
@@ -192,11 +248,16 @@ record carry the owner', async (t) => {
   const finish = seen.find((r) => r.Type === 'pre-finish')!;
   assert.equal(finish.Event.Upload.Owner, 'alice@example.org');
   const { id } = JSON.parse(done.body) as { id: string };
-  const record = (await (await fetch(`${s.url}/api/uploads/${id}`, { headers: bearer(token) })).json()) as { owner: string };
+  const record = (await (await fetch(`${s.url}/api/uploads/${id}`, { headers: bearer(token) })).json()) as {
+    owner: string;
+  };
   assert.equal(record.owner, 'alice@example.org');
   // The owner is not in the client-visible metadata.
   const head = await tus('HEAD', url, bearer(token));
-  assert.doesNotMatch(Buffer.from((head.headers['upload-metadata'] ?? '').split(' ')[1] ?? '', 'base64').toString(), /alice/);
+  assert.doesNotMatch(
+    Buffer.from((head.headers['upload-metadata'] ?? '').split(' ')[1] ?? '', 'base64').toString(),
+    /alice/,
+  );
   assert.doesNotMatch(head.headers['upload-metadata'] ?? '', /owner/);
 });
 
@@ -208,13 +269,28 @@ test('a catalog made before owners gets the owner column; old records belong to 
     name TEXT NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL, sha1 TEXT, crc32 TEXT, content_type TEXT NOT NULL,
     path TEXT NOT NULL,
     fields TEXT NOT NULL, created_at TEXT NOT NULL)`);
-  db.prepare(`INSERT INTO uploads (upload_id, name, size, md5, content_type, path, fields, created_at) VALUES ('old', ` + `'old.bin', 1, ?, 'x/y', '/data/old', '{}', ?)`).run('0'.repeat(32), new Date().toISOString());
+  db.prepare(
+    `INSERT INTO uploads (upload_id, name, size, md5, content_type, path, fields, created_at) VALUES ('old', ` +
+      `'old.bin', 1, ?, 'x/y', '/data/old', '{}', ?)`,
+  ).run('0'.repeat(32), new Date().toISOString());
   db.close();
   const catalog = new SqliteCatalog(file);
   t.after(() => catalog.close());
   assert.equal((await catalog.byUploadId('old'))?.owner, '');
-  await catalog.record({ uploadId: 'new', name: 'n', size: 1, md5: '1'.repeat(32), contentType: 'x/y', path: '/data/new', fields: {}, owner: 'alice' });
-  assert.deepEqual((await catalog.list({ limit: 10, offset: 0, owner: 'alice' })).map((r) => r.uploadId), ['new']);
+  await catalog.record({
+    uploadId: 'new',
+    name: 'n',
+    size: 1,
+    md5: '1'.repeat(32),
+    contentType: 'x/y',
+    path: '/data/new',
+    fields: {},
+    owner: 'alice',
+  });
+  assert.deepEqual(
+    (await catalog.list({ limit: 10, offset: 0, owner: 'alice' })).map((r) => r.uploadId),
+    ['new'],
+  );
   assert.deepEqual((await catalog.list({ limit: 10, offset: 0 })).map((r) => r.uploadId).sort(), ['new', 'old']);
   assert.equal(await catalog.remove((await catalog.byUploadId('old'))!.id), true);
   assert.equal(await catalog.remove('12345'), false);
@@ -223,9 +299,21 @@ test('a catalog made before owners gets the owner column; old records belong to 
 test("split deployment: the upload server passes the caller's token to the completion service, which decides what they \
 see and may delete", async (t) => {
   const dataDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({
+      dataDir,
+      completionPort: 0,
+      completionSecret: 'test-secret-0123456789',
+      authJwtSecret: TEST_JWT_SECRET,
+    }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
-  const s = await startTestServer(t, { dataDir, completionUrl: `${service.url}/complete/`, authJwtSecret: TEST_JWT_SECRET }, { completion: false });
+  const s = await startTestServer(
+    t,
+    { dataDir, completionUrl: `${service.url}/complete/`, authJwtSecret: TEST_JWT_SECRET },
+    { completion: false },
+  );
   const alice = bearer(tokenFor('alice', 'upload read'));
   const bob = bearer(tokenFor('bob', 'upload read'));
   const res = await tus('POST', s.endpoint, { ...alice, 'Upload-Length': '5' });

@@ -21,7 +21,12 @@ const until = async (what: string, predicate: () => boolean, timeoutMs = 10_000)
  * request): the refused-request line is written when the answer is sent, after any line of the
  * handler, so once it is there all of them are.
  */
-async function assertOneWarnLine(s: TestServer, answer: { status: number; headers: Record<string, string> }, status: number, code: string) {
+async function assertOneWarnLine(
+  s: TestServer,
+  answer: { status: number; headers: Record<string, string> },
+  status: number,
+  code: string,
+) {
   assert.equal(answer.status, status);
   const id = answer.headers['x-request-id'];
   assert.ok(id, 'the answer names its request id');
@@ -45,7 +50,12 @@ test('503 ERR_QUEUE_FULL, on the tus endpoint and on POST \
 /upload, with the receiver down, is one warn line each', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = () => [503, 'busy'];
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['post-create'], queueMax: 1, minFreeSpace: 0 });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['post-create'],
+    queueMax: 1,
+    minFreeSpace: 0,
+  });
   await create(s.endpoint, 3);
   await until('the notice queued', () => s.queue.pending().length === 1);
   await assertOneWarnLine(s, await tus('POST', s.endpoint, { 'Upload-Length': '3' }), 503, 'ERR_QUEUE_FULL');

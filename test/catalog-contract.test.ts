@@ -46,9 +46,15 @@ export function catalogContract(name: string, makeStore: CatalogStore): void {
       assert.ok(record.id.length > 0);
       assert.ok(Date.parse(record.createdAt) >= before - 1000, record.createdAt);
       assert.equal(new Date(record.createdAt).toISOString(), record.createdAt);
-      assert.deepEqual({ ...record, id: undefined, createdAt: undefined }, {
-        ...sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }), owner: '', id: undefined, createdAt: undefined,
-      });
+      assert.deepEqual(
+        { ...record, id: undefined, createdAt: undefined },
+        {
+          ...sampleUpload('u1', { sha1: 'a'.repeat(40), crc32: '0badf00d' }),
+          owner: '',
+          id: undefined,
+          createdAt: undefined,
+        },
+      );
       assert.deepEqual(await catalog.get(record.id), record);
       assert.deepEqual(await catalog.byUploadId('u1'), record);
     });
@@ -89,7 +95,9 @@ export function catalogContract(name: string, makeStore: CatalogStore): void {
       const { store, catalog } = await openCatalog(t);
       const second = await store.open();
       t.after(() => second.close());
-      const results = await Promise.all([catalog, second, catalog, second].map((c) => c.record(sampleUpload('shared'))));
+      const results = await Promise.all(
+        [catalog, second, catalog, second].map((c) => c.record(sampleUpload('shared'))),
+      );
       assert.equal(results.filter((r) => r.created).length, 1);
       assert.equal(new Set(results.map((r) => r.record.id)).size, 1);
     });
@@ -97,7 +105,8 @@ export function catalogContract(name: string, makeStore: CatalogStore): void {
     test('lists newest first, with limit and offset', async (t) => {
       const { catalog } = await openCatalog(t);
       for (const id of ['a', 'b', 'c', 'd']) await catalog.record(sampleUpload(id));
-      const ids = async (limit: number, offset: number) => (await catalog.list({ limit, offset })).map((r) => r.uploadId);
+      const ids = async (limit: number, offset: number) =>
+        (await catalog.list({ limit, offset })).map((r) => r.uploadId);
       assert.deepEqual(await ids(10, 0), ['d', 'c', 'b', 'a']);
       assert.deepEqual(await ids(2, 1), ['c', 'b']);
       assert.deepEqual(await ids(10, 4), []);
@@ -187,13 +196,17 @@ describe('SqliteCatalog', () => {
     fs.writeFileSync(notADatabase, 'this is not sqlite, just text long enough to fill a header page'.repeat(20));
     const underAFile = path.join(notADatabase, 'catalog.sqlite');
     for (const file of [dir, notADatabase, underAFile]) {
-      assert.throws(() => new SqliteCatalog(file), (e: unknown) => {
-        assert.ok(e instanceof TuspassError);
-        assert.equal(e.code, ERRORS.ERR_CATALOG_OPEN.code);
-        assert.match(e.message, /CATALOG_PATH=/);
-        assert.ok(e.message.includes(file), e.message);
-        return true;
-      }, file);
+      assert.throws(
+        () => new SqliteCatalog(file),
+        (e: unknown) => {
+          assert.ok(e instanceof TuspassError);
+          assert.equal(e.code, ERRORS.ERR_CATALOG_OPEN.code);
+          assert.match(e.message, /CATALOG_PATH=/);
+          assert.ok(e.message.includes(file), e.message);
+          return true;
+        },
+        file,
+      );
     }
   });
 });
@@ -211,9 +224,17 @@ schema_migrations, also when instances start together', async (t) => {
     const url = await pgDatabase(t);
     const pools = await Promise.all([openDatabase(url), openDatabase(url), openDatabase(url)]);
     t.after(() => Promise.all(pools.map((p) => p.end())));
-    const rows = (await pools[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows;
-    assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
-    assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1), 'numbered 1, 2, 3…');
+    const rows = (await pools[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version'))
+      .rows;
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      MIGRATIONS.map((m) => m.version),
+    );
+    assert.deepEqual(
+      MIGRATIONS.map((m) => m.version),
+      MIGRATIONS.map((_, i) => i + 1),
+      'numbered 1, 2, 3…',
+    );
   });
 
   test('a database that does not answer is an engine away, one that does not exist a wrong setting: each names \
@@ -223,12 +244,16 @@ DATABASE_URL, without the password', async () => {
       { url: 'postgres://postgres:s3cret@127.0.0.1:5432/no_such_database_here', kind: ConfigError },
     ];
     for (const { url, kind } of cases) {
-      await assert.rejects(PgCatalog.open(url), (e: unknown) => {
-        assert.ok(e instanceof kind, String(e));
-        assert.match(e.message, /DATABASE_URL/);
-        assert.doesNotMatch(e.message, /s3cret/);
-        return true;
-      }, url);
+      await assert.rejects(
+        PgCatalog.open(url),
+        (e: unknown) => {
+          assert.ok(e instanceof kind, String(e));
+          assert.match(e.message, /DATABASE_URL/);
+          assert.doesNotMatch(e.message, /s3cret/);
+          return true;
+        },
+        url,
+      );
     }
   });
 });

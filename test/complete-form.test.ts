@@ -49,9 +49,20 @@ test('the form carries nginx-style fields, pass-through fields, digests and a va
   const r = await receiver(t, [200]);
   const s = await startTestServer(t, { completionUrl: r.url, digests: ['sha1', 'crc32'] });
   const bytes = patternBytes(70_000);
-  const { id, last } = await upload(s.endpoint, bytes, { filename: 'data.csv', filetype: 'text/csv', fieldname: 'upload', name: 'Ann', description: 'sales', secret_note: 'not passed' });
+  const { id, last } = await upload(s.endpoint, bytes, {
+    filename: 'data.csv',
+    filetype: 'text/csv',
+    fieldname: 'upload',
+    name: 'Ann',
+    description: 'sales',
+    secret_note: 'not passed',
+  });
   assert.equal(last.status, 200);
-  assert.deepEqual(JSON.parse(last.body), { status: 200, said: 'receiver' }, 'the completion answer reaches the client');
+  assert.deepEqual(
+    JSON.parse(last.body),
+    { status: 200, said: 'receiver' },
+    'the completion answer reaches the client',
+  );
   assert.equal(r.received.length, 1);
   const { form, headers, raw } = r.received[0]!;
   assert.deepEqual(Object.fromEntries(form), {
@@ -67,7 +78,10 @@ test('the form carries nginx-style fields, pass-through fields, digests and a va
     name: 'Ann',
     description: 'sales',
   });
-  assert.ok(verify(SECRET, 'completion-form', raw, headers['tuspass-signature'] as string), 'signed with the form key of the shared secret');
+  assert.ok(
+    verify(SECRET, 'completion-form', raw, headers['tuspass-signature'] as string),
+    'signed with the form key of the shared secret',
+  );
   assert.ok(!verify('another-secret-000000', 'completion-form', raw, headers['tuspass-signature'] as string));
   assert.ok(!verify(SECRET, 'hook-payload', raw, headers['tuspass-signature'] as string), 'not with the hook key');
   assert.equal(headers['tuspass-form-version'], '2');
@@ -102,7 +116,11 @@ pending, the form is retried with the same notice id', async (t) => {
   assert.equal(r.received.length, 3);
   const ids = new Set(r.received.map((x) => x.headers['tuspass-notice-id']));
   assert.equal(ids.size, 1, 'one notice id across retries');
-  assert.deepEqual(r.received.map((x) => x.raw), Array(3).fill(r.received[0]!.raw), 'the same form each time');
+  assert.deepEqual(
+    r.received.map((x) => x.raw),
+    Array(3).fill(r.received[0]!.raw),
+    'the same form each time',
+  );
   assert.deepEqual(fs.readFileSync(s.store.filePath(id)), bytes, 'upload kept');
 });
 

@@ -19,7 +19,13 @@ import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
 
 const SECRET = 'test-secret-0123456789';
-const META = { filename: 'Résumé – final.pdf', filetype: 'application/pdf', name: 'Ann', description: 'sales & more', secret_note: 'not passed' };
+const META = {
+  filename: 'Résumé – final.pdf',
+  filetype: 'application/pdf',
+  name: 'Ann',
+  description: 'sales & more',
+  secret_note: 'not passed',
+};
 
 /** Every HTTP request this process serves while the test runs (node's own diagnostics channel). */
 function servedRequests(t: TestContext): string[] {
@@ -66,9 +72,11 @@ test('tuspass start records finished uploads (tus and multipart) without an HTTP
   const records = await recordsWhenPresent(s.url, 2);
   assert.equal(records.length, 2);
   for (const r of records) assert.equal(r.md5, md5(bytes));
-  const own = served.filter((line) => line.startsWith('POST ') && !line.startsWith('POST /files') && !line.startsWith('POST /upload'));
+  const own = served.filter(
+    (line) => line.startsWith('POST ') && !line.startsWith('POST /files') && !line.startsWith('POST /upload'),
+  );
   assert.deepEqual(own, [], `no form posted over HTTP; served: ${served.join(', ')}`);
-  assert.ok(served.includes('POST /upload'), 'the channel sees this server\'s requests');
+  assert.ok(served.includes('POST /upload'), "the channel sees this server's requests");
 });
 
 test('the record made in process equals the one the completion service makes from the signed HTTP form, for tus and multipart', async (t) => {
@@ -79,12 +87,24 @@ test('the record made in process equals the one the completion service makes fro
   const passFields = /.*/;
   const inProcess = await startTestServer(t, { digests: ['sha1', 'crc32'], passFields });
   const dataDir = tmpDir(t);
-  const service = await startCompletionServer(configFor({ dataDir, completionSecret: SECRET, completionPort: 0, host: '127.0.0.1' }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({ dataDir, completionSecret: SECRET, completionPort: 0, host: '127.0.0.1' }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   const storeDir = configFor({ dataDir }).storeDir;
   fs.mkdirSync(storeDir, { recursive: true });
-  const overHttp = await startTestServer(t, { dataDir, storeDir, digests: ['sha1', 'crc32'], passFields, completionUrl: `${service.url}/complete/` }, { completion: false });
-  const hostile = { 'doc.path': '/etc/passwd', 'other.md5': '0'.repeat(32), 'doc.owner': 'root', note: 'a+b=c%20d&e\n\u0000é' };
+  const overHttp = await startTestServer(
+    t,
+    { dataDir, storeDir, digests: ['sha1', 'crc32'], passFields, completionUrl: `${service.url}/complete/` },
+    { completion: false },
+  );
+  const hostile = {
+    'doc.path': '/etc/passwd',
+    'other.md5': '0'.repeat(32),
+    'doc.owner': 'root',
+    note: 'a+b=c%20d&e\n\u0000é',
+  };
   const bytes = patternBytes(70_001);
 
   for (const s of [inProcess, overHttp]) {
@@ -97,7 +117,8 @@ test('the record made in process equals the one the completion service makes fro
   const there = (await (await fetch(`${service.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
   assert.equal(here.length, 2);
   assert.equal(there.length, 2);
-  const byName = (list: Array<Record<string, unknown>>) => list.map(comparable).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  const byName = (list: Array<Record<string, unknown>>) =>
+    list.map(comparable).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   assert.deepEqual(byName(here), byName(there));
   for (const r of here) {
     assert.equal(r.md5, md5(bytes));
@@ -106,14 +127,19 @@ test('the record made in process equals the one the completion service makes fro
     assert.equal(r.name, META.filename);
     assert.equal((r.fields as Record<string, string>).description, 'sales & more');
     assert.equal(r.owner, '');
-    assert.ok(String(r.path).startsWith(inProcess.config.storeDir), 'the path is the store\'s, not a metadata key\'s');
-    for (const key of ['doc.path', 'other.md5', 'doc.owner']) assert.equal((r.fields as Record<string, string>)[key], undefined, key);
+    assert.ok(String(r.path).startsWith(inProcess.config.storeDir), "the path is the store's, not a metadata key's");
+    for (const key of ['doc.path', 'other.md5', 'doc.owner'])
+      assert.equal((r.fields as Record<string, string>)[key], undefined, key);
   }
   const tus = here.find((r) => (r.fields as Record<string, string>).note !== undefined)!;
-  assert.equal((tus.fields as Record<string, string>).note, hostile.note, 'the value as sent, over the form encoding or not');
+  assert.equal(
+    (tus.fields as Record<string, string>).note,
+    hostile.note,
+    'the value as sent, over the form encoding or not',
+  );
 });
 
-test('in process, a file whose size on disk is not the form\'s is refused (422), the upload removed, nothing recorded', async (t) => {
+test("in process, a file whose size on disk is not the form's is refused (422), the upload removed, nothing recorded", async (t) => {
   // A user's pre-finish hook runs before complete-form: this one grows the file under the form.
   const grow: HookHandler = {
     name: 'grow',
@@ -149,11 +175,14 @@ test('in process with PostgreSQL away: the final PATCH says pending, and the for
   assert.equal(records[0]!.upload_id, id);
   assert.equal(records[0]!.md5, md5(bytes));
   assert.ok(await s.queue.drained(30_000), 'the queue empties');
-  assert.deepEqual(served.filter((line) => line.startsWith('POST /complete')), []);
+  assert.deepEqual(
+    served.filter((line) => line.startsWith('POST /complete')),
+    [],
+  );
 });
 
-test('with PostgreSQL, metadata it cannot keep (a NUL, a name too long for its index) is refused as the form\'s fault \
-(400, the upload removed), not queued and retried forever as an unavailable catalog; the catalog goes on', async (t) => {
+test("with PostgreSQL, metadata it cannot keep (a NUL, a name too long for its index) is refused as the form's fault \
+(400, the upload removed), not queued and retried forever as an unavailable catalog; the catalog goes on", async (t) => {
   const s = await startTestServer(t, { databaseUrl: await pgDatabase(t), retryMinMs: 100, retryMaxMs: 500 });
   for (const meta of [
     { ...META, filename: crypto.randomBytes(3000).toString('base64url') },
@@ -168,7 +197,10 @@ test('with PostgreSQL, metadata it cannot keep (a NUL, a name too long for its i
     assert.ok(!/index|UTF8|uploads_/.test(error.message), `PostgreSQL's words stay in the log: ${error.message}`);
     assert.ok(!fs.existsSync(s.store.filePath(id)), `${what}: the refused upload is removed`);
   }
-  assert.ok(s.logs.some((l) => l.includes('uploads_duplicate')), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => l.includes('uploads_duplicate')),
+    s.logs.join('\n'),
+  );
   assert.ok(await s.queue.drained(5000), 'nothing is queued');
   // A NUL in a pass-through field is kept (the fields are stored as JSON text), as with SQLite.
   const fine = await tusUpload(s.endpoint, patternBytes(100), { ...META, description: 'x\u0000' });

@@ -75,23 +75,33 @@ test('a good signed form is recorded, listed and downloadable with the same byte
   const res = await s.post(form);
   assert.equal(res.status, 200);
   const answer = (await res.json()) as { id: string; url: string };
-  assert.deepEqual(answer, { message: 'Upload Complete', id: answer.id, name: 'abc123.bin', size: bytes.length, md5: md5(bytes), url: `/api/uploads/${answer.id}/file` });
-
-  const list = await s.list();
-  assert.equal(list.length, 1);
-  assert.deepEqual({ ...list[0], created_at: undefined }, {
+  assert.deepEqual(answer, {
+    message: 'Upload Complete',
     id: answer.id,
-    upload_id: 'abc123',
     name: 'abc123.bin',
     size: bytes.length,
     md5: md5(bytes),
-    content_type: 'application/x-test',
-    path: form['file1.path'],
-    owner: '',
-    fields: { description: 'holiday' },
-    created_at: undefined,
-    url: answer.url,
+    url: `/api/uploads/${answer.id}/file`,
   });
+
+  const list = await s.list();
+  assert.equal(list.length, 1);
+  assert.deepEqual(
+    { ...list[0], created_at: undefined },
+    {
+      id: answer.id,
+      upload_id: 'abc123',
+      name: 'abc123.bin',
+      size: bytes.length,
+      md5: md5(bytes),
+      content_type: 'application/x-test',
+      path: form['file1.path'],
+      owner: '',
+      fields: { description: 'holiday' },
+      created_at: undefined,
+      url: answer.url,
+    },
+  );
   const one = await fetch(`${s.url}/api/uploads/${answer.id}`);
   assert.deepEqual(await one.json(), list[0]);
 
@@ -99,7 +109,10 @@ test('a good signed form is recorded, listed and downloadable with the same byte
   assert.equal(file.status, 200);
   assert.equal(file.headers.get('content-type'), 'application/x-test');
   assert.equal(file.headers.get('content-length'), String(bytes.length));
-  assert.equal(file.headers.get('content-disposition'), 'attachment; filename="abc123.bin"; filename*=UTF-8\'\'abc123.bin');
+  assert.equal(
+    file.headers.get('content-disposition'),
+    'attachment; filename="abc123.bin"; filename*=UTF-8\'\'abc123.bin',
+  );
   assert.ok(Buffer.from(await file.arrayBuffer()).equals(bytes));
 
   const part = await fetch(s.url + answer.url, { headers: { range: 'bytes=1000-1999' } });
@@ -115,7 +128,11 @@ test('optional digests are checked, kept and listed', async (t) => {
   const [row] = await s.list();
   assert.equal(row!.sha1, 'aa'.repeat(20));
   assert.equal(row!.crc32, '3610a686');
-  await assertError(await s.post({ ...s.upload('dig2', Buffer.from('x')), 'file1.crc32': 'xyz' }), 400, 'ERR_FORM_FIELD_INVALID');
+  await assertError(
+    await s.post({ ...s.upload('dig2', Buffer.from('x')), 'file1.crc32': 'xyz' }),
+    400,
+    'ERR_FORM_FIELD_INVALID',
+  );
 });
 
 test('a repeated notice answers the same record and creates no second one', async (t) => {
@@ -132,7 +149,10 @@ test('concurrent duplicate notices make one record', async (t) => {
   const s = await startService(t);
   const form = s.upload('dup', Buffer.from('at the same time'));
   const answers = await Promise.all(Array.from({ length: 8 }, () => s.post(form)));
-  assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
+  assert.deepEqual(
+    answers.map((r) => r.status),
+    Array(8).fill(200),
+  );
   const ids = new Set(await Promise.all(answers.map(async (r) => ((await r.json()) as { id: string }).id)));
   assert.equal(ids.size, 1);
   assert.equal((await s.list()).length, 1);
@@ -143,13 +163,24 @@ test('unsigned and wrongly signed forms are refused with 401 and record nothing'
   const form = s.upload('sig', Buffer.from('signed?'));
   const body = new URLSearchParams(form).toString();
   await assertError(await s.post(body, null), 401, 'ERR_SIGNATURE_INVALID');
-  await assertError(await s.post(body, sign('another-secret-of-some-length', 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
-  await assertError(await s.post(`${body}&extra=1`, sign(SECRET, 'completion-form', body)), 401, 'ERR_SIGNATURE_INVALID');
+  await assertError(
+    await s.post(body, sign('another-secret-of-some-length', 'completion-form', body)),
+    401,
+    'ERR_SIGNATURE_INVALID',
+  );
+  await assertError(
+    await s.post(`${body}&extra=1`, sign(SECRET, 'completion-form', body)),
+    401,
+    'ERR_SIGNATURE_INVALID',
+  );
   await assertError(await s.post(body, 'sha256=zz'), 401, 'ERR_SIGNATURE_INVALID');
   // The signature is checked before the form: an unsigned garbage body is still a 401, not a 400.
   await assertError(await s.post('garbage', null), 401, 'ERR_SIGNATURE_INVALID');
   assert.deepEqual(await s.list(), []);
-  assert.ok(s.logs.some((l) => l.includes('ERR_SIGNATURE_INVALID POST /complete/')), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => l.includes('ERR_SIGNATURE_INVALID POST /complete/')),
+    s.logs.join('\n'),
+  );
 });
 
 test('a path that leaves the store with .. is refused with 403', async (t) => {
@@ -174,14 +205,22 @@ test('symlinks inside the store that lead outside are refused with 403', async (
   await assertError(await s.post({ ...form, 'file1.path': link }), 403, 'ERR_PATH_OUTSIDE_STORE');
   const dirLink = path.join(s.config.storeDir, 'link-to-dir');
   fs.symlinkSync(outsideDir, dirLink);
-  await assertError(await s.post({ ...form, 'file1.path': path.join(dirLink, 'passwd') }), 403, 'ERR_PATH_OUTSIDE_STORE');
+  await assertError(
+    await s.post({ ...form, 'file1.path': path.join(dirLink, 'passwd') }),
+    403,
+    'ERR_PATH_OUTSIDE_STORE',
+  );
   assert.deepEqual(await s.list(), []);
 });
 
 test('a missing file or a size that differs is refused with 422', async (t) => {
   const s = await startService(t);
   const form = s.upload('sized', Buffer.from('twelve bytes'));
-  await assertError(await s.post({ ...form, 'file1.path': path.join(s.config.storeDir, 'nothing-here') }), 422, 'ERR_FILE_MISSING');
+  await assertError(
+    await s.post({ ...form, 'file1.path': path.join(s.config.storeDir, 'nothing-here') }),
+    422,
+    'ERR_FILE_MISSING',
+  );
   await assertError(await s.post({ ...form, 'file1.size': '13' }), 422, 'ERR_SIZE_MISMATCH');
   assert.deepEqual(await s.list(), []);
 });
@@ -203,7 +242,9 @@ test('missing and malformed fields are refused with 400', async (t) => {
 
 test('another field name works and only its keys are the file; the rest pass through', async (t) => {
   const s = await startService(t);
-  const form = Object.fromEntries(Object.entries(s.upload('other', Buffer.from('abc'))).map(([k, v]) => [k.replace(/^file1\./, 'photo.'), v]));
+  const form = Object.fromEntries(
+    Object.entries(s.upload('other', Buffer.from('abc'))).map(([k, v]) => [k.replace(/^file1\./, 'photo.'), v]),
+  );
   const res = await s.post({ ...form, terminal: 'T1', submit: 'Upload' });
   assert.equal(res.status, 200);
   const [row] = await s.list();
@@ -256,7 +297,10 @@ test('the list pages newest first', async (t) => {
   const s = await startService(t);
   for (const id of ['p1', 'p2', 'p3']) assert.equal((await s.post(s.upload(id, Buffer.from(id)))).status, 200);
   const page = await fetch(`${s.url}/api/uploads?limit=2&offset=1`);
-  assert.deepEqual(((await page.json()) as Array<{ upload_id: string }>).map((r) => r.upload_id), ['p2', 'p1']);
+  assert.deepEqual(
+    ((await page.json()) as Array<{ upload_id: string }>).map((r) => r.upload_id),
+    ['p2', 'p1'],
+  );
   await assertError(await fetch(`${s.url}/api/uploads?limit=abc`), 400, 'ERR_QUERY_INVALID');
   await assertError(await fetch(`${s.url}/api/uploads?limit=100000`), 400, 'ERR_QUERY_INVALID');
 });
@@ -271,7 +315,12 @@ test('start-up fails naming CATALOG_PATH when the catalog cannot be opened', asy
   const dataDir = tmpDir(t);
   const blocker = path.join(dataDir, 'a-file');
   fs.writeFileSync(blocker, '');
-  const config = configFor({ dataDir, completionSecret: SECRET, completionPort: 0, catalogPath: path.join(blocker, 'catalog.sqlite') });
+  const config = configFor({
+    dataDir,
+    completionSecret: SECRET,
+    completionPort: 0,
+    catalogPath: path.join(blocker, 'catalog.sqlite'),
+  });
   await assert.rejects(startCompletionServer(config), /CATALOG_PATH=.*a-file/);
 });
 
@@ -282,15 +331,27 @@ test('records survive a restart of the service', async (t) => {
   const file = path.join(config.storeDir, 'persist');
   fs.writeFileSync(file, 'persisted');
   const body = new URLSearchParams({
-    'file1.name': 'p.txt', 'file1.path': file, 'file1.md5': md5(Buffer.from('persisted')), 'file1.size': '9', 'file1.id': 'persist',
+    'file1.name': 'p.txt',
+    'file1.path': file,
+    'file1.md5': md5(Buffer.from('persisted')),
+    'file1.size': '9',
+    'file1.id': 'persist',
   }).toString();
-  const post = (url: string) => fetch(`${url}/complete/`, { method: 'POST', headers: { [SIGNATURE_HEADER]: sign(SECRET, 'completion-form', body) }, body });
+  const post = (url: string) =>
+    fetch(`${url}/complete/`, {
+      method: 'POST',
+      headers: { [SIGNATURE_HEADER]: sign(SECRET, 'completion-form', body) },
+      body,
+    });
   const first = await startCompletionServer(config, { log: () => {} });
   const { id } = (await (await post(first.url)).json()) as { id: string };
   await first.close();
   const second = await startCompletionServer(config, { log: () => {} });
   t.after(() => second.close());
-  assert.equal(((await (await fetch(`${second.url}/api/uploads/${id}`)).json()) as { upload_id: string }).upload_id, 'persist');
+  assert.equal(
+    ((await (await fetch(`${second.url}/api/uploads/${id}`)).json()) as { upload_id: string }).upload_id,
+    'persist',
+  );
   assert.equal(((await (await post(second.url)).json()) as { id: string }).id, id);
   assert.equal(await (await fetch(`${second.url}/api/uploads/${id}/file`)).text(), 'persisted');
 });
@@ -325,7 +386,11 @@ POST /complete/ does, and records the good form once', async (t) => {
   const ok = await handed(form);
   assert.equal(ok.status, 200, ok.body);
   const again = await handed(form);
-  assert.equal(JSON.parse(again.body).id, JSON.parse(ok.body).id, 'a repeated form of one upload id answers the first record');
+  assert.equal(
+    JSON.parse(again.body).id,
+    JSON.parse(ok.body).id,
+    'a repeated form of one upload id answers the first record',
+  );
   assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
 });
 
@@ -354,7 +419,18 @@ test('the record made in process equals the one made over HTTP for the same form
   };
   assert.ok(viaHttp && inProcess);
   assert.deepEqual(
-    comparable({ upload_id: inProcess.uploadId, name: inProcess.name, size: inProcess.size, md5: inProcess.md5, sha1: inProcess.sha1, crc32: inProcess.crc32, content_type: inProcess.contentType, path: inProcess.path, owner: inProcess.owner, fields: inProcess.fields }),
+    comparable({
+      upload_id: inProcess.uploadId,
+      name: inProcess.name,
+      size: inProcess.size,
+      md5: inProcess.md5,
+      sha1: inProcess.sha1,
+      crc32: inProcess.crc32,
+      content_type: inProcess.contentType,
+      path: inProcess.path,
+      owner: inProcess.owner,
+      fields: inProcess.fields,
+    }),
     comparable(viaHttp),
   );
   assert.equal(inProcess.md5, md5(bytes));

@@ -24,7 +24,9 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
 }
 
-const compose = parse(fs.readFileSync(new URL('../docker-compose.scale.yml', import.meta.url), 'utf8'), { merge: true }) as {
+const compose = parse(fs.readFileSync(new URL('../docker-compose.scale.yml', import.meta.url), 'utf8'), {
+  merge: true,
+}) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
 };
@@ -34,15 +36,35 @@ const uploads = tuspass.filter(([, s]) => s.command?.[0] === 'upload-server');
 const completion = services.completion!;
 /** `${VAR:?message}` replaced the way compose does when .env has VAR. */
 const resolved = (env: Record<string, string>) =>
-  Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replace(/\$\{(\w+):\?[^}]*\}/g, (_m, name: string) => `${name.toLowerCase()}-from-env-0123456789abcdef0123456789`)]));
+  Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [
+      k,
+      v.replace(
+        /\$\{(\w+):\?[^}]*\}/g,
+        (_m, name: string) => `${name.toLowerCase()}-from-env-0123456789abcdef0123456789`,
+      ),
+    ]),
+  );
 
 const nginxMount = services.nginx?.volumes?.find((v) => v.endsWith(':/etc/nginx/nginx.conf:ro'));
-const nginxConf = fs.readFileSync(new URL(`../${nginxMount!.split(':')[0]!.replace(/^\.\//, '')}`, import.meta.url), 'utf8')
-  .split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join('\n');
+const nginxConf = fs
+  .readFileSync(new URL(`../${nginxMount!.split(':')[0]!.replace(/^\.\//, '')}`, import.meta.url), 'utf8')
+  .split('\n')
+  .map((l) => l.replace(/#.*/, '').trim())
+  .filter(Boolean)
+  .join('\n');
 
 test('nginx, three upload servers, one completion service, Redis and PostgreSQL; every tuspass service runs a tuspass \
 command with a valid configuration', () => {
-  assert.deepEqual(Object.keys(services).sort(), ['completion', 'nginx', 'postgres', 'redis', 'upload1', 'upload2', 'upload3']);
+  assert.deepEqual(Object.keys(services).sort(), [
+    'completion',
+    'nginx',
+    'postgres',
+    'redis',
+    'upload1',
+    'upload2',
+    'upload3',
+  ]);
   assert.equal(uploads.length, 3);
   assert.equal(completion.command?.[0], 'completion-server');
   const known = new Set(SETTINGS.map((s) => s.env));
@@ -79,11 +101,13 @@ has its own DATA_DIR', () => {
 
 test('only nginx is published; the upload servers wait for the \
 completion service, Redis and PostgreSQL to be healthy', () => {
-  for (const [name, svc] of Object.entries(services)) if (name !== 'nginx') assert.equal(svc.ports, undefined, `${name} publishes nothing`);
+  for (const [name, svc] of Object.entries(services))
+    if (name !== 'nginx') assert.equal(svc.ports, undefined, `${name} publishes nothing`);
   assert.equal(services.nginx!.ports![0]!.split(':')[1], '80');
   for (const [name, svc] of uploads) {
     assert.deepEqual(svc.expose, [String(load(resolved(svc.environment!)).config.port)], name);
-    for (const dep of ['completion', 'redis', 'postgres']) assert.equal(svc.depends_on?.[dep]?.condition, 'service_healthy', `${name} waits for ${dep}`);
+    for (const dep of ['completion', 'redis', 'postgres'])
+      assert.equal(svc.depends_on?.[dep]?.condition, 'service_healthy', `${name} waits for ${dep}`);
     assert.match(svc.healthcheck!.test.join(' '), /127\.0\.0\.1:1080\/readyz/);
   }
   assert.equal(completion.depends_on?.postgres?.condition, 'service_healthy');
@@ -95,7 +119,8 @@ test('nginx: round robin over exactly the three upload servers, no sticky sessio
   assert.ok(upstream, 'an upstream block');
   const servers = [...upstream[2]!.matchAll(/^server\s+([\w.-]+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`).sort();
   assert.deepEqual(servers, uploads.map(([name, s]) => `${name}:${load(resolved(s.environment!)).config.port}`).sort());
-  for (const sticky of ['ip_hash', 'hash ', 'sticky', 'least_conn', 'random']) assert.ok(!upstream[2]!.includes(sticky), `no ${sticky}`);
+  for (const sticky of ['ip_hash', 'hash ', 'sticky', 'least_conn', 'random'])
+    assert.ok(!upstream[2]!.includes(sticky), `no ${sticky}`);
   assert.match(nginxConf, new RegExp(`proxy_pass\\s+http://${upstream[1]};`));
 });
 
@@ -107,7 +132,8 @@ test('nginx streams bodies of any size and forwards the client origin', () => {
     /proxy_set_header X-Forwarded-Proto \$scheme;/,
     /proxy_set_header X-Forwarded-Host \$http_host;/,
     /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/,
-  ]) assert.match(nginxConf, directive);
+  ])
+    assert.match(nginxConf, directive);
   // nginx's 60 s default would cut a client that pauses between chunks before tuspass's own timeout.
   const read = /proxy_read_timeout (\d+)(h|m|s);/.exec(nginxConf);
   assert.ok(read, 'proxy_read_timeout set');
@@ -119,11 +145,19 @@ test('nginx streams bodies of any size and forwards the client origin', () => {
 test('secrets come from .env only: AUTH_JWT_SECRET, COMPLETION_SECRET and the database password are required, never \
 written here', () => {
   for (const [name, svc] of tuspass) {
-    for (const key of ['AUTH_JWT_SECRET', 'COMPLETION_SECRET']) assert.match(svc.environment![key] ?? '', new RegExp(`^\\$\\{${key}:\\?[^}]+\\}$`), `${name}: ${key}`);
-    assert.match(svc.environment!.DATABASE_URL!, /^postgres:\/\/tuspass:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432\/tuspass$/, name);
+    for (const key of ['AUTH_JWT_SECRET', 'COMPLETION_SECRET'])
+      assert.match(svc.environment![key] ?? '', new RegExp(`^\\$\\{${key}:\\?[^}]+\\}$`), `${name}: ${key}`);
+    assert.match(
+      svc.environment!.DATABASE_URL!,
+      /^postgres:\/\/tuspass:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432\/tuspass$/,
+      name,
+    );
   }
   assert.match(services.postgres!.environment!.POSTGRES_PASSWORD!, /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/);
-  const lines = fs.readFileSync(new URL('../.gitignore', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+  const lines = fs
+    .readFileSync(new URL('../.gitignore', import.meta.url), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   assert.ok(lines.includes('.env'));
 });
 
@@ -132,6 +166,9 @@ that long', () => {
   for (const [name, svc] of tuspass) {
     const c = load(resolved(svc.environment!)).config;
     assert.equal(c.startupTimeoutMs, 60_000, `${name}: STARTUP_TIMEOUT as docs/scaling.md says`);
-    assert.ok(parseDuration(svc.healthcheck!.start_period!) > c.startupTimeoutMs, `${name}: start_period covers STARTUP_TIMEOUT`);
+    assert.ok(
+      parseDuration(svc.healthcheck!.start_period!) > c.startupTimeoutMs,
+      `${name}: start_period covers STARTUP_TIMEOUT`,
+    );
   }
 });

@@ -67,7 +67,10 @@ reachable by the upload server, and forms go there', () => {
 
 test('healthchecks ask /readyz on the port of each service with node (the image has no curl); the upload server waits \
 for a healthy completion service', () => {
-  for (const [name, svc, port] of [['upload', upload!, load(upload!.environment).config.port], ['completion', completion!, load(completion!.environment).config.completionPort]] as const) {
+  for (const [name, svc, port] of [
+    ['upload', upload!, load(upload!.environment).config.port],
+    ['completion', completion!, load(completion!.environment).config.completionPort],
+  ] as const) {
     const check = svc.healthcheck;
     assert.ok(check, `${name} has a healthcheck`);
     assert.deepEqual(check.test.slice(0, 3), ['CMD', 'node', '-e'], `${name}: exec form, node only`);
@@ -78,7 +81,10 @@ for a healthy completion service', () => {
     // Docker waits this long after SIGTERM before SIGKILL: longer than SHUTDOWN_TIMEOUT, or uploads are not cut
     // cleanly.
     const grace = Number(/^(\d+)s$/.exec(svc.stop_grace_period ?? '')?.[1]) * 1000;
-    assert.ok(grace > load(svc.environment).config.shutdownTimeoutMs, `${name}: stop_grace_period ${svc.stop_grace_period} exceeds SHUTDOWN_TIMEOUT`);
+    assert.ok(
+      grace > load(svc.environment).config.shutdownTimeoutMs,
+      `${name}: stop_grace_period ${svc.stop_grace_period} exceeds SHUTDOWN_TIMEOUT`,
+    );
   }
   assert.deepEqual(upload!.depends_on, { completion: { condition: 'service_healthy' } });
 });
@@ -88,7 +94,10 @@ test('both services come back after an exit (restart: unless-stopped)', () => {
 });
 
 test('the image runs as the unprivileged node user, owning /data, and takes nothing local into the image', () => {
-  const lines = fs.readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+  const lines = fs
+    .readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   const users = lines.filter((l) => /^USER\s/.test(l));
   assert.deepEqual(users.at(-1), 'USER node', 'the last USER is node');
   const userAt = lines.indexOf('USER node');
@@ -96,9 +105,16 @@ test('the image runs as the unprivileged node user, owning /data, and takes noth
   assert.ok(userAt < lines.findIndex((l) => l.startsWith('ENTRYPOINT')), 'the services run after, as node');
   // A named volume takes the ownership of the image's directory when first created.
   const chownAt = lines.findIndex((l) => /^RUN .*chown (-R )?node:node \/data\b/.test(l));
-  assert.ok(chownAt >= 0 && chownAt < lines.findIndex((l) => l.startsWith('VOLUME')), '/data is owned by node before VOLUME');
-  const ignored = fs.readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
-  for (const entry of ['node_modules', 'data', 'dist']) assert.ok(ignored.includes(entry), `.dockerignore has ${entry}`);
+  assert.ok(
+    chownAt >= 0 && chownAt < lines.findIndex((l) => l.startsWith('VOLUME')),
+    '/data is owned by node before VOLUME',
+  );
+  const ignored = fs
+    .readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
+  for (const entry of ['node_modules', 'data', 'dist'])
+    assert.ok(ignored.includes(entry), `.dockerignore has ${entry}`);
 });
 
 test('the Dockerfile runs the same entry point as npm start', () => {
@@ -116,14 +132,25 @@ it the start is refused', async () => {
   const secret = 'a'.repeat(64);
   for (const [name, svc] of Object.entries(compose.services)) {
     // ${VAR:?message}: compose itself refuses to start when .env (or the environment) lacks it.
-    assert.match(svc.environment.AUTH_JWT_SECRET ?? '', /^\$\{AUTH_JWT_SECRET:\?[^}]+\}$/, `${name}: AUTH_JWT_SECRET required from .env`);
+    assert.match(
+      svc.environment.AUTH_JWT_SECRET ?? '',
+      /^\$\{AUTH_JWT_SECRET:\?[^}]+\}$/,
+      `${name}: AUTH_JWT_SECRET required from .env`,
+    );
     const env = { ...svc.environment, AUTH_JWT_SECRET: secret };
     assert.doesNotThrow(() => requireAuthBeyondLoopback(load(env).config), `${name}: starts with the secret`);
     const { AUTH_JWT_SECRET: _none, ...anonymous } = svc.environment;
-    assert.throws(() => requireAuthBeyondLoopback(load(anonymous).config), /AUTH_JWT_SECRET/, `${name}: refused without it`);
+    assert.throws(
+      () => requireAuthBeyondLoopback(load(anonymous).config),
+      /AUTH_JWT_SECRET/,
+      `${name}: refused without it`,
+    );
   }
   for (const file of ['../.gitignore', '../.dockerignore']) {
-    const lines = fs.readFileSync(new URL(file, import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+    const lines = fs
+      .readFileSync(new URL(file, import.meta.url), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     assert.ok(lines.includes('.env'), `${file} keeps .env out`);
   }
 });
@@ -131,15 +158,29 @@ it the start is refused', async () => {
 test('docs/docker.md, linked from the README, covers both compose files: each service, each volume, each secret .env \
 must hold', () => {
   const doc = fs.readFileSync(new URL('../docs/docker.md', import.meta.url), 'utf8');
-  assert.match(fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8'), /\]\(docs\/docker\.md\)/, 'the README points to it');
+  assert.match(
+    fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8'),
+    /\]\(docs\/docker\.md\)/,
+    'the README points to it',
+  );
   for (const file of ['docker-compose.yml', 'docker-compose.scale.yml']) {
     const text = fs.readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
     const parsed = parse(text) as { services: Record<string, unknown>; volumes: Record<string, unknown> };
     assert.ok(doc.includes(`\`${file}\``), `names ${file}`);
-    for (const volume of Object.keys(parsed.volumes)) assert.ok(doc.includes(`| \`${volume}\` |`), `${file}: what volume ${volume} holds`);
-    for (const [variable] of text.matchAll(/(?<=\$\{)[A-Z_]+(?=:\?)/g)) assert.ok(doc.includes(`echo "${variable}=`), `${file}: how to put ${variable} in .env`);
-    for (const service of Object.keys(parsed.services)) assert.ok(new RegExp(`\\b${service.replace(/\d$/, '')}`).test(doc), `${file}: service ${service}`);
+    for (const volume of Object.keys(parsed.volumes))
+      assert.ok(doc.includes(`| \`${volume}\` |`), `${file}: what volume ${volume} holds`);
+    for (const [variable] of text.matchAll(/(?<=\$\{)[A-Z_]+(?=:\?)/g))
+      assert.ok(doc.includes(`echo "${variable}=`), `${file}: how to put ${variable} in .env`);
+    for (const service of Object.keys(parsed.services))
+      assert.ok(new RegExp(`\\b${service.replace(/\d$/, '')}`).test(doc), `${file}: service ${service}`);
   }
   // What DATA_DIR holds, as start.ts lays it out.
-  for (const entry of ['/data/uploads/', '/data/completion-secret', '/data/queue/', '/data/completions-handled', '/data/catalog.sqlite']) assert.ok(doc.includes(entry), entry);
+  for (const entry of [
+    '/data/uploads/',
+    '/data/completion-secret',
+    '/data/queue/',
+    '/data/completions-handled',
+    '/data/catalog.sqlite',
+  ])
+    assert.ok(doc.includes(entry), entry);
 });

@@ -29,13 +29,31 @@ test('flags win over the environment; --flag=value and --flag value both work', 
 test('every bad setting is named at once', () => {
   let error: ConfigError | undefined;
   try {
-    load({ PORT: 'abc', DIGESTS: 'md5,sha3', PASS_FIELDS: '([', COMPLETION_URL: 'ftp://x', CLEANUP_STATUSES: '400-999', COMPLETION_SECRET: 'short' }, ['--retry-min']);
+    load(
+      {
+        PORT: 'abc',
+        DIGESTS: 'md5,sha3',
+        PASS_FIELDS: '([',
+        COMPLETION_URL: 'ftp://x',
+        CLEANUP_STATUSES: '400-999',
+        COMPLETION_SECRET: 'short',
+      },
+      ['--retry-min'],
+    );
   } catch (e) {
     error = e as ConfigError;
   }
   assert.ok(error instanceof ConfigError);
   const text = error.problems.join('\n');
-  for (const name of ['PORT', 'DIGESTS', 'PASS_FIELDS', 'COMPLETION_URL', 'CLEANUP_STATUSES', 'COMPLETION_SECRET', '--retry-min']) {
+  for (const name of [
+    'PORT',
+    'DIGESTS',
+    'PASS_FIELDS',
+    'COMPLETION_URL',
+    'CLEANUP_STATUSES',
+    'COMPLETION_SECRET',
+    '--retry-min',
+  ]) {
     assert.match(text, new RegExp(name.replace(/[-]/g, '\\-')), `${name} named`);
   }
   assert.equal(error.problems.length, 7);
@@ -65,14 +83,24 @@ test('the protective defaults, and sizes and durations in the forms operators wr
   assert.equal(load({ MIN_FREE_SPACE: '500MB' }).config.minFreeSpace, 500e6, 'MB is decimal, MiB binary');
   const problems = (() => {
     try {
-      load({ MAX_SIZE: '10 parsecs', MIN_FREE_SPACE: '99999999999TiB', NETWORK_TIMEOUT: '0', EXPIRE_AFTER: 'soon', MAX_CONCAT_PARTS: '0' });
+      load({
+        MAX_SIZE: '10 parsecs',
+        MIN_FREE_SPACE: '99999999999TiB',
+        NETWORK_TIMEOUT: '0',
+        EXPIRE_AFTER: 'soon',
+        MAX_CONCAT_PARTS: '0',
+      });
     } catch (e) {
       return (e as ConfigError).problems;
     }
     return [];
   })();
   assert.equal(problems.length, 5, problems.join('\n'));
-  for (const name of ['MAX_SIZE', 'MIN_FREE_SPACE', 'NETWORK_TIMEOUT', 'EXPIRE_AFTER', 'MAX_CONCAT_PARTS']) assert.ok(problems.some((p) => p.startsWith(name)), name);
+  for (const name of ['MAX_SIZE', 'MIN_FREE_SPACE', 'NETWORK_TIMEOUT', 'EXPIRE_AFTER', 'MAX_CONCAT_PARTS'])
+    assert.ok(
+      problems.some((p) => p.startsWith(name)),
+      name,
+    );
 });
 
 test('docs: every setting is in the configuration tables \
@@ -81,16 +109,23 @@ test('docs: every setting is in the configuration tables \
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   const rows = readme.split('\n').filter((line) => /^\| `--/.test(line));
-  const documented = new Set(rows.flatMap((row) => [...row.split('|')[2]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)));
+  const documented = new Set(
+    rows.flatMap((row) => [...row.split('|')[2]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)),
+  );
   const flags = new Set(rows.flatMap((row) => [...row.split('|')[1]!.matchAll(/`(--[a-z0-9-]+)`/g)].map((m) => m[1]!)));
   for (const s of SETTINGS) {
     assert.ok(documented.has(s.env), `${s.env} is in the configuration table`);
     assert.ok(flags.has(s.flag), `${s.flag} is in the configuration table`);
   }
   const firstColumns = rows.map((row) => row.split('|')[1]!.trim());
-  assert.deepEqual(firstColumns.filter((c, i) => firstColumns.indexOf(c) !== i), [], 'each setting has one row');
+  assert.deepEqual(
+    firstColumns.filter((c, i) => firstColumns.indexOf(c) !== i),
+    [],
+    'each setting has one row',
+  );
   const envs = new Set(SETTINGS.map((s) => s.env));
-  for (const name of documented) assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
+  for (const name of documented)
+    assert.ok(envs.has(name), `docs/configuration.md lists ${name}, which is not a setting`);
 });
 
 test("docs: the configuration table's default column says \
@@ -99,7 +134,10 @@ the default SETTINGS gives (written once, there)", async () => {
   const fs = await import('node:fs');
   const readme = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
   // Cells split on unescaped pipes; `\|` inside a cell is a pipe of its value.
-  const rows = readme.split('\n').filter((line) => /^\| `--/.test(line)).map((row) => row.split(/(?<!\\)\|/).map((cell) => cell.trim().replaceAll('\\|', '|')));
+  const rows = readme
+    .split('\n')
+    .filter((line) => /^\| `--/.test(line))
+    .map((row) => row.split(/(?<!\\)\|/).map((cell) => cell.trim().replaceAll('\\|', '|')));
   let checked = 0;
   for (const s of SETTINGS) {
     // Derived or worded defaults (DATA_DIR/uploads, "same origin only") are prose in both places.
@@ -107,7 +145,8 @@ the default SETTINGS gives (written once, there)", async () => {
     const row = rows.find((cells) => cells[1] === `\`${s.flag}\``);
     assert.ok(row, `${s.flag} has a row of its own`);
     if (s.default === '') assert.match(row[3]!, /^none\b/, `${s.env}: documented default is none`);
-    else assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: documented default ${row[3]} shows \`${s.default}\``);
+    else
+      assert.ok(row[3]!.includes(`\`${s.default}\``), `${s.env}: documented default ${row[3]} shows \`${s.default}\``);
     checked++;
   }
   assert.ok(checked > 30, `${checked} defaults checked`);
@@ -115,7 +154,8 @@ the default SETTINGS gives (written once, there)", async () => {
 
 test('every default parses as the value it stands for, and each setting feeds one Config field', async () => {
   const { SETTINGS } = await import('../server/config/config.ts');
-  for (const s of SETTINGS) if (s.default !== undefined && s.parse) assert.doesNotThrow(() => s.parse!(s.default!), s.env);
+  for (const s of SETTINGS)
+    if (s.default !== undefined && s.parse) assert.doesNotThrow(() => s.parse!(s.default!), s.env);
   const { config } = load({});
   assert.deepEqual(new Set(Object.keys(config)), new Set(SETTINGS.map((s) => s.key)));
   assert.equal(SETTINGS.length, new Set(SETTINGS.map((s) => s.key)).size);
@@ -126,7 +166,15 @@ test('S3: nothing without S3_BUCKET; keys go in pairs; part size within what S3 
   assert.equal(plain.s3Bucket, undefined);
   assert.equal(plain.s3PartSize, 8 * 2 ** 20);
   assert.equal(plain.s3PartsInFlight, 4);
-  const set = load({ S3_BUCKET: 'up-loads.1', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b', S3_FORCE_PATH_STYLE: 'true', S3_PREFIX: 'tus/', S3_PART_SIZE: '16MiB' }).config;
+  const set = load({
+    S3_BUCKET: 'up-loads.1',
+    S3_ENDPOINT: 'http://127.0.0.1:9000',
+    S3_ACCESS_KEY_ID: 'a',
+    S3_SECRET_ACCESS_KEY: 'b',
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_PREFIX: 'tus/',
+    S3_PART_SIZE: '16MiB',
+  }).config;
   assert.equal(set.s3Bucket, 'up-loads.1');
   assert.equal(set.s3ForcePathStyle, true);
   assert.equal(set.s3Prefix, 'tus/');

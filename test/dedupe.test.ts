@@ -18,8 +18,17 @@ interface Answer {
 }
 
 /** One whole upload; the final PATCH's body is the completion service's answer. */
-async function upload(endpoint: string, name: string, bytes: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  const created = await tus('POST', endpoint, { 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata({ filename: name }), ...headers });
+async function upload(
+  endpoint: string,
+  name: string,
+  bytes: Buffer,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const created = await tus('POST', endpoint, {
+    'Upload-Length': String(bytes.length),
+    'Upload-Metadata': metadata({ filename: name }),
+    ...headers,
+  });
   assert.equal(created.status, 201, created.body);
   const res = await patch(new URL(created.headers.location!, endpoint).toString(), 0, bytes, headers);
   assert.equal(res.status, 200, res.body);
@@ -27,7 +36,12 @@ async function upload(endpoint: string, name: string, bytes: Buffer, headers: Re
 }
 
 const records = async (url: string, headers: Record<string, string> = {}) =>
-  (await (await fetch(`${url}/api/uploads`, { headers })).json()) as Array<{ id: string; name: string; md5: string; owner?: string }>;
+  (await (await fetch(`${url}/api/uploads`, { headers })).json()) as Array<{
+    id: string;
+    name: string;
+    md5: string;
+    owner?: string;
+  }>;
 
 test('DEDUPE off (the default): the same file uploaded twice makes two records', async (t) => {
   const server = await startTestServer(t);
@@ -75,7 +89,11 @@ gets his own record, and learns nothing of hers', async (t) => {
   assert.equal(his.duplicate, undefined);
   const hisAgain = await upload(server.endpoint, 'plan.txt', bytes, bob);
   assert.equal(hisAgain.id, his.id, "bob's second upload answers bob's record");
-  assert.equal((await fetch(`${server.url}${hers.url}`, { headers: bob })).status, 404, "alice's file is not bob's to fetch");
+  assert.equal(
+    (await fetch(`${server.url}${hers.url}`, { headers: bob })).status,
+    404,
+    "alice's file is not bob's to fetch",
+  );
   const all = await records(server.url, bearer(tokenFor('root', 'admin')));
   assert.deepEqual(all.map((r) => r.owner).sort(), ['alice', 'bob']);
 });
@@ -83,5 +101,8 @@ gets his own record, and learns nothing of hers', async (t) => {
 test('DEDUPE accepts off and md5 only', () => {
   assert.equal(load({ DEDUPE: 'MD5' }, []).config.dedupe, 'md5');
   assert.equal(load({}, ['--dedupe', 'off']).config.dedupe, 'off');
-  assert.throws(() => load({ DEDUPE: 'sha1' }, []), (e: unknown) => e instanceof ConfigError && /DEDUPE/.test((e as Error).message));
+  assert.throws(
+    () => load({ DEDUPE: 'sha1' }, []),
+    (e: unknown) => e instanceof ConfigError && /DEDUPE/.test((e as Error).message),
+  );
 });

@@ -72,11 +72,19 @@ next PATCH hashes the bytes so far from the file', async (t) => {
   assert.equal(fs.existsSync(store.statePath('small')), false);
   const restarted = new DigestFileStore({ directory: dir, algorithms: ['md5', 'sha1'] });
   assert.equal(await restarted.write(chunked(bytes.subarray(100_000)), 'small', 100_000), bytes.length);
-  assert.deepEqual(await restarted.digests('small', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
+  assert.deepEqual(await restarted.digests('small', bytes.length), {
+    md5: md5(bytes),
+    sha1: sha1(bytes),
+    size: bytes.length,
+  });
   // In one go, in the same store: the same digests, and no state file written for it.
   await newUpload(store, 'whole', bytes.length);
   await store.write(chunked(bytes), 'whole', 0);
-  assert.deepEqual(await store.digests('whole', bytes.length), { md5: md5(bytes), sha1: sha1(bytes), size: bytes.length });
+  assert.deepEqual(await store.digests('whole', bytes.length), {
+    md5: md5(bytes),
+    sha1: sha1(bytes),
+    size: bytes.length,
+  });
   assert.equal(fs.existsSync(store.statePath('whole')), false);
 });
 

@@ -28,14 +28,21 @@ const body = async (res: Response) => Buffer.from(await res.arrayBuffer());
 test('GET /files/<id> without Tus-Resumable: the whole file, with Accept-Ranges, its name and validators, as \
 /api/uploads/:id/file', async (t) => {
   const { bytes, tusUrl, apiUrl } = await finishedUpload(t);
-  for (const [route, url] of [['tus', tusUrl], ['api', apiUrl]] as const) {
+  for (const [route, url] of [
+    ['tus', tusUrl],
+    ['api', apiUrl],
+  ] as const) {
     const res = await fetch(url);
     assert.equal(res.status, 200, `${route}: ${res.status}`);
     assert.equal(md5(await body(res)), md5(bytes), route);
     assert.equal(res.headers.get('accept-ranges'), 'bytes', route);
     assert.equal(res.headers.get('content-length'), String(SIZE), route);
     assert.equal(res.headers.get('content-type'), 'application/pdf', route);
-    assert.equal(res.headers.get('content-disposition'), `attachment; filename="report 2024.pdf"; filename*=UTF-8''report%202024.pdf`, route);
+    assert.equal(
+      res.headers.get('content-disposition'),
+      `attachment; filename="report 2024.pdf"; filename*=UTF-8''report%202024.pdf`,
+      route,
+    );
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff', route);
     assert.match(res.headers.get('etag') ?? '', /^W\/"[0-9a-f]+-[0-9a-f]+"$/, route);
     assert.ok(res.headers.get('last-modified'), route);
@@ -45,7 +52,10 @@ test('GET /files/<id> without Tus-Resumable: the whole file, with Accept-Ranges,
 test('ranges on both routes: 206 with Content-Range, a suffix \
 range, 416 naming the size, If-Range and If-None-Match', async (t) => {
   const { bytes, tusUrl, apiUrl } = await finishedUpload(t);
-  for (const [route, url] of [['tus', tusUrl], ['api', apiUrl]] as const) {
+  for (const [route, url] of [
+    ['tus', tusUrl],
+    ['api', apiUrl],
+  ] as const) {
     const part = await fetch(url, { headers: { Range: 'bytes=1000-1999' } });
     assert.equal(part.status, 206, route);
     assert.equal(part.headers.get('content-range'), `bytes 1000-1999/${SIZE}`, route);
@@ -61,7 +71,9 @@ range, 416 naming the size, If-Range and If-None-Match', async (t) => {
     assert.equal(beyond.headers.get('content-range'), `bytes */${SIZE}`, route);
     assert.match(await beyond.text(), /ERR_RANGE_NOT_SATISFIABLE/, route);
 
-    const etag = (await fetch(url, { method: 'GET' }).then(async (r) => (await r.arrayBuffer(), r))).headers.get('etag')!;
+    const etag = (await fetch(url, { method: 'GET' }).then(async (r) => (await r.arrayBuffer(), r))).headers.get(
+      'etag',
+    )!;
     const sameFile = await fetch(url, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
     assert.equal(sameFile.status, 206, `${route}: If-Range naming this file keeps the range`);
     await sameFile.arrayBuffer();

@@ -34,7 +34,9 @@ test('one mapping, each front its form: an id that does not decode is 400 ERR_UR
   assert.equal(json.message, json.error.message);
 });
 
-test('an error answered before a JSON route read its body closes the connection, as on the tus routes: the rest of the body is never read', { timeout: 20_000 }, async (t) => {
+test('an error answered before a JSON route read its body closes the connection, as on the tus routes: the rest of the body is never read', {
+  timeout: 20_000,
+}, async (t) => {
   const s = await startTestServer(t);
   const { port } = new URL(s.url);
   const socket = net.connect(Number(port), '127.0.0.1');
@@ -44,7 +46,9 @@ test('an error answered before a JSON route read its body closes the connection,
   socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   // Content-Length promises 10 MB; only a few bytes come. The answer must not wait for the rest.
-  socket.write(`POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\nabc`);
+  socket.write(
+    `POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\nabc`,
+  );
   await closed;
   const [head, body] = received.split('\r\n\r\n');
   assert.match(head!, /^HTTP\/1\.1 404 /);
@@ -61,7 +65,9 @@ test('whatever is passed on as an error — a string, a number, a plain or proto
     next(thrown[Number(req.params.n)]);
   });
   app.all('/json/:n', (req, _res, next) => next(thrown[Number(req.params.n)]));
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log: (line) => logs.push(line) }));
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) =>
+    answerError(req, res, err, { log: (line) => logs.push(line) }),
+  );
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => new Promise((resolve) => server.close(resolve)));
@@ -70,20 +76,33 @@ test('whatever is passed on as an error — a string, a number, a plain or proto
     const tus = await fetch(`${base}/files/${n}`, { method: 'DELETE' });
     assert.equal(tus.status, 500);
     assert.equal(await tus.text(), `ERR_INTERNAL: ${ERRORS.ERR_INTERNAL.message}\n`);
-    const draft = await fetch(`${base}/files/${n}`, { method: 'DELETE', headers: { 'Upload-Draft-Interop-Version': '6' } });
+    const draft = await fetch(`${base}/files/${n}`, {
+      method: 'DELETE',
+      headers: { 'Upload-Draft-Interop-Version': '6' },
+    });
     assert.equal(draft.status, 500);
     assert.equal(((await draft.json()) as { code: string }).code, 'ERR_INTERNAL');
     const json = await fetch(`${base}/json/${n}`);
     assert.equal(json.status, 500);
     assert.equal(((await json.json()) as { error: { code: string } }).error.code, 'ERR_INTERNAL');
   }
-  assert.ok(logs.some((l) => l.includes('/secret/path')), 'the thrown words are in the log');
+  assert.ok(
+    logs.some((l) => l.includes('/secret/path')),
+    'the thrown words are in the log',
+  );
 });
-
 
 test('a /metrics caller without the admin scope is refused 401 as JSON with its challenge on every listener that serves it: the upload server and the completion service alone', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({
+      dataDir: tmpDir(t),
+      completionPort: 0,
+      completionSecret: 'test-secret-0123456789',
+      authJwtSecret: TEST_JWT_SECRET,
+    }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   for (const base of [s.url, service.url]) {
     const res = await fetch(`${base}/metrics`, { headers: bearer(tokenFor('alice', 'read')) });

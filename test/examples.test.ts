@@ -20,7 +20,13 @@ const PYTHON = '/usr/bin/python3';
 const SECRET = 'example-secret-0123456789abcdef';
 
 /** Starts a process and resolves once its output matches `ready` (the match); stopped when the test ends. */
-async function startApp(t: TestContext, command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }, ready: RegExp): Promise<RegExpExecArray> {
+async function startApp(
+  t: TestContext,
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+  ready: RegExp,
+): Promise<RegExpExecArray> {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -57,14 +63,27 @@ function multipartPost(url: string, bytes: Buffer, name: string, terminal: 'yes'
   return fetch(`${url}/upload`, { method: 'POST', body: form, redirect: 'manual' });
 }
 
-test('examples/django: the django-nginx-upload view and model receive tuspass\'s form — tus, push.py\'s POST and the \
-web form\'s', { timeout: 120_000 }, async (t) => {
+test("examples/django: the django-nginx-upload view and model receive tuspass's form — tus, push.py's POST and the \
+web form's", { timeout: 120_000 }, async (t) => {
   const dataDir = tmpDir(t);
   const cwd = path.join(ROOT, 'examples', 'django');
-  const env = { ...process.env, TUSPASS_SECRET: SECRET, TUSPASS_STORE_DIR: path.join(dataDir, 'uploads'), DJANGO_DB: path.join(tmpDir(t), 'db.sqlite3'), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
+  const env = {
+    ...process.env,
+    TUSPASS_SECRET: SECRET,
+    TUSPASS_STORE_DIR: path.join(dataDir, 'uploads'),
+    DJANGO_DB: path.join(tmpDir(t), 'db.sqlite3'),
+    PYTHONDONTWRITEBYTECODE: '1',
+    PYTHONUNBUFFERED: '1',
+  };
   await promisify(execFile)(PYTHON, ['manage.py', 'migrate', '--noinput'], { cwd, env });
   const port = await freePort();
-  await startApp(t, PYTHON, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], { cwd, env }, /Quit the server with CONTROL-C/);
+  await startApp(
+    t,
+    PYTHON,
+    ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'],
+    { cwd, env },
+    /Quit the server with CONTROL-C/,
+  );
   const app = `http://127.0.0.1:${port}`;
   const s = await uploadServer(t, dataDir, `${app}/complete/`);
 
@@ -83,8 +102,16 @@ web form\'s', { timeout: 120_000 }, async (t) => {
   assert.equal(byForm.headers.get('location'), '/table/');
 
   const table = await (await fetch(`${app}/table/`)).text();
-  for (const [name, bytes] of [['scan.tif', scan], ['notes.txt', pushed], ['form.txt', Buffer.from('from the web form')]] as const) {
-    assert.match(table, new RegExp(`<td>${name.replace('.', '\\.')}</td><td>${bytes.length}</td><td>${md5(bytes)}</td>`), `${name} recorded:\n${table}`);
+  for (const [name, bytes] of [
+    ['scan.tif', scan],
+    ['notes.txt', pushed],
+    ['form.txt', Buffer.from('from the web form')],
+  ] as const) {
+    assert.match(
+      table,
+      new RegExp(`<td>${name.replace('.', '\\.')}</td><td>${bytes.length}</td><td>${md5(bytes)}</td>`),
+      `${name} recorded:\n${table}`,
+    );
   }
 
   // Signed with another secret: the view refuses (403, a cleanup status), tuspass removes the upload.
@@ -95,14 +122,19 @@ web form\'s', { timeout: 120_000 }, async (t) => {
   assert.doesNotMatch(await (await fetch(`${app}/table/`)).text(), /forged\.txt/);
 });
 
-test('examples/express: the Express app verifies the form, records the upload and its fields, answers the client', { timeout: 60_000 }, async (t) => {
+test('examples/express: the Express app verifies the form, records the upload and its fields, answers the client', {
+  timeout: 60_000,
+}, async (t) => {
   const dataDir = tmpDir(t);
   fs.mkdirSync(path.join(dataDir, 'uploads'));
   const [, app] = await startApp(
     t,
     process.execPath,
     ['server.js'],
-    { cwd: path.join(ROOT, 'examples', 'express'), env: { ...process.env, TUSPASS_SECRET: SECRET, TUSPASS_STORE_DIR: path.join(dataDir, 'uploads'), PORT: '0' } },
+    {
+      cwd: path.join(ROOT, 'examples', 'express'),
+      env: { ...process.env, TUSPASS_SECRET: SECRET, TUSPASS_STORE_DIR: path.join(dataDir, 'uploads'), PORT: '0' },
+    },
     /completion view on (http:\/\/[^/]+)\/complete\//,
   );
   const s = await uploadServer(t, dataDir, `${app}/complete/`);
@@ -110,14 +142,31 @@ test('examples/express: the Express app verifies the form, records the upload an
   const bytes = patternBytes(500_000, 8);
   const answer = await tusUpload(s.endpoint, bytes, { filename: 'photo.jpg', description: 'holiday' });
   assert.equal(answer.status, 200, answer.body);
-  const body = JSON.parse(answer.body) as { message: string; files: Array<{ name: string; md5: string; size: number }> };
+  const body = JSON.parse(answer.body) as {
+    message: string;
+    files: Array<{ name: string; md5: string; size: number }>;
+  };
   assert.equal(body.message, 'Upload Complete');
-  assert.deepEqual(body.files.map((f) => [f.name, f.size, f.md5]), [['photo.jpg', bytes.length, md5(bytes)]]);
+  assert.deepEqual(
+    body.files.map((f) => [f.name, f.size, f.md5]),
+    [['photo.jpg', bytes.length, md5(bytes)]],
+  );
   const multipart = await multipartPost(s.url, Buffer.from('two'), 'two.txt', 'yes');
   assert.equal(multipart.status, 200);
 
-  const records = (await (await fetch(`${app}/uploads`)).json()) as Array<{ name: string; md5: string; description: string; path: string }>;
-  assert.deepEqual(records.map((r) => [r.name, r.md5]), [['photo.jpg', md5(bytes)], ['two.txt', md5(Buffer.from('two'))]]);
+  const records = (await (await fetch(`${app}/uploads`)).json()) as Array<{
+    name: string;
+    md5: string;
+    description: string;
+    path: string;
+  }>;
+  assert.deepEqual(
+    records.map((r) => [r.name, r.md5]),
+    [
+      ['photo.jpg', md5(bytes)],
+      ['two.txt', md5(Buffer.from('two'))],
+    ],
+  );
   assert.equal(records[0]!.description, 'holiday', 'a pass-through field');
   assert.ok(fs.existsSync(records[0]!.path), 'the path is the file in the store');
 

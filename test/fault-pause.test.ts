@@ -21,7 +21,11 @@ const KiB = 1024;
 test('a lock holder stopped (SIGSTOP) past its lease while B takes over and finishes: resumed, none of its late bytes \
 land; the right md5, one record', async (t) => {
   const redis = await ownRedis(t);
-  const { storeDir, service, instances: [a, b] } = await startCluster(t, 2, { redisUrl: redis.url });
+  const {
+    storeDir,
+    service,
+    instances: [a, b],
+  } = await startCluster(t, 2, { redisUrl: redis.url });
   // SIGKILL ends a stopped process too, but a stopped process keeps the test's after-hooks waiting on nothing else.
   t.after(() => void a!.child.kill('SIGCONT'));
 
@@ -36,13 +40,28 @@ land; the right md5, one record', async (t) => {
   // A PATCH of the whole file through A; its first 512 KiB sent, and A writing them. (A may keep the
   // last of them in memory until more comes: the file's own bytes, for the offsets they belong at.)
   const first = 512 * KiB;
-  const req = http.request(onA, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(file.length) } });
+  const req = http.request(onA, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(file.length),
+    },
+  });
   const answered = new Promise<number | 'closed'>((resolve) => {
     req.on('response', (res) => (res.resume(), res.on('end', () => resolve(res.statusCode!))));
     req.on('error', () => resolve('closed'));
   });
   req.write(file.subarray(0, first));
-  assert.ok((await until(() => fs.statSync(stored).size, (n) => n >= first / 2)) >= first / 2, 'A writes what it was sent');
+  assert.ok(
+    (await until(
+      () => fs.statSync(stored).size,
+      (n) => n >= first / 2,
+    )) >=
+      first / 2,
+    'A writes what it was sent',
+  );
 
   a!.child.kill('SIGSTOP');
   const stopped = Date.now();
@@ -54,24 +73,43 @@ land; the right md5, one record', async (t) => {
   // byte. Here only the fence stands between A's late bytes and the file.)
   const r = new Redis(redis.url);
   t.after(() => r.disconnect());
-  await until(() => r.exists(`tuspass:lock:${id}`), (n) => n === 0);
+  await until(
+    () => r.exists(`tuspass:lock:${id}`),
+    (n) => n === 0,
+  );
   const head = await tus('HEAD', onB);
   const tookOver = Date.now() - stopped;
   assert.equal(head.status, 200);
   const offset = Number(head.headers['upload-offset']);
   assert.ok(offset > 0 && offset <= first, `offset ${offset}`);
-  const rest = await tus('PATCH', onB, { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }, file.subarray(offset));
+  const rest = await tus(
+    'PATCH',
+    onB,
+    { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
+    file.subarray(offset),
+  );
   assert.ok(rest.status === 200 || rest.status === 204, `B's PATCH ${rest.status}`);
 
   a!.child.kill('SIGCONT');
   // A reads its late bytes, finds its lock gone before writing any, and ends its PATCH.
   const aAnswer = await answered;
-  t.diagnostic(`B answered the offset ${tookOver} ms after A stopped (lease 2 s); A's PATCH ended with ${aAnswer} once resumed`);
+  t.diagnostic(
+    `B answered the offset ${tookOver} ms after A stopped (lease 2 s); A's PATCH ended with ${aAnswer} once resumed`,
+  );
   assert.ok(aAnswer === 'closed' || aAnswer === 503, `A's PATCH: ${aAnswer}`);
-  assert.match(await until(() => a!.output(), (out) => /lock lost/.test(out)), new RegExp(`upload ${id}: lock lost`));
+  assert.match(
+    await until(
+      () => a!.output(),
+      (out) => /lock lost/.test(out),
+    ),
+    new RegExp(`upload ${id}: lock lost`),
+  );
   assert.ok(fs.readFileSync(stored).equals(file), "the store holds the file's bytes, none of A's late ones");
   const records = await recordsWhenPresent(service.url, 1, 10_000);
-  assert.deepEqual(records.map((r) => r.md5), [md5(file)]);
+  assert.deepEqual(
+    records.map((r) => r.md5),
+    [md5(file)],
+  );
   assert.equal((await tus('OPTIONS', `${a!.url}/files/`)).status, 204, 'A serves on');
   await new Promise((r) => setTimeout(r, 300));
   assert.equal((await recordsWhenPresent(service.url, 1)).length, 1, 'one record');

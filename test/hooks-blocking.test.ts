@@ -26,12 +26,26 @@ function running(pid: number): boolean {
   }
 }
 
-const createRaw = (endpoint: string, length: number, meta: Record<string, string>, headers: Record<string, string> = {}) =>
-  tus('POST', endpoint, { 'Upload-Length': String(length), 'Upload-Metadata': metadata(meta), ...headers });
+const createRaw = (
+  endpoint: string,
+  length: number,
+  meta: Record<string, string>,
+  headers: Record<string, string> = {},
+) => tus('POST', endpoint, { 'Upload-Length': String(length), 'Upload-Metadata': metadata(meta), ...headers });
 
 test('an HTTP hook rejects pre-create: the client gets its status, body and headers; nothing is stored', async (t) => {
   const receiver = await startHookReceiver(t);
-  receiver.answer = (r) => (r.Event.Upload.Size > 100 ? { RejectUpload: true, HTTPResponse: { StatusCode: 413, Body: '{"message":"too big"}', Header: { 'Content-Type': 'application/json' } } } : {});
+  receiver.answer = (r) =>
+    r.Event.Upload.Size > 100
+      ? {
+          RejectUpload: true,
+          HTTPResponse: {
+            StatusCode: 413,
+            Body: '{"message":"too big"}',
+            Header: { 'Content-Type': 'application/json' },
+          },
+        }
+      : {};
   const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'] });
   const res = await createRaw(s.endpoint, 1000, { filename: 'big.bin' });
   assert.equal(res.status, 413);
@@ -66,7 +80,12 @@ completion form', async (t) => {
   assert.equal(wrongType.status, 415);
   assert.match(JSON.parse(wrongType.body).message, /text\/x-sh/);
 
-  const ok = await createRaw(s.endpoint, 4, { filename: '../../etc/photo.png', filetype: 'image/png', description: 'holiday' }, auth);
+  const ok = await createRaw(
+    s.endpoint,
+    4,
+    { filename: '../../etc/photo.png', filetype: 'image/png', description: 'holiday' },
+    auth,
+  );
   assert.equal(ok.status, 201, ok.body);
   const url = new URL(ok.headers.location!, s.endpoint).toString();
   const done = await patch(url, 0, 'abcd', auth);
@@ -80,7 +99,12 @@ completion form', async (t) => {
 test('metadata a hook adds in pre-create is in the \
 completion form; an HTTP hook may choose the upload id', async (t) => {
   const receiver = await startHookReceiver(t);
-  receiver.answer = (r) => ({ ChangeFileInfo: { ID: `chosen-${r.Event.Upload.MetaData.filename}`, MetaData: { ...r.Event.Upload.MetaData, description: 'added by hook' } } });
+  receiver.answer = (r) => ({
+    ChangeFileInfo: {
+      ID: `chosen-${r.Event.Upload.MetaData.filename}`,
+      MetaData: { ...r.Event.Upload.MetaData, description: 'added by hook' },
+    },
+  });
   const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'] });
   const url = await create(s.endpoint, 3, { filename: 'x1' });
   assert.ok(url.endsWith('/files/chosen-x1'), url);
@@ -104,7 +128,7 @@ test('a hung command hook is killed at the timeout; the upload is refused with 5
   assert.ok(took < 3000, `answered after ${took} ms`);
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   await new Promise((r) => setTimeout(r, 100));
-  assert.ok(!running(pid), 'the hook\'s sleep is still running');
+  assert.ok(!running(pid), "the hook's sleep is still running");
   assert.equal(fs.readdirSync(s.config.storeDir).length, 0);
 });
 
@@ -112,12 +136,22 @@ test('with HOOKS_FAIL_OPEN a hung or failing hook lets the upload pass', async (
   const dir = tmpDir(t);
   script(dir, 'pre-create', 'sleep 30');
   script(dir, 'pre-finish', 'echo broken >&2; exit 3');
-  const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['pre-create', 'pre-finish'], hooksTimeoutMs: 300, hooksFailOpen: true });
+  const s = await startTestServer(t, {
+    hooksDir: dir,
+    hooksEnabledEvents: ['pre-create', 'pre-finish'],
+    hooksTimeoutMs: 300,
+    hooksFailOpen: true,
+  });
   const url = await create(s.endpoint, 3, { filename: 'a' });
   const done = await patch(url, 0, 'abc');
   assert.equal(done.status, 200, done.body);
   assert.equal(done.headers['tuspass-completion'], 'delivered');
-  assert.ok(s.logs.some((l) => /ERR_HOOK_FAILED: hook command failed on pre-finish .*exited with code 3.*letting the request pass/.test(l)), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) =>
+      /ERR_HOOK_FAILED: hook command failed on pre-finish .*exited with code 3.*letting the request pass/.test(l),
+    ),
+    s.logs.join('\n'),
+  );
 });
 
 test('a failing pre-finish hook answers 500 and keeps the upload; the completion form is not posted', async (t) => {
@@ -137,7 +171,12 @@ test('a failing pre-finish hook answers 500 and keeps the upload; the completion
 test('an HTTP hook answering 500 is retried HOOKS_HTTP_RETRY times, then the upload is refused', async (t) => {
   const receiver = await startHookReceiver(t);
   receiver.answer = () => [500, 'oops'];
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'], hooksHttpRetry: 2, hooksHttpBackoffMs: 50 });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['pre-create'],
+    hooksHttpRetry: 2,
+    hooksHttpBackoffMs: 50,
+  });
   const res = await createRaw(s.endpoint, 10, { filename: 'a' });
   assert.equal(res.status, 500);
   assert.match(res.body, /ERR_HOOK_FAILED: hook http failed on pre-create .*HOOKS_HTTP answered 500/);
@@ -148,7 +187,9 @@ test('an HTTP hook answering 500 is retried HOOKS_HTTP_RETRY times, then the upl
 test('pre-terminate: a module hook refuses a DELETE; pre-finish: a rejection removes the upload', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'guard.ts');
-  fs.writeFileSync(file, `
+  fs.writeFileSync(
+    file,
+    `
 export const preTerminate = () => ({
   RejectTermination: true,
   HTTPResponse: { StatusCode: 423, Body: 'kept for audit' },
@@ -157,7 +198,8 @@ export const preFinish = (r: { Event: { Upload: { MetaData: Record<string, strin
   r.Event.Upload.MetaData.filename === 'bad'
     ? { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'virus found' } }
     : {};
-`);
+`,
+  );
   const s = await startTestServer(t, { hooksModules: [file] });
   const kept = await create(s.endpoint, 10, { filename: 'k' });
   const del = await tus('DELETE', kept);
@@ -182,19 +224,28 @@ test('a module hook that throws: the answer names it by its file name, not by it
   assert.equal(res.status, 500);
   assert.match(res.body, /ERR_HOOK_FAILED: hook module:picky-hook\.mjs failed on pre-create .*no thanks/);
   assert.ok(!res.body.includes(dir), res.body);
-  assert.ok(s.logs.some((l) => l.includes(file)), 'the log keeps the path');
+  assert.ok(
+    s.logs.some((l) => l.includes(file)),
+    'the log keeps the path',
+  );
 });
 
 test('a module hook that throws no Error (null, undefined, a string, a symbol) fails as any failing hook: 500 ERR_HOOK_FAILED, or passes with HOOKS_FAIL_OPEN', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'throws.mjs');
-  fs.writeFileSync(file, `const THROWN = { null: null, undefined: undefined, text: 'plain words', symbol: Symbol('s') };
+  fs.writeFileSync(
+    file,
+    `const THROWN = { null: null, undefined: undefined, text: 'plain words', symbol: Symbol('s') };
 export async function preCreate(request) { throw THROWN[request.Event.Upload.MetaData.filename]; }
-`);
+`,
+  );
   for (const failOpen of [false, true]) {
     const s = await startTestServer(t, { hooksModules: [file], hooksFailOpen: failOpen });
     for (const thrown of ['null', 'undefined', 'text', 'symbol']) {
-      const res = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': metadata({ filename: thrown }) });
+      const res = await tus('POST', s.endpoint, {
+        'Upload-Length': '10',
+        'Upload-Metadata': metadata({ filename: thrown }),
+      });
       if (failOpen) assert.equal(res.status, 201, `${thrown}: ${res.status} ${res.body}`);
       else {
         assert.equal(res.status, 500, `${thrown}: ${res.body}`);
@@ -204,22 +255,41 @@ export async function preCreate(request) { throw THROWN[request.Event.Upload.Met
   }
 });
 
-test('what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command\'s output) is in the log only: the client\'s 500 says why in our words', async (t) => {
+test("what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command's output) is in the log only: the client's 500 says why in our words", async (t) => {
   const INTERNAL = 'Traceback at /srv/hooks/app.py talking to 10.0.0.5:5432';
   const receiver = await startHookReceiver(t);
-  for (const answer of [[200, INTERNAL], [404, `<h1>${INTERNAL}</h1>`]] as const) {
+  for (const answer of [
+    [200, INTERNAL],
+    [404, `<h1>${INTERNAL}</h1>`],
+  ] as const) {
     receiver.answer = () => [answer[0], answer[1]];
-    const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['pre-create'], hooksHttpRetry: 0 });
+    const s = await startTestServer(t, {
+      hooksHttp: receiver.url,
+      hooksEnabledEvents: ['pre-create'],
+      hooksHttpRetry: 0,
+    });
     const res = await createRaw(s.endpoint, 10, { filename: 'a' });
     assert.equal(res.status, 500, res.body);
-    assert.match(res.body, /^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: HOOKS_HTTP( answered 404|: answer is not JSON)\n$/);
-    assert.ok(s.logs.some((l) => l.includes(INTERNAL)), `the log keeps what the hook said: ${s.logs.join('\n')}`);
+    assert.match(
+      res.body,
+      /^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: HOOKS_HTTP( answered 404|: answer is not JSON)\n$/,
+    );
+    assert.ok(
+      s.logs.some((l) => l.includes(INTERNAL)),
+      `the log keeps what the hook said: ${s.logs.join('\n')}`,
+    );
   }
   const dir = tmpDir(t);
   script(dir, 'pre-create', `echo '${INTERNAL}'`);
   const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['pre-create'] });
   const res = await createRaw(s.endpoint, 10, { filename: 'a' });
   assert.equal(res.status, 500, res.body);
-  assert.match(res.body, /^ERR_HOOK_FAILED: hook command failed on pre-create .*HOOKS_DIR\/pre-create: answer is not JSON\n$/);
-  assert.ok(s.logs.some((l) => l.includes(INTERNAL)), s.logs.join('\n'));
+  assert.match(
+    res.body,
+    /^ERR_HOOK_FAILED: hook command failed on pre-create .*HOOKS_DIR\/pre-create: answer is not JSON\n$/,
+  );
+  assert.ok(
+    s.logs.some((l) => l.includes(INTERNAL)),
+    s.logs.join('\n'),
+  );
 });

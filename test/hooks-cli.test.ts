@@ -25,7 +25,19 @@ const run = (args: string[], env: Record<string, string> = {}, cwd = ROOT) =>
 
 test('hooks test pre-create runs the example command hook and prints its rejection', async (t) => {
   const dataDir = tmpDir(t);
-  const r = await run(['hooks', 'test', 'pre-create', '--hooks-dir', 'hooks/examples/command', '--size', '999999999999', '--meta', 'filename=big.iso', '--data-dir', dataDir]);
+  const r = await run([
+    'hooks',
+    'test',
+    'pre-create',
+    '--hooks-dir',
+    'hooks/examples/command',
+    '--size',
+    '999999999999',
+    '--meta',
+    'filename=big.iso',
+    '--data-dir',
+    dataDir,
+  ]);
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /"Type": "pre-create"/);
   assert.match(r.stdout, /command: answered in \d+ ms/);
@@ -37,7 +49,20 @@ test('a TypeScript hook module loads in the command, which \
 runs as plain JavaScript (tsx registered on demand)', async (t) => {
   const dataDir = tmpDir(t);
   // The example refuses uploads over UPLOAD_MAX_BYTES with 413: an answer only the loaded module can give.
-  const r = await run(['hooks', 'test', 'pre-create', '--hooks-module', 'hooks/examples/validate-upload.ts', '--size', '2048', '--data-dir', dataDir], { UPLOAD_MAX_BYTES: '1024' });
+  const r = await run(
+    [
+      'hooks',
+      'test',
+      'pre-create',
+      '--hooks-module',
+      'hooks/examples/validate-upload.ts',
+      '--size',
+      '2048',
+      '--data-dir',
+      dataDir,
+    ],
+    { UPLOAD_MAX_BYTES: '1024' },
+  );
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /module:hooks\/examples\/validate-upload\.ts: answered in \d+ ms/);
   assert.match(r.stdout, /"RejectUpload": true/);
@@ -60,9 +85,16 @@ export function preCreate(request: HookRequest): HookResponse | void {
     const project = tmpDir(t);
     if (packageJson) fs.writeFileSync(path.join(project, 'package.json'), packageJson);
     fs.writeFileSync(path.join(project, 'hooks.ts'), hook);
-    fs.writeFileSync(path.join(project, 'rules.ts'), 'export const tooLarge = (size: number): boolean => size > 1024;\n');
+    fs.writeFileSync(
+      path.join(project, 'rules.ts'),
+      'export const tooLarge = (size: number): boolean => size > 1024;\n',
+    );
     const what = packageJson ? 'in a CommonJS package' : 'in no package';
-    const r = await run(['hooks', 'test', 'pre-create', '--size', '2048', '--data-dir', path.join(project, 'data')], { HOOKS_MODULE: './hooks.ts' }, project);
+    const r = await run(
+      ['hooks', 'test', 'pre-create', '--size', '2048', '--data-dir', path.join(project, 'data')],
+      { HOOKS_MODULE: './hooks.ts' },
+      project,
+    );
     assert.equal(r.status, 0, `${what}: ${r.stderr}${r.stdout}`);
     assert.match(r.stdout, /module:\.\/hooks\.ts: answered in \d+ ms/, what);
     assert.match(r.stdout, /"StatusCode": 413/, what);
@@ -71,7 +103,23 @@ export function preCreate(request: HookRequest): HookResponse | void {
 
 test('a hooks directory that is not there: exit 78 naming HOOKS_DIR, no payload sent, no stack trace', async (t) => {
   const project = tmpDir(t);
-  const r = await run(['hooks', 'test', 'pre-create', '--hooks-dir', './hooks.d', '--size', '5000000', '--meta', 'filename=a.pdf', '--data-dir', path.join(project, 'data')], {}, project);
+  const r = await run(
+    [
+      'hooks',
+      'test',
+      'pre-create',
+      '--hooks-dir',
+      './hooks.d',
+      '--size',
+      '5000000',
+      '--meta',
+      'filename=a.pdf',
+      '--data-dir',
+      path.join(project, 'data'),
+    ],
+    {},
+    project,
+  );
   assert.equal(r.status, 78, r.stderr);
   assert.match(r.stderr, /HOOKS_DIR: \S*\/hooks\.d is not a directory/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -97,7 +145,11 @@ test('unknown events are refused by name, in hooks test and at start', () => {
   const a = spawnSync(process.execPath, [BIN, 'hooks', 'test', 'pre-upload'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(a.status, 78);
   assert.match(a.stderr, /unknown hook event "pre-upload"/);
-  const b = spawnSync(process.execPath, [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
+  const b = spawnSync(
+    process.execPath,
+    [BIN, 'start', '--port', '0', '--hooks-enabled-events', 'pre-create,post-upload'],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } },
+  );
   assert.equal(b.status, 78);
   assert.match(b.stderr, /--hooks-enabled-events: unknown hook event "post-upload"/);
 });

@@ -26,7 +26,12 @@ async function uploads(endpoint: string, n: number): Promise<string[]> {
 
 test('notices wait while the receiver is down and all arrive, with ids, once it is back', async (t) => {
   const receiver = await startHookReceiver(t, { down: true });
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['post-create', 'post-finish'], retryMinMs: 100, retryMaxMs: 2000 });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['post-create', 'post-finish'],
+    retryMinMs: 100,
+    retryMaxMs: 2000,
+  });
   const started = Date.now();
   const ids = await uploads(s.endpoint, 10);
   // Uploads are not slowed down by the receiver being away.
@@ -38,11 +43,17 @@ test('notices wait while the receiver is down and all arrive, with ids, once it 
   await receiver.up();
   assert.ok(await s.queue.drained(10_000), 'queue drained');
   const seen = noticeIds(receiver.received);
-  assert.ok(seen.every((id) => /^[0-9a-f-]{36}$/.test(id)), 'every notice has an id');
+  assert.ok(
+    seen.every((id) => /^[0-9a-f-]{36}$/.test(id)),
+    'every notice has an id',
+  );
   assert.equal(new Set(seen).size, 20, 'no notice lost');
   for (const id of ids) {
     for (const type of ['post-create', 'post-finish']) {
-      assert.ok(receiver.received.some((r) => r.request.Type === type && r.request.Event.Upload.ID === id), `${type} for ${id}`);
+      assert.ok(
+        receiver.received.some((r) => r.request.Type === type && r.request.Event.Upload.ID === id),
+        `${type} for ${id}`,
+      );
     }
   }
 });
@@ -51,7 +62,12 @@ test('an answer other than 2xx is retried with the same notice id until the rece
   const receiver = await startHookReceiver(t);
   let refusals = 3;
   receiver.answer = () => (refusals-- > 0 ? [503, 'busy'] : {});
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksEnabledEvents: ['post-finish'], retryMinMs: 50, retryMaxMs: 200 });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['post-finish'],
+    retryMinMs: 50,
+    retryMaxMs: 200,
+  });
   await uploads(s.endpoint, 1);
   await receiver.until((r) => r.length === 4);
   assert.ok(await s.queue.drained(5000));
@@ -61,13 +77,22 @@ test('an answer other than 2xx is retried with the same notice id until the rece
 test('notices queued when the server stops are delivered after a restart, with the ids they had', async (t) => {
   const dataDir = tmpDir(t);
   const receiver = await startHookReceiver(t, { down: true });
-  const settings = { dataDir, hooksHttp: receiver.url, hooksEnabledEvents: ['post-finish' as const], retryMinMs: 100, retryMaxMs: 1000 };
+  const settings = {
+    dataDir,
+    hooksHttp: receiver.url,
+    hooksEnabledEvents: ['post-finish' as const],
+    retryMinMs: 100,
+    retryMaxMs: 1000,
+  };
   const first = await startTestServer(t, settings);
   const ids = await uploads(first.endpoint, 5);
   await new Promise((r) => setTimeout(r, 300));
   await first.close();
   const queueDir = path.join(dataDir, 'queue');
-  const stored = fs.readdirSync(queueDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(queueDir, f), 'utf8')) as Notice);
+  const stored = fs
+    .readdirSync(queueDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(queueDir, f), 'utf8')) as Notice);
   assert.equal(stored.length, 5);
 
   await receiver.up();
@@ -86,9 +111,17 @@ test('a command hook notice that fails is retried; the hook sees the same HOOK_N
   const dir = tmpDir(t);
   const log = path.join(dir, 'calls.log');
   // Fails twice, then succeeds: each call logs its notice id.
-  fs.writeFileSync(path.join(dir, 'post-create'), `#!/bin/sh\necho "$HOOK_NOTICE_ID" >> ${log}\n[ $(wc -l < ${log}) -ge 3 ]\n`);
+  fs.writeFileSync(
+    path.join(dir, 'post-create'),
+    `#!/bin/sh\necho "$HOOK_NOTICE_ID" >> ${log}\n[ $(wc -l < ${log}) -ge 3 ]\n`,
+  );
   fs.chmodSync(path.join(dir, 'post-create'), 0o755);
-  const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['post-create'], retryMinMs: 50, retryMaxMs: 200 });
+  const s = await startTestServer(t, {
+    hooksDir: dir,
+    hooksEnabledEvents: ['post-create'],
+    retryMinMs: 50,
+    retryMaxMs: 200,
+  });
   await create(s.endpoint, 3, { filename: 'a' });
   const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').length : 0);
   for (const end = Date.now() + 5000; lines() < 3 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));

@@ -21,7 +21,10 @@ import { metadata, patch, tus } from './helpers/tus.ts';
 
 const PASS = { 'X-Pass': 'yes' };
 /** The hook's own refusal, as a hook author writes it. */
-const REFUSAL: HookResponse = { RejectAccess: true, HTTPResponse: { StatusCode: 451, Body: 'refused by the access policy\n', Header: { 'X-Why': 'policy' } } };
+const REFUSAL: HookResponse = {
+  RejectAccess: true,
+  HTTPResponse: { StatusCode: 451, Body: 'refused by the access policy\n', Header: { 'X-Why': 'policy' } },
+};
 
 /** Lets a request through when it carries X-Pass: yes; `X-Pass: plain` is refused without an answer of the hook's own. */
 function policy(r: HookRequest): HookResponse {
@@ -31,18 +34,36 @@ function policy(r: HookRequest): HookResponse {
   return pass === 'plain' ? { RejectAccess: true } : REFUSAL;
 }
 
-async function serverWithPolicy(t: TestContext, overrides: Parameters<typeof startTestServer>[1] = {}): Promise<{ s: TestServer; hook: HookReceiver }> {
+async function serverWithPolicy(
+  t: TestContext,
+  overrides: Parameters<typeof startTestServer>[1] = {},
+): Promise<{ s: TestServer; hook: HookReceiver }> {
   const hook = await startHookReceiver(t);
   hook.answer = policy;
-  const s = await startTestServer(t, { hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0, ...overrides });
+  const s = await startTestServer(t, {
+    hooksHttp: hook.url,
+    hooksEnabledEvents: ['pre-access'],
+    hooksHttpRetry: 0,
+    ...overrides,
+  });
   return { s, hook };
 }
 
 const accesses = (hook: HookReceiver) => hook.received.map((r) => r.request).filter((r) => r.Type === 'pre-access');
 
 /** A tus upload of `length` bytes with `sent` of them written, its URL and id. */
-async function upload(s: TestServer, length: number, sent: Buffer, meta: Record<string, string> = { filename: 'a.bin' }, headers: Record<string, string> = {}) {
-  const created = await tus('POST', s.endpoint, { 'Upload-Length': String(length), 'Upload-Metadata': metadata(meta), ...headers });
+async function upload(
+  s: TestServer,
+  length: number,
+  sent: Buffer,
+  meta: Record<string, string> = { filename: 'a.bin' },
+  headers: Record<string, string> = {},
+) {
+  const created = await tus('POST', s.endpoint, {
+    'Upload-Length': String(length),
+    'Upload-Metadata': metadata(meta),
+    ...headers,
+  });
   assert.equal(created.status, 201, created.body);
   const url = new URL(created.headers.location!, s.endpoint).toString();
   if (sent.length) assert.ok([200, 204].includes((await patch(url, 0, sent, { ...PASS, ...headers })).status));
@@ -58,7 +79,7 @@ function assertRefused(answer: { status: number; headers: Record<string, string>
   assert.equal(answer.headers['x-why'], 'policy', what);
 }
 
-test('tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused with the hook\'s status, body and headers; the upload is untouched; allowed when the hook allows', async (t) => {
+test("tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused with the hook's status, body and headers; the upload is untouched; allowed when the hook allows", async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const half = await upload(s, 10, Buffer.from('01234'));
   const whole = await upload(s, 4, Buffer.from('abcd'));
@@ -69,7 +90,12 @@ test('tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused
     ['PATCH', half.url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '5' }, 'XXXXX'],
     ['DELETE', half.url, {}, undefined],
     ['DELETE', whole.url, {}, undefined],
-    ['POST', half.url, { 'X-HTTP-Method-Override': 'PATCH', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '5' }, 'YYYYY'],
+    [
+      'POST',
+      half.url,
+      { 'X-HTTP-Method-Override': 'PATCH', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '5' },
+      'YYYYY',
+    ],
     ['POST', half.url, { 'X-HTTP-Method-Override': 'DELETE' }, undefined],
   ] as const) {
     const answer = await tus(method, url, headers, body);
@@ -101,10 +127,16 @@ test('tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused
   assert.equal((await tus('HEAD', other.url, PASS)).status, 404);
   // The method a hook sees is the one the request stands for.
   const overrides = accesses(hook).filter((r) => r.Event.HTTPRequest.Header['x-http-method-override']);
-  assert.deepEqual(overrides.map((r) => [r.Event.HTTPRequest.Method, r.Event.Access?.Mode]), [['PATCH', 'write'], ['DELETE', 'write']]);
+  assert.deepEqual(
+    overrides.map((r) => [r.Event.HTTPRequest.Method, r.Event.Access?.Mode]),
+    [
+      ['PATCH', 'write'],
+      ['DELETE', 'write'],
+    ],
+  );
 });
 
-test('the hook sees the upload (id, metadata, offset, owner), the request (method, URI, headers), the token\'s Auth and the mode', async (t) => {
+test("the hook sees the upload (id, metadata, offset, owner), the request (method, URI, headers), the token's Auth and the mode", async (t) => {
   const { s, hook } = await serverWithPolicy(t, { authJwtSecret: TEST_JWT_SECRET });
   const alice = bearer(tokenFor('alice', 'upload read'));
   const { url, id } = await upload(s, 8, Buffer.from('1234'), { filename: 'report.pdf', project: 'p42' }, alice);
@@ -135,13 +167,20 @@ test('an upload that does not exist never reaches the hook (404 as before); othe
   const { url, id } = await upload(s, 10, Buffer.from('01234'));
   hook.received.length = 0;
   const missing = crypto.randomBytes(16).toString('hex');
-  for (const method of ['HEAD', 'GET', 'DELETE'] as const) assert.equal((await tus(method, `${s.endpoint}${missing}`)).status, 404, method);
+  for (const method of ['HEAD', 'GET', 'DELETE'] as const)
+    assert.equal((await tus(method, `${s.endpoint}${missing}`)).status, 404, method);
   assert.equal((await patch(`${s.endpoint}${missing}`, 0, 'abc')).status, 404);
   assert.equal(accesses(hook).length, 0, 'the hook was called for an upload that does not exist');
 
   // The refused upload under other spellings: never let through, never written.
   const encoded = [...id].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
-  for (const spelling of [`/files/${id.toUpperCase()}`, `/files/${encoded}`, `/files/x%2F..%2F${id}`, `/FILES/${id}`, `/files/${id}/`]) {
+  for (const spelling of [
+    `/files/${id.toUpperCase()}`,
+    `/files/${encoded}`,
+    `/files/x%2F..%2F${id}`,
+    `/FILES/${id}`,
+    `/files/${id}/`,
+  ]) {
     const target = `${s.url}${spelling}`;
     const head = await tus('HEAD', target, PASS);
     assert.ok([400, 404, 451].includes(head.status), `HEAD ${spelling}: ${head.status}`);
@@ -153,7 +192,10 @@ test('an upload that does not exist never reaches the hook (404 as before); othe
   // A query string names the same upload: the same decision.
   assertRefused(await tus('HEAD', `${url}?x=1`), 'HEAD with a query');
   assert.equal(onDisk(s, id).toString(), '01234');
-  assert.ok(accesses(hook).every((r) => r.Event.Upload.ID === id), 'the hook saw another id than the upload\'s');
+  assert.ok(
+    accesses(hook).every((r) => r.Event.Upload.ID === id),
+    "the hook saw another id than the upload's",
+  );
 });
 
 test('a final upload naming partials: each partial passes the hook; a refusal builds nothing and keeps the partials', async (t) => {
@@ -173,19 +215,31 @@ test('a final upload naming partials: each partial passes the hook; a refusal bu
   const refused = await tus('POST', s.endpoint, { 'Upload-Concat': concat });
   assertRefused(refused, 'final');
   assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'the refused final left something in the store');
-  assert.deepEqual(accesses(hook).map((r) => [r.Event.Upload.ID, r.Event.Upload.IsPartial, r.Event.Access?.Mode]), [[parts[0]!.id, true, 'write']]);
+  assert.deepEqual(
+    accesses(hook).map((r) => [r.Event.Upload.ID, r.Event.Upload.IsPartial, r.Event.Access?.Mode]),
+    [[parts[0]!.id, true, 'write']],
+  );
 
   // A partial that does not exist is not the hook's to judge: the final is refused as before.
   hook.received.length = 0;
   const missing = crypto.randomBytes(16).toString('hex');
-  const unknown = await tus('POST', s.endpoint, { 'Upload-Concat': `final;/files/${parts[0]!.id} /files/${missing}`, ...PASS });
+  const unknown = await tus('POST', s.endpoint, {
+    'Upload-Concat': `final;/files/${parts[0]!.id} /files/${missing}`,
+    ...PASS,
+  });
   assert.match(unknown.body, /^ERR_CONCAT_PARTIAL_NOT_FOUND/);
-  assert.deepEqual(accesses(hook).map((r) => r.Event.Upload.ID), [parts[0]!.id]);
+  assert.deepEqual(
+    accesses(hook).map((r) => r.Event.Upload.ID),
+    [parts[0]!.id],
+  );
 
   hook.received.length = 0;
   const built = await tus('POST', s.endpoint, { 'Upload-Concat': concat, ...PASS });
   assert.equal(built.status, 201, built.body);
-  assert.deepEqual(accesses(hook).map((r) => r.Event.Upload.ID), parts.map((p) => p.id));
+  assert.deepEqual(
+    accesses(hook).map((r) => r.Event.Upload.ID),
+    parts.map((p) => p.id),
+  );
   const final = new URL(built.headers.location!, s.endpoint).toString();
   assert.equal((await tus('GET', final, PASS)).body, 'abcdef');
 });
@@ -197,18 +251,36 @@ test('with KEEP_PARTIALS a final only reads its partials: the hook is asked for 
   assert.ok((await patch(url, 0, 'abc', PASS)).status < 300);
   hook.received.length = 0;
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Concat': `final;${url}`, ...PASS })).status, 201);
-  assert.deepEqual(accesses(hook).map((r) => r.Event.Access?.Mode), ['read']);
+  assert.deepEqual(
+    accesses(hook).map((r) => r.Event.Access?.Mode),
+    ['read'],
+  );
 });
 
-test('the IETF draft\'s HEAD, GET, PATCH and DELETE: the hook\'s answer relayed, or 403 as problem details; the upload untouched', async (t) => {
+test("the IETF draft's HEAD, GET, PATCH and DELETE: the hook's answer relayed, or 403 as problem details; the upload untouched", async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const draft = { 'Upload-Draft-Interop-Version': 8 };
-  const created = await exchange('POST', s.endpoint, { ...draft, 'Upload-Complete': '?0', ...PASS }, Buffer.from('01234'));
+  const created = await exchange(
+    'POST',
+    s.endpoint,
+    { ...draft, 'Upload-Complete': '?0', ...PASS },
+    Buffer.from('01234'),
+  );
   assert.equal(created.final.status, 201, created.final.body.toString());
   const url = new URL(created.final.headers.location!, s.endpoint).toString();
   const id = url.split('/').pop()!;
-  const append = { ...draft, 'Upload-Complete': '?1', 'Upload-Offset': 5, 'Content-Type': 'application/partial-upload' };
-  for (const [method, headers, body] of [['HEAD', draft, undefined], ['GET', draft, undefined], ['PATCH', append, Buffer.from('56789')], ['DELETE', draft, undefined]] as const) {
+  const append = {
+    ...draft,
+    'Upload-Complete': '?1',
+    'Upload-Offset': 5,
+    'Content-Type': 'application/partial-upload',
+  };
+  for (const [method, headers, body] of [
+    ['HEAD', draft, undefined],
+    ['GET', draft, undefined],
+    ['PATCH', append, Buffer.from('56789')],
+    ['DELETE', draft, undefined],
+  ] as const) {
     const { final } = await exchange(method, url, headers, body);
     assert.equal(final.status, 451, `${method}: ${final.status}`);
     assert.equal(final.headers['x-why'], 'policy');
@@ -222,7 +294,10 @@ test('the IETF draft\'s HEAD, GET, PATCH and DELETE: the hook\'s answer relayed,
   }
   assert.equal(onDisk(s, id).toString(), '01234');
   assert.deepEqual([...new Set(accesses(hook).map((r) => r.Event.Upload.ID))], [id]);
-  assert.ok(accesses(hook).every((r) => r.Event.HTTPRequest.Method !== 'POST'), 'a creation is no access');
+  assert.ok(
+    accesses(hook).every((r) => r.Event.HTTPRequest.Method !== 'POST'),
+    'a creation is no access',
+  );
   const head = await exchange('HEAD', url, { ...draft, ...PASS });
   assert.equal(head.final.headers['upload-offset'], '5');
   const done = await exchange('PATCH', url, { ...append, ...PASS }, Buffer.from('56789'));
@@ -243,7 +318,10 @@ test('a resumable segment of an open session passes the hook; a refused one writ
   const id = accesses(hook)[0]!.Event.Upload.ID;
   const kept = onDisk(s, id);
   assert.equal(kept.subarray(0, 8).toString(), '01234567');
-  assert.ok(kept.subarray(8).every((b) => b === 0), 'the refused segment was written');
+  assert.ok(
+    kept.subarray(8).every((b) => b === 0),
+    'the refused segment was written',
+  );
   const plain = await sendSegment(s.url, session, [8, 15], { bytes, headers: { 'X-Pass': 'plain' } });
   assert.equal(plain.status, 403);
   assert.equal(JSON.parse(plain.body).error.code, 'ERR_ACCESS_DENIED');
@@ -252,7 +330,7 @@ test('a resumable segment of an open session passes the hook; a refused one writ
   assert.equal(onDisk(s, id).toString(), bytes.toString());
 });
 
-test('the completion API\'s download and removal of a record\'s file pass the hook for its upload', async (t) => {
+test("the completion API's download and removal of a record's file pass the hook for its upload", async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const { id } = await upload(s, 4, Buffer.from('abcd'), { filename: 'kept.txt' });
   const [record] = await recordsWhenPresent(s.url);
@@ -268,7 +346,14 @@ test('the completion API\'s download and removal of a record\'s file pass the ho
   assert.equal(((await plain.json()) as { error: { code: string } }).error.code, 'ERR_ACCESS_DENIED');
   const removal = await fetch(`${s.url}/api/uploads/${record!.id}`, { method: 'DELETE' });
   assert.equal(removal.status, 451);
-  assert.deepEqual(accesses(hook).map((r) => [r.Event.Upload.ID, r.Event.Access?.Mode]), [[id, 'read'], [id, 'read'], [id, 'write']]);
+  assert.deepEqual(
+    accesses(hook).map((r) => [r.Event.Upload.ID, r.Event.Access?.Mode]),
+    [
+      [id, 'read'],
+      [id, 'read'],
+      [id, 'write'],
+    ],
+  );
   // The record and its file are still there, and served when the hook allows.
   const allowed = await fetch(file, { headers: PASS });
   assert.equal(allowed.status, 200);
@@ -281,7 +366,9 @@ test('a refused DELETE racing a PATCH mid-body does not stop it: the PATCH finis
   const body = crypto.randomBytes(length);
   const { url, id } = await upload(s, length, Buffer.alloc(0));
   const conn = await openRaw(s.url);
-  conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
+  conn.socket.write(
+    `PATCH /files/${id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
+  );
   conn.socket.write(body.subarray(0, 200_000));
   // The PATCH holds the upload's lock once its first bytes are on disk.
   while (fs.statSync(path.join(s.config.storeDir, id)).size < 100_000) await new Promise((r) => setTimeout(r, 10));
@@ -291,13 +378,16 @@ test('a refused DELETE racing a PATCH mid-body does not stop it: the PATCH finis
   while (!/\r\n\r\n/.test(conn.received().toString('latin1'))) await new Promise((r) => setTimeout(r, 10));
   assert.match(conn.received().toString('latin1'), /^HTTP\/1\.1 2\d\d /);
   conn.socket.destroy();
-  assert.ok(onDisk(s, id).equals(body), 'the upload\'s bytes differ from the body sent');
+  assert.ok(onDisk(s, id).equals(body), "the upload's bytes differ from the body sent");
   // An allowed DELETE racing a PATCH goes as before: the PATCH gives way, the upload goes.
   const other = await upload(s, length, Buffer.alloc(0));
   const second = await openRaw(s.url);
-  second.socket.write(`PATCH /files/${other.id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
+  second.socket.write(
+    `PATCH /files/${other.id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
+  );
   second.socket.write(body.subarray(0, 200_000));
-  while (fs.statSync(path.join(s.config.storeDir, other.id)).size < 100_000) await new Promise((r) => setTimeout(r, 10));
+  while (fs.statSync(path.join(s.config.storeDir, other.id)).size < 100_000)
+    await new Promise((r) => setTimeout(r, 10));
   assert.equal((await tus('DELETE', other.url, PASS)).status, 204);
   second.socket.destroy();
   assert.equal((await tus('HEAD', other.url, PASS)).status, 404);
@@ -306,13 +396,16 @@ test('a refused DELETE racing a PATCH mid-body does not stop it: the PATCH finis
 test('command hook: HOOKS_DIR/pre-access refuses by the payload, allows otherwise', async (t) => {
   const dir = tmpDir(t);
   const script = path.join(dir, 'pre-access');
-  fs.writeFileSync(script, `#!/bin/sh
+  fs.writeFileSync(
+    script,
+    `#!/bin/sh
 payload=$(cat)
 case "$payload" in
   *'"x-pass":["yes"]'*) echo '{}' ;;
   *) echo '{"RejectAccess":true,"HTTPResponse":{"StatusCode":401,"Body":"who are you?","Header":{"WWW-Authenticate":"Bearer"}}}' ;;
 esac
-`);
+`,
+  );
   fs.chmodSync(script, 0o755);
   const s = await startTestServer(t, { hooksDir: dir, hooksEnabledEvents: ['pre-access'] });
   const { url } = await upload(s, 10, Buffer.from('01234'));
@@ -327,14 +420,17 @@ esac
 test('module hook: a .ts file exporting preAccess refuses without an answer of its own: 403 ERR_ACCESS_DENIED', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'access.ts');
-  fs.writeFileSync(file, `type Request = { Event: { Upload: { MetaData: Record<string, string> }; HTTPRequest: { Header: Record<string, string[]> }; Access?: { Mode: string } } };
+  fs.writeFileSync(
+    file,
+    `type Request = { Event: { Upload: { MetaData: Record<string, string> }; HTTPRequest: { Header: Record<string, string[]> }; Access?: { Mode: string } } };
 export function preAccess(request: Request) {
   const locked = request.Event.Upload.MetaData.filename?.startsWith('locked');
   const writes = request.Event.Access?.Mode === 'write';
   if (locked && writes && !request.Event.HTTPRequest.Header['x-pass']) return { RejectAccess: true };
   if (request.Event.Upload.MetaData.filename === 'smuggle') return { RejectAccess: true, HTTPResponse: { Header: { 'X-A': 'b\\r\\nSet-Cookie: x=1' } } };
 }
-`);
+`,
+  );
   const s = await startTestServer(t, { hooksModules: [file] });
   const { url, id } = await upload(s, 10, Buffer.from('01234'), { filename: 'locked.txt' });
   const written = await patch(url, 5, '56789');
@@ -396,7 +492,22 @@ test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mo
   fs.writeFileSync(path.join(dir, 'pre-access'), `#!/bin/sh\ncat > /dev/null\necho '{"RejectAccess":true}'\n`);
   fs.chmodSync(path.join(dir, 'pre-access'), 0o755);
   const bin = path.resolve(import.meta.dirname, '../bin/tuspass.js');
-  const r = spawnSync(process.execPath, [bin, 'hooks', 'test', 'pre-access', '--hooks-dir', dir, '--hooks-enabled-events', 'pre-access', '--data-dir', tmpDir(t)], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      bin,
+      'hooks',
+      'test',
+      'pre-access',
+      '--hooks-dir',
+      dir,
+      '--hooks-enabled-events',
+      'pre-access',
+      '--data-dir',
+      tmpDir(t),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /"Type": "pre-access"/);
   assert.match(r.stdout, /"Mode": "write"/);
@@ -405,9 +516,15 @@ test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mo
   assert.match(usage.stdout, /pre-access/);
 });
 
-test('a refusal whose headers cannot be sent (a line break in a value) is the hook\'s failure: 500 ERR_HOOK_FAILED, nothing smuggled, the server goes on', async (t) => {
+test("a refusal whose headers cannot be sent (a line break in a value) is the hook's failure: 500 ERR_HOOK_FAILED, nothing smuggled, the server goes on", async (t) => {
   const hook = await startHookReceiver(t);
-  hook.answer = (r) => (r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass'] ? { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-Bad': 'a\r\nSet-Cookie: x=1' } } } : {});
+  hook.answer = (r) =>
+    r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass']
+      ? {
+          RejectAccess: true,
+          HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-Bad': 'a\r\nSet-Cookie: x=1' } },
+        }
+      : {};
   const s = await startTestServer(t, { hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0 });
   const { url, id } = await upload(s, 10, Buffer.from('01234'));
   for (const method of ['HEAD', 'DELETE'] as const) {
@@ -423,15 +540,19 @@ test('a refusal whose headers cannot be sent (a line break in a value) is the ho
   assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
 });
 
-test('a refusal with a 1xx status or a header that frames the answer (Content-Length, Connection, Upgrade) is the hook\'s failure: the next answer on the connection is read as its own', async (t) => {
+test("a refusal with a 1xx status or a header that frames the answer (Content-Length, Connection, Upgrade) is the hook's failure: the next answer on the connection is read as its own", async (t) => {
   const answers: Record<string, HookResponse> = {
     continue: { RejectAccess: true, HTTPResponse: { StatusCode: 100, Body: 'wait' } },
     switch: { RejectAccess: true, HTTPResponse: { StatusCode: 101, Body: 'no', Header: { Upgrade: 'websocket' } } },
     length: { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'Content-Length': '50' } } },
-    connection: { RejectAccess: true, HTTPResponse: { StatusCode: 403, Body: 'no', Header: { connection: 'Upgrade' } } },
+    connection: {
+      RejectAccess: true,
+      HTTPResponse: { StatusCode: 403, Body: 'no', Header: { connection: 'Upgrade' } },
+    },
   };
   const hook = await startHookReceiver(t);
-  hook.answer = (r) => (r.Type === 'pre-access' ? (answers[r.Event.HTTPRequest.Header['x-case']?.[0] ?? ''] ?? {}) : {});
+  hook.answer = (r) =>
+    r.Type === 'pre-access' ? (answers[r.Event.HTTPRequest.Header['x-case']?.[0] ?? ''] ?? {}) : {};
   const s = await startTestServer(t, { hooksHttp: hook.url, hooksEnabledEvents: ['pre-access'], hooksHttpRetry: 0 });
   const { url, id } = await upload(s, 10, Buffer.from('01234'));
   const { pathname, host } = new URL(url);

@@ -23,19 +23,40 @@ interface Seen {
 function commandHooks(dir: string, out: string): void {
   for (const event of HOOK_EVENTS) {
     const file = path.join(dir, event);
-    fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf ` + `'{"noticeId":"%s","request":%s}' "\${HOOK_NOTICE_ID:-}" "$payload" > "$f.tmp"\nmv "$f.tmp" "$f"\necho ` + `'{}'\n`);
+    fs.writeFileSync(
+      file,
+      `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf ` +
+        `'{"noticeId":"%s","request":%s}' "\${HOOK_NOTICE_ID:-}" "$payload" > "$f.tmp"\nmv "$f.tmp" "$f"\necho ` +
+        `'{}'\n`,
+    );
     fs.chmodSync(file, 0o755);
   }
 }
 
 /** A module hook for every event that appends its payload and notice id to a JSON-lines file. */
 function moduleHook(file: string, out: string): void {
-  const body = HOOK_EVENTS.map((e) => `  '${e}': (request, context) => { fs.appendFileSync(${JSON.stringify(out)}, JSON.stringify({ noticeId: ` + `context.noticeId ?? '', request }) + '\\n'); },`).join('\n');
+  const body = HOOK_EVENTS.map(
+    (e) =>
+      `  '${e}': (request, context) => { fs.appendFileSync(${JSON.stringify(out)}, JSON.stringify({ noticeId: ` +
+      `context.noticeId ?? '', request }) + '\\n'); },`,
+  ).join('\n');
   fs.writeFileSync(file, `import fs from 'node:fs';\nexport default {\n${body}\n};\n`);
 }
 
-const readDir = (dir: string): Seen[] => fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Seen);
-const readLines = (file: string): Seen[] => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Seen) : []);
+const readDir = (dir: string): Seen[] =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Seen);
+const readLines = (file: string): Seen[] =>
+  fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Seen)
+    : [];
 
 async function slowPatch(url: string, offset: number, body: Buffer, chunks: number): Promise<number> {
   const size = Math.ceil(body.length / chunks);
@@ -45,7 +66,11 @@ async function slowPatch(url: string, offset: number, body: Buffer, chunks: numb
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': String(offset), 'Content-Length': String(body.length) }, body: Readable.from(slowly()) });
+  const res = await request(url, {
+    method: 'PATCH',
+    headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': String(offset), 'Content-Length': String(body.length) },
+    body: Readable.from(slowly()),
+  });
   await res.body.text();
   return res.statusCode;
 }
@@ -91,14 +116,19 @@ test('module, command and HTTP hooks each get all seven events of real uploads, 
   assert.equal((await tus('DELETE', doomed)).status, 204);
 
   const all = (seen: Seen[]) => HOOK_EVENTS.every((e) => seen.some((x) => x.request.Type === e));
-  const fromHttp = (): Seen[] => receiver.received.map((r) => ({ request: r.request, noticeId: String(r.headers['hook-notice-id'] ?? '') }));
+  const fromHttp = (): Seen[] =>
+    receiver.received.map((r) => ({ request: r.request, noticeId: String(r.headers['hook-notice-id'] ?? '') }));
   const types = (seen: Seen[]) => seen.map((x) => x.request.Type);
   const waitingFor =
     `every transport to see every event: http ${types(fromHttp())}; command ${types(readDir(commandOut))}; ` +
     `module ${types(readLines(moduleOut))}; logs ${s.logs.join(' / ')}`;
   await until(() => all(fromHttp()) && all(readDir(commandOut)) && all(readLines(moduleOut)), waitingFor);
 
-  for (const [transport, seen] of [['http', fromHttp()], ['command', readDir(commandOut)], ['module', readLines(moduleOut)]] as const) {
+  for (const [transport, seen] of [
+    ['http', fromHttp()],
+    ['command', readDir(commandOut)],
+    ['module', readLines(moduleOut)],
+  ] as const) {
     for (const event of HOOK_EVENTS) {
       const hits = seen.filter((x) => x.request.Type === event);
       const what = `${transport} ${event}`;
@@ -122,16 +152,31 @@ test('module, command and HTTP hooks each get all seven events of real uploads, 
     assert.equal(finish.Offset, bytes.length, transport);
     assert.equal(finish.Digests?.md5, md5(bytes), transport);
     assert.equal(finish.Storage?.Path, s.store.filePath(id), transport);
-    assert.equal(seen.find((x) => x.request.Type === 'pre-create')!.request.Event.HTTPRequest.Method, 'POST', transport);
-    assert.equal(seen.find((x) => x.request.Type === 'pre-terminate')!.request.Event.HTTPRequest.Method, 'DELETE', transport);
+    assert.equal(
+      seen.find((x) => x.request.Type === 'pre-create')!.request.Event.HTTPRequest.Method,
+      'POST',
+      transport,
+    );
+    assert.equal(
+      seen.find((x) => x.request.Type === 'pre-terminate')!.request.Event.HTTPRequest.Method,
+      'DELETE',
+      transport,
+    );
     const progress = seen.find((x) => x.request.Type === 'post-receive')!.request.Event.Upload;
-    assert.ok(progress.Offset > 0 && progress.Offset <= bytes.length, `${transport} post-receive offset ${progress.Offset}`);
+    assert.ok(
+      progress.Offset > 0 && progress.Offset <= bytes.length,
+      `${transport} post-receive offset ${progress.Offset}`,
+    );
   }
   // Every HTTP hook request is signed with the completion secret.
-  for (const r of receiver.received) assert.ok(verify(s.config.completionSecret!, 'hook-payload', r.body, r.headers['tuspass-signature'] as string), r.request.Type);
+  for (const r of receiver.received)
+    assert.ok(
+      verify(s.config.completionSecret!, 'hook-payload', r.body, r.headers['tuspass-signature'] as string),
+      r.request.Type,
+    );
 });
 
-test('tusd\'s default events: pre-finish and pre-terminate are off unless enabled', async (t) => {
+test("tusd's default events: pre-finish and pre-terminate are off unless enabled", async (t) => {
   const receiver = await startHookReceiver(t);
   const s = await startTestServer(t, { hooksHttp: receiver.url });
   const url = await create(s.endpoint, 3, { filename: 'a.txt' });
@@ -145,7 +190,11 @@ test('tusd\'s default events: pre-finish and pre-terminate are off unless enable
 test('a post-receive hook answering StopUpload ends the PATCH with its response', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'stop.mjs');
-  fs.writeFileSync(file, `export const postReceive = () => ({ StopUpload: true, HTTPResponse: { StatusCode: 400, Body: 'project ` + `closed' } });\n`);
+  fs.writeFileSync(
+    file,
+    `export const postReceive = () => ({ StopUpload: true, HTTPResponse: { StatusCode: 400, Body: 'project ` +
+      `closed' } });\n`,
+  );
   const s = await startTestServer(t, { hooksModules: [file], progressHooksIntervalMs: 200 });
   const bytes = patternBytes(64 * 1024);
   const url = await create(s.endpoint, bytes.length, { filename: 'a.bin' });
@@ -156,7 +205,11 @@ test('a post-receive hook answering StopUpload ends the PATCH with its response'
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) }, body: Readable.from(slowly()) }).catch((e: Error) => e);
+  const res = await request(url, {
+    method: 'PATCH',
+    headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) },
+    body: Readable.from(slowly()),
+  }).catch((e: Error) => e);
   if (res instanceof Error) assert.fail(`PATCH failed: ${res.message}`);
   assert.equal(res.statusCode, 400);
   assert.equal(await res.body.text(), 'project closed');

@@ -28,26 +28,48 @@ owner is written into log lines and operator tables', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   for (const sub of ['alice\nrefused GET /x: 200 forged', 'alice\u001b[2J', 'alice\u0000', 'alice\u0085']) {
     const token = hs256({ sub, scope: 'upload read', exp: inSeconds(60) });
-    const res = await fetch(s.endpoint, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', ...bearer(token) } });
+    const res = await fetch(s.endpoint, {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', ...bearer(token) },
+    });
     assert.equal(res.status, 401, JSON.stringify(sub));
     assert.match(await res.text(), /^ERR_TOKEN_INVALID: .*sub/);
   }
   assert.ok(!s.logs.some((l) => l.includes('forged')), 'no forged line in the log');
   // Printable names beyond ASCII stay fine.
-  const ok = await fetch(s.endpoint, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', ...bearer(tokenFor('Zoë Ångström', 'upload')) } });
+  const ok = await fetch(s.endpoint, {
+    method: 'POST',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', ...bearer(tokenFor('Zoë Ångström', 'upload')) },
+  });
   assert.equal(ok.status, 201);
 });
 
-test('the /api/uploads pass-through forwards only /api/uploads: \
-dot segments do not reach the service\'s other routes', async (t) => {
+test("the /api/uploads pass-through forwards only /api/uploads: \
+dot segments do not reach the service's other routes", async (t) => {
   const dataDir = tmpDir(t);
-  const config = configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789', authJwtSecret: TEST_JWT_SECRET });
+  const config = configFor({
+    dataDir,
+    completionPort: 0,
+    completionSecret: 'test-secret-0123456789',
+    authJwtSecret: TEST_JWT_SECRET,
+  });
   const service = await startCompletionServer(config, { log: () => {} });
   t.after(() => service.close());
-  const s = await startTestServer(t, { dataDir, authJwtSecret: TEST_JWT_SECRET, completionUrl: `${service.url}/complete/` }, { completion: false });
+  const s = await startTestServer(
+    t,
+    { dataDir, authJwtSecret: TEST_JWT_SECRET, completionUrl: `${service.url}/complete/` },
+    { completion: false },
+  );
   // The service's own /healthz answers {"ok":true}; through the upload server it must not.
-  for (const path of ['/api/uploads/../../healthz', '/api/uploads/%2e%2e/%2e%2e/healthz', '/api/uploads/x/../../../readyz']) {
-    const res = await rawRequest(s.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokenFor('alice', 'read')}`);
+  for (const path of [
+    '/api/uploads/../../healthz',
+    '/api/uploads/%2e%2e/%2e%2e/healthz',
+    '/api/uploads/x/../../../readyz',
+  ]) {
+    const res = await rawRequest(
+      s.url,
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokenFor('alice', 'read')}`,
+    );
     assert.equal(res.status, 404, `${path}: ${res.body}`);
     assert.doesNotMatch(res.body, /"ok":true|"ready"/);
   }
@@ -74,15 +96,29 @@ ALLOW_ANONYMOUS, any name', async (t) => {
   const anonymous = await startTestServer(t, { allowAnonymous: true });
   assert.equal((await rawRequest(anonymous.url, 'GET /api/uploads HTTP/1.1\r\nHost: uploads.example.com')).status, 200);
   const keyed = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
-  assert.equal((await rawRequest(keyed.url, `GET /api/uploads HTTP/1.1\r\nHost: uploads.example.com\r\nAuthorization: Bearer ${tokenFor('alice', 'read')}`)).status, 200);
+  assert.equal(
+    (
+      await rawRequest(
+        keyed.url,
+        `GET /api/uploads HTTP/1.1\r\nHost: uploads.example.com\r\nAuthorization: Bearer ${tokenFor('alice', 'read')}`,
+      )
+    ).status,
+    200,
+  );
   // The completion service on its own port as well.
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789' }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   assert.equal((await rawRequest(service.url, 'GET /api/uploads HTTP/1.1\r\nHost: evil.test')).status, 421);
   // The METRICS_PORT listener on loopback asks no token, with or without authentication: names checked there too.
   const ops = await startTestServer(t, { metricsPort: 0, authJwtSecret: TEST_JWT_SECRET });
   assert.equal((await rawRequest(ops.metricsUrl!, 'GET /metrics HTTP/1.1\r\nHost: evil.test')).status, 421);
-  assert.equal((await rawRequest(ops.metricsUrl!, `GET /metrics HTTP/1.1\r\nHost: ${new URL(ops.metricsUrl!).host}`)).status, 200);
+  assert.equal(
+    (await rawRequest(ops.metricsUrl!, `GET /metrics HTTP/1.1\r\nHost: ${new URL(ops.metricsUrl!).host}`)).status,
+    200,
+  );
 });
 
 test('a form posted from another site (Origin not this server and not in CORS_ORIGINS) is refused; own pages, listed \
@@ -98,24 +134,31 @@ origins and non-browsers pass', async (t) => {
   assert.equal(evil.status, 403);
   assert.match(await evil.text(), /ERR_ORIGIN_FORBIDDEN/);
   assert.equal((await post(s.url, 'null')).status, 403, 'an opaque origin (sandboxed page, file://)');
-  assert.equal((await (await fetch(`${s.url}/api/uploads`)).json() as unknown[]).length, 0, 'nothing recorded');
+  assert.equal(((await (await fetch(`${s.url}/api/uploads`)).json()) as unknown[]).length, 0, 'nothing recorded');
   for (const origin of [new URL(s.url).origin, 'https://app.example.com', undefined]) {
     const ok = await post(s.url, origin);
     assert.equal(ok.status, 200, `${origin}: ${await ok.text()}`);
   }
 });
 
-test('two instances on one store: an upload id a pre-create hook gives again, after its upload was removed, is its new \
-owner\'s on every instance (no instance remembers the old owner)', async (t) => {
+test("two instances on one store: an upload id a pre-create hook gives again, after its upload was removed, is its new \
+owner's on every instance (no instance remembers the old owner)", async (t) => {
   const prefix = prefixFor(t);
   // The hook names uploads by a slot in their metadata, as an application keying uploads by its own ids does.
   const dir = tmpDir(t);
   const hook = path.join(dir, 'slots.mjs');
-  fs.writeFileSync(hook, 'export function preCreate(r) { return { ChangeFileInfo: { ID: `slot-${r.Event.Upload.MetaData.slot}` } }; }\n');
+  fs.writeFileSync(
+    hook,
+    'export function preCreate(r) { return { ChangeFileInfo: { ID: `slot-${r.Event.Upload.MetaData.slot}` } }; }\n',
+  );
   const storeDir = tmpDir(t);
   const settings = { storeDir, redisUrl: REDIS, minFreeSpace: 0, authJwtSecret: TEST_JWT_SECRET, hooksModules: [hook] };
   const a = await startTestServer(t, settings, { redisPrefix: prefix });
-  const b = await startTestServer(t, { ...settings, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const b = await startTestServer(
+    t,
+    { ...settings, completionUrl: a.completionUrl },
+    { redisPrefix: prefix, completion: false },
+  );
   const alice = bearer(tokenFor('alice', 'upload read'));
   const bob = bearer(tokenFor('bob', 'upload read'));
   const meta = metadata({ filename: 'a.bin', slot: '1' });
@@ -129,7 +172,11 @@ owner\'s on every instance (no instance remembers the old owner)', async (t) => 
   assert.equal(again.status, 201, again.body);
 
   for (const s of [a, b]) {
-    assert.equal((await tus('HEAD', url(s.endpoint), alice)).status, 404, `alice on ${s === a ? 'A' : 'B'}: bob's upload`);
+    assert.equal(
+      (await tus('HEAD', url(s.endpoint), alice)).status,
+      404,
+      `alice on ${s === a ? 'A' : 'B'}: bob's upload`,
+    );
     const written = await patch(url(s.endpoint), 0, 'alice', alice);
     assert.equal(written.status, 404, `alice writes bob's upload on ${s === a ? 'A' : 'B'}`);
     assert.equal((await tus('HEAD', url(s.endpoint), bob)).status, 200);

@@ -56,7 +56,11 @@ const SAMPLE_REQUEST = `{ Type: 'pre-create', Event: {
  * The body sets `result`; the child prints it with the time taken. A child still running after
  * `limitMs` is killed: the timeout never fired (the defect).
  */
-function underGc(body: string, env: Record<string, string>, limitMs = 15_000): Promise<{ result: Record<string, unknown>; ms: number } | 'hung'> {
+function underGc(
+  body: string,
+  env: Record<string, string>,
+  limitMs = 15_000,
+): Promise<{ result: Record<string, unknown>; ms: number } | 'hung'> {
   const script = `
     const gcs = setInterval(() => gc(), 50);
     const started = Date.now();
@@ -120,7 +124,9 @@ test('GC: an HTTP hook times out after a major GC', async (t) => {
 test('GC: a command hook is killed at its timeout after a major GC', async (t) => {
   const dir = tmpDir(t);
   const pidFile = path.join(dir, 'sleep.pid');
-  fs.writeFileSync(path.join(dir, 'pre-create'), `#!/bin/sh\nsleep 30 &\necho $! > ${pidFile}\nwait\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'pre-create'), `#!/bin/sh\nsleep 30 &\necho $! > ${pidFile}\nwait\n`, {
+    mode: 0o755,
+  });
   const run = await underGc(
     `const { createCommandHook } = await import(process.env.ROOT + '/hooks/transports/command.ts');
      const { HookRunner } = await import(process.env.ROOT + '/hooks/runner.ts');
@@ -133,7 +139,10 @@ test('GC: a command hook is killed at its timeout after a major GC', async (t) =
   assert.notEqual(run, 'hung', 'the command hook never timed out');
   if (run === 'hung') return;
   assert.equal(run.result.status, 504);
-  assert.match(String(run.result.body), /ERR_HOOK_TIMEOUT: hook command failed on pre-create .*timed out after 1000 ms/);
+  assert.match(
+    String(run.result.body),
+    /ERR_HOOK_TIMEOUT: hook command failed on pre-create .*timed out after 1000 ms/,
+  );
   assert.ok(run.ms >= 900 && run.ms < 5000, `failed after ${run.ms} ms`);
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   await new Promise((r) => setTimeout(r, 100));
@@ -151,7 +160,10 @@ async function formReceiver(t: TestContext) {
     req.on('end', () => {
       state.posts++;
       if (state.down) return res.writeHead(503).end('busy');
-      accepted.push({ uploadId: String(req.headers['tuspass-upload-id']), noticeId: String(req.headers['tuspass-notice-id']) });
+      accepted.push({
+        uploadId: String(req.headers['tuspass-upload-id']),
+        noticeId: String(req.headers['tuspass-notice-id']),
+      });
       res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"id":"1"}');
     });
   });
@@ -171,13 +183,18 @@ const until = async (what: string, predicate: () => boolean, timeoutMs = 10_000)
   }
 };
 
-const journalIds = (dataDir: string) => fs.readFileSync(path.join(dataDir, 'completions-handled'), 'utf8').split('\n').filter(Boolean);
+const journalIds = (dataDir: string) =>
+  fs.readFileSync(path.join(dataDir, 'completions-handled'), 'utf8').split('\n').filter(Boolean);
 
 test('disk full: a form that can be neither posted nor queued answers 507, leaves no .tmp, and is delivered once when space is back', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const receiver = await formReceiver(t);
-  const s = await startTestServer(t, { dataDir, storeDir: tmpDir(t), completionUrl: receiver.url, minFreeSpace: 0, retryMinMs: 100, retryMaxMs: 400 }, { completion: false });
+  const s = await startTestServer(
+    t,
+    { dataDir, storeDir: tmpDir(t), completionUrl: receiver.url, minFreeSpace: 0, retryMinMs: 100, retryMaxMs: 400 },
+    { completion: false },
+  );
   const url = await create(s.endpoint, 3, { filename: 'full.txt' });
   const id = url.split('/').pop()!;
   const filler = fillDisk(dataDir);
@@ -210,7 +227,11 @@ test('disk full: a multipart form that can be neither posted nor queued answers 
   if (!dataDir) return;
   const receiver = await formReceiver(t);
   const storeDir = tmpDir(t);
-  const s = await startTestServer(t, { dataDir, storeDir, completionUrl: receiver.url, minFreeSpace: 0 }, { completion: false });
+  const s = await startTestServer(
+    t,
+    { dataDir, storeDir, completionUrl: receiver.url, minFreeSpace: 0 },
+    { completion: false },
+  );
   const filler = fillDisk(dataDir);
   t.after(() => fs.rmSync(filler, { force: true }));
   const body = new FormData();
@@ -223,7 +244,11 @@ test('disk full: a multipart form that can be neither posted nor queued answers 
   assert.ok(!text.includes(dataDir), 'no absolute path in the answer');
   assert.equal(receiver.state.posts, 1, 'the form was tried');
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'queue')), [], 'nothing left in the queue, no .tmp');
-  assert.deepEqual(fs.readdirSync(storeDir).filter((n) => !n.startsWith('.')), [], 'the request\'s file is removed');
+  assert.deepEqual(
+    fs.readdirSync(storeDir).filter((n) => !n.startsWith('.')),
+    [],
+    "the request's file is removed",
+  );
 });
 
 test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not deliver again', async (t) => {
@@ -232,7 +257,14 @@ test('disk full: a journal write failing after the form was delivered answers th
   const storeDir = tmpDir(t);
   const receiver = await formReceiver(t);
   receiver.state.down = false;
-  const overrides = { dataDir, storeDir, completionUrl: receiver.url, minFreeSpace: 0, retryMinMs: 100, retryMaxMs: 400 };
+  const overrides = {
+    dataDir,
+    storeDir,
+    completionUrl: receiver.url,
+    minFreeSpace: 0,
+    retryMinMs: 100,
+    retryMaxMs: 400,
+  };
   const first = await startTestServer(t, overrides, { completion: false });
   const url = await create(first.endpoint, 3, { filename: 'journal.txt' });
   const id = url.split('/').pop()!;
@@ -284,7 +316,11 @@ test('a catalog on a read-only file system: completion-server and start exit 78 
   fs.mkdirSync(path.join(ro, 'existing'));
   execFileSync('mount', ['-o', 'remount,ro', ro]);
   const dataDir = tmpDir(t);
-  for (const catalog of [path.join(ro, 'catalog.sqlite'), path.join(ro, 'missing', 'catalog.sqlite'), path.join(ro, 'existing', 'catalog.sqlite')]) {
+  for (const catalog of [
+    path.join(ro, 'catalog.sqlite'),
+    path.join(ro, 'missing', 'catalog.sqlite'),
+    path.join(ro, 'existing', 'catalog.sqlite'),
+  ]) {
     const env = { DATA_DIR: dataDir, CATALOG_PATH: catalog };
     assertConfigExit(runCommand('completion-server', env), `completion-server ${path.relative(ro, catalog)}`);
     assertConfigExit(runCommand('start', env), `start ${path.relative(ro, catalog)}`);

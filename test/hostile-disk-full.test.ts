@@ -20,11 +20,19 @@ async function serverOnTmpfs(t: TestContext, bytes: number) {
   const dir = mountTmpfs(t, bytes);
   if (!dir) return undefined;
   // One anonymous client here: its share of the store is not what these tests are about.
-  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: MiB, ownerMaxOwed: { share: 1 } });
+  const s = await startTestServer(t, {
+    dataDir: path.join(dir, 'data'),
+    minFreeSpace: MiB,
+    ownerMaxOwed: { share: 1 },
+  });
   return { dir, s };
 }
 
-const storeFiles = (dir: string) => fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+const storeFiles = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .sort();
 
 test('creation is admitted only when the store holds it, \
 counting what unfinished uploads and finals are owed', async (t) => {
@@ -44,7 +52,10 @@ counting what unfinished uploads and finals are owed', async (t) => {
   const b = await create(s.endpoint, 40 * MiB);
 
   // A deferred length is admitted when a PATCH declares it.
-  const deferred = new URL((await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' })).headers.location!, s.endpoint).toString();
+  const deferred = new URL(
+    (await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' })).headers.location!,
+    s.endpoint,
+  ).toString();
   const declared = await patch(deferred, 0, '', { 'Upload-Length': String(40 * MiB) });
   assert.equal(declared.status, 507, declared.body);
   assert.equal((await tus('HEAD', deferred)).headers['upload-defer-length'], '1', 'the length is still to come');
@@ -84,17 +95,32 @@ right md5', async (t) => {
   const full = await patch(url, MiB, bytes.subarray(MiB, 5 * MiB));
   assert.equal(full.status, 507, full.body);
   assert.match(full.body, /^ERR_STORAGE_FULL: /);
-  assert.ok(s.logs.some((l) => l.startsWith(`space: the store's disk is full: writing upload ${id}`)), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => l.startsWith(`space: the store's disk is full: writing upload ${id}`)),
+    s.logs.join('\n'),
+  );
   const offset = Number((await tus('HEAD', url)).headers['upload-offset']);
   assert.ok(offset > MiB && offset < 5 * MiB, `kept what was written (offset ${offset})`);
-  assert.deepEqual(fs.readFileSync(s.store.filePath(id)), bytes.subarray(0, offset), 'the file holds exactly the bytes sent');
+  assert.deepEqual(
+    fs.readFileSync(s.store.filePath(id)),
+    bytes.subarray(0, offset),
+    'the file holds exactly the bytes sent',
+  );
   assert.equal((await fetch(`${s.url}/health`)).status, 200, 'the server is up');
   // The disk is known full now: a creation is refused before it writes anything.
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '1000' })).status, 507);
   // A creation-with-upload that meets ENOSPC (or is refused first) leaves nothing behind.
-  const withBody = await tus('POST', s.endpoint, { 'Upload-Length': String(3 * MiB), 'Content-Type': 'application/offset+octet-stream' }, patternBytes(3 * MiB));
+  const withBody = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': String(3 * MiB), 'Content-Type': 'application/offset+octet-stream' },
+    patternBytes(3 * MiB),
+  );
   assert.equal(withBody.status, 507, withBody.body);
-  assert.deepEqual(storeFiles(s.config.storeDir), [id, `${id}.digest`, `${id}.json`].filter((n) => fs.existsSync(path.join(s.config.storeDir, n))));
+  assert.deepEqual(
+    storeFiles(s.config.storeDir),
+    [id, `${id}.digest`, `${id}.json`].filter((n) => fs.existsSync(path.join(s.config.storeDir, n))),
+  );
   assert.ok(!fs.readdirSync(s.config.storeDir).some((n) => n.endsWith('.tmp')), 'no temp file left by a failed save');
 
   fs.rmSync(filler);
@@ -102,7 +128,11 @@ right md5', async (t) => {
   assert.ok(resumed.status < 300, resumed.body);
   const records = await recordsWhenPresent(s.url, 1);
   assert.equal(records.length, 1, 'one catalog record');
-  assert.equal(records[0]!.md5, md5(bytes), 'the md5 of every byte, though the digest state could not be saved on the full disk');
+  assert.equal(
+    records[0]!.md5,
+    md5(bytes),
+    'the md5 of every byte, though the digest state could not be saved on the full disk',
+  );
   assert.equal(s.store.space.owed, 0);
 });
 
@@ -122,14 +152,22 @@ before it kept', async (t) => {
   if (!dir) return;
   // About 24 MiB admissible: 40 MiB of the 64 are the reserve.
   const reserve = 40 * MiB;
-  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: reserve, ownerMaxOwed: { share: 1 } });
+  const s = await startTestServer(t, {
+    dataDir: path.join(dir, 'data'),
+    minFreeSpace: reserve,
+    ownerMaxOwed: { share: 1 },
+  });
   const created = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
   assert.equal(created.status, 201, created.body);
   const url = new URL(created.headers.location!, s.endpoint).toString();
   const id = url.split('/').pop()!;
   const bytes = patternBytes(32 * MiB, 7);
 
-  const res = await request(url, { method: 'PATCH', headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0' }, body: Readable.from(chunked(bytes)) });
+  const res = await request(url, {
+    method: 'PATCH',
+    headers: { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0' },
+    body: Readable.from(chunked(bytes)),
+  });
   const body = await res.body.text();
   assert.equal(res.statusCode, 507, body);
   assert.match(body, /^ERR_STORAGE_FULL: /);
@@ -152,7 +190,11 @@ test('a chunked multipart body past the reserve is refused 507 on the way, and n
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
   const reserve = 40 * MiB;
-  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), minFreeSpace: reserve, ownerMaxOwed: { share: 1 } });
+  const s = await startTestServer(t, {
+    dataDir: path.join(dir, 'data'),
+    minFreeSpace: reserve,
+    ownerMaxOwed: { share: 1 },
+  });
   const file = path.join(tmpDir(t), 'big.bin');
   fs.writeFileSync(file, patternBytes(32 * MiB, 8));
   const r = await curl(['-H', 'Transfer-Encoding: chunked', '-F', `file1=@${file}`, `${s.url}/upload`]);

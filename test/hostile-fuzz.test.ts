@@ -44,8 +44,29 @@ import fc from 'fast-check';
 import { md5 } from './helpers/files.ts';
 import { FuzzServer, md5sOf, recordIdsOf, type Exchange } from './helpers/fuzz-server.ts';
 import { buildMultipart, multipartSketch, type MultipartSketch } from './helpers/fuzz-multipart.ts';
-import { buildSession, covers, isRefused, isValid, parseRanges, sessionSketch, type BuiltSession, type Segment, type SessionSketch } from './helpers/fuzz-resumable.ts';
-import { build, fixtures, infoOf, mayAppend, sketch, terminates, type Built, type Fixture, type Sketch, type Standing } from './helpers/fuzz-tus.ts';
+import {
+  buildSession,
+  covers,
+  isRefused,
+  isValid,
+  parseRanges,
+  sessionSketch,
+  type BuiltSession,
+  type Segment,
+  type SessionSketch,
+} from './helpers/fuzz-resumable.ts';
+import {
+  build,
+  fixtures,
+  infoOf,
+  mayAppend,
+  sketch,
+  terminates,
+  type Built,
+  type Fixture,
+  type Sketch,
+  type Standing,
+} from './helpers/fuzz-tus.ts';
 import { tus } from './helpers/tus.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -78,7 +99,13 @@ after(() => {
  * remaining runs do nothing: a run is never cut short (fast-check's own time limit leaves the run
  * under way unchecked, its requests still going into the next property).
  */
-async function check<T>(t: TestContext, n: number, arbitrary: fc.Arbitrary<T>, run: (value: T) => Promise<void>, numRuns: number): Promise<void> {
+async function check<T>(
+  t: TestContext,
+  n: number,
+  arbitrary: fc.Arbitrary<T>,
+  run: (value: T) => Promise<void>,
+  numRuns: number,
+): Promise<void> {
   // FUZZ_PATH=<n>:<path> replays property n's counterexample alone (on a server in another state).
   const [pathOf, path] = (process.env.FUZZ_PATH ?? '').split(':');
   const until = Date.now() + TIME_MS;
@@ -97,9 +124,14 @@ async function check<T>(t: TestContext, n: number, arbitrary: fc.Arbitrary<T>, r
       includeErrorInReport: true,
     },
   );
-  t.diagnostic(`seed ${SEED + n} (FUZZ_SEED=${SEED}): ${ran} run(s)${ran < details.numRuns ? ', stopped by FUZZ_TIME_MS' : ''}`);
+  t.diagnostic(
+    `seed ${SEED + n} (FUZZ_SEED=${SEED}): ${ran} run(s)${ran < details.numRuns ? ', stopped by FUZZ_TIME_MS' : ''}`,
+  );
   if (details.failed) {
-    throw new Error(`${fc.defaultReportMessage(details)}\nRun again: FUZZ_SEED=${SEED} node --import tsx --test ` + `test/hostile-fuzz.test.ts (this counterexample alone: FUZZ_PATH=${n}:${details.counterexamplePath})`);
+    throw new Error(
+      `${fc.defaultReportMessage(details)}\nRun again: FUZZ_SEED=${SEED} node --import tsx --test ` +
+        `test/hostile-fuzz.test.ts (this counterexample alone: FUZZ_PATH=${n}:${details.counterexamplePath})`,
+    );
   }
 }
 
@@ -123,9 +155,13 @@ function checkStore(sent: Sent[]): void {
     const info = infoOf(s, f.id);
     assert.equal(info.metadata, f.info.metadata, `${f.name}: metadata changed by ${after}`);
     // A deferred length may be declared once (by a PATCH to its URL); a length never changes.
-    if (f.info.size !== undefined || !f.writable) assert.equal(info.size, f.info.size, `${f.name}: length changed by ${after}`);
+    if (f.info.size !== undefined || !f.writable)
+      assert.equal(info.size, f.info.size, `${f.name}: length changed by ${after}`);
     else if (info.size !== undefined) {
-      assert.ok(sent.some(({ b }) => ownUrl(b, f)), `${f.name}: length declared by ${after}`);
+      assert.ok(
+        sent.some(({ b }) => ownUrl(b, f)),
+        `${f.name}: length declared by ${after}`,
+      );
       f.info = info;
     }
     const now = fs.readFileSync(file);
@@ -134,14 +170,20 @@ function checkStore(sent: Sent[]): void {
     // its answer's Upload-Offset (requests on one upload take turns: the offsets order them).
     const where = `${f.name}: ${f.bytes.length} -> ${now.length} bytes after ${after}`;
     assert.ok(f.writable, `${where}: a finished upload changed`);
-    assert.ok(now.length > f.bytes.length && now.subarray(0, f.bytes.length).equals(f.bytes), `${where}: not an append`);
+    assert.ok(
+      now.length > f.bytes.length && now.subarray(0, f.bytes.length).equals(f.bytes),
+      `${where}: not an append`,
+    );
     const growers = sent
       .filter(({ b, answer }) => ownUrl(b, f) && Number(answer?.headers['upload-offset']) > f.bytes.length)
       .sort((x, y) => Number(x.answer!.headers['upload-offset']) - Number(y.answer!.headers['upload-offset']));
     let at = f.bytes.length;
     for (const { b, answer } of growers) {
       const end = Number(answer!.headers['upload-offset']);
-      assert.ok(now.subarray(at, end).equals(b.body.subarray(0, end - at)), `${where}: bytes ${at}-${end} are not the start of the body of ${b.method} ${b.path} (${answer!.statusLine})`);
+      assert.ok(
+        now.subarray(at, end).equals(b.body.subarray(0, end - at)),
+        `${where}: bytes ${at}-${end} are not the start of the body of ${b.method} ${b.path} (${answer!.statusLine})`,
+      );
       at = end;
     }
     assert.equal(at, now.length, `${where}: ${now.length - at} bytes appended that no answer reports`);
@@ -153,12 +195,16 @@ function checkStore(sent: Sent[]): void {
 async function sendTus(sk: Sketch): Promise<Sent> {
   const b = build(sk, ids, standing, s.host);
   const what = `${b.method} ${b.path.slice(0, 80)}`;
-  const { first, second, raw } = await s.exchange(b.wire, { head: b.method === 'HEAD', followUp: b.followUp ? `/files/${ids[0]}` : undefined });
+  const { first, second, raw } = await s.exchange(b.wire, {
+    head: b.method === 'HEAD',
+    followUp: b.followUp ? `/files/${ids[0]}` : undefined,
+  });
   s.assertUp(what);
   // Node itself closes without a word on CONNECT (a tunnel request) when nothing handles it.
   if (!first) assert.equal(b.method, 'CONNECT', `${what}: closed without an answer (${raw.length} bytes)`);
   if (first) s.checkAnswer(first, what);
-  if (b.followUp && second) assert.equal(second.status, 200, `${what}: the HEAD after it on the connection got ${second.statusLine}`);
+  if (b.followUp && second)
+    assert.equal(second.status, 200, `${what}: the HEAD after it on the connection got ${second.statusLine}`);
   return { b, answer: first };
 }
 
@@ -183,7 +229,9 @@ every stored upload whole', async (t) => {
     t,
     2,
     // All on one stored upload, each with its own spelling of it.
-    fc.array(sketch, { minLength: 2, maxLength: 4 }).map((batch) => batch.map((sk) => ({ ...sk, target: batch[0]!.target }))),
+    fc
+      .array(sketch, { minLength: 2, maxLength: 4 })
+      .map((batch) => batch.map((sk) => ({ ...sk, target: batch[0]!.target }))),
     async (batch) => {
       fc.pre(batch.every(sendable));
       checkStore(await Promise.all(batch.map(sendTus)));
@@ -205,7 +253,10 @@ async function sendMultipart(sk: MultipartSketch): Promise<void> {
   const requestId = `fz-multipart-${SEED}-${++multiparts}`;
   const m = buildMultipart(sk, s.host, requestId);
   const before = m.expect.kind === 'refused' ? s.storedIds() : undefined;
-  const { first, second } = await s.exchange(m.wire, { cutAfter: m.cutAfter, followUp: sk.followUp ? `/files/${ids[0]}` : undefined });
+  const { first, second } = await s.exchange(m.wire, {
+    cutAfter: m.cutAfter,
+    followUp: sk.followUp ? `/files/${ids[0]}` : undefined,
+  });
   s.assertUp(m.describe);
   if (m.expect.kind === 'dropped') {
     // A form cut before its end is refused; one sent whole may be recorded.
@@ -217,7 +268,8 @@ async function sendMultipart(sk: MultipartSketch): Promise<void> {
   assert.ok(first, `${m.describe}: no answer`);
   s.checkAnswer(first, `multipart ${m.describe}`);
   const said = `multipart ${m.describe}: ${first.statusLine} ${first.body.toString('utf8').slice(0, 300)}`;
-  if (sk.followUp && second) assert.equal(second.status, 200, `${said}; the HEAD after it on the connection got ${second.statusLine}`);
+  if (sk.followUp && second)
+    assert.equal(second.status, 200, `${said}; the HEAD after it on the connection got ${second.statusLine}`);
   if (refusedByDesign(first.status)) return;
   const ok = first.status >= 200 && first.status < 300;
   if (m.expect.kind === 'files') {
@@ -273,7 +325,8 @@ async function sendSession(built: BuiltSession): Promise<void> {
   for (const wave of built.waves) {
     await Promise.all(
       wave.map(async (seg) => {
-        const what = `resumable ${built.sessionId} bytes ` + `${seg.a}-${seg.b}/${built.total}${seg.odd ? ` (${seg.odd})` : ''}`;
+        const what =
+          `resumable ${built.sessionId} bytes ` + `${seg.a}-${seg.b}/${built.total}${seg.odd ? ` (${seg.odd})` : ''}`;
         const { first } = await s.exchange(seg.wire, { cutAfter: seg.cutAfter });
         s.assertUp(what);
         if (seg.cutAfter !== undefined) return answered.push({ seg, body: '' });
@@ -285,10 +338,12 @@ async function sendSession(built: BuiltSession): Promise<void> {
       }),
     );
   }
-  const range = (x: (typeof answered)[number], gap: string) => `${x.seg.a}-${x.seg.b}${x.seg.odd ? `${gap}(${x.seg.odd})` : ''}`;
+  const range = (x: (typeof answered)[number], gap: string) =>
+    `${x.seg.a}-${x.seg.b}${x.seg.odd ? `${gap}(${x.seg.odd})` : ''}`;
   const all = () => answered.map((x) => `${range(x, '')}→${x.status ?? 'dropped'}`).join(' ');
   const said = (a: (typeof answered)[number]) =>
-    `resumable ${built.sessionId} (${built.total} bytes) bytes ${range(a, ' ')}: ${a.status} ` + `${a.body.slice(0, 200)}; ` +
+    `resumable ${built.sessionId} (${built.total} bytes) bytes ${range(a, ' ')}: ${a.status} ` +
+    `${a.body.slice(0, 200)}; ` +
     `all answers: ${all()}`;
   let busy = false;
   for (const a of answered) {
@@ -315,8 +370,23 @@ async function sendSession(built: BuiltSession): Promise<void> {
   // Every segment the client sent was accepted, and together they are the file: it is finished.
   const valid = answered.filter((a) => isValid(a.seg));
   const accepted = valid.every((a) => a.status === 200 || a.status === 201);
-  if (!busy && !built.poisoned && valid.length && accepted && covers(valid.map((a) => [a.seg.a, a.seg.b]), 0, built.total - 1)) {
-    assert.ok(valid.some((a) => a.status === 200), `resumable ${built.sessionId}: every segment was accepted and they cover the ${built.total} bytes, but none ` + 'finished the upload: ' + `${valid.map((a) => `${a.seg.a}-${a.seg.b}→${a.status} ${a.body.trim().slice(0, 60)}`).join(', ')}`);
+  if (
+    !busy &&
+    !built.poisoned &&
+    valid.length &&
+    accepted &&
+    covers(
+      valid.map((a) => [a.seg.a, a.seg.b]),
+      0,
+      built.total - 1,
+    )
+  ) {
+    assert.ok(
+      valid.some((a) => a.status === 200),
+      `resumable ${built.sessionId}: every segment was accepted and they cover the ${built.total} bytes, but none ` +
+        'finished the upload: ' +
+        `${valid.map((a) => `${a.seg.a}-${a.seg.b}→${a.status} ${a.body.trim().slice(0, 60)}`).join(', ')}`,
+    );
   }
 }
 
@@ -327,8 +397,8 @@ async function sendSessions(sketches: SessionSketch[]): Promise<void> {
   await Promise.all(sketches.map((sk) => sendSession(buildSession(sk, `fz-${SEED}-${++sessions}`, s.host))));
 }
 
-test('fuzz, resumable: segments with random ranges, Session-IDs and concurrency; a session all of whose segments were \
-accepted is finished with its file\'s md5', async (t) => {
+test("fuzz, resumable: segments with random ranges, Session-IDs and concurrency; a session all of whose segments were \
+accepted is finished with its file's md5", async (t) => {
   await check(
     t,
     4,
@@ -353,7 +423,11 @@ bodies and resumable sessions at the same moment', async (t) => {
     fc.tuple(fc.array(sketch, { maxLength: 2 }), fc.array(multipartSketch, { maxLength: 2 }), sessionsArb),
     async ([tusSketches, multipartSketches, sessionSketches]) => {
       fc.pre(tusSketches.every(sendable));
-      const [sent] = await Promise.all([Promise.all(tusSketches.map(sendTus)), ...multipartSketches.map((sk) => sendMultipart({ ...sk, followUp: false })), sendSessions(sessionSketches)]);
+      const [sent] = await Promise.all([
+        Promise.all(tusSketches.map(sendTus)),
+        ...multipartSketches.map((sk) => sendMultipart({ ...sk, followUp: false })),
+        sendSessions(sessionSketches),
+      ]);
       checkStore(sent);
       await s.checkCatalog('every entry point at once');
     },
@@ -367,10 +441,17 @@ test('after the fuzzing: stored uploads whole, a restart announces nothing no cl
   for (const f of stored.filter((x) => !x.writable)) assert.equal(md5(fs.readFileSync(s.filePath(f.id))), md5(f.bytes));
   const records = await s.checkCatalog('the fuzzing', true);
   const finishedUploads = new Set(records.map((r) => r.upload_id));
-  t.diagnostic(`statuses ${JSON.stringify(Object.fromEntries([...s.statuses].sort()))}; stored uploads grown by PATCH ` + `${appended} times; ${records.length} records`);
+  t.diagnostic(
+    `statuses ${JSON.stringify(Object.fromEntries([...s.statuses].sort()))}; stored uploads grown by PATCH ` +
+      `${appended} times; ${records.length} records`,
+  );
   const odd = s.oddLogLines();
   for (const line of odd) t.diagnostic(`logged: ${line}`);
-  assert.deepEqual(odd.filter((l) => l.includes('[object Object]')), [], 'an error written as [object Object]');
+  assert.deepEqual(
+    odd.filter((l) => l.includes('[object Object]')),
+    [],
+    'an error written as [object Object]',
+  );
   // Requests whose client went are cleaned up after it has gone, and a stop does not wait for that:
   // the parts of a multipart request finished before its cut, left by a stop in the middle of their
   // removal, are taken by the next start for finished uploads and announced. Waited for here.
@@ -380,7 +461,12 @@ test('after the fuzzing: stored uploads whole, a restart announces nothing no cl
   // Said at start: what this start announces (completion-sweep.ts announce), before any of it is handled.
   const resumed = await s.logLine((l) => l.event === 'completion.awaiting');
   const announced = resumed.upload_ids as string[];
-  for (const id of announced) assert.ok(finishedUploads.has(id) || s.sentUnanswered(md5(fs.readFileSync(s.filePath(id)))), `the restart announces upload ${id}, which no client finished (${fs.statSync(s.filePath(id)).size} bytes); ` + `the server's lines about it:\n${s.linesAbout(id)}`);
+  for (const id of announced)
+    assert.ok(
+      finishedUploads.has(id) || s.sentUnanswered(md5(fs.readFileSync(s.filePath(id)))),
+      `the restart announces upload ${id}, which no client finished (${fs.statSync(s.filePath(id)).size} bytes); ` +
+        `the server's lines about it:\n${s.linesAbout(id)}`,
+    );
   const head = await tus('HEAD', `${s.url}/files/${ids[0]}`);
   assert.equal(head.status, 200);
   await s.checkCatalog('the restart', true);

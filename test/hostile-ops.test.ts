@@ -32,6 +32,8 @@ and line breaks is printed inert, one row per upload', async (t) => {
   assert.equal(r.stdout.trimEnd().split('\n').length, 2, r.stdout);
   assert.match(r.stdout, /a\.bin\\u001b\[2J/);
   // --json is for scripts: the name as it was given, escaped by JSON.
-  const json = JSON.parse((await run(['uploads', 'list', '--data-dir', s.config.dataDir, '--json'])).stdout) as Array<{ name: string }>;
+  const json = JSON.parse((await run(['uploads', 'list', '--data-dir', s.config.dataDir, '--json'])).stdout) as Array<{
+    name: string;
+  }>;
   assert.equal(json[0]!.name, hostile);
 });

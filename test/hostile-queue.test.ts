@@ -42,7 +42,10 @@ test('queued notices are not kept in memory: only those being delivered are read
   // Past the cap, enqueue still takes notices (never dropped); isFull tells the creation gate to refuse.
   assert.equal(queue.pending().length, 200);
   assert.equal(queue.isFull(), true);
-  assert.ok(queue.pending().every((n) => !('payload' in n)), 'the index holds no payloads');
+  assert.ok(
+    queue.pending().every((n) => !('payload' in n)),
+    'the index holds no payloads',
+  );
   assert.ok(queue.residentPayloads() <= 4, `resident payloads ${queue.residentPayloads()}`);
   assert.ok(mostResident <= 4, `at most one payload per delivery slot was held (${mostResident})`);
   assert.equal(fs.readdirSync(dir).filter((n) => n.endsWith('.json')).length, 200, 'every notice on disk');
@@ -89,7 +92,8 @@ arrive later', async (t) => {
 
   down = false;
   assert.ok(await s.queue.drained(10_000), 'queue drained once the receiver is back');
-  const seen = (type: string) => new Set(receiver.received.filter((r) => r.request.Type === type).map((r) => r.request.Event.Upload.ID));
+  const seen = (type: string) =>
+    new Set(receiver.received.filter((r) => r.request.Type === type).map((r) => r.request.Event.Upload.ID));
   const ids = created.map((u) => u.split('/').pop()!);
   assert.deepEqual([...seen('post-create')].sort(), [...ids].sort(), 'every post-create arrived');
   assert.deepEqual([...seen('post-finish')], [ids[0]], 'the post-finish arrived');
@@ -119,5 +123,8 @@ its cap', async (t) => {
     await new Promise((r) => setTimeout(r, 3));
   }
   assert.equal(s.queue.pending().length, 3, 'the queue stopped at its cap');
-  assert.ok(s.logs.some((l) => /post-receive notice\(s\) not queued/.test(l)), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => /post-receive notice\(s\) not queued/.test(l)),
+    s.logs.join('\n'),
+  );
 });

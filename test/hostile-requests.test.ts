@@ -51,7 +51,10 @@ async function pipelined(url: string, requests: string[]): Promise<RawResponse[]
       continue;
     }
     assert.ok(!conn.isClosed(), `connection closed after ${answers.length} answers`);
-    assert.ok(Date.now() < until, `no answer ${answers.length + 1}: ${JSON.stringify(conn.received().toString('latin1').slice(-300))}`);
+    assert.ok(
+      Date.now() < until,
+      `no answer ${answers.length + 1}: ${JSON.stringify(conn.received().toString('latin1').slice(-300))}`,
+    );
     await new Promise((r) => setTimeout(r, 20));
   }
   await new Promise((r) => setTimeout(r, 100));
@@ -63,12 +66,21 @@ async function pipelined(url: string, requests: string[]): Promise<RawResponse[]
 /** A request as bytes; Content-Length from the body unless given. */
 const request = (method: string, target: string, headers: Record<string, string> = {}, body = '') => {
   const all: Record<string, string> = { Host: '127.0.0.1', 'Tus-Resumable': '1.0.0', ...headers };
-  if (!('Content-Length' in all) && (body || method === 'POST' || method === 'PATCH')) all['Content-Length'] = String(Buffer.byteLength(body, 'latin1'));
-  return `${method} ${target} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;
+  if (!('Content-Length' in all) && (body || method === 'POST' || method === 'PATCH'))
+    all['Content-Length'] = String(Buffer.byteLength(body, 'latin1'));
+  return `${method} ${target} HTTP/1.1\r\n${Object.entries(all)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n${body}`;
 };
 
 /** One raw request on its own connection, the answer parsed. */
-async function raw(url: string, method: string, target: string, headers: Record<string, string> = {}, body = ''): Promise<RawResponse> {
+async function raw(
+  url: string,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body = '',
+): Promise<RawResponse> {
   const conn = await openRaw(url);
   conn.socket.write(request(method, target, headers, body), 'latin1');
   const answer = await readResponse(conn, 5000, method === 'HEAD');
@@ -93,25 +105,50 @@ connection at 65,537 bytes and 3 MiB, the process stays up', async (t) => {
     const url = await finished(s, bytes, { filename: 'notes "1".txt', filetype: 'text/plain' });
     const files = ['a', 'b', 'h'].map((n) => path.join(dir, `${size}.${n}`));
     // Two URLs in one curl: the second request goes on the first one's connection.
-    const { stdout } = await run('curl', ['-sS', '-H', 'Tus-Resumable: 1.0.0', '-D', files[2]!, '-w', '%{http_code}/%{num_connects} ', '-o', files[0]!, url, '-o', files[1]!, url]);
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-H',
+      'Tus-Resumable: 1.0.0',
+      '-D',
+      files[2]!,
+      '-w',
+      '%{http_code}/%{num_connects} ',
+      '-o',
+      files[0]!,
+      url,
+      '-o',
+      files[1]!,
+      url,
+    ]);
     fetched.push({ size, bytes, stdout, files });
   }
   // The crash came from a microtask after the answer: give it its chance, then ask again.
   await new Promise((r) => setTimeout(r, 300));
   assert.equal((await fetch(`${s.url}/health`)).status, 200);
-  for (const { size, bytes, stdout, files: [a, b, h] } of fetched) {
+  for (const {
+    size,
+    bytes,
+    stdout,
+    files: [a, b, h],
+  } of fetched) {
     assert.equal(stdout.trim(), '200/1 200/0', 'two 200s, the second on the same connection');
     assert.equal(await md5OfFile(a!), md5(bytes));
     assert.equal(await md5OfFile(b!), md5(bytes));
     const headers = fs.readFileSync(h!, 'utf8').toLowerCase();
     assert.match(headers, new RegExp(`content-length: ${size}\\r\\n`));
     assert.match(headers, /content-type: text\/plain\r\n/);
-    assert.match(headers, /content-disposition: inline; filename="notes \\"1\\".txt"; filename\*=utf-8''notes%20%221%22.txt\r\n/);
+    assert.match(
+      headers,
+      /content-disposition: inline; filename="notes \\"1\\".txt"; filename\*=utf-8''notes%20%221%22.txt\r\n/,
+    );
     assert.match(headers, /x-content-type-options: nosniff\r\n/);
   }
 
   // Types that could run script here are downloads; a type that is not one is octet-stream.
-  const html = await tus('GET', await finished(s, Buffer.from('<script>1</script>'), { filename: 'x.html', filetype: 'text/html' }));
+  const html = await tus(
+    'GET',
+    await finished(s, Buffer.from('<script>1</script>'), { filename: 'x.html', filetype: 'text/html' }),
+  );
   assert.equal(html.headers['content-type'], 'text/html');
   assert.match(html.headers['content-disposition']!, /^attachment; filename="x.html"/);
   const odd = await tus('GET', await finished(s, Buffer.from('abc'), { filetype: 'not a type\r\nX: 1' }));
@@ -146,7 +183,10 @@ end; racing GETs answer the whole file or 404', async (t) => {
         void (async () => {
           const del = await removeFinished(s, url);
           assert.equal(del.status, 204);
-          assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((f) => f.startsWith(idOf(url))), []);
+          assert.deepEqual(
+            fs.readdirSync(s.config.storeDir).filter((f) => f.startsWith(idOf(url))),
+            [],
+          );
           res.resume();
         })().catch(reject);
       });
@@ -194,7 +234,13 @@ before any lock, file or digest state is touched', async (t) => {
   assert.equal(record?.md5, md5(bytes));
   const store = s.config.storeDir;
   const snapshot = () =>
-    Object.fromEntries(fs.readdirSync(store).filter((f) => !f.startsWith('.')).sort().map((f) => [f, md5(fs.readFileSync(path.join(store, f)))]));
+    Object.fromEntries(
+      fs
+        .readdirSync(store)
+        .filter((f) => !f.startsWith('.'))
+        .sort()
+        .map((f) => [f, md5(fs.readFileSync(path.join(store, f)))]),
+    );
   const before = snapshot();
 
   const hex = (c: string) => `%${c.charCodeAt(0).toString(16)}`;
@@ -223,11 +269,18 @@ before any lock, file or digest state is touched', async (t) => {
     ] as const) {
       const answer = await raw(s.url, method, target, headers, body);
       assert.equal(answer.status, 404, `${method} ${target}: ${answer.status}`);
-      if (method !== 'HEAD') assert.equal(answer.body.toString(), 'ERR_UPLOAD_NOT_FOUND: no such upload\n', `${method} ${target}`);
+      if (method !== 'HEAD')
+        assert.equal(answer.body.toString(), 'ERR_UPLOAD_NOT_FOUND: no such upload\n', `${method} ${target}`);
     }
   }
   // An undecodable id is a malformed URL.
-  const bad = await raw(s.url, 'PATCH', `/files/${id}%ff`, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, 'x');
+  const bad = await raw(
+    s.url,
+    'PATCH',
+    `/files/${id}%ff`,
+    { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    'x',
+  );
   assert.equal(bad.status, 400);
   assert.match(bad.body.toString(), /^ERR_URL_INVALID: /);
   // ext4 is case-sensitive: the id in capitals is another id, and there is none.
@@ -249,13 +302,25 @@ test('alias ids: a PATCH under another spelling never gets past a PATCH holding 
 
   // A PATCH of the real id that sends part of its body and stalls: it holds the upload's lock.
   const stalled = await openRaw(s.url);
-  stalled.socket.write(request('PATCH', `/files/${id}`, { 'Upload-Offset': '100', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '100' }));
+  stalled.socket.write(
+    request('PATCH', `/files/${id}`, {
+      'Upload-Offset': '100',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': '100',
+    }),
+  );
   stalled.socket.write(bytes.subarray(100, 110));
   await new Promise((r) => setTimeout(r, 200));
 
   // The same upload under an alias, with the rest of the bytes: refused at once, not written past the lock.
   const alias = `/files/x%2F..%2F${id}`;
-  const answer = await raw(s.url, 'PATCH', alias, { 'Upload-Offset': '100', 'Content-Type': 'application/offset+octet-stream' }, bytes.subarray(100).toString('latin1'));
+  const answer = await raw(
+    s.url,
+    'PATCH',
+    alias,
+    { 'Upload-Offset': '100', 'Content-Type': 'application/offset+octet-stream' },
+    bytes.subarray(100).toString('latin1'),
+  );
   assert.equal(answer.status, 404);
   assert.equal((await raw(s.url, 'HEAD', alias)).status, 404);
   // Nor did the alias take the real id's lock (that would have asked the stalled PATCH to stop).
@@ -286,7 +351,11 @@ methods only', async (t) => {
     request('POST', `/files/${id}`, { 'X-HTTP-Method-Override': 'head' }),
     request('POST', `/files/${id}`, { 'X-HTTP-Method-Override': 'GET' }),
     request('POST', `/files/${id}`, { 'X-HTTP-Method-Override': 'BREW' }),
-    request('PATCH', `/files/${id}`, { 'X-HTTP-Method-Override': 'DELETE', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }),
+    request('PATCH', `/files/${id}`, {
+      'X-HTTP-Method-Override': 'DELETE',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+    }),
     'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
   ]);
   const [getHeadMissing, getHead, postHeadMissing, postHead, postGet, brew, patchDelete, health] = answers;
@@ -324,10 +393,22 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
 
   const form = (fields: Record<string, string>) => {
     const body = new URLSearchParams({
-      'file1.name': 'a.bin', 'file1.content_type': 'application/octet-stream', 'file1.path': path.join(store, idOf(url)),
-      'file1.md5': md5(bytes), 'file1.size': String(bytes.length), 'file1.id': idOf(url), ...fields,
+      'file1.name': 'a.bin',
+      'file1.content_type': 'application/octet-stream',
+      'file1.path': path.join(store, idOf(url)),
+      'file1.md5': md5(bytes),
+      'file1.size': String(bytes.length),
+      'file1.id': idOf(url),
+      ...fields,
     }).toString();
-    return fetch(`${s.url}/complete/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', [SIGNATURE_HEADER]: sign(secret, 'completion-form', body) }, body });
+    return fetch(`${s.url}/complete/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        [SIGNATURE_HEADER]: sign(secret, 'completion-form', body),
+      },
+      body,
+    });
   };
   fs.symlinkSync('/etc', path.join(store, 'elsewhere'));
 
@@ -357,12 +438,27 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
     ['/api/uploads/%ff/file', get('/api/uploads/%ff/file'), 400, 'ERR_URL_INVALID'],
     ['/api/uploads/none', get('/api/uploads/none'), 404, 'ERR_RECORD_NOT_FOUND'],
     ['outside', form({ 'file1.path': '/etc/passwd' }), 403, 'ERR_PATH_OUTSIDE_STORE'],
-    ['outside by symlink', form({ 'file1.path': path.join(store, 'elsewhere', 'passwd') }), 403, 'ERR_PATH_OUTSIDE_STORE'],
+    [
+      'outside by symlink',
+      form({ 'file1.path': path.join(store, 'elsewhere', 'passwd') }),
+      403,
+      'ERR_PATH_OUTSIDE_STORE',
+    ],
     ['missing', form({ 'file1.path': path.join(store, 'nothing-here') }), 422, 'ERR_FILE_MISSING'],
     ['size', form({ 'file1.size': '65' }), 422, 'ERR_SIZE_MISMATCH'],
     // A download's Range past the end or a failed condition is the client's mistake, not a 500.
-    ['range', get(`/api/uploads/${record!.id}/file`, { headers: { Range: 'bytes=9999-' } }), 416, 'ERR_RANGE_NOT_SATISFIABLE'],
-    ['if-match', get(`/api/uploads/${record!.id}/file`, { headers: { 'If-Match': '"other"' } }), 412, 'ERR_PRECONDITION_FAILED'],
+    [
+      'range',
+      get(`/api/uploads/${record!.id}/file`, { headers: { Range: 'bytes=9999-' } }),
+      416,
+      'ERR_RANGE_NOT_SATISFIABLE',
+    ],
+    [
+      'if-match',
+      get(`/api/uploads/${record!.id}/file`, { headers: { 'If-Match': '"other"' } }),
+      412,
+      'ERR_PRECONDITION_FAILED',
+    ],
   ];
   for (const [what, answer, status, code] of jsonAnswers) {
     const a = await answer;
@@ -379,11 +475,18 @@ test('error answers: the ERR_ format, no path of this machine, no stack', async 
   assert.equal(gone.status, 404);
   assert.equal(JSON.parse(goneBody).error.code, 'ERR_RECORD_FILE_GONE');
   assertNoLeak(goneBody, 'gone');
-  assert.ok(s.logs.some((l) => l.includes('ERR_RECORD_FILE_GONE') && l.includes(path.join(store, idOf(url)))), s.logs.join('\n'));
-  assert.ok(s.logs.some((l) => l.includes('ELOOP') && l.includes(path.join(store, idOf(broken)))), 'the internal error is in the log');
+  assert.ok(
+    s.logs.some((l) => l.includes('ERR_RECORD_FILE_GONE') && l.includes(path.join(store, idOf(url)))),
+    s.logs.join('\n'),
+  );
+  assert.ok(
+    s.logs.some((l) => l.includes('ELOOP') && l.includes(path.join(store, idOf(broken)))),
+    'the internal error is in the log',
+  );
 
   function assertNoLeak(body: string, what: string) {
-    for (const dir of [s.config.dataDir, store, PACKAGE_ROOT, '/etc/passwd']) assert.ok(!body.includes(dir), `${what} names ${dir}: ${body}`);
+    for (const dir of [s.config.dataDir, store, PACKAGE_ROOT, '/etc/passwd'])
+      assert.ok(!body.includes(dir), `${what} names ${dir}: ${body}`);
     assert.doesNotMatch(body, /\n\s+at /, `${what}: a stack`);
     assert.doesNotMatch(body, /<html|<pre>/i, `${what}: an HTML page`);
   }
@@ -400,21 +503,41 @@ test('Upload-Length and Upload-Offset: decimal digits up to \
     assert.match(res.body.toString(), /^ERR_LENGTH_INVALID: /);
   }
   for (const offset of ['9007199254740992', '+0', '0x0', '1e0', '0 0', '-0']) {
-    const res = await raw(s.url, 'PATCH', `/files/${idOf(url)}`, { 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream' }, 'abc');
+    const res = await raw(
+      s.url,
+      'PATCH',
+      `/files/${idOf(url)}`,
+      { 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream' },
+      'abc',
+    );
     assert.equal(res.status, 400, `Upload-Offset ${JSON.stringify(offset)}: ${res.status}`);
     assert.match(res.body.toString(), /^ERR_OFFSET_INVALID: /);
   }
   // Every method: a HEAD or a DELETE with a bad number is refused too (and deletes nothing).
   assert.equal((await raw(s.url, 'HEAD', `/files/${idOf(url)}`, { 'Upload-Offset': '1e3' })).status, 400);
-  assert.equal((await raw(s.url, 'DELETE', `/files/${idOf(url)}`, { 'Upload-Length': '9007199254740993' })).status, 400);
+  assert.equal(
+    (await raw(s.url, 'DELETE', `/files/${idOf(url)}`, { 'Upload-Length': '9007199254740993' })).status,
+    400,
+  );
   // A deferred-length upload cannot be given an unsafe length on PATCH either.
   const deferred = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
   assert.equal(deferred.status, 201);
-  const late = await tus('PATCH', new URL(deferred.headers.location!, s.endpoint).toString(), { 'Upload-Offset': '0', 'Upload-Length': '9007199254740992', 'Content-Type': 'application/offset+octet-stream' }, 'abc');
+  const late = await tus(
+    'PATCH',
+    new URL(deferred.headers.location!, s.endpoint).toString(),
+    { 'Upload-Offset': '0', 'Upload-Length': '9007199254740992', 'Content-Type': 'application/offset+octet-stream' },
+    'abc',
+  );
   assert.equal(late.status, 400);
   assert.match(late.body, /^ERR_LENGTH_INVALID: /);
 
-  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((f) => storeBefore.includes(f) || !f.startsWith(idOf(deferred.headers.location!))).sort(), storeBefore);
+  assert.deepEqual(
+    fs
+      .readdirSync(s.config.storeDir)
+      .filter((f) => storeBefore.includes(f) || !f.startsWith(idOf(deferred.headers.location!)))
+      .sort(),
+    storeBefore,
+  );
   assert.equal((await patch(url, 0, 'abc')).status, 204);
 });
 
@@ -426,7 +549,12 @@ a HEAD pipelined behind it that wants the lock', async (t) => {
   const target = new URL(url).pathname;
   // A repeated last PATCH (the client did not see its answer) and a HEAD, written at once.
   const [p, h] = await pipelined(url, [
-    request('PATCH', target, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(bytes.length) }, 'abcdefg'),
+    request(
+      'PATCH',
+      target,
+      { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(bytes.length) },
+      'abcdefg',
+    ),
     request('HEAD', target),
   ]);
   assert.ok(p!.status < 500, `PATCH answered ${p!.status}`);
@@ -467,18 +595,25 @@ connection is not reset under it)', async (t) => {
     conn.socket.write(head);
     let failed: string | undefined;
     for (let at = 0; at < size && !failed; at += 65_536) {
-      await new Promise<void>((resolve) => conn.socket.write(Buffer.alloc(65_536, 1), (e) => ((failed = e?.message), resolve())));
+      await new Promise<void>((resolve) =>
+        conn.socket.write(Buffer.alloc(65_536, 1), (e) => ((failed = e?.message), resolve())),
+      );
     }
     conn.socket.resume();
     await conn.closed;
     return { failed, answer: conn.received().toString('latin1') };
   };
   const url = await create(s.endpoint, 1000);
-  const patchHead = `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${size}\r\n\r\n`;
+  const patchHead =
+    `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` +
+    `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${size}\r\n\r\n`;
   const tooLarge = await sendThenRead(patchHead);
   assert.equal(tooLarge.failed, undefined, 'every byte was taken');
   assert.match(tooLarge.answer, /^HTTP\/1\.1 413 [\s\S]*\r\n\r\nERR_SIZE_EXCEEDED: /);
-  const noBoundary = await sendThenRead(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ` + `multipart/form-data\r\nContent-Length: ${size}\r\n\r\n`);
+  const noBoundary = await sendThenRead(
+    `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ` +
+      `multipart/form-data\r\nContent-Length: ${size}\r\n\r\n`,
+  );
   assert.equal(noBoundary.failed, undefined, 'every byte was taken');
   assert.match(noBoundary.answer, /^HTTP\/1\.1 400 [\s\S]*"ERR_MULTIPART_INVALID"/);
   // Nothing was written of either.

@@ -24,21 +24,36 @@ const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
 const hostOf = (s: TestServer) => new URL(s.url).host;
 
 /** Wordings of @tus/server's own answers: none may reach a client. */
-const TUS_SERVER_WORDS = [...Object.values(TUS_SERVER_ERRORS).map((e) => e.body.trim()), 'Tus-Resumable Required', 'Invalid ', 'Not found'];
+const TUS_SERVER_WORDS = [
+  ...Object.values(TUS_SERVER_ERRORS).map((e) => e.body.trim()),
+  'Tus-Resumable Required',
+  'Invalid ',
+  'Not found',
+];
 
 /** The one format: status below 500 (unless `serverFault`), `ERR_CODE: ` body (none for HEAD, OPTIONS, 204),
  * Tus-Resumable. */
-function assertTusAnswer(what: string, a: { status: number; headers: Record<string, string>; body: string }, method: string, serverFault = false): void {
+function assertTusAnswer(
+  what: string,
+  a: { status: number; headers: Record<string, string>; body: string },
+  method: string,
+  serverFault = false,
+): void {
   const where = `${what}: ${a.status} ${JSON.stringify(a.body.slice(0, 200))}`;
   if (!serverFault) assert.ok(a.status < 500, where);
   if (method === 'HEAD' || method === 'OPTIONS' || a.status === 204 || a.status < 300) {
     if (method === 'HEAD' || a.status === 204) assert.equal(a.body, '', where);
   } else assert.match(a.body, /^ERR_[A-Z_]+: /, where);
   assert.equal(a.headers['tus-resumable'], '1.0.0', where);
-  for (const words of TUS_SERVER_WORDS) assert.ok(!a.body.includes(words), `${where}: @tus/server's wording "${words}"`);
+  for (const words of TUS_SERVER_WORDS)
+    assert.ok(!a.body.includes(words), `${where}: @tus/server's wording "${words}"`);
 }
 
-const asAnswer = (r: RawResponse): TusAnswer => ({ status: r.status, headers: r.headers, body: r.body.toString('utf8') });
+const asAnswer = (r: RawResponse): TusAnswer => ({
+  status: r.status,
+  headers: r.headers,
+  body: r.body.toString('utf8'),
+});
 
 /** One raw request on its own connection (closed after), for targets and headers no client would send. */
 async function raw(s: TestServer, lines: string[], body = '', head = false): Promise<TusAnswer> {
@@ -58,7 +73,12 @@ async function healthy(s: TestServer): Promise<void> {
 const exists = (s: TestServer, id: string) => fs.existsSync(s.store.filePath(id));
 
 /** An unfinished upload with `written` bytes of `length`. */
-async function unfinished(s: TestServer, length = 10, written = 3, headers: Record<string, string> = {}): Promise<string> {
+async function unfinished(
+  s: TestServer,
+  length = 10,
+  written = 3,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const res = await tus('POST', s.endpoint, { 'Upload-Length': String(length), ...headers });
   assert.equal(res.status, 201, res.body);
   const url = new URL(res.headers.location!, s.endpoint).toString();
@@ -90,7 +110,8 @@ async function metric(s: TestServer, name: string): Promise<number> {
 /** Waits until the upload's file holds `bytes` (a body under way has reached the store). */
 async function untilWritten(s: TestServer, id: string, bytes: number): Promise<void> {
   const until = Date.now() + 5000;
-  while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < bytes && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  while ((fs.statSync(s.store.filePath(id), { throwIfNoEntry: false })?.size ?? 0) < bytes && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 20));
 }
 
 /** A request cut by a DELETE was answered below 500 (@tus/server answers a creation that gave way with what it had,
@@ -120,9 +141,22 @@ test('DELETE under another spelling of the id: 404 (or 400 undecodable) in our f
   const url = await unfinished(s);
   const id = idOf(url);
   const spellings = [
-    `/files/${id.toUpperCase()}`, `/files/${id}/`, `/files/./${id}`, `/files/x/../${id}`, `/files/${id}/.`,
-    `/files%2F${id}`, `/files/${id}%2F`, `/files/%2e%2e/files/${id}`, `/files//${id}`, `/FILES/${id}`, `/Files/${id}`,
-    `/files/${id.slice(0, 5)}%${id.slice(5)}`, `/files/%${id}`, `/files/${id}%00`, `/files/${id};x`, `/files/%${id.charCodeAt(0).toString(16)}${id.slice(1)}`,
+    `/files/${id.toUpperCase()}`,
+    `/files/${id}/`,
+    `/files/./${id}`,
+    `/files/x/../${id}`,
+    `/files/${id}/.`,
+    `/files%2F${id}`,
+    `/files/${id}%2F`,
+    `/files/%2e%2e/files/${id}`,
+    `/files//${id}`,
+    `/FILES/${id}`,
+    `/Files/${id}`,
+    `/files/${id.slice(0, 5)}%${id.slice(5)}`,
+    `/files/%${id}`,
+    `/files/${id}%00`,
+    `/files/${id};x`,
+    `/files/%${id.charCodeAt(0).toString(16)}${id.slice(1)}`,
   ];
   for (const target of spellings) {
     const a = await raw(s, [`DELETE ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0']);
@@ -136,7 +170,7 @@ test('DELETE under another spelling of the id: 404 (or 400 undecodable) in our f
   await healthy(s);
 });
 
-test('DELETE with someone else\'s token, directly or through a method override: 404 and nothing removed', async (t) => {
+test("DELETE with someone else's token, directly or through a method override: 404 and nothing removed", async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const alice = bearer(tokenFor('alice', 'upload read'));
   const bob = bearer(tokenFor('bob', 'upload read'));
@@ -145,7 +179,10 @@ test('DELETE with someone else\'s token, directly or through a method override: 
   for (const [what, answer] of [
     ['bob DELETE', await tus('DELETE', url, bob)],
     ['bob POST override DELETE', await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': 'DELETE' })],
-    ['bob POST override delete (lower case, spaces)', await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': ' delete ' })],
+    [
+      'bob POST override delete (lower case, spaces)',
+      await tus('POST', url, { ...bob, 'X-HTTP-Method-Override': ' delete ' }),
+    ],
   ] as const) {
     assert.equal(answer.status, 404, `${what}: ${answer.body}`);
     assert.match(answer.body, /^ERR_UPLOAD_NOT_FOUND: /, what);
@@ -173,7 +210,9 @@ test('DELETE announcing a body it never sends: answered at once, the lock free f
   const url = await unfinished(s);
   const id = idOf(url);
   const conn = await openRaw(s.url);
-  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: 1000000\r\n\r\nabc`);
+  conn.socket.write(
+    `DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: 1000000\r\n\r\nabc`,
+  );
   const res = await readResponse(conn, 3000);
   assert.ok(res);
   assert.equal(res.status, 204, res.body.toString());
@@ -186,7 +225,10 @@ test('DELETE announcing a body it never sends: answered at once, the lock free f
   // The same with a chunked body that never ends.
   const url2 = await unfinished(s);
   const conn2 = await openRaw(s.url);
-  conn2.socket.write(`DELETE /files/${idOf(url2)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nTransfer-Encoding: ` + 'chunked\r\n\r\n5\r\nabcde\r\n');
+  conn2.socket.write(
+    `DELETE /files/${idOf(url2)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nTransfer-Encoding: ` +
+      'chunked\r\n\r\n5\r\nabcde\r\n',
+  );
   const res2 = await readResponse(conn2, 3000);
   assert.equal(res2?.status, 204);
   conn2.socket.destroy();
@@ -218,7 +260,10 @@ final has all its bytes, or is refused in the format', async (t) => {
       assert.equal(made.status, 201, made.body);
       const partialUrl = new URL(made.headers.location!, s.endpoint).toString();
       assert.equal((await patch(partialUrl, 0, 'abc')).status, 204);
-      const [del, final] = await Promise.all([tus('DELETE', partialUrl), tus('POST', s.endpoint, { 'Upload-Concat': `final;${partialUrl}` })]);
+      const [del, final] = await Promise.all([
+        tus('DELETE', partialUrl),
+        tus('POST', s.endpoint, { 'Upload-Concat': `final;${partialUrl}` }),
+      ]);
       assertTusAnswer('DELETE of the partial', del, 'DELETE');
       assertTusAnswer('final raced', final, 'POST');
       assert.ok([204, 404].includes(del.status), `DELETE ${del.status} ${del.body}`);
@@ -263,7 +308,10 @@ ledger', async (t) => {
   assert.equal(await metric(s, 'tuspass_store_owed_bytes'), length);
   await noUnhandledRejection(async () => {
     const conn = await openRaw(s.url);
-    conn.socket.write(`PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(
+      `PATCH /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` +
+        `application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
+    );
     conn.socket.write(Buffer.alloc(200_000, 7));
     await untilWritten(s, id, 100_000);
     const started = Date.now();
@@ -282,7 +330,11 @@ test('two DELETEs at once: one 204, the other 404, no unhandled rejection', asyn
   await noUnhandledRejection(async () => {
     for (let i = 0; i < 15; i++) {
       const url = await unfinished(s, 10, i % 2 ? 3 : 0);
-      const answers = await Promise.all([tus('DELETE', url), tus('DELETE', url), tus('POST', url, { 'X-HTTP-Method-Override': 'DELETE' })]);
+      const answers = await Promise.all([
+        tus('DELETE', url),
+        tus('DELETE', url),
+        tus('POST', url, { 'X-HTTP-Method-Override': 'DELETE' }),
+      ]);
       for (const a of answers) assertTusAnswer('DELETE twice', a, 'DELETE');
       assert.deepEqual(answers.map((a) => a.status).sort(), [204, 404, 404]);
     }
@@ -304,7 +356,10 @@ released', async (t) => {
   };
   const s = await startTestServer(t, { hooksTimeoutMs: 300 }, { hooks: [terminator] });
   await noUnhandledRejection(async () => {
-    for (const [written, code] of [[1, 'ERR_HOOK_TIMEOUT'], [2, 'ERR_HOOK_FAILED']] as const) {
+    for (const [written, code] of [
+      [1, 'ERR_HOOK_TIMEOUT'],
+      [2, 'ERR_HOOK_FAILED'],
+    ] as const) {
       const url = await unfinished(s, 10, written);
       const del = await tus('DELETE', url);
       assert.match(del.body, new RegExp(`^${code}: `), del.body);
@@ -367,8 +422,13 @@ once', async (t) => {
   const id = idOf(url);
   const smuggled = `DELETE /files/${idOf(other)} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\n\r\n`;
   const conn = await openRaw(s.url);
-  conn.socket.write(`DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: ` + `${smuggled.length}\r\n\r\n${smuggled}`);
-  conn.socket.write(`HEAD /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
+  conn.socket.write(
+    `DELETE /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nContent-Length: ` +
+      `${smuggled.length}\r\n\r\n${smuggled}`,
+  );
+  conn.socket.write(
+    `HEAD /files/${id} HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`,
+  );
   await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 3000))]);
   const all = conn.received();
   const first = parseResponse(all, true);
@@ -385,12 +445,21 @@ once', async (t) => {
 test('DELETE while a creation-with-upload POST is mid-body (id chosen by a hook): the POST stops, nothing of the \
 upload comes back', async (t) => {
   const fixedId = 'b'.repeat(32);
-  const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
+  const chooser: HookHandler = {
+    name: 'chooser',
+    events: ['pre-create'],
+    async invokeHook() {
+      return { ChangeFileInfo: { ID: fixedId } };
+    },
+  };
   const s = await startTestServer(t, { networkTimeoutMs: 60_000, digests: ['sha1'] }, { hooks: [chooser] });
   const length = 1_000_000;
   await noUnhandledRejection(async () => {
     const conn = await openRaw(s.url);
-    conn.socket.write(`POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
+    conn.socket.write(
+      `POST /files/ HTTP/1.1\r\nHost: ${hostOf(s)}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` +
+        `${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+    );
     conn.socket.write(Buffer.alloc(200_000, 7));
     await untilWritten(s, fixedId, 100_000);
     const del = await tus('DELETE', `${s.endpoint}${fixedId}`);
@@ -410,7 +479,13 @@ upload comes back', async (t) => {
 test('two creations given one id by a hook at the same \
 moment: one upload, never one emptied by the other', async (t) => {
   const fixedId = 'c'.repeat(32);
-  const chooser: HookHandler = { name: 'chooser', events: ['pre-create'], async invokeHook() { return { ChangeFileInfo: { ID: fixedId } }; } };
+  const chooser: HookHandler = {
+    name: 'chooser',
+    events: ['pre-create'],
+    async invokeHook() {
+      return { ChangeFileInfo: { ID: fixedId } };
+    },
+  };
   const s = await startTestServer(t, {}, { hooks: [chooser] });
   const answers = await Promise.all([
     tus('POST', s.endpoint, { 'Upload-Length': '3', ...PATCH_TYPE }, 'abc'),
@@ -438,9 +513,15 @@ function oddCreations(): Array<[name: string, headers: string[], body?: string]>
     ['metadata empty', ['Upload-Length: 5', 'Upload-Metadata: ']],
     ['metadata only commas', ['Upload-Length: 5', 'Upload-Metadata: ,,,']],
     ['metadata non-base64', ['Upload-Length: 5', 'Upload-Metadata: name ***']],
-    ['metadata base64 of invalid UTF-8', ['Upload-Length: 5', `Upload-Metadata: name ${Buffer.from([0xff, 0xfe]).toString('base64')}`]],
+    [
+      'metadata base64 of invalid UTF-8',
+      ['Upload-Length: 5', `Upload-Metadata: name ${Buffer.from([0xff, 0xfe]).toString('base64')}`],
+    ],
     ['metadata non-ASCII key', ['Upload-Length: 5', 'Upload-Metadata: n\u00e4me YQ==']],
-    ['metadata 1,500 pairs (within node\'s 16 KiB of headers)', ['Upload-Length: 5', `Upload-Metadata: ${Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',')}`]],
+    [
+      "metadata 1,500 pairs (within node's 16 KiB of headers)",
+      ['Upload-Length: 5', `Upload-Metadata: ${Array.from({ length: 1500 }, (_, i) => `k${i}`).join(',')}`],
+    ],
     ['metadata __proto__ key', ['Upload-Length: 5', 'Upload-Metadata: __proto__ YQ==,constructor YQ==']],
     ['two Upload-Metadata headers', ['Upload-Length: 5', 'Upload-Metadata: a YQ==', 'Upload-Metadata: b YQ==']],
     ['defer and length', ['Upload-Length: 5', 'Upload-Defer-Length: 1']],
@@ -465,13 +546,32 @@ function oddCreations(): Array<[name: string, headers: string[], body?: string]>
     ['Upload-Concat partial with a defer', ['Upload-Defer-Length: 1', 'Upload-Concat: partial']],
     ['Upload-Concat final; nothing', ['Upload-Concat: final;  ']],
     ['Upload-Concat final with a dot-segment part', ['Upload-Concat: final;/files/../files/x']],
-    ['Content-Type offset+octet-stream, no body', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 0']],
+    [
+      'Content-Type offset+octet-stream, no body',
+      ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 0'],
+    ],
     ['body but no Content-Type', ['Upload-Length: 5', 'Content-Length: 5'], 'abcde'],
     ['body with another Content-Type', ['Upload-Length: 5', 'Content-Type: text/plain', 'Content-Length: 5'], 'abcde'],
-    ['chunked creation-with-upload past Upload-Length', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
-    ['chunked deferred creation-with-upload past MAX_SIZE', ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
-    ['Content-Length past Upload-Length', ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 10'], 'x'.repeat(10)],
-    ['Content-Length past MAX_SIZE, deferred', ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Content-Length: 5000'], 'x'.repeat(5000)],
+    [
+      'chunked creation-with-upload past Upload-Length',
+      ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'],
+      `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`,
+    ],
+    [
+      'chunked deferred creation-with-upload past MAX_SIZE',
+      ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Transfer-Encoding: chunked'],
+      `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`,
+    ],
+    [
+      'Content-Length past Upload-Length',
+      ['Upload-Length: 5', 'Content-Type: application/offset+octet-stream', 'Content-Length: 10'],
+      'x'.repeat(10),
+    ],
+    [
+      'Content-Length past MAX_SIZE, deferred',
+      ['Upload-Defer-Length: 1', 'Content-Type: application/offset+octet-stream', 'Content-Length: 5000'],
+      'x'.repeat(5000),
+    ],
   ];
 }
 
@@ -501,13 +601,22 @@ answer in the format, below 500, the server up', async (t) => {
   // a request line (`METHOD target HTTP/1.x`) must not take seconds over.
   const many = Array.from({ length: 10_000 }, (_, i) => `k${i} YQ==`).join(',');
   for (const value of [many, `name ${Buffer.alloc(48 * 1024, 1).toString('base64')}`]) {
-    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', 'Upload-Length: 5', `Upload-Metadata: ${value}`]);
+    const answer = await raw(s, [
+      'POST /files/ HTTP/1.1',
+      'Tus-Resumable: 1.0.0',
+      'Upload-Length: 5',
+      `Upload-Metadata: ${value}`,
+    ]);
     assert.equal(answer.status, 431);
     assert.match(answer.body, /^ERR_HEADERS_TOO_LARGE: /);
     assert.equal(answer.headers['tus-resumable'], '1.0.0');
   }
   // A request node cannot parse at all: 400 in the same form.
-  for (const lines of [['PATCH /files/x HTTP/1.1', 'Bad Header Line'], ['GARBAGE', 'Host: x'], ['POST /files/ HTTP/1.1', 'Content-Length: 1', 'Content-Length: 2']]) {
+  for (const lines of [
+    ['PATCH /files/x HTTP/1.1', 'Bad Header Line'],
+    ['GARBAGE', 'Host: x'],
+    ['POST /files/ HTTP/1.1', 'Content-Length: 1', 'Content-Length: 2'],
+  ]) {
     const answer = await raw(s, lines);
     assert.equal(answer.status, 400, lines.join(' | '));
     assert.match(answer.body, /^ERR_REQUEST_MALFORMED: /, lines.join(' | '));
@@ -523,8 +632,8 @@ answer in the format, below 500, the server up', async (t) => {
   await healthy(s);
 });
 
-test('final concatenations (tuspass\'s own handler) with odd headers: in the format, below 500, nothing made of \
-refused ones', async (t) => {
+test("final concatenations (tuspass's own handler) with odd headers: in the format, below 500, nothing made of \
+refused ones", async (t) => {
   const s = await startTestServer(t, { maxSize: 1000 });
   const partial = async () => {
     const made = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
@@ -546,10 +655,15 @@ refused ones', async (t) => {
   for (const [name, headers] of cases) {
     const part = await partial();
     const before = fs.readdirSync(s.config.storeDir).length;
-    const answer = await raw(s, ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', `Upload-Concat: final;${part}`, ...headers], headers.some((h) => h.startsWith('Content-Length')) ? 'xyz' : '');
+    const answer = await raw(
+      s,
+      ['POST /files/ HTTP/1.1', 'Tus-Resumable: 1.0.0', `Upload-Concat: final;${part}`, ...headers],
+      headers.some((h) => h.startsWith('Content-Length')) ? 'xyz' : '',
+    );
     try {
       assertTusAnswer(`final ${name}`, answer, 'POST');
-      if (answer.status !== 201) assert.equal(fs.readdirSync(s.config.storeDir).length, before, `final ${name}: nothing made`);
+      if (answer.status !== 201)
+        assert.equal(fs.readdirSync(s.config.storeDir).length, before, `final ${name}: nothing made`);
     } catch (e) {
       failures.push((e as Error).message.split('\n')[0]!);
     }
@@ -565,22 +679,105 @@ test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', 
   const cases: Array<[string, string[], string?]> = [
     ['OPTIONS with a wrong Tus-Resumable', ['OPTIONS /files/ HTTP/1.1', 'Tus-Resumable: 0.0.1']],
     ['OPTIONS with a bad Upload-Length', ['OPTIONS /files/ HTTP/1.1', 'Upload-Length: abc']],
-    ['OPTIONS preflight of a DELETE from a foreign origin', [`OPTIONS ${target} HTTP/1.1`, 'Origin: https://evil.example', 'Access-Control-Request-Method: DELETE', 'Access-Control-Request-Headers: tus-resumable, x-http-method-override']],
+    [
+      'OPTIONS preflight of a DELETE from a foreign origin',
+      [
+        `OPTIONS ${target} HTTP/1.1`,
+        'Origin: https://evil.example',
+        'Access-Control-Request-Method: DELETE',
+        'Access-Control-Request-Headers: tus-resumable, x-http-method-override',
+      ],
+    ],
     ['OPTIONS with Upload-Metadata garbage', ['OPTIONS /files/ HTTP/1.1', 'Upload-Metadata: ***']],
     ['OPTIONS with Tus-Version garbage', ['OPTIONS /files/ HTTP/1.1', 'Tus-Version: x']],
     ['OPTIONS with X-Forwarded-Proto ftp', ['OPTIONS /files/ HTTP/1.1', 'X-Forwarded-Proto: ftp']],
     ['OPTIONS with a body', ['OPTIONS /files/ HTTP/1.1', 'Content-Length: 3'], 'abc'],
     ['POST override OPTIONS', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: OPTIONS', 'Tus-Resumable: 1.0.0']],
-    ['POST override HEAD on the collection', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: HEAD', 'Tus-Resumable: 1.0.0']],
+    [
+      'POST override HEAD on the collection',
+      ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: HEAD', 'Tus-Resumable: 1.0.0'],
+    ],
     ['POST override TRACE', ['POST /files/ HTTP/1.1', 'X-HTTP-Method-Override: TRACE', 'Tus-Resumable: 1.0.0']],
-    ['POST override twice', [`POST ${target} HTTP/1.1`, 'X-HTTP-Method-Override: DELETE', 'X-HTTP-Method-Override: HEAD', 'Tus-Resumable: 1.0.0']],
+    [
+      'POST override twice',
+      [
+        `POST ${target} HTTP/1.1`,
+        'X-HTTP-Method-Override: DELETE',
+        'X-HTTP-Method-Override: HEAD',
+        'Tus-Resumable: 1.0.0',
+      ],
+    ],
     ['HEAD with Upload-Metadata garbage', [`HEAD ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Upload-Metadata: ***']],
-    ['PATCH with Upload-Length garbage', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Length: 1e3', 'Content-Length: 1'], 'y'],
-    ['PATCH with Upload-Length on a known length', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Length: 20', 'Content-Length: 1'], 'y'],
-    ['chunked PATCH past Upload-Length', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Transfer-Encoding: chunked'], `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`],
-    ['PATCH with two Upload-Offset headers', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 3', 'Upload-Offset: 3', 'Content-Length: 1'], 'y'],
-    ['PATCH with Content-Type and parameters', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream; charset=x', 'Upload-Offset: 3', 'Content-Length: 1'], 'y'],
-    ['PATCH with a bad checksum header', [`PATCH ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Content-Type: application/offset+octet-stream', 'Upload-Offset: 4', 'Upload-Checksum: sha1', 'Content-Length: 1'], 'y'],
+    [
+      'PATCH with Upload-Length garbage',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream',
+        'Upload-Offset: 3',
+        'Upload-Length: 1e3',
+        'Content-Length: 1',
+      ],
+      'y',
+    ],
+    [
+      'PATCH with Upload-Length on a known length',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream',
+        'Upload-Offset: 3',
+        'Upload-Length: 20',
+        'Content-Length: 1',
+      ],
+      'y',
+    ],
+    [
+      'chunked PATCH past Upload-Length',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream',
+        'Upload-Offset: 3',
+        'Transfer-Encoding: chunked',
+      ],
+      `${(2000).toString(16)}\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`,
+    ],
+    [
+      'PATCH with two Upload-Offset headers',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream',
+        'Upload-Offset: 3',
+        'Upload-Offset: 3',
+        'Content-Length: 1',
+      ],
+      'y',
+    ],
+    [
+      'PATCH with Content-Type and parameters',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream; charset=x',
+        'Upload-Offset: 3',
+        'Content-Length: 1',
+      ],
+      'y',
+    ],
+    [
+      'PATCH with a bad checksum header',
+      [
+        `PATCH ${target} HTTP/1.1`,
+        'Tus-Resumable: 1.0.0',
+        'Content-Type: application/offset+octet-stream',
+        'Upload-Offset: 4',
+        'Upload-Checksum: sha1',
+        'Content-Length: 1',
+      ],
+      'y',
+    ],
     ['DELETE with Upload-Offset garbage', [`DELETE ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Upload-Offset: x']],
     ['GET with Range garbage', [`GET ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0', 'Range: bytes=9-1']],
     ['unknown method', [`PROPFIND ${target} HTTP/1.1`, 'Tus-Resumable: 1.0.0']],
@@ -591,7 +788,14 @@ test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', 
     const answer = await raw(s, lines, body ?? '', method === 'HEAD');
     try {
       if (method === 'OPTIONS' && answer.status < 300) assert.equal(answer.headers['tus-resumable'], '1.0.0', name);
-      else assertTusAnswer(name, answer, method === 'POST' && /Override: (OPTIONS|HEAD)/.test(lines.join()) ? lines.find((l) => l.startsWith('X-HTTP'))!.split(': ')[1]! : method);
+      else
+        assertTusAnswer(
+          name,
+          answer,
+          method === 'POST' && /Override: (OPTIONS|HEAD)/.test(lines.join())
+            ? lines.find((l) => l.startsWith('X-HTTP'))!.split(': ')[1]!
+            : method,
+        );
     } catch (e) {
       failures.push((e as Error).message.split('\n')[0]!);
     }
@@ -602,21 +806,28 @@ test('OPTIONS, HEAD, GET and PATCH with odd headers: in the format, below 500', 
 
 // ---------------------------------------------------------------- hooks and settings
 
-test('a module hook\'s factory gets { log, queue, removeUpload }: no server configuration to read', async (t) => {
+test("a module hook's factory gets { log, queue, removeUpload }: no server configuration to read", async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'peek.mjs');
-  fs.writeFileSync(file, `export default (context) => {
+  fs.writeFileSync(
+    file,
+    `export default (context) => {
   const secret = JSON.stringify(context).includes('test-secret');
   globalThis.__hostileRoutesContext = { keys: Object.keys(context).sort(), config: context.config, secret };
   return { 'pre-create': () => ({}) };
-};\n`);
+};\n`,
+  );
   const s = await startTestServer(t, { hooksModules: [file] });
-  const seen = (globalThis as { __hostileRoutesContext?: { keys: string[]; config: unknown; secret: boolean } }).__hostileRoutesContext;
+  const seen = (globalThis as { __hostileRoutesContext?: { keys: string[]; config: unknown; secret: boolean } })
+    .__hostileRoutesContext;
   assert.ok(seen, 'the factory ran');
   assert.deepEqual(seen.keys, ['log', 'queue', 'removeUpload']);
   assert.equal(seen.config, undefined);
   assert.equal(seen.secret, false, 'no secret reachable from the context');
-  assert.match(fs.readFileSync(path.join(import.meta.dirname, '..', 'docs', 'hooks.md'), 'utf8'), /`\{ log, queue, removeUpload \}`/);
+  assert.match(
+    fs.readFileSync(path.join(import.meta.dirname, '..', 'docs', 'hooks.md'), 'utf8'),
+    /`\{ log, queue, removeUpload \}`/,
+  );
   await healthy(s);
 });
 
@@ -628,7 +839,10 @@ posts it once', async (t) => {
     [{ HOOKS_BUILTIN: 'complete-form,bogus' }, [], 'HOOKS_BUILTIN'],
     [{}, ['--hooks-builtin', 'bogus'], '--hooks-builtin'],
   ] as const) {
-    assert.throws(() => load({ DATA_DIR: dataDir, ...env }, argv), (e: unknown) => e instanceof ConfigError && e.message.includes(named) && e.message.includes('bogus'));
+    assert.throws(
+      () => load({ DATA_DIR: dataDir, ...env }, argv),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(named) && e.message.includes('bogus'),
+    );
   }
   // A receiver counting the forms it is sent.
   let forms = 0;
@@ -640,7 +854,11 @@ posts it once', async (t) => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   t.after(() => receiver.close());
   const completionUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/complete/`;
-  for (const [builtin, expected] of [['none', 0], ['complete-form', 1], ['complete-form, complete-form', 1]] as const) {
+  for (const [builtin, expected] of [
+    ['none', 0],
+    ['complete-form', 1],
+    ['complete-form, complete-form', 1],
+  ] as const) {
     const { config } = load({ DATA_DIR: tmpDir(t), HOOKS_BUILTIN: builtin });
     forms = 0;
     const s = await startTestServer(t, { hooksBuiltin: config.hooksBuiltin, completionUrl }, { completion: false });
@@ -658,25 +876,27 @@ something else', () => {
   const dataDir = tmpDir({ after: () => undefined } as never);
   const base = load({ DATA_DIR: dataDir }).config;
   const problems: string[] = [];
-  for (const s of SETTINGS) for (const empty of ['', ' ', '\t \t']) {
-    const env = s.env === 'DATA_DIR' ? { [s.env]: empty } : { DATA_DIR: dataDir, [s.env]: empty };
-    const expected = s.env === 'DATA_DIR' ? load({}).config : base;
-    try {
-      const { config } = load(env);
-      assert.equal(inspect(config[s.key], { depth: 8 }), inspect(expected[s.key], { depth: 8 }));
-    } catch (e) {
-      problems.push(`${s.env}=${JSON.stringify(empty)}: ${(e as Error).message.split('\n')[0]}`);
-    }
-    // A flag given nothing is refused, whatever it would parse to: `--host=` is no address.
-    for (const argv of [[`${s.flag}=${empty}`], [s.flag, empty]]) {
+  for (const s of SETTINGS)
+    for (const empty of ['', ' ', '\t \t']) {
+      const env = s.env === 'DATA_DIR' ? { [s.env]: empty } : { DATA_DIR: dataDir, [s.env]: empty };
+      const expected = s.env === 'DATA_DIR' ? load({}).config : base;
       try {
-        load({ DATA_DIR: dataDir }, argv);
-        problems.push(`${argv.join(' ')}: accepted`);
+        const { config } = load(env);
+        assert.equal(inspect(config[s.key], { depth: 8 }), inspect(expected[s.key], { depth: 8 }));
       } catch (e) {
-        if (!(e instanceof ConfigError && e.message.includes(`${s.flag}: needs a value`))) problems.push(`${argv.join(' ')}: ${(e as Error).message.split('\n')[0]}`);
+        problems.push(`${s.env}=${JSON.stringify(empty)}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      // A flag given nothing is refused, whatever it would parse to: `--host=` is no address.
+      for (const argv of [[`${s.flag}=${empty}`], [s.flag, empty]]) {
+        try {
+          load({ DATA_DIR: dataDir }, argv);
+          problems.push(`${argv.join(' ')}: accepted`);
+        } catch (e) {
+          if (!(e instanceof ConfigError && e.message.includes(`${s.flag}: needs a value`)))
+            problems.push(`${argv.join(' ')}: ${(e as Error).message.split('\n')[0]}`);
+        }
       }
     }
-  }
   assert.deepEqual(problems, []);
 });
 
@@ -685,14 +905,30 @@ overriding POST past its preflight (CORS_ORIGINS unset)', async (t) => {
   const s = await startTestServer(t);
   const url = await unfinished(s);
   const target = new URL(url).pathname;
-  for (const [method, headers] of [['DELETE', 'tus-resumable'], ['POST', 'tus-resumable, x-http-method-override']]) {
-    const answer = await raw(s, [`OPTIONS ${target} HTTP/1.1`, 'Origin: https://evil.example', `Access-Control-Request-Method: ${method}`, `Access-Control-Request-Headers: ${headers}`]);
+  for (const [method, headers] of [
+    ['DELETE', 'tus-resumable'],
+    ['POST', 'tus-resumable, x-http-method-override'],
+  ]) {
+    const answer = await raw(s, [
+      `OPTIONS ${target} HTTP/1.1`,
+      'Origin: https://evil.example',
+      `Access-Control-Request-Method: ${method}`,
+      `Access-Control-Request-Headers: ${headers}`,
+    ]);
     assert.ok(answer.status < 500, `${answer.status}`);
     const allowed = answer.headers['access-control-allow-origin'];
-    assert.ok(allowed === undefined || (allowed !== '*' && allowed !== 'https://evil.example'), `${method} preflight allowed ${allowed}`);
+    assert.ok(
+      allowed === undefined || (allowed !== '*' && allowed !== 'https://evil.example'),
+      `${method} preflight allowed ${allowed}`,
+    );
   }
   // Without a preflight a form can only send a simple request: no Tus-Resumable, so nothing is done.
-  const simple = await raw(s, [`POST ${target} HTTP/1.1`, 'Origin: https://evil.example', 'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 0']);
+  const simple = await raw(s, [
+    `POST ${target} HTTP/1.1`,
+    'Origin: https://evil.example',
+    'Content-Type: application/x-www-form-urlencoded',
+    'Content-Length: 0',
+  ]);
   assert.notEqual(simple.status, 204);
   assert.ok(exists(s, idOf(url)));
 });

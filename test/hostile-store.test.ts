@@ -17,10 +17,16 @@ async function partial(s: TestServer, bytes: Buffer): Promise<string> {
   return url;
 }
 
-const final = (s: TestServer, urls: string[]) => tus('POST', s.endpoint, { 'Upload-Concat': `final;${urls.join(' ')}` });
+const final = (s: TestServer, urls: string[]) =>
+  tus('POST', s.endpoint, { 'Upload-Concat': `final;${urls.join(' ')}` });
 const idOf = (url: string) => url.split('/').pop()!;
 /** The uploads in the store (ids of their .json info files). */
-const storedIds = (s: TestServer) => fs.readdirSync(s.config.storeDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort();
+const storedIds = (s: TestServer) =>
+  fs
+    .readdirSync(s.config.storeDir)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -5))
+    .sort();
 
 test('a final concatenation racing a DELETE of a partial \
 never crashes; answers are clean; nothing corrupt', async (t) => {
@@ -41,7 +47,11 @@ never crashes; answers are clean; nothing corrupt', async (t) => {
     assert.ok([204, 404].includes(del.status), `DELETE answered ${del.status}: ${del.body}`);
     if (fin.status === 201) {
       const id = idOf(fin.headers.location!);
-      assert.equal(md5(fs.readFileSync(s.store.filePath(id))), md5(Buffer.concat([a, b])), 'the final holds both partials whole');
+      assert.equal(
+        md5(fs.readFileSync(s.store.filePath(id))),
+        md5(Buffer.concat([a, b])),
+        'the final holds both partials whole',
+      );
       // A finished upload belongs to the catalog (a tus DELETE answers 403): removed from the store here.
       assert.equal((await tus('DELETE', fin.headers.location!)).status, 403);
       await s.store.remove(id);
@@ -71,7 +81,10 @@ test('one partial listed many times builds nothing; repeats and lists over MAX_C
   assert.equal(twice.status, 400, twice.body);
   assert.match(twice.body, /^ERR_CONCAT_INVALID: .*listed more than once/);
   assert.deepEqual(fs.readdirSync(s.config.storeDir).sort(), before, 'no final created, no byte written');
-  assert.ok(s.logs.some((l) => /concat: final upload failed: ERR_CONCAT_TOO_MANY_PARTS/.test(l)), 'refusals are logged');
+  assert.ok(
+    s.logs.some((l) => /concat: final upload failed: ERR_CONCAT_TOO_MANY_PARTS/.test(l)),
+    'refusals are logged',
+  );
 
   const urls = [one, await partial(s, bytes), await partial(s, bytes), await partial(s, bytes)];
   assert.equal((await final(s, urls)).status, 400, 'four parts, MAX_CONCAT_PARTS=3');
@@ -119,13 +132,22 @@ the next start; a resumed upload keeps its state', async (t) => {
   for (const name of planted) fs.writeFileSync(path.join(dir, name), '{"version":1');
 
   const s2 = await startTestServer(t, { dataDir, minFreeSpace: 0 });
-  assert.deepEqual(fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort(), [doneId, `${doneId}.json`, openId, `${openId}.digest`, `${openId}.json`].sort());
+  assert.deepEqual(
+    fs
+      .readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort(),
+    [doneId, `${doneId}.json`, openId, `${openId}.digest`, `${openId}.json`].sort(),
+  );
   assert.equal(s2.store.space.owed, 300_000, 'the start-up pass counted what the unfinished upload is owed');
   // The kept state is the right one: the resumed upload ends with the md5 of the whole file.
   assert.ok((await patch(`${s2.endpoint}${openId}`, 300_000, open.subarray(300_000))).status < 300);
   const records = await recordsWhenPresent(s2.url, 2);
   assert.deepEqual(records.map((r) => r.md5).sort(), [md5(done), md5(open)].sort());
-  assert.ok(!fs.existsSync(path.join(dir, `${openId}.digest`)), 'a finished upload\'s state goes once its completion is handled');
+  assert.ok(
+    !fs.existsSync(path.join(dir, `${openId}.digest`)),
+    "a finished upload's state goes once its completion is handled",
+  );
 });
 
 test('expiry (on by default) releases what an expired upload \
@@ -136,13 +158,21 @@ was owed; a creation-with-upload reads back right', async (t) => {
   await new Promise((r) => setTimeout(r, 1100));
   // The periodic sweep (every second at this period) may have removed it already: either way, once.
   const removedNow = await s.store.deleteExpired();
-  assert.ok(removedNow === 1 || s.logs.some((l) => /expired upload/.test(l)), `removed now: ${removedNow}; ${s.logs.join('\n')}`);
+  assert.ok(
+    removedNow === 1 || s.logs.some((l) => /expired upload/.test(l)),
+    `removed now: ${removedNow}; ${s.logs.join('\n')}`,
+  );
   assert.equal(s.store.space.owed, 0, 'the sweep released the owed bytes');
   assert.equal((await tus('HEAD', url)).status, 404);
 
   // Creation-with-upload, unfinished: the POST answers from what it wrote (no read back), a HEAD from the disk.
   const bytes = patternBytes(1000, 9);
-  const res = await tus('POST', s.endpoint, { 'Upload-Length': '3000', 'Content-Type': 'application/offset+octet-stream' }, bytes);
+  const res = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': '3000', 'Content-Type': 'application/offset+octet-stream' },
+    bytes,
+  );
   assert.equal(res.status, 201, res.body);
   assert.equal(res.headers['upload-offset'], '1000');
   assert.ok(res.headers['upload-expires'], 'an unfinished upload is told when it expires');

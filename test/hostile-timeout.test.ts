@@ -20,7 +20,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function patchHead(url: string, offset: number, contentLength: number, extra = ''): string {
   const { pathname, host } = new URL(url);
-  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + `application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`;
+  return (
+    `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` +
+    `application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`
+  );
 }
 
 /** Resolves once the connection is closed; rejects if that takes longer than `ms`. */
@@ -57,7 +60,10 @@ bytes kept, lock released, resumable to the right md5', async (t) => {
   const last = await patch(url, 300_000, bytes.subarray(300_000));
   assert.equal(last.status, 200, last.body);
   assert.equal(JSON.parse(last.body).md5, md5(bytes), 'the digest state was saved with the kept bytes');
-  assert.ok(s.logs.some((l) => l.includes('network timeout')), 'the cut is logged');
+  assert.ok(
+    s.logs.some((l) => l.includes('network timeout')),
+    'the cut is logged',
+  );
 });
 
 test('a PATCH with its headers and no body byte is cut as well (408, offset unchanged)', async (t) => {
@@ -95,7 +101,8 @@ got the Location', async (t) => {
   const { host } = new URL(s.endpoint);
   conn.socket.write(
     `POST /files/ HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${bytes.length}\r\n` +
-      `Upload-Metadata: ${metadata({ filename: 'post.bin' })}\r\nContent-Type: ` + `application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`,
+      `Upload-Metadata: ${metadata({ filename: 'post.bin' })}\r\nContent-Type: ` +
+      `application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`,
   );
   conn.socket.write(bytes.subarray(0, 50_000));
   await closedWithin(conn, TIMEOUT * 6, 'the stalled POST');
@@ -103,9 +110,17 @@ got the Location', async (t) => {
   // Its removal follows the close: wait for it, not a moment.
   const stored = () => fs.readdirSync(s.config.storeDir).filter((n) => n.endsWith('.json'));
   for (const end = Date.now() + 5000; stored().length > 0 && Date.now() < end; ) await sleep(20);
-  assert.deepEqual(stored(), [], 'no upload left holding its owner\'s place and the space it was owed');
+  assert.deepEqual(stored(), [], "no upload left holding its owner's place and the space it was owed");
   // The client starts again, as tus-js-client does without a Location, and finishes.
-  const again = await fetch(s.endpoint, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream' }, body: new Uint8Array(bytes) });
+  const again = await fetch(s.endpoint, {
+    method: 'POST',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Length': String(bytes.length),
+      'Content-Type': 'application/offset+octet-stream',
+    },
+    body: new Uint8Array(bytes),
+  });
   assert.equal(again.status, 201, await again.text());
   const [record] = await recordsWhenPresent(s.url, 1);
   assert.equal(record!.md5, md5(bytes));
@@ -145,7 +160,10 @@ test('a client that stops reading answers is cut once nothing leaves for NETWORK
   assert.ok(conn.received().length < size, `${conn.received().length} of ${size} bytes arrived before the cut`);
   await sleep(50);
   assert.ok(openDescriptors() <= before, 'its descriptors (socket, file) are released');
-  assert.ok(s.logs.some((l) => l.includes('took no response byte')), 'the cut is logged');
+  assert.ok(
+    s.logs.some((l) => l.includes('took no response byte')),
+    'the cut is logged',
+  );
 });
 
 test('exhaustion: stalled PATCHes, silent connections, slow headers and idle keep-alives are all closed after \
@@ -160,10 +178,17 @@ NETWORK_TIMEOUT; others are served', async (t) => {
     patching.socket.write(patchHead(urls[i]!, 0, 1000) + 'x'.repeat(10));
     const silent = await openRaw(s.url);
     const slowHeaders = await openRaw(s.url);
-    slowHeaders.socket.write(`HEAD ${new URL(urls[i]!).pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n`);
+    slowHeaders.socket.write(
+      `HEAD ${new URL(urls[i]!).pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n`,
+    );
     const keepAlive = await openRaw(s.url);
     keepAlive.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    conns.push({ conn: patching, kind: 'stalled PATCH' }, { conn: silent, kind: 'silent' }, { conn: slowHeaders, kind: 'slow headers' }, { conn: keepAlive, kind: 'idle keep-alive' });
+    conns.push(
+      { conn: patching, kind: 'stalled PATCH' },
+      { conn: silent, kind: 'silent' },
+      { conn: slowHeaders, kind: 'slow headers' },
+      { conn: keepAlive, kind: 'idle keep-alive' },
+    );
   }
   // A header trickled one byte at a time keeps bytes moving; the headers still must end in time.
   const trickle = await openRaw(s.url);
@@ -185,11 +210,15 @@ NETWORK_TIMEOUT; others are served', async (t) => {
   clearInterval(dribble);
   await sleep(100);
   const after = openDescriptors();
-  t.diagnostic(`${conns.length} idle connections; descriptors: ${baseline} before, ${peak} while open, ${after} after; all ` + `closed ${allClosedMs} ms after opening (timeout ${TIMEOUT} ms; slowest by kind: ${JSON.stringify(slowest)})`);
+  t.diagnostic(
+    `${conns.length} idle connections; descriptors: ${baseline} before, ${peak} while open, ${after} after; all ` +
+      `closed ${allClosedMs} ms after opening (timeout ${TIMEOUT} ms; slowest by kind: ${JSON.stringify(slowest)})`,
+  );
   assert.ok(after <= baseline + 2, `descriptors back to the baseline: ${after} vs ${baseline}`);
 
   // Every stalled PATCH had its 408 and let go of its upload's lock.
-  for (const { conn, kind } of conns.filter((c) => c.kind === 'stalled PATCH')) assert.match(conn.received().toString('latin1'), /^HTTP\/1\.1 408 /, kind);
+  for (const { conn, kind } of conns.filter((c) => c.kind === 'stalled PATCH'))
+    assert.match(conn.received().toString('latin1'), /^HTTP\/1\.1 408 /, kind);
   const heads = await Promise.all(urls.map((u) => tus('HEAD', u)));
   assert.deepEqual(new Set(heads.map((h) => `${h.status} ${h.headers['upload-offset']}`)), new Set(['200 10']));
   // A normal client is served.
@@ -201,10 +230,21 @@ NETWORK_TIMEOUT; others are served', async (t) => {
 });
 
 test('the completion service on its own port cuts a form that stops arriving after NETWORK_TIMEOUT', async (t) => {
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), completionPort: 0, completionSecret: 'test-secret-0123456789', networkTimeoutMs: TIMEOUT }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({
+      dataDir: tmpDir(t),
+      completionPort: 0,
+      completionSecret: 'test-secret-0123456789',
+      networkTimeoutMs: TIMEOUT,
+    }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   const conn = await openRaw(service.url);
   const { host } = new URL(service.url);
-  conn.socket.write(`POST /complete/ HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ` + 'application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfile1.name=a');
+  conn.socket.write(
+    `POST /complete/ HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ` +
+      'application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfile1.name=a',
+  );
   await closedWithin(conn, TIMEOUT * 4, 'the stalled form');
 });

@@ -34,7 +34,12 @@ class MemoryUrlStorage implements tus.UrlStorage {
   }
 }
 
-function send(protocol: Protocol, file: string, endpoint: string, extra: Partial<tus.UploadOptions> = {}): { upload: tus.Upload; done: Promise<{ url: string; body: string; status: number }> } {
+function send(
+  protocol: Protocol,
+  file: string,
+  endpoint: string,
+  extra: Partial<tus.UploadOptions> = {},
+): { upload: tus.Upload; done: Promise<{ url: string; body: string; status: number }> } {
   let upload!: tus.Upload;
   const done = new Promise<{ url: string; body: string; status: number }>((resolve, reject) => {
     upload = new tus.Upload(fs.createReadStream(file), {
@@ -44,7 +49,8 @@ function send(protocol: Protocol, file: string, endpoint: string, extra: Partial
       uploadSize: fs.statSync(file).size,
       retryDelays: [],
       metadata: { filename: `${protocol}.bin`, filetype: 'application/octet-stream' },
-      onSuccess: ({ lastResponse }) => resolve({ url: upload.url!, body: lastResponse.getBody(), status: lastResponse.getStatus() }),
+      onSuccess: ({ lastResponse }) =>
+        resolve({ url: upload.url!, body: lastResponse.getBody(), status: lastResponse.getStatus() }),
       onError: reject,
       ...extra,
     });
@@ -66,14 +72,22 @@ of 100 MiB; md5 in the answer and the catalog`, async (t) => {
     }
     const records = await recordsWhenPresent(s.url, 2);
     assert.deepEqual(records.map((r) => r.md5).sort(), [small.md5, large.md5].sort());
-    assert.ok(records.every((r) => r.name === `${protocol}.bin`), 'Upload-Metadata reached the catalog');
+    assert.ok(
+      records.every((r) => r.name === `${protocol}.bin`),
+      'Upload-Metadata reached the catalog',
+    );
   });
 
   test(`tus-js-client ${protocol}: aborted at about 40%, resumed from its stored URL by fingerprint`, async (t) => {
     const s = await startTestServer(t);
     const file = writeTestFile(tmpDir(t), 'resume.bin', 20 * MiB + 9, 5);
     const urlStorage = new MemoryUrlStorage();
-    const common = { urlStorage, storeFingerprintForResuming: true, removeFingerprintOnSuccess: true, chunkSize: 2 * MiB };
+    const common = {
+      urlStorage,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      chunkSize: 2 * MiB,
+    };
     const first = send(protocol, file.path, s.endpoint, common);
     first.done.catch(() => undefined);
     await new Promise<void>((resolve) => {
@@ -87,7 +101,10 @@ of 100 MiB; md5 in the answer and the catalog`, async (t) => {
     assert.equal(stored.length, 1, 'the upload URL was stored');
 
     // What the server holds, as a client restarting later would find it.
-    const head = await fetch(url, { method: 'HEAD', headers: { 'Upload-Draft-Interop-Version': protocol === 'ietf-draft-03' ? '5' : '6' } });
+    const head = await fetch(url, {
+      method: 'HEAD',
+      headers: { 'Upload-Draft-Interop-Version': protocol === 'ietf-draft-03' ? '5' : '6' },
+    });
     const offset = Number(head.headers.get('upload-offset'));
     assert.ok(offset >= 0.4 * file.bytes.length && offset < file.bytes.length, `kept ${offset} bytes`);
     let firstProgress = -1;
@@ -120,8 +137,13 @@ of 100 MiB; md5 in the answer and the catalog`, async (t) => {
     const s = await startTestServer(t);
     const dir = tmpDir(t);
     const files = [1, 2, 3].map((i) => writeTestFile(dir, `p${i}.bin`, 6 * MiB + i, 10 + i));
-    const outcomes = await Promise.all(files.map((f) => send(protocol, f.path, s.endpoint, { chunkSize: 2 * MiB }).done));
-    assert.deepEqual(outcomes.map((o) => JSON.parse(o.body).md5), files.map((f) => f.md5));
+    const outcomes = await Promise.all(
+      files.map((f) => send(protocol, f.path, s.endpoint, { chunkSize: 2 * MiB }).done),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => JSON.parse(o.body).md5),
+      files.map((f) => f.md5),
+    );
     const records = await recordsWhenPresent(s.url, 3);
     assert.deepEqual(records.map((r) => r.md5).sort(), files.map((f) => f.md5).sort());
   });

@@ -13,13 +13,19 @@ has each md5; a server without the draft refuses it', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
   const files = [writeTestFile(dir, 'a.bin', 1000, 1), writeTestFile(dir, 'b.bin', 3_000_000, 2)];
-  const run = await runPush(['--endpoint', server.endpoint, '--protocol', 'ietf', '--chunk-size', '1M', ...files.map((f) => f.path)], path.join(dir, 'fp.json'));
+  const run = await runPush(
+    ['--endpoint', server.endpoint, '--protocol', 'ietf', '--chunk-size', '1M', ...files.map((f) => f.path)],
+    path.join(dir, 'fp.json'),
+  );
   assert.equal(run.code, EXIT.OK, run.stderr);
   const rows = await recordsWhenPresent(server.url, 2);
   assert.deepEqual(rows.map((r) => r.md5).sort(), files.map((f) => f.md5).sort());
 
   const off = await startTestServer(t, { ietfDraft: false });
-  const refused = await runPush(['--endpoint', off.endpoint, '--protocol', 'ietf', files[0]!.path], path.join(dir, 'fp2.json'));
+  const refused = await runPush(
+    ['--endpoint', off.endpoint, '--protocol', 'ietf', files[0]!.path],
+    path.join(dir, 'fp2.json'),
+  );
   assert.notEqual(refused.code, EXIT.OK, 'the draft request is not a tus request');
 });
 

@@ -24,7 +24,11 @@ async function twoInstances(t: TestContext) {
   });
   const storeDir = tmpDir(t);
   const a = await startTestServer(t, { storeDir, redisUrl: REDIS, minFreeSpace: 0 }, { redisPrefix: prefix });
-  const b = await startTestServer(t, { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const b = await startTestServer(
+    t,
+    { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl },
+    { redisPrefix: prefix, completion: false },
+  );
   return { a, b };
 }
 
@@ -34,14 +38,29 @@ const append = { ...v8, 'Content-Type': 'application/partial-upload' };
 test('created on A by the draft, appended on B, completed on A: one record, the right md5', async (t) => {
   const { a, b } = await twoInstances(t);
   const bytes = patternBytes(600_000, 21);
-  const created = await exchange('POST', a.endpoint, { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length }, bytes.subarray(0, 200_000));
+  const created = await exchange(
+    'POST',
+    a.endpoint,
+    { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length },
+    bytes.subarray(0, 200_000),
+  );
   assert.equal(created.final.status, 201);
   const path = new URL(created.final.headers.location!).pathname;
   const onB = `${b.url}${path}`;
   assert.equal((await exchange('HEAD', onB, v8)).final.headers['upload-offset'], '200000');
-  const middle = await exchange('PATCH', onB, { ...append, 'Upload-Complete': '?0', 'Upload-Offset': 200_000 }, bytes.subarray(200_000, 400_000));
+  const middle = await exchange(
+    'PATCH',
+    onB,
+    { ...append, 'Upload-Complete': '?0', 'Upload-Offset': 200_000 },
+    bytes.subarray(200_000, 400_000),
+  );
   assert.equal(middle.final.status, 204);
-  const last = await exchange('PATCH', `${a.url}${path}`, { ...append, 'Upload-Complete': '?1', 'Upload-Offset': 400_000 }, bytes.subarray(400_000));
+  const last = await exchange(
+    'PATCH',
+    `${a.url}${path}`,
+    { ...append, 'Upload-Complete': '?1', 'Upload-Offset': 400_000 },
+    bytes.subarray(400_000),
+  );
   assert.equal(last.final.status, 200, last.final.body.toString());
   const records = await recordsWhenPresent(a.url, 1);
   assert.equal(records.length, 1);
@@ -51,7 +70,12 @@ test('created on A by the draft, appended on B, completed on A: one record, the 
 test('a draft upload is an upload: created by the draft on A, finished by tus on B', async (t) => {
   const { a, b } = await twoInstances(t);
   const bytes = patternBytes(300_000, 22);
-  const created = await exchange('POST', a.endpoint, { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length }, bytes.subarray(0, 100_000));
+  const created = await exchange(
+    'POST',
+    a.endpoint,
+    { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length },
+    bytes.subarray(0, 100_000),
+  );
   const path = new URL(created.final.headers.location!).pathname;
   const res = await patch(`${b.url}${path}`, 100_000, bytes.subarray(100_000));
   assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
@@ -61,9 +85,18 @@ test('a draft upload is an upload: created by the draft on A, finished by tus on
 test('Redis away: the draft\'s offset retrieval reads the offset from the store, as tus\'s HEAD does (never an answer \
 a client reads as "start over")', async (t) => {
   const redis = await ownRedis(t);
-  const s = await startTestServer(t, { redisUrl: redis.url, minFreeSpace: 0 }, { redisPrefix: `tuspass-test-${crypto.randomUUID()}:` });
+  const s = await startTestServer(
+    t,
+    { redisUrl: redis.url, minFreeSpace: 0 },
+    { redisPrefix: `tuspass-test-${crypto.randomUUID()}:` },
+  );
   const bytes = patternBytes(300_000, 9);
-  const created = await exchange('POST', s.endpoint, { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length }, bytes.subarray(0, 120_000));
+  const created = await exchange(
+    'POST',
+    s.endpoint,
+    { ...v8, 'Upload-Complete': '?0', 'Upload-Length': bytes.length },
+    bytes.subarray(0, 120_000),
+  );
   assert.equal(created.final.status, 201);
   const url = new URL(created.final.headers.location!, s.endpoint).toString();
   await redis.stop();

@@ -16,20 +16,32 @@ const draft = (extra: Record<string, string | number>) => ({ 'Upload-Draft-Inter
 async function chunked(url: string, method: string, headers: Record<string, string | number>, body: Buffer) {
   const conn = await openRaw(url);
   const head = requestHead(method, url, { ...headers, 'Transfer-Encoding': 'chunked' });
-  conn.socket.write(Buffer.concat([Buffer.from(`${head}${body.length.toString(16)}\r\n`, 'latin1'), body, Buffer.from('\r\n0\r\n\r\n')]));
+  conn.socket.write(
+    Buffer.concat([
+      Buffer.from(`${head}${body.length.toString(16)}\r\n`, 'latin1'),
+      body,
+      Buffer.from('\r\n0\r\n\r\n'),
+    ]),
+  );
   const answers = await readAnswers(conn);
   conn.socket.destroy();
   return answers;
 }
 
-const catalog = async (s: TestServer) => (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
+const catalog = async (s: TestServer) =>
+  (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<Record<string, unknown>>;
 
 test('a body past its Upload-Length whose Repr-Digest is not of \
 the bytes kept: the upload is removed, never announced', async (t) => {
   const s = await startTestServer(t);
   const sent = Buffer.from('0123456789');
   // The client says the representation is these 10 bytes but declares 5: the 5 kept are not what it vouched for.
-  const { interim, final } = await chunked(s.endpoint, 'POST', draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent)}:` }), sent);
+  const { interim, final } = await chunked(
+    s.endpoint,
+    'POST',
+    draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent)}:` }),
+    sent,
+  );
   assert.equal(interim[0]?.status, 104);
   assert.equal(JSON.parse(final.body.toString()).code, 'ERR_DRAFT_DIGEST_MISMATCH', final.body.toString());
   // The completion runs before the answer: the catalog is settled once it has come.
@@ -45,7 +57,16 @@ test('a body past its Upload-Length whose Repr-Digest is of \
 the bytes kept: announced, the request still 413', async (t) => {
   const s = await startTestServer(t);
   const sent = Buffer.from('0123456789');
-  const { final } = await chunked(s.endpoint, 'POST', draft({ 'Upload-Complete': '?1', 'Upload-Length': 5, 'Repr-Digest': `md5=:${digestB64('md5', sent.subarray(0, 5))}:` }), sent);
+  const { final } = await chunked(
+    s.endpoint,
+    'POST',
+    draft({
+      'Upload-Complete': '?1',
+      'Upload-Length': 5,
+      'Repr-Digest': `md5=:${digestB64('md5', sent.subarray(0, 5))}:`,
+    }),
+    sent,
+  );
   assert.equal(final.status, 413);
   const [record] = await catalog(s);
   assert.equal(record?.size, 5);
@@ -60,7 +81,8 @@ answer', async (t) => {
   conn.socket.write(`${requestHead('POST', s.endpoint, draft({ 'Upload-Complete': '?1', 'Content-Length': 100 }))}abc`);
   // The 104 says the body's append holds the upload: the three bytes are being read.
   await new Promise<void>((resolve) => {
-    const check = () => (conn.received().includes('104 Upload Resumption Supported') ? resolve() : conn.socket.once('data', check));
+    const check = () =>
+      conn.received().includes('104 Upload Resumption Supported') ? resolve() : conn.socket.once('data', check);
     check();
   });
   conn.socket.end();
@@ -79,10 +101,20 @@ test("X-HTTP-Method-Override on a draft request, as tus-js-client's overridePatc
 PATCH appends, one naming no method is refused", async (t) => {
   const s = await startTestServer(t);
   const body = Buffer.from('0123456789');
-  const created = await exchange('POST', s.endpoint, draft({ 'Upload-Complete': '?0', 'Upload-Length': body.length }), body.subarray(0, 4));
+  const created = await exchange(
+    'POST',
+    s.endpoint,
+    draft({ 'Upload-Complete': '?0', 'Upload-Length': body.length }),
+    body.subarray(0, 4),
+  );
   assert.equal(created.final.status, 201);
   const url = created.final.headers.location!;
-  const append = { 'Upload-Draft-Interop-Version': 6, 'Content-Type': 'application/partial-upload', 'Upload-Complete': '?1', 'Upload-Offset': 4 };
+  const append = {
+    'Upload-Draft-Interop-Version': 6,
+    'Content-Type': 'application/partial-upload',
+    'Upload-Complete': '?1',
+    'Upload-Offset': 4,
+  };
   const wrong = await exchange('POST', url, { ...append, 'X-HTTP-Method-Override': 'PUT' }, body.subarray(4));
   assert.equal(wrong.final.status, 400);
   assert.equal(JSON.parse(wrong.final.body.toString()).code, 'ERR_METHOD_OVERRIDE_INVALID');
@@ -118,20 +150,36 @@ inside its own answer', async (t) => {
   const answers = await readSequence(conn, 2);
   conn.socket.destroy();
   const finals = answers.filter((a) => a.status >= 200);
-  assert.deepEqual(finals.map((a) => [a.status, a.body.toString()]), [[200, 'one'], [200, 'two']]);
+  assert.deepEqual(
+    finals.map((a) => [a.status, a.body.toString()]),
+    [
+      [200, 'one'],
+      [200, 'two'],
+    ],
+  );
   // Whatever interim answers came, each came before the final answer it belongs to, whole.
-  assert.deepEqual(answers.map((a) => a.status).filter((status) => status !== 104), [200, 200]);
+  assert.deepEqual(
+    answers.map((a) => a.status).filter((status) => status !== 104),
+    [200, 200],
+  );
   assert.doesNotMatch(conn.received().toString('latin1').split('two')[1] ?? '', /./, 'nothing after the last answer');
 });
 
-test('an upload id that cannot be decoded (%ff) is the client\'s error on every draft method, OPTIONS included: 400, \
-never a 500', async (t) => {
+test("an upload id that cannot be decoded (%ff) is the client's error on every draft method, OPTIONS included: 400, \
+never a 500", async (t) => {
   const s = await startTestServer(t);
   const host = new URL(s.url).host;
   for (const method of ['OPTIONS', 'HEAD', 'GET', 'PATCH', 'DELETE']) {
-    const { raw } = await rawExchange(s.url, `${method} /files/%ffbacf HTTP/1.1\r\nHost: ${host}\r\nUpload-Draft-Interop-Version: 8\r\nContent-Length: ` + '0\r\nConnection: close\r\n\r\n');
+    const { raw } = await rawExchange(
+      s.url,
+      `${method} /files/%ffbacf HTTP/1.1\r\nHost: ${host}\r\nUpload-Draft-Interop-Version: 8\r\nContent-Length: ` +
+        '0\r\nConnection: close\r\n\r\n',
+    );
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw.toString('latin1'))?.[1]);
     assert.equal(status, 400, `${method}: ${raw.toString('latin1').slice(0, 200)}`);
   }
-  assert.deepEqual(s.logs.filter((l) => /ERR_INTERNAL|level=error/.test(l)), []);
+  assert.deepEqual(
+    s.logs.filter((l) => /ERR_INTERNAL|level=error/.test(l)),
+    [],
+  );
 });

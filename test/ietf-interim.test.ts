@@ -20,10 +20,14 @@ test("node's HTTP client sees the 104 with Location before the final answer", as
   const body = Buffer.alloc(100_000, 7);
   const seen: Array<{ status: number; headers: http.IncomingHttpHeaders }> = [];
   const final = await new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
-    const req = http.request(s.endpoint, { method: 'POST', headers: { ...draft, 'Content-Length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
-    });
+    const req = http.request(
+      s.endpoint,
+      { method: 'POST', headers: { ...draft, 'Content-Length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+      },
+    );
     req.on('information', (info) => seen.push({ status: info.statusCode, headers: info.headers }));
     req.on('error', reject);
     req.end(body);
@@ -37,11 +41,38 @@ test("node's HTTP client sees the 104 with Location before the final answer", as
 
 test('over TLS the 104 and the final answer arrive as two well-formed answers', async (t) => {
   const dir = tmpDir(t);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'k.pem',
+      '-out',
+      'c.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
   const s = await startTestServer(t, { tlsCert: path.join(dir, 'c.pem'), tlsKey: path.join(dir, 'k.pem') });
   const conn = await openRawTls(s.endpoint);
   const body = Buffer.alloc(64_000, 3);
-  conn.socket.write(Buffer.concat([Buffer.from(requestHead('POST', s.endpoint, { ...draft, 'Content-Length': body.length }), 'latin1'), body]));
+  conn.socket.write(
+    Buffer.concat([
+      Buffer.from(requestHead('POST', s.endpoint, { ...draft, 'Content-Length': body.length }), 'latin1'),
+      body,
+    ]),
+  );
   const { interim, final } = await readAnswers(conn);
   conn.socket.destroy();
   assert.equal(interim[0]?.status, 104);
@@ -55,7 +86,11 @@ test('two creations pipelined on one connection: each 104 lands before its own f
   const conn = await openRaw(s.endpoint);
   const one = Buffer.alloc(200_000, 1);
   const two = Buffer.alloc(1000, 2);
-  const request = (body: Buffer) => Buffer.concat([Buffer.from(requestHead('POST', s.endpoint, { ...draft, 'Content-Length': body.length }), 'latin1'), body]);
+  const request = (body: Buffer) =>
+    Buffer.concat([
+      Buffer.from(requestHead('POST', s.endpoint, { ...draft, 'Content-Length': body.length }), 'latin1'),
+      body,
+    ]);
   conn.socket.write(Buffer.concat([request(one), request(two)]));
   const answers = await readSequence(conn, 2);
   const split = answers.findIndex((a) => a.status >= 200) + 1;
@@ -75,7 +110,10 @@ test('no 104 to an HTTP/1.0 client', async (t) => {
   const s = await startTestServer(t);
   const conn = await openRaw(s.endpoint);
   const u = new URL(s.endpoint);
-  conn.socket.write(`POST ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ` + '?1\r\nContent-Length: 3\r\n\r\nabc');
+  conn.socket.write(
+    `POST ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\nUpload-Draft-Interop-Version: 8\r\nUpload-Complete: ` +
+      '?1\r\nContent-Length: 3\r\n\r\nabc',
+  );
   const { interim, final } = await readAnswers(conn);
   conn.socket.destroy();
   assert.equal(interim.length, 0);

@@ -64,7 +64,8 @@ function importsOf(file: string): string[] {
     .map((spec) => path.normalize(path.join(path.dirname(file), spec)));
 }
 
-const layerOf = (file: string): Layer | undefined => LAYERS.find((l) => file === l || file.startsWith(`${l}${path.sep}`));
+const layerOf = (file: string): Layer | undefined =>
+  LAYERS.find((l) => file === l || file.startsWith(`${l}${path.sep}`));
 
 const FILES = LAYERS.flatMap((l) => (fs.existsSync(path.join(ROOT, l)) ? sourceFiles(l) : []));
 const GRAPH = new Map(FILES.map((f) => [f, importsOf(f)]));
@@ -83,7 +84,9 @@ test('layout: every layer imports only the layers below it (core ← hooks ← s
 });
 
 test('layout: every relative import names a file that exists', () => {
-  const missing = [...GRAPH].flatMap(([file, targets]) => targets.filter((t) => !fs.existsSync(path.join(ROOT, t))).map((t) => `${file} -> ${t}`));
+  const missing = [...GRAPH].flatMap(([file, targets]) =>
+    targets.filter((t) => !fs.existsSync(path.join(ROOT, t))).map((t) => `${file} -> ${t}`),
+  );
   assert.deepEqual(missing, []);
 });
 
@@ -168,17 +171,25 @@ function folderCycles(graph: ReadonlyMap<string, readonly string[]>): string[] {
 }
 
 /** Imports against the declared floors, and folders on no floor. */
-function floorViolations(graph: ReadonlyMap<string, readonly string[]>, floors: typeof FLOORS, folders: (dir: string) => string[], files: (dir: string) => string[]): string[] {
+function floorViolations(
+  graph: ReadonlyMap<string, readonly string[]>,
+  floors: typeof FLOORS,
+  folders: (dir: string) => string[],
+  files: (dir: string) => string[],
+): string[] {
   const wrong: string[] = [];
   for (const [dir, levels] of Object.entries(floors)) {
     const floorOf = new Map(levels.flatMap((names, level) => names.map((name) => [name, level] as const)));
     for (const name of folders(dir)) if (!floorOf.has(name)) wrong.push(`${dir}/${name}/ is on no floor of ${dir}/`);
-    for (const name of floorOf.keys()) if (!folders(dir).includes(name)) wrong.push(`${dir}/${name}/ is on a floor but is no folder`);
-    if (NO_LOOSE_FILES.includes(dir)) for (const name of files(dir)) wrong.push(`${dir}/${name} lies loose beside the floors`);
+    for (const name of floorOf.keys())
+      if (!folders(dir).includes(name)) wrong.push(`${dir}/${name}/ is on a floor but is no folder`);
+    if (NO_LOOSE_FILES.includes(dir))
+      for (const name of files(dir)) wrong.push(`${dir}/${name} lies loose beside the floors`);
     for (const e of entryImports(graph).filter((x) => x.folder === dir)) {
       const from = floorOf.get(e.from);
       const to = floorOf.get(e.to);
-      if (from !== undefined && to !== undefined && to <= from) wrong.push(`${dir}/${e.from} imports ${dir}/${e.to}, ${to === from ? 'beside it' : 'above it'}: ${e.via}`);
+      if (from !== undefined && to !== undefined && to <= from)
+        wrong.push(`${dir}/${e.from} imports ${dir}/${e.to}, ${to === from ? 'beside it' : 'above it'}: ${e.via}`);
     }
   }
   return wrong;
@@ -187,7 +198,11 @@ function floorViolations(graph: ReadonlyMap<string, readonly string[]>, floors: 
 const entriesOf = (dir: string, kind: 'folders' | 'files') =>
   fs
     .readdirSync(path.join(ROOT, dir), { withFileTypes: true })
-    .filter((d) => (kind === 'folders' ? d.isDirectory() && d.name !== 'dist' && d.name !== 'node_modules' : d.isFile() && /\.[cm]?tsx?$/.test(d.name)))
+    .filter((d) =>
+      kind === 'folders'
+        ? d.isDirectory() && d.name !== 'dist' && d.name !== 'node_modules'
+        : d.isFile() && /\.[cm]?tsx?$/.test(d.name),
+    )
     .map((d) => d.name);
 
 test('layout: no import cycle among the source files (type imports included)', () => {
@@ -201,7 +216,12 @@ test('layout: in every folder at every depth, the imports between its files and 
 });
 
 test('layout: server/ is built by floors, each folder importing only the floors below it', () => {
-  const wrong = floorViolations(GRAPH, FLOORS, (d) => entriesOf(d, 'folders'), (d) => entriesOf(d, 'files'));
+  const wrong = floorViolations(
+    GRAPH,
+    FLOORS,
+    (d) => entriesOf(d, 'folders'),
+    (d) => entriesOf(d, 'files'),
+  );
   assert.deepEqual(wrong, [], `against the floors:\n${wrong.join('\n')}`);
 });
 
@@ -210,23 +230,44 @@ test('layout: the folder and floor checks find a violation where there is one', 
   const j = (...p: string[]) => path.join(...p);
   const graph = new Map<string, string[]>([
     [j('server', 'backends', 'store', 'a.ts'), [j('server', 'backends', 'locker', 'b.ts')]],
-    [j('server', 'backends', 'locker', 'b.ts'), [j('server', 'backends', 'store', 'c.ts'), j('server', 'pipeline', 'd.ts')]],
+    [
+      j('server', 'backends', 'locker', 'b.ts'),
+      [j('server', 'backends', 'store', 'c.ts'), j('server', 'pipeline', 'd.ts')],
+    ],
     [j('server', 'backends', 'store', 'c.ts'), []],
     [j('server', 'pipeline', 'd.ts'), [j('server', 'upload', 'e.ts'), j('server', 'complete-form', 'f.ts')]],
   ]);
   const cycles = folderCycles(graph);
   assert.equal(cycles.length, 1);
   assert.match(cycles[0]!, /^server\/backends\/: locker, store import each other/);
-  const wrong = floorViolations(graph, { server: FLOORS.server! }, () => ['backends', 'pipeline', 'upload', 'complete-form'], () => ['loose.ts']);
-  assert.ok(wrong.some((w) => w.startsWith('server/backends imports server/pipeline, above it')), wrong.join('\n'));
-  assert.ok(wrong.some((w) => w.startsWith('server/pipeline imports server/upload, above it')), wrong.join('\n'));
-  assert.ok(wrong.some((w) => w.startsWith('server/pipeline imports server/complete-form, beside it')), wrong.join('\n'));
+  const wrong = floorViolations(
+    graph,
+    { server: FLOORS.server! },
+    () => ['backends', 'pipeline', 'upload', 'complete-form'],
+    () => ['loose.ts'],
+  );
+  assert.ok(
+    wrong.some((w) => w.startsWith('server/backends imports server/pipeline, above it')),
+    wrong.join('\n'),
+  );
+  assert.ok(
+    wrong.some((w) => w.startsWith('server/pipeline imports server/upload, above it')),
+    wrong.join('\n'),
+  );
+  assert.ok(
+    wrong.some((w) => w.startsWith('server/pipeline imports server/complete-form, beside it')),
+    wrong.join('\n'),
+  );
   assert.ok(wrong.includes('server/loose.ts lies loose beside the floors'), wrong.join('\n'));
   assert.ok(wrong.includes('server/start/ is on a floor but is no folder'), wrong.join('\n'));
 });
 
 test('layout: the checks see the tree (a file of each layer, and the known import from server to hooks)', () => {
-  for (const layer of LAYERS) assert.ok(FILES.some((f) => layerOf(f) === layer), `no source file found under ${layer}/`);
+  for (const layer of LAYERS)
+    assert.ok(
+      FILES.some((f) => layerOf(f) === layer),
+      `no source file found under ${layer}/`,
+    );
   // A check that found no edges would pass everything: the server's composition root imports the hook runner.
   assert.ok(GRAPH.get(path.join('server', 'start', 'start.ts'))?.includes(path.join('hooks', 'runner.ts')));
 });

@@ -16,7 +16,9 @@ import { mountTmpfs } from './helpers/tmpfs.ts';
 
 const B = 'cutBodyBoundary0123456789';
 const PREAMBLE = 'a preamble, which every parser skips\r\n';
-const HEAD1 = `--${B}\r\nContent-Disposition: form-data; name="file1"; filename="one.bin"\r\nContent-Type: ` + 'application/octet-stream\r\n\r\n';
+const HEAD1 =
+  `--${B}\r\nContent-Disposition: form-data; name="file1"; filename="one.bin"\r\nContent-Type: ` +
+  'application/octet-stream\r\n\r\n';
 const DATA1 = patternBytes(200_000, 1);
 const HEAD2 = `\r\n--${B}\r\nContent-Disposition: form-data; name="file2"; filename="two.bin"\r\n\r\n`;
 const DATA2 = patternBytes(50_000, 2);
@@ -51,7 +53,10 @@ type Framing = 'content-length' | 'chunked';
 
 function requestHead(s: TestServer, framing: Framing, length: number): string {
   const framingHeader = framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`;
-  return `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` + `boundary=${B}\r\n${framingHeader}\r\nConnection: close\r\n\r\n`;
+  return (
+    `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` +
+    `boundary=${B}\r\n${framingHeader}\r\nConnection: close\r\n\r\n`
+  );
 }
 
 /** The body in chunked coding, in chunks of 64 KiB, with (or without) its last chunk. */
@@ -111,7 +116,11 @@ the process up`, async (t: TestContext) => {
       c.socket.destroy();
       assertRefused(answer, where);
       // The cause is in the log line, in busboy's words.
-      assert.match(s.logs.filter((l) => l.startsWith('upload: ERR_MULTIPART_INVALID')).at(-1) ?? '', /Unexpected end of (form|file)|Malformed part header/, where);
+      assert.match(
+        s.logs.filter((l) => l.startsWith('upload: ERR_MULTIPART_INVALID')).at(-1) ?? '',
+        /Unexpected end of (form|file)|Malformed part header/,
+        where,
+      );
       await assertNothingKept(s, where);
     }
     assertLogClean(s);
@@ -164,9 +173,11 @@ process up', async (t) => {
 });
 
 const O = 'oddPartsBoundary';
-const filePart = (disposition: string, data = 'abc', headers = '') => `--${O}\r\nContent-Disposition: ${disposition}\r\n${headers}\r\n${data}\r\n`;
+const filePart = (disposition: string, data = 'abc', headers = '') =>
+  `--${O}\r\nContent-Disposition: ${disposition}\r\n${headers}\r\n${data}\r\n`;
 const plainFile = (n = 0) => filePart(`form-data; name="f${n}"; filename="a${n}.txt"`);
-const field = (name: string, value = 'v') => `--${O}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+const field = (name: string, value = 'v') =>
+  `--${O}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
 const CLOSE = `--${O}--\r\n`;
 const NESTED = `--inner\r\nContent-Disposition: form-data; name="x"; filename="y.txt"\r\n\r\nzz\r\n--inner--`;
 
@@ -182,27 +193,156 @@ interface OddCase {
 }
 
 const ODD: OddCase[] = [
-  { what: 'a file part with no name', body: filePart('form-data; filename="a.txt"') + CLOSE, status: 200, form: { 'file1.name': 'a.txt', 'file1.size': '3' } },
-  { what: 'a field with no name, longer than a field may be', body: `--${O}\r\nContent-Disposition: form-data\r\n\r\n${'v'.repeat(70_000)}\r\n${plainFile()}${CLOSE}`, status: 200, form: { 'f0.name': 'a0.txt' } },
-  { what: 'a part with no Content-Disposition', body: `--${O}\r\nContent-Type: text/plain\r\n\r\nabc\r\n${plainFile()}${CLOSE}`, status: 200, form: { 'f0.name': 'a0.txt' } },
-  { what: 'Content-Disposition: attachment', body: filePart('attachment; name="f"; filename="a.txt"') + CLOSE, status: 400, code: 'ERR_MULTIPART_NO_FILE' },
-  { what: 'a part header line without a colon', body: filePart('form-data; name="f"; filename="a.txt"', 'abc', 'NoColonHere\r\n') + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Malformed part header/ },
-  { what: 'a folded part header', body: `--${O}\r\nContent-Disposition: form-data; name="f";\r\n filename="a.txt"\r\n\r\nabc\r\n${CLOSE}`, status: 200, form: { 'f.name': 'a.txt' } },
-  { what: 'bare LF line ends', body: `--${O}\nContent-Disposition: form-data; name="f"; filename="a.txt"\n\nabc\n--${O}--\n`, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Unexpected end of form/ },
-  { what: 'a NUL in a part header', body: filePart('form-data; name="f\u0000"; filename="a.txt"') + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Malformed part header/ },
-  { what: "filename*=UTF-8''…", body: filePart(`form-data; name="f"; filename*=UTF-8''%E2%82%AC%20rates.txt`) + CLOSE, status: 200, form: { 'f.name': '€ rates.txt' } },
-  { what: 'an unterminated quoted filename', body: filePart('form-data; name="f"; filename="a.txt') + CLOSE, status: 400, code: 'ERR_MULTIPART_NO_FILE' },
-  { what: 'no blank line between the part headers and the data', body: `--${O}\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nabc\r\n${CLOSE}`, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Malformed part header/ },
-  { what: 'a part header line of 100 KB', body: filePart('form-data; name="f"; filename="a.txt"', 'abc', `X-Pad: ${'p'.repeat(100_000)}\r\n`) + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Malformed part header/ },
-  { what: '100 header lines in one part', body: filePart('form-data; name="f"; filename="a.txt"', 'abc', Array.from({ length: 100 }, (_, i) => `X-H${i}: v\r\n`).join('')) + CLOSE, status: 200, form: { 'f.size': '3' } },
-  { what: 'a nested multipart/mixed part with a filename', body: filePart('form-data; name="f"; filename="n.txt"', NESTED, 'Content-Type: multipart/mixed; boundary=inner\r\n') + CLOSE, status: 200, form: { 'f.name': 'n.txt', 'f.content_type': 'multipart/mixed', 'f.size': String(NESTED.length) } },
-  { what: 'a nested multipart field beside a file', body: filePart('form-data; name="g"', NESTED, 'Content-Type: multipart/mixed; boundary=inner\r\n') + plainFile() + CLOSE, status: 200, form: { 'f0.name': 'a0.txt' } },
-  { what: 'a nested part whose boundary begins with the outer one', body: filePart('form-data; name="f"; filename="n.txt"', NESTED.replaceAll('inner', `${O}x`), `Content-Type: multipart/mixed; boundary=${O}x\r\n`) + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /Malformed part header/ },
-  { what: '64 files', body: Array.from({ length: 64 }, (_, i) => plainFile(i)).join('') + CLOSE, status: 200, form: { 'f63.name': 'a63.txt' } },
-  { what: '65 files', body: Array.from({ length: 65 }, (_, i) => plainFile(i)).join('') + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /too many files/ },
-  { what: '257 fields', body: Array.from({ length: 257 }, (_, i) => field(`k${i}`)).join('') + plainFile() + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /too many fields/ },
-  { what: '321 parts', body: plainFile() + `--${O}\r\nX-Not-Form-Data: 1\r\n\r\nv\r\n`.repeat(320) + CLOSE, status: 400, code: 'ERR_MULTIPART_INVALID', cause: /too many parts/ },
-  { what: 'bytes after the closing boundary', body: `${plainFile()}${CLOSE}junk\r\n--${O}\r\n`, status: 200, form: { 'f0.name': 'a0.txt' } },
+  {
+    what: 'a file part with no name',
+    body: filePart('form-data; filename="a.txt"') + CLOSE,
+    status: 200,
+    form: { 'file1.name': 'a.txt', 'file1.size': '3' },
+  },
+  {
+    what: 'a field with no name, longer than a field may be',
+    body: `--${O}\r\nContent-Disposition: form-data\r\n\r\n${'v'.repeat(70_000)}\r\n${plainFile()}${CLOSE}`,
+    status: 200,
+    form: { 'f0.name': 'a0.txt' },
+  },
+  {
+    what: 'a part with no Content-Disposition',
+    body: `--${O}\r\nContent-Type: text/plain\r\n\r\nabc\r\n${plainFile()}${CLOSE}`,
+    status: 200,
+    form: { 'f0.name': 'a0.txt' },
+  },
+  {
+    what: 'Content-Disposition: attachment',
+    body: filePart('attachment; name="f"; filename="a.txt"') + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_NO_FILE',
+  },
+  {
+    what: 'a part header line without a colon',
+    body: filePart('form-data; name="f"; filename="a.txt"', 'abc', 'NoColonHere\r\n') + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Malformed part header/,
+  },
+  {
+    what: 'a folded part header',
+    body: `--${O}\r\nContent-Disposition: form-data; name="f";\r\n filename="a.txt"\r\n\r\nabc\r\n${CLOSE}`,
+    status: 200,
+    form: { 'f.name': 'a.txt' },
+  },
+  {
+    what: 'bare LF line ends',
+    body: `--${O}\nContent-Disposition: form-data; name="f"; filename="a.txt"\n\nabc\n--${O}--\n`,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Unexpected end of form/,
+  },
+  {
+    what: 'a NUL in a part header',
+    body: filePart('form-data; name="f\u0000"; filename="a.txt"') + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Malformed part header/,
+  },
+  {
+    what: "filename*=UTF-8''…",
+    body: filePart(`form-data; name="f"; filename*=UTF-8''%E2%82%AC%20rates.txt`) + CLOSE,
+    status: 200,
+    form: { 'f.name': '€ rates.txt' },
+  },
+  {
+    what: 'an unterminated quoted filename',
+    body: filePart('form-data; name="f"; filename="a.txt') + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_NO_FILE',
+  },
+  {
+    what: 'no blank line between the part headers and the data',
+    body: `--${O}\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nabc\r\n${CLOSE}`,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Malformed part header/,
+  },
+  {
+    what: 'a part header line of 100 KB',
+    body: filePart('form-data; name="f"; filename="a.txt"', 'abc', `X-Pad: ${'p'.repeat(100_000)}\r\n`) + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Malformed part header/,
+  },
+  {
+    what: '100 header lines in one part',
+    body:
+      filePart(
+        'form-data; name="f"; filename="a.txt"',
+        'abc',
+        Array.from({ length: 100 }, (_, i) => `X-H${i}: v\r\n`).join(''),
+      ) + CLOSE,
+    status: 200,
+    form: { 'f.size': '3' },
+  },
+  {
+    what: 'a nested multipart/mixed part with a filename',
+    body:
+      filePart('form-data; name="f"; filename="n.txt"', NESTED, 'Content-Type: multipart/mixed; boundary=inner\r\n') +
+      CLOSE,
+    status: 200,
+    form: { 'f.name': 'n.txt', 'f.content_type': 'multipart/mixed', 'f.size': String(NESTED.length) },
+  },
+  {
+    what: 'a nested multipart field beside a file',
+    body:
+      filePart('form-data; name="g"', NESTED, 'Content-Type: multipart/mixed; boundary=inner\r\n') +
+      plainFile() +
+      CLOSE,
+    status: 200,
+    form: { 'f0.name': 'a0.txt' },
+  },
+  {
+    what: 'a nested part whose boundary begins with the outer one',
+    body:
+      filePart(
+        'form-data; name="f"; filename="n.txt"',
+        NESTED.replaceAll('inner', `${O}x`),
+        `Content-Type: multipart/mixed; boundary=${O}x\r\n`,
+      ) + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /Malformed part header/,
+  },
+  {
+    what: '64 files',
+    body: Array.from({ length: 64 }, (_, i) => plainFile(i)).join('') + CLOSE,
+    status: 200,
+    form: { 'f63.name': 'a63.txt' },
+  },
+  {
+    what: '65 files',
+    body: Array.from({ length: 65 }, (_, i) => plainFile(i)).join('') + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /too many files/,
+  },
+  {
+    what: '257 fields',
+    body: Array.from({ length: 257 }, (_, i) => field(`k${i}`)).join('') + plainFile() + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /too many fields/,
+  },
+  {
+    what: '321 parts',
+    body: plainFile() + `--${O}\r\nX-Not-Form-Data: 1\r\n\r\nv\r\n`.repeat(320) + CLOSE,
+    status: 400,
+    code: 'ERR_MULTIPART_INVALID',
+    cause: /too many parts/,
+  },
+  {
+    what: 'bytes after the closing boundary',
+    body: `${plainFile()}${CLOSE}junk\r\n--${O}\r\n`,
+    status: 200,
+    form: { 'f0.name': 'a0.txt' },
+  },
 ];
 
 test('odd part headers, nesting, many parts, nameless parts, huge header lines: well-framed 200 or 400, a refused \
@@ -213,7 +353,10 @@ request keeps nothing, the process up', async (t) => {
     const before = storeFiles(s.config.storeDir).sort();
     const forms = app.forms.length;
     const conn = await openRaw(s.url);
-    conn.socket.write(`POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` + `boundary=${O}\r\nContent-Length: ${Buffer.byteLength(c.body)}\r\nConnection: close\r\n\r\n`);
+    conn.socket.write(
+      `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: multipart/form-data; ` +
+        `boundary=${O}\r\nContent-Length: ${Buffer.byteLength(c.body)}\r\nConnection: close\r\n\r\n`,
+    );
     conn.socket.write(c.body);
     const answer = await readResponse(conn, 30_000);
     conn.socket.destroy();
@@ -260,7 +403,10 @@ request is kept', async (t) => {
   c.socket.write(requestHead(s, 'chunked', 0));
   // A first file that fits, then a second that does not; the rest of the body is sent only as
   // long as no answer has come, up to far more than the disk holds.
-  const head = (n: number) => Buffer.from(`${n > 1 ? '\r\n' : ''}--${B}\r\nContent-Disposition: form-data; name="file${n}"; filename="${n}.bin"\r\n\r\n`);
+  const head = (n: number) =>
+    Buffer.from(
+      `${n > 1 ? '\r\n' : ''}--${B}\r\nContent-Disposition: form-data; name="file${n}"; filename="${n}.bin"\r\n\r\n`,
+    );
   const block = patternBytes(MiB, 9);
   const pieces = [head(1), ...Array<Buffer>(4).fill(block), head(2), ...Array<Buffer>(200).fill(block)];
   const answered = () => c.received().length > 0 || c.isClosed();
@@ -287,7 +433,10 @@ request is kept', async (t) => {
   assert.ok(free.bavail * free.bsize >= reserve, 'the reserve is free again');
   // Refused before the reserve was crossed: a body written until the check, or until the disk
   // said no, would have met ENOSPC at 96 MiB.
-  assert.ok(s.logs.every((l) => !/space: the store's disk is full/.test(l)), 'no write met a full disk');
+  assert.ok(
+    s.logs.every((l) => !/space: the store's disk is full/.test(l)),
+    'no write met a full disk',
+  );
   assert.ok(sent < pieces.reduce((n, p) => n + p.length, 0), 'the client was still sending');
 
   // With a Content-Length past the room, the answer comes before a byte of the body is sent.

@@ -26,7 +26,15 @@ interface Child {
 
 async function startChild(t: TestContext, dataDir: string, env: Record<string, string> = {}): Promise<Child> {
   const proc = spawn(process.execPath, [BIN, 'start', '--port', '0', '--host', '127.0.0.1'], {
-    env: { ...process.env, DATA_DIR: dataDir, COMPLETION_SECRET: 'test-secret-0123456789', MIN_FREE_SPACE: '0', SHUTDOWN_TIMEOUT: '1s', LOG_FORMAT: 'text', ...env },
+    env: {
+      ...process.env,
+      DATA_DIR: dataDir,
+      COMPLETION_SECRET: 'test-secret-0123456789',
+      MIN_FREE_SPACE: '0',
+      SHUTDOWN_TIMEOUT: '1s',
+      LOG_FORMAT: 'text',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => proc.kill('SIGKILL'));
@@ -34,7 +42,9 @@ async function startChild(t: TestContext, dataDir: string, env: Record<string, s
   let out = '';
   proc.stdout.on('data', (c: Buffer) => (out += c));
   proc.stderr.on('data', (c: Buffer) => (out += c));
-  const exited = new Promise<NodeJS.Signals | number | null>((r) => proc.once('exit', (code, signal) => r(signal ?? code)));
+  const exited = new Promise<NodeJS.Signals | number | null>((r) =>
+    proc.once('exit', (code, signal) => r(signal ?? code)),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout.on('data', () => {
       const m = /tus uploads on (http:\/\/[^ ]+)\/files\//.exec(out);
@@ -52,7 +62,10 @@ const uploadsIn = (dir: string) => storeFiles(dir).filter((n) => !n.includes('.'
 function completeAt(dir: string, size: number): string[] {
   return uploadsIn(dir).filter((id) => {
     try {
-      return JSON.parse(fs.readFileSync(path.join(dir, `${id}.json`), 'utf8')).size === size && fs.statSync(path.join(dir, id)).size === size;
+      return (
+        JSON.parse(fs.readFileSync(path.join(dir, `${id}.json`), 'utf8')).size === size &&
+        fs.statSync(path.join(dir, id)).size === size
+      );
     } catch {
       return false;
     }
@@ -61,8 +74,25 @@ function completeAt(dir: string, size: number): string[] {
 
 /** A two-file multipart request whose first part is sent whole and whose second stops after a few bytes. */
 function halfSentRequest(url: string): http.ClientRequest {
-  const head = [`--${BOUNDARY}`, 'Content-Disposition: form-data; name="file1"; filename="first.txt"', 'Content-Type: text/plain', '', 'hello', `--${BOUNDARY}`, 'Content-Disposition: form-data; name="file2"; filename="second.txt"', 'Content-Type: text/plain', '', 'the second file st'].join('\r\n');
-  const req = http.request(`${url}/upload`, { method: 'POST', headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': String(head.length + 100_000) } });
+  const head = [
+    `--${BOUNDARY}`,
+    'Content-Disposition: form-data; name="file1"; filename="first.txt"',
+    'Content-Type: text/plain',
+    '',
+    'hello',
+    `--${BOUNDARY}`,
+    'Content-Disposition: form-data; name="file2"; filename="second.txt"',
+    'Content-Type: text/plain',
+    '',
+    'the second file st',
+  ].join('\r\n');
+  const req = http.request(`${url}/upload`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`,
+      'Content-Length': String(head.length + 100_000),
+    },
+  });
   req.on('error', () => undefined);
   req.write(head);
   return req;
@@ -77,7 +107,10 @@ async function nothingKept(t: TestContext, second: Child): Promise<void> {
   fs.writeFileSync(path.join(dir, 'whole.txt'), 'whole file');
   const r = await curl(['-F', `file1=@${path.join(dir, 'whole.txt')}`, `${second.url}/upload`]);
   assert.equal(r.status, 200, r.body);
-  assert.deepEqual((await records(second.url)).map((x) => x.name), ['whole.txt']);
+  assert.deepEqual(
+    (await records(second.url)).map((x) => x.name),
+    ['whole.txt'],
+  );
   second.kill('SIGTERM');
   assert.equal(await second.exited, 0);
 }
@@ -92,7 +125,10 @@ after a restart no record, no form, the parts gone', async (t) => {
   const first = await startChild(t, dataDir);
   const req = halfSentRequest(first.url);
   // The first part is written and its length declared: complete on disk.
-  const written = await until(() => completeAt(first.storeDir, 5), (ids) => ids.length === 1);
+  const written = await until(
+    () => completeAt(first.storeDir, 5),
+    (ids) => ids.length === 1,
+  );
   assert.equal(written.length, 1, 'the first part was written whole');
   first.kill('SIGKILL');
   assert.equal(await first.exited, 'SIGKILL');
@@ -108,15 +144,32 @@ restart no record, no form, the files gone', async (t) => {
   const started = path.join(hooks, 'started');
   const release = path.join(hooks, 'release');
   // A pre-finish hook that holds the request until the test lets it go (or its directory is gone).
-  fs.writeFileSync(path.join(hooks, 'pre-finish'), `#!/bin/sh\ncat >/dev/null\ntouch '${started}'\nwhile [ -e '${started}' ] && [ ! -e '${release}' ]; do sleep ` + `0.05; done\necho '{}'\n`);
+  fs.writeFileSync(
+    path.join(hooks, 'pre-finish'),
+    `#!/bin/sh\ncat >/dev/null\ntouch '${started}'\nwhile [ -e '${started}' ] && [ ! -e '${release}' ]; do sleep ` +
+      `0.05; done\necho '{}'\n`,
+  );
   fs.chmodSync(path.join(hooks, 'pre-finish'), 0o755);
   const first = await startChild(t, dataDir, { HOOKS_DIR: hooks, HOOKS_ENABLED_EVENTS: 'pre-finish' });
   const dir = tmpDir(t);
   fs.writeFileSync(path.join(dir, 'a.txt'), 'hello');
   fs.writeFileSync(path.join(dir, 'b.txt'), 'the second file');
-  const answer = curl(['-F', `file1=@${path.join(dir, 'a.txt')}`, '-F', `file2=@${path.join(dir, 'b.txt')}`, `${first.url}/upload`]).catch((e: Error) => e);
-  await until(() => fs.existsSync(started), (ok) => ok);
-  assert.equal(completeAt(first.storeDir, 5).length + completeAt(first.storeDir, 15).length, 2, 'both files written whole before the hook');
+  const answer = curl([
+    '-F',
+    `file1=@${path.join(dir, 'a.txt')}`,
+    '-F',
+    `file2=@${path.join(dir, 'b.txt')}`,
+    `${first.url}/upload`,
+  ]).catch((e: Error) => e);
+  await until(
+    () => fs.existsSync(started),
+    (ok) => ok,
+  );
+  assert.equal(
+    completeAt(first.storeDir, 5).length + completeAt(first.storeDir, 15).length,
+    2,
+    'both files written whole before the hook',
+  );
   first.kill('SIGTERM');
   assert.equal(await first.exited, 0);
   fs.writeFileSync(release, '');

@@ -35,7 +35,9 @@ print('progress-callbacks %d last %d of %d' % (len(seen), seen[-1], encoder.len)
 
 function python(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(PYTHON, args, { timeout: 60_000 }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(PYTHON, args, { timeout: 60_000 }, (e, stdout, stderr) =>
+      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -74,7 +76,7 @@ test('refused, push.py still prints the answer\'s "message" (a \
   assert.equal(json.message, json.error?.message, 'the message beside the code');
 });
 
-test('the table link of django-nginx-upload\'s page, /table (and /table/), leads to the page\'s table', async (t) => {
+test("the table link of django-nginx-upload's page, /table (and /table/), leads to the page's table", async (t) => {
   const s = await startTestServer(t);
   for (const link of ['/table', '/table/']) {
     const res = await fetch(`${s.url}${link}`, { redirect: 'manual' });

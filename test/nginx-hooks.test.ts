@@ -17,11 +17,19 @@ import { tmpDir } from './helpers/tmp.ts';
 /** A command hook for post-finish that saves each payload as one JSON file in `out`. */
 function commandHook(dir: string, out: string): void {
   const file = path.join(dir, 'post-finish');
-  fs.writeFileSync(file, `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf '%s' "$payload" > "$f.tmp"\nmv ` + `"$f.tmp" "$f"\necho '{}'\n`);
+  fs.writeFileSync(
+    file,
+    `#!/bin/sh\nset -eu\npayload=$(cat)\nf="${out}/$(date +%s%N)-$$.json"\nprintf '%s' "$payload" > "$f.tmp"\nmv ` +
+      `"$f.tmp" "$f"\necho '{}'\n`,
+  );
   fs.chmodSync(file, 0o755);
 }
 
-const readDir = (dir: string): HookRequest[] => fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as HookRequest);
+const readDir = (dir: string): HookRequest[] =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as HookRequest);
 
 async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -31,17 +39,32 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
-const ofType = (received: Array<{ request: HookRequest }>, type: string) => received.filter((r) => r.request.Type === type).map((r) => r.request);
+const ofType = (received: Array<{ request: HookRequest }>, type: string) =>
+  received.filter((r) => r.request.Type === type).map((r) => r.request);
 
-test('multipart: pre-create refuses a file part → the hook\'s answer, nothing of the request kept, post-terminate for \
-the part already stored', async (t) => {
+test("multipart: pre-create refuses a file part → the hook's answer, nothing of the request kept, post-terminate for \
+the part already stored", async (t) => {
   const receiver = await startHookReceiver(t);
-  receiver.answer = (r) => (r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'bad.txt' ? { RejectUpload: true, HTTPResponse: { StatusCode: 403, Body: 'bad.txt is not welcome', Header: { 'X-Why': 'policy' } } } : {});
+  receiver.answer = (r) =>
+    r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'bad.txt'
+      ? {
+          RejectUpload: true,
+          HTTPResponse: { StatusCode: 403, Body: 'bad.txt is not welcome', Header: { 'X-Why': 'policy' } },
+        }
+      : {};
   const s = await startTestServer(t, { hooksHttp: receiver.url });
   const dir = tmpDir(t);
   const good = writeTestFile(dir, 'good.txt', 50_000, 1);
   const bad = writeTestFile(dir, 'bad.txt', 50_000, 2);
-  const r = await curl(['-F', `file1=@${good.path}`, '-F', `file2=@${bad.path}`, '-F', 'terminal=yes', `${s.url}/upload`]);
+  const r = await curl([
+    '-F',
+    `file1=@${good.path}`,
+    '-F',
+    `file2=@${bad.path}`,
+    '-F',
+    'terminal=yes',
+    `${s.url}/upload`,
+  ]);
   assert.equal(r.status, 403, r.body);
   assert.equal(r.body, 'bad.txt is not welcome');
   assert.equal(r.headers['x-why'], 'policy');
@@ -56,13 +79,16 @@ the part already stored', async (t) => {
   assert.equal(ofType(receiver.received, 'post-finish').length, 0);
   // The refused part was asked before it was created: pre-create with no storage yet.
   const pre = ofType(receiver.received, 'pre-create');
-  assert.deepEqual(pre.map((p) => p.Event.Upload.MetaData.filename), ['good.txt', 'bad.txt']);
+  assert.deepEqual(
+    pre.map((p) => p.Event.Upload.MetaData.filename),
+    ['good.txt', 'bad.txt'],
+  );
   assert.equal(pre[1]!.Event.Upload.Storage, null);
   assert.equal(pre[1]!.Event.HTTPRequest.Method, 'POST');
 });
 
-test('multipart: notices for each file (HTTP and command hooks) \
-with the tus path\'s payload; Event.Auth of the caller', async (t) => {
+test("multipart: notices for each file (HTTP and command hooks) \
+with the tus path's payload; Event.Auth of the caller", async (t) => {
   const receiver = await startHookReceiver(t);
   const dir = tmpDir(t);
   const hooksDir = path.join(dir, 'hooks');
@@ -74,16 +100,37 @@ with the tus path\'s payload; Event.Auth of the caller', async (t) => {
   const a = writeTestFile(dir, 'a.txt', 70_000, 3);
   const b = writeTestFile(dir, 'b.bin', 12_345, 4);
   const auth = `Authorization: ${bearer(tokenFor('ann', 'upload')).Authorization}`;
-  const r = await curl(['-H', auth, '-F', `file1=@${a.path};type=text/plain`, '-F', `file2=@${b.path}`, '-F', 'name=a.txt', `${s.url}/upload`]);
+  const r = await curl([
+    '-H',
+    auth,
+    '-F',
+    `file1=@${a.path};type=text/plain`,
+    '-F',
+    `file2=@${b.path}`,
+    '-F',
+    'name=a.txt',
+    `${s.url}/upload`,
+  ]);
   assert.equal(r.status, 200, r.body);
   await receiver.until((rs) => ofType(rs, 'post-finish').length === 2);
   await until(() => readDir(out).length === 2, 'two command hook post-finish notices');
-  const finished = ofType(receiver.received, 'post-finish').sort((x, y) => x.Event.Upload.MetaData.fieldname!.localeCompare(y.Event.Upload.MetaData.fieldname!));
-  assert.deepEqual(finished.map((f) => f.Event.Upload.MetaData), [
-    { filename: 'a.txt', filetype: 'text/plain', fieldname: 'file1' },
-    { filename: 'b.bin', filetype: 'application/octet-stream', fieldname: 'file2' },
-  ]);
-  assert.deepEqual(finished.map((f) => [f.Event.Upload.Size, f.Event.Upload.Digests?.md5]), [[a.bytes.length, a.md5], [b.bytes.length, b.md5]]);
+  const finished = ofType(receiver.received, 'post-finish').sort((x, y) =>
+    x.Event.Upload.MetaData.fieldname!.localeCompare(y.Event.Upload.MetaData.fieldname!),
+  );
+  assert.deepEqual(
+    finished.map((f) => f.Event.Upload.MetaData),
+    [
+      { filename: 'a.txt', filetype: 'text/plain', fieldname: 'file1' },
+      { filename: 'b.bin', filetype: 'application/octet-stream', fieldname: 'file2' },
+    ],
+  );
+  assert.deepEqual(
+    finished.map((f) => [f.Event.Upload.Size, f.Event.Upload.Digests?.md5]),
+    [
+      [a.bytes.length, a.md5],
+      [b.bytes.length, b.md5],
+    ],
+  );
   for (const f of finished) {
     assert.equal(f.Event.Upload.Storage?.Path, path.join(s.config.storeDir, f.Event.Upload.ID));
     assert.ok(fs.existsSync(f.Event.Upload.Storage!.Path));
@@ -94,7 +141,12 @@ with the tus path\'s payload; Event.Auth of the caller', async (t) => {
   }
   assert.equal(ofType(receiver.received, 'post-create').length, 2);
   assert.equal(ofType(receiver.received, 'pre-create').length, 2);
-  assert.deepEqual(readDir(out).map((p) => p.Event.Upload.ID).sort(), finished.map((f) => f.Event.Upload.ID).sort());
+  assert.deepEqual(
+    readDir(out)
+      .map((p) => p.Event.Upload.ID)
+      .sort(),
+    finished.map((f) => f.Event.Upload.ID).sort(),
+  );
 });
 
 test('multipart: a rejecting pre-finish module hook removes the files and no form is posted; an accepting one lets one \
@@ -102,7 +154,11 @@ form per request through', async (t) => {
   const app = await startCaptureApp(t);
   const dir = tmpDir(t);
   const moduleFile = path.join(dir, 'gate.mjs');
-  fs.writeFileSync(moduleFile, `export default {\n  'pre-finish': (r) => r.Event.Upload.MetaData.filename.startsWith('no-') ? { ` + `RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one' } } : {},\n};\n`);
+  fs.writeFileSync(
+    moduleFile,
+    `export default {\n  'pre-finish': (r) => r.Event.Upload.MetaData.filename.startsWith('no-') ? { ` +
+      `RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one' } } : {},\n};\n`,
+  );
   const s = await startTestServer(t, { hooksModules: [moduleFile], completionUrl: app.url });
   const yes = writeTestFile(dir, 'yes.txt', 40_000, 5);
   const no = writeTestFile(dir, 'no-thanks.txt', 40_000, 6);
@@ -151,7 +207,12 @@ const bytes = patternBytes(SIZE, 9);
 async function segment(url: string, session: string, a: number, b: number, name = 'seg.bin') {
   const r = await fetch(`${url}/upload`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename="${name}"`, 'X-Content-Range': `bytes ${a}-${b}/${SIZE}`, 'Session-ID': session },
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'Content-Disposition': `attachment; filename="${name}"`,
+      'X-Content-Range': `bytes ${a}-${b}/${SIZE}`,
+      'Session-ID': session,
+    },
     body: new Uint8Array(bytes.subarray(a, b + 1)),
   });
   return { status: r.status, body: await r.text() };
@@ -160,7 +221,10 @@ async function segment(url: string, session: string, a: number, b: number, name 
 test('resumable: pre-create once when a session starts (may \
 refuse: nothing stored), post-finish when it completes', async (t) => {
   const receiver = await startHookReceiver(t);
-  receiver.answer = (r) => (r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'secret.bin' ? { RejectUpload: true, HTTPResponse: { StatusCode: 451, Body: 'refused' } } : {});
+  receiver.answer = (r) =>
+    r.Type === 'pre-create' && r.Event.Upload.MetaData.filename === 'secret.bin'
+      ? { RejectUpload: true, HTTPResponse: { StatusCode: 451, Body: 'refused' } }
+      : {};
   const s = await startTestServer(t, { hooksHttp: receiver.url });
   const refused = await segment(s.url, 's-refused', 0, 99_999, 'secret.bin');
   assert.equal(refused.status, 451);

@@ -14,7 +14,19 @@ import { tmpDir } from './helpers/tmp.ts';
 test('curl -F: one file with extra fields → "Upload Complete", recorded, only PASS_FIELDS kept', async (t) => {
   const s = await startTestServer(t, { digests: ['sha1'] });
   const f = writeTestFile(tmpDir(t), 'report.txt', 300_000);
-  const r = await curl(['-F', 'name=report.txt', '-F', 'terminal=yes', '-F', 'description=quarterly', '-F', 'secret=dropped', '-F', `file1=@${f.path};type=text/plain`, `${s.url}/upload`]);
+  const r = await curl([
+    '-F',
+    'name=report.txt',
+    '-F',
+    'terminal=yes',
+    '-F',
+    'description=quarterly',
+    '-F',
+    'secret=dropped',
+    '-F',
+    `file1=@${f.path};type=text/plain`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(r.status, 200, r.body);
   const answer = JSON.parse(r.body);
   assert.equal(answer.message, 'Upload Complete');
@@ -40,14 +52,33 @@ test('curl -F: two files in one request → each its own prefix in one signed fo
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'a.bin', 70_000, 1);
   const b = writeTestFile(dir, 'b.bin', 1, 2);
-  const r = await curl(['-F', 'name=pair', '-F', 'terminal=yes', '-F', 'other=x', '-F', `file1=@${a.path}`, '-F', `file2=@${b.path};type=image/png`, `${s.url}/upload`]);
+  const r = await curl([
+    '-F',
+    'name=pair',
+    '-F',
+    'terminal=yes',
+    '-F',
+    'other=x',
+    '-F',
+    `file1=@${a.path}`,
+    '-F',
+    `file2=@${b.path};type=image/png`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(r.status, 200, r.body);
   assert.equal(JSON.parse(r.body).message, 'Upload Complete');
   assert.equal(r.headers['tuspass-completion'], 'delivered');
   assert.equal(app.forms.length, 1, 'one form per request');
   const { params, headers } = app.forms[0]!;
   assert.equal(headers['tuspass-form-version'], '2');
-  assert.ok(checkSignature(s.config.completionSecret!, 'completion-form', params.toString(), String(headers['tuspass-signature'])).ok);
+  assert.ok(
+    checkSignature(
+      s.config.completionSecret!,
+      'completion-form',
+      params.toString(),
+      String(headers['tuspass-signature']),
+    ).ok,
+  );
   assert.equal(params.get('file1.name'), 'a.bin');
   assert.equal(params.get('file1.md5'), a.md5);
   assert.equal(params.get('file1.size'), String(a.bytes.length));
@@ -58,7 +89,13 @@ test('curl -F: two files in one request → each its own prefix in one signed fo
   assert.equal(params.get('name'), 'pair');
   assert.equal(params.get('other'), null);
   // django-nginx-upload's order: .name, .content_type, .path, .md5, .size first.
-  assert.deepEqual([...params.keys()].slice(0, 5), ['file1.name', 'file1.content_type', 'file1.path', 'file1.md5', 'file1.size']);
+  assert.deepEqual([...params.keys()].slice(0, 5), [
+    'file1.name',
+    'file1.content_type',
+    'file1.path',
+    'file1.md5',
+    'file1.size',
+  ]);
   assert.equal(fs.readFileSync(params.get('file1.path')!).length, a.bytes.length);
 });
 
@@ -82,14 +119,28 @@ test('a browser form post (terminal=no, or Accept text/html) ends with a 303 to 
   const r = await curl(['-F', 'terminal=no', '-F', `file1=@${f.path}`, `${s.url}/upload`]);
   assert.equal(r.status, 303, r.body);
   assert.equal(r.headers.location, '/#completed');
-  const html = await curl(['-H', 'Accept: text/html,application/xhtml+xml,*/*;q=0.8', '-F', `file1=@${f.path}`, `${s.url}/upload`]);
+  const html = await curl([
+    '-H',
+    'Accept: text/html,application/xhtml+xml,*/*;q=0.8',
+    '-F',
+    `file1=@${f.path}`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(html.status, 303);
-  const json = await curl(['-H', 'Accept: application/json', '-F', 'terminal=yes', '-F', `file1=@${f.path}`, `${s.url}/upload`]);
+  const json = await curl([
+    '-H',
+    'Accept: application/json',
+    '-F',
+    'terminal=yes',
+    '-F',
+    `file1=@${f.path}`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(json.status, 200);
 });
 
-test('a rejecting app: its status and body are the answer, and \
-the request\'s files are removed (CLEANUP_STATUSES)', async (t) => {
+test("a rejecting app: its status and body are the answer, and \
+the request's files are removed (CLEANUP_STATUSES)", async (t) => {
   const app = await startCaptureApp(t, 422, { error: 'not this one' });
   const s = await startTestServer(t, { completionUrl: app.url });
   const dir = tmpDir(t);
@@ -112,7 +163,8 @@ test('the app down: 204 pending, the form queued, then delivered once the app is
   assert.equal(r.headers['tuspass-completion'], 'pending');
   assert.equal(storeFiles(s.config.storeDir).length, 2, 'the file and its info are kept');
   await app.up();
-  for (const until = Date.now() + 10_000; app.forms.length === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+  for (const until = Date.now() + 10_000; app.forms.length === 0 && Date.now() < until; )
+    await new Promise((r) => setTimeout(r, 50));
   assert.equal(app.forms.length, 1);
   assert.equal(app.forms[0]!.params.get('file1.md5'), f.md5);
   assert.equal(app.forms[0]!.params.get('name'), 'later');
@@ -131,13 +183,23 @@ test('a multipart form is queued under the one completion kind; one an earlier v
   const queueDir = path.join(dataDir, 'queue');
   const [name, ...more] = fs.readdirSync(queueDir).filter((n) => n.endsWith('.json'));
   assert.equal(more.length, 0);
-  const notice = JSON.parse(fs.readFileSync(path.join(queueDir, name!), 'utf8')) as { kind: string; payload: { uploadId: string; uploadIds: string[]; form: string } };
+  const notice = JSON.parse(fs.readFileSync(path.join(queueDir, name!), 'utf8')) as {
+    kind: string;
+    payload: { uploadId: string; uploadIds: string[]; form: string };
+  };
   assert.equal(notice.kind, 'complete-form', 'every completion form is queued under one kind');
   assert.equal(notice.payload.uploadIds.length, 2);
-  assert.equal(notice.payload.uploadId, notice.payload.uploadIds[0], 'the first upload names it for `tuspass queue list`');
+  assert.equal(
+    notice.payload.uploadId,
+    notice.payload.uploadIds[0],
+    'the first upload names it for `tuspass queue list`',
+  );
   // As an earlier version wrote it: its own kind, no uploadId.
   const { uploadId: _first, ...earlier } = notice.payload;
-  fs.writeFileSync(path.join(queueDir, name!), JSON.stringify({ ...notice, kind: 'complete-multipart', payload: earlier }));
+  fs.writeFileSync(
+    path.join(queueDir, name!),
+    JSON.stringify({ ...notice, kind: 'complete-multipart', payload: earlier }),
+  );
   assert.equal(storeFiles(first.config.storeDir).length, 4, 'both files and their info are kept meanwhile');
 
   await app.up();
@@ -150,7 +212,8 @@ test('a multipart form is queued under the one completion kind; one an earlier v
 
 const boundary = '----tuspassBoundary7MA4YWxk';
 const part = (name: string, filename: string, body: string) =>
-  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ` + `text/plain\r\n\r\n${body}\r\n`;
+  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ` +
+  `text/plain\r\n\r\n${body}\r\n`;
 
 async function rawPost(url: string, head: string, body: Buffer | string): Promise<{ status: number; text: string }> {
   const c = await openRaw(url);
@@ -163,7 +226,8 @@ async function rawPost(url: string, head: string, body: Buffer | string): Promis
 }
 
 const headFor = (s: { url: string }, length: number, contentType = `multipart/form-data; boundary=${boundary}`) =>
-  `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ${contentType}\r\nContent-Length: ` + `${length}\r\nConnection: close\r\n\r\n`;
+  `POST /upload HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nContent-Type: ${contentType}\r\nContent-Length: ` +
+  `${length}\r\nConnection: close\r\n\r\n`;
 
 test('malformed bodies → 400 ERR_MULTIPART_INVALID and nothing \
 kept: truncated, no boundary, huge part headers', async (t) => {
@@ -179,7 +243,9 @@ kept: truncated, no boundary, huge part headers', async (t) => {
   assert.equal(r.status, 400, r.text);
   assert.match(r.text, /ERR_MULTIPART_INVALID/);
   // Part headers past 16 KiB.
-  const huge = `--${boundary}\r\nContent-Disposition: form-data; name="file1"; filename="a.txt"\r\nX-Pad: ` + `${'p'.repeat(20_000)}\r\n\r\nabc\r\n--${boundary}--\r\n`;
+  const huge =
+    `--${boundary}\r\nContent-Disposition: form-data; name="file1"; filename="a.txt"\r\nX-Pad: ` +
+    `${'p'.repeat(20_000)}\r\n\r\nabc\r\n--${boundary}--\r\n`;
   r = await rawPost(s.url, headFor(s, huge.length), huge);
   assert.equal(r.status, 400, r.text);
   assert.match(r.text, /ERR_MULTIPART_INVALID/);
@@ -221,16 +287,39 @@ test('authentication on: no token → 401, a read-only token → \
   const none = await curl(['-F', `file1=@${f.path}`, `${s.url}/upload`]);
   assert.equal(none.status, 401);
   assert.match(none.headers['www-authenticate'] ?? '', /Bearer/);
-  const reader = await curl(['-H', `Authorization: ${bearer(tokenFor('ann', 'read')).Authorization}`, '-F', `file1=@${f.path}`, `${s.url}/upload`]);
+  const reader = await curl([
+    '-H',
+    `Authorization: ${bearer(tokenFor('ann', 'read')).Authorization}`,
+    '-F',
+    `file1=@${f.path}`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(reader.status, 403);
-  const expired = await curl(['-H', `Authorization: ${bearer(tokenFor('ann', 'upload', { exp: 1 })).Authorization}`, '-F', `file1=@${f.path}`, `${s.url}/upload`]);
+  const expired = await curl([
+    '-H',
+    `Authorization: ${bearer(tokenFor('ann', 'upload', { exp: 1 })).Authorization}`,
+    '-F',
+    `file1=@${f.path}`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(expired.status, 401);
-  const ok = await curl(['-H', `Authorization: ${bearer(tokenFor('ann', 'upload')).Authorization}`, '-F', `file1=@${f.path}`, `${s.url}/upload`]);
+  const ok = await curl([
+    '-H',
+    `Authorization: ${bearer(tokenFor('ann', 'upload')).Authorization}`,
+    '-F',
+    `file1=@${f.path}`,
+    `${s.url}/upload`,
+  ]);
   assert.equal(ok.status, 200, ok.body);
-  const list = (await (await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('ann', 'read')) })).json()) as Array<Record<string, unknown>>;
+  const list = (await (
+    await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('ann', 'read')) })
+  ).json()) as Array<Record<string, unknown>>;
   assert.equal(list.length, 1);
   assert.equal(list[0]!.owner, 'ann');
-  assert.equal((await (await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('bob', 'read')) })).json()).length, 0);
+  assert.equal(
+    (await (await fetch(`${s.url}/api/uploads`, { headers: bearer(tokenFor('bob', 'read')) })).json()).length,
+    0,
+  );
   assert.deepEqual(storeFiles(s.config.storeDir).length, 2);
 });
 
@@ -286,7 +375,19 @@ never reaches the form, whatever PASS_FIELDS says', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url, passFields: /.*/ });
   const f = writeTestFile(tmpDir(t), 'real.bin', 100);
-  const r = await curl(['-F', 'file1.path=/etc/passwd', '-F', 'file1.md5=00000000000000000000000000000000', '-F', 'other.owner=root', '-F', `file1=@${f.path};filename=../../escape.bin`, '-F', 'note=kept', `${s.url}/upload`]);
+  const r = await curl([
+    '-F',
+    'file1.path=/etc/passwd',
+    '-F',
+    'file1.md5=00000000000000000000000000000000',
+    '-F',
+    'other.owner=root',
+    '-F',
+    `file1=@${f.path};filename=../../escape.bin`,
+    '-F',
+    'note=kept',
+    `${s.url}/upload`,
+  ]);
   assert.equal(r.status, 200, r.body);
   const p = app.forms[0]!.params;
   assert.equal(p.getAll('file1.path').length, 1);

@@ -8,7 +8,15 @@ import fc from 'fast-check';
 import { md5, patternBytes } from './helpers/files.ts';
 import { storeFiles } from './helpers/multipart.ts';
 import { redisPair } from './helpers/redis-pair.ts';
-import { holdSegments, mergeRanges, parseRanges, rangesWithin, sendSegment, type Range, type SegmentAnswer } from './helpers/resumable.ts';
+import {
+  holdSegments,
+  mergeRanges,
+  parseRanges,
+  rangesWithin,
+  sendSegment,
+  type Range,
+  type SegmentAnswer,
+} from './helpers/resumable.ts';
 import { startTestServer } from './helpers/server.ts';
 
 /** The uploads in a store (their files; info, digest and session states left out). */
@@ -39,12 +47,16 @@ function assertOneHistory(sent: Range[], answers: SegmentAnswer[]): Range[] {
   });
   const size = (rs: Range[]) => rs.reduce((n, [x, y]) => n + y - x + 1, 0);
   lists.sort((x, y) => size(x) - size(y));
-  for (let i = 1; i < lists.length; i++) assert.ok(rangesWithin(lists[i - 1]!, lists[i]!), `answers from two histories: ${JSON.stringify(lists[i - 1])} and ${JSON.stringify(lists[i])}`);
+  for (let i = 1; i < lists.length; i++)
+    assert.ok(
+      rangesWithin(lists[i - 1]!, lists[i]!),
+      `answers from two histories: ${JSON.stringify(lists[i - 1])} and ${JSON.stringify(lists[i])}`,
+    );
   return lists[lists.length - 1] ?? [];
 }
 
-test('the first segments of a new Session-ID, all at once: one session and one file, every answer lists the session\'s \
-ranges, one record', async (t) => {
+test("the first segments of a new Session-ID, all at once: one session and one file, every answer lists the session's \
+ranges, one record", async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(400_000, 21);
   const pieces = piecesOf(bytes.length, [100_000, 200_000, 300_000]);
@@ -74,7 +86,10 @@ arrive: one completes, the others list the ranges so far', async (t) => {
   const done = answers.filter((a) => a.status === 200);
   assert.equal(done.length, 1, `one segment completes the file: ${answers.map((a) => a.status)}`);
   assert.equal(JSON.parse(done[0]!.body).md5, md5(bytes));
-  assertOneHistory(pieces.filter((_, i) => answers[i]!.status !== 200), answers.filter((a) => a.status !== 200));
+  assertOneHistory(
+    pieces.filter((_, i) => answers[i]!.status !== 200),
+    answers.filter((a) => a.status !== 200),
+  );
   const list = await records(s.url);
   assert.equal(list.length, 1);
   assert.equal(list[0]!.md5, md5(bytes));
@@ -96,7 +111,10 @@ file, the right md5, one record', async (t) => {
   assert.equal(uploadsIn(storeDir).length, 1, 'one file for the session');
   // Then in turn: each instance sees what the other recorded.
   const r4 = await sendSegment(a.url, 'two-instances', pieces[4]!, { bytes });
-  assert.deepEqual(parseRanges(r4.range), [[0, 299_999], [400_000, 599_999]]);
+  assert.deepEqual(parseRanges(r4.range), [
+    [0, 299_999],
+    [400_000, 599_999],
+  ]);
   const r3 = await sendSegment(b.url, 'two-instances', pieces[3]!, { bytes });
   assert.deepEqual(parseRanges(r3.range), [[0, 599_999]]);
   // A repeat on A of what B received: the ranges as they are.
@@ -138,10 +156,14 @@ async function fuzzSessions(urls: string[], storeDir: string, numRuns: number): 
       for (const [x, y] of extras) {
         // Duplicates and overlaps of the others, kept off the keystone's bytes.
         const [lo, hi] = [Math.min(x, y) % size, Math.max(x, y) % size];
-        const clipped: Range = hi < key[0] || lo > key[1] ? [lo, hi] : key[0] - lo >= hi - key[1] ? [lo, key[0] - 1] : [key[1] + 1, hi];
+        const clipped: Range =
+          hi < key[0] || lo > key[1] ? [lo, hi] : key[0] - lo >= hi - key[1] ? [lo, key[0] - 1] : [key[1] + 1, hi];
         if (clipped[0] <= clipped[1]) rest.push(clipped);
       }
-      const shuffled = rest.map((r, i) => ({ r, k: order[i % order.length]! + i / 100 })).sort((p, q) => p.k - q.k).map((p) => p.r);
+      const shuffled = rest
+        .map((r, i) => ({ r, k: order[i % order.length]! + i / 100 }))
+        .sort((p, q) => p.k - q.k)
+        .map((p) => p.r);
       return { size, key, rest: shuffled, together, targets };
     });
   await fc.assert(
@@ -152,8 +174,19 @@ async function fuzzSessions(urls: string[], storeDir: string, numRuns: number): 
       const answers: SegmentAnswer[] = [];
       for (let i = 0; i < rest.length; i += together) {
         // One wave at once, each segment to its own instance.
-        const wave = rest.slice(i, i + together).map((range, j) => ({ range, url: urls[targets[(i + j) % targets.length]!]! }));
-        const held = await Promise.all(urls.map((url) => holdSegments(url, session, wave.filter((w) => w.url === url).map((w) => w.range), { bytes })));
+        const wave = rest
+          .slice(i, i + together)
+          .map((range, j) => ({ range, url: urls[targets[(i + j) % targets.length]!]! }));
+        const held = await Promise.all(
+          urls.map((url) =>
+            holdSegments(
+              url,
+              session,
+              wave.filter((w) => w.url === url).map((w) => w.range),
+              { bytes },
+            ),
+          ),
+        );
         for (const h of held) h.sendBodies();
         const byUrl = await Promise.all(held.map((h) => h.answers));
         for (const w of wave) answers.push(byUrl[urls.indexOf(w.url)]!.shift()!);

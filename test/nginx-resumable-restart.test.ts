@@ -16,7 +16,13 @@ const bytes = patternBytes(SIZE, 11);
 async function segment(url: string, session: string, a: number, b: number, extra: Record<string, string> = {}) {
   const r = await fetch(`${url}/upload`, {
     method: 'POST',
-    headers: { 'Content-Type': 'text/plain', 'Content-Disposition': 'attachment; filename="kept.txt"', 'X-Content-Range': `bytes ${a}-${b}/${SIZE}`, 'Session-ID': session, ...extra },
+    headers: {
+      'Content-Type': 'text/plain',
+      'Content-Disposition': 'attachment; filename="kept.txt"',
+      'X-Content-Range': `bytes ${a}-${b}/${SIZE}`,
+      'Session-ID': session,
+      ...extra,
+    },
     body: new Uint8Array(bytes.subarray(a, b + 1)),
   });
   return { status: r.status, body: await r.text() };
@@ -37,11 +43,18 @@ at the end', async (t) => {
   assert.equal((await segment(first.url, 'restart-1', 100_000, 199_999)).body.trim(), '100000-299999/300000');
   // A second session whose upload is removed while the server is down: dropped at start.
   assert.equal((await segment(first.url, 'restart-2', 0, 999)).status, 201);
-  const [state, other] = sessionFiles(first.config.storeDir).map((n) => path.join(first.config.storeDir, n)).sort((x, y) => JSON.parse(fs.readFileSync(x, 'utf8')).sessionId.localeCompare(JSON.parse(fs.readFileSync(y, 'utf8')).sessionId));
+  const [state, other] = sessionFiles(first.config.storeDir)
+    .map((n) => path.join(first.config.storeDir, n))
+    .sort((x, y) =>
+      JSON.parse(fs.readFileSync(x, 'utf8')).sessionId.localeCompare(JSON.parse(fs.readFileSync(y, 'utf8')).sessionId),
+    );
   assert.ok(state && other, 'one state per session');
   assert.equal(fs.statSync(state).mode & 0o777, 0o600);
   const saved = JSON.parse(fs.readFileSync(state, 'utf8'));
-  assert.deepEqual([saved.sessionId, saved.total, saved.ranges, saved.name, saved.contentType, saved.owner], ['restart-1', SIZE, [[100_000, 299_999]], 'kept.txt', 'text/plain', '']);
+  assert.deepEqual(
+    [saved.sessionId, saved.total, saved.ranges, saved.name, saved.contentType, saved.owner],
+    ['restart-1', SIZE, [[100_000, 299_999]], 'kept.txt', 'text/plain', ''],
+  );
   await first.close();
   const goneId = JSON.parse(fs.readFileSync(other, 'utf8')).uploadId as string;
   fs.rmSync(path.join(first.config.storeDir, goneId));
@@ -78,7 +91,11 @@ the same Session-ID has a session of their own', async (t) => {
   assert.equal((await segment(first.url, 'shared', 0, 149_999, ann)).status, 201);
   await first.close();
   const second = await startTestServer(t, { dataDir, authJwtSecret: TEST_JWT_SECRET });
-  assert.equal((await segment(second.url, 'shared', 150_000, SIZE - 1, bob)).body.trim(), '150000-299999/300000', "bob does not finish ann's file");
+  assert.equal(
+    (await segment(second.url, 'shared', 150_000, SIZE - 1, bob)).body.trim(),
+    '150000-299999/300000',
+    "bob does not finish ann's file",
+  );
   const done = await segment(second.url, 'shared', 150_000, SIZE - 1, ann);
   assert.equal(done.status, 200, done.body);
   assert.equal(JSON.parse(done.body).md5, md5(bytes));
@@ -99,17 +116,27 @@ what it has not received is still owed', async (t) => {
   assert.equal(uploads.length, 2);
   for (const id of uploads) assert.equal(fs.statSync(path.join(dir, id)).size, SIZE);
   // sparse-2's state is lost (a session without a state cannot be told finished).
-  const lost = sessionFiles(dir).find((n) => JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')).sessionId === 'sparse-2')!;
+  const lost = sessionFiles(dir).find(
+    (n) => JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')).sessionId === 'sparse-2',
+  )!;
   fs.rmSync(path.join(dir, lost));
   await first.close();
 
   const second = await startTestServer(t, { dataDir });
-  assert.equal(second.store.space.owed, SIZE - 100_000 + SIZE, 'sparse-1 is owed what it has not received, sparse-2 all of it');
+  assert.equal(
+    second.store.space.owed,
+    SIZE - 100_000 + SIZE,
+    'sparse-1 is owed what it has not received, sparse-2 all of it',
+  );
   const done = await segment(second.url, 'sparse-1', 0, 199_999);
   assert.equal(done.status, 200, done.body);
   assert.equal(JSON.parse(done.body).md5, md5(bytes));
   const list = await records(second.url);
-  assert.deepEqual(list.map((r) => r.md5), [md5(bytes)], 'one record: the session that finished');
+  assert.deepEqual(
+    list.map((r) => r.md5),
+    [md5(bytes)],
+    'one record: the session that finished',
+  );
   assert.equal(second.store.space.owed, SIZE, 'sparse-2 is still owed');
   assert.equal(storeFiles(dir).filter((n) => !n.includes('.')).length, 2, 'sparse-2 is kept, for its expiry');
 });
@@ -123,11 +150,19 @@ not received, after a restart too", async (t) => {
   // A: 900000 bytes, only its last 100000 sent: full length on disk, 800000 still to come.
   const a = await fetch(`${first.url}/upload`, {
     method: 'POST',
-    headers: { 'Content-Disposition': 'attachment; filename="a.bin"', 'X-Content-Range': 'bytes 800000-899999/900000', 'Session-ID': 'owed-a' },
+    headers: {
+      'Content-Disposition': 'attachment; filename="a.bin"',
+      'X-Content-Range': 'bytes 800000-899999/900000',
+      'Session-ID': 'owed-a',
+    },
     body: new Uint8Array(100_000),
   });
   assert.equal(a.status, 201);
-  assert.equal((await segment(first.url, 'owed-b', 0, 99, total(300_000))).status, 429, 'B would take the owner past 1000000 bytes to come');
+  assert.equal(
+    (await segment(first.url, 'owed-b', 0, 99, total(300_000))).status,
+    429,
+    'B would take the owner past 1000000 bytes to come',
+  );
   await first.close();
 
   const second = await startTestServer(t, limits);

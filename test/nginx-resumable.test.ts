@@ -13,7 +13,14 @@ import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 const SIZE = 300_000;
 const bytes = patternBytes(SIZE, 7);
 
-async function segment(url: string, session: string, a: number, b: number, extra: Record<string, string> = {}, body = bytes.subarray(a, b + 1)) {
+async function segment(
+  url: string,
+  session: string,
+  a: number,
+  b: number,
+  extra: Record<string, string> = {},
+  body = bytes.subarray(a, b + 1),
+) {
   const r = await fetch(`${url}/upload`, {
     method: 'POST',
     headers: {
@@ -48,8 +55,8 @@ the last; the last completes and answers as the app', async (t) => {
   assert.equal(record!.size, SIZE);
 });
 
-test('out of order and repeated segments: ranges merge, \
-repeats change nothing, the md5 is the whole file\'s', async (t) => {
+test("out of order and repeated segments: ranges merge, \
+repeats change nothing, the md5 is the whole file's", async (t) => {
   const s = await startTestServer(t, { digests: ['sha1'] });
   const session = 'ooo-1';
   let r = await segment(s.url, session, 200_000, SIZE - 1);
@@ -107,19 +114,29 @@ answer; the session goes on', async (t) => {
     t.after(() => conn.socket.destroy());
     const body = Buffer.concat([bytes.subarray(a, b + 1), Buffer.alloc(extra, 0x55)]);
     conn.socket.write(
-      'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + 'attachment; filename="big.TXT"\r\n' +
-        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: ` + `chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+      'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' +
+        'attachment; filename="big.TXT"\r\n' +
+        `X-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: long\r\nTransfer-Encoding: ` +
+        `chunked\r\n\r\n${body.length.toString(16)}\r\n`,
     );
     conn.socket.write(body);
     conn.socket.write('\r\n0\r\n\r\n');
     return readResponse(conn, 10_000);
   };
-  for (const [a, b] of [[0, 99_999], [200_000, 249_999]] as const) {
+  for (const [a, b] of [
+    [0, 99_999],
+    [200_000, 249_999],
+  ] as const) {
     const answer = await tooLong(a, b, 1000);
     assert.equal(answer?.status, 416, answer?.body.toString());
     assert.match(answer!.body.toString(), /ERR_RESUMABLE_RANGE/);
   }
-  for (const [a, b] of [[0, 99_999], [100_000, 199_999], [200_000, SIZE - 1]]) await segment(s.url, 'long', a, b);
+  for (const [a, b] of [
+    [0, 99_999],
+    [100_000, 199_999],
+    [200_000, SIZE - 1],
+  ])
+    await segment(s.url, 'long', a, b);
   const [record] = await recordsWhenPresent(s.url);
   assert.equal(record!.md5, md5(bytes));
 });
@@ -132,8 +149,10 @@ session, even when its chunked body goes on past its range', async (t) => {
   t.after(() => conn.socket.destroy());
   // The range in one chunk of the body, then a chunk past it.
   conn.socket.write(
-    'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + 'attachment; filename="big.TXT"\r\n' +
-      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: ` + `chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
+    'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' +
+      'attachment; filename="big.TXT"\r\n' +
+      `X-Content-Range: bytes 0-99999/${SIZE}\r\nSession-ID: past\r\nTransfer-Encoding: ` +
+      `chunked\r\n\r\n${(100_000).toString(16)}\r\n`,
   );
   conn.socket.write(bytes.subarray(0, 100_000));
   conn.socket.write(`\r\n${(1000).toString(16)}\r\n${'U'.repeat(1000)}\r\n0\r\n\r\n`);
@@ -172,7 +191,8 @@ finishing one makes room', async (t) => {
   const s = await startTestServer(t, { resumableSessionsMax: 3 });
   // Three anonymous callers (client addresses), one session each: a tenth of 3 is one.
   const from = (n: number) => ({ bytes, filename: 'x.bin', localAddress: `127.0.0.${n}` });
-  for (const n of [1, 2, 3]) assert.equal((await sendSegment(s.url, `100000000${n}`, [0, 99], from(n))).status, 201, `caller ${n}`);
+  for (const n of [1, 2, 3])
+    assert.equal((await sendSegment(s.url, `100000000${n}`, [0, 99], from(n))).status, 201, `caller ${n}`);
   const refused = await sendSegment(s.url, '1000000004', [0, 99], from(4));
   assert.equal(refused.status, 503);
   assert.match(refused.body, /ERR_RESUMABLE_SESSIONS_FULL/);
@@ -191,18 +211,30 @@ of RESUMABLE_SESSIONS_MAX, others still get sessions', async (t) => {
   const third = await sendSegment(s.url, '4000000009', [0, 99], one);
   assert.equal(third.status, 503, third.body);
   assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
-  assert.equal((await sendSegment(s.url, '5000000001', [0, 99], other)).status, 201, 'another address still gets a session');
-  assert.equal((await sendSegment(s.url, '4000000000', [100, 199], one)).status, 201, 'an open session of the first caller goes on');
+  assert.equal(
+    (await sendSegment(s.url, '5000000001', [0, 99], other)).status,
+    201,
+    'another address still gets a session',
+  );
+  assert.equal(
+    (await sendSegment(s.url, '4000000000', [100, 199], one)).status,
+    201,
+    'an open session of the first caller goes on',
+  );
 });
 
-test('anonymous callers: a session is its client address\'s; another address sending the same Session-ID first has a \
-session of its own, and its bytes are not in the first caller\'s file', async (t) => {
+test("anonymous callers: a session is its client address's; another address sending the same Session-ID first has a \
+session of its own, and its bytes are not in the first caller's file", async (t) => {
   const s = await startTestServer(t);
   const owner = { bytes, localAddress: '127.0.0.1' };
   const guesser = { bytes: Buffer.alloc(SIZE, 0x55), localAddress: '127.0.0.2' };
   const planted = await sendSegment(s.url, '4242', [0, 99_999], guesser);
   assert.equal(planted.status, 201);
-  assert.equal((await sendSegment(s.url, '4242', [200_000, SIZE - 1], owner)).range, `200000-${SIZE - 1}/${SIZE}`, "the guesser's range is not the owner's");
+  assert.equal(
+    (await sendSegment(s.url, '4242', [200_000, SIZE - 1], owner)).range,
+    `200000-${SIZE - 1}/${SIZE}`,
+    "the guesser's range is not the owner's",
+  );
   assert.equal((await sendSegment(s.url, '4242', [0, 99_999], owner)).status, 201);
   const done = await sendSegment(s.url, '4242', [100_000, 199_999], owner);
   assert.equal(done.status, 200, done.body);
@@ -219,7 +251,11 @@ everyone', async (t) => {
   assert.equal(third.status, 503);
   assert.match(third.body, /ERR_RESUMABLE_SESSIONS_FULL/);
   assert.equal((await segment(s.url, '3000000001', 0, 99, bob)).status, 201, 'another caller still gets a session');
-  assert.equal((await segment(s.url, '2000000000', 100, 199, ann)).status, 201, 'an open session of the first caller goes on');
+  assert.equal(
+    (await segment(s.url, '2000000000', 100, 199, ann)).status,
+    201,
+    'an open session of the first caller goes on',
+  );
 });
 
 /** The first log line matching `pattern`, once there is one. */
@@ -234,7 +270,9 @@ async function logLine(logs: string[], pattern: RegExp): Promise<string> {
 }
 
 const segmentHead = (session: string, [a, b]: [number, number]) =>
-  'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' + `attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ` + `${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
+  'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: ' +
+  `attachment; filename="cut.bin"\r\nX-Content-Range: bytes ${a}-${b}/${SIZE}\r\nSession-ID: ` +
+  `${session}\r\nContent-Length: ${b - a + 1}\r\n\r\n`;
 
 test('a segment the client drops (closed before its end): one info line with its cause and what was kept, not an \
 error; the session goes on', async (t) => {
@@ -244,7 +282,10 @@ error; the session goes on', async (t) => {
   closed.socket.write(segmentHead('drop-1', [0, 199_999]));
   closed.socket.end(bytes.subarray(0, 80_000));
   const line = await logLine(s.logs, /^dropped POST \/upload/);
-  assert.match(line, /the client closed the connection at byte \d+ of the body \(Content-Length 200000\); \d+ bytes of it kept/);
+  assert.match(
+    line,
+    /the client closed the connection at byte \d+ of the body \(Content-Length 200000\); \d+ bytes of it kept/,
+  );
   assert.doesNotMatch(line, /level=(error|fatal)/);
   // The bytes kept are in the session: the rest completes the file, with the right md5.
   const kept = Number(/; (\d+) bytes of it kept/.exec(line)![1]);
@@ -288,7 +329,10 @@ test('the full-length file of an unfinished session expires like any unfinished 
 stays; the Session-ID then starts anew', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 1 }, { expirySweepMs: 3_600_000 });
   const dir = s.config.storeDir;
-  const uploads = () => storeFiles(dir).filter((n) => !n.includes('.')).sort();
+  const uploads = () =>
+    storeFiles(dir)
+      .filter((n) => !n.includes('.'))
+      .sort();
   assert.equal((await segment(s.url, 'finished', 0, SIZE - 1)).status, 200);
   const [finished] = uploads();
   // Only the last segment: full length, holes before.
@@ -301,7 +345,7 @@ stays; the Session-ID then starts anew', async (t) => {
   assert.deepEqual(uploads(), [finished]);
   const again = await segment(s.url, 'open', 0, 99);
   assert.equal(again.status, 201);
-  assert.equal(again.body.trim(), '0-99/300000', 'a new session: the expired one\'s ranges are gone');
+  assert.equal(again.body.trim(), '0-99/300000', "a new session: the expired one's ranges are gone");
 });
 
 test('an upload still written in segments is no tus upload: HEAD, GET, PATCH and DELETE of its id are 404 until its \
@@ -321,7 +365,11 @@ segments cover it', async (t) => {
   const get = await fetch(`${s.endpoint}${id}`, { headers: tus });
   assert.equal(get.status, 404, 'GET does not serve the holes');
   assert.match(await get.text(), /^ERR_UPLOAD_NOT_FOUND/);
-  const patch = await fetch(`${s.endpoint}${id}`, { method: 'PATCH', headers: { ...tus, 'Upload-Offset': String(SIZE), 'Content-Type': 'application/offset+octet-stream' }, body: '' });
+  const patch = await fetch(`${s.endpoint}${id}`, {
+    method: 'PATCH',
+    headers: { ...tus, 'Upload-Offset': String(SIZE), 'Content-Type': 'application/offset+octet-stream' },
+    body: '',
+  });
   assert.equal(patch.status, 404, 'PATCH cannot finish it behind its session');
   const del = await fetch(`${s.endpoint}${id}`, { method: 'DELETE', headers: tus });
   assert.equal(del.status, 404, 'DELETE cannot remove it');

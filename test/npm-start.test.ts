@@ -18,7 +18,11 @@ const LEFT_OUT = new Set(['node_modules', '.git', 'data', 'test-output']);
 /** A copy of the clone, built as it is here (timestamps kept, so prestart finds nothing stale). */
 function copyOfClone(t: TestContext): string {
   const copy = path.join(tmpDir(t, 'tuspass-clone-'), 'tuspass');
-  fs.cpSync(ROOT, copy, { recursive: true, preserveTimestamps: true, filter: (src) => !LEFT_OUT.has(path.basename(src)) || path.dirname(src) !== ROOT });
+  fs.cpSync(ROOT, copy, {
+    recursive: true,
+    preserveTimestamps: true,
+    filter: (src) => !LEFT_OUT.has(path.basename(src)) || path.dirname(src) !== ROOT,
+  });
   fs.symlinkSync(fs.realpathSync(path.join(ROOT, 'node_modules')), path.join(copy, 'node_modules'));
   return copy;
 }
@@ -40,18 +44,25 @@ function descendants(pid: number): number[] {
   }
   const found: number[] = [];
   const queue = [pid];
-  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) (found.push(child), queue.push(child));
+  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) found.push(child), queue.push(child);
   return found;
 }
 
-const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+const alive = (pid: number) =>
+  fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 /** The processes of `pids` still running once they had a generous while to stop (an orphan cannot be waited on:
  * polled). */
 async function stillRunning(pids: number[], withinMs = 30_000): Promise<number[]> {
   const until = Date.now() + withinMs;
   for (;;) {
-    const running = pids.filter((p) => { try { return alive(p); } catch { return false; } });
+    const running = pids.filter((p) => {
+      try {
+        return alive(p);
+      } catch {
+        return false;
+      }
+    });
     if (running.length === 0 || Date.now() > until) return running;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -70,8 +81,18 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_'))), ...extra };
 }
 
-async function startAndTerminate(t: TestContext, cwd: string, command: string, args: string[], env: Record<string, string>) {
-  const child = spawn(command, args, { cwd, env: userEnv({ PORT: '0', LOG_FORMAT: 'text', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startAndTerminate(
+  t: TestContext,
+  cwd: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+) {
+  const child = spawn(command, args, {
+    cwd,
+    env: userEnv({ PORT: '0', LOG_FORMAT: 'text', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   // After the exit and the end of its output: the server, if it stayed, would hold the pipes open.
@@ -101,23 +122,34 @@ async function startAndTerminate(t: TestContext, cwd: string, command: string, a
 
   child.kill('SIGTERM');
   await exited;
-  assert.deepEqual(await stillRunning(started), [], `no process of ${command} ${args.join(' ')} is left running after its SIGTERM:\n${out}`);
+  assert.deepEqual(
+    await stillRunning(started),
+    [],
+    `no process of ${command} ${args.join(' ')} is left running after its SIGTERM:\n${out}`,
+  );
   assert.equal(await connects(port), false, 'the port is closed');
   await closed;
   return out;
 }
 
-test('SIGTERM to `npm start` in a clone stops the server: port closed, no process left', { timeout: 180_000 }, async (t) => {
+test('SIGTERM to `npm start` in a clone stops the server: port closed, no process left', {
+  timeout: 180_000,
+}, async (t) => {
   const clone = copyOfClone(t);
   const out = await startAndTerminate(t, clone, 'npm', ['start'], { DATA_DIR: tmpDir(t) });
   assert.match(out, /SIGTERM, stopping/, 'a graceful stop (uploads in flight get SHUTDOWN_TIMEOUT)');
   assert.match(out, /tuspass start: stopped/);
 });
 
-test('SIGTERM to `npx tuspass start` stops the server: port closed, no process left', { timeout: 180_000 }, async (t) => {
+test('SIGTERM to `npx tuspass start` stops the server: port closed, no process left', {
+  timeout: 180_000,
+}, async (t) => {
   const clone = copyOfClone(t);
   // npx links the clone into its own cache: a cache of this test's, and nothing fetched.
-  const out = await startAndTerminate(t, clone, 'npx', ['--offline', '--yes', 'tuspass', 'start'], { DATA_DIR: tmpDir(t), npm_config_cache: tmpDir(t) });
+  const out = await startAndTerminate(t, clone, 'npx', ['--offline', '--yes', 'tuspass', 'start'], {
+    DATA_DIR: tmpDir(t),
+    npm_config_cache: tmpDir(t),
+  });
   assert.match(out, /the npm process that ran it is gone, stopping/);
   assert.match(out, /tuspass start: stopped/);
 });

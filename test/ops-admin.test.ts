@@ -15,9 +15,15 @@ import { create, patch } from './helpers/tus.ts';
 
 const BIN = path.resolve('bin/tuspass.js');
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -25,7 +31,6 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ status
     child.once('exit', (status) => resolve({ status, stdout, stderr }));
   });
 }
-
 
 async function until(what: () => boolean, message: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -38,7 +43,11 @@ async function until(what: () => boolean, message: string, ms = 5000): Promise<v
 test('queue list, retry and drop against notices queued while the completion service is down', async (t) => {
   const port = await freePort();
   // Retries an hour apart: only `queue retry` makes a notice go now.
-  const s = await startTestServer(t, { completionUrl: `http://127.0.0.1:${port}/complete/`, retryMinMs: 3_600_000, retryMaxMs: 3_600_000 });
+  const s = await startTestServer(t, {
+    completionUrl: `http://127.0.0.1:${port}/complete/`,
+    retryMinMs: 3_600_000,
+    retryMaxMs: 3_600_000,
+  });
   const dataDir = ['--data-dir', s.config.dataDir];
   const ids: string[] = [];
   for (let i = 0; i < 2; i++) {
@@ -63,12 +72,20 @@ test('queue list, retry and drop against notices queued while the completion ser
   assert.equal(rows.find((r) => r.id === keep)!.uploadId, ids[0]);
   const text = await run(['queue', 'list', ...dataDir]);
   assert.match(text.stdout, /^ID +KIND +UPLOAD +ATTEMPTS +NEXT TRY +AGE +LAST ERROR$/m);
-  assert.match(text.stdout, new RegExp(`^${keep} +complete-form +${ids[0]} +1 +in 5\\dm \\d+s +\\d+s +.*unreachable`, 'm'));
+  assert.match(
+    text.stdout,
+    new RegExp(`^${keep} +complete-form +${ids[0]} +1 +in 5\\dm \\d+s +\\d+s +.*unreachable`, 'm'),
+  );
 
   // drop: gone from the directory and from the running server's queue; prints what it dropped.
   const dropped = await run(['queue', 'drop', drop, ...dataDir]);
   assert.equal(dropped.status, 0, dropped.stderr);
-  assert.match(dropped.stdout, new RegExp(`dropped notice ${drop} \\(complete-form, upload ${ids[1]}, 1 attempt\\(s\\), last error: .*unreachable`));
+  assert.match(
+    dropped.stdout,
+    new RegExp(
+      `dropped notice ${drop} \\(complete-form, upload ${ids[1]}, 1 attempt\\(s\\), last error: .*unreachable`,
+    ),
+  );
   assert.ok(!fs.existsSync(path.join(s.config.dataDir, 'queue', `${drop}.json`)));
   await until(() => !s.queue.pending().some((n) => n.id === drop), 'the running server forgets the dropped notice');
   assert.equal((await run(['queue', 'drop', drop, ...dataDir])).status, 1, 'dropping it again: no such notice');
@@ -105,7 +122,12 @@ test('a retry with the server stopped: the notice file says \
 due now (a start makes every notice due anyway)', async (t) => {
   const port = await freePort();
   const dataDir = tmpDir(t);
-  const first = await startTestServer(t, { dataDir, completionUrl: `http://127.0.0.1:${port}/complete/`, retryMinMs: 3_600_000, retryMaxMs: 3_600_000 });
+  const first = await startTestServer(t, {
+    dataDir,
+    completionUrl: `http://127.0.0.1:${port}/complete/`,
+    retryMinMs: 3_600_000,
+    retryMaxMs: 3_600_000,
+  });
   const url = await create(first.endpoint, 5);
   assert.equal((await patch(url, 0, 'hello')).status, 204);
   await first.close();
@@ -127,9 +149,25 @@ size, offset, age and expiry; finished ones left out', async (t) => {
   assert.equal((await patch(whole, 0, 'hello')).status, 200);
   const idOf = (u: string) => u.split('/').pop()!;
 
-  const r = await run(['uploads', 'list', '--unfinished', '--json', '--data-dir', s.config.dataDir, '--expire-after', '1h']);
+  const r = await run([
+    'uploads',
+    'list',
+    '--unfinished',
+    '--json',
+    '--data-dir',
+    s.config.dataDir,
+    '--expire-after',
+    '1h',
+  ]);
   assert.equal(r.status, 0, r.stderr);
-  const rows = JSON.parse(r.stdout) as Array<{ id: string; size: number; offset: number; expiresAt: string; finished: boolean; name?: string }>;
+  const rows = JSON.parse(r.stdout) as Array<{
+    id: string;
+    size: number;
+    offset: number;
+    expiresAt: string;
+    finished: boolean;
+    name?: string;
+  }>;
   assert.deepEqual(rows.map((x) => x.id).sort(), [idOf(half), idOf(none)].sort());
   const h = rows.find((x) => x.id === idOf(half))!;
   assert.equal(h.size, 10);
@@ -151,24 +189,61 @@ test('doctor: ok on a fresh data dir; exit 1 naming the remedy for an unusable s
 another program', async (t) => {
   const root = tmpDir(t);
   const env = { MIN_FREE_SPACE: '1MiB' };
-  const fresh = await run(['doctor', '--data-dir', path.join(root, 'data'), '--port', '0', '--completion-port', '0'], env);
+  const fresh = await run(
+    ['doctor', '--data-dir', path.join(root, 'data'), '--port', '0', '--completion-port', '0'],
+    env,
+  );
   assert.equal(fresh.status, 0, fresh.stdout + fresh.stderr);
   const lines = fresh.stdout.trim().split('\n');
   for (const l of lines) assert.match(l, /^ok {4}/);
-  for (const check of ['config', 'data dir', 'store dir', 'free space', 'catalog', 'secret', 'port']) assert.ok(lines.some((l) => l.startsWith(`ok    ${check}:`)), check);
+  for (const check of ['config', 'data dir', 'store dir', 'free space', 'catalog', 'secret', 'port'])
+    assert.ok(
+      lines.some((l) => l.startsWith(`ok    ${check}:`)),
+      check,
+    );
 
   // STORE_DIR under a regular file.
   const file = path.join(root, 'a-file');
   fs.writeFileSync(file, '');
-  const bad = await run(['doctor', '--data-dir', path.join(root, 'data'), '--store-dir', path.join(file, 'store'), '--port', '0', '--completion-port', '0'], env);
+  const bad = await run(
+    [
+      'doctor',
+      '--data-dir',
+      path.join(root, 'data'),
+      '--store-dir',
+      path.join(file, 'store'),
+      '--port',
+      '0',
+      '--completion-port',
+      '0',
+    ],
+    env,
+  );
   assert.equal(bad.status, 1);
   assert.match(bad.stdout, /^FAIL {2}store dir: .*a-file is not a directory\n {6}→ set STORE_DIR to a directory path/m);
   // DATA_DIR where no directory can be made (/proc refuses every mkdir), as tuspass start refuses it.
   const proc = await run(['doctor', '--data-dir', '/proc/x', '--port', '0', '--completion-port', '0'], env);
   assert.equal(proc.status, 1, proc.stdout);
-  assert.match(proc.stdout, /^FAIL {2}data dir: \/proc\/x cannot be created: .*\n {6}→ set DATA_DIR to a path on a writable file system/m);
+  assert.match(
+    proc.stdout,
+    /^FAIL {2}data dir: \/proc\/x cannot be created: .*\n {6}→ set DATA_DIR to a path on a writable file system/m,
+  );
   assert.doesNotMatch(proc.stdout, /created at the first start/);
-  const json = await run(['doctor', '--json', '--data-dir', path.join(root, 'data'), '--store-dir', path.join(file, 'store'), '--port', '0', '--completion-port', '0'], env);
+  const json = await run(
+    [
+      'doctor',
+      '--json',
+      '--data-dir',
+      path.join(root, 'data'),
+      '--store-dir',
+      path.join(file, 'store'),
+      '--port',
+      '0',
+      '--completion-port',
+      '0',
+    ],
+    env,
+  );
   assert.equal(json.status, 1);
   const checks = JSON.parse(json.stdout) as Array<{ check: string; ok: boolean; remedy?: string }>;
   assert.equal(checks.find((c) => c.check === 'store dir')!.ok, false);
@@ -179,9 +254,15 @@ another program', async (t) => {
   const tusPort = new URL(s.url).port;
   const fs0 = fs.statSync(path.join(s.config.dataDir, 'completion-secret'));
   assert.equal(fs0.mode & 0o777, 0o600);
-  const running = await run(['doctor', '--data-dir', s.config.dataDir, '--port', tusPort, '--completion-port', '0'], env);
+  const running = await run(
+    ['doctor', '--data-dir', s.config.dataDir, '--port', tusPort, '--completion-port', '0'],
+    env,
+  );
   assert.equal(running.status, 0, running.stdout);
-  assert.match(running.stdout, new RegExp(`^ok {4}port: 127\\.0\\.0\\.1:${tusPort} is in use by a running tuspass$`, 'm'));
+  assert.match(
+    running.stdout,
+    new RegExp(`^ok {4}port: 127\\.0\\.0\\.1:${tusPort} is in use by a running tuspass$`, 'm'),
+  );
   assert.match(running.stdout, /^ok {4}catalog: .* opens/m);
   fs.chmodSync(path.join(s.config.dataDir, 'completion-secret'), 0o644);
   // Another program: takes connections, reads them, never answers.
@@ -189,10 +270,20 @@ another program', async (t) => {
   await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
   t.after(() => new Promise((r) => other.close(r)));
   const otherPort = String((other.address() as net.AddressInfo).port);
-  const failing = await run(['doctor', '--data-dir', s.config.dataDir, '--port', otherPort, '--completion-port', '0'], env);
+  const failing = await run(
+    ['doctor', '--data-dir', s.config.dataDir, '--port', otherPort, '--completion-port', '0'],
+    env,
+  );
   assert.equal(failing.status, 1);
   assert.match(failing.stdout, /^FAIL {2}secret: .*mode 0644.*\n {6}→ chmod 600 /m);
-  assert.match(failing.stdout, new RegExp(`^FAIL {2}port: 127\\.0\\.0\\.1:${otherPort} is in use by another program\\n {6}→ set PORT \\(or --port\\) ` + 'to a free port', 'm'));
+  assert.match(
+    failing.stdout,
+    new RegExp(
+      `^FAIL {2}port: 127\\.0\\.0\\.1:${otherPort} is in use by another program\\n {6}→ set PORT \\(or --port\\) ` +
+        'to a free port',
+      'm',
+    ),
+  );
 
   // A bad setting is a failing check, not a crash; an unknown argument is a usage error.
   const config = await run(['doctor', '--data-dir', path.join(root, 'data')], { ...env, PORT: 'abc' });

@@ -50,7 +50,11 @@ async function cutRequest(url: string, head: string, body: Buffer, drop: Drop): 
 
 function patchHead(url: string, length: number, extra = ''): string {
   const u = new URL(url);
-  return `PATCH ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` + 'application/offset+octet-stream\r\nUpload-Offset: ' + `0\r\n${extra}${length >= 0 ? `Content-Length: ${length}\r\n` : 'Transfer-Encoding: chunked\r\n'}`;
+  return (
+    `PATCH ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nContent-Type: ` +
+    'application/offset+octet-stream\r\nUpload-Offset: ' +
+    `0\r\n${extra}${length >= 0 ? `Content-Length: ${length}\r\n` : 'Transfer-Encoding: chunked\r\n'}`
+  );
 }
 
 /** The server's lines about dropped requests (the log sink gives one text line per event). */
@@ -77,17 +81,32 @@ count, no error line, no [object Object], no ERR_INTERNAL', async (t) => {
   /** The upload each drop went to, and what its line must say. */
   const expected: Array<{ id: string; drop: Drop }> = [];
   const drops: Drop[] = [];
-  for (let i = 0; i < 24; i++) drops.push({ sent: [0, 1, 100, 64 * KiB, 300 * KiB + 7, 2 * MiB][i % 6]!, close: i % 2 ? 'reset' : 'end', checksummed: i % 8 === 3 });
+  for (let i = 0; i < 24; i++)
+    drops.push({
+      sent: [0, 1, 100, 64 * KiB, 300 * KiB + 7, 2 * MiB][i % 6]!,
+      close: i % 2 ? 'reset' : 'end',
+      checksummed: i % 8 === 3,
+    });
   // PATCHes with Content-Length, one at a time so each line is matched to its upload.
   for (const drop of drops) {
     const url = await create(s.endpoint, size);
-    await cutRequest(url, patchHead(url, size, drop.checksummed ? `Upload-Checksum: sha1 ${sha1}\r\n` : ''), body, drop);
+    await cutRequest(
+      url,
+      patchHead(url, size, drop.checksummed ? `Upload-Checksum: sha1 ${sha1}\r\n` : ''),
+      body,
+      drop,
+    );
     expected.push({ id: url.split('/').pop()!, drop });
   }
   // Chunked PATCHes cut inside a chunk.
   for (const close of ['end', 'reset'] as const) {
     const url = await create(s.endpoint, size);
-    const chunked = Buffer.concat([Buffer.from(`10000\r\n`), body.subarray(0, 0x10000), Buffer.from('\r\n10000\r\n'), body.subarray(0, 1000)]);
+    const chunked = Buffer.concat([
+      Buffer.from(`10000\r\n`),
+      body.subarray(0, 0x10000),
+      Buffer.from('\r\n10000\r\n'),
+      body.subarray(0, 1000),
+    ]);
     await cutRequest(url, patchHead(url, -1), chunked, { sent: chunked.length, close });
     expected.push({ id: url.split('/').pop()!, drop: { sent: 0x10000 + 1000, close } });
   }
@@ -95,7 +114,9 @@ count, no error line, no [object Object], no ERR_INTERNAL', async (t) => {
   const creations = 4;
   for (let i = 0; i < creations; i++) {
     const u = new URL(s.endpoint);
-    const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${size}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${size}\r\n`;
+    const head =
+      `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` +
+      `${size}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${size}\r\n`;
     await cutRequest(s.endpoint, head, body, { sent: 200 * KiB, close: i % 2 ? 'reset' : 'end' });
   }
   // tus-js-client's abort while a PATCH is sending.
@@ -152,10 +173,19 @@ count, no error line, no [object Object], no ERR_INTERNAL', async (t) => {
   assert.equal(delta(before, after, series('tusd_errors_total', { status: '400', code: 'ERR_REQUEST_MALFORMED' })), 0);
   // The bytes kept are bytes received.
   // (A cut creation's bytes were written, and counted, before its upload was removed.)
-  const keptTotal = lines.reduce((sum, l) => sum + Number(field(l, l.startsWith('dropped POST') ? 'received' : 'kept') ?? 0), 0);
+  const keptTotal = lines.reduce(
+    (sum, l) => sum + Number(field(l, l.startsWith('dropped POST') ? 'received' : 'kept') ?? 0),
+    0,
+  );
   assert.equal(delta(before, after, 'tusd_bytes_received'), keptTotal);
-  assert.deepEqual(s.logs.filter((l) => l.includes('[object Object]')), []);
-  assert.deepEqual(s.logs.filter((l) => /level=error/.test(l)), []);
+  assert.deepEqual(
+    s.logs.filter((l) => l.includes('[object Object]')),
+    [],
+  );
+  assert.deepEqual(
+    s.logs.filter((l) => /level=error/.test(l)),
+    [],
+  );
   // Nothing more came after (no second line for any of them).
   assert.equal(dropLines(s).length, total);
 });
@@ -167,12 +197,18 @@ removed', async (t) => {
   const body = patternBytes(size * 2, 5);
   const u = new URL(s.endpoint);
   // A chunked body that stops right after the upload's length, before its last chunk: the upload is whole.
-  const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` + `${size}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n`;
+  const head =
+    `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ` +
+    `${size}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n`;
   const chunk = Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body.subarray(0, size), Buffer.from('\r\n')]);
   await cutRequest(s.endpoint, head, chunk, { sent: chunk.length, close: 'end' });
   const records = await (async () => {
     for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
-      const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<{ upload_id: string; md5: string; size: number }>;
+      const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as Array<{
+        upload_id: string;
+        md5: string;
+        size: number;
+      }>;
       if (list.length > 0) return list;
     }
     return [];

@@ -26,7 +26,10 @@ async function readyz(base: string): Promise<{ status: number; body: Ready }> {
 }
 
 /** /readyz keeps a result for a second: polls until `want` holds. */
-async function readyzUntil(base: string, want: (r: { status: number; body: Ready }) => boolean): Promise<{ status: number; body: Ready }> {
+async function readyzUntil(
+  base: string,
+  want: (r: { status: number; body: Ready }) => boolean,
+): Promise<{ status: number; body: Ready }> {
   const until = Date.now() + 5000;
   for (;;) {
     const r = await readyz(base);
@@ -45,8 +48,16 @@ test('a fresh server: /healthz and /health alive, /readyz 200 naming store, spac
   }
   const r = await readyz(s.url);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.body, { ready: true, checks: { store: { ok: true }, space: { ok: true }, catalog: { ok: true }, queue: { ok: true } }, failed: [] });
-  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => n.startsWith('.ready-probe')), [], 'no probe file left');
+  assert.deepEqual(r.body, {
+    ready: true,
+    checks: { store: { ok: true }, space: { ok: true }, catalog: { ok: true }, queue: { ok: true } },
+    failed: [],
+  });
+  assert.deepEqual(
+    fs.readdirSync(s.config.storeDir).filter((n) => n.startsWith('.ready-probe')),
+    [],
+    'no probe file left',
+  );
 });
 
 test('a store remounted read-only: /readyz 503 naming the \
@@ -83,7 +94,11 @@ test('/readyz counts what unfinished uploads are owed, as admission does: not re
   const MiB = 2 ** 20;
   const mount = mountTmpfs(t, 64 * MiB);
   if (!mount) return;
-  const s = await startTestServer(t, { storeDir: path.join(mount, 'uploads'), minFreeSpace: 8 * MiB, ownerMaxOwed: { share: 1 } });
+  const s = await startTestServer(t, {
+    storeDir: path.join(mount, 'uploads'),
+    minFreeSpace: 8 * MiB,
+    ownerMaxOwed: { share: 1 },
+  });
   assert.equal((await readyz(s.url)).status, 200);
   const owed = await create(s.endpoint, 40 * MiB);
   // Written by someone else: the disk still has more than MIN_FREE_SPACE free, but not what the upload is owed.
@@ -101,7 +116,13 @@ test('/readyz counts what unfinished uploads are owed, as admission does: not re
 
 test('the queue at QUEUE_MAX: /readyz 503 naming the queue', async (t) => {
   // Forms go to a port nobody listens on: each finished upload leaves one queued notice.
-  const s = await startTestServer(t, { queueMax: 2, minFreeSpace: 0, completionUrl: 'http://127.0.0.1:9/complete/', retryMinMs: 60_000, retryMaxMs: 60_000 });
+  const s = await startTestServer(t, {
+    queueMax: 2,
+    minFreeSpace: 0,
+    completionUrl: 'http://127.0.0.1:9/complete/',
+    retryMinMs: 60_000,
+    retryMaxMs: 60_000,
+  });
   for (let i = 0; i < 2; i++) {
     const u = await create(s.endpoint, 1);
     assert.equal((await patch(u, 0, 'x')).status, 204);
@@ -134,7 +155,10 @@ test('readiness: a catalog that no longer answers, and a stopping process, are n
 
 test('completion-server: /healthz, /readyz checking its catalog, and its own 404 kept', async (t) => {
   const dir = tmpDir(t);
-  const c = await startCompletionServer(configFor({ dataDir: dir, completionPort: 0, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  const c = await startCompletionServer(
+    configFor({ dataDir: dir, completionPort: 0, completionSecret: 'test-secret-0123456789' }),
+    { log: () => {} },
+  );
   t.after(() => c.close().catch(() => {}));
   assert.equal((await fetch(`${c.url}/healthz`)).status, 200);
   const r = await readyz(c.url);
@@ -148,13 +172,33 @@ service away: 503 naming completion, back: 200', async (t) => {
   const { freePort } = await import('./helpers/ports.ts');
   const port = await freePort();
   const storeDir = tmpDir(t);
-  const s = await startTestServer(t, { storeDir, minFreeSpace: 0, redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', databaseUrl: await pgDatabase(t), completionUrl: `http://127.0.0.1:${port}/complete/` }, { completion: false, redisPrefix: `tuspass-ready-${process.pid}:` });
+  const s = await startTestServer(
+    t,
+    {
+      storeDir,
+      minFreeSpace: 0,
+      redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      databaseUrl: await pgDatabase(t),
+      completionUrl: `http://127.0.0.1:${port}/complete/`,
+    },
+    { completion: false, redisPrefix: `tuspass-ready-${process.pid}:` },
+  );
   const away = await readyz(s.url);
   assert.equal(away.status, 503);
-  assert.deepEqual(Object.keys(away.body.checks).sort(), ['completion', 'postgres', 'queue', 'redis', 'space', 'store']);
+  assert.deepEqual(Object.keys(away.body.checks).sort(), [
+    'completion',
+    'postgres',
+    'queue',
+    'redis',
+    'space',
+    'store',
+  ]);
   assert.deepEqual(away.body.failed, ['completion']);
   assert.match(away.body.checks.completion!.reason!, /COMPLETION_URL.*ECONNREFUSED/);
-  const service = await startCompletionServer(configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789' }), { log: () => {} });
+  const service = await startCompletionServer(
+    configFor({ dataDir: tmpDir(t), storeDir, completionPort: port, completionSecret: 'test-secret-0123456789' }),
+    { log: () => {} },
+  );
   t.after(() => service.close());
   const back = await readyzUntil(s.url, (r) => r.status === 200);
   assert.deepEqual(back.body.failed, []);

@@ -23,10 +23,14 @@ interface Child {
 
 async function startChild(t: TestContext, env: Record<string, string>): Promise<Child> {
   const dataDir = tmpDir(t);
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir, '--min-free-space', '1MiB'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'start', '--port', '0', '--data-dir', dataDir, '--min-free-space', '1MiB'],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => child.kill('SIGKILL'));
   watchChild(t, child);
   let out = '';
@@ -54,16 +58,23 @@ async function startChild(t: TestContext, env: Record<string, string>): Promise<
 
 /** Each line of `text` as a JSON record; a line that is not JSON fails the test. */
 function jsonLines(text: string, stream: string): Array<Record<string, unknown>> {
-  return text.split('\n').filter(Boolean).map((line) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      assert.fail(`a ${stream} line is not JSON: ${line}`);
-    }
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        assert.fail(`a ${stream} line is not JSON: ${line}`);
+      }
+    });
 }
 
-async function createUpload(url: string, length: number, headers: Record<string, string> = {}): Promise<{ url: string; id: string; requestId: string }> {
+async function createUpload(
+  url: string,
+  length: number,
+  headers: Record<string, string> = {},
+): Promise<{ url: string; id: string; requestId: string }> {
   const res = await tus('POST', `${url}/files/`, { 'Upload-Length': String(length), ...headers });
   assert.equal(res.status, 201, res.body);
   const location = new URL(res.headers.location!, url).toString();
@@ -94,7 +105,11 @@ request id; no credential logged', async (t) => {
   assert.equal(conflict.status, 409);
   assert.notEqual(conflict.headers['x-request-id'], 'bad id\twith "quotes"', 'an insane request id is replaced');
   assert.match(conflict.headers['x-request-id']!, /^[0-9a-f-]{36}$/);
-  const missing = await tus('HEAD', `${s.url}/files/0123456789abcdef0123456789abcdef?access_token=${SECRET_TOKEN}`, auth);
+  const missing = await tus(
+    'HEAD',
+    `${s.url}/files/0123456789abcdef0123456789abcdef?access_token=${SECRET_TOKEN}`,
+    auth,
+  );
   assert.equal(missing.status, 404);
 
   await new Promise((r) => setTimeout(r, 300));
@@ -103,7 +118,11 @@ request id; no credential logged', async (t) => {
   const records = jsonLines(text, 'stderr');
   // stdout too: where it listens, that it stops — a container's log (both streams) is all JSON.
   const said = jsonLines(s.stdout(), 'stdout');
-  assert.deepEqual(said.map((r) => r.event), ['server.listening', 'server.completion_url', 'server.stopping', 'server.stopped'], s.stdout());
+  assert.deepEqual(
+    said.map((r) => r.event),
+    ['server.listening', 'server.completion_url', 'server.stopping', 'server.stopped'],
+    s.stdout(),
+  );
   assert.equal(said[0]!.url, s.url);
   assert.ok(!text.includes('TOPSECRET') && !text.includes('c2VjcmV0LXBheWxvYWQ'), `no token in the log:\n${text}`);
   for (const r of records) {
@@ -143,13 +162,22 @@ request id; no credential logged', async (t) => {
   assert.equal(notFound.path, '/files/0123456789abcdef0123456789abcdef', 'the path without its query');
   assert.equal(notFound.code, 'ERR_UPLOAD_NOT_FOUND');
   // Every line about an upload carries a request id (the event lines above, and any other).
-  for (const r of records.filter((x) => x.upload_id && x.event !== 'upload.expired')) assert.ok(r.request_id, `no request id: ${JSON.stringify(r)}`);
+  for (const r of records.filter((x) => x.upload_id && x.event !== 'upload.expired'))
+    assert.ok(r.request_id, `no request id: ${JSON.stringify(r)}`);
 });
 
 test('LOG_FORMAT=json: a refused configuration and a directory \
 that cannot be made are one JSON line each, exit 78', async (t) => {
-  for (const [args, event] of [[['--port', 'abc', '--bogus'], 'config.invalid'], [['--port', '0', '--data-dir', '/proc/tuspass-json'], 'config.invalid']] as const) {
-    const r = spawnSync(process.execPath, [BIN, 'start', ...args], { env: { ...process.env, LOG_FORMAT: 'json', DATA_DIR: tmpDir(t) }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+  for (const [args, event] of [
+    [['--port', 'abc', '--bogus'], 'config.invalid'],
+    [['--port', '0', '--data-dir', '/proc/tuspass-json'], 'config.invalid'],
+  ] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'start', ...args], {
+      env: { ...process.env, LOG_FORMAT: 'json', DATA_DIR: tmpDir(t) },
+      encoding: 'utf8',
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
+    });
     assert.equal(r.status, 78, r.stderr);
     const [record, ...more] = jsonLines(r.stderr, 'stderr');
     assert.deepEqual(more, [], r.stderr);
@@ -169,9 +197,16 @@ message, fields); LOG_LEVEL=warn keeps only warnings', async (t) => {
   const lines = s.stderr().split('\n').filter(Boolean);
   const created = lines.find((l) => l.includes(`upload ${up.id} created`));
   assert.ok(created, s.stderr());
-  const line = String.raw`^\d\d:\d\d:\d\d\.\d{3} INFO  upload [0-9a-f]{32} created \(5 bytes\) event=upload\.created ` + 'upload_id=[0-9a-f]{32} request_id=text-req-1 size=5$';
+  const line =
+    String.raw`^\d\d:\d\d:\d\d\.\d{3} INFO  upload [0-9a-f]{32} created \(5 bytes\) event=upload\.created ` +
+    'upload_id=[0-9a-f]{32} request_id=text-req-1 size=5$';
   assert.match(created, new RegExp(line));
-  assert.ok(lines.some((l) => /INFO  upload [0-9a-f]{32} finished: 5 bytes in .* md5 5d41402abc4b2a76b9719d911017c592 /.test(l)), s.stderr());
+  assert.ok(
+    lines.some((l) =>
+      /INFO  upload [0-9a-f]{32} finished: 5 bytes in .* md5 5d41402abc4b2a76b9719d911017c592 /.test(l),
+    ),
+    s.stderr(),
+  );
   for (const l of lines) assert.doesNotMatch(l, /^\{/, 'no JSON in text format');
 
   const quiet = await startChild(t, { LOG_FORMAT: 'text', LOG_LEVEL: 'warn' });
@@ -189,7 +224,10 @@ test('the injected log function of startTuspass gets one readable line per event
   const created = s.logs.find((l) => l.startsWith(`upload ${id} created`));
   assert.ok(created, s.logs.join('\n'));
   assert.match(created, /event=upload\.created upload_id=[0-9a-f]{32} request_id=inject-1 size=5/);
-  assert.ok(s.logs.some((l) => l.startsWith(`upload ${id} finished`) && l.includes('md5=5d41402abc4b2a76b9719d911017c592')), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => l.startsWith(`upload ${id} finished`) && l.includes('md5=5d41402abc4b2a76b9719d911017c592')),
+    s.logs.join('\n'),
+  );
 });
 
 test('scrubbing: tokens in free-text lines are replaced', async () => {
@@ -217,8 +255,12 @@ Object]', async () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   assert.equal(errorText(cyclic), 'a Object object');
-  assert.match(errorText(new Error('outer', { cause: aborted }), { stack: true }), /^Error: outer\n {4}at .*: Error: aborted\n {4}at .* \(ECONNRESET\)$/s);
-  for (const e of [{ ...TUS_ERRORS.FILE_WRITE_ERROR, cause: {} }, Object.create(null), [1, 2], new (class Odd {})()]) assert.ok(!errorText(e).includes('[object'), errorText(e));
+  assert.match(
+    errorText(new Error('outer', { cause: aborted }), { stack: true }),
+    /^Error: outer\n {4}at .*: Error: aborted\n {4}at .* \(ECONNRESET\)$/s,
+  );
+  for (const e of [{ ...TUS_ERRORS.FILE_WRITE_ERROR, cause: {} }, Object.create(null), [1, 2], new (class Odd {})()])
+    assert.ok(!errorText(e).includes('[object'), errorText(e));
 });
 
 test('JSON lines to a closed stderr pipe: the process still exits at once, and with its pipe open none of its lines is \
@@ -238,7 +280,9 @@ lost', async () => {
     process.stdout.write('ready\\n');`;
   const run = (closeEarly: boolean) =>
     new Promise<{ code: number | null; lines: string[]; ms: number }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       let err = '';
       let started = 0;

@@ -21,7 +21,16 @@ test('tusd counters, hook counters and completion outcomes move by what real upl
   assert.equal((await patch(a, 0, body.subarray(0, 600))).status, 204);
   assert.equal((await patch(a, 600, body.subarray(600))).status, 200, 'the completion service answered the last PATCH');
   // Creation-with-upload of a whole 10-byte file.
-  const cwu = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': `name ${Buffer.from('c.bin').toString('base64')}`, 'Content-Type': 'application/offset+octet-stream' }, patternBytes(10, 2));
+  const cwu = await tus(
+    'POST',
+    s.endpoint,
+    {
+      'Upload-Length': '10',
+      'Upload-Metadata': `name ${Buffer.from('c.bin').toString('base64')}`,
+      'Content-Type': 'application/offset+octet-stream',
+    },
+    patternBytes(10, 2),
+  );
   assert.equal(cwu.status, 201);
   // Created, then terminated.
   const b = await create(s.endpoint, 50, { name: 'b.bin' });
@@ -31,8 +40,24 @@ test('tusd counters, hook counters and completion outcomes move by what real upl
   assert.equal((await fetch(s.endpoint, { method: 'POST', headers: { 'Upload-Length': '1' } })).status, 412);
   const c = await create(s.endpoint, 5000, { name: 'c.bin' });
   assert.equal((await patch(c, 7, 'x')).status, 409);
-  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '5', 'Upload-Metadata': `name ${Buffer.from('refuse').toString('base64')}` })).status, 422);
-  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '5', 'Upload-Metadata': `name ${Buffer.from('explode').toString('base64')}` })).status, 500);
+  assert.equal(
+    (
+      await tus('POST', s.endpoint, {
+        'Upload-Length': '5',
+        'Upload-Metadata': `name ${Buffer.from('refuse').toString('base64')}`,
+      })
+    ).status,
+    422,
+  );
+  assert.equal(
+    (
+      await tus('POST', s.endpoint, {
+        'Upload-Length': '5',
+        'Upload-Metadata': `name ${Buffer.from('explode').toString('base64')}`,
+      })
+    ).status,
+    500,
+  );
   // One request of another method each.
   assert.equal((await tus('HEAD', a)).status, 200);
   assert.equal((await tus('OPTIONS', s.endpoint)).status, 204);
@@ -61,12 +86,18 @@ test('tusd counters, hook counters and completion outcomes move by what real upl
   assert.equal(d('tusd_errors_total', { status: '409', code: 'ERR_OFFSET_MISMATCH' }), 1);
   assert.equal(d('tusd_errors_total', { status: '422', code: 'ERR_UPLOAD_REJECTED' }), 1);
   assert.equal(d('tusd_errors_total', { status: '500', code: 'ERR_HOOK_FAILED' }), 1);
-  const errors = [...m].filter(([k]) => k.startsWith('tusd_errors_total{')).reduce((n, [k, v]) => n + v - (before.get(k) ?? 0), 0);
+  const errors = [...m]
+    .filter(([k]) => k.startsWith('tusd_errors_total{'))
+    .reduce((n, [k, v]) => n + v - (before.get(k) ?? 0), 0);
   assert.equal(errors, 5, 'no other error counted');
 
   // Every creation that reached naming ran the pre-create hook; the built-in complete-form ran on pre-finish.
   assert.equal(d('tusd_hook_invocations_total', { hooktype: 'pre-create' }), 6, 'a, cwu, b, c, refuse, explode');
-  assert.equal(d('tusd_hook_errors_total', { hooktype: 'pre-create' }), 1, 'only the one that threw; a refusal is an answer');
+  assert.equal(
+    d('tusd_hook_errors_total', { hooktype: 'pre-create' }),
+    1,
+    'only the one that threw; a refusal is an answer',
+  );
   assert.equal(d('tusd_hook_invocations_total', { hooktype: 'pre-finish' }), 2);
   assert.equal(d('tusd_hook_errors_total', { hooktype: 'pre-finish' }), 0);
   assert.equal(d('tuspass_completion_notices_total', { outcome: 'delivered' }), 2);
@@ -79,7 +110,13 @@ test('tusd counters, hook counters and completion outcomes move by what real upl
   assert.ok(m.get('tuspass_store_free_bytes')! > 0);
   assert.equal(m.get('tuspass_queue_depth'), 0);
   assert.equal(m.get('tuspass_queue_oldest_age_seconds'), 0);
-  for (const name of ['tuspass_hash_ring_waits_total', 'tuspass_uploads_expired_total', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+  for (const name of [
+    'tuspass_hash_ring_waits_total',
+    'tuspass_uploads_expired_total',
+    'process_cpu_user_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_eventloop_lag_seconds',
+  ]) {
     assert.ok(m.has(name), `${name} is exposed`);
   }
   // No series carries an upload id, a path or a token.
@@ -88,7 +125,11 @@ test('tusd counters, hook counters and completion outcomes move by what real upl
 });
 
 test('a form queued for a receiver that is down: the queued outcome, queue depth and oldest age', async (t) => {
-  const s = await startTestServer(t, { completionUrl: 'http://127.0.0.1:9/complete/', retryMinMs: 60_000, retryMaxMs: 60_000 }, {});
+  const s = await startTestServer(
+    t,
+    { completionUrl: 'http://127.0.0.1:9/complete/', retryMinMs: 60_000, retryMaxMs: 60_000 },
+    {},
+  );
   const before = (await scrape(`${s.url}/metrics`)).metrics;
   const a = await create(s.endpoint, 3);
   const answer = await patch(a, 0, 'abc');
@@ -103,8 +144,10 @@ test('a form queued for a receiver that is down: the queued outcome, queue depth
 
 test('one spelling, GET only: /metrics/, /METRICS and other methods are not the metrics', async (t) => {
   const s = await startTestServer(t);
-  for (const p of ['/metrics/', '/METRICS', '/metrics.txt', '/metrics%2F']) assert.equal((await fetch(`${s.url}${p}`)).status, 404, p);
-  for (const method of ['POST', 'PUT', 'DELETE']) assert.notEqual((await fetch(`${s.url}/metrics`, { method })).status, 200, method);
+  for (const p of ['/metrics/', '/METRICS', '/metrics.txt', '/metrics%2F'])
+    assert.equal((await fetch(`${s.url}${p}`)).status, 404, p);
+  for (const method of ['POST', 'PUT', 'DELETE'])
+    assert.notEqual((await fetch(`${s.url}/metrics`, { method })).status, 200, method);
   assert.equal((await fetch(`${s.url}/metrics`, { method: 'HEAD' })).status, 200);
 });
 
@@ -134,7 +177,8 @@ own loopback listener, /metrics gone from PORT', async (t) => {
 test('authentication on: /metrics on the main port needs an admin \
 token; health needs none; METRICS_PORT needs none', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
-  const get = (token?: string) => fetch(`${s.url}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const get = (token?: string) =>
+    fetch(`${s.url}/metrics`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   const none = await get();
   assert.equal(none.status, 401);
   assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -143,14 +187,23 @@ token; health needs none; METRICS_PORT needs none', async (t) => {
   assert.equal(upload.status, 403);
   assert.match(upload.headers.get('www-authenticate') ?? '', /insufficient_scope/);
   assert.equal((await get(tokenFor('root', 'admin', { exp: inSeconds(-120) }))).status, 401, 'expired');
-  assert.equal((await get(tokenFor('root', 'admin', {}, 'another-secret-0123456789abcdef-0123456789'))).status, 401, 'signed with another key');
+  assert.equal(
+    (await get(tokenFor('root', 'admin', {}, 'another-secret-0123456789abcdef-0123456789'))).status,
+    401,
+    'signed with another key',
+  );
   assert.equal((await get(algNone({ sub: 'root', scope: 'admin', exp: inSeconds(3600) }))).status, 401, 'alg none');
   const admin = await get(tokenFor('root', 'admin'));
   assert.equal(admin.status, 200);
   assert.match(await admin.text(), /^# HELP /m);
-  for (const p of ['/healthz', '/readyz']) assert.equal((await fetch(`${s.url}${p}`)).status, 200, `${p} without a token`);
+  for (const p of ['/healthz', '/readyz'])
+    assert.equal((await fetch(`${s.url}${p}`)).status, 200, `${p} without a token`);
 
   const own = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, metricsPort: 0 });
-  assert.equal((await fetch(`${own.url}/metrics`, { headers: { Authorization: `Bearer ${tokenFor('root', 'admin')}` } })).status, 404, 'not on PORT');
+  assert.equal(
+    (await fetch(`${own.url}/metrics`, { headers: { Authorization: `Bearer ${tokenFor('root', 'admin')}` } })).status,
+    404,
+    'not on PORT',
+  );
   assert.equal((await fetch(`${own.metricsUrl}/metrics`)).status, 200, 'on METRICS_PORT without a token');
 });

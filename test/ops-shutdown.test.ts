@@ -24,7 +24,14 @@ interface Child {
 
 async function startChild(t: TestContext, dataDir: string, env: Record<string, string> = {}): Promise<Child> {
   const proc = spawn(process.execPath, [BIN, 'start', '--port', '0'], {
-    env: { ...process.env, DATA_DIR: dataDir, COMPLETION_SECRET: SECRET, MIN_FREE_SPACE: '0', LOG_FORMAT: 'text', ...env },
+    env: {
+      ...process.env,
+      DATA_DIR: dataDir,
+      COMPLETION_SECRET: SECRET,
+      MIN_FREE_SPACE: '0',
+      LOG_FORMAT: 'text',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   t.after(() => proc.kill('SIGKILL'));
@@ -32,7 +39,9 @@ async function startChild(t: TestContext, dataDir: string, env: Record<string, s
   let out = '';
   proc.stdout.on('data', (c) => (out += c));
   proc.stderr.on('data', (c) => (out += c));
-  const exited = new Promise<{ code: number | null; at: number }>((r) => proc.once('exit', (code) => r({ code, at: performance.now() })));
+  const exited = new Promise<{ code: number | null; at: number }>((r) =>
+    proc.once('exit', (code) => r({ code, at: performance.now() })),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout.on('data', () => {
       const m = /tus uploads on (http:\/\/[^ ]+)\/files\//.exec(out);
@@ -56,21 +65,28 @@ function slowPatch(url: string, offset: number, body: Buffer, chunk: number, eve
   let timer: NodeJS.Timeout | undefined;
   const req = http.request(url, {
     method: 'PATCH',
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) },
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': String(offset),
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(body.length),
+    },
   });
-  const answer = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string } | { error: string }>((resolve) => {
-    req.on('response', (res) => {
-      clearInterval(timer);
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-      res.on('error', (e) => resolve({ error: e.message }));
-    });
-    req.on('error', (e) => {
-      clearInterval(timer);
-      resolve({ error: e.message });
-    });
-  });
+  const answer = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string } | { error: string }>(
+    (resolve) => {
+      req.on('response', (res) => {
+        clearInterval(timer);
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+        res.on('error', (e) => resolve({ error: e.message }));
+      });
+      req.on('error', (e) => {
+        clearInterval(timer);
+        resolve({ error: e.message });
+      });
+    },
+  );
   timer = setInterval(() => {
     if (sent >= body.length) return clearInterval(timer);
     const piece = body.subarray(sent, sent + chunk);
@@ -78,7 +94,14 @@ function slowPatch(url: string, offset: number, body: Buffer, chunk: number, eve
     req.write(piece);
     if (sent >= body.length) req.end();
   }, everyMs);
-  return { sent: () => sent, answer, stop: () => { clearInterval(timer); req.destroy(); } };
+  return {
+    sent: () => sent,
+    answer,
+    stop: () => {
+      clearInterval(timer);
+      req.destroy();
+    },
+  };
 }
 
 const until = async (what: () => boolean, ms = 10_000) => {
@@ -144,7 +167,10 @@ test('a PATCH that ends within SHUTDOWN_TIMEOUT is finished and answered, then t
   assert.equal(JSON.parse(answer.body).md5, md5(bytes));
   const { code, at } = await child.exited;
   assert.equal(code, 0);
-  assert.ok(at - signalled < 5000, `exited once the PATCH was done (${Math.round(at - signalled)} ms), not after the whole timeout`);
+  assert.ok(
+    at - signalled < 5000,
+    `exited once the PATCH was done (${Math.round(at - signalled)} ms), not after the whole timeout`,
+  );
 });
 
 test('nothing in flight: SIGINT stops at once with exit 0; a \
@@ -181,16 +207,35 @@ async function busyPort(t: TestContext): Promise<number> {
 }
 
 function runCommand(args: string[], env: Record<string, string>) {
-  return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, COMPLETION_SECRET: SECRET, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, COMPLETION_SECRET: SECRET, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 test('a busy port names the setting to change: PORT, COMPLETION_PORT, METRICS_PORT (exit 78, no stack)', async (t) => {
   const port = await busyPort(t);
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
-    [['start'], { PORT: String(port) }, new RegExp(`PORT: port ${port} is already in use on 127\\.0\\.0\\.1 \\(EADDRINUSE\\): set PORT \\(--port\\) to a ` + 'free port')],
+    [
+      ['start'],
+      { PORT: String(port) },
+      new RegExp(
+        `PORT: port ${port} is already in use on 127\\.0\\.0\\.1 \\(EADDRINUSE\\): set PORT \\(--port\\) to a ` +
+          'free port',
+      ),
+    ],
     [['upload-server', '--port', String(port)], {}, /set PORT \(--port\) to a free port/],
-    [['completion-server'], { COMPLETION_PORT: String(port) }, /COMPLETION_PORT: port \d+ is already in use .*set COMPLETION_PORT \(--completion-port\) to a free port/],
-    [['start', '--port', '0'], { METRICS_PORT: String(port) }, /METRICS_PORT: port \d+ is already in use .*set METRICS_PORT \(--metrics-port\) to a free port/],
+    [
+      ['completion-server'],
+      { COMPLETION_PORT: String(port) },
+      /COMPLETION_PORT: port \d+ is already in use .*set COMPLETION_PORT \(--completion-port\) to a free port/,
+    ],
+    [
+      ['start', '--port', '0'],
+      { METRICS_PORT: String(port) },
+      /METRICS_PORT: port \d+ is already in use .*set METRICS_PORT \(--metrics-port\) to a free port/,
+    ],
   ];
   for (const [args, env, message] of cases) {
     const r = runCommand(args, { DATA_DIR: tmpDir(t), ...env });
@@ -198,7 +243,14 @@ test('a busy port names the setting to change: PORT, COMPLETION_PORT, METRICS_PO
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack');
   }
-  const host = runCommand(['start', '--port', '0'], { DATA_DIR: tmpDir(t), HOST: '192.0.2.1', ALLOW_ANONYMOUS: 'true' });
+  const host = runCommand(['start', '--port', '0'], {
+    DATA_DIR: tmpDir(t),
+    HOST: '192.0.2.1',
+    ALLOW_ANONYMOUS: 'true',
+  });
   assert.equal(host.status, 78);
-  assert.match(host.stderr, /HOST: 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\): set HOST \(--host\)/);
+  assert.match(
+    host.stderr,
+    /HOST: 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\): set HOST \(--host\)/,
+  );
 });

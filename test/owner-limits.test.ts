@@ -32,13 +32,25 @@ test('OWNER_MAX_OPEN: an owner at its count of unfinished uploads gets 429; anot
 removing one makes room', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 3, minFreeSpace: 0 });
   const mine: string[] = [];
-  for (const length of ['10', '10']) mine.push(urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': length })));
+  for (const length of ['10', '10'])
+    mine.push(urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': length })));
   // A deferred length is an unfinished upload too.
   mine.push(urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Defer-Length': '1' })));
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': '10' }), 'ERR_OWNER_UPLOADS_LIMIT');
   // A creation-with-upload, a partial and a final count the same.
-  refused(await tus('POST', s.endpoint, { ...alice, 'Upload-Length': '3', 'Content-Type': 'application/offset+octet-stream' }, 'abc'), 'ERR_OWNER_UPLOADS_LIMIT');
-  refused(await post(s.endpoint, { ...alice, 'Upload-Length': '10', 'Upload-Concat': 'partial' }), 'ERR_OWNER_UPLOADS_LIMIT');
+  refused(
+    await tus(
+      'POST',
+      s.endpoint,
+      { ...alice, 'Upload-Length': '3', 'Content-Type': 'application/offset+octet-stream' },
+      'abc',
+    ),
+    'ERR_OWNER_UPLOADS_LIMIT',
+  );
+  refused(
+    await post(s.endpoint, { ...alice, 'Upload-Length': '10', 'Upload-Concat': 'partial' }),
+    'ERR_OWNER_UPLOADS_LIMIT',
+  );
 
   const other = await post(s.endpoint, { ...bob, 'Upload-Length': '10' });
   assert.equal(other.status, 201, 'one owner at its limit does not stop another');
@@ -62,7 +74,12 @@ test('a resumable session finished by segments sent out of order is no longer op
   const segment = (a: number, b: number) =>
     fetch(`${s.url}/upload`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="r.bin"', 'X-Content-Range': `bytes ${a}-${b}/${bytes.length}`, 'Session-ID': '4242' },
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Disposition': 'attachment; filename="r.bin"',
+        'X-Content-Range': `bytes ${a}-${b}/${bytes.length}`,
+        'Session-ID': '4242',
+      },
       body: new Uint8Array(bytes.subarray(a, b + 1)),
     });
   assert.equal((await segment(100_000, 199_999)).status, 201);
@@ -74,10 +91,18 @@ test('a resumable session finished by segments sent out of order is no longer op
 
 test('OWNER_MAX_OWED: bytes declared and not yet sent are limited per owner, at creation, for a deferred length and \
 for a final', async (t) => {
-  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOwed: { bytes: 10 * MiB }, minFreeSpace: 0 });
+  const s = await startTestServer(t, {
+    authJwtSecret: TEST_JWT_SECRET,
+    ownerMaxOwed: { bytes: 10 * MiB },
+    minFreeSpace: 0,
+  });
   const first = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': String(6 * MiB) }));
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': String(6 * MiB) }), 'ERR_OWNER_SPACE_LIMIT');
-  assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': String(6 * MiB) })).status, 201, 'another owner is not stopped');
+  assert.equal(
+    (await post(s.endpoint, { ...bob, 'Upload-Length': String(6 * MiB) })).status,
+    201,
+    'another owner is not stopped',
+  );
 
   // Bytes received are no longer owed: 3 MiB sent leaves 3 owed, and 6 more fit in 10.
   assert.equal((await patch(first, 0, patternBytes(3 * MiB), alice)).status, 204);
@@ -92,7 +117,10 @@ for a final', async (t) => {
   // A final counts whole while it is built: 9 owed + 2 > 10.
   const parts: string[] = [];
   for (const variant of [1, 2]) {
-    const part = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': String(MiB), 'Upload-Concat': 'partial' }));
+    const part = urlOf(
+      s.endpoint,
+      await post(s.endpoint, { ...alice, 'Upload-Length': String(MiB), 'Upload-Concat': 'partial' }),
+    );
     assert.equal((await patch(part, 0, patternBytes(MiB, variant), alice)).status, 204);
     parts.push(part);
   }
@@ -106,13 +134,18 @@ test('OWNER_MAX_OWED by default: half the space uploads may \
 use; one owner cannot take the store from another', async (t) => {
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
-  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
+  const s = await startTestServer(t, {
+    dataDir: path.join(dir, 'data'),
+    authJwtSecret: TEST_JWT_SECRET,
+    minFreeSpace: MiB,
+  });
   // About 62 MiB usable: alice may hold about 31.
   assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status, 201);
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) }), 'ERR_OWNER_SPACE_LIMIT');
   // Many empty creations of one owner, each small: they stop at its share too.
   let made = 0;
-  for (; made < 20; made++) if ((await post(s.endpoint, { ...alice, 'Upload-Length': String(2 * MiB) })).status !== 201) break;
+  for (; made < 20; made++)
+    if ((await post(s.endpoint, { ...alice, 'Upload-Length': String(2 * MiB) })).status !== 201) break;
   assert.ok(made < 8, `${made} more made`);
   // What the store has left is bob's to use.
   assert.equal((await post(s.endpoint, { ...bob, 'Upload-Length': String(25 * MiB) })).status, 201);
@@ -122,11 +155,17 @@ test('a body of unknown length announcing a large Content-Length holds no more t
 trickles in: another owner can still create', async (t) => {
   const dir = mountTmpfs(t, 64 * MiB);
   if (!dir) return;
-  const s = await startTestServer(t, { dataDir: path.join(dir, 'data'), authJwtSecret: TEST_JWT_SECRET, minFreeSpace: MiB });
+  const s = await startTestServer(t, {
+    dataDir: path.join(dir, 'data'),
+    authJwtSecret: TEST_JWT_SECRET,
+    minFreeSpace: MiB,
+  });
   const mallory = bearer(tokenFor('mallory', 'upload'));
   const deferred = new URL(urlOf(s.endpoint, await post(s.endpoint, { ...mallory, 'Upload-Defer-Length': '1' })));
   const headOf = (length: number) =>
-    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ` + `${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: ` + `0\r\nContent-Length: ${length}\r\n\r\n`;
+    `PATCH ${deferred.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: ` +
+    `${mallory.Authorization}\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: ` +
+    `0\r\nContent-Length: ${length}\r\n\r\n`;
   // A body that cannot fit is still refused before a byte of it is read.
   const first = await openRaw(s.url);
   t.after(() => first.socket.destroy());
@@ -137,7 +176,11 @@ trickles in: another owner can still create', async (t) => {
   t.after(() => conn.socket.destroy());
   conn.socket.write(`${headOf(60 * MiB)}x`);
   while (s.store.space.owed === 0) await new Promise((resolve) => setImmediate(resolve));
-  assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status, 201, 'the trickling body does not hold the store');
+  assert.equal(
+    (await post(s.endpoint, { ...alice, 'Upload-Length': String(20 * MiB) })).status,
+    201,
+    'the trickling body does not hold the store',
+  );
 });
 
 test('without authentication the owner is the client address: with BEHIND_PROXY the one the proxy saw, which a client \
@@ -148,7 +191,10 @@ cannot choose', async (t) => {
   refused(await post(s.endpoint, from('10.0.0.1')), 'ERR_OWNER_UPLOADS_LIMIT');
   // What a client writes before the proxy's own entry is not read.
   refused(await post(s.endpoint, from('10.0.0.2, 10.0.0.1')), 'ERR_OWNER_UPLOADS_LIMIT');
-  refused(await post(s.endpoint, { 'Forwarded': 'for=10.0.0.2, for="10.0.0.1:4711"', 'Upload-Length': '10' }), 'ERR_OWNER_UPLOADS_LIMIT');
+  refused(
+    await post(s.endpoint, { Forwarded: 'for=10.0.0.2, for="10.0.0.1:4711"', 'Upload-Length': '10' }),
+    'ERR_OWNER_UPLOADS_LIMIT',
+  );
   assert.equal((await post(s.endpoint, from('10.0.0.2'))).status, 201, 'another client is not stopped');
 
   // Without BEHIND_PROXY, X-Forwarded-For is not believed: every request here is 127.0.0.1.
@@ -160,14 +206,22 @@ cannot choose', async (t) => {
   fs.writeFileSync(file, 'hello');
   const form = new FormData();
   form.append('file1', new Blob([fs.readFileSync(file)]), 'f.txt');
-  assert.equal((await fetch(`${direct.url}/upload`, { method: 'POST', body: form })).status, 429, 'the part could not be opened');
+  assert.equal(
+    (await fetch(`${direct.url}/upload`, { method: 'POST', body: form })).status,
+    429,
+    'the part could not be opened',
+  );
 });
 
-test('behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), \
-a Forwarded header of the client\'s own does not choose its owner', async (t) => {
+test("behind the shipped nginx (which appends to X-Forwarded-For and passes Forwarded through as the client wrote it), \
+a Forwarded header of the client's own does not choose its owner", async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, behindProxy: true });
   // What nginx's $proxy_add_x_forwarded_for makes of a client at 10.0.0.1 that wrote no X-Forwarded-For.
-  const proxied = (forwarded: string) => ({ 'X-Forwarded-For': '10.0.0.1', Forwarded: forwarded, 'Upload-Length': '10' });
+  const proxied = (forwarded: string) => ({
+    'X-Forwarded-For': '10.0.0.1',
+    Forwarded: forwarded,
+    'Upload-Length': '10',
+  });
   for (let i = 0; i < 2; i++) assert.equal((await post(s.endpoint, proxied(`for=10.9.9.${i}`))).status, 201);
   refused(await post(s.endpoint, proxied('for=10.9.9.7')), 'ERR_OWNER_UPLOADS_LIMIT');
   assert.deepEqual(s.store.space.ownerTotals('address:10.0.0.1'), { owed: 20, open: 2 });
@@ -185,15 +239,21 @@ and so its share of the resumable sessions)', async (t) => {
   assert.equal((await post(s.endpoint, from('10.0.0.1'))).status, 201);
 });
 
-test('a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred \
-length) leaves no upload: its client got no Location and its owner\'s count is not held', async (t) => {
+test("a creation refused after its upload was made (its body past Upload-Length, or past MAX_SIZE with a deferred \
+length) leaves no upload: its client got no Location and its owner's count is not held", async (t) => {
   const s = await startTestServer(t, { ownerMaxOpen: 2, minFreeSpace: 0, maxSize: 100 });
   const withBody = { 'Content-Type': 'application/offset+octet-stream' };
   const attempts = [
     () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, 'x'.repeat(20)),
     () => tus('POST', s.endpoint, { ...withBody, 'Upload-Defer-Length': '1' }, 'x'.repeat(200)),
     // Chunked: the length is found past only as the body streams.
-    () => tus('POST', s.endpoint, { ...withBody, 'Upload-Length': '10' }, Readable.from([Buffer.alloc(8, 1), Buffer.alloc(8, 2)]) as never),
+    () =>
+      tus(
+        'POST',
+        s.endpoint,
+        { ...withBody, 'Upload-Length': '10' },
+        Readable.from([Buffer.alloc(8, 1), Buffer.alloc(8, 2)]) as never,
+      ),
   ];
   for (let round = 0; round < 2; round++) {
     for (const attempt of attempts) {
@@ -204,13 +264,22 @@ length) leaves no upload: its client got no Location and its owner\'s count is n
   }
   assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
   assert.equal(s.store.space.owed, 0);
-  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')), []);
+  assert.deepEqual(
+    fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')),
+    [],
+  );
   assert.equal((await post(s.endpoint, { 'Upload-Length': '10' })).status, 201);
 });
 
 test('the per-owner totals are rebuilt at start from the stored uploads', async (t) => {
   const dataDir = tmpDir(t);
-  const settings = { dataDir, authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 2, ownerMaxOwed: { bytes: 100 }, minFreeSpace: 0 };
+  const settings = {
+    dataDir,
+    authJwtSecret: TEST_JWT_SECRET,
+    ownerMaxOpen: 2,
+    ownerMaxOwed: { bytes: 100 },
+    minFreeSpace: 0,
+  };
   const before = await startTestServer(t, settings);
   assert.equal((await post(before.endpoint, { ...alice, 'Upload-Length': '60' })).status, 201);
   assert.equal((await post(before.endpoint, { ...alice, 'Upload-Defer-Length': '1' })).status, 201);
@@ -234,10 +303,14 @@ function age(storeDir: string, url: string, ms: number): void {
   fs.utimesSync(path.join(storeDir, id), new Date(then), new Date(then));
 }
 
-test('EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires (410, then 404 once swept) and frees its \
-owner\'s share; one that received a byte does not', async (t) => {
+test("EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires (410, then 404 once swept) and frees its \
+owner's share; one that received a byte does not", async (t) => {
   // The test sweeps by hand (store.deleteExpired), after moving the uploads' creation into the past.
-  const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 2, expireUnstartedAfterMs: 3_600_000, minFreeSpace: 0 }, { expirySweepMs: 3_600_000 });
+  const s = await startTestServer(
+    t,
+    { authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 2, expireUnstartedAfterMs: 3_600_000, minFreeSpace: 0 },
+    { expirySweepMs: 3_600_000 },
+  );
   const created = await post(s.endpoint, { ...alice, 'Upload-Length': '10' });
   const idle = urlOf(s.endpoint, created);
   // "If the expiration is known at the creation, the Upload-Expires header MUST be included": an hour, not
@@ -247,24 +320,34 @@ owner\'s share; one that received a byte does not', async (t) => {
   const started = urlOf(s.endpoint, await post(s.endpoint, { ...alice, 'Upload-Length': '10' }));
   const afterByte = await patch(started, 0, 'x', alice);
   assert.equal(afterByte.status, 204);
-  assert.ok(Date.parse(afterByte.headers['upload-expires']!) > Date.now() + 6 * 86_400_000, 'a started upload counts EXPIRE_AFTER');
+  assert.ok(
+    Date.parse(afterByte.headers['upload-expires']!) > Date.now() + 6 * 86_400_000,
+    'a started upload counts EXPIRE_AFTER',
+  );
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': '10' }), 'ERR_OWNER_UPLOADS_LIMIT');
 
   age(s.config.storeDir, idle, 2 * 3_600_000);
   age(s.config.storeDir, started, 2 * 3_600_000);
   assert.equal((await tus('HEAD', idle, alice)).status, 410);
   assert.equal((await patch(idle, 0, 'x', alice)).status, 410);
-  assert.equal((await tus('HEAD', started, alice)).status, 200, 'a byte received: EXPIRE_AFTER counts, not EXPIRE_UNSTARTED_AFTER');
+  assert.equal(
+    (await tus('HEAD', started, alice)).status,
+    200,
+    'a byte received: EXPIRE_AFTER counts, not EXPIRE_UNSTARTED_AFTER',
+  );
   // Expired but not yet swept, it still holds its place; swept, it no longer does.
   refused(await post(s.endpoint, { ...alice, 'Upload-Length': '10' }), 'ERR_OWNER_UPLOADS_LIMIT');
   assert.equal(await s.store.deleteExpired(), 1);
   assert.equal((await tus('HEAD', idle, alice)).status, 404);
   assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': '10' })).status, 201);
-  assert.ok(s.logs.some((l) => l.includes('expired: removed with 0 of 10 bytes')), s.logs.join('\n'));
+  assert.ok(
+    s.logs.some((l) => l.includes('expired: removed with 0 of 10 bytes')),
+    s.logs.join('\n'),
+  );
 });
 
-test('a creation whose client left before its answer (while pre-create ran) leaves no upload, with or without a body: \
-nobody got its Location, and its owner\'s count is not held', async (t) => {
+test("a creation whose client left before its answer (while pre-create ran) leaves no upload, with or without a body: \
+nobody got its Location, and its owner's count is not held", async (t) => {
   // The hook holds each creation until the test has closed its connection (the same process: a shared gate).
   const gate = { entered: [] as Array<() => void>, release: () => {} };
   const released = new Promise<void>((resolve) => (gate.release = resolve));
@@ -272,11 +355,17 @@ nobody got its Location, and its owner\'s count is not held', async (t) => {
   t.after(() => Reflect.deleteProperty(globalThis, 'creationGate'));
   const dir = tmpDir(t);
   const hook = path.join(dir, 'gate.mjs');
-  fs.writeFileSync(hook, 'export async function preCreate() { globalThis.creationGate.enter(); await globalThis.creationGate.released; }\n');
+  fs.writeFileSync(
+    hook,
+    'export async function preCreate() { globalThis.creationGate.enter(); await globalThis.creationGate.released; }\n',
+  );
   const s = await startTestServer(t, { hooksModules: [hook], ownerMaxOpen: 2, minFreeSpace: 0 });
   const { host } = new URL(s.endpoint);
   const head = `POST /files/ HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 10\r\n`;
-  for (const request of [`${head}\r\n`, `${head}Content-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n0123456789`]) {
+  for (const request of [
+    `${head}\r\n`,
+    `${head}Content-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n0123456789`,
+  ]) {
     const entered = new Promise<void>((resolve) => gate.entered.push(resolve));
     const conn = await openRaw(s.endpoint);
     conn.socket.write(request);
@@ -287,6 +376,9 @@ nobody got its Location, and its owner\'s count is not held', async (t) => {
   const dropped = () => s.logs.filter((l) => l.startsWith('dropped POST /files/')).length;
   await until(dropped, (n) => n === 2, 10_000);
   assert.equal(dropped(), 2, s.logs.join('\n'));
-  assert.deepEqual(fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')), []);
+  assert.deepEqual(
+    fs.readdirSync(s.config.storeDir).filter((n) => !n.startsWith('.')),
+    [],
+  );
   assert.deepEqual(s.store.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
 });

@@ -59,7 +59,9 @@ function startServer(bin: string, cwd: string, args: string[]) {
   return { url, stop, output: () => output };
 }
 
-test('npm pack + npm install -g into a temporary prefix: start, push and completion-server from another directory', { timeout: 600_000 }, async (t) => {
+test('npm pack + npm install -g into a temporary prefix: start, push and completion-server from another directory', {
+  timeout: 600_000,
+}, async (t) => {
   const work = tmpDir(t, 'tuspass-pack-');
   const packDir = path.join(work, 'pack');
   const prefix = path.join(work, 'prefix');
@@ -70,20 +72,53 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
   const tarball = fs.readdirSync(packDir).find((f) => /^tuspass-.*\.tgz$/.test(f));
   assert.ok(tarball, 'npm pack wrote tuspass-<version>.tgz');
   const { stdout: listing } = await run('tar', ['tzf', path.join(packDir, tarball)]);
-  const files = listing.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const wanted of ['bin/tuspass.js', 'dist/tuspass.mjs', 'dist/hash-worker.cjs', 'dist/hooks.js', 'dist/types/hooks/index.d.ts', 'client/web/dist/index.html', 'client/web/dist/assets/app.js', 'README.md']) {
+  const files = listing
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => f.replace(/^package\//, ''));
+  for (const wanted of [
+    'bin/tuspass.js',
+    'dist/tuspass.mjs',
+    'dist/hash-worker.cjs',
+    'dist/hooks.js',
+    'dist/types/hooks/index.d.ts',
+    'client/web/dist/index.html',
+    'client/web/dist/assets/app.js',
+    'README.md',
+  ]) {
     assert.ok(files.includes(wanted), `${wanted} is packed`);
   }
-  assert.equal(files.filter((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('client/web/src/')).length, 0, 'no sources or tests packed');
+  assert.equal(
+    files.filter((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('client/web/src/')).length,
+    0,
+    'no sources or tests packed',
+  );
 
   const withScripts = process.env.TUSPASS_PACK_TEST_SCRIPTS === '1';
-  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', ...(withScripts ? [] : ['--ignore-scripts']), path.join(packDir, tarball)], {
-    cwd: elsewhere,
-    maxBuffer: 10 * 1024 * 1024,
-  });
+  await run(
+    'npm',
+    [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      ...(withScripts ? [] : ['--ignore-scripts']),
+      path.join(packDir, tarball),
+    ],
+    {
+      cwd: elsewhere,
+      maxBuffer: 10 * 1024 * 1024,
+    },
+  );
   const installed = path.join(prefix, 'lib', 'node_modules', 'tuspass');
   assert.ok(!fs.existsSync(path.join(installed, 'node_modules', 'typescript')), 'dev dependencies are not installed');
-  assert.ok(!fs.existsSync(path.join(installed, 'node_modules', 'playwright-core')), 'dev dependencies are not installed');
+  assert.ok(
+    !fs.existsSync(path.join(installed, 'node_modules', 'playwright-core')),
+    'dev dependencies are not installed',
+  );
   if (!withScripts) {
     const binary = path.join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
     fs.mkdirSync(path.dirname(path.join(installed, binary)), { recursive: true });
@@ -101,10 +136,16 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
   assert.match(await page.text(), /assets\/app\.js/);
 
   const file = writeTestFile(elsewhere, 'packed.bin', 3_000_000, 7);
-  const push = await run(bin, ['push', '--endpoint', `${url}/files/`, '--quiet', file.path], { cwd: elsewhere, env: { ...process.env, TUSPASS_FINGERPRINTS: path.join(work, 'fingerprints.json') } });
+  const push = await run(bin, ['push', '--endpoint', `${url}/files/`, '--quiet', file.path], {
+    cwd: elsewhere,
+    env: { ...process.env, TUSPASS_FINGERPRINTS: path.join(work, 'fingerprints.json') },
+  });
   assert.match(push.stdout, new RegExp(file.md5), 'push printed the completion answer with the md5');
   const records = (await (await fetch(`${url}/api/uploads`)).json()) as Array<{ name: string; md5: string }>;
-  assert.deepEqual(records.map((r) => [r.name, r.md5]), [['packed.bin', file.md5]]);
+  assert.deepEqual(
+    records.map((r) => [r.name, r.md5]),
+    [['packed.bin', file.md5]],
+  );
   assert.equal(await server.stop(), 0, 'stops cleanly on SIGTERM');
   assert.ok(fs.existsSync(path.join(elsewhere, 'data', 'catalog.sqlite')), 'DATA_DIR is relative to where it runs');
 
@@ -123,28 +164,59 @@ test('npm pack + npm install -g into a temporary prefix: start, push and complet
   fs.mkdirSync(path.join(app, 'node_modules'), { recursive: true });
   fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "an-app", "private": true }\n');
   fs.symlinkSync(installed, path.join(app, 'node_modules', 'tuspass'));
-  const esm = await run(process.execPath, ['--input-type=module', '-e', `
+  const esm = await run(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import crypto from 'node:crypto';
     import { checkSignature, defineHooks, purposeKey, HOOK_EVENTS } from 'tuspass/hooks';
     const t = Math.floor(Date.now() / 1000);
     const v1 = crypto.createHmac('sha256', purposeKey('s3cret', 'completion-form')).update(t + '.a=1').digest('hex');
     const checked = checkSignature('s3cret', 'completion-form', Buffer.from('a=1'), 't=' + t + ',v1=' + v1);
-    console.log(JSON.stringify([checked.ok, typeof defineHooks, HOOK_EVENTS.length]));`], { cwd: app });
+    console.log(JSON.stringify([checked.ok, typeof defineHooks, HOOK_EVENTS.length]));`,
+    ],
+    { cwd: app },
+  );
   assert.equal(esm.stdout.trim(), '[true,"function",8]', 'import from plain node (ESM)');
-  const cjs = await run(process.execPath, ['-e', "const h = require('tuspass/hooks'); console.log(typeof h.checkSignature, typeof h.defineHooks)"], { cwd: app });
+  const cjs = await run(
+    process.execPath,
+    ['-e', "const h = require('tuspass/hooks'); console.log(typeof h.checkSignature, typeof h.defineHooks)"],
+    { cwd: app },
+  );
   assert.equal(cjs.stdout.trim(), 'function function', 'require from plain node (CommonJS)');
-  fs.writeFileSync(path.join(app, 'hooks.ts'), `import { defineHooks, type HookRequest } from 'tuspass/hooks';
+  fs.writeFileSync(
+    path.join(app, 'hooks.ts'),
+    `import { defineHooks, type HookRequest } from 'tuspass/hooks';
 export default defineHooks({
   'pre-create': (request: HookRequest) =>
     (request.Event.Upload.Size ?? 0) > 1024 ? { RejectUpload: true, HTTPResponse: { StatusCode: 413 } } : {},
 });
-`);
-  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] },
-    files: ['hooks.ts'],
-  }));
-  await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app }).catch((e: { stdout?: string }) => assert.fail(`tsc: ${e.stdout}`));
-  const hook = await run(bin, ['hooks', 'test', 'pre-create', '--hooks-module', './hooks.ts', '--size', '2048'], { cwd: app });
+`,
+  );
+  fs.writeFileSync(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+        typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+      },
+      files: ['hooks.ts'],
+    }),
+  );
+  await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], {
+    cwd: app,
+  }).catch((e: { stdout?: string }) => assert.fail(`tsc: ${e.stdout}`));
+  const hook = await run(bin, ['hooks', 'test', 'pre-create', '--hooks-module', './hooks.ts', '--size', '2048'], {
+    cwd: app,
+  });
   assert.match(hook.stdout, /"StatusCode": 413/, 'the TypeScript hook module importing tuspass/hooks ran');
 
   assert.deepEqual(snapshot(installed), before, 'nothing was written into the install directory at run time');

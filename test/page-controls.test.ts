@@ -8,7 +8,14 @@ import http from 'node:http';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { writeTestFile } from './helpers/files.ts';
-import { capture, leaveUnfinished, openPage, storedUploadUrls, uploadItem, waitForBytes } from './helpers/page-browser.ts';
+import {
+  capture,
+  leaveUnfinished,
+  openPage,
+  storedUploadUrls,
+  uploadItem,
+  waitForBytes,
+} from './helpers/page-browser.ts';
 import { freePort } from './helpers/ports.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -33,7 +40,9 @@ test('review list: remove a file, add more, then "Upload n files"; one file star
 says always or never', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
-  const [a, b, c, d, e, f, g, h] = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt', 'g.txt', 'h.txt'].map((n, i) => writeTestFile(dir, n, 1000 + i, i + 1));
+  const [a, b, c, d, e, f, g, h] = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt', 'g.txt', 'h.txt'].map(
+    (n, i) => writeTestFile(dir, n, 1000 + i, i + 1),
+  );
   const { page } = await openPage(t, server.url);
   const posts: string[] = [];
   page.on('request', (req) => {
@@ -44,13 +53,20 @@ says always or never', async (t) => {
   const review = page.getByRole('region', { name: /^Ready to upload/ });
   await review.getByRole('button', { name: 'Upload 3 files' }).waitFor();
   assert.match((await review.locator('h2').textContent()) ?? '', /3 files, 3.0 kB/);
-  assert.match((await review.textContent()) ?? '', /single file starts at once/, 'the list says when it appears, and where to change that');
+  assert.match(
+    (await review.textContent()) ?? '',
+    /single file starts at once/,
+    'the list says when it appears, and where to change that',
+  );
   // Remove one: the focus stays in the list, on the next file's Remove.
   await review.getByRole('button', { name: 'Remove b.txt' }).click();
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Remove c.txt');
   await review.getByRole('button', { name: 'Upload 2 files' }).waitFor();
   // Add more: through the list's own button, and by dropping on the drop zone.
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), review.getByRole('button', { name: 'Add more files' }).click()]);
+  const [chooser] = await Promise.all([
+    page.waitForEvent('filechooser'),
+    review.getByRole('button', { name: 'Add more files' }).click(),
+  ]);
   await chooser.setFiles(d!.path);
   const dropped = await page.evaluateHandle(() => {
     const data = new DataTransfer();
@@ -59,13 +75,21 @@ says always or never', async (t) => {
   });
   await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
   await review.getByRole('button', { name: 'Upload 4 files' }).waitFor();
-  assert.deepEqual(await review.locator('li .review-name').allTextContents(), ['a.txt', 'c.txt', 'd.txt', 'from-the-drop.bin']);
+  assert.deepEqual(await review.locator('li .review-name').allTextContents(), [
+    'a.txt',
+    'c.txt',
+    'd.txt',
+    'from-the-drop.bin',
+  ]);
   assert.deepEqual(posts, [], 'nothing sent while the files wait');
 
   await review.getByRole('button', { name: 'Upload 4 files' }).click();
   assert.equal(await review.isHidden(), true);
-  for (const name of ['a.txt', 'c.txt', 'd.txt', 'from-the-drop.bin']) await tableRow(page, name).waitFor({ timeout: 15_000 });
-  const names = ((await (await fetch(`${server.url}/api/uploads`)).json()) as { name: string }[]).map((r) => r.name).sort();
+  for (const name of ['a.txt', 'c.txt', 'd.txt', 'from-the-drop.bin'])
+    await tableRow(page, name).waitFor({ timeout: 15_000 });
+  const names = ((await (await fetch(`${server.url}/api/uploads`)).json()) as { name: string }[])
+    .map((r) => r.name)
+    .sort();
   assert.deepEqual(names, ['a.txt', 'c.txt', 'd.txt', 'from-the-drop.bin'], 'the removed file was not uploaded');
 
   // One file at once starts at once by default.
@@ -86,7 +110,11 @@ says always or never', async (t) => {
   await review.getByRole('button', { name: 'Upload 1 file' }).waitFor();
   await review.getByRole('button', { name: 'Remove all' }).click();
   assert.equal(await review.isHidden(), true);
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'drop-zone', 'the focus goes back to the drop zone');
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.id),
+    'drop-zone',
+    'the focus goes back to the drop zone',
+  );
   assert.equal(posts.length, before, 'nothing sent for files removed from the list');
 
   // "Never": several files start at once.
@@ -111,17 +139,28 @@ then deletes them', async (t) => {
   await page.getByRole('button', { name: 'Upload 2 files' }).click();
   await waitForBytes(page, 'one.bin', 100_000);
   await waitForBytes(page, 'two.bin', 100_000);
-  await page.locator('#total-stats').filter({ hasText: /^Total: [\d.]+ [kM]B of 12 MB · [\d.]+ [kM]B\/s · (\d+m )?\d+s left · 0 of 2 files finished$/ }).waitFor();
+  await page
+    .locator('#total-stats')
+    .filter({ hasText: /^Total: [\d.]+ [kM]B of 12 MB · [\d.]+ [kM]B\/s · (\d+m )?\d+s left · 0 of 2 files finished$/ })
+    .waitFor();
 
   // Pause all: both stop, the total has no speed; the button turns into Resume all under the focus.
   const pauseAll = page.getByRole('button', { name: 'Pause all' });
   await pauseAll.focus();
   await page.keyboard.press('Enter');
-  for (const name of ['one.bin', 'two.bin']) await uploadItem(page, name).locator('.upload-status').filter({ hasText: /^Paused at / }).waitFor();
+  for (const name of ['one.bin', 'two.bin'])
+    await uploadItem(page, name)
+      .locator('.upload-status')
+      .filter({ hasText: /^Paused at / })
+      .waitFor();
   assert.doesNotMatch((await page.locator('#total-stats').textContent()) ?? '', /\/s|left/);
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Resume all');
   await page.keyboard.press('Enter');
-  for (const name of ['one.bin', 'two.bin']) await uploadItem(page, name).locator('.upload-status').filter({ hasText: /^(Resuming|Uploading)/ }).waitFor();
+  for (const name of ['one.bin', 'two.bin'])
+    await uploadItem(page, name)
+      .locator('.upload-status')
+      .filter({ hasText: /^(Resuming|Uploading)/ })
+      .waitFor();
   await waitForBytes(page, 'one.bin', 300_000);
   const urls = await storedUploadUrls(page);
   assert.equal(urls.length, 2);
@@ -132,7 +171,11 @@ then deletes them', async (t) => {
   const dialog = page.getByRole('dialog', { name: 'Cancel the upload of one.bin?' });
   await dialog.waitFor();
   assert.match((await dialog.textContent()) ?? '', /[\d.]+ [kM]B of 6.0 MB .*deleted from the server.*Pause/);
-  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Keep uploading', 'the safe choice has the focus');
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.textContent),
+    'Keep uploading',
+    'the safe choice has the focus',
+  );
   const problems: string[] = [];
   await capture(page, 'cancel-question', problems);
   assert.deepEqual(problems, [], 'no accessibility violations');
@@ -147,7 +190,11 @@ then deletes them', async (t) => {
   await page.getByRole('button', { name: 'Cancel all' }).click();
   const all = page.getByRole('dialog', { name: 'Cancel 2 uploads?' });
   await all.getByRole('button', { name: 'Cancel 2 uploads' }).click();
-  for (const name of ['one.bin', 'two.bin']) await uploadItem(page, name).locator('.upload-status').filter({ hasText: /^Cancelled$/ }).waitFor();
+  for (const name of ['one.bin', 'two.bin'])
+    await uploadItem(page, name)
+      .locator('.upload-status')
+      .filter({ hasText: /^Cancelled$/ })
+      .waitFor();
   for (const url of urls) await waitUntilGone(url);
   assert.equal(await page.getByRole('button', { name: 'Cancel all' }).isHidden(), true);
 });
@@ -172,10 +219,17 @@ page forgets it and the server deletes its bytes', async (t) => {
   await dialog.getByRole('button', { name: 'Discard', exact: true }).click();
   await page.locator('#waiting').waitFor({ state: 'hidden' });
   assert.deepEqual(await storedUploadUrls(page), [], 'its resume URL is forgotten');
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'drop-zone', 'the focus goes back to the drop zone');
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.id),
+    'drop-zone',
+    'the focus goes back to the drop zone',
+  );
   await waitUntilGone(url);
   await page.reload();
-  await page.locator('#completed-status').filter({ hasText: /No completed uploads yet/ }).waitFor();
+  await page
+    .locator('#completed-status')
+    .filter({ hasText: /No completed uploads yet/ })
+    .waitFor();
   assert.equal(await page.locator('#waiting').isHidden(), true, 'still gone after a reload');
 });
 
@@ -191,7 +245,11 @@ before any byte asks nothing', async (t) => {
   const filler = writeTestFile(dir, 'filler.bin', 1000, 40);
   const fillerUrl = await create(server.endpoint, filler.bytes.length, { filename: 'filler.bin' });
   assert.equal((await patch(fillerUrl, 0, filler.bytes)).status, 204);
-  assert.equal((await tus('POST', server.endpoint, { 'Upload-Length': '1' })).status, 503, 'the server refuses new uploads');
+  assert.equal(
+    (await tus('POST', server.endpoint, { 'Upload-Length': '1' })).status,
+    503,
+    'the server refuses new uploads',
+  );
 
   const busy = writeTestFile(dir, 'busy.bin', 200_000, 41);
   const session = await openPage(t, server.url, { width: 1280, height: 800 });
@@ -199,7 +257,14 @@ before any byte asks nothing', async (t) => {
   await page.setInputFiles('#file-input', busy.path);
   const item = uploadItem(page, 'busy.bin');
   const status = item.getByRole('status');
-  await status.filter({ hasText: new RegExp(String.raw`^The upload server is not available right now \(status 503: .+\)\. ` + String.raw`The upload waits and tries again in 60 s\.$`) }).waitFor();
+  await status
+    .filter({
+      hasText: new RegExp(
+        String.raw`^The upload server is not available right now \(status 503: .+\)\. ` +
+          String.raw`The upload waits and tries again in 60 s\.$`,
+      ),
+    })
+    .waitFor();
   assert.equal(await item.getAttribute('data-state'), 'retrying');
   assert.match((await item.getAttribute('class')) ?? '', /\bwarning\b/, 'styled as a warning');
   assert.ok(await item.locator('.warning-icon').isVisible(), 'with the warning sign');
@@ -213,7 +278,13 @@ before any byte asks nothing', async (t) => {
     req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
   });
   await new Promise<void>((resolve) => app.listen(appPort, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => { app.closeAllConnections(); app.close(() => resolve()); }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        app.closeAllConnections();
+        app.close(() => resolve());
+      }),
+  );
   const deadline = Date.now() + 15_000;
   while ((await tus('POST', server.endpoint, { 'Upload-Length': '1' })).status !== 201) {
     assert.ok(Date.now() < deadline, 'the queue drains once the app is back');
@@ -228,11 +299,20 @@ before any byte asks nothing', async (t) => {
   const early = writeTestFile(dir, 'early.bin', 100_000, 42);
   await page.setInputFiles('#file-input', early.path);
   const earlyItem = uploadItem(page, 'early.bin');
-  await earlyItem.getByRole('status').filter({ hasText: /^Cannot reach the upload server at http:\/\/127\.0\.0\.1:\d+\/files\/\. The upload waits and tries again/ }).waitFor();
+  await earlyItem
+    .getByRole('status')
+    .filter({
+      hasText:
+        /^Cannot reach the upload server at http:\/\/127\.0\.0\.1:\d+\/files\/\. The upload waits and tries again/,
+    })
+    .waitFor();
   assert.match((await earlyItem.getAttribute('class')) ?? '', /\bwarning\b/);
   await earlyItem.getByRole('button', { name: 'Retry now early.bin' }).waitFor();
   await earlyItem.getByRole('button', { name: 'Cancel early.bin' }).click();
-  await earlyItem.locator('.upload-status').filter({ hasText: /^Cancelled$/ }).waitFor();
+  await earlyItem
+    .locator('.upload-status')
+    .filter({ hasText: /^Cancelled$/ })
+    .waitFor();
   assert.equal(await page.getByRole('dialog').count(), 0, 'no dialog for an upload that sent nothing');
 
   // Back on the same address: a waiting upload goes through (by itself or by Retry now).

@@ -18,8 +18,16 @@ test('Retry-After: seconds or an HTTP-date (RFC 9110), else nothing', () => {
 });
 
 test('the server’s words from a tus answer (ERR_CODE: message) and from a JSON one', () => {
-  assert.deepEqual(serverError('ERR_QUEUE_FULL: too many completion notices are waiting for delivery; try again later\n'), { code: 'ERR_QUEUE_FULL', message: 'too many completion notices are waiting for delivery; try again later' });
-  assert.deepEqual(serverError('{"error":{"code":"ERR_SCOPE_MISSING","message":"the bearer token lacks the scope this request needs"}}'), { code: 'ERR_SCOPE_MISSING', message: 'the bearer token lacks the scope this request needs' });
+  assert.deepEqual(
+    serverError('ERR_QUEUE_FULL: too many completion notices are waiting for delivery; try again later\n'),
+    { code: 'ERR_QUEUE_FULL', message: 'too many completion notices are waiting for delivery; try again later' },
+  );
+  assert.deepEqual(
+    serverError(
+      '{"error":{"code":"ERR_SCOPE_MISSING","message":"the bearer token lacks the scope this request needs"}}',
+    ),
+    { code: 'ERR_SCOPE_MISSING', message: 'the bearer token lacks the scope this request needs' },
+  );
   assert.deepEqual(serverError('<html>Bad Gateway</html>'), { message: '<html>Bad Gateway</html>' });
   assert.deepEqual(serverError(''), { message: undefined });
 });
@@ -39,8 +47,10 @@ whether one was sent), 403 only for a missing scope', () => {
 test('an outage: unreachable, 5xx, or a status asking to wait; a refusal is not one', () => {
   assert.ok(isOutage({ kind: 'unreachable', status: undefined, message: '' }));
   assert.ok(isOutage({ kind: 'server-error', status: 503, message: '' }));
-  for (const status of [408, 409, 423, 429]) assert.ok(isOutage({ kind: 'rejected-by-server', status, message: '' }), `status ${status}`);
-  for (const status of [400, 401, 403, 404, 413]) assert.ok(!isOutage({ kind: 'rejected-by-server', status, message: '' }), `status ${status}`);
+  for (const status of [408, 409, 423, 429])
+    assert.ok(isOutage({ kind: 'rejected-by-server', status, message: '' }), `status ${status}`);
+  for (const status of [400, 401, 403, 404, 413])
+    assert.ok(!isOutage({ kind: 'rejected-by-server', status, message: '' }), `status ${status}`);
   assert.ok(!isOutage({ kind: 'rejected-by-app', status: 422, message: '' }));
 });
 

@@ -15,10 +15,9 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
 const MB = 1000 * 1000;
-const DESCRIPTION = 'the long one, with a description that needs more than one line of the table at every width: where it came from ' + 'and what it is for';
-
-
-
+const DESCRIPTION =
+  'the long one, with a description that needs more than one line of the table at every width: where it came from ' +
+  'and what it is for';
 
 /** What of a table cell the eye cannot reach: the cell's content wider or taller than the cell, or cut with an
  * ellipsis. */
@@ -28,7 +27,12 @@ async function cutInCell(value: Locator): Promise<string | undefined> {
     const box = e.getBoundingClientRect();
     const cellBox = cell.getBoundingClientRect();
     if (getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth) return 'ends in an ellipsis';
-    if (cell.scrollWidth > cell.clientWidth || cell.scrollHeight > cell.clientHeight) return 'overflows its cell ' + `(${cell.scrollWidth}x${cell.scrollHeight} in ` + `${cell.clientWidth}x${cell.clientHeight})`;
+    if (cell.scrollWidth > cell.clientWidth || cell.scrollHeight > cell.clientHeight)
+      return (
+        'overflows its cell ' +
+        `(${cell.scrollWidth}x${cell.scrollHeight} in ` +
+        `${cell.clientWidth}x${cell.clientHeight})`
+      );
     if (box.right > cellBox.right + 0.5 || box.bottom > cellBox.bottom + 0.5) return 'reaches past its cell';
     return undefined;
   });
@@ -43,7 +47,13 @@ with speed and time left; the finished table', async (t) => {
   const tooBig = writeTestFile(dir, 'too-big.iso', 41 * MB, 4);
   // A real PNG (1x1, red) for the thumbnail.
   const pngPath = `${dir}/holiday.png`;
-  fs.writeFileSync(pngPath, Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64'));
+  fs.writeFileSync(
+    pngPath,
+    Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+      'base64',
+    ),
+  );
   const session = await openPage(t, server.url, { width: 1280, height: 800 });
   const { page } = session;
   const problems: string[] = [];
@@ -64,7 +74,10 @@ with speed and time left; the finished table', async (t) => {
     if (req.method() === 'POST') posts.push(req.url());
   });
   await page.setInputFiles('#file-input', tooBig.path);
-  await page.locator('#page-message').filter({ hasText: 'too-big.iso is 41 MB, larger than the 40 MB this server accepts, so it was not uploaded.' }).waitFor();
+  await page
+    .locator('#page-message')
+    .filter({ hasText: 'too-big.iso is 41 MB, larger than the 40 MB this server accepts, so it was not uploaded.' })
+    .waitFor();
   assert.deepEqual(posts, [], 'nothing sent for a file over the limit');
 
   // Details typed, then two files at once: they wait in the review list, nothing sent yet.
@@ -83,18 +96,35 @@ with speed and time left; the finished table', async (t) => {
   await review.getByRole('button', { name: 'Upload 2 files' }).click();
   assert.equal(await page.locator('#review').isHidden(), true, 'the review list closes once the files go up');
   const item = uploadItem(page, bigName);
-  await item.locator('.upload-details').filter({ hasText: `name: holiday · description: ${DESCRIPTION}` }).waitFor();
+  await item
+    .locator('.upload-details')
+    .filter({ hasText: `name: holiday · description: ${DESCRIPTION}` })
+    .waitFor();
   assert.equal(await item.locator('.file-icon[data-kind=other]').count(), 1, 'file-type icon');
   await uploadItem(page, 'holiday.png').locator('img.file-thumb').waitFor();
-  assert.ok(await uploadItem(page, 'holiday.png').locator('img.file-thumb').evaluate((img) => (img as HTMLImageElement).naturalWidth === 1), 'the thumbnail loaded under the CSP');
-  await uploadItem(page, 'holiday.png').locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 15_000 });
+  assert.ok(
+    await uploadItem(page, 'holiday.png')
+      .locator('img.file-thumb')
+      .evaluate((img) => (img as HTMLImageElement).naturalWidth === 1),
+    'the thumbnail loaded under the CSP',
+  );
+  await uploadItem(page, 'holiday.png')
+    .locator('.upload-status')
+    .filter({ hasText: 'Uploaded and accepted.' })
+    .waitFor({ timeout: 15_000 });
   await waitForBytes(page, bigName, 3 * MB);
-  await page.locator('#total-stats').filter({ hasText: /^Total: [\d.]+ MB of 24 MB · [\d.]+ [kM]B\/s · (\d+m )?\d+s left · 1 of 2 files finished$/ }).waitFor();
+  await page
+    .locator('#total-stats')
+    .filter({ hasText: /^Total: [\d.]+ MB of 24 MB · [\d.]+ [kM]B\/s · (\d+m )?\d+s left · 1 of 2 files finished$/ })
+    .waitFor();
   await capture(page, 'uploading', problems, page.locator('#current'));
 
   // Paused.
   await item.getByRole('button', { name: /^Pause/ }).click();
-  await item.locator('.upload-status').filter({ hasText: /^Paused at / }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^Paused at / })
+    .waitFor();
   await capture(page, 'paused', problems, page.locator('#current'));
 
   // Reload: the waiting list names the file, the bytes the server holds, and the details typed for it.
@@ -104,12 +134,18 @@ with speed and time left; the finished table', async (t) => {
   assert.match((await waitingItem.textContent()) ?? '', /name “holiday”, description “the long one, with/);
   assert.equal(await page.locator('#waiting').isVisible(), true);
   await capture(page, 'waiting', problems);
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), waitingItem.getByRole('button', { name: /Choose .* again/ }).click()]);
+  const [chooser] = await Promise.all([
+    page.waitForEvent('filechooser'),
+    waitingItem.getByRole('button', { name: /Choose .* again/ }).click(),
+  ]);
   await page.locator('#details-fold summary').click();
   await page.fill('#field-name', 'typed later');
   await chooser.setFiles(big.path);
   // Resumed: the row says so and shows the details the upload started with, not the field's new text.
-  await item.locator('.upload-note').filter({ hasText: /^Resumed at [\d.]+ MB of 24 MB/ }).waitFor();
+  await item
+    .locator('.upload-note')
+    .filter({ hasText: /^Resumed at [\d.]+ MB of 24 MB/ })
+    .waitFor();
   await item.locator('.upload-details').filter({ hasText: 'name: holiday · description: the long one' }).waitFor();
   assert.equal(await page.locator('#waiting').isHidden(), true, 'the chosen file left the waiting list');
   await waitForBytes(page, bigName, (await bytesDone(page, bigName)) + MB);
@@ -118,14 +154,28 @@ with speed and time left; the finished table', async (t) => {
   // Finished: time taken and average speed stay on the row.
   await session.throttleUpload(-1);
   await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 30_000 });
-  assert.match((await item.locator('.upload-stats').textContent()) ?? '', /^24 MB of 24 MB · in (\d+m )?\d+s · average [\d.]+ [kM]B\/s$/);
+  assert.match(
+    (await item.locator('.upload-stats').textContent()) ?? '',
+    /^24 MB of 24 MB · in (\d+m )?\d+s · average [\d.]+ [kM]B\/s$/,
+  );
   // Every download link is named by its file, in the row and in the table.
-  assert.equal(await page.getByRole('link', { name: 'Download', exact: true }).count(), 0, 'no link named only "Download"');
+  assert.equal(
+    await page.getByRole('link', { name: 'Download', exact: true }).count(),
+    0,
+    'no link named only "Download"',
+  );
   assert.equal(await item.getByRole('link', { name: `Download ${bigName}`, exact: true }).count(), 1);
   const row = page.locator('#completed tbody tr').filter({ hasText: big.md5 });
   await row.waitFor({ timeout: 10_000 });
   assert.equal(await row.getByRole('link', { name: `Download ${bigName}`, exact: true }).count(), 1);
-  assert.equal(await page.locator('#completed tbody tr').filter({ hasText: 'holiday.png' }).getByRole('link', { name: 'Download holiday.png', exact: true }).count(), 1);
+  assert.equal(
+    await page
+      .locator('#completed tbody tr')
+      .filter({ hasText: 'holiday.png' })
+      .getByRole('link', { name: 'Download holiday.png', exact: true })
+      .count(),
+    1,
+  );
   // The whole md5 and the whole details at any width; the md5 on one line at a desktop's; the name on one line, in full
   // on hover.
   for (const width of [1280, 1000, 800, 640, 390, 320]) {
@@ -136,14 +186,29 @@ with speed and time left; the finished table', async (t) => {
     const details = row.locator('.cell-details .details-text');
     assert.equal(await details.textContent(), `name: holiday · description: ${DESCRIPTION}`);
     assert.equal(await cutInCell(details), undefined, `${width} px: the details are not cut`);
-    if (width >= 1280) assert.ok(await md5.evaluate((e) => e.getBoundingClientRect().height < parseFloat(getComputedStyle(e).fontSize) * 2), `${width} px: the md5 on one line`);
+    if (width >= 1280)
+      assert.ok(
+        await md5.evaluate((e) => e.getBoundingClientRect().height < parseFloat(getComputedStyle(e).fontSize) * 2),
+        `${width} px: the md5 on one line`,
+      );
     const name = row.locator('.cell-name .ellipsis');
-    assert.ok(await name.evaluate((e) => e.getBoundingClientRect().height < parseFloat(getComputedStyle(e).fontSize) * 2 && e.getAttribute('title') === e.textContent), `${width} px: the name on one line, in full on hover`);
+    assert.ok(
+      await name.evaluate(
+        (e) =>
+          e.getBoundingClientRect().height < parseFloat(getComputedStyle(e).fontSize) * 2 &&
+          e.getAttribute('title') === e.textContent,
+      ),
+      `${width} px: the name on one line, in full on hover`,
+    );
   }
   await page.setViewportSize({ width: 1280, height: 800 });
   await session.context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await row.getByRole('button', { name: /Copy the md5/ }).click();
-  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), big.md5, 'Copy puts the md5 on the clipboard');
+  assert.equal(
+    await page.evaluate(() => navigator.clipboard.readText()),
+    big.md5,
+    'Copy puts the md5 on the clipboard',
+  );
   await capture(page, 'finished', problems, page.locator('#completed-title'));
 
   // Clear finished: the finished rows go, the total follows.
@@ -155,7 +220,10 @@ with speed and time left; the finished table', async (t) => {
   await session.context.setOffline(true);
   const small = writeTestFile(dir, 'report.pdf', 50_000, 9);
   await page.setInputFiles('#file-input', small.path);
-  await uploadItem(page, 'report.pdf').locator('.upload-status').filter({ hasText: /^Cannot reach the upload server/ }).waitFor({ timeout: 15_000 });
+  await uploadItem(page, 'report.pdf')
+    .locator('.upload-status')
+    .filter({ hasText: /^Cannot reach the upload server/ })
+    .waitFor({ timeout: 15_000 });
   await capture(page, 'offline', problems, page.locator('#current'));
   await session.context.setOffline(false);
 
@@ -170,10 +238,13 @@ the focus kept, open the details, clear finished', async (t) => {
   const file = writeTestFile(dir, 'keys.bin', 6 * MB, 5);
   const session = await openPage(t, server.url);
   const { page } = session;
-  const focused = () => page.evaluate(() => {
-    const e = document.activeElement;
-    return e ? `${e.tagName.toLowerCase()}#${e.id}|${e.getAttribute('aria-label') ?? e.textContent?.trim().slice(0, 30)}` : '';
-  });
+  const focused = () =>
+    page.evaluate(() => {
+      const e = document.activeElement;
+      return e
+        ? `${e.tagName.toLowerCase()}#${e.id}|${e.getAttribute('aria-label') ?? e.textContent?.trim().slice(0, 30)}`
+        : '';
+    });
   const tabTo = async (pattern: RegExp, max = 30) => {
     for (let i = 0; i < max; i++) {
       await page.keyboard.press('Tab');
@@ -199,10 +270,16 @@ the focus kept, open the details, clear finished', async (t) => {
   await waitForBytes(page, 'keys.bin', 200_000);
   await tabTo(/Pause keys\.bin/);
   await page.keyboard.press('Enter');
-  await item.locator('.upload-status').filter({ hasText: /^Paused at / }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^Paused at / })
+    .waitFor();
   assert.match(await focused(), /Resume keys\.bin/, 'the focus moves to Resume, not to the page');
   await page.keyboard.press('Enter');
-  await item.locator('.upload-status').filter({ hasText: /^(Resuming|Uploading)/ }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^(Resuming|Uploading)/ })
+    .waitFor();
   assert.match(await focused(), /Pause keys\.bin/, 'and back to Pause');
   await session.throttleUpload(-1);
   await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 30_000 });

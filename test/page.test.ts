@@ -5,7 +5,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { md5, writeTestFile } from './helpers/files.ts';
-import { bytesDone, leaveUnfinished, openPage, screenshotPath, storedUploadUrls, uploadItem, waitForBytes } from './helpers/page-browser.ts';
+import {
+  bytesDone,
+  leaveUnfinished,
+  openPage,
+  screenshotPath,
+  storedUploadUrls,
+  uploadItem,
+  waitForBytes,
+} from './helpers/page-browser.ts';
 import { startStubApp } from './helpers/push-stub-app.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -29,12 +37,20 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   await page.setInputFiles('#file-input', file.path);
   const item = uploadItem(page, name);
   await item.waitFor();
-  await assert.doesNotReject(item.locator('.upload-stats').filter({ hasText: /of 42 MB/ }).waitFor());
+  await assert.doesNotReject(
+    item
+      .locator('.upload-stats')
+      .filter({ hasText: /of 42 MB/ })
+      .waitFor(),
+  );
 
   // Pause: the bytes stop moving and the page says where it stopped.
   await waitForBytes(page, name, 4 * MB);
   await item.getByRole('button', { name: /^Pause/ }).click();
-  await item.locator('.upload-status').filter({ hasText: /^Paused at [\d.]+ MB of 42 MB$/ }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^Paused at [\d.]+ MB of 42 MB$/ })
+    .waitFor();
   const paused = await bytesDone(page, name);
   await page.waitForTimeout(700);
   assert.equal(await bytesDone(page, name), paused, 'nothing moves while paused');
@@ -43,7 +59,10 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   // Resume: it continues, with speed and time left shown.
   await item.getByRole('button', { name: /^Resume/ }).click();
   await waitForBytes(page, name, paused + 4 * MB);
-  assert.match((await item.locator('.upload-stats').textContent()) ?? '', /^[\d.]+ MB of 42 MB · [\d.]+ MB\/s · \d+s left$/);
+  assert.match(
+    (await item.locator('.upload-stats').textContent()) ?? '',
+    /^[\d.]+ MB of 42 MB · [\d.]+ MB\/s · \d+s left$/,
+  );
 
   // Reload mid-upload: the server kept the bytes, and choosing the same file again resumes.
   await waitForBytes(page, name, 16 * MB);
@@ -53,7 +72,10 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   const serverOffset = Number((await tus('HEAD', stored[0]!)).headers['upload-offset']);
   assert.ok(serverOffset > 0 && serverOffset < file.bytes.length, `server offset after reload: ${serverOffset}`);
   await page.setInputFiles('#file-input', file.path);
-  const note = await uploadItem(page, name).locator('.upload-note').filter({ hasText: /^Resumed at / }).textContent();
+  const note = await uploadItem(page, name)
+    .locator('.upload-note')
+    .filter({ hasText: /^Resumed at / })
+    .textContent();
   const resumedAt = Number(/^Resumed at ([\d.]+) MB of 42 MB/.exec(note ?? '')?.[1]);
   assert.ok(resumedAt > 0, `the page says it resumed: ${note}`);
   await session.throttleUpload(-1);
@@ -70,10 +92,17 @@ test('upload through the file input: pause, resume, reload and resume, table, do
   // The Details column shows where the optional details went: the form fields name and description.
   assert.equal(cells[3], 'name: holiday · description: <b>not bold</b>');
   assert.equal(await done.locator('.upload-details').textContent(), 'name: holiday · description: <b>not bold</b>');
-  assert.equal(await page.locator('#completed img, #uploads img, #completed b').count(), 0, 'no markup from upload data');
+  assert.equal(
+    await page.locator('#completed img, #uploads img, #completed b').count(),
+    0,
+    'no markup from upload data',
+  );
   assert.equal(await page.evaluate(() => (window as { __xss?: number }).__xss), undefined);
 
-  const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: `Download ${name}`, exact: true }).click()]);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    row.getByRole('link', { name: `Download ${name}`, exact: true }).click(),
+  ]);
   const downloaded = fs.readFileSync(await download.path());
   assert.equal(md5(downloaded), file.md5, 'downloaded bytes match');
   // The catalog got the pass-through fields from the form.
@@ -129,13 +158,19 @@ test('plain-words errors: offline then back online, and a rejection by the app',
   await context.setOffline(true);
   await page.setInputFiles('#file-input', file.path);
   const item = uploadItem(page, 'report.pdf');
-  await item.locator('.upload-status').filter({ hasText: /^Cannot reach the upload server at .*files\/.*offline/ }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^Cannot reach the upload server at .*files\/.*offline/ })
+    .waitFor();
   assert.ok(await item.getByRole('button', { name: /^Retry/ }).isVisible());
   await page.screenshot({ path: screenshotPath('page-offline.png'), fullPage: true });
 
   // Back online, the page retries by itself; then the app refuses the file, and says why.
   await context.setOffline(false);
-  await item.locator('.upload-status').filter({ hasText: 'Rejected by the app (status 422): we only take pictures' }).waitFor({ timeout: 15_000 });
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: 'Rejected by the app (status 422): we only take pictures' })
+    .waitFor({ timeout: 15_000 });
   assert.equal(await item.getByRole('button', { name: /^Retry/ }).isVisible(), false, 'no retry for a refused file');
   assert.equal(await item.getAttribute('data-state'), 'error');
 });
@@ -180,15 +215,26 @@ shows its md5', async (t) => {
   // Pause and resume mid-way: the parts continue from their offsets on the server.
   await waitForBytes(page, 'three-parts.bin', 3 * MB);
   await item.getByRole('button', { name: /^Pause/ }).click();
-  await item.locator('.upload-status').filter({ hasText: /^Paused at / }).waitFor();
+  await item
+    .locator('.upload-status')
+    .filter({ hasText: /^Paused at / })
+    .waitFor();
   await item.getByRole('button', { name: /^Resume/ }).click();
   await session.throttleUpload(-1);
   await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 30_000 });
   assert.match((await item.locator('.upload-record').textContent()) ?? '', new RegExp(`md5 ${file.md5}`));
   await page.locator('#completed tbody tr').filter({ hasText: file.md5 }).waitFor({ timeout: 10_000 });
-  assert.deepEqual(concat.sort(), ['final', 'partial', 'partial', 'partial'], 'three partial uploads (resumed, not created again) and one final');
+  assert.deepEqual(
+    concat.sort(),
+    ['final', 'partial', 'partial', 'partial'],
+    'three partial uploads (resumed, not created again) and one final',
+  );
   const rows = (await (await fetch(`${server.url}/api/uploads`)).json()) as { md5: string }[];
-  assert.deepEqual(rows.map((r) => r.md5), [file.md5], 'one record for the whole file');
+  assert.deepEqual(
+    rows.map((r) => r.md5),
+    [file.md5],
+    'one record for the whole file',
+  );
 
   // Out-of-range values are clamped to 1-8.
   await page.getByLabel('Parallel connections').fill('50');
@@ -214,7 +260,12 @@ test('an earlier upload that expired on the server: choosing the file again says
   await session.throttleUpload(-1);
   await page.setInputFiles('#file-input', file.path);
   const item = uploadItem(page, 'late.bin');
-  await item.locator('.upload-note').filter({ hasText: 'The earlier upload of this file expired on the server, so it started over from the beginning.' }).waitFor();
+  await item
+    .locator('.upload-note')
+    .filter({
+      hasText: 'The earlier upload of this file expired on the server, so it started over from the beginning.',
+    })
+    .waitFor();
   await item.locator('.upload-status').filter({ hasText: 'Uploaded and accepted.' }).waitFor({ timeout: 15_000 });
   await page.locator('#completed tbody tr').filter({ hasText: file.md5 }).waitFor({ timeout: 10_000 });
   await page.screenshot({ path: screenshotPath('page-expired-start-over.png'), fullPage: true });

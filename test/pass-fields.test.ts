@@ -27,10 +27,31 @@ test("PASS_FIELDS='.*': metadata keys that read as generated \
 fields are dropped and logged, the rest passes", async (t) => {
   const s = await startTestServer(t, { passFields: /.*/ });
   const bytes = Buffer.from('real bytes');
-  const created = await tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), ...PATCH_TYPE, 'Upload-Metadata': metadata({ filename: 'real.txt', description: 'holiday', 'notes.pathology': 'kept', ...FORGED }) }, bytes);
+  const created = await tus(
+    'POST',
+    s.endpoint,
+    {
+      'Upload-Length': String(bytes.length),
+      ...PATCH_TYPE,
+      'Upload-Metadata': metadata({
+        filename: 'real.txt',
+        description: 'holiday',
+        'notes.pathology': 'kept',
+        ...FORGED,
+      }),
+    },
+    bytes,
+  );
   assert.equal(created.status, 201, created.body);
   const id = created.headers.location!.split('/').pop()!;
-  const [record] = (await recordsWhenPresent(s.url)) as Array<{ name: string; path: string; md5: string; size: number; upload_id: string; fields: Record<string, string> }>;
+  const [record] = (await recordsWhenPresent(s.url)) as Array<{
+    name: string;
+    path: string;
+    md5: string;
+    size: number;
+    upload_id: string;
+    fields: Record<string, string>;
+  }>;
   assert.ok(record);
   assert.equal(record.name, 'real.txt');
   assert.equal(record.path, path.join(s.config.storeDir, id));
@@ -40,11 +61,25 @@ fields are dropped and logged, the rest passes", async (t) => {
   for (const key of Object.keys(FORGED)) assert.ok(!(key in record.fields), `${key} not passed through`);
   assert.equal(record.fields.description, 'holiday');
   assert.equal(record.fields['notes.pathology'], 'kept', 'only the exact generated suffixes are dropped');
-  for (const key of Object.keys(FORGED)) assert.ok(s.logs.some((l) => l.includes(`"${key}" dropped`)), `${key} logged`);
+  for (const key of Object.keys(FORGED))
+    assert.ok(
+      s.logs.some((l) => l.includes(`"${key}" dropped`)),
+      `${key} logged`,
+    );
 });
 
 test('the form builder drops them whatever the pattern; the parser does not record them as pass-through fields', () => {
-  const upload = { ID: 'u1', Size: 3, Offset: 3, MetaData: { fieldname: 'doc', description: 'd', ...FORGED }, IsPartial: false, IsFinal: false, PartialUploads: null, Storage: { Type: 'filestore', Path: '/data/uploads/u1' }, Digests: { md5: 'b'.repeat(32), size: 3 } };
+  const upload = {
+    ID: 'u1',
+    Size: 3,
+    Offset: 3,
+    MetaData: { fieldname: 'doc', description: 'd', ...FORGED },
+    IsPartial: false,
+    IsFinal: false,
+    PartialUploads: null,
+    Storage: { Type: 'filestore', Path: '/data/uploads/u1' },
+    Digests: { md5: 'b'.repeat(32), size: 3 },
+  };
   const logs: string[] = [];
   const form = completionForm(upload as never, { passFields: /.*/, log: (l) => logs.push(l) });
   for (const key of Object.keys(FORGED)) assert.equal(form.get(key), null, key);
@@ -52,7 +87,9 @@ test('the form builder drops them whatever the pattern; the parser does not reco
   assert.equal(form.get('description'), 'd');
   assert.equal(logs.length, Object.keys(FORGED).length);
   // A form from elsewhere carrying another field's generated keys: not recorded as pass-through fields.
-  const parsed = parseCompletionForm(`${form.toString()}&file2.md5=${'1'.repeat(32)}&photo.content_type=text%2Fhtml&note=n`);
+  const parsed = parseCompletionForm(
+    `${form.toString()}&file2.md5=${'1'.repeat(32)}&photo.content_type=text%2Fhtml&note=n`,
+  );
   assert.equal(parsed.field, 'doc');
   assert.deepEqual(Object.keys(parsed.fields).sort(), ['description', 'fieldname', 'note']);
 });

@@ -18,7 +18,13 @@ test('OPTIONS lists checksum in Tus-Extension and the algorithms in Tus-Checksum
   const res = await tus('OPTIONS', s.endpoint);
   assert.ok(res.headers['tus-extension']!.split(',').includes('checksum'));
   // "The Server MUST support at least the SHA1 checksum algorithm identified by sha1."
-  assert.deepEqual(res.headers['tus-checksum-algorithm']!.split(',').sort(), ['crc32', 'md5', 'sha1', 'sha256', 'sha512']);
+  assert.deepEqual(res.headers['tus-checksum-algorithm']!.split(',').sort(), [
+    'crc32',
+    'md5',
+    'sha1',
+    'sha256',
+    'sha512',
+  ]);
 });
 
 test('a body matching its checksum is kept, for every advertised algorithm', async (t) => {
@@ -26,7 +32,13 @@ test('a body matching its checksum is kept, for every advertised algorithm', asy
   const bytes = patternBytes(50_000);
   const url = await create(s.endpoint, bytes.length * 5);
   let offset = 0;
-  for (const [algorithm, value] of [['sha1', b64('sha1', bytes)], ['md5', b64('md5', bytes)], ['sha256', b64('sha256', bytes)], ['sha512', b64('sha512', bytes)], ['crc32', crc32b64(bytes)]] as const) {
+  for (const [algorithm, value] of [
+    ['sha1', b64('sha1', bytes)],
+    ['md5', b64('md5', bytes)],
+    ['sha256', b64('sha256', bytes)],
+    ['sha512', b64('sha512', bytes)],
+    ['crc32', crc32b64(bytes)],
+  ] as const) {
     const res = await patch(url, offset, bytes, { 'Upload-Checksum': `${algorithm} ${value}` });
     assert.ok(res.status === 204 || res.status === 200, `${algorithm}: ${res.status} ${res.body}`);
     offset += bytes.length;
@@ -44,7 +56,9 @@ test('a mismatch gets 460 and nothing of the body is kept: offset, bytes and run
   const state = fs.readFileSync(s.store.statePath(id));
 
   const middle = bytes.subarray(100_000, 200_000);
-  const wrong = await patch(url, 100_000, middle, { 'Upload-Checksum': `sha1 ${b64('sha1', Buffer.from('something else'))}` });
+  const wrong = await patch(url, 100_000, middle, {
+    'Upload-Checksum': `sha1 ${b64('sha1', Buffer.from('something else'))}`,
+  });
   // "the Server MUST respond with the 460 Checksum Mismatch status code ... and MUST NOT append the chunk"
   assert.equal(wrong.status, 460);
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], '100000');
@@ -54,7 +68,9 @@ test('a mismatch gets 460 and nothing of the body is kept: offset, bytes and run
   // The same chunk with the right checksum goes in, and the upload ends with the right md5.
   const right = await patch(url, 100_000, middle, { 'Upload-Checksum': `sha1 ${b64('sha1', middle)}` });
   assert.equal(right.status, 204);
-  const last = await patch(url, 200_000, bytes.subarray(200_000), { 'Upload-Checksum': `md5 ${b64('md5', bytes.subarray(200_000))}` });
+  const last = await patch(url, 200_000, bytes.subarray(200_000), {
+    'Upload-Checksum': `md5 ${b64('md5', bytes.subarray(200_000))}`,
+  });
   assert.equal(last.status, 200);
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
 });
@@ -108,7 +124,12 @@ test('while a checksummed PATCH runs, other requests on the upload do not cut it
   });
   const sending = fetch(url, {
     method: 'PATCH',
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': `sha1 ${b64('sha1', body)}` },
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Checksum': `sha1 ${b64('sha1', body)}`,
+    },
     body: slow,
     duplex: 'half',
   } as RequestInit);
@@ -127,7 +148,16 @@ nothing announced; a malformed header is 400 and creates nothing', async (t) => 
   const s = await startTestServer(t, { completionUrl: app.url });
   const bytes = patternBytes(100_000, 9);
   const withBody = (checksum: string) =>
-    tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': checksum }, bytes);
+    tus(
+      'POST',
+      s.endpoint,
+      {
+        'Upload-Length': String(bytes.length),
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Checksum': checksum,
+      },
+      bytes,
+    );
 
   const wrong = await withBody(`sha1 ${b64('sha1', Buffer.from('something else'))}`);
   // "the Server MUST respond with the 460 Checksum Mismatch status code ... and MUST NOT append the chunk"
@@ -173,7 +203,10 @@ finished', async (t) => {
   // tus: the last PATCH of a deferred upload, declaring its length, refused by its checksum.
   const bytes = patternBytes(10_000, 3);
   const tusUrl = await deferred();
-  const refused = await patch(tusUrl, 0, bytes, { 'Upload-Length': String(bytes.length), 'Upload-Checksum': wrongSha1 });
+  const refused = await patch(tusUrl, 0, bytes, {
+    'Upload-Length': String(bytes.length),
+    'Upload-Checksum': wrongSha1,
+  });
   assert.equal(refused.status, 460);
   const head = await tus('HEAD', tusUrl);
   assert.equal(head.headers['upload-offset'], '0');
@@ -181,14 +214,24 @@ finished', async (t) => {
   assert.equal(head.headers['upload-length'], undefined);
   // An empty last PATCH whose checksum fails: had its length (0) been kept, the upload would be complete unannounced.
   const empty = await deferred();
-  assert.equal((await patch(empty, 0, Buffer.alloc(0), { 'Upload-Length': '0', 'Upload-Checksum': wrongSha1 })).status, 460);
+  assert.equal(
+    (await patch(empty, 0, Buffer.alloc(0), { 'Upload-Length': '0', 'Upload-Checksum': wrongSha1 })).status,
+    460,
+  );
   assert.equal((await tus('HEAD', empty)).headers['upload-defer-length'], '1');
   // The draft: an empty complete creation whose Content-Digest fails.
-  const draft = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?1', 'Content-Digest': `sha-256=:${b64('sha256', Buffer.from('x'))}:` });
+  const draft = await exchange('POST', s.endpoint, {
+    'Upload-Draft-Interop-Version': 8,
+    'Upload-Complete': '?1',
+    'Content-Digest': `sha-256=:${b64('sha256', Buffer.from('x'))}:`,
+  });
   assert.equal(draft.final.status, 460);
   assert.deepEqual(await s.store.unannounced(), [], 'no upload is complete on disk without having been announced');
   // The right body then declares the length and finishes the upload.
-  const right = await patch(tusUrl, 0, bytes, { 'Upload-Length': String(bytes.length), 'Upload-Checksum': `md5 ${b64('md5', bytes)}` });
+  const right = await patch(tusUrl, 0, bytes, {
+    'Upload-Length': String(bytes.length),
+    'Upload-Checksum': `md5 ${b64('md5', bytes)}`,
+  });
   assert.equal(right.status, 200, right.body);
   assert.equal(app.forms.length, 1);
 });
@@ -197,7 +240,16 @@ test('an empty creation (Upload-Length: 0) whose body fails its checksum is not 
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url });
   const before = storeFiles(s.config.storeDir);
-  const res = await tus('POST', s.endpoint, { 'Upload-Length': '0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': `sha1 ${b64('sha1', Buffer.from('x'))}` }, Buffer.alloc(0));
+  const res = await tus(
+    'POST',
+    s.endpoint,
+    {
+      'Upload-Length': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Checksum': `sha1 ${b64('sha1', Buffer.from('x'))}`,
+    },
+    Buffer.alloc(0),
+  );
   assert.equal(res.status, 460, res.body);
   assert.equal(res.headers.location, undefined, 'no upload to resume');
   assert.deepEqual(storeFiles(s.config.storeDir), before, 'nothing kept');

@@ -34,7 +34,9 @@ test('a final upload is the partials in order; HEAD answers for both; the form s
 
   // Relative and absolute URLs both name partials.
   const listed = [urls[0]!, new URL(urls[1]!).pathname, urls[2]!];
-  const res = await final(s, listed, { 'Upload-Metadata': metadata({ filename: 'joined.bin', description: 'three parts' }) });
+  const res = await final(s, listed, {
+    'Upload-Metadata': metadata({ filename: 'joined.bin', description: 'three parts' }),
+  });
   assert.equal(res.status, 201, res.body);
   const whole = Buffer.concat(parts);
   assert.equal(JSON.parse(res.body).md5, md5(whole), 'completion answer for the whole file');
@@ -47,7 +49,12 @@ test('a final upload is the partials in order; HEAD answers for both; the form s
   assert.equal(head.headers['upload-length'], String(whole.length));
   assert.equal(head.headers['upload-offset'], String(whole.length));
   assert.match(head.headers['upload-concat']!, /^final;/);
-  assert.deepEqual(head.headers['upload-concat']!.slice(6).split(' ').map((u) => new URL(u).pathname), urls.map((u) => new URL(u).pathname));
+  assert.deepEqual(
+    head.headers['upload-concat']!.slice(6)
+      .split(' ')
+      .map((u) => new URL(u).pathname),
+    urls.map((u) => new URL(u).pathname),
+  );
 
   // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final upload URL"
   assert.equal((await patch(finalUrl, whole.length, 'x')).status, 403);
@@ -70,12 +77,19 @@ foreign, with Upload-Length, malformed; nothing created', async (t) => {
   const s = await startTestServer(t);
   const done = await partial(s, patternBytes(100));
   const unfinished = await partial(s, patternBytes(100), false);
-  const plain = new URL((await tus('POST', s.endpoint, { 'Upload-Length': '5' })).headers.location!, s.endpoint).toString();
+  const plain = new URL(
+    (await tus('POST', s.endpoint, { 'Upload-Length': '5' })).headers.location!,
+    s.endpoint,
+  ).toString();
   const before = fs.readdirSync(s.config.storeDir).sort();
 
   assert.equal((await final(s, [done, unfinished])).status, 400, 'unfinished partial');
   assert.equal((await final(s, [done, plain])).status, 400, 'not a partial');
-  assert.equal((await final(s, [done, `${s.endpoint}ffffffffffffffffffffffffffffffff`])).status, 404, 'missing partial');
+  assert.equal(
+    (await final(s, [done, `${s.endpoint}ffffffffffffffffffffffffffffffff`])).status,
+    404,
+    'missing partial',
+  );
   assert.equal((await final(s, ['http://elsewhere.example/other/abc'])).status, 400, 'not our URL');
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
   assert.equal((await final(s, [done], { 'Upload-Length': '100' })).status, 400);

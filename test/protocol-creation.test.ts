@@ -10,8 +10,21 @@ import { create, patch, tus } from './helpers/tus.ts';
 test('Tus-Resumable: a missing or unsupported version gets 412 with Tus-Version; OPTIONS needs none', async (t) => {
   const s = await startTestServer(t);
   const url = await create(s.endpoint, 10);
-  for (const [method, target] of [['HEAD', url], ['PATCH', url], ['POST', s.endpoint], ['DELETE', url]] as const) {
-    const res = await fetch(target, { method, headers: { 'Tus-Resumable': '0.2.2', 'Upload-Length': '1', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' } });
+  for (const [method, target] of [
+    ['HEAD', url],
+    ['PATCH', url],
+    ['POST', s.endpoint],
+    ['DELETE', url],
+  ] as const) {
+    const res = await fetch(target, {
+      method,
+      headers: {
+        'Tus-Resumable': '0.2.2',
+        'Upload-Length': '1',
+        'Upload-Offset': '0',
+        'Content-Type': 'application/offset+octet-stream',
+      },
+    });
     assert.equal(res.status, 412, method);
     assert.equal(res.headers.get('tus-version'), '1.0.0', method);
   }
@@ -43,12 +56,20 @@ so, the length comes with a PATCH and then stays', async (t) => {
   assert.equal(head.headers['upload-length'], undefined);
   const bytes = patternBytes(3000);
   assert.equal((await patch(url, 0, bytes.subarray(0, 1000))).status, 204);
-  assert.equal((await patch(url, 1000, bytes.subarray(1000, 2000), { 'Upload-Length': '500' })).status, 400, 'below the offset');
+  assert.equal(
+    (await patch(url, 1000, bytes.subarray(1000, 2000), { 'Upload-Length': '500' })).status,
+    400,
+    'below the offset',
+  );
   assert.equal((await patch(url, 1000, bytes.subarray(1000, 2000), { 'Upload-Length': '3000' })).status, 204);
   head = await tus('HEAD', url);
   assert.equal(head.headers['upload-length'], '3000');
   assert.equal(head.headers['upload-defer-length'], undefined);
-  assert.equal((await patch(url, 2000, bytes.subarray(2000), { 'Upload-Length': '4000' })).status, 400, 'the length never changes');
+  assert.equal(
+    (await patch(url, 2000, bytes.subarray(2000), { 'Upload-Length': '4000' })).status,
+    400,
+    'the length never changes',
+  );
   const last = await patch(url, 2000, bytes.subarray(2000));
   assert.equal(last.status, 200);
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
@@ -64,7 +85,11 @@ test('creation-defer-length: an empty last PATCH declaring the length finishes t
   assert.equal(JSON.parse(last.body).md5, md5(bytes));
   // Sent again (a client retrying after a lost answer), it neither fails nor announces twice.
   assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '5000' })).status, 204);
-  assert.equal((await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '6000' })).status, 400, 'the length never changes');
+  assert.equal(
+    (await patch(url, 5000, Buffer.alloc(0), { 'Upload-Length': '6000' })).status,
+    400,
+    'the length never changes',
+  );
   const list = (await (await fetch(`${s.url}/api/uploads`)).json()) as unknown[];
   assert.equal(list.length, 1);
 });
@@ -160,9 +185,18 @@ byte ends that', async (t) => {
   const expires = Date.parse(created.headers['upload-expires']!);
   assert.ok(Math.abs(expires - (Date.now() + 3_600_000)) < 5000, created.headers['upload-expires']);
   const url = new URL(created.headers.location!, s.endpoint).toString();
-  assert.equal((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'], undefined, 'a started upload never expires with EXPIRE_AFTER=0');
+  assert.equal(
+    (await patch(url, 0, Buffer.alloc(10))).headers['upload-expires'],
+    undefined,
+    'a started upload never expires with EXPIRE_AFTER=0',
+  );
   // A creation-with-upload that brought bytes is started.
-  const withBody = await tus('POST', s.endpoint, { 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' }, Buffer.alloc(10));
+  const withBody = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' },
+    Buffer.alloc(10),
+  );
   assert.equal(withBody.status, 201);
   assert.equal(withBody.headers['upload-expires'], undefined);
 });
@@ -173,13 +207,17 @@ test('expiry by default: 7 days after the last write, advertised and sent with e
   const url = await create(s.endpoint, 100);
   const expires = Date.parse((await patch(url, 0, Buffer.alloc(10))).headers['upload-expires']!);
   const week = 7 * 86_400_000;
-  assert.ok(Math.abs(expires - (Date.now() + week)) < 5000, `Upload-Expires ${new Date(expires).toISOString()} is a week away`);
+  assert.ok(
+    Math.abs(expires - (Date.now() + week)) < 5000,
+    `Upload-Expires ${new Date(expires).toISOString()} is a week away`,
+  );
 });
 
 test('X-HTTP-Method-Override: a POST carrying PATCH, HEAD or DELETE acts as that method', async (t) => {
   const s = await startTestServer(t);
   const url = await create(s.endpoint, 6);
-  const over = (method: string, extra: Record<string, string> = {}, body?: string) => tus('POST', url, { 'X-HTTP-Method-Override': method, ...extra }, body);
+  const over = (method: string, extra: Record<string, string> = {}, body?: string) =>
+    tus('POST', url, { 'X-HTTP-Method-Override': method, ...extra }, body);
   const p = await over('PATCH', { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, 'abc');
   assert.equal(p.status, 204);
   assert.equal(p.headers['upload-offset'], '3');

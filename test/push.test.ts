@@ -16,7 +16,13 @@ import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch, PATCH_TYPE, tus } from './helpers/tus.ts';
 
-interface CatalogRow { id: string; name: string; size: number; md5: string; fields: Record<string, string> }
+interface CatalogRow {
+  id: string;
+  name: string;
+  size: number;
+  md5: string;
+  fields: Record<string, string>;
+}
 
 async function catalog(url: string): Promise<CatalogRow[]> {
   const res = await fetch(`${url}/api/uploads`);
@@ -26,14 +32,35 @@ async function catalog(url: string): Promise<CatalogRow[]> {
 test('pushes several files with fields and prints each completion answer', async (t) => {
   const server = await startTestServer(t);
   const dir = tmpDir(t);
-  const files = [writeTestFile(dir, 'a.txt', 1000, 1), writeTestFile(dir, 'b.bin', 3_000_000, 2), writeTestFile(dir, 'c.tar', 70_000, 3)];
-  const run = await runPush(['--endpoint', server.endpoint, '--field', 'description=holiday pictures', '--name', 'trip', ...files.map((f) => f.path)], path.join(dir, 'fp.json'));
+  const files = [
+    writeTestFile(dir, 'a.txt', 1000, 1),
+    writeTestFile(dir, 'b.bin', 3_000_000, 2),
+    writeTestFile(dir, 'c.tar', 70_000, 3),
+  ];
+  const run = await runPush(
+    [
+      '--endpoint',
+      server.endpoint,
+      '--field',
+      'description=holiday pictures',
+      '--name',
+      'trip',
+      ...files.map((f) => f.path),
+    ],
+    path.join(dir, 'fp.json'),
+  );
 
   assert.equal(run.code, EXIT.OK, run.stderr);
   for (const f of files) {
     const name = path.basename(f.path);
-    assert.match(run.stdout, new RegExp(`${name.replace('.', '\\.')}: completion service answered 200: \\{.*"md5":"${f.md5}"`));
-    assert.match(run.stdout, new RegExp(`${name.replace('.', '\\.')}: record \\S+, md5 ${f.md5}, download ${server.url}/api/uploads/`));
+    assert.match(
+      run.stdout,
+      new RegExp(`${name.replace('.', '\\.')}: completion service answered 200: \\{.*"md5":"${f.md5}"`),
+    );
+    assert.match(
+      run.stdout,
+      new RegExp(`${name.replace('.', '\\.')}: record \\S+, md5 ${f.md5}, download ${server.url}/api/uploads/`),
+    );
   }
   const rows = await catalog(server.url);
   assert.equal(rows.length, 3);
@@ -103,7 +130,11 @@ test('Ctrl-C stops without deleting: exit 130 and a hint to run again', async (t
   const ended = await run.done;
   assert.equal(ended.code, EXIT.INTERRUPTED, ended.stderr);
   assert.match(ended.stderr, /stop\.bin: interrupted; run the same command again to resume/);
-  assert.equal(Object.keys(JSON.parse(fs.readFileSync(fp, 'utf8'))).length, 1, 'the upload URL is kept for the next run');
+  assert.equal(
+    Object.keys(JSON.parse(fs.readFileSync(fp, 'utf8'))).length,
+    1,
+    'the upload URL is kept for the next run',
+  );
 });
 
 test('--no-resume starts over instead of resuming', async (t) => {
@@ -114,8 +145,24 @@ test('--no-resume starts over instead of resuming', async (t) => {
   // An earlier, unfinished upload of this file, as a killed run leaves it (tus-js-client's Node fingerprint).
   const earlier = await create(server.endpoint, 100_000, { filename: 'again.bin' });
   await tus('PATCH', earlier, { ...PATCH_TYPE, 'Upload-Offset': '0' }, file.bytes.subarray(0, 5000));
-  const fingerprint = ['node-file', path.resolve(file.path), 100_000, fs.statSync(file.path).mtime.getTime(), server.endpoint].join('-');
-  fs.writeFileSync(fp, JSON.stringify({ [`tus::${fingerprint}::1`]: { uploadUrl: earlier, size: 100_000, metadata: {}, creationTime: new Date().toISOString() } }));
+  const fingerprint = [
+    'node-file',
+    path.resolve(file.path),
+    100_000,
+    fs.statSync(file.path).mtime.getTime(),
+    server.endpoint,
+  ].join('-');
+  fs.writeFileSync(
+    fp,
+    JSON.stringify({
+      [`tus::${fingerprint}::1`]: {
+        uploadUrl: earlier,
+        size: 100_000,
+        metadata: {},
+        creationTime: new Date().toISOString(),
+      },
+    }),
+  );
 
   const run = await runPush(['--endpoint', server.endpoint, '--no-resume', file.path], fp);
   assert.equal(run.code, EXIT.OK, run.stderr);
@@ -133,7 +180,13 @@ test('a stopped server: a clear message and the unreachable exit code', async (t
   const started = Date.now();
   const run = await runPush(['--endpoint', server.endpoint, '--retry-for', '1', file.path], path.join(dir, 'fp.json'));
   assert.equal(run.code, EXIT.UNREACHABLE);
-  assert.match(run.stderr, new RegExp(`x\\.bin: cannot reach the upload server at ${server.endpoint} \\(ECONNREFUSED\\) \\(gave up after retrying ` + 'for 1s\\)'));
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `x\\.bin: cannot reach the upload server at ${server.endpoint} \\(ECONNREFUSED\\) \\(gave up after retrying ` +
+        'for 1s\\)',
+    ),
+  );
   assert.ok(Date.now() - started < 10_000, 'gave up about when --retry-for said');
 });
 
@@ -142,7 +195,10 @@ test('--host/--port/--schema build the endpoint (defaults 127.0.0.1, 1080, http)
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'hp.bin', 5000);
   const port = new URL(server.url).port;
-  const run = await runPush(['--host', '127.0.0.1', '--port', port, '--schema', 'http', file.path], path.join(dir, 'fp.json'));
+  const run = await runPush(
+    ['--host', '127.0.0.1', '--port', port, '--schema', 'http', file.path],
+    path.join(dir, 'fp.json'),
+  );
   assert.equal(run.code, EXIT.OK, run.stderr);
   assert.match(run.stdout, new RegExp(`uploading hp\\.bin \\(5\\.0 kB\\) to http://127\\.0\\.0\\.1:${port}/files/`));
 });
@@ -156,12 +212,22 @@ test('output when stdout is not a terminal: plain lines, no carriage returns or 
   assert.doesNotMatch(run.stdout, /[\r\x1b]/);
   const lines = run.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^uploading plain\.bin \(2\.0 MB\) to http:\/\/127\.0\.0\.1:\d+\/files\/$/);
-  assert.ok(lines.some((l) => /^plain\.bin: \d+%  [\d.]+ [kMG]?B of 2\.0 MB  /.test(l)), run.stdout);
+  assert.ok(
+    lines.some((l) => /^plain\.bin: \d+%  [\d.]+ [kMG]?B of 2\.0 MB  /.test(l)),
+    run.stdout,
+  );
   assert.match(run.stdout, /^plain\.bin: sent 2\.0 MB in [\d.]+s \([\d.]+ [kMG]?B\/s\)$/m);
 
   // tus-js-client reports the last byte twice (sent, then acknowledged); a small file got both printed.
-  const small = await runPush(['--endpoint', server.endpoint, writeTestFile(dir, 'small.bin', 5000).path], path.join(dir, 'fp.json'));
-  assert.equal(small.stdout.split('\n').filter((l) => /^small\.bin: 100%/.test(l)).length, 1, `the 100% line once:\n${small.stdout}`);
+  const small = await runPush(
+    ['--endpoint', server.endpoint, writeTestFile(dir, 'small.bin', 5000).path],
+    path.join(dir, 'fp.json'),
+  );
+  assert.equal(
+    small.stdout.split('\n').filter((l) => /^small\.bin: 100%/.test(l)).length,
+    1,
+    `the 100% line once:\n${small.stdout}`,
+  );
 
   const quiet = await runPush(['--endpoint', server.endpoint, '--quiet', file.path], path.join(dir, 'fp.json'));
   assert.equal(quiet.code, EXIT.OK, quiet.stderr);
@@ -170,23 +236,39 @@ test('output when stdout is not a terminal: plain lines, no carriage returns or 
 
 test('the terminal bar keeps its width as speed and time left come and go, and never reads "1000 MB"', async () => {
   let written = '';
-  const display = createProgressDisplay('tty', 'big.iso', { write: (s: string) => { written += s; }, columns: 100 });
+  const display = createProgressDisplay('tty', 'big.iso', {
+    write: (s: string) => {
+      written += s;
+    },
+    columns: 100,
+  });
   // Each step after the bar's redraw interval (100 ms), so each one is drawn.
   for (const done of [0, 412_000_000, 999_960_000, 1_000_000_000]) {
     display.update(done, 1_000_000_000);
     await new Promise((r) => setTimeout(r, 150));
   }
   display.end();
-  const drawn = written.split('\r').filter(Boolean).map((d) => d.replace(/\x1b\[K\n?$/, ''));
+  const drawn = written
+    .split('\r')
+    .filter(Boolean)
+    .map((d) => d.replace(/\x1b\[K\n?$/, ''));
   assert.equal(drawn.length, 4, JSON.stringify(written));
   assert.deepEqual(new Set(drawn.map((d) => d.length)).size, 1, `one width:\n${drawn.join('\n')}`);
-  assert.ok(drawn.every((d) => !/1000 [kMG]B/.test(d)), drawn.join('\n'));
+  assert.ok(
+    drawn.every((d) => !/1000 [kMG]B/.test(d)),
+    drawn.join('\n'),
+  );
   assert.match(drawn[2]!, /1\.0 GB of 1\.0 GB/);
 });
 
 test('on a terminal the progress bar redraws one line', () => {
   let written = '';
-  const display = createProgressDisplay('tty', 'big.iso', { write: (s: string) => { written += s; }, columns: 100 });
+  const display = createProgressDisplay('tty', 'big.iso', {
+    write: (s: string) => {
+      written += s;
+    },
+    columns: 100,
+  });
   display.update(412_000_000, 1_000_000_000);
   display.end();
   assert.match(written, /^\rbig\.iso \[#+-+\]  41%  412 MB of 1\.0 GB  .*\x1b\[K\n$/);
@@ -204,7 +286,7 @@ test('a missing local file: its exit code, and nothing is sent', async (t) => {
   assert.deepEqual(await catalog(server.url), []);
 });
 
-test('rejected by the completion service: the app\'s message and its exit code', async (t) => {
+test("rejected by the completion service: the app's message and its exit code", async (t) => {
   const app = await startStubApp(t, 422, { error: { code: 'ERR_NOT_WANTED', message: 'we only take pictures' } });
   const server = await startTestServer(t, { completionUrl: app });
   const dir = tmpDir(t);
@@ -247,7 +329,10 @@ test('a bad command line: the usage exit code and every problem named', async (t
 const MiB = 1024 * 1024;
 
 /** Bytes the server holds of a stored upload: its one URL, or the sum over a parallel upload's parts. */
-async function serverOffset(entry: { uploadUrl?: string | null; parallelUploadUrls?: (string | null)[] | null }): Promise<number> {
+async function serverOffset(entry: {
+  uploadUrl?: string | null;
+  parallelUploadUrls?: (string | null)[] | null;
+}): Promise<number> {
   const urls = entry.parallelUploadUrls ?? [entry.uploadUrl];
   let sum = 0;
   for (const url of urls) if (url) sum += Number((await tus('HEAD', url)).headers['upload-offset']) || 0;
@@ -307,9 +392,15 @@ test('--parallel must be a whole number from 1 to 16: the usage exit code otherw
   const dir = tmpDir(t);
   const file = writeTestFile(dir, 'p.bin', 10);
   for (const bad of ['0', '17', '2.5', 'four', '-1']) {
-    const run = await runPush(['--endpoint', 'http://127.0.0.1:9/files/', `--parallel=${bad}`, file.path], path.join(dir, 'fp.json'));
+    const run = await runPush(
+      ['--endpoint', 'http://127.0.0.1:9/files/', `--parallel=${bad}`, file.path],
+      path.join(dir, 'fp.json'),
+    );
     assert.equal(run.code, EXIT.USAGE, `--parallel ${bad}`);
-    assert.match(run.stderr, new RegExp(`--parallel must be a whole number from 1 to 16, got "${bad.replace('.', '\\.')}"`));
+    assert.match(
+      run.stderr,
+      new RegExp(`--parallel must be a whole number from 1 to 16, got "${bad.replace('.', '\\.')}"`),
+    );
   }
 });
 
@@ -347,7 +438,10 @@ test('an earlier upload that expired on the server (410, or \
   const run = await runPush(['--endpoint', server.endpoint, gone.path, swept.path, parted.path], fp);
   assert.equal(run.code, EXIT.OK, run.stderr);
   for (const name of ['gone.bin', 'swept.bin', 'parted.bin']) {
-    assert.match(run.stdout, new RegExp(`the earlier upload of ${name.replace('.', '\\.')} expired on the server; starting over`));
+    assert.match(
+      run.stdout,
+      new RegExp(`the earlier upload of ${name.replace('.', '\\.')} expired on the server; starting over`),
+    );
   }
   assert.doesNotMatch(run.stdout, /resuming/);
   const rows = await catalog(server.url);
@@ -357,15 +451,46 @@ test('an earlier upload that expired on the server (410, or \
 
 test('the check before a resume: 410 and 404 mean expired, other \
 4xx gone, offsets of parts summed, no answer unknown', async () => {
-  const answer = (status: number, offset = 0, length = 10) => async () =>
-    new Response(null, { status, headers: { 'Upload-Offset': String(offset), 'Upload-Length': String(length) } });
-  const stored = (urls: string[]) => ({ size: 20, metadata: {}, creationTime: '', urlStorageKey: 'k', uploadUrl: urls.length === 1 ? urls[0]! : null, parallelUploadUrls: urls.length > 1 ? urls : null });
-  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(410)), { kind: 'gone', status: 410, expired: true });
-  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(404)), { kind: 'gone', status: 404, expired: true });
-  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(403)), { kind: 'gone', status: 403, expired: false });
-  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a', 'http://x/b']), answer(200, 4, 10)), { kind: 'resumable', offset: 8, length: 20, parts: 2 });
+  const answer =
+    (status: number, offset = 0, length = 10) =>
+    async () =>
+      new Response(null, { status, headers: { 'Upload-Offset': String(offset), 'Upload-Length': String(length) } });
+  const stored = (urls: string[]) => ({
+    size: 20,
+    metadata: {},
+    creationTime: '',
+    urlStorageKey: 'k',
+    uploadUrl: urls.length === 1 ? urls[0]! : null,
+    parallelUploadUrls: urls.length > 1 ? urls : null,
+  });
+  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(410)), {
+    kind: 'gone',
+    status: 410,
+    expired: true,
+  });
+  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(404)), {
+    kind: 'gone',
+    status: 404,
+    expired: true,
+  });
+  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(403)), {
+    kind: 'gone',
+    status: 403,
+    expired: false,
+  });
+  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a', 'http://x/b']), answer(200, 4, 10)), {
+    kind: 'resumable',
+    offset: 8,
+    length: 20,
+    parts: 2,
+  });
   assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), answer(503)), { kind: 'unknown' });
-  assert.deepEqual(await checkPreviousUpload(stored(['http://x/a']), async () => { throw new TypeError('fetch failed'); }), { kind: 'unknown' });
+  assert.deepEqual(
+    await checkPreviousUpload(stored(['http://x/a']), async () => {
+      throw new TypeError('fetch failed');
+    }),
+    { kind: 'unknown' },
+  );
 });
 
 test('the type sent for a pushed file comes from its extension, \

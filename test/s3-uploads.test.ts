@@ -47,22 +47,31 @@ function s3Settings() {
 
 const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
 
-test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path the object, GET with Range from S3', { skip }, async (t) => {
+test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path the object, GET with Range from S3', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
   const s = await startTestServer(t, settings);
   const bytes = patternBytes(17 * MIB + 4321, 21);
-  const outcome = await new Promise<{ url: string; body: string; completion: string | undefined }>((resolve, reject) => {
-    const upload: tusClient.Upload = new tusClient.Upload(bytes, {
-      endpoint: s.endpoint,
-      chunkSize: 6 * MIB,
-      retryDelays: [],
-      metadata: { filename: 'to-s3.bin', filetype: 'application/octet-stream' },
-      onSuccess: ({ lastResponse }) => resolve({ url: upload.url!, body: lastResponse.getBody(), completion: lastResponse.getHeader('Tuspass-Completion') }),
-      onError: reject,
-    });
-    upload.start();
-  });
+  const outcome = await new Promise<{ url: string; body: string; completion: string | undefined }>(
+    (resolve, reject) => {
+      const upload: tusClient.Upload = new tusClient.Upload(bytes, {
+        endpoint: s.endpoint,
+        chunkSize: 6 * MIB,
+        retryDelays: [],
+        metadata: { filename: 'to-s3.bin', filetype: 'application/octet-stream' },
+        onSuccess: ({ lastResponse }) =>
+          resolve({
+            url: upload.url!,
+            body: lastResponse.getBody(),
+            completion: lastResponse.getHeader('Tuspass-Completion'),
+          }),
+        onError: reject,
+      });
+      upload.start();
+    },
+  );
   assert.equal(outcome.completion, 'delivered');
   assert.equal(JSON.parse(outcome.body).md5, md5(bytes));
   const id = idOf(outcome.url);
@@ -85,27 +94,33 @@ test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path th
   await assert.rejects(server.client.send(new GetObjectCommand({ Bucket: server.bucket, Key: key })));
 });
 
-test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the right md5', { skip }, async (t) => {
+test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the right md5', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
   const b = await startTestServer(t, settings);
   const port = await freePort();
-  const a = spawn(process.execPath, [BIN, 'upload-server', '--port', String(port), '--host', '127.0.0.1', '--data-dir', tmpDir(t)], {
-    env: {
-      ...process.env,
-      S3_BUCKET: server.bucket,
-      S3_ENDPOINT: server.endpoint,
-      S3_REGION: server.region,
-      S3_ACCESS_KEY_ID: server.accessKeyId,
-      S3_SECRET_ACCESS_KEY: server.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_PREFIX: settings.s3Prefix,
-      S3_PART_SIZE: '5MiB',
-      COMPLETION_URL: b.completionUrl,
-      COMPLETION_SECRET: 'test-secret-0123456789',
+  const a = spawn(
+    process.execPath,
+    [BIN, 'upload-server', '--port', String(port), '--host', '127.0.0.1', '--data-dir', tmpDir(t)],
+    {
+      env: {
+        ...process.env,
+        S3_BUCKET: server.bucket,
+        S3_ENDPOINT: server.endpoint,
+        S3_REGION: server.region,
+        S3_ACCESS_KEY_ID: server.accessKeyId,
+        S3_SECRET_ACCESS_KEY: server.secretAccessKey,
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_PREFIX: settings.s3Prefix,
+        S3_PART_SIZE: '5MiB',
+        COMPLETION_URL: b.completionUrl,
+        COMPLETION_SECRET: 'test-secret-0123456789',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   watchChild(t, a);
   let out = '';
   a.stdout.on('data', (d: Buffer) => (out += d));
@@ -114,18 +129,41 @@ test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on anot
     if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL');
   });
   const aUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; !(await fetch(`${aUrl}/files/`, { method: 'OPTIONS' }).then((r) => r.ok, () => false)); i++) {
+  for (
+    let i = 0;
+    !(await fetch(`${aUrl}/files/`, { method: 'OPTIONS' }).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  ) {
     assert.ok(i < 1200, `A did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const bytes = patternBytes(23 * MIB + 99, 22);
   const url = await create(`${aUrl}/files/`, bytes.length, { filename: 'killed.bin' });
   const id = idOf(url);
-  const req = http.request(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(bytes.length) } });
+  const req = http.request(url, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(bytes.length),
+    },
+  });
   req.on('error', () => {});
   req.write(bytes.subarray(0, 16 * MIB));
   // A holds the lock: watch the record in the bucket until it names two parts sent.
-  const reader = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 1 });
+  const reader = new S3UploadStore({
+    s3: server.client,
+    bucket: server.bucket,
+    prefix: settings.s3Prefix,
+    algorithms: ['md5'],
+    partSize: 5 * MIB,
+    equalParts: false,
+    partsInFlight: 1,
+  });
   for (let i = 0; ((await reader.written(id))?.size ?? 0) < 10 * MIB; i++) {
     assert.ok(i < 2400, 'A sent no part');
     await new Promise((r) => setTimeout(r, 50));
@@ -144,7 +182,10 @@ test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on anot
   assert.equal(rest.status, 200, rest.body);
   assert.equal(JSON.parse(rest.body).md5, md5(bytes));
   const records = await recordsWhenPresent(b.url, 1, 30_000);
-  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+  assert.deepEqual(
+    records.map((r) => r.md5),
+    [md5(bytes)],
+  );
 });
 
 test('DELETE of an unfinished S3 upload aborts its multipart upload; the upload is gone', { skip }, async (t) => {
@@ -153,7 +194,11 @@ test('DELETE of an unfinished S3 upload aborts its multipart upload; the upload 
   const s = await startTestServer(t, settings);
   const url = await create(s.endpoint, 12 * MIB);
   assert.equal((await patch(url, 0, patternBytes(6 * MIB, 23))).status, 204);
-  const uploads = async () => ((await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix }))).Uploads ?? []).length;
+  const uploads = async () =>
+    (
+      (await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix })))
+        .Uploads ?? []
+    ).length;
   assert.equal(await uploads(), 1);
   assert.equal((await tus('DELETE', url)).status, 204);
   assert.equal(await uploads(), 0);
@@ -161,7 +206,9 @@ test('DELETE of an unfinished S3 upload aborts its multipart upload; the upload 
   assert.equal((await tus('DELETE', url)).status, 404);
 });
 
-test('deferred length on S3: bytes before the length, the length with the last PATCH, the right md5', { skip }, async (t) => {
+test('deferred length on S3: bytes before the length, the length with the last PATCH, the right md5', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, s3Settings());
   const bytes = patternBytes(7 * MIB + 5, 24);
@@ -175,7 +222,10 @@ test('deferred length on S3: bytes before the length, the length with the last P
   const last = await patch(url, 3 * MIB, bytes.subarray(3 * MIB), { 'Upload-Length': String(bytes.length) });
   assert.equal(last.status, 200, last.body);
   const records = await recordsWhenPresent(s.url, 1, 30_000);
-  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+  assert.deepEqual(
+    records.map((r) => r.md5),
+    [md5(bytes)],
+  );
 });
 
 test('concatenation on S3 is refused with the reason (501), nothing created', { skip }, async (t) => {
@@ -188,39 +238,72 @@ test('concatenation on S3 is refused with the reason (501), nothing created', { 
   assert.doesNotMatch(options.headers['tus-extension'] ?? '', /concatenation/);
 });
 
-test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing kept), an Upload-Length past 5 TiB (413)', { skip }, async (t) => {
+test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing kept), an Upload-Length past 5 TiB (413)', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, s3Settings());
   const bytes = patternBytes(6 * MIB + 1, 25);
   const first = bytes.subarray(0, 2 * MIB);
-  const created = await tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream' }, first);
+  const created = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream' },
+    first,
+  );
   assert.equal(created.status, 201, created.body);
   assert.equal(created.headers['upload-offset'], String(first.length));
   const url = new URL(created.headers.location!, s.endpoint).toString();
-  const wrong = await patch(url, first.length, bytes.subarray(first.length), { 'Upload-Checksum': `md5 ${Buffer.from(md5('not this'), 'hex').toString('base64')}` });
+  const wrong = await patch(url, first.length, bytes.subarray(first.length), {
+    'Upload-Checksum': `md5 ${Buffer.from(md5('not this'), 'hex').toString('base64')}`,
+  });
   assert.equal(wrong.status, 460);
   assert.equal((await tus('HEAD', url)).headers['upload-offset'], String(first.length));
-  const right = await patch(url, first.length, bytes.subarray(first.length), { 'Upload-Checksum': `md5 ${Buffer.from(md5(bytes.subarray(first.length)), 'hex').toString('base64')}` });
+  const right = await patch(url, first.length, bytes.subarray(first.length), {
+    'Upload-Checksum': `md5 ${Buffer.from(md5(bytes.subarray(first.length)), 'hex').toString('base64')}`,
+  });
   assert.equal(right.status, 200, right.body);
   assert.equal(JSON.parse(right.body).md5, md5(bytes));
   const huge = await tus('POST', s.endpoint, { 'Upload-Length': String(5 * 2 ** 40 + 1) });
   assert.equal(huge.status, 413, huge.body);
 });
 
-test('two instances on one bucket with Redis: a PATCH on A is taken over by a HEAD on B, which continues the upload to the right md5', { skip }, async (t) => {
+test('two instances on one bucket with Redis: a PATCH on A is taken over by a HEAD on B, which continues the upload to the right md5', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
   const prefix = prefixFor(t);
   const a = await startTestServer(t, { ...settings, redisUrl: REDIS, redisLockTtlMs: 3000 }, { redisPrefix: prefix });
-  const b = await startTestServer(t, { ...settings, redisUrl: REDIS, redisLockTtlMs: 3000, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const b = await startTestServer(
+    t,
+    { ...settings, redisUrl: REDIS, redisLockTtlMs: 3000, completionUrl: a.completionUrl },
+    { redisPrefix: prefix, completion: false },
+  );
   const bytes = patternBytes(13 * MIB + 7, 26);
   const url = await create(a.endpoint, bytes.length, { filename: 'two.bin' });
   const id = idOf(url);
-  const req = http.request(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(bytes.length) } });
+  const req = http.request(url, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(bytes.length),
+    },
+  });
   req.on('error', () => {});
   req.write(bytes.subarray(0, 8 * MIB));
   // The first part in the bucket's record: A is writing.
-  const reader = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 1 });
+  const reader = new S3UploadStore({
+    s3: server.client,
+    bucket: server.bucket,
+    prefix: settings.s3Prefix,
+    algorithms: ['md5'],
+    partSize: 5 * MIB,
+    equalParts: false,
+    partsInFlight: 1,
+  });
   for (let i = 0; ((await reader.written(id))?.size ?? 0) < 5 * MIB; i++) {
     assert.ok(i < 2400, 'A sent no part');
     await new Promise((r) => setTimeout(r, 50));
@@ -236,10 +319,15 @@ test('two instances on one bucket with Redis: a PATCH on A is taken over by a HE
   assert.equal(rest.status, 200, rest.body);
   assert.equal(JSON.parse(rest.body).md5, md5(bytes));
   const records = await recordsWhenPresent(a.url, 1, 30_000);
-  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+  assert.deepEqual(
+    records.map((r) => r.md5),
+    [md5(bytes)],
+  );
 });
 
-test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), and once it is back the upload resumes from the parts it holds to the right md5', { skip }, async (t) => {
+test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), and once it is back the upload resumes from the parts it holds to the right md5', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, s3Settings());
   const bytes = patternBytes(12 * MIB + 3, 27);
@@ -266,17 +354,32 @@ test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), an
   assert.equal(JSON.parse(rest.body).md5, md5(bytes));
 });
 
-test('an S3 upload finished before a stop without its completion handled is announced at the next start, once', { skip }, async (t) => {
+test('an S3 upload finished before a stop without its completion handled is announced at the next start, once', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
   // What a process killed between the last byte and the form leaves: the object complete, its record not marked handled.
-  const store = new S3UploadStore({ s3: server.client, bucket: server.bucket, prefix: settings.s3Prefix, algorithms: ['md5'], partSize: 5 * MIB, equalParts: false, partsInFlight: 2 });
+  const store = new S3UploadStore({
+    s3: server.client,
+    bucket: server.bucket,
+    prefix: settings.s3Prefix,
+    algorithms: ['md5'],
+    partSize: 5 * MIB,
+    equalParts: false,
+    partsInFlight: 2,
+  });
   const bytes = patternBytes(5 * MIB + 17, 28);
-  await store.create(new Upload({ id: 'finishedbeforestop', size: bytes.length, offset: 0, metadata: { filename: 'early.bin' } }));
+  await store.create(
+    new Upload({ id: 'finishedbeforestop', size: bytes.length, offset: 0, metadata: { filename: 'early.bin' } }),
+  );
   await store.append(pieces(bytes), 'finishedbeforestop', 0, { size: bytes.length });
   const s = await startTestServer(t, settings);
   const records = await recordsWhenPresent(s.url, 1, 30_000);
-  assert.deepEqual(records.map((r) => [r.name, r.md5]), [['early.bin', md5(bytes)]]);
+  assert.deepEqual(
+    records.map((r) => [r.name, r.md5]),
+    [['early.bin', md5(bytes)]],
+  );
   // Marked handled: a second start announces nothing.
   for (let i = 0; (await store.awaitingCompletion()).length > 0; i++) {
     assert.ok(i < 600, 'never marked handled');
@@ -284,28 +387,53 @@ test('an S3 upload finished before a stop without its completion handled is anno
   }
   await s.close();
   const again = await startTestServer(t, { ...settings, dataDir: s.config.dataDir });
-  assert.ok(again.logs.some((line) => /0 upload\(s\) finished before the last stop/.test(line)), again.logs.join('\n'));
+  assert.ok(
+    again.logs.some((line) => /0 upload\(s\) finished before the last stop/.test(line)),
+    again.logs.join('\n'),
+  );
 });
 
-test('the IETF draft on S3: a creation with part of the body, the offset, the rest as the last append, the md5 recorded', { skip }, async (t) => {
+test('the IETF draft on S3: a creation with part of the body, the offset, the rest as the last append, the md5 recorded', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, s3Settings());
   const bytes = patternBytes(6 * MIB + 9, 29);
-  const created = await exchange('POST', s.endpoint, { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0', 'Content-Type': 'application/octet-stream' }, bytes.subarray(0, 2 * MIB));
+  const created = await exchange(
+    'POST',
+    s.endpoint,
+    { 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0', 'Content-Type': 'application/octet-stream' },
+    bytes.subarray(0, 2 * MIB),
+  );
   created.conn.socket.destroy();
   assert.equal(created.final.status, 201, created.final.body.toString());
   const url = created.final.headers.location!;
   const offset = await exchange('HEAD', url, { 'Upload-Draft-Interop-Version': 8 });
   offset.conn.socket.destroy();
   assert.equal(offset.final.headers['upload-offset'], String(2 * MIB));
-  const last = await exchange('PATCH', url, { 'Upload-Draft-Interop-Version': 8, 'Upload-Offset': 2 * MIB, 'Upload-Complete': '?1', 'Content-Type': 'application/partial-upload' }, bytes.subarray(2 * MIB));
+  const last = await exchange(
+    'PATCH',
+    url,
+    {
+      'Upload-Draft-Interop-Version': 8,
+      'Upload-Offset': 2 * MIB,
+      'Upload-Complete': '?1',
+      'Content-Type': 'application/partial-upload',
+    },
+    bytes.subarray(2 * MIB),
+  );
   last.conn.socket.destroy();
   assert.ok(last.final.status >= 200 && last.final.status < 300, `${last.final.status} ${last.final.body}`);
   const records = await recordsWhenPresent(s.url, 1, 30_000);
-  assert.deepEqual(records.map((r) => r.md5), [md5(bytes)]);
+  assert.deepEqual(
+    records.map((r) => r.md5),
+    [md5(bytes)],
+  );
 });
 
-test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned URL that serves the bytes; an unfinished one is still refused', { skip }, async (t) => {
+test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned URL that serves the bytes; an unfinished one is still refused', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, { ...s3Settings(), s3DownloadRedirectMs: 60_000 });
   const bytes = patternBytes(MIB + 5, 30);
@@ -323,14 +451,28 @@ test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned 
   assert.notEqual((await fetch(unfinished, { redirect: 'manual' })).status, 302);
 });
 
-test('S3: a creation-with-upload whose body runs past its Upload-Length is refused (413) and leaves nothing in the bucket', { skip }, async (t) => {
+test('S3: a creation-with-upload whose body runs past its Upload-Length is refused (413) and leaves nothing in the bucket', {
+  skip,
+}, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
   const s = await startTestServer(t, settings);
-  const created = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' }, patternBytes(20, 31));
+  const created = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' },
+    patternBytes(20, 31),
+  );
   assert.equal(created.status, 413, created.body);
-  const listed = await server.client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: settings.s3Prefix }));
-  assert.deepEqual((listed.Contents ?? []).map((o) => o.Key), []);
-  const multipart = await server.client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix }));
+  const listed = await server.client.send(
+    new ListObjectsV2Command({ Bucket: server.bucket, Prefix: settings.s3Prefix }),
+  );
+  assert.deepEqual(
+    (listed.Contents ?? []).map((o) => o.Key),
+    [],
+  );
+  const multipart = await server.client.send(
+    new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: settings.s3Prefix }),
+  );
   assert.equal((multipart.Uploads ?? []).length, 0);
 });

@@ -26,13 +26,16 @@ async function recordMd5(base: string, id: string): Promise<string | undefined> 
   for (;;) {
     const list = await recordsWhenPresent(base, 1);
     const rec = list.find((r) => JSON.stringify(r).includes(id));
-    if (rec || Date.now() > until) return rec ? String((rec as { md5?: string }).md5 ?? JSON.stringify(rec).match(/"md5":"([0-9a-f]{32})"/)?.[1]) : undefined;
+    if (rec || Date.now() > until)
+      return rec
+        ? String((rec as { md5?: string }).md5 ?? JSON.stringify(rec).match(/"md5":"([0-9a-f]{32})"/)?.[1])
+        : undefined;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-test('an upload written through A, then B, then A: each sees \
-the other\'s offset; one record, the right md5', async (t) => {
+test("an upload written through A, then B, then A: each sees \
+the other's offset; one record, the right md5", async (t) => {
   const { a, b } = await pair(t);
   const bytes = patternBytes(300_000, 3);
   const url = await create(a.endpoint, bytes.length, { name: 'abc.bin' });
@@ -55,7 +58,9 @@ test('the digest cache notices another instance wrote even at the same offset (v
   // so the file goes back to 100000 — same offset, A's state still right; then B writes good bytes
   // and A continues: A's state (at 100000) is behind and must be reloaded.
   assert.equal((await patch(on(a, url), 0, bytes.subarray(0, 100_000))).status, 204);
-  const bad = await patch(on(b, url), 100_000, bytes.subarray(100_000, 150_000), { 'Upload-Checksum': `sha1 ${crypto.createHash('sha1').update('x').digest('base64')}` });
+  const bad = await patch(on(b, url), 100_000, bytes.subarray(100_000, 150_000), {
+    'Upload-Checksum': `sha1 ${crypto.createHash('sha1').update('x').digest('base64')}`,
+  });
   assert.equal(bad.status, 460);
   assert.equal((await patch(on(b, url), 100_000, bytes.subarray(100_000, 150_000))).status, 204);
   done((await patch(on(a, url), 150_000, bytes.subarray(150_000))).status);
@@ -65,7 +70,15 @@ test('the digest cache notices another instance wrote even at the same offset (v
 /** A PATCH whose body arrives slowly; resolves with the status (or 'closed'). */
 function slowPatch(url: string, offset: number, body: Buffer, chunk: number, everyMs: number) {
   let sent = 0;
-  const req = http.request(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) } });
+  const req = http.request(url, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': String(offset),
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(body.length),
+    },
+  });
   const answer = new Promise<number | 'closed'>((resolve) => {
     req.on('response', (res) => {
       res.resume();
@@ -112,8 +125,12 @@ test('two PATCHes at the same offset on two instances at once, many times: never
     const url = await create(a.endpoint, size);
     // A PATCH cut by the handover loses its connection (its bytes are kept): a reset, not an answer.
     const cut = { status: 0, body: 'reset' };
-    const answers = await Promise.all([patch(on(a, url), 0, one).catch(() => cut), patch(on(b, url), 0, two).catch(() => cut)]);
-    for (const ans of answers) assert.ok([0, 200, 204, 409, 423].includes(ans.status), `round ${round}: ${ans.status} ${ans.body}`);
+    const answers = await Promise.all([
+      patch(on(a, url), 0, one).catch(() => cut),
+      patch(on(b, url), 0, two).catch(() => cut),
+    ]);
+    for (const ans of answers)
+      assert.ok([0, 200, 204, 409, 423].includes(ans.status), `round ${round}: ${ans.status} ${ans.body}`);
     const offset = Number((await tus('HEAD', on(a, url))).headers['upload-offset']);
     const id = new URL(url).pathname.split('/').pop()!;
     const file = fs.readFileSync(path.join(a.config.storeDir, id));
@@ -147,7 +164,6 @@ test('fencing: a holder whose lock was taken over writes nothing more', async (t
   await r.del(`${prefix}lock:${id}`);
   await slow.answer;
 });
-
 
 test('Redis going away mid-upload: HEAD answers the offset on disk, a PATCH and a creation wait for it and go on when \
 it returns; nothing written meanwhile', async (t) => {
@@ -190,14 +206,19 @@ expired', async (t) => {
   const finished = await create(a.endpoint, bytes.length);
   assert.equal((await patch(on(a, finished), 0, bytes.subarray(0, 100_000))).status, 204);
   assert.equal((await tus('HEAD', on(b, finished))).status, 200);
-  assert.ok((await keys()).includes(`${prefix}upload:${new URL(finished).pathname.split('/').pop()}`), 'an unfinished upload keeps its version');
+  assert.ok(
+    (await keys()).includes(`${prefix}upload:${new URL(finished).pathname.split('/').pop()}`),
+    'an unfinished upload keeps its version',
+  );
   done((await patch(on(b, finished), 100_000, bytes.subarray(100_000))).status);
-  const parts = await Promise.all([0, 1].map(async (i) => {
-    const part = await tus('POST', a.endpoint, { 'Upload-Length': '1000', 'Upload-Concat': 'partial' });
-    const partUrl = new URL(part.headers.location!, a.endpoint).toString();
-    assert.equal((await patch(on(b, partUrl), 0, patternBytes(1000, 30 + i))).status, 204);
-    return new URL(partUrl).pathname;
-  }));
+  const parts = await Promise.all(
+    [0, 1].map(async (i) => {
+      const part = await tus('POST', a.endpoint, { 'Upload-Length': '1000', 'Upload-Concat': 'partial' });
+      const partUrl = new URL(part.headers.location!, a.endpoint).toString();
+      assert.equal((await patch(on(b, partUrl), 0, patternBytes(1000, 30 + i))).status, 204);
+      return new URL(partUrl).pathname;
+    }),
+  );
   assert.equal((await tus('POST', b.endpoint, { 'Upload-Concat': `final;${parts.join(' ')}` })).status, 201);
   const deleted = await create(b.endpoint, 50_000);
   assert.equal((await patch(on(a, deleted), 0, patternBytes(20_000, 22))).status, 204);
@@ -207,8 +228,24 @@ expired', async (t) => {
   const old = new Date(Date.now() - 60_000);
   const expiredId = new URL(expired).pathname.split('/').pop()!;
   fs.utimesSync(path.join(a.config.storeDir, expiredId), old, old);
-  fs.writeFileSync(path.join(a.config.storeDir, `${expiredId}.json`), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(a.config.storeDir, `${expiredId}.json`), 'utf8')), creation_date: old.toISOString() }));
-  const sweeper = await startTestServer(t, { storeDir: a.config.storeDir, redisUrl: REDIS, minFreeSpace: 0, expireAfterMs: 30_000, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false, expirySweepMs: 3_600_000 });
+  fs.writeFileSync(
+    path.join(a.config.storeDir, `${expiredId}.json`),
+    JSON.stringify({
+      ...JSON.parse(fs.readFileSync(path.join(a.config.storeDir, `${expiredId}.json`), 'utf8')),
+      creation_date: old.toISOString(),
+    }),
+  );
+  const sweeper = await startTestServer(
+    t,
+    {
+      storeDir: a.config.storeDir,
+      redisUrl: REDIS,
+      minFreeSpace: 0,
+      expireAfterMs: 30_000,
+      completionUrl: a.completionUrl,
+    },
+    { redisPrefix: prefix, completion: false, expirySweepMs: 3_600_000 },
+  );
   assert.equal(await sweeper.store.deleteExpired(), 1);
   assert.deepEqual(await keys(), [], 'no lock, version or claim left');
 });
@@ -216,7 +253,8 @@ expired', async (t) => {
 test('the completion journal beside the uploads is shared: an instance starting does not rewrite it under the others, \
 whose lines all land', async (t) => {
   const { a, storeDir, prefix } = await pair(t);
-  const journal = () => fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
+  const journal = () =>
+    fs.readFileSync(path.join(storeDir, '.completions-handled'), 'utf8').split('\n').filter(Boolean);
   const finish = async (variant: number) => {
     const url = await create(a.endpoint, 1000);
     done((await patch(url, 0, patternBytes(1000, variant))).status);
@@ -224,13 +262,23 @@ whose lines all land', async (t) => {
   };
   const first = await finish(40);
   // Another instance starts on the store (its start-up pass reads the journal), then A finishes one more.
-  await startTestServer(t, { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  await startTestServer(
+    t,
+    { storeDir, redisUrl: REDIS, minFreeSpace: 0, completionUrl: a.completionUrl },
+    { redisPrefix: prefix, completion: false },
+  );
   const second = await finish(41);
-  assert.deepEqual(journal().filter((id) => id === first || id === second), [first, second]);
+  assert.deepEqual(
+    journal().filter((id) => id === first || id === second),
+    [first, second],
+  );
 });
 
 test('REDIS_URL that cannot be reached fails the start once \
 STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
   const port = await freePort();
-  await assert.rejects(startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }), (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message));
+  await assert.rejects(
+    startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }),
+    (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message),
+  );
 });

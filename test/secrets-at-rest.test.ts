@@ -22,20 +22,30 @@ function withUmask(t: TestContext, mask: number): void {
 /** One finished upload, one unfinished past the inline-hash size (so its digest state is on disk), notices queued. */
 async function fill(t: TestContext, overrides: Record<string, unknown> = {}) {
   const receiver = await startHookReceiver(t, { down: true });
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksHttpEvents: ['post-create', 'post-finish'], ...overrides });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksHttpEvents: ['post-create', 'post-finish'],
+    ...overrides,
+  });
   const done = await tus('POST', s.endpoint, { 'Upload-Length': '5', ...PATCH_TYPE }, 'hello');
   assert.equal(done.status, 201);
   const doneId = done.headers.location!.split('/').pop()!;
   const partial = await tus('POST', s.endpoint, { 'Upload-Length': String(2 * 1024 * 1024) });
   const partialId = partial.headers.location!.split('/').pop()!;
-  const patched = await tus('PATCH', new URL(partial.headers.location!, s.endpoint).toString(), { ...PATCH_TYPE, 'Upload-Offset': '0' }, Buffer.alloc(512 * 1024, 1));
+  const patched = await tus(
+    'PATCH',
+    new URL(partial.headers.location!, s.endpoint).toString(),
+    { ...PATCH_TYPE, 'Upload-Offset': '0' },
+    Buffer.alloc(512 * 1024, 1),
+  );
   assert.equal(patched.status, 204);
   await recordsWhenPresent(s.url, 1);
   const queueDir = path.join(s.config.dataDir, 'queue');
   // Notices for the receiver that is down wait in the queue.
-  for (let i = 0; i < 100 && fs.readdirSync(queueDir).filter((n) => n.endsWith('.json')).length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && fs.readdirSync(queueDir).filter((n) => n.endsWith('.json')).length < 2; i++)
+    await new Promise((r) => setTimeout(r, 20));
   const files = {
-    'DATA_DIR': s.config.dataDir,
+    DATA_DIR: s.config.dataDir,
     'store dir': s.config.storeDir,
     'queue dir': queueDir,
     'store file': path.join(s.config.storeDir, doneId),
@@ -53,7 +63,7 @@ async function fill(t: TestContext, overrides: Record<string, unknown> = {}) {
   return { s, receiver, files };
 }
 
-test('everything kept is the owner\'s alone (0600 / 0700), even under umask 0', async (t) => {
+test("everything kept is the owner's alone (0600 / 0700), even under umask 0", async (t) => {
   withUmask(t, 0);
   const { files } = await fill(t, { completionSecret: undefined });
   files['completion secret'] = path.join(path.dirname(files.journal!), 'completion-secret');
@@ -95,17 +105,29 @@ test('an existing DATA_DIR, catalog and journal left readable by others are fixe
 test('queued notices keep only HOOKS_HTTP_FORWARD_HEADERS, \
 never Authorization or Cookie (even when named)', async (t) => {
   const { s, receiver } = await fill(t, { hooksHttpForwardHeaders: ['Authorization', 'Cookie', 'X-Tenant'] });
-  const headers = { Authorization: 'Bearer secret-token-h7x', Cookie: 'session=cookie-value-h7x', 'X-Tenant': 'tenant-h7x', 'X-Other': 'other-h7x', 'Proxy-Authorization': 'Basic proxy-h7x' };
+  const headers = {
+    Authorization: 'Bearer secret-token-h7x',
+    Cookie: 'session=cookie-value-h7x',
+    'X-Tenant': 'tenant-h7x',
+    'X-Other': 'other-h7x',
+    'Proxy-Authorization': 'Basic proxy-h7x',
+  };
   const created = await tus('POST', s.endpoint, { 'Upload-Length': '3', ...PATCH_TYPE, ...headers }, 'abc');
   assert.equal(created.status, 201, created.body);
   const id = created.headers.location!.split('/').pop()!;
   const queueDir = path.join(s.config.dataDir, 'queue');
-  const mine = () => fs.readdirSync(queueDir).filter((n) => n.endsWith('.json')).map((n) => fs.readFileSync(path.join(queueDir, n), 'utf8')).filter((text) => text.includes(id));
+  const mine = () =>
+    fs
+      .readdirSync(queueDir)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => fs.readFileSync(path.join(queueDir, n), 'utf8'))
+      .filter((text) => text.includes(id));
   for (let i = 0; i < 100 && mine().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   const stored = mine();
   assert.equal(stored.length, 2, 'post-create and post-finish queued for this upload');
   for (const text of stored) {
-    for (const secret of ['secret-token-h7x', 'cookie-value-h7x', 'proxy-h7x']) assert.ok(!text.includes(secret), `${secret} not on disk`);
+    for (const secret of ['secret-token-h7x', 'cookie-value-h7x', 'proxy-h7x'])
+      assert.ok(!text.includes(secret), `${secret} not on disk`);
     assert.ok(!text.includes('other-h7x'), 'a header not named is not kept');
     assert.ok(text.includes('tenant-h7x'), 'a named header is kept');
   }
@@ -123,10 +145,23 @@ never Authorization or Cookie (even when named)', async (t) => {
 test('a blocking hook (never stored) still gets the named \
 headers, Authorization included, as tusd forwards them', async (t) => {
   const receiver = await startHookReceiver(t);
-  const s = await startTestServer(t, { hooksHttp: receiver.url, hooksHttpEvents: ['pre-create'], hooksHttpForwardHeaders: ['Authorization'] });
-  const created = await tus('POST', s.endpoint, { 'Upload-Length': '1', Authorization: 'Bearer for-the-pre-create-hook' });
+  const s = await startTestServer(t, {
+    hooksHttp: receiver.url,
+    hooksHttpEvents: ['pre-create'],
+    hooksHttpForwardHeaders: ['Authorization'],
+  });
+  const created = await tus('POST', s.endpoint, {
+    'Upload-Length': '1',
+    Authorization: 'Bearer for-the-pre-create-hook',
+  });
   assert.equal(created.status, 201, created.body);
   const [pre] = receiver.received;
   assert.equal(pre?.headers.authorization, 'Bearer for-the-pre-create-hook');
-  assert.ok(!fs.readdirSync(path.join(s.config.dataDir, 'queue')).some((n) => fs.readFileSync(path.join(s.config.dataDir, 'queue', n), 'utf8').includes('for-the-pre-create-hook')));
+  assert.ok(
+    !fs
+      .readdirSync(path.join(s.config.dataDir, 'queue'))
+      .some((n) =>
+        fs.readFileSync(path.join(s.config.dataDir, 'queue', n), 'utf8').includes('for-the-pre-create-hook'),
+      ),
+  );
 });

@@ -31,21 +31,79 @@ function makePki(t: TestContext): Pki | undefined {
   } catch {
     return undefined;
   }
-  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=tuspass test CA');
-  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tuspass test CA',
+  );
+  run(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
   fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
   run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', 'other.key');
-  return { ca: fs.readFileSync(path.join(dir, 'ca.pem')), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), otherKey: path.join(dir, 'other.key') };
+  return {
+    ca: fs.readFileSync(path.join(dir, 'ca.pem')),
+    cert: path.join(dir, 'server.pem'),
+    key: path.join(dir, 'server.key'),
+    otherKey: path.join(dir, 'other.key'),
+  };
 }
 
 /** An HTTPS request trusting only the test's CA. */
-function httpsRequest(url: string, ca: Buffer, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function httpsRequest(
+  url: string,
+  ca: Buffer,
+  method = 'GET',
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, headers, ca }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     req.end(body);
@@ -81,8 +139,17 @@ test('HTTPS: tus-js-client uploads over TLS, Location says https, the page and t
   const created = await httpsRequest(s.endpoint, pki.ca, 'POST', { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1' });
   assert.match(String(created.headers.location), /^https:\/\/127\.0\.0\.1:\d+\/files\//);
   assert.equal((await httpsRequest(`${s.url}/`, pki.ca)).status, 200);
-  const part = await httpsRequest(s.endpoint, pki.ca, 'POST', { 'Tus-Resumable': '1.0.0', 'Upload-Length': '2', 'Upload-Concat': 'partial', ...PATCH_TYPE }, 'ab');
-  const final = await httpsRequest(s.endpoint, pki.ca, 'POST', { 'Tus-Resumable': '1.0.0', 'Upload-Concat': `final;${String(part.headers.location)}` });
+  const part = await httpsRequest(
+    s.endpoint,
+    pki.ca,
+    'POST',
+    { 'Tus-Resumable': '1.0.0', 'Upload-Length': '2', 'Upload-Concat': 'partial', ...PATCH_TYPE },
+    'ab',
+  );
+  const final = await httpsRequest(s.endpoint, pki.ca, 'POST', {
+    'Tus-Resumable': '1.0.0',
+    'Upload-Concat': `final;${String(part.headers.location)}`,
+  });
   assert.equal(final.status, 201, final.body);
   assert.match(String(final.headers.location), /^https:\/\//);
   const head = await httpsRequest(String(final.headers.location), pki.ca, 'HEAD', { 'Tus-Resumable': '1.0.0' });
@@ -99,15 +166,29 @@ test('TLS 1.1 is refused by the server; TLS 1.2 is accepted', async (t) => {
   const connect = (version: tls.SecureVersion) =>
     new Promise<string>((resolve, reject) => {
       // SECLEVEL=0 lets this client offer 1.1 at all: the refusal must come from the server.
-      const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.ca, minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
-        const v = socket.getProtocol()!;
-        socket.end();
-        resolve(v);
-      });
+      const socket = tls.connect(
+        {
+          host: '127.0.0.1',
+          port,
+          ca: pki.ca,
+          minVersion: version,
+          maxVersion: version,
+          ciphers: 'DEFAULT@SECLEVEL=0',
+        },
+        () => {
+          const v = socket.getProtocol()!;
+          socket.end();
+          resolve(v);
+        },
+      );
       socket.on('error', reject);
     });
   assert.equal(await connect('TLSv1.2'), 'TLSv1.2');
-  await assert.rejects(connect('TLSv1.1'), (e: NodeJS.ErrnoException) => e.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'the server answers a protocol_version alert');
+  await assert.rejects(
+    connect('TLSv1.1'),
+    (e: NodeJS.ErrnoException) => e.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+    'the server answers a protocol_version alert',
+  );
 });
 
 test('start-up errors name the setting: an unreadable \
@@ -116,10 +197,20 @@ other', async (t) => {
   const pki = makePki(t);
   if (!pki) return t.skip('openssl is not installed');
   const refused = async (overrides: Record<string, string>, pattern: RegExp) => {
-    await assert.rejects(startTestServer(t, overrides), (e: unknown) => e instanceof ConfigError && pattern.test(e.message), JSON.stringify(overrides));
+    await assert.rejects(
+      startTestServer(t, overrides),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+      JSON.stringify(overrides),
+    );
   };
-  await refused({ tlsCert: path.join(path.dirname(pki.cert), 'missing.pem'), tlsKey: pki.key }, /TLS_CERT: cannot read .*ENOENT/);
-  await refused({ tlsCert: pki.cert, tlsKey: pki.otherKey }, /TLS_KEY: .* does not belong to the certificate in TLS_CERT/);
+  await refused(
+    { tlsCert: path.join(path.dirname(pki.cert), 'missing.pem'), tlsKey: pki.key },
+    /TLS_CERT: cannot read .*ENOENT/,
+  );
+  await refused(
+    { tlsCert: pki.cert, tlsKey: pki.otherKey },
+    /TLS_KEY: .* does not belong to the certificate in TLS_CERT/,
+  );
   await refused({ tlsCert: pki.key, tlsKey: pki.key }, /TLS_CERT: .* is not a PEM certificate/);
   await refused({ tlsCert: pki.cert, tlsKey: pki.cert }, /TLS_KEY: .* is not a PEM private key/);
   const { load } = await import('../server/config/config.ts');
@@ -135,7 +226,10 @@ test('NETWORK_TIMEOUT holds over TLS: a PATCH body that stops is cut, the bytes 
   const socket = tls.connect({ host: '127.0.0.1', port: Number(uploadUrl.port), ca: pki.ca });
   await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
   const started = Date.now();
-  socket.write(`PATCH ${uploadUrl.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ` + '0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\nabc');
+  socket.write(
+    `PATCH ${uploadUrl.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ` +
+      '0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\nabc',
+  );
   let answer = '';
   socket.on('data', (c: Buffer) => (answer += c.toString()));
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -155,7 +249,12 @@ Forwarded are ignored; on, they make the upload URLs', async (t) => {
     const created = await tus('POST', off.endpoint, { 'Upload-Length': '1', ...headers });
     assert.equal(new URL(created.headers.location!).host, plain.host, 'Location keeps the real host');
     assert.equal(new URL(created.headers.location!).protocol, 'http:');
-    const part = await tus('POST', off.endpoint, { 'Upload-Length': '1', 'Upload-Concat': 'partial', ...PATCH_TYPE, ...headers }, 'x');
+    const part = await tus(
+      'POST',
+      off.endpoint,
+      { 'Upload-Length': '1', 'Upload-Concat': 'partial', ...PATCH_TYPE, ...headers },
+      'x',
+    );
     const final = await tus('POST', off.endpoint, { 'Upload-Concat': `final;${part.headers.location}`, ...headers });
     assert.equal(final.status, 201, final.body);
     assert.equal(new URL(final.headers.location!).host, plain.host, 'final Location too');
@@ -164,7 +263,10 @@ Forwarded are ignored; on, they make the upload URLs', async (t) => {
   const on = await startTestServer(t, { behindProxy: true });
   const viaX = await tus('POST', on.endpoint, { 'Upload-Length': '1', ...forged });
   assert.match(viaX.headers.location!, /^https:\/\/evil\.example\.net\/files\/[0-9a-f]{32}$/);
-  const viaForwarded = await tus('POST', on.endpoint, { 'Upload-Length': '1', Forwarded: 'for=1.2.3.4;host="proxy.example.com:8443";proto=https, for=5.6.7.8;host=inner' });
+  const viaForwarded = await tus('POST', on.endpoint, {
+    'Upload-Length': '1',
+    Forwarded: 'for=1.2.3.4;host="proxy.example.com:8443";proto=https, for=5.6.7.8;host=inner',
+  });
   assert.match(viaForwarded.headers.location!, /^https:\/\/proxy\.example\.com:8443\/files\//);
   // Our own handlers make URLs the same way (a final upload's Location).
   const part = await tus('POST', on.endpoint, { 'Upload-Length': '1', 'Upload-Concat': 'partial', ...PATCH_TYPE }, 'x');
@@ -174,7 +276,11 @@ Forwarded are ignored; on, they make the upload URLs', async (t) => {
   assert.match(final.headers.location!, /^https:\/\/evil\.example\.net\/files\//);
   // A header that would break the URL (a path, a user, spaces) is no host: Host is used instead.
   for (const bad of ['evil.example.net/x', 'user@evil', 'a b', 'evil.example.net:99999999']) {
-    const created = await tus('POST', on.endpoint, { 'Upload-Length': '1', 'X-Forwarded-Host': bad, 'Upload-Metadata': metadata({ n: bad }) });
+    const created = await tus('POST', on.endpoint, {
+      'Upload-Length': '1',
+      'X-Forwarded-Host': bad,
+      'Upload-Metadata': metadata({ n: bad }),
+    });
     assert.equal(new URL(created.headers.location!).host, new URL(on.url).host, bad);
   }
 });

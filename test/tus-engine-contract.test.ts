@@ -96,7 +96,11 @@ class RecordingLocker implements Locker {
  * request's trace; `before` runs on the node request before it is handed over (as the adapter's
  * route handler does).
  */
-async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, before?: (req: http.IncomingMessage) => void) {
+async function bareEngine(
+  t: TestContext,
+  options: Partial<ServerOptions> = {},
+  before?: (req: http.IncomingMessage) => void,
+) {
   let trace: Trace = { calls: [] };
   const current = () => trace;
   const store = new RecordingStore(current);
@@ -152,7 +156,11 @@ async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, 
   const url = `http://127.0.0.1:${(node.address() as AddressInfo).port}/files`;
   const send = async (headers: Record<string, string>, body?: Buffer) => {
     trace = { calls: [] };
-    const init = { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', ...headers }, body: body && new Uint8Array(body) };
+    const init = {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', ...headers },
+      body: body && new Uint8Array(body),
+    };
     const res = await fetch(url, init);
     return { status: res.status, headers: res.headers, text: await res.text(), trace };
   };
@@ -161,7 +169,9 @@ async function bareEngine(t: TestContext, options: Partial<ServerOptions> = {}, 
     trace = { calls: [] };
     const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
-    socket.write(`POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`);
+    socket.write(
+      `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+    );
     socket.write(Buffer.alloc(sent, 0x61));
     // The body has reached the store before the connection goes.
     while (!trace.calls.some((c) => c.startsWith('store.write'))) await new Promise((r) => setTimeout(r, 5));
@@ -177,7 +187,14 @@ test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.
   const engine = await bareEngine(t);
   const { status, trace } = await engine.send({ 'Upload-Length': '100' });
   assert.equal(status, 201);
-  assert.deepEqual(trace.calls, ['namingFunction', 'onUploadCreate', 'lock u1', 'store.create u1', 'POST_CREATE', 'unlock u1']);
+  assert.deepEqual(trace.calls, [
+    'namingFunction',
+    'onUploadCreate',
+    'lock u1',
+    'store.create u1',
+    'POST_CREATE',
+    'unlock u1',
+  ]);
   // POST_CREATE(req, upload, url): the adapter keeps the upload and its Location by request.
   assert.equal(trace.postCreate?.node, trace.node);
   assert.equal(trace.postCreate?.upload, trace.uploadAtStore);
@@ -194,9 +211,21 @@ test('PostHandler: onUploadCreate receives the very Upload that store.create rec
 test('PostHandler: a creation-with-upload writes its body with store.write(body, id, 0) under the lock, after store.create; its completion goes to onUploadFinish after the unlock', async (t) => {
   const engine = await bareEngine(t);
   const body = Buffer.from('x'.repeat(100));
-  const { status, trace } = await engine.send({ 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' }, body);
+  const { status, trace } = await engine.send(
+    { 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' },
+    body,
+  );
   assert.equal(status, 201);
-  assert.deepEqual(trace.calls, ['namingFunction', 'onUploadCreate', 'lock u1', 'store.create u1', 'POST_CREATE', 'store.write u1 0', 'unlock u1', 'onUploadFinish']);
+  assert.deepEqual(trace.calls, [
+    'namingFunction',
+    'onUploadCreate',
+    'lock u1',
+    'store.create u1',
+    'POST_CREATE',
+    'store.write u1 0',
+    'unlock u1',
+    'onUploadFinish',
+  ]);
   assert.deepEqual(trace.body, body);
 });
 
@@ -210,7 +239,9 @@ test('PostHandler: store.getUpload is called after the write only when the store
   assert.deepEqual(trace.calls.slice(-2), ['unlock u1', 'store.getUpload u1']);
 });
 
-test('PostHandler: a creation-with-upload whose connection goes mid-body ends its body there and resolves handle() as if answered (the adapter notes the request as dropped and removes the upload)', { timeout: 30_000 }, async (t) => {
+test('PostHandler: a creation-with-upload whose connection goes mid-body ends its body there and resolves handle() as if answered (the adapter notes the request as dropped and removes the upload)', {
+  timeout: 30_000,
+}, async (t) => {
   const engine = await bareEngine(t);
   const trace = await engine.cut(100_000, 1000);
   assert.equal(await trace.handled, 'resolved');
@@ -247,7 +278,8 @@ test('PostHandler: namingFunction gets the parsed Upload-Metadata; maxSize(req, 
 
 test('PostHandler: what onUploadFinish returns is applied to the answer — its status too, which the adapter drops below 300 so a finishing POST stays 201', async (t) => {
   const engine = await bareEngine(t, {
-    onUploadFinish: () => Promise.resolve({ status_code: 200, body: 'from the hook\n', headers: { 'X-From-Hook': 'yes' } }),
+    onUploadFinish: () =>
+      Promise.resolve({ status_code: 200, body: 'from the hook\n', headers: { 'X-From-Hook': 'yes' } }),
   });
   const { status, headers, text } = await engine.send({ 'Upload-Length': '0' });
   assert.equal(status, 200, 'a status the callback returns replaces 201');
@@ -263,7 +295,7 @@ test('srvx: the web Request given to the callbacks carries the node request hand
   assert.equal(trace.webToNode, trace.node);
 });
 
-test('srvx: the web request\'s headers are built from rawHeaders when the handler runs, so a header taken out of both is not seen; @tus/server still refuses Upload-Concat', async (t) => {
+test("srvx: the web request's headers are built from rawHeaders when the handler runs, so a header taken out of both is not seen; @tus/server still refuses Upload-Concat", async (t) => {
   // Left in: @tus/server refuses any Upload-Concat (its check names an extension "concatentation").
   const plain = await bareEngine(t);
   const refused = await plain.send({ 'Upload-Length': '1', 'Upload-Concat': 'partial' });
@@ -325,7 +357,7 @@ test('FileStore: its constructor calls the private directory step the adapter re
   assert.equal(fs.existsSync(dir), false, 'the constructor makes the directory through that step only');
 });
 
-test('FileStore: with the adapter\'s base, a directory that cannot be made fails in the constructor, not later in a callback', (t) => {
+test("FileStore: with the adapter's base, a directory that cannot be made fails in the constructor, not later in a callback", (t) => {
   const file = path.join(tmpDir(t), 'a-file');
   fs.writeFileSync(file, '');
   class Store extends EngineFileStore {}
@@ -336,10 +368,14 @@ test('FileStore: with the adapter\'s base, a directory that cannot be made fails
 });
 
 test('versions: package.json asks for the ranges the adapter was checked against, and the installed packages are in them', () => {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
   for (const [name, range] of Object.entries(ENGINE_VERSIONS)) {
     assert.equal(pkg.dependencies[name], range, `${name} in package.json`);
-    const installed = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    const installed = (
+      JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+    ).version;
     assert.ok(inCaretRange(installed, range), `${name} ${installed} within ${range}`);
   }
 });
@@ -348,14 +384,27 @@ test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS
   const s = await startTestServer(t, { expireAfterMs: 3_600_000 });
   const partial = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
   assert.equal(partial.status, 201);
-  assert.equal((await tus('HEAD', partial.headers.location!)).headers['upload-concat'], 'partial', 'the role reached the store');
-  const withBody = await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' }, Buffer.from('abcde'));
+  assert.equal(
+    (await tus('HEAD', partial.headers.location!)).headers['upload-concat'],
+    'partial',
+    'the role reached the store',
+  );
+  const withBody = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' },
+    Buffer.from('abcde'),
+  );
   assert.equal(withBody.status, 201);
   assert.equal(withBody.headers['upload-offset'], '5');
   assert.ok(withBody.headers['upload-expires'], 'Upload-Expires for an unfinished upload with an expiry');
   assert.equal((await tus('HEAD', withBody.headers.location!)).headers['upload-offset'], '5');
   const options = await tus('OPTIONS', s.endpoint);
-  assert.match(options.headers['tus-extension']!, /\bconcatenation\b/, 'OPTIONS advertises the store\'s extensions, concatenation included');
+  assert.match(
+    options.headers['tus-extension']!,
+    /\bconcatenation\b/,
+    "OPTIONS advertises the store's extensions, concatenation included",
+  );
 });
 
 /**
@@ -363,7 +412,10 @@ test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS
  * class (FileStore with its directory step replaced), which sits with the store it is the base of
  * (backends/ may not import upload/) and is checked by the tests above.
  */
-const ADAPTER = [path.join('server', 'upload', 'tus', 'engine') + path.sep, path.join('server', 'backends', 'store', 'file-store.ts')];
+const ADAPTER = [
+  path.join('server', 'upload', 'tus', 'engine') + path.sep,
+  path.join('server', 'backends', 'store', 'file-store.ts'),
+];
 
 test('no side channel: only the adapter imports @tus/server and @tus/file-store in the server', () => {
   const outside: string[] = [];
@@ -373,12 +425,17 @@ test('no side channel: only the adapter imports @tus/server and @tus/file-store 
       if (entry.isDirectory()) visit(rel);
       else if (entry.name.endsWith('.ts') && !ADAPTER.some((place) => rel.startsWith(place))) {
         const { importedFiles } = ts.preProcessFile(fs.readFileSync(path.join(ROOT, rel), 'utf8'), true, true);
-        for (const { fileName } of importedFiles) if (/^@tus\/(server|file-store)(\/|$)/.test(fileName)) outside.push(`${rel} -> ${fileName}`);
+        for (const { fileName } of importedFiles)
+          if (/^@tus\/(server|file-store)(\/|$)/.test(fileName)) outside.push(`${rel} -> ${fileName}`);
       }
     }
   };
   visit('server');
-  assert.deepEqual(outside, [], 'the rest of the server reaches @tus/server and @tus/file-store through server/upload/tus/engine/');
+  assert.deepEqual(
+    outside,
+    [],
+    'the rest of the server reaches @tus/server and @tus/file-store through server/upload/tus/engine/',
+  );
 });
 
 /** Whether `version` is in a caret range (`^x.y.z`): same major (same minor below 1.0), not lower. */
@@ -391,4 +448,3 @@ function inCaretRange(version: string, range: string): boolean {
   for (let i = 0; i < 3; i++) if (h[i] !== w[i]) return h[i]! > w[i]!;
   return true;
 }
-

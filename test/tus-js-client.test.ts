@@ -16,7 +16,11 @@ interface Outcome {
   completion: string | undefined;
 }
 
-function send(file: string, endpoint: string, extra: Partial<tus.UploadOptions> = {}): { upload: tus.Upload; done: Promise<Outcome> } {
+function send(
+  file: string,
+  endpoint: string,
+  extra: Partial<tus.UploadOptions> = {},
+): { upload: tus.Upload; done: Promise<Outcome> } {
   let upload!: tus.Upload;
   const done = new Promise<Outcome>((resolve, reject) => {
     upload = new tus.Upload(fs.createReadStream(file), {
@@ -25,7 +29,11 @@ function send(file: string, endpoint: string, extra: Partial<tus.UploadOptions> 
       retryDelays: [],
       metadata: { filename: 'client.bin', filetype: 'application/octet-stream' },
       onSuccess: ({ lastResponse }) =>
-        resolve({ url: upload.url!, body: lastResponse.getBody(), completion: lastResponse.getHeader('Tuspass-Completion') }),
+        resolve({
+          url: upload.url!,
+          body: lastResponse.getBody(),
+          completion: lastResponse.getHeader('Tuspass-Completion'),
+        }),
       onError: reject,
       ...extra,
     });

@@ -50,7 +50,16 @@ test('an upload in three PATCHes ends with the file, its md5 in the catalog and 
 test('creation-with-upload finishes a small upload in one POST, keeping 201 and Location', async (t) => {
   const s = await startTestServer(t);
   const bytes = patternBytes(16 * 1024);
-  const res = await tus('POST', s.endpoint, { 'Upload-Length': String(bytes.length), 'Content-Type': 'application/offset+octet-stream', 'Upload-Metadata': metadata({ filename: 'small' }) }, bytes);
+  const res = await tus(
+    'POST',
+    s.endpoint,
+    {
+      'Upload-Length': String(bytes.length),
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Metadata': metadata({ filename: 'small' }),
+    },
+    bytes,
+  );
   assert.equal(res.status, 201);
   assert.ok(res.headers.location);
   assert.equal(res.headers['upload-offset'], String(bytes.length));
@@ -60,7 +69,10 @@ test('creation-with-upload finishes a small upload in one POST, keeping 201 and 
 
 test('an empty upload (Upload-Length: 0) is complete at creation', async (t) => {
   const s = await startTestServer(t);
-  const res = await tus('POST', s.endpoint, { 'Upload-Length': '0', 'Upload-Metadata': metadata({ filename: 'empty' }) });
+  const res = await tus('POST', s.endpoint, {
+    'Upload-Length': '0',
+    'Upload-Metadata': metadata({ filename: 'empty' }),
+  });
   assert.equal(res.status, 201);
   assert.equal(JSON.parse(res.body).md5, md5(''));
 });
@@ -83,7 +95,11 @@ test('bad requests get tus statuses and leave the stored upload as it was', asyn
   assert.equal((await tus('PATCH', url, { 'Upload-Offset': '400', 'Content-Type': 'text/plain' }, 'xx')).status, 415);
   // Missing or malformed Upload-Offset.
   assert.equal((await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream' }, 'xx')).status, 400);
-  assert.equal((await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 'abc' }, 'xx')).status, 400);
+  assert.equal(
+    (await tus('PATCH', url, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 'abc' }, 'xx'))
+      .status,
+    400,
+  );
   // A body longer than what is left of Upload-Length.
   assert.equal((await patch(url, 400, Buffer.alloc(700))).status, 413);
   // Unknown upload.
@@ -102,7 +118,10 @@ test('creation refuses bad Upload-Length and Upload-Metadata', async (t) => {
   assert.equal((await tus('POST', s.endpoint, {})).status, 400, 'neither Upload-Length nor Upload-Defer-Length');
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '-5' })).status, 400);
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': 'ten' })).status, 400);
-  assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': 'filename not*base64!' })).status, 400);
+  assert.equal(
+    (await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Metadata': 'filename not*base64!' })).status,
+    400,
+  );
   assert.equal((await tus('POST', s.endpoint, { 'Upload-Length': '10', 'Upload-Defer-Length': '1' })).status, 400);
   assert.deepEqual(fs.readdirSync(s.config.storeDir), [], 'nothing created');
 });

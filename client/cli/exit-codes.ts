@@ -29,10 +29,15 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export function exitCodeFor(kind: FailureKind): ExitCode {
   switch (kind) {
-    case 'unreachable': return EXIT.UNREACHABLE;
-    case 'rejected-by-server': return EXIT.REJECTED_BY_SERVER;
-    case 'rejected-by-app': return EXIT.REJECTED_BY_APP;
-    case 'server-error': return EXIT.SERVER_ERROR;
-    case 'other': return EXIT.UNEXPECTED;
+    case 'unreachable':
+      return EXIT.UNREACHABLE;
+    case 'rejected-by-server':
+      return EXIT.REJECTED_BY_SERVER;
+    case 'rejected-by-app':
+      return EXIT.REJECTED_BY_APP;
+    case 'server-error':
+      return EXIT.SERVER_ERROR;
+    case 'other':
+      return EXIT.UNEXPECTED;
   }
 }

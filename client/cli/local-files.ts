@@ -21,7 +21,8 @@ export function checkLocalFiles(paths: string[]): { files: LocalFile[]; problems
       files.push({ path: p, size: stat.size });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+      const reason =
+        code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
       problems.push(`${p}: ${reason}`);
     }
   }

@@ -56,7 +56,10 @@ abstract class MeteredDisplay implements ProgressDisplay {
     const eta = formatDuration(left);
     if (!columns) return `${done} of ${formatBytes(bytesTotal)}  ${speedText}  ETA ${eta}`;
     // A speed is a size and "/s"; "1h 02m" is the widest time left below 10 hours.
-    return `${done.padStart(BYTES_WIDTH)} of ${formatBytes(bytesTotal)}  ${speedText.padStart(BYTES_WIDTH + 2)}  ETA ` + `${eta.padEnd(6)}`;
+    return (
+      `${done.padStart(BYTES_WIDTH)} of ${formatBytes(bytesTotal)}  ${speedText.padStart(BYTES_WIDTH + 2)}  ETA ` +
+      `${eta.padEnd(6)}`
+    );
   }
 }
 

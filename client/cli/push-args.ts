@@ -58,7 +58,10 @@ remembers started uploads (default $XDG_CONFIG_HOME/tuspass/uploads.json or ~/.c
 export class UsageError extends Error {}
 
 /** Parses argv; throws UsageError naming every problem at once. Returns 'help' for -h/--help. */
-export function parsePushArgs(argv: string[], env: Record<string, string | undefined> = process.env): PushOptions | 'help' {
+export function parsePushArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): PushOptions | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -91,7 +94,8 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
   const endpoint = values.endpoint ?? `${values.schema}://${values.host}:${values.port}/files/`;
   if (!values.endpoint) {
     if (!/^https?$/.test(values.schema)) problems.push(`--schema must be http or https, got "${values.schema}"`);
-    if (!/^\d+$/.test(values.port) || Number(values.port) < 1 || Number(values.port) > 65535) problems.push(`--port must be 1-65535, got "${values.port}"`);
+    if (!/^\d+$/.test(values.port) || Number(values.port) < 1 || Number(values.port) > 65535)
+      problems.push(`--port must be 1-65535, got "${values.port}"`);
   }
   if (!isHttpUrl(endpoint)) problems.push(`--endpoint must be an http(s) URL, got "${endpoint}"`);
 
@@ -104,12 +108,14 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
   if (values.name !== undefined) fields.name = values.name;
 
   const retryFor = Number(values['retry-for']);
-  if (!/^\d+(\.\d+)?$/.test(values['retry-for'])) problems.push(`--retry-for must be a number of seconds, got "${values['retry-for']}"`);
+  if (!/^\d+(\.\d+)?$/.test(values['retry-for']))
+    problems.push(`--retry-for must be a number of seconds, got "${values['retry-for']}"`);
 
   let chunkSize = Number.POSITIVE_INFINITY;
   if (values['chunk-size'] !== undefined) {
     const size = parseSize(values['chunk-size']);
-    if (size === undefined || size < 1) problems.push(`--chunk-size must be a size like 5242880, 512k or 8M, got "${values['chunk-size']}"`);
+    if (size === undefined || size < 1)
+      problems.push(`--chunk-size must be a size like 5242880, 512k or 8M, got "${values['chunk-size']}"`);
     else chunkSize = size;
   }
   const parallel = Number(values.parallel);
@@ -119,11 +125,13 @@ export function parsePushArgs(argv: string[], env: Record<string, string | undef
   const protocol = values.protocol;
   if (protocol !== 'tus' && protocol !== 'ietf') problems.push(`--protocol must be tus or ietf, got "${protocol}"`);
   // The draft has no concatenation: one upload resource per file.
-  else if (protocol === 'ietf' && parallel > 1) problems.push('--parallel needs --protocol tus (the IETF draft has no concatenation)');
+  else if (protocol === 'ietf' && parallel > 1)
+    problems.push('--parallel needs --protocol tus (the IETF draft has no concatenation)');
   if (positionals.length === 0) problems.push('no FILE given');
   const token = (values.token ?? env.TUSPASS_TOKEN)?.trim() || undefined;
   // A header value cannot hold line breaks or spaces; a token with them is a copy-paste mistake.
-  if (token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) problems.push('--token / TUSPASS_TOKEN is not a bearer token (letters, digits and -._~+/ only)');
+  if (token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token))
+    problems.push('--token / TUSPASS_TOKEN is not a bearer token (letters, digits and -._~+/ only)');
   if (problems.length) throw new UsageError(problems.join('\n'));
 
   return {

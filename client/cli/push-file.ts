@@ -6,7 +6,14 @@
 // into N ranged read streams, each sent as a partial upload and concatenated by the server.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Upload, type DetailedError, type UrlStorage, type HttpRequest, type HttpResponse, type UploadOptions } from 'tus-js-client';
+import {
+  Upload,
+  type DetailedError,
+  type UrlStorage,
+  type HttpRequest,
+  type HttpResponse,
+  type UploadOptions,
+} from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
 import { isPartFailureSeenByParent } from '../shared/parallel-retry.ts';
 import { describeFailure } from '../shared/upload-failure.ts';
@@ -37,7 +44,9 @@ type Ended =
 export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitCode> {
   const { options } = ctx;
   const name = path.basename(file.path);
-  const say = (line: string) => { if (ctx.progressMode !== 'quiet') ctx.out.write(`${line}\n`); };
+  const say = (line: string) => {
+    if (ctx.progressMode !== 'quiet') ctx.out.write(`${line}\n`);
+  };
   const progress = createProgressDisplay(ctx.progressMode, name, ctx.out);
   const retry = new RetryPolicy(options.retryForSeconds * 1000);
   const started = Date.now();
@@ -53,9 +62,11 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
       const status = res.getStatus();
       const isPart = req.getHeader('Upload-Concat') === 'partial';
       if (status === 404 || status === 410) {
-        say(isPart
-          ? `${name}: a part of the earlier upload expired on the server; sending that part again`
-          : `the earlier upload of ${name} expired on the server; starting over`);
+        say(
+          isPart
+            ? `${name}: a part of the earlier upload expired on the server; sending that part again`
+            : `the earlier upload of ${name} expired on the server; starting over`,
+        );
         resumed = { offset: 0, announced: true };
       } else if (status < 300 && !isPart && !resumed.announced) {
         // The HEAD of a resume carries the server's offset (tus 1.0.0, "HEAD": MUST include Upload-Offset).
@@ -86,14 +97,22 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
         if (req.getMethod() === 'HEAD') onHead(req, res);
       },
       onProgress: (done, total) => progress.update(done, total),
-      onSuccess: ({ lastResponse }) => resolve({ how: 'success', response: lastResponse, viaHead: lastMethod === 'HEAD' }),
+      onSuccess: ({ lastResponse }) =>
+        resolve({ how: 'success', response: lastResponse, viaHead: lastMethod === 'HEAD' }),
       onError: (error) => {
         // When one part of a parallel upload gives up, the others would keep sending: stop them.
         void upload.abort(false);
         resolve({ how: 'error', error });
       },
     });
-    ctx.signal.addEventListener('abort', () => { void upload.abort(false); resolve({ how: 'interrupted' }); }, { once: true });
+    ctx.signal.addEventListener(
+      'abort',
+      () => {
+        void upload.abort(false);
+        resolve({ how: 'interrupted' });
+      },
+      { once: true },
+    );
     prepareResume(upload, { name, size: file.size }, options, say)
       .then((start) => {
         resumed = start;
@@ -109,7 +128,10 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   }
   if (ended.how === 'error') {
     const failure = describeFailure(ended.error as DetailedError, options.endpoint);
-    const hint = failure.kind === 'unreachable' || failure.kind === 'server-error' ? ` (gave up after retrying for ${options.retryForSeconds}s)` : authHint(failure.status, options.token !== undefined);
+    const hint =
+      failure.kind === 'unreachable' || failure.kind === 'server-error'
+        ? ` (gave up after retrying for ${options.retryForSeconds}s)`
+        : authHint(failure.status, options.token !== undefined);
     ctx.err.write(`tuspass push: ${name}: ${failure.message}${hint}\n`);
     return exitCodeFor(failure.kind);
   }
@@ -119,7 +141,10 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
   }
   const seconds = (Date.now() - started) / 1000;
   const sent = file.size - resumed.offset;
-  say(`${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} ` + `(${formatSpeed(sent / Math.max(seconds, 0.001))})`);
+  say(
+    `${name}: sent ${formatBytes(sent)} in ${seconds < 10 ? `${seconds.toFixed(1)}s` : formatDuration(seconds)} ` +
+      `(${formatSpeed(sent / Math.max(seconds, 0.001))})`,
+  );
   return reportAnswer(name, readCompletionAnswer(ended.response), ctx);
 }
 
@@ -127,7 +152,8 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
 function authHint(status: number | undefined, withToken: boolean): string {
   if (status !== 401) return '';
   return withToken
-    ? '; the token was refused (expired, or not signed with the server\'s key): give a valid one with --token or ' + 'TUSPASS_TOKEN'
+    ? "; the token was refused (expired, or not signed with the server's key): give a valid one with --token or " +
+        'TUSPASS_TOKEN'
     : '; this server wants a bearer token: give one with --token TOKEN or TUSPASS_TOKEN=TOKEN';
 }
 
@@ -144,7 +170,10 @@ function reportAnswer(name: string, answer: CompletionAnswer, ctx: PushContext):
       return EXIT.OK;
     }
     case 'pending':
-      err.write(`tuspass push: ${name}: uploaded, but the completion service did not answer yet; the server keeps ` + 'retrying the notice\n');
+      err.write(
+        `tuspass push: ${name}: uploaded, but the completion service did not answer yet; the server keeps ` +
+          'retrying the notice\n',
+      );
       return EXIT.COMPLETION_PENDING;
     case 'rejected':
       // Normally a rejection arrives as a non-2xx PATCH (an error); a 2xx one is still a rejection.

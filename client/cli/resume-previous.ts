@@ -36,9 +36,11 @@ export async function prepareResume(
   const state = await checkPreviousUpload(newest, fetch, upload.options.headers);
   if (state.kind === 'gone') {
     await forgetAll();
-    say(state.expired
-      ? `the earlier upload of ${file.name} expired on the server; starting over`
-      : `the server no longer has the earlier upload of ${file.name} (status ${state.status}); starting over`);
+    say(
+      state.expired
+        ? `the earlier upload of ${file.name} expired on the server; starting over`
+        : `the server no longer has the earlier upload of ${file.name} (status ${state.status}); starting over`,
+    );
     return { offset: 0, announced: true };
   }
 
@@ -49,7 +51,8 @@ export async function prepareResume(
 
   let mode = '';
   if (storedParts > 0) mode = ` (${storedParts} parallel parts, as the earlier run)`;
-  else if (wanted.parallel > 1) mode = ` (in one stream, as the earlier run; --no-resume starts over in ${wanted.parallel} parts)`;
+  else if (wanted.parallel > 1)
+    mode = ` (in one stream, as the earlier run; --no-resume starts over in ${wanted.parallel} parts)`;
   // A single upload already complete is reported at the end ("already complete on the server").
   const announce = state.offset < file.size || storedParts > 0;
   if (announce) say(`resuming ${file.name} at ${formatBytes(state.offset)} of ${formatBytes(file.size)}${mode}`);

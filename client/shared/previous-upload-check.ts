@@ -25,18 +25,27 @@ export function previousUploadUrls(previous: PreviousUpload): string[] {
 }
 
 /** `headers`: the upload's own (its bearer token), so the server knows whose upload is asked about. */
-export async function checkPreviousUpload(previous: PreviousUpload, fetchFn: typeof fetch = fetch, headers: Record<string, string> = {}): Promise<PreviousUploadState> {
+export async function checkPreviousUpload(
+  previous: PreviousUpload,
+  fetchFn: typeof fetch = fetch,
+  headers: Record<string, string> = {},
+): Promise<PreviousUploadState> {
   const urls = previousUploadUrls(previous);
   // A parallel upload killed before every part had a URL stores holes; those parts start afresh.
   if (urls.length === 0 || urls.some((u) => !u)) return { kind: 'unknown' };
   let answers: Response[];
   try {
-    answers = await Promise.all(urls.map((url) => fetchFn(url, { method: 'HEAD', headers: { ...headers, 'Tus-Resumable': '1.0.0' }, cache: 'no-store' })));
+    answers = await Promise.all(
+      urls.map((url) =>
+        fetchFn(url, { method: 'HEAD', headers: { ...headers, 'Tus-Resumable': '1.0.0' }, cache: 'no-store' }),
+      ),
+    );
   } catch {
     return { kind: 'unknown' };
   }
   const refused = answers.find((res) => res.status >= 400 && res.status < 500 && res.status !== 423);
-  if (refused) return { kind: 'gone', status: refused.status, expired: refused.status === 404 || refused.status === 410 };
+  if (refused)
+    return { kind: 'gone', status: refused.status, expired: refused.status === 404 || refused.status === 410 };
   if (answers.some((res) => !res.ok)) return { kind: 'unknown' };
   let offset = 0;
   let length = 0;

@@ -38,22 +38,46 @@ export function describeFailure(error: unknown, serverLabel: string): UploadFail
     const body = res.getBody() ?? '';
     const detail = parseErrorBody(body).message ?? firstLine(body);
     if (isCompletionRejection(res)) {
-      return { kind: 'rejected-by-app', status, message: `rejected by the app (status ${status})${detail ? `: ${detail}` : ''}` };
+      return {
+        kind: 'rejected-by-app',
+        status,
+        message: `rejected by the app (status ${status})${detail ? `: ${detail}` : ''}`,
+      };
     }
     if (status === 413) {
-      return { kind: 'rejected-by-server', status, message: `file too large for the server${detail ? ` (${detail})` : ''}` };
+      return {
+        kind: 'rejected-by-server',
+        status,
+        message: `file too large for the server${detail ? ` (${detail})` : ''}`,
+      };
     }
     if (status >= 400 && status < 500) {
-      return { kind: 'rejected-by-server', status, message: `the upload server refused the upload (status ${status})${detail ? `: ${detail}` : ''}` };
+      return {
+        kind: 'rejected-by-server',
+        status,
+        message: `the upload server refused the upload (status ${status})${detail ? `: ${detail}` : ''}`,
+      };
     }
     if (status >= 500) {
-      return { kind: 'server-error', status, message: `the upload server kept failing (status ${status})${detail ? `: ${detail}` : ''}` };
+      return {
+        kind: 'server-error',
+        status,
+        message: `the upload server kept failing (status ${status})${detail ? `: ${detail}` : ''}`,
+      };
     }
-    return { kind: 'other', status, message: `unexpected answer from the upload server (status ${status})${detail ? `: ${detail}` : ''}` };
+    return {
+      kind: 'other',
+      status,
+      message: `unexpected answer from the upload server (status ${status})${detail ? `: ${detail}` : ''}`,
+    };
   }
   if (err.originalRequest) {
     const cause = err.causingError?.code ?? err.causingError?.message;
-    return { kind: 'unreachable', status: undefined, message: `cannot reach the upload server at ${serverLabel}${cause ? ` (${cause})` : ''}` };
+    return {
+      kind: 'unreachable',
+      status: undefined,
+      message: `cannot reach the upload server at ${serverLabel}${cause ? ` (${cause})` : ''}`,
+    };
   }
   return { kind: 'other', status: undefined, message: stripTusPrefix(err.message ?? String(error)) };
 }

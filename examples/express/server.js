@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 
-const SECRET = process.env.TUSPASS_SECRET || (process.env.TUSPASS_SECRET_FILE && fs.readFileSync(process.env.TUSPASS_SECRET_FILE, 'utf8').trim());
+const SECRET =
+  process.env.TUSPASS_SECRET ||
+  (process.env.TUSPASS_SECRET_FILE && fs.readFileSync(process.env.TUSPASS_SECRET_FILE, 'utf8').trim());
 if (!SECRET) throw new Error("set TUSPASS_SECRET (tuspass's COMPLETION_SECRET) or TUSPASS_SECRET_FILE");
 const STORE_DIR = fs.realpathSync(process.env.TUSPASS_STORE_DIR || '/data/uploads');
 
@@ -15,7 +17,10 @@ const FORM_KEY = Buffer.from(crypto.hkdfSync('sha256', SECRET, Buffer.alloc(0), 
 
 /** Tuspass-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">. */
 function verifyTuspass(body, header, toleranceS = 300) {
-  const parts = String(header ?? '').split(',').map((p) => p.split('=')).filter((p) => p.length === 2);
+  const parts = String(header ?? '')
+    .split(',')
+    .map((p) => p.split('='))
+    .filter((p) => p.length === 2);
   const ts = parts.filter(([k]) => k.trim() === 't').map(([, v]) => v.trim());
   const sigs = parts.filter(([k]) => k.trim() === 'v1').map(([, v]) => v.trim());
   if (ts.length !== 1 || !/^\d+$/.test(ts[0]) || sigs.length === 0) return false;
@@ -39,7 +44,8 @@ const app = express();
 
 // The raw body: the signature covers the bytes as sent, before any form parsing.
 app.post('/complete/', express.raw({ type: () => true, limit: '1mb' }), (req, res) => {
-  if (!verifyTuspass(req.body, req.get('Tuspass-Signature'))) return res.status(403).json({ message: 'Tuspass-Signature missing or wrong' });
+  if (!verifyTuspass(req.body, req.get('Tuspass-Signature')))
+    return res.status(403).json({ message: 'Tuspass-Signature missing or wrong' });
   const form = new URLSearchParams(req.body.toString('utf8'));
   // One form per tus upload (file1 unless the client named the field); a multipart POST to /upload sends all its files
   // in one.
@@ -49,11 +55,20 @@ app.post('/complete/', express.raw({ type: () => true, limit: '1mb' }), (req, re
   for (const prefix of prefixes) {
     const size = Number(form.get(`${prefix}.size`));
     // A 4xx among tuspass's CLEANUP_STATUSES: tuspass removes the upload.
-    if (!inStore(form.get(`${prefix}.path`), size)) return res.status(400).json({ message: `${prefix}: not a file of that size in the store` });
+    if (!inStore(form.get(`${prefix}.path`), size))
+      return res.status(400).json({ message: `${prefix}: not a file of that size in the store` });
     const id = form.get(`${prefix}.id`);
     // A form delivered again (after a timeout, a restart) is recorded once.
     if (!uploads.has(id)) {
-      uploads.set(id, { id, name: form.get(`${prefix}.name`), size, md5: form.get(`${prefix}.md5`), path: form.get(`${prefix}.path`), owner: form.get(`${prefix}.owner`) ?? '', description: form.get('description') ?? '' });
+      uploads.set(id, {
+        id,
+        name: form.get(`${prefix}.name`),
+        size,
+        md5: form.get(`${prefix}.md5`),
+        path: form.get(`${prefix}.path`),
+        owner: form.get(`${prefix}.owner`) ?? '',
+        description: form.get('description') ?? '',
+      });
     }
     recorded.push(uploads.get(id));
   }

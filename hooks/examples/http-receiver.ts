@@ -18,7 +18,14 @@ const seen = new Set<string>();
 function answer(request: HookRequest): HookResponse {
   const upload = request.Event.Upload;
   if (request.Type === 'pre-create' && upload.Size > maxBytes) {
-    return { RejectUpload: true, HTTPResponse: { StatusCode: 413, Body: JSON.stringify({ message: `at most ${maxBytes} bytes` }), Header: { 'Content-Type': 'application/json' } } };
+    return {
+      RejectUpload: true,
+      HTTPResponse: {
+        StatusCode: 413,
+        Body: JSON.stringify({ message: `at most ${maxBytes} bytes` }),
+        Header: { 'Content-Type': 'application/json' },
+      },
+    };
   }
   return {};
 }
@@ -28,7 +35,16 @@ const server = http.createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
-    if (secret && !verifySignature(secret, 'hook-payload', body, req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined, { toleranceMs })) {
+    if (
+      secret &&
+      !verifySignature(
+        secret,
+        'hook-payload',
+        body,
+        req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined,
+        { toleranceMs },
+      )
+    ) {
       res.writeHead(401).end('bad signature\n');
       return;
     }
@@ -38,9 +54,14 @@ const server = http.createServer((req, res) => {
       console.log(`${request.Type} ${request.Event.Upload.ID}: duplicate notice ${noticeId}, ignored`);
     } else {
       if (noticeId) seen.add(noticeId);
-      console.log(`${request.Type} ${request.Event.Upload.ID} offset ` + `${request.Event.Upload.Offset}/${request.Event.Upload.Size}${noticeId ? ` notice ${noticeId}` : ''}`);
+      console.log(
+        `${request.Type} ${request.Event.Upload.ID} offset ` +
+          `${request.Event.Upload.Offset}/${request.Event.Upload.Size}${noticeId ? ` notice ${noticeId}` : ''}`,
+      );
     }
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer(request)));
   });
 });
-server.listen(port, '127.0.0.1', () => console.log(`hook receiver on http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`));
+server.listen(port, '127.0.0.1', () =>
+  console.log(`hook receiver on http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`),
+);

@@ -40,7 +40,12 @@ export function createCommandHook(options: CommandHookOptions): HookHandler {
   };
 }
 
-function run(file: string, request: HookRequest, context: InvokeContext | undefined, log: (line: string) => void): Promise<HookResponse> {
+function run(
+  file: string,
+  request: HookRequest,
+  context: InvokeContext | undefined,
+  log: (line: string) => void,
+): Promise<HookResponse> {
   const upload = request.Event.Upload;
   return new Promise((resolve, reject) => {
     const child = spawn(file, [], {
@@ -86,7 +91,9 @@ function run(file: string, request: HookRequest, context: InvokeContext | undefi
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       if (stderr.length < MAX_OUTPUT) stderr += chunk;
     });
-    child.on('error', (e) => finish(new Error(`${shown} could not run: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)));
+    child.on('error', (e) =>
+      finish(new Error(`${shown} could not run: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)),
+    );
     child.on('close', (code, signal) => {
       if (code !== 0) return finish(new Error(`${shown} exited with ${signal ?? `code ${code}`}`));
       try {

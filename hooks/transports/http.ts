@@ -44,7 +44,11 @@ export function createHttpHook(options: HttpHookOptions): HookHandler {
   };
 }
 
-async function post(options: HttpHookOptions, request: HookRequest, context: InvokeContext | undefined): Promise<HookResponse> {
+async function post(
+  options: HttpHookOptions,
+  request: HookRequest,
+  context: InvokeContext | undefined,
+): Promise<HookResponse> {
   const body = JSON.stringify(request);
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',
@@ -66,7 +70,8 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
   }
   const text = response.body;
   if (response.status >= 500) throw new Retryable(`HOOKS_HTTP answered ${response.status}`);
-  if (response.status < 200 || response.status >= 300) throw hookFailure(`HOOKS_HTTP answered ${response.status}`, text.slice(0, 200));
+  if (response.status < 200 || response.status >= 300)
+    throw hookFailure(`HOOKS_HTTP answered ${response.status}`, text.slice(0, 200));
   try {
     return parseHookAnswer(text);
   } catch (e) {
@@ -77,9 +82,13 @@ async function post(options: HttpHookOptions, request: HookRequest, context: Inv
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

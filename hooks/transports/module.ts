@@ -8,7 +8,15 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { checkHookAnswer } from '../answer.ts';
 import type { Notices } from '../notices.ts';
-import { HOOK_EVENTS, isHookEvent, type HookEventType, type HookHandler, type HookRequest, type HookResponse, type InvokeContext } from '../types.ts';
+import {
+  HOOK_EVENTS,
+  isHookEvent,
+  type HookEventType,
+  type HookHandler,
+  type HookRequest,
+  type HookResponse,
+  type InvokeContext,
+} from '../types.ts';
 
 // biome-ignore lint/suspicious/noConfusingVoidType: a hook function with no return statement returns void
 type HookResult = HookResponse | void;
@@ -46,7 +54,11 @@ export async function loadModuleHook(spec: string, context: HookModuleContext): 
   const exports = await importFile(spec);
   const hooks = await hookModuleOf(spec, exports, context);
   const events = HOOK_EVENTS.filter((e) => typeof hooks[e] === 'function');
-  if (!events.length) throw new Error(`HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ` + `${HOOK_EVENTS.map(camel).join(', ')})`);
+  if (!events.length)
+    throw new Error(
+      `HOOKS_MODULE: ${spec} exports no hook; expected one of ${HOOK_EVENTS.join(', ')} (or ` +
+        `${HOOK_EVENTS.map(camel).join(', ')})`,
+    );
   return {
     name: `module:${spec}`,
     events,
@@ -77,7 +89,10 @@ async function importFile(spec: string): Promise<Record<string, unknown>> {
   const file = path.resolve(spec);
   const url = pathToFileURL(file).href;
   try {
-    if (TYPESCRIPT.test(file)) return moduleExports((await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as Record<string, unknown>);
+    if (TYPESCRIPT.test(file))
+      return moduleExports(
+        (await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as Record<string, unknown>,
+      );
     return moduleExports((await import(url)) as Record<string, unknown>);
   } catch (e) {
     throw new Error(`HOOKS_MODULE: cannot load ${file}: ${(e as Error).message}`);
@@ -91,17 +106,29 @@ async function importFile(spec: string): Promise<Record<string, unknown>> {
  */
 function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
   const inner = namespace.default as { __esModule?: unknown } | null | undefined;
-  return typeof inner === 'object' && inner !== null && inner.__esModule === true ? (inner as Record<string, unknown>) : namespace;
+  return typeof inner === 'object' && inner !== null && inner.__esModule === true
+    ? (inner as Record<string, unknown>)
+    : namespace;
 }
 
-async function hookModuleOf(spec: string, exports: Record<string, unknown>, context: HookModuleContext): Promise<HookModule> {
+async function hookModuleOf(
+  spec: string,
+  exports: Record<string, unknown>,
+  context: HookModuleContext,
+): Promise<HookModule> {
   let hooks: Record<string, unknown>;
-  if (typeof exports.default === 'function') hooks = (await (exports.default as HookModuleFactory)(context)) as Record<string, unknown>;
-  else if (typeof exports.default === 'object' && exports.default !== null) hooks = exports.default as Record<string, unknown>;
-  else hooks = Object.fromEntries(HOOK_EVENTS.filter((e) => typeof exports[camel(e)] === 'function').map((e) => [e, exports[camel(e)]]));
+  if (typeof exports.default === 'function')
+    hooks = (await (exports.default as HookModuleFactory)(context)) as Record<string, unknown>;
+  else if (typeof exports.default === 'object' && exports.default !== null)
+    hooks = exports.default as Record<string, unknown>;
+  else
+    hooks = Object.fromEntries(
+      HOOK_EVENTS.filter((e) => typeof exports[camel(e)] === 'function').map((e) => [e, exports[camel(e)]]),
+    );
   // A misspelt event would otherwise be silently never called.
   for (const key of Object.keys(hooks)) {
-    if (/^(pre|post)-/.test(key) && !isHookEvent(key)) throw new Error(`HOOKS_MODULE: ${spec} exports unknown hook event "${key}"; known: ${HOOK_EVENTS.join(', ')}`);
+    if (/^(pre|post)-/.test(key) && !isHookEvent(key))
+      throw new Error(`HOOKS_MODULE: ${spec} exports unknown hook event "${key}"; known: ${HOOK_EVENTS.join(', ')}`);
   }
   return hooks as HookModule;
 }

@@ -20,7 +20,11 @@ export async function adminCommand(command: string, args: readonly string[]): Pr
     return await (await import('./doctor.ts')).doctorCommand(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`tuspass ${command}: ${e.message}\nusage:\n${Object.entries(ADMIN_COMMANDS).map(([c, d]) => `  tuspass ${c.padEnd(16)}${d}`).join('\n')}\n  (each takes the server's options, e.g. --data-dir, and --json)\n`);
+    process.stderr.write(
+      `tuspass ${command}: ${e.message}\nusage:\n${Object.entries(ADMIN_COMMANDS)
+        .map(([c, d]) => `  tuspass ${c.padEnd(16)}${d}`)
+        .join('\n')}\n  (each takes the server's options, e.g. --data-dir, and --json)\n`,
+    );
     return ADMIN_EXIT.USAGE;
   }
 }

@@ -31,19 +31,31 @@ export function rowOf(notice: Notice): NoticeRow {
   };
 }
 
-export const describe = (r: NoticeRow) => `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} ` + `attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
+export const describe = (r: NoticeRow) =>
+  `${r.kind}${r.uploadId ? `, upload ${r.uploadId}` : ''}, ${r.attempts} ` +
+  `attempt(s)${r.lastError ? `, last error: ${r.lastError}` : ''}`;
 
 /** `queue list` output, for both engines: a table (or JSON) of the notices, oldest first. */
 export function printNotices(rows: NoticeRow[], json: boolean, where: string): number {
-  if (json) return printJson(rows), ADMIN_EXIT.OK;
-  if (!rows.length) return process.stdout.write(`no notices queued in ${where}\n`), ADMIN_EXIT.OK;
+  if (json) return (printJson(rows), ADMIN_EXIT.OK);
+  if (!rows.length) return (process.stdout.write(`no notices queued in ${where}\n`), ADMIN_EXIT.OK);
   const now = Date.now();
-  process.stdout.write(table(
-    ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
-    rows.map((r) => {
-      const next = Date.parse(r.nextAt) - now;
-      return [r.id, r.kind, r.uploadId ?? '-', String(r.attempts), next <= 0 ? 'due' : `in ${span(next)}`, span(now - Date.parse(r.createdAt)), r.lastError ?? '-'];
-    }),
-  ));
+  process.stdout.write(
+    table(
+      ['ID', 'KIND', 'UPLOAD', 'ATTEMPTS', 'NEXT TRY', 'AGE', 'LAST ERROR'],
+      rows.map((r) => {
+        const next = Date.parse(r.nextAt) - now;
+        return [
+          r.id,
+          r.kind,
+          r.uploadId ?? '-',
+          String(r.attempts),
+          next <= 0 ? 'due' : `in ${span(next)}`,
+          span(now - Date.parse(r.createdAt)),
+          r.lastError ?? '-',
+        ];
+      }),
+    ),
+  );
   return ADMIN_EXIT.OK;
 }

@@ -26,7 +26,10 @@ export interface AdminArgs {
  */
 export function parseAdminArgs(args: readonly string[], known: readonly string[] = []): AdminArgs {
   const own = args.filter((a) => a === '--json' || known.includes(a));
-  const { config, rest } = load(process.env, args.filter((a) => !own.includes(a)));
+  const { config, rest } = load(
+    process.env,
+    args.filter((a) => !own.includes(a)),
+  );
   const unknown = rest.filter((a) => a.startsWith('-'));
   if (unknown.length) throw new UsageError(`unknown option ${unknown.map((a) => `"${a}"`).join(', ')}`);
   return { config, json: own.includes('--json'), positional: rest, flags: new Set(own) };
@@ -36,13 +39,18 @@ export function parseAdminArgs(args: readonly string[], known: readonly string[]
  * A cell as the terminal shows it inert: clients choose some cells (file names, owners), and a control
  * character in them would clear the screen, retitle the window or start a made-up row — `\u001b`.
  */
-const inert = (cell: string) => cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const inert = (cell: string) =>
+  cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Rows as aligned columns under a header, or "(none)" text. */
 export function table(headers: readonly string[], unsafeRows: readonly (readonly string[])[]): string {
   const rows = unsafeRows.map((r) => r.map(inert));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 

@@ -10,7 +10,6 @@ import { NOTICE_ID, type Notice } from '../../hooks/notices.ts';
 import { describe, printNotices, rowOf, type NoticeRow } from './notice-rows.ts';
 import { ADMIN_EXIT, parseAdminArgs, printJson, UsageError } from './output.ts';
 
-
 const queueDir = (dataDir: string) => path.join(dataDir, 'queue');
 
 function readNotice(file: string): Notice | undefined {
@@ -39,7 +38,8 @@ export function listNotices(dataDir: string): NoticeRow[] {
 }
 
 function noticeFile(dataDir: string, id: string | undefined): string {
-  if (!id || !NOTICE_ID.test(id)) throw new UsageError(`expected a notice id (letters, digits, _ . -), got ${JSON.stringify(id ?? '')}`);
+  if (!id || !NOTICE_ID.test(id))
+    throw new UsageError(`expected a notice id (letters, digits, _ . -), got ${JSON.stringify(id ?? '')}`);
   return path.join(queueDir(dataDir), `${id}.json`);
 }
 
@@ -47,7 +47,8 @@ export function queueCommand(args: readonly string[]): number | Promise<number> 
   const [sub, ...rest] = args;
   const { config, json, positional } = parseAdminArgs(rest);
   // DATABASE_URL: the queue is PostgreSQL's notices table, shared by the instances (pg-queue.ts).
-  if (config.databaseUrl) return import('./pg-queue.ts').then((m) => m.pgQueueCommand(config.databaseUrl!, sub, positional, json));
+  if (config.databaseUrl)
+    return import('./pg-queue.ts').then((m) => m.pgQueueCommand(config.databaseUrl!, sub, positional, json));
   const dir = queueDir(config.dataDir);
   if (sub === 'list') {
     if (positional.length) throw new UsageError(`queue list takes no argument, got "${positional[0]}"`);
@@ -58,24 +59,39 @@ export function queueCommand(args: readonly string[]): number | Promise<number> 
     const file = noticeFile(config.dataDir, positional[0]);
     const notice = readNotice(file);
     if (!notice) {
-      process.stderr.write(`tuspass queue ${sub}: no notice ${positional[0]} in ${dir} (tuspass queue list shows what is queued)\n`);
+      process.stderr.write(
+        `tuspass queue ${sub}: no notice ${positional[0]} in ${dir} (tuspass queue list shows what is queued)\n`,
+      );
       return ADMIN_EXIT.FAILED;
     }
     const row = rowOf(notice);
     if (sub === 'retry') {
       // Written beside and renamed, as the queue writes its notices: never a half-written file. The temp
       // file is named by process: a running server's queue may be saving the same notice right now.
-      writeAtomicallySync(file, JSON.stringify({ ...notice, nextAt: Date.now() }), PRIVATE_MODES.file, `${file}.${process.pid}.tmp`);
+      writeAtomicallySync(
+        file,
+        JSON.stringify({ ...notice, nextAt: Date.now() }),
+        PRIVATE_MODES.file,
+        `${file}.${process.pid}.tmp`,
+      );
       fs.writeFileSync(path.join(dir, notice.id + RETRY_MARK), '');
       if (json) printJson({ retried: { ...row, nextAt: new Date().toISOString() } });
-      else process.stdout.write(`notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at ` + 'its next start\n');
+      else
+        process.stdout.write(
+          `notice ${notice.id} (${describe(row)}) is due now; a running server tries it at once, a stopped one at ` +
+            'its next start\n',
+        );
     } else {
       fs.rmSync(file);
       // A running server drops it from its index at once (and from what QUEUE_MAX counts).
       fs.writeFileSync(path.join(dir, notice.id + DROP_MARK), '');
-      const unheard = '; the completion service will not hear of upload ' + `${row.uploadId ?? '?'} unless it is announced again`;
+      const unheard =
+        '; the completion service will not hear of upload ' + `${row.uploadId ?? '?'} unless it is announced again`;
       if (json) printJson({ dropped: row });
-      else process.stdout.write(`dropped notice ${notice.id} (${describe(row)})${notice.kind === 'complete-form' ? unheard : ''}\n`);
+      else
+        process.stdout.write(
+          `dropped notice ${notice.id} (${describe(row)})${notice.kind === 'complete-form' ? unheard : ''}\n`,
+        );
     }
     return ADMIN_EXIT.OK;
   }

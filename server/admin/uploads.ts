@@ -71,21 +71,44 @@ export function uploadsCommand(args: readonly string[]): number {
   const { config, json, positional, flags } = parseAdminArgs(rest, ['--unfinished']);
   if (positional.length) throw new UsageError(`uploads list takes no argument, got "${positional[0]}"`);
   const unfinished = flags.has('--unfinished');
-  const rows = listUploads(config.storeDir, { afterLastWrite: config.expireAfterMs, unstarted: config.expireUnstartedAfterMs }).filter((r) => !unfinished || !r.finished);
-  if (json) return printJson(rows), ADMIN_EXIT.OK;
-  if (!rows.length) return process.stdout.write(`no ${unfinished ? 'unfinished ' : ''}uploads in ${config.storeDir}\n`), ADMIN_EXIT.OK;
+  const rows = listUploads(config.storeDir, {
+    afterLastWrite: config.expireAfterMs,
+    unstarted: config.expireUnstartedAfterMs,
+  }).filter((r) => !unfinished || !r.finished);
+  if (json) return (printJson(rows), ADMIN_EXIT.OK);
+  if (!rows.length)
+    return (
+      process.stdout.write(`no ${unfinished ? 'unfinished ' : ''}uploads in ${config.storeDir}\n`), ADMIN_EXIT.OK
+    );
   const now = Date.now();
   const showOwner = rows.some((r) => r.owner);
-  const headers = ['ID', 'SIZE', 'OFFSET', 'AGE', 'EXPIRES', ...(unfinished ? [] : ['STATE']), ...(showOwner ? ['OWNER'] : []), 'NAME'];
-  process.stdout.write(table(headers, rows.map((r) => [
-    r.id,
-    r.size === undefined ? 'deferred' : String(r.size),
-    String(r.offset),
-    r.createdAt ? span(now - Date.parse(r.createdAt)) : '-',
-    r.expiresAt ? `${r.expiresAt} ` + `(${Date.parse(r.expiresAt) < now ? 'expired' : `in ${span(Date.parse(r.expiresAt) - now)}`})` : '-',
-    ...(unfinished ? [] : [r.finished ? 'finished' : 'unfinished']),
-    ...(showOwner ? [r.owner ?? '-'] : []),
-    r.name ?? '-',
-  ])));
+  const headers = [
+    'ID',
+    'SIZE',
+    'OFFSET',
+    'AGE',
+    'EXPIRES',
+    ...(unfinished ? [] : ['STATE']),
+    ...(showOwner ? ['OWNER'] : []),
+    'NAME',
+  ];
+  process.stdout.write(
+    table(
+      headers,
+      rows.map((r) => [
+        r.id,
+        r.size === undefined ? 'deferred' : String(r.size),
+        String(r.offset),
+        r.createdAt ? span(now - Date.parse(r.createdAt)) : '-',
+        r.expiresAt
+          ? `${r.expiresAt} ` +
+            `(${Date.parse(r.expiresAt) < now ? 'expired' : `in ${span(Date.parse(r.expiresAt) - now)}`})`
+          : '-',
+        ...(unfinished ? [] : [r.finished ? 'finished' : 'unfinished']),
+        ...(showOwner ? [r.owner ?? '-'] : []),
+        r.name ?? '-',
+      ]),
+    ),
+  );
   return ADMIN_EXIT.OK;
 }

@@ -20,7 +20,8 @@ export function requireAuthBeyondLoopback(config: Config): void {
   if (authEnabled(config) || config.allowAnonymous || isLoopback(config.host)) return;
   throw new ConfigError([
     `HOST=${config.host} is reachable beyond this machine and no authentication is configured: set AUTH_JWT_SECRET ` +
-      '(or AUTH_JWT_SECRET_FILE / AUTH_JWT_PUBLIC_KEY) so uploads need a bearer token, or --allow-anonymous / ' + 'ALLOW_ANONYMOUS=true to let anyone upload, read and delete',
+      '(or AUTH_JWT_SECRET_FILE / AUTH_JWT_PUBLIC_KEY) so uploads need a bearer token, or --allow-anonymous / ' +
+      'ALLOW_ANONYMOUS=true to let anyone upload, read and delete',
   ]);
 }
 
@@ -46,4 +47,5 @@ export const loopbackNamesOnly: Middleware = (req, _res, next) => {
 };
 
 /** The name part of a Host header: `[::1]:1080` → `[::1]`, `localhost:1080` → `localhost`. */
-const hostname = (host: string): string => (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, ''));
+const hostname = (host: string): string =>
+  host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');

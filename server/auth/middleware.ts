@@ -18,7 +18,12 @@ const REALM = 'realm="tuspass"';
  * an error code"; an "expired, revoked, malformed, or invalid" token gets error="invalid_token"
  * (401); a token without the privileges the request needs, error="insufficient_scope" (403).
  */
-function challenge(res: express.Response, error?: 'invalid_token' | 'insufficient_scope', description?: string, scope?: Scope): void {
+function challenge(
+  res: express.Response,
+  error?: 'invalid_token' | 'insufficient_scope',
+  description?: string,
+  scope?: Scope,
+): void {
   const parts = [REALM];
   if (error) parts.push(`error="${error}"`);
   if (description) parts.push(`error_description="${description.replace(/["\\]/g, "'")}"`);
@@ -27,13 +32,17 @@ function challenge(res: express.Response, error?: 'invalid_token' | 'insufficien
 }
 
 /** Whether the caller holds a scope; admin holds them all. Anonymous (auth off) holds everything. */
-export const hasScope = (p: Principal | undefined, scope: Scope): boolean => !p || p.scopes.has('admin') || p.scopes.has(scope);
+export const hasScope = (p: Principal | undefined, scope: Scope): boolean =>
+  !p || p.scopes.has('admin') || p.scopes.has(scope);
 
 /**
  * Verifies the bearer token of every request it sees, except CORS preflights (a browser sends them
  * without credentials), and refuses what lacks `scopeOf(req)`. No-op when authentication is off.
  */
-export function authenticate(config: Config, scopeOf: (req: express.Request) => Scope | undefined): express.RequestHandler {
+export function authenticate(
+  config: Config,
+  scopeOf: (req: express.Request) => Scope | undefined,
+): express.RequestHandler {
   const verifier = tokenVerifier(config);
   if (!verifier) return (_req, _res, next) => next();
   return (req, res, next) => {
@@ -69,11 +78,13 @@ export function authenticate(config: Config, scopeOf: (req: express.Request) => 
 }
 
 /** The scopes of tus requests: downloads read, everything else (create, append, status, terminate) uploads. */
-export const tusScope = (req: express.Request): Scope | undefined => (req.method === 'GET' ? 'read' : req.method === 'OPTIONS' ? undefined : 'upload');
+export const tusScope = (req: express.Request): Scope | undefined =>
+  req.method === 'GET' ? 'read' : req.method === 'OPTIONS' ? undefined : 'upload';
 
 /** The scopes of /api/uploads: reading the catalog reads, removing a record is an uploader's act on their own
  * upload. */
-export const apiScope = (req: express.Request): Scope | undefined => (req.method === 'DELETE' ? 'upload' : req.method === 'OPTIONS' ? undefined : 'read');
+export const apiScope = (req: express.Request): Scope | undefined =>
+  req.method === 'DELETE' ? 'upload' : req.method === 'OPTIONS' ? undefined : 'read';
 
 /** The largest upload the caller may create: the smaller of MAX_SIZE and the token's max_size (Infinity: no limit). */
 export function maxSizeFor(config: Config, req: IncomingMessage): number {
@@ -83,6 +94,7 @@ export function maxSizeFor(config: Config, req: IncomingMessage): number {
 /** The error for a size past the caller's limit: the token's own code when its max_size is what is exceeded. */
 export function maxSizeError(config: Config, req: IncomingMessage, size: number): TuspassError {
   const own = principalOf(req)?.maxSize;
-  if (own !== undefined && own < (config.maxSize || Infinity)) return new TuspassError(ERRORS.ERR_TOKEN_MAX_SIZE_EXCEEDED, `${size} > ${own}`);
+  if (own !== undefined && own < (config.maxSize || Infinity))
+    return new TuspassError(ERRORS.ERR_TOKEN_MAX_SIZE_EXCEEDED, `${size} > ${own}`);
   return new TuspassError(ERRORS.ERR_MAX_SIZE_EXCEEDED, `${size} > ${config.maxSize}`);
 }

@@ -56,7 +56,8 @@ export async function tokenCommand(args: string[]): Promise<number> {
   if (!config.authJwtSecret) {
     problems.push(
       config.authJwtPublicKey
-        ? 'AUTH_JWT_PUBLIC_KEY verifies tokens signed elsewhere: mint them where the private key is (tuspass token ' + 'signs with AUTH_JWT_SECRET only)'
+        ? 'AUTH_JWT_PUBLIC_KEY verifies tokens signed elsewhere: mint them where the private key is (tuspass token ' +
+            'signs with AUTH_JWT_SECRET only)'
         : 'AUTH_JWT_SECRET (or AUTH_JWT_SECRET_FILE) is not set: there is no key to sign with',
     );
   }

@@ -42,12 +42,20 @@ export class TokenVerifier {
     if (config.authJwtPublicKey) {
       this.algorithm = config.authJwtPublicKey.algorithm;
       // Any PEM form node reads (SPKI, PKCS#1, a certificate's key), handed to jose as SPKI.
-      const spki = crypto.createPublicKey(config.authJwtPublicKey.pem).export({ type: 'spki', format: 'pem' }) as string;
+      const spki = crypto
+        .createPublicKey(config.authJwtPublicKey.pem)
+        .export({ type: 'spki', format: 'pem' }) as string;
       const algorithm = this.algorithm;
       this.key = jose().then((j) => j.importSPKI(spki, algorithm));
     } else if (config.authJwtSecret) {
       this.algorithm = 'HS256';
-      this.key = crypto.subtle.importKey('raw', Buffer.from(config.authJwtSecret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+      this.key = crypto.subtle.importKey(
+        'raw',
+        Buffer.from(config.authJwtSecret, 'utf8'),
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        ['verify'],
+      );
     } else throw new Error('TokenVerifier: no AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY');
     // A key that cannot be imported is a configuration problem found at start (key-settings.ts);
     // keep an unexpected rejection from going unhandled until the first token.
@@ -90,12 +98,15 @@ export class TokenVerifier {
 
 /** The claims tuspass reads: sub, scope (space-separated; unknown scopes ignored), max_size. */
 function principalOfClaims(payload: JWTPayload): Principal {
-  if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) throw new TokenRejected('sub must be a non-empty string of at most 256 characters');
+  if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256)
+    throw new TokenRejected('sub must be a non-empty string of at most 256 characters');
   // The subject becomes the owner written into log lines, forms and `tuspass uploads` tables: a line
   // break or a terminal escape in it would forge a log line or rewrite the operator's screen.
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(payload.sub)) throw new TokenRejected('sub must not contain control characters');
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(payload.sub))
+    throw new TokenRejected('sub must not contain control characters');
   const scope = payload.scope;
-  if (scope !== undefined && typeof scope !== 'string') throw new TokenRejected('scope must be a space-separated string');
+  if (scope !== undefined && typeof scope !== 'string')
+    throw new TokenRejected('scope must be a space-separated string');
   const scopes = new Set((scope ?? '').split(' ').filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)));
   const maxSize = payload.max_size;
   if (maxSize !== undefined && !(typeof maxSize === 'number' && Number.isSafeInteger(maxSize) && maxSize >= 1)) {
@@ -129,4 +140,5 @@ export function tokenVerifier(config: Config): TokenVerifier | undefined {
   return v;
 }
 
-export const authEnabled = (config: Config): boolean => config.authJwtSecret !== undefined || config.authJwtPublicKey !== undefined;
+export const authEnabled = (config: Config): boolean =>
+  config.authJwtSecret !== undefined || config.authJwtPublicKey !== undefined;

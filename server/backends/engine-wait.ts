@@ -31,27 +31,43 @@ const LONGEST_WAIT_MS = 5000;
  * Runs `connect` until it succeeds. It throws a ConfigError for a wrong setting (passed on at once);
  * any other failure is the engine not answering yet, tried again while time is left.
  */
-export async function waitForEngine<T>(engine: { name: string; setting: string }, connect: () => Promise<T>, wait: StartupWait): Promise<T> {
+export async function waitForEngine<T>(
+  engine: { name: string; setting: string },
+  connect: () => Promise<T>,
+  wait: StartupWait,
+): Promise<T> {
   for (let attempt = 1, delay = FIRST_WAIT_MS; ; attempt++, delay = Math.min(delay * 2, LONGEST_WAIT_MS)) {
     try {
       const connected = await connect();
-      if (attempt > 1) wait.log(`startup: ${engine.name} answers (try ${attempt})`, { event: 'startup.engine', engine: engine.name, attempt });
+      if (attempt > 1)
+        wait.log(`startup: ${engine.name} answers (try ${attempt})`, {
+          event: 'startup.engine',
+          engine: engine.name,
+          attempt,
+        });
       return connected;
     } catch (e) {
       if (e instanceof ConfigError) throw e;
       const left = wait.until - Date.now();
       const why = (e as Error).message;
       if (left <= 0) {
-        throw new EngineUnavailableError(`${engine.setting}: ${engine.name} did not answer within STARTUP_TIMEOUT (${attempt} tries; the last: ` + `${why})`);
+        throw new EngineUnavailableError(
+          `${engine.setting}: ${engine.name} did not answer within STARTUP_TIMEOUT (${attempt} tries; the last: ` +
+            `${why})`,
+        );
       }
       const next = Math.min(delay, left);
-      wait.log(`startup: ${engine.name} (${engine.setting}) does not answer yet (${why}); try ${attempt} failed, the ` + `next in ${next} ms (STARTUP_TIMEOUT ends in ${Math.ceil(left / 1000)} s)`, {
-        event: 'startup.waiting',
-        level: 'warn',
-        engine: engine.name,
-        attempt,
-        retry_in_ms: next,
-      });
+      wait.log(
+        `startup: ${engine.name} (${engine.setting}) does not answer yet (${why}); try ${attempt} failed, the ` +
+          `next in ${next} ms (STARTUP_TIMEOUT ends in ${Math.ceil(left / 1000)} s)`,
+        {
+          event: 'startup.waiting',
+          level: 'warn',
+          engine: engine.name,
+          attempt,
+          retry_in_ms: next,
+        },
+      );
       await new Promise((resolve) => setTimeout(resolve, next));
     }
   }

@@ -51,7 +51,8 @@ export interface DelivererDeps {
 }
 
 /** `upload <id>'s form`, or a multipart request's `form of <id>, <id>`: how log lines name a form. */
-const formName = (ids: readonly string[]) => (ids.length === 1 ? `upload ${ids[0]}'s form` : `form of ${ids.join(', ')}`);
+const formName = (ids: readonly string[]) =>
+  ids.length === 1 ? `upload ${ids[0]}'s form` : `form of ${ids.join(', ')}`;
 
 export class CompletionDeliverer {
   constructor(private readonly deps: DelivererDeps) {
@@ -62,15 +63,21 @@ export class CompletionDeliverer {
       if (outcome.kind === 'retry') return { done: false as const, error: outcome.error };
       completionNotices.labels(outcome.kind).inc();
       const attempts = notice.attempts + 1;
-      deps.log(`completion: ${formName(ids)} ${outcome.kind} (${outcome.status}) after ${attempts} attempts${outcome.kind === 'rejected' ? '; removing the upload' : ''}`, {
-        event: `completion.${outcome.kind}`,
-        upload_id: ids[0],
-        notice_id: notice.id,
-        attempts,
-        status: outcome.status,
-      });
+      deps.log(
+        `completion: ${formName(ids)} ${outcome.kind} (${outcome.status}) after ${attempts} attempts${outcome.kind === 'rejected' ? '; removing the upload' : ''}`,
+        {
+          event: `completion.${outcome.kind}`,
+          upload_id: ids[0],
+          notice_id: notice.id,
+          attempts,
+          status: outcome.status,
+        },
+      );
       if (outcome.kind === 'rejected') {
-        for (const id of ids) await deps.removeUpload(id).catch((e: unknown) => deps.log(`completion: removing upload ${id}: ${errorText(e)}`));
+        for (const id of ids)
+          await deps
+            .removeUpload(id)
+            .catch((e: unknown) => deps.log(`completion: removing upload ${id}: ${errorText(e)}`));
       }
       return { done: true as const };
     };
@@ -95,27 +102,53 @@ export class CompletionDeliverer {
     const noticeId = `form-${ids[0]}`;
     const outcome = await postForm(target, delivery.form, ids[0]!, noticeId);
     if (outcome.kind === 'retry') {
-      const payload: QueuedForm = { uploadId: ids[0], ...(ids.length > 1 && { uploadIds: [...ids] }), form: delivery.form.toString() };
+      const payload: QueuedForm = {
+        uploadId: ids[0],
+        ...(ids.length > 1 && { uploadIds: [...ids] }),
+        form: delivery.form.toString(),
+      };
       try {
         await queue.enqueue<QueuedForm>(COMPLETION_KIND, payload, { id: noticeId, failedWith: outcome.error });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        log(`completion: ${formName(ids)}: ${outcome.error}; the form could not be queued either: ${errorText(e)}`, { event: 'completion.unqueued', upload_id: ids[0], request_id, level: 'error' });
+        log(`completion: ${formName(ids)}: ${outcome.error}; the form could not be queued either: ${errorText(e)}`, {
+          event: 'completion.unqueued',
+          upload_id: ids[0],
+          request_id,
+          level: 'error',
+        });
         // A full disk is not the hook's failure: the client hears 507 (try again later); a tus
         // upload's completion is handled again once it can be (UploadEvents.finish), a multipart
         // request's files are removed (the client sends them again).
-        if (code === 'ENOSPC' || code === 'EDQUOT') throw new TuspassError(ERRORS.ERR_STORAGE_FULL, `the completion form could not be queued (DATA_DIR is full); ${delivery.whenUnqueued}`);
+        if (code === 'ENOSPC' || code === 'EDQUOT')
+          throw new TuspassError(
+            ERRORS.ERR_STORAGE_FULL,
+            `the completion form could not be queued (DATA_DIR is full); ${delivery.whenUnqueued}`,
+          );
         throw new Error(`the completion form could not be queued (${code ?? 'error'})`);
       }
       completionNotices.labels('queued').inc();
-      log(`completion: ${formName(ids)}: ${outcome.error}; queued for retry`, { event: 'completion.queued', upload_id: ids[0], request_id, notice_id: noticeId, level: 'warn' });
+      log(`completion: ${formName(ids)}: ${outcome.error}; queued for retry`, {
+        event: 'completion.queued',
+        upload_id: ids[0],
+        request_id,
+        notice_id: noticeId,
+        level: 'warn',
+      });
       return { HTTPResponse: { StatusCode: 204, Header: { [COMPLETION_HEADER]: 'pending' } } };
     }
     completionNotices.labels(outcome.kind).inc();
-    log(`completion: ${formName(ids)} ${outcome.kind} (${outcome.status})${outcome.kind === 'rejected' ? '; the upload is removed' : ''}`, { event: `completion.${outcome.kind}`, upload_id: ids[0], request_id, status: outcome.status });
+    log(
+      `completion: ${formName(ids)} ${outcome.kind} (${outcome.status})${outcome.kind === 'rejected' ? '; the upload is removed' : ''}`,
+      { event: `completion.${outcome.kind}`, upload_id: ids[0], request_id, status: outcome.status },
+    );
     return {
       RejectUpload: outcome.kind === 'rejected',
-      HTTPResponse: { StatusCode: outcome.status, Body: outcome.body, Header: { ...outcome.headers, [COMPLETION_HEADER]: outcome.kind } },
+      HTTPResponse: {
+        StatusCode: outcome.status,
+        Body: outcome.body,
+        Header: { ...outcome.headers, [COMPLETION_HEADER]: outcome.kind },
+      },
     };
   }
 }

@@ -16,7 +16,11 @@ export const COMPLETE_FORM_HOOK = 'complete-form';
 const MADE = new WeakSet<HookHandler>();
 export const isCompleteFormHook = (handler: HookHandler): boolean => MADE.has(handler);
 
-export function createCompleteFormHook(deliverer: CompletionDeliverer, form: FormOptions, postTimeoutMs: number): HookHandler {
+export function createCompleteFormHook(
+  deliverer: CompletionDeliverer,
+  form: FormOptions,
+  postTimeoutMs: number,
+): HookHandler {
   const handler: HookHandler = {
     name: COMPLETE_FORM_HOOK,
     events: ['pre-finish'],

@@ -2,7 +2,12 @@
 // to the completion service of this process (`tuspass start`). Used by the deliverer (deliver.ts) only.
 import { sign } from '../../core/signature.ts';
 import type { StatusRanges } from '../../core/status-ranges.ts';
-import { FORM_NOTICE_ID_HEADER, FORM_UPLOAD_ID_HEADER, FORM_VERSION_HEADER, SIGNATURE_HEADER } from '../../core/wire.ts';
+import {
+  FORM_NOTICE_ID_HEADER,
+  FORM_UPLOAD_ID_HEADER,
+  FORM_VERSION_HEADER,
+  SIGNATURE_HEADER,
+} from '../../core/wire.ts';
 import { FORM_VERSION } from './fields.ts';
 import { failureOf, requestText, type ClientResponse } from '../../core/http-client.ts';
 
@@ -34,22 +39,33 @@ export type PostOutcome =
   /** Unreachable, timed out, or any other status (502/503/504 by default): try again later. */
   | { kind: 'retry'; error: string };
 
-export async function postForm(target: PostTarget, form: URLSearchParams, uploadId: string, noticeId: string): Promise<PostOutcome> {
+export async function postForm(
+  target: PostTarget,
+  form: URLSearchParams,
+  uploadId: string,
+  noticeId: string,
+): Promise<PostOutcome> {
   let response: ClientResponse;
   try {
     // In `tuspass start` the completion service is in this process: a direct call with the same
     // checks, nothing signed or sent (receive.ts localCompletion).
-    response = target.local ? await target.local(form) : await requestText(target.url, signedPost(target, form, uploadId, noticeId));
+    response = target.local
+      ? await target.local(form)
+      : await requestText(target.url, signedPost(target, form, uploadId, noticeId));
   } catch (e) {
     return { kind: 'retry', error: `${target.url} unreachable: ${failureOf(e)}` };
   }
   const text = response.body;
-  const relayed: RelayedHeaders = { 'Content-Type': String(response.headers['content-type'] ?? 'text/plain; charset=utf-8') };
+  const relayed: RelayedHeaders = {
+    'Content-Type': String(response.headers['content-type'] ?? 'text/plain; charset=utf-8'),
+  };
   const location = response.headers.location;
   // As nginx relays the app behind upload_pass: its answer, a redirect included, is the client's.
   if (typeof location === 'string' && response.status >= 300 && response.status < 400) relayed.Location = location;
-  if (response.status >= 200 && response.status < 400) return { kind: 'delivered', status: response.status, body: text, headers: relayed };
-  if (target.cleanupStatuses.has(response.status)) return { kind: 'rejected', status: response.status, body: text, headers: relayed };
+  if (response.status >= 200 && response.status < 400)
+    return { kind: 'delivered', status: response.status, body: text, headers: relayed };
+  if (target.cleanupStatuses.has(response.status))
+    return { kind: 'rejected', status: response.status, body: text, headers: relayed };
   return { kind: 'retry', error: `${target.url} answered ${response.status}` };
 }
 

@@ -3,7 +3,14 @@
 // Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
 import path from 'node:path';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { DEFAULT_CONTENT_TYPE, fieldOfKey, FILE_SUFFIXES, formKey, impersonatesGenerated, type GeneratedSuffix } from './fields.ts';
+import {
+  DEFAULT_CONTENT_TYPE,
+  fieldOfKey,
+  FILE_SUFFIXES,
+  formKey,
+  impersonatesGenerated,
+  type GeneratedSuffix,
+} from './fields.ts';
 
 export interface CompletionForm {
   /** `<field>`, the prefix of the file's keys (the upload's `fieldname` metadata). */
@@ -23,8 +30,9 @@ export interface CompletionForm {
 }
 
 /** Every `<field>` some key of the form names with `.path`. */
-const pathFields = (params: URLSearchParams): string[] =>
-  [...new Set([...params.keys()].map((k) => fieldOfKey(k, 'path')).filter((f) => f !== undefined))];
+const pathFields = (params: URLSearchParams): string[] => [
+  ...new Set([...params.keys()].map((k) => fieldOfKey(k, 'path')).filter((f) => f !== undefined)),
+];
 
 /**
  * `<field>` is whatever prefix carries `.path`. A pass-through key could also end in `.path`, so when
@@ -35,7 +43,8 @@ function findField(params: URLSearchParams): string {
   if (prefixes.length === 0) throw new TuspassError(ERRORS.ERR_FORM_FIELD_MISSING, formKey('<field>', 'path'));
   const withSize = prefixes.filter((p) => params.has(formKey(p, 'size')));
   const candidates = withSize.length ? withSize : prefixes;
-  if (candidates.length > 1) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `several file fields: ${candidates.join(', ')}`);
+  if (candidates.length > 1)
+    throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `several file fields: ${candidates.join(', ')}`);
   return candidates[0]!;
 }
 
@@ -83,12 +92,14 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
   const filePath = required('path');
   // The store check resolves paths; a relative one would resolve against our cwd, which means nothing.
   // An upload in the S3 store is named by its object's URL (s3://bucket/key).
-  if (!path.isAbsolute(filePath) && !filePath.startsWith('s3://')) throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute or s3://`);
+  if (!path.isAbsolute(filePath) && !filePath.startsWith('s3://'))
+    throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute or s3://`);
 
   const fields: Record<string, string> = {};
   // A key that reads as another field's generated one (`file2.md5`) is no pass-through field: the
   // sender never passes such keys (contract version 2), so it is not recorded as one either.
-  for (const [k, v] of params) if (!files.some((f) => k.startsWith(`${f}.`)) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
+  for (const [k, v] of params)
+    if (!files.some((f) => k.startsWith(`${f}.`)) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
 
   const sha1 = hex('sha1', optional('sha1'), 40);
   const crc32 = hex('crc32', optional('crc32'), 8);

@@ -15,7 +15,8 @@ export function completionForm(upload: HookUpload, options: FormOptions): URLSea
   const field = meta.fieldname && FIELD_NAME.test(meta.fieldname) ? meta.fieldname : DEFAULT_FIELD;
   const key = (suffix: Parameters<typeof formKey>[1]) => formKey(field, suffix);
   const digests = upload.Digests;
-  if (!digests || !upload.Storage) throw new Error(`upload ${upload.ID}: no digests or storage path to build the form from`);
+  if (!digests || !upload.Storage)
+    throw new Error(`upload ${upload.ID}: no digests or storage path to build the form from`);
   const form = new URLSearchParams();
   // upload_set_form_field equivalents: per-file fields.
   form.set(key('name'), meta.filename ?? meta.name ?? '');
@@ -34,7 +35,10 @@ export function completionForm(upload: HookUpload, options: FormOptions): URLSea
     if (!options.passFields.test(name)) continue;
     // Before the has() check: a key colliding with this field's own generated one is reported too.
     if (impersonatesGenerated(name)) {
-      options.log?.(`complete-form: upload ${upload.ID}: metadata key ${JSON.stringify(name.slice(0, 100))} dropped: it reads ` + 'as a generated form field (PASS_FIELDS cannot pass it)');
+      options.log?.(
+        `complete-form: upload ${upload.ID}: metadata key ${JSON.stringify(name.slice(0, 100))} dropped: it reads ` +
+          'as a generated form field (PASS_FIELDS cannot pass it)',
+      );
       continue;
     }
     if (!form.has(name)) form.set(name, value);

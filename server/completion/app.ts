@@ -73,10 +73,12 @@ function queryInt(value: unknown, name: string, fallback: number, max: number): 
 
 /** At download a missing file is a 404 for the record, not the form's 422; the answer names the record, the log its
  * path. */
-const gone = (r: UploadRecord) => (e: unknown): never => {
-  if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw recordFileGone(r);
-  throw e;
-};
+const gone =
+  (r: UploadRecord) =>
+  (e: unknown): never => {
+    if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) throw recordFileGone(r);
+    throw e;
+  };
 const recordFileGone = (r: UploadRecord) => new TuspassError(ERRORS.ERR_RECORD_FILE_GONE, `record ${r.id}`, r.path);
 
 /** What the log gets beyond the answer: the error's log detail, and the stack of an internal error. */
@@ -86,8 +88,10 @@ function formBody(): express.RequestHandler {
   return (req, res, next) =>
     raw(req, res, (err?: unknown) => {
       const parser = (err ?? {}) as { type?: string; status?: number; message?: string };
-      if (parser.type === 'entity.too.large') return next(new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`));
-      if (parser.type && parser.status && parser.status < 500) return next(new TuspassError(ERRORS.ERR_FORM_UNREADABLE, parser.message));
+      if (parser.type === 'entity.too.large')
+        return next(new TuspassError(ERRORS.ERR_FORM_TOO_LARGE, `limit ${FORM_LIMIT}`));
+      if (parser.type && parser.status && parser.status < 500)
+        return next(new TuspassError(ERRORS.ERR_FORM_UNREADABLE, parser.message));
       next(err);
     });
 }
@@ -103,10 +107,15 @@ async function removeRecordedFile(storeDir: string, record: UploadRecord, config
     throw e;
   });
   if (!found) return;
-  for (const file of [found.realPath, `${found.realPath}.json`, `${found.realPath}.digest`]) await fsp.rm(file, { force: true });
+  for (const file of [found.realPath, `${found.realPath}.json`, `${found.realPath}.digest`])
+    await fsp.rm(file, { force: true });
 }
 
-export function createCompletionApp(config: Config, catalog: Catalog, options: CompletionAppOptions = {}): express.Express {
+export function createCompletionApp(
+  config: Config,
+  catalog: Catalog,
+  options: CompletionAppOptions = {},
+): express.Express {
   const log = options.log ?? ((line: string) => console.error(line));
   const receive = formReceiver(config, options.record ?? formRecorder(config, catalog));
   const app = express();
@@ -169,7 +178,11 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
     const record = await findRecord(req);
     // The record's file is its upload's: read as GET /files/<upload id> reads it, through the same step.
     await options.access?.(req, record.uploadId, 'read');
-    const naming = { name: record.name || record.uploadId, contentType: record.contentType, disposition: 'attachment' } as const;
+    const naming = {
+      name: record.name || record.uploadId,
+      contentType: record.contentType,
+      disposition: 'attachment',
+    } as const;
     const onStreamError = (err: Error) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`);
     // An upload in the S3 store: its object, read by range.
     if (isObjectUrl(record.path)) {
@@ -191,11 +204,15 @@ export function createCompletionApp(config: Config, catalog: Catalog, options: C
 
   // Unknown paths: 404 here when the service runs alone; mounted in the upload server (tuspass
   // start), they go on to that server's routes and its own last handlers.
-  app.use((_req, _res, next) => next((app as { parent?: unknown }).parent ? undefined : new TuspassError(ERRORS.ERR_NOT_FOUND)));
+  app.use((_req, _res, next) =>
+    next((app as { parent?: unknown }).parent ? undefined : new TuspassError(ERRORS.ERR_NOT_FOUND)),
+  );
 
   // Errors become answers in the one error responder (error-answer.ts): JSON, each logged with its
   // code, method and URL; paths and stacks go to the log only. A 416 carries its Content-Range.
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log, service: 'completion', form: 'json' }));
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) =>
+    answerError(req, res, err, { log, service: 'completion', form: 'json' }),
+  );
 
   return app;
 }

@@ -27,7 +27,9 @@ export function formReceiver(config: Config, record: FormRecorder): FormReceiver
   const secret = completionSecret(config);
   return async (body, signature) => {
     // The completion-form key, within SIGNATURE_TOLERANCE: a hook payload or an old form replayed here is refused.
-    const check = checkSignature(secret, 'completion-form', body, signature, { toleranceMs: config.signatureToleranceMs });
+    const check = checkSignature(secret, 'completion-form', body, signature, {
+      toleranceMs: config.signatureToleranceMs,
+    });
     if (!check.ok) throw new TuspassError(ERRORS.ERR_SIGNATURE_INVALID, undefined, `signature ${check.reason}`);
     return record(parseCompletionForms(body.toString('utf8')));
   };
@@ -41,11 +43,17 @@ export function formRecorder(config: Config, catalog: Catalog): FormRecorder {
   return async (forms) => {
     // Every file checked before any is recorded: a form is recorded whole or not at all.
     for (const form of forms) {
-      const onDisk = isObjectUrl(form.path) ? await checkStoreObject(config, form.path) : await checkStorePath(config.storeDir, form.path);
+      const onDisk = isObjectUrl(form.path)
+        ? await checkStoreObject(config, form.path)
+        : await checkStorePath(config.storeDir, form.path);
       if (onDisk.size !== form.size) {
         // The answer may reach the uploading client (the complete-form hook passes it on): the path relative to the
         // store.
-        throw new TuspassError(ERRORS.ERR_SIZE_MISMATCH, `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`, form.path);
+        throw new TuspassError(
+          ERRORS.ERR_SIZE_MISMATCH,
+          `${inStoreName(config.storeDir, form.path)}: form says ${form.size}, disk has ${onDisk.size}`,
+          form.path,
+        );
       }
     }
     const answers: CompletionRecord[] = [];
@@ -53,9 +61,19 @@ export function formRecorder(config: Config, catalog: Catalog): FormRecorder {
       const { field: _field, ...upload } = form;
       // DEDUPE=md5: the same owner's same file (name and md5) answers the first record (dedupe.ts).
       // A repeated notice of an upload already recorded is not a duplicate: catalog.record answers it below.
-      const first = config.dedupe === 'md5' && !(await catalog.byUploadId(upload.uploadId)) ? await findDuplicate(catalog, upload) : undefined;
+      const first =
+        config.dedupe === 'md5' && !(await catalog.byUploadId(upload.uploadId))
+          ? await findDuplicate(catalog, upload)
+          : undefined;
       if (first) {
-        answers.push({ id: first.id, name: first.name, size: first.size, md5: first.md5, url: fileUrl(first), duplicate: true });
+        answers.push({
+          id: first.id,
+          name: first.name,
+          size: first.size,
+          md5: first.md5,
+          url: fileUrl(first),
+          duplicate: true,
+        });
         continue;
       }
       // A repeated notice (retry of a delivered one) answers the existing record: the contract's idempotency.

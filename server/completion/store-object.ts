@@ -20,7 +20,8 @@ const s3Of = (config: Config): Promise<S3Client> => {
 /** The bucket's key of an s3:// location of ours (S3_BUCKET, under S3_PREFIX); ERR_PATH_OUTSIDE_STORE (403) otherwise. */
 function keyOf(config: Config, location: string): string {
   const parsed = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
-  if (!parsed || !config.s3Bucket || parsed[1] !== config.s3Bucket || !parsed[2]!.startsWith(config.s3Prefix)) throw new TuspassError(ERRORS.ERR_PATH_OUTSIDE_STORE, undefined, location);
+  if (!parsed || !config.s3Bucket || parsed[1] !== config.s3Bucket || !parsed[2]!.startsWith(config.s3Prefix))
+    throw new TuspassError(ERRORS.ERR_PATH_OUTSIDE_STORE, undefined, location);
   return parsed[2]!;
 }
 
@@ -31,7 +32,8 @@ export async function checkStoreObject(config: Config, location: string): Promis
     const head = await (await s3Of(config)).send(new sdk.HeadObjectCommand({ Bucket: config.s3Bucket, Key: key }));
     return { key, size: head.ContentLength ?? 0 };
   } catch (e) {
-    if ((e as { name?: string }).name === 'NotFound') throw new TuspassError(ERRORS.ERR_FILE_MISSING, key.slice(config.s3Prefix.length), location);
+    if ((e as { name?: string }).name === 'NotFound')
+      throw new TuspassError(ERRORS.ERR_FILE_MISSING, key.slice(config.s3Prefix.length), location);
     throw e;
   }
 }
@@ -48,5 +50,6 @@ export async function openStoreObject(config: Config, location: string): Promise
 export async function removeStoreObject(config: Config, location: string): Promise<void> {
   const keys = new S3Keys(config.s3Prefix);
   const id = keyOf(config, location).slice(config.s3Prefix.length);
-  for (const Key of [keys.object(id), keys.record(id)]) await (await s3Of(config)).send(new sdk.DeleteObjectCommand({ Bucket: config.s3Bucket, Key }));
+  for (const Key of [keys.object(id), keys.record(id)])
+    await (await s3Of(config)).send(new sdk.DeleteObjectCommand({ Bucket: config.s3Bucket, Key }));
 }

@@ -43,7 +43,8 @@ export async function checkStorePath(storeDir: string, filePath: string): Promis
 
   const realPath = await orMissing(fs.realpath(filePath));
   // Then the real one: a symlink in the store (or a symlinked directory) must not lead outside.
-  if (!isBelow(realStore, realPath)) throw new TuspassError(ERRORS.ERR_PATH_OUTSIDE_STORE, name, `${filePath} -> ${realPath}`);
+  if (!isBelow(realStore, realPath))
+    throw new TuspassError(ERRORS.ERR_PATH_OUTSIDE_STORE, name, `${filePath} -> ${realPath}`);
 
   const stat = await orMissing(fs.stat(realPath));
   if (!stat.isFile()) throw new TuspassError(ERRORS.ERR_FILE_MISSING, `${name} is not a regular file`, filePath);

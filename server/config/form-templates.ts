@@ -45,7 +45,8 @@ export interface FormTemplates {
 function checkVariables(template: string): void {
   for (const m of template.matchAll(VARIABLE)) {
     const name = m[1] ?? m[2]!;
-    if (!(VARIABLES as readonly string[]).includes(name)) throw new Error(`unknown variable $${name} (known: ${VARIABLES.map((v) => `$${v}`).join(' ')})`);
+    if (!(VARIABLES as readonly string[]).includes(name))
+      throw new Error(`unknown variable $${name} (known: ${VARIABLES.map((v) => `$${v}`).join(' ')})`);
   }
 }
 
@@ -64,7 +65,8 @@ export function parseFormTemplates(text: string): FormTemplates {
       return [name, value] as const;
     });
   if (pairs.length === 0) throw new Error('no field templates');
-  const fill = (template: string, vars: Record<Variable, string>) => template.replace(VARIABLE, (_m, a: string | undefined, b: string | undefined) => vars[(a ?? b) as Variable]);
+  const fill = (template: string, vars: Record<Variable, string>) =>
+    template.replace(VARIABLE, (_m, a: string | undefined, b: string | undefined) => vars[(a ?? b) as Variable]);
   return {
     text,
     apply(vars) {

@@ -19,7 +19,8 @@ export interface JwtPublicKey {
 }
 
 export function parseJwtSecret(raw: string): string {
-  if (Buffer.byteLength(raw) < MIN_SECRET) throw new Error(`must be at least ${MIN_SECRET} bytes (HS256 keys as long as the hash), e.g. openssl rand -hex 32`);
+  if (Buffer.byteLength(raw) < MIN_SECRET)
+    throw new Error(`must be at least ${MIN_SECRET} bytes (HS256 keys as long as the hash), e.g. openssl rand -hex 32`);
   return raw;
 }
 
@@ -45,14 +46,20 @@ export function readJwtPublicKey(file: string): JwtPublicKey {
   } catch (e) {
     throw new Error(`${file} is not a PEM public key (${(e as Error).message})`);
   }
-  if (/PRIVATE KEY/.test(text)) throw new Error(`${file} holds a private key; give tuspass the public key only (openssl pkey -pubout)`);
+  if (/PRIVATE KEY/.test(text))
+    throw new Error(`${file} holds a private key; give tuspass the public key only (openssl pkey -pubout)`);
   const type = key.asymmetricKeyType;
   let algorithm: PublicKeyAlgorithm;
   if (type === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error(`${file}: RSA keys must have at least 2048 bits`);
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+      throw new Error(`${file}: RSA keys must have at least 2048 bits`);
     algorithm = 'RS256';
   } else if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') algorithm = 'ES256';
   else if (type === 'ed25519') algorithm = 'EdDSA';
-  else throw new Error(`${file}: a ${type}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} ` + 'key; tuspass verifies RSA (RS256), EC P-256 (ES256) and Ed25519 (EdDSA)');
+  else
+    throw new Error(
+      `${file}: a ${type}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} ` +
+        'key; tuspass verifies RSA (RS256), EC P-256 (ES256) and Ed25519 (EdDSA)',
+    );
   return { file, pem: key.export({ type: 'spki', format: 'pem' }).toString(), algorithm };
 }

@@ -37,6 +37,9 @@ export function completionSecret(config: Config): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();
-    throw new ConfigError([`DATA_DIR: cannot keep the generated completion secret in ${file} (${code ?? (e as Error).message}); make ` + 'DATA_DIR writable, or set COMPLETION_SECRET']);
+    throw new ConfigError([
+      `DATA_DIR: cannot keep the generated completion secret in ${file} (${code ?? (e as Error).message}); make ` +
+        'DATA_DIR writable, or set COMPLETION_SECRET',
+    ]);
   }
 }

@@ -13,7 +13,9 @@ function read(file: string, setting: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new ConfigError([`${setting}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+    throw new ConfigError([
+      `${setting}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    ]);
   }
 }
 
@@ -32,10 +34,14 @@ export function tlsServerOptions(config: Config): https.ServerOptions | undefine
   try {
     privateKey = crypto.createPrivateKey(key);
   } catch (e) {
-    throw new ConfigError([`TLS_KEY: ${config.tlsKey} is not a PEM private key without a passphrase (${(e as Error).message})`]);
+    throw new ConfigError([
+      `TLS_KEY: ${config.tlsKey} is not a PEM private key without a passphrase (${(e as Error).message})`,
+    ]);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new ConfigError([`TLS_KEY: the key in ${config.tlsKey} does not belong to the certificate in TLS_CERT (${config.tlsCert})`]);
+    throw new ConfigError([
+      `TLS_KEY: the key in ${config.tlsKey} does not belong to the certificate in TLS_CERT (${config.tlsCert})`,
+    ]);
   }
   return { cert, key, minVersion: TLS_MIN_VERSION };
 }

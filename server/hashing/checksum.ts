@@ -23,7 +23,9 @@ export function parseUploadChecksum(value: string): ExpectedChecksum {
   if (!m) throw new ChecksumHeaderError(`Upload-Checksum must be "<algorithm> <base64>", got "${value}"`);
   const algorithm = m[1]!.toLowerCase();
   if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    throw new ChecksumHeaderError(`unsupported checksum algorithm "${algorithm}"; supported: ${CHECKSUM_ALGORITHMS.join(',')}`);
+    throw new ChecksumHeaderError(
+      `unsupported checksum algorithm "${algorithm}"; supported: ${CHECKSUM_ALGORITHMS.join(',')}`,
+    );
   }
   return { algorithm: algorithm as ChecksumAlgorithm, digest: Buffer.from(m[2]!, 'base64') };
 }

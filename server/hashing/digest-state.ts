@@ -7,7 +7,6 @@ import type { DigestName, Digests } from '../../core/wire.ts';
 import { writeAtomically } from '../../core/file-modes.ts';
 import { hashThread, type HashThread } from './hash-thread.ts';
 
-
 /** A state as saved: beside the upload's file (save) or inside another store's record (snapshot). */
 export interface SavedState {
   version: 1;
@@ -55,7 +54,8 @@ export class DigestState implements RunningDigests {
 
   /** A state from a snapshot() kept elsewhere (an object store's record); undefined as load() says. */
   static async fromSnapshot(saved: SavedState, algorithms: readonly DigestName[]): Promise<DigestState | undefined> {
-    if (saved.version !== 1 || !Number.isSafeInteger(saved.offset) || !algorithms.every((name) => saved.states[name])) return undefined;
+    if (saved.version !== 1 || !Number.isSafeInteger(saved.offset) || !algorithms.every((name) => saved.states[name]))
+      return undefined;
     const states: Partial<Record<DigestName, Uint8Array>> = {};
     for (const name of algorithms) states[name] = Buffer.from(saved.states[name]!, 'base64');
     const thread = await hashThread();
@@ -88,7 +88,8 @@ export class DigestState implements RunningDigests {
     const offset = this.offset;
     const states = await this.thread.save(this.key);
     const saved: SavedState = { version: 1, offset, states: {} };
-    for (const [name, bytes] of Object.entries(states)) saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
+    for (const [name, bytes] of Object.entries(states))
+      saved.states[name as DigestName] = Buffer.from(bytes).toString('base64');
     return saved;
   }
 

@@ -6,7 +6,15 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { hashRingWaits } from '../ops/metrics.ts';
 import { PACKAGE_ROOT } from '../config/package-root.ts';
-import { CONTROL_BYTES, controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers } from './hash-protocol.ts';
+import {
+  CONTROL_BYTES,
+  controlViews,
+  RING_BYTES,
+  type HashReply,
+  type HashRequest,
+  type HasherName,
+  type OpenHashers,
+} from './hash-protocol.ts';
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */
 const PIECE = RING_BYTES / 4;
@@ -188,7 +196,9 @@ class HashThread {
  * it in memory. (esbuild's async API: its sync API would keep a thread of its own alive, some 20 MB
  * more; and imported only then, as the server has no other use for it.)
  */
-const WORKER_SOURCES = ['hash-worker.ts', 'hash-protocol.ts'].map((f) => path.join(PACKAGE_ROOT, 'server', 'hashing', f));
+const WORKER_SOURCES = ['hash-worker.ts', 'hash-protocol.ts'].map((f) =>
+  path.join(PACKAGE_ROOT, 'server', 'hashing', f),
+);
 const PREBUILT_WORKER = path.join(PACKAGE_ROOT, 'dist', 'hash-worker.cjs');
 
 function prebuiltWorker(): string | undefined {
@@ -208,7 +218,15 @@ function workerSource(): Promise<string> {
     async (prebuilt) =>
       prebuilt ??
       (await import('esbuild'))
-        .build({ entryPoints: [WORKER_SOURCES[0]!], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false, logLevel: 'silent' })
+        .build({
+          entryPoints: [WORKER_SOURCES[0]!],
+          bundle: true,
+          platform: 'node',
+          format: 'cjs',
+          target: 'node20',
+          write: false,
+          logLevel: 'silent',
+        })
         .then((r) => r.outputFiles[0]!.text),
   );
   return bundled;

@@ -4,7 +4,15 @@
 // order they were written. Speaks the protocol of hash-thread.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createCRC32, createMD5, createSHA1, type IHasher } from 'hash-wasm';
-import { controlViews, RING_BYTES, type HashReply, type HashRequest, type HasherName, type OpenHashers, type RingInit } from './hash-protocol.ts';
+import {
+  controlViews,
+  RING_BYTES,
+  type HashReply,
+  type HashRequest,
+  type HasherName,
+  type OpenHashers,
+  type RingInit,
+} from './hash-protocol.ts';
 
 const FACTORIES: Record<HasherName, () => Promise<IHasher>> = {
   md5: createMD5,
@@ -93,5 +101,12 @@ let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: HashRequest) => {
   chain = chain
     .then(() => handle(m))
-    .catch((e: Error) => reply({ op: 'failed', key: 'key' in m ? m.key : undefined, id: 'id' in m ? m.id : undefined, message: e.message }));
+    .catch((e: Error) =>
+      reply({
+        op: 'failed',
+        key: 'key' in m ? m.key : undefined,
+        id: 'id' in m ? m.id : undefined,
+        message: e.message,
+      }),
+    );
 });

@@ -79,7 +79,9 @@ export class LiveDigests {
     this.forget(id);
     // Nothing written yet: the state is the fresh one, whatever the disk holds.
     if (offset === 0) {
-      const fresh = canHashInline(algorithms, size) ? new InlineDigests(algorithms) : await DigestState.fresh(algorithms);
+      const fresh = canHashInline(algorithms, size)
+        ? new InlineDigests(algorithms)
+        : await DigestState.fresh(algorithms);
       this.keep(id, fresh);
       return fresh;
     }

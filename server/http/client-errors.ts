@@ -46,7 +46,10 @@ const REQUEST_LINE = /^([A-Z]+) [^ \r\n]+ HTTP\/1\.\d\r?$/;
 function failedOnHead(err: Error & { rawPacket?: Buffer; bytesParsed?: number }): boolean {
   const raw = err.rawPacket;
   if (!Buffer.isBuffer(raw)) return false;
-  const lines = raw.subarray(0, Math.min(raw.length, (err.bytesParsed ?? raw.length) + 1)).toString('latin1').split('\n');
+  const lines = raw
+    .subarray(0, Math.min(raw.length, (err.bytesParsed ?? raw.length) + 1))
+    .toString('latin1')
+    .split('\n');
   // The last line is only a request line once its end is among the bytes parsed.
   lines.pop();
   let method: string | undefined;

@@ -43,7 +43,8 @@ export function cors(policy: CorsPolicy, routes: CorsRoutes = {}): express.Reque
       res.setHeader('Access-Control-Allow-Origin', allowed);
       if (routes.exposeHeaders) res.setHeader('Access-Control-Expose-Headers', routes.exposeHeaders);
     }
-    if (req.method !== 'OPTIONS' || !routes.methods || req.get('access-control-request-method') === undefined) return next();
+    if (req.method !== 'OPTIONS' || !routes.methods || req.get('access-control-request-method') === undefined)
+      return next();
     if (allowed) {
       res.setHeader('Access-Control-Allow-Methods', routes.methods);
       res.setHeader('Access-Control-Allow-Headers', routes.allowHeaders ?? 'Authorization');

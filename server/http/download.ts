@@ -20,9 +20,22 @@ const MEDIA_TYPE = new RegExp(
  * SVG could run script on this origin, and PDF readers are a common target.
  */
 const INLINE_TYPES = new Set([
-  'text/plain', 'image/png', 'image/jpeg', 'image/gif', 'image/bmp', 'image/webp',
-  'audio/wave', 'audio/wav', 'audio/x-wav', 'audio/x-pn-wav', 'audio/webm', 'audio/ogg',
-  'video/mp4', 'video/webm', 'video/ogg', 'application/ogg',
+  'text/plain',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/bmp',
+  'image/webp',
+  'audio/wave',
+  'audio/wav',
+  'audio/x-wav',
+  'audio/x-pn-wav',
+  'audio/webm',
+  'audio/ogg',
+  'video/mp4',
+  'video/webm',
+  'video/ogg',
+  'application/ogg',
 ]);
 
 /** `filename="<ascii>"; filename*=UTF-8''<utf-8>` (RFC 6266): any name, and never a header injection. */
@@ -74,7 +87,11 @@ const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
 function preconditionFails(req: express.Request, etag: string, modified: Date): boolean {
   const ifMatch = req.get('if-match');
-  if (ifMatch !== undefined) return ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag.replace(/^W\//, ''));
+  if (ifMatch !== undefined)
+    return (
+      ifMatch.trim() !== '*' &&
+      !ifMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag.replace(/^W\//, ''))
+    );
   const since = Date.parse(req.get('if-unmodified-since') ?? '');
   return !Number.isNaN(since) && seconds(modified) > since / 1000;
 }
@@ -94,13 +111,23 @@ function rangeApplies(req: express.Request, etag: string, modified: Date): boole
  * for the route's own error answer; the file is then closed. `onStreamError` hears of a read that
  * failed once the answer had begun (a client gone is not one).
  */
-export async function sendDownload(req: express.Request, res: express.Response, download: Download, onStreamError: (err: Error) => void): Promise<void> {
+export async function sendDownload(
+  req: express.Request,
+  res: express.Response,
+  download: Download,
+  onStreamError: (err: Error) => void,
+): Promise<void> {
   const { file, size, modified } = download;
   try {
     const etag = etagOf(download);
     if (preconditionFails(req, etag, modified)) throw new TuspassError(ERRORS.ERR_PRECONDITION_FAILED);
     // setHeader, not express's set: that would add a charset to the upload's own text type.
-    const headers: Record<string, string> = { ...downloadHeaders(download), 'Accept-Ranges': 'bytes', ETag: etag, 'Last-Modified': modified.toUTCString() };
+    const headers: Record<string, string> = {
+      ...downloadHeaders(download),
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+      'Last-Modified': modified.toUTCString(),
+    };
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     res.statusCode = 200;
     if (req.fresh) {
@@ -114,7 +141,10 @@ export async function sendDownload(req: express.Request, res: express.Response, 
     if (req.get('range') !== undefined && rangeApplies(req, etag, modified)) {
       // One range (several at once are answered whole, as express's static files do); a malformed one is ignored.
       const ranges = req.range(size, { combine: true });
-      if (ranges === -1) throw Object.assign(new TuspassError(ERRORS.ERR_RANGE_NOT_SATISFIABLE), { headers: { 'Content-Range': `bytes */${size}` } });
+      if (ranges === -1)
+        throw Object.assign(new TuspassError(ERRORS.ERR_RANGE_NOT_SATISFIABLE), {
+          headers: { 'Content-Range': `bytes */${size}` },
+        });
       if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
         start = ranges[0]!.start;
         end = ranges[0]!.end;

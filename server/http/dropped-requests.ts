@@ -50,7 +50,8 @@ export class BodyInterrupted extends TuspassError {
 /** Codes a body's stream fails with when its connection goes (node's `aborted`, a destroyed request, a reset). */
 const CONNECTION_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
-export const isConnectionGone = (e: unknown): boolean => CONNECTION_GONE.has(String((e as { code?: unknown } | undefined)?.code));
+export const isConnectionGone = (e: unknown): boolean =>
+  CONNECTION_GONE.has(String((e as { code?: unknown } | undefined)?.code));
 
 /** No answer reached the client, nor can one now: its connection went before the answer was sent whole. */
 export function answerLost(req: IncomingMessage, res: ServerResponse): boolean {
@@ -64,7 +65,13 @@ export function answerLost(req: IncomingMessage, res: ServerResponse): boolean {
  * the one line, counts it, and returns true (there is no one to answer). `keepsPartialBodies`: the
  * route keeps the bytes of a cut body (the tus routes) rather than none of them.
  */
-export function noteDropped(req: IncomingMessage, res: ServerResponse, e: unknown, log: Log, keepsPartialBodies: boolean): boolean {
+export function noteDropped(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: unknown,
+  log: Log,
+  keepsPartialBodies: boolean,
+): boolean {
   if (!answerLost(req, res)) return false;
   const cause = cutBy.get(req) ?? 'client_closed';
   requestsDropped.labels(cause).inc();
@@ -75,7 +82,9 @@ export function noteDropped(req: IncomingMessage, res: ServerResponse, e: unknow
   if (!cut) text = `before its answer (${errorText(e)})`;
   else {
     text = `at byte ${cut.received} of the body${length !== undefined ? ` (Content-Length ${length})` : ''}`;
-    text += keepsPartialBodies ? `; ${cut.kept} bytes of it kept, upload ${cut.uploadId} is at offset ${cut.offset}` : '; nothing of it kept';
+    text += keepsPartialBodies
+      ? `; ${cut.kept} bytes of it kept, upload ${cut.uploadId} is at offset ${cut.offset}`
+      : '; nothing of it kept';
   }
   log(`dropped ${req.method} ${path}: ${WHY[cause]} ${text}`, {
     event: 'request.dropped',

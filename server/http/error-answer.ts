@@ -66,7 +66,10 @@ const FROM_TUS_SERVER: Record<keyof typeof TUS_SERVER_ERRORS, ErrorEntry> = {
   UNSUPPORTED_EXPIRATION_EXTENSION: ERRORS.ERR_INTERNAL,
 };
 const BY_TUS_SERVER_ENTRY = new Map<object, ErrorEntry>(
-  Object.entries(FROM_TUS_SERVER).map(([key, entry]) => [TUS_SERVER_ERRORS[key as keyof typeof TUS_SERVER_ERRORS], entry]),
+  Object.entries(FROM_TUS_SERVER).map(([key, entry]) => [
+    TUS_SERVER_ERRORS[key as keyof typeof TUS_SERVER_ERRORS],
+    entry,
+  ]),
 );
 
 /**
@@ -168,7 +171,11 @@ function logError(
   const stack = unexpected ? `\n${errorText(cause, { stack: true })}` : '';
   const where = `${req.method} ${pathForLog(req.originalUrl ?? req.url)}`;
   const level = e.status >= 500 ? 'error' : 'info';
-  log(`${service}: ${e.code} ${where}: ${e.message}${detail}${stack}`, { request_id: requestIdOf(req), code: e.code, level });
+  log(`${service}: ${e.code} ${where}: ${e.message}${detail}${stack}`, {
+    request_id: requestIdOf(req),
+    code: e.code,
+    level,
+  });
 }
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' };

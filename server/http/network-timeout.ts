@@ -38,10 +38,17 @@ export function onBodyIdle(req: http.IncomingMessage, handler: (reason: BodyCut)
  * (server/config/tls.ts). node's https.Server is its http server on TLS sockets: the same timeouts, events
  * and request objects, so everything below (and callers typed on http.Server) holds for both.
  */
-export function createHttpServer(app: http.RequestListener, timeoutMs: number, log: (line: string) => void, tls?: https.ServerOptions): http.Server {
+export function createHttpServer(
+  app: http.RequestListener,
+  timeoutMs: number,
+  log: (line: string) => void,
+  tls?: https.ServerOptions,
+): http.Server {
   // node checks headersTimeout on this interval (default 30 s): a short timeout needs a short check.
   const options = { connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.ceil(timeoutMs / 4))) };
-  const server = tls ? (https.createServer({ ...tls, ...options }, app) as unknown as http.Server) : http.createServer(options, app);
+  const server = tls
+    ? (https.createServer({ ...tls, ...options }, app) as unknown as http.Server)
+    : http.createServer(options, app);
   // Uploads of many GiB take long: no limit on a whole request, only on a connection that stalls.
   server.requestTimeout = 0;
   server.headersTimeout = timeoutMs;
@@ -149,7 +156,10 @@ export async function stopServer(server: http.Server, graceMs: number, log: (lin
       handler('shutdown');
       cut++;
     }
-    log(`shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ` + `ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`);
+    log(
+      `shutdown: ${state.requests.size} request(s) still in flight after SHUTDOWN_TIMEOUT (${graceMs} ` +
+        `ms)${cut ? `; ${cut} upload(s) cut, the bytes received kept` : ''}`,
+    );
     await within(CUT_ANSWER_MS);
     if (done) return;
     for (const req of state.requests.keys()) markCut(req, 'shutdown');
@@ -164,7 +174,12 @@ export async function stopServer(server: http.Server, graceMs: number, log: (lin
  * Watches one request until its response closes: polled every quarter of the timeout (one timer per
  * request, nothing per chunk), so a stall is cut between 1 and 1.25 timeouts after the last byte.
  */
-function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: number, log: (line: string) => void): void {
+function watch(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  timeoutMs: number,
+  log: (line: string) => void,
+): void {
   const socket = req.socket;
   const step = Math.max(10, Math.ceil(timeoutMs / 4));
   let read = socket.bytesRead;
@@ -191,7 +206,10 @@ function watch(req: http.IncomingMessage, res: http.ServerResponse, timeoutMs: n
         handler('idle');
         since = now;
       } else {
-        log(`network timeout: ${req.method} ${req.url}: ` + `${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`);
+        log(
+          `network timeout: ${req.method} ${req.url}: ` +
+            `${reading ? 'no body byte' : 'the client took no response byte'} for ${timeoutMs} ms; connection closed`,
+        );
         markCut(req, 'network_timeout');
         socket.destroy();
         return;

@@ -21,7 +21,10 @@ function forwarded(header: string | undefined): { proto?: string; host?: string 
   for (const pair of element.split(';')) {
     const eq = pair.indexOf('=');
     if (eq < 0) continue;
-    out[pair.slice(0, eq).trim().toLowerCase()] = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    out[pair.slice(0, eq).trim().toLowerCase()] = pair
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return { proto: out.proto?.toLowerCase(), host: out.host };
 }

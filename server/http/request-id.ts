@@ -13,7 +13,6 @@ import { isCapacityRefusal } from '../../core/errors.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { REQUEST_ID_HEADER } from '../../core/wire.ts';
 
-
 /** What an incoming id may look like to be kept: short, printable, nothing that could forge a log line. */
 const SANE = /^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$/;
 
@@ -46,16 +45,20 @@ export function requestIds(log: Log): express.RequestHandler {
       const capacity = isCapacityRefusal(code);
       const uploadId = /^\/files\/([^/?#]+)/i.exec(req.originalUrl ?? req.url ?? '')?.[1];
       const detail = capacity && logDetail ? ` (${logDetail})` : '';
-      log(`refused ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ` + `${res.statusCode}${code ? ` ${code}` : ''}${detail}`, {
-        event: 'request.refused',
-        level: capacity ? 'warn' : res.statusCode >= 500 ? 'error' : 'info',
-        status: res.statusCode,
-        code,
-        method: req.method,
-        path: pathForLog(req.originalUrl ?? req.url),
-        upload_id: uploadId,
-        request_id: id,
-      });
+      log(
+        `refused ${req.method} ${pathForLog(req.originalUrl ?? req.url)}: ` +
+          `${res.statusCode}${code ? ` ${code}` : ''}${detail}`,
+        {
+          event: 'request.refused',
+          level: capacity ? 'warn' : res.statusCode >= 500 ? 'error' : 'info',
+          status: res.statusCode,
+          code,
+          method: req.method,
+          path: pathForLog(req.originalUrl ?? req.url),
+          upload_id: uploadId,
+          request_id: id,
+        },
+      );
     });
     next();
   };

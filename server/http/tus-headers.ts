@@ -8,10 +8,23 @@ export const TUS_PATH = '/files';
  * The IETF draft's request headers (server/upload/ietf/): a browser's preflight names them without
  * Upload-Draft-Interop-Version, so the tus OPTIONS answers it and must allow them.
  */
-const DRAFT_REQUEST_HEADERS = ['Upload-Draft-Interop-Version', 'Upload-Complete', 'Upload-Incomplete', 'Content-Digest', 'Repr-Digest', 'Content-Disposition'];
+const DRAFT_REQUEST_HEADERS = [
+  'Upload-Draft-Interop-Version',
+  'Upload-Complete',
+  'Upload-Incomplete',
+  'Content-Digest',
+  'Repr-Digest',
+  'Content-Disposition',
+];
 /** Headers browsers may send and read beyond @tus/server's own list. */
 export const EXTRA_ALLOWED_HEADERS = ['Upload-Checksum', ...DRAFT_REQUEST_HEADERS];
-export const EXTRA_EXPOSED_HEADERS = [COMPLETION_HEADER, 'Upload-Expires', 'Tus-Checksum-Algorithm', ...ALWAYS_EXPOSED, ...DOWNLOAD_EXPOSED];
+export const EXTRA_EXPOSED_HEADERS = [
+  COMPLETION_HEADER,
+  'Upload-Expires',
+  'Tus-Checksum-Algorithm',
+  ...ALWAYS_EXPOSED,
+  ...DOWNLOAD_EXPOSED,
+];
 
 /** A non-negative decimal integer header value, or undefined when it is anything else. */
 export function nonNegativeInteger(value: string | undefined): number | undefined {

@@ -6,8 +6,17 @@ import { countTusError, tusErrorCode } from '../ops/metrics.ts';
 import { EXTRA_EXPOSED_HEADERS, TUS_VERSION } from './tus-headers.ts';
 
 const EXPOSED = [
-  'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Upload-Offset', 'Upload-Length',
-  'Upload-Metadata', 'Upload-Defer-Length', 'Upload-Concat', ...EXTRA_EXPOSED_HEADERS,
+  'Location',
+  'Tus-Resumable',
+  'Tus-Version',
+  'Tus-Extension',
+  'Tus-Max-Size',
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Defer-Length',
+  'Upload-Concat',
+  ...EXTRA_EXPOSED_HEADERS,
 ].join(', ');
 
 /**

@@ -16,15 +16,45 @@ const registers = [registry];
 // ---- tusd's names --------------------------------------------------------------------------------
 
 /** Requests on the tus routes (/files…) per method, after X-HTTP-Method-Override (as tusd counts them). */
-export const requestsTotal = new Counter({ name: 'tusd_requests_total', help: 'Total number of requests served by tusd per method.', labelNames: ['method'], registers });
+export const requestsTotal = new Counter({
+  name: 'tusd_requests_total',
+  help: 'Total number of requests served by tusd per method.',
+  labelNames: ['method'],
+  registers,
+});
 /** tus answers of 400 and above by status and ERR_ code (tusd: "Total number of errors per status."). */
-export const errorsTotal = new Counter({ name: 'tusd_errors_total', help: 'Total number of errors per status.', labelNames: ['status', 'code'], registers });
+export const errorsTotal = new Counter({
+  name: 'tusd_errors_total',
+  help: 'Total number of errors per status.',
+  labelNames: ['status', 'code'],
+  registers,
+});
 /** Bytes written to uploads from request bodies (PATCH and creation-with-upload). */
-export const bytesReceived = new Counter({ name: 'tusd_bytes_received', help: 'Number of bytes received for uploads.', registers });
-export const uploadsCreated = new Counter({ name: 'tusd_uploads_created', help: 'Number of created uploads.', registers });
-export const uploadsFinished = new Counter({ name: 'tusd_uploads_finished', help: 'Number of finished uploads.', registers });
-export const uploadsTerminated = new Counter({ name: 'tusd_uploads_terminated', help: 'Number of terminated uploads.', registers });
-export const connectionsOpen = new Gauge({ name: 'tusd_connections_open', help: 'Current number of open connections.', registers });
+export const bytesReceived = new Counter({
+  name: 'tusd_bytes_received',
+  help: 'Number of bytes received for uploads.',
+  registers,
+});
+export const uploadsCreated = new Counter({
+  name: 'tusd_uploads_created',
+  help: 'Number of created uploads.',
+  registers,
+});
+export const uploadsFinished = new Counter({
+  name: 'tusd_uploads_finished',
+  help: 'Number of finished uploads.',
+  registers,
+});
+export const uploadsTerminated = new Counter({
+  name: 'tusd_uploads_terminated',
+  help: 'Number of terminated uploads.',
+  registers,
+});
+export const connectionsOpen = new Gauge({
+  name: 'tusd_connections_open',
+  help: 'Current number of open connections.',
+  registers,
+});
 // tusd_hook_invocations_total and tusd_hook_errors_total are the hook layer's own (hooks/metrics.ts), as in tusd's
 // pkg/hooks.
 for (const metric of HOOK_METRICS) registry.registerMetric(metric);
@@ -38,7 +68,9 @@ const byMethod = new Map(METHODS.map((m) => [m as string, requestsTotal.labels(m
 /** Completion forms by outcome: delivered (2xx), queued (to be retried), rejected (a cleanup status). */
 export const completionNotices = new Counter({
   name: 'tuspass_completion_notices_total',
-  help: 'Completion forms by outcome: delivered (the app answered 2xx), queued (unreachable or 502/503/504: kept and ' + 'retried), rejected (a CLEANUP_STATUSES answer; the upload removed).',
+  help:
+    'Completion forms by outcome: delivered (the app answered 2xx), queued (unreachable or 502/503/504: kept and ' +
+    'retried), rejected (a CLEANUP_STATUSES answer; the upload removed).',
   labelNames: ['outcome'],
   registers,
 });
@@ -47,11 +79,17 @@ for (const outcome of ['delivered', 'queued', 'rejected']) completionNotices.lab
 /** From an upload's last byte to its completion handled: digests, pre-finish hooks, the form delivered or queued. */
 export const finishSeconds = new Histogram({
   name: 'tuspass_finish_duration_seconds',
-  help: "Time from an upload's last byte to its completion handled (digests, pre-finish hooks, completion form " + "delivered or queued).",
+  help:
+    "Time from an upload's last byte to its completion handled (digests, pre-finish hooks, completion form " +
+    'delivered or queued).',
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers,
 });
-export const hashRingWaits = new Counter({ name: 'tuspass_hash_ring_waits_total', help: 'Times a write waited for room in the hashing thread ring (the hashing thread is behind the disk).', registers });
+export const hashRingWaits = new Counter({
+  name: 'tuspass_hash_ring_waits_total',
+  help: 'Times a write waited for room in the hashing thread ring (the hashing thread is behind the disk).',
+  registers,
+});
 /**
  * Requests that got no answer because their connection went before it (tusd has no metric of its
  * own for them: it counts a cut body in tusd_errors_total as a 500 ERR_CONNECTION_RESET or a 400
@@ -61,12 +99,19 @@ export const hashRingWaits = new Counter({ name: 'tuspass_hash_ring_waits_total'
  */
 export const requestsDropped = new Counter({
   name: 'tuspass_requests_dropped_total',
-  help: 'Requests whose connection went before their answer (the bytes their body brought are kept where the route ' + 'keeps partial bodies), by cause: client_closed, taken_over, network_timeout, shutdown.',
+  help:
+    'Requests whose connection went before their answer (the bytes their body brought are kept where the route ' +
+    'keeps partial bodies), by cause: client_closed, taken_over, network_timeout, shutdown.',
   labelNames: ['cause'],
   registers,
 });
-for (const cause of ['client_closed', 'taken_over', 'network_timeout', 'shutdown']) requestsDropped.labels(cause).inc(0);
-export const uploadsExpired = new Counter({ name: 'tuspass_uploads_expired_total', help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER, EXPIRE_UNSTARTED_AFTER).', registers });
+for (const cause of ['client_closed', 'taken_over', 'network_timeout', 'shutdown'])
+  requestsDropped.labels(cause).inc(0);
+export const uploadsExpired = new Counter({
+  name: 'tuspass_uploads_expired_total',
+  help: 'Unfinished uploads removed by the expiry sweep (EXPIRE_AFTER, EXPIRE_UNSTARTED_AFTER).',
+  registers,
+});
 
 /** What a running server lets the scrape read: its queue and its store's free-space ledger. */
 export interface MetricsSource {
@@ -113,7 +158,9 @@ new Gauge({
 });
 new Gauge({
   name: 'tuspass_store_owed_bytes',
-  help: 'Bytes promised to unfinished uploads of known length (declared lengths not yet written); with MIN_FREE_SPACE ' + 'kept out of new admissions.',
+  help:
+    'Bytes promised to unfinished uploads of known length (declared lengths not yet written); with MIN_FREE_SPACE ' +
+    'kept out of new admissions.',
   registers,
   collect() {
     let owed = 0;

@@ -75,7 +75,10 @@ async function storeWritable(dir: string): Promise<Check> {
 async function spaceAboveReserve(space: NonNullable<ReadinessDeps['space']>): Promise<Check> {
   try {
     if ((await space.room()) > 0) return { ok: true };
-    return { ok: false, reason: "the store's free space, less what unfinished uploads are still owed, is at or below MIN_FREE_SPACE" };
+    return {
+      ok: false,
+      reason: "the store's free space, less what unfinished uploads are still owed, is at or below MIN_FREE_SPACE",
+    };
   } catch (e) {
     return { ok: false, reason: `the store's free space cannot be read (${codeOf(e)})` };
   }
@@ -86,46 +89,75 @@ async function catalogReachable(catalog: NonNullable<ReadinessDeps['catalog']>, 
     await catalog.list({ limit: 1, offset: 0 });
     return { ok: true };
   } catch (e) {
-    return { ok: false, reason: `the catalog (${setting}) does not answer (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
+    return {
+      ok: false,
+      reason: `the catalog (${setting}) does not answer (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    };
   }
 }
 
 /** Redis (REDIS_URL): answers a PING. */
-export const redisProbe = (redis: { ping(): Promise<boolean> }): Probe => async () =>
-  (await redis.ping()) ? { ok: true } : { ok: false, reason: 'Redis (REDIS_URL) does not answer: no upload can be locked, so no PATCH is written' };
+export const redisProbe =
+  (redis: { ping(): Promise<boolean> }): Probe =>
+  async () =>
+    (await redis.ping())
+      ? { ok: true }
+      : { ok: false, reason: 'Redis (REDIS_URL) does not answer: no upload can be locked, so no PATCH is written' };
 
 /** PostgreSQL (DATABASE_URL): answers a query. */
-export const postgresProbe = (pool: { query(sql: string): Promise<unknown> }): Probe => async () => {
-  try {
-    await pool.query('SELECT 1');
-    return { ok: true };
-  } catch (e) {
-    return { ok: false, reason: 'PostgreSQL (DATABASE_URL) does not answer ' + `(${codeOf(e)}): completion forms wait in this instance's ` + 'spool' };
-  }
-};
+export const postgresProbe =
+  (pool: { query(sql: string): Promise<unknown> }): Probe =>
+  async () => {
+    try {
+      await pool.query('SELECT 1');
+      return { ok: true };
+    } catch (e) {
+      return {
+        ok: false,
+        reason:
+          'PostgreSQL (DATABASE_URL) does not answer ' +
+          `(${codeOf(e)}): completion forms wait in this instance's ` +
+          'spool',
+      };
+    }
+  };
 
 /**
  * The completion service running apart (COMPLETION_URL): its /readyz, where tuspass's own service
  * says whether its catalog answers. Any answer but 502, 503 or 504 — the statuses a form is retried
  * on — counts as up: an app of one's own may well have no /readyz.
  */
-export const completionProbe = (url: () => string): Probe => async () => {
-  try {
-    const r = await requestText(new URL('/readyz', url()).toString(), { timeoutMs: PROBE_MS });
-    if (![502, 503, 504].includes(r.status)) return { ok: true };
-    return { ok: false, reason: `the completion service (COMPLETION_URL) is not ready (${r.status}): completion forms are queued` };
-  } catch (e) {
-    return { ok: false, reason: 'the completion service (COMPLETION_URL) does not answer ' + `(${failureOf(e)}): completion forms are queued` };
-  }
-};
+export const completionProbe =
+  (url: () => string): Probe =>
+  async () => {
+    try {
+      const r = await requestText(new URL('/readyz', url()).toString(), { timeoutMs: PROBE_MS });
+      if (![502, 503, 504].includes(r.status)) return { ok: true };
+      return {
+        ok: false,
+        reason: `the completion service (COMPLETION_URL) is not ready (${r.status}): completion forms are queued`,
+      };
+    } catch (e) {
+      return {
+        ok: false,
+        reason:
+          'the completion service (COMPLETION_URL) does not answer ' + `(${failureOf(e)}): completion forms are queued`,
+      };
+    }
+  };
 
 /** A probe that has not answered in PROBE_MS has failed. */
 function bounded(name: string, probe: Probe): Promise<Check> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<Check>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, reason: `${name} did not answer within ${PROBE_MS / 1000} s` }), PROBE_MS);
+    timer = setTimeout(
+      () => resolve({ ok: false, reason: `${name} did not answer within ${PROBE_MS / 1000} s` }),
+      PROBE_MS,
+    );
   });
-  const answer = probe().catch((e: unknown): Check => ({ ok: false, reason: `${name} does not answer (${codeOf(e)})` }));
+  const answer = probe().catch(
+    (e: unknown): Check => ({ ok: false, reason: `${name} does not answer (${codeOf(e)})` }),
+  );
   return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
 
@@ -146,7 +178,10 @@ export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
     if (space) checks.space = space;
     if (catalog) checks.catalog = catalog;
     engines.forEach(([name], i) => (checks[name] = answers[i]!));
-    if (deps.queue) checks.queue = deps.queue.isFull() ? { ok: false, reason: 'the notice queue is at QUEUE_MAX (a receiver is down?)' } : { ok: true };
+    if (deps.queue)
+      checks.queue = deps.queue.isFull()
+        ? { ok: false, reason: 'the notice queue is at QUEUE_MAX (a receiver is down?)' }
+        : { ok: true };
     return summary(checks);
   };
   return async () => {
@@ -164,6 +199,8 @@ export function readiness(deps: ReadinessDeps): () => Promise<Readiness> {
 }
 
 function summary(checks: Record<string, Check>): Readiness {
-  const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
+  const failed = Object.entries(checks)
+    .filter(([, c]) => !c.ok)
+    .map(([name]) => name);
   return { ready: failed.length === 0, checks, failed };
 }

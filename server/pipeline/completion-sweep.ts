@@ -23,11 +23,21 @@ export interface SweepDeps {
 }
 
 /** Handles the completion of a finished upload nobody handled; failures go on in the background (UploadEvents). */
-async function announceOne(id: string, store: Pick<UploadStore, 'getUpload' | 'concatOf'>, events: UploadEvents, log: Log, why: string): Promise<void> {
+async function announceOne(
+  id: string,
+  store: Pick<UploadStore, 'getUpload' | 'concatOf'>,
+  events: UploadEvents,
+  log: Log,
+  why: string,
+): Promise<void> {
   try {
     const upload = await store.getUpload(id);
     log(`completion: upload ${id} ${why}; handling its completion now`, { event: 'completion.resumed', upload_id: id });
-    await events.finish({ Method: 'PATCH', URI: `${TUS_PATH}/${id}`, RemoteAddr: '', Header: {} }, upload, await store.concatOf(id));
+    await events.finish(
+      { Method: 'PATCH', URI: `${TUS_PATH}/${id}`, RemoteAddr: '', Header: {} },
+      upload,
+      await store.concatOf(id),
+    );
   } catch (e) {
     log(`completion: upload ${id}: ${errorText(e)}`);
   }
@@ -38,9 +48,19 @@ async function announceOne(id: string, store: Pick<UploadStore, 'getUpload' | 'c
  * the background. On a shared store (claims) each is taken over first: another instance may be
  * handling it right now.
  */
-export function announce(ids: readonly string[], store: Pick<UploadStore, 'getUpload' | 'concatOf'> & Partial<Pick<DigestFileStore, 'takeOverCompletion'>>, events: UploadEvents, log: Log, shared: boolean): void {
+export function announce(
+  ids: readonly string[],
+  store: Pick<UploadStore, 'getUpload' | 'concatOf'> & Partial<Pick<DigestFileStore, 'takeOverCompletion'>>,
+  events: UploadEvents,
+  log: Log,
+  shared: boolean,
+): void {
   // Said at every start, none or some: what this start announces is known before any is handled.
-  log(`completion: ${ids.length} upload(s) finished before the last stop without their completion ` + `handled${ids.length ? '; handling them now' : ''}`, { event: 'completion.awaiting', count: ids.length, upload_ids: ids.slice(0, 1000) });
+  log(
+    `completion: ${ids.length} upload(s) finished before the last stop without their completion ` +
+      `handled${ids.length ? '; handling them now' : ''}`,
+    { event: 'completion.awaiting', count: ids.length, upload_ids: ids.slice(0, 1000) },
+  );
   void (async () => {
     for (const id of ids) {
       if (shared && store.takeOverCompletion && !(await store.takeOverCompletion(id).catch(() => false))) continue;
@@ -59,7 +79,13 @@ async function sweepOnce(deps: SweepDeps): Promise<number> {
       if (deps.events.completionPending(id)) continue;
       if (!(await deps.store.takeOverCompletion(id))) continue;
       taken++;
-      await announceOne(id, deps.store, deps.events, deps.log, 'was finished and never announced (its instance stopped before)');
+      await announceOne(
+        id,
+        deps.store,
+        deps.events,
+        deps.log,
+        'was finished and never announced (its instance stopped before)',
+      );
     }
   } finally {
     await turn.release();
@@ -74,20 +100,27 @@ export function startCompletionSweep(deps: SweepDeps): () => void {
   /** The last failure logged: an outage is reported once, not at every sweep. */
   let lastFailure = '';
   const sweep = () => {
-    sweepOnce(deps).then(
-      (n) => {
-        lastFailure = '';
-        if (n) deps.log(`completion sweep: took over ${n} finished upload(s) nobody had announced`, { event: 'completion.swept', count: n });
-      },
-      (e: Error) => {
-        if (e.message !== lastFailure) deps.log(`completion sweep: skipped (${e.message}); trying again in ${deps.everyMs} ms`, { level: 'warn' });
-        lastFailure = e.message;
-      },
-    ).finally(() => {
-      if (stopped) return;
-      timer = setTimeout(sweep, deps.everyMs);
-      timer.unref();
-    });
+    sweepOnce(deps)
+      .then(
+        (n) => {
+          lastFailure = '';
+          if (n)
+            deps.log(`completion sweep: took over ${n} finished upload(s) nobody had announced`, {
+              event: 'completion.swept',
+              count: n,
+            });
+        },
+        (e: Error) => {
+          if (e.message !== lastFailure)
+            deps.log(`completion sweep: skipped (${e.message}); trying again in ${deps.everyMs} ms`, { level: 'warn' });
+          lastFailure = e.message;
+        },
+      )
+      .finally(() => {
+        if (stopped) return;
+        timer = setTimeout(sweep, deps.everyMs);
+        timer.unref();
+      });
   };
   timer = setTimeout(sweep, deps.everyMs);
   timer.unref();

@@ -44,13 +44,16 @@ export function startExpirySweep(store: UploadStore, everyMs: number, log: (line
     timer.unref();
   };
   const sweep = () => {
-    store.deleteExpired().then(
-      (n) => {
-        uploadsExpired.inc(n);
-        if (n) log(`expiry: removed ${n} expired upload(s)`);
-      },
-      (e: Error) => log(`expiry: sweep failed: ${e.message}`),
-    ).finally(() => later(everyMs));
+    store
+      .deleteExpired()
+      .then(
+        (n) => {
+          uploadsExpired.inc(n);
+          if (n) log(`expiry: removed ${n} expired upload(s)`);
+        },
+        (e: Error) => log(`expiry: sweep failed: ${e.message}`),
+      )
+      .finally(() => later(everyMs));
   };
   later(Math.min(everyMs, FIRST_SWEEP_MS));
   return () => {

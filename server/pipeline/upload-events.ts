@@ -43,7 +43,12 @@ export const authOfRequest = (http: HookHTTPRequest): HookAuth | null => CALLERS
 export function httpRequestOf(req: IncomingMessage): HookHTTPRequest {
   const http = httpRequestFields(req);
   const caller = principalOf(req);
-  if (caller) CALLERS.set(http, { Subject: caller.sub, Scopes: [...caller.scopes], ...(caller.maxSize !== undefined && { MaxSize: caller.maxSize }) });
+  if (caller)
+    CALLERS.set(http, {
+      Subject: caller.sub,
+      Scopes: [...caller.scopes],
+      ...(caller.maxSize !== undefined && { MaxSize: caller.maxSize }),
+    });
   return http;
 }
 
@@ -77,12 +82,18 @@ interface Redo {
   timer: NodeJS.Timeout;
 }
 
-const present = (file: string) => fsp.stat(file).then(() => true, () => false);
+const present = (file: string) =>
+  fsp.stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** Where a hook reads the bytes: the file, or (S3 store) the object, as tusd's filestore and s3store say it. */
 function storageOf(path: string): HookUpload['Storage'] {
   const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(path);
-  return s3 ? { Type: 's3store', Bucket: s3[1]!, Key: s3[2]!, Path: path } : { Type: 'filestore', Path: path, InfoPath: `${path}.json` };
+  return s3
+    ? { Type: 's3store', Bucket: s3[1]!, Key: s3[2]!, Path: path }
+    : { Type: 'filestore', Path: path, InfoPath: `${path}.json` };
 }
 
 export class UploadEvents {
@@ -143,24 +154,39 @@ export class UploadEvents {
    * pre-create: may reject (thrown as an error carrying the hook's status and body), change the
    * metadata, or choose the id. Returns the id and metadata to create the upload with.
    */
-  async preCreate(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<{ id: string; metadata: Upload['metadata'] }> {
+  async preCreate(
+    http: HookHTTPRequest,
+    upload: Upload,
+    concat?: ConcatInfo,
+  ): Promise<{ id: string; metadata: Upload['metadata'] }> {
     if (!this.hooks.wants('pre-create')) return { id: upload.id, metadata: upload.metadata };
     let answer: HookResponse;
     try {
-      answer = await this.hooks.block({ Type: 'pre-create', Event: { Upload: this.hookUpload(upload, concat, false), HTTPRequest: http, Auth: authOfRequest(http) } });
+      answer = await this.hooks.block({
+        Type: 'pre-create',
+        Event: { Upload: this.hookUpload(upload, concat, false), HTTPRequest: http, Auth: authOfRequest(http) },
+      });
     } catch (e) {
       if (e instanceof HookRejection) throw rejectionError(e, 400);
       throw e;
     }
     const wanted = answer.ChangeFileInfo?.ID;
     if (wanted !== undefined && !UPLOAD_ID.test(wanted)) {
-      throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose an invalid upload id', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
+      throw new TuspassError(
+        ERRORS.ERR_HOOK_FAILED,
+        'the pre-create hook chose an invalid upload id',
+        `ChangeFileInfo.ID ${JSON.stringify(wanted)}`,
+      );
     }
     // Creating opens the file for writing and writes a new info file: under an existing upload's id
     // it would empty that upload (someone else's, with a hook that derives ids from metadata).
     const path = wanted === undefined ? undefined : this.store.location(wanted);
     if (path !== undefined && ((await present(path)) || (await present(`${path}.json`)))) {
-      throw new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose the id of an existing upload', `ChangeFileInfo.ID ${JSON.stringify(wanted)}`);
+      throw new TuspassError(
+        ERRORS.ERR_HOOK_FAILED,
+        'the pre-create hook chose the id of an existing upload',
+        `ChangeFileInfo.ID ${JSON.stringify(wanted)}`,
+      );
     }
     return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
   }
@@ -194,11 +220,22 @@ export class UploadEvents {
     return outcome;
   }
 
-  private async handleCompletion(http: HookHTTPRequest, upload: Upload, concat?: ConcatInfo): Promise<TusAnswer & { handled: boolean }> {
-    const hookUpload = { ...this.hookUpload(upload, concat), Digests: await this.store.digests(upload.id, upload.offset), Owner: (await this.store.ownerOf(upload.id)) ?? '' };
+  private async handleCompletion(
+    http: HookHTTPRequest,
+    upload: Upload,
+    concat?: ConcatInfo,
+  ): Promise<TusAnswer & { handled: boolean }> {
+    const hookUpload = {
+      ...this.hookUpload(upload, concat),
+      Digests: await this.store.digests(upload.id, upload.offset),
+      Owner: (await this.store.ownerOf(upload.id)) ?? '',
+    };
     // Once per upload: not again when a failed completion is handled again.
     if (!this.redo.has(upload.id)) this.logFinished(http, upload, hookUpload.Digests.md5);
-    const request = { Type: 'pre-finish' as const, Event: { Upload: hookUpload, HTTPRequest: http, Auth: authOfRequest(http) } };
+    const request = {
+      Type: 'pre-finish' as const,
+      Event: { Upload: hookUpload, HTTPRequest: http, Auth: authOfRequest(http) },
+    };
     let answer: TusAnswer = {};
     try {
       if (this.hooks.wants('pre-finish')) answer = answerOf(await this.hooks.block(request), 204);
@@ -220,15 +257,19 @@ export class UploadEvents {
     const seconds = Number.isFinite(created) ? Math.max(0, (Date.now() - created) / 1000) : undefined;
     // Since creation: pauses and resumes count, as a person waiting for the file sees it.
     const mbps = seconds ? Math.round((size / 1e6 / seconds) * 100) / 100 : undefined;
-    this.log(`upload ${upload.id} finished: ${size} ` + `bytes${seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s (${mbps ?? '-'} MB/s)`}, md5 ${md5}`, {
-      event: 'upload.finished',
-      upload_id: upload.id,
-      request_id: requestIdOfHeaders(http.Header),
-      size,
-      duration_s: seconds === undefined ? undefined : Math.round(seconds * 1000) / 1000,
-      mb_per_s: mbps,
-      md5,
-    });
+    this.log(
+      `upload ${upload.id} finished: ${size} ` +
+        `bytes${seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s (${mbps ?? '-'} MB/s)`}, md5 ${md5}`,
+      {
+        event: 'upload.finished',
+        upload_id: upload.id,
+        request_id: requestIdOfHeaders(http.Header),
+        size,
+        duration_s: seconds === undefined ? undefined : Math.round(seconds * 1000) / 1000,
+        mb_per_s: mbps,
+        md5,
+      },
+    );
   }
 
   /** Notes the handled completion in the journal; a failed write is retried, never answered as a failure. */
@@ -237,7 +278,10 @@ export class UploadEvents {
       await this.store.completionHandled(id);
       this.settle(id);
     } catch (e) {
-      this.log(`completion: upload ${id} was handled but the completion journal could not be written (${errorText(e)}); ` + 'trying again');
+      this.log(
+        `completion: upload ${id} was handled but the completion journal could not be written (${errorText(e)}); ` +
+          'trying again',
+      );
       this.later(id, 'journal', http);
     }
   }
@@ -303,7 +347,10 @@ export class UploadEvents {
    */
   async preAccess(http: HookHTTPRequest, upload: HookUpload, mode: 'read' | 'write'): Promise<void> {
     try {
-      await this.hooks.block({ Type: 'pre-access', Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http), Access: { Mode: mode } } });
+      await this.hooks.block({
+        Type: 'pre-access',
+        Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http), Access: { Mode: mode } },
+      });
     } catch (e) {
       if (!(e instanceof HookRejection)) throw e;
       if (!e.response.RejectAccess) throw rejectionError(e, 500);
@@ -318,7 +365,10 @@ export class UploadEvents {
   async preTerminate(http: HookHTTPRequest, upload: Upload): Promise<void> {
     if (!this.hooks.wants('pre-terminate')) return;
     try {
-      await this.hooks.block({ Type: 'pre-terminate', Event: { Upload: this.hookUpload(upload), HTTPRequest: http, Auth: authOfRequest(http) } });
+      await this.hooks.block({
+        Type: 'pre-terminate',
+        Event: { Upload: this.hookUpload(upload), HTTPRequest: http, Auth: authOfRequest(http) },
+      });
     } catch (e) {
       if (e instanceof HookRejection) throw rejectionError(e, 403);
       throw e;
@@ -329,18 +379,22 @@ export class UploadEvents {
   created(req: IncomingMessage, upload: Upload, concat?: ConcatInfo): void {
     const owner = principalOf(req)?.sub;
     const size = upload.size === undefined ? 'deferred' : `${upload.size} bytes`;
-    this.log(`upload ${upload.id} created (${size}${concat ? `, ${concat.kind}` : ''}${owner ? `, owner ${owner}` : ''})`, {
-      event: 'upload.created',
-      upload_id: upload.id,
-      request_id: requestIdOf(req),
-      size: upload.size,
-      concat: concat?.kind,
-      owner,
-    });
+    this.log(
+      `upload ${upload.id} created (${size}${concat ? `, ${concat.kind}` : ''}${owner ? `, owner ${owner}` : ''})`,
+      {
+        event: 'upload.created',
+        upload_id: upload.id,
+        request_id: requestIdOf(req),
+        size: upload.size,
+        concat: concat?.kind,
+        owner,
+      },
+    );
     this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
   }
 
   notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {
-    if (this.hooks.wants(type)) this.hooks.notify({ Type: type, Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http) } });
+    if (this.hooks.wants(type))
+      this.hooks.notify({ Type: type, Event: { Upload: upload, HTTPRequest: http, Auth: authOfRequest(http) } });
   }
 }

@@ -17,8 +17,15 @@ export interface BuiltinHookSettings {
 }
 
 /** The built-in hooks' factories by name; each is imported when it is loaded. */
-export function builtinHooks(settings: BuiltinHookSettings): Record<(typeof BUILTIN_HOOKS)[number], () => Promise<HookHandler>> {
+export function builtinHooks(
+  settings: BuiltinHookSettings,
+): Record<(typeof BUILTIN_HOOKS)[number], () => Promise<HookHandler>> {
   return {
-    'complete-form': async () => (await import('../complete-form/hook.ts')).createCompleteFormHook(settings.deliverer, { passFields: settings.passFields, log: settings.log }, settings.completionTimeoutMs),
+    'complete-form': async () =>
+      (await import('../complete-form/hook.ts')).createCompleteFormHook(
+        settings.deliverer,
+        { passFields: settings.passFields, log: settings.log },
+        settings.completionTimeoutMs,
+      ),
   };
 }

@@ -25,21 +25,31 @@ export interface RunningCompletionServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startCompletionServer(config: Config, options: CompletionAppOptions = {}): Promise<RunningCompletionServer> {
+export async function startCompletionServer(
+  config: Config,
+  options: CompletionAppOptions = {},
+): Promise<RunningCompletionServer> {
   // Before anything opens: anonymous only on loopback unless ALLOW_ANONYMOUS (exit 78 otherwise).
   requireAuthBeyondLoopback(config);
   const log = createLog({ format: config.logFormat, level: config.logLevel, sink: options.log });
   // DATABASE_URL: the catalog every instance shares (PostgreSQL), waited for up to STARTUP_TIMEOUT.
   const wait = { until: Date.now() + config.startupTimeoutMs, log };
-  const catalog = config.databaseUrl ? await PgCatalog.open(config.databaseUrl, wait) : openCatalog(config.catalogPath, fileModesOf(config).file);
+  const catalog = config.databaseUrl
+    ? await PgCatalog.open(config.databaseUrl, wait)
+    : openCatalog(config.catalogPath, fileModesOf(config).file);
   // The same NETWORK_TIMEOUT as the upload server: a form that stops arriving is cut.
   const service = createCompletionApp(config, catalog, { ...options, log });
   // /healthz, /readyz (the catalog answers) and /metrics first; the service's routes and its 404 after
   // (called, not mounted: a mounted app leaves unknown paths to its parent).
   const ops = setUpOps(config, { catalog, log });
-  const outer = express().disable('x-powered-by').use(ops.routes).use((req: express.Request, res: express.Response) => service(req, res));
+  const outer = express()
+    .disable('x-powered-by')
+    .use(ops.routes)
+    .use((req: express.Request, res: express.Response) => service(req, res));
   // The ops routes' refusals (a /metrics caller without the admin scope) answered as the service's are.
-  outer.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log, service: 'completion', form: 'json' }));
+  outer.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) =>
+    answerError(req, res, err, { log, service: 'completion', form: 'json' }),
+  );
   const tls = tlsServerOptions(config);
   const server = createHttpServer(outer, config.networkTimeoutMs, log, tls);
   if (config.metrics) countConnections(server);

@@ -13,26 +13,48 @@ const named = (env: string) => {
 };
 
 /** Why listening failed, in words naming the setting to change; exported for tests. */
-export function listenProblem(e: NodeJS.ErrnoException, host: string, port: number, setting: PortSetting, hostSetting = 'HOST'): string {
+export function listenProblem(
+  e: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  setting: PortSetting,
+  hostSetting = 'HOST',
+): string {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch (e.code) {
     case 'EADDRINUSE':
-      return `${setting}: port ${port} is already in use on ${host} (EADDRINUSE): set ${named(setting)} to a free port, ` + 'or stop the program using it';
+      return (
+        `${setting}: port ${port} is already in use on ${host} (EADDRINUSE): set ${named(setting)} to a free port, ` +
+        'or stop the program using it'
+      );
     case 'EACCES':
-      return `${setting}: not allowed to listen on ${where} (EACCES): ports below 1024 need privileges; set ` + `${named(setting)} to 1024 or above`;
+      return (
+        `${setting}: not allowed to listen on ${where} (EACCES): ports below 1024 need privileges; set ` +
+        `${named(setting)} to 1024 or above`
+      );
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `${hostSetting}: ${host} is not an address of this machine (${e.code}): set ${named(hostSetting)} to one of ` + 'its addresses, 127.0.0.1 or 0.0.0.0';
+      return (
+        `${hostSetting}: ${host} is not an address of this machine (${e.code}): set ${named(hostSetting)} to one of ` +
+        'its addresses, 127.0.0.1 or 0.0.0.0'
+      );
     default:
       return `${hostSetting}/${setting}: cannot listen on ${where}: ${e.message}`;
   }
 }
 
 /** Listens, or throws a ConfigError (exit 78) naming the setting to change. */
-export function listenOn(server: Server, port: number, host: string, setting: PortSetting, hostSetting = 'HOST'): Promise<void> {
+export function listenOn(
+  server: Server,
+  port: number,
+  host: string,
+  setting: PortSetting,
+  hostSetting = 'HOST',
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const fail = (e: NodeJS.ErrnoException) => reject(new ConfigError([listenProblem(e, host, port, setting, hostSetting)]));
+    const fail = (e: NodeJS.ErrnoException) =>
+      reject(new ConfigError([listenProblem(e, host, port, setting, hostSetting)]));
     server.once('error', fail);
     server.listen(port, host, () => {
       server.off('error', fail);

@@ -29,7 +29,9 @@ export function opsRoutes(options: OpsRoutesOptions): express.Router {
   router.get('/readyz', async (_req, res, next) => {
     try {
       const r = await options.ready();
-      noStore(res).status(r.ready ? 200 : 503).json(r);
+      noStore(res)
+        .status(r.ready ? 200 : 503)
+        .json(r);
     } catch (e) {
       next(e);
     }

@@ -59,7 +59,15 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
     const space = deps.space;
     leave = addMetricsSource({
       queue: deps.queue,
-      space: storeDir && space ? { free: () => freeBytes(storeDir), get owed() { return space.owed; } } : undefined,
+      space:
+        storeDir && space
+          ? {
+              free: () => freeBytes(storeDir),
+              get owed() {
+                return space.owed;
+              },
+            }
+          : undefined,
     });
   }
   const ownPort = config.metricsPort !== undefined;
@@ -79,7 +87,9 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
       if (isLoopback(config.metricsHost)) app.use(loopbackNamesOnly);
       app.use(opsRoutes({ ready, metrics: config.metrics }));
       app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
-      app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log: deps.log, service: 'metrics listener', form: 'json' }));
+      app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) =>
+        answerError(req, res, err, { log: deps.log, service: 'metrics listener', form: 'json' }),
+      );
       server = createHttpServer(app, config.networkTimeoutMs, deps.log);
       await listenOn(server, config.metricsPort!, config.metricsHost, 'METRICS_PORT', 'METRICS_HOST');
       const { port } = server.address() as AddressInfo;

@@ -27,7 +27,10 @@ function watchParent(gone: () => void): void {
  * Resolves with what asked the process to stop: the first stop signal, or (run by npm) its parent's
  * going away. A second signal exits the process at once with 128 + its number, said through `say`.
  */
-export function firstStopSignal(name: string, say: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<string> {
+export function firstStopSignal(
+  name: string,
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<string> {
   return new Promise((resolve) => {
     let stopping = false;
     const on = (signal: NodeJS.Signals) => {

@@ -115,7 +115,9 @@ function writableDir(dir: string, setting: string): void {
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {
-    throw new ConfigError([`${setting}: ${dir} is not a writable directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+    throw new ConfigError([
+      `${setting}: ${dir} is not a writable directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    ]);
   }
 }
 
@@ -131,7 +133,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // group's with SHARED_GROUP_READ), also when an earlier version made it 0755.
   const modes = fileModesOf(config);
   ensureDirMode(config.dataDir, modes.dir, 'DATA_DIR', log);
-  if (!path.relative(config.dataDir, config.storeDir).startsWith('..')) ensureDirMode(config.storeDir, modes.dir, 'STORE_DIR', log);
+  if (!path.relative(config.dataDir, config.storeDir).startsWith('..'))
+    ensureDirMode(config.storeDir, modes.dir, 'STORE_DIR', log);
   const secret = completionSecret(config);
   // TLS_CERT/TLS_KEY read and checked before anything opens (a bad file names its setting).
   const tls = tlsServerOptions(config);
@@ -180,8 +183,22 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // With DATABASE_URL the notices are rows any instance delivers (hooks/pg-queue.ts): one that dies
   // leaves none behind. While PostgreSQL is away they wait in this instance's spool (DATA_DIR/spool).
   const queue: Notices = db
-    ? new PgNoticeQueue({ pool: db, minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, spool: new NoticeSpool(path.join(config.dataDir, 'spool'), log, modes), log })
-    : new NoticeQueue({ dir: path.join(config.dataDir, 'queue'), minMs: config.retryMinMs, maxMs: config.retryMaxMs, max: config.queueMax, fileModes: modes, log });
+    ? new PgNoticeQueue({
+        pool: db,
+        minMs: config.retryMinMs,
+        maxMs: config.retryMaxMs,
+        max: config.queueMax,
+        spool: new NoticeSpool(path.join(config.dataDir, 'spool'), log, modes),
+        log,
+      })
+    : new NoticeQueue({
+        dir: path.join(config.dataDir, 'queue'),
+        minMs: config.retryMinMs,
+        maxMs: config.retryMaxMs,
+        max: config.queueMax,
+        fileModes: modes,
+        log,
+      });
   // The checks and the catalog of a form, for both ways one arrives: POST /complete/ and a direct call.
   const record = catalog ? formRecorder(config, catalog) : undefined;
   const target: PostTarget = {
@@ -199,8 +216,23 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
   try {
     const context = { log, queue, removeUpload: (id: string) => uploads.remove(id) };
-    handlers = await loadHookHandlers(config, context, { secret, extra: options.hooks, builtins: builtinHooks({ deliverer, passFields: config.passFields, completionTimeoutMs: config.completionTimeoutMs, log }) });
-    hooks = new HookRunner(handlers, { log, queue, timeoutMs: config.hooksTimeoutMs, failOpen: config.hooksFailOpen, storedHeaders: config.hooksHttpForwardHeaders });
+    handlers = await loadHookHandlers(config, context, {
+      secret,
+      extra: options.hooks,
+      builtins: builtinHooks({
+        deliverer,
+        passFields: config.passFields,
+        completionTimeoutMs: config.completionTimeoutMs,
+        log,
+      }),
+    });
+    hooks = new HookRunner(handlers, {
+      log,
+      queue,
+      timeoutMs: config.hooksTimeoutMs,
+      failOpen: config.hooksFailOpen,
+      storedHeaders: config.hooksHttpForwardHeaders,
+    });
     await hooks.setup();
   } catch (e) {
     await catalog?.close();
@@ -209,7 +241,11 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   for (const line of describeHandlers(handlers)) log(line);
 
-  const events = new UploadEvents(uploads, hooks, { retryMinMs: config.retryMinMs, retryMaxMs: config.retryMaxMs, log });
+  const events = new UploadEvents(uploads, hooks, {
+    retryMinMs: config.retryMinMs,
+    retryMaxMs: config.retryMaxMs,
+    log,
+  });
   // The one access step of every request on an existing upload, whichever front-end it came by.
   const access = new UploadAccess(uploads, events);
   // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
@@ -218,9 +254,12 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const redisUrl = config.redisUrl;
   if (redisUrl) {
     // Redis refusing us (a password, an ACL) is a wrong setting; not answering, a wait.
-    const connect = () => RedisLocker.connect(redisUrl, { ttlMs: config.redisLockTtlMs, log, prefix: options.redisPrefix }).catch((e: unknown) => {
-      throw e instanceof RedisConnectError && e.refused ? new ConfigError([e.message]) : e;
-    });
+    const connect = () =>
+      RedisLocker.connect(redisUrl, { ttlMs: config.redisLockTtlMs, log, prefix: options.redisPrefix }).catch(
+        (e: unknown) => {
+          throw e instanceof RedisConnectError && e.refused ? new ConfigError([e.message]) : e;
+        },
+      );
     try {
       redisLocker = await waitForEngine({ name: 'Redis', setting: 'REDIS_URL' }, connect, wait);
     } catch (e) {
@@ -236,7 +275,12 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const locker = redisLocker ?? new MemoryLocker();
   const creation = createTusEngine({ config, store: uploads, events, locker, log });
   // The disk's free space says nothing of a bucket: with S3_BUCKET only the queue's room is checked.
-  const admission = creationGate({ space: s3 ? { check: async () => {} } : store.space, queue, behindProxy: config.behindProxy, log });
+  const admission = creationGate({
+    space: s3 ? { check: async () => {} } : store.space,
+    queue,
+    behindProxy: config.behindProxy,
+    log,
+  });
   // /healthz, /readyz, /metrics (and the METRICS_PORT listener): ops-server.ts.
   // /readyz names each engine this instance depends on: the store, Redis, PostgreSQL, the completion service apart.
   const engines = {
@@ -248,19 +292,70 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   // A record's file is its upload's: downloaded or removed through the access step.
-  const recordAccess: CompletionAppOptions['access'] = (req, id, mode) => access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND) });
-  const api = catalog ? createCompletionApp(config, catalog, { log, record, access: recordAccess, removeUpload: (id) => withLock(locker, id, () => {}, () => uploads.remove(id)) }) : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
+  const recordAccess: CompletionAppOptions['access'] = (req, id, mode) =>
+    access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_RECORD_NOT_FOUND) });
+  const api = catalog
+    ? createCompletionApp(config, catalog, {
+        log,
+        record,
+        access: recordAccess,
+        removeUpload: (id) =>
+          withLock(
+            locker,
+            id,
+            () => {},
+            () => uploads.remove(id),
+          ),
+      })
+    : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
-  const multipartCompletion = new MultipartCompletion({ store, deliverer, passFields: config.passFields, templates: config.multipartFormFields, log });
+  const multipartCompletion = new MultipartCompletion({
+    store,
+    deliverer,
+    passFields: config.passFields,
+    templates: config.multipartFormFields,
+    log,
+  });
   // Resumable sessions of the last run, open again (their state files in the store); those that
   // covered their file when the process stopped are settled, for the pass below to announce.
-  const sessions = new ResumableSessions(config.resumableSessionsMax, new SessionStates(config.storeDir, modes.file, log));
+  const sessions = new ResumableSessions(
+    config.resumableSessionsMax,
+    new SessionStates(config.storeDir, modes.file, log),
+  );
   await sessions.restore(store, redisLocker !== undefined);
   // The nginx module's endpoints write files of the file store: with S3_BUCKET they answer why not.
   const multipart = s3
-    ? express.Router().all([config.uploadFormPath, `${config.uploadFormPath}/`], (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'the nginx upload module endpoint')))
-    : multipartRoutes({ config, store, queue, completion: multipartCompletion, hooks: new MultipartHooks(events, hooks, store), sessions, locker, access, log });
-  const app = createUploadApp({ config, creation, store: uploads, locker, events, access, log, admission, api, ops: ops.routes, multipart, postReceiveIntervalMs: config.progressHooksIntervalMs, keepPartials: config.keepPartials });
+    ? express
+        .Router()
+        .all([config.uploadFormPath, `${config.uploadFormPath}/`], (_req, _res, next) =>
+          next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'the nginx upload module endpoint')),
+        )
+    : multipartRoutes({
+        config,
+        store,
+        queue,
+        completion: multipartCompletion,
+        hooks: new MultipartHooks(events, hooks, store),
+        sessions,
+        locker,
+        access,
+        log,
+      });
+  const app = createUploadApp({
+    config,
+    creation,
+    store: uploads,
+    locker,
+    events,
+    access,
+    log,
+    admission,
+    api,
+    ops: ops.routes,
+    multipart,
+    postReceiveIntervalMs: config.progressHooksIntervalMs,
+    keepPartials: config.keepPartials,
+  });
   const stopSweep = startExpirySweep(uploads, options.expirySweepMs ?? sweepEvery(config), log);
 
   // Before anything listens, so no upload finishing now is mistaken for one left from before. An
@@ -268,7 +363,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   // The S3 store's finished uploads never handled are in their records in the bucket.
   const awaiting = s3
     ? await s3.awaitingCompletion().catch((e: unknown) => {
-        log(`completion: the bucket could not be listed for uploads finished without their completion handled: ${errorText(e)}`, { level: 'warn' });
+        log(
+          `completion: the bucket could not be listed for uploads finished without their completion handled: ${errorText(e)}`,
+          { level: 'warn' },
+        );
         return [];
       })
     : await store.awaitingCompletion((id) => sessions.receivedBy(id));

@@ -62,7 +62,10 @@ export function apiProxy(config: Config, completionUrl: string, access?: RecordA
         const recordUrl = new URL(`/api/uploads/${encodeURIComponent(touches.record)}`, origin).href;
         const found = await requestText(recordUrl, { headers: pick(headers, 'authorization') });
         if (found.status !== 200) {
-          res.status(found.status).type(String(found.headers['content-type'] ?? 'application/json')).send(found.body);
+          res
+            .status(found.status)
+            .type(String(found.headers['content-type'] ?? 'application/json'))
+            .send(found.body);
           return;
         }
         const uploadId = (JSON.parse(found.body) as { upload_id?: unknown }).upload_id;
@@ -73,7 +76,12 @@ export function apiProxy(config: Config, completionUrl: string, access?: RecordA
       res.status(upstream.statusCode ?? 502);
       for (const [k, v] of Object.entries(upstream.headers)) {
         // CORS is this server's own answer to the browser's Origin (server/http/cors.ts), not the service's.
-        if (v === undefined || ['connection', 'keep-alive', 'transfer-encoding'].includes(k) || k.startsWith('access-control-')) continue;
+        if (
+          v === undefined ||
+          ['connection', 'keep-alive', 'transfer-encoding'].includes(k) ||
+          k.startsWith('access-control-')
+        )
+          continue;
         if (k === 'vary') res.vary(String(v));
         else res.setHeader(k, v);
       }

@@ -23,7 +23,17 @@ import { getHandler } from './tus/get-handler.ts';
 import { headHandler } from './tus/head-handler.ts';
 import { patchHandler } from './tus/patch-handler.ts';
 import { deleteHandler } from './tus/delete-handler.ts';
-import { canonicalPath, concatHeader, concatRoleOf, creationHeaders, creationLimit, methodOverride, patchContentType, requireTusResumable, safeIntegers } from './tus/protocol-guards.ts';
+import {
+  canonicalPath,
+  concatHeader,
+  concatRoleOf,
+  creationHeaders,
+  creationLimit,
+  methodOverride,
+  patchContentType,
+  requireTusResumable,
+  safeIntegers,
+} from './tus/protocol-guards.ts';
 import { TUS_PATH } from '../http/tus-headers.ts';
 import { BEHIND_PROXY_SETTING } from './tus/upload-url.ts';
 import type { UploadEvents } from '../pipeline/upload-events.ts';
@@ -55,10 +65,12 @@ export interface UploadAppDeps {
 }
 
 /** Another method on a tus URL: 405 with the methods that URL takes (RFC 9110: "MUST generate an Allow header"). */
-const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, next) => {
-  res.set('Allow', allow);
-  next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
-};
+const methodNotAllowed =
+  (allow: string): express.RequestHandler =>
+  (_req, res, next) => {
+    res.set('Allow', allow);
+    next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
+  };
 
 export function createUploadApp(deps: UploadAppDeps): express.Express {
   const { log } = deps;
@@ -76,16 +88,29 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   // On S3 (UploadPartCopy could copy parts of 5 MiB or more, not the small partials clients send)
   // both kinds of concatenated creation are refused with the reason.
   const store = deps.store;
-  const final: express.RequestHandler = store instanceof DigestFileStore ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false }) : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'concatenation'));
+  const final: express.RequestHandler =
+    store instanceof DigestFileStore
+      ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false })
+      : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'concatenation'));
 
   // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
   if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
   // The IETF Resumable Uploads draft: requests naming an interop version (ietf/routes.ts); the rest go on.
-  if (deps.config.ietfDraft) app.use(TUS_PATH, draftRoutes({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
+  if (deps.config.ietfDraft)
+    app.use(TUS_PATH, draftRoutes({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   // The path first: nothing (not even a 412) is decided about a request that names no upload.
   const origins = corsPolicy(deps.config.corsOrigins);
   // CORS first: every answer, refusals included, says which origin may read it.
-  app.use(TUS_PATH, cors(origins), canonicalPath, methodOverride, requireTusResumable, safeIntegers, patchContentType, concatHeader);
+  app.use(
+    TUS_PATH,
+    cors(origins),
+    canonicalPath,
+    methodOverride,
+    requireTusResumable,
+    safeIntegers,
+    patchContentType,
+    concatHeader,
+  );
   // Bearer tokens (server/auth/), after the method override (a POST standing for a DELETE needs what
   // a DELETE needs) and before any handler reads an upload: the scope, then the access step (the
   // upload's owner, the pre-access hook: upload-access.ts).
@@ -103,7 +128,11 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
   app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
-  app.post(TUS_PATH, (req, res, next) => (concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !(store instanceof DigestFileStore)) ? final(req, res, next) : next()));
+  app.post(TUS_PATH, (req, res, next) =>
+    concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !(store instanceof DigestFileStore))
+      ? final(req, res, next)
+      : next(),
+  );
   // @tus/server gets only what tuspass leaves to it: OPTIONS, and creation on the collection (its
   // POST handler would create an upload under any URL below /files), after the header values it
   // would refuse in its own words.
@@ -121,6 +150,8 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.use((_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_FOUND)));
   // Every error the routes above pass on is answered by the one error responder (error-answer.ts),
   // in the form of the request's front: tus's text on /files, JSON (with "message") elsewhere.
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, { log }));
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) =>
+    answerError(req, res, err, { log }),
+  );
   return app;
 }

@@ -10,7 +10,9 @@ import { PACKAGE_ROOT } from '../config/package-root.ts';
 
 const DIST_DIR = path.join(PACKAGE_ROOT, 'client', 'web', 'dist');
 
-export const PAGE_NOT_BUILT = `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` ` + '(npm start and npm test do it for you).';
+export const PAGE_NOT_BUILT =
+  `tuspass: the upload page is not built (${path.join(DIST_DIR, 'index.html')} is missing). Run \`npm run build\` ` +
+  '(npm start and npm test do it for you).';
 
 /**
  * Only this origin: the page must fetch nothing from elsewhere (no CDN), and upload names or
@@ -51,6 +53,14 @@ export function pageRouter(log: Log): express.Router {
   router.get(['/table', '/table/'], (_req, res) => res.redirect(302, '/#completed'));
   // no-cache (revalidate by ETag): after a rebuild the browser gets the new bundle, without hashed names.
   // A missing asset falls through to the server's last handler: its 404 names no path on this machine.
-  router.use('/assets', express.static(path.join(DIST_DIR, 'assets'), { fallthrough: true, cacheControl: true, maxAge: 0, setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff') }));
+  router.use(
+    '/assets',
+    express.static(path.join(DIST_DIR, 'assets'), {
+      fallthrough: true,
+      cacheControl: true,
+      maxAge: 0,
+      setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff'),
+    }),
+  );
   return router;
 }

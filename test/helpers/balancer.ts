@@ -32,7 +32,11 @@ const RETRIED = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Bodies go through in slices this large, so slowing them down is smooth. */
 const SLICE = 16 * 1024;
 
-export async function startBalancer(t: TestContext, backends: readonly string[], options: { bytesPerSecond?: number } = {}): Promise<Balancer> {
+export async function startBalancer(
+  t: TestContext,
+  backends: readonly string[],
+  options: { bytesPerSecond?: number } = {},
+): Promise<Balancer> {
   const exchanges: Exchange[] = [];
   let next = 0;
   const server = http.createServer((req, res) => {
@@ -41,7 +45,12 @@ export async function startBalancer(t: TestContext, backends: readonly string[],
     forward(req, res, order, 0);
   });
 
-  function record(req: http.IncomingMessage, status: number, backend: string, headers: http.IncomingHttpHeaders = {}): void {
+  function record(
+    req: http.IncomingMessage,
+    status: number,
+    backend: string,
+    headers: http.IncomingHttpHeaders = {},
+  ): void {
     exchanges.push({
       method: req.method!,
       path: req.url!,
@@ -63,13 +72,22 @@ export async function startBalancer(t: TestContext, backends: readonly string[],
     }
     const target = new URL(backend);
     // The client's Host header stays (nginx: proxy_set_header Host $http_host): upload URLs name the balancer.
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false });
+    const up = http.request({
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      agent: false,
+    });
     let connected = false;
     let answered = false;
-    up.on('socket', (socket) => socket.once('connect', () => {
-      connected = true;
-      void pump(req, up, options.bytesPerSecond);
-    }));
+    up.on('socket', (socket) =>
+      socket.once('connect', () => {
+        connected = true;
+        void pump(req, up, options.bytesPerSecond);
+      }),
+    );
     up.on('response', (answer) => {
       answered = true;
       record(req, answer.statusCode!, backend, answer.headers);
@@ -137,5 +155,9 @@ function drainedOrClosed(up: http.ClientRequest): Promise<void> {
  */
 export function startOverAnswers(exchanges: readonly Exchange[]): Exchange[] {
   const ok = (s: number) => s >= 200 && s < 300;
-  return exchanges.filter((x) => (x.method === 'HEAD' && !ok(x.status) && x.status !== 423) || (x.status >= 400 && x.status < 500 && x.status !== 409 && x.status !== 423));
+  return exchanges.filter(
+    (x) =>
+      (x.method === 'HEAD' && !ok(x.status) && x.status !== 423) ||
+      (x.status >= 400 && x.status < 500 && x.status !== 409 && x.status !== 423),
+  );
 }

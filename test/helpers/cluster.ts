@@ -23,7 +23,12 @@ export interface Cluster {
 }
 
 /** `count` instances with a lease of 2 s; `env` adds or overrides settings. */
-export async function startCluster(t: TestContext, count: number, engines: { redisUrl: string; databaseUrl?: string }, env: Record<string, string> = {}): Promise<Cluster> {
+export async function startCluster(
+  t: TestContext,
+  count: number,
+  engines: { redisUrl: string; databaseUrl?: string },
+  env: Record<string, string> = {},
+): Promise<Cluster> {
   // Its directories go once the processes writing into them are gone: after-hooks run in the order
   // they were added, so their removal is added after the instances' (tmpDir's would come first).
   const dirs: string[] = [];
@@ -37,7 +42,16 @@ export async function startCluster(t: TestContext, count: number, engines: { red
   };
   try {
     const storeDir = dir();
-    const service = await startCompletionServer(configFor({ dataDir: dir(), storeDir, completionPort: 0, completionSecret: SECRET, databaseUrl: engines.databaseUrl }), { log: () => {} });
+    const service = await startCompletionServer(
+      configFor({
+        dataDir: dir(),
+        storeDir,
+        completionPort: 0,
+        completionSecret: SECRET,
+        databaseUrl: engines.databaseUrl,
+      }),
+      { log: () => {} },
+    );
     t.after(() => service.close());
     const common = {
       STORE_DIR: storeDir,
@@ -50,7 +64,9 @@ export async function startCluster(t: TestContext, count: number, engines: { red
       ...env,
     };
     const dataDirs = Array.from({ length: count }, () => dir());
-    const instances = await Promise.all(dataDirs.map((dataDir) => startTuspassProcess(t, 'upload-server', { ...common, DATA_DIR: dataDir })));
+    const instances = await Promise.all(
+      dataDirs.map((dataDir) => startTuspassProcess(t, 'upload-server', { ...common, DATA_DIR: dataDir })),
+    );
     t.after(removeDirs);
     return { storeDir, service, env: common, dataDirs, instances };
   } catch (e) {
@@ -63,12 +79,21 @@ export async function startCluster(t: TestContext, count: number, engines: { red
  * Starts one tus-js-client upload per file through the balancer; resolves once every one is created
  * and has `onDisk` bytes in the store (mid-upload), with the uploads' outcomes still to come.
  */
-export async function uploadsUnderWay(lb: Balancer, storeDir: string, files: ReadonlyArray<{ name: string; bytes: Buffer }>, onDisk: number): Promise<Array<Promise<TusJsOutcome>>> {
+export async function uploadsUnderWay(
+  lb: Balancer,
+  storeDir: string,
+  files: ReadonlyArray<{ name: string; bytes: Buffer }>,
+  onDisk: number,
+): Promise<Array<Promise<TusJsOutcome>>> {
   const uploads = files.map((f) => tusJsUpload(`${lb.url}/files/`, f.bytes, f.name));
   // Awaited by the test; a failure before that is not an unhandled rejection.
   uploads.forEach((u) => u.catch(() => {}));
-  const sizeOf = (location: string) => fs.statSync(path.join(storeDir, location.split('/').pop()!), { throwIfNoEntry: false })?.size ?? 0;
-  const created = await until(() => lb.exchanges.filter((x) => x.method === 'POST' && x.status === 201), (c) => c.length === files.length && c.every((x) => sizeOf(x.location!) >= onDisk));
+  const sizeOf = (location: string) =>
+    fs.statSync(path.join(storeDir, location.split('/').pop()!), { throwIfNoEntry: false })?.size ?? 0;
+  const created = await until(
+    () => lb.exchanges.filter((x) => x.method === 'POST' && x.status === 201),
+    (c) => c.length === files.length && c.every((x) => sizeOf(x.location!) >= onDisk),
+  );
   if (created.length !== files.length) throw new Error(`${created.length} of ${files.length} uploads created`);
   return uploads;
 }

@@ -11,7 +11,10 @@ export interface DraftExchange {
 }
 
 /** Reads answers off the connection until a final (non-1xx) one; the 1xx before it are `interim`. */
-export async function readAnswers(conn: RawConnection, head = false): Promise<{ interim: RawResponse[]; final: RawResponse }> {
+export async function readAnswers(
+  conn: RawConnection,
+  head = false,
+): Promise<{ interim: RawResponse[]; final: RawResponse }> {
   const interim: RawResponse[] = [];
   let at = 0;
   for (;;) {
@@ -23,7 +26,10 @@ export async function readAnswers(conn: RawConnection, head = false): Promise<{ 
       interim.push(parsed);
       continue;
     }
-    if (eof) throw new Error(`connection closed before a final answer: ${JSON.stringify(conn.received().toString('latin1').slice(0, 300))}`);
+    if (eof)
+      throw new Error(
+        `connection closed before a final answer: ${JSON.stringify(conn.received().toString('latin1').slice(0, 300))}`,
+      );
     await nextData(conn);
   }
 }
@@ -65,9 +71,17 @@ export function requestHead(method: string, url: string, headers: Record<string,
 }
 
 /** One request with its whole body; its answers. */
-export async function exchange(method: string, url: string, headers: Record<string, string | number>, body: Buffer = Buffer.alloc(0)): Promise<DraftExchange> {
+export async function exchange(
+  method: string,
+  url: string,
+  headers: Record<string, string | number>,
+  body: Buffer = Buffer.alloc(0),
+): Promise<DraftExchange> {
   const conn = await openRaw(url);
-  const withLength = method === 'HEAD' || method === 'GET' || method === 'DELETE' || method === 'OPTIONS' ? headers : { 'Content-Length': body.length, ...headers };
+  const withLength =
+    method === 'HEAD' || method === 'GET' || method === 'DELETE' || method === 'OPTIONS'
+      ? headers
+      : { 'Content-Length': body.length, ...headers };
   conn.socket.write(Buffer.concat([Buffer.from(requestHead(method, url, withLength), 'latin1'), body]));
   const answers = await readAnswers(conn, method === 'HEAD');
   conn.socket.destroy();
@@ -87,7 +101,9 @@ export function openRawTls(url: string): Promise<RawConnection> {
     const closed = new Promise<void>((done) => socket.once('close', () => ((closedNow = true), done())));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', () => undefined);
-    socket.once('secureConnect', () => resolve({ socket, received: () => Buffer.concat(chunks), closed, isClosed: () => closedNow }));
+    socket.once('secureConnect', () =>
+      resolve({ socket, received: () => Buffer.concat(chunks), closed, isClosed: () => closedNow }),
+    );
     socket.once('error', reject);
   });
 }

@@ -36,7 +36,10 @@ export interface OwnEngine {
 }
 
 /** A redis-server of the test's own (no persistence: a restart comes back empty, as after a crash). */
-export async function ownRedis(t: TestContext, options: { start?: boolean; password?: string } = {}): Promise<OwnEngine> {
+export async function ownRedis(
+  t: TestContext,
+  options: { start?: boolean; password?: string } = {},
+): Promise<OwnEngine> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const stop = async () => {
@@ -48,7 +51,17 @@ export async function ownRedis(t: TestContext, options: { start?: boolean; passw
     await exited;
   };
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.password ? ['--requirepass', options.password] : [])];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(options.password ? ['--requirepass', options.password] : []),
+    ];
     proc = spawn('redis-server', args, { stdio: 'ignore' });
     await listening(port);
   };
@@ -59,13 +72,17 @@ export async function ownRedis(t: TestContext, options: { start?: boolean; passw
 
 /** The newest PostgreSQL installed (Debian: /usr/lib/postgresql/<version>/bin). */
 function pgBin(): string {
-  const versions = fs.readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  const versions = fs
+    .readdirSync('/usr/lib/postgresql')
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a));
   if (!versions.length) throw new Error('no PostgreSQL under /usr/lib/postgresql');
   return `/usr/lib/postgresql/${versions[0]}/bin`;
 }
 
 /** Runs a PostgreSQL program as user postgres (the cluster's owner: PostgreSQL refuses to run as root). */
-const asPostgres = (program: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', path.join(pgBin(), program), ...args]);
+const asPostgres = (program: string, args: string[]) =>
+  run('runuser', ['-u', 'postgres', '--', path.join(pgBin(), program), ...args]);
 
 /**
  * A PostgreSQL cluster of the test's own, trust authentication for user postgres on 127.0.0.1;

@@ -14,7 +14,12 @@ export function patternBytes(size: number, variant = 1): Buffer {
   return out;
 }
 
-export function writeTestFile(dir: string, name: string, size: number, variant = 1): { path: string; bytes: Buffer; md5: string } {
+export function writeTestFile(
+  dir: string,
+  name: string,
+  size: number,
+  variant = 1,
+): { path: string; bytes: Buffer; md5: string } {
   const bytes = patternBytes(size, variant);
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
@@ -31,7 +36,7 @@ export function crc32(b: Buffer): string {
     c ^= byte;
     for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
   }
-  return ((~c) >>> 0).toString(16).padStart(8, '0');
+  return (~c >>> 0).toString(16).padStart(8, '0');
 }
 
 export async function md5OfFile(file: string): Promise<string> {

@@ -27,7 +27,15 @@ type Odd =
   | 'lf-only';
 
 /** Odd headers after which the part is still the same file with the same bytes. */
-const HARMLESS: ReadonlySet<Odd> = new Set(['filename-star', 'filename-path', 'filename-utf8', 'filename-escapes', 'no-content-type', 'odd-content-type', 'name-unquoted']);
+const HARMLESS: ReadonlySet<Odd> = new Set([
+  'filename-star',
+  'filename-path',
+  'filename-utf8',
+  'filename-escapes',
+  'no-content-type',
+  'odd-content-type',
+  'name-unquoted',
+]);
 
 export interface PartSketch {
   kind: 'file' | 'field' | 'empty-input' | 'nested';
@@ -52,22 +60,73 @@ export interface MultipartSketch {
   followUp: boolean;
 }
 
-const FIELD_NAMES = ['file1', 'file2', 'doc', 'photo', 'description', 'note', 'a', 'file1', 'x-y_z', 'name with space', 'ü', '', 'a'.repeat(80)];
-const BOUNDARIES = ['----WebKitFormBoundary7MA4YWxkTrZu0gW', '----geckoformboundary5d3c9d7e', 'x', 'AaB03x', "'()+_,-./:=? quoted", 'b'.repeat(70), '--------------------------f5e6a2d1c0'];
+const FIELD_NAMES = [
+  'file1',
+  'file2',
+  'doc',
+  'photo',
+  'description',
+  'note',
+  'a',
+  'file1',
+  'x-y_z',
+  'name with space',
+  'ü',
+  '',
+  'a'.repeat(80),
+];
+const BOUNDARIES = [
+  '----WebKitFormBoundary7MA4YWxkTrZu0gW',
+  '----geckoformboundary5d3c9d7e',
+  'x',
+  'AaB03x',
+  "'()+_,-./:=? quoted",
+  'b'.repeat(70),
+  '--------------------------f5e6a2d1c0',
+];
 
 const contentArb: fc.Arbitrary<PartSketch['content']> = fc.oneof(
   { weight: 6, arbitrary: fc.uint8Array({ maxLength: 300 }) },
   { weight: 3, arbitrary: fc.record({ size: fc.integer({ min: 1000, max: 40_000 }), variant: fc.nat({ max: 1000 }) }) },
-  { weight: 1, arbitrary: fc.record({ size: fc.integer({ min: 100_000, max: 300_000 }), variant: fc.nat({ max: 1000 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ size: fc.integer({ min: 100_000, max: 300_000 }), variant: fc.nat({ max: 1000 }) }),
+  },
 );
 
 const oddArb: fc.Arbitrary<Odd[]> = fc.oneof(
   { weight: 5, arbitrary: fc.constant<Odd[]>([]) },
-  { weight: 1, arbitrary: fc.array(fc.constantFrom<Odd>('no-disposition', 'no-name', 'name-unquoted', 'filename-star', 'filename-path', 'filename-utf8', 'filename-escapes', 'param-repeated', 'no-content-type', 'odd-content-type', 'transfer-encoding', 'long-header', 'many-headers', 'header-no-colon', 'lf-only'), { minLength: 1, maxLength: 2 }) },
+  {
+    weight: 1,
+    arbitrary: fc.array(
+      fc.constantFrom<Odd>(
+        'no-disposition',
+        'no-name',
+        'name-unquoted',
+        'filename-star',
+        'filename-path',
+        'filename-utf8',
+        'filename-escapes',
+        'param-repeated',
+        'no-content-type',
+        'odd-content-type',
+        'transfer-encoding',
+        'long-header',
+        'many-headers',
+        'header-no-colon',
+        'lf-only',
+      ),
+      { minLength: 1, maxLength: 2 },
+    ),
+  },
 );
 
 const partArb: fc.Arbitrary<PartSketch> = fc.record({
-  kind: fc.oneof({ weight: 6, arbitrary: fc.constant('file' as const) }, { weight: 3, arbitrary: fc.constant('field' as const) }, { weight: 1, arbitrary: fc.constantFrom('empty-input' as const, 'nested' as const) }),
+  kind: fc.oneof(
+    { weight: 6, arbitrary: fc.constant('file' as const) },
+    { weight: 3, arbitrary: fc.constant('field' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('empty-input' as const, 'nested' as const) },
+  ),
   name: fc.constantFrom(...FIELD_NAMES),
   content: contentArb,
   odd: oddArb,
@@ -75,22 +134,68 @@ const partArb: fc.Arbitrary<PartSketch> = fc.record({
 
 const REGIONS: Region[] = ['preamble', 'boundary', 'headers', 'content', 'close', 'epilogue'];
 
-export const multipartSketch: fc.Arbitrary<MultipartSketch> = fc.record({
-  boundary: fc.constantFrom(...BOUNDARIES),
-  quoted: fc.boolean(),
-  contentType: fc.oneof({ weight: 12, arbitrary: fc.constant('ok' as const) }, { weight: 1, arbitrary: fc.constantFrom('upper' as const, 'charset' as const, 'no-boundary' as const, 'other-boundary' as const, 'mixed' as const, 'not-multipart' as const) }),
-  preamble: fc.constantFrom('', '', 'This is a preamble.\r\n', '--not-the-boundary\r\n'),
-  epilogue: fc.constantFrom('\r\n', '\r\n', '', 'trailing epilogue\r\n'),
-  // A few parts, or many (past busboy's limits: 64 files, 256 fields, 320 parts).
-  parts: fc.oneof({ weight: 8, arbitrary: fc.array(partArb, { maxLength: 5 }) }, { weight: 1, arbitrary: fc.array(fc.record({ kind: fc.constantFrom('file' as const, 'field' as const), name: fc.constantFrom('f', 'g'), content: fc.uint8Array({ maxLength: 8 }), odd: fc.constant([] as Odd[]) }), { minLength: 40, maxLength: 400 }) }),
-  closing: fc.oneof({ weight: 10, arbitrary: fc.constant('ok' as const) }, { weight: 1, arbitrary: fc.constantFrom('none' as const, 'no-dashes' as const) }),
-  cut: fc.option(fc.record({ region: fc.constantFrom(...REGIONS), at: fc.double({ min: 0, max: 1, noNaN: true }), how: fc.constantFrom('length' as const, 'length' as const, 'chunked' as const, 'drop' as const, 'stall' as const) }), { freq: 3 }),
-  chunked: fc.boolean(),
-  path: fc.constantFrom('/upload' as const, '/upload/' as const),
-  followUp: fc.boolean(),
-}).map(({ cut, ...sk }) => (cut ? { ...sk, cut, followUp: false } : sk));
+export const multipartSketch: fc.Arbitrary<MultipartSketch> = fc
+  .record({
+    boundary: fc.constantFrom(...BOUNDARIES),
+    quoted: fc.boolean(),
+    contentType: fc.oneof(
+      { weight: 12, arbitrary: fc.constant('ok' as const) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'upper' as const,
+          'charset' as const,
+          'no-boundary' as const,
+          'other-boundary' as const,
+          'mixed' as const,
+          'not-multipart' as const,
+        ),
+      },
+    ),
+    preamble: fc.constantFrom('', '', 'This is a preamble.\r\n', '--not-the-boundary\r\n'),
+    epilogue: fc.constantFrom('\r\n', '\r\n', '', 'trailing epilogue\r\n'),
+    // A few parts, or many (past busboy's limits: 64 files, 256 fields, 320 parts).
+    parts: fc.oneof(
+      { weight: 8, arbitrary: fc.array(partArb, { maxLength: 5 }) },
+      {
+        weight: 1,
+        arbitrary: fc.array(
+          fc.record({
+            kind: fc.constantFrom('file' as const, 'field' as const),
+            name: fc.constantFrom('f', 'g'),
+            content: fc.uint8Array({ maxLength: 8 }),
+            odd: fc.constant([] as Odd[]),
+          }),
+          { minLength: 40, maxLength: 400 },
+        ),
+      },
+    ),
+    closing: fc.oneof(
+      { weight: 10, arbitrary: fc.constant('ok' as const) },
+      { weight: 1, arbitrary: fc.constantFrom('none' as const, 'no-dashes' as const) },
+    ),
+    cut: fc.option(
+      fc.record({
+        region: fc.constantFrom(...REGIONS),
+        at: fc.double({ min: 0, max: 1, noNaN: true }),
+        how: fc.constantFrom(
+          'length' as const,
+          'length' as const,
+          'chunked' as const,
+          'drop' as const,
+          'stall' as const,
+        ),
+      }),
+      { freq: 3 },
+    ),
+    chunked: fc.boolean(),
+    path: fc.constantFrom('/upload' as const, '/upload/' as const),
+    followUp: fc.boolean(),
+  })
+  .map(({ cut, ...sk }) => (cut ? { ...sk, cut, followUp: false } : sk));
 
-const bytesOf = (c: PartSketch['content']): Buffer => (c instanceof Uint8Array ? Buffer.from(c) : patternBytes(c.size, c.variant));
+const bytesOf = (c: PartSketch['content']): Buffer =>
+  c instanceof Uint8Array ? Buffer.from(c) : patternBytes(c.size, c.variant);
 
 /** What the request must get, decided from what it is. */
 export type Expectation =
@@ -116,10 +221,13 @@ export interface BuiltMultipart {
 }
 
 function partHead(p: PartSketch, index: number, eol: string): { head: string; harmless: boolean } {
-  const filename = p.kind === 'file' || p.kind === 'nested' ? `f${index}.bin` : p.kind === 'empty-input' ? '' : undefined;
+  const filename =
+    p.kind === 'file' || p.kind === 'nested' ? `f${index}.bin` : p.kind === 'empty-input' ? '' : undefined;
   const odd = new Set(p.odd);
   // Unquoted, a name is an RFC 9110 token (a name with other characters must be quoted to be read).
-  let disposition = 'form-data; ' + `${odd.has('name-unquoted') ? `name=${p.name.replace(/[^!#$%&'*+.^_`|~0-9A-Za-z-]/g, '_') || 'n'}` : `name="${p.name}"`}`;
+  let disposition =
+    'form-data; ' +
+    `${odd.has('name-unquoted') ? `name=${p.name.replace(/[^!#$%&'*+.^_`|~0-9A-Za-z-]/g, '_') || 'n'}` : `name="${p.name}"`}`;
   if (odd.has('no-name')) disposition = 'form-data';
   // A file input left empty sends filename="" whatever else is odd about its part.
   if (filename === '') disposition += '; filename=""';
@@ -134,7 +242,8 @@ function partHead(p: PartSketch, index: number, eol: string): { head: string; ha
   const lines: string[] = [];
   if (!odd.has('no-disposition')) lines.push(`Content-Disposition: ${disposition}`);
   if (p.kind === 'nested') lines.push('Content-Type: multipart/mixed; boundary=inner-boundary-0123');
-  else if (filename !== undefined && !odd.has('no-content-type')) lines.push(`Content-Type: ${odd.has('odd-content-type') ? 'text/x-\u00e9; q="\\"' : 'application/octet-stream'}`);
+  else if (filename !== undefined && !odd.has('no-content-type'))
+    lines.push(`Content-Type: ${odd.has('odd-content-type') ? 'text/x-\u00e9; q="\\"' : 'application/octet-stream'}`);
   if (odd.has('transfer-encoding')) lines.push('Content-Transfer-Encoding: base64');
   if (odd.has('long-header')) lines.push(`X-Long: ${'v'.repeat(20_000)}`);
   if (odd.has('many-headers')) for (let i = 0; i < 40; i++) lines.push(`X-H${i}: ${i}`);
@@ -148,7 +257,11 @@ function partBody(p: PartSketch): Buffer {
   const inner = bytesOf(p.content);
   if (p.kind === 'empty-input') return Buffer.alloc(0);
   if (p.kind !== 'nested') return inner;
-  return Buffer.concat([Buffer.from('--inner-boundary-0123\r\nContent-Disposition: attachment; filename="in.bin"\r\n\r\n'), inner, Buffer.from('\r\n--inner-boundary-0123--\r\n')]);
+  return Buffer.concat([
+    Buffer.from('--inner-boundary-0123\r\nContent-Disposition: attachment; filename="in.bin"\r\n\r\n'),
+    inner,
+    Buffer.from('\r\n--inner-boundary-0123--\r\n'),
+  ]);
 }
 
 export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'fz-multipart'): BuiltMultipart {
@@ -206,7 +319,8 @@ export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'f
   const sent = cutAt === undefined ? body : body.subarray(0, cutAt);
 
   const delimiter = Buffer.from(`\r\n--${b}`);
-  const ambiguous = files.some((f) => f.includes(delimiter)) || sk.parts.some((p) => bytesOf(p.content).includes(delimiter));
+  const ambiguous =
+    files.some((f) => f.includes(delimiter)) || sk.parts.some((p) => bytesOf(p.content).includes(delimiter));
   const headerOk = ['ok', 'upper', 'charset'].includes(sk.contentType);
   const contentType = {
     ok: `multipart/form-data; boundary=${sk.quoted ? `"${b}"` : b}`,
@@ -232,13 +346,20 @@ export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'f
   // Cut, unterminated, or with no boundary to find the parts by: "A cut or malformed multipart body
   // answers 400 ERR_MULTIPART_INVALID … and keeps nothing of the request".
   else if (!whole || !headerOk || overLimits) expect = { kind: 'refused' };
-  else if (harmless && !ambiguous && boundaryAsToken && underLimits && sk.contentType !== 'mixed') expect = { kind: 'files', md5s };
+  else if (harmless && !ambiguous && boundaryAsToken && underLimits && sk.contentType !== 'mixed')
+    expect = { kind: 'files', md5s };
   else expect = { kind: 'either', md5s };
   // A body whose client waits past the network timeout is refused — or, when its form was whole, may
   // be recorded with the connection cut at NETWORK_TIMEOUT before the answer (the body never ended).
   if (sk.cut?.how === 'stall') expect = whole && headerOk ? { kind: 'whole-stalled', md5s } : { kind: 'refused' };
 
-  const head = [`POST ${sk.path} HTTP/1.1`, `Host: ${host}`, `Content-Type: ${contentType}`, 'Accept: application/json', `X-Request-Id: ${requestId}`];
+  const head = [
+    `POST ${sk.path} HTTP/1.1`,
+    `Host: ${host}`,
+    `Content-Type: ${contentType}`,
+    'Accept: application/json',
+    `X-Request-Id: ${requestId}`,
+  ];
   let payload: Buffer;
   let stall = false;
   const chunked = sk.cut?.how === 'chunked' || (sk.chunked && sk.cut?.how !== 'length' && sk.cut?.how !== 'stall');
@@ -267,8 +388,12 @@ export function buildMultipart(sk: MultipartSketch, host: string, requestId = 'f
   if (!sk.followUp) head.push('Connection: close');
   const wire = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), payload]);
   const headerBytes = wire.length - payload.length;
-  const partsSaid = sk.parts.map((p) => `${p.kind}${p.odd.length ? `(${p.odd.join(',')})` : ''}:${bytesOf(p.content).length}`);
-  const cutSaid = sk.cut ? `, cut in the ${sk.cut.region} at byte ${cutAt} of ${regions.at(-1)!.end} by ${sk.cut.how}` : '';
+  const partsSaid = sk.parts.map(
+    (p) => `${p.kind}${p.odd.length ? `(${p.odd.join(',')})` : ''}:${bytesOf(p.content).length}`,
+  );
+  const cutSaid = sk.cut
+    ? `, cut in the ${sk.cut.region} at byte ${cutAt} of ${regions.at(-1)!.end} by ${sk.cut.how}`
+    : '';
   const describe =
     `${sk.parts.length} part(s) [${partsSaid.slice(0, 8).join(' ')}${sk.parts.length > 8 ? ' …' : ''}], ` +
     `content-type ${sk.contentType}, closing ${sk.closing}${cutSaid}${chunked ? ', chunked' : ''}`;

@@ -10,15 +10,28 @@ import { md5, patternBytes } from './files.ts';
 
 type Odd =
   /** Refused before any session is touched. */
-  | 'bad-range' | 'past-total' | 'length-mismatch' | 'no-disposition' | 'bad-session-id'
+  | 'bad-range'
+  | 'past-total'
+  | 'length-mismatch'
+  | 'no-disposition'
+  | 'bad-session-id'
   /** Another total for the same Session-ID: refused, or (first) opens the session with it. */
   | 'other-total'
   /** The client goes, or stops sending, mid-body (a segment received already is answered without its body). */
-  | 'drop' | 'stall'
+  | 'drop'
+  | 'stall'
   /** The same segment in the protocol's other spellings: a valid segment. */
-  | 'content-range' | 'x-session-id' | 'chunked';
+  | 'content-range'
+  | 'x-session-id'
+  | 'chunked';
 
-const REFUSED: ReadonlySet<Odd> = new Set(['bad-range', 'past-total', 'length-mismatch', 'no-disposition', 'bad-session-id']);
+const REFUSED: ReadonlySet<Odd> = new Set([
+  'bad-range',
+  'past-total',
+  'length-mismatch',
+  'no-disposition',
+  'bad-session-id',
+]);
 const VALID: ReadonlySet<Odd> = new Set(['content-range', 'x-session-id', 'chunked']);
 
 export interface SessionSketch {
@@ -41,14 +54,41 @@ export interface SessionSketch {
 const FILENAMES = ['big.TXT', 'a b.bin', 'ünï.dat', 'x', 'quote"d.bin', '../../etc/passwd'];
 
 export const sessionSketch: fc.Arbitrary<SessionSketch> = fc.record({
-  total: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 5000 }) }, { weight: 2, arbitrary: fc.integer({ min: 5000, max: 80_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) }),
+  total: fc.oneof(
+    { weight: 5, arbitrary: fc.integer({ min: 1, max: 5000 }) },
+    { weight: 2, arbitrary: fc.integer({ min: 5000, max: 80_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 400_000 }) },
+  ),
   variant: fc.nat({ max: 10_000 }),
   cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }),
   repeats: fc.array(fc.nat({ max: 6 }), { maxLength: 2 }),
-  overlaps: fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { maxLength: 2 }),
+  overlaps: fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), {
+    maxLength: 2,
+  }),
   odd: fc.oneof(
     { weight: 3, arbitrary: fc.constant<SessionSketch['odd']>([]) },
-    { weight: 1, arbitrary: fc.array(fc.record({ kind: fc.constantFrom<Odd>('bad-range', 'past-total', 'length-mismatch', 'no-disposition', 'bad-session-id', 'other-total', 'drop', 'stall', 'content-range', 'x-session-id', 'chunked'), range: fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })) }), { minLength: 1, maxLength: 2 }) },
+    {
+      weight: 1,
+      arbitrary: fc.array(
+        fc.record({
+          kind: fc.constantFrom<Odd>(
+            'bad-range',
+            'past-total',
+            'length-mismatch',
+            'no-disposition',
+            'bad-session-id',
+            'other-total',
+            'drop',
+            'stall',
+            'content-range',
+            'x-session-id',
+            'chunked',
+          ),
+          range: fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+        }),
+        { minLength: 1, maxLength: 2 },
+      ),
+    },
   ),
   order: fc.array(fc.double({ noNaN: true }), { minLength: 16, maxLength: 16 }),
   waves: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 16, maxLength: 16 }),
@@ -89,14 +129,19 @@ export function buildSession(sk: SessionSketch, sessionId: string, host: string)
   const { total } = sk;
   const content = patternBytes(total, sk.variant);
   // The pieces that cover the file, then repeats and overlaps.
-  const points = [...new Set(sk.cuts.map((c) => Math.floor(c * total)).filter((p) => p > 0 && p < total))].sort((x, y) => x - y);
+  const points = [...new Set(sk.cuts.map((c) => Math.floor(c * total)).filter((p) => p > 0 && p < total))].sort(
+    (x, y) => x - y,
+  );
   const bounds = [0, ...points, total];
   const ranges: Array<[number, number]> = bounds.slice(1).map((end, i) => [bounds[i]!, end - 1]);
   for (const i of sk.repeats) ranges.push(ranges[i % ranges.length]!);
   for (const o of sk.overlaps) ranges.push(rangeOf(total, o));
   const planned: Array<{ a: number; b: number; odd?: Odd }> = ranges.map(([a, b]) => ({ a, b }));
-  for (const o of sk.odd) planned.push({ ...((([a, b]) => ({ a, b }))(rangeOf(total, o.range))), odd: o.kind });
-  const order = planned.map((p, i) => ({ p, key: sk.order[i % sk.order.length]! + i * 1e-9 })).sort((x, y) => x.key - y.key).map((x) => x.p);
+  for (const o of sk.odd) planned.push({ ...(([a, b]) => ({ a, b }))(rangeOf(total, o.range)), odd: o.kind });
+  const order = planned
+    .map((p, i) => ({ p, key: sk.order[i % sk.order.length]! + i * 1e-9 }))
+    .sort((x, y) => x.key - y.key)
+    .map((x) => x.p);
   const segments = order.map((p) => segmentWire(p, sessionId, sk, content, host));
   const waves: Segment[][] = [];
   for (let at = 0, w = 0; at < segments.length; w++) {
@@ -104,35 +149,55 @@ export function buildSession(sk: SessionSketch, sessionId: string, host: string)
     waves.push(segments.slice(at, at + n));
     at += n;
   }
-  return { sessionId, total, content, md5: md5(content), waves, poisoned: sk.odd.some((o) => o.kind === 'other-total') };
+  return {
+    sessionId,
+    total,
+    content,
+    md5: md5(content),
+    waves,
+    poisoned: sk.odd.some((o) => o.kind === 'other-total'),
+  };
 }
 
-function segmentWire(p: { a: number; b: number; odd?: Odd }, sessionId: string, sk: SessionSketch, content: Buffer, host: string): Segment {
+function segmentWire(
+  p: { a: number; b: number; odd?: Odd },
+  sessionId: string,
+  sk: SessionSketch,
+  content: Buffer,
+  host: string,
+): Segment {
   const { total } = sk;
   let { a, b } = p;
   let body = content.subarray(a, b + 1);
   const odd = p.odd;
   let range = `bytes ${a}-${b}/${total}`;
-  if (odd === 'bad-range') range = [`bytes ${a + 1}-${a}/${total}`, `${a}-${b}/${total}`, `bytes ${a}-${b}`, `bytes ${a}-${b}/*`, `bytes -${b}/${total}`][total % 5]!;
+  if (odd === 'bad-range')
+    range = [
+      `bytes ${a + 1}-${a}/${total}`,
+      `${a}-${b}/${total}`,
+      `bytes ${a}-${b}`,
+      `bytes ${a}-${b}/*`,
+      `bytes -${b}/${total}`,
+    ][total % 5]!;
   if (odd === 'past-total') {
     range = `bytes ${a}-${total}/${total}`;
     body = Buffer.concat([body, Buffer.alloc(total - b)]);
     b = total;
   }
   if (odd === 'other-total') range = `bytes ${a}-${b}/${total + 1}`;
-  const headers = [
-    `POST /upload HTTP/1.1`,
-    `Host: ${host}`,
-    'Content-Type: application/octet-stream',
-  ];
-  if (odd !== 'no-disposition') headers.push(`Content-Disposition: attachment; filename="${sk.filename.replace(/"/g, '\\"')}"`);
+  const headers = [`POST /upload HTTP/1.1`, `Host: ${host}`, 'Content-Type: application/octet-stream'];
+  if (odd !== 'no-disposition')
+    headers.push(`Content-Disposition: attachment; filename="${sk.filename.replace(/"/g, '\\"')}"`);
   headers.push(`${odd === 'content-range' ? 'Content-Range' : 'X-Content-Range'}: ${range}`);
   const id = odd === 'bad-session-id' ? `${sessionId}/../x y` : sessionId;
   headers.push(`${odd === 'x-session-id' ? 'X-Session-ID' : 'Session-ID'}: ${id}`);
   let payload = body;
   if (odd === 'chunked') {
     headers.push('Transfer-Encoding: chunked');
-    payload = Buffer.concat([...(body.length ? [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')] : []), Buffer.from('0\r\n\r\n')]);
+    payload = Buffer.concat([
+      ...(body.length ? [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')] : []),
+      Buffer.from('0\r\n\r\n'),
+    ]);
   } else if (odd === 'length-mismatch') headers.push(`Content-Length: ${body.length + 1}`);
   else if (odd === 'stall') {
     // The whole segment announced, half of it sent: the server's NETWORK_TIMEOUT.

@@ -125,7 +125,11 @@ export class FuzzServer {
   /** The process is up and nothing reached its process level. */
   assertUp(what = ''): void {
     this.assertNoCrash();
-    assert.equal(this.exited, undefined, `the tuspass process ${this.exited}${what ? ` after ${what}` : ''}:\n${this.stderr.slice(-4000)}`);
+    assert.equal(
+      this.exited,
+      undefined,
+      `the tuspass process ${this.exited}${what ? ` after ${what}` : ''}:\n${this.stderr.slice(-4000)}`,
+    );
   }
 
   /** Its log lines (JSON, one per event); `all`: those of the processes before it too. */
@@ -147,7 +151,11 @@ export class FuzzServer {
    * fails after `timeoutMs` rather than wait for ever (a line that never comes is a finding, and a
    * hung suite tells nothing).
    */
-  async logLine(test: (line: Record<string, unknown>) => boolean, what = 'a log line', timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  async logLine(
+    test: (line: Record<string, unknown>) => boolean,
+    what = 'a log line',
+    timeoutMs = 60_000,
+  ): Promise<Record<string, unknown>> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logLines().find(test);
@@ -174,7 +182,10 @@ export class FuzzServer {
    * same connection. Returns once the server closed the connection (every request here ends with
    * Connection: close, or the follow-up does); `cutAfter`: the client closes after that many bytes.
    */
-  async exchange(wire: Buffer, options: { head?: boolean; followUp?: string; cutAfter?: number } = {}): Promise<Exchange> {
+  async exchange(
+    wire: Buffer,
+    options: { head?: boolean; followUp?: string; cutAfter?: number } = {},
+  ): Promise<Exchange> {
     const conn = await openRaw(this.url);
     if (options.cutAfter !== undefined) {
       conn.socket.write(wire.subarray(0, options.cutAfter));
@@ -183,13 +194,23 @@ export class FuzzServer {
       return { raw: Buffer.alloc(0) };
     }
     conn.socket.write(wire);
-    if (options.followUp) conn.socket.write(`HEAD ${options.followUp} HTTP/1.1\r\nHost: ${this.host}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
+    if (options.followUp)
+      conn.socket.write(
+        `HEAD ${options.followUp} HTTP/1.1\r\nHost: ${this.host}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`,
+      );
     let timer: NodeJS.Timeout | undefined;
-    const held = await Promise.race([conn.closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), EXCHANGE_MS)))]);
+    const held = await Promise.race([
+      conn.closed.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), EXCHANGE_MS))),
+    ]);
     clearTimeout(timer);
     conn.socket.destroy();
     const raw = conn.received();
-    if (held) throw new Error(`connection still open after ${EXCHANGE_MS} ms; received ` + `${JSON.stringify(raw.toString('latin1').slice(0, 300))}`);
+    if (held)
+      throw new Error(
+        `connection still open after ${EXCHANGE_MS} ms; received ` +
+          `${JSON.stringify(raw.toString('latin1').slice(0, 300))}`,
+      );
     if (raw.length === 0) return { raw };
     // Interim answers (100 Continue to an Expect) come first; then the answer.
     let at = 0;
@@ -248,7 +269,11 @@ export class FuzzServer {
 
   /** Waits until the server has ended every request whose client went (its cleanup done). */
   async cutRequestsEnded(): Promise<void> {
-    for (const id of this.cut) await this.logLine((l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'), `the end of cut request ${id}`);
+    for (const id of this.cut)
+      await this.logLine(
+        (l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'),
+        `the end of cut request ${id}`,
+      );
   }
 
   async catalog(): Promise<CatalogRecord[]> {
@@ -279,7 +304,12 @@ export class FuzzServer {
     for (const r of records) {
       const seen = this.verified.get(r.id);
       if (seen !== undefined) {
-        if (all) assert.equal(stamp(r.upload_id), seen, `upload ${r.upload_id}: its file was replaced or written since it was recorded (after ${after})`);
+        if (all)
+          assert.equal(
+            stamp(r.upload_id),
+            seen,
+            `upload ${r.upload_id}: its file was replaced or written since it was recorded (after ${after})`,
+          );
         continue;
       }
       const left = this.unanswered.get(r.md5) ?? 0;
@@ -287,10 +317,22 @@ export class FuzzServer {
         this.unanswered.set(r.md5, left - 1);
         this.finished.add(r.id);
       }
-      assert.ok(this.finished.has(r.id), `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told ` + `it finished (after ${after}); the server's lines about it:\n${this.linesAbout(r.upload_id)}`);
+      assert.ok(
+        this.finished.has(r.id),
+        `record ${r.id} (upload ${r.upload_id}, ${r.size} bytes, md5 ${r.md5}) announced, but no client was told ` +
+          `it finished (after ${after}); the server's lines about it:\n${this.linesAbout(r.upload_id)}`,
+      );
       const bytes = fs.readFileSync(this.filePath(r.upload_id));
-      assert.equal(bytes.length, r.size, `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`);
-      assert.equal(crypto.createHash('md5').update(bytes).digest('hex'), r.md5, `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`);
+      assert.equal(
+        bytes.length,
+        r.size,
+        `upload ${r.upload_id}: ${bytes.length} bytes on disk, recorded ${r.size} (after ${after})`,
+      );
+      assert.equal(
+        crypto.createHash('md5').update(bytes).digest('hex'),
+        r.md5,
+        `upload ${r.upload_id}: its bytes changed since it was recorded (after ${after})`,
+      );
       this.verified.set(r.id, stamp(r.upload_id));
     }
     return records;
@@ -299,7 +341,9 @@ export class FuzzServer {
   /** The log lines naming an upload, or the request that made it. */
   linesAbout(uploadId: string): string {
     const lines = this.logLines(true);
-    const requests = new Set(lines.filter((l) => JSON.stringify(l).includes(uploadId) && l.request_id).map((l) => l.request_id));
+    const requests = new Set(
+      lines.filter((l) => JSON.stringify(l).includes(uploadId) && l.request_id).map((l) => l.request_id),
+    );
     return lines
       .filter((l) => JSON.stringify(l).includes(uploadId) || requests.has(l.request_id))
       .map((l) => JSON.stringify(l).slice(0, 400))
@@ -308,7 +352,12 @@ export class FuzzServer {
 
   /** Upload ids in the store (their info files), for "nothing of it kept". */
   storedIds(): Set<string> {
-    return new Set(fs.readdirSync(this.storeDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    return new Set(
+      fs
+        .readdirSync(this.storeDir)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => n.slice(0, -5)),
+    );
   }
 
   /** Lines the process logged at error level, and lines reading [object Object], by what they say (ids and numbers
@@ -317,7 +366,9 @@ export class FuzzServer {
     const kinds = new Map<string, number>();
     for (const l of this.logLines()) {
       if (l.level !== 'error' && l.level !== 'fatal' && !JSON.stringify(l).includes('[object Object]')) continue;
-      const said = `${String(l.level)}: ${String(l.msg).replace(/[0-9a-f]{32}|\d+/g, '#').slice(0, 300)}`;
+      const said = `${String(l.level)}: ${String(l.msg)
+        .replace(/[0-9a-f]{32}|\d+/g, '#')
+        .slice(0, 300)}`;
       kinds.set(said, (kinds.get(said) ?? 0) + 1);
     }
     return [...kinds].map(([said, n]) => `${n} × ${said}`);

@@ -9,7 +9,11 @@ export const gatekeeper: HookHandler = {
     const name = request.Event.Upload.MetaData.name;
     if (name === 'explode') throw new Error('the gatekeeper fell over');
     if (name === 'badid') return { ChangeFileInfo: { ID: '../../etc' } };
-    if (name === 'refuse') return { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'not this one', Header: { 'X-Why': 'named refuse' } } };
+    if (name === 'refuse')
+      return {
+        RejectUpload: true,
+        HTTPResponse: { StatusCode: 422, Body: 'not this one', Header: { 'X-Why': 'named refuse' } },
+      };
     return {};
   },
 };

@@ -61,7 +61,11 @@ export async function startHookReceiver(t: TestContext, options: { down?: boolea
     async until(predicate, timeoutMs = 10_000) {
       const end = Date.now() + timeoutMs;
       while (!predicate(received)) {
-        if (Date.now() > end) throw new Error(`hook receiver: condition not met after ${timeoutMs} ms (${received.length} received: ` + `${received.map((r) => r.request.Type).join(', ')})`);
+        if (Date.now() > end)
+          throw new Error(
+            `hook receiver: condition not met after ${timeoutMs} ms (${received.length} received: ` +
+              `${received.map((r) => r.request.Type).join(', ')})`,
+          );
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -18,7 +18,12 @@ export interface Instance {
 }
 
 /** Starts `tuspass <command>` with this environment (on top of the test's) and its port; does not wait for it. */
-export async function spawnTuspass(t: TestContext, command: string, env: Record<string, string>, port?: number): Promise<Instance> {
+export async function spawnTuspass(
+  t: TestContext,
+  command: string,
+  env: Record<string, string>,
+  port?: number,
+): Promise<Instance> {
   const own = port ?? (await freePort());
   const flag = command === 'completion-server' ? '--completion-port' : '--port';
   const child = spawn(process.execPath, [BIN, command, flag, String(own), '--host', '127.0.0.1'], {
@@ -28,7 +33,9 @@ export async function spawnTuspass(t: TestContext, command: string, env: Record<
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | NodeJS.Signals | null>((r) => child.on('exit', (code, signal) => r(signal ?? code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((r) =>
+    child.on('exit', (code, signal) => r(signal ?? code)),
+  );
   t.after(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     // A process stopped with SIGSTOP takes SIGKILL all the same.
@@ -42,8 +49,14 @@ export async function spawnTuspass(t: TestContext, command: string, env: Record<
  * ms. */
 export async function answering(instance: Instance, tries = 1200): Promise<Instance> {
   for (let i = 0; ; i++) {
-    if (instance.child.exitCode !== null || instance.child.signalCode !== null) throw new Error(`the instance exited (${instance.child.exitCode ?? instance.child.signalCode}): ${instance.output()}`);
-    const ok = await fetch(`${instance.url}/healthz`).then((r) => r.ok, () => false);
+    if (instance.child.exitCode !== null || instance.child.signalCode !== null)
+      throw new Error(
+        `the instance exited (${instance.child.exitCode ?? instance.child.signalCode}): ${instance.output()}`,
+      );
+    const ok = await fetch(`${instance.url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return instance;
     if (i >= tries) throw new Error(`the instance did not answer: ${instance.output()}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -51,7 +64,12 @@ export async function answering(instance: Instance, tries = 1200): Promise<Insta
 }
 
 /** Starts `tuspass <command>` and waits until it answers. */
-export async function startTuspassProcess(t: TestContext, command: string, env: Record<string, string>, port?: number): Promise<Instance> {
+export async function startTuspassProcess(
+  t: TestContext,
+  command: string,
+  env: Record<string, string>,
+  port?: number,
+): Promise<Instance> {
   return answering(await spawnTuspass(t, command, env, port));
 }
 

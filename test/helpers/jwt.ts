@@ -16,7 +16,11 @@ export function signingInput(header: object, claims: Claims): string {
 }
 
 /** HS256 (HMAC-SHA256 over "header.payload"), RFC 7515 by hand. */
-export function hs256(claims: Claims, secret: string = TEST_JWT_SECRET, header: object = { alg: 'HS256', typ: 'JWT' }): string {
+export function hs256(
+  claims: Claims,
+  secret: string = TEST_JWT_SECRET,
+  header: object = { alg: 'HS256', typ: 'JWT' },
+): string {
   const input = signingInput(header, claims);
   return `${input}.${b64url(crypto.createHmac('sha256', secret).update(input).digest())}`;
 }

@@ -22,11 +22,20 @@ export function parseMetrics(text: string): Scrape {
   return out;
 }
 
-export async function scrape(url: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; text: string; metrics: Scrape }> {
+export async function scrape(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; text: string; metrics: Scrape }> {
   const res = await fetch(url, { headers });
   const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type') ?? '', text, metrics: res.status === 200 ? parseMetrics(text) : new Map() };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type') ?? '',
+    text,
+    metrics: res.status === 200 ? parseMetrics(text) : new Map(),
+  };
 }
 
 /** How much each series moved between two scrapes (0 for a series new in the second, counted from 0). */
-export const delta = (before: Scrape, after: Scrape, key: string): number => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+export const delta = (before: Scrape, after: Scrape, key: string): number =>
+  (after.get(key) ?? 0) - (before.get(key) ?? 0);

@@ -55,7 +55,11 @@ export async function startCaptureApp(t: TestContext, status = 200, body: unknow
     async down() {
       const s = server;
       server = undefined;
-      if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+      if (s)
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        });
     },
     async up() {
       server = http.createServer((req, res) => {

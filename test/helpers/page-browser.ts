@@ -14,7 +14,9 @@ export const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const OUTPUT_DIR = path.join(ROOT, 'test-output');
 /** What the page's bundle is made of: a change in any of them means the built page is stale. */
-const PAGE_SOURCES = ['client/web/src', 'client/web/index.html', 'client/web/style.css', 'client/shared', 'core'].map((p) => path.join(ROOT, p));
+const PAGE_SOURCES = ['client/web/src', 'client/web/index.html', 'client/web/style.css', 'client/shared', 'core'].map(
+  (p) => path.join(ROOT, p),
+);
 
 /** A desktop's and a phone's (iPhone 12-15) viewport: every screenshot state is taken at both. */
 export const VIEWPORTS = [
@@ -22,7 +24,16 @@ export const VIEWPORTS = [
   { width: 390, height: 844 },
 ] as const;
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-sync',
+];
 
 export interface PageSession {
   browser: Browser;
@@ -47,7 +58,11 @@ async function buildPageIfStale(): Promise<void> {
   await buildPage();
 }
 
-export async function openPage(t: TestContext, origin: string, viewport: { width: number; height: number } = { width: 1100, height: 900 }): Promise<PageSession> {
+export async function openPage(
+  t: TestContext,
+  origin: string,
+  viewport: { width: number; height: number } = { width: 1100, height: 900 },
+): Promise<PageSession> {
   await buildPageIfStale();
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   t.after(() => browser.close());
@@ -55,7 +70,8 @@ export async function openPage(t: TestContext, origin: string, viewport: { width
   const page = await context.newPage();
   const foreignRequests: string[] = [];
   page.on('request', (req) => {
-    if (new URL(req.url()).origin !== new URL(origin).origin && !req.url().startsWith('data:')) foreignRequests.push(req.url());
+    if (new URL(req.url()).origin !== new URL(origin).origin && !req.url().startsWith('data:'))
+      foreignRequests.push(req.url());
   });
   // Playwright intercepts file choosers only once someone listens, and turning that on is
   // asynchronous: listening from the start means a later waitForEvent('filechooser') cannot miss one.
@@ -63,7 +79,12 @@ export async function openPage(t: TestContext, origin: string, viewport: { width
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
   const throttleUpload = async (bytesPerSecond: number) => {
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSecond,
+    });
   };
   await page.goto(`${origin}/`);
   return { browser, context, page, cdp, foreignRequests, throttleUpload };
@@ -88,7 +109,9 @@ interface AxeViolation {
 export async function axeViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+    const axe = (
+      window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: AxeViolation[] }> } }
+    ).axe;
     return (await axe.run(document, { resultTypes: ['violations'] })).violations;
   });
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
@@ -104,8 +127,19 @@ export async function capture(page: Page, state: string, problems: string[], sho
   for (const viewport of VIEWPORTS) {
     await page.setViewportSize(viewport);
     const size = `${viewport.width}x${viewport.height}`;
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    const widest = overflow > 0 ? await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth).slice(0, 5).map((e) => `${e.tagName}.${e.className}`).join(', ')) : '';
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    const widest =
+      overflow > 0
+        ? await page.evaluate(() =>
+            [...document.querySelectorAll('body *')]
+              .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+              .slice(0, 5)
+              .map((e) => `${e.tagName}.${e.className}`)
+              .join(', '),
+          )
+        : '';
     assert.ok(overflow <= 0, `${state} at ${size}: no sideways scrolling (${overflow} px too wide: ${widest})`);
     if (show) await show.evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.screenshot({ path: screenshotPath(`page-${state}-${size}.png`) });
@@ -129,7 +163,9 @@ export function uploadItem(page: Page, name: string): Locator {
 
 /** Bytes the row's progress bar shows as sent. */
 export async function bytesDone(page: Page, name: string): Promise<number> {
-  return uploadItem(page, name).locator('progress').evaluate((bar) => (bar as HTMLProgressElement).value);
+  return uploadItem(page, name)
+    .locator('progress')
+    .evaluate((bar) => (bar as HTMLProgressElement).value);
 }
 
 /** Waits until the row shows at least `atLeast` bytes sent; returns what it shows then. */
@@ -145,11 +181,20 @@ export async function waitForBytes(page: Page, name: string, atLeast: number): P
 
 /** The upload URLs tus-js-client keeps in localStorage to resume from (single-stream uploads). */
 export async function storedUploadUrls(page: Page): Promise<string[]> {
-  return page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('tus::')).map(([, v]) => JSON.parse(v).uploadUrl as string));
+  return page.evaluate(() =>
+    Object.entries(localStorage)
+      .filter(([k]) => k.startsWith('tus::'))
+      .map(([, v]) => JSON.parse(v).uploadUrl as string),
+  );
 }
 
 /** Starts a slow upload of one file, reloads once `atLeast` bytes are sent, and returns the stored upload URLs. */
-export async function leaveUnfinished(session: PageSession, file: { path: string }, atLeast: number, bytesPerSecond: number): Promise<string[]> {
+export async function leaveUnfinished(
+  session: PageSession,
+  file: { path: string },
+  atLeast: number,
+  bytesPerSecond: number,
+): Promise<string[]> {
   const { page } = session;
   await session.throttleUpload(bytesPerSecond);
   await page.setInputFiles('#file-input', file.path);

@@ -39,7 +39,11 @@ export async function pgDatabase(t: TestContext): Promise<string> {
 }
 
 /** One query on its own connection (the tests read the engine's rows as they are). */
-export async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

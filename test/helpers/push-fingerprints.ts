@@ -15,7 +15,9 @@ export function nodeFingerprint(file: string, endpoint: string): string {
 }
 
 export function storeEarlierUpload(fingerprintFile: string, file: string, endpoint: string, entry: StoredEntry): void {
-  const existing = fs.existsSync(fingerprintFile) ? (JSON.parse(fs.readFileSync(fingerprintFile, 'utf8')) as Record<string, unknown>) : {};
+  const existing = fs.existsSync(fingerprintFile)
+    ? (JSON.parse(fs.readFileSync(fingerprintFile, 'utf8')) as Record<string, unknown>)
+    : {};
   const key = `tus::${nodeFingerprint(file, endpoint)}::1`;
   existing[key] = { size: fs.statSync(file).size, metadata: {}, creationTime: new Date().toString(), ...entry };
   fs.writeFileSync(fingerprintFile, JSON.stringify(existing));

@@ -28,8 +28,12 @@ export function spawnPush(args: string[], fingerprintFile: string, env: NodeJS.P
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { output.stdout += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { output.stderr += d; });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    output.stdout += d;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    output.stderr += d;
+  });
   const done = new Promise<PushRun>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal, ...output }));

@@ -47,7 +47,10 @@ export function parseResponse(buf: Buffer, eof = false, head = false): (RawRespo
   if (end < 0) {
     // Nothing at all before the close is no answer, not a malformed one.
     if (eof && buf.length === 0) return undefined;
-    if (eof) throw new Error(`connection ended inside the response head: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`);
+    if (eof)
+      throw new Error(
+        `connection ended inside the response head: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`,
+      );
     return undefined;
   }
   const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -66,7 +69,8 @@ export function parseResponse(buf: Buffer, eof = false, head = false): (RawRespo
   const noBody = head || status === 204 || status === 304 || (status >= 100 && status < 200);
   if (noBody) return { status, statusLine, headers, body: Buffer.alloc(0), length: at };
   if (headers['transfer-encoding'] !== undefined) {
-    if (!/(^|,\s*)chunked$/i.test(headers['transfer-encoding'])) throw new Error(`transfer-encoding ${headers['transfer-encoding']}`);
+    if (!/(^|,\s*)chunked$/i.test(headers['transfer-encoding']))
+      throw new Error(`transfer-encoding ${headers['transfer-encoding']}`);
     if (headers['content-length'] !== undefined) throw new Error('both Content-Length and Transfer-Encoding');
     const parts: Buffer[] = [];
     for (;;) {
@@ -102,14 +106,22 @@ function incomplete(eof: boolean): undefined {
 }
 
 /** Waits for one complete response on the connection (or its close), at most `timeoutMs`. */
-export async function readResponse(conn: RawConnection, timeoutMs: number, head = false): Promise<RawResponse | undefined> {
+export async function readResponse(
+  conn: RawConnection,
+  timeoutMs: number,
+  head = false,
+): Promise<RawResponse | undefined> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const eof = conn.isClosed();
     const parsed = parseResponse(conn.received(), eof, head);
     if (parsed) return parsed;
     if (eof) return undefined;
-    if (Date.now() > until) throw new Error(`no complete response within ${timeoutMs} ms: ` + `${JSON.stringify(conn.received().toString('latin1').slice(0, 200))}`);
+    if (Date.now() > until)
+      throw new Error(
+        `no complete response within ${timeoutMs} ms: ` +
+          `${JSON.stringify(conn.received().toString('latin1').slice(0, 200))}`,
+      );
     let wake: () => void = () => undefined;
     const more = new Promise<void>((r) => (wake = r));
     conn.socket.once('data', wake);
@@ -121,7 +133,11 @@ export async function readResponse(conn: RawConnection, timeoutMs: number, head 
 }
 
 /** One request on its own connection; the answer once the server has closed it, or `timeoutMs` passed. */
-export async function rawExchange(url: string, request: Buffer | string, timeoutMs = 5000): Promise<{ raw: Buffer; closed: boolean }> {
+export async function rawExchange(
+  url: string,
+  request: Buffer | string,
+  timeoutMs = 5000,
+): Promise<{ raw: Buffer; closed: boolean }> {
   const conn = await openRaw(url);
   conn.socket.write(request);
   const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());

@@ -27,10 +27,22 @@ export function prefixFor(t: TestContext, url = REDIS): string {
 }
 
 /** Two instances on one store and one Redis prefix: A keeps the catalog, B posts its forms to A. */
-export async function redisPair(t: TestContext, url = REDIS, ttlMs = 3000): Promise<{ a: TestServer; b: TestServer; storeDir: string; prefix: string }> {
+export async function redisPair(
+  t: TestContext,
+  url = REDIS,
+  ttlMs = 3000,
+): Promise<{ a: TestServer; b: TestServer; storeDir: string; prefix: string }> {
   const storeDir = tmpDir(t);
   const prefix = prefixFor(t, url);
-  const a = await startTestServer(t, { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0 }, { redisPrefix: prefix });
-  const b = await startTestServer(t, { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0, completionUrl: a.completionUrl }, { redisPrefix: prefix, completion: false });
+  const a = await startTestServer(
+    t,
+    { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0 },
+    { redisPrefix: prefix },
+  );
+  const b = await startTestServer(
+    t,
+    { storeDir, redisUrl: url, redisLockTtlMs: ttlMs, minFreeSpace: 0, completionUrl: a.completionUrl },
+    { redisPrefix: prefix, completion: false },
+  );
   return { a, b, storeDir, prefix };
 }

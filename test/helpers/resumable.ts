@@ -40,13 +40,24 @@ function segmentHeaders(session: string, [a, b]: Range, o: SegmentOptions): Reco
 /** Sends one segment and waits for its answer. */
 export function sendSegment(url: string, session: string, range: Range, o: SegmentOptions): Promise<SegmentAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/upload`, { method: 'POST', headers: segmentHeaders(session, range, o), localAddress: o.localAddress, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)]));
-      res.on('end', () => resolve({ status: res.statusCode!, range: headers.range ?? null, body: Buffer.concat(chunks).toString(), headers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${url}/upload`,
+      { method: 'POST', headers: segmentHeaders(session, range, o), localAddress: o.localAddress, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)]));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            range: headers.range ?? null,
+            body: Buffer.concat(chunks).toString(),
+            headers,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(o.bytes.subarray(range[0], range[1] + 1));
   });
@@ -63,7 +74,12 @@ export interface HeldSegments {
  * Opens one connection per segment and writes every head, no body yet. Resolves once all heads are
  * written: the server then holds every request and waits for its body.
  */
-export async function holdSegments(url: string, session: string, ranges: Range[], o: SegmentOptions): Promise<HeldSegments> {
+export async function holdSegments(
+  url: string,
+  session: string,
+  ranges: Range[],
+  o: SegmentOptions,
+): Promise<HeldSegments> {
   const { hostname, port } = new URL(url);
   const sockets = await Promise.all(
     ranges.map(
@@ -95,7 +111,11 @@ export async function holdSegments(url: string, session: string, ranges: Range[]
   // Every head in one synchronous run: they reach the server together.
   ranges.forEach((range, i) => {
     const headers = { Host: `${hostname}:${port}`, Connection: 'close', ...segmentHeaders(session, range, o) };
-    sockets[i]!.write(`POST /upload HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    sockets[i]!.write(
+      `POST /upload HTTP/1.1\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`,
+    );
   });
   return {
     sendBodies: () => ranges.forEach(([a, b], i) => sockets[i]!.write(o.bytes.subarray(a, b + 1))),
@@ -122,4 +142,5 @@ export function mergeRanges(ranges: Range[]): Range[] {
 }
 
 /** Whether every byte of `inner` lies in `outer`. */
-export const rangesWithin = (inner: Range[], outer: Range[]): boolean => inner.every(([a, b]) => outer.some(([x, y]) => x <= a && b <= y));
+export const rangesWithin = (inner: Range[], outer: Range[]): boolean =>
+  inner.every(([a, b]) => outer.some(([x, y]) => x <= a && b <= y));

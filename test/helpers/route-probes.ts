@@ -28,7 +28,12 @@ export async function setUpProbes(endpoint: string): Promise<Probes> {
 
 /** OPTIONS, POST, HEAD, PATCH, GET and DELETE, all at once; resolves once every one is answered. */
 export function probeEveryRoute(p: Probes): Promise<ProbeAnswer[]> {
-  const one = async (method: string, url: string, headers: Record<string, string> = {}, body?: string): Promise<ProbeAnswer> => ({
+  const one = async (
+    method: string,
+    url: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<ProbeAnswer> => ({
     method,
     path: new URL(url).pathname,
     status: (await tus(method, url, headers, body)).status,

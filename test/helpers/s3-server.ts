@@ -40,12 +40,31 @@ export async function startS3Server(): Promise<S3Server | string> {
     ({ stdout } = await run(SCRIPT, ['start', dir], { timeout: 600_000 }));
   } catch (e) {
     const code = (e as { code?: number }).code;
-    if (code === 3) return 'Ceph is not installed (apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common; .ci/run does it)';
+    if (code === 3)
+      return 'Ceph is not installed (apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common; .ci/run does it)';
     throw new Error(`ceph-rgw.sh start failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
   }
-  const env = Object.fromEntries(stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-  const server = { endpoint: env.S3_ENDPOINT!, region: env.S3_REGION!, accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY!, bucket: env.S3_BUCKET!, env };
-  const client = await s3ClientOf({ s3Endpoint: server.endpoint, s3Region: server.region, s3AccessKeyId: server.accessKeyId, s3SecretAccessKey: server.secretAccessKey, s3ForcePathStyle: true });
+  const env = Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+  const server = {
+    endpoint: env.S3_ENDPOINT!,
+    region: env.S3_REGION!,
+    accessKeyId: env.S3_ACCESS_KEY_ID!,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
+    bucket: env.S3_BUCKET!,
+    env,
+  };
+  const client = await s3ClientOf({
+    s3Endpoint: server.endpoint,
+    s3Region: server.region,
+    s3AccessKeyId: server.accessKeyId,
+    s3SecretAccessKey: server.secretAccessKey,
+    s3ForcePathStyle: true,
+  });
   after(() => client.destroy());
   const pause = async () => void (await run(SCRIPT, ['stop', dir, '--keep']));
   const resume = async () => void (await run(SCRIPT, ['start', dir], { timeout: 600_000 }));

@@ -20,7 +20,14 @@ export async function startTestServer(
   options: StartOptions = {},
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tmpDir(t);
-  const config = configFor({ port: 0, completionSecret: 'test-secret-0123456789', retryMinMs: 100, retryMaxMs: 1000, ...overrides, dataDir });
+  const config = configFor({
+    port: 0,
+    completionSecret: 'test-secret-0123456789',
+    retryMinMs: 100,
+    retryMaxMs: 1000,
+    ...overrides,
+    dataDir,
+  });
   const logs: string[] = [];
   const running = await startTuspass(config, { log: (line) => logs.push(line), ...options });
   const uncaught = watchUncaught();
@@ -40,7 +47,11 @@ export async function startTestServer(
 }
 
 /** The catalog's records once at least `count` are there (polled: completions may run in the background). */
-export async function recordsWhenPresent(baseUrl: string, count = 1, timeoutMs = 5000): Promise<Array<Record<string, unknown>>> {
+export async function recordsWhenPresent(
+  baseUrl: string,
+  count = 1,
+  timeoutMs = 5000,
+): Promise<Array<Record<string, unknown>>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const list = (await (await fetch(`${baseUrl}/api/uploads`)).json()) as Array<Record<string, unknown>>;
@@ -63,7 +74,11 @@ export function watchUncaught(): { check(): void } {
     if (checked) return;
     checked = true;
     process.off('uncaughtExceptionMonitor', monitor);
-    assert.deepEqual(seen.map((e) => (e instanceof Error ? e.stack : String(e))), [], 'an exception reached process level while the server ran (a tuspass process would have exited)');
+    assert.deepEqual(
+      seen.map((e) => (e instanceof Error ? e.stack : String(e))),
+      [],
+      'an exception reached process level while the server ran (a tuspass process would have exited)',
+    );
   };
   return { check };
 }

@@ -32,7 +32,14 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     const bytes = patternBytes(13 * MIB + 12_345, 2);
     const id = newId('appends');
     let store = await make();
-    await store.create(new Upload({ id, size: bytes.length, offset: 0, metadata: { filename: 'a b.bin', filetype: 'application/octet-stream' } }));
+    await store.create(
+      new Upload({
+        id,
+        size: bytes.length,
+        offset: 0,
+        metadata: { filename: 'a b.bin', filetype: 'application/octet-stream' },
+      }),
+    );
     const fresh = await store.getUpload(id);
     assert.equal(fresh.offset, 0);
     assert.equal(fresh.size, bytes.length);
@@ -40,12 +47,19 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     const cuts = [0, 3 * MIB + 7, 9 * MIB + 1, bytes.length];
     for (let i = 0; i + 1 < cuts.length; i++) {
       store = await make();
-      const result = await store.append(pieces(bytes.subarray(cuts[i]!, cuts[i + 1]!)), id, cuts[i]!, { size: bytes.length });
+      const result = await store.append(pieces(bytes.subarray(cuts[i]!, cuts[i + 1]!)), id, cuts[i]!, {
+        size: bytes.length,
+      });
       assert.deepEqual(result, { offset: cuts[i + 1]!, exceeded: false });
       assert.equal((await store.getUpload(id)).offset, cuts[i + 1]);
       assert.equal((await store.written(id))?.size, cuts[i + 1]);
     }
-    assert.deepEqual(await store.digests(id, bytes.length), { md5: md5(bytes), sha1: sha1(bytes), crc32: crc32(bytes), size: bytes.length });
+    assert.deepEqual(await store.digests(id, bytes.length), {
+      md5: md5(bytes),
+      sha1: sha1(bytes),
+      crc32: crc32(bytes),
+      size: bytes.length,
+    });
     assert.ok(store.location(id).endsWith(id), store.location(id));
   });
 
@@ -56,10 +70,16 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     await store.create(new Upload({ id, size: bytes.length, offset: 0, metadata: {} }));
     const first = bytes.subarray(0, 5 * MIB + 100);
     const wrong = await requestChecksum(`md5 ${Buffer.from(md5('other'), 'hex').toString('base64')}`);
-    await assert.rejects(store.append(pieces(first), id, 0, { size: bytes.length, checksum: wrong }), /ERR_CHECKSUM_MISMATCH|460|Checksum/);
+    await assert.rejects(
+      store.append(pieces(first), id, 0, { size: bytes.length, checksum: wrong }),
+      /ERR_CHECKSUM_MISMATCH|460|Checksum/,
+    );
     assert.equal((await store.getUpload(id)).offset, 0);
     const right = await requestChecksum(`md5 ${Buffer.from(md5(first), 'hex').toString('base64')}`);
-    assert.equal((await store.append(pieces(first), id, 0, { size: bytes.length, checksum: right })).offset, first.length);
+    assert.equal(
+      (await store.append(pieces(first), id, 0, { size: bytes.length, checksum: right })).offset,
+      first.length,
+    );
     await store.append(pieces(bytes.subarray(first.length)), id, first.length, { size: bytes.length });
     assert.equal((await store.digests(id, bytes.length)).md5, md5(bytes));
   });
@@ -86,7 +106,10 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     const store = await make();
     await store.create(new Upload({ id, size: bytes.length, offset: 0, metadata: {} }));
     const kept = 6 * MIB + 11;
-    await assert.rejects(store.append(cutAfter(bytes, kept), id, 0, { size: bytes.length }), (e: { code?: string }) => e.code === 'ERR_UPLOAD_INTERRUPTED');
+    await assert.rejects(
+      store.append(cutAfter(bytes, kept), id, 0, { size: bytes.length }),
+      (e: { code?: string }) => e.code === 'ERR_UPLOAD_INTERRUPTED',
+    );
     const after = (await make()).getUpload(id);
     assert.equal((await after).offset, kept);
     await store.append(pieces(bytes.subarray(kept)), id, kept, { size: bytes.length });
@@ -98,7 +121,10 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     const id = newId('limit');
     const store = await make();
     await store.create(new Upload({ id, size: 600, offset: 0, metadata: {} }));
-    assert.deepEqual(await store.append(pieces(bytes, 128), id, 0, { size: 600, limit: 600 }), { offset: 600, exceeded: true });
+    assert.deepEqual(await store.append(pieces(bytes, 128), id, 0, { size: 600, limit: 600 }), {
+      offset: 600,
+      exceeded: true,
+    });
     assert.equal((await store.digests(id, 600)).md5, md5(bytes.subarray(0, 600)));
   });
 
@@ -112,7 +138,10 @@ export function storeContract(name: string, make: () => Promise<UploadStore> | U
     await store.create(new Upload({ id, size: 10 * MIB, offset: 0, metadata: {} }));
     await store.append(pieces(patternBytes(5 * MIB + 9, 7)), id, 0, { size: 10 * MIB });
     await store.remove(id);
-    await assert.rejects(store.getUpload(id), (e) => e === TUS_ERRORS.FILE_NOT_FOUND || (e as { status_code?: number }).status_code === 404);
+    await assert.rejects(
+      store.getUpload(id),
+      (e) => e === TUS_ERRORS.FILE_NOT_FOUND || (e as { status_code?: number }).status_code === 404,
+    );
     assert.equal(await store.written(id), undefined);
   });
 }

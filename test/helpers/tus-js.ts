@@ -15,7 +15,12 @@ export function tusJsUpload(endpoint: string, body: Buffer, name: string): Promi
     const upload: tus.Upload = new tus.Upload(body, {
       endpoint,
       metadata: { filename: name, name },
-      onSuccess: ({ lastResponse }) => resolve({ url: upload.url!, status: lastResponse.getStatus(), completion: lastResponse.getHeader('Tuspass-Completion') }),
+      onSuccess: ({ lastResponse }) =>
+        resolve({
+          url: upload.url!,
+          status: lastResponse.getStatus(),
+          completion: lastResponse.getHeader('Tuspass-Completion'),
+        }),
       onError: reject,
     });
     upload.start();

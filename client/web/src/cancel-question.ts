@@ -13,7 +13,10 @@ export async function confirmCancel(tasks: UploadTask[]): Promise<boolean> {
   const one = tasks.length === 1 ? tasks[0] : undefined;
   return confirmAction({
     title: one ? `Cancel the upload of ${one.file.name}?` : `Cancel ${tasks.length} uploads?`,
-    text: `${formatBytes(sent)} of ${formatBytes(total)} were sent. Cancelling stops ${one ? 'the upload' : 'them'} and ` + 'what was sent is deleted from the server. To stop for now and go on later, press ' + `${one ? 'Pause' : 'Pause all'} instead.`,
+    text:
+      `${formatBytes(sent)} of ${formatBytes(total)} were sent. Cancelling stops ${one ? 'the upload' : 'them'} and ` +
+      'what was sent is deleted from the server. To stop for now and go on later, press ' +
+      `${one ? 'Pause' : 'Pause all'} instead.`,
     keep: 'Keep uploading',
     confirm: one ? 'Cancel upload' : `Cancel ${tasks.length} uploads`,
   });

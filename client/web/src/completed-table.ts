@@ -43,7 +43,10 @@ export class CompletedTable {
   private async load(): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(this.listUrl, { headers: { ...this.auth.headers(), Accept: 'application/json' }, cache: 'no-store' });
+      res = await fetch(this.listUrl, {
+        headers: { ...this.auth.headers(), Accept: 'application/json' },
+        cache: 'no-store',
+      });
     } catch {
       this.status.textContent = 'Cannot reach the server to list completed uploads; trying again.';
       return;
@@ -73,37 +76,77 @@ export class CompletedTable {
     this.lastJson = text;
     rows.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
     this.body.replaceChildren(...rows.map((row) => this.renderRow(row)));
-    this.status.textContent = rows.length ? `${rows.length} completed upload${rows.length === 1 ? '' : 's'}.` : 'No completed uploads yet.';
+    this.status.textContent = rows.length
+      ? `${rows.length} completed upload${rows.length === 1 ? '' : 's'}.`
+      : 'No completed uploads yet.';
   }
 
   private renderRow(row: RecordJson): HTMLTableRowElement {
     const when = new Date(row.created_at);
-    const download = new URL(`${encodeURIComponent(row.id)}/file`, new URL(this.listUrl.replace(/\/?$/, '/'), document.baseURI));
+    const download = new URL(
+      `${encodeURIComponent(row.id)}/file`,
+      new URL(this.listUrl.replace(/\/?$/, '/'), document.baseURI),
+    );
     const details = describeDetails(row.fields ?? {});
     // The name: one line with an ellipsis, the full name on hover (title) and in the download link's name.
     // The md5 whole at any width, in two halves of 16 when the column is narrow; the details wrap, never cut.
     return el(
       'tr',
       { attrs: { 'data-id': row.id } },
-      el('td', { class: 'cell-name', attrs: { 'data-label': 'File' } }, el('div', { class: 'cell-flex' },
-        fileIcon(row.name, row.content_type),
-        el('span', { class: 'ellipsis', text: row.name, attrs: { title: row.name } }))),
+      el(
+        'td',
+        { class: 'cell-name', attrs: { 'data-label': 'File' } },
+        el(
+          'div',
+          { class: 'cell-flex' },
+          fileIcon(row.name, row.content_type),
+          el('span', { class: 'ellipsis', text: row.name, attrs: { title: row.name } }),
+        ),
+      ),
       el('td', { text: formatBytes(Number(row.size)), attrs: { 'data-label': 'Size' } }),
-      el('td', { class: 'cell-md5', attrs: { 'data-label': 'MD5' } }, el('div', { class: 'cell-flex' },
-        el('code', { class: 'md5' }, row.md5.slice(0, 16), el('wbr'), row.md5.slice(16)),
-        this.copyButton(row.md5, row.name))),
-      el('td', { class: 'cell-details', attrs: { 'data-label': 'Details' } }, el('span', { class: 'details-text', text: details })),
-      el('td', { attrs: { 'data-label': 'When' } }, el('time', { text: Number.isNaN(when.getTime()) ? row.created_at : when.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }), attrs: { datetime: row.created_at, title: when.toString() } })),
+      el(
+        'td',
+        { class: 'cell-md5', attrs: { 'data-label': 'MD5' } },
+        el(
+          'div',
+          { class: 'cell-flex' },
+          el('code', { class: 'md5' }, row.md5.slice(0, 16), el('wbr'), row.md5.slice(16)),
+          this.copyButton(row.md5, row.name),
+        ),
+      ),
+      el(
+        'td',
+        { class: 'cell-details', attrs: { 'data-label': 'Details' } },
+        el('span', { class: 'details-text', text: details }),
+      ),
+      el(
+        'td',
+        { attrs: { 'data-label': 'When' } },
+        el('time', {
+          text: Number.isNaN(when.getTime())
+            ? row.created_at
+            : when.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }),
+          attrs: { datetime: row.created_at, title: when.toString() },
+        }),
+      ),
       el('td', {}, this.downloadLink(download.toString(), row.name)),
     );
   }
 
   private copyButton(md5: string, name: string): HTMLButtonElement {
-    const button = el('button', { class: 'copy', text: 'Copy', attrs: { type: 'button', 'aria-label': `Copy the md5 of ${name}` } });
+    const button = el('button', {
+      class: 'copy',
+      text: 'Copy',
+      attrs: { type: 'button', 'aria-label': `Copy the md5 of ${name}` },
+    });
     button.addEventListener('click', () => {
       void navigator.clipboard.writeText(md5).then(
-        () => { this.status.textContent = `Copied the md5 of ${name}.`; },
-        () => { this.status.textContent = `The browser did not allow copying; the md5 of ${name} is ${md5}.`; },
+        () => {
+          this.status.textContent = `Copied the md5 of ${name}.`;
+        },
+        () => {
+          this.status.textContent = `The browser did not allow copying; the md5 of ${name} is ${md5}.`;
+        },
       );
     });
     return button;

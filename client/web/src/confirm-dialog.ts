@@ -29,11 +29,15 @@ export function confirmAction(question: Question): Promise<boolean> {
     const onYes = answer(true);
     keep.addEventListener('click', onKeep);
     yes.addEventListener('click', onYes);
-    dialog.addEventListener('close', () => {
-      keep.removeEventListener('click', onKeep);
-      yes.removeEventListener('click', onYes);
-      resolve(dialog.returnValue === 'confirm');
-    }, { once: true });
+    dialog.addEventListener(
+      'close',
+      () => {
+        keep.removeEventListener('click', onKeep);
+        yes.removeEventListener('click', onYes);
+        resolve(dialog.returnValue === 'confirm');
+      },
+      { once: true },
+    );
     dialog.returnValue = '';
     dialog.showModal();
     keep.focus();

@@ -25,7 +25,9 @@ export class CurrentUploads {
 
   constructor() {
     this.pauseAll.addEventListener('click', () => this.tasks.filter((t) => t.pausable).forEach((t) => t.pause()));
-    this.resumeAll.addEventListener('click', () => this.tasks.filter((t) => t.state === 'paused').forEach((t) => t.resume()));
+    this.resumeAll.addEventListener('click', () =>
+      this.tasks.filter((t) => t.state === 'paused').forEach((t) => t.resume()),
+    );
     this.cancelAll.addEventListener('click', () => {
       const targets = this.tasks.filter((t) => t.cancellable);
       void confirmCancel(targets).then((yes) => yes && targets.forEach((t) => t.cancel()));
@@ -66,8 +68,12 @@ export class CurrentUploads {
     const total = counted.reduce((n, t) => n + t.bytesTotal, 0);
     const done = counted.reduce((n, t) => n + t.bytesDone, 0);
     // Speed: what the files moving now send together; time left: what those still on their way have to go.
-    const speed = counted.filter((t) => t.state === 'uploading').reduce((n, t) => n + (t.meter.bytesPerSecond() || 0), 0);
-    const toGo = counted.filter((t) => t.active && !t.waitingToRetry).reduce((n, t) => n + t.bytesTotal - t.bytesDone, 0);
+    const speed = counted
+      .filter((t) => t.state === 'uploading')
+      .reduce((n, t) => n + (t.meter.bytesPerSecond() || 0), 0);
+    const toGo = counted
+      .filter((t) => t.active && !t.waitingToRetry)
+      .reduce((n, t) => n + t.bytesTotal - t.bytesDone, 0);
     const stateCount = (state: UploadTask['state']) => counted.filter((t) => t.state === state).length;
     const paused = stateCount('paused');
     const waiting = stateCount('retrying');
@@ -82,9 +88,13 @@ export class CurrentUploads {
       paused ? `${paused} paused` : '',
       waiting ? `${waiting} waiting for the server` : '',
       failed ? `${failed} failed` : '',
-    ].filter(Boolean).join(' · ');
+    ]
+      .filter(Boolean)
+      .join(' · ');
 
-    const focused = [this.pauseAll, this.resumeAll, this.cancelAll, this.clearFinished].find((b) => b === document.activeElement);
+    const focused = [this.pauseAll, this.resumeAll, this.cancelAll, this.clearFinished].find(
+      (b) => b === document.activeElement,
+    );
     this.pauseAll.hidden = !this.tasks.some((t) => t.pausable);
     this.resumeAll.hidden = !this.tasks.some((t) => t.state === 'paused');
     this.cancelAll.hidden = !this.tasks.some((t) => t.cancellable);

@@ -43,5 +43,10 @@ export function safeHref(url: string): string | undefined {
  * "Download" links otherwise being indistinguishable), showing only "Download" to the eye.
  */
 export function downloadLink(href: string, fileName: string): HTMLAnchorElement {
-  return el('a', { class: 'download', attrs: { href, download: '' } }, 'Download', el('span', { class: 'visually-hidden', text: ` ${fileName}` }));
+  return el(
+    'a',
+    { class: 'download', attrs: { href, download: '' } },
+    'Download',
+    el('span', { class: 'visually-hidden', text: ` ${fileName}` }),
+  );
 }

@@ -8,15 +8,27 @@ export type TokenProblem = 'missing' | 'refused' | 'scope';
 
 /** Said in the upload's row; the token field itself is focused and says which upload was refused. */
 export const TOKEN_ADVICE: Record<TokenProblem, string> = {
-  missing: 'This server needs an access token. Paste the one your site gave you into “Access token” above, then press Retry.',
-  refused: 'The server did not accept your access token: it may have expired or be mistyped. Paste a new one into ' + '“Access token” above, then press Retry.',
-  scope: 'Your access token does not allow uploading here. Ask your site for one that does, paste it into “Access ' + 'token” above, then press Retry.',
+  missing:
+    'This server needs an access token. Paste the one your site gave you into “Access token” above, then press Retry.',
+  refused:
+    'The server did not accept your access token: it may have expired or be mistyped. Paste a new one into ' +
+    '“Access token” above, then press Retry.',
+  scope:
+    'Your access token does not allow uploading here. Ask your site for one that does, paste it into “Access ' +
+    'token” above, then press Retry.',
 };
 
 /** Beside the token field, naming the upload that was refused. */
 export function tokenFieldMessage(problem: TokenProblem, fileName: string): string {
-  const why = { missing: 'this server needs an access token', refused: 'the server did not accept this access token', scope: 'this access token does not allow uploading' }[problem];
-  return `The upload of ${fileName} was refused: ${why}. Paste the token your site gave you here, then press “Use this ` + 'token and retry”.';
+  const why = {
+    missing: 'this server needs an access token',
+    refused: 'the server did not accept this access token',
+    scope: 'this access token does not allow uploading',
+  }[problem];
+  return (
+    `The upload of ${fileName} was refused: ${why}. Paste the token your site gave you here, then press “Use this ` +
+    'token and retry”.'
+  );
 }
 
 /** The server's answer split in code and words: tus routes answer `ERR_CODE: message`, the others
@@ -27,7 +39,10 @@ export function serverError(body: string): { code?: string; message?: string } {
   if (line) return { code: line[1], message: line[2] || undefined };
   try {
     const e = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    return { code: typeof e?.code === 'string' ? e.code : undefined, message: typeof e?.message === 'string' ? e.message : undefined };
+    return {
+      code: typeof e?.code === 'string' ? e.code : undefined,
+      message: typeof e?.message === 'string' ? e.message : undefined,
+    };
   } catch {
     return { message: text.split('\n')[0]?.slice(0, 200) || undefined };
   }
@@ -35,7 +50,11 @@ export function serverError(body: string): { code?: string; message?: string } {
 
 /** 401 is a token missing or refused (by its code, else by whether one was sent); 403 only when the token lacks the
  * scope. */
-export function tokenProblem(status: number | undefined, code: string | undefined, tokenSent: boolean): TokenProblem | undefined {
+export function tokenProblem(
+  status: number | undefined,
+  code: string | undefined,
+  tokenSent: boolean,
+): TokenProblem | undefined {
   if (status === 401) {
     if (code === 'ERR_AUTH_REQUIRED') return 'missing';
     if (code === 'ERR_TOKEN_INVALID') return 'refused';
@@ -50,18 +69,30 @@ const WAIT_STATUSES = new Set([408, 409, 423, 429]);
 
 /** The server cannot take the upload now but may soon: the page waits and tries again by itself. */
 export function isOutage(failure: UploadFailure): boolean {
-  return failure.kind === 'unreachable' || failure.kind === 'server-error' || (failure.status !== undefined && WAIT_STATUSES.has(failure.status));
+  return (
+    failure.kind === 'unreachable' ||
+    failure.kind === 'server-error' ||
+    (failure.status !== undefined && WAIT_STATUSES.has(failure.status))
+  );
 }
 
 /** What happened, one sentence; the row adds when it tries again. */
-export function outageText(failure: UploadFailure, endpoint: string, serverMessage: string | undefined, offline: boolean): string {
+export function outageText(
+  failure: UploadFailure,
+  endpoint: string,
+  serverMessage: string | undefined,
+  offline: boolean,
+): string {
   if (failure.kind === 'unreachable') {
     return offline
-      ? `Cannot reach the upload server at ${endpoint}: the browser is offline. The upload continues when the ` + 'connection is back.'
+      ? `Cannot reach the upload server at ${endpoint}: the browser is offline. The upload continues when the ` +
+          'connection is back.'
       : `Cannot reach the upload server at ${endpoint}.`;
   }
   const status = `status ${failure.status}${serverMessage ? `: ${serverMessage}` : ''}`;
-  return failure.kind === 'server-error' ? `The upload server is not available right now (${status}).` : `The upload server asked to wait (${status}).`;
+  return failure.kind === 'server-error'
+    ? `The upload server is not available right now (${status}).`
+    : `The upload server asked to wait (${status}).`;
 }
 
 /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; undefined when absent or unreadable. */

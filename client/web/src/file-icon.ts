@@ -7,12 +7,51 @@ import { el } from './dom.ts';
 export type FileKind = 'image' | 'video' | 'audio' | 'archive' | 'document' | 'text' | 'other';
 
 const BY_EXTENSION: Record<string, FileKind> = {
-  jpg: 'image', jpeg: 'image', png: 'image', gif: 'image', webp: 'image', svg: 'image', heic: 'image', avif: 'image', bmp: 'image', tif: 'image', tiff: 'image',
-  mp4: 'video', mov: 'video', mkv: 'video', webm: 'video', avi: 'video',
-  mp3: 'audio', wav: 'audio', flac: 'audio', ogg: 'audio', m4a: 'audio',
-  zip: 'archive', gz: 'archive', tgz: 'archive', bz2: 'archive', xz: 'archive', '7z': 'archive', rar: 'archive', tar: 'archive', iso: 'archive',
-  pdf: 'document', doc: 'document', docx: 'document', odt: 'document', xls: 'document', xlsx: 'document', ppt: 'document', pptx: 'document',
-  txt: 'text', csv: 'text', json: 'text', md: 'text', log: 'text', xml: 'text', html: 'text',
+  jpg: 'image',
+  jpeg: 'image',
+  png: 'image',
+  gif: 'image',
+  webp: 'image',
+  svg: 'image',
+  heic: 'image',
+  avif: 'image',
+  bmp: 'image',
+  tif: 'image',
+  tiff: 'image',
+  mp4: 'video',
+  mov: 'video',
+  mkv: 'video',
+  webm: 'video',
+  avi: 'video',
+  mp3: 'audio',
+  wav: 'audio',
+  flac: 'audio',
+  ogg: 'audio',
+  m4a: 'audio',
+  zip: 'archive',
+  gz: 'archive',
+  tgz: 'archive',
+  bz2: 'archive',
+  xz: 'archive',
+  '7z': 'archive',
+  rar: 'archive',
+  tar: 'archive',
+  iso: 'archive',
+  pdf: 'document',
+  doc: 'document',
+  docx: 'document',
+  odt: 'document',
+  xls: 'document',
+  xlsx: 'document',
+  ppt: 'document',
+  pptx: 'document',
+  txt: 'text',
+  csv: 'text',
+  json: 'text',
+  md: 'text',
+  log: 'text',
+  xml: 'text',
+  html: 'text',
 };
 
 export function extensionOf(name: string): string {
@@ -35,19 +74,30 @@ const THUMBNAIL_MAX_BYTES = 50 * 1000 * 1000;
 export function fileIcon(name: string, type = ''): HTMLElement {
   const kind = fileKind(name, type);
   const ext = extensionOf(name).slice(0, 4).toUpperCase();
-  return el('span', { class: `file-icon kind-${kind}`, text: ext || kind.slice(0, 3).toUpperCase(), attrs: { 'aria-hidden': 'true', 'data-kind': kind } });
+  return el('span', {
+    class: `file-icon kind-${kind}`,
+    text: ext || kind.slice(0, 3).toUpperCase(),
+    attrs: { 'aria-hidden': 'true', 'data-kind': kind },
+  });
 }
 
 /** A thumbnail for an image file picked in this visit, else its icon. Revokes its blob: URL once shown. */
 export function fileThumbnail(file: File): HTMLElement {
   if (!THUMBNAIL_TYPES.test(file.type) || file.size > THUMBNAIL_MAX_BYTES) return fileIcon(file.name, file.type);
   const url = URL.createObjectURL(file);
-  const img = el('img', { class: 'file-thumb', attrs: { src: url, alt: '', width: '40', height: '40', decoding: 'async' } });
+  const img = el('img', {
+    class: 'file-thumb',
+    attrs: { src: url, alt: '', width: '40', height: '40', decoding: 'async' },
+  });
   const done = () => URL.revokeObjectURL(url);
   img.addEventListener('load', done, { once: true });
-  img.addEventListener('error', () => {
-    done();
-    img.replaceWith(fileIcon(file.name, file.type));
-  }, { once: true });
+  img.addEventListener(
+    'error',
+    () => {
+      done();
+      img.replaceWith(fileIcon(file.name, file.type));
+    },
+    { once: true },
+  );
   return img;
 }

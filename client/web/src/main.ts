@@ -39,14 +39,22 @@ const completed = new CompletedTable(
   { headers, needsToken: () => token.needed(), listed: () => token.listed() },
 );
 const waiting = new WaitingList(byId('waiting'), byId<HTMLUListElement>('waiting-list'), openPicker, headers, dropZone);
-const review = new ReviewList((files) => {
-  startUploads(files);
-  current.focusTitle();
-}, openPicker, dropZone, () => ({
-  several: 'Several files chosen at once wait here, and a single file starts at once; Settings, “Review before ' + 'uploading”, changes that.',
-  always: 'Every chosen file waits here until you upload it; Settings, “Review before uploading”, changes that.',
-  never: 'These files wait here until you upload them.',
-})[reviewMode()]);
+const review = new ReviewList(
+  (files) => {
+    startUploads(files);
+    current.focusTitle();
+  },
+  openPicker,
+  dropZone,
+  () =>
+    ({
+      several:
+        'Several files chosen at once wait here, and a single file starts at once; Settings, “Review before ' +
+        'uploading”, changes that.',
+      always: 'Every chosen file waits here until you upload it; Settings, “Review before uploading”, changes that.',
+      never: 'These files wait here until you upload them.',
+    })[reviewMode()],
+);
 let maxSize: number | undefined;
 /** Each task's state when last seen, to tell a new token refusal from one already shown. */
 const lastState = new Map<UploadTask, TaskState>();
@@ -69,7 +77,8 @@ function fieldMetadata(): Record<string, string> {
 function changed(task: UploadTask): void {
   current.changed(task);
   // Refused for its token just now: the token field says so and takes the focus (once per refusal).
-  if (task.state === 'error' && task.tokenProblem && lastState.get(task) !== 'error') token.refused(task.tokenProblem, task.file.name);
+  if (task.state === 'error' && task.tokenProblem && lastState.get(task) !== 'error')
+    token.refused(task.tokenProblem, task.file.name);
   lastState.set(task, task.state);
   token.retries = current.tasks.some((t) => t.state === 'error' && t.tokenProblem);
 }
@@ -77,7 +86,11 @@ function changed(task: UploadTask): void {
 function startUploads(files: File[]): void {
   for (const file of files) {
     waiting.remove(file);
-    const task = new UploadTask(file, { metadata: fieldMetadata(), endpoint, parallelUploads: parallelUploads(), headers }, { changed, finished: () => void completed.refresh() });
+    const task = new UploadTask(
+      file,
+      { metadata: fieldMetadata(), endpoint, parallelUploads: parallelUploads(), headers },
+      { changed, finished: () => void completed.refresh() },
+    );
     current.add(task);
     void task.start();
   }
@@ -91,7 +104,10 @@ function addFiles(files: File[]): void {
   for (const file of files) {
     // Refused here, before any request: the server would answer 413 to the creation anyway.
     if (maxSize !== undefined && file.size > maxSize) {
-      problems.push(`${file.name} is ${formatBytes(file.size)}, larger than the ${formatBytes(maxSize)} this server accepts, ` + 'so it was not uploaded.');
+      problems.push(
+        `${file.name} is ${formatBytes(file.size)}, larger than the ${formatBytes(maxSize)} this server accepts, ` +
+          'so it was not uploaded.',
+      );
       continue;
     }
     // Two uploads of one file would fight over the same server upload (it is locked per request).
@@ -113,13 +129,18 @@ acceptDrops(byId('review'), addFiles);
 window.addEventListener('online', () => {
   for (const task of current.tasks) if (task.waitingToRetry) task.retryNow();
 });
-window.addEventListener('offline', () => showPageMessage('The browser is offline. Uploads wait, and go on by themselves when you are back online.'));
+window.addEventListener('offline', () =>
+  showPageMessage('The browser is offline. Uploads wait, and go on by themselves when you are back online.'),
+);
 
 /** The largest file, asked again when the token changes (a token may carry a smaller max_size). */
 function refreshLimits(): void {
   void fetchServerLimits(endpoint, headers()).then((limits) => {
     maxSize = limits.maxSize;
-    byId('limits').textContent = maxSize === undefined ? 'This server announces no size limit.' : `Largest file this server accepts: ${formatBytes(maxSize)}.`;
+    byId('limits').textContent =
+      maxSize === undefined
+        ? 'This server announces no size limit.'
+        : `Largest file this server accepts: ${formatBytes(maxSize)}.`;
   });
 }
 

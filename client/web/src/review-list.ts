@@ -72,12 +72,19 @@ export class ReviewList {
   }
 
   private renderItem(file: File): HTMLLIElement {
-    const remove = el('button', { text: 'Remove', class: 'plain', attrs: { type: 'button', 'aria-label': `Remove ${file.name}` } });
+    const remove = el('button', {
+      text: 'Remove',
+      class: 'plain',
+      attrs: { type: 'button', 'aria-label': `Remove ${file.name}` },
+    });
     remove.addEventListener('click', () => this.remove(file));
-    return el('li', { class: 'review-item' },
+    return el(
+      'li',
+      { class: 'review-item' },
       fileThumbnail(file),
       el('span', { class: 'review-name ellipsis', text: file.name, attrs: { title: file.name } }),
       el('span', { class: 'review-size', text: formatBytes(file.size) }),
-      remove);
+      remove,
+    );
   }
 }

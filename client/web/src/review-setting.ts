@@ -8,7 +8,8 @@ export type ReviewMode = 'several' | 'always' | 'never';
 const MODES: readonly ReviewMode[] = ['several', 'always', 'never'];
 export const DEFAULT_REVIEW: ReviewMode = 'several';
 
-const asMode = (value: unknown): ReviewMode => (MODES.includes(value as ReviewMode) ? (value as ReviewMode) : DEFAULT_REVIEW);
+const asMode = (value: unknown): ReviewMode =>
+  MODES.includes(value as ReviewMode) ? (value as ReviewMode) : DEFAULT_REVIEW;
 
 /** Wires the select to localStorage; returns a function reading the current mode. */
 export function attachReviewSetting(select: HTMLSelectElement): () => ReviewMode {

@@ -10,7 +10,11 @@ export interface ServerLimits {
 
 export async function fetchServerLimits(endpoint: string, headers: Record<string, string>): Promise<ServerLimits> {
   try {
-    const res = await fetch(endpoint, { method: 'OPTIONS', headers: { ...headers, 'Tus-Resumable': '1.0.0' }, cache: 'no-store' });
+    const res = await fetch(endpoint, {
+      method: 'OPTIONS',
+      headers: { ...headers, 'Tus-Resumable': '1.0.0' },
+      cache: 'no-store',
+    });
     const value = Number(res.headers.get('Tus-Max-Size'));
     return { maxSize: Number.isSafeInteger(value) && value > 0 ? value : undefined };
   } catch {

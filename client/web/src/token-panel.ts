@@ -11,7 +11,8 @@ import { tokenFieldMessage, type TokenProblem } from './failure-advice.ts';
 const STORAGE_KEY = 'tuspass.token';
 
 /** Authorization for a request, when there is a token. */
-export const authHeaders = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
+export const authHeaders = (token: string | undefined): Record<string, string> =>
+  token ? { Authorization: `Bearer ${token}` } : {};
 
 export class TokenPanel {
   private readonly panel = byId<HTMLElement>('token-panel');
@@ -52,7 +53,12 @@ export class TokenPanel {
   needed(): void {
     this.panel.hidden = false;
     if (this.refusal) return;
-    this.showMessage(this.token ? 'The server did not accept this access token for listing your uploads.' : 'This server needs an access token to upload and to list your uploads.', 'info');
+    this.showMessage(
+      this.token
+        ? 'The server did not accept this access token for listing your uploads.'
+        : 'This server needs an access token to upload and to list your uploads.',
+      'info',
+    );
   }
 
   /** The list loaded: a message about the list alone is no longer true. */

@@ -32,7 +32,9 @@ export class UploadRow {
       retry: button('Retry', () => (task.waitingToRetry ? task.retryNow() : task.retry())),
       cancel: button('Cancel', () => void confirmCancel([task]).then((yes) => yes && task.cancel())),
     };
-    this.bar = el('progress', { attrs: { max: String(Math.max(task.bytesTotal, 1)), value: '0', 'aria-label': `Progress of ${task.file.name}` } });
+    this.bar = el('progress', {
+      attrs: { max: String(Math.max(task.bytesTotal, 1)), value: '0', 'aria-label': `Progress of ${task.file.name}` },
+    });
     this.stats = el('div', { class: 'upload-stats' });
     this.status = el('p', { class: 'upload-status', attrs: { role: 'status' } });
     this.sign = el('span', { class: 'warning-icon', text: '!', attrs: { 'aria-hidden': 'true' } });
@@ -42,17 +44,27 @@ export class UploadRow {
     this.element = el(
       'li',
       { class: 'upload', attrs: { tabindex: '-1' } },
-      el('div', { class: 'upload-head' },
+      el(
+        'div',
+        { class: 'upload-head' },
         fileThumbnail(task.file),
         el('span', { class: 'upload-name ellipsis', text: task.file.name, attrs: { title: task.file.name } }),
-        el('span', { class: 'upload-size', text: formatBytes(task.bytesTotal) })),
+        el('span', { class: 'upload-size', text: formatBytes(task.bytesTotal) }),
+      ),
       this.details,
       this.bar,
       this.stats,
       el('div', { class: 'upload-state' }, this.sign, this.status),
       this.note,
       this.record,
-      el('div', { class: 'upload-actions' }, this.buttons.pause, this.buttons.resume, this.buttons.retry, this.buttons.cancel),
+      el(
+        'div',
+        { class: 'upload-actions' },
+        this.buttons.pause,
+        this.buttons.resume,
+        this.buttons.retry,
+        this.buttons.cancel,
+      ),
     );
     this.update();
   }
@@ -67,17 +79,22 @@ export class UploadRow {
     const moving = t.state === 'uploading' && speed > 0;
     const average = t.averageBytesPerSecond();
     // Finished: what it took, kept on the row (time spent sending in this visit, paused time not counted).
-    this.stats.textContent = t.state === 'done'
-      ? [
-          `${formatBytes(t.bytesTotal)} of ${formatBytes(t.bytesTotal)}`,
-          `in ${formatDuration(t.elapsedMs() / 1000)}`,
-          t.sentBytes > 0 && average > 0 ? `average ${formatSpeed(average)}` : '',
-        ].filter(Boolean).join(' · ')
-      : [
-          `${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)}`,
-          moving ? formatSpeed(speed) : '',
-          moving ? `${formatDuration(t.meter.secondsLeft(t.bytesDone, t.bytesTotal))} left` : '',
-        ].filter(Boolean).join(' · ');
+    this.stats.textContent =
+      t.state === 'done'
+        ? [
+            `${formatBytes(t.bytesTotal)} of ${formatBytes(t.bytesTotal)}`,
+            `in ${formatDuration(t.elapsedMs() / 1000)}`,
+            t.sentBytes > 0 && average > 0 ? `average ${formatSpeed(average)}` : '',
+          ]
+            .filter(Boolean)
+            .join(' · ')
+        : [
+            `${formatBytes(t.bytesDone)} of ${formatBytes(t.bytesTotal)}`,
+            moving ? formatSpeed(speed) : '',
+            moving ? `${formatDuration(t.meter.secondsLeft(t.bytesDone, t.bytesTotal))} left` : '',
+          ]
+            .filter(Boolean)
+            .join(' · ');
     const details = describeDetails(t.details);
     this.details.textContent = details;
     this.details.title = details;

@@ -11,7 +11,15 @@ import { checkPreviousUpload, newestPreviousUpload } from '../../shared/previous
 import { SpeedMeter } from '../../shared/speed-meter.ts';
 import { formatBytes } from '../../shared/units.ts';
 import { describeFailure, type UploadFailure } from '../../shared/upload-failure.ts';
-import { isOutage, outageText, retryAfterMs, serverError, TOKEN_ADVICE, tokenProblem, type TokenProblem } from './failure-advice.ts';
+import {
+  isOutage,
+  outageText,
+  retryAfterMs,
+  serverError,
+  TOKEN_ADVICE,
+  tokenProblem,
+  type TokenProblem,
+} from './failure-advice.ts';
 
 /** 'retrying': an outage, waited out (then tried again) by the task itself. */
 export type TaskState = 'starting' | 'uploading' | 'retrying' | 'finishing' | 'paused' | 'done' | 'error' | 'cancelled';
@@ -115,7 +123,9 @@ export class UploadTask {
   }
 
   get active(): boolean {
-    return this.state === 'starting' || this.state === 'uploading' || this.state === 'retrying' || this.state === 'finishing';
+    return (
+      this.state === 'starting' || this.state === 'uploading' || this.state === 'retrying' || this.state === 'finishing'
+    );
   }
 
   /** Pause applies: sending, connecting or waiting out an outage (not once all bytes are sent). */
@@ -179,7 +189,9 @@ export class UploadTask {
     if (!fromEarlierVisit) return;
     if (offset >= this.bytesTotal && parts === 0) return;
     const how = parts > 0 ? ` in ${parts} parallel parts` : '';
-    this.note = (`Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)}${how} — this file was partly uploaded ` + 'before.');
+    this.note =
+      `Resumed at ${formatBytes(offset)} of ${formatBytes(this.bytesTotal)}${how} — this file was partly uploaded ` +
+      'before.';
   }
 
   private noteStartOver(expired: boolean, status: number): void {
@@ -187,7 +199,8 @@ export class UploadTask {
     this.progressBase = 0;
     this.note = expired
       ? 'The earlier upload of this file expired on the server, so it started over from the beginning.'
-      : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the ` + 'beginning.';
+      : `The server no longer has the earlier upload of this file (status ${status}), so it started over from the ` +
+        'beginning.';
   }
 
   pause(): void {
@@ -263,7 +276,8 @@ export class UploadTask {
     const delay = Math.max(RETRY_DELAYS[Math.min(this.outageTries, RETRY_DELAYS.length - 1)]!, retryAfter ?? 0);
     this.outageTries++;
     this.retryTimer = setTimeout(() => this.retryNow(), delay);
-    const when = delay < 1000 ? 'Trying again now…' : `The upload waits and tries again in ${Math.round(delay / 1000)} s.`;
+    const when =
+      delay < 1000 ? 'Trying again now…' : `The upload waits and tries again in ${Math.round(delay / 1000)} s.`;
     this.set('retrying', `${this.outageSentence()} ${when}`);
   }
 
@@ -307,16 +321,24 @@ export class UploadTask {
     if (this.lastMethod === 'HEAD') {
       // All bytes were on the server already: sent in an earlier visit, or in this one when the answer to the last
       // write was lost.
-      this.set('done', this.triedAgain
-        ? 'Uploaded. The server’s answer was lost on the way; the table below lists the file once the app ' + 'accepted it.'
-        : 'Already uploaded completely in an earlier visit.');
+      this.set(
+        'done',
+        this.triedAgain
+          ? 'Uploaded. The server’s answer was lost on the way; the table below lists the file once the app ' +
+              'accepted it.'
+          : 'Already uploaded completely in an earlier visit.',
+      );
       this.events.finished(this);
       return;
     }
     const answer = readCompletionAnswer(res);
     this.answer = answer;
     if (answer.kind === 'rejected') {
-      this.failure = { kind: 'rejected-by-app', status: answer.status, message: `rejected by the app: ${answer.message}` };
+      this.failure = {
+        kind: 'rejected-by-app',
+        status: answer.status,
+        message: `rejected by the app: ${answer.message}`,
+      };
       this.set('error', capitalize(this.failure.message));
     } else if (answer.kind === 'pending') {
       this.set('done', 'Uploaded. The app has not confirmed yet; it will be told as soon as it is back.');

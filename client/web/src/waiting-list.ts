@@ -56,7 +56,16 @@ export function readWaitingUploads(storage: Storage = localStorage): WaitingUplo
     entries.set(id, all);
     const existing = found.get(id);
     if (existing && existing.created >= created) continue;
-    found.set(id, { key, keys: all.keys, allUrls: all.urls, name, size: value.size, metadata: value.metadata ?? {}, urls, created });
+    found.set(id, {
+      key,
+      keys: all.keys,
+      allUrls: all.urls,
+      name,
+      size: value.size,
+      metadata: value.metadata ?? {},
+      urls,
+      created,
+    });
   }
   return [...found.values()].sort((a, b) => b.created - a.created).map(({ created: _created, ...w }) => w);
 }
@@ -66,7 +75,11 @@ async function serverOffset(urls: string[], headers: Record<string, string>): Pr
   let total = 0;
   for (const url of urls) {
     try {
-      const res = await fetch(url, { method: 'HEAD', headers: { ...headers, 'Tus-Resumable': '1.0.0' }, cache: 'no-store' });
+      const res = await fetch(url, {
+        method: 'HEAD',
+        headers: { ...headers, 'Tus-Resumable': '1.0.0' },
+        cache: 'no-store',
+      });
       if (!res.ok) return undefined;
       total += Number(res.headers.get('Upload-Offset')) || 0;
     } catch {
@@ -97,9 +110,11 @@ export class WaitingList {
     }
     this.items = items;
     this.render();
-    await Promise.all(items.map(async (item) => {
-      item.offset = await serverOffset(item.urls, this.headers());
-    }));
+    await Promise.all(
+      items.map(async (item) => {
+        item.offset = await serverOffset(item.urls, this.headers());
+      }),
+    );
     this.render();
   }
 
@@ -112,10 +127,13 @@ export class WaitingList {
 
   /** After the person confirms: forget the entry here and delete its bytes on the server. */
   private async discard(w: WaitingUpload): Promise<void> {
-    const held = w.offset === undefined ? 'The bytes the server holds' : `The ${formatBytes(w.offset)} the server holds`;
+    const held =
+      w.offset === undefined ? 'The bytes the server holds' : `The ${formatBytes(w.offset)} the server holds`;
     const yes = await confirmAction({
       title: `Discard the partly uploaded ${w.name}?`,
-      text: `${held} are deleted, and this browser forgets the upload: choosing the file again starts it from the ` + 'beginning.',
+      text:
+        `${held} are deleted, and this browser forgets the upload: choosing the file again starts it from the ` +
+        'beginning.',
       keep: 'Keep it',
       confirm: 'Discard',
     });
@@ -132,7 +150,13 @@ export class WaitingList {
     (buttons[Math.min(at, buttons.length - 1)] ?? this.home).focus();
     // tus termination: the server "SHOULD free associated resources" on DELETE; when it cannot be
     // reached or refuses, the partial upload expires there on its own.
-    await Promise.all(w.allUrls.map((url) => fetch(url, { method: 'DELETE', headers: { ...this.headers(), 'Tus-Resumable': '1.0.0' } }).catch(() => undefined)));
+    await Promise.all(
+      w.allUrls.map((url) =>
+        fetch(url, { method: 'DELETE', headers: { ...this.headers(), 'Tus-Resumable': '1.0.0' } }).catch(
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   private render(): void {
@@ -142,19 +166,34 @@ export class WaitingList {
 
   private renderItem(w: WaitingUpload): HTMLLIElement {
     const held = w.offset === undefined ? 'partly uploaded' : `${formatBytes(w.offset)} of ${formatBytes(w.size)}`;
-    const details = [w.metadata.name && `name “${w.metadata.name}”`, w.metadata.description && `description “${w.metadata.description}”`].filter(Boolean).join(', ');
-    const button = el('button', { text: 'Choose it again', attrs: { type: 'button', 'aria-label': `Choose it again: ${w.name}` } });
+    const details = [
+      w.metadata.name && `name “${w.metadata.name}”`,
+      w.metadata.description && `description “${w.metadata.description}”`,
+    ]
+      .filter(Boolean)
+      .join(', ');
+    const button = el('button', {
+      text: 'Choose it again',
+      attrs: { type: 'button', 'aria-label': `Choose it again: ${w.name}` },
+    });
     button.addEventListener('click', this.openPicker);
-    const discard = el('button', { text: 'Discard', class: 'plain discard', attrs: { type: 'button', 'aria-label': `Discard ${w.name}` } });
+    const discard = el('button', {
+      text: 'Discard',
+      class: 'plain discard',
+      attrs: { type: 'button', 'aria-label': `Discard ${w.name}` },
+    });
     discard.addEventListener('click', () => void this.discard(w));
     return el(
       'li',
       { class: 'waiting-item', attrs: { 'data-name': w.name } },
       fileIcon(w.name, w.metadata.filetype),
-      el('span', { class: 'waiting-text' },
+      el(
+        'span',
+        { class: 'waiting-text' },
         el('span', { class: 'ellipsis waiting-name', text: w.name, attrs: { title: w.name } }),
         el('span', { class: 'waiting-held', text: `${held} — choose it again` }),
-        details ? el('span', { class: 'waiting-details ellipsis', text: details, attrs: { title: details } }) : null),
+        details ? el('span', { class: 'waiting-details ellipsis', text: details, attrs: { title: details } }) : null,
+      ),
       el('span', { class: 'waiting-actions' }, button, discard),
     );
   }

@@ -49,7 +49,11 @@ const isId = (id: string) => /^\d{1,15}$/.test(id);
  * never a 500 — the upload server deletes an upload whose form gets a CLEANUP_STATUSES answer (500 is
  * one by default) and queues it on a 503, to be recorded when PostgreSQL is back.
  */
-async function q<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+async function q<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  sql: string,
+  params: unknown[],
+): Promise<pg.QueryResult<R>> {
   try {
     return await pool.query<R>(sql, params);
   } catch (e) {
@@ -58,7 +62,11 @@ async function q<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params
     // would be retried forever and its upload left pending; refused, the upload goes (CLEANUP_STATUSES).
     const state = (e as { code?: unknown }).code;
     if (typeof state === 'string' && /^(22|54)/.test(state)) {
-      throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, 'a field of the form cannot be recorded (too long, or not text)', (e as Error).message);
+      throw new TuspassError(
+        ERRORS.ERR_FORM_FIELD_INVALID,
+        'a field of the form cannot be recorded (too long, or not text)',
+        (e as Error).message,
+      );
     }
     throw new TuspassError(ERRORS.ERR_CATALOG_UNAVAILABLE, undefined, (e as Error).message);
   }
@@ -66,7 +74,10 @@ async function q<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params
 
 export class PgCatalog implements Catalog {
   /** @param ownsPool close() ends the pool (false when the process shares it with the queue and journal). */
-  constructor(private readonly pool: pg.Pool, private readonly ownsPool = false) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly ownsPool = false,
+  ) {}
 
   /** Connects and migrates; a database that cannot be used is a ConfigError naming DATABASE_URL (exit 78). */
   /** `wait`: at start, a database that does not answer yet is waited for (server/backends/engine-wait.ts). */
@@ -76,11 +87,24 @@ export class PgCatalog implements Catalog {
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
     // The loser of a race waits for the winner's commit, inserts nothing and reads the winner's row.
-    const inserted = await q<Row>(this.pool,
+    const inserted = await q<Row>(
+      this.pool,
       `INSERT INTO uploads (upload_id, name, size, md5, sha1, crc32, content_type, path, fields, owner, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (upload_id) DO NOTHING RETURNING *`,
-      [upload.uploadId, upload.name, upload.size, upload.md5, upload.sha1 ?? null, upload.crc32 ?? null, upload.contentType, upload.path, JSON.stringify(upload.fields), upload.owner ?? '', new Date()],
+      [
+        upload.uploadId,
+        upload.name,
+        upload.size,
+        upload.md5,
+        upload.sha1 ?? null,
+        upload.crc32 ?? null,
+        upload.contentType,
+        upload.path,
+        JSON.stringify(upload.fields),
+        upload.owner ?? '',
+        new Date(),
+      ],
     );
     if (inserted.rows[0]) return { record: toRecord(inserted.rows[0]), created: true };
     const existing = await this.byUploadId(upload.uploadId);
@@ -101,14 +125,28 @@ export class PgCatalog implements Catalog {
 
   async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
     // id breaks ties between records made in the same millisecond.
-    const rows = owner === undefined
-      ? await q<Row>(this.pool, 'SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2', [limit, offset])
-      : await q<Row>(this.pool, 'SELECT * FROM uploads WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3', [owner, limit, offset]);
+    const rows =
+      owner === undefined
+        ? await q<Row>(this.pool, 'SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2', [
+            limit,
+            offset,
+          ])
+        : await q<Row>(
+            this.pool,
+            'SELECT * FROM uploads WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3',
+            [owner, limit, offset],
+          );
     return rows.rows.map(toRecord);
   }
 
   async findDuplicate(owner: string, name: string, md5: string): Promise<UploadRecord | undefined> {
-    const row = (await q<Row>(this.pool, 'SELECT * FROM uploads WHERE owner = $1 AND md5 = $2 AND name = $3 ORDER BY id LIMIT 1', [owner, md5, name])).rows[0];
+    const row = (
+      await q<Row>(this.pool, 'SELECT * FROM uploads WHERE owner = $1 AND md5 = $2 AND name = $3 ORDER BY id LIMIT 1', [
+        owner,
+        md5,
+        name,
+      ])
+    ).rows[0];
     return row && toRecord(row);
   }
 

@@ -112,7 +112,10 @@ export class SqliteCatalog implements Catalog {
   private readonly deleteById: Database.Statement;
   private readonly selectDuplicate: Database.Statement;
 
-  constructor(readonly file: string, mode = PRIVATE_MODES.file) {
+  constructor(
+    readonly file: string,
+    mode = PRIVATE_MODES.file,
+  ) {
     this.db = open(file, mode);
     // ON CONFLICT DO NOTHING instead of catching the constraint error: the loser of a race gets no row
     // back and reads the winner's record.
@@ -124,9 +127,13 @@ export class SqliteCatalog implements Catalog {
     this.selectByUploadId = this.db.prepare('SELECT * FROM uploads WHERE upload_id = ?');
     // id breaks ties between records made in the same millisecond.
     this.selectPage = this.db.prepare('SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
-    this.selectOwnersPage = this.db.prepare('SELECT * FROM uploads WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?');
+    this.selectOwnersPage = this.db.prepare(
+      'SELECT * FROM uploads WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?',
+    );
     this.deleteById = this.db.prepare('DELETE FROM uploads WHERE id = ?');
-    this.selectDuplicate = this.db.prepare('SELECT * FROM uploads WHERE owner = ? AND md5 = ? AND name = ? ORDER BY id LIMIT 1');
+    this.selectDuplicate = this.db.prepare(
+      'SELECT * FROM uploads WHERE owner = ? AND md5 = ? AND name = ? ORDER BY id LIMIT 1',
+    );
   }
 
   async record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
@@ -157,7 +164,8 @@ export class SqliteCatalog implements Catalog {
   }
 
   async list({ limit, offset, owner }: ListOptions): Promise<UploadRecord[]> {
-    const rows = owner === undefined ? this.selectPage.all(limit, offset) : this.selectOwnersPage.all(owner, limit, offset);
+    const rows =
+      owner === undefined ? this.selectPage.all(limit, offset) : this.selectOwnersPage.all(owner, limit, offset);
     return (rows as Row[]).map(toRecord);
   }
 
@@ -185,7 +193,8 @@ export function openCatalog(file: string, mode = PRIVATE_MODES.file): SqliteCata
   try {
     return new SqliteCatalog(file, mode);
   } catch (e) {
-    if (e instanceof TuspassError && e.code === ERRORS.ERR_CATALOG_OPEN.code) throw new ConfigError([e.message.slice(e.message.indexOf('CATALOG_PATH='))]);
+    if (e instanceof TuspassError && e.code === ERRORS.ERR_CATALOG_OPEN.code)
+      throw new ConfigError([e.message.slice(e.message.indexOf('CATALOG_PATH='))]);
     throw e;
   }
 }

@@ -46,7 +46,13 @@ export class CompletionJournal implements Journal {
     const line = `${this.torn ? '\n' : ''}${id}\n`;
     this.torn = true;
     await new Promise<void>((resolve, reject) =>
-      fs.write(fd, line, (e, written) => (e ? reject(e) : written < Buffer.byteLength(line) ? reject(Object.assign(new Error('short write to the completion journal'), { code: 'ENOSPC' })) : resolve())),
+      fs.write(fd, line, (e, written) =>
+        e
+          ? reject(e)
+          : written < Buffer.byteLength(line)
+            ? reject(Object.assign(new Error('short write to the completion journal'), { code: 'ENOSPC' }))
+            : resolve(),
+      ),
     );
     this.torn = false;
   }

@@ -14,13 +14,18 @@ export class PgCompletionJournal implements Journal {
 
   async handled(id: string): Promise<void> {
     // Handled twice (two instances finishing the same upload's completion): still one row.
-    await this.pool.query('INSERT INTO completions_handled (upload_id) VALUES ($1) ON CONFLICT (upload_id) DO NOTHING', [id]);
+    await this.pool.query(
+      'INSERT INTO completions_handled (upload_id) VALUES ($1) ON CONFLICT (upload_id) DO NOTHING',
+      [id],
+    );
   }
 
   async ids(): Promise<Set<string>> {
     // The database's clock, not this machine's: handled_at is written by it too. As text: a JS Date
     // would cut the microseconds, and a row handled in the same millisecond would never be compacted.
-    const r = await this.pool.query<{ at: string; ids: string[] | null }>('SELECT now()::text AS at, array_agg(upload_id) AS ids FROM completions_handled');
+    const r = await this.pool.query<{ at: string; ids: string[] | null }>(
+      'SELECT now()::text AS at, array_agg(upload_id) AS ids FROM completions_handled',
+    );
     this.readAt = r.rows[0]!.at;
     return new Set(r.rows[0]!.ids ?? []);
   }
@@ -34,7 +39,10 @@ export class PgCompletionJournal implements Journal {
    * instances go on finishing uploads this one's listing did not see, and those rows must stay.
    */
   async compact(keep: Set<string>): Promise<void> {
-    await this.pool.query('DELETE FROM completions_handled WHERE handled_at < $1::timestamptz AND NOT (upload_id = ANY($2::text[]))', [this.readAt ?? '-infinity', [...keep]]);
+    await this.pool.query(
+      'DELETE FROM completions_handled WHERE handled_at < $1::timestamptz AND NOT (upload_id = ANY($2::text[]))',
+      [this.readAt ?? '-infinity', [...keep]],
+    );
   }
 
   close(): void {

@@ -42,8 +42,11 @@ export interface WriteFence {
   forget(id: string): Promise<void>;
 }
 
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) redis.call('publish', ARGV[2], ARGV[3]) ` + 'return 1 end return 0';
-const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return ` + `redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE =
+  `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) redis.call('publish', ARGV[2], ARGV[3]) ` +
+  'return 1 end return 0';
+const EXTEND =
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return ` + `redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
 const BEGIN = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 local v = redis.call('hget', KEYS[2], 'version')
 if v then return tonumber(v) end
@@ -74,7 +77,10 @@ interface Held {
   lost: boolean;
 }
 
-type Scripts = Record<'tuspassRelease' | 'tuspassExtend' | 'tuspassBegin' | 'tuspassAdvance', (...args: (string | number)[]) => Promise<number>>;
+type Scripts = Record<
+  'tuspassRelease' | 'tuspassExtend' | 'tuspassBegin' | 'tuspassAdvance',
+  (...args: (string | number)[]) => Promise<number>
+>;
 
 /** A start that could not connect: `refused` when Redis answered no (a password, an ACL: the setting is wrong), else it
  * did not answer. */
@@ -124,7 +130,13 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     const commandTimeout = Math.max(500, Math.floor(options.ttlMs / 3));
     // No offline queue and one retry: while Redis is away a lock or a fence fails at once (503)
     // instead of waiting in a queue — a write never goes ahead without its lock.
-    const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout,
+      retryStrategy: (n) => Math.min(n * 200, 2000),
+    });
     const sub = new Redis(url, { lazyConnect: true, retryStrategy: (n) => Math.min(n * 200, 2000) });
     // ioredis reports connection errors as events (connect() itself only says "Connection is
     // closed."); without listeners they would be unhandled.
@@ -202,7 +214,12 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     }
   }
 
-  private async acquire(id: string, signal: AbortSignal, onRelease: RequestRelease, readOnly: boolean): Promise<string> {
+  private async acquire(
+    id: string,
+    signal: AbortSignal,
+    onRelease: RequestRelease,
+    readOnly: boolean,
+  ): Promise<string> {
     const token = crypto.randomBytes(16).toString('hex');
     // @tus/server's creation hands a signal that only a client going away aborts: bounded here too.
     const until = Date.now() + LOCK_WAIT_MS;
@@ -212,7 +229,9 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     for (;;) {
       if (signal.aborted || Date.now() >= until) {
         // tusd answers an upload it cannot lock 423 Locked (ERR_UPLOAD_LOCKED); Redis still away: 503.
-        throw unreachable === undefined ? new TuspassError(ERRORS.ERR_UPLOAD_LOCKED) : new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, unreachable);
+        throw unreachable === undefined
+          ? new TuspassError(ERRORS.ERR_UPLOAD_LOCKED)
+          : new TuspassError(ERRORS.ERR_LOCK_UNAVAILABLE, undefined, unreachable);
       }
       let taken: boolean;
       try {
@@ -254,7 +273,13 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
 
   /** Held from now on: renewed every ttl/3 until released or lost. */
   private hold(id: string, what: Pick<Held, 'label' | 'upload'>, token: string, onRelease: RequestRelease): void {
-    const held: Held = { ...what, token, onRelease, lost: false, watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))) };
+    const held: Held = {
+      ...what,
+      token,
+      onRelease,
+      lost: false,
+      watchdog: setInterval(() => void this.extend(id, held), Math.max(100, Math.floor(this.ttlMs / 3))),
+    };
     held.watchdog.unref();
     this.held.set(id, held);
   }
@@ -303,7 +328,11 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     // Lost, or not sure to be held any more: stop writing (the fence refuses the next buffer) and let go.
     held.lost = true;
     clearInterval(held.watchdog);
-    this.log(`${held.label}: lock lost${held.upload ? ', writing stopped' : ''}`, { event: 'lock.lost', upload_id: held.upload, level: 'warn' });
+    this.log(`${held.label}: lock lost${held.upload ? ', writing stopped' : ''}`, {
+      event: 'lock.lost',
+      upload_id: held.upload,
+      level: 'warn',
+    });
     void Promise.resolve(held.onRelease()).catch(() => undefined);
   }
 
@@ -317,7 +346,10 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
       await this.scripts.tuspassRelease(this.lockKey(id), token, this.unlockedChannel, id);
     } catch (e) {
       // The lease ends by itself within REDIS_LOCK_TTL; the request that held it is answered all the same.
-      this.log(`redis: the lock of ${held?.label ?? id} could not be released (it expires by itself): ${errorText(e)}`, { level: 'warn' });
+      this.log(
+        `redis: the lock of ${held?.label ?? id} could not be released (it expires by itself): ${errorText(e)}`,
+        { level: 'warn' },
+      );
     }
   }
 
@@ -342,25 +374,34 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
   async begin(id: string): Promise<number> {
     const { token } = this.holder(id);
     // Lua numbers are doubles: a start below 2^40 leaves room for 2^13 times as many writes, exactly.
-    return this.fenced(id, () => this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token, crypto.randomInt(1, 2 ** 40), INFO_TTL_MS));
+    return this.fenced(id, () =>
+      this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token, crypto.randomInt(1, 2 ** 40), INFO_TTL_MS),
+    );
   }
 
   async advance(id: string, version: number, offset: number): Promise<number> {
     const { token } = this.holder(id);
-    return this.fenced(id, () => this.scripts.tuspassAdvance(this.lockKey(id), this.infoKey(id), token, version, offset, INFO_TTL_MS));
+    return this.fenced(id, () =>
+      this.scripts.tuspassAdvance(this.lockKey(id), this.infoKey(id), token, version, offset, INFO_TTL_MS),
+    );
   }
 
   async forget(id: string): Promise<void> {
     try {
       await this.redis.del(this.infoKey(id));
     } catch (e) {
-      this.log(`redis: the version of upload ${id} could not be removed (it expires by itself): ${errorText(e)}`, { level: 'warn' });
+      this.log(`redis: the version of upload ${id} could not be removed (it expires by itself): ${errorText(e)}`, {
+        level: 'warn',
+      });
     }
   }
 
   /** Whether Redis answers now (readiness). */
   async ping(): Promise<boolean> {
-    return this.redis.ping().then(() => true, () => false);
+    return this.redis.ping().then(
+      () => true,
+      () => false,
+    );
   }
 
   async close(): Promise<void> {

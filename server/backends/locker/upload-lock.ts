@@ -29,7 +29,13 @@ export interface UploadLocker extends Locker {
  * still hangs on a dead connection): the holder should end quickly. `signal` ends the wait for the
  * lock (default: after LOCK_WAIT_MS).
  */
-export async function withLock<T>(locker: UploadLocker, id: string, onRelease: () => void, work: () => Promise<T>, signal: AbortSignal = AbortSignal.timeout(LOCK_WAIT_MS)): Promise<T> {
+export async function withLock<T>(
+  locker: UploadLocker,
+  id: string,
+  onRelease: () => void,
+  work: () => Promise<T>,
+  signal: AbortSignal = AbortSignal.timeout(LOCK_WAIT_MS),
+): Promise<T> {
   const lock = locker.newLock(id);
   await lock.lock(signal, onRelease);
   try {

@@ -73,7 +73,9 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       name       TEXT NOT NULL,
       applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )`);
-    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const done = new Set(
+      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+    );
     for (const step of MIGRATIONS) {
       if (done.has(step.version)) continue;
       await client.query('BEGIN');
@@ -129,7 +131,10 @@ function wrongSetting(pgModule: typeof pg, e: unknown): boolean {
  * database that does not answer is waited for with `wait` (at start, STARTUP_TIMEOUT), and is an
  * EngineUnavailableError (exit 69) once that has passed — at once without `wait`.
  */
-export async function openDatabase(url: string, options: { connectTimeoutMs?: number; wait?: StartupWait } = {}): Promise<pg.Pool> {
+export async function openDatabase(
+  url: string,
+  options: { connectTimeoutMs?: number; wait?: StartupWait } = {},
+): Promise<pg.Pool> {
   const open = () => openOnce(url, options.connectTimeoutMs ?? 5000);
   return options.wait ? waitForEngine({ name: 'PostgreSQL', setting: 'DATABASE_URL' }, open, options.wait) : open();
 }
@@ -137,7 +142,12 @@ export async function openDatabase(url: string, options: { connectTimeoutMs?: nu
 async function openOnce(url: string, connectTimeoutMs: number): Promise<pg.Pool> {
   const { default: pgModule } = await import('pg');
   // A server that stops answering without closing its connections is a server down too: no query waits on it for ever.
-  const pool = new pgModule.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: connectTimeoutMs, query_timeout: QUERY_TIMEOUT_MS });
+  const pool = new pgModule.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: connectTimeoutMs,
+    query_timeout: QUERY_TIMEOUT_MS,
+  });
   // An idle client whose connection drops emits 'error' on the pool; without a listener that would end the process.
   pool.on('error', () => {});
   try {

@@ -60,7 +60,13 @@ export interface AppendDeps {
  * a body that would go into MIN_FREE_SPACE ends there with 507 ERR_STORAGE_FULL, what was written
  * before kept (as on a full disk) — unless it carries a checksum, then nothing of it is kept.
  */
-export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
+export async function appendHashed(
+  deps: AppendDeps,
+  source: AsyncIterable<Buffer>,
+  id: string,
+  offset: number,
+  options: AppendOptions,
+): Promise<AppendResult> {
   const admission = deps.space.body(id, offset, options.expected);
   try {
     return await admitted(deps, admission, source, id, offset, options);
@@ -69,10 +75,18 @@ export async function appendHashed(deps: AppendDeps, source: AsyncIterable<Buffe
   }
 }
 
-async function admitted(deps: AppendDeps, admission: BodyAdmission, source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions): Promise<AppendResult> {
+async function admitted(
+  deps: AppendDeps,
+  admission: BodyAdmission,
+  source: AsyncIterable<Buffer>,
+  id: string,
+  offset: number,
+  options: AppendOptions,
+): Promise<AppendResult> {
   const { paths, digests, marks, space, fence } = deps;
   // A body that cannot fit whole is refused before a byte of it is read.
-  if (options.expected !== undefined) await admission.fits(Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
+  if (options.expected !== undefined)
+    await admission.fits(Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
   let version = 0;
   if (fence) {
     version = await fence.begin(id);
@@ -123,11 +137,16 @@ async function admitted(deps: AppendDeps, admission: BodyAdmission, source: Asyn
   /** What a failure is thrown as: a body whose connection went says what was read and kept; the rest as writeFailure
    * says. */
   const thrown = (kept: number, at: number) =>
-    read !== undefined && isConnectionGone(failure) ? new BodyInterrupted(id, read, kept, at, failure) : writeFailure(space, id, failure);
+    read !== undefined && isConnectionGone(failure)
+      ? new BodyInterrupted(id, read, kept, at, failure)
+      : writeFailure(space, id, failure);
   // A writer that lost its lock writes nothing more, not even its digest state or a checksum undo
   // (the next holder may already have moved the upload on): its live state goes, the saved one is
   // caught up from the file. (A checksummed body's marker stays: undone at the next start.)
-  if (failure instanceof TuspassError && (failure.code === ERRORS.ERR_LOCK_LOST.code || failure.code === ERRORS.ERR_LOCK_UNAVAILABLE.code)) {
+  if (
+    failure instanceof TuspassError &&
+    (failure.code === ERRORS.ERR_LOCK_LOST.code || failure.code === ERRORS.ERR_LOCK_UNAVAILABLE.code)
+  ) {
     digests.forget(id);
     throw failure;
   }

@@ -10,7 +10,11 @@ import { readChunks } from '../../hashing/read-chunks.ts';
  * when it is opened — a read stream's open failing before anyone listens would be an unhandled
  * 'error'.
  */
-export async function concatenateParts(parts: readonly string[], filePath: (id: string) => string, append: (source: AsyncIterable<Buffer>, offset: number) => Promise<number>): Promise<number> {
+export async function concatenateParts(
+  parts: readonly string[],
+  filePath: (id: string) => string,
+  append: (source: AsyncIterable<Buffer>, offset: number) => Promise<number>,
+): Promise<number> {
   let offset = 0;
   for (const part of parts) {
     const handle = await fsp.open(filePath(part), 'r').catch((e: NodeJS.ErrnoException) => {

@@ -26,7 +26,14 @@ import { storedOwnerKey } from '../../auth/upload-owner.ts';
 import { completionClaim, type Claim, type Claims } from '../locker/claims.ts';
 import { CompletionJournal, type Journal } from '../journal/completion-journal.ts';
 import type { WriteFence } from '../locker/redis-locker.ts';
-import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo, type StoredInfo } from './stored-info.ts';
+import {
+  storedInfo,
+  UploadOwners,
+  type BodyInfo,
+  type ConcatInfo,
+  type NewUploadInfo,
+  type StoredInfo,
+} from './stored-info.ts';
 import { appendHashed, type AppendOptions, type AppendResult } from './append.ts';
 import { concatenateParts } from './concatenate.ts';
 import { removeExpired } from './expired-uploads.ts';
@@ -102,17 +109,30 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     const fileMode = options.fileModes?.file ?? PRIVATE_MODES.file;
     const info = new InfoStore(options.directory);
     info.fileMode = fileMode;
-    super({ directory: options.directory, configstore: info, expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds });
+    super({
+      directory: options.directory,
+      configstore: info,
+      expirationPeriodInMilliseconds: options.expirationPeriodInMilliseconds,
+    });
     this.info = info;
     this.fileMode = fileMode;
     this.algorithms = options.algorithms;
-    this.expiry = { afterLastWrite: options.expirationPeriodInMilliseconds ?? 0, unstarted: options.unstartedExpirationMs ?? 0 };
+    this.expiry = {
+      afterLastWrite: options.expirationPeriodInMilliseconds ?? 0,
+      unstarted: options.unstartedExpirationMs ?? 0,
+    };
     this.paths = new StorePaths(options.directory);
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
     if (options.extensions) this.extensions = options.extensions;
     // Beside the uploads it is the journal of every instance on the store.
-    this.journal = options.journal ?? new CompletionJournal(options.journalPath ?? path.join(this.paths.dir, '.completions-handled'), fileMode, options.journalPath === undefined);
+    this.journal =
+      options.journal ??
+      new CompletionJournal(
+        options.journalPath ?? path.join(this.paths.dir, '.completions-handled'),
+        fileMode,
+        options.journalPath === undefined,
+      );
     this.owners = new UploadOwners(info);
     this.marks = new UnverifiedMarks(this.paths, fileMode);
     this.live = new LiveDigests({
@@ -149,7 +169,10 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
 
   /** The file's size and last write (undefined: no file). */
   async written(id: string): Promise<WrittenBytes | undefined> {
-    return fsp.stat(this.paths.filePath(id)).then((s) => ({ size: s.size, mtimeMs: s.mtimeMs }), () => undefined);
+    return fsp.stat(this.paths.filePath(id)).then(
+      (s) => ({ size: s.size, mtimeMs: s.mtimeMs }),
+      () => undefined,
+    );
   }
 
   /** Where the digest state of an upload is kept: beside the file and its .json info. */
@@ -241,7 +264,12 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   }
 
   /** A plain append of a whole body at `offset` (DataStore's write), counted as received. */
-  override async write(readable: Readable, id: string, offset: number, body: BodyInfo & { size?: number } = {}): Promise<number> {
+  override async write(
+    readable: Readable,
+    id: string,
+    offset: number,
+    body: BodyInfo & { size?: number } = {},
+  ): Promise<number> {
     const size = 'size' in body ? body.size : (await this.configstore.get(id))?.size;
     try {
       const written = (await this.append(readable, id, offset, { ...body, size })).offset;
@@ -263,7 +291,10 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   override async declareUploadLength(id: string, size: number): Promise<void> {
     const info = await this.configstore.get(id);
     if (!info) throw TUS_ERRORS.FILE_NOT_FOUND;
-    const written = await fsp.stat(this.filePath(id)).then((s) => s.size, () => 0);
+    const written = await fsp.stat(this.filePath(id)).then(
+      (s) => s.size,
+      () => 0,
+    );
     await this.space.declare(id, size, written);
     try {
       // Complete once the length is written (the multipart endpoint declares it after the bytes):
@@ -278,10 +309,21 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   }
 
   /** Appends a body at `offset`, hashing it on the way (append.ts). */
-  async append(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions = {}): Promise<AppendResult> {
+  async append(
+    source: AsyncIterable<Buffer>,
+    id: string,
+    offset: number,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
     this.busy.add(id);
     try {
-      const result = await appendHashed({ paths: this.paths, digests: this.live, marks: this.marks, space: this.space, fence: this.fence }, source, id, offset, options);
+      const result = await appendHashed(
+        { paths: this.paths, digests: this.live, marks: this.marks, space: this.space, fence: this.fence },
+        source,
+        id,
+        offset,
+        options,
+      );
       // Still under the upload's lock: its completion is claimed before any sweep can see it unlocked.
       if (options.size !== undefined && result.offset === options.size) await this.completed(id);
       return result;
@@ -296,7 +338,11 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
 
   /** Builds a final upload from finished partials, in order, hashing the whole on the way (concatenate.ts). */
   concatenate(finalId: string, parts: readonly string[], total: number): Promise<number> {
-    return concatenateParts(parts, (id) => this.filePath(id), async (source, offset) => (await this.append(source, finalId, offset, { size: total })).offset);
+    return concatenateParts(
+      parts,
+      (id) => this.filePath(id),
+      async (source, offset) => (await this.append(source, finalId, offset, { size: total })).offset,
+    );
   }
 
   override async remove(id: string): Promise<void> {
@@ -313,7 +359,14 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
 
   /** Removes unfinished uploads past their expiry (expired-uploads.ts); their owed bytes and owners' shares go with them. */
   override deleteExpired(): Promise<number> {
-    return removeExpired({ paths: this.paths, info: this.info, periods: this.expiry, inUse: (id) => this.busy.has(id) || this.requestRunning.has(id), remove: (id) => this.remove(id), log: this.log });
+    return removeExpired({
+      paths: this.paths,
+      info: this.info,
+      periods: this.expiry,
+      inUse: (id) => this.busy.has(id) || this.requestRunning.has(id),
+      remove: (id) => this.remove(id),
+      log: this.log,
+    });
   }
 
   /** The digests of an upload's bytes so far (the whole file once it is finished). */
@@ -344,7 +397,9 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
       else this.log(`upload ${id}: another instance holds its completion`, { level: 'warn' });
     } catch (e) {
       // Handled all the same: at worst another instance announces it too, and the service drops the repeat.
-      this.log(`upload ${id}: its completion could not be claimed (${errorText(e)}); handling it unclaimed`, { level: 'warn' });
+      this.log(`upload ${id}: its completion could not be claimed (${errorText(e)}); handling it unclaimed`, {
+        level: 'warn',
+      });
     }
   }
 
@@ -408,7 +463,16 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
    */
   awaitingCompletion(received?: (id: string) => number | undefined): Promise<string[]> {
     // On a store shared by several instances (fence set), markers and temp files may be another's.
-    return awaitingCompletion({ paths: this.paths, info: this.info, journal: this.journal, space: this.space, marks: this.marks, shared: this.fence !== undefined, received, log: this.log });
+    return awaitingCompletion({
+      paths: this.paths,
+      info: this.info,
+      journal: this.journal,
+      space: this.space,
+      marks: this.marks,
+      shared: this.fence !== undefined,
+      received,
+      log: this.log,
+    });
   }
 
   /** Checksummed PATCHes that never finished are undone (unverified-marks.ts). Only at start. */

@@ -28,7 +28,13 @@ export async function removeExpired({ paths, info, periods, inUse, remove, log }
     const { info: upload, file } = await readStored(id, info, paths);
     const at = expiresAt(upload, file, periods);
     if (at === undefined || Date.now() <= at) continue;
-    if (!(await remove(id).then(() => true, () => false))) continue;
+    if (
+      !(await remove(id).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     removed++;
     const owner: unknown = upload?.owner;
     log(`upload ${id} expired: removed with ${file?.size ?? 0} of ${upload?.size ?? 'unknown'} bytes received`, {

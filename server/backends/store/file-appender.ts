@@ -16,7 +16,9 @@ import { promisify } from 'node:util';
 // its own bookkeeping, and opening one showed as the largest item in profiles of many small uploads.
 const open = promisify(fs.open);
 const write = (fd: number, buffer: Buffer, offset: number, length: number, position: number) =>
-  new Promise<number>((resolve, reject) => fs.write(fd, buffer, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))));
+  new Promise<number>((resolve, reject) =>
+    fs.write(fd, buffer, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))),
+  );
 const close = promisify(fs.close);
 
 /** Size of a write buffer: large enough to keep syscalls few, small enough to stay flat in memory. */
@@ -60,7 +62,13 @@ export class FileAppender {
    * `beforeWrite` runs before each buffer is written, told where the file will end: a fence
    * (redis-locker.ts) that throws when this writer no longer holds the upload, so nothing more is written.
    */
-  static async open(path: string, position: number, onWritten: (bytes: Buffer) => void | Promise<void>, onFlushed?: (position: number) => void, beforeWrite?: (end: number) => Promise<void>): Promise<FileAppender> {
+  static async open(
+    path: string,
+    position: number,
+    onWritten: (bytes: Buffer) => void | Promise<void>,
+    onFlushed?: (position: number) => void,
+    beforeWrite?: (end: number) => Promise<void>,
+  ): Promise<FileAppender> {
     return new FileAppender(await open(path, 'r+'), position, onWritten, onFlushed, beforeWrite);
   }
 

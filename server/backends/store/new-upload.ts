@@ -12,7 +12,11 @@ import { makeDirectory } from '../../../core/make-directory.ts';
 
 /** The id is taken: refused as upload-events.ts refuses a hook's choice of an existing upload's id. */
 export const idTaken = (id: string): TuspassError =>
-  new TuspassError(ERRORS.ERR_HOOK_FAILED, 'the pre-create hook chose the id of an existing upload', `ChangeFileInfo.ID ${JSON.stringify(id)}`);
+  new TuspassError(
+    ERRORS.ERR_HOOK_FAILED,
+    'the pre-create hook chose the id of an existing upload',
+    `ChangeFileInfo.ID ${JSON.stringify(id)}`,
+  );
 
 export const isIdTaken = (e: unknown): boolean => (e as NodeJS.ErrnoException | undefined)?.code === 'EEXIST';
 
@@ -20,7 +24,12 @@ export const isIdTaken = (e: unknown): boolean => (e as NodeJS.ErrnoException | 
  * Creates the empty file, then runs `writeInfo`; half a creation (an empty file, a cut info file) is
  * removed whole. A file already there (EEXIST, see isIdTaken) is left as it is: it is not this creation's.
  */
-export async function createUploadFiles(dir: string, file: string, mode: number, writeInfo: () => Promise<void>): Promise<void> {
+export async function createUploadFiles(
+  dir: string,
+  file: string,
+  mode: number,
+  writeInfo: () => Promise<void>,
+): Promise<void> {
   try {
     if (path.dirname(file) !== dir) makeDirectory(path.dirname(file));
     // Callback fs: fs/promises opens a FileHandle per call, a cost seen in profiles of many small uploads.

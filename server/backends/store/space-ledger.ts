@@ -237,7 +237,12 @@ export class SpaceLedger {
    */
   body(id: string, offset: number, expected?: number): BodyAdmission {
     if (this.uploads.get(id)?.size !== undefined) {
-      return { fits: async () => {}, before: async () => {}, written: (position) => this.progress(id, position), end: () => {} };
+      return {
+        fits: async () => {},
+        before: async () => {},
+        written: (position) => this.progress(id, position),
+        end: () => {},
+      };
     }
     /** Admitted up to this file position. */
     let covered = offset;
@@ -246,7 +251,8 @@ export class SpaceLedger {
     let at = offset;
     return {
       fits: async (bytes) => {
-        if (bytes > (await this.room())) throw storageFull(`the body's ${bytes} bytes do not fit (uploads in progress and MIN_FREE_SPACE are kept)`);
+        if (bytes > (await this.room()))
+          throw storageFull(`the body's ${bytes} bytes do not fit (uploads in progress and MIN_FREE_SPACE are kept)`);
       },
       before: async (end) => {
         if (end <= covered) return;
@@ -287,25 +293,35 @@ export class SpaceLedger {
   /** Admits at least `need` and up to `want` bytes ahead of a body's writes; returns how many, or throws 507. */
   private async admitAhead(need: number, want: number): Promise<number> {
     const room = (await this.usable()) - this.owed;
-    if (need > room) throw storageFull(`the body would go into the reserve (MIN_FREE_SPACE); the bytes written so far are kept`);
+    if (need > room)
+      throw storageFull(`the body would go into the reserve (MIN_FREE_SPACE); the bytes written so far are kept`);
     const taken = Math.min(want, room);
     this.aheadTotal += taken;
     return taken;
   }
 
   /** Why a new upload or a declared length (`opening`: a new upload) of `bytes` by `owner` is refused, if it is. */
-  private refusal(usable: number, bytes: number, owner: string | undefined, opening: boolean): TuspassError | undefined {
+  private refusal(
+    usable: number,
+    bytes: number,
+    owner: string | undefined,
+    opening: boolean,
+  ): TuspassError | undefined {
     const totals = owner === undefined ? undefined : this.owners.get(owner);
     const { maxOpen, maxOwed } = this.limits;
     if (opening && maxOpen > 0 && (totals?.open ?? 0) >= maxOpen) {
       return new TuspassError(ERRORS.ERR_OWNER_UPLOADS_LIMIT, `${maxOpen} unfinished uploads (OWNER_MAX_OPEN)`);
     }
-    if (bytes > usable - this.owed) return storageFull(`${bytes} bytes do not fit (uploads in progress and MIN_FREE_SPACE are kept)`);
+    if (bytes > usable - this.owed)
+      return storageFull(`${bytes} bytes do not fit (uploads in progress and MIN_FREE_SPACE are kept)`);
     if (owner === undefined) return undefined;
     const limit = 'share' in maxOwed ? Math.floor(maxOwed.share * Math.max(0, usable)) : maxOwed.bytes;
     const limited = 'share' in maxOwed ? maxOwed.share < 1 : maxOwed.bytes > 0;
     if (limited && (totals?.owed ?? 0) + bytes > limit) {
-      return new TuspassError(ERRORS.ERR_OWNER_SPACE_LIMIT, `${totals?.owed ?? 0} bytes still to come, ${bytes} more asked (OWNER_MAX_OWED)`);
+      return new TuspassError(
+        ERRORS.ERR_OWNER_SPACE_LIMIT,
+        `${totals?.owed ?? 0} bytes still to come, ${bytes} more asked (OWNER_MAX_OWED)`,
+      );
     }
     return undefined;
   }

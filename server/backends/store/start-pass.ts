@@ -41,7 +41,16 @@ export interface StartPassDeps {
 }
 
 /** Runs the pass; returns the finished uploads whose completion is still to be handled. */
-export async function awaitingCompletion({ paths, info, journal, space, marks, shared, received, log }: StartPassDeps): Promise<string[]> {
+export async function awaitingCompletion({
+  paths,
+  info,
+  journal,
+  space,
+  marks,
+  shared,
+  received,
+  log,
+}: StartPassDeps): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
   // On a shared store, a marker may belong to a PATCH running on another instance right now: not undone here.
   if (!shared) await marks.undoAll(names);
@@ -82,7 +91,8 @@ export async function awaitingCompletion({ paths, info, journal, space, marks, s
       continue;
     }
     if (upload.size === file.size) waiting.push(id);
-    else if (upload.size === undefined || file.size < upload.size) space.restore(id, storedOwnerKey(upload), upload.size, file.size);
+    else if (upload.size === undefined || file.size < upload.size)
+      space.restore(id, storedOwnerKey(upload), upload.size, file.size);
   }
   for (const id of idsBy(names, '.digest')) if (!stored.has(id)) leftovers.push(`${id}.digest`);
   for (const name of leftovers) await fsp.rm(path.join(paths.dir, name), { force: true });

@@ -75,7 +75,10 @@ export class UploadOwners {
    * in segments are cached: a mark is removed by whichever instance settles the segments, so it is read from disk while
    * it may still be there.
    */
-  async accessOf(id: string, options: { cached: boolean }): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
+  async accessOf(
+    id: string,
+    options: { cached: boolean },
+  ): Promise<{ owner: string | undefined; segmented: boolean } | undefined> {
     const cached = options.cached && this.known.get(id);
     if (cached) return { owner: cached.owner, segmented: false };
     const info = (await this.info.get(id)) as StoredInfo | undefined;

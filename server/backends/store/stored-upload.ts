@@ -15,7 +15,10 @@ export const idsBy = (names: readonly string[], suffix: string): string[] =>
  * When the upload was last written to — its creation, before any write: expiry counts from here
  * (expiry.ts). A creation date that does not parse counts as none.
  */
-export function lastWriteAt(info: { creation_date?: string } | undefined, file: { mtimeMs: number } | undefined): number {
+export function lastWriteAt(
+  info: { creation_date?: string } | undefined,
+  file: { mtimeMs: number } | undefined,
+): number {
   const created = info?.creation_date ? Date.parse(info.creation_date) : 0;
   return Math.max(Number.isFinite(created) ? created : 0, file?.mtimeMs ?? 0);
 }
@@ -35,7 +38,11 @@ export interface ExpiryPeriods {
  * store's space without using them: it goes after EXPIRE_UNSTARTED_AFTER (its first byte starts
  * EXPIRE_AFTER's count instead).
  */
-export function expiresAt(info: { size?: number; creation_date?: string; resumable?: OpenMark } | undefined, file: { size: number; mtimeMs: number } | undefined, periods: ExpiryPeriods): number | undefined {
+export function expiresAt(
+  info: { size?: number; creation_date?: string; resumable?: OpenMark } | undefined,
+  file: { size: number; mtimeMs: number } | undefined,
+  periods: ExpiryPeriods,
+): number | undefined {
   // Finished (full length), unless a request of the nginx module still writes it (StoredInfo.resumable):
   // a session's file may be full length with holes, a multipart part awaits its request's end.
   if (info?.size !== undefined && file?.size === info.size && !info.resumable) return undefined;
@@ -55,7 +62,11 @@ export interface StoredUpload {
   file: Stats | undefined;
 }
 
-export async function readStored(id: string, info: { get(id: string): Promise<Upload | undefined> }, paths: StorePaths): Promise<StoredUpload> {
+export async function readStored(
+  id: string,
+  info: { get(id: string): Promise<Upload | undefined> },
+  paths: StorePaths,
+): Promise<StoredUpload> {
   return {
     info: (await info.get(id)) as StoredInfo | undefined,
     file: await fsp.stat(paths.filePath(id)).catch(() => undefined),
@@ -67,7 +78,11 @@ export async function readStored(id: string, info: { get(id: string): Promise<Up
  * upload a request of the nginx module still writes (StoredInfo.resumable) is never finished by its
  * size: a session's file may be full length with holes, a multipart part awaits its request's end.
  */
-export async function finishedUnannounced(paths: StorePaths, info: { get(id: string): Promise<Upload | undefined> }, journal: Journal): Promise<string[]> {
+export async function finishedUnannounced(
+  paths: StorePaths,
+  info: { get(id: string): Promise<Upload | undefined> },
+  journal: Journal,
+): Promise<string[]> {
   const names = await fsp.readdir(paths.dir);
   const handled = await journal.ids();
   const present = new Set(names);

@@ -32,8 +32,13 @@ const STORED = { md5: 'md5', sha1: 'sha1' } as const;
  * the server SHOULD consider the upload failed, not process the representation further" — the
  * upload is removed before any completion hook or form sees it.
  */
-export function reprDigestCheck(req: express.Request, store: UploadStore): ((upload: Upload) => Promise<void>) | undefined {
-  const wanted = digestsOf(req, 'repr-digest').filter((d) => d.algorithm === 'md5' || (d.algorithm === 'sha1' && store.algorithms.includes('sha1')));
+export function reprDigestCheck(
+  req: express.Request,
+  store: UploadStore,
+): ((upload: Upload) => Promise<void>) | undefined {
+  const wanted = digestsOf(req, 'repr-digest').filter(
+    (d) => d.algorithm === 'md5' || (d.algorithm === 'sha1' && store.algorithms.includes('sha1')),
+  );
   if (!wanted.length) return undefined;
   return async (upload) => {
     const digests = await store.digests(upload.id, upload.offset);

@@ -26,7 +26,12 @@ export function uploadLimit(limits: Record<string, number | undefined>): string 
 }
 
 /** RFC 9530's algorithm names for the checksums tuspass computes. */
-const DIGEST_ALGORITHMS: Record<string, ChecksumAlgorithm> = { 'sha-256': 'sha256', 'sha-512': 'sha512', md5: 'md5', sha: 'sha1' };
+const DIGEST_ALGORITHMS: Record<string, ChecksumAlgorithm> = {
+  'sha-256': 'sha256',
+  'sha-512': 'sha512',
+  md5: 'md5',
+  sha: 'sha1',
+};
 
 export interface FieldDigest {
   algorithm: ChecksumAlgorithm;
@@ -72,6 +77,9 @@ export function dispositionFilename(value: string | undefined): string | undefin
     const plain = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/.exec(value);
     name = plain ? (plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2]) : undefined;
   }
-  const base = name?.split(/[/\\]/).pop()?.replace(/[\x00-\x1f\x7f]/g, '');
+  const base = name
+    ?.split(/[/\\]/)
+    .pop()
+    ?.replace(/[\x00-\x1f\x7f]/g, '');
   return base && base !== '.' && base !== '..' ? base : undefined;
 }

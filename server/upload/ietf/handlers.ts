@@ -40,7 +40,12 @@ export const versionOf = (res: express.Response): DraftVersion => res.locals.dra
 const PROGRESS_INTERVAL_MS = 1000;
 
 /** Upload-Limit of this version: the caller's largest upload, and the upload's remaining lifetime. */
-async function limitsOf(deps: DraftDeps, req: express.Request, version: DraftVersion, upload?: Upload): Promise<Record<string, string>> {
+async function limitsOf(
+  deps: DraftDeps,
+  req: express.Request,
+  version: DraftVersion,
+  upload?: Upload,
+): Promise<Record<string, string>> {
   if (!version.limitAgeKey) return {};
   const maxSize = maxSizeFor(deps.config, req);
   let age: number | undefined;
@@ -103,15 +108,27 @@ function metadataOf(req: express.Request): Record<string, string | null> {
   const filename = dispositionFilename(req.get('content-disposition'));
   if (filename !== undefined) meta.filename = filename;
   const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type && type !== PARTIAL_UPLOAD_TYPE && type !== 'application/offset+octet-stream' && meta.filetype === undefined) meta.filetype = type;
+  if (type && type !== PARTIAL_UPLOAD_TYPE && type !== 'application/offset+octet-stream' && meta.filetype === undefined)
+    meta.filetype = type;
   return meta;
 }
 
 /** The answer to the request that completed an upload: the completion's (the form's), marked complete. */
-function sendCompleted(res: express.Response, version: DraftVersion, status: number, headers: Record<string, string>, answer: { status_code?: number; headers?: Record<string, string>; body?: string }): void {
+function sendCompleted(
+  res: express.Response,
+  version: DraftVersion,
+  status: number,
+  headers: Record<string, string>,
+  answer: { status_code?: number; headers?: Record<string, string>; body?: string },
+): void {
   // "the server SHOULD generate the response that matches what the resource ... would have generated":
   // the completion form's answer (a pre-finish hook's), else the route's own.
-  sendDraft(res, answer.status_code ?? status, { ...headers, ...answer.headers, ...completeField(version, true) }, answer.body);
+  sendDraft(
+    res,
+    answer.status_code ?? status,
+    { ...headers, ...answer.headers, ...completeField(version, true) },
+    answer.body,
+  );
 }
 
 export function createUpload(deps: DraftDeps): express.RequestHandler {
@@ -128,7 +145,13 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       const http = httpRequestOf(req);
       // An empty upload is complete only once announced by its (empty) last request, below.
       const size = declared === 0 ? undefined : declared;
-      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req), creation_date: new Date().toISOString() });
+      const proposed = new Upload({
+        id: crypto.randomBytes(16).toString('hex'),
+        size,
+        offset: 0,
+        metadata: metadataOf(req),
+        creation_date: new Date().toISOString(),
+      });
       const chosen = await events.preCreate(http, proposed, undefined);
       const upload = new Upload({ ...proposed, id: chosen.id, metadata: chosen.metadata });
       await store.create(upload, { owner: uploadOwnerOf(req, config.behindProxy) });
@@ -140,10 +163,12 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       // 104 (Upload Resumption Supported) status code ... it MUST include Location". Sent once the
       // body's append holds the upload's lock: a client that resumes from this Location is then
       // told an offset the cut creation can no longer move.
-      const announce = () => void sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), Location: location, ...limits });
+      const announce = () =>
+        void sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), Location: location, ...limits });
       const contentLength = sfNonNegativeInteger(req.get('content-length'));
       const headers = { Location: location, ...limits };
-      const bodyless = contentLength === 0 || (contentLength === undefined && req.headers['transfer-encoding'] === undefined);
+      const bodyless =
+        contentLength === 0 || (contentLength === undefined && req.headers['transfer-encoding'] === undefined);
       if (bodyless && !last) {
         announce();
         return sendDraft(res, 201, { ...headers, 'Upload-Offset': '0', ...completeField(version, false) });
@@ -172,7 +197,8 @@ export function appendUpload(deps: DraftDeps): express.RequestHandler {
     try {
       const version = versionOf(res);
       const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-      if (version.partialUploadType && type !== PARTIAL_UPLOAD_TYPE) throw new TuspassError(ERRORS.ERR_DRAFT_CONTENT_TYPE);
+      if (version.partialUploadType && type !== PARTIAL_UPLOAD_TYPE)
+        throw new TuspassError(ERRORS.ERR_DRAFT_CONTENT_TYPE);
       // "The client MUST indicate the offset of the request content ... by including the Upload-Offset header field."
       const offset = sfNonNegativeInteger(req.get('upload-offset'));
       if (offset === undefined) throw new TuspassError(ERRORS.ERR_OFFSET_INVALID);
@@ -190,7 +216,8 @@ export function appendUpload(deps: DraftDeps): express.RequestHandler {
       // "If the upload is already complete, the server MUST NOT modify the upload resource and MUST
       // reject the request": a non-empty body is an inconsistent length, an empty one completed-upload.
       if (done.alreadyComplete) {
-        if (contentLength !== 0) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `the upload is complete at ${done.upload.offset} bytes`);
+        if (contentLength !== 0)
+          throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `the upload is complete at ${done.upload.offset} bytes`);
         throw new TuspassError(ERRORS.ERR_DRAFT_UPLOAD_COMPLETED);
       }
       if (done.finished) return sendCompleted(res, version, 204, done.headers, done.finished);

@@ -24,7 +24,8 @@ type RawWriter = { _writeRaw?: (data: string, encoding: BufferEncoding) => boole
  */
 export function sendInterim(req: IncomingMessage, res: ServerResponse, fields: Record<string, string>): boolean {
   const raw = (res as unknown as RawWriter)._writeRaw;
-  const open = () => typeof raw === 'function' && !res.headersSent && !res.writableEnded && !res.destroyed && !req.socket.destroyed;
+  const open = () =>
+    typeof raw === 'function' && !res.headersSent && !res.writableEnded && !res.destroyed && !req.socket.destroyed;
   if (!open()) return false;
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return false;
   let head = 'HTTP/1.1 104 Upload Resumption Supported\r\n';

@@ -30,10 +30,12 @@ const tooLarge = (err: unknown) => {
   return known instanceof TuspassError && known.status === 413;
 };
 
-const methodNotAllowed = (allow: string): express.RequestHandler => (_req, res, next) => {
-  res.set('Allow', allow);
-  next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
-};
+const methodNotAllowed =
+  (allow: string): express.RequestHandler =>
+  (_req, res, next) => {
+    res.set('Allow', allow);
+    next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));
+  };
 
 export function draftRoutes(deps: DraftRouteDeps): express.Router {
   const router = express.Router({ caseSensitive: false });
@@ -79,7 +81,8 @@ export function draftRoutes(deps: DraftRouteDeps): express.Router {
     // limits MUST include the Upload-Limit header in this response."
     const version = res.locals.draftVersion as DraftVersion | undefined;
     const maxSize = maxSizeFor(deps.config, req);
-    if (version?.limitAgeKey && tooLarge(err) && Number.isFinite(maxSize) && !res.headersSent) res.set('Upload-Limit', uploadLimit({ 'max-size': maxSize })!);
+    if (version?.limitAgeKey && tooLarge(err) && Number.isFinite(maxSize) && !res.headersSent)
+      res.set('Upload-Limit', uploadLimit({ 'max-size': maxSize })!);
     answerError(req, res, err, { log: deps.log });
   });
   return router;

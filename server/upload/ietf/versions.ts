@@ -21,19 +21,59 @@ export interface DraftVersion {
   problems: ReadonlySet<ProblemType>;
 }
 
-const v = (interop: number, drafts: string, rest: Omit<DraftVersion, 'interop' | 'drafts'>): DraftVersion => ({ interop, drafts, ...rest });
+const v = (interop: number, drafts: string, rest: Omit<DraftVersion, 'interop' | 'drafts'>): DraftVersion => ({
+  interop,
+  drafts,
+  ...rest,
+});
 const none = new Set<ProblemType>();
 const fromFour = new Set<ProblemType>(['mismatching-upload-offset', 'completed-upload']);
 const all = new Set<ProblemType>([...fromFour, 'inconsistent-upload-length']);
 
 export const DRAFT_VERSIONS: ReadonlyMap<number, DraftVersion> = new Map(
   [
-    v(3, '-01', { completeHeader: 'Upload-Incomplete', progress: false, partialUploadType: false, limitAgeKey: undefined, problems: none }),
-    v(4, '-02', { completeHeader: 'Upload-Complete', progress: false, partialUploadType: false, limitAgeKey: undefined, problems: none }),
-    v(5, '-03', { completeHeader: 'Upload-Complete', progress: true, partialUploadType: false, limitAgeKey: undefined, problems: none }),
-    v(6, '-04, -05', { completeHeader: 'Upload-Complete', progress: true, partialUploadType: true, limitAgeKey: 'expires', problems: fromFour }),
-    v(7, '-06 to -08', { completeHeader: 'Upload-Complete', progress: true, partialUploadType: true, limitAgeKey: 'max-age', problems: all }),
-    v(8, '-09 on', { completeHeader: 'Upload-Complete', progress: true, partialUploadType: true, limitAgeKey: 'max-age', problems: all }),
+    v(3, '-01', {
+      completeHeader: 'Upload-Incomplete',
+      progress: false,
+      partialUploadType: false,
+      limitAgeKey: undefined,
+      problems: none,
+    }),
+    v(4, '-02', {
+      completeHeader: 'Upload-Complete',
+      progress: false,
+      partialUploadType: false,
+      limitAgeKey: undefined,
+      problems: none,
+    }),
+    v(5, '-03', {
+      completeHeader: 'Upload-Complete',
+      progress: true,
+      partialUploadType: false,
+      limitAgeKey: undefined,
+      problems: none,
+    }),
+    v(6, '-04, -05', {
+      completeHeader: 'Upload-Complete',
+      progress: true,
+      partialUploadType: true,
+      limitAgeKey: 'expires',
+      problems: fromFour,
+    }),
+    v(7, '-06 to -08', {
+      completeHeader: 'Upload-Complete',
+      progress: true,
+      partialUploadType: true,
+      limitAgeKey: 'max-age',
+      problems: all,
+    }),
+    v(8, '-09 on', {
+      completeHeader: 'Upload-Complete',
+      progress: true,
+      partialUploadType: true,
+      limitAgeKey: 'max-age',
+      problems: all,
+    }),
   ].map((d) => [d.interop, d]),
 );
 

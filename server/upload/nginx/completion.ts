@@ -33,7 +33,11 @@ export interface MultipartCompletionDeps {
 }
 
 /** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields. */
-export function multipartForm(files: ReceivedFile[], fields: Array<[string, string]>, deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>): URLSearchParams {
+export function multipartForm(
+  files: ReceivedFile[],
+  fields: Array<[string, string]>,
+  deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>,
+): URLSearchParams {
   const form = new URLSearchParams();
   files.forEach((f, i) => {
     const path = deps.store.filePath(f.id);
@@ -53,14 +57,22 @@ export function multipartForm(files: ReceivedFile[], fields: Array<[string, stri
     };
     for (const [k, v] of deps.templates.apply(vars)) form.append(k, v);
     // The contract's keys, as the tus path's form has them (server/complete-form/fields.ts).
-    const contract = [['sha1', d.sha1], ['crc32', d.crc32], ['id', f.id], ['owner', f.owner]] as const;
-    for (const [suffix, value] of contract) if (value !== undefined && !form.has(formKey(f.field, suffix))) form.set(formKey(f.field, suffix), value);
+    const contract = [
+      ['sha1', d.sha1],
+      ['crc32', d.crc32],
+      ['id', f.id],
+      ['owner', f.owner],
+    ] as const;
+    for (const [suffix, value] of contract)
+      if (value !== undefined && !form.has(formKey(f.field, suffix))) form.set(formKey(f.field, suffix), value);
   });
   // upload_pass_form_field: non-file fields matching PASS_FIELDS, the first of a repeated name only.
   for (const [key, value] of fields) {
     if (!deps.passFields.test(key) || form.has(key)) continue;
     if (impersonatesGenerated(key)) {
-      deps.log(`multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`);
+      deps.log(
+        `multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`,
+      );
       continue;
     }
     form.set(key, value);
@@ -90,10 +102,18 @@ export class MultipartCompletion {
    * rejected`): the files are removed. Delivered or queued: the journal notes them handled.
    * `recordedHere`: the form reached the built-in completion service and was recorded.
    */
-  async complete(files: ReceivedFile[], fields: Array<[string, string]>, request: { requestId?: string; whenUnqueued: string }): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
+  async complete(
+    files: ReceivedFile[],
+    fields: Array<[string, string]>,
+    request: { requestId?: string; whenUnqueued: string },
+  ): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
     const { store, deliverer } = this.deps;
     const ids = files.map((f) => f.id);
-    const response = await deliverer.deliver({ form: multipartForm(files, fields, this.deps), uploadIds: ids, ...request });
+    const response = await deliverer.deliver({
+      form: multipartForm(files, fields, this.deps),
+      uploadIds: ids,
+      ...request,
+    });
     if (response.RejectUpload) for (const id of ids) await store.remove(id);
     else await this.journal(ids);
     const { status_code = 204, body = '', headers = {} } = answerOf(response);
@@ -104,7 +124,9 @@ export class MultipartCompletion {
   /** Handled: the journal says so, so a restart does not announce these files again one by one. */
   private async journal(ids: string[]): Promise<void> {
     for (const id of ids) {
-      await this.deps.store.completionHandled(id).catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${errorText(e)}`));
+      await this.deps.store
+        .completionHandled(id)
+        .catch((e: unknown) => this.deps.log(`multipart: journal of ${id}: ${errorText(e)}`));
     }
   }
 }

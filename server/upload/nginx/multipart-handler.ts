@@ -45,9 +45,23 @@ export interface FileHooks {
 
 /** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the
  * caller). */
-export async function storeFile(store: DigestFileStore, source: AsyncIterable<Buffer>, meta: { name: string; contentType: string; field: string }, creator: UploadOwner, limit: number, created: Upload[], hooks?: FileHooks): Promise<{ file: ReceivedFile; exceeded: boolean }> {
+export async function storeFile(
+  store: DigestFileStore,
+  source: AsyncIterable<Buffer>,
+  meta: { name: string; contentType: string; field: string },
+  creator: UploadOwner,
+  limit: number,
+  created: Upload[],
+  hooks?: FileHooks,
+): Promise<{ file: ReceivedFile; exceeded: boolean }> {
   const owner = creator.sub ?? '';
-  const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), offset: 0, size: undefined, metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field }, creation_date: new Date().toISOString() });
+  const upload = new Upload({
+    id: crypto.randomBytes(16).toString('hex'),
+    offset: 0,
+    size: undefined,
+    metadata: { filename: meta.name, filetype: meta.contentType, fieldname: meta.field },
+    creation_date: new Date().toISOString(),
+  });
   if (hooks) {
     // Before a byte of the part is read: a refusal leaves it unread (busboy holds the socket).
     const chosen = await hooks.hooks.preCreate(hooks.http, upload);
@@ -67,7 +81,10 @@ export async function storeFile(store: DigestFileStore, source: AsyncIterable<Bu
   await store.declareUploadLength(id, result.offset);
   const digests = await store.digests(id, result.offset);
   uploadsFinished.inc();
-  return { file: { id, field: meta.field, name: meta.name, contentType: meta.contentType, digests, owner }, exceeded: false };
+  return {
+    file: { id, field: meta.field, name: meta.name, contentType: meta.contentType, digests, owner },
+    exceeded: false,
+  };
 }
 
 /** Whether a browser posted the form: django-nginx-upload's page sends terminal=no; browsers accept text/html first. */
@@ -95,7 +112,11 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     /** Removes every file the request made; those announced by post-create get post-terminate. */
     const removeAll = async () => {
       for (const upload of created) await store.remove(upload.id).catch(() => undefined);
-      if (hooks && http) hooks.terminated(http, created.map((upload) => ({ id: upload.id, upload })));
+      if (hooks && http)
+        hooks.terminated(
+          http,
+          created.map((upload) => ({ id: upload.id, upload })),
+        );
     };
     const fields: Array<[string, string]> = [];
     const files: ReceivedFile[] = [];
@@ -119,7 +140,13 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
     req.on('data', (chunk: Buffer) => (received += chunk.length));
     // Where the body stopped is the one thing the answer's error handler cannot know: it goes in
     // the error (there is no one to answer; the handler logs the line).
-    const clientGone = () => fail(new TuspassError(ERRORS.ERR_MULTIPART_INVALID, `the client closed the connection at byte ${received} of the body`));
+    const clientGone = () =>
+      fail(
+        new TuspassError(
+          ERRORS.ERR_MULTIPART_INVALID,
+          `the client closed the connection at byte ${received} of the body`,
+        ),
+      );
     req.on('aborted', clientGone);
     req.on('error', clientGone);
     // Gone while the gates before this handler ran (their events went unheard).
@@ -192,7 +219,10 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       // as a dead request's parts while the app may hold a record of them.
       for (const file of files) await store.settleSegments(file.id);
       // A failure here removes the request's files (removeAll below): nothing is kept.
-      answer = await deps.completion.complete(files, fields, { requestId: requestIdOf(req), whenUnqueued: 'nothing of the request is kept; send it again once there is space' });
+      answer = await deps.completion.complete(files, fields, {
+        requestId: requestIdOf(req),
+        whenUnqueued: 'nothing of the request is kept; send it again once there is space',
+      });
     } catch (e) {
       await removeAll();
       return next(e);
@@ -202,7 +232,11 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
       else hooks.finished(http, files);
     }
-    log(`multipart: ${files.length} file(s) received: ` + `${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`, { event: 'upload.finished', upload_id: files[0]!.id });
+    log(
+      `multipart: ${files.length} file(s) received: ` +
+        `${files.map((f) => `${f.id} (${f.digests.size} bytes, md5 ${f.digests.md5})`).join(', ')}`,
+      { event: 'upload.finished', upload_id: files[0]!.id },
+    );
     // The built-in service answers as django-nginx-upload's Django view: a browser goes on to the table.
     if (answer.recordedHere && isBrowserPost(req, fields)) return void res.redirect(303, '/#completed');
     res.status(answer.status_code).set(answer.headers).send(answer.body);

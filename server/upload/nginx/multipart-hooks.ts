@@ -73,15 +73,24 @@ export class MultipartHooks {
     if (!this.hooks.wants('pre-finish', this.replaced)) return;
     for (const file of files) {
       try {
-        await this.hooks.block({ Type: 'pre-finish', Event: { Upload: this.hookUpload(file), HTTPRequest: http, Auth: authOfRequest(http) } }, { skip: this.replaced });
+        await this.hooks.block(
+          {
+            Type: 'pre-finish',
+            Event: { Upload: this.hookUpload(file), HTTPRequest: http, Auth: authOfRequest(http) },
+          },
+          { skip: this.replaced },
+        );
       } catch (e) {
         if (!(e instanceof HookRejection)) throw e;
         const answer = answerOf(e.response, e.response.RejectUpload ? 400 : 500);
-        if (e.response.RejectUpload) throw new HookRefusal(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
+        if (e.response.RejectUpload)
+          throw new HookRefusal(answer.status_code!, answer.body || `${e.message}\n`, answer.headers ?? {});
         // A hook that failed or timed out: its code only; the runner's message names the hook (a
         // module's path) and is in the log already.
         const code = /^(ERR_[A-Z_]+)/.exec(answer.body ?? '')?.[1] ?? 'ERR_HOOK_FAILED';
-        throw new HookRefusal(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
+        throw new HookRefusal(answer.status_code!, `${code}: a hook failed on pre-finish; the upload is not kept\n`, {
+          'Content-Type': 'text/plain; charset=utf-8',
+        });
       }
     }
   }

@@ -134,7 +134,17 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     } catch (e) {
       // No one to answer: one line and a count (dropped-requests.ts), with what the session kept.
       const p = progress;
-      if (gone.aborted && noteDropped(req, res, p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e, log, true)) return;
+      if (
+        gone.aborted &&
+        noteDropped(
+          req,
+          res,
+          p.uploadId ? new BodyInterrupted(p.uploadId, p.received, p.kept, p.front, e) : e,
+          log,
+          true,
+        )
+      )
+        return;
       res.set('Connection', 'close');
       next(e);
     }
@@ -149,10 +159,16 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       sessions.forget(seg.key);
       record = undefined;
     }
-    if (record && record.total !== seg.total) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${record.total}`);
+    if (record && record.total !== seg.total)
+      throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `the session's total is ${record.total}`);
     // A segment of an open session writes its upload (or reads its ranges, for a repeat): the access
     // step first, before a byte is read. The session is the caller's own (keyed by its owner).
-    if (record) await deps.access.check(req, record.uploadId, { mode: 'write', segmented: true, hidden: () => new TuspassError(ERRORS.ERR_NOT_FOUND) });
+    if (record)
+      await deps.access.check(req, record.uploadId, {
+        mode: 'write',
+        segmented: true,
+        hidden: () => new TuspassError(ERRORS.ERR_NOT_FOUND),
+      });
     record ??= await open(seg, req);
     sessions.note(seg.key, record);
     progress.uploadId = record.uploadId;
@@ -166,7 +182,13 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     const holder = ownerKey(seg.creator);
     await sessions.reserve(seg.key, holder);
     try {
-      const upload = new Upload({ id: crypto.randomBytes(16).toString('hex'), size: seg.total, offset: 0, metadata: { filename: seg.name, filetype: seg.contentType, fieldname: 'file1' }, creation_date: new Date().toISOString() });
+      const upload = new Upload({
+        id: crypto.randomBytes(16).toString('hex'),
+        size: seg.total,
+        offset: 0,
+        metadata: { filename: seg.name, filetype: seg.contentType, fieldname: 'file1' },
+        creation_date: new Date().toISOString(),
+      });
       // pre-create once per session, before its first byte is stored: it may refuse or rename.
       if (deps.hooks) {
         const chosen = await deps.hooks.preCreate(deps.hooks.http(req), upload);
@@ -177,7 +199,17 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       // (free space, the owner's limits), as a tus creation's Upload-Length is.
       await store.create(upload, { owner: seg.creator, resumable: true });
       deps.hooks?.created(req, upload);
-      const record: SessionRecord = { sessionId: seg.sessionId, owner: seg.owner, holder, uploadId: upload.id, total: seg.total, ranges: [], name: seg.name, contentType: seg.contentType, touched: Date.now() };
+      const record: SessionRecord = {
+        sessionId: seg.sessionId,
+        owner: seg.owner,
+        holder,
+        uploadId: upload.id,
+        total: seg.total,
+        ranges: [],
+        name: seg.name,
+        contentType: seg.contentType,
+        touched: Date.now(),
+      };
       try {
         await save(record);
       } catch (e) {
@@ -201,7 +233,12 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
   }
 
   /** Writes one segment and records its range; complete when the ranges cover the file. */
-  async function write(seg: Segment, record: SessionRecord, req: express.Request, progress: BodyProgress): Promise<Outcome> {
+  async function write(
+    seg: Segment,
+    record: SessionRecord,
+    req: express.Request,
+    progress: BodyProgress,
+  ): Promise<Outcome> {
     const [a, b] = seg.range;
     const length = b - a + 1;
     // Received already (a repeat): the bytes are not written again, the answer is the ranges.
@@ -228,16 +265,26 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
         // client's: recorded (the digest state catches up from the file).
         let reached = front;
         try {
-          const result = await store.append(skip(counted(body.source, length, seen), front - a), record.uploadId, front, { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) });
+          const result = await store.append(
+            skip(counted(body.source, length, seen), front - a),
+            record.uploadId,
+            front,
+            { limit: b + 1 - front, size: record.total, onProgress: (at) => (reached = at) },
+          );
           reached = result.offset;
-          if (result.offset !== b + 1 || seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+          if (result.offset !== b + 1 || seen.bytes !== length)
+            throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
         } finally {
           if (reached > front) record.ranges = addRange(record.ranges, [front, reached - 1]);
         }
       } else {
         // Further on: in place; hashed from disk once the prefix reaches it.
-        await pipeline(counted(body.source, length, seen), fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }));
-        if (seen.bytes !== length) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
+        await pipeline(
+          counted(body.source, length, seen),
+          fs.createWriteStream(store.filePath(record.uploadId), { flags: 'r+', start: a }),
+        );
+        if (seen.bytes !== length)
+          throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `${seen.bytes} of ${length} bytes arrived`);
         record.ranges = addRange(record.ranges, seg.range);
       }
     } catch (e) {
@@ -253,7 +300,13 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
     // Range header and the message, as a 201 lists them; the client resends the rest.
     if (cut && failure !== undefined) {
       const ranges = formatRanges(record.ranges, record.total);
-      failure = Object.assign(new TuspassError(cut === 'shutdown' ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `ranges received: ${ranges}`), { headers: { Range: ranges } });
+      failure = Object.assign(
+        new TuspassError(
+          cut === 'shutdown' ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT,
+          `ranges received: ${ranges}`,
+        ),
+        { headers: { Range: ranges } },
+      );
     }
     if (received === before) {
       if (failure !== undefined) throw failure;
@@ -285,8 +338,14 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
   async function finish(s: SessionRecord, req: express.Request, res: express.Response): Promise<void> {
     const digests = await store.digests(s.uploadId, s.total);
     uploadsFinished.inc();
-    log(`resumable: session ${s.sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ` + `${digests.md5}`, { event: 'upload.finished', upload_id: s.uploadId });
-    const files: ReceivedFile[] = [{ id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner }];
+    log(
+      `resumable: session ${s.sessionId.slice(0, 64)} complete: upload ${s.uploadId}, ${s.total} bytes, md5 ` +
+        `${digests.md5}`,
+      { event: 'upload.finished', upload_id: s.uploadId },
+    );
+    const files: ReceivedFile[] = [
+      { id: s.uploadId, field: 'file1', name: s.name, contentType: s.contentType, digests, owner: s.owner },
+    ];
     const hooks = deps.hooks;
     const http = hooks?.http(req);
     try {
@@ -298,7 +357,10 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       throw e;
     }
     // The file is settled (complete above): a failure here leaves it for the next start to announce.
-    const answer = await deps.completion.complete(files, [], { requestId: requestIdOf(req), whenUnqueued: 'the file is kept and announced at the next start' });
+    const answer = await deps.completion.complete(files, [], {
+      requestId: requestIdOf(req),
+      whenUnqueued: 'the file is kept and announced at the next start',
+    });
     if (hooks && http) {
       if (answer.headers[COMPLETION_HEADER] === 'rejected') hooks.terminated(http, files);
       else hooks.finished(http, files);
@@ -315,8 +377,14 @@ export function resumableHandler(deps: ResumableDeps): express.RequestHandler {
       if (Date.now() - r.touched <= idlePeriod) return sessions.note(key, r);
       if ((await store.segmentsOf(r.uploadId)) === 'open') await store.remove(r.uploadId);
       await states.remove(r);
-      log(`resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} ` + `s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`, { event: 'upload.expired', upload_id: r.uploadId });
+      log(
+        `resumable: session ${r.sessionId.slice(0, 64)} idle for ${Math.round((Date.now() - r.touched) / 1000)} ` +
+          `s: upload ${r.uploadId} removed with ${bytesIn(r.ranges)} of ${r.total} bytes received`,
+        { event: 'upload.expired', upload_id: r.uploadId },
+      );
     };
-    sessions.serial(key, () => withLock(locker, lockIdOf(key), noRelease, work)).catch((e: unknown) => log(`resumable: expiring session ${key}: ${errorText(e)}`, { level: 'warn' }));
+    sessions
+      .serial(key, () => withLock(locker, lockIdOf(key), noRelease, work))
+      .catch((e: unknown) => log(`resumable: expiring session ${key}: ${errorText(e)}`, { level: 'warn' }));
   }
 }

@@ -18,7 +18,10 @@ interface Known {
 /** Seconds a caller refused for the cap is asked to wait. */
 const RETRY_AFTER_S = 60;
 
-const sessionsFull = (detail: string) => Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL, undefined, detail), { headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+const sessionsFull = (detail: string) =>
+  Object.assign(new TuspassError(ERRORS.ERR_RESUMABLE_SESSIONS_FULL, undefined, detail), {
+    headers: { 'Retry-After': String(RETRY_AFTER_S) },
+  });
 
 export class ResumableSessions {
   private readonly known = new Map<string, Known>();

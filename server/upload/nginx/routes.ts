@@ -60,22 +60,28 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const path = deps.config.uploadFormPath;
   const paths = [path, `${path}/`];
-  router.post(paths, sameOriginOrListed(deps.config), authenticate(deps.config, () => 'upload'), async (req, res, next) => {
-    try {
-      if (deps.queue.isFull()) throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
-      // A resumable segment writes within its session's file, reserved whole at its first segment.
-      if (isResumable(req)) return next();
-      // An early answer for a body that cannot fit (a multipart body is a little larger than its
-      // files: never too little). Each part's bytes are admitted as they are written (the store's append).
-      await deps.store.space.check(nonNegativeInteger(req.get('content-length')) ?? 0, undefined);
-      next();
-    } catch (e) {
-      res.set('Connection', 'close');
-      const headers = (e as { headers?: Record<string, string> }).headers;
-      if (headers) res.set(headers);
-      next(e);
-    }
-  });
+  router.post(
+    paths,
+    sameOriginOrListed(deps.config),
+    authenticate(deps.config, () => 'upload'),
+    async (req, res, next) => {
+      try {
+        if (deps.queue.isFull())
+          throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': '60' } });
+        // A resumable segment writes within its session's file, reserved whole at its first segment.
+        if (isResumable(req)) return next();
+        // An early answer for a body that cannot fit (a multipart body is a little larger than its
+        // files: never too little). Each part's bytes are admitted as they are written (the store's append).
+        await deps.store.space.check(nonNegativeInteger(req.get('content-length')) ?? 0, undefined);
+        next();
+      } catch (e) {
+        res.set('Connection', 'close');
+        const headers = (e as { headers?: Record<string, string> }).headers;
+        if (headers) res.set(headers);
+        next(e);
+      }
+    },
+  );
   const multipart = multipartHandler(deps);
   const resumable = resumableHandler(deps);
   router.post(paths, (req, res, next) => (isResumable(req) ? resumable(req, res, next) : multipart(req, res, next)));

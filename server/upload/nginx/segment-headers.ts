@@ -54,16 +54,27 @@ export function parseSegment(req: express.Request, config: Config): Segment {
   const rangeText = req.get('x-content-range') ?? req.get('content-range');
   const name = attachmentName(req.get('content-disposition'));
   const m = rangeText ? CONTENT_RANGE.exec(rangeText.trim()) : null;
-  if (!sessionId || !SESSION_ID.test(sessionId) || !m || name === undefined) throw new TuspassError(ERRORS.ERR_RESUMABLE_HEADERS);
+  if (!sessionId || !SESSION_ID.test(sessionId) || !m || name === undefined)
+    throw new TuspassError(ERRORS.ERR_RESUMABLE_HEADERS);
   const [a, b, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (!(a <= b && b < total)) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `bytes ${a}-${b}/${total}`);
   const contentLength = nonNegativeInteger(req.get('content-length'));
-  if (contentLength !== undefined && contentLength !== b - a + 1) throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${b - a + 1} bytes`);
+  if (contentLength !== undefined && contentLength !== b - a + 1)
+    throw new TuspassError(ERRORS.ERR_RESUMABLE_RANGE, `Content-Length ${contentLength} for ${b - a + 1} bytes`);
   if (total > maxSizeFor(config, req)) throw maxSizeError(config, req, total);
   const creator = uploadOwnerOf(req, config.behindProxy);
   const owner = creator.sub ?? '';
   // A session belongs to whoever started it (a subject, or an anonymous caller's address): another
   // caller's Session-ID is another session.
   const key = sessionKey({ owner, holder: ownerKey(creator), sessionId });
-  return { sessionId, owner, creator, key, range: [a, b], total, name, contentType: req.get('content-type') || 'application/octet-stream' };
+  return {
+    sessionId,
+    owner,
+    creator,
+    key,
+    range: [a, b],
+    total,
+    name,
+    contentType: req.get('content-type') || 'application/octet-stream',
+  };
 }

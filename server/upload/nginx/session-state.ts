@@ -40,9 +40,13 @@ const TEMP = /\.session\.\d+\.\d+\.tmp$/;
  * could join would take the bytes of whoever sent a range first as the owner's.
  */
 export const sessionKey = (who: Pick<SessionRecord, 'owner' | 'holder' | 'sessionId'>): string =>
-  crypto.createHash('sha256').update(`${who.owner || who.holder}\n${who.sessionId}`).digest('hex');
+  crypto
+    .createHash('sha256')
+    .update(`${who.owner || who.holder}\n${who.sessionId}`)
+    .digest('hex');
 
-const isRange = (r: unknown): r is Range => Array.isArray(r) && r.length === 2 && r.every((n) => Number.isSafeInteger(n) && n >= 0) && r[0] <= r[1];
+const isRange = (r: unknown): r is Range =>
+  Array.isArray(r) && r.length === 2 && r.every((n) => Number.isSafeInteger(n) && n >= 0) && r[0] <= r[1];
 
 /** A record read back, or undefined when it is not one this version wrote. */
 function parseRecord(text: string): SessionRecord | undefined {
@@ -90,7 +94,9 @@ export class SessionStates {
     if (text === undefined) return undefined;
     const record = parseRecord(text);
     if (record && sessionKey(record) === key) return record;
-    this.log(`resumable: the session state ${key}${SUFFIX} is not one this version reads; the session starts over`, { level: 'warn' });
+    this.log(`resumable: the session state ${key}${SUFFIX} is not one this version reads; the session starts over`, {
+      level: 'warn',
+    });
     return undefined;
   }
 

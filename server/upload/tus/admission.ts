@@ -23,19 +23,30 @@ const QUEUE_RETRY_AFTER_S = 60;
  * hold its Upload-Length, and with 429 when its owner is at its limits. Finals are checked by
  * final-handler.ts once their total is known; a deferred length when a PATCH declares it.
  */
-export function creationGate(deps: { space: { check(bytes: number, owner: string | undefined): Promise<void> }; queue: QueueGauge; behindProxy: boolean; log: (line: string) => void }): express.RequestHandler {
+export function creationGate(deps: {
+  space: { check(bytes: number, owner: string | undefined): Promise<void> };
+  queue: QueueGauge;
+  behindProxy: boolean;
+  log: (line: string) => void;
+}): express.RequestHandler {
   return async (req, res, next) => {
     try {
       if (deps.queue.isFull()) {
-        throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), { headers: { 'Retry-After': String(QUEUE_RETRY_AFTER_S) } });
+        throw Object.assign(new TuspassError(ERRORS.ERR_QUEUE_FULL), {
+          headers: { 'Retry-After': String(QUEUE_RETRY_AFTER_S) },
+        });
       }
       if (concatRoleOf(req) === 'final') return next();
       // A malformed length is @tus/server's to refuse (400); a deferred one is 0 bytes for now.
-      await deps.space.check(nonNegativeInteger(req.get('upload-length')) ?? 0, ownerKey(uploadOwnerOf(req, deps.behindProxy)));
+      await deps.space.check(
+        nonNegativeInteger(req.get('upload-length')) ?? 0,
+        ownerKey(uploadOwnerOf(req, deps.behindProxy)),
+      );
       next();
     } catch (e) {
       // Its refusals by design are logged once, by the refused-request line (server/http/request-id.ts).
-      if (e instanceof TuspassError && !isCapacityRefusal(e.code)) deps.log(`tus POST ${req.originalUrl}: ${e.code}: ${e.message}`);
+      if (e instanceof TuspassError && !isCapacityRefusal(e.code))
+        deps.log(`tus POST ${req.originalUrl}: ${e.code}: ${e.message}`);
       answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };

@@ -31,18 +31,28 @@ export async function terminateUpload(deps: DeleteDeps, req: express.Request, id
   const { store, locker, events, log } = deps;
   const http = httpRequestOf(req);
   // Taking the lock asks a PATCH still receiving a body to stop (its bytes are kept until removed here).
-  await withLock(locker, id, () => {}, async () => {
-    const upload = await store.getUpload(id);
-    // A finished upload has been (or is being) announced and recorded: removing its file would
-    // leave the record dangling. It goes with its record (DELETE /api/uploads/<id>). Partials
-    // stay removable: they are never recorded, only their final is.
-    if (finished(upload) && (await store.concatOf(id))?.kind !== 'partial') throw new TuspassError(ERRORS.ERR_UPLOAD_FINISHED);
-    await events.preTerminate(http, upload);
-    await store.remove(id);
-  });
+  await withLock(
+    locker,
+    id,
+    () => {},
+    async () => {
+      const upload = await store.getUpload(id);
+      // A finished upload has been (or is being) announced and recorded: removing its file would
+      // leave the record dangling. It goes with its record (DELETE /api/uploads/<id>). Partials
+      // stay removable: they are never recorded, only their final is.
+      if (finished(upload) && (await store.concatOf(id))?.kind !== 'partial')
+        throw new TuspassError(ERRORS.ERR_UPLOAD_FINISHED);
+      await events.preTerminate(http, upload);
+      await store.remove(id);
+    },
+  );
   uploadsTerminated.inc();
   log(`upload ${id} terminated`, { event: 'upload.terminated', upload_id: id, request_id: requestIdOf(req) });
-  events.notify('post-terminate', http, events.hookUpload(new Upload({ id, offset: 0, metadata: {} }), undefined, false));
+  events.notify(
+    'post-terminate',
+    http,
+    events.hookUpload(new Upload({ id, offset: 0, metadata: {} }), undefined, false),
+  );
 }
 
 export function deleteHandler(deps: DeleteDeps): express.RequestHandler {

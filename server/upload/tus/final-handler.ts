@@ -41,7 +41,8 @@ export interface FinalDeps {
 function listedParts(header: string, maxParts: number): string[] {
   const urls = header.trim().slice('final;'.length).trim().split(/\s+/).filter(Boolean);
   if (!urls.length) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'no partial upload URLs');
-  if (urls.length > maxParts) throw new TuspassError(ERRORS.ERR_CONCAT_TOO_MANY_PARTS, `${urls.length} listed, at most ${maxParts}`);
+  if (urls.length > maxParts)
+    throw new TuspassError(ERRORS.ERR_CONCAT_TOO_MANY_PARTS, `${urls.length} listed, at most ${maxParts}`);
   const parts: string[] = [];
   for (const url of urls) {
     const id = idFromUrl(url);
@@ -62,7 +63,11 @@ async function sizeOf(store: DigestFileStore, parts: readonly string[]): Promise
     });
     if ((await store.concatOf(id))?.kind !== 'partial') throw new TuspassError(ERRORS.ERR_CONCAT_NOT_PARTIAL, url);
     // Concatenating unfinished partials would need the concatenation-unfinished extension.
-    if (upload.size === undefined || upload.offset !== upload.size) throw new TuspassError(ERRORS.ERR_CONCAT_UNFINISHED, `${url} is at ${upload.offset} of ${upload.size ?? 'unknown'}`);
+    if (upload.size === undefined || upload.offset !== upload.size)
+      throw new TuspassError(
+        ERRORS.ERR_CONCAT_UNFINISHED,
+        `${url} is at ${upload.offset} of ${upload.size ?? 'unknown'}`,
+      );
     size += upload.size;
   }
   return size;
@@ -72,7 +77,12 @@ async function sizeOf(store: DigestFileStore, parts: readonly string[]): Promise
 async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => Promise<T>): Promise<T> {
   const [first, ...rest] = [...ids].sort();
   if (first === undefined) return work();
-  return withLock(locker, first, () => {}, () => withLocks(locker, rest, work));
+  return withLock(
+    locker,
+    first,
+    () => {},
+    () => withLocks(locker, rest, work),
+  );
 }
 
 function metadataOf(header: string | undefined): Record<string, string | null> | undefined {
@@ -99,7 +109,10 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       // it. Building the final reads the partials; with KEEP_PARTIALS off it removes them too.
       const mode = deps.keepPartials ? 'read' : 'write';
       for (const id of parts) {
-        await deps.access.check(req, id, { mode, hidden: () => new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, `${TUS_PATH}/${id}`) });
+        await deps.access.check(req, id, {
+          mode,
+          hidden: () => new TuspassError(ERRORS.ERR_CONCAT_PARTIAL_NOT_FOUND, `${TUS_PATH}/${id}`),
+        });
       }
       // Checked before any hook runs or lock is taken, for a quick answer; again under the locks.
       const size = await sizeOf(store, parts);
@@ -110,12 +123,24 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       // size would: answered here before any hook runs, decided by store.create.
       const owner = uploadOwnerOf(req, config.behindProxy);
       await store.space.check(size, ownerKey(owner));
-      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata: metadataOf(req.get('upload-metadata')) });
+      const proposed = new Upload({
+        id: crypto.randomBytes(16).toString('hex'),
+        size,
+        offset: 0,
+        metadata: metadataOf(req.get('upload-metadata')),
+      });
       const chosen = await events.preCreate(http, proposed, concat);
-      const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata, creation_date: new Date().toISOString() });
+      const upload = new Upload({
+        id: chosen.id,
+        size,
+        offset: 0,
+        metadata: chosen.metadata,
+        creation_date: new Date().toISOString(),
+      });
       await withLocks(deps.locker, [...parts, upload.id], async () => {
         // A partial removed (or changed) while the hook ran is found here, before a byte is written.
-        if ((await sizeOf(store, parts)) !== size) throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
+        if ((await sizeOf(store, parts)) !== size)
+          throw new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'the partial uploads changed');
         building = upload.id;
         await store.create(upload, { owner, concat });
         try {
@@ -137,17 +162,27 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       // its info without its file (which reads as an expired upload, 410).
       if (handled && !deps.keepPartials) {
         await withLocks(deps.locker, parts, async () => {
-          for (const part of parts) await store.remove(part).catch((e: unknown) => deps.log(`concat: removing partial ${part}: ${errorText(e)}`));
+          for (const part of parts)
+            await store
+              .remove(part)
+              .catch((e: unknown) => deps.log(`concat: removing partial ${part}: ${errorText(e)}`));
         });
       }
       // "The Server MUST acknowledge a successful upload creation with the 201 Created status" —
       // kept when the completion service answered 2xx; its refusals are relayed.
       const status = answer.status_code && answer.status_code >= 300 ? answer.status_code : 201;
-      sendTus(res, status, { ...answer.headers, ...(status === 201 ? { Location: uploadUrl(req, upload.id) } : {}) }, answer.body);
+      sendTus(
+        res,
+        status,
+        { ...answer.headers, ...(status === 201 ? { Location: uploadUrl(req, upload.id) } : {}) },
+        answer.body,
+      );
     } catch (e) {
       // Every refusal or failure is logged, with its cause (a client's answer never carries it).
       const why = e instanceof TuspassError ? e.message : errorText(e);
-      deps.log(`concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`);
+      deps.log(
+        `concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`,
+      );
       answerError(req, res, e, { log: deps.log, form: 'tus' });
     }
   };

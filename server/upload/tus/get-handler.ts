@@ -17,13 +17,21 @@ const finished = (u: Upload) => u.size !== undefined && u.offset === u.size;
 
 /** Missing, removed or never finished: @tus/server's errors for these become ours. */
 function notFound(e: unknown): never {
-  if (e === TUS_ERRORS.FILE_NOT_FOUND || e === TUS_ERRORS.FILE_NO_LONGER_EXISTS || (e as NodeJS.ErrnoException)?.code === 'ENOENT') {
+  if (
+    e === TUS_ERRORS.FILE_NOT_FOUND ||
+    e === TUS_ERRORS.FILE_NO_LONGER_EXISTS ||
+    (e as NodeJS.ErrnoException)?.code === 'ENOENT'
+  ) {
     throw new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND);
   }
   throw e;
 }
 
-export function getHandler(store: UploadStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
+export function getHandler(
+  store: UploadStore,
+  locker: UploadLocker,
+  log: (line: string) => void,
+): express.RequestHandler {
   return async (req, res) => {
     // Undefined on the collection URL, which names no upload.
     const id = req.params.id as string | undefined;
@@ -37,7 +45,12 @@ export function getHandler(store: UploadStore, locker: UploadLocker, log: (line:
       // S3_DOWNLOAD_REDIRECT: the client fetches the object from S3 itself, with a URL that expires.
       const redirect = await store.downloadUrl?.(id);
       if (redirect) {
-        for (const [name, value] of Object.entries({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION, 'Cache-Control': 'no-store' })) res.setHeader(name, value);
+        for (const [name, value] of Object.entries({
+          ...corsHeaders(),
+          'Tus-Resumable': TUS_VERSION,
+          'Cache-Control': 'no-store',
+        }))
+          res.setHeader(name, value);
         return res.redirect(302, redirect);
       }
       // Under the lock, a checksummed PATCH that wrote the last bytes has verified them (or cut them
@@ -54,10 +67,17 @@ export function getHandler(store: UploadStore, locker: UploadLocker, log: (line:
       });
       const opened = file!;
       file = undefined;
-      for (const [name, value] of Object.entries({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION })) res.setHeader(name, value);
+      for (const [name, value] of Object.entries({ ...corsHeaders(), 'Tus-Resumable': TUS_VERSION }))
+        res.setHeader(name, value);
       const { filename, filetype } = upload.metadata ?? {};
-      const naming = { name: filename ?? undefined, contentType: filetype ?? undefined, disposition: 'by-type' } as const;
-      await sendDownload(req, res, { file: opened, size: upload.size!, modified, ...naming }, (err) => log(`tus GET ${TUS_PATH}/${id}: ${err.message}`));
+      const naming = {
+        name: filename ?? undefined,
+        contentType: filetype ?? undefined,
+        disposition: 'by-type',
+      } as const;
+      await sendDownload(req, res, { file: opened, size: upload.size!, modified, ...naming }, (err) =>
+        log(`tus GET ${TUS_PATH}/${id}: ${err.message}`),
+      );
     } catch (e) {
       await file?.close().catch(() => {});
       answerError(req, res, e, { log, form: 'tus' });

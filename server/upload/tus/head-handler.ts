@@ -24,7 +24,10 @@ export function retryable(e: unknown): unknown {
   const status = known instanceof TuspassError ? known.status : known ? known.status_code : 500;
   if (status < 500) return e;
   // For the log only: the original code and cause, or the unexpected error's stack.
-  const detail = known instanceof TuspassError ? `${known.code}${known.logDetail ? ` ${known.logDetail}` : ''}` : ((e as Error)?.stack ?? String(e));
+  const detail =
+    known instanceof TuspassError
+      ? `${known.code}${known.logDetail ? ` ${known.logDetail}` : ''}`
+      : ((e as Error)?.stack ?? String(e));
   return new TuspassError(ERRORS.ERR_UPLOAD_UNAVAILABLE, undefined, detail);
 }
 
@@ -34,7 +37,10 @@ export function retryable(e: unknown): unknown {
  * while the lock service is away. 410 once expired.
  */
 export async function uploadForResume(store: UploadStore, locker: UploadLocker, id: string) {
-  const found = await withReadLock(locker, id, async () => ({ upload: await store.getUpload(id), concat: await store.concatOf(id) }));
+  const found = await withReadLock(locker, id, async () => ({
+    upload: await store.getUpload(id),
+    concat: await store.concatOf(id),
+  }));
   // "the Server SHOULD respond with the 404 Not Found or 410 Gone status. The latter one SHOULD
   // be used if the Server is keeping track of expired uploads."
   // The same answer as a PATCH of it (patch-handler.ts): 410 ERR_UPLOAD_EXPIRED.
@@ -42,23 +48,33 @@ export async function uploadForResume(store: UploadStore, locker: UploadLocker, 
   return found;
 }
 
-export function headHandler(store: UploadStore, locker: UploadLocker, log: (line: string) => void): express.RequestHandler {
+export function headHandler(
+  store: UploadStore,
+  locker: UploadLocker,
+  log: (line: string) => void,
+): express.RequestHandler {
   return async (req, res) => {
     const id = String(req.params.id);
     try {
       const { upload, concat } = await uploadForResume(store, locker, id);
       // "The Server MUST prevent the client and/or proxies from caching the response by adding the
       // Cache-Control: no-store header" and "MUST always include the Upload-Offset header".
-      const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Upload-Offset': String(upload.offset), ...(await expiresHeader(store, upload)) };
+      const headers: Record<string, string> = {
+        'Cache-Control': 'no-store',
+        'Upload-Offset': String(upload.offset),
+        ...(await expiresHeader(store, upload)),
+      };
       // "If the size of the upload is known, the Server MUST include the Upload-Length header";
       // otherwise "MUST set Upload-Defer-Length: 1".
       if (upload.size === undefined) headers['Upload-Defer-Length'] = '1';
       else headers['Upload-Length'] = String(upload.size);
-      if (upload.metadata && Object.keys(upload.metadata).length) headers['Upload-Metadata'] = Metadata.stringify(upload.metadata);
+      if (upload.metadata && Object.keys(upload.metadata).length)
+        headers['Upload-Metadata'] = Metadata.stringify(upload.metadata);
       // "the Server MUST include the Upload-Concat header in the response to HEAD requests" for
       // partial and final uploads.
       if (concat?.kind === 'partial') headers['Upload-Concat'] = 'partial';
-      if (concat?.kind === 'final') headers['Upload-Concat'] = `final;${concat.parts.map((p) => uploadUrl(req, p)).join(' ')}`;
+      if (concat?.kind === 'final')
+        headers['Upload-Concat'] = `final;${concat.parts.map((p) => uploadUrl(req, p)).join(' ')}`;
       sendTus(res, 200, headers);
     } catch (e) {
       answerError(req, res, retryable(e), { log, form: 'tus' });

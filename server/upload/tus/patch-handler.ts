@@ -72,7 +72,12 @@ export interface OffsetMismatch {
  * protocol asked (tus PATCH, the draft's PATCH and creation). Throws the error table's errors
  * (with the headers their answers carry); answers nothing itself.
  */
-export async function appendRequest(deps: PatchDeps, req: express.Request, id: string, ask: AppendAsk): Promise<AppendDone> {
+export async function appendRequest(
+  deps: PatchDeps,
+  req: express.Request,
+  id: string,
+  ask: AppendAsk,
+): Promise<AppendDone> {
   const { config, store, locker, events } = deps;
   const { offset, checksum, contentLength } = ask;
   const declared = ask.declared;
@@ -105,17 +110,23 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
     // modifying the upload resource."
     if (upload.offset !== offset) {
       const mismatch: OffsetMismatch = { expected: upload.offset, provided: offset };
-      throw Object.assign(new TuspassError(ERRORS.ERR_OFFSET_MISMATCH, `sent ${offset}, upload is at ${upload.offset}`), { mismatch });
+      throw Object.assign(
+        new TuspassError(ERRORS.ERR_OFFSET_MISMATCH, `sent ${offset}, upload is at ${upload.offset}`),
+        { mismatch },
+      );
     }
     // Complete already (a client repeating its last request): nothing to write or announce again.
     if (upload.size !== undefined && upload.offset === upload.size) {
-      if (declared !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
+      if (declared !== undefined && declared !== upload.size)
+        throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
       return { upload, concat, exceeded: false, completedHere: false, alreadyComplete: true, stopped: undefined };
     }
     if (declared !== undefined) {
       // creation-defer-length: the length comes with a later PATCH and, once set, never changes.
-      if (upload.size !== undefined && declared !== upload.size) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
-      if (declared < upload.offset) throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
+      if (upload.size !== undefined && declared !== upload.size)
+        throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
+      if (declared < upload.offset)
+        throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
       if (declared > maxSize) throw maxSizeError(config, req, declared);
       // A checksummed body declares its length only once it has matched: a refused body (460)
       // leaves nothing behind, not even the length it carried (declared below, after the append).
@@ -123,9 +134,15 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
       else if (upload.size === undefined) declaring = declared;
       upload.size = declared;
     }
-    const room = upload.size !== undefined ? upload.size - offset : Number.isFinite(maxSize) ? Math.max(0, maxSize - offset) : Number.MAX_SAFE_INTEGER;
+    const room =
+      upload.size !== undefined
+        ? upload.size - offset
+        : Number.isFinite(maxSize)
+          ? Math.max(0, maxSize - offset)
+          : Number.MAX_SAFE_INTEGER;
     // Refused before a byte is read when the declared body cannot fit.
-    if (contentLength !== undefined && contentLength > room) throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `${contentLength} bytes sent, ${room} left`);
+    if (contentLength !== undefined && contentLength > room)
+      throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `${contentLength} bytes sent, ${room} left`);
 
     let lastNotice = Date.now();
     const onProgress = (now: number) => {
@@ -149,7 +166,13 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
       body.stop();
     });
     try {
-      const result = await store.append(body.source, id, offset, { limit: room, checksum, onProgress, size: upload.size, expected: contentLength });
+      const result = await store.append(body.source, id, offset, {
+        limit: room,
+        checksum,
+        onProgress,
+        size: upload.size,
+        expected: contentLength,
+      });
       if (declaring !== undefined) await store.declareUploadLength(id, declaring);
       upload.offset = result.offset;
       bytesReceived.inc(result.offset - offset);
@@ -169,7 +192,13 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
       if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
       // A checksummed body cut short cannot be verified, so none of it was kept: still a timeout.
       if (timedOut && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) {
-        throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, 'none of this checksummed body is kept'), { headers: { 'Upload-Offset': String(offset) } });
+        throw Object.assign(
+          new TuspassError(
+            shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT,
+            'none of this checksummed body is kept',
+          ),
+          { headers: { 'Upload-Offset': String(offset) } },
+        );
       }
       throw e;
     } finally {
@@ -191,13 +220,20 @@ export async function appendRequest(deps: PatchDeps, req: express.Request, id: s
   if (completedHere) uploadsFinished.inc();
   // 408 with Connection: close (error-answer.ts, the body is unread): the client resumes from Upload-Offset.
   // 503 when the server is stopping: clients (tus-js-client) retry a 5xx, resuming once it is back.
-  if (timedOut && !completedHere) throw Object.assign(new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`), { headers });
+  if (timedOut && !completedHere)
+    throw Object.assign(
+      new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`),
+      { headers },
+    );
   // The upload is announced when it completes, also by the bytes kept of a body that went past
   // its end (that request itself is still answered 413) — once the completion's own check (the
   // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
   if (completedHere) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
-  if (outcome.exceeded) throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), { headers });
+  if (outcome.exceeded)
+    throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), {
+      headers,
+    });
   if (finished) {
     const { handled: _handled, ...answer } = finished;
     return { upload, alreadyComplete: false, complete, headers, finished: answer };
@@ -218,7 +254,8 @@ export function patchHandler(deps: PatchDeps): express.RequestHandler {
       const checksum = await requestChecksum(req.get('upload-checksum'));
       const contentLength = nonNegativeInteger(req.get('content-length'));
       const { headers, finished } = await appendRequest(deps, req, id, { offset, declared, checksum, contentLength });
-      if (finished) return sendTus(res, finished.status_code ?? 204, { ...headers, ...finished.headers }, finished.body);
+      if (finished)
+        return sendTus(res, finished.status_code ?? 204, { ...headers, ...finished.headers }, finished.body);
       // "The Server MUST acknowledge successful PATCH requests with the 204 No Content status."
       sendTus(res, 204, headers);
     } catch (e) {

@@ -14,7 +14,8 @@ import { tusPathForm } from './upload-url.ts';
 import { answerError } from '../../http/error-answer.ts';
 
 /** A refusal from our error table (never logged: it is the client's mistake, not ours). */
-const refuse = (res: express.Response, req: express.Request, e: TuspassError) => answerError(req, res, e, { log: () => {}, form: 'tus' });
+const refuse = (res: express.Response, req: express.Request, e: TuspassError) =>
+  answerError(req, res, e, { log: () => {}, form: 'tus' });
 
 /**
  * Every /files/<...> request names an upload by its canonical id, or by nothing: anything else
@@ -26,7 +27,11 @@ export const canonicalPath: express.RequestHandler = (req, res, next) => {
   if (req.method === 'OPTIONS') return next();
   const form = tusPathForm(req.originalUrl);
   if (form === 'canonical') return next();
-  refuse(res, req, form === 'undecodable' ? new TuspassError(ERRORS.ERR_URL_INVALID) : new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND));
+  refuse(
+    res,
+    req,
+    form === 'undecodable' ? new TuspassError(ERRORS.ERR_URL_INVALID) : new TuspassError(ERRORS.ERR_UPLOAD_NOT_FOUND),
+  );
 };
 
 /** Methods a POST may stand for. */
@@ -97,9 +102,11 @@ function headersOnly(res: ServerResponse): void {
  */
 export const safeIntegers: express.RequestHandler = (req, res, next) => {
   const length = req.get('upload-length');
-  if (length !== undefined && nonNegativeInteger(length) === undefined) return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_INVALID));
+  if (length !== undefined && nonNegativeInteger(length) === undefined)
+    return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_INVALID));
   const offset = req.get('upload-offset');
-  if (offset !== undefined && nonNegativeInteger(offset) === undefined) return refuse(res, req, new TuspassError(ERRORS.ERR_OFFSET_INVALID));
+  if (offset !== undefined && nonNegativeInteger(offset) === undefined)
+    return refuse(res, req, new TuspassError(ERRORS.ERR_OFFSET_INVALID));
   next();
 };
 
@@ -138,7 +145,11 @@ export function concatRoleOf(req: IncomingMessage): 'partial' | 'final' | undefi
 /** Upload-Concat on creation is `partial` or `final;<urls>`: 400 ERR_CONCAT_INVALID for anything else. */
 export const concatHeader: express.RequestHandler = (req, res, next) => {
   if (req.method !== 'POST' || req.get('upload-concat') === undefined || concatRoleOf(req) !== undefined) return next();
-  refuse(res, req, new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'Upload-Concat must be "partial" or "final;<url> <url> ..."'));
+  refuse(
+    res,
+    req,
+    new TuspassError(ERRORS.ERR_CONCAT_INVALID, 'Upload-Concat must be "partial" or "final;<url> <url> ..."'),
+  );
 };
 
 /**
@@ -153,13 +164,17 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
   if (!canonical(req.get('upload-offset'))) return refuse(res, req, new TuspassError(ERRORS.ERR_OFFSET_INVALID));
   // "Its value MUST be 1. If the length of an upload is not deferred, this header MUST be omitted."
   const defer = req.get('upload-defer-length');
-  if (defer !== undefined && defer !== '1') return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
+  if (defer !== undefined && defer !== '1')
+    return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
   const metadata = req.get('upload-metadata');
-  if (metadata !== undefined && !validMetadata(metadata)) return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
+  if (metadata !== undefined && !validMetadata(metadata))
+    return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
   const proto = req.get('x-forwarded-proto');
-  if (proto !== undefined && proto !== 'http' && proto !== 'https') return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, 'X-Forwarded-Proto must be http or https'));
+  if (proto !== undefined && proto !== 'http' && proto !== 'https')
+    return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, 'X-Forwarded-Proto must be http or https'));
   const version = req.get('tus-version');
-  if (version !== undefined && version !== TUS_VERSION) return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, `Tus-Version must be ${TUS_VERSION}`));
+  if (version !== undefined && version !== TUS_VERSION)
+    return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, `Tus-Version must be ${TUS_VERSION}`));
   next();
 };
 

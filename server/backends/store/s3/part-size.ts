@@ -16,7 +16,14 @@ const MIB = 2 ** 20;
  * Equal parts (S3_EQUAL_PARTS): the size chosen at the first part is kept (`current`), so an upload of
  * unknown length stays at `minimum` and holds at most 10,000 × S3_PART_SIZE.
  */
-export function partSize(minimum: number, length: number | undefined, offset = 0, partsUsed = 0, equal = false, current?: number): number {
+export function partSize(
+  minimum: number,
+  length: number | undefined,
+  offset = 0,
+  partsUsed = 0,
+  equal = false,
+  current?: number,
+): number {
   if (equal && current !== undefined) return current;
   const floor = Math.max(minimum, current ?? 0, MIN_PART);
   if (length === undefined) return floor;
@@ -27,4 +34,5 @@ export function partSize(minimum: number, length: number | undefined, offset = 0
 }
 
 /** The most bytes an upload can reach with parts of this size from where it is. */
-export const capacity = (size: number, offset: number, partsUsed: number): number => offset + size * (MAX_PARTS - partsUsed);
+export const capacity = (size: number, offset: number, partsUsed: number): number =>
+  offset + size * (MAX_PARTS - partsUsed);

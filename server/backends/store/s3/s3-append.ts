@@ -42,19 +42,30 @@ export interface S3AppendDeps {
 
 /** A failure of S3's (not the client's): answered 503, the bytes in the record kept. */
 export const objectStoreFailure = (id: string, e: unknown): TuspassError =>
-  e instanceof TuspassError ? e : new TuspassError(ERRORS.ERR_OBJECT_STORE_UNAVAILABLE, undefined, `upload ${id}: ${(e as Error)?.message ?? String(e)}`);
+  e instanceof TuspassError
+    ? e
+    : new TuspassError(
+        ERRORS.ERR_OBJECT_STORE_UNAVAILABLE,
+        undefined,
+        `upload ${id}: ${(e as Error)?.message ?? String(e)}`,
+      );
 
 /** The running digests the record ends at: its snapshot, or fresh at offset 0. */
 async function digestsOf(deps: S3AppendDeps, id: string, record: S3Record): Promise<DigestState> {
   const at = recordOffset(record);
   if (!record.digest) {
-    if (at !== 0) throw new TuspassError(ERRORS.ERR_INTERNAL, undefined, `upload ${id}: no digest state for ${at} bytes`);
+    if (at !== 0)
+      throw new TuspassError(ERRORS.ERR_INTERNAL, undefined, `upload ${id}: no digest state for ${at} bytes`);
     return DigestState.fresh(deps.algorithms);
   }
   const state = await DigestState.fromSnapshot(record.digest, deps.algorithms);
   if (!state || state.offset !== at) {
     state?.release();
-    throw new TuspassError(ERRORS.ERR_INTERNAL, undefined, `upload ${id}: the digest state does not match its bytes (DIGESTS changed?)`);
+    throw new TuspassError(
+      ERRORS.ERR_INTERNAL,
+      undefined,
+      `upload ${id}: the digest state does not match its bytes (DIGESTS changed?)`,
+    );
   }
   return state;
 }
@@ -74,10 +85,19 @@ export async function completeObject(deps: S3AppendDeps, id: string, record: S3R
   const Key = deps.keys.object(id);
   if (record.parts.length === 0) {
     await deps.s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId }));
-    await deps.s3.send(new sdk.PutObjectCommand({ Bucket: deps.bucket, Key, Body: Buffer.alloc(0), ...objectHeaders(record) }));
+    await deps.s3.send(
+      new sdk.PutObjectCommand({ Bucket: deps.bucket, Key, Body: Buffer.alloc(0), ...objectHeaders(record) }),
+    );
   } else {
     const Parts = record.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
-    await deps.s3.send(new sdk.CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key, UploadId: record.uploadId, MultipartUpload: { Parts } }));
+    await deps.s3.send(
+      new sdk.CompleteMultipartUploadCommand({
+        Bucket: deps.bucket,
+        Key,
+        UploadId: record.uploadId,
+        MultipartUpload: { Parts },
+      }),
+    );
   }
   record.completed = true;
   delete record.uploadId;
@@ -100,13 +120,26 @@ export function objectHeaders(record: Pick<S3Record, 'info'>): { ContentType?: s
  * matches ("MUST NOT append the chunk"): parts sent for a refused body are never listed in it, and
  * their numbers are sent again by the next append.
  */
-export async function appendParts(deps: S3AppendDeps, id: string, record: S3Record, source: AsyncIterable<Buffer>, options: AppendOptions): Promise<AppendResult> {
+export async function appendParts(
+  deps: S3AppendDeps,
+  id: string,
+  record: S3Record,
+  source: AsyncIterable<Buffer>,
+  options: AppendOptions,
+): Promise<AppendResult> {
   const { s3, bucket, keys } = deps;
   const Key = keys.object(id);
   const start = recordOffset(record);
   const size = record.info.size;
   const sentBefore = record.parts.reduce((n, p) => n + p.size, 0);
-  const chosen = partSize(deps.minPartSize, size, sentBefore, record.parts.length, deps.equalParts, record.parts.length || record.tail ? record.partSize : undefined);
+  const chosen = partSize(
+    deps.minPartSize,
+    size,
+    sentBefore,
+    record.parts.length,
+    deps.equalParts,
+    record.parts.length || record.tail ? record.partSize : undefined,
+  );
   const fence = deps.fence;
   let version = fence ? await fence.begin(id) : 0;
   let fencing: Promise<void> = Promise.resolve();
@@ -123,10 +156,16 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
   const oldTail = record.tail;
   // Never past the length (a body longer than the upload is cut there, `exceeded`); a length not known
   // yet: no further than the parts left can hold at this size.
-  const limit = Math.min(options.limit ?? Number.MAX_SAFE_INTEGER, size === undefined ? capacity(chosen, sentBefore, record.parts.length) - start : size - start);
+  const limit = Math.min(
+    options.limit ?? Number.MAX_SAFE_INTEGER,
+    size === undefined ? capacity(chosen, sentBefore, record.parts.length) - start : size - start,
+  );
   // The memory of one append stays within (S3_PARTS_IN_FLIGHT + 1) × S3_PART_SIZE where it can: parts
   // made larger by a long Upload-Length go fewer at a time (at least one in flight, two buffers).
-  const inFlight = Math.max(1, Math.min(deps.partsInFlight, Math.floor(((deps.partsInFlight + 1) * deps.minPartSize) / chosen) - 1));
+  const inFlight = Math.max(
+    1,
+    Math.min(deps.partsInFlight, Math.floor(((deps.partsInFlight + 1) * deps.minPartSize) / chosen) - 1),
+  );
 
   /** The record as the parts sent in order make it; written as it moves on (without a checksum). */
   const parts: SentPart[] = [...record.parts];
@@ -164,7 +203,14 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     const sent = [...parts];
     const at = digest;
     checkpoint = checkpoint.then(async () => {
-      const snapshot: S3Record = { ...record, partSize: chosen, parts: sent, tail: undefined, digest: await at, writtenAt: Date.now() };
+      const snapshot: S3Record = {
+        ...record,
+        partSize: chosen,
+        parts: sent,
+        tail: undefined,
+        digest: await at,
+        writtenAt: Date.now(),
+      };
       await prove(recordOffset(snapshot));
       await writeRecord(s3, bucket, keys.record(id), snapshot);
       options.onProgress?.(recordOffset(snapshot));
@@ -187,23 +233,34 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       done: Promise.resolve(),
     };
     flight.digest.catch(() => undefined);
-    const upload = prove(start + read).then(() => s3.send(new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length })));
+    const upload = prove(start + read).then(() =>
+      s3.send(
+        new sdk.UploadPartCommand({
+          Bucket: bucket,
+          Key,
+          UploadId: record.uploadId,
+          PartNumber,
+          Body: buffer.subarray(0, length),
+          ContentLength: length,
+        }),
+      ),
+    );
     // Its slot (and buffer) is free once S3 has the part and the hashing thread has its bytes.
-    flight.done = Promise.all([upload, hashedHere])
-      .then(async ([answer]) => {
-        flight.part.ETag = answer.ETag!;
-        flight.settled = true;
-        free.push(buffer);
-        // The record is written behind (chained, awaited at the end): the part's slot is free now.
-        void advance().catch(() => undefined);
-      });
+    flight.done = Promise.all([upload, hashedHere]).then(async ([answer]) => {
+      flight.part.ETag = answer.ETag!;
+      flight.settled = true;
+      free.push(buffer);
+      // The record is written behind (chained, awaited at the end): the part's slot is free now.
+      void advance().catch(() => undefined);
+    });
     flight.done.catch(() => undefined);
     flights.push(flight);
   };
 
   /** Waits until fewer than S3_PARTS_IN_FLIGHT parts are in flight (the body is not read meanwhile). */
   const room = async () => {
-    while (flights.filter((f) => !f.settled).length >= inFlight) await Promise.race(flights.filter((f) => !f.settled).map((f) => f.done));
+    while (flights.filter((f) => !f.settled).length >= inFlight)
+      await Promise.race(flights.filter((f) => !f.settled).map((f) => f.done));
   };
 
   /**
@@ -272,7 +329,8 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
       // An interrupted body cannot be verified, so it is dropped like a mismatching one.
       const ok = sourceFailure === undefined && !exceeded && checksum.running.matches(checksum.expected);
       if (!ok) {
-        if (sourceFailure !== undefined && isConnectionGone(sourceFailure)) throw new BodyInterrupted(id, read, 0, start, sourceFailure);
+        if (sourceFailure !== undefined && isConnectionGone(sourceFailure))
+          throw new BodyInterrupted(id, read, 0, start, sourceFailure);
         if (sourceFailure !== undefined) throw sourceFailure;
         if (!exceeded) throw new TuspassError(ERRORS.ERR_CHECKSUM_MISMATCH);
         return { offset: start, exceeded };
@@ -283,11 +341,27 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     if (filled > 0 && complete) {
       const PartNumber = parts.length + 1;
       await prove(offset);
-      const answer = await s3.send(new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: record.uploadId, PartNumber, Body: filling.subarray(0, filled), ContentLength: filled }));
+      const answer = await s3.send(
+        new sdk.UploadPartCommand({
+          Bucket: bucket,
+          Key,
+          UploadId: record.uploadId,
+          PartNumber,
+          Body: filling.subarray(0, filled),
+          ContentLength: filled,
+        }),
+      );
       next.parts.push({ PartNumber, ETag: answer.ETag!, size: filled });
     } else if (filled > 0) {
       const tailKey = keys.tail(id, offset);
-      await s3.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: tailKey, Body: filling.subarray(0, filled), ContentLength: filled }));
+      await s3.send(
+        new sdk.PutObjectCommand({
+          Bucket: bucket,
+          Key: tailKey,
+          Body: filling.subarray(0, filled),
+          ContentLength: filled,
+        }),
+      );
       next.tail = { key: tailKey, size: filled };
     }
     await hashing;
@@ -296,7 +370,8 @@ export async function appendParts(deps: S3AppendDeps, id: string, record: S3Reco
     if (complete) await completeObject(deps, id, next);
     await writeRecord(s3, bucket, keys.record(id), next);
     if (complete) await fence?.forget(id);
-    if (oldTail && !tailGone && next.tail?.key !== oldTail.key) await s3.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
+    if (oldTail && !tailGone && next.tail?.key !== oldTail.key)
+      await s3.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: oldTail.key })).catch(() => undefined);
     options.onProgress?.(offset);
     if (sourceFailure !== undefined) {
       if (isConnectionGone(sourceFailure)) throw new BodyInterrupted(id, read, read, offset, sourceFailure);

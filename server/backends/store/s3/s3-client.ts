@@ -4,12 +4,17 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { loadSdk } from './s3-sdk.ts';
 import type { Config } from '../../../config/config.ts';
 
-export async function s3ClientOf(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>): Promise<S3Client> {
+export async function s3ClientOf(
+  config: Pick<Config, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle'>,
+): Promise<S3Client> {
   const { S3Client } = await loadSdk();
   const client = new S3Client({
     region: config.s3Region,
     ...(config.s3Endpoint && { endpoint: config.s3Endpoint }),
-    ...(config.s3AccessKeyId && config.s3SecretAccessKey && { credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } }),
+    ...(config.s3AccessKeyId &&
+      config.s3SecretAccessKey && {
+        credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey },
+      }),
     forcePathStyle: config.s3ForcePathStyle,
     // The SDK's default adds a CRC32 of every part it sends: a second pass over every byte (md5 is
     // computed already), and S3-compatible servers answer a part sent that way 411

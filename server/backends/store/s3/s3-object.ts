@@ -26,7 +26,9 @@ export async function openObject(s3: S3Client, bucket: string, key: string): Pro
     createReadStream: ({ start, end }) =>
       Readable.from(
         (async function* () {
-          const got = await s3.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end}` }));
+          const got = await s3.send(
+            new sdk.GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end}` }),
+          );
           yield* got.Body as AsyncIterable<Uint8Array>;
         })(),
         { objectMode: false },

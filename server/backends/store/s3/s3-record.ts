@@ -63,7 +63,9 @@ export class S3Keys {
   }
   /** The id of a record's key, or undefined for the other objects. */
   idOfRecord(key: string): string | undefined {
-    return key.startsWith(this.prefix) && key.endsWith('.info') ? key.slice(this.prefix.length, -'.info'.length) : undefined;
+    return key.startsWith(this.prefix) && key.endsWith('.info')
+      ? key.slice(this.prefix.length, -'.info'.length)
+      : undefined;
   }
 }
 
@@ -79,5 +81,12 @@ export async function readRecord(s3: S3Client, bucket: string, key: string): Pro
 }
 
 export async function writeRecord(s3: S3Client, bucket: string, key: string, record: S3Record): Promise<void> {
-  await s3.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(record), ContentType: 'application/json' }));
+  await s3.send(
+    new sdk.PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: JSON.stringify(record),
+      ContentType: 'application/json',
+    }),
+  );
 }

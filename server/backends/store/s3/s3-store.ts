@@ -69,9 +69,23 @@ export class S3UploadStore extends DataStore implements UploadStore {
     this.expirationMs = options.expirationPeriodInMilliseconds ?? 0;
     this.downloadRedirectMs = options.downloadRedirectMs ?? 0;
     this.expiry = { afterLastWrite: this.expirationMs, unstarted: options.unstartedExpirationMs ?? 0 };
-    this.extensions = options.extensions ?? ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration'];
+    this.extensions = options.extensions ?? [
+      'creation',
+      'creation-with-upload',
+      'creation-defer-length',
+      'termination',
+      'expiration',
+    ];
     this.log = options.log ?? (() => {});
-    this.deps = { s3: this.s3, bucket: this.bucket, keys: this.keys, algorithms: this.algorithms, minPartSize: options.partSize, equalParts: options.equalParts, partsInFlight: options.partsInFlight };
+    this.deps = {
+      s3: this.s3,
+      bucket: this.bucket,
+      keys: this.keys,
+      algorithms: this.algorithms,
+      minPartSize: options.partSize,
+      equalParts: options.equalParts,
+      partsInFlight: options.partsInFlight,
+    };
     this.owners = new UploadOwners({ get: async (id) => this.infoOf(await this.record(id)) });
   }
 
@@ -101,7 +115,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
 
   private infoOf(record: S3Record | undefined): Upload | undefined {
     if (!record) return undefined;
-    return new Upload({ ...(record.info as Upload), offset: recordOffset(record), storage: { type: 's3', path: this.location(record.info.id) } });
+    return new Upload({
+      ...(record.info as Upload),
+      offset: recordOffset(record),
+      storage: { type: 's3', path: this.location(record.info.id) },
+    });
   }
 
   concatOf(id: string): Promise<ConcatInfo | undefined> {
@@ -132,12 +150,28 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const stored = storedInfo(upload, created);
     this.owners.forget(upload.id);
     if (upload.size !== undefined && upload.size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
-    const info: S3Record['info'] = { id: stored.id, size: stored.size, metadata: stored.metadata, creation_date: stored.creation_date, concat: stored.concat, owner: stored.owner, address: stored.address };
+    const info: S3Record['info'] = {
+      id: stored.id,
+      size: stored.size,
+      metadata: stored.metadata,
+      creation_date: stored.creation_date,
+      concat: stored.concat,
+      owner: stored.owner,
+      address: stored.address,
+    };
     const Key = this.keys.object(upload.id);
     try {
       if (await this.record(upload.id)) throw idTaken(upload.id);
-      const record: S3Record = { version: 1, info, partSize: partSize(this.deps.minPartSize, upload.size, 0, 0, this.deps.equalParts), parts: [], writtenAt: Date.now() };
-      const created = await this.s3.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }));
+      const record: S3Record = {
+        version: 1,
+        info,
+        partSize: partSize(this.deps.minPartSize, upload.size, 0, 0, this.deps.equalParts),
+        parts: [],
+        writtenAt: Date.now(),
+      };
+      const created = await this.s3.send(
+        new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }),
+      );
       record.uploadId = created.UploadId;
       // An empty upload is complete at its creation.
       if (upload.size === 0) await completeObject(this.deps, upload.id, record);
@@ -154,12 +188,22 @@ export class S3UploadStore extends DataStore implements UploadStore {
   }
 
   /** @tus/server's entry (creation-with-upload): a plain append. */
-  override async write(readable: Readable, id: string, offset: number, body: BodyInfo & { size?: number } = {}): Promise<number> {
+  override async write(
+    readable: Readable,
+    id: string,
+    offset: number,
+    body: BodyInfo & { size?: number } = {},
+  ): Promise<number> {
     return (await this.append(readable, id, offset, body)).offset;
   }
 
   /** Appends under the upload's lock (the routes hold it): the parts go to S3 while they arrive (s3-append.ts). */
-  async append(source: AsyncIterable<Buffer>, id: string, offset: number, options: AppendOptions = {}): Promise<AppendResult> {
+  async append(
+    source: AsyncIterable<Buffer>,
+    id: string,
+    offset: number,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
     const record = await this.existing(id);
     const at = recordOffset(record);
     if (at !== offset) throw TUS_ERRORS.INVALID_OFFSET;
@@ -177,7 +221,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const at = recordOffset(record);
     const sent = at - (record.tail?.size ?? 0);
     if (size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
-    if (this.deps.equalParts && size - sent > record.partSize * (MAX_PARTS - record.parts.length)) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
+    if (this.deps.equalParts && size - sent > record.partSize * (MAX_PARTS - record.parts.length))
+      throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
     record.info.size = size;
     try {
       if (size === at) {
@@ -202,16 +247,21 @@ export class S3UploadStore extends DataStore implements UploadStore {
     try {
       const Key = this.keys.object(id);
       if (record.uploadId && !record.completed) {
-        await this.s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId })).catch((e: unknown) => {
-          // Aborted already (a remove that stopped half way): radosgw says NoSuchKey, AWS NoSuchUpload.
-          const name = (e as { name?: string }).name;
-          if (name !== 'NoSuchUpload' && name !== 'NoSuchKey') throw e;
-        });
+        await this.s3
+          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId }))
+          .catch((e: unknown) => {
+            // Aborted already (a remove that stopped half way): radosgw says NoSuchKey, AWS NoSuchUpload.
+            const name = (e as { name?: string }).name;
+            if (name !== 'NoSuchUpload' && name !== 'NoSuchKey') throw e;
+          });
       }
       if (record.completed) await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }));
       // Every tail, also one a killed request wrote and never named in the record.
-      const tails = await this.s3.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.tails(id) }));
-      for (const tail of tails.Contents ?? []) await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: tail.Key! }));
+      const tails = await this.s3.send(
+        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.tails(id) }),
+      );
+      for (const tail of tails.Contents ?? [])
+        await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: tail.Key! }));
       await this.s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.keys.record(id) }));
     } catch (e) {
       throw objectStoreFailure(id, e);
@@ -238,7 +288,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
 
   async digests(id: string, offset: number): Promise<Digests> {
     const record = await this.existing(id);
-    const state = record.digest ? await DigestState.fromSnapshot(record.digest, this.algorithms) : await DigestState.fresh(this.algorithms);
+    const state = record.digest
+      ? await DigestState.fromSnapshot(record.digest, this.algorithms)
+      : await DigestState.fresh(this.algorithms);
     if (!state || state.offset !== offset) {
       state?.release();
       throw objectStoreFailure(id, new Error(`no digest state at ${offset}`));
@@ -262,7 +314,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
   async downloadUrl(id: string): Promise<string | undefined> {
     if (this.downloadRedirectMs <= 0) return undefined;
     const { getSignedUrl } = await loadPresigner();
-    return getSignedUrl(this.s3, new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }), { expiresIn: Math.ceil(this.downloadRedirectMs / 1000) });
+    return getSignedUrl(this.s3, new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }), {
+      expiresIn: Math.ceil(this.downloadRedirectMs / 1000),
+    });
   }
 
   /** The finished object, read by range as the client asks (s3-object.ts). */
@@ -276,7 +330,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
   /** The object's size as S3 has it (HeadObject): what the completion service checks instead of a path. */
   async objectSize(id: string): Promise<number | undefined> {
     try {
-      return (await this.s3.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }))).ContentLength;
+      return (await this.s3.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) })))
+        .ContentLength;
     } catch (e) {
       if ((e as { name?: string }).name === 'NotFound') return undefined;
       throw e;
@@ -289,7 +344,10 @@ export class S3UploadStore extends DataStore implements UploadStore {
       await this.s3.send(new sdk.HeadBucketCommand({ Bucket: this.bucket }));
       return { ok: true };
     } catch (e) {
-      return { ok: false, reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can be written` };
+      return {
+        ok: false,
+        reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can be written`,
+      };
     }
   }
 
@@ -319,7 +377,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private async eachRecord(visit: (id: string, record: S3Record) => void | Promise<void>): Promise<void> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }));
+      const page = await this.s3.send(
+        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.prefix, ContinuationToken }),
+      );
       for (const object of page.Contents ?? []) {
         const id = object.Key && this.keys.idOfRecord(object.Key);
         if (!id) continue;

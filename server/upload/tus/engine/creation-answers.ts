@@ -55,11 +55,20 @@ export function keptAfterMismatch(creation: Creation | undefined, e: unknown): b
  * Kept: a checksum mismatch's (answered with its Location), and a complete upload whose completion
  * failed (handled again). A body whose connection went goes too: its client never got the Location.
  */
-export async function dropRefusedCreation(store: UploadStore, creation: Creation | undefined, e: unknown, log: Log): Promise<unknown> {
+export async function dropRefusedCreation(
+  store: UploadStore,
+  creation: Creation | undefined,
+  e: unknown,
+  log: Log,
+): Promise<unknown> {
   const made = creation?.made;
   if (!made || creation.finishing) return e;
   if (keptAfterMismatch(creation, e)) return e;
-  await store.remove(made.upload.id).catch((failure: unknown) => log(`tus POST: removing upload ${made.upload.id} of a refused creation: ${errorText(failure)}`));
+  await store
+    .remove(made.upload.id)
+    .catch((failure: unknown) =>
+      log(`tus POST: removing upload ${made.upload.id} of a refused creation: ${errorText(failure)}`),
+    );
   // A body whose connection went: said as what it is, nothing of it kept.
   return e instanceof BodyInterrupted ? new BodyInterrupted(e.uploadId, e.received, 0, 0, e.logDetail ?? e.message) : e;
 }
@@ -72,7 +81,13 @@ export async function dropRefusedCreation(store: UploadStore, creation: Creation
  * one): it goes, and with it the place it took in its owner's count (OWNER_MAX_OPEN) and the space it
  * was owed — kept, it would hold them until EXPIRE_AFTER. Said and counted as the dropped request it is.
  */
-export async function noteCutCreation(store: UploadStore, creation: Creation | undefined, req: express.Request, res: express.Response, log: Log): Promise<void> {
+export async function noteCutCreation(
+  store: UploadStore,
+  creation: Creation | undefined,
+  req: express.Request,
+  res: express.Response,
+  log: Log,
+): Promise<void> {
   if (!answerLost(req, res)) return;
   const id = creation?.made?.upload.id;
   if (id === undefined) return void noteDropped(req, res, new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED), log, true);
@@ -80,9 +95,17 @@ export async function noteCutCreation(store: UploadStore, creation: Creation | u
   const received = upload?.offset ?? 0;
   // Complete all the same (the bytes it was owed came before the cut): finished and announced, kept.
   if (creation?.finishing || (upload?.size !== undefined && upload.offset === upload.size)) {
-    return void noteDropped(req, res, new BodyInterrupted(id, received, received, received, 'the request body ended early'), log, true);
+    return void noteDropped(
+      req,
+      res,
+      new BodyInterrupted(id, received, received, received, 'the request body ended early'),
+      log,
+      true,
+    );
   }
-  await store.remove(id).catch((failure: unknown) => log(`tus POST: removing upload ${id} of a cut creation: ${errorText(failure)}`));
+  await store
+    .remove(id)
+    .catch((failure: unknown) => log(`tus POST: removing upload ${id} of a cut creation: ${errorText(failure)}`));
   const gone = req.complete
     ? new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED, undefined, `upload ${id} removed: nobody got its Location`)
     : new BodyInterrupted(id, received, 0, 0, 'the request body ended early');

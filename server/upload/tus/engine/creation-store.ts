@@ -26,7 +26,8 @@ export class CreationStore extends DataStore {
     const creation = this.creations.ofUpload(upload);
     // Only the POST of a request the engine began reaches here (the contract test checks the
     // callbacks run in that order): a creation without its creator would be no one's upload.
-    if (!creation) throw new Error('@tus/server created an upload without onUploadCreate: the adapter does not match it');
+    if (!creation)
+      throw new Error('@tus/server created an upload without onUploadCreate: the adapter does not match it');
     const made = await this.store.create(upload, creation.info);
     this.creations.made(upload.id, creation);
     creation.size = upload.size;
@@ -35,7 +36,8 @@ export class CreationStore extends DataStore {
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const creation = this.creations.ofId(id);
-    if (!creation) throw new Error('@tus/server wrote to an upload its request did not create: the adapter does not match it');
+    if (!creation)
+      throw new Error('@tus/server wrote to an upload its request did not create: the adapter does not match it');
     const body = creation.body;
     creation.body = undefined;
     const written = await this.store.write(readable, id, offset, { ...body, size: creation.size });

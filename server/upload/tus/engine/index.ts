@@ -26,7 +26,12 @@ import { uploadsCreated, uploadsFinished } from '../../../ops/metrics.ts';
 import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import { concatRoleOf } from '../protocol-guards.ts';
 import { publicOrigin } from '../../../http/public-origin.ts';
-import { EXTRA_ALLOWED_HEADERS, EXTRA_EXPOSED_HEADERS, nonNegativeInteger, TUS_PATH } from '../../../http/tus-headers.ts';
+import {
+  EXTRA_ALLOWED_HEADERS,
+  EXTRA_EXPOSED_HEADERS,
+  nonNegativeInteger,
+  TUS_PATH,
+} from '../../../http/tus-headers.ts';
 import { uploadOwnerOf } from '../../../auth/upload-owner.ts';
 import { httpRequestOf, type UploadEvents } from '../../../pipeline/upload-events.ts';
 import { creationExpiry, dropRefusedCreation, keptAfterMismatch, noteCutCreation } from './creation-answers.ts';
@@ -86,17 +91,20 @@ export function createTusEngine(deps: TusEngineDeps): express.RequestHandler {
     // Settled only once @tus/server is done with the request (a cut body included): then nothing of
     // the creation is kept.
     const handled = tus.handle(req, res).finally(() => creation && creations.end(creation));
-    handled.then(() => noteCutCreation(store, creation, req, res, log)).catch(async (e: unknown) => {
-      // A creation kept after its body failed its checksum says where its upload is.
-      const made = creation?.made;
-      if (made && keptAfterMismatch(creation, e)) Object.assign(e as TuspassError, { headers: { Location: made.url } });
-      // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
-      if (!res.headersSent) {
-        return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
-      }
-      log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
-      res.destroy();
-    });
+    handled
+      .then(() => noteCutCreation(store, creation, req, res, log))
+      .catch(async (e: unknown) => {
+        // A creation kept after its body failed its checksum says where its upload is.
+        const made = creation?.made;
+        if (made && keptAfterMismatch(creation, e))
+          Object.assign(e as TuspassError, { headers: { Location: made.url } });
+        // Once headers went out the client may hold the Location: only an unanswered creation is dropped.
+        if (!res.headersSent) {
+          return answerError(req, res, await dropRefusedCreation(store, creation, e, log), { log, form: 'tus' });
+        }
+        log(`tus ${req.method} ${pathForLog(req.originalUrl)}: ${errorText(e)}`);
+        res.destroy();
+      });
   };
 }
 
