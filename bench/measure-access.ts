@@ -39,7 +39,10 @@ if (before) {
   sides.push({ name: 'tuspass (before)', start: (dir) => other.startServer('tuspass', dir) });
 }
 
-/** `count` requests, `concurrency` workers over keep-alive (worker i works on its own upload); requests/s and server CPU µs per request. */
+/**
+ * `count` requests, `concurrency` workers over keep-alive (worker i works on its own upload); requests/s and server CPU
+ * µs per request.
+ */
 async function timed(
   server: ServerProcess,
   count: number,
@@ -128,7 +131,8 @@ try {
         f.patch.push(patch.perSecond);
         f.patchCpu.push(patch.cpuUs);
         process.stderr.write(
-          `round ${r + 1} ${side.name}: HEAD ${head.perSecond.toFixed(0)}/s ${head.cpuUs.toFixed(0)} µs CPU, PATCH ${patch.perSecond.toFixed(0)}/s ${patch.cpuUs.toFixed(0)} µs CPU\n`,
+          `round ${r + 1} ${side.name}: HEAD ${head.perSecond.toFixed(0)}/s ${head.cpuUs.toFixed(0)} µs CPU, \
+PATCH ${patch.perSecond.toFixed(0)}/s ${patch.cpuUs.toFixed(0)} µs CPU\n`,
         );
       } finally {
         await server.stop();
@@ -147,6 +151,8 @@ process.stdout.write('side                 HEAD/s  CPU µs/HEAD  PATCH/s  CPU µ
 for (const [name, f] of figures) {
   const ratio = median(f.head.map((v, i) => v / base.head[i]!));
   process.stdout.write(
-    `${name.padEnd(20)} ${median(f.head).toFixed(0).padStart(6)}  ${median(f.headCpu).toFixed(0).padStart(11)}  ${median(f.patch).toFixed(0).padStart(7)}  ${median(f.patchCpu).toFixed(0).padStart(12)}  ${ratio.toFixed(3).padStart(17)}\n`,
+    `${name.padEnd(20)} ${median(f.head).toFixed(0).padStart(6)}  ${median(f.headCpu).toFixed(0).padStart(11)} \
+ ${median(f.patch).toFixed(0).padStart(7)}  ${median(f.patchCpu).toFixed(0).padStart(12)} \
+ ${ratio.toFixed(3).padStart(17)}\n`,
   );
 }

@@ -145,7 +145,8 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
           await emptyBucket(s3, bucket);
         }
         ctx.log(
-          `  round ${round + 1}: tuspass→S3 ${samples.get('tuspass').at(-1)!.toFixed(0)} MB/s, raw S3 multipart ${samples.get('raw').at(-1)!.toFixed(0)} MB/s, raw + md5 ${samples.get('raw+md5').at(-1)!.toFixed(0)} MB/s`,
+          `  round ${round + 1}: tuspass→S3 ${samples.get('tuspass').at(-1)!.toFixed(0)} MB/s, raw S3 \
+multipart ${samples.get('raw').at(-1)!.toFixed(0)} MB/s, raw + md5 ${samples.get('raw+md5').at(-1)!.toFixed(0)} MB/s`,
         );
       }
       peak = (await tuspass.memory()).peakRss / 1e6;

@@ -31,7 +31,9 @@ const FRAMING = new Set([
   'proxy-connection',
 ]);
 
-/** Headers the client's answer can carry: a name or value that cannot be sent is the hook's failure, not the server's. */
+/**
+ * Headers the client's answer can carry: a name or value that cannot be sent is the hook's failure, not the server's.
+ */
 function headerMap(v: unknown): Record<string, string> {
   const headers = stringMap(v, 'HTTPResponse.Header');
   for (const [name, value] of Object.entries(headers)) {

@@ -87,7 +87,8 @@ export class HookRunner {
     // Notices left from a run whose configuration had a handler this one lacks: nobody to give them to.
     queue.handle(`${KIND_PREFIX}*`, async (notice) => {
       this.log(
-        `hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: hook ${(notice.payload as HookNotice).handler} is no longer configured`,
+        `hooks: dropping ${(notice.payload as HookNotice).request.Type} notice ${notice.id}: \
+hook ${(notice.payload as HookNotice).handler} is no longer configured`,
       );
       return { done: true };
     });
@@ -140,7 +141,8 @@ export class HookRunner {
         const entry: ErrorEntry = own ?? (e instanceof HookTimeout ? ERRORS.ERR_HOOK_TIMEOUT : ERRORS.ERR_HOOK_FAILED);
         // A module may throw anything (null, a string): its words, never a TypeError of ours instead.
         const why = e instanceof Error ? e.message : errorText(e);
-        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for upload ${request.Event.Upload.ID}: ${why}`;
+        const message = `${entry.code}: hook ${handler.name} failed on ${request.Type} for \
+upload ${request.Event.Upload.ID}: ${why}`;
         // What the hook printed or answered (logDetail: answer.ts hookFailure) goes to the log only.
         const detail = (e as { logDetail?: unknown } | null | undefined)?.logDetail;
         const logged = typeof detail === 'string' && detail ? `${message} (${detail})` : message;
@@ -190,7 +192,8 @@ export class HookRunner {
           .enqueue<HookNotice>(KIND_PREFIX + handler.name, { handler: handler.name, request: stored })
           .catch((e: Error) => {
             this.log(
-              `hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} (hook ${handler.name}): ${e.message}`,
+              `hooks: could not queue ${request.Type} notice for upload ${request.Event.Upload.ID} \
+(hook ${handler.name}): ${e.message}`,
             );
           });
       } else {

@@ -21,7 +21,10 @@ export const HOOK_EVENTS = [
 ] as const;
 export type HookEventType = (typeof HOOK_EVENTS)[number];
 
-/** tusd's default for -hooks-enabled-events: everything but pre-finish and pre-terminate (and pre-access, off unless asked for, as proposed for tusd). */
+/**
+ * tusd's default for -hooks-enabled-events: everything but pre-finish and pre-terminate (and pre-access, off unless
+ * asked for, as proposed for tusd).
+ */
 export const DEFAULT_ENABLED_EVENTS: readonly HookEventType[] = [
   'pre-create',
   'post-create',
@@ -62,7 +65,10 @@ export interface HookUpload {
     | null;
   /** tuspass's addition: digests of the bytes received so far (of the whole file on *-finish). */
   Digests?: Digests;
-  /** tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-access, pre-finish and post-finish. */
+  /**
+   * tuspass's addition: the subject that created the upload ('' when created anonymously). Set on pre-access,
+   * pre-finish and post-finish.
+   */
   Owner?: string;
 }
 
@@ -112,7 +118,10 @@ export interface HookHTTPResponse {
 
 /** The answer a hook may give (tusd: hooks.HookResponse). Every field is optional; `{}` lets things go on. */
 export interface HookResponse {
-  /** Status, body and headers for the client's response (pre-create, pre-access, pre-finish, pre-terminate, post-receive). */
+  /**
+   * Status, body and headers for the client's response (pre-create, pre-access, pre-finish, pre-terminate,
+   * post-receive).
+   */
   HTTPResponse?: HookHTTPResponse;
   /** pre-create / pre-finish: refuse the upload (pre-finish: the upload is removed). */
   RejectUpload?: boolean;

@@ -84,7 +84,8 @@ gone", async (t) => {
   );
 });
 
-test("through the pass-through a record's file is downloaded and removed only past the upload server's access step: the pre-access hook refuses them as in tuspass start", async (t) => {
+test("through the pass-through a record's file is downloaded and removed only past the upload server's access step: \
+the pre-access hook refuses them as in tuspass start", async (t) => {
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(
     configFor({ dataDir, completionPort: 0, completionSecret: 'test-secret-0123456789' }),
@@ -148,7 +149,8 @@ test("through the pass-through a record's file is downloaded and removed only pa
   );
 });
 
-test('through the pass-through a token that may remove but not read is still refused by the pre-access hook: the record it \
+test('through the pass-through a token that may remove but not read is still refused by the pre-access hook: the \
+record it \
 cannot read is not forwarded for removal', async (t) => {
   const dataDir = tmpDir(t);
   const service = await startCompletionServer(
@@ -188,7 +190,8 @@ cannot read is not forwarded for removal', async (t) => {
   const removeOnly = bearer(tokenFor('alice', 'upload'));
   const removed = await fetch(`${s.url}/api/uploads/${answer.id}`, { method: 'DELETE', headers: removeOnly });
   const text = await removed.text();
-  // Its record cannot be read with this token, so its upload cannot be put to the hook: refused as the service refuses the read.
+  // Its record cannot be read with this token, so its upload cannot be put to the hook: refused as the service refuses
+  // the read.
   assert.equal(removed.status, 403, text);
   assert.match(text, /ERR_SCOPE_MISSING/);
   assert.equal(

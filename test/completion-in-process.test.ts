@@ -79,7 +79,8 @@ test('tuspass start records finished uploads (tus and multipart) without an HTTP
   assert.ok(served.includes('POST /upload'), "the channel sees this server's requests");
 });
 
-test('the record made in process equals the one the completion service makes from the signed HTTP form, for tus and multipart', async (t) => {
+test('the record made in process equals the one the completion service makes from the signed HTTP form, for tus and \
+multipart', async (t) => {
   // The same upload twice: to `tuspass start`, and to an upload server whose forms go over HTTP to a
   // completion service of its own (COMPLETION_URL), on the same store.
   // Every metadata key passes, so hostile ones reach the form's writer: keys posing as generated
@@ -139,7 +140,8 @@ test('the record made in process equals the one the completion service makes fro
   );
 });
 
-test("in process, a file whose size on disk is not the form's is refused (422), the upload removed, nothing recorded", async (t) => {
+test("in process, a file whose size on disk is not the form's is refused (422), the upload removed, nothing \
+recorded", async (t) => {
   // A user's pre-finish hook runs before complete-form: this one grows the file under the form.
   const grow: HookHandler = {
     name: 'grow',
@@ -159,7 +161,8 @@ test("in process, a file whose size on disk is not the form's is refused (422), 
   assert.deepEqual(await recordsWhenPresent(s.url, 1, 200), []);
 });
 
-test('in process with PostgreSQL away: the final PATCH says pending, and the form is recorded once PostgreSQL is back', async (t) => {
+test('in process with PostgreSQL away: the final PATCH says pending, and the form is recorded once PostgreSQL is \
+back', async (t) => {
   const served = servedRequests(t);
   const pg = await ownPostgres(t);
   const s = await startTestServer(t, { databaseUrl: pg.url, retryMinMs: 100, retryMaxMs: 500 });
@@ -182,7 +185,8 @@ test('in process with PostgreSQL away: the final PATCH says pending, and the for
 });
 
 test("with PostgreSQL, metadata it cannot keep (a NUL, a name too long for its index) is refused as the form's fault \
-(400, the upload removed), not queued and retried forever as an unavailable catalog; the catalog goes on", async (t) => {
+(400, the upload removed), not queued and retried forever as an unavailable catalog; the catalog goes \
+on", async (t) => {
   const s = await startTestServer(t, { databaseUrl: await pgDatabase(t), retryMinMs: 100, retryMaxMs: 500 });
   for (const meta of [
     { ...META, filename: crypto.randomBytes(3000).toString('base64url') },

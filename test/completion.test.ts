@@ -394,7 +394,8 @@ POST /complete/ does, and records the good form once', async (t) => {
   assert.equal((await catalog.list({ limit: 10, offset: 0 })).length, 1);
 });
 
-test('the record made in process equals the one made over HTTP for the same form: fields, digests, size, name, pass-through', async (t) => {
+test('the record made in process equals the one made over HTTP for the same form: fields, digests, size, name, \
+pass-through', async (t) => {
   const s = await startService(t);
   const catalog = new SqliteCatalog(path.join(tmpDir(t), 'local.sqlite'));
   t.after(() => catalog.close());

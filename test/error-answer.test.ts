@@ -13,7 +13,8 @@ import { bearer, TEST_JWT_SECRET, tokenFor } from './helpers/jwt.ts';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 
-test('one mapping, each front its form: an id that does not decode is 400 ERR_URL_INVALID as tus text, as problem details on a draft request, as JSON with "message" on the API', async (t) => {
+test('one mapping, each front its form: an id that does not decode is 400 ERR_URL_INVALID as tus text, as problem \
+details on a draft request, as JSON with "message" on the API', async (t) => {
   const s = await startTestServer(t);
   const tus = await fetch(`${s.endpoint}%ff`, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } });
   assert.equal(tus.status, 400);
@@ -34,7 +35,8 @@ test('one mapping, each front its form: an id that does not decode is 400 ERR_UR
   assert.equal(json.message, json.error.message);
 });
 
-test('an error answered before a JSON route read its body closes the connection, as on the tus routes: the rest of the body is never read', {
+test('an error answered before a JSON route read its body closes the connection, as on the tus routes: the rest of \
+the body is never read', {
   timeout: 20_000,
 }, async (t) => {
   const s = await startTestServer(t);
@@ -47,7 +49,8 @@ test('an error answered before a JSON route read its body closes the connection,
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   // Content-Length promises 10 MB; only a few bytes come. The answer must not wait for the rest.
   socket.write(
-    `POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\nabc`,
+    `POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\n\
+Content-Length: 10000000\r\n\r\nabc`,
   );
   await closed;
   const [head, body] = received.split('\r\n\r\n');
@@ -56,7 +59,8 @@ test('an error answered before a JSON route read its body closes the connection,
   assert.equal((JSON.parse(body!) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
 });
 
-test('whatever is passed on as an error — a string, a number, a plain or prototype-less object — is a 500 ERR_INTERNAL in every form, its words in the log only', async (t) => {
+test('whatever is passed on as an error — a string, a number, a plain or prototype-less object — is a 500 \
+ERR_INTERNAL in every form, its words in the log only', async (t) => {
   const logs: string[] = [];
   const app = express();
   const thrown: unknown[] = ['a string with /secret/path', 42, { odd: true }, Object.create(null)];
@@ -92,7 +96,8 @@ test('whatever is passed on as an error — a string, a number, a plain or proto
   );
 });
 
-test('a /metrics caller without the admin scope is refused 401 as JSON with its challenge on every listener that serves it: the upload server and the completion service alone', async (t) => {
+test('a /metrics caller without the admin scope is refused 401 as JSON with its challenge on every listener that \
+serves it: the upload server and the completion service alone', async (t) => {
   const s = await startTestServer(t, { authJwtSecret: TEST_JWT_SECRET });
   const service = await startCompletionServer(
     configFor({

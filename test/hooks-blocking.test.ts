@@ -230,7 +230,8 @@ test('a module hook that throws: the answer names it by its file name, not by it
   );
 });
 
-test('a module hook that throws no Error (null, undefined, a string, a symbol) fails as any failing hook: 500 ERR_HOOK_FAILED, or passes with HOOKS_FAIL_OPEN', async (t) => {
+test('a module hook that throws no Error (null, undefined, a string, a symbol) fails as any failing hook: 500 \
+ERR_HOOK_FAILED, or passes with HOOKS_FAIL_OPEN', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'throws.mjs');
   fs.writeFileSync(
@@ -255,7 +256,8 @@ export async function preCreate(request) { throw THROWN[request.Event.Upload.Met
   }
 });
 
-test("what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command's output) is in the log only: the client's 500 says why in our words", async (t) => {
+test("what a failing hook printed or answered (a non-JSON answer, a 4xx page, a command's output) is in the log only: \
+the client's 500 says why in our words", async (t) => {
   const INTERNAL = 'Traceback at /srv/hooks/app.py talking to 10.0.0.5:5432';
   const receiver = await startHookReceiver(t);
   for (const answer of [
@@ -272,7 +274,10 @@ test("what a failing hook printed or answered (a non-JSON answer, a 4xx page, a 
     assert.equal(res.status, 500, res.body);
     assert.match(
       res.body,
-      /^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: HOOKS_HTTP( answered 404|: answer is not JSON)\n$/,
+      new RegExp(
+        '^ERR_HOOK_FAILED: hook http failed on pre-create for upload [0-9a-f]{32}: ' +
+          'HOOKS_HTTP( answered 404|: answer is not JSON)\\n$',
+      ),
     );
     assert.ok(
       s.logs.some((l) => l.includes(INTERNAL)),

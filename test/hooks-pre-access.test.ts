@@ -26,7 +26,9 @@ const REFUSAL: HookResponse = {
   HTTPResponse: { StatusCode: 451, Body: 'refused by the access policy\n', Header: { 'X-Why': 'policy' } },
 };
 
-/** Lets a request through when it carries X-Pass: yes; `X-Pass: plain` is refused without an answer of the hook's own. */
+/**
+ * Lets a request through when it carries X-Pass: yes; `X-Pass: plain` is refused without an answer of the hook's own.
+ */
 function policy(r: HookRequest): HookResponse {
   if (r.Type !== 'pre-access') return {};
   const pass = r.Event.HTTPRequest.Header['x-pass']?.[0];
@@ -79,7 +81,8 @@ function assertRefused(answer: { status: number; headers: Record<string, string>
   assert.equal(answer.headers['x-why'], 'policy', what);
 }
 
-test("tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused with the hook's status, body and headers; the upload is untouched; allowed when the hook allows", async (t) => {
+test("tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused with the hook's status, body and \
+headers; the upload is untouched; allowed when the hook allows", async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const half = await upload(s, 10, Buffer.from('01234'));
   const whole = await upload(s, 4, Buffer.from('abcd'));
@@ -136,7 +139,8 @@ test("tus HEAD, GET, PATCH and DELETE (and a POST standing for them) are refused
   );
 });
 
-test("the hook sees the upload (id, metadata, offset, owner), the request (method, URI, headers), the token's Auth and the mode", async (t) => {
+test("the hook sees the upload (id, metadata, offset, owner), the request (method, URI, headers), the token's Auth \
+and the mode", async (t) => {
   const { s, hook } = await serverWithPolicy(t, { authJwtSecret: TEST_JWT_SECRET });
   const alice = bearer(tokenFor('alice', 'upload read'));
   const { url, id } = await upload(s, 8, Buffer.from('1234'), { filename: 'report.pdf', project: 'p42' }, alice);
@@ -162,7 +166,8 @@ test("the hook sees the upload (id, metadata, offset, owner), the request (metho
   assert.equal(accesses(hook).length, 0);
 });
 
-test('an upload that does not exist never reaches the hook (404 as before); other spellings of an id get no other answer', async (t) => {
+test('an upload that does not exist never reaches the hook (404 as before); other spellings of an id get no other \
+answer', async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const { url, id } = await upload(s, 10, Buffer.from('01234'));
   hook.received.length = 0;
@@ -198,7 +203,8 @@ test('an upload that does not exist never reaches the hook (404 as before); othe
   );
 });
 
-test('a final upload naming partials: each partial passes the hook; a refusal builds nothing and keeps the partials', async (t) => {
+test('a final upload naming partials: each partial passes the hook; a refusal builds nothing and keeps the \
+partials', async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const parts: Array<{ url: string; id: string }> = [];
   for (const text of ['abc', 'def']) {
@@ -257,7 +263,8 @@ test('with KEEP_PARTIALS a final only reads its partials: the hook is asked for 
   );
 });
 
-test("the IETF draft's HEAD, GET, PATCH and DELETE: the hook's answer relayed, or 403 as problem details; the upload untouched", async (t) => {
+test("the IETF draft's HEAD, GET, PATCH and DELETE: the hook's answer relayed, or 403 as problem details; the upload \
+untouched", async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const draft = { 'Upload-Draft-Interop-Version': 8 };
   const created = await exchange(
@@ -305,7 +312,8 @@ test("the IETF draft's HEAD, GET, PATCH and DELETE: the hook's answer relayed, o
   assert.equal(onDisk(s, id).toString(), '0123456789');
 });
 
-test('a resumable segment of an open session passes the hook; a refused one writes nothing and the session goes on', async (t) => {
+test('a resumable segment of an open session passes the hook; a refused one writes nothing and the session goes \
+on', async (t) => {
   const { s, hook } = await serverWithPolicy(t);
   const bytes = Buffer.from('0123456789abcdef');
   const session = `session-${crypto.randomBytes(4).toString('hex')}`;
@@ -367,7 +375,8 @@ test('a refused DELETE racing a PATCH mid-body does not stop it: the PATCH finis
   const { url, id } = await upload(s, length, Buffer.alloc(0));
   const conn = await openRaw(s.url);
   conn.socket.write(
-    `PATCH /files/${id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
+    `PATCH /files/${id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\n\
+Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
   );
   conn.socket.write(body.subarray(0, 200_000));
   // The PATCH holds the upload's lock once its first bytes are on disk.
@@ -383,7 +392,8 @@ test('a refused DELETE racing a PATCH mid-body does not stop it: the PATCH finis
   const other = await upload(s, length, Buffer.alloc(0));
   const second = await openRaw(s.url);
   second.socket.write(
-    `PATCH /files/${other.id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
+    `PATCH /files/${other.id} HTTP/1.1\r\nHost: ${new URL(s.url).host}\r\nTus-Resumable: 1.0.0\r\nX-Pass: yes\r\n\
+Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${length}\r\n\r\n`,
   );
   second.socket.write(body.subarray(0, 200_000));
   while (fs.statSync(path.join(s.config.storeDir, other.id)).size < 100_000)
@@ -402,7 +412,8 @@ test('command hook: HOOKS_DIR/pre-access refuses by the payload, allows otherwis
 payload=$(cat)
 case "$payload" in
   *'"x-pass":["yes"]'*) echo '{}' ;;
-  *) echo '{"RejectAccess":true,"HTTPResponse":{"StatusCode":401,"Body":"who are you?","Header":{"WWW-Authenticate":"Bearer"}}}' ;;
+  *) echo '{"RejectAccess":true,"HTTPResponse":{"StatusCode":401,"Body":"who are
+  * you?","Header":{"WWW-Authenticate":"Bearer"}}}' ;;
 esac
 `,
   );
@@ -417,17 +428,20 @@ esac
   assert.equal(allowed.headers['upload-offset'], '5');
 });
 
-test('module hook: a .ts file exporting preAccess refuses without an answer of its own: 403 ERR_ACCESS_DENIED', async (t) => {
+test('module hook: a .ts file exporting preAccess refuses without an answer of its own: 403 \
+ERR_ACCESS_DENIED', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'access.ts');
   fs.writeFileSync(
     file,
-    `type Request = { Event: { Upload: { MetaData: Record<string, string> }; HTTPRequest: { Header: Record<string, string[]> }; Access?: { Mode: string } } };
+    `type Request = { Event: { Upload: { MetaData: Record<string, string> }; HTTPRequest: { Header: Record<string, \
+string[]> }; Access?: { Mode: string } } };
 export function preAccess(request: Request) {
   const locked = request.Event.Upload.MetaData.filename?.startsWith('locked');
   const writes = request.Event.Access?.Mode === 'write';
   if (locked && writes && !request.Event.HTTPRequest.Header['x-pass']) return { RejectAccess: true };
-  if (request.Event.Upload.MetaData.filename === 'smuggle') return { RejectAccess: true, HTTPResponse: { Header: { 'X-A': 'b\\r\\nSet-Cookie: x=1' } } };
+  if (request.Event.Upload.MetaData.filename === 'smuggle') return { RejectAccess: true, HTTPResponse: { Header: { \
+'X-A': 'b\\r\\nSet-Cookie: x=1' } } };
 }
 `,
   );
@@ -450,7 +464,8 @@ export function preAccess(request: Request) {
   assert.ok((await patch(free.url, 0, 'abc')).status < 300);
 });
 
-test('a pre-access hook that fails or hangs refuses as every blocking hook does (500 ERR_HOOK_FAILED, 504 ERR_HOOK_TIMEOUT); the server goes on', async (t) => {
+test('a pre-access hook that fails or hangs refuses as every blocking hook does (500 ERR_HOOK_FAILED, 504 \
+ERR_HOOK_TIMEOUT); the server goes on', async (t) => {
   const flaky: HookHandler = {
     name: 'flaky',
     events: ['pre-access'],
@@ -487,7 +502,8 @@ test('without a pre-access hook nothing is asked: HTTP hooks on the default even
   assert.equal(accesses(hook).length, 0);
 });
 
-test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mode) to the command hook and prints its refusal', async (t) => {
+test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mode) to the command hook and prints \
+its refusal', async (t) => {
   const dir = tmpDir(t);
   fs.writeFileSync(path.join(dir, 'pre-access'), `#!/bin/sh\ncat > /dev/null\necho '{"RejectAccess":true}'\n`);
   fs.chmodSync(path.join(dir, 'pre-access'), 0o755);
@@ -516,7 +532,8 @@ test('`tuspass hooks test pre-access` sends a pre-access payload (with Access.Mo
   assert.match(usage.stdout, /pre-access/);
 });
 
-test("a refusal whose headers cannot be sent (a line break in a value) is the hook's failure: 500 ERR_HOOK_FAILED, nothing smuggled, the server goes on", async (t) => {
+test("a refusal whose headers cannot be sent (a line break in a value) is the hook's failure: 500 ERR_HOOK_FAILED, \
+nothing smuggled, the server goes on", async (t) => {
   const hook = await startHookReceiver(t);
   hook.answer = (r) =>
     r.Type === 'pre-access' && !r.Event.HTTPRequest.Header['x-pass']
@@ -540,7 +557,8 @@ test("a refusal whose headers cannot be sent (a line break in a value) is the ho
   assert.equal((await tus('HEAD', url, PASS)).headers['upload-offset'], '5');
 });
 
-test("a refusal with a 1xx status or a header that frames the answer (Content-Length, Connection, Upgrade) is the hook's failure: the next answer on the connection is read as its own", async (t) => {
+test("a refusal with a 1xx status or a header that frames the answer (Content-Length, Connection, Upgrade) is the \
+hook's failure: the next answer on the connection is read as its own", async (t) => {
   const answers: Record<string, HookResponse> = {
     continue: { RejectAccess: true, HTTPResponse: { StatusCode: 100, Body: 'wait' } },
     switch: { RejectAccess: true, HTTPResponse: { StatusCode: 101, Body: 'no', Header: { Upgrade: 'websocket' } } },

@@ -149,7 +149,7 @@ owner's on every instance (no instance remembers the old owner)", async (t) => {
   const hook = path.join(dir, 'slots.mjs');
   fs.writeFileSync(
     hook,
-    'export function preCreate(r) { return { ChangeFileInfo: { ID: `slot-${r.Event.Upload.MetaData.slot}` } }; }\n',
+    "export function preCreate(r) { return { ChangeFileInfo: { ID: 'slot-' + r.Event.Upload.MetaData.slot } }; }\n",
   );
   const storeDir = tmpDir(t);
   const settings = { storeDir, redisUrl: REDIS, minFreeSpace: 0, authJwtSecret: TEST_JWT_SECRET, hooksModules: [hook] };

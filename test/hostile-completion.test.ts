@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { fillDisk, mountTmpfs } from './helpers/tmpfs.ts';
-import { create, patch, tus } from './helpers/tus.ts';
+import { create, patch } from './helpers/tus.ts';
 
 const ROOT = pathToFileURL(path.resolve('.')).href;
 const BIN = path.resolve('bin/tuspass.js');
@@ -48,7 +48,8 @@ function running(pid: number): boolean {
 }
 
 const SAMPLE_REQUEST = `{ Type: 'pre-create', Event: {
-  Upload: { ID: 'u1', Size: 3, SizeIsDeferred: false, Offset: 0, MetaData: {}, IsPartial: false, IsFinal: false, PartialUploads: null, Storage: null },
+  Upload: { ID: 'u1', Size: 3, SizeIsDeferred: false, Offset: 0, MetaData: {}, IsPartial: false, IsFinal: false, \
+PartialUploads: null, Storage: null },
   HTTPRequest: { Method: 'POST', URI: '/files/', RemoteAddr: '127.0.0.1:1', Header: {} } } }`;
 
 /**
@@ -93,7 +94,8 @@ test('GC: the completion form POST times out after a major GC (a service that ne
   const run = await underGc(
     `const { postForm } = await import(process.env.ROOT + '/server/complete-form/post.ts');
      const { parseStatusRanges } = await import(process.env.ROOT + '/core/status-ranges.ts');
-     result = await postForm({ url: process.env.URL, secret: 's', timeoutMs: 1000, cleanupStatuses: parseStatusRanges('400-501') }, new URLSearchParams('a=1'), 'u1', 'form-u1');`,
+     result = await postForm({ url: process.env.URL, secret: 's', timeoutMs: 1000, cleanupStatuses: \
+parseStatusRanges('400-501') }, new URLSearchParams('a=1'), 'u1', 'form-u1');`,
     { URL: url },
   );
   assert.notEqual(run, 'hung', 'the form POST never timed out');
@@ -108,7 +110,8 @@ test('GC: an HTTP hook times out after a major GC', async (t) => {
   const run = await underGc(
     `const { createHttpHook } = await import(process.env.ROOT + '/hooks/transports/http.ts');
      const { HookRunner } = await import(process.env.ROOT + '/hooks/runner.ts');
-     const hook = createHttpHook({ url: process.env.URL, events: ['pre-create'], secret: 's', retry: 0, backoffMs: 0, forwardHeaders: [] });
+     const hook = createHttpHook({ url: process.env.URL, events: ['pre-create'], secret: 's', retry: 0, backoffMs: 0, \
+forwardHeaders: [] });
      const runner = new HookRunner([hook], { timeoutMs: 1000, log: () => {} });
      try { await runner.block(${SAMPLE_REQUEST}); result = { answered: true }; }
      catch (e) { result = { status: e.response?.HTTPResponse?.StatusCode, body: e.response?.HTTPResponse?.Body }; }`,
@@ -186,7 +189,8 @@ const until = async (what: string, predicate: () => boolean, timeoutMs = 10_000)
 const journalIds = (dataDir: string) =>
   fs.readFileSync(path.join(dataDir, 'completions-handled'), 'utf8').split('\n').filter(Boolean);
 
-test('disk full: a form that can be neither posted nor queued answers 507, leaves no .tmp, and is delivered once when space is back', async (t) => {
+test('disk full: a form that can be neither posted nor queued answers 507, leaves no .tmp, and is delivered once when \
+space is back', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const receiver = await formReceiver(t);
@@ -222,7 +226,8 @@ test('disk full: a form that can be neither posted nor queued answers 507, leave
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'queue')), []);
 });
 
-test('disk full: a multipart form that can be neither posted nor queued answers 507 saying nothing is kept, and keeps nothing', async (t) => {
+test('disk full: a multipart form that can be neither posted nor queued answers 507 saying nothing is kept, and keeps \
+nothing', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const receiver = await formReceiver(t);
@@ -251,7 +256,8 @@ test('disk full: a multipart form that can be neither posted nor queued answers 
   );
 });
 
-test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not deliver again', async (t) => {
+test('disk full: a journal write failing after the form was delivered answers the delivery, and a restart does not \
+deliver again', async (t) => {
   const dataDir = mountTmpfs(t, 1024 * 1024);
   if (!dataDir) return;
   const storeDir = tmpDir(t);

@@ -31,8 +31,10 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
 const FLOORS: Record<string, readonly (readonly string[])[]> = {
   server: [
     ['start', 'admin'], // the commands: processes composed and started; commands on the data at rest
-    ['upload', 'completion'], // the two services' routes: the upload server (a folder per protocol), the completion service
-    ['pipeline', 'complete-form'], // what every protocol calls on an upload: access, hook moments, expiry, the completion form
+    // the two services' routes: the upload server (a folder per protocol), the completion service
+    ['upload', 'completion'],
+    // what every protocol calls on an upload: access, hook moments, expiry, the completion form
+    ['pipeline', 'complete-form'],
     ['backends'], // the store, locks, journal, catalog, PostgreSQL
     ['auth', 'hashing'], // who calls (bearer tokens, an upload's creator); the digests
     ['http'], // what every listener shares about a request and its connection
@@ -135,7 +137,10 @@ interface EntryImport {
   via: string;
 }
 
-/** Every import between two entries of one folder, at every depth (an import inside one entry is that entry's own business). */
+/**
+ * Every import between two entries of one folder, at every depth (an import inside one entry is that entry's own
+ * business).
+ */
 function entryImports(graph: ReadonlyMap<string, readonly string[]>): EntryImport[] {
   const out: EntryImport[] = [];
   for (const [file, targets] of graph) {

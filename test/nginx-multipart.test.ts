@@ -170,7 +170,8 @@ test('the app down: 204 pending, the form queued, then delivered once the app is
   assert.equal(app.forms[0]!.params.get('name'), 'later');
 });
 
-test('a multipart form is queued under the one completion kind; one an earlier version queued as complete-multipart is still delivered, and its rejection removes every file', async (t) => {
+test('a multipart form is queued under the one completion kind; one an earlier version queued as complete-multipart \
+is still delivered, and its rejection removes every file', async (t) => {
   const app = await startCaptureApp(t, 422, { error: 'not these' });
   await app.down();
   const dataDir = tmpDir(t);

@@ -236,7 +236,8 @@ finished', async (t) => {
   assert.equal(app.forms.length, 1);
 });
 
-test('an empty creation (Upload-Length: 0) whose body fails its checksum is not kept: no finished upload nobody was told of', async (t) => {
+test('an empty creation (Upload-Length: 0) whose body fails its checksum is not kept: no finished upload nobody was \
+told of', async (t) => {
   const app = await startCaptureApp(t);
   const s = await startTestServer(t, { completionUrl: app.url });
   const before = storeFiles(s.config.storeDir);

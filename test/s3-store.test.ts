@@ -165,7 +165,8 @@ test('S3 store: expiry aborts the multipart uploads of expired unfinished upload
   assert.equal((await expiring.getUpload(finished)).offset, 10);
 });
 
-test('S3 store: each tail is a new object (a killed request never overwrites the one the record names), and removal takes unnamed tails too', {
+test('S3 store: each tail is a new object (a killed request never overwrites the one the record names), and removal \
+takes unnamed tails too', {
   skip,
 }, async () => {
   if (typeof server === 'string') return;

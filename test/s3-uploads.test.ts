@@ -94,7 +94,8 @@ test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path th
   await assert.rejects(server.client.send(new GetObjectCommand({ Bucket: server.bucket, Key: key })));
 });
 
-test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the right md5', {
+test('an upload server killed with SIGKILL mid-PATCH: the upload resumes on another from the parts S3 holds, to the \
+right md5', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -238,7 +239,8 @@ test('concatenation on S3 is refused with the reason (501), nothing created', { 
   assert.doesNotMatch(options.headers['tus-extension'] ?? '', /concatenation/);
 });
 
-test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing kept), an Upload-Length past 5 TiB (413)', {
+test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing kept), an Upload-Length past 5 TiB \
+(413)', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -268,7 +270,8 @@ test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing ke
   assert.equal(huge.status, 413, huge.body);
 });
 
-test('two instances on one bucket with Redis: a PATCH on A is taken over by a HEAD on B, which continues the upload to the right md5', {
+test('two instances on one bucket with Redis: a PATCH on A is taken over by a HEAD on B, which continues the upload \
+to the right md5', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -325,7 +328,8 @@ test('two instances on one bucket with Redis: a PATCH on A is taken over by a HE
   );
 });
 
-test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), and once it is back the upload resumes from the parts it holds to the right md5', {
+test('S3 away mid-upload: the PATCH answers 503 and HEAD 423 (clients retry), and once it is back the upload resumes \
+from the parts it holds to the right md5', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -359,7 +363,8 @@ test('an S3 upload finished before a stop without its completion handled is anno
 }, async (t) => {
   if (typeof server === 'string') return;
   const settings = s3Settings();
-  // What a process killed between the last byte and the form leaves: the object complete, its record not marked handled.
+  // What a process killed between the last byte and the form leaves: the object complete, its record not marked
+  // handled.
   const store = new S3UploadStore({
     s3: server.client,
     bucket: server.bucket,
@@ -393,7 +398,8 @@ test('an S3 upload finished before a stop without its completion handled is anno
   );
 });
 
-test('the IETF draft on S3: a creation with part of the body, the offset, the rest as the last append, the md5 recorded', {
+test('the IETF draft on S3: a creation with part of the body, the offset, the rest as the last append, the md5 \
+recorded', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -431,7 +437,8 @@ test('the IETF draft on S3: a creation with part of the body, the offset, the re
   );
 });
 
-test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned URL that serves the bytes; an unfinished one is still refused', {
+test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned URL that serves the bytes; an \
+unfinished one is still refused', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;
@@ -451,7 +458,8 @@ test('S3_DOWNLOAD_REDIRECT: GET of a finished upload answers 302 to a presigned 
   assert.notEqual((await fetch(unfinished, { redirect: 'manual' })).status, 302);
 });
 
-test('S3: a creation-with-upload whose body runs past its Upload-Length is refused (413) and leaves nothing in the bucket', {
+test('S3: a creation-with-upload whose body runs past its Upload-Length is refused (413) and leaves nothing in the \
+bucket', {
   skip,
 }, async (t) => {
   if (typeof server === 'string') return;

@@ -164,13 +164,16 @@ async function bareEngine(
     const res = await fetch(url, init);
     return { status: res.status, headers: res.headers, text: await res.text(), trace };
   };
-  /** Sends a creation-with-upload whose connection goes after `sent` of `length` bytes; the trace once handle() settled. */
+  /**
+   * Sends a creation-with-upload whose connection goes after `sent` of `length` bytes; the trace once handle() settled.
+   */
   const cut = async (length: number, sent: number): Promise<Trace> => {
     trace = { calls: [] };
     const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     socket.write(
-      `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+      `POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: ${length}\r\nContent-Type: \
+application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
     );
     socket.write(Buffer.alloc(sent, 0x61));
     // The body has reached the store before the connection goes.
@@ -183,7 +186,8 @@ async function bareEngine(
   return { send, cut, store };
 }
 
-test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.create, POST_CREATE, then the unlock', async (t) => {
+test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.create, POST_CREATE, then the \
+unlock', async (t) => {
   const engine = await bareEngine(t);
   const { status, trace } = await engine.send({ 'Upload-Length': '100' });
   assert.equal(status, 201);
@@ -201,14 +205,16 @@ test('PostHandler: namingFunction, then onUploadCreate, then the lock and store.
   assert.match(trace.postCreate?.url ?? '', /\/files\/u1$/);
 });
 
-test('PostHandler: onUploadCreate receives the very Upload that store.create receives next (the adapter finds the creation by it)', async (t) => {
+test('PostHandler: onUploadCreate receives the very Upload that store.create receives next (the adapter finds the \
+creation by it)', async (t) => {
   const engine = await bareEngine(t);
   const { trace } = await engine.send({ 'Upload-Length': '100' });
   assert.ok(trace.uploadAtStore);
   assert.equal(trace.uploadAtCreateHook, trace.uploadAtStore);
 });
 
-test('PostHandler: a creation-with-upload writes its body with store.write(body, id, 0) under the lock, after store.create; its completion goes to onUploadFinish after the unlock', async (t) => {
+test('PostHandler: a creation-with-upload writes its body with store.write(body, id, 0) under the lock, after \
+store.create; its completion goes to onUploadFinish after the unlock', async (t) => {
   const engine = await bareEngine(t);
   const body = Buffer.from('x'.repeat(100));
   const { status, trace } = await engine.send(
@@ -229,7 +235,8 @@ test('PostHandler: a creation-with-upload writes its body with store.write(body,
   assert.deepEqual(trace.body, body);
 });
 
-test('PostHandler: store.getUpload is called after the write only when the store has the expiration extension and a period (the adapter answers it from memory)', async (t) => {
+test('PostHandler: store.getUpload is called after the write only when the store has the expiration extension and a \
+period (the adapter answers it from memory)', async (t) => {
   const engine = await bareEngine(t);
   const withBody = { 'Upload-Length': '100', 'Content-Type': 'application/offset+octet-stream' };
   let { trace } = await engine.send(withBody, Buffer.from('abc'));
@@ -239,7 +246,8 @@ test('PostHandler: store.getUpload is called after the write only when the store
   assert.deepEqual(trace.calls.slice(-2), ['unlock u1', 'store.getUpload u1']);
 });
 
-test('PostHandler: a creation-with-upload whose connection goes mid-body ends its body there and resolves handle() as if answered (the adapter notes the request as dropped and removes the upload)', {
+test('PostHandler: a creation-with-upload whose connection goes mid-body ends its body there and resolves handle() as \
+if answered (the adapter notes the request as dropped and removes the upload)', {
   timeout: 30_000,
 }, async (t) => {
   const engine = await bareEngine(t);
@@ -250,7 +258,8 @@ test('PostHandler: a creation-with-upload whose connection goes mid-body ends it
   assert.ok(!trace.calls.includes('onUploadFinish'));
 });
 
-test('PostHandler: namingFunction gets the parsed Upload-Metadata; maxSize(req, id) and generateUrl(req, { path, id }) get the web request, after it', async (t) => {
+test('PostHandler: namingFunction gets the parsed Upload-Metadata; maxSize(req, id) and generateUrl(req, { path, id \
+}) get the web request, after it', async (t) => {
   const seen: unknown[] = [];
   const engine = await bareEngine(t, {
     namingFunction(_req, metadata) {
@@ -276,7 +285,8 @@ test('PostHandler: namingFunction gets the parsed Upload-Metadata; maxSize(req, 
   assert.equal(headers.get('location'), 'http://example.test/files/u1');
 });
 
-test('PostHandler: what onUploadFinish returns is applied to the answer — its status too, which the adapter drops below 300 so a finishing POST stays 201', async (t) => {
+test('PostHandler: what onUploadFinish returns is applied to the answer — its status too, which the adapter drops \
+below 300 so a finishing POST stays 201', async (t) => {
   const engine = await bareEngine(t, {
     onUploadFinish: () =>
       Promise.resolve({ status_code: 200, body: 'from the hook\n', headers: { 'X-From-Hook': 'yes' } }),
@@ -295,7 +305,8 @@ test('srvx: the web Request given to the callbacks carries the node request hand
   assert.equal(trace.webToNode, trace.node);
 });
 
-test("srvx: the web request's headers are built from rawHeaders when the handler runs, so a header taken out of both is not seen; @tus/server still refuses Upload-Concat", async (t) => {
+test("srvx: the web request's headers are built from rawHeaders when the handler runs, so a header taken out of both \
+is not seen; @tus/server still refuses Upload-Concat", async (t) => {
   // Left in: @tus/server refuses any Upload-Concat (its check names an extension "concatentation").
   const plain = await bareEngine(t);
   const refused = await plain.send({ 'Upload-Length': '1', 'Upload-Concat': 'partial' });
@@ -317,7 +328,8 @@ test("srvx: the web request's headers are built from rawHeaders when the handler
   assert.equal(made.trace.concatSeen, null);
 });
 
-test('srvx: the answer is written with writeHead(status, statusText, [name, value, …]) (the adapter rewrites Upload-Expires in that array)', async (t) => {
+test('srvx: the answer is written with writeHead(status, statusText, [name, value, …]) (the adapter rewrites \
+Upload-Expires in that array)', async (t) => {
   const engine = await bareEngine(t);
   const { trace } = await engine.send({ 'Upload-Length': '1' });
   const args = trace.writeHead!;
@@ -328,7 +340,8 @@ test('srvx: the answer is written with writeHead(status, statusText, [name, valu
   assert.ok(names.includes('location'), `Location in the raw headers: ${names.join(', ')}`);
 });
 
-test('onResponseError: an error thrown from a callback reaches it, and rethrown, rejects handle() with that same error (the adapter answers it)', async (t) => {
+test('onResponseError: an error thrown from a callback reaches it, and rethrown, rejects handle() with that same \
+error (the adapter answers it)', async (t) => {
   const failure = Object.assign(new Error('refused by the test'), { status_code: 418, body: 'no\n' });
   const engine = await bareEngine(t, {
     namingFunction() {
@@ -341,7 +354,8 @@ test('onResponseError: an error thrown from a callback reaches it, and rethrown,
   assert.equal(trace.rejected, failure);
 });
 
-test('FileStore: its constructor calls the private directory step the adapter replaces, as a method of the instance', (t) => {
+test('FileStore: its constructor calls the private directory step the adapter replaces, as a method of the \
+instance', (t) => {
   const proto = FileStore.prototype as unknown as Record<string, unknown>;
   assert.equal(typeof proto[DIRECTORY_STEP], 'function', `FileStore.prototype.${DIRECTORY_STEP}`);
   const seen: string[] = [];
@@ -357,7 +371,8 @@ test('FileStore: its constructor calls the private directory step the adapter re
   assert.equal(fs.existsSync(dir), false, 'the constructor makes the directory through that step only');
 });
 
-test("FileStore: with the adapter's base, a directory that cannot be made fails in the constructor, not later in a callback", (t) => {
+test("FileStore: with the adapter's base, a directory that cannot be made fails in the constructor, not later in a \
+callback", (t) => {
   const file = path.join(tmpDir(t), 'a-file');
   fs.writeFileSync(file, '');
   class Store extends EngineFileStore {}
@@ -367,7 +382,8 @@ test("FileStore: with the adapter's base, a directory that cannot be made fails 
   assert.ok(fs.statSync(made).isDirectory(), 'made before the constructor returns');
 });
 
-test('versions: package.json asks for the ranges the adapter was checked against, and the installed packages are in them', () => {
+test('versions: package.json asks for the ranges the adapter was checked against, and the installed packages are in \
+them', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
   };
@@ -380,7 +396,8 @@ test('versions: package.json asks for the ranges the adapter was checked against
   }
 });
 
-test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS pass through the adapter as the protocol asks', async (t) => {
+test('through tuspass: a partial creation, a creation-with-upload and an OPTIONS pass through the adapter as the \
+protocol asks', async (t) => {
   const s = await startTestServer(t, { expireAfterMs: 3_600_000 });
   const partial = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
   assert.equal(partial.status, 201);

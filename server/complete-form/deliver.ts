@@ -64,7 +64,8 @@ export class CompletionDeliverer {
       completionNotices.labels(outcome.kind).inc();
       const attempts = notice.attempts + 1;
       deps.log(
-        `completion: ${formName(ids)} ${outcome.kind} (${outcome.status}) after ${attempts} attempts${outcome.kind === 'rejected' ? '; removing the upload' : ''}`,
+        `completion: ${formName(ids)} ${outcome.kind} (${outcome.status}) after ${attempts} \
+attempts${outcome.kind === 'rejected' ? '; removing the upload' : ''}`,
         {
           event: `completion.${outcome.kind}`,
           upload_id: ids[0],
@@ -139,7 +140,12 @@ export class CompletionDeliverer {
     }
     completionNotices.labels(outcome.kind).inc();
     log(
-      `completion: ${formName(ids)} ${outcome.kind} (${outcome.status})${outcome.kind === 'rejected' ? '; the upload is removed' : ''}`,
+      `completion: ${formName(ids)} ${outcome.kind} (${outcome.status})${
+        outcome.kind === 'rejected'
+          ? '; the upload \
+is removed'
+          : ''
+      }`,
       { event: `completion.${outcome.kind}`, upload_id: ids[0], request_id, status: outcome.status },
     );
     return {

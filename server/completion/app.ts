@@ -22,7 +22,10 @@ import { sendDownload } from '../http/download.ts';
 export interface CompletionAppOptions {
   /** Where error lines go; tests quiet it. Default console.error. */
   log?: Log;
-  /** What records a form after its signature, when the process also hands it forms directly (start.ts); made here otherwise. */
+  /**
+   * What records a form after its signature, when the process also hands it forms directly (start.ts); made here
+   * otherwise.
+   */
   record?: FormRecorder;
   /**
    * Removes a recorded upload's file by its tus id (DELETE /api/uploads/:id). In `tuspass start`, the

@@ -17,7 +17,9 @@ const s3Of = (config: Config): Promise<S3Client> => {
   return client.s3;
 };
 
-/** The bucket's key of an s3:// location of ours (S3_BUCKET, under S3_PREFIX); ERR_PATH_OUTSIDE_STORE (403) otherwise. */
+/**
+ * The bucket's key of an s3:// location of ours (S3_BUCKET, under S3_PREFIX); ERR_PATH_OUTSIDE_STORE (403) otherwise.
+ */
 function keyOf(config: Config, location: string): string {
   const parsed = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
   if (!parsed || !config.s3Bucket || parsed[1] !== config.s3Bucket || !parsed[2]!.startsWith(config.s3Prefix))
@@ -25,7 +27,10 @@ function keyOf(config: Config, location: string): string {
   return parsed[2]!;
 }
 
-/** The object's key and size; ERR_PATH_OUTSIDE_STORE (403) for another bucket or prefix, ERR_FILE_MISSING (422) when gone. */
+/**
+ * The object's key and size; ERR_PATH_OUTSIDE_STORE (403) for another bucket or prefix, ERR_FILE_MISSING (422) when
+ * gone.
+ */
 export async function checkStoreObject(config: Config, location: string): Promise<{ key: string; size: number }> {
   const key = keyOf(config, location);
   try {

@@ -58,13 +58,19 @@ export interface Config {
   s3ForcePathStyle: boolean;
   /** S3_PREFIX: where in the bucket the uploads' objects are named (prefix + id). */
   s3Prefix: string;
-  /** S3_PART_SIZE: smallest multipart part, in bytes; larger when the upload's length needs it to stay within 10,000 parts. */
+  /**
+   * S3_PART_SIZE: smallest multipart part, in bytes; larger when the upload's length needs it to stay within 10,000
+   * parts.
+   */
   s3PartSize: number;
   /** S3_EQUAL_PARTS: every part but the last of one size (stores such as R2 require it). */
   s3EqualParts: boolean;
   /** S3_PARTS_IN_FLIGHT: parts of one upload sent to S3 at once while its bytes arrive. */
   s3PartsInFlight: number;
-  /** S3_DOWNLOAD_REDIRECT: GET of a finished upload redirects to a presigned URL valid this long, in ms; 0 streams it through tuspass. */
+  /**
+   * S3_DOWNLOAD_REDIRECT: GET of a finished upload redirects to a presigned URL valid this long, in ms; 0 streams it
+   * through tuspass.
+   */
   s3DownloadRedirectMs: number;
   /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms
    * (server/backends/engine-wait.ts). */
@@ -372,7 +378,8 @@ export const SETTINGS: readonly Setting[] = [
     key: 's3ForcePathStyle',
     flag: '--s3-force-path-style',
     env: 'S3_FORCE_PATH_STYLE',
-    doc: 'name the bucket in the path (http://host/bucket/key) rather than the host name, as most S3-compatible servers want',
+    doc: 'name the bucket in the path (http://host/bucket/key) rather than the host name, as most S3-compatible \
+servers want',
     default: 'false',
     parse: parseBoolean,
     boolean: true,
@@ -405,7 +412,8 @@ export const SETTINGS: readonly Setting[] = [
     key: 's3EqualParts',
     flag: '--s3-equal-parts',
     env: 'S3_EQUAL_PARTS',
-    doc: 'every part but the last of one size, as some stores (Cloudflare R2) require; an upload of unknown length then uses S3_PART_SIZE',
+    doc: 'every part but the last of one size, as some stores (Cloudflare R2) require; an upload of unknown length \
+then uses S3_PART_SIZE',
     default: 'false',
     parse: parseBoolean,
     boolean: true,
@@ -422,7 +430,8 @@ export const SETTINGS: readonly Setting[] = [
     key: 's3DownloadRedirectMs',
     flag: '--s3-download-redirect',
     env: 'S3_DOWNLOAD_REDIRECT',
-    doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 streams the object through tuspass',
+    doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 \
+streams the object through tuspass',
     default: '0',
     parse: (raw) => {
       const ms = parseDuration(raw);
@@ -1008,7 +1017,8 @@ export function load(
   }
   if ((v.s3AccessKeyId === undefined) !== (v.s3SecretAccessKey === undefined))
     problems.push(
-      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither (neither: the AWS SDK finds credentials itself)',
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither (neither: the AWS SDK finds \
+credentials itself)',
     );
   if ((v.s3Endpoint ?? v.s3AccessKeyId ?? v.s3Prefix) !== undefined && v.s3Bucket === undefined)
     problems.push('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_PREFIX take effect only with S3_BUCKET: set it');

@@ -364,7 +364,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   const awaiting = s3
     ? await s3.awaitingCompletion().catch((e: unknown) => {
         log(
-          `completion: the bucket could not be listed for uploads finished without their completion handled: ${errorText(e)}`,
+          `completion: the bucket could not be listed for uploads finished without their completion \
+handled: ${errorText(e)}`,
           { level: 'warn' },
         );
         return [];

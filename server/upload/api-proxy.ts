@@ -8,7 +8,9 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { apiScope, authenticate } from '../auth/middleware.ts';
 import { errorText } from '../../core/logger.ts';
 
-/** The upload server's access step for a record's upload (upload-access.ts): given when a pre-access hook is configured. */
+/**
+ * The upload server's access step for a record's upload (upload-access.ts): given when a pre-access hook is configured.
+ */
 export type RecordAccess = (req: express.Request, uploadId: string, mode: 'read' | 'write') => Promise<void>;
 
 /**

@@ -11,7 +11,7 @@ import type { Config } from '../config/config.ts';
 import { API_CORS, cors, corsPolicy } from '../http/cors.ts';
 import { loopbackHostOnly } from '../auth/loopback.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
-import { type Log } from '../../core/logger.ts';
+import type { Log } from '../../core/logger.ts';
 import { requestIds } from '../http/request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
 import { countTusRequests } from '../ops/metrics.ts';

@@ -26,6 +26,9 @@ type Odd =
   | 'header-no-colon'
   | 'lf-only';
 
+/** A character an unquoted parameter value (an RFC 9110 token) cannot hold. */
+const NOT_TOKEN = /[^!#$%&'*+.^_`|~0-9A-Za-z-]/g;
+
 /** Odd headers after which the part is still the same file with the same bytes. */
 const HARMLESS: ReadonlySet<Odd> = new Set([
   'filename-star',
@@ -226,8 +229,7 @@ function partHead(p: PartSketch, index: number, eol: string): { head: string; ha
   const odd = new Set(p.odd);
   // Unquoted, a name is an RFC 9110 token (a name with other characters must be quoted to be read).
   let disposition =
-    'form-data; ' +
-    `${odd.has('name-unquoted') ? `name=${p.name.replace(/[^!#$%&'*+.^_`|~0-9A-Za-z-]/g, '_') || 'n'}` : `name="${p.name}"`}`;
+    'form-data; ' + (odd.has('name-unquoted') ? `name=${p.name.replace(NOT_TOKEN, '_') || 'n'}` : `name="${p.name}"`);
   if (odd.has('no-name')) disposition = 'form-data';
   // A file input left empty sends filename="" whatever else is odd about its part.
   if (filename === '') disposition += '; filename=""';

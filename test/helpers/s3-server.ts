@@ -41,7 +41,8 @@ export async function startS3Server(): Promise<S3Server | string> {
   } catch (e) {
     const code = (e as { code?: number }).code;
     if (code === 3)
-      return 'Ceph is not installed (apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common; .ci/run does it)';
+      return 'Ceph is not installed (apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common; \
+.ci/run does it)';
     throw new Error(`ceph-rgw.sh start failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
   }
   const env = Object.fromEntries(

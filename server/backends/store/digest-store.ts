@@ -54,11 +54,16 @@ export interface DigestStoreOptions {
   directory: string;
   algorithms: readonly DigestName[];
   expirationPeriodInMilliseconds?: number;
-  /** EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this rule). */
+  /**
+   * EXPIRE_UNSTARTED_AFTER: an upload that received no byte expires this long after its creation (0: never by this
+   * rule).
+   */
   unstartedExpirationMs?: number;
   /** The tus extensions this store serves (what OPTIONS advertises). */
   extensions?: string[];
-  /** The journal of handled completions (default: a hidden file in the store directory, shared by the instances on it). */
+  /**
+   * The journal of handled completions (default: a hidden file in the store directory, shared by the instances on it).
+   */
   journalPath?: string;
   /** A journal kept elsewhere (PostgreSQL with DATABASE_URL: pg-journal.ts); journalPath is then unused. */
   journal?: Journal;
@@ -68,7 +73,10 @@ export interface DigestStoreOptions {
   ownerLimits?: OwnerLimits;
   /** Where a full disk and expired uploads are reported. */
   log?: Log;
-  /** Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default 0600. */
+  /**
+   * Modes of the uploads, their info, digest state and checksum markers, and the journal (core/file-modes.ts). Default
+   * 0600.
+   */
   fileModes?: FileModes;
 }
 
@@ -76,7 +84,9 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (stored-upload.ts expiresAt). */
   readonly expiry: ExpiryPeriods;
-  /** Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts). */
+  /**
+   * Free space and per-owner limits: every creation, declared length and append is admitted there (space-ledger.ts).
+   */
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (append.ts). */
   fence: WriteFence | undefined;
@@ -357,7 +367,10 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     await this.marks.clear(id);
   }
 
-  /** Removes unfinished uploads past their expiry (expired-uploads.ts); their owed bytes and owners' shares go with them. */
+  /**
+   * Removes unfinished uploads past their expiry (expired-uploads.ts); their owed bytes and owners' shares go with
+   * them.
+   */
   override deleteExpired(): Promise<number> {
     return removeExpired({
       paths: this.paths,

@@ -34,7 +34,10 @@ export interface UploadStore extends DataStore {
   // creation, and a creation-with-upload's body its checksum and length with the write.
   create(upload: Upload, info?: NewUploadInfo): Promise<Upload>;
   write(readable: Readable, id: string, offset: number, body?: BodyInfo & { size?: number }): Promise<number>;
-  /** The upload as stored: its offset, its length when known, its metadata. Throws @tus/utils' FILE_NOT_FOUND when there is none. */
+  /**
+   * The upload as stored: its offset, its length when known, its metadata. Throws @tus/utils' FILE_NOT_FOUND when there
+   * is none.
+   */
   getUpload(id: string): Promise<Upload>;
   /** The upload and every byte and record of it go (an unfinished multipart upload is aborted). */
   remove(id: string): Promise<void>;
@@ -61,7 +64,9 @@ export interface UploadStore extends DataStore {
   openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }>;
   /** Where a client may fetch the finished upload's bytes itself (a presigned URL), if the store offers that. */
   downloadUrl?(id: string): Promise<string | undefined>;
-  /** Where the finished upload's bytes are, as the completion form's `.path` says it: a file path, or s3://bucket/key. */
+  /**
+   * Where the finished upload's bytes are, as the completion form's `.path` says it: a file path, or s3://bucket/key.
+   */
   location(id: string): string;
 
   // What the creation recorded (stored-info.ts).

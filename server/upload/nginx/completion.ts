@@ -32,7 +32,9 @@ export interface MultipartCompletionDeps {
   log: Log;
 }
 
-/** The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields. */
+/**
+ * The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields.
+ */
 export function multipartForm(
   files: ReceivedFile[],
   fields: Array<[string, string]>,
@@ -71,7 +73,8 @@ export function multipartForm(
     if (!deps.passFields.test(key) || form.has(key)) continue;
     if (impersonatesGenerated(key)) {
       deps.log(
-        `multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field (PASS_FIELDS cannot pass it)`,
+        `multipart: field ${JSON.stringify(key.slice(0, 100))} dropped: it reads as a generated form field \
+(PASS_FIELDS cannot pass it)`,
       );
       continue;
     }

@@ -30,7 +30,10 @@ export class MultipartHooks {
     return httpRequestOf(req);
   }
 
-  /** pre-create: the id and metadata to create the upload with, or a HookRefusal thrown (relayed by the error responder). */
+  /**
+   * pre-create: the id and metadata to create the upload with, or a HookRefusal thrown (relayed by the error
+   * responder).
+   */
   async preCreate(http: HookHTTPRequest, upload: Upload): Promise<{ id: string; metadata: Upload['metadata'] }> {
     try {
       return await this.events.preCreate(http, upload);

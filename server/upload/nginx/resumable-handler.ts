@@ -32,7 +32,6 @@ import { onBodyIdle, type BodyCut } from '../../http/network-timeout.ts';
 import type { DigestFileStore } from '../../backends/store/digest-store.ts';
 import { fullDiskAnswer } from '../../backends/store/full-disk.ts';
 import { stoppable } from '../../http/stoppable-body.ts';
-import { HookRefusal } from '../../http/error-answer.ts';
 import type { UploadAccess } from '../../pipeline/upload-access.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';
 import { ownerKey } from '../../auth/upload-owner.ts';

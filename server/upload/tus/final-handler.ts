@@ -181,7 +181,8 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
       // Every refusal or failure is logged, with its cause (a client's answer never carries it).
       const why = e instanceof TuspassError ? e.message : errorText(e);
       deps.log(
-        `concat: final upload${building ? ` ${building}` : ''} failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`,
+        `concat: final upload${building ? ` ${building}` : ''} \
+failed: ${e instanceof TuspassError ? `${e.code}: ` : ''}${why}`,
       );
       answerError(req, res, e, { log: deps.log, form: 'tus' });
     }

@@ -187,7 +187,10 @@ function validMetadata(header: string): boolean {
   }
 }
 
-/** A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is created. */
+/**
+ * A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is
+ * created.
+ */
 export function creationLimit(config: Config): express.RequestHandler {
   return (req, _res, next) => {
     const length = nonNegativeInteger(req.get('upload-length'));

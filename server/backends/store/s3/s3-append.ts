@@ -80,7 +80,10 @@ async function readTail(deps: S3AppendDeps, tail: { key: string; size: number },
   if (at !== tail.size) throw new Error(`tail ${tail.key} has ${at} bytes, the record says ${tail.size}`);
 }
 
-/** The multipart upload, completed from the parts sent (an empty upload is put whole instead: S3 completes no upload of no part). */
+/**
+ * The multipart upload, completed from the parts sent (an empty upload is put whole instead: S3 completes no upload of
+ * no part).
+ */
 export async function completeObject(deps: S3AppendDeps, id: string, record: S3Record): Promise<void> {
   const Key = deps.keys.object(id);
   if (record.parts.length === 0) {

@@ -346,7 +346,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     } catch (e) {
       return {
         ok: false,
-        reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can be written`,
+        reason: `the bucket (S3_BUCKET) does not answer (${(e as { name?: string }).name ?? 'error'}): no upload can \
+be written`,
       };
     }
   }
