@@ -31,8 +31,8 @@ export const isNoSpace = (e: unknown): boolean => {
 
 /**
  * 507 ERR_STORAGE_FULL with a plain message and no path. (`status_code` and `body` are what
- * @tus/server's own answer would read; every tus answer now goes through sendTusError, which takes
- * it as the TuspassError it is.)
+ * @tus/server's own answer would read; every error answer goes through the error responder,
+ * http/error-answer.ts, which takes it as the TuspassError it is.)
  */
 export function storageFull(detail?: string): TuspassError & { status_code: number; body: string } {
   const e = new TuspassError(ERRORS.ERR_STORAGE_FULL, detail);
