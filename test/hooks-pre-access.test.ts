@@ -412,7 +412,8 @@ test('command hook: HOOKS_DIR/pre-access refuses by the payload, allows otherwis
 payload=$(cat)
 case "$payload" in
   *'"x-pass":["yes"]'*) echo '{}' ;;
-  *) echo '{"RejectAccess":true,"HTTPResponse":{"StatusCode":401,"Body":"who are you?","Header":{"WWW-Authenticate":"Bearer"}}}' ;;
+  *) echo '{"RejectAccess":true,"HTTPResponse":{"StatusCode":401,\
+"Body":"who are you?","Header":{"WWW-Authenticate":"Bearer"}}}' ;;
 esac
 `,
   );
