@@ -17,8 +17,8 @@
 // and at the end, a restart announces nothing that no client finished.
 //
 // Bounded: at most FUZZ_RUNS runs (default 300) and FUZZ_TIME_MS (default 8 s) per property, five
-// properties and a restart; under a minute in all on an idle machine. The file's seed is printed with
-// every property, and a failure says how to run it again: FUZZ_SEED=<seed> replays the whole file
+// properties and a restart; under a minute in all on an idle machine. The file's replay number is
+// printed with every property, and a failure says how to run it again: FUZZ_REPLAY=<n> replays the whole file
 // (the server's state comes from the runs before), FUZZ_PATH=<property>:<path> one counterexample.
 //
 // Found by this suite (fixed; each has its own test):
@@ -71,7 +71,8 @@ import { tus } from './helpers/tus.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const TIME_MS = Number(process.env.FUZZ_TIME_MS ?? 8000);
-const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
+/** The number every property's random values derive from (fast-check's starting value): FUZZ_REPLAY, else random. */
+const REPLAY = process.env.FUZZ_REPLAY ? Number(process.env.FUZZ_REPLAY) : Math.floor(Math.random() * 2 ** 31);
 
 let s: FuzzServer;
 let stored: Fixture[];
@@ -93,7 +94,7 @@ after(() => {
 });
 
 /**
- * Runs property `n` (its seed: the file's seed + n), bounded in runs and time, to its first
+ * Runs property `n` (from the file's replay number + n), bounded in runs and time, to its first
  * counterexample (the server's state is made by every run before: a failure shrinks badly, and the
  * first counterexample is the one to read). A failure says how to run it again. Past FUZZ_TIME_MS the
  * remaining runs do nothing: a run is never cut short (fast-check's own time limit leaves the run
@@ -118,18 +119,19 @@ async function check<T>(
     }),
     {
       numRuns,
-      seed: SEED + n,
+      seed: REPLAY + n,
       path: Number(pathOf) === n ? path : undefined,
       endOnFailure: process.env.FUZZ_SHRINK === undefined,
       includeErrorInReport: true,
     },
   );
   t.diagnostic(
-    `seed ${SEED + n} (FUZZ_SEED=${SEED}): ${ran} run(s)${ran < details.numRuns ? ', stopped by FUZZ_TIME_MS' : ''}`,
+    `property ${n} from ${REPLAY + n} (FUZZ_REPLAY=${REPLAY}): ${ran} run(s)` +
+      (ran < details.numRuns ? ', stopped by FUZZ_TIME_MS' : ''),
   );
   if (details.failed) {
     throw new Error(
-      `${fc.defaultReportMessage(details)}\nRun again: FUZZ_SEED=${SEED} node --import tsx --test ` +
+      `${fc.defaultReportMessage(details)}\nRun again: FUZZ_REPLAY=${REPLAY} node --import tsx --test ` +
         `test/hostile-fuzz.test.ts (this counterexample alone: FUZZ_PATH=${n}:${details.counterexamplePath})`,
     );
   }
@@ -250,7 +252,7 @@ let multiparts = 0;
 
 /** One multipart request. */
 async function sendMultipart(sk: MultipartSketch): Promise<void> {
-  const requestId = `fz-multipart-${SEED}-${++multiparts}`;
+  const requestId = `fz-multipart-${REPLAY}-${++multiparts}`;
   const m = buildMultipart(sk, s.host, requestId);
   const before = m.expect.kind === 'refused' ? s.storedIds() : undefined;
   const { first, second } = await s.exchange(m.wire, {
@@ -394,7 +396,7 @@ const sessionsArb = fc.array(sessionSketch, { minLength: 1, maxLength: 3 });
 
 /** Several sessions at the same moment: their waves go together. */
 async function sendSessions(sketches: SessionSketch[]): Promise<void> {
-  await Promise.all(sketches.map((sk) => sendSession(buildSession(sk, `fz-${SEED}-${++sessions}`, s.host))));
+  await Promise.all(sketches.map((sk) => sendSession(buildSession(sk, `fz-${REPLAY}-${++sessions}`, s.host))));
 }
 
 test("fuzz, resumable: segments with random ranges, Session-IDs and concurrency; a session all of whose segments were \
