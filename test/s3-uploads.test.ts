@@ -17,6 +17,7 @@ import { watchChild } from './helpers/child-crash.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { freePort } from './helpers/ports.ts';
 import { startS3Server } from './helpers/s3-server.ts';
+import { delta, scrape } from './helpers/metrics.ts';
 import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
@@ -245,6 +246,7 @@ test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing ke
 }, async (t) => {
   if (typeof server === 'string') return;
   const s = await startTestServer(t, s3Settings());
+  const before = (await scrape(`${s.url}/metrics`)).metrics;
   const bytes = patternBytes(6 * MIB + 1, 25);
   const first = bytes.subarray(0, 2 * MIB);
   const created = await tus(
@@ -266,6 +268,9 @@ test('S3: creation-with-upload, a PATCH refused by its checksum (460, nothing ke
   });
   assert.equal(right.status, 200, right.body);
   assert.equal(JSON.parse(right.body).md5, md5(bytes));
+  // Counted as received on S3 as on the file store: the creation's body and the accepted PATCH, not the refused one.
+  const after = (await scrape(`${s.url}/metrics`)).metrics;
+  assert.equal(delta(before, after, 'tusd_bytes_received'), bytes.length);
   const huge = await tus('POST', s.endpoint, { 'Upload-Length': String(5 * 2 ** 40 + 1) });
   assert.equal(huge.status, 413, huge.body);
 });

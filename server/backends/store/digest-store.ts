@@ -19,8 +19,6 @@ import type { DigestName, Digests } from '../../../core/wire.ts';
 import { LiveDigests } from '../../hashing/live-digests.ts';
 import { PRIVATE_MODES, type FileModes } from '../../../core/file-modes.ts';
 import { errorText, type Log } from '../../../core/logger.ts';
-import { bytesReceived } from '../../ops/metrics.ts';
-import { BodyInterrupted } from '../../http/dropped-requests.ts';
 import { isNoSpace, SpaceLedger, type OwnerLimits } from './space-ledger.ts';
 import { storedOwnerKey } from '../../auth/upload-owner.ts';
 import { completionClaim, type Claim, type Claims } from '../locker/claims.ts';
@@ -273,7 +271,7 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     return upload;
   }
 
-  /** A plain append of a whole body at `offset` (DataStore's write), counted as received. */
+  /** A plain append of a whole body at `offset` (DataStore's write). */
   override async write(
     readable: Readable,
     id: string,
@@ -281,16 +279,7 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     body: BodyInfo & { size?: number } = {},
   ): Promise<number> {
     const size = 'size' in body ? body.size : (await this.configstore.get(id))?.size;
-    try {
-      const written = (await this.append(readable, id, offset, { ...body, size })).offset;
-      bytesReceived.inc(written - offset);
-      return written;
-    } catch (e) {
-      // A body whose connection went keeps what it brought. (A creation refused otherwise leaves
-      // no upload: upload/tus/engine/creations.ts dropRefusedCreation.)
-      if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
-      throw e;
-    }
+    return (await this.append(readable, id, offset, { ...body, size })).offset;
   }
 
   /**

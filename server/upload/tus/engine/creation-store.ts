@@ -7,6 +7,8 @@ import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import type { Creations } from './creations.ts';
+import { BodyInterrupted } from '../../../http/dropped-requests.ts';
+import { bytesReceived } from '../../../ops/metrics.ts';
 
 export class CreationStore extends DataStore {
   constructor(
@@ -40,7 +42,16 @@ export class CreationStore extends DataStore {
       throw new Error('@tus/server wrote to an upload its request did not create: the adapter does not match it');
     const body = creation.body;
     creation.body = undefined;
-    const written = await this.store.write(readable, id, offset, { ...body, size: creation.size });
+    let written: number;
+    try {
+      written = await this.store.write(readable, id, offset, { ...body, size: creation.size });
+    } catch (e) {
+      // A body whose connection went keeps what it brought: counted as received, as a PATCH's is.
+      // (A creation refused otherwise leaves no upload: creation-answers.ts dropRefusedCreation.)
+      if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
+      throw e;
+    }
+    bytesReceived.inc(written - offset);
     if (this.getExpiration() > 0 && this.hasExtension('expiration')) {
       // Where the bytes are as the store says it: a path, or (S3 store) s3://bucket/key.
       const path = this.store.location(id);
