@@ -32,6 +32,13 @@ export const HOOK_NOTICE_ID_HEADER = 'Hook-Notice-Id';
  * and nothing beside it (`<id>.json`, `<id>.digest`), and it has exactly one spelling in a URL.
  * The characters, for patterns that embed an id (upload URLs); UPLOAD_ID for a whole id.
  */
+/**
+ * Where an upload in an object store is (the completion form's `.path`, a hook's Storage): its object's
+ * URL, s3://bucket/key; a file path otherwise.
+ */
+export const OBJECT_LOCATION = /^s3:\/\/([^/]+)\/(.+)$/;
+export const isObjectLocation = (location: string): boolean => location.startsWith('s3://');
+
 export const UPLOAD_ID_CHARS = '[A-Za-z0-9_-]{1,128}';
 export const UPLOAD_ID = new RegExp(`^${UPLOAD_ID_CHARS}$`);
 

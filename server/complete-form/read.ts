@@ -3,6 +3,7 @@
 // Only the shape is checked here; whether the path and size are true is store-path.ts's and app.ts's job.
 import path from 'node:path';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
+import { isObjectLocation } from '../../core/wire.ts';
 import {
   DEFAULT_CONTENT_TYPE,
   fieldOfKey,
@@ -92,7 +93,7 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
   const filePath = required('path');
   // The store check resolves paths; a relative one would resolve against our cwd, which means nothing.
   // An upload in the S3 store is named by its object's URL (s3://bucket/key).
-  if (!path.isAbsolute(filePath) && !filePath.startsWith('s3://'))
+  if (!path.isAbsolute(filePath) && !isObjectLocation(filePath))
     throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('path')} must be absolute or s3://`);
 
   const fields: Record<string, string> = {};

@@ -9,14 +9,14 @@ import type { Config } from '../config/config.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { API_CORS, cors, corsPolicy } from '../http/cors.ts';
 import type { RecordJson } from '../../core/record.ts';
-import { SIGNATURE_HEADER } from '../../core/wire.ts';
+import { isObjectLocation, SIGNATURE_HEADER } from '../../core/wire.ts';
 import { pathForLog, type Log } from '../../core/logger.ts';
 import { requestIds } from '../http/request-id.ts';
 import { answerError } from '../http/error-answer.ts';
 import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { fileUrl, formReceiver, formRecorder, type FormRecorder } from './receive.ts';
 import { checkStorePath } from './store-path.ts';
-import { isObjectUrl, openStoreObject, removeStoreObject } from './store-object.ts';
+import { openStoreObject, removeStoreObject } from './store-object.ts';
 import { sendDownload } from '../http/download.ts';
 
 export interface CompletionAppOptions {
@@ -104,7 +104,7 @@ function formBody(): express.RequestHandler {
  * (<id>.json info, <id>.digest state), when the path is still a file inside the store.
  */
 async function removeRecordedFile(storeDir: string, record: UploadRecord, config: Config): Promise<void> {
-  if (isObjectUrl(record.path)) return removeStoreObject(config, record.path);
+  if (isObjectLocation(record.path)) return removeStoreObject(config, record.path);
   const found = await checkStorePath(storeDir, record.path).catch((e: unknown) => {
     if (e instanceof TuspassError && e.code === ERRORS.ERR_FILE_MISSING.code) return undefined;
     throw e;
@@ -188,7 +188,7 @@ export function createCompletionApp(
     } as const;
     const onStreamError = (err: Error) => log(`completion: GET ${pathForLog(req.originalUrl)}: ${err.message}`);
     // An upload in the S3 store: its object, read by range.
-    if (isObjectUrl(record.path)) {
+    if (isObjectLocation(record.path)) {
       const object = await openStoreObject(config, record.path).catch(gone(record));
       return sendDownload(req, res, { ...object, ...naming }, onStreamError);
     }

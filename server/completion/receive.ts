@@ -12,7 +12,8 @@ import type { Catalog, UploadRecord } from '../backends/catalog/catalog.ts';
 import { findDuplicate } from './dedupe.ts';
 import { parseCompletionForms, type CompletionForm } from '../complete-form/read.ts';
 import { checkStorePath, inStoreName } from './store-path.ts';
-import { checkStoreObject, isObjectUrl } from './store-object.ts';
+import { checkStoreObject } from './store-object.ts';
+import { isObjectLocation } from '../../core/wire.ts';
 
 /** A record's download URL: CompletionRecord's `url`. */
 export const fileUrl = (r: UploadRecord) => `/api/uploads/${encodeURIComponent(r.id)}/file`;
@@ -43,7 +44,7 @@ export function formRecorder(config: Config, catalog: Catalog): FormRecorder {
   return async (forms) => {
     // Every file checked before any is recorded: a form is recorded whole or not at all.
     for (const form of forms) {
-      const onDisk = isObjectUrl(form.path)
+      const onDisk = isObjectLocation(form.path)
         ? await checkStoreObject(config, form.path)
         : await checkStorePath(config.storeDir, form.path);
       if (onDisk.size !== form.size) {

@@ -9,8 +9,6 @@ import { s3ClientOf } from '../backends/store/s3/s3-client.ts';
 import { openObject, type OpenObject } from '../backends/store/s3/s3-object.ts';
 import { S3Keys } from '../backends/store/s3/s3-record.ts';
 
-export const isObjectUrl = (location: string): boolean => location.startsWith('s3://');
-
 let client: { config: Config; s3: Promise<S3Client> } | undefined;
 const s3Of = (config: Config): Promise<S3Client> => {
   if (client?.config !== config) client = { config, s3: s3ClientOf(config) };

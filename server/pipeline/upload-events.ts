@@ -7,10 +7,9 @@ import { HookRejection, type HookRunner } from '../../hooks/runner.ts';
 import type { HookAuth, HookEventType, HookHTTPRequest, HookResponse, HookUpload } from '../../hooks/types.ts';
 import { finishSeconds } from '../ops/metrics.ts';
 import type { ConcatInfo, UploadStore } from '../backends/store/upload-store.ts';
-import { UPLOAD_ID } from '../../core/wire.ts';
 import type { Log } from '../../core/logger.ts';
 import { requestIdOf } from '../http/request-id.ts';
-import { requestIdOfHeaders } from '../../core/wire.ts';
+import { OBJECT_LOCATION, requestIdOfHeaders, UPLOAD_ID } from '../../core/wire.ts';
 import { principalOf } from '../auth/principal.ts';
 import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { errorText } from '../../core/logger.ts';
@@ -90,7 +89,7 @@ const present = (file: string) =>
 
 /** Where a hook reads the bytes: the file, or (S3 store) the object, as tusd's filestore and s3store say it. */
 function storageOf(path: string): HookUpload['Storage'] {
-  const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(path);
+  const s3 = OBJECT_LOCATION.exec(path);
   return s3
     ? { Type: 's3store', Bucket: s3[1]!, Key: s3[2]!, Path: path }
     : { Type: 'filestore', Path: path, InfoPath: `${path}.json` };

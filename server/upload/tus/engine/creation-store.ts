@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { UploadStore } from '../../../backends/store/upload-store.ts';
 import type { Creations } from './creations.ts';
+import { isObjectLocation } from '../../../../core/wire.ts';
 import { BodyInterrupted } from '../../../http/dropped-requests.ts';
 import { bytesReceived } from '../../../ops/metrics.ts';
 
@@ -55,7 +56,7 @@ export class CreationStore extends DataStore {
     if (this.getExpiration() > 0 && this.hasExtension('expiration')) {
       // Where the bytes are as the store says it: a path, or (S3 store) s3://bucket/key.
       const path = this.store.location(id);
-      const storage = { type: path.startsWith('s3://') ? 's3' : 'file', path };
+      const storage = { type: isObjectLocation(path) ? 's3' : 'file', path };
       creation.written = new Upload({ ...creation.made?.upload, id, size: creation.size, offset: written, storage });
     }
     return written;
