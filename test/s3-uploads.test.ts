@@ -48,6 +48,40 @@ function s3Settings() {
 
 const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;
 
+/** A PATCH of the whole of `bytes` whose first `sent` bytes are on their way; the rest never comes. */
+function patchStarted(url: string, bytes: Buffer, sent: number): http.ClientRequest {
+  const req = http.request(url, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(bytes.length),
+    },
+  });
+  req.on('error', () => {});
+  req.write(bytes.subarray(0, sent));
+  return req;
+}
+
+/** Waits until the upload's record in the bucket names parts of at least `size` bytes (its writer is sending). */
+async function partsInBucket(prefix: string, id: string, size: number): Promise<void> {
+  if (typeof server === 'string') return;
+  const reader = new S3UploadStore({
+    s3: server.client,
+    bucket: server.bucket,
+    prefix,
+    algorithms: ['md5'],
+    partSize: 5 * MIB,
+    equalParts: false,
+    partsInFlight: 1,
+  });
+  for (let i = 0; ((await reader.written(id))?.size ?? 0) < size; i++) {
+    assert.ok(i < 2400, 'the writer sent no part');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 test('tus-js-client uploads into S3: md5 in the answer and the catalog, .path the object, GET with Range from S3', {
   skip,
 }, async (t) => {
@@ -145,31 +179,9 @@ right md5', {
   const bytes = patternBytes(23 * MIB + 99, 22);
   const url = await create(`${aUrl}/files/`, bytes.length, { filename: 'killed.bin' });
   const id = idOf(url);
-  const req = http.request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': '0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(bytes.length),
-    },
-  });
-  req.on('error', () => {});
-  req.write(bytes.subarray(0, 16 * MIB));
+  const req = patchStarted(url, bytes, 16 * MIB);
   // A holds the lock: watch the record in the bucket until it names two parts sent.
-  const reader = new S3UploadStore({
-    s3: server.client,
-    bucket: server.bucket,
-    prefix: settings.s3Prefix,
-    algorithms: ['md5'],
-    partSize: 5 * MIB,
-    equalParts: false,
-    partsInFlight: 1,
-  });
-  for (let i = 0; ((await reader.written(id))?.size ?? 0) < 10 * MIB; i++) {
-    assert.ok(i < 2400, 'A sent no part');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await partsInBucket(settings.s3Prefix, id, 10 * MIB);
   a.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   req.destroy();
@@ -291,31 +303,9 @@ to the right md5', {
   const bytes = patternBytes(13 * MIB + 7, 26);
   const url = await create(a.endpoint, bytes.length, { filename: 'two.bin' });
   const id = idOf(url);
-  const req = http.request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': '0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(bytes.length),
-    },
-  });
-  req.on('error', () => {});
-  req.write(bytes.subarray(0, 8 * MIB));
+  const req = patchStarted(url, bytes, 8 * MIB);
   // The first part in the bucket's record: A is writing.
-  const reader = new S3UploadStore({
-    s3: server.client,
-    bucket: server.bucket,
-    prefix: settings.s3Prefix,
-    algorithms: ['md5'],
-    partSize: 5 * MIB,
-    equalParts: false,
-    partsInFlight: 1,
-  });
-  for (let i = 0; ((await reader.written(id))?.size ?? 0) < 5 * MIB; i++) {
-    assert.ok(i < 2400, 'A sent no part');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await partsInBucket(settings.s3Prefix, id, 5 * MIB);
   // B's HEAD asks A to let go: A keeps what it read (its last bytes as the tail) and B answers that offset.
   const onB = `${b.url}${new URL(url).pathname}`;
   const head = await tus('HEAD', onB);
