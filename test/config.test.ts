@@ -185,3 +185,17 @@ test('S3: nothing without S3_BUCKET; keys go in pairs; part size within what S3 
   assert.throws(() => load({ S3_BUCKET: 'b1x', S3_PART_SIZE: '1MiB' }), /S3_PART_SIZE/);
   assert.throws(() => load({ S3_BUCKET: 'b1x', S3_PREFIX: '/abs' }), /S3_PREFIX/);
 });
+
+test('S3: OWNER_MAX_OWED is a size there (no disk, no share of its free space): a share is refused by name, unset \
+is no limit', () => {
+  assert.deepEqual(load({}).config.ownerMaxOwed, { share: 0.5 });
+  assert.deepEqual(load({ S3_BUCKET: 'b1x' }).config.ownerMaxOwed, { bytes: 0 });
+  assert.deepEqual(load({ S3_BUCKET: 'b1x', OWNER_MAX_OWED: '10GiB' }).config.ownerMaxOwed, { bytes: 10 * 2 ** 30 });
+  assert.deepEqual(load({ S3_BUCKET: 'b1x', OWNER_MAX_OWED: '100%' }).config.ownerMaxOwed, { share: 1 });
+  for (const share of ['50%', '99.5%'])
+    assert.throws(
+      () => load({ S3_BUCKET: 'b1x', OWNER_MAX_OWED: share }),
+      /OWNER_MAX_OWED: a share of the free space means nothing with S3_BUCKET/,
+    );
+  assert.throws(() => load({ S3_BUCKET: 'b1x' }, ['--owner-max-owed', '20%']), /OWNER_MAX_OWED/);
+});

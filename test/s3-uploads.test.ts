@@ -16,7 +16,7 @@ import { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
 import { watchChild } from './helpers/child-crash.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { freePort } from './helpers/ports.ts';
-import { startS3Server } from './helpers/s3-server.ts';
+import { s3Settings as settingsOf, startS3Server } from './helpers/s3-server.ts';
 import { delta, scrape } from './helpers/metrics.ts';
 import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
@@ -29,21 +29,11 @@ const MIB = 2 ** 20;
 const BIN = path.resolve('bin/tuspass.js');
 const server = await startS3Server();
 const skip = typeof server === 'string' ? server : false;
-let n = 0;
 
 /** tuspass on the S3 server, each test under its own prefix. */
 function s3Settings() {
   if (typeof server === 'string') throw new Error(server);
-  return {
-    s3Bucket: server.bucket,
-    s3Endpoint: server.endpoint,
-    s3Region: server.region,
-    s3AccessKeyId: server.accessKeyId,
-    s3SecretAccessKey: server.secretAccessKey,
-    s3ForcePathStyle: true,
-    s3Prefix: `uploads-${process.pid}-${++n}/`,
-    s3PartSize: 5 * MIB,
-  };
+  return settingsOf(server);
 }
 
 const idOf = (url: string) => new URL(url).pathname.split('/').pop()!;

@@ -269,6 +269,14 @@ const s3BucketName = (raw: string): string => {
   return raw;
 };
 
+/** How long a presigned S3 URL is valid, in ms: 0 (none), or what S3 allows (1 s to 7 days). */
+const presignedTtl = (raw: string): number => {
+  const ms = parseDuration(raw);
+  if (ms !== 0 && (ms < 1000 || ms > 7 * 86_400_000))
+    throw new Error('must be 0 or between 1s and 7d (what S3 allows)');
+  return ms;
+};
+
 /** A path setting: resolved against the working directory once, at load. */
 const filePath = (raw: string): string => path.resolve(raw);
 
@@ -433,12 +441,7 @@ then uses S3_PART_SIZE',
     doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 \
 streams the object through tuspass',
     default: '0',
-    parse: (raw) => {
-      const ms = parseDuration(raw);
-      if (ms !== 0 && (ms < 1000 || ms > 7 * 86_400_000))
-        throw new Error('must be 0 or between 1s and 7d (what S3 allows)');
-      return ms;
-    },
+    parse: presignedTtl,
   },
   {
     key: 'startupTimeoutMs',
@@ -668,8 +671,10 @@ streams the object through tuspass',
     env: 'OWNER_MAX_OWED',
     doc:
       "most bytes one owner's unfinished uploads may declare and not yet have sent: a share of the free space " +
-      'above MIN_FREE_SPACE (50%) or a size (10GiB); more get 429, 100% or 0 = no limit',
-    default: '50%',
+      'above MIN_FREE_SPACE (50%) or a size (10GiB); more get 429, 100% or 0 = no limit; with S3_BUCKET a size only',
+    // No disk holds the uploads in S3: a share of its free space means nothing there (load() refuses one).
+    defaultDoc: '50%; with S3_BUCKET 0 (no limit)',
+    derive: (c) => parseSizeOrShare(c.s3Bucket === undefined ? '50%' : '0'),
     parse: parseSizeOrShare,
   },
   {
@@ -1022,6 +1027,11 @@ credentials itself)',
     );
   if ((v.s3Endpoint ?? v.s3AccessKeyId ?? v.s3Prefix) !== undefined && v.s3Bucket === undefined)
     problems.push('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_PREFIX take effect only with S3_BUCKET: set it');
+  if (v.s3Bucket !== undefined && v.ownerMaxOwed !== undefined && 'share' in v.ownerMaxOwed && v.ownerMaxOwed.share < 1)
+    problems.push(
+      'OWNER_MAX_OWED: a share of the free space means nothing with S3_BUCKET (no disk holds the uploads): give a \
+size (e.g. 10GiB), or 0 for no limit',
+    );
   if ((v.tlsCert === undefined) !== (v.tlsKey === undefined))
     problems.push('TLS_CERT and TLS_KEY go together: set both or neither');
   // One source of keys: a token must not verify under one key while the operator believes another rules.

@@ -116,7 +116,8 @@ export const uploadsExpired = new Counter({
 /** What a running server lets the scrape read: its queue and its store's free-space ledger. */
 export interface MetricsSource {
   queue?: { stats(): { depth: number; oldestCreatedAt?: number } };
-  space?: { free(): Promise<number>; readonly owed: number };
+  /** `free` undefined: no disk holds the store's uploads (S3). */
+  space?: { free?: () => Promise<number>; readonly owed: number };
 }
 const sources = new Set<MetricsSource>();
 
@@ -148,12 +149,18 @@ new Gauge({
 });
 new Gauge({
   name: 'tuspass_store_free_bytes',
-  help: "Free space of the store's file system (statfs, bytes available to tuspass).",
+  help: "Free space of the store's file system (statfs, bytes available to tuspass); NaN when S3 holds the uploads.",
   registers,
   async collect() {
+    // A bucket has no free space to tell: NaN (no value), so that no "store nearly full" alert fires on 0.
     let free = 0;
-    for (const s of sources) if (s.space) free += await s.space.free().catch(() => 0);
-    this.set(free);
+    let disks = 0;
+    for (const s of sources) {
+      if (!s.space?.free) continue;
+      disks++;
+      free += await s.space.free().catch(() => 0);
+    }
+    this.set(disks === 0 && [...sources].some((s) => s.space) ? Number.NaN : free);
   },
 });
 new Gauge({

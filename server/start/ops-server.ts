@@ -17,8 +17,11 @@ import { answerError } from '../http/error-answer.ts';
 export interface OpsDeps {
   /** The notice queue (stats for /metrics, QUEUE_MAX for /readyz). */
   queue?: ReadinessDeps['queue'] & NonNullable<MetricsSource['queue']>;
-  /** The store's free-space ledger: bytes owed to unfinished uploads (/metrics), and the room left (/readyz). */
-  space?: { readonly owed: number; room(): Promise<number> };
+  /**
+   * The store's free-space ledger: bytes owed to unfinished uploads (/metrics), and where a disk holds
+   * the uploads (`disk`; none in S3) its free space (/metrics) and the room left (/readyz).
+   */
+  space?: { readonly owed: number; readonly disk: string | undefined; room(): Promise<number> };
   /** Checked by /readyz: the store is writable (the upload server). */
   storeDir?: string;
   catalog?: ReadinessDeps['catalog'];
@@ -43,9 +46,10 @@ export interface Ops {
 
 export function setUpOps(config: Config, deps: OpsDeps): Ops {
   let stopping = false;
+  // No disk holds the uploads (S3): no free space to be ready by; the bucket is an engine of its own.
   const ready = readiness({
     storeDir: deps.storeDir,
-    space: deps.space,
+    space: deps.space?.disk === undefined ? undefined : deps.space,
     catalog: deps.catalog,
     catalogSetting: config.databaseUrl ? 'DATABASE_URL' : 'CATALOG_PATH',
     queue: deps.queue,
@@ -55,19 +59,16 @@ export function setUpOps(config: Config, deps: OpsDeps): Ops {
   let leave = () => {};
   if (config.metrics) {
     collectProcessMetrics();
-    const storeDir = deps.storeDir;
     const space = deps.space;
+    const disk = space?.disk;
     leave = addMetricsSource({
       queue: deps.queue,
-      space:
-        storeDir && space
-          ? {
-              free: () => freeBytes(storeDir),
-              get owed() {
-                return space.owed;
-              },
-            }
-          : undefined,
+      space: space && {
+        free: disk === undefined ? undefined : () => freeBytes(disk),
+        get owed() {
+          return space.owed;
+        },
+      },
     });
   }
   const ownPort = config.metricsPort !== undefined;

@@ -174,6 +174,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
         expirationPeriodInMilliseconds: config.expireAfterMs,
         unstartedExpirationMs: config.expireUnstartedAfterMs,
         extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),
+        ownerLimits: { maxOpen: config.ownerMaxOpen, maxOwed: config.ownerMaxOwed },
         log,
       })
     : undefined;
@@ -274,9 +275,9 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   }
   const locker = redisLocker ?? new MemoryLocker();
   const creation = createTusEngine({ config, store: uploads, events, locker, log });
-  // The disk's free space says nothing of a bucket: with S3_BUCKET only the queue's room is checked.
+  // The store's ledger: the owner's limits, and the free space where a disk holds the uploads (not in S3).
   const admission = creationGate({
-    space: s3 ? { check: async () => {} } : store.space,
+    space: uploads.space,
     queue,
     behindProxy: config.behindProxy,
     log,
@@ -289,7 +290,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     ...(db && { postgres: postgresProbe(db) }),
     ...(!target.local && { completion: completionProbe(() => target.url) }),
   };
-  const ops = setUpOps(config, { queue, space: store.space, storeDir: config.storeDir, catalog, engines, log });
+  const ops = setUpOps(config, { queue, space: uploads.space, storeDir: config.storeDir, catalog, engines, log });
   // The API routes go inside the upload app, before its last handlers (404, error answers).
   // A record's file is its upload's: downloaded or removed through the access step.
   const recordAccess: CompletionAppOptions['access'] = (req, id, mode) =>

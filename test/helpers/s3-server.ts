@@ -71,3 +71,19 @@ export async function startS3Server(): Promise<S3Server | string> {
   const resume = async () => void (await run(SCRIPT, ['start', dir], { timeout: 600_000 }));
   return { ...server, client, pause, resume };
 }
+
+let prefixes = 0;
+
+/** tuspass's settings for `server`, under a prefix of its own (each test its own uploads), parts of 5 MiB. */
+export function s3Settings(server: S3Server) {
+  return {
+    s3Bucket: server.bucket,
+    s3Endpoint: server.endpoint,
+    s3Region: server.region,
+    s3AccessKeyId: server.accessKeyId,
+    s3SecretAccessKey: server.secretAccessKey,
+    s3ForcePathStyle: true,
+    s3Prefix: `uploads-${process.pid}-${++prefixes}/`,
+    s3PartSize: 5 * 2 ** 20,
+  };
+}

@@ -19,6 +19,11 @@
 //
 // The ledger is in memory: built by the start-up pass over the store (restore()), then kept up to
 // date by the store on every creation, write, declared length and removal (expiry included).
+//
+// The S3 store (s3/s3-store.ts) keeps one too, for the per-owner limits alone: no disk holds its
+// uploads (`disk` undefined), so the space uploads may use is unbounded there — nothing is refused
+// 507 and a body of unknown length is admitted whole — and OWNER_MAX_OWED is a size (a share of
+// unbounded space means nothing: config.ts refuses it with S3_BUCKET).
 import fs from 'node:fs';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { SizeOrShare } from '../../../core/parse.ts';
@@ -106,7 +111,8 @@ export class SpaceLedger {
   private fullSinceLog = 0;
 
   constructor(
-    private readonly dir: string,
+    /** The directory whose file system holds the uploads (statfs); undefined: no disk bounds them (S3). */
+    readonly disk: string | undefined,
     /** MIN_FREE_SPACE: kept free beyond what the unfinished uploads are owed. */
     private readonly minFree: number,
     private readonly log: (line: string) => void = () => {},
@@ -123,7 +129,10 @@ export class SpaceLedger {
     return this.owners.get(owner) ?? { owed: 0, open: 0 };
   }
 
-  /** Bytes the store can still admit (negative: the reserve is already crossed). What /readyz reads. */
+  /**
+   * Bytes the store can still admit (negative: the reserve is already crossed; Infinity without a
+   * disk). What /readyz reads.
+   */
   async room(): Promise<number> {
     return (await this.usable()) - this.owed;
   }
@@ -337,17 +346,21 @@ export class SpaceLedger {
     totals.open++;
   }
 
-  /** The space uploads may use: free space (as sampled, less what was written since) less MIN_FREE_SPACE. */
+  /**
+   * The space uploads may use: free space (as sampled, less what was written since) less
+   * MIN_FREE_SPACE; without a disk, unbounded.
+   */
   private async usable(): Promise<number> {
-    return (await this.free()) - this.writtenSinceSample - this.minFree;
+    if (this.disk === undefined) return Number.POSITIVE_INFINITY;
+    return (await this.free(this.disk)) - this.writtenSinceSample - this.minFree;
   }
 
   /** The store's free space (bytes available to us), sampled at most once per SAMPLE_MS. */
-  private async free(): Promise<number> {
+  private async free(disk: string): Promise<number> {
     if (this.sample && Date.now() - this.sample.at < SAMPLE_MS) return this.sample.free;
     // Concurrent admissions share one statfs.
     this.sampling ??= new Promise<number>((resolve, reject) =>
-      fs.statfs(this.dir, (e, s) => {
+      fs.statfs(disk, (e, s) => {
         this.sampling = undefined;
         if (e) return reject(e);
         this.sample = { free: s.bavail * s.bsize, at: Date.now() };

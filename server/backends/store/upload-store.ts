@@ -11,6 +11,7 @@ import type { DataStore, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../core/wire.ts';
 import type { DownloadSource } from '../../http/download.ts';
 import type { AppendOptions, AppendResult } from './append.ts';
+import type { SpaceLedger } from './space-ledger.ts';
 import type { BodyInfo, ConcatInfo, NewUploadInfo } from './stored-info.ts';
 import type { ExpiryPeriods } from './stored-upload.ts';
 
@@ -28,6 +29,12 @@ export interface UploadStore extends DataStore {
   readonly algorithms: readonly DigestName[];
   /** When unfinished uploads expire (store/stored-upload.ts expiresAt). */
   readonly expiry: ExpiryPeriods;
+  /**
+   * Who holds what of the store (space-ledger.ts): every creation, declared length and append of the
+   * store is admitted there — the per-owner limits (OWNER_MAX_OPEN, OWNER_MAX_OWED) on every store,
+   * free space where a disk holds the uploads. The creation gates ask it early (check()).
+   */
+  readonly space: SpaceLedger;
 
   // @tus/server's DataStore calls, for creation and creation-with-upload. Every creation route hands
   // the store what it knows of the new upload (its owner, concatenation role, mark) with the

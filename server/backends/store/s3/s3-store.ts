@@ -16,7 +16,9 @@ import { DigestState } from '../../../hashing/digest-state.ts';
 import type { WriteFence } from '../../locker/redis-locker.ts';
 import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo } from '../stored-info.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
-import { idTaken } from '../new-upload.ts';
+import { idTaken, isIdTaken } from '../new-upload.ts';
+import { SpaceLedger, type OwnerLimits } from '../space-ledger.ts';
+import { storedOwnerKey } from '../../../auth/upload-owner.ts';
 import { expiresAt, type ExpiryPeriods } from '../stored-upload.ts';
 import type { UploadStore, WrittenBytes } from '../upload-store.ts';
 import { MAX_OBJECT, MAX_PARTS, partSize } from './part-size.ts';
@@ -41,6 +43,8 @@ export interface S3StoreOptions {
   expirationPeriodInMilliseconds?: number;
   unstartedExpirationMs?: number;
   extensions?: string[];
+  /** OWNER_MAX_OPEN, OWNER_MAX_OWED (a size: no disk's free space to take a share of). Default: no limits. */
+  ownerLimits?: OwnerLimits;
   log?: Log;
 }
 
@@ -52,6 +56,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
   readonly algorithms: readonly DigestName[];
   readonly expiry: ExpiryPeriods;
   readonly bucket: string;
+  /**
+   * The per-owner limits: every creation, declared length and append is admitted and counted there
+   * (space-ledger.ts). No disk holds the uploads, so it refuses nothing for space.
+   */
+  readonly space: SpaceLedger;
   private readonly s3: S3Client;
   private readonly keys: S3Keys;
   private readonly deps: S3AppendDeps;
@@ -77,6 +86,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
       'expiration',
     ];
     this.log = options.log ?? (() => {});
+    this.space = new SpaceLedger(undefined, 0, this.log, options.ownerLimits);
     this.deps = {
       s3: this.s3,
       bucket: this.bucket,
@@ -86,7 +96,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
       equalParts: options.equalParts,
       partsInFlight: options.partsInFlight,
     };
-    this.owners = new UploadOwners({ get: async (id) => this.infoOf(await this.record(id)) });
+    // The record's info as it is: an Upload made of it (infoOf) keeps no owner and no concatenation role.
+    this.owners = new UploadOwners({ get: async (id) => (await this.record(id))?.info as Upload | undefined });
   }
 
   /** With several instances (REDIS_URL): the lock every part and record write proves first (s3-append.ts). */
@@ -160,6 +171,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
       address: stored.address,
     };
     const Key = this.keys.object(upload.id);
+    // Admitted (the owner's limits) and counted from now on, in one step, as on the file store.
+    await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
     try {
       if (await this.record(upload.id)) throw idTaken(upload.id);
       const record: S3Record = {
@@ -177,6 +190,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
       if (upload.size === 0) await completeObject(this.deps, upload.id, record);
       await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
     } catch (e) {
+      this.space.forget(upload.id);
+      // The other creation's upload, counted again as its record has it.
+      if (isIdTaken(e)) await this.restoreSpace(upload.id).catch(() => undefined);
       throw objectStoreFailure(upload.id, e);
     }
     upload.storage = { type: 's3', path: this.location(upload.id) };
@@ -208,7 +224,12 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const at = recordOffset(record);
     if (at !== offset) throw TUS_ERRORS.INVALID_OFFSET;
     if (record.completed) return { offset: at, exceeded: false };
-    return appendParts(this.deps, id, record, source, options);
+    // Bytes in the bucket are owed no more (the ledger follows the record as it is written).
+    const onProgress = (position: number) => {
+      this.space.progress(id, position);
+      options.onProgress?.(position);
+    };
+    return appendParts(this.deps, id, record, source, { ...options, onProgress });
   }
 
   /**
@@ -223,6 +244,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     if (size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
     if (this.deps.equalParts && size - sent > record.partSize * (MAX_PARTS - record.parts.length))
       throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
+    // Admitted like a creation (429 past the owner's OWNER_MAX_OWED); nothing changes when refused.
+    await this.space.declare(id, size, at);
     record.info.size = size;
     try {
       if (size === at) {
@@ -236,14 +259,24 @@ export class S3UploadStore extends DataStore implements UploadStore {
       }
       await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
     } catch (e) {
+      // Still of unknown length: owed nothing, as before.
+      this.space.restore(id, storedOwnerKey(record.info), undefined, at);
       throw objectStoreFailure(id, e);
     }
+  }
+
+  /** Counts the upload in the ledger as its record in the bucket has it (gone or finished: not at all). */
+  private async restoreSpace(id: string): Promise<void> {
+    const record = await this.record(id);
+    if (!record || record.completed) this.space.forget(id);
+    else this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record));
   }
 
   /** The multipart upload aborted (or the object deleted), its tail and its record: every object of it goes. */
   override async remove(id: string): Promise<void> {
     const record = await this.existing(id);
     this.owners.forget(id);
+    this.space.forget(id);
     try {
       const Key = this.keys.object(id);
       if (record.uploadId && !record.completed) {
@@ -354,6 +387,8 @@ be written`,
 
   /** Noted in the record (which stays: HEAD answers a finished upload from it), so no start announces it again. */
   async completionHandled(id: string): Promise<void> {
+    // Finished: owed nothing, no longer open.
+    this.space.forget(id);
     const record = await this.record(id);
     if (!record || record.handled) return;
     await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch((e: unknown) => {
@@ -364,12 +399,15 @@ be written`,
   /**
    * At start: finished uploads whose completion was never handled (the process stopped between the
    * last byte and the form), to announce again. The completion service drops a repeated form by
-   * upload id.
+   * upload id. The unfinished ones are entered in the ledger (what they are owed, their owners'
+   * totals), as the file store's start pass does.
    */
   async awaitingCompletion(): Promise<string[]> {
     const found: string[] = [];
     await this.eachRecord((id, record) => {
       if (record.completed && !record.handled) found.push(id);
+      if (!record.completed)
+        this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record));
     });
     return found;
   }
