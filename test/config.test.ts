@@ -199,3 +199,12 @@ is no limit', () => {
     );
   assert.throws(() => load({ S3_BUCKET: 'b1x' }, ['--owner-max-owed', '20%']), /OWNER_MAX_OWED/);
 });
+
+test('S3_FORM_URL_TTL: a duration S3 allows (0 or 1s-7d), only with S3_BUCKET', () => {
+  assert.equal(load({}).config.s3FormUrlTtlMs, 0);
+  assert.equal(load({ S3_BUCKET: 'b1x', S3_FORM_URL_TTL: '1h' }).config.s3FormUrlTtlMs, 3_600_000);
+  assert.equal(load({ S3_FORM_URL_TTL: '0' }).config.s3FormUrlTtlMs, 0);
+  for (const bad of ['500ms', '8d', 'soon'])
+    assert.throws(() => load({ S3_BUCKET: 'b1x', S3_FORM_URL_TTL: bad }), /S3_FORM_URL_TTL: /);
+  assert.throws(() => load({ S3_FORM_URL_TTL: '1h' }), /S3_FORM_URL_TTL: .*set S3_BUCKET/);
+});

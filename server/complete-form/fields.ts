@@ -17,7 +17,16 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
 /** The keys the form generates for a file: `<field>.<suffix>`, the digests by their names on the wire. H6's `.owner`
  * included. */
-export const GENERATED_SUFFIXES = ['name', 'content_type', 'path', ...DIGEST_NAMES, 'size', 'id', 'owner'] as const;
+export const GENERATED_SUFFIXES = [
+  'name',
+  'content_type',
+  'path',
+  'url',
+  ...DIGEST_NAMES,
+  'size',
+  'id',
+  'owner',
+] as const;
 export type GeneratedSuffix = (typeof GENERATED_SUFFIXES)[number];
 
 /** The suffixes every file of a form carries; a multipart form's files are told apart by them (read.ts). */

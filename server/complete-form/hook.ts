@@ -20,6 +20,8 @@ export function createCompleteFormHook(
   deliverer: CompletionDeliverer,
   form: FormOptions,
   postTimeoutMs: number,
+  /** `<field>.url` of a finished upload (S3_FORM_URL_TTL), signed when its form is built. */
+  objectUrl?: (id: string) => Promise<string | undefined>,
 ): HookHandler {
   const handler: HookHandler = {
     name: COMPLETE_FORM_HOOK,
@@ -31,7 +33,7 @@ export function createCompleteFormHook(
       // A partial upload is a piece of a file, not one: the app hears of the final upload only.
       if (upload.IsPartial) return {};
       return deliverer.deliver({
-        form: completionForm(upload, form),
+        form: completionForm(upload, form, await objectUrl?.(upload.ID)),
         uploadIds: [upload.ID],
         requestId: requestIdOfHeaders(request.Event.HTTPRequest.Header),
         // A finished upload whose completion fails is handled again (UploadEvents.finish).

@@ -20,6 +20,11 @@ export interface CompletionForm {
   name: string;
   contentType: string;
   path: string;
+  /**
+   * `<field>.url` (S3_FORM_URL_TTL): a presigned URL of the object, for an app that fetches the bytes
+   * itself. Not recorded by our completion service: it expires, and the catalog serves its own download.
+   */
+  url?: string;
   size: number;
   md5: string;
   sha1?: string;
@@ -102,6 +107,10 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
   for (const [k, v] of params)
     if (!files.some((f) => k.startsWith(`${f}.`)) && !impersonatesGenerated(k) && !(k in fields)) fields[k] = v;
 
+  // A URL the app may fetch: http(s) only (never file: or a relative one).
+  const url = optional('url');
+  if (url !== undefined && !/^https?:\/\/[^/]/i.test(url))
+    throw new TuspassError(ERRORS.ERR_FORM_FIELD_INVALID, `${key('url')} must be an http(s) URL`);
   const sha1 = hex('sha1', optional('sha1'), 40);
   const crc32 = hex('crc32', optional('crc32'), 8);
   return {
@@ -112,6 +121,7 @@ function parseFields(params: URLSearchParams, field: string, files: string[]): C
     contentType: optional('content_type') || DEFAULT_CONTENT_TYPE,
     owner: optional('owner') ?? '',
     path: filePath,
+    ...(url !== undefined && { url }),
     size,
     md5: hex('md5', required('md5'), 32)!,
     ...(sha1 && { sha1 }),

@@ -10,7 +10,8 @@ export interface FormOptions {
   log?: (line: string) => void;
 }
 
-export function completionForm(upload: HookUpload, options: FormOptions): URLSearchParams {
+/** `url`: where the app may fetch the bytes itself (S3_FORM_URL_TTL's presigned URL), sent as `<field>.url`. */
+export function completionForm(upload: HookUpload, options: FormOptions, url?: string): URLSearchParams {
   const meta = upload.MetaData;
   const field = meta.fieldname && FIELD_NAME.test(meta.fieldname) ? meta.fieldname : DEFAULT_FIELD;
   const key = (suffix: Parameters<typeof formKey>[1]) => formKey(field, suffix);
@@ -22,6 +23,7 @@ export function completionForm(upload: HookUpload, options: FormOptions): URLSea
   form.set(key('name'), meta.filename ?? meta.name ?? '');
   form.set(key('content_type'), meta.filetype || meta.type || DEFAULT_CONTENT_TYPE);
   form.set(key('path'), upload.Storage.Path);
+  if (url !== undefined) form.set(key('url'), url);
   // upload_aggregate_form_field equivalents: computed while the bytes arrived.
   form.set(key('md5'), digests.md5);
   form.set(key('size'), String(digests.size));

@@ -72,6 +72,8 @@ export interface Config {
    * through tuspass.
    */
   s3DownloadRedirectMs: number;
+  /** S3_FORM_URL_TTL: the completion form's `<field>.url` is a presigned GET URL valid this long, in ms; 0: none. */
+  s3FormUrlTtlMs: number;
   /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms
    * (server/backends/engine-wait.ts). */
   startupTimeoutMs: number;
@@ -440,6 +442,15 @@ then uses S3_PART_SIZE',
     env: 'S3_DOWNLOAD_REDIRECT',
     doc: 'GET /files/<id> of a finished upload answers 302 to a presigned S3 URL valid this long (1s-7d), e.g. 15m; 0 \
 streams the object through tuspass',
+    default: '0',
+    parse: presignedTtl,
+  },
+  {
+    key: 's3FormUrlTtlMs',
+    flag: '--s3-form-url-ttl',
+    env: 'S3_FORM_URL_TTL',
+    doc: "the completion form carries <field>.url, a presigned GET URL of the finished object valid this long \
+(1s-7d) from the upload's finish, e.g. 1h; 0 sends no .url",
     default: '0',
     parse: presignedTtl,
   },
@@ -1027,6 +1038,8 @@ credentials itself)',
     );
   if ((v.s3Endpoint ?? v.s3AccessKeyId ?? v.s3Prefix) !== undefined && v.s3Bucket === undefined)
     problems.push('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_PREFIX take effect only with S3_BUCKET: set it');
+  if ((v.s3FormUrlTtlMs ?? 0) > 0 && v.s3Bucket === undefined)
+    problems.push('S3_FORM_URL_TTL: a presigned URL is of an object in S3: set S3_BUCKET');
   if (v.s3Bucket !== undefined && v.ownerMaxOwed !== undefined && 'share' in v.ownerMaxOwed && v.ownerMaxOwed.share < 1)
     problems.push(
       'OWNER_MAX_OWED: a share of the free space means nothing with S3_BUCKET (no disk holds the uploads): give a \

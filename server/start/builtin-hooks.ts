@@ -13,6 +13,8 @@ export interface BuiltinHookSettings {
   passFields: RegExp;
   /** COMPLETION_TIMEOUT, in ms. */
   completionTimeoutMs: number;
+  /** The form's `<field>.url` of a finished upload (S3_FORM_URL_TTL: the store's presigned URL), if any. */
+  objectUrl?: (id: string) => Promise<string | undefined>;
   log: (line: string) => void;
 }
 
@@ -26,6 +28,7 @@ export function builtinHooks(
         settings.deliverer,
         { passFields: settings.passFields, log: settings.log },
         settings.completionTimeoutMs,
+        settings.objectUrl,
       ),
   };
 }

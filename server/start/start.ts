@@ -171,6 +171,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
         equalParts: config.s3EqualParts,
         partsInFlight: config.s3PartsInFlight,
         downloadRedirectMs: config.s3DownloadRedirectMs,
+        formUrlMs: config.s3FormUrlTtlMs,
         expirationPeriodInMilliseconds: config.expireAfterMs,
         unstartedExpirationMs: config.expireUnstartedAfterMs,
         extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),
@@ -224,6 +225,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
         deliverer,
         passFields: config.passFields,
         completionTimeoutMs: config.completionTimeoutMs,
+        objectUrl: uploads.formUrl && ((id) => uploads.formUrl!(id)),
         log,
       }),
     });

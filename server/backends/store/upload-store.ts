@@ -72,6 +72,11 @@ export interface UploadStore extends DataStore {
   /** Where a client may fetch the finished upload's bytes itself (a presigned URL), if the store offers that. */
   downloadUrl?(id: string): Promise<string | undefined>;
   /**
+   * A URL of the finished upload's bytes for the completion form's `<field>.url` (S3_FORM_URL_TTL: a
+   * presigned URL), if the store offers one.
+   */
+  formUrl?(id: string): Promise<string | undefined>;
+  /**
    * Where the finished upload's bytes are, as the completion form's `.path` says it: a file path, or s3://bucket/key.
    */
   location(id: string): string;

@@ -40,6 +40,8 @@ export interface S3StoreOptions {
   partsInFlight: number;
   /** S3_DOWNLOAD_REDIRECT in ms; 0: downloads stream through tuspass. */
   downloadRedirectMs?: number;
+  /** S3_FORM_URL_TTL in ms; 0: the completion form carries no `.url`. */
+  formUrlMs?: number;
   expirationPeriodInMilliseconds?: number;
   unstartedExpirationMs?: number;
   extensions?: string[];
@@ -68,6 +70,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private readonly log: Log;
   private readonly expirationMs: number;
   private readonly downloadRedirectMs: number;
+  private readonly formUrlMs: number;
 
   constructor(options: S3StoreOptions) {
     super();
@@ -77,6 +80,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     this.algorithms = options.algorithms;
     this.expirationMs = options.expirationPeriodInMilliseconds ?? 0;
     this.downloadRedirectMs = options.downloadRedirectMs ?? 0;
+    this.formUrlMs = options.formUrlMs ?? 0;
     this.expiry = { afterLastWrite: this.expirationMs, unstarted: options.unstartedExpirationMs ?? 0 };
     this.extensions = options.extensions ?? [
       'creation',
@@ -344,11 +348,21 @@ export class S3UploadStore extends DataStore implements UploadStore {
    * S3_DOWNLOAD_REDIRECT: a presigned GetObject URL of the finished object, valid that long (the
    * signature is made here, no request to S3); undefined when downloads stream through tuspass.
    */
-  async downloadUrl(id: string): Promise<string | undefined> {
-    if (this.downloadRedirectMs <= 0) return undefined;
+  downloadUrl(id: string): Promise<string | undefined> {
+    return this.presignedGet(id, this.downloadRedirectMs);
+  }
+
+  /** S3_FORM_URL_TTL: the completion form's `<field>.url`, a presigned GetObject URL valid that long from now. */
+  formUrl(id: string): Promise<string | undefined> {
+    return this.presignedGet(id, this.formUrlMs);
+  }
+
+  /** A GetObject URL of the finished object signed for `ms` (made here, no request to S3); none for 0. */
+  private async presignedGet(id: string, ms: number): Promise<string | undefined> {
+    if (ms <= 0) return undefined;
     const { getSignedUrl } = await loadPresigner();
     return getSignedUrl(this.s3, new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keys.object(id) }), {
-      expiresIn: Math.ceil(this.downloadRedirectMs / 1000),
+      expiresIn: Math.ceil(ms / 1000),
     });
   }
 
