@@ -76,6 +76,7 @@ export const ERRORS = table({
   ERR_CONCAT_PARTIAL_NOT_FOUND: { status: 404, message: 'a partial upload of the final upload does not exist' },
   ERR_CONCAT_NOT_PARTIAL: { status: 400, message: 'an upload of the final upload was not created as partial' },
   ERR_CONCAT_UNFINISHED: { status: 400, message: 'a partial upload of the final upload is not finished' },
+  ERR_CONCAT_UNSUPPORTED: { status: 501, message: 'this store does not concatenate uploads (Upload-Concat)' },
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'no such upload' },
   ERR_UPLOAD_UNFINISHED: {
     status: 404,

@@ -1,5 +1,5 @@
 // Reads a stored upload back: the gap a digest state is behind the file (live-digests.ts), and the
-// partials of a concatenation (backends/store/concatenate.ts).
+// partials of a concatenation on the file store (backends/store/digest-store.ts).
 import type fsp from 'node:fs/promises';
 
 /**

@@ -174,7 +174,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
         formUrlMs: config.s3FormUrlTtlMs,
         expirationPeriodInMilliseconds: config.expireAfterMs,
         unstartedExpirationMs: config.expireUnstartedAfterMs,
-        extensions: tusExtensions(config).filter((e) => e !== 'concatenation'),
+        extensions: tusExtensions(config),
         ownerLimits: { maxOpen: config.ownerMaxOpen, maxOwed: config.ownerMaxOwed },
         log,
       })

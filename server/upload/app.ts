@@ -16,8 +16,7 @@ import { requestIds } from '../http/request-id.ts';
 import { authenticate, tusScope } from '../auth/middleware.ts';
 import { countTusRequests } from '../ops/metrics.ts';
 import { CHECKSUM_ALGORITHMS } from '../hashing/checksum.ts';
-import { DigestFileStore } from '../backends/store/digest-store.ts';
-import type { UploadStore } from '../backends/store/upload-store.ts';
+import { concatenates, type UploadStore } from '../backends/store/upload-store.ts';
 import { finalHandler } from './tus/final-handler.ts';
 import { getHandler } from './tus/get-handler.ts';
 import { headHandler } from './tus/head-handler.ts';
@@ -84,14 +83,14 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.use(requestIds(log));
   const handle = deps.creation;
   const one = `${TUS_PATH}/:id`;
-  // Concatenation builds the final upload's file from the partials' files: the file store's alone.
-  // On S3 (UploadPartCopy could copy parts of 5 MiB or more, not the small partials clients send)
-  // both kinds of concatenated creation are refused with the reason.
+  // Concatenation is a capability of the store (UploadStore.concatenate: the file store and the S3
+  // store have it). On a store without it both kinds of concatenated creation are refused with the
+  // reason: a partial that could never be part of a final would be bytes for nothing.
   const store = deps.store;
-  const final: express.RequestHandler =
-    store instanceof DigestFileStore
-      ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false })
-      : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'concatenation'));
+  const concatenating = concatenates(store);
+  const final: express.RequestHandler = concatenating
+    ? finalHandler({ ...deps, store, keepPartials: deps.keepPartials ?? false })
+    : (_req, _res, next) => next(new TuspassError(ERRORS.ERR_CONCAT_UNSUPPORTED));
 
   // tusd_requests_total: every request on the tus routes, refused ones too (one counter added).
   if (deps.config.metrics) app.use(TUS_PATH, countTusRequests);
@@ -129,7 +128,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
   app.post(TUS_PATH, (req, res, next) =>
-    concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !(store instanceof DigestFileStore))
+    concatRoleOf(req) === 'final' || (concatRoleOf(req) === 'partial' && !concatenating)
       ? final(req, res, next)
       : next(),
   );

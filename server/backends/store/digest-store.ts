@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { ERRORS as TUS_ERRORS, type Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../core/wire.ts';
 import { LiveDigests } from '../../hashing/live-digests.ts';
+import { readChunks } from '../../hashing/read-chunks.ts';
 import { PRIVATE_MODES, type FileModes } from '../../../core/file-modes.ts';
 import { errorText, type Log } from '../../../core/logger.ts';
 import { isNoSpace, SpaceLedger, type OwnerLimits } from './space-ledger.ts';
@@ -339,8 +340,16 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   concatenate(finalId: string, parts: readonly string[], total: number): Promise<number> {
     return concatenateParts(
       parts,
-      (id) => this.filePath(id),
-      async (source, offset) => (await this.append(source, finalId, offset, { size: total })).offset,
+      async (id) => {
+        // Opened here, not as a read stream: a stream's open failing before anyone listens would be
+        // an unhandled 'error'.
+        const handle = await fsp.open(this.filePath(id), 'r').catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') return undefined;
+          throw e;
+        });
+        return handle && { chunks: readChunks(handle, 0, Infinity), close: () => handle.close() };
+      },
+      async (source) => (await this.append(source, finalId, 0, { size: total })).offset,
     );
   }
 

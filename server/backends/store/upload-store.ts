@@ -23,6 +23,12 @@ export interface WrittenBytes {
   mtimeMs: number;
 }
 
+/** A store that concatenates (UploadStore.concatenate). */
+export type ConcatenatingStore = UploadStore & Required<Pick<UploadStore, 'concatenate'>>;
+
+export const concatenates = (store: UploadStore): store is ConcatenatingStore =>
+  typeof store.concatenate === 'function';
+
 /** A DataStore: @tus/server serves creation on it. */
 export interface UploadStore extends DataStore {
   /** The digests computed on the way in besides md5 (md5 always). */
@@ -69,6 +75,13 @@ export interface UploadStore extends DataStore {
    * under way on the file store), with their size and last change. Throws ENOENT-like when gone.
    */
   openFinished(id: string): Promise<{ file: DownloadSource; size: number; modified: Date }>;
+  /**
+   * The concatenation extension, if the store offers it (as tusd's StoreComposer has a store say it
+   * concatenates): builds the final upload `finalId`, created empty with length `total`, from the
+   * finished partials in order, hashing the whole on the way; returns its offset. The caller holds
+   * the partials' locks. A store without it: both kinds of concatenated creation are refused.
+   */
+  concatenate?(finalId: string, parts: readonly string[], total: number): Promise<number>;
   /** Where a client may fetch the finished upload's bytes itself (a presigned URL), if the store offers that. */
   downloadUrl?(id: string): Promise<string | undefined>;
   /**
