@@ -175,3 +175,24 @@ the owed bytes of S3 uploads', { skip }, async (t) => {
   assert.equal(metrics.get('tuspass_store_owed_bytes'), 22 * MiB);
   assert.ok(Number.isNaN(metrics.get('tuspass_store_free_bytes')), 'a bucket has no free space to tell');
 });
+
+test('S3: concurrent creations of one owner cannot all pass on the same count; an unstarted upload that expires \
+frees its place', { skip }, async (t) => {
+  if (typeof server === 'string') return;
+  const s = await startTestServer(
+    t,
+    { ...s3Settings(server), authJwtSecret: TEST_JWT_SECRET, ownerMaxOpen: 3, expireUnstartedAfterMs: 1000 },
+    { expirySweepMs: 3_600_000 },
+  );
+  const answers = await Promise.all(
+    Array.from({ length: 12 }, () => post(s.endpoint, { ...alice, 'Upload-Length': '100' })),
+  );
+  assert.equal(answers.filter((a) => a.status === 201).length, 3);
+  for (const a of answers.filter((a) => a.status !== 201)) refused(a, '^ERR_OWNER_UPLOADS_LIMIT: ');
+  assert.deepEqual(s.uploads.space.ownerTotals('sub:alice'), { owed: 300, open: 3 });
+
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(await s.uploads.deleteExpired(), 3);
+  assert.deepEqual(s.uploads.space.ownerTotals('sub:alice'), { owed: 0, open: 0 });
+  assert.equal((await post(s.endpoint, { ...alice, 'Upload-Length': '100' })).status, 201);
+});
