@@ -110,6 +110,7 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
     s3AccessKeyId: env.S3_ACCESS_KEY_ID,
     s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY,
     s3ForcePathStyle: true,
+    s3TimeoutMs: 60_000,
   });
   const bucket = env.S3_BUCKET!;
   // The child takes its S3 settings from the environment it inherits.

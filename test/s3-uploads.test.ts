@@ -17,6 +17,7 @@ import { watchChild } from './helpers/child-crash.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { freePort } from './helpers/ports.ts';
 import { s3Settings as settingsOf, startS3Server } from './helpers/s3-server.ts';
+import { startSilentProxy } from './helpers/silent-proxy.ts';
 import { delta, scrape } from './helpers/metrics.ts';
 import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
@@ -335,6 +336,37 @@ from the parts it holds to the right md5', {
   assert.equal(head.status, 200);
   const offset = Number(head.headers['upload-offset']);
   assert.equal(offset, 6 * MIB);
+  const rest = await patch(url, offset, bytes.subarray(offset));
+  assert.equal(rest.status, 200, rest.body);
+  assert.equal(JSON.parse(rest.body).md5, md5(bytes));
+});
+
+test('S3 gone silent mid-upload (connections open, nothing answered): the PATCH answers 503 after S3_TIMEOUT, the \
+server stays up, and once S3 speaks again the upload resumes to the right md5', {
+  skip,
+}, async (t) => {
+  if (typeof server === 'string') return;
+  const relay = await startSilentProxy(server.endpoint);
+  const s = await startTestServer(t, { ...s3Settings(), s3Endpoint: relay.url, s3TimeoutMs: 1000 });
+  const bytes = patternBytes(12 * MIB + 5, 31);
+  const url = await create(s.endpoint, bytes.length);
+  assert.equal((await patch(url, 0, bytes.subarray(0, 6 * MIB))).status, 204);
+  relay.silent(true);
+  try {
+    const started = Date.now();
+    const refused = await patch(url, 6 * MIB, bytes.subarray(6 * MIB));
+    assert.equal(refused.status, 503, refused.body);
+    assert.match(refused.body, /ERR_OBJECT_STORE_UNAVAILABLE/);
+    // Not the first silent second: the part waited S3_TIMEOUT; not forever either (the SDK's retries
+    // each wait it again).
+    assert.ok(Date.now() - started >= 1000, `answered after ${Date.now() - started} ms`);
+  } finally {
+    relay.silent(false);
+  }
+  const head = await tus('HEAD', url);
+  assert.equal(head.status, 200);
+  const offset = Number(head.headers['upload-offset']);
+  assert.ok(offset <= 6 * MIB, `offset ${offset}`);
   const rest = await patch(url, offset, bytes.subarray(offset));
   assert.equal(rest.status, 200, rest.body);
   assert.equal(JSON.parse(rest.body).md5, md5(bytes));

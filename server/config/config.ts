@@ -74,6 +74,8 @@ export interface Config {
   s3DownloadRedirectMs: number;
   /** S3_FORM_URL_TTL: the completion form's `<field>.url` is a presigned GET URL valid this long, in ms; 0: none. */
   s3FormUrlTtlMs: number;
+  /** S3_TIMEOUT: how long a request to S3 may go without a byte sent or received. */
+  s3TimeoutMs: number;
   /** At start, how long an engine that does not answer yet (Redis, PostgreSQL) is waited for, in ms
    * (server/backends/engine-wait.ts). */
   startupTimeoutMs: number;
@@ -435,6 +437,19 @@ then uses S3_PART_SIZE',
     doc: 'parts of one upload sent at once while its bytes arrive; memory per upload at most (this + 1) × part size',
     default: '4',
     parse: integer(1, 64),
+  },
+  {
+    key: 's3TimeoutMs',
+    flag: '--s3-timeout',
+    env: 'S3_TIMEOUT',
+    doc: 'a request to S3 that sends and receives nothing this long (1s-1h) fails: the upload answers 503 and keeps \
+the parts S3 took',
+    default: '60s',
+    parse: (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < 1000 || ms > 3_600_000) throw new Error('must be between 1s and 1h');
+      return ms;
+    },
   },
   {
     key: 's3DownloadRedirectMs',

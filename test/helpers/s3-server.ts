@@ -65,6 +65,7 @@ export async function startS3Server(): Promise<S3Server | string> {
     s3AccessKeyId: server.accessKeyId,
     s3SecretAccessKey: server.secretAccessKey,
     s3ForcePathStyle: true,
+    s3TimeoutMs: 60_000,
   });
   after(() => client.destroy());
   const pause = async () => void (await run(SCRIPT, ['stop', dir, '--keep']));

@@ -1,7 +1,8 @@
 // One append to an S3 upload: the body is cut into parts while it arrives, each part sent with
 // UploadPart as soon as it is full, several at once (S3_PARTS_IN_FLIGHT), the body read on only while
 // fewer are in flight. Memory of one append: at most (in flight + 1) part buffers, the one filling
-// and those being sent — 5 × 8 MiB = 40 MiB on the defaults.
+// and those being sent — 5 × 8 MiB = 40 MiB on the defaults (taken from and given back to a bounded
+// pool kept between appends: part-buffers.ts).
 //
 // The bytes hash as they arrive (the hashing thread). The record (s3-record.ts) is written each time
 // the parts sent in order move on, with the digest state snapshotted at that part's end, so a kill -9
@@ -17,6 +18,7 @@ import { BodyInterrupted, isConnectionGone } from '../../../http/dropped-request
 import { DigestState } from '../../../hashing/digest-state.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
 import type { WriteFence } from '../../locker/redis-locker.ts';
+import { givePartBuffer, takePartBuffer } from './part-buffers.ts';
 import { capacity, partSize } from './part-size.ts';
 import { recordOffset, writeRecord, type S3Keys, type S3Record, type SentPart } from './s3-record.ts';
 
@@ -172,9 +174,7 @@ export async function appendParts(
 
   /** The record as the parts sent in order make it; written as it moves on (without a checksum). */
   const parts: SentPart[] = [...record.parts];
-  const free: Buffer[] = [];
-  const take = () => free.pop() ?? Buffer.allocUnsafeSlow(chosen);
-  let filling = take();
+  let filling = takePartBuffer(chosen);
   let filled = 0;
   if (oldTail) {
     await readTail(deps, oldTail, filling);
@@ -252,7 +252,7 @@ export async function appendParts(
     flight.done = Promise.all([upload, hashedHere]).then(async ([answer]) => {
       flight.part.ETag = answer.ETag!;
       flight.settled = true;
-      free.push(buffer);
+      givePartBuffer(buffer);
       // The record is written behind (chained, awaited at the end): the part's slot is free now.
       void advance().catch(() => undefined);
     });
@@ -307,7 +307,7 @@ export async function appendParts(
         if (filled === chosen) {
           await room();
           send(filling, filled);
-          filling = take();
+          filling = takePartBuffer(chosen);
           filled = 0;
           hashed = 0;
         }
@@ -369,6 +369,8 @@ export async function appendParts(
     }
     await hashing;
     next.digest = await state.snapshot();
+    // Sent and hashed: nothing reads the last buffer any more.
+    givePartBuffer(filling);
     await prove(offset);
     if (complete) await completeObject(deps, id, next);
     await writeRecord(s3, bucket, keys.record(id), next);
