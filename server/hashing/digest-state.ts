@@ -70,6 +70,15 @@ export class DigestState implements RunningDigests {
     return this.thread.update(this.key, chunk);
   }
 
+  /**
+   * Hashes bytes of a SharedArrayBuffer where they are (no copy): they must stay unchanged until a
+   * later snapshot() or digests() resolves.
+   */
+  updateShared(view: Uint8Array): void {
+    this.thread.updateShared(this.key, view);
+    this.offset += view.byteLength;
+  }
+
   /** Writes the state atomically (temp file + rename), so a crash never leaves half a state. */
   async save(file: string, mode: number): Promise<void> {
     const saved = await this.snapshot();

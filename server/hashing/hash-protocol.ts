@@ -29,6 +29,11 @@ export interface OpenHashers {
 export type HashRequest =
   /** `length` bytes written at ring position `start` (a running byte count; wraps modulo RING_BYTES). */
   | { op: 'update'; key: number; open?: OpenHashers; start: number; length: number }
+  /**
+   * `length` bytes at `start` of a buffer the main thread shares and leaves unchanged until a later
+   * request of the key is answered (no copy into the ring: the S3 store's part buffers).
+   */
+  | { op: 'update-shared'; key: number; open?: OpenHashers; buffer: SharedArrayBuffer; start: number; length: number }
   | { op: 'save'; key: number; open?: OpenHashers; id: number }
   | { op: 'digest'; key: number; open?: OpenHashers; id: number }
   /** Keys done with, gathered into one message. */

@@ -78,6 +78,24 @@ class HashThread {
     return this.updateWhenRoom(key, chunk);
   }
 
+  /**
+   * Hands over bytes of a shared buffer without copying them: the caller leaves them unchanged until
+   * a later save() or digest() of the key is answered (the thread has hashed them by then).
+   */
+  updateShared(key: number, view: Uint8Array): void {
+    if (this.dead) throw this.dead;
+    if (!(view.buffer instanceof SharedArrayBuffer))
+      throw new TypeError('updateShared takes a view of a SharedArrayBuffer');
+    this.post({
+      op: 'update-shared',
+      key,
+      open: this.opening(key),
+      buffer: view.buffer,
+      start: view.byteOffset,
+      length: view.byteLength,
+    });
+  }
+
   async save(key: number): Promise<Partial<Record<HasherName, Uint8Array>>> {
     const r = await this.ask(key, (id) => ({ op: 'save', key, open: this.opening(key), id }));
     return (r as Extract<HashReply, { op: 'saved' }>).states;

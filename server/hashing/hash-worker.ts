@@ -68,6 +68,11 @@ async function handle(m: HashRequest): Promise<void> {
       if (Atomics.exchange(waiting, 0, 0) === 1) reply({ op: 'room' });
       return;
     }
+    case 'update-shared': {
+      const bytes = new Uint8Array(m.buffer, m.start, m.length);
+      for (const h of hashersOf(m.key).values()) h.update(bytes);
+      return;
+    }
     case 'save': {
       const states: Partial<Record<HasherName, Uint8Array>> = {};
       for (const [name, h] of hashersOf(m.key)) states[name] = h.save();

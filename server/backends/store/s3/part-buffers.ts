@@ -27,7 +27,8 @@ function letGoWhenIdle(): void {
 export function takePartBuffer(size: number): Buffer {
   letGoWhenIdle();
   const buffer = kept.get(size)?.pop();
-  if (!buffer) return Buffer.allocUnsafeSlow(size);
+  // Shared, so the hashing thread reads the part where it is (hash-thread.ts updateShared).
+  if (!buffer) return Buffer.from(new SharedArrayBuffer(size));
   keptBytes -= size;
   return buffer;
 }

@@ -227,11 +227,10 @@ export async function appendParts(
 
   const send = (buffer: Buffer, length: number) => {
     const PartNumber = parts.length + flights.length + 1;
-    // The part's bytes are hashed (queued already) before its snapshot is taken.
-    const hashedHere = hashing;
+    // Asked for after the part's last bytes went to the hashing thread: answered once they are hashed.
     const flight: Flight = {
       part: { PartNumber, ETag: '', size: length },
-      digest: hashedHere.then(() => state.snapshot()),
+      digest: state.snapshot(),
       settled: false,
       done: Promise.resolve(),
     };
@@ -248,8 +247,8 @@ export async function appendParts(
         }),
       ),
     );
-    // Its slot (and buffer) is free once S3 has the part and the hashing thread has its bytes.
-    flight.done = Promise.all([upload, hashedHere]).then(async ([answer]) => {
+    // Its slot (and buffer) is free once S3 has the part and the hashing thread has hashed it.
+    flight.done = Promise.all([upload, flight.digest]).then(async ([answer]) => {
       flight.part.ETag = answer.ETag!;
       flight.settled = true;
       givePartBuffer(buffer);
@@ -268,18 +267,14 @@ export async function appendParts(
 
   /**
    * The part buffer is hashed in batches of HASH_BATCH as it fills (one message to the hashing thread
-   * per batch, not per socket chunk). The batches queue behind each other (the hashing thread keeps
-   * their order) and the body is read on meanwhile: a hashing thread slowed by a busy machine holds
-   * up reading only through the parts in flight, whose slots wait for their bytes to be hashed.
+   * per batch, not per socket chunk), where it is: part buffers are shared with the hashing thread
+   * (part-buffers.ts), and a buffer is written again only after a snapshot taken behind its bytes is
+   * answered. The body is read on meanwhile: a hashing thread slowed by a busy machine holds up
+   * reading only through the parts in flight, whose slots wait for their bytes to be hashed.
    */
   let hashed = filled;
-  let hashing: Promise<void> = Promise.resolve();
   const hash = () => {
-    if (filled > hashed) {
-      const batch = filling.subarray(hashed, filled);
-      hashing = hashing.then(() => state.update(batch));
-      hashing.catch(() => undefined);
-    }
+    if (filled > hashed) state.updateShared(filling.subarray(hashed, filled));
     hashed = filled;
   };
 
@@ -367,7 +362,6 @@ export async function appendParts(
       );
       next.tail = { key: tailKey, size: filled };
     }
-    await hashing;
     next.digest = await state.snapshot();
     // Sent and hashed: nothing reads the last buffer any more.
     givePartBuffer(filling);
