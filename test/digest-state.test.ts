@@ -46,7 +46,8 @@ whole; a snapshot taken between them continues to the same digests', async () =>
   }
 });
 
-test('updateShared refuses bytes that are not in a shared buffer (they could change before they are hashed)', async () => {
+test('updateShared refuses bytes that are not in a shared buffer (they could change before they are \
+hashed)', async () => {
   const state = await DigestState.fresh(['md5']);
   try {
     assert.throws(() => state.updateShared(Buffer.alloc(10)), /SharedArrayBuffer/);
