@@ -21,7 +21,7 @@ import {
 import { s3ClientOf } from '../server/backends/store/s3/s3-client.ts';
 import { createUpload, patchFile } from './client.ts';
 import { MiB, rotate, Samples, type BenchContext, type Check, type ScenarioResult } from './scenario.ts';
-import { startServer } from './servers.ts';
+import { processCpuMs, startServer } from './servers.ts';
 import { mbps, median, summarize } from './stats.ts';
 
 const run = promisify(execFile);
@@ -117,12 +117,23 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
   Object.assign(process.env, settings);
   const samples = new Samples();
   const checks: Check[] = [];
+  // CPU per GiB of each process on the two cores, per side: where the cores went.
+  const pidOf = (daemon: string) => Number(fs.readFileSync(path.join(cephDir, 'pids', daemon), 'utf8'));
+  const s3Cpu = () => processCpuMs(pidOf('rgw')) + processCpuMs(pidOf('osd'));
+  const ownCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const perGiB = (ms: number) => ms / 1000 / (size / 2 ** 30);
   let peak = 0;
   try {
     const tuspass = await startServer('tuspass-s3', path.join(ctx.tmp, 's3-tuspass'));
     try {
       for (let round = 0; round < ctx.rounds; round++) {
         for (const side of rotate(['tuspass', 'raw', 'raw+md5'] as const, round)) {
+          const s3Before = s3Cpu();
+          const ownBefore = ownCpu();
+          const serverBefore = tuspass.cpuMs();
           if (side !== 'tuspass') {
             const raw = await rawMultipart(s3, bucket, `raw-${round}`, file.path, size, side === 'raw+md5');
             samples.add(side, raw.mbps);
@@ -142,7 +153,10 @@ export async function s3(ctx: BenchContext): Promise<ScenarioResult> {
               pass: md5 === file.md5,
               detail: `${md5} vs ${file.md5}`,
             });
+            samples.add('cpu tuspass', perGiB(tuspass.cpuMs() - serverBefore));
           }
+          samples.add(`cpu ${side} s3`, perGiB(s3Cpu() - s3Before));
+          samples.add(`cpu ${side} bench`, perGiB(ownCpu() - ownBefore));
           await emptyBucket(s3, bucket);
         }
         ctx.log(
@@ -184,6 +198,26 @@ multipart ${samples.get('raw').at(-1)!.toFixed(0)} MB/s, raw + md5 ${samples.get
         summary: summarize(samples.get('raw+md5')),
       },
       { metric: 'server peak RSS over the rounds', unit: 'MB', side: 'tuspass', summary: summarize([peak]) },
+      {
+        metric: 'CPU per GiB: the tuspass server (all threads)',
+        unit: 's',
+        side: 'tuspass',
+        summary: summarize(samples.get('cpu tuspass')),
+      },
+      ...(['tuspass', 'raw', 'raw+md5'] as const).flatMap((side) => [
+        {
+          metric: `CPU per GiB: this process (${side === 'tuspass' ? 'the client' : 'the SDK'})`,
+          unit: 's',
+          side,
+          summary: summarize(samples.get(`cpu ${side} bench`)),
+        },
+        {
+          metric: 'CPU per GiB: radosgw + OSD',
+          unit: 's',
+          side,
+          summary: summarize(samples.get(`cpu ${side} s3`)),
+        },
+      ]),
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw', summary: summarize(ratio) },
       { metric: 'ratio', unit: 'x', side: 'tuspass/raw+md5', summary: summarize(ratioMd5) },
     ],
