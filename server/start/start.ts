@@ -273,7 +273,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     }
     store.fence = redisLocker;
     store.claims = redisLocker;
-    if (s3) s3.fence = redisLocker;
+    if (s3) {
+      s3.fence = redisLocker;
+      s3.claims = redisLocker;
+    }
   }
   const locker = redisLocker ?? new MemoryLocker();
   const creation = createTusEngine({ config, store: uploads, events, locker, log });
@@ -403,7 +406,7 @@ handled: ${errorText(e)}`,
   announce(awaiting, uploads, events, log, redisLocker !== undefined);
   // Several instances on one store: a dead instance's finished uploads are announced by the others.
   const stopCompletionSweep = redisLocker
-    ? startCompletionSweep({ store, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
+    ? startCompletionSweep({ store: uploads, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
     : () => {};
 
   return {
@@ -431,7 +434,7 @@ handled: ${errorText(e)}`,
       await hooks.close();
       await catalog?.close();
       // Completions still unhandled here are another instance's to take over from now on.
-      await store.releaseClaims();
+      await uploads.releaseClaims();
       await redisLocker?.close();
       await db?.end();
     },

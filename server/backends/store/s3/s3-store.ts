@@ -13,7 +13,9 @@ import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
+import type { Claims } from '../../locker/claims.ts';
 import type { WriteFence } from '../../locker/redis-locker.ts';
+import { CompletionClaims } from '../completion-claims.ts';
 import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo } from '../stored-info.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
 import { idTaken, isIdTaken } from '../new-upload.ts';
@@ -72,6 +74,10 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private readonly expirationMs: number;
   private readonly downloadRedirectMs: number;
   private readonly formUrlMs: number;
+  /** Whose each finished upload's completion is, with several instances (completion-claims.ts). */
+  private readonly completions: CompletionClaims;
+  /** Records seen noted handled, by id, with their ETag: a sweep reads only the records that changed since. */
+  private readonly seenHandled = new Map<string, string>();
 
   constructor(options: S3StoreOptions) {
     super();
@@ -92,6 +98,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     ];
     this.log = options.log ?? (() => {});
     this.space = new SpaceLedger(undefined, 0, this.log, options.ownerLimits);
+    this.completions = new CompletionClaims(this.log);
     this.deps = {
       s3: this.s3,
       bucket: this.bucket,
@@ -108,6 +115,15 @@ export class S3UploadStore extends DataStore implements UploadStore {
   /** With several instances (REDIS_URL): the lock every part and record write proves first (s3-append.ts). */
   set fence(fence: WriteFence | undefined) {
     this.deps.fence = fence;
+  }
+
+  /**
+   * With several instances (REDIS_URL): the instance whose write completes an upload claims its
+   * completion until its record is noted handled; another instance's sweep takes it over only once
+   * that claim's lease ended (completion-sweep.ts).
+   */
+  set claims(claims: Claims | undefined) {
+    this.completions.claims = claims;
   }
 
   override getExpiration(): number {
@@ -192,7 +208,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
       );
       record.uploadId = created.UploadId;
       // An empty upload is complete at its creation.
-      if (upload.size === 0) await completeObject(this.deps, upload.id, record);
+      if (upload.size === 0) {
+        await completeObject(this.deps, upload.id, record);
+        // Claimed before its record says so: no sweep takes over a completion this creation handles.
+        await this.completions.completed(upload.id);
+      }
       await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
     } catch (e) {
       this.space.forget(upload.id);
@@ -234,7 +254,10 @@ export class S3UploadStore extends DataStore implements UploadStore {
       this.space.progress(id, position);
       options.onProgress?.(position);
     };
-    return appendParts(this.deps, id, record, source, { ...options, onProgress });
+    const result = await appendParts(this.deps, id, record, source, { ...options, onProgress });
+    // Completed by this write, under the upload's lock: its completion is this instance's.
+    if (result.offset === record.info.size) await this.completions.completed(id);
+    return result;
   }
 
   /**
@@ -258,9 +281,12 @@ export class S3UploadStore extends DataStore implements UploadStore {
           // Sent as the last part through an append of nothing: the tail is read back into it.
           await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
           await appendParts(this.deps, id, record, (async function* () {})(), {});
-          return;
+        } else {
+          await completeObject(this.deps, id, record);
+          await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
         }
-        await completeObject(this.deps, id, record);
+        await this.completions.completed(id);
+        return;
       }
       await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
     } catch (e) {
@@ -282,6 +308,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const record = await this.existing(id);
     this.owners.forget(id);
     this.space.forget(id);
+    await this.completions.release(id);
     try {
       const Key = this.keys.object(id);
       if (record.uploadId && !record.completed) {
@@ -429,10 +456,14 @@ be written`,
     // Finished: owed nothing, no longer open.
     this.space.forget(id);
     const record = await this.record(id);
-    if (!record || record.handled) return;
-    await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch((e: unknown) => {
-      throw objectStoreFailure(id, e);
-    });
+    if (record && !record.handled)
+      await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch(
+        (e: unknown) => {
+          throw objectStoreFailure(id, e);
+        },
+      );
+    // Noted in the bucket: no instance takes it over now, the claim may go.
+    await this.completions.release(id);
   }
 
   /**
@@ -442,17 +473,53 @@ be written`,
    * totals), as the file store's start pass does.
    */
   async awaitingCompletion(): Promise<string[]> {
+    return this.finishedUnhandled((id, record) =>
+      this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record)),
+    );
+  }
+
+  /**
+   * For the completion sweep: the finished uploads whose records are not noted handled (read only: the
+   * ledger follows the uploads being written, a sweep never enters them again).
+   */
+  unannounced(): Promise<string[]> {
+    return this.finishedUnhandled();
+  }
+
+  /** The finished uploads whose records are not noted handled; `unfinished` is shown each of the others. */
+  private async finishedUnhandled(unfinished?: (id: string, record: S3Record) => void): Promise<string[]> {
     const found: string[] = [];
-    await this.eachRecord((id, record) => {
-      if (record.completed && !record.handled) found.push(id);
-      if (!record.completed)
-        this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record));
-    });
+    await this.eachRecord(
+      (id, record, etag) => {
+        if (!record.completed) unfinished?.(id, record);
+        else if (!record.handled) found.push(id);
+        else if (etag) this.seenHandled.set(id, etag);
+      },
+      // A record seen handled stays so until it goes (an unhandled one never has the same bytes, nor ETag).
+      (id, etag) => etag !== undefined && this.seenHandled.get(id) === etag,
+    );
     return found;
   }
 
+  /** For the completion sweep: this instance holds the completion now, its record still not noted handled. */
+  takeOverCompletion(id: string): Promise<boolean> {
+    return this.completions.takeOver(id, async () => {
+      const record = await this.record(id);
+      // Gone, or noted handled, or another upload under its id since: nothing of this one to announce.
+      return !(record?.completed && !record.handled);
+    });
+  }
+
+  /** Lets every completion claim go (a stopping instance): another instance's sweep takes them over. */
+  releaseClaims(): Promise<void> {
+    return this.completions.releaseAll();
+  }
+
   /** Every upload's record under S3_PREFIX. */
-  private async eachRecord(visit: (id: string, record: S3Record) => void | Promise<void>): Promise<void> {
+  private async eachRecord(
+    visit: (id: string, record: S3Record, etag?: string) => void | Promise<void>,
+    skip?: (id: string, etag: string | undefined) => boolean,
+  ): Promise<void> {
     let ContinuationToken: string | undefined;
     do {
       const page = await this.s3.send(
@@ -460,13 +527,16 @@ be written`,
       );
       for (const object of page.Contents ?? []) {
         const id = object.Key && this.keys.idOfRecord(object.Key);
-        if (!id) continue;
+        if (!id || skip?.(id, object.ETag)) continue;
         const record = await this.record(id).catch(() => undefined);
-        if (record) await visit(id, record);
+        if (record) await visit(id, record, object.ETag);
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }
 
-  async settled(_id: string): Promise<void> {}
+  /** Announced (or gone): its completion claim goes. */
+  async settled(id: string): Promise<void> {
+    await this.completions.release(id);
+  }
 }
