@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { FORM_UPLOAD_ID_HEADER } from '../core/wire.ts';
 import { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
 import { configFor } from '../server/config/config.ts';
@@ -18,7 +19,10 @@ import { ownRedis } from './helpers/engines.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { startTuspassProcess, until, type Instance } from './helpers/instances.ts';
 import { startS3Server } from './helpers/s3-server.ts';
-import { create, patch, tus } from './helpers/tus.ts';
+import { exchange } from './helpers/draft-http.ts';
+import { create, metadata, patch, tus } from './helpers/tus.ts';
+import { prefixFor, REDIS } from './helpers/redis-pair.ts';
+import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
 
 const MIB = 2 ** 20;
 const SECRET = 'test-secret-0123456789';
@@ -39,6 +43,20 @@ function dirFor(t: TestContext): string {
 function s3Env(): Record<string, string> {
   if (typeof server === 'string') throw new Error(server);
   return { ...server.env, S3_PREFIX: `inst-${process.pid}-${++n}/`, S3_PART_SIZE: '5MiB' };
+}
+
+/** The same as settings of the configuration (in-process servers). */
+function s3Config(prefix: string) {
+  if (typeof server === 'string') throw new Error(server);
+  return {
+    s3Bucket: server.bucket,
+    s3Endpoint: server.endpoint,
+    s3Region: server.region,
+    s3AccessKeyId: server.accessKeyId,
+    s3SecretAccessKey: server.secretAccessKey,
+    s3ForcePathStyle: true,
+    s3Prefix: prefix,
+  };
 }
 
 /** The reader of the test's prefix, as an instance reads it. */
@@ -122,13 +140,7 @@ async function twoInstances(t: TestContext, forward: boolean) {
       dataDir: dirFor(t),
       completionPort: 0,
       completionSecret: SECRET,
-      s3Bucket: server.bucket,
-      s3Endpoint: server.endpoint,
-      s3Region: server.region,
-      s3AccessKeyId: server.accessKeyId,
-      s3SecretAccessKey: server.secretAccessKey,
-      s3ForcePathStyle: true,
-      s3Prefix: s3.S3_PREFIX,
+      ...s3Config(s3.S3_PREFIX!),
     }),
     { log: () => {} },
   );
@@ -263,4 +275,90 @@ announces the upload again and the service drops the repeat; one record', {
     'the repeat was dropped',
   );
   assert.equal(takeovers(b.output(), id), 1, b.output());
+});
+
+/** A pre-create hook naming each upload after the slot in its metadata, as an application with its own ids does. */
+function slotHook(t: TestContext): string {
+  const hook = path.join(dirFor(t), 'slots.mjs');
+  fs.writeFileSync(
+    hook,
+    "export function preCreate(r) { return { ChangeFileInfo: { ID: 'slot-' + r.Event.Upload.MetaData.slot } }; }\n",
+  );
+  return hook;
+}
+
+/**
+ * `count` creations under slot `slot` at the same moment, spread over the endpoints, by tus and by
+ * the IETF draft in turn (the draft's creation takes no lock: only the store stands between them).
+ */
+async function createAtOnce(endpoints: string[], slot: string, count: number) {
+  const answers = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const endpoint = endpoints[i % endpoints.length]!;
+      const meta = metadata({ filename: `try-${i}.bin`, slot });
+      if (i % 2 === 0) {
+        const a = await tus('POST', endpoint, { 'Upload-Length': String(10 + i), 'Upload-Metadata': meta });
+        return { route: 'tus', status: a.status, body: a.body };
+      }
+      const { final } = await exchange('POST', endpoint, {
+        'Upload-Draft-Interop-Version': 8,
+        'Upload-Complete': '?0',
+        'Upload-Length': 10 + i,
+        'Upload-Metadata': meta,
+      });
+      return { route: 'draft', status: final.status, body: final.body.toString() };
+    }),
+  );
+  return {
+    made: answers.filter((a) => a.status === 201),
+    refused: answers.filter((a) => a.status !== 201).map((a) => `${a.route} ${a.status} ${a.body}`),
+  };
+}
+
+test("many creations at once under the id a pre-create hook chose, on two instances on one bucket: one is made, \
+the others refused as the file store refuses them; the winner's upload intact, no multipart upload left of the \
+others", {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
+  if (typeof server === 'string') return;
+  const hook = slotHook(t);
+  const settings = {
+    ...s3Config(s3Env().S3_PREFIX!),
+    s3PartSize: 5 * MIB,
+    hooksModules: [hook],
+    redisUrl: REDIS,
+  };
+  const prefix = prefixFor(t);
+  const a = await startTestServer(t, settings, { redisPrefix: prefix });
+  const b = await startTestServer(t, { ...settings, completionUrl: a.completionUrl }, { redisPrefix: prefix });
+  // The file store's answer to the same race: what the S3 store must answer too.
+  const files = await startTestServer(t, { hooksModules: [hook], minFreeSpace: 0 });
+  const onFiles = await createAtOnce([files.endpoint], 'x', 12);
+  assert.equal(onFiles.made.length, 1);
+  assert.equal(onFiles.refused.length, 11);
+  // One answer a route, whichever creation lost.
+  assert.equal(new Set(onFiles.refused).size, 2, onFiles.refused.join('\n'));
+  t.diagnostic(`the refusal: ${[...new Set(onFiles.refused)].join(' | ')}`);
+
+  for (const round of [1, 2, 3]) {
+    const slot = `r${round}`;
+    const onS3 = await createAtOnce([a.endpoint, b.endpoint], slot, 12);
+    assert.equal(onS3.made.length, 1, `round ${round}: ${onS3.made.length} creations made`);
+    assert.deepEqual(new Set(onS3.refused), new Set(onFiles.refused), `round ${round}`);
+    // The record is one creation's whole (a length one of them asked for), and takes its bytes.
+    const url = `${b.endpoint}slot-${slot}`;
+    const head = await tus('HEAD', url);
+    assert.equal(head.status, 200);
+    const size = Number(head.headers['upload-length']);
+    assert.ok(size >= 10 && size < 22, `length ${size}`);
+    const bytes = patternBytes(size, round);
+    assert.equal((await patch(url, 0, bytes)).status, 200);
+    const multipart: { Uploads?: unknown[] } = await server.client.send(
+      new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: `${settings.s3Prefix}slot-${slot}` }),
+    );
+    assert.deepEqual(multipart.Uploads ?? [], [], "the refused creations' multipart uploads were aborted");
+  }
+  const records = await recordsWhenPresent(a.url, 3, 30_000);
+  assert.equal(records.length, 3);
 });

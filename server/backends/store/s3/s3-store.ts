@@ -18,7 +18,7 @@ import type { WriteFence } from '../../locker/redis-locker.ts';
 import { CompletionClaims } from '../completion-claims.ts';
 import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo } from '../stored-info.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
-import { idTaken, isIdTaken } from '../new-upload.ts';
+import { idTaken } from '../new-upload.ts';
 import { SpaceLedger, type OwnerLimits } from '../space-ledger.ts';
 import { storedOwnerKey } from '../../../auth/upload-owner.ts';
 import { expiresAt, type ExpiryPeriods } from '../stored-upload.ts';
@@ -27,7 +27,7 @@ import { MAX_OBJECT, MAX_PARTS, partSize } from './part-size.ts';
 import { appendParts, completeObject, objectHeaders, objectStoreFailure, type S3AppendDeps } from './s3-append.ts';
 import { objectBytes, openObject, type OpenObject } from './s3-object.ts';
 import { concatenateParts } from '../concatenate.ts';
-import { readRecord, recordOffset, S3Keys, writeRecord, type S3Record } from './s3-record.ts';
+import { readRecord, recordOffset, S3Keys, writeNewRecord, writeRecord, type S3Record } from './s3-record.ts';
 
 export interface S3StoreOptions {
   s3: S3Client;
@@ -194,8 +194,13 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const Key = this.keys.object(upload.id);
     // Admitted (the owner's limits) and counted from now on, in one step, as on the file store.
     await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
+    /** Another upload has the id: the ledger's entry under it is that upload's, counted again below. */
+    let taken = false;
     try {
-      if (await this.record(upload.id)) throw idTaken(upload.id);
+      if (await this.record(upload.id)) {
+        taken = true;
+        throw idTaken(upload.id);
+      }
       const record: S3Record = {
         version: 1,
         info,
@@ -207,17 +212,27 @@ export class S3UploadStore extends DataStore implements UploadStore {
         new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }),
       );
       record.uploadId = created.UploadId;
+      // The check above and this write are not one step: two creations a pre-create hook gave one id
+      // at the same moment (on one instance or two) both pass the check. The record is written only
+      // if none is there yet, which S3 decides: the other creation is refused and its multipart upload goes.
+      if (!(await writeNewRecord(this.s3, this.bucket, this.keys.record(upload.id), record))) {
+        await this.s3
+          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId }))
+          .catch(() => undefined);
+        taken = true;
+        throw idTaken(upload.id);
+      }
       // An empty upload is complete at its creation.
       if (upload.size === 0) {
         await completeObject(this.deps, upload.id, record);
         // Claimed before its record says so: no sweep takes over a completion this creation handles.
         await this.completions.completed(upload.id);
+        await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
       }
-      await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
     } catch (e) {
       this.space.forget(upload.id);
       // The other creation's upload, counted again as its record has it.
-      if (isIdTaken(e)) await this.restoreSpace(upload.id).catch(() => undefined);
+      if (taken) await this.restoreSpace(upload.id).catch(() => undefined);
       throw objectStoreFailure(upload.id, e);
     }
     upload.storage = { type: 's3', path: this.location(upload.id) };
