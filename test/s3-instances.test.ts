@@ -12,13 +12,13 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { FORM_UPLOAD_ID_HEADER } from '../core/wire.ts';
-import { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
+import type { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
 import { configFor } from '../server/config/config.ts';
 import { startCompletionServer } from '../server/start/completion-server.ts';
 import { ownRedis } from './helpers/engines.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { startTuspassProcess, until, type Instance } from './helpers/instances.ts';
-import { startS3Server } from './helpers/s3-server.ts';
+import { s3Settings, s3StoreOn, startS3Server } from './helpers/s3-server.ts';
 import { exchange } from './helpers/draft-http.ts';
 import { create, metadata, patch, tus } from './helpers/tus.ts';
 import { prefixFor, REDIS } from './helpers/redis-pair.ts';
@@ -48,29 +48,13 @@ function s3Env(): Record<string, string> {
 /** The same as settings of the configuration (in-process servers). */
 function s3Config(prefix: string) {
   if (typeof server === 'string') throw new Error(server);
-  return {
-    s3Bucket: server.bucket,
-    s3Endpoint: server.endpoint,
-    s3Region: server.region,
-    s3AccessKeyId: server.accessKeyId,
-    s3SecretAccessKey: server.secretAccessKey,
-    s3ForcePathStyle: true,
-    s3Prefix: prefix,
-  };
+  return { ...s3Settings(server), s3Prefix: prefix };
 }
 
 /** The reader of the test's prefix, as an instance reads it. */
 function storeOf(prefix: string): S3UploadStore {
   if (typeof server === 'string') throw new Error(server);
-  return new S3UploadStore({
-    s3: server.client,
-    bucket: server.bucket,
-    prefix,
-    algorithms: ['md5'],
-    partSize: 5 * MIB,
-    equalParts: false,
-    partsInFlight: 2,
-  });
+  return s3StoreOn(server, prefix);
 }
 
 interface Form {
