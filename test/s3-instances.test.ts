@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { FORM_UPLOAD_ID_HEADER } from '../core/wire.ts';
 import type { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
 import { configFor } from '../server/config/config.ts';
@@ -343,6 +343,26 @@ others", {
     );
     assert.deepEqual(multipart.Uploads ?? [], [], "the refused creations' multipart uploads were aborted");
   }
-  const records = await recordsWhenPresent(a.url, 3, 30_000);
-  assert.equal(records.length, 3);
+  // Empty uploads are complete at their creation: only the one made is put and announced.
+  const empties = await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      tus('POST', [a.endpoint, b.endpoint][i % 2]!, {
+        'Upload-Length': '0',
+        'Upload-Metadata': metadata({ filename: `empty-${i}.bin`, slot: 'empty', filetype: `text/x-${i}` }),
+      }),
+    ),
+  );
+  assert.equal(empties.filter((e) => e.status === 201).length, 1, empties.map((e) => e.status).join(' '));
+  const records = await recordsWhenPresent(a.url, 4, 30_000);
+  assert.equal(records.length, 4);
+  const empty = records.filter((r) => r.upload_id === 'slot-empty');
+  assert.deepEqual(
+    empty.map((r) => [r.md5, r.size]),
+    [['d41d8cd98f00b204e9800998ecf8427e', 0]],
+  );
+  // The object is the winner's, not overwritten by a loser's (each asked for its own type).
+  const object = await server.client.send(
+    new HeadObjectCommand({ Bucket: server.bucket, Key: `${settings.s3Prefix}slot-empty` }),
+  );
+  assert.equal(object.ContentType, `text/x-${/empty-(\d+)/.exec(String(empty[0]!.name))?.[1]}`);
 });
