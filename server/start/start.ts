@@ -212,7 +212,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     local: record && !config.completionUrl ? localCompletion(record, log) : undefined,
   };
   // The one completion deliverer, every front-end's (tus and the draft through complete-form, the multipart paths).
-  const deliverer = new CompletionDeliverer({ target, queue, removeUpload: (id) => store.remove(id), log });
+  // A rejected form removes its upload from the store that holds it (the bucket with S3_BUCKET).
+  const deliverer = new CompletionDeliverer({ target, queue, removeUpload: (id) => uploads.remove(id), log });
   let hooks: HookRunner;
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
