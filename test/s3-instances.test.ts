@@ -12,6 +12,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { FORM_UPLOAD_ID_HEADER } from '../core/wire.ts';
+import { Upload } from '@tus/utils';
+import { s3ClientOf } from '../server/backends/store/s3/s3-client.ts';
 import type { S3UploadStore } from '../server/backends/store/s3/s3-store.ts';
 import { configFor } from '../server/config/config.ts';
 import { startCompletionServer } from '../server/start/completion-server.ts';
@@ -20,6 +22,7 @@ import { md5, patternBytes } from './helpers/files.ts';
 import { startTuspassProcess, until, type Instance } from './helpers/instances.ts';
 import { s3Settings, s3StoreOn, startS3Server } from './helpers/s3-server.ts';
 import { exchange } from './helpers/draft-http.ts';
+import { pieces } from './helpers/store-contract.ts';
 import { create, metadata, patch, tus } from './helpers/tus.ts';
 import { prefixFor, REDIS } from './helpers/redis-pair.ts';
 import { recordsWhenPresent, startTestServer } from './helpers/server.ts';
@@ -365,4 +368,40 @@ others", {
     new HeadObjectCommand({ Bucket: server.bucket, Key: `${settings.s3Prefix}slot-empty` }),
   );
   assert.equal(object.ContentType, `text/x-${/empty-(\d+)/.exec(String(empty[0]!.name))?.[1]}`);
+});
+
+test('the completion sweep on S3 reads a record noted handled once, then only records that changed', {
+  skip,
+}, async (t) => {
+  if (typeof server === 'string') return;
+  const s3 = await s3ClientOf({ ...s3Settings(server), s3TimeoutMs: 60_000 });
+  t.after(() => s3.destroy());
+  let reads = 0;
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'GetObjectCommand') reads++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countReads' },
+  );
+  const prefix = s3Env().S3_PREFIX!;
+  const store = s3StoreOn(server, prefix, { s3 });
+  for (const id of ['one', 'two', 'three']) {
+    await store.create(new Upload({ id, size: 0, offset: 0, metadata: {} }));
+    await store.completionHandled(id);
+  }
+  await store.create(new Upload({ id: 'open', size: 5, offset: 0, metadata: {} }));
+  reads = 0;
+  assert.deepEqual(await store.unannounced(), []);
+  assert.equal(reads, 4, 'every record read the first time');
+  reads = 0;
+  assert.deepEqual(await store.unannounced(), []);
+  assert.equal(reads, 1, 'then only the unfinished one');
+  // A record written again (the id given anew after a removal) is read again.
+  await store.remove('two');
+  await store.create(new Upload({ id: 'two', size: 3, offset: 0, metadata: {} }));
+  await store.append(pieces(Buffer.from('abc')), 'two', 0, { size: 3 });
+  reads = 0;
+  assert.deepEqual(await store.unannounced(), ['two']);
+  assert.ok(reads <= 2, `${reads} reads`);
 });

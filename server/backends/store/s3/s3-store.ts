@@ -10,6 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { loadPresigner, sdk } from './s3-sdk.ts';
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
+import { LRUCache } from 'lru-cache';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
@@ -53,6 +54,9 @@ export interface S3StoreOptions {
   log?: Log;
 }
 
+/** Handled records remembered by the completion sweep (seenHandled). */
+const SEEN_HANDLED = 100_000;
+
 const notFound = (): never => {
   throw TUS_ERRORS.FILE_NOT_FOUND;
 };
@@ -76,8 +80,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private readonly formUrlMs: number;
   /** Whose each finished upload's completion is, with several instances (completion-claims.ts). */
   private readonly completions: CompletionClaims;
-  /** Records seen noted handled, by id, with their ETag: a sweep reads only the records that changed since. */
-  private readonly seenHandled = new Map<string, string>();
+  /**
+   * Records seen noted handled, by id, with their ETag: a sweep reads only the records that changed
+   * since. The most recent SEEN_HANDLED (about 15 MB); a bucket with more has the others read again.
+   */
+  private readonly seenHandled = new LRUCache<string, string>({ max: SEEN_HANDLED });
 
   constructor(options: S3StoreOptions) {
     super();
