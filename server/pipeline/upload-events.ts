@@ -88,7 +88,7 @@ const present = (file: string) =>
   );
 
 /** Where a hook reads the bytes: the file, or (S3 store) the object, as tusd's filestore and s3store say it. */
-function storageOf(path: string): HookUpload['Storage'] {
+export function storageOf(path: string): HookUpload['Storage'] {
   const s3 = OBJECT_LOCATION.exec(path);
   return s3
     ? { Type: 's3store', Bucket: s3[1]!, Key: s3[2]!, Path: path }

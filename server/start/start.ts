@@ -46,7 +46,6 @@ import { DigestFileStore } from '../backends/store/digest-store.ts';
 import { S3UploadStore } from '../backends/store/s3/s3-store.ts';
 import { s3ClientOf } from '../backends/store/s3/s3-client.ts';
 import type { UploadStore } from '../backends/store/upload-store.ts';
-import express from 'express';
 import { PgCompletionJournal } from '../backends/journal/pg-journal.ts';
 import { startExpirySweep } from '../pipeline/expiry.ts';
 import { hashThread } from '../hashing/hash-thread.ts';
@@ -317,7 +316,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     : apiProxy(config, target.url, events.wants('pre-access') ? recordAccess : undefined);
   // The nginx upload module's endpoint: multipart/form-data and its resumable mode, one signed form per request.
   const multipartCompletion = new MultipartCompletion({
-    store,
+    store: uploads,
     deliverer,
     passFields: config.passFields,
     templates: config.multipartFormFields,
@@ -330,24 +329,18 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     new SessionStates(config.storeDir, modes.file, log),
   );
   await sessions.restore(store, redisLocker !== undefined);
-  // The nginx module's endpoints write files of the file store: with S3_BUCKET they answer why not.
-  const multipart = s3
-    ? express
-        .Router()
-        .all([config.uploadFormPath, `${config.uploadFormPath}/`], (_req, _res, next) =>
-          next(new TuspassError(ERRORS.ERR_NOT_ON_S3, 'the nginx upload module endpoint')),
-        )
-    : multipartRoutes({
-        config,
-        store,
-        queue,
-        completion: multipartCompletion,
-        hooks: new MultipartHooks(events, hooks, store),
-        sessions,
-        locker,
-        access,
-        log,
-      });
+  // Multipart bodies go to the store the uploads go to; the resumable mode writes segments in place in
+  // files of the file store: with S3_BUCKET its segments answer why not (routes.ts).
+  const multipart = multipartRoutes({
+    config,
+    store: uploads,
+    queue,
+    completion: multipartCompletion,
+    hooks: new MultipartHooks(events, hooks, uploads),
+    locker,
+    resumable: s3 ? undefined : { store, sessions, access },
+    log,
+  });
   const app = createUploadApp({
     config,
     creation,

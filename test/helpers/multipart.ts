@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkSignature } from '../../core/signature.ts';
 
 export interface CurlAnswer {
   status: number;
@@ -31,6 +33,10 @@ export function curl(args: string[]): Promise<CurlAnswer> {
     });
   });
 }
+
+/** curl -F for each of `parts` (`name=value`, `field=@file;type=…`), posted to `url`. */
+export const postForm = (url: string, parts: string[]): Promise<CurlAnswer> =>
+  curl([...parts.flatMap((part) => ['-F', part]), url]);
 
 /** The uploads in a store directory (its hidden files — the journal — left out), with their info files. */
 export const storeFiles = (dir: string) => fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
@@ -78,4 +84,16 @@ export async function startCaptureApp(t: TestContext, status = 200, body: unknow
   await app.up();
   t.after(() => app.down());
   return app;
+}
+
+/** The one form the app received for the request, its signature checked with the completion secret. */
+export function signedForm(
+  app: CaptureApp,
+  secret: string,
+): { params: URLSearchParams; headers: http.IncomingHttpHeaders } {
+  assert.equal(app.forms.length, 1, 'one form per request');
+  const { params, headers } = app.forms[0]!;
+  const checked = checkSignature(secret, 'completion-form', params.toString(), String(headers['tuspass-signature']));
+  assert.ok(checked.ok, 'the form is signed');
+  return { params, headers };
 }

@@ -99,6 +99,12 @@ export interface UploadStore extends DataStore {
   ownerOf(id: string): Promise<string | undefined>;
   accessOf(id: string): Promise<{ owner: string | undefined; segmented: boolean } | undefined>;
 
+  /**
+   * The request of the nginx module that writes a marked upload (NewUploadInfo.resumable) says it is
+   * finished (a multipart request is about to post its form; on the file store, a session's segments
+   * cover it): the mark goes, and from then on it is a finished upload like any other.
+   */
+  settleSegments(id: string): Promise<void>;
   /** The completion of a finished upload was handled: what was kept only to continue it may go. */
   completionHandled(id: string): Promise<void>;
   /** Announced (or gone): nothing is held for its completion any more. */

@@ -2,7 +2,9 @@
 // its own prefix (its form-field name), the pass-through fields once; delivered by the one completion
 // deliverer (server/complete-form/deliver.ts) exactly like the tus path's form: the same contract
 // (version 2), headers, queueing when the app is down, CLEANUP_STATUSES removing the request's files.
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+// `<field>.path` is where the store keeps the file (a path, or s3://bucket/key), `<field>.url` the
+// object's presigned URL with S3_FORM_URL_TTL, as the tus path's form has them (docs/completion-form.md).
+import type { UploadStore } from '../../backends/store/upload-store.ts';
 import type { Digests } from '../../../core/wire.ts';
 import { errorText, type Log } from '../../../core/logger.ts';
 import { COMPLETION_HEADER } from '../../../core/wire.ts';
@@ -24,8 +26,11 @@ export interface ReceivedFile {
   owner: string;
 }
 
+/** A file of the form: where the store has it, and the URL of its bytes when the store gives one (S3_FORM_URL_TTL). */
+type FormFile = ReceivedFile & { url?: string };
+
 export interface MultipartCompletionDeps {
-  store: DigestFileStore;
+  store: UploadStore;
   deliverer: CompletionDeliverer;
   passFields: RegExp;
   templates: FormTemplates;
@@ -36,13 +41,13 @@ export interface MultipartCompletionDeps {
  * The form: per file what FORM templates say (django-nginx-upload's fields by default), then the pass-through fields.
  */
 export function multipartForm(
-  files: ReceivedFile[],
+  files: FormFile[],
   fields: Array<[string, string]>,
   deps: Pick<MultipartCompletionDeps, 'store' | 'passFields' | 'templates' | 'log'>,
 ): URLSearchParams {
   const form = new URLSearchParams();
   files.forEach((f, i) => {
-    const path = deps.store.filePath(f.id);
+    const path = deps.store.location(f.id);
     const d = f.digests;
     const vars: Record<Variable, string> = {
       upload_field_name: f.field,
@@ -60,6 +65,7 @@ export function multipartForm(
     for (const [k, v] of deps.templates.apply(vars)) form.append(k, v);
     // The contract's keys, as the tus path's form has them (server/complete-form/fields.ts).
     const contract = [
+      ['url', f.url],
       ['sha1', d.sha1],
       ['crc32', d.crc32],
       ['id', f.id],
@@ -112,8 +118,10 @@ export class MultipartCompletion {
   ): Promise<Required<TusAnswer> & { recordedHere: boolean }> {
     const { store, deliverer } = this.deps;
     const ids = files.map((f) => f.id);
+    const located = [];
+    for (const f of files) located.push({ ...f, url: await store.formUrl?.(f.id) });
     const response = await deliverer.deliver({
-      form: multipartForm(files, fields, this.deps),
+      form: multipartForm(located, fields, this.deps),
       uploadIds: ids,
       ...request,
     });

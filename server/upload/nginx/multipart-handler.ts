@@ -1,23 +1,25 @@
 // POST /upload/ with multipart/form-data, as the nginx upload module takes it: parsed as a stream by
-// busboy, each file part written straight into the store through the tus path's digesting append
-// (md5 always, sha1/crc32 per DIGESTS, size) with back-pressure — busboy pauses the socket while a
-// part's stream is not read, and the store reads it only as fast as the disk takes it. No temporary
-// copy: the file in the store is the file the form names. A request that fails in any way keeps
-// nothing: every file it created is removed. Each file carries a mark in its info until the body has
-// arrived whole and the pre-finish hooks let the form go (StoredInfo.resumable 'multipart'): complete
-// on disk, it is still no finished upload, so a process stopped mid-request announces none of it,
-// and the next start removes it.
+// busboy, each file part a new upload of the store (of deferred length, declared at the part's end),
+// written straight in through the tus path's digesting append (md5 always, sha1/crc32 per DIGESTS,
+// size) with back-pressure — busboy pauses the socket while a part's stream is not read, and the
+// store reads it only as fast as the disk (or the bucket) takes it. No temporary copy: the file in
+// the store (or the object in the bucket, S3_BUCKET) is the file the form names. A request that fails
+// in any way keeps nothing: every upload it created is removed (an S3 multipart upload aborted).
+// Each carries a mark in its info until the body has arrived whole and the pre-finish hooks let the
+// form go (StoredInfo.resumable 'multipart'): complete in the store, it is still no finished upload,
+// so a process stopped mid-request announces none of it, and the next start removes it.
 import crypto from 'node:crypto';
 import type express from 'express';
 import busboy from 'busboy';
-import { Upload } from '@tus/utils';
+import { Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config/config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { onBodyIdle } from '../../http/network-timeout.ts';
 import { bytesReceived, uploadsFinished } from '../../ops/metrics.ts';
 import type { Log } from '../../../core/logger.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
+import { withLock } from '../../backends/locker/upload-lock.ts';
 import { uploadOwnerOf, type UploadOwner } from '../../auth/upload-owner.ts';
 import type { MultipartCompletion, ReceivedFile } from './completion.ts';
 import type { MultipartHooks } from './multipart-hooks.ts';
@@ -26,13 +28,17 @@ import { COMPLETION_HEADER } from '../../../core/wire.ts';
 
 export interface MultipartDeps {
   config: Config;
-  store: DigestFileStore;
+  store: UploadStore;
+  /** The tus routes' locker: each part is written under its upload's lock, as a PATCH is. */
+  locker: Locker;
   completion: MultipartCompletion;
   hooks?: MultipartHooks;
   log: Log;
 }
 
 const FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Nobody else may take a part's lock while its request writes it: the upload is marked, refused to others. */
+const noRelease = () => {};
 /** Non-file fields are a handful of short values; more is no upload form. */
 const LIMITS = { fields: 256, fieldSize: 64 * 1024, files: 64, parts: 320, headerPairs: 32 };
 
@@ -46,7 +52,8 @@ export interface FileHooks {
 /** Writes one file part into a new upload of the store; returns it hashed, or throws (its file then removed by the
  * caller). */
 export async function storeFile(
-  store: DigestFileStore,
+  store: UploadStore,
+  locker: Locker,
   source: AsyncIterable<Buffer>,
   meta: { name: string; contentType: string; field: string },
   creator: UploadOwner,
@@ -74,12 +81,18 @@ export async function storeFile(
   await store.create(upload, { owner: creator, resumable: 'multipart' });
   created.push(upload);
   hooks?.hooks.created(hooks.req, upload);
-  const result = await store.append(source, id, 0, { limit });
-  bytesReceived.inc(result.offset);
-  if (result.exceeded) return { file: undefined as never, exceeded: true };
-  // The length is known now: the upload is complete, as a finished tus upload is.
-  await store.declareUploadLength(id, result.offset);
-  const digests = await store.digests(id, result.offset);
+  // Under the upload's lock, as a tus PATCH writes: with several instances (REDIS_URL) every write
+  // proves it holds it (redis-locker.ts WriteFence).
+  const written = await withLock(locker, id, noRelease, async () => {
+    const result = await store.append(source, id, 0, { limit });
+    bytesReceived.inc(result.offset);
+    if (result.exceeded) return undefined;
+    // The length is known now: the upload is complete, as a finished tus upload is.
+    await store.declareUploadLength(id, result.offset);
+    return result.offset;
+  });
+  if (written === undefined) return { file: undefined as never, exceeded: true };
+  const digests = await store.digests(id, written);
   uploadsFinished.inc();
   return {
     file: { id, field: meta.field, name: meta.name, contentType: meta.contentType, digests, owner },
@@ -94,7 +107,7 @@ export function isBrowserPost(req: express.Request, fields: Array<[string, strin
 }
 
 export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
-  const { config, store, log } = deps;
+  const { config, store, locker, log } = deps;
   return async (req, res, next) => {
     const created: Upload[] = [];
     let bb: busboy.Busboy;
@@ -183,7 +196,7 @@ export function multipartHandler(deps: MultipartDeps): express.RequestHandler {
       chain = chain.then(async () => {
         if (failure) return void stream.resume();
         try {
-          const { file, exceeded } = await storeFile(store, stream, meta, owner, limit, created, fileHooks);
+          const { file, exceeded } = await storeFile(store, locker, stream, meta, owner, limit, created, fileHooks);
           if (exceeded) return fail(maxSizeError(config, req, limit + 1));
           files.push(file);
         } catch (e) {

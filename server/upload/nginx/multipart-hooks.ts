@@ -9,8 +9,8 @@ import type { Upload } from '@tus/utils';
 import { HookRejection, type HookRunner } from '../../../hooks/runner.ts';
 import type { HookHandler, HookHTTPRequest, HookUpload } from '../../../hooks/types.ts';
 import { isCompleteFormHook } from '../../complete-form/hook.ts';
-import type { DigestFileStore } from '../../backends/store/digest-store.ts';
-import { answerOf, authOfRequest, httpRequestOf, type UploadEvents } from '../../pipeline/upload-events.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
+import { answerOf, authOfRequest, httpRequestOf, storageOf, type UploadEvents } from '../../pipeline/upload-events.ts';
 import type { ReceivedFile } from './completion.ts';
 import { HookRefusal } from '../../http/error-answer.ts';
 
@@ -21,7 +21,7 @@ export class MultipartHooks {
   constructor(
     private readonly events: UploadEvents,
     private readonly hooks: HookRunner,
-    private readonly store: DigestFileStore,
+    private readonly store: UploadStore,
   ) {
     this.replaced = new Set(hooks.list().filter(isCompleteFormHook));
   }
@@ -51,7 +51,6 @@ export class MultipartHooks {
   }
 
   hookUpload(file: ReceivedFile, withStorage = true): HookUpload {
-    const path = this.store.filePath(file.id);
     return {
       ID: file.id,
       Size: file.digests.size,
@@ -61,7 +60,7 @@ export class MultipartHooks {
       IsPartial: false,
       IsFinal: false,
       PartialUploads: null,
-      Storage: withStorage ? { Type: 'filestore', Path: path, InfoPath: `${path}.json` } : null,
+      Storage: withStorage ? storageOf(this.store.location(file.id)) : null,
       Digests: file.digests,
       Owner: file.owner,
     };

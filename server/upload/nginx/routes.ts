@@ -4,6 +4,10 @@
 // bearer token with the upload scope when authentication is on, the notice queue's room, the store's
 // free space for a multipart body's length (a resumable session reserves its whole file at its first
 // segment, and its segments write within it).
+//
+// Multipart bodies are written into the store the uploads go to, the file store or the bucket
+// (S3_BUCKET). The resumable mode writes segments at any offset, in place in the file: only the file
+// store takes them. On the S3 store its segments are refused (501 ERR_NOT_ON_S3, docs/s3-store.md).
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import type { Config } from '../../config/config.ts';
@@ -14,6 +18,7 @@ import { publicOrigin } from '../../http/public-origin.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Notices } from '../../../hooks/notices.ts';
 import type { DigestFileStore } from '../../backends/store/digest-store.ts';
+import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { nonNegativeInteger } from '../../http/tus-headers.ts';
 import type { MultipartCompletion } from './completion.ts';
 import { multipartHandler } from './multipart-handler.ts';
@@ -25,19 +30,36 @@ import type { UploadAccess } from '../../pipeline/upload-access.ts';
 
 export interface MultipartRoutesDeps {
   config: Config;
-  store: DigestFileStore;
+  /** The store the uploads go to: a multipart body's files become its uploads. */
+  store: UploadStore;
   queue: Notices;
   completion: MultipartCompletion;
   /** The user's hooks on this path (multipart-hooks.ts). */
   hooks?: MultipartHooks;
-  /** The resumable sessions (restored from the store at start). */
-  sessions: ResumableSessions;
-  /** The tus routes' locker: a resumable session's segments run under it. */
+  /** The tus routes' locker: each multipart file, and a resumable session's segments, are written under it. */
   locker: Locker;
-  /** The access step: a segment of an open session passes it as a tus PATCH does (upload-access.ts). */
-  access: UploadAccess;
+  /** The resumable mode, where the uploads are files (the file store); none on the S3 store. */
+  resumable?: ResumableRoutesDeps;
   log: Log;
 }
+
+/** What the resumable mode needs besides: segments are written in place in the file store's files. */
+export interface ResumableRoutesDeps {
+  store: DigestFileStore;
+  /** The resumable sessions (restored from the store at start). */
+  sessions: ResumableSessions;
+  /** The access step: a segment of an open session passes it as a tus PATCH does (upload-access.ts). */
+  access: UploadAccess;
+}
+
+/**
+ * Why the resumable mode is not served on the S3 store: its segments come in any order, of any
+ * size, and again; an S3 multipart upload takes parts by number, each at least 5 MiB but the last,
+ * and its md5 must be taken over the bytes in order (docs/s3-store.md).
+ */
+const SEGMENTS_NOT_ON_S3 =
+  "the nginx upload module's resumable mode (Session-ID segments written at any offset; an S3 multipart upload takes \
+parts of 5 MiB or more, in order): multipart/form-data POSTs are served";
 
 /**
  * A plain HTML form needs no CORS preflight, so a page on any other site could post files here
@@ -83,8 +105,14 @@ export function multipartRoutes(deps: MultipartRoutesDeps): express.Router {
     },
   );
   const multipart = multipartHandler(deps);
-  const resumable = resumableHandler(deps);
-  router.post(paths, (req, res, next) => (isResumable(req) ? resumable(req, res, next) : multipart(req, res, next)));
+  const resumable = deps.resumable && resumableHandler({ ...deps, ...deps.resumable });
+  router.post(paths, (req, res, next) => {
+    if (!isResumable(req)) return multipart(req, res, next);
+    if (resumable) return resumable(req, res, next);
+    // The segment's body is not read: the connection cannot be reused.
+    res.set('Connection', 'close');
+    next(new TuspassError(ERRORS.ERR_NOT_ON_S3, SEGMENTS_NOT_ON_S3));
+  });
   router.all(paths, (_req, res, next) => {
     res.set('Allow', 'POST');
     next(new TuspassError(ERRORS.ERR_METHOD_NOT_ALLOWED));

@@ -16,8 +16,11 @@ export interface SentPart {
 
 export interface S3Record {
   version: 1;
-  /** The upload's info as the file store keeps it (id, size, metadata, creation_date, owner, concat). */
-  info: Pick<StoredInfo, 'id' | 'size' | 'metadata' | 'creation_date' | 'concat' | 'owner' | 'address'>;
+  /**
+   * The upload's info as the file store keeps it (id, size, metadata, creation_date, owner, concat),
+   * and the mark of a multipart request's file part until its request posts the form (StoredInfo.resumable).
+   */
+  info: Pick<StoredInfo, 'id' | 'size' | 'metadata' | 'creation_date' | 'concat' | 'owner' | 'address' | 'resumable'>;
   /** The multipart upload's id; undefined once completed (or for an empty upload, put whole). */
   uploadId?: string;
   /** The part size chosen (store/s3/part-size.ts), kept so equal parts stay equal. */

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
+import { ERRORS, TuspassError } from '../../../../core/errors.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
 import type { Claims } from '../../locker/claims.ts';
@@ -85,6 +86,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
    * since. The most recent SEEN_HANDLED (about 15 MB); a bucket with more has the others read again.
    */
   private readonly seenHandled = new LRUCache<string, string>({ max: SEEN_HANDLED });
+  /**
+   * File parts of the multipart requests running here: marked unfinished until their form goes, yet no
+   * expiry of theirs while the request writes its other parts or runs its pre-finish hooks.
+   */
+  private readonly requestRunning = new Set<string>();
 
   constructor(options: S3StoreOptions) {
     super();
@@ -186,6 +192,9 @@ export class S3UploadStore extends DataStore implements UploadStore {
    * filename), and its record. An id already in the bucket (a pre-create hook's choice) is refused.
    */
   override async create(upload: Upload, created: NewUploadInfo = {}): Promise<Upload> {
+    // Segments of the nginx module's resumable mode are written at any offset: a multipart upload's
+    // parts only in order (docs/s3-store.md). Its route is refused on S3 before it gets here.
+    if (created.resumable === true) throw new TuspassError(ERRORS.ERR_NOT_ON_S3, 'an upload written in segments');
     const stored = storedInfo(upload, created);
     this.owners.forget(upload.id);
     if (upload.size !== undefined && upload.size > MAX_OBJECT) throw TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED;
@@ -197,6 +206,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
       concat: stored.concat,
       owner: stored.owner,
       address: stored.address,
+      resumable: stored.resumable,
     };
     const Key = this.keys.object(upload.id);
     // Admitted (the owner's limits) and counted from now on, in one step, as on the file store.
@@ -243,7 +253,25 @@ export class S3UploadStore extends DataStore implements UploadStore {
       throw objectStoreFailure(upload.id, e);
     }
     upload.storage = { type: 's3', path: this.location(upload.id) };
+    if (stored.resumable === 'multipart') this.requestRunning.add(upload.id);
     return upload;
+  }
+
+  /**
+   * The multipart request that writes the upload is about to post its form: the mark goes from its
+   * record, and from then on it is a finished upload like any other (announced at a start, or by
+   * another instance's sweep, if its completion is never handled).
+   */
+  async settleSegments(id: string): Promise<void> {
+    this.requestRunning.delete(id);
+    const record = await this.existing(id);
+    if (!record.info.resumable) return;
+    const { resumable: _, ...info } = record.info;
+    await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, info }).catch((e: unknown) => {
+      throw objectStoreFailure(id, e);
+    });
+    this.owners.forget(id);
+    this.space.forget(id);
   }
 
   override async getUpload(id: string): Promise<Upload> {
@@ -330,6 +358,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const record = await this.existing(id);
     this.owners.forget(id);
     this.space.forget(id);
+    this.requestRunning.delete(id);
     await this.completions.release(id);
     try {
       const Key = this.keys.object(id);
@@ -360,7 +389,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     if (this.expiry.afterLastWrite <= 0 && this.expiry.unstarted <= 0) return 0;
     let removed = 0;
     await this.eachRecord(async (id, record) => {
-      if (record.completed) return;
+      // A multipart request's part is complete in the bucket before its request ends: unfinished until then.
+      if ((record.completed && !record.info.resumable) || this.requestRunning.has(id)) return;
       const at = expiresAt(record.info, { size: recordOffset(record), mtimeMs: record.writtenAt }, this.expiry);
       if (at === undefined || Date.now() <= at) return;
       try {
@@ -492,12 +522,26 @@ be written`,
    * At start: finished uploads whose completion was never handled (the process stopped between the
    * last byte and the form), to announce again. The completion service drops a repeated form by
    * upload id. The unfinished ones are entered in the ledger (what they are owed, their owners'
-   * totals), as the file store's start pass does.
+   * totals), as the file store's start pass does. A file part of a multipart request still marked
+   * belongs to a request the process stopped in the middle of: its form was never posted and its
+   * client never answered, so nobody finishes it. It is removed (with several instances on the bucket
+   * it may be a request running on another: kept, unfinished, for that request or its expiry).
    */
   async awaitingCompletion(): Promise<string[]> {
-    return this.finishedUnhandled((id, record) =>
-      this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record)),
-    );
+    const dead: string[] = [];
+    const found = await this.finishedUnhandled((id, record) => {
+      if (record.info.resumable && !this.deps.fence) dead.push(id);
+      else this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record));
+    });
+    for (const id of dead) {
+      await this.remove(id).then(
+        () =>
+          this.log(`upload ${id}: a part of a multipart request that never finished (the process stopped): removed`),
+        (e: unknown) =>
+          this.log(`upload ${id}: a part of a dead multipart request: ${errorText(e)}`, { level: 'warn' }),
+      );
+    }
+    return found;
   }
 
   /**
@@ -508,12 +552,16 @@ be written`,
     return this.finishedUnhandled();
   }
 
-  /** The finished uploads whose records are not noted handled; `unfinished` is shown each of the others. */
+  /**
+   * The finished uploads whose records are not noted handled; `unfinished` is shown each of the others
+   * (a multipart request's part still marked among them: complete in the bucket, finished only once
+   * its request posts the form).
+   */
   private async finishedUnhandled(unfinished?: (id: string, record: S3Record) => void): Promise<string[]> {
     const found: string[] = [];
     await this.eachRecord(
       (id, record, etag) => {
-        if (!record.completed) unfinished?.(id, record);
+        if (!record.completed || record.info.resumable) unfinished?.(id, record);
         else if (!record.handled) found.push(id);
         else if (etag) this.seenHandled.set(id, etag);
       },
@@ -527,8 +575,9 @@ be written`,
   takeOverCompletion(id: string): Promise<boolean> {
     return this.completions.takeOver(id, async () => {
       const record = await this.record(id);
-      // Gone, or noted handled, or another upload under its id since: nothing of this one to announce.
-      return !(record?.completed && !record.handled);
+      // Gone, or noted handled, or another upload under its id since, or a multipart request's part
+      // its request still writes: nothing of this one to announce.
+      return !(record?.completed && !record.handled && !record.info.resumable);
     });
   }
 
