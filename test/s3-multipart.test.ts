@@ -21,6 +21,7 @@ import { sendSegment } from './helpers/resumable.ts';
 import { s3Settings, s3StoreOn, startS3Server } from './helpers/s3-server.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
 import { tmpDir } from './helpers/tmp.ts';
+import { create, tus } from './helpers/tus.ts';
 
 const MIB = 2 ** 20;
 const server = await startS3Server();
@@ -94,11 +95,16 @@ function requestHead(s: TestServer, length: number): string {
   );
 }
 
-test('curl -F: two files and pass-through fields into S3 → one signed form with md5, size and .path the objects; \
-the objects hold the bytes', { skip }, async (t) => {
+test('curl -F: two files and pass-through fields into S3 → one signed form with md5, size, .path the objects and \
+.url; the objects hold the bytes', { skip }, async (t) => {
   const settings = s3Settings(s3());
   const app = await startCaptureApp(t, 200, { message: 'Upload Complete' });
-  const s = await startTestServer(t, { ...settings, completionUrl: app.url, digests: ['sha1'] });
+  const s = await startTestServer(t, {
+    ...settings,
+    completionUrl: app.url,
+    digests: ['sha1'],
+    s3FormUrlTtlMs: 3_600_000,
+  });
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'a.bin', 11 * MIB + 12_345, 1);
   const b = writeTestFile(dir, 'b.png', 1, 2);
@@ -125,6 +131,10 @@ the objects hold the bytes', { skip }, async (t) => {
     assert.equal(params.get(`${field}.name`), path.basename(f.path));
     assert.equal(params.get(`${field}.content_type`), type);
     assert.equal(await objectMd5(key), f.md5, `${field}: the object holds the bytes sent`);
+    // S3_FORM_URL_TTL: a presigned GetObject URL of the object, fetched with no credentials.
+    const fetched = await fetch(params.get(`${field}.url`)!);
+    assert.equal(fetched.status, 200);
+    assert.equal(md5(Buffer.from(await fetched.arrayBuffer())), f.md5, `${field}: .url gives the bytes`);
   }
   assert.equal(params.get('name'), 'pair');
   assert.equal(params.get('terminal'), 'yes');
@@ -186,7 +196,8 @@ test('hooks on S3: a pre-finish refusal keeps nothing in the bucket; post-finish
   assert.equal(await objectMd5(key), good.md5);
 });
 
-test('the built-in completion service records the files posted into S3: md5, size, .path, download from the object', {
+test('the built-in completion service records the files posted into S3 (an empty one too): md5, size, .path, \
+download from the object', {
   skip,
 }, async (t) => {
   const settings = s3Settings(s3());
@@ -194,23 +205,25 @@ test('the built-in completion service records the files posted into S3: md5, siz
   const dir = tmpDir(t);
   const a = writeTestFile(dir, 'report.txt', 6 * MIB + 1, 3);
   const b = writeTestFile(dir, 'notes.txt', 70_000, 4);
+  const empty = writeTestFile(dir, 'empty.txt', 0);
   const r = await postForm(`${s.url}/upload`, [
     'description=quarterly',
     `file1=@${a.path};type=text/plain`,
     `file2=@${b.path};type=text/plain`,
+    `file3=@${empty.path}`,
   ]);
   assert.equal(r.status, 200, r.body);
   assert.equal(JSON.parse(r.body).message, 'Upload Complete');
-  const records = await recordsWhenPresent(s.url, 2, 30_000);
-  assert.equal(records.length, 2);
-  for (const f of [a, b]) {
+  const records = await recordsWhenPresent(s.url, 3, 30_000);
+  assert.equal(records.length, 3);
+  for (const f of [a, b, empty]) {
     const record = records.find((x) => x.name === path.basename(f.path))!;
     assert.ok(record, `${f.path} recorded`);
     assert.equal(record.md5, f.md5);
     assert.equal(record.size, f.bytes.length);
     assert.deepEqual(record.fields, { description: 'quarterly' });
-    const detail = (await (await fetch(`${s.url}/api/uploads/${record.id}`)).json()) as { path?: string };
-    if (detail.path !== undefined) assert.match(detail.path, new RegExp(`^s3://${s3().bucket}/${settings.s3Prefix}`));
+    // The completion service checked it as the object's (HeadObject): in the bucket, of that size.
+    assert.equal(record.path, `s3://${s3().bucket}/${settings.s3Prefix}${record.upload_id}`);
     const download = Buffer.from(await (await fetch(`${s.url}/api/uploads/${record.id}/file`)).arrayBuffer());
     assert.equal(md5(download), f.md5, 'downloaded from the object');
   }
@@ -271,6 +284,25 @@ test('MAX_SIZE applies per file on S3: 413, and the part already sent aborted wi
   assert.equal(r.status, 413, r.body);
   assert.match(r.body, /ERR_MAX_SIZE_EXCEEDED/);
   await assertNothingKept(s, settings.s3Prefix, 'past MAX_SIZE');
+});
+
+test('OWNER_MAX_OPEN on S3: a part is refused while the owner has its uploads open, nothing kept; finished \
+parts are not open', { skip }, async (t) => {
+  const settings = s3Settings(s3());
+  const s = await startTestServer(t, { ...settings, ownerMaxOpen: 1 });
+  const dir = tmpDir(t);
+  const a = writeTestFile(dir, 'a.bin', 6 * MIB, 14);
+  const b = writeTestFile(dir, 'b.bin', 1000, 15);
+  const open = await create(s.endpoint, 10);
+  const refused = await postForm(`${s.url}/upload`, [`file1=@${a.path}`]);
+  assert.equal(refused.status, 429, refused.body);
+  assert.match(refused.body, /ERR_OWNER_UPLOADS_LIMIT/);
+  assert.equal((await tus('DELETE', open)).status, 204);
+  await assertNothingKept(s, settings.s3Prefix, 'the part refused');
+  // One open at a time: each part is open while it streams, finished at its end.
+  const r = await postForm(`${s.url}/upload`, [`file1=@${a.path}`, `file2=@${b.path}`]);
+  assert.equal(r.status, 200, r.body);
+  assert.deepEqual(s.uploads.space.ownerTotals('address:127.0.0.1'), { owed: 0, open: 0 });
 });
 
 test("the resumable mode's segments on S3 → 501 ERR_NOT_ON_S3 saying why, nothing in the bucket; multipart POSTs \
