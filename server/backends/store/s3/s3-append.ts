@@ -197,24 +197,40 @@ export async function appendParts(
   }
   const flights: Flight[] = [];
   let checkpoint: Promise<void> = Promise.resolve();
-  let recordedAt = Date.now();
+  /** When the record was last written; the snapshot of parts landed since, with the timer that writes it. */
+  let recordedAt = -Infinity;
+  let due: Flight['digest'] | undefined;
+  let dueTimer: NodeJS.Timeout | undefined;
+  /** The parts are over: the append's own last record says the rest. */
+  let closing = false;
   let tailGone = false;
 
   /**
-   * Parts sent in order: added to the record, which is written. The writes are chained in the order
-   * the parts landed (a later record never overwritten by an earlier one).
+   * Parts sent in order: added to the record, which is written (`now`, or RECORD_EVERY_MS after the
+   * last write). The writes are chained in the order the parts landed (a later record never
+   * overwritten by an earlier one).
    */
-  const advance = (): Promise<void> => {
-    let digest: Flight['digest'] | undefined;
+  const advance = (now = false): Promise<void> => {
     while (flights[0]?.settled) {
       const f = flights.shift()!;
       parts.push(f.part);
-      digest = f.digest;
+      due = f.digest;
     }
-    if (!digest || checksum || Date.now() - recordedAt < RECORD_EVERY_MS) return checkpoint;
+    if (!due || checksum || (closing && !now)) return checkpoint;
+    const wait = recordedAt + RECORD_EVERY_MS - Date.now();
+    if (!now && wait > 0) {
+      dueTimer ??= setTimeout(() => {
+        dueTimer = undefined;
+        if (!closing) void advance(true).catch(() => undefined);
+      }, wait);
+      return checkpoint;
+    }
+    clearTimeout(dueTimer);
+    dueTimer = undefined;
     recordedAt = Date.now();
     const sent = [...parts];
-    const at = digest;
+    const at = due;
+    due = undefined;
     checkpoint = checkpoint.then(async () => {
       const snapshot: S3Record = {
         ...record,
@@ -327,10 +343,14 @@ export async function appendParts(
   try {
     // Every part in flight lands (or one fails: the record stays at the last part sent in order).
     const results = await Promise.allSettled(flights.map((f) => f.done));
-    await checkpoint;
+    closing = true;
+    clearTimeout(dueTimer);
     const rejected = results.find((r) => r.status === 'rejected');
+    // After a failed part the record keeps what landed before it; otherwise the record written below
+    // says it all.
+    await advance(rejected !== undefined);
+    await checkpoint;
     if (rejected) throw objectStoreFailure(id, (rejected as PromiseRejectedResult).reason);
-    await advance();
 
     const offset = start + read;
     if (checksum) {
@@ -390,6 +410,8 @@ export async function appendParts(
   } catch (e) {
     throw objectStoreFailure(id, e);
   } finally {
+    closing = true;
+    clearTimeout(dueTimer);
     state.release();
   }
 }
