@@ -2,7 +2,6 @@
 // a real queue, store and ports. The server runs in this process (its queue watches for the commands'
 // markers); the completion service is a port with nobody on it until the test opens it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -10,27 +9,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startTestServer } from './helpers/server.ts';
 import { freePort } from './helpers/ports.ts';
+import { runTuspass } from './helpers/instances.ts';
 import { tmpDir } from './helpers/tmp.ts';
 import { create, patch } from './helpers/tus.ts';
 
-const BIN = path.resolve('bin/tuspass.js');
-
-function run(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.once('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const run = runTuspass;
 
 async function until(what: () => boolean, message: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

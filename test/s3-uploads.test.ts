@@ -412,6 +412,36 @@ test('an S3 upload finished before a stop without its completion handled is anno
   );
 });
 
+test('a form queued and later rejected removes the S3 upload then: its object and record leave the bucket', {
+  skip,
+}, async (t) => {
+  if (typeof server === 'string') return;
+  const settings = s3Settings();
+  // The app is away (502) when the upload finishes, then refuses the form (422): a rejection.
+  let calls = 0;
+  const app = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(++calls === 1 ? 502 : 422).end('no'));
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => app.close(r)));
+  const completionUrl = `http://127.0.0.1:${(app.address() as { port: number }).port}/complete/`;
+  const s = await startTestServer(t, { ...settings, completionUrl, retryMinMs: 50 });
+  const bytes = patternBytes(1000, 30);
+  const url = await create(s.endpoint, bytes.length, { filename: 'refused.bin' });
+  const last = await patch(url, 0, bytes);
+  assert.equal(last.headers['tuspass-completion'], 'pending');
+  assert.ok(await s.queue.drained(10_000));
+  assert.equal(calls, 2);
+  const left = await server.client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: settings.s3Prefix }));
+  assert.deepEqual(
+    (left.Contents ?? []).map((o) => o.Key),
+    [],
+    'nothing of the refused upload is left in the bucket',
+  );
+  assert.equal((await tus('HEAD', url)).status, 404);
+});
+
 test('the IETF draft on S3: a creation with part of the body, the offset, the rest as the last append, the md5 \
 recorded', {
   skip,

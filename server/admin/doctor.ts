@@ -1,23 +1,14 @@
 // `tuspass doctor`: checks what `tuspass start` needs before it is started (or while it runs), each
 // line "ok" or what to do. Changes nothing: a directory not there yet is fine when its parent lets the
 // server create it; a write probe (a file, or a directory where one is to be made) is made and removed,
-// as the server's own start does.
+// as the server's own start does. With S3_BUCKET, the bucket and the uploads' records in it (doctor-s3.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError, load, type Config } from '../config/config.ts';
 import { secretFile } from '../config/secret.ts';
-import { ADMIN_EXIT, printJson, UsageError } from './output.ts';
-
-export interface Check {
-  check: string;
-  ok: boolean;
-  /** What was found (ok) or what is wrong. */
-  detail: string;
-  /** What to do, when not ok. */
-  remedy?: string;
-}
+import { ADMIN_EXIT, printJson, UsageError, type Check } from './output.ts';
 
 const mode = (m: number) => `0${(m & 0o777).toString(8)}`;
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)} GiB`;
@@ -262,7 +253,8 @@ export async function runChecks(config: Config): Promise<Check[]> {
     { check: 'config', ok: true, detail: 'valid' },
     directoryCheck('data dir', 'DATA_DIR', config.dataDir),
     directoryCheck('store dir', 'STORE_DIR', config.storeDir),
-    freeSpaceCheck(config),
+    // With S3_BUCKET the uploads are in the bucket: the disk's free space admits none of them.
+    ...(config.s3Bucket ? await (await import('./doctor-s3.ts')).s3Checks(config) : [freeSpaceCheck(config)]),
     await catalogCheck(config),
     secretCheck(config),
     await portCheck('port', 'PORT', config.host, config.port),

@@ -7,8 +7,8 @@ export const ADMIN_COMMANDS = {
   'queue list': 'notices waiting to be delivered (id, kind, attempts, next try, last error, age)',
   'queue retry ID': 'make a queued notice due now (a running server tries it at once)',
   'queue drop ID': 'remove a queued notice, printing what it was',
-  'uploads list': 'stored uploads (--unfinished: only those still receiving bytes)',
-  doctor: 'check configuration, directories, free space, catalog, secret and ports',
+  'uploads list': 'stored uploads, in STORE_DIR or S3_BUCKET (--unfinished: only those still receiving bytes)',
+  doctor: 'check configuration, directories, free space or the bucket, catalog, secret and ports',
 } as const;
 
 export const isAdminCommand = (name: string) => name === 'queue' || name === 'uploads' || name === 'doctor';
@@ -16,7 +16,7 @@ export const isAdminCommand = (name: string) => name === 'queue' || name === 'up
 export async function adminCommand(command: string, args: readonly string[]): Promise<number> {
   try {
     if (command === 'queue') return await (await import('./queue.ts')).queueCommand(args);
-    if (command === 'uploads') return (await import('./uploads.ts')).uploadsCommand(args);
+    if (command === 'uploads') return await (await import('./uploads.ts')).uploadsCommand(args);
     return await (await import('./doctor.ts')).doctorCommand(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;

@@ -12,6 +12,16 @@ export const ADMIN_EXIT = {
 
 export class UsageError extends Error {}
 
+/** One line of `tuspass doctor` (doctor.ts, and doctor-s3.ts with S3_BUCKET). */
+export interface Check {
+  check: string;
+  ok: boolean;
+  /** What was found (ok) or what is wrong. */
+  detail: string;
+  /** What to do, when not ok. */
+  remedy?: string;
+}
+
 export interface AdminArgs {
   config: Config;
   json: boolean;

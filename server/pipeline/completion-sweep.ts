@@ -1,20 +1,21 @@
 // Finished uploads nobody announced are announced, without waiting for any restart. An upload's
-// completion (hooks answered, form delivered or queued) is noted in the completion journal once
-// handled; until then the instance whose write completed it holds its claim (claims.ts). When that
-// instance dies first, its claims end with their lease (REDIS_LOCK_TTL), and the next sweep of any
-// instance announces the upload: every instance sweeps every COMPLETION_SWEEP, one at a time (the
-// sweep's own claim), taking over each finished upload missing from the journal whose completion no
-// live instance holds. The completion service drops a repeated form by upload id: one record each.
+// completion (hooks answered, form delivered or queued) is noted by the store once handled (the file
+// store's completion journal, the S3 store's record in the bucket); until then the instance whose
+// write completed it holds its claim (completion-claims.ts). When that instance dies first, its
+// claims end with their lease (REDIS_LOCK_TTL), and the next sweep of any instance announces the
+// upload: every instance sweeps every COMPLETION_SWEEP, one at a time (the sweep's own claim), taking
+// over each finished upload not noted handled whose completion no live instance holds. The
+// completion service drops a repeated form by upload id: one record each.
 // At start, the uploads left unannounced from before are handled the same way (announce()).
 import { errorText, type Log } from '../../core/logger.ts';
 import { SWEEP_CLAIM, type Claims } from '../backends/locker/claims.ts';
-import type { DigestFileStore } from '../backends/store/digest-store.ts';
 import type { UploadStore } from '../backends/store/upload-store.ts';
 import { TUS_PATH } from '../http/tus-headers.ts';
 import type { UploadEvents } from './upload-events.ts';
 
 export interface SweepDeps {
-  store: DigestFileStore;
+  /** The store of the uploads, the file store or the S3 store: each notes handled completions its own way. */
+  store: Pick<UploadStore, 'getUpload' | 'concatOf' | 'unannounced' | 'takeOverCompletion'>;
   events: UploadEvents;
   claims: Claims;
   /** COMPLETION_SWEEP, in ms. */
@@ -50,7 +51,7 @@ async function announceOne(
  */
 export function announce(
   ids: readonly string[],
-  store: Pick<UploadStore, 'getUpload' | 'concatOf'> & Partial<Pick<DigestFileStore, 'takeOverCompletion'>>,
+  store: Pick<UploadStore, 'getUpload' | 'concatOf' | 'takeOverCompletion'>,
   events: UploadEvents,
   log: Log,
   shared: boolean,
@@ -63,7 +64,7 @@ export function announce(
   );
   void (async () => {
     for (const id of ids) {
-      if (shared && store.takeOverCompletion && !(await store.takeOverCompletion(id).catch(() => false))) continue;
+      if (shared && !(await store.takeOverCompletion(id).catch(() => false))) continue;
       await announceOne(id, store, events, log, 'finished before the last stop');
     }
   })();

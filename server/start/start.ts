@@ -212,7 +212,8 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     local: record && !config.completionUrl ? localCompletion(record, log) : undefined,
   };
   // The one completion deliverer, every front-end's (tus and the draft through complete-form, the multipart paths).
-  const deliverer = new CompletionDeliverer({ target, queue, removeUpload: (id) => store.remove(id), log });
+  // A rejected form removes its upload from the store that holds it (the bucket with S3_BUCKET).
+  const deliverer = new CompletionDeliverer({ target, queue, removeUpload: (id) => uploads.remove(id), log });
   let hooks: HookRunner;
   let handlers: HookHandler[];
   // A hook module that does not load or a hooks dir that is not there is a configuration problem.
@@ -273,7 +274,10 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     }
     store.fence = redisLocker;
     store.claims = redisLocker;
-    if (s3) s3.fence = redisLocker;
+    if (s3) {
+      s3.fence = redisLocker;
+      s3.claims = redisLocker;
+    }
   }
   const locker = redisLocker ?? new MemoryLocker();
   const creation = createTusEngine({ config, store: uploads, events, locker, log });
@@ -403,7 +407,7 @@ handled: ${errorText(e)}`,
   announce(awaiting, uploads, events, log, redisLocker !== undefined);
   // Several instances on one store: a dead instance's finished uploads are announced by the others.
   const stopCompletionSweep = redisLocker
-    ? startCompletionSweep({ store, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
+    ? startCompletionSweep({ store: uploads, events, claims: redisLocker, everyMs: config.completionSweepMs, log })
     : () => {};
 
   return {
@@ -431,7 +435,7 @@ handled: ${errorText(e)}`,
       await hooks.close();
       await catalog?.close();
       // Completions still unhandled here are another instance's to take over from now on.
-      await store.releaseClaims();
+      await uploads.releaseClaims();
       await redisLocker?.close();
       await db?.end();
     },

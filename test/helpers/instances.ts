@@ -82,3 +82,21 @@ export async function until<T>(what: () => Promise<T> | T, ok: (v: T) => boolean
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Runs `tuspass <args>` to its end (an admin command): its exit status and output. */
+export function runTuspass(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
+    child.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { promisify } from 'node:util';
 import { s3ClientOf } from '../../server/backends/store/s3/s3-client.ts';
+import { S3UploadStore } from '../../server/backends/store/s3/s3-store.ts';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(import.meta.dirname, 'ceph-rgw.sh');
@@ -87,4 +88,22 @@ export function s3Settings(server: S3Server) {
     s3Prefix: `uploads-${process.pid}-${++prefixes}/`,
     s3PartSize: 5 * 2 ** 20,
   };
+}
+
+/** The S3 store on `prefix`, as a server writes and reads it (parts of 5 MiB, md5). */
+export function s3StoreOn(
+  server: S3Server,
+  prefix: string,
+  options: Partial<ConstructorParameters<typeof S3UploadStore>[0]> = {},
+): S3UploadStore {
+  return new S3UploadStore({
+    s3: server.client,
+    bucket: server.bucket,
+    prefix,
+    algorithms: ['md5'],
+    partSize: 5 * 2 ** 20,
+    equalParts: false,
+    partsInFlight: 2,
+    ...options,
+  });
 }

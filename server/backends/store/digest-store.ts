@@ -19,10 +19,11 @@ import type { DigestName, Digests } from '../../../core/wire.ts';
 import { LiveDigests } from '../../hashing/live-digests.ts';
 import { readChunks } from '../../hashing/read-chunks.ts';
 import { PRIVATE_MODES, type FileModes } from '../../../core/file-modes.ts';
-import { errorText, type Log } from '../../../core/logger.ts';
+import type { Log } from '../../../core/logger.ts';
 import { isNoSpace, SpaceLedger, type OwnerLimits } from './space-ledger.ts';
 import { storedOwnerKey } from '../../auth/upload-owner.ts';
-import { completionClaim, type Claim, type Claims } from '../locker/claims.ts';
+import type { Claims } from '../locker/claims.ts';
+import { CompletionClaims } from './completion-claims.ts';
 import { CompletionJournal, type Journal } from '../journal/completion-journal.ts';
 import type { WriteFence } from '../locker/redis-locker.ts';
 import {
@@ -89,14 +90,8 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   readonly space: SpaceLedger;
   /** With several instances on one store (REDIS_URL): every write proves its lock first (append.ts). */
   fence: WriteFence | undefined;
-  /**
-   * With several instances on one store (REDIS_URL): the instance whose write completes an upload
-   * claims its completion until the journal has it, so no other instance's sweep announces it
-   * meanwhile (claims.ts, completion-sweep.ts).
-   */
-  claims: Claims | undefined;
-  /** Completions claimed by this instance and not yet in the journal, by upload id. */
-  private readonly completing = new Map<string, Claim>();
+  /** Whose each finished upload's completion is, with several instances (completion-claims.ts). */
+  private readonly completions: CompletionClaims;
   private readonly paths: StorePaths;
   private readonly info: InfoStore;
   private readonly journal: Journal;
@@ -133,6 +128,7 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     this.paths = new StorePaths(options.directory);
     this.space = new SpaceLedger(this.paths.dir, options.minFreeSpace ?? 0, options.log, options.ownerLimits);
     this.log = options.log ?? (() => {});
+    this.completions = new CompletionClaims(this.log);
     if (options.extensions) this.extensions = options.extensions;
     // Beside the uploads it is the journal of every instance on the store.
     this.journal =
@@ -401,66 +397,32 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
   /** Complete: no more writes, so its version goes; its completion is this instance's to handle. */
   private async completed(id: string): Promise<void> {
     await this.fence?.forget(id);
-    if (!this.claims || this.completing.has(id)) return;
-    try {
-      const claim = await this.claims.claim(completionClaim(id));
-      if (claim) this.completing.set(id, claim);
-      else this.log(`upload ${id}: another instance holds its completion`, { level: 'warn' });
-    } catch (e) {
-      // Handled all the same: at worst another instance announces it too, and the service drops the repeat.
-      this.log(`upload ${id}: its completion could not be claimed (${errorText(e)}); handling it unclaimed`, {
-        level: 'warn',
-      });
-    }
+    await this.completions.completed(id);
   }
 
   /** Announced (or gone): nothing is kept for it in Redis any more, its completion claim included. */
   async settled(id: string): Promise<void> {
-    const claim = this.completing.get(id);
-    this.completing.delete(id);
-    await claim?.release();
+    await this.completions.release(id);
     await this.fence?.forget(id);
   }
 
   /**
-   * For the completion sweep: takes over a finished upload's completion that nobody handles — no
-   * request holds its lock (one completing it claims the completion before it lets go), no instance
-   * holds its completion, and the journal, asked again now, still lacks it. True when this instance
-   * holds its completion now. Throws when Redis or the journal cannot be reached.
+   * With several instances on one store (REDIS_URL): the instance whose write completes an upload
+   * claims its completion until the journal has it, so no other instance's sweep announces it
+   * meanwhile (claims.ts, completion-sweep.ts).
    */
-  async takeOverCompletion(id: string): Promise<boolean> {
-    const claims = this.claims;
-    if (!claims || this.completing.has(id)) return false;
-    const lock = await claims.claim(id);
-    if (!lock) return false;
-    try {
-      const claim = await claims.claim(completionClaim(id));
-      if (!claim) return false;
-      let noted: boolean;
-      try {
-        noted = await this.journal.has(id);
-      } catch (e) {
-        await claim.release();
-        throw e;
-      }
-      if (noted) {
-        await claim.release();
-        return false;
-      }
-      this.completing.set(id, claim);
-      return true;
-    } finally {
-      await lock.release();
-    }
+  set claims(claims: Claims | undefined) {
+    this.completions.claims = claims;
+  }
+
+  /** For the completion sweep: this instance holds the completion now, the journal still lacking it. */
+  takeOverCompletion(id: string): Promise<boolean> {
+    return this.completions.takeOver(id, () => this.journal.has(id));
   }
 
   /** Lets every completion claim go (a stopping instance): another instance's sweep takes them over. */
-  async releaseClaims(): Promise<void> {
-    for (const id of [...this.completing.keys()]) {
-      const claim = this.completing.get(id);
-      this.completing.delete(id);
-      await claim?.release();
-    }
+  releaseClaims(): Promise<void> {
+    return this.completions.releaseAll();
   }
 
   /** Finished uploads missing from the journal (read only), for the completion sweep. */

@@ -103,4 +103,12 @@ export interface UploadStore extends DataStore {
   completionHandled(id: string): Promise<void>;
   /** Announced (or gone): nothing is held for its completion any more. */
   settled(id: string): Promise<void>;
+
+  // Several instances on one store (REDIS_URL): whose each completion is (completion-claims.ts).
+  /** Finished uploads whose completion is not noted handled (read only), for the completion sweep. */
+  unannounced(): Promise<string[]>;
+  /** Takes over a finished upload's completion nobody handles; true when this instance holds it now. */
+  takeOverCompletion(id: string): Promise<boolean>;
+  /** Lets every completion claim go (a stopping instance): another instance's sweep takes them over. */
+  releaseClaims(): Promise<void>;
 }

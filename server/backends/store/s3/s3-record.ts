@@ -80,13 +80,38 @@ export async function readRecord(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
-export async function writeRecord(s3: S3Client, bucket: string, key: string, record: S3Record): Promise<void> {
+export async function writeRecord(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  record: S3Record,
+  options: { onlyNew?: boolean } = {},
+): Promise<void> {
   await s3.send(
     new sdk.PutObjectCommand({
       Bucket: bucket,
       Key: key,
       Body: JSON.stringify(record),
       ContentType: 'application/json',
+      ...(options.onlyNew && { IfNoneMatch: '*' }),
     }),
   );
+}
+
+/**
+ * The first record of a new upload, written only if there is none under its key (a conditional
+ * PutObject, If-None-Match: *, which S3 decides alone: of two writers at the same moment one wins).
+ * False when a record is there. AWS answers 412 PreconditionFailed, or 409 ConditionalRequestConflict
+ * while another conditional write of the key is under way; radosgw 16.2 answers 412.
+ */
+export async function writeNewRecord(s3: S3Client, bucket: string, key: string, record: S3Record): Promise<boolean> {
+  try {
+    await writeRecord(s3, bucket, key, record, { onlyNew: true });
+    return true;
+  } catch (e) {
+    const { name, $metadata } = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') return false;
+    if ($metadata?.httpStatusCode === 412 || $metadata?.httpStatusCode === 409) return false;
+    throw e;
+  }
 }

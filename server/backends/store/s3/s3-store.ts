@@ -10,13 +10,16 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { loadPresigner, sdk } from './s3-sdk.ts';
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS as TUS_ERRORS, Upload } from '@tus/utils';
+import { LRUCache } from 'lru-cache';
 import type { DigestName, Digests } from '../../../../core/wire.ts';
 import { errorText, type Log } from '../../../../core/logger.ts';
 import { DigestState } from '../../../hashing/digest-state.ts';
+import type { Claims } from '../../locker/claims.ts';
 import type { WriteFence } from '../../locker/redis-locker.ts';
+import { CompletionClaims } from '../completion-claims.ts';
 import { storedInfo, UploadOwners, type BodyInfo, type ConcatInfo, type NewUploadInfo } from '../stored-info.ts';
 import type { AppendOptions, AppendResult } from '../append.ts';
-import { idTaken, isIdTaken } from '../new-upload.ts';
+import { idTaken } from '../new-upload.ts';
 import { SpaceLedger, type OwnerLimits } from '../space-ledger.ts';
 import { storedOwnerKey } from '../../../auth/upload-owner.ts';
 import { expiresAt, type ExpiryPeriods } from '../stored-upload.ts';
@@ -25,7 +28,7 @@ import { MAX_OBJECT, MAX_PARTS, partSize } from './part-size.ts';
 import { appendParts, completeObject, objectHeaders, objectStoreFailure, type S3AppendDeps } from './s3-append.ts';
 import { objectBytes, openObject, type OpenObject } from './s3-object.ts';
 import { concatenateParts } from '../concatenate.ts';
-import { readRecord, recordOffset, S3Keys, writeRecord, type S3Record } from './s3-record.ts';
+import { readRecord, recordOffset, S3Keys, writeNewRecord, writeRecord, type S3Record } from './s3-record.ts';
 
 export interface S3StoreOptions {
   s3: S3Client;
@@ -51,6 +54,9 @@ export interface S3StoreOptions {
   log?: Log;
 }
 
+/** Handled records remembered by the completion sweep (seenHandled). */
+const SEEN_HANDLED = 100_000;
+
 const notFound = (): never => {
   throw TUS_ERRORS.FILE_NOT_FOUND;
 };
@@ -72,6 +78,13 @@ export class S3UploadStore extends DataStore implements UploadStore {
   private readonly expirationMs: number;
   private readonly downloadRedirectMs: number;
   private readonly formUrlMs: number;
+  /** Whose each finished upload's completion is, with several instances (completion-claims.ts). */
+  private readonly completions: CompletionClaims;
+  /**
+   * Records seen noted handled, by id, with their ETag: a sweep reads only the records that changed
+   * since. The most recent SEEN_HANDLED (about 15 MB); a bucket with more has the others read again.
+   */
+  private readonly seenHandled = new LRUCache<string, string>({ max: SEEN_HANDLED });
 
   constructor(options: S3StoreOptions) {
     super();
@@ -92,6 +105,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     ];
     this.log = options.log ?? (() => {});
     this.space = new SpaceLedger(undefined, 0, this.log, options.ownerLimits);
+    this.completions = new CompletionClaims(this.log);
     this.deps = {
       s3: this.s3,
       bucket: this.bucket,
@@ -108,6 +122,15 @@ export class S3UploadStore extends DataStore implements UploadStore {
   /** With several instances (REDIS_URL): the lock every part and record write proves first (s3-append.ts). */
   set fence(fence: WriteFence | undefined) {
     this.deps.fence = fence;
+  }
+
+  /**
+   * With several instances (REDIS_URL): the instance whose write completes an upload claims its
+   * completion until its record is noted handled; another instance's sweep takes it over only once
+   * that claim's lease ended (completion-sweep.ts).
+   */
+  set claims(claims: Claims | undefined) {
+    this.completions.claims = claims;
   }
 
   override getExpiration(): number {
@@ -178,8 +201,13 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const Key = this.keys.object(upload.id);
     // Admitted (the owner's limits) and counted from now on, in one step, as on the file store.
     await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
+    /** Another upload has the id: the ledger's entry under it is that upload's, counted again below. */
+    let taken = false;
     try {
-      if (await this.record(upload.id)) throw idTaken(upload.id);
+      if (await this.record(upload.id)) {
+        taken = true;
+        throw idTaken(upload.id);
+      }
       const record: S3Record = {
         version: 1,
         info,
@@ -191,13 +219,27 @@ export class S3UploadStore extends DataStore implements UploadStore {
         new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }),
       );
       record.uploadId = created.UploadId;
+      // The check above and this write are not one step: two creations a pre-create hook gave one id
+      // at the same moment (on one instance or two) both pass the check. The record is written only
+      // if none is there yet, which S3 decides: the other creation is refused and its multipart upload goes.
+      if (!(await writeNewRecord(this.s3, this.bucket, this.keys.record(upload.id), record))) {
+        await this.s3
+          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId }))
+          .catch(() => undefined);
+        taken = true;
+        throw idTaken(upload.id);
+      }
       // An empty upload is complete at its creation.
-      if (upload.size === 0) await completeObject(this.deps, upload.id, record);
-      await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
+      if (upload.size === 0) {
+        await completeObject(this.deps, upload.id, record);
+        // Claimed before its record says so: no sweep takes over a completion this creation handles.
+        await this.completions.completed(upload.id);
+        await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
+      }
     } catch (e) {
       this.space.forget(upload.id);
       // The other creation's upload, counted again as its record has it.
-      if (isIdTaken(e)) await this.restoreSpace(upload.id).catch(() => undefined);
+      if (taken) await this.restoreSpace(upload.id).catch(() => undefined);
       throw objectStoreFailure(upload.id, e);
     }
     upload.storage = { type: 's3', path: this.location(upload.id) };
@@ -234,7 +276,10 @@ export class S3UploadStore extends DataStore implements UploadStore {
       this.space.progress(id, position);
       options.onProgress?.(position);
     };
-    return appendParts(this.deps, id, record, source, { ...options, onProgress });
+    const result = await appendParts(this.deps, id, record, source, { ...options, onProgress });
+    // Completed by this write, under the upload's lock: its completion is this instance's.
+    if (result.offset === record.info.size) await this.completions.completed(id);
+    return result;
   }
 
   /**
@@ -258,9 +303,12 @@ export class S3UploadStore extends DataStore implements UploadStore {
           // Sent as the last part through an append of nothing: the tail is read back into it.
           await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
           await appendParts(this.deps, id, record, (async function* () {})(), {});
-          return;
+        } else {
+          await completeObject(this.deps, id, record);
+          await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
         }
-        await completeObject(this.deps, id, record);
+        await this.completions.completed(id);
+        return;
       }
       await writeRecord(this.s3, this.bucket, this.keys.record(id), record);
     } catch (e) {
@@ -282,6 +330,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     const record = await this.existing(id);
     this.owners.forget(id);
     this.space.forget(id);
+    await this.completions.release(id);
     try {
       const Key = this.keys.object(id);
       if (record.uploadId && !record.completed) {
@@ -429,10 +478,14 @@ be written`,
     // Finished: owed nothing, no longer open.
     this.space.forget(id);
     const record = await this.record(id);
-    if (!record || record.handled) return;
-    await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch((e: unknown) => {
-      throw objectStoreFailure(id, e);
-    });
+    if (record && !record.handled)
+      await writeRecord(this.s3, this.bucket, this.keys.record(id), { ...record, handled: true }).catch(
+        (e: unknown) => {
+          throw objectStoreFailure(id, e);
+        },
+      );
+    // Noted in the bucket: no instance takes it over now, the claim may go.
+    await this.completions.release(id);
   }
 
   /**
@@ -442,17 +495,53 @@ be written`,
    * totals), as the file store's start pass does.
    */
   async awaitingCompletion(): Promise<string[]> {
+    return this.finishedUnhandled((id, record) =>
+      this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record)),
+    );
+  }
+
+  /**
+   * For the completion sweep: the finished uploads whose records are not noted handled (read only: the
+   * ledger follows the uploads being written, a sweep never enters them again).
+   */
+  unannounced(): Promise<string[]> {
+    return this.finishedUnhandled();
+  }
+
+  /** The finished uploads whose records are not noted handled; `unfinished` is shown each of the others. */
+  private async finishedUnhandled(unfinished?: (id: string, record: S3Record) => void): Promise<string[]> {
     const found: string[] = [];
-    await this.eachRecord((id, record) => {
-      if (record.completed && !record.handled) found.push(id);
-      if (!record.completed)
-        this.space.restore(id, storedOwnerKey(record.info), record.info.size, recordOffset(record));
-    });
+    await this.eachRecord(
+      (id, record, etag) => {
+        if (!record.completed) unfinished?.(id, record);
+        else if (!record.handled) found.push(id);
+        else if (etag) this.seenHandled.set(id, etag);
+      },
+      // A record seen handled stays so until it goes (an unhandled one never has the same bytes, nor ETag).
+      (id, etag) => etag !== undefined && this.seenHandled.get(id) === etag,
+    );
     return found;
   }
 
+  /** For the completion sweep: this instance holds the completion now, its record still not noted handled. */
+  takeOverCompletion(id: string): Promise<boolean> {
+    return this.completions.takeOver(id, async () => {
+      const record = await this.record(id);
+      // Gone, or noted handled, or another upload under its id since: nothing of this one to announce.
+      return !(record?.completed && !record.handled);
+    });
+  }
+
+  /** Lets every completion claim go (a stopping instance): another instance's sweep takes them over. */
+  releaseClaims(): Promise<void> {
+    return this.completions.releaseAll();
+  }
+
   /** Every upload's record under S3_PREFIX. */
-  private async eachRecord(visit: (id: string, record: S3Record) => void | Promise<void>): Promise<void> {
+  private async eachRecord(
+    visit: (id: string, record: S3Record, etag?: string) => void | Promise<void>,
+    skip?: (id: string, etag: string | undefined) => boolean,
+  ): Promise<void> {
     let ContinuationToken: string | undefined;
     do {
       const page = await this.s3.send(
@@ -460,13 +549,16 @@ be written`,
       );
       for (const object of page.Contents ?? []) {
         const id = object.Key && this.keys.idOfRecord(object.Key);
-        if (!id) continue;
+        if (!id || skip?.(id, object.ETag)) continue;
         const record = await this.record(id).catch(() => undefined);
-        if (record) await visit(id, record);
+        if (record) await visit(id, record, object.ETag);
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }
 
-  async settled(_id: string): Promise<void> {}
+  /** Announced (or gone): its completion claim goes. */
+  async settled(id: string): Promise<void> {
+    await this.completions.release(id);
+  }
 }
