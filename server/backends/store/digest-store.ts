@@ -45,6 +45,7 @@ import { EngineFileStore } from './file-store.ts';
 import { UnverifiedMarks } from './unverified-marks.ts';
 import type { UploadStore, WrittenBytes } from './upload-store.ts';
 import type { DownloadSource } from '../../http/download.ts';
+import { BodyInterrupted } from '../../http/dropped-requests.ts';
 
 export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo, NewUploadInfo };
 
@@ -329,6 +330,9 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     } catch (e) {
       // Whatever state the failure left in memory is not trusted: the next request loads the saved one.
       this.live.forget(id);
+      // A connection that went right after the upload's last byte left it complete: claimed as above.
+      if (e instanceof BodyInterrupted && e.kept > 0 && options.size !== undefined && e.offset === options.size)
+        await this.completed(id);
       throw e;
     } finally {
       this.busy.delete(id);

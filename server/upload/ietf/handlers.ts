@@ -5,7 +5,7 @@
 // announcement, store creation (free space, owner limits) and post-create as @tus/server's.
 import crypto from 'node:crypto';
 import type express from 'express';
-import { Metadata, Upload } from '@tus/utils';
+import { Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Config } from '../../config/config.ts';
@@ -24,6 +24,7 @@ import { contentChecksum, reprDigestCheck } from './digests.ts';
 import { dispositionFilename, sfBoolean, sfNonNegativeInteger, uploadLimit } from './fields.ts';
 import { sendInterim } from './interim.ts';
 import { sendDraft } from '../../http/draft-response.ts';
+import { requestMetadata } from '../../http/tus-headers.ts';
 import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion } from './versions.ts';
 
 export interface DraftDeps extends PatchDeps {
@@ -96,15 +97,7 @@ function progressInterim(req: express.Request, res: express.Response, version: D
 
 /** The request's metadata: tus-js-client's Upload-Metadata, Content-Disposition's filename, Content-Type. */
 function metadataOf(req: express.Request): Record<string, string | null> {
-  const meta: Record<string, string | null> = {};
-  const header = req.get('upload-metadata');
-  if (header !== undefined) {
-    try {
-      Object.assign(meta, Metadata.parse(header));
-    } catch {
-      throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
-    }
-  }
+  const meta = requestMetadata(req.get('upload-metadata')) ?? Object.create(null);
   const filename = dispositionFilename(req.get('content-disposition'));
   if (filename !== undefined) meta.filename = filename;
   const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();

@@ -5,11 +5,10 @@
 // Every refusal is one of the error table's, answered by the error responder (error-answer.ts) like any other.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Config } from '../../config/config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { nonNegativeInteger, TUS_VERSION } from '../../http/tus-headers.ts';
+import { nonNegativeInteger, parseMetadata, TUS_VERSION } from '../../http/tus-headers.ts';
 import { tusPathForm } from './upload-url.ts';
 import { answerError } from '../../http/error-answer.ts';
 
@@ -167,7 +166,7 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
   if (defer !== undefined && defer !== '1')
     return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
   const metadata = req.get('upload-metadata');
-  if (metadata !== undefined && !validMetadata(metadata))
+  if (metadata !== undefined && !parseMetadata(metadata))
     return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
   const proto = req.get('x-forwarded-proto');
   if (proto !== undefined && proto !== 'http' && proto !== 'https')
@@ -177,15 +176,6 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
     return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, `Tus-Version must be ${TUS_VERSION}`));
   next();
 };
-
-function validMetadata(header: string): boolean {
-  try {
-    Metadata.parse(header);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is
