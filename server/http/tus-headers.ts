@@ -17,7 +17,7 @@ const DRAFT_REQUEST_HEADERS = [
   'Repr-Digest',
   'Content-Disposition',
 ];
-/** Headers browsers may send and read beyond @tus/server's own list. */
+/** Headers browsers may send and read beyond tus's own list (options-handler.ts, tus-response.ts). */
 export const EXTRA_ALLOWED_HEADERS = ['Upload-Checksum', ...DRAFT_REQUEST_HEADERS];
 export const EXTRA_EXPOSED_HEADERS = [
   COMPLETION_HEADER,

@@ -122,7 +122,7 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     next();
   });
   app.head(one, headHandler(deps.store, deps.locker, log));
-  // GET of the collection too: no GET reaches @tus/server's web-stream download.
+  // GET of the collection too: a download needs an upload's id.
   app.get([TUS_PATH, one], getHandler(deps.store, deps.locker, log));
   const appending = { ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 };
   app.patch(one, patchHandler(appending));

@@ -2,7 +2,7 @@
 // part of it, or none), offset retrieval (HEAD), append (PATCH), cancellation (DELETE) and OPTIONS.
 // No rule of its own: the offset, length, size, expiry, lock and hook rules are the tus PATCH's
 // and DELETE's (appendRequest, terminateUpload); creation runs the same pre-create hook, owner
-// announcement, store creation (free space, owner limits) and post-create as @tus/server's.
+// announcement, store creation (free space, owner limits) and post-create as tus's (creation-handler.ts).
 import crypto from 'node:crypto';
 import type express from 'express';
 import { Upload } from '@tus/utils';

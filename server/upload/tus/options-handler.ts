@@ -39,18 +39,17 @@ const PREFLIGHT_MAX_AGE_S = '86400';
 export function optionsHandler(config: Config, store: UploadStore): express.RequestHandler {
   return (req, res) => {
     const maxSize = maxSizeFor(config, req);
-    const headers: Record<string, string> = {
+    const headers = {
       'Tus-Version': TUS_VERSION,
       // The store's extensions: the array start.ts configured (concatenation on the file store only).
       ...(store.extensions.length > 0 && { 'Tus-Extension': store.extensions.join(',') }),
       ...(Number.isFinite(maxSize) && maxSize > 0 && { 'Tus-Max-Size': String(maxSize) }),
+      // What a preflight may ask for. Whether the page's origin may read the answer at all is
+      // Access-Control-Allow-Origin's (cors.ts): without it the browser refuses whatever this says.
+      'Access-Control-Allow-Methods': METHODS,
+      'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+      'Access-Control-Max-Age': PREFLIGHT_MAX_AGE_S,
     };
-    // A preflight is answered for the origins CORS_ORIGINS lists only: no Allow-* is the browser's "no".
-    if (res.getHeader('Access-Control-Allow-Origin') !== undefined) {
-      headers['Access-Control-Allow-Methods'] = METHODS;
-      headers['Access-Control-Allow-Headers'] = ALLOWED_HEADERS;
-      headers['Access-Control-Max-Age'] = PREFLIGHT_MAX_AGE_S;
-    }
     sendTus(res, 204, headers);
   };
 }
