@@ -3,22 +3,20 @@
 // No rule of its own: the offset, length, size, expiry, lock and hook rules are the tus PATCH's
 // and DELETE's (appendRequest, terminateUpload); creation runs the same pre-create hook, owner
 // announcement, store creation (free space, owner limits) and post-create as tus's (creation-handler.ts).
-import crypto from 'node:crypto';
 import type express from 'express';
-import { Upload } from '@tus/utils';
+import type { Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Config } from '../../config/config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { uploadsCreated } from '../../ops/metrics.ts';
 import { terminateUpload } from '../tus/delete-handler.ts';
 import { retryable, uploadForResume } from '../tus/head-handler.ts';
 import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresAt } from '../../pipeline/expiry.ts';
 import { appendRequest, type AppendAsk, type PatchDeps } from '../tus/patch-handler.ts';
+import { newUpload } from '../tus/creation-handler.ts';
 import type { UploadEvents } from '../../pipeline/upload-events.ts';
 import { httpRequestOf } from '../../pipeline/upload-events.ts';
-import { uploadOwnerOf } from '../../auth/upload-owner.ts';
 import { uploadUrl } from '../tus/upload-url.ts';
 import { contentChecksum, reprDigestCheck } from './digests.ts';
 import { dispositionFilename, sfBoolean, sfNonNegativeInteger, uploadLimit } from './fields.ts';
@@ -125,7 +123,7 @@ function sendCompleted(
 }
 
 export function createUpload(deps: DraftDeps): express.RequestHandler {
-  const { config, store, events } = deps;
+  const { config, store } = deps;
   return async (req, res, next) => {
     try {
       const version = versionOf(res);
@@ -135,21 +133,13 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       // Both digest fields are read before anything is made: a malformed one creates nothing.
       const checksum = await contentChecksum(req);
       const checkRepr = reprDigestCheck(req, store);
-      const http = httpRequestOf(req);
       // An empty upload is complete only once announced by its (empty) last request, below.
       const size = declared === 0 ? undefined : declared;
-      const proposed = new Upload({
-        id: crypto.randomBytes(16).toString('hex'),
+      const { upload, create } = await newUpload(deps, req, res, httpRequestOf(req), {
         size,
-        offset: 0,
         metadata: metadataOf(req),
-        creation_date: new Date().toISOString(),
       });
-      const chosen = await events.preCreate(http, proposed, undefined);
-      const upload = new Upload({ ...proposed, id: chosen.id, metadata: chosen.metadata });
-      await store.create(upload, { owner: uploadOwnerOf(req, config.behindProxy) });
-      uploadsCreated.inc();
-      events.created(req, upload);
+      await create();
       const location = uploadUrl(req, upload.id);
       const limits = await limitsOf(deps, req, version, upload);
       // "the server SHOULD announce the upload resource by sending an interim response with the

@@ -19,6 +19,7 @@ import { nonNegativeInteger, requestMetadata } from '../../http/tus-headers.ts';
 import { sendTus } from '../../http/tus-response.ts';
 import { uploadsCreated, uploadsFinished } from '../../ops/metrics.ts';
 import { createdExpiresHeader } from '../../pipeline/expiry.ts';
+import type { HookHTTPRequest } from '../../../hooks/types.ts';
 import { httpRequestOf, type TusAnswer } from '../../pipeline/upload-events.ts';
 import { appendRequest, type PatchDeps } from './patch-handler.ts';
 import { concatRoleOf } from './protocol-guards.ts';
@@ -46,8 +47,45 @@ function declaredSize(req: express.Request, store: UploadStore): number | undefi
 const carriesBody = (req: express.Request) =>
   (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase() === 'application/offset+octet-stream';
 
+/** A creation pre-create has let through: the upload as it will be made, and what makes it. */
+export interface NewUpload {
+  upload: Upload;
+  /** The store's creation (free space, owner limits: 507, 429), then post-create. */
+  create(): Promise<void>;
+}
+
+/**
+ * What every creation route does before its upload exists (tus's and the draft's; finals pass their
+ * parts first, final-handler.ts): a proposed upload, then pre-create, which may refuse, change the
+ * metadata or choose the id (ChangeFileInfo). A client that left while the hook ran gets nothing
+ * made: nobody would get the Location.
+ */
+export async function newUpload(
+  { config, store, events }: Pick<PatchDeps, 'config' | 'store' | 'events'>,
+  req: express.Request,
+  res: express.Response,
+  http: HookHTTPRequest,
+  { size, metadata }: { size: number | undefined; metadata: Upload['metadata'] },
+  concat?: ConcatInfo,
+): Promise<NewUpload> {
+  const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata });
+  const chosen = await events.preCreate(http, proposed, concat);
+  if (answerLost(req, res)) throw new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED, undefined, 'left during pre-create');
+  const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata });
+  // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
+  const owner = uploadOwnerOf(req, config.behindProxy);
+  return {
+    upload,
+    async create() {
+      await store.create(upload, { owner, concat });
+      uploadsCreated.inc();
+      events.created(req, upload, concat);
+    },
+  };
+}
+
 export function creationHandler(deps: PatchDeps): express.RequestHandler {
-  const { config, store, events, log } = deps;
+  const { store, events, log } = deps;
   return async (req, res) => {
     let made: Made | undefined;
     try {
@@ -59,20 +97,11 @@ export function creationHandler(deps: PatchDeps): express.RequestHandler {
       // before anything is created, a mismatch 460 with nothing of the body kept.
       const checksum = withBody ? await requestChecksum(req.get('upload-checksum')) : undefined;
       const http = httpRequestOf(req);
-      const proposed = new Upload({ id: crypto.randomBytes(16).toString('hex'), size, offset: 0, metadata });
-      // pre-create may refuse, change the metadata or choose the id (ChangeFileInfo).
-      const chosen = await events.preCreate(http, proposed, concat);
-      // Its client left while the hook ran: nobody would get the Location, so nothing is made.
-      if (answerLost(req, res)) throw new TuspassError(ERRORS.ERR_UPLOAD_INTERRUPTED, 'left before its creation');
-      const upload = new Upload({ id: chosen.id, size, offset: 0, metadata: chosen.metadata });
+      const { upload, create: createNew } = await newUpload(deps, req, res, http, { size, metadata }, concat);
       const creation: Made = { upload, location: uploadUrl(req, upload.id), finishing: false };
-      // The creating subject owns the upload (plain and partial; finals in final-handler.ts).
-      const owner = uploadOwnerOf(req, config.behindProxy);
       const create = async () => {
-        await store.create(upload, { owner, concat });
+        await createNew();
         made = creation;
-        uploadsCreated.inc();
-        events.created(req, upload, concat);
         return { upload, concat };
       };
       let headers: Record<string, string>;
@@ -107,7 +136,7 @@ export function creationHandler(deps: PatchDeps): express.RequestHandler {
         return void noteDropped(req, res, lost, log, true);
       }
       // "The Server MUST acknowledge a successful upload creation with the 201 Created status" — kept when
-      // the completion answered 2xx; its refusals and redirects are relayed, Location with a redirect only.
+      // the completion answered 2xx; its refusals and redirects are relayed, Location with 201 or a redirect.
       const status = finished?.status_code !== undefined && finished.status_code >= 300 ? finished.status_code : 201;
       const location: Record<string, string> = status < 400 ? { Location: creation.location } : {};
       sendTus(res, status, { ...headers, ...finished?.headers, ...location }, finished?.body);
