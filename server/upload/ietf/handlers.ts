@@ -139,25 +139,31 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
         size,
         metadata: metadataOf(req),
       });
-      await create();
       const location = uploadUrl(req, upload.id);
-      const limits = await limitsOf(deps, req, version, upload);
+      let limits: Record<string, string> = {};
+      const made = async () => {
+        await create();
+        limits = await limitsOf(deps, req, version, upload);
+        return { upload };
+      };
       // "the server SHOULD announce the upload resource by sending an interim response with the
       // 104 (Upload Resumption Supported) status code ... it MUST include Location". Sent once the
-      // body's append holds the upload's lock: a client that resumes from this Location is then
-      // told an offset the cut creation can no longer move.
+      // body's append holds the upload's lock (and made it): a client that resumes from this
+      // Location is then told an offset the cut creation can no longer move.
       const announce = () =>
         void sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), Location: location, ...limits });
       const contentLength = sfNonNegativeInteger(req.get('content-length'));
-      const headers = { Location: location, ...limits };
       const bodyless =
         contentLength === 0 || (contentLength === undefined && req.headers['transfer-encoding'] === undefined);
       if (bodyless && !last) {
+        await made();
         announce();
+        const headers = { Location: location, ...limits };
         return sendDraft(res, 201, { ...headers, 'Upload-Offset': '0', ...completeField(version, false) });
       }
       const done = await appendRequest(deps, req, upload.id, {
         offset: 0,
+        create: made,
         onLocked: announce,
         declared: last ? (declared ?? (bodyless ? 0 : undefined)) : declared,
         checksum,
@@ -166,7 +172,7 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
         onStored: progressInterim(req, res, version),
         beforeFinish: checkRepr,
       });
-      const all = { ...headers, ...done.headers };
+      const all = { Location: location, ...limits, ...done.headers };
       if (done.finished) return sendCompleted(res, version, 201, all, done.finished);
       sendDraft(res, 201, { ...all, ...completeField(version, done.complete) });
     } catch (e) {

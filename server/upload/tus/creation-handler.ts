@@ -112,6 +112,7 @@ export function creationHandler(deps: PatchDeps): express.RequestHandler {
           checksum,
           contentLength: nonNegativeInteger(req.get('content-length')),
           create,
+          locationUnsent: true,
           beforeFinish: async () => void (creation.finishing = true),
         });
         headers = done.headers;

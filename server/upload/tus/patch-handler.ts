@@ -43,18 +43,23 @@ export interface AppendAsk {
   lastBody?: boolean;
   /** Called with the offset as bytes are stored (the draft's 104 progress answers). */
   onStored?: (offset: number) => void;
-  /** Runs once the request holds the upload's lock, before a byte is read (the draft's 104 goes out then). */
+  /** Runs once the request holds the upload's lock (and made it, with create), before a byte is read (the draft's 104
+   * goes out then). */
   onLocked?: () => void;
   /** Runs once the upload is complete, before it is announced; throwing refuses the completion (the draft's
    * Repr-Digest). */
   beforeFinish?: (upload: Upload) => Promise<void>;
   /**
-   * A creation with its body (tus creation-with-upload): the upload is made under its lock, as the
-   * first step, and not read back. Its client has no Location until the answer, so nothing of the
-   * upload is left to resume: a body that goes idle is cut with its connection (no 408 to resume
-   * from), and one past the upload's length refuses the creation before the upload is announced.
+   * A creation with its body (tus creation-with-upload, the draft's creation): the upload is made
+   * under its lock, as the first step (before onLocked), and not read back.
    */
   create?: () => Promise<{ upload: Upload; concat?: ConcatInfo }>;
+  /**
+   * Its client has no Location until the answer (tus creation-with-upload), so nothing of the upload
+   * is left to resume: a body that goes idle is cut with its connection (no 408 to resume from), and
+   * one past the upload's length refuses the request before the upload is announced.
+   */
+  locationUnsent?: boolean;
 }
 
 /** What an append did: the upload after it, the headers every answer carries, the completion's answer. */
@@ -104,8 +109,8 @@ export async function appendRequest(
     req.destroy();
   };
   const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
-    ask.onLocked?.();
     const created = await ask.create?.();
+    ask.onLocked?.();
     const upload = created?.upload ?? (await store.getUpload(id));
     /** A length this checksummed request declares, written once its body has matched. */
     let declaring: number | undefined;
@@ -169,7 +174,7 @@ export async function appendRequest(
     // NETWORK_TIMEOUT: a body that stops arriving ends here like a short one; what came is kept
     // and its digest state saved, and the lock goes with the answer.
     // A stopping server cuts the body the same way once SHUTDOWN_TIMEOUT has passed.
-    const noLongerIdle = created
+    const noLongerIdle = ask.locationUnsent
       ? () => {}
       : onBodyIdle(req, (reason) => {
           timedOut = true;
@@ -246,7 +251,7 @@ export async function appendRequest(
   // its end (that request itself is still answered 413) — once the completion's own check (the
   // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
   // A creation's body past its length: refused whole (the creation route removes the upload).
-  if (outcome.exceeded && ask.create)
+  if (outcome.exceeded && ask.locationUnsent)
     throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `the body goes past the upload's ${upload.size ?? maxSize} bytes`);
   if (completedHere) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
