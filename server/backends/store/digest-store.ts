@@ -1,5 +1,5 @@
 // A FileStore whose writes hash the bytes as they reach the disk (append.ts). This class is
-// the composition @tus/server and the routes see; each concern sits in its own file:
+// the composition the routes see; each concern sits in its own file:
 //   store-paths.ts       where an upload's files sit (file, .json, .digest, .unverified)
 //   info-store.ts        the .json info files
 //   stored-info.ts       the info file's own fields (owner, concatenation role, marks), who owns an upload
@@ -10,7 +10,7 @@
 //   start-pass.ts        the start-up pass (awaiting completions, ledger, leftovers)
 //   expired-uploads.ts   the expiry sweep
 //   concatenate.ts       a final upload from its partials
-// @tus/server reaches this store only through the adapter (tus-engine/), which also gives it its base class.
+// Its base class is @tus/file-store's FileStore with one private step replaced (file-store.ts).
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
