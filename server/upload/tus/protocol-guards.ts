@@ -8,7 +8,7 @@ import type express from 'express';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Config } from '../../config/config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { nonNegativeInteger, parseMetadata, TUS_VERSION } from '../../http/tus-headers.ts';
+import { nonNegativeInteger, TUS_VERSION } from '../../http/tus-headers.ts';
 import { tusPathForm } from './upload-url.ts';
 import { answerError } from '../../http/error-answer.ts';
 
@@ -154,8 +154,9 @@ export const concatHeader: express.RequestHandler = (req, res, next) => {
 /**
  * The header values a plain or partial creation must have (creation-handler.ts), as tus servers
  * (tusd, @tus/server's header validation) refuse them: Upload-Length and Upload-Offset written as
- * Number() reads them back, Upload-Defer-Length 1, Upload-Metadata well formed, X-Forwarded-Proto http
- * or https, Tus-Version 1.0.0. OPTIONS is not checked.
+ * Number() reads them back, Upload-Defer-Length 1, X-Forwarded-Proto http or https, Tus-Version
+ * 1.0.0. (Upload-Metadata is refused where it is parsed: tus-headers.ts requestMetadata.) OPTIONS is
+ * not checked.
  */
 export const creationHeaders: express.RequestHandler = (req, res, next) => {
   // Number() read back the same: no leading zeros, no sign (safeIntegers has checked the rest).
@@ -166,9 +167,6 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
   const defer = req.get('upload-defer-length');
   if (defer !== undefined && defer !== '1')
     return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
-  const metadata = req.get('upload-metadata');
-  if (metadata !== undefined && !parseMetadata(metadata))
-    return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
   const proto = req.get('x-forwarded-proto');
   if (proto !== undefined && proto !== 'http' && proto !== 'https')
     return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, 'X-Forwarded-Proto must be http or https'));
