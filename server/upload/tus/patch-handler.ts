@@ -247,12 +247,12 @@ export async function appendRequest(
       new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`),
       { headers },
     );
-  // The upload is announced when it completes, also by the bytes kept of a body that went past
-  // its end (that request itself is still answered 413) — once the completion's own check (the
-  // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
   // A creation's body past its length: refused whole (the creation route removes the upload).
   if (outcome.exceeded && ask.locationUnsent)
     throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `the body goes past the upload's ${upload.size ?? maxSize} bytes`);
+  // The upload is announced when it completes, also by the bytes kept of a body that went past
+  // its end (that request itself is still answered 413) — once the completion's own check (the
+  // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
   if (completedHere) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
   // Its connection went after the last byte: announced above, and the request noted as dropped.
