@@ -389,7 +389,9 @@ export class UploadEvents {
         owner,
       },
     );
-    this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
+    // The payload is made only for a hook that takes it: every creation passes here.
+    if (this.hooks.wants('post-create'))
+      this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
   }
 
   notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {
