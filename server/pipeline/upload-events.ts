@@ -1,5 +1,5 @@
-// Where the upload server meets the hooks: one function per moment of an upload, used by both
-// @tus/server's callbacks and tuspass's own handlers, so every path runs the same events.
+// Where the upload server meets the hooks: one function per moment of an upload, used by every
+// route's handlers, so every path runs the same events.
 import fsp from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
@@ -15,7 +15,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { errorText } from '../../core/logger.ts';
 import { HookRefusal } from '../http/error-answer.ts';
 
-/** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
+/** An answer to the client: status, body, headers (tusd's hook answer, as our handlers apply it). */
 export interface TusAnswer {
   status_code?: number;
   body?: string;
@@ -389,7 +389,9 @@ export class UploadEvents {
         owner,
       },
     );
-    this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
+    // The payload is made only for a hook that takes it: every creation passes here.
+    if (this.hooks.wants('post-create'))
+      this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
   }
 
   notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {

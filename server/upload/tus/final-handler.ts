@@ -9,7 +9,7 @@
 // them, and with KEEP_PARTIALS off (the default), every byte of a final was sent by a client once.
 import crypto from 'node:crypto';
 import type express from 'express';
-import { Metadata, Upload, type Locker } from '@tus/utils';
+import { Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config/config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
@@ -19,7 +19,7 @@ import { sendTus } from '../../http/tus-response.ts';
 import { httpRequestOf, type UploadEvents } from '../../pipeline/upload-events.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';
 import type { UploadAccess } from '../../pipeline/upload-access.ts';
-import { TUS_PATH } from '../../http/tus-headers.ts';
+import { requestMetadata, TUS_PATH } from '../../http/tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 import { errorText } from '../../../core/logger.ts';
 import { ownerKey, uploadOwnerOf } from '../../auth/upload-owner.ts';
@@ -96,15 +96,6 @@ async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => 
   );
 }
 
-function metadataOf(header: string | undefined): Record<string, string | null> | undefined {
-  if (!header) return undefined;
-  try {
-    return Metadata.parse(header);
-  } catch {
-    throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
-  }
-}
-
 export function finalHandler(deps: FinalDeps): express.RequestHandler {
   const { config, store, events } = deps;
   return async (req, res) => {
@@ -138,7 +129,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         id: crypto.randomBytes(16).toString('hex'),
         size,
         offset: 0,
-        metadata: metadataOf(req.get('upload-metadata')),
+        metadata: requestMetadata(req.get('upload-metadata')),
       });
       const chosen = await events.preCreate(http, proposed, concat);
       const upload = new Upload({

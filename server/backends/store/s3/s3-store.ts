@@ -250,7 +250,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     return this.infoOf(await this.existing(id))!;
   }
 
-  /** @tus/server's entry (creation-with-upload): a plain append. */
+  /** DataStore's write: a plain append. */
   override async write(
     readable: Readable,
     id: string,
