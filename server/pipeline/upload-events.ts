@@ -178,9 +178,11 @@ export class UploadEvents {
       );
     }
     // Creating opens the file for writing and writes a new info file: under an existing upload's id
-    // it would empty that upload (someone else's, with a hook that derives ids from metadata).
-    const path = wanted === undefined ? undefined : this.store.location(wanted);
-    if (path !== undefined && ((await present(path)) || (await present(`${path}.json`)))) {
+    // it would empty that upload (someone else's, with a hook that derives ids from metadata). The
+    // store says whether its bytes are there (the file, or the S3 store's record: its location is no
+    // path to stat, and a final chosen under one of its partials' ids then waited on that partial's
+    // lock, held by its own request); a file store's info file alone is half a creation, taken too.
+    if (wanted !== undefined && (await this.idInUse(wanted))) {
       throw new TuspassError(
         ERRORS.ERR_HOOK_FAILED,
         'the pre-create hook chose the id of an existing upload',
@@ -188,6 +190,13 @@ export class UploadEvents {
       );
     }
     return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
+  }
+
+  /** Whether an upload has this id in the store. */
+  private async idInUse(id: string): Promise<boolean> {
+    if ((await this.store.written(id)) !== undefined) return true;
+    const path = this.store.location(id);
+    return !OBJECT_LOCATION.test(path) && (await present(`${path}.json`));
   }
 
   /**

@@ -84,9 +84,12 @@ async function sizeOf(store: ConcatenatingStore, parts: readonly string[]): Prom
   return size;
 }
 
-/** Runs `work` holding the locks of all `ids`, taken in sorted order; none is asked to let go early. */
+/**
+ * Runs `work` holding the locks of all `ids`, taken in sorted order; none is asked to let go early.
+ * Each id once: a lock taken twice would wait on itself (a final a hook named after a partial gone meanwhile).
+ */
 async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => Promise<T>): Promise<T> {
-  const [first, ...rest] = [...ids].sort();
+  const [first, ...rest] = [...new Set(ids)].sort();
   if (first === undefined) return work();
   return withLock(
     locker,
