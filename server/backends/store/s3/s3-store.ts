@@ -203,6 +203,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
     /** Another upload has the id: the ledger's entry under it is that upload's, counted again below. */
     let taken = false;
+    /** The multipart upload made for this creation, until a record names it. */
+    let unnamed: string | undefined;
     try {
       if (await this.record(upload.id)) {
         taken = true;
@@ -219,6 +221,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
         new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }),
       );
       record.uploadId = created.UploadId;
+      unnamed = created.UploadId;
       // The check above and this write are not one step: two creations a pre-create hook gave one id
       // at the same moment (on one instance or two) both pass the check. The record is written only
       // if none is there yet, which S3 decides: the other creation is refused and its multipart upload goes.
@@ -226,9 +229,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
         await this.s3
           .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId }))
           .catch(() => undefined);
+        unnamed = undefined;
         taken = true;
         throw idTaken(upload.id);
       }
+      unnamed = undefined;
       // An empty upload is complete at its creation.
       if (upload.size === 0) {
         await completeObject(this.deps, upload.id, record);
@@ -237,6 +242,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
         await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
       }
     } catch (e) {
+      // A record that could not be written (S3 failing): its multipart upload would stay open, unnamed.
+      if (unnamed)
+        await this.s3
+          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: unnamed }))
+          .catch(() => undefined);
       this.space.forget(upload.id);
       // The other creation's upload, counted again as its record has it.
       if (taken) await this.restoreSpace(upload.id).catch(() => undefined);
