@@ -21,7 +21,7 @@ const CONCURRENCY = 32;
 const WARMUP = 64;
 
 /** Runs `count` uploads with `CONCURRENCY` workers; returns the wall time and each upload's latency. */
-async function burst(
+export async function burst(
   server: ServerProcess,
   body: Buffer,
   count: number,

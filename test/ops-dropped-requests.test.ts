@@ -220,3 +220,27 @@ removed', async (t) => {
   const stored = await fetch(`${s.endpoint}${records[0]!.upload_id}`);
   assert.equal(stored.status, 200, 'its file is still there for the record');
 });
+
+test('a PATCH cut right after the last byte its upload was owed completes it: announced at once, its request noted \
+as dropped with every byte kept', async (t) => {
+  const s = await startTestServer(t);
+  const size = 100_000;
+  const body = patternBytes(size, 6);
+  const url = await create(s.endpoint, size);
+  // A chunked body that stops after the upload's last byte, before its last chunk: the upload is whole.
+  const chunk = Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n')]);
+  await cutRequest(url, patchHead(url, -1), chunk, { sent: chunk.length, close: 'end' });
+  const [line] = await dropLinesReach(s, 1);
+  assert.match(line!, /^dropped PATCH /);
+  assert.equal(Number(field(line!, 'kept')), size, line);
+  // Announced without a restart or another request: the completion's record is there.
+  let records: Array<{ upload_id: string; md5: string; size: number }> = [];
+  for (const end = Date.now() + 5000; records.length === 0 && Date.now() < end; ) {
+    records = (await (await fetch(`${s.url}/api/uploads`)).json()) as typeof records;
+    if (records.length === 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(records.length, 1, 'announced once');
+  assert.equal(records[0]!.upload_id, url.split('/').pop());
+  assert.equal(records[0]!.md5, crypto.createHash('md5').update(body).digest('hex'));
+  assert.deepEqual(await s.store.unannounced(), []);
+});

@@ -235,3 +235,31 @@ test('termination: 204, then 404; the file, its info and digest state are gone',
   assert.equal((await patch(url, 50, Buffer.alloc(5))).status, 404);
   assert.deepEqual(fs.readdirSync(s.config.storeDir), []);
 });
+
+test('a partial creation keeps its role; a creation-with-upload answers its Upload-Offset and Upload-Expires; OPTIONS \
+advertises concatenation', async (t) => {
+  const s = await startTestServer(t, { expireAfterMs: 3_600_000 });
+  const partial = await tus('POST', s.endpoint, { 'Upload-Length': '3', 'Upload-Concat': 'partial' });
+  assert.equal(partial.status, 201);
+  assert.equal(
+    (await tus('HEAD', partial.headers.location!)).headers['upload-concat'],
+    'partial',
+    'the role reached the store',
+  );
+  const withBody = await tus(
+    'POST',
+    s.endpoint,
+    { 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' },
+    Buffer.from('abcde'),
+  );
+  assert.equal(withBody.status, 201);
+  assert.equal(withBody.headers['upload-offset'], '5');
+  assert.ok(withBody.headers['upload-expires'], 'Upload-Expires for an unfinished upload with an expiry');
+  assert.equal((await tus('HEAD', withBody.headers.location!)).headers['upload-offset'], '5');
+  const options = await tus('OPTIONS', s.endpoint);
+  assert.match(
+    options.headers['tus-extension']!,
+    /\bconcatenation\b/,
+    "OPTIONS advertises the store's extensions, concatenation included",
+  );
+});

@@ -22,7 +22,7 @@ export function allowedOrigin(policy: CorsPolicy, origin: string | undefined): s
 }
 
 export interface CorsRoutes {
-  /** Methods a preflight allows (answered here when given; tus preflights are @tus/server's OPTIONS). */
+  /** Methods a preflight allows (answered here when given; tus preflights: upload/tus/options-handler.ts). */
   methods?: string;
   /** Request headers a preflight allows. Authorization always, so a page can send its token. */
   allowHeaders?: string;

@@ -40,15 +40,15 @@ export class HookRefusal extends Error {
 }
 
 /**
- * @tus/server's errors (its ERRORS table, thrown by its handlers, its lockers and FileStore) in our
- * table's words. Typed over every key of its table: an entry added by an @tus/server update fails the
- * build here instead of reaching a client in its own words.
+ * @tus/utils' errors (its ERRORS table, thrown by @tus/file-store's FileStore, the info files'
+ * FileKvStore and the stores, which keep its words) in our table's words. Typed over every key of its
+ * table: an entry added by an update fails the build here instead of reaching a client in its own words.
  */
 const FROM_TUS_SERVER: Record<keyof typeof TUS_SERVER_ERRORS, ErrorEntry> = {
   MISSING_OFFSET: ERRORS.ERR_OFFSET_INVALID,
   ABORTED: ERRORS.ERR_UPLOAD_INTERRUPTED,
   INVALID_TERMINATION: ERRORS.ERR_UPLOAD_FINISHED,
-  // MemoryLocker's timeout: tusd's 423, as our Redis locker answers (redis-locker.ts).
+  // A lock's timeout: tusd's 423, as our lockers answer (memory-locker.ts, redis-locker.ts).
   ERR_LOCK_TIMEOUT: ERRORS.ERR_UPLOAD_LOCKED,
   INVALID_CONTENT_TYPE: ERRORS.ERR_INVALID_CONTENT_TYPE,
   FILE_NOT_FOUND: ERRORS.ERR_UPLOAD_NOT_FOUND,
@@ -60,7 +60,7 @@ const FROM_TUS_SERVER: Record<keyof typeof TUS_SERVER_ERRORS, ErrorEntry> = {
   INVALID_METADATA: ERRORS.ERR_METADATA_INVALID,
   UNKNOWN_ERROR: ERRORS.ERR_INTERNAL,
   FILE_WRITE_ERROR: ERRORS.ERR_INTERNAL,
-  // Not reached: partial creations reach @tus/server without Upload-Concat, finals never (upload/tus/engine/).
+  // Not thrown by anything tuspass runs (they were @tus/server's handlers' refusals).
   UNSUPPORTED_CONCATENATION_EXTENSION: ERRORS.ERR_CONCAT_INVALID,
   UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION: ERRORS.ERR_LENGTH_REQUIRED,
   UNSUPPORTED_EXPIRATION_EXTENSION: ERRORS.ERR_INTERNAL,

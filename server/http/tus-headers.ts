@@ -1,4 +1,5 @@
 // tus names and header parsing shared by the upload server's modules.
+import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { COMPLETION_HEADER } from '../../core/wire.ts';
 import { ALWAYS_EXPOSED, DOWNLOAD_EXPOSED } from './cors.ts';
 
@@ -16,7 +17,7 @@ const DRAFT_REQUEST_HEADERS = [
   'Repr-Digest',
   'Content-Disposition',
 ];
-/** Headers browsers may send and read beyond @tus/server's own list. */
+/** Headers browsers may send and read beyond tus's own list (options-handler.ts, tus-response.ts). */
 export const EXTRA_ALLOWED_HEADERS = ['Upload-Checksum', ...DRAFT_REQUEST_HEADERS];
 export const EXTRA_EXPOSED_HEADERS = [
   COMPLETION_HEADER,
@@ -35,3 +36,37 @@ export function nonNegativeInteger(value: string | undefined): number | undefine
 
 /** RFC 9110 (formerly RFC 7231) IMF-fixdate, as Upload-Expires requires. */
 export const httpDate = (ms: number) => new Date(ms).toUTCString();
+
+/** A metadata key "MUST NOT contain spaces and commas and MUST NOT be empty"; "SHOULD be ASCII encoded": kept ASCII. */
+const METADATA_KEY = /^[\x21-\x2b\x2d-\x7e]+$/;
+/** A base64 value: whole groups of four, padding only at the end. */
+const METADATA_VALUE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Upload-Metadata: "one or more comma-separated key-value pairs. The key and value MUST be separated
+ * by a space ... the value MUST be Base64 encoded. All keys MUST be unique." A key may come without
+ * a value (null). Undefined when the header breaks any of that. The result has no prototype, so keys
+ * such as `__proto__` or `constructor` are keys like any other.
+ */
+export function parseMetadata(header: string): Record<string, string | null> | undefined {
+  const meta: Record<string, string | null> = Object.create(null);
+  if (header.trim() === '') return undefined;
+  for (const pair of header.split(',')) {
+    const space = pair.indexOf(' ');
+    const key = space < 0 ? pair : pair.slice(0, space);
+    const value = space < 0 ? undefined : pair.slice(space + 1);
+    if (!METADATA_KEY.test(key) || Object.hasOwn(meta, key)) return undefined;
+    if (value !== undefined && !METADATA_VALUE.test(value)) return undefined;
+    // A key with an empty value ("name ") reads as one without (null), as tus-js-client and @tus/server read it.
+    meta[key] = value ? Buffer.from(value, 'base64').toString('utf8') : null;
+  }
+  return meta;
+}
+
+/** A request's Upload-Metadata: undefined when absent, 400 ERR_METADATA_INVALID when malformed. */
+export function requestMetadata(header: string | undefined): Record<string, string | null> | undefined {
+  if (header === undefined) return undefined;
+  const meta = parseMetadata(header);
+  if (!meta) throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
+  return meta;
+}

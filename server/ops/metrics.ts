@@ -185,7 +185,7 @@ export function countTusRequest(method: string): void {
 
 /**
  * The ERR_ code of a tus answer's body: every tus error answer starts with it (`ERR_X: message`,
- * server/http/tus-response.ts, @tus/server's errors included); anything else is a hook's own
+ * server/http/tus-response.ts, @tus/utils' errors included); anything else is a hook's own
  * answer (tusd's ERR_UPLOAD_REJECTED).
  */
 export function tusErrorCode(body: string | undefined): string {

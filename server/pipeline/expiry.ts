@@ -21,10 +21,20 @@ export async function isExpired(store: UploadStore, upload: Upload): Promise<boo
 
 /** "This header MUST be included in every PATCH response if the upload is going to expire." */
 export async function expiresHeader(store: UploadStore, upload: Upload): Promise<Record<string, string>> {
-  const at = await expiresAt(store, upload);
-  // HTTP dates have whole seconds: rounded up, so the header never says "expired" too early.
-  return at === undefined ? {} : { 'Upload-Expires': httpDate(Math.ceil(at / 1000) * 1000) };
+  return expiresField(await expiresAt(store, upload));
 }
+
+/**
+ * "If the expiration is known at the creation, the Upload-Expires header MUST be included in the
+ * response to the initial POST request": an upload just created, no byte of it written (nothing read back).
+ */
+export function createdExpiresHeader(store: UploadStore, upload: Upload): Record<string, string> {
+  return expiresField(expiryOf(upload, { size: 0, mtimeMs: Date.now() }, store.expiry));
+}
+
+// HTTP dates have whole seconds: rounded up, so the header never says "expired" too early.
+const expiresField = (at: number | undefined): Record<string, string> =>
+  at === undefined ? {} : { 'Upload-Expires': httpDate(Math.ceil(at / 1000) * 1000) };
 
 /** The first sweep after a start: soon, so a server restarted more often than `everyMs` still sweeps. */
 const FIRST_SWEEP_MS = 60_000;

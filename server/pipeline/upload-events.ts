@@ -1,5 +1,5 @@
-// Where the upload server meets the hooks: one function per moment of an upload, used by both
-// @tus/server's callbacks and tuspass's own handlers, so every path runs the same events.
+// Where the upload server meets the hooks: one function per moment of an upload, used by every
+// route's handlers, so every path runs the same events.
 import fsp from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Upload } from '@tus/utils';
@@ -15,7 +15,7 @@ import { ERRORS, TuspassError } from '../../core/errors.ts';
 import { errorText } from '../../core/logger.ts';
 import { HookRefusal } from '../http/error-answer.ts';
 
-/** An answer as @tus/server expects it from its callbacks (and as our handlers apply it). */
+/** An answer to the client: status, body, headers (tusd's hook answer, as our handlers apply it). */
 export interface TusAnswer {
   status_code?: number;
   body?: string;
@@ -178,9 +178,11 @@ export class UploadEvents {
       );
     }
     // Creating opens the file for writing and writes a new info file: under an existing upload's id
-    // it would empty that upload (someone else's, with a hook that derives ids from metadata).
-    const path = wanted === undefined ? undefined : this.store.location(wanted);
-    if (path !== undefined && ((await present(path)) || (await present(`${path}.json`)))) {
+    // it would empty that upload (someone else's, with a hook that derives ids from metadata). The
+    // store says whether its bytes are there (the file, or the S3 store's record: its location is no
+    // path to stat, and a final chosen under one of its partials' ids then waited on that partial's
+    // lock, held by its own request); a file store's info file alone is half a creation, taken too.
+    if (wanted !== undefined && (await this.idInUse(wanted))) {
       throw new TuspassError(
         ERRORS.ERR_HOOK_FAILED,
         'the pre-create hook chose the id of an existing upload',
@@ -188,6 +190,13 @@ export class UploadEvents {
       );
     }
     return { id: wanted ?? upload.id, metadata: answer.ChangeFileInfo?.MetaData ?? upload.metadata };
+  }
+
+  /** Whether an upload has this id in the store. */
+  private async idInUse(id: string): Promise<boolean> {
+    if ((await this.store.written(id)) !== undefined) return true;
+    const path = this.store.location(id);
+    return !OBJECT_LOCATION.test(path) && (await present(`${path}.json`));
   }
 
   /**
@@ -389,7 +398,9 @@ export class UploadEvents {
         owner,
       },
     );
-    this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
+    // The payload is made only for a hook that takes it: every creation passes here.
+    if (this.hooks.wants('post-create'))
+      this.notify('post-create', httpRequestOf(req), this.hookUpload(upload, concat));
   }
 
   notify(type: Exclude<HookEventType, `pre-${string}`>, http: HookHTTPRequest, upload: HookUpload): void {

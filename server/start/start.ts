@@ -49,7 +49,7 @@ import type { UploadStore } from '../backends/store/upload-store.ts';
 import { PgCompletionJournal } from '../backends/journal/pg-journal.ts';
 import { startExpirySweep } from '../pipeline/expiry.ts';
 import { hashThread } from '../hashing/hash-thread.ts';
-import { createTusEngine, MemoryLocker } from '../upload/tus/engine/index.ts';
+import { MemoryLocker } from '../backends/locker/memory-locker.ts';
 import { UploadEvents } from '../pipeline/upload-events.ts';
 import { UploadAccess } from '../pipeline/upload-access.ts';
 import { RedisConnectError, RedisLocker } from '../backends/locker/redis-locker.ts';
@@ -251,7 +251,7 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   });
   // The one access step of every request on an existing upload, whichever front-end it came by.
   const access = new UploadAccess(uploads, events);
-  // One locker for @tus/server's handlers and ours: requests on one upload never interleave. With
+  // One locker for every handler: requests on one upload never interleave. With
   // REDIS_URL the locks are shared by every instance on the store, and every write is fenced.
   let redisLocker: RedisLocker | undefined;
   const redisUrl = config.redisUrl;
@@ -279,7 +279,6 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
     }
   }
   const locker = redisLocker ?? new MemoryLocker();
-  const creation = createTusEngine({ config, store: uploads, events, locker, log });
   // The store's ledger: the owner's limits, and the free space where a disk holds the uploads (not in S3).
   const admission = creationGate({
     space: uploads.space,
@@ -343,7 +342,6 @@ export async function startTuspass(config: Config, options: StartOptions = {}): 
   });
   const app = createUploadApp({
     config,
-    creation,
     store: uploads,
     locker,
     events,

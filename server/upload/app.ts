@@ -1,9 +1,9 @@
 // The upload server's express app: tus at /files/, the page at /, a health check, then the API
 // routes given (the completion service or the pass-through to it), then the last handlers: 404 for
 // unknown paths and one mapping of every error to an answer without paths or stacks.
-// tuspass's own handlers take HEAD, GET, PATCH, DELETE and final concatenation; @tus/server creation
-// and OPTIONS. Nothing here parses bodies on the tus routes: a PATCH body streams straight into the
-// store. Every tus error answer, @tus/server's included, leaves through the error responder (error-answer.ts).
+// Every tus request is tuspass's own handlers': creation, OPTIONS, HEAD, GET, PATCH, DELETE and final
+// concatenation. Nothing here parses bodies on the tus routes: a PATCH or creation body streams
+// straight into the store. Every tus error answer leaves through the error responder (error-answer.ts).
 import express from 'express';
 import type { Locker } from '@tus/utils';
 import { pageRouter } from './page.ts';
@@ -22,6 +22,8 @@ import { getHandler } from './tus/get-handler.ts';
 import { headHandler } from './tus/head-handler.ts';
 import { patchHandler } from './tus/patch-handler.ts';
 import { deleteHandler } from './tus/delete-handler.ts';
+import { creationHandler } from './tus/creation-handler.ts';
+import { optionsHandler } from './tus/options-handler.ts';
 import {
   canonicalPath,
   concatHeader,
@@ -42,8 +44,6 @@ import { answerError } from '../http/error-answer.ts';
 
 export interface UploadAppDeps {
   config: Config;
-  /** The creation engine's route handler (tus-engine/): creation and OPTIONS go to @tus/server through it. */
-  creation: express.RequestHandler;
   store: UploadStore;
   locker: Locker;
   events: UploadEvents;
@@ -81,7 +81,6 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
   app.set(BEHIND_PROXY_SETTING, deps.config.behindProxy);
   // First: every request gets its id (X-Request-Id, kept when sane) and every refusal one log line.
   app.use(requestIds(log));
-  const handle = deps.creation;
   const one = `${TUS_PATH}/:id`;
   // Concatenation is a capability of the store (UploadStore.concatenate: the file store and the S3
   // store have it). On a store without it both kinds of concatenated creation are refused with the
@@ -122,9 +121,10 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
     next();
   });
   app.head(one, headHandler(deps.store, deps.locker, log));
-  // GET of the collection too: no GET reaches @tus/server's web-stream download.
+  // GET of the collection too: a download needs an upload's id.
   app.get([TUS_PATH, one], getHandler(deps.store, deps.locker, log));
-  app.patch(one, patchHandler({ ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 }));
+  const appending = { ...deps, postReceiveIntervalMs: deps.postReceiveIntervalMs ?? 1000 };
+  app.patch(one, patchHandler(appending));
   app.delete(one, deleteHandler(deps));
   if (deps.admission) app.post(TUS_PATH, deps.admission);
   app.post(TUS_PATH, (req, res, next) =>
@@ -132,11 +132,10 @@ export function createUploadApp(deps: UploadAppDeps): express.Express {
       ? final(req, res, next)
       : next(),
   );
-  // @tus/server gets only what tuspass leaves to it: OPTIONS, and creation on the collection (its
-  // POST handler would create an upload under any URL below /files), after the header values it
-  // would refuse in its own words.
-  app.options([TUS_PATH, `${TUS_PATH}/*rest`], handle);
-  app.post(TUS_PATH, creationHeaders, handle);
+  // OPTIONS anywhere below /files (a preflight names the URL of the request to come); creation on
+  // the collection only, after the header rules every creation obeys.
+  app.options([TUS_PATH, `${TUS_PATH}/*rest`], optionsHandler(deps.config, store));
+  app.post(TUS_PATH, creationHeaders, creationHandler(appending));
   app.all(TUS_PATH, methodNotAllowed('OPTIONS, POST'));
   app.all(one, methodNotAllowed('OPTIONS, HEAD, GET, PATCH, DELETE'));
   // /health stays as an alias of /healthz.

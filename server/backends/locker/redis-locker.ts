@@ -221,7 +221,7 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
     readOnly: boolean,
   ): Promise<string> {
     const token = crypto.randomBytes(16).toString('hex');
-    // @tus/server's creation hands a signal that only a client going away aborts: bounded here too.
+    // A caller's signal may be one that only a client going away aborts: bounded here too.
     const until = Date.now() + LOCK_WAIT_MS;
     let asked = 0;
     /** Why Redis did not answer the last try, while it does not. */

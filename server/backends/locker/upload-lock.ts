@@ -1,4 +1,4 @@
-// Runs work on one upload under the lock @tus/server's handlers use too, so HEAD, PATCH, creation and
+// Runs work on one upload under its lock, so HEAD, PATCH, creation and
 // termination of one upload never interleave.
 import type { Lock, Locker } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
@@ -18,7 +18,7 @@ export interface LockOptions {
   readOnly?: boolean;
 }
 
-/** @tus/server's Locker whose locks take LockOptions (RedisLocker; MemoryLocker is always reachable and ignores
+/** @tus/utils' Locker whose locks take LockOptions (RedisLocker; MemoryLocker is always reachable and ignores
  * them). */
 export interface UploadLocker extends Locker {
   newLock(id: string, options?: LockOptions): Lock;

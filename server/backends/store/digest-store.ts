@@ -1,5 +1,5 @@
 // A FileStore whose writes hash the bytes as they reach the disk (append.ts). This class is
-// the composition @tus/server and the routes see; each concern sits in its own file:
+// the composition the routes see; each concern sits in its own file:
 //   store-paths.ts       where an upload's files sit (file, .json, .digest, .unverified)
 //   info-store.ts        the .json info files
 //   stored-info.ts       the info file's own fields (owner, concatenation role, marks), who owns an upload
@@ -10,7 +10,7 @@
 //   start-pass.ts        the start-up pass (awaiting completions, ledger, leftovers)
 //   expired-uploads.ts   the expiry sweep
 //   concatenate.ts       a final upload from its partials
-// @tus/server reaches this store only through the adapter (tus-engine/), which also gives it its base class.
+// Its base class is @tus/file-store's FileStore with one private step replaced (file-store.ts).
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -47,6 +47,7 @@ import { EngineFileStore } from './file-store.ts';
 import { UnverifiedMarks } from './unverified-marks.ts';
 import type { UploadStore, WrittenBytes } from './upload-store.ts';
 import type { DownloadSource } from '../../http/download.ts';
+import { BodyInterrupted } from '../../http/dropped-requests.ts';
 
 export type { AppendOptions, AppendResult, BodyInfo, ConcatInfo, NewUploadInfo };
 
@@ -326,6 +327,9 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
     } catch (e) {
       // Whatever state the failure left in memory is not trusted: the next request loads the saved one.
       this.live.forget(id);
+      // A connection that went right after the upload's last byte left it complete: claimed as above.
+      if (e instanceof BodyInterrupted && e.kept > 0 && options.size !== undefined && e.offset === options.size)
+        await this.completed(id);
       throw e;
     } finally {
       this.busy.delete(id);

@@ -14,7 +14,7 @@ export function fullDiskAnswer(space: SpaceLedger, e: unknown, doing: string): u
 /**
  * What a failed append answers: 507 for a full disk — "A PATCH that still meets ENOSPC answers 507,
  * keeps what was written" (the file keeps every byte written; its size is the offset a HEAD
- * reports) — and otherwise @tus/server's write error, with the cause kept for the log.
+ * reports) — and otherwise @tus/utils' write error (FILE_WRITE_ERROR), with the cause kept for the log.
  */
 export function writeFailure(space: SpaceLedger, id: string, failure: unknown): unknown {
   if (failure instanceof TuspassError) return failure;

@@ -1,7 +1,6 @@
-// What an upload's info file holds beyond @tus/server's Upload, and who may act on an upload (its
+// What an upload's info file holds beyond @tus/utils' Upload, and who may act on an upload (its
 // owner, read back from that file). Every creation route hands the store what it knows of the new
-// upload (NewUploadInfo) with the creation itself; @tus/server's POST cannot, so the adapter around it
-// (tus-engine/) passes it on the same way.
+// upload (NewUploadInfo) with the creation itself.
 import type { Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { ChecksumCheck } from '../../hashing/checksum.ts';
@@ -11,7 +10,7 @@ import type { UploadOwner } from '../../auth/upload-owner.ts';
 export type ConcatInfo = { kind: 'partial' } | { kind: 'final'; parts: string[] };
 
 /**
- * The info file's fields beyond @tus/server's Upload: `owner` is the creating token's `sub`,
+ * The info file's fields beyond @tus/utils' Upload: `owner` is the creating token's `sub`,
  * `address` the creating client's address when it had no token. `resumable`: written by a request of
  * the nginx module that has not finished, so its file's size does not say it is finished; it is
  * finished only when that request says so (the mark then goes). `true`: written in segments of the

@@ -1,6 +1,6 @@
 // What the upload pipeline needs from a store, whichever keeps the bytes: the file store
 // (digest-store.ts, a directory shared by the instances) or the S3 store (s3/s3-store.ts, multipart
-// uploads in a bucket). The tus routes (creation through the @tus/server engine, HEAD, PATCH, DELETE),
+// uploads in a bucket). The tus routes (creation, HEAD, PATCH, DELETE),
 // the draft's routes, the access step, expiry and the completion depend on this, not on where bytes go.
 //
 // Each store computes the digests while the bytes arrive and keeps the digest state beside the
@@ -29,7 +29,7 @@ export type ConcatenatingStore = UploadStore & Required<Pick<UploadStore, 'conca
 export const concatenates = (store: UploadStore): store is ConcatenatingStore =>
   typeof store.concatenate === 'function';
 
-/** A DataStore: @tus/server serves creation on it. */
+/** A DataStore (@tus/utils' store contract, which @tus/file-store's FileStore implements). */
 export interface UploadStore extends DataStore {
   /** The digests computed on the way in besides md5 (md5 always). */
   readonly algorithms: readonly DigestName[];
@@ -42,9 +42,9 @@ export interface UploadStore extends DataStore {
    */
   readonly space: SpaceLedger;
 
-  // @tus/server's DataStore calls, for creation and creation-with-upload. Every creation route hands
-  // the store what it knows of the new upload (its owner, concatenation role, mark) with the
-  // creation, and a creation-with-upload's body its checksum and length with the write.
+  // DataStore's calls. Every creation route hands the store what it knows of the new upload (its
+  // owner, concatenation role, mark) with the creation; write is a plain append (the routes append
+  // with append(), below).
   create(upload: Upload, info?: NewUploadInfo): Promise<Upload>;
   write(readable: Readable, id: string, offset: number, body?: BodyInfo & { size?: number }): Promise<number>;
   /**
@@ -58,7 +58,7 @@ export interface UploadStore extends DataStore {
   declareUploadLength(id: string, size: number): Promise<void>;
   /** Removes unfinished uploads past their expiry; returns how many went. */
   deleteExpired(): Promise<number>;
-  /** EXPIRE_AFTER in ms (0: never), as @tus/server reads it. */
+  /** EXPIRE_AFTER in ms (0: never). */
   getExpiration(): number;
 
   /**

@@ -2,28 +2,27 @@
 // part of it, or none), offset retrieval (HEAD), append (PATCH), cancellation (DELETE) and OPTIONS.
 // No rule of its own: the offset, length, size, expiry, lock and hook rules are the tus PATCH's
 // and DELETE's (appendRequest, terminateUpload); creation runs the same pre-create hook, owner
-// announcement, store creation (free space, owner limits) and post-create as @tus/server's.
-import crypto from 'node:crypto';
+// announcement, store creation (free space, owner limits) and post-create as tus's (creation-handler.ts).
 import type express from 'express';
-import { Metadata, Upload } from '@tus/utils';
+import type { Upload } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/logger.ts';
 import type { Config } from '../../config/config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
-import { uploadsCreated } from '../../ops/metrics.ts';
 import { terminateUpload } from '../tus/delete-handler.ts';
 import { retryable, uploadForResume } from '../tus/head-handler.ts';
 import type { UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresAt } from '../../pipeline/expiry.ts';
 import { appendRequest, type AppendAsk, type PatchDeps } from '../tus/patch-handler.ts';
+import { newUpload } from '../tus/creation-handler.ts';
 import type { UploadEvents } from '../../pipeline/upload-events.ts';
 import { httpRequestOf } from '../../pipeline/upload-events.ts';
-import { uploadOwnerOf } from '../../auth/upload-owner.ts';
 import { uploadUrl } from '../tus/upload-url.ts';
 import { contentChecksum, reprDigestCheck } from './digests.ts';
 import { dispositionFilename, sfBoolean, sfNonNegativeInteger, uploadLimit } from './fields.ts';
 import { sendInterim } from './interim.ts';
 import { sendDraft } from '../../http/draft-response.ts';
+import { requestMetadata } from '../../http/tus-headers.ts';
 import { completeField, INTEROP_HEADER, PARTIAL_UPLOAD_TYPE, type DraftVersion } from './versions.ts';
 
 export interface DraftDeps extends PatchDeps {
@@ -96,15 +95,7 @@ function progressInterim(req: express.Request, res: express.Response, version: D
 
 /** The request's metadata: tus-js-client's Upload-Metadata, Content-Disposition's filename, Content-Type. */
 function metadataOf(req: express.Request): Record<string, string | null> {
-  const meta: Record<string, string | null> = {};
-  const header = req.get('upload-metadata');
-  if (header !== undefined) {
-    try {
-      Object.assign(meta, Metadata.parse(header));
-    } catch {
-      throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
-    }
-  }
+  const meta = requestMetadata(req.get('upload-metadata')) ?? Object.create(null);
   const filename = dispositionFilename(req.get('content-disposition'));
   if (filename !== undefined) meta.filename = filename;
   const type = (req.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -132,7 +123,7 @@ function sendCompleted(
 }
 
 export function createUpload(deps: DraftDeps): express.RequestHandler {
-  const { config, store, events } = deps;
+  const { config, store } = deps;
   return async (req, res, next) => {
     try {
       const version = versionOf(res);
@@ -142,39 +133,37 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
       // Both digest fields are read before anything is made: a malformed one creates nothing.
       const checksum = await contentChecksum(req);
       const checkRepr = reprDigestCheck(req, store);
-      const http = httpRequestOf(req);
       // An empty upload is complete only once announced by its (empty) last request, below.
       const size = declared === 0 ? undefined : declared;
-      const proposed = new Upload({
-        id: crypto.randomBytes(16).toString('hex'),
+      const { upload, create } = await newUpload(deps, req, res, httpRequestOf(req), {
         size,
-        offset: 0,
         metadata: metadataOf(req),
-        creation_date: new Date().toISOString(),
       });
-      const chosen = await events.preCreate(http, proposed, undefined);
-      const upload = new Upload({ ...proposed, id: chosen.id, metadata: chosen.metadata });
-      await store.create(upload, { owner: uploadOwnerOf(req, config.behindProxy) });
-      uploadsCreated.inc();
-      events.created(req, upload);
       const location = uploadUrl(req, upload.id);
-      const limits = await limitsOf(deps, req, version, upload);
+      let limits: Record<string, string> = {};
+      const made = async () => {
+        await create();
+        limits = await limitsOf(deps, req, version, upload);
+        return { upload };
+      };
       // "the server SHOULD announce the upload resource by sending an interim response with the
       // 104 (Upload Resumption Supported) status code ... it MUST include Location". Sent once the
-      // body's append holds the upload's lock: a client that resumes from this Location is then
-      // told an offset the cut creation can no longer move.
+      // body's append holds the upload's lock (and made it): a client that resumes from this
+      // Location is then told an offset the cut creation can no longer move.
       const announce = () =>
         void sendInterim(req, res, { [INTEROP_HEADER]: String(version.interop), Location: location, ...limits });
       const contentLength = sfNonNegativeInteger(req.get('content-length'));
-      const headers = { Location: location, ...limits };
       const bodyless =
         contentLength === 0 || (contentLength === undefined && req.headers['transfer-encoding'] === undefined);
       if (bodyless && !last) {
+        await made();
         announce();
+        const headers = { Location: location, ...limits };
         return sendDraft(res, 201, { ...headers, 'Upload-Offset': '0', ...completeField(version, false) });
       }
       const done = await appendRequest(deps, req, upload.id, {
         offset: 0,
+        create: made,
         onLocked: announce,
         declared: last ? (declared ?? (bodyless ? 0 : undefined)) : declared,
         checksum,
@@ -183,7 +172,7 @@ export function createUpload(deps: DraftDeps): express.RequestHandler {
         onStored: progressInterim(req, res, version),
         beforeFinish: checkRepr,
       });
-      const all = { ...headers, ...done.headers };
+      const all = { Location: location, ...limits, ...done.headers };
       if (done.finished) return sendCompleted(res, version, 201, all, done.finished);
       sendDraft(res, 201, { ...all, ...completeField(version, done.complete) });
     } catch (e) {

@@ -37,7 +37,7 @@ export function creationGate(deps: {
         });
       }
       if (concatRoleOf(req) === 'final') return next();
-      // A malformed length is @tus/server's to refuse (400); a deferred one is 0 bytes for now.
+      // A malformed length is refused by the guards (400); a deferred one is 0 bytes for now.
       await deps.space.check(
         nonNegativeInteger(req.get('upload-length')) ?? 0,
         ownerKey(uploadOwnerOf(req, deps.behindProxy)),

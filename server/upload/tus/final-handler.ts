@@ -9,7 +9,7 @@
 // them, and with KEEP_PARTIALS off (the default), every byte of a final was sent by a client once.
 import crypto from 'node:crypto';
 import type express from 'express';
-import { Metadata, Upload, type Locker } from '@tus/utils';
+import { Upload, type Locker } from '@tus/utils';
 import type { Config } from '../../config/config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
@@ -19,7 +19,7 @@ import { sendTus } from '../../http/tus-response.ts';
 import { httpRequestOf, type UploadEvents } from '../../pipeline/upload-events.ts';
 import { withLock } from '../../backends/locker/upload-lock.ts';
 import type { UploadAccess } from '../../pipeline/upload-access.ts';
-import { TUS_PATH } from '../../http/tus-headers.ts';
+import { requestMetadata, TUS_PATH } from '../../http/tus-headers.ts';
 import { idFromUrl, uploadUrl } from './upload-url.ts';
 import { errorText } from '../../../core/logger.ts';
 import { ownerKey, uploadOwnerOf } from '../../auth/upload-owner.ts';
@@ -84,9 +84,12 @@ async function sizeOf(store: ConcatenatingStore, parts: readonly string[]): Prom
   return size;
 }
 
-/** Runs `work` holding the locks of all `ids`, taken in sorted order; none is asked to let go early. */
+/**
+ * Runs `work` holding the locks of all `ids`, taken in sorted order; none is asked to let go early.
+ * Each id once: a lock taken twice would wait on itself (a final a hook named after a partial gone meanwhile).
+ */
 async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => Promise<T>): Promise<T> {
-  const [first, ...rest] = [...ids].sort();
+  const [first, ...rest] = [...new Set(ids)].sort();
   if (first === undefined) return work();
   return withLock(
     locker,
@@ -94,15 +97,6 @@ async function withLocks<T>(locker: Locker, ids: readonly string[], work: () => 
     () => {},
     () => withLocks(locker, rest, work),
   );
-}
-
-function metadataOf(header: string | undefined): Record<string, string | null> | undefined {
-  if (!header) return undefined;
-  try {
-    return Metadata.parse(header);
-  } catch {
-    throw new TuspassError(ERRORS.ERR_METADATA_INVALID);
-  }
 }
 
 export function finalHandler(deps: FinalDeps): express.RequestHandler {
@@ -138,7 +132,7 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         id: crypto.randomBytes(16).toString('hex'),
         size,
         offset: 0,
-        metadata: metadataOf(req.get('upload-metadata')),
+        metadata: requestMetadata(req.get('upload-metadata')),
       });
       const chosen = await events.preCreate(http, proposed, concat);
       const upload = new Upload({
@@ -157,8 +151,16 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         try {
           upload.offset = await store.concatenate(upload.id, parts, size);
         } catch (e) {
-          // A half-built final upload could never be completed (PATCH on a final is refused): gone.
-          await store.remove(upload.id).catch(() => undefined);
+          // A half-built final upload could never be completed (PATCH on a final is refused): gone. Its
+          // owner's count goes first, whatever the store answers: a removal that fails (S3 away) leaves
+          // bytes for expiry to take, not a slot of OWNER_MAX_OPEN nobody can free (the client has no
+          // Location to DELETE).
+          store.space.forget(upload.id);
+          await store
+            .remove(upload.id)
+            .catch((failure: unknown) =>
+              deps.log(`concat: removing the unfinished final ${upload.id}: ${errorText(failure)}`),
+            );
           throw e;
         }
       });

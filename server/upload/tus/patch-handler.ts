@@ -6,7 +6,7 @@ import type { Config } from '../../config/config.ts';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
 import { requestChecksum } from '../../hashing/checksum.ts';
-import type { AppendOptions, UploadStore } from '../../backends/store/upload-store.ts';
+import type { AppendOptions, ConcatInfo, UploadStore } from '../../backends/store/upload-store.ts';
 import { expiresHeader, isExpired } from '../../pipeline/expiry.ts';
 import { nonNegativeInteger } from '../../http/tus-headers.ts';
 import { bytesReceived, uploadsFinished } from '../../ops/metrics.ts';
@@ -43,11 +43,23 @@ export interface AppendAsk {
   lastBody?: boolean;
   /** Called with the offset as bytes are stored (the draft's 104 progress answers). */
   onStored?: (offset: number) => void;
-  /** Runs once the request holds the upload's lock, before a byte is read (the draft's 104 goes out then). */
+  /** Runs once the request holds the upload's lock (and made it, with create), before a byte is read (the draft's 104
+   * goes out then). */
   onLocked?: () => void;
   /** Runs once the upload is complete, before it is announced; throwing refuses the completion (the draft's
    * Repr-Digest). */
   beforeFinish?: (upload: Upload) => Promise<void>;
+  /**
+   * A creation with its body (tus creation-with-upload, the draft's creation): the upload is made
+   * under its lock, as the first step (before onLocked), and not read back.
+   */
+  create?: () => Promise<{ upload: Upload; concat?: ConcatInfo }>;
+  /**
+   * Its client has no Location until the answer (tus creation-with-upload), so nothing of the upload
+   * is left to resume: a body that goes idle is cut with its connection (no 408 to resume from), and
+   * one past the upload's length refuses the request before the upload is announced.
+   */
+  locationUnsent?: boolean;
 }
 
 /** What an append did: the upload after it, the headers every answer carries, the completion's answer. */
@@ -97,12 +109,13 @@ export async function appendRequest(
     req.destroy();
   };
   const outcome = await withLock(locker, id, releaseIfUnfinished, async () => {
+    const created = await ask.create?.();
     ask.onLocked?.();
-    const upload = await store.getUpload(id);
+    const upload = created?.upload ?? (await store.getUpload(id));
     /** A length this checksummed request declares, written once its body has matched. */
     let declaring: number | undefined;
-    if (await isExpired(store, upload)) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
-    const concat = await store.concatOf(id);
+    if (!created && (await isExpired(store, upload))) throw new TuspassError(ERRORS.ERR_UPLOAD_EXPIRED);
+    const concat = created ? created.concat : await store.concatOf(id);
     // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final
     // upload URL and MUST NOT modify the final or its partial uploads."
     if (concat?.kind === 'final') throw new TuspassError(ERRORS.ERR_FINAL_UPLOAD_READONLY);
@@ -116,7 +129,8 @@ export async function appendRequest(
       );
     }
     // Complete already (a client repeating its last request): nothing to write or announce again.
-    if (upload.size !== undefined && upload.offset === upload.size) {
+    // (Created empty by this request: its body, which must be empty too, is checked below.)
+    if (!created && upload.size !== undefined && upload.offset === upload.size) {
       if (declared !== undefined && declared !== upload.size)
         throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `already ${upload.size}`);
       return { upload, concat, exceeded: false, completedHere: false, alreadyComplete: true, stopped: undefined };
@@ -160,11 +174,13 @@ export async function appendRequest(
     // NETWORK_TIMEOUT: a body that stops arriving ends here like a short one; what came is kept
     // and its digest state saved, and the lock goes with the answer.
     // A stopping server cuts the body the same way once SHUTDOWN_TIMEOUT has passed.
-    const noLongerIdle = onBodyIdle(req, (reason) => {
-      timedOut = true;
-      shutdown = reason === 'shutdown';
-      body.stop();
-    });
+    const noLongerIdle = ask.locationUnsent
+      ? () => {}
+      : onBodyIdle(req, (reason) => {
+          timedOut = true;
+          shutdown = reason === 'shutdown';
+          body.stop();
+        });
     try {
       const result = await store.append(body.source, id, offset, {
         limit: room,
@@ -190,6 +206,12 @@ export async function appendRequest(
     } catch (e) {
       // A body whose connection went keeps what it brought (none of a checksummed one).
       if (e instanceof BodyInterrupted) bytesReceived.inc(e.kept);
+      // ... and when that was every byte the upload was owed, the upload is complete all the same:
+      // announced, though nobody hears this request's answer.
+      if (e instanceof BodyInterrupted && e.kept > 0 && upload.size !== undefined && e.offset === upload.size) {
+        upload.offset = e.offset;
+        return { upload, concat, exceeded: false, completedHere: true, alreadyComplete: false, stopped, cut: e };
+      }
       // A checksummed body cut short cannot be verified, so none of it was kept: still a timeout.
       if (timedOut && e instanceof TuspassError && e.code === ERRORS.ERR_CHECKSUM_MISMATCH.code) {
         throw Object.assign(
@@ -225,11 +247,16 @@ export async function appendRequest(
       new TuspassError(shutdown ? ERRORS.ERR_SHUTTING_DOWN : ERRORS.ERR_BODY_TIMEOUT, `kept ${upload.offset} bytes`),
       { headers },
     );
+  // A creation's body past its length: refused whole (the creation route removes the upload).
+  if (outcome.exceeded && ask.locationUnsent)
+    throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `the body goes past the upload's ${upload.size ?? maxSize} bytes`);
   // The upload is announced when it completes, also by the bytes kept of a body that went past
   // its end (that request itself is still answered 413) — once the completion's own check (the
   // draft's Repr-Digest) holds for those bytes: a body past its end is no reason to skip it.
   if (completedHere) await ask.beforeFinish?.(upload);
   const finished = completedHere ? await events.finish(http, upload, concat) : undefined;
+  // Its connection went after the last byte: announced above, and the request noted as dropped.
+  if ('cut' in outcome && outcome.cut) throw outcome.cut;
   if (outcome.exceeded)
     throw Object.assign(new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `kept the first ${upload.offset} bytes`), {
       headers,

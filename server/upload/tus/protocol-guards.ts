@@ -1,11 +1,10 @@
 // Protocol checks that run before any tus handler: the request path (canonical upload ids only),
 // method override, the Tus-Resumable header, integer headers, the PATCH content type, the
-// Upload-Concat of a creation, the header values @tus/server would refuse in its own words, and a
+// Upload-Concat of a creation, the header values a creation must have, and a
 // creation's length past the caller's limit (the draft's creations too).
 // Every refusal is one of the error table's, answered by the error responder (error-answer.ts) like any other.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
-import { Metadata } from '@tus/utils';
 import { ERRORS, TuspassError } from '../../../core/errors.ts';
 import type { Config } from '../../config/config.ts';
 import { maxSizeError, maxSizeFor } from '../../auth/middleware.ts';
@@ -98,7 +97,7 @@ function headersOnly(res: ServerResponse): void {
 /**
  * Upload-Length and Upload-Offset are non-negative integers — decimal digits only, and no larger than
  * JavaScript counts exactly (2^53 - 1): an offset past that could not be compared or added without
- * rounding. Checked on every method, before @tus/server reads them with Number().
+ * rounding. Checked on every method, before any handler reads them with Number().
  */
 export const safeIntegers: express.RequestHandler = (req, res, next) => {
   const length = req.get('upload-length');
@@ -153,9 +152,11 @@ export const concatHeader: express.RequestHandler = (req, res, next) => {
 };
 
 /**
- * The header values @tus/server checks before any handler of its own runs (its HeaderValidator):
- * it answers those itself, in its own words and past its onResponseError, so they are refused here
- * first, from our table. For the creations handed to it (tus-engine/); OPTIONS it does not check.
+ * The header values a plain or partial creation must have (creation-handler.ts), as tus servers
+ * (tusd, @tus/server's header validation) refuse them: Upload-Length and Upload-Offset written as
+ * Number() reads them back, Upload-Defer-Length 1, X-Forwarded-Proto http or https, Tus-Version
+ * 1.0.0. (Upload-Metadata is refused where it is parsed: tus-headers.ts requestMetadata.) OPTIONS is
+ * not checked.
  */
 export const creationHeaders: express.RequestHandler = (req, res, next) => {
   // Number() read back the same: no leading zeros, no sign (safeIntegers has checked the rest).
@@ -166,9 +167,6 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
   const defer = req.get('upload-defer-length');
   if (defer !== undefined && defer !== '1')
     return refuse(res, req, new TuspassError(ERRORS.ERR_LENGTH_REQUIRED, 'Upload-Defer-Length must be 1'));
-  const metadata = req.get('upload-metadata');
-  if (metadata !== undefined && !validMetadata(metadata))
-    return refuse(res, req, new TuspassError(ERRORS.ERR_METADATA_INVALID));
   const proto = req.get('x-forwarded-proto');
   if (proto !== undefined && proto !== 'http' && proto !== 'https')
     return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, 'X-Forwarded-Proto must be http or https'));
@@ -177,15 +175,6 @@ export const creationHeaders: express.RequestHandler = (req, res, next) => {
     return refuse(res, req, new TuspassError(ERRORS.ERR_HEADER_INVALID, `Tus-Version must be ${TUS_VERSION}`));
   next();
 };
-
-function validMetadata(header: string): boolean {
-  try {
-    Metadata.parse(header);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A creation whose Upload-Length is past the caller's limit (MAX_SIZE, or the token's max_size): 413 before anything is

@@ -1,4 +1,4 @@
-// Upload URLs and ids: made from the request (as @tus/server makes Location), read back from
+// Upload URLs and ids: made from the request (a creation's Location), read back from
 // Upload-Concat lists (absolute or relative URLs), and checked on every /files/<...> request.
 import type express from 'express';
 import { publicOrigin } from '../../http/public-origin.ts';
@@ -32,8 +32,8 @@ const CANONICAL_TUS_PATH = new RegExp(`^${TUS_PATH}(?:/|/${UPLOAD_ID_CHARS})?$`)
 
 /**
  * How the raw request target names a tus resource: 'canonical', 'undecodable' (a malformed
- * escape), or 'alias' for any other spelling. Read from the target as received — express and
- * @tus/server decode `%2F` in ids, so `/files/x%2F..%2F<id>` would otherwise reach the same file
+ * escape), or 'alias' for any other spelling. Read from the target as received — express decodes
+ * `%2F` in ids, so `/files/x%2F..%2F<id>` would otherwise reach the same file
  * under another lock key and another live digest state.
  */
 export function tusPathForm(rawTarget: string): 'canonical' | 'undecodable' | 'alias' {

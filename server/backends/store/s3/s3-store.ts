@@ -213,6 +213,8 @@ export class S3UploadStore extends DataStore implements UploadStore {
     await this.space.open(upload.id, storedOwnerKey(stored), upload.size);
     /** Another upload has the id: the ledger's entry under it is that upload's, counted again below. */
     let taken = false;
+    /** The multipart upload made for this creation, until a record names it. */
+    let unnamed: string | undefined;
     try {
       if (await this.record(upload.id)) {
         taken = true;
@@ -229,6 +231,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
         new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...objectHeaders(record) }),
       );
       record.uploadId = created.UploadId;
+      unnamed = created.UploadId;
       // The check above and this write are not one step: two creations a pre-create hook gave one id
       // at the same moment (on one instance or two) both pass the check. The record is written only
       // if none is there yet, which S3 decides: the other creation is refused and its multipart upload goes.
@@ -236,9 +239,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
         await this.s3
           .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: record.uploadId }))
           .catch(() => undefined);
+        unnamed = undefined;
         taken = true;
         throw idTaken(upload.id);
       }
+      unnamed = undefined;
       // An empty upload is complete at its creation.
       if (upload.size === 0) {
         await completeObject(this.deps, upload.id, record);
@@ -247,6 +252,11 @@ export class S3UploadStore extends DataStore implements UploadStore {
         await writeRecord(this.s3, this.bucket, this.keys.record(upload.id), record);
       }
     } catch (e) {
+      // A record that could not be written (S3 failing): its multipart upload would stay open, unnamed.
+      if (unnamed)
+        await this.s3
+          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: unnamed }))
+          .catch(() => undefined);
       this.space.forget(upload.id);
       // The other creation's upload, counted again as its record has it.
       if (taken) await this.restoreSpace(upload.id).catch(() => undefined);
@@ -278,7 +288,7 @@ export class S3UploadStore extends DataStore implements UploadStore {
     return this.infoOf(await this.existing(id))!;
   }
 
-  /** @tus/server's entry (creation-with-upload): a plain append. */
+  /** DataStore's write: a plain append. */
   override async write(
     readable: Readable,
     id: string,
