@@ -7,8 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileUrlStorage, type PreviousUpload, type UrlStorage } from 'tus-js-client';
+import type { FileUrlStorage, PreviousUpload, UrlStorage } from 'tus-js-client';
 import { makeDirectory } from '../../core/make-directory.ts';
+import { tusClient } from './tus-client.ts';
 
 declare module 'tus-js-client' {
   // Exported by tus-js-client's Node build, missing from its type declarations.
@@ -37,7 +38,7 @@ export class SavedUploads implements UrlStorage {
   constructor(readonly file: string) {
     makeDirectory(path.dirname(file));
     forgetIfDamaged(file);
-    this.storage = new FileUrlStorage(file);
+    this.storage = new (tusClient().FileUrlStorage)(file);
   }
 
   findAllUploads(): Promise<PreviousUpload[]> {

@@ -6,19 +6,13 @@
 // into N ranged read streams, each sent as a partial upload and concatenated by the server.
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  Upload,
-  type DetailedError,
-  type UrlStorage,
-  type HttpRequest,
-  type HttpResponse,
-  type UploadOptions,
-} from 'tus-js-client';
+import type { DetailedError, UrlStorage, HttpRequest, HttpResponse, UploadOptions } from 'tus-js-client';
 import { readCompletionAnswer, type CompletionAnswer } from '../shared/completion-answer.ts';
 import { isPartFailureSeenByParent } from '../shared/parallel-retry.ts';
 import { describeFailure } from '../shared/upload-failure.ts';
 import { formatBytes, formatDuration, formatSpeed } from '../shared/units.ts';
 import { contentTypeFor } from './content-type.ts';
+import { tusClient } from './tus-client.ts';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.ts';
 import type { LocalFile } from './local-files.ts';
 import { createProgressDisplay } from './progress-display.ts';
@@ -75,7 +69,7 @@ export async function pushFile(file: LocalFile, ctx: PushContext): Promise<ExitC
         resumed = { offset, announced: true };
       }
     };
-    const upload = new Upload(fs.createReadStream(file.path), {
+    const upload = new (tusClient().Upload)(fs.createReadStream(file.path), {
       endpoint: options.endpoint,
       metadata: { filename: name, filetype: contentTypeFor(file.path), ...options.fields },
       chunkSize: options.chunkSize,

@@ -5,6 +5,7 @@ import { fingerprintFilePath, SavedUploads } from './fingerprint-store.ts';
 import { checkLocalFiles } from './local-files.ts';
 import { parsePushArgs, USAGE, UsageError } from './push-args.ts';
 import { pushFile } from './push-file.ts';
+import { tusClient } from './tus-client.ts';
 
 export async function push(argv: string[]): Promise<number> {
   let options;
@@ -26,6 +27,10 @@ export async function push(argv: string[]): Promise<number> {
     return EXIT.LOCAL_FILE;
   }
 
+  // tus-js-client before push's own Ctrl-C handler: its lock files' signal-exit handler must come
+  // first, or, finding itself the last SIGINT listener once ours has run, it kills the process before
+  // push can exit 130.
+  tusClient();
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort();
   process.once('SIGINT', onSigint);
