@@ -185,6 +185,9 @@ exits 1', { skip }, async (t) => {
   const remove = (id: string) =>
     fetch(`${s.endpoint}${id}`, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } });
   for (const id of ['aborted', 'tailless']) assert.equal((await remove(id)).status, 204, id);
+  // A record that is not JSON names no upload: 404, not a 423 that clients would retry for good.
+  const garbage = await fetch(`${s.endpoint}garbage`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+  assert.equal(garbage.status, 404);
   // Its form was refused (the object is gone: 422 ERR_FILE_MISSING), and a refused upload is removed.
   assert.equal((await remove('objectless')).status, 404);
   const after = await runTuspass([...args, '--json'], env);

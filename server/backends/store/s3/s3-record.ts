@@ -79,6 +79,10 @@ export async function readRecord(s3: S3Client, bucket: string, key: string): Pro
     return record.version === 1 ? record : undefined;
   } catch (e) {
     if (e instanceof sdk.NoSuchKey || (e as { name?: string }).name === 'NoSuchKey') return undefined;
+    // A record that is not JSON names no upload, as one of another version: answered as none (404),
+    // as the file store answers an info file it cannot read. Read as S3 failing, it made HEAD answer
+    // 423 for good and clients retry forever; `tuspass doctor` names it.
+    if (e instanceof SyntaxError) return undefined;
     throw e;
   }
 }
