@@ -52,7 +52,10 @@ export interface UploadStore extends DataStore {
    * is none.
    */
   getUpload(id: string): Promise<Upload>;
-  /** The upload and every byte and record of it go (an unfinished multipart upload is aborted). */
+  /**
+   * The upload and every byte and record of it go (an unfinished multipart upload is aborted). It leaves
+   * the owners' counts (space-ledger.ts) before anything can fail.
+   */
   remove(id: string): Promise<void>;
   /** creation-defer-length: the length, once and for all. */
   declareUploadLength(id: string, size: number): Promise<void>;

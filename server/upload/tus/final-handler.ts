@@ -151,11 +151,8 @@ export function finalHandler(deps: FinalDeps): express.RequestHandler {
         try {
           upload.offset = await store.concatenate(upload.id, parts, size);
         } catch (e) {
-          // A half-built final upload could never be completed (PATCH on a final is refused): gone. Its
-          // owner's count goes first, whatever the store answers: a removal that fails (S3 away) leaves
-          // bytes for expiry to take, not a slot of OWNER_MAX_OPEN nobody can free (the client has no
-          // Location to DELETE).
-          store.space.forget(upload.id);
+          // A half-built final upload could never be completed (PATCH on a final is refused): gone, and out
+          // of its owner's count even when the store then fails to remove it (UploadStore.remove).
           await store
             .remove(upload.id)
             .catch((failure: unknown) =>

@@ -365,10 +365,13 @@ export class S3UploadStore extends DataStore implements UploadStore {
 
   /** The multipart upload aborted (or the object deleted), its tail and its record: every object of it goes. */
   override async remove(id: string): Promise<void> {
-    const record = await this.existing(id);
+    // Out of the owners' counts first, as on the file store: a removal S3 then fails (S3 away) leaves
+    // bytes for expiry, not an OWNER_MAX_OPEN place nobody can free — the uploads removed on a refusal
+    // (a creation, a final, a multipart form) were never given to their client to DELETE.
     this.owners.forget(id);
     this.space.forget(id);
     this.requestRunning.delete(id);
+    const record = await this.existing(id);
     await this.completions.release(id);
     try {
       const Key = this.keys.object(id);
