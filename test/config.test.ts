@@ -200,6 +200,14 @@ is no limit', () => {
   assert.throws(() => load({ S3_BUCKET: 'b1x' }, ['--owner-max-owed', '20%']), /OWNER_MAX_OWED/);
 });
 
+test('S3_TIMEOUT: 60s unless set, 1s-1h; anything else is a start-up error naming it', () => {
+  assert.equal(load({}).config.s3TimeoutMs, 60_000);
+  assert.equal(load({ S3_BUCKET: 'b1x', S3_TIMEOUT: '5s' }).config.s3TimeoutMs, 5_000);
+  assert.equal(load({ S3_BUCKET: 'b1x' }, ['--s3-timeout', '1h']).config.s3TimeoutMs, 3_600_000);
+  for (const bad of ['0', '999ms', '2h', '-1s', 'never'])
+    assert.throws(() => load({ S3_BUCKET: 'b1x', S3_TIMEOUT: bad }), /S3_TIMEOUT: /, bad);
+});
+
 test('S3_FORM_URL_TTL: a duration S3 allows (0 or 1s-7d), only with S3_BUCKET', () => {
   assert.equal(load({}).config.s3FormUrlTtlMs, 0);
   assert.equal(load({ S3_BUCKET: 'b1x', S3_FORM_URL_TTL: '1h' }).config.s3FormUrlTtlMs, 3_600_000);
