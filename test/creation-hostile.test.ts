@@ -8,7 +8,8 @@ import type { HookHandler } from '../hooks/types.ts';
 import { md5, patternBytes } from './helpers/files.ts';
 import { parseResponse, rawExchange } from './helpers/raw-http.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
-import { b64, PATCH_TYPE, tus } from './helpers/tus.ts';
+import { exchange } from './helpers/draft-http.ts';
+import { b64, PATCH_TYPE, patch, tus } from './helpers/tus.ts';
 
 /** Every upload hook the server runs, in order: `<type> <id>`. */
 function hookLog(): { seen: string[]; handler: HookHandler } {
@@ -191,4 +192,38 @@ test('a chunked creation-with-upload of deferred length past MAX_SIZE: 413, noth
   assert.equal(answer.status, 413, answer.body);
   assert.match(answer.body, /^ERR_SIZE_EXCEEDED: /);
   assert.deepEqual(storeFiles(s), []);
+});
+
+test('a request declaring a length its body cannot fit is refused 413 before the length is written: no upload is left \
+complete without having been announced', async (t) => {
+  const { seen, handler } = hookLog();
+  const s = await startTestServer(t, {}, { hooks: [handler] });
+  // tus: a deferred upload at offset 0, then a PATCH declaring Upload-Length 0 with 5 bytes.
+  const made = await tus('POST', s.endpoint, { 'Upload-Defer-Length': '1' });
+  assert.equal(made.status, 201);
+  const url = new URL(made.headers.location!, s.endpoint).toString();
+  const refused = await patch(url, 0, 'hello', { 'Upload-Length': '0' });
+  assert.equal(refused.status, 413, refused.body);
+  assert.match(refused.body, /ERR_SIZE_EXCEEDED/);
+  const head = await tus('HEAD', url);
+  assert.equal(head.headers['upload-defer-length'], '1', 'the refused length is not kept');
+  assert.equal(head.headers['upload-offset'], '0');
+  // The draft: a creation that is not the last request, Upload-Length 0 and a 5-byte body.
+  const draft = await exchange(
+    'POST',
+    s.endpoint,
+    {
+      'Upload-Draft-Interop-Version': 8,
+      'Upload-Complete': '?0',
+      'Upload-Length': 0,
+    },
+    Buffer.from('hello'),
+  );
+  assert.equal(draft.final.status, 413);
+  assert.deepEqual(await s.store.unannounced(), [], 'no upload is complete on disk without having been announced');
+  assert.equal(seen.filter((h) => h.startsWith('pre-finish') || h.startsWith('post-finish')).length, 0);
+  // The same upload then takes its length with a body that fits, and finishes.
+  const right = await patch(url, 0, 'hello', { 'Upload-Length': '5' });
+  assert.equal(right.status, 200, right.body);
+  assert.ok(seen.includes(`pre-finish ${url.split('/').pop()}`));
 });

@@ -269,11 +269,19 @@ export class FuzzServer {
 
   /** Waits until the server has ended every request whose client went (its cleanup done). */
   async cutRequestsEnded(): Promise<void> {
-    for (const id of this.cut)
+    for (const id of this.cut) {
+      const lines = () =>
+        this.logLines(true)
+          .filter((l) => l.request_id === id)
+          .map((l) => JSON.stringify(l).slice(0, 400))
+          .join('\n');
       await this.logLine(
         (l) => l.request_id === id && (l.event === 'request.dropped' || l.event === 'request.refused'),
         `the end of cut request ${id}`,
-      );
+      ).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}; the server's lines about it:\n${lines()}`);
+      });
+    }
   }
 
   async catalog(): Promise<CatalogRecord[]> {

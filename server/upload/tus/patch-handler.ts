@@ -142,21 +142,26 @@ export async function appendRequest(
       if (declared < upload.offset)
         throw new TuspassError(ERRORS.ERR_LENGTH_INVALID, `${declared} is below the offset ${upload.offset}`);
       if (declared > maxSize) throw maxSizeError(config, req, declared);
-      // A checksummed body declares its length only once it has matched: a refused body (460)
-      // leaves nothing behind, not even the length it carried (declared below, after the append).
-      if (upload.size === undefined && !checksum) await store.declareUploadLength(id, declared);
-      else if (upload.size === undefined) declaring = declared;
-      upload.size = declared;
     }
+    const size = declared ?? upload.size;
     const room =
-      upload.size !== undefined
-        ? upload.size - offset
+      size !== undefined
+        ? size - offset
         : Number.isFinite(maxSize)
           ? Math.max(0, maxSize - offset)
           : Number.MAX_SAFE_INTEGER;
-    // Refused before a byte is read when the declared body cannot fit.
+    // Refused before a byte is read when the declared body cannot fit — and before the length it
+    // declares is written: a refused request leaves the upload as it was (a length equal to the
+    // offset would make it complete without anyone announcing it).
     if (contentLength !== undefined && contentLength > room)
       throw new TuspassError(ERRORS.ERR_SIZE_EXCEEDED, `${contentLength} bytes sent, ${room} left`);
+    if (declared !== undefined && upload.size === undefined) {
+      // A checksummed body declares its length only once it has matched: a refused body (460)
+      // leaves nothing behind, not even the length it carried (declared below, after the append).
+      if (checksum) declaring = declared;
+      else await store.declareUploadLength(id, declared);
+      upload.size = declared;
+    }
 
     let lastNotice = Date.now();
     const onProgress = (now: number) => {
