@@ -1,15 +1,17 @@
 // The small uploads of scenario 3 (16 KiB creation-with-upload, 32 at a time: scenario-small.ts's
-// bursts) for this tree's `tuspass` and `tuspass-noform`, the same sides of another checkout
+// bursts) for this tree's `tuspass` and `tuspass-noform` (or the sides `--sides` names: any of
+// server-child.ts's tuspass sides, e.g. tuspass-redis), the same sides of another checkout
 // (`--before DIR`: a `git archive` of the commit before a change, its node_modules linked) and the
 // reference, in one run, the order rotated round by round: uploads/s and server CPU per upload, and
 // each side's ratios to the reference round by round (both ran in the same round).
-//   node --import tsx bench/compare-small.ts --before DIR [--rounds 7] [--count 500]
+//   node --import tsx bench/compare-small.ts --before DIR [--rounds 7] [--count 500] [--sides tuspass,tuspass-redis]
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { burst } from './scenario-small.ts';
 import { rotate, Samples } from './scenario.ts';
+import type { Side } from './server-child.ts';
 import { startServer, type ServerProcess } from './servers.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -22,17 +24,16 @@ const COUNT = Number(arg('count') ?? 500);
 const WARMUP = 64;
 const before = arg('before');
 
-type Start = (side: 'tuspass' | 'tuspass-noform' | 'reference', dir: string) => Promise<ServerProcess>;
+type Start = (side: Side, dir: string) => Promise<ServerProcess>;
 const sides: Array<{ name: string; start: () => Promise<ServerProcess> }> = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tuspass-compare-small-'));
 const add = (name: string, start: Start, side: Parameters<Start>[0]) =>
   sides.push({ name, start: () => start(side, path.join(tmp, name.replace(/\W+/g, '-'))) });
-add('tuspass', startServer, 'tuspass');
-add('tuspass-noform', startServer, 'tuspass-noform');
+const compared = (arg('sides') ?? 'tuspass,tuspass-noform').split(',').map((s) => s.trim() as Side);
+for (const side of compared) add(side, startServer, side);
 if (before) {
   const other = (await import(path.resolve(before, 'bench/servers.ts'))) as typeof import('./servers.ts');
-  add('tuspass (before)', other.startServer, 'tuspass');
-  add('tuspass-noform (before)', other.startServer, 'tuspass-noform');
+  for (const side of compared) add(`${side} (before)`, other.startServer, side);
 }
 add('reference', startServer, 'reference');
 

@@ -190,6 +190,31 @@ describe('SqliteCatalog', () => {
     assert.ok(fs.existsSync(`${file}-wal`), 'a -wal file beside the catalog');
   });
 
+  test("records asked for together are committed together: each caller gets its own record, a repeat the first \
+one's, a failing one fails alone, and a read sees every record asked for before it", async (t) => {
+    const catalog = new SqliteCatalog(path.join(tmpDir(t), 'catalog.sqlite'));
+    t.after(() => catalog.close());
+    const asked = Array.from({ length: 40 }, (_, i) => catalog.record(sampleUpload(`g${i}`)));
+    const repeat = catalog.record(sampleUpload('g7', { name: 'other.bin' }));
+    // A row the table refuses (name is NOT NULL) in the same turn as the others.
+    const broken = catalog.record({ ...sampleUpload('bad'), name: null as unknown as string });
+    // Read before anything was committed: it sees the records asked for.
+    const seen = await catalog.byUploadId('g39');
+    assert.equal(seen?.name, 'g39.bin');
+    const done = await Promise.all(asked);
+    assert.deepEqual(
+      done.map((d) => [d.record.uploadId, d.created]),
+      Array.from({ length: 40 }, (_, i) => [`g${i}`, true]),
+    );
+    assert.equal(new Set(done.map((d) => d.record.id)).size, 40, 'one record each');
+    const again = await repeat;
+    assert.equal(again.created, false);
+    assert.deepEqual(again.record, done[7]!.record, "the repeat gets the first one's record");
+    await assert.rejects(broken, /NOT NULL/);
+    assert.equal(await catalog.byUploadId('bad'), undefined);
+    assert.equal((await catalog.list({ limit: 100, offset: 0 })).length, 40);
+  });
+
   test('a catalog that cannot be opened is a start-up error naming CATALOG_PATH', (t) => {
     const dir = tmpDir(t);
     const notADatabase = path.join(dir, 'junk.sqlite');

@@ -400,14 +400,19 @@ export class DigestFileStore extends EngineFileStore implements UploadStore {
 
   /** Complete: no more writes, so its version goes; its completion is this instance's to handle. */
   private async completed(id: string): Promise<void> {
-    await this.fence?.forget(id);
-    await this.completions.completed(id);
+    if (!this.fence) return this.completions.completed(id);
+    // Two independent round trips, sent together (the Redis connection pipelines them).
+    await Promise.all([this.fence.forget(id), this.completions.completed(id)]);
+    this.forgotten.add(id);
   }
+
+  /** Uploads completed here whose version is already gone from Redis: their settling has nothing more to forget. */
+  private readonly forgotten = new Set<string>();
 
   /** Announced (or gone): nothing is kept for it in Redis any more, its completion claim included. */
   async settled(id: string): Promise<void> {
     await this.completions.release(id);
-    await this.fence?.forget(id);
+    if (!this.forgotten.delete(id)) await this.fence?.forget(id);
   }
 
   /**
