@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { md5, patternBytes } from './helpers/files.ts';
 import { recordsWhenPresent, startTestServer, type TestServer } from './helpers/server.ts';
-import { REDIS, redisPair as pair } from './helpers/redis-pair.ts';
+import { prefixFor, REDIS, redisPair as pair } from './helpers/redis-pair.ts';
+import { RedisLocker } from '../server/backends/locker/redis-locker.ts';
 import { freePort } from './helpers/ports.ts';
 import { create, patch, tus } from './helpers/tus.ts';
 import { ownRedis } from './helpers/engines.ts';
@@ -281,4 +282,33 @@ STARTUP_TIMEOUT has passed, naming the setting', async (t) => {
     startTestServer(t, { redisUrl: `redis://127.0.0.1:${port}`, startupTimeoutMs: 0 }),
     (e: Error) => e instanceof EngineUnavailableError && /REDIS_URL/.test(e.message),
   );
+});
+
+test('fencing a new upload: its first write sets a version without asking first, replaces one an earlier upload \
+under the same id left, and is refused once the lock is lost', async (t) => {
+  const prefix = prefixFor(t);
+  const locker = await RedisLocker.connect(REDIS, { prefix, ttlMs: 10_000 });
+  t.after(() => locker.close());
+  const r = new Redis(REDIS);
+  t.after(() => r.disconnect());
+  const id = crypto.randomBytes(16).toString('hex');
+  // An earlier upload under this id (a hook-chosen one) left its version behind.
+  await r.hset(`${prefix}upload:${id}`, 'version', '12345');
+  const lock = locker.newLock(id);
+  await lock.lock(new AbortController().signal, () => {});
+  const start = locker.start(id);
+  const next = await locker.advance(id, start, 100);
+  assert.equal(next, start + 1);
+  assert.equal(await r.hget(`${prefix}upload:${id}`, 'version'), String(start + 1));
+  // Later writes are checked against the version kept, as after begin().
+  await assert.rejects(locker.advance(id, start, 200), /ERR_LOCK_LOST|written by another/);
+  assert.equal(await locker.advance(id, next, 200), next + 1);
+  // The lock taken by another: the next write is refused.
+  await r.set(`${prefix}lock:${id}`, 'someone-else', 'PX', 60_000);
+  await assert.rejects(locker.advance(id, next + 1, 300), (e: unknown) => {
+    assert.equal((e as { code?: string }).code, 'ERR_LOCK_LOST');
+    return true;
+  });
+  await r.del(`${prefix}lock:${id}`);
+  await lock.unlock();
 });

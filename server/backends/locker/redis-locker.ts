@@ -36,6 +36,11 @@ import { LOCK_WAIT_MS, type LockOptions, type UploadLocker } from './upload-lock
 export interface WriteFence {
   /** Proves the lock of `id` is held here; the version of the upload's bytes now. */
   begin(id: string): Promise<number>;
+  /**
+   * For an upload the lock's holder has just made: no write of another can be in it, so there is
+   * nothing to ask — a new version, which its first advance sets (one round trip fewer than begin).
+   */
+  start(id: string): number;
   /** Before writing up to `offset`: still the holder and still at `version`? Returns the next version. */
   advance(id: string, version: number, offset: number): Promise<number>;
   /** The upload is finished or gone: its version is no longer kept (never throws). */
@@ -55,11 +60,19 @@ redis.call('pexpire', KEYS[2], ARGV[3])
 return tonumber(ARGV[2])`;
 const ADVANCE = `if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 local v = tonumber(redis.call('hget', KEYS[2], 'version') or '0')
+if ARGV[5] == '1' then v = tonumber(ARGV[2]) end
 if v ~= tonumber(ARGV[2]) then return -2 end
 v = v + 1
 redis.call('hset', KEYS[2], 'version', v, 'offset', ARGV[3])
 redis.call('pexpire', KEYS[2], ARGV[4])
 return v`;
+
+/**
+ * A random first version, so that a live state kept from an earlier upload under the same id (a
+ * hook-chosen one) never matches the new upload's. Lua numbers are doubles: a start below 2^40
+ * leaves room for 2^13 times as many writes, exactly.
+ */
+const firstVersion = () => crypto.randomInt(1, 2 ** 40);
 
 /** The shared info of an upload outlives a week without writes only as long as the upload itself might. */
 const INFO_TTL_MS = 30 * 86_400_000;
@@ -75,6 +88,8 @@ interface Held {
   onRelease: RequestRelease;
   watchdog: NodeJS.Timeout;
   lost: boolean;
+  /** The version start() gave, until the first advance has set it in Redis. */
+  starting?: number;
 }
 
 type Scripts = Record<
@@ -376,17 +391,35 @@ export class RedisLocker implements UploadLocker, WriteFence, Claims {
 
   async begin(id: string): Promise<number> {
     const { token } = this.holder(id);
-    // Lua numbers are doubles: a start below 2^40 leaves room for 2^13 times as many writes, exactly.
     return this.fenced(id, () =>
-      this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token, crypto.randomInt(1, 2 ** 40), INFO_TTL_MS),
+      this.scripts.tuspassBegin(this.lockKey(id), this.infoKey(id), token, firstVersion(), INFO_TTL_MS),
     );
   }
 
+  start(id: string): number {
+    const held = this.holder(id);
+    held.starting = firstVersion();
+    return held.starting;
+  }
+
   async advance(id: string, version: number, offset: number): Promise<number> {
-    const { token } = this.holder(id);
-    return this.fenced(id, () =>
-      this.scripts.tuspassAdvance(this.lockKey(id), this.infoKey(id), token, version, offset, INFO_TTL_MS),
+    const held = this.holder(id);
+    // The first write of an upload made under this lock: a version kept in Redis can only be an earlier
+    // upload's under the same id (one whose version could not be forgotten), and is replaced.
+    const starting = held.starting === version ? '1' : '0';
+    const next = await this.fenced(id, () =>
+      this.scripts.tuspassAdvance(
+        this.lockKey(id),
+        this.infoKey(id),
+        held.token,
+        version,
+        offset,
+        INFO_TTL_MS,
+        starting,
+      ),
     );
+    held.starting = undefined;
+    return next;
   }
 
   async forget(id: string): Promise<void> {

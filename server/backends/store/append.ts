@@ -32,6 +32,11 @@ export interface AppendOptions {
    * before a byte is read; its bytes are still admitted step by step (space-ledger.ts body()).
    */
   expected?: number;
+  /**
+   * The upload was made by this request, under the lock it holds (a creation with its body): no
+   * other write can be in it, so the fence is started without asking Redis.
+   */
+  created?: boolean;
 }
 
 export interface AppendResult {
@@ -89,7 +94,7 @@ async function admitted(
     await admission.fits(Math.min(options.expected, options.limit ?? Number.MAX_SAFE_INTEGER));
   let version = 0;
   if (fence) {
-    version = await fence.begin(id);
+    version = options.created ? fence.start(id) : await fence.begin(id);
     // Another instance wrote since this one's live state was made (same offset or not): not trusted.
     digests.trustOnlyAt(id, version);
   }

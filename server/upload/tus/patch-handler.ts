@@ -193,6 +193,7 @@ export async function appendRequest(
         onProgress,
         size: upload.size,
         expected: contentLength,
+        created: created !== undefined,
       });
       if (declaring !== undefined) await store.declareUploadLength(id, declaring);
       upload.offset = result.offset;
