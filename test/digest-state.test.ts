@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { DigestState } from '../server/hashing/digest-state.ts';
+import { hashThread, setHashThreadIdleMs } from '../server/hashing/hash-thread.ts';
 import { patternBytes } from './helpers/files.ts';
 
 const hex = (algorithm: string, bytes: Uint8Array) => crypto.createHash(algorithm).update(bytes).digest('hex');
@@ -54,5 +55,35 @@ hashed)', async () => {
     assert.equal(state.offset, 0);
   } finally {
     state.release();
+  }
+});
+
+test('the hashing thread goes once no upload has hashers open on it, not before; the next upload gets a new one that \
+hashes right', async () => {
+  setHashThreadIdleMs(150);
+  try {
+    const bytes = patternBytes(2 ** 20 + 11, 3);
+    const kept = await DigestState.fresh(['md5']);
+    const first = await hashThread();
+    await kept.update(bytes.subarray(0, 1000));
+    // An upload's state stays open on the thread well past the idle time: the thread stays.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await hashThread(), first, 'the thread went while an upload had hashers open on it');
+    await kept.update(bytes.subarray(1000));
+    assert.equal((await kept.digests()).md5, hex('md5', bytes));
+    kept.release();
+    await new Promise((r) => setTimeout(r, 500));
+    const next = await DigestState.fresh(['md5', 'sha1']);
+    try {
+      assert.notEqual(await hashThread(), first, 'the idle thread is still there');
+      await next.update(bytes);
+      const digests = await next.digests();
+      assert.equal(digests.md5, hex('md5', bytes));
+      assert.equal(digests.sha1, hex('sha1', bytes));
+    } finally {
+      next.release();
+    }
+  } finally {
+    setHashThreadIdleMs(30_000);
   }
 });

@@ -1,6 +1,8 @@
 // The main thread's side of the hashing thread (hash-worker.ts): one worker for the process, started
 // on first use. A chunk to hash is copied into the shared ring and announced by a message; answers
 // come back in order. When the ring is full, writers wait: memory stays at the ring's size.
+// A thread with no upload's hashers open and nothing asked for IDLE_MS goes (a thread is about
+// 11 MB of resident memory); the next upload that needs one starts another.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -18,6 +20,12 @@ import {
 
 /** Largest piece announced at once (a quarter of the ring, so several uploads interleave). */
 const PIECE = RING_BYTES / 4;
+
+/** How long an idle thread is kept (changed by tests only). */
+let idleMs = 30_000;
+export function setHashThreadIdleMs(ms: number): void {
+  idleMs = ms;
+}
 
 interface Pending {
   resolve(reply: HashReply): void;
@@ -37,6 +45,9 @@ class HashThread {
   private waiters: Array<() => void> = [];
   private nextId = 1;
   private nextKey = 1;
+  /** Keys opened and not closed: hashers (and their states) that live on the thread. */
+  private openKeys = 0;
+  private idle: NodeJS.Timeout | undefined;
   /** Bytes ever written into the ring (its write position, before wrapping). */
   private written = 0;
   private dead: Error | undefined;
@@ -66,6 +77,8 @@ class HashThread {
 
   open(names: HasherName[], states?: Partial<Record<HasherName, Uint8Array>>): number {
     const key = this.nextKey++;
+    this.openKeys++;
+    clearTimeout(this.idle);
     this.unannounced.set(key, { names, states });
     return key;
   }
@@ -109,6 +122,8 @@ class HashThread {
   /** Closes are gathered and sent together, after the current turn of the event loop. */
   close(key: number): void {
     this.broken.delete(key);
+    this.openKeys--;
+    this.maybeRetire();
     if (this.unannounced.delete(key) || this.dead) return;
     if (this.closing.length === 0) {
       setImmediate(() => {
@@ -200,6 +215,19 @@ class HashThread {
 
   private maybeUnref(): void {
     if (this.pending.size === 0 && this.waiters.length === 0) this.worker.unref();
+    this.maybeRetire();
+  }
+
+  /** No hashers open and nothing asked: the thread goes after IDLE_MS unless an upload opens one. */
+  private maybeRetire(): void {
+    if (this.openKeys > 0 || this.pending.size > 0 || this.waiters.length > 0 || this.dead) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => {
+      if (this.openKeys > 0 || this.pending.size > 0 || this.waiters.length > 0) return;
+      if (thread === this) thread = undefined;
+      this.dead = new Error('the hashing thread was idle and has stopped');
+      void this.worker.terminate();
+    }, idleMs).unref();
   }
 
   private post(m: HashRequest): void {
@@ -248,6 +276,14 @@ function workerSource(): Promise<string> {
         .then((r) => r.outputFiles[0]!.text),
   );
   return bundled;
+}
+
+/**
+ * Reads (or, running from source, builds) the thread's code without starting it: a server does this
+ * at start, so that its first upload needing the thread does not wait for esbuild.
+ */
+export async function prepareHashThread(): Promise<void> {
+  await workerSource();
 }
 
 let thread: HashThread | undefined;

@@ -48,7 +48,7 @@ import { s3ClientOf } from '../backends/store/s3/s3-client.ts';
 import type { UploadStore } from '../backends/store/upload-store.ts';
 import { PgCompletionJournal } from '../backends/journal/pg-journal.ts';
 import { startExpirySweep } from '../pipeline/expiry.ts';
-import { hashThread } from '../hashing/hash-thread.ts';
+import { prepareHashThread } from '../hashing/hash-thread.ts';
 import { MemoryLocker } from '../backends/locker/memory-locker.ts';
 import { UploadEvents } from '../pipeline/upload-events.ts';
 import { UploadAccess } from '../pipeline/upload-access.ts';
@@ -369,8 +369,9 @@ handled: ${errorText(e)}`,
         return [];
       })
     : await store.awaitingCompletion((id) => sessions.receivedBy(id));
-  // The hashing thread is bundled and started now rather than by the first upload.
-  await hashThread();
+  // The hashing thread's code is made ready now; the thread itself starts with the first upload that
+  // needs it (small ones are hashed inline) and goes when idle (hash-thread.ts).
+  await prepareHashThread();
   // No limit on a whole request (uploads of many GiB take long), only on connections that stop
   // moving: NETWORK_TIMEOUT (network-timeout.ts).
   const server = createHttpServer(app, config.networkTimeoutMs, log, tls);
