@@ -1,7 +1,7 @@
 // The main thread's side of the hashing thread (hash-worker.ts): one worker for the process, started
 // on first use. A chunk to hash is copied into the shared ring and announced by a message; answers
 // come back in order. When the ring is full, writers wait: memory stays at the ring's size.
-// A thread with no upload's hashers open and nothing asked for IDLE_MS goes (a thread is about
+// A thread with no upload's hashers open and nothing asked goes after idleMs (a thread is about
 // 11 MB of resident memory); the next upload that needs one starts another.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,7 +46,7 @@ class HashThread {
   private nextId = 1;
   private nextKey = 1;
   /** Keys opened and not closed: hashers (and their states) that live on the thread. */
-  private openKeys = 0;
+  private readonly openKeys = new Set<number>();
   private idle: NodeJS.Timeout | undefined;
   /** Bytes ever written into the ring (its write position, before wrapping). */
   private written = 0;
@@ -77,7 +77,7 @@ class HashThread {
 
   open(names: HasherName[], states?: Partial<Record<HasherName, Uint8Array>>): number {
     const key = this.nextKey++;
-    this.openKeys++;
+    this.openKeys.add(key);
     clearTimeout(this.idle);
     this.unannounced.set(key, { names, states });
     return key;
@@ -122,7 +122,7 @@ class HashThread {
   /** Closes are gathered and sent together, after the current turn of the event loop. */
   close(key: number): void {
     this.broken.delete(key);
-    this.openKeys--;
+    this.openKeys.delete(key);
     this.maybeRetire();
     if (this.unannounced.delete(key) || this.dead) return;
     if (this.closing.length === 0) {
@@ -218,12 +218,13 @@ class HashThread {
     this.maybeRetire();
   }
 
-  /** No hashers open and nothing asked: the thread goes after IDLE_MS unless an upload opens one. */
+  /** No hashers open and nothing asked: the thread goes after idleMs unless an upload opens one. */
   private maybeRetire(): void {
-    if (this.openKeys > 0 || this.pending.size > 0 || this.waiters.length > 0 || this.dead) return;
+    const busy = () => this.openKeys.size > 0 || this.pending.size > 0 || this.waiters.length > 0;
+    if (busy() || this.dead) return;
     clearTimeout(this.idle);
     this.idle = setTimeout(() => {
-      if (this.openKeys > 0 || this.pending.size > 0 || this.waiters.length > 0) return;
+      if (busy()) return;
       if (thread === this) thread = undefined;
       this.dead = new Error('the hashing thread was idle and has stopped');
       void this.worker.terminate();
