@@ -49,6 +49,9 @@ async function main(argv: string[]): Promise<number> {
     command === 'completion-server'
       ? await startCompletionServer(config)
       : await startTuspass(config, { completion: command === 'start' });
+  // Listening for the stop signals before saying the server is up: whatever waits for that line
+  // and signals at once (a supervisor, a test) gets the graceful stop, never the default kill.
+  const stopSignal = firstStopSignal(command, (line) => output!.fail(line, { event: 'server.exit' }));
   const what =
     command === 'completion-server'
       ? `completion service on ${running.url}/complete/`
@@ -63,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
       url: running.completionUrl,
     });
 
-  const signal = await firstStopSignal(command, (line) => output!.fail(line, { event: 'server.exit' }));
+  const signal = await stopSignal;
   output.say(
     `tuspass ${command}: ${signal}, stopping: requests in flight get up to ${config.shutdownTimeoutMs} ms ` +
       '(SHUTDOWN_TIMEOUT), then uploads are cut with their bytes kept; a second signal exits at once',
