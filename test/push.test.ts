@@ -9,7 +9,7 @@ import { EXIT } from '../client/cli/exit-codes.ts';
 import { checkPreviousUpload } from '../client/shared/previous-upload-check.ts';
 import { createProgressDisplay } from '../client/cli/progress-display.ts';
 import { md5, writeTestFile } from './helpers/files.ts';
-import { readStoredUploads, storeEarlierUpload } from './helpers/push-fingerprints.ts';
+import { readStoredUploads, storedUploadsSoFar, storeEarlierUpload } from './helpers/push-fingerprints.ts';
 import { runPush, spawnPush } from './helpers/push-run.ts';
 import { startStubApp } from './helpers/push-stub-app.ts';
 import { startTestServer } from './helpers/server.ts';
@@ -365,7 +365,7 @@ on the next run (whatever --parallel says now)', async (t) => {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     await sleep(20);
-    const entry = readStoredUploads(fp)[0];
+    const entry = storedUploadsSoFar(fp)[0];
     if (!entry?.parallelUploadUrls) continue;
     held = await serverOffset(entry);
     if (held > 8 * MiB) break;

@@ -27,3 +27,14 @@ export function readStoredUploads(fingerprintFile: string): StoredEntry[] {
   if (!fs.existsSync(fingerprintFile)) return [];
   return Object.values(JSON.parse(fs.readFileSync(fingerprintFile, 'utf8')) as Record<string, StoredEntry>);
 }
+
+/** As readStoredUploads, while a push may be rewriting the file (FileUrlStorage writes it in place): a
+ * half-written file reads as nothing stored yet. */
+export function storedUploadsSoFar(fingerprintFile: string): StoredEntry[] {
+  try {
+    return readStoredUploads(fingerprintFile);
+  } catch (e) {
+    if (e instanceof SyntaxError) return [];
+    throw e;
+  }
+}
