@@ -102,6 +102,9 @@ function open(file: string, mode: number): Database.Database {
   }
 }
 
+/** What recording an upload answers: its record, and whether this call made it. */
+type Recorded = Awaited<ReturnType<Catalog['record']>>;
+
 /** A record asked for and not yet committed, with its caller's answer. */
 interface WaitingRecord {
   /** The statement's parameters: the record as columns. */
@@ -112,7 +115,7 @@ interface WaitingRecord {
     owner: string;
     createdAt: string;
   };
-  resolve(done: { record: UploadRecord; created: boolean }): void;
+  resolve(done: Recorded): void;
   reject(e: unknown): void;
 }
 
@@ -126,7 +129,7 @@ export class SqliteCatalog implements Catalog {
   private readonly deleteById: Database.Statement;
   private readonly selectDuplicate: Database.Statement;
   /** Inserts rows in one transaction (rolled back whole when one fails). */
-  private readonly insertAll: (rows: Array<WaitingRecord['row']>) => Array<{ record: UploadRecord; created: boolean }>;
+  private readonly insertAll: (rows: Array<WaitingRecord['row']>) => Array<Recorded>;
   /** Records asked for since the last commit. */
   private waiting: WaitingRecord[] = [];
 
@@ -161,7 +164,7 @@ export class SqliteCatalog implements Catalog {
    * locks and WAL page writes once per batch rather than once per record. Each caller still gets its
    * own outcome; every read first commits what is waiting, so a record is seen as soon as it was asked for.
    */
-  record(upload: NewUploadRecord): Promise<{ record: UploadRecord; created: boolean }> {
+  record(upload: NewUploadRecord): Promise<Recorded> {
     return new Promise((resolve, reject) => {
       const row = {
         ...upload,
@@ -176,7 +179,7 @@ export class SqliteCatalog implements Catalog {
     });
   }
 
-  private insertOne(row: WaitingRecord['row']): { record: UploadRecord; created: boolean } {
+  private insertOne(row: WaitingRecord['row']): Recorded {
     const inserted = this.insert.get(row) as Row | undefined;
     if (inserted) return { record: toRecord(inserted), created: true };
     const existing = this.selectByUploadId.get(row.uploadId) as Row | undefined;
@@ -189,7 +192,7 @@ export class SqliteCatalog implements Catalog {
     const batch = this.waiting;
     if (batch.length === 0) return;
     this.waiting = [];
-    let done: Array<{ record: UploadRecord; created: boolean }>;
+    let done: Array<Recorded>;
     try {
       done = this.insertAll(batch.map((w) => w.row));
     } catch {
